@@ -1,0 +1,51 @@
+"""The audit entry and its canonical bytes: what the Merkle leaf commits to."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event integrated into the log at a gap-free, 0-based index.
+
+    The event's bytes are sealed under the subject's key before hashing, so that destroying the key
+    (crypto-shredding) leaves the leaf, and thus every proof, intact while the content is gone.
+    """
+
+    index: int
+    event_id: str
+    event_type: str
+    source: str
+    subject_pseudonym: str
+    actor: str
+    event_time: datetime
+    integrated_at: datetime
+    sealed_event: bytes
+
+    def canonical_bytes(self) -> bytes:
+        """Returns the bytes the leaf hash commits to: sorted-key JSON without spaces."""
+        return canonical_entry_bytes(
+            index=self.index, event_id=self.event_id, event_type=self.event_type, source=self.source,
+            subject_pseudonym=self.subject_pseudonym, actor=self.actor, event_time=self.event_time,
+            integrated_at=self.integrated_at, sealed_event=self.sealed_event)
+
+
+def canonical_entry_bytes(*, index: int, event_id: str, event_type: str, source: str, subject_pseudonym: str,
+                          actor: str, event_time: datetime, integrated_at: datetime, sealed_event: bytes) -> bytes:
+    """Returns the canonical encoding of an entry's fields (the auditors' verifier re-hashes these)."""
+    document = {
+        "actor": actor,
+        "event_id": event_id,
+        "event_time": event_time.isoformat(),
+        "event_type": event_type,
+        "index": index,
+        "integrated_at": integrated_at.isoformat(),
+        "sealed_event": base64.b64encode(sealed_event).decode(),
+        "source": source,
+        "subject": subject_pseudonym,
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()

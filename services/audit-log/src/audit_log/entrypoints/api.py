@@ -1,0 +1,190 @@
+"""The audit-log HTTP API: read-only queries, checkpoints, proofs, exports and full verification."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from audit_log.adapters import orm
+from audit_log.adapters.log_store import entry_filters, with_stored_nodes
+from audit_log.bootstrap import AuditLog
+from shared.auth import Principal, require_roles
+from vigie_verify import merkle
+
+router = APIRouter(prefix="/v1", tags=["audit-log"])
+Auditor = Annotated[Principal, Depends(require_roles("auditor", "admin"))]
+
+
+def _service(request: Request) -> AuditLog:
+    return request.app.state.service
+
+
+ServiceDep = Annotated[AuditLog, Depends(_service)]
+
+
+async def _entry_json(service: AuditLog, conn: Any, row: Any) -> dict[str, Any]:
+    event = await service.store.open_event(conn, row)
+    return {
+        "index": row.idx, "event_id": row.event_id, "type": row.event_type, "source": row.source,
+        "subject": row.subject, "actor": row.actor, "event_time": row.event_time.isoformat(),
+        "integrated_at": row.integrated_at.isoformat(), "leaf_hash": bytes(row.leaf_hash).hex(),
+        "canonical": base64.b64encode(bytes(row.canonical)).decode(),
+        "redacted": event is None, "event": event,
+    }
+
+
+def _filters(service: AuditLog, *, subject: str | None, type_: str | None, actor: str | None,
+             since: datetime | None, until: datetime | None) -> list[Any]:
+    pseudonym = service.store.keys.pseudonym(subject) if subject else None
+    return list(entry_filters(subject_pseudonym=pseudonym, event_type=type_, actor=actor, since=since, until=until))
+
+
+@router.get("/entries")
+async def list_entries(service: ServiceDep, _principal: Auditor, subject: str | None = None,
+                       type: str | None = None, actor: str | None = None,  # noqa: A002 - the contract's name.
+                       since: datetime | None = None, until: datetime | None = None,
+                       cursor: Annotated[int | None, Query(ge=0)] = None,
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """Lists entries by subject (contact id), type, actor and time, oldest first, with a cursor."""
+    clauses = _filters(service, subject=subject, type_=type, actor=actor, since=since, until=until)
+    if cursor is not None:
+        clauses.append(orm.entries.c.idx >= cursor)
+    query = sa.select(orm.entries).where(*clauses).order_by(orm.entries.c.idx).limit(limit + 1)
+    async with service.runtime.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+        items = [await _entry_json(service, conn, row) for row in rows[:limit]]
+    return {"items": items, "next_cursor": str(rows[limit].idx) if len(rows) > limit else None}
+
+
+@router.get("/entries/{index}")
+async def get_entry(index: int, service: ServiceDep, _principal: Auditor) -> dict[str, Any]:
+    """Returns one entry with its canonical bytes and leaf hash."""
+    async with service.runtime.engine.connect() as conn:
+        row = (await conn.execute(sa.select(orm.entries).where(orm.entries.c.idx == index))).first()
+        if row is None:
+            raise HTTPException(404, f"no entry at index {index}")
+        return await _entry_json(service, conn, row)
+
+
+@router.get("/checkpoint", response_class=PlainTextResponse)
+async def get_checkpoint(service: ServiceDep, _principal: Auditor) -> PlainTextResponse:
+    """Returns the latest signed checkpoint (C2SP tlog-checkpoint note, Ed25519)."""
+    async with service.runtime.engine.connect() as conn:
+        row = await service.store.latest_checkpoint(conn)
+    if row is None:
+        raise HTTPException(404, "no checkpoint yet: the log is empty")
+    return PlainTextResponse(row.note, media_type="text/plain; charset=utf-8")
+
+
+@router.get("/public-key")
+async def get_public_key(service: ServiceDep, _principal: Auditor) -> dict[str, str]:
+    """Returns the checkpoint signing key as a note verifier key."""
+    keys = service.store.keys
+    raw = keys.signing_key.public_key().public_bytes_raw()
+    return {"origin": keys.origin, "key_name": keys.key_name, "vkey": keys.vkey(), "public_key_hex": raw.hex()}
+
+
+async def _tree_size(conn: Any, service: AuditLog) -> int:
+    return await service.store.size(conn)
+
+
+@router.get("/proofs/inclusion")
+async def inclusion_proof(service: ServiceDep, _principal: Auditor, index: Annotated[int, Query(ge=0)],
+                          tree_size: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
+    """Returns the RFC 9162 audit path of an entry in the tree of the given size."""
+    async with service.runtime.engine.connect() as conn:
+        if tree_size > await _tree_size(conn, service) or index >= tree_size:
+            raise HTTPException(400, "index must be below tree_size, and tree_size at most the log's size")
+        path = await with_stored_nodes(conn, lambda get: merkle.inclusion_proof(index, tree_size, get))
+        root = await with_stored_nodes(conn, lambda get: merkle.root_hash(tree_size, get))
+        leaf = await with_stored_nodes(conn, lambda get: get(0, index))
+    return {"index": index, "tree_size": tree_size, "leaf_hash": leaf.hex(), "audit_path": [h.hex() for h in path],
+            "root_hash": root.hex()}
+
+
+@router.get("/proofs/consistency")
+async def consistency_proof(service: ServiceDep, _principal: Auditor, first: Annotated[int, Query(ge=1)],
+                            second: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
+    """Returns the RFC 9162 consistency path between two tree sizes."""
+    async with service.runtime.engine.connect() as conn:
+        if first > second or second > await _tree_size(conn, service):
+            raise HTTPException(400, "need first <= second <= the log's size")
+        path = await with_stored_nodes(conn, lambda get: merkle.consistency_proof(first, second, get))
+        first_root = await with_stored_nodes(conn, lambda get: merkle.root_hash(first, get))
+        second_root = await with_stored_nodes(conn, lambda get: merkle.root_hash(second, get))
+    return {"first": first, "second": second, "consistency_path": [h.hex() for h in path],
+            "first_root": first_root.hex(), "second_root": second_root.hex()}
+
+
+@router.get("/export")
+async def export(service: ServiceDep, _principal: Auditor, format: str = "ndjson",  # noqa: A002
+                 subject: str | None = None, type: str | None = None,  # noqa: A002
+                 actor: str | None = None, since: datetime | None = None,
+                 until: datetime | None = None) -> StreamingResponse:
+    """Streams entries as NDJSON or CSV, each with its canonical bytes and leaf hash for offline checks."""
+    if format not in ("ndjson", "csv"):
+        raise HTTPException(422, "format must be ndjson or csv")
+    clauses = _filters(service, subject=subject, type_=type, actor=actor, since=since, until=until)
+
+    async def _rows() -> AsyncIterator[bytes]:
+        if format == "csv":
+            yield b"index,event_id,type,subject,actor,event_time,leaf_hash,canonical\n"
+        async with service.runtime.engine.connect() as conn:
+            result = await conn.stream(sa.select(orm.entries).where(*clauses).order_by(orm.entries.c.idx))
+            async for row in result:
+                if format == "ndjson":
+                    yield orjson.dumps({"index": row.idx, "event_id": row.event_id, "type": row.event_type,
+                                        "subject": row.subject, "actor": row.actor,
+                                        "event_time": row.event_time.isoformat(),
+                                        "leaf_hash": bytes(row.leaf_hash).hex(),
+                                        "canonical": base64.b64encode(bytes(row.canonical)).decode()}) + b"\n"
+                else:
+                    yield (f"{row.idx},{row.event_id},{row.event_type},{row.subject},\"{row.actor}\","
+                           f"{row.event_time.isoformat()},{bytes(row.leaf_hash).hex()},"
+                           f"{base64.b64encode(bytes(row.canonical)).decode()}\n").encode()
+
+    media = "application/x-ndjson" if format == "ndjson" else "text/csv"
+    return StreamingResponse(_rows(), media_type=media)
+
+
+@router.get("/verify")
+async def verify(service: ServiceDep, _principal: Auditor) -> dict[str, Any]:
+    """Recomputes every leaf and root from the canonical bytes; names the first bad index.
+
+    Each leaf is checked against the stored leaf hash and the stored tree's level-0 node, and the
+    recomputed root of the latest checkpoint's size against that signed root, so that an entry
+    altered behind the triggers' back is found even if its stored hashes were altered too.
+    """
+    problems: list[dict[str, Any]] = []
+    leaves: list[bytes] = []
+    e, n = orm.entries.c, orm.tree_nodes
+    query = (sa.select(e.idx, e.canonical, e.leaf_hash, n.c.hash)
+             .select_from(orm.entries.outerjoin(n, sa.and_(n.c.level == 0, n.c.idx == e.idx))).order_by(e.idx))
+    async with service.runtime.engine.connect() as conn:
+        result = await conn.stream(query)
+        async for idx, canonical, stored_leaf, node_leaf in result:
+            if idx != len(leaves):
+                problems.append({"index": len(leaves), "problem": f"gap or duplicate: next stored index is {idx}"})
+            computed = merkle.leaf_hash(bytes(canonical))
+            if computed != bytes(stored_leaf) or node_leaf is None or computed != bytes(node_leaf):
+                problems.append({"index": idx, "problem": "entry does not match its leaf hash in the tree"})
+            leaves.append(computed)
+        checkpoint = await service.store.latest_checkpoint(conn)
+    root = merkle.root_from_leaf_hashes(leaves)
+    if checkpoint is not None:
+        if checkpoint.tree_size > len(leaves):
+            problems.append({"index": len(leaves),
+                             "problem": f"checkpoint covers {checkpoint.tree_size} entries, log has {len(leaves)}"})
+        elif merkle.root_from_leaf_hashes(leaves[:checkpoint.tree_size]) != bytes(checkpoint.root_hash):
+            problems.append({"index": None, "problem": "recomputed root differs from the signed checkpoint"})
+    first_bad = min((p["index"] for p in problems if p["index"] is not None), default=None)
+    return {"ok": not problems, "tree_size": len(leaves), "root_hash": root.hex(), "first_bad_index": first_bad,
+            "problems": problems[:100],
+            "checkpoint_size": checkpoint.tree_size if checkpoint is not None else None}

@@ -1,0 +1,49 @@
+"""The audit-log ASGI app; its lifespan runs the consumer of every topic and the checkpointer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from audit_log.bootstrap import AuditLog, bootstrap
+from audit_log.entrypoints.api import router
+from audit_log.settings import AuditLogSettings
+from shared.auth import LocalTokenVerifier
+from shared.logging import configure_logging
+from shared.web import create_app as create_platform_app
+
+
+def create_app(settings: AuditLogSettings | None = None, *, service: AuditLog | None = None) -> FastAPI:
+    """Builds the audit-log app."""
+    service = service or bootstrap(settings)
+    settings = service.settings
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with service.runtime.running(service.consumers()):
+            checkpointer = asyncio.create_task(service.checkpoint_loop())
+            try:
+                yield
+            finally:
+                checkpointer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await checkpointer
+
+    app = create_platform_app(
+        title="Vigie audit-log", routers=[router], lifespan=lifespan,
+        token_verifier=LocalTokenVerifier(secret=settings.jwt_secret.get_secret_value(),
+                                          issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+        readiness_checks=service.runtime.readiness_checks(), registry=service.runtime.registry)
+    app.state.service = service
+    return app
+
+
+def app() -> FastAPI:
+    """The app factory uvicorn calls (`--factory`), configuring logging first."""
+    settings = AuditLogSettings()
+    configure_logging(service="audit-log", level=settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,288 @@
+"""Facts the campaign gate decides on: one campaign, and each of its recipients.
+
+Everything here is plain data (enums, str, bool, int, date, datetime, frozenset, tuple) so that an
+adapter can fill it from the gate's database projection without knowing any rule.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+class Channel(enum.StrEnum):
+    """A channel a campaign is sent through."""
+
+    EMAIL = "email"
+    SMS_MMS = "sms_mms"
+    AUTOMATED_CALL = "automated_call"
+    FAX = "fax"
+    PHONE_HUMAN = "phone_human"
+    POSTAL_ADDRESSED = "postal_addressed"
+    POSTAL_UNADDRESSED = "postal_unaddressed"
+
+
+class Decision(enum.StrEnum):
+    """The gate's answer for one recipient."""
+
+    ALLOW = "allow"
+    BLOCK = "block"
+    NEEDS_REVIEW = "needs_review"
+
+
+class ContactKind(enum.StrEnum):
+    """Who the contact details belong to."""
+
+    CONSUMER = "consumer"
+    PROFESSIONAL_NAMED = "professional_named"
+    LEGAL_PERSON_GENERIC = "legal_person_generic"
+
+
+class Relationship(enum.StrEnum):
+    """Where the contact stands commercially."""
+
+    PROSPECT = "prospect"
+    ACCOUNT_ONLY = "account_only"
+    CUSTOMER_SALE_DONE = "customer_sale_done"
+    CONTRACT_IN_PROGRESS = "contract_in_progress"
+
+
+class LawfulBasis(enum.StrEnum):
+    """The Art. 6 GDPR basis registered for a purpose."""
+
+    CONSENT = "consent"
+    LEGITIMATE_INTEREST = "legitimate_interest"
+    CONTRACT = "contract"
+    LEGAL_OBLIGATION = "legal_obligation"
+    UNKNOWN = "unknown"
+
+
+class Audience(enum.StrEnum):
+    """Whether a campaign addresses consumers or businesses."""
+
+    B2C = "b2c"
+    B2B = "b2b"
+
+
+class ConsentStatus(enum.StrEnum):
+    """The state of one consent record."""
+
+    GRANTED = "granted"
+    WITHDRAWN = "withdrawn"
+
+
+class SuppressionKind(enum.StrEnum):
+    """The kind of suppression list a blind index was found in."""
+
+    OPPOSITION = "opposition"  # The company's own "liste repoussoir".
+    BLOCTEL = "bloctel"
+    ROBINSON = "robinson"
+
+
+class BrokerVerification(enum.StrEnum):
+    """Whether the consent collected by a third-party data supplier was checked."""
+
+    VERIFIED = "verified"
+    NOT_VERIFIED = "not_verified"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Objection:
+    """An objection to direct marketing, for every channel (channel None) or one."""
+
+    objection_id: str
+    at: datetime
+    channel: Channel | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionHit:
+    """A match of the recipient's blind index in an imported suppression list."""
+
+    list_name: str
+    list_kind: SuppressionKind
+    import_id: str
+    imported_at: datetime
+    channel: Channel | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    """One consent for a (purpose, channel) with what is needed to prove it."""
+
+    consent_id: str
+    purpose_id: str
+    channel: Channel
+    status: ConsentStatus
+    granted_at: datetime
+    withdrawn_at: datetime | None = None
+    proof_present: bool = False  # Timestamp, wording and collection point can be produced.
+    positive_act: bool = False  # Not pre-ticked and not bundled in terms and conditions.
+    explicit: bool = False  # Art. 9(2)(a) explicit consent.
+    withdrawal_info_given: bool = False  # Told before consenting that it can be withdrawn.
+    given_by_minor: bool = False
+    given_by_parent: bool = False
+    collector: str | None = None
+    notice_version: str | None = None
+
+    @property
+    def withdrawn(self) -> bool:
+        """Says whether the consent was withdrawn."""
+        return self.status is ConsentStatus.WITHDRAWN or self.withdrawn_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientFacts:
+    """What the gate knows about one recipient (rule book section 0.1)."""
+
+    contact_id: str
+    kind: ContactKind
+    relationship: Relationship
+    collected_from_person: bool
+    obtained_at: datetime
+    channel_addresses: frozenset[Channel] = frozenset()
+    source: str | None = None
+    broker_name: str | None = None
+    broker_verification: BrokerVerification = BrokerVerification.NOT_VERIFIED
+    broker_verified_at: date | None = None
+    # Last reply, purchase, click or request; an e-mail open is never one (CNIL, RET-01).
+    last_contact_from_person_at: datetime | None = None
+    # Kept for the record only: it never moves a retention clock.
+    last_email_open_at: datetime | None = None
+    relationship_end_at: datetime | None = None
+    birth_date: date | None = None
+    is_minor: bool | None = None
+    objections: tuple[Objection, ...] = ()
+    suppression_hits: tuple[SuppressionHit, ...] = ()
+    consents: tuple[ConsentRecord, ...] = ()
+    informed_at_collection: bool = False
+    objection_offered_at_collection: bool = False
+    art13_notice_given_at: datetime | None = None
+    art14_notice_delivered_at: datetime | None = None
+    art14_delivery_id: str | None = None
+    art14_exemption_claimed: bool = False
+    collected_at_sale: bool = False
+    sale_entity: str | None = None
+    purchased_categories: frozenset[str] = frozenset()
+    contract_categories: frozenset[str] = frozenset()
+    professional_relevance: bool = False
+    bloctel_checked_on: date | None = None
+    out_of_hours_call_consent: bool = False
+    call_attempts_at: tuple[datetime, ...] = ()
+    last_phone_refusal_at: datetime | None = None
+    phone_consent_info_given: bool = False
+    phone_collected_at_contract: bool = False
+    contract_mentions_phone_consent: bool = False
+    timezone: str = "Europe/Paris"
+    marketing_messages_received: int = 0
+    stop_pub: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TargetingCriterion:
+    """One (attribute, operator, value) condition of a segment or of offer eligibility."""
+
+    attribute: str
+    operator: str
+    value: str | tuple[str, ...] = ""
+    justification: str | None = None  # Documented legitimate aim or business reason.
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFacts:
+    """The content of a campaign's message, as far as the rules look at it."""
+
+    subject: str = ""
+    body: str = ""
+    unsubscribe_mechanism: str | None = None
+    unsubscribe_free: bool = False
+    right_to_object_statement: bool = False
+    sender_identification: str | None = None
+    offer_conditions: str | None = None
+    is_promotional_offer: bool = False
+    subject_related_to_offer: bool | None = None
+    carries_art14_notice: bool = False
+    objection_reminder: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallScript:
+    """What a telephone script says at the start of a call."""
+
+    caller_identity: bool = False
+    company_identity: bool = False
+    commercial_nature: bool = False
+    bloctel_mention: bool = False
+    art14_information: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorFacts:
+    """The processor a campaign is sent through and the state of its contract."""
+
+    name: str
+    active: bool = True
+    contract_signed_at: datetime | None = None
+    contract_expires_at: datetime | None = None
+    art28_clauses: frozenset[str] = frozenset()
+    transfers_outside_eea: bool = False
+    transfer_mechanism: str | None = None
+    transfer_impact_assessment_done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignFacts:
+    """What the gate knows about one campaign version."""
+
+    campaign_id: str
+    purpose_id: str
+    purpose_lawful_basis: LawfulBasis
+    channel: Channel
+    sender_entity: str
+    send_at: datetime
+    approved: bool = False
+    purpose_registered: bool = False
+    commercial: bool = True
+    audience: Audience = Audience.B2C
+    product_category: str = ""
+    analogous_categories: frozenset[str] = frozenset()
+    analogy_unclear_categories: frozenset[str] = frozenset()
+    complementary_categories: frozenset[str] = frozenset()
+    message: MessageFacts = field(default_factory=MessageFacts)
+    call_script: CallScript = field(default_factory=CallScript)
+    caller_number_masked: bool = False
+    processor: ProcessorFacts | None = None
+    targeting: tuple[TargetingCriterion, ...] = ()
+    offer_eligibility: tuple[TargetingCriterion, ...] = ()
+    offer_generally_available: bool = True
+    refuses_product_outside_target: bool = False
+    differential_b2b_terms: bool = False
+    uses_profiling: bool = False
+    large_scale_profiling: bool = False
+    combines_datasets: bool = False
+    automated_significant_decision: bool = False
+    manipulative_design: bool = False
+    art9_explicit_consent_only: bool = False
+    dpia_reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """Something that happened between the company and a contact."""
+
+    kind: str
+    at: datetime
+
+
+# Interactions that show the person's own interest (CNIL Spartoo / PERFORMCLIC): an open is not one,
+# because a message can be opened involuntarily.
+CONTACT_FROM_PERSON_KINDS = frozenset({"purchase", "reply", "click", "request", "sale"})
+
+
+def last_contact_from_person(interactions: Iterable[Interaction]) -> datetime | None:
+    """Returns the time of the last contact emanating from the person, ignoring e-mail opens."""
+    times = [i.at for i in interactions if i.kind in CONTACT_FROM_PERSON_KINDS]
+    return max(times) if times else None

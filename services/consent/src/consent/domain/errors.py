@@ -1,0 +1,207 @@
+"""Errors raised by the consent domain, all under one base `ConsentError`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ConsentError(Exception):
+    """Base class of every rule the consent domain refuses to break."""
+
+
+class NaiveDatetimeError(ConsentError):
+    """A time was given without a time zone."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} must be a timezone-aware datetime")
+        self.name = name
+
+
+class TimeOrderError(ConsentError):
+    """A time is earlier than the fact it must follow."""
+
+
+# Purposes (register of processing).
+
+
+class UnknownPurposeError(ConsentError):
+    """The purpose is not in the register of processing."""
+
+    def __init__(self, purpose_id: str) -> None:
+        super().__init__(f"purpose {purpose_id!r} is not registered in the register of processing (Art. 30)")
+        self.purpose_id = purpose_id
+
+
+class PurposeNotInForceError(UnknownPurposeError):
+    """The purpose is registered but has no version in force at the given time."""
+
+    def __init__(self, purpose_id: str) -> None:
+        ConsentError.__init__(self, f"purpose {purpose_id!r} has no version in force at that time")
+        self.purpose_id = purpose_id
+
+
+class LawfulBasisNotConsentError(ConsentError):
+    """Consent was recorded for a purpose whose lawful basis is not consent."""
+
+    def __init__(self, purpose_id: str, lawful_basis: str) -> None:
+        super().__init__(
+            f"purpose {purpose_id!r} has lawful basis {lawful_basis!r}, not consent; "
+            "a consent cannot be recorded for it (change the register entry first)"
+        )
+        self.purpose_id = purpose_id
+        self.lawful_basis = lawful_basis
+
+
+class LegitimateInterestNotStatedError(ConsentError):
+    """A purpose relies on legitimate interests without stating the interest pursued."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "lawful basis legitimate_interests requires the legitimate interest pursued to be stated"
+        )
+
+
+class SpecialCategoriesNotDescribedError(ConsentError):
+    """A purpose flags special categories of data without naming them."""
+
+    def __init__(self) -> None:
+        super().__init__("special categories are flagged but not named (Art. 9, Art. 10, NIR)")
+
+
+class TransferSafeguardMissingError(ConsentError):
+    """A transfer outside the EU/EEA has no Chapter V safeguard."""
+
+    def __init__(self, country: str) -> None:
+        super().__init__(f"transfer to {country!r} has no safeguard (adequacy, SCC, BCR or derogation)")
+        self.country = country
+
+
+class InvalidRevisionError(ConsentError):
+    """A purpose revision tries to change a field that versioning owns, or an unknown field."""
+
+
+# Consents.
+
+
+class ConsentAlreadyWithdrawnError(ConsentError):
+    """The consent was withdrawn; a new consent must be a new record."""
+
+    def __init__(self, consent_id: str) -> None:
+        super().__init__(f"consent {consent_id!r} was already withdrawn; record a new consent instead")
+        self.consent_id = consent_id
+
+
+class ConsentNotPendingError(ConsentError):
+    """Only a pending (double opt-in) consent can be confirmed."""
+
+    def __init__(self, consent_id: str, status: str) -> None:
+        super().__init__(f"consent {consent_id!r} is {status}, not pending; nothing to confirm")
+        self.consent_id = consent_id
+        self.status = status
+
+
+class ConsentAlreadyActiveError(ConsentError):
+    """A consent for the same contact, purpose and channel is already pending or granted."""
+
+    def __init__(self, consent_id: str) -> None:
+        super().__init__(f"consent {consent_id!r} for this contact, purpose and channel is still active")
+        self.consent_id = consent_id
+
+
+class ConsentProofIncompleteError(ConsentError):
+    """The consent lacks what is needed to demonstrate it (Art. 7(1), UNI-04)."""
+
+    def __init__(self, missing: Iterable[str]) -> None:
+        self.missing = tuple(missing)
+        super().__init__("consent proof is incomplete, missing: " + ", ".join(self.missing))
+
+
+class CollectorNameMissingError(ConsentError):
+    """A consent collected by a partner or broker does not name the collector (UNI-05)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"a consent collected by a {kind} must name that {kind}")
+        self.kind = kind
+
+
+class RawIpAddressError(ConsentError):
+    """A full IP address was given where only a truncated or keyed-hashed one may be kept."""
+
+    def __init__(self) -> None:
+        super().__init__("proof IP must be truncated or keyed-hashed, not a full address")
+
+
+# Objections.
+
+
+class InvalidObjectionScopeError(ConsentError):
+    """The objection scope is neither all direct marketing nor a known channel."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"objection scope {scope!r} is neither 'all_direct_marketing' nor a channel")
+        self.scope = scope
+
+
+# Notices.
+
+
+class NoticeIncompleteError(ConsentError):
+    """A notice lacks mandatory content of Art. 13 or Art. 14 (rule book H.1)."""
+
+    def __init__(self, missing_items: Iterable[str]) -> None:
+        self.missing_items = tuple(missing_items)
+        super().__init__("notice is missing mandatory items: " + ", ".join(self.missing_items))
+
+
+class NoticeItemNotApplicableError(ConsentError):
+    """A notice marks an item as not applicable that cannot be, or that its purposes require."""
+
+    def __init__(self, item: str, reason: str) -> None:
+        super().__init__(f"notice item {item!r} cannot be marked not applicable: {reason}")
+        self.item = item
+        self.reason = reason
+
+
+class UnknownNoticeItemError(ConsentError):
+    """A notice item key is not one of the H.1 keys."""
+
+    def __init__(self, item: str) -> None:
+        super().__init__(f"{item!r} is not a notice item key of the rule book (H.1)")
+        self.item = item
+
+
+class NoticeAlreadyPublishedError(ConsentError):
+    """A published notice is immutable; publish a new version instead."""
+
+    def __init__(self, notice_id: str, version: int) -> None:
+        super().__init__(f"notice {notice_id!r} version {version} is published; make a new version")
+        self.notice_id = notice_id
+        self.version = version
+
+
+class NoticeNotPublishedError(ConsentError):
+    """Only a published notice can be delivered."""
+
+    def __init__(self, notice_id: str, version: int) -> None:
+        super().__init__(f"notice {notice_id!r} version {version} is not published")
+        self.notice_id = notice_id
+        self.version = version
+
+
+class InvalidNoticeError(ConsentError):
+    """A notice's article, language or purposes are malformed."""
+
+
+# Processors.
+
+
+class ProcessorEndedError(ConsentError):
+    """An ended processor relationship cannot be changed back."""
+
+    def __init__(self, processor_id: str) -> None:
+        super().__init__(f"processor {processor_id!r} has ended; register a new relationship instead")
+        self.processor_id = processor_id
+
+
+class InvalidProcessorUpdateError(ConsentError):
+    """A processor update names a field that cannot be updated."""

@@ -1,0 +1,178 @@
+"""Domain events of the consent service: past-tense facts, frozen dataclasses.
+
+Events carry ids, blind indexes and times, never a direct identifier of a person (SPEC §2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class Event:
+    """Marker base class of every consent-domain event."""
+
+
+# Register of processing.
+
+
+@dataclass(frozen=True)
+class PurposeRegistered(Event):
+    """A purpose entered the register of processing at version 1."""
+
+    purpose_id: str
+    version: int
+    name: str
+    lawful_basis: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PurposeRevised(Event):
+    """A purpose got a new version; the previous one stopped being in force at `at`."""
+
+    purpose_id: str
+    version: int
+    previous_version: int
+    changed_fields: tuple[str, ...]
+    lawful_basis: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PurposeRetired(Event):
+    """A purpose's last version stopped being in force; its history is kept."""
+
+    purpose_id: str
+    version: int
+    at: datetime
+
+
+# Consents.
+
+
+@dataclass(frozen=True)
+class ConsentRequested(Event):
+    """A consent was collected and awaits its double opt-in confirmation."""
+
+    consent_id: str
+    contact_id: str
+    purpose_id: str
+    purpose_version: int
+    channel: str
+    notice_id: str | None
+    notice_version: int | None
+    collector_kind: str
+    collector_name: str | None
+    requested_at: datetime
+
+
+@dataclass(frozen=True)
+class ConsentGranted(Event):
+    """A consent became usable: given directly, or confirmed after a double opt-in."""
+
+    consent_id: str
+    contact_id: str
+    purpose_id: str
+    purpose_version: int
+    channel: str
+    notice_id: str | None
+    notice_version: int | None
+    collector_kind: str
+    collector_name: str | None
+    requested_at: datetime
+    granted_at: datetime
+    confirmed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ConsentWithdrawn(Event):
+    """A consent was withdrawn; the record keeps both its grant and withdrawal times."""
+
+    consent_id: str
+    contact_id: str
+    purpose_id: str
+    channel: str
+    granted_at: datetime | None
+    withdrawn_at: datetime
+
+
+# Objections.
+
+
+@dataclass(frozen=True)
+class ObjectionRecorded(Event):
+    """A person objected to direct marketing, on every channel or one channel."""
+
+    objection_id: str
+    contact_id: str | None
+    scope: str
+    blind_indexes: tuple[str, ...]
+    at: datetime
+
+
+# Notices.
+
+
+@dataclass(frozen=True)
+class NoticePublished(Event):
+    """A notice version was checked complete and published."""
+
+    notice_id: str
+    version: int
+    article: str
+    language: str
+    purpose_ids: tuple[str, ...]
+    content_hash: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class NoticeDelivered(Event):
+    """A published notice version was delivered to a contact."""
+
+    delivery_id: str
+    contact_id: str
+    notice_id: str
+    notice_version: int
+    content_hash: str
+    channel: str
+    at: datetime
+
+
+# Processors.
+
+
+@dataclass(frozen=True)
+class ProcessorRegistered(Event):
+    """A processor (or other vendor) entered the vendor registry."""
+
+    processor_id: str
+    legal_name: str
+    role: str
+    status: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ProcessorUpdated(Event):
+    """A processor's record changed (contract, locations, sub-processors or status)."""
+
+    processor_id: str
+    changed_fields: tuple[str, ...]
+    status: str
+    at: datetime
+
+
+# Erasure.
+
+
+@dataclass(frozen=True)
+class ConsentDataErased(Event):
+    """A contact's consent data was erased; the objections' blind indexes were kept (UNI-02)."""
+
+    contact_id: str
+    consent_ids: tuple[str, ...]
+    delivery_ids: tuple[str, ...]
+    kept_objection_ids: tuple[str, ...]
+    at: datetime

@@ -1,0 +1,672 @@
+"""Purposes (the Art. 30 register), consents and objections, with their invariants."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import ipaddress
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from consent.domain import errors, events
+
+
+def new_id() -> str:
+    """Returns a fresh random id (uuid4, hex)."""
+    return uuid.uuid4().hex
+
+
+def check_aware(name: str, value: datetime | None) -> None:
+    """Raises `NaiveDatetimeError` when a given time has no time zone."""
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise errors.NaiveDatetimeError(name)
+
+
+def check_not_before(name: str, value: datetime, earliest_name: str, earliest: datetime) -> None:
+    """Raises `TimeOrderError` when `value` is earlier than `earliest`."""
+    if value < earliest:
+        raise errors.TimeOrderError(
+            f"{name} ({value.isoformat()}) is before {earliest_name} ({earliest.isoformat()})"
+        )
+
+
+# --- Value objects shared by the register, notices and consents.
+
+
+class LawfulBasis(StrEnum):
+    """The six lawful bases of Art. 6(1) GDPR."""
+
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    LEGAL_OBLIGATION = "legal_obligation"
+    VITAL_INTERESTS = "vital_interests"
+    PUBLIC_TASK = "public_task"
+    LEGITIMATE_INTERESTS = "legitimate_interests"
+
+
+class Channel(StrEnum):
+    """The contact channels of the rule book (0.1)."""
+
+    EMAIL = "email"
+    SMS_MMS = "sms_mms"
+    AUTOMATED_CALL = "automated_call"
+    FAX = "fax"
+    PHONE_HUMAN = "phone_human"
+    POSTAL_ADDRESSED = "postal_addressed"
+    POSTAL_UNADDRESSED = "postal_unaddressed"
+
+
+class DataCategory(StrEnum):
+    """The data-category groups of the CNIL register template (M.4)."""
+
+    IDENTITY = "identity"
+    PERSONAL_LIFE = "personal_life"
+    PROFESSIONAL_LIFE = "professional_life"
+    ECONOMIC_FINANCIAL = "economic_financial"
+    CONNECTION = "connection"
+    LOCATION = "location"
+    INTERNET = "internet"
+    OTHER = "other"
+
+
+class TransferSafeguard(StrEnum):
+    """The Chapter V tools a transfer outside the EU/EEA can rest on (I.3)."""
+
+    ADEQUACY = "adequacy"
+    SCC = "scc"
+    BCR = "bcr"
+    DEROGATION = "derogation"
+
+
+@dataclass(frozen=True)
+class Party:
+    """A named organisation or person with how to reach them."""
+
+    name: str
+    contact: str
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A transfer of personal data outside the EU/EEA and the safeguard it rests on."""
+
+    recipient: str
+    country: str
+    safeguard: TransferSafeguard
+    documentation: str | None = None
+
+
+@dataclass(frozen=True)
+class SecurityMeasures:
+    """The security measures of a register entry, in the CNIL template's groups (M.4)."""
+
+    access_control: str = ""
+    traceability: str = ""
+    software_protection: str = ""
+    backup: str = ""
+    encryption: str = ""
+    processor_control: str = ""
+    other: str = ""
+
+
+# --- Purpose: one entry of the Art. 30 register, versioned.
+
+
+@dataclass(frozen=True)
+class PurposeVersion:
+    """One version of a register entry, in force from `valid_from` until `valid_to` (exclusive)."""
+
+    version: int
+    valid_from: datetime
+    valid_to: datetime | None
+    name: str
+    controller: Party
+    dpo: Party | None
+    description: str
+    lawful_basis: LawfulBasis
+    legitimate_interest: str | None = None
+    data_categories: dict[DataCategory, tuple[str, ...]] = field(default_factory=dict)
+    special_categories: bool = False
+    special_categories_detail: tuple[str, ...] = ()
+    data_subjects: tuple[str, ...] = ()
+    recipients_internal: tuple[str, ...] = ()
+    recipients_external: tuple[str, ...] = ()
+    processor_ids: tuple[str, ...] = ()
+    retention: dict[str, str] = field(default_factory=dict)
+    transfers: tuple[Transfer, ...] = ()
+    security_measures: SecurityMeasures = field(default_factory=SecurityMeasures)
+    dpia_required: bool = False
+    joint_controller: Party | None = None
+    software: str | None = None
+
+    def in_force_at(self, at: datetime) -> bool:
+        """Tells whether this version is the one in force at `at`."""
+        return self.valid_from <= at and (self.valid_to is None or at < self.valid_to)
+
+    @property
+    def in_force(self) -> bool:
+        """Tells whether this version is the latest and has not been closed."""
+        return self.valid_to is None
+
+
+# Fields that versioning owns; a revision cannot set them directly.
+_VERSIONING_FIELDS = frozenset({"version", "valid_from", "valid_to"})
+_CONTENT_FIELDS = tuple(
+    f.name for f in dataclasses.fields(PurposeVersion) if f.name not in _VERSIONING_FIELDS
+)
+
+
+def check_purpose_content(version: PurposeVersion) -> None:
+    """Raises when a register entry is self-contradictory or lacks a required statement."""
+    if (
+        version.lawful_basis is LawfulBasis.LEGITIMATE_INTERESTS
+        and not (version.legitimate_interest or "").strip()
+    ):
+        raise errors.LegitimateInterestNotStatedError()
+    if version.special_categories and not version.special_categories_detail:
+        raise errors.SpecialCategoriesNotDescribedError()
+    for transfer in version.transfers:
+        if not isinstance(transfer.safeguard, TransferSafeguard):
+            raise errors.TransferSafeguardMissingError(transfer.country)
+
+
+@dataclass
+class Purpose:
+    """A processing purpose of the register; every change makes a new version and keeps the old ones."""
+
+    purpose_id: str
+    versions: list[PurposeVersion]
+    events: list[events.Event] = field(default_factory=list)
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        at: datetime,
+        name: str,
+        controller: Party,
+        description: str,
+        lawful_basis: LawfulBasis,
+        purpose_id: str | None = None,
+        dpo: Party | None = None,
+        legitimate_interest: str | None = None,
+        data_categories: dict[DataCategory, tuple[str, ...]] | None = None,
+        special_categories: bool = False,
+        special_categories_detail: Iterable[str] = (),
+        data_subjects: Iterable[str] = (),
+        recipients_internal: Iterable[str] = (),
+        recipients_external: Iterable[str] = (),
+        processor_ids: Iterable[str] = (),
+        retention: dict[str, str] | None = None,
+        transfers: Iterable[Transfer] = (),
+        security_measures: SecurityMeasures | None = None,
+        dpia_required: bool = False,
+        joint_controller: Party | None = None,
+        software: str | None = None,
+    ) -> Purpose:
+        """Registers a new purpose at version 1, in force from `at`."""
+        check_aware("at", at)
+        first = PurposeVersion(
+            version=1,
+            valid_from=at,
+            valid_to=None,
+            name=name,
+            controller=controller,
+            dpo=dpo,
+            description=description,
+            lawful_basis=LawfulBasis(lawful_basis),
+            legitimate_interest=legitimate_interest,
+            data_categories=dict(data_categories or {}),
+            special_categories=special_categories,
+            special_categories_detail=tuple(special_categories_detail),
+            data_subjects=tuple(data_subjects),
+            recipients_internal=tuple(recipients_internal),
+            recipients_external=tuple(recipients_external),
+            processor_ids=tuple(processor_ids),
+            retention=dict(retention or {}),
+            transfers=tuple(transfers),
+            security_measures=security_measures or SecurityMeasures(),
+            dpia_required=dpia_required,
+            joint_controller=joint_controller,
+            software=software,
+        )
+        check_purpose_content(first)
+        purpose = cls(purpose_id=purpose_id or new_id(), versions=[first])
+        purpose.events.append(
+            events.PurposeRegistered(
+                purpose_id=purpose.purpose_id,
+                version=1,
+                name=name,
+                lawful_basis=first.lawful_basis.value,
+                at=at,
+            )
+        )
+        return purpose
+
+    @property
+    def current(self) -> PurposeVersion | None:
+        """Returns the latest version if it is still in force, else None (retired)."""
+        latest = self.versions[-1]
+        return latest if latest.in_force else None
+
+    def version_at(self, at: datetime) -> PurposeVersion | None:
+        """Returns the version in force at `at`, or None."""
+        return next((v for v in self.versions if v.in_force_at(at)), None)
+
+    def version_in_force_or_raise(self, at: datetime) -> PurposeVersion:
+        """Returns the version in force at `at`, or raises `PurposeNotInForceError`."""
+        version = self.version_at(at)
+        if version is None:
+            raise errors.PurposeNotInForceError(self.purpose_id)
+        return version
+
+    def revise(self, *, at: datetime, **changes: object) -> PurposeVersion:
+        """Makes version n+1 from the current one with `changes`, closing version n at `at`.
+
+        A revision that changes nothing returns the current version and records no event.
+        """
+        check_aware("at", at)
+        current = self.check_in_force()
+        check_not_before("revision time", at, "current version start", current.valid_from)
+        unknown = sorted(set(changes) - set(_CONTENT_FIELDS))
+        if unknown:
+            raise errors.InvalidRevisionError(f"cannot revise fields {unknown}")
+        normalised = {name: _normalise(name, value) for name, value in changes.items()}
+        changed = tuple(
+            name
+            for name in _CONTENT_FIELDS
+            if name in normalised and normalised[name] != getattr(current, name)
+        )
+        if not changed:
+            return current
+        successor = dataclasses.replace(
+            current, version=current.version + 1, valid_from=at, valid_to=None, **normalised
+        )
+        check_purpose_content(successor)
+        self.versions[-1] = dataclasses.replace(current, valid_to=at)
+        self.versions.append(successor)
+        self.events.append(
+            events.PurposeRevised(
+                purpose_id=self.purpose_id,
+                version=successor.version,
+                previous_version=current.version,
+                changed_fields=changed,
+                lawful_basis=successor.lawful_basis.value,
+                at=at,
+            )
+        )
+        return successor
+
+    def retire(self, *, at: datetime) -> None:
+        """Ends the current version at `at`, leaving no version in force; history stays."""
+        check_aware("at", at)
+        current = self.check_in_force()
+        check_not_before("retirement time", at, "current version start", current.valid_from)
+        self.versions[-1] = dataclasses.replace(current, valid_to=at)
+        self.events.append(events.PurposeRetired(purpose_id=self.purpose_id, version=current.version, at=at))
+
+    def check_in_force(self) -> PurposeVersion:
+        """Returns the current version, or raises `PurposeNotInForceError` if the purpose is retired."""
+        current = self.current
+        if current is None:
+            raise errors.PurposeNotInForceError(self.purpose_id)
+        return current
+
+
+def _normalise(name: str, value: object) -> object:
+    # Because a list and a tuple with the same items must not count as a change.
+    if name == "lawful_basis":
+        return LawfulBasis(value)  # type: ignore[arg-type]
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def check_purpose_allows_consent(purpose_id: str, purpose: Purpose | None, at: datetime) -> PurposeVersion:
+    """Returns the purpose version in force at `at` if a consent may be recorded for it, else raises."""
+    if purpose is None or purpose.purpose_id != purpose_id:
+        raise errors.UnknownPurposeError(purpose_id)
+    version = purpose.version_in_force_or_raise(at)
+    if version.lawful_basis is not LawfulBasis.CONSENT:
+        raise errors.LawfulBasisNotConsentError(purpose_id, version.lawful_basis.value)
+    return version
+
+
+# --- Consent: one record per (contact, purpose, channel) and per grant.
+
+
+class ConsentStatus(StrEnum):
+    """Where a consent record stands."""
+
+    PENDING = "pending"
+    GRANTED = "granted"
+    WITHDRAWN = "withdrawn"
+
+
+class CollectionMethod(StrEnum):
+    """How the consent was collected."""
+
+    WEB_FORM = "web_form"
+    MOBILE_APP = "mobile_app"
+    PAPER_FORM = "paper_form"
+    PHONE = "phone"
+    IN_PERSON = "in_person"
+    EMAIL = "email"
+    SMS = "sms"
+    OTHER = "other"
+
+
+class CollectorKind(StrEnum):
+    """Who collected the consent: us, or a partner or broker on whose form we appeared (UNI-05)."""
+
+    FIRST_PARTY = "first_party"
+    PARTNER = "partner"
+    BROKER = "broker"
+
+
+@dataclass(frozen=True)
+class Collector:
+    """The party that collected the consent, and the partner list it showed if any."""
+
+    kind: CollectorKind = CollectorKind.FIRST_PARTY
+    name: str | None = None
+    partner_list_shown: tuple[str, ...] = ()
+
+    def check_named(self) -> None:
+        """Raises `CollectorNameMissingError` when a partner or broker is not named."""
+        if self.kind is not CollectorKind.FIRST_PARTY and not (self.name or "").strip():
+            raise errors.CollectorNameMissingError(self.kind.value)
+
+
+def truncate_ip(ip: str) -> str:
+    """Returns the IP with its host part zeroed: /24 for IPv4, /48 for IPv6."""
+    address = ipaddress.ip_address(ip)
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+
+
+def keyed_ip_hash(ip: str, *, key: bytes) -> str:
+    """Returns the HMAC-SHA-256 (hex) of the normalised IP under `key`."""
+    normalised = str(ipaddress.ip_address(ip))
+    return hmac.new(key, normalised.encode(), hashlib.sha256).hexdigest()
+
+
+def check_ip_not_raw(ip: str | None) -> None:
+    """Raises `RawIpAddressError` when `ip` is a full address rather than a truncated or hashed one."""
+    if ip is None:
+        return
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return  # A keyed hash or other opaque token.
+    host_bits = 8 if address.version == 4 else 80
+    if int(address) & ((1 << host_bits) - 1):
+        raise errors.RawIpAddressError()
+
+
+@dataclass(frozen=True)
+class ConsentProof:
+    """What lets the controller demonstrate the consent (Art. 7(1)): when, where, from which device."""
+
+    captured_at: datetime
+    source: str
+    ip: str | None = None
+    user_agent: str | None = None
+
+    def __post_init__(self) -> None:
+        check_aware("proof.captured_at", self.captured_at)
+        check_ip_not_raw(self.ip)
+
+
+def check_consent_proof(*, wording: str, proof: ConsentProof | None) -> None:
+    """Raises `ConsentProofIncompleteError` naming what a provable consent lacks (UNI-04)."""
+    missing = []
+    if not wording.strip():
+        missing.append("wording")
+    if proof is None:
+        missing.append("proof")
+    elif not proof.source.strip():
+        missing.append("proof.source")
+    if missing:
+        raise errors.ConsentProofIncompleteError(missing)
+
+
+@dataclass
+class Consent:
+    """One consent for a (contact, purpose, channel); withdrawn records are kept, never reused."""
+
+    consent_id: str
+    contact_id: str
+    purpose_id: str
+    purpose_version: int
+    channel: Channel
+    status: ConsentStatus
+    collection_method: CollectionMethod
+    wording: str
+    notice_id: str | None
+    notice_version: int | None
+    collector: Collector
+    proof: ConsentProof
+    double_opt_in: bool
+    requested_at: datetime
+    granted_at: datetime | None = None
+    confirmed_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+    withdrawal_source: str | None = None
+    events: list[events.Event] = field(default_factory=list)
+
+    @classmethod
+    def grant(
+        cls,
+        *,
+        contact_id: str,
+        purpose_id: str,
+        purpose: Purpose | None,
+        channel: Channel,
+        at: datetime,
+        collection_method: CollectionMethod,
+        wording: str,
+        proof: ConsentProof,
+        notice_id: str | None = None,
+        notice_version: int | None = None,
+        collector: Collector | None = None,
+        double_opt_in: bool | None = None,
+        existing: Iterable[Consent] = (),
+        consent_id: str | None = None,
+    ) -> Consent:
+        """Records a new consent; pending until confirmed when double opt-in applies, else granted.
+
+        `purpose` is the register entry looked up for `purpose_id` (None when there is none).
+        Double opt-in defaults to on for e-mail and off for other channels.
+        `existing` are the contact's other consents, checked so that no two are active at once.
+        """
+        check_aware("at", at)
+        version = check_purpose_allows_consent(purpose_id, purpose, at)
+        channel = Channel(channel)
+        collector = collector or Collector()
+        collector.check_named()
+        check_consent_proof(wording=wording, proof=proof)
+        check_no_active_consent(existing, contact_id=contact_id, purpose_id=purpose_id, channel=channel)
+        if double_opt_in is None:
+            double_opt_in = channel is Channel.EMAIL
+        consent = cls(
+            consent_id=consent_id or new_id(),
+            contact_id=contact_id,
+            purpose_id=purpose_id,
+            purpose_version=version.version,
+            channel=channel,
+            status=ConsentStatus.PENDING if double_opt_in else ConsentStatus.GRANTED,
+            collection_method=CollectionMethod(collection_method),
+            wording=wording,
+            notice_id=notice_id,
+            notice_version=notice_version,
+            collector=collector,
+            proof=proof,
+            double_opt_in=double_opt_in,
+            requested_at=at,
+            granted_at=None if double_opt_in else at,
+        )
+        if double_opt_in:
+            consent.events.append(
+                events.ConsentRequested(
+                    consent_id=consent.consent_id,
+                    contact_id=contact_id,
+                    purpose_id=purpose_id,
+                    purpose_version=version.version,
+                    channel=channel.value,
+                    notice_id=notice_id,
+                    notice_version=notice_version,
+                    collector_kind=collector.kind.value,
+                    collector_name=collector.name,
+                    requested_at=at,
+                )
+            )
+        else:
+            consent.events.append(consent._granted_event())
+        return consent
+
+    @property
+    def is_active(self) -> bool:
+        """Tells whether the consent is pending or granted (not withdrawn)."""
+        return self.status is not ConsentStatus.WITHDRAWN
+
+    @property
+    def is_granted(self) -> bool:
+        """Tells whether the consent currently allows the processing."""
+        return self.status is ConsentStatus.GRANTED
+
+    def confirm(self, at: datetime) -> None:
+        """Confirms a pending double opt-in consent, which becomes granted at `at`."""
+        check_aware("at", at)
+        self.check_not_withdrawn()
+        if self.status is not ConsentStatus.PENDING:
+            raise errors.ConsentNotPendingError(self.consent_id, self.status.value)
+        check_not_before("confirmation time", at, "request time", self.requested_at)
+        self.status = ConsentStatus.GRANTED
+        self.confirmed_at = at
+        self.granted_at = at
+        self.events.append(self._granted_event())
+
+    def withdraw(self, at: datetime, *, source: str | None = None) -> None:
+        """Withdraws the consent at `at`, keeping the grant time beside the withdrawal time."""
+        check_aware("at", at)
+        self.check_not_withdrawn()
+        check_not_before("withdrawal time", at, "request time", self.requested_at)
+        self.status = ConsentStatus.WITHDRAWN
+        self.withdrawn_at = at
+        self.withdrawal_source = source
+        self.events.append(
+            events.ConsentWithdrawn(
+                consent_id=self.consent_id,
+                contact_id=self.contact_id,
+                purpose_id=self.purpose_id,
+                channel=self.channel.value,
+                granted_at=self.granted_at,
+                withdrawn_at=at,
+            )
+        )
+
+    def check_not_withdrawn(self) -> None:
+        """Raises `ConsentAlreadyWithdrawnError` when the consent was withdrawn."""
+        if self.status is ConsentStatus.WITHDRAWN:
+            raise errors.ConsentAlreadyWithdrawnError(self.consent_id)
+
+    def _granted_event(self) -> events.ConsentGranted:
+        assert self.granted_at is not None
+        return events.ConsentGranted(
+            consent_id=self.consent_id,
+            contact_id=self.contact_id,
+            purpose_id=self.purpose_id,
+            purpose_version=self.purpose_version,
+            channel=self.channel.value,
+            notice_id=self.notice_id,
+            notice_version=self.notice_version,
+            collector_kind=self.collector.kind.value,
+            collector_name=self.collector.name,
+            requested_at=self.requested_at,
+            granted_at=self.granted_at,
+            confirmed_at=self.confirmed_at,
+        )
+
+
+def check_no_active_consent(
+    existing: Iterable[Consent], *, contact_id: str, purpose_id: str, channel: Channel
+) -> None:
+    """Raises `ConsentAlreadyActiveError` when the same (contact, purpose, channel) has an active consent."""
+    for other in existing:
+        if (other.contact_id, other.purpose_id, other.channel) == (
+            contact_id,
+            purpose_id,
+            channel,
+        ) and other.is_active:
+            raise errors.ConsentAlreadyActiveError(other.consent_id)
+
+
+# --- Objection: absolute for direct marketing (UNI-01), outlives erasure through blind indexes (UNI-02).
+
+ALL_DIRECT_MARKETING = "all_direct_marketing"
+
+
+@dataclass
+class Objection:
+    """A person's objection to direct marketing, on all channels or one; kept after erasure."""
+
+    objection_id: str
+    contact_id: str | None
+    scope: str
+    at: datetime
+    blind_indexes: tuple[str, ...]
+    events: list[events.Event] = field(default_factory=list)
+
+    @classmethod
+    def record(
+        cls,
+        *,
+        contact_id: str | None,
+        scope: str | Channel,
+        at: datetime,
+        blind_indexes: Iterable[str] = (),
+        objection_id: str | None = None,
+    ) -> Objection:
+        """Records an objection; it needs no justification and is never refused."""
+        check_aware("at", at)
+        scope = check_objection_scope(scope)
+        indexes = tuple(dict.fromkeys(i for i in blind_indexes if i))
+        objection = cls(
+            objection_id=objection_id or new_id(),
+            contact_id=contact_id,
+            scope=scope,
+            at=at,
+            blind_indexes=indexes,
+        )
+        objection.events.append(
+            events.ObjectionRecorded(
+                objection_id=objection.objection_id,
+                contact_id=contact_id,
+                scope=scope,
+                blind_indexes=indexes,
+                at=at,
+            )
+        )
+        return objection
+
+    @property
+    def channel(self) -> Channel | None:
+        """Returns the one channel objected to, or None when the objection covers every channel."""
+        return None if self.scope == ALL_DIRECT_MARKETING else Channel(self.scope)
+
+    def covers(self, channel: Channel) -> bool:
+        """Tells whether this objection forbids direct marketing on `channel`."""
+        return self.scope in (ALL_DIRECT_MARKETING, Channel(channel).value)
+
+
+def check_objection_scope(scope: str | Channel) -> str:
+    """Returns the scope as a string, or raises `InvalidObjectionScopeError`."""
+    value = str(scope)
+    if value != ALL_DIRECT_MARKETING and value not in {c.value for c in Channel}:
+        raise errors.InvalidObjectionScopeError(value)
+    return value

@@ -1,0 +1,211 @@
+"""Export of the register of processing in the CNIL register template's columns (rule book M.4)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from consent.domain.model import DataCategory, LawfulBasis, Party, Purpose, PurposeVersion, TransferSafeguard
+
+# Multi-valued cells are joined with this separator (M.4).
+SEPARATOR = "; "
+
+# M.4 `fiche_columns`, in order, with the template's exact French labels.
+REGISTER_COLUMNS: tuple[str, ...] = (
+    "Fiche de registre de l'activité",
+    "Date de création de la fiche",
+    "Date de dernière mise à jour de la fiche",
+    "Nom du responsable conjoint du traitement",
+    "Nom du logiciel ou de l'application",
+    "Objectifs poursuivis",
+    "Catégories de personnes concernées",
+    "Etat-civil, identité, données d'identification, images",
+    "Vie personnelle",
+    "Vie professionnelle",
+    "Informations d'ordre économique et financier",
+    "Données de connexion",
+    "Données de localisation",
+    "Internet",
+    "Autres catégories de données",
+    "Des données sensibles sont-elles traitées ?",
+    "Durées de conservation des catégories de données",
+    "Destinataires internes",
+    "Organismes externes",
+    "Sous-traitants",
+    "Transferts des données hors UE",
+    "Contrôle d'accès des utilisateurs",
+    "Mesures de traçabilité",
+    "Mesures de protection des logiciels",
+    "Sauvegarde des données",
+    "Chiffrement des données",
+    "Contrôle des sous-traitants",
+    "Autres mesures",
+)
+
+# M.4 `common_page` labels, in order.
+COMMON_PAGE_LABELS: tuple[str, ...] = (
+    "Nom de l'organisme",
+    "Coordonnées du responsable de l'organisme (responsable de traitement ou son représentant si le "
+    "responsable est situé en dehors de l'UE)",
+    "Nom et coordonnées du délégué à la protection des données (si vous avez désigné un DPO)",
+    "Activités de l'organisme impliquant le traitement de données personnelles",
+)
+
+DATA_CATEGORY_COLUMNS: dict[DataCategory, str] = {
+    DataCategory.IDENTITY: "Etat-civil, identité, données d'identification, images",
+    DataCategory.PERSONAL_LIFE: "Vie personnelle",
+    DataCategory.PROFESSIONAL_LIFE: "Vie professionnelle",
+    DataCategory.ECONOMIC_FINANCIAL: "Informations d'ordre économique et financier",
+    DataCategory.CONNECTION: "Données de connexion",
+    DataCategory.LOCATION: "Données de localisation",
+    DataCategory.INTERNET: "Internet",
+    DataCategory.OTHER: "Autres catégories de données",
+}
+
+LAWFUL_BASIS_LABELS: dict[LawfulBasis, str] = {
+    LawfulBasis.CONSENT: "consentement (art. 6(1)(a) RGPD)",
+    LawfulBasis.CONTRACT: "exécution d'un contrat (art. 6(1)(b) RGPD)",
+    LawfulBasis.LEGAL_OBLIGATION: "obligation légale (art. 6(1)(c) RGPD)",
+    LawfulBasis.VITAL_INTERESTS: "intérêts vitaux (art. 6(1)(d) RGPD)",
+    LawfulBasis.PUBLIC_TASK: "mission d'intérêt public (art. 6(1)(e) RGPD)",
+    LawfulBasis.LEGITIMATE_INTERESTS: "intérêt légitime (art. 6(1)(f) RGPD)",
+}
+
+SAFEGUARD_LABELS: dict[TransferSafeguard, str] = {
+    TransferSafeguard.ADEQUACY: "décision d'adéquation (art. 45)",
+    TransferSafeguard.SCC: "clauses contractuelles types (art. 46)",
+    TransferSafeguard.BCR: "règles d'entreprise contraignantes (art. 47)",
+    TransferSafeguard.DEROGATION: "dérogation (art. 49)",
+}
+
+
+def versions_in_force(
+    purposes: Iterable[Purpose], *, at: datetime | None = None
+) -> list[tuple[Purpose, PurposeVersion]]:
+    """Returns each purpose with its version in force at `at` (default: the current one), if any."""
+    found = []
+    for purpose in purposes:
+        version = purpose.current if at is None else purpose.version_at(at)
+        if version is not None:
+            found.append((purpose, version))
+    return found
+
+
+def register_rows(
+    purposes: Iterable[Purpose],
+    *,
+    at: datetime | None = None,
+    processor_names: Mapping[str, str] | None = None,
+) -> list[dict[str, str]]:
+    """Returns one row per purpose version in force, keyed by `REGISTER_COLUMNS` in order.
+
+    `at` selects the versions in force at that time (default: the current ones). `processor_names`
+    maps processor ids to the names shown in the "Sous-traitants" column (default: the ids).
+    """
+    names = processor_names or {}
+    return [_row(purpose, version, names) for purpose, version in versions_in_force(purposes, at=at)]
+
+
+def _row(purpose: Purpose, version: PurposeVersion, processor_names: Mapping[str, str]) -> dict[str, str]:
+    objectives = f"{version.description} — base légale : {LAWFUL_BASIS_LABELS[version.lawful_basis]}"
+    if version.legitimate_interest:
+        objectives += f" — intérêt légitime poursuivi : {version.legitimate_interest}"
+    if version.dpia_required:
+        objectives += " — analyse d'impact (AIPD) requise"
+    measures = version.security_measures
+    row = {
+        "Fiche de registre de l'activité": version.name,
+        "Date de création de la fiche": purpose.versions[0].valid_from.date().isoformat(),
+        "Date de dernière mise à jour de la fiche": version.valid_from.date().isoformat(),
+        "Nom du responsable conjoint du traitement": version.joint_controller.name
+        if version.joint_controller
+        else "",
+        "Nom du logiciel ou de l'application": version.software or "",
+        "Objectifs poursuivis": objectives,
+        "Catégories de personnes concernées": SEPARATOR.join(version.data_subjects),
+        **{
+            column: SEPARATOR.join(version.data_categories.get(category, ()))
+            for category, column in DATA_CATEGORY_COLUMNS.items()
+        },
+        "Des données sensibles sont-elles traitées ?": (
+            "Oui : " + SEPARATOR.join(version.special_categories_detail)
+            if version.special_categories
+            else "Non"
+        ),
+        "Durées de conservation des catégories de données": SEPARATOR.join(
+            f"{category} : {period}" for category, period in version.retention.items()
+        ),
+        "Destinataires internes": SEPARATOR.join(version.recipients_internal),
+        "Organismes externes": SEPARATOR.join(version.recipients_external),
+        "Sous-traitants": SEPARATOR.join(processor_names.get(pid, pid) for pid in version.processor_ids),
+        "Transferts des données hors UE": _transfers_cell(version),
+        "Contrôle d'accès des utilisateurs": measures.access_control,
+        "Mesures de traçabilité": measures.traceability,
+        "Mesures de protection des logiciels": measures.software_protection,
+        "Sauvegarde des données": measures.backup,
+        "Chiffrement des données": measures.encryption,
+        "Contrôle des sous-traitants": measures.processor_control,
+        "Autres mesures": measures.other,
+    }
+    # Because a reordered dict would reorder CSV columns; build the row in the template's order.
+    return {column: row[column] for column in REGISTER_COLUMNS}
+
+
+def _transfers_cell(version: PurposeVersion) -> str:
+    if not version.transfers:
+        return "Non"
+    parts = []
+    for transfer in version.transfers:
+        part = f"{transfer.recipient} ({transfer.country}) : {SAFEGUARD_LABELS[transfer.safeguard]}"
+        if transfer.documentation:
+            part += f", {transfer.documentation}"
+        parts.append(part)
+    return "Oui : " + SEPARATOR.join(parts)
+
+
+def register_common_pages(purposes: Iterable[Purpose], *, at: datetime | None = None) -> list[dict[str, str]]:
+    """Returns the template's common page once per organisation (controller), keyed by its labels."""
+    by_controller: dict[Party, list[PurposeVersion]] = {}
+    dpo_by_controller: dict[Party, Party | None] = {}
+    for _, version in versions_in_force(purposes, at=at):
+        by_controller.setdefault(version.controller, []).append(version)
+        dpo_by_controller.setdefault(version.controller, version.dpo)
+    pages = []
+    for controller, versions in by_controller.items():
+        dpo = dpo_by_controller[controller]
+        pages.append(
+            {
+                COMMON_PAGE_LABELS[0]: controller.name,
+                COMMON_PAGE_LABELS[1]: controller.contact,
+                COMMON_PAGE_LABELS[2]: f"{dpo.name}, {dpo.contact}" if dpo else "",
+                COMMON_PAGE_LABELS[3]: SEPARATOR.join(v.name for v in versions),
+            }
+        )
+    return pages
+
+
+def register_csv(
+    purposes: Iterable[Purpose],
+    *,
+    at: datetime | None = None,
+    processor_names: Mapping[str, str] | None = None,
+    include_common_page: bool = False,
+) -> str:
+    """Returns the register as CSV: a header of `REGISTER_COLUMNS`, then one line per purpose in force.
+
+    With `include_common_page`, each organisation's common page (label, value lines) comes first,
+    then an empty line, then the activity table, as M.4 describes.
+    """
+    purposes = list(purposes)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    if include_common_page:
+        for page in register_common_pages(purposes, at=at):
+            writer.writerows(page.items())
+        writer.writerow([])
+    writer.writerow(REGISTER_COLUMNS)
+    for row in register_rows(purposes, at=at, processor_names=processor_names):
+        writer.writerow(row[column] for column in REGISTER_COLUMNS)
+    return buffer.getvalue()

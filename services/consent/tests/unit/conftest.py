@@ -1,0 +1,61 @@
+"""Fixtures for the consent domain's unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from consent.domain import model
+
+T0 = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
+
+CONTROLLER = model.Party(name="Acme SAS", contact="1 rue de la Paix, 75002 Paris; privacy@acme.example")
+DPO = model.Party(name="Jeanne Martin", contact="dpo@acme.example")
+
+
+@pytest.fixture
+def t0() -> datetime:
+    """Returns a fixed, timezone-aware start time."""
+    return T0
+
+
+@pytest.fixture
+def make_purpose() -> Callable[..., model.Purpose]:
+    """Returns a factory of registered purposes with sensible register content."""
+
+    def factory(**overrides: object) -> model.Purpose:
+        fields: dict[str, object] = {
+            "at": T0,
+            "name": "Prospection par e-mail",
+            "controller": CONTROLLER,
+            "dpo": DPO,
+            "description": "Envoyer des offres commerciales par e-mail aux prospects",
+            "lawful_basis": model.LawfulBasis.CONSENT,
+            "data_categories": {
+                model.DataCategory.IDENTITY: ("nom", "prénom", "e-mail"),
+                model.DataCategory.INTERNET: ("clics",),
+            },
+            "data_subjects": ("prospects", "clients"),
+            "recipients_internal": ("service marketing",),
+            "processor_ids": ("proc-router",),
+            "retention": {"prospects": "3 ans après le dernier contact"},
+            "security_measures": model.SecurityMeasures(
+                access_control="comptes nominatifs", encryption="AES-256 au repos"
+            ),
+        }
+        fields.update(overrides)
+        return model.Purpose.register(**fields)  # type: ignore[arg-type]
+
+    return factory
+
+
+@pytest.fixture
+def proof() -> model.ConsentProof:
+    """Returns complete proof metadata for a web-form consent."""
+    return model.ConsentProof(
+        captured_at=T0,
+        source="https://acme.example/newsletter#form-v3",
+        ip="203.0.113.0",
+        user_agent="Mozilla/5.0",
+    )

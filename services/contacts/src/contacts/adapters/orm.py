@@ -1,0 +1,47 @@
+"""The contacts database: personal data only as ciphertext, looked up through blind indexes."""
+
+import sqlalchemy as sa
+
+from shared.db import new_metadata
+from shared.inbox import inbox_table
+from shared.outbox import outbox_table
+
+metadata = new_metadata()
+
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("relationship", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("collected_from_person", sa.Boolean, nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("broker_name", sa.String(200), nullable=True),
+    sa.Column("obtained_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_contact_from_person_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("relationship_end_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("attributes", sa.JSON, nullable=False),
+    #: The per-contact data key wrapped by a key-encryption key; deleting it shreds `personal_data`.
+    sa.Column("wrapped_key", sa.LargeBinary, nullable=True),
+    sa.Column("personal_data", sa.LargeBinary, nullable=True),
+    sa.Column("email_index", sa.String(64), nullable=True, index=True),
+    sa.Column("phone_index", sa.String(64), nullable=True, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+interactions = sa.Table(
+    "interactions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("contact_id", sa.String(36), sa.ForeignKey("contacts.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=True),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)

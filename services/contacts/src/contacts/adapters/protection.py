@@ -1,0 +1,45 @@
+"""Protection of personal data at rest: per-contact data keys under a key-encryption key, blind indexes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contacts.domain.model import BlindIndexes, PersonalData
+from shared.blind_index import BlindIndexer
+from shared.envelope_crypto import KeyRing, decrypt_fields, encrypt_fields
+
+
+@dataclass(frozen=True)
+class SealedPersonalData:
+    """What the database stores of a person: ciphertext and the wrapped data key."""
+
+    wrapped_key: bytes
+    ciphertext: bytes
+
+
+class PersonalDataVault:
+    """Seals and opens personal data; the contact id is bound as associated data."""
+
+    def __init__(self, *, key_ring: KeyRing, indexer: BlindIndexer) -> None:
+        self.key_ring = key_ring
+        self.indexer = indexer
+
+    def seal(self, contact_id: str, personal: PersonalData, *, wrapped_key: bytes | None = None) -> SealedPersonalData:
+        """Encrypts under the contact's data key (a new one if it has none yet)."""
+        if wrapped_key is None:
+            data_key = self.key_ring.new_data_key()
+            dek, wrapped_key = data_key.plaintext, data_key.wrapped
+        else:
+            dek = self.key_ring.unwrap(wrapped_key)
+        return SealedPersonalData(wrapped_key, encrypt_fields(dek, personal.as_dict(),
+                                                              associated_data=contact_id.encode()))
+
+    def open(self, contact_id: str, sealed: SealedPersonalData) -> PersonalData:
+        """Decrypts the personal data of a contact."""
+        dek = self.key_ring.unwrap(sealed.wrapped_key)
+        return PersonalData.from_dict(decrypt_fields(dek, sealed.ciphertext, associated_data=contact_id.encode()))
+
+    def indexes_for(self, personal: PersonalData) -> BlindIndexes:
+        """Returns the blind indexes of the person's e-mail and phone."""
+        return BlindIndexes(email=self.indexer.email(personal.email) if personal.email else None,
+                            phone=self.indexer.phone(personal.phone) if personal.phone else None)

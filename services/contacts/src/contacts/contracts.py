@@ -1,0 +1,10 @@
+"""The public face of contacts: its topic and the event types it publishes (payloads in `adapters/outgoing`)."""
+
+CONTACTS_EVENTS = "contacts.events"
+SOURCE = "/vigie/contacts"
+
+CONTACT_CREATED = "vigie.contacts.contact_created.v1"
+CONTACT_UPDATED = "vigie.contacts.contact_updated.v1"
+INTERACTION_RECORDED = "vigie.contacts.interaction_recorded.v1"
+CONTACT_RETENTION_FLAGGED = "vigie.contacts.retention_flagged.v1"
+CONTACT_ERASED = "vigie.contacts.contact_erased.v1"

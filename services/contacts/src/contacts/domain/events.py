@@ -1,0 +1,58 @@
+"""Facts the contacts domain records, past tense. They carry no direct identifier of a person."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ContactCreated:
+    """A contact entered the system of record; `facts` are the gate-relevant facts."""
+
+    contact_id: str
+    facts: dict[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ContactUpdated:
+    """Fields of a contact changed; `changed` names them, `facts` are the new gate-relevant facts."""
+
+    contact_id: str
+    changed: tuple[str, ...]
+    facts: dict[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class InteractionRecorded:
+    """The person interacted (sale, reply, click, request, open)."""
+
+    contact_id: str
+    interaction_id: str
+    kind: str
+    channel: str | None
+    occurred_at: datetime
+    counts_as_contact_from_person: bool
+    facts: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RetentionFlagged:
+    """The contact passed its retention deadline (RET-01 / RET-02) and will be erased after the grace."""
+
+    contact_id: str
+    rule: str
+    due_at: datetime
+    erase_after: datetime
+
+
+@dataclass(frozen=True)
+class ContactErased:
+    """The contact's personal data and data key were destroyed."""
+
+    contact_id: str
+    reason: str
+    at: datetime

@@ -1,0 +1,102 @@
+"""The contacts HTTP API (`/v1/contacts…`): thin translators between HTTP and the handlers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response
+
+from contacts.domain.model import Contact, Origin, PersonalData
+from contacts.entrypoints import schemas
+from contacts.entrypoints.deps import ContactReader, ContactWriter, UnitOfWorkDep
+from contacts.service_layer import commands, handlers
+
+router = APIRouter(prefix="/v1", tags=["contacts"])
+
+
+def _read(contact: Contact) -> schemas.ContactRead:
+    personal = contact.personal
+    return schemas.ContactRead(
+        id=contact.id, kind=contact.kind, relationship=contact.relationship, status=contact.status.value,
+        version=contact.version, given_name=personal.given_name, family_name=personal.family_name,
+        email=personal.email, phone=personal.phone, postal_address=personal.postal_address,
+        birth_date=personal.birth_date, collected_from_person=contact.origin.collected_from_person,
+        source=contact.origin.source, broker_name=contact.origin.broker_name, obtained_at=contact.obtained_at,
+        last_contact_from_person_at=contact.last_contact_from_person_at,
+        relationship_end_at=contact.relationship_end_at, attributes=contact.attributes,
+        created_at=contact.created_at, updated_at=contact.updated_at)
+
+
+def _etag(contact: Contact) -> str:
+    return f'"{contact.version}"'
+
+
+def _version_from_if_match(if_match: str | None) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    try:
+        return int(if_match.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        return -1
+
+
+@router.post("/contacts", status_code=201, response_model=schemas.ContactRead)
+async def create_contact(body: schemas.ContactCreate, uow: UnitOfWorkDep, principal: ContactWriter,
+                         response: Response) -> schemas.ContactRead:
+    """Creates a contact; 409 names the existing contact when the e-mail or phone is already known."""
+    personal = PersonalData(
+        given_name=body.given_name, family_name=body.family_name, email=body.email, phone=body.phone,
+        postal_address=body.postal_address.model_dump(exclude_none=True) if body.postal_address else None,
+        birth_date=body.birth_date)
+    contact = await handlers.create_contact(commands.CreateContact(
+        actor=principal.actor, kind=body.kind, relationship=body.relationship, personal=personal,
+        origin=Origin(collected_from_person=body.collected_from_person, source=body.source,
+                      broker_name=body.broker_name),
+        obtained_at=body.obtained_at, last_contact_from_person_at=body.last_contact_from_person_at,
+        relationship_end_at=body.relationship_end_at, attributes=body.attributes), uow)
+    response.headers["ETag"] = _etag(contact)
+    response.headers["Location"] = f"/v1/contacts/{contact.id}"
+    return _read(contact)
+
+
+@router.get("/contacts/{contact_id}", response_model=schemas.ContactRead)
+async def get_contact(contact_id: str, uow: UnitOfWorkDep, _principal: ContactReader,
+                      response: Response) -> schemas.ContactRead:
+    """Returns a contact with its personal data."""
+    contact = await handlers.get_contact(contact_id, uow)
+    response.headers["ETag"] = _etag(contact)
+    return _read(contact)
+
+
+@router.get("/contacts", response_model=schemas.ContactList)
+async def find_contacts(uow: UnitOfWorkDep, _principal: ContactReader,
+                        email: str | None = Query(None, max_length=254),
+                        phone: str | None = Query(None, max_length=40)) -> schemas.ContactList:
+    """Finds contacts by e-mail or phone through the blind indexes (one of them is required)."""
+    if not email and not phone:
+        raise HTTPException(status_code=400, detail="give email or phone")
+    contacts = await handlers.find_contacts(email=email, phone=phone, uow=uow)
+    return schemas.ContactList(items=[_read(c) for c in contacts])
+
+
+@router.patch("/contacts/{contact_id}", response_model=schemas.ContactRead)
+async def update_contact(contact_id: str, body: schemas.ContactUpdate, uow: UnitOfWorkDep,
+                         principal: ContactWriter, response: Response,
+                         if_match: str | None = Header(None)) -> schemas.ContactRead:
+    """Changes the given fields; with If-Match, only if the contact is still at that version (else 412)."""
+    changes = body.model_dump(exclude_unset=True)
+    if "postal_address" in changes and body.postal_address is not None:
+        changes["postal_address"] = body.postal_address.model_dump(exclude_none=True)
+    contact = await handlers.update_contact(commands.UpdateContact(
+        actor=principal.actor, contact_id=contact_id, changes=changes,
+        expected_version=_version_from_if_match(if_match)), uow)
+    response.headers["ETag"] = _etag(contact)
+    return _read(contact)
+
+
+@router.post("/contacts/{contact_id}/interactions", status_code=201, response_model=schemas.InteractionRead)
+async def record_interaction(contact_id: str, body: schemas.InteractionCreate, uow: UnitOfWorkDep,
+                             principal: ContactWriter) -> schemas.InteractionRead:
+    """Records a sale, purchase, reply, click, request or open (an open does not restart retention)."""
+    interaction_id = await handlers.record_interaction(commands.RecordInteraction(
+        actor=principal.actor, contact_id=contact_id, kind=body.kind, occurred_at=body.occurred_at,
+        channel=body.channel), uow)
+    return schemas.InteractionRead(id=interaction_id, contact_id=contact_id, kind=body.kind)

@@ -1,0 +1,48 @@
+"""The contacts ASGI app: `uvicorn contacts.main:app` (or `create_app(settings)` in tests)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from contacts.bootstrap import Contacts, bootstrap
+from contacts.domain import errors
+from contacts.entrypoints.api import router
+from contacts.settings import ContactsSettings
+from shared.auth import LocalTokenVerifier
+from shared.logging import configure_logging
+from shared.web import create_app as create_platform_app
+
+
+def create_app(settings: ContactsSettings | None = None, *, service: Contacts | None = None) -> FastAPI:
+    """Builds the contacts app; its lifespan runs the relay in-process unless settings say otherwise."""
+    service = service or bootstrap(settings)
+    settings = service.settings
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with service.runtime.running():
+            yield
+
+    app = create_platform_app(
+        title="Vigie contacts",
+        routers=[router],
+        lifespan=lifespan,
+        token_verifier=LocalTokenVerifier(secret=settings.jwt_secret.get_secret_value(),
+                                          issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+        readiness_checks=service.runtime.readiness_checks(),
+        problem_statuses={errors.ContactNotFoundError: 404, errors.ContactErasedError: 410,
+                          errors.DuplicateContactError: 409, errors.VersionConflictError: 412},
+        registry=service.runtime.registry,
+    )
+    app.state.service = service
+    return app
+
+
+def app() -> FastAPI:
+    """The app factory uvicorn calls (`--factory`), configuring logging first."""
+    settings = ContactsSettings()
+    configure_logging(service="contacts", level=settings.log_level)
+    return create_app(settings)

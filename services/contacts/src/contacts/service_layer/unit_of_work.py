@@ -1,0 +1,31 @@
+"""The contacts unit of work: the contacts repository, interactions and the outbox in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contacts.adapters import orm, outgoing
+from contacts.adapters.protection import PersonalDataVault
+from contacts.adapters.repository import SqlAlchemyContactRepository
+from shared.uow import SqlAlchemyUnitOfWork
+
+
+class ContactsUnitOfWork(SqlAlchemyUnitOfWork):
+    """Opens a session with the contacts repository; commit writes state, then outbox rows, once."""
+
+    def __init__(self, *, vault: PersonalDataVault, **kwargs: Any) -> None:
+        super().__init__(outbox_table=orm.outbox, to_envelope=outgoing.to_envelope, **kwargs)
+        self.vault = vault
+        self.contacts: SqlAlchemyContactRepository
+
+    def _open(self, session: AsyncSession) -> None:
+        self.contacts = SqlAlchemyContactRepository(session, self.vault)
+
+    def _repositories(self) -> Iterable[Any]:
+        return [self.contacts]
+
+    async def _flush(self) -> None:
+        await self.contacts.flush()

@@ -1,0 +1,30 @@
+"""Settings of the contacts service (environment prefix `CONTACTS_`)."""
+
+from __future__ import annotations
+
+import base64
+from typing import ClassVar
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import PLACEHOLDER_MARK, ServiceSettings
+
+
+class ContactsSettings(ServiceSettings):
+    """Where contacts keeps its data and the keys that protect it."""
+
+    model_config = SettingsConfigDict(env_prefix="CONTACTS_", extra="ignore", frozen=True, populate_by_name=True)
+    service_name: ClassVar[str] = "contacts"
+
+    database_url: str = "sqlite+aiosqlite:///./.run/contacts.db"
+    blind_index_key: SecretStr = Field(
+        SecretStr(f"{PLACEHOLDER_MARK}-blind-index-key-0123456789"), validation_alias="VIGIE_BLIND_INDEX_KEY")
+    #: Key-encryption keys as `id:base64,id:base64`; the first is active (see `kek_ring`).
+    keks: SecretStr = SecretStr("local:" + base64.b64encode(b"local-only-placeholder-kek-32byt").decode())
+    retention_grace_days: int = 30
+
+    def kek_ring(self) -> tuple[dict[str, bytes], str]:
+        """Returns the key-encryption keys by id and the id of the active one."""
+        pairs = [item.split(":", 1) for item in self.keks.get_secret_value().split(",") if item]
+        return {kid: base64.b64decode(value) for kid, value in pairs}, pairs[0][0]

@@ -1,0 +1,172 @@
+"""The transactional outbox: events are written with the state change, then relayed to Kafka.
+
+Delivery is at-least-once: a crash after publishing but before marking a row publishes it again,
+so consumers must dedupe on the event id (see `shared.inbox`). Per-key order holds because one
+relay publishes rows in id order and stops at the first failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from shared.db import is_postgres
+from shared.events import EventEnvelope
+
+log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    """Anything that can durably publish one record (KafkaPublisher, InMemoryPublisher)."""
+
+    async def publish(self, *, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]) -> None: ...
+
+
+def outbox_table(metadata: sa.MetaData) -> sa.Table:
+    """Declares the outbox table on a service's own metadata."""
+    return sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("key", sa.String(200), nullable=False),
+        sa.Column("value", sa.LargeBinary, nullable=False),
+        sa.Column("headers", sa.JSON, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Index("ix_outbox_pending", "id", postgresql_where=sa.text("published_at IS NULL"),
+                 sqlite_where=sa.text("published_at IS NULL")),
+    )
+
+
+def notify_channel(table: sa.Table) -> str:
+    """Returns the PostgreSQL NOTIFY channel of an outbox table."""
+    return f"vigie_outbox_{table.metadata.schema or 'public'}"
+
+
+async def add(session: AsyncSession, table: sa.Table, envelope: EventEnvelope, *, topic: str) -> None:
+    """Adds the envelope to the outbox inside the caller's transaction (key = its subject)."""
+    await session.execute(
+        table.insert().values(
+            event_id=envelope.id,
+            topic=topic,
+            key=envelope.subject,
+            value=envelope.encode(),
+            headers=[[k, v.decode()] for k, v in envelope.kafka_headers()],
+            created_at=datetime.now(UTC),
+        )
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        # Because NOTIFY is delivered on commit only, the relay wakes exactly when the row is visible.
+        await session.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(table)})
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows in id order and marks those that were published.
+
+    Run exactly one relay per service database: two relays could reorder events of one key.
+    """
+
+    def __init__(self, *, engine: AsyncEngine, table: sa.Table, publisher: Publisher, batch_size: int = 500,
+                 poll_seconds: float = 1.0) -> None:
+        self._engine = engine
+        self._table = table
+        self._publisher = publisher
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.published_total = 0
+
+    def wake(self) -> None:
+        """Asks the relay to look at the outbox now (called after a commit in the same process)."""
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        """Asks the loop to finish its current batch and return."""
+        self._stopping.set()
+        self._wakeup.set()
+
+    async def publish_pending(self) -> int:
+        """Publishes one batch of pending rows; returns how many were published and marked."""
+        t = self._table
+        query = sa.select(t.c.id, t.c.topic, t.c.key, t.c.value, t.c.headers).where(
+            t.c.published_at.is_(None)).order_by(t.c.id).limit(self._batch_size)
+        if is_postgres(self._engine):
+            query = query.with_for_update(skip_locked=True)
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(query)).all()
+            if not rows:
+                return 0
+            done: list[int] = []
+            try:
+                for row in rows:
+                    await self._publisher.publish(topic=row.topic, key=row.key, value=row.value,
+                                                  headers=[(k, v.encode()) for k, v in row.headers])
+                    done.append(row.id)
+            except Exception:
+                # Because rows after a failed one may share its key: stop here and retry them in order.
+                log.warning("outbox publish failed after %d of %d rows", len(done), len(rows), exc_info=True)
+            if done:
+                await conn.execute(t.update().where(t.c.id.in_(done)).values(published_at=datetime.now(UTC)))
+        self.published_total += len(done)
+        return len(done)
+
+    async def pending_stats(self) -> tuple[int, float]:
+        """Returns the number of pending rows and the age in seconds of the oldest."""
+        t = self._table
+        async with self._engine.connect() as conn:
+            count, oldest = (await conn.execute(
+                sa.select(sa.func.count(), sa.func.min(t.c.created_at)).where(t.c.published_at.is_(None)))).one()
+        if oldest is None:
+            return int(count), 0.0
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(count), (datetime.now(UTC) - oldest).total_seconds()
+
+    async def run(self) -> None:
+        """Publishes until stopped, woken by commits (in-process or LISTEN/NOTIFY) or by a slow poll."""
+        listener = await self._listen() if is_postgres(self._engine) else None
+        try:
+            while not self._stopping.is_set():
+                self._wakeup.clear()
+                try:
+                    while await self.publish_pending() == self._batch_size:
+                        pass
+                except Exception:
+                    log.exception("outbox relay pass failed; retrying")
+                    await asyncio.sleep(0.5)
+                    continue
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_seconds)
+                except TimeoutError:
+                    pass
+        finally:
+            if listener is not None:
+                await listener()
+
+    async def _listen(self) -> Callable[[], Awaitable[None]]:
+        conn = await self._engine.connect()
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        channel = notify_channel(self._table)
+
+        def _on_notify(*_args: object) -> None:
+            self._wakeup.set()
+
+        await driver.add_listener(channel, _on_notify)
+
+        async def _close() -> None:
+            try:
+                await driver.remove_listener(channel, _on_notify)
+            finally:
+                await conn.close()
+
+        return _close

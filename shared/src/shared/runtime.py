@@ -1,0 +1,128 @@
+"""What one service process runs besides its API: engine, Kafka publisher, outbox relay, consumers.
+
+The embedded default runs all of them in the API's process (the lifespan below); production runs
+the relay and the consumers as their own Deployments through the same pieces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, Gauge
+
+from shared.db import make_engine, make_sessionmaker, ping
+from shared.kafka import BatchHandler, ConsumerLoop, KafkaPublisher, RecordHandler, ensure_topics
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConsumerSpec:
+    """One consumer a service runs: its topics, group and record handler."""
+
+    topics: list[str]
+    group_id: str
+    handle: RecordHandler | None = None
+    handle_batch: BatchHandler | None = None
+
+
+@dataclass
+class Runtime:
+    """The long-lived resources of one service process."""
+
+    settings: ServiceSettings
+    outbox_table: sa.Table | None
+    topics: list[str]
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.engine = make_engine(self.settings.database_url)
+        self.session_factory = make_sessionmaker(self.engine)
+        self.publisher = KafkaPublisher(self.settings.kafka_bootstrap_servers,
+                                        client_id=self.settings.service_name,
+                                        options=self.settings.kafka_client_options)
+        self.relay: OutboxRelay | None = None
+        if self.outbox_table is not None:
+            self.relay = OutboxRelay(engine=self.engine, table=self.outbox_table, publisher=self.publisher,
+                                     poll_seconds=self.settings.outbox_poll_seconds)
+        self.consumers: list[ConsumerLoop] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._kafka_started = False
+
+    def wake_relay(self) -> None:
+        """Wakes the in-process relay after a commit (a no-op when the relay runs elsewhere)."""
+        if self.relay is not None:
+            self.relay.wake()
+
+    def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """Returns the checks behind /readyz: the database and Kafka."""
+        return {"database": lambda: ping(self.engine), "kafka": self.publisher.ping}
+
+    async def start(self, consumers: list[ConsumerSpec] | None = None, *, run_relay: bool | None = None) -> None:
+        """Starts the publisher, then the relay and consumers as the settings say."""
+        settings = self.settings
+        await ensure_topics(settings.kafka_bootstrap_servers, self.topics)
+        await self.publisher.start()
+        self._kafka_started = True
+        if self.relay is not None and (settings.run_relay if run_relay is None else run_relay):
+            self._spawn(self.relay.run(), "relay")
+        if settings.run_consumers:
+            for spec in consumers or []:
+                loop = ConsumerLoop(bootstrap_servers=settings.kafka_bootstrap_servers, topics=spec.topics,
+                                    group_id=spec.group_id, handle=spec.handle,
+                                    handle_batch=spec.handle_batch, publisher=self.publisher,
+                                    options=settings.kafka_client_options)
+                self.consumers.append(loop)
+                self._spawn(loop.run(), f"consumer {spec.group_id}")
+        self._register_metrics()
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        async def _guard() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s stopped on an error", name)
+                raise
+
+        self._tasks.append(asyncio.create_task(_guard(), name=name))
+
+    def _register_metrics(self) -> None:
+        relay = self.relay
+        if relay is not None:
+            published = Gauge("outbox_published_total", "Outbox rows published by this process",
+                              registry=self.registry)
+            published.set_function(lambda: relay.published_total)
+
+    async def stop(self) -> None:
+        """Stops consumers and relay gracefully, then Kafka and the engine."""
+        for loop in self.consumers:
+            loop.stop()
+        if self.relay is not None:
+            self.relay.stop()
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=10)
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.gather(*pending, return_exceptions=True)
+        if self._kafka_started:
+            await self.publisher.stop()
+        await self.engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def running(self, consumers: list[ConsumerSpec] | None = None) -> AsyncIterator[Runtime]:
+        """Runs the process's background work for the duration of the block."""
+        await self.start(consumers)
+        try:
+            yield self
+        finally:
+            await self.stop()

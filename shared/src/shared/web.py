@@ -1,0 +1,182 @@
+"""The FastAPI app factory every service uses: health, readiness, metrics, problem+json, correlation ids."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.auth import AuthenticationError, PermissionDeniedError, TokenVerifier
+from shared.logging import correlation_id
+
+log = logging.getLogger("vigie.http")
+
+PROBLEM_JSON = "application/problem+json"
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+def problem(status: int, title: str, *, detail: str | None = None, type_: str = "about:blank",
+            headers: Mapping[str, str] | None = None, **extra: Any) -> JSONResponse:
+    """Returns an RFC 9457 problem document."""
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if cid := correlation_id.get():
+        body["correlation_id"] = cid
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    """Returns one {field, message, type} per error, without echoing the offending input."""
+    errors = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        errors.append({"field": ".".join(loc), "message": err.get("msg", "invalid"), "type": err.get("type", "")})
+    return errors
+
+
+class HttpMetrics:
+    """Prometheus series for HTTP traffic, on a registry of the app's own."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"],
+                                registry=registry)
+        self.latency = Histogram("http_request_duration_seconds", "HTTP latency", ["method", "route"],
+                                 registry=registry,
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+
+class RequestContextMiddleware:
+    """Sets the correlation id, echoes it, and records metrics and one access line per request."""
+
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or ()).get(b"x-correlation-id")
+        cid = incoming.decode("latin-1")[:128] if incoming else uuid.uuid4().hex
+        token = correlation_id.set(cid)
+        status = 500
+        started = time.perf_counter()
+
+        async def _send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-correlation-id", cid.encode("latin-1")))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], template).observe(elapsed)
+            if template not in ("/healthz", "/metrics", "/readyz"):
+                log.info("request", extra={"method": scope["method"], "route": template, "status": status,
+                                           "ms": round(elapsed * 1000, 2)})
+            correlation_id.reset(token)
+
+
+def create_app(
+    *,
+    title: str,
+    routers: Iterable[APIRouter],
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None,
+    token_verifier: TokenVerifier,
+    readiness_checks: Mapping[str, ReadinessCheck] | None = None,
+    problem_statuses: Mapping[type[Exception], int] | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """Builds a service's app with the platform's endpoints, error shape and middleware.
+
+    `problem_statuses` maps a service's domain error classes to HTTP statuses; the error's text
+    becomes the problem's detail, so domain errors must never quote personal data.
+    """
+    registry = registry or CollectorRegistry()
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.state.token_verifier = token_verifier
+    app.state.registry = registry
+    app.state.readiness_checks = dict(readiness_checks or {})
+    metrics = HttpMetrics(registry)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(422, "Invalid request", detail="The request has invalid or missing fields.",
+                       type_="https://vigie.dev/problems/validation", errors=validation_errors(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail) if exc.status_code < 500 else "Server error",
+                       headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(AuthenticationError)
+    async def _unauthenticated(_request: Request, exc: AuthenticationError) -> JSONResponse:
+        return problem(401, "Unauthenticated", detail=str(exc), headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(PermissionDeniedError)
+    async def _forbidden(_request: Request, exc: PermissionDeniedError) -> JSONResponse:
+        return problem(403, "Forbidden", detail=str(exc))
+
+    for error_class, status in (problem_statuses or {}).items():
+        app.add_exception_handler(error_class, _domain_handler(status))
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        """Says the process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Says whether every dependency (database, Kafka) answers."""
+        results: dict[str, str] = {}
+        for name, check in app.state.readiness_checks.items():
+            try:
+                await check()
+                results[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - any failure makes the service not ready.
+                results[name] = f"failed: {type(exc).__name__}"
+        ready = all(value == "ok" for value in results.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": results},
+                              status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> PlainTextResponse:
+        """Exposes Prometheus metrics."""
+        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _domain_handler(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def _handle(_request: Request, exc: Exception) -> JSONResponse:
+        extra = getattr(exc, "problem_extra", None) or {}
+        headers = getattr(exc, "problem_headers", None)
+        return problem(status, type(exc).__name__, detail=str(exc), headers=headers, **extra)
+
+    return _handle
+
+
+async def lifespan_noop(_app: FastAPI) -> AsyncIterator[None]:
+    """A lifespan that does nothing, for tests."""
+    yield

@@ -1,0 +1,182 @@
+import hashlib
+import hmac
+import time
+
+import pytest
+from shared.blind_index import (
+    BlindIndexer,
+    BlindIndexKeyError,
+    InvalidIdentifierError,
+    normalise_email,
+    normalise_phone,
+)
+
+KEY = bytes(range(32))
+OTHER_KEY = bytes(range(1, 33))
+
+
+@pytest.fixture
+def indexer() -> BlindIndexer:
+    return BlindIndexer(KEY)
+
+
+def test_email_is_stripped_and_lower_cased_whole() -> None:
+    assert normalise_email("  Alice.Martin@Example.COM \n") == "alice.martin@example.com"
+
+
+def test_email_in_composed_and_decomposed_unicode_normalises_the_same() -> None:
+    assert normalise_email("Ze\u0301lie@exemple.fr") == normalise_email("Z\u00e9lie@exemple.fr")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "   ",
+        "alice",
+        "alice@",
+        "@example.com",
+        "alice@@example.com",
+        "al ice@example.com",
+        "alice@localhost",
+        "alice@example..com",
+        "alice@-example.com",
+        ".alice@example.com",
+        "alice..martin@example.com",
+        "a" * 65 + "@example.com",
+        "alice@" + "a" * 250 + ".com",
+    ],
+)
+def test_obviously_invalid_emails_are_rejected_naming_the_field(value: str) -> None:
+    with pytest.raises(InvalidIdentifierError) as caught:
+        normalise_email(value)
+    assert caught.value.field == "email"
+    assert str(caught.value).startswith("email:")
+
+
+def test_a_rejected_email_is_not_echoed_in_the_error_message() -> None:
+    with pytest.raises(InvalidIdentifierError) as caught:
+        normalise_email("secret person@example.com")
+    assert "secret" not in str(caught.value)
+
+
+def test_a_non_string_email_is_rejected() -> None:
+    with pytest.raises(InvalidIdentifierError):
+        normalise_email(None)  # type: ignore[arg-type]
+
+
+def test_invalid_identifier_error_is_a_value_error() -> None:
+    assert issubclass(InvalidIdentifierError, ValueError)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "06 12 34 56 78",
+        "0612345678",
+        "+33 6 12 34 56 78",
+        "+33612345678",
+        "0033 6 12 34 56 78",
+        "06.12.34.56.78",
+    ],
+)
+def test_french_mobile_numbers_in_any_format_normalise_to_e164(value: str) -> None:
+    assert normalise_phone(value) == "+33612345678"
+
+
+def test_a_national_number_is_read_in_the_given_default_region() -> None:
+    assert normalise_phone("030 123456", default_region="DE") == "+4930123456"
+
+
+def test_a_number_with_international_prefix_ignores_the_default_region() -> None:
+    assert normalise_phone("+32 470 12 34 56", default_region="FR") == "+32470123456"
+
+
+@pytest.mark.parametrize("value", ["", "hello", "12", "+33 1", "06 12 34", "+999 123456789"])
+def test_invalid_phone_numbers_are_rejected_naming_the_field(value: str) -> None:
+    with pytest.raises(InvalidIdentifierError) as caught:
+        normalise_phone(value)
+    assert caught.value.field == "phone"
+
+
+def test_the_same_email_in_different_formatting_gives_the_same_index(indexer: BlindIndexer) -> None:
+    assert indexer.email("  Alice@Example.COM ") == indexer.email("alice@example.com")
+
+
+def test_the_same_phone_in_different_formatting_gives_the_same_index(indexer: BlindIndexer) -> None:
+    assert indexer.phone("+33 6 12 34 56 78") == indexer.phone("06 12 34 56 78")
+
+
+def test_different_keys_give_different_indexes() -> None:
+    assert BlindIndexer(KEY).email("alice@example.com") != BlindIndexer(OTHER_KEY).email("alice@example.com")
+
+
+def test_different_identifiers_give_different_indexes(indexer: BlindIndexer) -> None:
+    assert indexer.email("alice@example.com") != indexer.email("bob@example.com")
+
+
+def test_index_is_lower_case_hex_hmac_sha256_of_the_domain_separated_value(indexer: BlindIndexer) -> None:
+    expected = hmac.new(KEY, b"email:alice@example.com", hashlib.sha256).hexdigest()
+    assert indexer.email("Alice@Example.com") == expected
+    assert len(expected) == 64 and expected == expected.lower()
+
+
+def test_phone_index_uses_its_own_domain_prefix(indexer: BlindIndexer) -> None:
+    expected = hmac.new(KEY, b"phone:+33612345678", hashlib.sha256).hexdigest()
+    assert indexer.phone("06 12 34 56 78") == expected
+
+
+def test_the_same_string_as_email_and_as_phone_gives_different_indexes(indexer: BlindIndexer) -> None:
+    assert indexer.of_normalised("email", "+33612345678") != indexer.of_normalised("phone", "+33612345678")
+
+
+def test_of_normalised_matches_the_index_of_the_raw_value(indexer: BlindIndexer) -> None:
+    assert indexer.of_normalised("email", "alice@example.com") == indexer.email(" ALICE@example.com")
+    assert indexer.of_normalised("phone", "+33612345678") == indexer.phone("06 12 34 56 78")
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [("email", "Alice@example.com"), ("email", " alice@example.com"), ("phone", "0612345678"), ("phone", "")],
+)
+def test_of_normalised_rejects_values_that_are_not_normalised(
+    indexer: BlindIndexer, kind: str, value: str
+) -> None:
+    with pytest.raises(InvalidIdentifierError):
+        indexer.of_normalised(kind, value)  # type: ignore[arg-type]
+
+
+def test_of_normalised_rejects_an_unknown_kind(indexer: BlindIndexer) -> None:
+    with pytest.raises(InvalidIdentifierError) as caught:
+        indexer.of_normalised("postal", "1 rue de la Paix")  # type: ignore[arg-type]
+    assert caught.value.field == "kind"
+
+
+def test_indexing_an_invalid_email_raises(indexer: BlindIndexer) -> None:
+    with pytest.raises(InvalidIdentifierError):
+        indexer.email("not-an-address")
+
+
+@pytest.mark.parametrize("key", [b"", b"short", bytes(31)])
+def test_a_key_shorter_than_32_bytes_is_refused(key: bytes) -> None:
+    with pytest.raises(BlindIndexKeyError):
+        BlindIndexer(key)
+
+
+def test_a_text_key_is_refused() -> None:
+    with pytest.raises(BlindIndexKeyError):
+        BlindIndexer("x" * 40)  # type: ignore[arg-type]
+
+
+def test_the_key_does_not_appear_in_the_repr(indexer: BlindIndexer) -> None:
+    assert KEY.hex() not in repr(indexer) and str(KEY) not in repr(indexer)
+
+
+def test_indexing_one_hundred_thousand_emails_takes_well_under_a_few_seconds(indexer: BlindIndexer) -> None:
+    emails = [f"  Person.{n}@Example{n % 97}.COM " for n in range(100_000)]
+    started = time.perf_counter()
+    indexes = {indexer.email(value) for value in emails}
+    elapsed = time.perf_counter() - started
+    assert len(indexes) == 100_000
+    # A generous bound: on a laptop this takes a fraction of a second; the point is no per-value rekeying.
+    assert elapsed < 5.0

@@ -1,0 +1,75 @@
+"""Runs Vigie's services in the test process against the real Kafka broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from shared.auth import issue_local_token
+from shared.migrations import upgrade
+
+ROOT = Path(__file__).resolve().parents[2]
+JWT = {"VIGIE_JWT_SECRET": "test-jwt-secret-0123456789abcdef0123456789", "VIGIE_JWT_ISSUER": "vigie-test",
+       "VIGIE_JWT_AUDIENCE": "vigie"}
+
+
+def token(*roles: str, subject: str = "tester") -> str:
+    """Returns a bearer token for the roles, signed with the test key."""
+    return issue_local_token(secret=JWT["VIGIE_JWT_SECRET"], issuer=JWT["VIGIE_JWT_ISSUER"],
+                             audience=JWT["VIGIE_JWT_AUDIENCE"], roles=roles, subject=subject, client="e2e")
+
+
+def auth(*roles: str) -> dict[str, str]:
+    """Returns the Authorization header for the roles."""
+    return {"Authorization": f"Bearer {token(*roles)}"}
+
+
+async def migrated_database(admin_url: str, service_folder: str) -> str:
+    """Creates a fresh PostgreSQL database for a service and runs its migrations; returns its URL."""
+    from conftest import create_postgres_database
+
+    url = await create_postgres_database(admin_url, f"{service_folder.replace('-', '_')}_{uuid.uuid4().hex[:8]}")
+    await asyncio.to_thread(upgrade, ROOT / "services" / service_folder, url)
+    return url
+
+
+def common_settings(kafka: str) -> dict[str, Any]:
+    """Returns the settings every service shares in a test."""
+    return {"KAFKA_BOOTSTRAP_SERVERS": kafka, "VIGIE_PROFILE": "test", **JWT}
+
+
+@dataclass
+class RunningApp:
+    """An app whose lifespan runs, reachable through an in-process HTTP client."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[RunningApp]:
+    """Runs the app's lifespan (relay, consumers) and yields a client bound to it."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield RunningApp(app, client)
+
+
+async def eventually(probe: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05) -> Any:
+    """Awaits probe() until it returns something truthy, or fails with the last value after timeout."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")

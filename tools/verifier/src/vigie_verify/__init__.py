@@ -1,0 +1,63 @@
+"""Vigie's audit-log verifier: RFC 9162 Merkle proofs and C2SP signed checkpoints, offline."""
+
+from vigie_verify.checkpoint import (
+    Checkpoint,
+    open_checkpoint,
+    parse_verifier_key,
+    sign_checkpoint,
+    verifier_key,
+)
+from vigie_verify.errors import (
+    CheckpointError,
+    LogError,
+    MalformedNoteError,
+    MissingNodeError,
+    ProofError,
+    SignatureError,
+    TreeRangeError,
+    VerificationError,
+    VerifierKeyError,
+)
+from vigie_verify.merkle import (
+    EMPTY_ROOT,
+    InMemoryNodeStore,
+    RootAccumulator,
+    complete_nodes_for_append,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    node_hash,
+    root_from_leaf_hashes,
+    root_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+
+__all__ = [
+    "EMPTY_ROOT",
+    "Checkpoint",
+    "CheckpointError",
+    "InMemoryNodeStore",
+    "LogError",
+    "MalformedNoteError",
+    "MissingNodeError",
+    "ProofError",
+    "RootAccumulator",
+    "SignatureError",
+    "TreeRangeError",
+    "VerificationError",
+    "VerifierKeyError",
+    "complete_nodes_for_append",
+    "consistency_proof",
+    "inclusion_proof",
+    "leaf_hash",
+    "node_hash",
+    "open_checkpoint",
+    "parse_verifier_key",
+    "root_from_leaf_hashes",
+    "root_hash",
+    "sign_checkpoint",
+    "verifier_key",
+    "verify_consistency",
+    "verify_inclusion",
+]

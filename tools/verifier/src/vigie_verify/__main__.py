@@ -1,0 +1,7 @@
+"""Runs the verifier CLI as ``python -m vigie_verify``."""
+
+import sys
+
+from vigie_verify.cli import main
+
+sys.exit(main())
