@@ -67,18 +67,6 @@ def postgres_admin_url() -> Iterator[str]:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-async def create_postgres_database(admin_url: str, name: str) -> str:
-    """Creates an empty database on the admin URL's server and returns its URL."""
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
 def unique(prefix: str) -> str:
     """Returns a name unique to this test run."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"

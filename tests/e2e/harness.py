@@ -34,11 +34,21 @@ def auth(*roles: str) -> dict[str, str]:
 
 async def migrated_database(admin_url: str, service_folder: str) -> str:
     """Creates a fresh PostgreSQL database for a service and runs its migrations; returns its URL."""
-    from conftest import create_postgres_database
-
     url = await create_postgres_database(admin_url, f"{service_folder.replace('-', '_')}_{uuid.uuid4().hex[:8]}")
     await asyncio.to_thread(upgrade, ROOT / "services" / service_folder, url)
     return url
+
+
+async def create_postgres_database(admin_url: str, name: str) -> str:
+    """Creates an empty database on the admin URL's server and returns its URL."""
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
 def common_settings(kafka: str) -> dict[str, Any]:

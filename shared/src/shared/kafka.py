@@ -57,10 +57,10 @@ class KafkaPublisher:
         """Publishes one record and waits for the cluster's acknowledgement."""
         await self._producer.send_and_wait(topic, value=value, key=key.encode(), headers=headers)
 
-    async def publish_many(self, records: Iterable[tuple[str, str, bytes, list[tuple[str, bytes]]]]) -> None:
-        """Publishes records pipelined, in order, and waits for every acknowledgement."""
-        futures = [await self._producer.send(t, value=v, key=k.encode(), headers=h) for t, k, v, h in records]
-        await asyncio.gather(*futures)
+    async def send(self, *, topic: str, key: str, value: bytes,
+                   headers: list[tuple[str, bytes]]) -> asyncio.Future[object]:
+        """Hands one record to the producer; the returned future resolves on the cluster's acknowledgement."""
+        return await self._producer.send(topic, value=value, key=key.encode(), headers=headers)
 
     async def ping(self) -> None:
         """Fetches cluster metadata or raises."""

@@ -27,6 +27,11 @@ class Publisher(Protocol):
 
     async def publish(self, *, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]) -> None: ...
 
+    async def send(self, *, topic: str, key: str, value: bytes,
+                   headers: list[tuple[str, bytes]]) -> Awaitable[object]:
+        """Hands one record to the producer; the returned awaitable resolves on acknowledgement."""
+        ...
+
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
     """Declares the outbox table on a service's own metadata."""
@@ -63,9 +68,39 @@ async def add(session: AsyncSession, table: sa.Table, envelope: EventEnvelope, *
             created_at=datetime.now(UTC),
         )
     )
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        # Because NOTIFY is delivered on commit only, the relay wakes exactly when the row is visible.
-        await session.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(table)})
+
+
+class RelayWaker:
+    """Wakes a relay in another process after commits: one coalesced NOTIFY at a time.
+
+    The NOTIFY is sent after the writer's commit, not inside it, because PostgreSQL serialises the
+    commits of notifying transactions, which would defeat group commit under load.
+    """
+
+    def __init__(self, engine: AsyncEngine, table: sa.Table) -> None:
+        self._engine = engine
+        self._channel = notify_channel(table)
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+
+    def wake(self) -> None:
+        """Schedules a NOTIFY (coalesced with one already in flight)."""
+        if self._task is not None and not self._task.done():
+            self._again = True
+            return
+        self._task = asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        while True:
+            self._again = False
+            try:
+                async with self._engine.connect() as conn:
+                    await conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": self._channel})
+                    await conn.commit()
+            except Exception:  # noqa: BLE001 - the relay's slow poll is the fallback.
+                log.warning("could not notify the outbox relay", exc_info=True)
+            if not self._again:
+                return
 
 
 class OutboxRelay:
@@ -107,10 +142,14 @@ class OutboxRelay:
                 return 0
             done: list[int] = []
             try:
-                for row in rows:
-                    await self._publisher.publish(topic=row.topic, key=row.key, value=row.value,
-                                                  headers=[(k, v.encode()) for k, v in row.headers])
-                    done.append(row.id)
+                # Pipelined: every record is handed to the producer before any acknowledgement is
+                # awaited; the idempotent producer keeps per-partition order, so per-key order holds.
+                pending = [(row.id, await self._publisher.send(
+                    topic=row.topic, key=row.key, value=row.value,
+                    headers=[(k, v.encode()) for k, v in row.headers])) for row in rows]
+                for row_id, acknowledged in pending:
+                    await acknowledged
+                    done.append(row_id)
             except Exception:
                 # Because rows after a failed one may share its key: stop here and retry them in order.
                 log.warning("outbox publish failed after %d of %d rows", len(done), len(rows), exc_info=True)

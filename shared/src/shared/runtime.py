@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from shared.db import make_engine, make_sessionmaker, ping
 from shared.kafka import BatchHandler, ConsumerLoop, KafkaPublisher, RecordHandler, ensure_topics
-from shared.outbox import OutboxRelay
+from shared.outbox import OutboxRelay, RelayWaker
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -52,14 +52,19 @@ class Runtime:
         if self.outbox_table is not None:
             self.relay = OutboxRelay(engine=self.engine, table=self.outbox_table, publisher=self.publisher,
                                      poll_seconds=self.settings.outbox_poll_seconds)
+        self._waker = (RelayWaker(self.engine, self.outbox_table)
+                       if self.outbox_table is not None and self.engine.dialect.name == "postgresql" else None)
+        self._relay_in_process = False
         self.consumers: list[ConsumerLoop] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._kafka_started = False
 
     def wake_relay(self) -> None:
-        """Wakes the in-process relay after a commit (a no-op when the relay runs elsewhere)."""
-        if self.relay is not None:
+        """Wakes the relay after a commit: directly in-process, else by NOTIFY on PostgreSQL."""
+        if self.relay is not None and self._relay_in_process:
             self.relay.wake()
+        elif self._waker is not None:
+            self._waker.wake()
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """Returns the checks behind /readyz: the database and Kafka."""
@@ -72,6 +77,7 @@ class Runtime:
         await self.publisher.start()
         self._kafka_started = True
         if self.relay is not None and (settings.run_relay if run_relay is None else run_relay):
+            self._relay_in_process = True
             self._spawn(self.relay.run(), "relay")
         if settings.run_consumers:
             for spec in consumers or []:

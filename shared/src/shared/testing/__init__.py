@@ -27,3 +27,12 @@ class InMemoryPublisher:
         if self.fail_after is not None and len(self.records) >= self.fail_after:
             raise ConnectionError("simulated broker failure")
         self.records.append(PublishedRecord(topic, key, value, headers))
+
+    async def send(self, *, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]) -> object:
+        """Publishes at once and returns an already-resolved acknowledgement."""
+        await self.publish(topic=topic, key=key, value=value, headers=headers)
+        return _resolved()
+
+
+async def _resolved() -> None:
+    return None

@@ -36,7 +36,9 @@ CODE_PENAL_225_1: tuple[ProtectedCriterion, ...] = (
     ProtectedCriterion("etat_sante", "état de santé", "state of health"),
     ProtectedCriterion("perte_autonomie", "perte d'autonomie", "loss of autonomy"),
     ProtectedCriterion("handicap", "handicap", "disability"),
-    ProtectedCriterion("caracteristiques_genetiques", "caractéristiques génétiques", "genetic characteristics"),
+    ProtectedCriterion(
+        "caracteristiques_genetiques", "caractéristiques génétiques", "genetic characteristics"
+    ),
     ProtectedCriterion("moeurs", "mœurs", "morals / lifestyle"),
     ProtectedCriterion("orientation_sexuelle", "orientation sexuelle", "sexual orientation"),
     ProtectedCriterion("identite_genre", "identité de genre", "gender identity"),
@@ -51,15 +53,25 @@ CODE_PENAL_225_1: tuple[ProtectedCriterion, ...] = (
         verify=True,
     ),
     ProtectedCriterion(
-        "langue", "capacité à s'exprimer dans une langue autre que le français", "ability to speak another language"
-    ),
-    ProtectedCriterion("ethnie", "appartenance ou non-appartenance, vraie ou supposée, à une ethnie", "ethnic group"),
-    ProtectedCriterion("nation", "appartenance ou non-appartenance, vraie ou supposée, à une Nation", "nation"),
-    ProtectedCriterion(
-        "pretendue_race", "appartenance ou non-appartenance, vraie ou supposée, à une prétendue race", "so-called race"
+        "langue",
+        "capacité à s'exprimer dans une langue autre que le français",
+        "ability to speak another language",
     ),
     ProtectedCriterion(
-        "religion", "appartenance ou non-appartenance, vraie ou supposée, à une religion déterminée", "religion"
+        "ethnie", "appartenance ou non-appartenance, vraie ou supposée, à une ethnie", "ethnic group"
+    ),
+    ProtectedCriterion(
+        "nation", "appartenance ou non-appartenance, vraie ou supposée, à une Nation", "nation"
+    ),
+    ProtectedCriterion(
+        "pretendue_race",
+        "appartenance ou non-appartenance, vraie ou supposée, à une prétendue race",
+        "so-called race",
+    ),
+    ProtectedCriterion(
+        "religion",
+        "appartenance ou non-appartenance, vraie ou supposée, à une religion déterminée",
+        "religion",
     ),
 )
 CODE_PENAL_225_1_KEYS = frozenset(c.key for c in CODE_PENAL_225_1)
@@ -139,7 +151,9 @@ _register(_attr("origin", "origine", "ethnic_origin", "ethnicity", "ethnie", "ra
 _register(_attr("nationality", "nation", "nationalite"), {"nation"})
 _register(_attr("sex", "sexe", "gender", "genre"), {"sexe"})
 _register(_attr("gender_identity", "identite_genre"), {"identite_genre"})
-_register(_attr("family_situation", "marital_status", "situation_famille", "has_children"), {"situation_famille"})
+_register(
+    _attr("family_situation", "marital_status", "situation_famille", "has_children"), {"situation_famille"}
+)
 _register(_attr("pregnancy", "pregnant", "grossesse"), {"grossesse"})
 _register(_attr("physical_appearance", "apparence_physique", "height", "weight"), {"apparence_physique"})
 _register(
@@ -154,8 +168,19 @@ _register(
     "first_name_or_surname_origin_model",
 )
 _register(
-    _attr("postcode", "postal_code", "zip", "zip_code", "iris", "neighbourhood", "city", "department",
-          "place_of_residence", "lieu_residence", "code_postal"),
+    _attr(
+        "postcode",
+        "postal_code",
+        "zip",
+        "zip_code",
+        "iris",
+        "neighbourhood",
+        "city",
+        "department",
+        "place_of_residence",
+        "lieu_residence",
+        "code_postal",
+    ),
     {"lieu_residence"},
     "postcode_iris_or_neighbourhood_exclusion",
 )
@@ -167,7 +192,9 @@ _register(_attr("moeurs", "lifestyle"), {"moeurs"})
 _register(_attr("sexual_orientation", "orientation_sexuelle"), {"orientation_sexuelle"})
 _register(_attr("age", "birth_date", "date_of_birth", "age_band", "year_of_birth"), {"age"})
 _register(_attr("age_prediction", "predicted_age"), {"age"}, "age_prediction")
-_register(_attr("political_opinion", "political_party", "politics", "opinions_politiques"), {"opinions_politiques"})
+_register(
+    _attr("political_opinion", "political_party", "politics", "opinions_politiques"), {"opinions_politiques"}
+)
 _register(_attr("trade_union", "union_membership", "activites_syndicales"), {"activites_syndicales"})
 _register(_attr("whistleblower", "lanceur_alerte"), {"lanceur_alerte"})
 _register(
@@ -178,7 +205,9 @@ _register(
 _register(_attr("religion", "religious_affiliation", "faith", "confession"), {"religion"})
 _register(_attr("gender_prediction", "predicted_gender"), {"sexe", "identite_genre"}, "gender_prediction")
 _register(
-    _attr("pregnancy_prediction", "baby_product_prediction"), {"grossesse"}, "pregnancy_or_baby_product_prediction"
+    _attr("pregnancy_prediction", "baby_product_prediction"),
+    {"grossesse"},
+    "pregnancy_or_baby_product_prediction",
 )
 _register(_attr("bank", "bank_domiciliation", "domiciliation_bancaire"), {"domiciliation_bancaire"})
 
@@ -187,10 +216,23 @@ PURCHASE_ATTRIBUTES = frozenset(
     {"purchased_category", "purchase_category", "purchases", "basket_category", "product_category_purchased"}
 )
 HEALTH_PURCHASE_VALUES = frozenset(
-    {"pharmacy", "parapharmacy", "health", "health_products", "medical", "medication", "otc_drugs", "diabetes",
-     "incontinence", "hearing_aids", "pregnancy_test"}
+    {
+        "pharmacy",
+        "parapharmacy",
+        "health",
+        "health_products",
+        "medical",
+        "medication",
+        "otc_drugs",
+        "diabetes",
+        "incontinence",
+        "hearing_aids",
+        "pregnancy_test",
+    }
 )
-RELIGIOUS_PURCHASE_VALUES = frozenset({"halal", "kosher", "religious_items", "religious_books", "prayer_items"})
+RELIGIOUS_PURCHASE_VALUES = frozenset(
+    {"halal", "kosher", "religious_items", "religious_books", "prayer_items"}
+)
 BABY_PURCHASE_VALUES = frozenset({"baby", "maternity", "pregnancy", "nursery"})
 
 # DISC-09: objective, non-protected eligibility criteria, and whether any consumer can meet them.
@@ -216,7 +258,9 @@ SECTOR_BAN_CATEGORIES = frozenset(
     {"home_energy_renovation", "renewable_energy_production", "home_adaptation_ageing_disability"}
 )
 # DISC-08: offers likely to harm people made vulnerable by age, disability or economic situation.
-HARMFUL_TO_VULNERABLE_CATEGORIES = frozenset({"gambling", "high_cost_credit", "payday_loan", "debt_consolidation"})
+HARMFUL_TO_VULNERABLE_CATEGORIES = frozenset(
+    {"gambling", "high_cost_credit", "payday_loan", "debt_consolidation"}
+)
 VULNERABILITY_KEYS = frozenset({"vulnerabilite_economique", "handicap", "perte_autonomie", "age"})
 
 # I.2: mandatory Art. 28(3) clauses of a processor contract.

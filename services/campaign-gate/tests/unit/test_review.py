@@ -1,0 +1,143 @@
+"""Campaign review: discrimination, Art. 9 data, processors, and who may approve."""
+
+from __future__ import annotations
+
+import pytest
+from campaign_gate.domain import criteria
+from campaign_gate.domain.facts import TargetingCriterion
+from campaign_gate.domain.review import can_approve, review_campaign
+from campaign_gate.domain.rules import Finding, Outcome
+from campaign_gate_examples import SEND_BLOCTEL, at_for, campaign
+
+
+def findings_of(**overrides: object) -> list[tuple[str, Outcome]]:
+    found = review_campaign(campaign(**overrides), at=at_for(SEND_BLOCTEL))
+    return [(f.rule_id, f.outcome) for f in found]
+
+
+@pytest.mark.parametrize(
+    ("label", "overrides", "expected"),
+    [
+        (
+            "targeting on religion",
+            {"targeting": (TargetingCriterion("religion", "eq", "muslim"),)},
+            ("DISC-06", Outcome.BLOCK),
+        ),
+        (
+            "religion inferred from halal purchases",
+            {"targeting": (TargetingCriterion("purchased_category", "in", ("halal", "snacks")),)},
+            ("DISC-06", Outcome.BLOCK),
+        ),
+        (
+            "surname-origin guess excluding a group",
+            {"targeting": (TargetingCriterion("surname_origin_guess", "ne", "maghreb", "fraud risk"),)},
+            ("DISC-05", Outcome.BLOCK),
+        ),
+        (
+            "surname-origin guess selecting a group",
+            {"targeting": (TargetingCriterion("surname_origin_guess", "eq", "portuguese"),)},
+            ("DISC-06", Outcome.BLOCK),
+        ),
+        (
+            "surname-origin guess in offer eligibility",
+            {"offer_eligibility": (TargetingCriterion("name_origin_guess", "eq", "french"),)},
+            ("DISC-02", Outcome.BLOCK),
+        ),
+        (
+            "purchases of health products",
+            {"targeting": (TargetingCriterion("purchased_category", "in", "parapharmacy"),)},
+            ("DISC-06", Outcome.BLOCK),
+        ),
+        (
+            "postcodes excluded from a generally available offer",
+            {"targeting": (TargetingCriterion("postcode", "not_in", ("93200", "93300")),)},
+            ("DISC-05", Outcome.BLOCK),
+        ),
+        (
+            "postcodes excluded from a local offer",
+            {
+                "targeting": (TargetingCriterion("postcode", "not_in", ("93200",)),),
+                "offer_generally_available": False,
+            },
+            ("DISC-04", Outcome.NEEDS_REVIEW),
+        ),
+        (
+            "preferred language in eligibility",
+            {"offer_eligibility": (TargetingCriterion("preferred_language", "ne", "fr", "translation"),)},
+            ("DISC-02", Outcome.BLOCK),
+        ),
+        (
+            "Art. 9 segment restricted to explicit consent holders",
+            {
+                "targeting": (TargetingCriterion("health_status", "eq", "diabetic"),),
+                "art9_explicit_consent_only": True,
+            },
+            ("DISC-06", Outcome.NEEDS_REVIEW),
+        ),
+    ],
+)
+def test_discrimination_and_special_category_cases_are_flagged_with_their_disc_id(
+    label: str, overrides: dict[str, object], expected: tuple[str, Outcome]
+) -> None:
+    assert expected in findings_of(**overrides)
+
+
+def test_art9_targeting_also_triggers_the_dpia_check() -> None:
+    found = findings_of(targeting=(TargetingCriterion("religion", "eq", "jewish"),))
+    assert ("DISC-12", Outcome.NEEDS_REVIEW) in found
+    assert ("DISC-04", Outcome.NEEDS_REVIEW) not in found
+
+
+def test_an_age_tariff_cites_loi_2008_496_and_not_225_3() -> None:
+    c = campaign(offer_eligibility=(TargetingCriterion("age", "lt", "26", "youth tariff"),))
+    [finding] = [f for f in review_campaign(c, at=at_for(SEND_BLOCTEL)) if f.rule_id == "DISC-03"]
+    assert finding.outcome is Outcome.NEEDS_REVIEW
+    assert "loi 2008-496" in finding.message and "225-3" not in finding.message
+
+
+def test_a_sex_based_offer_with_a_justification_outside_225_3_needs_review() -> None:
+    c = campaign(offer_eligibility=(TargetingCriterion("sex", "eq", "female", "marketing preference"),))
+    [finding] = [f for f in review_campaign(c, at=at_for(SEND_BLOCTEL)) if f.rule_id == "DISC-03"]
+    assert finding.outcome is Outcome.NEEDS_REVIEW and "225-3 4°" in finding.message
+
+
+def test_an_unjustified_age_condition_on_the_offer_blocks() -> None:
+    assert ("DISC-01", Outcome.BLOCK) in findings_of(
+        offer_eligibility=(TargetingCriterion("age", "gte", "65"),)
+    )
+
+
+def test_neutral_targeting_raises_nothing() -> None:
+    assert findings_of(targeting=(TargetingCriterion("purchased_category", "in", "shoes"),)) == []
+
+
+def test_the_225_1_list_keeps_24_criteria_with_the_whistleblower() -> None:
+    keys = [c.key for c in criteria.CODE_PENAL_225_1]
+    assert len(keys) == len(set(keys)) == 24
+    assert "lanceur_alerte" in keys
+    assert set(criteria.OVERLAP_225_1_TO_ART9) <= set(keys)
+    assert set(criteria.OVERLAP_225_1_TO_ART9.values()) <= set(criteria.GDPR_ART9_CATEGORIES)
+    assert all(keys <= set(keys) for keys in criteria.PROXY_FIELDS.values())
+
+
+B = Finding("X", Outcome.BLOCK, "b")
+R = Finding("Y", Outcome.NEEDS_REVIEW, "r")
+OK = Finding("Z", Outcome.ALLOW_BASIS, "ok")
+
+
+@pytest.mark.parametrize(
+    ("findings", "justification", "expected"),
+    [
+        ((), None, True),
+        ((OK,), None, True),
+        ((R,), None, False),
+        ((R,), "   ", False),
+        ((R, OK), "Delivery area limited to mainland France.", True),
+        ((B,), "We accept the risk.", False),
+        ((B, R), "Both reviewed.", False),
+    ],
+)
+def test_approval_needs_no_block_and_a_justification_for_reviews(
+    findings: tuple[Finding, ...], justification: str | None, expected: bool
+) -> None:
+    assert can_approve(findings, justification) is expected

@@ -1,0 +1,94 @@
+"""The consent database: register, notices, deliveries, consents, objections, processors, outbox, inbox."""
+
+import sqlalchemy as sa
+
+from shared.db import new_metadata
+from shared.inbox import inbox_table
+from shared.outbox import outbox_table
+
+metadata = new_metadata()
+
+#: One row per purpose; its versions (the register history) are one JSON list.
+purposes = sa.Table(
+    "purposes",
+    metadata,
+    sa.Column("purpose_id", sa.String(64), primary_key=True),
+    sa.Column("versions", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+notices = sa.Table(
+    "notices",
+    metadata,
+    sa.Column("notice_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("language", sa.String(16), nullable=False),
+    sa.Column("article", sa.String(4), nullable=False),
+    sa.Column("purpose_ids", sa.JSON, nullable=False),
+    sa.Column("content", sa.JSON, nullable=False),
+    sa.Column("not_applicable", sa.JSON, nullable=False),
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("content_hash", sa.String(64), nullable=True),
+)
+
+notice_deliveries = sa.Table(
+    "notice_deliveries",
+    metadata,
+    sa.Column("delivery_id", sa.String(64), primary_key=True),
+    sa.Column("contact_id", sa.String(64), nullable=False, index=True),
+    sa.Column("notice_id", sa.String(64), nullable=False),
+    sa.Column("notice_version", sa.Integer, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+)
+
+consents = sa.Table(
+    "consents",
+    metadata,
+    sa.Column("consent_id", sa.String(64), primary_key=True),
+    sa.Column("contact_id", sa.String(64), nullable=False, index=True),
+    sa.Column("purpose_id", sa.String(64), nullable=False),
+    sa.Column("purpose_version", sa.Integer, nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("collection_method", sa.String(32), nullable=False),
+    sa.Column("wording", sa.Text, nullable=False),
+    sa.Column("notice_id", sa.String(64), nullable=True),
+    sa.Column("notice_version", sa.Integer, nullable=True),
+    sa.Column("collector", sa.JSON, nullable=False),
+    sa.Column("proof", sa.JSON, nullable=False),
+    sa.Column("double_opt_in", sa.Boolean, nullable=False),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("granted_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("withdrawal_source", sa.String(200), nullable=True),
+)
+
+#: Objections outlive a contact's erasure: `contact_id` is cleared, the blind indexes stay (UNI-02).
+objections = sa.Table(
+    "objections",
+    metadata,
+    sa.Column("objection_id", sa.String(64), primary_key=True),
+    sa.Column("contact_id", sa.String(64), nullable=True, index=True),
+    sa.Column("scope", sa.String(32), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("blind_indexes", sa.JSON, nullable=False),
+)
+
+#: One row per vendor; contract, sub-processors and locations are JSON documents.
+processors = sa.Table(
+    "processors",
+    metadata,
+    sa.Column("processor_id", sa.String(64), primary_key=True),
+    sa.Column("legal_name", sa.String(300), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("record", sa.JSON, nullable=False),
+)
+
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)

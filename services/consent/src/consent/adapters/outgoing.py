@@ -1,0 +1,55 @@
+"""Domain events → the CloudEvents this service publishes on `consent.events` (its public contract)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Any
+
+from consent import contracts
+from consent.domain import events
+from shared.events import EventEnvelope
+
+_TYPES: dict[type, str] = {
+    events.PurposeRegistered: contracts.PURPOSE_REGISTERED,
+    events.PurposeRevised: contracts.PURPOSE_REVISED,
+    events.PurposeRetired: contracts.PURPOSE_RETIRED,
+    events.ConsentRequested: contracts.CONSENT_REQUESTED,
+    events.ConsentGranted: contracts.CONSENT_GRANTED,
+    events.ConsentWithdrawn: contracts.CONSENT_WITHDRAWN,
+    events.ObjectionRecorded: contracts.OBJECTION_RECORDED,
+    events.NoticePublished: contracts.NOTICE_PUBLISHED,
+    events.NoticeDelivered: contracts.NOTICE_DELIVERED,
+    events.ProcessorRegistered: contracts.PROCESSOR_REGISTERED,
+    events.ProcessorUpdated: contracts.PROCESSOR_UPDATED,
+    events.ConsentDataErased: contracts.CONSENT_DATA_ERASED,
+}
+
+#: For events that concern no person, the aggregate id that becomes the subject (and Kafka key).
+_OWN_ID = ("purpose_id", "notice_id", "processor_id", "objection_id")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def subject_of(event: Any) -> str:
+    """Returns the contact id for facts about a person, else the aggregate's own id."""
+    contact_id = getattr(event, "contact_id", None)
+    if contact_id:
+        return str(contact_id)
+    return next(str(getattr(event, name)) for name in _OWN_ID if getattr(event, name, None))
+
+
+def to_envelope(event: Any, *, actor: str, correlation_id: str | None) -> tuple[str, EventEnvelope]:
+    """Returns the topic and envelope of a consent domain event; data holds ids, indexes and times only."""
+    return contracts.CONSENT_EVENTS, EventEnvelope(
+        source=contracts.SOURCE, type=_TYPES[type(event)], subject=subject_of(event), actor=actor,
+        correlationid=correlation_id, data=_plain(asdict(event)),
+    )

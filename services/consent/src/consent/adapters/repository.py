@@ -1,0 +1,409 @@
+"""The consent repositories: explicit mappings between rows (JSON where convenient) and domain aggregates."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Hashable, Iterable
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from consent.adapters import orm
+from consent.domain.model import (
+    Channel,
+    CollectionMethod,
+    Collector,
+    CollectorKind,
+    Consent,
+    ConsentProof,
+    ConsentStatus,
+    DataCategory,
+    LawfulBasis,
+    Objection,
+    Party,
+    Purpose,
+    PurposeVersion,
+    SecurityMeasures,
+    Transfer,
+    TransferSafeguard,
+)
+from consent.domain.notices import Notice, NoticeArticle, NoticeDelivery
+from consent.domain.processors import (
+    Authorisation,
+    Location,
+    Processor,
+    ProcessorContract,
+    ProcessorRole,
+    ProcessorStatus,
+    SubProcessor,
+    TransferMechanism,
+)
+
+A = TypeVar("A")
+
+
+def _aware(value: Any) -> Any:
+    # Because SQLite hands back naive datetimes for timezone-aware columns; Vigie stores UTC only.
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _time(value: str | None) -> datetime | None:
+    return _aware(datetime.fromisoformat(value)) if value is not None else None
+
+
+def _party(value: Party | None) -> dict[str, str] | None:
+    return {"name": value.name, "contact": value.contact} if value is not None else None
+
+
+def _party_from(value: dict[str, str] | None) -> Party | None:
+    return Party(**value) if value is not None else None
+
+
+class _Repository(Generic[A]):
+    """Loads and saves one kind of aggregate; remembers every aggregate it handed out in `seen`."""
+
+    table: sa.Table
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._seen: dict[Hashable, A] = {}
+        self._loaded: dict[Hashable, dict[str, Any]] = {}
+
+    @property
+    def seen(self) -> list[A]:
+        """Returns the aggregates handed out or added in this unit of work."""
+        return list(self._seen.values())
+
+    def add(self, aggregate: A) -> None:
+        """Registers a new aggregate (or a replacement of a loaded one) to be written on flush."""
+        self._seen[self._key(aggregate)] = aggregate
+
+    async def _select(self, *where: Any, order_by: Iterable[Any] = (), for_update: bool = False) -> list[A]:
+        query = sa.select(self.table).where(*where).order_by(*order_by)
+        if for_update and self._session.bind is not None and self._session.bind.dialect.name == "postgresql":
+            query = query.with_for_update()
+        found = []
+        for row in (await self._session.execute(query)).mappings():
+            key = self._row_key(row)
+            if key in self._seen:
+                found.append(self._seen[key])
+                continue
+            aggregate = self._to_domain(row)
+            self._loaded[key] = self._from_domain(aggregate)
+            self._seen[key] = aggregate
+            found.append(aggregate)
+        return found
+
+    async def _delete(self, *where: Any) -> None:
+        await self._session.execute(self.table.delete().where(*where))
+
+    def _forget(self, keys: Iterable[Hashable]) -> None:
+        for key in keys:
+            self._seen.pop(key, None)
+            self._loaded.pop(key, None)
+
+    async def flush(self) -> None:
+        """Inserts new aggregates and updates those whose row changed."""
+        for key, aggregate in self._seen.items():
+            row = self._from_domain(aggregate)
+            loaded = self._loaded.get(key)
+            if loaded is None:
+                await self._session.execute(self.table.insert().values(**row))
+            elif loaded != row:
+                pk = [column == row[column.name] for column in self.table.primary_key.columns]
+                await self._session.execute(self.table.update().where(*pk).values(**row))
+            self._loaded[key] = row
+
+    def _row_key(self, row: Any) -> Hashable:
+        return tuple(row[column.name] for column in self.table.primary_key.columns)
+
+    def _key(self, aggregate: A) -> Hashable:
+        row = self._from_domain(aggregate)
+        return tuple(row[column.name] for column in self.table.primary_key.columns)
+
+    def _from_domain(self, aggregate: A) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _to_domain(self, row: Any) -> A:
+        raise NotImplementedError
+
+
+# --- Purposes.
+
+
+def purpose_version_from_domain(v: PurposeVersion) -> dict[str, Any]:
+    """Returns one register version as a JSON document."""
+    return {
+        "version": v.version, "valid_from": _iso(v.valid_from), "valid_to": _iso(v.valid_to), "name": v.name,
+        "controller": _party(v.controller), "dpo": _party(v.dpo), "description": v.description,
+        "lawful_basis": v.lawful_basis.value, "legitimate_interest": v.legitimate_interest,
+        "data_categories": {c.value: list(items) for c, items in v.data_categories.items()},
+        "special_categories": v.special_categories, "special_categories_detail": list(v.special_categories_detail),
+        "data_subjects": list(v.data_subjects), "recipients_internal": list(v.recipients_internal),
+        "recipients_external": list(v.recipients_external), "processor_ids": list(v.processor_ids),
+        "retention": dict(v.retention),
+        "transfers": [{"recipient": t.recipient, "country": t.country, "safeguard": t.safeguard.value,
+                       "documentation": t.documentation} for t in v.transfers],
+        "security_measures": dataclasses.asdict(v.security_measures), "dpia_required": v.dpia_required,
+        "joint_controller": _party(v.joint_controller), "software": v.software,
+    }
+
+
+def purpose_version_to_domain(d: dict[str, Any]) -> PurposeVersion:
+    """Returns the register version stored as a JSON document."""
+    return PurposeVersion(
+        version=d["version"], valid_from=_time(d["valid_from"]), valid_to=_time(d["valid_to"]),  # type: ignore[arg-type]
+        name=d["name"], controller=_party_from(d["controller"]), dpo=_party_from(d["dpo"]),  # type: ignore[arg-type]
+        description=d["description"], lawful_basis=LawfulBasis(d["lawful_basis"]),
+        legitimate_interest=d["legitimate_interest"],
+        data_categories={DataCategory(c): tuple(items) for c, items in d["data_categories"].items()},
+        special_categories=d["special_categories"],
+        special_categories_detail=tuple(d["special_categories_detail"]), data_subjects=tuple(d["data_subjects"]),
+        recipients_internal=tuple(d["recipients_internal"]), recipients_external=tuple(d["recipients_external"]),
+        processor_ids=tuple(d["processor_ids"]), retention=dict(d["retention"]),
+        transfers=tuple(Transfer(recipient=t["recipient"], country=t["country"],
+                                 safeguard=TransferSafeguard(t["safeguard"]), documentation=t["documentation"])
+                        for t in d["transfers"]),
+        security_measures=SecurityMeasures(**d["security_measures"]), dpia_required=d["dpia_required"],
+        joint_controller=_party_from(d["joint_controller"]), software=d["software"],
+    )
+
+
+class PurposeRepository(_Repository[Purpose]):
+    """The register of processing."""
+
+    table = orm.purposes
+
+    async def get(self, purpose_id: str) -> Purpose | None:
+        """Returns the purpose or None."""
+        found = await self._select(orm.purposes.c.purpose_id == purpose_id)
+        return found[0] if found else None
+
+    async def list_all(self) -> list[Purpose]:
+        """Returns every purpose, in order of registration."""
+        return await self._select(order_by=[orm.purposes.c.created_at, orm.purposes.c.purpose_id])
+
+    def _from_domain(self, purpose: Purpose) -> dict[str, Any]:
+        return {"purpose_id": purpose.purpose_id,
+                "versions": [purpose_version_from_domain(v) for v in purpose.versions],
+                "created_at": purpose.versions[0].valid_from,
+                "updated_at": max(v.valid_to or v.valid_from for v in purpose.versions)}
+
+    def _to_domain(self, row: Any) -> Purpose:
+        return Purpose(purpose_id=row["purpose_id"], versions=[purpose_version_to_domain(v) for v in row["versions"]])
+
+
+# --- Notices and their deliveries.
+
+
+class NoticeRepository(_Repository[Notice]):
+    """Notice versions."""
+
+    table = orm.notices
+
+    async def get(self, notice_id: str, version: int | None = None) -> Notice | None:
+        """Returns the given version of a notice, or its latest, or None."""
+        clauses = [orm.notices.c.notice_id == notice_id]
+        if version is not None:
+            clauses.append(orm.notices.c.version == version)
+        found = await self._select(*clauses, order_by=[orm.notices.c.version.desc()])
+        return found[0] if found else None
+
+    def _from_domain(self, notice: Notice) -> dict[str, Any]:
+        return {"notice_id": notice.notice_id, "version": notice.version, "language": notice.language,
+                "article": notice.article.value, "purpose_ids": list(notice.purpose_ids),
+                "content": dict(notice.content), "not_applicable": sorted(notice.not_applicable),
+                "published_at": notice.published_at, "content_hash": notice.content_hash}
+
+    def _to_domain(self, row: Any) -> Notice:
+        return Notice(notice_id=row["notice_id"], version=row["version"], language=row["language"],
+                      article=NoticeArticle(row["article"]), purpose_ids=tuple(row["purpose_ids"]),
+                      content=dict(row["content"]), not_applicable=frozenset(row["not_applicable"]),
+                      published_at=_aware(row["published_at"]), content_hash=row["content_hash"])
+
+
+class DeliveryRepository(_Repository[NoticeDelivery]):
+    """Proofs of notice delivery."""
+
+    table = orm.notice_deliveries
+
+    async def for_contact(self, contact_id: str) -> list[NoticeDelivery]:
+        """Returns a contact's deliveries, oldest first."""
+        return await self._select(orm.notice_deliveries.c.contact_id == contact_id,
+                                  order_by=[orm.notice_deliveries.c.delivered_at])
+
+    async def delete(self, delivery_ids: Iterable[str]) -> None:
+        """Deletes deliveries for good (erasure)."""
+        ids = list(delivery_ids)
+        if ids:
+            await self._delete(orm.notice_deliveries.c.delivery_id.in_(ids))
+        self._forget((i,) for i in ids)
+
+    def _from_domain(self, d: NoticeDelivery) -> dict[str, Any]:
+        return {"delivery_id": d.delivery_id, "contact_id": d.contact_id, "notice_id": d.notice_id,
+                "notice_version": d.notice_version, "content_hash": d.content_hash, "channel": d.channel,
+                "delivered_at": d.delivered_at, "evidence": dict(d.evidence)}
+
+    def _to_domain(self, row: Any) -> NoticeDelivery:
+        return NoticeDelivery(delivery_id=row["delivery_id"], contact_id=row["contact_id"],
+                              notice_id=row["notice_id"], notice_version=row["notice_version"],
+                              content_hash=row["content_hash"], channel=row["channel"],
+                              delivered_at=_aware(row["delivered_at"]), evidence=dict(row["evidence"]))
+
+
+# --- Consents and objections.
+
+
+class ConsentRepository(_Repository[Consent]):
+    """Consent records, withdrawn ones included."""
+
+    table = orm.consents
+
+    async def get(self, consent_id: str, *, for_update: bool = False) -> Consent | None:
+        """Returns the consent or None."""
+        found = await self._select(orm.consents.c.consent_id == consent_id, for_update=for_update)
+        return found[0] if found else None
+
+    async def for_contact(self, contact_id: str, *, for_update: bool = False) -> list[Consent]:
+        """Returns a contact's consents, oldest first."""
+        return await self._select(orm.consents.c.contact_id == contact_id,
+                                  order_by=[orm.consents.c.requested_at, orm.consents.c.consent_id],
+                                  for_update=for_update)
+
+    async def delete(self, consent_ids: Iterable[str]) -> None:
+        """Deletes consents for good (erasure)."""
+        ids = list(consent_ids)
+        if ids:
+            await self._delete(orm.consents.c.consent_id.in_(ids))
+        self._forget((i,) for i in ids)
+
+    def _from_domain(self, c: Consent) -> dict[str, Any]:
+        return {
+            "consent_id": c.consent_id, "contact_id": c.contact_id, "purpose_id": c.purpose_id,
+            "purpose_version": c.purpose_version, "channel": c.channel.value, "status": c.status.value,
+            "collection_method": c.collection_method.value, "wording": c.wording, "notice_id": c.notice_id,
+            "notice_version": c.notice_version,
+            "collector": {"kind": c.collector.kind.value, "name": c.collector.name,
+                          "partner_list_shown": list(c.collector.partner_list_shown)},
+            "proof": {"captured_at": _iso(c.proof.captured_at), "source": c.proof.source, "ip": c.proof.ip,
+                      "user_agent": c.proof.user_agent},
+            "double_opt_in": c.double_opt_in, "requested_at": c.requested_at, "granted_at": c.granted_at,
+            "confirmed_at": c.confirmed_at, "withdrawn_at": c.withdrawn_at, "withdrawal_source": c.withdrawal_source,
+        }
+
+    def _to_domain(self, row: Any) -> Consent:
+        collector, proof = row["collector"], row["proof"]
+        return Consent(
+            consent_id=row["consent_id"], contact_id=row["contact_id"], purpose_id=row["purpose_id"],
+            purpose_version=row["purpose_version"], channel=Channel(row["channel"]),
+            status=ConsentStatus(row["status"]), collection_method=CollectionMethod(row["collection_method"]),
+            wording=row["wording"], notice_id=row["notice_id"], notice_version=row["notice_version"],
+            collector=Collector(kind=CollectorKind(collector["kind"]), name=collector["name"],
+                                partner_list_shown=tuple(collector["partner_list_shown"])),
+            proof=ConsentProof(captured_at=_time(proof["captured_at"]), source=proof["source"],  # type: ignore[arg-type]
+                               ip=proof["ip"], user_agent=proof["user_agent"]),
+            double_opt_in=row["double_opt_in"], requested_at=_aware(row["requested_at"]),
+            granted_at=_aware(row["granted_at"]), confirmed_at=_aware(row["confirmed_at"]),
+            withdrawn_at=_aware(row["withdrawn_at"]), withdrawal_source=row["withdrawal_source"],
+        )
+
+
+class ObjectionRepository(_Repository[Objection]):
+    """Objections to direct marketing, kept (as blind indexes) after erasure."""
+
+    table = orm.objections
+
+    async def for_contact(self, contact_id: str) -> list[Objection]:
+        """Returns a contact's objections, oldest first."""
+        return await self._select(orm.objections.c.contact_id == contact_id, order_by=[orm.objections.c.at])
+
+    async def list_all(self) -> list[Objection]:
+        """Returns every objection, oldest first."""
+        return await self._select(order_by=[orm.objections.c.at, orm.objections.c.objection_id])
+
+    def _from_domain(self, o: Objection) -> dict[str, Any]:
+        return {"objection_id": o.objection_id, "contact_id": o.contact_id, "scope": o.scope, "at": o.at,
+                "blind_indexes": list(o.blind_indexes)}
+
+    def _to_domain(self, row: Any) -> Objection:
+        return Objection(objection_id=row["objection_id"], contact_id=row["contact_id"], scope=row["scope"],
+                         at=_aware(row["at"]), blind_indexes=tuple(row["blind_indexes"]))
+
+
+# --- Processors.
+
+
+def _contract_from_domain(c: ProcessorContract | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {"reference": c.reference, "signed_at": _iso(c.signed_at), "expires_at": _iso(c.expires_at),
+            "clauses": dict(c.clauses), "scc_2021_915": c.scc_2021_915}
+
+
+def _contract_to_domain(d: dict[str, Any] | None) -> ProcessorContract | None:
+    if d is None:
+        return None
+    return ProcessorContract(reference=d["reference"], signed_at=_time(d["signed_at"]),
+                             expires_at=_time(d["expires_at"]), clauses=dict(d["clauses"]),
+                             scc_2021_915=d["scc_2021_915"])
+
+
+def _mechanism(value: str | None) -> TransferMechanism | None:
+    return TransferMechanism(value) if value is not None else None
+
+
+class ProcessorRepository(_Repository[Processor]):
+    """The vendor registry."""
+
+    table = orm.processors
+
+    async def get(self, processor_id: str, *, for_update: bool = False) -> Processor | None:
+        """Returns the processor or None."""
+        found = await self._select(orm.processors.c.processor_id == processor_id, for_update=for_update)
+        return found[0] if found else None
+
+    async def list_all(self) -> list[Processor]:
+        """Returns every processor, by legal name."""
+        return await self._select(order_by=[orm.processors.c.legal_name, orm.processors.c.processor_id])
+
+    def _from_domain(self, p: Processor) -> dict[str, Any]:
+        return {
+            "processor_id": p.processor_id, "legal_name": p.legal_name, "role": p.role.value,
+            "status": p.status.value,
+            "record": {
+                "contact": p.contact, "dpo_contact": p.dpo_contact, "registration_id": p.registration_id,
+                "purpose_ids": list(p.purpose_ids), "contract": _contract_from_domain(p.contract),
+                "sub_processors": [
+                    {"name": s.name, "country": s.country, "authorisation": s.authorisation.value,
+                     "authorised_at": _iso(s.authorised_at),
+                     "transfer_mechanism": s.transfer_mechanism.value if s.transfer_mechanism else None,
+                     "objection_window_days": s.objection_window_days} for s in p.sub_processors],
+                "locations": [{"country": loc.country, "activity": loc.activity} for loc in p.locations],
+                "transfer_mechanism": p.transfer_mechanism.value if p.transfer_mechanism else None,
+                "tia_done_at": _iso(p.tia_done_at),
+            },
+        }
+
+    def _to_domain(self, row: Any) -> Processor:
+        r = row["record"]
+        return Processor(
+            processor_id=row["processor_id"], legal_name=row["legal_name"], role=ProcessorRole(row["role"]),
+            status=ProcessorStatus(row["status"]), contact=r["contact"], dpo_contact=r["dpo_contact"],
+            registration_id=r["registration_id"], purpose_ids=tuple(r["purpose_ids"]),
+            contract=_contract_to_domain(r["contract"]),
+            sub_processors=tuple(
+                SubProcessor(name=s["name"], country=s["country"], authorisation=Authorisation(s["authorisation"]),
+                             authorised_at=_time(s["authorised_at"]),
+                             transfer_mechanism=_mechanism(s["transfer_mechanism"]),
+                             objection_window_days=s["objection_window_days"]) for s in r["sub_processors"]),
+            locations=tuple(Location(country=loc["country"], activity=loc["activity"]) for loc in r["locations"]),
+            transfer_mechanism=_mechanism(r["transfer_mechanism"]), tia_done_at=_time(r["tia_done_at"]),
+        )

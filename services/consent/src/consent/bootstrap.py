@@ -1,0 +1,68 @@
+"""The composition root of consent: settings in, wired unit-of-work factory, runtime and consumer out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiokafka import ConsumerRecord
+
+from consent import contracts
+from consent.adapters import orm
+from consent.service_layer import commands, handlers
+from consent.service_layer.unit_of_work import ConsentUnitOfWork
+from consent.settings import ConsentSettings
+from shared.blind_index import BlindIndexer
+from shared.events import EventDecodeError, EventEnvelope
+from shared.kafka import PoisonMessageError
+from shared.runtime import ConsumerSpec, Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConsentService:
+    """Everything the entry points need: settings, runtime, blind indexer and a unit-of-work factory."""
+
+    settings: ConsentSettings
+    runtime: Runtime
+    indexer: BlindIndexer
+    clock: Callable[[], datetime] | None = None
+
+    def uow(self) -> ConsentUnitOfWork:
+        """Returns a new unit of work."""
+        return ConsentUnitOfWork(indexer=self.indexer, session_factory=self.runtime.session_factory,
+                                 after_commit=self.runtime.wake_relay, clock=self.clock)
+
+    async def handle_contacts_event(self, record: ConsumerRecord) -> None:
+        """Applies a contact's erasure; other contacts events are ignored."""
+        try:
+            envelope = EventEnvelope.decode(record.value or b"")
+        except EventDecodeError as exc:
+            raise PoisonMessageError(f"undecodable event: {exc.__class__.__name__}") from exc
+        if envelope.type != contracts.CONTACT_ERASED:
+            return
+        plan = await handlers.erase_contact_data(commands.EraseContactData(
+            actor=envelope.actor, contact_id=envelope.subject, event_id=envelope.id, topic=record.topic), self.uow())
+        if plan is not None:
+            log.info("contact consent data erased", extra={
+                "consents": len(plan.consent_ids), "deliveries": len(plan.delivery_ids),
+                "kept_objections": len(plan.kept_objections),
+                "objections_without_blind_index": len(plan.objections_without_blind_index)})
+
+    def consumers(self) -> list[ConsumerSpec]:
+        """Returns the consumer of `contacts.events` (erasures)."""
+        return [ConsumerSpec(topics=list(contracts.CONSUMED_TOPICS), group_id=self.settings.consumer_group,
+                             handle=self.handle_contacts_event)]
+
+
+def bootstrap(settings: ConsentSettings | None = None, *,
+              clock: Callable[[], datetime] | None = None) -> ConsentService:
+    """Builds the service from its settings (read from the environment when not given)."""
+    settings = settings or ConsentSettings()
+    indexer = BlindIndexer(settings.blind_index_key.get_secret_value().encode())
+    runtime = Runtime(settings=settings, outbox_table=orm.outbox,
+                      topics=[contracts.CONSENT_EVENTS, *contracts.CONSUMED_TOPICS])
+    return ConsentService(settings=settings, runtime=runtime, indexer=indexer, clock=clock)

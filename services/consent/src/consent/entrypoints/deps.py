@@ -1,0 +1,28 @@
+"""FastAPI dependencies of consent, declared once as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from consent.bootstrap import ConsentService
+from consent.service_layer.unit_of_work import ConsentUnitOfWork
+from shared.auth import Principal, require_roles
+
+
+def _service(request: Request) -> ConsentService:
+    return request.app.state.service
+
+
+def _uow(service: Annotated[ConsentService, Depends(_service)]) -> ConsentUnitOfWork:
+    return service.uow()
+
+
+UnitOfWorkDep = Annotated[ConsentUnitOfWork, Depends(_uow)]
+ServiceDep = Annotated[ConsentService, Depends(_service)]
+#: CRM and forms record consents, notice deliveries and objections.
+IntegratorWriter = Annotated[Principal, Depends(require_roles("integrator"))]
+#: Purposes, notices and processors are the DPO's and administrators' to change.
+AdminWriter = Annotated[Principal, Depends(require_roles("admin"))]
+Reader = Annotated[Principal, Depends(require_roles("integrator", "admin", "reviewer", "marketer"))]

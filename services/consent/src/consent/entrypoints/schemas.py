@@ -1,0 +1,463 @@
+"""HTTP schemas of consent (request and response bodies only)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from consent.domain.model import (
+    ALL_DIRECT_MARKETING,
+    Channel,
+    CollectionMethod,
+    CollectorKind,
+    DataCategory,
+    LawfulBasis,
+    TransferSafeguard,
+)
+from consent.domain.processors import Authorisation, ProcessorRole, ProcessorStatus, TransferMechanism
+
+
+def _past_datetime(value: datetime | None) -> datetime | None:
+    if value is not None and value > datetime.now(UTC):
+        raise ValueError("must not be in the future")
+    return value
+
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+Short = Annotated[str, Field(min_length=1, max_length=300)]
+Country = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$")]
+PastDatetime = Annotated[AwareDatetime, AfterValidator(_past_datetime)]
+BlindIndex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- Purposes.
+
+
+class Party(_In):
+    """A named organisation or person with how to reach them."""
+
+    name: Short
+    contact: Text
+
+
+class TransferIn(_In):
+    """A transfer outside the EU/EEA and its safeguard."""
+
+    recipient: Short
+    country: Country
+    safeguard: TransferSafeguard
+    documentation: Text | None = None
+
+
+class SecurityMeasuresIn(_In):
+    """Security measures, in the CNIL template's groups."""
+
+    access_control: Annotated[str, Field(max_length=2000)] = ""
+    traceability: Annotated[str, Field(max_length=2000)] = ""
+    software_protection: Annotated[str, Field(max_length=2000)] = ""
+    backup: Annotated[str, Field(max_length=2000)] = ""
+    encryption: Annotated[str, Field(max_length=2000)] = ""
+    processor_control: Annotated[str, Field(max_length=2000)] = ""
+    other: Annotated[str, Field(max_length=2000)] = ""
+
+
+class PurposeCreate(_In):
+    """A new register entry (Art. 30)."""
+
+    purpose_id: Id | None = None
+    name: Short
+    controller: Party
+    dpo: Party | None = None
+    description: Text
+    lawful_basis: LawfulBasis
+    legitimate_interest: Text | None = None
+    data_categories: dict[DataCategory, list[Short]] = Field(default_factory=dict)
+    special_categories: bool = False
+    special_categories_detail: list[Short] = Field(default_factory=list, max_length=50)
+    data_subjects: list[Short] = Field(default_factory=list, max_length=50)
+    recipients_internal: list[Short] = Field(default_factory=list, max_length=50)
+    recipients_external: list[Short] = Field(default_factory=list, max_length=50)
+    processor_ids: list[Id] = Field(default_factory=list, max_length=100)
+    retention: dict[str, Text] = Field(default_factory=dict, max_length=50)
+    transfers: list[TransferIn] = Field(default_factory=list, max_length=50)
+    security_measures: SecurityMeasuresIn | None = None
+    dpia_required: bool = False
+    joint_controller: Party | None = None
+    software: Short | None = None
+
+
+class PartyRead(_Out):
+    """A party as stored."""
+
+    name: str
+    contact: str
+
+
+class TransferRead(_Out):
+    """A transfer as stored."""
+
+    recipient: str
+    country: str
+    safeguard: TransferSafeguard
+    documentation: str | None
+
+
+class SecurityMeasuresRead(_Out):
+    """Security measures as stored."""
+
+    access_control: str
+    traceability: str
+    software_protection: str
+    backup: str
+    encryption: str
+    processor_control: str
+    other: str
+
+
+class PurposeVersionRead(_Out):
+    """One version of a register entry."""
+
+    version: int
+    valid_from: datetime
+    valid_to: datetime | None
+    name: str
+    controller: PartyRead
+    dpo: PartyRead | None
+    description: str
+    lawful_basis: LawfulBasis
+    legitimate_interest: str | None
+    data_categories: dict[DataCategory, list[str]]
+    special_categories: bool
+    special_categories_detail: list[str]
+    data_subjects: list[str]
+    recipients_internal: list[str]
+    recipients_external: list[str]
+    processor_ids: list[str]
+    retention: dict[str, str]
+    transfers: list[TransferRead]
+    security_measures: SecurityMeasuresRead
+    dpia_required: bool
+    joint_controller: PartyRead | None
+    software: str | None
+
+
+class PurposeRead(BaseModel):
+    """A register entry with its whole version history."""
+
+    purpose_id: str
+    current_version: int | None
+    versions: list[PurposeVersionRead]
+
+
+class PurposeList(BaseModel):
+    """The register's entries."""
+
+    items: list[PurposeRead]
+    next_cursor: str | None = None
+
+
+# --- Notices.
+
+
+class NoticeCreate(_In):
+    """A notice to check and publish: a new one, or the next version of `notice_id`."""
+
+    notice_id: Id | None = None
+    language: Annotated[str, Field(min_length=2, max_length=16)]
+    article: Literal["13", "14"]
+    purpose_ids: list[Id] = Field(min_length=1, max_length=100)
+    content: dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=20000)]] = Field(
+        max_length=50)
+    not_applicable: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=50)
+
+
+class NoticeRead(_Out):
+    """A published notice version."""
+
+    notice_id: str
+    version: int
+    language: str
+    article: str
+    purpose_ids: list[str]
+    not_applicable: list[str]
+    content_hash: str | None
+    published_at: datetime | None
+
+
+class DeliveryCreate(_In):
+    """The delivery of a notice to a contact."""
+
+    contact_id: Id
+    channel: Annotated[str, Field(min_length=1, max_length=32)]
+    notice_version: Annotated[int, Field(ge=1)] | None = None
+    delivered_at: PastDatetime | None = None
+    evidence: dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=dict, max_length=20)
+
+
+class DeliveryRead(_Out):
+    """A recorded notice delivery."""
+
+    delivery_id: str
+    contact_id: str
+    notice_id: str
+    notice_version: int
+    content_hash: str
+    channel: str
+    delivered_at: datetime
+    evidence: dict[str, str]
+
+
+# --- Consents.
+
+
+class ProofIn(_In):
+    """What demonstrates the consent (Art. 7(1)); a full IP address is truncated before storage."""
+
+    captured_at: PastDatetime
+    source: Short
+    ip: Annotated[str, Field(max_length=128)] | None = None
+    user_agent: Annotated[str, Field(max_length=500)] | None = None
+
+
+class CollectorIn(_In):
+    """Who collected the consent (a partner or broker must be named)."""
+
+    kind: CollectorKind = CollectorKind.FIRST_PARTY
+    name: Short | None = None
+    partner_list_shown: list[Short] = Field(default_factory=list, max_length=500)
+
+
+class ConsentCreate(_In):
+    """A consent as collected."""
+
+    contact_id: Id
+    purpose_id: Id
+    channel: Channel
+    collection_method: CollectionMethod
+    wording: Annotated[str, Field(min_length=1, max_length=5000)]
+    proof: ProofIn
+    notice_id: Id | None = None
+    notice_version: Annotated[int, Field(ge=1)] | None = None
+    collector: CollectorIn | None = None
+    double_opt_in: bool | None = None
+
+
+class WithdrawalCreate(_In):
+    """A withdrawal; `source` says where the person withdrew (link, reply STOP, call…)."""
+
+    source: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+class CollectorRead(_Out):
+    """The collector as stored."""
+
+    kind: CollectorKind
+    name: str | None
+    partner_list_shown: list[str]
+
+
+class ProofRead(_Out):
+    """Proof metadata as stored."""
+
+    captured_at: datetime
+    source: str
+    ip: str | None
+    user_agent: str | None
+
+
+class ConsentRead(_Out):
+    """A consent record; withdrawn ones stay with both their times."""
+
+    consent_id: str
+    contact_id: str
+    purpose_id: str
+    purpose_version: int
+    channel: Channel
+    status: str
+    collection_method: CollectionMethod
+    wording: str
+    notice_id: str | None
+    notice_version: int | None
+    collector: CollectorRead
+    proof: ProofRead
+    double_opt_in: bool
+    requested_at: datetime
+    granted_at: datetime | None
+    confirmed_at: datetime | None
+    withdrawn_at: datetime | None
+    withdrawal_source: str | None
+
+
+# --- Objections.
+
+
+class ObjectionCreate(_In):
+    """An objection to direct marketing; e-mail and phone only serve to compute blind indexes."""
+
+    scope: Channel | Literal["all_direct_marketing"] = ALL_DIRECT_MARKETING  # type: ignore[assignment]
+    contact_id: Id | None = None
+    email: EmailStr | None = None
+    phone: Annotated[str, Field(min_length=3, max_length=40)] | None = None
+    blind_indexes: list[BlindIndex] = Field(default_factory=list, max_length=10)
+
+    @model_validator(mode="after")
+    def _someone(self) -> ObjectionCreate:
+        if not (self.contact_id or self.email or self.phone or self.blind_indexes):
+            raise ValueError("give a contact_id, an email, a phone or blind_indexes")
+        return self
+
+
+class ObjectionRead(_Out):
+    """A recorded objection."""
+
+    objection_id: str
+    contact_id: str | None
+    scope: str
+    at: datetime
+    blind_indexes: list[str]
+
+
+class ContactConsents(BaseModel):
+    """What consent holds about one contact."""
+
+    contact_id: str
+    consents: list[ConsentRead]
+    deliveries: list[DeliveryRead]
+    objections: list[ObjectionRead]
+
+
+# --- Processors.
+
+
+class ContractIn(_In):
+    """The contract with a vendor and its Art. 28(3) checklist."""
+
+    reference: Short
+    signed_at: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = None
+    clauses: dict[Annotated[str, Field(max_length=100)], bool] = Field(default_factory=dict, max_length=50)
+    scc_2021_915: bool = False
+
+
+class SubProcessorIn(_In):
+    """A sub-processor and our prior authorisation of it."""
+
+    name: Short
+    country: Country
+    authorisation: Authorisation = Authorisation.NONE
+    authorised_at: AwareDatetime | None = None
+    transfer_mechanism: TransferMechanism | None = None
+    objection_window_days: Annotated[int, Field(ge=0, le=365)] | None = None
+
+
+class LocationIn(_In):
+    """Where the vendor stores, accesses or supports our data."""
+
+    country: Country
+    activity: Annotated[str, Field(min_length=1, max_length=100)] = "storage"
+
+
+class ProcessorCreate(_In):
+    """A vendor to register."""
+
+    legal_name: Short
+    role: ProcessorRole
+    status: ProcessorStatus = ProcessorStatus.ACTIVE
+    contact: Annotated[str, Field(max_length=2000)] = ""
+    dpo_contact: Text | None = None
+    registration_id: Short | None = None
+    purpose_ids: list[Id] = Field(default_factory=list, max_length=100)
+    contract: ContractIn | None = None
+    sub_processors: list[SubProcessorIn] = Field(default_factory=list, max_length=100)
+    locations: list[LocationIn] = Field(default_factory=list, max_length=100)
+    transfer_mechanism: TransferMechanism | None = None
+    tia_done_at: AwareDatetime | None = None
+
+
+class ProcessorUpdate(_In):
+    """Fields to change on a vendor (PATCH: absent fields stay as they are)."""
+
+    legal_name: Short | None = None
+    role: ProcessorRole | None = None
+    status: ProcessorStatus | None = None
+    contact: Annotated[str, Field(max_length=2000)] | None = None
+    dpo_contact: Text | None = None
+    registration_id: Short | None = None
+    purpose_ids: list[Id] | None = Field(None, max_length=100)
+    contract: ContractIn | None = None
+    sub_processors: list[SubProcessorIn] | None = Field(None, max_length=100)
+    locations: list[LocationIn] | None = Field(None, max_length=100)
+    transfer_mechanism: TransferMechanism | None = None
+    tia_done_at: AwareDatetime | None = None
+
+
+class ContractRead(_Out):
+    """A contract as stored."""
+
+    reference: str
+    signed_at: datetime | None
+    expires_at: datetime | None
+    clauses: dict[str, bool]
+    scc_2021_915: bool
+
+
+class SubProcessorRead(_Out):
+    """A sub-processor as stored."""
+
+    name: str
+    country: str
+    authorisation: Authorisation
+    authorised_at: datetime | None
+    transfer_mechanism: TransferMechanism | None
+    objection_window_days: int | None
+
+
+class LocationRead(_Out):
+    """A location as stored."""
+
+    country: str
+    activity: str
+
+
+class ProcessorRead(_Out):
+    """A vendor with what keeps it from being usable now (`gaps`)."""
+
+    processor_id: str
+    legal_name: str
+    role: ProcessorRole
+    status: ProcessorStatus
+    contact: str
+    dpo_contact: str | None
+    registration_id: str | None
+    purpose_ids: list[str]
+    contract: ContractRead | None
+    sub_processors: list[SubProcessorRead]
+    locations: list[LocationRead]
+    transfer_mechanism: TransferMechanism | None
+    tia_done_at: datetime | None
+    gaps: list[str] = Field(default_factory=list)
+    usable: bool = False
+
+
+class ProcessorList(BaseModel):
+    """The vendor registry."""
+
+    items: list[ProcessorRead]
+    next_cursor: str | None = None
+
+
+def plain(model: BaseModel | None) -> dict[str, Any] | None:
+    """Returns a request sub-model as a plain dict (None stays None)."""
+    return model.model_dump() if model is not None else None

@@ -1,0 +1,61 @@
+"""The consent ASGI app: `uvicorn consent.main:app --factory` (or `create_app(settings)` in tests)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from consent.bootstrap import ConsentService, bootstrap
+from consent.domain import errors
+from consent.entrypoints.api import router
+from consent.service_layer.errors import NotFoundError
+from consent.settings import ConsentSettings
+from shared.auth import LocalTokenVerifier
+from shared.blind_index import InvalidIdentifierError
+from shared.logging import configure_logging
+from shared.web import create_app as create_platform_app
+
+#: Domain errors → HTTP statuses; the most specific class wins, every other rule refusal is a 422.
+PROBLEM_STATUSES: dict[type[Exception], int] = {
+    NotFoundError: 404,
+    errors.ConsentError: 422,
+    InvalidIdentifierError: 422,
+    errors.ConsentAlreadyWithdrawnError: 409,
+    errors.ConsentAlreadyActiveError: 409,
+    errors.ConsentNotPendingError: 409,
+    errors.NoticeAlreadyPublishedError: 409,
+    errors.ProcessorEndedError: 409,
+}
+
+
+def create_app(settings: ConsentSettings | None = None, *, service: ConsentService | None = None) -> FastAPI:
+    """Builds the consent app; its lifespan runs the relay and the erasure consumer in-process."""
+    service = service or bootstrap(settings)
+    settings = service.settings
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with service.runtime.running(service.consumers()):
+            yield
+
+    app = create_platform_app(
+        title="Vigie consent",
+        routers=[router],
+        lifespan=lifespan,
+        token_verifier=LocalTokenVerifier(secret=settings.jwt_secret.get_secret_value(),
+                                          issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+        readiness_checks=service.runtime.readiness_checks(),
+        problem_statuses=PROBLEM_STATUSES,
+        registry=service.runtime.registry,
+    )
+    app.state.service = service
+    return app
+
+
+def app() -> FastAPI:
+    """The app factory uvicorn calls (`--factory`), configuring logging first."""
+    settings = ConsentSettings()
+    configure_logging(service="consent", level=settings.log_level)
+    return create_app(settings)

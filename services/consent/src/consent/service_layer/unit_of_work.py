@@ -1,0 +1,67 @@
+"""The consent unit of work: every consent repository, the inbox and the outbox in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from consent.adapters import orm, outgoing
+from consent.adapters.repository import (
+    ConsentRepository,
+    DeliveryRepository,
+    NoticeRepository,
+    ObjectionRepository,
+    ProcessorRepository,
+    PurposeRepository,
+)
+from consent.domain.events import Event
+from shared.blind_index import BlindIndexer
+from shared.inbox import mark_processed_or_skip
+from shared.uow import SqlAlchemyUnitOfWork
+
+
+class ConsentUnitOfWork(SqlAlchemyUnitOfWork):
+    """Opens a session with the consent repositories; commit writes state, then outbox rows, once."""
+
+    def __init__(self, *, indexer: BlindIndexer, **kwargs: Any) -> None:
+        super().__init__(outbox_table=orm.outbox, to_envelope=outgoing.to_envelope, **kwargs)
+        self.indexer = indexer
+        self.purposes: PurposeRepository
+        self.notices: NoticeRepository
+        self.deliveries: DeliveryRepository
+        self.consents: ConsentRepository
+        self.objections: ObjectionRepository
+        self.processors: ProcessorRepository
+        self._loose_events: list[Event] = []
+
+    def _open(self, session: AsyncSession) -> None:
+        self.purposes = PurposeRepository(session)
+        self.notices = NoticeRepository(session)
+        self.deliveries = DeliveryRepository(session)
+        self.consents = ConsentRepository(session)
+        self.objections = ObjectionRepository(session)
+        self.processors = ProcessorRepository(session)
+        self._loose_events = []
+
+    def _repositories(self) -> Iterable[Any]:
+        return [self.purposes, self.notices, self.deliveries, self.consents, self.objections, self.processors]
+
+    async def _flush(self) -> None:
+        for repository in self._repositories():
+            await repository.flush()
+
+    def publish(self, event: Event) -> None:
+        """Queues an event that belongs to no loaded aggregate (an erasure's) for the outbox."""
+        self._loose_events.append(event)
+
+    def collect_events(self) -> list[Any]:
+        """Pops the aggregates' pending events, then the loose ones."""
+        pending = super().collect_events() + self._loose_events
+        self._loose_events = []
+        return pending
+
+    async def first_delivery(self, *, event_id: str, topic: str) -> bool:
+        """Records an incoming event id in the inbox; False when it was already processed."""
+        return await mark_processed_or_skip(self.session, orm.inbox, event_id=event_id, topic=topic)

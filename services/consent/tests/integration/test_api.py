@@ -1,0 +1,313 @@
+"""The consent service for real: HTTP → PostgreSQL + outbox → Kafka, and contacts' erasures back in."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from consent import contracts
+from consent.adapters import orm
+from consent.domain.notices import ART13_REQUIRED
+from consent.domain.register import REGISTER_COLUMNS
+from consent.main import create_app
+from consent.settings import ConsentSettings
+from shared.blind_index import BlindIndexer
+from shared.events import EventEnvelope
+from tests.e2e.harness import auth, common_settings, eventually, migrated_database, running
+
+pytestmark = pytest.mark.integration
+
+ADMIN, INTEGRATOR = auth("admin"), auth("integrator")
+
+
+def _purpose(**overrides: Any) -> dict[str, Any]:
+    return {
+        "name": f"Prospection par SMS {uuid.uuid4().hex[:6]}",
+        "controller": {"name": "Acme SAS", "contact": "1 rue de la Paix, 75002 Paris; privacy@acme.example"},
+        "dpo": {"name": "DPO Acme", "contact": "dpo@acme.example"},
+        "description": "Envoyer des offres commerciales aux prospects",
+        "lawful_basis": "consent",
+        "data_categories": {"identity": ["nom", "téléphone"]},
+        "data_subjects": ["prospects"],
+        "retention": {"prospects": "3 ans après le dernier contact"},
+        "security_measures": {"access_control": "comptes nominatifs", "encryption": "AES-256 au repos"},
+        **overrides,
+    }
+
+
+def _consent(contact_id: str, purpose_id: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "contact_id": contact_id, "purpose_id": purpose_id, "channel": "sms_mms", "collection_method": "web_form",
+        "wording": "J'accepte de recevoir les offres d'Acme par SMS.",
+        "proof": {"captured_at": "2026-10-01T10:00:00+00:00", "source": "https://acme.example/form#v3",
+                  "ip": "203.0.113.77", "user_agent": "Mozilla/5.0"},
+        **overrides,
+    }
+
+
+def _notice(purpose_id: str, *, without: str | None = None) -> dict[str, Any]:
+    content = {item: f"Texte pour {item}." for item in ART13_REQUIRED if item != without}
+    return {"language": "fr", "article": "13", "purpose_ids": [purpose_id], "content": content}
+
+
+def _contact_id() -> str:
+    return str(uuid.uuid4())
+
+
+@pytest.fixture
+async def settings(kafka_bootstrap: str, postgres_admin_url: str) -> ConsentSettings:
+    url = await migrated_database(postgres_admin_url, "consent")
+    return ConsentSettings(database_url=url, consumer_group=f"consent-{uuid.uuid4().hex[:8]}",
+                           **common_settings(kafka_bootstrap))
+
+
+async def _created(client: Any, path: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    response = await client.post(path, json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def _read_topic(kafka: str, topic: str, done: Callable[[list[EventEnvelope]], bool],
+                      subjects: set[str]) -> list[EventEnvelope]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka, auto_offset_reset="earliest",
+                                group_id=f"reader-{uuid.uuid4().hex[:8]}")
+    await consumer.start()
+    seen: list[EventEnvelope] = []
+    try:
+        async def _probe() -> list[EventEnvelope] | None:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    envelope = EventEnvelope.decode(record.value)
+                    if envelope.subject in subjects:
+                        assert record.key == envelope.subject.encode()
+                        seen.append(envelope)
+            return seen if done(seen) else None
+
+        return await eventually(_probe, timeout=30)
+    finally:
+        await consumer.stop()
+
+
+async def _wait_for_consumer_idle(app: Any) -> None:
+    loop = app.app.state.service.runtime.consumers[0]
+
+    async def _caught_up() -> bool:
+        lag = await loop.lag()
+        return bool(lag) and all(v == 0 for v in lag.values())
+
+    await eventually(_caught_up, timeout=30)
+
+
+async def test_a_consent_for_an_unregistered_purpose_or_another_lawful_basis_is_refused(settings) -> None:  # type: ignore[no-untyped-def]
+    async with running(create_app(settings)) as consent:
+        contract_purpose = await _created(consent.client, "/v1/purposes",
+                                          _purpose(lawful_basis="contract"), ADMIN)
+        contact_id = _contact_id()
+
+        unknown = await consent.client.post("/v1/consents", json=_consent(contact_id, "no-such-purpose"),
+                                            headers=INTEGRATOR)
+        assert unknown.status_code == 422, unknown.text
+        assert unknown.headers["content-type"].startswith("application/problem+json")
+        assert "not registered" in unknown.json()["detail"]
+
+        wrong_basis = await consent.client.post(
+            "/v1/consents", json=_consent(contact_id, contract_purpose["purpose_id"]), headers=INTEGRATOR)
+        assert wrong_basis.status_code == 422, wrong_basis.text
+        assert "lawful basis 'contract', not consent" in wrong_basis.json()["detail"]
+
+        assert (await consent.client.get(f"/v1/contacts/{contact_id}/consents", headers=INTEGRATOR)).status_code == 404
+
+
+async def test_a_withdrawal_keeps_the_history_and_a_new_grant_is_a_new_record(settings) -> None:  # type: ignore[no-untyped-def]
+    async with running(create_app(settings)) as consent:
+        purpose = await _created(consent.client, "/v1/purposes", _purpose(), ADMIN)
+        contact_id = _contact_id()
+        body = _consent(contact_id, purpose["purpose_id"])
+
+        first = await _created(consent.client, "/v1/consents", body, INTEGRATOR)
+        assert first["status"] == "granted" and first["proof"]["ip"] == "203.0.113.0"
+        again = await consent.client.post("/v1/consents", json=body, headers=INTEGRATOR)
+        assert again.status_code == 409, "a second active consent for the same purpose and channel"
+
+        withdrawn = await consent.client.post(f"/v1/consents/{first['consent_id']}/withdrawal",
+                                              json={"source": "reply STOP"}, headers=INTEGRATOR)
+        assert withdrawn.status_code == 200, withdrawn.text
+        assert withdrawn.json()["status"] == "withdrawn"
+        assert withdrawn.json()["granted_at"] and withdrawn.json()["withdrawn_at"]
+        twice = await consent.client.post(f"/v1/consents/{first['consent_id']}/withdrawal", headers=INTEGRATOR)
+        assert twice.status_code == 409
+
+        second = await _created(consent.client, "/v1/consents", body, INTEGRATOR)
+        assert second["consent_id"] != first["consent_id"]
+
+        listed = await consent.client.get(f"/v1/contacts/{contact_id}/consents", headers=auth("marketer"))
+        assert listed.status_code == 200, listed.text
+        records = {c["consent_id"]: c for c in listed.json()["consents"]}
+        assert records[first["consent_id"]]["status"] == "withdrawn"
+        assert records[first["consent_id"]]["withdrawal_source"] == "reply STOP"
+        assert records[second["consent_id"]]["status"] == "granted"
+
+        missing = await consent.client.post(f"/v1/consents/{uuid.uuid4().hex}/withdrawal", headers=INTEGRATOR)
+        assert missing.status_code == 404
+
+
+async def test_roles_and_bad_input(settings) -> None:  # type: ignore[no-untyped-def]
+    async with running(create_app(settings)) as consent:
+        purpose = await _created(consent.client, "/v1/purposes", _purpose(), ADMIN)
+        body = _consent(_contact_id(), purpose["purpose_id"])
+        assert (await consent.client.post("/v1/consents", json=body, headers=auth("marketer"))).status_code == 403
+        assert (await consent.client.post("/v1/purposes", json=_purpose(), headers=INTEGRATOR)).status_code == 403
+        assert (await consent.client.post("/v1/consents", json=body)).status_code == 401
+        extra = await consent.client.post("/v1/consents", json={**body, "surprise": 1}, headers=INTEGRATOR)
+        assert extra.status_code == 422 and extra.json()["errors"][0]["field"] == "body.surprise"
+        bad_channel = await consent.client.post("/v1/consents", json={**body, "channel": "pigeon"},
+                                                headers=INTEGRATOR)
+        assert bad_channel.status_code == 422
+        listed = await consent.client.get("/v1/purposes", headers=auth("reviewer"))
+        assert listed.status_code == 200
+        assert purpose["purpose_id"] in {p["purpose_id"] for p in listed.json()["items"]}
+
+
+async def test_the_register_exports_in_the_cnil_template_columns(settings) -> None:  # type: ignore[no-untyped-def]
+    async with running(create_app(settings)) as consent:
+        processor = await _created(consent.client, "/v1/processors",
+                                   {"legal_name": "Routeur SMS SAS", "role": "processor"}, ADMIN)
+        purpose = await _created(consent.client, "/v1/purposes",
+                                 _purpose(processor_ids=[processor["processor_id"]]), ADMIN)
+
+        response = await consent.client.get("/v1/register", params={"format": "csv"}, headers=auth("reviewer"))
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/csv")
+        rows = list(csv.reader(io.StringIO(response.text)))
+        assert tuple(rows[0]) == REGISTER_COLUMNS
+        ours = [dict(zip(rows[0], row, strict=True)) for row in rows[1:] if row[0] == purpose["versions"][0]["name"]]
+        assert len(ours) == 1
+        assert ours[0]["Sous-traitants"] == "Routeur SMS SAS"
+        assert "consentement" in ours[0]["Objectifs poursuivis"]
+
+        as_json = await consent.client.get("/v1/register", params={"format": "json"}, headers=ADMIN)
+        assert as_json.status_code == 200 and as_json.json()["columns"] == list(REGISTER_COLUMNS)
+        bad = await consent.client.get("/v1/register", params={"format": "xml"}, headers=ADMIN)
+        assert bad.status_code == 422
+
+
+async def test_a_notice_missing_a_mandatory_item_is_refused_naming_it(settings) -> None:  # type: ignore[no-untyped-def]
+    async with running(create_app(settings)) as consent:
+        purpose = await _created(consent.client, "/v1/purposes", _purpose(), ADMIN)
+        incomplete = await consent.client.post(
+            "/v1/notices", json=_notice(purpose["purpose_id"], without="right_to_complain_to_cnil"), headers=ADMIN)
+        assert incomplete.status_code == 422, incomplete.text
+        assert "right_to_complain_to_cnil" in incomplete.json()["detail"]
+
+        notice = await _created(consent.client, "/v1/notices", _notice(purpose["purpose_id"]), ADMIN)
+        assert notice["version"] == 1 and len(notice["content_hash"]) == 64
+        contact_id = _contact_id()
+        delivery = await _created(consent.client, f"/v1/notices/{notice['notice_id']}/deliveries",
+                                  {"contact_id": contact_id, "channel": "email"}, INTEGRATOR)
+        assert delivery["content_hash"] == notice["content_hash"]
+        unknown = await consent.client.post(f"/v1/notices/{uuid.uuid4().hex}/deliveries",
+                                            json={"contact_id": contact_id, "channel": "email"}, headers=INTEGRATOR)
+        assert unknown.status_code == 404
+
+
+async def test_every_change_is_published_on_consent_events(settings, kafka_bootstrap: str) -> None:  # type: ignore[no-untyped-def]
+    email = f"camille.{uuid.uuid4().hex[:6]}@example.org"
+    async with running(create_app(settings)) as consent:
+        client = consent.client
+        purpose = await _created(client, "/v1/purposes", _purpose(), ADMIN)
+        notice = await _created(client, "/v1/notices", _notice(purpose["purpose_id"]), ADMIN)
+        contact_id = _contact_id()
+        await _created(client, f"/v1/notices/{notice['notice_id']}/deliveries",
+                       {"contact_id": contact_id, "channel": "email"}, INTEGRATOR)
+        pending = await _created(client, "/v1/consents",
+                                 _consent(contact_id, purpose["purpose_id"], channel="email"), INTEGRATOR)
+        assert pending["status"] == "pending", "e-mail consents wait for the double opt-in"
+        confirmed = await client.post(f"/v1/consents/{pending['consent_id']}/confirmation", headers=INTEGRATOR)
+        assert confirmed.status_code == 200 and confirmed.json()["status"] == "granted"
+        withdrawn = await client.post(f"/v1/consents/{pending['consent_id']}/withdrawal", headers=INTEGRATOR)
+        assert withdrawn.status_code == 200
+        await _created(client, "/v1/objections", {"contact_id": contact_id, "email": email}, INTEGRATOR)
+        processor = await _created(client, "/v1/processors", {"legal_name": "Routeur SAS", "role": "processor"},
+                                   ADMIN)
+        assert processor["gaps"] and not processor["usable"]
+        patched = await client.patch(f"/v1/processors/{processor['processor_id']}",
+                                     json={"status": "suspended", "locations": [{"country": "fr"}]}, headers=ADMIN)
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["status"] == "suspended" and patched.json()["locations"][0]["country"] == "FR"
+
+        subjects = {contact_id, purpose["purpose_id"], notice["notice_id"], processor["processor_id"]}
+        expected = {contracts.PURPOSE_REGISTERED, contracts.NOTICE_PUBLISHED, contracts.NOTICE_DELIVERED,
+                    contracts.CONSENT_REQUESTED, contracts.CONSENT_GRANTED, contracts.CONSENT_WITHDRAWN,
+                    contracts.OBJECTION_RECORDED, contracts.PROCESSOR_REGISTERED, contracts.PROCESSOR_UPDATED}
+        events = await _read_topic(kafka_bootstrap, contracts.CONSENT_EVENTS,
+                                   lambda seen: expected <= {e.type for e in seen}, subjects)
+    assert all(e.actor == "e2e/tester" and e.source == contracts.SOURCE for e in events)
+    assert all(email not in e.encode().decode() for e in events), "no direct identifier in events"
+    person_facts = [e for e in events if "contact_id" in e.data]
+    assert person_facts and all(e.subject == contact_id for e in person_facts)
+
+
+async def test_a_contact_erasure_deletes_consents_and_keeps_the_objection_blind_index(  # type: ignore[no-untyped-def]
+        settings, kafka_bootstrap: str) -> None:
+    email = f"dominique.{uuid.uuid4().hex[:6]}@example.org"
+    async with running(create_app(settings)) as consent:
+        client = consent.client
+        purpose = await _created(client, "/v1/purposes", _purpose(), ADMIN)
+        notice = await _created(client, "/v1/notices", _notice(purpose["purpose_id"]), ADMIN)
+        contact_id = _contact_id()
+        await _created(client, "/v1/consents", _consent(contact_id, purpose["purpose_id"]), INTEGRATOR)
+        await _created(client, f"/v1/notices/{notice['notice_id']}/deliveries",
+                       {"contact_id": contact_id, "channel": "email"}, INTEGRATOR)
+        objection = await _created(client, "/v1/objections", {"contact_id": contact_id, "email": email,
+                                                             "scope": "all_direct_marketing"}, INTEGRATOR)
+        assert (await client.get(f"/v1/contacts/{contact_id}/consents", headers=INTEGRATOR)).status_code == 200
+
+        erased = EventEnvelope(source="/vigie/contacts", type=contracts.CONTACT_ERASED, subject=contact_id,
+                               actor="contacts/retention", data={"contact_id": contact_id, "reason": "request"})
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
+        await producer.start()
+        try:
+            for _ in range(2):  # At-least-once delivery: the same event twice is applied once.
+                await producer.send_and_wait(contracts.CONTACTS_EVENTS, erased.encode(), key=contact_id.encode(),
+                                             headers=erased.kafka_headers())
+        finally:
+            await producer.stop()
+
+        async def _gone() -> bool:
+            response = await client.get(f"/v1/contacts/{contact_id}/consents", headers=INTEGRATOR)
+            return response.status_code == 404
+
+        await eventually(_gone, timeout=30)
+        index = BlindIndexer(settings.blind_index_key.get_secret_value().encode()).email(email)
+        engine = consent.app.state.service.runtime.engine
+
+        async def _inbox_has_it() -> bool:
+            async with engine.connect() as conn:
+                return bool((await conn.execute(sa.select(sa.func.count()).select_from(orm.inbox).where(
+                    orm.inbox.c.event_id == erased.id))).scalar())
+
+        await eventually(_inbox_has_it)
+        await _wait_for_consumer_idle(consent)
+        async with engine.connect() as conn:
+            kept = (await conn.execute(sa.select(orm.objections).where(
+                orm.objections.c.objection_id == objection["objection_id"]))).mappings().one()
+            left = [(await conn.execute(sa.select(sa.func.count()).select_from(table).where(
+                table.c.contact_id == contact_id))).scalar() for table in (orm.consents, orm.notice_deliveries)]
+        assert kept["contact_id"] is None and kept["blind_indexes"] == [index]
+        assert left == [0, 0]
+
+        events = await _read_topic(
+            kafka_bootstrap, contracts.CONSENT_EVENTS,
+            lambda seen: any(e.type == contracts.CONSENT_DATA_ERASED for e in seen), {contact_id})
+    erasures = [e for e in events if e.type == contracts.CONSENT_DATA_ERASED]
+    assert len(erasures) == 1, "the duplicate delivery was skipped through the inbox"
+    assert erasures[0].data["kept_objection_ids"] == [objection["objection_id"]]
+    assert erasures[0].actor == "contacts/retention"
