@@ -1,7 +1,7 @@
 """Session-wide test infrastructure: a real Kafka broker and a real PostgreSQL, started once.
 
 `KAFKA_BOOTSTRAP_SERVERS` and `VIGIE_TEST_DATABASE_URL` (an admin URL) point the tests at existing
-servers; otherwise the fixtures start a KRaft broker from Maven Central jars and a private
+servers (a laptop with Docker can start them with containers and export these); otherwise the fixtures start a KRaft broker from Maven Central jars and a private
 PostgreSQL cluster (installing Debian's package when absent), and stop them by PID at the end.
 """
 
@@ -21,16 +21,6 @@ import pytest
 import shared  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent
-
-
-def _docker_engine_answers() -> bool:
-    try:
-        import docker  # type: ignore[import-not-found]
-
-        docker.from_env(timeout=3).ping()
-        return True
-    except Exception:  # noqa: BLE001 - no engine, no client library: not available.
-        return False
 
 
 @pytest.fixture(scope="session")
