@@ -132,3 +132,18 @@ class Runtime:
             yield self
         finally:
             await self.stop()
+
+
+async def run_relay_until_signalled(runtime: Runtime, *, process_name: str) -> None:
+    """Runs only the outbox relay of a service until SIGTERM or SIGINT (its own Deployment, one replica)."""
+    import signal
+
+    from shared.logging import configure_logging
+
+    configure_logging(service=process_name, level=runtime.settings.log_level)
+    await runtime.start(run_relay=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runtime.stop()

@@ -1,25 +1,9 @@
 """`python -m contacts.entrypoints.relay`: the outbox relay as its own process (one replica)."""
 
-from __future__ import annotations
-
 import asyncio
-import signal
 
 from contacts.bootstrap import bootstrap
-from shared.logging import configure_logging
-
-
-async def _main() -> None:
-    service = bootstrap()
-    configure_logging(service="contacts-relay", level=service.settings.log_level)
-    runtime = service.runtime
-    await runtime.start(run_relay=True)
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runtime.stop()
-
+from shared.runtime import run_relay_until_signalled
 
 if __name__ == "__main__":
-    asyncio.run(_main())
+    asyncio.run(run_relay_until_signalled(bootstrap().runtime, process_name="contacts-relay"))
