@@ -205,3 +205,30 @@ class ProcessorEndedError(ConsentError):
 
 class InvalidProcessorUpdateError(ConsentError):
     """A processor update names a field that cannot be updated."""
+
+
+# Parties and contracts.
+
+
+class InvalidPartyError(ConsentError):
+    """A party lacks a legal name or a role, or an update names a field that cannot change."""
+
+
+class PartyEndedError(ConsentError):
+    """An ended party cannot change or sign a new contract."""
+
+    def __init__(self, party_id: str) -> None:
+        super().__init__(f"party {party_id!r} has ended; register a new party instead")
+        self.party_id = party_id
+
+
+class InvalidContractError(ConsentError):
+    """A contract is malformed (no reference, negative delay)."""
+
+
+class UnknownClauseError(ConsentError):
+    """A clause key is not on the contract checklist."""
+
+    def __init__(self, clause: str) -> None:
+        super().__init__(f"{clause!r} is not a clause of the contract checklist")
+        self.clause = clause

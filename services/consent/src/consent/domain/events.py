@@ -176,3 +176,99 @@ class ConsentDataErased(Event):
     delivery_ids: tuple[str, ...]
     kept_objection_ids: tuple[str, ...]
     at: datetime
+
+
+# Parties and their contracts (issue 10): ids, roles, dates and clauses; no person.
+
+
+@dataclass(frozen=True)
+class PartyRegistered(Event):
+    """A party to the deployment was registered with its roles and what it touches."""
+
+    party_id: str
+    legal_name: str
+    roles: tuple[str, ...]
+    status: str
+    purpose_ids: tuple[str, ...]
+    data_categories: tuple[str, ...]
+    systems: tuple[str, ...]
+    processor_id: str | None
+    broker_last_verified_at: datetime | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PartyUpdated(Event):
+    """A party's record changed; the current contract's missing clauses are restated for its roles."""
+
+    party_id: str
+    legal_name: str
+    roles: tuple[str, ...]
+    status: str
+    purpose_ids: tuple[str, ...]
+    data_categories: tuple[str, ...]
+    systems: tuple[str, ...]
+    processor_id: str | None
+    broker_last_verified_at: datetime | None
+    changed_fields: tuple[str, ...]
+    contract_id: str | None
+    missing_clauses: dict[str, list[str]] | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ContractSigned(Event):
+    """A contract version with a party was recorded; it supersedes the previous version."""
+
+    party_id: str
+    contract_id: str
+    version: int
+    roles: tuple[str, ...]
+    party_status: str
+    signed_at: datetime | None
+    expires_at: datetime | None
+    clauses_present: tuple[str, ...]
+    missing_clauses: dict[str, list[str]]
+    breach_notification_hours: int | None
+    broker_last_verified_at: datetime | None
+    in_force: bool
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ContractExpiring(Event):
+    """A party's current contract entered the expiry window."""
+
+    party_id: str
+    contract_id: str
+    version: int
+    roles: tuple[str, ...]
+    party_status: str
+    signed_at: datetime | None
+    expires_at: datetime | None
+    clauses_present: tuple[str, ...]
+    missing_clauses: dict[str, list[str]]
+    breach_notification_hours: int | None
+    broker_last_verified_at: datetime | None
+    in_force: bool
+    window_days: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ContractExpired(Event):
+    """A party's current contract expired: campaigns through the party must stop."""
+
+    party_id: str
+    contract_id: str
+    version: int
+    roles: tuple[str, ...]
+    party_status: str
+    signed_at: datetime | None
+    expires_at: datetime | None
+    clauses_present: tuple[str, ...]
+    missing_clauses: dict[str, list[str]]
+    breach_notification_hours: int | None
+    broker_last_verified_at: datetime | None
+    in_force: bool
+    at: datetime
