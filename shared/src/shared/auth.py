@@ -1,22 +1,35 @@
-"""Bearer-token authentication: JWTs verified with the local signing key, roles carried as scopes.
+"""Bearer-token authentication: JWTs verified locally or against an issuer's JWKS, roles carried as scopes.
 
-The embedded default signs and verifies with one HS256 key from settings. Production verifies
-against an issuer's JWKS (the `TokenVerifier` protocol is the seam for it).
+Three kinds of keys, picked by the token's `alg` and `kid`:
+- the embedded default's HS256 secret (`VIGIE_JWT_SECRET`), for a laptop and tests;
+- local Ed25519 signing keys (`VIGIE_JWT_SIGNING_KEYS`, `kid:base64-seed,…`, the first signs), whose
+  public halves every service serves at `/.well-known/jwks.json`; rotating means putting a new key
+  first and keeping the old one listed until the tokens it signed have expired;
+- an external issuer's JWKS (`VIGIE_JWKS_URL`), cached, refetched when it expires or when a token
+  names a key id it does not know yet (the issuer rotated), at most once every few seconds.
+Every path checks signature, issuer, audience, expiry (with a small clock-skew leeway) and roles.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import inspect
+import json
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
+import httpx
 import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 ROLES = ("integrator", "marketer", "reviewer", "auditor", "admin")
+ASYMMETRIC_ALGORITHMS = ["EdDSA", "RS256", "ES256", "PS256"]
 
 
 class AuthenticationError(Exception):
@@ -46,13 +59,21 @@ class Principal:
 
 
 class TokenVerifier(Protocol):
-    """Turns a bearer token into a Principal or raises AuthenticationError."""
+    """Turns a bearer token into a Principal or raises AuthenticationError (sync or async)."""
 
-    def verify(self, token: str) -> Principal: ...
+    def verify(self, token: str) -> Principal | Awaitable[Principal]: ...
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    roles = frozenset(str(claims.get("scope", "")).split()) & frozenset(ROLES)
+    return Principal(subject=str(claims["sub"]), client=str(claims.get("client_id", claims["sub"])), roles=roles)
+
+
+_REQUIRED = {"require": ["exp", "iat", "sub", "iss", "aud"]}
 
 
 class LocalTokenVerifier:
-    """Verifies HS256 tokens signed with the local key, checking issuer, audience and expiry."""
+    """Verifies HS256 tokens signed with the local secret, checking issuer, audience and expiry."""
 
     def __init__(self, *, secret: str, issuer: str, audience: str, leeway_seconds: int = 30) -> None:
         self._secret = secret
@@ -64,36 +85,202 @@ class LocalTokenVerifier:
         """Returns the principal of a valid token."""
         try:
             claims = jwt.decode(token, self._secret, algorithms=["HS256"], issuer=self._issuer,
-                                audience=self._audience, leeway=self._leeway,
-                                options={"require": ["exp", "iat", "sub", "iss", "aud"]})
+                                audience=self._audience, leeway=self._leeway, options=_REQUIRED)
         except jwt.PyJWTError as exc:
             raise AuthenticationError(str(exc)) from exc
-        roles = frozenset(str(claims.get("scope", "")).split()) & frozenset(ROLES)
-        return Principal(subject=str(claims["sub"]), client=str(claims.get("client_id", claims["sub"])), roles=roles)
+        return _principal(claims)
 
 
-def issue_local_token(*, secret: str, issuer: str, audience: str, roles: Iterable[str], subject: str,
-                      client: str = "local-cli", ttl_seconds: int = 3600) -> str:
-    """Signs a token with the local key (embedded default and tests)."""
+class KeySetTokenVerifier:
+    """Verifies asymmetric tokens against a JWK set, by key id."""
+
+    def __init__(self, *, jwks: dict[str, Any], issuer: str, audience: str, leeway_seconds: int = 30) -> None:
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway_seconds
+        self.replace_keys(jwks)
+
+    def replace_keys(self, jwks: dict[str, Any]) -> None:
+        """Swaps the key set (after a JWKS refetch)."""
+        self._keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(jwks).keys} if jwks.get("keys") else {}
+
+    def knows(self, kid: str | None) -> bool:
+        """Tells whether a key id is in the set."""
+        return kid in self._keys
+
+    def verify(self, token: str) -> Principal:
+        """Returns the principal of a valid token signed by a key of the set."""
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self._keys.get(header.get("kid"))
+            if key is None:
+                raise AuthenticationError("the token's key id is not in the key set")
+            claims = jwt.decode(token, key, algorithms=ASYMMETRIC_ALGORITHMS, issuer=self._issuer,
+                                audience=self._audience, leeway=self._leeway, options=_REQUIRED)
+        except jwt.PyJWTError as exc:
+            raise AuthenticationError(str(exc)) from exc
+        return _principal(claims)
+
+
+JwksFetcher = Callable[[str], Awaitable[dict[str, Any]]]
+
+
+async def fetch_jwks(url: str) -> dict[str, Any]:
+    """Fetches a JWK set over HTTP(S)."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        response = await client.get(url)
+        response.raise_for_status()
+        return response.json()
+
+
+class JwksTokenVerifier:
+    """Verifies tokens against an issuer's JWKS, cached for `ttl_seconds` and refetched on an unknown kid."""
+
+    def __init__(self, *, url: str, issuer: str, audience: str, leeway_seconds: int = 30, ttl_seconds: float = 300,
+                 min_refetch_seconds: float = 5, fetcher: JwksFetcher = fetch_jwks) -> None:
+        self._url = url
+        self._fetcher = fetcher
+        self._ttl = ttl_seconds
+        self._min_refetch = min_refetch_seconds
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+        self._keys = KeySetTokenVerifier(jwks={}, issuer=issuer, audience=audience, leeway_seconds=leeway_seconds)
+
+    async def _refresh(self, *, force: bool) -> None:
+        async with self._lock:
+            age = time.monotonic() - self._fetched_at
+            if (force and age < self._min_refetch) or (not force and age < self._ttl):
+                return
+            try:
+                self._keys.replace_keys(await self._fetcher(self._url))
+            except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+                if self._fetched_at == float("-inf"):
+                    raise AuthenticationError(f"the issuer's key set is unavailable: {type(exc).__name__}") from exc
+                return  # Because a stale key set beats refusing everyone while the issuer blips.
+            self._fetched_at = time.monotonic()
+
+    async def verify(self, token: str) -> Principal:
+        """Returns the principal of a valid token, refreshing the key set when needed."""
+        await self._refresh(force=False)
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise AuthenticationError(str(exc)) from exc
+        if not self._keys.knows(kid):
+            await self._refresh(force=True)
+        return self._keys.verify(token)
+
+
+@dataclass(frozen=True)
+class LocalSigningKeys:
+    """Ed25519 signing keys by key id; the first signs new tokens, all of them verify."""
+
+    keys: tuple[tuple[str, Ed25519PrivateKey], ...]
+
+    @classmethod
+    def parse(cls, spec: str) -> LocalSigningKeys:
+        """Reads `kid:base64-32-byte-seed,kid:…`."""
+        keys = []
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            kid, seed = item.split(":", 1)
+            keys.append((kid, Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed))))
+        if not keys:
+            raise ValueError("no signing key given")
+        return cls(tuple(keys))
+
+    def jwks(self) -> dict[str, Any]:
+        """Returns the public JWK set."""
+        keys = []
+        for kid, private in self.keys:
+            jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(private.public_key()))
+            keys.append({**jwk, "kid": kid, "alg": "EdDSA", "use": "sig"})
+        return {"keys": keys}
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """Signs claims with the active (first) key."""
+        kid, private = self.keys[0]
+        return jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": kid})
+
+
+class CompositeTokenVerifier:
+    """Routes a token to the verifier of its algorithm family: HS256 locally, others by key set."""
+
+    def __init__(self, *, symmetric: LocalTokenVerifier | None, asymmetric: list[Any],
+                 public_jwks: dict[str, Any] | None = None) -> None:
+        self._symmetric = symmetric
+        self._asymmetric = asymmetric
+        self.public_jwks = public_jwks
+
+    async def verify(self, token: str) -> Principal:
+        """Returns the principal of a valid token or raises AuthenticationError."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise AuthenticationError(str(exc)) from exc
+        if header.get("alg") == "HS256":
+            if self._symmetric is None:
+                raise AuthenticationError("HS256 tokens are not accepted here")
+            return self._symmetric.verify(token)
+        last: AuthenticationError | None = None
+        for verifier in self._asymmetric:
+            try:
+                result = verifier.verify(token)
+                return await result if inspect.isawaitable(result) else result
+            except AuthenticationError as exc:
+                last = exc
+        raise last or AuthenticationError(f"no verifier for algorithm {header.get('alg')!r}")
+
+
+def build_token_verifier(settings: Any) -> CompositeTokenVerifier:
+    """Builds the verifier a service's settings ask for (local secret, local keys, issuer JWKS)."""
+    issuer, audience = settings.jwt_issuer, settings.jwt_audience
+    symmetric = None
+    if settings.profile in ("local", "test") or not settings.jwt_signing_keys and not settings.jwks_url:
+        symmetric = LocalTokenVerifier(secret=settings.jwt_secret.get_secret_value(), issuer=issuer,
+                                       audience=audience)
+    asymmetric: list[Any] = []
+    public = None
+    if settings.jwt_signing_keys:
+        local = LocalSigningKeys.parse(settings.jwt_signing_keys.get_secret_value())
+        public = local.jwks()
+        asymmetric.append(KeySetTokenVerifier(jwks=public, issuer=issuer, audience=audience))
+    if settings.jwks_url:
+        asymmetric.append(JwksTokenVerifier(url=settings.jwks_url, issuer=issuer, audience=audience))
+    return CompositeTokenVerifier(symmetric=symmetric, asymmetric=asymmetric, public_jwks=public)
+
+
+def token_claims(*, issuer: str, audience: str, roles: Iterable[str], subject: str, client: str,
+                 ttl_seconds: int) -> dict[str, Any]:
+    """Returns the claims of a Vigie token."""
+    roles = list(roles)
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles: {', '.join(sorted(unknown))}")
     now = int(time.time())
-    claims = {"iss": issuer, "aud": audience, "sub": subject, "client_id": client, "scope": " ".join(roles),
-              "iat": now, "exp": now + ttl_seconds, "jti": uuid.uuid4().hex}
-    return jwt.encode(claims, secret, algorithm="HS256")
+    return {"iss": issuer, "aud": audience, "sub": subject, "client_id": client, "scope": " ".join(roles),
+            "iat": now, "exp": now + ttl_seconds, "jti": uuid.uuid4().hex}
+
+
+def issue_local_token(*, secret: str, issuer: str, audience: str, roles: Iterable[str], subject: str,
+                      client: str = "local-cli", ttl_seconds: int = 3600,
+                      signing_keys: LocalSigningKeys | None = None) -> str:
+    """Signs a token with the local Ed25519 keys when given, else the local HS256 secret."""
+    claims = token_claims(issuer=issuer, audience=audience, roles=roles, subject=subject, client=client,
+                          ttl_seconds=ttl_seconds)
+    return signing_keys.sign(claims) if signing_keys else jwt.encode(claims, secret, algorithm="HS256")
 
 
 _bearer = HTTPBearer(auto_error=False)
 
 
-def authenticated(request: Request,
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+async def authenticated(request: Request,
+                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
     """Returns the caller of this request or raises AuthenticationError."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationError("a bearer token is required")
     verifier: TokenVerifier = request.app.state.token_verifier
-    principal = verifier.verify(credentials.credentials)
+    result = verifier.verify(credentials.credentials)
+    principal = await result if inspect.isawaitable(result) else result
     request.state.principal = principal
     return principal
 
@@ -106,6 +293,7 @@ def require_roles(*roles: str) -> Callable[[Principal], Principal]:
             raise PermissionDeniedError(roles)
         return principal
 
+    _check.vigie_roles = frozenset(roles)  # type: ignore[attr-defined]
     return _check
 
 

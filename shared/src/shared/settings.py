@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 #: Marks a secret that is only good for a laptop; such values are refused outside the local profiles.
 PLACEHOLDER_MARK = "local-only-placeholder"
@@ -14,6 +17,24 @@ LOCAL_PROFILES = frozenset({"local", "test"})
 
 class PlaceholderSecretError(ValueError):
     """A placeholder secret was configured outside the local profiles."""
+
+
+class MountedFileSource(PydanticBaseSettingsSource):
+    """Reads `<ENV_NAME>_FILE`: a setting whose value sits in a mounted file (Kubernetes secrets)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = self.config.get("env_prefix", "")
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            env_name = field.validation_alias if isinstance(field.validation_alias, str) else f"{prefix}{name}"
+            path = os.environ.get(f"{env_name.upper()}_FILE")
+            if path:
+                values[field.validation_alias if isinstance(field.validation_alias, str) else name] = (
+                    Path(path).read_text().strip())
+        return values
 
 
 class ServiceSettings(BaseSettings):
@@ -38,9 +59,26 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str = Field("vigie-local", validation_alias="VIGIE_JWT_ISSUER")
     jwt_audience: str = Field("vigie", validation_alias="VIGIE_JWT_AUDIENCE")
     jwks_url: str | None = Field(None, validation_alias="VIGIE_JWKS_URL")
+    #: Local Ed25519 signing keys, `kid:base64-seed,…`; the first signs, all verify (rotation).
+    jwt_signing_keys: SecretStr | None = Field(None, validation_alias="VIGIE_JWT_SIGNING_KEYS")
+    #: Largest request body accepted, and the larger one for bulk routes (imports, checks, lists).
+    max_body_bytes: int = Field(1_048_576, validation_alias="VIGIE_MAX_BODY_BYTES")
+    max_bulk_body_bytes: int = Field(512 * 1_048_576, validation_alias="VIGIE_MAX_BULK_BODY_BYTES")
+    #: Requests per second allowed per calling client (token), with a burst; 0 disables.
+    rate_limit_per_second: float = Field(2000.0, validation_alias="VIGIE_RATE_LIMIT_PER_SECOND")
+    rate_limit_burst: int = Field(4000, validation_alias="VIGIE_RATE_LIMIT_BURST")
     run_relay: bool = True
     run_consumers: bool = True
     outbox_poll_seconds: float = 1.0
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Reads, in order of precedence: arguments, the environment, `*_FILE` mounted files."""
+        return init_settings, env_settings, MountedFileSource(settings_cls), dotenv_settings
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> ServiceSettings:

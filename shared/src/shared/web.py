@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -57,6 +59,75 @@ class HttpMetrics:
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 
 
+#: Path endings of bulk routes, which accept the larger body limit.
+BULK_ROUTE_SUFFIXES = (":import", "/checks", "/entries")
+
+
+class BodyTooLargeError(Exception):
+    """The request body is over the limit."""
+
+
+class LimitsMiddleware:
+    """Refuses oversized bodies (413) and callers over their rate (429 with Retry-After).
+
+    The rate is a token bucket per calling client, keyed by a hash of the bearer token (or the
+    peer address without one), so that one noisy integration cannot starve the others.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body: int, max_bulk_body: int, rate: float, burst: int) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.max_bulk_body = max_bulk_body
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[bytes, tuple[float, float]] = {}
+
+    def _take(self, key: bytes) -> float:
+        """Takes one token; returns 0 if allowed, else the seconds until one is available."""
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens >= 1:
+            self._buckets[key] = (tokens - 1, now)
+            if len(self._buckets) > 100_000:
+                self._buckets.clear()  # Because an unbounded map is a memory attack of its own.
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return (1 - tokens) / self.rate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or ())
+        if self.rate > 0:
+            client = scope.get("client")
+            key = hashlib.sha256(headers.get(b"authorization") or (client[0] if client else "?").encode()).digest()
+            wait = self._take(key)
+            if wait > 0:
+                response = problem(429, "Too many requests", detail="slow down and retry later",
+                                   headers={"Retry-After": str(max(1, math.ceil(wait)))})
+                await response(scope, receive, send)
+                return
+        limit = self.max_bulk_body if scope["path"].endswith(BULK_ROUTE_SUFFIXES) else self.max_body
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await problem(413, "Request body too large", detail=f"the limit is {limit} bytes")(scope, receive, send)
+            return
+        received = 0
+
+        async def _receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLargeError(f"the limit is {limit} bytes")
+            return message
+
+        await self.app(scope, _receive, send)
+
+
 class RequestContextMiddleware:
     """Sets the correlation id, echoes it, and records metrics and one access line per request."""
 
@@ -104,6 +175,7 @@ def create_app(
     readiness_checks: Mapping[str, ReadinessCheck] | None = None,
     problem_statuses: Mapping[type[Exception], int] | None = None,
     registry: CollectorRegistry | None = None,
+    settings: Any = None,
 ) -> FastAPI:
     """Builds a service's app with the platform's endpoints, error shape and middleware.
 
@@ -116,7 +188,18 @@ def create_app(
     app.state.registry = registry
     app.state.readiness_checks = dict(readiness_checks or {})
     metrics = HttpMetrics(registry)
+    app.add_middleware(
+        LimitsMiddleware,
+        max_body=getattr(settings, "max_body_bytes", 1_048_576),
+        max_bulk_body=getattr(settings, "max_bulk_body_bytes", 512 * 1_048_576),
+        rate=getattr(settings, "rate_limit_per_second", 2000.0),
+        burst=getattr(settings, "rate_limit_burst", 4000),
+    )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+
+    @app.exception_handler(BodyTooLargeError)
+    async def _too_large(_request: Request, exc: BodyTooLargeError) -> JSONResponse:
+        return problem(413, "Request body too large", detail=str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -157,6 +240,11 @@ def create_app(
         ready = all(value == "ok" for value in results.values())
         return JSONResponse({"status": "ready" if ready else "not ready", "checks": results},
                               status_code=200 if ready else 503)
+
+    @app.get("/.well-known/jwks.json", include_in_schema=False)
+    async def jwks() -> JSONResponse:
+        """Serves the public halves of the local signing keys (empty without any)."""
+        return JSONResponse(getattr(app.state.token_verifier, "public_jwks", None) or {"keys": []})
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> PlainTextResponse:
