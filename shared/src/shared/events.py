@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.tracing import current_trace
+
 CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 
 
@@ -59,4 +61,6 @@ class EventEnvelope(BaseModel):
                    ("ce_type", self.type.encode())]
         if self.correlationid:
             headers.append(("correlationid", self.correlationid.encode()))
+        if trace := current_trace.get():
+            headers.append(("traceparent", trace.header().encode()))
         return headers

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from shared.logging import correlation_id
+from shared.tracing import continue_or_start, current_trace
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +73,10 @@ class KafkaPublisher:
             raise ConnectionError("no Kafka broker known")
 
 
-async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], *, partitions: int = 3) -> None:
+async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], *, partitions: int = 3,
+                        options: dict[str, object] | None = None) -> None:
     """Creates the topics and their dead-letter topics if they do not exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **(options or {}))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -90,6 +95,18 @@ RecordHandler = Callable[[ConsumerRecord], Awaitable[None]]
 BatchHandler = Callable[[list[ConsumerRecord]], Awaitable[list[tuple[ConsumerRecord, BaseException]]]]
 
 
+class ConsumerMetrics:
+    """Prometheus series of consumer loops: lag per partition, handled and dead-lettered records."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.lag = Gauge("kafka_consumer_lag", "Records behind the end of the partition",
+                         ["group", "topic", "partition"], registry=registry)
+        self.handled = Counter("kafka_consumer_handled_total", "Records handled", ["group", "topic"],
+                               registry=registry)
+        self.dead_lettered = Counter("kafka_consumer_dead_lettered_total", "Records sent to the dead-letter topic",
+                                     ["group", "topic"], registry=registry)
+
+
 @dataclass
 class ConsumerStats:
     """What a consumer loop has done, for metrics and tests."""
@@ -104,7 +121,7 @@ class ConsumerLoop:
     def __init__(self, *, bootstrap_servers: str, topics: list[str], group_id: str,
                  handle: RecordHandler | None = None, handle_batch: BatchHandler | None = None,
                  publisher: KafkaPublisher, retries: int = 3, max_records: int = 500,
-                 options: dict[str, str] | None = None) -> None:
+                 options: dict[str, str] | None = None, metrics: ConsumerMetrics | None = None) -> None:
         self._consumer = AIOKafkaConsumer(
             *topics, bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False,
             auto_offset_reset="earliest", isolation_level="read_committed", **(options or {}),
@@ -114,6 +131,8 @@ class ConsumerLoop:
         self._handle = handle
         self._handle_batch = handle_batch
         self._max_records = max_records
+        self._group_id = group_id
+        self._metrics = metrics
         self._publisher = publisher
         self._retries = retries
         self._stopping = asyncio.Event()
@@ -149,6 +168,7 @@ class ConsumerLoop:
                     for record in records:
                         await self._handle_one(record)
                         await self._consumer.commit({tp: record.offset + 1})
+                        self._observe(tp, record.offset + 1)
                         if self._stopping.is_set():
                             break
                     if self._stopping.is_set():
@@ -179,14 +199,40 @@ class ConsumerLoop:
             await self._dead_letter(record, error)
         self.stats.handled += len(records) - len(refused)
         await self._consumer.commit({tp: tp_records[-1].offset + 1 for tp, tp_records in batches.items()})
+        for tp, tp_records in batches.items():
+            self._observe(tp, tp_records[-1].offset + 1, handled=len(tp_records))
+        traces = sorted({t for r in records if (t := _header(r, "traceparent"))})[:50]
+        log.info("integrated batch", extra={"records": len(records), "refused": len(refused),
+                                            "trace_ids": [t.split("-")[1] for t in traces]})
+
+    def _observe(self, tp: TopicPartition, next_offset: int, *, handled: int = 1) -> None:
+        if self._metrics is None:
+            return
+        highwater = self._consumer.highwater(tp)
+        if highwater is not None:
+            self._metrics.lag.labels(self._group_id, tp.topic, str(tp.partition)).set(max(0, highwater - next_offset))
+        self._metrics.handled.labels(self._group_id, tp.topic).inc(handled)
 
     async def _handle_one(self, record: ConsumerRecord) -> None:
+        # Because one trace should follow an event from the API that caused it into every consumer.
+        trace_token = current_trace.set(continue_or_start(_header(record, "traceparent")))
+        cid = _header(record, "correlationid")
+        cid_token = correlation_id.set(cid)
+        try:
+            await self._handle_one_in_context(record)
+        finally:
+            current_trace.reset(trace_token)
+            correlation_id.reset(cid_token)
+
+    async def _handle_one_in_context(self, record: ConsumerRecord) -> None:
         assert self._handle is not None
         error: BaseException | None = None
         for attempt in range(self._retries):
             try:
                 await self._handle(record)
                 self.stats.handled += 1
+                log.info("event handled", extra={"topic": record.topic, "partition": record.partition,
+                                                 "offset": record.offset, "group": self._group_id})
                 return
             except PoisonMessageError as exc:
                 error = exc
@@ -208,8 +254,17 @@ class ConsumerLoop:
                                       key=(record.key or b"").decode(errors="replace"),
                                       value=record.value or b"", headers=headers)
         self.stats.dead_lettered += 1
+        if self._metrics is not None:
+            self._metrics.dead_lettered.labels(self._group_id, record.topic).inc()
         log.error("dead-lettered %s:%s@%s: %s", record.topic, record.partition, record.offset,
                   type(error).__name__ if error else "unknown")
+
+
+def _header(record: ConsumerRecord, name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name and value is not None:
+            return value.decode("latin-1")
+    return None
 
 
 __all__ = ["BatchHandler", "ConsumerLoop", "ConsumerRecord", "KafkaPublisher", "PoisonMessageError", "TopicPartition",

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 import orjson
 
+from shared.tracing import current_trace
+
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -35,6 +37,9 @@ class JsonFormatter(logging.Formatter):
         }
         if cid := correlation_id.get():
             entry["correlation_id"] = cid
+        if trace := current_trace.get():
+            entry["trace_id"] = trace.trace_id
+            entry["span_id"] = trace.span_id
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")})
         if record.exc_info and record.exc_info[0] is not None:
             # Because exception texts may quote input values, only the type and the stack are logged.

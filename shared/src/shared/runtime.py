@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Gauge
 
 from shared.db import make_engine, make_sessionmaker, ping
-from shared.kafka import BatchHandler, ConsumerLoop, KafkaPublisher, RecordHandler, ensure_topics
+from shared.kafka import BatchHandler, ConsumerLoop, ConsumerMetrics, KafkaPublisher, RecordHandler, ensure_topics
 from shared.outbox import OutboxRelay, RelayWaker
 from shared.settings import ServiceSettings
 
@@ -45,9 +45,10 @@ class Runtime:
     def __post_init__(self) -> None:
         self.engine = make_engine(self.settings.database_url)
         self.session_factory = make_sessionmaker(self.engine)
+        self.kafka_options = self.settings.kafka_options()
         self.publisher = KafkaPublisher(self.settings.kafka_bootstrap_servers,
-                                        client_id=self.settings.service_name,
-                                        options=self.settings.kafka_client_options)
+                                        client_id=self.settings.service_name, options=self.kafka_options)
+        self.consumer_metrics = ConsumerMetrics(self.registry)
         self.relay: OutboxRelay | None = None
         if self.outbox_table is not None:
             self.relay = OutboxRelay(engine=self.engine, table=self.outbox_table, publisher=self.publisher,
@@ -57,6 +58,7 @@ class Runtime:
         self._relay_in_process = False
         self.consumers: list[ConsumerLoop] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
         self._kafka_started = False
 
     def wake_relay(self) -> None:
@@ -73,7 +75,7 @@ class Runtime:
     async def start(self, consumers: list[ConsumerSpec] | None = None, *, run_relay: bool | None = None) -> None:
         """Starts the publisher, then the relay and consumers as the settings say."""
         settings = self.settings
-        await ensure_topics(settings.kafka_bootstrap_servers, self.topics)
+        await ensure_topics(settings.kafka_bootstrap_servers, self.topics, options=self.kafka_options)
         await self.publisher.start()
         self._kafka_started = True
         if self.relay is not None and (settings.run_relay if run_relay is None else run_relay):
@@ -84,7 +86,7 @@ class Runtime:
                 loop = ConsumerLoop(bootstrap_servers=settings.kafka_bootstrap_servers, topics=spec.topics,
                                     group_id=spec.group_id, handle=spec.handle,
                                     handle_batch=spec.handle_batch, publisher=self.publisher,
-                                    options=settings.kafka_client_options)
+                                    options=self.kafka_options, metrics=self.consumer_metrics)
                 self.consumers.append(loop)
                 self._spawn(loop.run(), f"consumer {spec.group_id}")
         self._register_metrics()
@@ -107,9 +109,26 @@ class Runtime:
             published = Gauge("outbox_published_total", "Outbox rows published by this process",
                               registry=self.registry)
             published.set_function(lambda: relay.published_total)
+            backlog = Gauge("outbox_backlog", "Outbox rows not yet published", registry=self.registry)
+            oldest = Gauge("outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row",
+                           registry=self.registry)
+
+            async def _watch_outbox() -> None:
+                while not self._stopping.is_set():
+                    try:
+                        count, age = await relay.pending_stats()
+                        backlog.set(count)
+                        oldest.set(age)
+                    except Exception:  # noqa: BLE001 - a metrics probe must never stop the service.
+                        log.debug("outbox stats unavailable", exc_info=True)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), self.settings.metrics_interval_seconds)
+
+            self._spawn(_watch_outbox(), "outbox metrics")
 
     async def stop(self) -> None:
         """Stops consumers and relay gracefully, then Kafka and the engine."""
+        self._stopping.set()
         for loop in self.consumers:
             loop.stop()
         if self.relay is not None:

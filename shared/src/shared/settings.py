@@ -52,6 +52,16 @@ class ServiceSettings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./.run/service.db"
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     kafka_client_options: dict[str, str] = Field(default_factory=dict, validation_alias="KAFKA_CLIENT_OPTIONS")
+    #: PLAINTEXT (local broker on loopback only), SASL_SSL with SCRAM, or SSL with client certificates (mTLS).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"] = Field(
+        "PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str | None = Field(None, validation_alias="KAFKA_SASL_USERNAME")
+    kafka_sasl_password: SecretStr | None = Field(None, validation_alias="KAFKA_SASL_PASSWORD")
+    kafka_ssl_cafile: str | None = Field(None, validation_alias="KAFKA_SSL_CAFILE")
+    kafka_ssl_certfile: str | None = Field(None, validation_alias="KAFKA_SSL_CERTFILE")
+    kafka_ssl_keyfile: str | None = Field(None, validation_alias="KAFKA_SSL_KEYFILE")
     log_level: str = Field("INFO", validation_alias="VIGIE_LOG_LEVEL")
     jwt_secret: SecretStr = Field(
         SecretStr(f"{PLACEHOLDER_MARK}-jwt-signing-key-0123456789abcdef"), validation_alias="VIGIE_JWT_SECRET"
@@ -70,6 +80,7 @@ class ServiceSettings(BaseSettings):
     run_relay: bool = True
     run_consumers: bool = True
     outbox_poll_seconds: float = 1.0
+    metrics_interval_seconds: float = 5.0
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -80,10 +91,32 @@ class ServiceSettings(BaseSettings):
         """Reads, in order of precedence: arguments, the environment, `*_FILE` mounted files."""
         return init_settings, env_settings, MountedFileSource(settings_cls), dotenv_settings
 
+    def kafka_options(self) -> dict[str, Any]:
+        """Returns the aiokafka connection options: security protocol, SASL and TLS, plus raw extras."""
+        options: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            import ssl
+
+            context = ssl.create_default_context(cafile=self.kafka_ssl_cafile)
+            if self.kafka_ssl_certfile:
+                context.load_cert_chain(self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+            options["ssl_context"] = context
+        if self.kafka_security_protocol.startswith("SASL"):
+            options.update(sasl_mechanism=self.kafka_sasl_mechanism, sasl_plain_username=self.kafka_sasl_username,
+                           sasl_plain_password=self.kafka_sasl_password.get_secret_value()
+                           if self.kafka_sasl_password else None)
+        options.update(self.kafka_client_options)
+        return options
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> ServiceSettings:
         if self.profile in LOCAL_PROFILES:
             return self
+        if self.kafka_security_protocol == "PLAINTEXT" and not all(
+                host.split(":")[0] in ("127.0.0.1", "localhost", "::1")
+                for host in self.kafka_bootstrap_servers.split(",")):
+            raise PlaceholderSecretError("Kafka without TLS or SASL is only allowed on the loopback interface; "
+                                         "set KAFKA_SECURITY_PROTOCOL to SASL_SSL or SSL")
         for name, value in self:
             secret = value.get_secret_value() if isinstance(value, SecretStr) else None
             if secret is not None and (PLACEHOLDER_MARK in secret or len(secret) < 32):

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import AuthenticationError, PermissionDeniedError, TokenVerifier
 from shared.logging import correlation_id
+from shared.tracing import continue_or_start, current_trace
 
 log = logging.getLogger("vigie.http")
 
@@ -142,6 +143,7 @@ class RequestContextMiddleware:
         incoming = dict(scope.get("headers") or ()).get(b"x-correlation-id")
         cid = incoming.decode("latin-1")[:128] if incoming else uuid.uuid4().hex
         token = correlation_id.set(cid)
+        trace_token = current_trace.set(continue_or_start(dict(scope.get("headers") or ()).get(b"traceparent")))
         status = 500
         started = time.perf_counter()
 
@@ -150,6 +152,9 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message.setdefault("headers", []).append((b"x-correlation-id", cid.encode("latin-1")))
+                trace = current_trace.get()
+                if trace is not None:
+                    message["headers"].append((b"traceparent", trace.header().encode()))
             await send(message)
 
         try:
@@ -164,6 +169,7 @@ class RequestContextMiddleware:
                 log.info("request", extra={"method": scope["method"], "route": template, "status": status,
                                            "ms": round(elapsed * 1000, 2)})
             correlation_id.reset(token)
+            current_trace.reset(trace_token)
 
 
 def create_app(
