@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import ConsumerRecord
 
@@ -30,6 +31,33 @@ class ConsentService:
     runtime: Runtime
     indexer: BlindIndexer
     clock: Callable[[], datetime] | None = None
+
+    def now(self) -> datetime:
+        """Returns the service's time (the injected clock in tests)."""
+        return self.clock() if self.clock is not None else datetime.now(UTC)
+
+    @property
+    def broker_max_age(self) -> timedelta:
+        """Returns how old a broker verification may be before the party reports it stale."""
+        return timedelta(days=self.settings.broker_verification_max_age_days)
+
+    async def watch_contracts_once(self) -> handlers.ExpiryWatchReport:
+        """Runs one pass of the contract expiry watch."""
+        return await handlers.watch_contract_expiry(commands.WatchContractExpiry(
+            actor="consent/contract-watch", window_days=self.settings.contract_expiry_window_days), self.uow())
+
+    async def watch_contracts_forever(self) -> None:
+        """Runs the expiry watch every `contract_watch_interval_seconds`; a failed pass is logged and retried."""
+        interval = self.settings.contract_watch_interval_seconds
+        while True:
+            try:
+                report = await self.watch_contracts_once()
+                if report.expiring or report.expired:
+                    log.info("contract expiry watch", extra={"expiring": len(report.expiring),
+                                                             "expired": len(report.expired)})
+            except Exception:  # noqa: BLE001 - the watch must outlive a database hiccup.
+                log.exception("contract expiry watch failed; retrying at the next interval")
+            await asyncio.sleep(interval)
 
     def uow(self) -> ConsentUnitOfWork:
         """Returns a new unit of work."""

@@ -14,6 +14,11 @@ NOTICE_PUBLISHED = "vigie.consent.notice_published.v1"
 NOTICE_DELIVERED = "vigie.consent.notice_delivered.v1"
 PROCESSOR_REGISTERED = "vigie.consent.processor_registered.v1"
 PROCESSOR_UPDATED = "vigie.consent.processor_updated.v1"
+PARTY_REGISTERED = "vigie.consent.party_registered.v1"
+PARTY_UPDATED = "vigie.consent.party_updated.v1"
+CONTRACT_SIGNED = "vigie.consent.contract_signed.v1"
+CONTRACT_EXPIRING = "vigie.consent.contract_expiring.v1"
+CONTRACT_EXPIRED = "vigie.consent.contract_expired.v1"
 CONSENT_DATA_ERASED = "vigie.consent.consent_data_erased.v1"
 
 #: What consent listens to: the contacts' erasures (SPEC §1, §7).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,6 +29,7 @@ PROBLEM_STATUSES: dict[type[Exception], int] = {
     errors.ConsentNotPendingError: 409,
     errors.NoticeAlreadyPublishedError: 409,
     errors.ProcessorEndedError: 409,
+    errors.PartyEndedError: 409,
 }
 
 
@@ -38,7 +41,15 @@ def create_app(settings: ConsentSettings | None = None, *, service: ConsentServi
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with service.runtime.running(service.consumers()):
-            yield
+            watch = (asyncio.create_task(service.watch_contracts_forever(), name="consent-contract-watch")
+                     if settings.contract_watch_interval_seconds > 0 else None)
+            try:
+                yield
+            finally:
+                if watch is not None:
+                    watch.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await watch
 
     app = create_platform_app(
         title="Vigie consent",

@@ -66,6 +66,10 @@ consents = sa.Table(
     sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("withdrawal_source", sa.String(200), nullable=True),
+    # Because two simultaneous grants can both pass the domain check: at most one active record per
+    # (contact, purpose, channel), enforced by the database (partial index, SQLite and PostgreSQL).
+    sa.Index("uq_consents_active", "contact_id", "purpose_id", "channel", unique=True,
+             sqlite_where=sa.text("status != 'withdrawn'"), postgresql_where=sa.text("status != 'withdrawn'")),
 )
 
 #: Objections outlive a contact's erasure: `contact_id` is cleared, the blind indexes stay (UNI-02).
@@ -79,6 +83,15 @@ objections = sa.Table(
     sa.Column("blind_indexes", sa.JSON, nullable=False),
 )
 
+#: One row per (blind index, objection), so that a re-import is matched by index lookup (UNI-02).
+objection_indexes = sa.Table(
+    "objection_indexes",
+    metadata,
+    sa.Column("blind_index", sa.String(64), primary_key=True),
+    sa.Column("objection_id", sa.String(64), sa.ForeignKey("objections.objection_id", ondelete="CASCADE"),
+              primary_key=True),
+)
+
 #: One row per vendor; contract, sub-processors and locations are JSON documents.
 processors = sa.Table(
     "processors",
@@ -88,6 +101,35 @@ processors = sa.Table(
     sa.Column("role", sa.String(32), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("record", sa.JSON, nullable=False),
+)
+
+#: Parties to the deployment (issue 10); scope and broker verification in `record`.
+parties = sa.Table(
+    "parties",
+    metadata,
+    sa.Column("party_id", sa.String(64), primary_key=True),
+    sa.Column("legal_name", sa.String(300), nullable=False),
+    sa.Column("roles", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("record", sa.JSON, nullable=False),
+)
+
+#: Contract versions per party; the expiry watch's notices are kept so each is raised once.
+party_contracts = sa.Table(
+    "party_contracts",
+    metadata,
+    sa.Column("contract_id", sa.String(64), primary_key=True),
+    sa.Column("party_id", sa.String(64), sa.ForeignKey("parties.party_id"), nullable=False, index=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("reference", sa.String(300), nullable=False),
+    sa.Column("signed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True, index=True),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("expiring_notified_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("expired_notified_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("party_id", "version", name="uq_party_contracts_version"),
 )
 
 outbox = outbox_table(metadata)

@@ -23,10 +23,15 @@ _TYPES: dict[type, str] = {
     events.ProcessorRegistered: contracts.PROCESSOR_REGISTERED,
     events.ProcessorUpdated: contracts.PROCESSOR_UPDATED,
     events.ConsentDataErased: contracts.CONSENT_DATA_ERASED,
+    events.PartyRegistered: contracts.PARTY_REGISTERED,
+    events.PartyUpdated: contracts.PARTY_UPDATED,
+    events.ContractSigned: contracts.CONTRACT_SIGNED,
+    events.ContractExpiring: contracts.CONTRACT_EXPIRING,
+    events.ContractExpired: contracts.CONTRACT_EXPIRED,
 }
 
 #: For events that concern no person, the aggregate id that becomes the subject (and Kafka key).
-_OWN_ID = ("purpose_id", "notice_id", "processor_id", "objection_id")
+_OWN_ID = ("purpose_id", "notice_id", "processor_id", "party_id", "objection_id")
 
 
 def _plain(value: Any) -> Any:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consent.adapters import orm
+from consent.domain.model import Party as NamedParty
 from consent.domain.model import (
     Channel,
     CollectionMethod,
@@ -22,7 +23,6 @@ from consent.domain.model import (
     DataCategory,
     LawfulBasis,
     Objection,
-    Party,
     Purpose,
     PurposeVersion,
     SecurityMeasures,
@@ -30,6 +30,7 @@ from consent.domain.model import (
     TransferSafeguard,
 )
 from consent.domain.notices import Notice, NoticeArticle, NoticeDelivery
+from consent.domain.parties import Contract, Party, PartyRole, PartyStatus
 from consent.domain.processors import (
     Authorisation,
     Location,
@@ -59,12 +60,12 @@ def _time(value: str | None) -> datetime | None:
     return _aware(datetime.fromisoformat(value)) if value is not None else None
 
 
-def _party(value: Party | None) -> dict[str, str] | None:
+def _party(value: NamedParty | None) -> dict[str, str] | None:
     return {"name": value.name, "contact": value.contact} if value is not None else None
 
 
-def _party_from(value: dict[str, str] | None) -> Party | None:
-    return Party(**value) if value is not None else None
+def _party_from(value: dict[str, str] | None) -> NamedParty | None:
+    return NamedParty(**value) if value is not None else None
 
 
 class _Repository(Generic[A]):
@@ -86,8 +87,19 @@ class _Repository(Generic[A]):
         """Registers a new aggregate (or a replacement of a loaded one) to be written on flush."""
         self._seen[self._key(aggregate)] = aggregate
 
-    async def _select(self, *where: Any, order_by: Iterable[Any] = (), for_update: bool = False) -> list[A]:
+    async def _page(self, *where: Any, order_by: tuple[Any, Any], after: tuple[Any, Any] | None,
+                    limit: int) -> list[A]:
+        """Returns up to `limit` aggregates after the keyset `after` (sort value, id) in `order_by` order."""
+        if after is not None:
+            first, second = order_by
+            where = (*where, sa.or_(first > after[0], sa.and_(first == after[0], second > after[1])))
+        return await self._select(*where, order_by=order_by, limit=limit)
+
+    async def _select(self, *where: Any, order_by: Iterable[Any] = (), for_update: bool = False,
+                      limit: int | None = None) -> list[A]:
         query = sa.select(self.table).where(*where).order_by(*order_by)
+        if limit is not None:
+            query = query.limit(limit)
         if for_update and self._session.bind is not None and self._session.bind.dialect.name == "postgresql":
             query = query.with_for_update()
         found = []
@@ -182,14 +194,19 @@ class PurposeRepository(_Repository[Purpose]):
 
     table = orm.purposes
 
-    async def get(self, purpose_id: str) -> Purpose | None:
+    async def get(self, purpose_id: str, *, for_update: bool = False) -> Purpose | None:
         """Returns the purpose or None."""
-        found = await self._select(orm.purposes.c.purpose_id == purpose_id)
+        found = await self._select(orm.purposes.c.purpose_id == purpose_id, for_update=for_update)
         return found[0] if found else None
 
     async def list_all(self) -> list[Purpose]:
         """Returns every purpose, in order of registration."""
         return await self._select(order_by=[orm.purposes.c.created_at, orm.purposes.c.purpose_id])
+
+    async def page(self, *, after: tuple[Any, Any] | None, limit: int) -> list[Purpose]:
+        """Returns a page of purposes in order of registration, after the keyset `after`."""
+        return await self._page(order_by=(orm.purposes.c.created_at, orm.purposes.c.purpose_id), after=after,
+                                limit=limit)
 
     def _from_domain(self, purpose: Purpose) -> dict[str, Any]:
         return {"purpose_id": purpose.purpose_id,
@@ -329,6 +346,23 @@ class ObjectionRepository(_Repository[Objection]):
         """Returns every objection, oldest first."""
         return await self._select(order_by=[orm.objections.c.at, orm.objections.c.objection_id])
 
+    async def matching(self, blind_indexes: Iterable[str], *, after: tuple[Any, Any] | None = None,
+                       limit: int = 1000) -> list[Objection]:
+        """Returns the objections carrying any of the blind indexes, oldest first."""
+        ids = sa.select(orm.objection_indexes.c.objection_id).where(
+            orm.objection_indexes.c.blind_index.in_(list(blind_indexes)))
+        return await self._page(orm.objections.c.objection_id.in_(ids),
+                                order_by=(orm.objections.c.at, orm.objections.c.objection_id), after=after,
+                                limit=limit)
+
+    async def flush(self) -> None:
+        """Writes objections, then one index row per new (blind index, objection)."""
+        new = [o for key, o in self._seen.items() if key not in self._loaded]
+        await super().flush()
+        rows = [{"blind_index": index, "objection_id": o.objection_id} for o in new for index in o.blind_indexes]
+        if rows:
+            await self._session.execute(orm.objection_indexes.insert(), rows)
+
     def _from_domain(self, o: Objection) -> dict[str, Any]:
         return {"objection_id": o.objection_id, "contact_id": o.contact_id, "scope": o.scope, "at": o.at,
                 "blind_indexes": list(o.blind_indexes)}
@@ -374,6 +408,11 @@ class ProcessorRepository(_Repository[Processor]):
         """Returns every processor, by legal name."""
         return await self._select(order_by=[orm.processors.c.legal_name, orm.processors.c.processor_id])
 
+    async def page(self, *, after: tuple[Any, Any] | None, limit: int) -> list[Processor]:
+        """Returns a page of processors by legal name, after the keyset `after`."""
+        return await self._page(order_by=(orm.processors.c.legal_name, orm.processors.c.processor_id),
+                                after=after, limit=limit)
+
     def _from_domain(self, p: Processor) -> dict[str, Any]:
         return {
             "processor_id": p.processor_id, "legal_name": p.legal_name, "role": p.role.value,
@@ -406,4 +445,98 @@ class ProcessorRepository(_Repository[Processor]):
                              objection_window_days=s["objection_window_days"]) for s in r["sub_processors"]),
             locations=tuple(Location(country=loc["country"], activity=loc["activity"]) for loc in r["locations"]),
             transfer_mechanism=_mechanism(r["transfer_mechanism"]), tia_done_at=_time(r["tia_done_at"]),
+        )
+
+
+# --- Parties and their contracts.
+
+
+class PartyRepository(_Repository[Party]):
+    """The parties to the deployment."""
+
+    table = orm.parties
+
+    async def get(self, party_id: str, *, for_update: bool = False) -> Party | None:
+        """Returns the party or None."""
+        found = await self._select(orm.parties.c.party_id == party_id, for_update=for_update)
+        return found[0] if found else None
+
+    async def list_all(self) -> list[Party]:
+        """Returns every party, by legal name."""
+        return await self._select(order_by=[orm.parties.c.legal_name, orm.parties.c.party_id])
+
+    async def page(self, *, after: tuple[Any, Any] | None, limit: int) -> list[Party]:
+        """Returns a page of parties by legal name, after the keyset `after`."""
+        return await self._page(order_by=(orm.parties.c.legal_name, orm.parties.c.party_id), after=after,
+                                limit=limit)
+
+    def _from_domain(self, p: Party) -> dict[str, Any]:
+        return {
+            "party_id": p.party_id, "legal_name": p.legal_name, "roles": [r.value for r in p.roles],
+            "status": p.status.value, "registered_at": p.registered_at,
+            "record": {"registration_id": p.registration_id, "contact": p.contact, "purpose_ids": list(p.purpose_ids),
+                       "data_categories": list(p.data_categories), "systems": list(p.systems),
+                       "processor_id": p.processor_id, "broker_last_verified_at": _iso(p.broker_last_verified_at),
+                       "updated_at": _iso(p.updated_at)},
+        }
+
+    def _to_domain(self, row: Any) -> Party:
+        r = row["record"]
+        return Party(
+            party_id=row["party_id"], legal_name=row["legal_name"], roles=tuple(PartyRole(x) for x in row["roles"]),
+            status=PartyStatus(row["status"]), registered_at=_aware(row["registered_at"]),
+            registration_id=r["registration_id"], contact=r["contact"], purpose_ids=tuple(r["purpose_ids"]),
+            data_categories=tuple(r["data_categories"]), systems=tuple(r["systems"]), processor_id=r["processor_id"],
+            broker_last_verified_at=_time(r["broker_last_verified_at"]), updated_at=_time(r["updated_at"]),
+        )
+
+
+class ContractRepository(_Repository[Contract]):
+    """Contract versions per party."""
+
+    table = orm.party_contracts
+
+    async def for_party(self, party_id: str, *, for_update: bool = False) -> list[Contract]:
+        """Returns a party's contract versions, oldest first."""
+        return await self._select(orm.party_contracts.c.party_id == party_id,
+                                  order_by=[orm.party_contracts.c.version], for_update=for_update)
+
+    async def for_parties(self, party_ids: Iterable[str]) -> list[Contract]:
+        """Returns the contract versions of the given parties."""
+        ids = list(party_ids)
+        if not ids:
+            return []
+        return await self._select(orm.party_contracts.c.party_id.in_(ids),
+                                  order_by=[orm.party_contracts.c.party_id, orm.party_contracts.c.version])
+
+    async def list_all(self, *, for_update: bool = False) -> list[Contract]:
+        """Returns every contract version."""
+        return await self._select(order_by=[orm.party_contracts.c.party_id, orm.party_contracts.c.version],
+                                  for_update=for_update)
+
+    async def expiring_or_expired_by(self, until: datetime, *, for_update: bool = False) -> list[Contract]:
+        """Returns the contract versions with an expiry on or before `until` (their parties' later ones too)."""
+        later = sa.select(orm.party_contracts.c.party_id).where(orm.party_contracts.c.expires_at <= until)
+        return await self._select(orm.party_contracts.c.party_id.in_(later),
+                                  order_by=[orm.party_contracts.c.party_id, orm.party_contracts.c.version],
+                                  for_update=for_update)
+
+    def _from_domain(self, c: Contract) -> dict[str, Any]:
+        return {
+            "contract_id": c.contract_id, "party_id": c.party_id, "version": c.version, "reference": c.reference,
+            "signed_at": c.signed_at, "expires_at": c.expires_at, "recorded_at": c.recorded_at,
+            "record": {"clauses": sorted(c.clauses), "breach_notification_hours": c.breach_notification_hours,
+                       "scc_2021_915": c.scc_2021_915, "licence_scope": c.licence_scope},
+            "expiring_notified_at": c.expiring_notified_at, "expired_notified_at": c.expired_notified_at,
+        }
+
+    def _to_domain(self, row: Any) -> Contract:
+        r = row["record"]
+        return Contract(
+            contract_id=row["contract_id"], party_id=row["party_id"], version=row["version"],
+            reference=row["reference"], signed_at=_aware(row["signed_at"]), expires_at=_aware(row["expires_at"]),
+            clauses=frozenset(r["clauses"]), recorded_at=_aware(row["recorded_at"]),
+            breach_notification_hours=r["breach_notification_hours"], scc_2021_915=r["scc_2021_915"],
+            licence_scope=r["licence_scope"], expiring_notified_at=_aware(row["expiring_notified_at"]),
+            expired_notified_at=_aware(row["expired_notified_at"]),
         )

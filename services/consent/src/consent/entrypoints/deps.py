@@ -26,3 +26,5 @@ IntegratorWriter = Annotated[Principal, Depends(require_roles("integrator"))]
 #: Purposes, notices and processors are the DPO's and administrators' to change.
 AdminWriter = Annotated[Principal, Depends(require_roles("admin"))]
 Reader = Annotated[Principal, Depends(require_roles("integrator", "admin", "reviewer", "marketer"))]
+#: Auditors read the register, the parties and their contracts too (exports for the CNIL or a DPO).
+AuditReader = Annotated[Principal, Depends(require_roles("integrator", "admin", "reviewer", "marketer", "auditor"))]

@@ -16,6 +16,7 @@ from consent.domain.model import (
     LawfulBasis,
     TransferSafeguard,
 )
+from consent.domain.parties import PartyRole, PartyStatus
 from consent.domain.processors import Authorisation, ProcessorRole, ProcessorStatus, TransferMechanism
 
 
@@ -93,6 +94,30 @@ class PurposeCreate(_In):
     transfers: list[TransferIn] = Field(default_factory=list, max_length=50)
     security_measures: SecurityMeasuresIn | None = None
     dpia_required: bool = False
+    joint_controller: Party | None = None
+    software: Short | None = None
+
+
+class PurposeUpdate(_In):
+    """Fields to change on a register entry: the changed ones make its next version (PATCH)."""
+
+    name: Short | None = None
+    controller: Party | None = None
+    dpo: Party | None = None
+    description: Text | None = None
+    lawful_basis: LawfulBasis | None = None
+    legitimate_interest: Text | None = None
+    data_categories: dict[DataCategory, list[Short]] | None = None
+    special_categories: bool | None = None
+    special_categories_detail: list[Short] | None = Field(None, max_length=50)
+    data_subjects: list[Short] | None = Field(None, max_length=50)
+    recipients_internal: list[Short] | None = Field(None, max_length=50)
+    recipients_external: list[Short] | None = Field(None, max_length=50)
+    processor_ids: list[Id] | None = Field(None, max_length=100)
+    retention: dict[str, Text] | None = Field(None, max_length=50)
+    transfers: list[TransferIn] | None = Field(None, max_length=50)
+    security_measures: SecurityMeasuresIn | None = None
+    dpia_required: bool | None = None
     joint_controller: Party | None = None
     software: Short | None = None
 
@@ -193,6 +218,12 @@ class NoticeRead(_Out):
     not_applicable: list[str]
     content_hash: str | None
     published_at: datetime | None
+
+
+class NoticeList(BaseModel):
+    """A notice's versions (latest first), or one of them."""
+
+    items: list[NoticeRead]
 
 
 class DeliveryCreate(_In):
@@ -329,6 +360,31 @@ class ObjectionRead(_Out):
     blind_indexes: list[str]
 
 
+class ObjectionMatchQuery(_In):
+    """Blind indexes to match against the objection list (a re-import check, UNI-02)."""
+
+    blind_indexes: list[BlindIndex] = Field(min_length=1, max_length=1000)
+
+
+class ObjectionMatches(BaseModel):
+    """The objections that match: any of them blocks direct marketing to that person (UNI-01, UNI-02)."""
+
+    matched_blind_indexes: list[str]
+    items: list[ObjectionRead]
+    next_cursor: str | None = None
+
+
+class Art14StatusRead(_Out):
+    """A contact's Art. 14 deadline (INFO-02) and the first Art. 14 notice delivered to it."""
+
+    contact_id: str
+    deadline: datetime
+    delivered_at: datetime | None
+    delivery_id: str | None
+    met: bool
+    overdue: bool
+
+
 class ContactConsents(BaseModel):
     """What consent holds about one contact."""
 
@@ -456,6 +512,137 @@ class ProcessorList(BaseModel):
 
     items: list[ProcessorRead]
     next_cursor: str | None = None
+
+
+# --- Parties and their contracts.
+
+
+class PartyCreate(_In):
+    """A party to the deployment: who it is, its roles and what it touches."""
+
+    legal_name: Short
+    roles: list[PartyRole] = Field(min_length=1, max_length=7)
+    registration_id: Short | None = None
+    contact: Annotated[str, Field(max_length=2000)] = ""
+    purpose_ids: list[Id] = Field(default_factory=list, max_length=100)
+    data_categories: list[Short] = Field(default_factory=list, max_length=50)
+    systems: list[Short] = Field(default_factory=list, max_length=50)
+    processor_id: Id | None = None
+    broker_last_verified_at: PastDatetime | None = None
+    status: PartyStatus = PartyStatus.ACTIVE
+
+
+class PartyUpdate(_In):
+    """Fields to change on a party (PATCH: absent fields stay as they are)."""
+
+    legal_name: Short | None = None
+    roles: list[PartyRole] | None = Field(None, min_length=1, max_length=7)
+    registration_id: Short | None = None
+    contact: Annotated[str, Field(max_length=2000)] | None = None
+    purpose_ids: list[Id] | None = Field(None, max_length=100)
+    data_categories: list[Short] | None = Field(None, max_length=50)
+    systems: list[Short] | None = Field(None, max_length=50)
+    processor_id: Id | None = None
+    broker_last_verified_at: PastDatetime | None = None
+    status: PartyStatus | None = None
+
+
+class ContractCreate(_In):
+    """The next contract version with a party and the clauses it contains."""
+
+    reference: Short
+    signed_at: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = None
+    clauses: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=60)
+    breach_notification_hours: Annotated[int, Field(ge=0, le=8760)] | None = None
+    scc_2021_915: bool = False
+    licence_scope: Text | None = None
+
+
+class PartyContractRead(BaseModel):
+    """A contract version with what it contains and lacks for the party's roles."""
+
+    contract_id: str
+    party_id: str
+    version: int
+    reference: str
+    signed_at: datetime | None
+    expires_at: datetime | None
+    recorded_at: datetime
+    clauses: list[str]
+    clauses_present: list[str]
+    missing_clauses: dict[str, list[str]]
+    breach_notification_hours: int | None
+    scc_2021_915: bool
+    licence_scope: str | None
+    in_force: bool
+
+
+class FindingRead(BaseModel):
+    """One reason the party cannot be relied on now."""
+
+    code: str
+    message: str
+    role: str | None = None
+    clause: str | None = None
+
+
+class PartyPublic(BaseModel):
+    """A party with its current contract, required clauses and what keeps it from being relied on now."""
+
+    party_id: str
+    legal_name: str
+    roles: list[PartyRole]
+    status: PartyStatus
+    registration_id: str | None
+    contact: str
+    purpose_ids: list[str]
+    data_categories: list[str]
+    systems: list[str]
+    processor_id: str | None
+    broker_last_verified_at: datetime | None
+    registered_at: datetime
+    updated_at: datetime | None
+    required_clauses: list[str]
+    current_contract: PartyContractRead | None
+    findings: list[FindingRead]
+    usable: bool
+
+
+class PartyList(BaseModel):
+    """A page of parties."""
+
+    items: list[PartyPublic]
+    next_cursor: str | None = None
+
+
+class PartyContractList(BaseModel):
+    """A party's contract versions, oldest first."""
+
+    items: list[PartyContractRead]
+
+
+class ExpiringContractRead(PartyContractRead):
+    """A contract in the expiry window, with its party's name and roles."""
+
+    legal_name: str
+    roles: list[PartyRole]
+    days_left: int
+
+
+class ExpiringContractList(BaseModel):
+    """The current contracts expiring within the window, soonest first."""
+
+    within_days: int
+    items: list[ExpiringContractRead]
+
+
+class ExpiryWatchRead(BaseModel):
+    """What one pass of the expiry watch raised."""
+
+    within_days: int
+    expiring: list[str]
+    expired: list[str]
 
 
 def plain(model: BaseModel | None) -> dict[str, Any] | None:

@@ -117,3 +117,56 @@ class EraseContactData:
     contact_id: str
     event_id: str
     topic: str
+
+
+@dataclass(frozen=True)
+class RevisePurpose:
+    """Make the next version of a register entry with the changed fields."""
+
+    actor: str
+    purpose_id: str
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RetirePurpose:
+    """End a register entry: no version stays in force, its history is kept."""
+
+    actor: str
+    purpose_id: str
+
+
+@dataclass(frozen=True)
+class RegisterParty:
+    """Enter a party to the deployment (fields as `Party.register` takes them)."""
+
+    actor: str
+    legal_name: str
+    roles: tuple[str, ...]
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class UpdateParty:
+    """Change the named fields of a party."""
+
+    actor: str
+    party_id: str
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SignContract:
+    """Record the next contract version with a party (fields as `Contract.sign` takes them)."""
+
+    actor: str
+    party_id: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WatchContractExpiry:
+    """Raise the events of contracts that entered the expiry window or expired, once each."""
+
+    actor: str
+    window_days: int

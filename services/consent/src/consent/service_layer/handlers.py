@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from consent.domain import register
+from sqlalchemy.exc import IntegrityError
+
+from consent.domain import errors, parties, register
 from consent.domain.erasure import ErasurePlan, erase_subject
 from consent.domain.model import Consent, Objection, Purpose
-from consent.domain.notices import Notice, NoticeDelivery
+from consent.domain.notices import Notice, NoticeArticle, NoticeDelivery, art14_deadline
+from consent.domain.parties import Contract, Finding, Party
 from consent.domain.processors import Processor
 from consent.service_layer import commands
 from consent.service_layer.errors import NotFoundError
@@ -26,10 +30,42 @@ async def register_purpose(cmd: commands.RegisterPurpose, uow: ConsentUnitOfWork
     return purpose
 
 
-async def list_purposes(uow: ConsentUnitOfWork) -> list[Purpose]:
-    """Returns every purpose with its version history."""
+async def list_purposes(uow: ConsentUnitOfWork, *, after: tuple[Any, Any] | None = None,
+                        limit: int = 100) -> list[Purpose]:
+    """Returns a page of purposes with their version history, in order of registration."""
     async with uow:
-        return await uow.purposes.list_all()
+        return await uow.purposes.page(after=after, limit=limit)
+
+
+async def get_purpose_or_raise(purpose_id: str, uow: ConsentUnitOfWork) -> Purpose:
+    """Returns one purpose with its history; NotFoundError if unknown."""
+    async with uow:
+        purpose = await uow.purposes.get(purpose_id)
+    if purpose is None:
+        raise NotFoundError("purpose", purpose_id)
+    return purpose
+
+
+async def revise_purpose(cmd: commands.RevisePurpose, uow: ConsentUnitOfWork) -> Purpose:
+    """Makes the next version of a register entry (no change, no version)."""
+    async with uow:
+        purpose = await uow.purposes.get(cmd.purpose_id, for_update=True)
+        if purpose is None:
+            raise NotFoundError("purpose", cmd.purpose_id)
+        purpose.revise(at=uow.clock(), **cmd.changes)
+        await uow.commit(actor=cmd.actor)
+    return purpose
+
+
+async def retire_purpose(cmd: commands.RetirePurpose, uow: ConsentUnitOfWork) -> Purpose:
+    """Ends a register entry; its versions stay in the history."""
+    async with uow:
+        purpose = await uow.purposes.get(cmd.purpose_id, for_update=True)
+        if purpose is None:
+            raise NotFoundError("purpose", cmd.purpose_id)
+        purpose.retire(at=uow.clock())
+        await uow.commit(actor=cmd.actor)
+    return purpose
 
 
 async def register_export(uow: ConsentUnitOfWork, *, at: datetime | None = None,
@@ -38,11 +74,15 @@ async def register_export(uow: ConsentUnitOfWork, *, at: datetime | None = None,
     async with uow:
         purposes = await uow.purposes.list_all()
         names = {p.processor_id: p.legal_name for p in await uow.processors.list_all()}
+        all_parties = await uow.parties.list_all()
+        contracts = await uow.contracts.list_all()
+    when = at or uow.clock()
+    framed = register.framed_parties(all_parties, contracts, at=when)
     if fmt == "csv":
-        return register.register_csv(purposes, at=at, processor_names=names)
+        return register.register_csv(purposes, at=at, processor_names=names, parties=framed)
     return {"columns": list(register.REGISTER_COLUMNS),
             "common_pages": register.register_common_pages(purposes, at=at),
-            "rows": register.register_rows(purposes, at=at, processor_names=names)}
+            "rows": register.register_rows(purposes, at=at, processor_names=names, parties=framed)}
 
 
 # --- Notices.
@@ -59,6 +99,15 @@ async def publish_notice(cmd: commands.PublishNotice, uow: ConsentUnitOfWork) ->
         notice.publish(at=uow.clock(), purposes=purposes)
         uow.notices.add(notice)
         await uow.commit(actor=cmd.actor)
+    return notice
+
+
+async def get_notice_or_raise(notice_id: str, uow: ConsentUnitOfWork, *, version: int | None = None) -> Notice:
+    """Returns a notice version (default: the latest); NotFoundError if unknown."""
+    async with uow:
+        notice = await uow.notices.get(notice_id, version)
+    if notice is None:
+        raise NotFoundError("notice", notice_id if version is None else f"{notice_id} v{version}")
     return notice
 
 
@@ -88,7 +137,21 @@ async def grant_consent(cmd: commands.GrantConsent, uow: ConsentUnitOfWork) -> C
             proof=cmd.proof, notice_id=cmd.notice_id, notice_version=cmd.notice_version, collector=cmd.collector,
             double_opt_in=cmd.double_opt_in, existing=existing)
         uow.consents.add(consent)
-        await uow.commit(actor=cmd.actor)
+        try:
+            await uow.commit(actor=cmd.actor)
+        except IntegrityError as exc:
+            # Because a simultaneous grant for the same (contact, purpose, channel) committed first; the
+            # partial unique index `uq_consents_active` refused this one.
+            raise errors.ConsentAlreadyActiveError("(simultaneous grant)") from exc
+    return consent
+
+
+async def get_consent_or_raise(consent_id: str, uow: ConsentUnitOfWork) -> Consent:
+    """Returns one consent record; NotFoundError if unknown or erased."""
+    async with uow:
+        consent = await uow.consents.get(consent_id)
+    if consent is None:
+        raise NotFoundError("consent", consent_id)
     return consent
 
 
@@ -153,6 +216,45 @@ async def contact_consents(contact_id: str, uow: ConsentUnitOfWork) -> ContactCo
     return data
 
 
+async def match_objections(blind_indexes: list[str], uow: ConsentUnitOfWork) -> list[Objection]:
+    """Returns the objections carrying any of the blind indexes (erased contacts' included; UNI-02)."""
+    if not blind_indexes:
+        return []
+    async with uow:
+        return await uow.objections.matching(blind_indexes)
+
+
+@dataclass(frozen=True)
+class Art14Status:
+    """When a contact's Art. 14 notice is due (INFO-02) and whether one was delivered in time."""
+
+    contact_id: str
+    deadline: datetime
+    delivered_at: datetime | None
+    delivery_id: str | None
+    met: bool
+    overdue: bool
+
+
+async def art14_status(contact_id: str, uow: ConsentUnitOfWork, *, obtained_at: datetime,
+                       first_communication_at: datetime | None = None,
+                       first_disclosure_at: datetime | None = None) -> Art14Status:
+    """Returns a contact's Art. 14 deadline and its first Art. 14 notice delivery, as of the clock."""
+    deadline = art14_deadline(obtained_at=obtained_at, first_communication_at=first_communication_at,
+                              first_disclosure_at=first_disclosure_at)
+    async with uow:
+        first = None
+        for delivery in await uow.deliveries.for_contact(contact_id):
+            notice = await uow.notices.get(delivery.notice_id, delivery.notice_version)
+            if notice is not None and notice.article is NoticeArticle.ART14:
+                first = delivery
+                break
+        now = uow.clock()
+    met = first is not None and first.delivered_at <= deadline
+    return Art14Status(contact_id=contact_id, deadline=deadline, delivered_at=first.delivered_at if first else None,
+                       delivery_id=first.delivery_id if first else None, met=met, overdue=not met and now > deadline)
+
+
 # --- Processors.
 
 
@@ -165,10 +267,11 @@ async def register_processor(cmd: commands.RegisterProcessor, uow: ConsentUnitOf
     return processor
 
 
-async def list_processors(uow: ConsentUnitOfWork) -> list[Processor]:
-    """Returns every vendor of the registry."""
+async def list_processors(uow: ConsentUnitOfWork, *, after: tuple[Any, Any] | None = None,
+                          limit: int = 100) -> list[Processor]:
+    """Returns a page of the vendor registry, by legal name."""
     async with uow:
-        return await uow.processors.list_all()
+        return await uow.processors.page(after=after, limit=limit)
 
 
 async def update_processor(cmd: commands.UpdateProcessor, uow: ConsentUnitOfWork) -> Processor:
@@ -180,6 +283,149 @@ async def update_processor(cmd: commands.UpdateProcessor, uow: ConsentUnitOfWork
         processor.update(at=uow.clock(), **cmd.changes)
         await uow.commit(actor=cmd.actor)
     return processor
+
+
+# --- Parties and their contracts.
+
+
+@dataclass(frozen=True)
+class PartyView:
+    """A party with its contract versions and what keeps it from being relied on now."""
+
+    party: Party
+    contracts: list[Contract]
+    current: Contract | None
+    findings: list[Finding]
+
+
+def _view(party: Party, contracts: list[Contract], *, at: datetime, broker_max_age: timedelta | None) -> PartyView:
+    return PartyView(party=party, contracts=contracts, current=parties.current_contract(contracts, at=at),
+                     findings=parties.party_findings(party, contracts, at=at,
+                                                     broker_verification_max_age=broker_max_age))
+
+
+async def register_party(cmd: commands.RegisterParty, uow: ConsentUnitOfWork, *,
+                         broker_max_age: timedelta | None = None) -> PartyView:
+    """Enters a party; what it lacks (a contract first) is reported, not refused."""
+    async with uow:
+        at = uow.clock()
+        if cmd.fields.get("processor_id") and await uow.processors.get(cmd.fields["processor_id"]) is None:
+            raise NotFoundError("processor", cmd.fields["processor_id"])
+        party = Party.register(legal_name=cmd.legal_name, roles=cmd.roles, at=at, **cmd.fields)
+        uow.parties.add(party)
+        await uow.commit(actor=cmd.actor)
+    return _view(party, [], at=at, broker_max_age=broker_max_age)
+
+
+async def _party_or_raise(uow: ConsentUnitOfWork, party_id: str, *, for_update: bool = False) -> Party:
+    party = await uow.parties.get(party_id, for_update=for_update)
+    if party is None:
+        raise NotFoundError("party", party_id)
+    return party
+
+
+async def update_party(cmd: commands.UpdateParty, uow: ConsentUnitOfWork, *,
+                       broker_max_age: timedelta | None = None) -> PartyView:
+    """Applies a PATCH to a party; the event restates its current contract's gaps for its roles."""
+    async with uow:
+        at = uow.clock()
+        party = await _party_or_raise(uow, cmd.party_id, for_update=True)
+        if cmd.changes.get("processor_id") and await uow.processors.get(cmd.changes["processor_id"]) is None:
+            raise NotFoundError("processor", cmd.changes["processor_id"])
+        contracts = await uow.contracts.for_party(party.party_id)
+        party.update(at=at, contract=parties.current_contract(contracts), **cmd.changes)
+        await uow.commit(actor=cmd.actor)
+    return _view(party, contracts, at=at, broker_max_age=broker_max_age)
+
+
+async def sign_contract(cmd: commands.SignContract, uow: ConsentUnitOfWork) -> Contract:
+    """Records the next contract version with a party."""
+    async with uow:
+        party = await _party_or_raise(uow, cmd.party_id, for_update=True)
+        versions = await uow.contracts.for_party(party.party_id, for_update=True)
+        contract = Contract.sign(party=party, version=max((c.version for c in versions), default=0) + 1,
+                                 at=uow.clock(), **cmd.fields)
+        uow.contracts.add(contract)
+        try:
+            await uow.commit(actor=cmd.actor)
+        except IntegrityError as exc:
+            # Because a simultaneous signature took this version number first (on PostgreSQL the party
+            # row is locked, so only SQLite's looser isolation gets here).
+            raise errors.InvalidContractError("another contract version was recorded at the same time; "
+                                              "retry") from exc
+    return contract
+
+
+async def get_party_or_raise(party_id: str, uow: ConsentUnitOfWork, *,
+                             broker_max_age: timedelta | None = None) -> PartyView:
+    """Returns a party with its contracts and current findings; NotFoundError if unknown."""
+    async with uow:
+        party = await _party_or_raise(uow, party_id)
+        contracts = await uow.contracts.for_party(party_id)
+        at = uow.clock()
+    return _view(party, contracts, at=at, broker_max_age=broker_max_age)
+
+
+async def list_parties(uow: ConsentUnitOfWork, *, after: tuple[Any, Any] | None = None, limit: int = 100,
+                       broker_max_age: timedelta | None = None) -> list[PartyView]:
+    """Returns a page of parties by legal name, each with its contracts and findings."""
+    async with uow:
+        page = await uow.parties.page(after=after, limit=limit)
+        contracts = await uow.contracts.for_parties(p.party_id for p in page)
+        at = uow.clock()
+    return [_view(p, [c for c in contracts if c.party_id == p.party_id], at=at, broker_max_age=broker_max_age)
+            for p in page]
+
+
+async def all_parties(uow: ConsentUnitOfWork, *, broker_max_age: timedelta | None = None) -> list[PartyView]:
+    """Returns every party with its contracts and findings (the auditors' export)."""
+    async with uow:
+        found = await uow.parties.list_all()
+        contracts = await uow.contracts.list_all()
+        at = uow.clock()
+    return [_view(p, [c for c in contracts if c.party_id == p.party_id], at=at, broker_max_age=broker_max_age)
+            for p in found]
+
+
+async def expiring_contracts(uow: ConsentUnitOfWork, *, within_days: int) -> list[tuple[Party, Contract]]:
+    """Returns the current contracts that expire within `within_days` of the clock, soonest first."""
+    async with uow:
+        at = uow.clock()
+        window = timedelta(days=within_days)
+        contracts = await uow.contracts.expiring_or_expired_by(at + window)
+        by_id = {p.party_id: p for p in await uow.parties.list_all()}
+    return [(by_id[c.party_id], c) for c in parties.expiring_contracts(by_id, contracts, at=at, window=window)]
+
+
+@dataclass(frozen=True)
+class ExpiryWatchReport:
+    """What one pass of the expiry watch raised."""
+
+    expiring: list[str]
+    expired: list[str]
+
+
+async def watch_contract_expiry(cmd: commands.WatchContractExpiry, uow: ConsentUnitOfWork) -> ExpiryWatchReport:
+    """Raises `contract_expiring` for current contracts entering the window and `contract_expired` once each."""
+    async with uow:
+        at = uow.clock()
+        window = timedelta(days=cmd.window_days)
+        contracts = await uow.contracts.expiring_or_expired_by(at + window, for_update=True)
+        by_party: dict[str, list[Contract]] = {}
+        for contract in contracts:
+            by_party.setdefault(contract.party_id, []).append(contract)
+        expiring, expired = [], []
+        for party_id, versions in by_party.items():
+            party = await uow.parties.get(party_id)
+            current = parties.current_contract(versions)
+            if party is None or current is None or party.status is parties.PartyStatus.ENDED:
+                continue
+            if current.notice_expired(party, at=at):
+                expired.append(current.contract_id)
+            elif current.notice_expiring(party, at=at, window=window):
+                expiring.append(current.contract_id)
+        await uow.commit(actor=cmd.actor)
+    return ExpiryWatchReport(expiring=expiring, expired=expired)
 
 
 # --- Erasure (consumer of contacts.events).

@@ -10,9 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from consent.adapters import orm, outgoing
 from consent.adapters.repository import (
     ConsentRepository,
+    ContractRepository,
     DeliveryRepository,
     NoticeRepository,
     ObjectionRepository,
+    PartyRepository,
     ProcessorRepository,
     PurposeRepository,
 )
@@ -34,6 +36,8 @@ class ConsentUnitOfWork(SqlAlchemyUnitOfWork):
         self.consents: ConsentRepository
         self.objections: ObjectionRepository
         self.processors: ProcessorRepository
+        self.parties: PartyRepository
+        self.contracts: ContractRepository
         self._loose_events: list[Event] = []
 
     def _open(self, session: AsyncSession) -> None:
@@ -43,10 +47,14 @@ class ConsentUnitOfWork(SqlAlchemyUnitOfWork):
         self.consents = ConsentRepository(session)
         self.objections = ObjectionRepository(session)
         self.processors = ProcessorRepository(session)
+        self.parties = PartyRepository(session)
+        self.contracts = ContractRepository(session)
         self._loose_events = []
 
     def _repositories(self) -> Iterable[Any]:
-        return [self.purposes, self.notices, self.deliveries, self.consents, self.objections, self.processors]
+        # Parties before contracts: a contract row refers to its party.
+        return [self.purposes, self.notices, self.deliveries, self.consents, self.objections, self.processors,
+                self.parties, self.contracts]
 
     async def _flush(self) -> None:
         for repository in self._repositories():
