@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from audit_log.adapters import orm
@@ -20,6 +20,7 @@ from shared.events import EventEnvelope
 from vigie_verify import merkle
 from vigie_verify.checkpoint import Checkpoint, sign_checkpoint
 from vigie_verify.note import verifier_key
+
 
 T = TypeVar("T")
 _DUMMY = b"\x00" * 32
@@ -142,7 +143,7 @@ class LogStore:
             dek = await self._subject_key(conn, pseudonym, keys)
             entry = AuditEntry(
                 index=start + len(new), event_id=envelope.id, event_type=envelope.type, source=envelope.source,
-                subject_pseudonym=pseudonym, actor=envelope.actor, event_time=envelope.time, integrated_at=now,
+                subject_pseudonym=pseudonym, actor=envelope.actor, event_time=utc(envelope.time), integrated_at=now,
                 sealed_event=encrypt_value(dek, raw, associated_data=envelope.id.encode()))
             canonical = entry.canonical_bytes()
             new.append(entry)
@@ -196,6 +197,15 @@ class LogStore:
         return EventEnvelope.decode(raw).model_dump(mode="json")
 
 
+def utc(value: datetime) -> datetime:
+    """Returns an instant in UTC; a naive value (SQLite hands them back) is taken as UTC already.
+
+    Because SQLite stores wall-clock text without the offset, every time is normalised to UTC before
+    it is stored or compared, and given its offset back when read.
+    """
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def entry_filters(*, subject_pseudonym: str | None, event_type: str | None, actor: str | None,
                   since: datetime | None, until: datetime | None) -> Iterable[Any]:
     """Returns the WHERE clauses of an auditor's query."""
@@ -207,6 +217,6 @@ def entry_filters(*, subject_pseudonym: str | None, event_type: str | None, acto
     if actor:
         yield e.actor == actor
     if since:
-        yield e.event_time >= since
+        yield e.event_time >= utc(since)
     if until:
-        yield e.event_time < until
+        yield e.event_time < utc(until)

@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import base64
+import csv
+import io
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-import orjson
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
+import orjson
+import sqlalchemy as sa
 
 from audit_log.adapters import orm
-from audit_log.adapters.log_store import entry_filters, with_stored_nodes
+from audit_log.adapters.log_store import entry_filters, utc, with_stored_nodes
 from audit_log.bootstrap import AuditLog
 from shared.auth import Principal, require_roles
 from vigie_verify import merkle
 
+
 router = APIRouter(prefix="/v1", tags=["audit-log"])
-Auditor = Annotated[Principal, Depends(require_roles("auditor", "admin"))]
+# Because the log is the evidence auditors check against us: the operators (admin) do not read it.
+Auditor = Annotated[Principal, Depends(require_roles("auditor"))]
 
 
 def _service(request: Request) -> AuditLog:
@@ -33,8 +37,8 @@ async def _entry_json(service: AuditLog, conn: Any, row: Any) -> dict[str, Any]:
     event = await service.store.open_event(conn, row)
     return {
         "index": row.idx, "event_id": row.event_id, "type": row.event_type, "source": row.source,
-        "subject": row.subject, "actor": row.actor, "event_time": row.event_time.isoformat(),
-        "integrated_at": row.integrated_at.isoformat(), "leaf_hash": bytes(row.leaf_hash).hex(),
+        "subject": row.subject, "actor": row.actor, "event_time": utc(row.event_time).isoformat(),
+        "integrated_at": utc(row.integrated_at).isoformat(), "leaf_hash": bytes(row.leaf_hash).hex(),
         "canonical": base64.b64encode(bytes(row.canonical)).decode(),
         "redacted": event is None, "event": event,
     }
@@ -135,23 +139,25 @@ async def export(service: ServiceDep, _principal: Auditor, format: str = "ndjson
 
     async def _rows() -> AsyncIterator[bytes]:
         if format == "csv":
-            yield b"index,event_id,type,subject,actor,event_time,leaf_hash,canonical\n"
+            yield _csv_line(["index", "event_id", "type", "subject", "actor", "event_time", "leaf_hash", "canonical"])
         async with service.runtime.engine.connect() as conn:
             result = await conn.stream(sa.select(orm.entries).where(*clauses).order_by(orm.entries.c.idx))
             async for row in result:
-                if format == "ndjson":
-                    yield orjson.dumps({"index": row.idx, "event_id": row.event_id, "type": row.event_type,
-                                        "subject": row.subject, "actor": row.actor,
-                                        "event_time": row.event_time.isoformat(),
-                                        "leaf_hash": bytes(row.leaf_hash).hex(),
-                                        "canonical": base64.b64encode(bytes(row.canonical)).decode()}) + b"\n"
-                else:
-                    yield (f"{row.idx},{row.event_id},{row.event_type},{row.subject},\"{row.actor}\","
-                           f"{row.event_time.isoformat()},{bytes(row.leaf_hash).hex()},"
-                           f"{base64.b64encode(bytes(row.canonical)).decode()}\n").encode()
+                fields = {"index": row.idx, "event_id": row.event_id, "type": row.event_type, "subject": row.subject,
+                          "actor": row.actor, "event_time": utc(row.event_time).isoformat(),
+                          "leaf_hash": bytes(row.leaf_hash).hex(),
+                          "canonical": base64.b64encode(bytes(row.canonical)).decode()}
+                yield orjson.dumps(fields) + b"\n" if format == "ndjson" else _csv_line(list(fields.values()))
 
     media = "application/x-ndjson" if format == "ndjson" else "text/csv"
     return StreamingResponse(_rows(), media_type=media)
+
+
+def _csv_line(values: list[Any]) -> bytes:
+    """Returns one RFC 4180 CSV line, quoting what needs it."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue().encode()
 
 
 @router.get("/verify")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,3 +28,11 @@ async def make_checkpoint(*, engine: AsyncEngine, store: LogStore) -> str | None
     """Signs a checkpoint of the current tree if it grew; returns the signed note or None."""
     async with engine.begin() as conn:
         return await store.make_checkpoint(conn)
+
+
+async def log_status(*, engine: AsyncEngine, store: LogStore) -> tuple[int, datetime | None]:
+    """Returns the tree size and when the latest checkpoint was signed (None before the first)."""
+    async with engine.connect() as conn:
+        size = await store.size(conn)
+        latest = await store.latest_checkpoint(conn)
+    return size, (latest.created_at if latest is not None else None)

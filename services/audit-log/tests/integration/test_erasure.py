@@ -1,0 +1,74 @@
+"""Crypto-shredding: after an erasure the subject's entries read as redacted and the log still verifies."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from vigie_verify.checkpoint import open_checkpoint
+from vigie_verify.merkle import leaf_hash, verify_consistency, verify_inclusion
+
+from tests.e2e.harness import auth
+
+from .conftest import Log, erasure, event
+
+pytestmark = pytest.mark.integration
+
+AUDITOR = auth("auditor")
+
+
+async def _entries(log: Log, subject: str) -> list[dict]:  # type: ignore[type-arg]
+    response = await log.client.get("/v1/entries", params={"subject": subject}, headers=AUDITOR)
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+async def test_after_an_erasure_the_subjects_entries_are_redacted_and_proofs_and_verification_pass(log: Log) -> None:
+    erased, kept = "contact-erased", "contact-kept"
+    await log.feed([event(erased, step=1), event(kept, step=1), event(erased, step=2)])
+    await log.checkpoint()
+    vkey = (await log.client.get("/v1/public-key", headers=AUDITOR)).json()["vkey"]
+    before = open_checkpoint((await log.client.get("/v1/checkpoint", headers=AUDITOR)).text, vkey=vkey)
+    assert [e["event"]["data"]["step"] for e in await _entries(log, erased)] == [1, 2]
+
+    the_erasure = erasure(erased)
+    await log.feed([the_erasure, event(kept, step=2)])
+    await log.checkpoint()
+
+    entries = await _entries(log, erased)
+    assert [(e["redacted"], e["event"]) for e in entries[:2]] == [(True, None), (True, None)]
+    assert entries[2]["event_id"] == the_erasure.id and not entries[2]["redacted"]
+    assert entries[2]["event"]["type"] == "vigie.contacts.contact_erased.v1"
+    assert [e["event"]["data"]["step"] for e in await _entries(log, kept)] == [1, 2]
+
+    after = open_checkpoint((await log.client.get("/v1/checkpoint", headers=AUDITOR)).text, vkey=vkey)
+    assert after.size == 5
+    for entry in entries + await _entries(log, kept):
+        assert leaf_hash(base64.b64decode(entry["canonical"])).hex() == entry["leaf_hash"]
+        proof = (await log.client.get("/v1/proofs/inclusion", params={"index": entry["index"], "tree_size": 5},
+                                      headers=AUDITOR)).json()
+        verify_inclusion(leaf_hash=bytes.fromhex(entry["leaf_hash"]), index=entry["index"], tree_size=5,
+                         proof=[bytes.fromhex(h) for h in proof["audit_path"]], root=after.root_hash)
+    consistency = (await log.client.get("/v1/proofs/consistency", params={"first": before.size, "second": 5},
+                                        headers=AUDITOR)).json()
+    verify_consistency(first=before.size, second=5, first_root=before.root_hash, second_root=after.root_hash,
+                       proof=[bytes.fromhex(h) for h in consistency["consistency_path"]])
+    verdict = (await log.client.get("/v1/verify", headers=AUDITOR)).json()
+    assert verdict["ok"] and verdict["tree_size"] == 5 and verdict["root_hash"] == after.root_hash.hex()
+
+
+async def test_the_erased_subjects_data_is_gone_from_exports_and_the_database(log: Log) -> None:
+    erased = "contact-erased-2"
+    secret = "marker-7f3a9c"
+    await log.feed([event(erased, note=secret)])
+    await log.feed([erasure(erased)])
+
+    export = (await log.client.get("/v1/export", params={"subject": erased}, headers=AUDITOR)).text
+    assert len(export.splitlines()) == 2
+    assert secret not in export
+    assert (await _entries(log, erased))[0]["event"] is None
+    async with log.service.runtime.engine.connect() as conn:
+        import sqlalchemy as sa
+
+        rows = (await conn.execute(sa.text("SELECT sealed_event, canonical FROM entries"))).all()
+    assert all(secret.encode() not in bytes(sealed) + bytes(canonical) for sealed, canonical in rows)

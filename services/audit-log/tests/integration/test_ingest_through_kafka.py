@@ -1,0 +1,106 @@
+"""Ingest for real: events produced to Kafka become exactly one entry each, gap-free, in PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from audit_log.adapters import orm
+from audit_log.main import create_app
+
+from tests.e2e.harness import auth, eventually, running
+
+from .conftest import event, settings_for
+
+pytestmark = pytest.mark.integration
+
+AUDITOR = auth("auditor")
+TOPICS = ["contacts.events", "consent.events", "campaigns.events"]
+
+
+async def _produce(kafka: str, events, *, twice: bool) -> None:  # type: ignore[no-untyped-def]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True)
+    await producer.start()
+    try:
+        for n, envelope in enumerate(events):
+            for _ in range(2 if twice and n % 3 == 0 else 1):
+                await producer.send(TOPICS[n % 3], envelope.encode(), key=envelope.subject.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _indices_of(engine, event_ids: list[str]) -> dict[str, list[int]]:  # type: ignore[no-untyped-def]
+    e = orm.entries.c
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(e.event_id, e.idx).where(e.event_id.in_(event_ids)))).all()
+    found: dict[str, list[int]] = {}
+    for event_id, idx in rows:
+        found.setdefault(event_id, []).append(idx)
+    return found
+
+
+async def _log_size_and_span(engine) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+    async with engine.connect() as conn:
+        count, low, high = (await conn.execute(sa.select(sa.func.count(), sa.func.min(orm.entries.c.idx),
+                                                         sa.func.max(orm.entries.c.idx)))).one()
+    return count, low, high
+
+
+async def _caught_up(service) -> bool:  # type: ignore[no-untyped-def]
+    lag = await service.runtime.consumers[0].lag()
+    return bool(lag) and all(v == 0 for v in lag.values())
+
+
+async def test_every_event_on_every_topic_becomes_exactly_one_entry_with_gap_free_indices(
+        kafka_bootstrap: str, postgres_url: str) -> None:
+    run = uuid.uuid4().hex[:8]
+    events = [event(f"contact-{run}-{n % 7}", n=n) for n in range(60)]
+    settings = settings_for(postgres_url, kafka=kafka_bootstrap, checkpoint_every_seconds=0.1)
+
+    async with running(create_app(settings)) as audit:
+        service = audit.app.state.service
+        await _produce(kafka_bootstrap, events, twice=True)
+        ids = [e.id for e in events]
+        found = await eventually(lambda: _found_all(service.runtime.engine, ids))
+        await eventually(lambda: _caught_up(service))
+
+        assert all(len(indices) == 1 for indices in found.values()), "a duplicate delivery made a second entry"
+        count, low, high = await _log_size_and_span(service.runtime.engine)
+        assert (low, high) == (0, count - 1), "indices run 0..n-1 without gaps"
+        verdict = (await audit.client.get("/v1/verify", headers=AUDITOR)).json()
+        assert verdict["ok"] and verdict["tree_size"] == count
+        checkpoint = await eventually(lambda: _checkpoint_size(audit, count))
+        assert checkpoint == count
+        metrics = (await audit.client.get("/metrics")).text
+        assert f"audit_log_entries {float(count)}" in metrics
+        assert _metric(metrics, "audit_log_appended_total") == count
+        assert 0 <= _metric(metrics, "audit_log_checkpoint_age_seconds") < 60
+
+    # A second consumer group replays every topic from the start into the same log: nothing is added.
+    replay = settings.model_copy(update={"consumer_group": f"audit-replay-{run}"})
+    async with running(create_app(replay)) as audit:
+        service = audit.app.state.service
+        await eventually(lambda: _caught_up(service), timeout=60)
+        assert await _log_size_and_span(service.runtime.engine) == (count, 0, count - 1)
+        assert _metric((await audit.client.get("/metrics")).text, "audit_log_appended_total") == 0
+
+
+async def _found_all(engine, ids: list[str]) -> dict[str, list[int]] | None:  # type: ignore[no-untyped-def]
+    found = await _indices_of(engine, ids)
+    return found if len(found) == len(ids) else None
+
+
+async def _checkpoint_size(audit, size: int) -> int | None:  # type: ignore[no-untyped-def]
+    response = await audit.client.get("/v1/checkpoint", headers=AUDITOR)
+    if response.status_code != 200:
+        return None
+    signed = int(response.text.splitlines()[1])
+    return signed if signed == size else None
+
+
+def _metric(text: str, name: str) -> float:
+    line = next(line for line in text.splitlines() if line.startswith(name + " "))
+    return float(line.split()[1])

@@ -1,0 +1,115 @@
+"""An entry altered behind the triggers' back is found by /v1/verify and by vigie-verify, by index."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import pytest
+from vigie_verify.cli import main as vigie_verify
+from vigie_verify.merkle import leaf_hash
+
+from tests.e2e.harness import auth, token
+
+from .conftest import Log, event, served_over_http, tamper
+
+pytestmark = pytest.mark.integration
+
+AUDITOR = auth("auditor")
+TAMPERED = 5
+
+
+async def _log_of_eight_signed(log: Log) -> str:
+    await log.feed([event(f"c-{n}", actor="crm/alice") for n in range(4)])
+    await log.checkpoint()
+    await log.feed([event(f"c-{n}", actor="crm/alice") for n in range(4, 8)])
+    await log.checkpoint()
+    return (await log.client.get("/v1/public-key", headers=AUDITOR)).json()["vkey"]
+
+
+async def _forged_canonical(log: Log, index: int) -> bytes:
+    entry = (await log.client.get(f"/v1/entries/{index}", headers=AUDITOR)).json()
+    canonical = base64.b64decode(entry["canonical"])
+    forged = canonical.replace(b'"actor":"crm/alice"', b'"actor":"crm/mallory"')
+    assert forged != canonical
+    return forged
+
+
+async def _cli(*argv: str) -> int:
+    return await asyncio.to_thread(vigie_verify, list(argv))
+
+
+async def test_an_entry_whose_bytes_were_altered_is_named_by_verify_and_by_the_cli(
+        log: Log, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    vkey = await _log_of_eight_signed(log)
+    assert (await log.client.get("/v1/verify", headers=AUDITOR)).json()["ok"]
+
+    await tamper(log.url, "UPDATE entries SET canonical = ?, actor = 'crm/mallory' WHERE idx = ?",
+                 await _forged_canonical(log, TAMPERED), TAMPERED)
+
+    verdict = (await log.client.get("/v1/verify", headers=AUDITOR)).json()
+    assert not verdict["ok"] and verdict["first_bad_index"] == TAMPERED
+    assert verdict["problems"][0]["index"] == TAMPERED
+
+    export = tmp_path / "entries.ndjson"
+    export.write_bytes((await log.client.get("/v1/export", params={"format": "ndjson"}, headers=AUDITOR)).content)
+    checkpoint = tmp_path / "checkpoint.txt"
+    checkpoint.write_text((await log.client.get("/v1/checkpoint", headers=AUDITOR)).text)
+    capsys.readouterr()
+    assert await _cli("log", "--vkey", vkey, "--export", str(export), "--checkpoint", str(checkpoint)) == 1
+    assert f"entry {TAMPERED}:" in capsys.readouterr().err
+
+    async with served_over_http(log.app) as url:
+        common = ["--vkey", vkey, "--url", url, "--token", token("auditor")]
+        assert await _cli("inclusion", *common, "--index", str(TAMPERED - 1)) == 0
+        assert await _cli("inclusion", *common, "--index", str(TAMPERED)) == 1
+    assert f"entry {TAMPERED}:" in capsys.readouterr().err
+
+
+async def test_an_entry_altered_with_its_leaf_hash_is_still_named_by_verify_and_by_the_cli(
+        log: Log, capsys: pytest.CaptureFixture[str]) -> None:
+    vkey = await _log_of_eight_signed(log)
+    forged = await _forged_canonical(log, TAMPERED)
+
+    await tamper(log.url, "UPDATE entries SET canonical = ?, leaf_hash = ? WHERE idx = ?",
+                 forged, leaf_hash(forged), TAMPERED)
+
+    verdict = (await log.client.get("/v1/verify", headers=AUDITOR)).json()
+    assert not verdict["ok"] and verdict["first_bad_index"] == TAMPERED
+    async with served_over_http(log.app) as url:
+        capsys.readouterr()
+        code = await _cli("inclusion", "--vkey", vkey, "--url", url, "--token", token("auditor"),
+                          "--index", str(TAMPERED))
+    assert code == 1
+    assert f"entry {TAMPERED}:" in capsys.readouterr().err
+
+
+async def test_a_removed_entry_is_reported_as_a_gap_at_its_index(log: Log) -> None:
+    await _log_of_eight_signed(log)
+
+    await tamper(log.url, "DELETE FROM entries WHERE idx = ?", 3)
+
+    verdict = (await log.client.get("/v1/verify", headers=AUDITOR)).json()
+    assert not verdict["ok"] and verdict["first_bad_index"] == 3
+    assert "gap" in verdict["problems"][0]["problem"]
+
+
+async def test_an_untouched_log_passes_every_cli_check_against_the_live_api(
+        log: Log, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    vkey = await _log_of_eight_signed(log)
+    old = tmp_path / "old-checkpoint.txt"
+    old.write_text((await log.client.get("/v1/checkpoint", headers=AUDITOR)).text)
+    await log.feed([event("c-late")])
+    await log.checkpoint()
+    export = tmp_path / "entries.ndjson"
+    export.write_bytes((await log.client.get("/v1/export", headers=AUDITOR)).content)
+    checkpoint = tmp_path / "checkpoint.txt"
+    checkpoint.write_text((await log.client.get("/v1/checkpoint", headers=AUDITOR)).text)
+
+    assert await _cli("log", "--vkey", vkey, "--export", str(export), "--checkpoint", str(checkpoint)) == 0
+    async with served_over_http(log.app) as url:
+        common = ["--vkey", vkey, "--url", url, "--token", token("auditor")]
+        for index in range(9):
+            assert await _cli("inclusion", *common, "--index", str(index)) == 0
+        assert await _cli("consistency", *common, "--old-checkpoint", str(old)) == 0
+        assert await _cli("monitor", *common, "--state", str(tmp_path / "state.json")) == 0
