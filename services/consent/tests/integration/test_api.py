@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from consent import contracts
 from consent.adapters import orm
-from consent.domain.notices import ART13_REQUIRED
+from consent.domain.notices import ART13_REQUIRED, ART14_REQUIRED, add_calendar_month
 from consent.domain.register import REGISTER_COLUMNS
 from consent.main import create_app
 from consent.settings import ConsentSettings
@@ -269,6 +271,9 @@ async def test_a_contact_erasure_deletes_consents_and_keeps_the_objection_blind_
         objection = await _created(client, "/v1/objections", {"contact_id": contact_id, "email": email,
                                                              "scope": "all_direct_marketing"}, INTEGRATOR)
         assert (await client.get(f"/v1/contacts/{contact_id}/consents", headers=INTEGRATOR)).status_code == 200
+        consent_ids = [c["consent_id"] for c in
+                       (await client.get(f"/v1/contacts/{contact_id}/consents", headers=INTEGRATOR)).json()["consents"]]
+        assert (await client.get(f"/v1/consents/{consent_ids[0]}", headers=INTEGRATOR)).status_code == 200
 
         erased = EventEnvelope(source="/vigie/contacts", type=contracts.CONTACT_ERASED, subject=contact_id,
                                actor="contacts/retention", data={"contact_id": contact_id, "reason": "request"})
@@ -303,6 +308,13 @@ async def test_a_contact_erasure_deletes_consents_and_keeps_the_objection_blind_
                 table.c.contact_id == contact_id))).scalar() for table in (orm.consents, orm.notice_deliveries)]
         assert kept["contact_id"] is None and kept["blind_indexes"] == [index]
         assert left == [0, 0]
+        assert (await client.get(f"/v1/consents/{consent_ids[0]}", headers=INTEGRATOR)).status_code == 404
+        # A re-import of the same person (the e-mail typed differently) still meets the objection (UNI-02).
+        rematch = await client.get("/v1/objections", params={"email": email.upper()}, headers=INTEGRATOR)
+        assert rematch.status_code == 200, rematch.text
+        assert rematch.json()["matched_blind_indexes"] == [index]
+        assert [o["objection_id"] for o in rematch.json()["items"]] == [objection["objection_id"]]
+        assert rematch.json()["items"][0]["contact_id"] is None
 
         events = await _read_topic(
             kafka_bootstrap, contracts.CONSENT_EVENTS,
@@ -311,3 +323,160 @@ async def test_a_contact_erasure_deletes_consents_and_keeps_the_objection_blind_
     assert len(erasures) == 1, "the duplicate delivery was skipped through the inbox"
     assert erasures[0].data["kept_objection_ids"] == [objection["objection_id"]]
     assert erasures[0].actor == "contacts/retention"
+
+
+async def test_a_purpose_is_revised_into_a_new_version_and_retired_keeping_its_history(  # type: ignore[no-untyped-def]
+        settings, kafka_bootstrap: str) -> None:
+    async with running(create_app(settings)) as consent:
+        client = consent.client
+        purpose = await _created(client, "/v1/purposes", _purpose(), ADMIN)
+        pid = purpose["purpose_id"]
+        revised = await client.patch(f"/v1/purposes/{pid}", json={
+            "retention": {"prospects": "2 ans"}, "recipients_external": ["Partenaire A"]}, headers=ADMIN)
+        assert revised.status_code == 200, revised.text
+        versions = revised.json()["versions"]
+        assert revised.json()["current_version"] == 2 and len(versions) == 2
+        assert versions[0]["valid_to"] == versions[1]["valid_from"]
+        assert versions[0]["retention"] == {"prospects": "3 ans après le dernier contact"}
+        assert versions[1]["retention"] == {"prospects": "2 ans"}
+        assert (await client.patch(f"/v1/purposes/{pid}", json={"name": None}, headers=ADMIN)).status_code == 422
+        assert (await client.patch(f"/v1/purposes/{pid}", json={"retention": {}},
+                                   headers=INTEGRATOR)).status_code == 403
+
+        contact_id = _contact_id()
+        granted = await _created(client, "/v1/consents", _consent(contact_id, pid), INTEGRATOR)
+        assert granted["purpose_version"] == 2
+
+        retired = await client.post(f"/v1/purposes/{pid}/retirement", headers=ADMIN)
+        assert retired.status_code == 200 and retired.json()["current_version"] is None
+        assert (await client.post(f"/v1/purposes/{pid}/retirement", headers=ADMIN)).status_code == 422
+        refused = await client.post("/v1/consents", json=_consent(_contact_id(), pid), headers=INTEGRATOR)
+        assert refused.status_code == 422 and "no version in force" in refused.json()["detail"]
+        fetched = await client.get(f"/v1/purposes/{pid}", headers=auth("auditor"))
+        assert fetched.status_code == 200 and len(fetched.json()["versions"]) == 2
+        assert (await client.get(f"/v1/purposes/{uuid.uuid4().hex}", headers=ADMIN)).status_code == 404
+        rows = list(csv.reader(io.StringIO((await client.get("/v1/register", params={"format": "csv"},
+                                                                headers=ADMIN)).text)))
+        assert not [r for r in rows[1:] if r[0] == purpose["versions"][0]["name"]], "a retired purpose is not in force"
+
+        events = await _read_topic(kafka_bootstrap, contracts.CONSENT_EVENTS, lambda seen: {
+            contracts.PURPOSE_REVISED, contracts.PURPOSE_RETIRED} <= {e.type for e in seen}, {pid})
+    revised_event = next(e for e in events if e.type == contracts.PURPOSE_REVISED)
+    assert revised_event.data["changed_fields"] == ["recipients_external", "retention"]
+    assert revised_event.data["version"] == 2 and revised_event.data["previous_version"] == 1
+
+
+async def test_single_records_are_readable_and_lists_page_with_an_opaque_cursor(settings) -> None:  # type: ignore[no-untyped-def]
+    async with running(create_app(settings)) as consent:
+        client = consent.client
+        made = [(await _created(client, "/v1/purposes", _purpose(), ADMIN))["purpose_id"] for _ in range(3)]
+        seen: list[str] = []
+        cursor = None
+        for _ in range(10):
+            params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = await client.get("/v1/purposes", params=params, headers=ADMIN)
+            assert page.status_code == 200, page.text
+            assert len(page.json()["items"]) <= 2
+            seen += [p["purpose_id"] for p in page.json()["items"]]
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                break
+        assert len(seen) == len(set(seen)) and set(made) <= set(seen), "every purpose once, none twice"
+        bad = await client.get("/v1/purposes", params={"cursor": "not-a-cursor"}, headers=ADMIN)
+        assert bad.status_code == 422
+        wrong_list = await client.get("/v1/processors", params={"cursor": cursor or "eyJ4Il0"}, headers=ADMIN)
+        assert wrong_list.status_code == 422
+
+        notice = await _created(client, "/v1/notices", _notice(made[0]), ADMIN)
+        second = await _created(client, "/v1/notices", {**_notice(made[0]), "notice_id": notice["notice_id"]},
+                                ADMIN)
+        assert second["version"] == 2
+        latest = await client.get(f"/v1/notices/{notice['notice_id']}", headers=INTEGRATOR)
+        assert latest.status_code == 200 and latest.json()["version"] == 2
+        first = await client.get(f"/v1/notices/{notice['notice_id']}", params={"version": 1}, headers=INTEGRATOR)
+        assert first.json()["content_hash"] == notice["content_hash"]
+        assert (await client.get(f"/v1/notices/{notice['notice_id']}", params={"version": 9},
+                                 headers=INTEGRATOR)).status_code == 404
+
+        granted = await _created(client, "/v1/consents", _consent(_contact_id(), made[0]), INTEGRATOR)
+        fetched = await client.get(f"/v1/consents/{granted['consent_id']}", headers=auth("reviewer"))
+        assert fetched.status_code == 200 and fetched.json() == granted
+
+
+async def test_two_simultaneous_grants_leave_one_active_consent(settings) -> None:  # type: ignore[no-untyped-def]
+    async with running(create_app(settings)) as consent:
+        purpose = await _created(consent.client, "/v1/purposes", _purpose(), ADMIN)
+        contact_id = _contact_id()
+        for _ in range(3):
+            body = _consent(contact_id, purpose["purpose_id"])
+            responses = await asyncio.gather(*[consent.client.post("/v1/consents", json=body, headers=INTEGRATOR)
+                                               for _ in range(4)])
+            assert sorted(r.status_code for r in responses) == [201, 409, 409, 409], [r.text for r in responses]
+            listed = (await consent.client.get(f"/v1/contacts/{contact_id}/consents", headers=INTEGRATOR)).json()
+            active = [c for c in listed["consents"] if c["status"] != "withdrawn"]
+            assert len(active) == 1
+            await consent.client.post(f"/v1/consents/{active[0]['consent_id']}/withdrawal", headers=INTEGRATOR)
+        engine = consent.app.state.service.runtime.engine
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.select(orm.consents.c.status).where(
+                orm.consents.c.contact_id == contact_id))).scalars().all()
+        assert sorted(rows) == ["withdrawn"] * 3, "one grant per round, each withdrawn"
+
+
+async def test_objections_are_matched_by_email_phone_or_blind_index_for_a_reimport(settings) -> None:  # type: ignore[no-untyped-def]
+    phone = f"+33 6 12 {uuid.uuid4().int % 100:02d} {uuid.uuid4().int % 100:02d} 78"
+    async with running(create_app(settings)) as consent:
+        client = consent.client
+        indexer = BlindIndexer(settings.blind_index_key.get_secret_value().encode())
+        objection = await _created(client, "/v1/objections", {"phone": phone, "scope": "phone_human"}, INTEGRATOR)
+        index = indexer.phone(phone)
+        assert objection["blind_indexes"] == [index]
+        by_phone = await client.get("/v1/objections", params={"phone": phone}, headers=auth("marketer"))
+        assert by_phone.status_code == 200 and by_phone.json()["items"][0]["scope"] == "phone_human"
+        by_index = await client.get("/v1/objections", params={"blind_index": index}, headers=INTEGRATOR)
+        assert [o["objection_id"] for o in by_index.json()["items"]] == [objection["objection_id"]]
+        other = indexer.email(f"nobody.{uuid.uuid4().hex[:6]}@example.org")
+        bulk = await client.post("/v1/objections/matches", json={"blind_indexes": [other, index]},
+                                 headers=INTEGRATOR)
+        assert bulk.status_code == 200 and bulk.json()["matched_blind_indexes"] == [index]
+        none = await client.get("/v1/objections", params={"blind_index": other}, headers=INTEGRATOR)
+        assert none.json() == {"matched_blind_indexes": [], "items": [], "next_cursor": None}
+        assert (await client.get("/v1/objections", headers=INTEGRATOR)).status_code == 422
+        assert (await client.get("/v1/objections", params={"blind_index": "zz"}, headers=INTEGRATOR)).status_code == 422
+
+
+async def test_the_art14_deadline_of_a_contact_is_exposed_with_its_notice_delivery(settings) -> None:  # type: ignore[no-untyped-def]
+    async with running(create_app(settings)) as consent:
+        client = consent.client
+        purpose = await _created(client, "/v1/purposes", _purpose(), ADMIN)
+        content = {item: f"Texte pour {item}." for item in ART14_REQUIRED}
+        notice = await _created(client, "/v1/notices", {"language": "fr", "article": "14",
+                                                        "purpose_ids": [purpose["purpose_id"]], "content": content},
+                                ADMIN)
+        on_time, late, never = _contact_id(), _contact_id(), _contact_id()
+        now = datetime.now(UTC)
+        # A delivery lies between the notice's publication (just now) and now: the obtaining times move instead.
+        obtained = {on_time: now - timedelta(days=10), late: now - timedelta(days=40), never: now - timedelta(days=1)}
+        for contact_id in (on_time, late):
+            await _created(client, f"/v1/notices/{notice['notice_id']}/deliveries",
+                           {"contact_id": contact_id, "channel": "letter"}, INTEGRATOR)
+
+        async def status(contact_id: str, **params: str) -> dict[str, Any]:
+            response = await client.get(f"/v1/contacts/{contact_id}/art14-deadline",
+                                        params={"obtained_at": obtained[contact_id].isoformat(), **params},
+                                        headers=INTEGRATOR)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        first = await status(on_time)
+        assert datetime.fromisoformat(first["deadline"]) == add_calendar_month(obtained[on_time])
+        assert first["met"] and not first["overdue"] and first["delivered_at"]
+        assert (await status(late))["met"] is False and (await status(late))["overdue"] is True
+        communicated = now - timedelta(days=2)
+        earlier = await status(on_time, first_communication_at=communicated.isoformat())
+        assert datetime.fromisoformat(earlier["deadline"]) == communicated and not earlier["met"]
+        unsent = await status(never)
+        assert unsent["delivered_at"] is None and not unsent["met"] and not unsent["overdue"]
+        naive = await client.get(f"/v1/contacts/{never}/art14-deadline", params={"obtained_at": "2026-01-31T10:00:00"},
+                                 headers=INTEGRATOR)
+        assert naive.status_code == 422
