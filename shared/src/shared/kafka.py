@@ -40,22 +40,26 @@ class KafkaPublisher:
     """Owns one idempotent AIOKafkaProducer (`acks=all`) for the life of a process."""
 
     def __init__(self, bootstrap_servers: str, *, client_id: str, options: dict[str, str] | None = None) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers, client_id=client_id, enable_idempotence=True, acks="all",
-            linger_ms=2, request_timeout_ms=15000, **(options or {}),
-        )
-        self._started = False
+        self._config = dict(bootstrap_servers=bootstrap_servers, client_id=client_id, enable_idempotence=True,
+                            acks="all", linger_ms=2, request_timeout_ms=15000, **(options or {}))
+        self._producer_or_none: AIOKafkaProducer | None = None
+
+    @property
+    def _producer(self) -> AIOKafkaProducer:
+        if self._producer_or_none is None:
+            raise ConnectionError("the Kafka publisher is not started")
+        return self._producer_or_none
 
     async def start(self) -> None:
-        """Connects to the cluster."""
-        await self._producer.start()
-        self._started = True
+        """Connects to the cluster (the producer is created here, inside the running event loop)."""
+        self._producer_or_none = AIOKafkaProducer(**self._config)
+        await self._producer_or_none.start()
 
     async def stop(self) -> None:
         """Flushes and disconnects."""
-        if self._started:
-            await self._producer.stop()
-            self._started = False
+        if self._producer_or_none is not None:
+            await self._producer_or_none.stop()
+            self._producer_or_none = None
 
     async def publish(self, *, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         """Publishes one record and waits for the cluster's acknowledgement."""

@@ -15,10 +15,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import AuthenticationError, PermissionDeniedError, TokenVerifier
+from shared.blind_index import InvalidIdentifierError
 from shared.logging import correlation_id
 from shared.tracing import continue_or_start, current_trace
 
@@ -224,6 +226,19 @@ def create_app(
     @app.exception_handler(PermissionDeniedError)
     async def _forbidden(_request: Request, exc: PermissionDeniedError) -> JSONResponse:
         return problem(403, "Forbidden", detail=str(exc))
+
+    @app.exception_handler(InvalidIdentifierError)
+    async def _invalid_identifier(_request: Request, exc: InvalidIdentifierError) -> JSONResponse:
+        return problem(422, "Invalid request", detail="The request has invalid or missing fields.",
+                       type_="https://vigie.dev/problems/validation",
+                       errors=[{"field": exc.field, "message": exc.reason, "type": "invalid_identifier"}])
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(_request: Request, exc: IntegrityError) -> JSONResponse:
+        # Because a constraint the handler did not foresee is still the caller's conflict, not a crash;
+        # the database's message is not echoed, as it may quote the values.
+        log.warning("integrity conflict", extra={"constraint_error": type(exc.orig).__name__})
+        return problem(409, "Conflict", detail="The request conflicts with data already stored.")
 
     for error_class, status in (problem_statuses or {}).items():
         app.add_exception_handler(error_class, _domain_handler(status))
