@@ -1,4 +1,4 @@
-"""The campaign-gate ASGI app. Today: the platform endpoints and the relay; the gate's routes are not built yet."""
+"""The campaign-gate ASGI app: `uvicorn campaign_gate.main:app --factory` (or `create_app(settings)` in tests)."""
 
 from __future__ import annotations
 
@@ -8,27 +8,46 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from campaign_gate.bootstrap import CampaignGate, bootstrap
+from campaign_gate.domain import campaigns
+from campaign_gate.entrypoints.api import InvalidCheckInputError, router
+from campaign_gate.service_layer.handlers import NotFoundError
 from campaign_gate.settings import CampaignGateSettings
 from shared.auth import LocalTokenVerifier
+from shared.blind_index import InvalidIdentifierError
 from shared.logging import configure_logging
 from shared.web import create_app as create_platform_app
 
+#: Domain errors → HTTP statuses; the most specific class wins.
+PROBLEM_STATUSES: dict[type[Exception], int] = {
+    NotFoundError: 404,
+    campaigns.CampaignError: 422,
+    campaigns.InvalidTransitionError: 409,
+    campaigns.FourEyesError: 403,
+    campaigns.ApprovalRefusedError: 422,
+    InvalidIdentifierError: 422,
+    InvalidCheckInputError: 422,
+}
+
 
 def create_app(settings: CampaignGateSettings | None = None, *, service: CampaignGate | None = None) -> FastAPI:
-    """Builds the campaign-gate app."""
+    """Builds the campaign-gate app; its lifespan runs the relay and the projection's consumer in-process."""
     service = service or bootstrap(settings)
     settings = service.settings
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with service.runtime.running():
-            yield
+        async with service.runtime.running(service.consumers()):
+            try:
+                yield
+            finally:
+                await service.freshness.close()
 
     app = create_platform_app(
-        title="Vigie campaign-gate", routers=[], lifespan=lifespan,
+        title="Vigie campaign-gate", routers=[router], lifespan=lifespan,
         token_verifier=LocalTokenVerifier(secret=settings.jwt_secret.get_secret_value(),
                                           issuer=settings.jwt_issuer, audience=settings.jwt_audience),
-        readiness_checks=service.runtime.readiness_checks(), registry=service.runtime.registry)
+        readiness_checks=service.runtime.readiness_checks(), problem_statuses=PROBLEM_STATUSES,
+        registry=service.runtime.registry, settings=settings)
     app.state.service = service
     return app
 

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import PLACEHOLDER_MARK, ServiceSettings
 
 
 class CampaignGateSettings(ServiceSettings):
-    """Where the gate keeps its projection, campaigns and decisions."""
+    """Where the gate keeps its projection, campaigns and decisions, and how stale it may get."""
 
     model_config = SettingsConfigDict(env_prefix="CAMPAIGN_GATE_", extra="ignore", frozen=True, populate_by_name=True)
     service_name: ClassVar[str] = "campaign-gate"
 
     database_url: str = "sqlite+aiosqlite:///./.run/campaign-gate.db"
+    blind_index_key: SecretStr = Field(
+        SecretStr(f"{PLACEHOLDER_MARK}-blind-index-key-0123456789"), validation_alias="VIGIE_BLIND_INDEX_KEY")
+    #: The projection's consumer group; a rebuild empties the projection and consumes with a new group.
+    consumer_group: str = "campaign-gate"
+    #: Checks answer GATE_STALE when records stay unconsumed longer than this (SPEC §5, fail closed).
+    max_projection_lag_seconds: float = 5.0
+    #: The company that sells (`sale_entity` of contacts collected at a sale), for the soft opt-in.
+    seller_entity: str | None = None

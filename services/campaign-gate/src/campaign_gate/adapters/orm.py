@@ -1,9 +1,197 @@
-"""The campaign-gate database. Only the platform tables so far; the projection and campaigns come next."""
+"""The campaign-gate database: the projection of contacts and consent, campaigns, suppression lists, checks.
+
+The projection tables (`gate_*`) are written only by the consumers of `contacts.events` and
+`consent.events` and can be rebuilt from those topics; they hold ids, blind indexes, kinds and
+times, never a direct identifier of a person.
+"""
+
+import sqlalchemy as sa
 
 from shared.db import new_metadata
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
 metadata = new_metadata()
+_TS = sa.DateTime(timezone=True)
+
+# --- Projection ----------------------------------------------------------------------------------
+
+gate_contacts = sa.Table(
+    "gate_contacts",
+    metadata,
+    sa.Column("contact_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("relationship", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("collected_from_person", sa.Boolean, nullable=False),
+    sa.Column("source", sa.String(200), nullable=True),
+    sa.Column("broker_name", sa.String(200), nullable=True),
+    sa.Column("obtained_at", _TS, nullable=False),
+    sa.Column("last_contact_from_person_at", _TS, nullable=True),
+    sa.Column("relationship_end_at", _TS, nullable=True),
+    sa.Column("minor_until", sa.Date, nullable=True),
+    #: One bit per `facts.Channel` the contact has an address for (see `projection.CHANNEL_BITS`).
+    sa.Column("channel_mask", sa.Integer, nullable=False),
+    sa.Column("email_index", sa.String(64), nullable=True, index=True),
+    sa.Column("phone_index", sa.String(64), nullable=True, index=True),
+    sa.Column("purchased_categories", sa.JSON, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", _TS, nullable=False),
+)
+
+gate_consents = sa.Table(
+    "gate_consents",
+    metadata,
+    sa.Column("consent_id", sa.String(64), primary_key=True),
+    sa.Column("contact_id", sa.String(64), nullable=False),
+    sa.Column("purpose_id", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("granted_at", _TS, nullable=True),
+    sa.Column("withdrawn_at", _TS, nullable=True),
+    sa.Column("notice_id", sa.String(64), nullable=True),
+    sa.Column("notice_version", sa.Integer, nullable=True),
+    sa.Column("collector_kind", sa.String(32), nullable=True),
+    sa.Column("collector_name", sa.String(200), nullable=True),
+    sa.Column("updated_at", _TS, nullable=False),
+    sa.Index("ix_gate_consents_contact", "contact_id", "purpose_id", "channel"),
+)
+
+gate_objections = sa.Table(
+    "gate_objections",
+    metadata,
+    sa.Column("objection_id", sa.String(64), primary_key=True),
+    sa.Column("contact_id", sa.String(64), nullable=True, index=True),
+    sa.Column("scope", sa.String(32), nullable=False),
+    sa.Column("at", _TS, nullable=False),
+)
+
+gate_objection_indexes = sa.Table(
+    "gate_objection_indexes",
+    metadata,
+    sa.Column("objection_id", sa.String(64), primary_key=True),
+    sa.Column("blind_index", sa.String(64), primary_key=True, index=True),
+)
+
+gate_notices = sa.Table(
+    "gate_notices",
+    metadata,
+    sa.Column("notice_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("article", sa.String(8), nullable=False),
+)
+
+gate_notice_deliveries = sa.Table(
+    "gate_notice_deliveries",
+    metadata,
+    sa.Column("delivery_id", sa.String(64), primary_key=True),
+    sa.Column("contact_id", sa.String(64), nullable=False, index=True),
+    sa.Column("notice_id", sa.String(64), nullable=False),
+    sa.Column("notice_version", sa.Integer, nullable=False),
+    sa.Column("channel", sa.String(32), nullable=True),
+    sa.Column("delivered_at", _TS, nullable=False),
+)
+
+gate_purposes = sa.Table(
+    "gate_purposes",
+    metadata,
+    sa.Column("purpose_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(300), nullable=True),
+    sa.Column("lawful_basis", sa.String(32), nullable=False),
+    sa.Column("retired", sa.Boolean, nullable=False),
+)
+
+gate_processors = sa.Table(
+    "gate_processors",
+    metadata,
+    sa.Column("processor_id", sa.String(64), primary_key=True),
+    sa.Column("legal_name", sa.String(300), nullable=False),
+    sa.Column("role", sa.String(32), nullable=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    #: Contract facts when consent's events carry them (signed_at, expires_at, clauses, transfers).
+    sa.Column("contract", sa.JSON, nullable=True),
+)
+
+projection_offsets = sa.Table(
+    "projection_offsets",
+    metadata,
+    sa.Column("topic", sa.String(200), primary_key=True),
+    sa.Column("partition", sa.Integer, primary_key=True),
+    sa.Column("next_offset", sa.BigInteger, nullable=False),
+    sa.Column("last_event_time", _TS, nullable=True),
+    sa.Column("updated_at", _TS, nullable=False),
+)
+
+# --- Suppression lists ---------------------------------------------------------------------------
+
+suppression_lists = sa.Table(
+    "suppression_lists",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=True),
+    sa.Column("created_at", _TS, nullable=False),
+)
+
+suppression_imports = sa.Table(
+    "suppression_imports",
+    metadata,
+    sa.Column("import_id", sa.String(64), primary_key=True),
+    sa.Column("list_name", sa.String(100), sa.ForeignKey("suppression_lists.name"), nullable=False, index=True),
+    sa.Column("imported_at", _TS, nullable=False),
+    sa.Column("entries", sa.Integer, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+)
+
+suppression_entries = sa.Table(
+    "suppression_entries",
+    metadata,
+    sa.Column("list_name", sa.String(100), primary_key=True),
+    sa.Column("blind_index", sa.String(64), primary_key=True, index=True),
+    sa.Column("import_id", sa.String(64), nullable=False),
+)
+
+# --- Campaigns and checks ------------------------------------------------------------------------
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("findings", sa.JSON, nullable=False),
+    sa.Column("review", sa.JSON, nullable=True),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("updated_at", _TS, nullable=False),
+)
+
+checks = sa.Table(
+    "checks",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("campaign_id", sa.String(36), nullable=False, index=True),
+    sa.Column("campaign_version", sa.Integer, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("checked_at", _TS, nullable=False),
+    sa.Column("ruleset_version", sa.String(32), nullable=False),
+    sa.Column("stale", sa.Boolean, nullable=False),
+    sa.Column("recipients", sa.Integer, nullable=False),
+    sa.Column("summary", sa.JSON, nullable=False),
+)
+
+check_receipts = sa.Table(
+    "check_receipts",
+    metadata,
+    sa.Column("check_id", sa.String(36), primary_key=True),
+    sa.Column("contact_id", sa.String(64), primary_key=True, index=True),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+)
+
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)

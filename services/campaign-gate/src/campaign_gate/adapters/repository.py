@@ -1,0 +1,144 @@
+"""Campaigns, suppression lists and check receipts in the gate's database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaign_gate.adapters import orm
+from campaign_gate.adapters.projection import upsert
+from campaign_gate.domain.campaigns import Campaign, Status, StoredFinding
+
+_RECEIPT_BATCH = 5000
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class CampaignRepository:
+    """Loads and saves campaigns; keeps the ones it handed out in `seen` for their events."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.seen: list[Campaign] = []
+        self._new: list[Campaign] = []
+
+    def add(self, campaign: Campaign) -> None:
+        """Adds a new campaign."""
+        self.seen.append(campaign)
+        self._new.append(campaign)
+
+    async def get(self, campaign_id: str) -> Campaign | None:
+        """Returns a campaign or None."""
+        row = (await self.session.execute(sa.select(orm.campaigns).where(orm.campaigns.c.id == campaign_id)))\
+            .mappings().first()
+        if row is None:
+            return None
+        campaign = Campaign(
+            id=row["id"], status=Status(row["status"]), version=row["version"], spec=dict(row["spec"]),
+            created_by=row["created_by"], updated_by=row["updated_by"], created_at=_aware(row["created_at"]),
+            updated_at=_aware(row["updated_at"]),
+            findings=tuple(StoredFinding.from_dict(f) for f in row["findings"]), review=row["review"])
+        self.seen.append(campaign)
+        return campaign
+
+    async def flush(self) -> None:
+        """Writes every campaign handed out or added."""
+        for campaign in self.seen:
+            values = {"status": campaign.status.value, "version": campaign.version, "spec": campaign.spec,
+                      "findings": [f.as_dict() for f in campaign.findings], "review": campaign.review,
+                      "updated_by": campaign.updated_by, "updated_at": campaign.updated_at}
+            if campaign in self._new:
+                await self.session.execute(sa.insert(orm.campaigns).values(
+                    id=campaign.id, created_by=campaign.created_by, created_at=campaign.created_at, **values))
+            else:
+                await self.session.execute(sa.update(orm.campaigns).where(orm.campaigns.c.id == campaign.id)
+                                           .values(**values))
+        self._new.clear()
+
+
+class SuppressionRepository:
+    """Suppression lists, their imports and their blind-index entries."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.seen: list[Any] = []
+
+    async def ensure_list(self, *, name: str, kind: str, channel: str | None, at: datetime) -> Mapping[str, Any]:
+        """Returns the list, creating it with its kind and channel the first time."""
+        row = (await self.session.execute(sa.select(orm.suppression_lists)
+                                          .where(orm.suppression_lists.c.name == name))).mappings().first()
+        if row is not None:
+            return dict(row)
+        values = {"name": name, "kind": kind, "channel": channel, "created_at": at}
+        await self.session.execute(sa.insert(orm.suppression_lists).values(**values))
+        return values
+
+    async def add_import(self, *, import_id: str, list_name: str, indexes: Sequence[str], actor: str,
+                         at: datetime) -> None:
+        """Records an import and points each of its blind indexes at it (a re-imported index moves)."""
+        await self.session.execute(sa.insert(orm.suppression_imports).values(
+            import_id=import_id, list_name=list_name, imported_at=at, entries=len(indexes), actor=actor))
+        for index in indexes:
+            await upsert(self.session, orm.suppression_entries,
+                         {"list_name": list_name, "blind_index": index, "import_id": import_id},
+                         keys=["list_name", "blind_index"])
+
+    async def lists(self) -> list[dict[str, Any]]:
+        """Returns every list with its entry count and latest import."""
+        lists, imports, entries = orm.suppression_lists.c, orm.suppression_imports.c, orm.suppression_entries.c
+        latest = (sa.select(imports.list_name, sa.func.max(imports.imported_at).label("last_imported_at"))
+                  .group_by(imports.list_name).subquery())
+        counts = (sa.select(entries.list_name, sa.func.count().label("entries")).group_by(entries.list_name)
+                  .subquery())
+        query = (sa.select(lists.name, lists.kind, lists.channel, lists.created_at, latest.c.last_imported_at,
+                           counts.c.entries)
+                 .outerjoin(latest, latest.c.list_name == lists.name)
+                 .outerjoin(counts, counts.c.list_name == lists.name).order_by(lists.name))
+        out = []
+        for row in (await self.session.execute(query)).mappings():
+            item = dict(row)
+            item["entries"] = item["entries"] or 0
+            out.append(item)
+        return out
+
+
+class CheckRepository:
+    """Checks and their per-recipient receipts."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.seen: list[Any] = []
+
+    async def add_check(self, values: Mapping[str, Any]) -> None:
+        """Stores a check's header."""
+        await self.session.execute(sa.insert(orm.checks).values(**values))
+
+    async def finish_check(self, check_id: str, *, recipients: int, summary: Mapping[str, int]) -> None:
+        """Stores a check's totals."""
+        await self.session.execute(sa.update(orm.checks).where(orm.checks.c.id == check_id)
+                                   .values(recipients=recipients, summary=dict(summary)))
+
+    async def add_receipts(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Stores receipts in batches."""
+        batch: list[Mapping[str, Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= _RECEIPT_BATCH:
+                await self.session.execute(sa.insert(orm.check_receipts), batch)
+                batch = []
+        if batch:
+            await self.session.execute(sa.insert(orm.check_receipts), batch)
+
+    async def receipts_of(self, contact_id: str) -> list[dict[str, Any]]:
+        """Returns every receipt of a contact, newest check first."""
+        r, c = orm.check_receipts.c, orm.checks.c
+        query = (sa.select(r.check_id, c.campaign_id, c.checked_at, r.decision, r.reasons, r.evidence)
+                 .join(orm.checks, c.id == r.check_id).where(r.contact_id == contact_id)
+                 .order_by(c.checked_at.desc()))
+        return [dict(row) for row in (await self.session.execute(query)).mappings()]

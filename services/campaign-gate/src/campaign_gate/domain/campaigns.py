@@ -1,0 +1,261 @@
+"""The campaign aggregate: lifecycle draft → submitted → approved | rejected, review findings, four eyes.
+
+A campaign's `spec` is plain data (what the marketer wrote); `campaign_facts` turns it, with the
+purpose and processor known from consent's events, into the `CampaignFacts` the rules read.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from campaign_gate.domain import events, review, rules
+from campaign_gate.domain.facts import (
+    Audience,
+    CallScript,
+    CampaignFacts,
+    Channel,
+    LawfulBasis,
+    MessageFacts,
+    ProcessorFacts,
+    TargetingCriterion,
+)
+from campaign_gate.domain.rules import Finding, Outcome
+
+
+class Status(enum.StrEnum):
+    """Where a campaign is in its lifecycle."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+#: Finding outcome → the severity shown to people.
+SEVERITY = {Outcome.BLOCK: "block", Outcome.NEEDS_REVIEW: "needs_review", Outcome.ALLOW_BASIS: "info"}
+
+
+class CampaignError(Exception):
+    """A campaign operation the rules refuse."""
+
+
+class InvalidTransitionError(CampaignError):
+    """The campaign is not in a status that allows the operation."""
+
+    def __init__(self, operation: str, status: Status) -> None:
+        super().__init__(f"cannot {operation} a campaign that is {status.value}")
+
+
+class FourEyesError(CampaignError):
+    """A reviewer tried to approve a campaign they created or last changed."""
+
+    def __init__(self) -> None:
+        super().__init__("a reviewer cannot approve a campaign they created or last changed (four eyes)")
+
+
+class ApprovalRefusedError(CampaignError):
+    """A block finding prevents approval, or needs-review findings lack a written justification."""
+
+
+@dataclass(frozen=True)
+class PurposeInfo:
+    """What consent's events say about a purpose."""
+
+    purpose_id: str
+    lawful_basis: str
+    retired: bool = False
+
+
+@dataclass(frozen=True)
+class StoredFinding:
+    """A review finding as stored and shown: rule id, severity, message, evidence."""
+
+    rule: str
+    severity: str
+    message: str
+    evidence: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, finding: Finding) -> StoredFinding:
+        """Returns the stored form of a rule finding."""
+        return cls(finding.rule_id, SEVERITY[finding.outcome], finding.message, finding.evidence)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Returns the JSON form."""
+        return {"rule": self.rule, "severity": self.severity, "message": self.message,
+                "evidence": list(self.evidence)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StoredFinding:
+        """Parses the JSON form."""
+        return cls(data["rule"], data["severity"], data["message"], tuple(data.get("evidence", ())))
+
+
+def approvable(findings: Iterable[StoredFinding], justification: str | None) -> bool:
+    """Says whether stored findings allow approval, with the same rule as `review.can_approve`."""
+    outcomes = {"block": Outcome.BLOCK, "needs_review": Outcome.NEEDS_REVIEW, "info": Outcome.ALLOW_BASIS}
+    as_findings = [Finding(f.rule, outcomes[f.severity], f.message) for f in findings]
+    return review.can_approve(as_findings, justification)
+
+
+@dataclass
+class Campaign:
+    """One campaign and its review; methods check the lifecycle and append events."""
+
+    id: str
+    status: Status
+    version: int
+    spec: dict[str, Any]
+    created_by: str
+    updated_by: str
+    created_at: datetime
+    updated_at: datetime
+    findings: tuple[StoredFinding, ...] = ()
+    review: dict[str, Any] | None = None
+    events: list[events.Event] = field(default_factory=list)
+
+    @classmethod
+    def draft(cls, *, spec: dict[str, Any], by: str, at: datetime) -> Campaign:
+        """Creates a draft campaign."""
+        campaign = cls(id=str(uuid.uuid4()), status=Status.DRAFT, version=1, spec=dict(spec), created_by=by,
+                       updated_by=by, created_at=at, updated_at=at)
+        campaign.events.append(events.CampaignDrafted(campaign.id, 1, None, tuple(sorted(spec)), at))
+        return campaign
+
+    def change(self, *, changes: Mapping[str, Any], by: str, at: datetime) -> None:
+        """Applies changed fields; any change of a submitted, approved or rejected campaign makes it a draft."""
+        changed = tuple(sorted(k for k, v in changes.items() if self.spec.get(k) != v))
+        if not changed:
+            return
+        previous = self.status
+        self.spec = {**self.spec, **{k: changes[k] for k in changed}}
+        self.status, self.version, self.updated_by, self.updated_at = Status.DRAFT, self.version + 1, by, at
+        self.findings, self.review = (), None
+        self.events.append(events.CampaignDrafted(self.id, self.version, previous.value, changed, at))
+
+    def submit(self, *, findings: Iterable[Finding], by: str, at: datetime) -> None:
+        """Stores the automated review's findings and waits for a reviewer."""
+        if self.status not in (Status.DRAFT, Status.REJECTED):
+            raise InvalidTransitionError("submit", self.status)
+        self.findings = tuple(StoredFinding.of(f) for f in findings)
+        self.status, self.updated_at, self.review = Status.SUBMITTED, at, None
+        self.events.append(events.CampaignSubmitted(
+            self.id, self.version, tuple({"rule": f.rule, "severity": f.severity, "message": f.message}
+                                         for f in self.findings), rules.RULESET_VERSION, at))
+
+    def approve(self, *, reviewer: str, justification: str | None, at: datetime) -> None:
+        """Approves a submitted campaign: no block finding, a justification for needs-review, four eyes."""
+        if self.status is not Status.SUBMITTED:
+            raise InvalidTransitionError("approve", self.status)
+        if reviewer in (self.created_by, self.updated_by):
+            raise FourEyesError()
+        if any(f.severity == "block" for f in self.findings):
+            blocking = ", ".join(sorted({f.rule for f in self.findings if f.severity == "block"}))
+            raise ApprovalRefusedError(f"block findings prevent approval: {blocking}")
+        if not approvable(self.findings, justification):
+            raise ApprovalRefusedError("needs-review findings need a written justification")
+        self.status, self.updated_at = Status.APPROVED, at
+        self.review = {"decision": "approved", "reviewer": reviewer, "at": at.isoformat(),
+                       "justification": justification}
+        self.events.append(events.CampaignApproved(self.id, self.version, reviewer, justification, at))
+
+    def reject(self, *, reviewer: str, reason: str | None, at: datetime) -> None:
+        """Rejects a submitted campaign."""
+        if self.status is not Status.SUBMITTED:
+            raise InvalidTransitionError("reject", self.status)
+        self.status, self.updated_at = Status.REJECTED, at
+        self.review = {"decision": "rejected", "reviewer": reviewer, "at": at.isoformat(), "reason": reason}
+        self.events.append(events.CampaignRejected(self.id, self.version, reviewer, reason, at))
+
+
+def _criteria(items: Iterable[Mapping[str, Any]]) -> tuple[TargetingCriterion, ...]:
+    out = []
+    for item in items:
+        value = item.get("value", "")
+        out.append(TargetingCriterion(
+            attribute=str(item["attribute"]), operator=str(item["operator"]),
+            value=tuple(str(v) for v in value) if isinstance(value, list | tuple) else str(value),
+            justification=item.get("justification")))
+    return tuple(out)
+
+
+def _processor(processor: Mapping[str, Any] | None) -> ProcessorFacts | None:
+    if processor is None:
+        return None
+    contract = processor.get("contract") or {}
+    return ProcessorFacts(
+        name=str(processor["legal_name"]),
+        active=processor.get("status") == "active",
+        contract_signed_at=_dt(contract.get("signed_at")),
+        contract_expires_at=_dt(contract.get("expires_at")),
+        art28_clauses=frozenset(contract.get("art28_clauses") or ()),
+        transfers_outside_eea=bool(contract.get("transfers_outside_eea", False)),
+        transfer_mechanism=contract.get("transfer_mechanism"),
+        transfer_impact_assessment_done=bool(contract.get("transfer_impact_assessment_done", False)),
+    )
+
+
+def _dt(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def campaign_facts(campaign: Campaign, *, purpose: PurposeInfo | None,
+                   processor: Mapping[str, Any] | None) -> CampaignFacts:
+    """Returns what the rules read about a campaign, with its purpose and processor as consent knows them."""
+    s = campaign.spec
+    basis = LawfulBasis.UNKNOWN
+    if purpose is not None and not purpose.retired:
+        try:
+            basis = LawfulBasis(purpose.lawful_basis)
+        except ValueError:
+            basis = LawfulBasis.UNKNOWN
+    message = s.get("message") or {}
+    script = s.get("call_script") or {}
+    return CampaignFacts(
+        campaign_id=campaign.id,
+        purpose_id=str(s["purpose_id"]),
+        purpose_lawful_basis=basis,
+        channel=Channel(s["channel"]),
+        sender_entity=str(s["sender_entity"]),
+        send_at=_dt(s["send_at"]),  # type: ignore[arg-type]
+        approved=campaign.status is Status.APPROVED,
+        purpose_registered=purpose is not None and not purpose.retired,
+        commercial=bool(s.get("commercial", True)),
+        audience=Audience(s.get("audience", "b2c")),
+        product_category=str(s.get("product_category", "")),
+        analogous_categories=frozenset(s.get("analogous_categories") or ()),
+        analogy_unclear_categories=frozenset(s.get("analogy_unclear_categories") or ()),
+        complementary_categories=frozenset(s.get("complementary_categories") or ()),
+        message=MessageFacts(**{k: v for k, v in message.items() if k in MessageFacts.__dataclass_fields__}),
+        call_script=CallScript(**{k: v for k, v in script.items() if k in CallScript.__dataclass_fields__}),
+        caller_number_masked=bool(s.get("caller_number_masked", False)),
+        processor=_processor(processor) if s.get("processor_id") else None,
+        targeting=_criteria(s.get("targeting") or ()),
+        offer_eligibility=_criteria(s.get("offer_eligibility") or ()),
+        offer_generally_available=bool(s.get("offer_generally_available", True)),
+        refuses_product_outside_target=bool(s.get("refuses_product_outside_target", False)),
+        differential_b2b_terms=bool(s.get("differential_b2b_terms", False)),
+        uses_profiling=bool(s.get("uses_profiling", False)),
+        large_scale_profiling=bool(s.get("large_scale_profiling", False)),
+        combines_datasets=bool(s.get("combines_datasets", False)),
+        automated_significant_decision=bool(s.get("automated_significant_decision", False)),
+        manipulative_design=bool(s.get("manipulative_design", False)),
+        art9_explicit_consent_only=bool(s.get("art9_explicit_consent_only", False)),
+        dpia_reference=s.get("dpia_reference"),
+    )
+
+
+def missing_processor(campaign: Campaign, processor: Mapping[str, Any] | None) -> Finding | None:
+    """Returns a PROC-01 block when the campaign names a processor consent never registered."""
+    processor_id = campaign.spec.get("processor_id")
+    if processor_id and processor is None:
+        return Finding("PROC-01", Outcome.BLOCK, "The processor is not in consent's vendor registry.",
+                       (f"processor:{processor_id}",))
+    return None

@@ -1,0 +1,96 @@
+"""Domain events of the campaign gate: past-tense facts; ids, decisions and rule ids, never personal data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class Event:
+    """Marker base class of every campaign-gate event."""
+
+
+@dataclass(frozen=True)
+class CampaignDrafted(Event):
+    """A campaign was created, or changed (which sends an approved or submitted one back to draft)."""
+
+    campaign_id: str
+    version: int
+    previous_status: str | None
+    changed_fields: tuple[str, ...]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CampaignSubmitted(Event):
+    """A campaign was submitted and reviewed automatically; `findings` are (rule, severity, message)."""
+
+    campaign_id: str
+    version: int
+    findings: tuple[dict[str, str], ...]
+    ruleset_version: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CampaignApproved(Event):
+    """A reviewer approved a submitted campaign, with the justification of any needs-review finding."""
+
+    campaign_id: str
+    version: int
+    reviewer: str
+    justification: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CampaignRejected(Event):
+    """A reviewer rejected a submitted campaign."""
+
+    campaign_id: str
+    version: int
+    reviewer: str
+    reason: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RecipientChecked(Event):
+    """The receipt of one recipient's decision in one check (subject = the contact id)."""
+
+    check_id: str
+    campaign_id: str
+    campaign_version: int
+    contact_id: str
+    decision: str
+    reasons: tuple[dict[str, str], ...]
+    evidence: tuple[str, ...]
+    ruleset_version: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CheckCompleted(Event):
+    """A check of a campaign finished; `summary` counts the decisions."""
+
+    check_id: str
+    campaign_id: str
+    campaign_version: int
+    recipients: int
+    summary: dict[str, int]
+    stale: bool
+    ruleset_version: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class SuppressionListImported(Event):
+    """Blind indexes were imported into a suppression list (subject = the list name)."""
+
+    list_name: str
+    kind: str
+    import_id: str
+    entries: int
+    at: datetime
+    extra: dict[str, Any] = field(default_factory=dict)

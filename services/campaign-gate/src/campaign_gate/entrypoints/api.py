@@ -1,0 +1,176 @@
+"""The campaign-gate HTTP API (`/v1/…`, SPEC §4): thin translators between HTTP and the handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from pydantic import ValidationError
+from fastapi import APIRouter, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from campaign_gate.domain.campaigns import Campaign
+from campaign_gate.entrypoints import schemas
+from campaign_gate.entrypoints.deps import Admin, Marketer, Reader, Reviewer, ServiceDep, UnitOfWorkDep
+from campaign_gate.service_layer import handlers
+from campaign_gate.service_layer.handlers import CheckResult
+
+router = APIRouter(prefix="/v1", tags=["campaign-gate"])
+NDJSON = "application/x-ndjson"
+
+
+class InvalidCheckInputError(ValueError):
+    """An NDJSON check line that is not a contact id."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.problem_extra = {"errors": [{"field": f"line {line}", "message": reason}]}
+
+
+def _read(campaign: Campaign) -> schemas.CampaignRead:
+    return schemas.CampaignRead(
+        id=campaign.id, status=campaign.status.value, version=campaign.version, spec=campaign.spec,
+        findings=[schemas.Finding(**f.as_dict()) for f in campaign.findings], review=campaign.review,
+        created_by=campaign.created_by, updated_by=campaign.updated_by, created_at=campaign.created_at,
+        updated_at=campaign.updated_at)
+
+
+def _spec(model: Any, *, partial: bool = False) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude_unset=partial)
+
+
+@router.post("/campaigns", status_code=201, response_model=schemas.CampaignRead)
+async def create_campaign(body: schemas.CampaignFields, who: Marketer, uow: UnitOfWorkDep) -> schemas.CampaignRead:
+    """Creates a draft campaign."""
+    return _read(await handlers.create_campaign(handlers.CreateCampaign(_spec(body), who.subject), uow))
+
+
+@router.get("/campaigns/{campaign_id}", response_model=schemas.CampaignRead)
+async def get_campaign(campaign_id: str, _who: Reader, uow: UnitOfWorkDep) -> schemas.CampaignRead:
+    """Returns a campaign with its findings and review."""
+    return _read(await handlers.get_campaign(campaign_id, uow))
+
+
+@router.patch("/campaigns/{campaign_id}", response_model=schemas.CampaignRead)
+async def change_campaign(campaign_id: str, body: schemas.CampaignPatch, who: Marketer,
+                          uow: UnitOfWorkDep) -> schemas.CampaignRead:
+    """Changes fields; a submitted, approved or rejected campaign goes back to draft."""
+    changes = _spec(body, partial=True)
+    return _read(await handlers.change_campaign(handlers.ChangeCampaign(campaign_id, changes, who.subject), uow))
+
+
+@router.post("/campaigns/{campaign_id}/submit", response_model=schemas.CampaignRead)
+async def submit_campaign(campaign_id: str, who: Marketer, uow: UnitOfWorkDep) -> schemas.CampaignRead:
+    """Runs the automated review and returns its findings."""
+    return _read(await handlers.submit_campaign(handlers.SubmitCampaign(campaign_id, who.subject), uow))
+
+
+@router.post("/campaigns/{campaign_id}/approve", response_model=schemas.CampaignRead)
+async def approve_campaign(campaign_id: str, body: schemas.ReviewDecision, who: Reviewer,
+                           uow: UnitOfWorkDep) -> schemas.CampaignRead:
+    """Approves a submitted campaign (no block finding; a justification over needs-review; four eyes)."""
+    command = handlers.ReviewCampaign(campaign_id, who.subject, approve=True, justification=body.justification)
+    return _read(await handlers.review_campaign(command, uow))
+
+
+@router.post("/campaigns/{campaign_id}/reject", response_model=schemas.CampaignRead)
+async def reject_campaign(campaign_id: str, body: schemas.ReviewDecision, who: Reviewer,
+                          uow: UnitOfWorkDep) -> schemas.CampaignRead:
+    """Rejects a submitted campaign."""
+    command = handlers.ReviewCampaign(campaign_id, who.subject, approve=False, justification=body.justification)
+    return _read(await handlers.review_campaign(command, uow))
+
+
+async def _ndjson_ids(request: Request) -> AsyncIterator[str]:
+    buffer = b""
+    line_no = 0
+
+    def parse(raw: bytes) -> str | None:
+        nonlocal line_no
+        line_no += 1
+        raw = raw.strip()
+        if not raw:
+            return None
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidCheckInputError(line_no, "not JSON") from None
+        if isinstance(value, dict):
+            value = value.get("contact_id")
+        if not isinstance(value, str) or not value or len(value) > 64:
+            raise InvalidCheckInputError(line_no, "expected a contact id or {\"contact_id\": …}")
+        return value
+
+    async for chunk in request.stream():
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for raw in lines:
+            cid = parse(raw)
+            if cid is not None:
+                yield cid
+    cid = parse(buffer)
+    if cid is not None:
+        yield cid
+
+
+@router.post("/campaigns/{campaign_id}/checks", response_model=schemas.CheckRead,
+             responses={200: {"content": {NDJSON: {}}}})
+async def check_campaign(campaign_id: str, request: Request, who: Marketer, service: ServiceDep) -> Any:
+    """Decides each recipient: JSON `{"contact_ids": […]}` in and out, or NDJSON streamed in and out."""
+    await handlers.get_campaign(campaign_id, service.uow())
+    freshness = await service.projection_freshness()
+    command = handlers.CheckCampaign(campaign_id, who.actor, stale=freshness.stale, stale_reason=freshness.reason)
+    seller = service.settings.seller_entity
+    if request.headers.get("content-type", "").split(";")[0].strip() == NDJSON:
+        # Because Starlette's streaming response listens for a disconnect on the same receive channel,
+        # the request is read (line by line, validated) before the response streams out; a bad line
+        # is then a 422 with nothing decided or stored.
+        ids = [cid async for cid in _ndjson_ids(request)]
+        stream = handlers.check_stream(command, ids, seller_entity=seller, uow_factory=service.uow)
+
+        async def body() -> AsyncIterator[bytes]:
+            async for item in stream:
+                if isinstance(item, CheckResult):
+                    yield orjson.dumps({"check_id": item.check_id, "campaign_id": item.campaign_id,
+                                        "campaign_version": item.campaign_version,
+                                        "ruleset_version": item.ruleset_version, "stale": item.stale,
+                                        "summary": item.summary}) + b"\n"
+                else:
+                    yield orjson.dumps(item) + b"\n"
+
+        return StreamingResponse(body(), media_type=NDJSON)
+    try:
+        payload = schemas.CheckRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
+    receipts: list[dict[str, Any]] = []
+    result: CheckResult | None = None
+    async for item in handlers.check_stream(command, payload.contact_ids, seller_entity=seller,
+                                            uow_factory=service.uow):
+        if isinstance(item, CheckResult):
+            result = item
+        else:
+            receipts.append(item)
+    assert result is not None
+    return JSONResponse({"check_id": result.check_id, "campaign_id": result.campaign_id,
+                         "campaign_version": result.campaign_version, "ruleset_version": result.ruleset_version,
+                         "stale": result.stale, "summary": result.summary, "recipients": receipts})
+
+
+@router.post("/suppression-lists/{name}/entries", status_code=201, response_model=schemas.SuppressionImportRead)
+async def import_suppression_entries(name: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")],
+                                     body: schemas.SuppressionImport, who: Admin,
+                                     service: ServiceDep) -> Any:
+    """Imports raw e-mails and phones (hashed on import) or blind indexes into a list, dated today."""
+    command = handlers.ImportSuppressionEntries(
+        list_name=name, kind=body.kind, channel=body.channel, actor=who.actor, emails=body.emails,
+        phones=body.phones, blind_indexes=body.blind_indexes)
+    return await handlers.import_suppression_entries(command, service.indexer, service.uow())
+
+
+@router.get("/suppression-lists", response_model=list[schemas.SuppressionListRead])
+async def list_suppression_lists(_who: Reader, uow: UnitOfWorkDep) -> Any:
+    """Lists suppression lists with their size and latest import (a Bloctel list older than 30 days blocks)."""
+    return await handlers.list_suppression_lists(uow)

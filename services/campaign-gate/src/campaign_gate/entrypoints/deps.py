@@ -1,0 +1,30 @@
+"""FastAPI dependencies of campaign-gate, declared once as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from campaign_gate.bootstrap import CampaignGate
+from campaign_gate.service_layer.unit_of_work import GateUnitOfWork
+from shared.auth import Principal, require_roles
+
+
+def _service(request: Request) -> CampaignGate:
+    return request.app.state.service
+
+
+def _uow(service: Annotated[CampaignGate, Depends(_service)]) -> GateUnitOfWork:
+    return service.uow()
+
+
+UnitOfWorkDep = Annotated[GateUnitOfWork, Depends(_uow)]
+ServiceDep = Annotated[CampaignGate, Depends(_service)]
+#: Marketers draft, submit and check campaigns.
+Marketer = Annotated[Principal, Depends(require_roles("marketer"))]
+#: Only reviewers approve or reject.
+Reviewer = Annotated[Principal, Depends(require_roles("reviewer"))]
+#: Suppression lists are the administrators'.
+Admin = Annotated[Principal, Depends(require_roles("admin"))]
+Reader = Annotated[Principal, Depends(require_roles("marketer", "reviewer", "admin", "auditor"))]

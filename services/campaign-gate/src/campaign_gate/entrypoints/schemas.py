@@ -1,0 +1,194 @@
+"""Request and response bodies of the campaign-gate API (SPEC §4); unknown fields are refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from campaign_gate.domain.facts import Audience, Channel, SuppressionKind
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Message(_Strict):
+    """The message: content the MSG-* rules read."""
+
+    subject: str = ""
+    body: str = ""
+    template_ref: str | None = None
+    unsubscribe_mechanism: str | None = None
+    unsubscribe_free: bool = False
+    right_to_object_statement: bool = False
+    sender_identification: str | None = None
+    offer_conditions: str | None = None
+    is_promotional_offer: bool = False
+    subject_related_to_offer: bool | None = None
+    carries_art14_notice: bool = False
+    objection_reminder: bool = False
+
+
+class CallScript(_Strict):
+    """What a telephone script says at the start of a call."""
+
+    caller_identity: bool = False
+    company_identity: bool = False
+    commercial_nature: bool = False
+    bloctel_mention: bool = False
+    art14_information: bool = False
+
+
+class Criterion(_Strict):
+    """One targeting or offer-eligibility condition."""
+
+    attribute: str = Field(min_length=1, max_length=200)
+    operator: str = Field(min_length=1, max_length=32)
+    value: str | list[str] = ""
+    justification: str | None = None
+
+
+class CampaignFields(_Strict):
+    """Every field of a campaign; a PATCH sends any subset."""
+
+    purpose_id: str = Field(min_length=1, max_length=64)
+    channel: Channel
+    sender_entity: str = Field(min_length=1, max_length=300)
+    processor_id: str | None = None
+    message: Message = Field(default_factory=Message)
+    call_script: CallScript = Field(default_factory=CallScript)
+    targeting: list[Criterion] = Field(default_factory=list)
+    offer_eligibility: list[Criterion] = Field(default_factory=list)
+    offer_generally_available: bool = True
+    audience: Audience = Audience.B2C
+    commercial: bool = True
+    product_category: str = ""
+    analogous_categories: list[str] = Field(default_factory=list)
+    analogy_unclear_categories: list[str] = Field(default_factory=list)
+    complementary_categories: list[str] = Field(default_factory=list)
+    send_at: AwareDatetime
+    caller_number_masked: bool = False
+    refuses_product_outside_target: bool = False
+    differential_b2b_terms: bool = False
+    uses_profiling: bool = False
+    large_scale_profiling: bool = False
+    combines_datasets: bool = False
+    automated_significant_decision: bool = False
+    manipulative_design: bool = False
+    art9_explicit_consent_only: bool = False
+    dpia_reference: str | None = None
+
+
+class CampaignPatch(_Strict):
+    """A change to some fields of a campaign."""
+
+    purpose_id: str | None = Field(None, min_length=1, max_length=64)
+    channel: Channel | None = None
+    sender_entity: str | None = Field(None, min_length=1, max_length=300)
+    processor_id: str | None = None
+    message: Message | None = None
+    call_script: CallScript | None = None
+    targeting: list[Criterion] | None = None
+    offer_eligibility: list[Criterion] | None = None
+    offer_generally_available: bool | None = None
+    audience: Audience | None = None
+    commercial: bool | None = None
+    product_category: str | None = None
+    analogous_categories: list[str] | None = None
+    analogy_unclear_categories: list[str] | None = None
+    complementary_categories: list[str] | None = None
+    send_at: AwareDatetime | None = None
+    caller_number_masked: bool | None = None
+    refuses_product_outside_target: bool | None = None
+    differential_b2b_terms: bool | None = None
+    uses_profiling: bool | None = None
+    large_scale_profiling: bool | None = None
+    combines_datasets: bool | None = None
+    automated_significant_decision: bool | None = None
+    manipulative_design: bool | None = None
+    art9_explicit_consent_only: bool | None = None
+    dpia_reference: str | None = None
+
+
+class Finding(BaseModel):
+    rule: str
+    severity: Literal["block", "needs_review", "info"]
+    message: str
+    evidence: list[str] = []
+
+
+class CampaignRead(BaseModel):
+    id: str
+    status: str
+    version: int
+    spec: dict[str, Any]
+    findings: list[Finding]
+    review: dict[str, Any] | None
+    created_by: str
+    updated_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReviewDecision(_Strict):
+    """A reviewer's decision; a justification is required to approve over needs-review findings."""
+
+    justification: str | None = Field(None, max_length=5000)
+
+
+class CheckRequest(_Strict):
+    """The recipients of a JSON check (NDJSON streams them instead, one per line)."""
+
+    contact_ids: list[str] = Field(min_length=1, max_length=100_000)
+
+
+class Reason(BaseModel):
+    rule: str
+    message: str
+
+
+class Receipt(BaseModel):
+    contact_id: str
+    decision: Literal["allow", "block", "needs_review"]
+    reasons: list[Reason]
+    evidence: list[str]
+
+
+class CheckRead(BaseModel):
+    check_id: str
+    campaign_id: str
+    campaign_version: int
+    ruleset_version: str
+    stale: bool
+    summary: dict[str, int]
+    recipients: list[Receipt]
+
+
+class SuppressionImport(_Strict):
+    """Raw e-mails and phones (hashed on import, never stored) and/or blind indexes."""
+
+    kind: SuppressionKind = SuppressionKind.OPPOSITION
+    channel: Channel | None = None
+    emails: list[str] = Field(default_factory=list, max_length=1_000_000)
+    phones: list[str] = Field(default_factory=list, max_length=1_000_000)
+    blind_indexes: list[str] = Field(default_factory=list, max_length=1_000_000)
+
+
+class SuppressionImportRead(BaseModel):
+    list: str
+    kind: str
+    channel: str | None
+    import_id: str
+    imported_at: datetime
+    entries: int
+
+
+class SuppressionListRead(BaseModel):
+    name: str
+    kind: str
+    channel: str | None
+    created_at: datetime
+    last_imported_at: datetime | None
+    entries: int

@@ -1,0 +1,398 @@
+"""The gate for real: contacts and consent events on Kafka → projection in PostgreSQL → campaigns and checks."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+
+from campaign_gate import contracts
+from campaign_gate.adapters import orm
+from campaign_gate.adapters.freshness import KafkaFreshness
+from campaign_gate.main import create_app
+from campaign_gate.settings import CampaignGateSettings
+from shared.blind_index import BlindIndexer
+from shared.events import EventEnvelope
+from shared.kafka import ensure_topics
+from tests.e2e.harness import auth, common_settings, eventually, migrated_database, running, token
+
+pytestmark = pytest.mark.integration
+
+BLIND_KEY = "test-blind-index-key-0123456789abcdef"
+ADMIN = auth("admin")
+#: The bound a withdrawal must be consumed within before the next check refuses (the B2 figure is far lower).
+WITHDRAWAL_BOUND_SECONDS = 2.0
+
+
+def _token(subject: str, *roles: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(*roles, subject=subject)}"}
+
+
+MARKETER = _token("alice", "marketer", "reviewer")
+REVIEWER = _token("bob", "reviewer")
+
+
+@pytest.fixture
+async def settings(kafka_bootstrap: str, postgres_admin_url: str) -> CampaignGateSettings:
+    url = await migrated_database(postgres_admin_url, "campaign-gate")
+    await ensure_topics(kafka_bootstrap, [*contracts.CONSUMED_TOPICS, contracts.CAMPAIGNS_EVENTS])
+    return CampaignGateSettings(database_url=url, consumer_group=f"gate-{uuid.uuid4().hex[:8]}",
+                                VIGIE_BLIND_INDEX_KEY=BLIND_KEY, **common_settings(kafka_bootstrap))
+
+
+class Upstream:
+    """Publishes what contacts and consent would publish, keyed by subject like their relays."""
+
+    def __init__(self, kafka: str) -> None:
+        self.producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, acks="all")
+
+    async def send(self, topic: str, type_: str, subject: str, data: dict[str, Any]) -> EventEnvelope:
+        envelope = EventEnvelope(source="/vigie/test", type=type_, subject=subject, actor="test", data=data)
+        await self.producer.send_and_wait(topic, envelope.encode(), key=subject.encode(),
+                                          headers=envelope.kafka_headers())
+        return envelope
+
+    async def purpose(self, purpose_id: str, basis: str = "consent") -> None:
+        await self.send(contracts.CONSENT_EVENTS, contracts.PURPOSE_REGISTERED, purpose_id,
+                        {"purpose_id": purpose_id, "version": 1, "name": "Newsletter", "lawful_basis": basis,
+                         "at": _iso(_now())})
+
+    async def informed_contact(self, contact_id: str, purpose_id: str, *, email_index: str | None = None,
+                               consent: bool = True) -> str:
+        """A consumer who gave an e-mail on a form, got the Art. 13 notice and consented by e-mail."""
+        notice_id = f"n-{uuid.uuid4().hex[:8]}"
+        await self.send(contracts.CONSENT_EVENTS, contracts.NOTICE_PUBLISHED, notice_id,
+                        {"notice_id": notice_id, "version": 1, "article": "13", "language": "fr",
+                         "purpose_ids": [purpose_id], "content_hash": "x", "at": _iso(_now())})
+        await self.send(contracts.CONTACTS_EVENTS, contracts.CONTACT_CREATED, contact_id, {
+            "contact_id": contact_id, "at": _iso(_now()), "facts": {
+                "kind": "consumer", "relationship": "prospect", "status": "active", "collected_from_person": True,
+                "source": "web_form", "broker_name": None, "obtained_at": _iso(_now() - timedelta(days=10)),
+                "last_contact_from_person_at": None, "relationship_end_at": None, "birth_year": None,
+                "minor_until": None, "channels": ["email"], "email_index": email_index, "phone_index": None,
+                "attributes": {}, "version": 1}})
+        await self.send(contracts.CONSENT_EVENTS, contracts.NOTICE_DELIVERED, contact_id, {
+            "delivery_id": f"d-{uuid.uuid4().hex[:8]}", "contact_id": contact_id, "notice_id": notice_id,
+            "notice_version": 1, "content_hash": "x", "channel": "email", "at": _iso(_now() - timedelta(days=10))})
+        consent_id = f"c-{uuid.uuid4().hex[:8]}"
+        if consent:
+            await self.send(contracts.CONSENT_EVENTS, contracts.CONSENT_GRANTED, contact_id, {
+                "consent_id": consent_id, "contact_id": contact_id, "purpose_id": purpose_id,
+                "purpose_version": 1, "channel": "email", "notice_id": notice_id, "notice_version": 1,
+                "collector_kind": "controller", "collector_name": None,
+                "requested_at": _iso(_now() - timedelta(days=10)), "granted_at": _iso(_now() - timedelta(days=10)),
+                "confirmed_at": None})
+        return consent_id
+
+    async def withdraw(self, contact_id: str, consent_id: str, purpose_id: str) -> None:
+        await self.send(contracts.CONSENT_EVENTS, contracts.CONSENT_WITHDRAWN, contact_id, {
+            "consent_id": consent_id, "contact_id": contact_id, "purpose_id": purpose_id, "channel": "email",
+            "granted_at": _iso(_now() - timedelta(days=10)), "withdrawn_at": _iso(_now())})
+
+    async def object(self, *, contact_id: str | None, blind_indexes: list[str], scope: str) -> None:
+        objection_id = f"o-{uuid.uuid4().hex[:8]}"
+        await self.send(contracts.CONSENT_EVENTS, contracts.OBJECTION_RECORDED, contact_id or objection_id, {
+            "objection_id": objection_id, "contact_id": contact_id, "scope": scope,
+            "blind_indexes": blind_indexes, "at": _iso(_now())})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+@pytest.fixture
+async def upstream(kafka_bootstrap: str) -> Any:
+    producer = Upstream(kafka_bootstrap)
+    await producer.producer.start()
+    yield producer
+    await producer.producer.stop()
+
+
+def campaign_body(purpose_id: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "purpose_id": purpose_id, "channel": "email", "sender_entity": "Acme SAS",
+        "message": {"subject": "Nos nouvelles chaussures", "body": "Découvrez la collection de printemps.",
+                    "unsubscribe_mechanism": "https://acme.example/stop", "unsubscribe_free": True,
+                    "right_to_object_statement": True, "sender_identification": "Acme SAS",
+                    "subject_related_to_offer": True, "objection_reminder": True},
+        "product_category": "shoes", "send_at": _iso(_now() + timedelta(days=1)), **overrides,
+    }
+
+
+async def _projected(gate: Any, table: sa.Table, column: sa.Column[Any], value: str) -> None:
+    engine = gate.app.state.service.runtime.engine
+
+    async def _present() -> Any:
+        async with engine.connect() as conn:
+            return await conn.scalar(sa.select(sa.func.count()).select_from(table).where(column == value))
+
+    await eventually(_present, timeout=30, interval=0.05)
+
+
+async def _approved_campaign(gate: Any, purpose_id: str, **overrides: Any) -> str:
+    client = gate.client
+    # Because the purpose reaches the gate through consent.events, the review waits until it is projected.
+    await _projected(gate, orm.gate_purposes, orm.gate_purposes.c.purpose_id, purpose_id)
+    created = await client.post("/v1/campaigns", json=campaign_body(purpose_id, **overrides), headers=MARKETER)
+    assert created.status_code == 201, created.text
+    campaign_id = created.json()["id"]
+    submitted = await client.post(f"/v1/campaigns/{campaign_id}/submit", headers=MARKETER)
+    assert submitted.status_code == 200 and submitted.json()["findings"] == [], submitted.text
+    approved = await client.post(f"/v1/campaigns/{campaign_id}/approve", json={}, headers=REVIEWER)
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "approved"
+    return campaign_id
+
+
+async def _check(client: Any, campaign_id: str, *contact_ids: str) -> dict[str, Any]:
+    response = await client.post(f"/v1/campaigns/{campaign_id}/checks", json={"contact_ids": list(contact_ids)},
+                                 headers=MARKETER)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _by_contact(check: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["contact_id"]: r for r in check["recipients"]}
+
+
+async def test_a_withdrawal_or_an_objection_recorded_on_consent_blocks_the_next_check_within_the_bound(
+        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    indexer = BlindIndexer(BLIND_KEY.encode())
+    purpose_id, consenting, objecting = (str(uuid.uuid4()) for _ in range(3))
+    objecting_index = indexer.email("objector@example.org")
+    async with running(create_app(settings)) as gate:
+        await upstream.purpose(purpose_id)
+        consent_id = await upstream.informed_contact(consenting, purpose_id)
+        await upstream.informed_contact(objecting, purpose_id, email_index=objecting_index)
+        campaign_id = await _approved_campaign(gate, purpose_id)
+
+        async def _both_allowed() -> Any:
+            check = _by_contact(await _check(gate.client, campaign_id, consenting, objecting))
+            return check if all(r["decision"] == "allow" for r in check.values()) else None
+
+        allowed = await eventually(_both_allowed, timeout=30, interval=0.2)
+        assert allowed[consenting]["reasons"][0]["rule"] == "ELEC-01"
+        assert f"consent:{consent_id}" in allowed[consenting]["evidence"]
+
+        await upstream.withdraw(consenting, consent_id, purpose_id)
+        # The objection names no contact id: only the blind index of the e-mail ties it to the recipient.
+        await upstream.object(contact_id=None, blind_indexes=[objecting_index], scope="all_direct_marketing")
+        published = time.perf_counter()
+
+        async def _both_blocked() -> Any:
+            check = _by_contact(await _check(gate.client, campaign_id, consenting, objecting))
+            return check if all(r["decision"] == "block" for r in check.values()) else None
+
+        blocked = await eventually(_both_blocked, timeout=10, interval=0.01)
+        delay = time.perf_counter() - published
+        assert [r["rule"] for r in blocked[consenting]["reasons"]][0] == "UNI-03"
+        assert "UNI-01" in [r["rule"] for r in blocked[objecting]["reasons"]]
+        assert delay < WITHDRAWAL_BOUND_SECONDS, f"withdrawal to refusal took {delay:.3f}s"
+
+        engine = gate.app.state.service.runtime.engine
+        async with engine.connect() as conn:
+            receipts = (await conn.execute(sa.select(orm.check_receipts.c.decision).where(
+                orm.check_receipts.c.contact_id == consenting))).scalars().all()
+            outbox = (await conn.execute(sa.select(orm.outbox.c.key).where(
+                orm.outbox.c.key == consenting))).scalars().all()
+        assert "allow" in receipts and "block" in receipts, "every check is kept as a receipt"
+        assert len(outbox) == len(receipts), "every receipt goes to campaigns.events, keyed by the contact"
+
+
+async def test_the_projection_is_idempotent_when_an_event_is_delivered_twice(
+        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    purpose_id, contact_id = str(uuid.uuid4()), str(uuid.uuid4())
+    async with running(create_app(settings)) as gate:
+        await upstream.purpose(purpose_id)
+        await upstream.informed_contact(contact_id, purpose_id)
+        envelope = await upstream.send(contracts.CONSENT_EVENTS, contracts.CONSENT_WITHDRAWN, contact_id, {
+            "consent_id": "c-dup", "contact_id": contact_id, "purpose_id": purpose_id, "channel": "email",
+            "granted_at": None, "withdrawn_at": _iso(_now())})
+        await upstream.producer.send_and_wait(contracts.CONSENT_EVENTS, envelope.encode(), key=contact_id.encode())
+        engine = gate.app.state.service.runtime.engine
+
+        async def _inbox_count() -> Any:
+            async with engine.connect() as conn:
+                return await conn.scalar(sa.select(sa.func.count()).select_from(orm.inbox).where(
+                    orm.inbox.c.event_id == envelope.id))
+
+        await eventually(_inbox_count, timeout=30)
+        service = gate.app.state.service
+
+        async def _fresh() -> Any:
+            return not (await service.projection_freshness()).stale and all(
+                v == 0 for v in (await service.projection_freshness()).lag.values())
+
+        await eventually(_fresh, timeout=30)
+        async with engine.connect() as conn:
+            assert await _inbox_count() == 1
+            rows = (await conn.execute(sa.select(orm.gate_consents.c.consent_id).where(
+                orm.gate_consents.c.consent_id == "c-dup"))).all()
+        assert len(rows) == 1
+
+
+async def test_approval_needs_no_block_finding_a_justification_for_review_findings_and_four_eyes(
+        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    purpose_id = str(uuid.uuid4())
+    async with running(create_app(settings)) as gate:
+        client = gate.client
+        # Unregistered purpose: PROC-04 blocks, so nobody may approve.
+        unregistered = (await client.post("/v1/campaigns", json=campaign_body("no-such-purpose"),
+                                          headers=MARKETER)).json()
+        findings = (await client.post(f"/v1/campaigns/{unregistered['id']}/submit", headers=MARKETER)).json()
+        assert "PROC-04" in [f["rule"] for f in findings["findings"] if f["severity"] == "block"]
+        refused = await client.post(f"/v1/campaigns/{unregistered['id']}/approve", json={"justification": "ok"},
+                                    headers=REVIEWER)
+        assert refused.status_code == 422 and "PROC-04" in refused.json()["detail"]
+
+        await upstream.purpose(purpose_id)
+        campaign_id = await _approved_campaign(gate, purpose_id)
+
+        # Any change after approval sends the campaign back to draft, and its checks block again.
+        changed = await client.patch(f"/v1/campaigns/{campaign_id}", json={"product_category": "boots"},
+                                     headers=MARKETER)
+        assert changed.json()["status"] == "draft" and changed.json()["version"] == 2
+        check = await _check(client, campaign_id, str(uuid.uuid4()))
+        assert check["recipients"][0]["reasons"][0]["rule"] == "CAMPAIGN_NOT_APPROVED"
+
+        # Targeting on religion is flagged with its DISC rule and blocks approval.
+        targeted = await client.patch(f"/v1/campaigns/{campaign_id}", headers=MARKETER, json={
+            "targeting": [{"attribute": "religion", "operator": "eq", "value": "catholique"}]})
+        assert targeted.status_code == 200
+        submitted = (await client.post(f"/v1/campaigns/{campaign_id}/submit", headers=MARKETER)).json()
+        assert ("DISC-06", "block") in [(f["rule"], f["severity"]) for f in submitted["findings"]]
+
+        # Four eyes: alice (a reviewer too) created and last changed it; a marketer is no reviewer.
+        campaign2 = (await client.post("/v1/campaigns", json=campaign_body(purpose_id), headers=MARKETER)).json()
+        await client.post(f"/v1/campaigns/{campaign2['id']}/submit", headers=MARKETER)
+        own = await client.post(f"/v1/campaigns/{campaign2['id']}/approve", json={}, headers=MARKETER)
+        assert own.status_code == 403 and "four eyes" in own.json()["detail"]
+        marketer_only = await client.post(f"/v1/campaigns/{campaign2['id']}/approve", json={},
+                                          headers=_token("carol", "marketer"))
+        assert marketer_only.status_code == 403
+
+        # Large-scale profiling asks for review (DISC-12): approval needs a written justification.
+        campaign3 = (await client.post("/v1/campaigns", json=campaign_body(
+            purpose_id, large_scale_profiling=True, uses_profiling=True), headers=MARKETER)).json()
+        reviewed = (await client.post(f"/v1/campaigns/{campaign3['id']}/submit", headers=MARKETER)).json()
+        assert [(f["rule"], f["severity"]) for f in reviewed["findings"]] == [("DISC-12", "needs_review")]
+        bare = await client.post(f"/v1/campaigns/{campaign3['id']}/approve", json={}, headers=REVIEWER)
+        assert bare.status_code == 422 and "justification" in bare.json()["detail"]
+        justified = await client.post(f"/v1/campaigns/{campaign3['id']}/approve",
+                                      json={"justification": "DPIA ref 2026-14 covers this profiling."},
+                                      headers=REVIEWER)
+        assert justified.status_code == 200 and justified.json()["review"]["justification"]
+        rejected = await client.post(f"/v1/campaigns/{campaign2['id']}/reject", json={"justification": "no"},
+                                     headers=REVIEWER)
+        assert rejected.json()["status"] == "rejected"
+
+
+async def test_a_large_check_streams_ndjson_in_and_out_with_a_summary_and_unknown_contacts_blocked(
+        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    purpose_id, known = str(uuid.uuid4()), str(uuid.uuid4())
+    async with running(create_app(settings)) as gate:
+        await upstream.purpose(purpose_id)
+        await upstream.informed_contact(known, purpose_id)
+        campaign_id = await _approved_campaign(gate, purpose_id)
+        await eventually(lambda: _allowed(gate.client, campaign_id, known), timeout=30, interval=0.2)
+        unknown = [str(uuid.uuid4()) for _ in range(2_000)]
+        body = b"\n".join(orjson.dumps({"contact_id": c}) for c in [known, *unknown]) + b"\n"
+        response = await gate.client.post(f"/v1/campaigns/{campaign_id}/checks", content=body,
+                                          headers={**MARKETER, "Content-Type": "application/x-ndjson"})
+        assert response.status_code == 200 and response.headers["content-type"].startswith("application/x-ndjson")
+        lines = [orjson.loads(line) for line in response.content.splitlines()]
+        receipts, summary = lines[:-1], lines[-1]
+        assert len(receipts) == 2_001
+        assert receipts[0]["contact_id"] == known and receipts[0]["decision"] == "allow"
+        assert {r["decision"] for r in receipts[1:]} == {"block"}
+        assert summary["summary"] == {"allow": 1, "needs_review": 0, "block": 2_000}
+        assert summary["ruleset_version"]
+
+        bad = await gate.client.post(f"/v1/campaigns/{campaign_id}/checks", content=b"{\"nope\": 1}\n",
+                                     headers={**MARKETER, "Content-Type": "application/x-ndjson"})
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["errors"][0]["field"] == "line 1"
+
+
+async def _allowed(client: Any, campaign_id: str, contact_id: str) -> bool:
+    check = await _check(client, campaign_id, contact_id)
+    return check["recipients"][0]["decision"] == "allow"
+
+
+async def test_a_suppression_list_import_hashes_raw_values_and_blocks_matching_recipients(
+        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    indexer = BlindIndexer(BLIND_KEY.encode())
+    purpose_id, listed = str(uuid.uuid4()), str(uuid.uuid4())
+    async with running(create_app(settings)) as gate:
+        await upstream.purpose(purpose_id)
+        await upstream.informed_contact(listed, purpose_id, email_index=indexer.email("Listed@Example.org"))
+        campaign_id = await _approved_campaign(gate, purpose_id)
+        await eventually(lambda: _allowed(gate.client, campaign_id, listed), timeout=30, interval=0.2)
+
+        bad = await gate.client.post("/v1/suppression-lists/repoussoir/entries",
+                                     json={"kind": "opposition", "emails": ["ok@example.org", "not-an-email"]},
+                                     headers=ADMIN)
+        assert bad.status_code == 422 and "emails[1]" in bad.text and "not-an-email" not in bad.text
+        assert (await gate.client.get("/v1/suppression-lists", headers=ADMIN)).json() == []
+        forbidden = await gate.client.post("/v1/suppression-lists/repoussoir/entries",
+                                           json={"emails": ["x@example.org"]}, headers=MARKETER)
+        assert forbidden.status_code == 403
+
+        imported = await gate.client.post("/v1/suppression-lists/repoussoir/entries",
+                                          json={"kind": "opposition", "emails": [" listed@example.ORG "]},
+                                          headers=ADMIN)
+        assert imported.status_code == 201, imported.text
+        lists = (await gate.client.get("/v1/suppression-lists", headers=ADMIN)).json()
+        assert lists[0]["name"] == "repoussoir" and lists[0]["entries"] == 1 and lists[0]["last_imported_at"]
+        receipt = (await _check(gate.client, campaign_id, listed))["recipients"][0]
+        assert receipt["decision"] == "block" and receipt["reasons"][0]["rule"] == "UNI-02"
+        assert any(e.startswith("suppression:repoussoir:") for e in receipt["evidence"])
+        engine = gate.app.state.service.runtime.engine
+        async with engine.connect() as conn:
+            stored = (await conn.execute(sa.select(orm.suppression_entries.c.blind_index))).scalars().all()
+        assert stored == [indexer.email("listed@example.org")], "only the blind index is kept"
+
+
+async def test_checks_fail_closed_with_gate_stale_when_the_projection_lags_or_kafka_is_unreachable(
+        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    purpose_id, contact_id = str(uuid.uuid4()), str(uuid.uuid4())
+    async with running(create_app(settings)) as gate:
+        await upstream.purpose(purpose_id)
+        await upstream.informed_contact(contact_id, purpose_id)
+        campaign_id = await _approved_campaign(gate, purpose_id)
+        await eventually(lambda: _allowed(gate.client, campaign_id, contact_id), timeout=30, interval=0.2)
+
+    # The same database, but nothing consumes any more while events keep arriving.
+    lagging = settings.model_copy(update={"run_consumers": False, "max_projection_lag_seconds": 0.2})
+    async with running(create_app(lagging)) as gate:
+        await upstream.informed_contact(str(uuid.uuid4()), purpose_id)
+
+        async def _stale() -> Any:
+            check = await _check(gate.client, campaign_id, contact_id)
+            return check if check["stale"] else None
+
+        check = await eventually(_stale, timeout=10, interval=0.1)
+        assert check["recipients"][0]["decision"] == "block"
+        assert check["recipients"][0]["reasons"] == [
+            {"rule": "GATE_STALE", "message": "The gate's projection is behind its topics; checks fail closed."}]
+
+    async def _no_offsets() -> dict[tuple[str, int], int]:
+        return {}
+
+    unreachable = KafkaFreshness(bootstrap_servers="127.0.0.1:1", topics=contracts.CONSUMED_TOPICS,
+                                 bound_seconds=5, consumed=_no_offsets, timeout_seconds=0.5)
+    try:
+        freshness = await unreachable.check()
+    finally:
+        await unreachable.close()
+    assert freshness.stale and "Kafka unreachable" in freshness.reason

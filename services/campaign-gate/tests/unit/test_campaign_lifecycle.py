@@ -1,0 +1,77 @@
+"""The campaign aggregate: lifecycle, approval guard and four eyes, without any framework."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from campaign_gate.domain.campaigns import (
+    ApprovalRefusedError,
+    Campaign,
+    FourEyesError,
+    InvalidTransitionError,
+    Status,
+)
+from campaign_gate.domain.rules import Finding, Outcome
+
+AT = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+SPEC = {"purpose_id": "p", "channel": "email", "sender_entity": "Acme", "send_at": AT.isoformat()}
+
+
+def _submitted(*findings: Finding) -> Campaign:
+    campaign = Campaign.draft(spec=SPEC, by="alice", at=AT)
+    campaign.submit(findings=findings, by="alice", at=AT)
+    return campaign
+
+
+def test_a_clean_submitted_campaign_is_approved_by_another_reviewer() -> None:
+    campaign = _submitted()
+    campaign.approve(reviewer="bob", justification=None, at=AT)
+    assert campaign.status is Status.APPROVED and campaign.review["reviewer"] == "bob"
+
+
+def test_a_reviewer_cannot_approve_a_campaign_they_created_or_last_changed() -> None:
+    with pytest.raises(FourEyesError):
+        _submitted().approve(reviewer="alice", justification=None, at=AT)
+    campaign = Campaign.draft(spec=SPEC, by="alice", at=AT)
+    campaign.change(changes={"sender_entity": "Acme SAS"}, by="bob", at=AT)
+    campaign.submit(findings=(), by="bob", at=AT)
+    with pytest.raises(FourEyesError):
+        campaign.approve(reviewer="bob", justification=None, at=AT)
+
+
+def test_a_block_finding_prevents_approval_even_with_a_justification() -> None:
+    campaign = _submitted(Finding("PROC-04", Outcome.BLOCK, "Purpose not registered."))
+    with pytest.raises(ApprovalRefusedError, match="PROC-04"):
+        campaign.approve(reviewer="bob", justification="I insist", at=AT)
+
+
+def test_a_needs_review_finding_needs_a_written_justification() -> None:
+    campaign = _submitted(Finding("DISC-12", Outcome.NEEDS_REVIEW, "Large-scale profiling."))
+    with pytest.raises(ApprovalRefusedError, match="justification"):
+        campaign.approve(reviewer="bob", justification="  ", at=AT)
+    campaign.approve(reviewer="bob", justification="DPIA 2026-14", at=AT)
+    assert campaign.review["justification"] == "DPIA 2026-14"
+
+
+def test_any_change_after_approval_sends_the_campaign_back_to_draft_without_findings() -> None:
+    campaign = _submitted(Finding("DISC-12", Outcome.NEEDS_REVIEW, "Large-scale profiling."))
+    campaign.approve(reviewer="bob", justification="ok", at=AT)
+    campaign.change(changes={"sender_entity": "Acme SAS"}, by="alice", at=AT)
+    assert (campaign.status, campaign.version, campaign.findings, campaign.review) == (Status.DRAFT, 2, (), None)
+
+
+def test_an_unchanged_patch_keeps_the_approval() -> None:
+    campaign = _submitted()
+    campaign.approve(reviewer="bob", justification=None, at=AT)
+    campaign.change(changes={"sender_entity": "Acme"}, by="alice", at=AT)
+    assert campaign.status is Status.APPROVED and campaign.version == 1
+
+
+def test_only_a_submitted_campaign_can_be_approved_or_rejected() -> None:
+    draft = Campaign.draft(spec=SPEC, by="alice", at=AT)
+    with pytest.raises(InvalidTransitionError):
+        draft.approve(reviewer="bob", justification=None, at=AT)
+    with pytest.raises(InvalidTransitionError):
+        draft.reject(reviewer="bob", reason=None, at=AT)
