@@ -229,9 +229,12 @@ async def test_every_change_is_published_on_consent_events(settings, kafka_boots
         contact_id = _contact_id()
         await _created(client, f"/v1/notices/{notice['notice_id']}/deliveries",
                        {"contact_id": contact_id, "channel": "email"}, INTEGRATOR)
+        terms = {"positive_act": True, "withdrawal_info_given": True, "explicit": False,
+                 "given_by": ["data_subject", "parental_authority_holder"]}
         pending = await _created(client, "/v1/consents",
-                                 _consent(contact_id, purpose["purpose_id"], channel="email"), INTEGRATOR)
+                                 _consent(contact_id, purpose["purpose_id"], channel="email", terms=terms), INTEGRATOR)
         assert pending["status"] == "pending", "e-mail consents wait for the double opt-in"
+        assert pending["terms"] == terms
         confirmed = await client.post(f"/v1/consents/{pending['consent_id']}/confirmation", headers=INTEGRATOR)
         assert confirmed.status_code == 200 and confirmed.json()["status"] == "granted"
         withdrawn = await client.post(f"/v1/consents/{pending['consent_id']}/withdrawal", headers=INTEGRATOR)
@@ -253,6 +256,8 @@ async def test_every_change_is_published_on_consent_events(settings, kafka_boots
                                    lambda seen: expected <= {e.type for e in seen}, subjects)
     assert all(e.actor == "e2e/tester" and e.source == contracts.SOURCE for e in events)
     assert all(email not in e.encode().decode() for e in events), "no direct identifier in events"
+    granted = next(e for e in events if e.type == contracts.CONSENT_GRANTED)
+    assert {k: granted.data[k] for k in terms} == terms and granted.data["proof_present"] is True
     person_facts = [e for e in events if "contact_id" in e.data]
     assert person_facts and all(e.subject == contact_id for e in person_facts)
 

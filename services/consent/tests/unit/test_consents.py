@@ -209,3 +209,35 @@ def test_proof_refuses_a_full_ip_address_but_accepts_a_truncated_or_keyed_hash(t
     assert len(hashed) == 64
     model.ConsentProof(captured_at=t0, source="form", ip=model.truncate_ip("2001:db8:1234:5678::1"))
     model.ConsentProof(captured_at=t0, source="form", ip=hashed)
+
+
+def test_a_consent_claims_no_validity_term_that_was_not_stated(grant):
+    consent = grant()
+    assert consent.terms == model.ConsentTerms()
+    granted = consent.events[-1]
+    assert isinstance(granted, events.ConsentGranted)
+    assert (granted.positive_act, granted.withdrawal_info_given, granted.explicit) == (False, False, False)
+    assert granted.given_by == ("data_subject",) and granted.proof_present
+
+
+def test_the_terms_of_a_joint_parental_and_explicit_consent_reach_its_events(grant):
+    terms = model.ConsentTerms(positive_act=True, withdrawal_info_given=True, explicit=True,
+                               given_by=("parental_authority_holder", "data_subject", "data_subject"))
+    assert terms.given_by == (model.GivenBy.PARENTAL_AUTHORITY_HOLDER, model.GivenBy.DATA_SUBJECT)
+    assert terms.given_jointly
+    pending = grant(channel=model.Channel.EMAIL, terms=terms)
+    requested = pending.events[-1]
+    assert isinstance(requested, events.ConsentRequested)
+    assert requested.given_by == ("parental_authority_holder", "data_subject") and requested.explicit
+    pending.confirm(pending.requested_at + timedelta(minutes=5))
+    confirmed = pending.events[-1]
+    assert isinstance(confirmed, events.ConsentGranted)
+    assert confirmed.positive_act and confirmed.withdrawal_info_given and confirmed.explicit
+
+
+def test_a_consent_given_by_nobody_or_by_an_unknown_party_is_refused():
+    with pytest.raises(errors.ConsentProofIncompleteError, match="given_by"):
+        model.ConsentTerms(given_by=())
+    with pytest.raises(ValueError):
+        model.ConsentTerms(given_by=("neighbour",))
+    assert not model.ConsentTerms(given_by=("parental_authority_holder",)).given_jointly

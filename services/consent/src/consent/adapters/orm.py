@@ -66,6 +66,8 @@ consents = sa.Table(
     sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("withdrawal_source", sa.String(200), nullable=True),
+    #: `ConsentTerms` (positive act, withdrawal information, explicit, given by); NULL on rows before 0002.
+    sa.Column("terms", sa.JSON, nullable=True),
     # Because two simultaneous grants can both pass the domain check: at most one active record per
     # (contact, purpose, channel), enforced by the database (partial index, SQLite and PostgreSQL).
     sa.Index("uq_consents_active", "contact_id", "purpose_id", "channel", unique=True,

@@ -20,6 +20,7 @@ from consent.domain.model import (
     Consent,
     ConsentProof,
     ConsentStatus,
+    ConsentTerms,
     DataCategory,
     LawfulBasis,
     Objection,
@@ -314,6 +315,7 @@ class ConsentRepository(_Repository[Consent]):
                       "user_agent": c.proof.user_agent},
             "double_opt_in": c.double_opt_in, "requested_at": c.requested_at, "granted_at": c.granted_at,
             "confirmed_at": c.confirmed_at, "withdrawn_at": c.withdrawn_at, "withdrawal_source": c.withdrawal_source,
+            "terms": {**c.terms.facts(), "given_by": [g.value for g in c.terms.given_by]},
         }
 
     def _to_domain(self, row: Any) -> Consent:
@@ -330,6 +332,9 @@ class ConsentRepository(_Repository[Consent]):
             double_opt_in=row["double_opt_in"], requested_at=_aware(row["requested_at"]),
             granted_at=_aware(row["granted_at"]), confirmed_at=_aware(row["confirmed_at"]),
             withdrawn_at=_aware(row["withdrawn_at"]), withdrawal_source=row["withdrawal_source"],
+            # Rows recorded before the terms were kept claim nothing: the gate treats them as unproven.
+            terms=ConsentTerms(**{**row["terms"], "given_by": tuple(row["terms"]["given_by"])})
+            if row["terms"] else ConsentTerms(),
         )
 
 

@@ -65,6 +65,11 @@ class ConsentRequested(Event):
     collector_kind: str
     collector_name: str | None
     requested_at: datetime
+    proof_present: bool = True
+    positive_act: bool = False
+    withdrawal_info_given: bool = False
+    explicit: bool = False
+    given_by: tuple[str, ...] = ("data_subject",)
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,11 @@ class ConsentGranted(Event):
     requested_at: datetime
     granted_at: datetime
     confirmed_at: datetime | None
+    proof_present: bool = True
+    positive_act: bool = False
+    withdrawal_info_given: bool = False
+    explicit: bool = False
+    given_by: tuple[str, ...] = ("data_subject",)
 
 
 @dataclass(frozen=True)

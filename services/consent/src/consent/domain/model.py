@@ -408,6 +408,45 @@ def check_ip_not_raw(ip: str | None) -> None:
         raise errors.RawIpAddressError()
 
 
+class GivenBy(StrEnum):
+    """Who gave the consent: the person, or a holder of parental authority with them (UNI-09, art. 45 loi 78-17)."""
+
+    DATA_SUBJECT = "data_subject"
+    PARENTAL_AUTHORITY_HOLDER = "parental_authority_holder"
+
+
+@dataclass(frozen=True)
+class ConsentTerms:
+    """What the form showed and how the person acted: the facts the gate checks a consent's validity on.
+
+    `positive_act`: a box ticked by the person, not pre-ticked nor bundled in terms (Art. 4(11));
+    `withdrawal_info_given`: told before consenting that consent can be withdrawn (INFO-04, Art. 7(3));
+    `explicit`: an explicit consent, required for special-category targeting (Art. 9(2)(a), UNI-11);
+    `given_by`: the person, a holder of parental authority, or both jointly (UNI-09).
+    """
+
+    positive_act: bool = False
+    withdrawal_info_given: bool = False
+    explicit: bool = False
+    given_by: tuple[GivenBy, ...] = (GivenBy.DATA_SUBJECT,)
+
+    def __post_init__(self) -> None:
+        given = tuple(dict.fromkeys(GivenBy(g) for g in self.given_by))
+        if not given:
+            raise errors.ConsentProofIncompleteError(["terms.given_by"])
+        object.__setattr__(self, "given_by", given)
+
+    @property
+    def given_jointly(self) -> bool:
+        """Tells whether the person and a holder of parental authority consented together."""
+        return set(self.given_by) == {GivenBy.DATA_SUBJECT, GivenBy.PARENTAL_AUTHORITY_HOLDER}
+
+    def facts(self) -> dict[str, object]:
+        """Returns the terms as event fields."""
+        return {"positive_act": self.positive_act, "withdrawal_info_given": self.withdrawal_info_given,
+                "explicit": self.explicit, "given_by": tuple(g.value for g in self.given_by)}
+
+
 @dataclass(frozen=True)
 class ConsentProof:
     """What lets the controller demonstrate the consent (Art. 7(1)): when, where, from which device."""
@@ -457,6 +496,7 @@ class Consent:
     confirmed_at: datetime | None = None
     withdrawn_at: datetime | None = None
     withdrawal_source: str | None = None
+    terms: ConsentTerms = field(default_factory=ConsentTerms)
     events: list[events.Event] = field(default_factory=list)
 
     @classmethod
@@ -477,6 +517,7 @@ class Consent:
         double_opt_in: bool | None = None,
         existing: Iterable[Consent] = (),
         consent_id: str | None = None,
+        terms: ConsentTerms | None = None,
     ) -> Consent:
         """Records a new consent; pending until confirmed when double opt-in applies, else granted.
 
@@ -509,6 +550,7 @@ class Consent:
             double_opt_in=double_opt_in,
             requested_at=at,
             granted_at=None if double_opt_in else at,
+            terms=terms or ConsentTerms(),
         )
         if double_opt_in:
             consent.events.append(
@@ -523,6 +565,8 @@ class Consent:
                     collector_kind=collector.kind.value,
                     collector_name=collector.name,
                     requested_at=at,
+                    proof_present=True,
+                    **consent.terms.facts(),  # type: ignore[arg-type]
                 )
             )
         else:
@@ -590,6 +634,8 @@ class Consent:
             requested_at=self.requested_at,
             granted_at=self.granted_at,
             confirmed_at=self.confirmed_at,
+            proof_present=True,
+            **self.terms.facts(),  # type: ignore[arg-type]
         )
 
 

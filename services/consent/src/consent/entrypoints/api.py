@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from consent.domain.model import (
     Collector,
     ConsentProof,
+    ConsentTerms,
     DataCategory,
     Party,
     Purpose,
@@ -153,9 +154,6 @@ def _purpose_fields(body: schemas.PurposeUpdate) -> dict[str, Any]:
             value = SecurityMeasures(**value.model_dump()) if value is not None else SecurityMeasures()
         elif isinstance(value, list):
             value = tuple(value)
-        elif value is None and name in ("name", "description", "lawful_basis", "special_categories",
-                                        "dpia_required"):
-            raise HTTPException(status_code=422, detail=f"{name}: cannot be null")
         fields[name] = value
     return fields
 
@@ -244,7 +242,9 @@ async def grant_consent(body: schemas.ConsentCreate, uow: UnitOfWorkDep, princip
     consent = await handlers.grant_consent(commands.GrantConsent(
         actor=principal.actor, contact_id=body.contact_id, purpose_id=body.purpose_id, channel=body.channel,
         collection_method=body.collection_method, wording=body.wording, proof=proof, notice_id=body.notice_id,
-        notice_version=body.notice_version, collector=collector, double_opt_in=body.double_opt_in), uow)
+        notice_version=body.notice_version, collector=collector, double_opt_in=body.double_opt_in,
+        terms=ConsentTerms(positive_act=body.terms.positive_act, withdrawal_info_given=body.terms.withdrawal_info_given,
+                           explicit=body.terms.explicit, given_by=tuple(body.terms.given_by))), uow)
     response.headers["Location"] = f"/v1/consents/{consent.consent_id}"
     return schemas.ConsentRead.model_validate(consent, from_attributes=True)
 
@@ -427,11 +427,7 @@ def _party_public(view: handlers.PartyView, now: datetime) -> schemas.PartyPubli
 
 
 def _party_fields(body: schemas.PartyCreate | schemas.PartyUpdate, names: set[str]) -> dict[str, Any]:
-    fields = {name: getattr(body, name) for name in names}
-    for name in ("legal_name", "roles", "status"):
-        if name in fields and fields[name] is None:
-            raise HTTPException(status_code=422, detail=f"{name}: cannot be null")
-    return fields
+    return {name: getattr(body, name) for name in names}
 
 
 @router.post("/parties", status_code=201, response_model=schemas.PartyPublic)

@@ -13,6 +13,7 @@ from consent.domain.model import (
     CollectionMethod,
     CollectorKind,
     DataCategory,
+    GivenBy,
     LawfulBasis,
     TransferSafeguard,
 )
@@ -36,6 +37,13 @@ BlindIndex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def refuse_nulls(model: BaseModel, nullable: frozenset[str]) -> None:
+    """Raises when a PATCH body sets to null a field that cannot be cleared."""
+    nulled = sorted(name for name in model.model_fields_set if getattr(model, name) is None and name not in nullable)
+    if nulled:
+        raise ValueError(f"cannot be null: {', '.join(nulled)}")
 
 
 class _Out(BaseModel):
@@ -120,6 +128,12 @@ class PurposeUpdate(_In):
     dpia_required: bool | None = None
     joint_controller: Party | None = None
     software: Short | None = None
+
+    @model_validator(mode="after")
+    def _no_null_required(self) -> PurposeUpdate:
+        refuse_nulls(self, frozenset({"dpo", "legitimate_interest", "joint_controller", "software",
+                                      "security_measures"}))
+        return self
 
 
 class PartyRead(_Out):
@@ -270,6 +284,24 @@ class CollectorIn(_In):
     partner_list_shown: list[Short] = Field(default_factory=list, max_length=500)
 
 
+class TermsIn(_In):
+    """How the consent was given; anything not stated counts as not shown (the gate then blocks)."""
+
+    positive_act: bool = False
+    withdrawal_info_given: bool = False
+    explicit: bool = False
+    given_by: list[GivenBy] = Field(default_factory=lambda: [GivenBy.DATA_SUBJECT], min_length=1, max_length=2)
+
+
+class TermsRead(_Out):
+    """How the consent was given, as stored."""
+
+    positive_act: bool
+    withdrawal_info_given: bool
+    explicit: bool
+    given_by: list[GivenBy]
+
+
 class ConsentCreate(_In):
     """A consent as collected."""
 
@@ -283,6 +315,7 @@ class ConsentCreate(_In):
     notice_version: Annotated[int, Field(ge=1)] | None = None
     collector: CollectorIn | None = None
     double_opt_in: bool | None = None
+    terms: TermsIn = Field(default_factory=TermsIn)
 
 
 class WithdrawalCreate(_In):
@@ -329,6 +362,7 @@ class ConsentRead(_Out):
     confirmed_at: datetime | None
     withdrawn_at: datetime | None
     withdrawal_source: str | None
+    terms: TermsRead
 
 
 # --- Objections.
@@ -458,6 +492,12 @@ class ProcessorUpdate(_In):
     transfer_mechanism: TransferMechanism | None = None
     tia_done_at: AwareDatetime | None = None
 
+    @model_validator(mode="after")
+    def _no_null_required(self) -> ProcessorUpdate:
+        refuse_nulls(self, frozenset({"dpo_contact", "registration_id", "contract", "transfer_mechanism",
+                                      "tia_done_at"}))
+        return self
+
 
 class ContractRead(_Out):
     """A contract as stored."""
@@ -545,6 +585,11 @@ class PartyUpdate(_In):
     processor_id: Id | None = None
     broker_last_verified_at: PastDatetime | None = None
     status: PartyStatus | None = None
+
+    @model_validator(mode="after")
+    def _no_null_required(self) -> PartyUpdate:
+        refuse_nulls(self, frozenset({"registration_id", "processor_id", "broker_last_verified_at"}))
+        return self
 
 
 class ContractCreate(_In):

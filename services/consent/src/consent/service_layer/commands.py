@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from consent.domain.model import Channel, CollectionMethod, Collector, ConsentProof
+from consent.domain.model import Channel, CollectionMethod, Collector, ConsentProof, ConsentTerms
 from consent.domain.processors import ProcessorRole
 
 
@@ -59,6 +59,7 @@ class GrantConsent:
     notice_version: int | None = None
     collector: Collector | None = None
     double_opt_in: bool | None = None
+    terms: ConsentTerms | None = None
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ async def grant_consent(cmd: commands.GrantConsent, uow: ConsentUnitOfWork) -> C
             contact_id=cmd.contact_id, purpose_id=cmd.purpose_id, purpose=await uow.purposes.get(cmd.purpose_id),
             channel=cmd.channel, at=uow.clock(), collection_method=cmd.collection_method, wording=cmd.wording,
             proof=cmd.proof, notice_id=cmd.notice_id, notice_version=cmd.notice_version, collector=cmd.collector,
-            double_opt_in=cmd.double_opt_in, existing=existing)
+            double_opt_in=cmd.double_opt_in, existing=existing, terms=cmd.terms)
         uow.consents.add(consent)
         try:
             await uow.commit(actor=cmd.actor)
