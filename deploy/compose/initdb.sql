@@ -1,0 +1,10 @@
+-- One database and one owner per service, as CloudNativePG's `bootstrap.initdb` does in the cluster.
+-- Laptop-only placeholder passwords (compose.yaml); real clusters get generated ones.
+CREATE ROLE contacts LOGIN PASSWORD 'local-only-placeholder';
+CREATE DATABASE contacts OWNER contacts;
+CREATE ROLE consent LOGIN PASSWORD 'local-only-placeholder';
+CREATE DATABASE consent OWNER consent;
+CREATE ROLE campaign_gate LOGIN PASSWORD 'local-only-placeholder';
+CREATE DATABASE campaign_gate OWNER campaign_gate;
+CREATE ROLE audit_log LOGIN PASSWORD 'local-only-placeholder';
+CREATE DATABASE audit_log OWNER audit_log;
