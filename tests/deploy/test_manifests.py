@@ -380,3 +380,20 @@ def test_validation_fails_when_an_overlay_does_not_render(tmp_path: Path) -> Non
     problems = problems_in(tree, ("local",), tmp_path)
     assert len(problems) == 1
     assert problems[0].startswith("kustomize local: ") and "missing.yaml" in problems[0]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_kafka_user_may_do_what_the_runtime_does_at_start_and_in_its_consumers(service: str) -> None:
+    bootstrap = importlib.import_module(f"{SERVICES[service]['package']}.bootstrap").bootstrap
+    built = bootstrap()
+    acls = by_kind("production", "KafkaUser")[service]["spec"]["authorization"]["acls"]
+    topics = [r for r in acls if r["resource"]["type"] == "topic"]
+    described = {r["resource"]["name"] for r in topics if "Describe" in r["operations"]}
+    read = {r["resource"]["name"] for r in topics if "Read" in r["operations"]}
+    groups = [r["resource"]["name"] for r in acls if r["resource"]["type"] == "group"]
+    # Because every process lists its topics and their dead-letter topics at start (ensure_topics).
+    assert {name for topic in built.runtime.topics for name in (topic, f"{topic}.dlq")} <= described
+    consumers = built.consumers() if hasattr(built, "consumers") else []
+    assert {topic for spec in consumers for topic in spec.topics} == read
+    assert all(any(spec.group_id.startswith(group) for group in groups) for spec in consumers)
+    assert bool(consumers) == ("consumer" in SERVICES[service]["roles"])
