@@ -113,3 +113,22 @@ async def test_an_untouched_log_passes_every_cli_check_against_the_live_api(
             assert await _cli("inclusion", *common, "--index", str(index)) == 0
         assert await _cli("consistency", *common, "--old-checkpoint", str(old)) == 0
         assert await _cli("monitor", *common, "--state", str(tmp_path / "state.json")) == 0
+
+
+async def test_verification_in_small_chunks_finds_the_same_root_and_the_same_bad_indices(log: Log) -> None:
+    from audit_log.adapters.log_store import verify_log
+
+    await _log_of_eight_signed(log)
+    await log.feed([event(f"c-late-{n}") for n in range(3)])
+    whole = (await log.client.get("/v1/verify", headers=AUDITOR)).json()
+    async with log.service.runtime.engine.connect() as conn:
+        for chunk in (1, 3, 4, 100):
+            report = await verify_log(conn, log.service.store, chunk=chunk)
+            assert (report.problems, report.tree_size, report.root_hash.hex()) == ([], 11, whole["root_hash"])
+
+    await tamper(log.url, "DELETE FROM entries WHERE idx = ?", 2)
+    await tamper(log.url, "UPDATE entries SET canonical = ? WHERE idx = ?", b"{}", 9)
+    async with log.service.runtime.engine.connect() as conn:
+        for chunk in (1, 3, 4, 100):
+            report = await verify_log(conn, log.service.store, chunk=chunk)
+            assert [p["index"] for p in report.problems] == [2, 9, None], chunk

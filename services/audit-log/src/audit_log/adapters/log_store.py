@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,9 +49,9 @@ async def with_stored_nodes(conn: AsyncConnection, compute: Callable[[merkle.Get
     missing = [key for key in wanted if key not in nodes]
     if missing:
         t = orm.tree_nodes
-        clauses = [sa.and_(t.c.level == level, t.c.idx == index) for level, index in missing]
-        for chunk in range(0, len(clauses), 500):
-            rows = await conn.execute(sa.select(t.c.level, t.c.idx, t.c.hash).where(sa.or_(*clauses[chunk:chunk + 500])))
+        for chunk in range(0, len(missing), 500):
+            rows = await conn.execute(sa.select(t.c.level, t.c.idx, t.c.hash).where(
+                sa.tuple_(t.c.level, t.c.idx).in_(missing[chunk:chunk + 500])))
             nodes.update({(row.level, row.idx): bytes(row.hash) for row in rows})
 
     def _get(level: int, index: int) -> bytes:
@@ -81,66 +82,90 @@ class LogKeys:
         return verifier_key(self.signing_key.public_key(), self.key_name)
 
 
-class LogStore:
-    """Appends events to the log and reads it back; one writer (the consumer) at a time."""
+@dataclass
+class AppendedBatch:
+    """What one append wrote: the new entries, and the subject keys and shreds to remember after commit."""
 
-    def __init__(self, keys: LogKeys) -> None:
+    entries: list[AuditEntry]
+    subject_keys: dict[str, bytes]
+    shredded: set[str]
+
+
+class LogStore:
+    """Appends events to the log and reads it back; one writer (the consumer) at a time.
+
+    The writer caches subjects' data keys between batches, which is sound only because it is the
+    one process that creates and shreds them.
+    """
+
+    def __init__(self, keys: LogKeys, *, key_cache_size: int = 200_000) -> None:
         self.keys = keys
+        self.key_cache_size = key_cache_size
+        self._key_cache: OrderedDict[str, bytes] = OrderedDict()
 
     async def size(self, conn: AsyncConnection) -> int:
         """Returns the number of entries."""
         value = (await conn.execute(sa.select(sa.func.max(orm.entries.c.idx)))).scalar()
         return 0 if value is None else int(value) + 1
 
-    async def _subject_key(self, conn: AsyncConnection, pseudonym: str, cache: dict[str, bytes]) -> bytes:
-        if pseudonym in cache:
-            return cache[pseudonym]
-        wrapped = (await conn.execute(sa.select(orm.subject_keys.c.wrapped_key).where(
-            orm.subject_keys.c.subject == pseudonym))).scalar()
-        if wrapped is None:
-            data_key = self.keys.key_ring.new_data_key()
-            await conn.execute(orm.subject_keys.insert().values(subject=pseudonym, wrapped_key=data_key.wrapped,
-                                                                created_at=datetime.now(UTC)))
-            cache[pseudonym] = data_key.plaintext
-        else:
-            cache[pseudonym] = self.keys.key_ring.unwrap(bytes(wrapped))
-        return cache[pseudonym]
+    async def _load_subject_keys(self, conn: AsyncConnection, pseudonyms: set[str]) -> dict[str, bytes]:
+        """Returns the data keys of the subjects that have one, from the cache or in one query."""
+        found = {p: self._key_cache[p] for p in pseudonyms if p in self._key_cache}
+        missing = [p for p in pseudonyms if p not in found]
+        for chunk in range(0, len(missing), 1000):
+            k = orm.subject_keys.c
+            rows = await conn.execute(sa.select(k.subject, k.wrapped_key).where(
+                k.subject.in_(missing[chunk:chunk + 1000])))
+            found.update({row.subject: self.keys.key_ring.unwrap(bytes(row.wrapped_key)) for row in rows})
+        return found
 
-    async def shred_subject(self, conn: AsyncConnection, *, subject: str, event_id: str) -> None:
-        """Destroys a subject's key: its sealed events become unreadable, the tree is untouched."""
-        pseudonym = self.keys.pseudonym(subject)
-        await conn.execute(orm.subject_keys.delete().where(orm.subject_keys.c.subject == pseudonym))
-        exists = (await conn.execute(sa.select(orm.shredded_subjects.c.subject).where(
-            orm.shredded_subjects.c.subject == pseudonym))).first()
-        if exists is None:
-            await conn.execute(orm.shredded_subjects.insert().values(
-                subject=pseudonym, shredded_at=datetime.now(UTC), event_id=event_id))
+    def remember_committed(self, batch: AppendedBatch) -> None:
+        """Updates the subject-key cache once the batch's transaction has committed.
+
+        Because a key generated in a transaction that rolls back was never stored, the cache only
+        learns keys after the commit; shredded subjects leave it at the same moment.
+        """
+        for pseudonym in batch.shredded:
+            self._key_cache.pop(pseudonym, None)
+        self._key_cache.update(batch.subject_keys)
+        while len(self._key_cache) > self.key_cache_size:
+            self._key_cache.popitem(last=False)
 
     async def append(self, conn: AsyncConnection, events: Sequence[tuple[EventEnvelope, bytes]], *,
-                     shred_after: Callable[[EventEnvelope], bool]) -> list[AuditEntry]:
+                     shred_after: Callable[[EventEnvelope], bool]) -> AppendedBatch:
         """Appends events not yet in the log, in order, with their Merkle nodes; returns the new entries.
 
         Duplicates (same event id, in the log or earlier in the batch) are skipped, which makes the
         consumer idempotent. An event for which `shred_after` is true destroys its subject's key
-        before it is sealed, so the erasure itself stays readable.
+        before it is sealed, so the erasure itself stays readable. The caller passes the result to
+        `remember_committed` after the commit.
         """
         ids = [envelope.id for envelope, _ in events]
         known = set((await conn.execute(sa.select(orm.entries.c.event_id).where(
             orm.entries.c.event_id.in_(ids)))).scalars()) if ids else set()
+        fresh = []
+        for envelope, raw in events:
+            if envelope.id not in known:
+                known.add(envelope.id)
+                fresh.append((envelope, raw, self.keys.pseudonym(envelope.subject)))
+        if not fresh:
+            return AppendedBatch([], {}, set())
         start = await self.size(conn)
         now = datetime.now(UTC)
-        keys: dict[str, bytes] = {}
+        keys: dict[str, bytes | None] = dict(await self._load_subject_keys(conn, {p for _, _, p in fresh}))
+        created: dict[str, bytes] = {}
+        shredded: dict[str, str] = {}
         new: list[AuditEntry] = []
         rows: list[dict[str, Any]] = []
-        for envelope, raw in events:
-            if envelope.id in known:
-                continue
-            known.add(envelope.id)
-            pseudonym = self.keys.pseudonym(envelope.subject)
+        for envelope, raw, pseudonym in fresh:
             if shred_after(envelope):
-                await self.shred_subject(conn, subject=envelope.subject, event_id=envelope.id)
-                keys.pop(pseudonym, None)
-            dek = await self._subject_key(conn, pseudonym, keys)
+                shredded.setdefault(pseudonym, envelope.id)
+                keys[pseudonym] = None
+            dek = keys.get(pseudonym)
+            if dek is None:
+                data_key = self.keys.key_ring.new_data_key()
+                dek = keys[pseudonym] = data_key.plaintext
+                created[pseudonym] = data_key.wrapped
             entry = AuditEntry(
                 index=start + len(new), event_id=envelope.id, event_type=envelope.type, source=envelope.source,
                 subject_pseudonym=pseudonym, actor=envelope.actor, event_time=utc(envelope.time), integrated_at=now,
@@ -151,14 +176,28 @@ class LogStore:
                          "source": entry.source, "subject": pseudonym, "actor": entry.actor,
                          "event_time": entry.event_time, "integrated_at": now, "sealed_event": entry.sealed_event,
                          "canonical": canonical, "leaf_hash": merkle.leaf_hash(canonical)})
-        if not rows:
-            return []
+        if shredded:
+            await self._shred(conn, shredded, now)
+        if created:
+            await conn.execute(orm.subject_keys.insert(), [
+                {"subject": p, "wrapped_key": wrapped, "created_at": now} for p, wrapped in created.items()])
         leaf_hashes = [row["leaf_hash"] for row in rows]
         nodes = await with_stored_nodes(conn, lambda get: merkle.complete_nodes_for_append(
             start_size=start, new_leaf_hashes=leaf_hashes, get_node=get))
-        await conn.execute(orm.entries.insert(), rows)
-        await conn.execute(orm.tree_nodes.insert(), [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes])
-        return new
+        await _insert_many(conn, orm.entries, rows)
+        await _insert_many(conn, orm.tree_nodes, [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes])
+        final_keys = {p: dek for p, dek in keys.items() if dek is not None and (p in created or p not in shredded)}
+        return AppendedBatch(new, final_keys, set(shredded))
+
+    async def _shred(self, conn: AsyncConnection, shredded: dict[str, str], now: datetime) -> None:
+        """Destroys the subjects' stored keys (their sealed events become unreadable) and records it."""
+        k, s = orm.subject_keys.c, orm.shredded_subjects.c
+        await conn.execute(orm.subject_keys.delete().where(k.subject.in_(list(shredded))))
+        already = set((await conn.execute(sa.select(s.subject).where(s.subject.in_(list(shredded))))).scalars())
+        records = [{"subject": p, "shredded_at": now, "event_id": event_id}
+                   for p, event_id in shredded.items() if p not in already]
+        if records:
+            await conn.execute(orm.shredded_subjects.insert(), records)
 
     async def latest_checkpoint(self, conn: AsyncConnection) -> Any:
         """Returns the newest checkpoint row, or None."""
@@ -197,6 +236,21 @@ class LogStore:
         return EventEnvelope.decode(raw).model_dump(mode="json")
 
 
+async def _insert_many(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Inserts rows in the connection's transaction: by COPY on PostgreSQL, an executemany elsewhere."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        await conn.execute(table.insert(), rows)
+        return
+    # Because COPY moves a group commit's rows several times faster than multi-row INSERTs, and the
+    # driver connection is the one whose transaction SQLAlchemy has open.
+    driver = (await conn.get_raw_connection()).driver_connection
+    columns = list(rows[0])
+    await driver.copy_records_to_table(table.name, columns=columns,
+                                       records=[tuple(row[c] for c in columns) for row in rows])
+
+
 def utc(value: datetime) -> datetime:
     """Returns an instant in UTC; a naive value (SQLite hands them back) is taken as UTC already.
 
@@ -220,3 +274,84 @@ def entry_filters(*, subject_pseudonym: str | None, event_type: str | None, acto
         yield e.event_time >= utc(since)
     if until:
         yield e.event_time < utc(until)
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of a full recomputation of the log."""
+
+    tree_size: int
+    root_hash: bytes
+    problems: list[dict[str, Any]]
+    checkpoint_size: int | None
+
+    @property
+    def first_bad_index(self) -> int | None:
+        return min((p["index"] for p in self.problems if p["index"] is not None), default=None)
+
+
+async def _read_chunk(conn: AsyncConnection, low: int, high: int) -> tuple[list[Any], dict[int, bytes]]:
+    """Returns the entries (idx, canonical, leaf_hash) with low <= idx < high, and their level-0 nodes."""
+    if conn.dialect.name == "postgresql":
+        # Because the driver's own fetch reads rows several times faster than result-row objects.
+        driver = (await conn.get_raw_connection()).driver_connection
+        entries = await driver.fetch("SELECT idx, canonical, leaf_hash FROM entries WHERE idx >= $1 AND idx < $2 "
+                                     "ORDER BY idx", low, high)
+        nodes = await driver.fetch("SELECT idx, hash FROM tree_nodes WHERE level = 0 AND idx >= $1 AND idx < $2",
+                                   low, high)
+    else:
+        e, n = orm.entries.c, orm.tree_nodes.c
+        entries = (await conn.execute(sa.select(e.idx, e.canonical, e.leaf_hash).where(
+            e.idx >= low, e.idx < high).order_by(e.idx))).all()
+        nodes = (await conn.execute(sa.select(n.idx, n.hash).where(n.level == 0, n.idx >= low,
+                                                                   n.idx < high))).all()
+    return list(entries), {row[0]: bytes(row[1]) for row in nodes}
+
+
+async def verify_log(conn: AsyncConnection, store: LogStore, *, chunk: int = 20_000,
+                     max_problems: int = 100) -> VerifyReport:
+    """Recomputes every leaf and the root from the canonical bytes, in chunks, and names the bad indices.
+
+    Each leaf is checked against the stored leaf hash and the stored tree's level-0 node, and the
+    recomputed root at the latest checkpoint's size against that signed root, so that an entry
+    altered behind the triggers' back is found even if its stored hashes were altered too. Indices
+    must run 0..n-1: a gap or a duplicate is reported at the index where it starts.
+    """
+    checkpoint = await store.latest_checkpoint(conn)
+    checkpoint_size = checkpoint.tree_size if checkpoint is not None else None
+    size = await store.size(conn)
+    problems: list[dict[str, Any]] = []
+    accumulator = merkle.RootAccumulator()
+    checkpoint_root: bytes | None = merkle.EMPTY_ROOT if checkpoint_size == 0 else None
+    sha256, prefix = hashlib.sha256, b"\x00"  # RFC 9162 leaf prefix.
+    expected = 0
+    for low in range(0, size, chunk):
+        rows, nodes = await _read_chunk(conn, low, low + chunk)
+        computed = [sha256(prefix + bytes(row[1])).digest() for row in rows]
+        regular = bool(rows) and rows[0][0] == expected and rows[-1][0] == expected + len(rows) - 1
+        for position, row in enumerate(rows):
+            idx = row[0]
+            if not regular and idx != expected + position:
+                problems.append({"index": expected + position,
+                                 "problem": f"gap or duplicate: next stored index is {idx}"})
+                regular = True  # Because one gap shifts every later index: report where it starts only.
+            leaf = computed[position]
+            if leaf != bytes(row[2]) or nodes.get(idx) != leaf:
+                problems.append({"index": idx, "problem": "entry does not match its leaf hash in the tree"})
+        if checkpoint_size is not None and accumulator.size < checkpoint_size <= accumulator.size + len(computed):
+            split = checkpoint_size - accumulator.size
+            accumulator.extend(computed[:split])
+            checkpoint_root = accumulator.root()
+            accumulator.extend(computed[split:])
+        else:
+            accumulator.extend(computed)
+        if rows:
+            expected = rows[-1][0] + 1
+    if checkpoint is not None:
+        if checkpoint_size > accumulator.size:
+            problems.append({"index": accumulator.size, "problem":
+                             f"checkpoint covers {checkpoint_size} entries, log has {accumulator.size}"})
+        elif checkpoint_root != bytes(checkpoint.root_hash):
+            problems.append({"index": None, "problem": "recomputed root differs from the signed checkpoint"})
+    return VerifyReport(tree_size=accumulator.size, root_hash=accumulator.root(), problems=problems[:max_problems],
+                        checkpoint_size=checkpoint_size)

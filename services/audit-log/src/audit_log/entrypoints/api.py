@@ -15,7 +15,7 @@ import orjson
 import sqlalchemy as sa
 
 from audit_log.adapters import orm
-from audit_log.adapters.log_store import entry_filters, utc, with_stored_nodes
+from audit_log.adapters.log_store import entry_filters, utc, verify_log, with_stored_nodes
 from audit_log.bootstrap import AuditLog
 from shared.auth import Principal, require_roles
 from vigie_verify import merkle
@@ -162,35 +162,9 @@ def _csv_line(values: list[Any]) -> bytes:
 
 @router.get("/verify")
 async def verify(service: ServiceDep, _principal: Auditor) -> dict[str, Any]:
-    """Recomputes every leaf and root from the canonical bytes; names the first bad index.
-
-    Each leaf is checked against the stored leaf hash and the stored tree's level-0 node, and the
-    recomputed root of the latest checkpoint's size against that signed root, so that an entry
-    altered behind the triggers' back is found even if its stored hashes were altered too.
-    """
-    problems: list[dict[str, Any]] = []
-    leaves: list[bytes] = []
-    e, n = orm.entries.c, orm.tree_nodes
-    query = (sa.select(e.idx, e.canonical, e.leaf_hash, n.c.hash)
-             .select_from(orm.entries.outerjoin(n, sa.and_(n.c.level == 0, n.c.idx == e.idx))).order_by(e.idx))
+    """Recomputes every leaf and root from the canonical bytes; names the first bad index, gaps and duplicates."""
     async with service.runtime.engine.connect() as conn:
-        result = await conn.stream(query)
-        async for idx, canonical, stored_leaf, node_leaf in result:
-            if idx != len(leaves):
-                problems.append({"index": len(leaves), "problem": f"gap or duplicate: next stored index is {idx}"})
-            computed = merkle.leaf_hash(bytes(canonical))
-            if computed != bytes(stored_leaf) or node_leaf is None or computed != bytes(node_leaf):
-                problems.append({"index": idx, "problem": "entry does not match its leaf hash in the tree"})
-            leaves.append(computed)
-        checkpoint = await service.store.latest_checkpoint(conn)
-    root = merkle.root_from_leaf_hashes(leaves)
-    if checkpoint is not None:
-        if checkpoint.tree_size > len(leaves):
-            problems.append({"index": len(leaves),
-                             "problem": f"checkpoint covers {checkpoint.tree_size} entries, log has {len(leaves)}"})
-        elif merkle.root_from_leaf_hashes(leaves[:checkpoint.tree_size]) != bytes(checkpoint.root_hash):
-            problems.append({"index": None, "problem": "recomputed root differs from the signed checkpoint"})
-    first_bad = min((p["index"] for p in problems if p["index"] is not None), default=None)
-    return {"ok": not problems, "tree_size": len(leaves), "root_hash": root.hex(), "first_bad_index": first_bad,
-            "problems": problems[:100],
-            "checkpoint_size": checkpoint.tree_size if checkpoint is not None else None}
+        report = await verify_log(conn, service.store)
+    return {"ok": not report.problems, "tree_size": report.tree_size, "root_hash": report.root_hash.hex(),
+            "first_bad_index": report.first_bad_index, "problems": report.problems,
+            "checkpoint_size": report.checkpoint_size}

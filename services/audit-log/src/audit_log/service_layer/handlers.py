@@ -21,7 +21,9 @@ async def integrate_events(events: Sequence[tuple[EventEnvelope, bytes]], *, eng
                            store: LogStore) -> list[AuditEntry]:
     """Appends the events in one transaction (group commit); an erasure shreds its subject first."""
     async with engine.begin() as conn:
-        return await store.append(conn, events, shred_after=_is_erasure)
+        batch = await store.append(conn, events, shred_after=_is_erasure)
+    store.remember_committed(batch)
+    return batch.entries
 
 
 async def make_checkpoint(*, engine: AsyncEngine, store: LogStore) -> str | None:

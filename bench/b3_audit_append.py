@@ -1,0 +1,215 @@
+"""B3: sustained audit-log append rate, durability on, against plain batched INSERTs of the same rows.
+
+Three measurements in one run, each into a fresh PostgreSQL database (fsync and synchronous_commit
+on): (1) the real consumer path — events produced to a Kafka topic beforehand, then drained by the
+service's ConsumerLoop and batch handler (decode, dedupe, seal under per-subject keys, canonical
+bytes, leaf hashes, Merkle nodes, one transaction per polled batch); (2) the store alone — the same
+events handed to the same use case in groups of `--batch`; (3) the baseline — the entry rows that (2)
+wrote, inserted again as plain batched INSERTs (asyncpg executemany, one transaction per batch).
+`python -m bench.b3_audit_append [--events 100000] [--batch 1000] [--subjects 5000]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from infra import local_kafka, local_postgres
+
+ROOT = Path(__file__).resolve().parent.parent
+COLUMNS = ("idx", "event_id", "event_type", "source", "subject", "actor", "event_time", "integrated_at",
+           "sealed_event", "canonical", "leaf_hash")
+
+
+async def _create_db(admin: str, name: str) -> str:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    return admin.rsplit("/", 1)[0] + "/" + name
+
+
+async def migrated(admin: str, prefix: str) -> str:
+    """Returns the URL of a fresh audit-log database on the admin URL's server."""
+    from shared.migrations import upgrade
+
+    url = await _create_db(admin, f"{prefix}_{uuid.uuid4().hex[:6]}")
+    await asyncio.to_thread(upgrade, ROOT / "services" / "audit-log", url)
+    return url
+
+
+def make_events(count: int, subjects: int) -> list[Any]:
+    """Returns `count` events about `subjects` contacts, shaped like the services' real events."""
+    from shared.events import EventEnvelope
+
+    ids = [str(uuid.uuid4()) for _ in range(subjects)]
+    return [EventEnvelope(source="/contacts", type="vigie.contacts.contact_updated.v1", subject=ids[n % subjects],
+                          actor="integrator/crm-sync", correlationid=str(uuid.uuid4()),
+                          data={"contact_id": ids[n % subjects], "changed": ["relationship", "tags"], "n": n})
+            for n in range(count)]
+
+
+def service_for(url: str, kafka: str) -> Any:
+    """Returns the audit-log service wired to a database and a broker."""
+    from audit_log.bootstrap import bootstrap
+    from audit_log.settings import AuditLogSettings
+
+    return bootstrap(AuditLogSettings(database_url=url, KAFKA_BOOTSTRAP_SERVERS=kafka, VIGIE_PROFILE="test",
+                                      consumer_group=f"b3-{uuid.uuid4().hex[:6]}"))
+
+
+async def _durability(url: str) -> dict[str, str]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return {name: await conn.fetchval(f"SHOW {name}") for name in ("fsync", "synchronous_commit",
+                                                                         "wal_sync_method")}
+    finally:
+        await conn.close()
+
+
+async def store_only(url: str, kafka: str, events: list[Any], batch: int) -> float:
+    """Appends the events through the use case in groups of `batch`; returns the elapsed seconds."""
+    from audit_log.service_layer import handlers
+
+    service = service_for(url, kafka)
+    pairs = [(envelope, envelope.encode()) for envelope in events]
+    try:
+        started = time.perf_counter()
+        for start in range(0, len(pairs), batch):
+            await handlers.integrate_events(pairs[start:start + batch], engine=service.runtime.engine,
+                                            store=service.store)
+        return time.perf_counter() - started
+    finally:
+        await service.runtime.engine.dispose()
+
+
+async def plain_inserts(source_url: str, target_url: str, batch: int) -> tuple[float, int]:
+    """Copies the entry rows `source_url` holds into `target_url` as batched INSERTs; returns (seconds, rows)."""
+    import asyncpg
+
+    source = await asyncpg.connect(source_url)
+    rows = [tuple(r) for r in await source.fetch(f"SELECT {', '.join(COLUMNS)} FROM entries ORDER BY idx")]
+    await source.close()
+    target = await asyncpg.connect(target_url)
+    statement = (f"INSERT INTO entries ({', '.join(COLUMNS)}) "
+                 f"VALUES ({', '.join(f'${n}' for n in range(1, len(COLUMNS) + 1))})")
+    try:
+        started = time.perf_counter()
+        for start in range(0, len(rows), batch):
+            async with target.transaction():
+                await target.executemany(statement, rows[start:start + batch])
+        return time.perf_counter() - started, len(rows)
+    finally:
+        await target.close()
+
+
+async def through_kafka(url: str, kafka: str, events: list[Any]) -> dict[str, float]:
+    """Produces the events to a fresh topic, then times the service's consumer draining it into the log."""
+    from aiokafka import AIOKafkaProducer
+
+    from shared.kafka import ConsumerLoop, ensure_topics
+
+    topic = f"bench.b3.{uuid.uuid4().hex[:6]}"
+    await ensure_topics(kafka, [topic])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, linger_ms=20,
+                                max_batch_size=512 * 1024)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        for envelope in events:
+            await producer.send(topic, envelope.encode(), key=envelope.subject.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    produced_in = time.perf_counter() - started
+    service = service_for(url, kafka)
+    await service.runtime.publisher.start()
+    loop = ConsumerLoop(bootstrap_servers=kafka, topics=[topic], group_id=service.settings.consumer_group,
+                        handle_batch=service.handle_batch, publisher=service.runtime.publisher)
+    task = asyncio.create_task(loop.run())
+    try:
+        while service.tree_size == 0:
+            await asyncio.sleep(0.001)
+        # Because the clock starts at the first commit: group join and the first fetch are not appends.
+        first_at, first_size = time.perf_counter(), service.tree_size
+        while service.tree_size < len(events):
+            await asyncio.sleep(0.005)
+        elapsed = time.perf_counter() - first_at
+    finally:
+        loop.stop()
+        await task
+        await service.runtime.publisher.stop()
+        await service.runtime.engine.dispose()
+    return {"seconds": elapsed, "appended": len(events) - first_size, "produce_seconds": produced_in}
+
+
+async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
+    admin = os.environ.get("VIGIE_TEST_DATABASE_URL") or local_postgres.start(run / "pg")
+    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or local_kafka.start(run / "kafka")
+    try:
+        events = make_events(args.events, args.subjects)
+        warm = await migrated(admin, "b3_warm")
+        await store_only(warm, kafka, make_events(2000, 200), args.batch)
+        rounds = []
+        for _ in range(args.rounds):
+            ours_url, bare_url = await migrated(admin, "b3_store"), await migrated(admin, "b3_bare")
+            ours_s = await store_only(ours_url, kafka, events, args.batch)
+            bare_s, rows = await plain_inserts(ours_url, bare_url, args.batch)
+            kafka_url = await migrated(admin, "b3_kafka")
+            consumed = await through_kafka(kafka_url, kafka, events)
+            rounds.append({"store_appends_per_s": round(len(events) / ours_s),
+                           "plain_inserts_per_s": round(rows / bare_s),
+                           "consumer_appends_per_s": round(consumed["appended"] / consumed["seconds"]),
+                           "produce_per_s": round(len(events) / consumed["produce_seconds"])})
+        durability = await _durability(admin)
+    finally:
+        if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
+            local_kafka.stop(run / "kafka")
+        if "VIGIE_TEST_DATABASE_URL" not in os.environ:
+            local_postgres.stop(run / "pg")
+
+    def mean(key: str) -> float:
+        return sum(r[key] for r in rounds) / len(rounds)
+
+    store, bare, consumer = mean("store_appends_per_s"), mean("plain_inserts_per_s"), mean("consumer_appends_per_s")
+    return {
+        "benchmark": "B3 audit-log sustained append rate (seal, canonical bytes, leaf + Merkle nodes, durable)",
+        "baseline": "plain batched INSERTs of the same entry rows (asyncpg executemany, one transaction per batch)",
+        "events": args.events, "subjects": args.subjects, "batch": args.batch, "rounds": rounds,
+        "consumer_appends_per_s": round(consumer), "store_appends_per_s": round(store),
+        "plain_inserts_per_s": round(bare),
+        "consumer_ratio": round(consumer / bare, 3), "store_ratio": round(store / bare, 3),
+        "targets": {"appends_per_s": ">= 20000", "ratio": ">= 0.75"},
+        "durability": durability,
+        "machine": {"python": platform.python_version(), "uname": " ".join(platform.uname()),
+                    "cpus": os.cpu_count()},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.b3_audit_append")
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--subjects", type=int, default=5_000)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "b3_audit_append.json"))
+    args = parser.parse_args()
+    report = asyncio.run(_bench(args, Path(tempfile.mkdtemp(prefix="vigie-b3-"))))
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
