@@ -1,0 +1,265 @@
+"""The data-subject request aggregate (GDPR Art. 12, 15-21): what was asked, by when, and how it was honoured."""
+
+from __future__ import annotations
+
+import calendar
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from contacts.domain.errors import ContactsError
+
+
+class RequestKind(StrEnum):
+    """The right exercised."""
+
+    ACCESS = "access"
+    PORTABILITY = "portability"
+    ERASURE = "erasure"
+    RECTIFICATION = "rectification"
+    OBJECTION = "objection"
+
+
+class RequestStatus(StrEnum):
+    """Where a request stands; `completed`, `no_data_found` and `failed` are final."""
+
+    RECEIVED = "received"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    NO_DATA_FOUND = "no_data_found"
+    FAILED = "failed"
+
+
+FINAL_STATUSES = frozenset({RequestStatus.COMPLETED, RequestStatus.NO_DATA_FOUND, RequestStatus.FAILED})
+
+#: The services that must each confirm an erasure before the request completes (SPEC §7).
+ERASURE_SERVICES = ("contacts", "consent", "campaign-gate", "audit-log")
+#: Art. 12(3): one month, extendable by two further months where necessary.
+BASE_MONTHS = 1
+MAX_EXTENSION_MONTHS = 2
+
+
+class RequestError(ContactsError):
+    """A request cannot make this transition."""
+
+
+class RequestNotFoundError(ContactsError):
+    """No request with this id."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"request {request_id} does not exist")
+
+
+class ExtensionRefusedError(RequestError):
+    """An extension beyond two months, without a reason, after the first month, or of a closed request."""
+
+
+def add_calendar_months(at: datetime, months: int) -> datetime:
+    """Returns the same day `months` later, clamped to the month's last day (31 Jan + 1 → 28/29 Feb)."""
+    month_index = at.month - 1 + months
+    year, month = at.year + month_index // 12, month_index % 12 + 1
+    return at.replace(year=year, month=month, day=min(at.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One step of a request: when, what, and a note with no personal data."""
+
+    at: datetime
+    action: str
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Returns the entry as plain values."""
+        return {"at": self.at.isoformat(), "action": self.action, "note": self.note}
+
+
+@dataclass(frozen=True)
+class RequestReceived:
+    """A data-subject request was received; `contact_id` is None when no data about the person was found."""
+
+    request_id: str
+    contact_id: str | None
+    kind: str
+    status: str
+    due_at: datetime
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RequestCompleted:
+    """A request was honoured (or closed: no data found, failed); `confirmations` name the services."""
+
+    request_id: str
+    contact_id: str | None
+    kind: str
+    status: str
+    confirmations: dict[str, str]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RequestOverdue:
+    """An open request passed its due date."""
+
+    request_id: str
+    contact_id: str | None
+    kind: str
+    due_at: datetime
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RequestExtended:
+    """The due date was pushed back (the reason stays in the request's history, not in the event)."""
+
+    request_id: str
+    contact_id: str | None
+    kind: str
+    months: int
+    due_at: datetime
+    at: datetime
+
+
+@dataclass
+class DataSubjectRequest:
+    """A request a person made about their data; methods check the transition and record events."""
+
+    id: str
+    kind: RequestKind
+    contact_id: str | None
+    received_at: datetime
+    due_at: datetime
+    status: RequestStatus
+    extended_months: int = 0
+    confirmations: dict[str, datetime] = field(default_factory=dict)
+    history: list[HistoryEntry] = field(default_factory=list)
+    overdue_reported_at: datetime | None = None
+    completed_at: datetime | None = None
+    version: int = 1
+    events: list[Any] = field(default_factory=list, repr=False, compare=False)
+
+    @classmethod
+    def receive(cls, *, kind: RequestKind, contact_id: str | None, at: datetime,
+                request_id: str | None = None) -> DataSubjectRequest:
+        """Records a new request; without a contact it is closed at once as `no_data_found`."""
+        found = contact_id is not None
+        request = cls(id=request_id or str(uuid.uuid4()), kind=kind, contact_id=contact_id, received_at=at,
+                      due_at=add_calendar_months(at, BASE_MONTHS),
+                      status=RequestStatus.RECEIVED if found else RequestStatus.NO_DATA_FOUND)
+        request.history.append(HistoryEntry(at=at, action="received"))
+        request.events.append(RequestReceived(request_id=request.id, contact_id=contact_id, kind=kind.value,
+                                              status=request.status.value, due_at=request.due_at, at=at))
+        if not found:
+            request.history.append(HistoryEntry(at=at, action="no_data_found",
+                                                note="no personal data about this person is held"))
+            request.completed_at = at
+            request.events.append(request._completed(at))
+        return request
+
+    @property
+    def is_open(self) -> bool:
+        """Tells whether the request still awaits an answer."""
+        return self.status not in FINAL_STATUSES
+
+    @property
+    def original_due_at(self) -> datetime:
+        """Returns the due date before any extension (the last day to announce one, Art. 12(3))."""
+        return add_calendar_months(self.received_at, BASE_MONTHS)
+
+    def awaiting(self) -> list[str]:
+        """Returns the services whose erasure confirmation is still missing (empty for other kinds)."""
+        if self.kind is not RequestKind.ERASURE or self.status is not RequestStatus.IN_PROGRESS:
+            return []
+        return [s for s in ERASURE_SERVICES if s not in self.confirmations]
+
+    def start(self, *, at: datetime, note: str | None = None) -> None:
+        """Marks the request as being worked on."""
+        self._check_open()
+        self.status = RequestStatus.IN_PROGRESS
+        self._step(at, "started", note)
+
+    def confirm_erasure(self, *, service: str, at: datetime) -> bool:
+        """Records one service's erasure confirmation; completes the request with the last one.
+
+        Returns True when this call changed something (a repeated confirmation is ignored, so a
+        redelivered event is harmless).
+        """
+        if service not in ERASURE_SERVICES:
+            raise RequestError(f"unknown service {service!r}")
+        if self.kind is not RequestKind.ERASURE:
+            raise RequestError(f"a {self.kind.value} request takes no erasure confirmation")
+        if service in self.confirmations or not self.is_open:
+            return False
+        self.confirmations[service] = at
+        self._step(at, "confirmed", f"{service} confirmed the erasure")
+        if not self.awaiting() and self.status is RequestStatus.IN_PROGRESS:
+            self.complete(at=at, note="every service confirmed the erasure")
+        return True
+
+    def complete(self, *, at: datetime, note: str | None = None) -> None:
+        """Closes the request as honoured; an erasure only once every service has confirmed."""
+        self._check_open()
+        missing = [s for s in ERASURE_SERVICES if s not in self.confirmations]
+        if self.kind is RequestKind.ERASURE and missing:
+            raise RequestError(f"erasure not confirmed by: {', '.join(missing)}")
+        self.status = RequestStatus.COMPLETED
+        self.completed_at = at
+        self._step(at, "completed", note)
+        self.events.append(self._completed(at))
+
+    def fail(self, *, at: datetime, reason: str) -> None:
+        """Closes the request as not honoured, with the reason (no personal data in it)."""
+        self._check_open()
+        self.status = RequestStatus.FAILED
+        self.completed_at = at
+        self._step(at, "failed", reason)
+        self.events.append(self._completed(at))
+
+    def extend(self, *, months: int, reason: str, at: datetime) -> None:
+        """Pushes the due date back by `months` (two at most in all), with a recorded reason (Art. 12(3))."""
+        if not self.is_open:
+            raise ExtensionRefusedError(f"request {self.id} is closed ({self.status.value})")
+        if months < 1 or self.extended_months + months > MAX_EXTENSION_MONTHS:
+            raise ExtensionRefusedError(
+                f"at most {MAX_EXTENSION_MONTHS} months in all; {self.extended_months} already granted")
+        if not reason.strip():
+            raise ExtensionRefusedError("an extension needs a reason")
+        if at > self.original_due_at:
+            raise ExtensionRefusedError("an extension must be decided within the first month")
+        self.extended_months += months
+        self.due_at = add_calendar_months(self.received_at, BASE_MONTHS + self.extended_months)
+        self._step(at, "extended", reason.strip())
+        self.events.append(RequestExtended(request_id=self.id, contact_id=self.contact_id, kind=self.kind.value,
+                                           months=months, due_at=self.due_at, at=at))
+
+    def is_overdue(self, *, now: datetime) -> bool:
+        """Tells whether the request is still open after its due date."""
+        return self.is_open and now > self.due_at
+
+    def report_overdue(self, *, now: datetime) -> bool:
+        """Records RequestOverdue once when the request is overdue; returns whether it did."""
+        if not self.is_overdue(now=now) or (self.overdue_reported_at is not None
+                                            and self.overdue_reported_at >= self.due_at):
+            return False
+        self.overdue_reported_at = now
+        self._step(now, "overdue", f"due {self.due_at.isoformat()}")
+        self.events.append(RequestOverdue(request_id=self.id, contact_id=self.contact_id, kind=self.kind.value,
+                                          due_at=self.due_at, at=now))
+        return True
+
+    def _completed(self, at: datetime) -> RequestCompleted:
+        return RequestCompleted(request_id=self.id, contact_id=self.contact_id, kind=self.kind.value,
+                                status=self.status.value,
+                                confirmations={s: t.isoformat() for s, t in sorted(self.confirmations.items())},
+                                at=at)
+
+    def _check_open(self) -> None:
+        if not self.is_open:
+            raise RequestError(f"request {self.id} is closed ({self.status.value})")
+
+    def _step(self, at: datetime, action: str, note: str | None) -> None:
+        self.history.append(HistoryEntry(at=at, action=action, note=note))
+        self.version += 1
