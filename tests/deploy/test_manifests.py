@@ -84,9 +84,9 @@ def test_relays_and_the_audit_log_writer_run_one_replica_with_the_recreate_strat
                        for hpa in by_kind(overlay, "HorizontalPodAutoscaler").values())
 
 
-def test_production_runs_two_api_replicas_at_least_and_three_database_instances() -> None:
+def test_production_autoscales_apis_from_two_replicas_and_runs_three_database_instances() -> None:
     for svc in SERVICES:
-        assert by_kind("production", "Deployment")[f"{svc}-api"]["spec"]["replicas"] >= 2
+        assert "replicas" not in by_kind("production", "Deployment")[f"{svc}-api"]["spec"]  # the HPA's to set
         assert by_kind("production", "HorizontalPodAutoscaler")[f"{svc}-api"]["spec"]["minReplicas"] >= 2
         assert by_kind("production", "PodDisruptionBudget")[f"{svc}-api"]["spec"]["minAvailable"] == 1
         assert by_kind("production", "Cluster")[f"{svc}-db"]["spec"]["instances"] == 3
@@ -348,7 +348,7 @@ def _break(tree: Path, relative: str, old: str, new: str) -> None:
 def test_validation_fails_on_deliberately_broken_manifests(tmp_path: Path) -> None:
     tree = tmp_path / "deploy"
     shutil.copytree(DEPLOY, tree)
-    _break(tree, "base/contacts/api.yaml", "  replicas: 2\n", '  replicas: "one"\n')
+    _break(tree, "base/contacts/relay.yaml", "  replicas: 1\n", '  replicas: "one"\n')
     _break(tree, "base/consent/relay.yaml", "          readinessProbe:\n", "          notAProbe:\n")
     _break(tree, "base/audit-log/consumer.yaml", "            readOnlyRootFilesystem: true\n",
            "            readOnlyRootFilesystem: false\n")
@@ -362,7 +362,7 @@ def test_validation_fails_on_deliberately_broken_manifests(tmp_path: Path) -> No
 
     problems = "\n".join(problems_in(tree, ("production",), tmp_path, versions=KUBERNETES_VERSIONS[-1:]))
 
-    assert re.search(r"ERROR .*contacts-api.*'one' is not of type 'integer'", problems), problems
+    assert re.search(r"ERROR .*contacts-relay.*'one' is not of type 'integer'", problems), problems
     assert re.search(r"consent-relay.*Additional properties are not allowed \('notAProbe'", problems)
     assert "Deployment/consent-relay container relay: readinessProbe does not GET /readyz" in problems
     assert "Deployment/audit-log-consumer container consumer: readOnlyRootFilesystem is not true" in problems
