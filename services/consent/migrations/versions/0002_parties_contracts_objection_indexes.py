@@ -1,4 +1,4 @@
-"""parties, contracts, objection indexes, one active consent, consent terms
+"""parties, contracts, objection indexes, one active consent, consent terms, contact indexes
 
 Revision ID: 0002
 Revises: 0001
@@ -24,6 +24,12 @@ def upgrade() -> None:
     sa.Column('registered_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('record', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('party_id', name=op.f('pk_parties'))
+    )
+    op.create_table('contact_indexes',
+    sa.Column('contact_id', sa.String(length=64), nullable=False),
+    sa.Column('blind_indexes', sa.JSON(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('contact_id', name=op.f('pk_contact_indexes'))
     )
     op.create_table('objection_indexes',
     sa.Column('blind_index', sa.String(length=64), nullable=False),
@@ -78,5 +84,6 @@ def downgrade() -> None:
 
     op.drop_table('party_contracts')
     op.drop_table('objection_indexes')
+    op.drop_table('contact_indexes')
     op.drop_table('parties')
     # ### end Alembic commands ###

@@ -65,11 +65,17 @@ class ConsentService:
                                  after_commit=self.runtime.wake_relay, clock=self.clock)
 
     async def handle_contacts_event(self, record: ConsumerRecord) -> None:
-        """Applies a contact's erasure; other contacts events are ignored."""
+        """Keeps a contact's blind indexes for its objections and applies its erasure; other events are ignored."""
         try:
             envelope = EventEnvelope.decode(record.value or b"")
         except EventDecodeError as exc:
             raise PoisonMessageError(f"undecodable event: {exc.__class__.__name__}") from exc
+        if envelope.type in (contracts.CONTACT_CREATED, contracts.CONTACT_UPDATED):
+            indexes = _blind_indexes_of(envelope)
+            if indexes and envelope.subject:
+                await handlers.record_contact_indexes(commands.RecordContactIndexes(
+                    actor=envelope.actor, contact_id=envelope.subject, blind_indexes=indexes), self.uow())
+            return
         if envelope.type != contracts.CONTACT_ERASED:
             return
         plan = await handlers.erase_contact_data(commands.EraseContactData(
@@ -84,6 +90,15 @@ class ConsentService:
         """Returns the consumer of `contacts.events` (erasures)."""
         return [ConsumerSpec(topics=list(contracts.CONSUMED_TOPICS), group_id=self.settings.consumer_group,
                              handle=self.handle_contacts_event)]
+
+
+def _blind_indexes_of(envelope: EventEnvelope) -> tuple[str, ...]:
+    # The contact's gate facts carry its e-mail and phone blind indexes (contacts' `gate_facts`).
+    facts = envelope.data.get("facts") if isinstance(envelope.data, dict) else None
+    if not isinstance(facts, dict):
+        return ()
+    found = (facts.get("email_index"), facts.get("phone_index"))
+    return tuple(i for i in found if isinstance(i, str) and i)
 
 
 def bootstrap(settings: ConsentSettings | None = None, *,

@@ -10,6 +10,7 @@ CONSENT_REQUESTED = "vigie.consent.consent_requested.v1"
 CONSENT_GRANTED = "vigie.consent.consent_granted.v1"
 CONSENT_WITHDRAWN = "vigie.consent.consent_withdrawn.v1"
 OBJECTION_RECORDED = "vigie.consent.objection_recorded.v1"
+OBJECTION_INDEXES_ADDED = "vigie.consent.objection_indexes_added.v1"
 NOTICE_PUBLISHED = "vigie.consent.notice_published.v1"
 NOTICE_DELIVERED = "vigie.consent.notice_delivered.v1"
 PROCESSOR_REGISTERED = "vigie.consent.processor_registered.v1"
@@ -21,7 +22,9 @@ CONTRACT_EXPIRING = "vigie.consent.contract_expiring.v1"
 CONTRACT_EXPIRED = "vigie.consent.contract_expired.v1"
 CONSENT_DATA_ERASED = "vigie.consent.consent_data_erased.v1"
 
-#: What consent listens to: the contacts' erasures (SPEC §1, §7).
+#: What consent listens to: the contacts' blind indexes (to attach them to objections) and erasures (SPEC §1, §7).
 CONTACTS_EVENTS = "contacts.events"
+CONTACT_CREATED = "vigie.contacts.contact_created.v1"
+CONTACT_UPDATED = "vigie.contacts.contact_updated.v1"
 CONTACT_ERASED = "vigie.contacts.contact_erased.v1"
 CONSUMED_TOPICS = [CONTACTS_EVENTS]

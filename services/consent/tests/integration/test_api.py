@@ -485,3 +485,65 @@ async def test_the_art14_deadline_of_a_contact_is_exposed_with_its_notice_delive
         naive = await client.get(f"/v1/contacts/{never}/art14-deadline", params={"obtained_at": "2026-01-31T10:00:00"},
                                  headers=INTEGRATOR)
         assert naive.status_code == 422
+
+
+async def _send_contact_event(kafka: str, envelope: EventEnvelope) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(contracts.CONTACTS_EVENTS, envelope.encode(), key=envelope.subject.encode(),
+                                     headers=envelope.kafka_headers())
+    finally:
+        await producer.stop()
+
+
+def _contact_event(kind: str, contact_id: str, **facts: Any) -> EventEnvelope:
+    return EventEnvelope(source="/vigie/contacts", type=kind, subject=contact_id, actor="contacts/api",
+                         data={"contact_id": contact_id, "facts": {"kind": "consumer", **facts},
+                               "at": "2026-11-01T10:00:00+00:00"})
+
+
+async def test_an_objection_given_by_contact_id_alone_keeps_the_persons_indexes_past_erasure(  # type: ignore[no-untyped-def]
+        settings, kafka_bootstrap: str) -> None:
+    indexer = BlindIndexer(settings.blind_index_key.get_secret_value().encode())
+    email_index = indexer.email(f"claude.{uuid.uuid4().hex[:6]}@example.org")
+    phone_index = indexer.phone(f"+33 6 {uuid.uuid4().int % 100:02d} 11 22 33")
+    contact_id = _contact_id()
+    async with running(create_app(settings)) as consent:
+        client = consent.client
+        await _send_contact_event(kafka_bootstrap, _contact_event(contracts.CONTACT_CREATED, contact_id,
+                                                                  email_index=email_index, phone_index=None))
+        await _wait_for_consumer_idle(consent)
+        objection = await _created(client, "/v1/objections", {"contact_id": contact_id}, INTEGRATOR)
+        assert objection["blind_indexes"] == [email_index], "taken from the contact's facts"
+
+        await _send_contact_event(kafka_bootstrap, _contact_event(contracts.CONTACT_UPDATED, contact_id,
+                                                                  email_index=email_index, phone_index=phone_index))
+
+        async def _phone_matches() -> bool:
+            found = await client.get("/v1/objections", params={"blind_index": phone_index}, headers=INTEGRATOR)
+            return [o["objection_id"] for o in found.json()["items"]] == [objection["objection_id"]]
+
+        await eventually(_phone_matches, timeout=30)
+        erased = EventEnvelope(source="/vigie/contacts", type=contracts.CONTACT_ERASED, subject=contact_id,
+                               actor="contacts/retention", data={"contact_id": contact_id})
+        await _send_contact_event(kafka_bootstrap, erased)
+
+        async def _anonymous() -> bool:
+            found = await client.get("/v1/objections", params={"blind_index": phone_index}, headers=INTEGRATOR)
+            items = found.json()["items"]
+            return bool(items) and items[0]["contact_id"] is None
+
+        await eventually(_anonymous, timeout=30)
+        matched = await client.post("/v1/objections/matches", json={"blind_indexes": [email_index, phone_index]},
+                                    headers=INTEGRATOR)
+        assert matched.json()["matched_blind_indexes"] == sorted([email_index, phone_index])
+        engine = consent.app.state.service.runtime.engine
+        async with engine.connect() as conn:
+            left = (await conn.execute(sa.select(sa.func.count()).select_from(orm.contact_indexes).where(
+                orm.contact_indexes.c.contact_id == contact_id))).scalar()
+        assert left == 0, "the projection forgets the erased contact"
+        events = await _read_topic(kafka_bootstrap, contracts.CONSENT_EVENTS, lambda seen: any(
+            e.type == contracts.OBJECTION_INDEXES_ADDED for e in seen), {contact_id})
+    added = next(e for e in events if e.type == contracts.OBJECTION_INDEXES_ADDED)
+    assert added.data["blind_indexes"] == [phone_index] and added.data["objection_id"] == objection["objection_id"]

@@ -134,3 +134,13 @@ def test_an_objection_without_blind_index_is_kept_and_flagged(t0):
 
     assert plan.objections_without_blind_index == (objection.objection_id,)
     assert len(plan.kept_objections) == 1
+
+
+def test_an_objection_takes_on_the_persons_other_blind_indexes_once_each(t0):
+    objection = model.Objection.record(contact_id="c1", scope="all_direct_marketing", at=t0, blind_indexes=["a" * 64])
+    objection.events.clear()
+    assert objection.add_blind_indexes(["a" * 64, "b" * 64, "b" * 64], at=t0) == ("b" * 64,)
+    assert objection.blind_indexes == ("a" * 64, "b" * 64)
+    assert objection.add_blind_indexes(["b" * 64], at=t0) == ()
+    assert [type(e) for e in objection.events] == [events.ObjectionIndexesAdded]
+    assert objection.events[0].blind_indexes == ("b" * 64,)  # type: ignore[attr-defined]

@@ -105,6 +105,16 @@ processors = sa.Table(
     sa.Column("record", sa.JSON, nullable=False),
 )
 
+#: The blind indexes each live contact has had (from contacts.events), attached to its objections; the
+#: row goes at the contact's erasure, the indexes then live on in the objections only (UNI-02, RET-05).
+contact_indexes = sa.Table(
+    "contact_indexes",
+    metadata,
+    sa.Column("contact_id", sa.String(64), primary_key=True),
+    sa.Column("blind_indexes", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 #: Parties to the deployment (issue 10); scope and broker verification in `record`.
 parties = sa.Table(
     "parties",

@@ -18,6 +18,7 @@ _TYPES: dict[type, str] = {
     events.ConsentGranted: contracts.CONSENT_GRANTED,
     events.ConsentWithdrawn: contracts.CONSENT_WITHDRAWN,
     events.ObjectionRecorded: contracts.OBJECTION_RECORDED,
+    events.ObjectionIndexesAdded: contracts.OBJECTION_INDEXES_ADDED,
     events.NoticePublished: contracts.NOTICE_PUBLISHED,
     events.NoticeDelivered: contracts.NOTICE_DELIVERED,
     events.ProcessorRegistered: contracts.PROCESSOR_REGISTERED,

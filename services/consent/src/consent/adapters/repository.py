@@ -361,12 +361,15 @@ class ObjectionRepository(_Repository[Objection]):
                                 limit=limit)
 
     async def flush(self) -> None:
-        """Writes objections, then one index row per new (blind index, objection)."""
-        new = [o for key, o in self._seen.items() if key not in self._loaded]
+        """Writes objections, then one index row per (blind index, objection) not written yet."""
+        known = {key: set(row["blind_indexes"]) for key, row in self._loaded.items()}
+        pending = [(o, known.get(key, set())) for key, o in self._seen.items()]
         await super().flush()
-        rows = [{"blind_index": index, "objection_id": o.objection_id} for o in new for index in o.blind_indexes]
+        rows = [{"blind_index": index, "objection_id": o.objection_id}
+                for o, written in pending for index in o.blind_indexes if index not in written]
         if rows:
             await self._session.execute(orm.objection_indexes.insert(), rows)
+
 
     def _from_domain(self, o: Objection) -> dict[str, Any]:
         return {"objection_id": o.objection_id, "contact_id": o.contact_id, "scope": o.scope, "at": o.at,
@@ -545,3 +548,36 @@ class ContractRepository(_Repository[Contract]):
             licence_scope=r["licence_scope"], expiring_notified_at=_aware(row["expiring_notified_at"]),
             expired_notified_at=_aware(row["expired_notified_at"]),
         )
+
+
+class ContactIndexRepository:
+    """The blind indexes each live contact has had (a projection of contacts.events)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, contact_id: str) -> tuple[str, ...]:
+        """Returns the contact's known blind indexes (none when unknown)."""
+        found = (await self._session.execute(sa.select(orm.contact_indexes.c.blind_indexes).where(
+            orm.contact_indexes.c.contact_id == contact_id))).scalar()
+        return tuple(found or ())
+
+    async def merge(self, contact_id: str, blind_indexes: Iterable[str], *, at: datetime) -> tuple[str, ...]:
+        """Adds blind indexes to the contact's set (order-independent, idempotent); returns the whole set."""
+        table = orm.contact_indexes
+        query = sa.select(table.c.blind_indexes).where(table.c.contact_id == contact_id)
+        if self._session.bind is not None and self._session.bind.dialect.name == "postgresql":
+            query = query.with_for_update()
+        current = (await self._session.execute(query)).scalar()
+        merged = tuple(dict.fromkeys([*(current or ()), *blind_indexes]))
+        if current is None:
+            await self._session.execute(table.insert().values(contact_id=contact_id, blind_indexes=list(merged),
+                                                              updated_at=at))
+        elif list(merged) != list(current):
+            await self._session.execute(table.update().where(table.c.contact_id == contact_id).values(
+                blind_indexes=list(merged), updated_at=at))
+        return merged
+
+    async def delete(self, contact_id: str) -> None:
+        """Forgets the contact's indexes (erasure)."""
+        await self._session.execute(orm.contact_indexes.delete().where(orm.contact_indexes.c.contact_id == contact_id))

@@ -121,6 +121,16 @@ class ObjectionRecorded(Event):
     at: datetime
 
 
+@dataclass(frozen=True)
+class ObjectionIndexesAdded(Event):
+    """More blind indexes of the objecting person were attached to the objection (UNI-02)."""
+
+    objection_id: str
+    contact_id: str | None
+    blind_indexes: tuple[str, ...]
+    at: datetime
+
+
 # Notices.
 
 

@@ -705,6 +705,16 @@ class Objection:
         """Returns the one channel objected to, or None when the objection covers every channel."""
         return None if self.scope == ALL_DIRECT_MARKETING else Channel(self.scope)
 
+    def add_blind_indexes(self, blind_indexes: Iterable[str], *, at: datetime) -> tuple[str, ...]:
+        """Adds the person's other blind indexes (a new e-mail, a phone) so a re-import still matches; returns the new ones."""
+        check_aware("at", at)
+        new = tuple(i for i in dict.fromkeys(blind_indexes) if i and i not in self.blind_indexes)
+        if new:
+            self.blind_indexes = self.blind_indexes + new
+            self.events.append(events.ObjectionIndexesAdded(
+                objection_id=self.objection_id, contact_id=self.contact_id, blind_indexes=new, at=at))
+        return new
+
     def covers(self, channel: Channel) -> bool:
         """Tells whether this objection forbids direct marketing on `channel`."""
         return self.scope in (ALL_DIRECT_MARKETING, Channel(channel).value)

@@ -171,3 +171,12 @@ class WatchContractExpiry:
 
     actor: str
     window_days: int
+
+
+@dataclass(frozen=True)
+class RecordContactIndexes:
+    """Remember a contact's blind indexes and attach them to its objections (from contacts.events)."""
+
+    actor: str
+    contact_id: str
+    blind_indexes: tuple[str, ...]

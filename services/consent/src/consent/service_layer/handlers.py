@@ -188,11 +188,26 @@ async def record_objection(cmd: commands.RecordObjection, uow: ConsentUnitOfWork
     if cmd.phone:
         indexes.append(uow.indexer.phone(cmd.phone))
     async with uow:
+        if cmd.contact_id:
+            # Because an objection given by contact id alone must still outlive the contact's erasure.
+            indexes += await uow.contact_indexes.get(cmd.contact_id)
         objection = Objection.record(contact_id=cmd.contact_id, scope=cmd.scope, at=uow.clock(),
                                      blind_indexes=indexes)
         uow.objections.add(objection)
         await uow.commit(actor=cmd.actor)
     return objection
+
+
+async def record_contact_indexes(cmd: commands.RecordContactIndexes, uow: ConsentUnitOfWork) -> tuple[str, ...]:
+    """Adds a contact's blind indexes to its known set and to its objections; returns the indexes added to them."""
+    async with uow:
+        at = uow.clock()
+        merged = await uow.contact_indexes.merge(cmd.contact_id, cmd.blind_indexes, at=at)
+        added: list[str] = []
+        for objection in await uow.objections.for_contact(cmd.contact_id):
+            added += objection.add_blind_indexes(merged, at=at)
+        await uow.commit(actor=cmd.actor)
+    return tuple(dict.fromkeys(added))
 
 
 @dataclass(frozen=True)
@@ -442,6 +457,7 @@ async def erase_contact_data(cmd: commands.EraseContactData, uow: ConsentUnitOfW
                              objections=await uow.objections.for_contact(cmd.contact_id), at=uow.clock())
         await uow.consents.delete(plan.consent_ids)
         await uow.deliveries.delete(plan.delivery_ids)
+        await uow.contact_indexes.delete(cmd.contact_id)
         for kept in plan.kept_objections:
             uow.objections.add(kept)
         uow.publish(plan.event)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from consent.adapters import orm, outgoing
 from consent.adapters.repository import (
     ConsentRepository,
+    ContactIndexRepository,
     ContractRepository,
     DeliveryRepository,
     NoticeRepository,
@@ -38,6 +39,7 @@ class ConsentUnitOfWork(SqlAlchemyUnitOfWork):
         self.processors: ProcessorRepository
         self.parties: PartyRepository
         self.contracts: ContractRepository
+        self.contact_indexes: ContactIndexRepository
         self._loose_events: list[Event] = []
 
     def _open(self, session: AsyncSession) -> None:
@@ -49,6 +51,7 @@ class ConsentUnitOfWork(SqlAlchemyUnitOfWork):
         self.processors = ProcessorRepository(session)
         self.parties = PartyRepository(session)
         self.contracts = ContractRepository(session)
+        self.contact_indexes = ContactIndexRepository(session)
         self._loose_events = []
 
     def _repositories(self) -> Iterable[Any]:
