@@ -22,6 +22,7 @@ from tests.deploy.manifests import (
     OVERLAYS,
     ROOT,
     SERVICES,
+    TARGETS,
     by_kind,
     container,
     docs,
@@ -43,6 +44,16 @@ MOUNTED_STAND_INS = {
     "/var/run/secrets/vigie/database/uri": "postgresql://svc:test-stand-in-password@svc-db-rw.vigie:5432/svc",
     "/var/run/secrets/vigie/kafka/password": "test-stand-in-scram-password-0123456789",
 }
+
+
+def test_every_kustomization_renders_and_passes_strict_schema_and_workload_checks(tmp_path: Path) -> None:
+    assert problems_in(DEPLOY, TARGETS, tmp_path) == []
+
+
+def test_the_kubernetes_versions_checked_are_bundled_with_kubernetes_validate() -> None:
+    from kubernetes_validate.utils import all_versions
+
+    assert set(KUBERNETES_VERSIONS) <= set(all_versions())
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -360,7 +371,8 @@ def test_validation_fails_on_deliberately_broken_manifests(tmp_path: Path) -> No
     _break(tree, "base/common/kustomization.yaml", "  - networkpolicy.yaml\n",
            "  - networkpolicy.yaml\n  - monitor.yaml\n")
 
-    problems = "\n".join(problems_in(tree, ("production",), tmp_path, versions=KUBERNETES_VERSIONS[-1:]))
+    problems = "\n".join(problems_in(tree, ("overlays/production",), tmp_path,
+                                     versions=KUBERNETES_VERSIONS[-1:]))
 
     assert re.search(r"ERROR .*contacts-relay.*'one' is not of type 'integer'", problems), problems
     assert re.search(r"consent-relay.*Additional properties are not allowed \('notAProbe'", problems)
@@ -377,9 +389,9 @@ def test_validation_fails_when_an_overlay_does_not_render(tmp_path: Path) -> Non
     tree = tmp_path / "deploy"
     shutil.copytree(DEPLOY, tree)
     _break(tree, "base/contacts/kustomization.yaml", "  - relay.yaml\n", "  - relay.yaml\n  - missing.yaml\n")
-    problems = problems_in(tree, ("local",), tmp_path)
+    problems = problems_in(tree, ("overlays/local",), tmp_path)
     assert len(problems) == 1
-    assert problems[0].startswith("kustomize local: ") and "missing.yaml" in problems[0]
+    assert problems[0].startswith("kustomize overlays/local: ") and "missing.yaml" in problems[0]
 
 
 @pytest.mark.parametrize("service", SERVICES)
