@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from consent.bootstrap import ConsentService, bootstrap
 from consent.domain import errors
 from consent.entrypoints.api import router
-from consent.service_layer.errors import NotFoundError
+from consent.service_layer.errors import AlreadyExistsError, NotFoundError
 from consent.settings import ConsentSettings
 from shared.auth import LocalTokenVerifier
 from shared.blind_index import InvalidIdentifierError
@@ -22,6 +22,7 @@ from shared.web import create_app as create_platform_app
 #: Domain errors → HTTP statuses; the most specific class wins, every other rule refusal is a 422.
 PROBLEM_STATUSES: dict[type[Exception], int] = {
     NotFoundError: 404,
+    AlreadyExistsError: 409,
     errors.ConsentError: 422,
     InvalidIdentifierError: 422,
     errors.ConsentAlreadyWithdrawnError: 409,

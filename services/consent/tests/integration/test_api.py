@@ -173,6 +173,9 @@ async def test_roles_and_bad_input(settings) -> None:  # type: ignore[no-untyped
         bad_channel = await consent.client.post("/v1/consents", json={**body, "channel": "pigeon"},
                                                 headers=INTEGRATOR)
         assert bad_channel.status_code == 422
+        again = await consent.client.post("/v1/purposes", json=_purpose(purpose_id=purpose["purpose_id"]),
+                                          headers=ADMIN)
+        assert again.status_code == 409 and purpose["purpose_id"] in again.json()["detail"]
         listed = await consent.client.get("/v1/purposes", headers=auth("reviewer"))
         assert listed.status_code == 200
         assert purpose["purpose_id"] in {p["purpose_id"] for p in listed.json()["items"]}

@@ -72,8 +72,22 @@ def test_a_processor_with_a_complete_signed_contract_in_the_eea_has_no_gaps(t0):
             role="processor",
             status="active",
             at=t0,
+            facts=processor.facts(at=t0),
         )
     ]
+    facts = processor.events[0].facts
+    assert facts is not None and facts["missing_clauses"] == [] and facts["gaps_at_event"] == []
+    assert facts["locations"] == ["DE", "FR"]
+
+
+def test_the_processor_events_carry_the_contract_facts_the_gate_checks(t0):
+    clauses = dict.fromkeys(processors.ART28_3_CHECKLIST, True) | {"c_security_art32": False}
+    processor = make_processor(t0, contract=processors.ProcessorContract(
+        reference="DPA-X", signed_at=t0, expires_at=t0 + timedelta(days=30), clauses=clauses))
+    facts = processor.events[0].facts
+    assert facts["missing_clauses"] == ["c_security_art32"]
+    assert facts["gaps_at_event"] == ["missing_clause"]
+    assert facts["expires_at"] == (t0 + timedelta(days=30)).isoformat()
 
 
 def test_a_missing_security_clause_is_named(t0):
@@ -205,6 +219,7 @@ def test_an_update_records_which_fields_changed(t0):
         changed_fields=("contact", "locations"),
         status="active",
         at=later,
+        facts=processor.facts(at=later),
     )
     assert processor.update(at=later, contact="dpo@routeur.example") == ()
 

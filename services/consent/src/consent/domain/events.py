@@ -172,6 +172,7 @@ class ProcessorRegistered(Event):
     role: str
     status: str
     at: datetime
+    facts: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ class ProcessorUpdated(Event):
     changed_fields: tuple[str, ...]
     status: str
     at: datetime
+    facts: dict[str, object] | None = None
 
 
 # Erasure.

@@ -228,9 +228,27 @@ class Processor:
                 role=processor.role.value,
                 status=processor.status.value,
                 at=at,
+                facts=processor.facts(at=at),
             )
         )
         return processor
+
+    def facts(self, *, at: datetime) -> dict[str, object]:
+        """Returns what the gate checks before a send through this vendor: contract, clauses, sub-processors, gaps."""
+        contract = self.contract
+        return {
+            "purpose_ids": list(self.purpose_ids),
+            "contract_reference": contract.reference if contract else None,
+            "signed_at": contract.signed_at.isoformat() if contract and contract.signed_at else None,
+            "expires_at": contract.expires_at.isoformat() if contract and contract.expires_at else None,
+            "missing_clauses": contract.missing_clauses() if contract and self.role in ART28_ROLES else [],
+            "sub_processors": [{"name": sub.name, "country": sub.country, "authorised": sub.authorised,
+                                "authorised_at": sub.authorised_at.isoformat() if sub.authorised_at else None}
+                               for sub in self.sub_processors],
+            "locations": sorted({loc.country for loc in self.locations}),
+            "transfer_mechanism": self.transfer_mechanism.value if self.transfer_mechanism else None,
+            "gaps_at_event": [gap.split(":", 1)[0] for gap in contract_gaps(self, at=at)],
+        }
 
     def update(self, *, at: datetime, **changes: object) -> tuple[str, ...]:
         """Applies `changes` to the record and returns the names of the fields that changed."""
@@ -251,7 +269,8 @@ class Processor:
             setattr(self, name, normalised[name])
         self.events.append(
             events.ProcessorUpdated(
-                processor_id=self.processor_id, changed_fields=changed, status=self.status.value, at=at
+                processor_id=self.processor_id, changed_fields=changed, status=self.status.value, at=at,
+                facts=self.facts(at=at),
             )
         )
         return changed

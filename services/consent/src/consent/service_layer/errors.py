@@ -10,3 +10,12 @@ class NotFoundError(Exception):
         super().__init__(f"{kind} {record_id!r} not found")
         self.kind = kind
         self.record_id = record_id
+
+
+class AlreadyExistsError(Exception):
+    """A record with the id (or version) given in the request already exists."""
+
+    def __init__(self, kind: str, record_id: str) -> None:
+        super().__init__(f"{kind} {record_id!r} already exists")
+        self.kind = kind
+        self.record_id = record_id

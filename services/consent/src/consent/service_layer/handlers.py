@@ -15,7 +15,7 @@ from consent.domain.notices import Notice, NoticeArticle, NoticeDelivery, art14_
 from consent.domain.parties import Contract, Finding, Party
 from consent.domain.processors import Processor
 from consent.service_layer import commands
-from consent.service_layer.errors import NotFoundError
+from consent.service_layer.errors import AlreadyExistsError, NotFoundError
 from consent.service_layer.unit_of_work import ConsentUnitOfWork
 
 # --- Register of processing.
@@ -25,8 +25,13 @@ async def register_purpose(cmd: commands.RegisterPurpose, uow: ConsentUnitOfWork
     """Enters a purpose in the register at version 1."""
     async with uow:
         purpose = Purpose.register(at=uow.clock(), **cmd.fields)
+        if await uow.purposes.get(purpose.purpose_id) is not None:
+            raise AlreadyExistsError("purpose", purpose.purpose_id)
         uow.purposes.add(purpose)
-        await uow.commit(actor=cmd.actor)
+        try:
+            await uow.commit(actor=cmd.actor)
+        except IntegrityError as exc:
+            raise AlreadyExistsError("purpose", purpose.purpose_id) from exc
     return purpose
 
 
@@ -98,7 +103,11 @@ async def publish_notice(cmd: commands.PublishNotice, uow: ConsentUnitOfWork) ->
         purposes = {pid: p for pid in notice.purpose_ids if (p := await uow.purposes.get(pid)) is not None}
         notice.publish(at=uow.clock(), purposes=purposes)
         uow.notices.add(notice)
-        await uow.commit(actor=cmd.actor)
+        try:
+            await uow.commit(actor=cmd.actor)
+        except IntegrityError as exc:
+            # Because another version of this notice was published at the same time.
+            raise AlreadyExistsError("notice version", f"{notice.notice_id} v{notice.version}") from exc
     return notice
 
 
