@@ -90,3 +90,17 @@ async def test_a_checkpoint_is_signed_only_when_the_tree_grew(log: Log) -> None:
     assert await log.checkpoint() is not None
     assert await log.checkpoint() is None
     assert (await _signed(log)).size == 1
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"first": 2, "second": 4}, "second"), ({"first": 3, "second": 2}, "first"), ({"first": 0, "second": 2}, "first"),
+])
+async def test_a_consistency_proof_outside_the_log_is_a_problem_naming_the_field(
+        log: Log, params: dict, field: str) -> None:  # type: ignore[type-arg]
+    await log.feed([event(f"c-{n}") for n in range(3)])
+
+    response = await log.client.get("/v1/proofs/consistency", params=params, headers=AUDITOR)
+
+    assert response.status_code in (400, 422)
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert field in response.text

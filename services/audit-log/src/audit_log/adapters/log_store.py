@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from collections import OrderedDict
@@ -48,11 +49,7 @@ async def with_stored_nodes(conn: AsyncConnection, compute: Callable[[merkle.Get
     nodes = dict(extra or {})
     missing = [key for key in wanted if key not in nodes]
     if missing:
-        t = orm.tree_nodes
-        for chunk in range(0, len(missing), 500):
-            rows = await conn.execute(sa.select(t.c.level, t.c.idx, t.c.hash).where(
-                sa.tuple_(t.c.level, t.c.idx).in_(missing[chunk:chunk + 500])))
-            nodes.update({(row.level, row.idx): bytes(row.hash) for row in rows})
+        nodes.update(await _fetch_nodes(conn, missing))
 
     def _get(level: int, index: int) -> bytes:
         try:
@@ -61,6 +58,25 @@ async def with_stored_nodes(conn: AsyncConnection, compute: Callable[[merkle.Get
             raise merkle.MissingNodeError(f"node ({level}, {index}) is not stored") from None
 
     return compute(_get)
+
+
+async def _fetch_nodes(conn: AsyncConnection, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Returns the stored nodes among `wanted` in one indexed query."""
+    if conn.dialect.name == "postgresql":
+        # Because joining two arrays keeps one statement text (prepared once) and one index probe per
+        # node, where a row-value IN list is re-planned for every length and scanned as a bitmap OR.
+        driver = (await conn.get_raw_connection()).driver_connection
+        rows = await driver.fetch(
+            "SELECT t.level, t.idx, t.hash FROM tree_nodes t JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx) "
+            "ON t.level = w.level AND t.idx = w.idx", [level for level, _ in wanted], [index for _, index in wanted])
+        return {(row[0], row[1]): bytes(row[2]) for row in rows}
+    t = orm.tree_nodes.c
+    found: dict[tuple[int, int], bytes] = {}
+    for chunk in range(0, len(wanted), 400):
+        rows = await conn.execute(sa.select(t.level, t.idx, t.hash).where(
+            sa.tuple_(t.level, t.idx).in_(wanted[chunk:chunk + 400])))
+        found.update({(row.level, row.idx): bytes(row.hash) for row in rows})
+    return found
 
 
 @dataclass
@@ -222,14 +238,12 @@ class LogStore:
                                                            created_at=datetime.now(UTC)))
         return note
 
-    async def open_event(self, conn: AsyncConnection, row: Any) -> dict[str, Any] | None:
-        """Returns the event an entry holds, or None if its subject was shredded."""
-        wrapped = (await conn.execute(sa.select(orm.subject_keys.c.wrapped_key).where(
-            orm.subject_keys.c.subject == row.subject))).scalar()
-        if wrapped is None:
+    def open_event(self, row: Any, wrapped_key: bytes | None) -> dict[str, Any] | None:
+        """Returns the event an entry holds, given its subject's wrapped key; None if the subject was shredded."""
+        if wrapped_key is None:
             return None
         try:
-            dek = self.keys.key_ring.unwrap(bytes(wrapped))
+            dek = self.keys.key_ring.unwrap(bytes(wrapped_key))
             raw = decrypt_value(dek, bytes(row.sealed_event), associated_data=row.event_id.encode())
         except Exception:  # noqa: BLE001 - sealed under an older, destroyed key of the same subject.
             return None
@@ -290,22 +304,34 @@ class VerifyReport:
         return min((p["index"] for p in self.problems if p["index"] is not None), default=None)
 
 
-async def _read_chunk(conn: AsyncConnection, low: int, high: int) -> tuple[list[Any], dict[int, bytes]]:
-    """Returns the entries (idx, canonical, leaf_hash) with low <= idx < high, and their level-0 nodes."""
+async def _read_chunk(conn: AsyncConnection, low: int, high: int) -> list[Any]:
+    """Returns (idx, canonical, leaf_hash, level-0 node hash or None) of the entries with low <= idx < high."""
     if conn.dialect.name == "postgresql":
         # Because the driver's own fetch reads rows several times faster than result-row objects.
         driver = (await conn.get_raw_connection()).driver_connection
-        entries = await driver.fetch("SELECT idx, canonical, leaf_hash FROM entries WHERE idx >= $1 AND idx < $2 "
-                                     "ORDER BY idx", low, high)
-        nodes = await driver.fetch("SELECT idx, hash FROM tree_nodes WHERE level = 0 AND idx >= $1 AND idx < $2",
-                                   low, high)
-    else:
-        e, n = orm.entries.c, orm.tree_nodes.c
-        entries = (await conn.execute(sa.select(e.idx, e.canonical, e.leaf_hash).where(
-            e.idx >= low, e.idx < high).order_by(e.idx))).all()
-        nodes = (await conn.execute(sa.select(n.idx, n.hash).where(n.level == 0, n.idx >= low,
-                                                                   n.idx < high))).all()
-    return list(entries), {row[0]: bytes(row[1]) for row in nodes}
+        return list(await driver.fetch(
+            "SELECT e.idx, e.canonical, e.leaf_hash, n.hash FROM entries e LEFT JOIN tree_nodes n "
+            "ON n.level = 0 AND n.idx = e.idx AND n.idx >= $1 AND n.idx < $2 "
+            "WHERE e.idx >= $1 AND e.idx < $2 ORDER BY e.idx", low, high))
+    e, n = orm.entries.c, orm.tree_nodes
+    query = (sa.select(e.idx, e.canonical, e.leaf_hash, n.c.hash)
+             .select_from(orm.entries.outerjoin(n, sa.and_(n.c.level == 0, n.c.idx == e.idx)))
+             .where(e.idx >= low, e.idx < high).order_by(e.idx))
+    return list((await conn.execute(query)).all())
+
+
+def _chunk_problems(rows: list[Any], computed: list[bytes], expected: int) -> list[dict[str, Any]]:
+    """Returns the problems of one chunk: where a gap starts, and each entry that does not hash to its leaf."""
+    problems: list[dict[str, Any]] = []
+    gap_reported = False
+    for position, row in enumerate(rows):
+        idx = row[0]
+        if not gap_reported and idx != expected + position:
+            problems.append({"index": expected + position, "problem": f"gap or duplicate: next stored index is {idx}"})
+            gap_reported = True  # Because one gap shifts every later index: report where it starts only.
+        if computed[position] != row[2] or computed[position] != row[3]:
+            problems.append({"index": idx, "problem": "entry does not match its leaf hash in the tree"})
+    return problems
 
 
 async def verify_log(conn: AsyncConnection, store: LogStore, *, chunk: int = 20_000,
@@ -325,28 +351,30 @@ async def verify_log(conn: AsyncConnection, store: LogStore, *, chunk: int = 20_
     checkpoint_root: bytes | None = merkle.EMPTY_ROOT if checkpoint_size == 0 else None
     sha256, prefix = hashlib.sha256, b"\x00"  # RFC 9162 leaf prefix.
     expected = 0
-    for low in range(0, size, chunk):
-        rows, nodes = await _read_chunk(conn, low, low + chunk)
-        computed = [sha256(prefix + bytes(row[1])).digest() for row in rows]
-        regular = bool(rows) and rows[0][0] == expected and rows[-1][0] == expected + len(rows) - 1
-        for position, row in enumerate(rows):
-            idx = row[0]
-            if not regular and idx != expected + position:
-                problems.append({"index": expected + position,
-                                 "problem": f"gap or duplicate: next stored index is {idx}"})
-                regular = True  # Because one gap shifts every later index: report where it starts only.
-            leaf = computed[position]
-            if leaf != bytes(row[2]) or nodes.get(idx) != leaf:
-                problems.append({"index": idx, "problem": "entry does not match its leaf hash in the tree"})
-        if checkpoint_size is not None and accumulator.size < checkpoint_size <= accumulator.size + len(computed):
-            split = checkpoint_size - accumulator.size
-            accumulator.extend(computed[:split])
-            checkpoint_root = accumulator.root()
-            accumulator.extend(computed[split:])
-        else:
-            accumulator.extend(computed)
-        if rows:
-            expected = rows[-1][0] + 1
+    # Because the database reads the next chunk while this process hashes the current one.
+    pending = asyncio.ensure_future(_read_chunk(conn, 0, chunk)) if size else None
+    try:
+        for low in range(0, size, chunk):
+            assert pending is not None
+            rows = await pending
+            pending = (asyncio.ensure_future(_read_chunk(conn, low + chunk, low + 2 * chunk))
+                       if low + chunk < size else None)
+            computed = [sha256(prefix + row[1]).digest() for row in rows]
+            regular = bool(rows) and rows[0][0] == expected and rows[-1][0] == expected + len(rows) - 1
+            if not regular or computed != [row[2] for row in rows] or computed != [row[3] for row in rows]:
+                problems += _chunk_problems(rows, computed, expected)
+            if checkpoint_size is not None and accumulator.size < checkpoint_size <= accumulator.size + len(computed):
+                split = checkpoint_size - accumulator.size
+                accumulator.extend(computed[:split])
+                checkpoint_root = accumulator.root()
+                accumulator.extend(computed[split:])
+            else:
+                accumulator.extend(computed)
+            if rows:
+                expected = rows[-1][0] + 1
+    finally:
+        if pending is not None:
+            pending.cancel()
     if checkpoint is not None:
         if checkpoint_size > accumulator.size:
             problems.append({"index": accumulator.size, "problem":
