@@ -1,0 +1,71 @@
+"""Erasure confirmations from the topics, and the watcher of open data-subject requests.
+
+Each service confirms a contact's erasure with an event on its own topic, keyed by the contact id:
+contacts `contact_erased`, consent `consent_data_erased`, the gate `contact_forgotten`. The audit
+log publishes nothing; the watcher reads its `contact_erased` entry over HTTP. Recording a
+confirmation twice changes nothing, so redelivered events need no inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from shared.events import EventDecodeError, EventEnvelope
+from shared.kafka import ConsumerRecord, PoisonMessageError
+from shared.runtime import ConsumerSpec
+
+from contacts.bootstrap import Contacts
+from contacts.entrypoints.requests_api import desk_for, requests_settings
+from contacts.service_layer import requests as rights
+
+log = logging.getLogger(__name__)
+
+#: Event type → the service whose erasure it confirms.
+CONFIRMATIONS = {
+    "vigie.contacts.contact_erased.v1": "contacts",
+    "vigie.consent.consent_data_erased.v1": "consent",
+    "vigie.campaigns.contact_forgotten.v1": "campaign-gate",
+}
+TOPICS = ["contacts.events", "consent.events", "campaigns.events"]
+
+
+async def handle_confirmation(service: Contacts, record: ConsumerRecord) -> None:
+    """Records the confirmation an erasure event carries; other events are ignored."""
+    try:
+        envelope = EventEnvelope.decode(record.value or b"")
+    except EventDecodeError as exc:
+        raise PoisonMessageError(f"undecodable event: {exc.__class__.__name__}") from exc
+    confirming = CONFIRMATIONS.get(envelope.type)
+    if confirming is None or not envelope.subject:
+        return
+    desk = desk_for(service)
+    changed = await rights.confirm_erasure(rights.ConfirmErasure(
+        actor=desk.actor, contact_id=envelope.subject, service=confirming), desk.new_uow())
+    if changed:
+        log.info("erasure confirmed", extra={"service": confirming, "requests": [r.id for r in changed]})
+
+
+def requests_consumers(service: Contacts) -> list[ConsumerSpec]:
+    """Returns the consumer of erasure confirmations (to start with the service's runtime)."""
+
+    async def handle(record: ConsumerRecord) -> None:
+        await handle_confirmation(service, record)
+
+    return [ConsumerSpec(topics=list(TOPICS), group_id=requests_settings(service).requests_consumer_group,
+                         handle=handle)]
+
+
+async def watch_requests_periodically(service: Contacts) -> None:
+    """Runs the watcher every `requests_watch_interval_seconds` until cancelled; a failed pass is retried."""
+    interval = requests_settings(service).requests_watch_interval_seconds
+    desk = desk_for(service)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            report = await desk.watch_once()
+            if report.overdue or report.confirmed or report.retried:
+                log.info("requests watch", extra={"overdue": len(report.overdue),
+                                                  "confirmed": len(report.confirmed), "retried": len(report.retried)})
+        except Exception:  # noqa: BLE001 - the next period retries; one bad pass must not stop the watcher.
+            log.exception("requests watch failed")
