@@ -94,9 +94,8 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         """Flushes state, writes one outbox row per event, commits, then wakes the relay."""
         await self._flush()
         cid = correlation_id.get()
-        for event in self.collect_events():
-            topic, envelope = self._to_envelope(event, actor=actor, correlation_id=cid)
-            await outbox.add(self.session, self._outbox_table, envelope, topic=topic)
+        await outbox.add_many(self.session, self._outbox_table, [
+            self._to_envelope(event, actor=actor, correlation_id=cid) for event in self.collect_events()])
         await self.session.commit()
         self.committed = True
         if self._after_commit is not None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from contacts import contracts
 from contacts.adapters import orm
 from contacts.adapters.protection import PersonalDataVault
+from contacts.service_layer import handlers
 from contacts.service_layer.unit_of_work import ContactsUnitOfWork
 from contacts.settings import ContactsSettings
 from shared.blind_index import BlindIndexer
@@ -29,6 +30,15 @@ class Contacts:
         """Returns a new unit of work."""
         return ContactsUnitOfWork(vault=self.vault, session_factory=self.runtime.session_factory,
                                   after_commit=self.runtime.wake_relay, clock=self.clock)
+
+    def now(self) -> datetime:
+        """Returns the service's current time (the injected clock in tests)."""
+        return self.clock() if self.clock is not None else datetime.now(UTC)
+
+    async def sweep_retention(self, *, actor: str) -> handlers.SweepReport:
+        """Runs one full retention sweep now: flags, then erases after the grace (each step an event)."""
+        return await handlers.sweep_all_retention(
+            actor=actor, now=self.now(), grace=timedelta(days=self.settings.retention_grace_days), new_uow=self.uow)
 
 
 def bootstrap(settings: ContactsSettings | None = None, *, clock: Callable[[], datetime] | None = None) -> Contacts:

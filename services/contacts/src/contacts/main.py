@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +18,22 @@ from shared.auth import LocalTokenVerifier
 from shared.logging import configure_logging
 from shared.web import create_app as create_platform_app
 
+log = logging.getLogger(__name__)
+
+#: The actor the periodic sweeper writes in its events.
+SWEEPER_ACTOR = "contacts/retention-sweeper"
+
+
+async def sweep_retention_periodically(service: Contacts, *, interval_seconds: float) -> None:
+    """Runs a retention sweep every `interval_seconds` until cancelled; a failed sweep is logged and retried."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            report = await service.sweep_retention(actor=SWEEPER_ACTOR)
+            log.info("retention sweep: %s", report.as_dict())
+        except Exception:  # noqa: BLE001 - the next period retries; one bad sweep must not stop the loop.
+            log.exception("retention sweep failed")
+
 
 def create_app(settings: ContactsSettings | None = None, *, service: Contacts | None = None) -> FastAPI:
     """Builds the contacts app; its lifespan runs the relay in-process unless settings say otherwise."""
@@ -24,7 +43,16 @@ def create_app(settings: ContactsSettings | None = None, *, service: Contacts | 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with service.runtime.running():
-            yield
+            interval = settings.retention_sweep_interval_seconds
+            sweeper = (asyncio.create_task(sweep_retention_periodically(service, interval_seconds=interval),
+                                           name="retention sweeper") if interval > 0 else None)
+            try:
+                yield
+            finally:
+                if sweeper is not None:
+                    sweeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sweeper
 
     app = create_platform_app(
         title="Vigie contacts",

@@ -22,7 +22,12 @@ class ContactsSettings(ServiceSettings):
         SecretStr(f"{PLACEHOLDER_MARK}-blind-index-key-0123456789"), validation_alias="VIGIE_BLIND_INDEX_KEY")
     #: Key-encryption keys as `id:base64,id:base64`; the first is active (see `kek_ring`).
     keks: SecretStr = SecretStr("local:" + base64.b64encode(b"local-only-placeholder-kek-32byt").decode())
+    #: Days between flagging a contact past retention and erasing it (the one-time re-contact window).
     retention_grace_days: int = 30
+    #: Seconds between retention sweeps run by the API process; 0 turns the periodic sweep off.
+    retention_sweep_interval_seconds: float = 3600.0
+    #: Rows per transaction of a bulk import.
+    import_batch_rows: int = 2000
 
     def kek_ring(self) -> tuple[dict[str, bytes], str]:
         """Returns the key-encryption keys by id and the id of the active one."""

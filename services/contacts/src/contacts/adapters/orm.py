@@ -26,10 +26,17 @@ contacts = sa.Table(
     #: The per-contact data key wrapped by a key-encryption key; deleting it shreds `personal_data`.
     sa.Column("wrapped_key", sa.LargeBinary, nullable=True),
     sa.Column("personal_data", sa.LargeBinary, nullable=True),
-    sa.Column("email_index", sa.String(64), nullable=True, index=True),
-    sa.Column("phone_index", sa.String(64), nullable=True, index=True),
+    sa.Column("email_index", sa.String(64), nullable=True),
+    sa.Column("phone_index", sa.String(64), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # Because one live contact per e-mail and per phone is what "no duplicates" means, the database
+    # enforces it: a create needs no prior lookup, and two racing creates cannot both win.
+    # Erased contacts hold no index, so the partial indexes skip them.
+    sa.Index("uq_contacts_email_index", "email_index", unique=True,
+             postgresql_where=sa.text("email_index IS NOT NULL"), sqlite_where=sa.text("email_index IS NOT NULL")),
+    sa.Index("uq_contacts_phone_index", "phone_index", unique=True,
+             postgresql_where=sa.text("phone_index IS NOT NULL"), sqlite_where=sa.text("phone_index IS NOT NULL")),
 )
 
 interactions = sa.Table(

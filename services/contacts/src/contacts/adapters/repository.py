@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import abc
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,17 +12,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contacts.adapters import orm
 from contacts.adapters.protection import PersonalDataVault, SealedPersonalData
-from contacts.domain.errors import ContactNotFoundError, VersionConflictError
+from contacts.domain.errors import ContactNotFoundError, DuplicateContactError, VersionConflictError
 from contacts.domain.model import BlindIndexes, Contact, Kind, Origin, PersonalData, Relationship, Status
 
 
-class SqlAlchemyContactRepository:
-    """Loads and saves contacts; remembers every aggregate it handed out in `seen`."""
+@dataclass(frozen=True)
+class InteractionRow:
+    """One recorded interaction as stored (no personal data)."""
 
-    def __init__(self, session: AsyncSession, vault: PersonalDataVault) -> None:
-        self._session = session
-        self._vault = vault
-        self._loaded: dict[str, tuple[int, bytes | None]] = {}
+    id: str
+    contact_id: str
+    kind: str
+    channel: str | None
+    occurred_at: datetime
+    recorded_at: datetime
+
+
+class AbstractContactRepository(abc.ABC):
+    """The port handlers use: contacts by id or blind index, interactions, and the aggregates handed out.
+
+    `flush` raises DuplicateContactError naming the existing contact when a new or changed e-mail or
+    phone index is already taken by a live contact (the storage enforces it, not a prior lookup).
+    """
+
+    def __init__(self) -> None:
         self._seen: dict[str, Contact] = {}
 
     @property
@@ -32,47 +47,140 @@ class SqlAlchemyContactRepository:
         """Registers a new contact to be inserted on flush."""
         self._seen[contact.id] = contact
 
+    def add_all(self, contacts: list[Contact]) -> None:
+        """Registers new contacts to be inserted on flush (in one batch)."""
+        for contact in contacts:
+            self._seen[contact.id] = contact
+
     async def get_or_raise(self, contact_id: str, *, for_update: bool = False) -> Contact:
         """Returns the contact or raises ContactNotFoundError."""
-        query = sa.select(orm.contacts).where(orm.contacts.c.id == contact_id)
-        if for_update and self._session.bind is not None and self._session.bind.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = (await self._session.execute(query)).mappings().first()
-        if row is None:
+        contact = await self._get(contact_id, for_update=for_update)
+        if contact is None:
             raise ContactNotFoundError(contact_id)
-        contact = self._to_domain(row)
-        self._loaded[contact.id] = (contact.version, row["wrapped_key"])
         self._seen[contact.id] = contact
         return contact
 
     async def find_by_index(self, *, email_index: str | None = None, phone_index: str | None = None) -> list[str]:
-        """Returns the ids of live contacts whose blind index matches."""
-        clauses = []
-        if email_index:
-            clauses.append(orm.contacts.c.email_index == email_index)
-        if phone_index:
-            clauses.append(orm.contacts.c.phone_index == phone_index)
-        if not clauses:
-            return []
-        query = sa.select(orm.contacts.c.id).where(sa.or_(*clauses),
-                                                    orm.contacts.c.status != Status.ERASED.value)
-        return list((await self._session.execute(query)).scalars())
+        """Returns the ids of live contacts whose e-mail or phone blind index matches."""
+        known = await self.find_known(email_indexes=[email_index] if email_index else [],
+                                      phone_indexes=[phone_index] if phone_index else [])
+        return list(dict.fromkeys(known.values()))
 
+    @abc.abstractmethod
+    async def _get(self, contact_id: str, *, for_update: bool) -> Contact | None: ...
+
+    @abc.abstractmethod
+    async def find_known(self, *, email_indexes: list[str], phone_indexes: list[str]) -> dict[tuple[str, str], str]:
+        """Returns {("email"|"phone", index): contact id} for the indexes held by live contacts (one batch)."""
+
+    @abc.abstractmethod
+    async def ids_for_retention_sweep(self, *, cutoff: datetime, after: str | None, limit: int) -> list[str]:
+        """Returns, in id order after `after`, ids of live contacts with some clock date at or before `cutoff`."""
+
+    @abc.abstractmethod
+    async def add_interaction(self, interaction: InteractionRow) -> None:
+        """Stores an interaction."""
+
+    @abc.abstractmethod
+    async def delete_interactions(self, contact_id: str) -> None:
+        """Deletes the interactions of a contact."""
+
+    @abc.abstractmethod
     async def flush(self) -> None:
         """Writes every seen aggregate: inserts new ones, updates changed ones with a version check."""
+
+
+class SqlAlchemyContactRepository(AbstractContactRepository):
+    """Loads and saves contacts with Core statements on the unit of work's session."""
+
+    def __init__(self, session: AsyncSession, vault: PersonalDataVault) -> None:
+        super().__init__()
+        self._session = session
+        self._vault = vault
+        self._loaded: dict[str, tuple[int, bytes | None]] = {}
+        self._postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+
+    async def _get(self, contact_id: str, *, for_update: bool) -> Contact | None:
+        query = sa.select(orm.contacts).where(orm.contacts.c.id == contact_id)
+        if for_update and self._postgres:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).mappings().first()
+        if row is None:
+            return None
+        contact = self._to_domain(row)
+        self._loaded[contact.id] = (contact.version, row["wrapped_key"])
+        return contact
+
+    async def find_known(self, *, email_indexes: list[str], phone_indexes: list[str]) -> dict[tuple[str, str], str]:
+        c = orm.contacts.c
+        found: dict[tuple[str, str], str] = {}
+        for kind, column, values in (("email", c.email_index, email_indexes), ("phone", c.phone_index, phone_indexes)):
+            unique = list(dict.fromkeys(v for v in values if v))
+            # Because a bound-parameter list has limits (SQLite: 32,766 variables), large lookups go in slices.
+            for start in range(0, len(unique), 5000):
+                query = sa.select(column, c.id).where(column.in_(unique[start:start + 5000]),
+                                                     c.status != Status.ERASED.value)
+                for index, contact_id in (await self._session.execute(query)).all():
+                    found[(kind, index)] = contact_id
+        return found
+
+    async def ids_for_retention_sweep(self, *, cutoff: datetime, after: str | None, limit: int) -> list[str]:
+        c = orm.contacts.c
+        query = sa.select(c.id).where(
+            c.status != Status.ERASED.value,
+            sa.or_(c.obtained_at <= cutoff, c.last_contact_from_person_at <= cutoff,
+                   c.relationship_end_at <= cutoff))
+        if after is not None:
+            query = query.where(c.id > after)
+        return list((await self._session.execute(query.order_by(c.id).limit(limit))).scalars())
+
+    async def add_interaction(self, interaction: InteractionRow) -> None:
+        await self._session.execute(orm.interactions.insert().values(
+            id=interaction.id, contact_id=interaction.contact_id, kind=interaction.kind,
+            channel=interaction.channel, occurred_at=interaction.occurred_at, recorded_at=interaction.recorded_at))
+
+    async def delete_interactions(self, contact_id: str) -> None:
+        await self._session.execute(orm.interactions.delete().where(orm.interactions.c.contact_id == contact_id))
+
+    async def flush(self) -> None:
+        new_rows = []
         for contact in self.seen:
             loaded = self._loaded.get(contact.id)
             if loaded is None:
-                await self._session.execute(orm.contacts.insert().values(**self._to_row(contact, None)))
-                self._loaded[contact.id] = (contact.version, None)
+                new_rows.append(self._to_row(contact, None))
+                self._loaded[contact.id] = (contact.version, new_rows[-1]["wrapped_key"])
             elif loaded[0] != contact.version:
                 row = self._to_row(contact, loaded[1])
-                result = await self._session.execute(
-                    orm.contacts.update().where(orm.contacts.c.id == contact.id,
-                                                orm.contacts.c.version == loaded[0]).values(**row))
+                statement = orm.contacts.update().where(orm.contacts.c.id == contact.id,
+                                                        orm.contacts.c.version == loaded[0]).values(**row)
+                result = await self._guarded(statement, [contact])
                 if result.rowcount != 1:
                     raise VersionConflictError(contact.id, loaded[0], -1)
                 self._loaded[contact.id] = (contact.version, row["wrapped_key"])
+        if len(new_rows) == 1:
+            await self._guarded(orm.contacts.insert(), [self._seen[new_rows[0]["id"]]], new_rows[0])
+        elif new_rows:
+            await self._guarded(orm.contacts.insert(), [self._seen[r["id"]] for r in new_rows], new_rows)
+
+    async def _guarded(self, statement: Any, contacts: list[Contact], params: Any = None) -> Any:
+        # Because the unique partial indexes on the blind indexes decide duplicates atomically, a
+        # create costs no prior lookup; the lookup happens only to name the existing contact.
+        try:
+            if params is not None:
+                return await self._session.execute(statement, params)
+            return await self._session.execute(statement)
+        except sa.exc.IntegrityError as error:
+            # The failed statement spoiled the transaction; the lookup runs in a fresh one.
+            await self._session.rollback()
+            for contact in contacts:
+                for matched_on, index in (("email", contact.indexes.email), ("phone", contact.indexes.phone)):
+                    if index is None:
+                        continue
+                    existing = [cid for cid in await self.find_by_index(**{f"{matched_on}_index": index})
+                                if cid != contact.id]
+                    if existing:
+                        raise DuplicateContactError(existing[0], matched_on) from error
+            raise
 
     def _to_row(self, contact: Contact, wrapped_key: bytes | None) -> dict[str, Any]:
         if contact.status is Status.ERASED:

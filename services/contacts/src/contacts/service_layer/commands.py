@@ -51,7 +51,8 @@ class SweepRetention:
 
     actor: str
     now: datetime
-    limit: int = 10_000
+    limit: int = 500
+    after: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,11 @@ class EraseContact:
     actor: str
     contact_id: str
     reason: str
+
+
+@dataclass(frozen=True)
+class ImportContacts:
+    """Create many contacts at once; each row carries its number in the uploaded file."""
+
+    actor: str
+    rows: list[tuple[int, CreateContact]]

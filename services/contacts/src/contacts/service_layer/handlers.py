@@ -2,48 +2,41 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-import sqlalchemy as sa
-
-from contacts.adapters import orm
-from contacts.domain.errors import DuplicateContactError
+from contacts.adapters.repository import InteractionRow
+from contacts.domain import retention
 from contacts.domain.model import Contact, PersonalData, Status
 from contacts.service_layer import commands
-from contacts.service_layer.unit_of_work import ContactsUnitOfWork
+from contacts.service_layer.unit_of_work import AbstractContactsUnitOfWork
 
 
-async def _check_no_duplicate(uow: ContactsUnitOfWork, contact: Contact) -> None:
-    for matched_on, index in (("email", contact.indexes.email), ("phone", contact.indexes.phone)):
-        if index is None:
-            continue
-        kwargs = {f"{matched_on}_index": index}
-        existing = [cid for cid in await uow.contacts.find_by_index(**kwargs) if cid != contact.id]
-        if existing:
-            raise DuplicateContactError(existing[0], matched_on)
+def _new_contact(cmd: commands.CreateContact, uow: AbstractContactsUnitOfWork) -> Contact:
+    return Contact.create(
+        kind=cmd.kind, relationship=cmd.relationship, personal=cmd.personal,
+        indexes=uow.vault.indexes_for(cmd.personal), origin=cmd.origin, obtained_at=cmd.obtained_at,
+        last_contact_from_person_at=cmd.last_contact_from_person_at,
+        relationship_end_at=cmd.relationship_end_at, attributes=cmd.attributes, at=uow.clock())
 
 
-async def create_contact(cmd: commands.CreateContact, uow: ContactsUnitOfWork) -> Contact:
-    """Creates a contact unless the same e-mail or phone is already known (DuplicateContactError)."""
+async def create_contact(cmd: commands.CreateContact, uow: AbstractContactsUnitOfWork) -> Contact:
+    """Creates a contact unless the same e-mail or phone is already known (DuplicateContactError on commit)."""
     async with uow:
-        contact = Contact.create(
-            kind=cmd.kind, relationship=cmd.relationship, personal=cmd.personal,
-            indexes=uow.vault.indexes_for(cmd.personal), origin=cmd.origin, obtained_at=cmd.obtained_at,
-            last_contact_from_person_at=cmd.last_contact_from_person_at,
-            relationship_end_at=cmd.relationship_end_at, attributes=cmd.attributes, at=uow.clock())
-        await _check_no_duplicate(uow, contact)
+        contact = _new_contact(cmd, uow)
         uow.contacts.add(contact)
         await uow.commit(actor=cmd.actor)
     return contact
 
 
-async def get_contact(contact_id: str, uow: ContactsUnitOfWork) -> Contact:
+async def get_contact(contact_id: str, uow: AbstractContactsUnitOfWork) -> Contact:
     """Returns a contact (its personal data decrypted) or raises ContactNotFoundError."""
     async with uow:
         return await uow.contacts.get_or_raise(contact_id)
 
 
-async def find_contacts(*, email: str | None, phone: str | None, uow: ContactsUnitOfWork) -> list[Contact]:
+async def find_contacts(*, email: str | None, phone: str | None, uow: AbstractContactsUnitOfWork) -> list[Contact]:
     """Returns the live contacts with this e-mail or phone, found through the blind indexes."""
     indexer = uow.vault.indexer
     async with uow:
@@ -52,8 +45,8 @@ async def find_contacts(*, email: str | None, phone: str | None, uow: ContactsUn
         return [await uow.contacts.get_or_raise(cid) for cid in ids]
 
 
-async def update_contact(cmd: commands.UpdateContact, uow: ContactsUnitOfWork) -> Contact:
-    """Applies a PATCH; new e-mail or phone values get new blind indexes and a duplicate check."""
+async def update_contact(cmd: commands.UpdateContact, uow: AbstractContactsUnitOfWork) -> Contact:
+    """Applies a PATCH; new e-mail or phone values get new blind indexes (DuplicateContactError if taken)."""
     async with uow:
         contact = await uow.contacts.get_or_raise(cmd.contact_id, for_update=True)
         changes = dict(cmd.changes)
@@ -62,51 +55,145 @@ async def update_contact(cmd: commands.UpdateContact, uow: ContactsUnitOfWork) -
             merged = {**contact.personal.as_dict(), **{k: changes[k] for k in ("email", "phone") if k in changes}}
             changes["indexes"] = uow.vault.indexes_for(PersonalData.from_dict(merged))
         contact.update(changes=changes, at=uow.clock(), expected_version=cmd.expected_version)
-        await _check_no_duplicate(uow, contact)
         await uow.commit(actor=cmd.actor)
     return contact
 
 
-async def record_interaction(cmd: commands.RecordInteraction, uow: ContactsUnitOfWork) -> str:
+async def record_interaction(cmd: commands.RecordInteraction, uow: AbstractContactsUnitOfWork) -> str:
     """Records an interaction and returns its id."""
     async with uow:
         contact = await uow.contacts.get_or_raise(cmd.contact_id, for_update=True)
         at = uow.clock()
         interaction_id = contact.record_interaction(kind=cmd.kind, channel=cmd.channel,
                                                     occurred_at=cmd.occurred_at, at=at)
+        # The contact row goes first because the interaction row references it.
         await uow.contacts.flush()
-        await uow.session.execute(orm.interactions.insert().values(
+        await uow.contacts.add_interaction(InteractionRow(
             id=interaction_id, contact_id=contact.id, kind=cmd.kind.value, channel=cmd.channel,
             occurred_at=cmd.occurred_at, recorded_at=at))
         await uow.commit(actor=cmd.actor)
     return interaction_id
 
 
-async def erase_contact(cmd: commands.EraseContact, uow: ContactsUnitOfWork) -> None:
+async def erase_contact(cmd: commands.EraseContact, uow: AbstractContactsUnitOfWork) -> None:
     """Destroys a contact's personal data and data key; its interactions go too."""
     async with uow:
         contact = await uow.contacts.get_or_raise(cmd.contact_id, for_update=True)
         contact.erase(reason=cmd.reason, at=uow.clock())
-        await uow.session.execute(orm.interactions.delete().where(orm.interactions.c.contact_id == contact.id))
+        await uow.contacts.delete_interactions(contact.id)
         await uow.commit(actor=cmd.actor)
 
 
-async def sweep_retention(cmd: commands.SweepRetention, uow: ContactsUnitOfWork, *,
-                          grace: timedelta) -> dict[str, int]:
-    """Flags contacts past their retention deadline, erases those past the grace; returns the counts."""
-    flagged = erased = 0
+@dataclass
+class SweepReport:
+    """What one retention sweep did."""
+
+    examined: int = 0
+    flagged: int = 0
+    erased: int = 0
+    last_id: str | None = None
+
+    def as_dict(self) -> dict[str, int]:
+        """Returns the counts by name."""
+        return {"examined": self.examined, "flagged": self.flagged, "erased": self.erased}
+
+
+def _cutoff(cmd: commands.SweepRetention) -> datetime:
+    # A sound superset: a contact is due only if some date of its clock lies a full period back,
+    # and the extra day covers 29 February ending on 28 February.
+    years = min(rule.period_years for rule in retention.RETENTION_RULES)
+    return retention.add_calendar_years(cmd.now, -years) + timedelta(days=1)
+
+
+async def sweep_retention(cmd: commands.SweepRetention, uow: AbstractContactsUnitOfWork, *,
+                          grace: timedelta) -> SweepReport:
+    """Flags contacts past their retention deadline and erases those past the grace too (one batch).
+
+    Each step is an event: RetentionFlagged, then ContactErased. A contact found already past the
+    grace but never flagged (the sweeper was off) is flagged and erased in the same sweep. Returns
+    the counts; `examined < cmd.limit` means the sweep reached the end (`cmd.after` pages on).
+    """
+    report = SweepReport()
     async with uow:
-        ids = (await uow.session.execute(
-            sa.select(orm.contacts.c.id).where(orm.contacts.c.status != Status.ERASED.value)
-            .order_by(orm.contacts.c.id).limit(cmd.limit))).scalars().all()
+        ids = await uow.contacts.ids_for_retention_sweep(cutoff=_cutoff(cmd), after=cmd.after, limit=cmd.limit)
         for contact_id in ids:
-            contact = await uow.contacts.get_or_raise(contact_id)
+            contact = await uow.contacts.get_or_raise(contact_id, for_update=True)
+            report.examined += 1
+            report.last_id = contact_id
             status = contact.retention_status(now=cmd.now, grace=grace)
+            if status.state == "retained":
+                continue
+            if contact.status is Status.ACTIVE:
+                contact.flag_for_retention(status=status, at=cmd.now)
+                report.flagged += 1
             if status.state == "erase":
                 contact.erase(reason=f"retention {status.rule_id}", at=cmd.now)
-                erased += 1
-            elif status.state == "flagged" and contact.status is Status.ACTIVE:
-                contact.flag_for_retention(status=status, at=cmd.now)
-                flagged += 1
+                await uow.contacts.delete_interactions(contact.id)
+                report.erased += 1
         await uow.commit(actor=cmd.actor)
-    return {"flagged": flagged, "erased": erased}
+    return report
+
+
+async def sweep_all_retention(*, actor: str, now: datetime, grace: timedelta,
+                              new_uow: Callable[[], AbstractContactsUnitOfWork], batch: int = 500) -> SweepReport:
+    """Runs `sweep_retention` batch after batch (one transaction each) until every contact was examined."""
+    total = SweepReport()
+    after: str | None = None
+    while True:
+        report = await sweep_retention(commands.SweepRetention(actor=actor, now=now, limit=batch, after=after),
+                                       new_uow(), grace=grace)
+        total.examined += report.examined
+        total.flagged += report.flagged
+        total.erased += report.erased
+        if report.examined < batch:
+            return total
+        after = report.last_id
+
+
+@dataclass
+class ImportOutcome:
+    """What an import batch did: created ids by row number, rows recognised as known people."""
+
+    created: dict[int, str] = field(default_factory=dict)
+    known: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+
+async def import_contacts(cmd: commands.ImportContacts, uow: AbstractContactsUnitOfWork) -> ImportOutcome:
+    """Creates the rows' contacts in one batch, recognising known people through the blind indexes.
+
+    A row whose e-mail or phone index belongs to an existing contact, or to an earlier row of the
+    import, is reported under `known` (with the contact id and what matched) instead of duplicated.
+    One ContactCreated event per created contact.
+    """
+    outcome = ImportOutcome()
+    async with uow:
+        candidates = [(number, _new_contact(row, uow)) for number, row in cmd.rows]
+        existing = await uow.contacts.find_known(
+            email_indexes=[c.indexes.email for _, c in candidates if c.indexes.email],
+            phone_indexes=[c.indexes.phone for _, c in candidates if c.indexes.phone])
+        to_add = []
+        for number, contact in candidates:
+            match = _known_match(existing, contact)
+            if match is not None:
+                outcome.known[number] = match
+                continue
+            for matched_on, index in (("email", contact.indexes.email), ("phone", contact.indexes.phone)):
+                if index is not None:
+                    existing[(matched_on, index)] = contact.id
+            to_add.append(contact)
+            outcome.created[number] = contact.id
+        uow.contacts.add_all(to_add)
+        await uow.commit(actor=cmd.actor)
+    return outcome
+
+
+def _known_match(existing: dict[tuple[str, str], str], contact: Contact) -> tuple[str, str] | None:
+    for matched_on, index in (("email", contact.indexes.email), ("phone", contact.indexes.phone)):
+        if index is not None and (matched_on, index) in existing:
+            return existing[(matched_on, index)], matched_on
+    return None
+
+
+__all__ = ["ImportOutcome", "SweepReport", "create_contact", "erase_contact",
+           "find_contacts", "get_contact", "import_contacts", "record_interaction", "sweep_all_retention",
+           "sweep_retention", "update_contact"]

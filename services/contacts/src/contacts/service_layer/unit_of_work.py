@@ -9,11 +9,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contacts.adapters import orm, outgoing
 from contacts.adapters.protection import PersonalDataVault
-from contacts.adapters.repository import SqlAlchemyContactRepository
-from shared.uow import SqlAlchemyUnitOfWork
+from contacts.adapters.repository import AbstractContactRepository, SqlAlchemyContactRepository
+from shared.uow import AbstractUnitOfWork, SqlAlchemyUnitOfWork
 
 
-class ContactsUnitOfWork(SqlAlchemyUnitOfWork):
+class AbstractContactsUnitOfWork(AbstractUnitOfWork):
+    """The port handlers take: a contacts repository, the vault and a clock."""
+
+    contacts: AbstractContactRepository
+    vault: PersonalDataVault
+
+
+class ContactsUnitOfWork(SqlAlchemyUnitOfWork, AbstractContactsUnitOfWork):
     """Opens a session with the contacts repository; commit writes state, then outbox rows, once."""
 
     def __init__(self, *, vault: PersonalDataVault, **kwargs: Any) -> None:

@@ -1,0 +1,105 @@
+"""Bulk import bodies (CSV or NDJSON) → numbered, validated create commands and per-row errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from contacts.domain.model import Origin, PersonalData
+from contacts.entrypoints import schemas
+from contacts.service_layer import commands
+
+#: Content types accepted by `POST /v1/contacts:import`.
+CSV_TYPES = ("text/csv", "application/csv")
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines")
+
+
+class UnsupportedImportFormatError(ValueError):
+    """The body is neither CSV nor NDJSON."""
+
+
+def rows_of(body: bytes, content_type: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """Yields (row number, fields, parse error) for each data row; CSV rows count from 1 after the header."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in CSV_TYPES:
+        yield from _csv_rows(body)
+    elif media in NDJSON_TYPES:
+        yield from _ndjson_rows(body)
+    else:
+        raise UnsupportedImportFormatError(f"content type {media or '(none)'} is not one of "
+                                           f"{', '.join(CSV_TYPES + NDJSON_TYPES)}")
+
+
+def _csv_rows(body: bytes) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    reader = csv.reader(io.StringIO(body.decode("utf-8-sig")))
+    header = next(reader, None)
+    if header is None:
+        return
+    names = [name.strip() for name in header]
+    for number, cells in enumerate(reader, start=1):
+        if not cells:
+            continue
+        if len(cells) != len(names):
+            yield number, None, f"has {len(cells)} cells, the header has {len(names)}"
+            continue
+        yield number, _unflatten(names, cells), None
+
+
+def _unflatten(names: list[str], cells: list[str]) -> dict[str, Any]:
+    # Empty cells are absent fields; `postal_address.city` and `attributes.segment` build nested objects.
+    fields: dict[str, Any] = {}
+    for name, cell in zip(names, cells, strict=True):
+        if cell == "":
+            continue
+        head, dot, tail = name.partition(".")
+        if dot:
+            fields.setdefault(head, {})[tail] = cell
+        else:
+            fields[name] = cell
+    return fields
+
+
+def _ndjson_rows(body: bytes) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    for number, line in enumerate(body.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            yield number, None, "is not valid JSON"
+            continue
+        if not isinstance(value, dict):
+            yield number, None, "is not a JSON object"
+            continue
+        yield number, value, None
+
+
+def to_command(fields: dict[str, Any], *, actor: str) -> commands.CreateContact:
+    """Validates one row as a `POST /v1/contacts` body (raises pydantic's ValidationError)."""
+    body = schemas.ContactCreate.model_validate(fields)
+    return create_command(body, actor=actor)
+
+
+def create_command(body: schemas.ContactCreate, *, actor: str) -> commands.CreateContact:
+    """Returns the create command of a validated body."""
+    personal = PersonalData(
+        given_name=body.given_name, family_name=body.family_name, email=body.email, phone=body.phone,
+        postal_address=body.postal_address.model_dump(exclude_none=True) if body.postal_address else None,
+        birth_date=body.birth_date)
+    return commands.CreateContact(
+        actor=actor, kind=body.kind, relationship=body.relationship, personal=personal,
+        origin=Origin(collected_from_person=body.collected_from_person, source=body.source,
+                      broker_name=body.broker_name),
+        obtained_at=body.obtained_at, last_contact_from_person_at=body.last_contact_from_person_at,
+        relationship_end_at=body.relationship_end_at, attributes=body.attributes)
+
+
+def field_errors(error: ValidationError) -> list[dict[str, str]]:
+    """Returns one {field, message, type} per problem of a row, without echoing the input."""
+    return [{"field": ".".join(str(p) for p in e["loc"]) or "(row)", "message": e["msg"], "type": e["type"]}
+            for e in error.errors(include_input=False, include_url=False)]
