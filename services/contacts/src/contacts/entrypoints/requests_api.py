@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -53,7 +53,10 @@ def desk_for(service: Contacts) -> rights.RightsDesk:
             return rights.RequestsUnitOfWork(vault=service.vault, session_factory=service.runtime.session_factory,
                                              after_commit=service.runtime.wake_relay, clock=service.clock)
 
-        desk = rights.RightsDesk(new_uow=new_uow, peers=peers, clock=service.now)
+        def now() -> datetime:
+            return service.clock() if service.clock is not None else datetime.now(UTC)
+
+        desk = rights.RightsDesk(new_uow=new_uow, peers=peers, clock=now)
         service.rights_desk = desk  # type: ignore[attr-defined]
     return desk
 
