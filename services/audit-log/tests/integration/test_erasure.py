@@ -72,3 +72,33 @@ async def test_the_erased_subjects_data_is_gone_from_exports_and_the_database(lo
 
         rows = (await conn.execute(sa.text("SELECT sealed_event, canonical FROM entries"))).all()
     assert all(secret.encode() not in bytes(sealed) + bytes(canonical) for sealed, canonical in rows)
+
+
+async def test_events_after_an_erasure_are_sealed_under_a_new_stored_key_and_stay_readable(log: Log) -> None:
+    subject = "contact-returning"
+    await log.feed([event(subject, step=1)])
+    await log.feed([erasure(subject)])
+    await log.feed([event(subject, step=2)])
+
+    entries = await _entries(log, subject)
+    assert [e["event"] is None for e in entries] == [True, False, False]
+    assert entries[2]["event"]["data"]["step"] == 2
+
+
+async def test_a_batch_that_rolls_back_leaves_no_subject_key_behind_in_the_writers_cache(log: Log) -> None:
+    from audit_log.service_layer.handlers import _is_erasure
+
+    subject = "contact-rolled-back"
+
+    class Abort(Exception):
+        pass
+
+    doomed = event(subject, step=0)
+    with pytest.raises(Abort):
+        async with log.service.runtime.engine.begin() as conn:
+            await log.service.store.append(conn, [(doomed, doomed.encode())], shred_after=_is_erasure)
+            raise Abort
+    await log.feed([event(subject, step=1)])
+
+    entries = await _entries(log, subject)
+    assert [e["event"]["data"]["step"] for e in entries] == [1]
