@@ -396,3 +396,39 @@ async def test_checks_fail_closed_with_gate_stale_when_the_projection_lags_or_ka
     finally:
         await unreachable.close()
     assert freshness.stale and "Kafka unreachable" in freshness.reason
+
+
+async def test_the_projection_rebuilds_from_the_topics_with_a_new_consumer_group(
+        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    from campaign_gate.service_layer.projection import reset_projection
+
+    purpose_id, contact_id = str(uuid.uuid4()), str(uuid.uuid4())
+    consent_id = ""
+    async with running(create_app(settings)) as gate:
+        await upstream.purpose(purpose_id)
+        consent_id = await upstream.informed_contact(contact_id, purpose_id)
+        await upstream.withdraw(contact_id, consent_id, purpose_id)
+        await _projected(gate, orm.gate_consents, orm.gate_consents.c.consent_id, consent_id)
+        engine = gate.app.state.service.runtime.engine
+
+        async def _withdrawn() -> Any:
+            async with engine.connect() as conn:
+                return await conn.scalar(sa.select(orm.gate_consents.c.status).where(
+                    orm.gate_consents.c.consent_id == consent_id)) == "withdrawn"
+
+        await eventually(_withdrawn, timeout=30)
+        await reset_projection(gate.app.state.service.uow())
+        async with engine.connect() as conn:
+            assert await conn.scalar(sa.select(sa.func.count()).select_from(orm.gate_consents)) == 0
+
+    rebuilt = settings.model_copy(update={"consumer_group": f"gate-rebuild-{uuid.uuid4().hex[:8]}"})
+    async with running(create_app(rebuilt)) as gate:
+        engine = gate.app.state.service.runtime.engine
+
+        async def _replayed() -> Any:
+            async with engine.connect() as conn:
+                return await conn.scalar(sa.select(orm.gate_consents.c.status).where(
+                    orm.gate_consents.c.consent_id == consent_id)) == "withdrawn"
+
+        # Replayed from the earliest offset, in per-contact order: granted then withdrawn.
+        await eventually(_replayed, timeout=60)

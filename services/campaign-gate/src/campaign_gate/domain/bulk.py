@@ -273,8 +273,12 @@ def _uni_09(d: _Derived) -> Masks:
     c = d.col
     base = d.relies & d.granted & ~c.consent_joint
     known = ~np.isnat(c.birth_date) & ~np.isnat(c.consent_granted_on)
-    young = _age_on(c.birth_date, c.consent_granted_on) < rules.DIGITAL_CONSENT_AGE
-    return [(_B, base & known & young), (_R, base & ~known & c.minor_declared)]
+    # Because calendar arithmetic is the costliest step, ages are computed only where the rule can fire.
+    where = np.flatnonzero(base & known)
+    young = np.zeros(d.n, dtype=bool)
+    if where.size:
+        young[where] = _age_on(c.birth_date[where], c.consent_granted_on[where]) < rules.DIGITAL_CONSENT_AGE
+    return [(_B, young), (_R, base & ~known & c.minor_declared)]
 
 
 def _soft(d: _Derived, mask: Callable[[], np.ndarray]) -> Masks:

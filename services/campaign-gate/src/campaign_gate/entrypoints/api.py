@@ -119,24 +119,22 @@ async def _ndjson_ids(request: Request) -> AsyncIterator[str]:
              responses={200: {"content": {NDJSON: {}}}})
 async def check_campaign(campaign_id: str, request: Request, who: Marketer, service: ServiceDep) -> Any:
     """Decides each recipient: JSON `{"contact_ids": […]}` in and out, or NDJSON streamed in and out."""
-    await handlers.get_campaign(campaign_id, service.uow())
-    freshness = await service.projection_freshness()
-    command = handlers.CheckCampaign(campaign_id, who.actor, stale=freshness.stale, stale_reason=freshness.reason)
     seller = service.settings.seller_entity
     if request.headers.get("content-type", "").split(";")[0].strip() == NDJSON:
+        await handlers.get_campaign(campaign_id, service.uow())
         # Because Starlette's streaming response listens for a disconnect on the same receive channel,
         # the request is read (line by line, validated) before the response streams out; a bad line
         # is then a 422 with nothing decided or stored.
         ids = [cid async for cid in _ndjson_ids(request)]
+        freshness = await service.projection_freshness()
+        command = handlers.CheckCampaign(campaign_id, who.actor, stale=freshness.stale,
+                                         stale_reason=freshness.reason)
         stream = handlers.check_stream(command, ids, seller_entity=seller, uow_factory=service.uow)
 
         async def body() -> AsyncIterator[bytes]:
             async for item in stream:
                 if isinstance(item, CheckResult):
-                    yield orjson.dumps({"check_id": item.check_id, "campaign_id": item.campaign_id,
-                                        "campaign_version": item.campaign_version,
-                                        "ruleset_version": item.ruleset_version, "stale": item.stale,
-                                        "summary": item.summary}) + b"\n"
+                    yield orjson.dumps(_header(item)) + b"\n"
                 else:
                     yield orjson.dumps(item) + b"\n"
 
@@ -145,18 +143,26 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
         payload = schemas.CheckRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
-    receipts: list[dict[str, Any]] = []
-    result: CheckResult | None = None
-    async for item in handlers.check_stream(command, payload.contact_ids, seller_entity=seller,
-                                            uow_factory=service.uow):
-        if isinstance(item, CheckResult):
-            result = item
-        else:
-            receipts.append(item)
-    assert result is not None
-    return JSONResponse({"check_id": result.check_id, "campaign_id": result.campaign_id,
-                         "campaign_version": result.campaign_version, "ruleset_version": result.ruleset_version,
-                         "stale": result.stale, "summary": result.summary, "recipients": receipts})
+    freshness = await service.projection_freshness()
+    command = handlers.CheckCampaign(campaign_id, who.actor, stale=freshness.stale, stale_reason=freshness.reason)
+    if len(payload.contact_ids) <= handlers.CHECK_BATCH:
+        result, receipts = await handlers.check_once(command, payload.contact_ids, seller_entity=seller,
+                                                     uow=service.uow())
+    else:
+        receipts = []
+        async for item in handlers.check_stream(command, payload.contact_ids, seller_entity=seller,
+                                                uow_factory=service.uow):
+            if isinstance(item, CheckResult):
+                result = item
+            else:
+                receipts.append(item)
+    return JSONResponse({**_header(result), "recipients": receipts})
+
+
+def _header(result: CheckResult) -> dict[str, Any]:
+    return {"check_id": result.check_id, "campaign_id": result.campaign_id,
+            "campaign_version": result.campaign_version, "ruleset_version": result.ruleset_version,
+            "stale": result.stale, "summary": result.summary}
 
 
 @router.post("/suppression-lists/{name}/entries", status_code=201, response_model=schemas.SuppressionImportRead)

@@ -200,16 +200,56 @@ def receipt(decision: RecipientDecision) -> dict[str, Any]:
             "evidence": list(decision.evidence)}
 
 
+async def _start(cmd: CheckCampaign, uow: GateUnitOfWork) -> tuple[CheckResult, Any]:
+    campaign = await _campaign_or_raise(uow, cmd.campaign_id)
+    facts, _ = await _facts(uow, campaign)
+    result = CheckResult(str(uuid.uuid4()), campaign.id, campaign.version, rules.RULESET_VERSION, cmd.stale)
+    await uow.checks.add_check({"id": result.check_id, "campaign_id": campaign.id,
+                                "campaign_version": campaign.version, "actor": cmd.actor,
+                                "checked_at": uow.clock(), "ruleset_version": rules.RULESET_VERSION,
+                                "stale": cmd.stale, "recipients": 0, "summary": result.summary})
+    return result, facts
+
+
+async def _decide(result: CheckResult, facts: Any, contact_ids: Sequence[str], *, seller_entity: str | None,
+                  uow: GateUnitOfWork) -> list[dict[str, Any]]:
+    now = uow.clock()
+    known = await uow.projection.recipients(contact_ids, purpose_id=facts.purpose_id, channel=facts.channel,
+                                            seller_entity=seller_entity, today=clock.paris_date(now))
+    recipients = [known.get(cid) or unknown_recipient(cid) for cid in contact_ids]
+    decisions = list(decide_recipients(facts, recipients, at=now, stale=result.stale))
+    out = [receipt(d) for d in decisions]
+    await uow.checks.add_receipts({"check_id": result.check_id, **r} for r in out)
+    for d, r in zip(decisions, out, strict=True):
+        result.summary[d.decision.value] += 1
+        uow.publish(events.RecipientChecked(
+            result.check_id, result.campaign_id, result.campaign_version, d.contact_id, d.decision.value,
+            tuple(r["reasons"]), d.evidence, d.ruleset_version, now))
+    return out
+
+
+async def _finish(result: CheckResult, uow: GateUnitOfWork) -> None:
+    await uow.checks.finish_check(result.check_id, recipients=result.recipients, summary=result.summary)
+    uow.publish(events.CheckCompleted(result.check_id, result.campaign_id, result.campaign_version,
+                                      result.recipients, dict(result.summary), result.stale,
+                                      result.ruleset_version, uow.clock()))
+
+
+async def check_once(cmd: CheckCampaign, contact_ids: Sequence[str], *, seller_entity: str | None,
+                     uow: GateUnitOfWork) -> tuple[CheckResult, list[dict[str, Any]]]:
+    """Decides a small check in one transaction: header, receipts, outbox rows and totals commit together."""
+    async with uow:
+        result, facts = await _start(cmd, uow)
+        out = await _decide(result, facts, list(dict.fromkeys(contact_ids)), seller_entity=seller_entity, uow=uow)
+        await _finish(result, uow)
+        await uow.commit(actor=cmd.actor)
+        return result, out
+
+
 async def start_check(cmd: CheckCampaign, uow: GateUnitOfWork) -> tuple[CheckResult, Any]:
     """Records the header of a check and returns it with the campaign's facts."""
     async with uow:
-        campaign = await _campaign_or_raise(uow, cmd.campaign_id)
-        facts, _ = await _facts(uow, campaign)
-        result = CheckResult(str(uuid.uuid4()), campaign.id, campaign.version, rules.RULESET_VERSION, cmd.stale)
-        await uow.checks.add_check({"id": result.check_id, "campaign_id": campaign.id,
-                                    "campaign_version": campaign.version, "actor": cmd.actor,
-                                    "checked_at": uow.clock(), "ruleset_version": rules.RULESET_VERSION,
-                                    "stale": cmd.stale, "recipients": 0, "summary": result.summary})
+        result, facts = await _start(cmd, uow)
         await uow.commit(actor=cmd.actor)
         return result, facts
 
@@ -218,18 +258,7 @@ async def check_batch(result: CheckResult, facts: Any, contact_ids: Sequence[str
                       seller_entity: str | None, uow: GateUnitOfWork) -> list[dict[str, Any]]:
     """Decides one batch of recipients, stores their receipts and queues them on `campaigns.events`."""
     async with uow:
-        now = uow.clock()
-        known = await uow.projection.recipients(contact_ids, purpose_id=facts.purpose_id, channel=facts.channel,
-                                                seller_entity=seller_entity, today=clock.paris_date(now))
-        recipients = [known.get(cid) or unknown_recipient(cid) for cid in contact_ids]
-        decisions = list(decide_recipients(facts, recipients, at=now, stale=result.stale))
-        out = [receipt(d) for d in decisions]
-        await uow.checks.add_receipts({"check_id": result.check_id, **r} for r in out)
-        for d, r in zip(decisions, out, strict=True):
-            result.summary[d.decision.value] += 1
-            uow.publish(events.RecipientChecked(
-                result.check_id, result.campaign_id, result.campaign_version, d.contact_id, d.decision.value,
-                tuple(r["reasons"]), d.evidence, d.ruleset_version, now))
+        out = await _decide(result, facts, contact_ids, seller_entity=seller_entity, uow=uow)
         await uow.commit(actor=actor)
         return out
 
@@ -237,11 +266,7 @@ async def check_batch(result: CheckResult, facts: Any, contact_ids: Sequence[str
 async def finish_check(result: CheckResult, *, actor: str, uow: GateUnitOfWork) -> CheckResult:
     """Stores a check's totals and emits its completion."""
     async with uow:
-        now = uow.clock()
-        await uow.checks.finish_check(result.check_id, recipients=result.recipients, summary=result.summary)
-        uow.publish(events.CheckCompleted(result.check_id, result.campaign_id, result.campaign_version,
-                                          result.recipients, dict(result.summary), result.stale,
-                                          result.ruleset_version, now))
+        await _finish(result, uow)
         await uow.commit(actor=actor)
         return result
 
