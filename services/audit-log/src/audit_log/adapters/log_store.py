@@ -7,7 +7,7 @@ import hashlib
 import hmac
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -89,9 +89,17 @@ class LogKeys:
     key_ring: KeyRing
     pseudonym_key: bytes
 
+    _pseudonyms: dict[str, str] = field(default_factory=dict, repr=False)
+
     def pseudonym(self, subject: str) -> str:
         """Returns the keyed pseudonym under which a subject's entries are filed."""
-        return hmac.new(self.pseudonym_key, subject.encode(), hashlib.sha256).hexdigest()[:40]
+        known = self._pseudonyms.get(subject)
+        if known is None:
+            if len(self._pseudonyms) >= 100_000:
+                self._pseudonyms.clear()  # Because a bounded memo is enough: subjects recur in bursts.
+            known = self._pseudonyms[subject] = hmac.new(self.pseudonym_key, subject.encode(),
+                                                         hashlib.sha256).hexdigest()[:40]
+        return known
 
     def vkey(self) -> str:
         """Returns the note verifier key auditors pin."""
