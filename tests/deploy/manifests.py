@@ -39,6 +39,9 @@ WORKLOAD_KINDS = ("Deployment", "Job")
 #: Per service: its folder and package, settings class, env prefix, topics, and the keys of `<svc>-secrets`.
 SERVICES: dict[str, dict[str, Any]] = {
     "contacts": dict(package="contacts", settings="contacts.settings:ContactsSettings", prefix="CONTACTS",
+                     more_settings=["contacts.requests_settings:RequestsSettings"],
+                     calls={"CONTACTS_CONSENT_URL": "consent", "CONTACTS_CAMPAIGN_GATE_URL": "campaign-gate",
+                            "CONTACTS_AUDIT_LOG_URL": "audit-log"},
                      publishes="contacts.events", consumes=[], roles={"api", "relay"},
                      secrets=["VIGIE_JWT_SECRET", "VIGIE_BLIND_INDEX_KEY", "CONTACTS_KEKS"]),
     "consent": dict(package="consent", settings="consent.settings:ConsentSettings", prefix="CONSENT",
@@ -227,3 +230,17 @@ def settings_class(service: str) -> type:
     """Returns a service's settings class."""
     module, name = SERVICES[service]["settings"].split(":")
     return getattr(importlib.import_module(module), name)
+
+
+def setting_names(service: str) -> set[str]:
+    """Returns the environment names a service's settings read, `<NAME>_FILE` forms included."""
+    names = set()
+    for spec in [SERVICES[service]["settings"], *SERVICES[service].get("more_settings", [])]:
+        module, name = spec.split(":")
+        cls = getattr(importlib.import_module(module), name)
+        prefix = cls.model_config.get("env_prefix", "")
+        for field_name, field in cls.model_fields.items():
+            alias = field.validation_alias
+            env = alias if isinstance(alias, str) else f"{prefix}{field_name}"
+            names |= {env.upper(), f"{env.upper()}_FILE"}
+    return names

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.manifests import DEPLOY, ROOT, SERVICES, by_kind, container, settings_class
+from tests.deploy.manifests import DEPLOY, ROOT, SERVICES, by_kind, container, setting_names
 
 #: The local ports of SPEC §1.
 PORTS = {"contacts": 8001, "consent": 8002, "campaign-gate": 8003, "audit-log": 8004}
@@ -59,10 +59,7 @@ def test_each_compose_container_is_locked_down_like_its_pod(service: str) -> Non
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_compose_sets_only_settings_the_service_reads_and_exposes_the_api_on_loopback(service: str) -> None:
-    cls = settings_class(service)
-    prefix = cls.model_config.get("env_prefix", "")
-    names = {(f.validation_alias if isinstance(f.validation_alias, str) else f"{prefix}{n}").upper()
-             for n, f in cls.model_fields.items()}
+    names = setting_names(service)
     for name, entry in compose().items():
         if name.startswith(f"{service}-"):
             assert set(entry["environment"]) <= names, name
@@ -86,3 +83,10 @@ def test_compose_databases_match_the_cloudnativepg_databases_and_owners() -> Non
 def test_the_compose_file_says_how_to_start_it() -> None:
     header = (DEPLOY / "compose.yaml").read_text().splitlines()[0]
     assert "docker compose -f deploy/compose.yaml up --build" in header
+
+
+def test_compose_points_contacts_at_the_apis_it_calls() -> None:
+    for role in SERVICES["contacts"]["roles"]:
+        environment = compose()[f"contacts-{role}"]["environment"]
+        for variable, peer in SERVICES["contacts"]["calls"].items():
+            assert environment[variable] == f"http://{peer}-api:8080"

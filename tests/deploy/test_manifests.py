@@ -28,6 +28,7 @@ from tests.deploy.manifests import (
     docs,
     pod_specs,
     problems_in,
+    setting_names,
     settings_class,
 )
 
@@ -188,12 +189,7 @@ def test_every_file_the_settings_read_is_mounted_from_the_right_secret_key(overl
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_variable_the_manifests_set_is_a_setting_the_service_reads(service: str) -> None:
-    cls = settings_class(service)
-    prefix = cls.model_config.get("env_prefix", "")
-    names = set()
-    for field_name, field in cls.model_fields.items():
-        name = field.validation_alias if isinstance(field.validation_alias, str) else f"{prefix}{field_name}"
-        names |= {name.upper(), f"{name.upper()}_FILE"}
+    names = setting_names(service)
     configmap = by_kind("production", "ConfigMap")[f"{service}-config"]["data"]
     set_here = set(configmap)
     for doc in docs("production"):
@@ -409,3 +405,20 @@ def test_each_kafka_user_may_do_what_the_runtime_does_at_start_and_in_its_consum
     assert {topic for spec in consumers for topic in spec.topics} == read
     assert all(any(spec.group_id.startswith(group) for group in groups) for spec in consumers)
     assert bool(consumers) == ("consumer" in SERVICES[service]["roles"])
+
+
+def test_contacts_reaches_the_apis_it_calls_for_data_subject_requests_and_they_let_it_in() -> None:
+    configmap = by_kind("production", "ConfigMap")["contacts-config"]["data"]
+    services = by_kind("production", "Service")
+    for variable, peer in SERVICES["contacts"]["calls"].items():
+        assert configmap[variable] == f"http://{peer}"
+        assert [port["port"] for port in services[peer]["spec"]["ports"]] == [80]
+        ingress = by_kind("production", "NetworkPolicy")[f"{peer}-api-ingress"]["spec"]["ingress"]
+        peers = [p.get("podSelector", {}).get("matchLabels", {}) for rule in ingress for p in rule["from"]]
+        assert {"app.kubernetes.io/name": "contacts", "app.kubernetes.io/part-of": "vigie"} in peers
+    egress = by_kind("production", "NetworkPolicy")["contacts-peers-egress"]["spec"]["egress"]
+    selected = [p["podSelector"]["matchLabels"] for rule in egress for p in rule["to"]]
+    called = set(SERVICES["contacts"]["calls"].values())
+    assert {labels["app.kubernetes.io/name"] for labels in selected} == called
+    assert all(labels["app.kubernetes.io/component"] == "api" for labels in selected)
+    assert [port["port"] for rule in egress for port in rule["ports"]] == [8080]
