@@ -11,6 +11,8 @@ CAMPAIGN_REJECTED = "vigie.campaigns.campaign_rejected.v1"
 #: "why was this person contacted, or not, by this campaign".
 RECIPIENT_CHECKED = "vigie.campaigns.recipient_checked.v1"
 CHECK_COMPLETED = "vigie.campaigns.check_completed.v1"
+#: The gate's confirmation that it erased its projection of an erased contact (keyed by the contact id).
+CONTACT_FORGOTTEN = "vigie.campaigns.contact_forgotten.v1"
 SUPPRESSION_LIST_IMPORTED = "vigie.campaigns.suppression_list_imported.v1"
 
 #: What the gate projects (SPEC §1).

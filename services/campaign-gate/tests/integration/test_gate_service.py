@@ -432,3 +432,29 @@ async def test_the_projection_rebuilds_from_the_topics_with_a_new_consumer_group
 
         # Replayed from the earliest offset, in per-contact order: granted then withdrawn.
         await eventually(_replayed, timeout=60)
+
+
+async def test_an_erased_contact_is_forgotten_by_the_projection_and_the_gate_confirms_it_on_its_topic(
+        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    purpose_id, contact_id = str(uuid.uuid4()), str(uuid.uuid4())
+    async with running(create_app(settings)) as gate:
+        await upstream.purpose(purpose_id)
+        consent_id = await upstream.informed_contact(contact_id, purpose_id, email_index="a" * 64)
+        await _projected(gate, orm.gate_consents, orm.gate_consents.c.consent_id, consent_id)
+        await upstream.send(contracts.CONTACTS_EVENTS, contracts.CONTACT_ERASED, contact_id,
+                            {"contact_id": contact_id, "reason": "erasure", "at": _iso(_now())})
+        engine = gate.app.state.service.runtime.engine
+
+        async def _confirmed() -> Any:
+            async with engine.connect() as conn:
+                return (await conn.execute(sa.select(orm.outbox.c.value).where(
+                    orm.outbox.c.key == contact_id))).scalars().all()
+
+        values = await eventually(_confirmed, timeout=30)
+        assert [EventEnvelope.decode(v).type for v in values] == [contracts.CONTACT_FORGOTTEN]
+        async with engine.connect() as conn:
+            row = (await conn.execute(sa.select(orm.gate_contacts).where(
+                orm.gate_contacts.c.contact_id == contact_id))).mappings().one()
+            consents = await conn.scalar(sa.select(sa.func.count()).select_from(orm.gate_consents).where(
+                orm.gate_consents.c.contact_id == contact_id))
+        assert (row["status"], row["email_index"], row["channel_mask"], consents) == ("erased", None, 0, 0)

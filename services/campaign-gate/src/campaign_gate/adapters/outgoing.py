@@ -18,6 +18,7 @@ _TYPES: dict[type, str] = {
     events.RecipientChecked: contracts.RECIPIENT_CHECKED,
     events.CheckCompleted: contracts.CHECK_COMPLETED,
     events.SuppressionListImported: contracts.SUPPRESSION_LIST_IMPORTED,
+    events.ContactForgotten: contracts.CONTACT_FORGOTTEN,
 }
 
 
@@ -33,7 +34,7 @@ def _plain(value: Any) -> Any:
 
 def subject_of(event: Any) -> str:
     """Returns the contact id for a receipt (so the audit log finds it per person), else the aggregate id."""
-    if isinstance(event, events.RecipientChecked):
+    if isinstance(event, events.RecipientChecked | events.ContactForgotten):
         return event.contact_id
     if isinstance(event, events.SuppressionListImported):
         return f"suppression-list:{event.list_name}"

@@ -49,7 +49,8 @@ def channel_mask(channels: Iterable[str]) -> int:
     return mask
 
 
-def _ts(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """Parses an ISO-8601 time from an event (naive means UTC); None stays None."""
     if value is None or value == "":
         return None
     parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
@@ -100,9 +101,9 @@ class ProjectionRepository:
             "collected_from_person": bool(facts.get("collected_from_person", False)),
             "source": facts.get("source"),
             "broker_name": facts.get("broker_name"),
-            "obtained_at": _ts(facts.get("obtained_at")) or at,
-            "last_contact_from_person_at": _ts(facts.get("last_contact_from_person_at")),
-            "relationship_end_at": _ts(facts.get("relationship_end_at")),
+            "obtained_at": parse_time(facts.get("obtained_at")) or at,
+            "last_contact_from_person_at": parse_time(facts.get("last_contact_from_person_at")),
+            "relationship_end_at": parse_time(facts.get("relationship_end_at")),
             "minor_until": _day(facts.get("minor_until")),
             "channel_mask": channel_mask(facts.get("channels") or ()),
             "email_index": facts.get("email_index"),

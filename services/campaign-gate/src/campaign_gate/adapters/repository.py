@@ -135,6 +135,11 @@ class CheckRepository:
         if batch:
             await self.session.execute(sa.insert(orm.check_receipts), batch)
 
+    async def count_receipts(self, contact_id: str) -> int:
+        """Returns how many receipts name a contact."""
+        return int(await self.session.scalar(sa.select(sa.func.count()).select_from(orm.check_receipts)
+                                             .where(orm.check_receipts.c.contact_id == contact_id)) or 0)
+
     async def receipts_of(self, contact_id: str) -> list[dict[str, Any]]:
         """Returns every receipt of a contact, newest check first."""
         r, c = orm.check_receipts.c, orm.checks.c

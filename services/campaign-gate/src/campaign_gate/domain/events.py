@@ -85,6 +85,19 @@ class CheckCompleted(Event):
 
 
 @dataclass(frozen=True)
+class ContactForgotten(Event):
+    """The gate erased what it projected about an erased contact (its confirmation of the erasure).
+
+    Check receipts stay: they hold the contact id, decisions and rule ids only, and prove why the
+    person was or was not contacted (accountability, Art. 5(2) GDPR).
+    """
+
+    contact_id: str
+    receipts_kept: int
+    at: datetime
+
+
+@dataclass(frozen=True)
 class SuppressionListImported(Event):
     """Blind indexes were imported into a suppression list (subject = the list name)."""
 

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from campaign_gate import contracts
-from campaign_gate.adapters.projection import _ts
+from campaign_gate.adapters.projection import parse_time
+from campaign_gate.domain import events
 from campaign_gate.service_layer.unit_of_work import GateUnitOfWork
 from shared.events import EventEnvelope
 
@@ -30,30 +31,33 @@ async def _apply(uow: GateUnitOfWork, envelope: EventEnvelope) -> None:
         await p.set_contact_status(envelope.subject, "retention_flagged", at=at)
     elif t == contracts.CONTACT_ERASED:
         await p.erase_contact(envelope.subject, at=at)
+        await p.erase_consent_data(envelope.subject, (), ())
+        kept = await uow.checks.count_receipts(envelope.subject)
+        uow.publish(events.ContactForgotten(envelope.subject, kept, at))
     elif t in (contracts.CONSENT_REQUESTED, contracts.CONSENT_GRANTED):
         granted = t == contracts.CONSENT_GRANTED
         await p.put_consent({
             "consent_id": data["consent_id"], "contact_id": data["contact_id"], "purpose_id": data["purpose_id"],
             "channel": data["channel"], "status": "granted" if granted else "requested",
-            "granted_at": _ts(data.get("granted_at")) if granted else None, "withdrawn_at": None,
+            "granted_at": parse_time(data.get("granted_at")) if granted else None, "withdrawn_at": None,
             "notice_id": data.get("notice_id"), "notice_version": data.get("notice_version"),
             "collector_kind": data.get("collector_kind"), "collector_name": data.get("collector_name"),
             "updated_at": at})
     elif t == contracts.CONSENT_WITHDRAWN:
         await p.withdraw_consent(consent_id=data["consent_id"], contact_id=data["contact_id"],
                                  purpose_id=data["purpose_id"], channel=data["channel"],
-                                 granted_at=_ts(data.get("granted_at")),
-                                 withdrawn_at=_ts(data["withdrawn_at"]) or at, at=at)
+                                 granted_at=parse_time(data.get("granted_at")),
+                                 withdrawn_at=parse_time(data["withdrawn_at"]) or at, at=at)
     elif t == contracts.OBJECTION_RECORDED:
         await p.put_objection(objection_id=data["objection_id"], contact_id=data.get("contact_id"),
-                              scope=data["scope"], at=_ts(data.get("at")) or at,
+                              scope=data["scope"], at=parse_time(data.get("at")) or at,
                               blind_indexes=data.get("blind_indexes") or ())
     elif t == contracts.NOTICE_PUBLISHED:
         await p.put_notice(notice_id=data["notice_id"], version=int(data["version"]), article=str(data["article"]))
     elif t == contracts.NOTICE_DELIVERED:
         await p.put_delivery({"delivery_id": data["delivery_id"], "contact_id": data["contact_id"],
                               "notice_id": data["notice_id"], "notice_version": int(data["notice_version"]),
-                              "channel": data.get("channel"), "delivered_at": _ts(data.get("at")) or at})
+                              "channel": data.get("channel"), "delivered_at": parse_time(data.get("at")) or at})
     elif t in (contracts.PURPOSE_REGISTERED, contracts.PURPOSE_REVISED, contracts.PURPOSE_RETIRED):
         await p.put_purpose(purpose_id=data["purpose_id"], version=int(data["version"]),
                             lawful_basis=data.get("lawful_basis"), name=data.get("name"),
