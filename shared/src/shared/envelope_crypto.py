@@ -16,6 +16,7 @@ DEK encrypts one record's few versions, and a KEK should be rotated long before 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import struct
@@ -201,11 +202,17 @@ def decrypt_value(dek: bytes, blob: bytes, *, associated_data: bytes) -> bytes:
     return _open(dek, _VALUE_V1, blob, associated_data)
 
 
+@functools.lru_cache(maxsize=4096)
+def _aead(dek: bytes) -> AESGCM:
+    # Because building the cipher object costs as much as sealing a short value; hot paths reuse keys.
+    return AESGCM(dek)
+
+
 def _seal(dek: bytes, version: bytes, plaintext: bytes, associated_data: bytes) -> bytes:
     _check_key(dek, what="data key")
     _check_associated_data(associated_data)
     nonce = os.urandom(_NONCE_BYTES)
-    return version + nonce + AESGCM(bytes(dek)).encrypt(nonce, plaintext, version + bytes(associated_data))
+    return version + nonce + _aead(bytes(dek)).encrypt(nonce, plaintext, version + bytes(associated_data))
 
 
 def _open(dek: bytes, version: bytes, blob: bytes, associated_data: bytes) -> bytes:
@@ -220,7 +227,7 @@ def _open(dek: bytes, version: bytes, blob: bytes, associated_data: bytes) -> by
         raise DecryptionError(f"unsupported ciphertext format byte 0x{blob[0]:02x}")
     nonce, ciphertext = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
     try:
-        return AESGCM(bytes(dek)).decrypt(nonce, ciphertext, version + bytes(associated_data))
+        return _aead(bytes(dek)).decrypt(nonce, ciphertext, version + bytes(associated_data))
     except InvalidTag as error:
         # Wrong key, wrong record and tampering are indistinguishable here, by design of AEAD.
         raise DecryptionError("the ciphertext does not authenticate for this key and record") from error

@@ -51,8 +51,8 @@ class EventEnvelope(BaseModel):
     def decode(cls, raw: bytes) -> EventEnvelope:
         """Parses canonical or foreign JSON bytes into an envelope or raises EventDecodeError."""
         try:
-            return cls.model_validate(orjson.loads(raw))
-        except (orjson.JSONDecodeError, ValidationError, TypeError) as exc:
+            return cls.model_validate_json(raw)
+        except (ValidationError, TypeError, ValueError) as exc:
             raise EventDecodeError(str(exc)) from exc
 
     def kafka_headers(self) -> list[tuple[str, bytes]]:

@@ -31,6 +31,8 @@ class ConsumerSpec:
     group_id: str
     handle: RecordHandler | None = None
     handle_batch: BatchHandler | None = None
+    #: Records per poll, and so per batch handed to `handle_batch` (one transaction each).
+    max_records: int = 500
 
 
 @dataclass
@@ -86,6 +88,7 @@ class Runtime:
                 loop = ConsumerLoop(bootstrap_servers=settings.kafka_bootstrap_servers, topics=spec.topics,
                                     group_id=spec.group_id, handle=spec.handle,
                                     handle_batch=spec.handle_batch, publisher=self.publisher,
+                                    max_records=spec.max_records,
                                     options=self.kafka_options, metrics=self.consumer_metrics)
                 self.consumers.append(loop)
                 self._spawn(loop.run(), f"consumer {spec.group_id}")
