@@ -1,5 +1,8 @@
 """Erasure confirmations from the topics, and the watcher of open data-subject requests.
 
+`python -m contacts.entrypoints.requests_consumer` runs both as their own process (for a deployment
+whose API pods run no consumer); `contacts.main` runs them in the API process otherwise.
+
 Each service confirms a contact's erasure with an event on its own topic, keyed by the contact id:
 contacts `contact_erased`, consent `consent_data_erased`, the gate `contact_forgotten`. The audit
 log publishes nothing; the watcher reads its `contact_erased` entry over HTTP. Recording a
@@ -9,13 +12,16 @@ confirmation twice changes nothing, so redelivered events need no inbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 
 from shared.events import EventDecodeError, EventEnvelope
 from shared.kafka import ConsumerRecord, PoisonMessageError
+from shared.logging import configure_logging
 from shared.runtime import ConsumerSpec
 
-from contacts.bootstrap import Contacts
+from contacts.bootstrap import Contacts, bootstrap
 from contacts.entrypoints.requests_api import desk_for, requests_settings
 from contacts.service_layer import requests as rights
 
@@ -60,8 +66,11 @@ def requests_consumers(service: Contacts) -> list[ConsumerSpec]:
 
 
 async def watch_requests_periodically(service: Contacts) -> None:
-    """Runs the watcher every `requests_watch_interval_seconds` until cancelled; a failed pass is retried."""
+    """Runs the watcher every `requests_watch_interval_seconds` until cancelled (0: not at all); a failed
+    pass is logged and retried at the next period."""
     interval = requests_settings(service).requests_watch_interval_seconds
+    if interval <= 0:
+        return
     desk = desk_for(service)
     while True:
         await asyncio.sleep(interval)
@@ -72,3 +81,22 @@ async def watch_requests_periodically(service: Contacts) -> None:
                                                   "confirmed": len(report.confirmed), "retried": len(report.retried)})
         except Exception:  # noqa: BLE001 - the next period retries; one bad pass must not stop the watcher.
             log.exception("requests watch failed")
+
+
+async def run_until_signalled(service: Contacts) -> None:
+    """Runs the confirmation consumer and the watcher (no relay) until SIGTERM or SIGINT."""
+    configure_logging(service="contacts-requests", level=service.settings.log_level)
+    await service.runtime.start(requests_consumers(service), run_relay=False)
+    watcher = asyncio.create_task(watch_requests_periodically(service), name="requests watcher")
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
+    await service.runtime.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(run_until_signalled(bootstrap()))
