@@ -422,3 +422,14 @@ def test_contacts_reaches_the_apis_it_calls_for_data_subject_requests_and_they_l
     assert {labels["app.kubernetes.io/name"] for labels in selected} == called
     assert all(labels["app.kubernetes.io/component"] == "api" for labels in selected)
     assert [port["port"] for rule in egress for port in rule["ports"]] == [8080]
+
+
+def test_the_contacts_retention_sweep_runs_in_the_single_relay_and_not_in_the_scaled_apis() -> None:
+    from contacts.settings import ContactsSettings
+
+    default = ContactsSettings.model_fields["retention_sweep_interval_seconds"].default
+    assert default > 0
+    for role, expected in (("api", 0.0), ("relay", default)):
+        deployment = by_kind("production", "Deployment")[f"contacts-{role}"]
+        env = {e["name"]: e["value"] for e in container(deployment)["env"]}
+        assert float(env.get("CONTACTS_RETENTION_SWEEP_INTERVAL_SECONDS", default)) == expected
