@@ -18,8 +18,13 @@ def _party(*roles: str, **overrides: object) -> p.Party:
 
 
 def _contract(party: p.Party, clauses: object = None, *, version: int = 1, **overrides: object) -> p.Contract:
-    fields: dict[str, object] = {"reference": "DPA-2026", "signed_at": T0, "at": T0, "version": version,
-                                 "expires_at": T0 + 365 * DAY}
+    fields: dict[str, object] = {
+        "reference": "DPA-2026",
+        "signed_at": T0,
+        "at": T0,
+        "version": version,
+        "expires_at": T0 + 365 * DAY,
+    }
     fields.update(overrides)
     wanted = p.required_clauses(party.roles) if clauses is None else clauses
     return p.Contract.sign(party=party, clauses=wanted, **fields)  # type: ignore[arg-type]
@@ -31,8 +36,9 @@ def test_a_contract_with_every_clause_its_role_requires_has_no_finding(role: p.P
     assert p.party_findings(party, [_contract(party)], at=T0 + DAY) == []
 
 
-@pytest.mark.parametrize(("role", "clause"), [(role, clause) for role in p.PartyRole
-                                              for clause in p.REQUIRED_CLAUSES[role]])
+@pytest.mark.parametrize(
+    ("role", "clause"), [(role, clause) for role in p.PartyRole for clause in p.REQUIRED_CLAUSES[role]]
+)
 def test_each_required_clause_that_is_missing_is_named_with_its_role(role: p.PartyRole, clause: str) -> None:
     party = _party(role.value, broker_last_verified_at=T0)
     clauses = set(p.REQUIRED_CLAUSES[role]) - {clause}
@@ -53,9 +59,15 @@ def test_a_processor_needs_the_whole_art_28_3_checklist_and_the_security_clause_
 def test_the_controller_processor_sccs_bring_the_art_28_3_clauses_but_not_the_annexes() -> None:
     party = _party("sub_processor")
     contract = _contract(party, {"liability", "breach_notification_delay"}, scc_2021_915=True)
-    assert contract.missing_clauses(party.roles) == {"sub_processor": [
-        "subject_matter_and_duration", "nature_and_purpose_of_processing", "type_of_personal_data",
-        "categories_of_data_subjects", "controller_obligations_and_rights"]}
+    assert contract.missing_clauses(party.roles) == {
+        "sub_processor": [
+            "subject_matter_and_duration",
+            "nature_and_purpose_of_processing",
+            "type_of_personal_data",
+            "categories_of_data_subjects",
+            "controller_obligations_and_rights",
+        ]
+    }
 
 
 def test_a_stated_breach_notification_delay_counts_as_the_clause_and_a_slow_one_is_a_finding() -> None:
@@ -70,8 +82,15 @@ def test_several_roles_require_the_union_of_their_clauses_each_named_per_role() 
     party = _party("integrator", "processor")
     contract = _contract(party, set(p.REQUIRED_CLAUSES[p.PartyRole.PROCESSOR]))
     assert contract.missing_clauses(party.roles) == {
-        "integrator": ["confidentiality", "security_obligations", "ownership_of_developments", "licence_of_use",
-                       "return_or_deletion_at_end", "audit_rights"]}
+        "integrator": [
+            "confidentiality",
+            "security_obligations",
+            "ownership_of_developments",
+            "licence_of_use",
+            "return_or_deletion_at_end",
+            "audit_rights",
+        ]
+    }
 
 
 def test_a_party_without_a_contract_or_with_an_unsigned_or_expired_one_is_found_out() -> None:
@@ -89,7 +108,9 @@ def test_a_party_without_a_contract_or_with_an_unsigned_or_expired_one_is_found_
 def test_the_latest_signed_version_is_the_one_in_force() -> None:
     party = _party("processor")
     v1 = _contract(party)
-    v2 = _contract(party, set(p.required_clauses(party.roles)) - {"liability"}, version=2, signed_at=T0 + 10 * DAY)
+    v2 = _contract(
+        party, set(p.required_clauses(party.roles)) - {"liability"}, version=2, signed_at=T0 + 10 * DAY
+    )
     assert p.current_contract([v1, v2], at=T0 + DAY) is v1
     assert p.current_contract([v1, v2], at=T0 + 10 * DAY) is v2
     assert [f.clause for f in p.party_findings(party, [v1, v2], at=T0 + 11 * DAY)] == ["liability"]
@@ -136,15 +157,18 @@ def test_registering_updating_and_signing_raise_events_with_the_facts_the_gate_n
     registered = party.events.pop()
     assert isinstance(registered, events.PartyRegistered)
     assert registered.roles == ("data_broker",) and registered.broker_last_verified_at == T0
-    contract = _contract(party, set(p.REQUIRED_CLAUSES[p.PartyRole.DATA_BROKER]) - {"consent_forms_name_us_or_our_category"})
+    contract = _contract(
+        party, set(p.REQUIRED_CLAUSES[p.PartyRole.DATA_BROKER]) - {"consent_forms_name_us_or_our_category"}
+    )
     signed = contract.events.pop()
     assert isinstance(signed, events.ContractSigned)
     assert signed.missing_clauses == {"data_broker": ["consent_forms_name_us_or_our_category"]}
     assert signed.signed_at == T0 and signed.expires_at == T0 + 365 * DAY and signed.in_force
     assert signed.broker_last_verified_at == T0
 
-    assert party.update(at=T0 + DAY, contract=contract, broker_last_verified_at=T0 + DAY,
-                        roles=["data_broker", "processor"]) == ("roles", "broker_last_verified_at")
+    assert party.update(
+        at=T0 + DAY, contract=contract, broker_last_verified_at=T0 + DAY, roles=["data_broker", "processor"]
+    ) == ("roles", "broker_last_verified_at")
     updated = party.events.pop()
     assert isinstance(updated, events.PartyUpdated)
     assert updated.broker_last_verified_at == T0 + DAY and updated.contract_id == contract.contract_id
@@ -152,7 +176,9 @@ def test_registering_updating_and_signing_raise_events_with_the_facts_the_gate_n
     assert party.update(at=T0 + DAY, systems=[]) == () and not party.events
 
 
-def test_the_expiry_watch_notices_a_contract_once_when_it_enters_the_window_and_once_when_it_expires() -> None:
+def test_the_expiry_watch_notices_a_contract_once_when_it_enters_the_window_and_once_when_it_expires() -> (
+    None
+):
     party = _party("processor")
     contract = _contract(party, expires_at=T0 + 40 * DAY)
     contract.events.clear()
@@ -176,6 +202,8 @@ def test_the_expiring_list_holds_current_contracts_expiring_within_the_window_so
     soon_b = _contract(b, expires_at=T0 + 20 * DAY)
     sooner_c = _contract(c, expires_at=T0 + 3 * DAY)
     gone_c_party = {x.party_id: x for x in (a, b, c)}
-    found = p.expiring_contracts(gone_c_party, [old_a, new_a, soon_b, sooner_c], at=T0, window=timedelta(days=30))
+    found = p.expiring_contracts(
+        gone_c_party, [old_a, new_a, soon_b, sooner_c], at=T0, window=timedelta(days=30)
+    )
     assert found == [sooner_c, soon_b], "a superseded version does not count"
     assert p.expiring_contracts(gone_c_party, [soon_b], at=T0 + 20 * DAY, window=timedelta(days=30)) == []

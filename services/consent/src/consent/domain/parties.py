@@ -75,21 +75,52 @@ _ART28 = ART28_3_CHECKLIST + (BREACH_NOTIFICATION_DELAY, LIABILITY)
 #: controllers; UNI-05 and the FORIOU, HUBSIDE.STORE and Solocal decisions for brokers).
 REQUIRED_CLAUSES: dict[PartyRole, tuple[str, ...]] = {
     # Studies the project: sees the data and produces deliverables whose ownership must be settled.
-    PartyRole.CONSULTANT: (CONFIDENTIALITY, SECURITY_OBLIGATIONS, OWNERSHIP_OF_DEVELOPMENTS, LIABILITY,
-                           RETURN_OR_DELETION_AT_END),
+    PartyRole.CONSULTANT: (
+        CONFIDENTIALITY,
+        SECURITY_OBLIGATIONS,
+        OWNERSHIP_OF_DEVELOPMENTS,
+        LIABILITY,
+        RETURN_OR_DELETION_AT_END,
+    ),
     # Builds the tool: who owns what it develops, and our right to deploy it as studied.
-    PartyRole.INTEGRATOR: (CONFIDENTIALITY, SECURITY_OBLIGATIONS, BREACH_NOTIFICATION_DELAY,
-                           OWNERSHIP_OF_DEVELOPMENTS, LICENCE_OF_USE, LIABILITY, RETURN_OR_DELETION_AT_END,
-                           AUDIT_RIGHTS),
-    PartyRole.SOFTWARE_VENDOR: (CONFIDENTIALITY, SECURITY_OBLIGATIONS, BREACH_NOTIFICATION_DELAY,
-                                OWNERSHIP_OF_DEVELOPMENTS, LICENCE_OF_USE, LIABILITY, RETURN_OR_DELETION_AT_END),
+    PartyRole.INTEGRATOR: (
+        CONFIDENTIALITY,
+        SECURITY_OBLIGATIONS,
+        BREACH_NOTIFICATION_DELAY,
+        OWNERSHIP_OF_DEVELOPMENTS,
+        LICENCE_OF_USE,
+        LIABILITY,
+        RETURN_OR_DELETION_AT_END,
+        AUDIT_RIGHTS,
+    ),
+    PartyRole.SOFTWARE_VENDOR: (
+        CONFIDENTIALITY,
+        SECURITY_OBLIGATIONS,
+        BREACH_NOTIFICATION_DELAY,
+        OWNERSHIP_OF_DEVELOPMENTS,
+        LICENCE_OF_USE,
+        LIABILITY,
+        RETURN_OR_DELETION_AT_END,
+    ),
     # Art. 28(3) covers confidentiality (b), security (c), return or deletion (g) and audits (h).
     PartyRole.PROCESSOR: _ART28,
     PartyRole.SUB_PROCESSOR: _ART28,
-    PartyRole.DATA_BROKER: (CONFIDENTIALITY, SECURITY_OBLIGATIONS, BREACH_NOTIFICATION_DELAY, LIABILITY,
-                            AUDIT_RIGHTS, PROOF_OF_CONSENT_PER_RECORD, CONSENT_FORMS_NAME_US),
-    PartyRole.JOINT_CONTROLLER: (ART26_ARRANGEMENT, CONFIDENTIALITY, SECURITY_OBLIGATIONS,
-                                 BREACH_NOTIFICATION_DELAY, LIABILITY),
+    PartyRole.DATA_BROKER: (
+        CONFIDENTIALITY,
+        SECURITY_OBLIGATIONS,
+        BREACH_NOTIFICATION_DELAY,
+        LIABILITY,
+        AUDIT_RIGHTS,
+        PROOF_OF_CONSENT_PER_RECORD,
+        CONSENT_FORMS_NAME_US,
+    ),
+    PartyRole.JOINT_CONTROLLER: (
+        ART26_ARRANGEMENT,
+        CONFIDENTIALITY,
+        SECURITY_OBLIGATIONS,
+        BREACH_NOTIFICATION_DELAY,
+        LIABILITY,
+    ),
 }
 
 #: The controller must notify the CNIL within 72 hours (Art. 33(1)); a party allowed longer makes that
@@ -173,9 +204,16 @@ class Contract:
         clause_set = frozenset(clauses)
         check_known_clauses(clause_set)
         contract = cls(
-            contract_id=contract_id or new_id(), party_id=party.party_id, version=version, reference=reference,
-            signed_at=signed_at, expires_at=expires_at, clauses=clause_set, recorded_at=at,
-            breach_notification_hours=breach_notification_hours, scc_2021_915=scc_2021_915,
+            contract_id=contract_id or new_id(),
+            party_id=party.party_id,
+            version=version,
+            reference=reference,
+            signed_at=signed_at,
+            expires_at=expires_at,
+            clauses=clause_set,
+            recorded_at=at,
+            breach_notification_hours=breach_notification_hours,
+            scc_2021_915=scc_2021_915,
             licence_scope=licence_scope,
         )
         contract.events.append(events.ContractSigned(**contract_facts(party, contract, at=at), at=at))
@@ -221,8 +259,9 @@ class Contract:
         if self.expiring_notified_at is not None or not self.expires_within(at, window):
             return False
         self.expiring_notified_at = at
-        self.events.append(events.ContractExpiring(**contract_facts(party, self, at=at),
-                                                   window_days=window.days, at=at))
+        self.events.append(
+            events.ContractExpiring(**contract_facts(party, self, at=at), window_days=window.days, at=at)
+        )
         return True
 
     def notice_expired(self, party: Party, *, at: datetime) -> bool:
@@ -237,8 +276,16 @@ class Contract:
 # --- Parties.
 
 _UPDATABLE_FIELDS = (
-    "legal_name", "registration_id", "contact", "roles", "purpose_ids", "data_categories", "systems",
-    "processor_id", "broker_last_verified_at", "status",
+    "legal_name",
+    "registration_id",
+    "contact",
+    "roles",
+    "purpose_ids",
+    "data_categories",
+    "systems",
+    "processor_id",
+    "broker_last_verified_at",
+    "status",
 )
 
 
@@ -284,11 +331,19 @@ class Party:
         if not legal_name.strip():
             raise errors.InvalidPartyError("a party needs a legal name")
         party = cls(
-            party_id=party_id or new_id(), legal_name=legal_name, roles=check_roles(roles),
-            status=PartyStatus(status), registered_at=at, registration_id=registration_id, contact=contact,
-            purpose_ids=tuple(dict.fromkeys(purpose_ids)), data_categories=tuple(dict.fromkeys(data_categories)),
-            systems=tuple(dict.fromkeys(systems)), processor_id=processor_id,
-            broker_last_verified_at=broker_last_verified_at, updated_at=at,
+            party_id=party_id or new_id(),
+            legal_name=legal_name,
+            roles=check_roles(roles),
+            status=PartyStatus(status),
+            registered_at=at,
+            registration_id=registration_id,
+            contact=contact,
+            purpose_ids=tuple(dict.fromkeys(purpose_ids)),
+            data_categories=tuple(dict.fromkeys(data_categories)),
+            systems=tuple(dict.fromkeys(systems)),
+            processor_id=processor_id,
+            broker_last_verified_at=broker_last_verified_at,
+            updated_at=at,
         )
         party.events.append(events.PartyRegistered(**party.facts(), at=at))
         return party
@@ -307,17 +362,26 @@ class Party:
         normalised = {name: _normalise(name, value) for name, value in changes.items()}
         if "legal_name" in normalised and not str(normalised["legal_name"]).strip():
             raise errors.InvalidPartyError("a party needs a legal name")
-        changed = tuple(name for name in _UPDATABLE_FIELDS
-                        if name in normalised and normalised[name] != getattr(self, name))
+        changed = tuple(
+            name
+            for name in _UPDATABLE_FIELDS
+            if name in normalised and normalised[name] != getattr(self, name)
+        )
         if not changed:
             return ()
         for name in changed:
             setattr(self, name, normalised[name])
         self.updated_at = at
         missing = contract.missing_clauses(self.roles) if contract is not None else None
-        self.events.append(events.PartyUpdated(**self.facts(), changed_fields=changed,
-                                               contract_id=contract.contract_id if contract else None,
-                                               missing_clauses=missing, at=at))
+        self.events.append(
+            events.PartyUpdated(
+                **self.facts(),
+                changed_fields=changed,
+                contract_id=contract.contract_id if contract else None,
+                missing_clauses=missing,
+                at=at,
+            )
+        )
         return changed
 
     def check_not_ended(self) -> None:
@@ -328,9 +392,14 @@ class Party:
     def facts(self) -> dict[str, object]:
         """Returns what the gate needs to know of the party: ids, roles, scope, broker check; no person."""
         return {
-            "party_id": self.party_id, "legal_name": self.legal_name, "roles": tuple(r.value for r in self.roles),
-            "status": self.status.value, "purpose_ids": self.purpose_ids, "data_categories": self.data_categories,
-            "systems": self.systems, "processor_id": self.processor_id,
+            "party_id": self.party_id,
+            "legal_name": self.legal_name,
+            "roles": tuple(r.value for r in self.roles),
+            "status": self.status.value,
+            "purpose_ids": self.purpose_ids,
+            "data_categories": self.data_categories,
+            "systems": self.systems,
+            "processor_id": self.processor_id,
             "broker_last_verified_at": self.broker_last_verified_at,
         }
 
@@ -350,9 +419,13 @@ def _normalise(name: str, value: object) -> object:
 def contract_facts(party: Party, contract: Contract, *, at: datetime) -> dict[str, object]:
     """Returns the facts of a contract event: ids, roles, dates, clauses present and missing per role."""
     return {
-        "party_id": party.party_id, "contract_id": contract.contract_id, "version": contract.version,
-        "roles": tuple(r.value for r in party.roles), "party_status": party.status.value,
-        "signed_at": contract.signed_at, "expires_at": contract.expires_at,
+        "party_id": party.party_id,
+        "contract_id": contract.contract_id,
+        "version": contract.version,
+        "roles": tuple(r.value for r in party.roles),
+        "party_status": party.status.value,
+        "signed_at": contract.signed_at,
+        "expires_at": contract.expires_at,
         "clauses_present": tuple(sorted(contract.present_clauses())),
         "missing_clauses": contract.missing_clauses(party.roles),
         "breach_notification_hours": contract.breach_notification_hours,
@@ -402,20 +475,42 @@ def party_findings(
         if latest is None:
             found.append(Finding("no_contract", f"no contract with {party.legal_name!r} is on record"))
         else:
-            found.append(Finding("contract_not_signed",
-                                 f"contract {latest.reference!r} v{latest.version} is not signed at {at.isoformat()}"))
+            found.append(
+                Finding(
+                    "contract_not_signed",
+                    f"contract {latest.reference!r} v{latest.version} is not signed at {at.isoformat()}",
+                )
+            )
     else:
         if contract.is_expired_at(at):
-            found.append(Finding("contract_expired", f"contract {contract.reference!r} v{contract.version} "
-                                 f"expired at {contract.expires_at.isoformat()}"))  # type: ignore[union-attr]
+            found.append(
+                Finding(
+                    "contract_expired",
+                    f"contract {contract.reference!r} v{contract.version} "
+                    f"expired at {contract.expires_at.isoformat()}",
+                )
+            )  # type: ignore[union-attr]
         for role, clauses in contract.missing_clauses(party.roles).items():
-            found += [Finding("missing_clause", f"contract {contract.reference!r} v{contract.version} lacks the "
-                              f"{clause} clause required of a {role}", role=role, clause=clause) for clause in clauses]
+            found += [
+                Finding(
+                    "missing_clause",
+                    f"contract {contract.reference!r} v{contract.version} lacks the "
+                    f"{clause} clause required of a {role}",
+                    role=role,
+                    clause=clause,
+                )
+                for clause in clauses
+            ]
         hours = contract.breach_notification_hours
         if hours is not None and hours > MAX_BREACH_NOTIFICATION_HOURS:
-            found.append(Finding("breach_notification_too_slow", f"contract {contract.reference!r} allows {hours} h "
-                                 f"to report a breach; the controller has {MAX_BREACH_NOTIFICATION_HOURS} h (Art. 33)",
-                                 clause=BREACH_NOTIFICATION_DELAY))
+            found.append(
+                Finding(
+                    "breach_notification_too_slow",
+                    f"contract {contract.reference!r} allows {hours} h "
+                    f"to report a breach; the controller has {MAX_BREACH_NOTIFICATION_HOURS} h (Art. 33)",
+                    clause=BREACH_NOTIFICATION_DELAY,
+                )
+            )
     if PartyRole.DATA_BROKER in party.roles:
         found += broker_findings(party, at=at, max_age=broker_verification_max_age)
     return found
@@ -426,11 +521,22 @@ def broker_findings(party: Party, *, at: datetime, max_age: timedelta | None) ->
     role = PartyRole.DATA_BROKER.value
     verified = party.broker_last_verified_at
     if verified is None or verified > at:
-        return [Finding("broker_not_verified", f"no verification of {party.legal_name!r}'s consent forms and "
-                        "proofs is on record (UNI-05)", role=role)]
+        return [
+            Finding(
+                "broker_not_verified",
+                f"no verification of {party.legal_name!r}'s consent forms and proofs is on record (UNI-05)",
+                role=role,
+            )
+        ]
     if max_age is not None and at - verified > max_age:
-        return [Finding("broker_verification_stale", f"{party.legal_name!r} was last verified at "
-                        f"{verified.isoformat()}, more than {max_age.days} days ago (UNI-05)", role=role)]
+        return [
+            Finding(
+                "broker_verification_stale",
+                f"{party.legal_name!r} was last verified at "
+                f"{verified.isoformat()}, more than {max_age.days} days ago (UNI-05)",
+                role=role,
+            )
+        ]
     return []
 
 
@@ -446,8 +552,11 @@ def expiring_contracts(
     for party_id, versions in by_party.items():
         party = parties.get(party_id)
         current = current_contract(versions)
-        if party is not None and party.status is not PartyStatus.ENDED and current is not None \
-                and current.expires_within(at, window):
+        if (
+            party is not None
+            and party.status is not PartyStatus.ENDED
+            and current is not None
+            and current.expires_within(at, window)
+        ):
             found.append(current)
     return sorted(found, key=lambda c: (c.expires_at, c.contract_id))
-
