@@ -26,11 +26,42 @@ from infra._proc import free_port, stop_pid, wait_for_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _start(args: list[str], env: dict[str, str], run: Path, name: str) -> Path:
+def _start(args: list[str], env: dict[str, str], run: Path, name: str, *, profile: Path | None = None) -> Path:
     log = open(run / f"{name}.log", "ab")  # noqa: SIM115
+    if profile is not None:
+        # uvicorn re-raises SIGTERM after a graceful shutdown, which would kill the process before
+        # cProfile writes its file; this runs the server in-process with a harmless handler instead.
+        return _start_profiled(args, env, run, name, profile, log)
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", *args, "--host", "127.0.0.1", "--loop", "uvloop",
                              "--http", "httptools", "--no-access-log", "--log-level", "warning"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    pid = run / f"{name}.pid"
+    pid.write_text(str(proc.pid))
+    return pid
+
+
+_PROFILED_SERVER = """
+import cProfile, signal, sys, uvicorn
+signal.signal(signal.SIGTERM, lambda *_: None)
+app_ref, port, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+config = uvicorn.Config(app_ref, factory=True, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+                        access_log=False, log_level="warning")
+server = uvicorn.Server(config)
+signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+profiler = cProfile.Profile()
+profiler.enable()
+try:
+    server.run()
+finally:
+    profiler.disable()
+    profiler.dump_stats(out)
+"""
+
+
+def _start_profiled(args: list[str], env: dict[str, str], run: Path, name: str, profile: Path, log: object) -> Path:
+    port = args[args.index("--port") + 1]
+    proc = subprocess.Popen([sys.executable, "-c", _PROFILED_SERVER, args[0], port, str(profile)], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # type: ignore[arg-type]
     pid = run / f"{name}.pid"
     pid.write_text(str(proc.pid))
     return pid
@@ -43,6 +74,17 @@ async def _create_db(admin: str, name: str) -> str:
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
     return admin.rsplit("/", 1)[0] + "/" + name
+
+
+def _cpu_seconds(pid: int) -> float:
+    """Returns the user + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(seconds: float, result: RunResult) -> dict[str, float]:
+    return {"server_cpu_percent": round(100 * seconds / result.seconds, 1),
+            "server_cpu_ms_per_request": round(1000 * seconds / max(result.requests, 1), 2)}
 
 
 def _summary(result: RunResult) -> dict[str, float]:
@@ -61,9 +103,12 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
     await asyncio.to_thread(upgrade, ROOT / "services" / "contacts", contacts_url)
     secret = "bench-jwt-secret-0123456789abcdef0123456789"
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka, "VIGIE_PROFILE": "test", "VIGIE_JWT_SECRET": secret,
-           "CONTACTS_DATABASE_URL": contacts_url, "BARE_DATABASE_URL": bare_url, "VIGIE_LOG_LEVEL": "WARNING"}
+           "CONTACTS_DATABASE_URL": contacts_url, "BARE_DATABASE_URL": bare_url, "VIGIE_LOG_LEVEL": "WARNING",
+           "CONTACTS_RUN_RELAY": "false" if args.no_relay else "true"}
     contacts_port, bare_port = free_port(), free_port()
-    pids = [_start(["contacts.main:app", "--factory", "--port", str(contacts_port)], env, run, "contacts"),
+    profile = run / "contacts.prof" if args.profile else None
+    pids = [_start(["contacts.main:app", "--factory", "--port", str(contacts_port)], env, run, "contacts",
+                   profile=profile),
             _start(["bench.bare_insert_app:app", "--port", str(bare_port)], env, run, "bare")]
     try:
         wait_for_port(contacts_port, timeout=60, log=run / "contacts.log")
@@ -87,15 +132,27 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
         await closed_loop(contacts_port, contact_request, connections=8, seconds=3)
         await closed_loop(bare_port, bare_request, connections=8, seconds=3)
         rounds = []
+        cpu_pids = {"ours": int(pids[0].read_text()), "bare": int(pids[1].read_text())}
         for _ in range(args.rounds):
+            before = _cpu_seconds(cpu_pids["ours"])
             ours = await closed_loop(contacts_port, contact_request, connections=args.connections, seconds=args.seconds)
+            ours_cpu = _cpu_seconds(cpu_pids["ours"]) - before
+            before = _cpu_seconds(cpu_pids["bare"])
             bare = await closed_loop(bare_port, bare_request, connections=args.connections, seconds=args.seconds)
-            rounds.append({"ours": _summary(ours), "bare": _summary(bare)})
+            bare_cpu = _cpu_seconds(cpu_pids["bare"]) - before
+            rounds.append({"ours": {**_summary(ours), **_cpu(ours_cpu, ours)},
+                           "bare": {**_summary(bare), **_cpu(bare_cpu, bare)}})
         ours_open = await open_loop(contacts_port, contact_request, rate=args.rate, seconds=args.seconds)
         bare_open = await open_loop(bare_port, bare_request, rate=args.rate, seconds=args.seconds)
     finally:
         for pid in pids:
             stop_pid(pid)
+        if profile is not None and profile.exists():
+            import pstats
+
+            stats = pstats.Stats(str(profile))
+            stats.sort_stats("tottime").print_stats(35)
+            stats.sort_stats("cumulative").print_stats(45)
         if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
             local_kafka.stop(run / "kafka")
         if "VIGIE_TEST_DATABASE_URL" not in os.environ:
@@ -113,6 +170,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
                         "bare_p99_ms": round(bare_p99, 2), "p99_ratio": round(ours_p99 / bare_p99, 3)},
         "open_loop": {"target_rate": args.rate, "ours": _summary(ours_open), "bare": _summary(bare_open),
                       "p99_ratio": round(ours_open.percentile(0.99) / bare_open.percentile(0.99), 3)},
+        "relay_in_process": not args.no_relay,
         "targets": {"rps_ratio": ">= 0.8", "p99_ratio": "<= 1.5", "p99_at_1000_rps_ms": "<= 10"},
         "machine": {"python": platform.python_version(), "uname": " ".join(platform.uname()),
                     "cpus": os.cpu_count()},
@@ -125,10 +183,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rate", type=float, default=1000)
+    parser.add_argument("--no-relay", action="store_true",
+                        help="diagnosis only: no relay in the contacts process (events stay in the outbox)")
+    parser.add_argument("--profile", action="store_true",
+                        help="run contacts under cProfile and print the hottest functions (figures not comparable)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "b6_http_write.json"))
     args = parser.parse_args()
     run = Path(tempfile.mkdtemp(prefix="vigie-b6-"))
     report = asyncio.run(_bench(args, run))
-    out = ROOT / "bench" / "results" / "b6_http_write.json"
+    out = Path(args.out)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0

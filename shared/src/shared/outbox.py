@@ -56,6 +56,11 @@ def notify_channel(table: sa.Table) -> str:
     return f"vigie_outbox_{table.metadata.schema or 'public'}"
 
 
+def row_for(envelope: EventEnvelope, *, topic: str) -> dict[str, object]:
+    """Returns the outbox row of an envelope, for callers that write it in a statement of their own."""
+    return _row(envelope, topic, datetime.now(UTC))
+
+
 def _row(envelope: EventEnvelope, topic: str, now: datetime) -> dict[str, object]:
     return {"event_id": envelope.id, "topic": topic, "key": envelope.subject, "value": envelope.encode(),
             "headers": [[k, v.decode()] for k, v in envelope.kafka_headers()], "created_at": now}

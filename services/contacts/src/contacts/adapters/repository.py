@@ -90,6 +90,19 @@ class AbstractContactRepository(abc.ABC):
         """Writes every seen aggregate: inserts new ones, updates changed ones with a version check."""
 
 
+def _create_with_event_statement() -> Any:
+    # Built once: an INSERT of the contact as a data-modifying CTE feeding the INSERT of its outbox
+    # row, so that PostgreSQL runs both as one atomic statement, in one round trip, with no BEGIN.
+    contact = orm.contacts.insert().values(
+        {c.name: sa.bindparam(f"c_{c.name}", type_=c.type) for c in orm.contacts.columns}).cte("new_contact")
+    event_columns = [c for c in orm.outbox.columns if c.name not in ("id", "published_at")]
+    return orm.outbox.insert().values(
+        {c.name: sa.bindparam(f"o_{c.name}", type_=c.type) for c in event_columns}).add_cte(contact)
+
+
+_CREATE_WITH_EVENT = _create_with_event_statement()
+
+
 class SqlAlchemyContactRepository(AbstractContactRepository):
     """Loads and saves contacts with Core statements on the unit of work's session."""
 
@@ -142,6 +155,27 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
     async def delete_interactions(self, contact_id: str) -> None:
         await self._session.execute(orm.interactions.delete().where(orm.interactions.c.contact_id == contact_id))
 
+    def lone_new_contact(self) -> Contact | None:
+        """Returns the only aggregate of this unit of work if it is a new contact on PostgreSQL, else None."""
+        seen = self.seen
+        if self._postgres and len(seen) == 1 and not self._loaded and len(seen[0].events) == 1:
+            return seen[0]
+        return None
+
+    async def insert_with_event(self, contact: Contact, outbox_row: dict[str, Any]) -> None:
+        """Inserts a new contact and its outbox row in one autocommitted statement (DuplicateContactError)."""
+        params = {f"c_{k}": v for k, v in self._to_row(contact, None).items()}
+        params.update({f"o_{k}": v for k, v in outbox_row.items()})
+        bind = self._session.bind
+        try:
+            async with bind.connect() as conn:  # type: ignore[union-attr]
+                autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await autocommit.execute(_CREATE_WITH_EVENT, params)
+        except sa.exc.IntegrityError as error:
+            await self._raise_duplicate([contact], error)
+            raise
+        self._loaded[contact.id] = (contact.version, params["c_wrapped_key"])
+
     async def flush(self) -> None:
         new_rows = []
         for contact in self.seen:
@@ -172,15 +206,19 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
         except sa.exc.IntegrityError as error:
             # The failed statement spoiled the transaction; the lookup runs in a fresh one.
             await self._session.rollback()
-            for contact in contacts:
-                for matched_on, index in (("email", contact.indexes.email), ("phone", contact.indexes.phone)):
-                    if index is None:
-                        continue
-                    existing = [cid for cid in await self.find_by_index(**{f"{matched_on}_index": index})
-                                if cid != contact.id]
-                    if existing:
-                        raise DuplicateContactError(existing[0], matched_on) from error
+            await self._raise_duplicate(contacts, error)
             raise
+
+    async def _raise_duplicate(self, contacts: list[Contact], error: Exception) -> None:
+        """Raises DuplicateContactError naming the live contact that holds one of the contacts' indexes."""
+        for contact in contacts:
+            for matched_on, index in (("email", contact.indexes.email), ("phone", contact.indexes.phone)):
+                if index is None:
+                    continue
+                existing = [cid for cid in await self.find_by_index(**{f"{matched_on}_index": index})
+                            if cid != contact.id]
+                if existing:
+                    raise DuplicateContactError(existing[0], matched_on) from error
 
     def _to_row(self, contact: Contact, wrapped_key: bytes | None) -> dict[str, Any]:
         if contact.status is Status.ERASED:

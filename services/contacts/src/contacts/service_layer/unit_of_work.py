@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contacts.adapters import orm, outgoing
 from contacts.adapters.protection import PersonalDataVault
 from contacts.adapters.repository import AbstractContactRepository, SqlAlchemyContactRepository
+from shared import outbox
+from shared.logging import correlation_id
 from shared.uow import AbstractUnitOfWork, SqlAlchemyUnitOfWork
 
 
@@ -36,3 +38,16 @@ class ContactsUnitOfWork(SqlAlchemyUnitOfWork, AbstractContactsUnitOfWork):
 
     async def _flush(self) -> None:
         await self.contacts.flush()
+
+    async def commit(self, *, actor: str) -> None:
+        """Commits; a lone new contact on PostgreSQL goes with its event in one statement (the create path)."""
+        contact = self.contacts.lone_new_contact()
+        if contact is None:
+            await super().commit(actor=actor)
+            return
+        [event] = self.collect_events()
+        topic, envelope = outgoing.to_envelope(event, actor=actor, correlation_id=correlation_id.get())
+        await self.contacts.insert_with_event(contact, outbox.row_for(envelope, topic=topic))
+        self.committed = True
+        if self._after_commit is not None:
+            self._after_commit()

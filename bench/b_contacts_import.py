@@ -1,0 +1,186 @@
+"""Contacts bulk import: `POST /v1/contacts:import` of 100,000 rows vs a plain batched INSERT of the same rows.
+
+Ours: the contacts service under uvicorn (uvloop, httptools, one worker, relay on, durability on)
+receives one NDJSON body of N rows: per-row validation (e-mail syntax, phone parsing to E.164,
+enums, dates), a data key and AES-GCM sealing per contact, blind indexes, batched lookups of known
+people, batched inserts of contacts and one outbox row (event) per created contact. The file holds
+1 % rows of people already in the database, 1 % repeats within the file and 0.5 % invalid rows.
+Baseline, same run, same PostgreSQL: parse the same file with orjson and INSERT the rows' fields as
+plain columns into a comparable table (unique e-mail index), asyncpg executemany in batches of the
+same size, one transaction per batch. `python -m bench.b_contacts_import [--rows 100000]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import orjson
+
+from bench.b6_http_write import _create_db, _start
+from infra import local_kafka, local_postgres
+from infra._proc import free_port, stop_pid, wait_for_port
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = 2000
+
+
+def _person(n: int, rng: random.Random) -> dict[str, object]:
+    row: dict[str, object] = {
+        "kind": rng.choice(["consumer", "professional_named"]), "relationship": "prospect",
+        "given_name": f"Prenom{n}", "family_name": f"Nom{n}", "email": f"person.{n}@example.org",
+        "collected_from_person": True, "source": "crm_export", "obtained_at": "2026-01-01T10:00:00+00:00",
+        "attributes": {"segment": rng.choice(["a", "b", "c"])}}
+    if n % 3 == 0:
+        row["phone"] = f"06 {n // 1000000 % 100:02d} {n // 10000 % 100:02d} {n // 100 % 100:02d} {n % 100:02d}"
+    if n % 5 == 0:
+        row["postal_address"] = {"line1": f"{n} rue de la Paix", "postal_code": "75002", "city": "Paris"}
+    return row
+
+
+def make_rows(count: int, *, existing: int) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Returns (people already in the database, import rows) with known people, repeats and bad rows mixed in."""
+    rng = random.Random(7)
+    known = [_person(10_000_000 + n, rng) for n in range(existing)]
+    rows: list[dict[str, object]] = []
+    for n in range(count):
+        roll = n % 200
+        if roll == 17 and known:
+            rows.append({**_person(20_000_000 + n, rng), "email": known[n % len(known)]["email"]})
+        elif roll in (41, 42) and rows:
+            rows.append({**rows[-1], "given_name": "Again"})
+        elif roll == 99:
+            rows.append({**_person(n, rng), "email": "not-an-email"})
+        else:
+            rows.append(_person(n, rng))
+    return known, rows
+
+
+async def _baseline(url: str, body: bytes) -> float:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    await conn.execute("""CREATE TABLE bare_contacts (id uuid PRIMARY KEY, kind text NOT NULL, relationship text,
+        given_name text, family_name text, email text, phone text, postal_address jsonb, collected_from_person bool,
+        source text, obtained_at timestamptz, attributes jsonb)""")
+    await conn.execute("CREATE UNIQUE INDEX ON bare_contacts (email)")
+    started = time.perf_counter()
+    rows = [orjson.loads(line) for line in body.split(b"\n") if line]
+    seen: set[str] = set()
+    records = []
+    for r in rows:
+        if r["email"] in seen:
+            continue
+        seen.add(r["email"])
+        records.append((uuid.uuid4(), r["kind"], r["relationship"], r["given_name"], r["family_name"], r["email"],
+                        r.get("phone"), orjson.dumps(r.get("postal_address")).decode(), r["collected_from_person"],
+                        r["source"], _ts(r["obtained_at"]), orjson.dumps(r["attributes"]).decode()))
+    for start in range(0, len(records), BATCH):
+        async with conn.transaction():
+            await conn.executemany(
+                "INSERT INTO bare_contacts VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                records[start:start + BATCH])
+    elapsed = time.perf_counter() - started
+    await conn.close()
+    return elapsed
+
+
+def _ts(value: str) -> object:
+    from datetime import datetime
+
+    return datetime.fromisoformat(value)
+
+
+async def _bench(args: argparse.Namespace, run: Path) -> dict:
+    from shared.auth import issue_local_token
+    from shared.migrations import upgrade
+
+    admin = os.environ.get("VIGIE_TEST_DATABASE_URL") or local_postgres.start(run / "pg")
+    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or local_kafka.start(run / "kafka")
+    contacts_url = await _create_db(admin, f"imp_contacts_{uuid.uuid4().hex[:6]}")
+    bare_url = await _create_db(admin, f"imp_bare_{uuid.uuid4().hex[:6]}")
+    await asyncio.to_thread(upgrade, ROOT / "services" / "contacts", contacts_url)
+    secret = "bench-jwt-secret-0123456789abcdef0123456789"
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka, "VIGIE_PROFILE": "test", "VIGIE_JWT_SECRET": secret,
+           "CONTACTS_DATABASE_URL": contacts_url, "VIGIE_LOG_LEVEL": "WARNING",
+           "CONTACTS_IMPORT_BATCH_ROWS": str(BATCH), "CONTACTS_RETENTION_SWEEP_INTERVAL_SECONDS": "0"}
+    port = free_port()
+    pid = _start(["contacts.main:app", "--factory", "--port", str(port)], env, run, "contacts")
+    known, rows = make_rows(args.rows, existing=args.existing)
+    body = b"\n".join(orjson.dumps(r) for r in rows)
+    token = issue_local_token(secret=secret, issuer="vigie-local", audience="vigie", roles=["integrator"],
+                              subject="bench", ttl_seconds=3600)
+    headers = {"Authorization": f"Bearer {token}", "content-type": "application/x-ndjson"}
+    try:
+        wait_for_port(port, timeout=60, log=run / "contacts.log")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=3600) as client:
+            seeded = await client.post("/v1/contacts:import", content=b"\n".join(orjson.dumps(r) for r in known),
+                                       headers=headers)
+            assert seeded.status_code == 200, seeded.text
+            baseline_s = await _baseline(bare_url, body)
+            started = time.perf_counter()
+            response = await client.post("/v1/contacts:import", content=body, headers=headers)
+            ours_s = time.perf_counter() - started
+            assert response.status_code == 200, response.text[:500]
+            report = response.json()
+            published_s = await _wait_published(contacts_url, started, expected=report["created"] + len(known))
+    finally:
+        stop_pid(pid)
+        if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
+            local_kafka.stop(run / "kafka")
+        if "VIGIE_TEST_DATABASE_URL" not in os.environ:
+            local_postgres.stop(run / "pg")
+    return {
+        "benchmark": f"contacts bulk import, {args.rows} NDJSON rows in one POST /v1/contacts:import",
+        "baseline": "orjson parse + asyncpg executemany INSERT of the same rows (plain columns, unique e-mail index), "
+                    f"batches of {BATCH}, same PostgreSQL, same run",
+        "rows": args.rows, "created": report["created"], "known": len(report["known"]),
+        "row_errors": len(report["errors"]), "existing_contacts": len(known),
+        "ours_seconds": round(ours_s, 2), "ours_rows_per_s": round(args.rows / ours_s),
+        "baseline_seconds": round(baseline_s, 2), "baseline_rows_per_s": round(args.rows / baseline_s),
+        "ratio": round(baseline_s / ours_s, 3),
+        "all_events_published_after_s": round(published_s, 2) if published_s is not None else None,
+        "machine": {"python": platform.python_version(), "uname": " ".join(platform.uname()), "cpus": os.cpu_count()},
+    }
+
+
+async def _wait_published(url: str, started: float, *, expected: int, timeout: float = 600) -> float | None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        while time.perf_counter() - started < timeout:
+            pending = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            total = await conn.fetchval("SELECT count(*) FROM outbox")
+            if pending == 0 and total >= expected:
+                return time.perf_counter() - started
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
+    return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.b_contacts_import")
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--existing", type=int, default=1000)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "contacts_import.json"))
+    args = parser.parse_args()
+    run = Path(tempfile.mkdtemp(prefix="vigie-import-"))
+    report = asyncio.run(_bench(args, run))
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
