@@ -104,6 +104,9 @@ class SuppressionRepository:
         for row in (await self.session.execute(query)).mappings():
             item = dict(row)
             item["entries"] = item["entries"] or 0
+            item["created_at"] = _aware(item["created_at"])
+            if item["last_imported_at"] is not None:
+                item["last_imported_at"] = _aware(item["last_imported_at"])
             out.append(item)
         return out
 
