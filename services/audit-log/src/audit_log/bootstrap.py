@@ -73,7 +73,7 @@ class AuditLog:
     def consumers(self) -> list[ConsumerSpec]:
         """Returns the consumer of every topic."""
         return [ConsumerSpec(topics=list(contracts.CONSUMED_TOPICS), group_id=self.settings.consumer_group,
-                             handle_batch=self.handle_batch)]
+                             handle_batch=self.handle_batch, max_records=self.settings.consumer_batch_records)]
 
     async def checkpoint_loop(self) -> None:
         """Signs a new checkpoint whenever the tree grew, every few seconds at most."""

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from audit_log.bootstrap import AuditLog, bootstrap
 from audit_log.entrypoints.api import router
 from audit_log.settings import AuditLogSettings
-from shared.auth import LocalTokenVerifier
+from shared.auth import build_token_verifier
 from shared.logging import configure_logging
 from shared.web import create_app as create_platform_app
 
@@ -25,18 +25,20 @@ def create_app(settings: AuditLogSettings | None = None, *, service: AuditLog | 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with service.runtime.running(service.consumers()):
-            checkpointer = asyncio.create_task(service.checkpoint_loop())
+            # Because only the single writer may sign: the checkpointer runs where the consumer runs.
+            checkpointer = (asyncio.create_task(service.checkpoint_loop())
+                            if settings.run_consumers else None)
             try:
                 yield
             finally:
-                checkpointer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await checkpointer
+                if checkpointer is not None:
+                    checkpointer.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await checkpointer
 
     app = create_platform_app(
         title="Vigie audit-log", routers=[router], lifespan=lifespan,
-        token_verifier=LocalTokenVerifier(secret=settings.jwt_secret.get_secret_value(),
-                                          issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+        token_verifier=build_token_verifier(settings), settings=settings,
         readiness_checks=service.runtime.readiness_checks(), registry=service.runtime.registry)
     app.state.service = service
     return app
