@@ -285,10 +285,11 @@ async def authenticated(request: Request,
     return principal
 
 
-def require_roles(*roles: str) -> Callable[[Principal], Principal]:
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """Returns a dependency that admits callers holding at least one of the roles."""
 
-    def _check(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+    # Async on purpose: FastAPI runs plain-function dependencies in a thread pool, on every request.
+    async def _check(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
         if not principal.roles & set(roles):
             raise PermissionDeniedError(roles)
         return principal
