@@ -14,7 +14,7 @@ from consent.domain import errors
 from consent.entrypoints.api import router
 from consent.service_layer.errors import AlreadyExistsError, NotFoundError
 from consent.settings import ConsentSettings
-from shared.auth import LocalTokenVerifier
+from shared.auth import build_token_verifier
 from shared.blind_index import InvalidIdentifierError
 from shared.logging import configure_logging
 from shared.web import create_app as create_platform_app
@@ -56,8 +56,7 @@ def create_app(settings: ConsentSettings | None = None, *, service: ConsentServi
         title="Vigie consent",
         routers=[router],
         lifespan=lifespan,
-        token_verifier=LocalTokenVerifier(secret=settings.jwt_secret.get_secret_value(),
-                                          issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+        token_verifier=build_token_verifier(settings), settings=settings,
         readiness_checks=service.runtime.readiness_checks(),
         problem_statuses=PROBLEM_STATUSES,
         registry=service.runtime.registry,

@@ -14,7 +14,7 @@ from contacts.bootstrap import Contacts, bootstrap
 from contacts.domain import errors
 from contacts.entrypoints.api import router
 from contacts.settings import ContactsSettings
-from shared.auth import LocalTokenVerifier
+from shared.auth import build_token_verifier
 from shared.logging import configure_logging
 from shared.web import create_app as create_platform_app
 
@@ -58,8 +58,7 @@ def create_app(settings: ContactsSettings | None = None, *, service: Contacts | 
         title="Vigie contacts",
         routers=[router],
         lifespan=lifespan,
-        token_verifier=LocalTokenVerifier(secret=settings.jwt_secret.get_secret_value(),
-                                          issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+        token_verifier=build_token_verifier(settings), settings=settings,
         readiness_checks=service.runtime.readiness_checks(),
         problem_statuses={errors.ContactNotFoundError: 404, errors.ContactErasedError: 410,
                           errors.DuplicateContactError: 409, errors.VersionConflictError: 412},
