@@ -270,6 +270,18 @@ def issue_local_token(*, secret: str, issuer: str, audience: str, roles: Iterabl
     return signing_keys.sign(claims) if signing_keys else jwt.encode(claims, secret, algorithm="HS256")
 
 
+def service_token(settings: Any, *, roles: Iterable[str], client: str, ttl_seconds: int = 300) -> str:
+    """Mints a short-lived token for one service calling another, with the deployment's own keys.
+
+    Signs with the local Ed25519 keys when configured (production without an external issuer),
+    else with the local HS256 secret (laptop, tests).
+    """
+    keys = LocalSigningKeys.parse(settings.jwt_signing_keys.get_secret_value()) if settings.jwt_signing_keys else None
+    return issue_local_token(secret=settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer,
+                             audience=settings.jwt_audience, roles=roles, subject=client, client=client,
+                             ttl_seconds=ttl_seconds, signing_keys=keys)
+
+
 _bearer = HTTPBearer(auto_error=False)
 
 
