@@ -36,10 +36,18 @@ class KafkaFreshness:
         self._options = options or {}
         self._timeout = timeout_seconds
         self._client: AIOKafkaConsumer | None = None
+        self._starting = asyncio.Lock()
         # (topic, partition) → (consumed offset when first seen behind, monotonic time then).
         self._behind_since: dict[tuple[str, int], tuple[int, float]] = {}
 
     async def _end_offsets(self) -> dict[tuple[str, int], int]:
+        async with self._starting:
+            await self._connect()
+        client = self._client
+        assert client is not None
+        return await self._ends_of(client)
+
+    async def _connect(self) -> None:
         if self._client is None:
             client = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
                                       request_timeout_ms=int(self._timeout * 1000) + 1000, **self._options)
@@ -49,7 +57,8 @@ class KafkaFreshness:
                 await client.stop()
                 raise
             self._client = client
-        client = self._client
+
+    async def _ends_of(self, client: AIOKafkaConsumer) -> dict[tuple[str, int], int]:
         partitions = []
         for topic in self._topics:
             ids = client.partitions_for_topic(topic)

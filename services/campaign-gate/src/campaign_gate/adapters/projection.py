@@ -257,7 +257,8 @@ class ProjectionRepository:
     async def recipients(self, contact_ids: Sequence[str], *, purpose_id: str, channel: Channel,
                          seller_entity: str | None, today: date) -> dict[str, RecipientFacts]:
         """Returns the facts of the known contacts among `contact_ids` for one purpose and channel."""
-        bloctel_on = await self.bloctel_checked_on()
+        # Because only the phone rules (TEL-02, RET-08) read the Bloctel cleaning date.
+        bloctel_on = await self.bloctel_checked_on() if channel is Channel.PHONE_HUMAN else None
         out: dict[str, RecipientFacts] = {}
         for start in range(0, len(contact_ids), _CHUNK):
             chunk = list(dict.fromkeys(contact_ids[start:start + _CHUNK]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -217,14 +217,8 @@ async def _decide(result: CheckResult, facts: Any, contact_ids: Sequence[str], *
     known = await uow.projection.recipients(contact_ids, purpose_id=facts.purpose_id, channel=facts.channel,
                                             seller_entity=seller_entity, today=clock.paris_date(now))
     recipients = [known.get(cid) or unknown_recipient(cid) for cid in contact_ids]
-    decisions = list(decide_recipients(facts, recipients, at=now, stale=result.stale))
-    out = [receipt(d) for d in decisions]
+    out = _receipts(result, facts, recipients, now=now, uow=uow)
     await uow.checks.add_receipts({"check_id": result.check_id, **r} for r in out)
-    for d, r in zip(decisions, out, strict=True):
-        result.summary[d.decision.value] += 1
-        uow.publish(events.RecipientChecked(
-            result.check_id, result.campaign_id, result.campaign_version, d.contact_id, d.decision.value,
-            tuple(r["reasons"]), d.evidence, d.ruleset_version, now))
     return out
 
 
@@ -236,14 +230,46 @@ async def _finish(result: CheckResult, uow: GateUnitOfWork) -> None:
 
 
 async def check_once(cmd: CheckCampaign, contact_ids: Sequence[str], *, seller_entity: str | None,
-                     uow: GateUnitOfWork) -> tuple[CheckResult, list[dict[str, Any]]]:
-    """Decides a small check in one transaction: header, receipts, outbox rows and totals commit together."""
+                     uow: GateUnitOfWork, stale_probe: Awaitable[bool] | None = None,
+                     ) -> tuple[CheckResult, list[dict[str, Any]]]:
+    """Decides a small check in one transaction: header, receipts, outbox rows and totals commit together.
+
+    `stale_probe`, when given, is the freshness probe already running; it is awaited only once the
+    projection has been read, so that the Kafka round trip overlaps the database reads.
+    """
     async with uow:
-        result, facts = await _start(cmd, uow)
-        out = await _decide(result, facts, list(dict.fromkeys(contact_ids)), seller_entity=seller_entity, uow=uow)
-        await _finish(result, uow)
+        campaign = await _campaign_or_raise(uow, cmd.campaign_id)
+        facts, _ = await _facts(uow, campaign)
+        ids = list(dict.fromkeys(contact_ids))
+        now = uow.clock()
+        known = await uow.projection.recipients(ids, purpose_id=facts.purpose_id, channel=facts.channel,
+                                                seller_entity=seller_entity, today=clock.paris_date(now))
+        stale = cmd.stale if stale_probe is None else await stale_probe
+        result = CheckResult(str(uuid.uuid4()), campaign.id, campaign.version, rules.RULESET_VERSION, stale)
+        recipients = [known.get(cid) or unknown_recipient(cid) for cid in ids]
+        out = _receipts(result, facts, recipients, now=now, uow=uow)
+        await uow.checks.add_check({"id": result.check_id, "campaign_id": campaign.id,
+                                    "campaign_version": campaign.version, "actor": cmd.actor, "checked_at": now,
+                                    "ruleset_version": rules.RULESET_VERSION, "stale": stale,
+                                    "recipients": result.recipients, "summary": dict(result.summary)})
+        await uow.checks.add_receipts({"check_id": result.check_id, **r} for r in out)
+        uow.publish(events.CheckCompleted(result.check_id, result.campaign_id, result.campaign_version,
+                                          result.recipients, dict(result.summary), stale, result.ruleset_version,
+                                          now))
         await uow.commit(actor=cmd.actor)
         return result, out
+
+
+def _receipts(result: CheckResult, facts: Any, recipients: Sequence[Any], *, now: datetime,
+              uow: GateUnitOfWork) -> list[dict[str, Any]]:
+    decisions = list(decide_recipients(facts, recipients, at=now, stale=result.stale))
+    out = [receipt(d) for d in decisions]
+    for d, r in zip(decisions, out, strict=True):
+        result.summary[d.decision.value] += 1
+        uow.publish(events.RecipientChecked(
+            result.check_id, result.campaign_id, result.campaign_version, d.contact_id, d.decision.value,
+            tuple(r["reasons"]), d.evidence, d.ruleset_version, now))
+    return out
 
 
 async def start_check(cmd: CheckCampaign, uow: GateUnitOfWork) -> tuple[CheckResult, Any]:
