@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -12,6 +14,29 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.tracing import current_trace
 
 CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+
+
+def event_data(event: Any) -> dict[str, Any]:
+    """Returns a domain event dataclass as JSON-ready data: times as ISO text, enums as values, tuples as lists.
+
+    Shallow on purpose (no `dataclasses.asdict`, which deep-copies every value): bulk paths create
+    hundreds of thousands of events.
+    """
+    return {f.name: _json_value(getattr(event, f.name)) for f in dataclasses.fields(event)}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, tuple | list | set | frozenset):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return event_data(value)
+    return value
 
 
 class EventDecodeError(ValueError):

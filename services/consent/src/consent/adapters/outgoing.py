@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from datetime import date, datetime
 from typing import Any
+
+from shared.events import EventEnvelope, event_data
 
 from consent import contracts
 from consent.domain import events
-from shared.events import EventEnvelope
 
 _TYPES: dict[type, str] = {
     events.PurposeRegistered: contracts.PURPOSE_REGISTERED,
@@ -35,16 +34,6 @@ _TYPES: dict[type, str] = {
 _OWN_ID = ("purpose_id", "notice_id", "processor_id", "party_id", "objection_id")
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
 def subject_of(event: Any) -> str:
     """Returns the contact id for facts about a person, else the aggregate's own id."""
     contact_id = getattr(event, "contact_id", None)
@@ -57,5 +46,5 @@ def to_envelope(event: Any, *, actor: str, correlation_id: str | None) -> tuple[
     """Returns the topic and envelope of a consent domain event; data holds ids, indexes and times only."""
     return contracts.CONSENT_EVENTS, EventEnvelope(
         source=contracts.SOURCE, type=_TYPES[type(event)], subject=subject_of(event), actor=actor,
-        correlationid=correlation_id, data=_plain(asdict(event)),
+        correlationid=correlation_id, data=event_data(event),
     )
