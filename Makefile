@@ -4,7 +4,7 @@ export UV_LINK_MODE := copy
 PY := .venv/bin/python
 ROLE ?= integrator
 
-.PHONY: install run stop token test test-unit test-integration lint-imports bench clean
+.PHONY: install run stop token test test-unit lint-imports bench asyncapi clean
 
 install: ## Install uv, Python dependencies (locked) and the Kafka broker's jars.
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
@@ -29,8 +29,13 @@ test: install lint-imports ## Unit, integration and end-to-end tests on a real K
 test-unit: install
 	@$(PY) -m pytest -q -m "not integration and not e2e" shared/tests/unit services/*/tests/unit tools/verifier/tests
 
-bench: install ## Run the benchmarks under bench/ (writes bench/results/).
-	@$(PY) -m bench.b6_http_write
+BENCHES := b1_gate_bulk b2_withdrawal_to_refusal b3_audit_append b4_proofs b5_verify b6_http_write b_contacts_import
+
+bench: install ## Run every benchmark under bench/, each against its same-run baseline (writes bench/results/).
+	@for b in $(BENCHES); do echo "== $$b"; $(PY) -m bench.$$b || exit 1; done
+
+asyncapi: ## Regenerate docs/asyncapi.yaml from the services' published event types.
+	@$(PY) -m infra.asyncapi
 
 clean:
 	rm -rf .run .pytest_cache
