@@ -14,8 +14,9 @@ Design choice, events or internal HTTP:
   `consent_data_erased`, the gate: `contact_forgotten`), so the confirmations are themselves audit-log
   entries. The audit log publishes nothing; its confirmation is the `contact_erased` entry its
   consumer wrote (in the transaction that destroyed the subject key), read over HTTP.
-Service tokens are minted from the contacts settings' local JWT secret with only the roles each
-call needs (`integrator` for consent, `auditor` for the audit log).
+Service tokens are short-lived, minted by `shared.auth.service_token` from the contacts settings (the
+deployment's Ed25519 keys when configured, else the local secret) with only the roles each call needs
+(`integrator` for consent, `auditor` for the audit log).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from shared.auth import issue_local_token
+from shared.auth import service_token
 
 CONSENT, CAMPAIGN_GATE, AUDIT_LOG = "consent", "campaign-gate", "audit-log"
 CONTACT_ERASED = "vigie.contacts.contact_erased.v1"
@@ -43,17 +44,15 @@ class PeerUnavailableError(Exception):
 class Peers:
     """Calls the other Vigie services with service tokens; transports are injectable for in-process tests."""
 
-    def __init__(self, *, urls: Mapping[str, str], jwt_secret: str, jwt_issuer: str, jwt_audience: str,
-                 timeout_seconds: float = 10.0, transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
-                 ) -> None:
+    def __init__(self, *, urls: Mapping[str, str], settings: Any, timeout_seconds: float = 10.0,
+                 transports: Mapping[str, httpx.AsyncBaseTransport] | None = None) -> None:
         self._urls = dict(urls)
-        self._secret, self._issuer, self._audience = jwt_secret, jwt_issuer, jwt_audience
+        self._settings = settings
         self._timeout = timeout_seconds
         self._transports = dict(transports or {})
 
     def _token(self, *roles: str) -> str:
-        return issue_local_token(secret=self._secret, issuer=self._issuer, audience=self._audience, roles=roles,
-                                 subject="data-subject-requests", client="vigie-contacts", ttl_seconds=300)
+        return service_token(self._settings, roles=roles, client="contacts")
 
     async def _call(self, service: str, method: str, path: str, *, roles: tuple[str, ...],
                     ok: tuple[int, ...] = (200, 201), **kwargs: Any) -> httpx.Response:

@@ -45,8 +45,7 @@ def desk_for(service: Contacts) -> rights.RightsDesk:
         settings = service.settings
         peers = Peers(urls={CONSENT: extra.consent_url, CAMPAIGN_GATE: extra.campaign_gate_url,
                             AUDIT_LOG: extra.audit_log_url},
-                      jwt_secret=settings.jwt_secret.get_secret_value(), jwt_issuer=settings.jwt_issuer,
-                      jwt_audience=settings.jwt_audience, timeout_seconds=extra.peer_timeout_seconds,
+                      settings=settings, timeout_seconds=extra.peer_timeout_seconds,
                       transports=getattr(service, "peer_transports", None))
 
         def new_uow() -> rights.RequestsUnitOfWork:
