@@ -58,8 +58,10 @@ def requests_consumers(service: Contacts) -> list[ConsumerSpec]:
     async def handle(record: ConsumerRecord) -> None:
         await handle_confirmation(service, record)
 
-    # Because the runtime creates its topics before consuming, and contacts may start before its peers.
-    service.runtime.topics.extend(t for t in TOPICS if t not in service.runtime.topics)
+    # Because the runtime creates its topics before consuming, and contacts may start before its peers;
+    # a process that consumes nothing (an API pod) must not touch topics its Kafka user may not describe.
+    if service.settings.run_consumers:
+        service.runtime.topics.extend(t for t in TOPICS if t not in service.runtime.topics)
 
     return [ConsumerSpec(topics=list(TOPICS), group_id=requests_settings(service).requests_consumer_group,
                          handle=handle)]
