@@ -12,7 +12,7 @@ from campaign_gate.domain import campaigns
 from campaign_gate.entrypoints.api import InvalidCheckInputError, router
 from campaign_gate.service_layer.handlers import NotFoundError
 from campaign_gate.settings import CampaignGateSettings
-from shared.auth import LocalTokenVerifier
+from shared.auth import build_token_verifier
 from shared.blind_index import InvalidIdentifierError
 from shared.logging import configure_logging
 from shared.web import create_app as create_platform_app
@@ -44,8 +44,7 @@ def create_app(settings: CampaignGateSettings | None = None, *, service: Campaig
 
     app = create_platform_app(
         title="Vigie campaign-gate", routers=[router], lifespan=lifespan,
-        token_verifier=LocalTokenVerifier(secret=settings.jwt_secret.get_secret_value(),
-                                          issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+        token_verifier=build_token_verifier(settings),
         readiness_checks=service.runtime.readiness_checks(), problem_statuses=PROBLEM_STATUSES,
         registry=service.runtime.registry, settings=settings)
     app.state.service = service

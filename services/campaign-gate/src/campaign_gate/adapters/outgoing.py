@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from datetime import date, datetime
 from typing import Any
+
+from shared.events import EventEnvelope, event_data
 
 from campaign_gate import contracts
 from campaign_gate.domain import events
-from shared.events import EventEnvelope
 
 _TYPES: dict[type, str] = {
     events.CampaignDrafted: contracts.CAMPAIGN_DRAFTED,
@@ -20,16 +19,6 @@ _TYPES: dict[type, str] = {
     events.SuppressionListImported: contracts.SUPPRESSION_LIST_IMPORTED,
     events.ContactForgotten: contracts.CONTACT_FORGOTTEN,
 }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def subject_of(event: Any) -> str:
@@ -45,4 +34,4 @@ def to_envelope(event: Any, *, actor: str, correlation_id: str | None) -> tuple[
     """Returns the topic and envelope of a campaign-gate domain event."""
     return contracts.CAMPAIGNS_EVENTS, EventEnvelope(
         source=contracts.SOURCE, type=_TYPES[type(event)], subject=subject_of(event), actor=actor,
-        correlationid=correlation_id, data=_plain(asdict(event)))
+        correlationid=correlation_id, data=event_data(event))
