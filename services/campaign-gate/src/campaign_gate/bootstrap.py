@@ -77,5 +77,6 @@ def bootstrap(settings: CampaignGateSettings | None = None, *,
     service.freshness = KafkaFreshness(bootstrap_servers=settings.kafka_bootstrap_servers,
                                        topics=contracts.CONSUMED_TOPICS,
                                        bound_seconds=settings.max_projection_lag_seconds,
+                                       catch_up_seconds=settings.projection_catch_up_seconds,
                                        consumed=service.consumed_offsets, options=settings.kafka_options())
     return service

@@ -28,13 +28,15 @@ class KafkaFreshness:
 
     def __init__(self, *, bootstrap_servers: str, topics: Iterable[str], bound_seconds: float,
                  consumed: Callable[[], Awaitable[dict[tuple[str, int], int]]],
-                 options: dict[str, str] | None = None, timeout_seconds: float = 1.0) -> None:
+                 options: dict[str, str] | None = None, timeout_seconds: float = 1.0,
+                 catch_up_seconds: float = 0.5) -> None:
         self._bootstrap = bootstrap_servers
         self._topics = list(topics)
         self._bound = bound_seconds
         self._consumed = consumed
         self._options = options or {}
         self._timeout = timeout_seconds
+        self._catch_up = catch_up_seconds
         self._client: AIOKafkaConsumer | None = None
         self._starting = asyncio.Lock()
         # (topic, partition) → (consumed offset when first seen behind, monotonic time then).
@@ -77,7 +79,7 @@ class KafkaFreshness:
             return Freshness(True, f"Kafka unreachable ({type(exc).__name__})")
         if not ends:
             return Freshness(True, "no partition of the consumed topics is known")
-        consumed = await self._consumed()
+        consumed = await self._caught_up_or_latest(ends)
         now = time.monotonic()
         lag: dict[str, int] = {}
         oldest = 0.0
@@ -97,6 +99,19 @@ class KafkaFreshness:
         if oldest > self._bound:
             return Freshness(True, f"projection behind its topics for {oldest:.1f}s (bound {self._bound}s)", lag)
         return Freshness(False, "fresh", lag)
+
+    async def _caught_up_or_latest(self, ends: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+        """Waits, briefly, until the projection has applied everything published before this check began.
+
+        Because an event already on the topic when a check starts (a withdrawal, an objection) must
+        weigh on that check: deciding before it is applied would be a late "allow".
+        """
+        deadline = time.monotonic() + self._catch_up
+        while True:
+            consumed = await self._consumed()
+            if all(consumed.get(key, 0) >= end for key, end in ends.items()) or time.monotonic() >= deadline:
+                return consumed
+            await asyncio.sleep(0.002)
 
     async def close(self) -> None:
         """Disconnects from Kafka."""

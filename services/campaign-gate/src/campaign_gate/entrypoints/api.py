@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -144,18 +143,13 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
         payload = schemas.CheckRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
+    # The probe comes first: it waits until the projection holds every event published before now.
+    freshness = await service.projection_freshness()
+    command = handlers.CheckCampaign(campaign_id, who.actor, stale=freshness.stale, stale_reason=freshness.reason)
     if len(payload.contact_ids) <= handlers.CHECK_BATCH:
-        probe = asyncio.ensure_future(_stale(service))
-        try:
-            result, receipts = await handlers.check_once(
-                handlers.CheckCampaign(campaign_id, who.actor, stale=True), payload.contact_ids,
-                seller_entity=seller, uow=service.uow(), stale_probe=probe)
-        finally:
-            probe.cancel()
+        result, receipts = await handlers.check_once(command, payload.contact_ids, seller_entity=seller,
+                                                     uow=service.uow())
     else:
-        freshness = await service.projection_freshness()
-        command = handlers.CheckCampaign(campaign_id, who.actor, stale=freshness.stale,
-                                         stale_reason=freshness.reason)
         receipts = []
         async for item in handlers.check_stream(command, payload.contact_ids, seller_entity=seller,
                                                 uow_factory=service.uow):
@@ -164,10 +158,6 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
             else:
                 receipts.append(item)
     return JSONResponse({**_header(result), "recipients": receipts})
-
-
-async def _stale(service: ServiceDep) -> bool:
-    return (await service.projection_freshness()).stale
 
 
 def _header(result: CheckResult) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -230,13 +230,8 @@ async def _finish(result: CheckResult, uow: GateUnitOfWork) -> None:
 
 
 async def check_once(cmd: CheckCampaign, contact_ids: Sequence[str], *, seller_entity: str | None,
-                     uow: GateUnitOfWork, stale_probe: Awaitable[bool] | None = None,
-                     ) -> tuple[CheckResult, list[dict[str, Any]]]:
-    """Decides a small check in one transaction: header, receipts, outbox rows and totals commit together.
-
-    `stale_probe`, when given, is the freshness probe already running; it is awaited only once the
-    projection has been read, so that the Kafka round trip overlaps the database reads.
-    """
+                     uow: GateUnitOfWork) -> tuple[CheckResult, list[dict[str, Any]]]:
+    """Decides a small check in one transaction: header, receipts, outbox rows and totals commit together."""
     async with uow:
         campaign = await _campaign_or_raise(uow, cmd.campaign_id)
         facts, _ = await _facts(uow, campaign)
@@ -244,7 +239,7 @@ async def check_once(cmd: CheckCampaign, contact_ids: Sequence[str], *, seller_e
         now = uow.clock()
         known = await uow.projection.recipients(ids, purpose_id=facts.purpose_id, channel=facts.channel,
                                                 seller_entity=seller_entity, today=clock.paris_date(now))
-        stale = cmd.stale if stale_probe is None else await stale_probe
+        stale = cmd.stale
         result = CheckResult(str(uuid.uuid4()), campaign.id, campaign.version, rules.RULESET_VERSION, stale)
         recipients = [known.get(cid) or unknown_recipient(cid) for cid in ids]
         out = _receipts(result, facts, recipients, now=now, uow=uow)
