@@ -10,6 +10,8 @@ import pytest
 
 from audit_log.main import create_app as create_audit_app
 from audit_log.settings import AuditLogSettings
+from campaign_gate.main import create_app as create_gate_app
+from campaign_gate.settings import CampaignGateSettings
 from consent.main import create_app as create_consent_app
 from consent.settings import ConsentSettings
 from contacts.main import create_app as create_contacts_app
@@ -46,13 +48,16 @@ async def test_one_trace_follows_a_request_into_every_consumer_and_no_log_line_h
                               consumer_group=f"consent-{suffix}", **common)
     audit = AuditLogSettings(database_url=await migrated_database(postgres_admin_url, "audit-log"),
                              consumer_group=f"audit-{suffix}", checkpoint_every_seconds=0.2, **common)
+    gate = CampaignGateSettings(database_url=await migrated_database(postgres_admin_url, "campaign-gate"),
+                                consumer_group=f"gate-{suffix}", **common)
     email, phone, family = f"zoe.marchal.{suffix}@example.org", "+33 6 98 76 54 32", f"Marchal{suffix}"
     trace_id = uuid.uuid4().hex
     traceparent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
 
     async with running(create_contacts_app(contacts)) as contacts_app, \
             running(create_consent_app(consent)) as consent_app, \
-            running(create_audit_app(audit)) as audit_app:
+            running(create_audit_app(audit)) as audit_app, \
+            running(create_gate_app(gate)) as gate_app:
         created = await contacts_app.client.post("/v1/contacts", headers={**auth("integrator"),
                                                                           "traceparent": traceparent}, json={
             "kind": "consumer", "given_name": "Zoé", "family_name": family, "email": email, "phone": phone,
@@ -74,23 +79,40 @@ async def test_one_trace_follows_a_request_into_every_consumer_and_no_log_line_h
             return [line for line in captured_logs.getvalue().splitlines() if trace_id in line and marker in line]
 
         async def _consent_saw_it() -> list[str]:
-            return _lines_with_trace('"event handled"')
+            return [line for line in _lines_with_trace('"event handled"') if f'"consent-{suffix}"' in line]
+
+        async def _gate_saw_it() -> list[str]:
+            return [line for line in _lines_with_trace('"event handled"') if f'"gate-{suffix}"' in line]
 
         async def _audit_saw_it() -> list[str]:
             return _lines_with_trace('"integrated batch"')
 
         await eventually(_consent_saw_it)
+        await eventually(_gate_saw_it)
         await eventually(_audit_saw_it)
+
+        campaign = await gate_app.client.post("/v1/campaigns", headers=auth("marketer"), json={
+            "purpose_id": str(uuid.uuid4()), "channel": "email", "sender_entity": "Acme SAS",
+            "message": {"subject": "Offre", "body": "Bonjour", "unsubscribe_mechanism": "https://acme.example/stop"},
+            "product_category": "shoes", "send_at": "2027-01-15T10:00:00+00:00"})
+        assert campaign.status_code == 201, campaign.text
+        check = await gate_app.client.post(f"/v1/campaigns/{campaign.json()['id']}/checks",
+                                           json={"contact_ids": [contact_id]}, headers=auth("marketer"))
+        assert check.status_code == 200 and check.json()["recipients"][0]["decision"] == "block", check.text
         assert _lines_with_trace('"request"'), "the API's access line carries the trace"
 
         contacts_metrics = (await contacts_app.client.get("/metrics")).text
         consent_metrics = (await consent_app.client.get("/metrics")).text
         audit_metrics = (await audit_app.client.get("/metrics")).text
+        gate_metrics = (await gate_app.client.get("/metrics")).text
 
     assert 'http_request_duration_seconds_count{method="POST",route="/v1/contacts"}' in contacts_metrics
     assert "outbox_published_total" in contacts_metrics and "outbox_backlog" in contacts_metrics
     assert 'kafka_consumer_handled_total{group="consent-' in consent_metrics
     assert 'kafka_consumer_lag{group="audit-' in audit_metrics
+    assert "audit_log_entries" in audit_metrics and "audit_log_checkpoint_age_seconds" in audit_metrics
+    assert 'gate_decisions_total{decision="block",rule_id="CAMPAIGN_NOT_APPROVED"} 1.0' in gate_metrics
+    assert 'kafka_consumer_handled_total{group="gate-' in gate_metrics
 
     logs = captured_logs.getvalue()
     assert logs, "the services logged"

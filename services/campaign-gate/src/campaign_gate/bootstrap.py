@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from aiokafka import ConsumerRecord
+from prometheus_client import Counter
+from shared.blind_index import BlindIndexer
+from shared.events import EventDecodeError, EventEnvelope
+from shared.kafka import PoisonMessageError
+from shared.runtime import ConsumerSpec, Runtime
 
 from campaign_gate import contracts
 from campaign_gate.adapters import orm
@@ -16,10 +22,6 @@ from campaign_gate.adapters.projection import ProjectionRepository
 from campaign_gate.service_layer.projection import ProjectEvent, project_event
 from campaign_gate.service_layer.unit_of_work import GateUnitOfWork
 from campaign_gate.settings import CampaignGateSettings
-from shared.blind_index import BlindIndexer
-from shared.events import EventDecodeError, EventEnvelope
-from shared.kafka import PoisonMessageError
-from shared.runtime import ConsumerSpec, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,20 @@ class CampaignGate:
     freshness: KafkaFreshness
     clock: Callable[[], datetime] | None = None
 
+    def __post_init__(self) -> None:
+        self.decisions = Counter("gate_decisions_total", "Recipient decisions by decision and cited rule",
+                                 ["decision", "rule_id"], registry=self.runtime.registry)
+
     def uow(self) -> GateUnitOfWork:
         """Returns a new unit of work."""
         return GateUnitOfWork(session_factory=self.runtime.session_factory, after_commit=self.runtime.wake_relay,
                               clock=self.clock)
+
+    def count_decisions(self, receipts: Iterable[dict[str, Any]]) -> None:
+        """Counts decisions by decision and by each rule cited (the `gate_decisions_total` series)."""
+        for item in receipts:
+            for reason in item.get("reasons") or [{"rule": "none"}]:
+                self.decisions.labels(item["decision"], reason["rule"]).inc()
 
     async def consumed_offsets(self) -> dict[tuple[str, int], int]:
         """Returns the projection's recorded offsets."""

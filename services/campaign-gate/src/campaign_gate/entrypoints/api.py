@@ -136,6 +136,7 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
                 if isinstance(item, CheckResult):
                     yield orjson.dumps(_header(item)) + b"\n"
                 else:
+                    service.count_decisions([item])
                     yield orjson.dumps(item) + b"\n"
 
         return StreamingResponse(body(), media_type=NDJSON)
@@ -157,6 +158,7 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
                 result = item
             else:
                 receipts.append(item)
+    service.count_decisions(receipts)
     return JSONResponse({**_header(result), "recipients": receipts})
 
 
