@@ -43,7 +43,8 @@ class CampaignGate:
     def uow(self) -> GateUnitOfWork:
         """Returns a new unit of work."""
         return GateUnitOfWork(session_factory=self.runtime.session_factory, after_commit=self.runtime.wake_relay,
-                              clock=self.clock)
+                              clock=self.clock,
+                              broker_verification_max_age_days=self.settings.broker_verification_max_age_days)
 
     def count_decisions(self, receipts: Iterable[dict[str, Any]]) -> None:
         """Counts decisions by decision and by each rule cited (the `gate_decisions_total` series)."""

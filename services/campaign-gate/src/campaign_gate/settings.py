@@ -23,6 +23,8 @@ class CampaignGateSettings(ServiceSettings):
     consumer_group: str = "campaign-gate"
     #: Checks answer GATE_STALE when records stay unconsumed longer than this (SPEC §5, fail closed).
     max_projection_lag_seconds: float = 5.0
+    #: A data broker's consent records count as verified (UNI-05) for this many days after a check.
+    broker_verification_max_age_days: int = 365
     #: How long a check waits for the projection to apply what was already published when it began.
     projection_catch_up_seconds: float = 0.5
     #: The company that sells (`sale_entity` of contacts collected at a sale), for the soft opt-in.

@@ -460,3 +460,111 @@ async def test_an_erased_contact_is_forgotten_by_the_projection_and_the_gate_con
             consents = await conn.scalar(sa.select(sa.func.count()).select_from(orm.gate_consents).where(
                 orm.gate_consents.c.contact_id == contact_id))
         assert (row["status"], row["email_index"], row["channel_mask"], consents) == ("erased", None, 0, 0)
+
+
+# --- Parties and contracts (issue 10): what consent says of processors and data brokers -------------
+
+
+async def _processor(upstream: Upstream, processor_id: str, *, missing: list[str], expires_at: datetime,
+                     type_: str = contracts.PROCESSOR_REGISTERED) -> None:
+    """Publishes a processor as consent does: its facts name the Art. 28(3) clauses its contract lacks."""
+    facts = {"purpose_ids": [], "contract_reference": "DPA-1", "signed_at": _iso(_now() - timedelta(days=30)),
+             "expires_at": _iso(expires_at), "missing_clauses": missing, "sub_processors": [],
+             "locations": ["FR"], "transfer_mechanism": None, "gaps_at_event": []}
+    data = {"processor_id": processor_id, "legal_name": "Routeur SAS", "role": "processor", "status": "active",
+            "at": _iso(_now()), "facts": facts}
+    if type_ == contracts.PROCESSOR_UPDATED:
+        data = {"processor_id": processor_id, "changed_fields": ["contract"], "status": "active",
+                "at": _iso(_now()), "facts": facts}
+    await upstream.send(contracts.CONSENT_EVENTS, type_, processor_id, data)
+
+
+async def test_a_processor_whose_contract_lacks_the_security_clause_is_blocked_at_review_naming_it(
+        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    purpose_id, processor_id = str(uuid.uuid4()), f"p-{uuid.uuid4().hex[:8]}"
+    async with running(create_app(settings)) as gate:
+        await upstream.purpose(purpose_id)
+        await _processor(upstream, processor_id, missing=["c_security_art32"],
+                         expires_at=_now() + timedelta(days=365))
+        await _projected(gate, orm.gate_processors, orm.gate_processors.c.processor_id, processor_id)
+        await _projected(gate, orm.gate_purposes, orm.gate_purposes.c.purpose_id, purpose_id)
+        created = await gate.client.post("/v1/campaigns", headers=MARKETER,
+                                         json=campaign_body(purpose_id, processor_id=processor_id))
+        submitted = await gate.client.post(f"/v1/campaigns/{created.json()['id']}/submit", headers=MARKETER)
+        findings = {f["rule"] if "rule" in f else f["rule_id"]: f for f in submitted.json()["findings"]}
+        assert "PROC-02" in findings and "c_security_art32" in findings["PROC-02"]["message"]
+        refused = await gate.client.post(f"/v1/campaigns/{created.json()['id']}/approve", json={},
+                                         headers=REVIEWER)
+        assert refused.status_code == 422
+
+
+async def test_a_processor_contract_that_ends_before_send_at_after_approval_blocks_the_check(
+        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    purpose_id, processor_id, contact_id = str(uuid.uuid4()), f"p-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
+    async with running(create_app(settings)) as gate:
+        await upstream.purpose(purpose_id)
+        await upstream.informed_contact(contact_id, purpose_id)
+        await _processor(upstream, processor_id, missing=[], expires_at=_now() + timedelta(days=365))
+        await _projected(gate, orm.gate_processors, orm.gate_processors.c.processor_id, processor_id)
+        await _projected(gate, orm.gate_contacts, orm.gate_contacts.c.contact_id, contact_id)
+        campaign_id = await _approved_campaign(gate, purpose_id, processor_id=processor_id)
+        assert _by_contact(await _check(gate.client, campaign_id, contact_id))[contact_id]["decision"] == "allow"
+
+        # The contract is cut short after approval: it now ends before the campaign's send_at.
+        await _processor(upstream, processor_id, missing=[], expires_at=_now() + timedelta(hours=2),
+                         type_=contracts.PROCESSOR_UPDATED)
+
+        async def _blocked() -> Any:
+            receipt = _by_contact(await _check(gate.client, campaign_id, contact_id))[contact_id]
+            return receipt["decision"] == "block" and "PROC-01" in {r["rule"] for r in receipt["reasons"]}
+
+        await eventually(_blocked, timeout=20)
+
+
+async def _brokered_contact(upstream: Upstream, contact_id: str, *, broker: str) -> None:
+    await upstream.send(contracts.CONTACTS_EVENTS, contracts.CONTACT_CREATED, contact_id, {
+        "contact_id": contact_id, "at": _iso(_now()), "facts": {
+            "kind": "consumer", "relationship": "prospect", "status": "active", "collected_from_person": False,
+            "source": "broker", "broker_name": broker, "obtained_at": _iso(_now() - timedelta(days=5)),
+            "last_contact_from_person_at": None, "relationship_end_at": None, "birth_year": None,
+            "minor_until": None, "channels": ["email", "postal_addressed"], "email_index": None, "phone_index": None,
+            "attributes": {}, "version": 1}})
+
+
+async def _broker(upstream: Upstream, name: str, *, verified_days_ago: int) -> None:
+    party_id = f"party-{uuid.uuid4().hex[:8]}"
+    verified = _iso(_now() - timedelta(days=verified_days_ago))
+    await upstream.send(contracts.CONSENT_EVENTS, contracts.PARTY_REGISTERED, party_id, {
+        "party_id": party_id, "legal_name": name, "roles": ["data_broker"], "status": "active", "purpose_ids": [],
+        "data_categories": [], "systems": [], "processor_id": None, "broker_last_verified_at": verified,
+        "at": _iso(_now())})
+    await upstream.send(contracts.CONSENT_EVENTS, contracts.CONTRACT_SIGNED, party_id, {
+        "party_id": party_id, "contract_id": f"k-{party_id}", "version": 1, "roles": ["data_broker"],
+        "party_status": "active", "signed_at": _iso(_now() - timedelta(days=60)),
+        "expires_at": _iso(_now() + timedelta(days=300)), "clauses_present": [], "missing_clauses": {},
+        "breach_notification_hours": 72, "broker_last_verified_at": verified, "in_force": True,
+        "at": _iso(_now())})
+
+
+async def test_uni05_applies_to_contacts_from_a_broker_whose_verification_is_stale_and_not_to_others(
+        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    purpose_id = str(uuid.uuid4())
+    fresh_broker, stale_broker = f"Fresh Data {uuid.uuid4().hex[:6]}", f"Stale Data {uuid.uuid4().hex[:6]}"
+    own, from_fresh, from_stale = (str(uuid.uuid4()) for _ in range(3))
+    async with running(create_app(settings.model_copy(update={"broker_verification_max_age_days": 180}))) as gate:
+        await upstream.purpose(purpose_id, basis="legitimate_interests")
+        await _broker(upstream, fresh_broker, verified_days_ago=20)
+        await _broker(upstream, stale_broker, verified_days_ago=400)
+        await upstream.informed_contact(own, purpose_id, consent=False)
+        await _brokered_contact(upstream, from_fresh, broker=fresh_broker)
+        await _brokered_contact(upstream, from_stale, broker=stale_broker)
+        for contact_id in (own, from_fresh, from_stale):
+            await _projected(gate, orm.gate_contacts, orm.gate_contacts.c.contact_id, contact_id)
+        await _projected(gate, orm.gate_parties, orm.gate_parties.c.legal_name, stale_broker)
+        await _projected(gate, orm.gate_parties, orm.gate_parties.c.legal_name, fresh_broker)
+        campaign_id = await _approved_campaign(gate, purpose_id)
+        receipts = _by_contact(await _check(gate.client, campaign_id, own, from_fresh, from_stale))
+    rules_of = {cid: {r["rule"] for r in receipt["reasons"]} for cid, receipt in receipts.items()}
+    assert "UNI-05" in rules_of[from_stale]
+    assert "UNI-05" not in rules_of[from_fresh]
+    assert "UNI-05" not in rules_of[own]

@@ -113,6 +113,21 @@ gate_processors = sa.Table(
     sa.Column("contract", sa.JSON, nullable=True),
 )
 
+#: Parties to the deployment as consent registers them; the gate reads data brokers' verification (UNI-05).
+gate_parties = sa.Table(
+    "gate_parties",
+    metadata,
+    sa.Column("party_id", sa.String(64), primary_key=True),
+    sa.Column("legal_name", sa.String(300), nullable=False, index=True),
+    sa.Column("roles", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("broker_last_verified_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("contract_id", sa.String(64), nullable=True),
+    sa.Column("contract_signed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("contract_expires_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("missing_clauses", sa.JSON, nullable=True),
+)
+
 projection_offsets = sa.Table(
     "projection_offsets",
     metadata,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_gate.adapters import orm
 from campaign_gate.domain.facts import (
+    BrokerVerification,
     Channel,
     ConsentRecord,
     ConsentStatus,
@@ -82,8 +83,9 @@ async def upsert(session: AsyncSession, table: sa.Table, values: Mapping[str, An
 class ProjectionRepository:
     """Writes and reads the projection tables on one session."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, *, broker_verification_max_age_days: int = 365) -> None:
         self.session = session
+        self.broker_verification_max_age_days = broker_verification_max_age_days
         self.seen: list[Any] = []
 
     # --- Writes (from events) ---------------------------------------------------------------------
@@ -187,6 +189,42 @@ class ProjectionRepository:
         else:
             await self.session.execute(sa.insert(orm.gate_purposes).values(
                 **{"lawful_basis": "unknown", "name": None, **values}))
+
+    async def put_party(self, *, party_id: str, values: Mapping[str, Any]) -> None:
+        """Stores what consent says of a party: roles, status, its contract and a broker's verification."""
+        exists = await self.session.scalar(sa.select(orm.gate_parties.c.party_id)
+                                           .where(orm.gate_parties.c.party_id == party_id))
+        if exists:
+            await self.session.execute(sa.update(orm.gate_parties).where(orm.gate_parties.c.party_id == party_id)
+                                       .values(**values))
+        else:
+            await self.session.execute(sa.insert(orm.gate_parties).values(
+                **{"legal_name": party_id, "roles": [], "status": "active", **values, "party_id": party_id}))
+
+    async def _brokers(self, names: set[str], *, today: date) -> dict[str, tuple[BrokerVerification, date | None]]:
+        """Returns, per broker name, whether its consent collection counts as verified today (UNI-05).
+
+        Verified means: a data-broker party of that name, active, with a contract in force today and
+        a verification of its consent records no older than the configured bound.
+        """
+        if not names:
+            return {}
+        p = orm.gate_parties.c
+        out: dict[str, tuple[BrokerVerification, date | None]] = {}
+        for row in (await self.session.execute(sa.select(orm.gate_parties).where(p.legal_name.in_(names))))\
+                .mappings():
+            if "data_broker" not in (row["roles"] or []):
+                continue
+            verified = _aware(row["broker_last_verified_at"])
+            expires = _aware(row["contract_expires_at"])
+            signed = _aware(row["contract_signed_at"])
+            in_force = signed is not None and signed.date() <= today and (expires is None or expires.date() >= today)
+            fresh = verified is not None and (today - verified.date()).days <= self.broker_verification_max_age_days
+            ok = row["status"] == "active" and in_force and fresh
+            state = BrokerVerification.VERIFIED if ok else BrokerVerification.NOT_VERIFIED
+            if out.get(row["legal_name"], (None,))[0] is not BrokerVerification.VERIFIED:
+                out[row["legal_name"]] = (state, verified.date() if verified else None)
+        return out
 
     async def put_processor(self, *, processor_id: str, legal_name: str | None, role: str | None, status: str,
                             contract: Mapping[str, Any] | None) -> None:
@@ -335,6 +373,8 @@ class ProjectionRepository:
                 for index in values:
                     hits[contact_id].extend(by_index_hits.get(index, ()))
 
+        brokers = await self._brokers({row["broker_name"] for row in contacts if row["broker_name"]}, today=today)
+
         out = {}
         for row in contacts:
             contact_id = row["contact_id"]
@@ -352,6 +392,8 @@ class ProjectionRepository:
                 channel_addresses=frozenset(ch for ch, bit in CHANNEL_BITS.items() if row["channel_mask"] & bit),
                 source=row["source"],
                 broker_name=row["broker_name"],
+                broker_verification=brokers.get(row["broker_name"], (BrokerVerification.NOT_VERIFIED, None))[0],
+                broker_verified_at=brokers.get(row["broker_name"], (BrokerVerification.NOT_VERIFIED, None))[1],
                 last_contact_from_person_at=_aware(row["last_contact_from_person_at"]),
                 relationship_end_at=_aware(row["relationship_end_at"]),
                 is_minor=minor_until is not None and minor_until > today,

@@ -277,6 +277,11 @@ ART28_3_CLAUSES = frozenset(
         "notify_if_instruction_infringes_law",
     }
 )
+# I.3: ISO 3166-1 alpha-2 codes of the EEA (EU member states, Iceland, Liechtenstein, Norway); a processor
+# located elsewhere transfers data outside the EEA.
+EEA_COUNTRIES = frozenset(
+    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split()
+)
 # I.3: transfer tools by rank; an Art. 49 derogation is for occasional cases only.
 TRANSFER_MECHANISMS_OK = frozenset({"adequacy", "scc_2021_914", "bcr"})
 TRANSFER_MECHANISMS_REVIEW = frozenset({"derogation_art49"})

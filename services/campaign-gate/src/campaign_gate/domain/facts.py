@@ -58,6 +58,11 @@ class LawfulBasis(enum.StrEnum):
     LEGAL_OBLIGATION = "legal_obligation"
     UNKNOWN = "unknown"
 
+    @classmethod
+    def _missing_(cls, value: object) -> LawfulBasis | None:
+        # Because consent's register names Art. 6(1)(f) in the plural, as the GDPR's wording does.
+        return cls.LEGITIMATE_INTEREST if value == "legitimate_interests" else None
+
 
 class Audience(enum.StrEnum):
     """Whether a campaign addresses consumers or businesses."""

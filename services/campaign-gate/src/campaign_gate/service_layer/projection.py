@@ -9,6 +9,7 @@ from typing import Any
 from campaign_gate import contracts
 from campaign_gate.adapters.projection import parse_time
 from campaign_gate.domain import events
+from campaign_gate.domain.criteria import ART28_3_CLAUSES, EEA_COUNTRIES
 from campaign_gate.service_layer.unit_of_work import GateUnitOfWork
 from shared.events import EventEnvelope
 
@@ -62,13 +63,41 @@ async def _apply(uow: GateUnitOfWork, envelope: EventEnvelope) -> None:
         await p.put_purpose(purpose_id=data["purpose_id"], version=int(data["version"]),
                             lawful_basis=data.get("lawful_basis"), name=data.get("name"),
                             retired=t == contracts.PURPOSE_RETIRED)
+    elif t in (contracts.PARTY_REGISTERED, contracts.PARTY_UPDATED):
+        await p.put_party(party_id=data["party_id"], values={
+            "legal_name": data["legal_name"], "roles": list(data.get("roles") or []), "status": data["status"],
+            "broker_last_verified_at": parse_time(data.get("broker_last_verified_at"))})
+    elif t in (contracts.CONTRACT_SIGNED, contracts.CONTRACT_EXPIRING, contracts.CONTRACT_EXPIRED):
+        await p.put_party(party_id=data["party_id"], values={
+            "roles": list(data.get("roles") or []), "status": data.get("party_status") or "active",
+            "contract_id": data["contract_id"], "contract_signed_at": parse_time(data.get("signed_at")),
+            "contract_expires_at": parse_time(data.get("expires_at")),
+            "missing_clauses": data.get("missing_clauses") or {},
+            "broker_last_verified_at": parse_time(data.get("broker_last_verified_at"))})
     elif t in (contracts.PROCESSOR_REGISTERED, contracts.PROCESSOR_UPDATED):
-        contract: Any = data.get("contract")
+        contract: Any = data.get("contract") or _contract_from_consent_facts(data.get("facts"))
         await p.put_processor(processor_id=data["processor_id"], legal_name=data.get("legal_name"),
                               role=data.get("role"), status=data["status"],
                               contract=contract if isinstance(contract, dict) else None)
     elif t == contracts.CONSENT_DATA_ERASED:
         await p.erase_consent_data(envelope.subject, data.get("consent_ids") or (), data.get("delivery_ids") or ())
+
+
+def _contract_from_consent_facts(facts: Any) -> dict[str, Any] | None:
+    """Reads consent's processor facts into the contract the review checks (a tolerant reader).
+
+    Consent names the Art. 28(3) clauses a contract lacks; the gate holds the ones it has.
+    """
+    if not isinstance(facts, dict):
+        return None
+    locations = set(facts.get("locations") or [])
+    return {
+        "signed_at": facts.get("signed_at"), "expires_at": facts.get("expires_at"),
+        "art28_clauses": sorted(ART28_3_CLAUSES - set(facts.get("missing_clauses") or [])),
+        "transfers_outside_eea": bool(locations - EEA_COUNTRIES),
+        "transfer_mechanism": facts.get("transfer_mechanism"),
+        "transfer_impact_assessment_done": "no_transfer_impact_assessment" not in (facts.get("gaps_at_event") or []),
+    }
 
 
 async def project_event(event: ProjectEvent, uow: GateUnitOfWork) -> bool:

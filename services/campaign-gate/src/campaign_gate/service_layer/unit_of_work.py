@@ -18,8 +18,9 @@ from shared.uow import SqlAlchemyUnitOfWork
 class GateUnitOfWork(SqlAlchemyUnitOfWork):
     """Opens a session with the gate's repositories; commit writes state, then outbox rows, once."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, broker_verification_max_age_days: int = 365, **kwargs: Any) -> None:
         super().__init__(outbox_table=orm.outbox, to_envelope=outgoing.to_envelope, **kwargs)
+        self._broker_max_age = broker_verification_max_age_days
         self.projection: ProjectionRepository
         self.campaigns: CampaignRepository
         self.suppression: SuppressionRepository
@@ -27,7 +28,7 @@ class GateUnitOfWork(SqlAlchemyUnitOfWork):
         self._loose_events: list[Event] = []
 
     def _open(self, session: AsyncSession) -> None:
-        self.projection = ProjectionRepository(session)
+        self.projection = ProjectionRepository(session, broker_verification_max_age_days=self._broker_max_age)
         self.campaigns = CampaignRepository(session)
         self.suppression = SuppressionRepository(session)
         self.checks = CheckRepository(session)
