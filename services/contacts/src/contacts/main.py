@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from contacts.bootstrap import Contacts, bootstrap
 from contacts.domain import errors
 from contacts.entrypoints.api import router
+from contacts.entrypoints.requests_api import router as requests_router
+from contacts.entrypoints.requests_consumer import requests_consumers, watch_requests_periodically
 from contacts.settings import ContactsSettings
 from shared.auth import build_token_verifier
 from shared.logging import configure_logging
@@ -42,13 +44,17 @@ def create_app(settings: ContactsSettings | None = None, *, service: Contacts | 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with service.runtime.running():
+        async with service.runtime.running(requests_consumers(service)):
+            watcher = asyncio.create_task(watch_requests_periodically(service), name="requests watcher")
             interval = settings.retention_sweep_interval_seconds
             sweeper = (asyncio.create_task(sweep_retention_periodically(service, interval_seconds=interval),
                                            name="retention sweeper") if interval > 0 else None)
             try:
                 yield
             finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
                 if sweeper is not None:
                     sweeper.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -56,7 +62,7 @@ def create_app(settings: ContactsSettings | None = None, *, service: Contacts | 
 
     app = create_platform_app(
         title="Vigie contacts",
-        routers=[router],
+        routers=[router, requests_router],
         lifespan=lifespan,
         token_verifier=build_token_verifier(settings), settings=settings,
         readiness_checks=service.runtime.readiness_checks(),

@@ -1,0 +1,231 @@
+"""Data-subject requests in contacts for real, on SQLite and PostgreSQL, with fake peer services."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiokafka.structs import ConsumerRecord
+
+from contacts.adapters import orm
+from contacts.adapters.peers import PeerUnavailableError
+from contacts.adapters.requests_orm import data_subject_requests
+from contacts.bootstrap import bootstrap
+from contacts.entrypoints.requests_api import desk_for
+from contacts.entrypoints.requests_consumer import handle_confirmation
+from contacts.main import create_app
+from contacts.requests_settings import RequestsSettings
+from contacts.settings import ContactsSettings
+from shared.events import EventEnvelope
+from shared.migrations import upgrade
+from tests.e2e.harness import ROOT, RunningApp, auth, common_settings, migrated_database, running
+
+pytestmark = pytest.mark.integration
+
+DPO = auth("integrator")
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class FakePeers:
+    """Consent, gate and audit log as plain data; `down` makes every call fail like an unreachable peer."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.objections: list[dict[str, Any]] = []
+        self.consents: dict[str, list[dict[str, Any]]] = {}
+        self.audit: dict[str, list[dict[str, Any]]] = {}
+
+    def _check(self, service: str) -> None:
+        if self.down:
+            raise PeerUnavailableError(service, "connection refused")
+
+    async def consent_data(self, contact_id: str) -> dict[str, Any]:
+        self._check("consent")
+        return {"contact_id": contact_id, "consents": self.consents.get(contact_id, []), "deliveries": [],
+                "objections": [o for o in self.objections if o.get("contact_id") == contact_id]}
+
+    async def record_objection(self, *, contact_id: str, blind_indexes: list[str]) -> dict[str, Any]:
+        self._check("consent")
+        self.objections.append({"contact_id": contact_id, "blind_indexes": blind_indexes})
+        return self.objections[-1]
+
+    async def record_objection_by_indexes(self, blind_indexes: list[str]) -> dict[str, Any]:
+        self._check("consent")
+        self.objections.append({"contact_id": None, "blind_indexes": blind_indexes})
+        return self.objections[-1]
+
+    async def audit_entries(self, subject: str, *, event_type: str | None = None) -> list[dict[str, Any]]:
+        self._check("audit-log")
+        return [e for e in self.audit.get(subject, []) if event_type is None or e["type"] == event_type]
+
+    async def audit_log_erased(self, contact_id: str) -> bool:
+        return bool(await self.audit_entries(contact_id, event_type="vigie.contacts.contact_erased.v1"))
+
+    async def gate_data(self, contact_id: str) -> dict[str, Any]:
+        self._check("campaign-gate")
+        return {"contact_id": contact_id, "available": False}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def api(request: pytest.FixtureRequest, tmp_path: Path, kafka_bootstrap: str,
+              postgres_admin_url: str) -> Any:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'contacts.db'}"
+        await asyncio.to_thread(upgrade, ROOT / "services" / "contacts", url)
+    else:
+        url = await migrated_database(postgres_admin_url, "contacts")
+    settings = ContactsSettings(database_url=url, retention_sweep_interval_seconds=0, run_relay=False,
+                                **common_settings(kafka_bootstrap))
+    clock = Clock()
+    service = bootstrap(settings, clock=clock)
+    service.requests_settings = RequestsSettings(  # type: ignore[attr-defined]
+        requests_consumer_group=f"requests-{uuid.uuid4().hex[:8]}", requests_watch_interval_seconds=0)
+    peers = FakePeers()
+    desk_for(service).peers = peers
+    async with running(create_app(service=service)) as app:
+        yield app, clock, peers
+
+
+async def _contact(app: RunningApp, **overrides: Any) -> dict[str, Any]:
+    tag = uuid.uuid4().hex[:8]
+    response = await app.client.post("/v1/contacts", headers=DPO, json={
+        "kind": "consumer", "given_name": f"Maëlys{tag}", "email": f"maelys.{tag}@example.org",
+        "phone": "+33 6 12 34 56 78" if overrides.pop("with_phone", False) else None,
+        "collected_from_person": True, "source": "web_form", "obtained_at": "2026-10-01T10:00:00+00:00",
+        **overrides})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def _request(app: RunningApp, body: dict[str, Any]) -> dict[str, Any]:
+    response = await app.client.post("/v1/requests", json=body, headers=DPO)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _record(envelope: EventEnvelope, topic: str) -> ConsumerRecord:  # type: ignore[type-arg]
+    return ConsumerRecord(topic=topic, partition=0, offset=0, timestamp=0, timestamp_type=0,
+                          key=envelope.subject.encode(), value=envelope.encode(), checksum=None,
+                          serialized_key_size=0, serialized_value_size=0, headers=[])
+
+
+async def test_an_access_request_by_phone_exports_the_decrypted_contact_with_the_peers_data(api: Any) -> None:
+    app, _clock, peers = api
+    contact = await _contact(app, with_phone=True)
+    peers.consents[contact["id"]] = [{"consent_id": "c-1", "purpose_id": "newsletter", "proof": {"source": "form"}}]
+    request = await _request(app, {"kind": "portability", "phone": "06 12 34 56 78"})
+    assert request["status"] == "completed" and request["contact_id"] == contact["id"]
+    export = (await app.client.get(f"/v1/requests/{request['id']}/export", headers=DPO)).json()
+    assert export["contacts"]["contact"]["email"] == contact["email"]
+    assert export["consent"]["consents"][0]["consent_id"] == "c-1"
+    flat = (await app.client.get(f"/v1/requests/{request['id']}/export", params={"format": "portability"},
+                                 headers=DPO)).json()
+    assert flat["data"]["contact.given_name"] == contact["given_name"]
+    assert flat["data"]["consents[0].purpose_id"] == "newsletter"
+
+
+async def test_a_request_whose_peer_is_down_stays_open_and_the_watcher_honours_it_later(api: Any) -> None:
+    app, clock, peers = api
+    contact = await _contact(app)
+    peers.down = True
+    request = await _request(app, {"kind": "objection", "contact_id": contact["id"]})
+    assert request["status"] == "in_progress" and peers.objections == []
+    assert (await app.client.get(f"/v1/requests/{request['id']}/export", headers=DPO)).status_code == 409
+    peers.down = False
+    clock.now += timedelta(minutes=2)
+    report = await desk_for(app.app.state.service).watch_once()
+    assert request["id"] in report.retried
+    assert (await app.client.get(f"/v1/requests/{request['id']}", headers=DPO)).json()["status"] == "completed"
+    assert peers.objections[0]["contact_id"] == contact["id"] and len(peers.objections[0]["blind_indexes"]) == 1
+
+
+async def test_an_objection_about_an_unknown_email_is_no_data_found_and_still_suppresses_the_address(
+        api: Any) -> None:
+    app, _clock, peers = api
+    request = await _request(app, {"kind": "objection", "email": f"stranger.{uuid.uuid4().hex[:6]}@example.org"})
+    assert request["status"] == "no_data_found" and request["contact_id"] is None
+    assert peers.objections[0]["contact_id"] is None and len(peers.objections[0]["blind_indexes"]) == 1
+
+
+async def test_a_rectification_to_an_email_taken_by_someone_else_fails_and_changes_nothing(api: Any) -> None:
+    app, _clock, _peers = api
+    first, second = await _contact(app), await _contact(app)
+    request = await _request(app, {"kind": "rectification", "contact_id": second["id"],
+                                   "changes": {"email": first["email"]}})
+    assert request["status"] == "failed" and "DuplicateContactError" in request["history"][-1]["note"]
+    unchanged = (await app.client.get(f"/v1/contacts/{second['id']}", headers=DPO)).json()
+    assert unchanged["email"] == second["email"]
+    missing = await app.client.post("/v1/requests", json={"kind": "rectification", "contact_id": second["id"]},
+                                    headers=DPO)
+    assert missing.status_code == 422
+
+
+async def test_an_erasure_completes_with_the_fourth_confirmation_and_repeated_events_change_nothing(
+        api: Any) -> None:
+    app, _clock, peers = api
+    service = app.app.state.service
+    contact = await _contact(app)
+    request = await _request(app, {"kind": "erasure", "email": contact["email"]})
+    assert request["status"] == "in_progress" and request["awaiting_confirmation_from"] == [
+        "contacts", "consent", "campaign-gate", "audit-log"]
+    erased = (await app.client.get(f"/v1/contacts/{contact['id']}", headers=DPO)).json()
+    assert erased["status"] == "erased" and erased["email"] is None
+    for event_type, topic in (("vigie.contacts.contact_erased.v1", "contacts.events"),
+                              ("vigie.consent.consent_data_erased.v1", "consent.events"),
+                              ("vigie.consent.consent_data_erased.v1", "consent.events"),
+                              ("vigie.campaigns.contact_forgotten.v1", "campaigns.events"),
+                              ("vigie.campaigns.recipient_checked.v1", "campaigns.events")):
+        envelope = EventEnvelope(source="/tests", type=event_type, subject=contact["id"], actor="t", data={})
+        await handle_confirmation(service, _record(envelope, topic))
+    waiting = (await app.client.get(f"/v1/requests/{request['id']}", headers=DPO)).json()
+    assert waiting["status"] == "in_progress" and waiting["awaiting_confirmation_from"] == ["audit-log"]
+    peers.audit[contact["id"]] = [{"index": 7, "type": "vigie.contacts.contact_erased.v1"}]
+    await desk_for(service).watch_once()
+    done = (await app.client.get(f"/v1/requests/{request['id']}", headers=DPO)).json()
+    assert done["status"] == "completed" and done["awaiting_confirmation_from"] == []
+    assert [h["action"] for h in done["history"]].count("confirmed") == 4
+    async with service.runtime.engine.connect() as conn:
+        outbox = [EventEnvelope.decode(value) for value in (await conn.execute(
+            sa.select(orm.outbox.c.value).where(orm.outbox.c.key == contact["id"]))).scalars()]
+        stored = (await conn.execute(sa.select(data_subject_requests).where(
+            data_subject_requests.c.id == request["id"]))).mappings().one()
+    assert stored["status"] == "completed" and contact["email"] not in str(dict(stored))
+    types = [e.type for e in outbox]
+    assert types.count("vigie.contacts.request_received.v1") == 1 and types[-1] == "vigie.contacts.request_completed.v1"
+    assert outbox[-1].data["confirmations"].keys() == {"contacts", "consent", "campaign-gate", "audit-log"}
+    assert all(contact["email"] not in str(e.data) for e in outbox)
+
+
+async def test_an_extension_moves_the_due_date_and_a_request_past_it_is_listed_as_overdue(api: Any) -> None:
+    app, clock, _peers = api
+    contact = await _contact(app)
+    request = await _request(app, {"kind": "erasure", "contact_id": contact["id"]})
+    extended = await app.client.post(f"/v1/requests/{request['id']}/extension", headers=DPO,
+                                     json={"months": 1, "reason": "erasure across archived backups"})
+    assert extended.status_code == 200, extended.text
+    assert extended.json()["extended_months"] == 1 and extended.json()["due_at"] > request["due_at"]
+    assert extended.json()["history"][-1] == {**extended.json()["history"][-1],
+                                              "action": "extended", "note": "erasure across archived backups"}
+    clock.now += timedelta(days=40)
+    listed = (await app.client.get("/v1/requests", params={"overdue": "true"}, headers=DPO)).json()["items"]
+    assert request["id"] not in [r["id"] for r in listed], "extended: not due yet"
+    clock.now += timedelta(days=30)
+    listed = (await app.client.get("/v1/requests", params={"overdue": "true"}, headers=DPO)).json()["items"]
+    assert [r["overdue"] for r in listed if r["id"] == request["id"]] == [True]
+    report = await desk_for(app.app.state.service).watch_once()
+    again = await desk_for(app.app.state.service).watch_once()
+    assert request["id"] in report.overdue and request["id"] not in again.overdue, "reported once"
