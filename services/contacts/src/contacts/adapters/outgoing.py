@@ -7,7 +7,7 @@ from typing import Any
 from shared.events import EventEnvelope, event_data
 
 from contacts import contracts
-from contacts.domain import events
+from contacts.domain import events, requests
 
 _TYPES: dict[type, str] = {
     events.ContactCreated: contracts.CONTACT_CREATED,
@@ -15,13 +15,19 @@ _TYPES: dict[type, str] = {
     events.InteractionRecorded: contracts.INTERACTION_RECORDED,
     events.RetentionFlagged: contracts.CONTACT_RETENTION_FLAGGED,
     events.ContactErased: contracts.CONTACT_ERASED,
+    requests.RequestReceived: contracts.REQUEST_RECEIVED,
+    requests.RequestCompleted: contracts.REQUEST_COMPLETED,
+    requests.RequestOverdue: contracts.REQUEST_OVERDUE,
+    requests.RequestExtended: contracts.REQUEST_EXTENDED,
 }
 
 
 def to_envelope(event: Any, *, actor: str, correlation_id: str | None) -> tuple[str, EventEnvelope]:
     """Returns the topic and envelope of a contacts domain event (key = the contact id)."""
     return contracts.CONTACTS_EVENTS, EventEnvelope(
-        source=contracts.SOURCE, type=_TYPES[type(event)], subject=event.contact_id, actor=actor,
+        source=contracts.SOURCE, type=_TYPES[type(event)],
+        # Because a request about an unknown person has no contact: its own id keys it.
+        subject=event.contact_id or event.request_id, actor=actor,
         correlationid=correlation_id,
         data=event_data(event),
     )

@@ -6,16 +6,12 @@ was found); history notes are written by the service or the DPO's extension reas
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from shared.events import EventEnvelope
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contacts import contracts
-from contacts.adapters import outgoing
 from contacts.adapters.orm import metadata
 from contacts.domain import requests as domain
 
@@ -37,31 +33,6 @@ data_subject_requests = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Index("ix_data_subject_requests_status_due", "status", "due_at"),
 )
-
-REQUEST_RECEIVED = "vigie.contacts.request_received.v1"
-REQUEST_COMPLETED = "vigie.contacts.request_completed.v1"
-REQUEST_OVERDUE = "vigie.contacts.request_overdue.v1"
-REQUEST_EXTENDED = "vigie.contacts.request_extended.v1"
-
-_TYPES: dict[type, str] = {
-    domain.RequestReceived: REQUEST_RECEIVED,
-    domain.RequestCompleted: REQUEST_COMPLETED,
-    domain.RequestOverdue: REQUEST_OVERDUE,
-    domain.RequestExtended: REQUEST_EXTENDED,
-}
-
-
-def to_envelope(event: Any, *, actor: str, correlation_id: str | None) -> tuple[str, EventEnvelope]:
-    """Returns the topic and envelope of a request event (subject: the contact, else the request), or
-    delegates any other contacts event to `outgoing.to_envelope`."""
-    event_type = _TYPES.get(type(event))
-    if event_type is None:
-        return outgoing.to_envelope(event, actor=actor, correlation_id=correlation_id)
-    data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(event).items()}
-    return contracts.CONTACTS_EVENTS, EventEnvelope(
-        source=contracts.SOURCE, type=event_type, subject=event.contact_id or event.request_id, actor=actor,
-        correlationid=correlation_id, data=data)
-
 
 class RequestRepository:
     """Loads and saves requests on the unit of work's session; `seen` feeds the outbox."""

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contacts.adapters import orm, requests_orm
+from contacts.adapters import orm
 from contacts.adapters.requests_orm import RequestRepository
 from contacts.domain.errors import ContactErasedError, ContactNotFoundError, ContactsError
 from contacts.domain.model import Contact, Status
@@ -35,11 +35,6 @@ class RequestsUnitOfWork(ContactsUnitOfWork):
     """The contacts unit of work plus the requests repository; request events go through the same outbox."""
 
     requests: RequestRepository
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        # Because request events need their own types and subjects; any other event maps as before.
-        self._to_envelope = requests_orm.to_envelope
 
     def _open(self, session: AsyncSession) -> None:
         super()._open(session)
