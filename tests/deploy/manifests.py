@@ -40,9 +40,12 @@ WORKLOAD_KINDS = ("Deployment", "Job")
 SERVICES: dict[str, dict[str, Any]] = {
     "contacts": dict(package="contacts", settings="contacts.settings:ContactsSettings", prefix="CONTACTS",
                      more_settings=["contacts.requests_settings:RequestsSettings"],
+                     consumers="contacts.entrypoints.requests_consumer:requests_consumers",
                      calls={"CONTACTS_CONSENT_URL": "consent", "CONTACTS_CAMPAIGN_GATE_URL": "campaign-gate",
                             "CONTACTS_AUDIT_LOG_URL": "audit-log"},
-                     publishes="contacts.events", consumes=[], roles={"api", "relay"},
+                     publishes="contacts.events",
+                     consumes=["contacts.events", "consent.events", "campaigns.events"],
+                     roles={"api", "relay", "consumer"},
                      secrets=["VIGIE_JWT_SECRET", "VIGIE_BLIND_INDEX_KEY", "CONTACTS_KEKS"]),
     "consent": dict(package="consent", settings="consent.settings:ConsentSettings", prefix="CONSENT",
                     publishes="consent.events", consumes=["contacts.events"],

@@ -272,7 +272,11 @@ def test_each_kafka_user_may_write_what_the_service_publishes_and_read_what_it_c
     assert writes == ({spec["publishes"]} if spec["publishes"] else set()) | {f"{t}.dlq" for t in consumed}
     assert not any(ops & {"All", "Create", "Delete", "Alter"} for ops in grants.values())
     if consumed:
-        group = settings_class(service).model_fields["consumer_group"].default
+        classes = [settings_class(service)] + [
+            getattr(importlib.import_module(spec_.split(":")[0]), spec_.split(":")[1])
+            for spec_ in spec.get("more_settings", [])]
+        group = next(cls.model_fields[field].default for cls in classes
+                     for field in ("consumer_group", "requests_consumer_group") if field in cls.model_fields)
         acls = user["spec"]["authorization"]["acls"]
         groups = [r["resource"] for r in acls if r["resource"]["type"] == "group"]
         assert [(r["name"], r["patternType"]) for r in groups] == [(group, "prefix")]
@@ -402,6 +406,10 @@ def test_each_kafka_user_may_do_what_the_runtime_does_at_start_and_in_its_consum
     # Because every process lists its topics and their dead-letter topics at start (ensure_topics).
     assert {name for topic in built.runtime.topics for name in (topic, f"{topic}.dlq")} <= described
     consumers = built.consumers() if hasattr(built, "consumers") else []
+    if factory := SERVICES[service].get("consumers"):
+        # Because contacts builds its consumer in an entry point (the data-subject requests' confirmations).
+        module, name = factory.split(":")
+        consumers = getattr(importlib.import_module(module), name)(built)
     assert {topic for spec in consumers for topic in spec.topics} == read
     assert all(any(spec.group_id.startswith(group) for group in groups) for spec in consumers)
     assert bool(consumers) == ("consumer" in SERVICES[service]["roles"])

@@ -12,3 +12,7 @@ REQUEST_RECEIVED = "vigie.contacts.request_received.v1"
 REQUEST_COMPLETED = "vigie.contacts.request_completed.v1"
 REQUEST_OVERDUE = "vigie.contacts.request_overdue.v1"
 REQUEST_EXTENDED = "vigie.contacts.request_extended.v1"
+
+#: What contacts reads: erasure confirmations of the data-subject requests (consent, campaign-gate), and
+#: its own topic for the audit-log's confirmation order.
+CONSUMED_TOPICS = ["contacts.events", "consent.events", "campaigns.events"]

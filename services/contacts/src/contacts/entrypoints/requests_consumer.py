@@ -21,6 +21,7 @@ from shared.kafka import ConsumerRecord, PoisonMessageError
 from shared.logging import configure_logging
 from shared.runtime import ConsumerSpec
 
+from contacts import contracts
 from contacts.bootstrap import Contacts, bootstrap
 from contacts.entrypoints.requests_api import desk_for, requests_settings
 from contacts.service_layer import requests as rights
@@ -33,7 +34,7 @@ CONFIRMATIONS = {
     "vigie.consent.consent_data_erased.v1": "consent",
     "vigie.campaigns.contact_forgotten.v1": "campaign-gate",
 }
-TOPICS = ["contacts.events", "consent.events", "campaigns.events"]
+TOPICS = contracts.CONSUMED_TOPICS
 
 
 async def handle_confirmation(service: Contacts, record: ConsumerRecord) -> None:
