@@ -417,11 +417,18 @@ async def test_the_projection_rebuilds_from_the_topics_with_a_new_consumer_group
                     orm.gate_consents.c.consent_id == consent_id)) == "withdrawn"
 
         await eventually(_withdrawn, timeout=30)
-        await reset_projection(gate.app.state.service.uow())
-        # Other tests' events may still be arriving on this group; ours were all consumed before the reset.
-        async with engine.connect() as conn:
+
+    # The rebuild procedure: with the consumer stopped, empty the projection, then consume with a new group.
+    from campaign_gate.bootstrap import bootstrap
+
+    stopped = bootstrap(settings)
+    try:
+        await reset_projection(stopped.uow())
+        async with stopped.runtime.engine.connect() as conn:
             assert await conn.scalar(sa.select(sa.func.count()).select_from(orm.gate_consents).where(
                 orm.gate_consents.c.consent_id == consent_id)) == 0
+    finally:
+        await stopped.runtime.engine.dispose()
 
     rebuilt = settings.model_copy(update={"consumer_group": f"gate-rebuild-{uuid.uuid4().hex[:8]}"})
     async with running(create_app(rebuilt)) as gate:
