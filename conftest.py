@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,8 +54,3 @@ def postgres_admin_url() -> Iterator[str]:
     finally:
         local_postgres.stop(run_dir)
         shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def unique(prefix: str) -> str:
-    """Returns a name unique to this test run."""
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"

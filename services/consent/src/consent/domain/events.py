@@ -239,8 +239,8 @@ class PartyUpdated(Event):
 
 
 @dataclass(frozen=True)
-class ContractSigned(Event):
-    """A contract version with a party was recorded; it supersedes the previous version."""
+class ContractFacts(Event):
+    """What every contract event says of the contract: the facts the gate checks before a send."""
 
     party_id: str
     contract_id: str
@@ -254,43 +254,25 @@ class ContractSigned(Event):
     breach_notification_hours: int | None
     broker_last_verified_at: datetime | None
     in_force: bool
+
+
+@dataclass(frozen=True)
+class ContractSigned(ContractFacts):
+    """A contract version with a party was recorded; it supersedes the previous version."""
+
     at: datetime
 
 
 @dataclass(frozen=True)
-class ContractExpiring(Event):
+class ContractExpiring(ContractFacts):
     """A party's current contract entered the expiry window."""
 
-    party_id: str
-    contract_id: str
-    version: int
-    roles: tuple[str, ...]
-    party_status: str
-    signed_at: datetime | None
-    expires_at: datetime | None
-    clauses_present: tuple[str, ...]
-    missing_clauses: dict[str, list[str]]
-    breach_notification_hours: int | None
-    broker_last_verified_at: datetime | None
-    in_force: bool
     window_days: int
     at: datetime
 
 
 @dataclass(frozen=True)
-class ContractExpired(Event):
+class ContractExpired(ContractFacts):
     """A party's current contract expired: campaigns through the party must stop."""
 
-    party_id: str
-    contract_id: str
-    version: int
-    roles: tuple[str, ...]
-    party_status: str
-    signed_at: datetime | None
-    expires_at: datetime | None
-    clauses_present: tuple[str, ...]
-    missing_clauses: dict[str, list[str]]
-    breach_notification_hours: int | None
-    broker_last_verified_at: datetime | None
-    in_force: bool
     at: datetime
