@@ -137,6 +137,7 @@ class ConsumerLoop:
         self._max_records = max_records
         self._group_id = group_id
         self._metrics = metrics
+        self._handled_up_to: dict[TopicPartition, int] = {}
         self._publisher = publisher
         self._retries = retries
         self._stopping = asyncio.Event()
@@ -147,15 +148,23 @@ class ConsumerLoop:
         self._stopping.set()
 
     async def lag(self) -> dict[str, int]:
-        """Returns the lag per assigned partition as `topic:partition` → records behind."""
+        """Returns the records not yet handled per assigned partition, as `topic:partition` → count.
+
+        Counted from what the handler has finished (and committed), not from the fetch position,
+        which runs ahead of the handler while a fetched batch is being applied.
+        """
         result: dict[str, int] = {}
         assigned = self._consumer.assignment()
         if not assigned:
             return result
         ends = await self._consumer.end_offsets(list(assigned))
         for tp in assigned:
-            position = await self._consumer.position(tp)
-            result[f"{tp.topic}:{tp.partition}"] = max(0, ends[tp] - position)
+            done = self._handled_up_to.get(tp)
+            if done is None:
+                committed = await self._consumer.committed(tp)
+                done = committed if committed is not None else (
+                    await self._consumer.beginning_offsets([tp]))[tp]
+            result[f"{tp.topic}:{tp.partition}"] = max(0, ends[tp] - done)
         return result
 
     async def run(self) -> None:
@@ -212,6 +221,7 @@ class ConsumerLoop:
                                                 "group": self._group_id, "trace_ids": traces[start:start + 50]})
 
     def _observe(self, tp: TopicPartition, next_offset: int, *, handled: int = 1) -> None:
+        self._handled_up_to[tp] = next_offset
         if self._metrics is None:
             return
         highwater = self._consumer.highwater(tp)
