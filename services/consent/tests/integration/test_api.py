@@ -510,7 +510,7 @@ async def test_an_objection_given_by_contact_id_alone_keeps_the_persons_indexes_
         settings, kafka_bootstrap: str) -> None:
     indexer = BlindIndexer(settings.blind_index_key.get_secret_value().encode())
     email_index = indexer.email(f"claude.{uuid.uuid4().hex[:6]}@example.org")
-    phone_index = indexer.phone(f"+33 6 {uuid.uuid4().int % 100:02d} 11 22 33")
+    phone_index = indexer.phone(f"+33 6 12 {uuid.uuid4().int % 100:02d} 22 33")
     contact_id = _contact_id()
     async with running(create_app(settings)) as consent:
         client = consent.client
