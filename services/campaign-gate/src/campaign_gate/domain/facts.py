@@ -76,6 +76,8 @@ class ConsentStatus(enum.StrEnum):
 
     GRANTED = "granted"
     WITHDRAWN = "withdrawn"
+    #: Asked for and not yet confirmed (double opt-in pending): not usable.
+    REQUESTED = "requested"
 
 
 class SuppressionKind(enum.StrEnum):
@@ -130,6 +132,8 @@ class ConsentRecord:
     withdrawal_info_given: bool = False  # Told before consenting that it can be withdrawn.
     given_by_minor: bool = False
     given_by_parent: bool = False
+    #: The person's express consent to be called outside the D223-9 slots (TEL-03).
+    out_of_hours_calls: bool = False
     collector: str | None = None
     notice_version: str | None = None
 
@@ -140,8 +144,38 @@ class ConsentRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Purchase:
+    """What a contact bought from one selling entity (the soft opt-in's sale, L34-5 al. 4)."""
+
+    seller: str
+    categories: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class ContractFact:
+    """A contract between a contact and a selling entity; open while `ended` is False."""
+
+    seller: str
+    categories: frozenset[str] = frozenset()
+    ended: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneCollection:
+    """What the consumer was told when their phone number was collected (L223-1 from 11/08/2026)."""
+
+    told_calls_need_consent: bool
+    during_contract: bool = False
+    contract_states_calls_need_consent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class RecipientFacts:
-    """What the gate knows about one recipient (rule book section 0.1)."""
+    """What the gate knows about one recipient (rule book section 0.1).
+
+    Every field has a producer: `docs/facts.md` (generated from `lineage.py`) names the API field
+    where it is entered, the event that carries it and the rules that read it.
+    """
 
     contact_id: str
     kind: ContactKind
@@ -155,33 +189,35 @@ class RecipientFacts:
     broker_verified_at: date | None = None
     # Last reply, purchase, click or request; an e-mail open is never one (CNIL, RET-01).
     last_contact_from_person_at: datetime | None = None
-    # Kept for the record only: it never moves a retention clock.
-    last_email_open_at: datetime | None = None
     relationship_end_at: datetime | None = None
-    birth_date: date | None = None
-    is_minor: bool | None = None
+    #: Set when contacts flagged the contact past its retention deadline, with the rule it cited.
+    retention_flagged_rule: str | None = None
+    #: The 18th and 15th birthdays (derived by contacts from the birth date; None when unknown).
+    majority_on: date | None = None
+    digital_consent_age_on: date | None = None
     objections: tuple[Objection, ...] = ()
     suppression_hits: tuple[SuppressionHit, ...] = ()
     consents: tuple[ConsentRecord, ...] = ()
+    #: An Art. 13/14 notice covering the campaign's purpose was delivered (consent checks that it
+    #: names the right to object, so it also offered the objection).
     informed_at_collection: bool = False
     objection_offered_at_collection: bool = False
     art13_notice_given_at: datetime | None = None
     art14_notice_delivered_at: datetime | None = None
     art14_delivery_id: str | None = None
+    #: The purpose's register entry claims the Art. 14(5)(b) exemption (INFO-03).
     art14_exemption_claimed: bool = False
     collected_at_sale: bool = False
-    sale_entity: str | None = None
-    purchased_categories: frozenset[str] = frozenset()
-    contract_categories: frozenset[str] = frozenset()
-    professional_relevance: bool = False
+    purchases: tuple[Purchase, ...] = ()
+    contracts: tuple[ContractFact, ...] = ()
+    profession: str | None = None
     bloctel_checked_on: date | None = None
-    out_of_hours_call_consent: bool = False
     call_attempts_at: tuple[datetime, ...] = ()
     last_phone_refusal_at: datetime | None = None
-    phone_consent_info_given: bool = False
-    phone_collected_at_contract: bool = False
-    contract_mentions_phone_consent: bool = False
-    timezone: str = "Europe/Paris"
+    phone_collection: PhoneCollection | None = None
+    #: None when no producer said (an event from before contacts published it): TEL-03 then asks review.
+    timezone: str | None = None
+    #: Earlier sends the gate allowed to this contact (its own receipts): 0 means a first communication.
     marketing_messages_received: int = 0
     stop_pub: bool = False
 
@@ -253,6 +289,8 @@ class CampaignFacts:
     commercial: bool = True
     audience: Audience = Audience.B2C
     product_category: str = ""
+    #: The professions or functions the message concerns (ELEC-07/08: B2B relevance).
+    professional_target: frozenset[str] = frozenset()
     analogous_categories: frozenset[str] = frozenset()
     analogy_unclear_categories: frozenset[str] = frozenset()
     complementary_categories: frozenset[str] = frozenset()
