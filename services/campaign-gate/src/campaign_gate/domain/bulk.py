@@ -34,7 +34,7 @@ RELATIONSHIP_CODES = {
     Relationship.CUSTOMER_SALE_DONE: 2,
     Relationship.CONTRACT_IN_PROGRESS: 3,
 }
-CONSENT_CODES = {None: 0, ConsentStatus.GRANTED: 1, ConsentStatus.WITHDRAWN: 2}
+CONSENT_CODES = {None: 0, ConsentStatus.GRANTED: 1, ConsentStatus.WITHDRAWN: 2, ConsentStatus.REQUESTED: 3}
 DECISIONS: tuple[Decision, ...] = (Decision.ALLOW, Decision.NEEDS_REVIEW, Decision.BLOCK)
 ALLOW, REVIEW, BLOCK = 0, 1, 2
 GATE_RULE_IDS = (decision.NO_LAWFUL_BASIS, decision.CAMPAIGN_NOT_APPROVED, decision.GATE_STALE)
@@ -86,8 +86,9 @@ class RecipientColumns:
     obtained_in_opt_in_regime: np.ndarray
     retention_clock: np.ndarray
     retention_from: np.ndarray
-    birth_date: np.ndarray
-    minor_declared: np.ndarray
+    majority_on: np.ndarray
+    digital_consent_age_on: np.ndarray
+    retention_flagged: np.ndarray
     informed: np.ndarray
     objection_offered: np.ndarray
     collected_at_sale: np.ndarray
@@ -97,13 +98,13 @@ class RecipientColumns:
     professional_relevance: np.ndarray
     bloctel_checked_on: np.ndarray
     out_of_hours_consent: np.ndarray
-    timezone: np.ndarray  # Codes into `timezones`.
+    timezone: np.ndarray  # Codes into `timezones` (None: unknown).
     fourth_latest_call_at: np.ndarray
     refusal_on: np.ndarray
     phone_info_defect: np.ndarray
     first_contact: np.ndarray
     stop_pub: np.ndarray
-    timezones: tuple[str, ...] = ("Europe/Paris",)
+    timezones: tuple[str | None, ...] = ("Europe/Paris",)
 
     def __len__(self) -> int:
         return len(self.contact_id)
@@ -119,12 +120,14 @@ class RecipientColumns:
             "relationship": (RELATIONSHIP_CODES.__getitem__, "int8"),  # type: ignore[dict-item]
             "consent_status": (CONSENT_CODES.__getitem__, "int8"),  # type: ignore[dict-item]
             "retention_clock": (int, "int8"),  # type: ignore[dict-item]
+            "retention_flagged": (int, "int8"),  # type: ignore[dict-item]
             "analogy": (int, "int8"),  # type: ignore[dict-item]
             "timezone": (zone_code.__getitem__, "int16"),  # type: ignore[dict-item]
         }
         for name in ("art14_delivered_at", "obtained_at", "retention_from", "fourth_latest_call_at"):
             codecs[name] = (_to_us, _US)  # type: ignore[assignment]
-        for name in ("consent_granted_on", "birth_date", "bloctel_checked_on", "refusal_on"):
+        for name in ("consent_granted_on", "majority_on", "digital_consent_age_on", "bloctel_checked_on",
+                     "refusal_on"):
             codecs[name] = (_to_day, _DAY)  # type: ignore[assignment]
         arrays: dict[str, object] = {}
         for f in fields(cls):
@@ -143,19 +146,6 @@ class RecipientColumns:
         """Returns the columns of a subset of recipients."""
         values = {f.name: getattr(self, f.name)[index] for f in fields(self) if f.name != "timezones"}
         return RecipientColumns(timezones=self.timezones, **values)
-
-
-def _ymd(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    years = days.astype("datetime64[Y]").astype(np.int64) + 1970
-    months = days.astype("datetime64[M]")
-    month_day = (months.astype(np.int64) % 12 + 1) * 100 + (days - months).astype(np.int64) + 1
-    return years, month_day
-
-
-def _age_on(birth: np.ndarray, on: np.ndarray) -> np.ndarray:
-    by, bmd = _ymd(birth)
-    oy, omd = _ymd(on)
-    return oy - by - (omd < bmd)
 
 
 class _Derived:
@@ -242,10 +232,8 @@ class _Derived:
 
     @functools.cached_property
     def minor(self) -> np.ndarray:
-        birth = self.col.birth_date
-        known = ~np.isnat(birth)
-        under = _age_on(birth, np.full(self.n, self.moment_date)) < rules.MAJORITY_AGE
-        return np.where(known, under, self.col.minor_declared)
+        majority = self.col.majority_on
+        return ~np.isnat(majority) & (self.moment_date < majority)
 
     @functools.cached_property
     def opt_out_offered(self) -> np.ndarray:
@@ -258,6 +246,7 @@ _B, _R, _A = Outcome.BLOCK, Outcome.NEEDS_REVIEW, Outcome.ALLOW_BASIS
 
 def _uni_04(d: _Derived) -> Masks:
     base = d.relies & d.granted & ~d.col.consent_proof
+    base |= d.relies & (d.col.consent_status == CONSENT_CODES[ConsentStatus.REQUESTED])
     if d.c.purpose_lawful_basis is LawfulBasis.CONSENT:
         base |= d.relies & (d.col.consent_status == CONSENT_CODES[None])
     return [(_B, base)]
@@ -272,13 +261,8 @@ def _uni_05(d: _Derived) -> Masks:
 def _uni_09(d: _Derived) -> Masks:
     c = d.col
     base = d.relies & d.granted & ~c.consent_joint
-    known = ~np.isnat(c.birth_date) & ~np.isnat(c.consent_granted_on)
-    # Because calendar arithmetic is the costliest step, ages are computed only where the rule can fire.
-    where = np.flatnonzero(base & known)
-    young = np.zeros(d.n, dtype=bool)
-    if where.size:
-        young[where] = _age_on(c.birth_date[where], c.consent_granted_on[where]) < rules.DIGITAL_CONSENT_AGE
-    return [(_B, young), (_R, base & ~known & c.minor_declared)]
+    known = ~np.isnat(c.digital_consent_age_on) & ~np.isnat(c.consent_granted_on)
+    return [(_B, base & known & (c.consent_granted_on < c.digital_consent_age_on))]
 
 
 def _soft(d: _Derived, mask: Callable[[], np.ndarray]) -> Masks:
@@ -286,8 +270,10 @@ def _soft(d: _Derived, mask: Callable[[], np.ndarray]) -> Masks:
 
 
 def _tel_03(d: _Derived) -> Masks:
-    allowed = np.array([rules.slot_ok(d.ctx.moment, z) for z in d.col.timezones], dtype=bool)
-    return [(_B, d.consumer & ~d.col.out_of_hours_consent & ~allowed[d.col.timezone])]
+    allowed = np.array([z is None or rules.slot_ok(d.ctx.moment, z) for z in d.col.timezones], dtype=bool)
+    unknown = np.array([z is None for z in d.col.timezones], dtype=bool)
+    base = d.consumer & ~d.col.out_of_hours_consent
+    return [(_B, base & ~allowed[d.col.timezone]), (_R, base & unknown[d.col.timezone])]
 
 
 def _tel_05(d: _Derived) -> Masks:
@@ -299,6 +285,11 @@ def _tel_05(d: _Derived) -> Masks:
 def _tel26_01(d: _Derived) -> Masks:
     related = d.col.contract_related
     return [(_A, d.consumer & related), (_B, d.consumer & ~related & ~d.usable)]
+
+
+def _ret(d: _Derived, clock_kind: rules.RetentionClock) -> Masks:
+    expired = (d.col.retention_clock == int(clock_kind)) & d.expired
+    return [(_B, expired | (d.col.retention_flagged == int(clock_kind)))]
 
 
 def _ret_08(d: _Derived) -> Masks:
@@ -380,8 +371,8 @@ VECTORISED: dict[Callable[..., object], Callable[[_Derived], Masks]] = {
     rules.post_02: lambda d: [(_B, d.art14_missing)],
     rules.post_03: lambda d: [(_R, d.consumer & d.col.robinson_hit)],
     rules.post_04: lambda d: [(_B, d.col.stop_pub), (_A, ~d.col.stop_pub)],
-    rules.ret_01: lambda d: [(_B, (d.col.retention_clock == int(rules.RetentionClock.PROSPECT)) & d.expired)],
-    rules.ret_02: lambda d: [(_B, (d.col.retention_clock == int(rules.RetentionClock.CUSTOMER)) & d.expired)],
+    rules.ret_01: lambda d: _ret(d, rules.RetentionClock.PROSPECT),
+    rules.ret_02: lambda d: _ret(d, rules.RetentionClock.CUSTOMER),
     rules.ret_08: _ret_08,
     rules.info_01: lambda d: [(_B, d.col.collected_from_person & ~d.col.art13_given)],
     rules.info_02: lambda d: [

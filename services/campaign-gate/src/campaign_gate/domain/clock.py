@@ -38,11 +38,6 @@ def minus_years(value: datetime, years: int) -> datetime:
     return minus_months(value, 12 * years)
 
 
-def age_on(birth_date: date, on: date) -> int:
-    """Returns the age in whole years on a given day."""
-    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
-
-
 def _easter(year: int) -> date:
     # Anonymous Gregorian algorithm (Meeus/Jones/Butcher).
     a, b, c = year % 19, year // 100, year % 100

@@ -7,7 +7,6 @@ adapter can fill it from the gate's database projection without knowing any rule
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -310,22 +309,3 @@ class CampaignFacts:
     manipulative_design: bool = False
     art9_explicit_consent_only: bool = False
     dpia_reference: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Interaction:
-    """Something that happened between the company and a contact."""
-
-    kind: str
-    at: datetime
-
-
-# Interactions that show the person's own interest (CNIL Spartoo / PERFORMCLIC): an open is not one,
-# because a message can be opened involuntarily.
-CONTACT_FROM_PERSON_KINDS = frozenset({"purchase", "reply", "click", "request", "sale"})
-
-
-def last_contact_from_person(interactions: Iterable[Interaction]) -> datetime | None:
-    """Returns the time of the last contact emanating from the person, ignoring e-mail opens."""
-    times = [i.at for i in interactions if i.kind in CONTACT_FROM_PERSON_KINDS]
-    return max(times) if times else None

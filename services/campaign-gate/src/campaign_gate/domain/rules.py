@@ -19,6 +19,7 @@ from campaign_gate.domain.facts import (
     BrokerVerification,
     CampaignFacts,
     Channel,
+    ConsentRecord,
     ConsentStatus,
     ContactKind,
     LawfulBasis,
@@ -46,8 +47,6 @@ CALL_WINDOW = timedelta(days=30)
 MAX_CALL_ATTEMPTS = 4
 REFUSAL_QUIET_DAYS = 60
 BLOCTEL_FRESHNESS_DAYS = 30
-DIGITAL_CONSENT_AGE = 15
-MAJORITY_AGE = 18
 
 ALL_CHANNELS = frozenset(Channel)
 ELECTRONIC = frozenset({Channel.EMAIL, Channel.SMS_MMS, Channel.AUTOMATED_CALL, Channel.FAX})
@@ -130,8 +129,9 @@ class RecipientView:
     obtained_in_opt_in_regime: bool
     retention_clock: RetentionClock
     retention_from: datetime | None
-    birth_date: date | None
-    minor_declared: bool
+    majority_on: date | None
+    digital_consent_age_on: date | None
+    retention_flagged: RetentionClock
     informed: bool
     objection_offered: bool
     collected_at_sale: bool
@@ -141,7 +141,7 @@ class RecipientView:
     professional_relevance: bool
     bloctel_checked_on: date | None
     out_of_hours_consent: bool
-    timezone: str
+    timezone: str | None
     fourth_latest_call_at: datetime | None
     refusal_on: date | None
     phone_info_defect: bool
@@ -157,8 +157,12 @@ class RecipientView:
     broker_ref: str | None = None
 
 
-def _latest_or_none(values: list[datetime]) -> datetime | None:
-    return max(values) if values else None
+#: The retention rule contacts cites when it flags a contact → the clock it ran out on.
+FLAGGED_CLOCKS = {"RET-01": RetentionClock.PROSPECT, "RET-02": RetentionClock.CUSTOMER}
+
+
+def _consent_order(consent: ConsentRecord) -> datetime:
+    return clock.as_utc(consent.granted_at)
 
 
 def resolve(campaign: CampaignFacts, recipient: RecipientFacts) -> RecipientView:
@@ -175,9 +179,26 @@ def resolve(campaign: CampaignFacts, recipient: RecipientFacts) -> RecipientView
         return f"suppression:{h.list_name}:{h.import_id}@{clock.as_utc(h.imported_at).date().isoformat()}"
 
     consents = [k for k in r.consents if k.purpose_id == c.purpose_id and k.channel is ch]
-    consent = max(consents, key=lambda k: clock.as_utc(k.granted_at)) if consents else None
-    status = (
-        None if consent is None else (ConsentStatus.WITHDRAWN if consent.withdrawn else ConsentStatus.GRANTED)
+    consent = max(consents, key=_consent_order) if consents else None
+    status = None
+    if consent is not None:
+        status = ConsentStatus.WITHDRAWN if consent.withdrawn else consent.status
+
+    # Because only a sale by the sender itself grounds the soft opt-in (L34-5 al. 4: "la même
+    # personne physique ou morale"), analogy is judged on what was bought from the sender.
+    bought_from_sender = [p for p in r.purchases if p.seller == c.sender_entity]
+    categories = frozenset().union(*(p.categories for p in bought_from_sender))
+    if categories & ({c.product_category} | c.analogous_categories):
+        analogy = Analogy.ANALOGOUS
+    elif categories & c.analogy_unclear_categories:
+        analogy = Analogy.UNCLEAR
+    else:
+        analogy = Analogy.NOT_ANALOGOUS
+
+    open_contracts = [k for k in r.contracts if not k.ended]
+    contract_related = r.relationship is Relationship.CONTRACT_IN_PROGRESS and any(
+        k.seller == c.sender_entity and k.categories & ({c.product_category} | c.complementary_categories)
+        for k in open_contracts
     )
 
     contact_from = r.last_contact_from_person_at
@@ -185,23 +206,17 @@ def resolve(campaign: CampaignFacts, recipient: RecipientFacts) -> RecipientView
     if r.relationship in (Relationship.PROSPECT, Relationship.ACCOUNT_ONLY):
         clock_kind = RetentionClock.PROSPECT
         since = max(t for t in (r.obtained_at, contact_from) if t is not None)
-    elif r.relationship is Relationship.CUSTOMER_SALE_DONE:
+    elif r.relationship is Relationship.CUSTOMER_SALE_DONE or not open_contracts:
+        # Because a "contract in progress" with no open contract on record has no relationship
+        # keeping its data: the customer clock runs from its end (RET-02).
         clock_kind = RetentionClock.CUSTOMER
         end = r.relationship_end_at or r.obtained_at
         since = max(t for t in (end, contact_from) if t is not None)
 
-    if r.purchased_categories & ({c.product_category} | c.analogous_categories):
-        analogy = Analogy.ANALOGOUS
-    elif r.purchased_categories & c.analogy_unclear_categories:
-        analogy = Analogy.UNCLEAR
-    else:
-        analogy = Analogy.NOT_ANALOGOUS
-
-    contract_related = r.relationship is Relationship.CONTRACT_IN_PROGRESS and bool(
-        r.contract_categories & ({c.product_category} | c.complementary_categories)
-    )
     attempts = sorted((clock.as_utc(t) for t in r.call_attempts_at), reverse=True)
     delivered = r.art14_notice_delivered_at
+    phone = r.phone_collection
+    usable = consent is not None and status is ConsentStatus.GRANTED and consent.positive_act
     return RecipientView(
         contact_id=r.contact_id,
         kind=r.kind,
@@ -217,7 +232,11 @@ def resolve(campaign: CampaignFacts, recipient: RecipientFacts) -> RecipientView
         consent_explicit=bool(consent and consent.explicit),
         consent_withdrawal_info=bool(consent and consent.withdrawal_info_given),
         consent_joint=bool(consent and consent.given_by_minor and consent.given_by_parent),
-        consent_granted_on=clock.paris_date(consent.granted_at) if consent else None,
+        consent_granted_on=(
+            clock.paris_date(consent.granted_at)
+            if consent and consent.status is not ConsentStatus.REQUESTED
+            else None
+        ),
         collected_from_person=r.collected_from_person,
         third_party_unverified=(
             not r.collected_from_person and r.broker_verification is not BrokerVerification.VERIFIED
@@ -229,22 +248,24 @@ def resolve(campaign: CampaignFacts, recipient: RecipientFacts) -> RecipientView
         obtained_in_opt_in_regime=clock.paris_date(r.obtained_at) >= PHONE_OPT_IN_FROM,
         retention_clock=clock_kind,
         retention_from=clock.as_utc(since) if since else None,
-        birth_date=r.birth_date,
-        minor_declared=r.birth_date is None and bool(r.is_minor),
+        majority_on=r.majority_on,
+        digital_consent_age_on=r.digital_consent_age_on,
+        retention_flagged=FLAGGED_CLOCKS.get(r.retention_flagged_rule or "", RetentionClock.NONE),
         informed=r.informed_at_collection,
         objection_offered=r.objection_offered_at_collection,
         collected_at_sale=r.collected_from_person and r.collected_at_sale,
-        sender_is_seller=r.sale_entity is not None and r.sale_entity == c.sender_entity,
+        sender_is_seller=bool(bought_from_sender),
         analogy=analogy,
         contract_related=contract_related,
-        professional_relevance=r.professional_relevance,
+        professional_relevance=r.profession is not None and r.profession in c.professional_target,
         bloctel_checked_on=r.bloctel_checked_on,
-        out_of_hours_consent=r.out_of_hours_call_consent,
+        out_of_hours_consent=usable and bool(consent and consent.out_of_hours_calls),
         timezone=r.timezone,
         fourth_latest_call_at=attempts[MAX_CALL_ATTEMPTS - 1] if len(attempts) >= MAX_CALL_ATTEMPTS else None,
         refusal_on=clock.paris_date(r.last_phone_refusal_at) if r.last_phone_refusal_at else None,
-        phone_info_defect=not r.phone_consent_info_given
-        or (r.phone_collected_at_contract and not r.contract_mentions_phone_consent),
+        phone_info_defect=phone is None
+        or not phone.told_calls_need_consent
+        or (phone.during_contract and not phone.contract_states_calls_need_consent),
         first_contact=r.marketing_messages_received == 0,
         stop_pub=r.stop_pub,
         objection_ref=f"objection:{max(objections, key=lambda o: o.at).objection_id}" if objections else None,
@@ -385,9 +406,7 @@ def retention_expired(ctx: Context, v: RecipientView) -> bool:
 
 def is_minor(ctx: Context, v: RecipientView) -> bool:
     """Says whether the recipient is under 18 at the moment of sending."""
-    if v.birth_date is not None:
-        return clock.age_on(v.birth_date, ctx.moment_date) < MAJORITY_AGE
-    return v.minor_declared
+    return v.majority_on is not None and ctx.moment_date < v.majority_on
 
 
 @functools.lru_cache(maxsize=256)
@@ -470,6 +489,12 @@ def uni_04(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
             "Controller cannot demonstrate consent: no timestamp, wording or collection point on record.",
             v.consent_ref,
         )
+    if v.consent_status is ConsentStatus.REQUESTED:
+        return _block(
+            "UNI-04",
+            "Consent was requested and is still pending confirmation (double opt-in): not usable yet.",
+            v.consent_ref,
+        )
     if v.consent_status is None and ctx.campaign.purpose_lawful_basis is LawfulBasis.CONSENT:
         return _block("UNI-04", "The purpose rests on consent and no consent record exists for this channel.")
     return NONE
@@ -529,19 +554,16 @@ def uni_09(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
     assert v is not None
     if not relies_on_consent(ctx, v) or v.consent_status is not ConsentStatus.GRANTED or v.consent_joint:
         return NONE
-    if v.birth_date is not None and v.consent_granted_on is not None:
-        if clock.age_on(v.birth_date, v.consent_granted_on) < DIGITAL_CONSENT_AGE:
-            return _block(
-                "UNI-09",
-                "Under 15 at the time of consent: consent must be given jointly by the minor and a holder of "
-                "parental authority (art. 45 loi 78-17).",
-                v.consent_ref,
-            )
-        return NONE
-    if v.minor_declared:
-        return _review(
+    # Because a consent given alone under 15 was never valid, it stays invalid after the birthday.
+    if (
+        v.digital_consent_age_on is not None
+        and v.consent_granted_on is not None
+        and v.consent_granted_on < v.digital_consent_age_on
+    ):
+        return _block(
             "UNI-09",
-            "Declared minor with no birth date: an age under 15 at consent cannot be excluded.",
+            "Under 15 at the time of consent: consent must be given jointly by the minor and a holder of "
+            "parental authority (art. 45 loi 78-17).",
             v.consent_ref,
         )
     return NONE
@@ -715,7 +737,11 @@ def tel_02(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
 def tel_03(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
     """Blocks calls outside weekdays 10-13 h and 14-20 h without express consent."""
     assert v is not None
-    if v.kind is ContactKind.CONSUMER and not v.out_of_hours_consent and not slot_ok(ctx.moment, v.timezone):
+    if v.kind is not ContactKind.CONSUMER or v.out_of_hours_consent:
+        return NONE
+    if v.timezone is None:
+        return _review("TEL-03", "The consumer's time zone is unknown: the calling hours cannot be checked.")
+    if not slot_ok(ctx.moment, v.timezone):
         return _block(
             "TEL-03", f"Calls only on weekdays 10-13 h and 14-20 h ({v.timezone}), excluding public holidays."
         )
@@ -1155,7 +1181,8 @@ def disc_12(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
 def ret_01(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
     """Blocks prospects 3 years after collection or their last own contact."""
     assert v is not None
-    if v.retention_clock is RetentionClock.PROSPECT and retention_expired(ctx, v):
+    expired = v.retention_clock is RetentionClock.PROSPECT and retention_expired(ctx, v)
+    if expired or v.retention_flagged is RetentionClock.PROSPECT:
         return _block(
             "RET-01",
             "Prospect data kept 3 years from collection or last contact from the prospect (an e-mail open is "
@@ -1167,7 +1194,8 @@ def ret_01(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
 def ret_02(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
     """Blocks customers 3 years after the end of the commercial relationship."""
     assert v is not None
-    if v.retention_clock is RetentionClock.CUSTOMER and retention_expired(ctx, v):
+    expired = v.retention_clock is RetentionClock.CUSTOMER and retention_expired(ctx, v)
+    if expired or v.retention_flagged is RetentionClock.CUSTOMER:
         return _block("RET-02", "Customer data kept 3 years from the end of the commercial relationship.")
     return NONE
 
