@@ -29,12 +29,26 @@ gate_contacts = sa.Table(
     sa.Column("obtained_at", _TS, nullable=False),
     sa.Column("last_contact_from_person_at", _TS, nullable=True),
     sa.Column("relationship_end_at", _TS, nullable=True),
-    sa.Column("minor_until", sa.Date, nullable=True),
+    #: The rule contacts cited when it flagged the contact past its retention deadline.
+    sa.Column("retention_rule", sa.String(16), nullable=True),
+    sa.Column("majority_on", sa.Date, nullable=True),
+    sa.Column("digital_consent_age_on", sa.Date, nullable=True),
+    sa.Column("timezone", sa.String(64), nullable=True),
+    sa.Column("profession", sa.String(200), nullable=True),
     #: One bit per `facts.Channel` the contact has an address for (see `projection.CHANNEL_BITS`).
     sa.Column("channel_mask", sa.Integer, nullable=False),
     sa.Column("email_index", sa.String(64), nullable=True, index=True),
     sa.Column("phone_index", sa.String(64), nullable=True, index=True),
-    sa.Column("purchased_categories", sa.JSON, nullable=False),
+    #: [{"seller", "categories"}], one per selling entity (soft opt-in).
+    sa.Column("purchases", sa.JSON, nullable=False),
+    #: [{"seller", "categories", "ended"}] (the contract-in-progress exception, RET-02).
+    sa.Column("contracts", sa.JSON, nullable=False),
+    #: The latest outbound call attempts (TEL-04) and the last refusal (TEL-05).
+    sa.Column("call_attempts", sa.JSON, nullable=False),
+    sa.Column("last_call_refusal_at", _TS, nullable=True),
+    #: What the consumer was told when their number was collected (TEL26-03), or null.
+    sa.Column("phone_collection", sa.JSON, nullable=True),
+    sa.Column("stop_pub", sa.Boolean, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", _TS, nullable=False),
 )
@@ -53,6 +67,14 @@ gate_consents = sa.Table(
     sa.Column("notice_version", sa.Integer, nullable=True),
     sa.Column("collector_kind", sa.String(32), nullable=True),
     sa.Column("collector_name", sa.String(200), nullable=True),
+    #: Consent's own record of how the consent was given (UNI-04, INFO-04, UNI-09, UNI-11, TEL-03).
+    sa.Column("requested_at", _TS, nullable=True),
+    sa.Column("proof_present", sa.Boolean, nullable=False),
+    sa.Column("positive_act", sa.Boolean, nullable=False),
+    sa.Column("withdrawal_info_given", sa.Boolean, nullable=False),
+    sa.Column("explicit", sa.Boolean, nullable=False),
+    sa.Column("given_by", sa.JSON, nullable=False),
+    sa.Column("out_of_hours_calls", sa.Boolean, nullable=False),
     sa.Column("updated_at", _TS, nullable=False),
     sa.Index("ix_gate_consents_contact", "contact_id", "purpose_id", "channel"),
 )
@@ -79,6 +101,8 @@ gate_notices = sa.Table(
     sa.Column("notice_id", sa.String(64), primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("article", sa.String(8), nullable=False),
+    #: The purposes the notice informs about: a notice informs only about these.
+    sa.Column("purpose_ids", sa.JSON, nullable=False),
 )
 
 gate_notice_deliveries = sa.Table(
@@ -100,6 +124,8 @@ gate_purposes = sa.Table(
     sa.Column("name", sa.String(300), nullable=True),
     sa.Column("lawful_basis", sa.String(32), nullable=False),
     sa.Column("retired", sa.Boolean, nullable=False),
+    #: The register entry claims the Art. 14(5)(b) exemption (INFO-03).
+    sa.Column("art14_exemption_claimed", sa.Boolean, nullable=False),
 )
 
 gate_processors = sa.Table(
