@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from campaign_gate.domain import facts
@@ -116,9 +117,9 @@ OVERLAP_225_1_TO_ART9: dict[str, str] = {
     "moeurs": "sex_life",
 }
 PARTIAL_OVERLAPS = frozenset({"nation", "moeurs"})
-# A preferred language hints at origin for discrimination purposes (DISC-02) but is too weak a signal
-# to count as revealing ethnic origin under Art. 9 on its own.
-PROXIES_WITHOUT_ART9 = frozenset({"preferred_language_other_than_fr"})
+# A preferred language or a first name hints at origin for discrimination purposes (DISC-02) but is too
+# weak a signal to count as revealing ethnic origin under Art. 9 on its own.
+PROXIES_WITHOUT_ART9 = frozenset({"preferred_language_other_than_fr", "first_name"})
 
 # J.3 proxy heuristics: each maps to the 225-1 keys it stands for.
 PROXY_FIELDS: dict[str, frozenset[str]] = {
@@ -131,89 +132,263 @@ PROXY_FIELDS: dict[str, frozenset[str]] = {
     "pregnancy_or_baby_product_prediction": frozenset({"grossesse"}),
     "gender_prediction": frozenset({"sexe", "identite_genre"}),
     "age_prediction": frozenset({"age"}),
+    # Not in J.3's list: a raw first name used as a criterion stands for origin and sex.
+    "first_name": frozenset({"origine", "sexe"}),
 }
+
+
+# CRM attribute names, normalised by `normalise_name` (case, accents, separators, camelCase; French and
+# English) -> what they stand for. Names are written here as people type them; registration normalises.
+@dataclass(frozen=True, slots=True)
+class Meaning:
+    """What a CRM attribute name stands for: 225-1 keys, a J.3 proxy and the Art. 9 categories it reveals."""
+
+    keys: frozenset[str]
+    proxy: str | None = None
+    art9: frozenset[str] = frozenset()
+
+
+ATTRIBUTE_MEANINGS: dict[str, Meaning] = {}
+
+# Words that qualify an attribute without changing what it reveals ("âge du client", "is_pregnant").
+NOISE_TOKENS = frozenset(
+    "a au aux d de des du l la le les of the is has client clients customer customers contact person "
+    "personne user utilisateur declared declare declaree estimated estime estimee known connu connue "
+    "value valeur field champ".split()
+)
+# Names that mean something else inside a longer name (genre_musical, origine_commande, ville_magasin,
+# rayon_enfants, nom_produit): they match only as the whole attribute name.
+WHOLE_NAME_ONLY = frozenset(
+    "nom name genre origin origine ville city region department departement titre title taille poids size "
+    "weight height vote race bank banque langue language enfants children zip cp iris confession culte "
+    "apparence appearance parent parents single male female senior seniors jeune jeunes youth minor mineur "
+    "majeur generation residence address adresse militant apa ald gir anniversaire birthday autonomie "
+    "diagnostic".split()
+)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SEPARATORS = re.compile(r"[^a-z0-9]+")
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss"})
+
+
+def normalise_name(text: str) -> str:
+    """Returns an attribute name or value in matching form: ascii, lower case, words joined by "_".
+
+    "Âge", "date-de-naissance", "dateDeNaissance", "Date de naissance" and "date.de.naissance" all
+    become the same name.
+    """
+    text = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = _CAMEL.sub("_", text).lower()
+    return _SEPARATORS.sub("_", text).strip("_")
+
+
+def art9_of(keys: frozenset[str], proxy: str | None) -> frozenset[str]:
+    """Returns the Art. 9 categories that 225-1 keys reveal (J.3), unless the proxy is too weak a signal."""
+    if proxy in PROXIES_WITHOUT_ART9:
+        return frozenset()
+    return frozenset(
+        OVERLAP_225_1_TO_ART9[k] for k in keys if k in OVERLAP_225_1_TO_ART9 and k not in PARTIAL_OVERLAPS
+    )
+
+
+def _without_noise(name: str) -> tuple[str, ...]:
+    return tuple(t for t in name.split("_") if t and t not in NOISE_TOKENS)
+
+
+def _register(names: tuple[str, ...], keys: set[str], proxy: str | None = None,
+              art9: frozenset[str] = frozenset()) -> None:
+    meaning = Meaning(frozenset(keys), proxy, art9_of(frozenset(keys), proxy) | art9)
+    for name in names:
+        normalised = normalise_name(name)
+        ATTRIBUTE_MEANINGS[normalised] = meaning
+        ATTRIBUTE_MEANINGS.setdefault("_".join(_without_noise(normalised)), meaning)
 
 
 def _attr(*names: str) -> tuple[str, ...]:
     return names
 
 
-# CRM attribute names (normalised) -> (225-1 keys stated, proxy name or None).
-ATTRIBUTE_MEANINGS: dict[str, tuple[frozenset[str], str | None]] = {}
-
-
-def _register(names: tuple[str, ...], keys: set[str], proxy: str | None = None) -> None:
-    for name in names:
-        ATTRIBUTE_MEANINGS[name] = (frozenset(keys), proxy)
-
-
-_register(_attr("origin", "origine", "ethnic_origin", "ethnicity", "ethnie", "race"), {"origine", "ethnie"})
-_register(_attr("nationality", "nation", "nationalite"), {"nation"})
-_register(_attr("sex", "sexe", "gender", "genre"), {"sexe"})
-_register(_attr("gender_identity", "identite_genre"), {"identite_genre"})
+# J.1 origine / ethnie / prétendue race.
 _register(
-    _attr("family_situation", "marital_status", "situation_famille", "has_children"), {"situation_famille"}
+    _attr("origin", "origine", "ethnic_origin", "ethnicity", "ethnie", "race", "origine ethnique",
+          "ethnicité", "appartenance ethnique", "couleur de peau", "skin colour", "skin color"),
+    {"origine", "ethnie"},
 )
-_register(_attr("pregnancy", "pregnant", "grossesse"), {"grossesse"})
-_register(_attr("physical_appearance", "apparence_physique", "height", "weight"), {"apparence_physique"})
+# Birthplace reveals origin and nation.
 _register(
-    _attr("income", "income_score", "debt_score", "low_income", "financial_vulnerability", "credit_score"),
+    _attr("pays de naissance", "pays_naissance", "lieu de naissance", "lieu_naissance", "ville de naissance",
+          "département de naissance", "country of birth", "birth country", "place of birth", "birthplace",
+          "born abroad", "né à l'étranger", "pays d'origine", "country of origin", "origine géographique"),
+    {"origine", "nation"},
+)
+_register(
+    _attr("nationality", "nation", "nationalité", "citizenship", "citoyenneté", "double nationalité",
+          "étranger", "foreigner", "titre de séjour", "residence permit"),
+    {"nation"},
+)
+# A first name hints at origin and sex (J.3); on its own it is too weak to reveal ethnic origin.
+_register(_attr("prénom", "first name", "firstname", "given name", "forename", "prénoms"),
+          {"origine", "sexe"}, "first_name")
+_register(
+    _attr("sex", "sexe", "gender", "genre", "civilité", "civility", "salutation", "titre de civilité",
+          "femme", "homme", "is female", "is male", "male", "female"),
+    {"sexe"},
+)
+_register(_attr("gender_identity", "identité de genre", "transgenre", "transgender", "non binaire"),
+          {"identite_genre"})
+_register(
+    _attr("family_situation", "marital_status", "situation_famille", "situation familiale",
+          "situation de famille", "situation matrimoniale", "statut marital", "état matrimonial", "marié",
+          "married", "célibataire", "single", "divorcé", "veuf", "veuve", "pacsé", "en couple",
+          "has_children",
+          "enfants", "children", "nombre d'enfants", "nb enfants", "number of children", "parent", "parents",
+          "famille nombreuse", "parent isolé", "single parent", "household composition",
+          "composition du foyer"),
+    {"situation_famille"},
+)
+_register(_attr("pregnancy", "pregnant", "grossesse", "enceinte", "future maman", "expecting",
+                "date prévue d'accouchement", "due date", "maternité", "maternity"), {"grossesse"})
+_register(
+    _attr("physical_appearance", "apparence physique", "apparence", "appearance", "height", "weight",
+          "taille", "poids", "corpulence", "morphologie", "body type", "couleur des cheveux", "hair colour"),
+    {"apparence_physique"},
+)
+_register(
+    _attr("income", "income_score", "debt_score", "low_income", "financial_vulnerability", "credit_score",
+          "revenu", "revenus", "tranche de revenus", "salaire", "salary", "score d'endettement",
+          "endettement", "surendettement", "over-indebted", "fichage banque de france", "ficp", "rsa",
+          "minima sociaux", "bénéficiaire rsa", "allocataire caf", "welfare", "quotient familial",
+          "solvabilité", "score de crédit", "précarité", "vulnérabilité économique", "impayés"),
     {"vulnerabilite_economique"},
     "income_or_debt_score_exclusion",
 )
-_register(_attr("surname", "last_name", "patronyme", "nom"), {"patronyme"})
+_register(_attr("surname", "last_name", "patronyme", "nom", "nom de famille", "family name",
+                "nom de naissance", "nom d'usage", "maiden name"), {"patronyme"})
 _register(
-    _attr("surname_origin", "surname_origin_guess", "name_origin", "name_origin_guess", "first_name_origin"),
+    _attr("surname_origin", "surname_origin_guess", "name_origin", "name_origin_guess", "first_name_origin",
+          "origine du nom", "origine du prénom", "consonance du nom", "consonance du prénom",
+          "name ethnicity", "ethnicity guess", "origine estimée"),
     {"patronyme", "origine"},
     "first_name_or_surname_origin_model",
 )
 _register(
-    _attr(
-        "postcode",
-        "postal_code",
-        "zip",
-        "zip_code",
-        "iris",
-        "neighbourhood",
-        "city",
-        "department",
-        "place_of_residence",
-        "lieu_residence",
-        "code_postal",
-    ),
+    _attr("postcode", "postal_code", "zip", "zip_code", "iris", "neighbourhood", "neighborhood", "city",
+          "department", "place_of_residence", "lieu_residence", "lieu de résidence", "code_postal", "cp",
+          "ville", "commune", "département", "region", "région", "quartier", "adresse", "address",
+          "code insee", "zone urbaine sensible", "qpv", "quartier prioritaire", "banlieue", "residence"),
     {"lieu_residence"},
     "postcode_iris_or_neighbourhood_exclusion",
 )
-_register(_attr("health", "health_status", "medical_condition", "etat_sante"), {"etat_sante"})
-_register(_attr("loss_of_autonomy", "perte_autonomie", "dependency"), {"perte_autonomie"})
-_register(_attr("disability", "handicap"), {"handicap"})
-_register(_attr("genetic", "genetic_profile", "dna"), {"caracteristiques_genetiques"})
-_register(_attr("moeurs", "lifestyle"), {"moeurs"})
-_register(_attr("sexual_orientation", "orientation_sexuelle"), {"orientation_sexuelle"})
-_register(_attr("age", "birth_date", "date_of_birth", "age_band", "year_of_birth"), {"age"})
-_register(_attr("age_prediction", "predicted_age"), {"age"}, "age_prediction")
 _register(
-    _attr("political_opinion", "political_party", "politics", "opinions_politiques"), {"opinions_politiques"}
+    _attr("health", "health_status", "medical_condition", "etat_sante", "état de santé", "santé", "maladie",
+          "maladie chronique", "pathologie", "diagnostic", "diagnosis", "traitement médical", "medication",
+          "diabète", "diabetic", "allergie", "allergies", "cancer", "vih", "hiv", "imc", "bmi",
+          "mutuelle santé", "affection longue durée", "ald", "health condition", "illness"),
+    {"etat_sante"},
 )
-_register(_attr("trade_union", "union_membership", "activites_syndicales"), {"activites_syndicales"})
-_register(_attr("whistleblower", "lanceur_alerte"), {"lanceur_alerte"})
+_register(_attr("loss_of_autonomy", "perte d'autonomie", "perte_autonomie", "dependency", "dépendance", "gir",
+                "niveau gir", "apa", "aide à domicile", "autonomie"), {"perte_autonomie"})
+_register(_attr("disability", "handicap", "handicapé", "disabled", "invalidité", "rqth", "pmr",
+                "mobilité réduite", "reduced mobility", "carte d'invalidité", "aah", "fauteuil roulant",
+                "wheelchair"), {"handicap"})
+_register(_attr("genetic", "genetic_profile", "dna", "adn", "génétique", "caractéristiques génétiques",
+                "test génétique", "genetic test"), {"caracteristiques_genetiques"})
+_register(_attr("moeurs", "mœurs", "lifestyle", "mode de vie"), {"moeurs"})
+_register(_attr("vie sexuelle", "sex life", "sexual life", "pratiques sexuelles"), {"moeurs"},
+          art9=frozenset({"sex_life"}))
+_register(_attr("sexual_orientation", "orientation sexuelle", "homosexuel", "gay", "lesbienne",
+                "lgbt", "lgbtq", "bisexuel"), {"orientation_sexuelle"})
 _register(
-    _attr("language", "preferred_language", "spoken_language", "mother_tongue", "langue"),
+    _attr("age", "âge", "birth_date", "date_of_birth", "date de naissance", "date_naissance", "dob",
+          "birthdate", "birthday", "anniversaire", "age_band", "tranche d'âge", "classe d'âge",
+          "year_of_birth", "année de naissance", "génération", "generation", "senior", "seniors", "jeune",
+          "jeunes", "youth", "retraité", "retired", "mineur", "minor", "majeur"),
+    {"age"},
+)
+_register(_attr("age_prediction", "predicted_age", "âge estimé", "âge prédit"), {"age"}, "age_prediction")
+_register(
+    _attr("political_opinion", "political_party", "politics", "opinions_politiques", "opinion politique",
+          "opinions politiques", "parti politique", "orientation politique", "sympathie politique",
+          "vote", "intention de vote", "voting intention", "militant", "engagement politique"),
+    {"opinions_politiques"},
+)
+_register(
+    _attr("trade_union", "union_membership", "activites_syndicales", "activités syndicales", "syndicat",
+          "syndiqué", "appartenance syndicale", "adhésion syndicale", "mandat syndical", "délégué syndical",
+          "union member", "trade union membership"),
+    {"activites_syndicales"},
+)
+_register(_attr("whistleblower", "lanceur_alerte", "lanceur d'alerte"), {"lanceur_alerte"})
+_register(
+    _attr("language", "preferred_language", "spoken_language", "mother_tongue", "langue", "langue maternelle",
+          "langue préférée", "langue parlée", "native language", "francophone", "non francophone"),
     {"langue", "origine"},
     "preferred_language_other_than_fr",
 )
-_register(_attr("religion", "religious_affiliation", "faith", "confession"), {"religion"})
-_register(_attr("gender_prediction", "predicted_gender"), {"sexe", "identite_genre"}, "gender_prediction")
 _register(
-    _attr("pregnancy_prediction", "baby_product_prediction"),
+    _attr("religion", "religious_affiliation", "faith", "confession", "religion déclarée", "culte",
+          "croyance", "croyances", "beliefs", "religious beliefs", "pratique religieuse",
+          "convictions religieuses",
+          "convictions philosophiques", "philosophical beliefs", "régime alimentaire religieux"),
+    {"religion"},
+)
+_register(_attr("gender_prediction", "predicted_gender", "sexe estimé", "genre estimé", "sexe prédit"),
+          {"sexe", "identite_genre"}, "gender_prediction")
+_register(
+    _attr("pregnancy_prediction", "baby_product_prediction", "score grossesse", "pregnancy score",
+          "prédiction grossesse"),
     {"grossesse"},
     "pregnancy_or_baby_product_prediction",
 )
-_register(_attr("bank", "bank_domiciliation", "domiciliation_bancaire"), {"domiciliation_bancaire"})
+_register(_attr("bank", "bank_domiciliation", "domiciliation_bancaire", "domiciliation bancaire", "banque",
+                "iban country", "pays iban", "code banque"), {"domiciliation_bancaire"})
+# Art. 9 categories with no 225-1 criterion of their own.
+_register(_attr("biometric", "biométrie", "données biométriques", "biometric data", "empreinte digitale",
+                "fingerprint", "reconnaissance faciale", "face recognition", "facial recognition",
+                "voice print", "empreinte vocale"), set(), art9=frozenset({"biometric_data_unique_id"}))
+
+
+def attribute_meaning(attribute: str) -> Meaning | None:
+    """Returns what an attribute name stands for, matching whole names first, then the words inside it.
+
+    "âge_client", "DateDeNaissanceClient" and "client.code-postal" are recognised; a word from
+    `WHOLE_NAME_ONLY` only counts as the whole name.
+    """
+    name = normalise_name(attribute)
+    tokens = _without_noise(name)
+    for whole in (name, "_".join(tokens)):
+        if whole in ATTRIBUTE_MEANINGS:
+            return ATTRIBUTE_MEANINGS[whole]
+    found: list[Meaning] = []
+    i = 0
+    while i < len(tokens):
+        for j in range(len(tokens), i, -1):
+            span = "_".join(tokens[i:j])
+            if span in ATTRIBUTE_MEANINGS and span not in WHOLE_NAME_ONLY:
+                found.append(ATTRIBUTE_MEANINGS[span])
+                i = j
+                break
+        else:
+            i += 1
+    if not found:
+        return None
+    proxies = [m.proxy for m in found if m.proxy]
+    return Meaning(
+        frozenset().union(*(m.keys for m in found)),
+        proxies[0] if proxies else None,
+        frozenset().union(*(m.art9 for m in found)),
+    )
+
 
 # Purchase attributes are neutral in themselves; their value can reveal a protected trait.
 PURCHASE_ATTRIBUTES = frozenset(
-    {"purchased_category", "purchase_category", "purchases", "basket_category", "product_category_purchased"}
+    normalise_name(n)
+    for n in (
+        "purchased_category", "purchase_category", "purchases", "basket_category",
+        "product_category_purchased",
+        "catégorie achetée", "catégorie d'achat", "catégories achetées", "achats", "historique d'achats",
+        "rayon", "rayon acheté", "panier", "catégorie panier", "produits achetés", "purchase history",
+    )
 )
 HEALTH_PURCHASE_VALUES = frozenset(
     {
@@ -228,12 +403,26 @@ HEALTH_PURCHASE_VALUES = frozenset(
         "incontinence",
         "hearing_aids",
         "pregnancy_test",
+        "pharmacie",
+        "sante",
+        "produits_de_sante",
+        "medicament",
+        "medicaments",
+        "diabete",
+        "audioprothese",
+        "audioprotheses",
+        "test_de_grossesse",
+        "orthopedie",
+        "optique_medicale",
     }
 )
 RELIGIOUS_PURCHASE_VALUES = frozenset(
-    {"halal", "kosher", "religious_items", "religious_books", "prayer_items"}
+    {"halal", "kosher", "casher", "cacher", "religious_items", "religious_books", "prayer_items",
+     "objets_religieux", "livres_religieux", "articles_religieux", "ramadan", "careme"}
 )
-BABY_PURCHASE_VALUES = frozenset({"baby", "maternity", "pregnancy", "nursery"})
+BABY_PURCHASE_VALUES = frozenset(
+    {"baby", "maternity", "pregnancy", "nursery", "bebe", "maternite", "grossesse", "puericulture", "layette"}
+)
 
 # DISC-09: objective, non-protected eligibility criteria, and whether any consumer can meet them.
 OBJECTIVE_CRITERIA: dict[str, bool] = {
@@ -313,18 +502,20 @@ def _norm(text: str) -> str:
 
 def _values(value: str | tuple[str, ...]) -> frozenset[str]:
     items = (value,) if isinstance(value, str) else value
-    return frozenset(_norm(v) for v in items if v)
+    return frozenset(normalise_name(v) for v in items if v)
 
 
 def classify(criterion: facts.TargetingCriterion) -> Classification:
     """Returns which protected criteria and Art. 9 categories a targeting criterion touches."""
-    attribute = _norm(criterion.attribute)
+    attribute = normalise_name(criterion.attribute)
     exclusion = _norm(criterion.operator) in EXCLUSION_OPERATORS
     keys: frozenset[str] = frozenset()
     proxy: str | None = None
-    if attribute in ATTRIBUTE_MEANINGS:
-        keys, proxy = ATTRIBUTE_MEANINGS[attribute]
-    elif attribute in PURCHASE_ATTRIBUTES:
+    art9: frozenset[str] = frozenset()
+    meaning = attribute_meaning(criterion.attribute)
+    if meaning is not None:
+        keys, proxy, art9 = meaning.keys, meaning.proxy, meaning.art9
+    elif attribute in PURCHASE_ATTRIBUTES or "_".join(_without_noise(attribute)) in PURCHASE_ATTRIBUTES:
         values = _values(criterion.value)
         found: set[str] = set()
         if values & HEALTH_PURCHASE_VALUES:
@@ -337,11 +528,7 @@ def classify(criterion: facts.TargetingCriterion) -> Classification:
             found.add("grossesse")
             proxy = proxy or "pregnancy_or_baby_product_prediction"
         keys = frozenset(found)
-    art9: frozenset[str] = frozenset()
-    if proxy not in PROXIES_WITHOUT_ART9:
-        art9 = frozenset(
-            OVERLAP_225_1_TO_ART9[k] for k in keys if k in OVERLAP_225_1_TO_ART9 and k not in PARTIAL_OVERLAPS
-        )
+        art9 = art9_of(keys, proxy)
     objective = OBJECTIVE_CRITERIA.get(attribute) if not keys else None
     return Classification(protected=keys, art9=art9, proxy=proxy, objective=objective, exclusion=exclusion)
 
