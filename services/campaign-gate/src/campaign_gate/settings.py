@@ -27,5 +27,3 @@ class CampaignGateSettings(ServiceSettings):
     broker_verification_max_age_days: int = 365
     #: How long a check waits for the projection to apply what was already published when it began.
     projection_catch_up_seconds: float = 0.5
-    #: The company that sells (`sale_entity` of contacts collected at a sale), for the soft opt-in.
-    seller_entity: str | None = None

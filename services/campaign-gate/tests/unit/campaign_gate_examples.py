@@ -16,6 +16,8 @@ from campaign_gate.domain.facts import (
     ContactKind,
     LawfulBasis,
     MessageFacts,
+    PhoneCollection,
+    Purchase,
     RecipientFacts,
     Relationship,
 )
@@ -71,6 +73,7 @@ def campaign(channel: Channel = Channel.EMAIL, **overrides: Any) -> CampaignFact
         commercial=True,
         audience=Audience.B2C,
         product_category="shoes",
+        professional_target=frozenset({"acheteur"}),
         message=MessageFacts(
             subject="Nos nouvelles chaussures",
             body="Découvrez la collection de printemps.",
@@ -119,10 +122,10 @@ def recipient(**overrides: Any) -> RecipientFacts:
         objection_offered_at_collection=True,
         art13_notice_given_at=OBTAINED,
         collected_at_sale=True,
-        sale_entity=SELLER,
-        purchased_categories=frozenset({"shoes"}),
+        purchases=(Purchase(SELLER, frozenset({"shoes"})),),
         bloctel_checked_on=date(2026, 3, 1),
-        phone_consent_info_given=True,
+        phone_collection=PhoneCollection(told_calls_need_consent=True),
+        timezone="Europe/Paris",
         marketing_messages_received=3,
     )
     return dataclasses.replace(base, **overrides)
@@ -131,3 +134,20 @@ def recipient(**overrides: Any) -> RecipientFacts:
 def without_consent(**overrides: Any) -> RecipientFacts:
     """Returns the example recipient with no consent record at all."""
     return recipient(consents=(), **overrides)
+
+
+def born(birth: date) -> dict[str, date]:
+    """Returns the age thresholds contacts publishes for a birth date (15th and 18th birthdays)."""
+
+    def birthday(years: int) -> date:
+        try:
+            return birth.replace(year=birth.year + years)
+        except ValueError:  # 29 February: the birthday is 1 March in a common year.
+            return date(birth.year + years, 3, 1)
+
+    return {"digital_consent_age_on": birthday(15), "majority_on": birthday(18)}
+
+
+def bought(*categories: str, seller: str = SELLER) -> tuple[Purchase, ...]:
+    """Returns the purchases of a contact who bought these categories from one seller."""
+    return (Purchase(seller, frozenset(categories)),)

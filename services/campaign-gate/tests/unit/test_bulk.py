@@ -18,9 +18,11 @@ from campaign_gate.domain.facts import (
     ConsentRecord,
     ConsentStatus,
     ContactKind,
+    ContractFact,
     Decision,
     LawfulBasis,
     Objection,
+    PhoneCollection,
     ProcessorFacts,
     RecipientFacts,
     Relationship,
@@ -28,7 +30,17 @@ from campaign_gate.domain.facts import (
     SuppressionKind,
     TargetingCriterion,
 )
-from campaign_gate_examples import PURPOSE, SELLER, SEND_BLOCTEL, SEND_OPT_IN, campaign, message, script
+from campaign_gate_examples import (
+    PURPOSE,
+    SELLER,
+    SEND_BLOCTEL,
+    SEND_OPT_IN,
+    born,
+    bought,
+    campaign,
+    message,
+    script,
+)
 
 SEED = 20261129
 POPULATION = 5000
@@ -42,7 +54,7 @@ SEND_TIMES = (
     datetime(2026, 5, 14, 8, 30, tzinfo=UTC),  # Ascension Day.
     datetime(2026, 9, 15, 18, 30, tzinfo=UTC),  # 20:30 in Paris.
 )
-ZONES = ("Europe/Paris", "Europe/Paris", "Europe/Paris", "America/Martinique", "Indian/Reunion")
+ZONES = ("Europe/Paris", "Europe/Paris", "Europe/Paris", "America/Martinique", "Indian/Reunion", None)
 
 
 def _instant(rng: random.Random, start: datetime, end: datetime) -> datetime:
@@ -65,7 +77,7 @@ def random_recipient(rng: random.Random, i: int) -> RecipientFacts:
                     consent_id=f"c{i}-{ch.value}-{len(consents)}",
                     purpose_id=PURPOSE if _maybe(rng, 0.9) else "other",
                     channel=ch,
-                    status=ConsentStatus.WITHDRAWN if _maybe(rng, 0.1) else ConsentStatus.GRANTED,
+                    status=rng.choices(list(ConsentStatus), weights=(8, 1, 1))[0],
                     granted_at=_instant(rng, lo, hi),
                     withdrawn_at=_instant(rng, lo, hi) if _maybe(rng, 0.1) else None,
                     proof_present=_maybe(rng, 0.85),
@@ -74,6 +86,7 @@ def random_recipient(rng: random.Random, i: int) -> RecipientFacts:
                     withdrawal_info_given=_maybe(rng, 0.85),
                     given_by_minor=_maybe(rng, 0.5),
                     given_by_parent=_maybe(rng, 0.3),
+                    out_of_hours_calls=_maybe(rng, 0.1),
                 )
             )
     birth = (
@@ -120,8 +133,8 @@ def random_recipient(rng: random.Random, i: int) -> RecipientFacts:
         broker_verification=rng.choice(list(BrokerVerification)),
         last_contact_from_person_at=_instant(rng, lo, hi) if _maybe(rng, 0.5) else None,
         relationship_end_at=_instant(rng, lo, hi) if _maybe(rng, 0.6) else None,
-        birth_date=birth,
-        is_minor=None if birth else _maybe(rng, 0.1),
+        **(born(birth) if birth else {}),
+        retention_flagged_rule=rng.choice((None, None, None, None, "RET-01", "RET-02")),
         objections=tuple(objections),
         suppression_hits=tuple(hits),
         consents=tuple(consents),
@@ -132,17 +145,22 @@ def random_recipient(rng: random.Random, i: int) -> RecipientFacts:
         art14_delivery_id=f"d-{i}",
         art14_exemption_claimed=_maybe(rng, 0.1),
         collected_at_sale=_maybe(rng, 0.6),
-        sale_entity=SELLER if _maybe(rng, 0.8) else "Acme Travel",
-        purchased_categories=frozenset(rng.sample(["shoes", "bags", "garden"], rng.randrange(3))),
-        contract_categories=frozenset(rng.sample(["shoes", "insurance"], rng.randrange(3))),
-        professional_relevance=_maybe(rng, 0.5),
+        purchases=bought(
+            *rng.sample(["shoes", "bags", "garden"], rng.randrange(1, 3)),
+            seller=SELLER if _maybe(rng, 0.8) else "Acme Travel",
+        ),
+        contracts=tuple(
+            ContractFact(rng.choice((SELLER, "Acme Travel")), frozenset(rng.sample(["shoes", "insurance"], 1)),
+                         _maybe(rng, 0.3))
+            for _ in range(rng.choice((0, 1, 2)))
+        ),
+        profession=rng.choice((None, "acheteur", "chef de production")),
         bloctel_checked_on=None if _maybe(rng, 0.1) else (send - timedelta(days=rng.randrange(60))).date(),
-        out_of_hours_call_consent=_maybe(rng, 0.1),
         call_attempts_at=attempts,
         last_phone_refusal_at=send - timedelta(days=rng.randrange(55, 66)) if _maybe(rng, 0.2) else None,
-        phone_consent_info_given=_maybe(rng, 0.8),
-        phone_collected_at_contract=_maybe(rng, 0.3),
-        contract_mentions_phone_consent=_maybe(rng, 0.5),
+        phone_collection=None
+        if _maybe(rng, 0.1)
+        else PhoneCollection(_maybe(rng, 0.9), _maybe(rng, 0.3), _maybe(rng, 0.5)),
         timezone=rng.choice(ZONES),
         marketing_messages_received=rng.choice((0, 1, 2, 5)),
         stop_pub=_maybe(rng, 0.2),

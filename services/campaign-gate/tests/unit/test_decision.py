@@ -18,18 +18,18 @@ from campaign_gate.domain.facts import (
     Channel,
     ContactKind,
     Decision,
-    Interaction,
     LawfulBasis,
     Objection,
     Relationship,
     SuppressionHit,
     SuppressionKind,
-    last_contact_from_person,
 )
 from campaign_gate_examples import (
     SEND_BLOCTEL,
     SEND_OPT_IN,
     at_for,
+    born,
+    bought,
     campaign,
     consent,
     recipient,
@@ -53,7 +53,7 @@ def test_a_compliant_recipient_is_allowed_with_its_basis_and_evidence() -> None:
 
 def test_block_wins_over_review_and_over_any_basis() -> None:
     r = without_consent(
-        purchased_categories=frozenset({"bags"}),
+        purchases=bought("bags"),
         objections=(Objection("o-1", SEND_BLOCTEL - timedelta(days=3)),),
     )
     c = campaign(analogy_unclear_categories=frozenset({"bags"}))
@@ -64,7 +64,7 @@ def test_block_wins_over_review_and_over_any_basis() -> None:
 
 
 def test_review_wins_over_allow_and_cites_the_basis_too() -> None:
-    r = without_consent(purchased_categories=frozenset({"bags"}))
+    r = without_consent(purchases=bought("bags"))
     result = decide_recipient(
         campaign(analogy_unclear_categories=frozenset({"bags"})), r, at=at_for(SEND_BLOCTEL)
     )
@@ -83,7 +83,7 @@ def test_without_any_lawful_basis_the_default_is_block() -> None:
 
 def test_no_lawful_basis_beats_a_request_for_review() -> None:
     r = without_consent(
-        kind=ContactKind.PROFESSIONAL_NAMED, relationship=Relationship.PROSPECT, is_minor=True
+        kind=ContactKind.PROFESSIONAL_NAMED, relationship=Relationship.PROSPECT, **born(date(2010, 1, 1))
     )
     c = campaign(
         Channel.FAX,
@@ -181,7 +181,7 @@ def test_soft_opt_in_with_a_withdrawn_consent_still_blocks() -> None:
 
 
 def test_a_professional_with_consent_may_receive_an_unrelated_message() -> None:
-    r = recipient(kind=ContactKind.PROFESSIONAL_NAMED, professional_relevance=False)
+    r = recipient(kind=ContactKind.PROFESSIONAL_NAMED, profession="chef de production")
     result = decide_recipient(campaign(), r, at=at_for(SEND_BLOCTEL))
     assert (result.decision, rule_ids(result)) == (Decision.ALLOW, ["ELEC-01"])
 
@@ -199,26 +199,17 @@ def test_a_professional_is_not_subject_to_bloctel_or_call_hours() -> None:
 
 def test_an_email_open_does_not_reset_the_prospect_retention_clock() -> None:
     collected = datetime(2022, 3, 1, tzinfo=UTC)
-    interactions = [Interaction("email_open", datetime(2026, 1, 5, tzinfo=UTC))]
-    r = recipient(
-        relationship=Relationship.PROSPECT,
-        obtained_at=collected,
-        last_contact_from_person_at=last_contact_from_person(interactions),
-        last_email_open_at=datetime(2026, 1, 5, tzinfo=UTC),
-    )
+    # Contacts publishes the last contact from the person; an open never moves it (its own tests).
+    r = recipient(relationship=Relationship.PROSPECT, obtained_at=collected, last_contact_from_person_at=None)
     result = decide_recipient(campaign(), r, at=at_for(SEND_BLOCTEL))
     assert rule_ids(result) == ["UNI-08", "RET-01"]
 
 
 def test_a_click_resets_the_prospect_retention_clock() -> None:
-    interactions = [
-        Interaction("email_open", datetime(2026, 1, 5, tzinfo=UTC)),
-        Interaction("click", datetime(2025, 2, 1, tzinfo=UTC)),
-    ]
     r = recipient(
         relationship=Relationship.PROSPECT,
         obtained_at=datetime(2022, 3, 1, tzinfo=UTC),
-        last_contact_from_person_at=last_contact_from_person(interactions),
+        last_contact_from_person_at=datetime(2025, 2, 1, tzinfo=UTC),
     )
     assert decide_recipient(campaign(), r, at=at_for(SEND_BLOCTEL)).decision is Decision.ALLOW
 
@@ -257,7 +248,7 @@ def test_minors_under_15_need_joint_consent_counted_at_the_consent_date(
     granted = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
     r = recipient(
         relationship=Relationship.PROSPECT,
-        birth_date=birth,
+        **born(birth),
         consents=(
             consent(Channel.EMAIL, granted_at=granted, given_by_minor=by_minor, given_by_parent=by_parent),
         ),
@@ -270,8 +261,8 @@ def test_minors_under_15_need_joint_consent_counted_at_the_consent_date(
 
 def test_a_profiling_campaign_asks_review_for_a_16_year_old_but_not_an_adult() -> None:
     c = campaign(uses_profiling=True)
-    minor = recipient(birth_date=date(2009, 9, 1))
-    adult = recipient(birth_date=date(2008, 3, 1))
+    minor = recipient(**born(date(2009, 9, 1)))
+    adult = recipient(**born(date(2008, 3, 1)))
     assert rule_ids(decide_recipient(c, minor, at=at_for(SEND_BLOCTEL)))[0] == "UNI-10"
     assert decide_recipient(c, adult, at=at_for(SEND_BLOCTEL)).decision is Decision.ALLOW
 

@@ -14,9 +14,11 @@ from campaign_gate.domain.facts import (
     CampaignFacts,
     Channel,
     ContactKind,
+    ContractFact,
     Decision,
     LawfulBasis,
     Objection,
+    PhoneCollection,
     ProcessorFacts,
     RecipientFacts,
     Relationship,
@@ -32,6 +34,8 @@ from campaign_gate_examples import (
     SEND_BLOCTEL,
     SEND_OPT_IN,
     at_for,
+    born,
+    bought,
     campaign,
     consent,
     message,
@@ -83,7 +87,7 @@ def pro(**overrides: object) -> RecipientFacts:
     fields: dict[str, object] = {
         "kind": ContactKind.PROFESSIONAL_NAMED,
         "relationship": Relationship.PROSPECT,
-        "professional_relevance": True,
+        "profession": "acheteur",
     }
     fields.update(overrides)
     return without_consent(**fields)
@@ -185,14 +189,13 @@ RECIPIENT_CASES: list[Case] = [
     Case(
         "UNI-09",
         BLOCK,
-        prospect(birth_date=date(2011, 6, 1), consents=(consent(E, given_by_minor=True),)),
+        prospect(**born(date(2011, 6, 1)), consents=(consent(E, given_by_minor=True),)),
         label="14-year-old alone",
     ),
-    Case("UNI-09", REVIEW, prospect(is_minor=True), label="declared minor without birth date"),
     Case(
         "UNI-10",
         REVIEW,
-        recipient(birth_date=date(2009, 1, 1)),
+        recipient(**born(date(2009, 1, 1))),
         campaign={"uses_profiling": True},
         label="17-year-old profiled",
     ),
@@ -210,19 +213,19 @@ RECIPIENT_CASES: list[Case] = [
     Case("ELEC-02", ALLOW, without_consent(), channel=S, label="soft opt-in by SMS"),
     Case("ELEC-03", BLOCK, without_consent(relationship=Relationship.ACCOUNT_ONLY), label="account only"),
     Case(
-        "ELEC-04", BLOCK, without_consent(purchased_categories=frozenset({"garden"})), label="not analogous"
+        "ELEC-04", BLOCK, without_consent(purchases=bought("garden")), label="not analogous"
     ),
-    Case("ELEC-04", BLOCK, without_consent(sale_entity="Acme Group Travel"), label="another group company"),
+    Case("ELEC-04", BLOCK, without_consent(purchases=bought("shoes", seller="Acme Group Travel")), label="another group company"),
     Case(
         "ELEC-05",
         REVIEW,
-        without_consent(purchased_categories=frozenset({"bags"})),
+        without_consent(purchases=bought("bags")),
         campaign={"analogy_unclear_categories": frozenset({"bags"})},
         label="analogy unclear",
     ),
     Case("ELEC-06", BLOCK, prospect(consents=()), label="prospect without consent"),
     Case("ELEC-07", ALLOW, pro(), label="B2B relevant"),
-    Case("ELEC-08", BLOCK, pro(professional_relevance=False), label="B2B holiday offer"),
+    Case("ELEC-08", BLOCK, pro(profession="chef de production"), label="B2B holiday offer"),
     Case(
         "ELEC-09",
         ALLOW,
@@ -287,7 +290,7 @@ RECIPIENT_CASES: list[Case] = [
     Case(
         "TEL-10",
         ALLOW,
-        recipient(out_of_hours_call_consent=True),
+        recipient(consents=tuple(consent(ch, out_of_hours_calls=True) for ch in Channel)),
         channel=P,
         send_at=datetime(2026, 3, 14, 9, 30, tzinfo=UTC),
         label="express consent to Saturday calls",
@@ -356,7 +359,8 @@ RECIPIENT_CASES: list[Case] = [
         "TEL26-01",
         ALLOW,
         without_consent(
-            relationship=Relationship.CONTRACT_IN_PROGRESS, contract_categories=frozenset({"shoes"})
+            relationship=Relationship.CONTRACT_IN_PROGRESS,
+            contracts=(ContractFact(SELLER, frozenset({"shoes"})),),
         ),
         channel=P,
         send_at=SEND_OPT_IN,
@@ -366,7 +370,7 @@ RECIPIENT_CASES: list[Case] = [
     Case(
         "TEL26-03",
         BLOCK,
-        recipient(obtained_at=datetime(2026, 8, 20, tzinfo=UTC), phone_consent_info_given=False),
+        recipient(obtained_at=datetime(2026, 8, 20, tzinfo=UTC), phone_collection=PhoneCollection(told_calls_need_consent=False)),
         channel=P,
         send_at=SEND_OPT_IN,
         label="not told at collection",
@@ -374,7 +378,7 @@ RECIPIENT_CASES: list[Case] = [
     Case(
         "TEL26-03",
         BLOCK,
-        recipient(obtained_at=datetime(2026, 8, 20, tzinfo=UTC), phone_collected_at_contract=True),
+        recipient(obtained_at=datetime(2026, 8, 20, tzinfo=UTC), phone_collection=PhoneCollection(told_calls_need_consent=True, during_contract=True)),
         channel=P,
         send_at=SEND_OPT_IN,
         label="contract lacks the clause",
@@ -705,4 +709,4 @@ def test_the_phone_regime_windows_follow_the_verification_pass() -> None:
 
 
 def test_seller_and_examples_agree() -> None:
-    assert campaign().sender_entity == recipient().sale_entity == SELLER
+    assert campaign().sender_entity == recipient().purchases[0].seller == SELLER

@@ -19,7 +19,10 @@ from campaign_gate.domain.facts import (
     ConsentRecord,
     ConsentStatus,
     ContactKind,
+    ContractFact,
     Objection,
+    PhoneCollection,
+    Purchase,
     RecipientFacts,
     Relationship,
     SuppressionHit,
@@ -69,6 +72,28 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def normalise_term(value: Any) -> str | None:
+    """Returns a profession or product category as compared by the rules: stripped, lower-case."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return " ".join(value.split()).casefold()
+
+
+def _terms(values: Any) -> list[str]:
+    return sorted({t for t in map(normalise_term, values or ()) if t})
+
+
+def _records(value: Any) -> list[Mapping[str, Any]]:
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def _phone_collection(value: Any) -> dict[str, bool] | None:
+    if not isinstance(value, Mapping):
+        return None
+    return {key: bool(value.get(key, False)) for key in
+            ("told_calls_need_consent", "during_contract", "contract_states_calls_need_consent")}
+
+
 async def upsert(session: AsyncSession, table: sa.Table, values: Mapping[str, Any], *,
                  keys: Sequence[str], where: Any = None) -> None:
     """Inserts a row or updates it on its primary key (only when `where` holds, if given)."""
@@ -91,9 +116,11 @@ class ProjectionRepository:
     # --- Writes (from events) ---------------------------------------------------------------------
 
     async def put_contact(self, contact_id: str, facts: Mapping[str, Any], *, at: datetime) -> None:
-        """Stores a contact's latest gate facts, ignoring a version older than the stored one."""
-        attributes = facts.get("attributes") or {}
-        purchased = attributes.get("purchased_categories") if isinstance(attributes, dict) else None
+        """Stores a contact's latest gate facts, ignoring a version older than the stored one.
+
+        The keys are contacts' `gate_facts` (see `docs/facts.md`); a key an older producer did not
+        publish is stored as unknown (None, empty), never as an assumed value.
+        """
         table = orm.gate_contacts
         values = {
             "contact_id": contact_id,
@@ -106,11 +133,22 @@ class ProjectionRepository:
             "obtained_at": parse_time(facts.get("obtained_at")) or at,
             "last_contact_from_person_at": parse_time(facts.get("last_contact_from_person_at")),
             "relationship_end_at": parse_time(facts.get("relationship_end_at")),
-            "minor_until": _day(facts.get("minor_until")),
+            "majority_on": _day(facts.get("majority_on")),
+            "digital_consent_age_on": _day(facts.get("digital_consent_age_on")),
+            "timezone": facts.get("timezone") or None,
+            "profession": normalise_term(facts.get("profession")),
             "channel_mask": channel_mask(facts.get("channels") or ()),
             "email_index": facts.get("email_index"),
             "phone_index": facts.get("phone_index"),
-            "purchased_categories": [str(p) for p in purchased] if isinstance(purchased, list) else [],
+            "purchases": [{"seller": str(p["seller"]), "categories": _terms(p.get("categories"))}
+                          for p in _records(facts.get("purchases")) if p.get("seller")],
+            "contracts": [{"seller": str(k["seller"]), "categories": _terms(k.get("categories")),
+                           "ended": k.get("ended_at") is not None}
+                          for k in _records(facts.get("contracts")) if k.get("seller")],
+            "call_attempts": [t.isoformat() for t in map(parse_time, facts.get("call_attempts") or ()) if t],
+            "last_call_refusal_at": parse_time(facts.get("last_call_refusal_at")),
+            "phone_collection": _phone_collection(facts.get("phone_collection")),
+            "stop_pub": bool(facts.get("stop_pub", False)),
             "version": int(facts.get("version", 0)),
             "updated_at": at,
         }
@@ -118,17 +156,19 @@ class ProjectionRepository:
         excluded = (pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)).excluded
         await upsert(self.session, table, values, keys=["contact_id"], where=table.c.version <= excluded.version)
 
-    async def set_contact_status(self, contact_id: str, status: str, *, at: datetime) -> None:
-        """Changes a projected contact's status (retention flag)."""
+    async def set_contact_status(self, contact_id: str, status: str, *, at: datetime,
+                                 retention_rule: str | None = None) -> None:
+        """Changes a projected contact's status (retention flag, with the rule contacts cited)."""
         await self.session.execute(sa.update(orm.gate_contacts).where(orm.gate_contacts.c.contact_id == contact_id)
-                                   .values(status=status, updated_at=at))
+                                   .values(status=status, retention_rule=retention_rule, updated_at=at))
 
     async def erase_contact(self, contact_id: str, *, at: datetime) -> None:
         """Keeps only the erased status of a contact: no channel, no blind index, no attribute."""
         await self.session.execute(
             sa.update(orm.gate_contacts).where(orm.gate_contacts.c.contact_id == contact_id).values(
-                status="erased", channel_mask=0, email_index=None, phone_index=None, purchased_categories=[],
-                minor_until=None, updated_at=at))
+                status="erased", channel_mask=0, email_index=None, phone_index=None, purchases=[], contracts=[],
+                call_attempts=[], last_call_refusal_at=None, phone_collection=None, profession=None,
+                majority_on=None, digital_consent_age_on=None, updated_at=at))
 
     async def put_consent(self, values: Mapping[str, Any]) -> None:
         """Stores a consent's latest state; a withdrawal keeps the grant time it already knew."""
@@ -143,7 +183,9 @@ class ProjectionRepository:
         if result.rowcount == 0:
             await self.put_consent({"consent_id": consent_id, "contact_id": contact_id, "purpose_id": purpose_id,
                                     "channel": channel, "status": "withdrawn", "granted_at": granted_at,
-                                    "withdrawn_at": withdrawn_at, "updated_at": at})
+                                    "withdrawn_at": withdrawn_at, "proof_present": False, "positive_act": False,
+                                    "withdrawal_info_given": False, "explicit": False, "given_by": [],
+                                    "out_of_hours_calls": False, "updated_at": at})
 
     async def erase_consent_data(self, contact_id: str, consent_ids: Iterable[str],
                                  delivery_ids: Iterable[str]) -> None:
@@ -164,19 +206,22 @@ class ProjectionRepository:
                                                                     "blind_index": index},
                          keys=["objection_id", "blind_index"])
 
-    async def put_notice(self, *, notice_id: str, version: int, article: str) -> None:
-        """Stores which article a notice version answers (13 or 14)."""
-        await upsert(self.session, orm.gate_notices, {"notice_id": notice_id, "version": version,
-                                                      "article": article}, keys=["notice_id", "version"])
+    async def put_notice(self, *, notice_id: str, version: int, article: str, purpose_ids: Iterable[str]) -> None:
+        """Stores which article a notice version answers (13 or 14) and the purposes it covers."""
+        await upsert(self.session, orm.gate_notices, {"notice_id": notice_id, "version": version, "article": article,
+                                                      "purpose_ids": sorted(set(purpose_ids))},
+                     keys=["notice_id", "version"])
 
     async def put_delivery(self, values: Mapping[str, Any]) -> None:
         """Stores a notice delivery to a contact."""
         await upsert(self.session, orm.gate_notice_deliveries, values, keys=["delivery_id"])
 
     async def put_purpose(self, *, purpose_id: str, version: int, lawful_basis: str | None, name: str | None,
-                          retired: bool) -> None:
-        """Stores a purpose's version in force (a retirement keeps the last basis)."""
+                          retired: bool, art14_exemption_claimed: bool | None = None) -> None:
+        """Stores a purpose's version in force (a retirement keeps the last basis and claims)."""
         values: dict[str, Any] = {"purpose_id": purpose_id, "version": version, "retired": retired}
+        if art14_exemption_claimed is not None:
+            values["art14_exemption_claimed"] = art14_exemption_claimed
         if lawful_basis is not None:
             values["lawful_basis"] = lawful_basis
         if name is not None:
@@ -188,7 +233,7 @@ class ProjectionRepository:
                                        .where(orm.gate_purposes.c.purpose_id == purpose_id).values(**values))
         else:
             await self.session.execute(sa.insert(orm.gate_purposes).values(
-                **{"lawful_basis": "unknown", "name": None, **values}))
+                **{"lawful_basis": "unknown", "name": None, "art14_exemption_claimed": False, **values}))
 
     async def put_party(self, *, party_id: str, values: Mapping[str, Any]) -> None:
         """Stores what consent says of a party: roles, status, its contract and a broker's verification."""
@@ -284,28 +329,30 @@ class ProjectionRepository:
             orm.gate_processors.c.processor_id == processor_id))).mappings().first()
         return dict(row) if row else None
 
-    async def bloctel_checked_on(self) -> date | None:
-        """Returns the day of the latest import into a Bloctel-type list, if any."""
-        latest = await self.session.scalar(
-            sa.select(sa.func.max(orm.suppression_imports.c.imported_at))
+    async def bloctel_imports(self) -> list[date]:
+        """Returns the days of every import into a Bloctel-type list, oldest first."""
+        rows = await self.session.scalars(
+            sa.select(orm.suppression_imports.c.imported_at)
             .join(orm.suppression_lists, orm.suppression_lists.c.name == orm.suppression_imports.c.list_name)
             .where(orm.suppression_lists.c.kind == SuppressionKind.BLOCTEL.value))
-        return _aware(latest).date() if latest else None  # type: ignore[union-attr]
+        return sorted({at.date() for at in map(_aware, rows) if at is not None})
 
     async def recipients(self, contact_ids: Sequence[str], *, purpose_id: str, channel: Channel,
-                         seller_entity: str | None, today: date) -> dict[str, RecipientFacts]:
+                         today: date) -> dict[str, RecipientFacts]:
         """Returns the facts of the known contacts among `contact_ids` for one purpose and channel."""
         # Because only the phone rules (TEL-02, RET-08) read the Bloctel cleaning date.
-        bloctel_on = await self.bloctel_checked_on() if channel is Channel.PHONE_HUMAN else None
+        bloctel = await self.bloctel_imports() if channel is Channel.PHONE_HUMAN else []
+        purpose = await self.purpose(purpose_id)
+        exemption = bool(purpose and purpose.get("art14_exemption_claimed"))
         out: dict[str, RecipientFacts] = {}
         for start in range(0, len(contact_ids), _CHUNK):
             chunk = list(dict.fromkeys(contact_ids[start:start + _CHUNK]))
-            out.update(await self._chunk(chunk, purpose_id=purpose_id, channel=channel, seller_entity=seller_entity,
-                                         today=today, bloctel_on=bloctel_on))
+            out.update(await self._chunk(chunk, purpose_id=purpose_id, channel=channel, today=today,
+                                         bloctel=bloctel, art14_exemption=exemption))
         return out
 
-    async def _chunk(self, ids: list[str], *, purpose_id: str, channel: Channel, seller_entity: str | None,
-                     today: date, bloctel_on: date | None) -> dict[str, RecipientFacts]:
+    async def _chunk(self, ids: list[str], *, purpose_id: str, channel: Channel, today: date,
+                     bloctel: list[date], art14_exemption: bool) -> dict[str, RecipientFacts]:
         s = self.session
         contacts = (await s.execute(sa.select(orm.gate_contacts).where(orm.gate_contacts.c.contact_id.in_(ids))))\
             .mappings().all()
@@ -318,17 +365,8 @@ class ProjectionRepository:
         consents: dict[str, list[ConsentRecord]] = defaultdict(list)
         c = orm.gate_consents.c
         for row in (await s.execute(sa.select(orm.gate_consents).where(
-                c.contact_id.in_(ids), c.purpose_id == purpose_id, c.channel == channel.value,
-                c.status.in_(("granted", "withdrawn"))))).mappings():
-            granted = _aware(row["granted_at"]) or _EPOCH
-            consents[row["contact_id"]].append(ConsentRecord(
-                consent_id=row["consent_id"], purpose_id=row["purpose_id"], channel=Channel(row["channel"]),
-                status=ConsentStatus(row["status"]), granted_at=granted, withdrawn_at=_aware(row["withdrawn_at"]),
-                # Because consent refuses a grant without wording and proof (UNI-04), and records only
-                # affirmative collection methods; withdrawal information is part of the notice it cites.
-                proof_present=True, positive_act=True, withdrawal_info_given=row["notice_id"] is not None,
-                collector=row["collector_name"],
-                notice_version=None if row["notice_version"] is None else str(row["notice_version"])))
+                c.contact_id.in_(ids), c.purpose_id == purpose_id, c.channel == channel.value))).mappings():
+            consents[row["contact_id"]].append(_consent(row))
 
         objections: dict[str, list[Objection]] = defaultdict(list)
         o = orm.gate_objections.c
@@ -346,14 +384,16 @@ class ProjectionRepository:
                 for index in values:
                     objections[contact_id].extend(by_index.get(index, ()))
 
+        # Because a notice informs only about the purposes it names: a billing notice does not
+        # inform anyone about prospection (Art. 13(1)(c), 14(1)(c)).
         notices: dict[str, dict[str, tuple[datetime, str]]] = defaultdict(dict)
-        d = orm.gate_notice_deliveries.c
-        query = (sa.select(d.contact_id, d.delivery_id, d.delivered_at, orm.gate_notices.c.article)
-                 .join(orm.gate_notices, sa.and_(orm.gate_notices.c.notice_id == d.notice_id,
-                                                 orm.gate_notices.c.version == d.notice_version))
+        d, n = orm.gate_notice_deliveries.c, orm.gate_notices.c
+        query = (sa.select(d.contact_id, d.delivery_id, d.delivered_at, n.article, n.purpose_ids)
+                 .join(orm.gate_notices, sa.and_(n.notice_id == d.notice_id, n.version == d.notice_version))
                  .where(d.contact_id.in_(ids)).order_by(d.delivered_at))
-        for contact_id, delivery_id, delivered_at, article in await s.execute(query):
-            notices[contact_id].setdefault(str(article), (_aware(delivered_at), delivery_id))  # type: ignore[arg-type]
+        for contact_id, delivery_id, delivered_at, article, purposes in await s.execute(query):
+            if purpose_id in (purposes or ()):
+                notices[contact_id].setdefault(str(article), (_aware(delivered_at), delivery_id))  # type: ignore[arg-type]
 
         hits: dict[str, list[SuppressionHit]] = defaultdict(list)
         if all_indexes:
@@ -373,6 +413,12 @@ class ProjectionRepository:
                 for index in values:
                     hits[contact_id].extend(by_index_hits.get(index, ()))
 
+        # Because UNI-07's "first communication" is one the gate never allowed before.
+        r = orm.check_receipts.c
+        allowed = dict((await s.execute(
+            sa.select(r.contact_id, sa.func.count()).where(r.contact_id.in_(ids), r.decision == "allow")
+            .group_by(r.contact_id))).all())
+
         brokers = await self._brokers({row["broker_name"] for row in contacts if row["broker_name"]}, today=today)
 
         out = {}
@@ -381,37 +427,75 @@ class ProjectionRepository:
             art13 = notices[contact_id].get("13")
             art14 = notices[contact_id].get("14")
             informed = art13 is not None or art14 is not None
-            at_sale = row["source"] == "sale"
-            minor_until = row["minor_until"]
+            obtained_at = _aware(row["obtained_at"])
+            assert obtained_at is not None
+            broker = brokers.get(row["broker_name"], (BrokerVerification.NOT_VERIFIED, None))
+            purchases = tuple(Purchase(p["seller"], frozenset(p["categories"])) for p in row["purchases"] or ())
+            phone = row["phone_collection"]
             out[contact_id] = RecipientFacts(
                 contact_id=contact_id,
                 kind=ContactKind(row["kind"]),
                 relationship=Relationship(row["relationship"]),
                 collected_from_person=row["collected_from_person"],
-                obtained_at=_aware(row["obtained_at"]),  # type: ignore[arg-type]
+                obtained_at=obtained_at,
                 channel_addresses=frozenset(ch for ch, bit in CHANNEL_BITS.items() if row["channel_mask"] & bit),
                 source=row["source"],
                 broker_name=row["broker_name"],
-                broker_verification=brokers.get(row["broker_name"], (BrokerVerification.NOT_VERIFIED, None))[0],
-                broker_verified_at=brokers.get(row["broker_name"], (BrokerVerification.NOT_VERIFIED, None))[1],
+                broker_verification=broker[0],
+                broker_verified_at=broker[1],
                 last_contact_from_person_at=_aware(row["last_contact_from_person_at"]),
                 relationship_end_at=_aware(row["relationship_end_at"]),
-                is_minor=minor_until is not None and minor_until > today,
+                retention_flagged_rule=row["retention_rule"] if row["status"] == "retention_flagged" else None,
+                majority_on=row["majority_on"],
+                digital_consent_age_on=row["digital_consent_age_on"],
                 objections=tuple(dict.fromkeys(objections.get(contact_id, ()))),
                 suppression_hits=tuple(hits.get(contact_id, ())),
                 consents=tuple(consents.get(contact_id, ())),
-                # Because a published Art. 13/14 notice is checked complete by consent, right to object included.
+                # Because consent refuses an Art. 13/14 notice that omits the right to object (H.1).
                 informed_at_collection=informed,
                 objection_offered_at_collection=informed,
                 art13_notice_given_at=art13[0] if art13 else None,
                 art14_notice_delivered_at=art14[0] if art14 else None,
                 art14_delivery_id=art14[1] if art14 else (art13[1] if art13 else None),
-                collected_at_sale=at_sale,
-                sale_entity=seller_entity if at_sale else None,
-                purchased_categories=frozenset(row["purchased_categories"] or ()),
-                bloctel_checked_on=bloctel_on,
+                art14_exemption_claimed=art14_exemption,
+                # Because the soft opt-in needs the details collected "à l'occasion d'une vente": a
+                # contact created at a sale, or one with a recorded purchase.
+                collected_at_sale=row["source"] == "sale" or bool(purchases),
+                purchases=purchases,
+                contracts=tuple(ContractFact(k["seller"], frozenset(k["categories"]), bool(k["ended"]))
+                                for k in row["contracts"] or ()),
+                profession=row["profession"],
+                bloctel_checked_on=_cleaned_on(bloctel, obtained_at.date()),
+                call_attempts_at=tuple(t for t in map(parse_time, row["call_attempts"] or ()) if t),
+                last_phone_refusal_at=_aware(row["last_call_refusal_at"]),
+                phone_collection=PhoneCollection(**phone) if phone else None,
+                timezone=row["timezone"],
+                marketing_messages_received=int(allowed.get(contact_id, 0)),
+                stop_pub=bool(row["stop_pub"]),
             )
         return out
+
+
+def _cleaned_on(imports: list[date], obtained_on: date) -> date | None:
+    """Returns the latest Bloctel cleaning that could include a contact obtained on a day, if any."""
+    # Because a number added to the file after the last cleaning was never submitted to Bloctel.
+    latest = imports[-1] if imports else None
+    return latest if latest is not None and latest >= obtained_on else None
+
+
+def _consent(row: Mapping[str, Any]) -> ConsentRecord:
+    """Reads a projected consent as consent recorded it (proof, positive act, information, who gave it)."""
+    given_by = set(row["given_by"] or ())
+    requested = _aware(row["requested_at"])
+    return ConsentRecord(
+        consent_id=row["consent_id"], purpose_id=row["purpose_id"], channel=Channel(row["channel"]),
+        status=ConsentStatus(row["status"]), granted_at=_aware(row["granted_at"]) or requested or _EPOCH,
+        withdrawn_at=_aware(row["withdrawn_at"]), proof_present=bool(row["proof_present"]),
+        positive_act=bool(row["positive_act"]), explicit=bool(row["explicit"]),
+        withdrawal_info_given=bool(row["withdrawal_info_given"]),
+        given_by_minor="data_subject" in given_by, given_by_parent="parental_authority_holder" in given_by,
+        out_of_hours_calls=bool(row["out_of_hours_calls"]), collector=row["collector_name"],
+        notice_version=None if row["notice_version"] is None else str(row["notice_version"]))
 
 
 def _objection(row: Mapping[str, Any]) -> Objection:

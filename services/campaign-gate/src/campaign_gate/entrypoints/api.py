@@ -119,7 +119,6 @@ async def _ndjson_ids(request: Request) -> AsyncIterator[str]:
              responses={200: {"content": {NDJSON: {}}}})
 async def check_campaign(campaign_id: str, request: Request, who: Marketer, service: ServiceDep) -> Any:
     """Decides each recipient: JSON `{"contact_ids": […]}` in and out, or NDJSON streamed in and out."""
-    seller = service.settings.seller_entity
     if request.headers.get("content-type", "").split(";")[0].strip() == NDJSON:
         await handlers.get_campaign(campaign_id, service.uow())
         # Because Starlette's streaming response listens for a disconnect on the same receive channel,
@@ -129,7 +128,7 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
         freshness = await service.projection_freshness()
         command = handlers.CheckCampaign(campaign_id, who.actor, stale=freshness.stale,
                                          stale_reason=freshness.reason)
-        stream = handlers.check_stream(command, ids, seller_entity=seller, uow_factory=service.uow)
+        stream = handlers.check_stream(command, ids, uow_factory=service.uow)
 
         async def body() -> AsyncIterator[bytes]:
             async for item in stream:
@@ -148,12 +147,10 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
     freshness = await service.projection_freshness()
     command = handlers.CheckCampaign(campaign_id, who.actor, stale=freshness.stale, stale_reason=freshness.reason)
     if len(payload.contact_ids) <= handlers.CHECK_BATCH:
-        result, receipts = await handlers.check_once(command, payload.contact_ids, seller_entity=seller,
-                                                     uow=service.uow())
+        result, receipts = await handlers.check_once(command, payload.contact_ids, uow=service.uow())
     else:
         receipts = []
-        async for item in handlers.check_stream(command, payload.contact_ids, seller_entity=seller,
-                                                uow_factory=service.uow):
+        async for item in handlers.check_stream(command, payload.contact_ids, uow_factory=service.uow):
             if isinstance(item, CheckResult):
                 result = item
             else:

@@ -211,11 +211,11 @@ async def _start(cmd: CheckCampaign, uow: GateUnitOfWork) -> tuple[CheckResult, 
     return result, facts
 
 
-async def _decide(result: CheckResult, facts: Any, contact_ids: Sequence[str], *, seller_entity: str | None,
+async def _decide(result: CheckResult, facts: Any, contact_ids: Sequence[str], *,
                   uow: GateUnitOfWork) -> list[dict[str, Any]]:
     now = uow.clock()
     known = await uow.projection.recipients(contact_ids, purpose_id=facts.purpose_id, channel=facts.channel,
-                                            seller_entity=seller_entity, today=clock.paris_date(now))
+                                            today=clock.paris_date(now))
     recipients = [known.get(cid) or unknown_recipient(cid) for cid in contact_ids]
     out = _receipts(result, facts, recipients, now=now, uow=uow)
     await uow.checks.add_receipts({"check_id": result.check_id, **r} for r in out)
@@ -229,7 +229,7 @@ async def _finish(result: CheckResult, uow: GateUnitOfWork) -> None:
                                       result.ruleset_version, uow.clock()))
 
 
-async def check_once(cmd: CheckCampaign, contact_ids: Sequence[str], *, seller_entity: str | None,
+async def check_once(cmd: CheckCampaign, contact_ids: Sequence[str], *,
                      uow: GateUnitOfWork) -> tuple[CheckResult, list[dict[str, Any]]]:
     """Decides a small check in one transaction: header, receipts, outbox rows and totals commit together."""
     async with uow:
@@ -238,7 +238,7 @@ async def check_once(cmd: CheckCampaign, contact_ids: Sequence[str], *, seller_e
         ids = list(dict.fromkeys(contact_ids))
         now = uow.clock()
         known = await uow.projection.recipients(ids, purpose_id=facts.purpose_id, channel=facts.channel,
-                                                seller_entity=seller_entity, today=clock.paris_date(now))
+                                                today=clock.paris_date(now))
         stale = cmd.stale
         result = CheckResult(str(uuid.uuid4()), campaign.id, campaign.version, rules.RULESET_VERSION, stale)
         recipients = [known.get(cid) or unknown_recipient(cid) for cid in ids]
@@ -276,10 +276,10 @@ async def start_check(cmd: CheckCampaign, uow: GateUnitOfWork) -> tuple[CheckRes
 
 
 async def check_batch(result: CheckResult, facts: Any, contact_ids: Sequence[str], *, actor: str,
-                      seller_entity: str | None, uow: GateUnitOfWork) -> list[dict[str, Any]]:
+                      uow: GateUnitOfWork) -> list[dict[str, Any]]:
     """Decides one batch of recipients, stores their receipts and queues them on `campaigns.events`."""
     async with uow:
-        out = await _decide(result, facts, contact_ids, seller_entity=seller_entity, uow=uow)
+        out = await _decide(result, facts, contact_ids, uow=uow)
         await uow.commit(actor=actor)
         return out
 
@@ -293,7 +293,7 @@ async def finish_check(result: CheckResult, *, actor: str, uow: GateUnitOfWork) 
 
 
 async def check_stream(cmd: CheckCampaign, contact_ids: AsyncIterator[str] | Iterable[str], *,
-                       seller_entity: str | None, uow_factory: Any,
+                       uow_factory: Any,
                        batch: int = CHECK_BATCH) -> AsyncIterator[dict[str, Any] | CheckResult]:
     """Yields each recipient's receipt as batches are decided, then the finished CheckResult."""
     result, facts = await start_check(cmd, uow_factory())
@@ -323,7 +323,7 @@ async def check_stream(cmd: CheckCampaign, contact_ids: AsyncIterator[str] | Ite
             yield pending
 
     async for ids in batches():
-        for item in await check_batch(result, facts, ids, actor=cmd.actor, seller_entity=seller_entity,
+        for item in await check_batch(result, facts, ids, actor=cmd.actor,
                                       uow=uow_factory()):
             yield item
     yield await finish_check(result, actor=cmd.actor, uow=uow_factory())

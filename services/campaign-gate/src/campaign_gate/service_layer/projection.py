@@ -29,7 +29,7 @@ async def _apply(uow: GateUnitOfWork, envelope: EventEnvelope) -> None:
     if t in (contracts.CONTACT_CREATED, contracts.CONTACT_UPDATED, contracts.INTERACTION_RECORDED):
         await p.put_contact(envelope.subject, data.get("facts") or {}, at=at)
     elif t == contracts.CONTACT_RETENTION_FLAGGED:
-        await p.set_contact_status(envelope.subject, "retention_flagged", at=at)
+        await p.set_contact_status(envelope.subject, "retention_flagged", at=at, retention_rule=data.get("rule"))
     elif t == contracts.CONTACT_ERASED:
         await p.erase_contact(envelope.subject, at=at)
         await p.erase_consent_data(envelope.subject, (), ())
@@ -43,6 +43,14 @@ async def _apply(uow: GateUnitOfWork, envelope: EventEnvelope) -> None:
             "granted_at": parse_time(data.get("granted_at")) if granted else None, "withdrawn_at": None,
             "notice_id": data.get("notice_id"), "notice_version": data.get("notice_version"),
             "collector_kind": data.get("collector_kind"), "collector_name": data.get("collector_name"),
+            "requested_at": parse_time(data.get("requested_at")),
+            # Consent's own record of how the consent was given: absent means not shown, never assumed.
+            "proof_present": bool(data.get("proof_present", False)),
+            "positive_act": bool(data.get("positive_act", False)),
+            "withdrawal_info_given": bool(data.get("withdrawal_info_given", False)),
+            "explicit": bool(data.get("explicit", False)),
+            "given_by": [str(g) for g in data.get("given_by") or ()],
+            "out_of_hours_calls": bool(data.get("out_of_hours_calls", False)),
             "updated_at": at})
     elif t == contracts.CONSENT_WITHDRAWN:
         await p.withdraw_consent(consent_id=data["consent_id"], contact_id=data["contact_id"],
@@ -54,7 +62,8 @@ async def _apply(uow: GateUnitOfWork, envelope: EventEnvelope) -> None:
                               scope=data["scope"], at=parse_time(data.get("at")) or at,
                               blind_indexes=data.get("blind_indexes") or ())
     elif t == contracts.NOTICE_PUBLISHED:
-        await p.put_notice(notice_id=data["notice_id"], version=int(data["version"]), article=str(data["article"]))
+        await p.put_notice(notice_id=data["notice_id"], version=int(data["version"]), article=str(data["article"]),
+                           purpose_ids=[str(i) for i in data.get("purpose_ids") or ()])
     elif t == contracts.NOTICE_DELIVERED:
         await p.put_delivery({"delivery_id": data["delivery_id"], "contact_id": data["contact_id"],
                               "notice_id": data["notice_id"], "notice_version": int(data["notice_version"]),
@@ -62,7 +71,9 @@ async def _apply(uow: GateUnitOfWork, envelope: EventEnvelope) -> None:
     elif t in (contracts.PURPOSE_REGISTERED, contracts.PURPOSE_REVISED, contracts.PURPOSE_RETIRED):
         await p.put_purpose(purpose_id=data["purpose_id"], version=int(data["version"]),
                             lawful_basis=data.get("lawful_basis"), name=data.get("name"),
-                            retired=t == contracts.PURPOSE_RETIRED)
+                            retired=t == contracts.PURPOSE_RETIRED,
+                            art14_exemption_claimed=(None if t == contracts.PURPOSE_RETIRED
+                                                     else bool(data.get("art14_exemption_claimed", False))))
     elif t in (contracts.PARTY_REGISTERED, contracts.PARTY_UPDATED):
         await p.put_party(party_id=data["party_id"], values={
             "legal_name": data["legal_name"], "roles": list(data.get("roles") or []), "status": data["status"],
