@@ -54,12 +54,20 @@ def findings_of(**overrides: object) -> list[tuple[str, Outcome]]:
             ("DISC-05", Outcome.BLOCK),
         ),
         (
-            "postcodes excluded from a local offer",
+            "postcodes excluded from a restricted offer, no documented reason",
             {
                 "targeting": (TargetingCriterion("postcode", "not_in", ("93200",)),),
                 "offer_generally_available": False,
             },
-            ("DISC-04", Outcome.NEEDS_REVIEW),
+            ("DISC-01", Outcome.BLOCK),
+        ),
+        (
+            "postcodes excluded from a local offer with a documented delivery area",
+            {
+                "targeting": (TargetingCriterion("postcode", "not_in", ("93200",), "delivery area"),),
+                "offer_generally_available": False,
+            },
+            ("DISC-03", Outcome.NEEDS_REVIEW),
         ),
         (
             "preferred language in eligibility",
@@ -141,3 +149,37 @@ def test_approval_needs_no_block_and_a_justification_for_reviews(
     findings: tuple[Finding, ...], justification: str | None, expected: bool
 ) -> None:
     assert can_approve(findings, justification) is expected
+
+
+RESTRICTED = {"offer_generally_available": False}
+
+
+@pytest.mark.parametrize(
+    ("label", "criterion", "expected"),
+    [
+        ("women only", TargetingCriterion("sexe", "eq", "F"), ("DISC-01", Outcome.BLOCK)),
+        ("seniors only", TargetingCriterion("âge", "gte", "65"), ("DISC-01", Outcome.BLOCK)),
+        ("married only", TargetingCriterion("situation_familiale", "eq", "marié"),
+         ("DISC-01", Outcome.BLOCK)),
+        ("by nationality", TargetingCriterion("nationalité", "eq", "FR", "x"), ("DISC-02", Outcome.BLOCK)),
+        ("youth tariff, documented", TargetingCriterion("age", "lt", "26", "youth tariff"),
+         ("DISC-03", Outcome.NEEDS_REVIEW)),
+    ],
+)
+def test_a_restricted_offer_targeted_on_a_protected_criterion_is_judged_as_eligibility(
+    label: str, criterion: TargetingCriterion, expected: tuple[str, Outcome]
+) -> None:
+    found = findings_of(targeting=(criterion,), **RESTRICTED)
+    assert expected in found
+    # The audience choice of a restricted offer is not "audience selection only" (DISC-04).
+    assert "DISC-04" not in [rule for rule, _ in found]
+
+
+def test_the_same_audience_for_an_offer_declared_open_to_all_asks_for_review_only() -> None:
+    found = findings_of(targeting=(TargetingCriterion("sexe", "eq", "F"),))
+    assert ("DISC-04", Outcome.NEEDS_REVIEW) in found and "DISC-01" not in [r for r, _ in found]
+
+
+def test_neutral_targeting_of_a_restricted_offer_raises_nothing() -> None:
+    shoes = TargetingCriterion("purchased_category", "in", "shoes")
+    assert findings_of(targeting=(shoes,), **RESTRICTED) == []

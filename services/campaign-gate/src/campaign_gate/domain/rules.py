@@ -986,16 +986,35 @@ def _names(keys: frozenset[str]) -> str:
     return ", ".join(sorted(keys))
 
 
+def _eligibility(ctx: Context) -> tuple[tuple[TargetingCriterion, criteria.Classification, str], ...]:
+    """Returns the criteria that decide who may obtain the offer, each with how the message names it.
+
+    Besides the stated eligibility, an offer declared not generally available can only be obtained by
+    the people it is sent to: a protected criterion choosing them decides who gets the offer (J.1).
+    """
+    out = [(crit, cls, f"'{crit.attribute}'") for crit, cls in ctx.eligibility]
+    if not ctx.campaign.offer_generally_available:
+        out += [
+            (crit, cls, f"the audience of a restricted offer ('{crit.attribute}')")
+            for crit, cls in ctx.targeting
+            if cls.protected
+        ]
+    return tuple(out)
+
+
 def disc_01(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
-    """Blocks offer eligibility that depends on a protected criterion without a documented exception."""
+    """Blocks offer eligibility that depends on a protected criterion without a documented exception.
+
+    A restricted offer (not generally available) targeted on a protected criterion is such an offer.
+    """
     out: list[Finding] = []
-    for crit, cls in ctx.eligibility:
+    for crit, cls, named in _eligibility(ctx):
         keys = cls.protected
         if keys and not keys & criteria.NO_JUSTIFICATION_KEYS and not crit.justification:
             out += _block(
                 "DISC-01",
                 f"Offer eligibility depends on a protected criterion ({_names(keys)}) via "
-                f"'{crit.attribute}' with no documented exception (art. 225-1, 225-2 C. pén.).",
+                f"{named} with no documented exception (art. 225-1, 225-2 C. pén.).",
                 f"criterion:{crit.attribute}",
             )
     return tuple(out)
@@ -1004,13 +1023,13 @@ def disc_01(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
 def disc_02(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
     """Blocks offer eligibility based on origin, surname, ethnicity, nation or 'race'."""
     out: list[Finding] = []
-    for crit, cls in ctx.eligibility:
+    for crit, cls, named in _eligibility(ctx):
         keys = cls.protected & criteria.NO_JUSTIFICATION_KEYS
         if keys:
             out += _block(
                 "DISC-02",
                 f"No legitimate-aim derogation for {_names(keys)} (loi 2008-496 art. 2 3° al. 3), stated or "
-                f"inferred via '{crit.attribute}'.",
+                f"inferred via {named}.",
                 f"criterion:{crit.attribute}",
             )
     return tuple(out)
@@ -1019,7 +1038,7 @@ def disc_02(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
 def disc_03(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
     """Asks for sign-off on a justified difference based on a protected criterion."""
     out: list[Finding] = []
-    for crit, cls in ctx.eligibility:
+    for crit, cls, _named in _eligibility(ctx):
         keys = cls.protected
         if keys and not keys & criteria.NO_JUSTIFICATION_KEYS and crit.justification:
             if "sexe" in keys:
@@ -1039,16 +1058,21 @@ def disc_03(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
 
 
 def disc_04(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
-    """Asks to record why a protected criterion chooses the audience of an open offer."""
+    """Asks to record why a protected criterion chooses the audience of an offer declared open to all.
+
+    The declaration is the marketer's: the reviewer signs off that the offer really is open to anyone on
+    the same terms. A restricted offer goes to DISC-01/02/03 instead, an exclusion to DISC-05.
+    """
     out: list[Finding] = []
-    c = ctx.campaign
+    if not ctx.campaign.offer_generally_available:
+        return NONE
     for crit, cls in ctx.targeting:
-        if cls.protected and not cls.art9 and not (cls.exclusion and c.offer_generally_available):
+        if cls.protected and not cls.art9 and not cls.exclusion:
             out += _review(
                 "DISC-04",
-                f"Audience selected on a protected criterion ({_names(cls.protected)}); "
-                "record why, and state "
-                "that the offer is open to anyone on the same terms.",
+                f"Audience selected on a protected criterion ({_names(cls.protected)}) via "
+                f"'{crit.attribute}' for an offer declared generally available; record why, and confirm "
+                "that the message states the offer is open to anyone on the same terms.",
                 f"criterion:{crit.attribute}",
             )
     return tuple(out)
