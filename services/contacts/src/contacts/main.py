@@ -67,7 +67,8 @@ def create_app(settings: ContactsSettings | None = None, *, service: Contacts | 
         token_verifier=build_token_verifier(settings), settings=settings,
         readiness_checks=service.runtime.readiness_checks(),
         problem_statuses={errors.ContactNotFoundError: 404, errors.ContactErasedError: 410,
-                          errors.DuplicateContactError: 409, errors.VersionConflictError: 412},
+                          errors.DuplicateContactError: 409, errors.VersionConflictError: 412,
+                          errors.InteractionRejectedError: 422},
         registry=service.runtime.registry,
     )
     app.state.service = service

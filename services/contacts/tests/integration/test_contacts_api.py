@@ -157,7 +157,8 @@ async def test_no_record_on_the_contacts_topic_carries_a_plaintext_identifier(
     raw = b"\n".join(r.value + b"".join(v for _, v in r.headers) for r in records)
     for value in [*plaintexts(body), "Lozachmeur7q", "1990-04-02"]:
         assert value.lower().encode() not in raw.lower()
-    assert b'"birth_year":1990' in raw.replace(b" ", b"")
+    assert b'"majority_on":"2008-04-02"' in raw.replace(b" ", b"")
+    assert b'"birth_year"' not in raw and b'"minor_until"' not in raw
 
 
 async def _records_for(kafka: str, subject: str, *, expected: int) -> list[Any]:
@@ -256,7 +257,8 @@ async def test_a_sale_makes_a_customer_an_open_leaves_the_last_contact_and_a_cli
     after_open = (await api.client.get(f"/v1/contacts/{contact['id']}", headers=WRITER)).json()
     await api.client.post(url, json={"kind": "click", "occurred_at": "2026-02-02T00:00:00+00:00"}, headers=WRITER)
     after_click = (await api.client.get(f"/v1/contacts/{contact['id']}", headers=WRITER)).json()
-    await api.client.post(url, json={"kind": "sale", "occurred_at": "2026-02-03T00:00:00+00:00"}, headers=WRITER)
+    await api.client.post(url, json={"kind": "sale", "occurred_at": "2026-02-03T00:00:00+00:00",
+                                      "seller": "Vigie Retail SAS"}, headers=WRITER)
     after_sale = (await api.client.get(f"/v1/contacts/{contact['id']}", headers=WRITER)).json()
     unknown = await api.client.post("/v1/contacts/nobody/interactions",
                                     json={"kind": "click", "occurred_at": "2026-02-02T00:00:00+00:00"}, headers=WRITER)

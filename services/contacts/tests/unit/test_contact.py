@@ -32,14 +32,22 @@ def test_a_new_contact_records_one_created_event_with_the_gate_facts() -> None:
     assert isinstance(created, events.ContactCreated)
     assert created.facts["kind"] == "consumer" and created.facts["collected_from_person"] is False
     assert created.facts["broker_name"] == "DataCo" and created.facts["channels"] == ["email"]
-    assert created.facts["birth_year"] == 2010 and created.facts["minor_until"] == "2028-06-01"
+    assert created.facts["majority_on"] == "2028-06-01" and created.facts["digital_consent_age_on"] == "2025-06-01"
     assert "lea@example.org" not in repr(created) and "Léa" not in repr(created)
+    assert not {"birth_year", "minor_until", "attributes"} & set(created.facts)
 
 
-def test_an_adult_has_no_minor_until() -> None:
+def test_an_adult_still_has_the_dates_of_majority_and_digital_consent_age_published() -> None:
     contact = _contact(personal=PersonalData(birth_date=date(1990, 2, 28)))
 
-    assert contact.gate_facts(at=AT)["minor_until"] is None
+    facts = contact.gate_facts(at=AT)
+    assert facts["majority_on"] == "2008-02-28" and facts["digital_consent_age_on"] == "2005-02-28"
+
+
+def test_without_a_birth_date_both_ages_are_null() -> None:
+    facts = _contact(personal=PersonalData(email="x@example.org")).gate_facts(at=AT)
+
+    assert facts["majority_on"] is None and facts["digital_consent_age_on"] is None
 
 
 def test_an_update_that_changes_nothing_records_nothing_and_keeps_the_version() -> None:
@@ -61,7 +69,7 @@ def test_an_update_at_another_version_is_refused() -> None:
 def test_a_purchase_turns_an_account_into_a_customer() -> None:
     contact = _contact(relationship=Relationship.ACCOUNT_ONLY)
 
-    contact.record_interaction(kind=InteractionKind.PURCHASE, channel="web", occurred_at=AT, at=AT)
+    contact.record_interaction(kind=InteractionKind.PURCHASE, channel="web", occurred_at=AT, at=AT, seller="Shop SAS")
 
     assert contact.relationship is Relationship.CUSTOMER_SALE_DONE
     assert contact.last_contact_from_person_at == AT

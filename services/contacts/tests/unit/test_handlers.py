@@ -13,9 +13,10 @@ from contacts.domain.errors import ContactErasedError, ContactNotFoundError, Dup
 from contacts.domain.model import InteractionKind, Kind, Origin, PersonalData, Relationship, Status
 from contacts.service_layer import commands, handlers
 
+# Lyon, not Paris: the city must be absent from events, and "Europe/Paris" is the published time zone.
 CAMILLE = PersonalData(given_name="Camille", family_name="Durand", email="Camille.Durand@Example.org",
-                       phone="+33612345678", postal_address={"line1": "1 rue de la Paix", "postal_code": "75002",
-                                                              "city": "Paris", "country": "FR"})
+                       phone="+33612345678", postal_address={"line1": "1 rue de la Paix", "postal_code": "69002",
+                                                              "city": "Lyon", "country": "FR"})
 GRACE = timedelta(days=30)
 
 
@@ -133,12 +134,14 @@ async def test_a_sale_makes_a_prospect_a_customer_and_counts_as_contact_from_the
     sold_at = datetime(2026, 3, 1, tzinfo=UTC)
 
     interaction_id = await handlers.record_interaction(commands.RecordInteraction(
-        actor="tests", contact_id=created.id, kind=InteractionKind.SALE, occurred_at=sold_at), FakeUnitOfWork(store))
+        actor="tests", contact_id=created.id, kind=InteractionKind.SALE, occurred_at=sold_at, seller="Chaussures SA"),
+        FakeUnitOfWork(store))
 
     contact = store.contacts[created.id]
     assert contact.relationship is Relationship.CUSTOMER_SALE_DONE
     assert contact.last_contact_from_person_at == sold_at
     assert store.interactions[interaction_id].kind == "sale"
+    assert store.interactions[interaction_id].seller == "Chaussures SA"
 
 
 async def test_an_open_does_not_move_the_last_contact_from_the_person_but_a_click_does() -> None:

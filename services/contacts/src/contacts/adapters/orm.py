@@ -23,6 +23,19 @@ contacts = sa.Table(
     sa.Column("last_contact_from_person_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("relationship_end_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("attributes", sa.JSON, nullable=False),
+    # Facts the gate reads that identify nobody on their own, kept beside the sealed personal data.
+    sa.Column("timezone", sa.String(64), nullable=False, server_default="Europe/Paris"),
+    sa.Column("timezone_source", sa.String(16), nullable=False, server_default="default"),
+    sa.Column("profession", sa.String(200), nullable=True),
+    sa.Column("phone_collection", sa.JSON, nullable=True),
+    sa.Column("stop_pub", sa.Boolean, nullable=False, server_default=sa.false()),
+    #: [{seller, categories, last_at}], one per seller.
+    sa.Column("purchases", sa.JSON, nullable=True),
+    #: [{seller, categories, started_at, ended_at}].
+    sa.Column("contracts", sa.JSON, nullable=True),
+    #: The latest outbound call attempts (ISO times, oldest first).
+    sa.Column("call_attempts", sa.JSON, nullable=True),
+    sa.Column("last_call_refusal_at", sa.DateTime(timezone=True), nullable=True),
     #: The per-contact data key wrapped by a key-encryption key; deleting it shreds `personal_data`.
     sa.Column("wrapped_key", sa.LargeBinary, nullable=True),
     sa.Column("personal_data", sa.LargeBinary, nullable=True),
@@ -48,6 +61,9 @@ interactions = sa.Table(
     sa.Column("channel", sa.String(32), nullable=True),
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("seller", sa.String(200), nullable=True),
+    sa.Column("product_categories", sa.JSON, nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=True),
 )
 
 outbox = outbox_table(metadata)

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contacts.adapters import orm
 from contacts.adapters.protection import PersonalDataVault, SealedPersonalData
 from contacts.domain.errors import ContactNotFoundError, DuplicateContactError, VersionConflictError
-from contacts.domain.model import BlindIndexes, Contact, Kind, Origin, PersonalData, Relationship, Status
+from contacts.domain.model import (BlindIndexes, Contact, ContractRecord, Kind, Origin, PersonalData, PhoneCollection,
+                                   Purchase, Relationship, Status)
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class InteractionRow:
     channel: str | None
     occurred_at: datetime
     recorded_at: datetime
+    seller: str | None = None
+    product_categories: list[str] | None = None
+    outcome: str | None = None
 
 
 class AbstractContactRepository(abc.ABC):
@@ -150,7 +154,9 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
     async def add_interaction(self, interaction: InteractionRow) -> None:
         await self._session.execute(orm.interactions.insert().values(
             id=interaction.id, contact_id=interaction.contact_id, kind=interaction.kind,
-            channel=interaction.channel, occurred_at=interaction.occurred_at, recorded_at=interaction.recorded_at))
+            channel=interaction.channel, occurred_at=interaction.occurred_at, recorded_at=interaction.recorded_at,
+            seller=interaction.seller, product_categories=interaction.product_categories,
+            outcome=interaction.outcome))
 
     async def delete_interactions(self, contact_id: str) -> None:
         await self._session.execute(orm.interactions.delete().where(orm.interactions.c.contact_id == contact_id))
@@ -234,6 +240,13 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
             "broker_name": contact.origin.broker_name, "obtained_at": contact.obtained_at,
             "last_contact_from_person_at": contact.last_contact_from_person_at,
             "relationship_end_at": contact.relationship_end_at, "attributes": contact.attributes,
+            "timezone": contact.timezone, "timezone_source": contact.timezone_source,
+            "profession": contact.profession,
+            "phone_collection": contact.phone_collection.as_dict() if contact.phone_collection else None,
+            "stop_pub": contact.stop_pub, "purchases": [p.as_dict() for p in contact.purchases],
+            "contracts": [c.as_dict() for c in contact.contracts],
+            "call_attempts": [t.isoformat() for t in contact.call_attempts],
+            "last_call_refusal_at": contact.last_call_refusal_at,
             "wrapped_key": wrapped, "personal_data": ciphertext,
             "email_index": None if contact.status is Status.ERASED else contact.indexes.email,
             "phone_index": None if contact.status is Status.ERASED else contact.indexes.phone,
@@ -252,6 +265,17 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
                           broker_name=row["broker_name"]),
             obtained_at=_aware(row["obtained_at"]), last_contact_from_person_at=_aware(row["last_contact_from_person_at"]),
             relationship_end_at=_aware(row["relationship_end_at"]), attributes=dict(row["attributes"] or {}),
+            timezone=row["timezone"], timezone_source=row["timezone_source"], profession=row["profession"],
+            phone_collection=PhoneCollection(**row["phone_collection"]) if row["phone_collection"] else None,
+            stop_pub=bool(row["stop_pub"]),
+            purchases=[Purchase(seller=p["seller"], categories=tuple(p["categories"]),
+                                last_at=datetime.fromisoformat(p["last_at"])) for p in row["purchases"] or []],
+            contracts=[ContractRecord(seller=c["seller"], categories=tuple(c["categories"]),
+                                      started_at=datetime.fromisoformat(c["started_at"]),
+                                      ended_at=datetime.fromisoformat(c["ended_at"]) if c["ended_at"] else None)
+                       for c in row["contracts"] or []],
+            call_attempts=[datetime.fromisoformat(t) for t in row["call_attempts"] or []],
+            last_call_refusal_at=_aware(row["last_call_refusal_at"]),
             status=Status(row["status"]), version=row["version"], created_at=_aware(row["created_at"]),
             updated_at=_aware(row["updated_at"]),
         )

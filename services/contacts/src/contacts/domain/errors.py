@@ -34,3 +34,12 @@ class ContactErasedError(ContactsError):
 
     def __init__(self, contact_id: str) -> None:
         super().__init__(f"contact {contact_id} was erased")
+
+
+class InteractionRejectedError(ContactsError):
+    """An interaction lacks a field its kind requires, or carries one its kind does not take (422)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("invalid interaction: " + "; ".join(f"{name} {message}" for name, message in problems))
+        self.problem_extra = {"errors": [{"field": name, "message": message, "type": "interaction_invalid"}
+                                         for name, message in problems]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +28,11 @@ class ContactUpdated:
 
 @dataclass(frozen=True)
 class InteractionRecorded:
-    """The person interacted (sale, reply, click, request, open)."""
+    """An interaction was recorded (the person's sale, reply, click, request, open; a contract; a call attempt).
+
+    `seller` and `product_categories` are set for sales, purchases and contracts, `outcome` for call
+    attempts; each is None when the kind does not take it.
+    """
 
     contact_id: str
     interaction_id: str
@@ -37,6 +41,9 @@ class InteractionRecorded:
     occurred_at: datetime
     counts_as_contact_from_person: bool
     facts: dict[str, Any]
+    seller: str | None = None
+    product_categories: list[str] | None = None
+    outcome: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,8 +58,13 @@ class RetentionFlagged:
 
 @dataclass(frozen=True)
 class ContactErased:
-    """The contact's personal data and data key were destroyed."""
+    """The contact's personal data and data key were destroyed.
+
+    `blind_indexes` are the e-mail and phone blind indexes the contact had (keyed hashes, so that
+    consent can keep suppressing the person, RET-05 / UNI-02).
+    """
 
     contact_id: str
     reason: str
     at: datetime
+    blind_indexes: list[str] = field(default_factory=list)

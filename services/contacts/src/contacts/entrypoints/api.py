@@ -24,6 +24,12 @@ def _read(contact: Contact) -> schemas.ContactRead:
         source=contact.origin.source, broker_name=contact.origin.broker_name, obtained_at=contact.obtained_at,
         last_contact_from_person_at=contact.last_contact_from_person_at,
         relationship_end_at=contact.relationship_end_at, attributes=contact.attributes,
+        timezone=contact.timezone, timezone_source=contact.timezone_source, profession=contact.profession,
+        phone_collection=contact.phone_collection.as_dict() if contact.phone_collection else None,
+        stop_pub=contact.stop_pub, purchases=[p.as_dict() for p in contact.purchases],
+        contracts=[c.as_dict() for c in contact.contracts], call_attempts=contact.call_attempts,
+        last_call_refusal_at=contact.last_call_refusal_at, majority_on=contact.majority_on(),
+        digital_consent_age_on=contact.digital_consent_age_on(),
         created_at=contact.created_at, updated_at=contact.updated_at)
 
 
@@ -78,6 +84,8 @@ async def update_contact(contact_id: str, body: schemas.ContactUpdate, uow: Unit
     changes = body.model_dump(exclude_unset=True)
     if "postal_address" in changes and body.postal_address is not None:
         changes["postal_address"] = body.postal_address.model_dump(exclude_none=True)
+    if "phone_collection" in changes:
+        changes["phone_collection"] = importing.phone_collection(body.phone_collection)
     contact = await handlers.update_contact(commands.UpdateContact(
         actor=principal.actor, contact_id=contact_id, changes=changes,
         expected_version=_version_from_if_match(if_match)), uow)
@@ -88,11 +96,18 @@ async def update_contact(contact_id: str, body: schemas.ContactUpdate, uow: Unit
 @router.post("/contacts/{contact_id}/interactions", status_code=201, response_model=schemas.InteractionRead)
 async def record_interaction(contact_id: str, body: schemas.InteractionCreate, uow: UnitOfWorkDep,
                              principal: ContactWriter) -> schemas.InteractionRead:
-    """Records a sale, purchase, reply, click, request or open (an open does not restart retention)."""
+    """Records an interaction; 422 names a field its kind requires (seller, outcome) or does not take.
+
+    sale/purchase (seller, product_categories) fold into the contact's purchases; contract_start and
+    contract_end open and close a seller's contract; call_attempt (outcome) is counted for the
+    calling limits and, like an open, never restarts retention.
+    """
     interaction_id = await handlers.record_interaction(commands.RecordInteraction(
         actor=principal.actor, contact_id=contact_id, kind=body.kind, occurred_at=body.occurred_at,
-        channel=body.channel), uow)
-    return schemas.InteractionRead(id=interaction_id, contact_id=contact_id, kind=body.kind)
+        channel=body.channel, seller=body.seller, product_categories=body.product_categories,
+        outcome=body.outcome), uow)
+    return schemas.InteractionRead(id=interaction_id, contact_id=contact_id, kind=body.kind, seller=body.seller,
+                                   product_categories=body.product_categories, outcome=body.outcome)
 
 
 @router.post("/contacts:import", response_model=schemas.ImportReport)

@@ -1,4 +1,16 @@
-"""Bulk import bodies (CSV or NDJSON) → numbered, validated create commands and per-row errors."""
+"""Bulk import bodies (CSV or NDJSON) → numbered, validated create commands and per-row errors.
+
+An NDJSON line is a `POST /v1/contacts` body. A CSV row has one column per field of that body, with
+dotted names for objects and an empty cell for an absent field:
+
+- `postal_address.line1`, `postal_address.postal_code`, `postal_address.city`, `postal_address.country`;
+- `attributes.<name>` (free-form, stored but never published);
+- `timezone` (IANA name), `profession`, `stop_pub` (`true`/`false`);
+- `phone_collection.told_calls_need_consent`, `phone_collection.during_contract`,
+  `phone_collection.contract_states_calls_need_consent` (`true`/`false`, all three when one is given);
+- `purchase.seller`, `purchase.categories` (separated by `|`), `purchase.last_at`: one purchase of an
+  existing customer (NDJSON takes a `purchases` list).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +22,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from contacts.domain.model import Origin, PersonalData
+from contacts.domain.model import Origin, PersonalData, PhoneCollection, Purchase
 from contacts.entrypoints import schemas
 from contacts.service_layer import commands
 
@@ -47,7 +59,22 @@ def _csv_rows(body: bytes) -> Iterator[tuple[int, dict[str, Any] | None, str | N
         if len(cells) != len(names):
             yield number, None, f"has {len(cells)} cells, the header has {len(names)}"
             continue
-        yield number, _unflatten(names, cells), None
+        yield number, _purchase_columns(_unflatten(names, cells)), None
+
+
+#: What separates the categories of a CSV `purchase.categories` cell.
+CATEGORY_SEPARATOR = "|"
+
+
+def _purchase_columns(fields: dict[str, Any]) -> dict[str, Any]:
+    # Because a CSV row is flat, its one purchase arrives as `purchase.*` columns; the body takes a list.
+    purchase = fields.pop("purchase", None)
+    if purchase is not None:
+        categories = purchase.get("categories")
+        if categories is not None:
+            purchase["categories"] = [c.strip() for c in categories.split(CATEGORY_SEPARATOR) if c.strip()]
+        fields["purchases"] = [purchase]
+    return fields
 
 
 def _unflatten(names: list[str], cells: list[str]) -> dict[str, Any]:
@@ -96,7 +123,15 @@ def create_command(body: schemas.ContactCreate, *, actor: str) -> commands.Creat
         origin=Origin(collected_from_person=body.collected_from_person, source=body.source,
                       broker_name=body.broker_name),
         obtained_at=body.obtained_at, last_contact_from_person_at=body.last_contact_from_person_at,
-        relationship_end_at=body.relationship_end_at, attributes=body.attributes)
+        relationship_end_at=body.relationship_end_at, attributes=body.attributes, timezone=body.timezone,
+        profession=body.profession, phone_collection=phone_collection(body.phone_collection), stop_pub=body.stop_pub,
+        purchases=[Purchase(seller=p.seller, categories=tuple(p.categories), last_at=p.last_at)
+                   for p in body.purchases])
+
+
+def phone_collection(body: schemas.PhoneCollection | None) -> PhoneCollection | None:
+    """Returns the domain value of the `phone_collection` object (None when absent)."""
+    return PhoneCollection(**body.model_dump()) if body is not None else None
 
 
 def field_errors(error: ValidationError) -> list[dict[str, str]]:

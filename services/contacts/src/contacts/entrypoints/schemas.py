@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator,
+                      model_validator)
 
-from contacts.domain.model import InteractionKind, Kind, Relationship
+from contacts.domain import timezones
+from contacts.domain.model import SELLER_KINDS, CallOutcome, InteractionKind, Kind, Relationship
 from shared.blind_index import InvalidIdentifierError, normalise_email, normalise_phone
 
 
@@ -42,11 +44,50 @@ def _past_datetime(value: datetime | None) -> datetime | None:
     return value
 
 
+def _valid_timezone(value: str | None) -> str | None:
+    if value is not None and not timezones.is_valid_timezone(value):
+        raise ValueError("not an IANA time zone name (e.g. Europe/Paris, Indian/Reunion)")
+    return value
+
+
 Phone = Annotated[str, Field(max_length=40), AfterValidator(_valid_phone)]
 Email = Annotated[str, Field(max_length=254), AfterValidator(_valid_email)]
 BirthDate = Annotated[date, AfterValidator(_past_date)]
 PastDatetime = Annotated[AwareDatetime, AfterValidator(_past_datetime)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+TimeZone = Annotated[str, Field(max_length=64, description=(
+    "The person's IANA time zone (calling hours are judged in it). When absent it is derived from the "
+    "phone number's region, else the postal address (French overseas postal codes 971..988, then the "
+    "country), else Europe/Paris.")), AfterValidator(_valid_timezone)]
+Profession = Annotated[str, Field(min_length=1, max_length=200, description=(
+    "A named professional's function (e.g. 'pharmacien'), stored lower-cased; the gate compares it with "
+    "a campaign's professional_target."))]
+Seller = Annotated[str, Field(min_length=1, max_length=200, description=(
+    "The legal entity that sold (soft opt-in compares it with the campaign's sender)."))]
+Categories = Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=50, description=(
+    "Product categories of what was sold, compared with a campaign's products (soft opt-in)."))]
+StopPub = Annotated[bool, Field(description=(
+    "The mailbox shows a refusal of unaddressed advertising ('Stop Pub' sticker)."))]
+
+
+class PhoneCollection(BaseModel):
+    """What the person was told when the phone number was collected (consumer calls since 2026-08-11)."""
+
+    model_config = ConfigDict(extra="forbid")
+    told_calls_need_consent: bool = Field(description=(
+        "The person was told at collection that prospecting calls need their consent."))
+    during_contract: bool = Field(description="The number was collected while a contract was being concluded.")
+    contract_states_calls_need_consent: bool = Field(description=(
+        "The contract states that prospecting calls need the person's consent."))
+
+
+class PurchaseIn(BaseModel):
+    """What an existing customer bought from one seller (for contacts created after their purchases)."""
+
+    model_config = ConfigDict(extra="forbid")
+    seller: Seller
+    categories: Categories = Field(default_factory=list)
+    last_at: PastDatetime = Field(description="When the person last bought from this seller.")
 
 
 class PostalAddress(BaseModel):
@@ -78,12 +119,30 @@ class ContactCreate(BaseModel):
     obtained_at: PastDatetime
     last_contact_from_person_at: PastDatetime | None = None
     relationship_end_at: AwareDatetime | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict, max_length=100)
+    attributes: dict[str, Any] = Field(default_factory=dict, max_length=100, description=(
+        "Free-form attributes, stored and returned but never published in events."))
+    timezone: TimeZone | None = None
+    profession: Profession | None = None
+    phone_collection: PhoneCollection | None = Field(None, description=(
+        "What the person was told about consent to calls when the phone number was collected."))
+    stop_pub: StopPub = False
+    purchases: list[PurchaseIn] = Field(default_factory=list, max_length=100, description=(
+        "An existing customer's purchases, one or more per seller; the relationship becomes "
+        "customer_sale_done when not given."))
 
     @model_validator(mode="after")
     def _broker_named_when_not_from_person(self) -> ContactCreate:
         if not self.collected_from_person and not self.broker_name and self.source in ("broker", "partner"):
             raise ValueError("broker_name is required when the data comes from a broker or partner")
+        return self
+
+    @model_validator(mode="after")
+    def _purchases_make_a_customer(self) -> ContactCreate:
+        if self.purchases and "relationship" not in self.model_fields_set:
+            self.relationship = Relationship.CUSTOMER_SALE_DONE
+        elif self.purchases and self.relationship in (Relationship.PROSPECT, Relationship.ACCOUNT_ONLY):
+            raise ValueError("purchases are those of a customer: the relationship cannot be "
+                             f"{self.relationship.value}")
         return self
 
 
@@ -102,15 +161,49 @@ class ContactUpdate(BaseModel):
     last_contact_from_person_at: PastDatetime | None = None
     relationship_end_at: AwareDatetime | None = None
     attributes: dict[str, Any] | None = Field(None, max_length=100)
+    timezone: TimeZone | None = Field(None, description=(
+        "The person's IANA time zone; null goes back to the zone derived from the phone or address."))
+    profession: Profession | None = None
+    phone_collection: PhoneCollection | None = None
+    stop_pub: StopPub | None = None
+
+    @model_validator(mode="after")
+    def _no_null_for_required_facts(self) -> ContactUpdate:
+        if "stop_pub" in self.model_fields_set and self.stop_pub is None:
+            raise ValueError("stop_pub must be true or false")
+        return self
 
 
 class InteractionCreate(BaseModel):
-    """An interaction of the person."""
+    """An interaction: the person's (sale, purchase, reply, click, request, open), a contract's start or end,
+    or an outbound call attempt of the company."""
 
     model_config = ConfigDict(extra="forbid")
     kind: InteractionKind
     channel: Annotated[str, Field(max_length=32)] | None = None
     occurred_at: PastDatetime
+    seller: Seller | None = Field(None, validate_default=True, description=(
+        "The legal entity that sold: required for sale, purchase, contract_start and contract_end."))
+    product_categories: Categories | None = Field(None, validate_default=True, description=(
+        "What was sold (sale, purchase, contract_start; on contract_end, which of the seller's contracts end)."))
+    outcome: CallOutcome | None = Field(None, validate_default=True, description=(
+        "How a call_attempt ended: required for call_attempt."))
+
+    @field_validator("seller", "product_categories", "outcome", mode="after")
+    @classmethod
+    def _fields_of_the_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        # A field validator (not a model one) so that the 422 names the field at fault.
+        kind = info.data.get("kind")
+        if kind is None:
+            return value
+        takes = kind in SELLER_KINDS if info.field_name != "outcome" else kind is InteractionKind.CALL_ATTEMPT
+        if info.field_name == "seller" and takes and value is None:
+            raise ValueError(f"required for a {kind.value}: the legal entity that sold")
+        if info.field_name == "outcome" and takes and value is None:
+            raise ValueError("required for a call_attempt: no_answer, answered or refused")
+        if not takes and value is not None:
+            raise ValueError(f"not taken by a {kind.value}")
+        return value
 
 
 class InteractionRead(BaseModel):
@@ -119,6 +212,26 @@ class InteractionRead(BaseModel):
     id: str
     contact_id: str
     kind: InteractionKind
+    seller: str | None = None
+    product_categories: list[str] | None = None
+    outcome: CallOutcome | None = None
+
+
+class PurchaseRead(BaseModel):
+    """What the person bought from one seller."""
+
+    seller: str
+    categories: list[str]
+    last_at: datetime
+
+
+class ContractRead(BaseModel):
+    """A contract with one seller (open while ended_at is null)."""
+
+    seller: str
+    categories: list[str]
+    started_at: datetime
+    ended_at: datetime | None
 
 
 class ContactRead(BaseModel):
@@ -142,6 +255,17 @@ class ContactRead(BaseModel):
     last_contact_from_person_at: datetime | None
     relationship_end_at: datetime | None
     attributes: dict[str, Any]
+    timezone: str
+    timezone_source: str = Field(description="given, or what it was derived from: phone, postal_code, country, default")
+    profession: str | None
+    phone_collection: PhoneCollection | None
+    stop_pub: bool
+    purchases: list[PurchaseRead]
+    contracts: list[ContractRead]
+    call_attempts: list[datetime] = Field(description="The latest outbound call attempts (at most 4), oldest first.")
+    last_call_refusal_at: datetime | None
+    majority_on: date | None = Field(description="The 18th birthday, derived from birth_date.")
+    digital_consent_age_on: date | None = Field(description="The 15th birthday, derived from birth_date.")
     created_at: datetime | None
     updated_at: datetime | None
 

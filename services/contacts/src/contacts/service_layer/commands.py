@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from contacts.domain.model import InteractionKind, Kind, Origin, PersonalData, Relationship
+from contacts.domain.model import (CallOutcome, InteractionKind, Kind, Origin, PersonalData, PhoneCollection, Purchase,
+                                   Relationship)
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,12 @@ class CreateContact:
     last_contact_from_person_at: datetime | None = None
     relationship_end_at: datetime | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    #: An IANA zone; None derives it from the phone, else the postal address, else Paris.
+    timezone: str | None = None
+    profession: str | None = None
+    phone_collection: PhoneCollection | None = None
+    stop_pub: bool = False
+    purchases: list[Purchase] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,9 @@ class RecordInteraction:
     kind: InteractionKind
     occurred_at: datetime
     channel: str | None = None
+    seller: str | None = None
+    product_categories: list[str] | None = None
+    outcome: CallOutcome | None = None
 
 
 @dataclass(frozen=True)

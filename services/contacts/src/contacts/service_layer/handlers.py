@@ -18,7 +18,9 @@ def _new_contact(cmd: commands.CreateContact, uow: AbstractContactsUnitOfWork) -
         kind=cmd.kind, relationship=cmd.relationship, personal=cmd.personal,
         indexes=uow.vault.indexes_for(cmd.personal), origin=cmd.origin, obtained_at=cmd.obtained_at,
         last_contact_from_person_at=cmd.last_contact_from_person_at,
-        relationship_end_at=cmd.relationship_end_at, attributes=cmd.attributes, at=uow.clock())
+        relationship_end_at=cmd.relationship_end_at, attributes=cmd.attributes, timezone=cmd.timezone,
+        profession=cmd.profession, phone_collection=cmd.phone_collection, stop_pub=cmd.stop_pub,
+        purchases=cmd.purchases, at=uow.clock())
 
 
 async def create_contact(cmd: commands.CreateContact, uow: AbstractContactsUnitOfWork) -> Contact:
@@ -64,13 +66,16 @@ async def record_interaction(cmd: commands.RecordInteraction, uow: AbstractConta
     async with uow:
         contact = await uow.contacts.get_or_raise(cmd.contact_id, for_update=True)
         at = uow.clock()
-        interaction_id = contact.record_interaction(kind=cmd.kind, channel=cmd.channel,
-                                                    occurred_at=cmd.occurred_at, at=at)
+        interaction_id = contact.record_interaction(
+            kind=cmd.kind, channel=cmd.channel, occurred_at=cmd.occurred_at, at=at, seller=cmd.seller,
+            product_categories=cmd.product_categories, outcome=cmd.outcome)
+        recorded = contact.events[-1]
         # The contact row goes first because the interaction row references it.
         await uow.contacts.flush()
         await uow.contacts.add_interaction(InteractionRow(
             id=interaction_id, contact_id=contact.id, kind=cmd.kind.value, channel=cmd.channel,
-            occurred_at=cmd.occurred_at, recorded_at=at))
+            occurred_at=cmd.occurred_at, recorded_at=at, seller=recorded.seller,
+            product_categories=recorded.product_categories, outcome=recorded.outcome))
         await uow.commit(actor=cmd.actor)
     return interaction_id
 
