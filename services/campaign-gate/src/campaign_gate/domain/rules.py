@@ -1375,6 +1375,9 @@ _R, _C = Scope.RECIPIENT, Scope.CAMPAIGN
 _SOFT, _AUTO_FAX = SOFT_OPT_IN_CHANNELS, frozenset({Channel.AUTOMATED_CALL, Channel.FAX})
 _EMAIL, _SMS = frozenset({Channel.EMAIL}), frozenset({Channel.SMS_MMS})
 _AUTO, _UNADDRESSED = frozenset({Channel.AUTOMATED_CALL}), frozenset({Channel.POSTAL_UNADDRESSED})
+# D223-9 covers "la sollicitation d'un consommateur par voie téléphonique" and L221-17 "la prospection par
+# téléphone", whoever or whatever speaks: calls by an automated system are held to them like human calls.
+_CALLS = frozenset({Channel.PHONE_HUMAN, Channel.AUTOMATED_CALL})
 _GDPR = "Regulation (EU) 2016/679"
 
 
@@ -1528,11 +1531,11 @@ RULES: tuple[Rule, ...] = (
     # D223-9 survives 11/08/2026 (M.2), so TEL-03/04/05 keep no end date.
     _rule(
         "TEL-03",
-        "Call days and hours",
+        "Call days and hours (human and automated calls)",
         _R,
-        PHONE,
+        _CALLS,
         tel_03,
-        "Art. D223-9 C. consom. (décret 2022-1313)",
+        "Art. D223-9 C. consom. (décret 2022-1313): any telephone solicitation of a consumer",
         effective_from=D223_9_FROM,
     ),
     _rule(
@@ -1571,7 +1574,14 @@ RULES: tuple[Rule, ...] = (
         "Art. L221-16 C. consom.; section M.1 (Bloctel mention pending VERIFY)",
         effective_from=PHONE_OPT_IN_FROM,
     ),
-    _rule("TEL-07", "Masked caller number", _C, PHONE, tel_07, "Art. L221-17 C. consom."),
+    _rule(
+        "TEL-07",
+        "Masked caller number (human and automated calls)",
+        _C,
+        _CALLS,
+        tel_07,
+        "Art. L221-17 C. consom. (prospection par téléphone)",
+    ),
     _rule(
         "TEL-08",
         "Sector ban: home energy renovation and adaptation",
