@@ -4,7 +4,7 @@ export UV_LINK_MODE := copy
 PY := .venv/bin/python
 ROLE ?= integrator
 
-.PHONY: install run stop token test test-unit lint-imports bench asyncapi clean
+.PHONY: install run stop token test test-unit lint-imports bench asyncapi facts clean
 
 install: ## Install uv, Python dependencies (locked) and the Kafka broker's jars.
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
@@ -36,6 +36,9 @@ bench: install ## Run every benchmark under bench/, each against its same-run ba
 
 asyncapi: ## Regenerate docs/asyncapi.yaml from the services' published event types.
 	@$(PY) -m infra.asyncapi
+
+facts: ## Regenerate docs/facts.md: where each fact the gate's rules read comes from, and which rules read it.
+	@$(PY) -m infra.facts
 
 clean:
 	rm -rf .run .pytest_cache
