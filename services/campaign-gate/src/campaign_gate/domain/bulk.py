@@ -305,7 +305,7 @@ VECTORISED: dict[Callable[..., object], Callable[[_Derived], Masks]] = {
     rules.uni_03: lambda d: [(_B, d.col.consent_status == CONSENT_CODES[ConsentStatus.WITHDRAWN])],
     rules.uni_04: _uni_04,
     rules.uni_05: _uni_05,
-    rules.uni_06: lambda d: [(_B, d.art14_missing)],
+    rules.uni_06: lambda d: [(_B, ~d.generic & d.art14_missing)],
     rules.uni_07: lambda d: [] if d.c.message.right_to_object_statement else [(_B, d.col.first_contact)],
     rules.uni_08: lambda d: [(_B, d.expired)],
     rules.uni_09: _uni_09,
@@ -368,23 +368,26 @@ VECTORISED: dict[Callable[..., object], Callable[[_Derived], Masks]] = {
         )
     ],
     rules.post_01: lambda d: [(_A, d.opt_out_offered)],
-    rules.post_02: lambda d: [(_B, d.art14_missing)],
+    rules.post_02: lambda d: [(_B, ~d.generic & d.art14_missing)],
     rules.post_03: lambda d: [(_R, d.consumer & d.col.robinson_hit)],
     rules.post_04: lambda d: [(_B, d.col.stop_pub), (_A, ~d.col.stop_pub)],
     rules.ret_01: lambda d: _ret(d, rules.RetentionClock.PROSPECT),
     rules.ret_02: lambda d: _ret(d, rules.RetentionClock.CUSTOMER),
     rules.ret_08: _ret_08,
-    rules.info_01: lambda d: [(_B, d.col.collected_from_person & ~d.col.art13_given)],
+    rules.info_01: lambda d: [(_B, ~d.generic & d.col.collected_from_person & ~d.col.art13_given)],
     rules.info_02: lambda d: [
         (
             _B,
-            ~d.col.collected_from_person
+            ~d.generic
+            & ~d.col.collected_from_person
             & ~d.col.art14_exemption
             & ~d.delivered
             & (d.col.obtained_at < d.notice_threshold),
         )
     ],
-    rules.info_03: lambda d: [(_R, ~d.col.collected_from_person & d.col.art14_exemption & ~d.delivered)],
+    rules.info_03: lambda d: [
+        (_R, ~d.generic & ~d.col.collected_from_person & d.col.art14_exemption & ~d.delivered)
+    ],
     rules.info_04: lambda d: [(_B, d.relies & d.granted & ~d.col.consent_withdrawal_info)],
 }
 

@@ -515,10 +515,16 @@ def uni_05(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
     return _review("UNI-05", message, v.broker_ref)
 
 
+def natural_person(v: RecipientView) -> bool:
+    """Says whether the contact details are a natural person's: Art. 13 and 14 GDPR inform data subjects,
+    and a generic company address (contact@, info@) is nobody's personal data."""
+    return v.kind is not ContactKind.LEGAL_PERSON_GENERIC
+
+
 def uni_06(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
     """Blocks a first communication from indirectly obtained data without an Art. 14 notice."""
     assert v is not None
-    if art14_missing(ctx, v):
+    if natural_person(v) and art14_missing(ctx, v):
         return _block(
             "UNI-06",
             "Art. 14 information is due at the latest at the first communication; send the notice with this "
@@ -896,7 +902,7 @@ def post_01(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
 def post_02(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
     """Blocks a mailing on indirect data without Art. 14 information."""
     assert v is not None
-    if art14_missing(ctx, v):
+    if natural_person(v) and art14_missing(ctx, v):
         return _block("POST-02", "Indirect collection: information at the latest with the first mailing.")
     return NONE
 
@@ -1241,18 +1247,19 @@ def ret_08(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
 
 
 def info_01(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
-    """Blocks data collected from the person without an Art. 13 notice."""
+    """Blocks a natural person's data collected from them without an Art. 13 notice."""
     assert v is not None
-    if v.collected_from_person and not v.art13_given:
+    if natural_person(v) and v.collected_from_person and not v.art13_given:
         return _block("INFO-01", "No Art. 13 notice recorded at collection; the record may not be used.")
     return NONE
 
 
 def info_02(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
-    """Blocks indirect data past the one-month Art. 14 deadline without a delivered notice."""
+    """Blocks a natural person's indirect data past the one-month Art. 14 deadline without a notice."""
     assert v is not None
     if (
-        not v.collected_from_person
+        natural_person(v)
+        and not v.collected_from_person
         and not v.art14_exemption
         and not art14_delivered(ctx, v)
         and v.obtained_at < ctx.notice_threshold
@@ -1267,9 +1274,14 @@ def info_02(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
 
 
 def info_03(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
-    """Asks for review when the Art. 14(5)(b) exemption is claimed."""
+    """Asks for review when the Art. 14(5)(b) exemption is claimed for a natural person's data."""
     assert v is not None
-    if not v.collected_from_person and v.art14_exemption and not art14_delivered(ctx, v):
+    if (
+        natural_person(v)
+        and not v.collected_from_person
+        and v.art14_exemption
+        and not art14_delivered(ctx, v)
+    ):
         return _review("INFO-03", "Art. 14(5)(b) disproportionate-effort exemption claimed: rarely accepted.")
     return NONE
 
