@@ -79,7 +79,8 @@ class ConsentService:
         if envelope.type != contracts.CONTACT_ERASED:
             return
         plan = await handlers.erase_contact_data(commands.EraseContactData(
-            actor=envelope.actor, contact_id=envelope.subject, event_id=envelope.id, topic=record.topic), self.uow())
+            actor=envelope.actor, contact_id=envelope.subject, event_id=envelope.id, topic=record.topic,
+            blind_indexes=_erased_blind_indexes(envelope)), self.uow())
         if plan is not None:
             log.info("contact consent data erased", extra={
                 "consents": len(plan.consent_ids), "deliveries": len(plan.delivery_ids),
@@ -99,6 +100,12 @@ def _blind_indexes_of(envelope: EventEnvelope) -> tuple[str, ...]:
         return ()
     found = (facts.get("email_index"), facts.get("phone_index"))
     return tuple(i for i in found if isinstance(i, str) and i)
+
+
+def _erased_blind_indexes(envelope: EventEnvelope) -> tuple[str, ...]:
+    # contact_erased carries the contact's e-mail and phone blind indexes at erasure (WAVE2 contract).
+    found = envelope.data.get("blind_indexes") if isinstance(envelope.data, dict) else None
+    return tuple(i for i in found if isinstance(i, str) and i) if isinstance(found, list) else ()
 
 
 def bootstrap(settings: ConsentSettings | None = None, *,

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from contacts.adapters.outgoing import to_envelope as contacts_envelope
+from contacts.domain.events import ContactErased
 
 from consent import contracts
 from consent.adapters import orm
@@ -232,12 +234,14 @@ async def test_every_change_is_published_on_consent_events(settings, kafka_boots
         contact_id = _contact_id()
         await _created(client, f"/v1/notices/{notice['notice_id']}/deliveries",
                        {"contact_id": contact_id, "channel": "email"}, INTEGRATOR)
+        # The notice cited at collection states the right to withdraw: consent derives the information from it.
         terms = {"positive_act": True, "withdrawal_info_given": True, "explicit": False,
                  "given_by": ["data_subject", "parental_authority_holder"]}
-        pending = await _created(client, "/v1/consents",
-                                 _consent(contact_id, purpose["purpose_id"], channel="email", terms=terms), INTEGRATOR)
+        pending = await _created(client, "/v1/consents", _consent(
+            contact_id, purpose["purpose_id"], channel="email", notice_id=notice["notice_id"],
+            notice_version=notice["version"], terms={**terms, "act": "ticked_box"}), INTEGRATOR)
         assert pending["status"] == "pending", "e-mail consents wait for the double opt-in"
-        assert pending["terms"] == terms
+        assert pending["terms"] == {**terms, "act": "ticked_box", "withdrawal_statement": None}
         confirmed = await client.post(f"/v1/consents/{pending['consent_id']}/confirmation", headers=INTEGRATOR)
         assert confirmed.status_code == 200 and confirmed.json()["status"] == "granted"
         withdrawn = await client.post(f"/v1/consents/{pending['consent_id']}/withdrawal", headers=INTEGRATOR)
@@ -550,3 +554,127 @@ async def test_an_objection_given_by_contact_id_alone_keeps_the_persons_indexes_
             e.type == contracts.OBJECTION_INDEXES_ADDED for e in seen), {contact_id})
     added = next(e for e in events if e.type == contracts.OBJECTION_INDEXES_ADDED)
     assert added.data["blind_indexes"] == [phone_index] and added.data["objection_id"] == objection["objection_id"]
+
+
+# --- Consent's facts for the gate, from the HTTP input to the bytes on consent.events (issue 13): the gate
+# reads consent's record of what the caller entered, never an assumption.
+
+
+async def test_a_pre_ticked_consent_is_published_as_stored_without_positive_act_or_withdrawal_info(
+        settings: ConsentSettings, kafka_bootstrap: str) -> None:
+    async with running(create_app(settings)) as consent:
+        client = consent.client
+        purpose = await _created(client, "/v1/purposes", _purpose(), ADMIN)
+        pre_ticked, told = _contact_id(), _contact_id()
+        stored = await _created(client, "/v1/consents", _consent(
+            pre_ticked, purpose["purpose_id"], terms={"act": "pre_ticked_box"}), INTEGRATOR)
+        assert stored["terms"]["positive_act"] is False and stored["terms"]["withdrawal_info_given"] is False
+        ticked = await _created(client, "/v1/consents", _consent(
+            told, purpose["purpose_id"], channel="phone_human", out_of_hours_calls=True,
+            wording="J'accepte d'être appelé par Acme, y compris le soir. Je peux retirer mon accord à tout moment.",
+            terms={"act": "said_yes"}), INTEGRATOR)
+        assert ticked["terms"]["positive_act"] is True and ticked["terms"]["withdrawal_info_given"] is True
+        assert ticked["out_of_hours_calls"] is True
+
+        refused = [
+            await client.post("/v1/consents", json=_consent(_contact_id(), purpose["purpose_id"],
+                                                             out_of_hours_calls=True), headers=INTEGRATOR),
+            await client.post("/v1/consents", json=_consent(_contact_id(), purpose["purpose_id"], terms={
+                "act": "bundled_with_terms", "positive_act": True}), headers=INTEGRATOR),
+            await client.post("/v1/consents", json=_consent(_contact_id(), purpose["purpose_id"], terms={
+                "act": "ticked_box", "withdrawal_info_given": True}), headers=INTEGRATOR),
+        ]
+        assert [r.status_code for r in refused] == [422, 422, 422], [r.text for r in refused]
+        assert "out_of_hours_calls" in refused[0].text and "positive_act" in refused[1].text
+        assert "withdrawal_info_given" in refused[2].text
+        events = await _read_topic(kafka_bootstrap, contracts.CONSENT_EVENTS,
+                                   lambda seen: len([e for e in seen if e.type == contracts.CONSENT_GRANTED]) == 2,
+                                   {pre_ticked, told})
+    granted = {e.subject: e.data for e in events if e.type == contracts.CONSENT_GRANTED}
+    for contact_id, record in ((pre_ticked, stored), (told, ticked)):
+        published = granted[contact_id]
+        assert {k: published[k] for k in ("positive_act", "withdrawal_info_given", "explicit", "given_by")} == {
+            k: record["terms"][k] for k in ("positive_act", "withdrawal_info_given", "explicit", "given_by")}
+        assert published["out_of_hours_calls"] is record["out_of_hours_calls"]
+        assert published["proof_present"] is True
+    assert granted[pre_ticked]["positive_act"] is False and granted[told]["out_of_hours_calls"] is True
+
+
+async def test_an_art14_exemption_claimed_in_the_register_is_published_and_exported(
+        settings: ConsentSettings, kafka_bootstrap: str) -> None:
+    ground = "Fichier d'archives de 1950 : les personnes ne peuvent plus être retrouvées"
+    async with running(create_app(settings)) as consent:
+        client = consent.client
+        missing = await client.post("/v1/purposes", json=_purpose(art14_exemption_claimed=True), headers=ADMIN)
+        assert missing.status_code == 422 and "art14_exemption_ground" in missing.text
+        purpose = await _created(client, "/v1/purposes", _purpose(
+            lawful_basis="legitimate_interests", legitimate_interest="Prospection de clients professionnels",
+            art14_exemption_claimed=True, art14_exemption_ground=ground), ADMIN)
+        assert purpose["versions"][0]["art14_exemption_ground"] == ground
+        exported = await client.get("/v1/register", params={"format": "csv"}, headers=ADMIN)
+        assert exported.status_code == 200, exported.text
+        rows = [r for r in csv.DictReader(io.StringIO(exported.text))
+                if r["Fiche de registre de l'activité"] == purpose["versions"][0]["name"]]
+        assert ground in rows[0]["Objectifs poursuivis"]
+        revised = await client.patch(f"/v1/purposes/{purpose['purpose_id']}",
+                                     json={"art14_exemption_claimed": False}, headers=ADMIN)
+        assert revised.status_code == 200, revised.text
+        reclaimed = await client.patch(f"/v1/purposes/{purpose['purpose_id']}",
+                                       json={"art14_exemption_claimed": True}, headers=ADMIN)
+        assert reclaimed.status_code == 422 and "art14_exemption_ground" in reclaimed.text
+        events = await _read_topic(kafka_bootstrap, contracts.CONSENT_EVENTS,
+                                   lambda seen: {contracts.PURPOSE_REGISTERED, contracts.PURPOSE_REVISED}
+                                   <= {e.type for e in seen}, {purpose["purpose_id"]})
+    by_type = {e.type: e.data for e in events}
+    assert by_type[contracts.PURPOSE_REGISTERED]["art14_exemption_claimed"] is True
+    assert by_type[contracts.PURPOSE_REGISTERED]["art14_exemption_ground"] == ground
+    assert by_type[contracts.PURPOSE_REVISED]["art14_exemption_claimed"] is False
+    assert by_type[contracts.PURPOSE_REVISED]["art14_exemption_ground"] is None
+
+
+async def test_an_erasure_without_an_objection_keeps_the_erased_indexes_as_an_erasure_objection(
+        settings: ConsentSettings, kafka_bootstrap: str) -> None:
+    """contact_erased is built with contacts' own domain event and outgoing mapping (its real bytes)."""
+    email, phone = f"sacha.{uuid.uuid4().hex[:6]}@example.org", "+33612345678"
+    indexer = BlindIndexer(settings.blind_index_key.get_secret_value().encode())
+    indexes = [indexer.email(email), indexer.phone(phone)]
+    async with running(create_app(settings)) as consent:
+        client = consent.client
+        purpose = await _created(client, "/v1/purposes", _purpose(), ADMIN)
+        contact_id = _contact_id()
+        await _created(client, "/v1/consents", _consent(contact_id, purpose["purpose_id"]), INTEGRATOR)
+        topic, erased = contacts_envelope(
+            ContactErased(contact_id=contact_id, reason="request", at=datetime.now(UTC), blind_indexes=indexes),
+            actor="contacts/rights-desk", correlation_id=None)
+        assert topic == contracts.CONTACTS_EVENTS and erased.type == contracts.CONTACT_ERASED
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, erased.encode(), key=contact_id.encode(),
+                                         headers=erased.kafka_headers())
+        finally:
+            await producer.stop()
+
+        async def _matched() -> dict[str, Any] | None:
+            response = await client.get("/v1/objections", params={"email": email.upper()}, headers=INTEGRATOR)
+            items = response.json()["items"] if response.status_code == 200 else []
+            return items[0] if items else None
+
+        kept = await eventually(_matched, timeout=30)
+        assert kept["scope"] == "all_direct_marketing" and kept["reason"] == "erasure"
+        assert kept["contact_id"] is None and sorted(kept["blind_indexes"]) == sorted(indexes)
+        phone_match = await client.get("/v1/objections", params={"phone": phone}, headers=INTEGRATOR)
+        assert [o["objection_id"] for o in phone_match.json()["items"]] == [kept["objection_id"]]
+        await _wait_for_consumer_idle(consent)
+        engine = consent.app.state.service.runtime.engine
+        async with engine.connect() as conn:
+            left = (await conn.execute(sa.select(sa.func.count()).select_from(orm.consents).where(
+                orm.consents.c.contact_id == contact_id))).scalar()
+        assert left == 0
+        events = await _read_topic(kafka_bootstrap, contracts.CONSENT_EVENTS,
+                                   lambda seen: any(e.type == contracts.OBJECTION_RECORDED for e in seen),
+                                   {kept["objection_id"]})
+    recorded = next(e for e in events if e.type == contracts.OBJECTION_RECORDED)
+    assert recorded.data["reason"] == "erasure" and recorded.data["scope"] == "all_direct_marketing"
+    assert sorted(recorded.data["blind_indexes"]) == sorted(indexes) and recorded.data["contact_id"] is None
+    assert email not in recorded.encode().decode()

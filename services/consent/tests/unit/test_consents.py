@@ -241,3 +241,90 @@ def test_a_consent_given_by_nobody_or_by_an_unknown_party_is_refused():
     with pytest.raises(ValueError):
         model.ConsentTerms(given_by=("neighbour",))
     assert not model.ConsentTerms(given_by=("parental_authority_holder",)).given_jointly
+
+
+# --- Terms derived from what was entered (issue 13: the gate reads consent's record, never an assumption).
+
+
+def _derive(wording="J'accepte les offres d'Acme par SMS.", notice=False, **entered):
+    return model.ConsentTerms.derive(model.TermsEntered(**entered), wording=wording,
+                                     notice_states_withdrawal=notice)
+
+
+@pytest.mark.parametrize("act", ["pre_ticked_box", "bundled_with_terms", "inactivity"])
+def test_a_pre_ticked_box_bundled_terms_or_inactivity_give_no_positive_act(act):
+    terms = _derive(act=act)
+    assert terms.positive_act is False and terms.act == model.ConsentAct(act)
+
+
+@pytest.mark.parametrize("act", ["ticked_box", "clicked_button", "signed", "said_yes", "replied_yes"])
+def test_an_affirmative_act_gives_a_positive_act(act):
+    assert _derive(act=act).positive_act is True
+
+
+def test_a_positive_act_is_never_assumed_and_a_claim_contradicting_the_act_is_refused():
+    assert _derive().positive_act is False
+    assert _derive(positive_act=True).positive_act is True  # the collector's own statement, no act given
+    with pytest.raises(errors.ConsentTermsContradictedError, match="terms.positive_act"):
+        _derive(act="pre_ticked_box", positive_act=True)
+    with pytest.raises(errors.ConsentTermsContradictedError, match="terms.explicit"):
+        _derive(act="bundled_with_terms", explicit=True)
+
+
+def test_a_consent_whose_wording_does_not_say_it_can_be_withdrawn_records_no_withdrawal_information():
+    assert _derive(act="ticked_box").withdrawal_info_given is False
+    with pytest.raises(errors.ConsentTermsContradictedError, match="terms.withdrawal_info_given"):
+        _derive(act="ticked_box", withdrawal_info_given=True)
+
+
+@pytest.mark.parametrize("text", [
+    "J'accepte les offres d'Acme par SMS. Je peux retirer mon accord à tout moment.",
+    "Vous pourrez retirer votre consentement à tout moment via le lien en bas de chaque message.",
+    "Votre consentement peut être retiré à tout moment.",
+    "Désinscription possible à tout moment.",
+    "Répondez STOP au 36111 pour ne plus recevoir nos SMS.",
+    "You can withdraw your consent at any time.",
+    "Unsubscribe at any time.",
+])
+def test_the_wording_or_the_withdrawal_statement_tells_the_person_consent_can_be_withdrawn(text):
+    assert _derive(wording=text).withdrawal_info_given is True
+    assert _derive(withdrawal_statement=text).withdrawal_info_given is True
+
+
+@pytest.mark.parametrize("text", ["J'accepte de recevoir les offres d'Acme.",
+                                  "Retirez votre colis en magasin."])
+def test_wording_without_a_withdrawal_statement_does_not_count(text):
+    assert model.states_withdrawal(text) is False
+
+
+def test_the_notice_cited_at_collection_counts_when_it_states_the_right_to_withdraw(make_purpose, t0):
+    from consent.domain.notices import ART13_REQUIRED, Notice
+
+    purpose = make_purpose()
+    content = {item: f"Texte pour {item}." for item in ART13_REQUIRED}
+    notice = Notice.draft(language="fr", article="13", purpose_ids=[purpose.purpose_id], content=content)
+    notice.publish(at=t0, purposes={purpose.purpose_id: purpose})
+    assert notice.tells_consent_can_be_withdrawn(purpose.purpose_id)
+    assert not notice.tells_consent_can_be_withdrawn("another-purpose")
+    assert _derive(notice=True, withdrawal_info_given=True).withdrawal_info_given is True
+
+
+def test_derived_terms_reach_the_events_exactly_as_stored(grant):
+    consent = grant(terms=_derive(act="pre_ticked_box", given_by=("data_subject",)))
+    granted = consent.events[-1]
+    assert isinstance(granted, events.ConsentGranted)
+    assert {k: getattr(granted, k) for k in consent.terms.facts()} == consent.terms.facts()
+    assert granted.positive_act is False and granted.withdrawal_info_given is False
+    assert granted.proof_present is consent.proof_present is True
+
+
+def test_out_of_hours_calls_are_only_for_a_human_phone_consent(grant):
+    phone = grant(channel=model.Channel.PHONE_HUMAN, out_of_hours_calls=True)
+    granted = phone.events[-1]
+    assert isinstance(granted, events.ConsentGranted) and granted.out_of_hours_calls is True
+    assert grant(contact_id="contact-2").events[-1].out_of_hours_calls is False
+    with pytest.raises(errors.OutOfHoursCallsChannelError, match="out_of_hours_calls"):
+        grant(contact_id="contact-3", channel=model.Channel.SMS_MMS, out_of_hours_calls=True)
+    pending = grant(contact_id="contact-4", channel=model.Channel.EMAIL)
+    requested = pending.events[-1]
+    assert isinstance(requested, events.ConsentRequested) and requested.out_of_hours_calls is False

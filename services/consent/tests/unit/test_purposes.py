@@ -116,3 +116,31 @@ def test_the_registered_version_accepts_timezone_aware_non_utc_times(make_purpos
     paris = timezone(timedelta(hours=1))
     purpose = make_purpose(at=datetime(2026, 1, 1, 10, tzinfo=paris))
     assert purpose.current.in_force_at(datetime(2026, 1, 1, 9, 30, tzinfo=UTC))
+
+
+# --- Art. 14(5)(b) exemption claimed in the register entry (issue 13: INFO-03 reads it from consent).
+
+
+def test_an_art14_exemption_claim_needs_its_ground_and_reaches_the_purpose_events(make_purpose, t0):
+    with pytest.raises(errors.Art14ExemptionGroundMissingError, match="art14_exemption_ground"):
+        make_purpose(art14_exemption_claimed=True)
+    purpose = make_purpose(art14_exemption_claimed=True,
+                           art14_exemption_ground="Archives publiques de 1950 : personnes introuvables")
+    registered = purpose.events[-1]
+    assert isinstance(registered, events.PurposeRegistered)
+    assert registered.art14_exemption_claimed is True
+    assert registered.art14_exemption_ground == "Archives publiques de 1950 : personnes introuvables"
+
+    purpose.revise(at=t0 + timedelta(days=1), art14_exemption_claimed=False)
+    revised = purpose.events[-1]
+    assert isinstance(revised, events.PurposeRevised)
+    assert (revised.art14_exemption_claimed, revised.art14_exemption_ground) == (False, None)
+    with pytest.raises(errors.Art14ExemptionGroundMissingError):
+        purpose.revise(at=t0 + timedelta(days=2), art14_exemption_claimed=True)
+    purpose.revise(at=t0 + timedelta(days=2), art14_exemption_claimed=True, art14_exemption_ground="Effort")
+    assert purpose.events[-1].art14_exemption_claimed is True  # type: ignore[attr-defined]
+
+
+def test_a_purpose_claims_no_art14_exemption_unless_stated(make_purpose):
+    registered = make_purpose().events[-1]
+    assert registered.art14_exemption_claimed is False and registered.art14_exemption_ground is None

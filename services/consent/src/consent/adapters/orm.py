@@ -68,6 +68,8 @@ consents = sa.Table(
     sa.Column("withdrawal_source", sa.String(200), nullable=True),
     #: `ConsentTerms` (positive act, withdrawal information, explicit, given by); NULL on rows before 0002.
     sa.Column("terms", sa.JSON, nullable=True),
+    #: The person's express consent to calls outside the D223-9 slots (phone_human only); from 0003.
+    sa.Column("out_of_hours_calls", sa.Boolean, nullable=False, server_default=sa.false()),
     # Because two simultaneous grants can both pass the domain check: at most one active record per
     # (contact, purpose, channel), enforced by the database (partial index, SQLite and PostgreSQL).
     sa.Index("uq_consents_active", "contact_id", "purpose_id", "channel", unique=True,
@@ -83,6 +85,8 @@ objections = sa.Table(
     sa.Column("scope", sa.String(32), nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("blind_indexes", sa.JSON, nullable=False),
+    #: `ObjectionReason`: the person's objection, or the suppression entry kept at an erasure (from 0003).
+    sa.Column("reason", sa.String(32), nullable=False, server_default="objection"),
 )
 
 #: One row per (blind index, objection), so that a re-import is matched by index lookup (UNI-02).

@@ -24,6 +24,7 @@ from consent.domain.model import (
     DataCategory,
     LawfulBasis,
     Objection,
+    ObjectionReason,
     Purpose,
     PurposeVersion,
     SecurityMeasures,
@@ -167,6 +168,7 @@ def purpose_version_from_domain(v: PurposeVersion) -> dict[str, Any]:
                        "documentation": t.documentation} for t in v.transfers],
         "security_measures": dataclasses.asdict(v.security_measures), "dpia_required": v.dpia_required,
         "joint_controller": _party(v.joint_controller), "software": v.software,
+        "art14_exemption_claimed": v.art14_exemption_claimed, "art14_exemption_ground": v.art14_exemption_ground,
     }
 
 
@@ -187,6 +189,9 @@ def purpose_version_to_domain(d: dict[str, Any]) -> PurposeVersion:
                         for t in d["transfers"]),
         security_measures=SecurityMeasures(**d["security_measures"]), dpia_required=d["dpia_required"],
         joint_controller=_party_from(d["joint_controller"]), software=d["software"],
+        # Versions stored before the field existed claimed no exemption.
+        art14_exemption_claimed=bool(d.get("art14_exemption_claimed")),
+        art14_exemption_ground=d.get("art14_exemption_ground"),
     )
 
 
@@ -315,7 +320,7 @@ class ConsentRepository(_Repository[Consent]):
                       "user_agent": c.proof.user_agent},
             "double_opt_in": c.double_opt_in, "requested_at": c.requested_at, "granted_at": c.granted_at,
             "confirmed_at": c.confirmed_at, "withdrawn_at": c.withdrawn_at, "withdrawal_source": c.withdrawal_source,
-            "terms": {**c.terms.facts(), "given_by": [g.value for g in c.terms.given_by]},
+            "terms": c.terms.record(), "out_of_hours_calls": c.out_of_hours_calls,
         }
 
     def _to_domain(self, row: Any) -> Consent:
@@ -335,6 +340,7 @@ class ConsentRepository(_Repository[Consent]):
             # Rows recorded before the terms were kept claim nothing: the gate treats them as unproven.
             terms=ConsentTerms(**{**row["terms"], "given_by": tuple(row["terms"]["given_by"])})
             if row["terms"] else ConsentTerms(),
+            out_of_hours_calls=bool(row["out_of_hours_calls"]),
         )
 
 
@@ -373,11 +379,12 @@ class ObjectionRepository(_Repository[Objection]):
 
     def _from_domain(self, o: Objection) -> dict[str, Any]:
         return {"objection_id": o.objection_id, "contact_id": o.contact_id, "scope": o.scope, "at": o.at,
-                "blind_indexes": list(o.blind_indexes)}
+                "blind_indexes": list(o.blind_indexes), "reason": o.reason.value}
 
     def _to_domain(self, row: Any) -> Objection:
         return Objection(objection_id=row["objection_id"], contact_id=row["contact_id"], scope=row["scope"],
-                         at=_aware(row["at"]), blind_indexes=tuple(row["blind_indexes"]))
+                         at=_aware(row["at"]), blind_indexes=tuple(row["blind_indexes"]),
+                         reason=ObjectionReason(row["reason"] or ObjectionReason.OBJECTION))
 
 
 # --- Processors.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from consent.domain import events
-from consent.domain.model import Consent, Objection, check_aware
+from consent.domain.model import ALL_DIRECT_MARKETING, Consent, Objection, ObjectionReason, check_aware
 from consent.domain.notices import NoticeDelivery
 
 
@@ -22,6 +22,8 @@ class ErasurePlan:
     kept_objections: tuple[Objection, ...]
     objections_without_blind_index: tuple[str, ...]
     event: events.ConsentDataErased
+    #: The suppression entry recorded because the contact had no objection (reason `erasure`), if any.
+    erasure_objection: Objection | None = None
 
     @property
     def kept_blind_indexes(self) -> tuple[str, ...]:
@@ -36,6 +38,7 @@ def erase_subject(
     deliveries: Iterable[NoticeDelivery],
     objections: Iterable[Objection],
     at: datetime,
+    blind_indexes: Iterable[str] = (),
 ) -> ErasurePlan:
     """Returns the plan of a contact's erasure: its consents and notice deliveries go, its objections stay.
 
@@ -43,12 +46,25 @@ def erase_subject(
     and the time remain (RET-05: the suppression list keeps hashes and a timestamp, nothing else).
     An objection without a blind index cannot match a re-imported record; the plan lists it so that
     the caller can warn, but it is kept all the same, since an objection is never dropped.
+
+    `blind_indexes` are the contact's e-mail and phone indexes at erasure (contact_erased carries them):
+    they join the kept objections, and when the contact had none, an objection to all direct marketing
+    with reason `erasure` keeps them, so that a later re-import of the same e-mail or phone is blocked
+    (UNI-02) even though the person never objected.
     """
     check_aware("at", at)
+    indexes = tuple(dict.fromkeys(i for i in blind_indexes if i))
     consent_ids = tuple(c.consent_id for c in consents if c.contact_id == contact_id)
     delivery_ids = tuple(d.delivery_id for d in deliveries if d.contact_id == contact_id)
     own = [o for o in objections if o.contact_id == contact_id]
     kept = tuple(dataclasses.replace(o, contact_id=None, events=[]) for o in own)
+    for objection in kept:
+        objection.add_blind_indexes(indexes, at=at)
+    erasure_objection = None
+    if not own and indexes:
+        erasure_objection = Objection.record(contact_id=None, scope=ALL_DIRECT_MARKETING, at=at,
+                                             blind_indexes=indexes, reason=ObjectionReason.ERASURE)
+        kept += (erasure_objection,)
     event = events.ConsentDataErased(
         contact_id=contact_id,
         consent_ids=consent_ids,
@@ -63,4 +79,5 @@ def erase_subject(
         kept_objections=kept,
         objections_without_blind_index=tuple(o.objection_id for o in kept if not o.blind_indexes),
         event=event,
+        erasure_objection=erasure_objection,
     )

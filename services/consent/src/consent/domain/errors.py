@@ -76,6 +76,14 @@ class TransferSafeguardMissingError(ConsentError):
         self.country = country
 
 
+class Art14ExemptionGroundMissingError(ConsentError):
+    """The Art. 14(5)(b) exemption is claimed without stating why informing the people is impossible."""
+
+    def __init__(self) -> None:
+        super().__init__("art14_exemption_ground: claiming the Art. 14(5)(b) exemption requires its ground "
+                         "(why informing the people is impossible or would need disproportionate effort)")
+
+
 class InvalidRevisionError(ConsentError):
     """A purpose revision tries to change a field that versioning owns, or an unknown field."""
 
@@ -114,6 +122,23 @@ class ConsentProofIncompleteError(ConsentError):
     def __init__(self, missing: Iterable[str]) -> None:
         self.missing = tuple(missing)
         super().__init__("consent proof is incomplete, missing: " + ", ".join(self.missing))
+
+
+class ConsentTermsContradictedError(ConsentError):
+    """A claim about how the consent was given contradicts what was entered (Art. 4(11), 7(3))."""
+
+    def __init__(self, contradictions: Iterable[str]) -> None:
+        self.contradictions = tuple(contradictions)
+        super().__init__("consent terms contradict what was entered: " + "; ".join(self.contradictions))
+
+
+class OutOfHoursCallsChannelError(ConsentError):
+    """Consent to calls outside the D223-9 slots was given for a channel other than human phone calls."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(f"out_of_hours_calls: only a phone_human consent can cover calls outside the "
+                         f"D223-9 slots, not a {channel} consent")
+        self.channel = channel
 
 
 class CollectorNameMissingError(ConsentError):

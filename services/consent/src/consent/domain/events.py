@@ -25,6 +25,8 @@ class PurposeRegistered(Event):
     name: str
     lawful_basis: str
     at: datetime
+    art14_exemption_claimed: bool = False
+    art14_exemption_ground: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class PurposeRevised(Event):
     changed_fields: tuple[str, ...]
     lawful_basis: str
     at: datetime
+    art14_exemption_claimed: bool = False
+    art14_exemption_ground: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class ConsentRequested(Event):
     withdrawal_info_given: bool = False
     explicit: bool = False
     given_by: tuple[str, ...] = ("data_subject",)
+    out_of_hours_calls: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class ConsentGranted(Event):
     withdrawal_info_given: bool = False
     explicit: bool = False
     given_by: tuple[str, ...] = ("data_subject",)
+    out_of_hours_calls: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,7 @@ class ObjectionRecorded(Event):
     scope: str
     blind_indexes: tuple[str, ...]
     at: datetime
+    reason: str = "objection"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ import dataclasses
 import hashlib
 import hmac
 import ipaddress
+import re
+import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -142,6 +144,10 @@ class PurposeVersion:
     dpia_required: bool = False
     joint_controller: Party | None = None
     software: str | None = None
+    #: Art. 14(5)(b) (informing the people is impossible or needs disproportionate effort) claimed in the
+    #: register entry, with the ground stated; the gate asks for review (INFO-03).
+    art14_exemption_claimed: bool = False
+    art14_exemption_ground: str | None = None
 
     def in_force_at(self, at: datetime) -> bool:
         """Tells whether this version is the one in force at `at`."""
@@ -172,6 +178,8 @@ def check_purpose_content(version: PurposeVersion) -> None:
     for transfer in version.transfers:
         if not isinstance(transfer.safeguard, TransferSafeguard):
             raise errors.TransferSafeguardMissingError(transfer.country)
+    if version.art14_exemption_claimed and not (version.art14_exemption_ground or "").strip():
+        raise errors.Art14ExemptionGroundMissingError()
 
 
 @dataclass
@@ -207,6 +215,8 @@ class Purpose:
         dpia_required: bool = False,
         joint_controller: Party | None = None,
         software: str | None = None,
+        art14_exemption_claimed: bool = False,
+        art14_exemption_ground: str | None = None,
     ) -> Purpose:
         """Registers a new purpose at version 1, in force from `at`."""
         check_aware("at", at)
@@ -233,6 +243,9 @@ class Purpose:
             dpia_required=dpia_required,
             joint_controller=joint_controller,
             software=software,
+            art14_exemption_claimed=art14_exemption_claimed,
+            # Because a ground without the claim says nothing; the register keeps it only with the claim.
+            art14_exemption_ground=art14_exemption_ground if art14_exemption_claimed else None,
         )
         check_purpose_content(first)
         purpose = cls(purpose_id=purpose_id or new_id(), versions=[first])
@@ -243,6 +256,8 @@ class Purpose:
                 name=name,
                 lawful_basis=first.lawful_basis.value,
                 at=at,
+                art14_exemption_claimed=first.art14_exemption_claimed,
+                art14_exemption_ground=first.art14_exemption_ground,
             )
         )
         return purpose
@@ -276,6 +291,8 @@ class Purpose:
         if unknown:
             raise errors.InvalidRevisionError(f"cannot revise fields {unknown}")
         normalised = {name: _normalise(name, value) for name, value in changes.items()}
+        if normalised.get("art14_exemption_claimed") is False:
+            normalised["art14_exemption_ground"] = None
         changed = tuple(
             name
             for name in _CONTENT_FIELDS
@@ -297,6 +314,8 @@ class Purpose:
                 changed_fields=changed,
                 lawful_basis=successor.lawful_basis.value,
                 at=at,
+                art14_exemption_claimed=successor.art14_exemption_claimed,
+                art14_exemption_ground=successor.art14_exemption_ground,
             )
         )
         return successor
@@ -415,6 +434,61 @@ class GivenBy(StrEnum):
     PARENTAL_AUTHORITY_HOLDER = "parental_authority_holder"
 
 
+class ConsentAct(StrEnum):
+    """What the person did on the form, as the collector recorded it (Art. 4(11), recital 32, Planet49)."""
+
+    TICKED_BOX = "ticked_box"  # ticked a box that was shown unticked
+    CLICKED_BUTTON = "clicked_button"  # a button or toggle that gives this consent and nothing else
+    SIGNED = "signed"  # signed or initialled a dedicated box of a paper form
+    SAID_YES = "said_yes"  # said yes to a question asked on a recorded call or in person
+    REPLIED_YES = "replied_yes"  # replied yes to a request (SMS "OUI", e-mail reply)
+    PRE_TICKED_BOX = "pre_ticked_box"  # the box was ticked in advance and left as it was
+    BUNDLED_WITH_TERMS = "bundled_with_terms"  # accepted general terms that include the consent
+    INACTIVITY = "inactivity"  # silence, continued browsing, not opting out
+
+
+#: The acts that are a clear affirmative act of the person; the others are not (Art. 4(11), CJEU C-673/17).
+AFFIRMATIVE_ACTS = frozenset(
+    {ConsentAct.TICKED_BOX, ConsentAct.CLICKED_BUTTON, ConsentAct.SIGNED, ConsentAct.SAID_YES,
+     ConsentAct.REPLIED_YES}
+)
+
+_WITHDRAWAL_VERB = r"(?:retir\w*|retrait|revoqu\w*|revocation|withdraw\w*|revok\w*|annul\w*)"
+_CONSENT_NOUN = r"(?:consent\w*|accord|autorisation|inscription|abonnement|permission)"
+#: Wording that tells the person consent can be withdrawn (Art. 7(3)), in French or English, accents removed:
+#: a withdrawal verb near "consent" (either order), or an unsubscribe / STOP instruction.
+_WITHDRAWAL_STATEMENT = re.compile(
+    rf"{_WITHDRAWAL_VERB}\W+(?:\w+\W+){{0,5}}?{_CONSENT_NOUN}"
+    rf"|{_CONSENT_NOUN}\W+(?:\w+\W+){{0,8}}?{_WITHDRAWAL_VERB}"
+    r"|desinscri|desabonn|unsubscrib|opt[- ]?out|\bstop\b",
+)
+
+
+def states_withdrawal(text: str | None) -> bool:
+    """Tells whether `text` tells the person that consent can be withdrawn (or how to unsubscribe)."""
+    if not text:
+        return False
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+    return _WITHDRAWAL_STATEMENT.search(plain) is not None
+
+
+@dataclass(frozen=True)
+class TermsEntered:
+    """What the collector entered about how the consent was given, before consent derives its terms.
+
+    `act` is what the person did; `positive_act` and `withdrawal_info_given` are the collector's own
+    claims, accepted only when what was entered bears them out; `withdrawal_statement` is the sentence
+    shown before consenting when it is not in the wording.
+    """
+
+    act: ConsentAct | None = None
+    positive_act: bool | None = None
+    withdrawal_info_given: bool | None = None
+    withdrawal_statement: str | None = None
+    explicit: bool = False
+    given_by: tuple[GivenBy, ...] = (GivenBy.DATA_SUBJECT,)
+
+
 @dataclass(frozen=True)
 class ConsentTerms:
     """What the form showed and how the person acted: the facts the gate checks a consent's validity on.
@@ -422,19 +496,56 @@ class ConsentTerms:
     `positive_act`: a box ticked by the person, not pre-ticked nor bundled in terms (Art. 4(11));
     `withdrawal_info_given`: told before consenting that consent can be withdrawn (INFO-04, Art. 7(3));
     `explicit`: an explicit consent, required for special-category targeting (Art. 9(2)(a), UNI-11);
-    `given_by`: the person, a holder of parental authority, or both jointly (UNI-09).
+    `given_by`: the person, a holder of parental authority, or both jointly (UNI-09);
+    `act` and `withdrawal_statement`: what was entered, kept so that the derivation can be shown.
     """
 
     positive_act: bool = False
     withdrawal_info_given: bool = False
     explicit: bool = False
     given_by: tuple[GivenBy, ...] = (GivenBy.DATA_SUBJECT,)
+    act: ConsentAct | None = None
+    withdrawal_statement: str | None = None
 
     def __post_init__(self) -> None:
         given = tuple(dict.fromkeys(GivenBy(g) for g in self.given_by))
         if not given:
             raise errors.ConsentProofIncompleteError(["terms.given_by"])
         object.__setattr__(self, "given_by", given)
+        if self.act is not None:
+            object.__setattr__(self, "act", ConsentAct(self.act))
+
+    @classmethod
+    def derive(cls, entered: TermsEntered, *, wording: str,
+               notice_states_withdrawal: bool = False) -> ConsentTerms:
+        """Returns the terms that what was entered supports; raises when a claim contradicts it.
+
+        A positive act comes from `act` (a pre-ticked box, bundled terms or inactivity is none); with no
+        act, from the collector's own statement, never assumed. The person was told consent can be
+        withdrawn when the wording, the withdrawal statement or the notice cited at collection says so.
+        An explicit consent needs a positive act.
+        """
+        contradictions: list[str] = []
+        if entered.act is not None:
+            positive = ConsentAct(entered.act) in AFFIRMATIVE_ACTS
+            if entered.positive_act is not None and entered.positive_act != positive:
+                contradictions.append(
+                    f"terms.positive_act: contradicts terms.act {ConsentAct(entered.act).value!r}")
+        else:
+            positive = bool(entered.positive_act)
+        told = states_withdrawal(wording) or states_withdrawal(entered.withdrawal_statement) \
+            or notice_states_withdrawal
+        if entered.withdrawal_info_given and not told:
+            contradictions.append(
+                "terms.withdrawal_info_given: neither the wording, terms.withdrawal_statement nor the notice "
+                "cited tells the person that consent can be withdrawn")
+        if entered.explicit and not positive:
+            contradictions.append("terms.explicit: an explicit consent needs a positive act")
+        if contradictions:
+            raise errors.ConsentTermsContradictedError(contradictions)
+        return cls(positive_act=positive, withdrawal_info_given=told, explicit=entered.explicit,
+                   given_by=entered.given_by, act=entered.act,
+                   withdrawal_statement=(entered.withdrawal_statement or "").strip() or None)
 
     @property
     def given_jointly(self) -> bool:
@@ -445,6 +556,12 @@ class ConsentTerms:
         """Returns the terms as event fields."""
         return {"positive_act": self.positive_act, "withdrawal_info_given": self.withdrawal_info_given,
                 "explicit": self.explicit, "given_by": tuple(g.value for g in self.given_by)}
+
+    def record(self) -> dict[str, object]:
+        """Returns the terms as stored: the event fields and what was entered."""
+        return {**self.facts(), "given_by": [g.value for g in self.given_by],
+                "act": self.act.value if self.act else None,
+                "withdrawal_statement": self.withdrawal_statement}
 
 
 @dataclass(frozen=True)
@@ -497,6 +614,7 @@ class Consent:
     withdrawn_at: datetime | None = None
     withdrawal_source: str | None = None
     terms: ConsentTerms = field(default_factory=ConsentTerms)
+    out_of_hours_calls: bool = False
     events: list[events.Event] = field(default_factory=list)
 
     @classmethod
@@ -518,12 +636,15 @@ class Consent:
         existing: Iterable[Consent] = (),
         consent_id: str | None = None,
         terms: ConsentTerms | None = None,
+        out_of_hours_calls: bool = False,
     ) -> Consent:
         """Records a new consent; pending until confirmed when double opt-in applies, else granted.
 
         `purpose` is the register entry looked up for `purpose_id` (None when there is none).
         Double opt-in defaults to on for e-mail and off for other channels.
         `existing` are the contact's other consents, checked so that no two are active at once.
+        `out_of_hours_calls`: the person's express consent to be called outside the D223-9 slots, which
+        only a `phone_human` consent can carry.
         """
         check_aware("at", at)
         version = check_purpose_allows_consent(purpose_id, purpose, at)
@@ -532,6 +653,8 @@ class Consent:
         collector.check_named()
         check_consent_proof(wording=wording, proof=proof)
         check_no_active_consent(existing, contact_id=contact_id, purpose_id=purpose_id, channel=channel)
+        if out_of_hours_calls and channel is not Channel.PHONE_HUMAN:
+            raise errors.OutOfHoursCallsChannelError(channel.value)
         if double_opt_in is None:
             double_opt_in = channel is Channel.EMAIL
         consent = cls(
@@ -551,6 +674,7 @@ class Consent:
             requested_at=at,
             granted_at=None if double_opt_in else at,
             terms=terms or ConsentTerms(),
+            out_of_hours_calls=out_of_hours_calls,
         )
         if double_opt_in:
             consent.events.append(
@@ -565,13 +689,20 @@ class Consent:
                     collector_kind=collector.kind.value,
                     collector_name=collector.name,
                     requested_at=at,
-                    proof_present=True,
+                    proof_present=consent.proof_present,
+                    out_of_hours_calls=consent.out_of_hours_calls,
                     **consent.terms.facts(),  # type: ignore[arg-type]
                 )
             )
         else:
             consent.events.append(consent._granted_event())
         return consent
+
+    @property
+    def proof_present(self) -> bool:
+        """Tells whether the record can demonstrate the consent: wording, proof source and time (UNI-04)."""
+        return bool(self.wording.strip() and self.proof is not None and self.proof.source.strip()
+                    and self.proof.captured_at is not None)
 
     @property
     def is_active(self) -> bool:
@@ -634,7 +765,8 @@ class Consent:
             requested_at=self.requested_at,
             granted_at=self.granted_at,
             confirmed_at=self.confirmed_at,
-            proof_present=True,
+            proof_present=self.proof_present,
+            out_of_hours_calls=self.out_of_hours_calls,
             **self.terms.facts(),  # type: ignore[arg-type]
         )
 
@@ -657,6 +789,14 @@ def check_no_active_consent(
 ALL_DIRECT_MARKETING = "all_direct_marketing"
 
 
+class ObjectionReason(StrEnum):
+    """Why an objection is on the list: the person objected, or a contact was erased (RET-05, UNI-02)."""
+
+    OBJECTION = "objection"
+    #: Kept at an erasure so that a re-import of the same e-mail or phone is not contacted again.
+    ERASURE = "erasure"
+
+
 @dataclass
 class Objection:
     """A person's objection to direct marketing, on all channels or one; kept after erasure."""
@@ -666,6 +806,7 @@ class Objection:
     scope: str
     at: datetime
     blind_indexes: tuple[str, ...]
+    reason: ObjectionReason = ObjectionReason.OBJECTION
     events: list[events.Event] = field(default_factory=list)
 
     @classmethod
@@ -677,6 +818,7 @@ class Objection:
         at: datetime,
         blind_indexes: Iterable[str] = (),
         objection_id: str | None = None,
+        reason: ObjectionReason = ObjectionReason.OBJECTION,
     ) -> Objection:
         """Records an objection; it needs no justification and is never refused."""
         check_aware("at", at)
@@ -688,6 +830,7 @@ class Objection:
             scope=scope,
             at=at,
             blind_indexes=indexes,
+            reason=ObjectionReason(reason),
         )
         objection.events.append(
             events.ObjectionRecorded(
@@ -696,6 +839,7 @@ class Objection:
                 scope=scope,
                 blind_indexes=indexes,
                 at=at,
+                reason=objection.reason.value,
             )
         )
         return objection

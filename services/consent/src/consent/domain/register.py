@@ -190,6 +190,9 @@ def _row(purpose: Purpose, version: PurposeVersion, processor_names: Mapping[str
         objectives += f" — intérêt légitime poursuivi : {version.legitimate_interest}"
     if version.dpia_required:
         objectives += " — analyse d'impact (AIPD) requise"
+    if version.art14_exemption_claimed:
+        objectives += (" — exception à l'information (art. 14.5.b RGPD) invoquée : "
+                       f"{version.art14_exemption_ground}")
     measures = version.security_measures
     row = {
         "Fiche de registre de l'activité": version.name,

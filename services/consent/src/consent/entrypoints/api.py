@@ -14,11 +14,11 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from consent.domain.model import (
     Collector,
     ConsentProof,
-    ConsentTerms,
     DataCategory,
     Party,
     Purpose,
     SecurityMeasures,
+    TermsEntered,
     Transfer,
     truncate_ip,
 )
@@ -116,7 +116,8 @@ async def register_purpose(body: schemas.PurposeCreate, uow: UnitOfWorkDep, prin
                                documentation=t.documentation) for t in body.transfers],
         "security_measures": SecurityMeasures(**measures.model_dump()) if measures else None,
         "dpia_required": body.dpia_required, "joint_controller": _party(body.joint_controller),
-        "software": body.software,
+        "software": body.software, "art14_exemption_claimed": body.art14_exemption_claimed,
+        "art14_exemption_ground": body.art14_exemption_ground,
     }
     purpose = await handlers.register_purpose(commands.RegisterPurpose(actor=principal.actor, fields=fields), uow)
     response.headers["Location"] = f"/v1/purposes/{purpose.purpose_id}"
@@ -243,8 +244,11 @@ async def grant_consent(body: schemas.ConsentCreate, uow: UnitOfWorkDep, princip
         actor=principal.actor, contact_id=body.contact_id, purpose_id=body.purpose_id, channel=body.channel,
         collection_method=body.collection_method, wording=body.wording, proof=proof, notice_id=body.notice_id,
         notice_version=body.notice_version, collector=collector, double_opt_in=body.double_opt_in,
-        terms=ConsentTerms(positive_act=body.terms.positive_act, withdrawal_info_given=body.terms.withdrawal_info_given,
-                           explicit=body.terms.explicit, given_by=tuple(body.terms.given_by))), uow)
+        terms=TermsEntered(act=body.terms.act, positive_act=body.terms.positive_act,
+                           withdrawal_info_given=body.terms.withdrawal_info_given,
+                           withdrawal_statement=body.terms.withdrawal_statement, explicit=body.terms.explicit,
+                           given_by=tuple(body.terms.given_by)),
+        out_of_hours_calls=body.out_of_hours_calls), uow)
     response.headers["Location"] = f"/v1/consents/{consent.consent_id}"
     return schemas.ConsentRead.model_validate(consent, from_attributes=True)
 

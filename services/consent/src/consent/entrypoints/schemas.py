@@ -8,10 +8,12 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from consent.domain.model import (
+    AFFIRMATIVE_ACTS,
     ALL_DIRECT_MARKETING,
     Channel,
     CollectionMethod,
     CollectorKind,
+    ConsentAct,
     DataCategory,
     GivenBy,
     LawfulBasis,
@@ -104,6 +106,17 @@ class PurposeCreate(_In):
     dpia_required: bool = False
     joint_controller: Party | None = None
     software: Short | None = None
+    art14_exemption_claimed: bool = Field(False, description=(
+        "The Art. 14(5)(b) exemption (informing the people is impossible or would need disproportionate "
+        "effort) is claimed for data not obtained from them; the gate asks for review (INFO-03)."))
+    art14_exemption_ground: Text | None = Field(None, description=(
+        "Why informing the people is impossible or disproportionate; required with the claim."))
+
+    @model_validator(mode="after")
+    def _ground_with_claim(self) -> PurposeCreate:
+        if self.art14_exemption_claimed and not self.art14_exemption_ground:
+            raise ValueError("art14_exemption_ground: required when art14_exemption_claimed is true")
+        return self
 
 
 class PurposeUpdate(_In):
@@ -128,11 +141,15 @@ class PurposeUpdate(_In):
     dpia_required: bool | None = None
     joint_controller: Party | None = None
     software: Short | None = None
+    art14_exemption_claimed: bool | None = Field(None, description=(
+        "The Art. 14(5)(b) exemption is claimed (true) or no longer claimed (false); see PurposeCreate."))
+    art14_exemption_ground: Text | None = Field(None, description=(
+        "Why informing the people is impossible or disproportionate; required with the claim."))
 
     @model_validator(mode="after")
     def _no_null_required(self) -> PurposeUpdate:
         refuse_nulls(self, frozenset({"dpo", "legitimate_interest", "joint_controller", "software",
-                                      "security_measures"}))
+                                      "security_measures", "art14_exemption_ground"}))
         return self
 
 
@@ -189,6 +206,8 @@ class PurposeVersionRead(_Out):
     dpia_required: bool
     joint_controller: PartyRead | None
     software: str | None
+    art14_exemption_claimed: bool
+    art14_exemption_ground: str | None
 
 
 class PurposeRead(BaseModel):
@@ -285,21 +304,45 @@ class CollectorIn(_In):
 
 
 class TermsIn(_In):
-    """How the consent was given; anything not stated counts as not shown (the gate then blocks)."""
+    """How the consent was given. Consent derives the stored terms from it; nothing is assumed (the gate
+    blocks what is not shown), and a claim that contradicts what was entered is refused (422)."""
 
-    positive_act: bool = False
-    withdrawal_info_given: bool = False
-    explicit: bool = False
-    given_by: list[GivenBy] = Field(default_factory=lambda: [GivenBy.DATA_SUBJECT], min_length=1, max_length=2)
+    act: ConsentAct | None = Field(None, description=(
+        "What the person did: ticked_box (a box shown unticked), clicked_button, signed, said_yes, "
+        "replied_yes give a positive act; pre_ticked_box, bundled_with_terms and inactivity do not "
+        "(Art. 4(11), Planet49)."))
+    positive_act: bool | None = Field(None, description=(
+        "The collector's own statement of a positive act, used only when `act` is not given; refused when it "
+        "contradicts `act`."))
+    withdrawal_statement: Annotated[str, Field(max_length=2000)] | None = Field(None, description=(
+        "The sentence shown before consenting that says consent can be withdrawn (and how), when it is not "
+        "in `wording`."))
+    withdrawal_info_given: bool | None = Field(None, description=(
+        "Derived: true when `wording`, `withdrawal_statement` or the cited notice (published, for this "
+        "purpose, stating right_to_withdraw_consent) tells the person consent can be withdrawn (INFO-04). "
+        "A true claim that none of them bears out is refused."))
+    explicit: bool = Field(False, description="An explicit consent (Art. 9(2)(a)); needs a positive act.")
+    given_by: list[GivenBy] = Field(
+        default_factory=lambda: [GivenBy.DATA_SUBJECT], min_length=1, max_length=2,
+        description="The person, and/or a holder of parental authority (UNI-09).")
+
+    @model_validator(mode="after")
+    def _act_and_claim_agree(self) -> TermsIn:
+        if self.act is not None and self.positive_act is not None \
+                and self.positive_act != (self.act in AFFIRMATIVE_ACTS):
+            raise ValueError(f"positive_act contradicts act {self.act.value!r}")
+        return self
 
 
 class TermsRead(_Out):
-    """How the consent was given, as stored."""
+    """How the consent was given, as consent derived it from what was entered."""
 
     positive_act: bool
     withdrawal_info_given: bool
     explicit: bool
     given_by: list[GivenBy]
+    act: ConsentAct | None = None
+    withdrawal_statement: str | None = None
 
 
 class ConsentCreate(_In):
@@ -316,6 +359,15 @@ class ConsentCreate(_In):
     collector: CollectorIn | None = None
     double_opt_in: bool | None = None
     terms: TermsIn = Field(default_factory=TermsIn)
+    out_of_hours_calls: bool = Field(False, description=(
+        "The person's express consent to be called outside the D223-9 slots; only for channel phone_human."))
+
+    @model_validator(mode="after")
+    def _out_of_hours_only_by_phone(self) -> ConsentCreate:
+        if self.out_of_hours_calls and self.channel is not Channel.PHONE_HUMAN:
+            raise ValueError("out_of_hours_calls: only a phone_human consent can cover calls outside the "
+                             "D223-9 slots")
+        return self
 
 
 class WithdrawalCreate(_In):
@@ -363,6 +415,7 @@ class ConsentRead(_Out):
     withdrawn_at: datetime | None
     withdrawal_source: str | None
     terms: TermsRead
+    out_of_hours_calls: bool
 
 
 # --- Objections.
@@ -392,6 +445,7 @@ class ObjectionRead(_Out):
     scope: str
     at: datetime
     blind_indexes: list[str]
+    reason: str = Field(description="objection (the person objected) or erasure (kept at an erasure)")
 
 
 class ObjectionMatchQuery(_In):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from consent.domain.model import Channel, CollectionMethod, Collector, ConsentProof, ConsentTerms
+from consent.domain.model import Channel, CollectionMethod, Collector, ConsentProof, TermsEntered
 from consent.domain.processors import ProcessorRole
 
 
@@ -59,7 +59,8 @@ class GrantConsent:
     notice_version: int | None = None
     collector: Collector | None = None
     double_opt_in: bool | None = None
-    terms: ConsentTerms | None = None
+    terms: TermsEntered = field(default_factory=TermsEntered)
+    out_of_hours_calls: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ class EraseContactData:
     contact_id: str
     event_id: str
     topic: str
+    #: The contact's e-mail and phone blind indexes at erasure, as contact_erased carries them.
+    blind_indexes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from consent.domain import errors, parties, register
 from consent.domain.erasure import ErasurePlan, erase_subject
-from consent.domain.model import Consent, Objection, Purpose
+from consent.domain.model import Consent, ConsentTerms, Objection, Purpose
 from consent.domain.notices import Notice, NoticeArticle, NoticeDelivery, art14_deadline
 from consent.domain.parties import Contract, Finding, Party
 from consent.domain.processors import Processor
@@ -140,11 +140,16 @@ async def grant_consent(cmd: commands.GrantConsent, uow: ConsentUnitOfWork) -> C
     """Records a consent, refusing unregistered purposes, other lawful bases and a second active one."""
     async with uow:
         existing = await uow.consents.for_contact(cmd.contact_id, for_update=True)
+        notice = await uow.notices.get(cmd.notice_id, cmd.notice_version) if cmd.notice_id else None
+        # Because the gate reads these terms as consent's record: derived from what was entered, never assumed.
+        terms = ConsentTerms.derive(cmd.terms, wording=cmd.wording, notice_states_withdrawal=(
+            notice is not None and notice.tells_consent_can_be_withdrawn(cmd.purpose_id)))
         consent = Consent.grant(
             contact_id=cmd.contact_id, purpose_id=cmd.purpose_id, purpose=await uow.purposes.get(cmd.purpose_id),
             channel=cmd.channel, at=uow.clock(), collection_method=cmd.collection_method, wording=cmd.wording,
             proof=cmd.proof, notice_id=cmd.notice_id, notice_version=cmd.notice_version, collector=cmd.collector,
-            double_opt_in=cmd.double_opt_in, existing=existing, terms=cmd.terms)
+            double_opt_in=cmd.double_opt_in, existing=existing, terms=terms,
+            out_of_hours_calls=cmd.out_of_hours_calls)
         uow.consents.add(consent)
         try:
             await uow.commit(actor=cmd.actor)
@@ -460,10 +465,13 @@ async def erase_contact_data(cmd: commands.EraseContactData, uow: ConsentUnitOfW
     async with uow:
         if not await uow.first_delivery(event_id=cmd.event_id, topic=cmd.topic):
             return None
+        # Because the event's indexes are the ones at erasure, and the known ones cover earlier addresses.
+        indexes = (*cmd.blind_indexes, *await uow.contact_indexes.get(cmd.contact_id))
         plan = erase_subject(contact_id=cmd.contact_id,
                              consents=await uow.consents.for_contact(cmd.contact_id, for_update=True),
                              deliveries=await uow.deliveries.for_contact(cmd.contact_id),
-                             objections=await uow.objections.for_contact(cmd.contact_id), at=uow.clock())
+                             objections=await uow.objections.for_contact(cmd.contact_id), at=uow.clock(),
+                             blind_indexes=indexes)
         await uow.consents.delete(plan.consent_ids)
         await uow.deliveries.delete(plan.delivery_ids)
         await uow.contact_indexes.delete(cmd.contact_id)
