@@ -7,7 +7,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -284,8 +284,3 @@ def _domain_handler(status: int) -> Callable[[Request, Exception], Awaitable[JSO
         return problem(status, type(exc).__name__, detail=str(exc), headers=headers, **extra)
 
     return _handle
-
-
-async def lifespan_noop(_app: FastAPI) -> AsyncIterator[None]:
-    """A lifespan that does nothing, for tests."""
-    yield

@@ -28,10 +28,6 @@ T = TypeVar("T")
 _DUMMY = b"\x00" * 32
 
 
-class SubjectShreddedError(Exception):
-    """The subject's key was destroyed; its sealed events can no longer be read."""
-
-
 async def with_stored_nodes(conn: AsyncConnection, compute: Callable[[merkle.GetNode], T],
                             extra: dict[tuple[int, int], bytes] | None = None) -> T:
     """Runs a Merkle computation over stored nodes, fetching exactly the nodes it asks for in one query.

@@ -142,11 +142,3 @@ class CheckRepository:
         """Returns how many receipts name a contact."""
         return int(await self.session.scalar(sa.select(sa.func.count()).select_from(orm.check_receipts)
                                              .where(orm.check_receipts.c.contact_id == contact_id)) or 0)
-
-    async def receipts_of(self, contact_id: str) -> list[dict[str, Any]]:
-        """Returns every receipt of a contact, newest check first."""
-        r, c = orm.check_receipts.c, orm.checks.c
-        query = (sa.select(r.check_id, c.campaign_id, c.checked_at, r.decision, r.reasons, r.evidence)
-                 .join(orm.checks, c.id == r.check_id).where(r.contact_id == contact_id)
-                 .order_by(c.checked_at.desc()))
-        return [dict(row) for row in (await self.session.execute(query)).mappings()]

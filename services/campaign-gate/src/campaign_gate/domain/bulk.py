@@ -421,10 +421,6 @@ class BulkDecisions:
     _evaluation: decision.CampaignEvaluation | None
     _columns: RecipientColumns
 
-    def decision_of(self, i: int) -> Decision:
-        """Returns the decision for the i-th recipient."""
-        return DECISIONS[int(self.decision[i])]
-
     def primary_rule_of(self, i: int) -> str:
         """Returns the first rule cited for the i-th recipient."""
         return RULE_CODES[int(self.primary_rule[i])]

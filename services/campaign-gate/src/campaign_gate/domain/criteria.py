@@ -533,11 +533,6 @@ def classify(criterion: facts.TargetingCriterion) -> Classification:
     return Classification(protected=keys, art9=art9, proxy=proxy, objective=objective, exclusion=exclusion)
 
 
-def targets_art9(criteria: tuple[facts.TargetingCriterion, ...]) -> bool:
-    """Says whether any criterion reveals an Art. 9 category."""
-    return any(classify(c).art9 for c in criteria)
-
-
 def restricts_by_protected_wording(text: str) -> bool:
     """Says whether a text restricts an offer with wording that names a protected group."""
     return bool(_RESTRICTION.search(text)) and bool(_PROTECTED_WORDS.search(text))
