@@ -128,3 +128,87 @@ class FakeUnitOfWork(AbstractContactsUnitOfWork):
 
     async def rollback(self) -> None:
         pass
+
+
+class FakeRequestRepository:
+    """Data-subject requests and objection forwards on staged copies, as `RequestRepository` keeps them."""
+
+    def __init__(self, requests: dict[str, Any], forwards: dict[str, Any]) -> None:
+        self._requests = requests
+        self._forwards = forwards
+        self._seen: dict[str, Any] = {}
+        self._seen_forwards: dict[str, Any] = {}
+
+    @property
+    def seen(self) -> list[Any]:
+        return list(self._seen.values())
+
+    def add(self, request: Any) -> None:
+        self._seen[request.id] = request
+
+    async def get_or_raise(self, request_id: str, *, for_update: bool = False) -> Any:
+        from contacts.domain.requests import RequestNotFoundError
+
+        if request_id not in self._requests:
+            raise RequestNotFoundError(request_id)
+        return self._seen.setdefault(request_id, copy.deepcopy(self._requests[request_id]))
+
+    async def open_for_contact(self, contact_id: str, *, kind: Any = None, for_update: bool = False) -> list[Any]:
+        return [await self.get_or_raise(r.id) for r in self._requests.values()
+                if r.contact_id == contact_id and r.is_open and (kind is None or r.kind is kind)]
+
+    async def open_requests(self, *, due_before: datetime | None = None, kind: Any = None,
+                            limit: int = 500) -> list[Any]:
+        found = sorted((r for r in self._requests.values() if r.is_open and (due_before is None or r.due_at < due_before)
+                        and (kind is None or r.kind is kind)), key=lambda r: (r.due_at, r.id))
+        return [await self.get_or_raise(r.id) for r in found[:limit]]
+
+    def add_forward(self, forward: Any) -> None:
+        self._seen_forwards[forward.id] = forward
+
+    async def get_forward(self, forward_id: str) -> Any:
+        if forward_id not in self._forwards:
+            return None
+        return self._seen_forwards.setdefault(forward_id, copy.deepcopy(self._forwards[forward_id]))
+
+    async def pending_forwards(self, *, request_id: str | None = None, limit: int = 500) -> list[Any]:
+        found = sorted((f for f in self._forwards.values() if f.pending
+                        and (request_id is None or f.request_id == request_id)), key=lambda f: (f.created_at, f.id))
+        return [await self.get_forward(f.id) for f in found[:limit]]
+
+    async def flush(self) -> None:
+        for request in self.seen:
+            stored = copy.deepcopy(request)
+            stored.events = []
+            self._requests[request.id] = stored
+        for forward in self._seen_forwards.values():
+            self._forwards[forward.id] = copy.deepcopy(forward)
+
+
+class FakeRequestsUnitOfWork(FakeUnitOfWork):
+    """The fake unit of work plus requests and objection forwards (kept on the store between units of work)."""
+
+    def __init__(self, store: FakeStore | None = None, **kwargs: Any) -> None:
+        super().__init__(store, **kwargs)
+        if not hasattr(self.store, "requests"):
+            self.store.requests = {}  # type: ignore[attr-defined]
+            self.store.forwards = {}  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> FakeRequestsUnitOfWork:
+        await super().__aenter__()
+        self._requests = copy.deepcopy(self.store.requests)  # type: ignore[attr-defined]
+        self._forwards_staged = copy.deepcopy(self.store.forwards)  # type: ignore[attr-defined]
+        self.requests = FakeRequestRepository(self._requests, self._forwards_staged)
+        return self
+
+    def _pending_events(self) -> Iterable[Any]:
+        yield from super()._pending_events()
+        for request in self.requests.seen:
+            yield from request.events
+            request.events.clear()
+
+    async def commit(self, *, actor: str) -> None:
+        await self.requests.flush()
+        self.store.requests = self._requests  # type: ignore[attr-defined]
+        self.store.forwards = self._forwards_staged  # type: ignore[attr-defined]
+        await super().commit(actor=actor)

@@ -161,6 +161,25 @@ async def test_an_objection_about_an_unknown_email_is_no_data_found_and_still_su
     assert peers.objections[0]["contact_id"] is None and len(peers.objections[0]["blind_indexes"]) == 1
 
 
+async def test_an_objection_about_an_unknown_person_made_while_consent_is_down_is_forwarded_when_it_is_back(
+        api: Any) -> None:
+    app, clock, peers = api
+    desk = desk_for(app.app.state.service)
+    peers.down = True
+    request = await _request(app, {"kind": "objection", "email": f"stranger.{uuid.uuid4().hex[:6]}@example.org"})
+    still_down = await desk.watch_once()
+    peers.down = False
+    clock.now += timedelta(minutes=2)
+    back = await desk.watch_once()
+    again = await desk.watch_once()
+
+    assert request["status"] == "no_data_found"
+    assert request["id"] not in still_down.forwarded
+    assert back.forwarded == [request["id"]] and again.forwarded == []
+    assert len(peers.objections) == 1, "forwarded once, not again after consent accepted it"
+    assert peers.objections[0]["contact_id"] is None and len(peers.objections[0]["blind_indexes"]) == 1
+
+
 async def test_a_rectification_to_an_email_taken_by_someone_else_fails_and_changes_nothing(api: Any) -> None:
     app, _clock, _peers = api
     first, second = await _contact(app), await _contact(app)

@@ -34,6 +34,20 @@ data_subject_requests = sa.Table(
     sa.Index("ix_data_subject_requests_status_due", "status", "due_at"),
 )
 
+#: Objections of people we hold no contact for, until consent accepts them (blind indexes only).
+objection_forwards = sa.Table(
+    "objection_forwards",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("request_id", sa.String(36), nullable=False),
+    sa.Column("blind_indexes", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("forwarded_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_objection_forwards_pending", "forwarded_at", "created_at"),
+)
+
 class RequestRepository:
     """Loads and saves requests on the unit of work's session; `seen` feeds the outbox."""
 
@@ -41,6 +55,8 @@ class RequestRepository:
         self._session = session
         self._seen: dict[str, domain.DataSubjectRequest] = {}
         self._loaded: dict[str, int] = {}
+        self._forwards: dict[str, domain.ObjectionForward] = {}
+        self._forwards_new: set[str] = set()
         self._postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
 
     @property
@@ -86,8 +102,49 @@ class RequestRepository:
         rows = (await self._session.execute(query.order_by(c.due_at, c.id).limit(limit))).mappings()
         return [self._track(row) for row in rows]
 
+    def add_forward(self, forward: domain.ObjectionForward) -> None:
+        """Registers a pending objection forward to be inserted on flush."""
+        self._forwards[forward.id] = forward
+        self._forwards_new.add(forward.id)
+
+    async def get_forward(self, forward_id: str) -> domain.ObjectionForward | None:
+        """Returns an objection forward (saved on flush when changed), or None."""
+        row = (await self._session.execute(sa.select(objection_forwards).where(
+            objection_forwards.c.id == forward_id))).mappings().first()
+        return self._track_forward(row) if row is not None else None
+
+    async def pending_forwards(self, *, request_id: str | None = None,
+                               limit: int = 500) -> list[domain.ObjectionForward]:
+        """Returns the objection forwards consent has not accepted yet (of one request if given), oldest first."""
+        c = objection_forwards.c
+        query = sa.select(objection_forwards).where(c.forwarded_at.is_(None))
+        if request_id is not None:
+            query = query.where(c.request_id == request_id)
+        rows = (await self._session.execute(query.order_by(c.created_at, c.id).limit(limit))).mappings()
+        return [self._track_forward(row) for row in rows]
+
+    def _track_forward(self, row: Any) -> domain.ObjectionForward:
+        forward = self._forwards.get(row["id"])
+        if forward is None:
+            forward = domain.ObjectionForward(
+                id=row["id"], request_id=row["request_id"], blind_indexes=list(row["blind_indexes"]),
+                created_at=_aware(row["created_at"]), attempts=row["attempts"],
+                last_attempt_at=_aware(row["last_attempt_at"]), forwarded_at=_aware(row["forwarded_at"]))
+            self._forwards[forward.id] = forward
+        return forward
+
     async def flush(self) -> None:
-        """Inserts new requests and updates changed ones with a version check."""
+        """Inserts new requests and updates changed ones with a version check; saves objection forwards."""
+        for forward in self._forwards.values():
+            values = {"id": forward.id, "request_id": forward.request_id, "blind_indexes": forward.blind_indexes,
+                      "created_at": forward.created_at, "attempts": forward.attempts,
+                      "last_attempt_at": forward.last_attempt_at, "forwarded_at": forward.forwarded_at}
+            if forward.id in self._forwards_new:
+                await self._session.execute(objection_forwards.insert().values(**values))
+                self._forwards_new.discard(forward.id)
+            else:
+                await self._session.execute(objection_forwards.update().where(
+                    objection_forwards.c.id == forward.id).values(**values))
         for request in self.seen:
             values = _row(request)
             loaded = self._loaded.get(request.id)

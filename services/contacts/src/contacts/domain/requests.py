@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -263,3 +263,41 @@ class DataSubjectRequest:
     def _step(self, at: datetime, action: str, note: str | None) -> None:
         self.history.append(HistoryEntry(at=at, action=action, note=note))
         self.version += 1
+
+
+@dataclass
+class ObjectionForward:
+    """An objection from a person we hold no contact for, owed to consent by blind indexes until it accepts it.
+
+    It is stored with the request, in the same transaction, so that consent being down delays the
+    objection instead of losing it: the requests watcher retries it until `forwarded_at` is set.
+    """
+
+    id: str
+    request_id: str
+    blind_indexes: list[str]
+    created_at: datetime
+    attempts: int = 0
+    last_attempt_at: datetime | None = None
+    forwarded_at: datetime | None = None
+
+    @classmethod
+    def new(cls, *, request_id: str, blind_indexes: list[str], at: datetime) -> ObjectionForward:
+        """Returns a pending forward of the request's objection."""
+        return cls(id=str(uuid.uuid4()), request_id=request_id, blind_indexes=list(blind_indexes), created_at=at)
+
+    @property
+    def pending(self) -> bool:
+        """Tells whether consent has not accepted the objection yet."""
+        return self.forwarded_at is None
+
+    def attempted(self, *, at: datetime, accepted: bool) -> None:
+        """Records one attempt; an accepted one ends the forward."""
+        self.attempts += 1
+        self.last_attempt_at = at
+        if accepted:
+            self.forwarded_at = at
+
+    def due(self, *, now: datetime, first_attempt_grace: timedelta) -> bool:
+        """Tells whether the watcher should try now: after a failed attempt, or when the first never came."""
+        return self.pending and (self.attempts > 0 or now - self.created_at >= first_attempt_grace)

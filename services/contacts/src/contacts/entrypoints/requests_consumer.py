@@ -79,9 +79,10 @@ async def watch_requests_periodically(service: Contacts) -> None:
         await asyncio.sleep(interval)
         try:
             report = await desk.watch_once()
-            if report.overdue or report.confirmed or report.retried:
+            if report.overdue or report.confirmed or report.retried or report.forwarded:
                 log.info("requests watch", extra={"overdue": len(report.overdue),
-                                                  "confirmed": len(report.confirmed), "retried": len(report.retried)})
+                                                  "confirmed": len(report.confirmed), "retried": len(report.retried),
+                                                  "forwarded": len(report.forwarded)})
         except Exception:  # noqa: BLE001 - the next period retries; one bad pass must not stop the watcher.
             log.exception("requests watch failed")
 

@@ -22,7 +22,13 @@ from contacts.adapters import orm
 from contacts.adapters.requests_orm import RequestRepository
 from contacts.domain.errors import ContactErasedError, ContactNotFoundError, ContactsError
 from contacts.domain.model import Contact, Status
-from contacts.domain.requests import DataSubjectRequest, RequestError, RequestKind, RequestStatus
+from contacts.domain.requests import (
+    DataSubjectRequest,
+    ObjectionForward,
+    RequestError,
+    RequestKind,
+    RequestStatus,
+)
 from contacts.service_layer import commands, handlers
 from contacts.service_layer.unit_of_work import ContactsUnitOfWork
 
@@ -100,6 +106,15 @@ class ConfirmErasure:
 
 
 @dataclass(frozen=True)
+class RecordForwardAttempt:
+    """Record one attempt to hand an objection forward to consent, accepted or not."""
+
+    actor: str
+    forward_id: str
+    accepted: bool
+
+
+@dataclass(frozen=True)
 class ReportOverdue:
     """Record RequestOverdue for each open request past its due date."""
 
@@ -129,7 +144,12 @@ async def _person(cmd: ReceiveRequest, uow: RequestsUnitOfWork) -> Contact | Non
 
 
 async def receive_request(cmd: ReceiveRequest, uow: RequestsUnitOfWork) -> DataSubjectRequest:
-    """Records a request; unknown (or erased) people get a request closed at once as `no_data_found`."""
+    """Records a request; unknown (or erased) people get a request closed at once as `no_data_found`.
+
+    An objection from a person we hold no contact for is still owed to consent (UNI-02: it must
+    suppress a later import of the same e-mail or phone): a pending forward of its blind indexes is
+    stored in the same transaction, for the desk to hand over now and the watcher to retry.
+    """
     async with uow:
         contact = await _person(cmd, uow)
         request = DataSubjectRequest.receive(kind=cmd.kind, contact_id=contact.id if contact else None,
@@ -139,8 +159,32 @@ async def receive_request(cmd: ReceiveRequest, uow: RequestsUnitOfWork) -> DataS
                     else None)
             request.start(at=uow.clock(), note=note)
         uow.requests.add(request)
+        if contact is None and cmd.kind is RequestKind.OBJECTION:
+            indexer = uow.vault.indexer
+            indexes = [i for i in (indexer.email(cmd.email) if cmd.email else None,
+                                   indexer.phone(cmd.phone) if cmd.phone else None) if i]
+            if indexes:
+                uow.requests.add_forward(ObjectionForward.new(request_id=request.id, blind_indexes=indexes,
+                                                              at=uow.clock()))
         await uow.commit(actor=cmd.actor)
     return request
+
+
+async def pending_objection_forwards(uow: RequestsUnitOfWork, *, request_id: str | None = None,
+                                     limit: int = 500) -> list[ObjectionForward]:
+    """Returns the objection forwards consent has not accepted yet (of one request if given)."""
+    async with uow:
+        return await uow.requests.pending_forwards(request_id=request_id, limit=limit)
+
+
+async def record_forward_attempt(cmd: RecordForwardAttempt, uow: RequestsUnitOfWork) -> ObjectionForward | None:
+    """Records an attempt on an objection forward; returns it (None if it does not exist)."""
+    async with uow:
+        forward = await uow.requests.get_forward(cmd.forward_id)
+        if forward is not None and forward.pending:
+            forward.attempted(at=uow.clock(), accepted=cmd.accepted)
+        await uow.commit(actor=cmd.actor)
+    return forward
 
 
 async def get_request(request_id: str, uow: RequestsUnitOfWork) -> DataSubjectRequest:
@@ -233,6 +277,8 @@ class WatchReport:
     overdue: list[str] = field(default_factory=list)
     confirmed: list[str] = field(default_factory=list)
     retried: list[str] = field(default_factory=list)
+    #: Requests whose objection (of a person with no contact) consent accepted in this pass.
+    forwarded: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -254,8 +300,8 @@ class RightsDesk:
         """
         request = await receive_request(cmd, self.new_uow())
         if request.contact_id is None:
-            if cmd.kind is RequestKind.OBJECTION and (cmd.email or cmd.phone):
-                await self._object_unknown(cmd)
+            for forward in await pending_objection_forwards(self.new_uow(), request_id=request.id):
+                await self._forward(forward)
             return request
         try:
             await self._honour(request, actor=cmd.actor, changes=changes)
@@ -305,16 +351,19 @@ class RightsDesk:
         except ContactErasedError:
             pass  # Already erased (a retry, or the retention sweep got there first): its event did the rest.
 
-    async def _object_unknown(self, cmd: ReceiveRequest) -> None:
+    async def _forward(self, forward: ObjectionForward) -> bool:
         # Because an objection outlives the data: a person we hold nothing about is still
         # suppressed for a later import of the same e-mail or phone (UNI-02); only hashes travel.
-        uow = self.new_uow()
-        indexes = [i for i in (uow.vault.indexer.email(cmd.email) if cmd.email else None,
-                               uow.vault.indexer.phone(cmd.phone) if cmd.phone else None) if i]
         try:
-            await self.peers.record_objection_by_indexes(indexes)
-        except Exception:  # noqa: BLE001 - the answer stays no_data_found; the failure is logged.
-            log.warning("objection by blind index not recorded in consent", exc_info=True)
+            await self.peers.record_objection_by_indexes(forward.blind_indexes)
+            accepted = True
+        except Exception:  # noqa: BLE001 - the forward stays pending; the watcher retries it.
+            log.warning("objection by blind index not yet recorded in consent; will retry",
+                        extra={"request_id": forward.request_id, "attempts": forward.attempts + 1}, exc_info=True)
+            accepted = False
+        await record_forward_attempt(RecordForwardAttempt(actor=self.actor, forward_id=forward.id,
+                                                          accepted=accepted), self.new_uow())
+        return accepted
 
     async def export(self, request: DataSubjectRequest) -> dict[str, Any]:
         """Gathers what every service holds about the request's person (PeerUnavailableError if one is down)."""
@@ -344,7 +393,8 @@ class RightsDesk:
         }
 
     async def watch_once(self) -> WatchReport:
-        """One pass: overdue requests, audit-log erasure confirmations, retries of stalled requests."""
+        """One pass: overdue requests, audit-log erasure confirmations, retries of stalled requests and of
+        objections not yet accepted by consent."""
         report = WatchReport()
         now = self.clock()
         report.overdue = [r.id for r in await report_overdue(ReportOverdue(actor=self.actor, now=now),
@@ -369,6 +419,10 @@ class RightsDesk:
             except Exception:  # noqa: BLE001 - a peer being down must not stop the pass.
                 log.warning("data-subject request step failed in the watcher",
                             extra={"request_id": request.id}, exc_info=True)
+        for forward in await pending_objection_forwards(self.new_uow()):
+            # The grace keeps the watcher off a forward whose first attempt `submit` is making now.
+            if forward.due(now=now, first_attempt_grace=self.retry_after) and await self._forward(forward):
+                report.forwarded.append(forward.request_id)
         return report
 
 
