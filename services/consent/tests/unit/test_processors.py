@@ -239,3 +239,35 @@ def test_a_suspended_processor_is_not_usable_and_an_ended_one_cannot_change(t0):
 def test_an_update_of_an_unknown_field_is_refused(t0):
     with pytest.raises(errors.InvalidProcessorUpdateError):
         make_processor(t0).update(at=t0, processor_id="other")
+
+
+# --- Every gap consent computes is published, so the gate reads it rather than recomputing (issues 13, 16).
+
+
+def test_the_processor_events_publish_every_gap_consent_computes(t0):
+    clauses = dict.fromkeys(processors.ART28_3_CHECKLIST, True) | {
+        "form": False, "subject_matter_and_duration": False, "type_of_personal_data": False}
+    processor = make_processor(
+        t0, contract=full_contract(t0, clauses=clauses),
+        locations=(Location(country="FR"), Location(country="BR")),
+        transfer_mechanism=TransferMechanism.ADEQUACY,
+        sub_processors=(SubProcessor(name="SMS Relay Ltd", country="IE"),))
+    facts = processor.events[0].facts
+    assert facts is not None
+    assert facts["missing_clauses"] == ["subject_matter_and_duration", "type_of_personal_data", "form"]
+    assert facts["transfers_outside_eea"] is True
+    by_code = {gap["code"]: gap for gap in facts["gaps"]}
+    assert [g["code"] for g in facts["gaps"] if g["topic"] == "clause"] == ["missing_clause"] * 3
+    assert [g["detail"] for g in facts["gaps"] if g["topic"] == "clause"] == [
+        "subject_matter_and_duration", "type_of_personal_data", "form"]
+    assert by_code["subprocessor_not_authorised"]["topic"] == "subprocessor"
+    assert "SMS Relay Ltd" in by_code["subprocessor_not_authorised"]["detail"]
+    assert by_code["adequacy_not_established"]["topic"] == "transfer"
+    assert "BR" in by_code["adequacy_not_established"]["detail"]
+    assert [g["code"] for g in facts["gaps"]] == facts["gaps_at_event"]
+
+
+def test_every_gap_code_has_a_topic(t0):
+    documented = processors.contract_gaps.__doc__ or ""
+    assert all(code in documented for code in processors.GAP_TOPICS)
+    assert set(processors.GAP_TOPICS.values()) == {"contract", "clause", "subprocessor", "transfer"}

@@ -247,7 +247,9 @@ class Processor:
                                for sub in self.sub_processors],
             "locations": sorted({loc.country for loc in self.locations}),
             "transfer_mechanism": self.transfer_mechanism.value if self.transfer_mechanism else None,
+            "transfers_outside_eea": any(not loc.in_eea for loc in self.locations),
             "gaps_at_event": [gap.split(":", 1)[0] for gap in contract_gaps(self, at=at)],
+            "gaps": gap_facts(contract_gaps(self, at=at)),
         }
 
     def update(self, *, at: datetime, **changes: object) -> tuple[str, ...]:
@@ -345,6 +347,30 @@ def contract_gaps(processor: Processor, *, at: datetime) -> list[str]:
             [(sub.name, sub.country, "sub-processing")], mechanism=sub.transfer_mechanism, require_tia=False
         )
     return gaps
+
+
+#: Which part of the vendor record each gap code concerns: the contract's dates, its Art. 28(3) clauses,
+#: the sub-processors (Art. 28(2)) or the transfers (Chapter V).
+GAP_TOPICS: dict[str, str] = {
+    "no_contract": "contract",
+    "contract_not_signed": "contract",
+    "contract_expired": "contract",
+    "missing_clause": "clause",
+    "subprocessor_not_authorised": "subprocessor",
+    "transfer_without_safeguard": "transfer",
+    "adequacy_not_established": "transfer",
+    "derogation_for_regular_transfer": "transfer",
+    "no_transfer_impact_assessment": "transfer",
+}
+
+
+def gap_facts(gaps: Iterable[str]) -> list[dict[str, str]]:
+    """Returns `contract_gaps` as published: code, topic (see `GAP_TOPICS`) and consent's detail, in order."""
+    out = []
+    for gap in gaps:
+        code, _, detail = gap.partition(":")
+        out.append({"code": code, "topic": GAP_TOPICS[code], "detail": detail.strip()})
+    return out
 
 
 def transfer_gaps(
