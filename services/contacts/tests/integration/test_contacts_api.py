@@ -21,6 +21,7 @@ from contacts import contracts
 from contacts.adapters import orm
 from contacts.bootstrap import bootstrap
 from contacts.main import create_app
+from contacts.service_layer import commands, handlers
 from contacts.settings import ContactsSettings
 from shared.migrations import upgrade
 from tests.e2e.harness import ROOT, RunningApp, auth, common_settings, eventually, migrated_database, running
@@ -369,3 +370,101 @@ async def test_a_csv_import_reads_nested_columns_and_refuses_an_unknown_content_
     [anna] = found["items"]
     assert anna["postal_address"]["city"] == "Paris" and anna["attributes"] == {"segment": "vip"}
     assert wrong.status_code == 415
+
+
+async def _outbox_values(app: RunningApp, subject: str) -> list[dict[str, Any]]:
+    """Returns the CloudEvents the outbox holds for a subject, decoded from the stored bytes, in order."""
+    o = orm.outbox.c
+    async with app.app.state.service.runtime.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(o.value).where(o.key == subject).order_by(o.id))).scalars().all()
+    return [json.loads(value) for value in rows]
+
+
+async def test_the_outbox_carries_every_gate_fact_entered_through_the_api_and_no_direct_identifier(
+        api: RunningApp) -> None:
+    body = {**person(), "phone": "+262 692 12 34 56", "birth_date": "2008-02-29", "profession": " Pharmacien ",
+            "stop_pub": True, "attributes": {"segment": "vip-Ploumanach"},
+            "phone_collection": {"told_calls_need_consent": True, "during_contract": False,
+                                 "contract_states_calls_need_consent": False}}
+    created = await _create(api, body)
+    url = f"/v1/contacts/{created['id']}/interactions"
+    for interaction in (
+            {"kind": "sale", "occurred_at": "2026-02-01T10:00:00+00:00", "seller": "Chaussures SA",
+             "product_categories": ["shoes"]},
+            {"kind": "contract_start", "occurred_at": "2026-02-02T10:00:00+00:00", "seller": "Énergie SA",
+             "product_categories": ["electricity"]},
+            {"kind": "call_attempt", "occurred_at": "2026-02-03T10:00:00+00:00", "outcome": "refused",
+             "channel": "phone_human"}):
+        response = await api.client.post(url, json=interaction, headers=WRITER)
+        assert response.status_code == 201, response.text
+    got = (await api.client.get(f"/v1/contacts/{created['id']}", headers=WRITER)).json()
+
+    events = await _outbox_values(api, created["id"])
+    raw = b"\n".join(json.dumps(e).encode() for e in events).lower()
+    created_facts, sale, contract, call = (e["data"] for e in events)
+    facts = call["facts"]
+    assert created_facts["facts"]["timezone"] == "Indian/Reunion"
+    assert created_facts["facts"]["majority_on"] == "2026-03-01"
+    assert created_facts["facts"]["digital_consent_age_on"] == "2023-03-01"
+    assert created_facts["facts"]["profession"] == "pharmacien" and created_facts["facts"]["stop_pub"] is True
+    assert created_facts["facts"]["phone_collection"]["told_calls_need_consent"] is True
+    assert (sale["seller"], sale["product_categories"], sale["outcome"]) == ("Chaussures SA", ["shoes"], None)
+    assert contract["facts"]["relationship"] == "contract_in_progress"
+    assert (call["seller"], call["product_categories"], call["outcome"]) == (None, None, "refused")
+    assert facts["purchases"] == [{"seller": "Chaussures SA", "categories": ["shoes"],
+                                   "last_at": "2026-02-01T10:00:00+00:00"}]
+    assert facts["contracts"] == [{"seller": "Énergie SA", "categories": ["electricity"],
+                                   "started_at": "2026-02-02T10:00:00+00:00", "ended_at": None}]
+    assert facts["call_attempts"] == ["2026-02-03T10:00:00+00:00"]
+    assert facts["last_call_refusal_at"] == "2026-02-03T10:00:00+00:00"
+    assert facts["last_contact_from_person_at"] == "2026-02-02T10:00:00+00:00", "a call is not the person's contact"
+    for event in events:
+        assert not {"birth_year", "minor_until", "attributes"} & set(event["data"]["facts"])
+    for value in [*plaintexts(body), "2008-02-29", "ploumanach"]:
+        assert value.lower().encode() not in raw
+    assert got["timezone"] == "Indian/Reunion" and got["timezone_source"] == "phone"
+    assert got["profession"] == "pharmacien" and got["attributes"] == {"segment": "vip-Ploumanach"}
+    assert got["majority_on"] == "2026-03-01" and got["purchases"][0]["seller"] == "Chaussures SA"
+    assert got["contracts"][0]["ended_at"] is None and got["last_call_refusal_at"].startswith("2026-02-03")
+
+
+async def test_an_erasure_publishes_the_blind_indexes_the_contact_had(api: RunningApp) -> None:
+    created = await _create(api, {**person(), "phone": "+33 6 11 22 33 99"})
+    service = api.app.state.service
+    await handlers.erase_contact(commands.EraseContact(actor="tests", contact_id=created["id"], reason="test"),
+                                 service.uow())
+
+    erased = (await _outbox_values(api, created["id"]))[-1]
+
+    indexer = service.vault.indexer
+    assert erased["type"] == contracts.CONTACT_ERASED
+    assert erased["data"]["blind_indexes"] == [indexer.email(created["email"]), indexer.phone("+33611223399")]
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"kind": "sale", "occurred_at": "2026-02-01T00:00:00+00:00"}, "seller"),
+    ({"kind": "purchase", "occurred_at": "2026-02-01T00:00:00+00:00", "product_categories": ["x"]}, "seller"),
+    ({"kind": "call_attempt", "occurred_at": "2026-02-01T00:00:00+00:00"}, "outcome"),
+    ({"kind": "call_attempt", "occurred_at": "2026-02-01T00:00:00+00:00", "outcome": "busy"}, "outcome"),
+    ({"kind": "contract_end", "occurred_at": "2026-02-01T00:00:00+00:00", "seller": "Nobody SA"}, "seller"),
+])
+async def test_an_interaction_missing_what_its_kind_needs_gets_a_422_naming_the_field_and_nothing_is_stored(
+        api: RunningApp, body: dict[str, Any], field: str) -> None:
+    created = await _create(api, person())
+
+    response = await api.client.post(f"/v1/contacts/{created['id']}/interactions", json=body, headers=WRITER)
+
+    assert response.status_code == 422, response.text
+    assert [e["field"].removeprefix("body.") for e in response.json()["errors"]] == [field]
+    assert await _count(api, orm.interactions) == 0 and await _count(api, orm.outbox) == 1
+
+
+async def test_an_unknown_time_zone_gets_a_422_and_a_patch_of_the_phone_moves_a_derived_zone(api: RunningApp) -> None:
+    bad = await api.client.post("/v1/contacts", json={**person(), "timezone": "Europe/Brest"}, headers=WRITER)
+    created = await _create(api, person())
+    patched = await api.client.patch(f"/v1/contacts/{created['id']}", json={"phone": "+596 696 12 34 56"},
+                                     headers=WRITER)
+
+    assert bad.status_code == 422 and [e["field"] for e in bad.json()["errors"]] == ["body.timezone"]
+    assert created["timezone"] == "Europe/Paris" and created["timezone_source"] == "country"
+    assert patched.json()["timezone"] == "America/Martinique" and patched.json()["timezone_source"] == "phone"
