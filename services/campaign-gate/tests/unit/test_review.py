@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from campaign_gate.domain import criteria
 from campaign_gate.domain.facts import TargetingCriterion
-from campaign_gate.domain.review import can_approve, review_campaign
+from campaign_gate.domain.review import SignOff, can_approve, review_campaign
 from campaign_gate.domain.rules import Finding, Outcome
 from campaign_gate_examples import SEND_BLOCTEL, at_for, campaign
 
@@ -115,8 +115,9 @@ def test_an_unjustified_age_condition_on_the_offer_blocks() -> None:
     )
 
 
-def test_neutral_targeting_raises_nothing() -> None:
-    assert findings_of(targeting=(TargetingCriterion("purchased_category", "in", "shoes"),)) == []
+def test_neutral_targeting_of_a_declared_profiling_campaign_raises_nothing() -> None:
+    shoes = TargetingCriterion("purchased_category", "in", "shoes")
+    assert findings_of(targeting=(shoes,), uses_profiling=True) == []
 
 
 def test_the_225_1_list_keeps_24_criteria_with_the_whistleblower() -> None:
@@ -129,27 +130,28 @@ def test_the_225_1_list_keeps_24_criteria_with_the_whistleblower() -> None:
 
 
 B = Finding("X", Outcome.BLOCK, "b")
-R = Finding("Y", Outcome.NEEDS_REVIEW, "r")
+R = Finding("MSG-05", Outcome.NEEDS_REVIEW, "r")
 OK = Finding("Z", Outcome.ALLOW_BASIS, "ok")
+SIGNED = SignOff(
+    "MSG-05", "conditions_linked_from_message", "The conditions page is linked under the offer banner."
+)
 
 
 @pytest.mark.parametrize(
-    ("findings", "justification", "expected"),
+    ("findings", "sign_offs", "expected"),
     [
-        ((), None, True),
-        ((OK,), None, True),
-        ((R,), None, False),
-        ((R,), "   ", False),
-        ((R, OK), "Delivery area limited to mainland France.", True),
-        ((B,), "We accept the risk.", False),
-        ((B, R), "Both reviewed.", False),
+        ((), (), True),
+        ((OK,), (), True),
+        ((R,), (), False),
+        ((R, OK), (SIGNED,), True),
+        ((B,), (), False),
+        ((B, R), (SIGNED,), False),
     ],
 )
-def test_approval_needs_no_block_and_a_justification_for_reviews(
-    findings: tuple[Finding, ...], justification: str | None, expected: bool
+def test_approval_needs_no_block_and_a_sign_off_for_reviews(
+    findings: tuple[Finding, ...], sign_offs: tuple[SignOff, ...], expected: bool
 ) -> None:
-    assert can_approve(findings, justification) is expected
-
+    assert can_approve(findings, sign_offs) is expected
 
 RESTRICTED = {"offer_generally_available": False}
 
@@ -182,4 +184,4 @@ def test_the_same_audience_for_an_offer_declared_open_to_all_asks_for_review_onl
 
 def test_neutral_targeting_of_a_restricted_offer_raises_nothing() -> None:
     shoes = TargetingCriterion("purchased_category", "in", "shoes")
-    assert findings_of(targeting=(shoes,), **RESTRICTED) == []
+    assert findings_of(targeting=(shoes,), uses_profiling=True, **RESTRICTED) == []

@@ -59,7 +59,12 @@ class FourEyesError(CampaignError):
 
 
 class ApprovalRefusedError(CampaignError):
-    """A block finding prevents approval, or needs-review findings lack a written justification."""
+    """A block finding prevents approval, or needs-review findings lack a valid structured sign-off."""
+
+    def __init__(self, message: str, problems: Iterable[review.SignOffProblem] = ()) -> None:
+        super().__init__(message)
+        # The problem document names each missing or invalid sign-off.
+        self.problem_extra = {"errors": [p.as_dict() for p in problems]} if problems else {}
 
 
 @dataclass(frozen=True)
@@ -96,11 +101,16 @@ class StoredFinding:
         return cls(data["rule"], data["severity"], data["message"], tuple(data.get("evidence", ())))
 
 
-def approvable(findings: Iterable[StoredFinding], justification: str | None) -> bool:
+_OUTCOMES = {"block": Outcome.BLOCK, "needs_review": Outcome.NEEDS_REVIEW, "info": Outcome.ALLOW_BASIS}
+
+
+def _as_findings(findings: Iterable[StoredFinding]) -> list[Finding]:
+    return [Finding(f.rule, _OUTCOMES[f.severity], f.message, f.evidence) for f in findings]
+
+
+def approvable(findings: Iterable[StoredFinding], sign_offs: Iterable[review.SignOff] = ()) -> bool:
     """Says whether stored findings allow approval, with the same rule as `review.can_approve`."""
-    outcomes = {"block": Outcome.BLOCK, "needs_review": Outcome.NEEDS_REVIEW, "info": Outcome.ALLOW_BASIS}
-    as_findings = [Finding(f.rule, outcomes[f.severity], f.message) for f in findings]
-    return review.can_approve(as_findings, justification)
+    return review.can_approve(_as_findings(findings), sign_offs)
 
 
 @dataclass
@@ -128,7 +138,7 @@ class Campaign:
         return campaign
 
     def change(self, *, changes: Mapping[str, Any], by: str, at: datetime) -> None:
-        """Applies changed fields; any change of a submitted, approved or rejected campaign makes it a draft."""
+        """Applies changed fields; any change of a submitted, approved or rejected campaign makes it draft."""
         changed = tuple(sorted(k for k, v in changes.items() if self.spec.get(k) != v))
         if not changed:
             return
@@ -148,8 +158,9 @@ class Campaign:
             self.id, self.version, tuple({"rule": f.rule, "severity": f.severity, "message": f.message}
                                          for f in self.findings), rules.RULESET_VERSION, at))
 
-    def approve(self, *, reviewer: str, justification: str | None, at: datetime) -> None:
-        """Approves a submitted campaign: no block finding, a justification for needs-review, four eyes."""
+    def approve(self, *, reviewer: str, sign_offs: Iterable[review.SignOff] = (), at: datetime) -> None:
+        """Approves a submitted campaign: no block finding, a valid sign-off per rule with needs-review
+        findings, four eyes. The sign-offs are stored in the review and published with the approval."""
         if self.status is not Status.SUBMITTED:
             raise InvalidTransitionError("approve", self.status)
         if reviewer in (self.created_by, self.updated_by):
@@ -157,12 +168,20 @@ class Campaign:
         if any(f.severity == "block" for f in self.findings):
             blocking = ", ".join(sorted({f.rule for f in self.findings if f.severity == "block"}))
             raise ApprovalRefusedError(f"block findings prevent approval: {blocking}")
-        if not approvable(self.findings, justification):
-            raise ApprovalRefusedError("needs-review findings need a written justification")
+        sign_offs = tuple(sign_offs)
+        problems = review.sign_off_problems(_as_findings(self.findings), sign_offs)
+        if problems:
+            named = ", ".join(dict.fromkeys(p.rule for p in problems))
+            raise ApprovalRefusedError(
+                f"needs-review findings need a structured sign-off (rule, basis, explanation, reference); "
+                f"missing or invalid for: {named}", problems)
+        signed = tuple({**s.as_dict(), "evidence": [e for f in self.findings if f.rule == s.rule
+                                                   and f.severity == "needs_review" for e in f.evidence]}
+                       for s in sign_offs)
         self.status, self.updated_at = Status.APPROVED, at
         self.review = {"decision": "approved", "reviewer": reviewer, "at": at.isoformat(),
-                       "justification": justification}
-        self.events.append(events.CampaignApproved(self.id, self.version, reviewer, justification, at))
+                       "sign_offs": list(signed)}
+        self.events.append(events.CampaignApproved(self.id, self.version, reviewer, signed, at))
 
     def reject(self, *, reviewer: str, reason: str | None, at: datetime) -> None:
         """Rejects a submitted campaign."""
@@ -249,7 +268,13 @@ def campaign_facts(campaign: Campaign, *, purpose: PurposeInfo | None,
         manipulative_design=bool(s.get("manipulative_design", False)),
         art9_explicit_consent_only=bool(s.get("art9_explicit_consent_only", False)),
         dpia_reference=s.get("dpia_reference"),
+        professional_target=professions(s.get("professional_target") or ()),
     )
+
+
+def professions(names: Iterable[str]) -> frozenset[str]:
+    """Returns professions as contacts publishes a contact's `profession`: stripped, lower-cased."""
+    return frozenset(n.strip().lower() for n in names if n and n.strip())
 
 
 def missing_processor(campaign: Campaign, processor: Mapping[str, Any] | None) -> Finding | None:

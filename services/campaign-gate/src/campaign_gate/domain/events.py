@@ -35,12 +35,16 @@ class CampaignSubmitted(Event):
 
 @dataclass(frozen=True)
 class CampaignApproved(Event):
-    """A reviewer approved a submitted campaign, with the justification of any needs-review finding."""
+    """A reviewer approved a submitted campaign.
+
+    `sign_offs` settle its needs-review findings, one per rule: rule, basis (a ground that rule allows),
+    explanation, reference (a supporting document) and the evidence of the findings it covers.
+    """
 
     campaign_id: str
     version: int
     reviewer: str
-    justification: str | None
+    sign_offs: tuple[dict[str, Any], ...]
     at: datetime
 
 

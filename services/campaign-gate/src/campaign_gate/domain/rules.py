@@ -941,11 +941,58 @@ def msg_01(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
     return NONE
 
 
+# Legal forms and filler words that do not tell one company from another ("Acme S.A.S." is "Acme").
+_LEGAL_FORMS = frozenset(
+    "sa sas sasu sarl eurl snc sca sci scop scic sel selarl gie eirl ei se sc ltd limited inc llc plc gmbh "
+    "ag bv nv spa srl sl co corp company cie et and the la le les l".split()
+)
+
+
+def _entity_words(name: str) -> tuple[str, ...]:
+    words: list[str] = []
+    letters = ""
+    for word in criteria.normalise_name(name).split("_"):
+        # Because "S.A.S." normalises to single letters, runs of them are read as one word.
+        if len(word) == 1 and word.isalpha():
+            letters += word
+            continue
+        if letters:
+            words.append(letters)
+            letters = ""
+        words.append(word)
+    if letters:
+        words.append(letters)
+    return tuple(w for w in words if w and w not in _LEGAL_FORMS)
+
+
+def names_entity(text: str, entity: str) -> bool:
+    """Says whether a text names an entity: the entity's distinctive words appear in it, in order."""
+    wanted, said = _entity_words(entity), _entity_words(text)
+    if not wanted:
+        return criteria.normalise_name(entity) in criteria.normalise_name(text)
+    return any(said[i : i + len(wanted)] == wanted for i in range(len(said) - len(wanted) + 1))
+
+
 def msg_02(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
-    """Blocks an electronic message hiding the sender's identity."""
-    if not (ctx.campaign.message.sender_identification or "").strip():
+    """Blocks an electronic message hiding the sender's identity; asks review when it names another name.
+
+    The soft opt-in rests on the sender being the seller (L34-5 al. 4), and the message must not conceal
+    on whose behalf it is sent: an identification that does not name `sender_entity` (a brand, a group
+    company) is signed off only on a document showing it is the sender's.
+    """
+    c = ctx.campaign
+    shown = (c.message.sender_identification or "").strip()
+    if not shown:
         return _block(
             "MSG-02", "The identity of the person on whose behalf the message is sent must be shown."
+        )
+    if not names_entity(shown, c.sender_entity):
+        return _review(
+            "MSG-02",
+            f"The message identifies the sender as '{shown}', which does not name the sending entity "
+            f"'{c.sender_entity}': the identity of the person on whose behalf it is sent must not be "
+            "concealed.",
+            f"sender:{c.sender_entity}",
         )
     return NONE
 
@@ -1194,16 +1241,26 @@ def disc_11(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
 
 
 def disc_12(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
-    """Asks for a DPIA check on likely high-risk profiling."""
+    """Asks for a DPIA check on likely high-risk profiling, even when the marketer names a DPIA.
+
+    A declared `dpia_reference` does not lift the review: the reviewer signs off that it covers this
+    campaign (the reference is the marketer's word, not a check).
+    """
     c = ctx.campaign
     vulnerable = _vulnerable_keys(ctx, criteria.VULNERABILITY_KEYS - {"age"})
-    if c.dpia_reference:
-        return NONE
     if (
         (c.uses_profiling and (c.large_scale_profiling or c.combines_datasets))
         or ctx.art9_targeting
         or vulnerable
     ):
+        dpia = (c.dpia_reference or "").strip()
+        if dpia:
+            return _review(
+                "DISC-12",
+                f"Likely high-risk processing; DPIA '{dpia}' declared: confirm it covers this campaign "
+                "(Art. 35 GDPR).",
+                f"dpia:{dpia}",
+            )
         return _review("DISC-12", "Likely high-risk processing: a DPIA may be required (Art. 35 GDPR).")
     return NONE
 

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from campaign_gate.domain.campaigns import Campaign
+from campaign_gate.domain import review
+from campaign_gate.domain.campaigns import Campaign, StoredFinding
 from campaign_gate.entrypoints import schemas
 from campaign_gate.entrypoints.deps import Admin, Marketer, Reader, Reviewer, ServiceDep, UnitOfWorkDep
 from campaign_gate.service_layer import handlers
@@ -29,10 +30,19 @@ class InvalidCheckInputError(ValueError):
         self.problem_extra = {"errors": [{"field": f"line {line}", "message": reason}]}
 
 
+def _finding(finding: StoredFinding) -> schemas.Finding:
+    grounds = None
+    if finding.severity == "needs_review":
+        g = review.grounds_for(finding.rule)
+        grounds = schemas.SignOffGrounds(bases=list(g.bases), reference_required=g.reference_required,
+                                         min_explanation=review.MIN_EXPLANATION)
+    return schemas.Finding(**finding.as_dict(), sign_off=grounds)
+
+
 def _read(campaign: Campaign) -> schemas.CampaignRead:
     return schemas.CampaignRead(
         id=campaign.id, status=campaign.status.value, version=campaign.version, spec=campaign.spec,
-        findings=[schemas.Finding(**f.as_dict()) for f in campaign.findings], review=campaign.review,
+        findings=[_finding(f) for f in campaign.findings], review=campaign.review,
         created_by=campaign.created_by, updated_by=campaign.updated_by, created_at=campaign.created_at,
         updated_at=campaign.updated_at)
 
@@ -68,10 +78,13 @@ async def submit_campaign(campaign_id: str, who: Marketer, uow: UnitOfWorkDep) -
 
 
 @router.post("/campaigns/{campaign_id}/approve", response_model=schemas.CampaignRead)
-async def approve_campaign(campaign_id: str, body: schemas.ReviewDecision, who: Reviewer,
+async def approve_campaign(campaign_id: str, body: schemas.ApprovalDecision, who: Reviewer,
                            uow: UnitOfWorkDep) -> schemas.CampaignRead:
-    """Approves a submitted campaign (no block finding; a justification over needs-review; four eyes)."""
-    command = handlers.ReviewCampaign(campaign_id, who.subject, approve=True, justification=body.justification)
+    """Approves a submitted campaign: no block finding, four eyes, and one structured sign-off per rule
+    with needs-review findings (a basis that rule allows, an explanation, a reference where required);
+    a missing or invalid sign-off is a 422 naming it."""
+    sign_offs = tuple(review.SignOff(s.rule, s.basis, s.explanation, s.reference) for s in body.sign_offs)
+    command = handlers.ReviewCampaign(campaign_id, who.subject, approve=True, sign_offs=sign_offs)
     return _read(await handlers.review_campaign(command, uow))
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from campaign_gate.domain.facts import Audience, Channel, SuppressionKind
 
@@ -39,6 +39,14 @@ class CallScript(_Strict):
     commercial_nature: bool = False
     bloctel_mention: bool = False
     art14_information: bool = False
+
+
+Profession = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+PROFESSIONAL_TARGET_DOC = (
+    "The professions or functions the message concerns (e.g. \"pharmacien\", \"directeur achats\"); "
+    "compared, lower-cased, with each named professional's `profession` (contacts API): the B2B exception "
+    "(ELEC-07) covers only messages related to the person's profession, others are blocked (ELEC-08)."
+)
 
 
 class Criterion(_Strict):
@@ -79,6 +87,8 @@ class CampaignFields(_Strict):
     manipulative_design: bool = False
     art9_explicit_consent_only: bool = False
     dpia_reference: str | None = None
+    professional_target: list[Profession] = Field(
+        default_factory=list, max_length=500, description=PROFESSIONAL_TARGET_DOC)
 
 
 class CampaignPatch(_Strict):
@@ -110,6 +120,16 @@ class CampaignPatch(_Strict):
     manipulative_design: bool | None = None
     art9_explicit_consent_only: bool | None = None
     dpia_reference: str | None = None
+    professional_target: list[Profession] | None = Field(
+        None, max_length=500, description=PROFESSIONAL_TARGET_DOC)
+
+
+class SignOffGrounds(BaseModel):
+    """What a sign-off of this finding's rule must give."""
+
+    bases: list[str] = Field(description="The grounds this rule can be signed off on; `basis` is one.")
+    reference_required: bool = Field(description="Whether `reference` must name a supporting document.")
+    min_explanation: int = Field(description="The shortest `explanation` accepted, in characters.")
 
 
 class Finding(BaseModel):
@@ -117,6 +137,8 @@ class Finding(BaseModel):
     severity: Literal["block", "needs_review", "info"]
     message: str
     evidence: list[str] = []
+    sign_off: SignOffGrounds | None = Field(
+        None, description="For a needs-review finding: what the reviewer's sign-off of its rule must give.")
 
 
 class CampaignRead(BaseModel):
@@ -133,9 +155,32 @@ class CampaignRead(BaseModel):
 
 
 class ReviewDecision(_Strict):
-    """A reviewer's decision; a justification is required to approve over needs-review findings."""
+    """A reviewer's rejection, with its reason."""
 
-    justification: str | None = Field(None, max_length=5000)
+    justification: str | None = Field(None, max_length=5000, description="Why the campaign is rejected.")
+
+
+class SignOff(_Strict):
+    """A reviewer's structured justification of every needs-review finding of one rule."""
+
+    rule: str = Field(min_length=1, max_length=32, description="The rule id of the needs-review findings.")
+    basis: str = Field(
+        min_length=1, max_length=100,
+        description="One of the grounds the rule allows (listed in each finding's `sign_off.bases`).")
+    explanation: str = Field(
+        max_length=5000, description="Why the basis holds for this campaign, in at least 40 characters.")
+    reference: str | None = Field(
+        None, max_length=500,
+        description="The supporting document (DPIA, legal note, contract…); required where "
+                    "`sign_off.reference_required`.")
+
+
+class ApprovalDecision(_Strict):
+    """A reviewer's approval: one sign-off per rule with needs-review findings (free text never suffices)."""
+
+    sign_offs: list[SignOff] = Field(
+        default_factory=list, max_length=200,
+        description="One sign-off per rule id with needs-review findings; it covers each of its findings.")
 
 
 class CheckRequest(_Strict):

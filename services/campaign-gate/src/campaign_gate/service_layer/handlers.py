@@ -48,7 +48,9 @@ class ReviewCampaign:
     campaign_id: str
     actor: str
     approve: bool
+    #: The rejection's reason (an approval is justified by its sign-offs, never by free text).
     justification: str | None = None
+    sign_offs: tuple[review.SignOff, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ async def review_campaign(cmd: ReviewCampaign, uow: GateUnitOfWork) -> domain.Ca
     async with uow:
         campaign = await _campaign_or_raise(uow, cmd.campaign_id)
         if cmd.approve:
-            campaign.approve(reviewer=cmd.actor, justification=cmd.justification, at=uow.clock())
+            campaign.approve(reviewer=cmd.actor, sign_offs=cmd.sign_offs, at=uow.clock())
         else:
             campaign.reject(reviewer=cmd.actor, reason=cmd.justification, at=uow.clock())
         await uow.commit(actor=cmd.actor)
