@@ -159,7 +159,8 @@ class FakeRequestRepository:
 
     async def open_requests(self, *, due_before: datetime | None = None, kind: Any = None,
                             limit: int = 500) -> list[Any]:
-        found = sorted((r for r in self._requests.values() if r.is_open and (due_before is None or r.due_at < due_before)
+        found = sorted((r for r in self._requests.values()
+                        if r.is_open and (due_before is None or r.due_at < due_before)
                         and (kind is None or r.kind is kind)), key=lambda r: (r.due_at, r.id))
         return [await self.get_or_raise(r.id) for r in found[:limit]]
 

@@ -281,17 +281,34 @@ async def test_approval_needs_no_block_finding_a_justification_for_review_findin
                                           headers=_token("carol", "marketer"))
         assert marketer_only.status_code == 403
 
-        # Large-scale profiling asks for review (DISC-12): approval needs a written justification.
+        # Large-scale profiling with a declared DPIA still asks for review (DISC-12): approval needs a
+        # structured sign-off, never free text.
         campaign3 = (await client.post("/v1/campaigns", json=campaign_body(
-            purpose_id, large_scale_profiling=True, uses_profiling=True), headers=MARKETER)).json()
+            purpose_id, large_scale_profiling=True, uses_profiling=True, dpia_reference="DPIA-2026-14"),
+            headers=MARKETER)).json()
         reviewed = (await client.post(f"/v1/campaigns/{campaign3['id']}/submit", headers=MARKETER)).json()
-        assert [(f["rule"], f["severity"]) for f in reviewed["findings"]] == [("DISC-12", "needs_review")]
+        [finding] = reviewed["findings"]
+        assert (finding["rule"], finding["severity"]) == ("DISC-12", "needs_review")
+        assert "dpia_carried_out_covers_campaign" in finding["sign_off"]["bases"]
+        assert finding["sign_off"]["reference_required"] is True
         bare = await client.post(f"/v1/campaigns/{campaign3['id']}/approve", json={}, headers=REVIEWER)
-        assert bare.status_code == 422 and "justification" in bare.json()["detail"]
-        justified = await client.post(f"/v1/campaigns/{campaign3['id']}/approve",
+        assert bare.status_code == 422 and "DISC-12" in bare.json()["detail"]
+        assert [e["field"] for e in bare.json()["errors"]] == ["sign_offs[DISC-12]"]
+        free_text = await client.post(f"/v1/campaigns/{campaign3['id']}/approve",
                                       json={"justification": "DPIA ref 2026-14 covers this profiling."},
                                       headers=REVIEWER)
-        assert justified.status_code == 200 and justified.json()["review"]["justification"]
+        assert free_text.status_code == 422 and "justification" in free_text.text
+        sign_off = {"rule": "DISC-12", "basis": "dpia_carried_out_covers_campaign",
+                    "explanation": "The DPIA of March 2026 covers large-scale profiling for this newsletter.",
+                    "reference": "DPIA-2026-14"}
+        wrong_basis = await client.post(f"/v1/campaigns/{campaign3['id']}/approve", headers=REVIEWER,
+                                        json={"sign_offs": [{**sign_off, "basis": "we accept the risk"}]})
+        assert wrong_basis.status_code == 422 and "not a ground" in wrong_basis.text
+        justified = await client.post(f"/v1/campaigns/{campaign3['id']}/approve",
+                                      json={"sign_offs": [sign_off]}, headers=REVIEWER)
+        assert justified.status_code == 200, justified.text
+        [stored] = justified.json()["review"]["sign_offs"]
+        assert {k: stored[k] for k in sign_off} == sign_off and stored["evidence"] == ["dpia:DPIA-2026-14"]
         rejected = await client.post(f"/v1/campaigns/{campaign2['id']}/reject", json={"justification": "no"},
                                      headers=REVIEWER)
         assert rejected.json()["status"] == "rejected"

@@ -125,12 +125,19 @@ def _record(envelope: EventEnvelope, topic: str) -> ConsumerRecord:  # type: ign
 
 async def test_an_access_request_by_phone_exports_the_decrypted_contact_with_the_peers_data(api: Any) -> None:
     app, _clock, peers = api
-    contact = await _contact(app, with_phone=True)
+    contact = await _contact(app, with_phone=True, profession="Notaire")
+    sale = await app.client.post(f"/v1/contacts/{contact['id']}/interactions", headers=DPO, json={
+        "kind": "sale", "seller": "Chaussures SA", "product_categories": ["shoes"],
+        "occurred_at": "2026-10-02T10:00:00+00:00"})
+    assert sale.status_code == 201, sale.text
     peers.consents[contact["id"]] = [{"consent_id": "c-1", "purpose_id": "newsletter", "proof": {"source": "form"}}]
     request = await _request(app, {"kind": "portability", "phone": "06 12 34 56 78"})
     assert request["status"] == "completed" and request["contact_id"] == contact["id"]
     export = (await app.client.get(f"/v1/requests/{request['id']}/export", headers=DPO)).json()
     assert export["contacts"]["contact"]["email"] == contact["email"]
+    assert export["contacts"]["contact"]["profession"] == "notaire"
+    assert export["contacts"]["contact"]["purchases"][0]["seller"] == "Chaussures SA"
+    assert export["contacts"]["interactions"][0]["seller"] == "Chaussures SA"
     assert export["consent"]["consents"][0]["consent_id"] == "c-1"
     flat = (await app.client.get(f"/v1/requests/{request['id']}/export", params={"format": "portability"},
                                  headers=DPO)).json()

@@ -377,11 +377,12 @@ def test_an_erasure_event_carries_the_blind_indexes_and_the_contact_keeps_no_fac
 
 
 def test_a_csv_row_takes_the_phone_collection_stop_pub_timezone_and_one_purchase_as_dotted_columns() -> None:
-    body = ("kind,email,collected_from_person,source,obtained_at,timezone,profession,stop_pub,"
-            "phone_collection.told_calls_need_consent,phone_collection.during_contract,"
-            "phone_collection.contract_states_calls_need_consent,purchase.seller,purchase.categories,purchase.last_at\n"
-            "consumer,a@example.org,true,shop,2026-01-01T00:00:00+00:00,Indian/Reunion,Boulanger,true,"
-            "true,false,true,Chaussures SA,shoes|socks,2026-01-02T00:00:00+00:00\n").encode()
+    body = (b"kind,email,collected_from_person,source,obtained_at,timezone,profession,stop_pub,"
+            b"phone_collection.told_calls_need_consent,phone_collection.during_contract,"
+            b"phone_collection.contract_states_calls_need_consent,purchase.seller,purchase.categories,"
+            b"purchase.last_at\n"
+            b"consumer,a@example.org,true,shop,2026-01-01T00:00:00+00:00,Indian/Reunion,Boulanger,true,"
+            b"true,false,true,Chaussures SA,shoes|socks,2026-01-02T00:00:00+00:00\n")
 
     [(number, fields, error)] = list(importing.rows_of(body, "text/csv"))
     command = importing.to_command(fields or {}, actor="t")

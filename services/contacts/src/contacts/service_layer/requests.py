@@ -253,7 +253,9 @@ async def contact_interactions(contact_id: str, uow: RequestsUnitOfWork) -> list
         rows = (await uow.session.execute(sa.select(orm.interactions).where(i.contact_id == contact_id)
                                           .order_by(i.occurred_at))).mappings()
         return [{"id": r["id"], "kind": r["kind"], "channel": r["channel"],
-                 "occurred_at": _iso(r["occurred_at"]), "recorded_at": _iso(r["recorded_at"])} for r in rows]
+                 "occurred_at": _iso(r["occurred_at"]), "recorded_at": _iso(r["recorded_at"]),
+                 "seller": r["seller"], "product_categories": r["product_categories"], "outcome": r["outcome"]}
+                for r in rows]
 
 
 # --- Honouring requests across the services.
@@ -435,6 +437,12 @@ def contact_record(contact: Contact) -> dict[str, Any]:
         "broker_name": contact.origin.broker_name, "obtained_at": _iso(contact.obtained_at),
         "last_contact_from_person_at": _iso(contact.last_contact_from_person_at),
         "relationship_end_at": _iso(contact.relationship_end_at), "attributes": contact.attributes,
+        "timezone": contact.timezone, "profession": contact.profession,
+        "phone_collection": contact.phone_collection.as_dict() if contact.phone_collection else None,
+        "stop_pub": contact.stop_pub, "purchases": [p.as_dict() for p in contact.purchases],
+        "contracts": [c.as_dict() for c in contact.contracts],
+        "call_attempts": [_iso(t) for t in contact.call_attempts],
+        "last_call_refusal_at": _iso(contact.last_call_refusal_at),
         "created_at": _iso(contact.created_at), "updated_at": _iso(contact.updated_at),
     }
 
