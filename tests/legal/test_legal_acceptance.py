@@ -1,0 +1,208 @@
+"""Legal acceptance suite: each rule id of the gate's table, where it fires and where it must not.
+
+The four services run once for the module, in-process, on the session's real Kafka broker and PostgreSQL.
+Facts are entered where a person or system enters them (contacts' and consent's HTTP APIs, the gate's
+suppression lists), reach the gate through its projection of `contacts.events` and `consent.events`, and
+each scenario reads its decision from the gate's check API and its receipt from the audit log. Each test id
+names the rule (`test_rule[TEL-04-fires-fifth-call-in-30-days]`); the legal source is read from the gate's
+rule table, so the suite and the table cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from audit_log.main import create_app as create_audit_app
+from audit_log.settings import AuditLogSettings
+from campaign_gate.bootstrap import bootstrap as bootstrap_gate
+from campaign_gate.domain import rules
+from campaign_gate.domain.facts import Channel
+from campaign_gate.main import create_app as create_gate_app
+from campaign_gate.settings import CampaignGateSettings
+from consent.bootstrap import bootstrap as bootstrap_consent
+from consent.domain.parties import ALL_CLAUSES
+from consent.domain.processors import ART28_3_CHECKLIST
+from consent.main import create_app as create_consent_app
+from consent.settings import ConsentSettings
+from contacts.bootstrap import bootstrap as bootstrap_contacts
+from contacts.main import create_app as create_contacts_app
+from contacts.requests_settings import RequestsSettings
+from contacts.settings import ContactsSettings
+
+from tests.e2e.harness import common_settings, eventually, migrated_database, running
+from tests.legal.scenarios import SCENARIOS
+from tests.legal.world import AUDITOR, ERAS, Clock, Outcome, Scenario, World, at
+
+pytestmark = [pytest.mark.e2e, pytest.mark.legal]
+
+SIGNED, EXPIRES = "2026-01-01T00:00:00+00:00", "2028-12-31T00:00:00+00:00"
+
+
+def _contract(*, without: tuple[str, ...] = (), expires: str = EXPIRES) -> dict[str, Any]:
+    return {"reference": f"DPA-{uuid.uuid4().hex[:6]}", "signed_at": SIGNED, "expires_at": expires,
+            "clauses": {clause: clause not in without for clause in ART28_3_CHECKLIST}}
+
+
+def _processor(name: str, **fields: Any) -> dict[str, Any]:
+    return {"legal_name": name, "role": "processor", "contract": _contract(),
+            "locations": [{"country": "FR", "activity": "storage"}], **fields}
+
+
+PROCESSORS: dict[str, dict[str, Any]] = {
+    "ok": _processor("Routeur Conforme SAS"),
+    "expired": _processor("Routeur Expiré SAS", contract=_contract(expires="2026-06-01T00:00:00+00:00")),
+    "no_security": _processor("Routeur Sans Sécurité SAS", contract=_contract(without=("c_security_art32",))),
+    "no_form": _processor("Routeur Sans Écrit SAS", contract=_contract(without=("form",))),
+    "no_subject_matter": _processor("Routeur Sans Objet SAS",
+                                    contract=_contract(without=("subject_matter_and_duration",))),
+    "unauthorised_sub": _processor("Routeur Sous-Traité SAS", sub_processors=[
+        {"name": "Centre d'appels Inconnu SARL", "country": "FR", "authorisation": "none"}]),
+    "party_gap": _processor("Routeur Partie SAS"),
+    "adequacy_india": _processor("Routeur Offshore Ltd", locations=[{"country": "IN", "activity": "support"}],
+                                 transfer_mechanism="adequacy"),
+    "no_mechanism": _processor("Routeur Sans Garantie Ltd", locations=[{"country": "IN",
+                                                                        "activity": "support"}],
+                               transfer_mechanism="none"),
+}
+PARTIES: dict[str, dict[str, Any]] = {
+    # The processor's party, whose contract lacks the security clause its role requires (consent reports it).
+    "party_gap": {"legal_name": "Routeur Partie SAS", "roles": ["processor"], "processor": "party_gap",
+                  "contract": {"reference": "DPA-PARTIE", "signed_at": SIGNED, "expires_at": EXPIRES,
+                               "clauses": [c for c in ALL_CLAUSES if c != "c_security_art32"]}},
+    # A data broker whose consent records were verified this year, under a contract in force.
+    "broker_ok": {"legal_name": "DataCorp Vérifié SAS", "roles": ["data_broker"],
+                  "broker_last_verified_at": "2026-05-01T00:00:00+00:00",
+                  "contract": {"reference": "BROKER-1", "signed_at": SIGNED, "expires_at": EXPIRES,
+                               "clauses": list(ALL_CLAUSES)}},
+}
+
+
+def source_of(s: Scenario) -> str:
+    """The legal source of the scenario's rule, from the gate's rule table row that applies to it."""
+    moment = at(s.send_at or ERAS[s.era].send_at).date()
+    rows = [r for r in rules.RULES if r.id == s.rule]
+    applicable = [r for r in rows if r.applies(Channel(s.channel), moment)] or rows
+    return applicable[0].source if applicable else ""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def world(kafka_bootstrap: str, postgres_admin_url: str) -> AsyncIterator[World]:
+    common = common_settings(kafka_bootstrap)
+    suffix = uuid.uuid4().hex[:8]
+    urls = {name: await migrated_database(postgres_admin_url, name)
+            for name in ("contacts", "consent", "campaign-gate", "audit-log")}
+    clocks = {"contacts": Clock(), "consent": Clock(), "gate": Clock()}
+    gate_service = bootstrap_gate(CampaignGateSettings(database_url=urls["campaign-gate"],
+                                                       consumer_group=f"gate-{suffix}", **common),
+                                  clock=clocks["gate"])
+    consent_service = bootstrap_consent(ConsentSettings(database_url=urls["consent"],
+                                                        consumer_group=f"consent-{suffix}", **common),
+                                        clock=clocks["consent"])
+    gate_app, consent_app = create_gate_app(service=gate_service), create_consent_app(service=consent_service)
+    audit_app = create_audit_app(AuditLogSettings(database_url=urls["audit-log"],
+                                                  consumer_group=f"audit-{suffix}",
+                                                  checkpoint_every_seconds=0.5, **common))
+    contacts_service = bootstrap_contacts(ContactsSettings(database_url=urls["contacts"],
+                                                           retention_sweep_interval_seconds=0, **common),
+                                          clock=clocks["contacts"])
+    contacts_service.requests_settings = RequestsSettings(  # type: ignore[attr-defined]
+        requests_consumer_group=f"contacts-requests-{suffix}", requests_watch_interval_seconds=0.2)
+    contacts_service.peer_transports = {  # type: ignore[attr-defined]
+        name: httpx.ASGITransport(app=app) for name, app in
+        (("consent", consent_app), ("campaign-gate", gate_app), ("audit-log", audit_app))}
+    contacts_app = create_contacts_app(service=contacts_service)
+    async with running(audit_app) as audit, running(consent_app) as consent, running(gate_app) as gate, \
+            running(contacts_app) as contacts:
+        w = World(contacts=contacts.client, consent=consent.client, gate=gate.client, audit=audit.client,
+                  gate_service=gate_service, clocks=clocks)
+        await build(w)
+        yield w
+
+
+async def build(w: World) -> None:
+    """Enters every scenario's facts, waits once for the gate's projection, then runs every campaign."""
+    await w.register_purposes_and_notices()
+    await w.register_vendors(PROCESSORS, PARTIES)
+    for s in SCENARIOS:
+        w.outcomes[s.id] = Outcome()
+    recipients = [s for s in SCENARIOS if s.scope == "recipient"]
+    # Rows that run a retention sweep go first: a sweep examines every contact that exists at that time.
+    recipients.sort(key=lambda s: not any(type(step).__name__ == "RetentionSwept" for step in s.steps))
+    for s in recipients:
+        await w.create_contact(s, w.outcomes[s.id])
+        await w.enter_steps(s, w.outcomes[s.id])
+    await w.import_lists(recipients)
+    await w.wait_for_projection()
+    await w.run_campaigns(list(SCENARIOS))
+
+
+def _explain(s: Scenario, outcome: Outcome) -> str:
+    return (f"{s.id}: rule {s.rule} ({source_of(s)}) expected {'to fire' if s.fires else 'not to fire'} "
+            f"with {s.decision}{f' [issue 13 defect: {s.defect}]' if s.defect else ''}")
+
+
+@pytest.mark.parametrize("s", SCENARIOS, ids=[s.id for s in SCENARIOS])
+async def test_rule(world: World, s: Scenario) -> None:
+    outcome = world.outcomes[s.id]
+    why = _explain(s, outcome)
+    assert source_of(s), f"{why}: no row of the gate's rule table has the id {s.rule}"
+    assert not outcome.setup_errors, f"{why}; the services refused its facts: {outcome.setup_errors}"
+    assert outcome.check_error is None, f"{why}; {outcome.check_error}"
+    if s.scope == "campaign":
+        _assert_campaign(s, outcome, why)
+    else:
+        await _assert_recipient(world, s, outcome, why)
+
+
+def _assert_campaign(s: Scenario, outcome: Outcome, why: str) -> None:
+    cited = [f for f in outcome.findings if f["rule"] == s.rule]
+    summary = [(f["rule"], f["severity"]) for f in outcome.findings]
+    if s.fires:
+        assert any(f["severity"] == s.decision for f in cited), f"{why}; the review found {summary}"
+        if s.decision == "block":
+            assert outcome.approval != "approved", f"{why}; a block finding must prevent approval"
+    else:
+        assert not cited, f"{why}; the review found {summary}"
+
+
+async def _assert_recipient(world: World, s: Scenario, outcome: Outcome, why: str) -> None:
+    receipt = outcome.receipt
+    assert receipt is not None, f"{why}; no receipt (campaign approval: {outcome.approval})"
+    reasons = [(r["rule"], r["message"]) for r in receipt["reasons"]]
+    seen = f"decision {receipt['decision']} citing {[r for r, _ in reasons]} (approval: {outcome.approval})"
+    assert not receipt["stale"], f"{why}; the check answered from a stale projection"
+    assert receipt["decision"] == s.decision, f"{why}; got {seen}; reasons {reasons}"
+    cited = [m for r, m in reasons if r == s.rule]
+    assert bool(cited) == s.fires, f"{why}; got {seen}"
+    if s.message_contains:
+        assert any(s.message_contains.lower() in m.lower() for m in cited), f"{why}; messages {cited}"
+
+    # The audit log holds the same receipt (the gate's recipient_checked event).
+    async def _audited() -> Any:
+        response = await world.audit.get("/v1/entries", params={
+            "subject": outcome.contact_id, "type": "vigie.campaigns.recipient_checked.v1"}, headers=AUDITOR)
+        return response.json().get("items")
+
+    entries = await eventually(_audited, timeout=30, interval=0.2)
+    data = entries[-1]["event"]["data"]
+    assert data["decision"] == receipt["decision"], f"{why}; audit entry {data}"
+    assert {r["rule"] for r in data["reasons"]} == {r for r, _ in reasons}, f"{why}; audit entry {data}"
+
+
+def test_every_rule_id_is_covered_both_ways() -> None:
+    fires = {s.rule for s in SCENARIOS if s.fires}
+    holds = {s.rule for s in SCENARIOS if not s.fires}
+    missing = [(rule, "fires" if rule not in fires else "holds") for rule in rules.RULE_IDS
+               if rule not in fires or rule not in holds]
+    assert not missing, f"rule ids without a scenario: {missing}"
+    assert len(SCENARIOS) >= 80
+    assert len({s.id for s in SCENARIOS}) == len(SCENARIOS), "scenario ids must be unique"
+    unknown = sorted({s.rule for s in SCENARIOS} - set(rules.RULE_IDS))
+    assert not unknown, f"scenarios name rule ids the table does not have: {unknown}"
+    assert date.fromisoformat(ERAS["bloctel"].send_at[:10]) <= rules.BLOCTEL_REGIME_LAST_DAY
