@@ -251,7 +251,7 @@ async def test_approval_needs_no_block_finding_a_justification_for_review_findin
                                           headers=MARKETER)).json()
         findings = (await client.post(f"/v1/campaigns/{unregistered['id']}/submit", headers=MARKETER)).json()
         assert "PROC-04" in [f["rule"] for f in findings["findings"] if f["severity"] == "block"]
-        refused = await client.post(f"/v1/campaigns/{unregistered['id']}/approve", json={"justification": "ok"},
+        refused = await client.post(f"/v1/campaigns/{unregistered['id']}/approve", json={"sign_offs": []},
                                     headers=REVIEWER)
         assert refused.status_code == 422 and "PROC-04" in refused.json()["detail"]
 
