@@ -1,26 +1,33 @@
-"""The gate for real: contacts and consent events on Kafka → projection in PostgreSQL → campaigns and checks."""
+"""The gate for real: contacts' and consent's events on Kafka → projection in PostgreSQL → campaigns, checks.
+
+Every upstream event is made by its producer's own code (tests/producers.py), never written by hand.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 import orjson
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
-
 from campaign_gate import contracts
 from campaign_gate.adapters import orm
 from campaign_gate.adapters.freshness import KafkaFreshness
 from campaign_gate.main import create_app
 from campaign_gate.settings import CampaignGateSettings
+from consent.domain.model import Consent
+from consent.domain.notices import Notice
+from contacts.domain.model import Contact
 from shared.blind_index import BlindIndexer
 from shared.events import EventEnvelope
 from shared.kafka import ensure_topics
+
 from tests.e2e.harness import auth, common_settings, eventually, migrated_database, running, token
+from tests.producers import Upstream, now
 
 pytestmark = pytest.mark.integration
 
@@ -46,64 +53,25 @@ async def settings(kafka_bootstrap: str, postgres_admin_url: str) -> CampaignGat
                                 VIGIE_BLIND_INDEX_KEY=BLIND_KEY, **common_settings(kafka_bootstrap))
 
 
-class Upstream:
-    """Publishes what contacts and consent would publish, keyed by subject like their relays."""
+class Informed(NamedTuple):
+    """A contact informed by an Art. 13 notice, and its e-mail consent when one was given."""
 
-    def __init__(self, kafka: str) -> None:
-        self.producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, acks="all")
-
-    async def send(self, topic: str, type_: str, subject: str, data: dict[str, Any]) -> EventEnvelope:
-        envelope = EventEnvelope(source="/vigie/test", type=type_, subject=subject, actor="test", data=data)
-        await self.producer.send_and_wait(topic, envelope.encode(), key=subject.encode(),
-                                          headers=envelope.kafka_headers())
-        return envelope
-
-    async def purpose(self, purpose_id: str, basis: str = "consent") -> None:
-        await self.send(contracts.CONSENT_EVENTS, contracts.PURPOSE_REGISTERED, purpose_id,
-                        {"purpose_id": purpose_id, "version": 1, "name": "Newsletter", "lawful_basis": basis,
-                         "at": _iso(_now())})
-
-    async def informed_contact(self, contact_id: str, purpose_id: str, *, email_index: str | None = None,
-                               consent: bool = True) -> str:
-        """A consumer who gave an e-mail on a form, got the Art. 13 notice and consented by e-mail."""
-        notice_id = f"n-{uuid.uuid4().hex[:8]}"
-        await self.send(contracts.CONSENT_EVENTS, contracts.NOTICE_PUBLISHED, notice_id,
-                        {"notice_id": notice_id, "version": 1, "article": "13", "language": "fr",
-                         "purpose_ids": [purpose_id], "content_hash": "x", "at": _iso(_now())})
-        await self.send(contracts.CONTACTS_EVENTS, contracts.CONTACT_CREATED, contact_id, {
-            "contact_id": contact_id, "at": _iso(_now()), "facts": {
-                "kind": "consumer", "relationship": "prospect", "status": "active", "collected_from_person": True,
-                "source": "web_form", "broker_name": None, "obtained_at": _iso(_now() - timedelta(days=10)),
-                "last_contact_from_person_at": None, "relationship_end_at": None, "birth_year": None,
-                "minor_until": None, "channels": ["email"], "email_index": email_index, "phone_index": None,
-                "attributes": {}, "version": 1}})
-        await self.send(contracts.CONSENT_EVENTS, contracts.NOTICE_DELIVERED, contact_id, {
-            "delivery_id": f"d-{uuid.uuid4().hex[:8]}", "contact_id": contact_id, "notice_id": notice_id,
-            "notice_version": 1, "content_hash": "x", "channel": "email", "at": _iso(_now() - timedelta(days=10))})
-        consent_id = f"c-{uuid.uuid4().hex[:8]}"
-        if consent:
-            await self.send(contracts.CONSENT_EVENTS, contracts.CONSENT_GRANTED, contact_id, {
-                "consent_id": consent_id, "contact_id": contact_id, "purpose_id": purpose_id,
-                "purpose_version": 1, "channel": "email", "notice_id": notice_id, "notice_version": 1,
-                "collector_kind": "controller", "collector_name": None,
-                "requested_at": _iso(_now() - timedelta(days=10)), "granted_at": _iso(_now() - timedelta(days=10)),
-                "confirmed_at": None})
-        return consent_id
-
-    async def withdraw(self, contact_id: str, consent_id: str, purpose_id: str) -> None:
-        await self.send(contracts.CONSENT_EVENTS, contracts.CONSENT_WITHDRAWN, contact_id, {
-            "consent_id": consent_id, "contact_id": contact_id, "purpose_id": purpose_id, "channel": "email",
-            "granted_at": _iso(_now() - timedelta(days=10)), "withdrawn_at": _iso(_now())})
-
-    async def object(self, *, contact_id: str | None, blind_indexes: list[str], scope: str) -> None:
-        objection_id = f"o-{uuid.uuid4().hex[:8]}"
-        await self.send(contracts.CONSENT_EVENTS, contracts.OBJECTION_RECORDED, contact_id or objection_id, {
-            "objection_id": objection_id, "contact_id": contact_id, "scope": scope,
-            "blind_indexes": blind_indexes, "at": _iso(_now())})
+    contact: Contact
+    notice: Notice
+    consent: Consent | None
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+async def _informed_contact(upstream: Upstream, contact_id: str, purpose_id: str, *, email: str | None = None,
+                            consent: bool = True) -> Informed:
+    """A consumer who gave an e-mail on a form 10 days ago, got the Art. 13 notice for the purpose and, unless
+    told otherwise, ticked the unticked consent box whose wording says how to withdraw, then confirmed it."""
+    obtained = now() - timedelta(days=10)
+    notice = await upstream.notice([purpose_id])
+    contact = await upstream.contact(contact_id=contact_id, email=email or f"{contact_id}@example.org",
+                                     obtained_at=obtained)
+    await upstream.deliver(notice, contact_id, at=obtained)
+    given = await upstream.consent(contact_id, purpose_id, notice=notice, at=obtained) if consent else None
+    return Informed(contact, notice, given)
 
 
 def _iso(value: datetime) -> str:
@@ -111,11 +79,9 @@ def _iso(value: datetime) -> str:
 
 
 @pytest.fixture
-async def upstream(kafka_bootstrap: str) -> Any:
-    producer = Upstream(kafka_bootstrap)
-    await producer.producer.start()
-    yield producer
-    await producer.producer.stop()
+async def upstream(kafka_bootstrap: str) -> AsyncIterator[Upstream]:
+    async with Upstream(kafka_bootstrap, blind_index_key=BLIND_KEY) as producers:
+        yield producers
 
 
 def campaign_body(purpose_id: str, **overrides: Any) -> dict[str, Any]:
@@ -125,7 +91,7 @@ def campaign_body(purpose_id: str, **overrides: Any) -> dict[str, Any]:
                     "unsubscribe_mechanism": "https://acme.example/stop", "unsubscribe_free": True,
                     "right_to_object_statement": True, "sender_identification": "Acme SAS",
                     "subject_related_to_offer": True, "objection_reminder": True},
-        "product_category": "shoes", "send_at": _iso(_now() + timedelta(days=1)), **overrides,
+        "product_category": "shoes", "send_at": _iso(now() + timedelta(days=1)), **overrides,
     }
 
 
@@ -143,7 +109,8 @@ async def _approved_campaign(gate: Any, purpose_id: str, **overrides: Any) -> st
     client = gate.client
     # Because the purpose reaches the gate through consent.events, the review waits until it is projected.
     await _projected(gate, orm.gate_purposes, orm.gate_purposes.c.purpose_id, purpose_id)
-    created = await client.post("/v1/campaigns", json=campaign_body(purpose_id, **overrides), headers=MARKETER)
+    created = await client.post("/v1/campaigns", json=campaign_body(purpose_id, **overrides),
+                                headers=MARKETER)
     assert created.status_code == 201, created.text
     campaign_id = created.json()["id"]
     submitted = await client.post(f"/v1/campaigns/{campaign_id}/submit", headers=MARKETER)
@@ -155,8 +122,8 @@ async def _approved_campaign(gate: Any, purpose_id: str, **overrides: Any) -> st
 
 
 async def _check(client: Any, campaign_id: str, *contact_ids: str) -> dict[str, Any]:
-    response = await client.post(f"/v1/campaigns/{campaign_id}/checks", json={"contact_ids": list(contact_ids)},
-                                 headers=MARKETER)
+    response = await client.post(f"/v1/campaigns/{campaign_id}/checks",
+                                 json={"contact_ids": list(contact_ids)}, headers=MARKETER)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -167,13 +134,12 @@ def _by_contact(check: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 async def test_a_withdrawal_or_an_objection_recorded_on_consent_blocks_the_next_check_within_the_bound(
         settings: CampaignGateSettings, upstream: Upstream) -> None:
-    indexer = BlindIndexer(BLIND_KEY.encode())
     purpose_id, consenting, objecting = (str(uuid.uuid4()) for _ in range(3))
-    objecting_index = indexer.email("objector@example.org")
     async with running(create_app(settings)) as gate:
         await upstream.purpose(purpose_id)
-        consent_id = await upstream.informed_contact(consenting, purpose_id)
-        await upstream.informed_contact(objecting, purpose_id, email_index=objecting_index)
+        consent = (await _informed_contact(upstream, consenting, purpose_id)).consent
+        assert consent is not None
+        await _informed_contact(upstream, objecting, purpose_id, email="objector@example.org")
         campaign_id = await _approved_campaign(gate, purpose_id)
 
         async def _both_allowed() -> Any:
@@ -182,11 +148,11 @@ async def test_a_withdrawal_or_an_objection_recorded_on_consent_blocks_the_next_
 
         allowed = await eventually(_both_allowed, timeout=30, interval=0.2)
         assert allowed[consenting]["reasons"][0]["rule"] == "ELEC-01"
-        assert f"consent:{consent_id}" in allowed[consenting]["evidence"]
+        assert f"consent:{consent.consent_id}" in allowed[consenting]["evidence"]
 
-        await upstream.withdraw(consenting, consent_id, purpose_id)
+        await upstream.withdraw(consent)
         # The objection names no contact id: only the blind index of the e-mail ties it to the recipient.
-        await upstream.object(contact_id=None, blind_indexes=[objecting_index], scope="all_direct_marketing")
+        await upstream.objection(contact_id=None, email="Objector@example.org", scope="all_direct_marketing")
         published = time.perf_counter()
 
         async def _both_blocked() -> Any:
@@ -214,11 +180,11 @@ async def test_the_projection_is_idempotent_when_an_event_is_delivered_twice(
     purpose_id, contact_id = str(uuid.uuid4()), str(uuid.uuid4())
     async with running(create_app(settings)) as gate:
         await upstream.purpose(purpose_id)
-        await upstream.informed_contact(contact_id, purpose_id)
-        envelope = await upstream.send(contracts.CONSENT_EVENTS, contracts.CONSENT_WITHDRAWN, contact_id, {
-            "consent_id": "c-dup", "contact_id": contact_id, "purpose_id": purpose_id, "channel": "email",
-            "granted_at": None, "withdrawn_at": _iso(_now())})
-        await upstream.producer.send_and_wait(contracts.CONSENT_EVENTS, envelope.encode(), key=contact_id.encode())
+        consent = (await _informed_contact(upstream, contact_id, purpose_id)).consent
+        assert consent is not None
+        envelope = await upstream.withdraw(consent)
+        # The relay publishes the same row again, as after a crash between publishing and marking it.
+        await upstream.redeliver(envelope)
         engine = gate.app.state.service.runtime.engine
 
         async def _inbox_count() -> Any:
@@ -237,7 +203,7 @@ async def test_the_projection_is_idempotent_when_an_event_is_delivered_twice(
         async with engine.connect() as conn:
             assert await _inbox_count() == 1
             rows = (await conn.execute(sa.select(orm.gate_consents.c.consent_id).where(
-                orm.gate_consents.c.consent_id == "c-dup"))).all()
+                orm.gate_consents.c.consent_id == consent.consent_id))).all()
         assert len(rows) == 1
 
 
@@ -273,7 +239,8 @@ async def test_approval_needs_no_block_finding_a_justification_for_review_findin
         assert ("DISC-06", "block") in [(f["rule"], f["severity"]) for f in submitted["findings"]]
 
         # Four eyes: alice (a reviewer too) created and last changed it; a marketer is no reviewer.
-        campaign2 = (await client.post("/v1/campaigns", json=campaign_body(purpose_id), headers=MARKETER)).json()
+        campaign2 = (await client.post("/v1/campaigns", json=campaign_body(purpose_id),
+                                       headers=MARKETER)).json()
         await client.post(f"/v1/campaigns/{campaign2['id']}/submit", headers=MARKETER)
         own = await client.post(f"/v1/campaigns/{campaign2['id']}/approve", json={}, headers=MARKETER)
         assert own.status_code == 403 and "four eyes" in own.json()["detail"]
@@ -319,14 +286,15 @@ async def test_a_large_check_streams_ndjson_in_and_out_with_a_summary_and_unknow
     purpose_id, known = str(uuid.uuid4()), str(uuid.uuid4())
     async with running(create_app(settings)) as gate:
         await upstream.purpose(purpose_id)
-        await upstream.informed_contact(known, purpose_id)
+        await _informed_contact(upstream, known, purpose_id)
         campaign_id = await _approved_campaign(gate, purpose_id)
         await eventually(lambda: _allowed(gate.client, campaign_id, known), timeout=30, interval=0.2)
         unknown = [str(uuid.uuid4()) for _ in range(2_000)]
         body = b"\n".join(orjson.dumps({"contact_id": c}) for c in [known, *unknown]) + b"\n"
         response = await gate.client.post(f"/v1/campaigns/{campaign_id}/checks", content=body,
                                           headers={**MARKETER, "Content-Type": "application/x-ndjson"})
-        assert response.status_code == 200 and response.headers["content-type"].startswith("application/x-ndjson")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/x-ndjson")
         lines = [orjson.loads(line) for line in response.content.splitlines()]
         receipts, summary = lines[:-1], lines[-1]
         assert len(receipts) == 2_001
@@ -352,13 +320,13 @@ async def test_a_suppression_list_import_hashes_raw_values_and_blocks_matching_r
     purpose_id, listed = str(uuid.uuid4()), str(uuid.uuid4())
     async with running(create_app(settings)) as gate:
         await upstream.purpose(purpose_id)
-        await upstream.informed_contact(listed, purpose_id, email_index=indexer.email("Listed@Example.org"))
+        await _informed_contact(upstream, listed, purpose_id, email="Listed@Example.org")
         campaign_id = await _approved_campaign(gate, purpose_id)
         await eventually(lambda: _allowed(gate.client, campaign_id, listed), timeout=30, interval=0.2)
 
         bad = await gate.client.post("/v1/suppression-lists/repoussoir/entries",
-                                     json={"kind": "opposition", "emails": ["ok@example.org", "not-an-email"]},
-                                     headers=ADMIN)
+                                     json={"kind": "opposition",
+                                           "emails": ["ok@example.org", "not-an-email"]}, headers=ADMIN)
         assert bad.status_code == 422 and "emails[1]" in bad.text and "not-an-email" not in bad.text
         assert (await gate.client.get("/v1/suppression-lists", headers=ADMIN)).json() == []
         forbidden = await gate.client.post("/v1/suppression-lists/repoussoir/entries",
@@ -385,14 +353,14 @@ async def test_checks_fail_closed_with_gate_stale_when_the_projection_lags_or_ka
     purpose_id, contact_id = str(uuid.uuid4()), str(uuid.uuid4())
     async with running(create_app(settings)) as gate:
         await upstream.purpose(purpose_id)
-        await upstream.informed_contact(contact_id, purpose_id)
+        await _informed_contact(upstream, contact_id, purpose_id)
         campaign_id = await _approved_campaign(gate, purpose_id)
         await eventually(lambda: _allowed(gate.client, campaign_id, contact_id), timeout=30, interval=0.2)
 
     # The same database, but nothing consumes any more while events keep arriving.
     lagging = settings.model_copy(update={"run_consumers": False, "max_projection_lag_seconds": 0.2})
     async with running(create_app(lagging)) as gate:
-        await upstream.informed_contact(str(uuid.uuid4()), purpose_id)
+        await _informed_contact(upstream, str(uuid.uuid4()), purpose_id)
 
         async def _stale() -> Any:
             check = await _check(gate.client, campaign_id, contact_id)
@@ -401,7 +369,8 @@ async def test_checks_fail_closed_with_gate_stale_when_the_projection_lags_or_ka
         check = await eventually(_stale, timeout=10, interval=0.1)
         assert check["recipients"][0]["decision"] == "block"
         assert check["recipients"][0]["reasons"] == [
-            {"rule": "GATE_STALE", "message": "The gate's projection is behind its topics; checks fail closed."}]
+            {"rule": "GATE_STALE",
+             "message": "The gate's projection is behind its topics; checks fail closed."}]
 
     async def _no_offsets() -> dict[tuple[str, int], int]:
         return {}
@@ -423,8 +392,10 @@ async def test_the_projection_rebuilds_from_the_topics_with_a_new_consumer_group
     consent_id = ""
     async with running(create_app(settings)) as gate:
         await upstream.purpose(purpose_id)
-        consent_id = await upstream.informed_contact(contact_id, purpose_id)
-        await upstream.withdraw(contact_id, consent_id, purpose_id)
+        consent = (await _informed_contact(upstream, contact_id, purpose_id)).consent
+        assert consent is not None
+        consent_id = consent.consent_id
+        await upstream.withdraw(consent)
         await _projected(gate, orm.gate_consents, orm.gate_consents.c.consent_id, consent_id)
         engine = gate.app.state.service.runtime.engine
 
@@ -465,10 +436,11 @@ async def test_an_erased_contact_is_forgotten_by_the_projection_and_the_gate_con
     purpose_id, contact_id = str(uuid.uuid4()), str(uuid.uuid4())
     async with running(create_app(settings)) as gate:
         await upstream.purpose(purpose_id)
-        consent_id = await upstream.informed_contact(contact_id, purpose_id, email_index="a" * 64)
-        await _projected(gate, orm.gate_consents, orm.gate_consents.c.consent_id, consent_id)
-        await upstream.send(contracts.CONTACTS_EVENTS, contracts.CONTACT_ERASED, contact_id,
-                            {"contact_id": contact_id, "reason": "erasure", "at": _iso(_now())})
+        informed = await _informed_contact(upstream, contact_id, purpose_id)
+        assert informed.consent is not None
+        await _projected(gate, orm.gate_consents, orm.gate_consents.c.consent_id, informed.consent.consent_id)
+        await _projected(gate, orm.gate_contacts, orm.gate_contacts.c.contact_id, contact_id)
+        await upstream.erase(informed.contact)
         engine = gate.app.state.service.runtime.engine
 
         async def _confirmed() -> Any:
@@ -489,27 +461,13 @@ async def test_an_erased_contact_is_forgotten_by_the_projection_and_the_gate_con
 # --- Parties and contracts (issue 10): what consent says of processors and data brokers -------------
 
 
-async def _processor(upstream: Upstream, processor_id: str, *, missing: list[str], expires_at: datetime,
-                     type_: str = contracts.PROCESSOR_REGISTERED) -> None:
-    """Publishes a processor as consent does: its facts name the Art. 28(3) clauses its contract lacks."""
-    facts = {"purpose_ids": [], "contract_reference": "DPA-1", "signed_at": _iso(_now() - timedelta(days=30)),
-             "expires_at": _iso(expires_at), "missing_clauses": missing, "sub_processors": [],
-             "locations": ["FR"], "transfer_mechanism": None, "gaps_at_event": []}
-    data = {"processor_id": processor_id, "legal_name": "Routeur SAS", "role": "processor", "status": "active",
-            "at": _iso(_now()), "facts": facts}
-    if type_ == contracts.PROCESSOR_UPDATED:
-        data = {"processor_id": processor_id, "changed_fields": ["contract"], "status": "active",
-                "at": _iso(_now()), "facts": facts}
-    await upstream.send(contracts.CONSENT_EVENTS, type_, processor_id, data)
-
-
 async def test_a_processor_whose_contract_lacks_the_security_clause_is_blocked_at_review_naming_it(
         settings: CampaignGateSettings, upstream: Upstream) -> None:
     purpose_id, processor_id = str(uuid.uuid4()), f"p-{uuid.uuid4().hex[:8]}"
     async with running(create_app(settings)) as gate:
         await upstream.purpose(purpose_id)
-        await _processor(upstream, processor_id, missing=["c_security_art32"],
-                         expires_at=_now() + timedelta(days=365))
+        await upstream.processor(processor_id=processor_id, missing_clauses=["c_security_art32"],
+                                 expires_at=now() + timedelta(days=365))
         await _projected(gate, orm.gate_processors, orm.gate_processors.c.processor_id, processor_id)
         await _projected(gate, orm.gate_purposes, orm.gate_purposes.c.purpose_id, purpose_id)
         created = await gate.client.post("/v1/campaigns", headers=MARKETER,
@@ -527,16 +485,17 @@ async def test_a_processor_contract_that_ends_before_send_at_after_approval_bloc
     purpose_id, processor_id, contact_id = str(uuid.uuid4()), f"p-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
     async with running(create_app(settings)) as gate:
         await upstream.purpose(purpose_id)
-        await upstream.informed_contact(contact_id, purpose_id)
-        await _processor(upstream, processor_id, missing=[], expires_at=_now() + timedelta(days=365))
+        await _informed_contact(upstream, contact_id, purpose_id)
+        processor = await upstream.processor(processor_id=processor_id,
+                                             expires_at=now() + timedelta(days=365))
         await _projected(gate, orm.gate_processors, orm.gate_processors.c.processor_id, processor_id)
         await _projected(gate, orm.gate_contacts, orm.gate_contacts.c.contact_id, contact_id)
         campaign_id = await _approved_campaign(gate, purpose_id, processor_id=processor_id)
-        assert _by_contact(await _check(gate.client, campaign_id, contact_id))[contact_id]["decision"] == "allow"
+        receipt = _by_contact(await _check(gate.client, campaign_id, contact_id))[contact_id]
+        assert receipt["decision"] == "allow", receipt
 
         # The contract is cut short after approval: it now ends before the campaign's send_at.
-        await _processor(upstream, processor_id, missing=[], expires_at=_now() + timedelta(hours=2),
-                         type_=contracts.PROCESSOR_UPDATED)
+        await upstream.update_processor(processor, contract_expires_at=now() + timedelta(hours=2))
 
         async def _blocked() -> Any:
             receipt = _by_contact(await _check(gate.client, campaign_id, contact_id))[contact_id]
@@ -546,28 +505,19 @@ async def test_a_processor_contract_that_ends_before_send_at_after_approval_bloc
 
 
 async def _brokered_contact(upstream: Upstream, contact_id: str, *, broker: str) -> None:
-    await upstream.send(contracts.CONTACTS_EVENTS, contracts.CONTACT_CREATED, contact_id, {
-        "contact_id": contact_id, "at": _iso(_now()), "facts": {
-            "kind": "consumer", "relationship": "prospect", "status": "active", "collected_from_person": False,
-            "source": "broker", "broker_name": broker, "obtained_at": _iso(_now() - timedelta(days=5)),
-            "last_contact_from_person_at": None, "relationship_end_at": None, "birth_year": None,
-            "minor_until": None, "channels": ["email", "postal_addressed"], "email_index": None, "phone_index": None,
-            "attributes": {}, "version": 1}})
+    """A consumer whose e-mail and postal address came from a data broker 5 days ago."""
+    await upstream.contact(contact_id=contact_id, email=f"{contact_id}@example.org",
+                           postal_address={"street": "1 rue de la Paix", "postal_code": "75002",
+                                           "city": "Paris", "country": "FR"},
+                           collected_from_person=False, source="broker", broker_name=broker,
+                           obtained_at=now() - timedelta(days=5))
 
 
 async def _broker(upstream: Upstream, name: str, *, verified_days_ago: int) -> None:
-    party_id = f"party-{uuid.uuid4().hex[:8]}"
-    verified = _iso(_now() - timedelta(days=verified_days_ago))
-    await upstream.send(contracts.CONSENT_EVENTS, contracts.PARTY_REGISTERED, party_id, {
-        "party_id": party_id, "legal_name": name, "roles": ["data_broker"], "status": "active", "purpose_ids": [],
-        "data_categories": [], "systems": [], "processor_id": None, "broker_last_verified_at": verified,
-        "at": _iso(_now())})
-    await upstream.send(contracts.CONSENT_EVENTS, contracts.CONTRACT_SIGNED, party_id, {
-        "party_id": party_id, "contract_id": f"k-{party_id}", "version": 1, "roles": ["data_broker"],
-        "party_status": "active", "signed_at": _iso(_now() - timedelta(days=60)),
-        "expires_at": _iso(_now() + timedelta(days=300)), "clauses_present": [], "missing_clauses": {},
-        "breach_notification_hours": 72, "broker_last_verified_at": verified, "in_force": True,
-        "at": _iso(_now())})
+    """A data broker under contract, whose consent forms we verified `verified_days_ago` days ago."""
+    party = await upstream.party(name, roles=["data_broker"],
+                                 broker_last_verified_at=now() - timedelta(days=verified_days_ago))
+    await upstream.sign_contract(party, expires_at=now() + timedelta(days=300))
 
 
 async def test_uni05_applies_to_contacts_from_a_broker_whose_verification_is_stale_and_not_to_others(
@@ -575,11 +525,12 @@ async def test_uni05_applies_to_contacts_from_a_broker_whose_verification_is_sta
     purpose_id = str(uuid.uuid4())
     fresh_broker, stale_broker = f"Fresh Data {uuid.uuid4().hex[:6]}", f"Stale Data {uuid.uuid4().hex[:6]}"
     own, from_fresh, from_stale = (str(uuid.uuid4()) for _ in range(3))
-    async with running(create_app(settings.model_copy(update={"broker_verification_max_age_days": 180}))) as gate:
-        await upstream.purpose(purpose_id, basis="legitimate_interests")
+    with_max_age = settings.model_copy(update={"broker_verification_max_age_days": 180})
+    async with running(create_app(with_max_age)) as gate:
+        await upstream.purpose(purpose_id, lawful_basis="legitimate_interests")
         await _broker(upstream, fresh_broker, verified_days_ago=20)
         await _broker(upstream, stale_broker, verified_days_ago=400)
-        await upstream.informed_contact(own, purpose_id, consent=False)
+        await _informed_contact(upstream, own, purpose_id, consent=False)
         await _brokered_contact(upstream, from_fresh, broker=fresh_broker)
         await _brokered_contact(upstream, from_stale, broker=stale_broker)
         for contact_id in (own, from_fresh, from_stale):
