@@ -82,6 +82,7 @@ def zone_of_phone(phone: str | None) -> str | None:
     return zones[0] if len(zones) == 1 else None
 
 
+@cache
 def zone_of_country(country: str | None) -> str | None:
     """Returns the one zone of a country (ISO 3166 alpha-2), or None when it has several or is unknown."""
     if not country:
