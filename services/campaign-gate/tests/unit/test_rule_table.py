@@ -25,6 +25,7 @@ from campaign_gate.domain.facts import (
     SuppressionHit,
     SuppressionKind,
     TargetingCriterion,
+    VendorGap,
 )
 from campaign_gate.domain.review import review_campaign
 from campaign_gate.domain.rules import Outcome
@@ -482,19 +483,6 @@ PROCESSOR_OK = ProcessorFacts(
     "Mailer",
     contract_signed_at=datetime(2024, 1, 1, tzinfo=UTC),
     contract_expires_at=datetime(2028, 1, 1, tzinfo=UTC),
-    art28_clauses=frozenset(
-        {
-            "a_documented_instructions_only",
-            "b_confidentiality_of_authorised_persons",
-            "c_security_art32",
-            "d_subprocessors",
-            "e_assist_with_data_subject_rights",
-            "f_assist_with_art32_to_36",
-            "g_delete_or_return_at_end",
-            "h_information_and_audits",
-            "notify_if_instruction_infringes_law",
-        }
-    ),
 )
 
 
@@ -644,15 +632,18 @@ REVIEW_CASES: list[ReviewCase] = [
         "PROC-01", Outcome.BLOCK, campaign(processor=_processor(contract_signed_at=None)), "no contract"
     ),
     ReviewCase(
-        "PROC-02", Outcome.BLOCK, campaign(processor=_processor(art28_clauses=frozenset())), "no clauses"
+        "PROC-02", Outcome.BLOCK, campaign(processor=_processor(missing_clauses=("form",))), "no clauses"
     ),
     ReviewCase(
-        "PROC-03", Outcome.BLOCK, campaign(processor=_processor(transfers_outside_eea=True)), "no tool"
+        "PROC-03",
+        Outcome.BLOCK,
+        campaign(processor=_processor(gaps=(VendorGap("transfer_without_safeguard", "transfer", "US"),))),
+        "no tool",
     ),
     ReviewCase(
         "PROC-03",
         Outcome.NEEDS_REVIEW,
-        campaign(processor=_processor(transfers_outside_eea=True, transfer_mechanism="scc_2021_914")),
+        campaign(processor=_processor(gaps=(VendorGap("no_transfer_impact_assessment", "transfer", "US"),))),
         "SCC without TIA",
     ),
     ReviewCase("PROC-04", Outcome.BLOCK, campaign(purpose_registered=False), "unregistered purpose"),

@@ -152,6 +152,8 @@ gate_parties = sa.Table(
     sa.Column("contract_signed_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("contract_expires_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("missing_clauses", sa.JSON, nullable=True),
+    #: The processor record the party works under (consent's link); its clause gaps block that processor.
+    sa.Column("processor_id", sa.String(64), nullable=True, index=True),
 )
 
 projection_offsets = sa.Table(

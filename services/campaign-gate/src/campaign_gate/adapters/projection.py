@@ -324,10 +324,16 @@ class ProjectionRepository:
         return dict(row) if row else None
 
     async def processor(self, processor_id: str) -> Mapping[str, Any] | None:
-        """Returns a processor as consent's events describe it."""
+        """Returns a processor as consent's events describe it, with the parties that work under it."""
         row = (await self.session.execute(sa.select(orm.gate_processors).where(
             orm.gate_processors.c.processor_id == processor_id))).mappings().first()
-        return dict(row) if row else None
+        if row is None:
+            return None
+        p = orm.gate_parties.c
+        parties = (await self.session.execute(
+            sa.select(p.party_id, p.legal_name, p.roles, p.status, p.missing_clauses)
+            .where(p.processor_id == processor_id).order_by(p.party_id))).mappings().all()
+        return {**row, "parties": [dict(party) for party in parties]}
 
     async def bloctel_imports(self) -> list[date]:
         """Returns the days of every import into a Bloctel-type list, oldest first."""

@@ -23,6 +23,7 @@ from campaign_gate.domain.facts import (
     MessageFacts,
     ProcessorFacts,
     TargetingCriterion,
+    VendorGap,
 )
 from campaign_gate.domain.rules import Finding, Outcome
 
@@ -204,6 +205,7 @@ def _criteria(items: Iterable[Mapping[str, Any]]) -> tuple[TargetingCriterion, .
 
 
 def _processor(processor: Mapping[str, Any] | None) -> ProcessorFacts | None:
+    """Reads the processor as consent published it, with the gaps of the parties linked to it."""
     if processor is None:
         return None
     contract = processor.get("contract") or {}
@@ -212,10 +214,13 @@ def _processor(processor: Mapping[str, Any] | None) -> ProcessorFacts | None:
         active=processor.get("status") == "active",
         contract_signed_at=_dt(contract.get("signed_at")),
         contract_expires_at=_dt(contract.get("expires_at")),
-        art28_clauses=frozenset(contract.get("art28_clauses") or ()),
-        transfers_outside_eea=bool(contract.get("transfers_outside_eea", False)),
-        transfer_mechanism=contract.get("transfer_mechanism"),
-        transfer_impact_assessment_done=bool(contract.get("transfer_impact_assessment_done", False)),
+        missing_clauses=tuple(str(c) for c in contract.get("missing_clauses") or ()),
+        gaps=tuple(VendorGap(str(g["code"]), str(g["topic"]), str(g.get("detail") or g["code"]))
+                   for g in contract.get("gaps") or () if isinstance(g, Mapping)),
+        party_gaps=tuple(
+            VendorGap("missing_clause", "party", f"{party['legal_name']} ({role}) lacks {clause}")
+            for party in processor.get("parties") or () if party.get("status") != "ended"
+            for role, clauses in (party.get("missing_clauses") or {}).items() for clause in clauses),
     )
 
 

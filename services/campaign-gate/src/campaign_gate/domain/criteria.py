@@ -1,4 +1,4 @@
-"""Machine-usable lists of the rule book (sections J.1, J.2, J.3, I.2) and how attributes map to them."""
+"""Machine-usable lists of the rule book (sections J.1, J.2, J.3) and how attributes map to them."""
 
 from __future__ import annotations
 
@@ -451,29 +451,7 @@ HARMFUL_TO_VULNERABLE_CATEGORIES = frozenset(
     {"gambling", "high_cost_credit", "payday_loan", "debt_consolidation"}
 )
 VULNERABILITY_KEYS = frozenset({"vulnerabilite_economique", "handicap", "perte_autonomie", "age"})
-
-# I.2: mandatory Art. 28(3) clauses of a processor contract.
-ART28_3_CLAUSES = frozenset(
-    {
-        "a_documented_instructions_only",
-        "b_confidentiality_of_authorised_persons",
-        "c_security_art32",
-        "d_subprocessors",
-        "e_assist_with_data_subject_rights",
-        "f_assist_with_art32_to_36",
-        "g_delete_or_return_at_end",
-        "h_information_and_audits",
-        "notify_if_instruction_infringes_law",
-    }
-)
-# I.3: ISO 3166-1 alpha-2 codes of the EEA (EU member states, Iceland, Liechtenstein, Norway); a processor
-# located elsewhere transfers data outside the EEA.
-EEA_COUNTRIES = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split()
-)
-# I.3: transfer tools by rank; an Art. 49 derogation is for occasional cases only.
-TRANSFER_MECHANISMS_OK = frozenset({"adequacy", "scc_2021_914", "bcr"})
-TRANSFER_MECHANISMS_REVIEW = frozenset({"derogation_art49"})
+# I.2 (Art. 28(3) clauses) and I.3 (EEA, adequacy) live in consent: the gate reads its gaps as published.
 
 # MSG-06: wording that restricts an offer, and words that name a protected group.
 _RESTRICTION = re.compile(r"\b(réservée?s?|reserved|sauf|except|excluding|uniquement|only|interdit)\b", re.I)

@@ -260,17 +260,32 @@ class CallScript:
 
 
 @dataclass(frozen=True, slots=True)
+class VendorGap:
+    """One gap consent reports for a vendor, as it published it: code, topic and consent's own detail.
+
+    Topics: `clause` (an Art. 28(3) clause the contract lacks), `subprocessor` (no prior written
+    authorisation, Art. 28(2)), `transfer` (Chapter V), `party` (a clause a linked party's role requires).
+    """
+
+    code: str
+    topic: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessorFacts:
-    """The processor a campaign is sent through and the state of its contract."""
+    """The processor a campaign is sent through, its contract dates and the gaps consent reports.
+
+    The gate keeps no clause or country list: `missing_clauses` and `gaps` are consent's, as published.
+    """
 
     name: str
     active: bool = True
     contract_signed_at: datetime | None = None
     contract_expires_at: datetime | None = None
-    art28_clauses: frozenset[str] = frozenset()
-    transfers_outside_eea: bool = False
-    transfer_mechanism: str | None = None
-    transfer_impact_assessment_done: bool = False
+    missing_clauses: tuple[str, ...] = ()
+    gaps: tuple[VendorGap, ...] = ()
+    party_gaps: tuple[VendorGap, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

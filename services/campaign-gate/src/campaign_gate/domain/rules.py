@@ -1376,36 +1376,48 @@ def proc_01(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
 
 
 def proc_02(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
-    """Blocks a processor contract missing Art. 28(3) clauses."""
+    """Blocks a processor whose contract lacks Art. 28(3) clauses, whose sub-processors are not authorised,
+    or that is run through a party whose contract lacks a clause its role requires (as consent reports)."""
     p = ctx.campaign.processor
     if p is None:
         return NONE
-    missing = criteria.ART28_3_CLAUSES - p.art28_clauses
-    if missing:
-        return _block(
-            "PROC-02",
-            f"Processor contract lacks Art. 28(3) clauses: {_names(frozenset(missing))}.",
-            f"processor:{p.name}",
-        )
-    return NONE
+    ref = f"processor:{p.name}"
+    found: tuple[Finding, ...] = ()
+    if p.missing_clauses:
+        found += _block("PROC-02", f"Processor contract lacks Art. 28(3) clauses: "
+                                   f"{', '.join(p.missing_clauses)}.", ref)
+    unauthorised = [g.detail for g in p.gaps if g.topic == "subprocessor"]
+    if unauthorised:
+        found += _block("PROC-02", f"Sub-processors without prior written authorisation (Art. 28(2)): "
+                                   f"{'; '.join(unauthorised)}.", ref)
+    if p.party_gaps:
+        found += _block("PROC-02", f"A party to this processing lacks a clause its role requires: "
+                                   f"{'; '.join(g.detail for g in p.party_gaps)}.", ref)
+    return found
+
+
+# Transfer gaps that a human may accept (occasional Art. 49 use, an assessment on its way); others block.
+_TRANSFER_GAPS_FOR_REVIEW = frozenset({"derogation_for_regular_transfer", "no_transfer_impact_assessment"})
 
 
 def proc_03(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
-    """Checks that transfers outside the EEA rest on a Chapter V tool."""
+    """Checks the transfers outside the EEA consent reports a gap for (no tool, adequacy not established,
+    a derogation for routine transfers, no transfer impact assessment)."""
     p = ctx.campaign.processor
-    if p is None or not p.transfers_outside_eea:
+    if p is None:
         return NONE
-    mechanism = p.transfer_mechanism or "none"
     ref = f"processor:{p.name}"
-    if mechanism in criteria.TRANSFER_MECHANISMS_OK:
-        if mechanism == "scc_2021_914" and not p.transfer_impact_assessment_done:
-            return _review("PROC-03", "SCC transfer without a transfer impact assessment (Schrems II).", ref)
-        return NONE
-    if mechanism in criteria.TRANSFER_MECHANISMS_REVIEW:
-        return _review(
-            "PROC-03", "Transfer relies on an Art. 49 derogation, allowed for occasional cases only.", ref
-        )
-    return _block("PROC-03", "Transfer outside the EEA without adequacy, SCCs or BCRs (Art. 44-46).", ref)
+    transfers = [g for g in p.gaps if g.topic == "transfer"]
+    blocking = [g.detail for g in transfers if g.code not in _TRANSFER_GAPS_FOR_REVIEW]
+    if blocking:
+        return _block("PROC-03", f"Transfer outside the EEA without a valid Chapter V tool (Art. 44-46): "
+                                 f"{'; '.join(blocking)}.", ref)
+    reviewable = [g.detail for g in transfers if g.code in _TRANSFER_GAPS_FOR_REVIEW]
+    if reviewable:
+        return _review("PROC-03", f"Transfer outside the EEA to be reviewed (Art. 49 derogations are for "
+                                  f"occasional cases; SCCs and BCRs need a transfer impact assessment): "
+                                  f"{'; '.join(reviewable)}.", ref)
+    return NONE
 
 
 def proc_04(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
@@ -1832,7 +1844,8 @@ RULES: tuple[Rule, ...] = (
     ),
     # I. Processors, transfers and the register (ids defined by the gate: the rule book's section I has none).
     _rule("PROC-01", "Processor contract in force", _C, None, proc_01, "Art. 28(1), 28(3), 28(9) GDPR"),
-    _rule("PROC-02", "Art. 28(3) clauses", _C, None, proc_02, "Art. 28(3) GDPR; section I.2"),
+    _rule("PROC-02", "Art. 28 clauses and sub-processors", _C, None, proc_02,
+          "Art. 28(2)-(4) GDPR; sections I.2, I.4"),
     _rule("PROC-03", "Transfers outside the EEA", _C, None, proc_03, "Art. 44-49 GDPR; section I.3"),
     _rule(
         "PROC-04", "Purpose registered with a lawful basis", _C, None, proc_04, "Art. 30(1)(b), Art. 6 GDPR"

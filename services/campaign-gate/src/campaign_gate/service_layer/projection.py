@@ -9,7 +9,6 @@ from typing import Any
 from campaign_gate import contracts
 from campaign_gate.adapters.projection import parse_time
 from campaign_gate.domain import events
-from campaign_gate.domain.criteria import ART28_3_CLAUSES, EEA_COUNTRIES
 from campaign_gate.service_layer.unit_of_work import GateUnitOfWork
 from shared.events import EventEnvelope
 
@@ -75,9 +74,13 @@ async def _apply(uow: GateUnitOfWork, envelope: EventEnvelope) -> None:
                             art14_exemption_claimed=(None if t == contracts.PURPOSE_RETIRED
                                                      else bool(data.get("art14_exemption_claimed", False))))
     elif t in (contracts.PARTY_REGISTERED, contracts.PARTY_UPDATED):
-        await p.put_party(party_id=data["party_id"], values={
-            "legal_name": data["legal_name"], "roles": list(data.get("roles") or []), "status": data["status"],
-            "broker_last_verified_at": parse_time(data.get("broker_last_verified_at"))})
+        values = {"legal_name": data["legal_name"], "roles": list(data.get("roles") or []),
+                  "status": data["status"], "broker_last_verified_at": parse_time(data.get("broker_last_verified_at")),
+                  "processor_id": data.get("processor_id")}
+        if data.get("missing_clauses") is not None:
+            # Because a party update restates its current contract's missing clauses for its new roles.
+            values["missing_clauses"] = data["missing_clauses"]
+        await p.put_party(party_id=data["party_id"], values=values)
     elif t in (contracts.CONTRACT_SIGNED, contracts.CONTRACT_EXPIRING, contracts.CONTRACT_EXPIRED):
         await p.put_party(party_id=data["party_id"], values={
             "roles": list(data.get("roles") or []), "status": data.get("party_status") or "active",
@@ -95,19 +98,15 @@ async def _apply(uow: GateUnitOfWork, envelope: EventEnvelope) -> None:
 
 
 def _contract_from_consent_facts(facts: Any) -> dict[str, Any] | None:
-    """Reads consent's processor facts into the contract the review checks (a tolerant reader).
-
-    Consent names the Art. 28(3) clauses a contract lacks; the gate holds the ones it has.
-    """
+    """Keeps consent's processor facts as published: contract dates, the Art. 28(3) clauses it lacks and
+    every other gap consent computed (sub-processors, transfers). The gate keeps no clause or EEA list."""
     if not isinstance(facts, dict):
         return None
-    locations = set(facts.get("locations") or [])
     return {
         "signed_at": facts.get("signed_at"), "expires_at": facts.get("expires_at"),
-        "art28_clauses": sorted(ART28_3_CLAUSES - set(facts.get("missing_clauses") or [])),
-        "transfers_outside_eea": bool(locations - EEA_COUNTRIES),
-        "transfer_mechanism": facts.get("transfer_mechanism"),
-        "transfer_impact_assessment_done": "no_transfer_impact_assessment" not in (facts.get("gaps_at_event") or []),
+        "missing_clauses": list(facts.get("missing_clauses") or []),
+        "gaps": [g for g in facts.get("gaps") or [] if isinstance(g, dict) and g.get("code")
+                 and g.get("topic")],
     }
 
 
