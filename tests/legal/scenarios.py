@@ -28,6 +28,10 @@ BROKER_OK = {"collected_from_person": False, "source": "broker", "broker_name": 
 BROKER_UNVERIFIED = {"collected_from_person": False, "source": "broker", "broker_name": "ListeFlou SARL"}
 PRO = {"kind": "professional_named", "email": None, "profession": "Pharmacien"}
 B2B = {"audience": "b2b"}
+CONTRACT_ENERGY = Interaction("contract_start", "2026-06-20T10:00:00+00:00",
+                              {"seller": "Acme SAS", "product_categories": ["energy_supply"]})
+CONTRACT_RENOVATION = Interaction("contract_start", "2026-07-02T10:00:00+00:00",
+                                  {"seller": "Acme SAS", "product_categories": ["home_energy_renovation"]})
 SALE_SHOES = Interaction("sale", "2026-07-01T11:00:00+00:00",
                          {"seller": "Acme SAS", "product_categories": ["shoes"]})
 CUSTOMER = {"source": "sale"}
@@ -59,6 +63,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     S("objection-to-sms-only-does-not-stop-email", "UNI-01", False, "allow", steps=(*STD,
                                                                                     Objection("sms_mms"))),
     S("email-on-repoussoir-list", "UNI-02", True, "block", steps=(*STD, Listed("opposition", "email"))),
+    S("phone-on-repoussoir-list-called", "UNI-02", True, "block", channel="phone_human",
+      steps=(*STD, Listed("opposition", "phone"))),
     S("sms-only-repoussoir-does-not-stop-email", "UNI-02", False, "allow",
       steps=(*STD, Listed("opposition", "email", channel="sms_mms"))),
     S("erased-then-reimported-by-broker", "UNI-01", True, "block", contact=BROKER_OK,
@@ -116,6 +122,8 @@ SCENARIOS: tuple[Scenario, ...] = (
       defect="pre-ticked consent"),
     S("customer-emailed-about-shoes-by-the-seller", "ELEC-02", True, "allow", purpose="li", contact=CUSTOMER,
       steps=(Notice(), SALE_SHOES), defect="soft opt-in from the recorded sale's seller"),
+    S("customer-texted-about-shoes-by-the-seller", "ELEC-02", True, "allow", channel="sms_mms", purpose="li",
+      contact=CUSTOMER, steps=(Notice(), SALE_SHOES)),
     S("customer-emailed-by-a-group-company", "ELEC-02", False, "block", purpose="li", contact=CUSTOMER,
       steps=(Notice(), SALE_SHOES), campaign={"sender_entity": "Acme Voyages SAS",
                                               "message": {"sender_identification": "Acme Voyages SAS"}}),
@@ -169,6 +177,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     # --- C1. Telephone until 10/08/2026 (Bloctel) -----------------------------------------------------------
     S("number-on-bloctel", "TEL-01", True, "block", channel="phone_human", purpose="li", era="bloctel",
       steps=(Notice(), Listed("bloctel", "phone"))),
+    S("bloctel-listed-customer-called-about-the-contract", "TEL-01", False, "allow", channel="phone_human",
+      purpose="li", era="bloctel", steps=(Notice(), Listed("bloctel", "phone"), CONTRACT_ENERGY),
+      campaign={"product_category": "energy_supply"}),
     S("number-not-on-bloctel", "TEL-01", False, "allow", channel="phone_human", purpose="li", era="bloctel",
       steps=INFORMED),
     S("bloctel-cleaned-before-contact-obtained", "TEL-02", True, "block", channel="phone_human", purpose="li",
@@ -217,6 +228,9 @@ SCENARIOS: tuple[Scenario, ...] = (
       campaign={"product_category": "home_energy_renovation"}),
     S("energy-renovation-email-since-july-2025", "TEL-08", True, "block",
       campaign={"product_category": "home_energy_renovation"}),
+    S("renovation-customer-called-about-the-works-in-progress", "TEL-08", False, "allow",
+      channel="phone_human", purpose="li", steps=(Notice(), CONTRACT_RENOVATION),
+      campaign={"product_category": "home_energy_renovation"}),
     S("energy-renovation-call-to-a-professional", "TEL-08", False, "allow", channel="phone_human",
       purpose="li",
       contact={**PRO}, steps=INFORMED, campaign={**B2B, "product_category": "home_energy_renovation"}),
@@ -237,6 +251,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     S("consumer-called-without-consent", "TEL26-01", True, "block", channel="phone_human", purpose="li",
       steps=INFORMED),
     S("consumer-called-with-consent", "TEL26-01", False, "allow", channel="phone_human"),
+    S("customer-called-about-the-contract-in-progress", "TEL26-01", True, "allow", channel="phone_human",
+      purpose="li", steps=(Notice(), CONTRACT_ENERGY), campaign={"product_category": "energy_supply"}),
     S("consent-to-calls-recorded", "TEL26-02", True, "allow", channel="phone_human"),
     S("no-consent-to-calls", "TEL26-02", False, "block", channel="phone_human", steps=INFORMED),
     S("number-collected-since-august-without-telling", "TEL26-03", True, "block", channel="phone_human",

@@ -37,7 +37,7 @@ from contacts.settings import ContactsSettings
 
 from tests.e2e.harness import common_settings, eventually, migrated_database, running
 from tests.legal.scenarios import SCENARIOS
-from tests.legal.world import AUDITOR, ERAS, Clock, Outcome, Scenario, World, at
+from tests.legal.world import AUDITOR, ERAS, MARKETER, MESSAGE, REVIEWER, Clock, Outcome, Scenario, World, at
 
 pytestmark = [pytest.mark.e2e, pytest.mark.legal]
 
@@ -206,3 +206,31 @@ def test_every_rule_id_is_covered_both_ways() -> None:
     unknown = sorted({s.rule for s in SCENARIOS} - set(rules.RULE_IDS))
     assert not unknown, f"scenarios name rule ids the table does not have: {unknown}"
     assert date.fromisoformat(ERAS["bloctel"].send_at[:10]) <= rules.BLOCTEL_REGIME_LAST_DAY
+
+
+async def test_needs_review_findings_are_approved_only_with_a_structured_sign_off(world: World) -> None:
+    """A marketer's flag or a free-text justification never approves by itself (issue 13: marketer flags)."""
+    spec = {"purpose_id": world.purposes["li"], "channel": "email", "sender_entity": "Acme SAS",
+            "message": {**MESSAGE, "is_promotional_offer": True}, "product_category": "shoes",
+            "commercial": False, "send_at": ERAS["now"].send_at}
+    created = await world.post(world.gate, "/v1/campaigns", spec, MARKETER)
+    submitted = await world.post(world.gate, f"/v1/campaigns/{created['id']}/submit", {}, MARKETER)
+    reviews = {f["rule"]: f for f in submitted["findings"] if f["severity"] == "needs_review"}
+    assert {"MSG-05", "ELEC-12"} <= set(reviews), submitted["findings"]
+    path = f"/v1/campaigns/{created['id']}/approve"
+
+    free_text = await world.gate.post(path, json={"justification": "ok"}, headers=REVIEWER)
+    assert free_text.status_code == 422, free_text.text
+    one_missing = [{"rule": "MSG-05", "basis": reviews["MSG-05"]["sign_off"]["bases"][0],
+                    "explanation": "Les conditions figurent sur la page de l'offre, lien dans le message.",
+                    "reference": "https://acme.example/conditions"}]
+    partial = await world.gate.post(path, json={"sign_offs": one_missing}, headers=REVIEWER)
+    assert partial.status_code == 422, "every rule with needs-review findings needs its own sign-off"
+    wrong_basis = [*one_missing, {"rule": "ELEC-12", "basis": "because I say so",
+                                  "explanation": "x" * 60, "reference": "note"}]
+    refused = await world.gate.post(path, json={"sign_offs": wrong_basis}, headers=REVIEWER)
+    assert refused.status_code == 422, "a basis the rule does not allow is refused"
+    by_marketer = await world.gate.post(path, json={"sign_offs": []}, headers=MARKETER)
+    assert by_marketer.status_code == 403, "a marketer cannot approve"
+    status = await world._approve(created["id"], submitted["findings"])
+    assert status == "approved", status
