@@ -145,3 +145,15 @@ def test_call_attempts_and_refusals_count_as_recorded() -> None:
     assert "TEL-04" in rules_of(decide(P, send_at=SEND_OPT_IN, call_attempts_at=attempts))
     refused = decide(P, send_at=SEND_OPT_IN, last_phone_refusal_at=SEND_OPT_IN - timedelta(days=30))
     assert "TEL-05" in rules_of(refused)
+
+
+def test_a_generic_company_address_runs_no_personal_data_retention_clock_and_gets_post() -> None:
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    generic = without_consent(kind=ContactKind.LEGAL_PERSON_GENERIC, relationship=Relationship.PROSPECT,
+                              obtained_at=long_ago, last_contact_from_person_at=None,
+                              informed_at_collection=False, objection_offered_at_collection=False,
+                              art13_notice_given_at=None)
+    email = decide(_recipient=generic)
+    post = decide(Channel.POSTAL_ADDRESSED, _recipient=generic)
+    assert "RET-01" not in rules_of(email) and "UNI-08" not in rules_of(email)
+    assert (post.decision, rules_of(post)) == (Decision.ALLOW, ["POST-01"])

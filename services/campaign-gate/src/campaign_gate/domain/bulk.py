@@ -310,7 +310,7 @@ VECTORISED: dict[Callable[..., object], Callable[[_Derived], Masks]] = {
     rules.uni_08: lambda d: [(_B, d.expired)],
     rules.uni_09: _uni_09,
     rules.uni_10: lambda d: [(_R, d.minor)] if d.c.uses_profiling else [],
-    rules.uni_11: lambda d: [(_B, ~(d.granted & d.col.consent_explicit))] if d.ctx.art9_targeting else [],
+    rules.uni_11: lambda d: [(_B, ~d.generic & ~(d.granted & d.col.consent_explicit))] if d.ctx.art9_targeting else [],
     rules.elec_01: lambda d: [(_A, ~d.generic & d.usable)],
     rules.elec_02: lambda d: [(_A, d.consumer & d.soft_possible)] if d.c.commercial else [],
     rules.elec_03: lambda d: _soft(
@@ -367,7 +367,7 @@ VECTORISED: dict[Callable[..., object], Callable[[_Derived], Masks]] = {
             & d.col.phone_info_defect,
         )
     ],
-    rules.post_01: lambda d: [(_A, d.opt_out_offered)],
+    rules.post_01: lambda d: [(_A, d.generic | d.opt_out_offered)],
     rules.post_02: lambda d: [(_B, ~d.generic & d.art14_missing)],
     rules.post_03: lambda d: [(_R, d.consumer & d.col.robinson_hit)],
     rules.post_04: lambda d: [(_B, d.col.stop_pub), (_A, ~d.col.stop_pub)],

@@ -203,7 +203,11 @@ def resolve(campaign: CampaignFacts, recipient: RecipientFacts) -> RecipientView
 
     contact_from = r.last_contact_from_person_at
     clock_kind, since = RetentionClock.NONE, None
-    if r.relationship in (Relationship.PROSPECT, Relationship.ACCOUNT_ONLY):
+    if r.kind is ContactKind.LEGAL_PERSON_GENERIC:
+        # Because the CNIL's retention periods are for personal data, which a generic company
+        # address (contact@acme.fr) is not.
+        pass
+    elif r.relationship in (Relationship.PROSPECT, Relationship.ACCOUNT_ONLY):
         clock_kind = RetentionClock.PROSPECT
         since = max(t for t in (r.obtained_at, contact_from) if t is not None)
     elif r.relationship is Relationship.CUSTOMER_SALE_DONE or not open_contracts:
@@ -586,7 +590,12 @@ def uni_10(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
 def uni_11(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
     """Blocks Art. 9 targeting of a recipient without explicit consent."""
     assert v is not None
-    if ctx.art9_targeting and not (v.consent_status is ConsentStatus.GRANTED and v.consent_explicit):
+    # Because a generic company address is no natural person: Art. 9 data cannot concern it.
+    if (
+        ctx.art9_targeting
+        and v.kind is not ContactKind.LEGAL_PERSON_GENERIC
+        and not (v.consent_status is ConsentStatus.GRANTED and v.consent_explicit)
+    ):
         return _block(
             "UNI-11",
             "Targeting uses special-category data (stated or inferred) and no explicit consent is held.",
@@ -894,6 +903,9 @@ def tel26_03(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
 def post_01(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
     """Establishes the postal opt-out regime as the basis."""
     assert v is not None
+    if v.kind is ContactKind.LEGAL_PERSON_GENERIC:
+        # Because a generic company address carries no personal data: no notice is owed to it.
+        return _basis("POST-01", "Postal prospection of a company at its generic address.")
     if v.informed and v.objection_offered:
         return _basis("POST-01", "Postal prospection: opt-out regime (legitimate interest).")
     return NONE
