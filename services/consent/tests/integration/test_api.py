@@ -6,15 +6,13 @@ import asyncio
 import csv
 import io
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from contacts.adapters.outgoing import to_envelope as contacts_envelope
-from contacts.domain.events import ContactErased
+from aiokafka import AIOKafkaConsumer
 
 from consent import contracts
 from consent.adapters import orm
@@ -25,6 +23,7 @@ from consent.settings import ConsentSettings
 from shared.blind_index import BlindIndexer
 from shared.events import EventEnvelope
 from tests.e2e.harness import auth, common_settings, eventually, migrated_database, running
+from tests.producers import Upstream
 
 pytestmark = pytest.mark.integration
 
@@ -270,13 +269,15 @@ async def test_every_change_is_published_on_consent_events(settings, kafka_boots
 
 
 async def test_a_contact_erasure_deletes_consents_and_keeps_the_objection_blind_index(  # type: ignore[no-untyped-def]
-        settings, kafka_bootstrap: str) -> None:
+        settings, kafka_bootstrap: str, upstream: Upstream) -> None:
     email = f"dominique.{uuid.uuid4().hex[:6]}@example.org"
     async with running(create_app(settings)) as consent:
         client = consent.client
         purpose = await _created(client, "/v1/purposes", _purpose(), ADMIN)
         notice = await _created(client, "/v1/notices", _notice(purpose["purpose_id"]), ADMIN)
         contact_id = _contact_id()
+        # The person is a contact of contacts' (its events are made by contacts' own code).
+        contact = await upstream.contact(contact_id=contact_id, email=email)
         await _created(client, "/v1/consents", _consent(contact_id, purpose["purpose_id"]), INTEGRATOR)
         await _created(client, f"/v1/notices/{notice['notice_id']}/deliveries",
                        {"contact_id": contact_id, "channel": "email"}, INTEGRATOR)
@@ -287,16 +288,9 @@ async def test_a_contact_erasure_deletes_consents_and_keeps_the_objection_blind_
                        (await client.get(f"/v1/contacts/{contact_id}/consents", headers=INTEGRATOR)).json()["consents"]]
         assert (await client.get(f"/v1/consents/{consent_ids[0]}", headers=INTEGRATOR)).status_code == 200
 
-        erased = EventEnvelope(source="/vigie/contacts", type=contracts.CONTACT_ERASED, subject=contact_id,
-                               actor="contacts/retention", data={"contact_id": contact_id, "reason": "request"})
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
-        await producer.start()
-        try:
-            for _ in range(2):  # At-least-once delivery: the same event twice is applied once.
-                await producer.send_and_wait(contracts.CONTACTS_EVENTS, erased.encode(), key=contact_id.encode(),
-                                             headers=erased.kafka_headers())
-        finally:
-            await producer.stop()
+        # Erased by contacts' retention sweep, whose actor consent's erasure event names.
+        erased = await upstream.erase(contact, reason="retention RET-01", actor="contacts/retention-sweeper")
+        await upstream.redeliver(erased)  # At-least-once delivery: the same event twice is applied once.
 
         async def _gone() -> bool:
             response = await client.get(f"/v1/contacts/{contact_id}/consents", headers=INTEGRATOR)
@@ -334,7 +328,7 @@ async def test_a_contact_erasure_deletes_consents_and_keeps_the_objection_blind_
     erasures = [e for e in events if e.type == contracts.CONSENT_DATA_ERASED]
     assert len(erasures) == 1, "the duplicate delivery was skipped through the inbox"
     assert erasures[0].data["kept_objection_ids"] == [objection["objection_id"]]
-    assert erasures[0].actor == "contacts/retention"
+    assert erasures[0].actor == "contacts/retention-sweeper"
 
 
 async def test_a_purpose_is_revised_into_a_new_version_and_retired_keeping_its_history(  # type: ignore[no-untyped-def]
@@ -494,47 +488,35 @@ async def test_the_art14_deadline_of_a_contact_is_exposed_with_its_notice_delive
         assert naive.status_code == 422
 
 
-async def _send_contact_event(kafka: str, envelope: EventEnvelope) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True)
-    await producer.start()
-    try:
-        await producer.send_and_wait(contracts.CONTACTS_EVENTS, envelope.encode(), key=envelope.subject.encode(),
-                                     headers=envelope.kafka_headers())
-    finally:
-        await producer.stop()
-
-
-def _contact_event(kind: str, contact_id: str, **facts: Any) -> EventEnvelope:
-    return EventEnvelope(source="/vigie/contacts", type=kind, subject=contact_id, actor="contacts/api",
-                         data={"contact_id": contact_id, "facts": {"kind": "consumer", **facts},
-                               "at": "2026-11-01T10:00:00+00:00"})
+@pytest.fixture
+async def upstream(settings: ConsentSettings, kafka_bootstrap: str) -> AsyncIterator[Upstream]:
+    """Contacts' events made by contacts' own code (domain, outgoing mapping, outbox relay)."""
+    key = settings.blind_index_key.get_secret_value()  # Deployed services share the blind-index key.
+    async with Upstream(kafka_bootstrap, blind_index_key=key) as producers:
+        yield producers
 
 
 async def test_an_objection_given_by_contact_id_alone_keeps_the_persons_indexes_past_erasure(  # type: ignore[no-untyped-def]
-        settings, kafka_bootstrap: str) -> None:
+        settings, kafka_bootstrap: str, upstream: Upstream) -> None:
     indexer = BlindIndexer(settings.blind_index_key.get_secret_value().encode())
-    email_index = indexer.email(f"claude.{uuid.uuid4().hex[:6]}@example.org")
-    phone_index = indexer.phone(f"+33 6 12 {uuid.uuid4().int % 100:02d} 22 33")
+    email, phone = f"claude.{uuid.uuid4().hex[:6]}@example.org", f"+33612{uuid.uuid4().int % 100:02d}2233"
+    email_index, phone_index = indexer.email(email), indexer.phone(phone)
     contact_id = _contact_id()
     async with running(create_app(settings)) as consent:
         client = consent.client
-        await _send_contact_event(kafka_bootstrap, _contact_event(contracts.CONTACT_CREATED, contact_id,
-                                                                  email_index=email_index, phone_index=None))
+        contact = await upstream.contact(contact_id=contact_id, email=email)
         await _wait_for_consumer_idle(consent)
         objection = await _created(client, "/v1/objections", {"contact_id": contact_id}, INTEGRATOR)
         assert objection["blind_indexes"] == [email_index], "taken from the contact's facts"
 
-        await _send_contact_event(kafka_bootstrap, _contact_event(contracts.CONTACT_UPDATED, contact_id,
-                                                                  email_index=email_index, phone_index=phone_index))
+        await upstream.update_contact(contact, phone=phone)
 
         async def _phone_matches() -> bool:
             found = await client.get("/v1/objections", params={"blind_index": phone_index}, headers=INTEGRATOR)
             return [o["objection_id"] for o in found.json()["items"]] == [objection["objection_id"]]
 
         await eventually(_phone_matches, timeout=30)
-        erased = EventEnvelope(source="/vigie/contacts", type=contracts.CONTACT_ERASED, subject=contact_id,
-                               actor="contacts/retention", data={"contact_id": contact_id})
-        await _send_contact_event(kafka_bootstrap, erased)
+        await upstream.erase(contact, reason="request")
 
         async def _anonymous() -> bool:
             found = await client.get("/v1/objections", params={"blind_index": phone_index}, headers=INTEGRATOR)
@@ -633,8 +615,8 @@ async def test_an_art14_exemption_claimed_in_the_register_is_published_and_expor
 
 
 async def test_an_erasure_without_an_objection_keeps_the_erased_indexes_as_an_erasure_objection(
-        settings: ConsentSettings, kafka_bootstrap: str) -> None:
-    """contact_erased is built with contacts' own domain event and outgoing mapping (its real bytes)."""
+        settings: ConsentSettings, kafka_bootstrap: str, upstream: Upstream) -> None:
+    """contact_erased is made by contacts' own code: Contact.erase, its outgoing mapping, the outbox relay."""
     email, phone = f"sacha.{uuid.uuid4().hex[:6]}@example.org", "+33612345678"
     indexer = BlindIndexer(settings.blind_index_key.get_secret_value().encode())
     indexes = [indexer.email(email), indexer.phone(phone)]
@@ -642,18 +624,10 @@ async def test_an_erasure_without_an_objection_keeps_the_erased_indexes_as_an_er
         client = consent.client
         purpose = await _created(client, "/v1/purposes", _purpose(), ADMIN)
         contact_id = _contact_id()
+        contact = await upstream.contact(contact_id=contact_id, email=email, phone=phone)
         await _created(client, "/v1/consents", _consent(contact_id, purpose["purpose_id"]), INTEGRATOR)
-        topic, erased = contacts_envelope(
-            ContactErased(contact_id=contact_id, reason="request", at=datetime.now(UTC), blind_indexes=indexes),
-            actor="contacts/rights-desk", correlation_id=None)
-        assert topic == contracts.CONTACTS_EVENTS and erased.type == contracts.CONTACT_ERASED
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
-        await producer.start()
-        try:
-            await producer.send_and_wait(topic, erased.encode(), key=contact_id.encode(),
-                                         headers=erased.kafka_headers())
-        finally:
-            await producer.stop()
+        erased = await upstream.erase(contact, reason="request")
+        assert erased.type == contracts.CONTACT_ERASED and sorted(erased.data["blind_indexes"]) == sorted(indexes)
 
         async def _matched() -> dict[str, Any] | None:
             response = await client.get("/v1/objections", params={"email": email.upper()}, headers=INTEGRATOR)
