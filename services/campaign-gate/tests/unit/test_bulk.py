@@ -113,7 +113,9 @@ def random_recipient(rng: random.Random, i: int) -> RecipientFacts:
     objections = []
     if _maybe(rng, 0.06):
         objections.append(
-            Objection(f"o-{i}", _instant(rng, lo, hi), rng.choice((None, rng.choice(channels))))
+            Objection(
+                f"o-{i}", _instant(rng, lo, hi), rng.choice((None, rng.choice(channels))), _maybe(rng, 0.3)
+            )
         )
     send = rng.choice(SEND_TIMES)
     attempts = tuple(
@@ -150,8 +152,9 @@ def random_recipient(rng: random.Random, i: int) -> RecipientFacts:
             seller=SELLER if _maybe(rng, 0.8) else "Acme Travel",
         ),
         contracts=tuple(
-            ContractFact(rng.choice((SELLER, "Acme Travel")), frozenset(rng.sample(["shoes", "insurance"], 1)),
-                         _maybe(rng, 0.3))
+            ContractFact(
+                rng.choice((SELLER, "Acme Travel")), frozenset(rng.sample(["shoes", "insurance"], 1)), _maybe(rng, 0.3)
+            )
             for _ in range(rng.choice((0, 1, 2)))
         ),
         profession=rng.choice((None, "acheteur", "chef de production")),

@@ -15,6 +15,7 @@ from campaign_gate.domain.facts import (
     ContactKind,
     ContractFact,
     Decision,
+    Objection,
     PhoneCollection,
     Relationship,
 )
@@ -157,3 +158,10 @@ def test_a_generic_company_address_runs_no_personal_data_retention_clock_and_get
     post = decide(Channel.POSTAL_ADDRESSED, _recipient=generic)
     assert "RET-01" not in rules_of(email) and "UNI-08" not in rules_of(email)
     assert (post.decision, rules_of(post)) == (Decision.ALLOW, ["POST-01"])
+
+
+def test_an_objection_found_by_another_records_hash_is_a_reimport_blocked_under_uni_02() -> None:
+    own = decide(objections=(Objection("o-1", SEND_BLOCTEL - timedelta(days=9)),))
+    returning = decide(objections=(Objection("o-2", SEND_BLOCTEL - timedelta(days=9), matched_by_hash=True),))
+    assert (rules_of(own), own.evidence) == (["UNI-01"], ("objection:o-1",))
+    assert (rules_of(returning), returning.evidence) == (["UNI-02"], ("objection:o-2",))

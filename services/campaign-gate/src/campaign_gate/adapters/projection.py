@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -311,7 +312,7 @@ class ProjectionRepository:
         """Empties the projection, its offsets and the inbox of its topics, before a rebuild."""
         for table in (orm.gate_contacts, orm.gate_consents, orm.gate_objections, orm.gate_objection_indexes,
                       orm.gate_notices, orm.gate_notice_deliveries, orm.gate_purposes, orm.gate_processors,
-                      orm.projection_offsets):
+                      orm.gate_parties, orm.projection_offsets):
             await self.session.execute(sa.delete(table))
         await self.session.execute(sa.delete(orm.inbox).where(orm.inbox.c.topic.in_(list(topics))))
 
@@ -379,16 +380,20 @@ class ProjectionRepository:
         for row in (await s.execute(sa.select(orm.gate_objections).where(o.contact_id.in_(ids)))).mappings():
             objections[row["contact_id"]].append(_objection(row))
         if all_indexes:
-            by_index: dict[str, list[Objection]] = defaultdict(list)
+            by_index: dict[str, list[tuple[str | None, Objection]]] = defaultdict(list)
             query = (sa.select(orm.gate_objections, orm.gate_objection_indexes.c.blind_index)
                      .join(orm.gate_objection_indexes,
                            orm.gate_objection_indexes.c.objection_id == orm.gate_objections.c.objection_id)
                      .where(orm.gate_objection_indexes.c.blind_index.in_(all_indexes)))
             for row in (await s.execute(query)).mappings():
-                by_index[row["blind_index"]].append(_objection(row))
+                by_index[row["blind_index"]].append((row["contact_id"], _objection(row)))
             for contact_id, values in indexes.items():
                 for index in values:
-                    objections[contact_id].extend(by_index.get(index, ()))
+                    # Because an objection found by another record's hash is this person coming
+                    # back from a new source (UNI-02), not their own record's objection (UNI-01).
+                    objections[contact_id].extend(
+                        objection if owner == contact_id else dataclasses.replace(objection, matched_by_hash=True)
+                        for owner, objection in by_index.get(index, ()))
 
         # Because a notice informs only about the purposes it names: a billing notice does not
         # inform anyone about prospection (Art. 13(1)(c), 14(1)(c)).

@@ -102,6 +102,8 @@ class Objection:
     objection_id: str
     at: datetime
     channel: Channel | None = None
+    #: Found through the e-mail or phone hash of another record (a re-import), not on this one.
+    matched_by_hash: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,7 +168,9 @@ def _consent_order(consent: ConsentRecord) -> datetime:
 def resolve(campaign: CampaignFacts, recipient: RecipientFacts) -> RecipientView:
     """Returns the recipient's facts resolved for the campaign's purpose, channel and product."""
     r, c, ch = recipient, campaign, campaign.channel
-    objections = [o for o in r.objections if o.channel is None or o.channel is ch]
+    applicable = [o for o in r.objections if o.channel is None or o.channel is ch]
+    objections = [o for o in applicable if not o.matched_by_hash]
+    returning = [o for o in applicable if o.matched_by_hash]
     hits = [h for h in r.suppression_hits if h.channel is None or h.channel is ch]
 
     def hit(kind: SuppressionKind) -> str | None:
@@ -227,7 +229,7 @@ def resolve(campaign: CampaignFacts, recipient: RecipientFacts) -> RecipientView
         relationship=r.relationship,
         has_address=ch is Channel.POSTAL_UNADDRESSED or ch in r.channel_addresses,
         objection=bool(objections),
-        opposition_hit=hit(SuppressionKind.OPPOSITION) is not None,
+        opposition_hit=hit(SuppressionKind.OPPOSITION) is not None or bool(returning),
         bloctel_hit=hit(SuppressionKind.BLOCTEL) is not None,
         robinson_hit=hit(SuppressionKind.ROBINSON) is not None,
         consent_status=status,
@@ -273,7 +275,8 @@ def resolve(campaign: CampaignFacts, recipient: RecipientFacts) -> RecipientView
         first_contact=r.marketing_messages_received == 0,
         stop_pub=r.stop_pub,
         objection_ref=f"objection:{max(objections, key=lambda o: o.at).objection_id}" if objections else None,
-        opposition_ref=hit(SuppressionKind.OPPOSITION),
+        opposition_ref=hit(SuppressionKind.OPPOSITION)
+        or (f"objection:{max(returning, key=lambda o: o.at).objection_id}" if returning else None),
         bloctel_ref=hit(SuppressionKind.BLOCTEL),
         robinson_ref=hit(SuppressionKind.ROBINSON),
         consent_ref=f"consent:{consent.consent_id}" if consent else None,
