@@ -66,6 +66,10 @@ PROCESSORS: dict[str, dict[str, Any]] = {
     "party_gap": _processor("Routeur Partie SAS"),
     "adequacy_india": _processor("Routeur Offshore Ltd", locations=[{"country": "IN", "activity": "support"}],
                                  transfer_mechanism="adequacy"),
+    "suspended": _processor("Routeur Suspendu SAS", status="suspended"),
+    "scc_no_tia": _processor("Routeur Clauses Types Ltd", locations=[{"country": "IN",
+                                                                      "activity": "support"}],
+                             transfer_mechanism="scc_2021_914_module_2"),
     "no_mechanism": _processor("Routeur Sans Garantie Ltd", locations=[{"country": "IN",
                                                                         "activity": "support"}],
                                transfer_mechanism="none"),
@@ -165,6 +169,8 @@ def _assert_campaign(s: Scenario, outcome: Outcome, why: str) -> None:
     summary = [(f["rule"], f["severity"]) for f in outcome.findings]
     if s.fires:
         assert any(f["severity"] == s.decision for f in cited), f"{why}; the review found {summary}"
+        if s.message_contains:
+            assert any(s.message_contains in f["message"] for f in cited), f"{why}; findings {cited}"
         if s.decision == "block":
             assert outcome.approval != "approved", f"{why}; a block finding must prevent approval"
     else:
