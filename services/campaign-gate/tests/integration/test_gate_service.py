@@ -134,35 +134,43 @@ def _by_contact(check: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 async def test_a_withdrawal_or_an_objection_recorded_on_consent_blocks_the_next_check_within_the_bound(
         settings: CampaignGateSettings, upstream: Upstream) -> None:
-    purpose_id, consenting, objecting = (str(uuid.uuid4()) for _ in range(3))
+    purpose_id, consenting, objecting, returning = (str(uuid.uuid4()) for _ in range(4))
+    recipients = (consenting, objecting, returning)
     async with running(create_app(settings)) as gate:
         await upstream.purpose(purpose_id)
         consent = (await _informed_contact(upstream, consenting, purpose_id)).consent
         assert consent is not None
         await _informed_contact(upstream, objecting, purpose_id, email="objector@example.org")
+        await _informed_contact(upstream, returning, purpose_id, email="returning@example.org")
         campaign_id = await _approved_campaign(gate, purpose_id)
 
-        async def _both_allowed() -> Any:
-            check = _by_contact(await _check(gate.client, campaign_id, consenting, objecting))
+        async def _all_allowed() -> Any:
+            check = _by_contact(await _check(gate.client, campaign_id, *recipients))
             return check if all(r["decision"] == "allow" for r in check.values()) else None
 
-        allowed = await eventually(_both_allowed, timeout=30, interval=0.2)
+        allowed = await eventually(_all_allowed, timeout=30, interval=0.2)
         assert allowed[consenting]["reasons"][0]["rule"] == "ELEC-01"
         assert f"consent:{consent.consent_id}" in allowed[consenting]["evidence"]
 
         await upstream.withdraw(consent)
-        # The objection names no contact id: only the blind index of the e-mail ties it to the recipient.
-        await upstream.objection(contact_id=None, email="Objector@example.org", scope="all_direct_marketing")
+        # The person objects on their own record (UNI-01).
+        own = await upstream.objection(contact_id=objecting, email="objector@example.org")
+        # This objection names no contact id: only the blind index of the e-mail ties it to the recipient,
+        # as when an objector comes back through another record (UNI-02).
+        by_hash = await upstream.objection(contact_id=None, email="Returning@example.org")
         published = time.perf_counter()
 
-        async def _both_blocked() -> Any:
-            check = _by_contact(await _check(gate.client, campaign_id, consenting, objecting))
+        async def _all_blocked() -> Any:
+            check = _by_contact(await _check(gate.client, campaign_id, *recipients))
             return check if all(r["decision"] == "block" for r in check.values()) else None
 
-        blocked = await eventually(_both_blocked, timeout=10, interval=0.01)
+        blocked = await eventually(_all_blocked, timeout=10, interval=0.01)
         delay = time.perf_counter() - published
         assert [r["rule"] for r in blocked[consenting]["reasons"]][0] == "UNI-03"
         assert "UNI-01" in [r["rule"] for r in blocked[objecting]["reasons"]]
+        assert f"objection:{own.objection_id}" in blocked[objecting]["evidence"]
+        assert "UNI-02" in [r["rule"] for r in blocked[returning]["reasons"]]
+        assert f"objection:{by_hash.objection_id}" in blocked[returning]["evidence"]
         assert delay < WITHDRAWAL_BOUND_SECONDS, f"withdrawal to refusal took {delay:.3f}s"
 
         engine = gate.app.state.service.runtime.engine
