@@ -6,6 +6,7 @@ was a deployment setting, a minor was "minor today", a retention flag did not bl
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 
 from campaign_gate.domain.decision import decide_recipient
@@ -165,3 +166,12 @@ def test_an_objection_found_by_another_records_hash_is_a_reimport_blocked_under_
     returning = decide(objections=(Objection("o-2", SEND_BLOCTEL - timedelta(days=9), matched_by_hash=True),))
     assert (rules_of(own), own.evidence) == (["UNI-01"], ("objection:o-1",))
     assert (rules_of(returning), returning.evidence) == (["UNI-02"], ("objection:o-2",))
+
+
+def test_a_template_without_the_right_to_object_refuses_only_first_contacts() -> None:
+    # MSG-04 asks review at the campaign level; UNI-07 decides who is a first contact.
+    silent = campaign(message=dataclasses.replace(campaign().message, right_to_object_statement=False))
+    first = decide_recipient(silent, recipient(marketing_messages_received=0), at=at_for(SEND_BLOCTEL))
+    follow_up = decide_recipient(silent, recipient(marketing_messages_received=2), at=at_for(SEND_BLOCTEL))
+    assert (first.decision, "UNI-07" in rules_of(first)) == (Decision.BLOCK, True)
+    assert "UNI-07" not in rules_of(follow_up)

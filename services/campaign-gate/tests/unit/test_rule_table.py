@@ -529,7 +529,7 @@ REVIEW_CASES: list[ReviewCase] = [
         "subject not assessed",
     ),
     ReviewCase(
-        "MSG-04", Outcome.BLOCK, campaign(M, message=message(right_to_object_statement=False)), "no Art. 21"
+        "MSG-04", Outcome.NEEDS_REVIEW, campaign(M, message=message(right_to_object_statement=False)), "no Art. 21"
     ),
     ReviewCase(
         "MSG-05",

@@ -50,6 +50,7 @@ SIGN_OFF_GROUNDS: dict[str, Grounds] = {
     # E. Message content.
     "MSG-02": Grounds(("registered_trade_name_of_sender", "sender_named_elsewhere_in_message"), True),
     "MSG-03": Grounds(("subject_describes_the_offer",)),
+    "MSG-04": Grounds(("follow_up_to_people_already_told_their_right_to_object",)),
     "MSG-05": Grounds(("conditions_stated_in_message", "conditions_linked_from_message")),
     "MSG-06": Grounds(("wording_not_restrictive", "restriction_signed_off_under_disc")),
     "POST-05": Grounds(("objection_reminder_in_mailing", "objection_reminder_in_enclosed_notice")),

@@ -1023,10 +1023,16 @@ def msg_03(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
 
 
 def msg_04(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
-    """Blocks a template that lacks the Art. 21 right-to-object statement."""
-    # Any recipient may be a first contact, so the template itself must carry the statement.
+    """Asks review of a template that lacks the Art. 21 right-to-object statement."""
+    # Because the rule is about the *first* message to a person, which the review cannot know:
+    # UNI-07 blocks every recipient who never got a message from the gate, so the reviewer signs
+    # off that the campaign is a follow-up (or fixes the template).
     if not ctx.campaign.message.right_to_object_statement:
-        return _block("MSG-04", "The first message to a person must state the right to object, separately.")
+        return _review(
+            "MSG-04",
+            "The message does not state the right to object, separately: every recipient for whom it "
+            "would be the first message is refused (UNI-07).",
+        )
     return NONE
 
 
