@@ -272,7 +272,8 @@ async def test_access_then_erasure_reaches_every_service_and_leaves_no_plaintext
             rechecked = await _created(gate.client, f"/v1/campaigns/{campaign_id}/checks",
                                        {"contact_ids": [reimported["id"]]}, MARKETER)
             rules = [r["rule"] for r in rechecked["recipients"][0]["reasons"]]
-            return rechecked["recipients"][0]["decision"] == "block" and "UNI-01" in rules
+            # A re-import matched by the erased person's hash (rule book A, UNI-02).
+            return rechecked["recipients"][0]["decision"] == "block" and "UNI-02" in rules
 
         await eventually(_reimport_blocked, timeout=30, interval=0.2)
         erase_again = await _created(contacts.client, "/v1/requests", {"kind": "erasure", "contact_id":
