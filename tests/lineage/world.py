@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from campaign_gate.domain.facts import Channel, RecipientFacts
 from campaign_gate.service_layer.projection import ProjectEvent, project_event
@@ -61,6 +62,8 @@ class World:
     apps: dict[str, Any]
     gate_url: str
     envelopes: list[EventEnvelope] = field(default_factory=list)
+    #: The (topic, bytes) of every record fed to the gate, as the relay would have published them.
+    records: list[tuple[str, bytes]] = field(default_factory=list)
     _cursor: dict[str, int] = field(default_factory=lambda: {"contacts": 0, "consent": 0})
     _offset: int = 0
 
@@ -109,6 +112,7 @@ class World:
         for service in ("contacts", "consent"):
             for topic, value in await self.outbox(service):
                 envelope = EventEnvelope.decode(value)
+                self.records.append((topic, value))
                 self._offset += 1
                 await project_event(ProjectEvent(envelope, topic, 0, self._offset), self.gate_uow())
                 applied.append(envelope)
@@ -262,3 +266,16 @@ async def open_world(templates: dict[str, Path], folder: Path) -> AsyncIterator[
         for app in apps.values():
             await app.state.service.runtime.engine.dispose()
         await world.gate_engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Migrates contacts', consent's and the gate's SQLite databases once."""
+    return await migrated_templates(tmp_path_factory.mktemp("lineage-templates"))
+
+
+@pytest.fixture
+async def world(templates: dict[str, Path], tmp_path: Path) -> AsyncIterator[World]:
+    """The producers' apps and the gate's projection on copies of the migrated databases."""
+    async with open_world(templates, tmp_path) as opened:
+        yield opened

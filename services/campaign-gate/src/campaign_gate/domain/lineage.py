@@ -99,8 +99,8 @@ def _interaction(*fields: str) -> tuple[ApiField, ...]:
     return _contacts(_INTERACTIONS, *fields)
 
 
-def _facts(key: str) -> tuple[EventKey, ...]:
-    return tuple(EventKey(t, f"facts.{key}") for t in CONTACT_FACT_EVENTS)
+def _facts(key: str, *types: str) -> tuple[EventKey, ...]:
+    return tuple(EventKey(t, f"facts.{key}") for t in types or CONTACT_FACT_EVENTS)
 
 
 def _consent_api(*fields: str) -> tuple[ApiField, ...]:
@@ -280,6 +280,19 @@ _RECIPIENT: tuple[Lineage, ...] = (
         (EventKey(OBJECTION_RECORDED, "scope"),),
         columns=("gate_objections.scope",),
         how="a channel, or all_direct_marketing (every channel)",
+    ),
+    Lineage(
+        "RecipientFacts.objections.matched_by_hash",
+        CONSENT,
+        tuple(ApiField(CONSENT, "POST", "/v1/objections", f) for f in ("email", "phone", "blind_indexes")),
+        (EventKey(OBJECTION_RECORDED, "blind_indexes"), EventKey(OBJECTION_INDEXES_ADDED, "blind_indexes")),
+        columns=(
+            "gate_objection_indexes.blind_index",
+            "gate_contacts.email_index",
+            "gate_contacts.phone_index",
+        ),
+        how="the objection reaches the contact only through its e-mail or phone blind index (a returning "
+        "person, UNI-02), not through its contact id",
     ),
     Lineage(
         "RecipientFacts.objections",
@@ -529,7 +542,7 @@ _RECIPIENT: tuple[Lineage, ...] = (
         "RecipientFacts.contracts.seller",
         CONTACTS,
         _interaction("kind", "seller"),
-        _facts("contracts[].seller"),
+        _facts("contracts[].seller", CONTACT_UPDATED, INTERACTION_RECORDED),
         columns=_gc("contracts"),
         how="contract_start / contract_end interactions",
     ),
@@ -537,14 +550,14 @@ _RECIPIENT: tuple[Lineage, ...] = (
         "RecipientFacts.contracts.categories",
         CONTACTS,
         _interaction("product_categories"),
-        _facts("contracts[].categories"),
+        _facts("contracts[].categories", CONTACT_UPDATED, INTERACTION_RECORDED),
         columns=_gc("contracts"),
     ),
     Lineage(
         "RecipientFacts.contracts.ended",
         CONTACTS,
         _interaction("kind", "occurred_at"),
-        _facts("contracts[].ended_at"),
+        _facts("contracts[].ended_at", CONTACT_UPDATED, INTERACTION_RECORDED),
         columns=_gc("contracts"),
         how="a contract_end interaction sets ended_at",
     ),
@@ -751,12 +764,20 @@ _CAMPAIGN: tuple[Lineage, ...] = (
     Lineage(
         "CampaignFacts.processor.party_gaps",
         CONSENT,
-        tuple(ApiField(CONSENT, m, path, f) for m, path, f in (
-            ("POST", "/v1/parties", "processor_id"), ("PATCH", "/v1/parties/{party_id}", "processor_id"),
-            ("POST", "/v1/parties/{party_id}/contracts", "clauses"))),
-        (EventKey(PARTY_REGISTERED, "processor_id"), EventKey(PARTY_UPDATED, "processor_id"),
-         EventKey(PARTY_UPDATED, "missing_clauses"),
-         EventKey(CONTRACT_SIGNED, "missing_clauses")),
+        tuple(
+            ApiField(CONSENT, m, path, f)
+            for m, path, f in (
+                ("POST", "/v1/parties", "processor_id"),
+                ("PATCH", "/v1/parties/{party_id}", "processor_id"),
+                ("POST", "/v1/parties/{party_id}/contracts", "clauses"),
+            )
+        ),
+        (
+            EventKey(PARTY_REGISTERED, "processor_id"),
+            EventKey(PARTY_UPDATED, "processor_id"),
+            EventKey(PARTY_UPDATED, "missing_clauses"),
+            EventKey(CONTRACT_SIGNED, "missing_clauses"),
+        ),
         columns=("gate_parties.processor_id", "gate_parties.missing_clauses"),
         how="the clauses each role of a party working under the processor requires and its contract lacks",
     ),
