@@ -28,7 +28,7 @@ from contacts.main import create_app as create_contacts_app
 from contacts.requests_settings import RequestsSettings
 from contacts.settings import ContactsSettings
 
-from tests.e2e.harness import auth, common_settings, eventually, migrated_database, running, token
+from shared.testing.harness import auth, common_settings, eventually, migrated_database, running, token
 
 pytestmark = pytest.mark.e2e
 

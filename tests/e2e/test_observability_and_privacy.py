@@ -17,7 +17,7 @@ from consent.settings import ConsentSettings
 from contacts.main import create_app as create_contacts_app
 from contacts.settings import ContactsSettings
 from shared.logging import JsonFormatter
-from tests.e2e.harness import auth, common_settings, eventually, migrated_database, running
+from shared.testing.harness import auth, common_settings, eventually, migrated_database, running
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ from shared.events import EventEnvelope
 from shared.kafka import dead_letter_topic
 from shared.outbox import OutboxRelay
 from shared.testing import InMemoryPublisher
-from tests.e2e.harness import auth, common_settings, eventually, migrated_database, running
+from shared.testing.harness import auth, common_settings, eventually, migrated_database, running
 
 pytestmark = pytest.mark.e2e
 

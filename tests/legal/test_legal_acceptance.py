@@ -35,7 +35,7 @@ from contacts.main import create_app as create_contacts_app
 from contacts.requests_settings import RequestsSettings
 from contacts.settings import ContactsSettings
 
-from tests.e2e.harness import common_settings, eventually, migrated_database, running
+from shared.testing.harness import common_settings, eventually, migrated_database, running
 from tests.legal.scenarios import SCENARIOS
 from tests.legal.world import AUDITOR, ERAS, MARKETER, MESSAGE, REVIEWER, Clock, Outcome, Scenario, World, at
 

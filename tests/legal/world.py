@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.harness import auth, eventually, token
+from shared.testing.harness import auth, eventually, token
 
 ADMIN, INTEGRATOR, AUDITOR = auth("admin"), auth("integrator"), auth("auditor")
 MARKETER = {"Authorization": f"Bearer {token('marketer', subject='marketer-alice')}"}

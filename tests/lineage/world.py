@@ -35,7 +35,7 @@ from shared.db import make_engine, make_sessionmaker
 from shared.events import EventEnvelope
 from shared.migrations import upgrade
 
-from tests.e2e.harness import ROOT, auth, common_settings
+from shared.testing.harness import ROOT, auth, common_settings
 
 BLIND_KEY = "lineage-test-blind-index-key-0123456789"
 #: No broker is contacted: the apps' lifespans (relay, consumers) are never started.

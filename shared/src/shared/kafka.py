@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from shared.events import EventDecodeError, EventEnvelope
 from shared.logging import correlation_id
 from shared.tracing import continue_or_start, current_trace
 
@@ -34,6 +35,14 @@ def dead_letter_topic(topic: str) -> str:
 
 class PoisonMessageError(Exception):
     """A record that will never be handled, whatever the number of retries (bad bytes, bad schema)."""
+
+
+def decode_or_poison(value: bytes | None) -> EventEnvelope:
+    """Returns a consumed record's envelope, or raises PoisonMessageError (dead-letter it) if it has none."""
+    try:
+        return EventEnvelope.decode(value or b"")
+    except EventDecodeError as exc:
+        raise PoisonMessageError(f"undecodable event: {exc.__class__.__name__}") from exc
 
 
 class KafkaPublisher:

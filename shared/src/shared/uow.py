@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import outbox
 from shared.events import EventEnvelope
+from shared.inbox import mark_processed_or_skip
 from shared.logging import correlation_id
 
 #: Turns one domain event into (topic, envelope) given the actor and correlation id.
@@ -50,18 +51,22 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     """
 
     def __init__(self, *, session_factory: async_sessionmaker[AsyncSession], outbox_table: sa.Table,
-                 to_envelope: EnvelopeFactory, after_commit: Callable[[], None] | None = None,
+                 to_envelope: EnvelopeFactory, inbox_table: sa.Table | None = None,
+                 after_commit: Callable[[], None] | None = None,
                  clock: Callable[[], datetime] | None = None) -> None:
         if clock is not None:
             self.clock = clock
         self._session_factory = session_factory
         self._outbox_table = outbox_table
+        self._inbox_table = inbox_table
         self._to_envelope = to_envelope
         self._after_commit = after_commit
+        self._loose_events: list[Any] = []
         self.session: AsyncSession
 
     async def __aenter__(self) -> Self:
         self.session = self._session_factory()
+        self._loose_events = []
         self._open(self.session)
         return await super().__aenter__()
 
@@ -81,14 +86,26 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     async def _flush(self) -> None:
         """Writes the repositories' pending state to the session (before the outbox rows)."""
 
+    def publish(self, event: Any) -> None:
+        """Queues an event that belongs to no loaded aggregate (a receipt, an erasure) for the outbox."""
+        self._loose_events.append(event)
+
     def collect_events(self) -> list[Any]:
-        """Pops the pending events of every aggregate the repositories handed out."""
+        """Pops the pending events of every aggregate the repositories handed out, then the loose ones."""
         pending = []
         for repository in self._repositories():
             for aggregate in repository.seen:
                 pending.extend(aggregate.events)
                 aggregate.events.clear()
+        pending.extend(self._loose_events)
+        self._loose_events = []
         return pending
+
+    async def first_delivery(self, *, event_id: str, topic: str) -> bool:
+        """Records a consumed event id in the inbox; False when it was already processed (a duplicate)."""
+        if self._inbox_table is None:
+            raise TypeError(f"{type(self).__name__} consumes no topic: it was built without an inbox table")
+        return await mark_processed_or_skip(self.session, self._inbox_table, event_id=event_id, topic=topic)
 
     async def commit(self, *, actor: str) -> None:
         """Flushes state, writes one outbox row per event, commits, then wakes the relay."""

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from shared.events import EventEnvelope
 from shared.migrations import upgrade
 
-from tests.e2e.harness import JWT, ROOT, migrated_database
+from shared.testing.harness import JWT, ROOT, migrated_database
 
 SERVICE_DIR = ROOT / "services" / "audit-log"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.harness import auth
+from shared.testing.harness import auth
 
 from .conftest import Log, event
 

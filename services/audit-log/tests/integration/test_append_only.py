@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from tests.e2e.harness import auth
+from shared.testing.harness import auth
 
 from .conftest import Log, event, in_process
 

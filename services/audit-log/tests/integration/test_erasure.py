@@ -8,7 +8,7 @@ import pytest
 from vigie_verify.checkpoint import open_checkpoint
 from vigie_verify.merkle import leaf_hash, verify_consistency, verify_inclusion
 
-from tests.e2e.harness import auth
+from shared.testing.harness import auth
 
 from .conftest import Log, erasure, event
 

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from audit_log.adapters import orm
 from audit_log.main import create_app
 
-from tests.e2e.harness import auth, eventually, running
+from shared.testing.harness import auth, eventually, running
 
 from .conftest import event, settings_for
 

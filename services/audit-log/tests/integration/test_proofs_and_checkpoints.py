@@ -9,7 +9,7 @@ from vigie_verify.checkpoint import open_checkpoint
 from vigie_verify.errors import ProofError
 from vigie_verify.merkle import verify_consistency, verify_inclusion
 
-from tests.e2e.harness import auth
+from shared.testing.harness import auth
 
 from .conftest import Log, event, tamper
 

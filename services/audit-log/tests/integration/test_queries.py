@@ -12,7 +12,7 @@ import pytest
 from shared.events import EventEnvelope
 from vigie_verify.merkle import leaf_hash
 
-from tests.e2e.harness import auth
+from shared.testing.harness import auth
 
 from .conftest import Log, event
 

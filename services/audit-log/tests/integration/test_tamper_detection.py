@@ -9,7 +9,7 @@ import pytest
 from vigie_verify.cli import main as vigie_verify
 from vigie_verify.merkle import leaf_hash
 
-from tests.e2e.harness import auth, token
+from shared.testing.harness import auth, token
 
 from .conftest import Log, event, served_over_http, tamper
 

@@ -26,7 +26,7 @@ from shared.blind_index import BlindIndexer
 from shared.events import EventEnvelope
 from shared.kafka import ensure_topics
 
-from tests.e2e.harness import auth, common_settings, eventually, migrated_database, running, token
+from shared.testing.harness import auth, common_settings, eventually, migrated_database, running, token
 from tests.producers import Upstream, now
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,7 @@ from consent.main import create_app as create_consent
 from consent.settings import ConsentSettings
 from shared.kafka import ensure_topics
 
-from tests.e2e.harness import auth, common_settings, eventually, migrated_database, running, token
+from shared.testing.harness import auth, common_settings, eventually, migrated_database, running, token
 from tests.producers import Upstream, now
 
 pytestmark = pytest.mark.integration

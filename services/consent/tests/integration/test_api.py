@@ -22,7 +22,7 @@ from consent.main import create_app
 from consent.settings import ConsentSettings
 from shared.blind_index import BlindIndexer
 from shared.events import EventEnvelope
-from tests.e2e.harness import auth, common_settings, eventually, migrated_database, running
+from shared.testing.harness import auth, common_settings, eventually, migrated_database, running
 from tests.producers import Upstream
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ from consent.domain.register import PARTIES_COLUMNS, REGISTER_COLUMNS
 from consent.main import create_app
 from consent.settings import ConsentSettings
 from shared.events import EventEnvelope
-from tests.e2e.harness import auth, common_settings, eventually, migrated_database, running
+from shared.testing.harness import auth, common_settings, eventually, migrated_database, running
 
 pytestmark = pytest.mark.integration
 

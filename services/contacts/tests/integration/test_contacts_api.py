@@ -24,7 +24,7 @@ from contacts.main import create_app
 from contacts.service_layer import commands, handlers
 from contacts.settings import ContactsSettings
 from shared.migrations import upgrade
-from tests.e2e.harness import ROOT, RunningApp, auth, common_settings, eventually, migrated_database, running
+from shared.testing.harness import ROOT, RunningApp, auth, common_settings, eventually, migrated_database, running
 
 pytestmark = pytest.mark.integration
 

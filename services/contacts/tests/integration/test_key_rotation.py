@@ -12,7 +12,7 @@ from contacts.adapters.key_rotation import rewrap_data_keys
 from contacts.main import create_app
 from contacts.settings import ContactsSettings
 from shared.envelope_crypto import KeyRing
-from tests.e2e.harness import auth, common_settings, migrated_database, running
+from shared.testing.harness import auth, common_settings, migrated_database, running
 
 
 def _kek(kid: str) -> str:

@@ -23,7 +23,7 @@ from contacts.requests_settings import RequestsSettings
 from contacts.settings import ContactsSettings
 from shared.events import EventEnvelope
 from shared.migrations import upgrade
-from tests.e2e.harness import ROOT, RunningApp, auth, common_settings, migrated_database, running
+from shared.testing.harness import ROOT, RunningApp, auth, common_settings, migrated_database, running
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaign_gate.adapters import orm, outgoing
 from campaign_gate.adapters.projection import ProjectionRepository
 from campaign_gate.adapters.repository import CampaignRepository, CheckRepository, SuppressionRepository
-from campaign_gate.domain.events import Event
-from shared.inbox import mark_processed_or_skip
 from shared.uow import SqlAlchemyUnitOfWork
 
 
@@ -19,20 +17,18 @@ class GateUnitOfWork(SqlAlchemyUnitOfWork):
     """Opens a session with the gate's repositories; commit writes state, then outbox rows, once."""
 
     def __init__(self, *, broker_verification_max_age_days: int = 365, **kwargs: Any) -> None:
-        super().__init__(outbox_table=orm.outbox, to_envelope=outgoing.to_envelope, **kwargs)
+        super().__init__(outbox_table=orm.outbox, inbox_table=orm.inbox, to_envelope=outgoing.to_envelope, **kwargs)
         self._broker_max_age = broker_verification_max_age_days
         self.projection: ProjectionRepository
         self.campaigns: CampaignRepository
         self.suppression: SuppressionRepository
         self.checks: CheckRepository
-        self._loose_events: list[Event] = []
 
     def _open(self, session: AsyncSession) -> None:
         self.projection = ProjectionRepository(session, broker_verification_max_age_days=self._broker_max_age)
         self.campaigns = CampaignRepository(session)
         self.suppression = SuppressionRepository(session)
         self.checks = CheckRepository(session)
-        self._loose_events = []
 
     def _repositories(self) -> Iterable[Any]:
         return [self.campaigns]
@@ -40,16 +36,3 @@ class GateUnitOfWork(SqlAlchemyUnitOfWork):
     async def _flush(self) -> None:
         await self.campaigns.flush()
 
-    def publish(self, event: Event) -> None:
-        """Queues an event that belongs to no loaded aggregate (a receipt, an import) for the outbox."""
-        self._loose_events.append(event)
-
-    def collect_events(self) -> list[Any]:
-        """Pops the campaigns' pending events, then the loose ones."""
-        pending = super().collect_events() + self._loose_events
-        self._loose_events = []
-        return pending
-
-    async def first_delivery(self, *, event_id: str, topic: str) -> bool:
-        """Records an incoming event id in the inbox; False when it was already processed."""
-        return await mark_processed_or_skip(self.session, orm.inbox, event_id=event_id, topic=topic)

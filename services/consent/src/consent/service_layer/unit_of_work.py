@@ -19,9 +19,7 @@ from consent.adapters.repository import (
     ProcessorRepository,
     PurposeRepository,
 )
-from consent.domain.events import Event
 from shared.blind_index import BlindIndexer
-from shared.inbox import mark_processed_or_skip
 from shared.uow import SqlAlchemyUnitOfWork
 
 
@@ -29,7 +27,7 @@ class ConsentUnitOfWork(SqlAlchemyUnitOfWork):
     """Opens a session with the consent repositories; commit writes state, then outbox rows, once."""
 
     def __init__(self, *, indexer: BlindIndexer, **kwargs: Any) -> None:
-        super().__init__(outbox_table=orm.outbox, to_envelope=outgoing.to_envelope, **kwargs)
+        super().__init__(outbox_table=orm.outbox, inbox_table=orm.inbox, to_envelope=outgoing.to_envelope, **kwargs)
         self.indexer = indexer
         self.purposes: PurposeRepository
         self.notices: NoticeRepository
@@ -40,7 +38,6 @@ class ConsentUnitOfWork(SqlAlchemyUnitOfWork):
         self.parties: PartyRepository
         self.contracts: ContractRepository
         self.contact_indexes: ContactIndexRepository
-        self._loose_events: list[Event] = []
 
     def _open(self, session: AsyncSession) -> None:
         self.purposes = PurposeRepository(session)
@@ -52,7 +49,6 @@ class ConsentUnitOfWork(SqlAlchemyUnitOfWork):
         self.parties = PartyRepository(session)
         self.contracts = ContractRepository(session)
         self.contact_indexes = ContactIndexRepository(session)
-        self._loose_events = []
 
     def _repositories(self) -> Iterable[Any]:
         # Parties before contracts: a contract row refers to its party.
@@ -63,16 +59,3 @@ class ConsentUnitOfWork(SqlAlchemyUnitOfWork):
         for repository in self._repositories():
             await repository.flush()
 
-    def publish(self, event: Event) -> None:
-        """Queues an event that belongs to no loaded aggregate (an erasure's) for the outbox."""
-        self._loose_events.append(event)
-
-    def collect_events(self) -> list[Any]:
-        """Pops the aggregates' pending events, then the loose ones."""
-        pending = super().collect_events() + self._loose_events
-        self._loose_events = []
-        return pending
-
-    async def first_delivery(self, *, event_id: str, topic: str) -> bool:
-        """Records an incoming event id in the inbox; False when it was already processed."""
-        return await mark_processed_or_skip(self.session, orm.inbox, event_id=event_id, topic=topic)

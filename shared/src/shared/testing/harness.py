@@ -1,4 +1,4 @@
-"""Runs Vigie's services in the test process against the real Kafka broker and PostgreSQL."""
+"""Runs Vigie's services in the test process against the real Kafka broker and PostgreSQL (tests only)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from fastapi import FastAPI
 from shared.auth import issue_local_token
 from shared.migrations import upgrade
 
-ROOT = Path(__file__).resolve().parents[2]
+#: The repository checkout (this file is shared/src/shared/testing/harness.py in it).
+ROOT = Path(__file__).resolve().parents[4]
 JWT = {"VIGIE_JWT_SECRET": "test-jwt-secret-0123456789abcdef0123456789", "VIGIE_JWT_ISSUER": "vigie-test",
        "VIGIE_JWT_AUDIENCE": "vigie"}
 
