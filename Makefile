@@ -4,7 +4,7 @@ export UV_LINK_MODE := copy
 PY := .venv/bin/python
 ROLE ?= integrator
 
-.PHONY: install run stop token test test-unit lint-imports bench asyncapi facts clean
+.PHONY: install run stop token test test-unit lint-imports bench asyncapi facts rules-doc clean
 
 install: ## Install uv, Python dependencies (locked) and the Kafka broker's jars.
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
@@ -39,6 +39,9 @@ asyncapi: ## Regenerate docs/asyncapi.yaml from the services' published event ty
 
 facts: ## Regenerate docs/facts.md: where each fact the gate's rules read comes from, and which rules read it.
 	@$(PY) -m infra.facts
+
+rules-doc: ## Regenerate docs/rules.md: the rule book, one row per row of campaign-gate's rule table.
+	@$(PY) -m infra.rules_doc
 
 clean:
 	rm -rf .run .pytest_cache
