@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from shared.db import new_metadata
+from shared.db import UtcDateTime, new_metadata
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
@@ -14,8 +14,8 @@ purposes = sa.Table(
     metadata,
     sa.Column("purpose_id", sa.String(64), primary_key=True),
     sa.Column("versions", sa.JSON, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
 notices = sa.Table(
@@ -28,7 +28,7 @@ notices = sa.Table(
     sa.Column("purpose_ids", sa.JSON, nullable=False),
     sa.Column("content", sa.JSON, nullable=False),
     sa.Column("not_applicable", sa.JSON, nullable=False),
-    sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("published_at", UtcDateTime, nullable=True),
     sa.Column("content_hash", sa.String(64), nullable=True),
 )
 
@@ -41,7 +41,7 @@ notice_deliveries = sa.Table(
     sa.Column("notice_version", sa.Integer, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("channel", sa.String(32), nullable=False),
-    sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("delivered_at", UtcDateTime, nullable=False),
     sa.Column("evidence", sa.JSON, nullable=False),
 )
 
@@ -61,10 +61,10 @@ consents = sa.Table(
     sa.Column("collector", sa.JSON, nullable=False),
     sa.Column("proof", sa.JSON, nullable=False),
     sa.Column("double_opt_in", sa.Boolean, nullable=False),
-    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("granted_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("requested_at", UtcDateTime, nullable=False),
+    sa.Column("granted_at", UtcDateTime, nullable=True),
+    sa.Column("confirmed_at", UtcDateTime, nullable=True),
+    sa.Column("withdrawn_at", UtcDateTime, nullable=True),
     sa.Column("withdrawal_source", sa.String(200), nullable=True),
     #: `ConsentTerms` (positive act, withdrawal information, explicit, given by); NULL on rows before 0002.
     sa.Column("terms", sa.JSON, nullable=True),
@@ -83,7 +83,7 @@ objections = sa.Table(
     sa.Column("objection_id", sa.String(64), primary_key=True),
     sa.Column("contact_id", sa.String(64), nullable=True, index=True),
     sa.Column("scope", sa.String(32), nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
     sa.Column("blind_indexes", sa.JSON, nullable=False),
     #: `ObjectionReason`: the person's objection, or the suppression entry kept at an erasure (from 0003).
     sa.Column("reason", sa.String(32), nullable=False, server_default="objection"),
@@ -116,7 +116,7 @@ contact_indexes = sa.Table(
     metadata,
     sa.Column("contact_id", sa.String(64), primary_key=True),
     sa.Column("blind_indexes", sa.JSON, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
 #: Parties to the deployment (issue 10); scope and broker verification in `record`.
@@ -127,7 +127,7 @@ parties = sa.Table(
     sa.Column("legal_name", sa.String(300), nullable=False),
     sa.Column("roles", sa.JSON, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("registered_at", UtcDateTime, nullable=False),
     sa.Column("record", sa.JSON, nullable=False),
 )
 
@@ -139,12 +139,12 @@ party_contracts = sa.Table(
     sa.Column("party_id", sa.String(64), sa.ForeignKey("parties.party_id"), nullable=False, index=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("reference", sa.String(300), nullable=False),
-    sa.Column("signed_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True, index=True),
-    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("signed_at", UtcDateTime, nullable=True),
+    sa.Column("expires_at", UtcDateTime, nullable=True, index=True),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
     sa.Column("record", sa.JSON, nullable=False),
-    sa.Column("expiring_notified_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("expired_notified_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("expiring_notified_at", UtcDateTime, nullable=True),
+    sa.Column("expired_notified_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("party_id", "version", name="uq_party_contracts_version"),
 )
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Hashable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -47,19 +48,13 @@ from consent.domain.processors import (
 A = TypeVar("A")
 
 
-def _aware(value: Any) -> Any:
-    # Because SQLite hands back naive datetimes for timezone-aware columns; Vigie stores UTC only.
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
 def _time(value: str | None) -> datetime | None:
-    return _aware(datetime.fromisoformat(value)) if value is not None else None
+    # The JSON documents keep each time with its offset, as the domain (aware times only) gave it.
+    return datetime.fromisoformat(value) if value is not None else None
 
 
 def _party(value: NamedParty | None) -> dict[str, str] | None:
@@ -70,7 +65,166 @@ def _party_from(value: dict[str, str] | None) -> NamedParty | None:
     return NamedParty(**value) if value is not None else None
 
 
-class _Repository(Generic[A]):
+# --- The ports: what the handlers may ask of each repository (the fakes implement them in memory).
+
+#: A keyset position in a sorted list: (sort value, record id).
+Keyset = tuple[Any, Any]
+
+
+class AbstractRepository(abc.ABC, Generic[A]):
+    """Hands out aggregates and remembers them in `seen`, where the unit of work collects their events."""
+
+    @property
+    @abc.abstractmethod
+    def seen(self) -> list[A]:
+        """Returns the aggregates handed out or added in this unit of work."""
+
+    @abc.abstractmethod
+    def add(self, aggregate: A) -> None:
+        """Registers a new aggregate (or a replacement of a loaded one) to be written on commit."""
+
+
+class AbstractPurposeRepository(AbstractRepository[Purpose]):
+    """The register of processing."""
+
+    @abc.abstractmethod
+    async def get(self, purpose_id: str, *, for_update: bool = False) -> Purpose | None:
+        """Returns the purpose or None."""
+
+    @abc.abstractmethod
+    async def list_all(self) -> list[Purpose]:
+        """Returns every purpose, in order of registration."""
+
+    @abc.abstractmethod
+    async def page(self, *, after: Keyset | None, limit: int) -> list[Purpose]:
+        """Returns a page of purposes in order of registration, after the keyset `after`."""
+
+
+class AbstractNoticeRepository(AbstractRepository[Notice]):
+    """Notice versions."""
+
+    @abc.abstractmethod
+    async def get(self, notice_id: str, version: int | None = None) -> Notice | None:
+        """Returns the given version of a notice, or its latest, or None."""
+
+
+class AbstractDeliveryRepository(AbstractRepository[NoticeDelivery]):
+    """Proofs of notice delivery."""
+
+    @abc.abstractmethod
+    async def for_contact(self, contact_id: str) -> list[NoticeDelivery]:
+        """Returns a contact's deliveries, oldest first."""
+
+    @abc.abstractmethod
+    async def delete(self, delivery_ids: Iterable[str]) -> None:
+        """Deletes deliveries for good (erasure)."""
+
+
+class AbstractConsentRepository(AbstractRepository[Consent]):
+    """Consent records, withdrawn ones included."""
+
+    @abc.abstractmethod
+    async def get(self, consent_id: str, *, for_update: bool = False) -> Consent | None:
+        """Returns the consent or None."""
+
+    @abc.abstractmethod
+    async def for_contact(self, contact_id: str, *, for_update: bool = False) -> list[Consent]:
+        """Returns a contact's consents, oldest first."""
+
+    @abc.abstractmethod
+    async def delete(self, consent_ids: Iterable[str]) -> None:
+        """Deletes consents for good (erasure)."""
+
+
+class AbstractObjectionRepository(AbstractRepository[Objection]):
+    """Objections to direct marketing, kept (as blind indexes) after erasure."""
+
+    @abc.abstractmethod
+    async def for_contact(self, contact_id: str) -> list[Objection]:
+        """Returns a contact's objections, oldest first."""
+
+    @abc.abstractmethod
+    async def list_all(self) -> list[Objection]:
+        """Returns every objection, oldest first."""
+
+    @abc.abstractmethod
+    async def matching(self, blind_indexes: Iterable[str], *, after: Keyset | None = None,
+                       limit: int = 1000) -> list[Objection]:
+        """Returns the objections carrying any of the blind indexes, oldest first."""
+
+
+class AbstractProcessorRepository(AbstractRepository[Processor]):
+    """The vendor registry."""
+
+    @abc.abstractmethod
+    async def get(self, processor_id: str, *, for_update: bool = False) -> Processor | None:
+        """Returns the processor or None."""
+
+    @abc.abstractmethod
+    async def list_all(self) -> list[Processor]:
+        """Returns every processor, by legal name."""
+
+    @abc.abstractmethod
+    async def page(self, *, after: Keyset | None, limit: int) -> list[Processor]:
+        """Returns a page of processors by legal name, after the keyset `after`."""
+
+
+class AbstractPartyRepository(AbstractRepository[Party]):
+    """The parties to the deployment."""
+
+    @abc.abstractmethod
+    async def get(self, party_id: str, *, for_update: bool = False) -> Party | None:
+        """Returns the party or None."""
+
+    @abc.abstractmethod
+    async def list_all(self) -> list[Party]:
+        """Returns every party, by legal name."""
+
+    @abc.abstractmethod
+    async def page(self, *, after: Keyset | None, limit: int) -> list[Party]:
+        """Returns a page of parties by legal name, after the keyset `after`."""
+
+
+class AbstractContractRepository(AbstractRepository[Contract]):
+    """Contract versions per party."""
+
+    @abc.abstractmethod
+    async def for_party(self, party_id: str, *, for_update: bool = False) -> list[Contract]:
+        """Returns a party's contract versions, oldest first."""
+
+    @abc.abstractmethod
+    async def for_parties(self, party_ids: Iterable[str]) -> list[Contract]:
+        """Returns the contract versions of the given parties."""
+
+    @abc.abstractmethod
+    async def list_all(self, *, for_update: bool = False) -> list[Contract]:
+        """Returns every contract version."""
+
+    @abc.abstractmethod
+    async def expiring_or_expired_by(self, until: datetime, *, for_update: bool = False) -> list[Contract]:
+        """Returns the contract versions expiring on or before `until` (their parties' later ones too)."""
+
+
+class AbstractContactIndexRepository(abc.ABC):
+    """The blind indexes each live contact has had (a projection of contacts.events)."""
+
+    @abc.abstractmethod
+    async def get(self, contact_id: str) -> tuple[str, ...]:
+        """Returns the contact's known blind indexes (none when unknown)."""
+
+    @abc.abstractmethod
+    async def merge(self, contact_id: str, blind_indexes: Iterable[str], *, at: datetime) -> tuple[str, ...]:
+        """Adds blind indexes to the contact's set (order-independent, idempotent); returns the whole set."""
+
+    @abc.abstractmethod
+    async def delete(self, contact_id: str) -> None:
+        """Forgets the contact's indexes (erasure)."""
+
+
+# --- The SQLAlchemy repositories.
+
+
+class _Repository(AbstractRepository[A]):
     """Loads and saves one kind of aggregate; remembers every aggregate it handed out in `seen`."""
 
     table: sa.Table
@@ -89,7 +243,7 @@ class _Repository(Generic[A]):
         """Registers a new aggregate (or a replacement of a loaded one) to be written on flush."""
         self._seen[self._key(aggregate)] = aggregate
 
-    async def _page(self, *where: Any, order_by: tuple[Any, Any], after: tuple[Any, Any] | None,
+    async def _page(self, *where: Any, order_by: tuple[Any, Any], after: Keyset | None,
                     limit: int) -> list[A]:
         """Returns up to `limit` aggregates after the keyset `after` (sort value, id) in `order_by` order."""
         if after is not None:
@@ -195,7 +349,7 @@ def purpose_version_to_domain(d: dict[str, Any]) -> PurposeVersion:
     )
 
 
-class PurposeRepository(_Repository[Purpose]):
+class PurposeRepository(_Repository[Purpose], AbstractPurposeRepository):
     """The register of processing."""
 
     table = orm.purposes
@@ -209,7 +363,7 @@ class PurposeRepository(_Repository[Purpose]):
         """Returns every purpose, in order of registration."""
         return await self._select(order_by=[orm.purposes.c.created_at, orm.purposes.c.purpose_id])
 
-    async def page(self, *, after: tuple[Any, Any] | None, limit: int) -> list[Purpose]:
+    async def page(self, *, after: Keyset | None, limit: int) -> list[Purpose]:
         """Returns a page of purposes in order of registration, after the keyset `after`."""
         return await self._page(order_by=(orm.purposes.c.created_at, orm.purposes.c.purpose_id), after=after,
                                 limit=limit)
@@ -227,7 +381,7 @@ class PurposeRepository(_Repository[Purpose]):
 # --- Notices and their deliveries.
 
 
-class NoticeRepository(_Repository[Notice]):
+class NoticeRepository(_Repository[Notice], AbstractNoticeRepository):
     """Notice versions."""
 
     table = orm.notices
@@ -250,10 +404,10 @@ class NoticeRepository(_Repository[Notice]):
         return Notice(notice_id=row["notice_id"], version=row["version"], language=row["language"],
                       article=NoticeArticle(row["article"]), purpose_ids=tuple(row["purpose_ids"]),
                       content=dict(row["content"]), not_applicable=frozenset(row["not_applicable"]),
-                      published_at=_aware(row["published_at"]), content_hash=row["content_hash"])
+                      published_at=row["published_at"], content_hash=row["content_hash"])
 
 
-class DeliveryRepository(_Repository[NoticeDelivery]):
+class DeliveryRepository(_Repository[NoticeDelivery], AbstractDeliveryRepository):
     """Proofs of notice delivery."""
 
     table = orm.notice_deliveries
@@ -279,13 +433,13 @@ class DeliveryRepository(_Repository[NoticeDelivery]):
         return NoticeDelivery(delivery_id=row["delivery_id"], contact_id=row["contact_id"],
                               notice_id=row["notice_id"], notice_version=row["notice_version"],
                               content_hash=row["content_hash"], channel=row["channel"],
-                              delivered_at=_aware(row["delivered_at"]), evidence=dict(row["evidence"]))
+                              delivered_at=row["delivered_at"], evidence=dict(row["evidence"]))
 
 
 # --- Consents and objections.
 
 
-class ConsentRepository(_Repository[Consent]):
+class ConsentRepository(_Repository[Consent], AbstractConsentRepository):
     """Consent records, withdrawn ones included."""
 
     table = orm.consents
@@ -334,9 +488,9 @@ class ConsentRepository(_Repository[Consent]):
                                 partner_list_shown=tuple(collector["partner_list_shown"])),
             proof=ConsentProof(captured_at=_time(proof["captured_at"]), source=proof["source"],  # type: ignore[arg-type]
                                ip=proof["ip"], user_agent=proof["user_agent"]),
-            double_opt_in=row["double_opt_in"], requested_at=_aware(row["requested_at"]),
-            granted_at=_aware(row["granted_at"]), confirmed_at=_aware(row["confirmed_at"]),
-            withdrawn_at=_aware(row["withdrawn_at"]), withdrawal_source=row["withdrawal_source"],
+            double_opt_in=row["double_opt_in"], requested_at=row["requested_at"],
+            granted_at=row["granted_at"], confirmed_at=row["confirmed_at"],
+            withdrawn_at=row["withdrawn_at"], withdrawal_source=row["withdrawal_source"],
             # Rows recorded before the terms were kept claim nothing: the gate treats them as unproven.
             terms=ConsentTerms(**{**row["terms"], "given_by": tuple(row["terms"]["given_by"])})
             if row["terms"] else ConsentTerms(),
@@ -344,7 +498,7 @@ class ConsentRepository(_Repository[Consent]):
         )
 
 
-class ObjectionRepository(_Repository[Objection]):
+class ObjectionRepository(_Repository[Objection], AbstractObjectionRepository):
     """Objections to direct marketing, kept (as blind indexes) after erasure."""
 
     table = orm.objections
@@ -357,7 +511,7 @@ class ObjectionRepository(_Repository[Objection]):
         """Returns every objection, oldest first."""
         return await self._select(order_by=[orm.objections.c.at, orm.objections.c.objection_id])
 
-    async def matching(self, blind_indexes: Iterable[str], *, after: tuple[Any, Any] | None = None,
+    async def matching(self, blind_indexes: Iterable[str], *, after: Keyset | None = None,
                        limit: int = 1000) -> list[Objection]:
         """Returns the objections carrying any of the blind indexes, oldest first."""
         ids = sa.select(orm.objection_indexes.c.objection_id).where(
@@ -383,7 +537,7 @@ class ObjectionRepository(_Repository[Objection]):
 
     def _to_domain(self, row: Any) -> Objection:
         return Objection(objection_id=row["objection_id"], contact_id=row["contact_id"], scope=row["scope"],
-                         at=_aware(row["at"]), blind_indexes=tuple(row["blind_indexes"]),
+                         at=row["at"], blind_indexes=tuple(row["blind_indexes"]),
                          reason=ObjectionReason(row["reason"] or ObjectionReason.OBJECTION))
 
 
@@ -409,7 +563,7 @@ def _mechanism(value: str | None) -> TransferMechanism | None:
     return TransferMechanism(value) if value is not None else None
 
 
-class ProcessorRepository(_Repository[Processor]):
+class ProcessorRepository(_Repository[Processor], AbstractProcessorRepository):
     """The vendor registry."""
 
     table = orm.processors
@@ -423,7 +577,7 @@ class ProcessorRepository(_Repository[Processor]):
         """Returns every processor, by legal name."""
         return await self._select(order_by=[orm.processors.c.legal_name, orm.processors.c.processor_id])
 
-    async def page(self, *, after: tuple[Any, Any] | None, limit: int) -> list[Processor]:
+    async def page(self, *, after: Keyset | None, limit: int) -> list[Processor]:
         """Returns a page of processors by legal name, after the keyset `after`."""
         return await self._page(order_by=(orm.processors.c.legal_name, orm.processors.c.processor_id),
                                 after=after, limit=limit)
@@ -466,7 +620,7 @@ class ProcessorRepository(_Repository[Processor]):
 # --- Parties and their contracts.
 
 
-class PartyRepository(_Repository[Party]):
+class PartyRepository(_Repository[Party], AbstractPartyRepository):
     """The parties to the deployment."""
 
     table = orm.parties
@@ -480,7 +634,7 @@ class PartyRepository(_Repository[Party]):
         """Returns every party, by legal name."""
         return await self._select(order_by=[orm.parties.c.legal_name, orm.parties.c.party_id])
 
-    async def page(self, *, after: tuple[Any, Any] | None, limit: int) -> list[Party]:
+    async def page(self, *, after: Keyset | None, limit: int) -> list[Party]:
         """Returns a page of parties by legal name, after the keyset `after`."""
         return await self._page(order_by=(orm.parties.c.legal_name, orm.parties.c.party_id), after=after,
                                 limit=limit)
@@ -499,14 +653,14 @@ class PartyRepository(_Repository[Party]):
         r = row["record"]
         return Party(
             party_id=row["party_id"], legal_name=row["legal_name"], roles=tuple(PartyRole(x) for x in row["roles"]),
-            status=PartyStatus(row["status"]), registered_at=_aware(row["registered_at"]),
+            status=PartyStatus(row["status"]), registered_at=row["registered_at"],
             registration_id=r["registration_id"], contact=r["contact"], purpose_ids=tuple(r["purpose_ids"]),
             data_categories=tuple(r["data_categories"]), systems=tuple(r["systems"]), processor_id=r["processor_id"],
             broker_last_verified_at=_time(r["broker_last_verified_at"]), updated_at=_time(r["updated_at"]),
         )
 
 
-class ContractRepository(_Repository[Contract]):
+class ContractRepository(_Repository[Contract], AbstractContractRepository):
     """Contract versions per party."""
 
     table = orm.party_contracts
@@ -549,15 +703,15 @@ class ContractRepository(_Repository[Contract]):
         r = row["record"]
         return Contract(
             contract_id=row["contract_id"], party_id=row["party_id"], version=row["version"],
-            reference=row["reference"], signed_at=_aware(row["signed_at"]), expires_at=_aware(row["expires_at"]),
-            clauses=frozenset(r["clauses"]), recorded_at=_aware(row["recorded_at"]),
+            reference=row["reference"], signed_at=row["signed_at"], expires_at=row["expires_at"],
+            clauses=frozenset(r["clauses"]), recorded_at=row["recorded_at"],
             breach_notification_hours=r["breach_notification_hours"], scc_2021_915=r["scc_2021_915"],
-            licence_scope=r["licence_scope"], expiring_notified_at=_aware(row["expiring_notified_at"]),
-            expired_notified_at=_aware(row["expired_notified_at"]),
+            licence_scope=r["licence_scope"], expiring_notified_at=row["expiring_notified_at"],
+            expired_notified_at=row["expired_notified_at"],
         )
 
 
-class ContactIndexRepository:
+class ContactIndexRepository(AbstractContactIndexRepository):
     """The blind indexes each live contact has had (a projection of contacts.events)."""
 
     def __init__(self, session: AsyncSession) -> None:

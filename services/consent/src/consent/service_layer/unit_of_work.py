@@ -1,14 +1,26 @@
-"""The consent unit of work: every consent repository, the inbox and the outbox in one transaction."""
+"""The consent unit of work: the port the handlers type against, and its SQLAlchemy implementation."""
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Iterable
 from typing import Any
 
+from shared.blind_index import BlindIndexer
+from shared.uow import AbstractUnitOfWork, SqlAlchemyUnitOfWork
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consent.adapters import orm, outgoing
 from consent.adapters.repository import (
+    AbstractConsentRepository,
+    AbstractContactIndexRepository,
+    AbstractContractRepository,
+    AbstractDeliveryRepository,
+    AbstractNoticeRepository,
+    AbstractObjectionRepository,
+    AbstractPartyRepository,
+    AbstractProcessorRepository,
+    AbstractPurposeRepository,
     ConsentRepository,
     ContactIndexRepository,
     ContractRepository,
@@ -19,11 +31,32 @@ from consent.adapters.repository import (
     ProcessorRepository,
     PurposeRepository,
 )
-from shared.blind_index import BlindIndexer
-from shared.uow import SqlAlchemyUnitOfWork
 
 
-class ConsentUnitOfWork(SqlAlchemyUnitOfWork):
+class AbstractConsentUnitOfWork(AbstractUnitOfWork):
+    """Every consent repository, the inbox and the outbox behind one `async with uow:` … `commit`."""
+
+    indexer: BlindIndexer
+    purposes: AbstractPurposeRepository
+    notices: AbstractNoticeRepository
+    deliveries: AbstractDeliveryRepository
+    consents: AbstractConsentRepository
+    objections: AbstractObjectionRepository
+    processors: AbstractProcessorRepository
+    parties: AbstractPartyRepository
+    contracts: AbstractContractRepository
+    contact_indexes: AbstractContactIndexRepository
+
+    @abc.abstractmethod
+    def publish(self, event: Any) -> None:
+        """Queues an event that belongs to no loaded aggregate (an erasure's) for the outbox."""
+
+    @abc.abstractmethod
+    async def first_delivery(self, *, event_id: str, topic: str) -> bool:
+        """Records a consumed event id in the inbox; False when it was already processed (a duplicate)."""
+
+
+class ConsentUnitOfWork(SqlAlchemyUnitOfWork, AbstractConsentUnitOfWork):
     """Opens a session with the consent repositories; commit writes state, then outbox rows, once."""
 
     def __init__(self, *, indexer: BlindIndexer, **kwargs: Any) -> None:
@@ -58,4 +91,3 @@ class ConsentUnitOfWork(SqlAlchemyUnitOfWork):
     async def _flush(self) -> None:
         for repository in self._repositories():
             await repository.flush()
-
