@@ -8,21 +8,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-
-from consent.bootstrap import ConsentService, bootstrap
-from consent.domain import errors
-from consent.entrypoints.api import router
-from consent.service_layer.errors import AlreadyExistsError, NotFoundError
-from consent.settings import ConsentSettings
 from shared.auth import build_token_verifier
 from shared.blind_index import InvalidIdentifierError
 from shared.logging import configure_logging
 from shared.web import create_app as create_platform_app
 
+from consent.bootstrap import ConsentService, bootstrap
+from consent.domain import errors
+from consent.entrypoints.api import router
+from consent.settings import ConsentSettings
+
 #: Domain errors → HTTP statuses; the most specific class wins, every other rule refusal is a 422.
 PROBLEM_STATUSES: dict[type[Exception], int] = {
-    NotFoundError: 404,
-    AlreadyExistsError: 409,
+    errors.NotFoundError: 404,
+    errors.AlreadyExistsError: 409,
     errors.ConsentError: 422,
     InvalidIdentifierError: 422,
     errors.ConsentAlreadyWithdrawnError: 409,

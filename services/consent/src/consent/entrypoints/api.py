@@ -103,23 +103,24 @@ async def register_purpose(body: schemas.PurposeCreate, uow: UnitOfWorkDep, prin
                            response: Response) -> schemas.PurposeRead:
     """Enters a purpose in the register of processing at version 1."""
     measures = body.security_measures
-    fields: dict[str, Any] = {
-        "purpose_id": body.purpose_id, "name": body.name, "controller": _party(body.controller),
-        "dpo": _party(body.dpo), "description": body.description, "lawful_basis": body.lawful_basis,
-        "legitimate_interest": body.legitimate_interest,
-        "data_categories": {DataCategory(c): tuple(items) for c, items in body.data_categories.items()},
-        "special_categories": body.special_categories, "special_categories_detail": body.special_categories_detail,
-        "data_subjects": body.data_subjects, "recipients_internal": body.recipients_internal,
-        "recipients_external": body.recipients_external, "processor_ids": body.processor_ids,
-        "retention": body.retention,
-        "transfers": [Transfer(recipient=t.recipient, country=t.country.upper(), safeguard=t.safeguard,
-                               documentation=t.documentation) for t in body.transfers],
-        "security_measures": SecurityMeasures(**measures.model_dump()) if measures else None,
-        "dpia_required": body.dpia_required, "joint_controller": _party(body.joint_controller),
-        "software": body.software, "art14_exemption_claimed": body.art14_exemption_claimed,
-        "art14_exemption_ground": body.art14_exemption_ground,
-    }
-    purpose = await handlers.register_purpose(commands.RegisterPurpose(actor=principal.actor, fields=fields), uow)
+    purpose = await handlers.register_purpose(commands.RegisterPurpose(
+        actor=principal.actor, purpose_id=body.purpose_id, name=body.name,
+        controller=Party(name=body.controller.name, contact=body.controller.contact),
+        dpo=_party(body.dpo), description=body.description, lawful_basis=body.lawful_basis,
+        legitimate_interest=body.legitimate_interest,
+        data_categories={DataCategory(c): tuple(items) for c, items in body.data_categories.items()},
+        special_categories=body.special_categories,
+        special_categories_detail=tuple(body.special_categories_detail),
+        data_subjects=tuple(body.data_subjects), recipients_internal=tuple(body.recipients_internal),
+        recipients_external=tuple(body.recipients_external),
+        processor_ids=tuple(body.processor_ids), retention=body.retention,
+        transfers=tuple(Transfer(recipient=t.recipient, country=t.country.upper(), safeguard=t.safeguard,
+                                 documentation=t.documentation) for t in body.transfers),
+        security_measures=SecurityMeasures(**measures.model_dump()) if measures else None,
+        dpia_required=body.dpia_required, joint_controller=_party(body.joint_controller),
+        software=body.software,
+        art14_exemption_claimed=body.art14_exemption_claimed,
+        art14_exemption_ground=body.art14_exemption_ground), uow)
     response.headers["Location"] = f"/v1/purposes/{purpose.purpose_id}"
     return _purpose_read(purpose)
 
@@ -164,7 +165,8 @@ async def revise_purpose(purpose_id: str, body: schemas.PurposeUpdate, uow: Unit
                          principal: AdminWriter) -> schemas.PurposeRead:
     """Makes the next version of a register entry with the given fields; the previous one is closed."""
     purpose = await handlers.revise_purpose(commands.RevisePurpose(
-        actor=principal.actor, purpose_id=purpose_id, changes=_purpose_fields(body)), uow)
+        actor=principal.actor, purpose_id=purpose_id,
+        changes=commands.PurposeChanges(**_purpose_fields(body))), uow)
     return _purpose_read(purpose)
 
 
@@ -376,7 +378,7 @@ async def register_processor(body: schemas.ProcessorCreate, uow: UnitOfWorkDep, 
     """Registers a vendor; its contract gaps are listed, they do not stop the registration."""
     fields = _processor_fields(body, set(schemas.ProcessorCreate.model_fields) - {"legal_name", "role"})
     processor = await handlers.register_processor(commands.RegisterProcessor(
-        actor=principal.actor, legal_name=body.legal_name, role=body.role, fields=fields), uow)
+        actor=principal.actor, legal_name=body.legal_name, role=body.role, **fields), uow)
     response.headers["Location"] = f"/v1/processors/{processor.processor_id}"
     return _processor_read(processor, service.now())
 
@@ -396,7 +398,7 @@ async def list_processors(uow: UnitOfWorkDep, service: ServiceDep, _principal: R
 async def update_processor(processor_id: str, body: schemas.ProcessorUpdate, uow: UnitOfWorkDep,
                            service: ServiceDep, principal: AdminWriter) -> schemas.ProcessorRead:
     """Changes the given fields of a vendor (409 once it has ended)."""
-    changes = _processor_fields(body, body.model_fields_set)
+    changes = commands.ProcessorChanges(**_processor_fields(body, body.model_fields_set))
     processor = await handlers.update_processor(commands.UpdateProcessor(
         actor=principal.actor, processor_id=processor_id, changes=changes), uow)
     return _processor_read(processor, service.now())
@@ -431,7 +433,7 @@ def _party_public(view: handlers.PartyView, now: datetime) -> schemas.PartyPubli
 
 
 def _party_fields(body: schemas.PartyCreate | schemas.PartyUpdate, names: set[str]) -> dict[str, Any]:
-    return {name: getattr(body, name) for name in names}
+    return {name: tuple(value) if isinstance(value := getattr(body, name), list) else value for name in names}
 
 
 @router.post("/parties", status_code=201, response_model=schemas.PartyPublic)
@@ -440,7 +442,7 @@ async def register_party(body: schemas.PartyCreate, uow: UnitOfWorkDep, service:
     """Registers a party with its roles and scope; what it lacks (a contract first) is listed in `findings`."""
     fields = _party_fields(body, set(schemas.PartyCreate.model_fields) - {"legal_name", "roles"})
     view = await handlers.register_party(commands.RegisterParty(
-        actor=principal.actor, legal_name=body.legal_name, roles=tuple(body.roles), fields=fields), uow,
+        actor=principal.actor, legal_name=body.legal_name, roles=tuple(body.roles), **fields), uow,
         broker_max_age=service.broker_max_age)
     response.headers["Location"] = f"/v1/parties/{view.party.party_id}"
     return _party_public(view, service.now())
@@ -480,7 +482,8 @@ async def update_party(party_id: str, body: schemas.PartyUpdate, uow: UnitOfWork
                        principal: AdminWriter) -> schemas.PartyPublic:
     """Changes the given fields of a party, e.g. its roles or its broker verification date (409 once ended)."""
     view = await handlers.update_party(commands.UpdateParty(
-        actor=principal.actor, party_id=party_id, changes=_party_fields(body, body.model_fields_set)), uow,
+        actor=principal.actor, party_id=party_id,
+        changes=commands.PartyChanges(**_party_fields(body, body.model_fields_set))), uow,
         broker_max_age=service.broker_max_age)
     return _party_public(view, service.now())
 
@@ -490,7 +493,10 @@ async def sign_contract(party_id: str, body: schemas.ContractCreate, uow: UnitOf
                         principal: AdminWriter, response: Response) -> schemas.PartyContractRead:
     """Records the next contract version with a party; `missing_clauses` names what its roles still need."""
     contract = await handlers.sign_contract(commands.SignContract(
-        actor=principal.actor, party_id=party_id, fields=body.model_dump()), uow)
+        actor=principal.actor, party_id=party_id, reference=body.reference, signed_at=body.signed_at,
+        expires_at=body.expires_at, clauses=tuple(body.clauses),
+        breach_notification_hours=body.breach_notification_hours, scc_2021_915=body.scc_2021_915,
+        licence_scope=body.licence_scope), uow)
     view = await handlers.get_party_or_raise(party_id, service.uow())
     response.headers["Location"] = f"/v1/parties/{party_id}/contracts"
     return _contract_read(view.party, contract, service.now())

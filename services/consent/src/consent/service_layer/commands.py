@@ -2,20 +2,108 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from consent.domain.model import Channel, CollectionMethod, Collector, ConsentProof, TermsEntered
-from consent.domain.processors import ProcessorRole
+from consent.domain.model import (
+    Channel,
+    CollectionMethod,
+    Collector,
+    ConsentProof,
+    DataCategory,
+    LawfulBasis,
+    Party,
+    SecurityMeasures,
+    TermsEntered,
+    Transfer,
+)
+from consent.domain.parties import PartyRole, PartyStatus
+from consent.domain.processors import (
+    Location,
+    ProcessorContract,
+    ProcessorRole,
+    ProcessorStatus,
+    SubProcessor,
+    TransferMechanism,
+)
+
+
+class Unset(enum.Enum):
+    """A field a PATCH left out: the record keeps its value (where None would clear it)."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
+
+
+@dataclass(frozen=True)
+class _Changes:
+    """A set of PATCH changes: every field defaults to UNSET; `given()` names only those set."""
+
+    def given(self) -> dict[str, object]:
+        """Returns the fields that were set, by name (what the aggregate's update takes)."""
+        return {f.name: value for f in dataclasses.fields(self)
+                if (value := getattr(self, f.name)) is not UNSET}
 
 
 @dataclass(frozen=True)
 class RegisterPurpose:
-    """Enter a purpose in the register of processing (fields as `Purpose.register` takes them)."""
+    """Enter a purpose in the register of processing at version 1 (the fields of `Purpose.register`)."""
 
     actor: str
-    fields: dict[str, Any]
+    name: str
+    controller: Party
+    description: str
+    lawful_basis: LawfulBasis
+    purpose_id: str | None = None
+    dpo: Party | None = None
+    legitimate_interest: str | None = None
+    data_categories: Mapping[DataCategory, tuple[str, ...]] = field(default_factory=dict)
+    special_categories: bool = False
+    special_categories_detail: tuple[str, ...] = ()
+    data_subjects: tuple[str, ...] = ()
+    recipients_internal: tuple[str, ...] = ()
+    recipients_external: tuple[str, ...] = ()
+    processor_ids: tuple[str, ...] = ()
+    retention: Mapping[str, str] = field(default_factory=dict)
+    transfers: tuple[Transfer, ...] = ()
+    security_measures: SecurityMeasures | None = None
+    dpia_required: bool = False
+    joint_controller: Party | None = None
+    software: str | None = None
+    art14_exemption_claimed: bool = False
+    art14_exemption_ground: str | None = None
+
+
+@dataclass(frozen=True)
+class PurposeChanges(_Changes):
+    """The register fields a revision changes; the others stay as in the current version."""
+
+    name: str | Unset = UNSET
+    controller: Party | Unset = UNSET
+    dpo: Party | None | Unset = UNSET
+    description: str | Unset = UNSET
+    lawful_basis: LawfulBasis | Unset = UNSET
+    legitimate_interest: str | None | Unset = UNSET
+    data_categories: Mapping[DataCategory, tuple[str, ...]] | Unset = UNSET
+    special_categories: bool | Unset = UNSET
+    special_categories_detail: tuple[str, ...] | Unset = UNSET
+    data_subjects: tuple[str, ...] | Unset = UNSET
+    recipients_internal: tuple[str, ...] | Unset = UNSET
+    recipients_external: tuple[str, ...] | Unset = UNSET
+    processor_ids: tuple[str, ...] | Unset = UNSET
+    retention: Mapping[str, str] | Unset = UNSET
+    transfers: tuple[Transfer, ...] | Unset = UNSET
+    security_measures: SecurityMeasures | Unset = UNSET
+    dpia_required: bool | Unset = UNSET
+    joint_controller: Party | None | Unset = UNSET
+    software: str | None | Unset = UNSET
+    art14_exemption_claimed: bool | Unset = UNSET
+    art14_exemption_ground: str | None | Unset = UNSET
 
 
 @dataclass(frozen=True)
@@ -94,21 +182,48 @@ class RecordObjection:
 
 @dataclass(frozen=True)
 class RegisterProcessor:
-    """Enter a vendor in the registry (fields as `Processor.register` takes them)."""
+    """Enter a vendor in the registry (the fields of `Processor.register`)."""
 
     actor: str
     legal_name: str
     role: ProcessorRole
-    fields: dict[str, Any]
+    status: ProcessorStatus = ProcessorStatus.ACTIVE
+    contact: str = ""
+    dpo_contact: str | None = None
+    registration_id: str | None = None
+    purpose_ids: tuple[str, ...] = ()
+    contract: ProcessorContract | None = None
+    sub_processors: tuple[SubProcessor, ...] = ()
+    locations: tuple[Location, ...] = ()
+    transfer_mechanism: TransferMechanism | None = None
+    tia_done_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ProcessorChanges(_Changes):
+    """The vendor fields a PATCH changes."""
+
+    legal_name: str | Unset = UNSET
+    role: ProcessorRole | Unset = UNSET
+    status: ProcessorStatus | Unset = UNSET
+    contact: str | Unset = UNSET
+    dpo_contact: str | None | Unset = UNSET
+    registration_id: str | None | Unset = UNSET
+    purpose_ids: tuple[str, ...] | Unset = UNSET
+    contract: ProcessorContract | None | Unset = UNSET
+    sub_processors: tuple[SubProcessor, ...] | Unset = UNSET
+    locations: tuple[Location, ...] | Unset = UNSET
+    transfer_mechanism: TransferMechanism | None | Unset = UNSET
+    tia_done_at: datetime | None | Unset = UNSET
 
 
 @dataclass(frozen=True)
 class UpdateProcessor:
-    """Change the named fields of a vendor."""
+    """Change the given fields of a vendor."""
 
     actor: str
     processor_id: str
-    changes: dict[str, Any]
+    changes: ProcessorChanges
 
 
 @dataclass(frozen=True)
@@ -129,7 +244,7 @@ class RevisePurpose:
 
     actor: str
     purpose_id: str
-    changes: dict[str, Any]
+    changes: PurposeChanges
 
 
 @dataclass(frozen=True)
@@ -142,30 +257,59 @@ class RetirePurpose:
 
 @dataclass(frozen=True)
 class RegisterParty:
-    """Enter a party to the deployment (fields as `Party.register` takes them)."""
+    """Enter a party to the deployment (the fields of `Party.register`)."""
 
     actor: str
     legal_name: str
-    roles: tuple[str, ...]
-    fields: dict[str, Any]
+    roles: tuple[PartyRole | str, ...]
+    registration_id: str | None = None
+    contact: str = ""
+    purpose_ids: tuple[str, ...] = ()
+    data_categories: tuple[str, ...] = ()
+    systems: tuple[str, ...] = ()
+    processor_id: str | None = None
+    broker_last_verified_at: datetime | None = None
+    status: PartyStatus = PartyStatus.ACTIVE
+
+
+@dataclass(frozen=True)
+class PartyChanges(_Changes):
+    """The party fields a PATCH changes."""
+
+    legal_name: str | Unset = UNSET
+    roles: tuple[PartyRole | str, ...] | Unset = UNSET
+    registration_id: str | None | Unset = UNSET
+    contact: str | Unset = UNSET
+    purpose_ids: tuple[str, ...] | Unset = UNSET
+    data_categories: tuple[str, ...] | Unset = UNSET
+    systems: tuple[str, ...] | Unset = UNSET
+    processor_id: str | None | Unset = UNSET
+    broker_last_verified_at: datetime | None | Unset = UNSET
+    status: PartyStatus | Unset = UNSET
 
 
 @dataclass(frozen=True)
 class UpdateParty:
-    """Change the named fields of a party."""
+    """Change the given fields of a party."""
 
     actor: str
     party_id: str
-    changes: dict[str, Any]
+    changes: PartyChanges
 
 
 @dataclass(frozen=True)
 class SignContract:
-    """Record the next contract version with a party (fields as `Contract.sign` takes them)."""
+    """Record the next contract version with a party (the fields of `Contract.sign`)."""
 
     actor: str
     party_id: str
-    fields: dict[str, Any]
+    reference: str
+    signed_at: datetime | None = None
+    expires_at: datetime | None = None
+    clauses: tuple[str, ...] = ()
+    breach_notification_hours: int | None = None
+    scc_2021_915: bool = False
+    licence_scope: str | None = None
 
 
 @dataclass(frozen=True)

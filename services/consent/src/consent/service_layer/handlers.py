@@ -4,27 +4,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from consent.adapters.repository import Keyset
 from consent.domain import errors, parties, register
 from consent.domain.erasure import ErasurePlan, erase_subject
+from consent.domain.errors import AlreadyExistsError, NotFoundError
 from consent.domain.model import Consent, ConsentTerms, Objection, Purpose
 from consent.domain.notices import Notice, NoticeArticle, NoticeDelivery, art14_deadline
 from consent.domain.parties import Contract, Finding, Party
 from consent.domain.processors import Processor
 from consent.service_layer import commands
-from consent.service_layer.errors import AlreadyExistsError, NotFoundError
-from consent.service_layer.unit_of_work import ConsentUnitOfWork
+from consent.service_layer.unit_of_work import AbstractConsentUnitOfWork
 
 # --- Register of processing.
 
 
-async def register_purpose(cmd: commands.RegisterPurpose, uow: ConsentUnitOfWork) -> Purpose:
+async def register_purpose(cmd: commands.RegisterPurpose, uow: AbstractConsentUnitOfWork) -> Purpose:
     """Enters a purpose in the register at version 1."""
     async with uow:
-        purpose = Purpose.register(at=uow.clock(), **cmd.fields)
+        purpose = Purpose.register(
+            at=uow.clock(), name=cmd.name, controller=cmd.controller, description=cmd.description,
+            lawful_basis=cmd.lawful_basis, purpose_id=cmd.purpose_id, dpo=cmd.dpo,
+            legitimate_interest=cmd.legitimate_interest, data_categories=dict(cmd.data_categories),
+            special_categories=cmd.special_categories,
+            special_categories_detail=cmd.special_categories_detail,
+            data_subjects=cmd.data_subjects, recipients_internal=cmd.recipients_internal,
+            recipients_external=cmd.recipients_external, processor_ids=cmd.processor_ids,
+            retention=dict(cmd.retention), transfers=cmd.transfers, security_measures=cmd.security_measures,
+            dpia_required=cmd.dpia_required, joint_controller=cmd.joint_controller, software=cmd.software,
+            art14_exemption_claimed=cmd.art14_exemption_claimed,
+            art14_exemption_ground=cmd.art14_exemption_ground)
         if await uow.purposes.get(purpose.purpose_id) is not None:
             raise AlreadyExistsError("purpose", purpose.purpose_id)
         uow.purposes.add(purpose)
@@ -35,14 +46,14 @@ async def register_purpose(cmd: commands.RegisterPurpose, uow: ConsentUnitOfWork
     return purpose
 
 
-async def list_purposes(uow: ConsentUnitOfWork, *, after: tuple[Any, Any] | None = None,
+async def list_purposes(uow: AbstractConsentUnitOfWork, *, after: Keyset | None = None,
                         limit: int = 100) -> list[Purpose]:
     """Returns a page of purposes with their version history, in order of registration."""
     async with uow:
         return await uow.purposes.page(after=after, limit=limit)
 
 
-async def get_purpose_or_raise(purpose_id: str, uow: ConsentUnitOfWork) -> Purpose:
+async def get_purpose_or_raise(purpose_id: str, uow: AbstractConsentUnitOfWork) -> Purpose:
     """Returns one purpose with its history; NotFoundError if unknown."""
     async with uow:
         purpose = await uow.purposes.get(purpose_id)
@@ -51,18 +62,18 @@ async def get_purpose_or_raise(purpose_id: str, uow: ConsentUnitOfWork) -> Purpo
     return purpose
 
 
-async def revise_purpose(cmd: commands.RevisePurpose, uow: ConsentUnitOfWork) -> Purpose:
+async def revise_purpose(cmd: commands.RevisePurpose, uow: AbstractConsentUnitOfWork) -> Purpose:
     """Makes the next version of a register entry (no change, no version)."""
     async with uow:
         purpose = await uow.purposes.get(cmd.purpose_id, for_update=True)
         if purpose is None:
             raise NotFoundError("purpose", cmd.purpose_id)
-        purpose.revise(at=uow.clock(), **cmd.changes)
+        purpose.revise(at=uow.clock(), **cmd.changes.given())
         await uow.commit(actor=cmd.actor)
     return purpose
 
 
-async def retire_purpose(cmd: commands.RetirePurpose, uow: ConsentUnitOfWork) -> Purpose:
+async def retire_purpose(cmd: commands.RetirePurpose, uow: AbstractConsentUnitOfWork) -> Purpose:
     """Ends a register entry; its versions stay in the history."""
     async with uow:
         purpose = await uow.purposes.get(cmd.purpose_id, for_update=True)
@@ -73,7 +84,7 @@ async def retire_purpose(cmd: commands.RetirePurpose, uow: ConsentUnitOfWork) ->
     return purpose
 
 
-async def register_export(uow: ConsentUnitOfWork, *, at: datetime | None = None,
+async def register_export(uow: AbstractConsentUnitOfWork, *, at: datetime | None = None,
                           fmt: str = "json") -> str | dict[str, object]:
     """Returns the register in the CNIL template's columns, as CSV text or a JSON document."""
     async with uow:
@@ -93,7 +104,7 @@ async def register_export(uow: ConsentUnitOfWork, *, at: datetime | None = None,
 # --- Notices.
 
 
-async def publish_notice(cmd: commands.PublishNotice, uow: ConsentUnitOfWork) -> Notice:
+async def publish_notice(cmd: commands.PublishNotice, uow: AbstractConsentUnitOfWork) -> Notice:
     """Checks a notice's mandatory content and publishes it (a new notice, or the next version of one)."""
     async with uow:
         previous = await uow.notices.get(cmd.notice_id) if cmd.notice_id else None
@@ -111,7 +122,8 @@ async def publish_notice(cmd: commands.PublishNotice, uow: ConsentUnitOfWork) ->
     return notice
 
 
-async def get_notice_or_raise(notice_id: str, uow: ConsentUnitOfWork, *, version: int | None = None) -> Notice:
+async def get_notice_or_raise(notice_id: str, uow: AbstractConsentUnitOfWork, *,
+                              version: int | None = None) -> Notice:
     """Returns a notice version (default: the latest); NotFoundError if unknown."""
     async with uow:
         notice = await uow.notices.get(notice_id, version)
@@ -120,7 +132,7 @@ async def get_notice_or_raise(notice_id: str, uow: ConsentUnitOfWork, *, version
     return notice
 
 
-async def deliver_notice(cmd: commands.DeliverNotice, uow: ConsentUnitOfWork) -> NoticeDelivery:
+async def deliver_notice(cmd: commands.DeliverNotice, uow: AbstractConsentUnitOfWork) -> NoticeDelivery:
     """Records the delivery of a published notice version (default: its latest) to a contact."""
     async with uow:
         notice = await uow.notices.get(cmd.notice_id, cmd.notice_version)
@@ -136,7 +148,7 @@ async def deliver_notice(cmd: commands.DeliverNotice, uow: ConsentUnitOfWork) ->
 # --- Consents and objections.
 
 
-async def grant_consent(cmd: commands.GrantConsent, uow: ConsentUnitOfWork) -> Consent:
+async def grant_consent(cmd: commands.GrantConsent, uow: AbstractConsentUnitOfWork) -> Consent:
     """Records a consent, refusing unregistered purposes, other lawful bases and a second active one."""
     async with uow:
         existing = await uow.consents.for_contact(cmd.contact_id, for_update=True)
@@ -160,7 +172,7 @@ async def grant_consent(cmd: commands.GrantConsent, uow: ConsentUnitOfWork) -> C
     return consent
 
 
-async def get_consent_or_raise(consent_id: str, uow: ConsentUnitOfWork) -> Consent:
+async def get_consent_or_raise(consent_id: str, uow: AbstractConsentUnitOfWork) -> Consent:
     """Returns one consent record; NotFoundError if unknown or erased."""
     async with uow:
         consent = await uow.consents.get(consent_id)
@@ -169,14 +181,14 @@ async def get_consent_or_raise(consent_id: str, uow: ConsentUnitOfWork) -> Conse
     return consent
 
 
-async def _consent_or_raise(uow: ConsentUnitOfWork, consent_id: str) -> Consent:
+async def _consent_or_raise(uow: AbstractConsentUnitOfWork, consent_id: str) -> Consent:
     consent = await uow.consents.get(consent_id, for_update=True)
     if consent is None:
         raise NotFoundError("consent", consent_id)
     return consent
 
 
-async def confirm_consent(cmd: commands.ConfirmConsent, uow: ConsentUnitOfWork) -> Consent:
+async def confirm_consent(cmd: commands.ConfirmConsent, uow: AbstractConsentUnitOfWork) -> Consent:
     """Confirms a pending double opt-in consent."""
     async with uow:
         consent = await _consent_or_raise(uow, cmd.consent_id)
@@ -185,7 +197,7 @@ async def confirm_consent(cmd: commands.ConfirmConsent, uow: ConsentUnitOfWork) 
     return consent
 
 
-async def withdraw_consent(cmd: commands.WithdrawConsent, uow: ConsentUnitOfWork) -> Consent:
+async def withdraw_consent(cmd: commands.WithdrawConsent, uow: AbstractConsentUnitOfWork) -> Consent:
     """Withdraws a consent, keeping the record with its grant and withdrawal times."""
     async with uow:
         consent = await _consent_or_raise(uow, cmd.consent_id)
@@ -194,7 +206,7 @@ async def withdraw_consent(cmd: commands.WithdrawConsent, uow: ConsentUnitOfWork
     return consent
 
 
-async def record_objection(cmd: commands.RecordObjection, uow: ConsentUnitOfWork) -> Objection:
+async def record_objection(cmd: commands.RecordObjection, uow: AbstractConsentUnitOfWork) -> Objection:
     """Records an objection with the blind indexes of the given e-mail and phone (never stored in clear)."""
     indexes = list(cmd.blind_indexes)
     if cmd.email:
@@ -212,7 +224,8 @@ async def record_objection(cmd: commands.RecordObjection, uow: ConsentUnitOfWork
     return objection
 
 
-async def record_contact_indexes(cmd: commands.RecordContactIndexes, uow: ConsentUnitOfWork) -> tuple[str, ...]:
+async def record_contact_indexes(cmd: commands.RecordContactIndexes,
+                                 uow: AbstractConsentUnitOfWork) -> tuple[str, ...]:
     """Adds a contact's blind indexes to its known set and to its objections; returns the indexes added to them."""
     async with uow:
         at = uow.clock()
@@ -234,7 +247,7 @@ class ContactConsentData:
     objections: list[Objection]
 
 
-async def contact_consents(contact_id: str, uow: ConsentUnitOfWork) -> ContactConsentData:
+async def contact_consents(contact_id: str, uow: AbstractConsentUnitOfWork) -> ContactConsentData:
     """Returns a contact's consents (history included), deliveries and objections; NotFoundError if none."""
     async with uow:
         data = ContactConsentData(contact_id=contact_id, consents=await uow.consents.for_contact(contact_id),
@@ -245,7 +258,7 @@ async def contact_consents(contact_id: str, uow: ConsentUnitOfWork) -> ContactCo
     return data
 
 
-async def match_objections(blind_indexes: list[str], uow: ConsentUnitOfWork) -> list[Objection]:
+async def match_objections(blind_indexes: list[str], uow: AbstractConsentUnitOfWork) -> list[Objection]:
     """Returns the objections carrying any of the blind indexes (erased contacts' included; UNI-02)."""
     if not blind_indexes:
         return []
@@ -265,7 +278,7 @@ class Art14Status:
     overdue: bool
 
 
-async def art14_status(contact_id: str, uow: ConsentUnitOfWork, *, obtained_at: datetime,
+async def art14_status(contact_id: str, uow: AbstractConsentUnitOfWork, *, obtained_at: datetime,
                        first_communication_at: datetime | None = None,
                        first_disclosure_at: datetime | None = None) -> Art14Status:
     """Returns a contact's Art. 14 deadline and its first Art. 14 notice delivery, as of the clock."""
@@ -287,29 +300,33 @@ async def art14_status(contact_id: str, uow: ConsentUnitOfWork, *, obtained_at: 
 # --- Processors.
 
 
-async def register_processor(cmd: commands.RegisterProcessor, uow: ConsentUnitOfWork) -> Processor:
+async def register_processor(cmd: commands.RegisterProcessor, uow: AbstractConsentUnitOfWork) -> Processor:
     """Enters a vendor in the registry; gaps do not stop registration."""
     async with uow:
-        processor = Processor.register(legal_name=cmd.legal_name, role=cmd.role, at=uow.clock(), **cmd.fields)
+        processor = Processor.register(
+            legal_name=cmd.legal_name, role=cmd.role, at=uow.clock(), status=cmd.status, contact=cmd.contact,
+            dpo_contact=cmd.dpo_contact, registration_id=cmd.registration_id, purpose_ids=cmd.purpose_ids,
+            contract=cmd.contract, sub_processors=cmd.sub_processors, locations=cmd.locations,
+            transfer_mechanism=cmd.transfer_mechanism, tia_done_at=cmd.tia_done_at)
         uow.processors.add(processor)
         await uow.commit(actor=cmd.actor)
     return processor
 
 
-async def list_processors(uow: ConsentUnitOfWork, *, after: tuple[Any, Any] | None = None,
+async def list_processors(uow: AbstractConsentUnitOfWork, *, after: Keyset | None = None,
                           limit: int = 100) -> list[Processor]:
     """Returns a page of the vendor registry, by legal name."""
     async with uow:
         return await uow.processors.page(after=after, limit=limit)
 
 
-async def update_processor(cmd: commands.UpdateProcessor, uow: ConsentUnitOfWork) -> Processor:
+async def update_processor(cmd: commands.UpdateProcessor, uow: AbstractConsentUnitOfWork) -> Processor:
     """Applies a PATCH to a vendor (an ended one cannot change)."""
     async with uow:
         processor = await uow.processors.get(cmd.processor_id, for_update=True)
         if processor is None:
             raise NotFoundError("processor", cmd.processor_id)
-        processor.update(at=uow.clock(), **cmd.changes)
+        processor.update(at=uow.clock(), **cmd.changes.given())
         await uow.commit(actor=cmd.actor)
     return processor
 
@@ -333,47 +350,56 @@ def _view(party: Party, contracts: list[Contract], *, at: datetime, broker_max_a
                                                      broker_verification_max_age=broker_max_age))
 
 
-async def register_party(cmd: commands.RegisterParty, uow: ConsentUnitOfWork, *,
+async def register_party(cmd: commands.RegisterParty, uow: AbstractConsentUnitOfWork, *,
                          broker_max_age: timedelta | None = None) -> PartyView:
     """Enters a party; what it lacks (a contract first) is reported, not refused."""
     async with uow:
         at = uow.clock()
-        if cmd.fields.get("processor_id") and await uow.processors.get(cmd.fields["processor_id"]) is None:
-            raise NotFoundError("processor", cmd.fields["processor_id"])
-        party = Party.register(legal_name=cmd.legal_name, roles=cmd.roles, at=at, **cmd.fields)
+        if cmd.processor_id and await uow.processors.get(cmd.processor_id) is None:
+            raise NotFoundError("processor", cmd.processor_id)
+        party = Party.register(
+            legal_name=cmd.legal_name, roles=cmd.roles, at=at, registration_id=cmd.registration_id,
+            contact=cmd.contact, purpose_ids=cmd.purpose_ids, data_categories=cmd.data_categories,
+            systems=cmd.systems, processor_id=cmd.processor_id,
+            broker_last_verified_at=cmd.broker_last_verified_at, status=cmd.status)
         uow.parties.add(party)
         await uow.commit(actor=cmd.actor)
     return _view(party, [], at=at, broker_max_age=broker_max_age)
 
 
-async def _party_or_raise(uow: ConsentUnitOfWork, party_id: str, *, for_update: bool = False) -> Party:
+async def _party_or_raise(uow: AbstractConsentUnitOfWork, party_id: str, *,
+                          for_update: bool = False) -> Party:
     party = await uow.parties.get(party_id, for_update=for_update)
     if party is None:
         raise NotFoundError("party", party_id)
     return party
 
 
-async def update_party(cmd: commands.UpdateParty, uow: ConsentUnitOfWork, *,
+async def update_party(cmd: commands.UpdateParty, uow: AbstractConsentUnitOfWork, *,
                        broker_max_age: timedelta | None = None) -> PartyView:
     """Applies a PATCH to a party; the event restates its current contract's gaps for its roles."""
     async with uow:
         at = uow.clock()
         party = await _party_or_raise(uow, cmd.party_id, for_update=True)
-        if cmd.changes.get("processor_id") and await uow.processors.get(cmd.changes["processor_id"]) is None:
-            raise NotFoundError("processor", cmd.changes["processor_id"])
+        processor_id = cmd.changes.processor_id
+        if isinstance(processor_id, str) and processor_id and await uow.processors.get(processor_id) is None:
+            raise NotFoundError("processor", processor_id)
         contracts = await uow.contracts.for_party(party.party_id)
-        party.update(at=at, contract=parties.current_contract(contracts), **cmd.changes)
+        party.update(at=at, contract=parties.current_contract(contracts), **cmd.changes.given())
         await uow.commit(actor=cmd.actor)
     return _view(party, contracts, at=at, broker_max_age=broker_max_age)
 
 
-async def sign_contract(cmd: commands.SignContract, uow: ConsentUnitOfWork) -> Contract:
+async def sign_contract(cmd: commands.SignContract, uow: AbstractConsentUnitOfWork) -> Contract:
     """Records the next contract version with a party."""
     async with uow:
         party = await _party_or_raise(uow, cmd.party_id, for_update=True)
         versions = await uow.contracts.for_party(party.party_id, for_update=True)
-        contract = Contract.sign(party=party, version=max((c.version for c in versions), default=0) + 1,
-                                 at=uow.clock(), **cmd.fields)
+        contract = Contract.sign(
+            party=party, version=max((c.version for c in versions), default=0) + 1, at=uow.clock(),
+            reference=cmd.reference, signed_at=cmd.signed_at, expires_at=cmd.expires_at, clauses=cmd.clauses,
+            breach_notification_hours=cmd.breach_notification_hours, scc_2021_915=cmd.scc_2021_915,
+            licence_scope=cmd.licence_scope)
         uow.contracts.add(contract)
         try:
             await uow.commit(actor=cmd.actor)
@@ -385,7 +411,7 @@ async def sign_contract(cmd: commands.SignContract, uow: ConsentUnitOfWork) -> C
     return contract
 
 
-async def get_party_or_raise(party_id: str, uow: ConsentUnitOfWork, *,
+async def get_party_or_raise(party_id: str, uow: AbstractConsentUnitOfWork, *,
                              broker_max_age: timedelta | None = None) -> PartyView:
     """Returns a party with its contracts and current findings; NotFoundError if unknown."""
     async with uow:
@@ -395,7 +421,7 @@ async def get_party_or_raise(party_id: str, uow: ConsentUnitOfWork, *,
     return _view(party, contracts, at=at, broker_max_age=broker_max_age)
 
 
-async def list_parties(uow: ConsentUnitOfWork, *, after: tuple[Any, Any] | None = None, limit: int = 100,
+async def list_parties(uow: AbstractConsentUnitOfWork, *, after: Keyset | None = None, limit: int = 100,
                        broker_max_age: timedelta | None = None) -> list[PartyView]:
     """Returns a page of parties by legal name, each with its contracts and findings."""
     async with uow:
@@ -406,7 +432,8 @@ async def list_parties(uow: ConsentUnitOfWork, *, after: tuple[Any, Any] | None 
             for p in page]
 
 
-async def all_parties(uow: ConsentUnitOfWork, *, broker_max_age: timedelta | None = None) -> list[PartyView]:
+async def all_parties(uow: AbstractConsentUnitOfWork, *,
+                      broker_max_age: timedelta | None = None) -> list[PartyView]:
     """Returns every party with its contracts and findings (the auditors' export)."""
     async with uow:
         found = await uow.parties.list_all()
@@ -416,7 +443,8 @@ async def all_parties(uow: ConsentUnitOfWork, *, broker_max_age: timedelta | Non
             for p in found]
 
 
-async def expiring_contracts(uow: ConsentUnitOfWork, *, within_days: int) -> list[tuple[Party, Contract]]:
+async def expiring_contracts(uow: AbstractConsentUnitOfWork, *, within_days: int) -> list[tuple[Party,
+                             Contract]]:
     """Returns the current contracts that expire within `within_days` of the clock, soonest first."""
     async with uow:
         at = uow.clock()
@@ -434,7 +462,8 @@ class ExpiryWatchReport:
     expired: list[str]
 
 
-async def watch_contract_expiry(cmd: commands.WatchContractExpiry, uow: ConsentUnitOfWork) -> ExpiryWatchReport:
+async def watch_contract_expiry(cmd: commands.WatchContractExpiry,
+                                uow: AbstractConsentUnitOfWork) -> ExpiryWatchReport:
     """Raises `contract_expiring` for current contracts entering the window and `contract_expired` once each."""
     async with uow:
         at = uow.clock()
@@ -460,7 +489,8 @@ async def watch_contract_expiry(cmd: commands.WatchContractExpiry, uow: ConsentU
 # --- Erasure (consumer of contacts.events).
 
 
-async def erase_contact_data(cmd: commands.EraseContactData, uow: ConsentUnitOfWork) -> ErasurePlan | None:
+async def erase_contact_data(cmd: commands.EraseContactData,
+                             uow: AbstractConsentUnitOfWork) -> ErasurePlan | None:
     """Deletes a contact's consents and deliveries, keeps its objections' blind indexes; once per event."""
     async with uow:
         if not await uow.first_delivery(event_id=cmd.event_id, topic=cmd.topic):
