@@ -23,6 +23,7 @@ from campaign_gate.adapters import projection
 from campaign_gate.domain import campaigns, lineage
 from campaign_gate.main import create_app as gate_app
 from campaign_gate.settings import CampaignGateSettings
+from consent.entrypoints import consumer as consent_consumer
 
 from infra import facts
 from tests.lineage.world import ADMIN, BLIND_KEY, NO_KAFKA, World
@@ -334,8 +335,9 @@ async def _every_event_the_gate_reads(world: World) -> None:
     # consent's consumer of contacts' events, fed with contacts' own bytes (its objections' blind indexes).
     await world.flush()
     for topic, value in [(t, v) for t, v in world.records if t == "contacts.events"]:
-        await world.apps["consent"].state.service.handle_contacts_event(
-            SimpleNamespace(topic=topic, value=value, key=None, partition=0, offset=0, headers=[])
+        await consent_consumer.handle_contacts_event(
+            SimpleNamespace(topic=topic, value=value, key=None, partition=0, offset=0, headers=[]),
+            world.apps["consent"].state.service.uow,
         )
     await world.post("consent", "/v1/objections", {"email": "someone.else@example.org"})
     assert old

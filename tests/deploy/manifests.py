@@ -48,6 +48,7 @@ SERVICES: dict[str, dict[str, Any]] = {
                      roles={"api", "relay", "consumer"},
                      secrets=["VIGIE_JWT_SECRET", "VIGIE_BLIND_INDEX_KEY", "CONTACTS_KEKS"]),
     "consent": dict(package="consent", settings="consent.settings:ConsentSettings", prefix="CONSENT",
+                    consumers="consent.entrypoints.consumer:consumers",
                     publishes="consent.events", consumes=["contacts.events"],
                     roles={"api", "relay", "consumer"},
                     secrets=["VIGIE_JWT_SECRET", "VIGIE_BLIND_INDEX_KEY"]),

@@ -15,6 +15,7 @@ from shared.web import create_app as create_platform_app
 
 from consent.bootstrap import ConsentService, bootstrap
 from consent.domain import errors
+from consent.entrypoints import consumer
 from consent.entrypoints.api import router
 from consent.settings import ConsentSettings
 
@@ -37,10 +38,11 @@ def create_app(settings: ConsentSettings | None = None, *, service: ConsentServi
     """Builds the consent app; its lifespan runs the relay and the erasure consumer in-process."""
     service = service or bootstrap(settings)
     settings = service.settings
+    consumers = consumer.consumers(service)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with service.runtime.running(service.consumers()):
+        async with service.runtime.running(consumers):
             watch = (asyncio.create_task(service.watch_contracts_forever(), name="consent-contract-watch")
                      if settings.contract_watch_interval_seconds > 0 else None)
             try:
