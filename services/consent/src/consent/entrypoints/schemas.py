@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
@@ -251,12 +251,6 @@ class NoticeRead(_Out):
     not_applicable: list[str]
     content_hash: str | None
     published_at: datetime | None
-
-
-class NoticeList(BaseModel):
-    """A notice's versions (latest first), or one of them."""
-
-    items: list[NoticeRead]
 
 
 class DeliveryCreate(_In):
@@ -742,8 +736,3 @@ class ExpiryWatchRead(BaseModel):
     within_days: int
     expiring: list[str]
     expired: list[str]
-
-
-def plain(model: BaseModel | None) -> dict[str, Any] | None:
-    """Returns a request sub-model as a plain dict (None stays None)."""
-    return model.model_dump() if model is not None else None
