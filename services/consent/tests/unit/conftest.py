@@ -1,12 +1,23 @@
-"""Fixtures for the consent domain's unit tests."""
+"""Fixtures for consent's unit tests; makes `fakes.py` importable as `consent_fakes`."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from consent.domain import model
+
+# Because pytest's importlib mode puts no test folder on sys.path, and a bare `fakes` module could
+# collide with another service's.
+_spec = importlib.util.spec_from_file_location("consent_fakes", Path(__file__).with_name("fakes.py"))
+assert _spec is not None and _spec.loader is not None
+consent_fakes = importlib.util.module_from_spec(_spec)
+sys.modules["consent_fakes"] = consent_fakes
+_spec.loader.exec_module(consent_fakes)
 
 T0 = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
 
