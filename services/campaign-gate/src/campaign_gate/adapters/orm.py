@@ -7,12 +7,12 @@ times, never a direct identifier of a person.
 
 import sqlalchemy as sa
 
-from shared.db import new_metadata
+from shared.db import UtcDateTime, new_metadata
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
 metadata = new_metadata()
-_TS = sa.DateTime(timezone=True)
+_TS = UtcDateTime()
 
 # --- Projection ----------------------------------------------------------------------------------
 
@@ -147,10 +147,10 @@ gate_parties = sa.Table(
     sa.Column("legal_name", sa.String(300), nullable=False, index=True),
     sa.Column("roles", sa.JSON, nullable=False),
     sa.Column("status", sa.String(32), nullable=False),
-    sa.Column("broker_last_verified_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("broker_last_verified_at", _TS, nullable=True),
     sa.Column("contract_id", sa.String(64), nullable=True),
-    sa.Column("contract_signed_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("contract_expires_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("contract_signed_at", _TS, nullable=True),
+    sa.Column("contract_expires_at", _TS, nullable=True),
     sa.Column("missing_clauses", sa.JSON, nullable=True),
     #: The processor record the party works under (consent's link); its clause gaps block that processor.
     sa.Column("processor_id", sa.String(64), nullable=True, index=True),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -68,11 +69,6 @@ def _day(value: Any) -> date | None:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    # Because SQLite hands back naive datetimes for timezone-aware columns.
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def normalise_term(value: Any) -> str | None:
     """Returns a profession or product category as compared by the rules: stripped, lower-case."""
     if not isinstance(value, str) or not value.strip():
@@ -106,13 +102,101 @@ async def upsert(session: AsyncSession, table: sa.Table, values: Mapping[str, An
                           if update else statement.on_conflict_do_nothing(index_elements=list(keys)))
 
 
-class ProjectionRepository:
+class AbstractProjectionRepository(abc.ABC):
+    """The projection port: writes from contacts' and consent's events, reads into the rules' facts."""
+
+    # --- Writes (from events) ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_contact(self, contact_id: str, facts: Mapping[str, Any], *, at: datetime) -> None:
+        """Stores a contact's latest gate facts, ignoring a version older than the stored one."""
+
+    @abc.abstractmethod
+    async def set_contact_status(self, contact_id: str, status: str, *, at: datetime,
+                                 retention_rule: str | None = None) -> None:
+        """Changes a projected contact's status (retention flag, with the rule contacts cited)."""
+
+    @abc.abstractmethod
+    async def erase_contact(self, contact_id: str, *, at: datetime) -> None:
+        """Keeps only the erased status of a contact: no channel, no blind index, no attribute."""
+
+    @abc.abstractmethod
+    async def put_consent(self, values: Mapping[str, Any]) -> None:
+        """Stores a consent's latest state."""
+
+    @abc.abstractmethod
+    async def withdraw_consent(self, *, consent_id: str, contact_id: str, purpose_id: str, channel: str,
+                               granted_at: datetime | None, withdrawn_at: datetime, at: datetime) -> None:
+        """Marks a consent withdrawn, creating its row if the grant was never seen."""
+
+    @abc.abstractmethod
+    async def erase_consent_data(self, contact_id: str, consent_ids: Iterable[str],
+                                 delivery_ids: Iterable[str]) -> None:
+        """Drops a contact's consents and notice deliveries (its objections and their indexes stay)."""
+
+    @abc.abstractmethod
+    async def put_objection(self, *, objection_id: str, contact_id: str | None, scope: str, at: datetime,
+                            blind_indexes: Iterable[str]) -> None:
+        """Stores an objection and the blind indexes it also applies to."""
+
+    @abc.abstractmethod
+    async def put_notice(self, *, notice_id: str, version: int, article: str,
+                         purpose_ids: Iterable[str]) -> None:
+        """Stores which article a notice version answers (13 or 14) and the purposes it covers."""
+
+    @abc.abstractmethod
+    async def put_delivery(self, values: Mapping[str, Any]) -> None:
+        """Stores a notice delivery to a contact."""
+
+    @abc.abstractmethod
+    async def put_purpose(self, *, purpose_id: str, version: int, lawful_basis: str | None, name: str | None,
+                          retired: bool, art14_exemption_claimed: bool | None = None) -> None:
+        """Stores a purpose's version in force (a retirement keeps the last basis and claims)."""
+
+    @abc.abstractmethod
+    async def put_party(self, *, party_id: str, values: Mapping[str, Any]) -> None:
+        """Stores what consent says of a party: roles, status, its contract and a broker's verification."""
+
+    @abc.abstractmethod
+    async def put_processor(self, *, processor_id: str, legal_name: str | None, role: str | None, status: str,
+                            contract: Mapping[str, Any] | None) -> None:
+        """Stores a processor's status and, when the event carries it, its contract."""
+
+    @abc.abstractmethod
+    async def record_offset(self, *, topic: str, partition: int, offset: int,
+                            event_time: datetime | None) -> None:
+        """Records the next offset to consume on a partition, with the event's effect."""
+
+    @abc.abstractmethod
+    async def offsets(self) -> dict[tuple[str, int], int]:
+        """Returns the next offset to consume per (topic, partition)."""
+
+    @abc.abstractmethod
+    async def reset(self, topics: Iterable[str]) -> None:
+        """Empties the projection, its offsets and the inbox of its topics, before a rebuild."""
+
+    # --- Reads (for reviews and checks) -----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def purpose(self, purpose_id: str) -> Mapping[str, Any] | None:
+        """Returns a purpose as consent's events describe it."""
+
+    @abc.abstractmethod
+    async def processor(self, processor_id: str) -> Mapping[str, Any] | None:
+        """Returns a processor as consent's events describe it, with the parties that work under it."""
+
+    @abc.abstractmethod
+    async def recipients(self, contact_ids: Sequence[str], *, purpose_id: str, channel: Channel,
+                         today: date) -> dict[str, RecipientFacts]:
+        """Returns the facts of the known contacts among `contact_ids` for one purpose and channel."""
+
+
+class ProjectionRepository(AbstractProjectionRepository):
     """Writes and reads the projection tables on one session."""
 
     def __init__(self, session: AsyncSession, *, broker_verification_max_age_days: int = 365) -> None:
         self.session = session
         self.broker_verification_max_age_days = broker_verification_max_age_days
-        self.seen: list[Any] = []
 
     # --- Writes (from events) ---------------------------------------------------------------------
 
@@ -261,9 +345,9 @@ class ProjectionRepository:
                 .mappings():
             if "data_broker" not in (row["roles"] or []):
                 continue
-            verified = _aware(row["broker_last_verified_at"])
-            expires = _aware(row["contract_expires_at"])
-            signed = _aware(row["contract_signed_at"])
+            verified = row["broker_last_verified_at"]
+            expires = row["contract_expires_at"]
+            signed = row["contract_signed_at"]
             in_force = signed is not None and signed.date() <= today and (expires is None or expires.date() >= today)
             fresh = verified is not None and (today - verified.date()).days <= self.broker_verification_max_age_days
             ok = row["status"] == "active" and in_force and fresh
@@ -342,7 +426,7 @@ class ProjectionRepository:
             sa.select(orm.suppression_imports.c.imported_at)
             .join(orm.suppression_lists, orm.suppression_lists.c.name == orm.suppression_imports.c.list_name)
             .where(orm.suppression_lists.c.kind == SuppressionKind.BLOCTEL.value))
-        return sorted({at.date() for at in map(_aware, rows) if at is not None})
+        return sorted({at.date() for at in rows if at is not None})
 
     async def recipients(self, contact_ids: Sequence[str], *, purpose_id: str, channel: Channel,
                          today: date) -> dict[str, RecipientFacts]:
@@ -404,7 +488,7 @@ class ProjectionRepository:
                  .where(d.contact_id.in_(ids)).order_by(d.delivered_at))
         for contact_id, delivery_id, delivered_at, article, purposes in await s.execute(query):
             if purpose_id in (purposes or ()):
-                notices[contact_id].setdefault(str(article), (_aware(delivered_at), delivery_id))  # type: ignore[arg-type]
+                notices[contact_id].setdefault(str(article), (delivered_at, delivery_id))
 
         hits: dict[str, list[SuppressionHit]] = defaultdict(list)
         if all_indexes:
@@ -418,7 +502,7 @@ class ProjectionRepository:
             for index, name, import_id, kind, list_channel, imported_at in await s.execute(query):
                 by_index_hits[index].append(SuppressionHit(
                     list_name=name, list_kind=SuppressionKind(kind), import_id=import_id,
-                    imported_at=_aware(imported_at),  # type: ignore[arg-type]
+                    imported_at=imported_at,
                     channel=Channel(list_channel) if list_channel else None))
             for contact_id, values in indexes.items():
                 for index in values:
@@ -438,8 +522,7 @@ class ProjectionRepository:
             art13 = notices[contact_id].get("13")
             art14 = notices[contact_id].get("14")
             informed = art13 is not None or art14 is not None
-            obtained_at = _aware(row["obtained_at"])
-            assert obtained_at is not None
+            obtained_at: datetime = row["obtained_at"]
             broker = brokers.get(row["broker_name"], (BrokerVerification.NOT_VERIFIED, None))
             purchases = tuple(Purchase(p["seller"], frozenset(p["categories"])) for p in row["purchases"] or ())
             phone = row["phone_collection"]
@@ -454,8 +537,8 @@ class ProjectionRepository:
                 broker_name=row["broker_name"],
                 broker_verification=broker[0],
                 broker_verified_at=broker[1],
-                last_contact_from_person_at=_aware(row["last_contact_from_person_at"]),
-                relationship_end_at=_aware(row["relationship_end_at"]),
+                last_contact_from_person_at=row["last_contact_from_person_at"],
+                relationship_end_at=row["relationship_end_at"],
                 retention_flagged_rule=row["retention_rule"] if row["status"] == "retention_flagged" else None,
                 majority_on=row["majority_on"],
                 digital_consent_age_on=row["digital_consent_age_on"],
@@ -478,7 +561,7 @@ class ProjectionRepository:
                 profession=row["profession"],
                 bloctel_checked_on=_cleaned_on(bloctel, obtained_at.date()),
                 call_attempts_at=tuple(t for t in map(parse_time, row["call_attempts"] or ()) if t),
-                last_phone_refusal_at=_aware(row["last_call_refusal_at"]),
+                last_phone_refusal_at=row["last_call_refusal_at"],
                 phone_collection=PhoneCollection(**phone) if phone else None,
                 timezone=row["timezone"],
                 marketing_messages_received=int(allowed.get(contact_id, 0)),
@@ -497,11 +580,11 @@ def _cleaned_on(imports: list[date], obtained_on: date) -> date | None:
 def _consent(row: Mapping[str, Any]) -> ConsentRecord:
     """Reads a projected consent as consent recorded it (proof, positive act, information, who gave it)."""
     given_by = set(row["given_by"] or ())
-    requested = _aware(row["requested_at"])
+    requested = row["requested_at"]
     return ConsentRecord(
         consent_id=row["consent_id"], purpose_id=row["purpose_id"], channel=Channel(row["channel"]),
-        status=ConsentStatus(row["status"]), granted_at=_aware(row["granted_at"]) or requested or _EPOCH,
-        withdrawn_at=_aware(row["withdrawn_at"]), proof_present=bool(row["proof_present"]),
+        status=ConsentStatus(row["status"]), granted_at=row["granted_at"] or requested or _EPOCH,
+        withdrawn_at=row["withdrawn_at"], proof_present=bool(row["proof_present"]),
         positive_act=bool(row["positive_act"]), explicit=bool(row["explicit"]),
         withdrawal_info_given=bool(row["withdrawal_info_given"]),
         given_by_minor="data_subject" in given_by, given_by_parent="parental_authority_holder" in given_by,
@@ -512,7 +595,7 @@ def _consent(row: Mapping[str, Any]) -> ConsentRecord:
 def _objection(row: Mapping[str, Any]) -> Objection:
     scope = row["scope"]
     channel = None if scope == ALL_DIRECT_MARKETING else Channel(scope)
-    return Objection(objection_id=row["objection_id"], at=_aware(row["at"]), channel=channel)  # type: ignore[arg-type]
+    return Objection(objection_id=row["objection_id"], at=row["at"], channel=channel)
 
 
 def unknown_recipient(contact_id: str) -> RecipientFacts:

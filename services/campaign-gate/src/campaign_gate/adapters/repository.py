@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,16 +17,65 @@ from campaign_gate.domain.campaigns import Campaign, Status, StoredFinding
 _RECEIPT_BATCH = 5000
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+class AbstractCampaignRepository(abc.ABC):
+    """The campaigns port; keeps the campaigns it handed out in `seen` for their events."""
+
+    def __init__(self) -> None:
+        self.seen: list[Campaign] = []
+
+    @abc.abstractmethod
+    def add(self, campaign: Campaign) -> None:
+        """Adds a new campaign."""
+
+    @abc.abstractmethod
+    async def get(self, campaign_id: str) -> Campaign | None:
+        """Returns a campaign or None."""
 
 
-class CampaignRepository:
-    """Loads and saves campaigns; keeps the ones it handed out in `seen` for their events."""
+class AbstractSuppressionRepository(abc.ABC):
+    """The suppression lists port: lists, their imports and their blind-index entries."""
+
+    @abc.abstractmethod
+    async def ensure_list(self, *, name: str, kind: str, channel: str | None,
+                          at: datetime) -> Mapping[str, Any]:
+        """Returns the list, creating it with its kind and channel the first time."""
+
+    @abc.abstractmethod
+    async def add_import(self, *, import_id: str, list_name: str, indexes: Sequence[str], actor: str,
+                         at: datetime) -> None:
+        """Records an import and points each of its blind indexes at it (a re-imported index moves)."""
+
+    @abc.abstractmethod
+    async def lists(self) -> list[dict[str, Any]]:
+        """Returns every list with its entry count and latest import."""
+
+
+class AbstractCheckRepository(abc.ABC):
+    """The checks port: check headers and their per-recipient receipts."""
+
+    @abc.abstractmethod
+    async def add_check(self, values: Mapping[str, Any]) -> None:
+        """Stores a check's header."""
+
+    @abc.abstractmethod
+    async def finish_check(self, check_id: str, *, recipients: int, summary: Mapping[str, int]) -> None:
+        """Stores a check's totals."""
+
+    @abc.abstractmethod
+    async def add_receipts(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Stores receipts."""
+
+    @abc.abstractmethod
+    async def count_receipts(self, contact_id: str) -> int:
+        """Returns how many receipts name a contact."""
+
+
+class CampaignRepository(AbstractCampaignRepository):
+    """Loads and saves campaigns on one session."""
 
     def __init__(self, session: AsyncSession) -> None:
+        super().__init__()
         self.session = session
-        self.seen: list[Campaign] = []
         self._new: list[Campaign] = []
 
     def add(self, campaign: Campaign) -> None:
@@ -41,8 +91,8 @@ class CampaignRepository:
             return None
         campaign = Campaign(
             id=row["id"], status=Status(row["status"]), version=row["version"], spec=dict(row["spec"]),
-            created_by=row["created_by"], updated_by=row["updated_by"], created_at=_aware(row["created_at"]),
-            updated_at=_aware(row["updated_at"]),
+            created_by=row["created_by"], updated_by=row["updated_by"], created_at=row["created_at"],
+            updated_at=row["updated_at"],
             findings=tuple(StoredFinding.from_dict(f) for f in row["findings"]), review=row["review"])
         self.seen.append(campaign)
         return campaign
@@ -62,12 +112,11 @@ class CampaignRepository:
         self._new.clear()
 
 
-class SuppressionRepository:
-    """Suppression lists, their imports and their blind-index entries."""
+class SuppressionRepository(AbstractSuppressionRepository):
+    """Suppression lists, their imports and their blind-index entries, on one session."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.seen: list[Any] = []
 
     async def ensure_list(self, *, name: str, kind: str, channel: str | None, at: datetime) -> Mapping[str, Any]:
         """Returns the list, creating it with its kind and channel the first time."""
@@ -104,19 +153,15 @@ class SuppressionRepository:
         for row in (await self.session.execute(query)).mappings():
             item = dict(row)
             item["entries"] = item["entries"] or 0
-            item["created_at"] = _aware(item["created_at"])
-            if item["last_imported_at"] is not None:
-                item["last_imported_at"] = _aware(item["last_imported_at"])
             out.append(item)
         return out
 
 
-class CheckRepository:
-    """Checks and their per-recipient receipts."""
+class CheckRepository(AbstractCheckRepository):
+    """Checks and their per-recipient receipts, on one session."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.seen: list[Any] = []
 
     async def add_check(self, values: Mapping[str, Any]) -> None:
         """Stores a check's header."""
