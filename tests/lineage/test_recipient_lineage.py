@@ -414,7 +414,7 @@ async def test_a_broker_s_verification_follows_consent_s_party_register(world: W
 
 
 async def test_suppression_hits_and_the_bloctel_date_follow_the_gate_s_imports(world: World) -> None:
-    from campaign_gate.service_layer import handlers
+    from campaign_gate.service_layer import commands, handlers
     from shared.blind_index import BlindIndexer
 
     from tests.lineage.world import BLIND_KEY
@@ -422,7 +422,7 @@ async def test_suppression_hits_and_the_bloctel_date_follow_the_gate_s_imports(w
     listed = await world.contact(email=None, phone="+33612345678", obtained_at=T1)
     clean = await world.contact(email=None, phone="+33612345679", obtained_at=T1)
     await handlers.import_suppression_entries(
-        handlers.ImportSuppressionEntries(
+        commands.ImportSuppressionEntries(
             list_name="bloctel",
             kind=SuppressionKind.BLOCTEL,
             channel=Channel.PHONE_HUMAN,

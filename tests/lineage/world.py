@@ -23,7 +23,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from campaign_gate.domain.facts import Channel, RecipientFacts
-from campaign_gate.service_layer.projection import ProjectEvent, project_event
+from campaign_gate.service_layer.commands import ProjectEvent
+from campaign_gate.service_layer.handlers import project_event
 from campaign_gate.service_layer.unit_of_work import GateUnitOfWork
 from consent.adapters import orm as consent_orm
 from consent.main import create_app as consent_app

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from campaign_gate.bootstrap import CampaignGate, bootstrap
 from campaign_gate.domain import campaigns
+from campaign_gate.entrypoints import consumer
 from campaign_gate.entrypoints.api import InvalidCheckInputError, router
 from campaign_gate.service_layer.handlers import NotFoundError
 from campaign_gate.settings import CampaignGateSettings
@@ -33,10 +34,11 @@ def create_app(settings: CampaignGateSettings | None = None, *, service: Campaig
     """Builds the campaign-gate app; its lifespan runs the relay and the projection's consumer in-process."""
     service = service or bootstrap(settings)
     settings = service.settings
+    consumers = consumer.consumers(service)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with service.runtime.running(service.consumers()):
+        async with service.runtime.running(consumers):
             try:
                 yield
             finally:

@@ -394,7 +394,8 @@ async def test_checks_fail_closed_with_gate_stale_when_the_projection_lags_or_ka
 
 async def test_the_projection_rebuilds_from_the_topics_with_a_new_consumer_group(
         settings: CampaignGateSettings, upstream: Upstream) -> None:
-    from campaign_gate.service_layer.projection import reset_projection
+    from campaign_gate.service_layer.commands import ResetProjection
+    from campaign_gate.service_layer.handlers import reset_projection
 
     purpose_id, contact_id = str(uuid.uuid4()), str(uuid.uuid4())
     consent_id = ""
@@ -419,7 +420,7 @@ async def test_the_projection_rebuilds_from_the_topics_with_a_new_consumer_group
 
     stopped = bootstrap(settings)
     try:
-        await reset_projection(stopped.uow())
+        await reset_projection(ResetProjection(), stopped.uow())
         async with stopped.runtime.engine.connect() as conn:
             assert await conn.scalar(sa.select(sa.func.count()).select_from(orm.gate_consents).where(
                 orm.gate_consents.c.consent_id == consent_id)) == 0

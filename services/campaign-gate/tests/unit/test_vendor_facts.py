@@ -13,7 +13,7 @@ from typing import Any
 from campaign_gate.domain import campaigns, criteria
 from campaign_gate.domain.review import review_campaign
 from campaign_gate.domain.rules import Outcome
-from campaign_gate.service_layer.projection import _contract_from_consent_facts
+from campaign_gate.service_layer.handlers import _contract_from_consent_facts
 from campaign_gate_examples import campaign
 from consent.adapters.outgoing import to_envelope
 from consent.domain import parties, processors

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any
 
 import orjson
@@ -15,7 +15,7 @@ from campaign_gate.domain import review
 from campaign_gate.domain.campaigns import Campaign, StoredFinding
 from campaign_gate.entrypoints import schemas
 from campaign_gate.entrypoints.deps import Admin, Marketer, Reader, Reviewer, ServiceDep, UnitOfWorkDep
-from campaign_gate.service_layer import handlers
+from campaign_gate.service_layer import commands, handlers
 from campaign_gate.service_layer.handlers import CheckResult
 
 router = APIRouter(prefix="/v1", tags=["campaign-gate"])
@@ -47,14 +47,40 @@ def _read(campaign: Campaign) -> schemas.CampaignRead:
         updated_at=campaign.updated_at)
 
 
-def _spec(model: Any, *, partial: bool = False) -> dict[str, Any]:
-    return model.model_dump(mode="json", exclude_unset=partial)
+def _criteria(items: list[schemas.Criterion]) -> tuple[commands.Criterion, ...]:
+    return tuple(commands.Criterion(c.attribute, c.operator,
+                                    tuple(c.value) if isinstance(c.value, list) else c.value, c.justification)
+                 for c in items)
+
+
+#: Campaign fields whose HTTP form is a nested model → their command form.
+_NESTED: dict[str, Any] = {
+    "message": lambda m: commands.Message(**m.model_dump()),
+    "call_script": lambda s: commands.CallScript(**s.model_dump()),
+    "targeting": _criteria,
+    "offer_eligibility": _criteria,
+}
+
+
+def _campaign_fields(body: schemas.CampaignFields | schemas.CampaignPatch,
+                     names: Iterable[str]) -> dict[str, Any]:
+    """Returns the named fields of a campaign body as the command's values (lists become tuples)."""
+    out: dict[str, Any] = {}
+    for name in names:
+        value = getattr(body, name)
+        if value is not None and name in _NESTED:
+            value = _NESTED[name](value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        out[name] = value
+    return out
 
 
 @router.post("/campaigns", status_code=201, response_model=schemas.CampaignRead)
 async def create_campaign(body: schemas.CampaignFields, who: Marketer, uow: UnitOfWorkDep) -> schemas.CampaignRead:
     """Creates a draft campaign."""
-    return _read(await handlers.create_campaign(handlers.CreateCampaign(_spec(body), who.subject), uow))
+    spec = commands.CampaignSpec(**_campaign_fields(body, type(body).model_fields))
+    return _read(await handlers.create_campaign(commands.CreateCampaign(spec, who.subject), uow))
 
 
 @router.get("/campaigns/{campaign_id}", response_model=schemas.CampaignRead)
@@ -67,14 +93,16 @@ async def get_campaign(campaign_id: str, _who: Reader, uow: UnitOfWorkDep) -> sc
 async def change_campaign(campaign_id: str, body: schemas.CampaignPatch, who: Marketer,
                           uow: UnitOfWorkDep) -> schemas.CampaignRead:
     """Changes fields; a submitted, approved or rejected campaign goes back to draft."""
-    changes = _spec(body, partial=True)
-    return _read(await handlers.change_campaign(handlers.ChangeCampaign(campaign_id, changes, who.subject), uow))
+    changes = commands.CampaignChanges(given=frozenset(body.model_fields_set),
+                                       **_campaign_fields(body, body.model_fields_set))
+    command = commands.ChangeCampaign(campaign_id, changes, who.subject)
+    return _read(await handlers.change_campaign(command, uow))
 
 
 @router.post("/campaigns/{campaign_id}/submit", response_model=schemas.CampaignRead)
 async def submit_campaign(campaign_id: str, who: Marketer, uow: UnitOfWorkDep) -> schemas.CampaignRead:
     """Runs the automated review and returns its findings."""
-    return _read(await handlers.submit_campaign(handlers.SubmitCampaign(campaign_id, who.subject), uow))
+    return _read(await handlers.submit_campaign(commands.SubmitCampaign(campaign_id, who.subject), uow))
 
 
 @router.post("/campaigns/{campaign_id}/approve", response_model=schemas.CampaignRead)
@@ -84,7 +112,7 @@ async def approve_campaign(campaign_id: str, body: schemas.ApprovalDecision, who
     with needs-review findings (a basis that rule allows, an explanation, a reference where required);
     a missing or invalid sign-off is a 422 naming it."""
     sign_offs = tuple(review.SignOff(s.rule, s.basis, s.explanation, s.reference) for s in body.sign_offs)
-    command = handlers.ReviewCampaign(campaign_id, who.subject, approve=True, sign_offs=sign_offs)
+    command = commands.ReviewCampaign(campaign_id, who.subject, approve=True, sign_offs=sign_offs)
     return _read(await handlers.review_campaign(command, uow))
 
 
@@ -92,7 +120,8 @@ async def approve_campaign(campaign_id: str, body: schemas.ApprovalDecision, who
 async def reject_campaign(campaign_id: str, body: schemas.ReviewDecision, who: Reviewer,
                           uow: UnitOfWorkDep) -> schemas.CampaignRead:
     """Rejects a submitted campaign."""
-    command = handlers.ReviewCampaign(campaign_id, who.subject, approve=False, justification=body.justification)
+    command = commands.ReviewCampaign(campaign_id, who.subject, approve=False,
+                                      justification=body.justification)
     return _read(await handlers.review_campaign(command, uow))
 
 
@@ -139,7 +168,7 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
         # is then a 422 with nothing decided or stored.
         ids = [cid async for cid in _ndjson_ids(request)]
         freshness = await service.projection_freshness()
-        command = handlers.CheckCampaign(campaign_id, who.actor, stale=freshness.stale,
+        command = commands.CheckCampaign(campaign_id, who.actor, stale=freshness.stale,
                                          stale_reason=freshness.reason)
         stream = handlers.check_stream(command, ids, uow_factory=service.uow)
 
@@ -158,7 +187,8 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
         raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
     # The probe comes first: it waits until the projection holds every event published before now.
     freshness = await service.projection_freshness()
-    command = handlers.CheckCampaign(campaign_id, who.actor, stale=freshness.stale, stale_reason=freshness.reason)
+    command = commands.CheckCampaign(campaign_id, who.actor, stale=freshness.stale,
+                                     stale_reason=freshness.reason)
     if len(payload.contact_ids) <= handlers.CHECK_BATCH:
         result, receipts = await handlers.check_once(command, payload.contact_ids, uow=service.uow())
     else:
@@ -183,7 +213,7 @@ async def import_suppression_entries(name: Annotated[str, Path(pattern=r"^[a-z0-
                                      body: schemas.SuppressionImport, who: Admin,
                                      service: ServiceDep) -> Any:
     """Imports raw e-mails and phones (hashed on import) or blind indexes into a list, dated today."""
-    command = handlers.ImportSuppressionEntries(
+    command = commands.ImportSuppressionEntries(
         list_name=name, kind=body.kind, channel=body.channel, actor=who.actor, emails=body.emails,
         phones=body.phones, blind_indexes=body.blind_indexes)
     return await handlers.import_suppression_entries(command, service.indexer, service.uow())

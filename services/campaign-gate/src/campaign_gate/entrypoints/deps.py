@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from campaign_gate.bootstrap import CampaignGate
-from campaign_gate.service_layer.unit_of_work import GateUnitOfWork
+from campaign_gate.service_layer.unit_of_work import AbstractGateUnitOfWork
 from shared.auth import Principal, require_roles
 
 
@@ -15,11 +15,11 @@ def _service(request: Request) -> CampaignGate:
     return request.app.state.service
 
 
-def _uow(service: Annotated[CampaignGate, Depends(_service)]) -> GateUnitOfWork:
+def _uow(service: Annotated[CampaignGate, Depends(_service)]) -> AbstractGateUnitOfWork:
     return service.uow()
 
 
-UnitOfWorkDep = Annotated[GateUnitOfWork, Depends(_uow)]
+UnitOfWorkDep = Annotated[AbstractGateUnitOfWork, Depends(_uow)]
 ServiceDep = Annotated[CampaignGate, Depends(_service)]
 #: Marketers draft, submit and check campaigns.
 Marketer = Annotated[Principal, Depends(require_roles("marketer"))]
