@@ -190,8 +190,11 @@ class FakeProcessorRepository(_FakeRepository[Processor], AbstractProcessorRepos
         return self._hand_out(sorted(self._rows.values(), key=lambda p: (p.legal_name, p.processor_id)))
 
     async def page(self, *, after: Keyset | None, limit: int) -> list[Processor]:
-        return self._hand_out(_page(list(self._rows.values()), lambda p: (p.legal_name, p.processor_id), after,
-                                    limit))
+        return self._hand_out(_page(list(self._rows.values()), _by_name, after, limit))
+
+
+def _by_name(p: Processor) -> Keyset:
+    return p.legal_name, p.processor_id
 
 
 class FakePartyRepository(_FakeRepository[Party], AbstractPartyRepository):

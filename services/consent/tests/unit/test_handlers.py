@@ -225,8 +225,8 @@ async def test_a_double_opt_in_consent_is_pending_until_confirmed(uow, store) ->
     assert pending.status is model.ConsentStatus.PENDING
     uow.clock = lambda: T0 + timedelta(hours=1)
 
-    confirmed = await handlers.confirm_consent(commands.ConfirmConsent(actor="crm", consent_id=pending.consent_id),
-                                               uow)
+    confirmed = await handlers.confirm_consent(
+        commands.ConfirmConsent(actor="crm", consent_id=pending.consent_id), uow)
 
     assert confirmed.status is model.ConsentStatus.GRANTED
     assert confirmed.confirmed_at == T0 + timedelta(hours=1)
@@ -239,7 +239,8 @@ async def test_confirming_a_granted_consent_is_refused(uow) -> None:
     consent = await handlers.grant_consent(_grant(purpose.purpose_id), uow)
 
     with pytest.raises(errors.ConsentNotPendingError):
-        await handlers.confirm_consent(commands.ConfirmConsent(actor="crm", consent_id=consent.consent_id), uow)
+        await handlers.confirm_consent(
+            commands.ConfirmConsent(actor="crm", consent_id=consent.consent_id), uow)
 
 
 async def test_withdrawing_keeps_the_record_and_a_second_withdrawal_is_refused(uow, store) -> None:
@@ -254,7 +255,8 @@ async def test_withdrawing_keeps_the_record_and_a_second_withdrawal_is_refused(u
     assert store.tables.consents[consent.consent_id].withdrawn_at == T0 + timedelta(days=2)
     assert [e.consent_id for e in store.events_of(events.ConsentWithdrawn)] == [consent.consent_id]
     with pytest.raises(errors.ConsentAlreadyWithdrawnError):
-        await handlers.withdraw_consent(commands.WithdrawConsent(actor="crm", consent_id=consent.consent_id), uow)
+        await handlers.withdraw_consent(
+            commands.WithdrawConsent(actor="crm", consent_id=consent.consent_id), uow)
 
 
 async def test_withdrawing_an_unknown_consent_is_not_found(uow) -> None:
@@ -270,7 +272,8 @@ async def test_an_objection_keeps_only_blind_indexes_of_the_e_mail_and_phone(uow
         actor="crm", scope=model.ALL_DIRECT_MARKETING, email="Jeanne@Example.org", phone="+33 6 12 34 56 78"),
         uow)
 
-    assert objection.blind_indexes == (INDEXER.email("Jeanne@Example.org"), INDEXER.phone("+33 6 12 34 56 78"))
+    assert objection.blind_indexes == (INDEXER.email("Jeanne@Example.org"),
+                                       INDEXER.phone("+33 6 12 34 56 78"))
     [event] = store.events_of(events.ObjectionRecorded)
     assert "Jeanne" not in repr(event) and event.blind_indexes == objection.blind_indexes
     found = await handlers.match_objections([INDEXER.email("jeanne@example.org")], uow)
@@ -341,8 +344,8 @@ async def test_an_undecodable_record_is_poison_and_other_event_types_are_ignored
     with pytest.raises(PoisonMessageError):
         await handle_contacts_event(SimpleNamespace(topic=contracts.CONTACTS_EVENTS, value=b"not json"),
                                     lambda: uow)
-    other = EventEnvelope(source="/vigie/contacts", type="vigie.contacts.something_else.v1", subject="contact-1",
-                          actor="contacts", data={})
+    other = EventEnvelope(source="/vigie/contacts", type="vigie.contacts.something_else.v1",
+                          subject="contact-1", actor="contacts", data={})
     await handle_contacts_event(_record(other), lambda: uow)
     assert store.commits == 0
 
@@ -365,7 +368,7 @@ async def test_registering_then_suspending_a_processor(uow, store) -> None:
     assert event.changed_fields == ("status",)
 
 
-async def test_registering_a_party_reports_its_missing_contract_then_signing_one_clears_it(uow, store) -> None:
+async def test_a_party_s_missing_contract_is_reported_until_one_is_signed(uow, store) -> None:
     view = await handlers.register_party(commands.RegisterParty(
         actor="admin", legal_name="Routeur SAS", roles=(PartyRole.PROCESSOR,)), uow)
     assert view.contracts == [] and view.findings
@@ -384,7 +387,8 @@ async def test_registering_a_party_reports_its_missing_contract_then_signing_one
 async def test_a_party_naming_an_unknown_processor_is_not_found(uow, store) -> None:
     with pytest.raises(errors.NotFoundError):
         await handlers.register_party(commands.RegisterParty(
-            actor="admin", legal_name="Routeur SAS", roles=(PartyRole.PROCESSOR,), processor_id="nowhere"), uow)
+            actor="admin", legal_name="Routeur SAS", roles=(PartyRole.PROCESSOR,), processor_id="nowhere"),
+            uow)
     assert store.tables.parties == {}
 
 
@@ -408,8 +412,9 @@ async def test_the_expiry_watch_raises_each_contract_s_expiring_event_once(uow, 
         actor="admin", party_id=view.party.party_id, reference="DPA-2026", signed_at=T0,
         expires_at=T0 + timedelta(days=10), clauses=tuple(required_clauses(view.party.roles))), uow)
 
-    first = await handlers.watch_contract_expiry(commands.WatchContractExpiry(actor="watch", window_days=30), uow)
-    again = await handlers.watch_contract_expiry(commands.WatchContractExpiry(actor="watch", window_days=30), uow)
+    watch = commands.WatchContractExpiry(actor="watch", window_days=30)
+    first = await handlers.watch_contract_expiry(watch, uow)
+    again = await handlers.watch_contract_expiry(watch, uow)
 
     assert (first.expiring, first.expired) == ([contract.contract_id], [])
     assert (again.expiring, again.expired) == ([], [])
