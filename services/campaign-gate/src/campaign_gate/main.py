@@ -6,25 +6,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-
-from campaign_gate.bootstrap import CampaignGate, bootstrap
-from campaign_gate.domain import campaigns
-from campaign_gate.entrypoints import consumer
-from campaign_gate.entrypoints.api import InvalidCheckInputError, router
-from campaign_gate.service_layer.handlers import NotFoundError
-from campaign_gate.settings import CampaignGateSettings
 from shared.auth import build_token_verifier
 from shared.blind_index import InvalidIdentifierError
 from shared.logging import configure_logging
 from shared.web import create_app as create_platform_app
 
+from campaign_gate.bootstrap import CampaignGate, bootstrap
+from campaign_gate.domain import errors
+from campaign_gate.entrypoints import consumer
+from campaign_gate.entrypoints.api import InvalidCheckInputError, router
+from campaign_gate.settings import CampaignGateSettings
+
 #: Domain errors → HTTP statuses; the most specific class wins.
 PROBLEM_STATUSES: dict[type[Exception], int] = {
-    NotFoundError: 404,
-    campaigns.CampaignError: 422,
-    campaigns.InvalidTransitionError: 409,
-    campaigns.FourEyesError: 403,
-    campaigns.ApprovalRefusedError: 422,
+    errors.NotFoundError: 404,
+    errors.CampaignError: 422,
+    errors.InvalidTransitionError: 409,
+    errors.FourEyesError: 403,
+    errors.ApprovalRefusedError: 422,
     InvalidIdentifierError: 422,
     InvalidCheckInputError: 422,
 }

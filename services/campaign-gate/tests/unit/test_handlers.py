@@ -11,16 +11,9 @@ import pytest
 from aiokafka import ConsumerRecord
 from campaign_gate import contracts
 from campaign_gate.domain import events, review
-from campaign_gate.domain.campaigns import (
-    ApprovalRefusedError,
-    Campaign,
-    FourEyesError,
-    PurposeInfo,
-    Status,
-    StoredFinding,
-    campaign_facts,
-)
+from campaign_gate.domain.campaigns import Campaign, PurposeInfo, Status, StoredFinding, campaign_facts
 from campaign_gate.domain.decision import decide_recipients
+from campaign_gate.domain.errors import ApprovalRefusedError, FourEyesError, NotFoundError
 from campaign_gate.domain.facts import Channel, SuppressionKind
 from campaign_gate.entrypoints import consumer, schemas
 from campaign_gate.service_layer import commands, handlers
@@ -173,7 +166,7 @@ async def test_a_rejection_keeps_its_reason(store: FakeStore) -> None:
 
 
 async def test_an_unknown_campaign_is_not_found(store: FakeStore) -> None:
-    with pytest.raises(handlers.NotFoundError):
+    with pytest.raises(NotFoundError):
         await handlers.submit_campaign(commands.SubmitCampaign("nope", "marketer-1"), uow(store))
 
 

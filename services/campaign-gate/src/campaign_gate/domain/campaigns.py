@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from campaign_gate.domain import events, review, rules
+from campaign_gate.domain.errors import ApprovalRefusedError, FourEyesError, InvalidTransitionError
 from campaign_gate.domain.facts import (
     Audience,
     CallScript,
@@ -39,33 +40,6 @@ class Status(enum.StrEnum):
 
 #: Finding outcome → the severity shown to people.
 SEVERITY = {Outcome.BLOCK: "block", Outcome.NEEDS_REVIEW: "needs_review", Outcome.ALLOW_BASIS: "info"}
-
-
-class CampaignError(Exception):
-    """A campaign operation the rules refuse."""
-
-
-class InvalidTransitionError(CampaignError):
-    """The campaign is not in a status that allows the operation."""
-
-    def __init__(self, operation: str, status: Status) -> None:
-        super().__init__(f"cannot {operation} a campaign that is {status.value}")
-
-
-class FourEyesError(CampaignError):
-    """A reviewer tried to approve a campaign they created or last changed."""
-
-    def __init__(self) -> None:
-        super().__init__("a reviewer cannot approve a campaign they created or last changed (four eyes)")
-
-
-class ApprovalRefusedError(CampaignError):
-    """A block finding prevents approval, or needs-review findings lack a valid structured sign-off."""
-
-    def __init__(self, message: str, problems: Iterable[review.SignOffProblem] = ()) -> None:
-        super().__init__(message)
-        # The problem document names each missing or invalid sign-off.
-        self.problem_extra = {"errors": [p.as_dict() for p in problems]} if problems else {}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from campaign_gate.adapters.projection import parse_time, unknown_recipient
 from campaign_gate.domain import campaigns as domain
 from campaign_gate.domain import clock, events, review, rules
 from campaign_gate.domain.decision import RecipientDecision, decide_recipients
+from campaign_gate.domain.errors import NotFoundError
 from campaign_gate.service_layer.commands import (
     ChangeCampaign,
     CheckCampaign,
@@ -31,10 +32,6 @@ from campaign_gate.service_layer.unit_of_work import AbstractGateUnitOfWork
 
 #: Recipients decided and stored per transaction in a check.
 CHECK_BATCH = 5000
-
-
-class NotFoundError(Exception):
-    """The named campaign or list does not exist."""
 
 
 @dataclass

@@ -1,0 +1,42 @@
+"""Errors of the campaign gate's domain: what the lifecycle or the rules refuse, and unknown campaigns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from campaign_gate.domain import review
+
+if TYPE_CHECKING:
+    from campaign_gate.domain.campaigns import Status
+
+
+class NotFoundError(Exception):
+    """The named campaign does not exist."""
+
+
+class CampaignError(Exception):
+    """A campaign operation the rules refuse."""
+
+
+class InvalidTransitionError(CampaignError):
+    """The campaign is not in a status that allows the operation."""
+
+    def __init__(self, operation: str, status: Status) -> None:
+        super().__init__(f"cannot {operation} a campaign that is {status.value}")
+
+
+class FourEyesError(CampaignError):
+    """A reviewer tried to approve a campaign they created or last changed."""
+
+    def __init__(self) -> None:
+        super().__init__("a reviewer cannot approve a campaign they created or last changed (four eyes)")
+
+
+class ApprovalRefusedError(CampaignError):
+    """A block finding prevents approval, or needs-review findings lack a valid structured sign-off."""
+
+    def __init__(self, message: str, problems: Iterable[review.SignOffProblem] = ()) -> None:
+        super().__init__(message)
+        # The problem document names each missing or invalid sign-off.
+        self.problem_extra = {"errors": [p.as_dict() for p in problems]} if problems else {}
