@@ -39,8 +39,7 @@ WORKLOAD_KINDS = ("Deployment", "Job")
 #: Per service: its folder and package, settings class, env prefix, topics, and the keys of `<svc>-secrets`.
 SERVICES: dict[str, dict[str, Any]] = {
     "contacts": dict(package="contacts", settings="contacts.settings:ContactsSettings", prefix="CONTACTS",
-                     more_settings=["contacts.requests_settings:RequestsSettings"],
-                     consumers="contacts.entrypoints.requests_consumer:requests_consumers",
+                     consumers="contacts.entrypoints.consumer:consumers",
                      calls={"CONTACTS_CONSENT_URL": "consent", "CONTACTS_CAMPAIGN_GATE_URL": "campaign-gate",
                             "CONTACTS_AUDIT_LOG_URL": "audit-log"},
                      publishes="contacts.events",

@@ -25,7 +25,6 @@ from consent.main import create_app as create_consent_app
 from consent.settings import ConsentSettings
 from contacts.bootstrap import bootstrap as bootstrap_contacts
 from contacts.main import create_app as create_contacts_app
-from contacts.requests_settings import RequestsSettings
 from contacts.settings import ContactsSettings
 
 from shared.testing.harness import auth, common_settings, eventually, migrated_database, running, token
@@ -110,9 +109,9 @@ async def stack(kafka_bootstrap: str, postgres_admin_url: str) -> dict[str, Any]
             for name in ("contacts", "consent", "campaign-gate", "audit-log")}
     return {
         "urls": urls,
-        "contacts": ContactsSettings(database_url=urls["contacts"], retention_sweep_interval_seconds=0, **common),
-        "requests": RequestsSettings(requests_consumer_group=f"contacts-requests-{suffix}",
-                                     requests_watch_interval_seconds=0.2),
+        "contacts": ContactsSettings(database_url=urls["contacts"], retention_sweep_interval_seconds=0,
+                                     requests_consumer_group=f"contacts-requests-{suffix}",
+                                     requests_watch_interval_seconds=0.2, **common),
         "consent": ConsentSettings(database_url=urls["consent"], consumer_group=f"consent-{suffix}", **common),
         "gate": CampaignGateSettings(database_url=urls["campaign-gate"], consumer_group=f"gate-{suffix}", **common),
         "audit": AuditLogSettings(database_url=urls["audit-log"], consumer_group=f"audit-{suffix}",
@@ -121,9 +120,8 @@ async def stack(kafka_bootstrap: str, postgres_admin_url: str) -> dict[str, Any]
 
 
 def _contacts_app(stack: dict[str, Any], clock: Clock, peers: dict[str, Any]) -> Any:
-    service = bootstrap_contacts(stack["contacts"], clock=clock)
-    service.requests_settings = stack["requests"]  # type: ignore[attr-defined]
-    service.peer_transports = {name: httpx.ASGITransport(app=app) for name, app in peers.items()}  # type: ignore[attr-defined]
+    service = bootstrap_contacts(stack["contacts"], clock=clock, peer_transports={
+        name: httpx.ASGITransport(app=app) for name, app in peers.items()})
     return create_contacts_app(service=service)
 
 

@@ -32,7 +32,6 @@ from consent.main import create_app as create_consent_app
 from consent.settings import ConsentSettings
 from contacts.bootstrap import bootstrap as bootstrap_contacts
 from contacts.main import create_app as create_contacts_app
-from contacts.requests_settings import RequestsSettings
 from contacts.settings import ContactsSettings
 
 from shared.testing.harness import common_settings, eventually, migrated_database, running
@@ -112,14 +111,13 @@ async def world(kafka_bootstrap: str, postgres_admin_url: str) -> AsyncIterator[
     audit_app = create_audit_app(AuditLogSettings(database_url=urls["audit-log"],
                                                   consumer_group=f"audit-{suffix}",
                                                   checkpoint_every_seconds=0.5, **common))
-    contacts_service = bootstrap_contacts(ContactsSettings(database_url=urls["contacts"],
-                                                           retention_sweep_interval_seconds=0, **common),
-                                          clock=clocks["contacts"])
-    contacts_service.requests_settings = RequestsSettings(  # type: ignore[attr-defined]
-        requests_consumer_group=f"contacts-requests-{suffix}", requests_watch_interval_seconds=0.2)
-    contacts_service.peer_transports = {  # type: ignore[attr-defined]
-        name: httpx.ASGITransport(app=app) for name, app in
-        (("consent", consent_app), ("campaign-gate", gate_app), ("audit-log", audit_app))}
+    contacts_service = bootstrap_contacts(
+        ContactsSettings(database_url=urls["contacts"], retention_sweep_interval_seconds=0,
+                         requests_consumer_group=f"contacts-requests-{suffix}",
+                         requests_watch_interval_seconds=0.2, **common),
+        clock=clocks["contacts"], peer_transports={
+            name: httpx.ASGITransport(app=app) for name, app in
+            (("consent", consent_app), ("campaign-gate", gate_app), ("audit-log", audit_app))})
     contacts_app = create_contacts_app(service=contacts_service)
     async with running(audit_app) as audit, running(consent_app) as consent, running(gate_app) as gate, \
             running(contacts_app) as contacts:

@@ -12,7 +12,7 @@ from shared.settings import PLACEHOLDER_MARK, ServiceSettings
 
 
 class ContactsSettings(ServiceSettings):
-    """Where contacts keeps its data and the keys that protect it."""
+    """Where contacts keeps its data, the keys that protect it, and the peers data-subject requests ask."""
 
     model_config = SettingsConfigDict(env_prefix="CONTACTS_", extra="ignore", frozen=True, populate_by_name=True)
     service_name: ClassVar[str] = "contacts"
@@ -28,6 +28,17 @@ class ContactsSettings(ServiceSettings):
     retention_sweep_interval_seconds: float = 3600.0
     #: Rows per transaction of a bulk import.
     import_batch_rows: int = 2000
+
+    # Data-subject requests: where the peer services answer, and how often open requests are watched.
+    consent_url: str = "http://127.0.0.1:8002"
+    campaign_gate_url: str = "http://127.0.0.1:8003"
+    audit_log_url: str = "http://127.0.0.1:8004"
+    #: Seconds a call to a peer may take before the request step is retried later.
+    peer_timeout_seconds: float = 10.0
+    #: Seconds between passes of the watcher (audit-log confirmations, overdue requests); 0 turns it off.
+    requests_watch_interval_seconds: float = 30.0
+    #: The consumer group reading the erasure confirmations on consent.events and campaigns.events.
+    requests_consumer_group: str = "contacts-requests"
 
     def kek_ring(self) -> tuple[dict[str, bytes], str]:
         """Returns the key-encryption keys by id and the id of the active one."""

@@ -10,20 +10,25 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka.structs import ConsumerRecord
-
+from contacts import contracts
 from contacts.adapters import orm
-from contacts.adapters.peers import PeerUnavailableError
-from contacts.adapters.requests_orm import data_subject_requests
 from contacts.bootstrap import bootstrap
-from contacts.entrypoints.requests_api import desk_for
-from contacts.entrypoints.requests_consumer import handle_confirmation
 from contacts.main import create_app
-from contacts.requests_settings import RequestsSettings
 from contacts.settings import ContactsSettings
+from contacts_fakes import FakePeers
 from shared.events import EventEnvelope
 from shared.migrations import upgrade
-from shared.testing.harness import ROOT, RunningApp, auth, common_settings, migrated_database, running
+from shared.testing.harness import (
+    ROOT,
+    RunningApp,
+    auth,
+    common_settings,
+    eventually,
+    migrated_database,
+    running,
+)
+
+from tests.producers import Upstream
 
 pytestmark = pytest.mark.integration
 
@@ -40,46 +45,6 @@ class Clock:
         return self.now
 
 
-class FakePeers:
-    """Consent, gate and audit log as plain data; `down` makes every call fail like an unreachable peer."""
-
-    def __init__(self) -> None:
-        self.down = False
-        self.objections: list[dict[str, Any]] = []
-        self.consents: dict[str, list[dict[str, Any]]] = {}
-        self.audit: dict[str, list[dict[str, Any]]] = {}
-
-    def _check(self, service: str) -> None:
-        if self.down:
-            raise PeerUnavailableError(service, "connection refused")
-
-    async def consent_data(self, contact_id: str) -> dict[str, Any]:
-        self._check("consent")
-        return {"contact_id": contact_id, "consents": self.consents.get(contact_id, []), "deliveries": [],
-                "objections": [o for o in self.objections if o.get("contact_id") == contact_id]}
-
-    async def record_objection(self, *, contact_id: str, blind_indexes: list[str]) -> dict[str, Any]:
-        self._check("consent")
-        self.objections.append({"contact_id": contact_id, "blind_indexes": blind_indexes})
-        return self.objections[-1]
-
-    async def record_objection_by_indexes(self, blind_indexes: list[str]) -> dict[str, Any]:
-        self._check("consent")
-        self.objections.append({"contact_id": None, "blind_indexes": blind_indexes})
-        return self.objections[-1]
-
-    async def audit_entries(self, subject: str, *, event_type: str | None = None) -> list[dict[str, Any]]:
-        self._check("audit-log")
-        return [e for e in self.audit.get(subject, []) if event_type is None or e["type"] == event_type]
-
-    async def audit_log_erased(self, contact_id: str) -> bool:
-        return bool(await self.audit_entries(contact_id, event_type="vigie.contacts.contact_erased.v1"))
-
-    async def gate_data(self, contact_id: str) -> dict[str, Any]:
-        self._check("campaign-gate")
-        return {"contact_id": contact_id, "available": False}
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def api(request: pytest.FixtureRequest, tmp_path: Path, kafka_bootstrap: str,
               postgres_admin_url: str) -> Any:
@@ -88,15 +53,12 @@ async def api(request: pytest.FixtureRequest, tmp_path: Path, kafka_bootstrap: s
         await asyncio.to_thread(upgrade, ROOT / "services" / "contacts", url)
     else:
         url = await migrated_database(postgres_admin_url, "contacts")
-    settings = ContactsSettings(database_url=url, retention_sweep_interval_seconds=0, run_relay=False,
-                                **common_settings(kafka_bootstrap))
-    clock = Clock()
-    service = bootstrap(settings, clock=clock)
-    service.requests_settings = RequestsSettings(  # type: ignore[attr-defined]
-        requests_consumer_group=f"requests-{uuid.uuid4().hex[:8]}", requests_watch_interval_seconds=0)
-    peers = FakePeers()
-    desk_for(service).peers = peers
-    async with running(create_app(service=service)) as app:
+    # The relay runs: contacts' own contact_erased reaches its consumer through Kafka, as in production.
+    settings = ContactsSettings(database_url=url, retention_sweep_interval_seconds=0,
+                                requests_consumer_group=f"requests-{uuid.uuid4().hex[:8]}",
+                                requests_watch_interval_seconds=0, **common_settings(kafka_bootstrap))
+    clock, peers = Clock(), FakePeers()
+    async with running(create_app(service=bootstrap(settings, clock=clock, peers=peers))) as app:
         yield app, clock, peers
 
 
@@ -117,10 +79,19 @@ async def _request(app: RunningApp, body: dict[str, Any]) -> dict[str, Any]:
     return response.json()
 
 
-def _record(envelope: EventEnvelope, topic: str) -> ConsumerRecord:  # type: ignore[type-arg]
-    return ConsumerRecord(topic=topic, partition=0, offset=0, timestamp=0, timestamp_type=0,
-                          key=envelope.subject.encode(), value=envelope.encode(), checksum=None,
-                          serialized_key_size=0, serialized_value_size=0, headers=[])
+async def _awaiting(app: RunningApp, request_id: str) -> list[str]:
+    response = await app.client.get(f"/v1/requests/{request_id}", headers=DPO)
+    return response.json()["awaiting_confirmation_from"]
+
+
+async def _consumer_caught_up(app: RunningApp) -> None:
+    [loop] = app.app.state.service.runtime.consumers
+
+    async def _idle() -> bool:
+        lag = await loop.lag()
+        return bool(lag) and all(v == 0 for v in lag.values())
+
+    await eventually(_idle, timeout=30)
 
 
 async def test_an_access_request_by_phone_exports_the_decrypted_contact_with_the_peers_data(api: Any) -> None:
@@ -154,7 +125,7 @@ async def test_a_request_whose_peer_is_down_stays_open_and_the_watcher_honours_i
     assert (await app.client.get(f"/v1/requests/{request['id']}/export", headers=DPO)).status_code == 409
     peers.down = False
     clock.now += timedelta(minutes=2)
-    report = await desk_for(app.app.state.service).watch_once()
+    report = await app.app.state.service.desk.watch_once()
     assert request["id"] in report.retried
     assert (await app.client.get(f"/v1/requests/{request['id']}", headers=DPO)).json()["status"] == "completed"
     assert peers.objections[0]["contact_id"] == contact["id"] and len(peers.objections[0]["blind_indexes"]) == 1
@@ -171,7 +142,7 @@ async def test_an_objection_about_an_unknown_email_is_no_data_found_and_still_su
 async def test_an_objection_about_an_unknown_person_made_while_consent_is_down_is_forwarded_when_it_is_back(
         api: Any) -> None:
     app, clock, peers = api
-    desk = desk_for(app.app.state.service)
+    desk = app.app.state.service.desk
     peers.down = True
     request = await _request(app, {"kind": "objection", "email": f"stranger.{uuid.uuid4().hex[:6]}@example.org"})
     still_down = await desk.watch_once()
@@ -201,7 +172,7 @@ async def test_a_rectification_to_an_email_taken_by_someone_else_fails_and_chang
 
 
 async def test_an_erasure_completes_with_the_fourth_confirmation_and_repeated_events_change_nothing(
-        api: Any) -> None:
+        api: Any, kafka_bootstrap: str) -> None:
     app, _clock, peers = api
     service = app.app.state.service
     contact = await _contact(app)
@@ -210,30 +181,43 @@ async def test_an_erasure_completes_with_the_fourth_confirmation_and_repeated_ev
         "contacts", "consent", "campaign-gate", "audit-log"]
     erased = (await app.client.get(f"/v1/contacts/{contact['id']}", headers=DPO)).json()
     assert erased["status"] == "erased" and erased["email"] is None
-    for event_type, topic in (("vigie.contacts.contact_erased.v1", "contacts.events"),
-                              ("vigie.consent.consent_data_erased.v1", "consent.events"),
-                              ("vigie.consent.consent_data_erased.v1", "consent.events"),
-                              ("vigie.campaigns.contact_forgotten.v1", "campaigns.events"),
-                              ("vigie.campaigns.recipient_checked.v1", "campaigns.events")):
-        envelope = EventEnvelope(source="/tests", type=event_type, subject=contact["id"], actor="t", data={})
-        await handle_confirmation(service, _record(envelope, topic))
+
+    # contacts' own contact_erased comes back through the relay and Kafka; consent's and the gate's
+    # confirmations are made by their own code (erasure plan, ContactForgotten, outgoing mappings).
+    await eventually(lambda: _confirmed_by_contacts(app, request["id"]), timeout=30)
+    key = service.settings.blind_index_key.get_secret_value()
+    async with Upstream(kafka_bootstrap, blind_index_key=key) as producers:
+        consent_confirmation = await producers.consent_data_erased(contact["id"])
+        await producers.redeliver(consent_confirmation)
+        await producers.gate_contact_forgotten(contact["id"])
+        await producers.redeliver(await producers.gate_contact_forgotten(contact["id"]))
+    assert {e.type for e in producers.published} == {contracts.CONSENT_DATA_ERASED,
+                                                     contracts.GATE_CONTACT_FORGOTTEN}
+    await _consumer_caught_up(app)
     waiting = (await app.client.get(f"/v1/requests/{request['id']}", headers=DPO)).json()
     assert waiting["status"] == "in_progress" and waiting["awaiting_confirmation_from"] == ["audit-log"]
-    peers.audit[contact["id"]] = [{"index": 7, "type": "vigie.contacts.contact_erased.v1"}]
-    await desk_for(service).watch_once()
+    assert [h["action"] for h in waiting["history"]].count("confirmed") == 3, "repeats change nothing"
+
+    peers.audit[contact["id"]] = [{"index": 7, "type": contracts.CONTACT_ERASED}]
+    await service.desk.watch_once()
     done = (await app.client.get(f"/v1/requests/{request['id']}", headers=DPO)).json()
     assert done["status"] == "completed" and done["awaiting_confirmation_from"] == []
     assert [h["action"] for h in done["history"]].count("confirmed") == 4
     async with service.runtime.engine.connect() as conn:
         outbox = [EventEnvelope.decode(value) for value in (await conn.execute(
-            sa.select(orm.outbox.c.value).where(orm.outbox.c.key == contact["id"]))).scalars()]
-        stored = (await conn.execute(sa.select(data_subject_requests).where(
-            data_subject_requests.c.id == request["id"]))).mappings().one()
+            sa.select(orm.outbox.c.value).where(orm.outbox.c.key == contact["id"]).order_by(orm.outbox.c.id)))
+            .scalars()]
+        stored = (await conn.execute(sa.select(orm.data_subject_requests).where(
+            orm.data_subject_requests.c.id == request["id"]))).mappings().one()
     assert stored["status"] == "completed" and contact["email"] not in str(dict(stored))
     types = [e.type for e in outbox]
-    assert types.count("vigie.contacts.request_received.v1") == 1 and types[-1] == "vigie.contacts.request_completed.v1"
+    assert types.count(contracts.REQUEST_RECEIVED) == 1 and types[-1] == contracts.REQUEST_COMPLETED
     assert outbox[-1].data["confirmations"].keys() == {"contacts", "consent", "campaign-gate", "audit-log"}
     assert all(contact["email"] not in str(e.data) for e in outbox)
+
+
+async def _confirmed_by_contacts(app: RunningApp, request_id: str) -> bool:
+    return "contacts" not in await _awaiting(app, request_id)
 
 
 async def test_an_extension_moves_the_due_date_and_a_request_past_it_is_listed_as_overdue(api: Any) -> None:
@@ -252,6 +236,6 @@ async def test_an_extension_moves_the_due_date_and_a_request_past_it_is_listed_a
     clock.now += timedelta(days=30)
     listed = (await app.client.get("/v1/requests", params={"overdue": "true"}, headers=DPO)).json()["items"]
     assert [r["overdue"] for r in listed if r["id"] == request["id"]] == [True]
-    report = await desk_for(app.app.state.service).watch_once()
-    again = await desk_for(app.app.state.service).watch_once()
+    report = await app.app.state.service.desk.watch_once()
+    again = await app.app.state.service.desk.watch_once()
     assert request["id"] in report.overdue and request["id"] not in again.overdue, "reported once"

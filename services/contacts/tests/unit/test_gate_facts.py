@@ -175,8 +175,8 @@ async def test_a_patch_of_profession_and_stop_pub_is_announced_with_the_new_fact
         personal=PersonalData(email="dr@example.org"), origin=Origin(collected_from_person=True, source="fair"),
         obtained_at=AT), FakeUnitOfWork(store))
 
-    await handlers.update_contact(commands.UpdateContact(actor="t", contact_id=created.id, changes={
-        "profession": "Médecin Généraliste", "stop_pub": True}), FakeUnitOfWork(store))
+    await handlers.update_contact(commands.UpdateContact(actor="t", contact_id=created.id, changes=(
+        commands.ContactChanges(profession="Médecin Généraliste", stop_pub=True))), FakeUnitOfWork(store))
 
     [_, (_, updated)] = store.published
     assert updated.changed == ("profession", "stop_pub")

@@ -88,7 +88,8 @@ async def test_a_patch_changes_only_the_named_fields_and_announces_their_names()
     created = await handlers.create_contact(_create(), FakeUnitOfWork(store))
 
     updated = await handlers.update_contact(commands.UpdateContact(
-        actor="tests", contact_id=created.id, changes={"given_name": "Camilla", "relationship": Relationship.ACCOUNT_ONLY},
+        actor="tests", contact_id=created.id,
+        changes=commands.ContactChanges(given_name="Camilla", relationship=Relationship.ACCOUNT_ONLY),
         expected_version=1), FakeUnitOfWork(store))
 
     assert updated.version == 2
@@ -102,12 +103,13 @@ async def test_a_patch_changes_only_the_named_fields_and_announces_their_names()
 async def test_a_patch_at_a_stale_version_is_refused_and_changes_nothing() -> None:
     store = FakeStore()
     created = await handlers.create_contact(_create(), FakeUnitOfWork(store))
-    await handlers.update_contact(commands.UpdateContact(actor="tests", contact_id=created.id,
-                                                         changes={"given_name": "A"}), FakeUnitOfWork(store))
+    await handlers.update_contact(commands.UpdateContact(
+        actor="tests", contact_id=created.id, changes=commands.ContactChanges(given_name="A")), FakeUnitOfWork(store))
 
     with pytest.raises(VersionConflictError):
         await handlers.update_contact(commands.UpdateContact(
-            actor="tests", contact_id=created.id, changes={"given_name": "B"}, expected_version=1), FakeUnitOfWork(store))
+            actor="tests", contact_id=created.id, changes=commands.ContactChanges(given_name="B"),
+            expected_version=1), FakeUnitOfWork(store))
 
     assert store.contacts[created.id].personal.given_name == "A"
     assert store.contacts[created.id].version == 2
@@ -119,10 +121,12 @@ async def test_a_patch_of_the_email_reindexes_it_and_refuses_one_taken_by_anothe
     second = await handlers.create_contact(_create(PersonalData(email="other@example.org")), FakeUnitOfWork(store))
 
     moved = await handlers.update_contact(commands.UpdateContact(
-        actor="tests", contact_id=second.id, changes={"email": "new@example.org"}), FakeUnitOfWork(store))
+        actor="tests", contact_id=second.id, changes=commands.ContactChanges(email="new@example.org")),
+        FakeUnitOfWork(store))
     with pytest.raises(DuplicateContactError) as raised:
         await handlers.update_contact(commands.UpdateContact(
-            actor="tests", contact_id=second.id, changes={"email": "camille.durand@example.org"}), FakeUnitOfWork(store))
+            actor="tests", contact_id=second.id,
+            changes=commands.ContactChanges(email="camille.durand@example.org")), FakeUnitOfWork(store))
 
     assert moved.indexes.email == FakeUnitOfWork().vault.indexer.email("new@example.org")
     assert raised.value.problem_extra["existing_contact_id"] == first.id
@@ -184,8 +188,9 @@ async def test_erasing_a_contact_destroys_its_personal_data_and_interactions_and
     again = await handlers.create_contact(_create(), FakeUnitOfWork(store))
     assert again.id != created.id
     with pytest.raises(ContactErasedError):
-        await handlers.update_contact(commands.UpdateContact(actor="tests", contact_id=created.id,
-                                                             changes={"given_name": "X"}), FakeUnitOfWork(store))
+        await handlers.update_contact(commands.UpdateContact(
+            actor="tests", contact_id=created.id, changes=commands.ContactChanges(given_name="X")),
+            FakeUnitOfWork(store))
 
 
 def _sweep(now: datetime) -> commands.SweepRetention:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from contacts_fakes import FakeRequestsUnitOfWork, FakeStore
 from contacts.domain.requests import (
     ERASURE_SERVICES,
     DataSubjectRequest,
@@ -20,7 +18,7 @@ from contacts.domain.requests import (
     RequestStatus,
     add_calendar_months,
 )
-from contacts.service_layer.requests import ReceiveRequest, RightsDesk, portability_csv, portability_rows
+from contacts.entrypoints.api import portability_csv, portability_rows
 
 T0 = datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
 
@@ -151,71 +149,3 @@ def test_the_portability_rows_flatten_the_contact_and_its_consents_and_leave_the
     csv_text = portability_csv(export)
     assert csv_text.splitlines()[0] == "field,value"
     assert "contact.email,camille@example.org" in csv_text.splitlines()
-
-
-# --- Objections of people we hold no contact for, forwarded to consent (fakes for the store and the peers).
-
-
-class _Consent:
-    """Consent's objection endpoint as plain data; `down` makes it fail like an unreachable peer."""
-
-    def __init__(self) -> None:
-        self.down = False
-        self.objections: list[list[str]] = []
-
-    async def record_objection_by_indexes(self, blind_indexes: list[str]) -> dict[str, Any]:
-        if self.down:
-            raise ConnectionError("consent is down")
-        self.objections.append(blind_indexes)
-        return {"id": "o-1"}
-
-
-def _desk(consent: _Consent) -> tuple[RightsDesk, FakeStore, list[datetime]]:
-    store = FakeStore()
-    now = [T0]
-    return (RightsDesk(new_uow=lambda: FakeRequestsUnitOfWork(store, clock=lambda: now[0]),  # type: ignore[arg-type]
-                       peers=consent, clock=lambda: now[0]),  # type: ignore[arg-type]
-            store, now)
-
-
-async def test_an_objection_by_an_unknown_person_while_consent_is_down_is_kept_and_retried_until_accepted() -> None:
-    consent = _Consent()
-    desk, store, now = _desk(consent)
-    consent.down = True
-
-    request = await desk.submit(ReceiveRequest(actor="dpo", kind=RequestKind.OBJECTION,
-                                               email="Stranger@Example.org", phone="06 98 76 54 32"))
-    [pending] = store.forwards.values()  # type: ignore[attr-defined]
-    first_pass = await desk.watch_once()
-    consent.down = False
-    now[0] = T0 + timedelta(minutes=5)
-    second_pass = await desk.watch_once()
-    third_pass = await desk.watch_once()
-
-    assert request.status is RequestStatus.NO_DATA_FOUND
-    assert pending.request_id == request.id and pending.attempts == 1 and pending.pending
-    assert first_pass.forwarded == [] and second_pass.forwarded == [request.id] and third_pass.forwarded == []
-    vault = FakeRequestsUnitOfWork().vault
-    assert consent.objections == [[vault.indexer.email("stranger@example.org"), vault.indexer.phone("+33698765432")]]
-    [done] = store.forwards.values()  # type: ignore[attr-defined]
-    assert done.forwarded_at == now[0] and done.attempts == 3
-
-
-async def test_an_objection_by_an_unknown_person_is_forwarded_at_once_when_consent_answers() -> None:
-    consent = _Consent()
-    desk, store, _now = _desk(consent)
-
-    await desk.submit(ReceiveRequest(actor="dpo", kind=RequestKind.OBJECTION, email="someone@example.org"))
-
-    assert len(consent.objections) == 1
-    assert [f.pending for f in store.forwards.values()] == [False]  # type: ignore[attr-defined]
-    assert (await desk.watch_once()).forwarded == []
-
-
-async def test_an_access_request_by_an_unknown_person_forwards_nothing() -> None:
-    consent = _Consent()
-    desk, store, _now = _desk(consent)
-
-    await desk.submit(ReceiveRequest(actor="dpo", kind=RequestKind.ACCESS, email="someone@example.org"))
-
-    assert consent.objections == [] and store.forwards == {}  # type: ignore[attr-defined]

@@ -21,14 +21,16 @@ deployment's Ed25519 keys when configured, else the local secret) with only the 
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 from shared.auth import service_token
 
+from contacts import contracts
+
 CONSENT, CAMPAIGN_GATE, AUDIT_LOG = "consent", "campaign-gate", "audit-log"
-CONTACT_ERASED = "vigie.contacts.contact_erased.v1"
 #: The most audit entries one export gathers (pages of the audit log's maximum, 1000).
 MAX_AUDIT_ENTRIES = 10_000
 
@@ -41,7 +43,39 @@ class PeerUnavailableError(Exception):
         self.service = service
 
 
-class Peers:
+class AbstractPeers(abc.ABC):
+    """The port the rights desk asks consent, campaign-gate and audit-log through.
+
+    Every method raises PeerUnavailableError (or lets a transport error through) when the peer does
+    not answer; the caller leaves the request step for a retry.
+    """
+
+    @abc.abstractmethod
+    async def consent_data(self, contact_id: str) -> dict[str, Any]:
+        """Returns consent's consents (with proofs), notice deliveries and objections of a contact."""
+
+    @abc.abstractmethod
+    async def record_objection(self, *, contact_id: str, blind_indexes: list[str]) -> dict[str, Any]:
+        """Records an objection to all direct marketing in consent, by contact id and blind indexes."""
+
+    @abc.abstractmethod
+    async def record_objection_by_indexes(self, blind_indexes: list[str]) -> dict[str, Any]:
+        """Records an objection for a person holding no contact, by blind indexes only."""
+
+    @abc.abstractmethod
+    async def audit_entries(self, subject: str, *, event_type: str | None = None) -> list[dict[str, Any]]:
+        """Returns the audit-log entries filed under a subject (oldest first)."""
+
+    async def audit_log_erased(self, contact_id: str) -> bool:
+        """Tells whether the audit log integrated the contact's erasure (and so destroyed its subject key)."""
+        return bool(await self.audit_entries(contact_id, event_type=contracts.CONTACT_ERASED))
+
+    @abc.abstractmethod
+    async def gate_data(self, contact_id: str) -> dict[str, Any]:
+        """Returns what the gate serves about a contact."""
+
+
+class Peers(AbstractPeers):
     """Calls the other Vigie services with service tokens; transports are injectable for in-process tests."""
 
     def __init__(self, *, urls: Mapping[str, str], settings: Any, timeout_seconds: float = 10.0,
@@ -77,7 +111,7 @@ class Peers:
         return response.json()
 
     async def record_objection(self, *, contact_id: str, blind_indexes: list[str]) -> dict[str, Any]:
-        """Records an objection to all direct marketing in consent, matched by contact id and blind indexes."""
+        """Records an objection to all direct marketing in consent, by contact id and blind indexes."""
         response = await self._call(CONSENT, "POST", "/v1/objections", roles=("integrator",), json={
             "scope": "all_direct_marketing", "contact_id": contact_id, "blind_indexes": blind_indexes})
         return response.json()
@@ -102,10 +136,6 @@ class Peers:
                 break
             params["cursor"] = page["next_cursor"]
         return items
-
-    async def audit_log_erased(self, contact_id: str) -> bool:
-        """Tells whether the audit log integrated the contact's erasure (and so destroyed its subject key)."""
-        return bool(await self.audit_entries(contact_id, event_type=CONTACT_ERASED))
 
     async def gate_data(self, contact_id: str) -> dict[str, Any]:
         """Returns what the gate serves about a contact: it has no per-contact route, so only that fact."""

@@ -1,10 +1,11 @@
-"""The contacts repository: maps rows to aggregates, sealing and opening personal data on the way."""
+"""The contacts repositories: contacts (sealing and opening personal data on the way), their interactions,
+and data-subject requests with their objection forwards; every query of the service lives here."""
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,9 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contacts.adapters import orm
 from contacts.adapters.protection import PersonalDataVault, SealedPersonalData
+from contacts.domain import requests as rq
 from contacts.domain.errors import ContactNotFoundError, DuplicateContactError, VersionConflictError
-from contacts.domain.model import (BlindIndexes, Contact, ContractRecord, Kind, Origin, PersonalData, PhoneCollection,
-                                   Purchase, Relationship, Status)
+from contacts.domain.model import (
+    BlindIndexes,
+    Contact,
+    ContractRecord,
+    Kind,
+    Origin,
+    PersonalData,
+    PhoneCollection,
+    Purchase,
+    Relationship,
+    Status,
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,10 @@ class AbstractContactRepository(abc.ABC):
         """Deletes the interactions of a contact."""
 
     @abc.abstractmethod
+    async def interactions_of(self, contact_id: str) -> list[InteractionRow]:
+        """Returns the interactions recorded for a contact, oldest first."""
+
+    @abc.abstractmethod
     async def flush(self) -> None:
         """Writes every seen aggregate: inserts new ones, updates changed ones with a version check."""
 
@@ -160,6 +176,12 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
 
     async def delete_interactions(self, contact_id: str) -> None:
         await self._session.execute(orm.interactions.delete().where(orm.interactions.c.contact_id == contact_id))
+
+    async def interactions_of(self, contact_id: str) -> list[InteractionRow]:
+        i = orm.interactions.c
+        rows = (await self._session.execute(sa.select(orm.interactions).where(i.contact_id == contact_id)
+                                            .order_by(i.occurred_at))).mappings()
+        return [InteractionRow(**row) for row in rows]
 
     def lone_new_contact(self) -> Contact | None:
         """Returns the only aggregate of this unit of work if it is a new contact on PostgreSQL, else None."""
@@ -263,8 +285,8 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
             indexes=BlindIndexes(email=row["email_index"], phone=row["phone_index"]),
             origin=Origin(collected_from_person=row["collected_from_person"], source=row["source"],
                           broker_name=row["broker_name"]),
-            obtained_at=_aware(row["obtained_at"]), last_contact_from_person_at=_aware(row["last_contact_from_person_at"]),
-            relationship_end_at=_aware(row["relationship_end_at"]), attributes=dict(row["attributes"] or {}),
+            obtained_at=row["obtained_at"], last_contact_from_person_at=row["last_contact_from_person_at"],
+            relationship_end_at=row["relationship_end_at"], attributes=dict(row["attributes"] or {}),
             timezone=row["timezone"], timezone_source=row["timezone_source"], profession=row["profession"],
             phone_collection=PhoneCollection(**row["phone_collection"]) if row["phone_collection"] else None,
             stop_pub=bool(row["stop_pub"]),
@@ -275,14 +297,189 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
                                       ended_at=datetime.fromisoformat(c["ended_at"]) if c["ended_at"] else None)
                        for c in row["contracts"] or []],
             call_attempts=[datetime.fromisoformat(t) for t in row["call_attempts"] or []],
-            last_call_refusal_at=_aware(row["last_call_refusal_at"]),
-            status=Status(row["status"]), version=row["version"], created_at=_aware(row["created_at"]),
-            updated_at=_aware(row["updated_at"]),
+            last_call_refusal_at=row["last_call_refusal_at"],
+            status=Status(row["status"]), version=row["version"], created_at=row["created_at"],
+            updated_at=row["updated_at"],
         )
 
 
-def _aware(value: Any) -> Any:
-    # Because SQLite hands back naive datetimes for timezone-aware columns; Vigie stores UTC only.
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+
+class AbstractRequestRepository(abc.ABC):
+    """The port handlers use for data-subject requests and the objection forwards of unknown people."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, rq.DataSubjectRequest] = {}
+
+    @property
+    def seen(self) -> list[rq.DataSubjectRequest]:
+        """Returns the requests handed out or added in this unit of work."""
+        return list(self._seen.values())
+
+    def add(self, request: rq.DataSubjectRequest) -> None:
+        """Registers a new request to be inserted on flush."""
+        self._seen[request.id] = request
+
+    @abc.abstractmethod
+    async def get_or_raise(self, request_id: str, *, for_update: bool = False) -> rq.DataSubjectRequest:
+        """Returns the request or raises RequestNotFoundError."""
+
+    @abc.abstractmethod
+    async def open_for_contact(self, contact_id: str, *, kind: rq.RequestKind | None = None,
+                               for_update: bool = False) -> list[rq.DataSubjectRequest]:
+        """Returns the open requests about a contact (of one kind if given), oldest first."""
+
+    @abc.abstractmethod
+    async def open_requests(self, *, due_before: datetime | None = None, kind: rq.RequestKind | None = None,
+                            limit: int = 500) -> list[rq.DataSubjectRequest]:
+        """Returns open requests, oldest due first, optionally only those due before a time or of one kind."""
+
+    @abc.abstractmethod
+    def add_forward(self, forward: rq.ObjectionForward) -> None:
+        """Registers a pending objection forward to be inserted on flush."""
+
+    @abc.abstractmethod
+    async def get_forward(self, forward_id: str) -> rq.ObjectionForward | None:
+        """Returns an objection forward (saved on flush when changed), or None."""
+
+    @abc.abstractmethod
+    async def pending_forwards(self, *, request_id: str | None = None,
+                               limit: int = 500) -> list[rq.ObjectionForward]:
+        """Returns the objection forwards consent has not accepted yet (of one request if given), oldest
+        first."""
+
+    @abc.abstractmethod
+    async def flush(self) -> None:
+        """Inserts new requests and updates changed ones with a version check; saves objection forwards."""
+
+
+class SqlAlchemyRequestRepository(AbstractRequestRepository):
+    """Loads and saves requests and objection forwards with Core statements on the unit of work's session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__()
+        self._session = session
+        self._loaded: dict[str, int] = {}
+        self._forwards: dict[str, rq.ObjectionForward] = {}
+        self._forwards_new: set[str] = set()
+        self._postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+
+    async def get_or_raise(self, request_id: str, *, for_update: bool = False) -> rq.DataSubjectRequest:
+        query = sa.select(orm.data_subject_requests).where(orm.data_subject_requests.c.id == request_id)
+        if for_update and self._postgres:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).mappings().first()
+        if row is None:
+            raise rq.RequestNotFoundError(request_id)
+        return self._track(row)
+
+    async def open_for_contact(self, contact_id: str, *, kind: rq.RequestKind | None = None,
+                               for_update: bool = False) -> list[rq.DataSubjectRequest]:
+        c = orm.data_subject_requests.c
+        query = sa.select(orm.data_subject_requests).where(
+            c.contact_id == contact_id, c.status.notin_([s.value for s in rq.FINAL_STATUSES]))
+        if kind is not None:
+            query = query.where(c.kind == kind.value)
+        if for_update and self._postgres:
+            query = query.with_for_update()
+        rows = (await self._session.execute(query.order_by(c.received_at))).mappings()
+        return [self._track(row) for row in rows]
+
+    async def open_requests(self, *, due_before: datetime | None = None, kind: rq.RequestKind | None = None,
+                            limit: int = 500) -> list[rq.DataSubjectRequest]:
+        c = orm.data_subject_requests.c
+        query = sa.select(orm.data_subject_requests).where(
+            c.status.notin_([s.value for s in rq.FINAL_STATUSES]))
+        if due_before is not None:
+            query = query.where(c.due_at < due_before)
+        if kind is not None:
+            query = query.where(c.kind == kind.value)
+        rows = (await self._session.execute(query.order_by(c.due_at, c.id).limit(limit))).mappings()
+        return [self._track(row) for row in rows]
+
+    def add_forward(self, forward: rq.ObjectionForward) -> None:
+        self._forwards[forward.id] = forward
+        self._forwards_new.add(forward.id)
+
+    async def get_forward(self, forward_id: str) -> rq.ObjectionForward | None:
+        row = (await self._session.execute(sa.select(orm.objection_forwards).where(
+            orm.objection_forwards.c.id == forward_id))).mappings().first()
+        return self._track_forward(row) if row is not None else None
+
+    async def pending_forwards(self, *, request_id: str | None = None,
+                               limit: int = 500) -> list[rq.ObjectionForward]:
+        c = orm.objection_forwards.c
+        query = sa.select(orm.objection_forwards).where(c.forwarded_at.is_(None))
+        if request_id is not None:
+            query = query.where(c.request_id == request_id)
+        rows = (await self._session.execute(query.order_by(c.created_at, c.id).limit(limit))).mappings()
+        return [self._track_forward(row) for row in rows]
+
+    def has_changes(self) -> bool:
+        """Tells whether this unit of work touched any request or objection forward."""
+        return bool(self._seen or self._forwards)
+
+    async def flush(self) -> None:
+        table, forwards = orm.data_subject_requests, orm.objection_forwards
+        for forward in self._forwards.values():
+            values = {"id": forward.id, "request_id": forward.request_id,
+                      "blind_indexes": forward.blind_indexes, "created_at": forward.created_at,
+                      "attempts": forward.attempts, "last_attempt_at": forward.last_attempt_at,
+                      "forwarded_at": forward.forwarded_at}
+            if forward.id in self._forwards_new:
+                await self._session.execute(forwards.insert().values(**values))
+                self._forwards_new.discard(forward.id)
+            else:
+                await self._session.execute(
+                    forwards.update().where(forwards.c.id == forward.id).values(**values))
+        for request in self.seen:
+            values = _request_row(request)
+            loaded = self._loaded.get(request.id)
+            if loaded is None:
+                await self._session.execute(table.insert().values(**values))
+            elif loaded != request.version:
+                result = await self._session.execute(table.update().where(
+                    table.c.id == request.id, table.c.version == loaded).values(**values))
+                if result.rowcount != 1:
+                    raise rq.RequestError(f"request {request.id} changed concurrently; retry")
+            self._loaded[request.id] = request.version
+
+    def _track(self, row: Any) -> rq.DataSubjectRequest:
+        request = self._seen.get(row["id"])
+        if request is None:
+            request = _request_of(row)
+            self._seen[request.id] = request
+            self._loaded[request.id] = request.version
+        return request
+
+    def _track_forward(self, row: Any) -> rq.ObjectionForward:
+        forward = self._forwards.get(row["id"])
+        if forward is None:
+            forward = rq.ObjectionForward(
+                id=row["id"], request_id=row["request_id"], blind_indexes=list(row["blind_indexes"]),
+                created_at=row["created_at"], attempts=row["attempts"],
+                last_attempt_at=row["last_attempt_at"], forwarded_at=row["forwarded_at"])
+            self._forwards[forward.id] = forward
+        return forward
+
+
+def _request_row(request: rq.DataSubjectRequest) -> dict[str, Any]:
+    return {
+        "id": request.id, "kind": request.kind.value, "contact_id": request.contact_id,
+        "status": request.status.value, "received_at": request.received_at, "due_at": request.due_at,
+        "extended_months": request.extended_months,
+        "confirmations": {s: t.isoformat() for s, t in request.confirmations.items()},
+        "history": [h.as_dict() for h in request.history], "overdue_reported_at": request.overdue_reported_at,
+        "completed_at": request.completed_at, "version": request.version,
+    }
+
+
+def _request_of(row: Any) -> rq.DataSubjectRequest:
+    return rq.DataSubjectRequest(
+        id=row["id"], kind=rq.RequestKind(row["kind"]), contact_id=row["contact_id"],
+        received_at=row["received_at"], due_at=row["due_at"], status=rq.RequestStatus(row["status"]),
+        extended_months=row["extended_months"],
+        confirmations={s: datetime.fromisoformat(t) for s, t in (row["confirmations"] or {}).items()},
+        history=[rq.HistoryEntry(at=datetime.fromisoformat(h["at"]), action=h["action"], note=h.get("note"))
+                 for h in row["history"] or []],
+        overdue_reported_at=row["overdue_reported_at"], completed_at=row["completed_at"],
+        version=row["version"])

@@ -1,17 +1,41 @@
-"""The contacts HTTP API (`/v1/contacts…`): thin translators between HTTP and the handlers."""
+"""The contacts HTTP API: contacts (`/v1/contacts…`) and data-subject requests (`/v1/requests…`, SPEC §7,
+for the DPO's tools); thin translators between HTTP and the handlers."""
 
 from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from pydantic import ValidationError
 
+from contacts.adapters.peers import PeerUnavailableError
 from contacts.domain.errors import DuplicateContactError
 from contacts.domain.model import Contact
+from contacts.domain.requests import (
+    DataSubjectRequest,
+    ExtensionRefusedError,
+    RequestError,
+    RequestKind,
+    RequestNotFoundError,
+)
 from contacts.entrypoints import importing, schemas
-from contacts.entrypoints.deps import Admin, ContactReader, ContactWriter, ServiceDep, UnitOfWorkDep
+from contacts.entrypoints.deps import (
+    Admin,
+    ContactReader,
+    ContactWriter,
+    DeskDep,
+    DpoTools,
+    ServiceDep,
+    UnitOfWorkDep,
+)
 from contacts.service_layer import commands, handlers
+from contacts.service_layer.rights_desk import RightsDesk
 
 router = APIRouter(prefix="/v1", tags=["contacts"])
+requests_router = APIRouter(prefix="/v1", tags=["data-subject requests"])
 
 
 def _read(contact: Contact) -> schemas.ContactRead:
@@ -81,13 +105,8 @@ async def update_contact(contact_id: str, body: schemas.ContactUpdate, uow: Unit
                          principal: ContactWriter, response: Response,
                          if_match: str | None = Header(None)) -> schemas.ContactRead:
     """Changes the given fields; with If-Match, only if the contact is still at that version (else 412)."""
-    changes = body.model_dump(exclude_unset=True)
-    if "postal_address" in changes and body.postal_address is not None:
-        changes["postal_address"] = body.postal_address.model_dump(exclude_none=True)
-    if "phone_collection" in changes:
-        changes["phone_collection"] = importing.phone_collection(body.phone_collection)
     contact = await handlers.update_contact(commands.UpdateContact(
-        actor=principal.actor, contact_id=contact_id, changes=changes,
+        actor=principal.actor, contact_id=contact_id, changes=importing.contact_changes(body),
         expected_version=_version_from_if_match(if_match)), uow)
     response.headers["ETag"] = _etag(contact)
     return _read(contact)
@@ -157,3 +176,117 @@ async def sweep_retention(service: ServiceDep, principal: Admin) -> schemas.Swee
     """Runs a retention sweep now (admin): flags contacts past retention, erases those past the grace."""
     report = await service.sweep_retention(actor=principal.actor)
     return schemas.SweepReport(**report.as_dict())
+
+
+# --- Data-subject requests.
+
+
+def _request_read(request: DataSubjectRequest, now: datetime) -> schemas.RequestRead:
+    return schemas.RequestRead(
+        id=request.id, kind=request.kind, status=request.status.value, contact_id=request.contact_id,
+        received_at=request.received_at, due_at=request.due_at, extended_months=request.extended_months,
+        overdue=request.is_overdue(now=now), confirmations=request.confirmations,
+        awaiting_confirmation_from=request.awaiting(), completed_at=request.completed_at,
+        history=[schemas.HistoryRead(at=h.at, action=h.action, note=h.note) for h in request.history])
+
+
+async def _get_request(desk: RightsDesk, request_id: str) -> DataSubjectRequest:
+    try:
+        return await handlers.get_request(request_id, desk.new_uow())
+    except RequestNotFoundError as error:
+        raise HTTPException(status_code=404, detail=str(error)) from error
+
+
+@requests_router.post("/requests", status_code=201, response_model=schemas.RequestRead)
+async def submit_request(body: schemas.RequestCreate, desk: DeskDep, principal: DpoTools,
+                         response: Response) -> schemas.RequestRead:
+    """Records a request and honours it as far as it can now; an unknown person gets `no_data_found`."""
+    request = await desk.submit(commands.ReceiveRequest(actor=principal.actor, kind=body.kind,
+                                                        contact_id=body.contact_id, email=body.email,
+                                                        phone=body.phone),
+                                changes=importing.contact_changes(body.changes) if body.changes else None)
+    response.headers["Location"] = f"/v1/requests/{request.id}"
+    return _request_read(request, desk.clock())
+
+
+@requests_router.get("/requests", response_model=schemas.RequestList)
+async def list_requests(desk: DeskDep, _principal: DpoTools, overdue: bool = False,
+                        limit: Annotated[int, Query(ge=1, le=500)] = 100) -> schemas.RequestList:
+    """Lists open requests, oldest due first; `overdue=true` keeps those past their due date."""
+    now = desk.clock()
+    found = await handlers.list_open_requests(desk.new_uow(), overdue_at=now if overdue else None,
+                                              limit=limit)
+    return schemas.RequestList(items=[_request_read(r, now) for r in found])
+
+
+@requests_router.get("/requests/{request_id}", response_model=schemas.RequestRead)
+async def get_request(request_id: str, desk: DeskDep, _principal: DpoTools) -> schemas.RequestRead:
+    """Returns a request with its status, due date, confirmations and history."""
+    return _request_read(await _get_request(desk, request_id), desk.clock())
+
+
+@requests_router.get("/requests/{request_id}/export", response_model=None)
+async def export_request(request_id: str, desk: DeskDep, _principal: DpoTools,
+                         format: Literal["json", "portability", "csv"] = "json",  # noqa: A002 - query name
+                         ) -> Any:
+    """Returns what every service holds about the person (json), or the data they provided, flat
+    (portability: a JSON object of field → value; csv: the same rows as `field,value` CSV)."""
+    request = await _get_request(desk, request_id)
+    if request.kind not in (RequestKind.ACCESS, RequestKind.PORTABILITY):
+        raise HTTPException(status_code=409, detail=f"a {request.kind.value} request has no export")
+    try:
+        export = await desk.export(request)
+    except PeerUnavailableError as error:
+        raise HTTPException(status_code=503, detail=str(error)) from error
+    if format == "csv":
+        return Response(portability_csv(export), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="portability-{request.id}.csv"'})
+    if format == "portability":
+        return {"request_id": request.id, "generated_at": export["generated_at"],
+                "data": dict(portability_rows(export))}
+    return export
+
+
+@requests_router.post("/requests/{request_id}/extension", response_model=schemas.RequestRead)
+async def extend_request(request_id: str, body: schemas.ExtensionCreate, desk: DeskDep,
+                         principal: DpoTools) -> schemas.RequestRead:
+    """Extends the due date by one or two months (two in all), within the first month, with the reason."""
+    try:
+        request = await handlers.extend_request(commands.ExtendRequest(
+            actor=principal.actor, request_id=request_id, months=body.months, reason=body.reason),
+            desk.new_uow())
+    except RequestNotFoundError as error:
+        raise HTTPException(status_code=404, detail=str(error)) from error
+    except ExtensionRefusedError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from error
+    except RequestError as error:
+        raise HTTPException(status_code=409, detail=str(error)) from error
+    return _request_read(request, desk.clock())
+
+
+def portability_rows(export: dict[str, Any]) -> list[tuple[str, str]]:
+    """Flattens the data the person provided (their contact record and consents) into (field, value) rows."""
+    rows: list[tuple[str, str]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key in sorted(value):
+                walk(f"{prefix}.{key}" if prefix else key, value[key])
+        elif isinstance(value, list):
+            for n, item in enumerate(value):
+                walk(f"{prefix}[{n}]", item)
+        elif value is not None:
+            rows.append((prefix, str(value)))
+
+    walk("contact", (export.get("contacts") or {}).get("contact") or {})
+    walk("consents", (export.get("consent") or {}).get("consents") or [])
+    return rows
+
+
+def portability_csv(export: dict[str, Any]) -> str:
+    """Returns the portability rows as RFC 4180 CSV with a `field,value` header."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["field", "value"])
+    writer.writerows(portability_rows(export))
+    return buffer.getvalue()

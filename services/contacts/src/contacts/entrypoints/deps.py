@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-
-from contacts.bootstrap import Contacts
-from contacts.service_layer.unit_of_work import ContactsUnitOfWork
 from shared.auth import Principal, require_roles
 
+from contacts.bootstrap import Contacts
+from contacts.service_layer.rights_desk import RightsDesk
+from contacts.service_layer.unit_of_work import ContactsUnitOfWork
 
 # Dependencies are coroutines because FastAPI runs plain functions in a worker thread, a hop that
 # cost more than the work of a create request.
@@ -23,8 +23,15 @@ async def _uow(service: Annotated[Contacts, Depends(_service)]) -> ContactsUnitO
     return service.uow()
 
 
+async def _desk(service: Annotated[Contacts, Depends(_service)]) -> RightsDesk:
+    return service.desk
+
+
 UnitOfWorkDep = Annotated[ContactsUnitOfWork, Depends(_uow)]
 ServiceDep = Annotated[Contacts, Depends(_service)]
+DeskDep = Annotated[RightsDesk, Depends(_desk)]
 ContactWriter = Annotated[Principal, Depends(require_roles("integrator", "admin"))]
 ContactReader = Annotated[Principal, Depends(require_roles("integrator", "admin"))]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
+#: The DPO's tools, which file and follow data-subject requests.
+DpoTools = Annotated[Principal, Depends(require_roles("integrator", "admin"))]

@@ -129,6 +129,16 @@ def create_command(body: schemas.ContactCreate, *, actor: str) -> commands.Creat
                    for p in body.purchases])
 
 
+def contact_changes(body: schemas.ContactUpdate) -> commands.ContactChanges:
+    """Returns the changes a PATCH body (or a rectification) names; the fields it leaves out stay unset."""
+    given: dict[str, Any] = {name: getattr(body, name) for name in body.model_fields_set}
+    if "postal_address" in given and body.postal_address is not None:
+        given["postal_address"] = body.postal_address.model_dump(exclude_none=True)
+    if "phone_collection" in given:
+        given["phone_collection"] = phone_collection(body.phone_collection)
+    return commands.ContactChanges(**given)
+
+
 def phone_collection(body: schemas.PhoneCollection | None) -> PhoneCollection | None:
     """Returns the domain value of the `phone_collection` object (None when absent)."""
     return PhoneCollection(**body.model_dump()) if body is not None else None

@@ -5,12 +5,21 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import (AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from shared.blind_index import InvalidIdentifierError, normalise_email, normalise_phone
 
 from contacts.domain import timezones
 from contacts.domain.model import SELLER_KINDS, CallOutcome, InteractionKind, Kind, Relationship
-from shared.blind_index import InvalidIdentifierError, normalise_email, normalise_phone
+from contacts.domain.requests import RequestKind
 
 
 def _valid_phone(value: str | None) -> str | None:
@@ -307,3 +316,68 @@ class SweepReport(BaseModel):
     examined: int
     flagged: int
     erased: int
+
+
+# Data-subject requests (`/v1/requests…`).
+
+
+class RequestCreate(BaseModel):
+    """A data-subject request; the person is named by exactly one of contact_id, email or phone."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: RequestKind
+    contact_id: Annotated[str, Field(min_length=1, max_length=36)] | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    #: For a rectification: the fields to correct, as in `PATCH /v1/contacts/{id}`.
+    changes: ContactUpdate | None = None
+
+    @model_validator(mode="after")
+    def _one_person_and_changes(self) -> RequestCreate:
+        named = [n for n in ("contact_id", "email", "phone") if getattr(self, n)]
+        if len(named) != 1:
+            raise ValueError("name the person by exactly one of contact_id, email or phone")
+        if self.kind is RequestKind.RECTIFICATION and not (self.changes and self.changes.model_fields_set):
+            raise ValueError("a rectification needs the changes to make")
+        if self.kind is not RequestKind.RECTIFICATION and self.changes is not None:
+            raise ValueError("changes are only for a rectification")
+        return self
+
+
+class HistoryRead(BaseModel):
+    """One step of a request."""
+
+    at: datetime
+    action: str
+    note: str | None
+
+
+class RequestRead(BaseModel):
+    """A data-subject request as it stands."""
+
+    id: str
+    kind: RequestKind
+    status: str
+    contact_id: str | None
+    received_at: datetime
+    due_at: datetime
+    extended_months: int
+    overdue: bool
+    confirmations: dict[str, datetime]
+    awaiting_confirmation_from: list[str]
+    completed_at: datetime | None
+    history: list[HistoryRead]
+
+
+class RequestList(BaseModel):
+    """Open requests, oldest due first."""
+
+    items: list[RequestRead]
+
+
+class ExtensionCreate(BaseModel):
+    """An extension of the due date (Art. 12(3)): one or two months in all, with the reason."""
+
+    model_config = ConfigDict(extra="forbid")
+    months: Annotated[int, Field(ge=1, le=2)]
+    reason: Annotated[str, Field(min_length=3, max_length=1000)]

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+import enum
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from typing import Any, Final
 
-from contacts.domain.model import (CallOutcome, InteractionKind, Kind, Origin, PersonalData, PhoneCollection, Purchase,
-                                   Relationship)
+from contacts.domain.model import (
+    CallOutcome,
+    InteractionKind,
+    Kind,
+    Origin,
+    PersonalData,
+    PhoneCollection,
+    Purchase,
+    Relationship,
+)
+from contacts.domain.requests import RequestKind
+
+
+class Unset(enum.Enum):
+    """The type of UNSET: a field a PATCH does not touch (None is a value: it clears the field)."""
+
+    UNSET = "unset"
+
+
+UNSET: Final = Unset.UNSET
 
 
 @dataclass(frozen=True)
@@ -32,12 +51,39 @@ class CreateContact:
 
 
 @dataclass(frozen=True)
+class ContactChanges:
+    """The fields a PATCH (or a rectification) changes; a field left UNSET stays as it is."""
+
+    kind: Kind | None | Unset = UNSET
+    relationship: Relationship | None | Unset = UNSET
+    given_name: str | None | Unset = UNSET
+    family_name: str | None | Unset = UNSET
+    email: str | None | Unset = UNSET
+    phone: str | None | Unset = UNSET
+    postal_address: dict[str, str] | None | Unset = UNSET
+    birth_date: date | None | Unset = UNSET
+    last_contact_from_person_at: datetime | None | Unset = UNSET
+    relationship_end_at: datetime | None | Unset = UNSET
+    #: Free-form attributes, stored and returned but never published.
+    attributes: dict[str, Any] | None | Unset = UNSET
+    #: An IANA zone; None goes back to the zone derived from the phone or address.
+    timezone: str | None | Unset = UNSET
+    profession: str | None | Unset = UNSET
+    phone_collection: PhoneCollection | None | Unset = UNSET
+    stop_pub: bool | Unset = UNSET
+
+    def given(self) -> dict[str, Any]:
+        """Returns the changed fields by name (the domain's PATCH form)."""
+        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not UNSET}
+
+
+@dataclass(frozen=True)
 class UpdateContact:
     """Change the named fields of a contact (PATCH), optionally only at an expected version."""
 
     actor: str
     contact_id: str
-    changes: dict[str, Any]
+    changes: ContactChanges
     expected_version: int | None = None
 
 
@@ -80,3 +126,72 @@ class ImportContacts:
 
     actor: str
     rows: list[tuple[int, CreateContact]]
+
+
+# Data-subject requests.
+
+
+@dataclass(frozen=True)
+class ReceiveRequest:
+    """Record a request about the person named by contact id, e-mail or phone."""
+
+    actor: str
+    kind: RequestKind
+    contact_id: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class CompleteRequest:
+    """Close a request as honoured."""
+
+    actor: str
+    request_id: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class FailRequest:
+    """Close a request as not honoured, with a reason free of personal data."""
+
+    actor: str
+    request_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExtendRequest:
+    """Push a request's due date back (Art. 12(3)), with a reason."""
+
+    actor: str
+    request_id: str
+    months: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ConfirmErasure:
+    """Record that a service confirmed a contact's erasure, for every open erasure request about it."""
+
+    actor: str
+    contact_id: str
+    service: str
+
+
+@dataclass(frozen=True)
+class RecordForwardAttempt:
+    """Record one attempt to hand an objection forward to consent, accepted or not."""
+
+    actor: str
+    forward_id: str
+    accepted: bool
+
+
+@dataclass(frozen=True)
+class ReportOverdue:
+    """Record RequestOverdue for each open request past its due date."""
+
+    actor: str
+    now: datetime
+    limit: int = 500

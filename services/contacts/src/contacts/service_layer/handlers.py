@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 
 from contacts.adapters.repository import InteractionRow
 from contacts.domain import retention
+from contacts.domain.errors import ContactNotFoundError
 from contacts.domain.model import Contact, PersonalData, Status
+from contacts.domain.requests import DataSubjectRequest, ObjectionForward, RequestKind
 from contacts.service_layer import commands
 from contacts.service_layer.unit_of_work import AbstractContactsUnitOfWork
 
@@ -51,7 +53,7 @@ async def update_contact(cmd: commands.UpdateContact, uow: AbstractContactsUnitO
     """Applies a PATCH; new e-mail or phone values get new blind indexes (DuplicateContactError if taken)."""
     async with uow:
         contact = await uow.contacts.get_or_raise(cmd.contact_id, for_update=True)
-        changes = dict(cmd.changes)
+        changes = cmd.changes.given()
         if "email" in changes or "phone" in changes:
             contact.check_not_erased()
             merged = {**contact.personal.as_dict(), **{k: changes[k] for k in ("email", "phone") if k in changes}}
@@ -199,6 +201,135 @@ def _known_match(existing: dict[tuple[str, str], str], contact: Contact) -> tupl
     return None
 
 
-__all__ = ["ImportOutcome", "SweepReport", "create_contact", "erase_contact",
-           "find_contacts", "get_contact", "import_contacts", "record_interaction", "sweep_all_retention",
-           "sweep_retention", "update_contact"]
+async def contact_interactions(contact_id: str, uow: AbstractContactsUnitOfWork) -> list[InteractionRow]:
+    """Returns the interactions recorded for a contact, oldest first (no personal data in them)."""
+    async with uow:
+        return await uow.contacts.interactions_of(contact_id)
+
+
+# Data-subject requests (the rights desk sequences them with the handlers above and the peers).
+
+
+async def _person(cmd: commands.ReceiveRequest, uow: AbstractContactsUnitOfWork) -> Contact | None:
+    contact: Contact | None = None
+    if cmd.contact_id:
+        try:
+            contact = await uow.contacts.get_or_raise(cmd.contact_id)
+        except ContactNotFoundError:
+            return None
+    else:
+        indexer = uow.vault.indexer
+        ids = await uow.contacts.find_by_index(email_index=indexer.email(cmd.email) if cmd.email else None,
+                                               phone_index=indexer.phone(cmd.phone) if cmd.phone else None)
+        if ids:
+            contact = await uow.contacts.get_or_raise(ids[0])
+    # An erased contact holds no personal data any more: a request about it finds none.
+    return None if contact is None or contact.status is Status.ERASED else contact
+
+
+async def receive_request(cmd: commands.ReceiveRequest,
+                         uow: AbstractContactsUnitOfWork) -> DataSubjectRequest:
+    """Records a request; unknown (or erased) people get a request closed at once as `no_data_found`.
+
+    An objection from a person we hold no contact for is still owed to consent (UNI-02: it must
+    suppress a later import of the same e-mail or phone): a pending forward of its blind indexes is
+    stored in the same transaction, for the desk to hand over now and the watcher to retry.
+    """
+    async with uow:
+        contact = await _person(cmd, uow)
+        request = DataSubjectRequest.receive(kind=cmd.kind, contact_id=contact.id if contact else None,
+                                             at=uow.clock())
+        if contact is not None:
+            note = ("awaiting erasure confirmations from every service" if cmd.kind is RequestKind.ERASURE
+                    else None)
+            request.start(at=uow.clock(), note=note)
+        uow.requests.add(request)
+        if contact is None and cmd.kind is RequestKind.OBJECTION:
+            indexer = uow.vault.indexer
+            indexes = [i for i in (indexer.email(cmd.email) if cmd.email else None,
+                                   indexer.phone(cmd.phone) if cmd.phone else None) if i]
+            if indexes:
+                uow.requests.add_forward(ObjectionForward.new(request_id=request.id, blind_indexes=indexes,
+                                                              at=uow.clock()))
+        await uow.commit(actor=cmd.actor)
+    return request
+
+
+async def pending_objection_forwards(uow: AbstractContactsUnitOfWork, *, request_id: str | None = None,
+                                     limit: int = 500) -> list[ObjectionForward]:
+    """Returns the objection forwards consent has not accepted yet (of one request if given)."""
+    async with uow:
+        return await uow.requests.pending_forwards(request_id=request_id, limit=limit)
+
+
+async def record_forward_attempt(cmd: commands.RecordForwardAttempt,
+                                 uow: AbstractContactsUnitOfWork) -> ObjectionForward | None:
+    """Records an attempt on an objection forward; returns it (None if it does not exist)."""
+    async with uow:
+        forward = await uow.requests.get_forward(cmd.forward_id)
+        if forward is not None and forward.pending:
+            forward.attempted(at=uow.clock(), accepted=cmd.accepted)
+        await uow.commit(actor=cmd.actor)
+    return forward
+
+
+async def get_request(request_id: str, uow: AbstractContactsUnitOfWork) -> DataSubjectRequest:
+    """Returns a request or raises RequestNotFoundError."""
+    async with uow:
+        return await uow.requests.get_or_raise(request_id)
+
+
+async def list_open_requests(uow: AbstractContactsUnitOfWork, *, overdue_at: datetime | None = None,
+                             limit: int = 500) -> list[DataSubjectRequest]:
+    """Returns the open requests (only those overdue at `overdue_at` when given), oldest due first."""
+    async with uow:
+        return await uow.requests.open_requests(due_before=overdue_at, limit=limit)
+
+
+async def complete_request(cmd: commands.CompleteRequest,
+                          uow: AbstractContactsUnitOfWork) -> DataSubjectRequest:
+    """Closes a request as honoured (RequestError if closed, or an erasure not yet confirmed everywhere)."""
+    async with uow:
+        request = await uow.requests.get_or_raise(cmd.request_id, for_update=True)
+        request.complete(at=uow.clock(), note=cmd.note)
+        await uow.commit(actor=cmd.actor)
+    return request
+
+
+async def fail_request(cmd: commands.FailRequest, uow: AbstractContactsUnitOfWork) -> DataSubjectRequest:
+    """Closes a request as not honoured."""
+    async with uow:
+        request = await uow.requests.get_or_raise(cmd.request_id, for_update=True)
+        request.fail(at=uow.clock(), reason=cmd.reason)
+        await uow.commit(actor=cmd.actor)
+    return request
+
+
+async def extend_request(cmd: commands.ExtendRequest, uow: AbstractContactsUnitOfWork) -> DataSubjectRequest:
+    """Extends a request's due date (ExtensionRefusedError past two months, without reason or too late)."""
+    async with uow:
+        request = await uow.requests.get_or_raise(cmd.request_id, for_update=True)
+        request.extend(months=cmd.months, reason=cmd.reason, at=uow.clock())
+        await uow.commit(actor=cmd.actor)
+    return request
+
+
+async def confirm_erasure(cmd: commands.ConfirmErasure,
+                         uow: AbstractContactsUnitOfWork) -> list[DataSubjectRequest]:
+    """Records a service's confirmation on the contact's open erasure requests; returns those it changed."""
+    async with uow:
+        changed = [r for r in await uow.requests.open_for_contact(cmd.contact_id, kind=RequestKind.ERASURE,
+                                                                  for_update=True)
+                   if r.confirm_erasure(service=cmd.service, at=uow.clock())]
+        await uow.commit(actor=cmd.actor)
+    return changed
+
+
+async def report_overdue(cmd: commands.ReportOverdue,
+                        uow: AbstractContactsUnitOfWork) -> list[DataSubjectRequest]:
+    """Records RequestOverdue once for each open request past its due date; returns them."""
+    async with uow:
+        reported = [r for r in await uow.requests.open_requests(due_before=cmd.now, limit=cmd.limit)
+                    if r.report_overdue(now=cmd.now)]
+        await uow.commit(actor=cmd.actor)
+    return reported

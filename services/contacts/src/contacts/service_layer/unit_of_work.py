@@ -1,48 +1,57 @@
-"""The contacts unit of work: the contacts repository, interactions and the outbox in one transaction."""
+"""The contacts unit of work: contacts, interactions, data-subject requests and outbox in one transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
+from shared.logging import correlation_id
+from shared.uow import AbstractUnitOfWork, SqlAlchemyUnitOfWork
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contacts.adapters import orm, outgoing
 from contacts.adapters.protection import PersonalDataVault
-from contacts.adapters.repository import AbstractContactRepository, SqlAlchemyContactRepository
+from contacts.adapters.repository import (
+    AbstractContactRepository,
+    AbstractRequestRepository,
+    SqlAlchemyContactRepository,
+    SqlAlchemyRequestRepository,
+)
 from shared import outbox
-from shared.logging import correlation_id
-from shared.uow import AbstractUnitOfWork, SqlAlchemyUnitOfWork
 
 
 class AbstractContactsUnitOfWork(AbstractUnitOfWork):
-    """The port handlers take: a contacts repository, the vault and a clock."""
+    """The port handlers take: the contacts and requests repositories, the vault and a clock."""
 
     contacts: AbstractContactRepository
+    requests: AbstractRequestRepository
     vault: PersonalDataVault
 
 
 class ContactsUnitOfWork(SqlAlchemyUnitOfWork, AbstractContactsUnitOfWork):
-    """Opens a session with the contacts repository; commit writes state, then outbox rows, once."""
+    """Opens a session with both repositories; commit writes state, then outbox rows, once."""
 
     def __init__(self, *, vault: PersonalDataVault, **kwargs: Any) -> None:
         super().__init__(outbox_table=orm.outbox, to_envelope=outgoing.to_envelope, **kwargs)
         self.vault = vault
         self.contacts: SqlAlchemyContactRepository
+        self.requests: SqlAlchemyRequestRepository
 
     def _open(self, session: AsyncSession) -> None:
         self.contacts = SqlAlchemyContactRepository(session, self.vault)
+        self.requests = SqlAlchemyRequestRepository(session)
 
     def _repositories(self) -> Iterable[Any]:
-        return [self.contacts]
+        return [self.contacts, self.requests]
 
     async def _flush(self) -> None:
         await self.contacts.flush()
+        await self.requests.flush()
 
     async def commit(self, *, actor: str) -> None:
-        """Commits; a lone new contact on PostgreSQL goes with its event in one statement (the create path)."""
+        """Commits; a lone new contact on PostgreSQL goes in one statement with its event (creates)."""
         contact = self.contacts.lone_new_contact()
-        if contact is None:
+        if contact is None or self.requests.has_changes():
             await super().commit(actor=actor)
             return
         [event] = self.collect_events()

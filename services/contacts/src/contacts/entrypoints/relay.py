@@ -1,9 +1,0 @@
-"""`python -m contacts.entrypoints.relay`: the outbox relay as its own process (one replica)."""
-
-import asyncio
-
-from contacts.bootstrap import bootstrap
-from shared.runtime import run_relay_until_signalled
-
-if __name__ == "__main__":
-    asyncio.run(run_relay_until_signalled(bootstrap().runtime, process_name="contacts-relay"))
