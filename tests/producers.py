@@ -15,6 +15,7 @@ clause in a contract, an e-mail address): if the producer cannot make it, the te
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -26,8 +27,14 @@ from types import ModuleType
 from typing import Any
 
 import sqlalchemy as sa
+from campaign_gate import contracts as gate_contracts
+from campaign_gate.adapters import outgoing as gate_outgoing
+from campaign_gate.domain import events as gate_events
+from campaign_gate.domain.facts import Decision
+from campaign_gate.domain.rules import RULESET_VERSION
 from consent.adapters import outgoing as consent_outgoing
 from consent.domain import parties as consent_parties
+from consent.domain.erasure import erase_subject
 from consent.domain.model import (
     Channel,
     CollectionMethod,
@@ -77,10 +84,36 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+class RecordingPublisher:
+    """Takes the relay's records as a broker would, for consumer tests that run without Kafka.
+
+    `records` holds (topic, key, value, headers) in publication order: the bytes a consumer would poll.
+    """
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str, bytes, list[tuple[str, bytes]]]] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def publish(self, *, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        self.records.append((topic, key, value, headers))
+
+    async def send(self, *, topic: str, key: str, value: bytes,
+                   headers: list[tuple[str, bytes]]) -> asyncio.Future[object]:
+        await self.publish(topic=topic, key=key, value=value, headers=headers)
+        acknowledged: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        acknowledged.set_result(None)
+        return acknowledged
+
+
 class _Outbox:
     """One producer's outbox (a file SQLite database) and the platform's relay publishing it to Kafka."""
 
-    def __init__(self, directory: str, name: str, publisher: KafkaPublisher) -> None:
+    def __init__(self, directory: str, name: str, publisher: KafkaPublisher | RecordingPublisher) -> None:
         self.table = outbox_table(sa.MetaData())
         self.engine = make_engine(f"sqlite:///{os.path.join(directory, name)}.db")
         self.sessions = make_sessionmaker(self.engine)
@@ -118,23 +151,26 @@ class _Outbox:
 
 
 class Upstream:
-    """Publishes what contacts and consent publish, made by their own code, to the real Kafka.
+    """Publishes what contacts, consent and the campaign gate publish, made by their own code, to Kafka.
 
-    Use as `async with Upstream(kafka, blind_index_key=...) as upstream:`. Every method that makes an
-    event publishes it before returning the domain object, so a later call (a withdrawal, an erasure)
-    acts on the same aggregate the way the producer's next command would.
+    Use as `async with Upstream(kafka, blind_index_key=...) as upstream:`; with `kafka=None` the relay
+    publishes to a `RecordingPublisher` instead (`upstream.publisher.records`), for in-process tests.
+    Every method that makes an event publishes it before returning the domain object, so a later call
+    (a withdrawal, an erasure) acts on the same aggregate the way the producer's next command would.
     """
 
-    def __init__(self, kafka_bootstrap: str, *, blind_index_key: str | bytes) -> None:
+    def __init__(self, kafka_bootstrap: str | None, *, blind_index_key: str | bytes) -> None:
         key = blind_index_key.encode() if isinstance(blind_index_key, str) else blind_index_key
         self.indexer = BlindIndexer(key)
         # Contacts' vault computes a contact's blind indexes; its key ring only seals, which no event needs.
         self.vault = PersonalDataVault(key_ring=KeyRing({"test": os.urandom(32)}, "test"),
                                        indexer=self.indexer)
-        self.publisher = KafkaPublisher(kafka_bootstrap, client_id="test-upstream")
+        self.publisher: KafkaPublisher | RecordingPublisher = (
+            KafkaPublisher(kafka_bootstrap, client_id="test-upstream") if kafka_bootstrap
+            else RecordingPublisher())
         self._directory = tempfile.mkdtemp(prefix="vigie-upstream-")
-        self._outboxes = {"contacts": _Outbox(self._directory, "contacts", self.publisher),
-                          "consent": _Outbox(self._directory, "consent", self.publisher)}
+        self._outboxes = {name: _Outbox(self._directory, name, self.publisher)
+                          for name in ("contacts", "consent", "campaign-gate")}
         self.purposes: dict[str, Purpose] = {}
         self.notices: dict[str, Notice] = {}
         #: Every envelope published, in order (a test may deliver one again, as an at-least-once relay can).
@@ -176,7 +212,8 @@ class Upstream:
 
     async def redeliver(self, envelope: EventEnvelope) -> None:
         """Delivers a published event again (same id and bytes), as an at-least-once relay may."""
-        service = "contacts" if envelope.source == contacts_contracts.SOURCE else "consent"
+        service = {contacts_contracts.SOURCE: "contacts", gate_contracts.SOURCE: "campaign-gate"}.get(
+            envelope.source, "consent")
         await self._outboxes[service].redeliver(envelope.id)
 
     # --- contacts: what POST /v1/contacts, PATCH, interactions and erasure make.
@@ -189,7 +226,7 @@ class Upstream:
                       broker_name: str | None = None, obtained_at: datetime | None = None,
                       at: datetime | None = None, timezone: str | None = None, profession: str | None = None,
                       phone_collection: PhoneCollection | None = None, stop_pub: bool = False,
-                      purchases: list[Purchase] | None = None) -> Contact:
+                      purchases: list[Purchase] | None = None, actor: str = "contacts/api") -> Contact:
         """Creates a contact as contacts' create handler does (indexes from its vault); publishes it."""
         personal = PersonalData(email=email, phone=phone, postal_address=postal_address,
                                 birth_date=birth_date)
@@ -201,18 +238,18 @@ class Upstream:
                           broker_name=broker_name),
             obtained_at=obtained_at or at, at=at, contact_id=contact_id, timezone=timezone,
             profession=profession, phone_collection=phone_collection, stop_pub=stop_pub, purchases=purchases)
-        await self.contacts_publish(contact)
+        await self.contacts_publish(contact, actor=actor)
         return contact
 
     async def update_contact(self, contact: Contact, *, at: datetime | None = None,
-                             **changes: Any) -> Contact:
+                             actor: str = "contacts/api", **changes: Any) -> Contact:
         """Applies a PATCH as contacts' update handler does (a new e-mail or phone gets new indexes)."""
         if "email" in changes or "phone" in changes:
             given = {k: changes[k] for k in ("email", "phone") if k in changes}
             merged = {**contact.personal.as_dict(), **given}
             changes["indexes"] = self.vault.indexes_for(PersonalData.from_dict(merged))
         contact.update(changes=changes, at=at or now())
-        await self.contacts_publish(contact)
+        await self.contacts_publish(contact, actor=actor)
         return contact
 
     async def interaction(self, contact: Contact, kind: InteractionKind | str, *, channel: str | None = None,
@@ -381,3 +418,43 @@ class Upstream:
             breach_notification_hours=breach_notification_hours, at=at or now())
         await self.consent_publish(contract)
         return contract
+
+    # --- campaign gate: what a check publishes for each recipient.
+
+    async def gate_receipt(self, contact_id: str, *, campaign_id: str | None = None,
+                           decision: Decision | str = Decision.ALLOW, at: datetime | None = None,
+                           actor: str = "campaign-gate/api") -> EventEnvelope:
+        """Publishes the gate's receipt of one recipient's decision (recipient_checked), as a check does."""
+        receipt = gate_events.RecipientChecked(
+            check_id=str(uuid.uuid4()), campaign_id=campaign_id or str(uuid.uuid4()), campaign_version=1,
+            contact_id=contact_id, decision=Decision(decision).value, reasons=(), evidence=(),
+            ruleset_version=RULESET_VERSION, at=at or now())
+        items = [gate_outgoing.to_envelope(receipt, actor=actor, correlation_id=None)]
+        await self._outboxes["campaign-gate"].publish(items)
+        self.published += [envelope for _topic, envelope in items]
+        return items[0][1]
+
+    # --- erasure confirmations: what consent and the gate publish when contacts' contact_erased reaches them.
+
+    async def consent_data_erased(self, contact_id: str, *, consents: Iterable[Consent] = (),
+                                  blind_indexes: Iterable[str] = (), at: datetime | None = None,
+                                  actor: str = "contacts/data-subject-requests") -> EventEnvelope:
+        """Publishes consent's confirmation of a contact's erasure, made by consent's erasure plan as its
+        consumer of contact_erased makes it (the actor is the erasure's)."""
+        plan = erase_subject(contact_id=contact_id, consents=consents, deliveries=(), objections=(),
+                             at=at or now(), blind_indexes=blind_indexes)
+        items = [consent_outgoing.to_envelope(plan.event, actor=actor, correlation_id=None)]
+        await self._outboxes["consent"].publish(items)
+        self.published += [envelope for _topic, envelope in items]
+        return items[0][1]
+
+    async def gate_contact_forgotten(self, contact_id: str, *, receipts_kept: int = 0,
+                                     at: datetime | None = None,
+                                     actor: str = "contacts/data-subject-requests") -> EventEnvelope:
+        """Publishes the gate's confirmation of a contact's erasure (contact_forgotten), as its projection of
+        contact_erased does."""
+        forgotten = gate_events.ContactForgotten(contact_id, receipts_kept, at or now())
+        items = [gate_outgoing.to_envelope(forgotten, actor=actor, correlation_id=None)]
+        await self._outboxes["campaign-gate"].publish(items)
+        self.published += [envelope for _topic, envelope in items]
+        return items[0][1]
