@@ -1,4 +1,5 @@
-"""The composition root of audit-log: keys, store, runtime and the batch consumer."""
+"""The composition root of audit-log: keys, the writer's key cache, the unit-of-work factory, the
+runtime, the log's metrics and the checkpointer."""
 
 from __future__ import annotations
 
@@ -7,34 +8,40 @@ import base64
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from aiokafka import ConsumerRecord
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import Counter, Gauge
+from shared.envelope_crypto import KeyRing
+from shared.runtime import Runtime
 
 from audit_log import contracts
-from audit_log.adapters.log_store import LogKeys, LogStore, utc
-from audit_log.service_layer import handlers
+from audit_log.adapters.repository import LogKeys, SubjectKeyCache
+from audit_log.domain.model import AuditEntry
+from audit_log.service_layer import commands, handlers
+from audit_log.service_layer.unit_of_work import SqlAlchemyAuditUnitOfWork
 from audit_log.settings import AuditLogSettings
-from shared.envelope_crypto import KeyRing
-from shared.events import EventDecodeError, EventEnvelope
-from shared.kafka import PoisonMessageError
-from shared.runtime import ConsumerSpec, Runtime
-
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class AuditLog:
-    """Everything the entry points need."""
+    """Everything the entry points need: settings, runtime, a unit-of-work factory and the log's metrics.
+
+    One process writes (the consumer, `settings.run_consumers`): it alone appends and signs, which is
+    what makes the gap-free indices and the subject-key cache sound.
+    """
 
     settings: AuditLogSettings
     runtime: Runtime
-    store: LogStore
+    keys: LogKeys
+    key_cache: SubjectKeyCache = field(default_factory=SubjectKeyCache)
+    clock: Callable[[], datetime] | None = None
     tree_size: int = 0
-    last_checkpoint_at: float | None = field(default=None)
+    last_checkpoint_at: float | None = None
 
     def __post_init__(self) -> None:
         registry = self.runtime.registry
@@ -45,48 +52,40 @@ class AuditLog:
         Gauge("audit_log_checkpoint_age_seconds", "Seconds since the latest checkpoint was signed (NaN before one)",
               registry=registry).set_function(self._checkpoint_age)
 
+    def uow(self) -> SqlAlchemyAuditUnitOfWork:
+        """Returns a new unit of work on the log."""
+        return SqlAlchemyAuditUnitOfWork(engine=self.runtime.engine, keys=self.keys, key_cache=self.key_cache,
+                                         clock=self.clock)
+
+    def count_appended(self, entries: list[AuditEntry]) -> None:
+        """Counts entries this process appended into the metrics."""
+        if entries:
+            self.appended.inc(len(entries))
+            self.tree_size = max(self.tree_size, entries[-1].index + 1)
+
     def _checkpoint_age(self) -> float:
         return math.nan if self.last_checkpoint_at is None else max(0.0, time.time() - self.last_checkpoint_at)
 
     async def refresh_status(self) -> None:
         """Reads the tree size and the latest checkpoint's time into the metrics."""
-        size, signed_at = await handlers.log_status(engine=self.runtime.engine, store=self.store)
-        self.tree_size = max(self.tree_size, size)
-        self.last_checkpoint_at = utc(signed_at).timestamp() if signed_at is not None else None
-
-    async def handle_batch(self, records: list[ConsumerRecord]) -> list[tuple[ConsumerRecord, BaseException]]:
-        """Decodes records, dead-letters the undecodable, integrates the rest in one transaction."""
-        refused: list[tuple[ConsumerRecord, BaseException]] = []
-        events: list[tuple[EventEnvelope, bytes]] = []
-        for record in records:
-            try:
-                events.append((EventEnvelope.decode(record.value or b""), record.value))
-            except EventDecodeError as exc:
-                refused.append((record, PoisonMessageError(f"undecodable event: {exc.__class__.__name__}")))
-        if events:
-            new = await handlers.integrate_events(events, engine=self.runtime.engine, store=self.store)
-            if new:
-                self.appended.inc(len(new))
-                self.tree_size = max(self.tree_size, new[-1].index + 1)
-        return refused
-
-    def consumers(self) -> list[ConsumerSpec]:
-        """Returns the consumer of every topic."""
-        return [ConsumerSpec(topics=list(contracts.CONSUMED_TOPICS), group_id=self.settings.consumer_group,
-                             handle_batch=self.handle_batch, max_records=self.settings.consumer_batch_records)]
+        status = await handlers.log_status(self.uow())
+        self.tree_size = max(self.tree_size, status.size)
+        signed_at = status.last_signed_at
+        self.last_checkpoint_at = signed_at.timestamp() if signed_at is not None else None
 
     async def checkpoint_loop(self) -> None:
-        """Signs a new checkpoint whenever the tree grew, every few seconds at most."""
+        """Signs a new checkpoint whenever the tree grew, every few seconds at most (the writer only)."""
         while True:
             try:
-                await handlers.make_checkpoint(engine=self.runtime.engine, store=self.store)
+                await handlers.sign_checkpoint(commands.SignCheckpoint(), self.uow())
                 await self.refresh_status()
             except Exception:
                 log.exception("checkpoint failed")
             await asyncio.sleep(self.settings.checkpoint_every_seconds)
 
 
-def bootstrap(settings: AuditLogSettings | None = None) -> AuditLog:
+def bootstrap(settings: AuditLogSettings | None = None, *,
+              clock: Callable[[], datetime] | None = None) -> AuditLog:
     """Builds the service from its settings (read from the environment when not given)."""
     settings = settings or AuditLogSettings()
     kid, kek = settings.subject_kek_pair()
@@ -95,4 +94,4 @@ def bootstrap(settings: AuditLogSettings | None = None) -> AuditLog:
         key_name=settings.key_name, origin=settings.origin, key_ring=KeyRing({kid: kek}, kid),
         pseudonym_key=settings.pseudonym_key.get_secret_value().encode())
     runtime = Runtime(settings=settings, outbox_table=None, topics=list(contracts.CONSUMED_TOPICS))
-    return AuditLog(settings=settings, runtime=runtime, store=LogStore(keys))
+    return AuditLog(settings=settings, runtime=runtime, keys=keys, clock=clock)

@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-
-from audit_log.bootstrap import AuditLog, bootstrap
-from audit_log.entrypoints.api import router
-from audit_log.settings import AuditLogSettings
 from shared.auth import build_token_verifier
 from shared.logging import configure_logging
 from shared.web import create_app as create_platform_app
+
+from audit_log.bootstrap import AuditLog, bootstrap
+from audit_log.entrypoints import consumer
+from audit_log.entrypoints.api import router
+from audit_log.settings import AuditLogSettings
 
 
 def create_app(settings: AuditLogSettings | None = None, *, service: AuditLog | None = None) -> FastAPI:
@@ -24,7 +25,7 @@ def create_app(settings: AuditLogSettings | None = None, *, service: AuditLog | 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with service.runtime.running(service.consumers()):
+        async with service.runtime.running(consumer.consumers(service)):
             # Because only the single writer may sign: the checkpointer runs where the consumer runs.
             checkpointer = (asyncio.create_task(service.checkpoint_loop())
                             if settings.run_consumers else None)

@@ -1,4 +1,5 @@
-"""Audit-log test fixtures: migrated SQLite and PostgreSQL databases, a service without Kafka, tampering."""
+"""Audit-log test fixtures: migrated SQLite and PostgreSQL databases, a service without Kafka fed by the
+producers' own code (tests/producers.py), tampering."""
 
 from __future__ import annotations
 
@@ -7,37 +8,31 @@ import contextlib
 import socket
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 import uvicorn
-from audit_log import contracts
+from aiokafka import ConsumerRecord
 from audit_log.bootstrap import AuditLog, bootstrap
+from audit_log.entrypoints import consumer
 from audit_log.main import create_app
-from audit_log.service_layer import handlers
+from audit_log.service_layer import commands, handlers
 from audit_log.settings import AuditLogSettings
+from contacts.domain.model import Contact
 from fastapi import FastAPI
 from shared.events import EventEnvelope
 from shared.migrations import upgrade
-
 from shared.testing.harness import JWT, ROOT, migrated_database
 
+from tests.producers import Upstream
+
 SERVICE_DIR = ROOT / "services" / "audit-log"
-
-
-def event(subject: str, *, type_: str = "vigie.contacts.contact_updated.v1", actor: str = "crm/alice",
-          **data: Any) -> EventEnvelope:
-    """Returns an event about a subject, as a producing service would publish it."""
-    return EventEnvelope(source="/contacts", type=type_, subject=subject, actor=actor, data=data or {"n": 1})
-
-
-def erasure(subject: str) -> EventEnvelope:
-    """Returns the contacts service's erasure event for a subject."""
-    return event(subject, type_=contracts.CONTACT_ERASED, actor="crm/dpo", reason="art17")
+#: The producers' blind-index key (contacts' vault indexes e-mails and phones with it).
+BLIND_INDEX_KEY = "audit-log-tests-blind-index-key-0123456789"
 
 
 def settings_for(database_url: str, *, kafka: str = "127.0.0.1:9", **overrides: Any) -> AuditLogSettings:
@@ -48,27 +43,79 @@ def settings_for(database_url: str, *, kafka: str = "127.0.0.1:9", **overrides: 
     return AuditLogSettings(**values)
 
 
+def consumed(topic: str, value: bytes, *, offset: int = 0, key: bytes | None = None,
+             headers: Sequence[tuple[str, bytes]] = ()) -> ConsumerRecord:
+    """Returns a record as the consumer loop polls it."""
+    return ConsumerRecord(topic=topic, partition=0, offset=offset, timestamp=0, timestamp_type=0, key=key,
+                          value=value, checksum=None, serialized_key_size=len(key or b""),
+                          serialized_value_size=len(value), headers=tuple(headers))
+
+
 @dataclass
 class Log:
-    """An audit-log service whose API is called in-process and whose events are fed directly."""
+    """An audit-log service whose API is called in-process, fed by the producers' own code.
+
+    `upstream` makes contacts', consent's and the gate's events with their code and publishes them
+    through their outbox relay to a recording publisher; `feed` hands what was published since the
+    last feed to the consumer's batch handler as one polled batch.
+    """
 
     url: str
     service: AuditLog
     app: FastAPI
     client: httpx.AsyncClient
+    upstream: Upstream
+    contacts: dict[str, Contact] = field(default_factory=dict)
+    _delivered: int = 0
 
     @property
     def dialect(self) -> str:
         return "postgresql" if self.url.startswith("postgresql") else "sqlite"
 
-    async def feed(self, events: Iterable[EventEnvelope]) -> None:
-        """Integrates events as the consumer does for one polled batch."""
-        batch = [(envelope, envelope.encode()) for envelope in events]
-        await handlers.integrate_events(batch, engine=self.service.runtime.engine, store=self.service.store)
+    async def touch(self, subject: str, *, actor: str = "contacts/api") -> EventEnvelope:
+        """Publishes contact_created for a new subject, else contact_updated, as contacts does."""
+        contact = self.contacts.get(subject)
+        if contact is None:
+            self.contacts[subject] = await self.upstream.contact(contact_id=subject, actor=actor)
+        else:
+            await self.upstream.update_contact(contact, actor=actor,
+                                               attributes={"touched": len(self.upstream.published)})
+        return self.upstream.published[-1]
+
+    async def erase(self, subject: str) -> EventEnvelope:
+        """Publishes contact_erased for a subject, as contacts' rights desk does."""
+        return await self.upstream.erase(self.contacts[subject])
+
+    async def feed(self, *envelopes: EventEnvelope) -> list[EventEnvelope]:
+        """Delivers, as one polled batch, what the upstream published since the last feed (or `envelopes`)."""
+        if envelopes:
+            self.skip_published()
+            records = [consumed("contacts.events", e.encode()) for e in envelopes]
+        else:
+            published = self.upstream.publisher.records[self._delivered:]
+            self._delivered += len(published)
+            records = [consumed(topic, value, offset=n, key=key.encode(), headers=headers)
+                       for n, (topic, key, value, headers) in enumerate(published)]
+        refused = await consumer.batch_handler(self.service)(records)
+        assert refused == [], refused
+        return [EventEnvelope.decode(r.value) for r in records]
+
+    def skip_published(self) -> list[EventEnvelope]:
+        """Returns what was published since the last feed, undelivered (the test hands it on itself)."""
+        published = self.upstream.publisher.records[self._delivered:]
+        self._delivered += len(published)
+        return [EventEnvelope.decode(value) for _topic, _key, value, _headers in published]
+
+    async def ingest(self, *subjects: str, actor: str = "contacts/api") -> list[EventEnvelope]:
+        """Publishes an event about each subject (in order), then feeds them as one batch."""
+        for subject in subjects:
+            await self.touch(subject, actor=actor)
+        return await self.feed()
 
     async def checkpoint(self) -> str | None:
-        """Signs a checkpoint as the checkpointer loop does."""
-        return await handlers.make_checkpoint(engine=self.service.runtime.engine, store=self.service.store)
+        """Signs a checkpoint as the checkpointer loop does; returns its note."""
+        signed = await handlers.sign_checkpoint(commands.SignCheckpoint(), self.service.uow())
+        return None if signed is None else signed.note
 
 
 async def sqlite_database(directory: Any) -> str:
@@ -98,8 +145,9 @@ async def in_process(url: str) -> AsyncIterator[Log]:
     service = bootstrap(settings_for(url, run_consumers=False))
     app = create_app(service=service)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://audit") as client:
-            yield Log(url, service, app, client)
+        async with Upstream(None, blind_index_key=BLIND_INDEX_KEY) as upstream, \
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://audit") as client:
+            yield Log(url, service, app, client, upstream)
     finally:
         await service.runtime.engine.dispose()
 

@@ -6,7 +6,7 @@ import pytest
 
 from shared.testing.harness import auth
 
-from .conftest import Log, event
+from .conftest import Log
 
 pytestmark = pytest.mark.integration
 
@@ -16,7 +16,7 @@ ENDPOINTS = ["/v1/entries", "/v1/entries/0", "/v1/export", "/v1/checkpoint", "/v
 
 @pytest.fixture
 async def signed_log(log: Log) -> Log:
-    await log.feed([event("c-1")])
+    await log.ingest("c-1")
     await log.checkpoint()
     return log
 

@@ -8,7 +8,7 @@ from sqlalchemy.exc import DBAPIError
 
 from shared.testing.harness import auth
 
-from .conftest import Log, event, in_process
+from .conftest import Log, in_process
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ async def _counts(log: Log) -> tuple[int, int, int]:
 
 @pytest.mark.parametrize("statement", STATEMENTS)
 async def test_updates_and_deletes_on_the_log_fail_at_the_database(log: Log, statement: str) -> None:
-    await log.feed([event("c-1"), event("c-2"), event("c-3")])
+    await log.ingest("c-1", "c-2", "c-3")
     await log.checkpoint()
     before = await _counts(log)
 
@@ -47,7 +47,7 @@ async def test_updates_and_deletes_on_the_log_fail_at_the_database(log: Log, sta
 @pytest.mark.parametrize("table", ["entries", "tree_nodes", "checkpoints"])
 async def test_truncate_fails_on_postgresql(postgres_url: str, table: str) -> None:
     async with in_process(postgres_url) as log:
-        await log.feed([event("c-1")])
+        await log.ingest("c-1")
         await log.checkpoint()
         with pytest.raises(DBAPIError, match="append-only"):
             async with log.service.runtime.engine.begin() as conn:

@@ -10,7 +10,7 @@ from vigie_verify.merkle import leaf_hash, verify_consistency, verify_inclusion
 
 from shared.testing.harness import auth
 
-from .conftest import Log, erasure, event
+from .conftest import Log
 
 pytestmark = pytest.mark.integration
 
@@ -25,21 +25,22 @@ async def _entries(log: Log, subject: str) -> list[dict]:  # type: ignore[type-a
 
 async def test_after_an_erasure_the_subjects_entries_are_redacted_and_proofs_and_verification_pass(log: Log) -> None:
     erased, kept = "contact-erased", "contact-kept"
-    await log.feed([event(erased, step=1), event(kept, step=1), event(erased, step=2)])
+    created, kept_created, updated = await log.ingest(erased, kept, erased)
     await log.checkpoint()
     vkey = (await log.client.get("/v1/public-key", headers=AUDITOR)).json()["vkey"]
     before = open_checkpoint((await log.client.get("/v1/checkpoint", headers=AUDITOR)).text, vkey=vkey)
-    assert [e["event"]["data"]["step"] for e in await _entries(log, erased)] == [1, 2]
+    assert [e["event"]["id"] for e in await _entries(log, erased)] == [created.id, updated.id]
 
-    the_erasure = erasure(erased)
-    await log.feed([the_erasure, event(kept, step=2)])
+    the_erasure = await log.erase(erased)
+    kept_updated = await log.touch(kept)
+    await log.feed()
     await log.checkpoint()
 
     entries = await _entries(log, erased)
     assert [(e["redacted"], e["event"]) for e in entries[:2]] == [(True, None), (True, None)]
     assert entries[2]["event_id"] == the_erasure.id and not entries[2]["redacted"]
     assert entries[2]["event"]["type"] == "vigie.contacts.contact_erased.v1"
-    assert [e["event"]["data"]["step"] for e in await _entries(log, kept)] == [1, 2]
+    assert [e["event"]["id"] for e in await _entries(log, kept)] == [kept_created.id, kept_updated.id]
 
     after = open_checkpoint((await log.client.get("/v1/checkpoint", headers=AUDITOR)).text, vkey=vkey)
     assert after.size == 5
@@ -60,8 +61,11 @@ async def test_after_an_erasure_the_subjects_entries_are_redacted_and_proofs_and
 async def test_the_erased_subjects_data_is_gone_from_exports_and_the_database(log: Log) -> None:
     erased = "contact-erased-2"
     secret = "marker-7f3a9c"
-    await log.feed([event(erased, note=secret)])
-    await log.feed([erasure(erased)])
+    log.contacts[erased] = await log.upstream.contact(contact_id=erased, profession=f"boulanger {secret}")
+    (created,) = await log.feed()
+    assert created.data["facts"]["profession"] == f"boulanger {secret}"
+    await log.erase(erased)
+    await log.feed()
 
     export = (await log.client.get("/v1/export", params={"subject": erased}, headers=AUDITOR)).text
     assert len(export.splitlines()) == 2
@@ -76,29 +80,31 @@ async def test_the_erased_subjects_data_is_gone_from_exports_and_the_database(lo
 
 async def test_events_after_an_erasure_are_sealed_under_a_new_stored_key_and_stay_readable(log: Log) -> None:
     subject = "contact-returning"
-    await log.feed([event(subject, step=1)])
-    await log.feed([erasure(subject)])
-    await log.feed([event(subject, step=2)])
+    await log.ingest(subject)
+    await log.erase(subject)
+    await log.feed()
+    # The person comes back (a new contact record under the same id, as a re-import makes).
+    del log.contacts[subject]
+    (returned,) = await log.ingest(subject)
 
     entries = await _entries(log, subject)
     assert [e["event"] is None for e in entries] == [True, False, False]
-    assert entries[2]["event"]["data"]["step"] == 2
+    assert entries[2]["event"]["id"] == returned.id
 
 
 async def test_a_batch_that_rolls_back_leaves_no_subject_key_behind_in_the_writers_cache(log: Log) -> None:
-    from audit_log.service_layer.handlers import _is_erasure
-
     subject = "contact-rolled-back"
 
     class Abort(Exception):
         pass
 
-    doomed = event(subject, step=0)
+    await log.touch(subject)
+    (doomed,) = log.skip_published()
     with pytest.raises(Abort):
-        async with log.service.runtime.engine.begin() as conn:
-            await log.service.store.append(conn, [(doomed, doomed.encode())], shred_after=_is_erasure)
+        async with log.service.uow() as uow:
+            await uow.log.append([(doomed, doomed.encode())], shred_after=lambda _: False, at=uow.clock())
             raise Abort
-    await log.feed([event(subject, step=1)])
+    (kept,) = await log.ingest(subject)
 
     entries = await _entries(log, subject)
-    assert [e["event"]["data"]["step"] for e in entries] == [1]
+    assert [e["event"]["id"] for e in entries] == [kept.id]

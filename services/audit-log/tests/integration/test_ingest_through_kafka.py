@@ -1,4 +1,5 @@
-"""Ingest for real: events produced to Kafka become exactly one entry each, gap-free, in PostgreSQL."""
+"""Ingest for real: the producers' events, relayed to Kafka on every topic and some delivered twice,
+become exactly one entry each, gap-free, in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,30 +7,38 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
 from audit_log.adapters import orm
 from audit_log.main import create_app
+from shared.events import EventEnvelope
 
 from shared.testing.harness import auth, eventually, running
+from tests.producers import Upstream
 
-from .conftest import event, settings_for
+from .conftest import BLIND_INDEX_KEY, settings_for
 
 pytestmark = pytest.mark.integration
 
 AUDITOR = auth("auditor")
-TOPICS = ["contacts.events", "consent.events", "campaigns.events"]
 
 
-async def _produce(kafka: str, events, *, twice: bool) -> None:  # type: ignore[no-untyped-def]
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True)
-    await producer.start()
-    try:
-        for n, envelope in enumerate(events):
-            for _ in range(2 if twice and n % 3 == 0 else 1):
-                await producer.send(TOPICS[n % 3], envelope.encode(), key=envelope.subject.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
+async def _produce(upstream: Upstream, run: str, count: int) -> list[EventEnvelope]:
+    """Publishes `count` events about seven contacts, in turn on contacts.events, consent.events and
+    campaigns.events, each made by its producer; every sixth is delivered a second time by its relay."""
+    contacts = {}
+    for n in range(count):
+        subject = f"contact-{run}-{n % 7}"
+        if n % 3 == 0:
+            if subject in contacts:
+                await upstream.update_contact(contacts[subject], attributes={"n": n})
+            else:
+                contacts[subject] = await upstream.contact(contact_id=subject)
+        elif n % 3 == 1:
+            await upstream.objection(contact_id=subject)
+        else:
+            await upstream.gate_receipt(subject)
+        if n % 6 == 0:
+            await upstream.redeliver(upstream.published[-1])
+    return list(upstream.published)
 
 
 async def _indices_of(engine, event_ids: list[str]) -> dict[str, list[int]]:  # type: ignore[no-untyped-def]
@@ -57,12 +66,13 @@ async def _caught_up(service) -> bool:  # type: ignore[no-untyped-def]
 async def test_every_event_on_every_topic_becomes_exactly_one_entry_with_gap_free_indices(
         kafka_bootstrap: str, postgres_url: str) -> None:
     run = uuid.uuid4().hex[:8]
-    events = [event(f"contact-{run}-{n % 7}", n=n) for n in range(60)]
     settings = settings_for(postgres_url, kafka=kafka_bootstrap, checkpoint_every_seconds=0.1)
 
-    async with running(create_app(settings)) as audit:
+    async with running(create_app(settings)) as audit, \
+            Upstream(kafka_bootstrap, blind_index_key=BLIND_INDEX_KEY) as upstream:
         service = audit.app.state.service
-        await _produce(kafka_bootstrap, events, twice=True)
+        events = await _produce(upstream, run, 60)
+        assert {e.source for e in events} == {"/vigie/contacts", "/vigie/consent", "/vigie/campaign-gate"}
         ids = [e.id for e in events]
         found = await eventually(lambda: _found_all(service.runtime.engine, ids))
         await eventually(lambda: _caught_up(service))

@@ -11,7 +11,7 @@ from vigie_verify.merkle import verify_consistency, verify_inclusion
 
 from shared.testing.harness import auth
 
-from .conftest import Log, event, tamper
+from .conftest import Log, tamper
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ async def _signed(log: Log):  # type: ignore[no-untyped-def]
 async def test_every_inclusion_and_consistency_proof_verifies_against_the_signed_roots(log: Log) -> None:
     checkpoints = []
     for batch_size in (1, 2, 4, 3, 7):
-        await log.feed([event(f"c-{n}") for n in range(batch_size)])
+        await log.ingest(*(f"c-{n}" for n in range(batch_size)))
         assert await log.checkpoint() is not None
         checkpoints.append(await _signed(log))
     assert [c.size for c in checkpoints] == [1, 3, 7, 10, 17]
@@ -57,7 +57,7 @@ async def test_every_inclusion_and_consistency_proof_verifies_against_the_signed
 ])
 async def test_an_inclusion_proof_outside_the_log_is_a_problem_naming_the_field(
         log: Log, params: dict, field: str) -> None:  # type: ignore[type-arg]
-    await log.feed([event(f"c-{n}") for n in range(3)])
+    await log.ingest(*(f"c-{n}" for n in range(3)))
 
     response = await log.client.get("/v1/proofs/inclusion", params=params, headers=AUDITOR)
 
@@ -67,12 +67,12 @@ async def test_an_inclusion_proof_outside_the_log_is_a_problem_naming_the_field(
 
 
 async def test_no_checkpoint_is_signed_over_a_tree_that_is_not_an_extension_of_the_last_one(log: Log) -> None:
-    await log.feed([event(f"c-{n}") for n in range(4)])
+    await log.ingest(*(f"c-{n}" for n in range(4)))
     await log.checkpoint()
     signed = await _signed(log)
     # The stored root of the first four leaves is rewritten, as a superuser rewriting history would.
     await tamper(log.url, "UPDATE tree_nodes SET hash = ? WHERE level = 2 AND idx = 0", b"\x42" * 32)
-    await log.feed([event(f"c-{n}") for n in range(4, 8)])
+    await log.ingest(*(f"c-{n}" for n in range(4, 8)))
 
     with pytest.raises(ProofError):
         await log.checkpoint()
@@ -86,7 +86,7 @@ async def test_no_checkpoint_is_signed_over_a_tree_that_is_not_an_extension_of_t
 async def test_a_checkpoint_is_signed_only_when_the_tree_grew(log: Log) -> None:
     assert await log.checkpoint() is None
     assert (await log.client.get("/v1/checkpoint", headers=AUDITOR)).status_code == 404
-    await log.feed([event("c-1")])
+    await log.ingest("c-1")
     assert await log.checkpoint() is not None
     assert await log.checkpoint() is None
     assert (await _signed(log)).size == 1
@@ -97,7 +97,7 @@ async def test_a_checkpoint_is_signed_only_when_the_tree_grew(log: Log) -> None:
 ])
 async def test_a_consistency_proof_outside_the_log_is_a_problem_naming_the_field(
         log: Log, params: dict, field: str) -> None:  # type: ignore[type-arg]
-    await log.feed([event(f"c-{n}") for n in range(3)])
+    await log.ingest(*(f"c-{n}" for n in range(3)))
 
     response = await log.client.get("/v1/proofs/consistency", params=params, headers=AUDITOR)
 

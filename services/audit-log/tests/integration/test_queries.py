@@ -14,7 +14,7 @@ from vigie_verify.merkle import leaf_hash
 
 from shared.testing.harness import auth
 
-from .conftest import Log, event
+from .conftest import Log
 
 pytestmark = pytest.mark.integration
 
@@ -22,9 +22,12 @@ AUDITOR = auth("auditor")
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
 
 
-def _at(subject: str, minutes: int, **kwargs: str) -> EventEnvelope:
-    envelope = event(subject, **kwargs)
-    # An event stamped in Paris time: the log must compare and report it in UTC.
+#: The gate's receipt of a recipient's decision (its outgoing mapping's type).
+RECEIPT = "vigie.campaigns.recipient_checked.v1"
+
+
+def _at(envelope: EventEnvelope, minutes: int) -> EventEnvelope:
+    # The producer's event, stamped as published in Paris time: the log must compare and report it in UTC.
     return envelope.model_copy(update={"time": (T0 + timedelta(minutes=minutes)).astimezone(
         timezone(timedelta(hours=2)))})
 
@@ -37,8 +40,11 @@ async def _items(log: Log, **params: object) -> list[dict]:  # type: ignore[type
 
 @pytest.fixture
 async def queried(log: Log) -> Log:
-    await log.feed([_at("c-1", 0), _at("c-2", 10, actor="crm/bob"), _at("c-1", 20, type_="vigie.consent.given.v1"),
-                    _at("c-3", 30), _at("c-1", 40, actor="crm/bob")])
+    receipt = await log.upstream.gate_receipt("c-1")
+    assert receipt.type == RECEIPT
+    await log.feed(_at(await log.touch("c-1"), 0), _at(await log.touch("c-2", actor="crm/bob"), 10),
+                   _at(receipt, 20), _at(await log.touch("c-3"), 30),
+                   _at(await log.touch("c-1", actor="crm/bob"), 40))
     return log
 
 
@@ -56,7 +62,7 @@ async def test_times_are_timezone_aware_utc_and_the_time_range_compares_instants
 async def test_subject_type_and_actor_filters_combine(queried: Log) -> None:
     assert [i["index"] for i in await _items(queried, subject="c-1")] == [0, 2, 4]
     assert [i["index"] for i in await _items(queried, subject="c-1", actor="crm/bob")] == [4]
-    assert [i["index"] for i in await _items(queried, type="vigie.consent.given.v1")] == [2]
+    assert [i["index"] for i in await _items(queried, type=RECEIPT)] == [2]
     assert await _items(queried, subject="nobody") == []
     assert all(i["subject"] != "c-1" for i in await _items(queried)), "subjects are filed under a pseudonym"
 

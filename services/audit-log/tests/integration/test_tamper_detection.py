@@ -11,7 +11,7 @@ from vigie_verify.merkle import leaf_hash
 
 from shared.testing.harness import auth, token
 
-from .conftest import Log, event, served_over_http, tamper
+from .conftest import Log, served_over_http, tamper
 
 pytestmark = pytest.mark.integration
 
@@ -20,9 +20,9 @@ TAMPERED = 5
 
 
 async def _log_of_eight_signed(log: Log) -> str:
-    await log.feed([event(f"c-{n}", actor="crm/alice") for n in range(4)])
+    await log.ingest(*(f"c-{n}" for n in range(4)), actor="crm/alice")
     await log.checkpoint()
-    await log.feed([event(f"c-{n}", actor="crm/alice") for n in range(4, 8)])
+    await log.ingest(*(f"c-{n}" for n in range(4, 8)), actor="crm/alice")
     await log.checkpoint()
     return (await log.client.get("/v1/public-key", headers=AUDITOR)).json()["vkey"]
 
@@ -99,7 +99,7 @@ async def test_an_untouched_log_passes_every_cli_check_against_the_live_api(
     vkey = await _log_of_eight_signed(log)
     old = tmp_path / "old-checkpoint.txt"
     old.write_text((await log.client.get("/v1/checkpoint", headers=AUDITOR)).text)
-    await log.feed([event("c-late")])
+    await log.ingest("c-late")
     await log.checkpoint()
     export = tmp_path / "entries.ndjson"
     export.write_bytes((await log.client.get("/v1/export", headers=AUDITOR)).content)
@@ -116,19 +116,17 @@ async def test_an_untouched_log_passes_every_cli_check_against_the_live_api(
 
 
 async def test_verification_in_small_chunks_finds_the_same_root_and_the_same_bad_indices(log: Log) -> None:
-    from audit_log.adapters.log_store import verify_log
+    from audit_log.service_layer.handlers import verify_log
 
     await _log_of_eight_signed(log)
-    await log.feed([event(f"c-late-{n}") for n in range(3)])
+    await log.ingest(*(f"c-late-{n}" for n in range(3)))
     whole = (await log.client.get("/v1/verify", headers=AUDITOR)).json()
-    async with log.service.runtime.engine.connect() as conn:
-        for chunk in (1, 3, 4, 100):
-            report = await verify_log(conn, log.service.store, chunk=chunk)
-            assert (report.problems, report.tree_size, report.root_hash.hex()) == ([], 11, whole["root_hash"])
+    for chunk in (1, 3, 4, 100):
+        report = await verify_log(log.service.uow(), chunk=chunk)
+        assert (report.problems, report.tree_size, report.root_hash.hex()) == ([], 11, whole["root_hash"])
 
     await tamper(log.url, "DELETE FROM entries WHERE idx = ?", 2)
     await tamper(log.url, "UPDATE entries SET canonical = ? WHERE idx = ?", b"{}", 9)
-    async with log.service.runtime.engine.connect() as conn:
-        for chunk in (1, 3, 4, 100):
-            report = await verify_log(conn, log.service.store, chunk=chunk)
-            assert [p["index"] for p in report.problems] == [2, 9, None], chunk
+    for chunk in (1, 3, 4, 100):
+        report = await verify_log(log.service.uow(), chunk=chunk)
+        assert [p.index for p in report.problems] == [2, 9, None], chunk

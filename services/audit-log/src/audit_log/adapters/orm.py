@@ -1,8 +1,7 @@
 """The audit-log database: append-only entries, Merkle nodes, checkpoints and per-subject keys."""
 
 import sqlalchemy as sa
-
-from shared.db import new_metadata
+from shared.db import UtcDateTime, new_metadata
 
 metadata = new_metadata()
 
@@ -15,8 +14,8 @@ entries = sa.Table(
     sa.Column("source", sa.String(200), nullable=False),
     sa.Column("subject", sa.String(64), nullable=False, index=True),
     sa.Column("actor", sa.String(300), nullable=False, index=True),
-    sa.Column("event_time", sa.DateTime(timezone=True), nullable=False, index=True),
-    sa.Column("integrated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("event_time", UtcDateTime(), nullable=False, index=True),
+    sa.Column("integrated_at", UtcDateTime(), nullable=False),
     sa.Column("sealed_event", sa.LargeBinary, nullable=False),
     sa.Column("canonical", sa.LargeBinary, nullable=False),
     sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False),
@@ -38,7 +37,7 @@ checkpoints = sa.Table(
               autoincrement=False),
     sa.Column("root_hash", sa.LargeBinary(32), nullable=False),
     sa.Column("note", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
 #: One data key per subject, wrapped; deleting the row shreds that subject's sealed events.
@@ -47,14 +46,14 @@ subject_keys = sa.Table(
     metadata,
     sa.Column("subject", sa.String(64), primary_key=True),
     sa.Column("wrapped_key", sa.LargeBinary, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
 shredded_subjects = sa.Table(
     "shredded_subjects",
     metadata,
     sa.Column("subject", sa.String(64), primary_key=True),
-    sa.Column("shredded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("shredded_at", UtcDateTime(), nullable=False),
     sa.Column("event_id", sa.String(64), nullable=False),
 )
 

@@ -1,4 +1,4 @@
-"""The audit entry and its canonical bytes: what the Merkle leaf commits to."""
+"""The audit entry and its canonical bytes (what the Merkle leaf commits to), and what the log reads back."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring_ascii as _string
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,74 @@ def reference_canonical_entry_bytes(*, index: int, event_id: str, event_type: st
         "subject": subject_pseudonym,
     }
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+@dataclass(frozen=True)
+class EntrySelection:
+    """What an auditor selects entries by; every criterion given must hold (subject = the contact id)."""
+
+    subject: str | None = None
+    event_type: str | None = None
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry as read back: its fields, canonical bytes and leaf hash, and its event unless shredded."""
+
+    index: int
+    event_id: str
+    event_type: str
+    source: str
+    subject_pseudonym: str
+    actor: str
+    event_time: datetime
+    integrated_at: datetime
+    leaf_hash: bytes
+    canonical: bytes
+    #: The event the entry seals, opened with its subject's key; None once the subject was shredded.
+    event: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    """A signed statement of the tree's size and root (a C2SP tlog-checkpoint note)."""
+
+    tree_size: int
+    root_hash: bytes
+    note: str
+    signed_at: datetime
+
+
+@dataclass(frozen=True)
+class SignerKey:
+    """The key checkpoints are signed with, as auditors pin it."""
+
+    origin: str
+    key_name: str
+    vkey: str
+    public_key: bytes
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of a full verification: where (None: the whole tree) and what."""
+
+    index: int | None
+    problem: str
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of a full recomputation of the log."""
+
+    tree_size: int
+    root_hash: bytes
+    problems: list[Problem]
+    checkpoint_size: int | None
+
+    @property
+    def first_bad_index(self) -> int | None:
+        return min((p.index for p in self.problems if p.index is not None), default=None)
