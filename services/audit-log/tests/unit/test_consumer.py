@@ -1,0 +1,71 @@
+"""The consumer entry point: a polled batch of the producers' events is one group commit; undecodable
+records are handed back for the dead-letter topic while the rest of the batch is appended."""
+
+from __future__ import annotations
+
+import pytest
+from aiokafka import ConsumerRecord
+from audit_log.entrypoints.consumer import integrate_records
+from audit_log_fakes import FakeUnitOfWork
+from shared.kafka import PoisonMessageError
+
+from tests.producers import Upstream
+
+BLIND_INDEX_KEY = "audit-log-unit-tests-blind-index-key-0123"
+
+
+def _record(topic: str, value: bytes | None, offset: int) -> ConsumerRecord:
+    return ConsumerRecord(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=None,
+        value=value,
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=len(value or b""),
+        headers=(),
+    )
+
+
+@pytest.fixture
+async def published() -> list[tuple[str, bytes]]:
+    """A contact created, a consent objection and a gate receipt, as their producers publish them."""
+    async with Upstream(None, blind_index_key=BLIND_INDEX_KEY) as upstream:
+        await upstream.contact(contact_id="c-1")
+        await upstream.objection(contact_id="c-1")
+        await upstream.gate_receipt("c-1")
+        return [(topic, value) for topic, _key, value, _headers in upstream.publisher.records]
+
+
+async def test_undecodable_records_are_refused_and_the_rest_of_the_batch_is_appended(
+    published: list[tuple[str, bytes]],
+) -> None:
+    good = [_record(topic, value, n) for n, (topic, value) in enumerate(published)]
+    garbage = [
+        _record("contacts.events", b"{not json", 10),
+        _record("consent.events", None, 11),
+        _record("campaigns.events", b'{"specversion": "1.0"}', 12),
+    ]
+    uow = FakeUnitOfWork()
+
+    batch = [good[0], garbage[0], good[1], garbage[1], good[2], garbage[2]]
+
+    entries, refused = await integrate_records(batch, uow)
+
+    assert [r for r, _ in refused] == garbage
+    assert all(isinstance(exc, PoisonMessageError) for _, exc in refused)
+    assert [e.source for e in entries] == ["/vigie/contacts", "/vigie/consent", "/vigie/campaign-gate"]
+    assert [e.index for e in entries] == [0, 1, 2] and uow.commits == 1
+    # The fake seals nothing: each entry holds the exact bytes the producer's relay published.
+    assert [e.sealed_event for e in entries] == [value for _, value in published]
+
+
+async def test_a_batch_of_nothing_but_poison_commits_nothing() -> None:
+    uow = FakeUnitOfWork()
+
+    entries, refused = await integrate_records([_record("contacts.events", b"\xff", 0)], uow)
+
+    assert entries == [] and len(refused) == 1 and uow.commits == 0
