@@ -80,15 +80,15 @@ async def _durability(url: str) -> dict[str, str]:
 
 async def store_only(url: str, kafka: str, events: list[Any], batch: int) -> float:
     """Appends the events through the use case in groups of `batch`; returns the elapsed seconds."""
-    from audit_log.service_layer import handlers
+    from audit_log.service_layer import commands, handlers
 
     service = service_for(url, kafka)
-    pairs = [(envelope, envelope.encode()) for envelope in events]
+    consumed = [commands.ConsumedEvent(envelope, envelope.encode()) for envelope in events]
     try:
         started = time.perf_counter()
-        for start in range(0, len(pairs), batch):
-            await handlers.integrate_events(pairs[start:start + batch], engine=service.runtime.engine,
-                                            store=service.store)
+        for start in range(0, len(consumed), batch):
+            await handlers.integrate_events(commands.IntegrateEvents(tuple(consumed[start:start + batch])),
+                                            service.uow())
         return time.perf_counter() - started
     finally:
         await service.runtime.engine.dispose()
@@ -118,6 +118,7 @@ async def through_kafka(url: str, kafka: str, events: list[Any]) -> dict[str, fl
     """Produces the events to a fresh topic, then times the service's consumer draining it into the log."""
     from aiokafka import AIOKafkaProducer
 
+    from audit_log.entrypoints.consumer import batch_handler
     from shared.kafka import ConsumerLoop, ensure_topics
 
     topic = f"bench.b3.{uuid.uuid4().hex[:6]}"
@@ -136,7 +137,7 @@ async def through_kafka(url: str, kafka: str, events: list[Any]) -> dict[str, fl
     service = service_for(url, kafka)
     await service.runtime.publisher.start()
     loop = ConsumerLoop(bootstrap_servers=kafka, topics=[topic], group_id=service.settings.consumer_group,
-                        handle_batch=service.handle_batch, publisher=service.runtime.publisher)
+                        handle_batch=batch_handler(service), publisher=service.runtime.publisher)
     task = asyncio.create_task(loop.run())
     try:
         while service.tree_size == 0:

@@ -28,16 +28,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 async def build_log(admin: str, entries: int, *, batch: int = 2000) -> str:
     """Returns the URL of a fresh log holding `entries` entries and a checkpoint over all of them."""
-    from audit_log.service_layer import handlers
+    from audit_log.service_layer import commands, handlers
 
     url = await migrated(admin, "bench_log")
     service = service_for(url, "127.0.0.1:9")
     try:
         events = make_events(entries, max(1, entries // 20))
         for start in range(0, entries, batch):
-            await handlers.integrate_events([(e, e.encode()) for e in events[start:start + batch]],
-                                            engine=service.runtime.engine, store=service.store)
-        await handlers.make_checkpoint(engine=service.runtime.engine, store=service.store)
+            await handlers.integrate_events(commands.IntegrateEvents(tuple(
+                commands.ConsumedEvent(e, e.encode()) for e in events[start:start + batch])), service.uow())
+        await handlers.sign_checkpoint(commands.SignCheckpoint(), service.uow())
     finally:
         await service.runtime.engine.dispose()
     return url
@@ -62,14 +62,13 @@ async def bare_read(url: str, chunk: int) -> tuple[float, int]:
 
 async def full_verification(url: str, chunk: int) -> tuple[float, int]:
     """Runs the service's full verification; returns (seconds, entries verified)."""
-    from audit_log.adapters.log_store import verify_log
+    from audit_log.service_layer.handlers import verify_log
 
     service = service_for(url, "127.0.0.1:9")
     try:
-        async with service.runtime.engine.connect() as conn:
-            started = time.perf_counter()
-            report = await verify_log(conn, service.store, chunk=chunk)
-            elapsed = time.perf_counter() - started
+        started = time.perf_counter()
+        report = await verify_log(service.uow(), chunk=chunk)
+        elapsed = time.perf_counter() - started
         if report.problems or report.checkpoint_size != report.tree_size:
             raise SystemExit(f"the benchmark log does not verify: {report.problems[:3]}")
         return elapsed, report.tree_size
