@@ -39,7 +39,6 @@ WORKLOAD_KINDS = ("Deployment", "Job")
 #: Per service: its folder and package, settings class, env prefix, topics, and the keys of `<svc>-secrets`.
 SERVICES: dict[str, dict[str, Any]] = {
     "contacts": dict(package="contacts", settings="contacts.settings:ContactsSettings", prefix="CONTACTS",
-                     consumers="contacts.entrypoints.consumer:consumers",
                      calls={"CONTACTS_CONSENT_URL": "consent", "CONTACTS_CAMPAIGN_GATE_URL": "campaign-gate",
                             "CONTACTS_AUDIT_LOG_URL": "audit-log"},
                      publishes="contacts.events",
@@ -47,7 +46,6 @@ SERVICES: dict[str, dict[str, Any]] = {
                      roles={"api", "relay", "consumer"},
                      secrets=["VIGIE_JWT_SECRET", "VIGIE_BLIND_INDEX_KEY", "CONTACTS_KEKS"]),
     "consent": dict(package="consent", settings="consent.settings:ConsentSettings", prefix="CONSENT",
-                    consumers="consent.entrypoints.consumer:consumers",
                     publishes="consent.events", consumes=["contacts.events"],
                     roles={"api", "relay", "consumer"},
                     secrets=["VIGIE_JWT_SECRET", "VIGIE_BLIND_INDEX_KEY"]),

@@ -405,11 +405,8 @@ def test_each_kafka_user_may_do_what_the_runtime_does_at_start_and_in_its_consum
     groups = [r["resource"]["name"] for r in acls if r["resource"]["type"] == "group"]
     # Because every process lists its topics and their dead-letter topics at start (ensure_topics).
     assert {name for topic in built.runtime.topics for name in (topic, f"{topic}.dlq")} <= described
-    consumers = built.consumers() if hasattr(built, "consumers") else []
-    if factory := SERVICES[service].get("consumers"):
-        # Because contacts builds its consumer in an entry point (the data-subject requests' confirmations).
-        module, name = factory.split(":")
-        consumers = getattr(importlib.import_module(module), name)(built)
+    # Because every service builds its consumers in the same entry point (entrypoints/consumer.py).
+    consumers = importlib.import_module(f"{SERVICES[service]['package']}.entrypoints.consumer").consumers(built)
     assert {topic for spec in consumers for topic in spec.topics} == read
     assert all(any(spec.group_id.startswith(group) for group in groups) for spec in consumers)
     assert bool(consumers) == ("consumer" in SERVICES[service]["roles"])
