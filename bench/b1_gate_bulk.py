@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -36,22 +35,54 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from campaign_gate.domain import bulk, rules  # noqa: E402
 from campaign_gate.domain.facts import Audience, CampaignFacts, Channel, LawfulBasis, MessageFacts  # noqa: E402
+
 from infra import local_postgres  # noqa: E402
 
 SEND_AT = datetime(2026, 9, 15, 8, 30, tzinfo=UTC)
 CHECK_AT = SEND_AT - timedelta(days=1)
-COLUMNS = ("contact_id", "kind", "relationship", "has_address", "objection", "opposition_hit", "robinson_hit",
-           "consent_status", "collected_from_person", "third_party_unverified", "art13_given",
-           "art14_delivered_at", "art14_exemption", "obtained_at", "retention_clock", "retention_from", "informed",
-           "objection_offered")
+COLUMNS = (
+    "contact_id",
+    "kind",
+    "relationship",
+    "has_address",
+    "objection",
+    "opposition_hit",
+    "robinson_hit",
+    "consent_status",
+    "collected_from_person",
+    "third_party_unverified",
+    "art13_given",
+    "art14_delivered_at",
+    "art14_exemption",
+    "obtained_at",
+    "retention_clock",
+    "retention_from",
+    "informed",
+    "objection_offered",
+)
 
 CAMPAIGN = CampaignFacts(
-    campaign_id="b1", purpose_id="P-postal", purpose_lawful_basis=LawfulBasis.LEGITIMATE_INTEREST,
-    channel=Channel.POSTAL_ADDRESSED, sender_entity="Acme SAS", send_at=SEND_AT, approved=True,
-    purpose_registered=True, audience=Audience.B2C, product_category="shoes",
-    message=MessageFacts(subject="Catalogue", body="Notre catalogue d'automne.", right_to_object_statement=True,
-                         sender_identification="Acme SAS", unsubscribe_mechanism="coupon", unsubscribe_free=True,
-                         objection_reminder=True, subject_related_to_offer=True))
+    campaign_id="b1",
+    purpose_id="P-postal",
+    purpose_lawful_basis=LawfulBasis.LEGITIMATE_INTEREST,
+    channel=Channel.POSTAL_ADDRESSED,
+    sender_entity="Acme SAS",
+    send_at=SEND_AT,
+    approved=True,
+    purpose_registered=True,
+    audience=Audience.B2C,
+    product_category="shoes",
+    message=MessageFacts(
+        subject="Catalogue",
+        body="Notre catalogue d'automne.",
+        right_to_object_statement=True,
+        sender_identification="Acme SAS",
+        unsubscribe_mechanism="coupon",
+        unsubscribe_free=True,
+        objection_reminder=True,
+        subject_related_to_offer=True,
+    ),
+)
 
 # One row per recipient; each CASE arm is one rule, in the rule table's order.
 SQL = """
@@ -134,20 +165,48 @@ def to_columns(rows: dict[str, np.ndarray]) -> bulk.RecipientColumns:
     nat_day = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     nat_us = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
     return bulk.RecipientColumns(
-        contact_id=rows["contact_id"], kind=rows["kind"], relationship=rows["relationship"],
-        has_address=rows["has_address"], objection=rows["objection"], opposition_hit=rows["opposition_hit"],
-        bloctel_hit=false, robinson_hit=rows["robinson_hit"], consent_status=rows["consent_status"],
-        consent_positive_act=false, consent_proof=false, consent_explicit=false, consent_withdrawal_info=false,
-        consent_joint=false, consent_granted_on=nat_day, collected_from_person=rows["collected_from_person"],
-        third_party_unverified=rows["third_party_unverified"], art13_given=rows["art13_given"],
-        art14_delivered_at=rows["art14_delivered_at"], art14_exemption=rows["art14_exemption"],
-        obtained_at=rows["obtained_at"], obtained_in_opt_in_regime=false,
-        retention_clock=rows["retention_clock"], retention_from=rows["retention_from"], birth_date=nat_day,
-        minor_declared=false, informed=rows["informed"], objection_offered=rows["objection_offered"],
-        collected_at_sale=false, sender_is_seller=false, analogy=np.full(n, 2, dtype=np.int8),
-        contract_related=false, professional_relevance=false, bloctel_checked_on=nat_day,
-        out_of_hours_consent=false, timezone=np.zeros(n, dtype=np.int16), fourth_latest_call_at=nat_us,
-        refusal_on=nat_day, phone_info_defect=false, first_contact=false, stop_pub=false)
+        contact_id=rows["contact_id"],
+        kind=rows["kind"],
+        relationship=rows["relationship"],
+        has_address=rows["has_address"],
+        objection=rows["objection"],
+        opposition_hit=rows["opposition_hit"],
+        bloctel_hit=false,
+        robinson_hit=rows["robinson_hit"],
+        consent_status=rows["consent_status"],
+        consent_positive_act=false,
+        consent_proof=false,
+        consent_explicit=false,
+        consent_withdrawal_info=false,
+        consent_joint=false,
+        consent_granted_on=nat_day,
+        collected_from_person=rows["collected_from_person"],
+        third_party_unverified=rows["third_party_unverified"],
+        art13_given=rows["art13_given"],
+        art14_delivered_at=rows["art14_delivered_at"],
+        art14_exemption=rows["art14_exemption"],
+        obtained_at=rows["obtained_at"],
+        obtained_in_opt_in_regime=false,
+        retention_clock=rows["retention_clock"],
+        retention_from=rows["retention_from"],
+        birth_date=nat_day,
+        minor_declared=false,
+        informed=rows["informed"],
+        objection_offered=rows["objection_offered"],
+        collected_at_sale=false,
+        sender_is_seller=false,
+        analogy=np.full(n, 2, dtype=np.int8),
+        contract_related=false,
+        professional_relevance=false,
+        bloctel_checked_on=nat_day,
+        out_of_hours_consent=false,
+        timezone=np.zeros(n, dtype=np.int16),
+        fourth_latest_call_at=nat_us,
+        refusal_on=nat_day,
+        phone_info_defect=false,
+        first_contact=false,
+        stop_pub=false,
+    )
 
 
 def _py(value: np.datetime64) -> datetime | None:
@@ -191,8 +250,13 @@ async def read_back(conn) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-d
         if name == "contact_id":
             out[name] = np.array(values, dtype=object)
         elif name in ("art14_delivered_at", "obtained_at", "retention_from"):
-            out[name] = np.array([np.datetime64(v.astimezone(UTC).replace(tzinfo=None), "us") if v else
-                                  np.datetime64("NaT") for v in values], dtype="datetime64[us]")
+            out[name] = np.array(
+                [
+                    np.datetime64(v.astimezone(UTC).replace(tzinfo=None), "us") if v else np.datetime64("NaT")
+                    for v in values
+                ],
+                dtype="datetime64[us]",
+            )
         elif name in ("kind", "relationship", "consent_status", "retention_clock"):
             out[name] = np.array(values, dtype=np.int8)
         else:
@@ -260,10 +324,15 @@ async def _bench(args: argparse.Namespace) -> dict:
     mismatches = 0
     for cid, rule, dec in zip(ids, gate_rules, gate_decisions, strict=True):
         expected_rule = sql_rule[cid]
-        expected = "allow" if expected_rule == "POST-01" else (
-            "needs_review" if expected_rule in REVIEW_RULES else "block")
+        expected = (
+            "allow"
+            if expected_rule == "POST-01"
+            else ("needs_review" if expected_rule in REVIEW_RULES else "block")
+        )
         mismatches += int(expected_rule != rule or expected != dec)
-    assert len(sql_rule) == len(ids) and mismatches == 0, f"{mismatches} decisions differ from the SQL baseline"
+    assert len(sql_rule) == len(ids) and mismatches == 0, (
+        f"{mismatches} decisions differ from the SQL baseline"
+    )
 
     gate_median, sql_median = statistics.median(gate_times), statistics.median(sql_times)
     return {
@@ -280,11 +349,17 @@ async def _bench(args: argparse.Namespace) -> dict:
         "gate_decisions_per_second": round(args.n / gate_median),
         "sql_decisions_per_second": round(args.n / sql_median),
         "ratio_gate_over_sql": round(gate_median / sql_median, 4),
-        "not_timed": {"copy_into_postgres_seconds": round(load_seconds, 2),
-                      "load_projection_into_columns_seconds": round(projection_seconds, 2)},
+        "not_timed": {
+            "copy_into_postgres_seconds": round(load_seconds, 2),
+            "load_projection_into_columns_seconds": round(projection_seconds, 2),
+        },
         "targets": {"gate_seconds": "<= 0.5", "ratio_gate_over_sql": "<= 0.4"},
-        "machine": {"python": platform.python_version(), "numpy": np.__version__,
-                    "uname": " ".join(platform.uname()), "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "uname": " ".join(platform.uname()),
+            "cpus": os.cpu_count(),
+        },
     }
 
 

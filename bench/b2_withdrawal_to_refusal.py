@@ -49,14 +49,14 @@ async def _bench(args: argparse.Namespace) -> dict:
     import asyncpg
     import httpx
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
     from campaign_gate import contracts
     from campaign_gate.main import create_app
     from campaign_gate.settings import CampaignGateSettings
-    from infra import local_kafka, local_postgres
     from shared.auth import issue_local_token
     from shared.kafka import ensure_topics
     from shared.migrations import upgrade
+
+    from infra import local_kafka, local_postgres
 
     run = Path(tempfile.mkdtemp(prefix="vigie-b2-"))
     admin = os.environ.get("VIGIE_TEST_DATABASE_URL") or local_postgres.start(run / "pg")
@@ -72,12 +72,24 @@ async def _bench(args: argparse.Namespace) -> dict:
         baseline_topic = f"bench.b2.{uuid.uuid4().hex[:6]}"
         await ensure_topics(kafka, [*contracts.CONSUMED_TOPICS, contracts.CAMPAIGNS_EVENTS, baseline_topic])
         settings = CampaignGateSettings(
-            database_url=url, consumer_group=f"b2-{uuid.uuid4().hex[:6]}", KAFKA_BOOTSTRAP_SERVERS=kafka,
-            VIGIE_PROFILE="test", VIGIE_JWT_SECRET=secret, VIGIE_JWT_ISSUER="vigie-local", VIGIE_LOG_LEVEL="WARNING")
+            database_url=url,
+            consumer_group=f"b2-{uuid.uuid4().hex[:6]}",
+            KAFKA_BOOTSTRAP_SERVERS=kafka,
+            VIGIE_PROFILE="test",
+            VIGIE_JWT_SECRET=secret,
+            VIGIE_JWT_ISSUER="vigie-local",
+            VIGIE_LOG_LEVEL="WARNING",
+        )
 
         def headers(subject: str, *roles: str) -> dict[str, str]:
-            token = issue_local_token(secret=secret, issuer="vigie-local", audience="vigie", roles=roles,
-                                      subject=subject, client="bench")
+            token = issue_local_token(
+                secret=secret,
+                issuer="vigie-local",
+                audience="vigie",
+                roles=roles,
+                subject=subject,
+                client="bench",
+            )
             return {"Authorization": f"Bearer {token}"}
 
         marketer, reviewer = headers("alice", "marketer"), headers("bob", "reviewer")
@@ -86,30 +98,79 @@ async def _bench(args: argparse.Namespace) -> dict:
 
         async def send(topic: str, type_: str, subject: str, data: dict[str, Any]) -> None:
             envelope = _envelope(type_, subject, data)
-            await producer.send_and_wait(topic, envelope.encode(), key=subject.encode(),
-                                         headers=envelope.kafka_headers())
+            await producer.send_and_wait(
+                topic, envelope.encode(), key=subject.encode(), headers=envelope.kafka_headers()
+            )
 
         now = datetime.now(UTC)
         purpose_id, notice_id = str(uuid.uuid4()), str(uuid.uuid4())
-        await send(contracts.CONSENT_EVENTS, contracts.PURPOSE_REGISTERED, purpose_id,
-                   {"purpose_id": purpose_id, "version": 1, "name": "News", "lawful_basis": "consent",
-                    "at": now.isoformat()})
-        await send(contracts.CONSENT_EVENTS, contracts.NOTICE_PUBLISHED, notice_id,
-                   {"notice_id": notice_id, "version": 1, "article": "13", "at": now.isoformat()})
+        await send(
+            contracts.CONSENT_EVENTS,
+            contracts.PURPOSE_REGISTERED,
+            purpose_id,
+            {
+                "purpose_id": purpose_id,
+                "version": 1,
+                "name": "News",
+                "lawful_basis": "consent",
+                "at": now.isoformat(),
+            },
+        )
+        await send(
+            contracts.CONSENT_EVENTS,
+            contracts.NOTICE_PUBLISHED,
+            notice_id,
+            {"notice_id": notice_id, "version": 1, "article": "13", "at": now.isoformat()},
+        )
         people = []
         for _ in range(args.trials):
             contact_id, consent_id = str(uuid.uuid4()), str(uuid.uuid4())
             people.append((contact_id, consent_id))
             earlier = (now - timedelta(days=5)).isoformat()
-            await send(contracts.CONTACTS_EVENTS, contracts.CONTACT_CREATED, contact_id, {"facts": {
-                "kind": "consumer", "relationship": "prospect", "status": "active", "collected_from_person": True,
-                "source": "web_form", "obtained_at": earlier, "channels": ["email"], "version": 1}})
-            await send(contracts.CONSENT_EVENTS, contracts.NOTICE_DELIVERED, contact_id, {
-                "delivery_id": str(uuid.uuid4()), "contact_id": contact_id, "notice_id": notice_id,
-                "notice_version": 1, "channel": "email", "at": earlier})
-            await send(contracts.CONSENT_EVENTS, contracts.CONSENT_GRANTED, contact_id, {
-                "consent_id": consent_id, "contact_id": contact_id, "purpose_id": purpose_id, "channel": "email",
-                "notice_id": notice_id, "notice_version": 1, "granted_at": earlier})
+            await send(
+                contracts.CONTACTS_EVENTS,
+                contracts.CONTACT_CREATED,
+                contact_id,
+                {
+                    "facts": {
+                        "kind": "consumer",
+                        "relationship": "prospect",
+                        "status": "active",
+                        "collected_from_person": True,
+                        "source": "web_form",
+                        "obtained_at": earlier,
+                        "channels": ["email"],
+                        "version": 1,
+                    }
+                },
+            )
+            await send(
+                contracts.CONSENT_EVENTS,
+                contracts.NOTICE_DELIVERED,
+                contact_id,
+                {
+                    "delivery_id": str(uuid.uuid4()),
+                    "contact_id": contact_id,
+                    "notice_id": notice_id,
+                    "notice_version": 1,
+                    "channel": "email",
+                    "at": earlier,
+                },
+            )
+            await send(
+                contracts.CONSENT_EVENTS,
+                contracts.CONSENT_GRANTED,
+                contact_id,
+                {
+                    "consent_id": consent_id,
+                    "contact_id": contact_id,
+                    "purpose_id": purpose_id,
+                    "channel": "email",
+                    "notice_id": notice_id,
+                    "notice_version": 1,
+                    "granted_at": earlier,
+                },
+            )
 
         app = create_app(settings)
         late_allows = 0
@@ -119,25 +180,42 @@ async def _bench(args: argparse.Namespace) -> dict:
             async with httpx.AsyncClient(transport=transport, base_url="http://gate") as client:
                 deadline = time.monotonic() + 120
                 while True:  # Until the projection has every purpose and consent.
-                    spec = {"purpose_id": purpose_id, "channel": "email", "sender_entity": "Acme SAS",
-                            "send_at": (now + timedelta(days=1)).isoformat(),
-                            "message": {"subject": "News", "body": "Our news.", "right_to_object_statement": True,
-                                        "unsubscribe_mechanism": "https://acme.example/stop",
-                                        "unsubscribe_free": True, "sender_identification": "Acme SAS",
-                                        "subject_related_to_offer": True, "objection_reminder": True}}
+                    spec = {
+                        "purpose_id": purpose_id,
+                        "channel": "email",
+                        "sender_entity": "Acme SAS",
+                        "send_at": (now + timedelta(days=1)).isoformat(),
+                        "message": {
+                            "subject": "News",
+                            "body": "Our news.",
+                            "right_to_object_statement": True,
+                            "unsubscribe_mechanism": "https://acme.example/stop",
+                            "unsubscribe_free": True,
+                            "sender_identification": "Acme SAS",
+                            "subject_related_to_offer": True,
+                            "objection_reminder": True,
+                        },
+                    }
                     created = (await client.post("/v1/campaigns", json=spec, headers=marketer)).json()
-                    submitted = (await client.post(f"/v1/campaigns/{created['id']}/submit", headers=marketer)).json()
+                    submitted = (
+                        await client.post(f"/v1/campaigns/{created['id']}/submit", headers=marketer)
+                    ).json()
                     if not submitted["findings"]:
                         break
                     assert time.monotonic() < deadline, submitted["findings"]
                     await asyncio.sleep(0.5)
                 campaign_id = created["id"]
-                approved = await client.post(f"/v1/campaigns/{campaign_id}/approve", json={}, headers=reviewer)
+                approved = await client.post(
+                    f"/v1/campaigns/{campaign_id}/approve", json={}, headers=reviewer
+                )
                 assert approved.status_code == 200, approved.text
 
                 async def decide(contact_id: str) -> dict[str, Any]:
-                    response = await client.post(f"/v1/campaigns/{campaign_id}/checks",
-                                                 json={"contact_ids": [contact_id]}, headers=marketer)
+                    response = await client.post(
+                        f"/v1/campaigns/{campaign_id}/checks",
+                        json={"contact_ids": [contact_id]},
+                        headers=marketer,
+                    )
                     return response.json()["recipients"][0]
 
                 last = people[-1][0]
@@ -148,9 +226,19 @@ async def _bench(args: argparse.Namespace) -> dict:
                 for contact_id, consent_id in people:
                     assert (await decide(contact_id))["decision"] == "allow"
                     started = time.perf_counter()
-                    await send(contracts.CONSENT_EVENTS, contracts.CONSENT_WITHDRAWN, contact_id, {
-                        "consent_id": consent_id, "contact_id": contact_id, "purpose_id": purpose_id,
-                        "channel": "email", "granted_at": None, "withdrawn_at": datetime.now(UTC).isoformat()})
+                    await send(
+                        contracts.CONSENT_EVENTS,
+                        contracts.CONSENT_WITHDRAWN,
+                        contact_id,
+                        {
+                            "consent_id": consent_id,
+                            "contact_id": contact_id,
+                            "purpose_id": purpose_id,
+                            "channel": "email",
+                            "granted_at": None,
+                            "withdrawn_at": datetime.now(UTC).isoformat(),
+                        },
+                    )
                     while True:
                         before = time.perf_counter()
                         receipt = await decide(contact_id)
@@ -165,9 +253,14 @@ async def _bench(args: argparse.Namespace) -> dict:
                         assert elapsed < 30, "withdrawal never refused"
                         await asyncio.sleep(0.001)
 
-        consumer = AIOKafkaConsumer(baseline_topic, bootstrap_servers=kafka, group_id=f"b2-base-{uuid.uuid4().hex}",
-                                    auto_offset_reset="latest", enable_auto_commit=False,
-                                    isolation_level="read_committed")
+        consumer = AIOKafkaConsumer(
+            baseline_topic,
+            bootstrap_servers=kafka,
+            group_id=f"b2-base-{uuid.uuid4().hex}",
+            auto_offset_reset="latest",
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
         await consumer.start()
         while not consumer.assignment():
             await consumer.getmany(timeout_ms=100)
@@ -195,15 +288,25 @@ async def _bench(args: argparse.Namespace) -> dict:
         "benchmark": "B2 withdrawal event produced -> first gate check refusing the recipient (UNI-03)",
         "baseline": "bare aiokafka produce (acks=all) -> consume of one record, same broker, same run",
         "trials": args.trials,
-        "ours_ms": {"p50": round(_pct(ours, 0.5), 2), "p99": round(_pct(ours, 0.99), 2), "max": round(max(ours), 2)},
-        "baseline_ms": {"p50": round(_pct(baseline, 0.5), 2), "p99": round(_pct(baseline, 0.99), 2),
-                        "max": round(max(baseline), 2)},
+        "ours_ms": {
+            "p50": round(_pct(ours, 0.5), 2),
+            "p99": round(_pct(ours, 0.99), 2),
+            "max": round(max(ours), 2),
+        },
+        "baseline_ms": {
+            "p50": round(_pct(baseline, 0.5), 2),
+            "p99": round(_pct(baseline, 0.99), 2),
+            "max": round(max(baseline), 2),
+        },
         "p99_ratio_ours_over_baseline": round(_pct(ours, 0.99) / _pct(baseline, 0.99), 2),
         "one_check_ms": {"p50": round(_pct(check_ms, 0.5), 2), "p99": round(_pct(check_ms, 0.99), 2)},
         "allowed_later_than_50ms": late_allows,
         "targets": {"p99_ms": "<= 50", "p50_ms": "<= 10", "allowed_later_than_50ms": 0},
-        "machine": {"python": platform.python_version(), "uname": " ".join(platform.uname()),
-                    "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "uname": " ".join(platform.uname()),
+            "cpus": os.cpu_count(),
+        },
     }
 
 

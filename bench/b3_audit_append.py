@@ -25,8 +25,19 @@ from typing import Any
 from infra import local_kafka, local_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
-COLUMNS = ("idx", "event_id", "event_type", "source", "subject", "actor", "event_time", "integrated_at",
-           "sealed_event", "canonical", "leaf_hash")
+COLUMNS = (
+    "idx",
+    "event_id",
+    "event_type",
+    "source",
+    "subject",
+    "actor",
+    "event_time",
+    "integrated_at",
+    "sealed_event",
+    "canonical",
+    "leaf_hash",
+)
 
 
 async def _create_db(admin: str, name: str) -> str:
@@ -52,10 +63,17 @@ def make_events(count: int, subjects: int) -> list[Any]:
     from shared.events import EventEnvelope
 
     ids = [str(uuid.uuid4()) for _ in range(subjects)]
-    return [EventEnvelope(source="/contacts", type="vigie.contacts.contact_updated.v1", subject=ids[n % subjects],
-                          actor="integrator/crm-sync", correlationid=str(uuid.uuid4()),
-                          data={"contact_id": ids[n % subjects], "changed": ["relationship", "tags"], "n": n})
-            for n in range(count)]
+    return [
+        EventEnvelope(
+            source="/contacts",
+            type="vigie.contacts.contact_updated.v1",
+            subject=ids[n % subjects],
+            actor="integrator/crm-sync",
+            correlationid=str(uuid.uuid4()),
+            data={"contact_id": ids[n % subjects], "changed": ["relationship", "tags"], "n": n},
+        )
+        for n in range(count)
+    ]
 
 
 def service_for(url: str, kafka: str) -> Any:
@@ -63,8 +81,14 @@ def service_for(url: str, kafka: str) -> Any:
     from audit_log.bootstrap import bootstrap
     from audit_log.settings import AuditLogSettings
 
-    return bootstrap(AuditLogSettings(database_url=url, KAFKA_BOOTSTRAP_SERVERS=kafka, VIGIE_PROFILE="test",
-                                      consumer_group=f"b3-{uuid.uuid4().hex[:6]}"))
+    return bootstrap(
+        AuditLogSettings(
+            database_url=url,
+            KAFKA_BOOTSTRAP_SERVERS=kafka,
+            VIGIE_PROFILE="test",
+            consumer_group=f"b3-{uuid.uuid4().hex[:6]}",
+        )
+    )
 
 
 async def _durability(url: str) -> dict[str, str]:
@@ -72,8 +96,10 @@ async def _durability(url: str) -> dict[str, str]:
 
     conn = await asyncpg.connect(url)
     try:
-        return {name: await conn.fetchval(f"SHOW {name}") for name in ("fsync", "synchronous_commit",
-                                                                         "wal_sync_method")}
+        return {
+            name: await conn.fetchval(f"SHOW {name}")
+            for name in ("fsync", "synchronous_commit", "wal_sync_method")
+        }
     finally:
         await conn.close()
 
@@ -87,8 +113,9 @@ async def store_only(url: str, kafka: str, events: list[Any], batch: int) -> flo
     try:
         started = time.perf_counter()
         for start in range(0, len(consumed), batch):
-            await handlers.integrate_events(commands.IntegrateEvents(tuple(consumed[start:start + batch])),
-                                            service.uow())
+            await handlers.integrate_events(
+                commands.IntegrateEvents(tuple(consumed[start : start + batch])), service.uow()
+            )
         return time.perf_counter() - started
     finally:
         await service.runtime.engine.dispose()
@@ -102,13 +129,15 @@ async def plain_inserts(source_url: str, target_url: str, batch: int) -> tuple[f
     rows = [tuple(r) for r in await source.fetch(f"SELECT {', '.join(COLUMNS)} FROM entries ORDER BY idx")]
     await source.close()
     target = await asyncpg.connect(target_url)
-    statement = (f"INSERT INTO entries ({', '.join(COLUMNS)}) "
-                 f"VALUES ({', '.join(f'${n}' for n in range(1, len(COLUMNS) + 1))})")
+    statement = (
+        f"INSERT INTO entries ({', '.join(COLUMNS)}) "
+        f"VALUES ({', '.join(f'${n}' for n in range(1, len(COLUMNS) + 1))})"
+    )
     try:
         started = time.perf_counter()
         for start in range(0, len(rows), batch):
             async with target.transaction():
-                await target.executemany(statement, rows[start:start + batch])
+                await target.executemany(statement, rows[start : start + batch])
         return time.perf_counter() - started, len(rows)
     finally:
         await target.close()
@@ -117,14 +146,14 @@ async def plain_inserts(source_url: str, target_url: str, batch: int) -> tuple[f
 async def through_kafka(url: str, kafka: str, events: list[Any]) -> dict[str, float]:
     """Produces the events to a fresh topic, then times the service's consumer draining it into the log."""
     from aiokafka import AIOKafkaProducer
-
     from audit_log.entrypoints.consumer import batch_handler
     from shared.kafka import ConsumerLoop, ensure_topics
 
     topic = f"bench.b3.{uuid.uuid4().hex[:6]}"
     await ensure_topics(kafka, [topic])
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, linger_ms=20,
-                                max_batch_size=512 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka, enable_idempotence=True, linger_ms=20, max_batch_size=512 * 1024
+    )
     await producer.start()
     started = time.perf_counter()
     try:
@@ -136,8 +165,13 @@ async def through_kafka(url: str, kafka: str, events: list[Any]) -> dict[str, fl
     produced_in = time.perf_counter() - started
     service = service_for(url, kafka)
     await service.runtime.publisher.start()
-    loop = ConsumerLoop(bootstrap_servers=kafka, topics=[topic], group_id=service.settings.consumer_group,
-                        handle_batch=batch_handler(service), publisher=service.runtime.publisher)
+    loop = ConsumerLoop(
+        bootstrap_servers=kafka,
+        topics=[topic],
+        group_id=service.settings.consumer_group,
+        handle_batch=batch_handler(service),
+        publisher=service.runtime.publisher,
+    )
     task = asyncio.create_task(loop.run())
     try:
         while service.tree_size == 0:
@@ -169,10 +203,14 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
             bare_s, rows = await plain_inserts(ours_url, bare_url, args.batch)
             kafka_url = await migrated(admin, "b3_kafka")
             consumed = await through_kafka(kafka_url, kafka, events)
-            rounds.append({"store_appends_per_s": round(len(events) / ours_s),
-                           "plain_inserts_per_s": round(rows / bare_s),
-                           "consumer_appends_per_s": round(consumed["appended"] / consumed["seconds"]),
-                           "produce_per_s": round(len(events) / consumed["produce_seconds"])})
+            rounds.append(
+                {
+                    "store_appends_per_s": round(len(events) / ours_s),
+                    "plain_inserts_per_s": round(rows / bare_s),
+                    "consumer_appends_per_s": round(consumed["appended"] / consumed["seconds"]),
+                    "produce_per_s": round(len(events) / consumed["produce_seconds"]),
+                }
+            )
         durability = await _durability(admin)
     finally:
         if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
@@ -183,18 +221,30 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
     def mean(key: str) -> float:
         return sum(r[key] for r in rounds) / len(rounds)
 
-    store, bare, consumer = mean("store_appends_per_s"), mean("plain_inserts_per_s"), mean("consumer_appends_per_s")
+    store, bare, consumer = (
+        mean("store_appends_per_s"),
+        mean("plain_inserts_per_s"),
+        mean("consumer_appends_per_s"),
+    )
     return {
         "benchmark": "B3 audit-log sustained append rate (seal, canonical bytes, leaf + Merkle nodes, durable)",
         "baseline": "plain batched INSERTs of the same entry rows (asyncpg executemany, one transaction per batch)",
-        "events": args.events, "subjects": args.subjects, "batch": args.batch, "rounds": rounds,
-        "consumer_appends_per_s": round(consumer), "store_appends_per_s": round(store),
+        "events": args.events,
+        "subjects": args.subjects,
+        "batch": args.batch,
+        "rounds": rounds,
+        "consumer_appends_per_s": round(consumer),
+        "store_appends_per_s": round(store),
         "plain_inserts_per_s": round(bare),
-        "consumer_ratio": round(consumer / bare, 3), "store_ratio": round(store / bare, 3),
+        "consumer_ratio": round(consumer / bare, 3),
+        "store_ratio": round(store / bare, 3),
         "targets": {"appends_per_s": ">= 20000", "ratio": ">= 0.75"},
         "durability": durability,
-        "machine": {"python": platform.python_version(), "uname": " ".join(platform.uname()),
-                    "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "uname": " ".join(platform.uname()),
+            "cpus": os.cpu_count(),
+        },
     }
 
 

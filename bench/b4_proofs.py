@@ -33,12 +33,19 @@ SECRET = "bench-jwt-secret-0123456789abcdef0123456789"
 
 
 def _get(port: int, path: str, token: str) -> bytes:
-    return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\r\n").encode()
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    ).encode()
 
 
 def _summary(result: RunResult) -> dict[str, float]:
-    return {"rps": round(result.rps, 1), "p50_ms": round(result.percentile(0.5), 2),
-            "p99_ms": round(result.percentile(0.99), 2), "errors": result.errors, "requests": result.requests}
+    return {
+        "rps": round(result.rps, 1),
+        "p50_ms": round(result.percentile(0.5), 2),
+        "p99_ms": round(result.percentile(0.99), 2),
+        "errors": result.errors,
+        "requests": result.requests,
+    }
 
 
 def _check_proofs(port: int, token: str, size: int, samples: int) -> int:
@@ -47,7 +54,9 @@ def _check_proofs(port: int, token: str, size: int, samples: int) -> int:
     from vigie_verify.merkle import verify_inclusion
 
     def fetch(path: str) -> bytes:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"}
+        )
         with urllib.request.urlopen(request) as response:
             return response.read()
 
@@ -56,8 +65,13 @@ def _check_proofs(port: int, token: str, size: int, samples: int) -> int:
     assert checkpoint.size == size, (checkpoint.size, size)
     for index in random.sample(range(size), samples):
         proof = json.loads(fetch(f"/v1/proofs/inclusion?index={index}&tree_size={size}"))
-        verify_inclusion(leaf_hash=bytes.fromhex(proof["leaf_hash"]), index=index, tree_size=size,
-                         proof=[bytes.fromhex(h) for h in proof["audit_path"]], root=checkpoint.root_hash)
+        verify_inclusion(
+            leaf_hash=bytes.fromhex(proof["leaf_hash"]),
+            index=index,
+            tree_size=size,
+            proof=[bytes.fromhex(h) for h in proof["audit_path"]],
+            root=checkpoint.root_hash,
+        )
     return samples
 
 
@@ -67,22 +81,56 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
     admin = os.environ.get("VIGIE_TEST_DATABASE_URL") or local_postgres.start(run / "pg")
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or local_kafka.start(run / "kafka")
     url = await build_log(admin, args.entries)
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka, "VIGIE_PROFILE": "test", "VIGIE_JWT_SECRET": SECRET,
-           "AUDIT_LOG_DATABASE_URL": url, "AUDIT_LOG_RUN_CONSUMERS": "false", "VIGIE_LOG_LEVEL": "WARNING",
-           "AUDIT_LOG_CHECKPOINT_EVERY_SECONDS": "60"}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "VIGIE_PROFILE": "test",
+        "VIGIE_JWT_SECRET": SECRET,
+        "AUDIT_LOG_DATABASE_URL": url,
+        "AUDIT_LOG_RUN_CONSUMERS": "false",
+        "VIGIE_LOG_LEVEL": "WARNING",
+        "AUDIT_LOG_CHECKPOINT_EVERY_SECONDS": "60",
+    }
     port = free_port()
     log = open(run / "audit.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "audit_log.main:app", "--factory", "--port", str(port),
-                             "--host", "127.0.0.1", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                             "--log-level", "warning"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "audit_log.main:app",
+            "--factory",
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     pid = run / "audit.pid"
     pid.write_text(str(proc.pid))
     size = args.entries
     try:
         wait_for_port(port, timeout=60, log=run / "audit.log")
-        token = issue_local_token(secret=SECRET, issuer="vigie-local", audience="vigie", roles=["auditor"],
-                                  subject="bench", ttl_seconds=3600)
+        token = issue_local_token(
+            secret=SECRET,
+            issuer="vigie-local",
+            audience="vigie",
+            roles=["auditor"],
+            subject="bench",
+            ttl_seconds=3600,
+        )
         verified = await asyncio.to_thread(_check_proofs, port, token, size, args.verify_samples)
 
         def proof() -> bytes:
@@ -111,14 +159,22 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
     return {
         "benchmark": "B4 inclusion-proof API latency (GET /v1/proofs/inclusion, random index, full tree size)",
         "baseline": "GET /v1/entries/{index} on the same service: one row by primary key, decrypted",
-        "entries": size, "connections": args.connections, "seconds_per_run": args.seconds, "rounds": rounds,
+        "entries": size,
+        "connections": args.connections,
+        "seconds_per_run": args.seconds,
+        "rounds": rounds,
         "proofs_verified_against_checkpoint": verified,
-        "proof_p99_ms": round(mean("proof", "p99_ms"), 2), "fetch_p99_ms": round(mean("fetch_by_id", "p99_ms"), 2),
+        "proof_p99_ms": round(mean("proof", "p99_ms"), 2),
+        "fetch_p99_ms": round(mean("fetch_by_id", "p99_ms"), 2),
         "p99_ratio": round(mean("proof", "p99_ms") / mean("fetch_by_id", "p99_ms"), 3),
-        "proof_rps": round(mean("proof", "rps"), 1), "fetch_rps": round(mean("fetch_by_id", "rps"), 1),
+        "proof_rps": round(mean("proof", "rps"), 1),
+        "fetch_rps": round(mean("fetch_by_id", "rps"), 1),
         "targets": {"p99_ratio": "<= 1.5"},
-        "machine": {"python": platform.python_version(), "uname": " ".join(platform.uname()),
-                    "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "uname": " ".join(platform.uname()),
+            "cpus": os.cpu_count(),
+        },
     }
 
 

@@ -35,8 +35,12 @@ async def build_log(admin: str, entries: int, *, batch: int = 2000) -> str:
     try:
         events = make_events(entries, max(1, entries // 20))
         for start in range(0, entries, batch):
-            await handlers.integrate_events(commands.IntegrateEvents(tuple(
-                commands.ConsumedEvent(e, e.encode()) for e in events[start:start + batch])), service.uow())
+            await handlers.integrate_events(
+                commands.IntegrateEvents(
+                    tuple(commands.ConsumedEvent(e, e.encode()) for e in events[start : start + batch])
+                ),
+                service.uow(),
+            )
         await handlers.sign_checkpoint(commands.SignCheckpoint(), service.uow())
     finally:
         await service.runtime.engine.dispose()
@@ -53,8 +57,13 @@ async def bare_read(url: str, chunk: int) -> tuple[float, int]:
         size = await conn.fetchval("SELECT max(idx) + 1 FROM entries")
         rows = 0
         for low in range(0, size, chunk):
-            rows += len(await conn.fetch("SELECT idx, canonical, leaf_hash FROM entries WHERE idx >= $1 "
-                                         "AND idx < $2 ORDER BY idx", low, low + chunk))
+            rows += len(
+                await conn.fetch(
+                    "SELECT idx, canonical, leaf_hash FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+                    low,
+                    low + chunk,
+                )
+            )
         return time.perf_counter() - started, rows
     finally:
         await conn.close()
@@ -85,7 +94,9 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
         for _ in range(args.rounds):
             bare_s, bare_rows = await bare_read(url, args.chunk)
             ours_s, verified = await full_verification(url, args.chunk)
-            rounds.append({"verified_per_s": round(verified / ours_s), "bare_read_per_s": round(bare_rows / bare_s)})
+            rounds.append(
+                {"verified_per_s": round(verified / ours_s), "bare_read_per_s": round(bare_rows / bare_s)}
+            )
     finally:
         if "VIGIE_TEST_DATABASE_URL" not in os.environ:
             local_postgres.stop(run / "pg")
@@ -94,11 +105,18 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
     return {
         "benchmark": "B5 full-log verification (leaf recompute, stored leaf and node check, gaps, root vs checkpoint)",
         "baseline": "bare chunked read of the same rows (idx, canonical, leaf_hash) with asyncpg",
-        "entries": args.entries, "chunk": args.chunk, "rounds": rounds,
-        "verified_per_s": round(ours), "bare_read_per_s": round(bare), "ratio": round(ours / bare, 3),
+        "entries": args.entries,
+        "chunk": args.chunk,
+        "rounds": rounds,
+        "verified_per_s": round(ours),
+        "bare_read_per_s": round(bare),
+        "ratio": round(ours / bare, 3),
         "targets": {"verified_per_s": ">= 300000", "ratio": ">= 0.65"},
-        "machine": {"python": platform.python_version(), "uname": " ".join(platform.uname()),
-                    "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "uname": " ".join(platform.uname()),
+            "cpus": os.cpu_count(),
+        },
     }
 
 

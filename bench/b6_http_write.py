@@ -26,15 +26,36 @@ from infra._proc import free_port, stop_pid, wait_for_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _start(args: list[str], env: dict[str, str], run: Path, name: str, *, profile: Path | None = None) -> Path:
+def _start(
+    args: list[str], env: dict[str, str], run: Path, name: str, *, profile: Path | None = None
+) -> Path:
     log = open(run / f"{name}.log", "ab")  # noqa: SIM115
     if profile is not None:
         # uvicorn re-raises SIGTERM after a graceful shutdown, which would kill the process before
         # cProfile writes its file; this runs the server in-process with a harmless handler instead.
         return _start_profiled(args, env, run, name, profile, log)
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", *args, "--host", "127.0.0.1", "--loop", "uvloop",
-                             "--http", "httptools", "--no-access-log", "--log-level", "warning"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            *args,
+            "--host",
+            "127.0.0.1",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     pid = run / f"{name}.pid"
     pid.write_text(str(proc.pid))
     return pid
@@ -58,10 +79,18 @@ finally:
 """
 
 
-def _start_profiled(args: list[str], env: dict[str, str], run: Path, name: str, profile: Path, log: object) -> Path:
+def _start_profiled(
+    args: list[str], env: dict[str, str], run: Path, name: str, profile: Path, log: object
+) -> Path:
     port = args[args.index("--port") + 1]
-    proc = subprocess.Popen([sys.executable, "-c", _PROFILED_SERVER, args[0], port, str(profile)], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # type: ignore[arg-type]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _PROFILED_SERVER, args[0], port, str(profile)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # type: ignore[arg-type]
     pid = run / f"{name}.pid"
     pid.write_text(str(proc.pid))
     return pid
@@ -83,13 +112,20 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _cpu(seconds: float, result: RunResult) -> dict[str, float]:
-    return {"server_cpu_percent": round(100 * seconds / result.seconds, 1),
-            "server_cpu_ms_per_request": round(1000 * seconds / max(result.requests, 1), 2)}
+    return {
+        "server_cpu_percent": round(100 * seconds / result.seconds, 1),
+        "server_cpu_ms_per_request": round(1000 * seconds / max(result.requests, 1), 2),
+    }
 
 
 def _summary(result: RunResult) -> dict[str, float]:
-    return {"rps": round(result.rps, 1), "p50_ms": round(result.percentile(0.5), 2),
-            "p99_ms": round(result.percentile(0.99), 2), "errors": result.errors, "requests": result.requests}
+    return {
+        "rps": round(result.rps, 1),
+        "p50_ms": round(result.percentile(0.5), 2),
+        "p99_ms": round(result.percentile(0.99), 2),
+        "errors": result.errors,
+        "requests": result.requests,
+    }
 
 
 async def _bench(args: argparse.Namespace, run: Path) -> dict:
@@ -102,30 +138,57 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
     bare_url = await _create_db(admin, f"b6_bare_{uuid.uuid4().hex[:6]}")
     await asyncio.to_thread(upgrade, ROOT / "services" / "contacts", contacts_url)
     secret = "bench-jwt-secret-0123456789abcdef0123456789"
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka, "VIGIE_PROFILE": "test", "VIGIE_JWT_SECRET": secret,
-           "CONTACTS_DATABASE_URL": contacts_url, "BARE_DATABASE_URL": bare_url, "VIGIE_LOG_LEVEL": "WARNING",
-           "CONTACTS_RUN_RELAY": "false" if args.no_relay else "true"}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "VIGIE_PROFILE": "test",
+        "VIGIE_JWT_SECRET": secret,
+        "CONTACTS_DATABASE_URL": contacts_url,
+        "BARE_DATABASE_URL": bare_url,
+        "VIGIE_LOG_LEVEL": "WARNING",
+        "CONTACTS_RUN_RELAY": "false" if args.no_relay else "true",
+    }
     contacts_port, bare_port = free_port(), free_port()
     profile = run / "contacts.prof" if args.profile else None
-    pids = [_start(["contacts.main:app", "--factory", "--port", str(contacts_port)], env, run, "contacts",
-                   profile=profile),
-            _start(["bench.bare_insert_app:app", "--port", str(bare_port)], env, run, "bare")]
+    pids = [
+        _start(
+            ["contacts.main:app", "--factory", "--port", str(contacts_port)],
+            env,
+            run,
+            "contacts",
+            profile=profile,
+        ),
+        _start(["bench.bare_insert_app:app", "--port", str(bare_port)], env, run, "bare"),
+    ]
     try:
         wait_for_port(contacts_port, timeout=60, log=run / "contacts.log")
         wait_for_port(bare_port, timeout=60, log=run / "bare.log")
         await asyncio.sleep(2)
-        token = issue_local_token(secret=secret, issuer="vigie-local", audience="vigie", roles=["integrator"],
-                                  subject="bench", ttl_seconds=3600)
+        token = issue_local_token(
+            secret=secret,
+            issuer="vigie-local",
+            audience="vigie",
+            roles=["integrator"],
+            subject="bench",
+            ttl_seconds=3600,
+        )
 
         def contact_request() -> bytes:
-            body = json.dumps({"kind": "consumer", "email": f"p{uuid.uuid4().hex}@example.org",
-                               "collected_from_person": True, "source": "web_form",
-                               "obtained_at": "2026-10-01T10:00:00+00:00"}).encode()
+            body = json.dumps(
+                {
+                    "kind": "consumer",
+                    "email": f"p{uuid.uuid4().hex}@example.org",
+                    "collected_from_person": True,
+                    "source": "web_form",
+                    "obtained_at": "2026-10-01T10:00:00+00:00",
+                }
+            ).encode()
             return build_request(contacts_port, "/v1/contacts", body, {"Authorization": f"Bearer {token}"})
 
         def bare_request() -> bytes:
-            body = json.dumps({"kind": "consumer", "email": f"p{uuid.uuid4().hex}@example.org",
-                               "source": "web_form"}).encode()
+            body = json.dumps(
+                {"kind": "consumer", "email": f"p{uuid.uuid4().hex}@example.org", "source": "web_form"}
+            ).encode()
             return build_request(bare_port, "/bare", body, {})
 
         # Warm-up both.
@@ -135,13 +198,21 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
         cpu_pids = {"ours": int(pids[0].read_text()), "bare": int(pids[1].read_text())}
         for _ in range(args.rounds):
             before = _cpu_seconds(cpu_pids["ours"])
-            ours = await closed_loop(contacts_port, contact_request, connections=args.connections, seconds=args.seconds)
+            ours = await closed_loop(
+                contacts_port, contact_request, connections=args.connections, seconds=args.seconds
+            )
             ours_cpu = _cpu_seconds(cpu_pids["ours"]) - before
             before = _cpu_seconds(cpu_pids["bare"])
-            bare = await closed_loop(bare_port, bare_request, connections=args.connections, seconds=args.seconds)
+            bare = await closed_loop(
+                bare_port, bare_request, connections=args.connections, seconds=args.seconds
+            )
             bare_cpu = _cpu_seconds(cpu_pids["bare"]) - before
-            rounds.append({"ours": {**_summary(ours), **_cpu(ours_cpu, ours)},
-                           "bare": {**_summary(bare), **_cpu(bare_cpu, bare)}})
+            rounds.append(
+                {
+                    "ours": {**_summary(ours), **_cpu(ours_cpu, ours)},
+                    "bare": {**_summary(bare), **_cpu(bare_cpu, bare)},
+                }
+            )
         ours_open = await open_loop(contacts_port, contact_request, rate=args.rate, seconds=args.seconds)
         bare_open = await open_loop(bare_port, bare_request, rate=args.rate, seconds=args.seconds)
     finally:
@@ -164,16 +235,30 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
     return {
         "benchmark": "B6 HTTP write (contacts POST: validation, encryption, blind indexes, row + outbox, relay on)",
         "baseline": "bare FastAPI endpoint, one asyncpg INSERT, same uvicorn settings, same PostgreSQL",
-        "closed_loop": {"connections": args.connections, "seconds_per_run": args.seconds, "rounds": rounds,
-                        "ours_rps": round(ours_rps, 1), "bare_rps": round(bare_rps, 1),
-                        "rps_ratio": round(ours_rps / bare_rps, 3), "ours_p99_ms": round(ours_p99, 2),
-                        "bare_p99_ms": round(bare_p99, 2), "p99_ratio": round(ours_p99 / bare_p99, 3)},
-        "open_loop": {"target_rate": args.rate, "ours": _summary(ours_open), "bare": _summary(bare_open),
-                      "p99_ratio": round(ours_open.percentile(0.99) / bare_open.percentile(0.99), 3)},
+        "closed_loop": {
+            "connections": args.connections,
+            "seconds_per_run": args.seconds,
+            "rounds": rounds,
+            "ours_rps": round(ours_rps, 1),
+            "bare_rps": round(bare_rps, 1),
+            "rps_ratio": round(ours_rps / bare_rps, 3),
+            "ours_p99_ms": round(ours_p99, 2),
+            "bare_p99_ms": round(bare_p99, 2),
+            "p99_ratio": round(ours_p99 / bare_p99, 3),
+        },
+        "open_loop": {
+            "target_rate": args.rate,
+            "ours": _summary(ours_open),
+            "bare": _summary(bare_open),
+            "p99_ratio": round(ours_open.percentile(0.99) / bare_open.percentile(0.99), 3),
+        },
         "relay_in_process": not args.no_relay,
         "targets": {"rps_ratio": ">= 0.8", "p99_ratio": "<= 1.5", "p99_at_1000_rps_ms": "<= 10"},
-        "machine": {"python": platform.python_version(), "uname": " ".join(platform.uname()),
-                    "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "uname": " ".join(platform.uname()),
+            "cpus": os.cpu_count(),
+        },
     }
 
 
@@ -183,10 +268,16 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rate", type=float, default=1000)
-    parser.add_argument("--no-relay", action="store_true",
-                        help="diagnosis only: no relay in the contacts process (events stay in the outbox)")
-    parser.add_argument("--profile", action="store_true",
-                        help="run contacts under cProfile and print the hottest functions (figures not comparable)")
+    parser.add_argument(
+        "--no-relay",
+        action="store_true",
+        help="diagnosis only: no relay in the contacts process (events stay in the outbox)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run contacts under cProfile and print the hottest functions (figures not comparable)",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "b6_http_write.json"))
     args = parser.parse_args()
     run = Path(tempfile.mkdtemp(prefix="vigie-b6-"))

@@ -36,12 +36,20 @@ BATCH = 2000
 
 def _person(n: int, rng: random.Random) -> dict[str, object]:
     row: dict[str, object] = {
-        "kind": rng.choice(["consumer", "professional_named"]), "relationship": "prospect",
-        "given_name": f"Prenom{n}", "family_name": f"Nom{n}", "email": f"person.{n}@example.org",
-        "collected_from_person": True, "source": "crm_export", "obtained_at": "2026-01-01T10:00:00+00:00",
-        "attributes": {"segment": rng.choice(["a", "b", "c"])}}
+        "kind": rng.choice(["consumer", "professional_named"]),
+        "relationship": "prospect",
+        "given_name": f"Prenom{n}",
+        "family_name": f"Nom{n}",
+        "email": f"person.{n}@example.org",
+        "collected_from_person": True,
+        "source": "crm_export",
+        "obtained_at": "2026-01-01T10:00:00+00:00",
+        "attributes": {"segment": rng.choice(["a", "b", "c"])},
+    }
     if n % 3 == 0:
-        row["phone"] = f"06 {n // 1000000 % 100:02d} {n // 10000 % 100:02d} {n // 100 % 100:02d} {n % 100:02d}"
+        row["phone"] = (
+            f"06 {n // 1000000 % 100:02d} {n // 10000 % 100:02d} {n // 100 % 100:02d} {n % 100:02d}"
+        )
     if n % 5 == 0:
         row["postal_address"] = {"line1": f"{n} rue de la Paix", "postal_code": "75002", "city": "Paris"}
     return row
@@ -81,14 +89,28 @@ async def _baseline(url: str, body: bytes) -> float:
         if r["email"] in seen:
             continue
         seen.add(r["email"])
-        records.append((uuid.uuid4(), r["kind"], r["relationship"], r["given_name"], r["family_name"], r["email"],
-                        r.get("phone"), orjson.dumps(r.get("postal_address")).decode(), r["collected_from_person"],
-                        r["source"], _ts(r["obtained_at"]), orjson.dumps(r["attributes"]).decode()))
+        records.append(
+            (
+                uuid.uuid4(),
+                r["kind"],
+                r["relationship"],
+                r["given_name"],
+                r["family_name"],
+                r["email"],
+                r.get("phone"),
+                orjson.dumps(r.get("postal_address")).decode(),
+                r["collected_from_person"],
+                r["source"],
+                _ts(r["obtained_at"]),
+                orjson.dumps(r["attributes"]).decode(),
+            )
+        )
     for start in range(0, len(records), BATCH):
         async with conn.transaction():
             await conn.executemany(
                 "INSERT INTO bare_contacts VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                records[start:start + BATCH])
+                records[start : start + BATCH],
+            )
     elapsed = time.perf_counter() - started
     await conn.close()
     return elapsed
@@ -110,21 +132,35 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
     bare_url = await _create_db(admin, f"imp_bare_{uuid.uuid4().hex[:6]}")
     await asyncio.to_thread(upgrade, ROOT / "services" / "contacts", contacts_url)
     secret = "bench-jwt-secret-0123456789abcdef0123456789"
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka, "VIGIE_PROFILE": "test", "VIGIE_JWT_SECRET": secret,
-           "CONTACTS_DATABASE_URL": contacts_url, "VIGIE_LOG_LEVEL": "WARNING",
-           "CONTACTS_IMPORT_BATCH_ROWS": str(BATCH), "CONTACTS_RETENTION_SWEEP_INTERVAL_SECONDS": "0"}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "VIGIE_PROFILE": "test",
+        "VIGIE_JWT_SECRET": secret,
+        "CONTACTS_DATABASE_URL": contacts_url,
+        "VIGIE_LOG_LEVEL": "WARNING",
+        "CONTACTS_IMPORT_BATCH_ROWS": str(BATCH),
+        "CONTACTS_RETENTION_SWEEP_INTERVAL_SECONDS": "0",
+    }
     port = free_port()
     pid = _start(["contacts.main:app", "--factory", "--port", str(port)], env, run, "contacts")
     known, rows = make_rows(args.rows, existing=args.existing)
     body = b"\n".join(orjson.dumps(r) for r in rows)
-    token = issue_local_token(secret=secret, issuer="vigie-local", audience="vigie", roles=["integrator"],
-                              subject="bench", ttl_seconds=3600)
+    token = issue_local_token(
+        secret=secret,
+        issuer="vigie-local",
+        audience="vigie",
+        roles=["integrator"],
+        subject="bench",
+        ttl_seconds=3600,
+    )
     headers = {"Authorization": f"Bearer {token}", "content-type": "application/x-ndjson"}
     try:
         wait_for_port(port, timeout=60, log=run / "contacts.log")
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=3600) as client:
-            seeded = await client.post("/v1/contacts:import", content=b"\n".join(orjson.dumps(r) for r in known),
-                                       headers=headers)
+            seeded = await client.post(
+                "/v1/contacts:import", content=b"\n".join(orjson.dumps(r) for r in known), headers=headers
+            )
             assert seeded.status_code == 200, seeded.text
             baseline_s = await _baseline(bare_url, body)
             started = time.perf_counter()
@@ -132,7 +168,9 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
             ours_s = time.perf_counter() - started
             assert response.status_code == 200, response.text[:500]
             report = response.json()
-            published_s = await _wait_published(contacts_url, started, expected=report["created"] + len(known))
+            published_s = await _wait_published(
+                contacts_url, started, expected=report["created"] + len(known)
+            )
     finally:
         stop_pid(pid)
         if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
@@ -142,14 +180,23 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
     return {
         "benchmark": f"contacts bulk import, {args.rows} NDJSON rows in one POST /v1/contacts:import",
         "baseline": "orjson parse + asyncpg executemany INSERT of the same rows (plain columns, unique e-mail index), "
-                    f"batches of {BATCH}, same PostgreSQL, same run",
-        "rows": args.rows, "created": report["created"], "known": len(report["known"]),
-        "row_errors": len(report["errors"]), "existing_contacts": len(known),
-        "ours_seconds": round(ours_s, 2), "ours_rows_per_s": round(args.rows / ours_s),
-        "baseline_seconds": round(baseline_s, 2), "baseline_rows_per_s": round(args.rows / baseline_s),
+        f"batches of {BATCH}, same PostgreSQL, same run",
+        "rows": args.rows,
+        "created": report["created"],
+        "known": len(report["known"]),
+        "row_errors": len(report["errors"]),
+        "existing_contacts": len(known),
+        "ours_seconds": round(ours_s, 2),
+        "ours_rows_per_s": round(args.rows / ours_s),
+        "baseline_seconds": round(baseline_s, 2),
+        "baseline_rows_per_s": round(args.rows / baseline_s),
         "ratio": round(baseline_s / ours_s, 3),
         "all_events_published_after_s": round(published_s, 2) if published_s is not None else None,
-        "machine": {"python": platform.python_version(), "uname": " ".join(platform.uname()), "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "uname": " ".join(platform.uname()),
+            "cpus": os.cpu_count(),
+        },
     }
 
 

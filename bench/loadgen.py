@@ -44,12 +44,21 @@ async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, r
 
 def build_request(port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
     """Returns the raw bytes of a POST."""
-    head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json",
-            f"Content-Length: {len(body)}", *[f"{k}: {v}" for k, v in headers.items()], "", ""]
+    head = [
+        f"POST {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *[f"{k}: {v}" for k, v in headers.items()],
+        "",
+        "",
+    ]
     return "\r\n".join(head).encode() + body
 
 
-async def closed_loop(port: int, make_request: Callable[[], bytes], *, connections: int, seconds: float) -> RunResult:
+async def closed_loop(
+    port: int, make_request: Callable[[], bytes], *, connections: int, seconds: float
+) -> RunResult:
     """Runs `connections` clients back to back for `seconds`."""
     latencies: list[float] = []
     errors = 0
@@ -71,8 +80,9 @@ async def closed_loop(port: int, make_request: Callable[[], bytes], *, connectio
     return RunResult(len(latencies), errors, time.perf_counter() - started, latencies)
 
 
-async def open_loop(port: int, make_request: Callable[[], bytes], *, rate: float, seconds: float,
-                    connections: int = 32) -> RunResult:
+async def open_loop(
+    port: int, make_request: Callable[[], bytes], *, rate: float, seconds: float, connections: int = 32
+) -> RunResult:
     """Sends at a constant rate whatever the responses do; latency counts from the scheduled time."""
     pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     for _ in range(connections):

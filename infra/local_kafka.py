@@ -64,8 +64,16 @@ def fetch() -> None:
         sys.exit("mvn is not installed: install Maven (apt-get install -y maven) and Java 17+")
     LIBS.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["mvn", "-B", "-q", "-f", str(HERE / "pom.xml"), DEPENDENCY_PLUGIN,
-         "-DincludeScope=runtime", f"-DoutputDirectory={LIBS}"],
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(HERE / "pom.xml"),
+            DEPENDENCY_PLUGIN,
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={LIBS}",
+        ],
         check=True,
     )
 
@@ -88,8 +96,11 @@ def start(run_dir: Path, *, timeout: float = 90.0) -> str:
     run_dir.mkdir(parents=True, exist_ok=True)
     broker_port, controller_port = free_port(), free_port()
     props = run_dir / "server.properties"
-    props.write_text(SERVER_PROPERTIES.format(
-        broker_port=broker_port, controller_port=controller_port, data_dir=run_dir / "data"))
+    props.write_text(
+        SERVER_PROPERTIES.format(
+            broker_port=broker_port, controller_port=controller_port, data_dir=run_dir / "data"
+        )
+    )
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     _java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted")
     log = run_dir / "kafka.out"

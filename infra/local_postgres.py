@@ -21,8 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _bindir() -> Path | None:
     base = Path("/usr/lib/postgresql")
-    versions = sorted((p for p in base.glob("*/bin") if (p / "postgres").exists()),
-                      key=lambda p: int(p.parent.name), reverse=True) if base.exists() else []
+    versions = (
+        sorted(
+            (p for p in base.glob("*/bin") if (p / "postgres").exists()),
+            key=lambda p: int(p.parent.name),
+            reverse=True,
+        )
+        if base.exists()
+        else []
+    )
     return versions[0] if versions else None
 
 
@@ -60,12 +67,42 @@ def start(run_dir: Path) -> str:
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")
     port = free_port()
-    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                                 "--no-sync", "-E", "UTF8"]), check=True, stdout=subprocess.DEVNULL)
-    opts = (f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=300 "
-            f"-c shared_buffers=256MB")
-    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l",
-                                 str(data / "server.log"), "-w", "start"]), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        _as_postgres(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    opts = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB"
+    subprocess.run(
+        _as_postgres(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                opts,
+                "-l",
+                str(data / "server.log"),
+                "-w",
+                "start",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     (run_dir / "pgdata").write_text(str(data))
     (run_dir / "url").write_text(url)
@@ -81,8 +118,11 @@ def stop(run_dir: Path) -> bool:
     marker.unlink()
     bindir = _bindir()
     if bindir and data.exists():
-        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
-                       check=False, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
         shutil.rmtree(data.parent, ignore_errors=True)
     return True
 

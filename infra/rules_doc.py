@@ -52,8 +52,8 @@ SECTIONS: dict[str, tuple[str, str]] = {
     ),
     "ELEC": (
         "B. E-mail, SMS/MMS, automated calls, fax (art. L34-5 CPCE)",
-        "Electronic prospection of a natural person needs prior opt-in consent, except the \"soft "
-        "opt-in\": a customer whose details were collected at a sale may receive e-mail or SMS about "
+        'Electronic prospection of a natural person needs prior opt-in consent, except the "soft '
+        'opt-in": a customer whose details were collected at a sale may receive e-mail or SMS about '
         "analogous products of the same seller, if they could object at collection and in every "
         "message. An account without a sale is not a sale. Professionals at a named work address may "
         "be contacted about their profession with an opt-out; a generic company address (contact@) is "
@@ -81,7 +81,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "D. Postal mail",
         "Addressed mail is an opt-out channel: the person must have been told and able to object, and "
         "data from a third party needs the Art. 14 notice by the first mailing. The Robinson list is "
-        "an industry list for addressed mail; \"Stop Pub\" on a mailbox forbids unaddressed advertising.",
+        'an industry list for addressed mail; "Stop Pub" on a mailbox forbids unaddressed advertising.',
     ),
     "MSG": (
         "E. Message content (campaign review)",
@@ -95,7 +95,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "French law punishes making a good or service, or its conditions, depend on one of the criteria "
         "of art. 225-1 Code pénal (origin, sex, age, place of residence, health, …), and loi 2008-496 "
         "allows a justified difference only for a legitimate aim with necessary means, never for "
-        "origin, surname, ethnicity or \"race\". The gate separates who receives a message (audience) "
+        'origin, surname, ethnicity or "race". The gate separates who receives a message (audience) '
         "from who may obtain the offer (eligibility): a protected criterion deciding eligibility "
         "blocks unless justified; one choosing the audience of an open offer asks review; excluding a "
         "protected group, building a segment on Art. 9 data, solely automated significant decisions, "
@@ -333,4 +333,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

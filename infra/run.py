@@ -29,7 +29,11 @@ SERVICES = [  # (folder, package, port)
 
 
 def _env(kafka: str) -> dict[str, str]:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka, "VIGIE_PROFILE": os.environ.get("VIGIE_PROFILE", "local")}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "VIGIE_PROFILE": os.environ.get("VIGIE_PROFILE", "local"),
+    }
     for folder, _package, _port in SERVICES:
         prefix = folder.upper().replace("-", "_")
         env.setdefault(f"{prefix}_DATABASE_URL", f"sqlite+aiosqlite:///{RUN / (folder + '.db')}")
@@ -54,9 +58,28 @@ def start() -> int:
     for folder, package, port in SERVICES:
         log = open(RUN / "logs" / f"{folder}.log", "ab")  # noqa: SIM115 - owned by the child.
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", f"{package}.main:app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                f"{package}.main:app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         (RUN / "pids" / f"{folder}.pid").write_text(str(proc.pid))
     for folder, _package, port in SERVICES:
         wait_for_port(port, timeout=60, log=RUN / "logs" / f"{folder}.log")
@@ -97,9 +120,17 @@ def token(role: str) -> int:
     from shared.settings import ServiceSettings
 
     settings = ServiceSettings()
-    print(issue_local_token(secret=settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer,
-                            audience=settings.jwt_audience, roles=[role], subject=f"local-{role}",
-                            client="make-token", ttl_seconds=8 * 3600))
+    print(
+        issue_local_token(
+            secret=settings.jwt_secret.get_secret_value(),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            roles=[role],
+            subject=f"local-{role}",
+            client="make-token",
+            ttl_seconds=8 * 3600,
+        )
+    )
     return 0
 
 

@@ -75,8 +75,9 @@ from shared.outbox import OutboxRelay, add_many, outbox_table
 CONTROLLER = Party(name="Acme SAS", contact="1 rue de la Paix, 75002 Paris; privacy@acme.example")
 DPO = Party(name="DPO Acme", contact="dpo@acme.example")
 #: The wording shown beside an e-mail consent box; it tells the person how to withdraw (Art. 7(3)).
-WORDING = ("J'accepte de recevoir les offres d'Acme par e-mail. "
-           "Je peux retirer mon consentement à tout moment.")
+WORDING = (
+    "J'accepte de recevoir les offres d'Acme par e-mail. Je peux retirer mon consentement à tout moment."
+)
 
 
 def now() -> datetime:
@@ -102,8 +103,9 @@ class RecordingPublisher:
     async def publish(self, *, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         self.records.append((topic, key, value, headers))
 
-    async def send(self, *, topic: str, key: str, value: bytes,
-                   headers: list[tuple[str, bytes]]) -> asyncio.Future[object]:
+    async def send(
+        self, *, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[object]:
         await self.publish(topic=topic, key=key, value=value, headers=headers)
         acknowledged: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         acknowledged.set_result(None)
@@ -117,8 +119,9 @@ class _Outbox:
         self.table = outbox_table(sa.MetaData())
         self.engine = make_engine(f"sqlite:///{os.path.join(directory, name)}.db")
         self.sessions = make_sessionmaker(self.engine)
-        self.relay = OutboxRelay(engine=self.engine, table=self.table, publisher=publisher,
-                                 coalesce_seconds=0)
+        self.relay = OutboxRelay(
+            engine=self.engine, table=self.table, publisher=publisher, coalesce_seconds=0
+        )
 
     async def start(self) -> None:
         async with self.engine.begin() as conn:
@@ -134,16 +137,18 @@ class _Outbox:
     async def redeliver(self, event_id: str) -> None:
         """Publishes a row again, as the relay does when it crashed after publishing but before marking it."""
         async with self.engine.begin() as conn:
-            await conn.execute(self.table.update().where(self.table.c.event_id == event_id).values(
-                published_at=None))
+            await conn.execute(
+                self.table.update().where(self.table.c.event_id == event_id).values(published_at=None)
+            )
         await self._relay()
 
     async def _relay(self) -> None:
         while await self.relay.publish_pending():
             pass
         async with self.engine.connect() as conn:
-            left = await conn.scalar(sa.select(sa.func.count()).select_from(self.table).where(
-                self.table.c.published_at.is_(None)))
+            left = await conn.scalar(
+                sa.select(sa.func.count()).select_from(self.table).where(self.table.c.published_at.is_(None))
+            )
         assert left == 0, "the relay could not publish to Kafka (see the log)"
 
     async def close(self) -> None:
@@ -163,14 +168,19 @@ class Upstream:
         key = blind_index_key.encode() if isinstance(blind_index_key, str) else blind_index_key
         self.indexer = BlindIndexer(key)
         # Contacts' vault computes a contact's blind indexes; its key ring only seals, which no event needs.
-        self.vault = PersonalDataVault(key_ring=KeyRing({"test": os.urandom(32)}, "test"),
-                                       indexer=self.indexer)
+        self.vault = PersonalDataVault(
+            key_ring=KeyRing({"test": os.urandom(32)}, "test"), indexer=self.indexer
+        )
         self.publisher: KafkaPublisher | RecordingPublisher = (
-            KafkaPublisher(kafka_bootstrap, client_id="test-upstream") if kafka_bootstrap
-            else RecordingPublisher())
+            KafkaPublisher(kafka_bootstrap, client_id="test-upstream")
+            if kafka_bootstrap
+            else RecordingPublisher()
+        )
         self._directory = tempfile.mkdtemp(prefix="vigie-upstream-")
-        self._outboxes = {name: _Outbox(self._directory, name, self.publisher)
-                          for name in ("contacts", "consent", "campaign-gate")}
+        self._outboxes = {
+            name: _Outbox(self._directory, name, self.publisher)
+            for name in ("contacts", "consent", "campaign-gate")
+        }
         self.purposes: dict[str, Purpose] = {}
         self.notices: dict[str, Notice] = {}
         #: Every envelope published, in order (a test may deliver one again, as an at-least-once relay can).
@@ -192,8 +202,9 @@ class Upstream:
 
     # --- Publishing, as each producer's unit of work and relay do.
 
-    async def _publish(self, service: str, outgoing: ModuleType, aggregate: Any, *,
-                       actor: str) -> list[EventEnvelope]:
+    async def _publish(
+        self, service: str, outgoing: ModuleType, aggregate: Any, *, actor: str
+    ) -> list[EventEnvelope]:
         pending = list(aggregate.events)
         aggregate.events.clear()
         items = [outgoing.to_envelope(event, actor=actor, correlation_id=None) for event in pending]
@@ -213,36 +224,62 @@ class Upstream:
     async def redeliver(self, envelope: EventEnvelope) -> None:
         """Delivers a published event again (same id and bytes), as an at-least-once relay may."""
         service = {contacts_contracts.SOURCE: "contacts", gate_contracts.SOURCE: "campaign-gate"}.get(
-            envelope.source, "consent")
+            envelope.source, "consent"
+        )
         await self._outboxes[service].redeliver(envelope.id)
 
     # --- contacts: what POST /v1/contacts, PATCH, interactions and erasure make.
 
-    async def contact(self, *, contact_id: str | None = None, email: str | None = None,
-                      phone: str | None = None, postal_address: dict[str, str] | None = None,
-                      birth_date: date | None = None, kind: Kind | str = Kind.CONSUMER,
-                      relationship: Relationship | str = Relationship.PROSPECT,
-                      collected_from_person: bool = True, source: str = "web_form",
-                      broker_name: str | None = None, obtained_at: datetime | None = None,
-                      at: datetime | None = None, timezone: str | None = None, profession: str | None = None,
-                      phone_collection: PhoneCollection | None = None, stop_pub: bool = False,
-                      purchases: list[Purchase] | None = None, actor: str = "contacts/api") -> Contact:
+    async def contact(
+        self,
+        *,
+        contact_id: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        postal_address: dict[str, str] | None = None,
+        birth_date: date | None = None,
+        kind: Kind | str = Kind.CONSUMER,
+        relationship: Relationship | str = Relationship.PROSPECT,
+        collected_from_person: bool = True,
+        source: str = "web_form",
+        broker_name: str | None = None,
+        obtained_at: datetime | None = None,
+        at: datetime | None = None,
+        timezone: str | None = None,
+        profession: str | None = None,
+        phone_collection: PhoneCollection | None = None,
+        stop_pub: bool = False,
+        purchases: list[Purchase] | None = None,
+        actor: str = "contacts/api",
+    ) -> Contact:
         """Creates a contact as contacts' create handler does (indexes from its vault); publishes it."""
-        personal = PersonalData(email=email, phone=phone, postal_address=postal_address,
-                                birth_date=birth_date)
+        personal = PersonalData(
+            email=email, phone=phone, postal_address=postal_address, birth_date=birth_date
+        )
         at = at or now()
         contact = Contact.create(
-            kind=Kind(kind), relationship=Relationship(relationship), personal=personal,
+            kind=Kind(kind),
+            relationship=Relationship(relationship),
+            personal=personal,
             indexes=self.vault.indexes_for(personal),
-            origin=Origin(collected_from_person=collected_from_person, source=source,
-                          broker_name=broker_name),
-            obtained_at=obtained_at or at, at=at, contact_id=contact_id, timezone=timezone,
-            profession=profession, phone_collection=phone_collection, stop_pub=stop_pub, purchases=purchases)
+            origin=Origin(
+                collected_from_person=collected_from_person, source=source, broker_name=broker_name
+            ),
+            obtained_at=obtained_at or at,
+            at=at,
+            contact_id=contact_id,
+            timezone=timezone,
+            profession=profession,
+            phone_collection=phone_collection,
+            stop_pub=stop_pub,
+            purchases=purchases,
+        )
         await self.contacts_publish(contact, actor=actor)
         return contact
 
-    async def update_contact(self, contact: Contact, *, at: datetime | None = None,
-                             actor: str = "contacts/api", **changes: Any) -> Contact:
+    async def update_contact(
+        self, contact: Contact, *, at: datetime | None = None, actor: str = "contacts/api", **changes: Any
+    ) -> Contact:
         """Applies a PATCH as contacts' update handler does (a new e-mail or phone gets new indexes)."""
         if "email" in changes or "phone" in changes:
             given = {k: changes[k] for k in ("email", "phone") if k in changes}
@@ -252,20 +289,39 @@ class Upstream:
         await self.contacts_publish(contact, actor=actor)
         return contact
 
-    async def interaction(self, contact: Contact, kind: InteractionKind | str, *, channel: str | None = None,
-                          occurred_at: datetime | None = None, at: datetime | None = None,
-                          seller: str | None = None, product_categories: list[str] | None = None,
-                          outcome: CallOutcome | str | None = None) -> Contact:
+    async def interaction(
+        self,
+        contact: Contact,
+        kind: InteractionKind | str,
+        *,
+        channel: str | None = None,
+        occurred_at: datetime | None = None,
+        at: datetime | None = None,
+        seller: str | None = None,
+        product_categories: list[str] | None = None,
+        outcome: CallOutcome | str | None = None,
+    ) -> Contact:
         """Records an interaction (a sale, a contract, a call attempt…) and publishes interaction_recorded."""
-        contact.record_interaction(kind=InteractionKind(kind), channel=channel,
-                                   occurred_at=occurred_at or now(), at=at or now(), seller=seller,
-                                   product_categories=product_categories,
-                                   outcome=CallOutcome(outcome) if outcome is not None else None)
+        contact.record_interaction(
+            kind=InteractionKind(kind),
+            channel=channel,
+            occurred_at=occurred_at or now(),
+            at=at or now(),
+            seller=seller,
+            product_categories=product_categories,
+            outcome=CallOutcome(outcome) if outcome is not None else None,
+        )
         await self.contacts_publish(contact)
         return contact
 
-    async def erase(self, contact: Contact, *, reason: str = "request", at: datetime | None = None,
-                    actor: str = "contacts/rights-desk") -> EventEnvelope:
+    async def erase(
+        self,
+        contact: Contact,
+        *,
+        reason: str = "request",
+        at: datetime | None = None,
+        actor: str = "contacts/rights-desk",
+    ) -> EventEnvelope:
         """Erases the contact as contacts does and publishes contact_erased (with its blind indexes)."""
         contact.erase(reason=reason, at=at or now())
         (envelope,) = await self.contacts_publish(contact, actor=actor)
@@ -273,26 +329,45 @@ class Upstream:
 
     # --- consent: the register, notices, consents, objections, processors and parties.
 
-    async def purpose(self, purpose_id: str | None = None, *,
-                      lawful_basis: LawfulBasis | str = LawfulBasis.CONSENT, at: datetime | None = None,
-                      **fields: Any) -> Purpose:
+    async def purpose(
+        self,
+        purpose_id: str | None = None,
+        *,
+        lawful_basis: LawfulBasis | str = LawfulBasis.CONSENT,
+        at: datetime | None = None,
+        **fields: Any,
+    ) -> Purpose:
         """Registers a purpose (by default 60 days ago, so that older consents can cite it); publishes it."""
         basis = LawfulBasis(lawful_basis)
         defaults: dict[str, Any] = {
-            "name": "Newsletter", "controller": CONTROLLER, "dpo": DPO,
+            "name": "Newsletter",
+            "controller": CONTROLLER,
+            "dpo": DPO,
             "description": "Envoyer des offres commerciales aux prospects et clients",
             "data_subjects": ("prospects", "clients"),
-            "retention": {"prospects": "3 ans après le dernier contact"}}
+            "retention": {"prospects": "3 ans après le dernier contact"},
+        }
         if basis is LawfulBasis.LEGITIMATE_INTERESTS:
             defaults["legitimate_interest"] = "Prospection de nos clients et prospects (considérant 47)"
-        purpose = Purpose.register(at=at or now() - timedelta(days=60), lawful_basis=basis,
-                                   purpose_id=purpose_id, **{**defaults, **fields})
+        purpose = Purpose.register(
+            at=at or now() - timedelta(days=60),
+            lawful_basis=basis,
+            purpose_id=purpose_id,
+            **{**defaults, **fields},
+        )
         self.purposes[purpose.purpose_id] = purpose
         await self.consent_publish(purpose)
         return purpose
 
-    async def notice(self, purpose_ids: Iterable[str], *, article: str = "13", language: str = "fr",
-                     at: datetime | None = None, without: Iterable[str] = ()) -> Notice:
+    async def notice(
+        self,
+        purpose_ids: Iterable[str],
+        *,
+        article: str = "13",
+        language: str = "fr",
+        at: datetime | None = None,
+        without: Iterable[str] = (),
+    ) -> Notice:
         """Publishes a complete Art. 13/14 notice for the purposes (by default 30 days ago)."""
         required = ART13_REQUIRED if article == "13" else ART14_REQUIRED
         left_out = set(without)
@@ -303,23 +378,39 @@ class Upstream:
         await self.consent_publish(notice)
         return notice
 
-    async def deliver(self, notice: Notice, contact_id: str, *, channel: str = "email",
-                      at: datetime | None = None) -> NoticeDelivery:
+    async def deliver(
+        self, notice: Notice, contact_id: str, *, channel: str = "email", at: datetime | None = None
+    ) -> NoticeDelivery:
         """Records that the notice was delivered to the contact and publishes notice_delivered."""
-        delivery = NoticeDelivery.deliver(notice=notice, contact_id=contact_id, channel=channel,
-                                          at=at or now(),
-                                          evidence={"message_id": f"<{uuid.uuid4().hex}@acme.example>"})
+        delivery = NoticeDelivery.deliver(
+            notice=notice,
+            contact_id=contact_id,
+            channel=channel,
+            at=at or now(),
+            evidence={"message_id": f"<{uuid.uuid4().hex}@acme.example>"},
+        )
         await self.consent_publish(delivery)
         return delivery
 
-    async def consent(self, contact_id: str, purpose_id: str, *, channel: Channel | str = Channel.EMAIL,
-                      notice: Notice | None = None, act: ConsentAct | str | None = ConsentAct.TICKED_BOX,
-                      positive_act: bool | None = None, withdrawal_statement: str | None = None,
-                      wording: str = WORDING, explicit: bool = False,
-                      given_by: tuple[GivenBy | str, ...] = (GivenBy.DATA_SUBJECT,),
-                      collection_method: CollectionMethod | str = CollectionMethod.WEB_FORM,
-                      double_opt_in: bool | None = None, confirm: bool = True, at: datetime | None = None,
-                      out_of_hours_calls: bool = False) -> Consent:
+    async def consent(
+        self,
+        contact_id: str,
+        purpose_id: str,
+        *,
+        channel: Channel | str = Channel.EMAIL,
+        notice: Notice | None = None,
+        act: ConsentAct | str | None = ConsentAct.TICKED_BOX,
+        positive_act: bool | None = None,
+        withdrawal_statement: str | None = None,
+        wording: str = WORDING,
+        explicit: bool = False,
+        given_by: tuple[GivenBy | str, ...] = (GivenBy.DATA_SUBJECT,),
+        collection_method: CollectionMethod | str = CollectionMethod.WEB_FORM,
+        double_opt_in: bool | None = None,
+        confirm: bool = True,
+        at: datetime | None = None,
+        out_of_hours_calls: bool = False,
+    ) -> Consent:
         """Records a consent as consent's grant handler does, and (double opt-in) its confirmation.
 
         The terms are derived from what the collector entered (`act`, `withdrawal_statement`) and from
@@ -327,19 +418,40 @@ class Upstream:
         later unless `confirm` is false.
         """
         at = at or now()
-        entered = TermsEntered(act=ConsentAct(act) if act is not None else None, positive_act=positive_act,
-                               withdrawal_statement=withdrawal_statement, explicit=explicit,
-                               given_by=tuple(GivenBy(g) for g in given_by))
-        terms = ConsentTerms.derive(entered, wording=wording, notice_states_withdrawal=(
-            notice is not None and notice.tells_consent_can_be_withdrawn(purpose_id)))
-        consent = Consent.grant(
-            contact_id=contact_id, purpose_id=purpose_id, purpose=self.purposes.get(purpose_id),
-            channel=Channel(channel), at=at, collection_method=CollectionMethod(collection_method),
+        entered = TermsEntered(
+            act=ConsentAct(act) if act is not None else None,
+            positive_act=positive_act,
+            withdrawal_statement=withdrawal_statement,
+            explicit=explicit,
+            given_by=tuple(GivenBy(g) for g in given_by),
+        )
+        terms = ConsentTerms.derive(
+            entered,
             wording=wording,
-            proof=ConsentProof(captured_at=at, source="https://acme.example/form#v3", ip="203.0.113.0",
-                               user_agent="Mozilla/5.0"),
-            notice_id=notice.notice_id if notice else None, notice_version=notice.version if notice else None,
-            double_opt_in=double_opt_in, terms=terms, out_of_hours_calls=out_of_hours_calls)
+            notice_states_withdrawal=(
+                notice is not None and notice.tells_consent_can_be_withdrawn(purpose_id)
+            ),
+        )
+        consent = Consent.grant(
+            contact_id=contact_id,
+            purpose_id=purpose_id,
+            purpose=self.purposes.get(purpose_id),
+            channel=Channel(channel),
+            at=at,
+            collection_method=CollectionMethod(collection_method),
+            wording=wording,
+            proof=ConsentProof(
+                captured_at=at,
+                source="https://acme.example/form#v3",
+                ip="203.0.113.0",
+                user_agent="Mozilla/5.0",
+            ),
+            notice_id=notice.notice_id if notice else None,
+            notice_version=notice.version if notice else None,
+            double_opt_in=double_opt_in,
+            terms=terms,
+            out_of_hours_calls=out_of_hours_calls,
+        )
         if consent.double_opt_in and confirm:
             consent.confirm(at + timedelta(minutes=1))
         await self.consent_publish(consent)
@@ -351,9 +463,16 @@ class Upstream:
         (envelope,) = await self.consent_publish(consent)
         return envelope
 
-    async def objection(self, *, contact_id: str | None = None, scope: str = "all_direct_marketing",
-                        email: str | None = None, phone: str | None = None, blind_indexes: Iterable[str] = (),
-                        at: datetime | None = None) -> Objection:
+    async def objection(
+        self,
+        *,
+        contact_id: str | None = None,
+        scope: str = "all_direct_marketing",
+        email: str | None = None,
+        phone: str | None = None,
+        blind_indexes: Iterable[str] = (),
+        at: datetime | None = None,
+    ) -> Objection:
         """Records an objection as consent's handler does (indexes of the e-mail and phone); publishes it.
 
         Consent also adds the blind indexes it knows of `contact_id` from contacts' events; a test that
@@ -364,30 +483,48 @@ class Upstream:
             indexes.append(self.indexer.email(email))
         if phone:
             indexes.append(self.indexer.phone(phone))
-        objection = Objection.record(contact_id=contact_id, scope=scope, at=at or now(),
-                                     blind_indexes=indexes)
+        objection = Objection.record(
+            contact_id=contact_id, scope=scope, at=at or now(), blind_indexes=indexes
+        )
         await self.consent_publish(objection)
         return objection
 
-    async def processor(self, *, processor_id: str | None = None, legal_name: str = "Routeur SAS",
-                        role: ProcessorRole | str = ProcessorRole.PROCESSOR,
-                        missing_clauses: Iterable[str] = (),
-                        signed_at: datetime | None = None, expires_at: datetime | None = None,
-                        purpose_ids: Iterable[str] = (), locations: Iterable[str] = ("FR",),
-                        at: datetime | None = None) -> Processor:
+    async def processor(
+        self,
+        *,
+        processor_id: str | None = None,
+        legal_name: str = "Routeur SAS",
+        role: ProcessorRole | str = ProcessorRole.PROCESSOR,
+        missing_clauses: Iterable[str] = (),
+        signed_at: datetime | None = None,
+        expires_at: datetime | None = None,
+        purpose_ids: Iterable[str] = (),
+        locations: Iterable[str] = ("FR",),
+        at: datetime | None = None,
+    ) -> Processor:
         """Registers a vendor whose contract sets out every Art. 28(3) item but `missing_clauses`."""
         lacking = set(missing_clauses)
-        contract = ProcessorContract(reference="DPA-1", signed_at=signed_at or now() - timedelta(days=30),
-                                     expires_at=expires_at,
-                                     clauses={key: key not in lacking for key in ART28_3_CHECKLIST})
-        processor = Processor.register(legal_name=legal_name, role=ProcessorRole(role), at=at or now(),
-                                       processor_id=processor_id, purpose_ids=purpose_ids, contract=contract,
-                                       locations=[Location(country=c) for c in locations])
+        contract = ProcessorContract(
+            reference="DPA-1",
+            signed_at=signed_at or now() - timedelta(days=30),
+            expires_at=expires_at,
+            clauses={key: key not in lacking for key in ART28_3_CHECKLIST},
+        )
+        processor = Processor.register(
+            legal_name=legal_name,
+            role=ProcessorRole(role),
+            at=at or now(),
+            processor_id=processor_id,
+            purpose_ids=purpose_ids,
+            contract=contract,
+            locations=[Location(country=c) for c in locations],
+        )
         await self.consent_publish(processor)
         return processor
 
-    async def update_processor(self, processor: Processor, *, at: datetime | None = None,
-                               **changes: Any) -> Processor:
+    async def update_processor(
+        self, processor: Processor, *, at: datetime | None = None, **changes: Any
+    ) -> Processor:
         """Applies a PATCH to a vendor (`contract_expires_at` replaces its contract's end); publishes it."""
         if "contract_expires_at" in changes:
             assert processor.contract is not None
@@ -396,39 +533,74 @@ class Upstream:
         await self.consent_publish(processor)
         return processor
 
-    async def party(self, legal_name: str, *, roles: Iterable[str],
-                    broker_last_verified_at: datetime | None = None,
-                    at: datetime | None = None) -> consent_parties.Party:
+    async def party(
+        self,
+        legal_name: str,
+        *,
+        roles: Iterable[str],
+        broker_last_verified_at: datetime | None = None,
+        at: datetime | None = None,
+    ) -> consent_parties.Party:
         """Registers a party (a data broker, a consultant…) and publishes party_registered."""
-        party = consent_parties.Party.register(legal_name=legal_name, roles=roles, at=at or now(),
-                                               broker_last_verified_at=broker_last_verified_at)
+        party = consent_parties.Party.register(
+            legal_name=legal_name,
+            roles=roles,
+            at=at or now(),
+            broker_last_verified_at=broker_last_verified_at,
+        )
         await self.consent_publish(party)
         return party
 
-    async def sign_contract(self, party: consent_parties.Party, *, signed_at: datetime | None = None,
-                            expires_at: datetime | None = None, missing: Iterable[str] = (),
-                            breach_notification_hours: int | None = None, version: int = 1,
-                            at: datetime | None = None) -> consent_parties.Contract:
+    async def sign_contract(
+        self,
+        party: consent_parties.Party,
+        *,
+        signed_at: datetime | None = None,
+        expires_at: datetime | None = None,
+        missing: Iterable[str] = (),
+        breach_notification_hours: int | None = None,
+        version: int = 1,
+        at: datetime | None = None,
+    ) -> consent_parties.Contract:
         """Signs a contract with every clause the party's roles require but `missing`; publishes it."""
         lacking = set(missing)
         clauses = [c for c in consent_parties.required_clauses(party.roles) if c not in lacking]
         contract = consent_parties.Contract.sign(
-            party=party, version=version, reference=f"K-{uuid.uuid4().hex[:6]}",
-            signed_at=signed_at or now() - timedelta(days=60), expires_at=expires_at, clauses=clauses,
-            breach_notification_hours=breach_notification_hours, at=at or now())
+            party=party,
+            version=version,
+            reference=f"K-{uuid.uuid4().hex[:6]}",
+            signed_at=signed_at or now() - timedelta(days=60),
+            expires_at=expires_at,
+            clauses=clauses,
+            breach_notification_hours=breach_notification_hours,
+            at=at or now(),
+        )
         await self.consent_publish(contract)
         return contract
 
     # --- campaign gate: what a check publishes for each recipient.
 
-    async def gate_receipt(self, contact_id: str, *, campaign_id: str | None = None,
-                           decision: Decision | str = Decision.ALLOW, at: datetime | None = None,
-                           actor: str = "campaign-gate/api") -> EventEnvelope:
+    async def gate_receipt(
+        self,
+        contact_id: str,
+        *,
+        campaign_id: str | None = None,
+        decision: Decision | str = Decision.ALLOW,
+        at: datetime | None = None,
+        actor: str = "campaign-gate/api",
+    ) -> EventEnvelope:
         """Publishes the gate's receipt of one recipient's decision (recipient_checked), as a check does."""
         receipt = gate_events.RecipientChecked(
-            check_id=str(uuid.uuid4()), campaign_id=campaign_id or str(uuid.uuid4()), campaign_version=1,
-            contact_id=contact_id, decision=Decision(decision).value, reasons=(), evidence=(),
-            ruleset_version=RULESET_VERSION, at=at or now())
+            check_id=str(uuid.uuid4()),
+            campaign_id=campaign_id or str(uuid.uuid4()),
+            campaign_version=1,
+            contact_id=contact_id,
+            decision=Decision(decision).value,
+            reasons=(),
+            evidence=(),
+            ruleset_version=RULESET_VERSION,
+            at=at or now(),
+        )
         items = [gate_outgoing.to_envelope(receipt, actor=actor, correlation_id=None)]
         await self._outboxes["campaign-gate"].publish(items)
         self.published += [envelope for _topic, envelope in items]
@@ -436,21 +608,38 @@ class Upstream:
 
     # --- erasure confirmations: what consent and the gate publish when contacts' contact_erased reaches them.
 
-    async def consent_data_erased(self, contact_id: str, *, consents: Iterable[Consent] = (),
-                                  blind_indexes: Iterable[str] = (), at: datetime | None = None,
-                                  actor: str = "contacts/data-subject-requests") -> EventEnvelope:
+    async def consent_data_erased(
+        self,
+        contact_id: str,
+        *,
+        consents: Iterable[Consent] = (),
+        blind_indexes: Iterable[str] = (),
+        at: datetime | None = None,
+        actor: str = "contacts/data-subject-requests",
+    ) -> EventEnvelope:
         """Publishes consent's confirmation of a contact's erasure, made by consent's erasure plan as its
         consumer of contact_erased makes it (the actor is the erasure's)."""
-        plan = erase_subject(contact_id=contact_id, consents=consents, deliveries=(), objections=(),
-                             at=at or now(), blind_indexes=blind_indexes)
+        plan = erase_subject(
+            contact_id=contact_id,
+            consents=consents,
+            deliveries=(),
+            objections=(),
+            at=at or now(),
+            blind_indexes=blind_indexes,
+        )
         items = [consent_outgoing.to_envelope(plan.event, actor=actor, correlation_id=None)]
         await self._outboxes["consent"].publish(items)
         self.published += [envelope for _topic, envelope in items]
         return items[0][1]
 
-    async def gate_contact_forgotten(self, contact_id: str, *, receipts_kept: int = 0,
-                                     at: datetime | None = None,
-                                     actor: str = "contacts/data-subject-requests") -> EventEnvelope:
+    async def gate_contact_forgotten(
+        self,
+        contact_id: str,
+        *,
+        receipts_kept: int = 0,
+        at: datetime | None = None,
+        actor: str = "contacts/data-subject-requests",
+    ) -> EventEnvelope:
         """Publishes the gate's confirmation of a contact's erasure (contact_forgotten), as its projection of
         contact_erased does."""
         forgotten = gate_events.ContactForgotten(contact_id, receipts_kept, at or now())

@@ -12,22 +12,38 @@ from typing import Any
 
 import jsonschema
 import pytest
-
-from infra import asyncapi
 from shared.events import EventEnvelope
 
-#: Field names that would put a direct identifier of a person into an event (SPEC §2).
-IDENTIFIER_FIELDS = {"email", "phone", "given_name", "family_name", "name_of_person", "postal_address",
-                     "birth_date", "address", "first_name", "last_name", "ip", "ip_address"}
+from infra import asyncapi
 
-PUBLISHED = [(package, event_class, event_type)
-             for _service, (package, _topic) in asyncapi.PRODUCERS.items()
-             for event_class, event_type in asyncapi._event_types(package).items()]  # noqa: SLF001
+#: Field names that would put a direct identifier of a person into an event (SPEC §2).
+IDENTIFIER_FIELDS = {
+    "email",
+    "phone",
+    "given_name",
+    "family_name",
+    "name_of_person",
+    "postal_address",
+    "birth_date",
+    "address",
+    "first_name",
+    "last_name",
+    "ip",
+    "ip_address",
+}
+
+PUBLISHED = [
+    (package, event_class, event_type)
+    for _service, (package, _topic) in asyncapi.PRODUCERS.items()
+    for event_class, event_type in asyncapi._event_types(package).items()
+]  # noqa: SLF001
 DOCUMENT = asyncapi.build()
 
 
 def test_the_committed_asyncapi_document_is_current() -> None:
-    assert asyncapi.TARGET.read_text() == asyncapi.render(), "run `python -m infra.asyncapi` and commit the result"
+    assert asyncapi.TARGET.read_text() == asyncapi.render(), (
+        "run `python -m infra.asyncapi` and commit the result"
+    )
 
 
 def test_every_event_type_is_versioned_and_unique() -> None:
@@ -44,10 +60,12 @@ def _keys(value: Any) -> set[str]:
     return set()
 
 
-@pytest.mark.parametrize(("package", "event_class", "event_type"), PUBLISHED,
-                         ids=[event_type for _p, _c, event_type in PUBLISHED])
-def test_an_event_round_trips_matches_its_schema_and_names_no_identifier(package: str, event_class: type,
-                                                                          event_type: str) -> None:
+@pytest.mark.parametrize(
+    ("package", "event_class", "event_type"), PUBLISHED, ids=[event_type for _p, _c, event_type in PUBLISHED]
+)
+def test_an_event_round_trips_matches_its_schema_and_names_no_identifier(
+    package: str, event_class: type, event_type: str
+) -> None:
     outgoing = importlib.import_module(f"{package}.adapters.outgoing")
     message = DOCUMENT["components"]["messages"][asyncapi._name(event_type)]  # noqa: SLF001
     schema_ref = message["payload"]["allOf"][1]["properties"]["data"]["$ref"].rsplit("/", 1)[-1]

@@ -87,15 +87,17 @@ def test_no_link_leaves_the_repository(document: Path) -> None:
 
 def test_the_link_check_catches_what_leaves() -> None:
     readme = ROOT / "README.md"
-    sample = "\n".join([
-        "See [the spec](../shared/SPEC.md) and `../shared/rules/legal-rules.md`.",
-        "Also [up](../../etc/passwd), [gone](docs/nothing-here.md), <file:///etc/hosts>.",
-        "[ref]: ../outside.md",
-        "Fine: [ops](docs/operations.md#scaling), [law](https://eur-lex.europa.eu/eli/reg/2016/679/oj), [top](#two-commands).",
-        "```sh",
-        "cat ../not-a-link-in-code",
-        "```",
-    ])
+    sample = "\n".join(
+        [
+            "See [the spec](../shared/SPEC.md) and `../shared/rules/legal-rules.md`.",
+            "Also [up](../../etc/passwd), [gone](docs/nothing-here.md), <file:///etc/hosts>.",
+            "[ref]: ../outside.md",
+            "Fine: [ops](docs/operations.md#scaling), [law](https://eur-lex.europa.eu/eli/reg/2016/679/oj), [top](#two-commands).",
+            "```sh",
+            "cat ../not-a-link-in-code",
+            "```",
+        ]
+    )
     found = leaving(readme, sample)
     assert found[0] == "mentions ../shared"
     assert len(found) == 7, found

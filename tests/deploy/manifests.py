@@ -38,26 +38,52 @@ WORKLOAD_KINDS = ("Deployment", "Job")
 
 #: Per service: its folder and package, settings class, env prefix, topics, and the keys of `<svc>-secrets`.
 SERVICES: dict[str, dict[str, Any]] = {
-    "contacts": dict(package="contacts", settings="contacts.settings:ContactsSettings", prefix="CONTACTS",
-                     calls={"CONTACTS_CONSENT_URL": "consent", "CONTACTS_CAMPAIGN_GATE_URL": "campaign-gate",
-                            "CONTACTS_AUDIT_LOG_URL": "audit-log"},
-                     publishes="contacts.events",
-                     consumes=["contacts.events", "consent.events", "campaigns.events"],
-                     roles={"api", "relay", "consumer"},
-                     secrets=["VIGIE_JWT_SECRET", "VIGIE_BLIND_INDEX_KEY", "CONTACTS_KEKS"]),
-    "consent": dict(package="consent", settings="consent.settings:ConsentSettings", prefix="CONSENT",
-                    publishes="consent.events", consumes=["contacts.events"],
-                    roles={"api", "relay", "consumer"},
-                    secrets=["VIGIE_JWT_SECRET", "VIGIE_BLIND_INDEX_KEY"]),
-    "campaign-gate": dict(package="campaign_gate", settings="campaign_gate.settings:CampaignGateSettings",
-                          prefix="CAMPAIGN_GATE", publishes="campaigns.events",
-                          consumes=["contacts.events", "consent.events"], roles={"api", "relay", "consumer"},
-                          secrets=["VIGIE_JWT_SECRET", "VIGIE_BLIND_INDEX_KEY"]),
-    "audit-log": dict(package="audit_log", settings="audit_log.settings:AuditLogSettings", prefix="AUDIT_LOG",
-                      publishes=None, consumes=["contacts.events", "consent.events", "campaigns.events"],
-                      roles={"api", "consumer"},
-                      secrets=["VIGIE_JWT_SECRET", "AUDIT_LOG_SIGNING_KEY_SEED", "AUDIT_LOG_SUBJECT_KEK",
-                               "AUDIT_LOG_PSEUDONYM_KEY"]),
+    "contacts": dict(
+        package="contacts",
+        settings="contacts.settings:ContactsSettings",
+        prefix="CONTACTS",
+        calls={
+            "CONTACTS_CONSENT_URL": "consent",
+            "CONTACTS_CAMPAIGN_GATE_URL": "campaign-gate",
+            "CONTACTS_AUDIT_LOG_URL": "audit-log",
+        },
+        publishes="contacts.events",
+        consumes=["contacts.events", "consent.events", "campaigns.events"],
+        roles={"api", "relay", "consumer"},
+        secrets=["VIGIE_JWT_SECRET", "VIGIE_BLIND_INDEX_KEY", "CONTACTS_KEKS"],
+    ),
+    "consent": dict(
+        package="consent",
+        settings="consent.settings:ConsentSettings",
+        prefix="CONSENT",
+        publishes="consent.events",
+        consumes=["contacts.events"],
+        roles={"api", "relay", "consumer"},
+        secrets=["VIGIE_JWT_SECRET", "VIGIE_BLIND_INDEX_KEY"],
+    ),
+    "campaign-gate": dict(
+        package="campaign_gate",
+        settings="campaign_gate.settings:CampaignGateSettings",
+        prefix="CAMPAIGN_GATE",
+        publishes="campaigns.events",
+        consumes=["contacts.events", "consent.events"],
+        roles={"api", "relay", "consumer"},
+        secrets=["VIGIE_JWT_SECRET", "VIGIE_BLIND_INDEX_KEY"],
+    ),
+    "audit-log": dict(
+        package="audit_log",
+        settings="audit_log.settings:AuditLogSettings",
+        prefix="AUDIT_LOG",
+        publishes=None,
+        consumes=["contacts.events", "consent.events", "campaigns.events"],
+        roles={"api", "consumer"},
+        secrets=[
+            "VIGIE_JWT_SECRET",
+            "AUDIT_LOG_SIGNING_KEY_SEED",
+            "AUDIT_LOG_SUBJECT_KEK",
+            "AUDIT_LOG_PSEUDONYM_KEY",
+        ],
+    ),
 }
 
 
@@ -67,8 +93,9 @@ class RenderError(RuntimeError):
 
 def render(overlay_dir: Path) -> str:
     """Renders an overlay with `kubectl kustomize`; raises RenderError with kustomize's message."""
-    done = subprocess.run([str(BIN / "kubectl"), "kustomize", str(overlay_dir)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(BIN / "kubectl"), "kustomize", str(overlay_dir)], capture_output=True, text=True, timeout=60
+    )
     if done.returncode != 0:
         raise RenderError(done.stderr.strip())
     return done.stdout
@@ -90,10 +117,15 @@ def kubernetes_validate(paths: list[Path], versions: tuple[str, ...]) -> dict[st
 
     Returns each version's exit code and output.
     """
-    runs = {version: subprocess.Popen(
-                [str(BIN / "kubernetes-validate"), "--strict", "-k", version, *map(str, paths)],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for version in versions}
+    runs = {
+        version: subprocess.Popen(
+            [str(BIN / "kubernetes-validate"), "--strict", "-k", version, *map(str, paths)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for version in versions
+    }
     results = {}
     for version, run in runs.items():
         output, _ = run.communicate(timeout=120)
@@ -172,16 +204,23 @@ def workload_problems(docs: list[dict[str, Any]]) -> list[str]:
                     if resource not in resources.get(bound, {}):
                         problems.append(f"{where}: no {resource} {bound[:-1]}")
             if name.startswith("Deployment/"):
-                for probe, path in (("startupProbe", "/healthz"), ("readinessProbe", "/readyz"),
-                                    ("livenessProbe", "/healthz")):
+                for probe, path in (
+                    ("startupProbe", "/healthz"),
+                    ("readinessProbe", "/readyz"),
+                    ("livenessProbe", "/healthz"),
+                ):
                     got = container.get(probe, {}).get("httpGet", {}).get("path")
                     if got != path:
                         problems.append(f"{where}: {probe} does not GET {path} (got {got!r})")
     return problems
 
 
-def problems_in(deploy_dir: Path, targets: tuple[str, ...], work_dir: Path,
-                versions: tuple[str, ...] = KUBERNETES_VERSIONS) -> list[str]:
+def problems_in(
+    deploy_dir: Path,
+    targets: tuple[str, ...],
+    work_dir: Path,
+    versions: tuple[str, ...] = KUBERNETES_VERSIONS,
+) -> list[str]:
     """Renders kustomizations of a deploy/ tree (paths relative to it) and returns every problem found."""
     problems = []
     files = []
@@ -200,11 +239,15 @@ def problems_in(deploy_dir: Path, targets: tuple[str, ...], work_dir: Path,
         return problems
     for version, (code, output) in kubernetes_validate(files, versions).items():
         if code != 0:
-            problems += [f"kubernetes-validate {version}: {line}" for line in output.splitlines()
-                         if line.startswith("ERROR")] or [f"kubernetes-validate {version}: exit {code}"]
+            problems += [
+                f"kubernetes-validate {version}: {line}"
+                for line in output.splitlines()
+                if line.startswith("ERROR")
+            ] or [f"kubernetes-validate {version}: exit {code}"]
         unknown = kinds_without_builtin_schema(output) - {kind for _, kind in CUSTOM_SCHEMAS}
-        problems += [f"kind {kind} has neither a built-in nor a repo-local schema"
-                     for kind in sorted(unknown)]
+        problems += [
+            f"kind {kind} has neither a built-in nor a repo-local schema" for kind in sorted(unknown)
+        ]
     problems += custom_schema_problems(all_docs)
     problems += workload_problems(all_docs)
     return problems

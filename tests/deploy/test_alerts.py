@@ -10,8 +10,13 @@ from tests.deploy.manifests import DEPLOY, ROOT, documents, render
 
 RUNBOOK = (ROOT / "docs" / "runbook.md").read_text()
 #: The runbook's own alerts, each with a section; the verification failure comes from outside Prometheus.
-SECTIONS = ("Outbox backlog growing", "Consumer lag", "Gate stale", "Checkpoint not advancing",
-            "Verification failure")
+SECTIONS = (
+    "Outbox backlog growing",
+    "Consumer lag",
+    "Gate stale",
+    "Checkpoint not advancing",
+    "Verification failure",
+)
 
 
 def alerts() -> list[dict]:
@@ -48,8 +53,11 @@ def test_each_shipped_alert_links_to_its_runbook_section_and_is_quoted_there(ale
 
 def test_every_series_an_alert_uses_is_listed_in_the_runbooks_table() -> None:
     listed = set(re.findall(r"^\| `([a-z_]+)`", RUNBOOK, flags=re.MULTILINE))
-    listed |= {name for row in re.findall(r"^\| (`[a-z_]+`(?:, `[a-z_]+`)+) \|", RUNBOOK, flags=re.MULTILINE)
-               for name in re.findall(r"`([a-z_]+)`", row)}
+    listed |= {
+        name
+        for row in re.findall(r"^\| (`[a-z_]+`(?:, `[a-z_]+`)+) \|", RUNBOOK, flags=re.MULTILINE)
+        for name in re.findall(r"`([a-z_]+)`", row)
+    }
     functions = {"max", "min", "sum", "by", "rate", "increase", "deriv", "delta", "and", "on"}
     used = {name for alert in alerts() for name in re.findall(r"\b([a-z_]{4,})\b(?=[\s{\[)])", alert["expr"])}
     used -= functions | {"service", "group", "topic", "partition", "rule_id"}

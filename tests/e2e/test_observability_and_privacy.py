@@ -7,7 +7,6 @@ import logging
 import uuid
 
 import pytest
-
 from audit_log.main import create_app as create_audit_app
 from audit_log.settings import AuditLogSettings
 from campaign_gate.main import create_app as create_gate_app
@@ -40,43 +39,73 @@ def captured_logs():  # type: ignore[no-untyped-def]
 
 
 async def test_one_trace_follows_a_request_into_every_consumer_and_no_log_line_holds_personal_data(
-        kafka_bootstrap: str, postgres_admin_url: str, captured_logs: io.StringIO) -> None:
+    kafka_bootstrap: str, postgres_admin_url: str, captured_logs: io.StringIO
+) -> None:
     common = common_settings(kafka_bootstrap)
     suffix = uuid.uuid4().hex[:8]
-    contacts = ContactsSettings(database_url=await migrated_database(postgres_admin_url, "contacts"), **common)
-    consent = ConsentSettings(database_url=await migrated_database(postgres_admin_url, "consent"),
-                              consumer_group=f"consent-{suffix}", **common)
-    audit = AuditLogSettings(database_url=await migrated_database(postgres_admin_url, "audit-log"),
-                             consumer_group=f"audit-{suffix}", checkpoint_every_seconds=0.2, **common)
-    gate = CampaignGateSettings(database_url=await migrated_database(postgres_admin_url, "campaign-gate"),
-                                consumer_group=f"gate-{suffix}", **common)
+    contacts = ContactsSettings(
+        database_url=await migrated_database(postgres_admin_url, "contacts"), **common
+    )
+    consent = ConsentSettings(
+        database_url=await migrated_database(postgres_admin_url, "consent"),
+        consumer_group=f"consent-{suffix}",
+        **common,
+    )
+    audit = AuditLogSettings(
+        database_url=await migrated_database(postgres_admin_url, "audit-log"),
+        consumer_group=f"audit-{suffix}",
+        checkpoint_every_seconds=0.2,
+        **common,
+    )
+    gate = CampaignGateSettings(
+        database_url=await migrated_database(postgres_admin_url, "campaign-gate"),
+        consumer_group=f"gate-{suffix}",
+        **common,
+    )
     email, phone, family = f"zoe.marchal.{suffix}@example.org", "+33 6 98 76 54 32", f"Marchal{suffix}"
     trace_id = uuid.uuid4().hex
     traceparent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
 
-    async with running(create_contacts_app(contacts)) as contacts_app, \
-            running(create_consent_app(consent)) as consent_app, \
-            running(create_audit_app(audit)) as audit_app, \
-            running(create_gate_app(gate)) as gate_app:
-        created = await contacts_app.client.post("/v1/contacts", headers={**auth("integrator"),
-                                                                          "traceparent": traceparent}, json={
-            "kind": "consumer", "given_name": "Zoé", "family_name": family, "email": email, "phone": phone,
-            "collected_from_person": True, "source": "web_form", "obtained_at": "2026-10-01T10:00:00+00:00"})
+    async with (
+        running(create_contacts_app(contacts)) as contacts_app,
+        running(create_consent_app(consent)) as consent_app,
+        running(create_audit_app(audit)) as audit_app,
+        running(create_gate_app(gate)) as gate_app,
+    ):
+        created = await contacts_app.client.post(
+            "/v1/contacts",
+            headers={**auth("integrator"), "traceparent": traceparent},
+            json={
+                "kind": "consumer",
+                "given_name": "Zoé",
+                "family_name": family,
+                "email": email,
+                "phone": phone,
+                "collected_from_person": True,
+                "source": "web_form",
+                "obtained_at": "2026-10-01T10:00:00+00:00",
+            },
+        )
         assert created.status_code == 201, created.text
         assert created.headers["traceparent"].split("-")[1] == trace_id
         contact_id = created.json()["id"]
-        found = await contacts_app.client.get("/v1/contacts", params={"email": email}, headers=auth("integrator"))
+        found = await contacts_app.client.get(
+            "/v1/contacts", params={"email": email}, headers=auth("integrator")
+        )
         assert found.json()["items"][0]["id"] == contact_id
 
         async def _entry() -> list:  # type: ignore[type-arg]
-            response = await audit_app.client.get("/v1/entries", params={"subject": contact_id},
-                                                  headers=auth("auditor"))
+            response = await audit_app.client.get(
+                "/v1/entries", params={"subject": contact_id}, headers=auth("auditor")
+            )
             return response.json()["items"]
 
         await eventually(_entry)
 
         def _lines_with_trace(marker: str) -> list[str]:
-            return [line for line in captured_logs.getvalue().splitlines() if trace_id in line and marker in line]
+            return [
+                line for line in captured_logs.getvalue().splitlines() if trace_id in line and marker in line
+            ]
 
         async def _consent_saw_it() -> list[str]:
             return [line for line in _lines_with_trace('"event handled"') if f'"consent-{suffix}"' in line]
@@ -91,13 +120,28 @@ async def test_one_trace_follows_a_request_into_every_consumer_and_no_log_line_h
         await eventually(_gate_saw_it)
         await eventually(_audit_saw_it)
 
-        campaign = await gate_app.client.post("/v1/campaigns", headers=auth("marketer"), json={
-            "purpose_id": str(uuid.uuid4()), "channel": "email", "sender_entity": "Acme SAS",
-            "message": {"subject": "Offre", "body": "Bonjour", "unsubscribe_mechanism": "https://acme.example/stop"},
-            "product_category": "shoes", "send_at": "2027-01-15T10:00:00+00:00"})
+        campaign = await gate_app.client.post(
+            "/v1/campaigns",
+            headers=auth("marketer"),
+            json={
+                "purpose_id": str(uuid.uuid4()),
+                "channel": "email",
+                "sender_entity": "Acme SAS",
+                "message": {
+                    "subject": "Offre",
+                    "body": "Bonjour",
+                    "unsubscribe_mechanism": "https://acme.example/stop",
+                },
+                "product_category": "shoes",
+                "send_at": "2027-01-15T10:00:00+00:00",
+            },
+        )
         assert campaign.status_code == 201, campaign.text
-        check = await gate_app.client.post(f"/v1/campaigns/{campaign.json()['id']}/checks",
-                                           json={"contact_ids": [contact_id]}, headers=auth("marketer"))
+        check = await gate_app.client.post(
+            f"/v1/campaigns/{campaign.json()['id']}/checks",
+            json={"contact_ids": [contact_id]},
+            headers=auth("marketer"),
+        )
         assert check.status_code == 200 and check.json()["recipients"][0]["decision"] == "block", check.text
         assert _lines_with_trace('"request"'), "the API's access line carries the trace"
 

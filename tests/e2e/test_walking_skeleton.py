@@ -7,7 +7,6 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
 from audit_log.main import create_app as create_audit_app
 from audit_log.settings import AuditLogSettings
 from contacts.adapters import orm as contacts_orm
@@ -22,9 +21,15 @@ from shared.testing.harness import auth, common_settings, eventually, migrated_d
 pytestmark = pytest.mark.e2e
 
 NEW_CONTACT = {
-    "kind": "consumer", "relationship": "prospect", "given_name": "Camille", "family_name": "Durand",
-    "email": "camille.durand@example.org", "phone": "+33 6 12 34 56 78", "collected_from_person": True,
-    "source": "web_form", "obtained_at": "2026-10-01T10:00:00+00:00",
+    "kind": "consumer",
+    "relationship": "prospect",
+    "given_name": "Camille",
+    "family_name": "Durand",
+    "email": "camille.durand@example.org",
+    "phone": "+33 6 12 34 56 78",
+    "collected_from_person": True,
+    "source": "web_form",
+    "obtained_at": "2026-10-01T10:00:00+00:00",
 }
 
 
@@ -39,8 +44,12 @@ async def stack(kafka_bootstrap: str, postgres_admin_url: str):  # type: ignore[
     contacts_url = await migrated_database(postgres_admin_url, "contacts")
     audit_url = await migrated_database(postgres_admin_url, "audit-log")
     contacts_settings = ContactsSettings(database_url=contacts_url, **common)
-    audit_settings = AuditLogSettings(database_url=audit_url, consumer_group=f"audit-{uuid.uuid4().hex[:8]}",
-                                      checkpoint_every_seconds=0.2, **common)
+    audit_settings = AuditLogSettings(
+        database_url=audit_url,
+        consumer_group=f"audit-{uuid.uuid4().hex[:8]}",
+        checkpoint_every_seconds=0.2,
+        **common,
+    )
     return contacts_settings, audit_settings
 
 
@@ -52,8 +61,10 @@ async def _entries_for(audit, subject: str) -> list[dict]:  # type: ignore[no-un
 
 async def test_a_contact_created_over_http_reaches_the_audit_log_through_kafka(stack) -> None:  # type: ignore[no-untyped-def]
     contacts_settings, audit_settings = stack
-    async with running(create_contacts_app(contacts_settings)) as contacts, \
-            running(create_audit_app(audit_settings)) as audit:
+    async with (
+        running(create_contacts_app(contacts_settings)) as contacts,
+        running(create_audit_app(audit_settings)) as audit,
+    ):
         created = await contacts.client.post("/v1/contacts", json=_contact(), headers=auth("integrator"))
         assert created.status_code == 201, created.text
         contact_id = created.json()["id"]
@@ -68,7 +79,9 @@ async def test_a_contact_created_over_http_reaches_the_audit_log_through_kafka(s
         assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "kafka": "ok"}
 
 
-async def test_a_relay_that_dies_between_commit_and_publish_loses_nothing_and_duplicates_nothing(stack) -> None:  # type: ignore[no-untyped-def]
+async def test_a_relay_that_dies_between_commit_and_publish_loses_nothing_and_duplicates_nothing(
+    stack,
+) -> None:  # type: ignore[no-untyped-def]
     contacts_settings, audit_settings = stack
     no_relay = contacts_settings.model_copy(update={"run_relay": False})
     async with running(create_contacts_app(no_relay)) as contacts:
@@ -78,8 +91,13 @@ async def test_a_relay_that_dies_between_commit_and_publish_loses_nothing_and_du
         service = contacts.app.state.service
         engine = service.runtime.engine
         async with engine.connect() as conn:
-            pending = (await conn.execute(sa.select(sa.func.count()).select_from(contacts_orm.outbox).where(
-                contacts_orm.outbox.c.published_at.is_(None)))).scalar()
+            pending = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(contacts_orm.outbox)
+                    .where(contacts_orm.outbox.c.published_at.is_(None))
+                )
+            ).scalar()
         assert pending == 1, "the commit wrote the outbox row; no relay has published it"
 
         # A relay that publishes, then dies before it can mark the row: the row stays pending.
@@ -113,14 +131,20 @@ async def _wait_for_consumer_idle(audit) -> None:  # type: ignore[no-untyped-def
 
 
 async def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
-        stack, kafka_bootstrap: str) -> None:  # type: ignore[no-untyped-def]
+    stack, kafka_bootstrap: str
+) -> None:  # type: ignore[no-untyped-def]
     _, audit_settings = stack
     async with running(create_audit_app(audit_settings)) as audit:
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
         await producer.start()
         garbage_key = f"garbage-{uuid.uuid4().hex[:8]}"
-        good = EventEnvelope(source="/tests", type="vigie.tests.probe.v1", subject=f"probe-{uuid.uuid4().hex[:8]}",
-                             actor="tests", data={"n": 1})
+        good = EventEnvelope(
+            source="/tests",
+            type="vigie.tests.probe.v1",
+            subject=f"probe-{uuid.uuid4().hex[:8]}",
+            actor="tests",
+            data={"n": 1},
+        )
         try:
             await producer.send_and_wait("contacts.events", b"{not json", key=garbage_key.encode())
             await producer.send_and_wait("contacts.events", good.encode(), key=good.subject.encode())
@@ -130,10 +154,15 @@ async def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer
         entries = await eventually(lambda: _entries_for(audit, good.subject))
         assert entries[0]["event_id"] == good.id
 
-    consumer = AIOKafkaConsumer(dead_letter_topic("contacts.events"), bootstrap_servers=kafka_bootstrap,
-                                auto_offset_reset="earliest", group_id=f"dlq-reader-{uuid.uuid4().hex[:6]}")
+    consumer = AIOKafkaConsumer(
+        dead_letter_topic("contacts.events"),
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"dlq-reader-{uuid.uuid4().hex[:6]}",
+    )
     await consumer.start()
     try:
+
         async def _garbage_in_dlq() -> list:  # type: ignore[type-arg]
             batches = await consumer.getmany(timeout_ms=500)
             return [r for records in batches.values() for r in records if r.key == garbage_key.encode()]
@@ -147,27 +176,40 @@ async def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer
     assert headers["dlq-source"].startswith(b"contacts.events:")
 
 
-@pytest.mark.parametrize(("body", "fields"), [
-    ({**NEW_CONTACT, "email": "not-an-email"}, {"body.email"}),
-    ({**NEW_CONTACT, "phone": "12"}, {"body.phone"}),
-    ({**NEW_CONTACT, "kind": "alien"}, {"body.kind"}),
-    ({**NEW_CONTACT, "birth_date": "2999-01-01"}, {"body.birth_date"}),
-    ({k: v for k, v in NEW_CONTACT.items() if k != "kind"}, {"body.kind"}),
-])
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({**NEW_CONTACT, "email": "not-an-email"}, {"body.email"}),
+        ({**NEW_CONTACT, "phone": "12"}, {"body.phone"}),
+        ({**NEW_CONTACT, "kind": "alien"}, {"body.kind"}),
+        ({**NEW_CONTACT, "birth_date": "2999-01-01"}, {"body.birth_date"}),
+        ({k: v for k, v in NEW_CONTACT.items() if k != "kind"}, {"body.kind"}),
+    ],
+)
 async def test_bad_input_gets_a_422_problem_naming_the_fields_and_nothing_is_stored(
-        stack, body: dict, fields: set[str]) -> None:  # type: ignore[type-arg]
+    stack, body: dict, fields: set[str]
+) -> None:  # type: ignore[type-arg]
     contacts_settings, _ = stack
-    async with running(create_contacts_app(contacts_settings.model_copy(update={"run_relay": False}))) as contacts:
+    async with running(
+        create_contacts_app(contacts_settings.model_copy(update={"run_relay": False}))
+    ) as contacts:
         response = await contacts.client.post("/v1/contacts", json=body, headers=auth("integrator"))
         assert response.status_code == 422
         assert response.headers["content-type"].startswith("application/problem+json")
         problem = response.json()
         assert {e["field"] for e in problem["errors"]} == fields
         assert NEW_CONTACT["email"] not in response.text
-        invalid_json = await contacts.client.post("/v1/contacts", content=b"{oops",
-                                                  headers={**auth("integrator"), "content-type": "application/json"})
+        invalid_json = await contacts.client.post(
+            "/v1/contacts",
+            content=b"{oops",
+            headers={**auth("integrator"), "content-type": "application/json"},
+        )
         assert invalid_json.status_code == 422 and invalid_json.json()["errors"][0]["type"] == "json_invalid"
         async with contacts.app.state.service.runtime.engine.connect() as conn:
-            stored = (await conn.execute(sa.select(sa.func.count()).select_from(contacts_orm.contacts))).scalar()
-            outbox = (await conn.execute(sa.select(sa.func.count()).select_from(contacts_orm.outbox))).scalar()
+            stored = (
+                await conn.execute(sa.select(sa.func.count()).select_from(contacts_orm.contacts))
+            ).scalar()
+            outbox = (
+                await conn.execute(sa.select(sa.func.count()).select_from(contacts_orm.outbox))
+            ).scalar()
         assert (stored, outbox) == (0, 0)

@@ -33,8 +33,8 @@ from consent.settings import ConsentSettings
 from contacts.bootstrap import bootstrap as bootstrap_contacts
 from contacts.main import create_app as create_contacts_app
 from contacts.settings import ContactsSettings
-
 from shared.testing.harness import common_settings, eventually, migrated_database, running
+
 from tests.legal.scenarios import SCENARIOS
 from tests.legal.world import AUDITOR, ERAS, MARKETER, MESSAGE, REVIEWER, Clock, Outcome, Scenario, World, at
 
@@ -44,13 +44,22 @@ SIGNED, EXPIRES = "2026-01-01T00:00:00+00:00", "2028-12-31T00:00:00+00:00"
 
 
 def _contract(*, without: tuple[str, ...] = (), expires: str = EXPIRES) -> dict[str, Any]:
-    return {"reference": f"DPA-{uuid.uuid4().hex[:6]}", "signed_at": SIGNED, "expires_at": expires,
-            "clauses": {clause: clause not in without for clause in ART28_3_CHECKLIST}}
+    return {
+        "reference": f"DPA-{uuid.uuid4().hex[:6]}",
+        "signed_at": SIGNED,
+        "expires_at": expires,
+        "clauses": {clause: clause not in without for clause in ART28_3_CHECKLIST},
+    }
 
 
 def _processor(name: str, **fields: Any) -> dict[str, Any]:
-    return {"legal_name": name, "role": "processor", "contract": _contract(),
-            "locations": [{"country": "FR", "activity": "storage"}], **fields}
+    return {
+        "legal_name": name,
+        "role": "processor",
+        "contract": _contract(),
+        "locations": [{"country": "FR", "activity": "storage"}],
+        **fields,
+    }
 
 
 PROCESSORS: dict[str, dict[str, Any]] = {
@@ -58,31 +67,56 @@ PROCESSORS: dict[str, dict[str, Any]] = {
     "expired": _processor("Routeur Expiré SAS", contract=_contract(expires="2026-06-01T00:00:00+00:00")),
     "no_security": _processor("Routeur Sans Sécurité SAS", contract=_contract(without=("c_security_art32",))),
     "no_form": _processor("Routeur Sans Écrit SAS", contract=_contract(without=("form",))),
-    "no_subject_matter": _processor("Routeur Sans Objet SAS",
-                                    contract=_contract(without=("subject_matter_and_duration",))),
-    "unauthorised_sub": _processor("Routeur Sous-Traité SAS", sub_processors=[
-        {"name": "Centre d'appels Inconnu SARL", "country": "FR", "authorisation": "none"}]),
+    "no_subject_matter": _processor(
+        "Routeur Sans Objet SAS", contract=_contract(without=("subject_matter_and_duration",))
+    ),
+    "unauthorised_sub": _processor(
+        "Routeur Sous-Traité SAS",
+        sub_processors=[{"name": "Centre d'appels Inconnu SARL", "country": "FR", "authorisation": "none"}],
+    ),
     "party_gap": _processor("Routeur Partie SAS"),
-    "adequacy_india": _processor("Routeur Offshore Ltd", locations=[{"country": "IN", "activity": "support"}],
-                                 transfer_mechanism="adequacy"),
+    "adequacy_india": _processor(
+        "Routeur Offshore Ltd",
+        locations=[{"country": "IN", "activity": "support"}],
+        transfer_mechanism="adequacy",
+    ),
     "suspended": _processor("Routeur Suspendu SAS", status="suspended"),
-    "scc_no_tia": _processor("Routeur Clauses Types Ltd", locations=[{"country": "IN",
-                                                                      "activity": "support"}],
-                             transfer_mechanism="scc_2021_914_module_2"),
-    "no_mechanism": _processor("Routeur Sans Garantie Ltd", locations=[{"country": "IN",
-                                                                        "activity": "support"}],
-                               transfer_mechanism="none"),
+    "scc_no_tia": _processor(
+        "Routeur Clauses Types Ltd",
+        locations=[{"country": "IN", "activity": "support"}],
+        transfer_mechanism="scc_2021_914_module_2",
+    ),
+    "no_mechanism": _processor(
+        "Routeur Sans Garantie Ltd",
+        locations=[{"country": "IN", "activity": "support"}],
+        transfer_mechanism="none",
+    ),
 }
 PARTIES: dict[str, dict[str, Any]] = {
     # The processor's party, whose contract lacks the security clause its role requires (consent reports it).
-    "party_gap": {"legal_name": "Routeur Partie SAS", "roles": ["processor"], "processor": "party_gap",
-                  "contract": {"reference": "DPA-PARTIE", "signed_at": SIGNED, "expires_at": EXPIRES,
-                               "clauses": [c for c in ALL_CLAUSES if c != "c_security_art32"]}},
+    "party_gap": {
+        "legal_name": "Routeur Partie SAS",
+        "roles": ["processor"],
+        "processor": "party_gap",
+        "contract": {
+            "reference": "DPA-PARTIE",
+            "signed_at": SIGNED,
+            "expires_at": EXPIRES,
+            "clauses": [c for c in ALL_CLAUSES if c != "c_security_art32"],
+        },
+    },
     # A data broker whose consent records were verified this year, under a contract in force.
-    "broker_ok": {"legal_name": "DataCorp Vérifié SAS", "roles": ["data_broker"],
-                  "broker_last_verified_at": "2026-05-01T00:00:00+00:00",
-                  "contract": {"reference": "BROKER-1", "signed_at": SIGNED, "expires_at": EXPIRES,
-                               "clauses": list(ALL_CLAUSES)}},
+    "broker_ok": {
+        "legal_name": "DataCorp Vérifié SAS",
+        "roles": ["data_broker"],
+        "broker_last_verified_at": "2026-05-01T00:00:00+00:00",
+        "contract": {
+            "reference": "BROKER-1",
+            "signed_at": SIGNED,
+            "expires_at": EXPIRES,
+            "clauses": list(ALL_CLAUSES),
+        },
+    },
 }
 
 
@@ -98,31 +132,57 @@ def source_of(s: Scenario) -> str:
 async def world(kafka_bootstrap: str, postgres_admin_url: str) -> AsyncIterator[World]:
     common = common_settings(kafka_bootstrap)
     suffix = uuid.uuid4().hex[:8]
-    urls = {name: await migrated_database(postgres_admin_url, name)
-            for name in ("contacts", "consent", "campaign-gate", "audit-log")}
+    urls = {
+        name: await migrated_database(postgres_admin_url, name)
+        for name in ("contacts", "consent", "campaign-gate", "audit-log")
+    }
     clocks = {"contacts": Clock(), "consent": Clock(), "gate": Clock()}
-    gate_service = bootstrap_gate(CampaignGateSettings(database_url=urls["campaign-gate"],
-                                                       consumer_group=f"gate-{suffix}", **common),
-                                  clock=clocks["gate"])
-    consent_service = bootstrap_consent(ConsentSettings(database_url=urls["consent"],
-                                                        consumer_group=f"consent-{suffix}", **common),
-                                        clock=clocks["consent"])
+    gate_service = bootstrap_gate(
+        CampaignGateSettings(database_url=urls["campaign-gate"], consumer_group=f"gate-{suffix}", **common),
+        clock=clocks["gate"],
+    )
+    consent_service = bootstrap_consent(
+        ConsentSettings(database_url=urls["consent"], consumer_group=f"consent-{suffix}", **common),
+        clock=clocks["consent"],
+    )
     gate_app, consent_app = create_gate_app(service=gate_service), create_consent_app(service=consent_service)
-    audit_app = create_audit_app(AuditLogSettings(database_url=urls["audit-log"],
-                                                  consumer_group=f"audit-{suffix}",
-                                                  checkpoint_every_seconds=0.5, **common))
+    audit_app = create_audit_app(
+        AuditLogSettings(
+            database_url=urls["audit-log"],
+            consumer_group=f"audit-{suffix}",
+            checkpoint_every_seconds=0.5,
+            **common,
+        )
+    )
     contacts_service = bootstrap_contacts(
-        ContactsSettings(database_url=urls["contacts"], retention_sweep_interval_seconds=0,
-                         requests_consumer_group=f"contacts-requests-{suffix}",
-                         requests_watch_interval_seconds=0.2, **common),
-        clock=clocks["contacts"], peer_transports={
-            name: httpx.ASGITransport(app=app) for name, app in
-            (("consent", consent_app), ("campaign-gate", gate_app), ("audit-log", audit_app))})
+        ContactsSettings(
+            database_url=urls["contacts"],
+            retention_sweep_interval_seconds=0,
+            requests_consumer_group=f"contacts-requests-{suffix}",
+            requests_watch_interval_seconds=0.2,
+            **common,
+        ),
+        clock=clocks["contacts"],
+        peer_transports={
+            name: httpx.ASGITransport(app=app)
+            for name, app in (("consent", consent_app), ("campaign-gate", gate_app), ("audit-log", audit_app))
+        },
+    )
     contacts_app = create_contacts_app(service=contacts_service)
-    async with running(audit_app) as audit, running(consent_app) as consent, running(gate_app) as gate, \
-            running(contacts_app) as contacts:
-        w = World(contacts=contacts.client, consent=consent.client, gate=gate.client, audit=audit.client,
-                  gate_service=gate_service, clocks=clocks)
+    async with (
+        running(audit_app) as audit,
+        running(consent_app) as consent,
+        running(gate_app) as gate,
+        running(contacts_app) as contacts,
+    ):
+        w = World(
+            contacts=contacts.client,
+            consent=consent.client,
+            gate=gate.client,
+            audit=audit.client,
+            gate_service=gate_service,
+            clocks=clocks,
+        )
         await build(w)
         yield w
 
@@ -145,8 +205,10 @@ async def build(w: World) -> None:
 
 
 def _explain(s: Scenario, outcome: Outcome) -> str:
-    return (f"{s.id}: rule {s.rule} ({source_of(s)}) expected {'to fire' if s.fires else 'not to fire'} "
-            f"with {s.decision}{f' [issue 13 defect: {s.defect}]' if s.defect else ''}")
+    return (
+        f"{s.id}: rule {s.rule} ({source_of(s)}) expected {'to fire' if s.fires else 'not to fire'} "
+        f"with {s.decision}{f' [issue 13 defect: {s.defect}]' if s.defect else ''}"
+    )
 
 
 @pytest.mark.parametrize("s", SCENARIOS, ids=[s.id for s in SCENARIOS])
@@ -189,8 +251,11 @@ async def _assert_recipient(world: World, s: Scenario, outcome: Outcome, why: st
 
     # The audit log holds the same receipt (the gate's recipient_checked event).
     async def _audited() -> Any:
-        response = await world.audit.get("/v1/entries", params={
-            "subject": outcome.contact_id, "type": "vigie.campaigns.recipient_checked.v1"}, headers=AUDITOR)
+        response = await world.audit.get(
+            "/v1/entries",
+            params={"subject": outcome.contact_id, "type": "vigie.campaigns.recipient_checked.v1"},
+            headers=AUDITOR,
+        )
         return response.json().get("items")
 
     entries = await eventually(_audited, timeout=30, interval=0.2)
@@ -202,8 +267,11 @@ async def _assert_recipient(world: World, s: Scenario, outcome: Outcome, why: st
 def test_every_rule_id_is_covered_both_ways() -> None:
     fires = {s.rule for s in SCENARIOS if s.fires}
     holds = {s.rule for s in SCENARIOS if not s.fires}
-    missing = [(rule, "fires" if rule not in fires else "holds") for rule in rules.RULE_IDS
-               if rule not in fires or rule not in holds]
+    missing = [
+        (rule, "fires" if rule not in fires else "holds")
+        for rule in rules.RULE_IDS
+        if rule not in fires or rule not in holds
+    ]
     assert not missing, f"rule ids without a scenario: {missing}"
     assert len(SCENARIOS) >= 80
     assert len({s.id for s in SCENARIOS}) == len(SCENARIOS), "scenario ids must be unique"
@@ -214,9 +282,15 @@ def test_every_rule_id_is_covered_both_ways() -> None:
 
 async def test_needs_review_findings_are_approved_only_with_a_structured_sign_off(world: World) -> None:
     """A marketer's flag or a free-text justification never approves by itself (issue 13: marketer flags)."""
-    spec = {"purpose_id": world.purposes["li"], "channel": "email", "sender_entity": "Acme SAS",
-            "message": {**MESSAGE, "is_promotional_offer": True}, "product_category": "shoes",
-            "commercial": False, "send_at": ERAS["now"].send_at}
+    spec = {
+        "purpose_id": world.purposes["li"],
+        "channel": "email",
+        "sender_entity": "Acme SAS",
+        "message": {**MESSAGE, "is_promotional_offer": True},
+        "product_category": "shoes",
+        "commercial": False,
+        "send_at": ERAS["now"].send_at,
+    }
     created = await world.post(world.gate, "/v1/campaigns", spec, MARKETER)
     submitted = await world.post(world.gate, f"/v1/campaigns/{created['id']}/submit", {}, MARKETER)
     reviews = {f["rule"]: f for f in submitted["findings"] if f["severity"] == "needs_review"}
@@ -225,13 +299,20 @@ async def test_needs_review_findings_are_approved_only_with_a_structured_sign_of
 
     free_text = await world.gate.post(path, json={"justification": "ok"}, headers=REVIEWER)
     assert free_text.status_code == 422, free_text.text
-    one_missing = [{"rule": "MSG-05", "basis": reviews["MSG-05"]["sign_off"]["bases"][0],
-                    "explanation": "Les conditions figurent sur la page de l'offre, lien dans le message.",
-                    "reference": "https://acme.example/conditions"}]
+    one_missing = [
+        {
+            "rule": "MSG-05",
+            "basis": reviews["MSG-05"]["sign_off"]["bases"][0],
+            "explanation": "Les conditions figurent sur la page de l'offre, lien dans le message.",
+            "reference": "https://acme.example/conditions",
+        }
+    ]
     partial = await world.gate.post(path, json={"sign_offs": one_missing}, headers=REVIEWER)
     assert partial.status_code == 422, "every rule with needs-review findings needs its own sign-off"
-    wrong_basis = [*one_missing, {"rule": "ELEC-12", "basis": "because I say so",
-                                  "explanation": "x" * 60, "reference": "note"}]
+    wrong_basis = [
+        *one_missing,
+        {"rule": "ELEC-12", "basis": "because I say so", "explanation": "x" * 60, "reference": "note"},
+    ]
     refused = await world.gate.post(path, json={"sign_offs": wrong_basis}, headers=REVIEWER)
     assert refused.status_code == 422, "a basis the rule does not allow is refused"
     by_marketer = await world.gate.post(path, json={"sign_offs": []}, headers=MARKETER)

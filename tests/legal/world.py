@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-
 from shared.testing.harness import auth, eventually, token
 
 ADMIN, INTEGRATOR, AUDITOR = auth("admin"), auth("integrator"), auth("auditor")
@@ -55,8 +54,9 @@ ERAS: dict[str, Era] = {
     # Bloctel regime (until 10/08/2026): Wednesday 15/07/2026, 10:30 in Paris; Bloctel cleaned on 01/07.
     "bloctel": Era("2026-07-13T07:00:00+00:00", "2026-07-15T08:30:00+00:00", "2026-06-15T10:00:00+00:00"),
     # Same regime, 35 days after the last Bloctel cleaning: Wednesday 05/08/2026, 10:30 in Paris.
-    "bloctel_late": Era("2026-08-03T07:00:00+00:00", "2026-08-05T08:30:00+00:00",
-                        "2026-06-15T10:00:00+00:00"),
+    "bloctel_late": Era(
+        "2026-08-03T07:00:00+00:00", "2026-08-05T08:30:00+00:00", "2026-06-15T10:00:00+00:00"
+    ),
 }
 #: Days the gate's clock stands on when it imports Bloctel files (a suppression import is dated "today").
 BLOCTEL_IMPORTS = ("2026-06-01T08:00:00+00:00", "2026-07-01T08:00:00+00:00")
@@ -166,15 +166,21 @@ class Scenario:
 
 PURPOSES: dict[str, dict[str, Any]] = {
     "consent": {"lawful_basis": "consent", "name": "Newsletter et offres"},
-    "li": {"lawful_basis": "legitimate_interests", "name": "Prospection clients et prospects",
-           "legitimate_interest": "Faire connaître nos produits à nos clients et prospects"},
+    "li": {
+        "lawful_basis": "legitimate_interests",
+        "name": "Prospection clients et prospects",
+        "legitimate_interest": "Faire connaître nos produits à nos clients et prospects",
+    },
     "consent2": {"lawful_basis": "consent", "name": "Offres des partenaires"},
     "contract": {"lawful_basis": "contract", "name": "Offres liées au contrat"},
     "billing": {"lawful_basis": "contract", "name": "Facturation"},
-    "art14ex": {"lawful_basis": "legitimate_interests", "name": "Prospection sur fichier loué",
-                "legitimate_interest": "Prospection sur fichier loué",
-                "art14_exemption_claimed": True,
-                "art14_exemption_ground": "Art. 14(5)(b): effort disproportionné (fichier historique)"},
+    "art14ex": {
+        "lawful_basis": "legitimate_interests",
+        "name": "Prospection sur fichier loué",
+        "legitimate_interest": "Prospection sur fichier loué",
+        "art14_exemption_claimed": True,
+        "art14_exemption_ground": "Art. 14(5)(b): effort disproportionné (fichier historique)",
+    },
 }
 MARKETING_PURPOSES = ("consent", "consent2", "li", "contract", "art14ex")
 
@@ -185,10 +191,11 @@ def purpose_body(key: str) -> dict[str, Any]:
         "name": f"{spec['name']} {uuid.uuid4().hex[:6]}",
         "controller": {"name": "Acme SAS", "contact": "1 rue de la Paix, 75002 Paris; privacy@acme.example"},
         "dpo": {"name": "DPO Acme", "contact": "dpo@acme.example"},
-        "description": spec["name"], "lawful_basis": spec["lawful_basis"],
+        "description": spec["name"],
+        "lawful_basis": spec["lawful_basis"],
         "data_categories": {"identity": ["nom", "e-mail", "téléphone", "adresse"]},
-        "data_subjects": ["prospects",
-                          "clients"], "retention": {"prospects": "3 ans après le dernier contact"},
+        "data_subjects": ["prospects", "clients"],
+        "retention": {"prospects": "3 ans après le dernier contact"},
         "security_measures": {"access_control": "comptes nominatifs", "encryption": "AES-256 au repos"},
     }
     for extra in ("legitimate_interest", "art14_exemption_claimed", "art14_exemption_ground"):
@@ -201,17 +208,31 @@ def notice_body(article: str, purpose_ids: list[str]) -> dict[str, Any]:
     from consent.domain.notices import ART13_REQUIRED, ART14_REQUIRED
 
     items = ART13_REQUIRED if article == "13" else ART14_REQUIRED
-    return {"language": "fr", "article": article, "purpose_ids": purpose_ids,
-            "content": {item: f"Texte pour {item}." for item in items}}
+    return {
+        "language": "fr",
+        "article": article,
+        "purpose_ids": purpose_ids,
+        "content": {item: f"Texte pour {item}." for item in items},
+    }
 
 
-MESSAGE = {"subject": "Nos nouvelles chaussures", "body": "Découvrez la collection d'hiver.",
-           "unsubscribe_mechanism": "https://acme.example/stop", "unsubscribe_free": True,
-           "right_to_object_statement": True, "sender_identification": "Acme SAS",
-           "subject_related_to_offer": True, "objection_reminder": True}
-SCRIPT = {"caller_identity": True, "company_identity": True, "commercial_nature": True,
-          "bloctel_mention": True,
-          "art14_information": True}
+MESSAGE = {
+    "subject": "Nos nouvelles chaussures",
+    "body": "Découvrez la collection d'hiver.",
+    "unsubscribe_mechanism": "https://acme.example/stop",
+    "unsubscribe_free": True,
+    "right_to_object_statement": True,
+    "sender_identification": "Acme SAS",
+    "subject_related_to_offer": True,
+    "objection_reminder": True,
+}
+SCRIPT = {
+    "caller_identity": True,
+    "company_identity": True,
+    "commercial_nature": True,
+    "bloctel_mention": True,
+    "art14_information": True,
+}
 
 
 def merged(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -229,8 +250,14 @@ def merged(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, A
 
 def campaign_spec(s: Scenario, purpose_id: str) -> dict[str, Any]:
     """The campaign a scenario is checked under (scenarios with equal specs share one campaign)."""
-    base = {"purpose_id": purpose_id, "channel": s.channel, "sender_entity": "Acme SAS", "message": MESSAGE,
-            "product_category": "shoes", "send_at": s.send_at or ERAS[s.era].send_at}
+    base = {
+        "purpose_id": purpose_id,
+        "channel": s.channel,
+        "sender_entity": "Acme SAS",
+        "message": MESSAGE,
+        "product_category": "shoes",
+        "send_at": s.send_at or ERAS[s.era].send_at,
+    }
     if s.channel in ("phone_human", "automated_call"):
         base["call_script"] = SCRIPT
     return merged(base, s.campaign)
@@ -251,11 +278,22 @@ class Numbers:
 
 def contact_body(s: Scenario, numbers: Numbers) -> dict[str, Any]:
     email, phone = numbers.next()
-    base = {"kind": "consumer", "given_name": "Camille", "family_name": "Martin", "email": email,
-            "phone": phone,
-            "postal_address": {"line1": "3 rue des Lilas", "postal_code": "75011", "city": "Paris",
-                               "country": "FR"},
-            "collected_from_person": True, "source": "web_form", "obtained_at": ERAS[s.era].obtained_at}
+    base = {
+        "kind": "consumer",
+        "given_name": "Camille",
+        "family_name": "Martin",
+        "email": email,
+        "phone": phone,
+        "postal_address": {
+            "line1": "3 rue des Lilas",
+            "postal_code": "75011",
+            "city": "Paris",
+            "country": "FR",
+        },
+        "collected_from_person": True,
+        "source": "web_form",
+        "obtained_at": ERAS[s.era].obtained_at,
+    }
     body = merged(base, s.contact)
     # A phone number or e-mail written in a scenario with {n} or {tag} gets the run's counter.
     if isinstance(body.get("email"), str) and "{tag}" in body["email"]:
@@ -300,8 +338,16 @@ class Outcome:
 class World:
     """The four services and what every scenario entered into them."""
 
-    def __init__(self, *, contacts: httpx.AsyncClient, consent: httpx.AsyncClient, gate: httpx.AsyncClient,
-                 audit: httpx.AsyncClient, gate_service: Any, clocks: dict[str, Clock]) -> None:
+    def __init__(
+        self,
+        *,
+        contacts: httpx.AsyncClient,
+        consent: httpx.AsyncClient,
+        gate: httpx.AsyncClient,
+        audit: httpx.AsyncClient,
+        gate_service: Any,
+        clocks: dict[str, Clock],
+    ) -> None:
         self.contacts, self.consent, self.gate, self.audit = contacts, consent, gate, audit
         self.gate_service = gate_service
         self.clocks = clocks
@@ -337,26 +383,32 @@ class World:
     async def _register_purposes_and_notices(self) -> None:
         for key in PURPOSES:
             try:
-                self.purposes[key] = (await self.post(self.consent, "/v1/purposes", purpose_body(key),
-                                                      ADMIN))["purpose_id"]
+                self.purposes[key] = (
+                    await self.post(self.consent, "/v1/purposes", purpose_body(key), ADMIN)
+                )["purpose_id"]
             except SetupError as error:
                 self.errors[f"purpose:{key}"] = str(error)
         marketing = [self.purposes[k] for k in MARKETING_PURPOSES if k in self.purposes]
-        for name, article, purposes in (("art13", "13", marketing), ("art14", "14", marketing),
-                                        ("billing", "13", [self.purposes.get("billing", "")])):
+        for name, article, purposes in (
+            ("art13", "13", marketing),
+            ("art14", "14", marketing),
+            ("billing", "13", [self.purposes.get("billing", "")]),
+        ):
             try:
-                self.notices[name] = (await self.post(self.consent, "/v1/notices", notice_body(article,
-                                                                                               purposes),
-                                                      ADMIN))["notice_id"]
+                self.notices[name] = (
+                    await self.post(self.consent, "/v1/notices", notice_body(article, purposes), ADMIN)
+                )["notice_id"]
             except SetupError as error:
                 self.errors[f"notice:{name}"] = str(error)
 
-    async def register_vendors(self, processors: Mapping[str, Mapping[str, Any]],
-                               parties: Mapping[str, Mapping[str, Any]]) -> None:
+    async def register_vendors(
+        self, processors: Mapping[str, Mapping[str, Any]], parties: Mapping[str, Mapping[str, Any]]
+    ) -> None:
         for key, body in processors.items():
             try:
-                self.processors[key] = (await self.post(self.consent, "/v1/processors", dict(body),
-                                                        ADMIN))["processor_id"]
+                self.processors[key] = (await self.post(self.consent, "/v1/processors", dict(body), ADMIN))[
+                    "processor_id"
+                ]
             except SetupError as error:
                 self.errors[f"processor:{key}"] = str(error)
         for key, spec in parties.items():
@@ -367,8 +419,12 @@ class World:
                 party = await self.post(self.consent, "/v1/parties", body, ADMIN)
                 self.parties[key] = party["party_id"]
                 if "contract" in spec:
-                    await self.post(self.consent, f"/v1/parties/{party['party_id']}/contracts",
-                                    dict(spec["contract"]), ADMIN)
+                    await self.post(
+                        self.consent,
+                        f"/v1/parties/{party['party_id']}/contracts",
+                        dict(spec["contract"]),
+                        ADMIN,
+                    )
             except (SetupError, KeyError) as error:
                 self.errors[f"party:{key}"] = str(error)
 
@@ -397,9 +453,13 @@ class World:
 
     async def _erase_a_namesake(self, body: dict[str, Any], outcome: Outcome) -> None:
         """Creates the person as first collected, has them erased, and waits until the erasure completes."""
-        first = {"kind": "consumer", "email": body["email"], "collected_from_person": True,
-                 "source": "web_form",
-                 "obtained_at": "2025-03-01T10:00:00+00:00"}
+        first = {
+            "kind": "consumer",
+            "email": body["email"],
+            "collected_from_person": True,
+            "source": "web_form",
+            "obtained_at": "2025-03-01T10:00:00+00:00",
+        }
         try:
             original = await self.post(self.contacts, "/v1/contacts", first, INTEGRATOR)
             erasure = {"kind": "erasure", "contact_id": original["id"]}
@@ -425,13 +485,19 @@ class World:
                 elif isinstance(step, Consent):
                     await self._consent(contact_id, step, obtained, s)
                 elif isinstance(step, Objection):
-                    await self.post(self.consent, "/v1/objections", {"scope": step.scope,
-                                                                     "contact_id": contact_id},
-                                    INTEGRATOR)
+                    await self.post(
+                        self.consent,
+                        "/v1/objections",
+                        {"scope": step.scope, "contact_id": contact_id},
+                        INTEGRATOR,
+                    )
                 elif isinstance(step, Interaction):
-                    await self.post(self.contacts, f"/v1/contacts/{contact_id}/interactions",
-                                    {"kind": step.kind, "occurred_at": step.occurred_at,
-                                     **step.fields}, INTEGRATOR)
+                    await self.post(
+                        self.contacts,
+                        f"/v1/contacts/{contact_id}/interactions",
+                        {"kind": step.kind, "occurred_at": step.occurred_at, **step.fields},
+                        INTEGRATOR,
+                    )
             except SetupError as error:
                 outcome.setup_errors.append(f"{type(step).__name__}: {error}")
 
@@ -441,8 +507,12 @@ class World:
             raise SetupError(self.errors.get(f"notice:{step.which}", f"no notice {step.which}"))
         delivered = step.delivered_at or (obtained + timedelta(minutes=5)).isoformat()
         channel = s.channel if s.channel != "postal_unaddressed" else "postal_addressed"
-        await self.post(self.consent, f"/v1/notices/{notice_id}/deliveries",
-                        {"contact_id": contact_id, "channel": channel, "delivered_at": delivered}, INTEGRATOR)
+        await self.post(
+            self.consent,
+            f"/v1/notices/{notice_id}/deliveries",
+            {"contact_id": contact_id, "channel": channel, "delivered_at": delivered},
+            INTEGRATOR,
+        )
 
     async def _consent(self, contact_id: str, step: Consent, obtained: datetime, s: Scenario) -> None:
         purpose_key = step.purpose or s.purpose
@@ -454,10 +524,16 @@ class World:
         if step.withdrawal_info:
             wording += " Je peux retirer mon consentement à tout moment."
         body: dict[str, Any] = {
-            "contact_id": contact_id, "purpose_id": purpose_id, "channel": step.channel or s.channel,
-            "collection_method": "web_form", "wording": wording,
-            "proof": {"captured_at": when.isoformat(), "source": "https://acme.example/form#v3",
-                      "ip": "203.0.113.7"},
+            "contact_id": contact_id,
+            "purpose_id": purpose_id,
+            "channel": step.channel or s.channel,
+            "collection_method": "web_form",
+            "wording": wording,
+            "proof": {
+                "captured_at": when.isoformat(),
+                "source": "https://acme.example/form#v3",
+                "ip": "203.0.113.7",
+            },
             "double_opt_in": step.pending,
             "terms": {"act": step.act, "explicit": step.explicit, "given_by": list(step.given_by)},
         }
@@ -472,15 +548,20 @@ class World:
             consent = await self.post(self.consent, "/v1/consents", body, INTEGRATOR)
             if step.withdrawn:
                 self.clocks["consent"].set(when + timedelta(days=10))
-                await self.post(self.consent, f"/v1/consents/{consent['consent_id']}/withdrawal",
-                                {"source": "unsubscribe link"}, INTEGRATOR)
+                await self.post(
+                    self.consent,
+                    f"/v1/consents/{consent['consent_id']}/withdrawal",
+                    {"source": "unsubscribe link"},
+                    INTEGRATOR,
+                )
         finally:
             self.clocks["consent"].set(None)
 
     async def import_lists(self, scenarios: list[Scenario]) -> None:
         """Imports the listed e-mails and phones: opposition and Robinson lists now, Bloctel on its dates."""
-        lists: dict[tuple[str, str | None], dict[str, list[str]]] = defaultdict(lambda: {"emails": [],
-                                                                                         "phones": []})
+        lists: dict[tuple[str, str | None], dict[str, list[str]]] = defaultdict(
+            lambda: {"emails": [], "phones": []}
+        )
         for s in scenarios:
             outcome = self.outcomes[s.id]
             for step in s.steps:
@@ -558,8 +639,9 @@ class World:
         if not recipients:
             return
         ids = [self.outcomes[s.id].contact_id for s in recipients]
-        response = await self.gate.post(f"/v1/campaigns/{campaign['id']}/checks", json={"contact_ids": ids},
-                                        headers=MARKETER)
+        response = await self.gate.post(
+            f"/v1/campaigns/{campaign['id']}/checks", json={"contact_ids": ids}, headers=MARKETER
+        )
         if response.status_code != 200:
             for s in recipients:
                 self.outcomes[s.id].check_error = f"check → {response.status_code} {response.text[:400]}"
@@ -580,12 +662,17 @@ class World:
                 continue
             grounds = f.get("sign_off") or {}
             sign_offs[f["rule"]] = {
-                "rule": f["rule"], "basis": (grounds.get("bases") or ["documented_assessment"])[0],
+                "rule": f["rule"],
+                "basis": (grounds.get("bases") or ["documented_assessment"])[0],
                 "explanation": f"Examiné par le DPO le 10/12/2026 ({f['rule']}): le fondement retenu est "
-                               "documenté dans la note jointe et vaut pour toute la campagne.",
-                "reference": "Note DPO-2026-118"}
-        response = await self.gate.post(f"/v1/campaigns/{campaign_id}/approve",
-                                        json={"sign_offs": list(sign_offs.values())}, headers=REVIEWER)
+                "documenté dans la note jointe et vaut pour toute la campagne.",
+                "reference": "Note DPO-2026-118",
+            }
+        response = await self.gate.post(
+            f"/v1/campaigns/{campaign_id}/approve",
+            json={"sign_offs": list(sign_offs.values())},
+            headers=REVIEWER,
+        )
         if response.status_code in (200, 201):
             return "approved"
         return f"{response.status_code} {response.text[:300]}"

@@ -35,7 +35,6 @@ from contacts.settings import ContactsSettings
 from shared.db import make_engine, make_sessionmaker
 from shared.events import EventEnvelope
 from shared.migrations import upgrade
-
 from shared.testing.harness import ROOT, auth, common_settings
 
 BLIND_KEY = "lineage-test-blind-index-key-0123456789"

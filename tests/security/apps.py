@@ -8,16 +8,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
-
 from shared.auth import ROLES, issue_local_token
 from shared.migrations import upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "security-tests-jwt-secret-0123456789abcdef"
 ISSUER, AUDIENCE = "vigie-security-tests", "vigie"
-COMMON = {"VIGIE_PROFILE": "test", "VIGIE_JWT_SECRET": SECRET, "VIGIE_JWT_ISSUER": ISSUER,
-          "VIGIE_JWT_AUDIENCE": AUDIENCE, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
-          "VIGIE_RATE_LIMIT_PER_SECOND": 0}
+COMMON = {
+    "VIGIE_PROFILE": "test",
+    "VIGIE_JWT_SECRET": SECRET,
+    "VIGIE_JWT_ISSUER": ISSUER,
+    "VIGIE_JWT_AUDIENCE": AUDIENCE,
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+    "VIGIE_RATE_LIMIT_PER_SECOND": 0,
+}
 
 
 def _sqlite(folder: str) -> str:
@@ -55,11 +59,19 @@ async def _no_background_work(_app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def bearer(*roles: str, issuer: str = ISSUER, audience: str = AUDIENCE, ttl: int = 600,
-           secret: str = SECRET) -> dict[str, str]:
+def bearer(
+    *roles: str, issuer: str = ISSUER, audience: str = AUDIENCE, ttl: int = 600, secret: str = SECRET
+) -> dict[str, str]:
     """Returns an Authorization header for the roles."""
-    token = issue_local_token(secret=secret, issuer=issuer, audience=audience, roles=roles, subject="sec",
-                              client="security-tests", ttl_seconds=ttl)
+    token = issue_local_token(
+        secret=secret,
+        issuer=issuer,
+        audience=audience,
+        roles=roles,
+        subject="sec",
+        client="security-tests",
+        ttl_seconds=ttl,
+    )
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.routing import APIRoute
-
 from shared.auth import ROLES
+
 from tests.security.apps import SECRET, bearer, build_apps
 
 APPS = build_apps()
@@ -68,7 +68,7 @@ def _url(path: str) -> str:
     filled = path
     while "{" in filled:
         start, end = filled.index("{"), filled.index("}")
-        filled = filled[:start] + str(uuid.uuid4()) + filled[end + 1:]
+        filled = filled[:start] + str(uuid.uuid4()) + filled[end + 1 :]
     return filled
 
 
@@ -100,8 +100,9 @@ def test_the_audit_log_is_read_only_for_everyone() -> None:
 
 
 @pytest.mark.parametrize(("service", "method", "path", "roles"), ROUTES, ids=IDS)
-async def test_each_role_is_admitted_or_refused_as_declared(service: str, method: str, path: str,
-                                                            roles: frozenset[str]) -> None:
+async def test_each_role_is_admitted_or_refused_as_declared(
+    service: str, method: str, path: str, roles: frozenset[str]
+) -> None:
     for role in ROLES:
         response = await _call(service, method, path, bearer(role))
         if role in roles:
@@ -123,8 +124,9 @@ BAD_TOKENS = {
 
 
 @pytest.mark.parametrize(("service", "method", "path", "roles"), ROUTES, ids=IDS)
-async def test_bad_tokens_are_refused_with_401_on_every_route(service: str, method: str, path: str,
-                                                              roles: frozenset[str]) -> None:
+async def test_bad_tokens_are_refused_with_401_on_every_route(
+    service: str, method: str, path: str, roles: frozenset[str]
+) -> None:
     for name, headers in BAD_TOKENS.items():
         response = await _call(service, method, path, headers)
         assert response.status_code == 401, f"{name}: {response.status_code} on {method} {path}"

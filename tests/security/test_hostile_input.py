@@ -18,16 +18,19 @@ contacts = _schema("contacts")
 consent = _schema("consent")
 gate = _schema("campaign-gate")
 audit = _schema("audit-log")
-_SETTINGS = settings(max_examples=12, deadline=None, derandomize=True,
-                     suppress_health_check=list(HealthCheck))
+_SETTINGS = settings(
+    max_examples=12, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 
 
 def _check(case) -> None:  # type: ignore[no-untyped-def]
     response = case.call(headers=ALL_ROLES)
     assert response.status_code < 500, f"{case.method} {case.formatted_path} answered {response.status_code}"
     # Documented responses must match their schema; undocumented 4xx problem documents are allowed.
-    case.validate_response(response, checks=[schemathesis.checks.not_a_server_error,
-                                              schemathesis.checks.response_schema_conformance])
+    case.validate_response(
+        response,
+        checks=[schemathesis.checks.not_a_server_error, schemathesis.checks.response_schema_conformance],
+    )
 
 
 @contacts.parametrize()

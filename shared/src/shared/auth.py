@@ -66,7 +66,9 @@ class TokenVerifier(Protocol):
 
 def _principal(claims: dict[str, Any]) -> Principal:
     roles = frozenset(str(claims.get("scope", "")).split()) & frozenset(ROLES)
-    return Principal(subject=str(claims["sub"]), client=str(claims.get("client_id", claims["sub"])), roles=roles)
+    return Principal(
+        subject=str(claims["sub"]), client=str(claims.get("client_id", claims["sub"])), roles=roles
+    )
 
 
 _REQUIRED = {"require": ["exp", "iat", "sub", "iss", "aud"]}
@@ -84,8 +86,15 @@ class LocalTokenVerifier:
     def verify(self, token: str) -> Principal:
         """Returns the principal of a valid token."""
         try:
-            claims = jwt.decode(token, self._secret, algorithms=["HS256"], issuer=self._issuer,
-                                audience=self._audience, leeway=self._leeway, options=_REQUIRED)
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                issuer=self._issuer,
+                audience=self._audience,
+                leeway=self._leeway,
+                options=_REQUIRED,
+            )
         except jwt.PyJWTError as exc:
             raise AuthenticationError(str(exc)) from exc
         return _principal(claims)
@@ -102,7 +111,9 @@ class KeySetTokenVerifier:
 
     def replace_keys(self, jwks: dict[str, Any]) -> None:
         """Swaps the key set (after a JWKS refetch)."""
-        self._keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(jwks).keys} if jwks.get("keys") else {}
+        self._keys = (
+            {key.key_id: key for key in jwt.PyJWKSet.from_dict(jwks).keys} if jwks.get("keys") else {}
+        )
 
     def knows(self, kid: str | None) -> bool:
         """Tells whether a key id is in the set."""
@@ -115,8 +126,15 @@ class KeySetTokenVerifier:
             key = self._keys.get(header.get("kid"))
             if key is None:
                 raise AuthenticationError("the token's key id is not in the key set")
-            claims = jwt.decode(token, key, algorithms=ASYMMETRIC_ALGORITHMS, issuer=self._issuer,
-                                audience=self._audience, leeway=self._leeway, options=_REQUIRED)
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=ASYMMETRIC_ALGORITHMS,
+                issuer=self._issuer,
+                audience=self._audience,
+                leeway=self._leeway,
+                options=_REQUIRED,
+            )
         except jwt.PyJWTError as exc:
             raise AuthenticationError(str(exc)) from exc
         return _principal(claims)
@@ -136,15 +154,26 @@ async def fetch_jwks(url: str) -> dict[str, Any]:
 class JwksTokenVerifier:
     """Verifies tokens against an issuer's JWKS, cached for `ttl_seconds` and refetched on an unknown kid."""
 
-    def __init__(self, *, url: str, issuer: str, audience: str, leeway_seconds: int = 30, ttl_seconds: float = 300,
-                 min_refetch_seconds: float = 5, fetcher: JwksFetcher = fetch_jwks) -> None:
+    def __init__(
+        self,
+        *,
+        url: str,
+        issuer: str,
+        audience: str,
+        leeway_seconds: int = 30,
+        ttl_seconds: float = 300,
+        min_refetch_seconds: float = 5,
+        fetcher: JwksFetcher = fetch_jwks,
+    ) -> None:
         self._url = url
         self._fetcher = fetcher
         self._ttl = ttl_seconds
         self._min_refetch = min_refetch_seconds
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
-        self._keys = KeySetTokenVerifier(jwks={}, issuer=issuer, audience=audience, leeway_seconds=leeway_seconds)
+        self._keys = KeySetTokenVerifier(
+            jwks={}, issuer=issuer, audience=audience, leeway_seconds=leeway_seconds
+        )
 
     async def _refresh(self, *, force: bool) -> None:
         async with self._lock:
@@ -155,7 +184,9 @@ class JwksTokenVerifier:
                 self._keys.replace_keys(await self._fetcher(self._url))
             except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
                 if self._fetched_at == float("-inf"):
-                    raise AuthenticationError(f"the issuer's key set is unavailable: {type(exc).__name__}") from exc
+                    raise AuthenticationError(
+                        f"the issuer's key set is unavailable: {type(exc).__name__}"
+                    ) from exc
                 return  # Because a stale key set beats refusing everyone while the issuer blips.
             self._fetched_at = time.monotonic()
 
@@ -205,8 +236,13 @@ class LocalSigningKeys:
 class CompositeTokenVerifier:
     """Routes a token to the verifier of its algorithm family: HS256 locally, others by key set."""
 
-    def __init__(self, *, symmetric: LocalTokenVerifier | None, asymmetric: list[Any],
-                 public_jwks: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        symmetric: LocalTokenVerifier | None,
+        asymmetric: list[Any],
+        public_jwks: dict[str, Any] | None = None,
+    ) -> None:
         self._symmetric = symmetric
         self._asymmetric = asymmetric
         self.public_jwks = public_jwks
@@ -236,8 +272,9 @@ def build_token_verifier(settings: Any) -> CompositeTokenVerifier:
     issuer, audience = settings.jwt_issuer, settings.jwt_audience
     symmetric = None
     if settings.profile in ("local", "test") or not settings.jwt_signing_keys and not settings.jwks_url:
-        symmetric = LocalTokenVerifier(secret=settings.jwt_secret.get_secret_value(), issuer=issuer,
-                                       audience=audience)
+        symmetric = LocalTokenVerifier(
+            secret=settings.jwt_secret.get_secret_value(), issuer=issuer, audience=audience
+        )
     asymmetric: list[Any] = []
     public = None
     if settings.jwt_signing_keys:
@@ -249,24 +286,42 @@ def build_token_verifier(settings: Any) -> CompositeTokenVerifier:
     return CompositeTokenVerifier(symmetric=symmetric, asymmetric=asymmetric, public_jwks=public)
 
 
-def token_claims(*, issuer: str, audience: str, roles: Iterable[str], subject: str, client: str,
-                 ttl_seconds: int) -> dict[str, Any]:
+def token_claims(
+    *, issuer: str, audience: str, roles: Iterable[str], subject: str, client: str, ttl_seconds: int
+) -> dict[str, Any]:
     """Returns the claims of a Vigie token."""
     roles = list(roles)
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles: {', '.join(sorted(unknown))}")
     now = int(time.time())
-    return {"iss": issuer, "aud": audience, "sub": subject, "client_id": client, "scope": " ".join(roles),
-            "iat": now, "exp": now + ttl_seconds, "jti": uuid.uuid4().hex}
+    return {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "client_id": client,
+        "scope": " ".join(roles),
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "jti": uuid.uuid4().hex,
+    }
 
 
-def issue_local_token(*, secret: str, issuer: str, audience: str, roles: Iterable[str], subject: str,
-                      client: str = "local-cli", ttl_seconds: int = 3600,
-                      signing_keys: LocalSigningKeys | None = None) -> str:
+def issue_local_token(
+    *,
+    secret: str,
+    issuer: str,
+    audience: str,
+    roles: Iterable[str],
+    subject: str,
+    client: str = "local-cli",
+    ttl_seconds: int = 3600,
+    signing_keys: LocalSigningKeys | None = None,
+) -> str:
     """Signs a token with the local Ed25519 keys when given, else the local HS256 secret."""
-    claims = token_claims(issuer=issuer, audience=audience, roles=roles, subject=subject, client=client,
-                          ttl_seconds=ttl_seconds)
+    claims = token_claims(
+        issuer=issuer, audience=audience, roles=roles, subject=subject, client=client, ttl_seconds=ttl_seconds
+    )
     return signing_keys.sign(claims) if signing_keys else jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -276,17 +331,29 @@ def service_token(settings: Any, *, roles: Iterable[str], client: str, ttl_secon
     Signs with the local Ed25519 keys when configured (production without an external issuer),
     else with the local HS256 secret (laptop, tests).
     """
-    keys = LocalSigningKeys.parse(settings.jwt_signing_keys.get_secret_value()) if settings.jwt_signing_keys else None
-    return issue_local_token(secret=settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer,
-                             audience=settings.jwt_audience, roles=roles, subject=client, client=client,
-                             ttl_seconds=ttl_seconds, signing_keys=keys)
+    keys = (
+        LocalSigningKeys.parse(settings.jwt_signing_keys.get_secret_value())
+        if settings.jwt_signing_keys
+        else None
+    )
+    return issue_local_token(
+        secret=settings.jwt_secret.get_secret_value(),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        roles=roles,
+        subject=client,
+        client=client,
+        ttl_seconds=ttl_seconds,
+        signing_keys=keys,
+    )
 
 
 _bearer = HTTPBearer(auto_error=False)
 
 
-async def authenticated(request: Request,
-                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+async def authenticated(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
     """Returns the caller of this request or raises AuthenticationError."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationError("a bearer token is required")

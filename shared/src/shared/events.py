@@ -82,8 +82,11 @@ class EventEnvelope(BaseModel):
 
     def kafka_headers(self) -> list[tuple[str, bytes]]:
         """Returns the structured-mode headers (content type plus routing attributes)."""
-        headers = [("content-type", CONTENT_TYPE.encode()), ("ce_id", self.id.encode()),
-                   ("ce_type", self.type.encode())]
+        headers = [
+            ("content-type", CONTENT_TYPE.encode()),
+            ("ce_id", self.id.encode()),
+            ("ce_type", self.type.encode()),
+        ]
         if self.correlationid:
             headers.append(("correlationid", self.correlationid.encode()))
         if trace := current_trace.get():

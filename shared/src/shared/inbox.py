@@ -21,10 +21,14 @@ def inbox_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-async def mark_processed_or_skip(session: AsyncSession, table: sa.Table, *, event_id: str, topic: str) -> bool:
+async def mark_processed_or_skip(
+    session: AsyncSession, table: sa.Table, *, event_id: str, topic: str
+) -> bool:
     """Records the event id; returns False when it was already processed (a duplicate delivery)."""
     values = {"event_id": event_id, "topic": topic, "processed_at": datetime.now(UTC)}
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
-    result = await session.execute(insert.values(**values).on_conflict_do_nothing(index_elements=["event_id"]))
+    result = await session.execute(
+        insert.values(**values).on_conflict_do_nothing(index_elements=["event_id"])
+    )
     return result.rowcount == 1

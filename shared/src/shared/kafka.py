@@ -48,9 +48,18 @@ def decode_or_poison(value: bytes | None) -> EventEnvelope:
 class KafkaPublisher:
     """Owns one idempotent AIOKafkaProducer (`acks=all`) for the life of a process."""
 
-    def __init__(self, bootstrap_servers: str, *, client_id: str, options: dict[str, str] | None = None) -> None:
-        self._config = dict(bootstrap_servers=bootstrap_servers, client_id=client_id, enable_idempotence=True,
-                            acks="all", linger_ms=2, request_timeout_ms=15000, **(options or {}))
+    def __init__(
+        self, bootstrap_servers: str, *, client_id: str, options: dict[str, str] | None = None
+    ) -> None:
+        self._config = dict(
+            bootstrap_servers=bootstrap_servers,
+            client_id=client_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=2,
+            request_timeout_ms=15000,
+            **(options or {}),
+        )
         self._producer_or_none: AIOKafkaProducer | None = None
 
     @property
@@ -74,8 +83,9 @@ class KafkaPublisher:
         """Publishes one record and waits for the cluster's acknowledgement."""
         await self._producer.send_and_wait(topic, value=value, key=key.encode(), headers=headers)
 
-    async def send(self, *, topic: str, key: str, value: bytes,
-                   headers: list[tuple[str, bytes]]) -> asyncio.Future[object]:
+    async def send(
+        self, *, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[object]:
         """Hands one record to the producer; the returned future resolves on the cluster's acknowledgement."""
         return await self._producer.send(topic, value=value, key=key.encode(), headers=headers)
 
@@ -86,8 +96,13 @@ class KafkaPublisher:
             raise ConnectionError("no Kafka broker known")
 
 
-async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], *, partitions: int = 3,
-                        options: dict[str, object] | None = None) -> None:
+async def ensure_topics(
+    bootstrap_servers: str,
+    topics: Iterable[str],
+    *,
+    partitions: int = 3,
+    options: dict[str, object] | None = None,
+) -> None:
     """Creates the topics and their dead-letter topics if they do not exist."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **(options or {}))
     await admin.start()
@@ -112,12 +127,21 @@ class ConsumerMetrics:
     """Prometheus series of consumer loops: lag per partition, handled and dead-lettered records."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.lag = Gauge("kafka_consumer_lag", "Records behind the end of the partition",
-                         ["group", "topic", "partition"], registry=registry)
-        self.handled = Counter("kafka_consumer_handled_total", "Records handled", ["group", "topic"],
-                               registry=registry)
-        self.dead_lettered = Counter("kafka_consumer_dead_lettered_total", "Records sent to the dead-letter topic",
-                                     ["group", "topic"], registry=registry)
+        self.lag = Gauge(
+            "kafka_consumer_lag",
+            "Records behind the end of the partition",
+            ["group", "topic", "partition"],
+            registry=registry,
+        )
+        self.handled = Counter(
+            "kafka_consumer_handled_total", "Records handled", ["group", "topic"], registry=registry
+        )
+        self.dead_lettered = Counter(
+            "kafka_consumer_dead_lettered_total",
+            "Records sent to the dead-letter topic",
+            ["group", "topic"],
+            registry=registry,
+        )
 
 
 @dataclass
@@ -131,13 +155,28 @@ class ConsumerStats:
 class ConsumerLoop:
     """Consumes topics in a group, hands each record to `handle`, commits after it, dead-letters poison."""
 
-    def __init__(self, *, bootstrap_servers: str, topics: list[str], group_id: str,
-                 handle: RecordHandler | None = None, handle_batch: BatchHandler | None = None,
-                 publisher: KafkaPublisher, retries: int = 3, max_records: int = 500,
-                 options: dict[str, str] | None = None, metrics: ConsumerMetrics | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topics: list[str],
+        group_id: str,
+        handle: RecordHandler | None = None,
+        handle_batch: BatchHandler | None = None,
+        publisher: KafkaPublisher,
+        retries: int = 3,
+        max_records: int = 500,
+        options: dict[str, str] | None = None,
+        metrics: ConsumerMetrics | None = None,
+    ) -> None:
         self._consumer = AIOKafkaConsumer(
-            *topics, bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False,
-            auto_offset_reset="earliest", isolation_level="read_committed", **(options or {}),
+            *topics,
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            **(options or {}),
         )
         if (handle is None) == (handle_batch is None):
             raise ValueError("give exactly one of handle and handle_batch")
@@ -171,8 +210,9 @@ class ConsumerLoop:
             done = self._handled_up_to.get(tp)
             if done is None:
                 committed = await self._consumer.committed(tp)
-                done = committed if committed is not None else (
-                    await self._consumer.beginning_offsets([tp]))[tp]
+                done = (
+                    committed if committed is not None else (await self._consumer.beginning_offsets([tp]))[tp]
+                )
             result[f"{tp.topic}:{tp.partition}"] = max(0, ends[tp] - done)
         return result
 
@@ -206,8 +246,12 @@ class ConsumerLoop:
                 refused = await self._handle_batch(records)
                 break
             except Exception:  # noqa: BLE001 - retried, then isolated record by record.
-                log.warning("batch handler failed on %d records (attempt %d)", len(records), attempt + 1,
-                            exc_info=True)
+                log.warning(
+                    "batch handler failed on %d records (attempt %d)",
+                    len(records),
+                    attempt + 1,
+                    exc_info=True,
+                )
                 await asyncio.sleep(0.2 * (attempt + 1))
         else:
             # Because one bad record must not hold the whole batch back: isolate it.
@@ -226,8 +270,15 @@ class ConsumerLoop:
         # One line per 50 traces, so that every event's trace can be followed into this consumer.
         traces = list(dict.fromkeys(t.split("-")[1] for r in records if (t := _header(r, "traceparent"))))
         for start in range(0, max(len(traces), 1), 50):
-            log.info("integrated batch", extra={"records": len(records), "refused": len(refused),
-                                                "group": self._group_id, "trace_ids": traces[start:start + 50]})
+            log.info(
+                "integrated batch",
+                extra={
+                    "records": len(records),
+                    "refused": len(refused),
+                    "group": self._group_id,
+                    "trace_ids": traces[start : start + 50],
+                },
+            )
 
     def _observe(self, tp: TopicPartition, next_offset: int, *, handled: int = 1) -> None:
         self._handled_up_to[tp] = next_offset
@@ -235,7 +286,9 @@ class ConsumerLoop:
             return
         highwater = self._consumer.highwater(tp)
         if highwater is not None:
-            self._metrics.lag.labels(self._group_id, tp.topic, str(tp.partition)).set(max(0, highwater - next_offset))
+            self._metrics.lag.labels(self._group_id, tp.topic, str(tp.partition)).set(
+                max(0, highwater - next_offset)
+            )
         self._metrics.handled.labels(self._group_id, tp.topic).inc(handled)
 
     async def _handle_one(self, record: ConsumerRecord) -> None:
@@ -256,16 +309,29 @@ class ConsumerLoop:
             try:
                 await self._handle(record)
                 self.stats.handled += 1
-                log.info("event handled", extra={"topic": record.topic, "partition": record.partition,
-                                                 "offset": record.offset, "group": self._group_id})
+                log.info(
+                    "event handled",
+                    extra={
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "group": self._group_id,
+                    },
+                )
                 return
             except PoisonMessageError as exc:
                 error = exc
                 break
             except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered.
                 error = exc
-                log.warning("handler failed on %s:%s@%s (attempt %d)", record.topic, record.partition,
-                            record.offset, attempt + 1, exc_info=True)
+                log.warning(
+                    "handler failed on %s:%s@%s (attempt %d)",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    attempt + 1,
+                    exc_info=True,
+                )
                 await asyncio.sleep(0.2 * (attempt + 1))
         await self._dead_letter(record, error)
 
@@ -275,14 +341,22 @@ class ConsumerLoop:
             ("dlq-error", reason[:2000].encode()),
             ("dlq-source", f"{record.topic}:{record.partition}:{record.offset}".encode()),
         ]
-        await self._publisher.publish(topic=dead_letter_topic(record.topic),
-                                      key=(record.key or b"").decode(errors="replace"),
-                                      value=record.value or b"", headers=headers)
+        await self._publisher.publish(
+            topic=dead_letter_topic(record.topic),
+            key=(record.key or b"").decode(errors="replace"),
+            value=record.value or b"",
+            headers=headers,
+        )
         self.stats.dead_lettered += 1
         if self._metrics is not None:
             self._metrics.dead_lettered.labels(self._group_id, record.topic).inc()
-        log.error("dead-lettered %s:%s@%s: %s", record.topic, record.partition, record.offset,
-                  type(error).__name__ if error else "unknown")
+        log.error(
+            "dead-lettered %s:%s@%s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            type(error).__name__ if error else "unknown",
+        )
 
 
 def _header(record: ConsumerRecord, name: str) -> str | None:
@@ -292,5 +366,13 @@ def _header(record: ConsumerRecord, name: str) -> str | None:
     return None
 
 
-__all__ = ["BatchHandler", "ConsumerLoop", "ConsumerRecord", "KafkaPublisher", "PoisonMessageError", "TopicPartition",
-           "dead_letter_topic", "ensure_topics"]
+__all__ = [
+    "BatchHandler",
+    "ConsumerLoop",
+    "ConsumerRecord",
+    "KafkaPublisher",
+    "PoisonMessageError",
+    "TopicPartition",
+    "dead_letter_topic",
+    "ensure_topics",
+]

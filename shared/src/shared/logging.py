@@ -40,7 +40,9 @@ class JsonFormatter(logging.Formatter):
         if trace := current_trace.get():
             entry["trace_id"] = trace.trace_id
             entry["span_id"] = trace.span_id
-        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")})
+        entry.update(
+            {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
+        )
         if record.exc_info and record.exc_info[0] is not None:
             # Because exception texts may quote input values, only the type and the stack are logged.
             entry["error"] = record.exc_info[0].__name__

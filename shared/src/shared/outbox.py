@@ -25,10 +25,13 @@ log = logging.getLogger(__name__)
 class Publisher(Protocol):
     """Anything that can durably publish one record (KafkaPublisher, InMemoryPublisher)."""
 
-    async def publish(self, *, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]) -> None: ...
+    async def publish(
+        self, *, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None: ...
 
-    async def send(self, *, topic: str, key: str, value: bytes,
-                   headers: list[tuple[str, bytes]]) -> Awaitable[object]:
+    async def send(
+        self, *, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> Awaitable[object]:
         """Hands one record to the producer; the returned awaitable resolves on acknowledgement."""
         ...
 
@@ -38,7 +41,9 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
     return sa.Table(
         "outbox",
         metadata,
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+        ),
         sa.Column("event_id", sa.String(64), nullable=False, unique=True),
         sa.Column("topic", sa.String(200), nullable=False),
         sa.Column("key", sa.String(200), nullable=False),
@@ -46,8 +51,12 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("headers", sa.JSON, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Index("ix_outbox_pending", "id", postgresql_where=sa.text("published_at IS NULL"),
-                 sqlite_where=sa.text("published_at IS NULL")),
+        sa.Index(
+            "ix_outbox_pending",
+            "id",
+            postgresql_where=sa.text("published_at IS NULL"),
+            sqlite_where=sa.text("published_at IS NULL"),
+        ),
     )
 
 
@@ -62,8 +71,14 @@ def row_for(envelope: EventEnvelope, *, topic: str) -> dict[str, object]:
 
 
 def _row(envelope: EventEnvelope, topic: str, now: datetime) -> dict[str, object]:
-    return {"event_id": envelope.id, "topic": topic, "key": envelope.subject, "value": envelope.encode(),
-            "headers": [[k, v.decode()] for k, v in envelope.kafka_headers()], "created_at": now}
+    return {
+        "event_id": envelope.id,
+        "topic": topic,
+        "key": envelope.subject,
+        "value": envelope.encode(),
+        "headers": [[k, v.decode()] for k, v in envelope.kafka_headers()],
+        "created_at": now,
+    }
 
 
 async def add(session: AsyncSession, table: sa.Table, envelope: EventEnvelope, *, topic: str) -> None:
@@ -122,8 +137,16 @@ class OutboxRelay:
     Run exactly one relay per service database: two relays could reorder events of one key.
     """
 
-    def __init__(self, *, engine: AsyncEngine, table: sa.Table, publisher: Publisher, batch_size: int = 500,
-                 poll_seconds: float = 1.0, coalesce_seconds: float = 0.004) -> None:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        table: sa.Table,
+        publisher: Publisher,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+        coalesce_seconds: float = 0.004,
+    ) -> None:
         self._engine = engine
         self._table = table
         self._publisher = publisher
@@ -147,8 +170,12 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publishes one batch of pending rows; returns how many were published and marked."""
         t = self._table
-        query = sa.select(t.c.id, t.c.topic, t.c.key, t.c.value, t.c.headers).where(
-            t.c.published_at.is_(None)).order_by(t.c.id).limit(self._batch_size)
+        query = (
+            sa.select(t.c.id, t.c.topic, t.c.key, t.c.value, t.c.headers)
+            .where(t.c.published_at.is_(None))
+            .order_by(t.c.id)
+            .limit(self._batch_size)
+        )
         if is_postgres(self._engine):
             query = query.with_for_update(skip_locked=True)
         async with self._engine.begin() as conn:
@@ -159,9 +186,18 @@ class OutboxRelay:
             try:
                 # Pipelined: every record is handed to the producer before any acknowledgement is
                 # awaited; the idempotent producer keeps per-partition order, so per-key order holds.
-                pending = [(row.id, await self._publisher.send(
-                    topic=row.topic, key=row.key, value=row.value,
-                    headers=[(k, v.encode()) for k, v in row.headers])) for row in rows]
+                pending = [
+                    (
+                        row.id,
+                        await self._publisher.send(
+                            topic=row.topic,
+                            key=row.key,
+                            value=row.value,
+                            headers=[(k, v.encode()) for k, v in row.headers],
+                        ),
+                    )
+                    for row in rows
+                ]
                 for row_id, acknowledged in pending:
                     await acknowledged
                     done.append(row_id)
@@ -177,8 +213,11 @@ class OutboxRelay:
         """Returns the number of pending rows and the age in seconds of the oldest."""
         t = self._table
         async with self._engine.connect() as conn:
-            count, oldest = (await conn.execute(
-                sa.select(sa.func.count(), sa.func.min(t.c.created_at)).where(t.c.published_at.is_(None)))).one()
+            count, oldest = (
+                await conn.execute(
+                    sa.select(sa.func.count(), sa.func.min(t.c.created_at)).where(t.c.published_at.is_(None))
+                )
+            ).one()
         if oldest is None:
             return int(count), 0.0
         if oldest.tzinfo is None:

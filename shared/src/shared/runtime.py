@@ -16,7 +16,14 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Gauge
 
 from shared.db import make_engine, make_sessionmaker, ping
-from shared.kafka import BatchHandler, ConsumerLoop, ConsumerMetrics, KafkaPublisher, RecordHandler, ensure_topics
+from shared.kafka import (
+    BatchHandler,
+    ConsumerLoop,
+    ConsumerMetrics,
+    KafkaPublisher,
+    RecordHandler,
+    ensure_topics,
+)
 from shared.outbox import OutboxRelay, RelayWaker
 from shared.settings import ServiceSettings
 
@@ -48,15 +55,25 @@ class Runtime:
         self.engine = make_engine(self.settings.database_url)
         self.session_factory = make_sessionmaker(self.engine)
         self.kafka_options = self.settings.kafka_options()
-        self.publisher = KafkaPublisher(self.settings.kafka_bootstrap_servers,
-                                        client_id=self.settings.service_name, options=self.kafka_options)
+        self.publisher = KafkaPublisher(
+            self.settings.kafka_bootstrap_servers,
+            client_id=self.settings.service_name,
+            options=self.kafka_options,
+        )
         self.consumer_metrics = ConsumerMetrics(self.registry)
         self.relay: OutboxRelay | None = None
         if self.outbox_table is not None:
-            self.relay = OutboxRelay(engine=self.engine, table=self.outbox_table, publisher=self.publisher,
-                                     poll_seconds=self.settings.outbox_poll_seconds)
-        self._waker = (RelayWaker(self.engine, self.outbox_table)
-                       if self.outbox_table is not None and self.engine.dialect.name == "postgresql" else None)
+            self.relay = OutboxRelay(
+                engine=self.engine,
+                table=self.outbox_table,
+                publisher=self.publisher,
+                poll_seconds=self.settings.outbox_poll_seconds,
+            )
+        self._waker = (
+            RelayWaker(self.engine, self.outbox_table)
+            if self.outbox_table is not None and self.engine.dialect.name == "postgresql"
+            else None
+        )
         self._relay_in_process = False
         self.consumers: list[ConsumerLoop] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -74,7 +91,9 @@ class Runtime:
         """Returns the checks behind /readyz: the database and Kafka."""
         return {"database": lambda: ping(self.engine), "kafka": self.publisher.ping}
 
-    async def start(self, consumers: list[ConsumerSpec] | None = None, *, run_relay: bool | None = None) -> None:
+    async def start(
+        self, consumers: list[ConsumerSpec] | None = None, *, run_relay: bool | None = None
+    ) -> None:
         """Starts the publisher, then the relay and consumers as the settings say."""
         settings = self.settings
         await ensure_topics(settings.kafka_bootstrap_servers, self.topics, options=self.kafka_options)
@@ -85,11 +104,17 @@ class Runtime:
             self._spawn(self.relay.run(), "relay")
         if settings.run_consumers:
             for spec in consumers or []:
-                loop = ConsumerLoop(bootstrap_servers=settings.kafka_bootstrap_servers, topics=spec.topics,
-                                    group_id=spec.group_id, handle=spec.handle,
-                                    handle_batch=spec.handle_batch, publisher=self.publisher,
-                                    max_records=spec.max_records,
-                                    options=self.kafka_options, metrics=self.consumer_metrics)
+                loop = ConsumerLoop(
+                    bootstrap_servers=settings.kafka_bootstrap_servers,
+                    topics=spec.topics,
+                    group_id=spec.group_id,
+                    handle=spec.handle,
+                    handle_batch=spec.handle_batch,
+                    publisher=self.publisher,
+                    max_records=spec.max_records,
+                    options=self.kafka_options,
+                    metrics=self.consumer_metrics,
+                )
                 self.consumers.append(loop)
                 self._spawn(loop.run(), f"consumer {spec.group_id}")
         self._register_metrics()
@@ -109,12 +134,16 @@ class Runtime:
     def _register_metrics(self) -> None:
         relay = self.relay
         if relay is not None:
-            published = Gauge("outbox_published_total", "Outbox rows published by this process",
-                              registry=self.registry)
+            published = Gauge(
+                "outbox_published_total", "Outbox rows published by this process", registry=self.registry
+            )
             published.set_function(lambda: relay.published_total)
             backlog = Gauge("outbox_backlog", "Outbox rows not yet published", registry=self.registry)
-            oldest = Gauge("outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row",
-                           registry=self.registry)
+            oldest = Gauge(
+                "outbox_oldest_age_seconds",
+                "Age of the oldest unpublished outbox row",
+                registry=self.registry,
+            )
 
             async def _watch_outbox() -> None:
                 while not self._stopping.is_set():

@@ -29,11 +29,14 @@ class MountedFileSource(PydanticBaseSettingsSource):
         prefix = self.config.get("env_prefix", "")
         values: dict[str, Any] = {}
         for name, field in self.settings_cls.model_fields.items():
-            env_name = field.validation_alias if isinstance(field.validation_alias, str) else f"{prefix}{name}"
+            env_name = (
+                field.validation_alias if isinstance(field.validation_alias, str) else f"{prefix}{name}"
+            )
             path = os.environ.get(f"{env_name.upper()}_FILE")
             if path:
                 values[field.validation_alias if isinstance(field.validation_alias, str) else name] = (
-                    Path(path).read_text().strip())
+                    Path(path).read_text().strip()
+                )
         return values
 
 
@@ -51,12 +54,16 @@ class ServiceSettings(BaseSettings):
     profile: Literal["local", "test", "production"] = Field("local", validation_alias="VIGIE_PROFILE")
     database_url: str = "sqlite+aiosqlite:///./.run/service.db"
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
-    kafka_client_options: dict[str, str] = Field(default_factory=dict, validation_alias="KAFKA_CLIENT_OPTIONS")
+    kafka_client_options: dict[str, str] = Field(
+        default_factory=dict, validation_alias="KAFKA_CLIENT_OPTIONS"
+    )
     #: PLAINTEXT (local broker on loopback only), SASL_SSL with SCRAM, or SSL with client certificates (mTLS).
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"] = Field(
-        "PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL")
+        "PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL"
+    )
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
-        "SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM")
+        "SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM"
+    )
     kafka_sasl_username: str | None = Field(None, validation_alias="KAFKA_SASL_USERNAME")
     kafka_sasl_password: SecretStr | None = Field(None, validation_alias="KAFKA_SASL_PASSWORD")
     kafka_ssl_cafile: str | None = Field(None, validation_alias="KAFKA_SSL_CAFILE")
@@ -83,11 +90,14 @@ class ServiceSettings(BaseSettings):
     metrics_interval_seconds: float = 5.0
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource,
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Reads, in order of precedence: arguments, the environment, `*_FILE` mounted files."""
         return init_settings, env_settings, MountedFileSource(settings_cls), dotenv_settings
 
@@ -102,9 +112,13 @@ class ServiceSettings(BaseSettings):
                 context.load_cert_chain(self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
             options["ssl_context"] = context
         if self.kafka_security_protocol.startswith("SASL"):
-            options.update(sasl_mechanism=self.kafka_sasl_mechanism, sasl_plain_username=self.kafka_sasl_username,
-                           sasl_plain_password=self.kafka_sasl_password.get_secret_value()
-                           if self.kafka_sasl_password else None)
+            options.update(
+                sasl_mechanism=self.kafka_sasl_mechanism,
+                sasl_plain_username=self.kafka_sasl_username,
+                sasl_plain_password=self.kafka_sasl_password.get_secret_value()
+                if self.kafka_sasl_password
+                else None,
+            )
         options.update(self.kafka_client_options)
         return options
 
@@ -113,10 +127,13 @@ class ServiceSettings(BaseSettings):
         if self.profile in LOCAL_PROFILES:
             return self
         if self.kafka_security_protocol == "PLAINTEXT" and not all(
-                host.split(":")[0] in ("127.0.0.1", "localhost", "::1")
-                for host in self.kafka_bootstrap_servers.split(",")):
-            raise PlaceholderSecretError("Kafka without TLS or SASL is only allowed on the loopback interface; "
-                                         "set KAFKA_SECURITY_PROTOCOL to SASL_SSL or SSL")
+            host.split(":")[0] in ("127.0.0.1", "localhost", "::1")
+            for host in self.kafka_bootstrap_servers.split(",")
+        ):
+            raise PlaceholderSecretError(
+                "Kafka without TLS or SASL is only allowed on the loopback interface; "
+                "set KAFKA_SECURITY_PROTOCOL to SASL_SSL or SSL"
+            )
         for name, value in self:
             secret = value.get_secret_value() if isinstance(value, SecretStr) else None
             if secret is not None and (PLACEHOLDER_MARK in secret or len(secret) < 32):

@@ -33,7 +33,9 @@ class TraceContext:
         return TraceContext(self.trace_id, os.urandom(8).hex(), self.flags)
 
 
-current_trace: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar("current_trace", default=None)
+current_trace: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
+    "current_trace", default=None
+)
 
 
 def new_trace() -> TraceContext:

@@ -30,8 +30,9 @@ class AbstractUnitOfWork(abc.ABC):
         self.committed = False
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.rollback()
 
     @abc.abstractmethod
@@ -50,10 +51,16 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     each repository keeps the aggregates it handed out in `seen`.
     """
 
-    def __init__(self, *, session_factory: async_sessionmaker[AsyncSession], outbox_table: sa.Table,
-                 to_envelope: EnvelopeFactory, inbox_table: sa.Table | None = None,
-                 after_commit: Callable[[], None] | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        session_factory: async_sessionmaker[AsyncSession],
+        outbox_table: sa.Table,
+        to_envelope: EnvelopeFactory,
+        inbox_table: sa.Table | None = None,
+        after_commit: Callable[[], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         if clock is not None:
             self.clock = clock
         self._session_factory = session_factory
@@ -70,8 +77,9 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self._open(self.session)
         return await super().__aenter__()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await super().__aexit__(exc_type, exc, tb)
         await self.session.close()
 
@@ -111,8 +119,11 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         """Flushes state, writes one outbox row per event, commits, then wakes the relay."""
         await self._flush()
         cid = correlation_id.get()
-        await outbox.add_many(self.session, self._outbox_table, [
-            self._to_envelope(event, actor=actor, correlation_id=cid) for event in self.collect_events()])
+        await outbox.add_many(
+            self.session,
+            self._outbox_table,
+            [self._to_envelope(event, actor=actor, correlation_id=cid) for event in self.collect_events()],
+        )
         await self.session.commit()
         self.committed = True
         if self._after_commit is not None:

@@ -30,8 +30,15 @@ PROBLEM_JSON = "application/problem+json"
 ReadinessCheck = Callable[[], Awaitable[None]]
 
 
-def problem(status: int, title: str, *, detail: str | None = None, type_: str = "about:blank",
-            headers: Mapping[str, str] | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    *,
+    detail: str | None = None,
+    type_: str = "about:blank",
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     """Returns an RFC 9457 problem document."""
     body: dict[str, Any] = {"type": type_, "title": title, "status": status}
     if detail:
@@ -47,7 +54,9 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     errors = []
     for err in exc.errors():
         loc = [str(part) for part in err.get("loc", ())]
-        errors.append({"field": ".".join(loc), "message": err.get("msg", "invalid"), "type": err.get("type", "")})
+        errors.append(
+            {"field": ".".join(loc), "message": err.get("msg", "invalid"), "type": err.get("type", "")}
+        )
     return errors
 
 
@@ -55,11 +64,16 @@ class HttpMetrics:
     """Prometheus series for HTTP traffic, on a registry of the app's own."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"],
-                                registry=registry)
-        self.latency = Histogram("http_request_duration_seconds", "HTTP latency", ["method", "route"],
-                                 registry=registry,
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        self.requests = Counter(
+            "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP latency",
+            ["method", "route"],
+            registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
 
 
 #: Path endings of bulk routes, which accept the larger body limit.
@@ -105,17 +119,25 @@ class LimitsMiddleware:
         headers = dict(scope.get("headers") or ())
         if self.rate > 0:
             client = scope.get("client")
-            key = hashlib.sha256(headers.get(b"authorization") or (client[0] if client else "?").encode()).digest()
+            key = hashlib.sha256(
+                headers.get(b"authorization") or (client[0] if client else "?").encode()
+            ).digest()
             wait = self._take(key)
             if wait > 0:
-                response = problem(429, "Too many requests", detail="slow down and retry later",
-                                   headers={"Retry-After": str(max(1, math.ceil(wait)))})
+                response = problem(
+                    429,
+                    "Too many requests",
+                    detail="slow down and retry later",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
                 await response(scope, receive, send)
                 return
         limit = self.max_bulk_body if scope["path"].endswith(BULK_ROUTE_SUFFIXES) else self.max_body
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await problem(413, "Request body too large", detail=f"the limit is {limit} bytes")(scope, receive, send)
+            await problem(413, "Request body too large", detail=f"the limit is {limit} bytes")(
+                scope, receive, send
+            )
             return
         received = 0
 
@@ -145,7 +167,9 @@ class RequestContextMiddleware:
         incoming = dict(scope.get("headers") or ()).get(b"x-correlation-id")
         cid = incoming.decode("latin-1")[:128] if incoming else uuid.uuid4().hex
         token = correlation_id.set(cid)
-        trace_token = current_trace.set(continue_or_start(dict(scope.get("headers") or ()).get(b"traceparent")))
+        trace_token = current_trace.set(
+            continue_or_start(dict(scope.get("headers") or ()).get(b"traceparent"))
+        )
         status = 500
         started = time.perf_counter()
 
@@ -168,8 +192,15 @@ class RequestContextMiddleware:
             self.metrics.requests.labels(scope["method"], template, str(status)).inc()
             self.metrics.latency.labels(scope["method"], template).observe(elapsed)
             if template not in ("/healthz", "/metrics", "/readyz"):
-                log.info("request", extra={"method": scope["method"], "route": template, "status": status,
-                                           "ms": round(elapsed * 1000, 2)})
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "route": template,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                    },
+                )
             correlation_id.reset(token)
             current_trace.reset(trace_token)
 
@@ -211,13 +242,21 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(422, "Invalid request", detail="The request has invalid or missing fields.",
-                       type_="https://vigie.dev/problems/validation", errors=validation_errors(exc))
+        return problem(
+            422,
+            "Invalid request",
+            detail="The request has invalid or missing fields.",
+            type_="https://vigie.dev/problems/validation",
+            errors=validation_errors(exc),
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail) if exc.status_code < 500 else "Server error",
-                       headers=getattr(exc, "headers", None))
+        return problem(
+            exc.status_code,
+            str(exc.detail) if exc.status_code < 500 else "Server error",
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(AuthenticationError)
     async def _unauthenticated(_request: Request, exc: AuthenticationError) -> JSONResponse:
@@ -229,9 +268,13 @@ def create_app(
 
     @app.exception_handler(InvalidIdentifierError)
     async def _invalid_identifier(_request: Request, exc: InvalidIdentifierError) -> JSONResponse:
-        return problem(422, "Invalid request", detail="The request has invalid or missing fields.",
-                       type_="https://vigie.dev/problems/validation",
-                       errors=[{"field": exc.field, "message": exc.reason, "type": "invalid_identifier"}])
+        return problem(
+            422,
+            "Invalid request",
+            detail="The request has invalid or missing fields.",
+            type_="https://vigie.dev/problems/validation",
+            errors=[{"field": exc.field, "message": exc.reason, "type": "invalid_identifier"}],
+        )
 
     @app.exception_handler(IntegrityError)
     async def _conflict(_request: Request, exc: IntegrityError) -> JSONResponse:
@@ -259,8 +302,10 @@ def create_app(
             except Exception as exc:  # noqa: BLE001 - any failure makes the service not ready.
                 results[name] = f"failed: {type(exc).__name__}"
         ready = all(value == "ok" for value in results.values())
-        return JSONResponse({"status": "ready" if ready else "not ready", "checks": results},
-                              status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": results},
+            status_code=200 if ready else 503,
+        )
 
     @app.get("/.well-known/jwks.json", include_in_schema=False)
     async def jwks() -> JSONResponse:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import httpx
 from fastapi import APIRouter
 from pydantic import BaseModel
-
 from shared.auth import LocalTokenVerifier, issue_local_token, require_roles
 from shared.settings import ServiceSettings
 from shared.web import create_app
@@ -31,13 +30,20 @@ def _app(**settings: object):  # type: ignore[no-untyped-def]
         return {"keys": len(body)}
 
     config = ServiceSettings(VIGIE_PROFILE="test", **settings)  # type: ignore[arg-type]
-    return create_app(title="t", routers=[router], lifespan=None, settings=config,
-                      token_verifier=LocalTokenVerifier(secret=SECRET, issuer="i", audience="a"))
+    return create_app(
+        title="t",
+        routers=[router],
+        lifespan=None,
+        settings=config,
+        token_verifier=LocalTokenVerifier(secret=SECRET, issuer="i", audience="a"),
+    )
 
 
 def _token(*roles: str) -> dict[str, str]:
-    return {"Authorization": "Bearer " + issue_local_token(secret=SECRET, issuer="i", audience="a", roles=roles,
-                                                           subject="t")}
+    return {
+        "Authorization": "Bearer "
+        + issue_local_token(secret=SECRET, issuer="i", audience="a", roles=roles, subject="t")
+    }
 
 
 async def _client(app) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
@@ -46,8 +52,9 @@ async def _client(app) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
 
 async def test_validation_errors_are_problem_documents_naming_fields_without_echoing_input() -> None:
     async with await _client(_app()) as client:
-        response = await client.post("/v1/items", json={"name": "secret@example.org", "count": "x"},
-                                     headers=_token("admin"))
+        response = await client.post(
+            "/v1/items", json={"name": "secret@example.org", "count": "x"}, headers=_token("admin")
+        )
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
     assert [e["field"] for e in response.json()["errors"]] == ["body.count"]
@@ -58,10 +65,12 @@ async def test_validation_errors_are_problem_documents_naming_fields_without_ech
 async def test_no_token_is_401_and_a_missing_role_is_403() -> None:
     async with await _client(_app()) as client:
         assert (await client.post("/v1/items", json={"name": "a", "count": 1})).status_code == 401
-        assert (await client.post("/v1/items", json={"name": "a", "count": 1},
-                                  headers=_token("auditor"))).status_code == 403
-        assert (await client.post("/v1/items", json={"name": "a", "count": 1},
-                                  headers=_token("admin"))).status_code == 201
+        assert (
+            await client.post("/v1/items", json={"name": "a", "count": 1}, headers=_token("auditor"))
+        ).status_code == 403
+        assert (
+            await client.post("/v1/items", json={"name": "a", "count": 1}, headers=_token("admin"))
+        ).status_code == 201
 
 
 async def test_a_body_over_the_limit_is_refused_with_413_but_bulk_routes_take_more() -> None:

@@ -45,17 +45,23 @@ class AuditLog:
 
     def __post_init__(self) -> None:
         registry = self.runtime.registry
-        self.appended = Counter("audit_log_appended", "Entries appended to the log by this process",
-                                registry=registry)
+        self.appended = Counter(
+            "audit_log_appended", "Entries appended to the log by this process", registry=registry
+        )
         Gauge("audit_log_entries", "Entries in the log (the tree size)", registry=registry).set_function(
-            lambda: self.tree_size)
-        Gauge("audit_log_checkpoint_age_seconds", "Seconds since the latest checkpoint was signed (NaN before one)",
-              registry=registry).set_function(self._checkpoint_age)
+            lambda: self.tree_size
+        )
+        Gauge(
+            "audit_log_checkpoint_age_seconds",
+            "Seconds since the latest checkpoint was signed (NaN before one)",
+            registry=registry,
+        ).set_function(self._checkpoint_age)
 
     def uow(self) -> SqlAlchemyAuditUnitOfWork:
         """Returns a new unit of work on the log."""
-        return SqlAlchemyAuditUnitOfWork(engine=self.runtime.engine, keys=self.keys, key_cache=self.key_cache,
-                                         clock=self.clock)
+        return SqlAlchemyAuditUnitOfWork(
+            engine=self.runtime.engine, keys=self.keys, key_cache=self.key_cache, clock=self.clock
+        )
 
     def count_appended(self, entries: list[AuditEntry]) -> None:
         """Counts entries this process appended into the metrics."""
@@ -64,7 +70,9 @@ class AuditLog:
             self.tree_size = max(self.tree_size, entries[-1].index + 1)
 
     def _checkpoint_age(self) -> float:
-        return math.nan if self.last_checkpoint_at is None else max(0.0, time.time() - self.last_checkpoint_at)
+        return (
+            math.nan if self.last_checkpoint_at is None else max(0.0, time.time() - self.last_checkpoint_at)
+        )
 
     async def refresh_status(self) -> None:
         """Reads the tree size and the latest checkpoint's time into the metrics."""
@@ -84,14 +92,20 @@ class AuditLog:
             await asyncio.sleep(self.settings.checkpoint_every_seconds)
 
 
-def bootstrap(settings: AuditLogSettings | None = None, *,
-              clock: Callable[[], datetime] | None = None) -> AuditLog:
+def bootstrap(
+    settings: AuditLogSettings | None = None, *, clock: Callable[[], datetime] | None = None
+) -> AuditLog:
     """Builds the service from its settings (read from the environment when not given)."""
     settings = settings or AuditLogSettings()
     kid, kek = settings.subject_kek_pair()
     keys = LogKeys(
-        signing_key=Ed25519PrivateKey.from_private_bytes(base64.b64decode(settings.signing_key_seed.get_secret_value())),
-        key_name=settings.key_name, origin=settings.origin, key_ring=KeyRing({kid: kek}, kid),
-        pseudonym_key=settings.pseudonym_key.get_secret_value().encode())
+        signing_key=Ed25519PrivateKey.from_private_bytes(
+            base64.b64decode(settings.signing_key_seed.get_secret_value())
+        ),
+        key_name=settings.key_name,
+        origin=settings.origin,
+        key_ring=KeyRing({kid: kek}, kid),
+        pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
+    )
     runtime = Runtime(settings=settings, outbox_table=None, topics=list(contracts.CONSUMED_TOPICS))
     return AuditLog(settings=settings, runtime=runtime, keys=keys, clock=clock)

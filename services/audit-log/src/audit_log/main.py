@@ -27,8 +27,7 @@ def create_app(settings: AuditLogSettings | None = None, *, service: AuditLog | 
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with service.runtime.running(consumer.consumers(service)):
             # Because only the single writer may sign: the checkpointer runs where the consumer runs.
-            checkpointer = (asyncio.create_task(service.checkpoint_loop())
-                            if settings.run_consumers else None)
+            checkpointer = asyncio.create_task(service.checkpoint_loop()) if settings.run_consumers else None
             try:
                 yield
             finally:
@@ -38,9 +37,14 @@ def create_app(settings: AuditLogSettings | None = None, *, service: AuditLog | 
                         await checkpointer
 
     app = create_platform_app(
-        title="Vigie audit-log", routers=[router], lifespan=lifespan,
-        token_verifier=build_token_verifier(settings), settings=settings,
-        readiness_checks=service.runtime.readiness_checks(), registry=service.runtime.registry)
+        title="Vigie audit-log",
+        routers=[router],
+        lifespan=lifespan,
+        token_verifier=build_token_verifier(settings),
+        settings=settings,
+        readiness_checks=service.runtime.readiness_checks(),
+        registry=service.runtime.registry,
+    )
     app.state.service = service
     return app
 

@@ -7,14 +7,15 @@ from typing import ClassVar
 
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
-
 from shared.settings import PLACEHOLDER_MARK, ServiceSettings
 
 
 class AuditLogSettings(ServiceSettings):
     """Where the log lives, how its checkpoints are signed and how subjects' data is sealed."""
 
-    model_config = SettingsConfigDict(env_prefix="AUDIT_LOG_", extra="ignore", frozen=True, populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="AUDIT_LOG_", extra="ignore", frozen=True, populate_by_name=True
+    )
     service_name: ClassVar[str] = "audit-log"
 
     database_url: str = "sqlite+aiosqlite:///./.run/audit-log.db"
@@ -24,7 +25,9 @@ class AuditLogSettings(ServiceSettings):
     #: The Ed25519 signing key's 32-byte seed, base64.
     signing_key_seed: SecretStr = SecretStr(base64.b64encode(b"local-only-placeholder-ed25519-!").decode())
     #: Key-encryption key for the per-subject keys, `id:base64`.
-    subject_kek: SecretStr = SecretStr("local:" + base64.b64encode(b"local-only-placeholder-kek-32byt").decode())
+    subject_kek: SecretStr = SecretStr(
+        "local:" + base64.b64encode(b"local-only-placeholder-kek-32byt").decode()
+    )
     pseudonym_key: SecretStr = SecretStr(f"{PLACEHOLDER_MARK}-audit-pseudonym-key-0123")
     checkpoint_every_seconds: float = 1.0
     consumer_group: str = "audit-log"

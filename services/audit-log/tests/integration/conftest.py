@@ -37,18 +37,39 @@ BLIND_INDEX_KEY = "audit-log-tests-blind-index-key-0123456789"
 
 def settings_for(database_url: str, *, kafka: str = "127.0.0.1:9", **overrides: Any) -> AuditLogSettings:
     """Returns test settings; without a real `kafka` the service runs no consumer."""
-    values: dict[str, Any] = {"database_url": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka,
-                              "VIGIE_PROFILE": "test", "consumer_group": f"audit-{uuid.uuid4().hex[:8]}",
-                              **JWT, **overrides}
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "VIGIE_PROFILE": "test",
+        "consumer_group": f"audit-{uuid.uuid4().hex[:8]}",
+        **JWT,
+        **overrides,
+    }
     return AuditLogSettings(**values)
 
 
-def consumed(topic: str, value: bytes, *, offset: int = 0, key: bytes | None = None,
-             headers: Sequence[tuple[str, bytes]] = ()) -> ConsumerRecord:
+def consumed(
+    topic: str,
+    value: bytes,
+    *,
+    offset: int = 0,
+    key: bytes | None = None,
+    headers: Sequence[tuple[str, bytes]] = (),
+) -> ConsumerRecord:
     """Returns a record as the consumer loop polls it."""
-    return ConsumerRecord(topic=topic, partition=0, offset=offset, timestamp=0, timestamp_type=0, key=key,
-                          value=value, checksum=None, serialized_key_size=len(key or b""),
-                          serialized_value_size=len(value), headers=tuple(headers))
+    return ConsumerRecord(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key or b""),
+        serialized_value_size=len(value),
+        headers=tuple(headers),
+    )
 
 
 @dataclass
@@ -78,8 +99,9 @@ class Log:
         if contact is None:
             self.contacts[subject] = await self.upstream.contact(contact_id=subject, actor=actor)
         else:
-            await self.upstream.update_contact(contact, actor=actor,
-                                               attributes={"touched": len(self.upstream.published)})
+            await self.upstream.update_contact(
+                contact, actor=actor, attributes={"touched": len(self.upstream.published)}
+            )
         return self.upstream.published[-1]
 
     async def erase(self, subject: str) -> EventEnvelope:
@@ -92,17 +114,19 @@ class Log:
             self.skip_published()
             records = [consumed("contacts.events", e.encode()) for e in envelopes]
         else:
-            published = self.upstream.publisher.records[self._delivered:]
+            published = self.upstream.publisher.records[self._delivered :]
             self._delivered += len(published)
-            records = [consumed(topic, value, offset=n, key=key.encode(), headers=headers)
-                       for n, (topic, key, value, headers) in enumerate(published)]
+            records = [
+                consumed(topic, value, offset=n, key=key.encode(), headers=headers)
+                for n, (topic, key, value, headers) in enumerate(published)
+            ]
         refused = await consumer.batch_handler(self.service)(records)
         assert refused == [], refused
         return [EventEnvelope.decode(r.value) for r in records]
 
     def skip_published(self) -> list[EventEnvelope]:
         """Returns what was published since the last feed, undelivered (the test hands it on itself)."""
-        published = self.upstream.publisher.records[self._delivered:]
+        published = self.upstream.publisher.records[self._delivered :]
         self._delivered += len(published)
         return [EventEnvelope.decode(value) for _topic, _key, value, _headers in published]
 
@@ -145,8 +169,10 @@ async def in_process(url: str) -> AsyncIterator[Log]:
     service = bootstrap(settings_for(url, run_consumers=False))
     app = create_app(service=service)
     try:
-        async with Upstream(None, blind_index_key=BLIND_INDEX_KEY) as upstream, \
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://audit") as client:
+        async with (
+            Upstream(None, blind_index_key=BLIND_INDEX_KEY) as upstream,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://audit") as client,
+        ):
             yield Log(url, service, app, client, upstream)
     finally:
         await service.runtime.engine.dispose()

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import pytest
-
 from shared.testing.harness import auth
 
 from .conftest import Log
 
 pytestmark = pytest.mark.integration
 
-ENDPOINTS = ["/v1/entries", "/v1/entries/0", "/v1/export", "/v1/checkpoint", "/v1/public-key",
-             "/v1/proofs/inclusion?index=0&tree_size=1", "/v1/proofs/consistency?first=1&second=1", "/v1/verify"]
+ENDPOINTS = [
+    "/v1/entries",
+    "/v1/entries/0",
+    "/v1/export",
+    "/v1/checkpoint",
+    "/v1/public-key",
+    "/v1/proofs/inclusion?index=0&tree_size=1",
+    "/v1/proofs/consistency?first=1&second=1",
+    "/v1/verify",
+]
 
 
 @pytest.fixture

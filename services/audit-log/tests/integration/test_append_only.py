@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError
-
 from shared.testing.harness import auth
+from sqlalchemy.exc import DBAPIError
 
 from .conftest import Log, in_process
 
@@ -25,8 +24,12 @@ STATEMENTS = [
 
 async def _counts(log: Log) -> tuple[int, int, int]:
     async with log.service.runtime.engine.connect() as conn:
-        return tuple([(await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar()  # type: ignore[return-value]
-                      for table in ("entries", "tree_nodes", "checkpoints")])
+        return tuple(
+            [
+                (await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar()  # type: ignore[return-value]
+                for table in ("entries", "tree_nodes", "checkpoints")
+            ]
+        )
 
 
 @pytest.mark.parametrize("statement", STATEMENTS)
@@ -53,4 +56,3 @@ async def test_truncate_fails_on_postgresql(postgres_url: str, table: str) -> No
             async with log.service.runtime.engine.begin() as conn:
                 await conn.execute(sa.text(f"TRUNCATE {table} CASCADE"))
         assert await _counts(log) == (1, 1, 1)
-

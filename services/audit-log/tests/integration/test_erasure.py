@@ -5,10 +5,9 @@ from __future__ import annotations
 import base64
 
 import pytest
+from shared.testing.harness import auth
 from vigie_verify.checkpoint import open_checkpoint
 from vigie_verify.merkle import leaf_hash, verify_consistency, verify_inclusion
-
-from shared.testing.harness import auth
 
 from .conftest import Log
 
@@ -23,7 +22,9 @@ async def _entries(log: Log, subject: str) -> list[dict]:  # type: ignore[type-a
     return response.json()["items"]
 
 
-async def test_after_an_erasure_the_subjects_entries_are_redacted_and_proofs_and_verification_pass(log: Log) -> None:
+async def test_after_an_erasure_the_subjects_entries_are_redacted_and_proofs_and_verification_pass(
+    log: Log,
+) -> None:
     erased, kept = "contact-erased", "contact-kept"
     created, kept_created, updated = await log.ingest(erased, kept, erased)
     await log.checkpoint()
@@ -46,14 +47,30 @@ async def test_after_an_erasure_the_subjects_entries_are_redacted_and_proofs_and
     assert after.size == 5
     for entry in entries + await _entries(log, kept):
         assert leaf_hash(base64.b64decode(entry["canonical"])).hex() == entry["leaf_hash"]
-        proof = (await log.client.get("/v1/proofs/inclusion", params={"index": entry["index"], "tree_size": 5},
-                                      headers=AUDITOR)).json()
-        verify_inclusion(leaf_hash=bytes.fromhex(entry["leaf_hash"]), index=entry["index"], tree_size=5,
-                         proof=[bytes.fromhex(h) for h in proof["audit_path"]], root=after.root_hash)
-    consistency = (await log.client.get("/v1/proofs/consistency", params={"first": before.size, "second": 5},
-                                        headers=AUDITOR)).json()
-    verify_consistency(first=before.size, second=5, first_root=before.root_hash, second_root=after.root_hash,
-                       proof=[bytes.fromhex(h) for h in consistency["consistency_path"]])
+        proof = (
+            await log.client.get(
+                "/v1/proofs/inclusion", params={"index": entry["index"], "tree_size": 5}, headers=AUDITOR
+            )
+        ).json()
+        verify_inclusion(
+            leaf_hash=bytes.fromhex(entry["leaf_hash"]),
+            index=entry["index"],
+            tree_size=5,
+            proof=[bytes.fromhex(h) for h in proof["audit_path"]],
+            root=after.root_hash,
+        )
+    consistency = (
+        await log.client.get(
+            "/v1/proofs/consistency", params={"first": before.size, "second": 5}, headers=AUDITOR
+        )
+    ).json()
+    verify_consistency(
+        first=before.size,
+        second=5,
+        first_root=before.root_hash,
+        second_root=after.root_hash,
+        proof=[bytes.fromhex(h) for h in consistency["consistency_path"]],
+    )
     verdict = (await log.client.get("/v1/verify", headers=AUDITOR)).json()
     assert verdict["ok"] and verdict["tree_size"] == 5 and verdict["root_hash"] == after.root_hash.hex()
 

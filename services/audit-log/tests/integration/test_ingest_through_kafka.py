@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from audit_log.adapters import orm
 from audit_log.main import create_app
 from shared.events import EventEnvelope
-
 from shared.testing.harness import auth, eventually, running
+
 from tests.producers import Upstream
 
 from .conftest import BLIND_INDEX_KEY, settings_for
@@ -53,8 +53,11 @@ async def _indices_of(engine, event_ids: list[str]) -> dict[str, list[int]]:  # 
 
 async def _log_size_and_span(engine) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
     async with engine.connect() as conn:
-        count, low, high = (await conn.execute(sa.select(sa.func.count(), sa.func.min(orm.entries.c.idx),
-                                                         sa.func.max(orm.entries.c.idx)))).one()
+        count, low, high = (
+            await conn.execute(
+                sa.select(sa.func.count(), sa.func.min(orm.entries.c.idx), sa.func.max(orm.entries.c.idx))
+            )
+        ).one()
     return count, low, high
 
 
@@ -64,12 +67,15 @@ async def _caught_up(service) -> bool:  # type: ignore[no-untyped-def]
 
 
 async def test_every_event_on_every_topic_becomes_exactly_one_entry_with_gap_free_indices(
-        kafka_bootstrap: str, postgres_url: str) -> None:
+    kafka_bootstrap: str, postgres_url: str
+) -> None:
     run = uuid.uuid4().hex[:8]
     settings = settings_for(postgres_url, kafka=kafka_bootstrap, checkpoint_every_seconds=0.1)
 
-    async with running(create_app(settings)) as audit, \
-            Upstream(kafka_bootstrap, blind_index_key=BLIND_INDEX_KEY) as upstream:
+    async with (
+        running(create_app(settings)) as audit,
+        Upstream(kafka_bootstrap, blind_index_key=BLIND_INDEX_KEY) as upstream,
+    ):
         service = audit.app.state.service
         events = await _produce(upstream, run, 60)
         assert {e.source for e in events} == {"/vigie/contacts", "/vigie/consent", "/vigie/campaign-gate"}
@@ -77,7 +83,9 @@ async def test_every_event_on_every_topic_becomes_exactly_one_entry_with_gap_fre
         found = await eventually(lambda: _found_all(service.runtime.engine, ids))
         await eventually(lambda: _caught_up(service))
 
-        assert all(len(indices) == 1 for indices in found.values()), "a duplicate delivery made a second entry"
+        assert all(len(indices) == 1 for indices in found.values()), (
+            "a duplicate delivery made a second entry"
+        )
         count, low, high = await _log_size_and_span(service.runtime.engine)
         assert (low, high) == (0, count - 1), "indices run 0..n-1 without gaps"
         verdict = (await audit.client.get("/v1/verify", headers=AUDITOR)).json()

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 from audit_log.adapters import orm
+from shared.testing.harness import auth
 from vigie_verify.checkpoint import open_checkpoint
 from vigie_verify.errors import ProofError
 from vigie_verify.merkle import verify_consistency, verify_inclusion
-
-from shared.testing.harness import auth
 
 from .conftest import Log, tamper
 
@@ -33,30 +32,53 @@ async def test_every_inclusion_and_consistency_proof_verifies_against_the_signed
 
     for checkpoint in checkpoints:
         for index in range(checkpoint.size):
-            answer = (await log.client.get("/v1/proofs/inclusion", params={"index": index,
-                                                                            "tree_size": checkpoint.size},
-                                           headers=AUDITOR)).json()
+            answer = (
+                await log.client.get(
+                    "/v1/proofs/inclusion",
+                    params={"index": index, "tree_size": checkpoint.size},
+                    headers=AUDITOR,
+                )
+            ).json()
             assert answer["root_hash"] == checkpoint.root_hash.hex()
-            verify_inclusion(leaf_hash=bytes.fromhex(answer["leaf_hash"]), index=index, tree_size=checkpoint.size,
-                             proof=[bytes.fromhex(h) for h in answer["audit_path"]], root=checkpoint.root_hash)
+            verify_inclusion(
+                leaf_hash=bytes.fromhex(answer["leaf_hash"]),
+                index=index,
+                tree_size=checkpoint.size,
+                proof=[bytes.fromhex(h) for h in answer["audit_path"]],
+                root=checkpoint.root_hash,
+            )
     for first in checkpoints:
         for second in checkpoints:
             if first.size > second.size:
                 continue
-            answer = (await log.client.get("/v1/proofs/consistency", params={"first": first.size,
-                                                                              "second": second.size},
-                                           headers=AUDITOR)).json()
-            verify_consistency(first=first.size, second=second.size, first_root=first.root_hash,
-                               second_root=second.root_hash,
-                               proof=[bytes.fromhex(h) for h in answer["consistency_path"]])
+            answer = (
+                await log.client.get(
+                    "/v1/proofs/consistency",
+                    params={"first": first.size, "second": second.size},
+                    headers=AUDITOR,
+                )
+            ).json()
+            verify_consistency(
+                first=first.size,
+                second=second.size,
+                first_root=first.root_hash,
+                second_root=second.root_hash,
+                proof=[bytes.fromhex(h) for h in answer["consistency_path"]],
+            )
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"index": 3, "tree_size": 3}, "index"), ({"index": 0, "tree_size": 4}, "tree_size"),
-    ({"index": -1, "tree_size": 1}, "index"), ({"index": "x", "tree_size": 1}, "index"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"index": 3, "tree_size": 3}, "index"),
+        ({"index": 0, "tree_size": 4}, "tree_size"),
+        ({"index": -1, "tree_size": 1}, "index"),
+        ({"index": "x", "tree_size": 1}, "index"),
+    ],
+)
 async def test_an_inclusion_proof_outside_the_log_is_a_problem_naming_the_field(
-        log: Log, params: dict, field: str) -> None:  # type: ignore[type-arg]
+    log: Log, params: dict, field: str
+) -> None:  # type: ignore[type-arg]
     await log.ingest(*(f"c-{n}" for n in range(3)))
 
     response = await log.client.get("/v1/proofs/inclusion", params=params, headers=AUDITOR)
@@ -92,11 +114,17 @@ async def test_a_checkpoint_is_signed_only_when_the_tree_grew(log: Log) -> None:
     assert (await _signed(log)).size == 1
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"first": 2, "second": 4}, "second"), ({"first": 3, "second": 2}, "first"), ({"first": 0, "second": 2}, "first"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"first": 2, "second": 4}, "second"),
+        ({"first": 3, "second": 2}, "first"),
+        ({"first": 0, "second": 2}, "first"),
+    ],
+)
 async def test_a_consistency_proof_outside_the_log_is_a_problem_naming_the_field(
-        log: Log, params: dict, field: str) -> None:  # type: ignore[type-arg]
+    log: Log, params: dict, field: str
+) -> None:  # type: ignore[type-arg]
     await log.ingest(*(f"c-{n}" for n in range(3)))
 
     response = await log.client.get("/v1/proofs/consistency", params=params, headers=AUDITOR)

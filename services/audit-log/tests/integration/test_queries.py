@@ -10,9 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from shared.events import EventEnvelope
-from vigie_verify.merkle import leaf_hash
-
 from shared.testing.harness import auth
+from vigie_verify.merkle import leaf_hash
 
 from .conftest import Log
 
@@ -28,8 +27,9 @@ RECEIPT = "vigie.campaigns.recipient_checked.v1"
 
 def _at(envelope: EventEnvelope, minutes: int) -> EventEnvelope:
     # The producer's event, stamped as published in Paris time: the log must compare and report it in UTC.
-    return envelope.model_copy(update={"time": (T0 + timedelta(minutes=minutes)).astimezone(
-        timezone(timedelta(hours=2)))})
+    return envelope.model_copy(
+        update={"time": (T0 + timedelta(minutes=minutes)).astimezone(timezone(timedelta(hours=2)))}
+    )
 
 
 async def _items(log: Log, **params: object) -> list[dict]:  # type: ignore[type-arg]
@@ -42,16 +42,21 @@ async def _items(log: Log, **params: object) -> list[dict]:  # type: ignore[type
 async def queried(log: Log) -> Log:
     receipt = await log.upstream.gate_receipt("c-1")
     assert receipt.type == RECEIPT
-    await log.feed(_at(await log.touch("c-1"), 0), _at(await log.touch("c-2", actor="crm/bob"), 10),
-                   _at(receipt, 20), _at(await log.touch("c-3"), 30),
-                   _at(await log.touch("c-1", actor="crm/bob"), 40))
+    await log.feed(
+        _at(await log.touch("c-1"), 0),
+        _at(await log.touch("c-2", actor="crm/bob"), 10),
+        _at(receipt, 20),
+        _at(await log.touch("c-3"), 30),
+        _at(await log.touch("c-1", actor="crm/bob"), 40),
+    )
     return log
 
 
 async def test_times_are_timezone_aware_utc_and_the_time_range_compares_instants(queried: Log) -> None:
     items = await _items(queried)
-    assert [datetime.fromisoformat(i["event_time"]) for i in items] == [T0 + timedelta(minutes=m)
-                                                                        for m in (0, 10, 20, 30, 40)]
+    assert [datetime.fromisoformat(i["event_time"]) for i in items] == [
+        T0 + timedelta(minutes=m) for m in (0, 10, 20, 30, 40)
+    ]
     assert all(datetime.fromisoformat(i["integrated_at"]).utcoffset() == timedelta(0) for i in items)
     assert all(i["event_time"].endswith("+00:00") for i in items)
 

@@ -6,10 +6,9 @@ import asyncio
 import base64
 
 import pytest
+from shared.testing.harness import auth, token
 from vigie_verify.cli import main as vigie_verify
 from vigie_verify.merkle import leaf_hash
-
-from shared.testing.harness import auth, token
 
 from .conftest import Log, served_over_http, tamper
 
@@ -40,19 +39,26 @@ async def _cli(*argv: str) -> int:
 
 
 async def test_an_entry_whose_bytes_were_altered_is_named_by_verify_and_by_the_cli(
-        log: Log, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    log: Log, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
     vkey = await _log_of_eight_signed(log)
     assert (await log.client.get("/v1/verify", headers=AUDITOR)).json()["ok"]
 
-    await tamper(log.url, "UPDATE entries SET canonical = ?, actor = 'crm/mallory' WHERE idx = ?",
-                 await _forged_canonical(log, TAMPERED), TAMPERED)
+    await tamper(
+        log.url,
+        "UPDATE entries SET canonical = ?, actor = 'crm/mallory' WHERE idx = ?",
+        await _forged_canonical(log, TAMPERED),
+        TAMPERED,
+    )
 
     verdict = (await log.client.get("/v1/verify", headers=AUDITOR)).json()
     assert not verdict["ok"] and verdict["first_bad_index"] == TAMPERED
     assert verdict["problems"][0]["index"] == TAMPERED
 
     export = tmp_path / "entries.ndjson"
-    export.write_bytes((await log.client.get("/v1/export", params={"format": "ndjson"}, headers=AUDITOR)).content)
+    export.write_bytes(
+        (await log.client.get("/v1/export", params={"format": "ndjson"}, headers=AUDITOR)).content
+    )
     checkpoint = tmp_path / "checkpoint.txt"
     checkpoint.write_text((await log.client.get("/v1/checkpoint", headers=AUDITOR)).text)
     capsys.readouterr()
@@ -67,19 +73,26 @@ async def test_an_entry_whose_bytes_were_altered_is_named_by_verify_and_by_the_c
 
 
 async def test_an_entry_altered_with_its_leaf_hash_is_still_named_by_verify_and_by_the_cli(
-        log: Log, capsys: pytest.CaptureFixture[str]) -> None:
+    log: Log, capsys: pytest.CaptureFixture[str]
+) -> None:
     vkey = await _log_of_eight_signed(log)
     forged = await _forged_canonical(log, TAMPERED)
 
-    await tamper(log.url, "UPDATE entries SET canonical = ?, leaf_hash = ? WHERE idx = ?",
-                 forged, leaf_hash(forged), TAMPERED)
+    await tamper(
+        log.url,
+        "UPDATE entries SET canonical = ?, leaf_hash = ? WHERE idx = ?",
+        forged,
+        leaf_hash(forged),
+        TAMPERED,
+    )
 
     verdict = (await log.client.get("/v1/verify", headers=AUDITOR)).json()
     assert not verdict["ok"] and verdict["first_bad_index"] == TAMPERED
     async with served_over_http(log.app) as url:
         capsys.readouterr()
-        code = await _cli("inclusion", "--vkey", vkey, "--url", url, "--token", token("auditor"),
-                          "--index", str(TAMPERED))
+        code = await _cli(
+            "inclusion", "--vkey", vkey, "--url", url, "--token", token("auditor"), "--index", str(TAMPERED)
+        )
     assert code == 1
     assert f"entry {TAMPERED}:" in capsys.readouterr().err
 
@@ -94,8 +107,7 @@ async def test_a_removed_entry_is_reported_as_a_gap_at_its_index(log: Log) -> No
     assert "gap" in verdict["problems"][0]["problem"]
 
 
-async def test_an_untouched_log_passes_every_cli_check_against_the_live_api(
-        log: Log, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_an_untouched_log_passes_every_cli_check_against_the_live_api(log: Log, tmp_path) -> None:  # type: ignore[no-untyped-def]
     vkey = await _log_of_eight_signed(log)
     old = tmp_path / "old-checkpoint.txt"
     old.write_text((await log.client.get("/v1/checkpoint", headers=AUDITOR)).text)

@@ -29,7 +29,9 @@ PROBLEM_STATUSES: dict[type[Exception], int] = {
 }
 
 
-def create_app(settings: CampaignGateSettings | None = None, *, service: CampaignGate | None = None) -> FastAPI:
+def create_app(
+    settings: CampaignGateSettings | None = None, *, service: CampaignGate | None = None
+) -> FastAPI:
     """Builds the campaign-gate app; its lifespan runs the relay and the projection's consumer in-process."""
     service = service or bootstrap(settings)
     settings = service.settings
@@ -44,10 +46,15 @@ def create_app(settings: CampaignGateSettings | None = None, *, service: Campaig
                 await service.freshness.close()
 
     app = create_platform_app(
-        title="Vigie campaign-gate", routers=[router], lifespan=lifespan,
+        title="Vigie campaign-gate",
+        routers=[router],
+        lifespan=lifespan,
         token_verifier=build_token_verifier(settings),
-        readiness_checks=service.runtime.readiness_checks(), problem_statuses=PROBLEM_STATUSES,
-        registry=service.runtime.registry, settings=settings)
+        readiness_checks=service.runtime.readiness_checks(),
+        problem_statuses=PROBLEM_STATUSES,
+        registry=service.runtime.registry,
+        settings=settings,
+    )
     app.state.service = service
     return app
 

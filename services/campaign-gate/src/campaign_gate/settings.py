@@ -6,19 +6,21 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
-
 from shared.settings import PLACEHOLDER_MARK, ServiceSettings
 
 
 class CampaignGateSettings(ServiceSettings):
     """Where the gate keeps its projection, campaigns and decisions, and how stale it may get."""
 
-    model_config = SettingsConfigDict(env_prefix="CAMPAIGN_GATE_", extra="ignore", frozen=True, populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CAMPAIGN_GATE_", extra="ignore", frozen=True, populate_by_name=True
+    )
     service_name: ClassVar[str] = "campaign-gate"
 
     database_url: str = "sqlite+aiosqlite:///./.run/campaign-gate.db"
     blind_index_key: SecretStr = Field(
-        SecretStr(f"{PLACEHOLDER_MARK}-blind-index-key-0123456789"), validation_alias="VIGIE_BLIND_INDEX_KEY")
+        SecretStr(f"{PLACEHOLDER_MARK}-blind-index-key-0123456789"), validation_alias="VIGIE_BLIND_INDEX_KEY"
+    )
     #: The projection's consumer group; a rebuild empties the projection and consumes with a new group.
     consumer_group: str = "campaign-gate"
     #: Checks answer GATE_STALE when records stay unconsumed longer than this (SPEC §5, fail closed).

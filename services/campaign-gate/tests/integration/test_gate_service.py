@@ -25,8 +25,8 @@ from contacts.domain.model import Contact
 from shared.blind_index import BlindIndexer
 from shared.events import EventEnvelope
 from shared.kafka import ensure_topics
-
 from shared.testing.harness import auth, common_settings, eventually, migrated_database, running, token
+
 from tests.producers import Upstream, now
 
 pytestmark = pytest.mark.integration
@@ -49,8 +49,12 @@ REVIEWER = _token("bob", "reviewer")
 async def settings(kafka_bootstrap: str, postgres_admin_url: str) -> CampaignGateSettings:
     url = await migrated_database(postgres_admin_url, "campaign-gate")
     await ensure_topics(kafka_bootstrap, [*contracts.CONSUMED_TOPICS, contracts.CAMPAIGNS_EVENTS])
-    return CampaignGateSettings(database_url=url, consumer_group=f"gate-{uuid.uuid4().hex[:8]}",
-                                VIGIE_BLIND_INDEX_KEY=BLIND_KEY, **common_settings(kafka_bootstrap))
+    return CampaignGateSettings(
+        database_url=url,
+        consumer_group=f"gate-{uuid.uuid4().hex[:8]}",
+        VIGIE_BLIND_INDEX_KEY=BLIND_KEY,
+        **common_settings(kafka_bootstrap),
+    )
 
 
 class Informed(NamedTuple):
@@ -61,14 +65,16 @@ class Informed(NamedTuple):
     consent: Consent | None
 
 
-async def _informed_contact(upstream: Upstream, contact_id: str, purpose_id: str, *, email: str | None = None,
-                            consent: bool = True) -> Informed:
+async def _informed_contact(
+    upstream: Upstream, contact_id: str, purpose_id: str, *, email: str | None = None, consent: bool = True
+) -> Informed:
     """A consumer who gave an e-mail on a form 10 days ago, got the Art. 13 notice for the purpose and, unless
     told otherwise, ticked the unticked consent box whose wording says how to withdraw, then confirmed it."""
     obtained = now() - timedelta(days=10)
     notice = await upstream.notice([purpose_id])
-    contact = await upstream.contact(contact_id=contact_id, email=email or f"{contact_id}@example.org",
-                                     obtained_at=obtained)
+    contact = await upstream.contact(
+        contact_id=contact_id, email=email or f"{contact_id}@example.org", obtained_at=obtained
+    )
     await upstream.deliver(notice, contact_id, at=obtained)
     given = await upstream.consent(contact_id, purpose_id, notice=notice, at=obtained) if consent else None
     return Informed(contact, notice, given)
@@ -86,12 +92,22 @@ async def upstream(kafka_bootstrap: str) -> AsyncIterator[Upstream]:
 
 def campaign_body(purpose_id: str, **overrides: Any) -> dict[str, Any]:
     return {
-        "purpose_id": purpose_id, "channel": "email", "sender_entity": "Acme SAS",
-        "message": {"subject": "Nos nouvelles chaussures", "body": "Découvrez la collection de printemps.",
-                    "unsubscribe_mechanism": "https://acme.example/stop", "unsubscribe_free": True,
-                    "right_to_object_statement": True, "sender_identification": "Acme SAS",
-                    "subject_related_to_offer": True, "objection_reminder": True},
-        "product_category": "shoes", "send_at": _iso(now() + timedelta(days=1)), **overrides,
+        "purpose_id": purpose_id,
+        "channel": "email",
+        "sender_entity": "Acme SAS",
+        "message": {
+            "subject": "Nos nouvelles chaussures",
+            "body": "Découvrez la collection de printemps.",
+            "unsubscribe_mechanism": "https://acme.example/stop",
+            "unsubscribe_free": True,
+            "right_to_object_statement": True,
+            "sender_identification": "Acme SAS",
+            "subject_related_to_offer": True,
+            "objection_reminder": True,
+        },
+        "product_category": "shoes",
+        "send_at": _iso(now() + timedelta(days=1)),
+        **overrides,
     }
 
 
@@ -109,8 +125,9 @@ async def _approved_campaign(gate: Any, purpose_id: str, **overrides: Any) -> st
     client = gate.client
     # Because the purpose reaches the gate through consent.events, the review waits until it is projected.
     await _projected(gate, orm.gate_purposes, orm.gate_purposes.c.purpose_id, purpose_id)
-    created = await client.post("/v1/campaigns", json=campaign_body(purpose_id, **overrides),
-                                headers=MARKETER)
+    created = await client.post(
+        "/v1/campaigns", json=campaign_body(purpose_id, **overrides), headers=MARKETER
+    )
     assert created.status_code == 201, created.text
     campaign_id = created.json()["id"]
     submitted = await client.post(f"/v1/campaigns/{campaign_id}/submit", headers=MARKETER)
@@ -122,8 +139,9 @@ async def _approved_campaign(gate: Any, purpose_id: str, **overrides: Any) -> st
 
 
 async def _check(client: Any, campaign_id: str, *contact_ids: str) -> dict[str, Any]:
-    response = await client.post(f"/v1/campaigns/{campaign_id}/checks",
-                                 json={"contact_ids": list(contact_ids)}, headers=MARKETER)
+    response = await client.post(
+        f"/v1/campaigns/{campaign_id}/checks", json={"contact_ids": list(contact_ids)}, headers=MARKETER
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -133,7 +151,8 @@ def _by_contact(check: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 async def test_a_withdrawal_or_an_objection_recorded_on_consent_blocks_the_next_check_within_the_bound(
-        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    settings: CampaignGateSettings, upstream: Upstream
+) -> None:
     purpose_id, consenting, objecting, returning = (str(uuid.uuid4()) for _ in range(4))
     recipients = (consenting, objecting, returning)
     async with running(create_app(settings)) as gate:
@@ -175,16 +194,29 @@ async def test_a_withdrawal_or_an_objection_recorded_on_consent_blocks_the_next_
 
         engine = gate.app.state.service.runtime.engine
         async with engine.connect() as conn:
-            receipts = (await conn.execute(sa.select(orm.check_receipts.c.decision).where(
-                orm.check_receipts.c.contact_id == consenting))).scalars().all()
-            outbox = (await conn.execute(sa.select(orm.outbox.c.key).where(
-                orm.outbox.c.key == consenting))).scalars().all()
+            receipts = (
+                (
+                    await conn.execute(
+                        sa.select(orm.check_receipts.c.decision).where(
+                            orm.check_receipts.c.contact_id == consenting
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            outbox = (
+                (await conn.execute(sa.select(orm.outbox.c.key).where(orm.outbox.c.key == consenting)))
+                .scalars()
+                .all()
+            )
         assert "allow" in receipts and "block" in receipts, "every check is kept as a receipt"
         assert len(outbox) == len(receipts), "every receipt goes to campaigns.events, keyed by the contact"
 
 
 async def test_the_projection_is_idempotent_when_an_event_is_delivered_twice(
-        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    settings: CampaignGateSettings, upstream: Upstream
+) -> None:
     purpose_id, contact_id = str(uuid.uuid4()), str(uuid.uuid4())
     async with running(create_app(settings)) as gate:
         await upstream.purpose(purpose_id)
@@ -197,70 +229,94 @@ async def test_the_projection_is_idempotent_when_an_event_is_delivered_twice(
 
         async def _inbox_count() -> Any:
             async with engine.connect() as conn:
-                return await conn.scalar(sa.select(sa.func.count()).select_from(orm.inbox).where(
-                    orm.inbox.c.event_id == envelope.id))
+                return await conn.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(orm.inbox)
+                    .where(orm.inbox.c.event_id == envelope.id)
+                )
 
         await eventually(_inbox_count, timeout=30)
         service = gate.app.state.service
 
         async def _fresh() -> Any:
             return not (await service.projection_freshness()).stale and all(
-                v == 0 for v in (await service.projection_freshness()).lag.values())
+                v == 0 for v in (await service.projection_freshness()).lag.values()
+            )
 
         await eventually(_fresh, timeout=30)
         async with engine.connect() as conn:
             assert await _inbox_count() == 1
-            rows = (await conn.execute(sa.select(orm.gate_consents.c.consent_id).where(
-                orm.gate_consents.c.consent_id == consent.consent_id))).all()
+            rows = (
+                await conn.execute(
+                    sa.select(orm.gate_consents.c.consent_id).where(
+                        orm.gate_consents.c.consent_id == consent.consent_id
+                    )
+                )
+            ).all()
         assert len(rows) == 1
 
 
 async def test_approval_needs_no_block_finding_a_justification_for_review_findings_and_four_eyes(
-        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    settings: CampaignGateSettings, upstream: Upstream
+) -> None:
     purpose_id = str(uuid.uuid4())
     async with running(create_app(settings)) as gate:
         client = gate.client
         # Unregistered purpose: PROC-04 blocks, so nobody may approve.
-        unregistered = (await client.post("/v1/campaigns", json=campaign_body("no-such-purpose"),
-                                          headers=MARKETER)).json()
+        unregistered = (
+            await client.post("/v1/campaigns", json=campaign_body("no-such-purpose"), headers=MARKETER)
+        ).json()
         findings = (await client.post(f"/v1/campaigns/{unregistered['id']}/submit", headers=MARKETER)).json()
         assert "PROC-04" in [f["rule"] for f in findings["findings"] if f["severity"] == "block"]
-        refused = await client.post(f"/v1/campaigns/{unregistered['id']}/approve", json={"sign_offs": []},
-                                    headers=REVIEWER)
+        refused = await client.post(
+            f"/v1/campaigns/{unregistered['id']}/approve", json={"sign_offs": []}, headers=REVIEWER
+        )
         assert refused.status_code == 422 and "PROC-04" in refused.json()["detail"]
 
         await upstream.purpose(purpose_id)
         campaign_id = await _approved_campaign(gate, purpose_id)
 
         # Any change after approval sends the campaign back to draft, and its checks block again.
-        changed = await client.patch(f"/v1/campaigns/{campaign_id}", json={"product_category": "boots"},
-                                     headers=MARKETER)
+        changed = await client.patch(
+            f"/v1/campaigns/{campaign_id}", json={"product_category": "boots"}, headers=MARKETER
+        )
         assert changed.json()["status"] == "draft" and changed.json()["version"] == 2
         check = await _check(client, campaign_id, str(uuid.uuid4()))
         assert check["recipients"][0]["reasons"][0]["rule"] == "CAMPAIGN_NOT_APPROVED"
 
         # Targeting on religion is flagged with its DISC rule and blocks approval.
-        targeted = await client.patch(f"/v1/campaigns/{campaign_id}", headers=MARKETER, json={
-            "targeting": [{"attribute": "religion", "operator": "eq", "value": "catholique"}]})
+        targeted = await client.patch(
+            f"/v1/campaigns/{campaign_id}",
+            headers=MARKETER,
+            json={"targeting": [{"attribute": "religion", "operator": "eq", "value": "catholique"}]},
+        )
         assert targeted.status_code == 200
         submitted = (await client.post(f"/v1/campaigns/{campaign_id}/submit", headers=MARKETER)).json()
         assert ("DISC-06", "block") in [(f["rule"], f["severity"]) for f in submitted["findings"]]
 
         # Four eyes: alice (a reviewer too) created and last changed it; a marketer is no reviewer.
-        campaign2 = (await client.post("/v1/campaigns", json=campaign_body(purpose_id),
-                                       headers=MARKETER)).json()
+        campaign2 = (
+            await client.post("/v1/campaigns", json=campaign_body(purpose_id), headers=MARKETER)
+        ).json()
         await client.post(f"/v1/campaigns/{campaign2['id']}/submit", headers=MARKETER)
         own = await client.post(f"/v1/campaigns/{campaign2['id']}/approve", json={}, headers=MARKETER)
         assert own.status_code == 403 and "four eyes" in own.json()["detail"]
-        marketer_only = await client.post(f"/v1/campaigns/{campaign2['id']}/approve", json={},
-                                          headers=_token("carol", "marketer"))
+        marketer_only = await client.post(
+            f"/v1/campaigns/{campaign2['id']}/approve", json={}, headers=_token("carol", "marketer")
+        )
         assert marketer_only.status_code == 403
 
         # Large-scale profiling with a declared DPIA still asks for review (DISC-12): approval needs a
         # structured sign-off, never free text.
-        campaign3 = (await client.post("/v1/campaigns", json=campaign_body(
-            purpose_id, large_scale_profiling=True, uses_profiling=True, dpia_reference="DPIA-2026-14"),
-            headers=MARKETER)).json()
+        campaign3 = (
+            await client.post(
+                "/v1/campaigns",
+                json=campaign_body(
+                    purpose_id, large_scale_profiling=True, uses_profiling=True, dpia_reference="DPIA-2026-14"
+                ),
+                headers=MARKETER,
+            )
+        ).json()
         reviewed = (await client.post(f"/v1/campaigns/{campaign3['id']}/submit", headers=MARKETER)).json()
         [finding] = reviewed["findings"]
         assert (finding["rule"], finding["severity"]) == ("DISC-12", "needs_review")
@@ -269,28 +325,39 @@ async def test_approval_needs_no_block_finding_a_justification_for_review_findin
         bare = await client.post(f"/v1/campaigns/{campaign3['id']}/approve", json={}, headers=REVIEWER)
         assert bare.status_code == 422 and "DISC-12" in bare.json()["detail"]
         assert [e["field"] for e in bare.json()["errors"]] == ["sign_offs[DISC-12]"]
-        free_text = await client.post(f"/v1/campaigns/{campaign3['id']}/approve",
-                                      json={"justification": "DPIA ref 2026-14 covers this profiling."},
-                                      headers=REVIEWER)
+        free_text = await client.post(
+            f"/v1/campaigns/{campaign3['id']}/approve",
+            json={"justification": "DPIA ref 2026-14 covers this profiling."},
+            headers=REVIEWER,
+        )
         assert free_text.status_code == 422 and "justification" in free_text.text
-        sign_off = {"rule": "DISC-12", "basis": "dpia_carried_out_covers_campaign",
-                    "explanation": "The DPIA of March 2026 covers large-scale profiling for this newsletter.",
-                    "reference": "DPIA-2026-14"}
-        wrong_basis = await client.post(f"/v1/campaigns/{campaign3['id']}/approve", headers=REVIEWER,
-                                        json={"sign_offs": [{**sign_off, "basis": "we accept the risk"}]})
+        sign_off = {
+            "rule": "DISC-12",
+            "basis": "dpia_carried_out_covers_campaign",
+            "explanation": "The DPIA of March 2026 covers large-scale profiling for this newsletter.",
+            "reference": "DPIA-2026-14",
+        }
+        wrong_basis = await client.post(
+            f"/v1/campaigns/{campaign3['id']}/approve",
+            headers=REVIEWER,
+            json={"sign_offs": [{**sign_off, "basis": "we accept the risk"}]},
+        )
         assert wrong_basis.status_code == 422 and "not a ground" in wrong_basis.text
-        justified = await client.post(f"/v1/campaigns/{campaign3['id']}/approve",
-                                      json={"sign_offs": [sign_off]}, headers=REVIEWER)
+        justified = await client.post(
+            f"/v1/campaigns/{campaign3['id']}/approve", json={"sign_offs": [sign_off]}, headers=REVIEWER
+        )
         assert justified.status_code == 200, justified.text
         [stored] = justified.json()["review"]["sign_offs"]
         assert {k: stored[k] for k in sign_off} == sign_off and stored["evidence"] == ["dpia:DPIA-2026-14"]
-        rejected = await client.post(f"/v1/campaigns/{campaign2['id']}/reject", json={"justification": "no"},
-                                     headers=REVIEWER)
+        rejected = await client.post(
+            f"/v1/campaigns/{campaign2['id']}/reject", json={"justification": "no"}, headers=REVIEWER
+        )
         assert rejected.json()["status"] == "rejected"
 
 
 async def test_a_large_check_streams_ndjson_in_and_out_with_a_summary_and_unknown_contacts_blocked(
-        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    settings: CampaignGateSettings, upstream: Upstream
+) -> None:
     purpose_id, known = str(uuid.uuid4()), str(uuid.uuid4())
     async with running(create_app(settings)) as gate:
         await upstream.purpose(purpose_id)
@@ -299,8 +366,11 @@ async def test_a_large_check_streams_ndjson_in_and_out_with_a_summary_and_unknow
         await eventually(lambda: _allowed(gate.client, campaign_id, known), timeout=30, interval=0.2)
         unknown = [str(uuid.uuid4()) for _ in range(2_000)]
         body = b"\n".join(orjson.dumps({"contact_id": c}) for c in [known, *unknown]) + b"\n"
-        response = await gate.client.post(f"/v1/campaigns/{campaign_id}/checks", content=body,
-                                          headers={**MARKETER, "Content-Type": "application/x-ndjson"})
+        response = await gate.client.post(
+            f"/v1/campaigns/{campaign_id}/checks",
+            content=body,
+            headers={**MARKETER, "Content-Type": "application/x-ndjson"},
+        )
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("application/x-ndjson")
         lines = [orjson.loads(line) for line in response.content.splitlines()]
@@ -311,8 +381,11 @@ async def test_a_large_check_streams_ndjson_in_and_out_with_a_summary_and_unknow
         assert summary["summary"] == {"allow": 1, "needs_review": 0, "block": 2_000}
         assert summary["ruleset_version"]
 
-        bad = await gate.client.post(f"/v1/campaigns/{campaign_id}/checks", content=b"{\"nope\": 1}\n",
-                                     headers={**MARKETER, "Content-Type": "application/x-ndjson"})
+        bad = await gate.client.post(
+            f"/v1/campaigns/{campaign_id}/checks",
+            content=b'{"nope": 1}\n',
+            headers={**MARKETER, "Content-Type": "application/x-ndjson"},
+        )
         assert bad.status_code == 422, bad.text
         assert bad.json()["errors"][0]["field"] == "line 1"
 
@@ -323,7 +396,8 @@ async def _allowed(client: Any, campaign_id: str, contact_id: str) -> bool:
 
 
 async def test_a_suppression_list_import_hashes_raw_values_and_blocks_matching_recipients(
-        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    settings: CampaignGateSettings, upstream: Upstream
+) -> None:
     indexer = BlindIndexer(BLIND_KEY.encode())
     purpose_id, listed = str(uuid.uuid4()), str(uuid.uuid4())
     async with running(create_app(settings)) as gate:
@@ -332,18 +406,23 @@ async def test_a_suppression_list_import_hashes_raw_values_and_blocks_matching_r
         campaign_id = await _approved_campaign(gate, purpose_id)
         await eventually(lambda: _allowed(gate.client, campaign_id, listed), timeout=30, interval=0.2)
 
-        bad = await gate.client.post("/v1/suppression-lists/repoussoir/entries",
-                                     json={"kind": "opposition",
-                                           "emails": ["ok@example.org", "not-an-email"]}, headers=ADMIN)
+        bad = await gate.client.post(
+            "/v1/suppression-lists/repoussoir/entries",
+            json={"kind": "opposition", "emails": ["ok@example.org", "not-an-email"]},
+            headers=ADMIN,
+        )
         assert bad.status_code == 422 and "emails[1]" in bad.text and "not-an-email" not in bad.text
         assert (await gate.client.get("/v1/suppression-lists", headers=ADMIN)).json() == []
-        forbidden = await gate.client.post("/v1/suppression-lists/repoussoir/entries",
-                                           json={"emails": ["x@example.org"]}, headers=MARKETER)
+        forbidden = await gate.client.post(
+            "/v1/suppression-lists/repoussoir/entries", json={"emails": ["x@example.org"]}, headers=MARKETER
+        )
         assert forbidden.status_code == 403
 
-        imported = await gate.client.post("/v1/suppression-lists/repoussoir/entries",
-                                          json={"kind": "opposition", "emails": [" listed@example.ORG "]},
-                                          headers=ADMIN)
+        imported = await gate.client.post(
+            "/v1/suppression-lists/repoussoir/entries",
+            json={"kind": "opposition", "emails": [" listed@example.ORG "]},
+            headers=ADMIN,
+        )
         assert imported.status_code == 201, imported.text
         lists = (await gate.client.get("/v1/suppression-lists", headers=ADMIN)).json()
         assert lists[0]["name"] == "repoussoir" and lists[0]["entries"] == 1 and lists[0]["last_imported_at"]
@@ -357,7 +436,8 @@ async def test_a_suppression_list_import_hashes_raw_values_and_blocks_matching_r
 
 
 async def test_checks_fail_closed_with_gate_stale_when_the_projection_lags_or_kafka_is_unreachable(
-        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    settings: CampaignGateSettings, upstream: Upstream
+) -> None:
     purpose_id, contact_id = str(uuid.uuid4()), str(uuid.uuid4())
     async with running(create_app(settings)) as gate:
         await upstream.purpose(purpose_id)
@@ -377,14 +457,22 @@ async def test_checks_fail_closed_with_gate_stale_when_the_projection_lags_or_ka
         check = await eventually(_stale, timeout=10, interval=0.1)
         assert check["recipients"][0]["decision"] == "block"
         assert check["recipients"][0]["reasons"] == [
-            {"rule": "GATE_STALE",
-             "message": "The gate's projection is behind its topics; checks fail closed."}]
+            {
+                "rule": "GATE_STALE",
+                "message": "The gate's projection is behind its topics; checks fail closed.",
+            }
+        ]
 
     async def _no_offsets() -> dict[tuple[str, int], int]:
         return {}
 
-    unreachable = KafkaFreshness(bootstrap_servers="127.0.0.1:1", topics=contracts.CONSUMED_TOPICS,
-                                 bound_seconds=5, consumed=_no_offsets, timeout_seconds=0.5)
+    unreachable = KafkaFreshness(
+        bootstrap_servers="127.0.0.1:1",
+        topics=contracts.CONSUMED_TOPICS,
+        bound_seconds=5,
+        consumed=_no_offsets,
+        timeout_seconds=0.5,
+    )
     try:
         freshness = await unreachable.check()
     finally:
@@ -393,7 +481,8 @@ async def test_checks_fail_closed_with_gate_stale_when_the_projection_lags_or_ka
 
 
 async def test_the_projection_rebuilds_from_the_topics_with_a_new_consumer_group(
-        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    settings: CampaignGateSettings, upstream: Upstream
+) -> None:
     from campaign_gate.service_layer.commands import ResetProjection
     from campaign_gate.service_layer.handlers import reset_projection
 
@@ -410,8 +499,14 @@ async def test_the_projection_rebuilds_from_the_topics_with_a_new_consumer_group
 
         async def _withdrawn() -> Any:
             async with engine.connect() as conn:
-                return await conn.scalar(sa.select(orm.gate_consents.c.status).where(
-                    orm.gate_consents.c.consent_id == consent_id)) == "withdrawn"
+                return (
+                    await conn.scalar(
+                        sa.select(orm.gate_consents.c.status).where(
+                            orm.gate_consents.c.consent_id == consent_id
+                        )
+                    )
+                    == "withdrawn"
+                )
 
         await eventually(_withdrawn, timeout=30)
 
@@ -422,8 +517,14 @@ async def test_the_projection_rebuilds_from_the_topics_with_a_new_consumer_group
     try:
         await reset_projection(ResetProjection(), stopped.uow())
         async with stopped.runtime.engine.connect() as conn:
-            assert await conn.scalar(sa.select(sa.func.count()).select_from(orm.gate_consents).where(
-                orm.gate_consents.c.consent_id == consent_id)) == 0
+            assert (
+                await conn.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(orm.gate_consents)
+                    .where(orm.gate_consents.c.consent_id == consent_id)
+                )
+                == 0
+            )
     finally:
         await stopped.runtime.engine.dispose()
 
@@ -433,15 +534,22 @@ async def test_the_projection_rebuilds_from_the_topics_with_a_new_consumer_group
 
         async def _replayed() -> Any:
             async with engine.connect() as conn:
-                return await conn.scalar(sa.select(orm.gate_consents.c.status).where(
-                    orm.gate_consents.c.consent_id == consent_id)) == "withdrawn"
+                return (
+                    await conn.scalar(
+                        sa.select(orm.gate_consents.c.status).where(
+                            orm.gate_consents.c.consent_id == consent_id
+                        )
+                    )
+                    == "withdrawn"
+                )
 
         # Replayed from the earliest offset, in per-contact order: granted then withdrawn.
         await eventually(_replayed, timeout=60)
 
 
 async def test_an_erased_contact_is_forgotten_by_the_projection_and_the_gate_confirms_it_on_its_topic(
-        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    settings: CampaignGateSettings, upstream: Upstream
+) -> None:
     purpose_id, contact_id = str(uuid.uuid4()), str(uuid.uuid4())
     async with running(create_app(settings)) as gate:
         await upstream.purpose(purpose_id)
@@ -454,16 +562,29 @@ async def test_an_erased_contact_is_forgotten_by_the_projection_and_the_gate_con
 
         async def _confirmed() -> Any:
             async with engine.connect() as conn:
-                return (await conn.execute(sa.select(orm.outbox.c.value).where(
-                    orm.outbox.c.key == contact_id))).scalars().all()
+                return (
+                    (await conn.execute(sa.select(orm.outbox.c.value).where(orm.outbox.c.key == contact_id)))
+                    .scalars()
+                    .all()
+                )
 
         values = await eventually(_confirmed, timeout=30)
         assert [EventEnvelope.decode(v).type for v in values] == [contracts.CONTACT_FORGOTTEN]
         async with engine.connect() as conn:
-            row = (await conn.execute(sa.select(orm.gate_contacts).where(
-                orm.gate_contacts.c.contact_id == contact_id))).mappings().one()
-            consents = await conn.scalar(sa.select(sa.func.count()).select_from(orm.gate_consents).where(
-                orm.gate_consents.c.contact_id == contact_id))
+            row = (
+                (
+                    await conn.execute(
+                        sa.select(orm.gate_contacts).where(orm.gate_contacts.c.contact_id == contact_id)
+                    )
+                )
+                .mappings()
+                .one()
+            )
+            consents = await conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(orm.gate_consents)
+                .where(orm.gate_consents.c.contact_id == contact_id)
+            )
         assert (row["status"], row["email_index"], row["channel_mask"], consents) == ("erased", None, 0, 0)
 
 
@@ -471,32 +592,40 @@ async def test_an_erased_contact_is_forgotten_by_the_projection_and_the_gate_con
 
 
 async def test_a_processor_whose_contract_lacks_the_security_clause_is_blocked_at_review_naming_it(
-        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    settings: CampaignGateSettings, upstream: Upstream
+) -> None:
     purpose_id, processor_id = str(uuid.uuid4()), f"p-{uuid.uuid4().hex[:8]}"
     async with running(create_app(settings)) as gate:
         await upstream.purpose(purpose_id)
-        await upstream.processor(processor_id=processor_id, missing_clauses=["c_security_art32"],
-                                 expires_at=now() + timedelta(days=365))
+        await upstream.processor(
+            processor_id=processor_id,
+            missing_clauses=["c_security_art32"],
+            expires_at=now() + timedelta(days=365),
+        )
         await _projected(gate, orm.gate_processors, orm.gate_processors.c.processor_id, processor_id)
         await _projected(gate, orm.gate_purposes, orm.gate_purposes.c.purpose_id, purpose_id)
-        created = await gate.client.post("/v1/campaigns", headers=MARKETER,
-                                         json=campaign_body(purpose_id, processor_id=processor_id))
+        created = await gate.client.post(
+            "/v1/campaigns", headers=MARKETER, json=campaign_body(purpose_id, processor_id=processor_id)
+        )
         submitted = await gate.client.post(f"/v1/campaigns/{created.json()['id']}/submit", headers=MARKETER)
         findings = {f["rule"] if "rule" in f else f["rule_id"]: f for f in submitted.json()["findings"]}
         assert "PROC-02" in findings and "c_security_art32" in findings["PROC-02"]["message"]
-        refused = await gate.client.post(f"/v1/campaigns/{created.json()['id']}/approve", json={},
-                                         headers=REVIEWER)
+        refused = await gate.client.post(
+            f"/v1/campaigns/{created.json()['id']}/approve", json={}, headers=REVIEWER
+        )
         assert refused.status_code == 422
 
 
 async def test_a_processor_contract_that_ends_before_send_at_after_approval_blocks_the_check(
-        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    settings: CampaignGateSettings, upstream: Upstream
+) -> None:
     purpose_id, processor_id, contact_id = str(uuid.uuid4()), f"p-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
     async with running(create_app(settings)) as gate:
         await upstream.purpose(purpose_id)
         await _informed_contact(upstream, contact_id, purpose_id)
-        processor = await upstream.processor(processor_id=processor_id,
-                                             expires_at=now() + timedelta(days=365))
+        processor = await upstream.processor(
+            processor_id=processor_id, expires_at=now() + timedelta(days=365)
+        )
         await _projected(gate, orm.gate_processors, orm.gate_processors.c.processor_id, processor_id)
         await _projected(gate, orm.gate_contacts, orm.gate_contacts.c.contact_id, contact_id)
         campaign_id = await _approved_campaign(gate, purpose_id, processor_id=processor_id)
@@ -515,22 +644,33 @@ async def test_a_processor_contract_that_ends_before_send_at_after_approval_bloc
 
 async def _brokered_contact(upstream: Upstream, contact_id: str, *, broker: str) -> None:
     """A consumer whose e-mail and postal address came from a data broker 5 days ago."""
-    await upstream.contact(contact_id=contact_id, email=f"{contact_id}@example.org",
-                           postal_address={"street": "1 rue de la Paix", "postal_code": "75002",
-                                           "city": "Paris", "country": "FR"},
-                           collected_from_person=False, source="broker", broker_name=broker,
-                           obtained_at=now() - timedelta(days=5))
+    await upstream.contact(
+        contact_id=contact_id,
+        email=f"{contact_id}@example.org",
+        postal_address={
+            "street": "1 rue de la Paix",
+            "postal_code": "75002",
+            "city": "Paris",
+            "country": "FR",
+        },
+        collected_from_person=False,
+        source="broker",
+        broker_name=broker,
+        obtained_at=now() - timedelta(days=5),
+    )
 
 
 async def _broker(upstream: Upstream, name: str, *, verified_days_ago: int) -> None:
     """A data broker under contract, whose consent forms we verified `verified_days_ago` days ago."""
-    party = await upstream.party(name, roles=["data_broker"],
-                                 broker_last_verified_at=now() - timedelta(days=verified_days_ago))
+    party = await upstream.party(
+        name, roles=["data_broker"], broker_last_verified_at=now() - timedelta(days=verified_days_ago)
+    )
     await upstream.sign_contract(party, expires_at=now() + timedelta(days=300))
 
 
 async def test_uni05_applies_to_contacts_from_a_broker_whose_verification_is_stale_and_not_to_others(
-        settings: CampaignGateSettings, upstream: Upstream) -> None:
+    settings: CampaignGateSettings, upstream: Upstream
+) -> None:
     purpose_id = str(uuid.uuid4())
     fresh_broker, stale_broker = f"Fresh Data {uuid.uuid4().hex[:6]}", f"Stale Data {uuid.uuid4().hex[:6]}"
     own, from_fresh, from_stale = (str(uuid.uuid4()) for _ in range(3))

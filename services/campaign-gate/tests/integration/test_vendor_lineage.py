@@ -23,8 +23,8 @@ from consent.domain.processors import ART28_3_CHECKLIST
 from consent.main import create_app as create_consent
 from consent.settings import ConsentSettings
 from shared.kafka import ensure_topics
-
 from shared.testing.harness import auth, common_settings, eventually, migrated_database, running, token
+
 from tests.producers import Upstream, now
 
 pytestmark = pytest.mark.integration
@@ -41,12 +41,16 @@ async def both(kafka_bootstrap: str, postgres_admin_url: str) -> AsyncIterator[t
     await ensure_topics(kafka_bootstrap, [*contracts.CONSUMED_TOPICS, contracts.CAMPAIGNS_EVENTS])
     consent_settings = ConsentSettings(
         database_url=await migrated_database(postgres_admin_url, "consent"),
-        consumer_group=f"consent-{uuid.uuid4().hex[:8]}", VIGIE_BLIND_INDEX_KEY=BLIND_KEY,
-        **common_settings(kafka_bootstrap))
+        consumer_group=f"consent-{uuid.uuid4().hex[:8]}",
+        VIGIE_BLIND_INDEX_KEY=BLIND_KEY,
+        **common_settings(kafka_bootstrap),
+    )
     gate_settings = CampaignGateSettings(
         database_url=await migrated_database(postgres_admin_url, "campaign-gate"),
-        consumer_group=f"gate-{uuid.uuid4().hex[:8]}", VIGIE_BLIND_INDEX_KEY=BLIND_KEY,
-        **common_settings(kafka_bootstrap))
+        consumer_group=f"gate-{uuid.uuid4().hex[:8]}",
+        VIGIE_BLIND_INDEX_KEY=BLIND_KEY,
+        **common_settings(kafka_bootstrap),
+    )
     async with running(create_consent(consent_settings)) as consent:
         async with running(create_gate(gate_settings)) as gate:
             yield consent, gate
@@ -78,48 +82,87 @@ async def _projected(gate: Any, table: sa.Table, column: Any, value: str, *, whe
 
 
 def _purpose() -> dict[str, Any]:
-    return {"name": f"Prospection {uuid.uuid4().hex[:6]}", "description": "Offres commerciales par e-mail",
-            "controller": {"name": "Acme SAS", "contact": "1 rue de la Paix, 75002 Paris"},
-            "lawful_basis": "legitimate_interests", "legitimate_interest": "Prospection de nos clients",
-            "data_categories": {"identity": ["e-mail"]}, "data_subjects": ["clients"],
-            "retention": {"clients": "3 ans"}}
+    return {
+        "name": f"Prospection {uuid.uuid4().hex[:6]}",
+        "description": "Offres commerciales par e-mail",
+        "controller": {"name": "Acme SAS", "contact": "1 rue de la Paix, 75002 Paris"},
+        "lawful_basis": "legitimate_interests",
+        "legitimate_interest": "Prospection de nos clients",
+        "data_categories": {"identity": ["e-mail"]},
+        "data_subjects": ["clients"],
+        "retention": {"clients": "3 ans"},
+    }
 
 
 def _campaign(purpose_id: str, **overrides: Any) -> dict[str, Any]:
     return {
-        "purpose_id": purpose_id, "channel": "postal_addressed", "sender_entity": "Acme SAS",
-        "message": {"subject": "Nos nouvelles chaussures", "body": "Découvrez la collection de printemps.",
-                    "right_to_object_statement": True, "sender_identification": "Acme SAS",
-                    "subject_related_to_offer": True, "objection_reminder": True},
-        "product_category": "shoes", "send_at": (now() + timedelta(days=1)).isoformat(), **overrides,
+        "purpose_id": purpose_id,
+        "channel": "postal_addressed",
+        "sender_entity": "Acme SAS",
+        "message": {
+            "subject": "Nos nouvelles chaussures",
+            "body": "Découvrez la collection de printemps.",
+            "right_to_object_statement": True,
+            "sender_identification": "Acme SAS",
+            "subject_related_to_offer": True,
+            "objection_reminder": True,
+        },
+        "product_category": "shoes",
+        "send_at": (now() + timedelta(days=1)).isoformat(),
+        **overrides,
     }
 
 
 async def test_the_gaps_consent_reports_for_a_processor_and_its_party_block_the_campaign_naming_them(
-        both: tuple[Any, Any]) -> None:
+    both: tuple[Any, Any],
+) -> None:
     consent, gate = both
     signed = (now() - timedelta(days=30)).isoformat()
     purpose = await _created(consent.client, "/v1/purposes", _purpose(), ADMIN)
-    clauses = {c: c not in ("form", "subject_matter_and_duration", "type_of_personal_data")
-               for c in ART28_3_CHECKLIST}
-    processor = await _created(consent.client, "/v1/processors", {
-        "legal_name": "Routeur SAS", "role": "processor",
-        "contract": {"reference": "DPA-7", "signed_at": signed, "clauses": clauses},
-        "locations": [{"country": "FR"}, {"country": "BR", "activity": "support"}],
-        "transfer_mechanism": "adequacy",
-        "sub_processors": [{"name": "SMS Relay Ltd", "country": "IE"}]}, ADMIN)
-    party = await _created(consent.client, "/v1/parties", {
-        "legal_name": "Hébergeur SAS", "roles": ["sub_processor"], "processor_id": processor["processor_id"]},
-        ADMIN)
+    clauses = {
+        c: c not in ("form", "subject_matter_and_duration", "type_of_personal_data")
+        for c in ART28_3_CHECKLIST
+    }
+    processor = await _created(
+        consent.client,
+        "/v1/processors",
+        {
+            "legal_name": "Routeur SAS",
+            "role": "processor",
+            "contract": {"reference": "DPA-7", "signed_at": signed, "clauses": clauses},
+            "locations": [{"country": "FR"}, {"country": "BR", "activity": "support"}],
+            "transfer_mechanism": "adequacy",
+            "sub_processors": [{"name": "SMS Relay Ltd", "country": "IE"}],
+        },
+        ADMIN,
+    )
+    party = await _created(
+        consent.client,
+        "/v1/parties",
+        {
+            "legal_name": "Hébergeur SAS",
+            "roles": ["sub_processor"],
+            "processor_id": processor["processor_id"],
+        },
+        ADMIN,
+    )
     required = [c for c in REQUIRED_CLAUSES[PartyRole.SUB_PROCESSOR] if c != "c_security_art32"]
-    await _created(consent.client, f"/v1/parties/{party['party_id']}/contracts",
-                   {"reference": "DPA-H", "signed_at": signed, "clauses": required,
-                    "breach_notification_hours": 48}, ADMIN)
+    await _created(
+        consent.client,
+        f"/v1/parties/{party['party_id']}/contracts",
+        {"reference": "DPA-H", "signed_at": signed, "clauses": required, "breach_notification_hours": 48},
+        ADMIN,
+    )
 
     await _projected(gate, orm.gate_purposes, orm.gate_purposes.c.purpose_id, purpose["purpose_id"])
     await _projected(gate, orm.gate_processors, orm.gate_processors.c.processor_id, processor["processor_id"])
-    await _projected(gate, orm.gate_parties, orm.gate_parties.c.processor_id, processor["processor_id"],
-                     where=orm.gate_parties.c.contract_id.is_not(None))
+    await _projected(
+        gate,
+        orm.gate_parties,
+        orm.gate_parties.c.processor_id,
+        processor["processor_id"],
+        where=orm.gate_parties.c.contract_id.is_not(None),
+    )
     body = _campaign(purpose["purpose_id"], processor_id=processor["processor_id"])
     created = await _created(gate.client, "/v1/campaigns", body, MARKETER)
     submitted = await gate.client.post(f"/v1/campaigns/{created['id']}/submit", headers=MARKETER)
@@ -129,8 +172,14 @@ async def test_the_gaps_consent_reports_for_a_processor_and_its_party_block_the_
     for finding in findings:
         by_rule.setdefault(finding.get("rule") or finding["rule_id"], []).append(finding["message"])
     proc_02 = " ".join(by_rule.get("PROC-02", []))
-    for named in ("form", "subject_matter_and_duration", "type_of_personal_data", "SMS Relay Ltd",
-                  "Hébergeur SAS", "c_security_art32"):
+    for named in (
+        "form",
+        "subject_matter_and_duration",
+        "type_of_personal_data",
+        "SMS Relay Ltd",
+        "Hébergeur SAS",
+        "c_security_art32",
+    ):
         assert named in proc_02, (named, findings)
     assert any("BR" in m for m in by_rule.get("PROC-03", [])), findings
     refused = await gate.client.post(f"/v1/campaigns/{created['id']}/approve", json={}, headers=REVIEWER)
@@ -138,7 +187,8 @@ async def test_the_gaps_consent_reports_for_a_processor_and_its_party_block_the_
 
 
 async def test_an_erased_contact_reimported_by_a_broker_with_the_same_email_is_blocked_by_its_hash(
-        both: tuple[Any, Any], upstream: Upstream) -> None:
+    both: tuple[Any, Any], upstream: Upstream
+) -> None:
     consent, gate = both
     email = f"camille.{uuid.uuid4().hex[:6]}@example.org"
     purpose = await _created(consent.client, "/v1/purposes", _purpose(), ADMIN)
@@ -154,15 +204,17 @@ async def test_an_erased_contact_reimported_by_a_broker_with_the_same_email_is_b
     (kept,) = matched.json()["items"]
     assert kept["reason"] == "erasure" and kept["scope"] == "all_direct_marketing"
 
-    reimported = await upstream.contact(email=email, collected_from_person=False, source="broker",
-                                        broker_name="Fichiers & Co")
+    reimported = await upstream.contact(
+        email=email, collected_from_person=False, source="broker", broker_name="Fichiers & Co"
+    )
     await _projected(gate, orm.gate_contacts, orm.gate_contacts.c.contact_id, reimported.id)
     created = await _created(gate.client, "/v1/campaigns", _campaign(purpose["purpose_id"]), MARKETER)
     await gate.client.post(f"/v1/campaigns/{created['id']}/submit", headers=MARKETER)
     approved = await gate.client.post(f"/v1/campaigns/{created['id']}/approve", json={}, headers=REVIEWER)
     assert approved.status_code == 200, approved.text
-    checked = await gate.client.post(f"/v1/campaigns/{created['id']}/checks",
-                                     json={"contact_ids": [reimported.id]}, headers=MARKETER)
+    checked = await gate.client.post(
+        f"/v1/campaigns/{created['id']}/checks", json={"contact_ids": [reimported.id]}, headers=MARKETER
+    )
     assert checked.status_code == 200, checked.text
     (receipt,) = checked.json()["recipients"]
     assert receipt["decision"] == "block"

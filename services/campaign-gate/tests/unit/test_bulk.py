@@ -153,7 +153,9 @@ def random_recipient(rng: random.Random, i: int) -> RecipientFacts:
         ),
         contracts=tuple(
             ContractFact(
-                rng.choice((SELLER, "Acme Travel")), frozenset(rng.sample(["shoes", "insurance"], 1)), _maybe(rng, 0.3)
+                rng.choice((SELLER, "Acme Travel")),
+                frozenset(rng.sample(["shoes", "insurance"], 1)),
+                _maybe(rng, 0.3),
             )
             for _ in range(rng.choice((0, 1, 2)))
         ),

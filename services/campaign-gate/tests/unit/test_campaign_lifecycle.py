@@ -38,8 +38,11 @@ def test_a_reviewer_cannot_approve_a_campaign_they_created_or_last_changed() -> 
 
 
 DPIA_SIGN_OFF = SignOff(
-    "DISC-12", "dpia_carried_out_covers_campaign",
-    "The DPIA of March 2026 covers loyalty-data profiling for this newsletter.", "DPIA-2026-14")
+    "DISC-12",
+    "dpia_carried_out_covers_campaign",
+    "The DPIA of March 2026 covers loyalty-data profiling for this newsletter.",
+    "DPIA-2026-14",
+)
 
 
 def test_a_block_finding_prevents_approval_even_with_a_sign_off() -> None:
@@ -56,7 +59,10 @@ def test_a_needs_review_finding_needs_a_structured_sign_off() -> None:
     campaign.approve(reviewer="bob", sign_offs=(DPIA_SIGN_OFF,), at=AT)
     [stored] = campaign.review["sign_offs"]
     assert (stored["rule"], stored["basis"], stored["reference"]) == (
-        "DISC-12", "dpia_carried_out_covers_campaign", "DPIA-2026-14")
+        "DISC-12",
+        "dpia_carried_out_covers_campaign",
+        "DPIA-2026-14",
+    )
 
 
 def test_the_approval_event_publishes_the_sign_offs() -> None:

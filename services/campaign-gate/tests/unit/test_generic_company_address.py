@@ -33,8 +33,13 @@ def test_a_natural_person_collected_without_an_art13_notice_stays_blocked(kind: 
     assert decision is Decision.BLOCK and "INFO-01" in cited
 
 
-INDIRECT = {"collected_from_person": False, "source": "directory", "obtained_at": LONG_AGO,
-            "art13_notice_given_at": None, "consents": ()}
+INDIRECT = {
+    "collected_from_person": False,
+    "source": "directory",
+    "obtained_at": LONG_AGO,
+    "art13_notice_given_at": None,
+    "consents": (),
+}
 
 
 def test_a_generic_address_from_a_directory_needs_no_art14_notice() -> None:
@@ -56,9 +61,12 @@ def test_a_generic_address_is_not_blocked_for_want_of_art14_information(channel:
     assert rule not in cited and "INFO-02" not in cited
 
 
-@pytest.mark.parametrize(("channel", "rules"), [(Channel.EMAIL, {"UNI-06", "INFO-02"}),
-                                                (Channel.POSTAL_ADDRESSED, {"POST-02", "INFO-02"})])
-def test_a_named_professional_from_a_directory_still_needs_the_art14_notice(channel: Channel,
-                                                                             rules: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("channel", "rules"),
+    [(Channel.EMAIL, {"UNI-06", "INFO-02"}), (Channel.POSTAL_ADDRESSED, {"POST-02", "INFO-02"})],
+)
+def test_a_named_professional_from_a_directory_still_needs_the_art14_notice(
+    channel: Channel, rules: set[str]
+) -> None:
     decision, cited = rules_of(PRO, channel, **INDIRECT)
     assert decision is Decision.BLOCK and rules <= set(cited)

@@ -86,13 +86,20 @@ def test_a_contact_flagged_past_retention_by_contacts_is_blocked_under_the_rule_
 
 def test_a_contract_in_progress_with_no_open_contract_runs_the_customer_retention_clock() -> None:
     long_ago = datetime(2021, 1, 1, tzinfo=UTC)
-    ended = recipient(relationship=Relationship.CONTRACT_IN_PROGRESS, obtained_at=long_ago,
-                      relationship_end_at=long_ago, last_contact_from_person_at=long_ago,
-                      contracts=(ContractFact(SELLER, frozenset({"shoes"}), ended=True),))
+    ended = recipient(
+        relationship=Relationship.CONTRACT_IN_PROGRESS,
+        obtained_at=long_ago,
+        relationship_end_at=long_ago,
+        last_contact_from_person_at=long_ago,
+        contracts=(ContractFact(SELLER, frozenset({"shoes"}), ended=True),),
+    )
     assert "RET-02" in rules_of(decide(_recipient=ended))
-    still_open = recipient(relationship=Relationship.CONTRACT_IN_PROGRESS, obtained_at=long_ago,
-                           last_contact_from_person_at=long_ago,
-                           contracts=(ContractFact(SELLER, frozenset({"shoes"})),))
+    still_open = recipient(
+        relationship=Relationship.CONTRACT_IN_PROGRESS,
+        obtained_at=long_ago,
+        last_contact_from_person_at=long_ago,
+        contracts=(ContractFact(SELLER, frozenset({"shoes"})),),
+    )
     assert "RET-02" not in rules_of(decide(_recipient=still_open))
 
 
@@ -135,8 +142,14 @@ def test_a_number_collected_without_the_phone_consent_information_is_blocked_aft
     obtained = datetime(2026, 8, 20, tzinfo=UTC)
     told = decide(P, send_at=after, obtained_at=obtained)
     not_recorded = decide(P, send_at=after, obtained_at=obtained, phone_collection=None)
-    contract_silent = decide(P, send_at=after, obtained_at=obtained, phone_collection=PhoneCollection(
-        told_calls_need_consent=True, during_contract=True, contract_states_calls_need_consent=False))
+    contract_silent = decide(
+        P,
+        send_at=after,
+        obtained_at=obtained,
+        phone_collection=PhoneCollection(
+            told_calls_need_consent=True, during_contract=True, contract_states_calls_need_consent=False
+        ),
+    )
     assert "TEL26-03" not in rules_of(told)
     assert "TEL26-03" in rules_of(not_recorded)
     assert "TEL26-03" in rules_of(contract_silent)
@@ -151,10 +164,15 @@ def test_call_attempts_and_refusals_count_as_recorded() -> None:
 
 def test_a_generic_company_address_runs_no_personal_data_retention_clock_and_gets_post() -> None:
     long_ago = datetime(2020, 1, 1, tzinfo=UTC)
-    generic = without_consent(kind=ContactKind.LEGAL_PERSON_GENERIC, relationship=Relationship.PROSPECT,
-                              obtained_at=long_ago, last_contact_from_person_at=None,
-                              informed_at_collection=False, objection_offered_at_collection=False,
-                              art13_notice_given_at=None)
+    generic = without_consent(
+        kind=ContactKind.LEGAL_PERSON_GENERIC,
+        relationship=Relationship.PROSPECT,
+        obtained_at=long_ago,
+        last_contact_from_person_at=None,
+        informed_at_collection=False,
+        objection_offered_at_collection=False,
+        art13_notice_given_at=None,
+    )
     email = decide(_recipient=generic)
     post = decide(Channel.POSTAL_ADDRESSED, _recipient=generic)
     assert "RET-01" not in rules_of(email) and "UNI-08" not in rules_of(email)

@@ -153,6 +153,7 @@ def test_approval_needs_no_block_and_a_sign_off_for_reviews(
 ) -> None:
     assert can_approve(findings, sign_offs) is expected
 
+
 RESTRICTED = {"offer_generally_available": False}
 
 
@@ -161,11 +162,17 @@ RESTRICTED = {"offer_generally_available": False}
     [
         ("women only", TargetingCriterion("sexe", "eq", "F"), ("DISC-01", Outcome.BLOCK)),
         ("seniors only", TargetingCriterion("âge", "gte", "65"), ("DISC-01", Outcome.BLOCK)),
-        ("married only", TargetingCriterion("situation_familiale", "eq", "marié"),
-         ("DISC-01", Outcome.BLOCK)),
+        (
+            "married only",
+            TargetingCriterion("situation_familiale", "eq", "marié"),
+            ("DISC-01", Outcome.BLOCK),
+        ),
         ("by nationality", TargetingCriterion("nationalité", "eq", "FR", "x"), ("DISC-02", Outcome.BLOCK)),
-        ("youth tariff, documented", TargetingCriterion("age", "lt", "26", "youth tariff"),
-         ("DISC-03", Outcome.NEEDS_REVIEW)),
+        (
+            "youth tariff, documented",
+            TargetingCriterion("age", "lt", "26", "youth tariff"),
+            ("DISC-03", Outcome.NEEDS_REVIEW),
+        ),
     ],
 )
 def test_a_restricted_offer_targeted_on_a_protected_criterion_is_judged_as_eligibility(

@@ -213,10 +213,13 @@ RECIPIENT_CASES: list[Case] = [
     Case("ELEC-02", ALLOW, without_consent(), label="soft opt-in"),
     Case("ELEC-02", ALLOW, without_consent(), channel=S, label="soft opt-in by SMS"),
     Case("ELEC-03", BLOCK, without_consent(relationship=Relationship.ACCOUNT_ONLY), label="account only"),
+    Case("ELEC-04", BLOCK, without_consent(purchases=bought("garden")), label="not analogous"),
     Case(
-        "ELEC-04", BLOCK, without_consent(purchases=bought("garden")), label="not analogous"
+        "ELEC-04",
+        BLOCK,
+        without_consent(purchases=bought("shoes", seller="Acme Group Travel")),
+        label="another group company",
     ),
-    Case("ELEC-04", BLOCK, without_consent(purchases=bought("shoes", seller="Acme Group Travel")), label="another group company"),
     Case(
         "ELEC-05",
         REVIEW,
@@ -371,7 +374,10 @@ RECIPIENT_CASES: list[Case] = [
     Case(
         "TEL26-03",
         BLOCK,
-        recipient(obtained_at=datetime(2026, 8, 20, tzinfo=UTC), phone_collection=PhoneCollection(told_calls_need_consent=False)),
+        recipient(
+            obtained_at=datetime(2026, 8, 20, tzinfo=UTC),
+            phone_collection=PhoneCollection(told_calls_need_consent=False),
+        ),
         channel=P,
         send_at=SEND_OPT_IN,
         label="not told at collection",
@@ -379,7 +385,10 @@ RECIPIENT_CASES: list[Case] = [
     Case(
         "TEL26-03",
         BLOCK,
-        recipient(obtained_at=datetime(2026, 8, 20, tzinfo=UTC), phone_collection=PhoneCollection(told_calls_need_consent=True, during_contract=True)),
+        recipient(
+            obtained_at=datetime(2026, 8, 20, tzinfo=UTC),
+            phone_collection=PhoneCollection(told_calls_need_consent=True, during_contract=True),
+        ),
         channel=P,
         send_at=SEND_OPT_IN,
         label="contract lacks the clause",
@@ -529,7 +538,10 @@ REVIEW_CASES: list[ReviewCase] = [
         "subject not assessed",
     ),
     ReviewCase(
-        "MSG-04", Outcome.NEEDS_REVIEW, campaign(M, message=message(right_to_object_statement=False)), "no Art. 21"
+        "MSG-04",
+        Outcome.NEEDS_REVIEW,
+        campaign(M, message=message(right_to_object_statement=False)),
+        "no Art. 21",
     ),
     ReviewCase(
         "MSG-05",

@@ -79,8 +79,11 @@ PROMO = SignOff("MSG-05", "conditions_stated_in_message", WHY)
         ((dataclasses.replace(DPIA, explanation=" " * 60), PROMO), ["DISC-12"], "at least 40"),
         ((dataclasses.replace(DPIA, reference=None), PROMO), ["DISC-12"], "reference required"),
         ((dataclasses.replace(DPIA, reference="  "), PROMO), ["DISC-12"], "reference required"),
-        ((DPIA, PROMO, SignOff("DISC-07", "art22_2_c_explicit_consent", WHY, "r")), ["DISC-07"],
-         "no needs-review"),
+        (
+            (DPIA, PROMO, SignOff("DISC-07", "art22_2_c_explicit_consent", WHY, "r")),
+            ["DISC-07"],
+            "no needs-review",
+        ),
         ((DPIA, PROMO, PROMO), ["MSG-05"], "more than one"),
     ],
 )
@@ -93,8 +96,11 @@ def test_each_needs_review_rule_needs_a_valid_structured_sign_off(
 
 
 def test_free_text_alone_never_approves_a_needs_review_finding() -> None:
-    c = Campaign.draft(spec={"purpose_id": "p", "channel": "email", "sender_entity": "Acme", "send_at": "x"},
-                       by="alice", at=AT)
+    c = Campaign.draft(
+        spec={"purpose_id": "p", "channel": "email", "sender_entity": "Acme", "send_at": "x"},
+        by="alice",
+        at=AT,
+    )
     c.submit(findings=REVIEW, by="alice", at=AT)
     with pytest.raises(ApprovalRefusedError) as refused:
         c.approve(reviewer="bob", sign_offs=(), at=AT)
@@ -106,8 +112,18 @@ def test_free_text_alone_never_approves_a_needs_review_finding() -> None:
 
 def test_every_campaign_rule_that_can_ask_for_review_has_its_own_grounds() -> None:
     campaign_ids = {r.id for r in rules.RULES if r.scope is rules.Scope.CAMPAIGN}
-    reviewing = campaign_ids - {"ELEC-13", "TEL-06", "TEL-07", "MSG-01", "MSG-04", "DISC-01", "DISC-02",
-                                "PROC-01", "PROC-02", "PROC-04"}
+    reviewing = campaign_ids - {
+        "ELEC-13",
+        "TEL-06",
+        "TEL-07",
+        "MSG-01",
+        "MSG-04",
+        "DISC-01",
+        "DISC-02",
+        "PROC-01",
+        "PROC-02",
+        "PROC-04",
+    }
     assert reviewing - set(review.SIGN_OFF_GROUNDS) == set()
     assert all(g.bases and len(set(g.bases)) == len(g.bases) for g in review.SIGN_OFF_GROUNDS.values())
 
@@ -138,22 +154,45 @@ def test_the_message_must_name_the_sending_entity(shown: str, expected: tuple[st
 DERIVED = {"campaign_id", "purpose_lawful_basis", "approved", "purpose_registered", "processor"}
 
 FULL = schemas.CampaignFields(
-    purpose_id="P-2", channel=Channel.SMS_MMS, sender_entity="Beta SAS", processor_id=None,
-    message=schemas.Message(**{name: (True if f.type in ("bool", "bool | None") else "x")
-                               for name, f in MessageFacts.__dataclass_fields__.items()}),
+    purpose_id="P-2",
+    channel=Channel.SMS_MMS,
+    sender_entity="Beta SAS",
+    processor_id=None,
+    message=schemas.Message(
+        **{
+            name: (True if f.type in ("bool", "bool | None") else "x")
+            for name, f in MessageFacts.__dataclass_fields__.items()
+        }
+    ),
     call_script=schemas.CallScript(**dict.fromkeys(CallScript.__dataclass_fields__, True)),
     targeting=[schemas.Criterion(attribute="age", operator="gte", value="18")],
     offer_eligibility=[schemas.Criterion(attribute="loyalty_card", operator="eq", value="yes")],
-    offer_generally_available=False, audience="b2b", commercial=False, product_category="bags",
-    professional_target=["  Pharmacien ", "Directeur Achats"], analogous_categories=["a"],
-    analogy_unclear_categories=["b"], complementary_categories=["c"], send_at=SEND_BLOCTEL,
-    caller_number_masked=True, refuses_product_outside_target=True, differential_b2b_terms=True,
-    uses_profiling=True, large_scale_profiling=True, combines_datasets=True,
-    automated_significant_decision=True, manipulative_design=True, art9_explicit_consent_only=True,
+    offer_generally_available=False,
+    audience="b2b",
+    commercial=False,
+    product_category="bags",
+    professional_target=["  Pharmacien ", "Directeur Achats"],
+    analogous_categories=["a"],
+    analogy_unclear_categories=["b"],
+    complementary_categories=["c"],
+    send_at=SEND_BLOCTEL,
+    caller_number_masked=True,
+    refuses_product_outside_target=True,
+    differential_b2b_terms=True,
+    uses_profiling=True,
+    large_scale_profiling=True,
+    combines_datasets=True,
+    automated_significant_decision=True,
+    manipulative_design=True,
+    art9_explicit_consent_only=True,
     dpia_reference="DPIA-1",
 )
-MINIMAL = schemas.CampaignFields(purpose_id="P-1", channel=Channel.EMAIL, sender_entity="Acme SAS",
-                                 send_at=datetime(2026, 1, 1, tzinfo=UTC))
+MINIMAL = schemas.CampaignFields(
+    purpose_id="P-1",
+    channel=Channel.EMAIL,
+    sender_entity="Acme SAS",
+    send_at=datetime(2026, 1, 1, tzinfo=UTC),
+)
 
 
 def facts_of(body: schemas.CampaignFields) -> CampaignFacts:
@@ -163,12 +202,18 @@ def facts_of(body: schemas.CampaignFields) -> CampaignFacts:
 
 def test_every_campaign_fact_the_rules_read_is_set_from_the_campaign_api() -> None:
     full, minimal = facts_of(FULL), facts_of(MINIMAL)
-    unset = [f.name for f in dataclasses.fields(CampaignFacts)
-             if f.name not in DERIVED and getattr(full, f.name) == getattr(minimal, f.name)]
+    unset = [
+        f.name
+        for f in dataclasses.fields(CampaignFacts)
+        if f.name not in DERIVED and getattr(full, f.name) == getattr(minimal, f.name)
+    ]
     assert unset == []
     for part in ("message", "call_script"):
-        same = [f.name for f in dataclasses.fields(getattr(full, part))
-                if getattr(getattr(full, part), f.name) == getattr(getattr(minimal, part), f.name)]
+        same = [
+            f.name
+            for f in dataclasses.fields(getattr(full, part))
+            if getattr(getattr(full, part), f.name) == getattr(getattr(minimal, part), f.name)
+        ]
         assert same == [], part
 
 

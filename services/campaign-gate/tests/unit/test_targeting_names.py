@@ -86,8 +86,18 @@ def test_protected_attribute_names_are_recognised_in_french_and_english(
 
 @pytest.mark.parametrize(
     "attribute",
-    ["nom_produit", "genre_musical", "origine_commande", "ville_magasin", "page_views", "shoe_size",
-     "rayon_enfants_vu", "loyalty_card", "Catégorie produit", "panier_moyen_eur"],
+    [
+        "nom_produit",
+        "genre_musical",
+        "origine_commande",
+        "ville_magasin",
+        "page_views",
+        "shoe_size",
+        "rayon_enfants_vu",
+        "loyalty_card",
+        "Catégorie produit",
+        "panier_moyen_eur",
+    ],
 )
 def test_neutral_names_that_contain_an_ambiguous_word_are_not_flagged(attribute: str) -> None:
     assert classify(attribute).protected == frozenset() and classify(attribute).art9 == frozenset()

@@ -46,27 +46,40 @@ class ConsentService:
         interval = self.settings.contract_watch_interval_seconds
         while True:
             try:
-                report = await handlers.watch_contract_expiry(commands.WatchContractExpiry(
-                    actor="consent/contract-watch", window_days=self.settings.contract_expiry_window_days),
-                    self.uow())
+                report = await handlers.watch_contract_expiry(
+                    commands.WatchContractExpiry(
+                        actor="consent/contract-watch", window_days=self.settings.contract_expiry_window_days
+                    ),
+                    self.uow(),
+                )
                 if report.expiring or report.expired:
-                    log.info("contract expiry watch", extra={"expiring": len(report.expiring),
-                                                             "expired": len(report.expired)})
+                    log.info(
+                        "contract expiry watch",
+                        extra={"expiring": len(report.expiring), "expired": len(report.expired)},
+                    )
             except Exception:  # noqa: BLE001 - the watch must outlive a database hiccup.
                 log.exception("contract expiry watch failed; retrying at the next interval")
             await asyncio.sleep(interval)
 
     def uow(self) -> ConsentUnitOfWork:
         """Returns a new unit of work."""
-        return ConsentUnitOfWork(indexer=self.indexer, session_factory=self.runtime.session_factory,
-                                 after_commit=self.runtime.wake_relay, clock=self.clock)
+        return ConsentUnitOfWork(
+            indexer=self.indexer,
+            session_factory=self.runtime.session_factory,
+            after_commit=self.runtime.wake_relay,
+            clock=self.clock,
+        )
 
 
-def bootstrap(settings: ConsentSettings | None = None, *,
-              clock: Callable[[], datetime] | None = None) -> ConsentService:
+def bootstrap(
+    settings: ConsentSettings | None = None, *, clock: Callable[[], datetime] | None = None
+) -> ConsentService:
     """Builds the service from its settings (read from the environment when not given)."""
     settings = settings or ConsentSettings()
     indexer = BlindIndexer(settings.blind_index_key.get_secret_value().encode())
-    runtime = Runtime(settings=settings, outbox_table=orm.outbox,
-                      topics=[contracts.CONSENT_EVENTS, *contracts.CONSUMED_TOPICS])
+    runtime = Runtime(
+        settings=settings,
+        outbox_table=orm.outbox,
+        topics=[contracts.CONSENT_EVENTS, *contracts.CONSUMED_TOPICS],
+    )
     return ConsentService(settings=settings, runtime=runtime, indexer=indexer, clock=clock)

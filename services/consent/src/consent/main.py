@@ -43,8 +43,11 @@ def create_app(settings: ConsentSettings | None = None, *, service: ConsentServi
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with service.runtime.running(consumers):
-            watch = (asyncio.create_task(service.watch_contracts_forever(), name="consent-contract-watch")
-                     if settings.contract_watch_interval_seconds > 0 else None)
+            watch = (
+                asyncio.create_task(service.watch_contracts_forever(), name="consent-contract-watch")
+                if settings.contract_watch_interval_seconds > 0
+                else None
+            )
             try:
                 yield
             finally:
@@ -57,7 +60,8 @@ def create_app(settings: ConsentSettings | None = None, *, service: ConsentServi
         title="Vigie consent",
         routers=[router],
         lifespan=lifespan,
-        token_verifier=build_token_verifier(settings), settings=settings,
+        token_verifier=build_token_verifier(settings),
+        settings=settings,
         readiness_checks=service.runtime.readiness_checks(),
         problem_statuses=PROBLEM_STATUSES,
         registry=service.runtime.registry,

@@ -6,19 +6,21 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
-
 from shared.settings import PLACEHOLDER_MARK, ServiceSettings
 
 
 class ConsentSettings(ServiceSettings):
     """Where consent keeps its data, the blind-index key, its consumer group and the contract watch."""
 
-    model_config = SettingsConfigDict(env_prefix="CONSENT_", extra="ignore", frozen=True, populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CONSENT_", extra="ignore", frozen=True, populate_by_name=True
+    )
     service_name: ClassVar[str] = "consent"
 
     database_url: str = "sqlite+aiosqlite:///./.run/consent.db"
     blind_index_key: SecretStr = Field(
-        SecretStr(f"{PLACEHOLDER_MARK}-blind-index-key-0123456789"), validation_alias="VIGIE_BLIND_INDEX_KEY")
+        SecretStr(f"{PLACEHOLDER_MARK}-blind-index-key-0123456789"), validation_alias="VIGIE_BLIND_INDEX_KEY"
+    )
     consumer_group: str = "consent"
     #: A contract expiring within this many days is listed and raises `contract_expiring` (issue 10).
     contract_expiry_window_days: int = Field(30, ge=1, le=3650)

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer
-
 from consent import contracts
 from consent.adapters import orm
 from consent.domain.notices import ART13_REQUIRED, ART14_REQUIRED, add_calendar_month
@@ -23,6 +22,7 @@ from consent.settings import ConsentSettings
 from shared.blind_index import BlindIndexer
 from shared.events import EventEnvelope
 from shared.testing.harness import auth, common_settings, eventually, migrated_database, running
+
 from tests.producers import Upstream
 
 pytestmark = pytest.mark.integration
@@ -47,10 +47,17 @@ def _purpose(**overrides: Any) -> dict[str, Any]:
 
 def _consent(contact_id: str, purpose_id: str, **overrides: Any) -> dict[str, Any]:
     return {
-        "contact_id": contact_id, "purpose_id": purpose_id, "channel": "sms_mms", "collection_method": "web_form",
+        "contact_id": contact_id,
+        "purpose_id": purpose_id,
+        "channel": "sms_mms",
+        "collection_method": "web_form",
         "wording": "J'accepte de recevoir les offres d'Acme par SMS.",
-        "proof": {"captured_at": "2026-10-01T10:00:00+00:00", "source": "https://acme.example/form#v3",
-                  "ip": "203.0.113.77", "user_agent": "Mozilla/5.0"},
+        "proof": {
+            "captured_at": "2026-10-01T10:00:00+00:00",
+            "source": "https://acme.example/form#v3",
+            "ip": "203.0.113.77",
+            "user_agent": "Mozilla/5.0",
+        },
         **overrides,
     }
 
@@ -67,8 +74,9 @@ def _contact_id() -> str:
 @pytest.fixture
 async def settings(kafka_bootstrap: str, postgres_admin_url: str) -> ConsentSettings:
     url = await migrated_database(postgres_admin_url, "consent")
-    return ConsentSettings(database_url=url, consumer_group=f"consent-{uuid.uuid4().hex[:8]}",
-                           **common_settings(kafka_bootstrap))
+    return ConsentSettings(
+        database_url=url, consumer_group=f"consent-{uuid.uuid4().hex[:8]}", **common_settings(kafka_bootstrap)
+    )
 
 
 async def _created(client: Any, path: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
@@ -77,13 +85,19 @@ async def _created(client: Any, path: str, body: dict[str, Any], headers: dict[s
     return response.json()
 
 
-async def _read_topic(kafka: str, topic: str, done: Callable[[list[EventEnvelope]], bool],
-                      subjects: set[str]) -> list[EventEnvelope]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka, auto_offset_reset="earliest",
-                                group_id=f"reader-{uuid.uuid4().hex[:8]}")
+async def _read_topic(
+    kafka: str, topic: str, done: Callable[[list[EventEnvelope]], bool], subjects: set[str]
+) -> list[EventEnvelope]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka,
+        auto_offset_reset="earliest",
+        group_id=f"reader-{uuid.uuid4().hex[:8]}",
+    )
     await consumer.start()
     seen: list[EventEnvelope] = []
     try:
+
         async def _probe() -> list[EventEnvelope] | None:
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():
@@ -111,22 +125,27 @@ async def _wait_for_consumer_idle(app: Any) -> None:
 
 async def test_a_consent_for_an_unregistered_purpose_or_another_lawful_basis_is_refused(settings) -> None:  # type: ignore[no-untyped-def]
     async with running(create_app(settings)) as consent:
-        contract_purpose = await _created(consent.client, "/v1/purposes",
-                                          _purpose(lawful_basis="contract"), ADMIN)
+        contract_purpose = await _created(
+            consent.client, "/v1/purposes", _purpose(lawful_basis="contract"), ADMIN
+        )
         contact_id = _contact_id()
 
-        unknown = await consent.client.post("/v1/consents", json=_consent(contact_id, "no-such-purpose"),
-                                            headers=INTEGRATOR)
+        unknown = await consent.client.post(
+            "/v1/consents", json=_consent(contact_id, "no-such-purpose"), headers=INTEGRATOR
+        )
         assert unknown.status_code == 422, unknown.text
         assert unknown.headers["content-type"].startswith("application/problem+json")
         assert "not registered" in unknown.json()["detail"]
 
         wrong_basis = await consent.client.post(
-            "/v1/consents", json=_consent(contact_id, contract_purpose["purpose_id"]), headers=INTEGRATOR)
+            "/v1/consents", json=_consent(contact_id, contract_purpose["purpose_id"]), headers=INTEGRATOR
+        )
         assert wrong_basis.status_code == 422, wrong_basis.text
         assert "lawful basis 'contract', not consent" in wrong_basis.json()["detail"]
 
-        assert (await consent.client.get(f"/v1/contacts/{contact_id}/consents", headers=INTEGRATOR)).status_code == 404
+        assert (
+            await consent.client.get(f"/v1/contacts/{contact_id}/consents", headers=INTEGRATOR)
+        ).status_code == 404
 
 
 async def test_a_withdrawal_keeps_the_history_and_a_new_grant_is_a_new_record(settings) -> None:  # type: ignore[no-untyped-def]
@@ -140,12 +159,17 @@ async def test_a_withdrawal_keeps_the_history_and_a_new_grant_is_a_new_record(se
         again = await consent.client.post("/v1/consents", json=body, headers=INTEGRATOR)
         assert again.status_code == 409, "a second active consent for the same purpose and channel"
 
-        withdrawn = await consent.client.post(f"/v1/consents/{first['consent_id']}/withdrawal",
-                                              json={"source": "reply STOP"}, headers=INTEGRATOR)
+        withdrawn = await consent.client.post(
+            f"/v1/consents/{first['consent_id']}/withdrawal",
+            json={"source": "reply STOP"},
+            headers=INTEGRATOR,
+        )
         assert withdrawn.status_code == 200, withdrawn.text
         assert withdrawn.json()["status"] == "withdrawn"
         assert withdrawn.json()["granted_at"] and withdrawn.json()["withdrawn_at"]
-        twice = await consent.client.post(f"/v1/consents/{first['consent_id']}/withdrawal", headers=INTEGRATOR)
+        twice = await consent.client.post(
+            f"/v1/consents/{first['consent_id']}/withdrawal", headers=INTEGRATOR
+        )
         assert twice.status_code == 409
 
         second = await _created(consent.client, "/v1/consents", body, INTEGRATOR)
@@ -166,16 +190,22 @@ async def test_roles_and_bad_input(settings) -> None:  # type: ignore[no-untyped
     async with running(create_app(settings)) as consent:
         purpose = await _created(consent.client, "/v1/purposes", _purpose(), ADMIN)
         body = _consent(_contact_id(), purpose["purpose_id"])
-        assert (await consent.client.post("/v1/consents", json=body, headers=auth("marketer"))).status_code == 403
-        assert (await consent.client.post("/v1/purposes", json=_purpose(), headers=INTEGRATOR)).status_code == 403
+        assert (
+            await consent.client.post("/v1/consents", json=body, headers=auth("marketer"))
+        ).status_code == 403
+        assert (
+            await consent.client.post("/v1/purposes", json=_purpose(), headers=INTEGRATOR)
+        ).status_code == 403
         assert (await consent.client.post("/v1/consents", json=body)).status_code == 401
         extra = await consent.client.post("/v1/consents", json={**body, "surprise": 1}, headers=INTEGRATOR)
         assert extra.status_code == 422 and extra.json()["errors"][0]["field"] == "body.surprise"
-        bad_channel = await consent.client.post("/v1/consents", json={**body, "channel": "pigeon"},
-                                                headers=INTEGRATOR)
+        bad_channel = await consent.client.post(
+            "/v1/consents", json={**body, "channel": "pigeon"}, headers=INTEGRATOR
+        )
         assert bad_channel.status_code == 422
-        again = await consent.client.post("/v1/purposes", json=_purpose(purpose_id=purpose["purpose_id"]),
-                                          headers=ADMIN)
+        again = await consent.client.post(
+            "/v1/purposes", json=_purpose(purpose_id=purpose["purpose_id"]), headers=ADMIN
+        )
         assert again.status_code == 409 and purpose["purpose_id"] in again.json()["detail"]
         listed = await consent.client.get("/v1/purposes", headers=auth("reviewer"))
         assert listed.status_code == 200
@@ -184,17 +214,25 @@ async def test_roles_and_bad_input(settings) -> None:  # type: ignore[no-untyped
 
 async def test_the_register_exports_in_the_cnil_template_columns(settings) -> None:  # type: ignore[no-untyped-def]
     async with running(create_app(settings)) as consent:
-        processor = await _created(consent.client, "/v1/processors",
-                                   {"legal_name": "Routeur SMS SAS", "role": "processor"}, ADMIN)
-        purpose = await _created(consent.client, "/v1/purposes",
-                                 _purpose(processor_ids=[processor["processor_id"]]), ADMIN)
+        processor = await _created(
+            consent.client, "/v1/processors", {"legal_name": "Routeur SMS SAS", "role": "processor"}, ADMIN
+        )
+        purpose = await _created(
+            consent.client, "/v1/purposes", _purpose(processor_ids=[processor["processor_id"]]), ADMIN
+        )
 
-        response = await consent.client.get("/v1/register", params={"format": "csv"}, headers=auth("reviewer"))
+        response = await consent.client.get(
+            "/v1/register", params={"format": "csv"}, headers=auth("reviewer")
+        )
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("text/csv")
         rows = list(csv.reader(io.StringIO(response.text)))
         assert tuple(rows[0]) == REGISTER_COLUMNS
-        ours = [dict(zip(rows[0], row, strict=True)) for row in rows[1:] if row[0] == purpose["versions"][0]["name"]]
+        ours = [
+            dict(zip(rows[0], row, strict=True))
+            for row in rows[1:]
+            if row[0] == purpose["versions"][0]["name"]
+        ]
         assert len(ours) == 1
         assert ours[0]["Sous-traitants"] == "Routeur SMS SAS"
         assert "consentement" in ours[0]["Objectifs poursuivis"]
@@ -209,18 +247,28 @@ async def test_a_notice_missing_a_mandatory_item_is_refused_naming_it(settings) 
     async with running(create_app(settings)) as consent:
         purpose = await _created(consent.client, "/v1/purposes", _purpose(), ADMIN)
         incomplete = await consent.client.post(
-            "/v1/notices", json=_notice(purpose["purpose_id"], without="right_to_complain_to_cnil"), headers=ADMIN)
+            "/v1/notices",
+            json=_notice(purpose["purpose_id"], without="right_to_complain_to_cnil"),
+            headers=ADMIN,
+        )
         assert incomplete.status_code == 422, incomplete.text
         assert "right_to_complain_to_cnil" in incomplete.json()["detail"]
 
         notice = await _created(consent.client, "/v1/notices", _notice(purpose["purpose_id"]), ADMIN)
         assert notice["version"] == 1 and len(notice["content_hash"]) == 64
         contact_id = _contact_id()
-        delivery = await _created(consent.client, f"/v1/notices/{notice['notice_id']}/deliveries",
-                                  {"contact_id": contact_id, "channel": "email"}, INTEGRATOR)
+        delivery = await _created(
+            consent.client,
+            f"/v1/notices/{notice['notice_id']}/deliveries",
+            {"contact_id": contact_id, "channel": "email"},
+            INTEGRATOR,
+        )
         assert delivery["content_hash"] == notice["content_hash"]
-        unknown = await consent.client.post(f"/v1/notices/{uuid.uuid4().hex}/deliveries",
-                                            json={"contact_id": contact_id, "channel": "email"}, headers=INTEGRATOR)
+        unknown = await consent.client.post(
+            f"/v1/notices/{uuid.uuid4().hex}/deliveries",
+            json={"contact_id": contact_id, "channel": "email"},
+            headers=INTEGRATOR,
+        )
         assert unknown.status_code == 404
 
 
@@ -231,35 +279,71 @@ async def test_every_change_is_published_on_consent_events(settings, kafka_boots
         purpose = await _created(client, "/v1/purposes", _purpose(), ADMIN)
         notice = await _created(client, "/v1/notices", _notice(purpose["purpose_id"]), ADMIN)
         contact_id = _contact_id()
-        await _created(client, f"/v1/notices/{notice['notice_id']}/deliveries",
-                       {"contact_id": contact_id, "channel": "email"}, INTEGRATOR)
+        await _created(
+            client,
+            f"/v1/notices/{notice['notice_id']}/deliveries",
+            {"contact_id": contact_id, "channel": "email"},
+            INTEGRATOR,
+        )
         # The notice cited at collection states the right to withdraw: consent derives the information from it.
-        terms = {"positive_act": True, "withdrawal_info_given": True, "explicit": False,
-                 "given_by": ["data_subject", "parental_authority_holder"]}
-        pending = await _created(client, "/v1/consents", _consent(
-            contact_id, purpose["purpose_id"], channel="email", notice_id=notice["notice_id"],
-            notice_version=notice["version"], terms={**terms, "act": "ticked_box"}), INTEGRATOR)
+        terms = {
+            "positive_act": True,
+            "withdrawal_info_given": True,
+            "explicit": False,
+            "given_by": ["data_subject", "parental_authority_holder"],
+        }
+        pending = await _created(
+            client,
+            "/v1/consents",
+            _consent(
+                contact_id,
+                purpose["purpose_id"],
+                channel="email",
+                notice_id=notice["notice_id"],
+                notice_version=notice["version"],
+                terms={**terms, "act": "ticked_box"},
+            ),
+            INTEGRATOR,
+        )
         assert pending["status"] == "pending", "e-mail consents wait for the double opt-in"
         assert pending["terms"] == {**terms, "act": "ticked_box", "withdrawal_statement": None}
-        confirmed = await client.post(f"/v1/consents/{pending['consent_id']}/confirmation", headers=INTEGRATOR)
+        confirmed = await client.post(
+            f"/v1/consents/{pending['consent_id']}/confirmation", headers=INTEGRATOR
+        )
         assert confirmed.status_code == 200 and confirmed.json()["status"] == "granted"
         withdrawn = await client.post(f"/v1/consents/{pending['consent_id']}/withdrawal", headers=INTEGRATOR)
         assert withdrawn.status_code == 200
         await _created(client, "/v1/objections", {"contact_id": contact_id, "email": email}, INTEGRATOR)
-        processor = await _created(client, "/v1/processors", {"legal_name": "Routeur SAS", "role": "processor"},
-                                   ADMIN)
+        processor = await _created(
+            client, "/v1/processors", {"legal_name": "Routeur SAS", "role": "processor"}, ADMIN
+        )
         assert processor["gaps"] and not processor["usable"]
-        patched = await client.patch(f"/v1/processors/{processor['processor_id']}",
-                                     json={"status": "suspended", "locations": [{"country": "fr"}]}, headers=ADMIN)
+        patched = await client.patch(
+            f"/v1/processors/{processor['processor_id']}",
+            json={"status": "suspended", "locations": [{"country": "fr"}]},
+            headers=ADMIN,
+        )
         assert patched.status_code == 200, patched.text
         assert patched.json()["status"] == "suspended" and patched.json()["locations"][0]["country"] == "FR"
 
         subjects = {contact_id, purpose["purpose_id"], notice["notice_id"], processor["processor_id"]}
-        expected = {contracts.PURPOSE_REGISTERED, contracts.NOTICE_PUBLISHED, contracts.NOTICE_DELIVERED,
-                    contracts.CONSENT_REQUESTED, contracts.CONSENT_GRANTED, contracts.CONSENT_WITHDRAWN,
-                    contracts.OBJECTION_RECORDED, contracts.PROCESSOR_REGISTERED, contracts.PROCESSOR_UPDATED}
-        events = await _read_topic(kafka_bootstrap, contracts.CONSENT_EVENTS,
-                                   lambda seen: expected <= {e.type for e in seen}, subjects)
+        expected = {
+            contracts.PURPOSE_REGISTERED,
+            contracts.NOTICE_PUBLISHED,
+            contracts.NOTICE_DELIVERED,
+            contracts.CONSENT_REQUESTED,
+            contracts.CONSENT_GRANTED,
+            contracts.CONSENT_WITHDRAWN,
+            contracts.OBJECTION_RECORDED,
+            contracts.PROCESSOR_REGISTERED,
+            contracts.PROCESSOR_UPDATED,
+        }
+        events = await _read_topic(
+            kafka_bootstrap,
+            contracts.CONSENT_EVENTS,
+            lambda seen: expected <= {e.type for e in seen},
+            subjects,
+        )
     assert all(e.actor == "e2e/tester" and e.source == contracts.SOURCE for e in events)
     assert all(email not in e.encode().decode() for e in events), "no direct identifier in events"
     granted = next(e for e in events if e.type == contracts.CONSENT_GRANTED)
@@ -269,7 +353,8 @@ async def test_every_change_is_published_on_consent_events(settings, kafka_boots
 
 
 async def test_a_contact_erasure_deletes_consents_and_keeps_the_objection_blind_index(  # type: ignore[no-untyped-def]
-        settings, kafka_bootstrap: str, upstream: Upstream) -> None:
+    settings, kafka_bootstrap: str, upstream: Upstream
+) -> None:
     email = f"dominique.{uuid.uuid4().hex[:6]}@example.org"
     async with running(create_app(settings)) as consent:
         client = consent.client
@@ -279,13 +364,27 @@ async def test_a_contact_erasure_deletes_consents_and_keeps_the_objection_blind_
         # The person is a contact of contacts' (its events are made by contacts' own code).
         contact = await upstream.contact(contact_id=contact_id, email=email)
         await _created(client, "/v1/consents", _consent(contact_id, purpose["purpose_id"]), INTEGRATOR)
-        await _created(client, f"/v1/notices/{notice['notice_id']}/deliveries",
-                       {"contact_id": contact_id, "channel": "email"}, INTEGRATOR)
-        objection = await _created(client, "/v1/objections", {"contact_id": contact_id, "email": email,
-                                                             "scope": "all_direct_marketing"}, INTEGRATOR)
-        assert (await client.get(f"/v1/contacts/{contact_id}/consents", headers=INTEGRATOR)).status_code == 200
-        consent_ids = [c["consent_id"] for c in
-                       (await client.get(f"/v1/contacts/{contact_id}/consents", headers=INTEGRATOR)).json()["consents"]]
+        await _created(
+            client,
+            f"/v1/notices/{notice['notice_id']}/deliveries",
+            {"contact_id": contact_id, "channel": "email"},
+            INTEGRATOR,
+        )
+        objection = await _created(
+            client,
+            "/v1/objections",
+            {"contact_id": contact_id, "email": email, "scope": "all_direct_marketing"},
+            INTEGRATOR,
+        )
+        assert (
+            await client.get(f"/v1/contacts/{contact_id}/consents", headers=INTEGRATOR)
+        ).status_code == 200
+        consent_ids = [
+            c["consent_id"]
+            for c in (await client.get(f"/v1/contacts/{contact_id}/consents", headers=INTEGRATOR)).json()[
+                "consents"
+            ]
+        ]
         assert (await client.get(f"/v1/consents/{consent_ids[0]}", headers=INTEGRATOR)).status_code == 200
 
         # Erased by contacts' retention sweep, whose actor consent's erasure event names.
@@ -302,16 +401,38 @@ async def test_a_contact_erasure_deletes_consents_and_keeps_the_objection_blind_
 
         async def _inbox_has_it() -> bool:
             async with engine.connect() as conn:
-                return bool((await conn.execute(sa.select(sa.func.count()).select_from(orm.inbox).where(
-                    orm.inbox.c.event_id == erased.id))).scalar())
+                return bool(
+                    (
+                        await conn.execute(
+                            sa.select(sa.func.count())
+                            .select_from(orm.inbox)
+                            .where(orm.inbox.c.event_id == erased.id)
+                        )
+                    ).scalar()
+                )
 
         await eventually(_inbox_has_it)
         await _wait_for_consumer_idle(consent)
         async with engine.connect() as conn:
-            kept = (await conn.execute(sa.select(orm.objections).where(
-                orm.objections.c.objection_id == objection["objection_id"]))).mappings().one()
-            left = [(await conn.execute(sa.select(sa.func.count()).select_from(table).where(
-                table.c.contact_id == contact_id))).scalar() for table in (orm.consents, orm.notice_deliveries)]
+            kept = (
+                (
+                    await conn.execute(
+                        sa.select(orm.objections).where(
+                            orm.objections.c.objection_id == objection["objection_id"]
+                        )
+                    )
+                )
+                .mappings()
+                .one()
+            )
+            left = [
+                (
+                    await conn.execute(
+                        sa.select(sa.func.count()).select_from(table).where(table.c.contact_id == contact_id)
+                    )
+                ).scalar()
+                for table in (orm.consents, orm.notice_deliveries)
+            ]
         assert kept["contact_id"] is None and kept["blind_indexes"] == [index]
         assert left == [0, 0]
         assert (await client.get(f"/v1/consents/{consent_ids[0]}", headers=INTEGRATOR)).status_code == 404
@@ -323,8 +444,11 @@ async def test_a_contact_erasure_deletes_consents_and_keeps_the_objection_blind_
         assert rematch.json()["items"][0]["contact_id"] is None
 
         events = await _read_topic(
-            kafka_bootstrap, contracts.CONSENT_EVENTS,
-            lambda seen: any(e.type == contracts.CONSENT_DATA_ERASED for e in seen), {contact_id})
+            kafka_bootstrap,
+            contracts.CONSENT_EVENTS,
+            lambda seen: any(e.type == contracts.CONSENT_DATA_ERASED for e in seen),
+            {contact_id},
+        )
     erasures = [e for e in events if e.type == contracts.CONSENT_DATA_ERASED]
     assert len(erasures) == 1, "the duplicate delivery was skipped through the inbox"
     assert erasures[0].data["kept_objection_ids"] == [objection["objection_id"]]
@@ -332,22 +456,29 @@ async def test_a_contact_erasure_deletes_consents_and_keeps_the_objection_blind_
 
 
 async def test_a_purpose_is_revised_into_a_new_version_and_retired_keeping_its_history(  # type: ignore[no-untyped-def]
-        settings, kafka_bootstrap: str) -> None:
+    settings, kafka_bootstrap: str
+) -> None:
     async with running(create_app(settings)) as consent:
         client = consent.client
         purpose = await _created(client, "/v1/purposes", _purpose(), ADMIN)
         pid = purpose["purpose_id"]
-        revised = await client.patch(f"/v1/purposes/{pid}", json={
-            "retention": {"prospects": "2 ans"}, "recipients_external": ["Partenaire A"]}, headers=ADMIN)
+        revised = await client.patch(
+            f"/v1/purposes/{pid}",
+            json={"retention": {"prospects": "2 ans"}, "recipients_external": ["Partenaire A"]},
+            headers=ADMIN,
+        )
         assert revised.status_code == 200, revised.text
         versions = revised.json()["versions"]
         assert revised.json()["current_version"] == 2 and len(versions) == 2
         assert versions[0]["valid_to"] == versions[1]["valid_from"]
         assert versions[0]["retention"] == {"prospects": "3 ans après le dernier contact"}
         assert versions[1]["retention"] == {"prospects": "2 ans"}
-        assert (await client.patch(f"/v1/purposes/{pid}", json={"name": None}, headers=ADMIN)).status_code == 422
-        assert (await client.patch(f"/v1/purposes/{pid}", json={"retention": {}},
-                                   headers=INTEGRATOR)).status_code == 403
+        assert (
+            await client.patch(f"/v1/purposes/{pid}", json={"name": None}, headers=ADMIN)
+        ).status_code == 422
+        assert (
+            await client.patch(f"/v1/purposes/{pid}", json={"retention": {}}, headers=INTEGRATOR)
+        ).status_code == 403
 
         contact_id = _contact_id()
         granted = await _created(client, "/v1/consents", _consent(contact_id, pid), INTEGRATOR)
@@ -361,12 +492,21 @@ async def test_a_purpose_is_revised_into_a_new_version_and_retired_keeping_its_h
         fetched = await client.get(f"/v1/purposes/{pid}", headers=auth("auditor"))
         assert fetched.status_code == 200 and len(fetched.json()["versions"]) == 2
         assert (await client.get(f"/v1/purposes/{uuid.uuid4().hex}", headers=ADMIN)).status_code == 404
-        rows = list(csv.reader(io.StringIO((await client.get("/v1/register", params={"format": "csv"},
-                                                                headers=ADMIN)).text)))
-        assert not [r for r in rows[1:] if r[0] == purpose["versions"][0]["name"]], "a retired purpose is not in force"
+        rows = list(
+            csv.reader(
+                io.StringIO((await client.get("/v1/register", params={"format": "csv"}, headers=ADMIN)).text)
+            )
+        )
+        assert not [r for r in rows[1:] if r[0] == purpose["versions"][0]["name"]], (
+            "a retired purpose is not in force"
+        )
 
-        events = await _read_topic(kafka_bootstrap, contracts.CONSENT_EVENTS, lambda seen: {
-            contracts.PURPOSE_REVISED, contracts.PURPOSE_RETIRED} <= {e.type for e in seen}, {pid})
+        events = await _read_topic(
+            kafka_bootstrap,
+            contracts.CONSENT_EVENTS,
+            lambda seen: {contracts.PURPOSE_REVISED, contracts.PURPOSE_RETIRED} <= {e.type for e in seen},
+            {pid},
+        )
     revised_event = next(e for e in events if e.type == contracts.PURPOSE_REVISED)
     assert revised_event.data["changed_fields"] == ["recipients_external", "retention"]
     assert revised_event.data["version"] == 2 and revised_event.data["previous_version"] == 1
@@ -394,15 +534,19 @@ async def test_single_records_are_readable_and_lists_page_with_an_opaque_cursor(
         assert wrong_list.status_code == 422
 
         notice = await _created(client, "/v1/notices", _notice(made[0]), ADMIN)
-        second = await _created(client, "/v1/notices", {**_notice(made[0]), "notice_id": notice["notice_id"]},
-                                ADMIN)
+        second = await _created(
+            client, "/v1/notices", {**_notice(made[0]), "notice_id": notice["notice_id"]}, ADMIN
+        )
         assert second["version"] == 2
         latest = await client.get(f"/v1/notices/{notice['notice_id']}", headers=INTEGRATOR)
         assert latest.status_code == 200 and latest.json()["version"] == 2
-        first = await client.get(f"/v1/notices/{notice['notice_id']}", params={"version": 1}, headers=INTEGRATOR)
+        first = await client.get(
+            f"/v1/notices/{notice['notice_id']}", params={"version": 1}, headers=INTEGRATOR
+        )
         assert first.json()["content_hash"] == notice["content_hash"]
-        assert (await client.get(f"/v1/notices/{notice['notice_id']}", params={"version": 9},
-                                 headers=INTEGRATOR)).status_code == 404
+        assert (
+            await client.get(f"/v1/notices/{notice['notice_id']}", params={"version": 9}, headers=INTEGRATOR)
+        ).status_code == 404
 
         granted = await _created(client, "/v1/consents", _consent(_contact_id(), made[0]), INTEGRATOR)
         fetched = await client.get(f"/v1/consents/{granted['consent_id']}", headers=auth("reviewer"))
@@ -415,17 +559,31 @@ async def test_two_simultaneous_grants_leave_one_active_consent(settings) -> Non
         contact_id = _contact_id()
         for _ in range(3):
             body = _consent(contact_id, purpose["purpose_id"])
-            responses = await asyncio.gather(*[consent.client.post("/v1/consents", json=body, headers=INTEGRATOR)
-                                               for _ in range(4)])
-            assert sorted(r.status_code for r in responses) == [201, 409, 409, 409], [r.text for r in responses]
-            listed = (await consent.client.get(f"/v1/contacts/{contact_id}/consents", headers=INTEGRATOR)).json()
+            responses = await asyncio.gather(
+                *[consent.client.post("/v1/consents", json=body, headers=INTEGRATOR) for _ in range(4)]
+            )
+            assert sorted(r.status_code for r in responses) == [201, 409, 409, 409], [
+                r.text for r in responses
+            ]
+            listed = (
+                await consent.client.get(f"/v1/contacts/{contact_id}/consents", headers=INTEGRATOR)
+            ).json()
             active = [c for c in listed["consents"] if c["status"] != "withdrawn"]
             assert len(active) == 1
-            await consent.client.post(f"/v1/consents/{active[0]['consent_id']}/withdrawal", headers=INTEGRATOR)
+            await consent.client.post(
+                f"/v1/consents/{active[0]['consent_id']}/withdrawal", headers=INTEGRATOR
+            )
         engine = consent.app.state.service.runtime.engine
         async with engine.connect() as conn:
-            rows = (await conn.execute(sa.select(orm.consents.c.status).where(
-                orm.consents.c.contact_id == contact_id))).scalars().all()
+            rows = (
+                (
+                    await conn.execute(
+                        sa.select(orm.consents.c.status).where(orm.consents.c.contact_id == contact_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
         assert sorted(rows) == ["withdrawn"] * 3, "one grant per round, each withdrawn"
 
 
@@ -434,7 +592,9 @@ async def test_objections_are_matched_by_email_phone_or_blind_index_for_a_reimpo
     async with running(create_app(settings)) as consent:
         client = consent.client
         indexer = BlindIndexer(settings.blind_index_key.get_secret_value().encode())
-        objection = await _created(client, "/v1/objections", {"phone": phone, "scope": "phone_human"}, INTEGRATOR)
+        objection = await _created(
+            client, "/v1/objections", {"phone": phone, "scope": "phone_human"}, INTEGRATOR
+        )
         index = indexer.phone(phone)
         assert objection["blind_indexes"] == [index]
         by_phone = await client.get("/v1/objections", params={"phone": phone}, headers=auth("marketer"))
@@ -442,13 +602,16 @@ async def test_objections_are_matched_by_email_phone_or_blind_index_for_a_reimpo
         by_index = await client.get("/v1/objections", params={"blind_index": index}, headers=INTEGRATOR)
         assert [o["objection_id"] for o in by_index.json()["items"]] == [objection["objection_id"]]
         other = indexer.email(f"nobody.{uuid.uuid4().hex[:6]}@example.org")
-        bulk = await client.post("/v1/objections/matches", json={"blind_indexes": [other, index]},
-                                 headers=INTEGRATOR)
+        bulk = await client.post(
+            "/v1/objections/matches", json={"blind_indexes": [other, index]}, headers=INTEGRATOR
+        )
         assert bulk.status_code == 200 and bulk.json()["matched_blind_indexes"] == [index]
         none = await client.get("/v1/objections", params={"blind_index": other}, headers=INTEGRATOR)
         assert none.json() == {"matched_blind_indexes": [], "items": [], "next_cursor": None}
         assert (await client.get("/v1/objections", headers=INTEGRATOR)).status_code == 422
-        assert (await client.get("/v1/objections", params={"blind_index": "zz"}, headers=INTEGRATOR)).status_code == 422
+        assert (
+            await client.get("/v1/objections", params={"blind_index": "zz"}, headers=INTEGRATOR)
+        ).status_code == 422
 
 
 async def test_the_art14_deadline_of_a_contact_is_exposed_with_its_notice_delivery(settings) -> None:  # type: ignore[no-untyped-def]
@@ -456,21 +619,34 @@ async def test_the_art14_deadline_of_a_contact_is_exposed_with_its_notice_delive
         client = consent.client
         purpose = await _created(client, "/v1/purposes", _purpose(), ADMIN)
         content = {item: f"Texte pour {item}." for item in ART14_REQUIRED}
-        notice = await _created(client, "/v1/notices", {"language": "fr", "article": "14",
-                                                        "purpose_ids": [purpose["purpose_id"]], "content": content},
-                                ADMIN)
+        notice = await _created(
+            client,
+            "/v1/notices",
+            {"language": "fr", "article": "14", "purpose_ids": [purpose["purpose_id"]], "content": content},
+            ADMIN,
+        )
         on_time, late, never = _contact_id(), _contact_id(), _contact_id()
         now = datetime.now(UTC)
         # A delivery lies between the notice's publication (just now) and now: the obtaining times move instead.
-        obtained = {on_time: now - timedelta(days=10), late: now - timedelta(days=40), never: now - timedelta(days=1)}
+        obtained = {
+            on_time: now - timedelta(days=10),
+            late: now - timedelta(days=40),
+            never: now - timedelta(days=1),
+        }
         for contact_id in (on_time, late):
-            await _created(client, f"/v1/notices/{notice['notice_id']}/deliveries",
-                           {"contact_id": contact_id, "channel": "letter"}, INTEGRATOR)
+            await _created(
+                client,
+                f"/v1/notices/{notice['notice_id']}/deliveries",
+                {"contact_id": contact_id, "channel": "letter"},
+                INTEGRATOR,
+            )
 
         async def status(contact_id: str, **params: str) -> dict[str, Any]:
-            response = await client.get(f"/v1/contacts/{contact_id}/art14-deadline",
-                                        params={"obtained_at": obtained[contact_id].isoformat(), **params},
-                                        headers=INTEGRATOR)
+            response = await client.get(
+                f"/v1/contacts/{contact_id}/art14-deadline",
+                params={"obtained_at": obtained[contact_id].isoformat(), **params},
+                headers=INTEGRATOR,
+            )
             assert response.status_code == 200, response.text
             return response.json()
 
@@ -483,8 +659,11 @@ async def test_the_art14_deadline_of_a_contact_is_exposed_with_its_notice_delive
         assert datetime.fromisoformat(earlier["deadline"]) == communicated and not earlier["met"]
         unsent = await status(never)
         assert unsent["delivered_at"] is None and not unsent["met"] and not unsent["overdue"]
-        naive = await client.get(f"/v1/contacts/{never}/art14-deadline", params={"obtained_at": "2026-01-31T10:00:00"},
-                                 headers=INTEGRATOR)
+        naive = await client.get(
+            f"/v1/contacts/{never}/art14-deadline",
+            params={"obtained_at": "2026-01-31T10:00:00"},
+            headers=INTEGRATOR,
+        )
         assert naive.status_code == 422
 
 
@@ -497,7 +676,8 @@ async def upstream(settings: ConsentSettings, kafka_bootstrap: str) -> AsyncIter
 
 
 async def test_an_objection_given_by_contact_id_alone_keeps_the_persons_indexes_past_erasure(  # type: ignore[no-untyped-def]
-        settings, kafka_bootstrap: str, upstream: Upstream) -> None:
+    settings, kafka_bootstrap: str, upstream: Upstream
+) -> None:
     indexer = BlindIndexer(settings.blind_index_key.get_secret_value().encode())
     email, phone = f"claude.{uuid.uuid4().hex[:6]}@example.org", f"+33612{uuid.uuid4().int % 100:02d}2233"
     email_index, phone_index = indexer.email(email), indexer.phone(phone)
@@ -512,30 +692,47 @@ async def test_an_objection_given_by_contact_id_alone_keeps_the_persons_indexes_
         await upstream.update_contact(contact, phone=phone)
 
         async def _phone_matches() -> bool:
-            found = await client.get("/v1/objections", params={"blind_index": phone_index}, headers=INTEGRATOR)
+            found = await client.get(
+                "/v1/objections", params={"blind_index": phone_index}, headers=INTEGRATOR
+            )
             return [o["objection_id"] for o in found.json()["items"]] == [objection["objection_id"]]
 
         await eventually(_phone_matches, timeout=30)
         await upstream.erase(contact, reason="request")
 
         async def _anonymous() -> bool:
-            found = await client.get("/v1/objections", params={"blind_index": phone_index}, headers=INTEGRATOR)
+            found = await client.get(
+                "/v1/objections", params={"blind_index": phone_index}, headers=INTEGRATOR
+            )
             items = found.json()["items"]
             return bool(items) and items[0]["contact_id"] is None
 
         await eventually(_anonymous, timeout=30)
-        matched = await client.post("/v1/objections/matches", json={"blind_indexes": [email_index, phone_index]},
-                                    headers=INTEGRATOR)
+        matched = await client.post(
+            "/v1/objections/matches", json={"blind_indexes": [email_index, phone_index]}, headers=INTEGRATOR
+        )
         assert matched.json()["matched_blind_indexes"] == sorted([email_index, phone_index])
         engine = consent.app.state.service.runtime.engine
         async with engine.connect() as conn:
-            left = (await conn.execute(sa.select(sa.func.count()).select_from(orm.contact_indexes).where(
-                orm.contact_indexes.c.contact_id == contact_id))).scalar()
+            left = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(orm.contact_indexes)
+                    .where(orm.contact_indexes.c.contact_id == contact_id)
+                )
+            ).scalar()
         assert left == 0, "the projection forgets the erased contact"
-        events = await _read_topic(kafka_bootstrap, contracts.CONSENT_EVENTS, lambda seen: any(
-            e.type == contracts.OBJECTION_INDEXES_ADDED for e in seen), {contact_id})
+        events = await _read_topic(
+            kafka_bootstrap,
+            contracts.CONSENT_EVENTS,
+            lambda seen: any(e.type == contracts.OBJECTION_INDEXES_ADDED for e in seen),
+            {contact_id},
+        )
     added = next(e for e in events if e.type == contracts.OBJECTION_INDEXES_ADDED)
-    assert added.data["blind_indexes"] == [phone_index] and added.data["objection_id"] == objection["objection_id"]
+    assert (
+        added.data["blind_indexes"] == [phone_index]
+        and added.data["objection_id"] == objection["objection_id"]
+    )
 
 
 # --- Consent's facts for the gate, from the HTTP input to the bytes on consent.events (issue 13): the gate
@@ -543,70 +740,126 @@ async def test_an_objection_given_by_contact_id_alone_keeps_the_persons_indexes_
 
 
 async def test_a_pre_ticked_consent_is_published_as_stored_without_positive_act_or_withdrawal_info(
-        settings: ConsentSettings, kafka_bootstrap: str) -> None:
+    settings: ConsentSettings, kafka_bootstrap: str
+) -> None:
     async with running(create_app(settings)) as consent:
         client = consent.client
         purpose = await _created(client, "/v1/purposes", _purpose(), ADMIN)
         pre_ticked, told = _contact_id(), _contact_id()
-        stored = await _created(client, "/v1/consents", _consent(
-            pre_ticked, purpose["purpose_id"], terms={"act": "pre_ticked_box"}), INTEGRATOR)
+        stored = await _created(
+            client,
+            "/v1/consents",
+            _consent(pre_ticked, purpose["purpose_id"], terms={"act": "pre_ticked_box"}),
+            INTEGRATOR,
+        )
         assert stored["terms"]["positive_act"] is False and stored["terms"]["withdrawal_info_given"] is False
-        ticked = await _created(client, "/v1/consents", _consent(
-            told, purpose["purpose_id"], channel="phone_human", out_of_hours_calls=True,
-            wording="J'accepte d'être appelé par Acme, y compris le soir. Je peux retirer mon accord à tout moment.",
-            terms={"act": "said_yes"}), INTEGRATOR)
+        ticked = await _created(
+            client,
+            "/v1/consents",
+            _consent(
+                told,
+                purpose["purpose_id"],
+                channel="phone_human",
+                out_of_hours_calls=True,
+                wording="J'accepte d'être appelé par Acme, y compris le soir. Je peux retirer mon accord à tout moment.",
+                terms={"act": "said_yes"},
+            ),
+            INTEGRATOR,
+        )
         assert ticked["terms"]["positive_act"] is True and ticked["terms"]["withdrawal_info_given"] is True
         assert ticked["out_of_hours_calls"] is True
 
         refused = [
-            await client.post("/v1/consents", json=_consent(_contact_id(), purpose["purpose_id"],
-                                                             out_of_hours_calls=True), headers=INTEGRATOR),
-            await client.post("/v1/consents", json=_consent(_contact_id(), purpose["purpose_id"], terms={
-                "act": "bundled_with_terms", "positive_act": True}), headers=INTEGRATOR),
-            await client.post("/v1/consents", json=_consent(_contact_id(), purpose["purpose_id"], terms={
-                "act": "ticked_box", "withdrawal_info_given": True}), headers=INTEGRATOR),
+            await client.post(
+                "/v1/consents",
+                json=_consent(_contact_id(), purpose["purpose_id"], out_of_hours_calls=True),
+                headers=INTEGRATOR,
+            ),
+            await client.post(
+                "/v1/consents",
+                json=_consent(
+                    _contact_id(),
+                    purpose["purpose_id"],
+                    terms={"act": "bundled_with_terms", "positive_act": True},
+                ),
+                headers=INTEGRATOR,
+            ),
+            await client.post(
+                "/v1/consents",
+                json=_consent(
+                    _contact_id(),
+                    purpose["purpose_id"],
+                    terms={"act": "ticked_box", "withdrawal_info_given": True},
+                ),
+                headers=INTEGRATOR,
+            ),
         ]
         assert [r.status_code for r in refused] == [422, 422, 422], [r.text for r in refused]
         assert "out_of_hours_calls" in refused[0].text and "positive_act" in refused[1].text
         assert "withdrawal_info_given" in refused[2].text
-        events = await _read_topic(kafka_bootstrap, contracts.CONSENT_EVENTS,
-                                   lambda seen: len([e for e in seen if e.type == contracts.CONSENT_GRANTED]) == 2,
-                                   {pre_ticked, told})
+        events = await _read_topic(
+            kafka_bootstrap,
+            contracts.CONSENT_EVENTS,
+            lambda seen: len([e for e in seen if e.type == contracts.CONSENT_GRANTED]) == 2,
+            {pre_ticked, told},
+        )
     granted = {e.subject: e.data for e in events if e.type == contracts.CONSENT_GRANTED}
     for contact_id, record in ((pre_ticked, stored), (told, ticked)):
         published = granted[contact_id]
-        assert {k: published[k] for k in ("positive_act", "withdrawal_info_given", "explicit", "given_by")} == {
-            k: record["terms"][k] for k in ("positive_act", "withdrawal_info_given", "explicit", "given_by")}
+        assert {
+            k: published[k] for k in ("positive_act", "withdrawal_info_given", "explicit", "given_by")
+        } == {
+            k: record["terms"][k] for k in ("positive_act", "withdrawal_info_given", "explicit", "given_by")
+        }
         assert published["out_of_hours_calls"] is record["out_of_hours_calls"]
         assert published["proof_present"] is True
     assert granted[pre_ticked]["positive_act"] is False and granted[told]["out_of_hours_calls"] is True
 
 
 async def test_an_art14_exemption_claimed_in_the_register_is_published_and_exported(
-        settings: ConsentSettings, kafka_bootstrap: str) -> None:
+    settings: ConsentSettings, kafka_bootstrap: str
+) -> None:
     ground = "Fichier d'archives de 1950 : les personnes ne peuvent plus être retrouvées"
     async with running(create_app(settings)) as consent:
         client = consent.client
-        missing = await client.post("/v1/purposes", json=_purpose(art14_exemption_claimed=True), headers=ADMIN)
+        missing = await client.post(
+            "/v1/purposes", json=_purpose(art14_exemption_claimed=True), headers=ADMIN
+        )
         assert missing.status_code == 422 and "art14_exemption_ground" in missing.text
-        purpose = await _created(client, "/v1/purposes", _purpose(
-            lawful_basis="legitimate_interests", legitimate_interest="Prospection de clients professionnels",
-            art14_exemption_claimed=True, art14_exemption_ground=ground), ADMIN)
+        purpose = await _created(
+            client,
+            "/v1/purposes",
+            _purpose(
+                lawful_basis="legitimate_interests",
+                legitimate_interest="Prospection de clients professionnels",
+                art14_exemption_claimed=True,
+                art14_exemption_ground=ground,
+            ),
+            ADMIN,
+        )
         assert purpose["versions"][0]["art14_exemption_ground"] == ground
         exported = await client.get("/v1/register", params={"format": "csv"}, headers=ADMIN)
         assert exported.status_code == 200, exported.text
-        rows = [r for r in csv.DictReader(io.StringIO(exported.text))
-                if r["Fiche de registre de l'activité"] == purpose["versions"][0]["name"]]
+        rows = [
+            r
+            for r in csv.DictReader(io.StringIO(exported.text))
+            if r["Fiche de registre de l'activité"] == purpose["versions"][0]["name"]
+        ]
         assert ground in rows[0]["Objectifs poursuivis"]
-        revised = await client.patch(f"/v1/purposes/{purpose['purpose_id']}",
-                                     json={"art14_exemption_claimed": False}, headers=ADMIN)
+        revised = await client.patch(
+            f"/v1/purposes/{purpose['purpose_id']}", json={"art14_exemption_claimed": False}, headers=ADMIN
+        )
         assert revised.status_code == 200, revised.text
-        reclaimed = await client.patch(f"/v1/purposes/{purpose['purpose_id']}",
-                                       json={"art14_exemption_claimed": True}, headers=ADMIN)
+        reclaimed = await client.patch(
+            f"/v1/purposes/{purpose['purpose_id']}", json={"art14_exemption_claimed": True}, headers=ADMIN
+        )
         assert reclaimed.status_code == 422 and "art14_exemption_ground" in reclaimed.text
-        events = await _read_topic(kafka_bootstrap, contracts.CONSENT_EVENTS,
-                                   lambda seen: {contracts.PURPOSE_REGISTERED, contracts.PURPOSE_REVISED}
-                                   <= {e.type for e in seen}, {purpose["purpose_id"]})
+        events = await _read_topic(
+            kafka_bootstrap,
+            contracts.CONSENT_EVENTS,
+            lambda seen: {contracts.PURPOSE_REGISTERED, contracts.PURPOSE_REVISED} <= {e.type for e in seen},
+            {purpose["purpose_id"]},
+        )
     by_type = {e.type: e.data for e in events}
     assert by_type[contracts.PURPOSE_REGISTERED]["art14_exemption_claimed"] is True
     assert by_type[contracts.PURPOSE_REGISTERED]["art14_exemption_ground"] == ground
@@ -615,7 +868,8 @@ async def test_an_art14_exemption_claimed_in_the_register_is_published_and_expor
 
 
 async def test_an_erasure_without_an_objection_keeps_the_erased_indexes_as_an_erasure_objection(
-        settings: ConsentSettings, kafka_bootstrap: str, upstream: Upstream) -> None:
+    settings: ConsentSettings, kafka_bootstrap: str, upstream: Upstream
+) -> None:
     """contact_erased is made by contacts' own code: Contact.erase, its outgoing mapping, the outbox relay."""
     email, phone = f"sacha.{uuid.uuid4().hex[:6]}@example.org", "+33612345678"
     indexer = BlindIndexer(settings.blind_index_key.get_secret_value().encode())
@@ -627,7 +881,9 @@ async def test_an_erasure_without_an_objection_keeps_the_erased_indexes_as_an_er
         contact = await upstream.contact(contact_id=contact_id, email=email, phone=phone)
         await _created(client, "/v1/consents", _consent(contact_id, purpose["purpose_id"]), INTEGRATOR)
         erased = await upstream.erase(contact, reason="request")
-        assert erased.type == contracts.CONTACT_ERASED and sorted(erased.data["blind_indexes"]) == sorted(indexes)
+        assert erased.type == contracts.CONTACT_ERASED and sorted(erased.data["blind_indexes"]) == sorted(
+            indexes
+        )
 
         async def _matched() -> dict[str, Any] | None:
             response = await client.get("/v1/objections", params={"email": email.upper()}, headers=INTEGRATOR)
@@ -642,12 +898,20 @@ async def test_an_erasure_without_an_objection_keeps_the_erased_indexes_as_an_er
         await _wait_for_consumer_idle(consent)
         engine = consent.app.state.service.runtime.engine
         async with engine.connect() as conn:
-            left = (await conn.execute(sa.select(sa.func.count()).select_from(orm.consents).where(
-                orm.consents.c.contact_id == contact_id))).scalar()
+            left = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(orm.consents)
+                    .where(orm.consents.c.contact_id == contact_id)
+                )
+            ).scalar()
         assert left == 0
-        events = await _read_topic(kafka_bootstrap, contracts.CONSENT_EVENTS,
-                                   lambda seen: any(e.type == contracts.OBJECTION_RECORDED for e in seen),
-                                   {kept["objection_id"]})
+        events = await _read_topic(
+            kafka_bootstrap,
+            contracts.CONSENT_EVENTS,
+            lambda seen: any(e.type == contracts.OBJECTION_RECORDED for e in seen),
+            {kept["objection_id"]},
+        )
     recorded = next(e for e in events if e.type == contracts.OBJECTION_RECORDED)
     assert recorded.data["reason"] == "erasure" and recorded.data["scope"] == "all_direct_marketing"
     assert sorted(recorded.data["blind_indexes"]) == sorted(indexes) and recorded.data["contact_id"] is None

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-
 from consent import contracts
 from consent.bootstrap import bootstrap
 from consent.domain import parties

@@ -129,8 +129,14 @@ class FakeNoticeRepository(_FakeRepository[Notice], AbstractNoticeRepository):
         super().__init__(rows, lambda n: (n.notice_id, n.version))
 
     async def get(self, notice_id: str, version: int | None = None) -> Notice | None:
-        versions = sorted((n for n in self._rows.values() if n.notice_id == notice_id and
-                           (version is None or n.version == version)), key=lambda n: n.version)
+        versions = sorted(
+            (
+                n
+                for n in self._rows.values()
+                if n.notice_id == notice_id and (version is None or n.version == version)
+            ),
+            key=lambda n: n.version,
+        )
         return self._hand_out(versions[-1:])[0] if versions else None
 
 
@@ -139,8 +145,11 @@ class FakeDeliveryRepository(_FakeRepository[NoticeDelivery], AbstractDeliveryRe
         super().__init__(rows, lambda d: d.delivery_id)
 
     async def for_contact(self, contact_id: str) -> list[NoticeDelivery]:
-        return self._hand_out(sorted((d for d in self._rows.values() if d.contact_id == contact_id),
-                                     key=lambda d: d.delivered_at))
+        return self._hand_out(
+            sorted(
+                (d for d in self._rows.values() if d.contact_id == contact_id), key=lambda d: d.delivered_at
+            )
+        )
 
     async def delete(self, delivery_ids: Iterable[str]) -> None:
         self._delete(delivery_ids)
@@ -154,8 +163,12 @@ class FakeConsentRepository(_FakeRepository[Consent], AbstractConsentRepository)
         return self._one(consent_id)
 
     async def for_contact(self, contact_id: str, *, for_update: bool = False) -> list[Consent]:
-        return self._hand_out(sorted((c for c in self._rows.values() if c.contact_id == contact_id),
-                                     key=lambda c: (c.requested_at, c.consent_id)))
+        return self._hand_out(
+            sorted(
+                (c for c in self._rows.values() if c.contact_id == contact_id),
+                key=lambda c: (c.requested_at, c.consent_id),
+            )
+        )
 
     async def delete(self, consent_ids: Iterable[str]) -> None:
         self._delete(consent_ids)
@@ -166,14 +179,16 @@ class FakeObjectionRepository(_FakeRepository[Objection], AbstractObjectionRepos
         super().__init__(rows, lambda o: o.objection_id)
 
     async def for_contact(self, contact_id: str) -> list[Objection]:
-        return self._hand_out(sorted((o for o in self._rows.values() if o.contact_id == contact_id),
-                                     key=lambda o: o.at))
+        return self._hand_out(
+            sorted((o for o in self._rows.values() if o.contact_id == contact_id), key=lambda o: o.at)
+        )
 
     async def list_all(self) -> list[Objection]:
         return self._hand_out(sorted(self._rows.values(), key=lambda o: (o.at, o.objection_id)))
 
-    async def matching(self, blind_indexes: Iterable[str], *, after: Keyset | None = None,
-                       limit: int = 1000) -> list[Objection]:
+    async def matching(
+        self, blind_indexes: Iterable[str], *, after: Keyset | None = None, limit: int = 1000
+    ) -> list[Objection]:
         wanted = set(blind_indexes)
         found = [o for o in self._rows.values() if wanted & set(o.blind_indexes)]
         return self._hand_out(_page(found, lambda o: (o.at, o.objection_id), after, limit))
@@ -208,8 +223,9 @@ class FakePartyRepository(_FakeRepository[Party], AbstractPartyRepository):
         return self._hand_out(sorted(self._rows.values(), key=lambda p: (p.legal_name, p.party_id)))
 
     async def page(self, *, after: Keyset | None, limit: int) -> list[Party]:
-        return self._hand_out(_page(list(self._rows.values()), lambda p: (p.legal_name, p.party_id), after,
-                                    limit))
+        return self._hand_out(
+            _page(list(self._rows.values()), lambda p: (p.legal_name, p.party_id), after, limit)
+        )
 
 
 class FakeContractRepository(_FakeRepository[Contract], AbstractContractRepository):
@@ -253,8 +269,13 @@ class FakeContactIndexRepository(AbstractContactIndexRepository):
 class FakeUnitOfWork(AbstractConsentUnitOfWork):
     """A unit of work over a FakeStore: `commit` keeps the staged tables and publishes the pending events."""
 
-    def __init__(self, store: FakeStore | None = None, *, clock: Callable[[], datetime] = lambda: T0,
-                 indexer: BlindIndexer = INDEXER) -> None:
+    def __init__(
+        self,
+        store: FakeStore | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: T0,
+        indexer: BlindIndexer = INDEXER,
+    ) -> None:
         self.store = store if store is not None else FakeStore()
         self.clock = clock
         self.indexer = indexer
@@ -287,8 +308,16 @@ class FakeUnitOfWork(AbstractConsentUnitOfWork):
         return True
 
     async def commit(self, *, actor: str) -> None:
-        for repository in (self.purposes, self.notices, self.deliveries, self.consents, self.objections,
-                           self.processors, self.parties, self.contracts):
+        for repository in (
+            self.purposes,
+            self.notices,
+            self.deliveries,
+            self.consents,
+            self.objections,
+            self.processors,
+            self.parties,
+            self.contracts,
+        ):
             for aggregate in repository.seen:
                 self.store.published.extend(aggregate.events)
                 aggregate.events.clear()

@@ -221,8 +221,12 @@ def test_a_consent_claims_no_validity_term_that_was_not_stated(grant):
 
 
 def test_the_terms_of_a_joint_parental_and_explicit_consent_reach_its_events(grant):
-    terms = model.ConsentTerms(positive_act=True, withdrawal_info_given=True, explicit=True,
-                               given_by=("parental_authority_holder", "data_subject", "data_subject"))
+    terms = model.ConsentTerms(
+        positive_act=True,
+        withdrawal_info_given=True,
+        explicit=True,
+        given_by=("parental_authority_holder", "data_subject", "data_subject"),
+    )
     assert terms.given_by == (model.GivenBy.PARENTAL_AUTHORITY_HOLDER, model.GivenBy.DATA_SUBJECT)
     assert terms.given_jointly
     pending = grant(channel=model.Channel.EMAIL, terms=terms)
@@ -247,8 +251,9 @@ def test_a_consent_given_by_nobody_or_by_an_unknown_party_is_refused():
 
 
 def _derive(wording="J'accepte les offres d'Acme par SMS.", notice=False, **entered):
-    return model.ConsentTerms.derive(model.TermsEntered(**entered), wording=wording,
-                                     notice_states_withdrawal=notice)
+    return model.ConsentTerms.derive(
+        model.TermsEntered(**entered), wording=wording, notice_states_withdrawal=notice
+    )
 
 
 @pytest.mark.parametrize("act", ["pre_ticked_box", "bundled_with_terms", "inactivity"])
@@ -277,22 +282,26 @@ def test_a_consent_whose_wording_does_not_say_it_can_be_withdrawn_records_no_wit
         _derive(act="ticked_box", withdrawal_info_given=True)
 
 
-@pytest.mark.parametrize("text", [
-    "J'accepte les offres d'Acme par SMS. Je peux retirer mon accord à tout moment.",
-    "Vous pourrez retirer votre consentement à tout moment via le lien en bas de chaque message.",
-    "Votre consentement peut être retiré à tout moment.",
-    "Désinscription possible à tout moment.",
-    "Répondez STOP au 36111 pour ne plus recevoir nos SMS.",
-    "You can withdraw your consent at any time.",
-    "Unsubscribe at any time.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "J'accepte les offres d'Acme par SMS. Je peux retirer mon accord à tout moment.",
+        "Vous pourrez retirer votre consentement à tout moment via le lien en bas de chaque message.",
+        "Votre consentement peut être retiré à tout moment.",
+        "Désinscription possible à tout moment.",
+        "Répondez STOP au 36111 pour ne plus recevoir nos SMS.",
+        "You can withdraw your consent at any time.",
+        "Unsubscribe at any time.",
+    ],
+)
 def test_the_wording_or_the_withdrawal_statement_tells_the_person_consent_can_be_withdrawn(text):
     assert _derive(wording=text).withdrawal_info_given is True
     assert _derive(withdrawal_statement=text).withdrawal_info_given is True
 
 
-@pytest.mark.parametrize("text", ["J'accepte de recevoir les offres d'Acme.",
-                                  "Retirez votre colis en magasin."])
+@pytest.mark.parametrize(
+    "text", ["J'accepte de recevoir les offres d'Acme.", "Retirez votre colis en magasin."]
+)
 def test_wording_without_a_withdrawal_statement_does_not_count(text):
     assert model.states_withdrawal(text) is False
 

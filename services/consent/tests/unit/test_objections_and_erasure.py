@@ -137,7 +137,9 @@ def test_an_objection_without_blind_index_is_kept_and_flagged(t0):
 
 
 def test_an_objection_takes_on_the_persons_other_blind_indexes_once_each(t0):
-    objection = model.Objection.record(contact_id="c1", scope="all_direct_marketing", at=t0, blind_indexes=["a" * 64])
+    objection = model.Objection.record(
+        contact_id="c1", scope="all_direct_marketing", at=t0, blind_indexes=["a" * 64]
+    )
     objection.events.clear()
     assert objection.add_blind_indexes(["a" * 64, "b" * 64, "b" * 64], at=t0) == ("b" * 64,)
     assert objection.blind_indexes == ("a" * 64, "b" * 64)
@@ -150,25 +152,45 @@ def test_an_objection_takes_on_the_persons_other_blind_indexes_once_each(t0):
 
 
 def test_an_erasure_without_an_objection_records_one_for_all_direct_marketing_with_the_erased_indexes(t0):
-    plan = erase_subject(contact_id="contact-9", consents=[], deliveries=[], objections=[], at=t0,
-                         blind_indexes=["bi-email", "bi-phone", "bi-email", ""])
+    plan = erase_subject(
+        contact_id="contact-9",
+        consents=[],
+        deliveries=[],
+        objections=[],
+        at=t0,
+        blind_indexes=["bi-email", "bi-phone", "bi-email", ""],
+    )
 
     kept = plan.erasure_objection
     assert kept is not None and plan.kept_objections == (kept,)
     assert (kept.contact_id, kept.scope) == (None, "all_direct_marketing")
     assert kept.reason is model.ObjectionReason.ERASURE
     assert kept.blind_indexes == ("bi-email", "bi-phone")
-    assert kept.events == [events.ObjectionRecorded(
-        objection_id=kept.objection_id, contact_id=None, scope="all_direct_marketing",
-        blind_indexes=("bi-email", "bi-phone"), at=t0, reason="erasure")]
+    assert kept.events == [
+        events.ObjectionRecorded(
+            objection_id=kept.objection_id,
+            contact_id=None,
+            scope="all_direct_marketing",
+            blind_indexes=("bi-email", "bi-phone"),
+            at=t0,
+            reason="erasure",
+        )
+    ]
     assert plan.event.kept_objection_ids == (kept.objection_id,)
 
 
 def test_an_erasure_of_a_contact_who_objected_records_no_second_objection_but_adds_the_indexes(t0):
-    objected = model.Objection.record(contact_id="contact-9", scope="email", at=t0,
-                                      blind_indexes=["bi-email"])
-    plan = erase_subject(contact_id="contact-9", consents=[], deliveries=[], objections=[objected],
-                         at=t0 + timedelta(days=1), blind_indexes=["bi-email", "bi-phone"])
+    objected = model.Objection.record(
+        contact_id="contact-9", scope="email", at=t0, blind_indexes=["bi-email"]
+    )
+    plan = erase_subject(
+        contact_id="contact-9",
+        consents=[],
+        deliveries=[],
+        objections=[objected],
+        at=t0 + timedelta(days=1),
+        blind_indexes=["bi-email", "bi-phone"],
+    )
 
     assert plan.erasure_objection is None
     (kept,) = plan.kept_objections

@@ -82,8 +82,12 @@ def test_a_processor_with_a_complete_signed_contract_in_the_eea_has_no_gaps(t0):
 
 def test_the_processor_events_carry_the_contract_facts_the_gate_checks(t0):
     clauses = dict.fromkeys(processors.ART28_3_CHECKLIST, True) | {"c_security_art32": False}
-    processor = make_processor(t0, contract=processors.ProcessorContract(
-        reference="DPA-X", signed_at=t0, expires_at=t0 + timedelta(days=30), clauses=clauses))
+    processor = make_processor(
+        t0,
+        contract=processors.ProcessorContract(
+            reference="DPA-X", signed_at=t0, expires_at=t0 + timedelta(days=30), clauses=clauses
+        ),
+    )
     facts = processor.events[0].facts
     assert facts["missing_clauses"] == ["c_security_art32"]
     assert facts["gaps_at_event"] == ["missing_clause"]
@@ -246,12 +250,17 @@ def test_an_update_of_an_unknown_field_is_refused(t0):
 
 def test_the_processor_events_publish_every_gap_consent_computes(t0):
     clauses = dict.fromkeys(processors.ART28_3_CHECKLIST, True) | {
-        "form": False, "subject_matter_and_duration": False, "type_of_personal_data": False}
+        "form": False,
+        "subject_matter_and_duration": False,
+        "type_of_personal_data": False,
+    }
     processor = make_processor(
-        t0, contract=full_contract(t0, clauses=clauses),
+        t0,
+        contract=full_contract(t0, clauses=clauses),
         locations=(Location(country="FR"), Location(country="BR")),
         transfer_mechanism=TransferMechanism.ADEQUACY,
-        sub_processors=(SubProcessor(name="SMS Relay Ltd", country="IE"),))
+        sub_processors=(SubProcessor(name="SMS Relay Ltd", country="IE"),),
+    )
     facts = processor.events[0].facts
     assert facts is not None
     assert facts["missing_clauses"] == ["subject_matter_and_duration", "type_of_personal_data", "form"]
@@ -259,7 +268,10 @@ def test_the_processor_events_publish_every_gap_consent_computes(t0):
     by_code = {gap["code"]: gap for gap in facts["gaps"]}
     assert [g["code"] for g in facts["gaps"] if g["topic"] == "clause"] == ["missing_clause"] * 3
     assert [g["detail"] for g in facts["gaps"] if g["topic"] == "clause"] == [
-        "subject_matter_and_duration", "type_of_personal_data", "form"]
+        "subject_matter_and_duration",
+        "type_of_personal_data",
+        "form",
+    ]
     assert by_code["subprocessor_not_authorised"]["topic"] == "subprocessor"
     assert "SMS Relay Ltd" in by_code["subprocessor_not_authorised"]["detail"]
     assert by_code["adequacy_not_established"]["topic"] == "transfer"

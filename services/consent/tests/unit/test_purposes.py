@@ -124,8 +124,10 @@ def test_the_registered_version_accepts_timezone_aware_non_utc_times(make_purpos
 def test_an_art14_exemption_claim_needs_its_ground_and_reaches_the_purpose_events(make_purpose, t0):
     with pytest.raises(errors.Art14ExemptionGroundMissingError, match="art14_exemption_ground"):
         make_purpose(art14_exemption_claimed=True)
-    purpose = make_purpose(art14_exemption_claimed=True,
-                           art14_exemption_ground="Archives publiques de 1950 : personnes introuvables")
+    purpose = make_purpose(
+        art14_exemption_claimed=True,
+        art14_exemption_ground="Archives publiques de 1950 : personnes introuvables",
+    )
     registered = purpose.events[-1]
     assert isinstance(registered, events.PurposeRegistered)
     assert registered.art14_exemption_claimed is True

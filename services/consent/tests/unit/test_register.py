@@ -152,24 +152,42 @@ def test_parties_touching_a_purpose_fill_the_recipient_columns_with_their_contra
     broker = _party(t0, "Courtier SA", ["data_broker"], [pid])
     elsewhere = _party(t0, "Autre SAS", ["processor"], ["other-purpose"])
     ended = _party(t0, "Ancien SAS", ["integrator"], [pid], status="ended")
-    contract = parties.Contract.sign(party=router, version=1, reference="DPA-1", signed_at=t0, at=t0,
-                                     expires_at=t0 + timedelta(days=365))
-    expired = parties.Contract.sign(party=vendor, version=1, reference="LIC-1", signed_at=t0 - timedelta(days=400),
-                                    at=t0, expires_at=t0 - timedelta(days=1))
+    contract = parties.Contract.sign(
+        party=router, version=1, reference="DPA-1", signed_at=t0, at=t0, expires_at=t0 + timedelta(days=365)
+    )
+    expired = parties.Contract.sign(
+        party=vendor,
+        version=1,
+        reference="LIC-1",
+        signed_at=t0 - timedelta(days=400),
+        at=t0,
+        expires_at=t0 - timedelta(days=1),
+    )
     framed = register.framed_parties([router, vendor, broker, elsewhere, ended], [contract, expired], at=t0)
 
     row = register.register_rows([purpose], processor_names={"proc-router": "Routeur SAS"}, parties=framed)[0]
 
-    assert row["Sous-traitants"] == (f"Routeur SAS (sous-traitant ; contrat DPA-1 v1 signé le {t0.date()}, "
-                                     f"expire le {(t0 + timedelta(days=365)).date()})")
-    assert row["Organismes externes"] == "Partenaires; Éditeur CRM (éditeur de logiciel ; aucun contrat en vigueur)"
+    assert row["Sous-traitants"] == (
+        f"Routeur SAS (sous-traitant ; contrat DPA-1 v1 signé le {t0.date()}, "
+        f"expire le {(t0 + timedelta(days=365)).date()})"
+    )
+    assert (
+        row["Organismes externes"]
+        == "Partenaires; Éditeur CRM (éditeur de logiciel ; aucun contrat en vigueur)"
+    )
 
 
 def test_the_auditors_csv_has_one_line_per_contract_version_and_names_what_is_missing(t0):
     party = _party(t0, "Routeur SAS", ["processor"], [])
     v1 = parties.Contract.sign(party=party, version=1, reference="DPA-1", signed_at=t0, at=t0)
-    v2 = parties.Contract.sign(party=party, version=2, reference="DPA-2", signed_at=t0, at=t0,
-                               clauses=set(parties.required_clauses(["processor"])) - {"c_security_art32"})
+    v2 = parties.Contract.sign(
+        party=party,
+        version=2,
+        reference="DPA-2",
+        signed_at=t0,
+        at=t0,
+        clauses=set(parties.required_clauses(["processor"])) - {"c_security_art32"},
+    )
     lonely = _party(t0, "Conseil SARL", ["consultant"], [])
     findings = parties.party_findings(party, [v1, v2], at=t0)
     text = register.parties_csv([(party, [v1, v2], findings), (lonely, [], [])], at=t0)
@@ -177,6 +195,9 @@ def test_the_auditors_csv_has_one_line_per_contract_version_and_names_what_is_mi
     rows = list(csv.DictReader(io.StringIO(text)))
     assert tuple(rows[0]) == register.PARTIES_COLUMNS
     assert [(r["legal_name"], r["contract_version"], r["current"]) for r in rows] == [
-        ("Routeur SAS", "1", "false"), ("Routeur SAS", "2", "true"), ("Conseil SARL", "", "false")]
+        ("Routeur SAS", "1", "false"),
+        ("Routeur SAS", "2", "true"),
+        ("Conseil SARL", "", "false"),
+    ]
     assert rows[1]["missing_clauses"] == "processor: c_security_art32"
     assert "missing_clause" in rows[1]["findings"] and rows[0]["findings"] == ""

@@ -7,19 +7,21 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
-
 from shared.settings import PLACEHOLDER_MARK, ServiceSettings
 
 
 class ContactsSettings(ServiceSettings):
     """Where contacts keeps its data, the keys that protect it, and the peers data-subject requests ask."""
 
-    model_config = SettingsConfigDict(env_prefix="CONTACTS_", extra="ignore", frozen=True, populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CONTACTS_", extra="ignore", frozen=True, populate_by_name=True
+    )
     service_name: ClassVar[str] = "contacts"
 
     database_url: str = "sqlite+aiosqlite:///./.run/contacts.db"
     blind_index_key: SecretStr = Field(
-        SecretStr(f"{PLACEHOLDER_MARK}-blind-index-key-0123456789"), validation_alias="VIGIE_BLIND_INDEX_KEY")
+        SecretStr(f"{PLACEHOLDER_MARK}-blind-index-key-0123456789"), validation_alias="VIGIE_BLIND_INDEX_KEY"
+    )
     #: Key-encryption keys as `id:base64,id:base64`; the first is active (see `kek_ring`).
     keks: SecretStr = SecretStr("local:" + base64.b64encode(b"local-only-placeholder-kek-32byt").decode())
     #: Days between flagging a contact past retention and erasing it (the one-time re-contact window).

@@ -6,7 +6,6 @@ import base64
 import os
 
 import sqlalchemy as sa
-
 from contacts.adapters import orm
 from contacts.adapters.key_rotation import rewrap_data_keys
 from contacts.main import create_app
@@ -20,26 +19,38 @@ def _kek(kid: str) -> str:
 
 
 async def test_after_rotating_the_key_encryption_key_all_contacts_still_read(
-        kafka_bootstrap: str, postgres_admin_url: str) -> None:
+    kafka_bootstrap: str, postgres_admin_url: str
+) -> None:
     url = await migrated_database(postgres_admin_url, "contacts")
     old, new = _kek("2026a"), _kek("2026b")
     common = {**common_settings(kafka_bootstrap), "run_relay": False}
     ids = []
     async with running(create_app(ContactsSettings(database_url=url, keks=old, **common))) as before:
         for n in range(5):
-            created = await before.client.post("/v1/contacts", headers=auth("integrator"), json={
-                "kind": "consumer", "given_name": f"Rotation{n}", "email": f"rotation{n}.{os.urandom(3).hex()}@example.org",
-                "collected_from_person": True, "source": "web_form", "obtained_at": "2026-10-01T10:00:00+00:00"})
+            created = await before.client.post(
+                "/v1/contacts",
+                headers=auth("integrator"),
+                json={
+                    "kind": "consumer",
+                    "given_name": f"Rotation{n}",
+                    "email": f"rotation{n}.{os.urandom(3).hex()}@example.org",
+                    "collected_from_person": True,
+                    "source": "web_form",
+                    "obtained_at": "2026-10-01T10:00:00+00:00",
+                },
+            )
             assert created.status_code == 201, created.text
             ids.append(created.json()["id"])
 
     rotated = ContactsSettings(database_url=url, keks=f"{new},{old}", **common)
     async with running(create_app(rotated)) as during:
-        report = await rewrap_data_keys(during.app.state.service.runtime.engine,
-                                        during.app.state.service.vault.key_ring)
+        report = await rewrap_data_keys(
+            during.app.state.service.runtime.engine, during.app.state.service.vault.key_ring
+        )
         assert (report.rewrapped, report.already_current) == (5, 0)
-        again = await rewrap_data_keys(during.app.state.service.runtime.engine,
-                                       during.app.state.service.vault.key_ring)
+        again = await rewrap_data_keys(
+            during.app.state.service.runtime.engine, during.app.state.service.vault.key_ring
+        )
         assert (again.rewrapped, again.already_current) == (0, 5)
         async with during.app.state.service.runtime.engine.connect() as conn:
             wrapped = (await conn.execute(sa.select(orm.contacts.c.wrapped_key))).scalars().all()

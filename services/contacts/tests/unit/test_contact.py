@@ -5,22 +5,32 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-
 from contacts.domain import events
 from contacts.domain.errors import ContactErasedError, VersionConflictError
-from contacts.domain.model import (BlindIndexes, Contact, InteractionKind, Kind, Origin, PersonalData, Relationship,
-                                   Status)
+from contacts.domain.model import (
+    BlindIndexes,
+    Contact,
+    InteractionKind,
+    Kind,
+    Origin,
+    PersonalData,
+    Relationship,
+    Status,
+)
 
 AT = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 def _contact(**overrides: object) -> Contact:
     fields: dict[str, object] = {
-        "kind": Kind.CONSUMER, "relationship": Relationship.PROSPECT,
+        "kind": Kind.CONSUMER,
+        "relationship": Relationship.PROSPECT,
         "personal": PersonalData(given_name="Léa", email="lea@example.org", birth_date=date(2010, 6, 1)),
-        "indexes": BlindIndexes(email="e" * 64), "origin": Origin(collected_from_person=False, source="broker",
-                                                                  broker_name="DataCo"),
-        "obtained_at": datetime(2026, 1, 1, tzinfo=UTC), "at": datetime(2026, 1, 1, tzinfo=UTC)}
+        "indexes": BlindIndexes(email="e" * 64),
+        "origin": Origin(collected_from_person=False, source="broker", broker_name="DataCo"),
+        "obtained_at": datetime(2026, 1, 1, tzinfo=UTC),
+        "at": datetime(2026, 1, 1, tzinfo=UTC),
+    }
     fields.update(overrides)
     return Contact.create(**fields)  # type: ignore[arg-type]
 
@@ -32,7 +42,10 @@ def test_a_new_contact_records_one_created_event_with_the_gate_facts() -> None:
     assert isinstance(created, events.ContactCreated)
     assert created.facts["kind"] == "consumer" and created.facts["collected_from_person"] is False
     assert created.facts["broker_name"] == "DataCo" and created.facts["channels"] == ["email"]
-    assert created.facts["majority_on"] == "2028-06-01" and created.facts["digital_consent_age_on"] == "2025-06-01"
+    assert (
+        created.facts["majority_on"] == "2028-06-01"
+        and created.facts["digital_consent_age_on"] == "2025-06-01"
+    )
     assert "lea@example.org" not in repr(created) and "Léa" not in repr(created)
     assert not {"birth_year", "minor_until", "attributes"} & set(created.facts)
 
@@ -69,7 +82,9 @@ def test_an_update_at_another_version_is_refused() -> None:
 def test_a_purchase_turns_an_account_into_a_customer() -> None:
     contact = _contact(relationship=Relationship.ACCOUNT_ONLY)
 
-    contact.record_interaction(kind=InteractionKind.PURCHASE, channel="web", occurred_at=AT, at=AT, seller="Shop SAS")
+    contact.record_interaction(
+        kind=InteractionKind.PURCHASE, channel="web", occurred_at=AT, at=AT, seller="Shop SAS"
+    )
 
     assert contact.relationship is Relationship.CUSTOMER_SALE_DONE
     assert contact.last_contact_from_person_at == AT
@@ -90,8 +105,9 @@ def test_interactions_arriving_out_of_order_never_move_the_clock_back() -> None:
     contact = _contact()
 
     contact.record_interaction(kind=InteractionKind.CLICK, channel=None, occurred_at=AT, at=AT)
-    contact.record_interaction(kind=InteractionKind.CLICK, channel=None, occurred_at=datetime(2026, 2, 1, tzinfo=UTC),
-                               at=AT)
+    contact.record_interaction(
+        kind=InteractionKind.CLICK, channel=None, occurred_at=datetime(2026, 2, 1, tzinfo=UTC), at=AT
+    )
 
     assert contact.last_contact_from_person_at == AT
 

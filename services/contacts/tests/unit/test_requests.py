@@ -30,15 +30,19 @@ def _request(kind: RequestKind = RequestKind.ERASURE, contact_id: str | None = "
     return request
 
 
-@pytest.mark.parametrize(("at", "months", "expected"), [
-    (datetime(2026, 1, 31, tzinfo=UTC), 1, datetime(2026, 2, 28, tzinfo=UTC)),
-    (datetime(2028, 1, 31, tzinfo=UTC), 1, datetime(2028, 2, 29, tzinfo=UTC)),
-    (datetime(2026, 3, 15, tzinfo=UTC), 1, datetime(2026, 4, 15, tzinfo=UTC)),
-    (datetime(2026, 12, 10, tzinfo=UTC), 1, datetime(2027, 1, 10, tzinfo=UTC)),
-    (datetime(2026, 11, 30, tzinfo=UTC), 3, datetime(2027, 2, 28, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("at", "months", "expected"),
+    [
+        (datetime(2026, 1, 31, tzinfo=UTC), 1, datetime(2026, 2, 28, tzinfo=UTC)),
+        (datetime(2028, 1, 31, tzinfo=UTC), 1, datetime(2028, 2, 29, tzinfo=UTC)),
+        (datetime(2026, 3, 15, tzinfo=UTC), 1, datetime(2026, 4, 15, tzinfo=UTC)),
+        (datetime(2026, 12, 10, tzinfo=UTC), 1, datetime(2027, 1, 10, tzinfo=UTC)),
+        (datetime(2026, 11, 30, tzinfo=UTC), 3, datetime(2027, 2, 28, tzinfo=UTC)),
+    ],
+)
 def test_a_calendar_month_ends_on_the_same_day_or_the_last_day_of_a_shorter_month(
-        at: datetime, months: int, expected: datetime) -> None:
+    at: datetime, months: int, expected: datetime
+) -> None:
     assert add_calendar_months(at, months) == expected
 
 
@@ -71,7 +75,9 @@ def test_an_erasure_completes_only_with_the_last_services_confirmation_and_ignor
     assert request.status is RequestStatus.COMPLETED and request.completed_at == T0 + timedelta(minutes=3)
     completed = [e for e in request.events if isinstance(e, RequestCompleted)]
     assert len(completed) == 1 and set(completed[0].confirmations) == set(ERASURE_SERVICES)
-    assert not request.confirm_erasure(service="consent", at=T0 + timedelta(minutes=4)), "closed: nothing changes"
+    assert not request.confirm_erasure(service="consent", at=T0 + timedelta(minutes=4)), (
+        "closed: nothing changes"
+    )
 
 
 def test_a_confirmation_from_an_unknown_service_or_on_another_kind_is_refused() -> None:
@@ -87,8 +93,10 @@ def test_an_extension_adds_up_to_two_months_in_all_with_a_recorded_reason() -> N
     assert request.due_at == datetime(2026, 3, 31, 9, 0, tzinfo=UTC)
     request.extend(months=1, reason="still gathering", at=T0 + timedelta(days=4))
     assert request.due_at == datetime(2026, 4, 30, 9, 0, tzinfo=UTC) and request.extended_months == 2
-    assert [h.note for h in request.history if h.action == "extended"] == ["many records across archives",
-                                                                           "still gathering"]
+    assert [h.note for h in request.history if h.action == "extended"] == [
+        "many records across archives",
+        "still gathering",
+    ]
     extended = [e for e in request.events if isinstance(e, RequestExtended)]
     assert [e.months for e in extended] == [1, 1]
     assert not any("archives" in str(vars(e)) for e in request.events), "the reason stays out of the events"
@@ -96,10 +104,13 @@ def test_an_extension_adds_up_to_two_months_in_all_with_a_recorded_reason() -> N
         request.extend(months=1, reason="more", at=T0 + timedelta(days=5))
 
 
-@pytest.mark.parametrize(("months", "reason", "days_after"), [
-    (3, "complex", 1), (0, "complex", 1), (1, "   ", 1), (1, "complex", 29)])
+@pytest.mark.parametrize(
+    ("months", "reason", "days_after"),
+    [(3, "complex", 1), (0, "complex", 1), (1, "   ", 1), (1, "complex", 29)],
+)
 def test_an_extension_too_long_without_reason_or_after_the_first_month_is_refused(
-        months: int, reason: str, days_after: int) -> None:
+    months: int, reason: str, days_after: int
+) -> None:
     request = _request(RequestKind.ACCESS)
     with pytest.raises(ExtensionRefusedError):
         request.extend(months=months, reason=reason, at=T0 + timedelta(days=days_after))
@@ -138,14 +149,23 @@ def test_no_request_event_carries_anything_but_ids_kinds_statuses_and_times() ->
 
 def test_the_portability_rows_flatten_the_contact_and_its_consents_and_leave_the_rest_out() -> None:
     export = {
-        "contacts": {"contact": {"email": "camille@example.org", "postal_address": {"city": "Brest"},
-                                 "birth_date": None}},
+        "contacts": {
+            "contact": {
+                "email": "camille@example.org",
+                "postal_address": {"city": "Brest"},
+                "birth_date": None,
+            }
+        },
         "consent": {"consents": [{"purpose_id": "newsletter", "proof": {"source": "web_form"}}]},
         "audit_log": {"entries": [{"type": "x"}]},
     }
     rows = dict(portability_rows(export))
-    assert rows == {"contact.email": "camille@example.org", "contact.postal_address.city": "Brest",
-                    "consents[0].purpose_id": "newsletter", "consents[0].proof.source": "web_form"}
+    assert rows == {
+        "contact.email": "camille@example.org",
+        "contact.postal_address.city": "Brest",
+        "consents[0].purpose_id": "newsletter",
+        "consents[0].proof.source": "web_form",
+    }
     csv_text = portability_csv(export)
     assert csv_text.splitlines()[0] == "field,value"
     assert "contact.email,camille@example.org" in csv_text.splitlines()

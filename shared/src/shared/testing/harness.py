@@ -18,14 +18,23 @@ from shared.migrations import upgrade
 
 #: The repository checkout (this file is shared/src/shared/testing/harness.py in it).
 ROOT = Path(__file__).resolve().parents[4]
-JWT = {"VIGIE_JWT_SECRET": "test-jwt-secret-0123456789abcdef0123456789", "VIGIE_JWT_ISSUER": "vigie-test",
-       "VIGIE_JWT_AUDIENCE": "vigie"}
+JWT = {
+    "VIGIE_JWT_SECRET": "test-jwt-secret-0123456789abcdef0123456789",
+    "VIGIE_JWT_ISSUER": "vigie-test",
+    "VIGIE_JWT_AUDIENCE": "vigie",
+}
 
 
 def token(*roles: str, subject: str = "tester") -> str:
     """Returns a bearer token for the roles, signed with the test key."""
-    return issue_local_token(secret=JWT["VIGIE_JWT_SECRET"], issuer=JWT["VIGIE_JWT_ISSUER"],
-                             audience=JWT["VIGIE_JWT_AUDIENCE"], roles=roles, subject=subject, client="e2e")
+    return issue_local_token(
+        secret=JWT["VIGIE_JWT_SECRET"],
+        issuer=JWT["VIGIE_JWT_ISSUER"],
+        audience=JWT["VIGIE_JWT_AUDIENCE"],
+        roles=roles,
+        subject=subject,
+        client="e2e",
+    )
 
 
 def auth(*roles: str) -> dict[str, str]:
@@ -35,7 +44,9 @@ def auth(*roles: str) -> dict[str, str]:
 
 async def migrated_database(admin_url: str, service_folder: str) -> str:
     """Creates a fresh PostgreSQL database for a service and runs its migrations; returns its URL."""
-    url = await create_postgres_database(admin_url, f"{service_folder.replace('-', '_')}_{uuid.uuid4().hex[:8]}")
+    url = await create_postgres_database(
+        admin_url, f"{service_folder.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+    )
     await asyncio.to_thread(upgrade, ROOT / "services" / service_folder, url)
     return url
 

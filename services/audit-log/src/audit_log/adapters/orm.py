@@ -8,7 +8,9 @@ metadata = new_metadata()
 entries = sa.Table(
     "entries",
     metadata,
-    sa.Column("idx", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False),
+    sa.Column(
+        "idx", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
     sa.Column("event_id", sa.String(64), nullable=False, unique=True),
     sa.Column("event_type", sa.String(200), nullable=False, index=True),
     sa.Column("source", sa.String(200), nullable=False),
@@ -26,15 +28,18 @@ tree_nodes = sa.Table(
     "tree_nodes",
     metadata,
     sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
-    sa.Column("idx", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False),
+    sa.Column(
+        "idx", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
     sa.Column("hash", sa.LargeBinary(32), nullable=False),
 )
 
 checkpoints = sa.Table(
     "checkpoints",
     metadata,
-    sa.Column("tree_size", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-              autoincrement=False),
+    sa.Column(
+        "tree_size", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
     sa.Column("root_hash", sa.LargeBinary(32), nullable=False),
     sa.Column("note", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),

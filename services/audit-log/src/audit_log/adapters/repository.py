@@ -38,8 +38,11 @@ T = TypeVar("T")
 _DUMMY = b"\x00" * 32
 
 
-async def with_stored_nodes(conn: AsyncConnection, compute: Callable[[merkle.GetNode], T],
-                            extra: dict[tuple[int, int], bytes] | None = None) -> T:
+async def with_stored_nodes(
+    conn: AsyncConnection,
+    compute: Callable[[merkle.GetNode], T],
+    extra: dict[tuple[int, int], bytes] | None = None,
+) -> T:
     """Runs a Merkle computation over stored nodes, fetching exactly the nodes it asks for in one query.
 
     The nodes a computation reads depend only on tree sizes and indices, never on hash values, so a
@@ -74,13 +77,19 @@ async def _fetch_nodes(conn: AsyncConnection, wanted: list[tuple[int, int]]) -> 
         driver = (await conn.get_raw_connection()).driver_connection
         rows = await driver.fetch(
             "SELECT t.level, t.idx, t.hash FROM tree_nodes t JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx) "
-            "ON t.level = w.level AND t.idx = w.idx", [level for level, _ in wanted], [index for _, index in wanted])
+            "ON t.level = w.level AND t.idx = w.idx",
+            [level for level, _ in wanted],
+            [index for _, index in wanted],
+        )
         return {(row[0], row[1]): bytes(row[2]) for row in rows}
     t = orm.tree_nodes.c
     found: dict[tuple[int, int], bytes] = {}
     for chunk in range(0, len(wanted), 400):
-        rows = await conn.execute(sa.select(t.level, t.idx, t.hash).where(
-            sa.tuple_(t.level, t.idx).in_(wanted[chunk:chunk + 400])))
+        rows = await conn.execute(
+            sa.select(t.level, t.idx, t.hash).where(
+                sa.tuple_(t.level, t.idx).in_(wanted[chunk : chunk + 400])
+            )
+        )
         found.update({(row.level, row.idx): bytes(row.hash) for row in rows})
     return found
 
@@ -103,8 +112,9 @@ class LogKeys:
         if known is None:
             if len(self._pseudonyms) >= 100_000:
                 self._pseudonyms.clear()  # Because a bounded memo is enough: subjects recur in bursts.
-            known = self._pseudonyms[subject] = hmac.new(self.pseudonym_key, subject.encode(),
-                                                         hashlib.sha256).hexdigest()[:40]
+            known = self._pseudonyms[subject] = hmac.new(
+                self.pseudonym_key, subject.encode(), hashlib.sha256
+            ).hexdigest()[:40]
         return known
 
     def vkey(self) -> str:
@@ -140,8 +150,13 @@ class AbstractLogRepository(abc.ABC):
     """The log as the use cases see it: appends, stored Merkle nodes, checkpoints and auditors' reads."""
 
     @abc.abstractmethod
-    async def append(self, events: Sequence[tuple[EventEnvelope, bytes]], *,
-                     shred_after: Callable[[EventEnvelope], bool], at: datetime) -> list[AuditEntry]:
+    async def append(
+        self,
+        events: Sequence[tuple[EventEnvelope, bytes]],
+        *,
+        shred_after: Callable[[EventEnvelope], bool],
+        at: datetime,
+    ) -> list[AuditEntry]:
         """Appends the events not yet in the log, in order, at the next indices; returns the new entries.
 
         Duplicates (same event id, in the log or earlier in the batch) are skipped. An event for which
@@ -174,8 +189,9 @@ class AbstractLogRepository(abc.ABC):
         """Returns the checkpoint signing key as auditors pin it."""
 
     @abc.abstractmethod
-    async def find(self, selection: EntrySelection, *, from_index: int | None,
-                   limit: int) -> list[StoredEntry]:
+    async def find(
+        self, selection: EntrySelection, *, from_index: int | None, limit: int
+    ) -> list[StoredEntry]:
         """Returns up to `limit` selected entries from `from_index` on, oldest first, their events opened."""
 
     @abc.abstractmethod
@@ -218,17 +234,32 @@ class SqlLogRepository(AbstractLogRepository):
         missing = [p for p in pseudonyms if p not in found]
         for chunk in range(0, len(missing), 1000):
             k = orm.subject_keys.c
-            rows = await self.conn.execute(sa.select(k.subject, k.wrapped_key).where(
-                k.subject.in_(missing[chunk:chunk + 1000])))
+            rows = await self.conn.execute(
+                sa.select(k.subject, k.wrapped_key).where(k.subject.in_(missing[chunk : chunk + 1000]))
+            )
             found.update({row.subject: self.keys.key_ring.unwrap(bytes(row.wrapped_key)) for row in rows})
         return found
 
-    async def append(self, events: Sequence[tuple[EventEnvelope, bytes]], *,
-                     shred_after: Callable[[EventEnvelope], bool], at: datetime) -> list[AuditEntry]:
+    async def append(
+        self,
+        events: Sequence[tuple[EventEnvelope, bytes]],
+        *,
+        shred_after: Callable[[EventEnvelope], bool],
+        at: datetime,
+    ) -> list[AuditEntry]:
         conn = self.conn
         ids = [envelope.id for envelope, _ in events]
-        known = set((await conn.execute(sa.select(orm.entries.c.event_id).where(
-            orm.entries.c.event_id.in_(ids)))).scalars()) if ids else set()
+        known = (
+            set(
+                (
+                    await conn.execute(
+                        sa.select(orm.entries.c.event_id).where(orm.entries.c.event_id.in_(ids))
+                    )
+                ).scalars()
+            )
+            if ids
+            else set()
+        )
         fresh = []
         for envelope, raw in events:
             if envelope.id not in known:
@@ -254,26 +285,51 @@ class SqlLogRepository(AbstractLogRepository):
                 created[pseudonym] = data_key.wrapped
             # Because the canonical bytes hold the time's text: it is normalised to UTC before hashing.
             entry = AuditEntry(
-                index=start + len(new), event_id=envelope.id, event_type=envelope.type, source=envelope.source,
-                subject_pseudonym=pseudonym, actor=envelope.actor, event_time=as_utc(envelope.time),
-                integrated_at=now, sealed_event=encrypt_value(dek, raw, associated_data=envelope.id.encode()))
+                index=start + len(new),
+                event_id=envelope.id,
+                event_type=envelope.type,
+                source=envelope.source,
+                subject_pseudonym=pseudonym,
+                actor=envelope.actor,
+                event_time=as_utc(envelope.time),
+                integrated_at=now,
+                sealed_event=encrypt_value(dek, raw, associated_data=envelope.id.encode()),
+            )
             canonical = entry.canonical_bytes()
             new.append(entry)
-            rows.append({"idx": entry.index, "event_id": entry.event_id, "event_type": entry.event_type,
-                         "source": entry.source, "subject": pseudonym, "actor": entry.actor,
-                         "event_time": entry.event_time, "integrated_at": now, "sealed_event": entry.sealed_event,
-                         "canonical": canonical, "leaf_hash": merkle.leaf_hash(canonical)})
+            rows.append(
+                {
+                    "idx": entry.index,
+                    "event_id": entry.event_id,
+                    "event_type": entry.event_type,
+                    "source": entry.source,
+                    "subject": pseudonym,
+                    "actor": entry.actor,
+                    "event_time": entry.event_time,
+                    "integrated_at": now,
+                    "sealed_event": entry.sealed_event,
+                    "canonical": canonical,
+                    "leaf_hash": merkle.leaf_hash(canonical),
+                }
+            )
         if shredded:
             await self._shred(shredded, now)
         if created:
-            await conn.execute(orm.subject_keys.insert(), [
-                {"subject": p, "wrapped_key": wrapped, "created_at": now} for p, wrapped in created.items()])
+            await conn.execute(
+                orm.subject_keys.insert(),
+                [{"subject": p, "wrapped_key": wrapped, "created_at": now} for p, wrapped in created.items()],
+            )
         leaf_hashes = [row["leaf_hash"] for row in rows]
-        nodes = await self.with_nodes(lambda get: merkle.complete_nodes_for_append(
-            start_size=start, new_leaf_hashes=leaf_hashes, get_node=get))
+        nodes = await self.with_nodes(
+            lambda get: merkle.complete_nodes_for_append(
+                start_size=start, new_leaf_hashes=leaf_hashes, get_node=get
+            )
+        )
         await _insert_many(conn, orm.entries, rows)
         await _insert_many(conn, orm.tree_nodes, [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes])
-        final_keys = {p: dek for p, dek in keys.items() if dek is not None and (p in created or p not in shredded)}
+        final_keys = {
+            p: dek for p, dek in keys.items() if dek is not None and (p in created or p not in shredded)
+        }
         self._to_remember = (final_keys, set(shredded))
         return new
 
@@ -281,10 +337,14 @@ class SqlLogRepository(AbstractLogRepository):
         """Destroys the subjects' stored keys (their sealed events become unreadable) and records it."""
         k, s = orm.subject_keys.c, orm.shredded_subjects.c
         await self.conn.execute(orm.subject_keys.delete().where(k.subject.in_(list(shredded))))
-        already = set((await self.conn.execute(
-            sa.select(s.subject).where(s.subject.in_(list(shredded))))).scalars())
-        records = [{"subject": p, "shredded_at": now, "event_id": event_id}
-                   for p, event_id in shredded.items() if p not in already]
+        already = set(
+            (await self.conn.execute(sa.select(s.subject).where(s.subject.in_(list(shredded))))).scalars()
+        )
+        records = [
+            {"subject": p, "shredded_at": now, "event_id": event_id}
+            for p, event_id in shredded.items()
+            if p not in already
+        ]
         if records:
             await self.conn.execute(orm.shredded_subjects.insert(), records)
 
@@ -293,46 +353,68 @@ class SqlLogRepository(AbstractLogRepository):
         row = (await self.conn.execute(sa.select(c).order_by(c.c.tree_size.desc()).limit(1))).first()
         if row is None:
             return None
-        return SignedCheckpoint(tree_size=row.tree_size, root_hash=bytes(row.root_hash), note=row.note,
-                                signed_at=row.created_at)
+        return SignedCheckpoint(
+            tree_size=row.tree_size, root_hash=bytes(row.root_hash), note=row.note, signed_at=row.created_at
+        )
 
     async def add_checkpoint(self, *, tree_size: int, root_hash: bytes, at: datetime) -> SignedCheckpoint:
-        note = sign_checkpoint(Checkpoint(origin=self.keys.origin, size=tree_size, root_hash=root_hash),
-                               private_key=self.keys.signing_key, key_name=self.keys.key_name)
-        await self.conn.execute(orm.checkpoints.insert().values(
-            tree_size=tree_size, root_hash=root_hash, note=note, created_at=at))
+        note = sign_checkpoint(
+            Checkpoint(origin=self.keys.origin, size=tree_size, root_hash=root_hash),
+            private_key=self.keys.signing_key,
+            key_name=self.keys.key_name,
+        )
+        await self.conn.execute(
+            orm.checkpoints.insert().values(
+                tree_size=tree_size, root_hash=root_hash, note=note, created_at=at
+            )
+        )
         return SignedCheckpoint(tree_size=tree_size, root_hash=root_hash, note=note, signed_at=as_utc(at))
 
     async def with_nodes(self, compute: Callable[[merkle.GetNode], T]) -> T:
         return await with_stored_nodes(self.conn, compute)
 
     def signer(self) -> SignerKey:
-        return SignerKey(origin=self.keys.origin, key_name=self.keys.key_name, vkey=self.keys.vkey(),
-                         public_key=self.keys.signing_key.public_key().public_bytes_raw())
+        return SignerKey(
+            origin=self.keys.origin,
+            key_name=self.keys.key_name,
+            vkey=self.keys.vkey(),
+            public_key=self.keys.signing_key.public_key().public_bytes_raw(),
+        )
 
-    async def find(self, selection: EntrySelection, *, from_index: int | None,
-                   limit: int) -> list[StoredEntry]:
+    async def find(
+        self, selection: EntrySelection, *, from_index: int | None, limit: int
+    ) -> list[StoredEntry]:
         clauses = self._where(selection)
         if from_index is not None:
             clauses.append(orm.entries.c.idx >= from_index)
-        query = (_with_subject_key(sa.select(orm.entries)).where(*clauses)
-                 .order_by(orm.entries.c.idx).limit(limit))
+        query = (
+            _with_subject_key(sa.select(orm.entries)).where(*clauses).order_by(orm.entries.c.idx).limit(limit)
+        )
         return [self._opened(row) for row in (await self.conn.execute(query)).all()]
 
     async def get(self, index: int) -> StoredEntry | None:
-        row = (await self.conn.execute(
-            _with_subject_key(sa.select(orm.entries)).where(orm.entries.c.idx == index))).first()
+        row = (
+            await self.conn.execute(
+                _with_subject_key(sa.select(orm.entries)).where(orm.entries.c.idx == index)
+            )
+        ).first()
         return None if row is None else self._opened(row)
 
     async def stream(self, selection: EntrySelection) -> AsyncIterator[StoredEntry]:
-        result = await self.conn.stream(sa.select(orm.entries).where(*self._where(selection))
-                                        .order_by(orm.entries.c.idx))
+        result = await self.conn.stream(
+            sa.select(orm.entries).where(*self._where(selection)).order_by(orm.entries.c.idx)
+        )
         async for row in result:
             yield _stored(row, event=None)
 
     async def verify(self, *, chunk: int, max_problems: int) -> VerifyReport:
-        return await _verify_log(self.conn, checkpoint=await self.latest_checkpoint(), size=await self.size(),
-                                 chunk=chunk, max_problems=max_problems)
+        return await _verify_log(
+            self.conn,
+            checkpoint=await self.latest_checkpoint(),
+            size=await self.size(),
+            chunk=chunk,
+            max_problems=max_problems,
+        )
 
     def _where(self, selection: EntrySelection) -> list[Any]:
         """Returns the WHERE clauses of an auditor's selection (the subject is looked up by its pseudonym)."""
@@ -366,17 +448,27 @@ class SqlLogRepository(AbstractLogRepository):
 
 
 def _stored(row: Any, *, event: dict[str, Any] | None) -> StoredEntry:
-    return StoredEntry(index=row.idx, event_id=row.event_id, event_type=row.event_type, source=row.source,
-                       subject_pseudonym=row.subject, actor=row.actor, event_time=row.event_time,
-                       integrated_at=row.integrated_at, leaf_hash=bytes(row.leaf_hash),
-                       canonical=bytes(row.canonical), event=event)
+    return StoredEntry(
+        index=row.idx,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        source=row.source,
+        subject_pseudonym=row.subject,
+        actor=row.actor,
+        event_time=row.event_time,
+        integrated_at=row.integrated_at,
+        leaf_hash=bytes(row.leaf_hash),
+        canonical=bytes(row.canonical),
+        event=event,
+    )
 
 
 def _with_subject_key(query: sa.Select[Any]) -> sa.Select[Any]:
     """Adds the entry's subject key (NULL once shredded) to a query on entries, saving a round trip per entry."""
     keys = orm.subject_keys
     return query.add_columns(keys.c.wrapped_key).select_from(
-        orm.entries.outerjoin(keys, keys.c.subject == orm.entries.c.subject))
+        orm.entries.outerjoin(keys, keys.c.subject == orm.entries.c.subject)
+    )
 
 
 async def _insert_many(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
@@ -390,8 +482,9 @@ async def _insert_many(conn: AsyncConnection, table: sa.Table, rows: list[dict[s
     # driver connection is the one whose transaction SQLAlchemy has open.
     driver = (await conn.get_raw_connection()).driver_connection
     columns = list(rows[0])
-    await driver.copy_records_to_table(table.name, columns=columns,
-                                       records=[tuple(row[c] for c in columns) for row in rows])
+    await driver.copy_records_to_table(
+        table.name, columns=columns, records=[tuple(row[c] for c in columns) for row in rows]
+    )
 
 
 async def _read_chunk(conn: AsyncConnection, low: int, high: int) -> list[Any]:
@@ -399,14 +492,22 @@ async def _read_chunk(conn: AsyncConnection, low: int, high: int) -> list[Any]:
     if conn.dialect.name == "postgresql":
         # Because the driver's own fetch reads rows several times faster than result-row objects.
         driver = (await conn.get_raw_connection()).driver_connection
-        return list(await driver.fetch(
-            "SELECT e.idx, e.canonical, e.leaf_hash, n.hash FROM entries e LEFT JOIN tree_nodes n "
-            "ON n.level = 0 AND n.idx = e.idx AND n.idx >= $1 AND n.idx < $2 "
-            "WHERE e.idx >= $1 AND e.idx < $2 ORDER BY e.idx", low, high))
+        return list(
+            await driver.fetch(
+                "SELECT e.idx, e.canonical, e.leaf_hash, n.hash FROM entries e LEFT JOIN tree_nodes n "
+                "ON n.level = 0 AND n.idx = e.idx AND n.idx >= $1 AND n.idx < $2 "
+                "WHERE e.idx >= $1 AND e.idx < $2 ORDER BY e.idx",
+                low,
+                high,
+            )
+        )
     e, n = orm.entries.c, orm.tree_nodes
-    query = (sa.select(e.idx, e.canonical, e.leaf_hash, n.c.hash)
-             .select_from(orm.entries.outerjoin(n, sa.and_(n.c.level == 0, n.c.idx == e.idx)))
-             .where(e.idx >= low, e.idx < high).order_by(e.idx))
+    query = (
+        sa.select(e.idx, e.canonical, e.leaf_hash, n.c.hash)
+        .select_from(orm.entries.outerjoin(n, sa.and_(n.c.level == 0, n.c.idx == e.idx)))
+        .where(e.idx >= low, e.idx < high)
+        .order_by(e.idx)
+    )
     return list((await conn.execute(query)).all())
 
 
@@ -424,8 +525,9 @@ def _chunk_problems(rows: list[Any], computed: list[bytes], expected: int) -> li
     return problems
 
 
-async def _verify_log(conn: AsyncConnection, *, checkpoint: SignedCheckpoint | None, size: int, chunk: int,
-                      max_problems: int) -> VerifyReport:
+async def _verify_log(
+    conn: AsyncConnection, *, checkpoint: SignedCheckpoint | None, size: int, chunk: int, max_problems: int
+) -> VerifyReport:
     """Recomputes every leaf and the root from the canonical bytes, in chunks, and names the bad indices.
 
     Each leaf is checked against the stored leaf hash and the stored tree's level-0 node, and the
@@ -445,13 +547,18 @@ async def _verify_log(conn: AsyncConnection, *, checkpoint: SignedCheckpoint | N
         for low in range(0, size, chunk):
             assert pending is not None
             rows = await pending
-            pending = (asyncio.ensure_future(_read_chunk(conn, low + chunk, low + 2 * chunk))
-                       if low + chunk < size else None)
+            pending = (
+                asyncio.ensure_future(_read_chunk(conn, low + chunk, low + 2 * chunk))
+                if low + chunk < size
+                else None
+            )
             computed = [sha256(prefix + row[1]).digest() for row in rows]
             regular = bool(rows) and rows[0][0] == expected and rows[-1][0] == expected + len(rows) - 1
             if not regular or computed != [row[2] for row in rows] or computed != [row[3] for row in rows]:
                 problems += _chunk_problems(rows, computed, expected)
-            if checkpoint_size is not None and accumulator.size < checkpoint_size <= accumulator.size + len(computed):
+            if checkpoint_size is not None and accumulator.size < checkpoint_size <= accumulator.size + len(
+                computed
+            ):
                 split = checkpoint_size - accumulator.size
                 accumulator.extend(computed[:split])
                 checkpoint_root = accumulator.root()
@@ -465,9 +572,17 @@ async def _verify_log(conn: AsyncConnection, *, checkpoint: SignedCheckpoint | N
             pending.cancel()
     if checkpoint is not None:
         if checkpoint.tree_size > accumulator.size:
-            problems.append(Problem(
-                accumulator.size, f"checkpoint covers {checkpoint_size} entries, log has {accumulator.size}"))
+            problems.append(
+                Problem(
+                    accumulator.size,
+                    f"checkpoint covers {checkpoint_size} entries, log has {accumulator.size}",
+                )
+            )
         elif checkpoint_root != checkpoint.root_hash:
             problems.append(Problem(None, "recomputed root differs from the signed checkpoint"))
-    return VerifyReport(tree_size=accumulator.size, root_hash=accumulator.root(),
-                        problems=problems[:max_problems], checkpoint_size=checkpoint_size)
+    return VerifyReport(
+        tree_size=accumulator.size,
+        root_hash=accumulator.root(),
+        problems=problems[:max_problems],
+        checkpoint_size=checkpoint_size,
+    )

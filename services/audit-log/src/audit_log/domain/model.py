@@ -31,13 +31,30 @@ class AuditEntry:
     def canonical_bytes(self) -> bytes:
         """Returns the bytes the leaf hash commits to: sorted-key JSON without spaces."""
         return canonical_entry_bytes(
-            index=self.index, event_id=self.event_id, event_type=self.event_type, source=self.source,
-            subject_pseudonym=self.subject_pseudonym, actor=self.actor, event_time=self.event_time,
-            integrated_at=self.integrated_at, sealed_event=self.sealed_event)
+            index=self.index,
+            event_id=self.event_id,
+            event_type=self.event_type,
+            source=self.source,
+            subject_pseudonym=self.subject_pseudonym,
+            actor=self.actor,
+            event_time=self.event_time,
+            integrated_at=self.integrated_at,
+            sealed_event=self.sealed_event,
+        )
 
 
-def canonical_entry_bytes(*, index: int, event_id: str, event_type: str, source: str, subject_pseudonym: str,
-                          actor: str, event_time: datetime, integrated_at: datetime, sealed_event: bytes) -> bytes:
+def canonical_entry_bytes(
+    *,
+    index: int,
+    event_id: str,
+    event_type: str,
+    source: str,
+    subject_pseudonym: str,
+    actor: str,
+    event_time: datetime,
+    integrated_at: datetime,
+    sealed_event: bytes,
+) -> bytes:
     """Returns the canonical encoding of an entry's fields (the auditors' verifier re-hashes these).
 
     The bytes are exactly `json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)`,
@@ -52,9 +69,18 @@ def canonical_entry_bytes(*, index: int, event_id: str, event_type: str, source:
     ).encode()
 
 
-def reference_canonical_entry_bytes(*, index: int, event_id: str, event_type: str, source: str,
-                                    subject_pseudonym: str, actor: str, event_time: datetime,
-                                    integrated_at: datetime, sealed_event: bytes) -> bytes:
+def reference_canonical_entry_bytes(
+    *,
+    index: int,
+    event_id: str,
+    event_type: str,
+    source: str,
+    subject_pseudonym: str,
+    actor: str,
+    event_time: datetime,
+    integrated_at: datetime,
+    sealed_event: bytes,
+) -> bytes:
     """Returns the canonical encoding the plain way; the specification `canonical_entry_bytes` must match."""
     document = {
         "actor": actor,

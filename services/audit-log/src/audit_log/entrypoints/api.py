@@ -21,24 +21,44 @@ from audit_log.service_layer import commands, handlers
 router = APIRouter(prefix="/v1", tags=["audit-log"])
 
 
-def _selection(*, subject: str | None, type_: str | None, actor: str | None, since: datetime | None,
-               until: datetime | None) -> EntrySelection:
-    return EntrySelection(subject=subject or None, event_type=type_ or None, actor=actor or None, since=since,
-                          until=until)
+def _selection(
+    *,
+    subject: str | None,
+    type_: str | None,
+    actor: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> EntrySelection:
+    return EntrySelection(
+        subject=subject or None, event_type=type_ or None, actor=actor or None, since=since, until=until
+    )
 
 
 @router.get("/entries", response_model=schemas.EntryPage)
-async def list_entries(uow: UnitOfWorkDep, _principal: Auditor, subject: str | None = None,
-                       type: str | None = None, actor: str | None = None,  # noqa: A002 - the contract's name.
-                       since: datetime | None = None, until: datetime | None = None,
-                       cursor: Annotated[int | None, Query(ge=0)] = None,
-                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> schemas.EntryPage:
+async def list_entries(
+    uow: UnitOfWorkDep,
+    _principal: Auditor,
+    subject: str | None = None,
+    type: str | None = None,
+    actor: str | None = None,  # noqa: A002 - the contract's name.
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> schemas.EntryPage:
     """Lists entries by subject (contact id), type, actor and time, oldest first, with a cursor."""
-    page = await handlers.list_entries(commands.ListEntries(
-        selection=_selection(subject=subject, type_=type, actor=actor, since=since, until=until),
-        limit=limit, cursor=cursor), uow)
-    return schemas.EntryPage(items=[schemas.EntryPublic.of(e) for e in page.items],
-                             next_cursor=str(page.next_cursor) if page.next_cursor is not None else None)
+    page = await handlers.list_entries(
+        commands.ListEntries(
+            selection=_selection(subject=subject, type_=type, actor=actor, since=since, until=until),
+            limit=limit,
+            cursor=cursor,
+        ),
+        uow,
+    )
+    return schemas.EntryPage(
+        items=[schemas.EntryPublic.of(e) for e in page.items],
+        next_cursor=str(page.next_cursor) if page.next_cursor is not None else None,
+    )
 
 
 @router.get("/entries/{index}", response_model=schemas.EntryPublic)
@@ -64,13 +84,18 @@ async def get_checkpoint(uow: UnitOfWorkDep, _principal: Auditor) -> PlainTextRe
 async def get_public_key(uow: UnitOfWorkDep, _principal: Auditor) -> schemas.PublicKeyPublic:
     """Returns the checkpoint signing key as a note verifier key."""
     key = await handlers.signer_key(uow)
-    return schemas.PublicKeyPublic(origin=key.origin, key_name=key.key_name, vkey=key.vkey,
-                                   public_key_hex=key.public_key.hex())
+    return schemas.PublicKeyPublic(
+        origin=key.origin, key_name=key.key_name, vkey=key.vkey, public_key_hex=key.public_key.hex()
+    )
 
 
 @router.get("/proofs/inclusion", response_model=schemas.InclusionProofPublic)
-async def inclusion_proof(uow: UnitOfWorkDep, _principal: Auditor, index: Annotated[int, Query(ge=0)],
-                          tree_size: Annotated[int, Query(ge=1)]) -> schemas.InclusionProofPublic:
+async def inclusion_proof(
+    uow: UnitOfWorkDep,
+    _principal: Auditor,
+    index: Annotated[int, Query(ge=0)],
+    tree_size: Annotated[int, Query(ge=1)],
+) -> schemas.InclusionProofPublic:
     """Returns the RFC 9162 audit path of an entry in the tree of the given size."""
     try:
         proof = await handlers.prove_inclusion(commands.ProveInclusion(index=index, tree_size=tree_size), uow)
@@ -80,8 +105,12 @@ async def inclusion_proof(uow: UnitOfWorkDep, _principal: Auditor, index: Annota
 
 
 @router.get("/proofs/consistency", response_model=schemas.ConsistencyProofPublic)
-async def consistency_proof(uow: UnitOfWorkDep, _principal: Auditor, first: Annotated[int, Query(ge=1)],
-                            second: Annotated[int, Query(ge=1)]) -> schemas.ConsistencyProofPublic:
+async def consistency_proof(
+    uow: UnitOfWorkDep,
+    _principal: Auditor,
+    first: Annotated[int, Query(ge=1)],
+    second: Annotated[int, Query(ge=1)],
+) -> schemas.ConsistencyProofPublic:
     """Returns the RFC 9162 consistency path between two tree sizes."""
     try:
         proof = await handlers.prove_consistency(commands.ProveConsistency(first=first, second=second), uow)
@@ -91,10 +120,16 @@ async def consistency_proof(uow: UnitOfWorkDep, _principal: Auditor, first: Anno
 
 
 @router.get("/export")
-async def export(uow: UnitOfWorkDep, _principal: Auditor, format: str = "ndjson",  # noqa: A002
-                 subject: str | None = None, type: str | None = None,  # noqa: A002
-                 actor: str | None = None, since: datetime | None = None,
-                 until: datetime | None = None) -> StreamingResponse:
+async def export(
+    uow: UnitOfWorkDep,
+    _principal: Auditor,
+    format: str = "ndjson",  # noqa: A002
+    subject: str | None = None,
+    type: str | None = None,  # noqa: A002
+    actor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> StreamingResponse:
     """Streams entries as NDJSON or CSV, each with its canonical bytes and leaf hash for offline checks."""
     if format not in ("ndjson", "csv"):
         raise HTTPException(422, "format must be ndjson or csv")

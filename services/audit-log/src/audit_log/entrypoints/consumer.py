@@ -19,8 +19,9 @@ from audit_log.service_layer.unit_of_work import AbstractAuditUnitOfWork
 Refused = list[tuple[ConsumerRecord, BaseException]]
 
 
-async def integrate_records(records: list[ConsumerRecord],
-                            uow: AbstractAuditUnitOfWork) -> tuple[list[AuditEntry], Refused]:
+async def integrate_records(
+    records: list[ConsumerRecord], uow: AbstractAuditUnitOfWork
+) -> tuple[list[AuditEntry], Refused]:
     """Integrates the decodable records in one transaction; returns the new entries and the refused ones."""
     refused: Refused = []
     events: list[commands.ConsumedEvent] = []
@@ -48,5 +49,11 @@ def batch_handler(service: AuditLog) -> BatchHandler:
 def consumers(service: AuditLog) -> list[ConsumerSpec]:
     """Returns the one consumer of every topic, polling up to a group commit's worth of records."""
     settings = service.settings
-    return [ConsumerSpec(topics=list(contracts.CONSUMED_TOPICS), group_id=settings.consumer_group,
-                         handle_batch=batch_handler(service), max_records=settings.consumer_batch_records)]
+    return [
+        ConsumerSpec(
+            topics=list(contracts.CONSUMED_TOPICS),
+            group_id=settings.consumer_group,
+            handle_batch=batch_handler(service),
+            max_records=settings.consumer_batch_records,
+        )
+    ]

@@ -32,12 +32,20 @@ class EntryPublic(BaseModel):
 
     @classmethod
     def of(cls, entry: StoredEntry) -> EntryPublic:
-        return cls(index=entry.index, event_id=entry.event_id, type=entry.event_type, source=entry.source,
-                   subject=entry.subject_pseudonym, actor=entry.actor,
-                   event_time=entry.event_time.isoformat(),
-                   integrated_at=entry.integrated_at.isoformat(), leaf_hash=entry.leaf_hash.hex(),
-                   canonical=base64.b64encode(entry.canonical).decode(), redacted=entry.event is None,
-                   event=entry.event)
+        return cls(
+            index=entry.index,
+            event_id=entry.event_id,
+            type=entry.event_type,
+            source=entry.source,
+            subject=entry.subject_pseudonym,
+            actor=entry.actor,
+            event_time=entry.event_time.isoformat(),
+            integrated_at=entry.integrated_at.isoformat(),
+            leaf_hash=entry.leaf_hash.hex(),
+            canonical=base64.b64encode(entry.canonical).decode(),
+            redacted=entry.event is None,
+            event=entry.event,
+        )
 
 
 class EntryPage(BaseModel):
@@ -49,10 +57,16 @@ class EntryPage(BaseModel):
 
 def export_fields(entry: StoredEntry) -> dict[str, Any]:
     """Returns the fields of an exported entry (NDJSON object, CSV row), in the export's column order."""
-    return {"index": entry.index, "event_id": entry.event_id, "type": entry.event_type,
-            "subject": entry.subject_pseudonym, "actor": entry.actor,
-            "event_time": entry.event_time.isoformat(),
-            "leaf_hash": entry.leaf_hash.hex(), "canonical": base64.b64encode(entry.canonical).decode()}
+    return {
+        "index": entry.index,
+        "event_id": entry.event_id,
+        "type": entry.event_type,
+        "subject": entry.subject_pseudonym,
+        "actor": entry.actor,
+        "event_time": entry.event_time.isoformat(),
+        "leaf_hash": entry.leaf_hash.hex(),
+        "canonical": base64.b64encode(entry.canonical).decode(),
+    }
 
 
 EXPORT_COLUMNS = ["index", "event_id", "type", "subject", "actor", "event_time", "leaf_hash", "canonical"]
@@ -78,8 +92,13 @@ class InclusionProofPublic(BaseModel):
 
     @classmethod
     def of(cls, proof: InclusionProof) -> InclusionProofPublic:
-        return cls(index=proof.index, tree_size=proof.tree_size, leaf_hash=proof.leaf_hash.hex(),
-                   audit_path=[h.hex() for h in proof.audit_path], root_hash=proof.root_hash.hex())
+        return cls(
+            index=proof.index,
+            tree_size=proof.tree_size,
+            leaf_hash=proof.leaf_hash.hex(),
+            audit_path=[h.hex() for h in proof.audit_path],
+            root_hash=proof.root_hash.hex(),
+        )
 
 
 class ConsistencyProofPublic(BaseModel):
@@ -93,9 +112,13 @@ class ConsistencyProofPublic(BaseModel):
 
     @classmethod
     def of(cls, proof: ConsistencyProof) -> ConsistencyProofPublic:
-        return cls(first=proof.first, second=proof.second,
-                   consistency_path=[h.hex() for h in proof.consistency_path],
-                   first_root=proof.first_root.hex(), second_root=proof.second_root.hex())
+        return cls(
+            first=proof.first,
+            second=proof.second,
+            consistency_path=[h.hex() for h in proof.consistency_path],
+            first_root=proof.first_root.hex(),
+            second_root=proof.second_root.hex(),
+        )
 
 
 class ProblemPublic(BaseModel):
@@ -117,7 +140,11 @@ class VerifyReportPublic(BaseModel):
 
     @classmethod
     def of(cls, report: VerifyReport) -> VerifyReportPublic:
-        return cls(ok=not report.problems, tree_size=report.tree_size, root_hash=report.root_hash.hex(),
-                   first_bad_index=report.first_bad_index,
-                   problems=[ProblemPublic(index=p.index, problem=p.problem) for p in report.problems],
-                   checkpoint_size=report.checkpoint_size)
+        return cls(
+            ok=not report.problems,
+            tree_size=report.tree_size,
+            root_hash=report.root_hash.hex(),
+            first_bad_index=report.first_bad_index,
+            problems=[ProblemPublic(index=p.index, problem=p.problem) for p in report.problems],
+            checkpoint_size=report.checkpoint_size,
+        )

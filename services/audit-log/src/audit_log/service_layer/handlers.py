@@ -31,14 +31,16 @@ def _is_erasure(envelope: EventEnvelope) -> bool:
 async def integrate_events(cmd: commands.IntegrateEvents, uow: AbstractAuditUnitOfWork) -> list[AuditEntry]:
     """Appends the events in one transaction (group commit); an erasure shreds its subject first."""
     async with uow:
-        entries = await uow.log.append([(event.envelope, event.raw) for event in cmd.events],
-                                       shred_after=_is_erasure, at=uow.clock())
+        entries = await uow.log.append(
+            [(event.envelope, event.raw) for event in cmd.events], shred_after=_is_erasure, at=uow.clock()
+        )
         await uow.commit()
     return entries
 
 
-async def sign_checkpoint(cmd: commands.SignCheckpoint,
-                          uow: AbstractAuditUnitOfWork) -> SignedCheckpoint | None:
+async def sign_checkpoint(
+    cmd: commands.SignCheckpoint, uow: AbstractAuditUnitOfWork
+) -> SignedCheckpoint | None:
     """Signs a checkpoint of the current tree if it grew, after proving it extends the last one."""
     async with uow:
         size = await uow.log.size()
@@ -48,10 +50,16 @@ async def sign_checkpoint(cmd: commands.SignCheckpoint,
         root = await uow.log.with_nodes(lambda get: merkle.root_hash(size, get))
         if previous is not None:
             proof = await uow.log.with_nodes(
-                lambda get: merkle.consistency_proof(previous.tree_size, size, get))
+                lambda get: merkle.consistency_proof(previous.tree_size, size, get)
+            )
             # Because a checkpoint that is not an extension of the last one would be a fork.
-            merkle.verify_consistency(first=previous.tree_size, second=size, first_root=previous.root_hash,
-                                      second_root=root, proof=proof)
+            merkle.verify_consistency(
+                first=previous.tree_size,
+                second=size,
+                first_root=previous.root_hash,
+                second_root=root,
+                proof=proof,
+            )
         signed = await uow.log.add_checkpoint(tree_size=size, root_hash=root, at=uow.clock())
         await uow.commit()
     return signed
@@ -85,8 +93,9 @@ async def list_entries(query: commands.ListEntries, uow: AbstractAuditUnitOfWork
     """Returns a page of selected entries, oldest first, with their events (None once shredded)."""
     async with uow:
         found = await uow.log.find(query.selection, from_index=query.cursor, limit=query.limit + 1)
-    return EntryPage(items=found[:query.limit],
-                     next_cursor=found[query.limit].index if len(found) > query.limit else None)
+    return EntryPage(
+        items=found[: query.limit], next_cursor=found[query.limit].index if len(found) > query.limit else None
+    )
 
 
 async def get_entry_or_raise(index: int, uow: AbstractAuditUnitOfWork) -> StoredEntry:
@@ -133,9 +142,13 @@ async def prove_inclusion(query: commands.ProveInclusion, uow: AbstractAuditUnit
         try:
             # Because one query for every node the path, the root and the leaf need keeps a proof one
             # round trip; a tree larger than the log lacks stored nodes, which is how it is refused.
-            path, root, leaf = await uow.log.with_nodes(lambda get: (
-                merkle.inclusion_proof(index, tree_size, get), merkle.root_hash(tree_size, get),
-                get(0, index)))
+            path, root, leaf = await uow.log.with_nodes(
+                lambda get: (
+                    merkle.inclusion_proof(index, tree_size, get),
+                    merkle.root_hash(tree_size, get),
+                    get(0, index),
+                )
+            )
         except merkle.MissingNodeError:
             raise ProofOutOfRangeError("tree_size must be at most the log's size") from None
     return InclusionProof(index=index, tree_size=tree_size, leaf_hash=leaf, audit_path=path, root_hash=root)
@@ -152,33 +165,41 @@ class ConsistencyProof:
     second_root: bytes
 
 
-async def prove_consistency(query: commands.ProveConsistency,
-                            uow: AbstractAuditUnitOfWork) -> ConsistencyProof:
+async def prove_consistency(
+    query: commands.ProveConsistency, uow: AbstractAuditUnitOfWork
+) -> ConsistencyProof:
     """Returns the consistency path between two tree sizes; ProofOutOfRangeError outside the log."""
     first, second = query.first, query.second
     if first > second:
         raise ProofOutOfRangeError("first must be at most second")
     async with uow:
         try:
-            path, first_root, second_root = await uow.log.with_nodes(lambda get: (
-                merkle.consistency_proof(first, second, get), merkle.root_hash(first, get),
-                merkle.root_hash(second, get)))
+            path, first_root, second_root = await uow.log.with_nodes(
+                lambda get: (
+                    merkle.consistency_proof(first, second, get),
+                    merkle.root_hash(first, get),
+                    merkle.root_hash(second, get),
+                )
+            )
         except merkle.MissingNodeError:
             raise ProofOutOfRangeError("second must be at most the log's size") from None
-    return ConsistencyProof(first=first, second=second, consistency_path=path, first_root=first_root,
-                            second_root=second_root)
+    return ConsistencyProof(
+        first=first, second=second, consistency_path=path, first_root=first_root, second_root=second_root
+    )
 
 
-async def export_entries(selection: EntrySelection,
-                         uow: AbstractAuditUnitOfWork) -> AsyncIterator[StoredEntry]:
+async def export_entries(
+    selection: EntrySelection, uow: AbstractAuditUnitOfWork
+) -> AsyncIterator[StoredEntry]:
     """Yields the selected entries oldest first, without their events, in one read transaction."""
     async with uow:
         async for entry in uow.log.stream(selection):
             yield entry
 
 
-async def verify_log(uow: AbstractAuditUnitOfWork, *, chunk: int = 20_000,
-                     max_problems: int = 100) -> VerifyReport:
+async def verify_log(
+    uow: AbstractAuditUnitOfWork, *, chunk: int = 20_000, max_problems: int = 100
+) -> VerifyReport:
     """Recomputes every leaf and the root from the canonical bytes; names bad indices, gaps and duplicates."""
     async with uow:
         return await uow.log.verify(chunk=chunk, max_problems=max_problems)

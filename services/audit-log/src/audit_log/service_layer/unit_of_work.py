@@ -42,8 +42,14 @@ class AbstractAuditUnitOfWork(AbstractUnitOfWork):
 class SqlAlchemyAuditUnitOfWork(AbstractAuditUnitOfWork):
     """A connection and its transaction per `async with`, with the SQL log store on it."""
 
-    def __init__(self, *, engine: AsyncEngine, keys: LogKeys, key_cache: SubjectKeyCache,
-                 clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        keys: LogKeys,
+        key_cache: SubjectKeyCache,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         if clock is not None:
             self.clock = clock
         self._engine = engine
@@ -57,8 +63,9 @@ class SqlAlchemyAuditUnitOfWork(AbstractAuditUnitOfWork):
         self.log = SqlLogRepository(self._conn, keys=self._keys, key_cache=self._key_cache)
         return await super().__aenter__()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         try:
             await super().__aexit__(exc_type, exc, tb)
         finally:

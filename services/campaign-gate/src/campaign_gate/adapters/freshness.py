@@ -26,10 +26,17 @@ class KafkaFreshness:
     this works whether the consumers run in the API's process or in their own.
     """
 
-    def __init__(self, *, bootstrap_servers: str, topics: Iterable[str], bound_seconds: float,
-                 consumed: Callable[[], Awaitable[dict[tuple[str, int], int]]],
-                 options: dict[str, str] | None = None, timeout_seconds: float = 1.0,
-                 catch_up_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topics: Iterable[str],
+        bound_seconds: float,
+        consumed: Callable[[], Awaitable[dict[tuple[str, int], int]]],
+        options: dict[str, str] | None = None,
+        timeout_seconds: float = 1.0,
+        catch_up_seconds: float = 0.5,
+    ) -> None:
         self._bootstrap = bootstrap_servers
         self._topics = list(topics)
         self._bound = bound_seconds
@@ -51,8 +58,12 @@ class KafkaFreshness:
 
     async def _connect(self) -> None:
         if self._client is None:
-            client = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
-                                      request_timeout_ms=int(self._timeout * 1000) + 1000, **self._options)
+            client = AIOKafkaConsumer(
+                bootstrap_servers=self._bootstrap,
+                enable_auto_commit=False,
+                request_timeout_ms=int(self._timeout * 1000) + 1000,
+                **self._options,
+            )
             try:
                 await asyncio.wait_for(client.start(), self._timeout * 5)
             except BaseException:
@@ -97,7 +108,9 @@ class KafkaFreshness:
                 self._behind_since[key] = since
             oldest = max(oldest, now - since[1])
         if oldest > self._bound:
-            return Freshness(True, f"projection behind its topics for {oldest:.1f}s (bound {self._bound}s)", lag)
+            return Freshness(
+                True, f"projection behind its topics for {oldest:.1f}s (bound {self._bound}s)", lag
+            )
         return Freshness(False, "fresh", lag)
 
     async def _caught_up_or_latest(self, ends: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:

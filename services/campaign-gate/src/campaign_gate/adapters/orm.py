@@ -6,7 +6,6 @@ times, never a direct identifier of a person.
 """
 
 import sqlalchemy as sa
-
 from shared.db import UtcDateTime, new_metadata
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
@@ -181,7 +180,9 @@ suppression_imports = sa.Table(
     "suppression_imports",
     metadata,
     sa.Column("import_id", sa.String(64), primary_key=True),
-    sa.Column("list_name", sa.String(100), sa.ForeignKey("suppression_lists.name"), nullable=False, index=True),
+    sa.Column(
+        "list_name", sa.String(100), sa.ForeignKey("suppression_lists.name"), nullable=False, index=True
+    ),
     sa.Column("imported_at", _TS, nullable=False),
     sa.Column("entries", sa.Integer, nullable=False),
     sa.Column("actor", sa.String(200), nullable=False),

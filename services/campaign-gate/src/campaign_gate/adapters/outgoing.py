@@ -33,5 +33,10 @@ def subject_of(event: Any) -> str:
 def to_envelope(event: Any, *, actor: str, correlation_id: str | None) -> tuple[str, EventEnvelope]:
     """Returns the topic and envelope of a campaign-gate domain event."""
     return contracts.CAMPAIGNS_EVENTS, EventEnvelope(
-        source=contracts.SOURCE, type=_TYPES[type(event)], subject=subject_of(event), actor=actor,
-        correlationid=correlation_id, data=event_data(event))
+        source=contracts.SOURCE,
+        type=_TYPES[type(event)],
+        subject=subject_of(event),
+        actor=actor,
+        correlationid=correlation_id,
+        data=event_data(event),
+    )

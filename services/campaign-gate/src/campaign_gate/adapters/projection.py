@@ -87,19 +87,30 @@ def _records(value: Any) -> list[Mapping[str, Any]]:
 def _phone_collection(value: Any) -> dict[str, bool] | None:
     if not isinstance(value, Mapping):
         return None
-    return {key: bool(value.get(key, False)) for key in
-            ("told_calls_need_consent", "during_contract", "contract_states_calls_need_consent")}
+    return {
+        key: bool(value.get(key, False))
+        for key in ("told_calls_need_consent", "during_contract", "contract_states_calls_need_consent")
+    }
 
 
-async def upsert(session: AsyncSession, table: sa.Table, values: Mapping[str, Any], *,
-                 keys: Sequence[str], where: Any = None) -> None:
+async def upsert(
+    session: AsyncSession,
+    table: sa.Table,
+    values: Mapping[str, Any],
+    *,
+    keys: Sequence[str],
+    where: Any = None,
+) -> None:
     """Inserts a row or updates it on its primary key (only when `where` holds, if given)."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
     statement = insert.values(**values)
     update = {k: statement.excluded[k] for k in values if k not in keys}
-    await session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=update, where=where)
-                          if update else statement.on_conflict_do_nothing(index_elements=list(keys)))
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=list(keys), set_=update, where=where)
+        if update
+        else statement.on_conflict_do_nothing(index_elements=list(keys))
+    )
 
 
 class AbstractProjectionRepository(abc.ABC):
@@ -112,8 +123,9 @@ class AbstractProjectionRepository(abc.ABC):
         """Stores a contact's latest gate facts, ignoring a version older than the stored one."""
 
     @abc.abstractmethod
-    async def set_contact_status(self, contact_id: str, status: str, *, at: datetime,
-                                 retention_rule: str | None = None) -> None:
+    async def set_contact_status(
+        self, contact_id: str, status: str, *, at: datetime, retention_rule: str | None = None
+    ) -> None:
         """Changes a projected contact's status (retention flag, with the rule contacts cited)."""
 
     @abc.abstractmethod
@@ -125,23 +137,41 @@ class AbstractProjectionRepository(abc.ABC):
         """Stores a consent's latest state."""
 
     @abc.abstractmethod
-    async def withdraw_consent(self, *, consent_id: str, contact_id: str, purpose_id: str, channel: str,
-                               granted_at: datetime | None, withdrawn_at: datetime, at: datetime) -> None:
+    async def withdraw_consent(
+        self,
+        *,
+        consent_id: str,
+        contact_id: str,
+        purpose_id: str,
+        channel: str,
+        granted_at: datetime | None,
+        withdrawn_at: datetime,
+        at: datetime,
+    ) -> None:
         """Marks a consent withdrawn, creating its row if the grant was never seen."""
 
     @abc.abstractmethod
-    async def erase_consent_data(self, contact_id: str, consent_ids: Iterable[str],
-                                 delivery_ids: Iterable[str]) -> None:
+    async def erase_consent_data(
+        self, contact_id: str, consent_ids: Iterable[str], delivery_ids: Iterable[str]
+    ) -> None:
         """Drops a contact's consents and notice deliveries (its objections and their indexes stay)."""
 
     @abc.abstractmethod
-    async def put_objection(self, *, objection_id: str, contact_id: str | None, scope: str, at: datetime,
-                            blind_indexes: Iterable[str]) -> None:
+    async def put_objection(
+        self,
+        *,
+        objection_id: str,
+        contact_id: str | None,
+        scope: str,
+        at: datetime,
+        blind_indexes: Iterable[str],
+    ) -> None:
         """Stores an objection and the blind indexes it also applies to."""
 
     @abc.abstractmethod
-    async def put_notice(self, *, notice_id: str, version: int, article: str,
-                         purpose_ids: Iterable[str]) -> None:
+    async def put_notice(
+        self, *, notice_id: str, version: int, article: str, purpose_ids: Iterable[str]
+    ) -> None:
         """Stores which article a notice version answers (13 or 14) and the purposes it covers."""
 
     @abc.abstractmethod
@@ -149,8 +179,16 @@ class AbstractProjectionRepository(abc.ABC):
         """Stores a notice delivery to a contact."""
 
     @abc.abstractmethod
-    async def put_purpose(self, *, purpose_id: str, version: int, lawful_basis: str | None, name: str | None,
-                          retired: bool, art14_exemption_claimed: bool | None = None) -> None:
+    async def put_purpose(
+        self,
+        *,
+        purpose_id: str,
+        version: int,
+        lawful_basis: str | None,
+        name: str | None,
+        retired: bool,
+        art14_exemption_claimed: bool | None = None,
+    ) -> None:
         """Stores a purpose's version in force (a retirement keeps the last basis and claims)."""
 
     @abc.abstractmethod
@@ -158,13 +196,21 @@ class AbstractProjectionRepository(abc.ABC):
         """Stores what consent says of a party: roles, status, its contract and a broker's verification."""
 
     @abc.abstractmethod
-    async def put_processor(self, *, processor_id: str, legal_name: str | None, role: str | None, status: str,
-                            contract: Mapping[str, Any] | None) -> None:
+    async def put_processor(
+        self,
+        *,
+        processor_id: str,
+        legal_name: str | None,
+        role: str | None,
+        status: str,
+        contract: Mapping[str, Any] | None,
+    ) -> None:
         """Stores a processor's status and, when the event carries it, its contract."""
 
     @abc.abstractmethod
-    async def record_offset(self, *, topic: str, partition: int, offset: int,
-                            event_time: datetime | None) -> None:
+    async def record_offset(
+        self, *, topic: str, partition: int, offset: int, event_time: datetime | None
+    ) -> None:
         """Records the next offset to consume on a partition, with the event's effect."""
 
     @abc.abstractmethod
@@ -186,8 +232,9 @@ class AbstractProjectionRepository(abc.ABC):
         """Returns a processor as consent's events describe it, with the parties that work under it."""
 
     @abc.abstractmethod
-    async def recipients(self, contact_ids: Sequence[str], *, purpose_id: str, channel: Channel,
-                         today: date) -> dict[str, RecipientFacts]:
+    async def recipients(
+        self, contact_ids: Sequence[str], *, purpose_id: str, channel: Channel, today: date
+    ) -> dict[str, RecipientFacts]:
         """Returns the facts of the known contacts among `contact_ids` for one purpose and channel."""
 
 
@@ -225,11 +272,20 @@ class ProjectionRepository(AbstractProjectionRepository):
             "channel_mask": channel_mask(facts.get("channels") or ()),
             "email_index": facts.get("email_index"),
             "phone_index": facts.get("phone_index"),
-            "purchases": [{"seller": str(p["seller"]), "categories": _terms(p.get("categories"))}
-                          for p in _records(facts.get("purchases")) if p.get("seller")],
-            "contracts": [{"seller": str(k["seller"]), "categories": _terms(k.get("categories")),
-                           "ended": k.get("ended_at") is not None}
-                          for k in _records(facts.get("contracts")) if k.get("seller")],
+            "purchases": [
+                {"seller": str(p["seller"]), "categories": _terms(p.get("categories"))}
+                for p in _records(facts.get("purchases"))
+                if p.get("seller")
+            ],
+            "contracts": [
+                {
+                    "seller": str(k["seller"]),
+                    "categories": _terms(k.get("categories")),
+                    "ended": k.get("ended_at") is not None,
+                }
+                for k in _records(facts.get("contracts"))
+                if k.get("seller")
+            ],
             "call_attempts": [t.isoformat() for t in map(parse_time, facts.get("call_attempts") or ()) if t],
             "last_call_refusal_at": parse_time(facts.get("last_call_refusal_at")),
             "phone_collection": _phone_collection(facts.get("phone_collection")),
@@ -239,70 +295,158 @@ class ProjectionRepository(AbstractProjectionRepository):
         }
         dialect = self.session.bind.dialect.name if self.session.bind is not None else "sqlite"
         excluded = (pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)).excluded
-        await upsert(self.session, table, values, keys=["contact_id"], where=table.c.version <= excluded.version)
+        await upsert(
+            self.session, table, values, keys=["contact_id"], where=table.c.version <= excluded.version
+        )
 
-    async def set_contact_status(self, contact_id: str, status: str, *, at: datetime,
-                                 retention_rule: str | None = None) -> None:
+    async def set_contact_status(
+        self, contact_id: str, status: str, *, at: datetime, retention_rule: str | None = None
+    ) -> None:
         """Changes a projected contact's status (retention flag, with the rule contacts cited)."""
-        await self.session.execute(sa.update(orm.gate_contacts).where(orm.gate_contacts.c.contact_id == contact_id)
-                                   .values(status=status, retention_rule=retention_rule, updated_at=at))
+        await self.session.execute(
+            sa.update(orm.gate_contacts)
+            .where(orm.gate_contacts.c.contact_id == contact_id)
+            .values(status=status, retention_rule=retention_rule, updated_at=at)
+        )
 
     async def erase_contact(self, contact_id: str, *, at: datetime) -> None:
         """Keeps only the erased status of a contact: no channel, no blind index, no attribute."""
         await self.session.execute(
-            sa.update(orm.gate_contacts).where(orm.gate_contacts.c.contact_id == contact_id).values(
-                status="erased", channel_mask=0, email_index=None, phone_index=None, purchases=[], contracts=[],
-                call_attempts=[], last_call_refusal_at=None, phone_collection=None, profession=None,
-                majority_on=None, digital_consent_age_on=None, updated_at=at))
+            sa.update(orm.gate_contacts)
+            .where(orm.gate_contacts.c.contact_id == contact_id)
+            .values(
+                status="erased",
+                channel_mask=0,
+                email_index=None,
+                phone_index=None,
+                purchases=[],
+                contracts=[],
+                call_attempts=[],
+                last_call_refusal_at=None,
+                phone_collection=None,
+                profession=None,
+                majority_on=None,
+                digital_consent_age_on=None,
+                updated_at=at,
+            )
+        )
 
     async def put_consent(self, values: Mapping[str, Any]) -> None:
         """Stores a consent's latest state; a withdrawal keeps the grant time it already knew."""
         await upsert(self.session, orm.gate_consents, values, keys=["consent_id"])
 
-    async def withdraw_consent(self, *, consent_id: str, contact_id: str, purpose_id: str, channel: str,
-                               granted_at: datetime | None, withdrawn_at: datetime, at: datetime) -> None:
+    async def withdraw_consent(
+        self,
+        *,
+        consent_id: str,
+        contact_id: str,
+        purpose_id: str,
+        channel: str,
+        granted_at: datetime | None,
+        withdrawn_at: datetime,
+        at: datetime,
+    ) -> None:
         """Marks a consent withdrawn, creating its row if the grant was never seen."""
         result = await self.session.execute(
-            sa.update(orm.gate_consents).where(orm.gate_consents.c.consent_id == consent_id)
-            .values(status="withdrawn", withdrawn_at=withdrawn_at, updated_at=at))
+            sa.update(orm.gate_consents)
+            .where(orm.gate_consents.c.consent_id == consent_id)
+            .values(status="withdrawn", withdrawn_at=withdrawn_at, updated_at=at)
+        )
         if result.rowcount == 0:
-            await self.put_consent({"consent_id": consent_id, "contact_id": contact_id, "purpose_id": purpose_id,
-                                    "channel": channel, "status": "withdrawn", "granted_at": granted_at,
-                                    "withdrawn_at": withdrawn_at, "proof_present": False, "positive_act": False,
-                                    "withdrawal_info_given": False, "explicit": False, "given_by": [],
-                                    "out_of_hours_calls": False, "updated_at": at})
+            await self.put_consent(
+                {
+                    "consent_id": consent_id,
+                    "contact_id": contact_id,
+                    "purpose_id": purpose_id,
+                    "channel": channel,
+                    "status": "withdrawn",
+                    "granted_at": granted_at,
+                    "withdrawn_at": withdrawn_at,
+                    "proof_present": False,
+                    "positive_act": False,
+                    "withdrawal_info_given": False,
+                    "explicit": False,
+                    "given_by": [],
+                    "out_of_hours_calls": False,
+                    "updated_at": at,
+                }
+            )
 
-    async def erase_consent_data(self, contact_id: str, consent_ids: Iterable[str],
-                                 delivery_ids: Iterable[str]) -> None:
+    async def erase_consent_data(
+        self, contact_id: str, consent_ids: Iterable[str], delivery_ids: Iterable[str]
+    ) -> None:
         """Drops a contact's consents and notice deliveries (its objections and their indexes stay)."""
-        await self.session.execute(sa.delete(orm.gate_consents).where(sa.or_(
-            orm.gate_consents.c.contact_id == contact_id, orm.gate_consents.c.consent_id.in_(list(consent_ids)))))
-        await self.session.execute(sa.delete(orm.gate_notice_deliveries).where(sa.or_(
-            orm.gate_notice_deliveries.c.contact_id == contact_id,
-            orm.gate_notice_deliveries.c.delivery_id.in_(list(delivery_ids)))))
+        await self.session.execute(
+            sa.delete(orm.gate_consents).where(
+                sa.or_(
+                    orm.gate_consents.c.contact_id == contact_id,
+                    orm.gate_consents.c.consent_id.in_(list(consent_ids)),
+                )
+            )
+        )
+        await self.session.execute(
+            sa.delete(orm.gate_notice_deliveries).where(
+                sa.or_(
+                    orm.gate_notice_deliveries.c.contact_id == contact_id,
+                    orm.gate_notice_deliveries.c.delivery_id.in_(list(delivery_ids)),
+                )
+            )
+        )
 
-    async def put_objection(self, *, objection_id: str, contact_id: str | None, scope: str, at: datetime,
-                            blind_indexes: Iterable[str]) -> None:
+    async def put_objection(
+        self,
+        *,
+        objection_id: str,
+        contact_id: str | None,
+        scope: str,
+        at: datetime,
+        blind_indexes: Iterable[str],
+    ) -> None:
         """Stores an objection and the blind indexes it also applies to."""
-        await upsert(self.session, orm.gate_objections, {"objection_id": objection_id, "contact_id": contact_id,
-                                                         "scope": scope, "at": at}, keys=["objection_id"])
+        await upsert(
+            self.session,
+            orm.gate_objections,
+            {"objection_id": objection_id, "contact_id": contact_id, "scope": scope, "at": at},
+            keys=["objection_id"],
+        )
         for index in dict.fromkeys(blind_indexes):
-            await upsert(self.session, orm.gate_objection_indexes, {"objection_id": objection_id,
-                                                                    "blind_index": index},
-                         keys=["objection_id", "blind_index"])
+            await upsert(
+                self.session,
+                orm.gate_objection_indexes,
+                {"objection_id": objection_id, "blind_index": index},
+                keys=["objection_id", "blind_index"],
+            )
 
-    async def put_notice(self, *, notice_id: str, version: int, article: str, purpose_ids: Iterable[str]) -> None:
+    async def put_notice(
+        self, *, notice_id: str, version: int, article: str, purpose_ids: Iterable[str]
+    ) -> None:
         """Stores which article a notice version answers (13 or 14) and the purposes it covers."""
-        await upsert(self.session, orm.gate_notices, {"notice_id": notice_id, "version": version, "article": article,
-                                                      "purpose_ids": sorted(set(purpose_ids))},
-                     keys=["notice_id", "version"])
+        await upsert(
+            self.session,
+            orm.gate_notices,
+            {
+                "notice_id": notice_id,
+                "version": version,
+                "article": article,
+                "purpose_ids": sorted(set(purpose_ids)),
+            },
+            keys=["notice_id", "version"],
+        )
 
     async def put_delivery(self, values: Mapping[str, Any]) -> None:
         """Stores a notice delivery to a contact."""
         await upsert(self.session, orm.gate_notice_deliveries, values, keys=["delivery_id"])
 
-    async def put_purpose(self, *, purpose_id: str, version: int, lawful_basis: str | None, name: str | None,
-                          retired: bool, art14_exemption_claimed: bool | None = None) -> None:
+    async def put_purpose(
+        self,
+        *,
+        purpose_id: str,
+        version: int,
+        lawful_basis: str | None,
+        name: str | None,
+        retired: bool,
+        art14_exemption_claimed: bool | None = None,
+    ) -> None:
         """Stores a purpose's version in force (a retirement keeps the last basis and claims)."""
         values: dict[str, Any] = {"purpose_id": purpose_id, "version": version, "retired": retired}
         if art14_exemption_claimed is not None:
@@ -311,27 +455,47 @@ class ProjectionRepository(AbstractProjectionRepository):
             values["lawful_basis"] = lawful_basis
         if name is not None:
             values["name"] = name
-        exists = await self.session.scalar(sa.select(orm.gate_purposes.c.purpose_id)
-                                           .where(orm.gate_purposes.c.purpose_id == purpose_id))
+        exists = await self.session.scalar(
+            sa.select(orm.gate_purposes.c.purpose_id).where(orm.gate_purposes.c.purpose_id == purpose_id)
+        )
         if exists:
-            await self.session.execute(sa.update(orm.gate_purposes)
-                                       .where(orm.gate_purposes.c.purpose_id == purpose_id).values(**values))
+            await self.session.execute(
+                sa.update(orm.gate_purposes)
+                .where(orm.gate_purposes.c.purpose_id == purpose_id)
+                .values(**values)
+            )
         else:
-            await self.session.execute(sa.insert(orm.gate_purposes).values(
-                **{"lawful_basis": "unknown", "name": None, "art14_exemption_claimed": False, **values}))
+            await self.session.execute(
+                sa.insert(orm.gate_purposes).values(
+                    **{"lawful_basis": "unknown", "name": None, "art14_exemption_claimed": False, **values}
+                )
+            )
 
     async def put_party(self, *, party_id: str, values: Mapping[str, Any]) -> None:
         """Stores what consent says of a party: roles, status, its contract and a broker's verification."""
-        exists = await self.session.scalar(sa.select(orm.gate_parties.c.party_id)
-                                           .where(orm.gate_parties.c.party_id == party_id))
+        exists = await self.session.scalar(
+            sa.select(orm.gate_parties.c.party_id).where(orm.gate_parties.c.party_id == party_id)
+        )
         if exists:
-            await self.session.execute(sa.update(orm.gate_parties).where(orm.gate_parties.c.party_id == party_id)
-                                       .values(**values))
+            await self.session.execute(
+                sa.update(orm.gate_parties).where(orm.gate_parties.c.party_id == party_id).values(**values)
+            )
         else:
-            await self.session.execute(sa.insert(orm.gate_parties).values(
-                **{"legal_name": party_id, "roles": [], "status": "active", **values, "party_id": party_id}))
+            await self.session.execute(
+                sa.insert(orm.gate_parties).values(
+                    **{
+                        "legal_name": party_id,
+                        "roles": [],
+                        "status": "active",
+                        **values,
+                        "party_id": party_id,
+                    }
+                )
+            )
 
-    async def _brokers(self, names: set[str], *, today: date) -> dict[str, tuple[BrokerVerification, date | None]]:
+    async def _brokers(
+        self, names: set[str], *, today: date
+    ) -> dict[str, tuple[BrokerVerification, date | None]]:
         """Returns, per broker name, whether its consent collection counts as verified today (UNI-05).
 
         Verified means: a data-broker party of that name, active, with a contract in force today and
@@ -341,23 +505,36 @@ class ProjectionRepository(AbstractProjectionRepository):
             return {}
         p = orm.gate_parties.c
         out: dict[str, tuple[BrokerVerification, date | None]] = {}
-        for row in (await self.session.execute(sa.select(orm.gate_parties).where(p.legal_name.in_(names))))\
-                .mappings():
+        for row in (
+            await self.session.execute(sa.select(orm.gate_parties).where(p.legal_name.in_(names)))
+        ).mappings():
             if "data_broker" not in (row["roles"] or []):
                 continue
             verified = row["broker_last_verified_at"]
             expires = row["contract_expires_at"]
             signed = row["contract_signed_at"]
-            in_force = signed is not None and signed.date() <= today and (expires is None or expires.date() >= today)
-            fresh = verified is not None and (today - verified.date()).days <= self.broker_verification_max_age_days
+            in_force = (
+                signed is not None and signed.date() <= today and (expires is None or expires.date() >= today)
+            )
+            fresh = (
+                verified is not None
+                and (today - verified.date()).days <= self.broker_verification_max_age_days
+            )
             ok = row["status"] == "active" and in_force and fresh
             state = BrokerVerification.VERIFIED if ok else BrokerVerification.NOT_VERIFIED
             if out.get(row["legal_name"], (None,))[0] is not BrokerVerification.VERIFIED:
                 out[row["legal_name"]] = (state, verified.date() if verified else None)
         return out
 
-    async def put_processor(self, *, processor_id: str, legal_name: str | None, role: str | None, status: str,
-                            contract: Mapping[str, Any] | None) -> None:
+    async def put_processor(
+        self,
+        *,
+        processor_id: str,
+        legal_name: str | None,
+        role: str | None,
+        status: str,
+        contract: Mapping[str, Any] | None,
+    ) -> None:
         """Stores a processor's status and, when the event carries it, its contract."""
         values: dict[str, Any] = {"processor_id": processor_id, "status": status}
         if legal_name is not None:
@@ -366,37 +543,71 @@ class ProjectionRepository(AbstractProjectionRepository):
             values["role"] = role
         if contract is not None:
             values["contract"] = dict(contract)
-        exists = await self.session.scalar(sa.select(orm.gate_processors.c.processor_id)
-                                           .where(orm.gate_processors.c.processor_id == processor_id))
+        exists = await self.session.scalar(
+            sa.select(orm.gate_processors.c.processor_id).where(
+                orm.gate_processors.c.processor_id == processor_id
+            )
+        )
         if exists:
-            await self.session.execute(sa.update(orm.gate_processors)
-                                       .where(orm.gate_processors.c.processor_id == processor_id).values(**values))
+            await self.session.execute(
+                sa.update(orm.gate_processors)
+                .where(orm.gate_processors.c.processor_id == processor_id)
+                .values(**values)
+            )
         else:
-            await self.session.execute(sa.insert(orm.gate_processors).values(
-                **{"legal_name": processor_id, "role": None, "contract": None, **values}))
+            await self.session.execute(
+                sa.insert(orm.gate_processors).values(
+                    **{"legal_name": processor_id, "role": None, "contract": None, **values}
+                )
+            )
 
-    async def record_offset(self, *, topic: str, partition: int, offset: int, event_time: datetime | None) -> None:
+    async def record_offset(
+        self, *, topic: str, partition: int, offset: int, event_time: datetime | None
+    ) -> None:
         """Records the next offset to consume on a partition, in the same transaction as the event's effect."""
         table = orm.projection_offsets
-        values = {"topic": topic, "partition": partition, "next_offset": offset + 1,
-                  "last_event_time": event_time, "updated_at": datetime.now(UTC)}
+        values = {
+            "topic": topic,
+            "partition": partition,
+            "next_offset": offset + 1,
+            "last_event_time": event_time,
+            "updated_at": datetime.now(UTC),
+        }
         dialect = self.session.bind.dialect.name if self.session.bind is not None else "sqlite"
         excluded = (pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)).excluded
-        await upsert(self.session, table, values, keys=["topic", "partition"],
-                     where=table.c.next_offset <= excluded.next_offset)
+        await upsert(
+            self.session,
+            table,
+            values,
+            keys=["topic", "partition"],
+            where=table.c.next_offset <= excluded.next_offset,
+        )
 
     async def offsets(self) -> dict[tuple[str, int], int]:
         """Returns the next offset to consume per (topic, partition)."""
-        rows = await self.session.execute(sa.select(orm.projection_offsets.c.topic,
-                                                    orm.projection_offsets.c.partition,
-                                                    orm.projection_offsets.c.next_offset))
+        rows = await self.session.execute(
+            sa.select(
+                orm.projection_offsets.c.topic,
+                orm.projection_offsets.c.partition,
+                orm.projection_offsets.c.next_offset,
+            )
+        )
         return {(t, p): o for t, p, o in rows}
 
     async def reset(self, topics: Iterable[str]) -> None:
         """Empties the projection, its offsets and the inbox of its topics, before a rebuild."""
-        for table in (orm.gate_contacts, orm.gate_consents, orm.gate_objections, orm.gate_objection_indexes,
-                      orm.gate_notices, orm.gate_notice_deliveries, orm.gate_purposes, orm.gate_processors,
-                      orm.gate_parties, orm.projection_offsets):
+        for table in (
+            orm.gate_contacts,
+            orm.gate_consents,
+            orm.gate_objections,
+            orm.gate_objection_indexes,
+            orm.gate_notices,
+            orm.gate_notice_deliveries,
+            orm.gate_purposes,
+            orm.gate_processors,
+            orm.gate_parties,
+            orm.projection_offsets,
+        ):
             await self.session.execute(sa.delete(table))
         await self.session.execute(sa.delete(orm.inbox).where(orm.inbox.c.topic.in_(list(topics))))
 
@@ -404,20 +615,42 @@ class ProjectionRepository(AbstractProjectionRepository):
 
     async def purpose(self, purpose_id: str) -> Mapping[str, Any] | None:
         """Returns a purpose as consent's events describe it."""
-        row = (await self.session.execute(sa.select(orm.gate_purposes)
-                                          .where(orm.gate_purposes.c.purpose_id == purpose_id))).mappings().first()
+        row = (
+            (
+                await self.session.execute(
+                    sa.select(orm.gate_purposes).where(orm.gate_purposes.c.purpose_id == purpose_id)
+                )
+            )
+            .mappings()
+            .first()
+        )
         return dict(row) if row else None
 
     async def processor(self, processor_id: str) -> Mapping[str, Any] | None:
         """Returns a processor as consent's events describe it, with the parties that work under it."""
-        row = (await self.session.execute(sa.select(orm.gate_processors).where(
-            orm.gate_processors.c.processor_id == processor_id))).mappings().first()
+        row = (
+            (
+                await self.session.execute(
+                    sa.select(orm.gate_processors).where(orm.gate_processors.c.processor_id == processor_id)
+                )
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             return None
         p = orm.gate_parties.c
-        parties = (await self.session.execute(
-            sa.select(p.party_id, p.legal_name, p.roles, p.status, p.missing_clauses)
-            .where(p.processor_id == processor_id).order_by(p.party_id))).mappings().all()
+        parties = (
+            (
+                await self.session.execute(
+                    sa.select(p.party_id, p.legal_name, p.roles, p.status, p.missing_clauses)
+                    .where(p.processor_id == processor_id)
+                    .order_by(p.party_id)
+                )
+            )
+            .mappings()
+            .all()
+        )
         return {**row, "parties": [dict(party) for party in parties]}
 
     async def bloctel_imports(self) -> list[date]:
@@ -425,11 +658,13 @@ class ProjectionRepository(AbstractProjectionRepository):
         rows = await self.session.scalars(
             sa.select(orm.suppression_imports.c.imported_at)
             .join(orm.suppression_lists, orm.suppression_lists.c.name == orm.suppression_imports.c.list_name)
-            .where(orm.suppression_lists.c.kind == SuppressionKind.BLOCTEL.value))
+            .where(orm.suppression_lists.c.kind == SuppressionKind.BLOCTEL.value)
+        )
         return sorted({at.date() for at in rows if at is not None})
 
-    async def recipients(self, contact_ids: Sequence[str], *, purpose_id: str, channel: Channel,
-                         today: date) -> dict[str, RecipientFacts]:
+    async def recipients(
+        self, contact_ids: Sequence[str], *, purpose_id: str, channel: Channel, today: date
+    ) -> dict[str, RecipientFacts]:
         """Returns the facts of the known contacts among `contact_ids` for one purpose and channel."""
         # Because only the phone rules (TEL-02, RET-08) read the Bloctel cleaning date.
         bloctel = await self.bloctel_imports() if channel is Channel.PHONE_HUMAN else []
@@ -437,26 +672,51 @@ class ProjectionRepository(AbstractProjectionRepository):
         exemption = bool(purpose and purpose.get("art14_exemption_claimed"))
         out: dict[str, RecipientFacts] = {}
         for start in range(0, len(contact_ids), _CHUNK):
-            chunk = list(dict.fromkeys(contact_ids[start:start + _CHUNK]))
-            out.update(await self._chunk(chunk, purpose_id=purpose_id, channel=channel, today=today,
-                                         bloctel=bloctel, art14_exemption=exemption))
+            chunk = list(dict.fromkeys(contact_ids[start : start + _CHUNK]))
+            out.update(
+                await self._chunk(
+                    chunk,
+                    purpose_id=purpose_id,
+                    channel=channel,
+                    today=today,
+                    bloctel=bloctel,
+                    art14_exemption=exemption,
+                )
+            )
         return out
 
-    async def _chunk(self, ids: list[str], *, purpose_id: str, channel: Channel, today: date,
-                     bloctel: list[date], art14_exemption: bool) -> dict[str, RecipientFacts]:
+    async def _chunk(
+        self,
+        ids: list[str],
+        *,
+        purpose_id: str,
+        channel: Channel,
+        today: date,
+        bloctel: list[date],
+        art14_exemption: bool,
+    ) -> dict[str, RecipientFacts]:
         s = self.session
-        contacts = (await s.execute(sa.select(orm.gate_contacts).where(orm.gate_contacts.c.contact_id.in_(ids))))\
-            .mappings().all()
+        contacts = (
+            (await s.execute(sa.select(orm.gate_contacts).where(orm.gate_contacts.c.contact_id.in_(ids))))
+            .mappings()
+            .all()
+        )
         if not contacts:
             return {}
-        indexes = {row["contact_id"]: [i for i in (row["email_index"], row["phone_index"]) if i]
-                   for row in contacts}
+        indexes = {
+            row["contact_id"]: [i for i in (row["email_index"], row["phone_index"]) if i] for row in contacts
+        }
         all_indexes = sorted({i for values in indexes.values() for i in values})
 
         consents: dict[str, list[ConsentRecord]] = defaultdict(list)
         c = orm.gate_consents.c
-        for row in (await s.execute(sa.select(orm.gate_consents).where(
-                c.contact_id.in_(ids), c.purpose_id == purpose_id, c.channel == channel.value))).mappings():
+        for row in (
+            await s.execute(
+                sa.select(orm.gate_consents).where(
+                    c.contact_id.in_(ids), c.purpose_id == purpose_id, c.channel == channel.value
+                )
+            )
+        ).mappings():
             consents[row["contact_id"]].append(_consent(row))
 
         objections: dict[str, list[Objection]] = defaultdict(list)
@@ -465,10 +725,14 @@ class ProjectionRepository(AbstractProjectionRepository):
             objections[row["contact_id"]].append(_objection(row))
         if all_indexes:
             by_index: dict[str, list[tuple[str | None, Objection]]] = defaultdict(list)
-            query = (sa.select(orm.gate_objections, orm.gate_objection_indexes.c.blind_index)
-                     .join(orm.gate_objection_indexes,
-                           orm.gate_objection_indexes.c.objection_id == orm.gate_objections.c.objection_id)
-                     .where(orm.gate_objection_indexes.c.blind_index.in_(all_indexes)))
+            query = (
+                sa.select(orm.gate_objections, orm.gate_objection_indexes.c.blind_index)
+                .join(
+                    orm.gate_objection_indexes,
+                    orm.gate_objection_indexes.c.objection_id == orm.gate_objections.c.objection_id,
+                )
+                .where(orm.gate_objection_indexes.c.blind_index.in_(all_indexes))
+            )
             for row in (await s.execute(query)).mappings():
                 by_index[row["blind_index"]].append((row["contact_id"], _objection(row)))
             for contact_id, values in indexes.items():
@@ -476,16 +740,22 @@ class ProjectionRepository(AbstractProjectionRepository):
                     # Because an objection found by another record's hash is this person coming
                     # back from a new source (UNI-02), not their own record's objection (UNI-01).
                     objections[contact_id].extend(
-                        objection if owner == contact_id else dataclasses.replace(objection, matched_by_hash=True)
-                        for owner, objection in by_index.get(index, ()))
+                        objection
+                        if owner == contact_id
+                        else dataclasses.replace(objection, matched_by_hash=True)
+                        for owner, objection in by_index.get(index, ())
+                    )
 
         # Because a notice informs only about the purposes it names: a billing notice does not
         # inform anyone about prospection (Art. 13(1)(c), 14(1)(c)).
         notices: dict[str, dict[str, tuple[datetime, str]]] = defaultdict(dict)
         d, n = orm.gate_notice_deliveries.c, orm.gate_notices.c
-        query = (sa.select(d.contact_id, d.delivery_id, d.delivered_at, n.article, n.purpose_ids)
-                 .join(orm.gate_notices, sa.and_(n.notice_id == d.notice_id, n.version == d.notice_version))
-                 .where(d.contact_id.in_(ids)).order_by(d.delivered_at))
+        query = (
+            sa.select(d.contact_id, d.delivery_id, d.delivered_at, n.article, n.purpose_ids)
+            .join(orm.gate_notices, sa.and_(n.notice_id == d.notice_id, n.version == d.notice_version))
+            .where(d.contact_id.in_(ids))
+            .order_by(d.delivered_at)
+        )
         for contact_id, delivery_id, delivered_at, article, purposes in await s.execute(query):
             if purpose_id in (purposes or ()):
                 notices[contact_id].setdefault(str(article), (delivered_at, delivery_id))
@@ -493,28 +763,44 @@ class ProjectionRepository(AbstractProjectionRepository):
         hits: dict[str, list[SuppressionHit]] = defaultdict(list)
         if all_indexes:
             e, lists, imports = orm.suppression_entries.c, orm.suppression_lists.c, orm.suppression_imports.c
-            query = (sa.select(e.blind_index, e.list_name, e.import_id, lists.kind, lists.channel,
-                               imports.imported_at)
-                     .join(orm.suppression_lists, lists.name == e.list_name)
-                     .join(orm.suppression_imports, imports.import_id == e.import_id)
-                     .where(e.blind_index.in_(all_indexes)))
+            query = (
+                sa.select(
+                    e.blind_index, e.list_name, e.import_id, lists.kind, lists.channel, imports.imported_at
+                )
+                .join(orm.suppression_lists, lists.name == e.list_name)
+                .join(orm.suppression_imports, imports.import_id == e.import_id)
+                .where(e.blind_index.in_(all_indexes))
+            )
             by_index_hits: dict[str, list[SuppressionHit]] = defaultdict(list)
             for index, name, import_id, kind, list_channel, imported_at in await s.execute(query):
-                by_index_hits[index].append(SuppressionHit(
-                    list_name=name, list_kind=SuppressionKind(kind), import_id=import_id,
-                    imported_at=imported_at,
-                    channel=Channel(list_channel) if list_channel else None))
+                by_index_hits[index].append(
+                    SuppressionHit(
+                        list_name=name,
+                        list_kind=SuppressionKind(kind),
+                        import_id=import_id,
+                        imported_at=imported_at,
+                        channel=Channel(list_channel) if list_channel else None,
+                    )
+                )
             for contact_id, values in indexes.items():
                 for index in values:
                     hits[contact_id].extend(by_index_hits.get(index, ()))
 
         # Because UNI-07's "first communication" is one the gate never allowed before.
         r = orm.check_receipts.c
-        allowed = dict((await s.execute(
-            sa.select(r.contact_id, sa.func.count()).where(r.contact_id.in_(ids), r.decision == "allow")
-            .group_by(r.contact_id))).all())
+        allowed = dict(
+            (
+                await s.execute(
+                    sa.select(r.contact_id, sa.func.count())
+                    .where(r.contact_id.in_(ids), r.decision == "allow")
+                    .group_by(r.contact_id)
+                )
+            ).all()
+        )
 
-        brokers = await self._brokers({row["broker_name"] for row in contacts if row["broker_name"]}, today=today)
+        brokers = await self._brokers(
+            {row["broker_name"] for row in contacts if row["broker_name"]}, today=today
+        )
 
         out = {}
         for row in contacts:
@@ -524,7 +810,9 @@ class ProjectionRepository(AbstractProjectionRepository):
             informed = art13 is not None or art14 is not None
             obtained_at: datetime = row["obtained_at"]
             broker = brokers.get(row["broker_name"], (BrokerVerification.NOT_VERIFIED, None))
-            purchases = tuple(Purchase(p["seller"], frozenset(p["categories"])) for p in row["purchases"] or ())
+            purchases = tuple(
+                Purchase(p["seller"], frozenset(p["categories"])) for p in row["purchases"] or ()
+            )
             phone = row["phone_collection"]
             out[contact_id] = RecipientFacts(
                 contact_id=contact_id,
@@ -532,14 +820,18 @@ class ProjectionRepository(AbstractProjectionRepository):
                 relationship=Relationship(row["relationship"]),
                 collected_from_person=row["collected_from_person"],
                 obtained_at=obtained_at,
-                channel_addresses=frozenset(ch for ch, bit in CHANNEL_BITS.items() if row["channel_mask"] & bit),
+                channel_addresses=frozenset(
+                    ch for ch, bit in CHANNEL_BITS.items() if row["channel_mask"] & bit
+                ),
                 source=row["source"],
                 broker_name=row["broker_name"],
                 broker_verification=broker[0],
                 broker_verified_at=broker[1],
                 last_contact_from_person_at=row["last_contact_from_person_at"],
                 relationship_end_at=row["relationship_end_at"],
-                retention_flagged_rule=row["retention_rule"] if row["status"] == "retention_flagged" else None,
+                retention_flagged_rule=row["retention_rule"]
+                if row["status"] == "retention_flagged"
+                else None,
                 majority_on=row["majority_on"],
                 digital_consent_age_on=row["digital_consent_age_on"],
                 objections=tuple(dict.fromkeys(objections.get(contact_id, ()))),
@@ -556,8 +848,10 @@ class ProjectionRepository(AbstractProjectionRepository):
                 # contact created at a sale, or one with a recorded purchase.
                 collected_at_sale=row["source"] == "sale" or bool(purchases),
                 purchases=purchases,
-                contracts=tuple(ContractFact(k["seller"], frozenset(k["categories"]), bool(k["ended"]))
-                                for k in row["contracts"] or ()),
+                contracts=tuple(
+                    ContractFact(k["seller"], frozenset(k["categories"]), bool(k["ended"]))
+                    for k in row["contracts"] or ()
+                ),
                 profession=row["profession"],
                 bloctel_checked_on=_cleaned_on(bloctel, obtained_at.date()),
                 call_attempts_at=tuple(t for t in map(parse_time, row["call_attempts"] or ()) if t),
@@ -582,14 +876,22 @@ def _consent(row: Mapping[str, Any]) -> ConsentRecord:
     given_by = set(row["given_by"] or ())
     requested = row["requested_at"]
     return ConsentRecord(
-        consent_id=row["consent_id"], purpose_id=row["purpose_id"], channel=Channel(row["channel"]),
-        status=ConsentStatus(row["status"]), granted_at=row["granted_at"] or requested or _EPOCH,
-        withdrawn_at=row["withdrawn_at"], proof_present=bool(row["proof_present"]),
-        positive_act=bool(row["positive_act"]), explicit=bool(row["explicit"]),
+        consent_id=row["consent_id"],
+        purpose_id=row["purpose_id"],
+        channel=Channel(row["channel"]),
+        status=ConsentStatus(row["status"]),
+        granted_at=row["granted_at"] or requested or _EPOCH,
+        withdrawn_at=row["withdrawn_at"],
+        proof_present=bool(row["proof_present"]),
+        positive_act=bool(row["positive_act"]),
+        explicit=bool(row["explicit"]),
         withdrawal_info_given=bool(row["withdrawal_info_given"]),
-        given_by_minor="data_subject" in given_by, given_by_parent="parental_authority_holder" in given_by,
-        out_of_hours_calls=bool(row["out_of_hours_calls"]), collector=row["collector_name"],
-        notice_version=None if row["notice_version"] is None else str(row["notice_version"]))
+        given_by_minor="data_subject" in given_by,
+        given_by_parent="parental_authority_holder" in given_by,
+        out_of_hours_calls=bool(row["out_of_hours_calls"]),
+        collector=row["collector_name"],
+        notice_version=None if row["notice_version"] is None else str(row["notice_version"]),
+    )
 
 
 def _objection(row: Mapping[str, Any]) -> Objection:
@@ -600,5 +902,10 @@ def _objection(row: Mapping[str, Any]) -> Objection:
 
 def unknown_recipient(contact_id: str) -> RecipientFacts:
     """Returns the facts of a contact the projection has never seen: no address, nothing to rely on."""
-    return RecipientFacts(contact_id=contact_id, kind=ContactKind.CONSUMER, relationship=Relationship.PROSPECT,
-                          collected_from_person=False, obtained_at=_EPOCH)
+    return RecipientFacts(
+        contact_id=contact_id,
+        kind=ContactKind.CONSUMER,
+        relationship=Relationship.PROSPECT,
+        collected_from_person=False,
+        obtained_at=_EPOCH,
+    )

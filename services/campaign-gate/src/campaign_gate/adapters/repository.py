@@ -36,13 +36,15 @@ class AbstractSuppressionRepository(abc.ABC):
     """The suppression lists port: lists, their imports and their blind-index entries."""
 
     @abc.abstractmethod
-    async def ensure_list(self, *, name: str, kind: str, channel: str | None,
-                          at: datetime) -> Mapping[str, Any]:
+    async def ensure_list(
+        self, *, name: str, kind: str, channel: str | None, at: datetime
+    ) -> Mapping[str, Any]:
         """Returns the list, creating it with its kind and channel the first time."""
 
     @abc.abstractmethod
-    async def add_import(self, *, import_id: str, list_name: str, indexes: Sequence[str], actor: str,
-                         at: datetime) -> None:
+    async def add_import(
+        self, *, import_id: str, list_name: str, indexes: Sequence[str], actor: str, at: datetime
+    ) -> None:
         """Records an import and points each of its blind indexes at it (a re-imported index moves)."""
 
     @abc.abstractmethod
@@ -85,30 +87,53 @@ class CampaignRepository(AbstractCampaignRepository):
 
     async def get(self, campaign_id: str) -> Campaign | None:
         """Returns a campaign or None."""
-        row = (await self.session.execute(sa.select(orm.campaigns).where(orm.campaigns.c.id == campaign_id)))\
-            .mappings().first()
+        row = (
+            (await self.session.execute(sa.select(orm.campaigns).where(orm.campaigns.c.id == campaign_id)))
+            .mappings()
+            .first()
+        )
         if row is None:
             return None
         campaign = Campaign(
-            id=row["id"], status=Status(row["status"]), version=row["version"], spec=dict(row["spec"]),
-            created_by=row["created_by"], updated_by=row["updated_by"], created_at=row["created_at"],
+            id=row["id"],
+            status=Status(row["status"]),
+            version=row["version"],
+            spec=dict(row["spec"]),
+            created_by=row["created_by"],
+            updated_by=row["updated_by"],
+            created_at=row["created_at"],
             updated_at=row["updated_at"],
-            findings=tuple(StoredFinding.from_dict(f) for f in row["findings"]), review=row["review"])
+            findings=tuple(StoredFinding.from_dict(f) for f in row["findings"]),
+            review=row["review"],
+        )
         self.seen.append(campaign)
         return campaign
 
     async def flush(self) -> None:
         """Writes every campaign handed out or added."""
         for campaign in self.seen:
-            values = {"status": campaign.status.value, "version": campaign.version, "spec": campaign.spec,
-                      "findings": [f.as_dict() for f in campaign.findings], "review": campaign.review,
-                      "updated_by": campaign.updated_by, "updated_at": campaign.updated_at}
+            values = {
+                "status": campaign.status.value,
+                "version": campaign.version,
+                "spec": campaign.spec,
+                "findings": [f.as_dict() for f in campaign.findings],
+                "review": campaign.review,
+                "updated_by": campaign.updated_by,
+                "updated_at": campaign.updated_at,
+            }
             if campaign in self._new:
-                await self.session.execute(sa.insert(orm.campaigns).values(
-                    id=campaign.id, created_by=campaign.created_by, created_at=campaign.created_at, **values))
+                await self.session.execute(
+                    sa.insert(orm.campaigns).values(
+                        id=campaign.id,
+                        created_by=campaign.created_by,
+                        created_at=campaign.created_at,
+                        **values,
+                    )
+                )
             else:
-                await self.session.execute(sa.update(orm.campaigns).where(orm.campaigns.c.id == campaign.id)
-                                           .values(**values))
+                await self.session.execute(
+                    sa.update(orm.campaigns).where(orm.campaigns.c.id == campaign.id).values(**values)
+                )
         self._new.clear()
 
 
@@ -118,37 +143,72 @@ class SuppressionRepository(AbstractSuppressionRepository):
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def ensure_list(self, *, name: str, kind: str, channel: str | None, at: datetime) -> Mapping[str, Any]:
+    async def ensure_list(
+        self, *, name: str, kind: str, channel: str | None, at: datetime
+    ) -> Mapping[str, Any]:
         """Returns the list, creating it with its kind and channel the first time."""
-        row = (await self.session.execute(sa.select(orm.suppression_lists)
-                                          .where(orm.suppression_lists.c.name == name))).mappings().first()
+        row = (
+            (
+                await self.session.execute(
+                    sa.select(orm.suppression_lists).where(orm.suppression_lists.c.name == name)
+                )
+            )
+            .mappings()
+            .first()
+        )
         if row is not None:
             return dict(row)
         values = {"name": name, "kind": kind, "channel": channel, "created_at": at}
         await self.session.execute(sa.insert(orm.suppression_lists).values(**values))
         return values
 
-    async def add_import(self, *, import_id: str, list_name: str, indexes: Sequence[str], actor: str,
-                         at: datetime) -> None:
+    async def add_import(
+        self, *, import_id: str, list_name: str, indexes: Sequence[str], actor: str, at: datetime
+    ) -> None:
         """Records an import and points each of its blind indexes at it (a re-imported index moves)."""
-        await self.session.execute(sa.insert(orm.suppression_imports).values(
-            import_id=import_id, list_name=list_name, imported_at=at, entries=len(indexes), actor=actor))
+        await self.session.execute(
+            sa.insert(orm.suppression_imports).values(
+                import_id=import_id, list_name=list_name, imported_at=at, entries=len(indexes), actor=actor
+            )
+        )
         for index in indexes:
-            await upsert(self.session, orm.suppression_entries,
-                         {"list_name": list_name, "blind_index": index, "import_id": import_id},
-                         keys=["list_name", "blind_index"])
+            await upsert(
+                self.session,
+                orm.suppression_entries,
+                {"list_name": list_name, "blind_index": index, "import_id": import_id},
+                keys=["list_name", "blind_index"],
+            )
 
     async def lists(self) -> list[dict[str, Any]]:
         """Returns every list with its entry count and latest import."""
-        lists, imports, entries = orm.suppression_lists.c, orm.suppression_imports.c, orm.suppression_entries.c
-        latest = (sa.select(imports.list_name, sa.func.max(imports.imported_at).label("last_imported_at"))
-                  .group_by(imports.list_name).subquery())
-        counts = (sa.select(entries.list_name, sa.func.count().label("entries")).group_by(entries.list_name)
-                  .subquery())
-        query = (sa.select(lists.name, lists.kind, lists.channel, lists.created_at, latest.c.last_imported_at,
-                           counts.c.entries)
-                 .outerjoin(latest, latest.c.list_name == lists.name)
-                 .outerjoin(counts, counts.c.list_name == lists.name).order_by(lists.name))
+        lists, imports, entries = (
+            orm.suppression_lists.c,
+            orm.suppression_imports.c,
+            orm.suppression_entries.c,
+        )
+        latest = (
+            sa.select(imports.list_name, sa.func.max(imports.imported_at).label("last_imported_at"))
+            .group_by(imports.list_name)
+            .subquery()
+        )
+        counts = (
+            sa.select(entries.list_name, sa.func.count().label("entries"))
+            .group_by(entries.list_name)
+            .subquery()
+        )
+        query = (
+            sa.select(
+                lists.name,
+                lists.kind,
+                lists.channel,
+                lists.created_at,
+                latest.c.last_imported_at,
+                counts.c.entries,
+            )
+            .outerjoin(latest, latest.c.list_name == lists.name)
+            .outerjoin(counts, counts.c.list_name == lists.name)
+            .order_by(lists.name)
+        )
         out = []
         for row in (await self.session.execute(query)).mappings():
             item = dict(row)
@@ -169,8 +229,11 @@ class CheckRepository(AbstractCheckRepository):
 
     async def finish_check(self, check_id: str, *, recipients: int, summary: Mapping[str, int]) -> None:
         """Stores a check's totals."""
-        await self.session.execute(sa.update(orm.checks).where(orm.checks.c.id == check_id)
-                                   .values(recipients=recipients, summary=dict(summary)))
+        await self.session.execute(
+            sa.update(orm.checks)
+            .where(orm.checks.c.id == check_id)
+            .values(recipients=recipients, summary=dict(summary))
+        )
 
     async def add_receipts(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Stores receipts in batches."""
@@ -185,5 +248,11 @@ class CheckRepository(AbstractCheckRepository):
 
     async def count_receipts(self, contact_id: str) -> int:
         """Returns how many receipts name a contact."""
-        return int(await self.session.scalar(sa.select(sa.func.count()).select_from(orm.check_receipts)
-                                             .where(orm.check_receipts.c.contact_id == contact_id)) or 0)
+        return int(
+            await self.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(orm.check_receipts)
+                .where(orm.check_receipts.c.contact_id == contact_id)
+            )
+            or 0
+        )

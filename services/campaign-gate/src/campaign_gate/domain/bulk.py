@@ -126,8 +126,13 @@ class RecipientColumns:
         }
         for name in ("art14_delivered_at", "obtained_at", "retention_from", "fourth_latest_call_at"):
             codecs[name] = (_to_us, _US)  # type: ignore[assignment]
-        for name in ("consent_granted_on", "majority_on", "digital_consent_age_on", "bloctel_checked_on",
-                     "refusal_on"):
+        for name in (
+            "consent_granted_on",
+            "majority_on",
+            "digital_consent_age_on",
+            "bloctel_checked_on",
+            "refusal_on",
+        ):
             codecs[name] = (_to_day, _DAY)  # type: ignore[assignment]
         arrays: dict[str, object] = {}
         for f in fields(cls):
@@ -310,7 +315,9 @@ VECTORISED: dict[Callable[..., object], Callable[[_Derived], Masks]] = {
     rules.uni_08: lambda d: [(_B, d.expired)],
     rules.uni_09: _uni_09,
     rules.uni_10: lambda d: [(_R, d.minor)] if d.c.uses_profiling else [],
-    rules.uni_11: lambda d: [(_B, ~d.generic & ~(d.granted & d.col.consent_explicit))] if d.ctx.art9_targeting else [],
+    rules.uni_11: lambda d: (
+        [(_B, ~d.generic & ~(d.granted & d.col.consent_explicit))] if d.ctx.art9_targeting else []
+    ),
     rules.elec_01: lambda d: [(_A, ~d.generic & d.usable)],
     rules.elec_02: lambda d: [(_A, d.consumer & d.soft_possible)] if d.c.commercial else [],
     rules.elec_03: lambda d: _soft(

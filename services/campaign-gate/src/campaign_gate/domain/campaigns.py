@@ -67,8 +67,12 @@ class StoredFinding:
 
     def as_dict(self) -> dict[str, Any]:
         """Returns the JSON form."""
-        return {"rule": self.rule, "severity": self.severity, "message": self.message,
-                "evidence": list(self.evidence)}
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "message": self.message,
+            "evidence": list(self.evidence),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StoredFinding:
@@ -107,8 +111,16 @@ class Campaign:
     @classmethod
     def draft(cls, *, spec: dict[str, Any], by: str, at: datetime) -> Campaign:
         """Creates a draft campaign."""
-        campaign = cls(id=str(uuid.uuid4()), status=Status.DRAFT, version=1, spec=dict(spec), created_by=by,
-                       updated_by=by, created_at=at, updated_at=at)
+        campaign = cls(
+            id=str(uuid.uuid4()),
+            status=Status.DRAFT,
+            version=1,
+            spec=dict(spec),
+            created_by=by,
+            updated_by=by,
+            created_at=at,
+            updated_at=at,
+        )
         campaign.events.append(events.CampaignDrafted(campaign.id, 1, None, tuple(sorted(spec)), at))
         return campaign
 
@@ -129,9 +141,15 @@ class Campaign:
             raise InvalidTransitionError("submit", self.status)
         self.findings = tuple(StoredFinding.of(f) for f in findings)
         self.status, self.updated_at, self.review = Status.SUBMITTED, at, None
-        self.events.append(events.CampaignSubmitted(
-            self.id, self.version, tuple({"rule": f.rule, "severity": f.severity, "message": f.message}
-                                         for f in self.findings), rules.RULESET_VERSION, at))
+        self.events.append(
+            events.CampaignSubmitted(
+                self.id,
+                self.version,
+                tuple({"rule": f.rule, "severity": f.severity, "message": f.message} for f in self.findings),
+                rules.RULESET_VERSION,
+                at,
+            )
+        )
 
     def approve(self, *, reviewer: str, sign_offs: Iterable[review.SignOff] = (), at: datetime) -> None:
         """Approves a submitted campaign: no block finding, a valid sign-off per rule with needs-review
@@ -149,13 +167,28 @@ class Campaign:
             named = ", ".join(dict.fromkeys(p.rule for p in problems))
             raise ApprovalRefusedError(
                 f"needs-review findings need a structured sign-off (rule, basis, explanation, reference); "
-                f"missing or invalid for: {named}", problems)
-        signed = tuple({**s.as_dict(), "evidence": [e for f in self.findings if f.rule == s.rule
-                                                   and f.severity == "needs_review" for e in f.evidence]}
-                       for s in sign_offs)
+                f"missing or invalid for: {named}",
+                problems,
+            )
+        signed = tuple(
+            {
+                **s.as_dict(),
+                "evidence": [
+                    e
+                    for f in self.findings
+                    if f.rule == s.rule and f.severity == "needs_review"
+                    for e in f.evidence
+                ],
+            }
+            for s in sign_offs
+        )
         self.status, self.updated_at = Status.APPROVED, at
-        self.review = {"decision": "approved", "reviewer": reviewer, "at": at.isoformat(),
-                       "sign_offs": list(signed)}
+        self.review = {
+            "decision": "approved",
+            "reviewer": reviewer,
+            "at": at.isoformat(),
+            "sign_offs": list(signed),
+        }
         self.events.append(events.CampaignApproved(self.id, self.version, reviewer, signed, at))
 
     def reject(self, *, reviewer: str, reason: str | None, at: datetime) -> None:
@@ -171,10 +204,14 @@ def _criteria(items: Iterable[Mapping[str, Any]]) -> tuple[TargetingCriterion, .
     out = []
     for item in items:
         value = item.get("value", "")
-        out.append(TargetingCriterion(
-            attribute=str(item["attribute"]), operator=str(item["operator"]),
-            value=tuple(str(v) for v in value) if isinstance(value, list | tuple) else str(value),
-            justification=item.get("justification")))
+        out.append(
+            TargetingCriterion(
+                attribute=str(item["attribute"]),
+                operator=str(item["operator"]),
+                value=tuple(str(v) for v in value) if isinstance(value, list | tuple) else str(value),
+                justification=item.get("justification"),
+            )
+        )
     return tuple(out)
 
 
@@ -189,12 +226,18 @@ def _processor(processor: Mapping[str, Any] | None) -> ProcessorFacts | None:
         contract_signed_at=_dt(contract.get("signed_at")),
         contract_expires_at=_dt(contract.get("expires_at")),
         missing_clauses=tuple(str(c) for c in contract.get("missing_clauses") or ()),
-        gaps=tuple(VendorGap(str(g["code"]), str(g["topic"]), str(g.get("detail") or g["code"]))
-                   for g in contract.get("gaps") or () if isinstance(g, Mapping)),
+        gaps=tuple(
+            VendorGap(str(g["code"]), str(g["topic"]), str(g.get("detail") or g["code"]))
+            for g in contract.get("gaps") or ()
+            if isinstance(g, Mapping)
+        ),
         party_gaps=tuple(
             VendorGap("missing_clause", "party", f"{party['legal_name']} ({role}) lacks {clause}")
-            for party in processor.get("parties") or () if party.get("status") != "ended"
-            for role, clauses in (party.get("missing_clauses") or {}).items() for clause in clauses),
+            for party in processor.get("parties") or ()
+            if party.get("status") != "ended"
+            for role, clauses in (party.get("missing_clauses") or {}).items()
+            for clause in clauses
+        ),
     )
 
 
@@ -204,8 +247,9 @@ def _dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value))
 
 
-def campaign_facts(campaign: Campaign, *, purpose: PurposeInfo | None,
-                   processor: Mapping[str, Any] | None) -> CampaignFacts:
+def campaign_facts(
+    campaign: Campaign, *, purpose: PurposeInfo | None, processor: Mapping[str, Any] | None
+) -> CampaignFacts:
     """Returns what the rules read about a campaign, with its purpose and processor as consent knows them."""
     s = campaign.spec
     basis = LawfulBasis.UNKNOWN
@@ -260,6 +304,10 @@ def missing_processor(campaign: Campaign, processor: Mapping[str, Any] | None) -
     """Returns a PROC-01 block when the campaign names a processor consent never registered."""
     processor_id = campaign.spec.get("processor_id")
     if processor_id and processor is None:
-        return Finding("PROC-01", Outcome.BLOCK, "The processor is not in consent's vendor registry.",
-                       (f"processor:{processor_id}",))
+        return Finding(
+            "PROC-01",
+            Outcome.BLOCK,
+            "The processor is not in consent's vendor registry.",
+            (f"processor:{processor_id}",),
+        )
     return None

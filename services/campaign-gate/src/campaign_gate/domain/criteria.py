@@ -195,8 +195,9 @@ def _without_noise(name: str) -> tuple[str, ...]:
     return tuple(t for t in name.split("_") if t and t not in NOISE_TOKENS)
 
 
-def _register(names: tuple[str, ...], keys: set[str], proxy: str | None = None,
-              art9: frozenset[str] = frozenset()) -> None:
+def _register(
+    names: tuple[str, ...], keys: set[str], proxy: str | None = None, art9: frozenset[str] = frozenset()
+) -> None:
     meaning = Meaning(frozenset(keys), proxy, art9_of(frozenset(keys), proxy) | art9)
     for name in names:
         normalised = normalise_name(name)
@@ -210,142 +211,506 @@ def _attr(*names: str) -> tuple[str, ...]:
 
 # J.1 origine / ethnie / prétendue race.
 _register(
-    _attr("origin", "origine", "ethnic_origin", "ethnicity", "ethnie", "race", "origine ethnique",
-          "ethnicité", "appartenance ethnique", "couleur de peau", "skin colour", "skin color"),
+    _attr(
+        "origin",
+        "origine",
+        "ethnic_origin",
+        "ethnicity",
+        "ethnie",
+        "race",
+        "origine ethnique",
+        "ethnicité",
+        "appartenance ethnique",
+        "couleur de peau",
+        "skin colour",
+        "skin color",
+    ),
     {"origine", "ethnie"},
 )
 # Birthplace reveals origin and nation.
 _register(
-    _attr("pays de naissance", "pays_naissance", "lieu de naissance", "lieu_naissance", "ville de naissance",
-          "département de naissance", "country of birth", "birth country", "place of birth", "birthplace",
-          "born abroad", "né à l'étranger", "pays d'origine", "country of origin", "origine géographique"),
+    _attr(
+        "pays de naissance",
+        "pays_naissance",
+        "lieu de naissance",
+        "lieu_naissance",
+        "ville de naissance",
+        "département de naissance",
+        "country of birth",
+        "birth country",
+        "place of birth",
+        "birthplace",
+        "born abroad",
+        "né à l'étranger",
+        "pays d'origine",
+        "country of origin",
+        "origine géographique",
+    ),
     {"origine", "nation"},
 )
 _register(
-    _attr("nationality", "nation", "nationalité", "citizenship", "citoyenneté", "double nationalité",
-          "étranger", "foreigner", "titre de séjour", "residence permit"),
+    _attr(
+        "nationality",
+        "nation",
+        "nationalité",
+        "citizenship",
+        "citoyenneté",
+        "double nationalité",
+        "étranger",
+        "foreigner",
+        "titre de séjour",
+        "residence permit",
+    ),
     {"nation"},
 )
 # A first name hints at origin and sex (J.3); on its own it is too weak to reveal ethnic origin.
-_register(_attr("prénom", "first name", "firstname", "given name", "forename", "prénoms"),
-          {"origine", "sexe"}, "first_name")
 _register(
-    _attr("sex", "sexe", "gender", "genre", "civilité", "civility", "salutation", "titre de civilité",
-          "femme", "homme", "is female", "is male", "male", "female"),
+    _attr("prénom", "first name", "firstname", "given name", "forename", "prénoms"),
+    {"origine", "sexe"},
+    "first_name",
+)
+_register(
+    _attr(
+        "sex",
+        "sexe",
+        "gender",
+        "genre",
+        "civilité",
+        "civility",
+        "salutation",
+        "titre de civilité",
+        "femme",
+        "homme",
+        "is female",
+        "is male",
+        "male",
+        "female",
+    ),
     {"sexe"},
 )
-_register(_attr("gender_identity", "identité de genre", "transgenre", "transgender", "non binaire"),
-          {"identite_genre"})
 _register(
-    _attr("family_situation", "marital_status", "situation_famille", "situation familiale",
-          "situation de famille", "situation matrimoniale", "statut marital", "état matrimonial", "marié",
-          "married", "célibataire", "single", "divorcé", "veuf", "veuve", "pacsé", "en couple",
-          "has_children",
-          "enfants", "children", "nombre d'enfants", "nb enfants", "number of children", "parent", "parents",
-          "famille nombreuse", "parent isolé", "single parent", "household composition",
-          "composition du foyer"),
+    _attr("gender_identity", "identité de genre", "transgenre", "transgender", "non binaire"),
+    {"identite_genre"},
+)
+_register(
+    _attr(
+        "family_situation",
+        "marital_status",
+        "situation_famille",
+        "situation familiale",
+        "situation de famille",
+        "situation matrimoniale",
+        "statut marital",
+        "état matrimonial",
+        "marié",
+        "married",
+        "célibataire",
+        "single",
+        "divorcé",
+        "veuf",
+        "veuve",
+        "pacsé",
+        "en couple",
+        "has_children",
+        "enfants",
+        "children",
+        "nombre d'enfants",
+        "nb enfants",
+        "number of children",
+        "parent",
+        "parents",
+        "famille nombreuse",
+        "parent isolé",
+        "single parent",
+        "household composition",
+        "composition du foyer",
+    ),
     {"situation_famille"},
 )
-_register(_attr("pregnancy", "pregnant", "grossesse", "enceinte", "future maman", "expecting",
-                "date prévue d'accouchement", "due date", "maternité", "maternity"), {"grossesse"})
 _register(
-    _attr("physical_appearance", "apparence physique", "apparence", "appearance", "height", "weight",
-          "taille", "poids", "corpulence", "morphologie", "body type", "couleur des cheveux", "hair colour"),
+    _attr(
+        "pregnancy",
+        "pregnant",
+        "grossesse",
+        "enceinte",
+        "future maman",
+        "expecting",
+        "date prévue d'accouchement",
+        "due date",
+        "maternité",
+        "maternity",
+    ),
+    {"grossesse"},
+)
+_register(
+    _attr(
+        "physical_appearance",
+        "apparence physique",
+        "apparence",
+        "appearance",
+        "height",
+        "weight",
+        "taille",
+        "poids",
+        "corpulence",
+        "morphologie",
+        "body type",
+        "couleur des cheveux",
+        "hair colour",
+    ),
     {"apparence_physique"},
 )
 _register(
-    _attr("income", "income_score", "debt_score", "low_income", "financial_vulnerability", "credit_score",
-          "revenu", "revenus", "tranche de revenus", "salaire", "salary", "score d'endettement",
-          "endettement", "surendettement", "over-indebted", "fichage banque de france", "ficp", "rsa",
-          "minima sociaux", "bénéficiaire rsa", "allocataire caf", "welfare", "quotient familial",
-          "solvabilité", "score de crédit", "précarité", "vulnérabilité économique", "impayés"),
+    _attr(
+        "income",
+        "income_score",
+        "debt_score",
+        "low_income",
+        "financial_vulnerability",
+        "credit_score",
+        "revenu",
+        "revenus",
+        "tranche de revenus",
+        "salaire",
+        "salary",
+        "score d'endettement",
+        "endettement",
+        "surendettement",
+        "over-indebted",
+        "fichage banque de france",
+        "ficp",
+        "rsa",
+        "minima sociaux",
+        "bénéficiaire rsa",
+        "allocataire caf",
+        "welfare",
+        "quotient familial",
+        "solvabilité",
+        "score de crédit",
+        "précarité",
+        "vulnérabilité économique",
+        "impayés",
+    ),
     {"vulnerabilite_economique"},
     "income_or_debt_score_exclusion",
 )
-_register(_attr("surname", "last_name", "patronyme", "nom", "nom de famille", "family name",
-                "nom de naissance", "nom d'usage", "maiden name"), {"patronyme"})
 _register(
-    _attr("surname_origin", "surname_origin_guess", "name_origin", "name_origin_guess", "first_name_origin",
-          "origine du nom", "origine du prénom", "consonance du nom", "consonance du prénom",
-          "name ethnicity", "ethnicity guess", "origine estimée"),
+    _attr(
+        "surname",
+        "last_name",
+        "patronyme",
+        "nom",
+        "nom de famille",
+        "family name",
+        "nom de naissance",
+        "nom d'usage",
+        "maiden name",
+    ),
+    {"patronyme"},
+)
+_register(
+    _attr(
+        "surname_origin",
+        "surname_origin_guess",
+        "name_origin",
+        "name_origin_guess",
+        "first_name_origin",
+        "origine du nom",
+        "origine du prénom",
+        "consonance du nom",
+        "consonance du prénom",
+        "name ethnicity",
+        "ethnicity guess",
+        "origine estimée",
+    ),
     {"patronyme", "origine"},
     "first_name_or_surname_origin_model",
 )
 _register(
-    _attr("postcode", "postal_code", "zip", "zip_code", "iris", "neighbourhood", "neighborhood", "city",
-          "department", "place_of_residence", "lieu_residence", "lieu de résidence", "code_postal", "cp",
-          "ville", "commune", "département", "region", "région", "quartier", "adresse", "address",
-          "code insee", "zone urbaine sensible", "qpv", "quartier prioritaire", "banlieue", "residence"),
+    _attr(
+        "postcode",
+        "postal_code",
+        "zip",
+        "zip_code",
+        "iris",
+        "neighbourhood",
+        "neighborhood",
+        "city",
+        "department",
+        "place_of_residence",
+        "lieu_residence",
+        "lieu de résidence",
+        "code_postal",
+        "cp",
+        "ville",
+        "commune",
+        "département",
+        "region",
+        "région",
+        "quartier",
+        "adresse",
+        "address",
+        "code insee",
+        "zone urbaine sensible",
+        "qpv",
+        "quartier prioritaire",
+        "banlieue",
+        "residence",
+    ),
     {"lieu_residence"},
     "postcode_iris_or_neighbourhood_exclusion",
 )
 _register(
-    _attr("health", "health_status", "medical_condition", "etat_sante", "état de santé", "santé", "maladie",
-          "maladie chronique", "pathologie", "diagnostic", "diagnosis", "traitement médical", "medication",
-          "diabète", "diabetic", "allergie", "allergies", "cancer", "vih", "hiv", "imc", "bmi",
-          "mutuelle santé", "affection longue durée", "ald", "health condition", "illness"),
+    _attr(
+        "health",
+        "health_status",
+        "medical_condition",
+        "etat_sante",
+        "état de santé",
+        "santé",
+        "maladie",
+        "maladie chronique",
+        "pathologie",
+        "diagnostic",
+        "diagnosis",
+        "traitement médical",
+        "medication",
+        "diabète",
+        "diabetic",
+        "allergie",
+        "allergies",
+        "cancer",
+        "vih",
+        "hiv",
+        "imc",
+        "bmi",
+        "mutuelle santé",
+        "affection longue durée",
+        "ald",
+        "health condition",
+        "illness",
+    ),
     {"etat_sante"},
 )
-_register(_attr("loss_of_autonomy", "perte d'autonomie", "perte_autonomie", "dependency", "dépendance", "gir",
-                "niveau gir", "apa", "aide à domicile", "autonomie"), {"perte_autonomie"})
-_register(_attr("disability", "handicap", "handicapé", "disabled", "invalidité", "rqth", "pmr",
-                "mobilité réduite", "reduced mobility", "carte d'invalidité", "aah", "fauteuil roulant",
-                "wheelchair"), {"handicap"})
-_register(_attr("genetic", "genetic_profile", "dna", "adn", "génétique", "caractéristiques génétiques",
-                "test génétique", "genetic test"), {"caracteristiques_genetiques"})
-_register(_attr("moeurs", "mœurs", "lifestyle", "mode de vie"), {"moeurs"})
-_register(_attr("vie sexuelle", "sex life", "sexual life", "pratiques sexuelles"), {"moeurs"},
-          art9=frozenset({"sex_life"}))
-_register(_attr("sexual_orientation", "orientation sexuelle", "homosexuel", "gay", "lesbienne",
-                "lgbt", "lgbtq", "bisexuel"), {"orientation_sexuelle"})
 _register(
-    _attr("age", "âge", "birth_date", "date_of_birth", "date de naissance", "date_naissance", "dob",
-          "birthdate", "birthday", "anniversaire", "age_band", "tranche d'âge", "classe d'âge",
-          "year_of_birth", "année de naissance", "génération", "generation", "senior", "seniors", "jeune",
-          "jeunes", "youth", "retraité", "retired", "mineur", "minor", "majeur"),
+    _attr(
+        "loss_of_autonomy",
+        "perte d'autonomie",
+        "perte_autonomie",
+        "dependency",
+        "dépendance",
+        "gir",
+        "niveau gir",
+        "apa",
+        "aide à domicile",
+        "autonomie",
+    ),
+    {"perte_autonomie"},
+)
+_register(
+    _attr(
+        "disability",
+        "handicap",
+        "handicapé",
+        "disabled",
+        "invalidité",
+        "rqth",
+        "pmr",
+        "mobilité réduite",
+        "reduced mobility",
+        "carte d'invalidité",
+        "aah",
+        "fauteuil roulant",
+        "wheelchair",
+    ),
+    {"handicap"},
+)
+_register(
+    _attr(
+        "genetic",
+        "genetic_profile",
+        "dna",
+        "adn",
+        "génétique",
+        "caractéristiques génétiques",
+        "test génétique",
+        "genetic test",
+    ),
+    {"caracteristiques_genetiques"},
+)
+_register(_attr("moeurs", "mœurs", "lifestyle", "mode de vie"), {"moeurs"})
+_register(
+    _attr("vie sexuelle", "sex life", "sexual life", "pratiques sexuelles"),
+    {"moeurs"},
+    art9=frozenset({"sex_life"}),
+)
+_register(
+    _attr(
+        "sexual_orientation",
+        "orientation sexuelle",
+        "homosexuel",
+        "gay",
+        "lesbienne",
+        "lgbt",
+        "lgbtq",
+        "bisexuel",
+    ),
+    {"orientation_sexuelle"},
+)
+_register(
+    _attr(
+        "age",
+        "âge",
+        "birth_date",
+        "date_of_birth",
+        "date de naissance",
+        "date_naissance",
+        "dob",
+        "birthdate",
+        "birthday",
+        "anniversaire",
+        "age_band",
+        "tranche d'âge",
+        "classe d'âge",
+        "year_of_birth",
+        "année de naissance",
+        "génération",
+        "generation",
+        "senior",
+        "seniors",
+        "jeune",
+        "jeunes",
+        "youth",
+        "retraité",
+        "retired",
+        "mineur",
+        "minor",
+        "majeur",
+    ),
     {"age"},
 )
 _register(_attr("age_prediction", "predicted_age", "âge estimé", "âge prédit"), {"age"}, "age_prediction")
 _register(
-    _attr("political_opinion", "political_party", "politics", "opinions_politiques", "opinion politique",
-          "opinions politiques", "parti politique", "orientation politique", "sympathie politique",
-          "vote", "intention de vote", "voting intention", "militant", "engagement politique"),
+    _attr(
+        "political_opinion",
+        "political_party",
+        "politics",
+        "opinions_politiques",
+        "opinion politique",
+        "opinions politiques",
+        "parti politique",
+        "orientation politique",
+        "sympathie politique",
+        "vote",
+        "intention de vote",
+        "voting intention",
+        "militant",
+        "engagement politique",
+    ),
     {"opinions_politiques"},
 )
 _register(
-    _attr("trade_union", "union_membership", "activites_syndicales", "activités syndicales", "syndicat",
-          "syndiqué", "appartenance syndicale", "adhésion syndicale", "mandat syndical", "délégué syndical",
-          "union member", "trade union membership"),
+    _attr(
+        "trade_union",
+        "union_membership",
+        "activites_syndicales",
+        "activités syndicales",
+        "syndicat",
+        "syndiqué",
+        "appartenance syndicale",
+        "adhésion syndicale",
+        "mandat syndical",
+        "délégué syndical",
+        "union member",
+        "trade union membership",
+    ),
     {"activites_syndicales"},
 )
 _register(_attr("whistleblower", "lanceur_alerte", "lanceur d'alerte"), {"lanceur_alerte"})
 _register(
-    _attr("language", "preferred_language", "spoken_language", "mother_tongue", "langue", "langue maternelle",
-          "langue préférée", "langue parlée", "native language", "francophone", "non francophone"),
+    _attr(
+        "language",
+        "preferred_language",
+        "spoken_language",
+        "mother_tongue",
+        "langue",
+        "langue maternelle",
+        "langue préférée",
+        "langue parlée",
+        "native language",
+        "francophone",
+        "non francophone",
+    ),
     {"langue", "origine"},
     "preferred_language_other_than_fr",
 )
 _register(
-    _attr("religion", "religious_affiliation", "faith", "confession", "religion déclarée", "culte",
-          "croyance", "croyances", "beliefs", "religious beliefs", "pratique religieuse",
-          "convictions religieuses",
-          "convictions philosophiques", "philosophical beliefs", "régime alimentaire religieux"),
+    _attr(
+        "religion",
+        "religious_affiliation",
+        "faith",
+        "confession",
+        "religion déclarée",
+        "culte",
+        "croyance",
+        "croyances",
+        "beliefs",
+        "religious beliefs",
+        "pratique religieuse",
+        "convictions religieuses",
+        "convictions philosophiques",
+        "philosophical beliefs",
+        "régime alimentaire religieux",
+    ),
     {"religion"},
 )
-_register(_attr("gender_prediction", "predicted_gender", "sexe estimé", "genre estimé", "sexe prédit"),
-          {"sexe", "identite_genre"}, "gender_prediction")
 _register(
-    _attr("pregnancy_prediction", "baby_product_prediction", "score grossesse", "pregnancy score",
-          "prédiction grossesse"),
+    _attr("gender_prediction", "predicted_gender", "sexe estimé", "genre estimé", "sexe prédit"),
+    {"sexe", "identite_genre"},
+    "gender_prediction",
+)
+_register(
+    _attr(
+        "pregnancy_prediction",
+        "baby_product_prediction",
+        "score grossesse",
+        "pregnancy score",
+        "prédiction grossesse",
+    ),
     {"grossesse"},
     "pregnancy_or_baby_product_prediction",
 )
-_register(_attr("bank", "bank_domiciliation", "domiciliation_bancaire", "domiciliation bancaire", "banque",
-                "iban country", "pays iban", "code banque"), {"domiciliation_bancaire"})
+_register(
+    _attr(
+        "bank",
+        "bank_domiciliation",
+        "domiciliation_bancaire",
+        "domiciliation bancaire",
+        "banque",
+        "iban country",
+        "pays iban",
+        "code banque",
+    ),
+    {"domiciliation_bancaire"},
+)
 # Art. 9 categories with no 225-1 criterion of their own.
-_register(_attr("biometric", "biométrie", "données biométriques", "biometric data", "empreinte digitale",
-                "fingerprint", "reconnaissance faciale", "face recognition", "facial recognition",
-                "voice print", "empreinte vocale"), set(), art9=frozenset({"biometric_data_unique_id"}))
+_register(
+    _attr(
+        "biometric",
+        "biométrie",
+        "données biométriques",
+        "biometric data",
+        "empreinte digitale",
+        "fingerprint",
+        "reconnaissance faciale",
+        "face recognition",
+        "facial recognition",
+        "voice print",
+        "empreinte vocale",
+    ),
+    set(),
+    art9=frozenset({"biometric_data_unique_id"}),
+)
 
 
 def attribute_meaning(attribute: str) -> Meaning | None:
@@ -384,10 +749,22 @@ def attribute_meaning(attribute: str) -> Meaning | None:
 PURCHASE_ATTRIBUTES = frozenset(
     normalise_name(n)
     for n in (
-        "purchased_category", "purchase_category", "purchases", "basket_category",
+        "purchased_category",
+        "purchase_category",
+        "purchases",
+        "basket_category",
         "product_category_purchased",
-        "catégorie achetée", "catégorie d'achat", "catégories achetées", "achats", "historique d'achats",
-        "rayon", "rayon acheté", "panier", "catégorie panier", "produits achetés", "purchase history",
+        "catégorie achetée",
+        "catégorie d'achat",
+        "catégories achetées",
+        "achats",
+        "historique d'achats",
+        "rayon",
+        "rayon acheté",
+        "panier",
+        "catégorie panier",
+        "produits achetés",
+        "purchase history",
     )
 )
 HEALTH_PURCHASE_VALUES = frozenset(
@@ -417,8 +794,20 @@ HEALTH_PURCHASE_VALUES = frozenset(
     }
 )
 RELIGIOUS_PURCHASE_VALUES = frozenset(
-    {"halal", "kosher", "casher", "cacher", "religious_items", "religious_books", "prayer_items",
-     "objets_religieux", "livres_religieux", "articles_religieux", "ramadan", "careme"}
+    {
+        "halal",
+        "kosher",
+        "casher",
+        "cacher",
+        "religious_items",
+        "religious_books",
+        "prayer_items",
+        "objets_religieux",
+        "livres_religieux",
+        "articles_religieux",
+        "ramadan",
+        "careme",
+    }
 )
 BABY_PURCHASE_VALUES = frozenset(
     {"baby", "maternity", "pregnancy", "nursery", "bebe", "maternite", "grossesse", "puericulture", "layette"}

@@ -1405,15 +1405,23 @@ def proc_02(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
     ref = f"processor:{p.name}"
     found: tuple[Finding, ...] = ()
     if p.missing_clauses:
-        found += _block("PROC-02", f"Processor contract lacks Art. 28(3) clauses: "
-                                   f"{', '.join(p.missing_clauses)}.", ref)
+        found += _block(
+            "PROC-02", f"Processor contract lacks Art. 28(3) clauses: {', '.join(p.missing_clauses)}.", ref
+        )
     unauthorised = [g.detail for g in p.gaps if g.topic == "subprocessor"]
     if unauthorised:
-        found += _block("PROC-02", f"Sub-processors without prior written authorisation (Art. 28(2)): "
-                                   f"{'; '.join(unauthorised)}.", ref)
+        found += _block(
+            "PROC-02",
+            f"Sub-processors without prior written authorisation (Art. 28(2)): {'; '.join(unauthorised)}.",
+            ref,
+        )
     if p.party_gaps:
-        found += _block("PROC-02", f"A party to this processing lacks a clause its role requires: "
-                                   f"{'; '.join(g.detail for g in p.party_gaps)}.", ref)
+        found += _block(
+            "PROC-02",
+            f"A party to this processing lacks a clause its role requires: "
+            f"{'; '.join(g.detail for g in p.party_gaps)}.",
+            ref,
+        )
     return found
 
 
@@ -1431,13 +1439,20 @@ def proc_03(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
     transfers = [g for g in p.gaps if g.topic == "transfer"]
     blocking = [g.detail for g in transfers if g.code not in _TRANSFER_GAPS_FOR_REVIEW]
     if blocking:
-        return _block("PROC-03", f"Transfer outside the EEA without a valid Chapter V tool (Art. 44-46): "
-                                 f"{'; '.join(blocking)}.", ref)
+        return _block(
+            "PROC-03",
+            f"Transfer outside the EEA without a valid Chapter V tool (Art. 44-46): {'; '.join(blocking)}.",
+            ref,
+        )
     reviewable = [g.detail for g in transfers if g.code in _TRANSFER_GAPS_FOR_REVIEW]
     if reviewable:
-        return _review("PROC-03", f"Transfer outside the EEA to be reviewed (Art. 49 derogations are for "
-                                  f"occasional cases; SCCs and BCRs need a transfer impact assessment): "
-                                  f"{'; '.join(reviewable)}.", ref)
+        return _review(
+            "PROC-03",
+            f"Transfer outside the EEA to be reviewed (Art. 49 derogations are for "
+            f"occasional cases; SCCs and BCRs need a transfer impact assessment): "
+            f"{'; '.join(reviewable)}.",
+            ref,
+        )
     return NONE
 
 
@@ -1865,8 +1880,14 @@ RULES: tuple[Rule, ...] = (
     ),
     # I. Processors, transfers and the register (ids defined by the gate: the rule book's section I has none).
     _rule("PROC-01", "Processor contract in force", _C, None, proc_01, "Art. 28(1), 28(3), 28(9) GDPR"),
-    _rule("PROC-02", "Art. 28 clauses and sub-processors", _C, None, proc_02,
-          "Art. 28(2)-(4) GDPR; sections I.2, I.4"),
+    _rule(
+        "PROC-02",
+        "Art. 28 clauses and sub-processors",
+        _C,
+        None,
+        proc_02,
+        "Art. 28(2)-(4) GDPR; sections I.2, I.4",
+    ),
     _rule("PROC-03", "Transfers outside the EEA", _C, None, proc_03, "Art. 44-49 GDPR; section I.3"),
     _rule(
         "PROC-04", "Purpose registered with a lawful basis", _C, None, proc_04, "Art. 30(1)(b), Art. 6 GDPR"

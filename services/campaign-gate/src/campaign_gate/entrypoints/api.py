@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any
 
 import orjson
-from pydantic import ValidationError
 from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
 
 from campaign_gate.domain import review
 from campaign_gate.domain.campaigns import Campaign, StoredFinding
@@ -34,23 +34,36 @@ def _finding(finding: StoredFinding) -> schemas.Finding:
     grounds = None
     if finding.severity == "needs_review":
         g = review.grounds_for(finding.rule)
-        grounds = schemas.SignOffGrounds(bases=list(g.bases), reference_required=g.reference_required,
-                                         min_explanation=review.MIN_EXPLANATION)
+        grounds = schemas.SignOffGrounds(
+            bases=list(g.bases),
+            reference_required=g.reference_required,
+            min_explanation=review.MIN_EXPLANATION,
+        )
     return schemas.Finding(**finding.as_dict(), sign_off=grounds)
 
 
 def _read(campaign: Campaign) -> schemas.CampaignRead:
     return schemas.CampaignRead(
-        id=campaign.id, status=campaign.status.value, version=campaign.version, spec=campaign.spec,
-        findings=[_finding(f) for f in campaign.findings], review=campaign.review,
-        created_by=campaign.created_by, updated_by=campaign.updated_by, created_at=campaign.created_at,
-        updated_at=campaign.updated_at)
+        id=campaign.id,
+        status=campaign.status.value,
+        version=campaign.version,
+        spec=campaign.spec,
+        findings=[_finding(f) for f in campaign.findings],
+        review=campaign.review,
+        created_by=campaign.created_by,
+        updated_by=campaign.updated_by,
+        created_at=campaign.created_at,
+        updated_at=campaign.updated_at,
+    )
 
 
 def _criteria(items: list[schemas.Criterion]) -> tuple[commands.Criterion, ...]:
-    return tuple(commands.Criterion(c.attribute, c.operator,
-                                    tuple(c.value) if isinstance(c.value, list) else c.value, c.justification)
-                 for c in items)
+    return tuple(
+        commands.Criterion(
+            c.attribute, c.operator, tuple(c.value) if isinstance(c.value, list) else c.value, c.justification
+        )
+        for c in items
+    )
 
 
 #: Campaign fields whose HTTP form is a nested model → their command form.
@@ -62,8 +75,9 @@ _NESTED: dict[str, Any] = {
 }
 
 
-def _campaign_fields(body: schemas.CampaignFields | schemas.CampaignPatch,
-                     names: Iterable[str]) -> dict[str, Any]:
+def _campaign_fields(
+    body: schemas.CampaignFields | schemas.CampaignPatch, names: Iterable[str]
+) -> dict[str, Any]:
     """Returns the named fields of a campaign body as the command's values (lists become tuples)."""
     out: dict[str, Any] = {}
     for name in names:
@@ -77,7 +91,9 @@ def _campaign_fields(body: schemas.CampaignFields | schemas.CampaignPatch,
 
 
 @router.post("/campaigns", status_code=201, response_model=schemas.CampaignRead)
-async def create_campaign(body: schemas.CampaignFields, who: Marketer, uow: UnitOfWorkDep) -> schemas.CampaignRead:
+async def create_campaign(
+    body: schemas.CampaignFields, who: Marketer, uow: UnitOfWorkDep
+) -> schemas.CampaignRead:
     """Creates a draft campaign."""
     spec = commands.CampaignSpec(**_campaign_fields(body, type(body).model_fields))
     return _read(await handlers.create_campaign(commands.CreateCampaign(spec, who.subject), uow))
@@ -90,11 +106,13 @@ async def get_campaign(campaign_id: str, _who: Reader, uow: UnitOfWorkDep) -> sc
 
 
 @router.patch("/campaigns/{campaign_id}", response_model=schemas.CampaignRead)
-async def change_campaign(campaign_id: str, body: schemas.CampaignPatch, who: Marketer,
-                          uow: UnitOfWorkDep) -> schemas.CampaignRead:
+async def change_campaign(
+    campaign_id: str, body: schemas.CampaignPatch, who: Marketer, uow: UnitOfWorkDep
+) -> schemas.CampaignRead:
     """Changes fields; a submitted, approved or rejected campaign goes back to draft."""
-    changes = commands.CampaignChanges(given=frozenset(body.model_fields_set),
-                                       **_campaign_fields(body, body.model_fields_set))
+    changes = commands.CampaignChanges(
+        given=frozenset(body.model_fields_set), **_campaign_fields(body, body.model_fields_set)
+    )
     command = commands.ChangeCampaign(campaign_id, changes, who.subject)
     return _read(await handlers.change_campaign(command, uow))
 
@@ -106,8 +124,9 @@ async def submit_campaign(campaign_id: str, who: Marketer, uow: UnitOfWorkDep) -
 
 
 @router.post("/campaigns/{campaign_id}/approve", response_model=schemas.CampaignRead)
-async def approve_campaign(campaign_id: str, body: schemas.ApprovalDecision, who: Reviewer,
-                           uow: UnitOfWorkDep) -> schemas.CampaignRead:
+async def approve_campaign(
+    campaign_id: str, body: schemas.ApprovalDecision, who: Reviewer, uow: UnitOfWorkDep
+) -> schemas.CampaignRead:
     """Approves a submitted campaign: no block finding, four eyes, and one structured sign-off per rule
     with needs-review findings (a basis that rule allows, an explanation, a reference where required);
     a missing or invalid sign-off is a 422 naming it."""
@@ -117,11 +136,13 @@ async def approve_campaign(campaign_id: str, body: schemas.ApprovalDecision, who
 
 
 @router.post("/campaigns/{campaign_id}/reject", response_model=schemas.CampaignRead)
-async def reject_campaign(campaign_id: str, body: schemas.ReviewDecision, who: Reviewer,
-                          uow: UnitOfWorkDep) -> schemas.CampaignRead:
+async def reject_campaign(
+    campaign_id: str, body: schemas.ReviewDecision, who: Reviewer, uow: UnitOfWorkDep
+) -> schemas.CampaignRead:
     """Rejects a submitted campaign."""
-    command = commands.ReviewCampaign(campaign_id, who.subject, approve=False,
-                                      justification=body.justification)
+    command = commands.ReviewCampaign(
+        campaign_id, who.subject, approve=False, justification=body.justification
+    )
     return _read(await handlers.review_campaign(command, uow))
 
 
@@ -142,7 +163,7 @@ async def _ndjson_ids(request: Request) -> AsyncIterator[str]:
         if isinstance(value, dict):
             value = value.get("contact_id")
         if not isinstance(value, str) or not value or len(value) > 64:
-            raise InvalidCheckInputError(line_no, "expected a contact id or {\"contact_id\": …}")
+            raise InvalidCheckInputError(line_no, 'expected a contact id or {"contact_id": …}')
         return value
 
     async for chunk in request.stream():
@@ -157,8 +178,11 @@ async def _ndjson_ids(request: Request) -> AsyncIterator[str]:
         yield cid
 
 
-@router.post("/campaigns/{campaign_id}/checks", response_model=schemas.CheckRead,
-             responses={200: {"content": {NDJSON: {}}}})
+@router.post(
+    "/campaigns/{campaign_id}/checks",
+    response_model=schemas.CheckRead,
+    responses={200: {"content": {NDJSON: {}}}},
+)
 async def check_campaign(campaign_id: str, request: Request, who: Marketer, service: ServiceDep) -> Any:
     """Decides each recipient: JSON `{"contact_ids": […]}` in and out, or NDJSON streamed in and out."""
     if request.headers.get("content-type", "").split(";")[0].strip() == NDJSON:
@@ -168,8 +192,9 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
         # is then a 422 with nothing decided or stored.
         ids = [cid async for cid in _ndjson_ids(request)]
         freshness = await service.projection_freshness()
-        command = commands.CheckCampaign(campaign_id, who.actor, stale=freshness.stale,
-                                         stale_reason=freshness.reason)
+        command = commands.CheckCampaign(
+            campaign_id, who.actor, stale=freshness.stale, stale_reason=freshness.reason
+        )
         stream = handlers.check_stream(command, ids, uow_factory=service.uow)
 
         async def body() -> AsyncIterator[bytes]:
@@ -187,8 +212,9 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
         raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
     # The probe comes first: it waits until the projection holds every event published before now.
     freshness = await service.projection_freshness()
-    command = commands.CheckCampaign(campaign_id, who.actor, stale=freshness.stale,
-                                     stale_reason=freshness.reason)
+    command = commands.CheckCampaign(
+        campaign_id, who.actor, stale=freshness.stale, stale_reason=freshness.reason
+    )
     if len(payload.contact_ids) <= handlers.CHECK_BATCH:
         result, receipts = await handlers.check_once(command, payload.contact_ids, uow=service.uow())
     else:
@@ -203,19 +229,35 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
 
 
 def _header(result: CheckResult) -> dict[str, Any]:
-    return {"check_id": result.check_id, "campaign_id": result.campaign_id,
-            "campaign_version": result.campaign_version, "ruleset_version": result.ruleset_version,
-            "stale": result.stale, "summary": result.summary}
+    return {
+        "check_id": result.check_id,
+        "campaign_id": result.campaign_id,
+        "campaign_version": result.campaign_version,
+        "ruleset_version": result.ruleset_version,
+        "stale": result.stale,
+        "summary": result.summary,
+    }
 
 
-@router.post("/suppression-lists/{name}/entries", status_code=201, response_model=schemas.SuppressionImportRead)
-async def import_suppression_entries(name: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")],
-                                     body: schemas.SuppressionImport, who: Admin,
-                                     service: ServiceDep) -> Any:
+@router.post(
+    "/suppression-lists/{name}/entries", status_code=201, response_model=schemas.SuppressionImportRead
+)
+async def import_suppression_entries(
+    name: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")],
+    body: schemas.SuppressionImport,
+    who: Admin,
+    service: ServiceDep,
+) -> Any:
     """Imports raw e-mails and phones (hashed on import) or blind indexes into a list, dated today."""
     command = commands.ImportSuppressionEntries(
-        list_name=name, kind=body.kind, channel=body.channel, actor=who.actor, emails=body.emails,
-        phones=body.phones, blind_indexes=body.blind_indexes)
+        list_name=name,
+        kind=body.kind,
+        channel=body.channel,
+        actor=who.actor,
+        emails=body.emails,
+        phones=body.phones,
+        blind_indexes=body.blind_indexes,
+    )
     return await handlers.import_suppression_entries(command, service.indexer, service.uow())
 
 

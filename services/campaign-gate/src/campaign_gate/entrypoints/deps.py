@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from shared.auth import Principal, require_roles
 
 from campaign_gate.bootstrap import CampaignGate
 from campaign_gate.service_layer.unit_of_work import AbstractGateUnitOfWork
-from shared.auth import Principal, require_roles
 
 
 def _service(request: Request) -> CampaignGate:

@@ -43,7 +43,7 @@ class CallScript(_Strict):
 
 Profession = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 PROFESSIONAL_TARGET_DOC = (
-    "The professions or functions the message concerns (e.g. \"pharmacien\", \"directeur achats\"); "
+    'The professions or functions the message concerns (e.g. "pharmacien", "directeur achats"); '
     "compared, lower-cased, with each named professional's `profession` (contacts API): the B2B exception "
     "(ELEC-07) covers only messages related to the person's profession, others are blocked (ELEC-08)."
 )
@@ -88,7 +88,8 @@ class CampaignFields(_Strict):
     art9_explicit_consent_only: bool = False
     dpia_reference: str | None = None
     professional_target: list[Profession] = Field(
-        default_factory=list, max_length=500, description=PROFESSIONAL_TARGET_DOC)
+        default_factory=list, max_length=500, description=PROFESSIONAL_TARGET_DOC
+    )
 
 
 class CampaignPatch(_Strict):
@@ -121,7 +122,8 @@ class CampaignPatch(_Strict):
     art9_explicit_consent_only: bool | None = None
     dpia_reference: str | None = None
     professional_target: list[Profession] | None = Field(
-        None, max_length=500, description=PROFESSIONAL_TARGET_DOC)
+        None, max_length=500, description=PROFESSIONAL_TARGET_DOC
+    )
 
 
 class SignOffGrounds(BaseModel):
@@ -138,7 +140,8 @@ class Finding(BaseModel):
     message: str
     evidence: list[str] = []
     sign_off: SignOffGrounds | None = Field(
-        None, description="For a needs-review finding: what the reviewer's sign-off of its rule must give.")
+        None, description="For a needs-review finding: what the reviewer's sign-off of its rule must give."
+    )
 
 
 class CampaignRead(BaseModel):
@@ -165,22 +168,29 @@ class SignOff(_Strict):
 
     rule: str = Field(min_length=1, max_length=32, description="The rule id of the needs-review findings.")
     basis: str = Field(
-        min_length=1, max_length=100,
-        description="One of the grounds the rule allows (listed in each finding's `sign_off.bases`).")
+        min_length=1,
+        max_length=100,
+        description="One of the grounds the rule allows (listed in each finding's `sign_off.bases`).",
+    )
     explanation: str = Field(
-        max_length=5000, description="Why the basis holds for this campaign, in at least 40 characters.")
+        max_length=5000, description="Why the basis holds for this campaign, in at least 40 characters."
+    )
     reference: str | None = Field(
-        None, max_length=500,
+        None,
+        max_length=500,
         description="The supporting document (DPIA, legal note, contract…); required where "
-                    "`sign_off.reference_required`.")
+        "`sign_off.reference_required`.",
+    )
 
 
 class ApprovalDecision(_Strict):
     """A reviewer's approval: one sign-off per rule with needs-review findings (free text never suffices)."""
 
     sign_offs: list[SignOff] = Field(
-        default_factory=list, max_length=200,
-        description="One sign-off per rule id with needs-review findings; it covers each of its findings.")
+        default_factory=list,
+        max_length=200,
+        description="One sign-off per rule id with needs-review findings; it covers each of its findings.",
+    )
 
 
 class CheckRequest(_Strict):

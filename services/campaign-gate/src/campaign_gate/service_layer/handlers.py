@@ -60,8 +60,11 @@ async def _campaign_or_raise(uow: AbstractGateUnitOfWork, campaign_id: str) -> d
 
 async def _facts(uow: AbstractGateUnitOfWork, campaign: domain.Campaign) -> tuple[Any, Any]:
     purpose_row = await uow.projection.purpose(str(campaign.spec["purpose_id"]))
-    purpose = (domain.PurposeInfo(purpose_row["purpose_id"], purpose_row["lawful_basis"], purpose_row["retired"])
-               if purpose_row else None)
+    purpose = (
+        domain.PurposeInfo(purpose_row["purpose_id"], purpose_row["lawful_basis"], purpose_row["retired"])
+        if purpose_row
+        else None
+    )
     processor_id = campaign.spec.get("processor_id")
     processor = await uow.projection.processor(str(processor_id)) if processor_id else None
     return domain.campaign_facts(campaign, purpose=purpose, processor=processor), processor
@@ -134,21 +137,35 @@ def blind_indexes_of(cmd: ImportSuppressionEntries, indexer: BlindIndexer) -> li
     return list(dict.fromkeys(out))
 
 
-async def import_suppression_entries(cmd: ImportSuppressionEntries, indexer: BlindIndexer,
-                                     uow: AbstractGateUnitOfWork) -> dict[str, Any]:
+async def import_suppression_entries(
+    cmd: ImportSuppressionEntries, indexer: BlindIndexer, uow: AbstractGateUnitOfWork
+) -> dict[str, Any]:
     """Imports blind indexes (raw values are hashed first, never stored) with the import date."""
     indexes = blind_indexes_of(cmd, indexer)
     async with uow:
         now = uow.clock()
-        listed = await uow.suppression.ensure_list(name=cmd.list_name, kind=cmd.kind.value,
-                                                   channel=cmd.channel.value if cmd.channel else None, at=now)
+        listed = await uow.suppression.ensure_list(
+            name=cmd.list_name,
+            kind=cmd.kind.value,
+            channel=cmd.channel.value if cmd.channel else None,
+            at=now,
+        )
         import_id = str(uuid.uuid4())
-        await uow.suppression.add_import(import_id=import_id, list_name=cmd.list_name, indexes=indexes,
-                                         actor=cmd.actor, at=now)
-        uow.publish(events.SuppressionListImported(cmd.list_name, listed["kind"], import_id, len(indexes), now))
+        await uow.suppression.add_import(
+            import_id=import_id, list_name=cmd.list_name, indexes=indexes, actor=cmd.actor, at=now
+        )
+        uow.publish(
+            events.SuppressionListImported(cmd.list_name, listed["kind"], import_id, len(indexes), now)
+        )
         await uow.commit(actor=cmd.actor)
-    return {"list": cmd.list_name, "kind": listed["kind"], "channel": listed["channel"], "import_id": import_id,
-            "imported_at": now, "entries": len(indexes)}
+    return {
+        "list": cmd.list_name,
+        "kind": listed["kind"],
+        "channel": listed["channel"],
+        "import_id": import_id,
+        "imported_at": now,
+        "entries": len(indexes),
+    }
 
 
 async def list_suppression_lists(uow: AbstractGateUnitOfWork) -> list[dict[str, Any]]:
@@ -159,27 +176,41 @@ async def list_suppression_lists(uow: AbstractGateUnitOfWork) -> list[dict[str, 
 
 def receipt(decision: RecipientDecision) -> dict[str, Any]:
     """Returns the JSON form of one recipient's decision."""
-    return {"contact_id": decision.contact_id, "decision": decision.decision.value,
-            "reasons": [{"rule": r.rule, "message": r.message} for r in decision.reasons],
-            "evidence": list(decision.evidence)}
+    return {
+        "contact_id": decision.contact_id,
+        "decision": decision.decision.value,
+        "reasons": [{"rule": r.rule, "message": r.message} for r in decision.reasons],
+        "evidence": list(decision.evidence),
+    }
 
 
 async def _start(cmd: CheckCampaign, uow: AbstractGateUnitOfWork) -> tuple[CheckResult, Any]:
     campaign = await _campaign_or_raise(uow, cmd.campaign_id)
     facts, _ = await _facts(uow, campaign)
     result = CheckResult(str(uuid.uuid4()), campaign.id, campaign.version, rules.RULESET_VERSION, cmd.stale)
-    await uow.checks.add_check({"id": result.check_id, "campaign_id": campaign.id,
-                                "campaign_version": campaign.version, "actor": cmd.actor,
-                                "checked_at": uow.clock(), "ruleset_version": rules.RULESET_VERSION,
-                                "stale": cmd.stale, "recipients": 0, "summary": result.summary})
+    await uow.checks.add_check(
+        {
+            "id": result.check_id,
+            "campaign_id": campaign.id,
+            "campaign_version": campaign.version,
+            "actor": cmd.actor,
+            "checked_at": uow.clock(),
+            "ruleset_version": rules.RULESET_VERSION,
+            "stale": cmd.stale,
+            "recipients": 0,
+            "summary": result.summary,
+        }
+    )
     return result, facts
 
 
-async def _decide(result: CheckResult, facts: Any, contact_ids: Sequence[str], *,
-                  uow: AbstractGateUnitOfWork) -> list[dict[str, Any]]:
+async def _decide(
+    result: CheckResult, facts: Any, contact_ids: Sequence[str], *, uow: AbstractGateUnitOfWork
+) -> list[dict[str, Any]]:
     now = uow.clock()
-    known = await uow.projection.recipients(contact_ids, purpose_id=facts.purpose_id, channel=facts.channel,
-                                            today=clock.paris_date(now))
+    known = await uow.projection.recipients(
+        contact_ids, purpose_id=facts.purpose_id, channel=facts.channel, today=clock.paris_date(now)
+    )
     recipients = [known.get(cid) or unknown_recipient(cid) for cid in contact_ids]
     out = _receipts(result, facts, recipients, now=now, uow=uow)
     await uow.checks.add_receipts({"check_id": result.check_id, **r} for r in out)
@@ -188,46 +219,86 @@ async def _decide(result: CheckResult, facts: Any, contact_ids: Sequence[str], *
 
 async def _finish(result: CheckResult, uow: AbstractGateUnitOfWork) -> None:
     await uow.checks.finish_check(result.check_id, recipients=result.recipients, summary=result.summary)
-    uow.publish(events.CheckCompleted(result.check_id, result.campaign_id, result.campaign_version,
-                                      result.recipients, dict(result.summary), result.stale,
-                                      result.ruleset_version, uow.clock()))
+    uow.publish(
+        events.CheckCompleted(
+            result.check_id,
+            result.campaign_id,
+            result.campaign_version,
+            result.recipients,
+            dict(result.summary),
+            result.stale,
+            result.ruleset_version,
+            uow.clock(),
+        )
+    )
 
 
-async def check_once(cmd: CheckCampaign, contact_ids: Sequence[str], *,
-                     uow: AbstractGateUnitOfWork) -> tuple[CheckResult, list[dict[str, Any]]]:
+async def check_once(
+    cmd: CheckCampaign, contact_ids: Sequence[str], *, uow: AbstractGateUnitOfWork
+) -> tuple[CheckResult, list[dict[str, Any]]]:
     """Decides a small check in one transaction: header, receipts, outbox rows and totals commit together."""
     async with uow:
         campaign = await _campaign_or_raise(uow, cmd.campaign_id)
         facts, _ = await _facts(uow, campaign)
         ids = list(dict.fromkeys(contact_ids))
         now = uow.clock()
-        known = await uow.projection.recipients(ids, purpose_id=facts.purpose_id, channel=facts.channel,
-                                                today=clock.paris_date(now))
+        known = await uow.projection.recipients(
+            ids, purpose_id=facts.purpose_id, channel=facts.channel, today=clock.paris_date(now)
+        )
         stale = cmd.stale
         result = CheckResult(str(uuid.uuid4()), campaign.id, campaign.version, rules.RULESET_VERSION, stale)
         recipients = [known.get(cid) or unknown_recipient(cid) for cid in ids]
         out = _receipts(result, facts, recipients, now=now, uow=uow)
-        await uow.checks.add_check({"id": result.check_id, "campaign_id": campaign.id,
-                                    "campaign_version": campaign.version, "actor": cmd.actor, "checked_at": now,
-                                    "ruleset_version": rules.RULESET_VERSION, "stale": stale,
-                                    "recipients": result.recipients, "summary": dict(result.summary)})
+        await uow.checks.add_check(
+            {
+                "id": result.check_id,
+                "campaign_id": campaign.id,
+                "campaign_version": campaign.version,
+                "actor": cmd.actor,
+                "checked_at": now,
+                "ruleset_version": rules.RULESET_VERSION,
+                "stale": stale,
+                "recipients": result.recipients,
+                "summary": dict(result.summary),
+            }
+        )
         await uow.checks.add_receipts({"check_id": result.check_id, **r} for r in out)
-        uow.publish(events.CheckCompleted(result.check_id, result.campaign_id, result.campaign_version,
-                                          result.recipients, dict(result.summary), stale, result.ruleset_version,
-                                          now))
+        uow.publish(
+            events.CheckCompleted(
+                result.check_id,
+                result.campaign_id,
+                result.campaign_version,
+                result.recipients,
+                dict(result.summary),
+                stale,
+                result.ruleset_version,
+                now,
+            )
+        )
         await uow.commit(actor=cmd.actor)
         return result, out
 
 
-def _receipts(result: CheckResult, facts: Any, recipients: Sequence[Any], *, now: datetime,
-              uow: AbstractGateUnitOfWork) -> list[dict[str, Any]]:
+def _receipts(
+    result: CheckResult, facts: Any, recipients: Sequence[Any], *, now: datetime, uow: AbstractGateUnitOfWork
+) -> list[dict[str, Any]]:
     decisions = list(decide_recipients(facts, recipients, at=now, stale=result.stale))
     out = [receipt(d) for d in decisions]
     for d, r in zip(decisions, out, strict=True):
         result.summary[d.decision.value] += 1
-        uow.publish(events.RecipientChecked(
-            result.check_id, result.campaign_id, result.campaign_version, d.contact_id, d.decision.value,
-            tuple(r["reasons"]), d.evidence, d.ruleset_version, now))
+        uow.publish(
+            events.RecipientChecked(
+                result.check_id,
+                result.campaign_id,
+                result.campaign_version,
+                d.contact_id,
+                d.decision.value,
+                tuple(r["reasons"]),
+                d.evidence,
+                d.ruleset_version,
+                now,
+            )
+        )
     return out
 
 
@@ -239,8 +310,9 @@ async def start_check(cmd: CheckCampaign, uow: AbstractGateUnitOfWork) -> tuple[
         return result, facts
 
 
-async def check_batch(result: CheckResult, facts: Any, contact_ids: Sequence[str], *, actor: str,
-                      uow: AbstractGateUnitOfWork) -> list[dict[str, Any]]:
+async def check_batch(
+    result: CheckResult, facts: Any, contact_ids: Sequence[str], *, actor: str, uow: AbstractGateUnitOfWork
+) -> list[dict[str, Any]]:
     """Decides one batch of recipients, stores their receipts and queues them on `campaigns.events`."""
     async with uow:
         out = await _decide(result, facts, contact_ids, uow=uow)
@@ -256,9 +328,13 @@ async def finish_check(result: CheckResult, *, actor: str, uow: AbstractGateUnit
         return result
 
 
-async def check_stream(cmd: CheckCampaign, contact_ids: Iterable[str], *,
-                       uow_factory: Callable[[], AbstractGateUnitOfWork],
-                       batch: int = CHECK_BATCH) -> AsyncIterator[dict[str, Any] | CheckResult]:
+async def check_stream(
+    cmd: CheckCampaign,
+    contact_ids: Iterable[str],
+    *,
+    uow_factory: Callable[[], AbstractGateUnitOfWork],
+    batch: int = CHECK_BATCH,
+) -> AsyncIterator[dict[str, Any] | CheckResult]:
     """Yields each recipient's receipt as batches are decided (one transaction each), then the CheckResult."""
     result, facts = await start_check(cmd, uow_factory())
 
@@ -278,8 +354,7 @@ async def check_stream(cmd: CheckCampaign, contact_ids: Iterable[str], *,
             yield pending
 
     for ids in batches():
-        for item in await check_batch(result, facts, ids, actor=cmd.actor,
-                                      uow=uow_factory()):
+        for item in await check_batch(result, facts, ids, actor=cmd.actor, uow=uow_factory()):
             yield item
     yield await finish_check(result, actor=cmd.actor, uow=uow_factory())
 
@@ -292,7 +367,9 @@ async def _apply(uow: AbstractGateUnitOfWork, envelope: EventEnvelope) -> None:
     if t in (contracts.CONTACT_CREATED, contracts.CONTACT_UPDATED, contracts.INTERACTION_RECORDED):
         await p.put_contact(envelope.subject, data.get("facts") or {}, at=at)
     elif t == contracts.CONTACT_RETENTION_FLAGGED:
-        await p.set_contact_status(envelope.subject, "retention_flagged", at=at, retention_rule=data.get("rule"))
+        await p.set_contact_status(
+            envelope.subject, "retention_flagged", at=at, retention_rule=data.get("rule")
+        )
     elif t == contracts.CONTACT_ERASED:
         await p.erase_contact(envelope.subject, at=at)
         await p.erase_consent_data(envelope.subject, (), ())
@@ -300,65 +377,115 @@ async def _apply(uow: AbstractGateUnitOfWork, envelope: EventEnvelope) -> None:
         uow.publish(events.ContactForgotten(envelope.subject, kept, at))
     elif t in (contracts.CONSENT_REQUESTED, contracts.CONSENT_GRANTED):
         granted = t == contracts.CONSENT_GRANTED
-        await p.put_consent({
-            "consent_id": data["consent_id"], "contact_id": data["contact_id"], "purpose_id": data["purpose_id"],
-            "channel": data["channel"], "status": "granted" if granted else "requested",
-            "granted_at": parse_time(data.get("granted_at")) if granted else None, "withdrawn_at": None,
-            "notice_id": data.get("notice_id"), "notice_version": data.get("notice_version"),
-            "collector_kind": data.get("collector_kind"), "collector_name": data.get("collector_name"),
-            "requested_at": parse_time(data.get("requested_at")),
-            # Consent's own record of how the consent was given: absent means not shown, never assumed.
-            "proof_present": bool(data.get("proof_present", False)),
-            "positive_act": bool(data.get("positive_act", False)),
-            "withdrawal_info_given": bool(data.get("withdrawal_info_given", False)),
-            "explicit": bool(data.get("explicit", False)),
-            "given_by": [str(g) for g in data.get("given_by") or ()],
-            "out_of_hours_calls": bool(data.get("out_of_hours_calls", False)),
-            "updated_at": at})
+        await p.put_consent(
+            {
+                "consent_id": data["consent_id"],
+                "contact_id": data["contact_id"],
+                "purpose_id": data["purpose_id"],
+                "channel": data["channel"],
+                "status": "granted" if granted else "requested",
+                "granted_at": parse_time(data.get("granted_at")) if granted else None,
+                "withdrawn_at": None,
+                "notice_id": data.get("notice_id"),
+                "notice_version": data.get("notice_version"),
+                "collector_kind": data.get("collector_kind"),
+                "collector_name": data.get("collector_name"),
+                "requested_at": parse_time(data.get("requested_at")),
+                # Consent's own record of how the consent was given: absent means not shown, never assumed.
+                "proof_present": bool(data.get("proof_present", False)),
+                "positive_act": bool(data.get("positive_act", False)),
+                "withdrawal_info_given": bool(data.get("withdrawal_info_given", False)),
+                "explicit": bool(data.get("explicit", False)),
+                "given_by": [str(g) for g in data.get("given_by") or ()],
+                "out_of_hours_calls": bool(data.get("out_of_hours_calls", False)),
+                "updated_at": at,
+            }
+        )
     elif t == contracts.CONSENT_WITHDRAWN:
-        await p.withdraw_consent(consent_id=data["consent_id"], contact_id=data["contact_id"],
-                                 purpose_id=data["purpose_id"], channel=data["channel"],
-                                 granted_at=parse_time(data.get("granted_at")),
-                                 withdrawn_at=parse_time(data["withdrawn_at"]) or at, at=at)
+        await p.withdraw_consent(
+            consent_id=data["consent_id"],
+            contact_id=data["contact_id"],
+            purpose_id=data["purpose_id"],
+            channel=data["channel"],
+            granted_at=parse_time(data.get("granted_at")),
+            withdrawn_at=parse_time(data["withdrawn_at"]) or at,
+            at=at,
+        )
     elif t == contracts.OBJECTION_RECORDED:
-        await p.put_objection(objection_id=data["objection_id"], contact_id=data.get("contact_id"),
-                              scope=data["scope"], at=parse_time(data.get("at")) or at,
-                              blind_indexes=data.get("blind_indexes") or ())
+        await p.put_objection(
+            objection_id=data["objection_id"],
+            contact_id=data.get("contact_id"),
+            scope=data["scope"],
+            at=parse_time(data.get("at")) or at,
+            blind_indexes=data.get("blind_indexes") or (),
+        )
     elif t == contracts.NOTICE_PUBLISHED:
-        await p.put_notice(notice_id=data["notice_id"], version=int(data["version"]), article=str(data["article"]),
-                           purpose_ids=[str(i) for i in data.get("purpose_ids") or ()])
+        await p.put_notice(
+            notice_id=data["notice_id"],
+            version=int(data["version"]),
+            article=str(data["article"]),
+            purpose_ids=[str(i) for i in data.get("purpose_ids") or ()],
+        )
     elif t == contracts.NOTICE_DELIVERED:
-        await p.put_delivery({"delivery_id": data["delivery_id"], "contact_id": data["contact_id"],
-                              "notice_id": data["notice_id"], "notice_version": int(data["notice_version"]),
-                              "channel": data.get("channel"), "delivered_at": parse_time(data.get("at")) or at})
+        await p.put_delivery(
+            {
+                "delivery_id": data["delivery_id"],
+                "contact_id": data["contact_id"],
+                "notice_id": data["notice_id"],
+                "notice_version": int(data["notice_version"]),
+                "channel": data.get("channel"),
+                "delivered_at": parse_time(data.get("at")) or at,
+            }
+        )
     elif t in (contracts.PURPOSE_REGISTERED, contracts.PURPOSE_REVISED, contracts.PURPOSE_RETIRED):
-        await p.put_purpose(purpose_id=data["purpose_id"], version=int(data["version"]),
-                            lawful_basis=data.get("lawful_basis"), name=data.get("name"),
-                            retired=t == contracts.PURPOSE_RETIRED,
-                            art14_exemption_claimed=(None if t == contracts.PURPOSE_RETIRED
-                                                     else bool(data.get("art14_exemption_claimed", False))))
+        await p.put_purpose(
+            purpose_id=data["purpose_id"],
+            version=int(data["version"]),
+            lawful_basis=data.get("lawful_basis"),
+            name=data.get("name"),
+            retired=t == contracts.PURPOSE_RETIRED,
+            art14_exemption_claimed=(
+                None if t == contracts.PURPOSE_RETIRED else bool(data.get("art14_exemption_claimed", False))
+            ),
+        )
     elif t in (contracts.PARTY_REGISTERED, contracts.PARTY_UPDATED):
-        values = {"legal_name": data["legal_name"], "roles": list(data.get("roles") or []),
-                  "status": data["status"], "broker_last_verified_at": parse_time(data.get("broker_last_verified_at")),
-                  "processor_id": data.get("processor_id")}
+        values = {
+            "legal_name": data["legal_name"],
+            "roles": list(data.get("roles") or []),
+            "status": data["status"],
+            "broker_last_verified_at": parse_time(data.get("broker_last_verified_at")),
+            "processor_id": data.get("processor_id"),
+        }
         if data.get("missing_clauses") is not None:
             # Because a party update restates its current contract's missing clauses for its new roles.
             values["missing_clauses"] = data["missing_clauses"]
         await p.put_party(party_id=data["party_id"], values=values)
     elif t in (contracts.CONTRACT_SIGNED, contracts.CONTRACT_EXPIRING, contracts.CONTRACT_EXPIRED):
-        await p.put_party(party_id=data["party_id"], values={
-            "roles": list(data.get("roles") or []), "status": data.get("party_status") or "active",
-            "contract_id": data["contract_id"], "contract_signed_at": parse_time(data.get("signed_at")),
-            "contract_expires_at": parse_time(data.get("expires_at")),
-            "missing_clauses": data.get("missing_clauses") or {},
-            "broker_last_verified_at": parse_time(data.get("broker_last_verified_at"))})
+        await p.put_party(
+            party_id=data["party_id"],
+            values={
+                "roles": list(data.get("roles") or []),
+                "status": data.get("party_status") or "active",
+                "contract_id": data["contract_id"],
+                "contract_signed_at": parse_time(data.get("signed_at")),
+                "contract_expires_at": parse_time(data.get("expires_at")),
+                "missing_clauses": data.get("missing_clauses") or {},
+                "broker_last_verified_at": parse_time(data.get("broker_last_verified_at")),
+            },
+        )
     elif t in (contracts.PROCESSOR_REGISTERED, contracts.PROCESSOR_UPDATED):
         contract: Any = data.get("contract") or _contract_from_consent_facts(data.get("facts"))
-        await p.put_processor(processor_id=data["processor_id"], legal_name=data.get("legal_name"),
-                              role=data.get("role"), status=data["status"],
-                              contract=contract if isinstance(contract, dict) else None)
+        await p.put_processor(
+            processor_id=data["processor_id"],
+            legal_name=data.get("legal_name"),
+            role=data.get("role"),
+            status=data["status"],
+            contract=contract if isinstance(contract, dict) else None,
+        )
     elif t == contracts.CONSENT_DATA_ERASED:
-        await p.erase_consent_data(envelope.subject, data.get("consent_ids") or (), data.get("delivery_ids") or ())
+        await p.erase_consent_data(
+            envelope.subject, data.get("consent_ids") or (), data.get("delivery_ids") or ()
+        )
 
 
 def _contract_from_consent_facts(facts: Any) -> dict[str, Any] | None:
@@ -367,18 +494,21 @@ def _contract_from_consent_facts(facts: Any) -> dict[str, Any] | None:
     if not isinstance(facts, dict):
         return None
     return {
-        "signed_at": facts.get("signed_at"), "expires_at": facts.get("expires_at"),
+        "signed_at": facts.get("signed_at"),
+        "expires_at": facts.get("expires_at"),
         "missing_clauses": list(facts.get("missing_clauses") or []),
-        "gaps": [g for g in facts.get("gaps") or [] if isinstance(g, dict) and g.get("code")
-                 and g.get("topic")],
+        "gaps": [
+            g for g in facts.get("gaps") or [] if isinstance(g, dict) and g.get("code") and g.get("topic")
+        ],
     }
 
 
 async def project_event(cmd: ProjectEvent, uow: AbstractGateUnitOfWork) -> bool:
     """Applies one event to the projection; returns False for a duplicate (already in the inbox)."""
     async with uow:
-        await uow.projection.record_offset(topic=cmd.topic, partition=cmd.partition, offset=cmd.offset,
-                                           event_time=cmd.envelope.time)
+        await uow.projection.record_offset(
+            topic=cmd.topic, partition=cmd.partition, offset=cmd.offset, event_time=cmd.envelope.time
+        )
         first = await uow.first_delivery(event_id=cmd.envelope.id, topic=cmd.topic)
         if first:
             await _apply(uow, cmd.envelope)

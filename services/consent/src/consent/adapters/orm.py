@@ -1,7 +1,6 @@
 """The consent database: register, notices, deliveries, consents, objections, processors, outbox, inbox."""
 
 import sqlalchemy as sa
-
 from shared.db import UtcDateTime, new_metadata
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
@@ -72,8 +71,15 @@ consents = sa.Table(
     sa.Column("out_of_hours_calls", sa.Boolean, nullable=False, server_default=sa.false()),
     # Because two simultaneous grants can both pass the domain check: at most one active record per
     # (contact, purpose, channel), enforced by the database (partial index, SQLite and PostgreSQL).
-    sa.Index("uq_consents_active", "contact_id", "purpose_id", "channel", unique=True,
-             sqlite_where=sa.text("status != 'withdrawn'"), postgresql_where=sa.text("status != 'withdrawn'")),
+    sa.Index(
+        "uq_consents_active",
+        "contact_id",
+        "purpose_id",
+        "channel",
+        unique=True,
+        sqlite_where=sa.text("status != 'withdrawn'"),
+        postgresql_where=sa.text("status != 'withdrawn'"),
+    ),
 )
 
 #: Objections outlive a contact's erasure: `contact_id` is cleared, the blind indexes stay (UNI-02).
@@ -94,8 +100,12 @@ objection_indexes = sa.Table(
     "objection_indexes",
     metadata,
     sa.Column("blind_index", sa.String(64), primary_key=True),
-    sa.Column("objection_id", sa.String(64), sa.ForeignKey("objections.objection_id", ondelete="CASCADE"),
-              primary_key=True),
+    sa.Column(
+        "objection_id",
+        sa.String(64),
+        sa.ForeignKey("objections.objection_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
 )
 
 #: One row per vendor; contract, sub-processors and locations are JSON documents.

@@ -45,6 +45,10 @@ def subject_of(event: Any) -> str:
 def to_envelope(event: Any, *, actor: str, correlation_id: str | None) -> tuple[str, EventEnvelope]:
     """Returns the topic and envelope of a consent domain event; data holds ids, indexes and times only."""
     return contracts.CONSENT_EVENTS, EventEnvelope(
-        source=contracts.SOURCE, type=_TYPES[type(event)], subject=subject_of(event), actor=actor,
-        correlationid=correlation_id, data=event_data(event),
+        source=contracts.SOURCE,
+        type=_TYPES[type(event)],
+        subject=subject_of(event),
+        actor=actor,
+        correlationid=correlation_id,
+        data=event_data(event),
     )

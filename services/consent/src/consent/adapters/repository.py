@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consent.adapters import orm
-from consent.domain.model import Party as NamedParty
 from consent.domain.model import (
     Channel,
     CollectionMethod,
@@ -32,6 +31,7 @@ from consent.domain.model import (
     Transfer,
     TransferSafeguard,
 )
+from consent.domain.model import Party as NamedParty
 from consent.domain.notices import Notice, NoticeArticle, NoticeDelivery
 from consent.domain.parties import Contract, Party, PartyRole, PartyStatus
 from consent.domain.processors import (
@@ -148,8 +148,9 @@ class AbstractObjectionRepository(AbstractRepository[Objection]):
         """Returns every objection, oldest first."""
 
     @abc.abstractmethod
-    async def matching(self, blind_indexes: Iterable[str], *, after: Keyset | None = None,
-                       limit: int = 1000) -> list[Objection]:
+    async def matching(
+        self, blind_indexes: Iterable[str], *, after: Keyset | None = None, limit: int = 1000
+    ) -> list[Objection]:
         """Returns the objections carrying any of the blind indexes, oldest first."""
 
 
@@ -243,16 +244,18 @@ class _Repository(AbstractRepository[A]):
         """Registers a new aggregate (or a replacement of a loaded one) to be written on flush."""
         self._seen[self._key(aggregate)] = aggregate
 
-    async def _page(self, *where: Any, order_by: tuple[Any, Any], after: Keyset | None,
-                    limit: int) -> list[A]:
+    async def _page(
+        self, *where: Any, order_by: tuple[Any, Any], after: Keyset | None, limit: int
+    ) -> list[A]:
         """Returns up to `limit` aggregates after the keyset `after` (sort value, id) in `order_by` order."""
         if after is not None:
             first, second = order_by
             where = (*where, sa.or_(first > after[0], sa.and_(first == after[0], second > after[1])))
         return await self._select(*where, order_by=order_by, limit=limit)
 
-    async def _select(self, *where: Any, order_by: Iterable[Any] = (), for_update: bool = False,
-                      limit: int | None = None) -> list[A]:
+    async def _select(
+        self, *where: Any, order_by: Iterable[Any] = (), for_update: bool = False, limit: int | None = None
+    ) -> list[A]:
         query = sa.select(self.table).where(*where).order_by(*order_by)
         if limit is not None:
             query = query.limit(limit)
@@ -310,39 +313,74 @@ class _Repository(AbstractRepository[A]):
 def purpose_version_from_domain(v: PurposeVersion) -> dict[str, Any]:
     """Returns one register version as a JSON document."""
     return {
-        "version": v.version, "valid_from": _iso(v.valid_from), "valid_to": _iso(v.valid_to), "name": v.name,
-        "controller": _party(v.controller), "dpo": _party(v.dpo), "description": v.description,
-        "lawful_basis": v.lawful_basis.value, "legitimate_interest": v.legitimate_interest,
+        "version": v.version,
+        "valid_from": _iso(v.valid_from),
+        "valid_to": _iso(v.valid_to),
+        "name": v.name,
+        "controller": _party(v.controller),
+        "dpo": _party(v.dpo),
+        "description": v.description,
+        "lawful_basis": v.lawful_basis.value,
+        "legitimate_interest": v.legitimate_interest,
         "data_categories": {c.value: list(items) for c, items in v.data_categories.items()},
-        "special_categories": v.special_categories, "special_categories_detail": list(v.special_categories_detail),
-        "data_subjects": list(v.data_subjects), "recipients_internal": list(v.recipients_internal),
-        "recipients_external": list(v.recipients_external), "processor_ids": list(v.processor_ids),
+        "special_categories": v.special_categories,
+        "special_categories_detail": list(v.special_categories_detail),
+        "data_subjects": list(v.data_subjects),
+        "recipients_internal": list(v.recipients_internal),
+        "recipients_external": list(v.recipients_external),
+        "processor_ids": list(v.processor_ids),
         "retention": dict(v.retention),
-        "transfers": [{"recipient": t.recipient, "country": t.country, "safeguard": t.safeguard.value,
-                       "documentation": t.documentation} for t in v.transfers],
-        "security_measures": dataclasses.asdict(v.security_measures), "dpia_required": v.dpia_required,
-        "joint_controller": _party(v.joint_controller), "software": v.software,
-        "art14_exemption_claimed": v.art14_exemption_claimed, "art14_exemption_ground": v.art14_exemption_ground,
+        "transfers": [
+            {
+                "recipient": t.recipient,
+                "country": t.country,
+                "safeguard": t.safeguard.value,
+                "documentation": t.documentation,
+            }
+            for t in v.transfers
+        ],
+        "security_measures": dataclasses.asdict(v.security_measures),
+        "dpia_required": v.dpia_required,
+        "joint_controller": _party(v.joint_controller),
+        "software": v.software,
+        "art14_exemption_claimed": v.art14_exemption_claimed,
+        "art14_exemption_ground": v.art14_exemption_ground,
     }
 
 
 def purpose_version_to_domain(d: dict[str, Any]) -> PurposeVersion:
     """Returns the register version stored as a JSON document."""
     return PurposeVersion(
-        version=d["version"], valid_from=_time(d["valid_from"]), valid_to=_time(d["valid_to"]),  # type: ignore[arg-type]
-        name=d["name"], controller=_party_from(d["controller"]), dpo=_party_from(d["dpo"]),  # type: ignore[arg-type]
-        description=d["description"], lawful_basis=LawfulBasis(d["lawful_basis"]),
+        version=d["version"],
+        valid_from=_time(d["valid_from"]),
+        valid_to=_time(d["valid_to"]),  # type: ignore[arg-type]
+        name=d["name"],
+        controller=_party_from(d["controller"]),
+        dpo=_party_from(d["dpo"]),  # type: ignore[arg-type]
+        description=d["description"],
+        lawful_basis=LawfulBasis(d["lawful_basis"]),
         legitimate_interest=d["legitimate_interest"],
         data_categories={DataCategory(c): tuple(items) for c, items in d["data_categories"].items()},
         special_categories=d["special_categories"],
-        special_categories_detail=tuple(d["special_categories_detail"]), data_subjects=tuple(d["data_subjects"]),
-        recipients_internal=tuple(d["recipients_internal"]), recipients_external=tuple(d["recipients_external"]),
-        processor_ids=tuple(d["processor_ids"]), retention=dict(d["retention"]),
-        transfers=tuple(Transfer(recipient=t["recipient"], country=t["country"],
-                                 safeguard=TransferSafeguard(t["safeguard"]), documentation=t["documentation"])
-                        for t in d["transfers"]),
-        security_measures=SecurityMeasures(**d["security_measures"]), dpia_required=d["dpia_required"],
-        joint_controller=_party_from(d["joint_controller"]), software=d["software"],
+        special_categories_detail=tuple(d["special_categories_detail"]),
+        data_subjects=tuple(d["data_subjects"]),
+        recipients_internal=tuple(d["recipients_internal"]),
+        recipients_external=tuple(d["recipients_external"]),
+        processor_ids=tuple(d["processor_ids"]),
+        retention=dict(d["retention"]),
+        transfers=tuple(
+            Transfer(
+                recipient=t["recipient"],
+                country=t["country"],
+                safeguard=TransferSafeguard(t["safeguard"]),
+                documentation=t["documentation"],
+            )
+            for t in d["transfers"]
+        ),
+        security_measures=SecurityMeasures(**d["security_measures"]),
+        dpia_required=d["dpia_required"],
+        joint_controller=_party_from(d["joint_controller"]),
+        software=d["software"],
         # Versions stored before the field existed claimed no exemption.
         art14_exemption_claimed=bool(d.get("art14_exemption_claimed")),
         art14_exemption_ground=d.get("art14_exemption_ground"),
@@ -365,17 +403,22 @@ class PurposeRepository(_Repository[Purpose], AbstractPurposeRepository):
 
     async def page(self, *, after: Keyset | None, limit: int) -> list[Purpose]:
         """Returns a page of purposes in order of registration, after the keyset `after`."""
-        return await self._page(order_by=(orm.purposes.c.created_at, orm.purposes.c.purpose_id), after=after,
-                                limit=limit)
+        return await self._page(
+            order_by=(orm.purposes.c.created_at, orm.purposes.c.purpose_id), after=after, limit=limit
+        )
 
     def _from_domain(self, purpose: Purpose) -> dict[str, Any]:
-        return {"purpose_id": purpose.purpose_id,
-                "versions": [purpose_version_from_domain(v) for v in purpose.versions],
-                "created_at": purpose.versions[0].valid_from,
-                "updated_at": max(v.valid_to or v.valid_from for v in purpose.versions)}
+        return {
+            "purpose_id": purpose.purpose_id,
+            "versions": [purpose_version_from_domain(v) for v in purpose.versions],
+            "created_at": purpose.versions[0].valid_from,
+            "updated_at": max(v.valid_to or v.valid_from for v in purpose.versions),
+        }
 
     def _to_domain(self, row: Any) -> Purpose:
-        return Purpose(purpose_id=row["purpose_id"], versions=[purpose_version_to_domain(v) for v in row["versions"]])
+        return Purpose(
+            purpose_id=row["purpose_id"], versions=[purpose_version_to_domain(v) for v in row["versions"]]
+        )
 
 
 # --- Notices and their deliveries.
@@ -395,16 +438,30 @@ class NoticeRepository(_Repository[Notice], AbstractNoticeRepository):
         return found[0] if found else None
 
     def _from_domain(self, notice: Notice) -> dict[str, Any]:
-        return {"notice_id": notice.notice_id, "version": notice.version, "language": notice.language,
-                "article": notice.article.value, "purpose_ids": list(notice.purpose_ids),
-                "content": dict(notice.content), "not_applicable": sorted(notice.not_applicable),
-                "published_at": notice.published_at, "content_hash": notice.content_hash}
+        return {
+            "notice_id": notice.notice_id,
+            "version": notice.version,
+            "language": notice.language,
+            "article": notice.article.value,
+            "purpose_ids": list(notice.purpose_ids),
+            "content": dict(notice.content),
+            "not_applicable": sorted(notice.not_applicable),
+            "published_at": notice.published_at,
+            "content_hash": notice.content_hash,
+        }
 
     def _to_domain(self, row: Any) -> Notice:
-        return Notice(notice_id=row["notice_id"], version=row["version"], language=row["language"],
-                      article=NoticeArticle(row["article"]), purpose_ids=tuple(row["purpose_ids"]),
-                      content=dict(row["content"]), not_applicable=frozenset(row["not_applicable"]),
-                      published_at=row["published_at"], content_hash=row["content_hash"])
+        return Notice(
+            notice_id=row["notice_id"],
+            version=row["version"],
+            language=row["language"],
+            article=NoticeArticle(row["article"]),
+            purpose_ids=tuple(row["purpose_ids"]),
+            content=dict(row["content"]),
+            not_applicable=frozenset(row["not_applicable"]),
+            published_at=row["published_at"],
+            content_hash=row["content_hash"],
+        )
 
 
 class DeliveryRepository(_Repository[NoticeDelivery], AbstractDeliveryRepository):
@@ -414,8 +471,9 @@ class DeliveryRepository(_Repository[NoticeDelivery], AbstractDeliveryRepository
 
     async def for_contact(self, contact_id: str) -> list[NoticeDelivery]:
         """Returns a contact's deliveries, oldest first."""
-        return await self._select(orm.notice_deliveries.c.contact_id == contact_id,
-                                  order_by=[orm.notice_deliveries.c.delivered_at])
+        return await self._select(
+            orm.notice_deliveries.c.contact_id == contact_id, order_by=[orm.notice_deliveries.c.delivered_at]
+        )
 
     async def delete(self, delivery_ids: Iterable[str]) -> None:
         """Deletes deliveries for good (erasure)."""
@@ -425,15 +483,28 @@ class DeliveryRepository(_Repository[NoticeDelivery], AbstractDeliveryRepository
         self._forget((i,) for i in ids)
 
     def _from_domain(self, d: NoticeDelivery) -> dict[str, Any]:
-        return {"delivery_id": d.delivery_id, "contact_id": d.contact_id, "notice_id": d.notice_id,
-                "notice_version": d.notice_version, "content_hash": d.content_hash, "channel": d.channel,
-                "delivered_at": d.delivered_at, "evidence": dict(d.evidence)}
+        return {
+            "delivery_id": d.delivery_id,
+            "contact_id": d.contact_id,
+            "notice_id": d.notice_id,
+            "notice_version": d.notice_version,
+            "content_hash": d.content_hash,
+            "channel": d.channel,
+            "delivered_at": d.delivered_at,
+            "evidence": dict(d.evidence),
+        }
 
     def _to_domain(self, row: Any) -> NoticeDelivery:
-        return NoticeDelivery(delivery_id=row["delivery_id"], contact_id=row["contact_id"],
-                              notice_id=row["notice_id"], notice_version=row["notice_version"],
-                              content_hash=row["content_hash"], channel=row["channel"],
-                              delivered_at=row["delivered_at"], evidence=dict(row["evidence"]))
+        return NoticeDelivery(
+            delivery_id=row["delivery_id"],
+            contact_id=row["contact_id"],
+            notice_id=row["notice_id"],
+            notice_version=row["notice_version"],
+            content_hash=row["content_hash"],
+            channel=row["channel"],
+            delivered_at=row["delivered_at"],
+            evidence=dict(row["evidence"]),
+        )
 
 
 # --- Consents and objections.
@@ -451,9 +522,11 @@ class ConsentRepository(_Repository[Consent], AbstractConsentRepository):
 
     async def for_contact(self, contact_id: str, *, for_update: bool = False) -> list[Consent]:
         """Returns a contact's consents, oldest first."""
-        return await self._select(orm.consents.c.contact_id == contact_id,
-                                  order_by=[orm.consents.c.requested_at, orm.consents.c.consent_id],
-                                  for_update=for_update)
+        return await self._select(
+            orm.consents.c.contact_id == contact_id,
+            order_by=[orm.consents.c.requested_at, orm.consents.c.consent_id],
+            for_update=for_update,
+        )
 
     async def delete(self, consent_ids: Iterable[str]) -> None:
         """Deletes consents for good (erasure)."""
@@ -464,36 +537,71 @@ class ConsentRepository(_Repository[Consent], AbstractConsentRepository):
 
     def _from_domain(self, c: Consent) -> dict[str, Any]:
         return {
-            "consent_id": c.consent_id, "contact_id": c.contact_id, "purpose_id": c.purpose_id,
-            "purpose_version": c.purpose_version, "channel": c.channel.value, "status": c.status.value,
-            "collection_method": c.collection_method.value, "wording": c.wording, "notice_id": c.notice_id,
+            "consent_id": c.consent_id,
+            "contact_id": c.contact_id,
+            "purpose_id": c.purpose_id,
+            "purpose_version": c.purpose_version,
+            "channel": c.channel.value,
+            "status": c.status.value,
+            "collection_method": c.collection_method.value,
+            "wording": c.wording,
+            "notice_id": c.notice_id,
             "notice_version": c.notice_version,
-            "collector": {"kind": c.collector.kind.value, "name": c.collector.name,
-                          "partner_list_shown": list(c.collector.partner_list_shown)},
-            "proof": {"captured_at": _iso(c.proof.captured_at), "source": c.proof.source, "ip": c.proof.ip,
-                      "user_agent": c.proof.user_agent},
-            "double_opt_in": c.double_opt_in, "requested_at": c.requested_at, "granted_at": c.granted_at,
-            "confirmed_at": c.confirmed_at, "withdrawn_at": c.withdrawn_at, "withdrawal_source": c.withdrawal_source,
-            "terms": c.terms.record(), "out_of_hours_calls": c.out_of_hours_calls,
+            "collector": {
+                "kind": c.collector.kind.value,
+                "name": c.collector.name,
+                "partner_list_shown": list(c.collector.partner_list_shown),
+            },
+            "proof": {
+                "captured_at": _iso(c.proof.captured_at),
+                "source": c.proof.source,
+                "ip": c.proof.ip,
+                "user_agent": c.proof.user_agent,
+            },
+            "double_opt_in": c.double_opt_in,
+            "requested_at": c.requested_at,
+            "granted_at": c.granted_at,
+            "confirmed_at": c.confirmed_at,
+            "withdrawn_at": c.withdrawn_at,
+            "withdrawal_source": c.withdrawal_source,
+            "terms": c.terms.record(),
+            "out_of_hours_calls": c.out_of_hours_calls,
         }
 
     def _to_domain(self, row: Any) -> Consent:
         collector, proof = row["collector"], row["proof"]
         return Consent(
-            consent_id=row["consent_id"], contact_id=row["contact_id"], purpose_id=row["purpose_id"],
-            purpose_version=row["purpose_version"], channel=Channel(row["channel"]),
-            status=ConsentStatus(row["status"]), collection_method=CollectionMethod(row["collection_method"]),
-            wording=row["wording"], notice_id=row["notice_id"], notice_version=row["notice_version"],
-            collector=Collector(kind=CollectorKind(collector["kind"]), name=collector["name"],
-                                partner_list_shown=tuple(collector["partner_list_shown"])),
-            proof=ConsentProof(captured_at=_time(proof["captured_at"]), source=proof["source"],  # type: ignore[arg-type]
-                               ip=proof["ip"], user_agent=proof["user_agent"]),
-            double_opt_in=row["double_opt_in"], requested_at=row["requested_at"],
-            granted_at=row["granted_at"], confirmed_at=row["confirmed_at"],
-            withdrawn_at=row["withdrawn_at"], withdrawal_source=row["withdrawal_source"],
+            consent_id=row["consent_id"],
+            contact_id=row["contact_id"],
+            purpose_id=row["purpose_id"],
+            purpose_version=row["purpose_version"],
+            channel=Channel(row["channel"]),
+            status=ConsentStatus(row["status"]),
+            collection_method=CollectionMethod(row["collection_method"]),
+            wording=row["wording"],
+            notice_id=row["notice_id"],
+            notice_version=row["notice_version"],
+            collector=Collector(
+                kind=CollectorKind(collector["kind"]),
+                name=collector["name"],
+                partner_list_shown=tuple(collector["partner_list_shown"]),
+            ),
+            proof=ConsentProof(
+                captured_at=_time(proof["captured_at"]),
+                source=proof["source"],  # type: ignore[arg-type]
+                ip=proof["ip"],
+                user_agent=proof["user_agent"],
+            ),
+            double_opt_in=row["double_opt_in"],
+            requested_at=row["requested_at"],
+            granted_at=row["granted_at"],
+            confirmed_at=row["confirmed_at"],
+            withdrawn_at=row["withdrawn_at"],
+            withdrawal_source=row["withdrawal_source"],
             # Rows recorded before the terms were kept claim nothing: the gate treats them as unproven.
             terms=ConsentTerms(**{**row["terms"], "given_by": tuple(row["terms"]["given_by"])})
-            if row["terms"] else ConsentTerms(),
+            if row["terms"]
+            else ConsentTerms(),
             out_of_hours_calls=bool(row["out_of_hours_calls"]),
         )
 
@@ -511,34 +619,53 @@ class ObjectionRepository(_Repository[Objection], AbstractObjectionRepository):
         """Returns every objection, oldest first."""
         return await self._select(order_by=[orm.objections.c.at, orm.objections.c.objection_id])
 
-    async def matching(self, blind_indexes: Iterable[str], *, after: Keyset | None = None,
-                       limit: int = 1000) -> list[Objection]:
+    async def matching(
+        self, blind_indexes: Iterable[str], *, after: Keyset | None = None, limit: int = 1000
+    ) -> list[Objection]:
         """Returns the objections carrying any of the blind indexes, oldest first."""
         ids = sa.select(orm.objection_indexes.c.objection_id).where(
-            orm.objection_indexes.c.blind_index.in_(list(blind_indexes)))
-        return await self._page(orm.objections.c.objection_id.in_(ids),
-                                order_by=(orm.objections.c.at, orm.objections.c.objection_id), after=after,
-                                limit=limit)
+            orm.objection_indexes.c.blind_index.in_(list(blind_indexes))
+        )
+        return await self._page(
+            orm.objections.c.objection_id.in_(ids),
+            order_by=(orm.objections.c.at, orm.objections.c.objection_id),
+            after=after,
+            limit=limit,
+        )
 
     async def flush(self) -> None:
         """Writes objections, then one index row per (blind index, objection) not written yet."""
         known = {key: set(row["blind_indexes"]) for key, row in self._loaded.items()}
         pending = [(o, known.get(key, set())) for key, o in self._seen.items()]
         await super().flush()
-        rows = [{"blind_index": index, "objection_id": o.objection_id}
-                for o, written in pending for index in o.blind_indexes if index not in written]
+        rows = [
+            {"blind_index": index, "objection_id": o.objection_id}
+            for o, written in pending
+            for index in o.blind_indexes
+            if index not in written
+        ]
         if rows:
             await self._session.execute(orm.objection_indexes.insert(), rows)
 
-
     def _from_domain(self, o: Objection) -> dict[str, Any]:
-        return {"objection_id": o.objection_id, "contact_id": o.contact_id, "scope": o.scope, "at": o.at,
-                "blind_indexes": list(o.blind_indexes), "reason": o.reason.value}
+        return {
+            "objection_id": o.objection_id,
+            "contact_id": o.contact_id,
+            "scope": o.scope,
+            "at": o.at,
+            "blind_indexes": list(o.blind_indexes),
+            "reason": o.reason.value,
+        }
 
     def _to_domain(self, row: Any) -> Objection:
-        return Objection(objection_id=row["objection_id"], contact_id=row["contact_id"], scope=row["scope"],
-                         at=row["at"], blind_indexes=tuple(row["blind_indexes"]),
-                         reason=ObjectionReason(row["reason"] or ObjectionReason.OBJECTION))
+        return Objection(
+            objection_id=row["objection_id"],
+            contact_id=row["contact_id"],
+            scope=row["scope"],
+            at=row["at"],
+            blind_indexes=tuple(row["blind_indexes"]),
+            reason=ObjectionReason(row["reason"] or ObjectionReason.OBJECTION),
+        )
 
 
 # --- Processors.
@@ -547,16 +674,25 @@ class ObjectionRepository(_Repository[Objection], AbstractObjectionRepository):
 def _contract_from_domain(c: ProcessorContract | None) -> dict[str, Any] | None:
     if c is None:
         return None
-    return {"reference": c.reference, "signed_at": _iso(c.signed_at), "expires_at": _iso(c.expires_at),
-            "clauses": dict(c.clauses), "scc_2021_915": c.scc_2021_915}
+    return {
+        "reference": c.reference,
+        "signed_at": _iso(c.signed_at),
+        "expires_at": _iso(c.expires_at),
+        "clauses": dict(c.clauses),
+        "scc_2021_915": c.scc_2021_915,
+    }
 
 
 def _contract_to_domain(d: dict[str, Any] | None) -> ProcessorContract | None:
     if d is None:
         return None
-    return ProcessorContract(reference=d["reference"], signed_at=_time(d["signed_at"]),
-                             expires_at=_time(d["expires_at"]), clauses=dict(d["clauses"]),
-                             scc_2021_915=d["scc_2021_915"])
+    return ProcessorContract(
+        reference=d["reference"],
+        signed_at=_time(d["signed_at"]),
+        expires_at=_time(d["expires_at"]),
+        clauses=dict(d["clauses"]),
+        scc_2021_915=d["scc_2021_915"],
+    )
 
 
 def _mechanism(value: str | None) -> TransferMechanism | None:
@@ -579,21 +715,33 @@ class ProcessorRepository(_Repository[Processor], AbstractProcessorRepository):
 
     async def page(self, *, after: Keyset | None, limit: int) -> list[Processor]:
         """Returns a page of processors by legal name, after the keyset `after`."""
-        return await self._page(order_by=(orm.processors.c.legal_name, orm.processors.c.processor_id),
-                                after=after, limit=limit)
+        return await self._page(
+            order_by=(orm.processors.c.legal_name, orm.processors.c.processor_id), after=after, limit=limit
+        )
 
     def _from_domain(self, p: Processor) -> dict[str, Any]:
         return {
-            "processor_id": p.processor_id, "legal_name": p.legal_name, "role": p.role.value,
+            "processor_id": p.processor_id,
+            "legal_name": p.legal_name,
+            "role": p.role.value,
             "status": p.status.value,
             "record": {
-                "contact": p.contact, "dpo_contact": p.dpo_contact, "registration_id": p.registration_id,
-                "purpose_ids": list(p.purpose_ids), "contract": _contract_from_domain(p.contract),
+                "contact": p.contact,
+                "dpo_contact": p.dpo_contact,
+                "registration_id": p.registration_id,
+                "purpose_ids": list(p.purpose_ids),
+                "contract": _contract_from_domain(p.contract),
                 "sub_processors": [
-                    {"name": s.name, "country": s.country, "authorisation": s.authorisation.value,
-                     "authorised_at": _iso(s.authorised_at),
-                     "transfer_mechanism": s.transfer_mechanism.value if s.transfer_mechanism else None,
-                     "objection_window_days": s.objection_window_days} for s in p.sub_processors],
+                    {
+                        "name": s.name,
+                        "country": s.country,
+                        "authorisation": s.authorisation.value,
+                        "authorised_at": _iso(s.authorised_at),
+                        "transfer_mechanism": s.transfer_mechanism.value if s.transfer_mechanism else None,
+                        "objection_window_days": s.objection_window_days,
+                    }
+                    for s in p.sub_processors
+                ],
                 "locations": [{"country": loc.country, "activity": loc.activity} for loc in p.locations],
                 "transfer_mechanism": p.transfer_mechanism.value if p.transfer_mechanism else None,
                 "tia_done_at": _iso(p.tia_done_at),
@@ -603,17 +751,31 @@ class ProcessorRepository(_Repository[Processor], AbstractProcessorRepository):
     def _to_domain(self, row: Any) -> Processor:
         r = row["record"]
         return Processor(
-            processor_id=row["processor_id"], legal_name=row["legal_name"], role=ProcessorRole(row["role"]),
-            status=ProcessorStatus(row["status"]), contact=r["contact"], dpo_contact=r["dpo_contact"],
-            registration_id=r["registration_id"], purpose_ids=tuple(r["purpose_ids"]),
+            processor_id=row["processor_id"],
+            legal_name=row["legal_name"],
+            role=ProcessorRole(row["role"]),
+            status=ProcessorStatus(row["status"]),
+            contact=r["contact"],
+            dpo_contact=r["dpo_contact"],
+            registration_id=r["registration_id"],
+            purpose_ids=tuple(r["purpose_ids"]),
             contract=_contract_to_domain(r["contract"]),
             sub_processors=tuple(
-                SubProcessor(name=s["name"], country=s["country"], authorisation=Authorisation(s["authorisation"]),
-                             authorised_at=_time(s["authorised_at"]),
-                             transfer_mechanism=_mechanism(s["transfer_mechanism"]),
-                             objection_window_days=s["objection_window_days"]) for s in r["sub_processors"]),
-            locations=tuple(Location(country=loc["country"], activity=loc["activity"]) for loc in r["locations"]),
-            transfer_mechanism=_mechanism(r["transfer_mechanism"]), tia_done_at=_time(r["tia_done_at"]),
+                SubProcessor(
+                    name=s["name"],
+                    country=s["country"],
+                    authorisation=Authorisation(s["authorisation"]),
+                    authorised_at=_time(s["authorised_at"]),
+                    transfer_mechanism=_mechanism(s["transfer_mechanism"]),
+                    objection_window_days=s["objection_window_days"],
+                )
+                for s in r["sub_processors"]
+            ),
+            locations=tuple(
+                Location(country=loc["country"], activity=loc["activity"]) for loc in r["locations"]
+            ),
+            transfer_mechanism=_mechanism(r["transfer_mechanism"]),
+            tia_done_at=_time(r["tia_done_at"]),
         )
 
 
@@ -636,27 +798,45 @@ class PartyRepository(_Repository[Party], AbstractPartyRepository):
 
     async def page(self, *, after: Keyset | None, limit: int) -> list[Party]:
         """Returns a page of parties by legal name, after the keyset `after`."""
-        return await self._page(order_by=(orm.parties.c.legal_name, orm.parties.c.party_id), after=after,
-                                limit=limit)
+        return await self._page(
+            order_by=(orm.parties.c.legal_name, orm.parties.c.party_id), after=after, limit=limit
+        )
 
     def _from_domain(self, p: Party) -> dict[str, Any]:
         return {
-            "party_id": p.party_id, "legal_name": p.legal_name, "roles": [r.value for r in p.roles],
-            "status": p.status.value, "registered_at": p.registered_at,
-            "record": {"registration_id": p.registration_id, "contact": p.contact, "purpose_ids": list(p.purpose_ids),
-                       "data_categories": list(p.data_categories), "systems": list(p.systems),
-                       "processor_id": p.processor_id, "broker_last_verified_at": _iso(p.broker_last_verified_at),
-                       "updated_at": _iso(p.updated_at)},
+            "party_id": p.party_id,
+            "legal_name": p.legal_name,
+            "roles": [r.value for r in p.roles],
+            "status": p.status.value,
+            "registered_at": p.registered_at,
+            "record": {
+                "registration_id": p.registration_id,
+                "contact": p.contact,
+                "purpose_ids": list(p.purpose_ids),
+                "data_categories": list(p.data_categories),
+                "systems": list(p.systems),
+                "processor_id": p.processor_id,
+                "broker_last_verified_at": _iso(p.broker_last_verified_at),
+                "updated_at": _iso(p.updated_at),
+            },
         }
 
     def _to_domain(self, row: Any) -> Party:
         r = row["record"]
         return Party(
-            party_id=row["party_id"], legal_name=row["legal_name"], roles=tuple(PartyRole(x) for x in row["roles"]),
-            status=PartyStatus(row["status"]), registered_at=row["registered_at"],
-            registration_id=r["registration_id"], contact=r["contact"], purpose_ids=tuple(r["purpose_ids"]),
-            data_categories=tuple(r["data_categories"]), systems=tuple(r["systems"]), processor_id=r["processor_id"],
-            broker_last_verified_at=_time(r["broker_last_verified_at"]), updated_at=_time(r["updated_at"]),
+            party_id=row["party_id"],
+            legal_name=row["legal_name"],
+            roles=tuple(PartyRole(x) for x in row["roles"]),
+            status=PartyStatus(row["status"]),
+            registered_at=row["registered_at"],
+            registration_id=r["registration_id"],
+            contact=r["contact"],
+            purpose_ids=tuple(r["purpose_ids"]),
+            data_categories=tuple(r["data_categories"]),
+            systems=tuple(r["systems"]),
+            processor_id=r["processor_id"],
+            broker_last_verified_at=_time(r["broker_last_verified_at"]),
+            updated_at=_time(r["updated_at"]),
         )
 
 
@@ -667,46 +847,71 @@ class ContractRepository(_Repository[Contract], AbstractContractRepository):
 
     async def for_party(self, party_id: str, *, for_update: bool = False) -> list[Contract]:
         """Returns a party's contract versions, oldest first."""
-        return await self._select(orm.party_contracts.c.party_id == party_id,
-                                  order_by=[orm.party_contracts.c.version], for_update=for_update)
+        return await self._select(
+            orm.party_contracts.c.party_id == party_id,
+            order_by=[orm.party_contracts.c.version],
+            for_update=for_update,
+        )
 
     async def for_parties(self, party_ids: Iterable[str]) -> list[Contract]:
         """Returns the contract versions of the given parties."""
         ids = list(party_ids)
         if not ids:
             return []
-        return await self._select(orm.party_contracts.c.party_id.in_(ids),
-                                  order_by=[orm.party_contracts.c.party_id, orm.party_contracts.c.version])
+        return await self._select(
+            orm.party_contracts.c.party_id.in_(ids),
+            order_by=[orm.party_contracts.c.party_id, orm.party_contracts.c.version],
+        )
 
     async def list_all(self, *, for_update: bool = False) -> list[Contract]:
         """Returns every contract version."""
-        return await self._select(order_by=[orm.party_contracts.c.party_id, orm.party_contracts.c.version],
-                                  for_update=for_update)
+        return await self._select(
+            order_by=[orm.party_contracts.c.party_id, orm.party_contracts.c.version], for_update=for_update
+        )
 
     async def expiring_or_expired_by(self, until: datetime, *, for_update: bool = False) -> list[Contract]:
         """Returns the contract versions with an expiry on or before `until` (their parties' later ones too)."""
         later = sa.select(orm.party_contracts.c.party_id).where(orm.party_contracts.c.expires_at <= until)
-        return await self._select(orm.party_contracts.c.party_id.in_(later),
-                                  order_by=[orm.party_contracts.c.party_id, orm.party_contracts.c.version],
-                                  for_update=for_update)
+        return await self._select(
+            orm.party_contracts.c.party_id.in_(later),
+            order_by=[orm.party_contracts.c.party_id, orm.party_contracts.c.version],
+            for_update=for_update,
+        )
 
     def _from_domain(self, c: Contract) -> dict[str, Any]:
         return {
-            "contract_id": c.contract_id, "party_id": c.party_id, "version": c.version, "reference": c.reference,
-            "signed_at": c.signed_at, "expires_at": c.expires_at, "recorded_at": c.recorded_at,
-            "record": {"clauses": sorted(c.clauses), "breach_notification_hours": c.breach_notification_hours,
-                       "scc_2021_915": c.scc_2021_915, "licence_scope": c.licence_scope},
-            "expiring_notified_at": c.expiring_notified_at, "expired_notified_at": c.expired_notified_at,
+            "contract_id": c.contract_id,
+            "party_id": c.party_id,
+            "version": c.version,
+            "reference": c.reference,
+            "signed_at": c.signed_at,
+            "expires_at": c.expires_at,
+            "recorded_at": c.recorded_at,
+            "record": {
+                "clauses": sorted(c.clauses),
+                "breach_notification_hours": c.breach_notification_hours,
+                "scc_2021_915": c.scc_2021_915,
+                "licence_scope": c.licence_scope,
+            },
+            "expiring_notified_at": c.expiring_notified_at,
+            "expired_notified_at": c.expired_notified_at,
         }
 
     def _to_domain(self, row: Any) -> Contract:
         r = row["record"]
         return Contract(
-            contract_id=row["contract_id"], party_id=row["party_id"], version=row["version"],
-            reference=row["reference"], signed_at=row["signed_at"], expires_at=row["expires_at"],
-            clauses=frozenset(r["clauses"]), recorded_at=row["recorded_at"],
-            breach_notification_hours=r["breach_notification_hours"], scc_2021_915=r["scc_2021_915"],
-            licence_scope=r["licence_scope"], expiring_notified_at=row["expiring_notified_at"],
+            contract_id=row["contract_id"],
+            party_id=row["party_id"],
+            version=row["version"],
+            reference=row["reference"],
+            signed_at=row["signed_at"],
+            expires_at=row["expires_at"],
+            clauses=frozenset(r["clauses"]),
+            recorded_at=row["recorded_at"],
+            breach_notification_hours=r["breach_notification_hours"],
+            scc_2021_915=r["scc_2021_915"],
+            licence_scope=r["licence_scope"],
+            expiring_notified_at=row["expiring_notified_at"],
             expired_notified_at=row["expired_notified_at"],
         )
 
@@ -719,8 +924,13 @@ class ContactIndexRepository(AbstractContactIndexRepository):
 
     async def get(self, contact_id: str) -> tuple[str, ...]:
         """Returns the contact's known blind indexes (none when unknown)."""
-        found = (await self._session.execute(sa.select(orm.contact_indexes.c.blind_indexes).where(
-            orm.contact_indexes.c.contact_id == contact_id))).scalar()
+        found = (
+            await self._session.execute(
+                sa.select(orm.contact_indexes.c.blind_indexes).where(
+                    orm.contact_indexes.c.contact_id == contact_id
+                )
+            )
+        ).scalar()
         return tuple(found or ())
 
     async def merge(self, contact_id: str, blind_indexes: Iterable[str], *, at: datetime) -> tuple[str, ...]:
@@ -732,13 +942,19 @@ class ContactIndexRepository(AbstractContactIndexRepository):
         current = (await self._session.execute(query)).scalar()
         merged = tuple(dict.fromkeys([*(current or ()), *blind_indexes]))
         if current is None:
-            await self._session.execute(table.insert().values(contact_id=contact_id, blind_indexes=list(merged),
-                                                              updated_at=at))
+            await self._session.execute(
+                table.insert().values(contact_id=contact_id, blind_indexes=list(merged), updated_at=at)
+            )
         elif list(merged) != list(current):
-            await self._session.execute(table.update().where(table.c.contact_id == contact_id).values(
-                blind_indexes=list(merged), updated_at=at))
+            await self._session.execute(
+                table.update()
+                .where(table.c.contact_id == contact_id)
+                .values(blind_indexes=list(merged), updated_at=at)
+            )
         return merged
 
     async def delete(self, contact_id: str) -> None:
         """Forgets the contact's indexes (erasure)."""
-        await self._session.execute(orm.contact_indexes.delete().where(orm.contact_indexes.c.contact_id == contact_id))
+        await self._session.execute(
+            orm.contact_indexes.delete().where(orm.contact_indexes.c.contact_id == contact_id)
+        )

@@ -62,8 +62,13 @@ def erase_subject(
         objection.add_blind_indexes(indexes, at=at)
     erasure_objection = None
     if not own and indexes:
-        erasure_objection = Objection.record(contact_id=None, scope=ALL_DIRECT_MARKETING, at=at,
-                                             blind_indexes=indexes, reason=ObjectionReason.ERASURE)
+        erasure_objection = Objection.record(
+            contact_id=None,
+            scope=ALL_DIRECT_MARKETING,
+            at=at,
+            blind_indexes=indexes,
+            reason=ObjectionReason.ERASURE,
+        )
         kept += (erasure_objection,)
     event = events.ConsentDataErased(
         contact_id=contact_id,

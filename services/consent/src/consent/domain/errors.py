@@ -101,8 +101,10 @@ class Art14ExemptionGroundMissingError(ConsentError):
     """The Art. 14(5)(b) exemption is claimed without stating why informing the people is impossible."""
 
     def __init__(self) -> None:
-        super().__init__("art14_exemption_ground: claiming the Art. 14(5)(b) exemption requires its ground "
-                         "(why informing the people is impossible or would need disproportionate effort)")
+        super().__init__(
+            "art14_exemption_ground: claiming the Art. 14(5)(b) exemption requires its ground "
+            "(why informing the people is impossible or would need disproportionate effort)"
+        )
 
 
 class InvalidRevisionError(ConsentError):
@@ -157,8 +159,10 @@ class OutOfHoursCallsChannelError(ConsentError):
     """Consent to calls outside the D223-9 slots was given for a channel other than human phone calls."""
 
     def __init__(self, channel: str) -> None:
-        super().__init__(f"out_of_hours_calls: only a phone_human consent can cover calls outside the "
-                         f"D223-9 slots, not a {channel} consent")
+        super().__init__(
+            f"out_of_hours_calls: only a phone_human consent can cover calls outside the "
+            f"D223-9 slots, not a {channel} consent"
+        )
         self.channel = channel
 
 

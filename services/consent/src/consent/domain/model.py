@@ -449,8 +449,13 @@ class ConsentAct(StrEnum):
 
 #: The acts that are a clear affirmative act of the person; the others are not (Art. 4(11), CJEU C-673/17).
 AFFIRMATIVE_ACTS = frozenset(
-    {ConsentAct.TICKED_BOX, ConsentAct.CLICKED_BUTTON, ConsentAct.SIGNED, ConsentAct.SAID_YES,
-     ConsentAct.REPLIED_YES}
+    {
+        ConsentAct.TICKED_BOX,
+        ConsentAct.CLICKED_BUTTON,
+        ConsentAct.SIGNED,
+        ConsentAct.SAID_YES,
+        ConsentAct.REPLIED_YES,
+    }
 )
 
 _WITHDRAWAL_VERB = r"(?:retir\w*|retrait|revoqu\w*|revocation|withdraw\w*|revok\w*|annul\w*)"
@@ -516,8 +521,9 @@ class ConsentTerms:
             object.__setattr__(self, "act", ConsentAct(self.act))
 
     @classmethod
-    def derive(cls, entered: TermsEntered, *, wording: str,
-               notice_states_withdrawal: bool = False) -> ConsentTerms:
+    def derive(
+        cls, entered: TermsEntered, *, wording: str, notice_states_withdrawal: bool = False
+    ) -> ConsentTerms:
         """Returns the terms that what was entered supports; raises when a claim contradicts it.
 
         A positive act comes from `act` (a pre-ticked box, bundled terms or inactivity is none); with no
@@ -530,22 +536,32 @@ class ConsentTerms:
             positive = ConsentAct(entered.act) in AFFIRMATIVE_ACTS
             if entered.positive_act is not None and entered.positive_act != positive:
                 contradictions.append(
-                    f"terms.positive_act: contradicts terms.act {ConsentAct(entered.act).value!r}")
+                    f"terms.positive_act: contradicts terms.act {ConsentAct(entered.act).value!r}"
+                )
         else:
             positive = bool(entered.positive_act)
-        told = states_withdrawal(wording) or states_withdrawal(entered.withdrawal_statement) \
+        told = (
+            states_withdrawal(wording)
+            or states_withdrawal(entered.withdrawal_statement)
             or notice_states_withdrawal
+        )
         if entered.withdrawal_info_given and not told:
             contradictions.append(
                 "terms.withdrawal_info_given: neither the wording, terms.withdrawal_statement nor the notice "
-                "cited tells the person that consent can be withdrawn")
+                "cited tells the person that consent can be withdrawn"
+            )
         if entered.explicit and not positive:
             contradictions.append("terms.explicit: an explicit consent needs a positive act")
         if contradictions:
             raise errors.ConsentTermsContradictedError(contradictions)
-        return cls(positive_act=positive, withdrawal_info_given=told, explicit=entered.explicit,
-                   given_by=entered.given_by, act=entered.act,
-                   withdrawal_statement=(entered.withdrawal_statement or "").strip() or None)
+        return cls(
+            positive_act=positive,
+            withdrawal_info_given=told,
+            explicit=entered.explicit,
+            given_by=entered.given_by,
+            act=entered.act,
+            withdrawal_statement=(entered.withdrawal_statement or "").strip() or None,
+        )
 
     @property
     def given_jointly(self) -> bool:
@@ -554,14 +570,21 @@ class ConsentTerms:
 
     def facts(self) -> dict[str, object]:
         """Returns the terms as event fields."""
-        return {"positive_act": self.positive_act, "withdrawal_info_given": self.withdrawal_info_given,
-                "explicit": self.explicit, "given_by": tuple(g.value for g in self.given_by)}
+        return {
+            "positive_act": self.positive_act,
+            "withdrawal_info_given": self.withdrawal_info_given,
+            "explicit": self.explicit,
+            "given_by": tuple(g.value for g in self.given_by),
+        }
 
     def record(self) -> dict[str, object]:
         """Returns the terms as stored: the event fields and what was entered."""
-        return {**self.facts(), "given_by": [g.value for g in self.given_by],
-                "act": self.act.value if self.act else None,
-                "withdrawal_statement": self.withdrawal_statement}
+        return {
+            **self.facts(),
+            "given_by": [g.value for g in self.given_by],
+            "act": self.act.value if self.act else None,
+            "withdrawal_statement": self.withdrawal_statement,
+        }
 
 
 @dataclass(frozen=True)
@@ -701,8 +724,12 @@ class Consent:
     @property
     def proof_present(self) -> bool:
         """Tells whether the record can demonstrate the consent: wording, proof source and time (UNI-04)."""
-        return bool(self.wording.strip() and self.proof is not None and self.proof.source.strip()
-                    and self.proof.captured_at is not None)
+        return bool(
+            self.wording.strip()
+            and self.proof is not None
+            and self.proof.source.strip()
+            and self.proof.captured_at is not None
+        )
 
     @property
     def is_active(self) -> bool:
@@ -855,8 +882,11 @@ class Objection:
         new = tuple(i for i in dict.fromkeys(blind_indexes) if i and i not in self.blind_indexes)
         if new:
             self.blind_indexes = self.blind_indexes + new
-            self.events.append(events.ObjectionIndexesAdded(
-                objection_id=self.objection_id, contact_id=self.contact_id, blind_indexes=new, at=at))
+            self.events.append(
+                events.ObjectionIndexesAdded(
+                    objection_id=self.objection_id, contact_id=self.contact_id, blind_indexes=new, at=at
+                )
+            )
         return new
 
     def covers(self, channel: Channel) -> bool:

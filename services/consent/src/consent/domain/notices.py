@@ -254,9 +254,12 @@ class Notice:
 
     def tells_consent_can_be_withdrawn(self, purpose_id: str) -> bool:
         """Tells whether this published version, shown for `purpose_id`, states the right to withdraw."""
-        return (self.is_published and purpose_id in self.purpose_ids
-                and "right_to_withdraw_consent" not in self.not_applicable
-                and bool((self.content.get("right_to_withdraw_consent") or "").strip()))
+        return (
+            self.is_published
+            and purpose_id in self.purpose_ids
+            and "right_to_withdraw_consent" not in self.not_applicable
+            and bool((self.content.get("right_to_withdraw_consent") or "").strip())
+        )
 
     def check_not_published(self) -> None:
         """Raises `NoticeAlreadyPublishedError` when this version is published."""

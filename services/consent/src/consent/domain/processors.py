@@ -242,9 +242,15 @@ class Processor:
             "signed_at": contract.signed_at.isoformat() if contract and contract.signed_at else None,
             "expires_at": contract.expires_at.isoformat() if contract and contract.expires_at else None,
             "missing_clauses": contract.missing_clauses() if contract and self.role in ART28_ROLES else [],
-            "sub_processors": [{"name": sub.name, "country": sub.country, "authorised": sub.authorised,
-                                "authorised_at": sub.authorised_at.isoformat() if sub.authorised_at else None}
-                               for sub in self.sub_processors],
+            "sub_processors": [
+                {
+                    "name": sub.name,
+                    "country": sub.country,
+                    "authorised": sub.authorised,
+                    "authorised_at": sub.authorised_at.isoformat() if sub.authorised_at else None,
+                }
+                for sub in self.sub_processors
+            ],
             "locations": sorted({loc.country for loc in self.locations}),
             "transfer_mechanism": self.transfer_mechanism.value if self.transfer_mechanism else None,
             "transfers_outside_eea": any(not loc.in_eea for loc in self.locations),
@@ -271,7 +277,10 @@ class Processor:
             setattr(self, name, normalised[name])
         self.events.append(
             events.ProcessorUpdated(
-                processor_id=self.processor_id, changed_fields=changed, status=self.status.value, at=at,
+                processor_id=self.processor_id,
+                changed_fields=changed,
+                status=self.status.value,
+                at=at,
                 facts=self.facts(at=at),
             )
         )

@@ -128,7 +128,9 @@ def framed_parties(
         if party.status is party_model.PartyStatus.ENDED:
             continue
         current = party_model.current_contract([c for c in contracts if c.party_id == party.party_id], at=at)
-        framed.append(FramedParty(party, current if current is not None and current.in_force_at(at) else None))
+        framed.append(
+            FramedParty(party, current if current is not None and current.in_force_at(at) else None)
+        )
     return framed
 
 
@@ -163,8 +165,12 @@ def register_rows(
     return [_row(purpose, version, names, parties) for purpose, version in versions_in_force(purposes, at=at)]
 
 
-def _party_cells(purpose_id: str, version: PurposeVersion, parties: Iterable[FramedParty],
-                 processor_names: Mapping[str, str]) -> tuple[list[str], list[str]]:
+def _party_cells(
+    purpose_id: str,
+    version: PurposeVersion,
+    parties: Iterable[FramedParty],
+    processor_names: Mapping[str, str],
+) -> tuple[list[str], list[str]]:
     processors = [processor_names.get(pid, pid) for pid in version.processor_ids]
     external = list(version.recipients_external)
     for framed in parties:
@@ -182,8 +188,12 @@ def _party_cells(purpose_id: str, version: PurposeVersion, parties: Iterable[Fra
     return processors, external
 
 
-def _row(purpose: Purpose, version: PurposeVersion, processor_names: Mapping[str, str],
-         parties: Iterable[FramedParty] = ()) -> dict[str, str]:
+def _row(
+    purpose: Purpose,
+    version: PurposeVersion,
+    processor_names: Mapping[str, str],
+    parties: Iterable[FramedParty] = (),
+) -> dict[str, str]:
     processors, external = _party_cells(purpose.purpose_id, version, parties, processor_names)
     objectives = f"{version.description} — base légale : {LAWFUL_BASIS_LABELS[version.lawful_basis]}"
     if version.legitimate_interest:
@@ -191,8 +201,9 @@ def _row(purpose: Purpose, version: PurposeVersion, processor_names: Mapping[str
     if version.dpia_required:
         objectives += " — analyse d'impact (AIPD) requise"
     if version.art14_exemption_claimed:
-        objectives += (" — exception à l'information (art. 14.5.b RGPD) invoquée : "
-                       f"{version.art14_exemption_ground}")
+        objectives += (
+            f" — exception à l'information (art. 14.5.b RGPD) invoquée : {version.art14_exemption_ground}"
+        )
     measures = version.security_measures
     row = {
         "Fiche de registre de l'activité": version.name,
@@ -293,9 +304,26 @@ def register_csv(
 
 #: Columns of the auditors' parties export, one row per contract version (or one per party without any).
 PARTIES_COLUMNS: tuple[str, ...] = (
-    "party_id", "legal_name", "registration_id", "roles", "status", "purpose_ids", "data_categories", "systems",
-    "processor_id", "broker_last_verified_at", "contract_id", "contract_version", "contract_reference",
-    "signed_at", "expires_at", "in_force", "current", "clauses_present", "missing_clauses", "findings",
+    "party_id",
+    "legal_name",
+    "registration_id",
+    "roles",
+    "status",
+    "purpose_ids",
+    "data_categories",
+    "systems",
+    "processor_id",
+    "broker_last_verified_at",
+    "contract_id",
+    "contract_version",
+    "contract_reference",
+    "signed_at",
+    "expires_at",
+    "in_force",
+    "current",
+    "clauses_present",
+    "missing_clauses",
+    "findings",
 )
 
 
@@ -310,22 +338,38 @@ def parties_csv(
     writer.writerow(PARTIES_COLUMNS)
     for party, contracts, findings in parties:
         current = party_model.current_contract(contracts, at=at)
-        base = [party.party_id, party.legal_name, party.registration_id or "",
-                SEPARATOR.join(r.value for r in party.roles), party.status.value, SEPARATOR.join(party.purpose_ids),
-                SEPARATOR.join(party.data_categories), SEPARATOR.join(party.systems), party.processor_id or "",
-                party.broker_last_verified_at.isoformat() if party.broker_last_verified_at else ""]
+        base = [
+            party.party_id,
+            party.legal_name,
+            party.registration_id or "",
+            SEPARATOR.join(r.value for r in party.roles),
+            party.status.value,
+            SEPARATOR.join(party.purpose_ids),
+            SEPARATOR.join(party.data_categories),
+            SEPARATOR.join(party.systems),
+            party.processor_id or "",
+            party.broker_last_verified_at.isoformat() if party.broker_last_verified_at else "",
+        ]
         finding_cell = SEPARATOR.join(f"{f.code}: {f.message}" for f in findings)
         if not contracts:
             writer.writerow(base + ["", "", "", "", "", "false", "false", "", "", finding_cell])
         for contract in contracts:
             missing = contract.missing_clauses(party.roles)
-            writer.writerow(base + [
-                contract.contract_id, str(contract.version), contract.reference,
-                contract.signed_at.isoformat() if contract.signed_at else "",
-                contract.expires_at.isoformat() if contract.expires_at else "",
-                str(contract.in_force_at(at)).lower(), str(contract is current).lower(),
-                SEPARATOR.join(sorted(contract.present_clauses())),
-                SEPARATOR.join(f"{role}: {clause}" for role, clauses in missing.items() for clause in clauses),
-                finding_cell if contract is current else "",
-            ])
+            writer.writerow(
+                base
+                + [
+                    contract.contract_id,
+                    str(contract.version),
+                    contract.reference,
+                    contract.signed_at.isoformat() if contract.signed_at else "",
+                    contract.expires_at.isoformat() if contract.expires_at else "",
+                    str(contract.in_force_at(at)).lower(),
+                    str(contract is current).lower(),
+                    SEPARATOR.join(sorted(contract.present_clauses())),
+                    SEPARATOR.join(
+                        f"{role}: {clause}" for role, clauses in missing.items() for clause in clauses
+                    ),
+                    finding_cell if contract is current else "",
+                ]
+            )
     return buffer.getvalue()

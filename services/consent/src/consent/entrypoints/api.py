@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
+from consent.domain import parties, register
 from consent.domain.model import (
     Collector,
     ConsentProof,
@@ -22,11 +23,17 @@ from consent.domain.model import (
     Transfer,
     truncate_ip,
 )
-from consent.domain import parties, register
 from consent.domain.notices import Notice
 from consent.domain.processors import Location, Processor, ProcessorContract, SubProcessor, contract_gaps
 from consent.entrypoints import schemas
-from consent.entrypoints.deps import AdminWriter, AuditReader, IntegratorWriter, Reader, ServiceDep, UnitOfWorkDep
+from consent.entrypoints.deps import (
+    AdminWriter,
+    AuditReader,
+    IntegratorWriter,
+    Reader,
+    ServiceDep,
+    UnitOfWorkDep,
+)
 from consent.service_layer import commands, handlers
 
 router = APIRouter(prefix="/v1", tags=["consent"])
@@ -39,13 +46,19 @@ def _party(body: schemas.Party | None) -> Party | None:
 def _purpose_read(purpose: Purpose) -> schemas.PurposeRead:
     current = purpose.current
     return schemas.PurposeRead(
-        purpose_id=purpose.purpose_id, current_version=current.version if current else None,
-        versions=[schemas.PurposeVersionRead.model_validate(v, from_attributes=True) for v in purpose.versions])
+        purpose_id=purpose.purpose_id,
+        current_version=current.version if current else None,
+        versions=[
+            schemas.PurposeVersionRead.model_validate(v, from_attributes=True) for v in purpose.versions
+        ],
+    )
 
 
 def _processor_read(processor: Processor, now: datetime) -> schemas.ProcessorRead:
     read = schemas.ProcessorRead.model_validate(processor, from_attributes=True)
-    return read.model_copy(update={"gaps": contract_gaps(processor, at=now), "usable": processor.is_usable(at=now)})
+    return read.model_copy(
+        update={"gaps": contract_gaps(processor, at=now), "usable": processor.is_usable(at=now)}
+    )
 
 
 def _stored_ip(ip: str | None) -> str | None:
@@ -99,40 +112,65 @@ def _aware_query(name: str, value: datetime | None) -> datetime | None:
 
 
 @router.post("/purposes", status_code=201, response_model=schemas.PurposeRead)
-async def register_purpose(body: schemas.PurposeCreate, uow: UnitOfWorkDep, principal: AdminWriter,
-                           response: Response) -> schemas.PurposeRead:
+async def register_purpose(
+    body: schemas.PurposeCreate, uow: UnitOfWorkDep, principal: AdminWriter, response: Response
+) -> schemas.PurposeRead:
     """Enters a purpose in the register of processing at version 1."""
     measures = body.security_measures
-    purpose = await handlers.register_purpose(commands.RegisterPurpose(
-        actor=principal.actor, purpose_id=body.purpose_id, name=body.name,
-        controller=Party(name=body.controller.name, contact=body.controller.contact),
-        dpo=_party(body.dpo), description=body.description, lawful_basis=body.lawful_basis,
-        legitimate_interest=body.legitimate_interest,
-        data_categories={DataCategory(c): tuple(items) for c, items in body.data_categories.items()},
-        special_categories=body.special_categories,
-        special_categories_detail=tuple(body.special_categories_detail),
-        data_subjects=tuple(body.data_subjects), recipients_internal=tuple(body.recipients_internal),
-        recipients_external=tuple(body.recipients_external),
-        processor_ids=tuple(body.processor_ids), retention=body.retention,
-        transfers=tuple(Transfer(recipient=t.recipient, country=t.country.upper(), safeguard=t.safeguard,
-                                 documentation=t.documentation) for t in body.transfers),
-        security_measures=SecurityMeasures(**measures.model_dump()) if measures else None,
-        dpia_required=body.dpia_required, joint_controller=_party(body.joint_controller),
-        software=body.software,
-        art14_exemption_claimed=body.art14_exemption_claimed,
-        art14_exemption_ground=body.art14_exemption_ground), uow)
+    purpose = await handlers.register_purpose(
+        commands.RegisterPurpose(
+            actor=principal.actor,
+            purpose_id=body.purpose_id,
+            name=body.name,
+            controller=Party(name=body.controller.name, contact=body.controller.contact),
+            dpo=_party(body.dpo),
+            description=body.description,
+            lawful_basis=body.lawful_basis,
+            legitimate_interest=body.legitimate_interest,
+            data_categories={DataCategory(c): tuple(items) for c, items in body.data_categories.items()},
+            special_categories=body.special_categories,
+            special_categories_detail=tuple(body.special_categories_detail),
+            data_subjects=tuple(body.data_subjects),
+            recipients_internal=tuple(body.recipients_internal),
+            recipients_external=tuple(body.recipients_external),
+            processor_ids=tuple(body.processor_ids),
+            retention=body.retention,
+            transfers=tuple(
+                Transfer(
+                    recipient=t.recipient,
+                    country=t.country.upper(),
+                    safeguard=t.safeguard,
+                    documentation=t.documentation,
+                )
+                for t in body.transfers
+            ),
+            security_measures=SecurityMeasures(**measures.model_dump()) if measures else None,
+            dpia_required=body.dpia_required,
+            joint_controller=_party(body.joint_controller),
+            software=body.software,
+            art14_exemption_claimed=body.art14_exemption_claimed,
+            art14_exemption_ground=body.art14_exemption_ground,
+        ),
+        uow,
+    )
     response.headers["Location"] = f"/v1/purposes/{purpose.purpose_id}"
     return _purpose_read(purpose)
 
 
 @router.get("/purposes", response_model=schemas.PurposeList)
-async def list_purposes(uow: UnitOfWorkDep, _principal: Reader, limit: Limit = 100,
-                        cursor: Cursor = None) -> schemas.PurposeList:
+async def list_purposes(
+    uow: UnitOfWorkDep, _principal: Reader, limit: Limit = 100, cursor: Cursor = None
+) -> schemas.PurposeList:
     """Lists the register's entries with their version history, in order of registration (paginated)."""
-    found = await handlers.list_purposes(uow, after=_decode_cursor("purposes", cursor, as_time=True), limit=limit)
+    found = await handlers.list_purposes(
+        uow, after=_decode_cursor("purposes", cursor, as_time=True), limit=limit
+    )
     return schemas.PurposeList(
         items=[_purpose_read(p) for p in found],
-        next_cursor=_next_cursor("purposes", found, limit, lambda p: (p.versions[0].valid_from, p.purpose_id)))
+        next_cursor=_next_cursor(
+            "purposes", found, limit, lambda p: (p.versions[0].valid_from, p.purpose_id)
+        ),
+    )
 
 
 @router.get("/purposes/{purpose_id}", response_model=schemas.PurposeRead)
@@ -150,8 +188,15 @@ def _purpose_fields(body: schemas.PurposeUpdate) -> dict[str, Any]:
         elif name == "data_categories":
             value = {DataCategory(c): tuple(items) for c, items in (value or {}).items()}
         elif name == "transfers":
-            value = tuple(Transfer(recipient=t.recipient, country=t.country.upper(), safeguard=t.safeguard,
-                                   documentation=t.documentation) for t in value or ())
+            value = tuple(
+                Transfer(
+                    recipient=t.recipient,
+                    country=t.country.upper(),
+                    safeguard=t.safeguard,
+                    documentation=t.documentation,
+                )
+                for t in value or ()
+            )
         elif name == "security_measures":
             value = SecurityMeasures(**value.model_dump()) if value is not None else SecurityMeasures()
         elif isinstance(value, list):
@@ -161,34 +206,47 @@ def _purpose_fields(body: schemas.PurposeUpdate) -> dict[str, Any]:
 
 
 @router.patch("/purposes/{purpose_id}", response_model=schemas.PurposeRead)
-async def revise_purpose(purpose_id: str, body: schemas.PurposeUpdate, uow: UnitOfWorkDep,
-                         principal: AdminWriter) -> schemas.PurposeRead:
+async def revise_purpose(
+    purpose_id: str, body: schemas.PurposeUpdate, uow: UnitOfWorkDep, principal: AdminWriter
+) -> schemas.PurposeRead:
     """Makes the next version of a register entry with the given fields; the previous one is closed."""
-    purpose = await handlers.revise_purpose(commands.RevisePurpose(
-        actor=principal.actor, purpose_id=purpose_id,
-        changes=commands.PurposeChanges(**_purpose_fields(body))), uow)
+    purpose = await handlers.revise_purpose(
+        commands.RevisePurpose(
+            actor=principal.actor,
+            purpose_id=purpose_id,
+            changes=commands.PurposeChanges(**_purpose_fields(body)),
+        ),
+        uow,
+    )
     return _purpose_read(purpose)
 
 
 @router.post("/purposes/{purpose_id}/retirement", response_model=schemas.PurposeRead)
 async def retire_purpose(purpose_id: str, uow: UnitOfWorkDep, principal: AdminWriter) -> schemas.PurposeRead:
     """Ends a register entry: no version stays in force, consents for it are refused, history stays."""
-    purpose = await handlers.retire_purpose(commands.RetirePurpose(actor=principal.actor, purpose_id=purpose_id),
-                                            uow)
+    purpose = await handlers.retire_purpose(
+        commands.RetirePurpose(actor=principal.actor, purpose_id=purpose_id), uow
+    )
     return _purpose_read(purpose)
 
 
 @router.get("/register", response_model=None)
-async def export_register(uow: UnitOfWorkDep, _principal: AuditReader,
-                          format: Annotated[Literal["json", "csv"], Query()] = "json",  # noqa: A002 - SPEC name.
-                          at: Annotated[datetime | None, Query()] = None) -> Any:
+async def export_register(
+    uow: UnitOfWorkDep,
+    _principal: AuditReader,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",  # noqa: A002 - SPEC name.
+    at: Annotated[datetime | None, Query()] = None,
+) -> Any:
     """Exports the register in the CNIL template's columns (M.4), as of now or of `at`."""
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     exported = await handlers.register_export(uow, at=at, fmt=format)
     if format == "csv":
-        return Response(content=exported, media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="registre.csv"'})
+        return Response(
+            content=exported,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="registre.csv"'},
+        )
     return exported
 
 
@@ -196,37 +254,67 @@ async def export_register(uow: UnitOfWorkDep, _principal: AuditReader,
 
 
 @router.post("/notices", status_code=201, response_model=schemas.NoticeRead)
-async def publish_notice(body: schemas.NoticeCreate, uow: UnitOfWorkDep, principal: AdminWriter,
-                         response: Response) -> schemas.NoticeRead:
+async def publish_notice(
+    body: schemas.NoticeCreate, uow: UnitOfWorkDep, principal: AdminWriter, response: Response
+) -> schemas.NoticeRead:
     """Checks a notice's mandatory Art. 13/14 content and publishes it; 422 names the missing items."""
-    notice = await handlers.publish_notice(commands.PublishNotice(
-        actor=principal.actor, language=body.language, article=body.article, purpose_ids=tuple(body.purpose_ids),
-        content=body.content, not_applicable=tuple(body.not_applicable), notice_id=body.notice_id), uow)
+    notice = await handlers.publish_notice(
+        commands.PublishNotice(
+            actor=principal.actor,
+            language=body.language,
+            article=body.article,
+            purpose_ids=tuple(body.purpose_ids),
+            content=body.content,
+            not_applicable=tuple(body.not_applicable),
+            notice_id=body.notice_id,
+        ),
+        uow,
+    )
     response.headers["Location"] = f"/v1/notices/{notice.notice_id}"
     return _notice_read(notice)
 
 
 def _notice_read(notice: Notice) -> schemas.NoticeRead:
-    return schemas.NoticeRead(notice_id=notice.notice_id, version=notice.version, language=notice.language,
-                              article=notice.article.value, purpose_ids=list(notice.purpose_ids),
-                              not_applicable=sorted(notice.not_applicable), content_hash=notice.content_hash,
-                              published_at=notice.published_at)
+    return schemas.NoticeRead(
+        notice_id=notice.notice_id,
+        version=notice.version,
+        language=notice.language,
+        article=notice.article.value,
+        purpose_ids=list(notice.purpose_ids),
+        not_applicable=sorted(notice.not_applicable),
+        content_hash=notice.content_hash,
+        published_at=notice.published_at,
+    )
 
 
 @router.get("/notices/{notice_id}", response_model=schemas.NoticeRead)
-async def get_notice(notice_id: str, uow: UnitOfWorkDep, _principal: AuditReader,
-                     version: Annotated[int | None, Query(ge=1)] = None) -> schemas.NoticeRead:
+async def get_notice(
+    notice_id: str,
+    uow: UnitOfWorkDep,
+    _principal: AuditReader,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> schemas.NoticeRead:
     """Returns a notice version (default: the latest) with its content hash (404 if unknown)."""
     return _notice_read(await handlers.get_notice_or_raise(notice_id, uow, version=version))
 
 
 @router.post("/notices/{notice_id}/deliveries", status_code=201, response_model=schemas.DeliveryRead)
-async def deliver_notice(notice_id: str, body: schemas.DeliveryCreate, uow: UnitOfWorkDep,
-                         principal: IntegratorWriter) -> schemas.DeliveryRead:
+async def deliver_notice(
+    notice_id: str, body: schemas.DeliveryCreate, uow: UnitOfWorkDep, principal: IntegratorWriter
+) -> schemas.DeliveryRead:
     """Records that a published notice version (default: the latest) reached a contact."""
-    delivery = await handlers.deliver_notice(commands.DeliverNotice(
-        actor=principal.actor, notice_id=notice_id, contact_id=body.contact_id, channel=body.channel,
-        delivered_at=body.delivered_at, notice_version=body.notice_version, evidence=body.evidence), uow)
+    delivery = await handlers.deliver_notice(
+        commands.DeliverNotice(
+            actor=principal.actor,
+            notice_id=notice_id,
+            contact_id=body.contact_id,
+            channel=body.channel,
+            delivered_at=body.delivered_at,
+            notice_version=body.notice_version,
+            evidence=body.evidence,
+        ),
+        uow,
+    )
     return schemas.DeliveryRead.model_validate(delivery, from_attributes=True)
 
 
@@ -234,23 +322,50 @@ async def deliver_notice(notice_id: str, body: schemas.DeliveryCreate, uow: Unit
 
 
 @router.post("/consents", status_code=201, response_model=schemas.ConsentRead)
-async def grant_consent(body: schemas.ConsentCreate, uow: UnitOfWorkDep, principal: IntegratorWriter,
-                        response: Response) -> schemas.ConsentRead:
+async def grant_consent(
+    body: schemas.ConsentCreate, uow: UnitOfWorkDep, principal: IntegratorWriter, response: Response
+) -> schemas.ConsentRead:
     """Records a consent; 422 when the purpose is unregistered or its lawful basis is not consent."""
-    proof = ConsentProof(captured_at=body.proof.captured_at, source=body.proof.source,
-                         ip=_stored_ip(body.proof.ip), user_agent=body.proof.user_agent)
-    collector = (Collector(kind=body.collector.kind, name=body.collector.name,
-                           partner_list_shown=tuple(body.collector.partner_list_shown))
-                 if body.collector else None)
-    consent = await handlers.grant_consent(commands.GrantConsent(
-        actor=principal.actor, contact_id=body.contact_id, purpose_id=body.purpose_id, channel=body.channel,
-        collection_method=body.collection_method, wording=body.wording, proof=proof, notice_id=body.notice_id,
-        notice_version=body.notice_version, collector=collector, double_opt_in=body.double_opt_in,
-        terms=TermsEntered(act=body.terms.act, positive_act=body.terms.positive_act,
-                           withdrawal_info_given=body.terms.withdrawal_info_given,
-                           withdrawal_statement=body.terms.withdrawal_statement, explicit=body.terms.explicit,
-                           given_by=tuple(body.terms.given_by)),
-        out_of_hours_calls=body.out_of_hours_calls), uow)
+    proof = ConsentProof(
+        captured_at=body.proof.captured_at,
+        source=body.proof.source,
+        ip=_stored_ip(body.proof.ip),
+        user_agent=body.proof.user_agent,
+    )
+    collector = (
+        Collector(
+            kind=body.collector.kind,
+            name=body.collector.name,
+            partner_list_shown=tuple(body.collector.partner_list_shown),
+        )
+        if body.collector
+        else None
+    )
+    consent = await handlers.grant_consent(
+        commands.GrantConsent(
+            actor=principal.actor,
+            contact_id=body.contact_id,
+            purpose_id=body.purpose_id,
+            channel=body.channel,
+            collection_method=body.collection_method,
+            wording=body.wording,
+            proof=proof,
+            notice_id=body.notice_id,
+            notice_version=body.notice_version,
+            collector=collector,
+            double_opt_in=body.double_opt_in,
+            terms=TermsEntered(
+                act=body.terms.act,
+                positive_act=body.terms.positive_act,
+                withdrawal_info_given=body.terms.withdrawal_info_given,
+                withdrawal_statement=body.terms.withdrawal_statement,
+                explicit=body.terms.explicit,
+                given_by=tuple(body.terms.given_by),
+            ),
+            out_of_hours_calls=body.out_of_hours_calls,
+        ),
+        uow,
+    )
     response.headers["Location"] = f"/v1/consents/{consent.consent_id}"
     return schemas.ConsentRead.model_validate(consent, from_attributes=True)
 
@@ -258,62 +373,90 @@ async def grant_consent(body: schemas.ConsentCreate, uow: UnitOfWorkDep, princip
 @router.get("/consents/{consent_id}", response_model=schemas.ConsentRead)
 async def get_consent(consent_id: str, uow: UnitOfWorkDep, _principal: Reader) -> schemas.ConsentRead:
     """Returns one consent record with its proof (404 if unknown or erased)."""
-    return schemas.ConsentRead.model_validate(await handlers.get_consent_or_raise(consent_id, uow),
-                                              from_attributes=True)
+    return schemas.ConsentRead.model_validate(
+        await handlers.get_consent_or_raise(consent_id, uow), from_attributes=True
+    )
 
 
 @router.post("/consents/{consent_id}/confirmation", response_model=schemas.ConsentRead)
-async def confirm_consent(consent_id: str, uow: UnitOfWorkDep, principal: IntegratorWriter) -> schemas.ConsentRead:
+async def confirm_consent(
+    consent_id: str, uow: UnitOfWorkDep, principal: IntegratorWriter
+) -> schemas.ConsentRead:
     """Confirms a pending double opt-in consent."""
-    consent = await handlers.confirm_consent(commands.ConfirmConsent(actor=principal.actor, consent_id=consent_id),
-                                             uow)
+    consent = await handlers.confirm_consent(
+        commands.ConfirmConsent(actor=principal.actor, consent_id=consent_id), uow
+    )
     return schemas.ConsentRead.model_validate(consent, from_attributes=True)
 
 
 @router.post("/consents/{consent_id}/withdrawal", response_model=schemas.ConsentRead)
-async def withdraw_consent(consent_id: str, uow: UnitOfWorkDep, principal: IntegratorWriter,
-                           body: schemas.WithdrawalCreate | None = None) -> schemas.ConsentRead:
+async def withdraw_consent(
+    consent_id: str,
+    uow: UnitOfWorkDep,
+    principal: IntegratorWriter,
+    body: schemas.WithdrawalCreate | None = None,
+) -> schemas.ConsentRead:
     """Withdraws a consent; the record stays with its grant and withdrawal times (409 if already withdrawn)."""
-    consent = await handlers.withdraw_consent(commands.WithdrawConsent(
-        actor=principal.actor, consent_id=consent_id, source=body.source if body else None), uow)
+    consent = await handlers.withdraw_consent(
+        commands.WithdrawConsent(
+            actor=principal.actor, consent_id=consent_id, source=body.source if body else None
+        ),
+        uow,
+    )
     return schemas.ConsentRead.model_validate(consent, from_attributes=True)
 
 
 @router.get("/contacts/{contact_id}/consents", response_model=schemas.ContactConsents)
-async def contact_consents(contact_id: str, uow: UnitOfWorkDep, _principal: Reader) -> schemas.ContactConsents:
+async def contact_consents(
+    contact_id: str, uow: UnitOfWorkDep, _principal: Reader
+) -> schemas.ContactConsents:
     """Returns a contact's consents (history included), notice deliveries and objections; 404 when none."""
     data = await handlers.contact_consents(contact_id, uow)
     return schemas.ContactConsents(
         contact_id=contact_id,
         consents=[schemas.ConsentRead.model_validate(c, from_attributes=True) for c in data.consents],
         deliveries=[schemas.DeliveryRead.model_validate(d, from_attributes=True) for d in data.deliveries],
-        objections=[schemas.ObjectionRead.model_validate(o, from_attributes=True) for o in data.objections])
+        objections=[schemas.ObjectionRead.model_validate(o, from_attributes=True) for o in data.objections],
+    )
 
 
 @router.post("/objections", status_code=201, response_model=schemas.ObjectionRead)
-async def record_objection(body: schemas.ObjectionCreate, uow: UnitOfWorkDep,
-                           principal: IntegratorWriter) -> schemas.ObjectionRead:
+async def record_objection(
+    body: schemas.ObjectionCreate, uow: UnitOfWorkDep, principal: IntegratorWriter
+) -> schemas.ObjectionRead:
     """Records an objection to direct marketing; it is never refused and outlives an erasure."""
-    objection = await handlers.record_objection(commands.RecordObjection(
-        actor=principal.actor, scope=str(body.scope), contact_id=body.contact_id, email=body.email,
-        phone=body.phone, blind_indexes=tuple(body.blind_indexes)), uow)
+    objection = await handlers.record_objection(
+        commands.RecordObjection(
+            actor=principal.actor,
+            scope=str(body.scope),
+            contact_id=body.contact_id,
+            email=body.email,
+            phone=body.phone,
+            blind_indexes=tuple(body.blind_indexes),
+        ),
+        uow,
+    )
     return schemas.ObjectionRead.model_validate(objection, from_attributes=True)
 
 
 def _matches(indexes: list[str], found: list[Any]) -> schemas.ObjectionMatches:
     asked = set(indexes)
     matched = sorted({i for o in found for i in o.blind_indexes if i in asked})
-    return schemas.ObjectionMatches(matched_blind_indexes=matched,
-                                    items=[schemas.ObjectionRead.model_validate(o, from_attributes=True)
-                                           for o in found])
+    return schemas.ObjectionMatches(
+        matched_blind_indexes=matched,
+        items=[schemas.ObjectionRead.model_validate(o, from_attributes=True) for o in found],
+    )
 
 
 @router.get("/objections", response_model=schemas.ObjectionMatches)
-async def find_objections(service: ServiceDep, uow: UnitOfWorkDep, _principal: Reader,
-                          email: Annotated[str | None, Query(max_length=320)] = None,
-                          phone: Annotated[str | None, Query(max_length=40)] = None,
-                          blind_index: Annotated[str | None, Query(pattern=r"^[0-9a-f]{64}$")] = None,
-                          ) -> schemas.ObjectionMatches:
+async def find_objections(
+    service: ServiceDep,
+    uow: UnitOfWorkDep,
+    _principal: Reader,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+    phone: Annotated[str | None, Query(max_length=40)] = None,
+    blind_index: Annotated[str | None, Query(pattern=r"^[0-9a-f]{64}$")] = None,
+) -> schemas.ObjectionMatches:
     """Finds the objections of a person by e-mail, phone or blind index, erased contacts' included (UNI-02).
 
     E-mail and phone are only turned into blind indexes, never stored or logged.
@@ -329,41 +472,53 @@ async def find_objections(service: ServiceDep, uow: UnitOfWorkDep, _principal: R
 
 
 @router.post("/objections/matches", response_model=schemas.ObjectionMatches)
-async def match_objections(body: schemas.ObjectionMatchQuery, uow: UnitOfWorkDep,
-                           _principal: Reader) -> schemas.ObjectionMatches:
+async def match_objections(
+    body: schemas.ObjectionMatchQuery, uow: UnitOfWorkDep, _principal: Reader
+) -> schemas.ObjectionMatches:
     """Matches up to 1000 blind indexes against the objection list at once (an import's check, UNI-02)."""
     indexes = list(dict.fromkeys(body.blind_indexes))
     return _matches(indexes, await handlers.match_objections(indexes, uow))
 
 
 @router.get("/contacts/{contact_id}/art14-deadline", response_model=schemas.Art14StatusRead)
-async def art14_deadline(contact_id: str, uow: UnitOfWorkDep, _principal: Reader,
-                         obtained_at: Annotated[datetime, Query()],
-                         first_communication_at: Annotated[datetime | None, Query()] = None,
-                         first_disclosure_at: Annotated[datetime | None, Query()] = None) -> schemas.Art14StatusRead:
+async def art14_deadline(
+    contact_id: str,
+    uow: UnitOfWorkDep,
+    _principal: Reader,
+    obtained_at: Annotated[datetime, Query()],
+    first_communication_at: Annotated[datetime | None, Query()] = None,
+    first_disclosure_at: Annotated[datetime | None, Query()] = None,
+) -> schemas.Art14StatusRead:
     """Returns when the contact's Art. 14 notice is due (INFO-02) and whether one was delivered by then.
 
     The caller (contacts, the gate) gives when the data was obtained and, if known, the first
     communication and disclosure; consent holds the deliveries.
     """
     status = await handlers.art14_status(
-        contact_id, uow, obtained_at=_aware_query("obtained_at", obtained_at),  # type: ignore[arg-type]
+        contact_id,
+        uow,
+        obtained_at=_aware_query("obtained_at", obtained_at),  # type: ignore[arg-type]
         first_communication_at=_aware_query("first_communication_at", first_communication_at),
-        first_disclosure_at=_aware_query("first_disclosure_at", first_disclosure_at))
+        first_disclosure_at=_aware_query("first_disclosure_at", first_disclosure_at),
+    )
     return schemas.Art14StatusRead.model_validate(status, from_attributes=True)
 
 
 # --- Processors.
 
 
-def _processor_fields(body: schemas.ProcessorCreate | schemas.ProcessorUpdate, names: set[str]) -> dict[str, Any]:
+def _processor_fields(
+    body: schemas.ProcessorCreate | schemas.ProcessorUpdate, names: set[str]
+) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name in names:
         value = getattr(body, name)
         if name == "contract":
             value = ProcessorContract(**value.model_dump()) if value is not None else None
         elif name == "sub_processors":
-            value = tuple(SubProcessor(**{**s.model_dump(), "country": s.country.upper()}) for s in value or ())
+            value = tuple(
+                SubProcessor(**{**s.model_dump(), "country": s.country.upper()}) for s in value or ()
+            )
         elif name == "locations":
             value = tuple(Location(country=loc.country.upper(), activity=loc.activity) for loc in value or ())
         elif isinstance(value, list):
@@ -373,63 +528,102 @@ def _processor_fields(body: schemas.ProcessorCreate | schemas.ProcessorUpdate, n
 
 
 @router.post("/processors", status_code=201, response_model=schemas.ProcessorRead)
-async def register_processor(body: schemas.ProcessorCreate, uow: UnitOfWorkDep, service: ServiceDep,
-                             principal: AdminWriter, response: Response) -> schemas.ProcessorRead:
+async def register_processor(
+    body: schemas.ProcessorCreate,
+    uow: UnitOfWorkDep,
+    service: ServiceDep,
+    principal: AdminWriter,
+    response: Response,
+) -> schemas.ProcessorRead:
     """Registers a vendor; its contract gaps are listed, they do not stop the registration."""
     fields = _processor_fields(body, set(schemas.ProcessorCreate.model_fields) - {"legal_name", "role"})
-    processor = await handlers.register_processor(commands.RegisterProcessor(
-        actor=principal.actor, legal_name=body.legal_name, role=body.role, **fields), uow)
+    processor = await handlers.register_processor(
+        commands.RegisterProcessor(
+            actor=principal.actor, legal_name=body.legal_name, role=body.role, **fields
+        ),
+        uow,
+    )
     response.headers["Location"] = f"/v1/processors/{processor.processor_id}"
     return _processor_read(processor, service.now())
 
 
 @router.get("/processors", response_model=schemas.ProcessorList)
-async def list_processors(uow: UnitOfWorkDep, service: ServiceDep, _principal: Reader, limit: Limit = 100,
-                          cursor: Cursor = None) -> schemas.ProcessorList:
+async def list_processors(
+    uow: UnitOfWorkDep, service: ServiceDep, _principal: Reader, limit: Limit = 100, cursor: Cursor = None
+) -> schemas.ProcessorList:
     """Lists the vendor registry with each vendor's current gaps, by legal name (paginated)."""
     found = await handlers.list_processors(uow, after=_decode_cursor("processors", cursor), limit=limit)
     now = service.now()
     return schemas.ProcessorList(
         items=[_processor_read(p, now) for p in found],
-        next_cursor=_next_cursor("processors", found, limit, lambda p: (p.legal_name, p.processor_id)))
+        next_cursor=_next_cursor("processors", found, limit, lambda p: (p.legal_name, p.processor_id)),
+    )
 
 
 @router.patch("/processors/{processor_id}", response_model=schemas.ProcessorRead)
-async def update_processor(processor_id: str, body: schemas.ProcessorUpdate, uow: UnitOfWorkDep,
-                           service: ServiceDep, principal: AdminWriter) -> schemas.ProcessorRead:
+async def update_processor(
+    processor_id: str,
+    body: schemas.ProcessorUpdate,
+    uow: UnitOfWorkDep,
+    service: ServiceDep,
+    principal: AdminWriter,
+) -> schemas.ProcessorRead:
     """Changes the given fields of a vendor (409 once it has ended)."""
     changes = commands.ProcessorChanges(**_processor_fields(body, body.model_fields_set))
-    processor = await handlers.update_processor(commands.UpdateProcessor(
-        actor=principal.actor, processor_id=processor_id, changes=changes), uow)
+    processor = await handlers.update_processor(
+        commands.UpdateProcessor(actor=principal.actor, processor_id=processor_id, changes=changes), uow
+    )
     return _processor_read(processor, service.now())
-
 
 
 # --- Parties and their contracts (issue 10).
 
 
-def _contract_read(party: parties.Party, contract: parties.Contract, now: datetime) -> schemas.PartyContractRead:
+def _contract_read(
+    party: parties.Party, contract: parties.Contract, now: datetime
+) -> schemas.PartyContractRead:
     return schemas.PartyContractRead(
-        contract_id=contract.contract_id, party_id=contract.party_id, version=contract.version,
-        reference=contract.reference, signed_at=contract.signed_at, expires_at=contract.expires_at,
-        recorded_at=contract.recorded_at, clauses=sorted(contract.clauses),
-        clauses_present=sorted(contract.present_clauses()), missing_clauses=contract.missing_clauses(party.roles),
-        breach_notification_hours=contract.breach_notification_hours, scc_2021_915=contract.scc_2021_915,
-        licence_scope=contract.licence_scope, in_force=contract.in_force_at(now))
+        contract_id=contract.contract_id,
+        party_id=contract.party_id,
+        version=contract.version,
+        reference=contract.reference,
+        signed_at=contract.signed_at,
+        expires_at=contract.expires_at,
+        recorded_at=contract.recorded_at,
+        clauses=sorted(contract.clauses),
+        clauses_present=sorted(contract.present_clauses()),
+        missing_clauses=contract.missing_clauses(party.roles),
+        breach_notification_hours=contract.breach_notification_hours,
+        scc_2021_915=contract.scc_2021_915,
+        licence_scope=contract.licence_scope,
+        in_force=contract.in_force_at(now),
+    )
 
 
 def _party_public(view: handlers.PartyView, now: datetime) -> schemas.PartyPublic:
     party = view.party
     return schemas.PartyPublic(
-        party_id=party.party_id, legal_name=party.legal_name, roles=list(party.roles), status=party.status,
-        registration_id=party.registration_id, contact=party.contact, purpose_ids=list(party.purpose_ids),
-        data_categories=list(party.data_categories), systems=list(party.systems), processor_id=party.processor_id,
-        broker_last_verified_at=party.broker_last_verified_at, registered_at=party.registered_at,
-        updated_at=party.updated_at, required_clauses=list(parties.required_clauses(party.roles)),
+        party_id=party.party_id,
+        legal_name=party.legal_name,
+        roles=list(party.roles),
+        status=party.status,
+        registration_id=party.registration_id,
+        contact=party.contact,
+        purpose_ids=list(party.purpose_ids),
+        data_categories=list(party.data_categories),
+        systems=list(party.systems),
+        processor_id=party.processor_id,
+        broker_last_verified_at=party.broker_last_verified_at,
+        registered_at=party.registered_at,
+        updated_at=party.updated_at,
+        required_clauses=list(parties.required_clauses(party.roles)),
         current_contract=_contract_read(party, view.current, now) if view.current else None,
-        findings=[schemas.FindingRead(code=f.code, message=f.message, role=f.role, clause=f.clause)
-                  for f in view.findings],
-        usable=not view.findings)
+        findings=[
+            schemas.FindingRead(code=f.code, message=f.message, role=f.role, clause=f.clause)
+            for f in view.findings
+        ],
+        usable=not view.findings,
+    )
 
 
 def _party_fields(body: schemas.PartyCreate | schemas.PartyUpdate, names: set[str]) -> dict[str, Any]:
@@ -437,27 +631,43 @@ def _party_fields(body: schemas.PartyCreate | schemas.PartyUpdate, names: set[st
 
 
 @router.post("/parties", status_code=201, response_model=schemas.PartyPublic)
-async def register_party(body: schemas.PartyCreate, uow: UnitOfWorkDep, service: ServiceDep,
-                         principal: AdminWriter, response: Response) -> schemas.PartyPublic:
+async def register_party(
+    body: schemas.PartyCreate,
+    uow: UnitOfWorkDep,
+    service: ServiceDep,
+    principal: AdminWriter,
+    response: Response,
+) -> schemas.PartyPublic:
     """Registers a party with its roles and scope; what it lacks (a contract first) is listed in `findings`."""
     fields = _party_fields(body, set(schemas.PartyCreate.model_fields) - {"legal_name", "roles"})
-    view = await handlers.register_party(commands.RegisterParty(
-        actor=principal.actor, legal_name=body.legal_name, roles=tuple(body.roles), **fields), uow,
-        broker_max_age=service.broker_max_age)
+    view = await handlers.register_party(
+        commands.RegisterParty(
+            actor=principal.actor, legal_name=body.legal_name, roles=tuple(body.roles), **fields
+        ),
+        uow,
+        broker_max_age=service.broker_max_age,
+    )
     response.headers["Location"] = f"/v1/parties/{view.party.party_id}"
     return _party_public(view, service.now())
 
 
 @router.get("/parties", response_model=schemas.PartyList)
-async def list_parties(uow: UnitOfWorkDep, service: ServiceDep, _principal: AuditReader, limit: Limit = 100,
-                       cursor: Cursor = None) -> schemas.PartyList:
+async def list_parties(
+    uow: UnitOfWorkDep,
+    service: ServiceDep,
+    _principal: AuditReader,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> schemas.PartyList:
     """Lists the parties by legal name with their current contract and findings (paginated)."""
-    views = await handlers.list_parties(uow, after=_decode_cursor("parties", cursor), limit=limit,
-                                        broker_max_age=service.broker_max_age)
+    views = await handlers.list_parties(
+        uow, after=_decode_cursor("parties", cursor), limit=limit, broker_max_age=service.broker_max_age
+    )
     now = service.now()
     return schemas.PartyList(
         items=[_party_public(v, now) for v in views],
-        next_cursor=_next_cursor("parties", views, limit, lambda v: (v.party.legal_name, v.party.party_id)))
+        next_cursor=_next_cursor("parties", views, limit, lambda v: (v.party.legal_name, v.party.party_id)),
+    )
 
 
 @router.get("/parties/export.csv", response_model=None)
@@ -465,46 +675,72 @@ async def export_parties(uow: UnitOfWorkDep, service: ServiceDep, _principal: Au
     """Exports every party and contract version as CSV for auditors (clauses present, missing, findings)."""
     views = await handlers.all_parties(uow, broker_max_age=service.broker_max_age)
     body = register.parties_csv([(v.party, v.contracts, v.findings) for v in views], at=service.now())
-    return Response(content=body, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="parties.csv"'})
+    return Response(
+        content=body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="parties.csv"'},
+    )
 
 
 @router.get("/parties/{party_id}", response_model=schemas.PartyPublic)
-async def get_party(party_id: str, uow: UnitOfWorkDep, service: ServiceDep,
-                    _principal: AuditReader) -> schemas.PartyPublic:
+async def get_party(
+    party_id: str, uow: UnitOfWorkDep, service: ServiceDep, _principal: AuditReader
+) -> schemas.PartyPublic:
     """Returns a party with its current contract and findings (404 if unknown)."""
     view = await handlers.get_party_or_raise(party_id, uow, broker_max_age=service.broker_max_age)
     return _party_public(view, service.now())
 
 
 @router.patch("/parties/{party_id}", response_model=schemas.PartyPublic)
-async def update_party(party_id: str, body: schemas.PartyUpdate, uow: UnitOfWorkDep, service: ServiceDep,
-                       principal: AdminWriter) -> schemas.PartyPublic:
+async def update_party(
+    party_id: str, body: schemas.PartyUpdate, uow: UnitOfWorkDep, service: ServiceDep, principal: AdminWriter
+) -> schemas.PartyPublic:
     """Changes the given fields of a party, e.g. its roles or its broker verification date (409 once ended)."""
-    view = await handlers.update_party(commands.UpdateParty(
-        actor=principal.actor, party_id=party_id,
-        changes=commands.PartyChanges(**_party_fields(body, body.model_fields_set))), uow,
-        broker_max_age=service.broker_max_age)
+    view = await handlers.update_party(
+        commands.UpdateParty(
+            actor=principal.actor,
+            party_id=party_id,
+            changes=commands.PartyChanges(**_party_fields(body, body.model_fields_set)),
+        ),
+        uow,
+        broker_max_age=service.broker_max_age,
+    )
     return _party_public(view, service.now())
 
 
 @router.post("/parties/{party_id}/contracts", status_code=201, response_model=schemas.PartyContractRead)
-async def sign_contract(party_id: str, body: schemas.ContractCreate, uow: UnitOfWorkDep, service: ServiceDep,
-                        principal: AdminWriter, response: Response) -> schemas.PartyContractRead:
+async def sign_contract(
+    party_id: str,
+    body: schemas.ContractCreate,
+    uow: UnitOfWorkDep,
+    service: ServiceDep,
+    principal: AdminWriter,
+    response: Response,
+) -> schemas.PartyContractRead:
     """Records the next contract version with a party; `missing_clauses` names what its roles still need."""
-    contract = await handlers.sign_contract(commands.SignContract(
-        actor=principal.actor, party_id=party_id, reference=body.reference, signed_at=body.signed_at,
-        expires_at=body.expires_at, clauses=tuple(body.clauses),
-        breach_notification_hours=body.breach_notification_hours, scc_2021_915=body.scc_2021_915,
-        licence_scope=body.licence_scope), uow)
+    contract = await handlers.sign_contract(
+        commands.SignContract(
+            actor=principal.actor,
+            party_id=party_id,
+            reference=body.reference,
+            signed_at=body.signed_at,
+            expires_at=body.expires_at,
+            clauses=tuple(body.clauses),
+            breach_notification_hours=body.breach_notification_hours,
+            scc_2021_915=body.scc_2021_915,
+            licence_scope=body.licence_scope,
+        ),
+        uow,
+    )
     view = await handlers.get_party_or_raise(party_id, service.uow())
     response.headers["Location"] = f"/v1/parties/{party_id}/contracts"
     return _contract_read(view.party, contract, service.now())
 
 
 @router.get("/parties/{party_id}/contracts", response_model=schemas.PartyContractList)
-async def list_contracts(party_id: str, uow: UnitOfWorkDep, service: ServiceDep,
-                         _principal: AuditReader) -> schemas.PartyContractList:
+async def list_contracts(
+    party_id: str, uow: UnitOfWorkDep, service: ServiceDep, _principal: AuditReader
+) -> schemas.PartyContractList:
     """Returns a party's contract versions, oldest first (404 if the party is unknown)."""
     view = await handlers.get_party_or_raise(party_id, uow)
     now = service.now()
@@ -512,9 +748,12 @@ async def list_contracts(party_id: str, uow: UnitOfWorkDep, service: ServiceDep,
 
 
 @router.get("/contracts:expiring", response_model=schemas.ExpiringContractList)
-async def expiring_contracts(uow: UnitOfWorkDep, service: ServiceDep, _principal: AuditReader,
-                             within_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
-                             ) -> schemas.ExpiringContractList:
+async def expiring_contracts(
+    uow: UnitOfWorkDep,
+    service: ServiceDep,
+    _principal: AuditReader,
+    within_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
+) -> schemas.ExpiringContractList:
     """Lists the current contracts that expire within `within_days` (default: the configured window)."""
     days = within_days or service.settings.contract_expiry_window_days
     found = await handlers.expiring_contracts(uow, within_days=days)
@@ -523,16 +762,23 @@ async def expiring_contracts(uow: UnitOfWorkDep, service: ServiceDep, _principal
     for party, contract in found:
         read = _contract_read(party, contract, now)
         left = (contract.expires_at - now).days if contract.expires_at else 0
-        items.append(schemas.ExpiringContractRead(**read.model_dump(), legal_name=party.legal_name,
-                                                  roles=list(party.roles), days_left=left))
+        items.append(
+            schemas.ExpiringContractRead(
+                **read.model_dump(), legal_name=party.legal_name, roles=list(party.roles), days_left=left
+            )
+        )
     return schemas.ExpiringContractList(within_days=days, items=items)
 
 
 @router.post("/contracts:watch", response_model=schemas.ExpiryWatchRead)
-async def watch_contracts(uow: UnitOfWorkDep, service: ServiceDep, principal: AdminWriter,
-                          ) -> schemas.ExpiryWatchRead:
+async def watch_contracts(
+    uow: UnitOfWorkDep,
+    service: ServiceDep,
+    principal: AdminWriter,
+) -> schemas.ExpiryWatchRead:
     """Runs the expiry watch now: raises `contract_expiring` / `contract_expired` once per contract."""
     days = service.settings.contract_expiry_window_days
-    report = await handlers.watch_contract_expiry(commands.WatchContractExpiry(
-        actor=principal.actor, window_days=days), uow)
+    report = await handlers.watch_contract_expiry(
+        commands.WatchContractExpiry(actor=principal.actor, window_days=days), uow
+    )
     return schemas.ExpiryWatchRead(within_days=days, expiring=report.expiring, expired=report.expired)

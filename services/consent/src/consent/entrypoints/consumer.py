@@ -28,19 +28,35 @@ async def handle_contacts_event(record: ConsumerRecord, uow: Callable[[], Abstra
     if envelope.type in (contracts.CONTACT_CREATED, contracts.CONTACT_UPDATED):
         indexes = _blind_indexes_of(envelope)
         if indexes and envelope.subject:
-            await handlers.record_contact_indexes(commands.RecordContactIndexes(
-                actor=envelope.actor, contact_id=envelope.subject, blind_indexes=indexes), uow())
+            await handlers.record_contact_indexes(
+                commands.RecordContactIndexes(
+                    actor=envelope.actor, contact_id=envelope.subject, blind_indexes=indexes
+                ),
+                uow(),
+            )
         return
     if envelope.type != contracts.CONTACT_ERASED:
         return
-    plan = await handlers.erase_contact_data(commands.EraseContactData(
-        actor=envelope.actor, contact_id=envelope.subject, event_id=envelope.id, topic=record.topic,
-        blind_indexes=_erased_blind_indexes(envelope)), uow())
+    plan = await handlers.erase_contact_data(
+        commands.EraseContactData(
+            actor=envelope.actor,
+            contact_id=envelope.subject,
+            event_id=envelope.id,
+            topic=record.topic,
+            blind_indexes=_erased_blind_indexes(envelope),
+        ),
+        uow(),
+    )
     if plan is not None:
-        log.info("contact consent data erased", extra={
-            "consents": len(plan.consent_ids), "deliveries": len(plan.delivery_ids),
-            "kept_objections": len(plan.kept_objections),
-            "objections_without_blind_index": len(plan.objections_without_blind_index)})
+        log.info(
+            "contact consent data erased",
+            extra={
+                "consents": len(plan.consent_ids),
+                "deliveries": len(plan.delivery_ids),
+                "kept_objections": len(plan.kept_objections),
+                "objections_without_blind_index": len(plan.objections_without_blind_index),
+            },
+        )
 
 
 def consumers(service: ConsentService) -> list[ConsumerSpec]:
@@ -49,8 +65,11 @@ def consumers(service: ConsentService) -> list[ConsumerSpec]:
     async def handle(record: ConsumerRecord) -> None:
         await handle_contacts_event(record, service.uow)
 
-    return [ConsumerSpec(topics=list(contracts.CONSUMED_TOPICS), group_id=service.settings.consumer_group,
-                         handle=handle)]
+    return [
+        ConsumerSpec(
+            topics=list(contracts.CONSUMED_TOPICS), group_id=service.settings.consumer_group, handle=handle
+        )
+    ]
 
 
 def _blind_indexes_of(envelope: EventEnvelope) -> tuple[str, ...]:

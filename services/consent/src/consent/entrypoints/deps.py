@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from shared.auth import Principal, require_roles
 
 from consent.bootstrap import ConsentService
 from consent.service_layer.unit_of_work import ConsentUnitOfWork
-from shared.auth import Principal, require_roles
 
 
 def _service(request: Request) -> ConsentService:
@@ -27,4 +27,6 @@ IntegratorWriter = Annotated[Principal, Depends(require_roles("integrator"))]
 AdminWriter = Annotated[Principal, Depends(require_roles("admin"))]
 Reader = Annotated[Principal, Depends(require_roles("integrator", "admin", "reviewer", "marketer"))]
 #: Auditors read the register, the parties and their contracts too (exports for the CNIL or a DPO).
-AuditReader = Annotated[Principal, Depends(require_roles("integrator", "admin", "reviewer", "marketer", "auditor"))]
+AuditReader = Annotated[
+    Principal, Depends(require_roles("integrator", "admin", "reviewer", "marketer", "auditor"))
+]

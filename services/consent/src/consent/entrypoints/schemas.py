@@ -43,7 +43,9 @@ class _In(BaseModel):
 
 def refuse_nulls(model: BaseModel, nullable: frozenset[str]) -> None:
     """Raises when a PATCH body sets to null a field that cannot be cleared."""
-    nulled = sorted(name for name in model.model_fields_set if getattr(model, name) is None and name not in nullable)
+    nulled = sorted(
+        name for name in model.model_fields_set if getattr(model, name) is None and name not in nullable
+    )
     if nulled:
         raise ValueError(f"cannot be null: {', '.join(nulled)}")
 
@@ -106,11 +108,17 @@ class PurposeCreate(_In):
     dpia_required: bool = False
     joint_controller: Party | None = None
     software: Short | None = None
-    art14_exemption_claimed: bool = Field(False, description=(
-        "The Art. 14(5)(b) exemption (informing the people is impossible or would need disproportionate "
-        "effort) is claimed for data not obtained from them; the gate asks for review (INFO-03)."))
-    art14_exemption_ground: Text | None = Field(None, description=(
-        "Why informing the people is impossible or disproportionate; required with the claim."))
+    art14_exemption_claimed: bool = Field(
+        False,
+        description=(
+            "The Art. 14(5)(b) exemption (informing the people is impossible or would need disproportionate "
+            "effort) is claimed for data not obtained from them; the gate asks for review (INFO-03)."
+        ),
+    )
+    art14_exemption_ground: Text | None = Field(
+        None,
+        description=("Why informing the people is impossible or disproportionate; required with the claim."),
+    )
 
     @model_validator(mode="after")
     def _ground_with_claim(self) -> PurposeCreate:
@@ -141,15 +149,32 @@ class PurposeUpdate(_In):
     dpia_required: bool | None = None
     joint_controller: Party | None = None
     software: Short | None = None
-    art14_exemption_claimed: bool | None = Field(None, description=(
-        "The Art. 14(5)(b) exemption is claimed (true) or no longer claimed (false); see PurposeCreate."))
-    art14_exemption_ground: Text | None = Field(None, description=(
-        "Why informing the people is impossible or disproportionate; required with the claim."))
+    art14_exemption_claimed: bool | None = Field(
+        None,
+        description=(
+            "The Art. 14(5)(b) exemption is claimed (true) or no longer claimed (false); see PurposeCreate."
+        ),
+    )
+    art14_exemption_ground: Text | None = Field(
+        None,
+        description=("Why informing the people is impossible or disproportionate; required with the claim."),
+    )
 
     @model_validator(mode="after")
     def _no_null_required(self) -> PurposeUpdate:
-        refuse_nulls(self, frozenset({"dpo", "legitimate_interest", "joint_controller", "software",
-                                      "security_measures", "art14_exemption_ground"}))
+        refuse_nulls(
+            self,
+            frozenset(
+                {
+                    "dpo",
+                    "legitimate_interest",
+                    "joint_controller",
+                    "software",
+                    "security_measures",
+                    "art14_exemption_ground",
+                }
+            ),
+        )
         return self
 
 
@@ -236,7 +261,8 @@ class NoticeCreate(_In):
     article: Literal["13", "14"]
     purpose_ids: list[Id] = Field(min_length=1, max_length=100)
     content: dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=20000)]] = Field(
-        max_length=50)
+        max_length=50
+    )
     not_applicable: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=50)
 
 
@@ -261,7 +287,8 @@ class DeliveryCreate(_In):
     notice_version: Annotated[int, Field(ge=1)] | None = None
     delivered_at: PastDatetime | None = None
     evidence: dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=2000)]] = Field(
-        default_factory=dict, max_length=20)
+        default_factory=dict, max_length=20
+    )
 
 
 class DeliveryRead(_Out):
@@ -301,29 +328,51 @@ class TermsIn(_In):
     """How the consent was given. Consent derives the stored terms from it; nothing is assumed (the gate
     blocks what is not shown), and a claim that contradicts what was entered is refused (422)."""
 
-    act: ConsentAct | None = Field(None, description=(
-        "What the person did: ticked_box (a box shown unticked), clicked_button, signed, said_yes, "
-        "replied_yes give a positive act; pre_ticked_box, bundled_with_terms and inactivity do not "
-        "(Art. 4(11), Planet49)."))
-    positive_act: bool | None = Field(None, description=(
-        "The collector's own statement of a positive act, used only when `act` is not given; refused when it "
-        "contradicts `act`."))
-    withdrawal_statement: Annotated[str, Field(max_length=2000)] | None = Field(None, description=(
-        "The sentence shown before consenting that says consent can be withdrawn (and how), when it is not "
-        "in `wording`."))
-    withdrawal_info_given: bool | None = Field(None, description=(
-        "Derived: true when `wording`, `withdrawal_statement` or the cited notice (published, for this "
-        "purpose, stating right_to_withdraw_consent) tells the person consent can be withdrawn (INFO-04). "
-        "A true claim that none of them bears out is refused."))
+    act: ConsentAct | None = Field(
+        None,
+        description=(
+            "What the person did: ticked_box (a box shown unticked), clicked_button, signed, said_yes, "
+            "replied_yes give a positive act; pre_ticked_box, bundled_with_terms and inactivity do not "
+            "(Art. 4(11), Planet49)."
+        ),
+    )
+    positive_act: bool | None = Field(
+        None,
+        description=(
+            "The collector's own statement of a positive act, used only when `act` is not given; refused when it "
+            "contradicts `act`."
+        ),
+    )
+    withdrawal_statement: Annotated[str, Field(max_length=2000)] | None = Field(
+        None,
+        description=(
+            "The sentence shown before consenting that says consent can be withdrawn (and how), when it is not "
+            "in `wording`."
+        ),
+    )
+    withdrawal_info_given: bool | None = Field(
+        None,
+        description=(
+            "Derived: true when `wording`, `withdrawal_statement` or the cited notice (published, for this "
+            "purpose, stating right_to_withdraw_consent) tells the person consent can be withdrawn (INFO-04). "
+            "A true claim that none of them bears out is refused."
+        ),
+    )
     explicit: bool = Field(False, description="An explicit consent (Art. 9(2)(a)); needs a positive act.")
     given_by: list[GivenBy] = Field(
-        default_factory=lambda: [GivenBy.DATA_SUBJECT], min_length=1, max_length=2,
-        description="The person, and/or a holder of parental authority (UNI-09).")
+        default_factory=lambda: [GivenBy.DATA_SUBJECT],
+        min_length=1,
+        max_length=2,
+        description="The person, and/or a holder of parental authority (UNI-09).",
+    )
 
     @model_validator(mode="after")
     def _act_and_claim_agree(self) -> TermsIn:
-        if self.act is not None and self.positive_act is not None \
-                and self.positive_act != (self.act in AFFIRMATIVE_ACTS):
+        if (
+            self.act is not None
+            and self.positive_act is not None
+            and self.positive_act != (self.act in AFFIRMATIVE_ACTS)
+        ):
             raise ValueError(f"positive_act contradicts act {self.act.value!r}")
         return self
 
@@ -353,14 +402,19 @@ class ConsentCreate(_In):
     collector: CollectorIn | None = None
     double_opt_in: bool | None = None
     terms: TermsIn = Field(default_factory=TermsIn)
-    out_of_hours_calls: bool = Field(False, description=(
-        "The person's express consent to be called outside the D223-9 slots; only for channel phone_human."))
+    out_of_hours_calls: bool = Field(
+        False,
+        description=(
+            "The person's express consent to be called outside the D223-9 slots; only for channel phone_human."
+        ),
+    )
 
     @model_validator(mode="after")
     def _out_of_hours_only_by_phone(self) -> ConsentCreate:
         if self.out_of_hours_calls and self.channel is not Channel.PHONE_HUMAN:
-            raise ValueError("out_of_hours_calls: only a phone_human consent can cover calls outside the "
-                             "D223-9 slots")
+            raise ValueError(
+                "out_of_hours_calls: only a phone_human consent can cover calls outside the D223-9 slots"
+            )
         return self
 
 
@@ -542,8 +596,10 @@ class ProcessorUpdate(_In):
 
     @model_validator(mode="after")
     def _no_null_required(self) -> ProcessorUpdate:
-        refuse_nulls(self, frozenset({"dpo_contact", "registration_id", "contract", "transfer_mechanism",
-                                      "tia_done_at"}))
+        refuse_nulls(
+            self,
+            frozenset({"dpo_contact", "registration_id", "contract", "transfer_mechanism", "tia_done_at"}),
+        )
         return self
 
 

@@ -46,8 +46,9 @@ class _Changes:
 
     def given(self) -> dict[str, object]:
         """Returns the fields that were set, by name (what the aggregate's update takes)."""
-        return {f.name: value for f in dataclasses.fields(self)
-                if (value := getattr(self, f.name)) is not UNSET}
+        return {
+            f.name: value for f in dataclasses.fields(self) if (value := getattr(self, f.name)) is not UNSET
+        }
 
 
 @dataclass(frozen=True)

@@ -25,17 +25,30 @@ async def register_purpose(cmd: commands.RegisterPurpose, uow: AbstractConsentUn
     """Enters a purpose in the register at version 1."""
     async with uow:
         purpose = Purpose.register(
-            at=uow.clock(), name=cmd.name, controller=cmd.controller, description=cmd.description,
-            lawful_basis=cmd.lawful_basis, purpose_id=cmd.purpose_id, dpo=cmd.dpo,
-            legitimate_interest=cmd.legitimate_interest, data_categories=dict(cmd.data_categories),
+            at=uow.clock(),
+            name=cmd.name,
+            controller=cmd.controller,
+            description=cmd.description,
+            lawful_basis=cmd.lawful_basis,
+            purpose_id=cmd.purpose_id,
+            dpo=cmd.dpo,
+            legitimate_interest=cmd.legitimate_interest,
+            data_categories=dict(cmd.data_categories),
             special_categories=cmd.special_categories,
             special_categories_detail=cmd.special_categories_detail,
-            data_subjects=cmd.data_subjects, recipients_internal=cmd.recipients_internal,
-            recipients_external=cmd.recipients_external, processor_ids=cmd.processor_ids,
-            retention=dict(cmd.retention), transfers=cmd.transfers, security_measures=cmd.security_measures,
-            dpia_required=cmd.dpia_required, joint_controller=cmd.joint_controller, software=cmd.software,
+            data_subjects=cmd.data_subjects,
+            recipients_internal=cmd.recipients_internal,
+            recipients_external=cmd.recipients_external,
+            processor_ids=cmd.processor_ids,
+            retention=dict(cmd.retention),
+            transfers=cmd.transfers,
+            security_measures=cmd.security_measures,
+            dpia_required=cmd.dpia_required,
+            joint_controller=cmd.joint_controller,
+            software=cmd.software,
             art14_exemption_claimed=cmd.art14_exemption_claimed,
-            art14_exemption_ground=cmd.art14_exemption_ground)
+            art14_exemption_ground=cmd.art14_exemption_ground,
+        )
         if await uow.purposes.get(purpose.purpose_id) is not None:
             raise AlreadyExistsError("purpose", purpose.purpose_id)
         uow.purposes.add(purpose)
@@ -46,8 +59,9 @@ async def register_purpose(cmd: commands.RegisterPurpose, uow: AbstractConsentUn
     return purpose
 
 
-async def list_purposes(uow: AbstractConsentUnitOfWork, *, after: Keyset | None = None,
-                        limit: int = 100) -> list[Purpose]:
+async def list_purposes(
+    uow: AbstractConsentUnitOfWork, *, after: Keyset | None = None, limit: int = 100
+) -> list[Purpose]:
     """Returns a page of purposes with their version history, in order of registration."""
     async with uow:
         return await uow.purposes.page(after=after, limit=limit)
@@ -84,8 +98,9 @@ async def retire_purpose(cmd: commands.RetirePurpose, uow: AbstractConsentUnitOf
     return purpose
 
 
-async def register_export(uow: AbstractConsentUnitOfWork, *, at: datetime | None = None,
-                          fmt: str = "json") -> str | dict[str, object]:
+async def register_export(
+    uow: AbstractConsentUnitOfWork, *, at: datetime | None = None, fmt: str = "json"
+) -> str | dict[str, object]:
     """Returns the register in the CNIL template's columns, as CSV text or a JSON document."""
     async with uow:
         purposes = await uow.purposes.list_all()
@@ -96,9 +111,11 @@ async def register_export(uow: AbstractConsentUnitOfWork, *, at: datetime | None
     framed = register.framed_parties(all_parties, contracts, at=when)
     if fmt == "csv":
         return register.register_csv(purposes, at=at, processor_names=names, parties=framed)
-    return {"columns": list(register.REGISTER_COLUMNS),
-            "common_pages": register.register_common_pages(purposes, at=at),
-            "rows": register.register_rows(purposes, at=at, processor_names=names, parties=framed)}
+    return {
+        "columns": list(register.REGISTER_COLUMNS),
+        "common_pages": register.register_common_pages(purposes, at=at),
+        "rows": register.register_rows(purposes, at=at, processor_names=names, parties=framed),
+    }
 
 
 # --- Notices.
@@ -108,9 +125,15 @@ async def publish_notice(cmd: commands.PublishNotice, uow: AbstractConsentUnitOf
     """Checks a notice's mandatory content and publishes it (a new notice, or the next version of one)."""
     async with uow:
         previous = await uow.notices.get(cmd.notice_id) if cmd.notice_id else None
-        notice = Notice.draft(language=cmd.language, article=cmd.article, purpose_ids=cmd.purpose_ids,
-                              content=cmd.content, not_applicable=cmd.not_applicable, notice_id=cmd.notice_id,
-                              version=previous.version + 1 if previous else 1)
+        notice = Notice.draft(
+            language=cmd.language,
+            article=cmd.article,
+            purpose_ids=cmd.purpose_ids,
+            content=cmd.content,
+            not_applicable=cmd.not_applicable,
+            notice_id=cmd.notice_id,
+            version=previous.version + 1 if previous else 1,
+        )
         purposes = {pid: p for pid in notice.purpose_ids if (p := await uow.purposes.get(pid)) is not None}
         notice.publish(at=uow.clock(), purposes=purposes)
         uow.notices.add(notice)
@@ -122,8 +145,9 @@ async def publish_notice(cmd: commands.PublishNotice, uow: AbstractConsentUnitOf
     return notice
 
 
-async def get_notice_or_raise(notice_id: str, uow: AbstractConsentUnitOfWork, *,
-                              version: int | None = None) -> Notice:
+async def get_notice_or_raise(
+    notice_id: str, uow: AbstractConsentUnitOfWork, *, version: int | None = None
+) -> Notice:
     """Returns a notice version (default: the latest); NotFoundError if unknown."""
     async with uow:
         notice = await uow.notices.get(notice_id, version)
@@ -138,8 +162,13 @@ async def deliver_notice(cmd: commands.DeliverNotice, uow: AbstractConsentUnitOf
         notice = await uow.notices.get(cmd.notice_id, cmd.notice_version)
         if notice is None:
             raise NotFoundError("notice", cmd.notice_id)
-        delivery = NoticeDelivery.deliver(notice=notice, contact_id=cmd.contact_id, channel=cmd.channel,
-                                          at=cmd.delivered_at or uow.clock(), evidence=cmd.evidence)
+        delivery = NoticeDelivery.deliver(
+            notice=notice,
+            contact_id=cmd.contact_id,
+            channel=cmd.channel,
+            at=cmd.delivered_at or uow.clock(),
+            evidence=cmd.evidence,
+        )
         uow.deliveries.add(delivery)
         await uow.commit(actor=cmd.actor)
     return delivery
@@ -154,14 +183,30 @@ async def grant_consent(cmd: commands.GrantConsent, uow: AbstractConsentUnitOfWo
         existing = await uow.consents.for_contact(cmd.contact_id, for_update=True)
         notice = await uow.notices.get(cmd.notice_id, cmd.notice_version) if cmd.notice_id else None
         # Because the gate reads these terms as consent's record: derived from what was entered, never assumed.
-        terms = ConsentTerms.derive(cmd.terms, wording=cmd.wording, notice_states_withdrawal=(
-            notice is not None and notice.tells_consent_can_be_withdrawn(cmd.purpose_id)))
+        terms = ConsentTerms.derive(
+            cmd.terms,
+            wording=cmd.wording,
+            notice_states_withdrawal=(
+                notice is not None and notice.tells_consent_can_be_withdrawn(cmd.purpose_id)
+            ),
+        )
         consent = Consent.grant(
-            contact_id=cmd.contact_id, purpose_id=cmd.purpose_id, purpose=await uow.purposes.get(cmd.purpose_id),
-            channel=cmd.channel, at=uow.clock(), collection_method=cmd.collection_method, wording=cmd.wording,
-            proof=cmd.proof, notice_id=cmd.notice_id, notice_version=cmd.notice_version, collector=cmd.collector,
-            double_opt_in=cmd.double_opt_in, existing=existing, terms=terms,
-            out_of_hours_calls=cmd.out_of_hours_calls)
+            contact_id=cmd.contact_id,
+            purpose_id=cmd.purpose_id,
+            purpose=await uow.purposes.get(cmd.purpose_id),
+            channel=cmd.channel,
+            at=uow.clock(),
+            collection_method=cmd.collection_method,
+            wording=cmd.wording,
+            proof=cmd.proof,
+            notice_id=cmd.notice_id,
+            notice_version=cmd.notice_version,
+            collector=cmd.collector,
+            double_opt_in=cmd.double_opt_in,
+            existing=existing,
+            terms=terms,
+            out_of_hours_calls=cmd.out_of_hours_calls,
+        )
         uow.consents.add(consent)
         try:
             await uow.commit(actor=cmd.actor)
@@ -217,15 +262,17 @@ async def record_objection(cmd: commands.RecordObjection, uow: AbstractConsentUn
         if cmd.contact_id:
             # Because an objection given by contact id alone must still outlive the contact's erasure.
             indexes += await uow.contact_indexes.get(cmd.contact_id)
-        objection = Objection.record(contact_id=cmd.contact_id, scope=cmd.scope, at=uow.clock(),
-                                     blind_indexes=indexes)
+        objection = Objection.record(
+            contact_id=cmd.contact_id, scope=cmd.scope, at=uow.clock(), blind_indexes=indexes
+        )
         uow.objections.add(objection)
         await uow.commit(actor=cmd.actor)
     return objection
 
 
-async def record_contact_indexes(cmd: commands.RecordContactIndexes,
-                                 uow: AbstractConsentUnitOfWork) -> tuple[str, ...]:
+async def record_contact_indexes(
+    cmd: commands.RecordContactIndexes, uow: AbstractConsentUnitOfWork
+) -> tuple[str, ...]:
     """Adds a contact's blind indexes to its known set and to its objections; returns the indexes added to them."""
     async with uow:
         at = uow.clock()
@@ -250,9 +297,12 @@ class ContactConsentData:
 async def contact_consents(contact_id: str, uow: AbstractConsentUnitOfWork) -> ContactConsentData:
     """Returns a contact's consents (history included), deliveries and objections; NotFoundError if none."""
     async with uow:
-        data = ContactConsentData(contact_id=contact_id, consents=await uow.consents.for_contact(contact_id),
-                                  deliveries=await uow.deliveries.for_contact(contact_id),
-                                  objections=await uow.objections.for_contact(contact_id))
+        data = ContactConsentData(
+            contact_id=contact_id,
+            consents=await uow.consents.for_contact(contact_id),
+            deliveries=await uow.deliveries.for_contact(contact_id),
+            objections=await uow.objections.for_contact(contact_id),
+        )
     if not (data.consents or data.deliveries or data.objections):
         raise NotFoundError("consent data of contact", contact_id)
     return data
@@ -278,12 +328,20 @@ class Art14Status:
     overdue: bool
 
 
-async def art14_status(contact_id: str, uow: AbstractConsentUnitOfWork, *, obtained_at: datetime,
-                       first_communication_at: datetime | None = None,
-                       first_disclosure_at: datetime | None = None) -> Art14Status:
+async def art14_status(
+    contact_id: str,
+    uow: AbstractConsentUnitOfWork,
+    *,
+    obtained_at: datetime,
+    first_communication_at: datetime | None = None,
+    first_disclosure_at: datetime | None = None,
+) -> Art14Status:
     """Returns a contact's Art. 14 deadline and its first Art. 14 notice delivery, as of the clock."""
-    deadline = art14_deadline(obtained_at=obtained_at, first_communication_at=first_communication_at,
-                              first_disclosure_at=first_disclosure_at)
+    deadline = art14_deadline(
+        obtained_at=obtained_at,
+        first_communication_at=first_communication_at,
+        first_disclosure_at=first_disclosure_at,
+    )
     async with uow:
         first = None
         for delivery in await uow.deliveries.for_contact(contact_id):
@@ -293,8 +351,14 @@ async def art14_status(contact_id: str, uow: AbstractConsentUnitOfWork, *, obtai
                 break
         now = uow.clock()
     met = first is not None and first.delivered_at <= deadline
-    return Art14Status(contact_id=contact_id, deadline=deadline, delivered_at=first.delivered_at if first else None,
-                       delivery_id=first.delivery_id if first else None, met=met, overdue=not met and now > deadline)
+    return Art14Status(
+        contact_id=contact_id,
+        deadline=deadline,
+        delivered_at=first.delivered_at if first else None,
+        delivery_id=first.delivery_id if first else None,
+        met=met,
+        overdue=not met and now > deadline,
+    )
 
 
 # --- Processors.
@@ -304,17 +368,28 @@ async def register_processor(cmd: commands.RegisterProcessor, uow: AbstractConse
     """Enters a vendor in the registry; gaps do not stop registration."""
     async with uow:
         processor = Processor.register(
-            legal_name=cmd.legal_name, role=cmd.role, at=uow.clock(), status=cmd.status, contact=cmd.contact,
-            dpo_contact=cmd.dpo_contact, registration_id=cmd.registration_id, purpose_ids=cmd.purpose_ids,
-            contract=cmd.contract, sub_processors=cmd.sub_processors, locations=cmd.locations,
-            transfer_mechanism=cmd.transfer_mechanism, tia_done_at=cmd.tia_done_at)
+            legal_name=cmd.legal_name,
+            role=cmd.role,
+            at=uow.clock(),
+            status=cmd.status,
+            contact=cmd.contact,
+            dpo_contact=cmd.dpo_contact,
+            registration_id=cmd.registration_id,
+            purpose_ids=cmd.purpose_ids,
+            contract=cmd.contract,
+            sub_processors=cmd.sub_processors,
+            locations=cmd.locations,
+            transfer_mechanism=cmd.transfer_mechanism,
+            tia_done_at=cmd.tia_done_at,
+        )
         uow.processors.add(processor)
         await uow.commit(actor=cmd.actor)
     return processor
 
 
-async def list_processors(uow: AbstractConsentUnitOfWork, *, after: Keyset | None = None,
-                          limit: int = 100) -> list[Processor]:
+async def list_processors(
+    uow: AbstractConsentUnitOfWork, *, after: Keyset | None = None, limit: int = 100
+) -> list[Processor]:
     """Returns a page of the vendor registry, by legal name."""
     async with uow:
         return await uow.processors.page(after=after, limit=limit)
@@ -344,39 +419,55 @@ class PartyView:
     findings: list[Finding]
 
 
-def _view(party: Party, contracts: list[Contract], *, at: datetime, broker_max_age: timedelta | None) -> PartyView:
-    return PartyView(party=party, contracts=contracts, current=parties.current_contract(contracts, at=at),
-                     findings=parties.party_findings(party, contracts, at=at,
-                                                     broker_verification_max_age=broker_max_age))
+def _view(
+    party: Party, contracts: list[Contract], *, at: datetime, broker_max_age: timedelta | None
+) -> PartyView:
+    return PartyView(
+        party=party,
+        contracts=contracts,
+        current=parties.current_contract(contracts, at=at),
+        findings=parties.party_findings(party, contracts, at=at, broker_verification_max_age=broker_max_age),
+    )
 
 
-async def register_party(cmd: commands.RegisterParty, uow: AbstractConsentUnitOfWork, *,
-                         broker_max_age: timedelta | None = None) -> PartyView:
+async def register_party(
+    cmd: commands.RegisterParty, uow: AbstractConsentUnitOfWork, *, broker_max_age: timedelta | None = None
+) -> PartyView:
     """Enters a party; what it lacks (a contract first) is reported, not refused."""
     async with uow:
         at = uow.clock()
         if cmd.processor_id and await uow.processors.get(cmd.processor_id) is None:
             raise NotFoundError("processor", cmd.processor_id)
         party = Party.register(
-            legal_name=cmd.legal_name, roles=cmd.roles, at=at, registration_id=cmd.registration_id,
-            contact=cmd.contact, purpose_ids=cmd.purpose_ids, data_categories=cmd.data_categories,
-            systems=cmd.systems, processor_id=cmd.processor_id,
-            broker_last_verified_at=cmd.broker_last_verified_at, status=cmd.status)
+            legal_name=cmd.legal_name,
+            roles=cmd.roles,
+            at=at,
+            registration_id=cmd.registration_id,
+            contact=cmd.contact,
+            purpose_ids=cmd.purpose_ids,
+            data_categories=cmd.data_categories,
+            systems=cmd.systems,
+            processor_id=cmd.processor_id,
+            broker_last_verified_at=cmd.broker_last_verified_at,
+            status=cmd.status,
+        )
         uow.parties.add(party)
         await uow.commit(actor=cmd.actor)
     return _view(party, [], at=at, broker_max_age=broker_max_age)
 
 
-async def _party_or_raise(uow: AbstractConsentUnitOfWork, party_id: str, *,
-                          for_update: bool = False) -> Party:
+async def _party_or_raise(
+    uow: AbstractConsentUnitOfWork, party_id: str, *, for_update: bool = False
+) -> Party:
     party = await uow.parties.get(party_id, for_update=for_update)
     if party is None:
         raise NotFoundError("party", party_id)
     return party
 
 
-async def update_party(cmd: commands.UpdateParty, uow: AbstractConsentUnitOfWork, *,
-                       broker_max_age: timedelta | None = None) -> PartyView:
+async def update_party(
+    cmd: commands.UpdateParty, uow: AbstractConsentUnitOfWork, *, broker_max_age: timedelta | None = None
+) -> PartyView:
     """Applies a PATCH to a party; the event restates its current contract's gaps for its roles."""
     async with uow:
         at = uow.clock()
@@ -396,23 +487,32 @@ async def sign_contract(cmd: commands.SignContract, uow: AbstractConsentUnitOfWo
         party = await _party_or_raise(uow, cmd.party_id, for_update=True)
         versions = await uow.contracts.for_party(party.party_id, for_update=True)
         contract = Contract.sign(
-            party=party, version=max((c.version for c in versions), default=0) + 1, at=uow.clock(),
-            reference=cmd.reference, signed_at=cmd.signed_at, expires_at=cmd.expires_at, clauses=cmd.clauses,
-            breach_notification_hours=cmd.breach_notification_hours, scc_2021_915=cmd.scc_2021_915,
-            licence_scope=cmd.licence_scope)
+            party=party,
+            version=max((c.version for c in versions), default=0) + 1,
+            at=uow.clock(),
+            reference=cmd.reference,
+            signed_at=cmd.signed_at,
+            expires_at=cmd.expires_at,
+            clauses=cmd.clauses,
+            breach_notification_hours=cmd.breach_notification_hours,
+            scc_2021_915=cmd.scc_2021_915,
+            licence_scope=cmd.licence_scope,
+        )
         uow.contracts.add(contract)
         try:
             await uow.commit(actor=cmd.actor)
         except IntegrityError as exc:
             # Because a simultaneous signature took this version number first (on PostgreSQL the party
             # row is locked, so only SQLite's looser isolation gets here).
-            raise errors.InvalidContractError("another contract version was recorded at the same time; "
-                                              "retry") from exc
+            raise errors.InvalidContractError(
+                "another contract version was recorded at the same time; retry"
+            ) from exc
     return contract
 
 
-async def get_party_or_raise(party_id: str, uow: AbstractConsentUnitOfWork, *,
-                             broker_max_age: timedelta | None = None) -> PartyView:
+async def get_party_or_raise(
+    party_id: str, uow: AbstractConsentUnitOfWork, *, broker_max_age: timedelta | None = None
+) -> PartyView:
     """Returns a party with its contracts and current findings; NotFoundError if unknown."""
     async with uow:
         party = await _party_or_raise(uow, party_id)
@@ -421,37 +521,50 @@ async def get_party_or_raise(party_id: str, uow: AbstractConsentUnitOfWork, *,
     return _view(party, contracts, at=at, broker_max_age=broker_max_age)
 
 
-async def list_parties(uow: AbstractConsentUnitOfWork, *, after: Keyset | None = None, limit: int = 100,
-                       broker_max_age: timedelta | None = None) -> list[PartyView]:
+async def list_parties(
+    uow: AbstractConsentUnitOfWork,
+    *,
+    after: Keyset | None = None,
+    limit: int = 100,
+    broker_max_age: timedelta | None = None,
+) -> list[PartyView]:
     """Returns a page of parties by legal name, each with its contracts and findings."""
     async with uow:
         page = await uow.parties.page(after=after, limit=limit)
         contracts = await uow.contracts.for_parties(p.party_id for p in page)
         at = uow.clock()
-    return [_view(p, [c for c in contracts if c.party_id == p.party_id], at=at, broker_max_age=broker_max_age)
-            for p in page]
+    return [
+        _view(p, [c for c in contracts if c.party_id == p.party_id], at=at, broker_max_age=broker_max_age)
+        for p in page
+    ]
 
 
-async def all_parties(uow: AbstractConsentUnitOfWork, *,
-                      broker_max_age: timedelta | None = None) -> list[PartyView]:
+async def all_parties(
+    uow: AbstractConsentUnitOfWork, *, broker_max_age: timedelta | None = None
+) -> list[PartyView]:
     """Returns every party with its contracts and findings (the auditors' export)."""
     async with uow:
         found = await uow.parties.list_all()
         contracts = await uow.contracts.list_all()
         at = uow.clock()
-    return [_view(p, [c for c in contracts if c.party_id == p.party_id], at=at, broker_max_age=broker_max_age)
-            for p in found]
+    return [
+        _view(p, [c for c in contracts if c.party_id == p.party_id], at=at, broker_max_age=broker_max_age)
+        for p in found
+    ]
 
 
-async def expiring_contracts(uow: AbstractConsentUnitOfWork, *, within_days: int) -> list[tuple[Party,
-                             Contract]]:
+async def expiring_contracts(
+    uow: AbstractConsentUnitOfWork, *, within_days: int
+) -> list[tuple[Party, Contract]]:
     """Returns the current contracts that expire within `within_days` of the clock, soonest first."""
     async with uow:
         at = uow.clock()
         window = timedelta(days=within_days)
         contracts = await uow.contracts.expiring_or_expired_by(at + window)
         by_id = {p.party_id: p for p in await uow.parties.list_all()}
-    return [(by_id[c.party_id], c) for c in parties.expiring_contracts(by_id, contracts, at=at, window=window)]
+    return [
+        (by_id[c.party_id], c) for c in parties.expiring_contracts(by_id, contracts, at=at, window=window)
+    ]
 
 
 @dataclass(frozen=True)
@@ -462,8 +575,9 @@ class ExpiryWatchReport:
     expired: list[str]
 
 
-async def watch_contract_expiry(cmd: commands.WatchContractExpiry,
-                                uow: AbstractConsentUnitOfWork) -> ExpiryWatchReport:
+async def watch_contract_expiry(
+    cmd: commands.WatchContractExpiry, uow: AbstractConsentUnitOfWork
+) -> ExpiryWatchReport:
     """Raises `contract_expiring` for current contracts entering the window and `contract_expired` once each."""
     async with uow:
         at = uow.clock()
@@ -489,19 +603,23 @@ async def watch_contract_expiry(cmd: commands.WatchContractExpiry,
 # --- Erasure (consumer of contacts.events).
 
 
-async def erase_contact_data(cmd: commands.EraseContactData,
-                             uow: AbstractConsentUnitOfWork) -> ErasurePlan | None:
+async def erase_contact_data(
+    cmd: commands.EraseContactData, uow: AbstractConsentUnitOfWork
+) -> ErasurePlan | None:
     """Deletes a contact's consents and deliveries, keeps its objections' blind indexes; once per event."""
     async with uow:
         if not await uow.first_delivery(event_id=cmd.event_id, topic=cmd.topic):
             return None
         # Because the event's indexes are the ones at erasure, and the known ones cover earlier addresses.
         indexes = (*cmd.blind_indexes, *await uow.contact_indexes.get(cmd.contact_id))
-        plan = erase_subject(contact_id=cmd.contact_id,
-                             consents=await uow.consents.for_contact(cmd.contact_id, for_update=True),
-                             deliveries=await uow.deliveries.for_contact(cmd.contact_id),
-                             objections=await uow.objections.for_contact(cmd.contact_id), at=uow.clock(),
-                             blind_indexes=indexes)
+        plan = erase_subject(
+            contact_id=cmd.contact_id,
+            consents=await uow.consents.for_contact(cmd.contact_id, for_update=True),
+            deliveries=await uow.deliveries.for_contact(cmd.contact_id),
+            objections=await uow.objections.for_contact(cmd.contact_id),
+            at=uow.clock(),
+            blind_indexes=indexes,
+        )
         await uow.consents.delete(plan.consent_ids)
         await uow.deliveries.delete(plan.delivery_ids)
         await uow.contact_indexes.delete(cmd.contact_id)

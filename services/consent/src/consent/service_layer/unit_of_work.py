@@ -60,7 +60,9 @@ class ConsentUnitOfWork(SqlAlchemyUnitOfWork, AbstractConsentUnitOfWork):
     """Opens a session with the consent repositories; commit writes state, then outbox rows, once."""
 
     def __init__(self, *, indexer: BlindIndexer, **kwargs: Any) -> None:
-        super().__init__(outbox_table=orm.outbox, inbox_table=orm.inbox, to_envelope=outgoing.to_envelope, **kwargs)
+        super().__init__(
+            outbox_table=orm.outbox, inbox_table=orm.inbox, to_envelope=outgoing.to_envelope, **kwargs
+        )
         self.indexer = indexer
         self.purposes: PurposeRepository
         self.notices: NoticeRepository
@@ -85,8 +87,16 @@ class ConsentUnitOfWork(SqlAlchemyUnitOfWork, AbstractConsentUnitOfWork):
 
     def _repositories(self) -> Iterable[Any]:
         # Parties before contracts: a contract row refers to its party.
-        return [self.purposes, self.notices, self.deliveries, self.consents, self.objections, self.processors,
-                self.parties, self.contracts]
+        return [
+            self.purposes,
+            self.notices,
+            self.deliveries,
+            self.consents,
+            self.objections,
+            self.processors,
+            self.parties,
+            self.contracts,
+        ]
 
     async def _flush(self) -> None:
         for repository in self._repositories():

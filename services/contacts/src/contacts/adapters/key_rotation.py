@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from shared.envelope_crypto import KeyRing
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contacts.adapters import orm
-from shared.envelope_crypto import KeyRing
 
 
 @dataclass(frozen=True)
@@ -24,17 +24,23 @@ class RotationReport:
     already_current: int
 
 
-async def rewrap_data_keys(engine: AsyncEngine, key_ring: KeyRing, *, batch_size: int = 1000) -> RotationReport:
+async def rewrap_data_keys(
+    engine: AsyncEngine, key_ring: KeyRing, *, batch_size: int = 1000
+) -> RotationReport:
     """Re-wraps, batch by batch, every data key not yet wrapped under the active KEK."""
     table = orm.contacts
     rewrapped = current = 0
     last_id = ""
     while True:
         async with engine.begin() as conn:
-            rows = (await conn.execute(
-                sa.select(table.c.id, table.c.wrapped_key)
-                .where(table.c.id > last_id, table.c.wrapped_key.is_not(None))
-                .order_by(table.c.id).limit(batch_size))).all()
+            rows = (
+                await conn.execute(
+                    sa.select(table.c.id, table.c.wrapped_key)
+                    .where(table.c.id > last_id, table.c.wrapped_key.is_not(None))
+                    .order_by(table.c.id)
+                    .limit(batch_size)
+                )
+            ).all()
             if not rows:
                 return RotationReport(rewrapped=rewrapped, already_current=current)
             for contact_id, wrapped in rows:
@@ -42,8 +48,10 @@ async def rewrap_data_keys(engine: AsyncEngine, key_ring: KeyRing, *, batch_size
                     current += 1
                     continue
                 # Because the row may have changed since it was read, the update matches the old wrapping.
-                result = await conn.execute(table.update().where(table.c.id == contact_id,
-                                                                 table.c.wrapped_key == wrapped)
-                                            .values(wrapped_key=key_ring.rewrap(bytes(wrapped))))
+                result = await conn.execute(
+                    table.update()
+                    .where(table.c.id == contact_id, table.c.wrapped_key == wrapped)
+                    .values(wrapped_key=key_ring.rewrap(bytes(wrapped)))
+                )
                 rewrapped += result.rowcount
             last_id = rows[-1][0]

@@ -45,10 +45,20 @@ contacts = sa.Table(
     # Because one live contact per e-mail and per phone is what "no duplicates" means, the database
     # enforces it: a create needs no prior lookup, and two racing creates cannot both win.
     # Erased contacts hold no index, so the partial indexes skip them.
-    sa.Index("uq_contacts_email_index", "email_index", unique=True,
-             postgresql_where=sa.text("email_index IS NOT NULL"), sqlite_where=sa.text("email_index IS NOT NULL")),
-    sa.Index("uq_contacts_phone_index", "phone_index", unique=True,
-             postgresql_where=sa.text("phone_index IS NOT NULL"), sqlite_where=sa.text("phone_index IS NOT NULL")),
+    sa.Index(
+        "uq_contacts_email_index",
+        "email_index",
+        unique=True,
+        postgresql_where=sa.text("email_index IS NOT NULL"),
+        sqlite_where=sa.text("email_index IS NOT NULL"),
+    ),
+    sa.Index(
+        "uq_contacts_phone_index",
+        "phone_index",
+        unique=True,
+        postgresql_where=sa.text("phone_index IS NOT NULL"),
+        sqlite_where=sa.text("phone_index IS NOT NULL"),
+    ),
 )
 
 interactions = sa.Table(

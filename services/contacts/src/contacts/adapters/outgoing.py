@@ -25,9 +25,11 @@ _TYPES: dict[type, str] = {
 def to_envelope(event: Any, *, actor: str, correlation_id: str | None) -> tuple[str, EventEnvelope]:
     """Returns the topic and envelope of a contacts domain event (key = the contact id)."""
     return contracts.CONTACTS_EVENTS, EventEnvelope(
-        source=contracts.SOURCE, type=_TYPES[type(event)],
+        source=contracts.SOURCE,
+        type=_TYPES[type(event)],
         # Because a request about an unknown person has no contact: its own id keys it.
-        subject=event.contact_id or event.request_id, actor=actor,
+        subject=event.contact_id or event.request_id,
+        actor=actor,
         correlationid=correlation_id,
         data=event_data(event),
     )

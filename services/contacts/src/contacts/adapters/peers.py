@@ -78,8 +78,14 @@ class AbstractPeers(abc.ABC):
 class Peers(AbstractPeers):
     """Calls the other Vigie services with service tokens; transports are injectable for in-process tests."""
 
-    def __init__(self, *, urls: Mapping[str, str], settings: Any, timeout_seconds: float = 10.0,
-                 transports: Mapping[str, httpx.AsyncBaseTransport] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        urls: Mapping[str, str],
+        settings: Any,
+        timeout_seconds: float = 10.0,
+        transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
         self._urls = dict(urls)
         self._settings = settings
         self._timeout = timeout_seconds
@@ -88,38 +94,60 @@ class Peers(AbstractPeers):
     def _token(self, *roles: str) -> str:
         return service_token(self._settings, roles=roles, client="contacts")
 
-    async def _call(self, service: str, method: str, path: str, *, roles: tuple[str, ...],
-                    ok: tuple[int, ...] = (200, 201), **kwargs: Any) -> httpx.Response:
+    async def _call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        roles: tuple[str, ...],
+        ok: tuple[int, ...] = (200, 201),
+        **kwargs: Any,
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self._token(*roles)}"}
         try:
-            async with httpx.AsyncClient(base_url=self._urls[service], transport=self._transports.get(service),
-                                         timeout=self._timeout) as client:
+            async with httpx.AsyncClient(
+                base_url=self._urls[service], transport=self._transports.get(service), timeout=self._timeout
+            ) as client:
                 response = await client.request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise PeerUnavailableError(service, type(exc).__name__) from exc
         if response.status_code not in ok:
             # The body is a problem document of the peer; it names fields, never personal data.
-            raise PeerUnavailableError(service, f"{method} {path.split('?')[0]} answered {response.status_code}")
+            raise PeerUnavailableError(
+                service, f"{method} {path.split('?')[0]} answered {response.status_code}"
+            )
         return response
 
     async def consent_data(self, contact_id: str) -> dict[str, Any]:
         """Returns consent's consents (with proofs), notice deliveries and objections of a contact (empty lists if none)."""
-        response = await self._call(CONSENT, "GET", f"/v1/contacts/{contact_id}/consents", roles=("integrator",),
-                                    ok=(200, 404))
+        response = await self._call(
+            CONSENT, "GET", f"/v1/contacts/{contact_id}/consents", roles=("integrator",), ok=(200, 404)
+        )
         if response.status_code == 404:
             return {"contact_id": contact_id, "consents": [], "deliveries": [], "objections": []}
         return response.json()
 
     async def record_objection(self, *, contact_id: str, blind_indexes: list[str]) -> dict[str, Any]:
         """Records an objection to all direct marketing in consent, by contact id and blind indexes."""
-        response = await self._call(CONSENT, "POST", "/v1/objections", roles=("integrator",), json={
-            "scope": "all_direct_marketing", "contact_id": contact_id, "blind_indexes": blind_indexes})
+        response = await self._call(
+            CONSENT,
+            "POST",
+            "/v1/objections",
+            roles=("integrator",),
+            json={"scope": "all_direct_marketing", "contact_id": contact_id, "blind_indexes": blind_indexes},
+        )
         return response.json()
 
     async def record_objection_by_indexes(self, blind_indexes: list[str]) -> dict[str, Any]:
         """Records an objection for a person holding no contact, by blind indexes only (matches a later import)."""
-        response = await self._call(CONSENT, "POST", "/v1/objections", roles=("integrator",), json={
-            "scope": "all_direct_marketing", "blind_indexes": blind_indexes})
+        response = await self._call(
+            CONSENT,
+            "POST",
+            "/v1/objections",
+            roles=("integrator",),
+            json={"scope": "all_direct_marketing", "blind_indexes": blind_indexes},
+        )
         return response.json()
 
     async def audit_entries(self, subject: str, *, event_type: str | None = None) -> list[dict[str, Any]]:
@@ -139,6 +167,9 @@ class Peers(AbstractPeers):
 
     async def gate_data(self, contact_id: str) -> dict[str, Any]:
         """Returns what the gate serves about a contact: it has no per-contact route, so only that fact."""
-        return {"contact_id": contact_id, "available": False,
-                "note": "campaign-gate serves no per-contact route; its decisions about this person are its "
-                        "recipient_checked receipts, listed from the audit log under gate_decisions"}
+        return {
+            "contact_id": contact_id,
+            "available": False,
+            "note": "campaign-gate serves no per-contact route; its decisions about this person are its "
+            "recipient_checked receipts, listed from the audit log under gate_decisions",
+        }

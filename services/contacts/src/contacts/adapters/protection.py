@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from contacts.domain.model import BlindIndexes, PersonalData
 from shared.blind_index import BlindIndexer
 from shared.envelope_crypto import KeyRing, decrypt_fields, encrypt_fields
 
+from contacts.domain.model import BlindIndexes, PersonalData
 
 _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
@@ -28,25 +28,32 @@ class PersonalDataVault:
         self.key_ring = key_ring
         self.indexer = indexer
 
-    def seal(self, contact_id: str, personal: PersonalData, *, wrapped_key: bytes | None = None) -> SealedPersonalData:
+    def seal(
+        self, contact_id: str, personal: PersonalData, *, wrapped_key: bytes | None = None
+    ) -> SealedPersonalData:
         """Encrypts under the contact's data key (a new one if it has none yet)."""
         if wrapped_key is None:
             data_key = self.key_ring.new_data_key()
             dek, wrapped_key = data_key.plaintext, data_key.wrapped
         else:
             dek = self.key_ring.unwrap(wrapped_key)
-        return SealedPersonalData(wrapped_key, encrypt_fields(dek, personal.as_dict(),
-                                                              associated_data=contact_id.encode()))
+        return SealedPersonalData(
+            wrapped_key, encrypt_fields(dek, personal.as_dict(), associated_data=contact_id.encode())
+        )
 
     def open(self, contact_id: str, sealed: SealedPersonalData) -> PersonalData:
         """Decrypts the personal data of a contact."""
         dek = self.key_ring.unwrap(sealed.wrapped_key)
-        return PersonalData.from_dict(decrypt_fields(dek, sealed.ciphertext, associated_data=contact_id.encode()))
+        return PersonalData.from_dict(
+            decrypt_fields(dek, sealed.ciphertext, associated_data=contact_id.encode())
+        )
 
     def indexes_for(self, personal: PersonalData) -> BlindIndexes:
         """Returns the blind indexes of the person's e-mail and phone."""
-        return BlindIndexes(email=self.indexer.email(personal.email) if personal.email else None,
-                            phone=self._phone_index(personal.phone) if personal.phone else None)
+        return BlindIndexes(
+            email=self.indexer.email(personal.email) if personal.email else None,
+            phone=self._phone_index(personal.phone) if personal.phone else None,
+        )
 
     def _phone_index(self, phone: str) -> str:
         # Because the API already turned every phone into E.164 and parsing it again with

@@ -76,17 +76,23 @@ class AbstractContactRepository(abc.ABC):
         self._seen[contact.id] = contact
         return contact
 
-    async def find_by_index(self, *, email_index: str | None = None, phone_index: str | None = None) -> list[str]:
+    async def find_by_index(
+        self, *, email_index: str | None = None, phone_index: str | None = None
+    ) -> list[str]:
         """Returns the ids of live contacts whose e-mail or phone blind index matches."""
-        known = await self.find_known(email_indexes=[email_index] if email_index else [],
-                                      phone_indexes=[phone_index] if phone_index else [])
+        known = await self.find_known(
+            email_indexes=[email_index] if email_index else [],
+            phone_indexes=[phone_index] if phone_index else [],
+        )
         return list(dict.fromkeys(known.values()))
 
     @abc.abstractmethod
     async def _get(self, contact_id: str, *, for_update: bool) -> Contact | None: ...
 
     @abc.abstractmethod
-    async def find_known(self, *, email_indexes: list[str], phone_indexes: list[str]) -> dict[tuple[str, str], str]:
+    async def find_known(
+        self, *, email_indexes: list[str], phone_indexes: list[str]
+    ) -> dict[tuple[str, str], str]:
         """Returns {("email"|"phone", index): contact id} for the indexes held by live contacts (one batch)."""
 
     @abc.abstractmethod
@@ -113,11 +119,17 @@ class AbstractContactRepository(abc.ABC):
 def _create_with_event_statement() -> Any:
     # Built once: an INSERT of the contact as a data-modifying CTE feeding the INSERT of its outbox
     # row, so that PostgreSQL runs both as one atomic statement, in one round trip, with no BEGIN.
-    contact = orm.contacts.insert().values(
-        {c.name: sa.bindparam(f"c_{c.name}", type_=c.type) for c in orm.contacts.columns}).cte("new_contact")
+    contact = (
+        orm.contacts.insert()
+        .values({c.name: sa.bindparam(f"c_{c.name}", type_=c.type) for c in orm.contacts.columns})
+        .cte("new_contact")
+    )
     event_columns = [c for c in orm.outbox.columns if c.name not in ("id", "published_at")]
-    return orm.outbox.insert().values(
-        {c.name: sa.bindparam(f"o_{c.name}", type_=c.type) for c in event_columns}).add_cte(contact)
+    return (
+        orm.outbox.insert()
+        .values({c.name: sa.bindparam(f"o_{c.name}", type_=c.type) for c in event_columns})
+        .add_cte(contact)
+    )
 
 
 _CREATE_WITH_EVENT = _create_with_event_statement()
@@ -144,15 +156,21 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
         self._loaded[contact.id] = (contact.version, row["wrapped_key"])
         return contact
 
-    async def find_known(self, *, email_indexes: list[str], phone_indexes: list[str]) -> dict[tuple[str, str], str]:
+    async def find_known(
+        self, *, email_indexes: list[str], phone_indexes: list[str]
+    ) -> dict[tuple[str, str], str]:
         c = orm.contacts.c
         found: dict[tuple[str, str], str] = {}
-        for kind, column, values in (("email", c.email_index, email_indexes), ("phone", c.phone_index, phone_indexes)):
+        for kind, column, values in (
+            ("email", c.email_index, email_indexes),
+            ("phone", c.phone_index, phone_indexes),
+        ):
             unique = list(dict.fromkeys(v for v in values if v))
             # Because a bound-parameter list has limits (SQLite: 32,766 variables), large lookups go in slices.
             for start in range(0, len(unique), 5000):
-                query = sa.select(column, c.id).where(column.in_(unique[start:start + 5000]),
-                                                     c.status != Status.ERASED.value)
+                query = sa.select(column, c.id).where(
+                    column.in_(unique[start : start + 5000]), c.status != Status.ERASED.value
+                )
                 for index, contact_id in (await self._session.execute(query)).all():
                     found[(kind, index)] = contact_id
         return found
@@ -161,26 +179,43 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
         c = orm.contacts.c
         query = sa.select(c.id).where(
             c.status != Status.ERASED.value,
-            sa.or_(c.obtained_at <= cutoff, c.last_contact_from_person_at <= cutoff,
-                   c.relationship_end_at <= cutoff))
+            sa.or_(
+                c.obtained_at <= cutoff,
+                c.last_contact_from_person_at <= cutoff,
+                c.relationship_end_at <= cutoff,
+            ),
+        )
         if after is not None:
             query = query.where(c.id > after)
         return list((await self._session.execute(query.order_by(c.id).limit(limit))).scalars())
 
     async def add_interaction(self, interaction: InteractionRow) -> None:
-        await self._session.execute(orm.interactions.insert().values(
-            id=interaction.id, contact_id=interaction.contact_id, kind=interaction.kind,
-            channel=interaction.channel, occurred_at=interaction.occurred_at, recorded_at=interaction.recorded_at,
-            seller=interaction.seller, product_categories=interaction.product_categories,
-            outcome=interaction.outcome))
+        await self._session.execute(
+            orm.interactions.insert().values(
+                id=interaction.id,
+                contact_id=interaction.contact_id,
+                kind=interaction.kind,
+                channel=interaction.channel,
+                occurred_at=interaction.occurred_at,
+                recorded_at=interaction.recorded_at,
+                seller=interaction.seller,
+                product_categories=interaction.product_categories,
+                outcome=interaction.outcome,
+            )
+        )
 
     async def delete_interactions(self, contact_id: str) -> None:
-        await self._session.execute(orm.interactions.delete().where(orm.interactions.c.contact_id == contact_id))
+        await self._session.execute(
+            orm.interactions.delete().where(orm.interactions.c.contact_id == contact_id)
+        )
 
     async def interactions_of(self, contact_id: str) -> list[InteractionRow]:
         i = orm.interactions.c
-        rows = (await self._session.execute(sa.select(orm.interactions).where(i.contact_id == contact_id)
-                                            .order_by(i.occurred_at))).mappings()
+        rows = (
+            await self._session.execute(
+                sa.select(orm.interactions).where(i.contact_id == contact_id).order_by(i.occurred_at)
+            )
+        ).mappings()
         return [InteractionRow(**row) for row in rows]
 
     def lone_new_contact(self) -> Contact | None:
@@ -213,8 +248,11 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
                 self._loaded[contact.id] = (contact.version, new_rows[-1]["wrapped_key"])
             elif loaded[0] != contact.version:
                 row = self._to_row(contact, loaded[1])
-                statement = orm.contacts.update().where(orm.contacts.c.id == contact.id,
-                                                        orm.contacts.c.version == loaded[0]).values(**row)
+                statement = (
+                    orm.contacts.update()
+                    .where(orm.contacts.c.id == contact.id, orm.contacts.c.version == loaded[0])
+                    .values(**row)
+                )
                 result = await self._guarded(statement, [contact])
                 if result.rowcount != 1:
                     raise VersionConflictError(contact.id, loaded[0], -1)
@@ -243,8 +281,11 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
             for matched_on, index in (("email", contact.indexes.email), ("phone", contact.indexes.phone)):
                 if index is None:
                     continue
-                existing = [cid for cid in await self.find_by_index(**{f"{matched_on}_index": index})
-                            if cid != contact.id]
+                existing = [
+                    cid
+                    for cid in await self.find_by_index(**{f"{matched_on}_index": index})
+                    if cid != contact.id
+                ]
                 if existing:
                     raise DuplicateContactError(existing[0], matched_on) from error
 
@@ -256,52 +297,86 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
             sealed = self._vault.seal(contact.id, contact.personal, wrapped_key=wrapped_key)
             wrapped, ciphertext = sealed.wrapped_key, sealed.ciphertext
         return {
-            "id": contact.id, "kind": contact.kind.value, "relationship": contact.relationship.value,
-            "status": contact.status.value, "version": contact.version,
-            "collected_from_person": contact.origin.collected_from_person, "source": contact.origin.source,
-            "broker_name": contact.origin.broker_name, "obtained_at": contact.obtained_at,
+            "id": contact.id,
+            "kind": contact.kind.value,
+            "relationship": contact.relationship.value,
+            "status": contact.status.value,
+            "version": contact.version,
+            "collected_from_person": contact.origin.collected_from_person,
+            "source": contact.origin.source,
+            "broker_name": contact.origin.broker_name,
+            "obtained_at": contact.obtained_at,
             "last_contact_from_person_at": contact.last_contact_from_person_at,
-            "relationship_end_at": contact.relationship_end_at, "attributes": contact.attributes,
-            "timezone": contact.timezone, "timezone_source": contact.timezone_source,
+            "relationship_end_at": contact.relationship_end_at,
+            "attributes": contact.attributes,
+            "timezone": contact.timezone,
+            "timezone_source": contact.timezone_source,
             "profession": contact.profession,
             "phone_collection": contact.phone_collection.as_dict() if contact.phone_collection else None,
-            "stop_pub": contact.stop_pub, "purchases": [p.as_dict() for p in contact.purchases],
+            "stop_pub": contact.stop_pub,
+            "purchases": [p.as_dict() for p in contact.purchases],
             "contracts": [c.as_dict() for c in contact.contracts],
             "call_attempts": [t.isoformat() for t in contact.call_attempts],
             "last_call_refusal_at": contact.last_call_refusal_at,
-            "wrapped_key": wrapped, "personal_data": ciphertext,
+            "wrapped_key": wrapped,
+            "personal_data": ciphertext,
             "email_index": None if contact.status is Status.ERASED else contact.indexes.email,
             "phone_index": None if contact.status is Status.ERASED else contact.indexes.phone,
-            "created_at": contact.created_at, "updated_at": contact.updated_at,
+            "created_at": contact.created_at,
+            "updated_at": contact.updated_at,
         }
 
     def _to_domain(self, row: Any) -> Contact:
         if row["wrapped_key"] is None:
             personal = PersonalData()
         else:
-            personal = self._vault.open(row["id"], SealedPersonalData(row["wrapped_key"], row["personal_data"]))
+            personal = self._vault.open(
+                row["id"], SealedPersonalData(row["wrapped_key"], row["personal_data"])
+            )
         return Contact(
-            id=row["id"], kind=Kind(row["kind"]), relationship=Relationship(row["relationship"]), personal=personal,
+            id=row["id"],
+            kind=Kind(row["kind"]),
+            relationship=Relationship(row["relationship"]),
+            personal=personal,
             indexes=BlindIndexes(email=row["email_index"], phone=row["phone_index"]),
-            origin=Origin(collected_from_person=row["collected_from_person"], source=row["source"],
-                          broker_name=row["broker_name"]),
-            obtained_at=row["obtained_at"], last_contact_from_person_at=row["last_contact_from_person_at"],
-            relationship_end_at=row["relationship_end_at"], attributes=dict(row["attributes"] or {}),
-            timezone=row["timezone"], timezone_source=row["timezone_source"], profession=row["profession"],
+            origin=Origin(
+                collected_from_person=row["collected_from_person"],
+                source=row["source"],
+                broker_name=row["broker_name"],
+            ),
+            obtained_at=row["obtained_at"],
+            last_contact_from_person_at=row["last_contact_from_person_at"],
+            relationship_end_at=row["relationship_end_at"],
+            attributes=dict(row["attributes"] or {}),
+            timezone=row["timezone"],
+            timezone_source=row["timezone_source"],
+            profession=row["profession"],
             phone_collection=PhoneCollection(**row["phone_collection"]) if row["phone_collection"] else None,
             stop_pub=bool(row["stop_pub"]),
-            purchases=[Purchase(seller=p["seller"], categories=tuple(p["categories"]),
-                                last_at=datetime.fromisoformat(p["last_at"])) for p in row["purchases"] or []],
-            contracts=[ContractRecord(seller=c["seller"], categories=tuple(c["categories"]),
-                                      started_at=datetime.fromisoformat(c["started_at"]),
-                                      ended_at=datetime.fromisoformat(c["ended_at"]) if c["ended_at"] else None)
-                       for c in row["contracts"] or []],
+            purchases=[
+                Purchase(
+                    seller=p["seller"],
+                    categories=tuple(p["categories"]),
+                    last_at=datetime.fromisoformat(p["last_at"]),
+                )
+                for p in row["purchases"] or []
+            ],
+            contracts=[
+                ContractRecord(
+                    seller=c["seller"],
+                    categories=tuple(c["categories"]),
+                    started_at=datetime.fromisoformat(c["started_at"]),
+                    ended_at=datetime.fromisoformat(c["ended_at"]) if c["ended_at"] else None,
+                )
+                for c in row["contracts"] or []
+            ],
             call_attempts=[datetime.fromisoformat(t) for t in row["call_attempts"] or []],
             last_call_refusal_at=row["last_call_refusal_at"],
-            status=Status(row["status"]), version=row["version"], created_at=row["created_at"],
+            status=Status(row["status"]),
+            version=row["version"],
+            created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
-
 
 
 class AbstractRequestRepository(abc.ABC):
@@ -324,13 +399,15 @@ class AbstractRequestRepository(abc.ABC):
         """Returns the request or raises RequestNotFoundError."""
 
     @abc.abstractmethod
-    async def open_for_contact(self, contact_id: str, *, kind: rq.RequestKind | None = None,
-                               for_update: bool = False) -> list[rq.DataSubjectRequest]:
+    async def open_for_contact(
+        self, contact_id: str, *, kind: rq.RequestKind | None = None, for_update: bool = False
+    ) -> list[rq.DataSubjectRequest]:
         """Returns the open requests about a contact (of one kind if given), oldest first."""
 
     @abc.abstractmethod
-    async def open_requests(self, *, due_before: datetime | None = None, kind: rq.RequestKind | None = None,
-                            limit: int = 500) -> list[rq.DataSubjectRequest]:
+    async def open_requests(
+        self, *, due_before: datetime | None = None, kind: rq.RequestKind | None = None, limit: int = 500
+    ) -> list[rq.DataSubjectRequest]:
         """Returns open requests, oldest due first, optionally only those due before a time or of one kind."""
 
     @abc.abstractmethod
@@ -342,8 +419,9 @@ class AbstractRequestRepository(abc.ABC):
         """Returns an objection forward (saved on flush when changed), or None."""
 
     @abc.abstractmethod
-    async def pending_forwards(self, *, request_id: str | None = None,
-                               limit: int = 500) -> list[rq.ObjectionForward]:
+    async def pending_forwards(
+        self, *, request_id: str | None = None, limit: int = 500
+    ) -> list[rq.ObjectionForward]:
         """Returns the objection forwards consent has not accepted yet (of one request if given), oldest
         first."""
 
@@ -372,11 +450,13 @@ class SqlAlchemyRequestRepository(AbstractRequestRepository):
             raise rq.RequestNotFoundError(request_id)
         return self._track(row)
 
-    async def open_for_contact(self, contact_id: str, *, kind: rq.RequestKind | None = None,
-                               for_update: bool = False) -> list[rq.DataSubjectRequest]:
+    async def open_for_contact(
+        self, contact_id: str, *, kind: rq.RequestKind | None = None, for_update: bool = False
+    ) -> list[rq.DataSubjectRequest]:
         c = orm.data_subject_requests.c
         query = sa.select(orm.data_subject_requests).where(
-            c.contact_id == contact_id, c.status.notin_([s.value for s in rq.FINAL_STATUSES]))
+            c.contact_id == contact_id, c.status.notin_([s.value for s in rq.FINAL_STATUSES])
+        )
         if kind is not None:
             query = query.where(c.kind == kind.value)
         if for_update and self._postgres:
@@ -384,11 +464,13 @@ class SqlAlchemyRequestRepository(AbstractRequestRepository):
         rows = (await self._session.execute(query.order_by(c.received_at))).mappings()
         return [self._track(row) for row in rows]
 
-    async def open_requests(self, *, due_before: datetime | None = None, kind: rq.RequestKind | None = None,
-                            limit: int = 500) -> list[rq.DataSubjectRequest]:
+    async def open_requests(
+        self, *, due_before: datetime | None = None, kind: rq.RequestKind | None = None, limit: int = 500
+    ) -> list[rq.DataSubjectRequest]:
         c = orm.data_subject_requests.c
         query = sa.select(orm.data_subject_requests).where(
-            c.status.notin_([s.value for s in rq.FINAL_STATUSES]))
+            c.status.notin_([s.value for s in rq.FINAL_STATUSES])
+        )
         if due_before is not None:
             query = query.where(c.due_at < due_before)
         if kind is not None:
@@ -401,12 +483,20 @@ class SqlAlchemyRequestRepository(AbstractRequestRepository):
         self._forwards_new.add(forward.id)
 
     async def get_forward(self, forward_id: str) -> rq.ObjectionForward | None:
-        row = (await self._session.execute(sa.select(orm.objection_forwards).where(
-            orm.objection_forwards.c.id == forward_id))).mappings().first()
+        row = (
+            (
+                await self._session.execute(
+                    sa.select(orm.objection_forwards).where(orm.objection_forwards.c.id == forward_id)
+                )
+            )
+            .mappings()
+            .first()
+        )
         return self._track_forward(row) if row is not None else None
 
-    async def pending_forwards(self, *, request_id: str | None = None,
-                               limit: int = 500) -> list[rq.ObjectionForward]:
+    async def pending_forwards(
+        self, *, request_id: str | None = None, limit: int = 500
+    ) -> list[rq.ObjectionForward]:
         c = orm.objection_forwards.c
         query = sa.select(orm.objection_forwards).where(c.forwarded_at.is_(None))
         if request_id is not None:
@@ -421,24 +511,31 @@ class SqlAlchemyRequestRepository(AbstractRequestRepository):
     async def flush(self) -> None:
         table, forwards = orm.data_subject_requests, orm.objection_forwards
         for forward in self._forwards.values():
-            values = {"id": forward.id, "request_id": forward.request_id,
-                      "blind_indexes": forward.blind_indexes, "created_at": forward.created_at,
-                      "attempts": forward.attempts, "last_attempt_at": forward.last_attempt_at,
-                      "forwarded_at": forward.forwarded_at}
+            values = {
+                "id": forward.id,
+                "request_id": forward.request_id,
+                "blind_indexes": forward.blind_indexes,
+                "created_at": forward.created_at,
+                "attempts": forward.attempts,
+                "last_attempt_at": forward.last_attempt_at,
+                "forwarded_at": forward.forwarded_at,
+            }
             if forward.id in self._forwards_new:
                 await self._session.execute(forwards.insert().values(**values))
                 self._forwards_new.discard(forward.id)
             else:
                 await self._session.execute(
-                    forwards.update().where(forwards.c.id == forward.id).values(**values))
+                    forwards.update().where(forwards.c.id == forward.id).values(**values)
+                )
         for request in self.seen:
             values = _request_row(request)
             loaded = self._loaded.get(request.id)
             if loaded is None:
                 await self._session.execute(table.insert().values(**values))
             elif loaded != request.version:
-                result = await self._session.execute(table.update().where(
-                    table.c.id == request.id, table.c.version == loaded).values(**values))
+                result = await self._session.execute(
+                    table.update().where(table.c.id == request.id, table.c.version == loaded).values(**values)
+                )
                 if result.rowcount != 1:
                     raise rq.RequestError(f"request {request.id} changed concurrently; retry")
             self._loaded[request.id] = request.version
@@ -455,31 +552,50 @@ class SqlAlchemyRequestRepository(AbstractRequestRepository):
         forward = self._forwards.get(row["id"])
         if forward is None:
             forward = rq.ObjectionForward(
-                id=row["id"], request_id=row["request_id"], blind_indexes=list(row["blind_indexes"]),
-                created_at=row["created_at"], attempts=row["attempts"],
-                last_attempt_at=row["last_attempt_at"], forwarded_at=row["forwarded_at"])
+                id=row["id"],
+                request_id=row["request_id"],
+                blind_indexes=list(row["blind_indexes"]),
+                created_at=row["created_at"],
+                attempts=row["attempts"],
+                last_attempt_at=row["last_attempt_at"],
+                forwarded_at=row["forwarded_at"],
+            )
             self._forwards[forward.id] = forward
         return forward
 
 
 def _request_row(request: rq.DataSubjectRequest) -> dict[str, Any]:
     return {
-        "id": request.id, "kind": request.kind.value, "contact_id": request.contact_id,
-        "status": request.status.value, "received_at": request.received_at, "due_at": request.due_at,
+        "id": request.id,
+        "kind": request.kind.value,
+        "contact_id": request.contact_id,
+        "status": request.status.value,
+        "received_at": request.received_at,
+        "due_at": request.due_at,
         "extended_months": request.extended_months,
         "confirmations": {s: t.isoformat() for s, t in request.confirmations.items()},
-        "history": [h.as_dict() for h in request.history], "overdue_reported_at": request.overdue_reported_at,
-        "completed_at": request.completed_at, "version": request.version,
+        "history": [h.as_dict() for h in request.history],
+        "overdue_reported_at": request.overdue_reported_at,
+        "completed_at": request.completed_at,
+        "version": request.version,
     }
 
 
 def _request_of(row: Any) -> rq.DataSubjectRequest:
     return rq.DataSubjectRequest(
-        id=row["id"], kind=rq.RequestKind(row["kind"]), contact_id=row["contact_id"],
-        received_at=row["received_at"], due_at=row["due_at"], status=rq.RequestStatus(row["status"]),
+        id=row["id"],
+        kind=rq.RequestKind(row["kind"]),
+        contact_id=row["contact_id"],
+        received_at=row["received_at"],
+        due_at=row["due_at"],
+        status=rq.RequestStatus(row["status"]),
         extended_months=row["extended_months"],
         confirmations={s: datetime.fromisoformat(t) for s, t in (row["confirmations"] or {}).items()},
-        history=[rq.HistoryEntry(at=datetime.fromisoformat(h["at"]), action=h["action"], note=h.get("note"))
-                 for h in row["history"] or []],
-        overdue_reported_at=row["overdue_reported_at"], completed_at=row["completed_at"],
-        version=row["version"])
+        history=[
+            rq.HistoryEntry(at=datetime.fromisoformat(h["at"]), action=h["action"], note=h.get("note"))
+            for h in row["history"] or []
+        ],
+        overdue_reported_at=row["overdue_reported_at"],
+        completed_at=row["completed_at"],
+        version=row["version"],
+    )

@@ -40,6 +40,12 @@ class InteractionRejectedError(ContactsError):
     """An interaction lacks a field its kind requires, or carries one its kind does not take (422)."""
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
-        super().__init__("invalid interaction: " + "; ".join(f"{name} {message}" for name, message in problems))
-        self.problem_extra = {"errors": [{"field": name, "message": message, "type": "interaction_invalid"}
-                                         for name, message in problems]}
+        super().__init__(
+            "invalid interaction: " + "; ".join(f"{name} {message}" for name, message in problems)
+        )
+        self.problem_extra = {
+            "errors": [
+                {"field": name, "message": message, "type": "interaction_invalid"}
+                for name, message in problems
+            ]
+        }

@@ -60,8 +60,14 @@ class CallOutcome(StrEnum):
 
 
 #: The kinds that name the legal entity that sold (soft opt-in compares it with the sender).
-SELLER_KINDS = frozenset({InteractionKind.SALE, InteractionKind.PURCHASE, InteractionKind.CONTRACT_START,
-                          InteractionKind.CONTRACT_END})
+SELLER_KINDS = frozenset(
+    {
+        InteractionKind.SALE,
+        InteractionKind.PURCHASE,
+        InteractionKind.CONTRACT_START,
+        InteractionKind.CONTRACT_END,
+    }
+)
 #: The kinds that record a sale, aggregated per seller into `purchases`.
 SALE_KINDS = frozenset({InteractionKind.SALE, InteractionKind.PURCHASE})
 
@@ -87,8 +93,14 @@ class PersonalData:
 
     def as_dict(self) -> dict[str, Any]:
         """Returns the fields as plain values (birth date as ISO text)."""
-        return {f.name: (getattr(self, f.name).isoformat() if isinstance(getattr(self, f.name), date)
-                         else getattr(self, f.name)) for f in fields(self)}
+        return {
+            f.name: (
+                getattr(self, f.name).isoformat()
+                if isinstance(getattr(self, f.name), date)
+                else getattr(self, f.name)
+            )
+            for f in fields(self)
+        }
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> PersonalData:
@@ -128,7 +140,11 @@ class Purchase:
 
     def as_dict(self) -> dict[str, Any]:
         """Returns the purchase as the facts carry it."""
-        return {"seller": self.seller, "categories": list(self.categories), "last_at": self.last_at.isoformat()}
+        return {
+            "seller": self.seller,
+            "categories": list(self.categories),
+            "last_at": self.last_at.isoformat(),
+        }
 
 
 @dataclass(frozen=True)
@@ -142,8 +158,12 @@ class ContractRecord:
 
     def as_dict(self) -> dict[str, Any]:
         """Returns the contract as the facts carry it."""
-        return {"seller": self.seller, "categories": list(self.categories), "started_at": self.started_at.isoformat(),
-                "ended_at": _iso(self.ended_at)}
+        return {
+            "seller": self.seller,
+            "categories": list(self.categories),
+            "started_at": self.started_at.isoformat(),
+            "ended_at": _iso(self.ended_at),
+        }
 
 
 def normalise_profession(value: str | None) -> str | None:
@@ -159,15 +179,20 @@ def _categories(values: Any) -> tuple[str, ...]:
     return tuple(sorted({" ".join(str(v).split()).lower() for v in values or () if str(v).strip()}))
 
 
-def merge_purchase(purchases: list[Purchase], *, seller: str, categories: Any, at: datetime) -> list[Purchase]:
+def merge_purchase(
+    purchases: list[Purchase], *, seller: str, categories: Any, at: datetime
+) -> list[Purchase]:
     """Returns the purchases with one more sale folded in: one entry per seller, categories united, latest time."""
     seller = " ".join(seller.split())
     merged: list[Purchase] = []
     folded = False
     for purchase in purchases:
         if purchase.seller == seller:
-            purchase = Purchase(seller=seller, categories=_categories([*purchase.categories, *(categories or ())]),
-                                last_at=max(purchase.last_at, at))
+            purchase = Purchase(
+                seller=seller,
+                categories=_categories([*purchase.categories, *(categories or ())]),
+                last_at=max(purchase.last_at, at),
+            )
             folded = True
         merged.append(purchase)
     if not folded:
@@ -224,12 +249,26 @@ class Contact:
     events: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
-    def create(cls, *, kind: Kind, relationship: Relationship, personal: PersonalData, indexes: BlindIndexes,
-               origin: Origin, obtained_at: datetime, at: datetime, contact_id: str | None = None,
-               last_contact_from_person_at: datetime | None = None, relationship_end_at: datetime | None = None,
-               attributes: dict[str, Any] | None = None, timezone: str | None = None,
-               profession: str | None = None, phone_collection: PhoneCollection | None = None,
-               stop_pub: bool = False, purchases: list[Purchase] | None = None) -> Contact:
+    def create(
+        cls,
+        *,
+        kind: Kind,
+        relationship: Relationship,
+        personal: PersonalData,
+        indexes: BlindIndexes,
+        origin: Origin,
+        obtained_at: datetime,
+        at: datetime,
+        contact_id: str | None = None,
+        last_contact_from_person_at: datetime | None = None,
+        relationship_end_at: datetime | None = None,
+        attributes: dict[str, Any] | None = None,
+        timezone: str | None = None,
+        profession: str | None = None,
+        phone_collection: PhoneCollection | None = None,
+        stop_pub: bool = False,
+        purchases: list[Purchase] | None = None,
+    ) -> Contact:
         """Creates a contact and records ContactCreated.
 
         Without a `timezone`, it is derived from the phone, else the postal address, else Paris.
@@ -238,19 +277,34 @@ class Contact:
         """
         folded: list[Purchase] = []
         for purchase in purchases or []:
-            folded = merge_purchase(folded, seller=purchase.seller, categories=purchase.categories,
-                                    at=purchase.last_at)
+            folded = merge_purchase(
+                folded, seller=purchase.seller, categories=purchase.categories, at=purchase.last_at
+            )
         if folded:
             latest = max(p.last_at for p in folded)
             last_contact_from_person_at = max(filter(None, (last_contact_from_person_at, latest)))
-        contact = cls(id=contact_id or str(uuid.uuid4()), kind=kind, relationship=relationship, personal=personal,
-                      indexes=indexes, origin=origin, obtained_at=obtained_at,
-                      last_contact_from_person_at=last_contact_from_person_at,
-                      relationship_end_at=relationship_end_at, attributes=dict(attributes or {}),
-                      profession=normalise_profession(profession), phone_collection=phone_collection,
-                      stop_pub=stop_pub, purchases=folded, created_at=at, updated_at=at)
+        contact = cls(
+            id=contact_id or str(uuid.uuid4()),
+            kind=kind,
+            relationship=relationship,
+            personal=personal,
+            indexes=indexes,
+            origin=origin,
+            obtained_at=obtained_at,
+            last_contact_from_person_at=last_contact_from_person_at,
+            relationship_end_at=relationship_end_at,
+            attributes=dict(attributes or {}),
+            profession=normalise_profession(profession),
+            phone_collection=phone_collection,
+            stop_pub=stop_pub,
+            purchases=folded,
+            created_at=at,
+            updated_at=at,
+        )
         contact._set_timezone(timezone)
-        contact.events.append(events.ContactCreated(contact_id=contact.id, facts=contact.gate_facts(at=at), at=at))
+        contact.events.append(
+            events.ContactCreated(contact_id=contact.id, facts=contact.gate_facts(at=at), at=at)
+        )
         return contact
 
     def _set_timezone(self, given: str | None) -> None:
@@ -258,7 +312,8 @@ class Contact:
             self.timezone, self.timezone_source = given, timezones.GIVEN
         else:
             self.timezone, self.timezone_source = timezones.derive_timezone(
-                phone=self.personal.phone, postal_address=self.personal.postal_address)
+                phone=self.personal.phone, postal_address=self.personal.postal_address
+            )
 
     def check_not_erased(self) -> None:
         """Raises ContactErasedError if the personal data was destroyed."""
@@ -294,8 +349,9 @@ class Contact:
             if getattr(self, name) != value:
                 setattr(self, name, value)
                 changed.append(name)
-        if timezone_change or (self.timezone_source != timezones.GIVEN
-                               and {"phone", "postal_address"} & set(changed)):
+        if timezone_change or (
+            self.timezone_source != timezones.GIVEN and {"phone", "postal_address"} & set(changed)
+        ):
             before = (self.timezone, self.timezone_source)
             self._set_timezone(given_timezone)
             if (self.timezone, self.timezone_source) != before:
@@ -303,12 +359,23 @@ class Contact:
         if not changed:
             return
         self._touch(at)
-        self.events.append(events.ContactUpdated(contact_id=self.id, changed=tuple(sorted(changed)),
-                                                 facts=self.gate_facts(at=at), at=at))
+        self.events.append(
+            events.ContactUpdated(
+                contact_id=self.id, changed=tuple(sorted(changed)), facts=self.gate_facts(at=at), at=at
+            )
+        )
 
-    def record_interaction(self, *, kind: InteractionKind, channel: str | None, occurred_at: datetime,
-                           at: datetime, seller: str | None = None, product_categories: list[str] | None = None,
-                           outcome: CallOutcome | None = None) -> str:
+    def record_interaction(
+        self,
+        *,
+        kind: InteractionKind,
+        channel: str | None,
+        occurred_at: datetime,
+        at: datetime,
+        seller: str | None = None,
+        product_categories: list[str] | None = None,
+        outcome: CallOutcome | None = None,
+    ) -> str:
         """Records an interaction and the facts it changes; returns its id.
 
         A sale or purchase makes a prospect a customer and is folded into `purchases` (per seller); a
@@ -318,20 +385,30 @@ class Contact:
         clock nor lifts a retention flag. InteractionRejectedError names a missing or misplaced field.
         """
         self.check_not_erased()
-        self._check_interaction(kind=kind, seller=seller, product_categories=product_categories, outcome=outcome)
+        self._check_interaction(
+            kind=kind, seller=seller, product_categories=product_categories, outcome=outcome
+        )
         categories = list(product_categories or [])
         self.last_contact_from_person_at = retention.last_contact_after_interaction(
-            self.last_contact_from_person_at, kind=kind.value, occurred_at=occurred_at)
+            self.last_contact_from_person_at, kind=kind.value, occurred_at=occurred_at
+        )
         if kind in SALE_KINDS:
             assert seller is not None
-            self.purchases = merge_purchase(self.purchases, seller=seller, categories=categories, at=occurred_at)
+            self.purchases = merge_purchase(
+                self.purchases, seller=seller, categories=categories, at=occurred_at
+            )
             if self.relationship in (Relationship.PROSPECT, Relationship.ACCOUNT_ONLY):
                 self.relationship = Relationship.CUSTOMER_SALE_DONE
         elif kind is InteractionKind.CONTRACT_START:
             assert seller is not None
-            self.contracts = [*self.contracts, ContractRecord(seller=" ".join(seller.split()),
-                                                              categories=_categories(categories),
-                                                              started_at=occurred_at)]
+            self.contracts = [
+                *self.contracts,
+                ContractRecord(
+                    seller=" ".join(seller.split()),
+                    categories=_categories(categories),
+                    started_at=occurred_at,
+                ),
+            ]
             self.relationship = Relationship.CONTRACT_IN_PROGRESS
             # Because a relationship that resumes has no end any more.
             self.relationship_end_at = None
@@ -342,21 +419,36 @@ class Contact:
             self.call_attempts = sorted([*self.call_attempts, occurred_at])[-CALL_ATTEMPTS_KEPT:]
             if outcome is CallOutcome.REFUSED:
                 self.last_call_refusal_at = max(filter(None, (self.last_call_refusal_at, occurred_at)))
-        if self.status is Status.RETENTION_FLAGGED and retention.interaction_counts_as_contact_from_person(kind):
+        if self.status is Status.RETENTION_FLAGGED and retention.interaction_counts_as_contact_from_person(
+            kind
+        ):
             self.status = Status.ACTIVE
         self._touch(at)
         interaction_id = str(uuid.uuid4())
-        self.events.append(events.InteractionRecorded(
-            contact_id=self.id, interaction_id=interaction_id, kind=kind.value, channel=channel,
-            occurred_at=occurred_at,
-            counts_as_contact_from_person=retention.interaction_counts_as_contact_from_person(kind.value),
-            facts=self.gate_facts(at=at), seller=" ".join(seller.split()) if seller else None,
-            product_categories=list(_categories(categories)) if kind in SELLER_KINDS else None,
-            outcome=outcome.value if outcome is not None else None))
+        self.events.append(
+            events.InteractionRecorded(
+                contact_id=self.id,
+                interaction_id=interaction_id,
+                kind=kind.value,
+                channel=channel,
+                occurred_at=occurred_at,
+                counts_as_contact_from_person=retention.interaction_counts_as_contact_from_person(kind.value),
+                facts=self.gate_facts(at=at),
+                seller=" ".join(seller.split()) if seller else None,
+                product_categories=list(_categories(categories)) if kind in SELLER_KINDS else None,
+                outcome=outcome.value if outcome is not None else None,
+            )
+        )
         return interaction_id
 
-    def _check_interaction(self, *, kind: InteractionKind, seller: str | None, product_categories: list[str] | None,
-                           outcome: CallOutcome | None) -> None:
+    def _check_interaction(
+        self,
+        *,
+        kind: InteractionKind,
+        seller: str | None,
+        product_categories: list[str] | None,
+        outcome: CallOutcome | None,
+    ) -> None:
         problems: list[tuple[str, str]] = []
         if kind in SELLER_KINDS and not (seller and seller.strip()):
             problems.append(("seller", f"required for a {kind.value}: the legal entity that sold"))
@@ -368,7 +460,11 @@ class Contact:
             problems.append(("outcome", "required for a call_attempt: no_answer, answered or refused"))
         if kind is not InteractionKind.CALL_ATTEMPT and outcome is not None:
             problems.append(("outcome", f"not taken by a {kind.value}"))
-        if kind is InteractionKind.CONTRACT_END and seller and not self._open_contracts(seller, product_categories):
+        if (
+            kind is InteractionKind.CONTRACT_END
+            and seller
+            and not self._open_contracts(seller, product_categories)
+        ):
             problems.append(("seller", "this seller has no open contract to end"))
         if problems:
             raise InteractionRejectedError(problems)
@@ -376,8 +472,11 @@ class Contact:
     def _open_contracts(self, seller: str, categories: list[str] | None) -> list[int]:
         seller = " ".join(seller.split())
         wanted = set(_categories(categories))
-        return [n for n, c in enumerate(self.contracts)
-                if c.seller == seller and c.ended_at is None and (not wanted or wanted & set(c.categories))]
+        return [
+            n
+            for n, c in enumerate(self.contracts)
+            if c.seller == seller and c.ended_at is None and (not wanted or wanted & set(c.categories))
+        ]
 
     def _end_contracts(self, *, seller: str, categories: list[str], at: datetime) -> None:
         ending = set(self._open_contracts(seller, categories))
@@ -389,9 +488,13 @@ class Contact:
     def retention_status(self, *, now: datetime, grace: timedelta) -> retention.RetentionStatus:
         """Returns where the contact stands on its retention clock (RET-01 / RET-02)."""
         return retention.retention_status(
-            relationship=self.relationship.value, obtained_at=self.obtained_at,
+            relationship=self.relationship.value,
+            obtained_at=self.obtained_at,
             last_contact_from_person_at=self.last_contact_from_person_at,
-            relationship_end_at=self.relationship_end_at, now=now, grace_period=grace)
+            relationship_end_at=self.relationship_end_at,
+            now=now,
+            grace_period=grace,
+        )
 
     def flag_for_retention(self, *, status: retention.RetentionStatus, at: datetime) -> None:
         """Marks the contact as past its retention deadline and records RetentionFlagged."""
@@ -399,8 +502,11 @@ class Contact:
         assert status.due_at is not None and status.erase_at is not None
         self.status = Status.RETENTION_FLAGGED
         self._touch(at)
-        self.events.append(events.RetentionFlagged(contact_id=self.id, rule=status.rule_id, due_at=status.due_at,
-                                                   erase_after=status.erase_at))
+        self.events.append(
+            events.RetentionFlagged(
+                contact_id=self.id, rule=status.rule_id, due_at=status.due_at, erase_after=status.erase_at
+            )
+        )
 
     def erase(self, *, reason: str, at: datetime) -> None:
         """Destroys the personal data (the data key goes with it) and records ContactErased."""
@@ -418,8 +524,9 @@ class Contact:
         self.last_call_refusal_at = None
         self.status = Status.ERASED
         self._touch(at)
-        self.events.append(events.ContactErased(contact_id=self.id, reason=reason, at=at,
-                                                blind_indexes=blind_indexes))
+        self.events.append(
+            events.ContactErased(contact_id=self.id, reason=reason, at=at, blind_indexes=blind_indexes)
+        )
 
     def majority_on(self) -> date | None:
         """Returns the 18th birthday (past or future), or None without a birth date."""

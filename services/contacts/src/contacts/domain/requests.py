@@ -142,19 +142,34 @@ class DataSubjectRequest:
     events: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
-    def receive(cls, *, kind: RequestKind, contact_id: str | None, at: datetime,
-                request_id: str | None = None) -> DataSubjectRequest:
+    def receive(
+        cls, *, kind: RequestKind, contact_id: str | None, at: datetime, request_id: str | None = None
+    ) -> DataSubjectRequest:
         """Records a new request; without a contact it is closed at once as `no_data_found`."""
         found = contact_id is not None
-        request = cls(id=request_id or str(uuid.uuid4()), kind=kind, contact_id=contact_id, received_at=at,
-                      due_at=add_calendar_months(at, BASE_MONTHS),
-                      status=RequestStatus.RECEIVED if found else RequestStatus.NO_DATA_FOUND)
+        request = cls(
+            id=request_id or str(uuid.uuid4()),
+            kind=kind,
+            contact_id=contact_id,
+            received_at=at,
+            due_at=add_calendar_months(at, BASE_MONTHS),
+            status=RequestStatus.RECEIVED if found else RequestStatus.NO_DATA_FOUND,
+        )
         request.history.append(HistoryEntry(at=at, action="received"))
-        request.events.append(RequestReceived(request_id=request.id, contact_id=contact_id, kind=kind.value,
-                                              status=request.status.value, due_at=request.due_at, at=at))
+        request.events.append(
+            RequestReceived(
+                request_id=request.id,
+                contact_id=contact_id,
+                kind=kind.value,
+                status=request.status.value,
+                due_at=request.due_at,
+                at=at,
+            )
+        )
         if not found:
-            request.history.append(HistoryEntry(at=at, action="no_data_found",
-                                                note="no personal data about this person is held"))
+            request.history.append(
+                HistoryEntry(at=at, action="no_data_found", note="no personal data about this person is held")
+            )
             request.completed_at = at
             request.events.append(request._completed(at))
         return request
@@ -224,7 +239,8 @@ class DataSubjectRequest:
             raise ExtensionRefusedError(f"request {self.id} is closed ({self.status.value})")
         if months < 1 or self.extended_months + months > MAX_EXTENSION_MONTHS:
             raise ExtensionRefusedError(
-                f"at most {MAX_EXTENSION_MONTHS} months in all; {self.extended_months} already granted")
+                f"at most {MAX_EXTENSION_MONTHS} months in all; {self.extended_months} already granted"
+            )
         if not reason.strip():
             raise ExtensionRefusedError("an extension needs a reason")
         if at > self.original_due_at:
@@ -232,8 +248,16 @@ class DataSubjectRequest:
         self.extended_months += months
         self.due_at = add_calendar_months(self.received_at, BASE_MONTHS + self.extended_months)
         self._step(at, "extended", reason.strip())
-        self.events.append(RequestExtended(request_id=self.id, contact_id=self.contact_id, kind=self.kind.value,
-                                           months=months, due_at=self.due_at, at=at))
+        self.events.append(
+            RequestExtended(
+                request_id=self.id,
+                contact_id=self.contact_id,
+                kind=self.kind.value,
+                months=months,
+                due_at=self.due_at,
+                at=at,
+            )
+        )
 
     def is_overdue(self, *, now: datetime) -> bool:
         """Tells whether the request is still open after its due date."""
@@ -241,20 +265,32 @@ class DataSubjectRequest:
 
     def report_overdue(self, *, now: datetime) -> bool:
         """Records RequestOverdue once when the request is overdue; returns whether it did."""
-        if not self.is_overdue(now=now) or (self.overdue_reported_at is not None
-                                            and self.overdue_reported_at >= self.due_at):
+        if not self.is_overdue(now=now) or (
+            self.overdue_reported_at is not None and self.overdue_reported_at >= self.due_at
+        ):
             return False
         self.overdue_reported_at = now
         self._step(now, "overdue", f"due {self.due_at.isoformat()}")
-        self.events.append(RequestOverdue(request_id=self.id, contact_id=self.contact_id, kind=self.kind.value,
-                                          due_at=self.due_at, at=now))
+        self.events.append(
+            RequestOverdue(
+                request_id=self.id,
+                contact_id=self.contact_id,
+                kind=self.kind.value,
+                due_at=self.due_at,
+                at=now,
+            )
+        )
         return True
 
     def _completed(self, at: datetime) -> RequestCompleted:
-        return RequestCompleted(request_id=self.id, contact_id=self.contact_id, kind=self.kind.value,
-                                status=self.status.value,
-                                confirmations={s: t.isoformat() for s, t in sorted(self.confirmations.items())},
-                                at=at)
+        return RequestCompleted(
+            request_id=self.id,
+            contact_id=self.contact_id,
+            kind=self.kind.value,
+            status=self.status.value,
+            confirmations={s: t.isoformat() for s, t in sorted(self.confirmations.items())},
+            at=at,
+        )
 
     def _check_open(self) -> None:
         if not self.is_open:
@@ -284,7 +320,9 @@ class ObjectionForward:
     @classmethod
     def new(cls, *, request_id: str, blind_indexes: list[str], at: datetime) -> ObjectionForward:
         """Returns a pending forward of the request's objection."""
-        return cls(id=str(uuid.uuid4()), request_id=request_id, blind_indexes=list(blind_indexes), created_at=at)
+        return cls(
+            id=str(uuid.uuid4()), request_id=request_id, blind_indexes=list(blind_indexes), created_at=at
+        )
 
     @property
     def pending(self) -> bool:

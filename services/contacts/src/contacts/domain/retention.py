@@ -47,7 +47,9 @@ RELATIONSHIPS: Final = frozenset({PROSPECT, ACCOUNT_ONLY, CUSTOMER_SALE_DONE, CO
 # holds that a mere open proves nothing, since a message can be opened involuntarily). Signing a
 # contract is the person's act; its end may be the company's or the term's, and a call attempt is
 # always the company's, so neither moves the clock (RET-02 runs from the relationship's end anyway).
-CONTACT_FROM_PERSON_KINDS: Final = frozenset({"sale", "purchase", "reply", "click", "request", "contract_start"})
+CONTACT_FROM_PERSON_KINDS: Final = frozenset(
+    {"sale", "purchase", "reply", "click", "request", "contract_start"}
+)
 INTERACTION_KINDS: Final = CONTACT_FROM_PERSON_KINDS | {"open", "contract_end", "call_attempt"}
 
 # The rule book gives no figure for the one-time re-contact before deletion; 30 days is a design choice.

@@ -41,20 +41,38 @@ requests_router = APIRouter(prefix="/v1", tags=["data-subject requests"])
 def _read(contact: Contact) -> schemas.ContactRead:
     personal = contact.personal
     return schemas.ContactRead(
-        id=contact.id, kind=contact.kind, relationship=contact.relationship, status=contact.status.value,
-        version=contact.version, given_name=personal.given_name, family_name=personal.family_name,
-        email=personal.email, phone=personal.phone, postal_address=personal.postal_address,
-        birth_date=personal.birth_date, collected_from_person=contact.origin.collected_from_person,
-        source=contact.origin.source, broker_name=contact.origin.broker_name, obtained_at=contact.obtained_at,
+        id=contact.id,
+        kind=contact.kind,
+        relationship=contact.relationship,
+        status=contact.status.value,
+        version=contact.version,
+        given_name=personal.given_name,
+        family_name=personal.family_name,
+        email=personal.email,
+        phone=personal.phone,
+        postal_address=personal.postal_address,
+        birth_date=personal.birth_date,
+        collected_from_person=contact.origin.collected_from_person,
+        source=contact.origin.source,
+        broker_name=contact.origin.broker_name,
+        obtained_at=contact.obtained_at,
         last_contact_from_person_at=contact.last_contact_from_person_at,
-        relationship_end_at=contact.relationship_end_at, attributes=contact.attributes,
-        timezone=contact.timezone, timezone_source=contact.timezone_source, profession=contact.profession,
+        relationship_end_at=contact.relationship_end_at,
+        attributes=contact.attributes,
+        timezone=contact.timezone,
+        timezone_source=contact.timezone_source,
+        profession=contact.profession,
         phone_collection=contact.phone_collection.as_dict() if contact.phone_collection else None,
-        stop_pub=contact.stop_pub, purchases=[p.as_dict() for p in contact.purchases],
-        contracts=[c.as_dict() for c in contact.contracts], call_attempts=contact.call_attempts,
-        last_call_refusal_at=contact.last_call_refusal_at, majority_on=contact.majority_on(),
+        stop_pub=contact.stop_pub,
+        purchases=[p.as_dict() for p in contact.purchases],
+        contracts=[c.as_dict() for c in contact.contracts],
+        call_attempts=contact.call_attempts,
+        last_call_refusal_at=contact.last_call_refusal_at,
+        majority_on=contact.majority_on(),
         digital_consent_age_on=contact.digital_consent_age_on(),
-        created_at=contact.created_at, updated_at=contact.updated_at)
+        created_at=contact.created_at,
+        updated_at=contact.updated_at,
+    )
 
 
 def _etag(contact: Contact) -> str:
@@ -71,8 +89,9 @@ def _version_from_if_match(if_match: str | None) -> int | None:
 
 
 @router.post("/contacts", status_code=201, response_model=schemas.ContactRead)
-async def create_contact(body: schemas.ContactCreate, uow: UnitOfWorkDep, principal: ContactWriter,
-                         response: Response) -> schemas.ContactRead:
+async def create_contact(
+    body: schemas.ContactCreate, uow: UnitOfWorkDep, principal: ContactWriter, response: Response
+) -> schemas.ContactRead:
     """Creates a contact; 409 names the existing contact when the e-mail or phone is already known."""
     contact = await handlers.create_contact(importing.create_command(body, actor=principal.actor), uow)
     response.headers["ETag"] = _etag(contact)
@@ -81,8 +100,9 @@ async def create_contact(body: schemas.ContactCreate, uow: UnitOfWorkDep, princi
 
 
 @router.get("/contacts/{contact_id}", response_model=schemas.ContactRead)
-async def get_contact(contact_id: str, uow: UnitOfWorkDep, _principal: ContactReader,
-                      response: Response) -> schemas.ContactRead:
+async def get_contact(
+    contact_id: str, uow: UnitOfWorkDep, _principal: ContactReader, response: Response
+) -> schemas.ContactRead:
     """Returns a contact with its personal data."""
     contact = await handlers.get_contact(contact_id, uow)
     response.headers["ETag"] = _etag(contact)
@@ -90,9 +110,12 @@ async def get_contact(contact_id: str, uow: UnitOfWorkDep, _principal: ContactRe
 
 
 @router.get("/contacts", response_model=schemas.ContactList)
-async def find_contacts(uow: UnitOfWorkDep, _principal: ContactReader,
-                        email: str | None = Query(None, max_length=254),
-                        phone: str | None = Query(None, max_length=40)) -> schemas.ContactList:
+async def find_contacts(
+    uow: UnitOfWorkDep,
+    _principal: ContactReader,
+    email: str | None = Query(None, max_length=254),
+    phone: str | None = Query(None, max_length=40),
+) -> schemas.ContactList:
     """Finds contacts by e-mail or phone through the blind indexes (one of them is required)."""
     if not email and not phone:
         raise HTTPException(status_code=400, detail="give email or phone")
@@ -101,36 +124,65 @@ async def find_contacts(uow: UnitOfWorkDep, _principal: ContactReader,
 
 
 @router.patch("/contacts/{contact_id}", response_model=schemas.ContactRead)
-async def update_contact(contact_id: str, body: schemas.ContactUpdate, uow: UnitOfWorkDep,
-                         principal: ContactWriter, response: Response,
-                         if_match: str | None = Header(None)) -> schemas.ContactRead:
+async def update_contact(
+    contact_id: str,
+    body: schemas.ContactUpdate,
+    uow: UnitOfWorkDep,
+    principal: ContactWriter,
+    response: Response,
+    if_match: str | None = Header(None),
+) -> schemas.ContactRead:
     """Changes the given fields; with If-Match, only if the contact is still at that version (else 412)."""
-    contact = await handlers.update_contact(commands.UpdateContact(
-        actor=principal.actor, contact_id=contact_id, changes=importing.contact_changes(body),
-        expected_version=_version_from_if_match(if_match)), uow)
+    contact = await handlers.update_contact(
+        commands.UpdateContact(
+            actor=principal.actor,
+            contact_id=contact_id,
+            changes=importing.contact_changes(body),
+            expected_version=_version_from_if_match(if_match),
+        ),
+        uow,
+    )
     response.headers["ETag"] = _etag(contact)
     return _read(contact)
 
 
 @router.post("/contacts/{contact_id}/interactions", status_code=201, response_model=schemas.InteractionRead)
-async def record_interaction(contact_id: str, body: schemas.InteractionCreate, uow: UnitOfWorkDep,
-                             principal: ContactWriter) -> schemas.InteractionRead:
+async def record_interaction(
+    contact_id: str, body: schemas.InteractionCreate, uow: UnitOfWorkDep, principal: ContactWriter
+) -> schemas.InteractionRead:
     """Records an interaction; 422 names a field its kind requires (seller, outcome) or does not take.
 
     sale/purchase (seller, product_categories) fold into the contact's purchases; contract_start and
     contract_end open and close a seller's contract; call_attempt (outcome) is counted for the
     calling limits and, like an open, never restarts retention.
     """
-    interaction_id = await handlers.record_interaction(commands.RecordInteraction(
-        actor=principal.actor, contact_id=contact_id, kind=body.kind, occurred_at=body.occurred_at,
-        channel=body.channel, seller=body.seller, product_categories=body.product_categories,
-        outcome=body.outcome), uow)
-    return schemas.InteractionRead(id=interaction_id, contact_id=contact_id, kind=body.kind, seller=body.seller,
-                                   product_categories=body.product_categories, outcome=body.outcome)
+    interaction_id = await handlers.record_interaction(
+        commands.RecordInteraction(
+            actor=principal.actor,
+            contact_id=contact_id,
+            kind=body.kind,
+            occurred_at=body.occurred_at,
+            channel=body.channel,
+            seller=body.seller,
+            product_categories=body.product_categories,
+            outcome=body.outcome,
+        ),
+        uow,
+    )
+    return schemas.InteractionRead(
+        id=interaction_id,
+        contact_id=contact_id,
+        kind=body.kind,
+        seller=body.seller,
+        product_categories=body.product_categories,
+        outcome=body.outcome,
+    )
 
 
 @router.post("/contacts:import", response_model=schemas.ImportReport)
-async def import_contacts(request: Request, service: ServiceDep, principal: ContactWriter) -> schemas.ImportReport:
+async def import_contacts(
+    request: Request, service: ServiceDep, principal: ContactWriter
+) -> schemas.ImportReport:
     """Imports CSV or NDJSON rows: valid rows are kept, known people recognised, errors given by row number."""
     body = await request.body()
     report = schemas.ImportReport()
@@ -140,8 +192,12 @@ async def import_contacts(request: Request, service: ServiceDep, principal: Cont
         for number, fields, parse_error in rows:
             report.rows += 1
             if fields is None:
-                report.errors.append(schemas.RowError(row=number, errors=[
-                    {"field": "(row)", "message": f"row {parse_error}", "type": "row_invalid"}]))
+                report.errors.append(
+                    schemas.RowError(
+                        row=number,
+                        errors=[{"field": "(row)", "message": f"row {parse_error}", "type": "row_invalid"}],
+                    )
+                )
                 continue
             try:
                 batch.append((number, importing.to_command(fields, actor=principal.actor)))
@@ -159,16 +215,26 @@ async def import_contacts(request: Request, service: ServiceDep, principal: Cont
     return report
 
 
-async def _import_batch(service: ServiceDep, actor: str, batch: list[tuple[int, commands.CreateContact]],
-                        report: schemas.ImportReport) -> None:
+async def _import_batch(
+    service: ServiceDep,
+    actor: str,
+    batch: list[tuple[int, commands.CreateContact]],
+    report: schemas.ImportReport,
+) -> None:
     try:
-        outcome = await handlers.import_contacts(commands.ImportContacts(actor=actor, rows=batch), service.uow())
+        outcome = await handlers.import_contacts(
+            commands.ImportContacts(actor=actor, rows=batch), service.uow()
+        )
     except DuplicateContactError:
         # A concurrent writer took an index between the lookup and the insert: the retry sees it as known.
-        outcome = await handlers.import_contacts(commands.ImportContacts(actor=actor, rows=batch), service.uow())
+        outcome = await handlers.import_contacts(
+            commands.ImportContacts(actor=actor, rows=batch), service.uow()
+        )
     report.created += len(outcome.created)
-    report.known.extend(schemas.KnownRow(row=number, existing_contact_id=contact_id, matched_on=matched_on)
-                        for number, (contact_id, matched_on) in outcome.known.items())
+    report.known.extend(
+        schemas.KnownRow(row=number, existing_contact_id=contact_id, matched_on=matched_on)
+        for number, (contact_id, matched_on) in outcome.known.items()
+    )
 
 
 @router.post("/retention:sweep", response_model=schemas.SweepReport)
@@ -183,11 +249,19 @@ async def sweep_retention(service: ServiceDep, principal: Admin) -> schemas.Swee
 
 def _request_read(request: DataSubjectRequest, now: datetime) -> schemas.RequestRead:
     return schemas.RequestRead(
-        id=request.id, kind=request.kind, status=request.status.value, contact_id=request.contact_id,
-        received_at=request.received_at, due_at=request.due_at, extended_months=request.extended_months,
-        overdue=request.is_overdue(now=now), confirmations=request.confirmations,
-        awaiting_confirmation_from=request.awaiting(), completed_at=request.completed_at,
-        history=[schemas.HistoryRead(at=h.at, action=h.action, note=h.note) for h in request.history])
+        id=request.id,
+        kind=request.kind,
+        status=request.status.value,
+        contact_id=request.contact_id,
+        received_at=request.received_at,
+        due_at=request.due_at,
+        extended_months=request.extended_months,
+        overdue=request.is_overdue(now=now),
+        confirmations=request.confirmations,
+        awaiting_confirmation_from=request.awaiting(),
+        completed_at=request.completed_at,
+        history=[schemas.HistoryRead(at=h.at, action=h.action, note=h.note) for h in request.history],
+    )
 
 
 async def _get_request(desk: RightsDesk, request_id: str) -> DataSubjectRequest:
@@ -198,24 +272,36 @@ async def _get_request(desk: RightsDesk, request_id: str) -> DataSubjectRequest:
 
 
 @requests_router.post("/requests", status_code=201, response_model=schemas.RequestRead)
-async def submit_request(body: schemas.RequestCreate, desk: DeskDep, principal: DpoTools,
-                         response: Response) -> schemas.RequestRead:
+async def submit_request(
+    body: schemas.RequestCreate, desk: DeskDep, principal: DpoTools, response: Response
+) -> schemas.RequestRead:
     """Records a request and honours it as far as it can now; an unknown person gets `no_data_found`."""
-    request = await desk.submit(commands.ReceiveRequest(actor=principal.actor, kind=body.kind,
-                                                        contact_id=body.contact_id, email=body.email,
-                                                        phone=body.phone),
-                                changes=importing.contact_changes(body.changes) if body.changes else None)
+    request = await desk.submit(
+        commands.ReceiveRequest(
+            actor=principal.actor,
+            kind=body.kind,
+            contact_id=body.contact_id,
+            email=body.email,
+            phone=body.phone,
+        ),
+        changes=importing.contact_changes(body.changes) if body.changes else None,
+    )
     response.headers["Location"] = f"/v1/requests/{request.id}"
     return _request_read(request, desk.clock())
 
 
 @requests_router.get("/requests", response_model=schemas.RequestList)
-async def list_requests(desk: DeskDep, _principal: DpoTools, overdue: bool = False,
-                        limit: Annotated[int, Query(ge=1, le=500)] = 100) -> schemas.RequestList:
+async def list_requests(
+    desk: DeskDep,
+    _principal: DpoTools,
+    overdue: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> schemas.RequestList:
     """Lists open requests, oldest due first; `overdue=true` keeps those past their due date."""
     now = desk.clock()
-    found = await handlers.list_open_requests(desk.new_uow(), overdue_at=now if overdue else None,
-                                              limit=limit)
+    found = await handlers.list_open_requests(
+        desk.new_uow(), overdue_at=now if overdue else None, limit=limit
+    )
     return schemas.RequestList(items=[_request_read(r, now) for r in found])
 
 
@@ -226,9 +312,12 @@ async def get_request(request_id: str, desk: DeskDep, _principal: DpoTools) -> s
 
 
 @requests_router.get("/requests/{request_id}/export", response_model=None)
-async def export_request(request_id: str, desk: DeskDep, _principal: DpoTools,
-                         format: Literal["json", "portability", "csv"] = "json",  # noqa: A002 - query name
-                         ) -> Any:
+async def export_request(
+    request_id: str,
+    desk: DeskDep,
+    _principal: DpoTools,
+    format: Literal["json", "portability", "csv"] = "json",  # noqa: A002 - query name
+) -> Any:
     """Returns what every service holds about the person (json), or the data they provided, flat
     (portability: a JSON object of field → value; csv: the same rows as `field,value` CSV)."""
     request = await _get_request(desk, request_id)
@@ -239,22 +328,32 @@ async def export_request(request_id: str, desk: DeskDep, _principal: DpoTools,
     except PeerUnavailableError as error:
         raise HTTPException(status_code=503, detail=str(error)) from error
     if format == "csv":
-        return Response(portability_csv(export), media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="portability-{request.id}.csv"'})
+        return Response(
+            portability_csv(export),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="portability-{request.id}.csv"'},
+        )
     if format == "portability":
-        return {"request_id": request.id, "generated_at": export["generated_at"],
-                "data": dict(portability_rows(export))}
+        return {
+            "request_id": request.id,
+            "generated_at": export["generated_at"],
+            "data": dict(portability_rows(export)),
+        }
     return export
 
 
 @requests_router.post("/requests/{request_id}/extension", response_model=schemas.RequestRead)
-async def extend_request(request_id: str, body: schemas.ExtensionCreate, desk: DeskDep,
-                         principal: DpoTools) -> schemas.RequestRead:
+async def extend_request(
+    request_id: str, body: schemas.ExtensionCreate, desk: DeskDep, principal: DpoTools
+) -> schemas.RequestRead:
     """Extends the due date by one or two months (two in all), within the first month, with the reason."""
     try:
-        request = await handlers.extend_request(commands.ExtendRequest(
-            actor=principal.actor, request_id=request_id, months=body.months, reason=body.reason),
-            desk.new_uow())
+        request = await handlers.extend_request(
+            commands.ExtendRequest(
+                actor=principal.actor, request_id=request_id, months=body.months, reason=body.reason
+            ),
+            desk.new_uow(),
+        )
     except RequestNotFoundError as error:
         raise HTTPException(status_code=404, detail=str(error)) from error
     except ExtensionRefusedError as error:

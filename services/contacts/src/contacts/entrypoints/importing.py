@@ -43,8 +43,9 @@ def rows_of(body: bytes, content_type: str) -> Iterator[tuple[int, dict[str, Any
     elif media in NDJSON_TYPES:
         yield from _ndjson_rows(body)
     else:
-        raise UnsupportedImportFormatError(f"content type {media or '(none)'} is not one of "
-                                           f"{', '.join(CSV_TYPES + NDJSON_TYPES)}")
+        raise UnsupportedImportFormatError(
+            f"content type {media or '(none)'} is not one of {', '.join(CSV_TYPES + NDJSON_TYPES)}"
+        )
 
 
 def _csv_rows(body: bytes) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
@@ -115,18 +116,34 @@ def to_command(fields: dict[str, Any], *, actor: str) -> commands.CreateContact:
 def create_command(body: schemas.ContactCreate, *, actor: str) -> commands.CreateContact:
     """Returns the create command of a validated body."""
     personal = PersonalData(
-        given_name=body.given_name, family_name=body.family_name, email=body.email, phone=body.phone,
+        given_name=body.given_name,
+        family_name=body.family_name,
+        email=body.email,
+        phone=body.phone,
         postal_address=body.postal_address.model_dump(exclude_none=True) if body.postal_address else None,
-        birth_date=body.birth_date)
+        birth_date=body.birth_date,
+    )
     return commands.CreateContact(
-        actor=actor, kind=body.kind, relationship=body.relationship, personal=personal,
-        origin=Origin(collected_from_person=body.collected_from_person, source=body.source,
-                      broker_name=body.broker_name),
-        obtained_at=body.obtained_at, last_contact_from_person_at=body.last_contact_from_person_at,
-        relationship_end_at=body.relationship_end_at, attributes=body.attributes, timezone=body.timezone,
-        profession=body.profession, phone_collection=phone_collection(body.phone_collection), stop_pub=body.stop_pub,
-        purchases=[Purchase(seller=p.seller, categories=tuple(p.categories), last_at=p.last_at)
-                   for p in body.purchases])
+        actor=actor,
+        kind=body.kind,
+        relationship=body.relationship,
+        personal=personal,
+        origin=Origin(
+            collected_from_person=body.collected_from_person, source=body.source, broker_name=body.broker_name
+        ),
+        obtained_at=body.obtained_at,
+        last_contact_from_person_at=body.last_contact_from_person_at,
+        relationship_end_at=body.relationship_end_at,
+        attributes=body.attributes,
+        timezone=body.timezone,
+        profession=body.profession,
+        phone_collection=phone_collection(body.phone_collection),
+        stop_pub=body.stop_pub,
+        purchases=[
+            Purchase(seller=p.seller, categories=tuple(p.categories), last_at=p.last_at)
+            for p in body.purchases
+        ],
+    )
 
 
 def contact_changes(body: schemas.ContactUpdate) -> commands.ContactChanges:
@@ -146,5 +163,7 @@ def phone_collection(body: schemas.PhoneCollection | None) -> PhoneCollection | 
 
 def field_errors(error: ValidationError) -> list[dict[str, str]]:
     """Returns one {field, message, type} per problem of a row, without echoing the input."""
-    return [{"field": ".".join(str(p) for p in e["loc"]) or "(row)", "message": e["msg"], "type": e["type"]}
-            for e in error.errors(include_input=False, include_url=False)]
+    return [
+        {"field": ".".join(str(p) for p in e["loc"]) or "(row)", "message": e["msg"], "type": e["type"]}
+        for e in error.errors(include_input=False, include_url=False)
+    ]

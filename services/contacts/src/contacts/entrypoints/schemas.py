@@ -64,30 +64,64 @@ Email = Annotated[str, Field(max_length=254), AfterValidator(_valid_email)]
 BirthDate = Annotated[date, AfterValidator(_past_date)]
 PastDatetime = Annotated[AwareDatetime, AfterValidator(_past_datetime)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-TimeZone = Annotated[str, Field(max_length=64, description=(
-    "The person's IANA time zone (calling hours are judged in it). When absent it is derived from the "
-    "phone number's region, else the postal address (French overseas postal codes 971..988, then the "
-    "country), else Europe/Paris.")), AfterValidator(_valid_timezone)]
-Profession = Annotated[str, Field(min_length=1, max_length=200, description=(
-    "A named professional's function (e.g. 'pharmacien'), stored lower-cased; the gate compares it with "
-    "a campaign's professional_target."))]
-Seller = Annotated[str, Field(min_length=1, max_length=200, description=(
-    "The legal entity that sold (soft opt-in compares it with the campaign's sender)."))]
-Categories = Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=50, description=(
-    "Product categories of what was sold, compared with a campaign's products (soft opt-in)."))]
-StopPub = Annotated[bool, Field(description=(
-    "The mailbox shows a refusal of unaddressed advertising ('Stop Pub' sticker)."))]
+TimeZone = Annotated[
+    str,
+    Field(
+        max_length=64,
+        description=(
+            "The person's IANA time zone (calling hours are judged in it). When absent it is derived from the "
+            "phone number's region, else the postal address (French overseas postal codes 971..988, then the "
+            "country), else Europe/Paris."
+        ),
+    ),
+    AfterValidator(_valid_timezone),
+]
+Profession = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        description=(
+            "A named professional's function (e.g. 'pharmacien'), stored lower-cased; the gate compares it with "
+            "a campaign's professional_target."
+        ),
+    ),
+]
+Seller = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        description=("The legal entity that sold (soft opt-in compares it with the campaign's sender)."),
+    ),
+]
+Categories = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=100)]],
+    Field(
+        max_length=50,
+        description=(
+            "Product categories of what was sold, compared with a campaign's products (soft opt-in)."
+        ),
+    ),
+]
+StopPub = Annotated[
+    bool, Field(description=("The mailbox shows a refusal of unaddressed advertising ('Stop Pub' sticker)."))
+]
 
 
 class PhoneCollection(BaseModel):
     """What the person was told when the phone number was collected (consumer calls since 2026-08-11)."""
 
     model_config = ConfigDict(extra="forbid")
-    told_calls_need_consent: bool = Field(description=(
-        "The person was told at collection that prospecting calls need their consent."))
-    during_contract: bool = Field(description="The number was collected while a contract was being concluded.")
-    contract_states_calls_need_consent: bool = Field(description=(
-        "The contract states that prospecting calls need the person's consent."))
+    told_calls_need_consent: bool = Field(
+        description=("The person was told at collection that prospecting calls need their consent.")
+    )
+    during_contract: bool = Field(
+        description="The number was collected while a contract was being concluded."
+    )
+    contract_states_calls_need_consent: bool = Field(
+        description=("The contract states that prospecting calls need the person's consent.")
+    )
 
 
 class PurchaseIn(BaseModel):
@@ -128,16 +162,26 @@ class ContactCreate(BaseModel):
     obtained_at: PastDatetime
     last_contact_from_person_at: PastDatetime | None = None
     relationship_end_at: AwareDatetime | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict, max_length=100, description=(
-        "Free-form attributes, stored and returned but never published in events."))
+    attributes: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=100,
+        description=("Free-form attributes, stored and returned but never published in events."),
+    )
     timezone: TimeZone | None = None
     profession: Profession | None = None
-    phone_collection: PhoneCollection | None = Field(None, description=(
-        "What the person was told about consent to calls when the phone number was collected."))
+    phone_collection: PhoneCollection | None = Field(
+        None,
+        description=("What the person was told about consent to calls when the phone number was collected."),
+    )
     stop_pub: StopPub = False
-    purchases: list[PurchaseIn] = Field(default_factory=list, max_length=100, description=(
-        "An existing customer's purchases, one or more per seller; the relationship becomes "
-        "customer_sale_done when not given."))
+    purchases: list[PurchaseIn] = Field(
+        default_factory=list,
+        max_length=100,
+        description=(
+            "An existing customer's purchases, one or more per seller; the relationship becomes "
+            "customer_sale_done when not given."
+        ),
+    )
 
     @model_validator(mode="after")
     def _broker_named_when_not_from_person(self) -> ContactCreate:
@@ -150,8 +194,9 @@ class ContactCreate(BaseModel):
         if self.purchases and "relationship" not in self.model_fields_set:
             self.relationship = Relationship.CUSTOMER_SALE_DONE
         elif self.purchases and self.relationship in (Relationship.PROSPECT, Relationship.ACCOUNT_ONLY):
-            raise ValueError("purchases are those of a customer: the relationship cannot be "
-                             f"{self.relationship.value}")
+            raise ValueError(
+                f"purchases are those of a customer: the relationship cannot be {self.relationship.value}"
+            )
         return self
 
 
@@ -170,8 +215,12 @@ class ContactUpdate(BaseModel):
     last_contact_from_person_at: PastDatetime | None = None
     relationship_end_at: AwareDatetime | None = None
     attributes: dict[str, Any] | None = Field(None, max_length=100)
-    timezone: TimeZone | None = Field(None, description=(
-        "The person's IANA time zone; null goes back to the zone derived from the phone or address."))
+    timezone: TimeZone | None = Field(
+        None,
+        description=(
+            "The person's IANA time zone; null goes back to the zone derived from the phone or address."
+        ),
+    )
     profession: Profession | None = None
     phone_collection: PhoneCollection | None = None
     stop_pub: StopPub | None = None
@@ -191,12 +240,23 @@ class InteractionCreate(BaseModel):
     kind: InteractionKind
     channel: Annotated[str, Field(max_length=32)] | None = None
     occurred_at: PastDatetime
-    seller: Seller | None = Field(None, validate_default=True, description=(
-        "The legal entity that sold: required for sale, purchase, contract_start and contract_end."))
-    product_categories: Categories | None = Field(None, validate_default=True, description=(
-        "What was sold (sale, purchase, contract_start; on contract_end, which of the seller's contracts end)."))
-    outcome: CallOutcome | None = Field(None, validate_default=True, description=(
-        "How a call_attempt ended: required for call_attempt."))
+    seller: Seller | None = Field(
+        None,
+        validate_default=True,
+        description=(
+            "The legal entity that sold: required for sale, purchase, contract_start and contract_end."
+        ),
+    )
+    product_categories: Categories | None = Field(
+        None,
+        validate_default=True,
+        description=(
+            "What was sold (sale, purchase, contract_start; on contract_end, which of the seller's contracts end)."
+        ),
+    )
+    outcome: CallOutcome | None = Field(
+        None, validate_default=True, description=("How a call_attempt ended: required for call_attempt.")
+    )
 
     @field_validator("seller", "product_categories", "outcome", mode="after")
     @classmethod
@@ -265,13 +325,17 @@ class ContactRead(BaseModel):
     relationship_end_at: datetime | None
     attributes: dict[str, Any]
     timezone: str
-    timezone_source: str = Field(description="given, or what it was derived from: phone, postal_code, country, default")
+    timezone_source: str = Field(
+        description="given, or what it was derived from: phone, postal_code, country, default"
+    )
     profession: str | None
     phone_collection: PhoneCollection | None
     stop_pub: bool
     purchases: list[PurchaseRead]
     contracts: list[ContractRead]
-    call_attempts: list[datetime] = Field(description="The latest outbound call attempts (at most 4), oldest first.")
+    call_attempts: list[datetime] = Field(
+        description="The latest outbound call attempts (at most 4), oldest first."
+    )
     last_call_refusal_at: datetime | None
     majority_on: date | None = Field(description="The 18th birthday, derived from birth_date.")
     digital_consent_age_on: date | None = Field(description="The 15th birthday, derived from birth_date.")

@@ -17,12 +17,22 @@ from contacts.service_layer.unit_of_work import AbstractContactsUnitOfWork
 
 def _new_contact(cmd: commands.CreateContact, uow: AbstractContactsUnitOfWork) -> Contact:
     return Contact.create(
-        kind=cmd.kind, relationship=cmd.relationship, personal=cmd.personal,
-        indexes=uow.vault.indexes_for(cmd.personal), origin=cmd.origin, obtained_at=cmd.obtained_at,
+        kind=cmd.kind,
+        relationship=cmd.relationship,
+        personal=cmd.personal,
+        indexes=uow.vault.indexes_for(cmd.personal),
+        origin=cmd.origin,
+        obtained_at=cmd.obtained_at,
         last_contact_from_person_at=cmd.last_contact_from_person_at,
-        relationship_end_at=cmd.relationship_end_at, attributes=cmd.attributes, timezone=cmd.timezone,
-        profession=cmd.profession, phone_collection=cmd.phone_collection, stop_pub=cmd.stop_pub,
-        purchases=cmd.purchases, at=uow.clock())
+        relationship_end_at=cmd.relationship_end_at,
+        attributes=cmd.attributes,
+        timezone=cmd.timezone,
+        profession=cmd.profession,
+        phone_collection=cmd.phone_collection,
+        stop_pub=cmd.stop_pub,
+        purchases=cmd.purchases,
+        at=uow.clock(),
+    )
 
 
 async def create_contact(cmd: commands.CreateContact, uow: AbstractContactsUnitOfWork) -> Contact:
@@ -40,12 +50,16 @@ async def get_contact(contact_id: str, uow: AbstractContactsUnitOfWork) -> Conta
         return await uow.contacts.get_or_raise(contact_id)
 
 
-async def find_contacts(*, email: str | None, phone: str | None, uow: AbstractContactsUnitOfWork) -> list[Contact]:
+async def find_contacts(
+    *, email: str | None, phone: str | None, uow: AbstractContactsUnitOfWork
+) -> list[Contact]:
     """Returns the live contacts with this e-mail or phone, found through the blind indexes."""
     indexer = uow.vault.indexer
     async with uow:
-        ids = await uow.contacts.find_by_index(email_index=indexer.email(email) if email else None,
-                                               phone_index=indexer.phone(phone) if phone else None)
+        ids = await uow.contacts.find_by_index(
+            email_index=indexer.email(email) if email else None,
+            phone_index=indexer.phone(phone) if phone else None,
+        )
         return [await uow.contacts.get_or_raise(cid) for cid in ids]
 
 
@@ -56,7 +70,10 @@ async def update_contact(cmd: commands.UpdateContact, uow: AbstractContactsUnitO
         changes = cmd.changes.given()
         if "email" in changes or "phone" in changes:
             contact.check_not_erased()
-            merged = {**contact.personal.as_dict(), **{k: changes[k] for k in ("email", "phone") if k in changes}}
+            merged = {
+                **contact.personal.as_dict(),
+                **{k: changes[k] for k in ("email", "phone") if k in changes},
+            }
             changes["indexes"] = uow.vault.indexes_for(PersonalData.from_dict(merged))
         contact.update(changes=changes, at=uow.clock(), expected_version=cmd.expected_version)
         await uow.commit(actor=cmd.actor)
@@ -69,15 +86,30 @@ async def record_interaction(cmd: commands.RecordInteraction, uow: AbstractConta
         contact = await uow.contacts.get_or_raise(cmd.contact_id, for_update=True)
         at = uow.clock()
         interaction_id = contact.record_interaction(
-            kind=cmd.kind, channel=cmd.channel, occurred_at=cmd.occurred_at, at=at, seller=cmd.seller,
-            product_categories=cmd.product_categories, outcome=cmd.outcome)
+            kind=cmd.kind,
+            channel=cmd.channel,
+            occurred_at=cmd.occurred_at,
+            at=at,
+            seller=cmd.seller,
+            product_categories=cmd.product_categories,
+            outcome=cmd.outcome,
+        )
         recorded = contact.events[-1]
         # The contact row goes first because the interaction row references it.
         await uow.contacts.flush()
-        await uow.contacts.add_interaction(InteractionRow(
-            id=interaction_id, contact_id=contact.id, kind=cmd.kind.value, channel=cmd.channel,
-            occurred_at=cmd.occurred_at, recorded_at=at, seller=recorded.seller,
-            product_categories=recorded.product_categories, outcome=recorded.outcome))
+        await uow.contacts.add_interaction(
+            InteractionRow(
+                id=interaction_id,
+                contact_id=contact.id,
+                kind=cmd.kind.value,
+                channel=cmd.channel,
+                occurred_at=cmd.occurred_at,
+                recorded_at=at,
+                seller=recorded.seller,
+                product_categories=recorded.product_categories,
+                outcome=recorded.outcome,
+            )
+        )
         await uow.commit(actor=cmd.actor)
     return interaction_id
 
@@ -112,8 +144,9 @@ def _cutoff(cmd: commands.SweepRetention) -> datetime:
     return retention.add_calendar_years(cmd.now, -years) + timedelta(days=1)
 
 
-async def sweep_retention(cmd: commands.SweepRetention, uow: AbstractContactsUnitOfWork, *,
-                          grace: timedelta) -> SweepReport:
+async def sweep_retention(
+    cmd: commands.SweepRetention, uow: AbstractContactsUnitOfWork, *, grace: timedelta
+) -> SweepReport:
     """Flags contacts past their retention deadline and erases those past the grace too (one batch).
 
     Each step is an event: RetentionFlagged, then ContactErased. A contact found already past the
@@ -122,7 +155,9 @@ async def sweep_retention(cmd: commands.SweepRetention, uow: AbstractContactsUni
     """
     report = SweepReport()
     async with uow:
-        ids = await uow.contacts.ids_for_retention_sweep(cutoff=_cutoff(cmd), after=cmd.after, limit=cmd.limit)
+        ids = await uow.contacts.ids_for_retention_sweep(
+            cutoff=_cutoff(cmd), after=cmd.after, limit=cmd.limit
+        )
         for contact_id in ids:
             contact = await uow.contacts.get_or_raise(contact_id, for_update=True)
             report.examined += 1
@@ -141,14 +176,21 @@ async def sweep_retention(cmd: commands.SweepRetention, uow: AbstractContactsUni
     return report
 
 
-async def sweep_all_retention(*, actor: str, now: datetime, grace: timedelta,
-                              new_uow: Callable[[], AbstractContactsUnitOfWork], batch: int = 500) -> SweepReport:
+async def sweep_all_retention(
+    *,
+    actor: str,
+    now: datetime,
+    grace: timedelta,
+    new_uow: Callable[[], AbstractContactsUnitOfWork],
+    batch: int = 500,
+) -> SweepReport:
     """Runs `sweep_retention` batch after batch (one transaction each) until every contact was examined."""
     total = SweepReport()
     after: str | None = None
     while True:
-        report = await sweep_retention(commands.SweepRetention(actor=actor, now=now, limit=batch, after=after),
-                                       new_uow(), grace=grace)
+        report = await sweep_retention(
+            commands.SweepRetention(actor=actor, now=now, limit=batch, after=after), new_uow(), grace=grace
+        )
         total.examined += report.examined
         total.flagged += report.flagged
         total.erased += report.erased
@@ -177,7 +219,8 @@ async def import_contacts(cmd: commands.ImportContacts, uow: AbstractContactsUni
         candidates = [(number, _new_contact(row, uow)) for number, row in cmd.rows]
         existing = await uow.contacts.find_known(
             email_indexes=[c.indexes.email for _, c in candidates if c.indexes.email],
-            phone_indexes=[c.indexes.phone for _, c in candidates if c.indexes.phone])
+            phone_indexes=[c.indexes.phone for _, c in candidates if c.indexes.phone],
+        )
         to_add = []
         for number, contact in candidates:
             match = _known_match(existing, contact)
@@ -219,16 +262,19 @@ async def _person(cmd: commands.ReceiveRequest, uow: AbstractContactsUnitOfWork)
             return None
     else:
         indexer = uow.vault.indexer
-        ids = await uow.contacts.find_by_index(email_index=indexer.email(cmd.email) if cmd.email else None,
-                                               phone_index=indexer.phone(cmd.phone) if cmd.phone else None)
+        ids = await uow.contacts.find_by_index(
+            email_index=indexer.email(cmd.email) if cmd.email else None,
+            phone_index=indexer.phone(cmd.phone) if cmd.phone else None,
+        )
         if ids:
             contact = await uow.contacts.get_or_raise(ids[0])
     # An erased contact holds no personal data any more: a request about it finds none.
     return None if contact is None or contact.status is Status.ERASED else contact
 
 
-async def receive_request(cmd: commands.ReceiveRequest,
-                         uow: AbstractContactsUnitOfWork) -> DataSubjectRequest:
+async def receive_request(
+    cmd: commands.ReceiveRequest, uow: AbstractContactsUnitOfWork
+) -> DataSubjectRequest:
     """Records a request; unknown (or erased) people get a request closed at once as `no_data_found`.
 
     An objection from a person we hold no contact for is still owed to consent (UNI-02: it must
@@ -237,33 +283,46 @@ async def receive_request(cmd: commands.ReceiveRequest,
     """
     async with uow:
         contact = await _person(cmd, uow)
-        request = DataSubjectRequest.receive(kind=cmd.kind, contact_id=contact.id if contact else None,
-                                             at=uow.clock())
+        request = DataSubjectRequest.receive(
+            kind=cmd.kind, contact_id=contact.id if contact else None, at=uow.clock()
+        )
         if contact is not None:
-            note = ("awaiting erasure confirmations from every service" if cmd.kind is RequestKind.ERASURE
-                    else None)
+            note = (
+                "awaiting erasure confirmations from every service"
+                if cmd.kind is RequestKind.ERASURE
+                else None
+            )
             request.start(at=uow.clock(), note=note)
         uow.requests.add(request)
         if contact is None and cmd.kind is RequestKind.OBJECTION:
             indexer = uow.vault.indexer
-            indexes = [i for i in (indexer.email(cmd.email) if cmd.email else None,
-                                   indexer.phone(cmd.phone) if cmd.phone else None) if i]
+            indexes = [
+                i
+                for i in (
+                    indexer.email(cmd.email) if cmd.email else None,
+                    indexer.phone(cmd.phone) if cmd.phone else None,
+                )
+                if i
+            ]
             if indexes:
-                uow.requests.add_forward(ObjectionForward.new(request_id=request.id, blind_indexes=indexes,
-                                                              at=uow.clock()))
+                uow.requests.add_forward(
+                    ObjectionForward.new(request_id=request.id, blind_indexes=indexes, at=uow.clock())
+                )
         await uow.commit(actor=cmd.actor)
     return request
 
 
-async def pending_objection_forwards(uow: AbstractContactsUnitOfWork, *, request_id: str | None = None,
-                                     limit: int = 500) -> list[ObjectionForward]:
+async def pending_objection_forwards(
+    uow: AbstractContactsUnitOfWork, *, request_id: str | None = None, limit: int = 500
+) -> list[ObjectionForward]:
     """Returns the objection forwards consent has not accepted yet (of one request if given)."""
     async with uow:
         return await uow.requests.pending_forwards(request_id=request_id, limit=limit)
 
 
-async def record_forward_attempt(cmd: commands.RecordForwardAttempt,
-                                 uow: AbstractContactsUnitOfWork) -> ObjectionForward | None:
+async def record_forward_attempt(
+    cmd: commands.RecordForwardAttempt, uow: AbstractContactsUnitOfWork
+) -> ObjectionForward | None:
     """Records an attempt on an objection forward; returns it (None if it does not exist)."""
     async with uow:
         forward = await uow.requests.get_forward(cmd.forward_id)
@@ -279,15 +338,17 @@ async def get_request(request_id: str, uow: AbstractContactsUnitOfWork) -> DataS
         return await uow.requests.get_or_raise(request_id)
 
 
-async def list_open_requests(uow: AbstractContactsUnitOfWork, *, overdue_at: datetime | None = None,
-                             limit: int = 500) -> list[DataSubjectRequest]:
+async def list_open_requests(
+    uow: AbstractContactsUnitOfWork, *, overdue_at: datetime | None = None, limit: int = 500
+) -> list[DataSubjectRequest]:
     """Returns the open requests (only those overdue at `overdue_at` when given), oldest due first."""
     async with uow:
         return await uow.requests.open_requests(due_before=overdue_at, limit=limit)
 
 
-async def complete_request(cmd: commands.CompleteRequest,
-                          uow: AbstractContactsUnitOfWork) -> DataSubjectRequest:
+async def complete_request(
+    cmd: commands.CompleteRequest, uow: AbstractContactsUnitOfWork
+) -> DataSubjectRequest:
     """Closes a request as honoured (RequestError if closed, or an erasure not yet confirmed everywhere)."""
     async with uow:
         request = await uow.requests.get_or_raise(cmd.request_id, for_update=True)
@@ -314,22 +375,31 @@ async def extend_request(cmd: commands.ExtendRequest, uow: AbstractContactsUnitO
     return request
 
 
-async def confirm_erasure(cmd: commands.ConfirmErasure,
-                         uow: AbstractContactsUnitOfWork) -> list[DataSubjectRequest]:
+async def confirm_erasure(
+    cmd: commands.ConfirmErasure, uow: AbstractContactsUnitOfWork
+) -> list[DataSubjectRequest]:
     """Records a service's confirmation on the contact's open erasure requests; returns those it changed."""
     async with uow:
-        changed = [r for r in await uow.requests.open_for_contact(cmd.contact_id, kind=RequestKind.ERASURE,
-                                                                  for_update=True)
-                   if r.confirm_erasure(service=cmd.service, at=uow.clock())]
+        changed = [
+            r
+            for r in await uow.requests.open_for_contact(
+                cmd.contact_id, kind=RequestKind.ERASURE, for_update=True
+            )
+            if r.confirm_erasure(service=cmd.service, at=uow.clock())
+        ]
         await uow.commit(actor=cmd.actor)
     return changed
 
 
-async def report_overdue(cmd: commands.ReportOverdue,
-                        uow: AbstractContactsUnitOfWork) -> list[DataSubjectRequest]:
+async def report_overdue(
+    cmd: commands.ReportOverdue, uow: AbstractContactsUnitOfWork
+) -> list[DataSubjectRequest]:
     """Records RequestOverdue once for each open request past its due date; returns them."""
     async with uow:
-        reported = [r for r in await uow.requests.open_requests(due_before=cmd.now, limit=cmd.limit)
-                    if r.report_overdue(now=cmd.now)]
+        reported = [
+            r
+            for r in await uow.requests.open_requests(due_before=cmd.now, limit=cmd.limit)
+            if r.report_overdue(now=cmd.now)
+        ]
         await uow.commit(actor=cmd.actor)
     return reported
