@@ -4,7 +4,7 @@ export UV_LINK_MODE := copy
 PY := .venv/bin/python
 ROLE ?= integrator
 
-.PHONY: install run stop token test test-unit lint-imports bench asyncapi facts rules-doc clean
+.PHONY: install run stop token test test-unit lint lint-imports bench asyncapi facts rules-doc clean
 
 install: ## Install uv, Python dependencies (locked) and the Kafka broker's jars.
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
@@ -23,7 +23,16 @@ token: ## Print a bearer token for ROLE (integrator, marketer, reviewer, auditor
 lint-imports: ## Check the import contracts (no service imports another; domains import no framework).
 	@.venv/bin/lint-imports
 
-test: install lint-imports ## Unit, integration and end-to-end tests on a real Kafka and PostgreSQL.
+MYPY_PACKAGES := -p shared -p contacts -p consent -p campaign_gate -p audit_log -p vigie_verify
+MYPY_STRICT := -p shared -p contacts.domain -p consent.domain -p campaign_gate.domain -p audit_log.domain
+
+lint: install lint-imports ## ruff (lint and format check) and mypy: every package, strict on the domains and shared/.
+	@.venv/bin/ruff check -q .
+	@.venv/bin/ruff format --check -q .
+	@.venv/bin/mypy $(MYPY_PACKAGES)
+	@.venv/bin/mypy --strict $(MYPY_STRICT)
+
+test: install lint ## Lint and types, then unit, integration and end-to-end tests on a real Kafka and PostgreSQL.
 	@$(PY) -m pytest -q -p no:cacheprovider
 
 test-unit: install
