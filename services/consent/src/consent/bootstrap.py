@@ -42,7 +42,8 @@ class ConsentService:
         return timedelta(days=self.settings.broker_verification_max_age_days)
 
     async def watch_contracts_forever(self) -> None:
-        """Runs the expiry watch every `contract_watch_interval_seconds`; a failed pass is logged and retried."""
+        """Runs the expiry watch every `contract_watch_interval_seconds`; a failed pass is logged and
+        retried."""
         interval = self.settings.contract_watch_interval_seconds
         while True:
             try:

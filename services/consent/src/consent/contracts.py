@@ -22,7 +22,8 @@ CONTRACT_EXPIRING = "vigie.consent.contract_expiring.v1"
 CONTRACT_EXPIRED = "vigie.consent.contract_expired.v1"
 CONSENT_DATA_ERASED = "vigie.consent.consent_data_erased.v1"
 
-#: What consent listens to: the contacts' blind indexes (to attach them to objections) and erasures (SPEC §1, §7).
+#: What consent listens to: the contacts' blind indexes (to attach them to objections) and erasures (SPEC §1,
+#: §7).
 CONTACTS_EVENTS = "contacts.events"
 CONTACT_CREATED = "vigie.contacts.contact_created.v1"
 CONTACT_UPDATED = "vigie.contacts.contact_updated.v1"

@@ -54,7 +54,11 @@ def _iso(value: datetime | None) -> str | None:
 
 def _time(value: str | None) -> datetime | None:
     # The JSON documents keep each time with its offset, as the domain (aware times only) gave it.
-    return datetime.fromisoformat(value) if value is not None else None
+    return _required_time(value) if value is not None else None
+
+
+def _required_time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
 
 
 def _party(value: NamedParty | None) -> dict[str, str] | None:
@@ -62,7 +66,11 @@ def _party(value: NamedParty | None) -> dict[str, str] | None:
 
 
 def _party_from(value: dict[str, str] | None) -> NamedParty | None:
-    return NamedParty(**value) if value is not None else None
+    return _required_party(value) if value is not None else None
+
+
+def _required_party(value: dict[str, str]) -> NamedParty:
+    return NamedParty(**value)
 
 
 # --- The ports: what the handlers may ask of each repository (the fakes implement them in memory).
@@ -352,11 +360,11 @@ def purpose_version_to_domain(d: dict[str, Any]) -> PurposeVersion:
     """Returns the register version stored as a JSON document."""
     return PurposeVersion(
         version=d["version"],
-        valid_from=_time(d["valid_from"]),
-        valid_to=_time(d["valid_to"]),  # type: ignore[arg-type]
+        valid_from=_required_time(d["valid_from"]),
+        valid_to=_time(d["valid_to"]),
         name=d["name"],
-        controller=_party_from(d["controller"]),
-        dpo=_party_from(d["dpo"]),  # type: ignore[arg-type]
+        controller=_required_party(d["controller"]),
+        dpo=_party_from(d["dpo"]),
         description=d["description"],
         lawful_basis=LawfulBasis(d["lawful_basis"]),
         legitimate_interest=d["legitimate_interest"],
@@ -587,8 +595,8 @@ class ConsentRepository(_Repository[Consent], AbstractConsentRepository):
                 partner_list_shown=tuple(collector["partner_list_shown"]),
             ),
             proof=ConsentProof(
-                captured_at=_time(proof["captured_at"]),
-                source=proof["source"],  # type: ignore[arg-type]
+                captured_at=_required_time(proof["captured_at"]),
+                source=proof["source"],
                 ip=proof["ip"],
                 user_agent=proof["user_agent"],
             ),
@@ -870,7 +878,8 @@ class ContractRepository(_Repository[Contract], AbstractContractRepository):
         )
 
     async def expiring_or_expired_by(self, until: datetime, *, for_update: bool = False) -> list[Contract]:
-        """Returns the contract versions with an expiry on or before `until` (their parties' later ones too)."""
+        """Returns the contract versions with an expiry on or before `until` (their parties' later ones
+        too)."""
         later = sa.select(orm.party_contracts.c.party_id).where(orm.party_contracts.c.expires_at <= until)
         return await self._select(
             orm.party_contracts.c.party_id.in_(later),

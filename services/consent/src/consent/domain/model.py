@@ -13,8 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, Final, TypedDict, TypeVar
 
 from consent.domain import errors, events
+from consent.domain.events import ConsentGranted
 
 
 def new_id() -> str:
@@ -26,6 +28,16 @@ def check_aware(name: str, value: datetime | None) -> None:
     """Raises `NaiveDatetimeError` when a given time has no time zone."""
     if value is not None and (value.tzinfo is None or value.utcoffset() is None):
         raise errors.NaiveDatetimeError(name)
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def to_enum(enum: type[_E], value: object) -> _E:
+    """Returns `value` as a member of `enum`; raises ValueError, as `enum(value)` does, when it is none."""
+    if isinstance(value, str):
+        return enum(value)
+    raise ValueError(f"{value!r} is not a valid {enum.__qualname__}")
 
 
 def check_not_before(name: str, value: datetime, earliest_name: str, earliest: datetime) -> None:
@@ -290,7 +302,9 @@ class Purpose:
         unknown = sorted(set(changes) - set(_CONTENT_FIELDS))
         if unknown:
             raise errors.InvalidRevisionError(f"cannot revise fields {unknown}")
-        normalised = {name: _normalise(name, value) for name, value in changes.items()}
+        # Any: the names were checked against the content fields above and `check_purpose_content`
+        # vets the successor; the values' types depend on the name, which no static type can follow.
+        normalised: dict[str, Any] = {name: _normalise(name, value) for name, value in changes.items()}
         if normalised.get("art14_exemption_claimed") is False:
             normalised["art14_exemption_ground"] = None
         changed = tuple(
@@ -339,7 +353,7 @@ class Purpose:
 def _normalise(name: str, value: object) -> object:
     # Because a list and a tuple with the same items must not count as a change.
     if name == "lawful_basis":
-        return LawfulBasis(value)  # type: ignore[arg-type]
+        return to_enum(LawfulBasis, value)
     if isinstance(value, list):
         return tuple(value)
     return value
@@ -428,7 +442,8 @@ def check_ip_not_raw(ip: str | None) -> None:
 
 
 class GivenBy(StrEnum):
-    """Who gave the consent: the person, or a holder of parental authority with them (UNI-09, art. 45 loi 78-17)."""
+    """Who gave the consent: the person, or a holder of parental authority with them (UNI-09, art. 45 loi
+    78-17)."""
 
     DATA_SUBJECT = "data_subject"
     PARENTAL_AUTHORITY_HOLDER = "parental_authority_holder"
@@ -492,6 +507,15 @@ class TermsEntered:
     withdrawal_statement: str | None = None
     explicit: bool = False
     given_by: tuple[GivenBy, ...] = (GivenBy.DATA_SUBJECT,)
+
+
+class TermsFacts(TypedDict):
+    """The terms of a consent as the fields of its events (`ConsentRequested`, `ConsentGranted`)."""
+
+    positive_act: bool
+    withdrawal_info_given: bool
+    explicit: bool
+    given_by: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -568,7 +592,7 @@ class ConsentTerms:
         """Tells whether the person and a holder of parental authority consented together."""
         return set(self.given_by) == {GivenBy.DATA_SUBJECT, GivenBy.PARENTAL_AUTHORITY_HOLDER}
 
-    def facts(self) -> dict[str, object]:
+    def facts(self) -> TermsFacts:
         """Returns the terms as event fields."""
         return {
             "positive_act": self.positive_act,
@@ -714,7 +738,7 @@ class Consent:
                     requested_at=at,
                     proof_present=consent.proof_present,
                     out_of_hours_calls=consent.out_of_hours_calls,
-                    **consent.terms.facts(),  # type: ignore[arg-type]
+                    **consent.terms.facts(),
                 )
             )
         else:
@@ -777,9 +801,9 @@ class Consent:
         if self.status is ConsentStatus.WITHDRAWN:
             raise errors.ConsentAlreadyWithdrawnError(self.consent_id)
 
-    def _granted_event(self) -> events.ConsentGranted:
+    def _granted_event(self) -> ConsentGranted:
         assert self.granted_at is not None
-        return events.ConsentGranted(
+        return ConsentGranted(
             consent_id=self.consent_id,
             contact_id=self.contact_id,
             purpose_id=self.purpose_id,
@@ -794,7 +818,7 @@ class Consent:
             confirmed_at=self.confirmed_at,
             proof_present=self.proof_present,
             out_of_hours_calls=self.out_of_hours_calls,
-            **self.terms.facts(),  # type: ignore[arg-type]
+            **self.terms.facts(),
         )
 
 
@@ -813,7 +837,7 @@ def check_no_active_consent(
 
 # --- Objection: absolute for direct marketing (UNI-01), outlives erasure through blind indexes (UNI-02).
 
-ALL_DIRECT_MARKETING = "all_direct_marketing"
+ALL_DIRECT_MARKETING: Final = "all_direct_marketing"
 
 
 class ObjectionReason(StrEnum):
@@ -877,7 +901,8 @@ class Objection:
         return None if self.scope == ALL_DIRECT_MARKETING else Channel(self.scope)
 
     def add_blind_indexes(self, blind_indexes: Iterable[str], *, at: datetime) -> tuple[str, ...]:
-        """Adds the person's other blind indexes (a new e-mail, a phone) so a re-import still matches; returns the new ones."""
+        """Adds the person's other blind indexes (a new e-mail, a phone) so a re-import still matches;
+        returns the new ones."""
         check_aware("at", at)
         new = tuple(i for i in dict.fromkeys(blind_indexes) if i and i not in self.blind_indexes)
         if new:

@@ -14,9 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TypedDict
 
 from consent.domain import errors, events
-from consent.domain.model import check_aware, check_not_before, new_id
+from consent.domain.model import check_aware, check_not_before, new_id, to_enum
 from consent.domain.processors import ART28_3_CHECKLIST, ART28_3_MANDATORY_CLAUSES
 
 
@@ -142,7 +143,8 @@ def check_known_clauses(clauses: Iterable[str]) -> None:
 
 
 def check_roles(roles: Iterable[PartyRole | str]) -> tuple[PartyRole, ...]:
-    """Returns the roles, deduplicated in declaration order, or raises when there is none or one is unknown."""
+    """Returns the roles, deduplicated in declaration order, or raises when there is none or one is
+    unknown."""
     try:
         checked = tuple(dict.fromkeys(PartyRole(role) for role in roles))
     except ValueError as exc:
@@ -228,7 +230,8 @@ class Contract:
         return frozenset(self.clauses | covered)
 
     def missing_clauses(self, roles: Iterable[PartyRole | str]) -> dict[str, list[str]]:
-        """Returns, per role, the clauses that role requires and this contract lacks (roles lacking none omitted)."""
+        """Returns, per role, the clauses that role requires and this contract lacks (roles lacking none
+        omitted)."""
         present = self.present_clauses()
         missing = {}
         for role in roles:
@@ -389,7 +392,7 @@ class Party:
         if self.status is PartyStatus.ENDED:
             raise errors.PartyEndedError(self.party_id)
 
-    def facts(self) -> dict[str, object]:
+    def facts(self) -> PartyFacts:
         """Returns what the gate needs to know of the party: ids, roles, scope, broker check; no person."""
         return {
             "party_id": self.party_id,
@@ -406,17 +409,52 @@ class Party:
 
 def _normalise(name: str, value: object) -> object:
     if name == "roles":
-        return check_roles(value)  # type: ignore[arg-type]
+        if not isinstance(value, Iterable):
+            raise TypeError(f"{type(value).__name__!r} object is not iterable")
+        return check_roles(value)
     if name == "status":
-        return PartyStatus(value)  # type: ignore[arg-type]
+        return to_enum(PartyStatus, value)
     if name == "broker_last_verified_at":
-        check_aware(name, value)  # type: ignore[arg-type]
+        if value is not None and not isinstance(value, datetime):
+            raise TypeError(f"{name} must be a datetime, not {type(value).__name__}")
+        check_aware(name, value)
     if isinstance(value, list):
         return tuple(dict.fromkeys(value))
     return value
 
 
-def contract_facts(party: Party, contract: Contract, *, at: datetime) -> dict[str, object]:
+class PartyFacts(TypedDict):
+    """The fields `PartyRegistered` and `PartyUpdated` share."""
+
+    party_id: str
+    legal_name: str
+    roles: tuple[str, ...]
+    status: str
+    purpose_ids: tuple[str, ...]
+    data_categories: tuple[str, ...]
+    systems: tuple[str, ...]
+    processor_id: str | None
+    broker_last_verified_at: datetime | None
+
+
+class ContractFactFields(TypedDict):
+    """The fields of `events.ContractFacts`, which every contract event carries."""
+
+    party_id: str
+    contract_id: str
+    version: int
+    roles: tuple[str, ...]
+    party_status: str
+    signed_at: datetime | None
+    expires_at: datetime | None
+    clauses_present: tuple[str, ...]
+    missing_clauses: dict[str, list[str]]
+    breach_notification_hours: int | None
+    broker_last_verified_at: datetime | None
+    in_force: bool
+
+
+def contract_facts(party: Party, contract: Contract, *, at: datetime) -> ContractFactFields:
     """Returns the facts of a contract event: ids, roles, dates, clauses present and missing per role."""
     return {
         "party_id": party.party_id,
@@ -482,14 +520,14 @@ def party_findings(
                 )
             )
     else:
-        if contract.is_expired_at(at):
+        if contract.expires_at is not None and contract.is_expired_at(at):
             found.append(
                 Finding(
                     "contract_expired",
                     f"contract {contract.reference!r} v{contract.version} "
                     f"expired at {contract.expires_at.isoformat()}",
                 )
-            )  # type: ignore[union-attr]
+            )
         for role, clauses in contract.missing_clauses(party.roles).items():
             found += [
                 Finding(

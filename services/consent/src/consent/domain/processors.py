@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from consent.domain import errors, events
-from consent.domain.model import check_aware, new_id
+from consent.domain.model import check_aware, new_id, to_enum
 
 
 class ProcessorRole(StrEnum):
@@ -234,7 +234,8 @@ class Processor:
         return processor
 
     def facts(self, *, at: datetime) -> dict[str, object]:
-        """Returns what the gate checks before a send through this vendor: contract, clauses, sub-processors, gaps."""
+        """Returns what the gate checks before a send through this vendor: contract, clauses, sub-processors,
+        gaps."""
         contract = self.contract
         return {
             "purpose_ids": list(self.purpose_ids),
@@ -306,11 +307,13 @@ class Processor:
 
 def _normalise(name: str, value: object) -> object:
     if name == "role":
-        return ProcessorRole(value)  # type: ignore[arg-type]
+        return to_enum(ProcessorRole, value)
     if name == "status":
-        return ProcessorStatus(value)  # type: ignore[arg-type]
+        return to_enum(ProcessorStatus, value)
     if name == "tia_done_at":
-        check_aware("tia_done_at", value)  # type: ignore[arg-type]
+        if value is not None and not isinstance(value, datetime):
+            raise TypeError(f"{name} must be a datetime, not {type(value).__name__}")
+        check_aware("tia_done_at", value)
     if isinstance(value, list):
         return tuple(value)
     return value

@@ -7,7 +7,7 @@ import binascii
 import ipaddress
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
@@ -102,7 +102,10 @@ def _next_cursor(kind: str, items: list[Any], limit: int, key: Any) -> str | Non
     return _encode_cursor(kind, value, record_id)
 
 
-def _aware_query(name: str, value: datetime | None) -> datetime | None:
+_MaybeTime = TypeVar("_MaybeTime", bound=datetime | None)
+
+
+def _aware_query(name: str, value: _MaybeTime) -> _MaybeTime:
     if value is not None and value.tzinfo is None:
         raise HTTPException(status_code=422, detail=f"{name}: must carry a time zone")
     return value
@@ -396,7 +399,8 @@ async def withdraw_consent(
     principal: IntegratorWriter,
     body: schemas.WithdrawalCreate | None = None,
 ) -> schemas.ConsentRead:
-    """Withdraws a consent; the record stays with its grant and withdrawal times (409 if already withdrawn)."""
+    """Withdraws a consent; the record stays with its grant and withdrawal times (409 if already
+    withdrawn)."""
     consent = await handlers.withdraw_consent(
         commands.WithdrawConsent(
             actor=principal.actor, consent_id=consent_id, source=body.source if body else None
@@ -497,7 +501,7 @@ async def art14_deadline(
     status = await handlers.art14_status(
         contact_id,
         uow,
-        obtained_at=_aware_query("obtained_at", obtained_at),  # type: ignore[arg-type]
+        obtained_at=_aware_query("obtained_at", obtained_at),
         first_communication_at=_aware_query("first_communication_at", first_communication_at),
         first_disclosure_at=_aware_query("first_disclosure_at", first_disclosure_at),
     )
@@ -638,7 +642,8 @@ async def register_party(
     principal: AdminWriter,
     response: Response,
 ) -> schemas.PartyPublic:
-    """Registers a party with its roles and scope; what it lacks (a contract first) is listed in `findings`."""
+    """Registers a party with its roles and scope; what it lacks (a contract first) is listed in
+    `findings`."""
     fields = _party_fields(body, set(schemas.PartyCreate.model_fields) - {"legal_name", "roles"})
     view = await handlers.register_party(
         commands.RegisterParty(
@@ -695,7 +700,8 @@ async def get_party(
 async def update_party(
     party_id: str, body: schemas.PartyUpdate, uow: UnitOfWorkDep, service: ServiceDep, principal: AdminWriter
 ) -> schemas.PartyPublic:
-    """Changes the given fields of a party, e.g. its roles or its broker verification date (409 once ended)."""
+    """Changes the given fields of a party, e.g. its roles or its broker verification date (409 once
+    ended)."""
     view = await handlers.update_party(
         commands.UpdateParty(
             actor=principal.actor,

@@ -339,23 +339,23 @@ class TermsIn(_In):
     positive_act: bool | None = Field(
         None,
         description=(
-            "The collector's own statement of a positive act, used only when `act` is not given; refused when it "
-            "contradicts `act`."
+            "The collector's own statement of a positive act, used only when `act` is not given; "
+            "refused when it contradicts `act`."
         ),
     )
     withdrawal_statement: Annotated[str, Field(max_length=2000)] | None = Field(
         None,
         description=(
-            "The sentence shown before consenting that says consent can be withdrawn (and how), when it is not "
-            "in `wording`."
+            "The sentence shown before consenting that says consent can be withdrawn (and how), "
+            "when it is not in `wording`."
         ),
     )
     withdrawal_info_given: bool | None = Field(
         None,
         description=(
             "Derived: true when `wording`, `withdrawal_statement` or the cited notice (published, for this "
-            "purpose, stating right_to_withdraw_consent) tells the person consent can be withdrawn (INFO-04). "
-            "A true claim that none of them bears out is refused."
+            "purpose, stating right_to_withdraw_consent) tells the person consent can be withdrawn "
+            "(INFO-04). A true claim that none of them bears out is refused."
         ),
     )
     explicit: bool = Field(False, description="An explicit consent (Art. 9(2)(a)); needs a positive act.")
@@ -405,7 +405,8 @@ class ConsentCreate(_In):
     out_of_hours_calls: bool = Field(
         False,
         description=(
-            "The person's express consent to be called outside the D223-9 slots; only for channel phone_human."
+            "The person's express consent to be called outside the D223-9 slots; "
+            "only for channel phone_human."
         ),
     )
 
@@ -472,7 +473,7 @@ class ConsentRead(_Out):
 class ObjectionCreate(_In):
     """An objection to direct marketing; e-mail and phone only serve to compute blind indexes."""
 
-    scope: Channel | Literal["all_direct_marketing"] = ALL_DIRECT_MARKETING  # type: ignore[assignment]
+    scope: Channel | Literal["all_direct_marketing"] = ALL_DIRECT_MARKETING
     contact_id: Id | None = None
     email: EmailStr | None = None
     phone: Annotated[str, Field(min_length=3, max_length=40)] | None = None

@@ -182,7 +182,8 @@ async def grant_consent(cmd: commands.GrantConsent, uow: AbstractConsentUnitOfWo
     async with uow:
         existing = await uow.consents.for_contact(cmd.contact_id, for_update=True)
         notice = await uow.notices.get(cmd.notice_id, cmd.notice_version) if cmd.notice_id else None
-        # Because the gate reads these terms as consent's record: derived from what was entered, never assumed.
+        # Because the gate reads these terms as consent's record: derived from what was entered, never
+        # assumed.
         terms = ConsentTerms.derive(
             cmd.terms,
             wording=cmd.wording,
@@ -273,7 +274,8 @@ async def record_objection(cmd: commands.RecordObjection, uow: AbstractConsentUn
 async def record_contact_indexes(
     cmd: commands.RecordContactIndexes, uow: AbstractConsentUnitOfWork
 ) -> tuple[str, ...]:
-    """Adds a contact's blind indexes to its known set and to its objections; returns the indexes added to them."""
+    """Adds a contact's blind indexes to its known set and to its objections; returns the indexes added to
+    them."""
     async with uow:
         at = uow.clock()
         merged = await uow.contact_indexes.merge(cmd.contact_id, cmd.blind_indexes, at=at)
@@ -578,7 +580,8 @@ class ExpiryWatchReport:
 async def watch_contract_expiry(
     cmd: commands.WatchContractExpiry, uow: AbstractConsentUnitOfWork
 ) -> ExpiryWatchReport:
-    """Raises `contract_expiring` for current contracts entering the window and `contract_expired` once each."""
+    """Raises `contract_expiring` for current contracts entering the window and `contract_expired` once
+    each."""
     async with uow:
         at = uow.clock()
         window = timedelta(days=cmd.window_days)
