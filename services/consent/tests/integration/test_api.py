@@ -123,7 +123,9 @@ async def _wait_for_consumer_idle(app: Any) -> None:
     await eventually(_caught_up, timeout=30)
 
 
-async def test_a_consent_for_an_unregistered_purpose_or_another_lawful_basis_is_refused(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_a_consent_for_an_unregistered_purpose_or_another_lawful_basis_is_refused(
+    settings: ConsentSettings,
+) -> None:
     async with running(create_app(settings)) as consent:
         contract_purpose = await _created(
             consent.client, "/v1/purposes", _purpose(lawful_basis="contract"), ADMIN
@@ -148,7 +150,9 @@ async def test_a_consent_for_an_unregistered_purpose_or_another_lawful_basis_is_
         ).status_code == 404
 
 
-async def test_a_withdrawal_keeps_the_history_and_a_new_grant_is_a_new_record(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_a_withdrawal_keeps_the_history_and_a_new_grant_is_a_new_record(
+    settings: ConsentSettings,
+) -> None:
     async with running(create_app(settings)) as consent:
         purpose = await _created(consent.client, "/v1/purposes", _purpose(), ADMIN)
         contact_id = _contact_id()
@@ -186,7 +190,7 @@ async def test_a_withdrawal_keeps_the_history_and_a_new_grant_is_a_new_record(se
         assert missing.status_code == 404
 
 
-async def test_roles_and_bad_input(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_roles_and_bad_input(settings: ConsentSettings) -> None:
     async with running(create_app(settings)) as consent:
         purpose = await _created(consent.client, "/v1/purposes", _purpose(), ADMIN)
         body = _consent(_contact_id(), purpose["purpose_id"])
@@ -212,7 +216,7 @@ async def test_roles_and_bad_input(settings) -> None:  # type: ignore[no-untyped
         assert purpose["purpose_id"] in {p["purpose_id"] for p in listed.json()["items"]}
 
 
-async def test_the_register_exports_in_the_cnil_template_columns(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_the_register_exports_in_the_cnil_template_columns(settings: ConsentSettings) -> None:
     async with running(create_app(settings)) as consent:
         processor = await _created(
             consent.client, "/v1/processors", {"legal_name": "Routeur SMS SAS", "role": "processor"}, ADMIN
@@ -243,7 +247,7 @@ async def test_the_register_exports_in_the_cnil_template_columns(settings) -> No
         assert bad.status_code == 422
 
 
-async def test_a_notice_missing_a_mandatory_item_is_refused_naming_it(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_a_notice_missing_a_mandatory_item_is_refused_naming_it(settings: ConsentSettings) -> None:
     async with running(create_app(settings)) as consent:
         purpose = await _created(consent.client, "/v1/purposes", _purpose(), ADMIN)
         incomplete = await consent.client.post(
@@ -272,7 +276,9 @@ async def test_a_notice_missing_a_mandatory_item_is_refused_naming_it(settings) 
         assert unknown.status_code == 404
 
 
-async def test_every_change_is_published_on_consent_events(settings, kafka_bootstrap: str) -> None:  # type: ignore[no-untyped-def]
+async def test_every_change_is_published_on_consent_events(
+    settings: ConsentSettings, kafka_bootstrap: str
+) -> None:
     email = f"camille.{uuid.uuid4().hex[:6]}@example.org"
     async with running(create_app(settings)) as consent:
         client = consent.client
@@ -285,7 +291,8 @@ async def test_every_change_is_published_on_consent_events(settings, kafka_boots
             {"contact_id": contact_id, "channel": "email"},
             INTEGRATOR,
         )
-        # The notice cited at collection states the right to withdraw: consent derives the information from it.
+        # The notice cited at collection states the right to withdraw: consent derives the information from
+        # it.
         terms = {
             "positive_act": True,
             "withdrawal_info_given": True,
@@ -352,8 +359,8 @@ async def test_every_change_is_published_on_consent_events(settings, kafka_boots
     assert person_facts and all(e.subject == contact_id for e in person_facts)
 
 
-async def test_a_contact_erasure_deletes_consents_and_keeps_the_objection_blind_index(  # type: ignore[no-untyped-def]
-    settings, kafka_bootstrap: str, upstream: Upstream
+async def test_a_contact_erasure_deletes_consents_and_keeps_the_objection_blind_index(
+    settings: ConsentSettings, kafka_bootstrap: str, upstream: Upstream
 ) -> None:
     email = f"dominique.{uuid.uuid4().hex[:6]}@example.org"
     async with running(create_app(settings)) as consent:
@@ -455,8 +462,8 @@ async def test_a_contact_erasure_deletes_consents_and_keeps_the_objection_blind_
     assert erasures[0].actor == "contacts/retention-sweeper"
 
 
-async def test_a_purpose_is_revised_into_a_new_version_and_retired_keeping_its_history(  # type: ignore[no-untyped-def]
-    settings, kafka_bootstrap: str
+async def test_a_purpose_is_revised_into_a_new_version_and_retired_keeping_its_history(
+    settings: ConsentSettings, kafka_bootstrap: str
 ) -> None:
     async with running(create_app(settings)) as consent:
         client = consent.client
@@ -512,7 +519,9 @@ async def test_a_purpose_is_revised_into_a_new_version_and_retired_keeping_its_h
     assert revised_event.data["version"] == 2 and revised_event.data["previous_version"] == 1
 
 
-async def test_single_records_are_readable_and_lists_page_with_an_opaque_cursor(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_single_records_are_readable_and_lists_page_with_an_opaque_cursor(
+    settings: ConsentSettings,
+) -> None:
     async with running(create_app(settings)) as consent:
         client = consent.client
         made = [(await _created(client, "/v1/purposes", _purpose(), ADMIN))["purpose_id"] for _ in range(3)]
@@ -553,7 +562,7 @@ async def test_single_records_are_readable_and_lists_page_with_an_opaque_cursor(
         assert fetched.status_code == 200 and fetched.json() == granted
 
 
-async def test_two_simultaneous_grants_leave_one_active_consent(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_two_simultaneous_grants_leave_one_active_consent(settings: ConsentSettings) -> None:
     async with running(create_app(settings)) as consent:
         purpose = await _created(consent.client, "/v1/purposes", _purpose(), ADMIN)
         contact_id = _contact_id()
@@ -587,7 +596,9 @@ async def test_two_simultaneous_grants_leave_one_active_consent(settings) -> Non
         assert sorted(rows) == ["withdrawn"] * 3, "one grant per round, each withdrawn"
 
 
-async def test_objections_are_matched_by_email_phone_or_blind_index_for_a_reimport(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_objections_are_matched_by_email_phone_or_blind_index_for_a_reimport(
+    settings: ConsentSettings,
+) -> None:
     phone = f"+33 6 12 {uuid.uuid4().int % 100:02d} {uuid.uuid4().int % 100:02d} 78"
     async with running(create_app(settings)) as consent:
         client = consent.client
@@ -614,7 +625,9 @@ async def test_objections_are_matched_by_email_phone_or_blind_index_for_a_reimpo
         ).status_code == 422
 
 
-async def test_the_art14_deadline_of_a_contact_is_exposed_with_its_notice_delivery(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_the_art14_deadline_of_a_contact_is_exposed_with_its_notice_delivery(
+    settings: ConsentSettings,
+) -> None:
     async with running(create_app(settings)) as consent:
         client = consent.client
         purpose = await _created(client, "/v1/purposes", _purpose(), ADMIN)
@@ -627,7 +640,8 @@ async def test_the_art14_deadline_of_a_contact_is_exposed_with_its_notice_delive
         )
         on_time, late, never = _contact_id(), _contact_id(), _contact_id()
         now = datetime.now(UTC)
-        # A delivery lies between the notice's publication (just now) and now: the obtaining times move instead.
+        # A delivery lies between the notice's publication (just now) and now: the obtaining times move
+        # instead.
         obtained = {
             on_time: now - timedelta(days=10),
             late: now - timedelta(days=40),
@@ -675,8 +689,8 @@ async def upstream(settings: ConsentSettings, kafka_bootstrap: str) -> AsyncIter
         yield producers
 
 
-async def test_an_objection_given_by_contact_id_alone_keeps_the_persons_indexes_past_erasure(  # type: ignore[no-untyped-def]
-    settings, kafka_bootstrap: str, upstream: Upstream
+async def test_an_objection_given_by_contact_id_alone_keeps_the_persons_indexes_past_erasure(
+    settings: ConsentSettings, kafka_bootstrap: str, upstream: Upstream
 ) -> None:
     indexer = BlindIndexer(settings.blind_index_key.get_secret_value().encode())
     email, phone = f"claude.{uuid.uuid4().hex[:6]}@example.org", f"+33612{uuid.uuid4().int % 100:02d}2233"
@@ -761,7 +775,10 @@ async def test_a_pre_ticked_consent_is_published_as_stored_without_positive_act_
                 purpose["purpose_id"],
                 channel="phone_human",
                 out_of_hours_calls=True,
-                wording="J'accepte d'être appelé par Acme, y compris le soir. Je peux retirer mon accord à tout moment.",
+                wording=(
+                    "J'accepte d'être appelé par Acme, y compris le soir. "
+                    "Je peux retirer mon accord à tout moment."
+                ),
                 terms={"act": "said_yes"},
             ),
             INTEGRATOR,

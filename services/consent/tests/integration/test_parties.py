@@ -92,8 +92,8 @@ async def _read_topic(
         await consumer.stop()
 
 
-async def test_every_party_and_contract_change_reaches_consent_events(  # type: ignore[no-untyped-def]
-    settings, kafka_bootstrap: str
+async def test_every_party_and_contract_change_reaches_consent_events(
+    settings: ConsentSettings, kafka_bootstrap: str
 ) -> None:
     clock = Clock(T0)
     contact = f"achats.{uuid.uuid4().hex[:6]}@broker.example"
@@ -196,7 +196,7 @@ async def test_every_party_and_contract_change_reaches_consent_events(  # type: 
     assert all(e.actor == "e2e/tester" for e in events)
 
 
-async def test_the_expiring_list_follows_the_clock_and_the_window(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_the_expiring_list_follows_the_clock_and_the_window(settings: ConsentSettings) -> None:
     clock = Clock(T0)
     async with running(_app(settings, clock)) as consent:
         client = consent.client
@@ -249,8 +249,8 @@ async def test_the_expiring_list_follows_the_clock_and_the_window(settings) -> N
         assert bad.status_code == 422
 
 
-async def test_the_watch_in_the_lifespan_raises_contract_expiring_by_itself(  # type: ignore[no-untyped-def]
-    settings, kafka_bootstrap: str
+async def test_the_watch_in_the_lifespan_raises_contract_expiring_by_itself(
+    settings: ConsentSettings, kafka_bootstrap: str
 ) -> None:
     periodic = settings.model_copy(update={"contract_watch_interval_seconds": 0.2})
     async with running(_app(periodic, Clock(T0))) as consent:
@@ -279,7 +279,7 @@ async def test_the_watch_in_the_lifespan_raises_contract_expiring_by_itself(  # 
     )
 
 
-async def test_parties_appear_in_the_register_export_and_the_auditors_csv(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_parties_appear_in_the_register_export_and_the_auditors_csv(settings: ConsentSettings) -> None:
     clock = Clock(T0)
     async with running(_app(settings, clock)) as consent:
         client = consent.client
@@ -366,7 +366,7 @@ async def test_parties_appear_in_the_register_export_and_the_auditors_csv(settin
         )
 
 
-async def test_party_input_is_checked_and_writes_are_for_admins(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_party_input_is_checked_and_writes_are_for_admins(settings: ConsentSettings) -> None:
     async with running(_app(settings, Clock(T0))) as consent:
         client = consent.client
         body = {"legal_name": "Conseil SAS", "roles": ["consultant"]}

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from consent.domain import model
@@ -35,8 +36,8 @@ def t0() -> datetime:
 def make_purpose() -> Callable[..., model.Purpose]:
     """Returns a factory of registered purposes with sensible register content."""
 
-    def factory(**overrides: object) -> model.Purpose:
-        fields: dict[str, object] = {
+    def factory(**overrides: Any) -> model.Purpose:
+        fields: dict[str, Any] = {
             "at": T0,
             "name": "Prospection par e-mail",
             "controller": CONTROLLER,
@@ -56,7 +57,7 @@ def make_purpose() -> Callable[..., model.Purpose]:
             ),
         }
         fields.update(overrides)
-        return model.Purpose.register(**fields)  # type: ignore[arg-type]
+        return model.Purpose.register(**fields)
 
     return factory
 

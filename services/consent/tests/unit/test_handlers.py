@@ -78,7 +78,8 @@ def _record(envelope: EventEnvelope, topic: str = contracts.CONTACTS_EVENTS) -> 
 async def test_registering_a_purpose_stores_version_1_and_publishes_it_once(uow, store) -> None:
     purpose = await _purpose(uow)
 
-    assert store.tables.purposes[purpose.purpose_id].current.version == 1  # type: ignore[union-attr]
+    current = store.tables.purposes[purpose.purpose_id].current
+    assert current is not None and current.version == 1
     assert [(e.purpose_id, e.version) for e in store.events_of(events.PurposeRegistered)] == [
         (purpose.purpose_id, 1)
     ]
@@ -131,7 +132,7 @@ async def test_a_revision_that_changes_nothing_makes_no_version(uow, store) -> N
         uow,
     )
 
-    assert revised.current.version == 1  # type: ignore[union-attr]
+    assert revised.current is not None and revised.current.version == 1
     assert store.events_of(events.PurposeRevised) == []
 
 

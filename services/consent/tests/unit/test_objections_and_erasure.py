@@ -145,7 +145,8 @@ def test_an_objection_takes_on_the_persons_other_blind_indexes_once_each(t0):
     assert objection.blind_indexes == ("a" * 64, "b" * 64)
     assert objection.add_blind_indexes(["b" * 64], at=t0) == ()
     assert [type(e) for e in objection.events] == [events.ObjectionIndexesAdded]
-    assert objection.events[0].blind_indexes == ("b" * 64,)  # type: ignore[attr-defined]
+    added = objection.events[0]
+    assert isinstance(added, events.ObjectionIndexesAdded) and added.blind_indexes == ("b" * 64,)
 
 
 # --- An erasure without an objection keeps a suppression hash (issue 13, RET-05, UNI-02).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from consent.domain import errors, events
@@ -13,12 +14,12 @@ T0 = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-def _party(*roles: str, **overrides: object) -> p.Party:
-    return p.Party.register(legal_name="Routeur SAS", roles=roles or ("processor",), at=T0, **overrides)  # type: ignore[arg-type]
+def _party(*roles: str, **overrides: Any) -> p.Party:
+    return p.Party.register(legal_name="Routeur SAS", roles=roles or ("processor",), at=T0, **overrides)
 
 
-def _contract(party: p.Party, clauses: object = None, *, version: int = 1, **overrides: object) -> p.Contract:
-    fields: dict[str, object] = {
+def _contract(party: p.Party, clauses: Any = None, *, version: int = 1, **overrides: Any) -> p.Contract:
+    fields: dict[str, Any] = {
         "reference": "DPA-2026",
         "signed_at": T0,
         "at": T0,
@@ -27,7 +28,7 @@ def _contract(party: p.Party, clauses: object = None, *, version: int = 1, **ove
     }
     fields.update(overrides)
     wanted = p.required_clauses(party.roles) if clauses is None else clauses
-    return p.Contract.sign(party=party, clauses=wanted, **fields)  # type: ignore[arg-type]
+    return p.Contract.sign(party=party, clauses=wanted, **fields)
 
 
 @pytest.mark.parametrize("role", list(p.PartyRole))
@@ -192,7 +193,8 @@ def test_the_expiry_watch_notices_a_contract_once_when_it_enters_the_window_and_
     assert [type(e) for e in contract.events] == [events.ContractExpiring, events.ContractExpired]
     expiring = contract.events[0]
     assert isinstance(expiring, events.ContractExpiring) and expiring.window_days == 30 and expiring.in_force
-    assert not contract.events[1].in_force  # type: ignore[attr-defined]
+    expired = contract.events[1]
+    assert isinstance(expired, events.ContractExpired) and not expired.in_force
 
 
 def test_the_expiring_list_holds_current_contracts_expiring_within_the_window_soonest_first() -> None:
