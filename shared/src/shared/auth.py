@@ -20,13 +20,18 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+if TYPE_CHECKING:
+    from jwt.types import Options
+
+    from shared.settings import ServiceSettings
 
 ROLES = ("integrator", "marketer", "reviewer", "auditor", "admin")
 ASYMMETRIC_ALGORITHMS = ["EdDSA", "RS256", "ES256", "PS256"]
@@ -71,7 +76,7 @@ def _principal(claims: dict[str, Any]) -> Principal:
     )
 
 
-_REQUIRED = {"require": ["exp", "iat", "sub", "iss", "aud"]}
+_REQUIRED: Options = {"require": ["exp", "iat", "sub", "iss", "aud"]}
 
 
 class LocalTokenVerifier:
@@ -148,7 +153,8 @@ async def fetch_jwks(url: str) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=5) as client:
         response = await client.get(url)
         response.raise_for_status()
-        return response.json()
+        jwks: dict[str, Any] = response.json()
+        return jwks
 
 
 class JwksTokenVerifier:
@@ -240,7 +246,7 @@ class CompositeTokenVerifier:
         self,
         *,
         symmetric: LocalTokenVerifier | None,
-        asymmetric: list[Any],
+        asymmetric: list[TokenVerifier],
         public_jwks: dict[str, Any] | None = None,
     ) -> None:
         self._symmetric = symmetric
@@ -267,7 +273,7 @@ class CompositeTokenVerifier:
         raise last or AuthenticationError(f"no verifier for algorithm {header.get('alg')!r}")
 
 
-def build_token_verifier(settings: Any) -> CompositeTokenVerifier:
+def build_token_verifier(settings: ServiceSettings) -> CompositeTokenVerifier:
     """Builds the verifier a service's settings ask for (local secret, local keys, issuer JWKS)."""
     issuer, audience = settings.jwt_issuer, settings.jwt_audience
     symmetric = None
@@ -275,7 +281,7 @@ def build_token_verifier(settings: Any) -> CompositeTokenVerifier:
         symmetric = LocalTokenVerifier(
             secret=settings.jwt_secret.get_secret_value(), issuer=issuer, audience=audience
         )
-    asymmetric: list[Any] = []
+    asymmetric: list[TokenVerifier] = []
     public = None
     if settings.jwt_signing_keys:
         local = LocalSigningKeys.parse(settings.jwt_signing_keys.get_secret_value())
@@ -373,6 +379,7 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
             raise PermissionDeniedError(roles)
         return principal
 
+    # mypy cannot type an attribute set on a function; the authorization-matrix test reads it.
     _check.vigie_roles = frozenset(roles)  # type: ignore[attr-defined]
     return _check
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -70,7 +79,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             cursor = dbapi_connection.cursor()
             # Because WAL lets the API, the relay and the consumer read while one of them writes.
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -95,3 +104,25 @@ async def ping(engine: AsyncEngine) -> None:
     """Runs one round trip to the database or raises."""
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+class AsyncpgConnection(Protocol):
+    """The part of asyncpg's own connection that Vigie calls directly (asyncpg ships no type hints)."""
+
+    async def fetch(self, query: str, *args: object) -> list[Any]: ...
+
+    async def copy_records_to_table(
+        self, table_name: str, *, columns: Sequence[str], records: Iterable[Sequence[object]]
+    ) -> str: ...
+
+    async def add_listener(self, channel: str, callback: Callable[..., None]) -> None: ...
+
+    async def remove_listener(self, channel: str, callback: Callable[..., None]) -> None: ...
+
+
+async def asyncpg_connection(conn: AsyncConnection) -> AsyncpgConnection:
+    """Returns the asyncpg connection under a PostgreSQL connection, in that connection's transaction."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    if driver is None:
+        raise RuntimeError("the connection has no driver connection (it was invalidated or detached)")
+    return cast(AsyncpgConnection, driver)

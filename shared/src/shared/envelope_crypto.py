@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 try:
     import orjson
 except ImportError:  # pragma: no cover - orjson is a dependency of shared; json is the fallback.
-    orjson = None  # type: ignore[assignment]
+    orjson = None  # type: ignore[assignment]  # the optional-import idiom: mypy types the name as the module
 
 __all__ = [
     "KEY_BYTES",

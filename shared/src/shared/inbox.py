@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -31,4 +33,5 @@ async def mark_processed_or_skip(
     result = await session.execute(
         insert.values(**values).on_conflict_do_nothing(index_elements=["event_id"])
     )
-    return result.rowcount == 1
+    # An INSERT's result is a CursorResult, which the session's signature does not say.
+    return cast("CursorResult[Any]", result).rowcount == 1

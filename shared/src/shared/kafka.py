@@ -87,7 +87,10 @@ class KafkaPublisher:
         self, *, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]
     ) -> asyncio.Future[object]:
         """Hands one record to the producer; the returned future resolves on the cluster's acknowledgement."""
-        return await self._producer.send(topic, value=value, key=key.encode(), headers=headers)
+        acknowledged: asyncio.Future[object] = await self._producer.send(
+            topic, value=value, key=key.encode(), headers=headers
+        )
+        return acknowledged
 
     async def ping(self) -> None:
         """Fetches cluster metadata or raises."""
@@ -360,7 +363,8 @@ class ConsumerLoop:
 
 
 def _header(record: ConsumerRecord, name: str) -> str | None:
-    for key, value in record.headers or ():
+    headers: Iterable[tuple[str, bytes | None]] = record.headers or ()
+    for key, value in headers:
         if key == name and value is not None:
             return value.decode("latin-1")
     return None

@@ -16,7 +16,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.db import is_postgres
+from shared.db import asyncpg_connection, is_postgres
 from shared.events import EventEnvelope
 
 log = logging.getLogger(__name__)
@@ -255,8 +255,7 @@ class OutboxRelay:
 
     async def _listen(self) -> Callable[[], Awaitable[None]]:
         conn = await self._engine.connect()
-        raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
+        driver = await asyncpg_connection(conn)
         channel = notify_channel(self._table)
 
         def _on_notify(*_args: object) -> None:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from shared.db import as_utc
+from shared.db import as_utc, asyncpg_connection
 from shared.envelope_crypto import KeyRing, decrypt_value, encrypt_value
 from shared.events import EventEnvelope
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -74,14 +74,15 @@ async def _fetch_nodes(conn: AsyncConnection, wanted: list[tuple[int, int]]) -> 
     if conn.dialect.name == "postgresql":
         # Because joining two arrays keeps one statement text (prepared once) and one index probe per
         # node, where a row-value IN list is re-planned for every length and scanned as a bitmap OR.
-        driver = (await conn.get_raw_connection()).driver_connection
-        rows = await driver.fetch(
-            "SELECT t.level, t.idx, t.hash FROM tree_nodes t JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx) "
+        driver = await asyncpg_connection(conn)
+        records = await driver.fetch(
+            "SELECT t.level, t.idx, t.hash FROM tree_nodes t "
+            "JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx) "
             "ON t.level = w.level AND t.idx = w.idx",
             [level for level, _ in wanted],
             [index for _, index in wanted],
         )
-        return {(row[0], row[1]): bytes(row[2]) for row in rows}
+        return {(record[0], record[1]): bytes(record[2]) for record in records}
     t = orm.tree_nodes.c
     found: dict[tuple[int, int], bytes] = {}
     for chunk in range(0, len(wanted), 400):
@@ -480,7 +481,7 @@ async def _insert_many(conn: AsyncConnection, table: sa.Table, rows: list[dict[s
         return
     # Because COPY moves a group commit's rows several times faster than multi-row INSERTs, and the
     # driver connection is the one whose transaction SQLAlchemy has open.
-    driver = (await conn.get_raw_connection()).driver_connection
+    driver = await asyncpg_connection(conn)
     columns = list(rows[0])
     await driver.copy_records_to_table(
         table.name, columns=columns, records=[tuple(row[c] for c in columns) for row in rows]
@@ -491,7 +492,7 @@ async def _read_chunk(conn: AsyncConnection, low: int, high: int) -> list[Any]:
     """Returns (idx, canonical, leaf_hash, level-0 node hash or None) of the entries with low <= idx < high."""
     if conn.dialect.name == "postgresql":
         # Because the driver's own fetch reads rows several times faster than result-row objects.
-        driver = (await conn.get_raw_connection()).driver_connection
+        driver = await asyncpg_connection(conn)
         return list(
             await driver.fetch(
                 "SELECT e.idx, e.canonical, e.leaf_hash, n.hash FROM entries e LEFT JOIN tree_nodes n "

@@ -6,10 +6,11 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from contacts.adapters import orm
 from contacts.adapters.protection import PersonalDataVault, SealedPersonalData
@@ -230,8 +231,12 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
         params = {f"c_{k}": v for k, v in self._to_row(contact, None).items()}
         params.update({f"o_{k}": v for k, v in outbox_row.items()})
         bind = self._session.bind
+        if not isinstance(bind, AsyncEngine):
+            raise TypeError(
+                "insert_with_event needs a session bound to an engine (it opens its own connection)"
+            )
         try:
-            async with bind.connect() as conn:  # type: ignore[union-attr]
+            async with bind.connect() as conn:
                 autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
                 await autocommit.execute(_CREATE_WITH_EVENT, params)
         except sa.exc.IntegrityError as error:
@@ -536,7 +541,8 @@ class SqlAlchemyRequestRepository(AbstractRequestRepository):
                 result = await self._session.execute(
                     table.update().where(table.c.id == request.id, table.c.version == loaded).values(**values)
                 )
-                if result.rowcount != 1:
+                # An UPDATE's result is a CursorResult, which the session's signature does not say.
+                if cast("CursorResult[Any]", result).rowcount != 1:
                     raise rq.RequestError(f"request {request.id} changed concurrently; retry")
             self._loaded[request.id] = request.version
 

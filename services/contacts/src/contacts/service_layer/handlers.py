@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from contacts.adapters.repository import InteractionRow
 from contacts.domain import retention
@@ -70,7 +71,7 @@ async def update_contact(cmd: commands.UpdateContact, uow: AbstractContactsUnitO
         changes = cmd.changes.given()
         if "email" in changes or "phone" in changes:
             contact.check_not_erased()
-            merged = {
+            merged: dict[str, Any] = {
                 **contact.personal.as_dict(),
                 **{k: changes[k] for k in ("email", "phone") if k in changes},
             }
