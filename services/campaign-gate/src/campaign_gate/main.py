@@ -1,4 +1,5 @@
-"""The campaign-gate ASGI app: `uvicorn campaign_gate.main:app --factory` (or `create_app(settings)` in tests)."""
+"""The campaign-gate ASGI app: `uvicorn campaign_gate.main:app --factory` (or `create_app(settings)` in
+tests)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ class Freshness:
 
 
 class KafkaFreshness:
-    """Says whether the projection is stale: Kafka unreachable, or records unconsumed for over `bound_seconds`.
+    """Says whether the projection is stale: Kafka unreachable, or records unconsumed for over
+    `bound_seconds`.
 
     The consumed offsets come from the database (written in the same transaction as each event), so
     this works whether the consumers run in the API's process or in their own.

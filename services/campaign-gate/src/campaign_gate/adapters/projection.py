@@ -7,11 +7,12 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import CursorResult, RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_gate.adapters import orm
@@ -352,7 +353,8 @@ class ProjectionRepository(AbstractProjectionRepository):
             .where(orm.gate_consents.c.consent_id == consent_id)
             .values(status="withdrawn", withdrawn_at=withdrawn_at, updated_at=at)
         )
-        if result.rowcount == 0:
+        # An UPDATE's result is a CursorResult, which the session's signature does not say.
+        if cast("CursorResult[Any]", result).rowcount == 0:
             await self.put_consent(
                 {
                     "consent_id": consent_id,
@@ -564,7 +566,8 @@ class ProjectionRepository(AbstractProjectionRepository):
     async def record_offset(
         self, *, topic: str, partition: int, offset: int, event_time: datetime | None
     ) -> None:
-        """Records the next offset to consume on a partition, in the same transaction as the event's effect."""
+        """Records the next offset to consume on a partition, in the same transaction as the event's
+        effect."""
         table = orm.projection_offsets
         values = {
             "topic": topic,
@@ -788,7 +791,7 @@ class ProjectionRepository(AbstractProjectionRepository):
 
         # Because UNI-07's "first communication" is one the gate never allowed before.
         r = orm.check_receipts.c
-        allowed = dict(
+        allowed: dict[str, int] = dict(
             (
                 await s.execute(
                     sa.select(r.contact_id, sa.func.count())
@@ -871,7 +874,7 @@ def _cleaned_on(imports: list[date], obtained_on: date) -> date | None:
     return latest if latest is not None and latest >= obtained_on else None
 
 
-def _consent(row: Mapping[str, Any]) -> ConsentRecord:
+def _consent(row: RowMapping) -> ConsentRecord:
     """Reads a projected consent as consent recorded it (proof, positive act, information, who gave it)."""
     given_by = set(row["given_by"] or ())
     requested = row["requested_at"]
@@ -894,7 +897,7 @@ def _consent(row: Mapping[str, Any]) -> ConsentRecord:
     )
 
 
-def _objection(row: Mapping[str, Any]) -> Objection:
+def _objection(row: RowMapping) -> Objection:
     scope = row["scope"]
     channel = None if scope == ALL_DIRECT_MARKETING else Channel(scope)
     return Objection(objection_id=row["objection_id"], at=row["at"], channel=channel)

@@ -11,10 +11,12 @@ import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 
 from campaign_gate.domain import clock, criteria, decision, rules
+from campaign_gate.domain.decision import CampaignEvaluation
 from campaign_gate.domain.facts import (
     CampaignFacts,
     Channel,
@@ -114,18 +116,19 @@ class RecipientColumns:
         """Returns the columns of resolved recipients."""
         zones = tuple(dict.fromkeys(v.timezone for v in views)) or ("Europe/Paris",)
         zone_code = {z: i for i, z in enumerate(zones)}
-        codecs: dict[str, tuple[Callable[[object], object], str]] = {
+        # Any: each converter takes the type of its own field of `RecipientView`.
+        codecs: dict[str, tuple[Callable[[Any], object], str]] = {
             "contact_id": (lambda x: x, "object"),
-            "kind": (KIND_CODES.__getitem__, "int8"),  # type: ignore[dict-item]
-            "relationship": (RELATIONSHIP_CODES.__getitem__, "int8"),  # type: ignore[dict-item]
-            "consent_status": (CONSENT_CODES.__getitem__, "int8"),  # type: ignore[dict-item]
-            "retention_clock": (int, "int8"),  # type: ignore[dict-item]
-            "retention_flagged": (int, "int8"),  # type: ignore[dict-item]
-            "analogy": (int, "int8"),  # type: ignore[dict-item]
-            "timezone": (zone_code.__getitem__, "int16"),  # type: ignore[dict-item]
+            "kind": (KIND_CODES.__getitem__, "int8"),
+            "relationship": (RELATIONSHIP_CODES.__getitem__, "int8"),
+            "consent_status": (CONSENT_CODES.__getitem__, "int8"),
+            "retention_clock": (int, "int8"),
+            "retention_flagged": (int, "int8"),
+            "analogy": (int, "int8"),
+            "timezone": (zone_code.__getitem__, "int16"),
         }
         for name in ("art14_delivered_at", "obtained_at", "retention_from", "fourth_latest_call_at"):
-            codecs[name] = (_to_us, _US)  # type: ignore[assignment]
+            codecs[name] = (_to_us, _US)
         for name in (
             "consent_granted_on",
             "majority_on",
@@ -133,14 +136,14 @@ class RecipientColumns:
             "bloctel_checked_on",
             "refusal_on",
         ):
-            codecs[name] = (_to_day, _DAY)  # type: ignore[assignment]
-        arrays: dict[str, object] = {}
+            codecs[name] = (_to_day, _DAY)
+        arrays: dict[str, np.ndarray] = {}
         for f in fields(cls):
             if f.name == "timezones":
                 continue
             convert, dtype = codecs.get(f.name, (bool, "bool"))
             arrays[f.name] = np.array([convert(getattr(v, f.name)) for v in views], dtype=dtype)
-        return cls(timezones=zones, **arrays)  # type: ignore[arg-type]
+        return cls(timezones=zones, **arrays)
 
     @classmethod
     def from_facts(cls, campaign: CampaignFacts, recipients: Iterable[RecipientFacts]) -> RecipientColumns:
@@ -168,25 +171,32 @@ class _Derived:
     def const(self, value: bool) -> np.ndarray:
         return np.full(self.n, value, dtype=bool)
 
+    # numpy types its operators on ndarrays as returning Any: each mask is named with its type below.
+
     @functools.cached_property
     def consumer(self) -> np.ndarray:
-        return self.col.kind == KIND_CODES[ContactKind.CONSUMER]
+        mask: np.ndarray = self.col.kind == KIND_CODES[ContactKind.CONSUMER]
+        return mask
 
     @functools.cached_property
     def pro(self) -> np.ndarray:
-        return self.col.kind == KIND_CODES[ContactKind.PROFESSIONAL_NAMED]
+        mask: np.ndarray = self.col.kind == KIND_CODES[ContactKind.PROFESSIONAL_NAMED]
+        return mask
 
     @functools.cached_property
     def generic(self) -> np.ndarray:
-        return self.col.kind == KIND_CODES[ContactKind.LEGAL_PERSON_GENERIC]
+        mask: np.ndarray = self.col.kind == KIND_CODES[ContactKind.LEGAL_PERSON_GENERIC]
+        return mask
 
     @functools.cached_property
     def granted(self) -> np.ndarray:
-        return self.col.consent_status == CONSENT_CODES[ConsentStatus.GRANTED]
+        mask: np.ndarray = self.col.consent_status == CONSENT_CODES[ConsentStatus.GRANTED]
+        return mask
 
     @functools.cached_property
     def usable(self) -> np.ndarray:
-        return self.granted & self.col.consent_positive_act
+        mask: np.ndarray = self.granted & self.col.consent_positive_act
+        return mask
 
     @functools.cached_property
     def customer(self) -> np.ndarray:
@@ -195,13 +205,14 @@ class _Derived:
     @functools.cached_property
     def soft_possible(self) -> np.ndarray:
         c = self.col
-        return (
+        mask: np.ndarray = (
             self.customer
             & c.collected_at_sale
             & c.sender_is_seller
             & c.objection_offered
             & (c.analogy != int(rules.Analogy.NOT_ANALOGOUS))
         )
+        return mask
 
     @functools.cached_property
     def relies(self) -> np.ndarray:
@@ -222,27 +233,32 @@ class _Derived:
     @functools.cached_property
     def delivered(self) -> np.ndarray:
         at = self.col.art14_delivered_at
-        return ~np.isnat(at) & (at <= self.moment)
+        mask: np.ndarray = ~np.isnat(at) & (at <= self.moment)
+        return mask
 
     @functools.cached_property
     def art14_missing(self) -> np.ndarray:
         if self.c.message.carries_art14_notice:
             return self.const(False)
-        return ~self.col.collected_from_person & ~self.delivered & ~self.col.art14_exemption
+        mask: np.ndarray = ~self.col.collected_from_person & ~self.delivered & ~self.col.art14_exemption
+        return mask
 
     @functools.cached_property
     def expired(self) -> np.ndarray:
         since = self.col.retention_from
-        return ~np.isnat(since) & (since < self.retention_threshold)
+        mask: np.ndarray = ~np.isnat(since) & (since < self.retention_threshold)
+        return mask
 
     @functools.cached_property
     def minor(self) -> np.ndarray:
         majority = self.col.majority_on
-        return ~np.isnat(majority) & (self.moment_date < majority)
+        mask: np.ndarray = ~np.isnat(majority) & (self.moment_date < majority)
+        return mask
 
     @functools.cached_property
     def opt_out_offered(self) -> np.ndarray:
-        return self.col.informed & self.col.objection_offered
+        mask: np.ndarray = self.col.informed & self.col.objection_offered
+        return mask
 
 
 Masks = list[tuple[Outcome, np.ndarray]]
@@ -425,7 +441,7 @@ class BulkDecisions:
     decision: np.ndarray
     primary_rule: np.ndarray
     ruleset_version: str
-    _evaluation: decision.CampaignEvaluation | None
+    _evaluation: CampaignEvaluation | None
     _columns: RecipientColumns
 
     def primary_rule_of(self, i: int) -> str:

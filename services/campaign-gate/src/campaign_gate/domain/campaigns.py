@@ -26,6 +26,7 @@ from campaign_gate.domain.facts import (
     TargetingCriterion,
     VendorGap,
 )
+from campaign_gate.domain.review import SignOff
 from campaign_gate.domain.rules import Finding, Outcome
 
 
@@ -87,7 +88,7 @@ def _as_findings(findings: Iterable[StoredFinding]) -> list[Finding]:
     return [Finding(f.rule, _OUTCOMES[f.severity], f.message, f.evidence) for f in findings]
 
 
-def approvable(findings: Iterable[StoredFinding], sign_offs: Iterable[review.SignOff] = ()) -> bool:
+def approvable(findings: Iterable[StoredFinding], sign_offs: Iterable[SignOff] = ()) -> bool:
     """Says whether stored findings allow approval, with the same rule as `review.can_approve`."""
     return review.can_approve(_as_findings(findings), sign_offs)
 
@@ -151,7 +152,7 @@ class Campaign:
             )
         )
 
-    def approve(self, *, reviewer: str, sign_offs: Iterable[review.SignOff] = (), at: datetime) -> None:
+    def approve(self, *, reviewer: str, sign_offs: Iterable[SignOff] = (), at: datetime) -> None:
         """Approves a submitted campaign: no block finding, a valid sign-off per rule with needs-review
         findings, four eyes. The sign-offs are stored in the review and published with the approval."""
         if self.status is not Status.SUBMITTED:
@@ -242,7 +243,11 @@ def _processor(processor: Mapping[str, Any] | None) -> ProcessorFacts | None:
 
 
 def _dt(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
+    return None if value is None else _required_dt(value)
+
+
+def _required_dt(value: Any) -> datetime:
+    if isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))
 
@@ -266,7 +271,7 @@ def campaign_facts(
         purpose_lawful_basis=basis,
         channel=Channel(s["channel"]),
         sender_entity=str(s["sender_entity"]),
-        send_at=_dt(s["send_at"]),  # type: ignore[arg-type]
+        send_at=_required_dt(s["send_at"]),
         approved=campaign.status is Status.APPROVED,
         purpose_registered=purpose is not None and not purpose.retired,
         commercial=bool(s.get("commercial", True)),

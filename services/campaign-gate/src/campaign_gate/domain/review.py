@@ -156,24 +156,25 @@ def sign_off_problems(
         given[s.rule] = s
     for rule_id in needed:
         grounds = grounds_for(rule_id)
-        s = given.get(rule_id)
-        if s is None:
+        sign_off = given.get(rule_id)
+        if sign_off is None:
             problems.append(
                 SignOffProblem(rule_id, f"missing: sign off on one of {', '.join(grounds.bases)}")
             )
             continue
-        if s.basis not in grounds.bases:
+        if sign_off.basis not in grounds.bases:
             problems.append(
                 SignOffProblem(
                     rule_id,
-                    f"basis '{s.basis}' is not a ground for {rule_id}; use one of {', '.join(grounds.bases)}",
+                    f"basis '{sign_off.basis}' is not a ground for {rule_id}; "
+                    f"use one of {', '.join(grounds.bases)}",
                 )
             )
-        if len(s.explanation.strip()) < MIN_EXPLANATION:
+        if len(sign_off.explanation.strip()) < MIN_EXPLANATION:
             problems.append(
                 SignOffProblem(rule_id, f"explanation must say why, in at least {MIN_EXPLANATION} characters")
             )
-        if grounds.reference_required and not (s.reference or "").strip():
+        if grounds.reference_required and not (sign_off.reference or "").strip():
             problems.append(
                 SignOffProblem(rule_id, "reference required: name the document that supports the basis")
             )

@@ -263,5 +263,6 @@ async def import_suppression_entries(
 
 @router.get("/suppression-lists", response_model=list[schemas.SuppressionListRead])
 async def list_suppression_lists(_who: Reader, uow: UnitOfWorkDep) -> Any:
-    """Lists suppression lists with their size and latest import (a Bloctel list older than 30 days blocks)."""
+    """Lists suppression lists with their size and latest import (a Bloctel list older than 30 days
+    blocks)."""
     return await handlers.list_suppression_lists(uow)

@@ -122,7 +122,8 @@ async def review_campaign(cmd: ReviewCampaign, uow: AbstractGateUnitOfWork) -> d
 
 
 def blind_indexes_of(cmd: ImportSuppressionEntries, indexer: BlindIndexer) -> list[str]:
-    """Normalises and hashes raw e-mails and phones; raises InvalidIdentifierError naming the first bad one."""
+    """Normalises and hashes raw e-mails and phones; raises InvalidIdentifierError naming the first bad
+    one."""
     out = list(cmd.blind_indexes)
     for i, email in enumerate(cmd.emails):
         try:
