@@ -10,6 +10,7 @@ from campaign_gate.domain.decision import (
     CAMPAIGN_NOT_APPROVED,
     GATE_STALE,
     NO_LAWFUL_BASIS,
+    RecipientDecision,
     decide_recipient,
     decide_recipients,
 )
@@ -39,7 +40,7 @@ from campaign_gate_examples import (
 P = Channel.PHONE_HUMAN
 
 
-def rule_ids(result) -> list[str]:  # type: ignore[no-untyped-def]
+def rule_ids(result: RecipientDecision) -> list[str]:
     return [r.rule for r in result.reasons]
 
 

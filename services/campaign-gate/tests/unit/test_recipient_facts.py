@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from campaign_gate.domain.decision import decide_recipient
+from campaign_gate.domain.decision import RecipientDecision, decide_recipient
 from campaign_gate.domain.facts import (
     Channel,
     ConsentStatus,
@@ -36,12 +37,12 @@ from campaign_gate_examples import (
 E, P = Channel.EMAIL, Channel.PHONE_HUMAN
 
 
-def decide(channel: Channel = E, send_at: datetime = SEND_BLOCTEL, **facts: object):  # type: ignore[no-untyped-def]
+def decide(channel: Channel = E, send_at: datetime = SEND_BLOCTEL, **facts: Any) -> RecipientDecision:
     r = facts.pop("_recipient", None) or recipient(**facts)
     return decide_recipient(campaign(channel, send_at=send_at), r, at=at_for(send_at))
 
 
-def rules_of(result) -> list[str]:  # type: ignore[no-untyped-def]
+def rules_of(result: RecipientDecision) -> list[str]:
     return [r.rule for r in result.reasons]
 
 
