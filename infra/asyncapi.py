@@ -8,6 +8,7 @@ envelope. `python -m infra.asyncapi` rewrites the file; a test fails when it is 
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,12 @@ PRODUCERS = {  # service → (package, topic constant)
 def _event_types(package: str) -> dict[type, str]:
     outgoing = importlib.import_module(f"{package}.adapters.outgoing")
     return getattr(outgoing, "EVENT_TYPES", None) or outgoing._TYPES  # noqa: SLF001
+
+
+def _summary(event_class: type) -> str:
+    """Returns the first paragraph of the event class's docstring, on one line."""
+    first_paragraph = inspect.cleandoc(event_class.__doc__ or "").split("\n\n")[0]
+    return " ".join(line.strip() for line in first_paragraph.splitlines())
 
 
 def _name(event_type: str) -> str:
@@ -54,7 +61,7 @@ def build() -> dict[str, Any]:
             messages[name] = {
                 "name": event_type,
                 "title": event_class.__name__,
-                "summary": (event_class.__doc__ or "").strip().splitlines()[0] if event_class.__doc__ else "",
+                "summary": _summary(event_class),
                 "contentType": "application/cloudevents+json",
                 "headers": {
                     "type": "object",
@@ -103,7 +110,8 @@ def build() -> dict[str, Any]:
         "info": {
             "title": "Vigie events",
             "version": "1.0.0",
-            "description": "CloudEvents 1.0 (structured mode) on Kafka. Events carry no direct identifier of a person; "
+            "description": "CloudEvents 1.0 (structured mode) on Kafka. "
+            "Events carry no direct identifier of a person; "
             "delivery is at-least-once and consumers dedupe on the event id. Undecodable records go to "
             "`<topic>.dlq` with `dlq-error` and `dlq-source` headers.",
         },

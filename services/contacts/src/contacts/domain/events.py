@@ -28,7 +28,8 @@ class ContactUpdated:
 
 @dataclass(frozen=True)
 class InteractionRecorded:
-    """An interaction was recorded (the person's sale, reply, click, request, open; a contract; a call attempt).
+    """An interaction was recorded (the person's sale, reply, click, request, open; a contract; a call
+    attempt).
 
     `seller` and `product_categories` are set for sales, purchases and contracts, `outcome` for call
     attempts; each is None when the kind does not take it.
