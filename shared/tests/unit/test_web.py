@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import httpx
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel
-from shared.auth import LocalTokenVerifier, issue_local_token, require_roles
+from shared.auth import LocalTokenVerifier, Principal, issue_local_token, require_roles
 from shared.settings import ServiceSettings
 from shared.web import create_app
 
 SECRET = "s" * 40
+Admin = Annotated[Principal, Depends(require_roles("admin"))]
 
 
 class Item(BaseModel):
@@ -17,19 +20,18 @@ class Item(BaseModel):
     count: int
 
 
-def _app(**settings: object):  # type: ignore[no-untyped-def]
+def _app(**settings: Any) -> FastAPI:
     router = APIRouter()
-    admin = require_roles("admin")
 
     @router.post("/v1/items", status_code=201)
-    async def create(item: Item, _p=__import__("fastapi").Depends(admin)) -> dict:  # type: ignore[no-untyped-def]
+    async def create(item: Item, _p: Admin) -> dict[str, str]:
         return {"name": item.name}
 
     @router.post("/v1/things:import")
-    async def bulk(body: dict) -> dict:  # type: ignore[type-arg]
+    async def bulk(body: dict[str, Any]) -> dict[str, int]:
         return {"keys": len(body)}
 
-    config = ServiceSettings(VIGIE_PROFILE="test", **settings)  # type: ignore[arg-type]
+    config = ServiceSettings(VIGIE_PROFILE="test", **settings)
     return create_app(
         title="t",
         routers=[router],
@@ -46,7 +48,7 @@ def _token(*roles: str) -> dict[str, str]:
     }
 
 
-async def _client(app) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
+async def _client(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
 
