@@ -1,8 +1,9 @@
 """Session-wide test infrastructure: a real Kafka broker and a real PostgreSQL, started once.
 
 `KAFKA_BOOTSTRAP_SERVERS` and `VIGIE_TEST_DATABASE_URL` (an admin URL) point the tests at existing
-servers (a laptop with Docker can start them with containers and export these); otherwise the fixtures start a KRaft broker from Maven Central jars and a private
-PostgreSQL cluster (installing Debian's package when absent), and stop them by PID at the end.
+servers (a laptop with Docker can start them with containers and export these); otherwise the
+fixtures start a KRaft broker from Maven Central jars and a private PostgreSQL cluster (installing
+Debian's package when absent), and stop them by PID at the end.
 """
 
 from __future__ import annotations

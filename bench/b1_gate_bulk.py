@@ -109,7 +109,8 @@ SELECT contact_id,
     WHEN retention_clock = 1 AND expired THEN 'RET-01'
     WHEN retention_clock = 2 AND expired THEN 'RET-02'
     WHEN collected_from_person AND NOT art13_given THEN 'INFO-01'
-    WHEN NOT collected_from_person AND NOT art14_exemption AND NOT delivered AND obtained_at < $3 THEN 'INFO-02'
+    WHEN NOT collected_from_person AND NOT art14_exemption AND NOT delivered AND obtained_at < $3
+        THEN 'INFO-02'
     WHEN NOT (informed AND objection_offered) THEN 'NO_LAWFUL_BASIS'
     WHEN consumer AND third_party_unverified THEN 'UNI-05'
     WHEN consumer AND robinson_hit THEN 'POST-03'
@@ -218,11 +219,11 @@ def _py(value: np.datetime64) -> datetime | None:
 async def load(conn, rows: dict[str, np.ndarray]) -> None:  # type: ignore[no-untyped-def]
     """Creates b1_recipients and copies the rows in."""
     await conn.execute("DROP TABLE IF EXISTS b1_recipients")
-    await conn.execute("""CREATE TABLE b1_recipients (contact_id text PRIMARY KEY, kind smallint, relationship smallint,
-        has_address bool, objection bool, opposition_hit bool, robinson_hit bool, consent_status smallint,
-        collected_from_person bool, third_party_unverified bool, art13_given bool, art14_delivered_at timestamptz,
-        art14_exemption bool, obtained_at timestamptz, retention_clock smallint, retention_from timestamptz,
-        informed bool, objection_offered bool)""")
+    await conn.execute("""CREATE TABLE b1_recipients (contact_id text PRIMARY KEY, kind smallint,
+        relationship smallint, has_address bool, objection bool, opposition_hit bool, robinson_hit bool,
+        consent_status smallint, collected_from_person bool, third_party_unverified bool, art13_given bool,
+        art14_delivered_at timestamptz, art14_exemption bool, obtained_at timestamptz,
+        retention_clock smallint, retention_from timestamptz, informed bool, objection_offered bool)""")
     n = len(rows["contact_id"])
     converted = {}
     for name in COLUMNS:
@@ -337,7 +338,8 @@ async def _bench(args: argparse.Namespace) -> dict:
     gate_median, sql_median = statistics.median(gate_times), statistics.median(sql_times)
     return {
         "benchmark": "B1 gate bulk decisions, 10^6 recipients (columnar decide_bulk + allowed/refused lists)",
-        "baseline": "one SQL query (CASE per rule, table order) over the same rows in PostgreSQL, rows fetched",
+        "baseline": "one SQL query (CASE per rule, table order) over the same rows in PostgreSQL, "
+        "rows fetched",
         "recipients": args.n,
         "campaign": "approved postal_addressed, legitimate interest; rules listed in bench/b1_gate_bulk.py",
         "summary": decided.summary(),

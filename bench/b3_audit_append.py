@@ -122,7 +122,8 @@ async def store_only(url: str, kafka: str, events: list[Any], batch: int) -> flo
 
 
 async def plain_inserts(source_url: str, target_url: str, batch: int) -> tuple[float, int]:
-    """Copies the entry rows `source_url` holds into `target_url` as batched INSERTs; returns (seconds, rows)."""
+    """Copies the entry rows `source_url` holds into `target_url` as batched INSERTs;
+    returns (seconds, rows)."""
     import asyncpg
 
     source = await asyncpg.connect(source_url)
@@ -227,8 +228,10 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
         mean("consumer_appends_per_s"),
     )
     return {
-        "benchmark": "B3 audit-log sustained append rate (seal, canonical bytes, leaf + Merkle nodes, durable)",
-        "baseline": "plain batched INSERTs of the same entry rows (asyncpg executemany, one transaction per batch)",
+        "benchmark": "B3 audit-log sustained append rate "
+        "(seal, canonical bytes, leaf + Merkle nodes, durable)",
+        "baseline": "plain batched INSERTs of the same entry rows "
+        "(asyncpg executemany, one transaction per batch)",
         "events": args.events,
         "subjects": args.subjects,
         "batch": args.batch,

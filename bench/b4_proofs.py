@@ -157,7 +157,8 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
         return sum(r[side][key] for r in rounds) / len(rounds)
 
     return {
-        "benchmark": "B4 inclusion-proof API latency (GET /v1/proofs/inclusion, random index, full tree size)",
+        "benchmark": "B4 inclusion-proof API latency "
+        "(GET /v1/proofs/inclusion, random index, full tree size)",
         "baseline": "GET /v1/entries/{index} on the same service: one row by primary key, decrypted",
         "entries": size,
         "connections": args.connections,

@@ -103,7 +103,8 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
     ours = sum(r["verified_per_s"] for r in rounds) / len(rounds)
     bare = sum(r["bare_read_per_s"] for r in rounds) / len(rounds)
     return {
-        "benchmark": "B5 full-log verification (leaf recompute, stored leaf and node check, gaps, root vs checkpoint)",
+        "benchmark": "B5 full-log verification "
+        "(leaf recompute, stored leaf and node check, gaps, root vs checkpoint)",
         "baseline": "bare chunked read of the same rows (idx, canonical, leaf_hash) with asyncpg",
         "entries": args.entries,
         "chunk": args.chunk,

@@ -233,7 +233,8 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
     ours_p99 = sum(r["ours"]["p99_ms"] for r in rounds) / len(rounds)
     bare_p99 = sum(r["bare"]["p99_ms"] for r in rounds) / len(rounds)
     return {
-        "benchmark": "B6 HTTP write (contacts POST: validation, encryption, blind indexes, row + outbox, relay on)",
+        "benchmark": "B6 HTTP write "
+        "(contacts POST: validation, encryption, blind indexes, row + outbox, relay on)",
         "baseline": "bare FastAPI endpoint, one asyncpg INSERT, same uvicorn settings, same PostgreSQL",
         "closed_loop": {
             "connections": args.connections,

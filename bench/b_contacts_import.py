@@ -1,4 +1,5 @@
-"""Contacts bulk import: `POST /v1/contacts:import` of 100,000 rows vs a plain batched INSERT of the same rows.
+"""Contacts bulk import: `POST /v1/contacts:import` of 100,000 rows
+vs a plain batched INSERT of the same rows.
 
 Ours: the contacts service under uvicorn (uvloop, httptools, one worker, relay on, durability on)
 receives one NDJSON body of N rows: per-row validation (e-mail syntax, phone parsing to E.164,
@@ -56,7 +57,8 @@ def _person(n: int, rng: random.Random) -> dict[str, object]:
 
 
 def make_rows(count: int, *, existing: int) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
-    """Returns (people already in the database, import rows) with known people, repeats and bad rows mixed in."""
+    """Returns (people already in the database, import rows) with known people,
+    repeats and bad rows mixed in."""
     rng = random.Random(7)
     known = [_person(10_000_000 + n, rng) for n in range(existing)]
     rows: list[dict[str, object]] = []
@@ -77,9 +79,9 @@ async def _baseline(url: str, body: bytes) -> float:
     import asyncpg
 
     conn = await asyncpg.connect(url)
-    await conn.execute("""CREATE TABLE bare_contacts (id uuid PRIMARY KEY, kind text NOT NULL, relationship text,
-        given_name text, family_name text, email text, phone text, postal_address jsonb, collected_from_person bool,
-        source text, obtained_at timestamptz, attributes jsonb)""")
+    await conn.execute("""CREATE TABLE bare_contacts (id uuid PRIMARY KEY, kind text NOT NULL,
+        relationship text, given_name text, family_name text, email text, phone text, postal_address jsonb,
+        collected_from_person bool, source text, obtained_at timestamptz, attributes jsonb)""")
     await conn.execute("CREATE UNIQUE INDEX ON bare_contacts (email)")
     started = time.perf_counter()
     rows = [orjson.loads(line) for line in body.split(b"\n") if line]
@@ -179,7 +181,8 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
             local_postgres.stop(run / "pg")
     return {
         "benchmark": f"contacts bulk import, {args.rows} NDJSON rows in one POST /v1/contacts:import",
-        "baseline": "orjson parse + asyncpg executemany INSERT of the same rows (plain columns, unique e-mail index), "
+        "baseline": "orjson parse + asyncpg executemany INSERT of the same rows "
+        "(plain columns, unique e-mail index), "
         f"batches of {BATCH}, same PostgreSQL, same run",
         "rows": args.rows,
         "created": report["created"],

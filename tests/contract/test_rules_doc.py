@@ -92,7 +92,8 @@ def test_the_link_check_catches_what_leaves() -> None:
             "See [the spec](../shared/SPEC.md) and `../shared/rules/legal-rules.md`.",
             "Also [up](../../etc/passwd), [gone](docs/nothing-here.md), <file:///etc/hosts>.",
             "[ref]: ../outside.md",
-            "Fine: [ops](docs/operations.md#scaling), [law](https://eur-lex.europa.eu/eli/reg/2016/679/oj), [top](#two-commands).",
+            "Fine: [ops](docs/operations.md#scaling), "
+            "[law](https://eur-lex.europa.eu/eli/reg/2016/679/oj), [top](#two-commands).",
             "```sh",
             "cat ../not-a-link-in-code",
             "```",

@@ -1,4 +1,5 @@
-"""Property-based hostile input against every service's OpenAPI document: no 5xx, responses match their schema."""
+"""Property-based hostile input against every service's OpenAPI document: no 5xx,
+responses match their schema."""
 
 from __future__ import annotations
 

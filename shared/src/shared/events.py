@@ -17,7 +17,8 @@ CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 
 
 def event_data(event: Any) -> dict[str, Any]:
-    """Returns a domain event dataclass as JSON-ready data: times as ISO text, enums as values, tuples as lists.
+    """Returns a domain event dataclass as JSON-ready data: times as ISO text, enums as values,
+    tuples as lists.
 
     Shallow on purpose (no `dataclasses.asdict`, which deep-copies every value): bulk paths create
     hundreds of thousands of events.

@@ -1,4 +1,5 @@
-"""Settings: one pydantic-settings class per service, validated at start-up, with one door to the environment."""
+"""Settings: one pydantic-settings class per service, validated at start-up,
+with one door to the environment."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The SQLAlchemy unit of work every service builds on: one transaction, events into the outbox, one commit."""
+"""The SQLAlchemy unit of work every service builds on: one transaction, events into the outbox,
+one commit."""
 
 from __future__ import annotations
 

@@ -124,5 +124,6 @@ def _append_only_triggers() -> None:
             for action in ("UPDATE", "DELETE"):
                 op.execute(
                     f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, 'audit log table {table} is append-only ({action} refused)'); END"
+                    f"BEGIN SELECT RAISE(ABORT, 'audit log table {table} is append-only "
+                    f"({action} refused)'); END"
                 )

@@ -1,4 +1,5 @@
-"""Auditors' queries: filters, cursor pagination, timezone-aware times, exports carrying what verifies them."""
+"""Auditors' queries: filters, cursor pagination, timezone-aware times,
+exports carrying what verifies them."""
 
 from __future__ import annotations
 

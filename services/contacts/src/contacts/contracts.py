@@ -1,4 +1,5 @@
-"""The public face of contacts: its topic and the event types it publishes (payloads in `adapters/outgoing`)."""
+"""The public face of contacts: its topic and the event types it publishes
+(payloads in `adapters/outgoing`)."""
 
 CONTACTS_EVENTS = "contacts.events"
 SOURCE = "/vigie/contacts"

@@ -442,7 +442,8 @@ async def test_a_csv_import_reads_nested_columns_and_refuses_an_unknown_content_
     csv_body = (
         "kind,email,phone,given_name,postal_address.line1,postal_address.postal_code,postal_address.city,"
         "collected_from_person,source,obtained_at,attributes.segment\n"
-        f"consumer,a.{tag}@example.org,06 12 00 00 01,Anna,1 rue A,75001,Paris,true,web_form,2026-01-01T00:00:00Z,vip\n"
+        f"consumer,a.{tag}@example.org,06 12 00 00 01,Anna,1 rue A,75001,Paris,"
+        "true,web_form,2026-01-01T00:00:00Z,vip\n"
         f"consumer,b.{tag}@example.org,+33 6 12 00 00 01,Bob,,,,true,web_form,2026-01-01T00:00:00Z,\n"
         f"robot,c.{tag}@example.org,,Cid,,,,true,web_form,2026-01-01T00:00:00Z,\n"
         f"consumer,d.{tag}@example.org,,Dan,,,,yes-ish,web_form,2026-01-01T00:00:00Z\n"

@@ -235,7 +235,8 @@ class FakeUnitOfWork(AbstractContactsUnitOfWork):
 
 
 class FakePeers(AbstractPeers):
-    """Consent, the gate and the audit log as plain data; `down` makes every call fail as an unreachable peer."""
+    """Consent, the gate and the audit log as plain data;
+    `down` makes every call fail as an unreachable peer."""
 
     def __init__(self) -> None:
         self.down = False

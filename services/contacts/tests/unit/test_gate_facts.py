@@ -1,4 +1,5 @@
-"""The facts contacts publishes for the gate (WAVE2 contract): time zone, ages, purchases, contracts, calls."""
+"""The facts contacts publishes for the gate (WAVE2 contract):
+time zone, ages, purchases, contracts, calls."""
 
 from __future__ import annotations
 

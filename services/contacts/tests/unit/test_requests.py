@@ -1,4 +1,5 @@
-"""The data-subject request aggregate: due dates, extensions, confirmations, overdue, and the portability rows."""
+"""The data-subject request aggregate: due dates, extensions, confirmations, overdue,
+and the portability rows."""
 
 from __future__ import annotations
 

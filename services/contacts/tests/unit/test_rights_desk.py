@@ -37,9 +37,7 @@ async def _contact(store: FakeStore, email: str) -> str:
     return contact.id
 
 
-async def test_an_objection_by_an_unknown_person_while_consent_is_down_is_kept_and_retried_until_accepted() -> (
-    None
-):
+async def test_unknown_persons_objection_while_consent_is_down_is_kept_and_retried_until_accepted() -> None:
     peers = FakePeers()
     desk, store, now = _desk(peers)
     peers.down = True

@@ -465,7 +465,8 @@ def _stored(row: Any, *, event: dict[str, Any] | None) -> StoredEntry:
 
 
 def _with_subject_key(query: sa.Select[Any]) -> sa.Select[Any]:
-    """Adds the entry's subject key (NULL once shredded) to a query on entries, saving a round trip per entry."""
+    """Adds the entry's subject key (NULL once shredded) to a query on entries,
+    saving a round trip per entry."""
     keys = orm.subject_keys
     return query.add_columns(keys.c.wrapped_key).select_from(
         orm.entries.outerjoin(keys, keys.c.subject == orm.entries.c.subject)
@@ -489,7 +490,8 @@ async def _insert_many(conn: AsyncConnection, table: sa.Table, rows: list[dict[s
 
 
 async def _read_chunk(conn: AsyncConnection, low: int, high: int) -> list[Any]:
-    """Returns (idx, canonical, leaf_hash, level-0 node hash or None) of the entries with low <= idx < high."""
+    """Returns (idx, canonical, leaf_hash, level-0 node hash or None)
+    of the entries with low <= idx < high."""
     if conn.dialect.name == "postgresql":
         # Because the driver's own fetch reads rows several times faster than result-row objects.
         driver = await asyncpg_connection(conn)
@@ -513,7 +515,8 @@ async def _read_chunk(conn: AsyncConnection, low: int, high: int) -> list[Any]:
 
 
 def _chunk_problems(rows: list[Any], computed: list[bytes], expected: int) -> list[Problem]:
-    """Returns the problems of one chunk: where a gap starts, and each entry that does not hash to its leaf."""
+    """Returns the problems of one chunk: where a gap starts,
+    and each entry that does not hash to its leaf."""
     problems: list[Problem] = []
     gap_reported = False
     for position, row in enumerate(rows):

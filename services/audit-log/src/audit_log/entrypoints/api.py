@@ -155,5 +155,6 @@ def _csv_line(values: list[Any]) -> bytes:
 
 @router.get("/verify", response_model=schemas.VerifyReportPublic)
 async def verify(uow: UnitOfWorkDep, _principal: Auditor) -> schemas.VerifyReportPublic:
-    """Recomputes every leaf and root from the canonical bytes; names the first bad index, gaps and duplicates."""
+    """Recomputes every leaf and root from the canonical bytes; names the first bad index,
+    gaps and duplicates."""
     return schemas.VerifyReportPublic.of(await handlers.verify_log(uow))

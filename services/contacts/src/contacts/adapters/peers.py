@@ -120,7 +120,8 @@ class Peers(AbstractPeers):
         return response
 
     async def consent_data(self, contact_id: str) -> dict[str, Any]:
-        """Returns consent's consents (with proofs), notice deliveries and objections of a contact (empty lists if none)."""
+        """Returns consent's consents (with proofs),
+        notice deliveries and objections of a contact (empty lists if none)."""
         response = await self._call(
             CONSENT, "GET", f"/v1/contacts/{contact_id}/consents", roles=("integrator",), ok=(200, 404)
         )
@@ -140,7 +141,8 @@ class Peers(AbstractPeers):
         return response.json()
 
     async def record_objection_by_indexes(self, blind_indexes: list[str]) -> dict[str, Any]:
-        """Records an objection for a person holding no contact, by blind indexes only (matches a later import)."""
+        """Records an objection for a person holding no contact,
+        by blind indexes only (matches a later import)."""
         response = await self._call(
             CONSENT,
             "POST",

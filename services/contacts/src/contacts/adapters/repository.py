@@ -94,11 +94,13 @@ class AbstractContactRepository(abc.ABC):
     async def find_known(
         self, *, email_indexes: list[str], phone_indexes: list[str]
     ) -> dict[tuple[str, str], str]:
-        """Returns {("email"|"phone", index): contact id} for the indexes held by live contacts (one batch)."""
+        """Returns {("email"|"phone", index): contact id} for the indexes held by live contacts
+        (one batch)."""
 
     @abc.abstractmethod
     async def ids_for_retention_sweep(self, *, cutoff: datetime, after: str | None, limit: int) -> list[str]:
-        """Returns, in id order after `after`, ids of live contacts with some clock date at or before `cutoff`."""
+        """Returns, in id order after `after`,
+        ids of live contacts with some clock date at or before `cutoff`."""
 
     @abc.abstractmethod
     async def add_interaction(self, interaction: InteractionRow) -> None:
@@ -167,7 +169,8 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
             ("phone", c.phone_index, phone_indexes),
         ):
             unique = list(dict.fromkeys(v for v in values if v))
-            # Because a bound-parameter list has limits (SQLite: 32,766 variables), large lookups go in slices.
+            # Because a bound-parameter list has limits (SQLite: 32,766 variables),
+            # large lookups go in slices.
             for start in range(0, len(unique), 5000):
                 query = sa.select(column, c.id).where(
                     column.in_(unique[start : start + 5000]), c.status != Status.ERASED.value

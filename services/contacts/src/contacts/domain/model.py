@@ -182,7 +182,8 @@ def _categories(values: Any) -> tuple[str, ...]:
 def merge_purchase(
     purchases: list[Purchase], *, seller: str, categories: Any, at: datetime
 ) -> list[Purchase]:
-    """Returns the purchases with one more sale folded in: one entry per seller, categories united, latest time."""
+    """Returns the purchases with one more sale folded in: one entry per seller, categories united,
+    latest time."""
     seller = " ".join(seller.split())
     merged: list[Purchase] = []
     folded = False
@@ -201,7 +202,8 @@ def merge_purchase(
 
 
 def add_years(day: date, years: int) -> date:
-    """Returns the anniversary `years` later; 29 February gives 1 March in a common year (the age is reached then)."""
+    """Returns the anniversary `years` later; 29 February gives 1 March in a common year
+    (the age is reached then)."""
     try:
         return day.replace(year=day.year + years)
     except ValueError:

@@ -1,4 +1,5 @@
-"""The data-subject request aggregate (GDPR Art. 12, 15-21): what was asked, by when, and how it was honoured."""
+"""The data-subject request aggregate (GDPR Art. 12, 15-21): what was asked, by when,
+and how it was honoured."""
 
 from __future__ import annotations
 
@@ -303,7 +304,8 @@ class DataSubjectRequest:
 
 @dataclass
 class ObjectionForward:
-    """An objection from a person we hold no contact for, owed to consent by blind indexes until it accepts it.
+    """An objection from a person we hold no contact for,
+    owed to consent by blind indexes until it accepts it.
 
     It is stored with the request, in the same transaction, so that consent being down delays the
     objection instead of losing it: the requests watcher retries it until `forwarded_at` is set.

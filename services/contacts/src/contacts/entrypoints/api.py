@@ -183,7 +183,8 @@ async def record_interaction(
 async def import_contacts(
     request: Request, service: ServiceDep, principal: ContactWriter
 ) -> schemas.ImportReport:
-    """Imports CSV or NDJSON rows: valid rows are kept, known people recognised, errors given by row number."""
+    """Imports CSV or NDJSON rows: valid rows are kept, known people recognised,
+    errors given by row number."""
     body = await request.body()
     report = schemas.ImportReport()
     batch: list[tuple[int, commands.CreateContact]] = []

@@ -69,9 +69,10 @@ TimeZone = Annotated[
     Field(
         max_length=64,
         description=(
-            "The person's IANA time zone (calling hours are judged in it). When absent it is derived from the "
-            "phone number's region, else the postal address (French overseas postal codes 971..988, then the "
-            "country), else Europe/Paris."
+            "The person's IANA time zone (calling hours are judged in it). "
+            "When absent it is derived from the phone number's region, "
+            "else the postal address (French overseas postal codes 971..988, then the country), "
+            "else Europe/Paris."
         ),
     ),
     AfterValidator(_valid_timezone),
@@ -82,8 +83,8 @@ Profession = Annotated[
         min_length=1,
         max_length=200,
         description=(
-            "A named professional's function (e.g. 'pharmacien'), stored lower-cased; the gate compares it with "
-            "a campaign's professional_target."
+            "A named professional's function (e.g. 'pharmacien'), stored lower-cased; "
+            "the gate compares it with a campaign's professional_target."
         ),
     ),
 ]
@@ -251,7 +252,8 @@ class InteractionCreate(BaseModel):
         None,
         validate_default=True,
         description=(
-            "What was sold (sale, purchase, contract_start; on contract_end, which of the seller's contracts end)."
+            "What was sold (sale, purchase, contract_start; "
+            "on contract_end, which of the seller's contracts end)."
         ),
     )
     outcome: CallOutcome | None = Field(

@@ -37,7 +37,8 @@ def _new_contact(cmd: commands.CreateContact, uow: AbstractContactsUnitOfWork) -
 
 
 async def create_contact(cmd: commands.CreateContact, uow: AbstractContactsUnitOfWork) -> Contact:
-    """Creates a contact unless the same e-mail or phone is already known (DuplicateContactError on commit)."""
+    """Creates a contact unless the same e-mail or phone is already known
+    (DuplicateContactError on commit)."""
     async with uow:
         contact = _new_contact(cmd, uow)
         uow.contacts.add(contact)
