@@ -208,7 +208,10 @@ class _Function:
 
 
 def _copy(node: ast.FunctionDef) -> ast.FunctionDef:
-    return ast.parse(ast.unparse(node)).body[0]  # type: ignore[return-value]
+    copied = ast.parse(ast.unparse(node)).body[0]
+    if not isinstance(copied, ast.FunctionDef):
+        raise TypeError(f"unparsing {node.name} did not give back a function definition")
+    return copied
 
 
 class _ScopeComprehensions(ast.NodeTransformer):
@@ -218,15 +221,10 @@ class _ScopeComprehensions(ast.NodeTransformer):
     def __init__(self) -> None:
         self.count = 0
 
-    def _scoped(self, node: ast.AST) -> ast.AST:
+    def _scoped(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp) -> ast.AST:
         self.generic_visit(node)
         self.count += 1
-        names = {
-            n.id
-            for gen in node.generators
-            for n in ast.walk(gen.target)  # type: ignore[attr-defined]
-            if isinstance(n, ast.Name)
-        }
+        names = {n.id for gen in node.generators for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
         for n in ast.walk(node):
             if isinstance(n, ast.Name) and n.id in names:
                 n.id = f"{n.id}@{self.count}"
@@ -256,7 +254,7 @@ MODULE_FUNCTIONS = {n.name: n for n in _TREE.body if isinstance(n, ast.FunctionD
 
 def _expand_properties(paths: set[Path_]) -> set[Path_]:
     """Replaces a nested record's property (`consents.withdrawn`) by the fields it reads."""
-    out = set()
+    out: set[Path_] = set()
     for p in paths:
         if p[0] in ROOTS and len(p) == 3 and (p[0], p[1]) in NESTED:
             fields = _record_fields(NESTED[(p[0], p[1])])
@@ -309,7 +307,7 @@ def _rule_reads(name: str, done: dict[str, set[Path_]], stack: frozenset[str] = 
         return done[name]
     node = MODULE_FUNCTIONS[name]
     params = [a.arg for a in node.args.args]
-    roots = {}
+    roots: dict[str, Path_] = {}
     for p in params:
         annotation = ast.unparse(next(a.annotation for a in node.args.args if a.arg == p) or ast.Constant(""))
         if "RecipientView" in annotation:
@@ -317,14 +315,14 @@ def _rule_reads(name: str, done: dict[str, set[Path_]], stack: frozenset[str] = 
         elif annotation == "Context":
             roots[p] = ("X",)
     fn = _Function(node, roots)
-    out = set()
-    for p in fn.reads(node):
-        if p[0] == "X" and len(p) >= 2 and p[1] == "campaign":
-            out.add(_extend(("C",), p[2:]) if len(p) > 2 else ("C",))
-        elif p[0] in ("V", "X") and len(p) >= 2:
-            out.add(p[:2])
-        elif p[0] in ROOTS:
-            out.add(p)
+    out: set[Path_] = set()
+    for path in fn.reads(node):
+        if path[0] == "X" and len(path) >= 2 and path[1] == "campaign":
+            out.add(_extend(("C",), path[2:]) if len(path) > 2 else ("C",))
+        elif path[0] in ("V", "X") and len(path) >= 2:
+            out.add(path[:2])
+        elif path[0] in ROOTS:
+            out.add(path)
     for callee in fn.calls | _callees(node):
         if callee in MODULE_FUNCTIONS and callee != name and callee not in stack:
             out |= _rule_reads(callee, done, stack | {name})
