@@ -216,7 +216,7 @@ def _py(value: np.datetime64) -> datetime | None:
     return value.astype("datetime64[us]").astype(datetime).replace(tzinfo=UTC)
 
 
-async def load(conn, rows: dict[str, np.ndarray]) -> None:  # type: ignore[no-untyped-def]
+async def load(conn, rows: dict[str, np.ndarray]) -> None:
     """Creates b1_recipients and copies the rows in."""
     await conn.execute("DROP TABLE IF EXISTS b1_recipients")
     await conn.execute("""CREATE TABLE b1_recipients (contact_id text PRIMARY KEY, kind smallint,
@@ -242,7 +242,7 @@ async def load(conn, rows: dict[str, np.ndarray]) -> None:  # type: ignore[no-un
     await conn.execute("ANALYZE b1_recipients")
 
 
-async def read_back(conn) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+async def read_back(conn) -> dict[str, np.ndarray]:
     """Loads the table into numpy columns, as the gate loads its projection."""
     fetched = await conn.fetch(f"SELECT {', '.join(COLUMNS)} FROM b1_recipients ORDER BY contact_id")
     out: dict[str, np.ndarray] = {}
@@ -277,7 +277,7 @@ def gate_run(columns: bulk.RecipientColumns) -> tuple[float, bulk.BulkDecisions,
     return elapsed, decided, allowed, refused
 
 
-async def sql_run(conn) -> tuple[float, list]:  # type: ignore[no-untyped-def]
+async def sql_run(conn) -> tuple[float, list]:
     """Runs the baseline query and fetches every row; returns the time taken."""
     ctx = rules.make_context(CAMPAIGN, at=CHECK_AT)
     started = time.perf_counter()

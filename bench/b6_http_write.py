@@ -90,7 +90,7 @@ def _start_profiled(
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-    )  # type: ignore[arg-type]
+    )
     pid = run / f"{name}.pid"
     pid.write_text(str(proc.pid))
     return pid

@@ -329,10 +329,10 @@ async def test_the_kafka_client_options_the_pods_build_are_accepted_by_aiokafka(
     options = None
     try:
         # Because the CA file only exists in the pod, the default trust store stands in for it here.
-        ssl.create_default_context = lambda cafile=None, **kw: original(**kw)  # type: ignore[assignment]
+        ssl.create_default_context = lambda cafile=None, **kw: original(**kw)
         options = settings.kafka_options()
     finally:
-        ssl.create_default_context = original  # type: ignore[assignment]
+        ssl.create_default_context = original
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, **options)
     assert producer.client._security_protocol == "SASL_SSL"  # noqa: SLF001
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def captured_logs():  # type: ignore[no-untyped-def]
+def captured_logs():
     """Routes every log record of the process, at INFO and above, through the JSON formatter into a buffer."""
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
@@ -94,7 +94,7 @@ async def test_one_trace_follows_a_request_into_every_consumer_and_no_log_line_h
         )
         assert found.json()["items"][0]["id"] == contact_id
 
-        async def _entry() -> list:  # type: ignore[type-arg]
+        async def _entry() -> list:
             response = await audit_app.client.get(
                 "/v1/entries", params={"subject": contact_id}, headers=auth("auditor")
             )

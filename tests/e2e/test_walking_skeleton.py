@@ -39,7 +39,7 @@ def _contact(**overrides: object) -> dict[str, object]:
 
 
 @pytest.fixture
-async def stack(kafka_bootstrap: str, postgres_admin_url: str):  # type: ignore[no-untyped-def]
+async def stack(kafka_bootstrap: str, postgres_admin_url: str):
     common = common_settings(kafka_bootstrap)
     contacts_url = await migrated_database(postgres_admin_url, "contacts")
     audit_url = await migrated_database(postgres_admin_url, "audit-log")
@@ -53,13 +53,13 @@ async def stack(kafka_bootstrap: str, postgres_admin_url: str):  # type: ignore[
     return contacts_settings, audit_settings
 
 
-async def _entries_for(audit, subject: str) -> list[dict]:  # type: ignore[no-untyped-def]
+async def _entries_for(audit, subject: str) -> list[dict]:
     response = await audit.client.get("/v1/entries", params={"subject": subject}, headers=auth("auditor"))
     assert response.status_code == 200, response.text
     return response.json()["items"]
 
 
-async def test_a_contact_created_over_http_reaches_the_audit_log_through_kafka(stack) -> None:  # type: ignore[no-untyped-def]
+async def test_a_contact_created_over_http_reaches_the_audit_log_through_kafka(stack) -> None:
     contacts_settings, audit_settings = stack
     async with (
         running(create_contacts_app(contacts_settings)) as contacts,
@@ -81,7 +81,7 @@ async def test_a_contact_created_over_http_reaches_the_audit_log_through_kafka(s
 
 async def test_a_relay_that_dies_between_commit_and_publish_loses_nothing_and_duplicates_nothing(
     stack,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     contacts_settings, audit_settings = stack
     no_relay = contacts_settings.model_copy(update={"run_relay": False})
     async with running(create_contacts_app(no_relay)) as contacts:
@@ -102,8 +102,8 @@ async def test_a_relay_that_dies_between_commit_and_publish_loses_nothing_and_du
 
         # A relay that publishes, then dies before it can mark the row: the row stays pending.
         class CrashAfterPublish(InMemoryPublisher):
-            async def publish(self, **record: object) -> None:  # type: ignore[override]
-                await service.runtime.publisher.publish(**record)  # type: ignore[arg-type]
+            async def publish(self, **record: object) -> None:
+                await service.runtime.publisher.publish(**record)
                 raise ConnectionError("relay killed after publishing")
 
         crashed = OutboxRelay(engine=engine, table=contacts_orm.outbox, publisher=CrashAfterPublish())
@@ -120,7 +120,7 @@ async def test_a_relay_that_dies_between_commit_and_publish_loses_nothing_and_du
         assert len(entries) == 1, "the event was delivered twice and applied once"
 
 
-async def _wait_for_consumer_idle(audit) -> None:  # type: ignore[no-untyped-def]
+async def _wait_for_consumer_idle(audit) -> None:
     consumer = audit.app.state.service.runtime.consumers[0]
 
     async def _caught_up() -> bool:
@@ -132,7 +132,7 @@ async def _wait_for_consumer_idle(audit) -> None:  # type: ignore[no-untyped-def
 
 async def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
     stack, kafka_bootstrap: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, audit_settings = stack
     async with running(create_audit_app(audit_settings)) as audit:
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
@@ -163,7 +163,7 @@ async def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer
     await consumer.start()
     try:
 
-        async def _garbage_in_dlq() -> list:  # type: ignore[type-arg]
+        async def _garbage_in_dlq() -> list:
             batches = await consumer.getmany(timeout_ms=500)
             return [r for records in batches.values() for r in records if r.key == garbage_key.encode()]
 
@@ -188,7 +188,7 @@ async def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer
 )
 async def test_bad_input_gets_a_422_problem_naming_the_fields_and_nothing_is_stored(
     stack, body: dict, fields: set[str]
-) -> None:  # type: ignore[type-arg]
+) -> None:
     contacts_settings, _ = stack
     async with running(
         create_contacts_app(contacts_settings.model_copy(update={"run_relay": False}))

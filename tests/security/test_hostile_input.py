@@ -11,7 +11,7 @@ from tests.security.apps import ALL_ROLES, build_apps
 APPS = build_apps()
 
 
-def _schema(name: str):  # type: ignore[no-untyped-def]
+def _schema(name: str):
     return schemathesis.openapi.from_asgi("/openapi.json", APPS[name])
 
 
@@ -24,7 +24,7 @@ _SETTINGS = settings(
 )
 
 
-def _check(case) -> None:  # type: ignore[no-untyped-def]
+def _check(case) -> None:
     response = case.call(headers=ALL_ROLES)
     assert response.status_code < 500, f"{case.method} {case.formatted_path} answered {response.status_code}"
     # Documented responses must match their schema; undocumented 4xx problem documents are allowed.
@@ -36,23 +36,23 @@ def _check(case) -> None:  # type: ignore[no-untyped-def]
 
 @contacts.parametrize()
 @_SETTINGS
-def test_contacts_survives_hostile_input(case) -> None:  # type: ignore[no-untyped-def]
+def test_contacts_survives_hostile_input(case) -> None:
     _check(case)
 
 
 @consent.parametrize()
 @_SETTINGS
-def test_consent_survives_hostile_input(case) -> None:  # type: ignore[no-untyped-def]
+def test_consent_survives_hostile_input(case) -> None:
     _check(case)
 
 
 @gate.parametrize()
 @_SETTINGS
-def test_campaign_gate_survives_hostile_input(case) -> None:  # type: ignore[no-untyped-def]
+def test_campaign_gate_survives_hostile_input(case) -> None:
     _check(case)
 
 
 @audit.parametrize()
 @_SETTINGS
-def test_audit_log_survives_hostile_input(case) -> None:  # type: ignore[no-untyped-def]
+def test_audit_log_survives_hostile_input(case) -> None:
     _check(case)

@@ -102,7 +102,7 @@ async def test_the_jwks_verifier_refetches_when_the_issuer_rotates_and_caches_ot
     published = {"jwks": first.jwks()}
     fetches: list[str] = []
 
-    async def fetcher(url: str) -> dict:  # type: ignore[type-arg]
+    async def fetcher(url: str) -> dict:
         fetches.append(url)
         return published["jwks"]
 

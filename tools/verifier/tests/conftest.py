@@ -186,7 +186,7 @@ def log_url(log_server: _FakeLogServer) -> str:
 
 
 @pytest.fixture
-def new_log(signing_key: Ed25519PrivateKey):  # type: ignore[no-untyped-def]
+def new_log(signing_key: Ed25519PrivateKey):
     """Returns a factory of FakeLogs signed by the test key, filled with tagged entries."""
 
     def build(count: int, *, tag: str = "a", publish: bool = True) -> FakeLog:

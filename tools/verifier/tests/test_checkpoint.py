@@ -180,7 +180,7 @@ def test_a_bad_signature_from_the_trusted_key_rejects_the_note_even_beside_a_goo
         "no signatures",
     ],
 )
-def test_malformed_notes_are_rejected(note: str, vkey: str, mangle) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_notes_are_rejected(note: str, vkey: str, mangle) -> None:
     with pytest.raises(CheckpointError):
         open_checkpoint(mangle(note), vkey=vkey)
 

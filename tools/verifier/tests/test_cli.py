@@ -25,12 +25,16 @@ def flip_canonical_byte(export: str, *, index: int) -> str:
     return "".join(lines)
 
 
-def test_checkpoint_from_the_service_is_verified_and_printed(log_url: str, fake_log, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_checkpoint_from_the_service_is_verified_and_printed(
+    log_url: str, fake_log, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["checkpoint", "--url", log_url, "--vkey", fake_log.vkey]) == 0
     assert "size 10" in capsys.readouterr().out
 
 
-def test_checkpoint_file_signed_by_another_key_fails_with_exit_1(tmp_path: Path, new_log, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_checkpoint_file_signed_by_another_key_fails_with_exit_1(
+    tmp_path: Path, new_log, capsys: pytest.CaptureFixture[str]
+) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from vigie_verify.checkpoint import verifier_key
 
@@ -42,11 +46,11 @@ def test_checkpoint_file_signed_by_another_key_fails_with_exit_1(tmp_path: Path,
     assert "FAILED" in capsys.readouterr().err
 
 
-def test_checkpoint_with_both_url_and_file_is_a_usage_error(tmp_path: Path, fake_log) -> None:  # type: ignore[no-untyped-def]
+def test_checkpoint_with_both_url_and_file_is_a_usage_error(tmp_path: Path, fake_log) -> None:
     assert main(["checkpoint", "--url", "http://127.0.0.1:9", "--file", "x", "--vkey", fake_log.vkey]) == 2
 
 
-def test_log_accepts_a_good_export(tmp_path: Path, new_log, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_log_accepts_a_good_export(tmp_path: Path, new_log, capsys: pytest.CaptureFixture[str]) -> None:
     log = new_log(37)
     export = write(tmp_path / "entries.ndjson", log.export_ndjson())
     note = write(tmp_path / "checkpoint", log.checkpoint_note())
@@ -55,8 +59,8 @@ def test_log_accepts_a_good_export(tmp_path: Path, new_log, capsys) -> None:  # 
 
 
 def test_log_rejects_an_export_with_a_flipped_byte_and_names_the_entry(
-    tmp_path: Path, new_log, capsys
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, new_log, capsys: pytest.CaptureFixture[str]
+) -> None:
     log = new_log(37)
     export = write(tmp_path / "entries.ndjson", flip_canonical_byte(log.export_ndjson(), index=23))
     note = write(tmp_path / "checkpoint", log.checkpoint_note())
@@ -64,7 +68,9 @@ def test_log_rejects_an_export_with_a_flipped_byte_and_names_the_entry(
     assert "entry 23" in capsys.readouterr().err
 
 
-def test_log_rejects_an_entry_altered_with_its_leaf_hash_by_the_root(tmp_path: Path, new_log, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_log_rejects_an_entry_altered_with_its_leaf_hash_by_the_root(
+    tmp_path: Path, new_log, capsys: pytest.CaptureFixture[str]
+) -> None:
     log = new_log(12)
     lines = log.export_ndjson().splitlines(keepends=True)
     forged = b'{"forged": true}'
@@ -94,8 +100,8 @@ def test_log_rejects_an_entry_altered_with_its_leaf_hash_by_the_root(tmp_path: P
     ],
     ids=["gap", "duplicate", "swap", "truncated"],
 )
-def test_log_rejects_gaps_duplicates_reorders_and_truncation(  # type: ignore[no-untyped-def]
-    tmp_path: Path, new_log, capsys, edit, message: str
+def test_log_rejects_gaps_duplicates_reorders_and_truncation(
+    tmp_path: Path, new_log, capsys: pytest.CaptureFixture[str], edit, message: str
 ) -> None:
     log = new_log(12)
     lines = log.export_ndjson().splitlines(keepends=True)
@@ -105,8 +111,8 @@ def test_log_rejects_gaps_duplicates_reorders_and_truncation(  # type: ignore[no
     assert message in capsys.readouterr().err
 
 
-def test_log_verifies_the_prefix_when_the_export_is_longer_than_the_checkpoint(  # type: ignore[no-untyped-def]
-    tmp_path: Path, new_log, capsys
+def test_log_verifies_the_prefix_when_the_export_is_longer_than_the_checkpoint(
+    tmp_path: Path, new_log, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log = new_log(20, publish=False)
     note = write(tmp_path / "checkpoint", log.publish(size=15))
@@ -115,8 +121,8 @@ def test_log_verifies_the_prefix_when_the_export_is_longer_than_the_checkpoint( 
     assert "5 later entries" in capsys.readouterr().out
 
 
-def test_inclusion_of_an_entry_is_verified_against_the_signed_checkpoint(  # type: ignore[no-untyped-def]
-    log_server, log_url: str, fake_log, capsys, monkeypatch
+def test_inclusion_of_an_entry_is_verified_against_the_signed_checkpoint(
+    log_server, log_url: str, fake_log, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VIGIE_TOKEN", "secret-token")
     for index in (0, 7, 9):
@@ -124,20 +130,20 @@ def test_inclusion_of_an_entry_is_verified_against_the_signed_checkpoint(  # typ
     assert ("/v1/checkpoint", "Bearer secret-token") in log_server.requests
 
 
-def test_inclusion_fails_when_the_service_serves_altered_entry_bytes(  # type: ignore[no-untyped-def]
-    log_url: str, fake_log, capsys
+def test_inclusion_fails_when_the_service_serves_altered_entry_bytes(
+    log_url: str, fake_log, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake_log.entries[4] = b'{"altered": true}'
     assert main(["inclusion", "--url", log_url, "--vkey", fake_log.vkey, "--index", "4"]) == 1
     assert "entry 4" in capsys.readouterr().err
 
 
-def test_inclusion_of_a_missing_entry_is_a_network_error(log_url: str, fake_log) -> None:  # type: ignore[no-untyped-def]
+def test_inclusion_of_a_missing_entry_is_a_network_error(log_url: str, fake_log) -> None:
     assert main(["inclusion", "--url", log_url, "--vkey", fake_log.vkey, "--index", "99"]) == 2
 
 
-def test_consistency_from_an_earlier_checkpoint_is_verified(  # type: ignore[no-untyped-def]
-    tmp_path: Path, log_server, log_url: str, new_log, capsys
+def test_consistency_from_an_earlier_checkpoint_is_verified(
+    tmp_path: Path, log_server, log_url: str, new_log, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log = new_log(25, publish=False)
     old = write(tmp_path / "old", log.publish(size=11))
@@ -147,8 +153,8 @@ def test_consistency_from_an_earlier_checkpoint_is_verified(  # type: ignore[no-
     assert main(["consistency", "--url", log_url, "--vkey", log.vkey, "--first", "3"]) == 0
 
 
-def test_consistency_against_a_forked_log_fails(  # type: ignore[no-untyped-def]
-    tmp_path: Path, log_server, log_url: str, new_log, capsys
+def test_consistency_against_a_forked_log_fails(
+    tmp_path: Path, log_server, log_url: str, new_log, capsys: pytest.CaptureFixture[str]
 ) -> None:
     honest = new_log(11)
     old = write(tmp_path / "old", honest.checkpoint_note())
@@ -160,8 +166,8 @@ def test_consistency_against_a_forked_log_fails(  # type: ignore[no-untyped-def]
     assert "fork" in capsys.readouterr().err
 
 
-def test_monitor_trusts_first_then_follows_an_honest_log(  # type: ignore[no-untyped-def]
-    tmp_path: Path, log_server, log_url: str, fake_log, capsys
+def test_monitor_trusts_first_then_follows_an_honest_log(
+    tmp_path: Path, log_server, log_url: str, fake_log, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = tmp_path / "state.json"
     arguments = ["monitor", "--url", log_url, "--vkey", fake_log.vkey, "--state", str(state)]
@@ -175,8 +181,8 @@ def test_monitor_trusts_first_then_follows_an_honest_log(  # type: ignore[no-unt
     assert "advanced from size 10" in capsys.readouterr().out
 
 
-def test_monitor_refuses_a_rollback_and_keeps_its_state(  # type: ignore[no-untyped-def]
-    tmp_path: Path, log_url: str, fake_log, capsys
+def test_monitor_refuses_a_rollback_and_keeps_its_state(
+    tmp_path: Path, log_url: str, fake_log, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = tmp_path / "state.json"
     arguments = ["monitor", "--url", log_url, "--vkey", fake_log.vkey, "--state", str(state)]
@@ -188,8 +194,8 @@ def test_monitor_refuses_a_rollback_and_keeps_its_state(  # type: ignore[no-unty
     assert state.read_text() == before
 
 
-def test_monitor_refuses_a_fork_at_the_same_size(  # type: ignore[no-untyped-def]
-    tmp_path: Path, log_server, log_url: str, new_log, capsys
+def test_monitor_refuses_a_fork_at_the_same_size(
+    tmp_path: Path, log_server, log_url: str, new_log, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = tmp_path / "state.json"
     log_server.log = new_log(10)
@@ -200,8 +206,8 @@ def test_monitor_refuses_a_fork_at_the_same_size(  # type: ignore[no-untyped-def
     assert "fork at size 10" in capsys.readouterr().err
 
 
-def test_monitor_refuses_a_fork_whose_consistency_proof_fails(  # type: ignore[no-untyped-def]
-    tmp_path: Path, log_server, log_url: str, new_log, capsys
+def test_monitor_refuses_a_fork_whose_consistency_proof_fails(
+    tmp_path: Path, log_server, log_url: str, new_log, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = tmp_path / "state.json"
     log_server.log = new_log(10)
@@ -217,15 +223,17 @@ def test_monitor_refuses_a_fork_whose_consistency_proof_fails(  # type: ignore[n
     assert state.read_text() == before
 
 
-def test_monitor_refuses_a_state_file_it_cannot_trust(tmp_path: Path, log_url: str, fake_log) -> None:  # type: ignore[no-untyped-def]
+def test_monitor_refuses_a_state_file_it_cannot_trust(tmp_path: Path, log_url: str, fake_log) -> None:
     state = write(tmp_path / "state.json", json.dumps({"checkpoint": "forged"}))
     assert main(["monitor", "--url", log_url, "--vkey", fake_log.vkey, "--state", state]) == 2
 
 
-def test_an_unreachable_service_is_exit_code_2(tmp_path: Path, fake_log, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_an_unreachable_service_is_exit_code_2(
+    tmp_path: Path, fake_log, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["checkpoint", "--url", "http://127.0.0.1:9", "--vkey", fake_log.vkey, "--timeout", "2"]) == 2
     assert "error" in capsys.readouterr().err
 
 
-def test_a_missing_subcommand_is_exit_code_2(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_subcommand_is_exit_code_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2

@@ -26,7 +26,7 @@ async def _counts(log: Log) -> tuple[int, int, int]:
     async with log.service.runtime.engine.connect() as conn:
         return tuple(
             [
-                (await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar()  # type: ignore[return-value]
+                (await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar()
                 for table in ("entries", "tree_nodes", "checkpoints")
             ]
         )

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 AUDITOR = auth("auditor")
 
 
-async def _entries(log: Log, subject: str) -> list[dict]:  # type: ignore[type-arg]
+async def _entries(log: Log, subject: str) -> list[dict]:
     response = await log.client.get("/v1/entries", params={"subject": subject}, headers=AUDITOR)
     assert response.status_code == 200, response.text
     return response.json()["items"]

@@ -41,7 +41,7 @@ async def _produce(upstream: Upstream, run: str, count: int) -> list[EventEnvelo
     return list(upstream.published)
 
 
-async def _indices_of(engine, event_ids: list[str]) -> dict[str, list[int]]:  # type: ignore[no-untyped-def]
+async def _indices_of(engine, event_ids: list[str]) -> dict[str, list[int]]:
     e = orm.entries.c
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.select(e.event_id, e.idx).where(e.event_id.in_(event_ids)))).all()
@@ -51,7 +51,7 @@ async def _indices_of(engine, event_ids: list[str]) -> dict[str, list[int]]:  # 
     return found
 
 
-async def _log_size_and_span(engine) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+async def _log_size_and_span(engine) -> tuple[int, int, int]:
     async with engine.connect() as conn:
         count, low, high = (
             await conn.execute(
@@ -61,7 +61,7 @@ async def _log_size_and_span(engine) -> tuple[int, int, int]:  # type: ignore[no
     return count, low, high
 
 
-async def _caught_up(service) -> bool:  # type: ignore[no-untyped-def]
+async def _caught_up(service) -> bool:
     lag = await service.runtime.consumers[0].lag()
     return bool(lag) and all(v == 0 for v in lag.values())
 
@@ -106,12 +106,12 @@ async def test_every_event_on_every_topic_becomes_exactly_one_entry_with_gap_fre
         assert _metric((await audit.client.get("/metrics")).text, "audit_log_appended_total") == 0
 
 
-async def _found_all(engine, ids: list[str]) -> dict[str, list[int]] | None:  # type: ignore[no-untyped-def]
+async def _found_all(engine, ids: list[str]) -> dict[str, list[int]] | None:
     found = await _indices_of(engine, ids)
     return found if len(found) == len(ids) else None
 
 
-async def _checkpoint_size(audit, size: int) -> int | None:  # type: ignore[no-untyped-def]
+async def _checkpoint_size(audit, size: int) -> int | None:
     response = await audit.client.get("/v1/checkpoint", headers=AUDITOR)
     if response.status_code != 200:
         return None

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 AUDITOR = auth("auditor")
 
 
-async def _signed(log: Log):  # type: ignore[no-untyped-def]
+async def _signed(log: Log):
     vkey = (await log.client.get("/v1/public-key", headers=AUDITOR)).json()["vkey"]
     return open_checkpoint((await log.client.get("/v1/checkpoint", headers=AUDITOR)).text, vkey=vkey)
 
@@ -78,7 +78,7 @@ async def test_every_inclusion_and_consistency_proof_verifies_against_the_signed
 )
 async def test_an_inclusion_proof_outside_the_log_is_a_problem_naming_the_field(
     log: Log, params: dict, field: str
-) -> None:  # type: ignore[type-arg]
+) -> None:
     await log.ingest(*(f"c-{n}" for n in range(3)))
 
     response = await log.client.get("/v1/proofs/inclusion", params=params, headers=AUDITOR)
@@ -124,7 +124,7 @@ async def test_a_checkpoint_is_signed_only_when_the_tree_grew(log: Log) -> None:
 )
 async def test_a_consistency_proof_outside_the_log_is_a_problem_naming_the_field(
     log: Log, params: dict, field: str
-) -> None:  # type: ignore[type-arg]
+) -> None:
     await log.ingest(*(f"c-{n}" for n in range(3)))
 
     response = await log.client.get("/v1/proofs/consistency", params=params, headers=AUDITOR)

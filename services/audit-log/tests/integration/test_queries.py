@@ -33,7 +33,7 @@ def _at(envelope: EventEnvelope, minutes: int) -> EventEnvelope:
     )
 
 
-async def _items(log: Log, **params: object) -> list[dict]:  # type: ignore[type-arg]
+async def _items(log: Log, **params: object) -> list[dict]:
     response = await log.client.get("/v1/entries", params=params, headers=AUDITOR)
     assert response.status_code == 200, response.text
     return response.json()["items"]

@@ -40,7 +40,7 @@ async def _cli(*argv: str) -> int:
 
 async def test_an_entry_whose_bytes_were_altered_is_named_by_verify_and_by_the_cli(
     log: Log, tmp_path, capsys: pytest.CaptureFixture[str]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     vkey = await _log_of_eight_signed(log)
     assert (await log.client.get("/v1/verify", headers=AUDITOR)).json()["ok"]
 
@@ -107,7 +107,7 @@ async def test_a_removed_entry_is_reported_as_a_gap_at_its_index(log: Log) -> No
     assert "gap" in verdict["problems"][0]["problem"]
 
 
-async def test_an_untouched_log_passes_every_cli_check_against_the_live_api(log: Log, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_an_untouched_log_passes_every_cli_check_against_the_live_api(log: Log, tmp_path) -> None:
     vkey = await _log_of_eight_signed(log)
     old = tmp_path / "old-checkpoint.txt"
     old.write_text((await log.client.get("/v1/checkpoint", headers=AUDITOR)).text)
