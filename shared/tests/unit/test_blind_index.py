@@ -6,6 +6,7 @@ import pytest
 from shared.blind_index import (
     BlindIndexer,
     BlindIndexKeyError,
+    IdentifierKind,
     InvalidIdentifierError,
     normalise_email,
     normalise_phone,
@@ -62,6 +63,7 @@ def test_a_rejected_email_is_not_echoed_in_the_error_message() -> None:
 
 def test_a_non_string_email_is_rejected() -> None:
     with pytest.raises(InvalidIdentifierError):
+        # A deliberately ill-typed call: the runtime check is what is under test.
         normalise_email(None)  # type: ignore[arg-type]
 
 
@@ -140,14 +142,15 @@ def test_of_normalised_matches_the_index_of_the_raw_value(indexer: BlindIndexer)
     [("email", "Alice@example.com"), ("email", " alice@example.com"), ("phone", "0612345678"), ("phone", "")],
 )
 def test_of_normalised_rejects_values_that_are_not_normalised(
-    indexer: BlindIndexer, kind: str, value: str
+    indexer: BlindIndexer, kind: IdentifierKind, value: str
 ) -> None:
     with pytest.raises(InvalidIdentifierError):
-        indexer.of_normalised(kind, value)  # type: ignore[arg-type]
+        indexer.of_normalised(kind, value)
 
 
 def test_of_normalised_rejects_an_unknown_kind(indexer: BlindIndexer) -> None:
     with pytest.raises(InvalidIdentifierError) as caught:
+        # A deliberately ill-typed call: the runtime check is what is under test.
         indexer.of_normalised("postal", "1 rue de la Paix")  # type: ignore[arg-type]
     assert caught.value.field == "kind"
 
@@ -165,6 +168,7 @@ def test_a_key_shorter_than_32_bytes_is_refused(key: bytes) -> None:
 
 def test_a_text_key_is_refused() -> None:
     with pytest.raises(BlindIndexKeyError):
+        # A deliberately ill-typed call: the runtime check is what is under test.
         BlindIndexer("x" * 40)  # type: ignore[arg-type]
 
 

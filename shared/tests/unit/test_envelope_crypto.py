@@ -139,6 +139,7 @@ def test_a_data_key_that_is_not_32_bytes_is_refused(dek: bytes) -> None:
 
 def test_fields_with_non_string_names_are_refused() -> None:
     with pytest.raises(FieldEncodingError):
+        # A deliberately ill-typed call: the runtime check is what is under test.
         encrypt_fields(generate_key(), {1: "one"}, associated_data=RECORD)  # type: ignore[dict-item]
 
 

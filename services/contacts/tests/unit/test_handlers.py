@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from contacts.domain import events
@@ -29,7 +30,7 @@ GRACE = timedelta(days=30)
 
 
 def _create(personal: PersonalData = CAMILLE, **overrides: object) -> commands.CreateContact:
-    fields: dict[str, object] = {
+    fields: dict[str, Any] = {
         "actor": "tests",
         "kind": Kind.CONSUMER,
         "relationship": Relationship.PROSPECT,
@@ -38,7 +39,7 @@ def _create(personal: PersonalData = CAMILLE, **overrides: object) -> commands.C
         "obtained_at": datetime(2026, 1, 1, tzinfo=UTC),
     }
     fields.update(overrides)
-    return commands.CreateContact(**fields)  # type: ignore[arg-type]
+    return commands.CreateContact(**fields)
 
 
 def _plaintexts(personal: PersonalData) -> list[str]:
