@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from shared.commands import UNSET, Changes, Unset
 
 from consent.domain.model import (
     Channel,
@@ -29,26 +29,6 @@ from consent.domain.processors import (
     SubProcessor,
     TransferMechanism,
 )
-
-
-class Unset(enum.Enum):
-    """A field a PATCH left out: the record keeps its value (where None would clear it)."""
-
-    UNSET = "unset"
-
-
-UNSET = Unset.UNSET
-
-
-@dataclass(frozen=True)
-class _Changes:
-    """A set of PATCH changes: every field defaults to UNSET; `given()` names only those set."""
-
-    def given(self) -> dict[str, object]:
-        """Returns the fields that were set, by name (what the aggregate's update takes)."""
-        return {
-            f.name: value for f in dataclasses.fields(self) if (value := getattr(self, f.name)) is not UNSET
-        }
 
 
 @dataclass(frozen=True)
@@ -81,7 +61,7 @@ class RegisterPurpose:
 
 
 @dataclass(frozen=True)
-class PurposeChanges(_Changes):
+class PurposeChanges(Changes):
     """The register fields a revision changes; the others stay as in the current version."""
 
     name: str | Unset = UNSET
@@ -201,7 +181,7 @@ class RegisterProcessor:
 
 
 @dataclass(frozen=True)
-class ProcessorChanges(_Changes):
+class ProcessorChanges(Changes):
     """The vendor fields a PATCH changes."""
 
     legal_name: str | Unset = UNSET
@@ -274,7 +254,7 @@ class RegisterParty:
 
 
 @dataclass(frozen=True)
-class PartyChanges(_Changes):
+class PartyChanges(Changes):
     """The party fields a PATCH changes."""
 
     legal_name: str | Unset = UNSET

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Any
+
+from shared.commands import UNSET, Changes, Unset
 
 from contacts.domain.model import (
     CallOutcome,
@@ -18,15 +19,6 @@ from contacts.domain.model import (
     Relationship,
 )
 from contacts.domain.requests import RequestKind
-
-
-class Unset(enum.Enum):
-    """The type of UNSET: a field a PATCH does not touch (None is a value: it clears the field)."""
-
-    UNSET = "unset"
-
-
-UNSET: Final = Unset.UNSET
 
 
 @dataclass(frozen=True)
@@ -51,7 +43,7 @@ class CreateContact:
 
 
 @dataclass(frozen=True)
-class ContactChanges:
+class ContactChanges(Changes):
     """The fields a PATCH (or a rectification) changes; a field left UNSET stays as it is."""
 
     kind: Kind | None | Unset = UNSET
@@ -71,10 +63,6 @@ class ContactChanges:
     profession: str | None | Unset = UNSET
     phone_collection: PhoneCollection | None | Unset = UNSET
     stop_pub: bool | Unset = UNSET
-
-    def given(self) -> dict[str, Any]:
-        """Returns the changed fields by name (the domain's PATCH form)."""
-        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not UNSET}
 
 
 @dataclass(frozen=True)
