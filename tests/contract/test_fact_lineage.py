@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from campaign_gate.adapters import orm as gate_orm
 from campaign_gate.adapters import projection
-from campaign_gate.domain import campaigns, lineage
+from campaign_gate.domain import lineage
+from campaign_gate.domain import model as campaigns
 from campaign_gate.main import create_app as gate_app
 from campaign_gate.settings import CampaignGateSettings
 from consent.entrypoints import consumer as consent_consumer

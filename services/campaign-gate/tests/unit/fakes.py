@@ -20,8 +20,8 @@ from campaign_gate.adapters.repository import (
     AbstractSuppressionRepository,
 )
 from campaign_gate.domain import events
-from campaign_gate.domain.campaigns import Campaign
 from campaign_gate.domain.facts import Channel, RecipientFacts
+from campaign_gate.domain.model import Campaign
 from campaign_gate.service_layer.unit_of_work import AbstractGateUnitOfWork
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 from campaign_gate.domain import events
-from campaign_gate.domain.campaigns import Campaign, Status
 from campaign_gate.domain.errors import ApprovalRefusedError, FourEyesError, InvalidTransitionError
+from campaign_gate.domain.model import Campaign, Status
 from campaign_gate.domain.review import SignOff
 from campaign_gate.domain.rules import Finding, Outcome
 

@@ -11,10 +11,10 @@ import pytest
 from aiokafka import ConsumerRecord
 from campaign_gate import contracts
 from campaign_gate.domain import events, review
-from campaign_gate.domain.campaigns import Campaign, PurposeInfo, Status, StoredFinding, campaign_facts
 from campaign_gate.domain.decision import decide_recipients
 from campaign_gate.domain.errors import ApprovalRefusedError, FourEyesError, NotFoundError
 from campaign_gate.domain.facts import Channel, SuppressionKind
+from campaign_gate.domain.model import Campaign, PurposeInfo, Status, StoredFinding, campaign_facts
 from campaign_gate.entrypoints import consumer, schemas
 from campaign_gate.service_layer import commands, handlers
 from campaign_gate.service_layer.commands import CampaignChanges, CampaignSpec

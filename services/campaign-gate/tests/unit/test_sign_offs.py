@@ -8,10 +8,11 @@ import dataclasses
 from datetime import UTC, datetime
 
 import pytest
-from campaign_gate.domain import campaigns, review, rules
-from campaign_gate.domain.campaigns import Campaign, PurposeInfo, campaign_facts
+from campaign_gate.domain import model as campaigns
+from campaign_gate.domain import review, rules
 from campaign_gate.domain.errors import ApprovalRefusedError
 from campaign_gate.domain.facts import CallScript, CampaignFacts, Channel, MessageFacts, TargetingCriterion
+from campaign_gate.domain.model import Campaign, PurposeInfo, campaign_facts
 from campaign_gate.domain.review import SignOff, declaration_findings, review_campaign, sign_off_problems
 from campaign_gate.domain.rules import Finding, Outcome
 from campaign_gate.entrypoints import schemas

@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from campaign_gate.domain import campaigns, criteria
+from campaign_gate.domain import criteria
+from campaign_gate.domain import model as campaigns
 from campaign_gate.domain.review import review_campaign
 from campaign_gate.domain.rules import Outcome
 from campaign_gate.service_layer.handlers import _contract_from_consent_facts

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_gate.adapters import orm
 from campaign_gate.adapters.projection import upsert
-from campaign_gate.domain.campaigns import Campaign, Status, StoredFinding
+from campaign_gate.domain.model import Campaign, Status, StoredFinding
 
 _RECEIPT_BATCH = 5000
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from campaign_gate.domain import review
 
 if TYPE_CHECKING:
-    from campaign_gate.domain.campaigns import Status
+    from campaign_gate.domain.model import Status
 
 
 class NotFoundError(Exception):

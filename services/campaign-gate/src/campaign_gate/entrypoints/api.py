@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from campaign_gate.domain import review
-from campaign_gate.domain.campaigns import Campaign, StoredFinding
+from campaign_gate.domain.model import Campaign, StoredFinding
 from campaign_gate.entrypoints import schemas
 from campaign_gate.entrypoints.deps import Admin, Marketer, Reader, Reviewer, ServiceDep, UnitOfWorkDep
 from campaign_gate.service_layer import commands, handlers

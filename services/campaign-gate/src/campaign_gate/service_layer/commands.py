@@ -1,7 +1,7 @@
 """Commands of campaign-gate: one frozen dataclass per use case, typed down to the campaign's spec.
 
 A campaign's spec is stored as the JSON the marketer's fields make (`CampaignSpec.as_json()`), which
-is what `domain.campaigns.campaign_facts` reads and what the API shows back.
+is what `domain.model.campaign_facts` reads and what the API shows back.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from shared.events import EventEnvelope
 
 from campaign_gate import contracts
 from campaign_gate.adapters.projection import parse_time, unknown_recipient
-from campaign_gate.domain import campaigns as domain
 from campaign_gate.domain import clock, events, review, rules
+from campaign_gate.domain import model as domain
 from campaign_gate.domain.decision import RecipientDecision, decide_recipients
 from campaign_gate.domain.errors import NotFoundError
 from campaign_gate.service_layer.commands import (
