@@ -9,14 +9,25 @@ topic with the error attached, and the loop goes on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import (
+    IllegalStateError,
+    InvalidProducerEpoch,
+    OutOfOrderSequenceNumber,
+    ProducerClosed,
+    ProducerFenced,
+    TopicAlreadyExistsError,
+    UnknownProducerId,
+)
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from shared.events import EventDecodeError, EventEnvelope
@@ -45,11 +56,63 @@ def decode_or_poison(value: bytes | None) -> EventEnvelope:
         raise PoisonMessageError(f"undecodable event: {exc.__class__.__name__}") from exc
 
 
+class PublisherUnavailableError(ConnectionError):
+    """The publisher has no working producer right now (it is reconnecting); retry after `retry_after()`."""
+
+
+class AcknowledgementTimeoutError(TimeoutError):
+    """The cluster did not acknowledge a record in time (broker away, or a producer session stuck)."""
+
+
+#: Errors after which an idempotent producer session can never deliver again: only a new session helps.
+FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    ProducerFenced,
+    InvalidProducerEpoch,
+    ProducerClosed,
+    IllegalStateError,
+)
+
+
+@dataclass
+class PublisherHealth:
+    """What the publisher knows of its producer session, for readiness and metrics."""
+
+    state: str = "stopped"  # stopped, connected, reconnecting
+    #: Monotonic time of the last acknowledged record (or of the last (re)connection).
+    last_ack: float = float("-inf")
+    sessions: int = 0
+    acknowledged: int = 0
+    failed: int = 0
+
+
 class KafkaPublisher:
-    """Owns one idempotent AIOKafkaProducer (`acks=all`) for the life of a process."""
+    """Owns an idempotent AIOKafkaProducer (`acks=all`) and replaces it when its session breaks.
+
+    An idempotent session ends for good on OutOfOrderSequenceNumber, UnknownProducerId or a fenced
+    epoch (after a broker restart, for instance), and a session whose records stay unacknowledged
+    past `ack_timeout` is as good as ended. Either marks the producer broken; the next `send` closes
+    it and starts a new one (a new producer id), retrying with bounded exponential backoff in the
+    meantime and raising PublisherUnavailableError without touching the network. A record failed by
+    the old session was never acknowledged, so its outbox row stays pending and is sent again:
+    at-least-once, deduplicated by event id downstream.
+
+    Logging is bounded: one line when the session breaks, one when a new one is up, and a summary
+    every `summary_every` seconds while reconnecting, never a line per failed record.
+    """
 
     def __init__(
-        self, bootstrap_servers: str, *, client_id: str, options: dict[str, str] | None = None
+        self,
+        bootstrap_servers: str,
+        *,
+        client_id: str,
+        options: dict[str, str] | None = None,
+        ack_timeout: float = 20.0,
+        backoff_initial: float = 0.25,
+        backoff_max: float = 5.0,
+        summary_every: float = 30.0,
+        producer_factory: Callable[..., AIOKafkaProducer] | None = None,
     ) -> None:
         self._config = dict(
             bootstrap_servers=bootstrap_servers,
@@ -60,7 +123,23 @@ class KafkaPublisher:
             request_timeout_ms=15000,
             **(options or {}),
         )
+        self._factory = producer_factory or AIOKafkaProducer
+        self._ack_timeout = ack_timeout
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._summary_every = summary_every
         self._producer_or_none: AIOKafkaProducer | None = None
+        self._broken_since: float | None = None
+        self._broken_reason = ""
+        self._attempts = 0
+        self._next_attempt = 0.0
+        self._last_summary = 0.0
+        self._failed_while_broken = 0
+        self._first_failure: float | None = None
+        #: The pause chosen after the last failed attempt at a new session (seconds).
+        self.backoff = 0.0
+        self._lock = asyncio.Lock()
+        self.health = PublisherHealth()
 
     @property
     def _producer(self) -> AIOKafkaProducer:
@@ -68,35 +147,201 @@ class KafkaPublisher:
             raise ConnectionError("the Kafka publisher is not started")
         return self._producer_or_none
 
+    @property
+    def reconnecting(self) -> bool:
+        """Tells whether the producer session is broken and not yet replaced."""
+        return self._broken_since is not None
+
+    def retry_after(self) -> float:
+        """Returns the seconds a caller should wait before sending again (0 when connected)."""
+        if self._broken_since is None:
+            return 0.0
+        return max(0.05, self._next_attempt - time.monotonic())
+
     async def start(self) -> None:
         """Connects to the cluster (the producer is created here, inside the running event loop)."""
-        self._producer_or_none = AIOKafkaProducer(**self._config)
-        await self._producer_or_none.start()
+        producer = self._factory(**self._config)
+        await producer.start()
+        self._producer_or_none = producer
+        self.health.state = "connected"
+        self.health.sessions += 1
+        self.health.last_ack = time.monotonic()
 
     async def stop(self) -> None:
         """Flushes and disconnects."""
         if self._producer_or_none is not None:
-            await self._producer_or_none.stop()
-            self._producer_or_none = None
+            producer, self._producer_or_none = self._producer_or_none, None
+            await self._close(producer, grace=10.0 if self._broken_since is None else 1.0)
+        self.health.state = "stopped"
 
     async def publish(self, *, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         """Publishes one record and waits for the cluster's acknowledgement."""
-        await self._producer.send_and_wait(topic, value=value, key=key.encode(), headers=headers)
+        await (await self.send(topic=topic, key=key, value=value, headers=headers))
 
     async def send(
         self, *, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]
     ) -> asyncio.Future[object]:
-        """Hands one record to the producer; the returned future resolves on the cluster's acknowledgement."""
-        acknowledged: asyncio.Future[object] = await self._producer.send(
-            topic, value=value, key=key.encode(), headers=headers
+        """Hands one record to the producer; the returned future resolves on the cluster's acknowledgement.
+
+        The future fails with AcknowledgementTimeoutError after `ack_timeout` seconds without one.
+        """
+        if self._broken_since is not None:
+            await self._replace()
+        producer = self._producer
+        try:
+            acknowledged: asyncio.Future[object] = await producer.send(
+                topic, value=value, key=key.encode(), headers=headers
+            )
+        except Exception as exc:
+            self._failed(producer, exc)
+            raise
+        return self._watch(producer, acknowledged)
+
+    def _watch(
+        self, producer: AIOKafkaProducer, acknowledged: asyncio.Future[object]
+    ) -> asyncio.Future[object]:
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future[object] = loop.create_future()
+
+        def _timeout() -> None:
+            if not result.done():
+                exc = AcknowledgementTimeoutError(f"no acknowledgement within {self._ack_timeout:g}s")
+                result.set_exception(exc)
+                self._failed(producer, exc)
+
+        timer = loop.call_later(self._ack_timeout, _timeout)
+
+        def _done(fut: asyncio.Future[object]) -> None:
+            timer.cancel()
+            if fut.cancelled():
+                if not result.done():
+                    result.cancel()
+                return
+            exc = fut.exception()
+            if exc is None:
+                self.health.acknowledged += 1
+                self.health.last_ack = time.monotonic()
+                self._first_failure = None
+                if not result.done():
+                    result.set_result(fut.result())
+            else:
+                if not result.done():
+                    result.set_exception(exc)
+                self._failed(producer, exc)
+
+        acknowledged.add_done_callback(_done)
+        # Because a caller that gave up on a batch must not leave "exception never retrieved" noise.
+        result.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return result
+
+    def _failed(self, producer: AIOKafkaProducer, exc: BaseException) -> None:
+        self.health.failed += 1
+        if producer is not self._producer_or_none:
+            return  # A record of a session already replaced.
+        if self._broken_since is not None:
+            self._failed_while_broken += 1
+            return
+        now = time.monotonic()
+        if self._first_failure is None:
+            self._first_failure = now
+        sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+        if (
+            isinstance(exc, FATAL_PRODUCER_ERRORS + (AcknowledgementTimeoutError,))
+            # Because a producer whose sender task died fails every later record the same way.
+            or (sender_task is not None and sender_task.done())
+            # Because records that keep failing, none acknowledged, mean a session that will not heal.
+            or now - self._first_failure > self._ack_timeout
+        ):
+            self.mark_broken(exc)
+
+    def mark_broken(self, reason: BaseException | str) -> None:
+        """Declares the producer session unusable: the next send replaces it."""
+        if self._broken_since is not None:
+            return
+        now = time.monotonic()
+        self._broken_since = now
+        self._broken_reason = reason if isinstance(reason, str) else type(reason).__name__
+        self._attempts = 0
+        self._next_attempt = now
+        self._last_summary = now
+        self._failed_while_broken = 0
+        self.health.state = "reconnecting"
+        log.warning(
+            "Kafka producer session broken (%s); replacing it with a new idempotent session",
+            self._broken_reason,
         )
-        return acknowledged
+
+    async def _replace(self) -> None:
+        async with self._lock:
+            if self._broken_since is None:
+                return
+            now = time.monotonic()
+            if now < self._next_attempt:
+                self._failed_while_broken += 1
+                raise PublisherUnavailableError(f"Kafka producer reconnecting ({self._broken_reason})")
+            self._attempts += 1
+            old, self._producer_or_none = self._producer_or_none, None
+            if old is not None:
+                await self._close(old, grace=1.0)
+            producer = self._factory(**self._config)
+            try:
+                await asyncio.wait_for(producer.start(), timeout=max(self._ack_timeout, 5.0))
+            except Exception as exc:  # noqa: BLE001 - the broker is still away: back off and retry.
+                await self._close(producer, grace=0.0)
+                delay = min(self._backoff_max, self._backoff_initial * 2 ** (self._attempts - 1))
+                self.backoff = delay * random.uniform(0.8, 1.0)
+                self._next_attempt = time.monotonic() + self.backoff
+                self._failed_while_broken += 1
+                if time.monotonic() - self._last_summary >= self._summary_every:
+                    self._last_summary = time.monotonic()
+                    log.warning(
+                        "Kafka producer still reconnecting after %.0fs: %d attempts, %d sends refused, "
+                        "last error %s",
+                        time.monotonic() - self._broken_since,
+                        self._attempts,
+                        self._failed_while_broken,
+                        type(exc).__name__,
+                    )
+                raise PublisherUnavailableError(
+                    f"Kafka producer reconnecting ({type(exc).__name__})"
+                ) from exc
+            self._producer_or_none = producer
+            log.warning(
+                "Kafka producer replaced: new idempotent session after %.1fs, %d attempts, %d sends refused",
+                time.monotonic() - self._broken_since,
+                self._attempts,
+                self._failed_while_broken,
+            )
+            self._broken_since = None
+            self._first_failure = None
+            self.health.state = "connected"
+            self.health.sessions += 1
+            self.health.last_ack = time.monotonic()
+
+    async def _close(self, producer: AIOKafkaProducer, *, grace: float) -> None:
+        """Stops a producer; one that cannot flush within `grace` (broker away) is closed without flushing."""
+        stopping = asyncio.ensure_future(producer.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=grace)
+        if not done:
+            # Because an idempotent producer never expires its batches, its flush waits for a broker
+            # that may never come back: fail what it holds, which ends the flush and the stop.
+            with contextlib.suppress(Exception):
+                accumulator = getattr(producer, "_message_accumulator", None)
+                if accumulator is not None:
+                    accumulator.fail_all(PublisherUnavailableError("producer session replaced"))
+            done, _ = await asyncio.wait({stopping}, timeout=2.0)
+        if not done:
+            stopping.cancel()
+        with contextlib.suppress(BaseException):
+            await stopping
 
     async def ping(self) -> None:
-        """Fetches cluster metadata or raises."""
-        await self._producer.client.force_metadata_update()
-        if not self._producer.client.cluster.brokers():
-            raise ConnectionError("no Kafka broker known")
+        """Fetches cluster metadata or raises; also raises while the producer session is being replaced."""
+        if self._broken_since is not None:
+            raise PublisherUnavailableError(f"Kafka producer reconnecting ({self._broken_reason})")
+        updated = await asyncio.wait_for(self._producer.client.force_metadata_update(), timeout=5.0)
+        if not updated or not self._producer.client.cluster.brokers():
+            raise ConnectionError("no Kafka broker answers")
 
 
 async def ensure_topics(
@@ -374,8 +619,12 @@ __all__ = [
     "BatchHandler",
     "ConsumerLoop",
     "ConsumerRecord",
+    "FATAL_PRODUCER_ERRORS",
+    "AcknowledgementTimeoutError",
     "KafkaPublisher",
     "PoisonMessageError",
+    "PublisherHealth",
+    "PublisherUnavailableError",
     "TopicPartition",
     "dead_letter_topic",
     "ensure_topics",

@@ -49,10 +49,41 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+class RepeatLimitFilter(logging.Filter):
+    """Lets through one record per (logger, message template) every `every` seconds for noisy libraries.
+
+    Because a client library retrying against an absent broker logs a line per attempt, which in
+    an outage of minutes is hundreds of thousands of lines; the next line let through says how many
+    were dropped in between.
+    """
+
+    def __init__(self, prefixes: tuple[str, ...] = ("aiokafka",), every: float = 30.0) -> None:
+        super().__init__()
+        self._prefixes = prefixes
+        self._every = every
+        self._seen: dict[tuple[str, object], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self._prefixes):
+            return True
+        key = (record.name, record.msg)
+        last, dropped = self._seen.get(key, (float("-inf"), 0))
+        if record.created - last < self._every:
+            self._seen[key] = (last, dropped + 1)
+            return False
+        if len(self._seen) > 1000:
+            self._seen.clear()
+        self._seen[key] = (record.created, 0)
+        if dropped:
+            record.repeats_dropped = dropped
+        return True
+
+
 def configure_logging(*, service: str, level: str = "INFO") -> None:
     """Routes every logger, uvicorn's included, to JSON lines on stderr."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(RepeatLimitFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Protocol
@@ -70,13 +71,35 @@ def row_for(envelope: EventEnvelope, *, topic: str) -> dict[str, object]:
     return _row(envelope, topic, datetime.now(UTC))
 
 
+#: The largest record (value, key and headers) an outbox row may hold: under Kafka's default limits
+#: (the producer's `max_request_size` of 1 MiB, the broker's `message.max.bytes`) with room for the
+#: batch's own overhead, so that no written row can be refused by the broker and block those after it.
+MAX_EVENT_BYTES = 1_000_000
+
+
+class EventTooLargeError(ValueError):
+    """An event is larger than a Kafka record may be; it is refused before it reaches the outbox."""
+
+    def __init__(self, event_type: str, size: int) -> None:
+        super().__init__(
+            f"the {event_type} event would be {size} bytes, over the {MAX_EVENT_BYTES} bytes a record may be"
+        )
+        self.event_type = event_type
+        self.size = size
+
+
 def _row(envelope: EventEnvelope, topic: str, now: datetime) -> dict[str, object]:
+    value = envelope.encode()
+    headers = envelope.kafka_headers()
+    size = len(value) + len(envelope.subject.encode()) + sum(len(k) + len(v) for k, v in headers)
+    if size > MAX_EVENT_BYTES:
+        raise EventTooLargeError(envelope.type, size)
     return {
         "event_id": envelope.id,
         "topic": topic,
         "key": envelope.subject,
-        "value": envelope.encode(),
-        "headers": [[k, v.decode()] for k, v in envelope.kafka_headers()],
+        "value": value,
+        "headers": [[k, v.decode()] for k, v in headers],
         "created_at": now,
     }
 
@@ -157,6 +180,12 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         self.published_total = 0
+        #: Monotonic time of the last pass that published rows or found none pending.
+        self.last_progress = time.monotonic()
+        self.summary_every = 30.0
+        self._failing_since: float | None = None
+        self._failed_passes = 0
+        self._last_summary = 0.0
 
     def wake(self) -> None:
         """Asks the relay to look at the outbox now (called after a commit in the same process)."""
@@ -181,8 +210,11 @@ class OutboxRelay:
         async with self._engine.begin() as conn:
             rows = (await conn.execute(query)).all()
             if not rows:
+                self.last_progress = time.monotonic()
+                self._note(None, 0, 0)
                 return 0
             done: list[int] = []
+            failure: BaseException | None = None
             try:
                 # Pipelined: every record is handed to the producer before any acknowledgement is
                 # awaited; the idempotent producer keeps per-partition order, so per-key order holds.
@@ -201,13 +233,58 @@ class OutboxRelay:
                 for row_id, acknowledged in pending:
                     await acknowledged
                     done.append(row_id)
-            except Exception:
+            except Exception as exc:  # noqa: BLE001 - the rows stay pending and are retried in order.
                 # Because rows after a failed one may share its key: stop here and retry them in order.
-                log.warning("outbox publish failed after %d of %d rows", len(done), len(rows), exc_info=True)
+                failure = exc
             if done:
                 await conn.execute(t.update().where(t.c.id.in_(done)).values(published_at=datetime.now(UTC)))
         self.published_total += len(done)
+        if done or failure is None:
+            self.last_progress = time.monotonic()
+        self._note(failure, len(done), len(rows))
         return len(done)
+
+    def _note(self, failure: BaseException | None, done: int, taken: int) -> None:
+        """Logs state changes and a periodic summary, never a line per failed pass or record."""
+        now = time.monotonic()
+        if failure is None:
+            if self._failing_since is not None:
+                log.warning(
+                    "outbox relay publishing again after %.1fs (%d failed passes)",
+                    now - self._failing_since,
+                    self._failed_passes,
+                )
+                self._failing_since = None
+            return
+        self._failed_passes += 1
+        if self._failing_since is None:
+            self._failing_since = self._last_summary = now
+            self._failed_passes = 1
+            log.warning(
+                "outbox publish failing (%s) after %d of %d rows; retrying with backoff",
+                type(failure).__name__,
+                done,
+                taken,
+            )
+        elif now - self._last_summary >= self.summary_every:
+            self._last_summary = now
+            log.warning(
+                "outbox publish still failing after %.0fs: %d failed passes, last error %s",
+                now - self._failing_since,
+                self._failed_passes,
+                type(failure).__name__,
+            )
+
+    @property
+    def failing(self) -> bool:
+        """Tells whether the last pass failed to publish."""
+        return self._failing_since is not None
+
+    def retry_delay(self) -> float:
+        """Returns how long to wait before the next pass after a failed one."""
+        retry_after = getattr(self._publisher, "retry_after", None)
+        delay = float(retry_after()) if callable(retry_after) else 0.5
+        return min(5.0, max(0.1, delay))
 
     async def pending_stats(self) -> tuple[int, float]:
         """Returns the number of pending rows and the age in seconds of the oldest."""
@@ -241,9 +318,13 @@ class OutboxRelay:
                         pass
                     if published:
                         self._last_busy = loop.time()
-                except Exception:
-                    log.exception("outbox relay pass failed; retrying")
-                    await asyncio.sleep(0.5)
+                except Exception as exc:  # noqa: BLE001 - a database error: noted, then retried.
+                    self._note(exc, 0, 0)
+                    await asyncio.sleep(self.retry_delay())
+                    continue
+                if self._failing_since is not None:
+                    # Because a broken producer must not be retried on every commit: back off.
+                    await asyncio.sleep(self.retry_delay())
                     continue
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_seconds)

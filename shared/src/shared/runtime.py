@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +29,14 @@ from shared.outbox import OutboxRelay, RelayWaker
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+
+class RelayStalledError(ConnectionError):
+    """The relay cannot publish: rows wait and nothing was acknowledged for too long."""
+
+
+class OutboxBacklogError(RuntimeError):
+    """Outbox rows wait for longer than the bound."""
 
 
 @dataclass
@@ -59,6 +68,8 @@ class Runtime:
             self.settings.kafka_bootstrap_servers,
             client_id=self.settings.service_name,
             options=self.kafka_options,
+            ack_timeout=self.settings.kafka_ack_timeout_seconds,
+            backoff_max=self.settings.kafka_reconnect_backoff_max_seconds,
         )
         self.consumer_metrics = ConsumerMetrics(self.registry)
         self.relay: OutboxRelay | None = None
@@ -88,8 +99,33 @@ class Runtime:
             self._waker.wake()
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
-        """Returns the checks behind /readyz: the database and Kafka."""
-        return {"database": lambda: ping(self.engine), "kafka": self.publisher.ping}
+        """Returns the checks behind /readyz: the database, Kafka (the relay can publish) and the outbox."""
+        checks: dict[str, Callable[[], Awaitable[None]]] = {
+            "database": lambda: ping(self.engine),
+            "kafka": self._kafka_ready,
+        }
+        if self.relay is not None:
+            checks["outbox"] = self._outbox_ready
+        return checks
+
+    async def _kafka_ready(self) -> None:
+        """Fails while the producer is reconnecting, or while this process's relay is stuck (rows wait)."""
+        await self.publisher.ping()
+        relay = self.relay
+        if relay is None or not self._relay_in_process:
+            return
+        stalled_for = time.monotonic() - relay.last_progress
+        if relay.failing or stalled_for > self.settings.outbox_stall_seconds:
+            count, _age = await relay.pending_stats()
+            if count:
+                raise RelayStalledError(f"{count} outbox rows wait; nothing published for {stalled_for:.0f}s")
+
+    async def _outbox_ready(self) -> None:
+        """Fails when the oldest unpublished outbox row is older than the bound (whoever runs the relay)."""
+        assert self.relay is not None
+        count, age = await self.relay.pending_stats()
+        if count and age > self.settings.outbox_max_age_seconds:
+            raise OutboxBacklogError(f"{count} outbox rows wait, the oldest for {age:.0f}s")
 
     async def start(
         self, consumers: list[ConsumerSpec] | None = None, *, run_relay: bool | None = None

@@ -88,6 +88,16 @@ class ServiceSettings(BaseSettings):
     run_relay: bool = True
     run_consumers: bool = True
     outbox_poll_seconds: float = 1.0
+    #: /readyz fails when the oldest unpublished outbox row is older than this.
+    outbox_max_age_seconds: float = 60.0
+    #: /readyz fails when this process's relay has published nothing for this long while rows wait.
+    outbox_stall_seconds: float = 30.0
+    #: A record unacknowledged for this long marks the producer session broken (it is replaced).
+    kafka_ack_timeout_seconds: float = Field(15.0, validation_alias="KAFKA_ACK_TIMEOUT_SECONDS")
+    #: Longest pause between two attempts at a new producer session while the broker is away.
+    kafka_reconnect_backoff_max_seconds: float = Field(
+        5.0, validation_alias="KAFKA_RECONNECT_BACKOFF_MAX_SECONDS"
+    )
     metrics_interval_seconds: float = 5.0
 
     @classmethod

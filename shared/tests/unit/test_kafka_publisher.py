@@ -1,0 +1,217 @@
+"""The publisher replaces a broken idempotent session, backs off while the broker is away, logs little."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiokafka.errors import KafkaConnectionError, OutOfOrderSequenceNumber
+from shared.events import EventEnvelope
+from shared.kafka import AcknowledgementTimeoutError, KafkaPublisher, PublisherUnavailableError
+from shared.outbox import OutboxRelay, add, outbox_table
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+class FakeBroker:
+    """What the fake producers talk to: up or down, acknowledging, refusing the sequence, or silent."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.mode = "ok"  # ok, out_of_order, silent
+        self.producers: list[FakeProducer] = []
+        self.delivered: list[bytes] = []
+
+
+class FakeClient:
+    def __init__(self, broker: FakeBroker) -> None:
+        self.broker = broker
+
+    async def force_metadata_update(self) -> bool:
+        return self.broker.up
+
+    class cluster:  # noqa: N801 - mimics aiokafka's attribute.
+        @staticmethod
+        def brokers() -> set[int]:
+            return {1}
+
+
+class FakeAccumulator:
+    def __init__(self) -> None:
+        self.pending: list[asyncio.Future[object]] = []
+
+    def fail_all(self, exc: BaseException) -> None:
+        for fut in self.pending:
+            if not fut.done():
+                fut.set_exception(exc)
+
+
+class FakeProducer:
+    def __init__(self, broker: FakeBroker, **_config: Any) -> None:
+        self.broker = broker
+        self.client = FakeClient(broker)
+        self._message_accumulator = FakeAccumulator()
+        self.stopped = False
+        broker.producers.append(self)
+
+    async def start(self) -> None:
+        if not self.broker.up:
+            raise KafkaConnectionError("broker away")
+
+    async def stop(self) -> None:
+        # Like aiokafka: stop flushes, and waits as long as records are unacknowledged.
+        pending = [f for f in self._message_accumulator.pending if not f.done()]
+        if pending:
+            await asyncio.wait(pending)
+        self.stopped = True
+
+    async def send(self, topic: str, *, value: bytes, key: bytes, headers: Any) -> asyncio.Future[object]:
+        fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        if self.broker.mode == "ok" and self.broker.up:
+            self.broker.delivered.append(value)
+            fut.set_result(None)
+        elif self.broker.mode == "out_of_order":
+            fut.set_exception(OutOfOrderSequenceNumber())
+        else:
+            self._message_accumulator.pending.append(fut)
+        return fut
+
+
+def _publisher(broker: FakeBroker, **kwargs: Any) -> KafkaPublisher:
+    return KafkaPublisher(
+        "fake:9092",
+        client_id="test",
+        producer_factory=lambda **config: FakeProducer(broker, **config),  # type: ignore[arg-type,return-value]
+        **{"backoff_initial": 0.01, "backoff_max": 0.05, "ack_timeout": 0.2, **kwargs},
+    )
+
+
+async def _send(publisher: KafkaPublisher, value: bytes = b"v") -> object:
+    ack = await publisher.send(topic="t", key="k", value=value, headers=[])
+    return await ack
+
+
+async def test_an_out_of_order_sequence_replaces_the_producer_with_a_new_session() -> None:
+    broker = FakeBroker()
+    publisher = _publisher(broker)
+    await publisher.start()
+    broker.mode = "out_of_order"
+    with pytest.raises(OutOfOrderSequenceNumber):
+        await _send(publisher)
+    assert publisher.reconnecting
+    with pytest.raises(PublisherUnavailableError):
+        await publisher.ping()
+    broker.mode = "ok"
+    await _send(publisher, b"after")
+    assert not publisher.reconnecting
+    assert len(broker.producers) == 2 and broker.producers[0].stopped
+    assert broker.delivered == [b"after"]
+    assert publisher.health.sessions == 2
+    await publisher.ping()
+    await publisher.stop()
+
+
+async def test_while_the_broker_is_away_attempts_back_off_exponentially_within_the_bound() -> None:
+    broker = FakeBroker()
+    publisher = _publisher(broker, backoff_initial=0.01, backoff_max=0.08)
+    await publisher.start()
+    broker.up = False
+    publisher.mark_broken("test")
+    delays = []
+    for _ in range(6):
+        with pytest.raises(PublisherUnavailableError):
+            await _send(publisher)
+        delays.append(publisher.backoff)
+        # A send inside the backoff is refused without a new producer.
+        created = len(broker.producers)
+        with pytest.raises(PublisherUnavailableError):
+            await _send(publisher)
+        assert len(broker.producers) == created
+        await asyncio.sleep(publisher.retry_after())
+    assert delays[0] < delays[1] < delays[2]
+    assert max(delays) <= 0.08
+    broker.up = True
+    await asyncio.sleep(publisher.retry_after())
+    await _send(publisher)
+    assert not publisher.reconnecting
+    await publisher.stop()
+
+
+async def test_records_never_acknowledged_time_out_and_the_stuck_producer_is_closed_without_flushing() -> (
+    None
+):
+    broker = FakeBroker()
+    publisher = _publisher(broker)
+    await publisher.start()
+    broker.mode = "silent"
+    with pytest.raises(AcknowledgementTimeoutError):
+        await _send(publisher)
+    assert publisher.reconnecting
+    broker.mode = "ok"
+    await asyncio.wait_for(_send(publisher), timeout=5)
+    assert broker.producers[0].stopped, "the stuck producer's flush was ended by failing its records"
+    await publisher.stop()
+
+
+async def test_an_outage_logs_a_few_lines_not_one_per_failed_send(caplog: pytest.LogCaptureFixture) -> None:
+    broker = FakeBroker()
+    publisher = _publisher(broker, backoff_max=0.01, summary_every=3600)
+    await publisher.start()
+    caplog.set_level(logging.INFO, logger="shared")
+    broker.mode = "out_of_order"
+    broker.up = False
+    failures = 0
+    for _ in range(500):
+        try:
+            await _send(publisher)
+        except Exception:  # noqa: BLE001
+            failures += 1
+        await asyncio.sleep(0)
+    broker.mode, broker.up = "ok", True
+    await asyncio.sleep(0.02)
+    await _send(publisher)
+    assert failures == 500
+    lines = [r for r in caplog.records if r.name.startswith("shared")]
+    assert len(lines) == 2, [r.getMessage() for r in lines]  # broken, then replaced
+    await publisher.stop()
+
+
+async def test_the_relay_marks_only_acknowledged_rows_and_drains_after_the_session_is_replaced(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    engine = create_async_engine("sqlite+aiosqlite:///:memory:")
+    table = outbox_table(sa.MetaData())
+    async with engine.begin() as conn:
+        await conn.run_sync(table.metadata.create_all)
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    async with AsyncSession(engine) as session, session.begin():
+        for i in range(20):
+            await add(
+                session,
+                table,
+                EventEnvelope(source="test", type="t.v1", subject=f"s{i}", actor="test"),
+                topic="t",
+            )
+    broker = FakeBroker()
+    publisher = _publisher(broker)
+    await publisher.start()
+    relay = OutboxRelay(engine=engine, table=table, publisher=publisher, batch_size=5)
+    broker.mode = "out_of_order"
+    caplog.set_level(logging.INFO, logger="shared")
+    for _ in range(10):
+        assert await relay.publish_pending() == 0
+    assert relay.failing
+    assert (await relay.pending_stats())[0] == 20
+    broker.mode = "ok"
+    while await relay.publish_pending():
+        pass
+    assert not relay.failing
+    assert (await relay.pending_stats())[0] == 0
+    assert len(broker.delivered) == 20
+    relay_lines = [r for r in caplog.records if r.name == "shared.outbox"]
+    assert len(relay_lines) == 2  # failing, then publishing again
+    await publisher.stop()
+    await engine.dispose()
