@@ -118,3 +118,27 @@ def _sample(hint: Any, name: str = "") -> Any:
 def _build(cls: type) -> Any:
     hints = typing.get_type_hints(cls)
     return cls(**{f.name: _sample(hints[f.name], f.name) for f in dataclasses.fields(cls) if f.init})
+
+
+def test_every_published_type_is_declared_once_under_its_producers_topic_in_shared_contracts() -> None:
+    from shared import contracts
+
+    for _service, (package, topic_constant) in asyncapi.PRODUCERS.items():
+        topic = getattr(importlib.import_module(f"{package}.contracts"), topic_constant)
+        declared = contracts.event_types(contracts.TOPICS[topic])
+        published = set(asyncapi._event_types(package).values())  # noqa: SLF001
+        assert published == declared, f"{package} publishes {sorted(published ^ declared)} not as declared"
+
+
+def test_every_event_type_a_service_names_comes_from_shared_contracts() -> None:
+    from shared import contracts
+
+    declared = {t for topic in contracts.TOPICS.values() for t in contracts.event_types(topic)}
+    for package in ("contacts", "consent", "campaign_gate", "audit_log"):
+        module = importlib.import_module(f"{package}.contracts")
+        named = {
+            v
+            for k, v in vars(module).items()
+            if k.isupper() and isinstance(v, str) and v.startswith("vigie.")
+        }
+        assert named <= declared, f"{package}.contracts names types no producer declares: {named - declared}"

@@ -1,5 +1,7 @@
 """What audit-log reads: every Vigie topic. It publishes nothing; its API is its public face."""
 
-CONSUMED_TOPICS = ["contacts.events", "consent.events", "campaigns.events"]
+from shared.contracts import CampaignsEvents, ConsentEvents, ContactsEvents
+
+CONSUMED_TOPICS = [ContactsEvents.TOPIC, ConsentEvents.TOPIC, CampaignsEvents.TOPIC]
 #: The event type after which a subject's key is destroyed (crypto-shredding).
-CONTACT_ERASED = "vigie.contacts.contact_erased.v1"
+CONTACT_ERASED = ContactsEvents.CONTACT_ERASED
