@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from shared.auth import build_token_verifier
+from shared.background import running_loops
 from shared.logging import configure_logging
 from shared.web import create_app as create_platform_app
 
@@ -25,16 +24,13 @@ def create_app(settings: AuditLogSettings | None = None, *, service: AuditLog | 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with service.runtime.running(consumer.consumers(service)):
-            # Because only the single writer may sign: the checkpointer runs where the consumer runs.
-            checkpointer = asyncio.create_task(service.checkpoint_loop()) if settings.run_consumers else None
-            try:
-                yield
-            finally:
-                if checkpointer is not None:
-                    checkpointer.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await checkpointer
+        # Because only the single writer may sign: the checkpointer runs where the consumer runs.
+        checkpointer = ("checkpointer", service.checkpoint_loop)
+        async with (
+            service.runtime.running(consumer.consumers(service)),
+            running_loops(checkpointer if settings.run_consumers else None),
+        ):
+            yield
 
     app = create_platform_app(
         title="Vigie audit-log",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from shared.auth import build_token_verifier
+from shared.background import running_loops
 from shared.blind_index import InvalidIdentifierError
 from shared.logging import configure_logging
 from shared.web import create_app as create_platform_app
@@ -42,19 +41,12 @@ def create_app(settings: ConsentSettings | None = None, *, service: ConsentServi
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with service.runtime.running(consumers):
-            watch = (
-                asyncio.create_task(service.watch_contracts_forever(), name="consent-contract-watch")
-                if settings.contract_watch_interval_seconds > 0
-                else None
-            )
-            try:
-                yield
-            finally:
-                if watch is not None:
-                    watch.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await watch
+        watch = ("consent-contract-watch", service.watch_contracts_forever)
+        async with (
+            service.runtime.running(consumers),
+            running_loops(watch if settings.contract_watch_interval_seconds > 0 else None),
+        ):
+            yield
 
     app = create_platform_app(
         title="Vigie consent",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from shared.auth import build_token_verifier
+from shared.background import running_loops
 from shared.logging import configure_logging
 from shared.web import create_app as create_platform_app
 
@@ -27,18 +26,14 @@ def create_app(settings: ContactsSettings | None = None, *, service: Contacts | 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with service.runtime.running(consumer.consumers(service)):
-            tasks = [
-                asyncio.create_task(service.watch_requests_forever(), name="requests watcher"),
-                asyncio.create_task(service.sweep_retention_forever(), name="retention sweeper"),
-            ]
-            try:
-                yield
-            finally:
-                for task in tasks:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+        async with (
+            service.runtime.running(consumer.consumers(service)),
+            running_loops(
+                ("requests watcher", service.watch_requests_forever),
+                ("retention sweeper", service.sweep_retention_forever),
+            ),
+        ):
+            yield
 
     app = create_platform_app(
         title="Vigie contacts",
