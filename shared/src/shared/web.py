@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.auth import AuthenticationError, PermissionDeniedError, TokenVerifier
 from shared.blind_index import InvalidIdentifierError
 from shared.logging import correlation_id
+from shared.outbox import EventTooLargeError
 from shared.tracing import continue_or_start, current_trace
 
 log = logging.getLogger("vigie.http")
@@ -75,6 +76,9 @@ class HttpMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
 
+
+#: The largest integer a query, path or body parameter takes: a database's signed 64-bit integer.
+MAX_INTEGER = 2**63 - 1
 
 #: Path endings of bulk routes, which accept the larger body limit.
 BULK_ROUTE_SUFFIXES = (":import", "/checks", "/entries")
@@ -140,17 +144,41 @@ class LimitsMiddleware:
             )
             return
         received = 0
+        too_large = False
+        started = False
 
         async def _receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    too_large = True
                     raise BodyTooLargeError(f"the limit is {limit} bytes")
             return message
 
-        await self.app(scope, _receive, send)
+        async def _send(message: Message) -> None:
+            # Because a framework that reads the body for the handler turns the limit's error into a
+            # 400 of its own: a body read past the limit is answered 413 whatever the app answers.
+            nonlocal started
+            if too_large:
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await _refuse(scope, receive, send, limit)
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, _receive, _send)
+        except BodyTooLargeError:
+            if started:
+                raise
+            await _refuse(scope, receive, send, limit)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    await problem(413, "Request body too large", detail=f"the limit is {limit} bytes")(scope, receive, send)
 
 
 class RequestContextMiddleware:
@@ -239,6 +267,17 @@ def create_app(
     @app.exception_handler(BodyTooLargeError)
     async def _too_large(_request: Request, exc: BodyTooLargeError) -> JSONResponse:
         return problem(413, "Request body too large", detail=str(exc))
+
+    @app.exception_handler(EventTooLargeError)
+    async def _event_too_large(_request: Request, exc: EventTooLargeError) -> JSONResponse:
+        # Because the outbox refuses what Kafka would refuse, rather than hold back every later event.
+        return problem(413, "Request too large", detail=str(exc))
+
+    @app.exception_handler(Exception)
+    async def _server_error(_request: Request, exc: Exception) -> JSONResponse:
+        # Because even a failure is answered as a problem document; the error itself is not echoed.
+        log.error("unhandled error", exc_info=(type(exc), exc, exc.__traceback__))
+        return problem(500, "Server error", detail="An unexpected error occurred.")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

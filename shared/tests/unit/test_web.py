@@ -8,6 +8,7 @@ import httpx
 from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel
 from shared.auth import LocalTokenVerifier, Principal, issue_local_token, require_roles
+from shared.outbox import EventTooLargeError
 from shared.settings import ServiceSettings
 from shared.web import create_app
 
@@ -98,3 +99,51 @@ async def test_a_client_over_its_rate_gets_429_with_retry_after_and_others_are_n
 async def test_the_jwks_route_is_empty_without_local_signing_keys() -> None:
     async with await _client(_app()) as client:
         assert (await client.get("/.well-known/jwks.json")).json() == {"keys": []}
+
+
+async def test_a_chunked_body_over_the_limit_is_a_413_even_when_the_framework_reads_it() -> None:
+    async def chunks() -> Any:
+        for _ in range(40):  # 2.5 MiB without a Content-Length: FastAPI itself reads it for the handler.
+            yield b" " * 65_536
+
+    async with await _client(_app()) as client:
+        response = await client.post(
+            "/v1/items", content=chunks(), headers={**_token("admin"), "content-type": "application/json"}
+        )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def _failing_app(error: Exception) -> FastAPI:
+    router = APIRouter()
+
+    @router.get("/v1/fail")
+    async def fail() -> None:
+        raise error
+
+    return create_app(
+        title="t",
+        routers=[router],
+        lifespan=None,
+        settings=ServiceSettings(VIGIE_PROFILE="test"),
+        token_verifier=LocalTokenVerifier(secret=SECRET, issuer="i", audience="a"),
+    )
+
+
+async def test_an_event_too_large_for_kafka_is_a_413_problem_document() -> None:
+    async with await _client(_failing_app(EventTooLargeError("contact.created", 2_000_000))) as client:
+        response = await client.get("/v1/fail")
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "contact.created" in response.json()["detail"]
+
+
+async def test_an_unexpected_error_is_a_500_problem_document_that_does_not_echo_the_error() -> None:
+    transport = httpx.ASGITransport(
+        app=_failing_app(RuntimeError("secret@example.org")), raise_app_exceptions=False
+    )
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/v1/fail")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "secret" not in response.text

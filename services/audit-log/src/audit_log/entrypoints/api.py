@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
+from shared.web import MAX_INTEGER
 
 from audit_log.domain.errors import EntryNotFoundError, NoCheckpointError, ProofOutOfRangeError
 from audit_log.domain.model import EntrySelection
@@ -19,6 +20,8 @@ from audit_log.entrypoints.deps import Auditor, UnitOfWorkDep
 from audit_log.service_layer import commands, handlers
 
 router = APIRouter(prefix="/v1", tags=["audit-log"])
+#: A subject, type or actor to select entries by.
+Filter = Annotated[str | None, Query(max_length=200)]
 
 
 def _selection(
@@ -38,12 +41,12 @@ def _selection(
 async def list_entries(
     uow: UnitOfWorkDep,
     _principal: Auditor,
-    subject: str | None = None,
-    type: str | None = None,
-    actor: str | None = None,  # noqa: A002 - the contract's name.
+    subject: Filter = None,
+    type: Filter = None,
+    actor: Filter = None,  # noqa: A002 - the contract's name.
     since: datetime | None = None,
     until: datetime | None = None,
-    cursor: Annotated[int | None, Query(ge=0)] = None,
+    cursor: Annotated[int | None, Query(ge=0, le=MAX_INTEGER)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> schemas.EntryPage:
     """Lists entries by subject (contact id), type, actor and time, oldest first, with a cursor."""
@@ -62,7 +65,9 @@ async def list_entries(
 
 
 @router.get("/entries/{index}", response_model=schemas.EntryPublic)
-async def get_entry(index: int, uow: UnitOfWorkDep, _principal: Auditor) -> schemas.EntryPublic:
+async def get_entry(
+    index: Annotated[int, Path(ge=0, le=MAX_INTEGER)], uow: UnitOfWorkDep, _principal: Auditor
+) -> schemas.EntryPublic:
     """Returns one entry with its canonical bytes and leaf hash."""
     try:
         return schemas.EntryPublic.of(await handlers.get_entry_or_raise(index, uow))
@@ -93,8 +98,8 @@ async def get_public_key(uow: UnitOfWorkDep, _principal: Auditor) -> schemas.Pub
 async def inclusion_proof(
     uow: UnitOfWorkDep,
     _principal: Auditor,
-    index: Annotated[int, Query(ge=0)],
-    tree_size: Annotated[int, Query(ge=1)],
+    index: Annotated[int, Query(ge=0, le=MAX_INTEGER)],
+    tree_size: Annotated[int, Query(ge=1, le=MAX_INTEGER)],
 ) -> schemas.InclusionProofPublic:
     """Returns the RFC 9162 audit path of an entry in the tree of the given size."""
     try:
@@ -108,8 +113,8 @@ async def inclusion_proof(
 async def consistency_proof(
     uow: UnitOfWorkDep,
     _principal: Auditor,
-    first: Annotated[int, Query(ge=1)],
-    second: Annotated[int, Query(ge=1)],
+    first: Annotated[int, Query(ge=1, le=MAX_INTEGER)],
+    second: Annotated[int, Query(ge=1, le=MAX_INTEGER)],
 ) -> schemas.ConsistencyProofPublic:
     """Returns the RFC 9162 consistency path between two tree sizes."""
     try:
@@ -124,9 +129,9 @@ async def export(
     uow: UnitOfWorkDep,
     _principal: Auditor,
     format: str = "ndjson",  # noqa: A002
-    subject: str | None = None,
-    type: str | None = None,  # noqa: A002
-    actor: str | None = None,
+    subject: Filter = None,
+    type: Filter = None,  # noqa: A002
+    actor: Filter = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> StreamingResponse:

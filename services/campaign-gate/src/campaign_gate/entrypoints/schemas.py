@@ -14,17 +14,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _text(limit: int) -> Any:
+    return StringConstraints(max_length=limit)
+
+
+#: Free-form fields are bounded so that a campaign, published whole in its events, stays a Kafka record.
+Line = Annotated[str, _text(1000)]
+Prose = Annotated[str, _text(10_000)]
+Category = Annotated[str, _text(200)]
+Categories = Annotated[list[Category], Field(max_length=500)]
+
+
 class Message(_Strict):
     """The message: content the MSG-* rules read."""
 
-    subject: str = ""
-    body: str = ""
-    template_ref: str | None = None
-    unsubscribe_mechanism: str | None = None
+    subject: Line = ""
+    body: Annotated[str, _text(100_000)] = ""
+    template_ref: Line | None = None
+    unsubscribe_mechanism: Prose | None = None
     unsubscribe_free: bool = False
     right_to_object_statement: bool = False
-    sender_identification: str | None = None
-    offer_conditions: str | None = None
+    sender_identification: Prose | None = None
+    offer_conditions: Prose | None = None
     is_promotional_offer: bool = False
     subject_related_to_offer: bool | None = None
     carries_art14_notice: bool = False
@@ -54,8 +65,11 @@ class Criterion(_Strict):
 
     attribute: str = Field(min_length=1, max_length=200)
     operator: str = Field(min_length=1, max_length=32)
-    value: str | list[str] = ""
-    justification: str | None = None
+    value: Line | Annotated[list[Line], Field(max_length=1000)] = ""
+    justification: Prose | None = None
+
+
+Criteria = Annotated[list[Criterion], Field(max_length=200)]
 
 
 class CampaignFields(_Strict):
@@ -64,18 +78,18 @@ class CampaignFields(_Strict):
     purpose_id: str = Field(min_length=1, max_length=64)
     channel: Channel
     sender_entity: str = Field(min_length=1, max_length=300)
-    processor_id: str | None = None
+    processor_id: Annotated[str, _text(64)] | None = None
     message: Message = Field(default_factory=Message)
     call_script: CallScript = Field(default_factory=CallScript)
-    targeting: list[Criterion] = Field(default_factory=list)
-    offer_eligibility: list[Criterion] = Field(default_factory=list)
+    targeting: Criteria = Field(default_factory=list)
+    offer_eligibility: Criteria = Field(default_factory=list)
     offer_generally_available: bool = True
     audience: Audience = Audience.B2C
     commercial: bool = True
-    product_category: str = ""
-    analogous_categories: list[str] = Field(default_factory=list)
-    analogy_unclear_categories: list[str] = Field(default_factory=list)
-    complementary_categories: list[str] = Field(default_factory=list)
+    product_category: Category = ""
+    analogous_categories: Categories = Field(default_factory=list)
+    analogy_unclear_categories: Categories = Field(default_factory=list)
+    complementary_categories: Categories = Field(default_factory=list)
     send_at: AwareDatetime
     caller_number_masked: bool = False
     refuses_product_outside_target: bool = False
@@ -86,7 +100,7 @@ class CampaignFields(_Strict):
     automated_significant_decision: bool = False
     manipulative_design: bool = False
     art9_explicit_consent_only: bool = False
-    dpia_reference: str | None = None
+    dpia_reference: Line | None = None
     professional_target: list[Profession] = Field(
         default_factory=list, max_length=500, description=PROFESSIONAL_TARGET_DOC
     )
@@ -98,18 +112,18 @@ class CampaignPatch(_Strict):
     purpose_id: str | None = Field(None, min_length=1, max_length=64)
     channel: Channel | None = None
     sender_entity: str | None = Field(None, min_length=1, max_length=300)
-    processor_id: str | None = None
+    processor_id: Annotated[str, _text(64)] | None = None
     message: Message | None = None
     call_script: CallScript | None = None
-    targeting: list[Criterion] | None = None
-    offer_eligibility: list[Criterion] | None = None
+    targeting: Criteria | None = None
+    offer_eligibility: Criteria | None = None
     offer_generally_available: bool | None = None
     audience: Audience | None = None
     commercial: bool | None = None
-    product_category: str | None = None
-    analogous_categories: list[str] | None = None
-    analogy_unclear_categories: list[str] | None = None
-    complementary_categories: list[str] | None = None
+    product_category: Category | None = None
+    analogous_categories: Categories | None = None
+    analogy_unclear_categories: Categories | None = None
+    complementary_categories: Categories | None = None
     send_at: AwareDatetime | None = None
     caller_number_masked: bool | None = None
     refuses_product_outside_target: bool | None = None
@@ -120,7 +134,7 @@ class CampaignPatch(_Strict):
     automated_significant_decision: bool | None = None
     manipulative_design: bool | None = None
     art9_explicit_consent_only: bool | None = None
-    dpia_reference: str | None = None
+    dpia_reference: Line | None = None
     professional_target: list[Profession] | None = Field(
         None, max_length=500, description=PROFESSIONAL_TARGET_DOC
     )
@@ -196,7 +210,7 @@ class ApprovalDecision(_Strict):
 class CheckRequest(_Strict):
     """The recipients of a JSON check (NDJSON streams them instead, one per line)."""
 
-    contact_ids: list[str] = Field(min_length=1, max_length=100_000)
+    contact_ids: list[Annotated[str, _text(64)]] = Field(min_length=1, max_length=100_000)
 
 
 class Reason(BaseModel):
@@ -226,9 +240,9 @@ class SuppressionImport(_Strict):
 
     kind: SuppressionKind = SuppressionKind.OPPOSITION
     channel: Channel | None = None
-    emails: list[str] = Field(default_factory=list, max_length=1_000_000)
-    phones: list[str] = Field(default_factory=list, max_length=1_000_000)
-    blind_indexes: list[str] = Field(default_factory=list, max_length=1_000_000)
+    emails: list[Annotated[str, _text(320)]] = Field(default_factory=list, max_length=1_000_000)
+    phones: list[Annotated[str, _text(40)]] = Field(default_factory=list, max_length=1_000_000)
+    blind_indexes: list[Annotated[str, _text(128)]] = Field(default_factory=list, max_length=1_000_000)
 
 
 class SuppressionImportRead(BaseModel):

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Response
+from shared.web import MAX_INTEGER
 
 from consent.domain import parties, register
 from consent.domain.model import (
@@ -295,7 +296,7 @@ async def get_notice(
     notice_id: str,
     uow: UnitOfWorkDep,
     _principal: AuditReader,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_INTEGER)] = None,
 ) -> schemas.NoticeRead:
     """Returns a notice version (default: the latest) with its content hash (404 if unknown)."""
     return _notice_read(await handlers.get_notice_or_raise(notice_id, uow, version=version))

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from shared.web import MAX_INTEGER
 
 from consent.domain.model import (
     AFFIRMATIVE_ACTS,
@@ -95,14 +96,16 @@ class PurposeCreate(_In):
     description: Text
     lawful_basis: LawfulBasis
     legitimate_interest: Text | None = None
-    data_categories: dict[DataCategory, list[Short]] = Field(default_factory=dict)
+    data_categories: dict[DataCategory, Annotated[list[Short], Field(max_length=100)]] = Field(
+        default_factory=dict
+    )
     special_categories: bool = False
     special_categories_detail: list[Short] = Field(default_factory=list, max_length=50)
     data_subjects: list[Short] = Field(default_factory=list, max_length=50)
     recipients_internal: list[Short] = Field(default_factory=list, max_length=50)
     recipients_external: list[Short] = Field(default_factory=list, max_length=50)
     processor_ids: list[Id] = Field(default_factory=list, max_length=100)
-    retention: dict[str, Text] = Field(default_factory=dict, max_length=50)
+    retention: dict[Annotated[str, Field(max_length=100)], Text] = Field(default_factory=dict, max_length=50)
     transfers: list[TransferIn] = Field(default_factory=list, max_length=50)
     security_measures: SecurityMeasuresIn | None = None
     dpia_required: bool = False
@@ -136,14 +139,14 @@ class PurposeUpdate(_In):
     description: Text | None = None
     lawful_basis: LawfulBasis | None = None
     legitimate_interest: Text | None = None
-    data_categories: dict[DataCategory, list[Short]] | None = None
+    data_categories: dict[DataCategory, Annotated[list[Short], Field(max_length=100)]] | None = None
     special_categories: bool | None = None
     special_categories_detail: list[Short] | None = Field(None, max_length=50)
     data_subjects: list[Short] | None = Field(None, max_length=50)
     recipients_internal: list[Short] | None = Field(None, max_length=50)
     recipients_external: list[Short] | None = Field(None, max_length=50)
     processor_ids: list[Id] | None = Field(None, max_length=100)
-    retention: dict[str, Text] | None = Field(None, max_length=50)
+    retention: dict[Annotated[str, Field(max_length=100)], Text] | None = Field(None, max_length=50)
     transfers: list[TransferIn] | None = Field(None, max_length=50)
     security_measures: SecurityMeasuresIn | None = None
     dpia_required: bool | None = None
@@ -284,7 +287,7 @@ class DeliveryCreate(_In):
 
     contact_id: Id
     channel: Annotated[str, Field(min_length=1, max_length=32)]
-    notice_version: Annotated[int, Field(ge=1)] | None = None
+    notice_version: Annotated[int, Field(ge=1, le=MAX_INTEGER)] | None = None
     delivered_at: PastDatetime | None = None
     evidence: dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=2000)]] = Field(
         default_factory=dict, max_length=20
@@ -398,7 +401,7 @@ class ConsentCreate(_In):
     wording: Annotated[str, Field(min_length=1, max_length=5000)]
     proof: ProofIn
     notice_id: Id | None = None
-    notice_version: Annotated[int, Field(ge=1)] | None = None
+    notice_version: Annotated[int, Field(ge=1, le=MAX_INTEGER)] | None = None
     collector: CollectorIn | None = None
     double_opt_in: bool | None = None
     terms: TermsIn = Field(default_factory=TermsIn)

@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from shared.web import MAX_INTEGER, problem
 
 from contacts.adapters.peers import PeerUnavailableError
 from contacts.domain.errors import DuplicateContactError
@@ -83,9 +85,11 @@ def _version_from_if_match(if_match: str | None) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None
     try:
-        return int(if_match.strip().removeprefix("W/").strip('"'))
+        version = int(if_match.strip().removeprefix("W/").strip('"'))
     except ValueError:
         return -1
+    # Because no stored version is that large, and the database could not even compare with it.
+    return version if 0 <= version <= MAX_INTEGER else -1
 
 
 @router.post("/contacts", status_code=201, response_model=schemas.ContactRead)
@@ -182,7 +186,7 @@ async def record_interaction(
 @router.post("/contacts:import", response_model=schemas.ImportReport)
 async def import_contacts(
     request: Request, service: ServiceDep, principal: ContactWriter
-) -> schemas.ImportReport:
+) -> schemas.ImportReport | JSONResponse:
     """Imports CSV or NDJSON rows: valid rows are kept, known people recognised,
     errors given by row number."""
     body = await request.body()
@@ -193,17 +197,16 @@ async def import_contacts(
         for number, fields, parse_error in rows:
             report.rows += 1
             if fields is None:
-                report.errors.append(
-                    schemas.RowError(
-                        row=number,
-                        errors=[{"field": "(row)", "message": f"row {parse_error}", "type": "row_invalid"}],
-                    )
+                _row_error(
+                    report,
+                    number,
+                    [{"field": "(row)", "message": f"row {parse_error}", "type": "row_invalid"}],
                 )
                 continue
             try:
                 batch.append((number, importing.to_command(fields, actor=principal.actor)))
             except ValidationError as error:
-                report.errors.append(schemas.RowError(row=number, errors=importing.field_errors(error)))
+                _row_error(report, number, importing.field_errors(error))
             if len(batch) >= service.settings.import_batch_rows:
                 await _import_batch(service, principal.actor, batch, report)
                 batch = []
@@ -211,9 +214,35 @@ async def import_contacts(
         raise HTTPException(status_code=415, detail=str(error)) from error
     except UnicodeDecodeError as error:
         raise HTTPException(status_code=400, detail="the body is not UTF-8 text") from error
+    except importing.MalformedImportError as error:
+        return problem(
+            422,
+            "Invalid request",
+            detail=f"Nothing was imported: {error}.",
+            type_="https://vigie.dev/problems/validation",
+            errors=[{"field": error.field, "message": str(error), "type": "import_malformed"}],
+        )
     if batch:
         await _import_batch(service, principal.actor, batch, report)
     return report
+
+
+def _row_error(report: schemas.ImportReport, row: int, errors: list[dict[str, str]]) -> None:
+    # Because a body of bad rows must not make a report many times its size: the first rows in error
+    # are listed, each with its first problems, and the rest counted.
+    if len(report.errors) >= importing.MAX_REPORTED_ROWS:
+        report.errors_omitted += 1
+        return
+    kept = errors[: importing.MAX_ROW_PROBLEMS]
+    if len(errors) > len(kept):
+        kept.append(
+            {
+                "field": "(row)",
+                "message": f"and {len(errors) - len(kept)} more problems",
+                "type": "problems_omitted",
+            }
+        )
+    report.errors.append(schemas.RowError(row=row, errors=kept))
 
 
 async def _import_batch(

@@ -10,6 +10,12 @@ dotted names for objects and an empty cell for an absent field:
   `phone_collection.contract_states_calls_need_consent` (`true`/`false`, all three when one is given);
 - `purchase.seller`, `purchase.categories` (separated by `|`), `purchase.last_at`: one purchase of an
   existing customer (NDJSON takes a `purchases` list).
+
+Before any row is stored, a CSV body is read through once: a header that names a column twice (or
+both `x` and `x.y`), a cell longer than the CSV reader's limit (128 KiB) or broken quoting refuse the
+whole body (422, nothing stored). An NDJSON line longer than `MAX_ROW_BYTES` is that row's error.
+The report lists the first `MAX_REPORTED_ROWS` rows in error, each with at most `MAX_ROW_PROBLEMS`
+problems, and counts the rows in error it leaves out (`errors_omitted`).
 """
 
 from __future__ import annotations
@@ -31,8 +37,24 @@ CSV_TYPES = ("text/csv", "application/csv")
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines")
 
 
+#: The longest NDJSON line read as a row: a `POST /v1/contacts` body's own limit.
+MAX_ROW_BYTES = 1_048_576
+#: The rows in error an import report lists; it counts the others in `errors_omitted`.
+MAX_REPORTED_ROWS = 1000
+#: The problems an import report lists per row in error.
+MAX_ROW_PROBLEMS = 20
+
+
 class UnsupportedImportFormatError(ValueError):
     """The body is neither CSV nor NDJSON."""
+
+
+class MalformedImportError(ValueError):
+    """The body cannot be read as rows (bad header, oversized cell, broken quoting): nothing is imported."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def rows_of(body: bytes, content_type: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
@@ -49,11 +71,12 @@ def rows_of(body: bytes, content_type: str) -> Iterator[tuple[int, dict[str, Any
 
 
 def _csv_rows(body: bytes) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    reader = csv.reader(io.StringIO(body.decode("utf-8-sig")))
-    header = next(reader, None)
-    if header is None:
+    text = body.decode("utf-8-sig")
+    names = _checked_csv(text)
+    if names is None:
         return
-    names = [name.strip() for name in header]
+    reader = csv.reader(io.StringIO(text))
+    next(reader)
     for number, cells in enumerate(reader, start=1):
         if not cells:
             continue
@@ -63,6 +86,43 @@ def _csv_rows(body: bytes) -> Iterator[tuple[int, dict[str, Any] | None, str | N
         yield number, _purchase_columns(_unflatten(names, cells)), None
 
 
+def _checked_csv(text: str) -> list[str] | None:
+    """Returns the header's column names after reading the whole body once; raises MalformedImportError.
+
+    Because the import stores rows batch by batch, a body that breaks off half-way must be refused
+    before its first batch is stored.
+    """
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader, None)
+        if header is None:
+            return None
+        names = [name.strip() for name in header]
+        _check_header(names)
+        for _cells in reader:
+            pass
+    except csv.Error as error:
+        line = reader.line_num
+        if "field larger than field limit" in str(error):
+            message = f"line {line} has a cell longer than {csv.field_size_limit()} characters"
+        else:
+            message = f"line {line} is not valid CSV"
+        raise MalformedImportError(message, field=f"line {line}") from None
+    return names
+
+
+def _check_header(names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise MalformedImportError(f"the header names the column {name!r} twice", field=name)
+        seen.add(name)
+    objects = {name.partition(".")[0] for name in names if "." in name}
+    for name in names:
+        if "." not in name and name in objects:
+            raise MalformedImportError(f"the header has both {name!r} and {name}.* columns", field=name)
+
+
 #: What separates the categories of a CSV `purchase.categories` cell.
 CATEGORY_SEPARATOR = "|"
 
@@ -70,7 +130,10 @@ CATEGORY_SEPARATOR = "|"
 def _purchase_columns(fields: dict[str, Any]) -> dict[str, Any]:
     # Because a CSV row is flat, its one purchase arrives as `purchase.*` columns; the body takes a list.
     purchase = fields.pop("purchase", None)
-    if purchase is not None:
+    if not isinstance(purchase, dict):
+        if purchase is not None:
+            fields["purchase"] = purchase  # A plain `purchase` column: refused as an unknown field.
+    else:
         categories = purchase.get("categories")
         if categories is not None:
             purchase["categories"] = [c.strip() for c in categories.split(CATEGORY_SEPARATOR) if c.strip()]
@@ -94,6 +157,9 @@ def _unflatten(names: list[str], cells: list[str]) -> dict[str, Any]:
 
 def _ndjson_rows(body: bytes) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     for number, line in enumerate(body.split(b"\n"), start=1):
+        if len(line) > MAX_ROW_BYTES:
+            yield number, None, f"is longer than {MAX_ROW_BYTES} bytes"
+            continue
         if not line.strip():
             continue
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
+import orjson
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -59,6 +60,49 @@ def _valid_timezone(value: str | None) -> str | None:
     return value
 
 
+#: Bounds of the free-form `attributes`: keys, key length, nesting depth and serialized size.
+MAX_ATTRIBUTES = 100
+MAX_ATTRIBUTE_KEY = 100
+MAX_ATTRIBUTES_DEPTH = 4
+MAX_ATTRIBUTES_BYTES = 16_384
+
+
+def _depth(value: Any, limit: int) -> int:
+    # Stops once over the limit, so a hostile nesting costs no more than the limit.
+    if limit < 0 or not isinstance(value, dict | list):
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(item, limit - 1) for item in items), default=0)
+
+
+def _bounded_attributes(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if any(not key or len(key) > MAX_ATTRIBUTE_KEY for key in value):
+        raise ValueError(f"every key must have 1 to {MAX_ATTRIBUTE_KEY} characters")
+    if _depth(value, MAX_ATTRIBUTES_DEPTH) > MAX_ATTRIBUTES_DEPTH:
+        raise ValueError(f"must not nest objects or lists more than {MAX_ATTRIBUTES_DEPTH} levels deep")
+    try:
+        size = len(orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError):
+        raise ValueError("must be JSON") from None
+    if size > MAX_ATTRIBUTES_BYTES:
+        raise ValueError(f"must be at most {MAX_ATTRIBUTES_BYTES} bytes as JSON")
+    return value
+
+
+Attributes = Annotated[
+    dict[str, Any],
+    Field(
+        max_length=MAX_ATTRIBUTES,
+        description=(
+            "Free-form attributes, stored and returned but never published in events: at most "
+            f"{MAX_ATTRIBUTES} keys of 1 to {MAX_ATTRIBUTE_KEY} characters, nested at most "
+            f"{MAX_ATTRIBUTES_DEPTH} levels, {MAX_ATTRIBUTES_BYTES} bytes as JSON."
+        ),
+    ),
+    AfterValidator(_bounded_attributes),
+]
 Phone = Annotated[str, Field(max_length=40), AfterValidator(_valid_phone)]
 Email = Annotated[str, Field(max_length=254), AfterValidator(_valid_email)]
 BirthDate = Annotated[date, AfterValidator(_past_date)]
@@ -163,11 +207,7 @@ class ContactCreate(BaseModel):
     obtained_at: PastDatetime
     last_contact_from_person_at: PastDatetime | None = None
     relationship_end_at: AwareDatetime | None = None
-    attributes: dict[str, Any] = Field(
-        default_factory=dict,
-        max_length=100,
-        description=("Free-form attributes, stored and returned but never published in events."),
-    )
+    attributes: Attributes = Field(default_factory=dict)
     timezone: TimeZone | None = None
     profession: Profession | None = None
     phone_collection: PhoneCollection | None = Field(
@@ -215,7 +255,7 @@ class ContactUpdate(BaseModel):
     birth_date: BirthDate | None = None
     last_contact_from_person_at: PastDatetime | None = None
     relationship_end_at: AwareDatetime | None = None
-    attributes: dict[str, Any] | None = Field(None, max_length=100)
+    attributes: Attributes | None = None
     timezone: TimeZone | None = Field(
         None,
         description=(
@@ -373,7 +413,11 @@ class ImportReport(BaseModel):
     rows: int = 0
     created: int = 0
     known: list[KnownRow] = Field(default_factory=list)
-    errors: list[RowError] = Field(default_factory=list)
+    errors: list[RowError] = Field(
+        default_factory=list,
+        description="The first 1000 rows in error, each with at most 20 of its problems.",
+    )
+    errors_omitted: int = Field(0, description="The rows in error not listed in `errors`.")
 
 
 class SweepReport(BaseModel):
