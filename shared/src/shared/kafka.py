@@ -324,11 +324,11 @@ class KafkaPublisher:
         done, _ = await asyncio.wait({stopping}, timeout=grace)
         if not done:
             # Because an idempotent producer never expires its batches, its flush waits for a broker
-            # that may never come back: fail what it holds, which ends the flush and the stop.
-            with contextlib.suppress(Exception):
-                accumulator = getattr(producer, "_message_accumulator", None)
-                if accumulator is not None:
-                    accumulator.fail_all(PublisherUnavailableError("producer session replaced"))
+            # that may never come back: end its sender task, after which `stop` closes the client.
+            # Its unacknowledged records never resolve; `send`'s acknowledgement timeout answers them.
+            sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+            if sender_task is not None:
+                sender_task.cancel()
             done, _ = await asyncio.wait({stopping}, timeout=2.0)
         if not done:
             stopping.cancel()
@@ -584,11 +584,7 @@ class ConsumerLoop:
         await self._dead_letter(record, error)
 
     async def _dead_letter(self, record: ConsumerRecord, error: BaseException | None) -> None:
-        reason = "".join(traceback.format_exception_only(type(error), error)).strip() if error else "unknown"
-        headers = list(record.headers or []) + [
-            ("dlq-error", reason[:2000].encode()),
-            ("dlq-source", f"{record.topic}:{record.partition}:{record.offset}".encode()),
-        ]
+        headers = dead_letter_headers(record, error, group_id=self._group_id)
         await self._publisher.publish(
             topic=dead_letter_topic(record.topic),
             key=(record.key or b"").decode(errors="replace"),
@@ -605,6 +601,40 @@ class ConsumerLoop:
             record.offset,
             type(error).__name__ if error else "unknown",
         )
+
+
+#: The longest error message a dead-lettered record carries (in bytes, UTF-8).
+MAX_DEAD_LETTER_MESSAGE = 1000
+
+
+def dead_letter_headers(
+    record: ConsumerRecord, error: BaseException | None, *, group_id: str
+) -> list[tuple[str, bytes]]:
+    """Returns the record's own headers and why, where and by which consumer group it was dead-lettered.
+
+    `dlq-group`, `dlq-error-class`, `dlq-error-message` (at most MAX_DEAD_LETTER_MESSAGE bytes),
+    `dlq-topic`, `dlq-partition`, `dlq-offset`; `dlq-error` and `dlq-source` (`topic:partition:offset`)
+    as before. Those of an earlier dead-lettering (a replayed record) are replaced.
+    """
+    message = str(error) if error is not None else "unknown"
+    error_class = type(error).__name__ if error is not None else "unknown"
+    reason = "".join(traceback.format_exception_only(type(error), error)).strip() if error else "unknown"
+    own = [(key, value) for key, value in record.headers or [] if not key.startswith("dlq-")]
+    return own + [
+        ("dlq-group", group_id.encode()),
+        ("dlq-error-class", error_class.encode()),
+        ("dlq-error-message", _bounded(message, MAX_DEAD_LETTER_MESSAGE)),
+        ("dlq-error", _bounded(reason, MAX_DEAD_LETTER_MESSAGE)),
+        ("dlq-topic", record.topic.encode()),
+        ("dlq-partition", str(record.partition).encode()),
+        ("dlq-offset", str(record.offset).encode()),
+        ("dlq-source", f"{record.topic}:{record.partition}:{record.offset}".encode()),
+    ]
+
+
+def _bounded(text: str, limit: int) -> bytes:
+    # Cut on a character boundary, so that the header stays valid UTF-8.
+    return text.encode()[:limit].decode(errors="ignore").encode()
 
 
 def _header(record: ConsumerRecord, name: str) -> str | None:
@@ -626,6 +656,7 @@ __all__ = [
     "PublisherHealth",
     "PublisherUnavailableError",
     "TopicPartition",
+    "dead_letter_headers",
     "dead_letter_topic",
     "ensure_topics",
 ]
