@@ -113,7 +113,8 @@ def build() -> dict[str, Any]:
             "description": "CloudEvents 1.0 (structured mode) on Kafka. "
             "Events carry no direct identifier of a person; "
             "delivery is at-least-once and consumers dedupe on the event id. Undecodable records go to "
-            "`<topic>.dlq` with `dlq-error` and `dlq-source` headers.",
+            "`<topic>.dlq` with `dlq-group`, `dlq-error-class`, `dlq-error-message`, `dlq-topic`, "
+            "`dlq-partition`, `dlq-offset` (and `dlq-error`, `dlq-source`) headers.",
         },
         "channels": channels,
         "operations": operations,
