@@ -76,7 +76,11 @@ async def test_a_contact_created_over_http_reaches_the_audit_log_through_kafka(s
         assert entries[0]["event"]["actor"] == "e2e/tester"
         assert "email" not in entries[0]["event"]["data"]["facts"]
         ready = await audit.client.get("/readyz")
-        assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "kafka": "ok"}
+        assert ready.status_code == 200 and ready.json()["checks"] == {
+            "database": "ok",
+            "kafka": "ok",
+            "consumers": "ok",
+        }
 
 
 async def test_a_relay_that_dies_between_commit_and_publish_loses_nothing_and_duplicates_nothing(

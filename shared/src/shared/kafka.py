@@ -2,8 +2,11 @@
 
 The consumer commits a record's offset only after its handler returned, that is after the
 handler's own database commit; a crash in between redelivers the record, which the handler's
-inbox turns into a no-op. A record that cannot be decoded or handled goes to the dead-letter
-topic with the error attached, and the loop goes on.
+inbox turns into a no-op. A record that can never be applied (undecodable, invalid: see
+`is_poison`) goes to the dead-letter topic with the error attached, and the loop goes on. Any other
+failure (a database or broker away: see `is_transient`) is retried without limit, with bounded
+exponential backoff and bounded logging, the record's offset uncommitted; meanwhile the loop's lag
+grows and `check_progress` (behind readiness) fails once the retrying has lasted `stuck_after`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+import asyncpg.exceptions
+import pydantic
+import sqlalchemy.exc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     IllegalStateError,
@@ -54,6 +61,79 @@ def decode_or_poison(value: bytes | None) -> EventEnvelope:
         return EventEnvelope.decode(value or b"")
     except EventDecodeError as exc:
         raise PoisonMessageError(f"undecodable event: {exc.__class__.__name__}") from exc
+
+
+#: Errors of a record that can never be applied, whatever the number of retries: dead-lettered at once.
+POISON_ERRORS: tuple[type[BaseException], ...] = (
+    PoisonMessageError,
+    EventDecodeError,
+    pydantic.ValidationError,
+    KeyError,
+    TypeError,
+    ValueError,  # Also UnicodeDecodeError and json.JSONDecodeError.
+)
+
+#: Errors of something away for now (a database, a broker, the network): retried without limit.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,  # The connection pool's.
+    sqlalchemy.exc.DisconnectionError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,  # Admin or crash shutdown of the server.
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    kafka_errors.KafkaError,
+    OSError,  # ConnectionError among them.
+    TimeoutError,
+)
+
+
+def _chain(error: BaseException) -> Iterable[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Tells whether an error, or one it was raised from, is of something away for now (retry it)."""
+    for exc in _chain(error):
+        if isinstance(exc, TRANSIENT_ERRORS):
+            return True
+        if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+            return True
+    return False
+
+
+def is_poison(error: BaseException) -> bool:
+    """Tells whether a handler's error means its record can never be applied (dead-letter it).
+
+    PoisonMessageError always is; a decode or validation error (or KeyError, TypeError, ValueError
+    on a bad payload) is, unless it was raised from a transient error. Anything else is retried: a
+    record is dead-lettered only when no retry can ever apply it, never because something was away.
+    """
+    if isinstance(error, PoisonMessageError):
+        return True
+    return isinstance(error, POISON_ERRORS) and not is_transient(error)
+
+
+def retry_delay(attempt: int, *, initial: float, maximum: float) -> float:
+    """Returns the pause before retry `attempt` (1, 2, ...): doubling from `initial`, at most `maximum`."""
+    doublings = min(max(attempt - 1, 0), 62)
+    return float(min(maximum, initial * float(2**doublings)))
+
+
+class ConsumerStuckError(RuntimeError):
+    """A consumer has been retrying a record (or batch) for longer than its bound."""
+
+
+class _Stopping(Exception):
+    """The loop was asked to stop while retrying: leave without committing the record in hand."""
 
 
 class PublisherUnavailableError(ConnectionError):
@@ -372,7 +452,7 @@ BatchHandler = Callable[[list[ConsumerRecord]], Awaitable[list[tuple[ConsumerRec
 
 
 class ConsumerMetrics:
-    """Prometheus series of consumer loops: lag per partition, handled and dead-lettered records."""
+    """Prometheus series of consumer loops: lag per partition, handled, dead-lettered and retried records."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.lag = Gauge(
@@ -390,6 +470,18 @@ class ConsumerMetrics:
             ["group", "topic"],
             registry=registry,
         )
+        self.retries = Counter(
+            "kafka_consumer_retries_total",
+            "Failed attempts at a record or batch that were retried (a database or broker away)",
+            ["group"],
+            registry=registry,
+        )
+        self.retrying = Gauge(
+            "kafka_consumer_retrying_seconds",
+            "How long the consumer has been retrying the record or batch in hand (0 when it is not)",
+            ["group"],
+            registry=registry,
+        )
 
 
 @dataclass
@@ -398,10 +490,83 @@ class ConsumerStats:
 
     handled: int = 0
     dead_lettered: int = 0
+    #: Failed attempts that were retried.
+    retries: int = 0
+    #: The longest pause between two attempts so far (seconds).
+    longest_backoff: float = 0.0
+
+
+class _Retrying:
+    """The state of one retried operation: backoff, bounded logging, metrics."""
+
+    def __init__(self, loop: ConsumerLoop, what: str) -> None:
+        self.loop = loop
+        self.what = what
+        self.since: float | None = None
+        self.attempts = 0
+        self.last_summary = 0.0
+
+    async def failed(self, exc: BaseException) -> None:
+        loop = self.loop
+        now = time.monotonic()
+        self.attempts += 1
+        loop.stats.retries += 1
+        if self.since is None:
+            self.since = now
+            self.last_summary = now
+            loop._retrying_since = now
+            # One line, with the traceback, when the retrying starts.
+            log.warning(
+                "consumer %s cannot apply %s (%s); retrying until it can, the offset uncommitted",
+                loop._group_id,
+                self.what,
+                type(exc).__name__,
+                exc_info=exc,
+            )
+        elif now - self.last_summary >= loop._summary_every:
+            self.last_summary = now
+            log.warning(
+                "consumer %s still retrying %s after %.0fs: %d attempts, last error %s",
+                loop._group_id,
+                self.what,
+                now - self.since,
+                self.attempts,
+                type(exc).__name__,
+            )
+        if loop._metrics is not None:
+            loop._metrics.retries.labels(loop._group_id).inc()
+            loop._metrics.retrying.labels(loop._group_id).set(now - self.since)
+        delay = retry_delay(self.attempts, initial=loop._backoff_initial, maximum=loop._backoff_max)
+        delay *= random.uniform(0.8, 1.0)
+        loop.stats.longest_backoff = max(loop.stats.longest_backoff, delay)
+        await loop._pause(delay)
+
+    def recovered(self) -> None:
+        if self.since is None:
+            return
+        loop = self.loop
+        log.warning(
+            "consumer %s recovered: %s applied after %.1fs and %d failed attempts",
+            loop._group_id,
+            self.what,
+            time.monotonic() - self.since,
+            self.attempts,
+        )
+        self.since = None
+        loop._retrying_since = None
+        if loop._metrics is not None:
+            loop._metrics.retrying.labels(loop._group_id).set(0)
 
 
 class ConsumerLoop:
-    """Consumes topics in a group, hands each record to `handle`, commits after it, dead-letters poison."""
+    """Consumes topics in a group, hands each record to `handle`, commits after it, dead-letters poison.
+
+    A record whose handler fails with a poison error (`is_poison`) is dead-lettered at once; any
+    other failure is retried without limit (pauses doubling from `backoff_initial` to `backoff_max`),
+    the offset left uncommitted, one log line when the retrying starts, one when it recovers and a
+    summary at most every `summary_every` seconds. `check_progress` fails once the retrying has
+    lasted `stuck_after` seconds.
+    """
 
     def __init__(
         self,
@@ -412,10 +577,13 @@ class ConsumerLoop:
         handle: RecordHandler | None = None,
         handle_batch: BatchHandler | None = None,
         publisher: KafkaPublisher,
-        retries: int = 3,
         max_records: int = 500,
         options: dict[str, str] | None = None,
         metrics: ConsumerMetrics | None = None,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 5.0,
+        summary_every: float = 30.0,
+        stuck_after: float = 30.0,
     ) -> None:
         self._consumer = AIOKafkaConsumer(
             *topics,
@@ -435,19 +603,47 @@ class ConsumerLoop:
         self._metrics = metrics
         self._handled_up_to: dict[TopicPartition, int] = {}
         self._publisher = publisher
-        self._retries = retries
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._summary_every = summary_every
+        self._stuck_after = stuck_after
+        self._retrying_since: float | None = None
         self._stopping = asyncio.Event()
         self.stats = ConsumerStats()
 
+    @property
+    def group_id(self) -> str:
+        """The consumer group."""
+        return self._group_id
+
     def stop(self) -> None:
-        """Asks the loop to finish the record in hand, commit and return."""
+        """Asks the loop to finish the record in hand, commit and return (a retried one stays uncommitted)."""
         self._stopping.set()
+
+    def retrying_for(self) -> float:
+        """Returns how long the loop has been retrying the record or batch in hand (0 when it is not)."""
+        return 0.0 if self._retrying_since is None else time.monotonic() - self._retrying_since
+
+    def check_progress(self) -> None:
+        """Raises ConsumerStuckError once the loop has been retrying for longer than `stuck_after`."""
+        stuck_for = self.retrying_for()
+        if stuck_for > self._stuck_after:
+            raise ConsumerStuckError(
+                f"consumer {self._group_id} has been retrying a record for {stuck_for:.0f}s"
+            )
+
+    async def _pause(self, delay: float) -> None:
+        """Waits `delay` seconds, or raises _Stopping as soon as the loop is asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay)
+        if self._stopping.is_set():
+            raise _Stopping
 
     async def lag(self) -> dict[str, int]:
         """Returns the records not yet handled per assigned partition, as `topic:partition` → count.
 
         Counted from what the handler has finished (and committed), not from the fetch position,
-        which runs ahead of the handler while a fetched batch is being applied.
+        which runs ahead of the handler while a fetched batch is being applied (or retried).
         """
         result: dict[str, int] = {}
         assigned = self._consumer.assignment()
@@ -483,32 +679,33 @@ class ConsumerLoop:
                             break
                     if self._stopping.is_set():
                         break
+        except _Stopping:
+            log.info(
+                "consumer %s stopped while retrying; the record in hand stays uncommitted", self._group_id
+            )
         finally:
+            if self._metrics is not None:
+                self._metrics.retrying.labels(self._group_id).set(0)
             await self._consumer.stop()
 
     async def _handle_batches(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         assert self._handle_batch is not None
         records = [record for tp_records in batches.values() for record in tp_records]
-        for attempt in range(self._retries):
+        retrying = _Retrying(self, f"a batch of {len(records)} records")
+        refused: list[tuple[ConsumerRecord, BaseException]] | None = None
+        while refused is None:
             try:
                 refused = await self._handle_batch(records)
-                break
-            except Exception:  # noqa: BLE001 - retried, then isolated record by record.
-                log.warning(
-                    "batch handler failed on %d records (attempt %d)",
-                    len(records),
-                    attempt + 1,
-                    exc_info=True,
-                )
-                await asyncio.sleep(0.2 * (attempt + 1))
-        else:
-            # Because one bad record must not hold the whole batch back: isolate it.
-            refused = []
-            for record in records:
-                try:
-                    refused += await self._handle_batch([record])
-                except Exception as exc:  # noqa: BLE001
-                    refused.append((record, exc))
+            except Exception as exc:  # noqa: BLE001 - poison isolated record by record, the rest retried.
+                if is_poison(exc):
+                    # Because one bad record must not hold the whole batch back: isolate it.
+                    retrying.recovered()
+                    refused = []
+                    for record in records:
+                        refused += await self._apply_isolated(record)
+                    break
+                await retrying.failed(exc)
+        retrying.recovered()
         for record, error in refused:
             await self._dead_letter(record, error)
         self.stats.handled += len(records) - len(refused)
@@ -527,6 +724,22 @@ class ConsumerLoop:
                     "trace_ids": traces[start : start + 50],
                 },
             )
+
+    async def _apply_isolated(self, record: ConsumerRecord) -> list[tuple[ConsumerRecord, BaseException]]:
+        """Hands one record of a refused batch to the batch handler alone; returns it if it is poison."""
+        assert self._handle_batch is not None
+        retrying = _Retrying(self, f"{record.topic}:{record.partition}@{record.offset}")
+        while True:
+            try:
+                refused = await self._handle_batch([record])
+            except Exception as exc:  # noqa: BLE001 - poison is dead-lettered, the rest retried.
+                if is_poison(exc):
+                    retrying.recovered()
+                    return [(record, exc)]
+                await retrying.failed(exc)
+            else:
+                retrying.recovered()
+                return refused
 
     def _observe(self, tp: TopicPartition, next_offset: int, *, handled: int = 1) -> None:
         self._handled_up_to[tp] = next_offset
@@ -552,45 +765,45 @@ class ConsumerLoop:
 
     async def _handle_one_in_context(self, record: ConsumerRecord) -> None:
         assert self._handle is not None
-        error: BaseException | None = None
-        for attempt in range(self._retries):
+        retrying = _Retrying(self, f"{record.topic}:{record.partition}@{record.offset}")
+        while True:
             try:
                 await self._handle(record)
-                self.stats.handled += 1
-                log.info(
-                    "event handled",
-                    extra={
-                        "topic": record.topic,
-                        "partition": record.partition,
-                        "offset": record.offset,
-                        "group": self._group_id,
-                    },
-                )
-                return
-            except PoisonMessageError as exc:
-                error = exc
-                break
-            except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered.
-                error = exc
-                log.warning(
-                    "handler failed on %s:%s@%s (attempt %d)",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    attempt + 1,
-                    exc_info=True,
-                )
-                await asyncio.sleep(0.2 * (attempt + 1))
-        await self._dead_letter(record, error)
+            except Exception as exc:  # noqa: BLE001 - poison is dead-lettered, the rest retried.
+                if is_poison(exc):
+                    retrying.recovered()
+                    await self._dead_letter(record, exc)
+                    return
+                await retrying.failed(exc)
+                continue
+            retrying.recovered()
+            self.stats.handled += 1
+            log.info(
+                "event handled",
+                extra={
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "group": self._group_id,
+                },
+            )
+            return
 
     async def _dead_letter(self, record: ConsumerRecord, error: BaseException | None) -> None:
         headers = dead_letter_headers(record, error, group_id=self._group_id)
-        await self._publisher.publish(
-            topic=dead_letter_topic(record.topic),
-            key=(record.key or b"").decode(errors="replace"),
-            value=record.value or b"",
-            headers=headers,
-        )
+        retrying = _Retrying(self, f"the dead-lettering of {record.topic}:{record.partition}@{record.offset}")
+        while True:
+            try:
+                await self._publisher.publish(
+                    topic=dead_letter_topic(record.topic),
+                    key=(record.key or b"").decode(errors="replace"),
+                    value=record.value or b"",
+                    headers=headers,
+                )
+                break
+            except Exception as exc:  # noqa: BLE001 - a record is never skipped unless it is dead-lettered.
+                await retrying.failed(exc)
+        retrying.recovered()
         self.stats.dead_lettered += 1
         if self._metrics is not None:
             self._metrics.dead_lettered.labels(self._group_id, record.topic).inc()
@@ -648,15 +861,21 @@ def _header(record: ConsumerRecord, name: str) -> str | None:
 __all__ = [
     "BatchHandler",
     "ConsumerLoop",
+    "ConsumerStuckError",
     "ConsumerRecord",
     "FATAL_PRODUCER_ERRORS",
     "AcknowledgementTimeoutError",
     "KafkaPublisher",
+    "POISON_ERRORS",
     "PoisonMessageError",
     "PublisherHealth",
     "PublisherUnavailableError",
+    "TRANSIENT_ERRORS",
     "TopicPartition",
     "dead_letter_headers",
     "dead_letter_topic",
     "ensure_topics",
+    "is_poison",
+    "is_transient",
+    "retry_delay",
 ]

@@ -99,14 +99,22 @@ class Runtime:
             self._waker.wake()
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
-        """Returns the checks behind /readyz: the database, Kafka (the relay can publish) and the outbox."""
+        """Returns the checks behind /readyz: the database, Kafka (the relay can publish), the outbox and
+        the consumers (none retrying a record for longer than `consumer_stuck_seconds`)."""
         checks: dict[str, Callable[[], Awaitable[None]]] = {
             "database": lambda: ping(self.engine),
             "kafka": self._kafka_ready,
         }
         if self.relay is not None:
             checks["outbox"] = self._outbox_ready
+        if self.settings.run_consumers:
+            checks["consumers"] = self._consumers_ready
         return checks
+
+    async def _consumers_ready(self) -> None:
+        """Fails while a consumer of this process has been retrying one record for longer than the bound."""
+        for loop in self.consumers:
+            loop.check_progress()
 
     async def _kafka_ready(self) -> None:
         """Fails while the producer is reconnecting, or while this process's relay is stuck (rows wait)."""
@@ -150,6 +158,7 @@ class Runtime:
                     max_records=spec.max_records,
                     options=self.kafka_options,
                     metrics=self.consumer_metrics,
+                    stuck_after=settings.consumer_stuck_seconds,
                 )
                 self.consumers.append(loop)
                 self._spawn(loop.run(), f"consumer {spec.group_id}")

@@ -92,6 +92,8 @@ class ServiceSettings(BaseSettings):
     outbox_max_age_seconds: float = 60.0
     #: /readyz fails when this process's relay has published nothing for this long while rows wait.
     outbox_stall_seconds: float = 30.0
+    #: /readyz fails when a consumer has been retrying a record (database or broker away) for this long.
+    consumer_stuck_seconds: float = 30.0
     #: A record unacknowledged for this long marks the producer session broken (it is replaced).
     kafka_ack_timeout_seconds: float = Field(15.0, validation_alias="KAFKA_ACK_TIMEOUT_SECONDS")
     #: Longest pause between two attempts at a new producer session while the broker is away.
