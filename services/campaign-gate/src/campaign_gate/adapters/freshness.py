@@ -20,11 +20,13 @@ class Freshness:
 
 
 class KafkaFreshness:
-    """Says whether the projection is stale: Kafka unreachable, or records unconsumed for over
+    """Says whether the projection is stale: Kafka unreachable, or an unapplied record older than
     `bound_seconds`.
 
     The consumed offsets come from the database (written in the same transaction as each event), so
-    this works whether the consumers run in the API's process or in their own.
+    this works whether the consumers run in the API's process or in their own. A record's age is read
+    from its timestamp in Kafka, so every process gives the same answer from its first check on: no
+    clock starts when a process first notices the lag.
     """
 
     def __init__(
@@ -47,8 +49,12 @@ class KafkaFreshness:
         self._catch_up = catch_up_seconds
         self._client: AIOKafkaConsumer | None = None
         self._starting = asyncio.Lock()
-        # (topic, partition) → (consumed offset when first seen behind, monotonic time then).
-        self._behind_since: dict[tuple[str, int], tuple[int, float]] = {}
+        # Reads the first unapplied record of a partition; one reader at a time, since reads seek it.
+        self._reader: AIOKafkaConsumer | None = None
+        self._reading = asyncio.Lock()
+        # (topic, partition, offset) → (offset, timestamp in ms) of the first record at or after that
+        # offset. It never changes, so it is kept; entries behind the applied offset are dropped.
+        self._firsts: dict[tuple[str, int, int], tuple[int, int]] = {}
 
     async def _end_offsets(self) -> dict[tuple[str, int], int]:
         async with self._starting:
@@ -59,18 +65,22 @@ class KafkaFreshness:
 
     async def _connect(self) -> None:
         if self._client is None:
-            client = AIOKafkaConsumer(
-                bootstrap_servers=self._bootstrap,
-                enable_auto_commit=False,
-                request_timeout_ms=int(self._timeout * 1000) + 1000,
-                **self._options,
+            self._client = await self._started(
+                AIOKafkaConsumer(
+                    bootstrap_servers=self._bootstrap,
+                    enable_auto_commit=False,
+                    request_timeout_ms=int(self._timeout * 1000) + 1000,
+                    **self._options,
+                )
             )
-            try:
-                await asyncio.wait_for(client.start(), self._timeout * 5)
-            except BaseException:
-                await client.stop()
-                raise
-            self._client = client
+
+    async def _started(self, client: AIOKafkaConsumer) -> AIOKafkaConsumer:
+        try:
+            await asyncio.wait_for(client.start(), self._timeout * 5)
+        except BaseException:
+            await client.stop()
+            raise
+        return client
 
     async def _ends_of(self, client: AIOKafkaConsumer) -> dict[tuple[str, int], int]:
         partitions = []
@@ -92,27 +102,75 @@ class KafkaFreshness:
         if not ends:
             return Freshness(True, "no partition of the consumed topics is known")
         consumed = await self._caught_up_or_latest(ends)
-        now = time.monotonic()
         lag: dict[str, int] = {}
-        oldest = 0.0
+        behind: dict[tuple[str, int], int] = {}
         for key, end in ends.items():
             position = consumed.get(key, 0)
-            behind = max(0, end - position)
-            lag[f"{key[0]}:{key[1]}"] = behind
-            if behind == 0:
-                self._behind_since.pop(key, None)
-                continue
-            since = self._behind_since.get(key)
-            if since is None or since[0] != position:
-                # Because the consumer moved (or was never seen behind), the lag starts counting now.
-                since = (position, now)
-                self._behind_since[key] = since
-            oldest = max(oldest, now - since[1])
+            lag[f"{key[0]}:{key[1]}"] = max(0, end - position)
+            if end > position:
+                behind[key] = position
+        if not behind:
+            return Freshness(False, "fresh", lag)
+        try:
+            firsts = await self._first_unapplied(behind)
+        except Exception as exc:  # noqa: BLE001 - a record we cannot date may be older than the bound.
+            return Freshness(True, f"unapplied records undatable ({type(exc).__name__})", lag)
+        if len(firsts) < len(behind):
+            return Freshness(True, "unapplied records undatable (none read in time)", lag)
+        # A first record at or past the end offset means only transaction markers are unapplied.
+        unapplied = [stamp for key, (offset, stamp) in firsts.items() if offset < ends[key]]
+        oldest = time.time() - min(unapplied) / 1000 if unapplied else 0.0
         if oldest > self._bound:
             return Freshness(
-                True, f"projection behind its topics for {oldest:.1f}s (bound {self._bound}s)", lag
+                True, f"oldest unapplied record is {oldest:.1f}s old (bound {self._bound}s)", lag
             )
         return Freshness(False, "fresh", lag)
+
+    async def _first_unapplied(
+        self, behind: dict[tuple[str, int], int]
+    ) -> dict[tuple[str, int], tuple[int, int]]:
+        """Returns the offset and timestamp (ms) of the first record at or after the applied offset, per
+        partition.
+
+        Read once per (partition, offset) with a reader of its own (no group: it commits nothing), read
+        committed like the projection. A partition with no record read within the timeout is left out,
+        and the caller fails closed.
+        """
+        for cached in [k for k in self._firsts if behind.get(k[:2]) != k[2]]:
+            del self._firsts[cached]  # the projection has moved past it (applied offsets only grow)
+        firsts = {key: self._firsts[(*key, at)] for key, at in behind.items() if (*key, at) in self._firsts}
+        wanted = {key: at for key, at in behind.items() if key not in firsts}
+        if not wanted:
+            return firsts
+        async with self._reading:
+            if self._reader is None:
+                self._reader = await self._started(
+                    AIOKafkaConsumer(
+                        bootstrap_servers=self._bootstrap,
+                        enable_auto_commit=False,
+                        auto_offset_reset="earliest",  # records deleted by retention: the oldest left
+                        isolation_level="read_committed",
+                        request_timeout_ms=int(self._timeout * 1000) + 1000,
+                        **self._options,
+                    )
+                )
+            reader = self._reader
+            partitions = {key: TopicPartition(*key) for key in wanted}
+            reader.assign(list(partitions.values()))
+            for key, at in wanted.items():
+                reader.seek(partitions[key], at)
+            deadline = time.monotonic() + self._timeout
+            while wanted and (left := deadline - time.monotonic()) > 0:
+                batches = await reader.getmany(*(partitions[k] for k in wanted), timeout_ms=int(left * 1000))
+                for tp, records in batches.items():
+                    key = (tp.topic, tp.partition)
+                    applied = wanted.get(key)
+                    stamp = records[0].timestamp if records else None
+                    if applied is None or stamp is None:
+                        continue
+                    firsts[key] = self._firsts[(*key, applied)] = (records[0].offset, stamp)
+                    del wanted[key]
+        return firsts
 
     async def _caught_up_or_latest(self, ends: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
         """Waits, briefly, until the projection has applied everything published before this check began.
@@ -132,3 +190,6 @@ class KafkaFreshness:
         if self._client is not None:
             await self._client.stop()
             self._client = None
+        if self._reader is not None:
+            await self._reader.stop()
+            self._reader = None

@@ -1,0 +1,148 @@
+"""Staleness is the age of the oldest unapplied record, read from its timestamp in Kafka (issue 17, item 2).
+
+So every API process gives the same answer from its first check on: a withdrawal published while no
+projection consumer runs is not answered with `allow, stale: false` once it is older than the bound, not even
+by a process that has just started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from campaign_gate import contracts
+from campaign_gate.main import create_app
+from campaign_gate.settings import CampaignGateSettings
+from shared.kafka import ensure_topics
+from shared.testing.harness import common_settings, eventually, migrated_database, running, token
+
+from tests.producers import Upstream, now
+
+pytestmark = pytest.mark.integration
+
+BLIND_KEY = "test-blind-index-key-0123456789abcdef"
+BOUND_SECONDS = 3.0
+MARKETER = {"Authorization": f"Bearer {token('marketer', 'reviewer', subject='alice')}"}
+REVIEWER = {"Authorization": f"Bearer {token('reviewer', subject='bob')}"}
+
+
+@pytest.fixture
+async def settings(kafka_bootstrap: str, postgres_admin_url: str) -> CampaignGateSettings:
+    url = await migrated_database(postgres_admin_url, "campaign-gate")
+    await ensure_topics(kafka_bootstrap, [*contracts.CONSUMED_TOPICS, contracts.CAMPAIGNS_EVENTS])
+    return CampaignGateSettings(
+        database_url=url,
+        consumer_group=f"gate-{uuid.uuid4().hex[:8]}",
+        max_projection_lag_seconds=BOUND_SECONDS,
+        VIGIE_BLIND_INDEX_KEY=BLIND_KEY,
+        **common_settings(kafka_bootstrap),
+    )
+
+
+@pytest.fixture
+async def upstream(kafka_bootstrap: str) -> AsyncIterator[Upstream]:
+    async with Upstream(kafka_bootstrap, blind_index_key=BLIND_KEY) as producers:
+        yield producers
+
+
+def _campaign(purpose_id: str) -> dict[str, Any]:
+    return {
+        "purpose_id": purpose_id,
+        "channel": "email",
+        "sender_entity": "Acme SAS",
+        "message": {
+            "subject": "Nos nouvelles chaussures",
+            "body": "Découvrez la collection de printemps.",
+            "unsubscribe_mechanism": "https://acme.example/stop",
+            "unsubscribe_free": True,
+            "right_to_object_statement": True,
+            "sender_identification": "Acme SAS",
+            "subject_related_to_offer": True,
+            "objection_reminder": True,
+        },
+        "product_category": "shoes",
+        "send_at": (now() + timedelta(days=1)).isoformat(),
+    }
+
+
+async def _check(client: Any, campaign_id: str, contact_id: str) -> dict[str, Any]:
+    response = await client.post(
+        f"/v1/campaigns/{campaign_id}/checks", json={"contact_ids": [contact_id]}, headers=MARKETER
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _fresh_and_applied(gate: Any) -> bool:
+    freshness = await gate.app.state.service.projection_freshness()
+    return not freshness.stale and all(v == 0 for v in freshness.lag.values())
+
+
+async def test_a_withdrawal_left_unapplied_is_stale_once_older_than_the_bound_even_in_a_fresh_process(
+    settings: CampaignGateSettings, upstream: Upstream
+) -> None:
+    purpose_id, contact_id = str(uuid.uuid4()), str(uuid.uuid4())
+    async with running(create_app(settings)) as gate:
+        await upstream.purpose(purpose_id)
+        obtained = now() - timedelta(days=10)
+        notice = await upstream.notice([purpose_id])
+        await upstream.contact(contact_id=contact_id, email=f"{contact_id}@example.org", obtained_at=obtained)
+        await upstream.deliver(notice, contact_id, at=obtained)
+        consent = await upstream.consent(contact_id, purpose_id, notice=notice, at=obtained)
+
+        # Because the purpose reaches the gate through consent.events, the review waits until it is applied.
+        await eventually(lambda: _fresh_and_applied(gate), timeout=30, interval=0.1)
+        created = await gate.client.post("/v1/campaigns", json=_campaign(purpose_id), headers=MARKETER)
+        assert created.status_code == 201, created.text
+        campaign_id = created.json()["id"]
+        submitted = await gate.client.post(f"/v1/campaigns/{campaign_id}/submit", headers=MARKETER)
+        assert submitted.status_code == 200 and submitted.json()["findings"] == [], submitted.text
+        approved = await gate.client.post(f"/v1/campaigns/{campaign_id}/approve", json={}, headers=REVIEWER)
+        assert approved.status_code == 200, approved.text
+
+        async def _allowed() -> Any:
+            check = await _check(gate.client, campaign_id, contact_id)
+            return check if check["recipients"][0]["decision"] == "allow" else None
+
+        await eventually(_allowed, timeout=30, interval=0.2)
+        await eventually(lambda: _fresh_and_applied(gate), timeout=30, interval=0.1)
+
+    # No projection consumer runs from here on: the withdrawal stays unapplied.
+    idle = settings.model_copy(update={"run_consumers": False})
+    await upstream.withdraw(consent)
+    published = time.time()
+    async with running(create_app(idle)) as first:
+        # Within the bound, the fact is not yet too old: allowed, and not stale.
+        within = await _check(first.client, campaign_id, contact_id)
+        assert time.time() - published < BOUND_SECONDS, "the process took too long to start"
+        assert within["stale"] is False and within["recipients"][0]["decision"] == "allow", within
+        freshness = await first.app.state.service.projection_freshness()
+        assert not freshness.stale and sum(freshness.lag.values()) == 1, freshness
+
+        await asyncio.sleep(published + BOUND_SECONDS + 0.2 - time.time())
+        late = await _check(first.client, campaign_id, contact_id)
+        assert late["stale"] is True, late
+        assert late["recipients"][0]["decision"] == "block"
+        assert late["recipients"][0]["reasons"][0]["rule"] == "GATE_STALE"
+
+        # A process started now has no warm-up: its very first check is stale too.
+        async with running(create_app(idle)) as second:
+            started = await _check(second.client, campaign_id, contact_id)
+            assert started["stale"] is True, started
+            assert started["recipients"][0]["reasons"][0]["rule"] == "GATE_STALE"
+            reason = (await second.app.state.service.projection_freshness()).reason
+            assert "oldest unapplied record" in reason, reason
+
+    # Once the projection applies the withdrawal, checks are fresh again and block on it.
+    async with running(create_app(settings)) as gate:
+        await eventually(lambda: _fresh_and_applied(gate), timeout=30, interval=0.1)
+        applied = await _check(gate.client, campaign_id, contact_id)
+        assert applied["stale"] is False, applied
+        assert applied["recipients"][0]["decision"] == "block"
+        assert applied["recipients"][0]["reasons"][0]["rule"] == "UNI-03"
