@@ -120,6 +120,14 @@ async def test_one_trace_follows_a_request_into_every_consumer_and_no_log_line_h
         await eventually(_gate_saw_it)
         await eventually(_audit_saw_it)
 
+        async def _gate_caught_up() -> bool:
+            # Because the gate fails closed until it has applied the topics' history (earlier tests'
+            # events on the session's broker), and this test wants the campaign's own reason.
+            freshness = await gate_app.app.state.service.projection_freshness()
+            return not freshness.stale and not any(freshness.lag.values())
+
+        await eventually(_gate_caught_up, timeout=60)
+
         campaign = await gate_app.client.post(
             "/v1/campaigns",
             headers=auth("marketer"),
