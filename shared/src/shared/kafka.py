@@ -155,6 +155,12 @@ FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def _sender_task(producer: AIOKafkaProducer) -> asyncio.Task[None] | None:
+    """Returns the producer's background sender task (aiokafka internals), if it has one."""
+    task: asyncio.Task[None] | None = getattr(getattr(producer, "_sender", None), "sender_task", None)
+    return task
+
+
 @dataclass
 class PublisherHealth:
     """What the publisher knows of its producer session, for readiness and metrics."""
@@ -324,7 +330,7 @@ class KafkaPublisher:
         now = time.monotonic()
         if self._first_failure is None:
             self._first_failure = now
-        sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+        sender_task = _sender_task(producer)
         if (
             isinstance(exc, FATAL_PRODUCER_ERRORS + (AcknowledgementTimeoutError,))
             # Because a producer whose sender task died fails every later record the same way.
@@ -368,7 +374,7 @@ class KafkaPublisher:
                 await asyncio.wait_for(producer.start(), timeout=max(self._ack_timeout, 5.0))
             except Exception as exc:  # noqa: BLE001 - the broker is still away: back off and retry.
                 await self._close(producer, grace=0.0)
-                delay = min(self._backoff_max, self._backoff_initial * 2 ** (self._attempts - 1))
+                delay = retry_delay(self._attempts, initial=self._backoff_initial, maximum=self._backoff_max)
                 self.backoff = delay * random.uniform(0.8, 1.0)
                 self._next_attempt = time.monotonic() + self.backoff
                 self._failed_while_broken += 1
@@ -406,7 +412,7 @@ class KafkaPublisher:
             # Because an idempotent producer never expires its batches, its flush waits for a broker
             # that may never come back: end its sender task, after which `stop` closes the client.
             # Its unacknowledged records never resolve; `send`'s acknowledgement timeout answers them.
-            sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+            sender_task = _sender_task(producer)
             if sender_task is not None:
                 sender_task.cancel()
             done, _ = await asyncio.wait({stopping}, timeout=2.0)
