@@ -17,7 +17,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.db import asyncpg_connection, is_postgres
+from shared.db import as_utc, asyncpg_connection, is_postgres
 from shared.events import EventEnvelope
 
 log = logging.getLogger(__name__)
@@ -297,9 +297,7 @@ class OutboxRelay:
             ).one()
         if oldest is None:
             return int(count), 0.0
-        if oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=UTC)
-        return int(count), (datetime.now(UTC) - oldest).total_seconds()
+        return int(count), (datetime.now(UTC) - as_utc(oldest)).total_seconds()
 
     async def run(self) -> None:
         """Publishes until stopped, woken by commits (in-process or LISTEN/NOTIFY) or by a slow poll."""
