@@ -10,7 +10,7 @@ from typing import Any
 from contacts.adapters.repository import InteractionRow
 from contacts.domain import retention
 from contacts.domain.errors import ContactNotFoundError
-from contacts.domain.model import Contact, PersonalData, Status
+from contacts.domain.model import BlindIndexes, Contact, PersonalData, Status
 from contacts.domain.requests import DataSubjectRequest, ObjectionForward, RequestKind
 from contacts.service_layer import commands
 from contacts.service_layer.unit_of_work import AbstractContactsUnitOfWork
@@ -56,13 +56,19 @@ async def find_contacts(
     *, email: str | None, phone: str | None, uow: AbstractContactsUnitOfWork
 ) -> list[Contact]:
     """Returns the live contacts with this e-mail or phone, found through the blind indexes."""
-    indexer = uow.vault.indexer
     async with uow:
-        ids = await uow.contacts.find_by_index(
-            email_index=indexer.email(email) if email else None,
-            phone_index=indexer.phone(phone) if phone else None,
-        )
+        indexes = _lookup_indexes(uow, email=email, phone=phone)
+        ids = await uow.contacts.find_by_index(email_index=indexes.email, phone_index=indexes.phone)
         return [await uow.contacts.get_or_raise(cid) for cid in ids]
+
+
+def _lookup_indexes(uow: AbstractContactsUnitOfWork, *, email: str | None, phone: str | None) -> BlindIndexes:
+    """Returns the blind indexes to look a person up by (None for a value not given)."""
+    indexer = uow.vault.indexer
+    return BlindIndexes(
+        email=indexer.email(email) if email else None,
+        phone=indexer.phone(phone) if phone else None,
+    )
 
 
 async def update_contact(cmd: commands.UpdateContact, uow: AbstractContactsUnitOfWork) -> Contact:
@@ -263,11 +269,8 @@ async def _person(cmd: commands.ReceiveRequest, uow: AbstractContactsUnitOfWork)
         except ContactNotFoundError:
             return None
     else:
-        indexer = uow.vault.indexer
-        ids = await uow.contacts.find_by_index(
-            email_index=indexer.email(cmd.email) if cmd.email else None,
-            phone_index=indexer.phone(cmd.phone) if cmd.phone else None,
-        )
+        indexes = _lookup_indexes(uow, email=cmd.email, phone=cmd.phone)
+        ids = await uow.contacts.find_by_index(email_index=indexes.email, phone_index=indexes.phone)
         if ids:
             contact = await uow.contacts.get_or_raise(ids[0])
     # An erased contact holds no personal data any more: a request about it finds none.
@@ -297,15 +300,8 @@ async def receive_request(
             request.start(at=uow.clock(), note=note)
         uow.requests.add(request)
         if contact is None and cmd.kind is RequestKind.OBJECTION:
-            indexer = uow.vault.indexer
-            indexes = [
-                i
-                for i in (
-                    indexer.email(cmd.email) if cmd.email else None,
-                    indexer.phone(cmd.phone) if cmd.phone else None,
-                )
-                if i
-            ]
+            lookup = _lookup_indexes(uow, email=cmd.email, phone=cmd.phone)
+            indexes = [i for i in (lookup.email, lookup.phone) if i]
             if indexes:
                 uow.requests.add_forward(
                     ObjectionForward.new(request_id=request.id, blind_indexes=indexes, at=uow.clock())
