@@ -100,13 +100,15 @@ async def upsert(
     values: Mapping[str, Any],
     *,
     keys: Sequence[str],
-    where: Any = None,
+    unless_newer: str | None = None,
 ) -> None:
-    """Inserts a row or updates it on its primary key (only when `where` holds, if given)."""
+    """Inserts a row or updates it on its primary key (with `unless_newer`, only when the stored value
+    of that column is not greater than the incoming one)."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
     statement = insert.values(**values)
     update = {k: statement.excluded[k] for k in values if k not in keys}
+    where = table.c[unless_newer] <= statement.excluded[unless_newer] if unless_newer else None
     await session.execute(
         statement.on_conflict_do_update(index_elements=list(keys), set_=update, where=where)
         if update
@@ -254,7 +256,6 @@ class ProjectionRepository(AbstractProjectionRepository):
         The keys are contacts' `gate_facts` (see `docs/facts.md`); a key an older producer did not
         publish is stored as unknown (None, empty), never as an assumed value.
         """
-        table = orm.gate_contacts
         values = {
             "contact_id": contact_id,
             "kind": str(facts.get("kind", ContactKind.CONSUMER.value)),
@@ -294,11 +295,7 @@ class ProjectionRepository(AbstractProjectionRepository):
             "version": int(facts.get("version", 0)),
             "updated_at": at,
         }
-        dialect = self.session.bind.dialect.name if self.session.bind is not None else "sqlite"
-        excluded = (pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)).excluded
-        await upsert(
-            self.session, table, values, keys=["contact_id"], where=table.c.version <= excluded.version
-        )
+        await upsert(self.session, orm.gate_contacts, values, keys=["contact_id"], unless_newer="version")
 
     async def set_contact_status(
         self, contact_id: str, status: str, *, at: datetime, retention_rule: str | None = None
@@ -568,7 +565,6 @@ class ProjectionRepository(AbstractProjectionRepository):
     ) -> None:
         """Records the next offset to consume on a partition, in the same transaction as the event's
         effect."""
-        table = orm.projection_offsets
         values = {
             "topic": topic,
             "partition": partition,
@@ -576,14 +572,12 @@ class ProjectionRepository(AbstractProjectionRepository):
             "last_event_time": event_time,
             "updated_at": datetime.now(UTC),
         }
-        dialect = self.session.bind.dialect.name if self.session.bind is not None else "sqlite"
-        excluded = (pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)).excluded
         await upsert(
             self.session,
-            table,
+            orm.projection_offsets,
             values,
             keys=["topic", "partition"],
-            where=table.c.next_offset <= excluded.next_offset,
+            unless_newer="next_offset",
         )
 
     async def offsets(self) -> dict[tuple[str, int], int]:
