@@ -250,6 +250,17 @@ class ProjectionRepository(AbstractProjectionRepository):
 
     # --- Writes (from events) ---------------------------------------------------------------------
 
+    async def _update_or_insert(
+        self, table: sa.Table, key: str, values: Mapping[str, Any], *, defaults: Mapping[str, Any]
+    ) -> None:
+        """Updates the row whose `key` column is `values[key]` with `values` only (a column the event
+        did not carry keeps its stored value), or inserts it with `defaults` for those columns."""
+        column = table.c[key]
+        if await self.session.scalar(sa.select(column).where(column == values[key])):
+            await self.session.execute(sa.update(table).where(column == values[key]).values(**values))
+        else:
+            await self.session.execute(sa.insert(table).values(**{**defaults, **values}))
+
     async def put_contact(self, contact_id: str, facts: Mapping[str, Any], *, at: datetime) -> None:
         """Stores a contact's latest gate facts, ignoring a version older than the stored one.
 
@@ -454,43 +465,21 @@ class ProjectionRepository(AbstractProjectionRepository):
             values["lawful_basis"] = lawful_basis
         if name is not None:
             values["name"] = name
-        exists = await self.session.scalar(
-            sa.select(orm.gate_purposes.c.purpose_id).where(orm.gate_purposes.c.purpose_id == purpose_id)
+        await self._update_or_insert(
+            orm.gate_purposes,
+            "purpose_id",
+            values,
+            defaults={"lawful_basis": "unknown", "name": None, "art14_exemption_claimed": False},
         )
-        if exists:
-            await self.session.execute(
-                sa.update(orm.gate_purposes)
-                .where(orm.gate_purposes.c.purpose_id == purpose_id)
-                .values(**values)
-            )
-        else:
-            await self.session.execute(
-                sa.insert(orm.gate_purposes).values(
-                    **{"lawful_basis": "unknown", "name": None, "art14_exemption_claimed": False, **values}
-                )
-            )
 
     async def put_party(self, *, party_id: str, values: Mapping[str, Any]) -> None:
         """Stores what consent says of a party: roles, status, its contract and a broker's verification."""
-        exists = await self.session.scalar(
-            sa.select(orm.gate_parties.c.party_id).where(orm.gate_parties.c.party_id == party_id)
+        await self._update_or_insert(
+            orm.gate_parties,
+            "party_id",
+            {**values, "party_id": party_id},
+            defaults={"legal_name": party_id, "roles": [], "status": "active"},
         )
-        if exists:
-            await self.session.execute(
-                sa.update(orm.gate_parties).where(orm.gate_parties.c.party_id == party_id).values(**values)
-            )
-        else:
-            await self.session.execute(
-                sa.insert(orm.gate_parties).values(
-                    **{
-                        "legal_name": party_id,
-                        "roles": [],
-                        "status": "active",
-                        **values,
-                        "party_id": party_id,
-                    }
-                )
-            )
 
     async def _brokers(
         self, names: set[str], *, today: date
@@ -542,23 +531,12 @@ class ProjectionRepository(AbstractProjectionRepository):
             values["role"] = role
         if contract is not None:
             values["contract"] = dict(contract)
-        exists = await self.session.scalar(
-            sa.select(orm.gate_processors.c.processor_id).where(
-                orm.gate_processors.c.processor_id == processor_id
-            )
+        await self._update_or_insert(
+            orm.gate_processors,
+            "processor_id",
+            values,
+            defaults={"legal_name": processor_id, "role": None, "contract": None},
         )
-        if exists:
-            await self.session.execute(
-                sa.update(orm.gate_processors)
-                .where(orm.gate_processors.c.processor_id == processor_id)
-                .values(**values)
-            )
-        else:
-            await self.session.execute(
-                sa.insert(orm.gate_processors).values(
-                    **{"legal_name": processor_id, "role": None, "contract": None, **values}
-                )
-            )
 
     async def record_offset(
         self, *, topic: str, partition: int, offset: int, event_time: datetime | None
