@@ -28,6 +28,8 @@ from contacts.main import create_app as create_contacts_app
 from contacts.settings import ContactsSettings
 from shared.testing.harness import auth, common_settings, eventually, migrated_database, running, token
 
+from tests.bodies import notice_body, purpose_body
+
 pytestmark = pytest.mark.e2e
 
 ADMIN, INTEGRATOR, AUDITOR = auth("admin"), auth("integrator"), auth("auditor")
@@ -43,31 +45,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return datetime.now(UTC) + self.offset
-
-
-def _purpose() -> dict[str, Any]:
-    return {
-        "name": f"Newsletter {uuid.uuid4().hex[:6]}",
-        "controller": {"name": "Acme SAS", "contact": "1 rue de la Paix, 75002 Paris; privacy@acme.example"},
-        "dpo": {"name": "DPO Acme", "contact": "dpo@acme.example"},
-        "description": "Envoyer la lettre d'information aux clients et prospects",
-        "lawful_basis": "consent",
-        "data_categories": {"identity": ["nom", "e-mail"]},
-        "data_subjects": ["prospects"],
-        "retention": {"prospects": "3 ans après le dernier contact"},
-        "security_measures": {"access_control": "comptes nominatifs", "encryption": "AES-256 au repos"},
-    }
-
-
-def _notice(purpose_id: str) -> dict[str, Any]:
-    from consent.domain.notices import ART13_REQUIRED
-
-    return {
-        "language": "fr",
-        "article": "13",
-        "purpose_ids": [purpose_id],
-        "content": {item: f"Texte pour {item}." for item in ART13_REQUIRED},
-    }
 
 
 def _campaign(purpose_id: str) -> dict[str, Any]:
@@ -199,8 +176,11 @@ async def test_access_then_erasure_reaches_every_service_and_leaves_no_plaintext
         contact_id = created["id"]
 
         # Consent: a purpose, its notice delivered to the person, and their consent with its proof.
-        purpose_id = (await _created(consent.client, "/v1/purposes", _purpose(), ADMIN))["purpose_id"]
-        notice = await _created(consent.client, "/v1/notices", _notice(purpose_id), ADMIN)
+        newsletter = purpose_body(
+            "Newsletter", description="Envoyer la lettre d'information aux clients et prospects"
+        )
+        purpose_id = (await _created(consent.client, "/v1/purposes", newsletter, ADMIN))["purpose_id"]
+        notice = await _created(consent.client, "/v1/notices", notice_body([purpose_id]), ADMIN)
         await _created(
             consent.client,
             f"/v1/notices/{notice['notice_id']}/deliveries",

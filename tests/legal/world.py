@@ -25,6 +25,8 @@ from typing import Any
 import httpx
 from shared.testing.harness import auth, eventually, token
 
+from tests import bodies
+
 ADMIN, INTEGRATOR, AUDITOR = auth("admin"), auth("integrator"), auth("auditor")
 MARKETER = {"Authorization": f"Bearer {token('marketer', subject='marketer-alice')}"}
 REVIEWER = {"Authorization": f"Bearer {token('reviewer', subject='reviewer-bob')}"}
@@ -187,33 +189,15 @@ MARKETING_PURPOSES = ("consent", "consent2", "li", "contract", "art14ex")
 
 def purpose_body(key: str) -> dict[str, Any]:
     spec = PURPOSES[key]
-    body = {
-        "name": f"{spec['name']} {uuid.uuid4().hex[:6]}",
-        "controller": {"name": "Acme SAS", "contact": "1 rue de la Paix, 75002 Paris; privacy@acme.example"},
-        "dpo": {"name": "DPO Acme", "contact": "dpo@acme.example"},
-        "description": spec["name"],
-        "lawful_basis": spec["lawful_basis"],
-        "data_categories": {"identity": ["nom", "e-mail", "téléphone", "adresse"]},
-        "data_subjects": ["prospects", "clients"],
-        "retention": {"prospects": "3 ans après le dernier contact"},
-        "security_measures": {"access_control": "comptes nominatifs", "encryption": "AES-256 au repos"},
-    }
-    for extra in ("legitimate_interest", "art14_exemption_claimed", "art14_exemption_ground"):
-        if extra in spec:
-            body[extra] = spec[extra]
-    return body
-
-
-def notice_body(article: str, purpose_ids: list[str]) -> dict[str, Any]:
-    from consent.domain.notices import ART13_REQUIRED, ART14_REQUIRED
-
-    items = ART13_REQUIRED if article == "13" else ART14_REQUIRED
-    return {
-        "language": "fr",
-        "article": article,
-        "purpose_ids": purpose_ids,
-        "content": {item: f"Texte pour {item}." for item in items},
-    }
+    extras = ("legitimate_interest", "art14_exemption_claimed", "art14_exemption_ground")
+    return bodies.purpose_body(
+        name=spec["name"],
+        description=spec["name"],
+        lawful_basis=spec["lawful_basis"],
+        data_categories={"identity": ["nom", "e-mail", "téléphone", "adresse"]},
+        data_subjects=["prospects", "clients"],
+        **{extra: spec[extra] for extra in extras if extra in spec},
+    )
 
 
 MESSAGE = {
@@ -396,7 +380,7 @@ class World:
         ):
             try:
                 self.notices[name] = (
-                    await self.post(self.consent, "/v1/notices", notice_body(article, purposes), ADMIN)
+                    await self.post(self.consent, "/v1/notices", bodies.notice_body(purposes, article), ADMIN)
                 )["notice_id"]
             except SetupError as error:
                 self.errors[f"notice:{name}"] = str(error)

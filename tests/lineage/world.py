@@ -37,6 +37,8 @@ from shared.events import EventEnvelope
 from shared.migrations import upgrade
 from shared.testing.harness import ROOT, auth, common_settings
 
+from tests.bodies import notice_body, purpose_body
+
 BLIND_KEY = "lineage-test-blind-index-key-0123456789"
 #: No broker is contacted: the apps' lifespans (relay, consumers) are never started.
 NO_KAFKA = common_settings("127.0.0.1:9")
@@ -136,11 +138,6 @@ class World:
         assert contact_id in found, f"the gate has no projection of contact {contact_id}"
         return found[contact_id]
 
-    async def gate_rows(self, table: sa.Table) -> list[dict[str, Any]]:
-        """Returns every row of a gate table."""
-        async with self.gate_engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(sa.select(table))).mappings()]
-
     # --- Producer helpers (what a person or an integrator enters) -----------------------------------
 
     async def contact(self, **overrides: Any) -> str:
@@ -171,34 +168,12 @@ class World:
 
     async def purpose(self, **overrides: Any) -> str:
         """Registers a purpose through consent's API and returns its id."""
-        body = {
-            "name": f"Prospection {uuid.uuid4().hex[:6]}",
-            "controller": {
-                "name": "Acme SAS",
-                "contact": "1 rue de la Paix, 75002 Paris; privacy@acme.example",
-            },
-            "dpo": {"name": "DPO Acme", "contact": "dpo@acme.example"},
-            "description": "Envoyer des offres commerciales",
-            "lawful_basis": "consent",
-            "data_categories": {"identity": ["nom", "e-mail"]},
-            "data_subjects": ["prospects"],
-            "retention": {"prospects": "3 ans après le dernier contact"},
-            "security_measures": {"access_control": "comptes nominatifs", "encryption": "AES-256 au repos"},
-            **overrides,
-        }
+        body = purpose_body(**overrides)
         return str((await self.post("consent", "/v1/purposes", body, headers=ADMIN))["purpose_id"])
 
     async def notice(self, purpose_id: str, article: str = "13") -> str:
         """Publishes a complete notice for a purpose through consent's API and returns its id."""
-        from consent.domain.notices import ART13_REQUIRED, ART14_REQUIRED
-
-        required = ART13_REQUIRED if article == "13" else ART14_REQUIRED
-        body = {
-            "language": "fr",
-            "article": article,
-            "purpose_ids": [purpose_id],
-            "content": {item: f"Texte pour {item}." for item in required},
-        }
+        body = notice_body([purpose_id], article)
         return str((await self.post("consent", "/v1/notices", body, headers=ADMIN))["notice_id"])
 
     async def deliver(self, notice_id: str, contact_id: str, **extra: Any) -> dict[str, Any]:

@@ -1,0 +1,36 @@
+"""Request bodies for consent's API that several suites send: a purpose and a complete notice."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+
+def purpose_body(name: str = "Prospection", **overrides: Any) -> dict[str, Any]:
+    """A complete purpose (Art. 30 fields) named `name` plus a unique suffix; `overrides` replace fields."""
+    return {
+        "name": f"{name} {uuid.uuid4().hex[:6]}",
+        "controller": {"name": "Acme SAS", "contact": "1 rue de la Paix, 75002 Paris; privacy@acme.example"},
+        "dpo": {"name": "DPO Acme", "contact": "dpo@acme.example"},
+        "description": "Envoyer des offres commerciales",
+        "lawful_basis": "consent",
+        "data_categories": {"identity": ["nom", "e-mail"]},
+        "data_subjects": ["prospects"],
+        "retention": {"prospects": "3 ans après le dernier contact"},
+        "security_measures": {"access_control": "comptes nominatifs", "encryption": "AES-256 au repos"},
+        **overrides,
+    }
+
+
+def notice_body(purpose_ids: Iterable[str], article: str = "13") -> dict[str, Any]:
+    """A French Art. 13 or Art. 14 notice for the purposes, with every item that article requires."""
+    from consent.domain.notices import ART13_REQUIRED, ART14_REQUIRED
+
+    items = ART13_REQUIRED if article == "13" else ART14_REQUIRED
+    return {
+        "language": "fr",
+        "article": article,
+        "purpose_ids": list(purpose_ids),
+        "content": {item: f"Texte pour {item}." for item in items},
+    }
