@@ -58,23 +58,20 @@ class KafkaFreshness:
 
     async def _end_offsets(self) -> dict[tuple[str, int], int]:
         async with self._starting:
-            await self._connect()
-        client = self._client
-        assert client is not None
+            if self._client is None:
+                self._client = await self._started()
+            client = self._client
         return await self._ends_of(client)
 
-    async def _connect(self) -> None:
-        if self._client is None:
-            self._client = await self._started(
-                AIOKafkaConsumer(
-                    bootstrap_servers=self._bootstrap,
-                    enable_auto_commit=False,
-                    request_timeout_ms=int(self._timeout * 1000) + 1000,
-                    **self._options,
-                )
-            )
-
-    async def _started(self, client: AIOKafkaConsumer) -> AIOKafkaConsumer:
+    async def _started(self, **extra: str) -> AIOKafkaConsumer:
+        """Returns a started group-less consumer with the configured options (stopped if it fails)."""
+        client = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            enable_auto_commit=False,
+            request_timeout_ms=int(self._timeout * 1000) + 1000,
+            **extra,
+            **self._options,
+        )
         try:
             await asyncio.wait_for(client.start(), self._timeout * 5)
         except BaseException:
@@ -145,14 +142,8 @@ class KafkaFreshness:
         async with self._reading:
             if self._reader is None:
                 self._reader = await self._started(
-                    AIOKafkaConsumer(
-                        bootstrap_servers=self._bootstrap,
-                        enable_auto_commit=False,
-                        auto_offset_reset="earliest",  # records deleted by retention: the oldest left
-                        isolation_level="read_committed",
-                        request_timeout_ms=int(self._timeout * 1000) + 1000,
-                        **self._options,
-                    )
+                    auto_offset_reset="earliest",  # records deleted by retention: the oldest left
+                    isolation_level="read_committed",
                 )
             reader = self._reader
             partitions = {key: TopicPartition(*key) for key in wanted}
