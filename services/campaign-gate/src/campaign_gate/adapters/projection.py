@@ -104,15 +104,29 @@ async def upsert(
 ) -> None:
     """Inserts a row or updates it on its primary key (with `unless_newer`, only when the stored value
     of that column is not greater than the incoming one)."""
+    await upsert_all(session, table, [values], keys=keys, unless_newer=unless_newer)
+
+
+async def upsert_all(
+    session: AsyncSession,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    keys: Sequence[str],
+    unless_newer: str | None = None,
+) -> None:
+    """Upserts rows of the same columns in one statement (see `upsert`); no row, no statement."""
+    if not rows:
+        return
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
-    statement = insert.values(**values)
-    update = {k: statement.excluded[k] for k in values if k not in keys}
-    where = table.c[unless_newer] <= statement.excluded[unless_newer] if unless_newer else None
+    update = {k: insert.excluded[k] for k in rows[0] if k not in keys}
+    where = table.c[unless_newer] <= insert.excluded[unless_newer] if unless_newer else None
     await session.execute(
-        statement.on_conflict_do_update(index_elements=list(keys), set_=update, where=where)
+        insert.on_conflict_do_update(index_elements=list(keys), set_=update, where=where)
         if update
-        else statement.on_conflict_do_nothing(index_elements=list(keys))
+        else insert.on_conflict_do_nothing(index_elements=list(keys)),
+        [dict(row) for row in rows],
     )
 
 
@@ -419,13 +433,12 @@ class ProjectionRepository(AbstractProjectionRepository):
             {"objection_id": objection_id, "contact_id": contact_id, "scope": scope, "at": at},
             keys=["objection_id"],
         )
-        for index in dict.fromkeys(blind_indexes):
-            await upsert(
-                self.session,
-                orm.gate_objection_indexes,
-                {"objection_id": objection_id, "blind_index": index},
-                keys=["objection_id", "blind_index"],
-            )
+        await upsert_all(
+            self.session,
+            orm.gate_objection_indexes,
+            [{"objection_id": objection_id, "blind_index": index} for index in dict.fromkeys(blind_indexes)],
+            keys=["objection_id", "blind_index"],
+        )
 
     async def put_notice(
         self, *, notice_id: str, version: int, article: str, purpose_ids: Iterable[str]

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_gate.adapters import orm
-from campaign_gate.adapters.projection import upsert
+from campaign_gate.adapters.projection import upsert_all
 from campaign_gate.domain.model import Campaign, Status, StoredFinding
 
 _RECEIPT_BATCH = 5000
@@ -171,13 +171,15 @@ class SuppressionRepository(AbstractSuppressionRepository):
                 import_id=import_id, list_name=list_name, imported_at=at, entries=len(indexes), actor=actor
             )
         )
-        for index in indexes:
-            await upsert(
-                self.session,
-                orm.suppression_entries,
-                {"list_name": list_name, "blind_index": index, "import_id": import_id},
-                keys=["list_name", "blind_index"],
-            )
+        await upsert_all(
+            self.session,
+            orm.suppression_entries,
+            [
+                {"list_name": list_name, "blind_index": index, "import_id": import_id}
+                for index in dict.fromkeys(indexes)
+            ],
+            keys=["list_name", "blind_index"],
+        )
 
     async def lists(self) -> list[dict[str, Any]]:
         """Returns every list with its entry count and latest import."""
