@@ -285,22 +285,30 @@ def _receipts(
 ) -> list[dict[str, Any]]:
     decisions = list(decide_recipients(facts, recipients, at=now, stale=result.stale))
     out = [receipt(d) for d in decisions]
-    for d, r in zip(decisions, out, strict=True):
+    for d in decisions:
         result.summary[d.decision.value] += 1
+    _publish_receipts(result, out, now=now, uow=uow)
+    return out
+
+
+def _publish_receipts(
+    result: CheckResult, receipts: Sequence[dict[str, Any]], *, now: datetime, uow: AbstractGateUnitOfWork
+) -> None:
+    """Queues a batch of a check's receipts for the audit log on `campaigns.events`."""
+    for r in receipts:
         uow.publish(
             events.RecipientChecked(
                 result.check_id,
                 result.campaign_id,
                 result.campaign_version,
-                d.contact_id,
-                d.decision.value,
+                r["contact_id"],
+                r["decision"],
                 tuple(r["reasons"]),
-                d.evidence,
-                d.ruleset_version,
+                tuple(r["evidence"]),
+                result.ruleset_version,
                 now,
             )
         )
-    return out
 
 
 async def start_check(cmd: CheckCampaign, uow: AbstractGateUnitOfWork) -> tuple[CheckResult, Any]:
