@@ -165,6 +165,7 @@ def to_columns(rows: dict[str, np.ndarray]) -> bulk.RecipientColumns:
     false = np.zeros(n, dtype=bool)
     nat_day = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     nat_us = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    none = np.full(n, None, dtype=object)
     return bulk.RecipientColumns(
         contact_id=rows["contact_id"],
         kind=rows["kind"],
@@ -190,8 +191,9 @@ def to_columns(rows: dict[str, np.ndarray]) -> bulk.RecipientColumns:
         obtained_in_opt_in_regime=false,
         retention_clock=rows["retention_clock"],
         retention_from=rows["retention_from"],
-        birth_date=nat_day,
-        minor_declared=false,
+        majority_on=nat_day,
+        digital_consent_age_on=nat_day,
+        retention_flagged=np.zeros(n, dtype=np.int8),
         informed=rows["informed"],
         objection_offered=rows["objection_offered"],
         collected_at_sale=false,
@@ -207,6 +209,7 @@ def to_columns(rows: dict[str, np.ndarray]) -> bulk.RecipientColumns:
         phone_info_defect=false,
         first_contact=false,
         stop_pub=false,
+        **{name: none for name in bulk.REF_COLUMNS},
     )
 
 

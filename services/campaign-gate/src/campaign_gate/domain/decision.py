@@ -13,6 +13,7 @@ from campaign_gate.domain.rules import Finding, Outcome, Scope
 GATE_STALE = "GATE_STALE"
 CAMPAIGN_NOT_APPROVED = "CAMPAIGN_NOT_APPROVED"
 NO_LAWFUL_BASIS = "NO_LAWFUL_BASIS"
+NO_LAWFUL_BASIS_MESSAGE = "No rule establishes a lawful basis for this recipient, channel and purpose."
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +91,7 @@ def combine(contact_id: str, findings: tuple[Finding, ...]) -> RecipientDecision
         return RecipientDecision(
             contact_id,
             Decision.BLOCK,
-            (
-                Reason(
-                    NO_LAWFUL_BASIS,
-                    "No rule establishes a lawful basis for this recipient, channel and purpose.",
-                ),
-            ),
+            (Reason(NO_LAWFUL_BASIS, NO_LAWFUL_BASIS_MESSAGE),),
             (),
             rules.RULESET_VERSION,
         )

@@ -3,6 +3,11 @@
 Each row names its rule-book id, scope, channels, effective window and legal source; its `evaluate`
 returns zero or more findings. One id can have several rows when the law changed on a date or the
 rule book's verification pass (section M) widened it; the rows' windows or channels never overlap.
+
+Campaign-scope evaluators are the gate's own: they run once per check (and in the review). The
+recipient-scope evaluators are the test oracle: checks are decided by their vectorised twins in
+`bulk.py` (`VECTORISED`), and the property test `tests/unit/test_served_receipts.py` shows both give the
+same decisions, rule ids, messages and evidence; the rule book's per-rule tests read them directly.
 """
 
 from __future__ import annotations

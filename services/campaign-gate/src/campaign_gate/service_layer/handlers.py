@@ -14,9 +14,9 @@ from shared.events import EventEnvelope
 
 from campaign_gate import contracts
 from campaign_gate.adapters.projection import parse_time, unknown_recipient
-from campaign_gate.domain import clock, events, review, rules
+from campaign_gate.domain import bulk, clock, events, review, rules
 from campaign_gate.domain import model as domain
-from campaign_gate.domain.decision import RecipientDecision, decide_recipients
+from campaign_gate.domain.decision import RecipientDecision
 from campaign_gate.domain.errors import NotFoundError
 from campaign_gate.service_layer.commands import (
     ChangeCampaign,
@@ -176,7 +176,8 @@ async def list_suppression_lists(uow: AbstractGateUnitOfWork) -> list[dict[str, 
 
 
 def receipt(decision: RecipientDecision) -> dict[str, Any]:
-    """Returns the JSON form of one recipient's decision."""
+    """Returns the JSON form of one recipient's decision by the scalar oracle (the served path words its
+    receipts the same way from the columnar masks: `bulk.BulkDecisions.receipts`)."""
     return {
         "contact_id": decision.contact_id,
         "decision": decision.decision.value,
@@ -283,10 +284,12 @@ async def check_once(
 def _receipts(
     result: CheckResult, facts: Any, recipients: Sequence[Any], *, now: datetime, uow: AbstractGateUnitOfWork
 ) -> list[dict[str, Any]]:
-    decisions = list(decide_recipients(facts, recipients, at=now, stale=result.stale))
-    out = [receipt(d) for d in decisions]
-    for d in decisions:
-        result.summary[d.decision.value] += 1
+    """Decides recipients with the columnar evaluator and returns their receipts (queued for the audit
+    log too); the campaign-scope rows are evaluated once for the whole batch."""
+    decided = bulk.decide_receipts(facts, recipients, at=now, stale=result.stale)
+    out = decided.receipts()
+    for value, count in decided.summary().items():
+        result.summary[value] += count
     _publish_receipts(result, out, now=now, uow=uow)
     return out
 
