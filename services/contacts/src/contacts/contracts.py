@@ -23,8 +23,6 @@ CONSUMED_TOPICS = [ContactsEvents.TOPIC, ConsentEvents.TOPIC, CampaignsEvents.TO
 # Other services' event types contacts reads (their payloads are not read: the subject is the contact id).
 CONSENT_DATA_ERASED = ConsentEvents.CONSENT_DATA_ERASED
 GATE_CONTACT_FORGOTTEN = CampaignsEvents.CONTACT_FORGOTTEN
-#: The gate's decision receipts, listed from the audit log in an access export.
-GATE_RECIPIENT_CHECKED = CampaignsEvents.RECIPIENT_CHECKED
 
 #: Event type → the service whose erasure of a contact it confirms (the audit log publishes nothing:
 #: its confirmation is its `contact_erased` entry, read over HTTP).

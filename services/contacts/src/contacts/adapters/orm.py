@@ -21,7 +21,6 @@ contacts = sa.Table(
     sa.Column("obtained_at", UtcDateTime, nullable=False),
     sa.Column("last_contact_from_person_at", UtcDateTime, nullable=True),
     sa.Column("relationship_end_at", UtcDateTime, nullable=True),
-    sa.Column("attributes", sa.JSON, nullable=False),
     # Facts the gate reads that identify nobody on their own, kept beside the sealed personal data.
     sa.Column("timezone", sa.String(64), nullable=False, server_default="Europe/Paris"),
     sa.Column("timezone_source", sa.String(16), nullable=False, server_default="default"),
@@ -35,7 +34,8 @@ contacts = sa.Table(
     #: The latest outbound call attempts (ISO times, oldest first).
     sa.Column("call_attempts", sa.JSON, nullable=True),
     sa.Column("last_call_refusal_at", UtcDateTime, nullable=True),
-    #: The per-contact data key wrapped by a key-encryption key; deleting it shreds `personal_data`.
+    #: The per-contact data key wrapped by a key-encryption key; deleting it shreds `personal_data`,
+    #: which seals the person's identifiers and the free-form attributes (no plaintext column for them).
     sa.Column("wrapped_key", sa.LargeBinary, nullable=True),
     sa.Column("personal_data", sa.LargeBinary, nullable=True),
     sa.Column("email_index", sa.String(64), nullable=True),

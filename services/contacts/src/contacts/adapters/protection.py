@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from shared.blind_index import BlindIndexer
 from shared.envelope_crypto import KeyRing, decrypt_fields, encrypt_fields
@@ -21,6 +22,19 @@ class SealedPersonalData:
     ciphertext: bytes
 
 
+@dataclass(frozen=True)
+class OpenedPersonalData:
+    """What a sealed record holds once decrypted: the identifiers and the free-form attributes."""
+
+    personal: PersonalData
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+#: The key under which the free-form attributes travel inside the sealed JSON object (beside the
+#: PersonalData fields, which never take this name).
+ATTRIBUTES_KEY = "attributes"
+
+
 class PersonalDataVault:
     """Seals and opens personal data; the contact id is bound as associated data."""
 
@@ -29,24 +43,36 @@ class PersonalDataVault:
         self.indexer = indexer
 
     def seal(
-        self, contact_id: str, personal: PersonalData, *, wrapped_key: bytes | None = None
+        self,
+        contact_id: str,
+        personal: PersonalData,
+        *,
+        attributes: dict[str, Any] | None = None,
+        wrapped_key: bytes | None = None,
     ) -> SealedPersonalData:
-        """Encrypts under the contact's data key (a new one if it has none yet)."""
+        """Encrypts the identifiers and the free-form attributes under the contact's data key (a new
+        one if it has none yet): the attributes may hold anything about the person, so they share the
+        identifiers' protection and their crypto-shredding."""
         if wrapped_key is None:
             data_key = self.key_ring.new_data_key()
             dek, wrapped_key = data_key.plaintext, data_key.wrapped
         else:
             dek = self.key_ring.unwrap(wrapped_key)
         return SealedPersonalData(
-            wrapped_key, encrypt_fields(dek, personal.as_dict(), associated_data=contact_id.encode())
+            wrapped_key,
+            encrypt_fields(
+                dek,
+                {**personal.as_dict(), ATTRIBUTES_KEY: attributes or {}},
+                associated_data=contact_id.encode(),
+            ),
         )
 
-    def open(self, contact_id: str, sealed: SealedPersonalData) -> PersonalData:
-        """Decrypts the personal data of a contact."""
+    def open(self, contact_id: str, sealed: SealedPersonalData) -> OpenedPersonalData:
+        """Decrypts the personal data and the attributes of a contact."""
         dek = self.key_ring.unwrap(sealed.wrapped_key)
-        return PersonalData.from_dict(
-            decrypt_fields(dek, sealed.ciphertext, associated_data=contact_id.encode())
-        )
+        values = decrypt_fields(dek, sealed.ciphertext, associated_data=contact_id.encode())
+        attributes = values.pop(ATTRIBUTES_KEY, None) or {}
+        return OpenedPersonalData(PersonalData.from_dict(values), attributes)
 
     def indexes_for(self, personal: PersonalData) -> BlindIndexes:
         """Returns the blind indexes of the person's e-mail and phone."""

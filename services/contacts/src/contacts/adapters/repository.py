@@ -13,7 +13,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from contacts.adapters import orm
-from contacts.adapters.protection import PersonalDataVault, SealedPersonalData
+from contacts.adapters.protection import OpenedPersonalData, PersonalDataVault, SealedPersonalData
 from contacts.domain import requests as rq
 from contacts.domain.errors import ContactNotFoundError, DuplicateContactError, VersionConflictError
 from contacts.domain.model import (
@@ -302,7 +302,9 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
             # Because destroying the data key is what makes any copy of the ciphertext unreadable.
             wrapped, ciphertext = None, None
         else:
-            sealed = self._vault.seal(contact.id, contact.personal, wrapped_key=wrapped_key)
+            sealed = self._vault.seal(
+                contact.id, contact.personal, attributes=contact.attributes, wrapped_key=wrapped_key
+            )
             wrapped, ciphertext = sealed.wrapped_key, sealed.ciphertext
         return {
             "id": contact.id,
@@ -316,7 +318,6 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
             "obtained_at": contact.obtained_at,
             "last_contact_from_person_at": contact.last_contact_from_person_at,
             "relationship_end_at": contact.relationship_end_at,
-            "attributes": contact.attributes,
             "timezone": contact.timezone,
             "timezone_source": contact.timezone_source,
             "profession": contact.profession,
@@ -336,16 +337,14 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
 
     def _to_domain(self, row: Any) -> Contact:
         if row["wrapped_key"] is None:
-            personal = PersonalData()
+            opened = OpenedPersonalData(PersonalData())
         else:
-            personal = self._vault.open(
-                row["id"], SealedPersonalData(row["wrapped_key"], row["personal_data"])
-            )
+            opened = self._vault.open(row["id"], SealedPersonalData(row["wrapped_key"], row["personal_data"]))
         return Contact(
             id=row["id"],
             kind=Kind(row["kind"]),
             relationship=Relationship(row["relationship"]),
-            personal=personal,
+            personal=opened.personal,
             indexes=BlindIndexes(email=row["email_index"], phone=row["phone_index"]),
             origin=Origin(
                 collected_from_person=row["collected_from_person"],
@@ -355,7 +354,7 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
             obtained_at=row["obtained_at"],
             last_contact_from_person_at=row["last_contact_from_person_at"],
             relationship_end_at=row["relationship_end_at"],
-            attributes=dict(row["attributes"] or {}),
+            attributes=dict(opened.attributes),
             timezone=row["timezone"],
             timezone_source=row["timezone_source"],
             profession=row["profession"],
