@@ -28,7 +28,8 @@ class ContactsEvents:
 
 
 class ConsentEvents:
-    """`consent.events`: published by consent, keyed by the contact id or the purpose/party/processor id."""
+    """`consent.events`: published by consent, keyed by the contact id or the purpose/party/processor/breach
+    id."""
 
     TOPIC: Final = "consent.events"
     SOURCE: Final = "/vigie/consent"
@@ -50,6 +51,12 @@ class ConsentEvents:
     CONTRACT_EXPIRING: Final = "vigie.consent.contract_expiring.v1"
     CONTRACT_EXPIRED: Final = "vigie.consent.contract_expired.v1"
     CONSENT_DATA_ERASED: Final = "vigie.consent.consent_data_erased.v1"
+    BREACH_RECORDED: Final = "vigie.consent.breach_recorded.v1"
+    BREACH_UPDATED: Final = "vigie.consent.breach_updated.v1"
+    BREACH_ASSESSED: Final = "vigie.consent.breach_assessed.v1"
+    BREACH_NOTIFIED: Final = "vigie.consent.breach_notified.v1"
+    BREACH_COMMUNICATED: Final = "vigie.consent.breach_communicated.v1"
+    BREACH_OVERDUE: Final = "vigie.consent.breach_overdue.v1"
 
 
 class CampaignsEvents:
@@ -61,7 +68,7 @@ class CampaignsEvents:
     CAMPAIGN_SUBMITTED: Final = "vigie.campaigns.campaign_submitted.v1"
     CAMPAIGN_APPROVED: Final = "vigie.campaigns.campaign_approved.v1"
     CAMPAIGN_REJECTED: Final = "vigie.campaigns.campaign_rejected.v1"
-    RECIPIENT_CHECKED: Final = "vigie.campaigns.recipient_checked.v1"
+    RECEIPT_CHUNK_COMMITTED: Final = "vigie.campaigns.receipt_chunk_committed.v1"
     CHECK_COMPLETED: Final = "vigie.campaigns.check_completed.v1"
     CONTACT_FORGOTTEN: Final = "vigie.campaigns.contact_forgotten.v1"
     SUPPRESSION_LIST_IMPORTED: Final = "vigie.campaigns.suppression_list_imported.v1"

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client import Gauge
 from shared.blind_index import BlindIndexer
 from shared.runtime import Runtime
 
@@ -31,6 +32,34 @@ class ConsentService:
     runtime: Runtime
     indexer: BlindIndexer
     clock: Callable[[], datetime] | None = None
+
+    def __post_init__(self) -> None:
+        # Because an overdue breach must be visible where operators look (alerts on /metrics), not only
+        # to whoever opens the register; readiness stays about dependencies (a missed legal deadline is
+        # no reason to stop serving).
+        self.breaches_overdue = Gauge(
+            "consent_breaches_overdue",
+            "Breaches past their 72 hours with neither a notification nor a justified no-risk finding, "
+            "as of the last breach watch",
+            registry=self.runtime.registry,
+        )
+
+    async def watch_breaches_once(self, actor: str) -> handlers.BreachWatchReport:
+        """Runs one pass of the breach watch and refreshes the overdue gauge."""
+        report = await handlers.watch_breaches(commands.WatchBreaches(actor=actor), self.uow())
+        self.breaches_overdue.set(len(report.overdue))
+        return report
+
+    async def watch_breaches_forever(self) -> None:
+        """Runs the breach watch every `breach_watch_interval_seconds`; a failed pass is logged, retried."""
+        while True:
+            try:
+                report = await self.watch_breaches_once("consent/breach-watch")
+                if report.newly_overdue:
+                    log.warning("breaches overdue", extra={"newly_overdue": len(report.newly_overdue)})
+            except Exception:  # noqa: BLE001 - the watch must outlive a database hiccup.
+                log.exception("breach watch failed; retrying at the next interval")
+            await asyncio.sleep(self.settings.breach_watch_interval_seconds)
 
     def now(self) -> datetime:
         """Returns the service's time (the injected clock in tests)."""

@@ -30,6 +30,7 @@ PROBLEM_STATUSES: dict[type[Exception], int] = {
     errors.NoticeAlreadyPublishedError: 409,
     errors.ProcessorEndedError: 409,
     errors.PartyEndedError: 409,
+    errors.BreachStepConflictError: 409,
 }
 
 
@@ -42,9 +43,13 @@ def create_app(settings: ConsentSettings | None = None, *, service: ConsentServi
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         watch = ("consent-contract-watch", service.watch_contracts_forever)
+        breach_watch = ("consent-breach-watch", service.watch_breaches_forever)
         async with (
             service.runtime.running(consumers),
-            running_loops(watch if settings.contract_watch_interval_seconds > 0 else None),
+            running_loops(
+                watch if settings.contract_watch_interval_seconds > 0 else None,
+                breach_watch if settings.breach_watch_interval_seconds > 0 else None,
+            ),
         ):
             yield
 

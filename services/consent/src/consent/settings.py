@@ -28,3 +28,6 @@ class ConsentSettings(ServiceSettings):
     contract_watch_interval_seconds: float = Field(3600.0, ge=0)
     #: A broker verification older than this is reported stale on the party (UNI-05; the gate has its own).
     broker_verification_max_age_days: int = Field(365, ge=1, le=3650)
+    #: How often the in-process breach watch runs (raises `breach_overdue` once per breach past its 72
+    #: hours and refreshes the `consent_breaches_overdue` gauge); 0 turns it off.
+    breach_watch_interval_seconds: float = Field(300.0, ge=0)

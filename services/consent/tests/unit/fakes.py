@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Self, TypeVar
 
 from consent.adapters.repository import (
+    AbstractBreachRepository,
     AbstractConsentRepository,
     AbstractContactIndexRepository,
     AbstractContractRepository,
@@ -26,6 +27,7 @@ from consent.adapters.repository import (
     AbstractRepository,
     Keyset,
 )
+from consent.domain.breaches import Breach, ClockState
 from consent.domain.model import Consent, Objection, Purpose
 from consent.domain.notices import Notice, NoticeDelivery
 from consent.domain.parties import Contract, Party
@@ -52,6 +54,7 @@ class Tables:
     parties: dict[Hashable, Party] = field(default_factory=dict)
     contracts: dict[Hashable, Contract] = field(default_factory=dict)
     contact_indexes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    breaches: dict[Hashable, Breach] = field(default_factory=dict)
     inbox: set[str] = field(default_factory=set)
 
 
@@ -250,6 +253,27 @@ class FakeContractRepository(_FakeRepository[Contract], AbstractContractReposito
         return self._sorted(c for c in self._rows.values() if c.party_id in ids)
 
 
+class FakeBreachRepository(_FakeRepository[Breach], AbstractBreachRepository):
+    def __init__(self, rows: dict[Hashable, Breach]) -> None:
+        super().__init__(rows, lambda b: b.breach_id)
+
+    async def get(self, breach_id: str, *, for_update: bool = False) -> Breach | None:
+        return self._one(breach_id)
+
+    async def page(
+        self, *, after: Keyset | None, limit: int, overdue_at: datetime | None = None
+    ) -> list[Breach]:
+        found = [
+            b
+            for b in self._rows.values()
+            if overdue_at is None or b.state_at(overdue_at) is ClockState.OVERDUE
+        ]
+        return self._hand_out(_page(found, lambda b: (b.aware_at, b.breach_id), after, limit))
+
+    async def overdue(self, at: datetime, *, for_update: bool = False) -> list[Breach]:
+        return await self.page(after=None, limit=10**9, overdue_at=at)
+
+
 class FakeContactIndexRepository(AbstractContactIndexRepository):
     def __init__(self, rows: dict[str, tuple[str, ...]]) -> None:
         self._rows = rows
@@ -295,6 +319,7 @@ class FakeUnitOfWork(AbstractConsentUnitOfWork):
         self.parties = FakePartyRepository(staged.parties)
         self.contracts = FakeContractRepository(staged.contracts)
         self.contact_indexes = FakeContactIndexRepository(staged.contact_indexes)
+        self.breaches = FakeBreachRepository(staged.breaches)
         return await super().__aenter__()
 
     def publish(self, event: Any) -> None:
@@ -317,6 +342,7 @@ class FakeUnitOfWork(AbstractConsentUnitOfWork):
             self.processors,
             self.parties,
             self.contracts,
+            self.breaches,
         ):
             for aggregate in repository.seen:
                 self.store.published.extend(aggregate.events)

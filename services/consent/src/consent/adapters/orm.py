@@ -158,5 +158,21 @@ party_contracts = sa.Table(
     sa.UniqueConstraint("party_id", "version", name="uq_party_contracts_version"),
 )
 
+#: The breach register (Art. 33(5)); `status` is `open` until notified or found not notifiable, so that the
+#: overdue breaches are one indexed range read (`open` and `deadline_at` passed).
+breaches = sa.Table(
+    "breaches",
+    metadata,
+    sa.Column("breach_id", sa.String(64), primary_key=True),
+    sa.Column("aware_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("deadline_at", UtcDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("overdue_notified_at", UtcDateTime, nullable=True),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Index("ix_breaches_status_deadline_at", "status", "deadline_at"),
+)
+
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)

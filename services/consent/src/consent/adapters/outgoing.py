@@ -28,10 +28,16 @@ _TYPES: dict[type, str] = {
     events.ContractSigned: contracts.CONTRACT_SIGNED,
     events.ContractExpiring: contracts.CONTRACT_EXPIRING,
     events.ContractExpired: contracts.CONTRACT_EXPIRED,
+    events.BreachRecorded: contracts.BREACH_RECORDED,
+    events.BreachUpdated: contracts.BREACH_UPDATED,
+    events.BreachAssessed: contracts.BREACH_ASSESSED,
+    events.BreachNotified: contracts.BREACH_NOTIFIED,
+    events.BreachCommunicated: contracts.BREACH_COMMUNICATED,
+    events.BreachOverdue: contracts.BREACH_OVERDUE,
 }
 
 #: For events that concern no person, the aggregate id that becomes the subject (and Kafka key).
-_OWN_ID = ("purpose_id", "notice_id", "processor_id", "party_id", "objection_id")
+_OWN_ID = ("purpose_id", "notice_id", "processor_id", "party_id", "objection_id", "breach_id")
 
 
 def subject_of(event: Any) -> str:

@@ -12,6 +12,27 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consent.adapters import orm
+from consent.domain.breaches import (
+    Assessment,
+    Breach,
+    BreachNature,
+    Communication,
+    CommunicationExemption,
+    CommunicationMeans,
+    Notification,
+    RiskLevel,
+    to_record,
+)
+from consent.domain.contract_terms import (
+    Assignment,
+    Confidentiality,
+    ConfidentialityInstrument,
+    ContractTerms,
+    Licence,
+    Owner,
+    SecurityObligations,
+    Work,
+)
 from consent.domain.model import (
     Channel,
     CollectionMethod,
@@ -212,6 +233,24 @@ class AbstractContractRepository(AbstractRepository[Contract]):
     @abc.abstractmethod
     async def expiring_or_expired_by(self, until: datetime, *, for_update: bool = False) -> list[Contract]:
         """Returns the contract versions expiring on or before `until` (their parties' later ones too)."""
+
+
+class AbstractBreachRepository(AbstractRepository[Breach]):
+    """The breach register."""
+
+    @abc.abstractmethod
+    async def get(self, breach_id: str, *, for_update: bool = False) -> Breach | None:
+        """Returns the breach or None."""
+
+    @abc.abstractmethod
+    async def page(
+        self, *, after: Keyset | None, limit: int, overdue_at: datetime | None = None
+    ) -> list[Breach]:
+        """Returns a page of breaches by awareness time; with `overdue_at`, only those overdue then."""
+
+    @abc.abstractmethod
+    async def overdue(self, at: datetime, *, for_update: bool = False) -> list[Breach]:
+        """Returns every breach overdue at `at` (open, deadline passed), longest overdue first."""
 
 
 class AbstractContactIndexRepository(abc.ABC):
@@ -901,6 +940,7 @@ class ContractRepository(_Repository[Contract], AbstractContractRepository):
                 "breach_notification_hours": c.breach_notification_hours,
                 "scc_2021_915": c.scc_2021_915,
                 "licence_scope": c.licence_scope,
+                "terms": terms_to_record(c.terms),
             },
             "expiring_notified_at": c.expiring_notified_at,
             "expired_notified_at": c.expired_notified_at,
@@ -920,9 +960,176 @@ class ContractRepository(_Repository[Contract], AbstractContractRepository):
             breach_notification_hours=r["breach_notification_hours"],
             scc_2021_915=r["scc_2021_915"],
             licence_scope=r["licence_scope"],
+            terms=terms_from_record(r.get("terms")),
             expiring_notified_at=row["expiring_notified_at"],
             expired_notified_at=row["expired_notified_at"],
         )
+
+
+def breach_status(breach: Breach) -> str:
+    """Returns the stored status: `notified`, `not_notifiable`, or `open` (the clock still runs)."""
+    if breach.notification is not None:
+        return "notified"
+    if breach.risk is RiskLevel.UNLIKELY:
+        return "not_notifiable"
+    return "open"
+
+
+def breach_from_record(
+    r: dict[str, Any], *, overdue_notified_at: datetime | None, updated_at: datetime
+) -> Breach:
+    """Rebuilds a breach from its stored record (`breaches.to_record`)."""
+    a, n, c = r.get("assessment"), r.get("notification"), r.get("communication")
+    return Breach(
+        breach_id=r["breach_id"],
+        aware_at=_required_time(r["aware_at"]),
+        recorded_at=_required_time(r["recorded_at"]),
+        nature=tuple(BreachNature(x) for x in r["nature"]),
+        description=r["description"],
+        reference=r.get("reference"),
+        occurred_from=_time(r.get("occurred_from")),
+        occurred_until=_time(r.get("occurred_until")),
+        data_categories=tuple(r.get("data_categories") or ()),
+        special_categories=bool(r.get("special_categories")),
+        subject_categories=tuple(r.get("subject_categories") or ()),
+        approx_subjects=r.get("approx_subjects"),
+        approx_records=r.get("approx_records"),
+        likely_consequences=r.get("likely_consequences") or "",
+        measures_taken=r.get("measures_taken") or "",
+        measures_proposed=r.get("measures_proposed") or "",
+        dpo=_party_from(r.get("dpo")),
+        source_party_id=r.get("source_party_id"),
+        assessment=None
+        if a is None
+        else Assessment(
+            risk=RiskLevel(a["risk"]),
+            justification=a["justification"],
+            assessed_at=_required_time(a["assessed_at"]),
+        ),
+        notification=None
+        if n is None
+        else Notification(
+            notified_at=_required_time(n["notified_at"]),
+            reference=n["reference"],
+            delay_reasons=n.get("delay_reasons"),
+            phased=bool(n.get("phased")),
+            recorded_at=_required_time(n["recorded_at"]),
+        ),
+        communication=None
+        if c is None
+        else Communication(
+            communicated_at=_time(c.get("communicated_at")),
+            means=CommunicationMeans(c["means"]) if c.get("means") else None,
+            subjects_informed=c.get("subjects_informed"),
+            exemption=CommunicationExemption(c["exemption"]) if c.get("exemption") else None,
+            justification=c.get("justification"),
+            recorded_at=_required_time(c["recorded_at"]),
+        ),
+        overdue_notified_at=overdue_notified_at,
+        updated_at=updated_at,
+    )
+
+
+class BreachRepository(_Repository[Breach], AbstractBreachRepository):
+    """The breach register; the record is one JSON document, the clock's columns are indexed."""
+
+    table = orm.breaches
+
+    async def get(self, breach_id: str, *, for_update: bool = False) -> Breach | None:
+        """Returns the breach or None."""
+        found = await self._select(orm.breaches.c.breach_id == breach_id, for_update=for_update)
+        return found[0] if found else None
+
+    async def page(
+        self, *, after: Keyset | None, limit: int, overdue_at: datetime | None = None
+    ) -> list[Breach]:
+        """Returns a page of breaches by awareness time; with `overdue_at`, only those overdue then."""
+        where = self._overdue_at(overdue_at) if overdue_at is not None else ()
+        return await self._page(
+            *where, order_by=(orm.breaches.c.aware_at, orm.breaches.c.breach_id), after=after, limit=limit
+        )
+
+    async def overdue(self, at: datetime, *, for_update: bool = False) -> list[Breach]:
+        """Returns every breach overdue at `at`, longest overdue first."""
+        return await self._select(
+            *self._overdue_at(at),
+            order_by=[orm.breaches.c.aware_at, orm.breaches.c.breach_id],
+            for_update=for_update,
+        )
+
+    @staticmethod
+    def _overdue_at(at: datetime) -> tuple[Any, ...]:
+        return (orm.breaches.c.status == "open", orm.breaches.c.deadline_at < at)
+
+    def _from_domain(self, b: Breach) -> dict[str, Any]:
+        return {
+            "breach_id": b.breach_id,
+            "aware_at": b.aware_at,
+            "deadline_at": b.deadline,
+            "status": breach_status(b),
+            "recorded_at": b.recorded_at,
+            "updated_at": b.updated_at or b.recorded_at,
+            "overdue_notified_at": b.overdue_notified_at,
+            "record": to_record(b),
+        }
+
+    def _to_domain(self, row: Any) -> Breach:
+        return breach_from_record(
+            row["record"], overdue_notified_at=row["overdue_notified_at"], updated_at=row["updated_at"]
+        )
+
+
+def terms_to_record(t: ContractTerms | None) -> dict[str, Any] | None:
+    """Returns contract terms as a JSON document (inside the contract's `record`)."""
+    if t is None:
+        return None
+    return {
+        "developments_owner": t.developments_owner.value if t.developments_owner else None,
+        "parameterisation_owner": t.parameterisation_owner.value if t.parameterisation_owner else None,
+        "assignment": None
+        if t.assignment is None
+        else {**dataclasses.asdict(t.assignment), "covers": [w.value for w in t.assignment.covers]},
+        "licence": None if t.licence is None else dataclasses.asdict(t.licence),
+        "confidentiality": None
+        if t.confidentiality is None
+        else {
+            **dataclasses.asdict(t.confidentiality),
+            "instrument": t.confidentiality.instrument.value if t.confidentiality.instrument else None,
+        },
+        "security": None if t.security is None else dataclasses.asdict(t.security),
+    }
+
+
+def terms_from_record(d: dict[str, Any] | None) -> ContractTerms | None:
+    """Rebuilds contract terms from their JSON document (None on contracts recorded before them)."""
+    if d is None:
+        return None
+    a, lic, c, s = d.get("assignment"), d.get("licence"), d.get("confidentiality"), d.get("security")
+    return ContractTerms(
+        developments_owner=Owner(d["developments_owner"]) if d.get("developments_owner") else None,
+        parameterisation_owner=Owner(d["parameterisation_owner"])
+        if d.get("parameterisation_owner")
+        else None,
+        assignment=None
+        if a is None
+        else Assignment(
+            **{
+                **a,
+                "covers": tuple(Work(w) for w in a["covers"]),
+                "rights": tuple(a["rights"]),
+                "territory": tuple(a["territory"]),
+            }
+        ),
+        licence=None if lic is None else Licence(**{**lic, "territory": tuple(lic["territory"])}),
+        confidentiality=None
+        if c is None
+        else Confidentiality(
+            staff_bound=c["staff_bound"],
+            instrument=ConfidentialityInstrument(c["instrument"]) if c.get("instrument") else None,
+            reference=c.get("reference"),
+        ),
+        security=None if s is None else SecurityObligations(**s),
+    )
 
 
 class ContactIndexRepository(AbstractContactIndexRepository):

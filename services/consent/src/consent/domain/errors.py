@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 
 class ConsentError(Exception):
@@ -282,3 +283,41 @@ class UnknownClauseError(ConsentError):
     def __init__(self, clause: str) -> None:
         super().__init__(f"{clause!r} is not a clause of the contract checklist")
         self.clause = clause
+
+
+# Rule tables (breach register, contract terms): each problem names its rule and the field concerned.
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One rule a request breaks: the rule id, the field to fix (dotted, as the API names it) and why."""
+
+    rule: str
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        """Returns the problem as one entry of a problem document's `errors` list."""
+        return {"field": self.field, "message": self.message, "type": self.rule}
+
+
+class RuleProblemsError(ConsentError):
+    """A step breaks rules of a consent rule table; the problem document lists each field and rule."""
+
+    def __init__(self, summary: str, problems: Iterable[FieldProblem]) -> None:
+        self.problems = tuple(problems)
+        details = "; ".join(f"{p.field}: {p.message} ({p.rule})" for p in self.problems)
+        super().__init__(f"{summary}: {details}" if details else summary)
+        self.problem_extra = {"errors": [p.as_dict() for p in self.problems]}
+
+
+class BreachRuleError(RuleProblemsError):
+    """A breach-register step lacks what Art. 33 or 34 GDPR requires of it (rules BRE-*)."""
+
+
+class ContractTermsError(RuleProblemsError):
+    """Structured contract terms are malformed or self-contradictory (rules TERM-*)."""
+
+
+class BreachStepConflictError(ConsentError):
+    """The step does not fit the breach's state (notified twice, communication already recorded)."""

@@ -243,6 +243,9 @@ class PartyUpdated(Event):
     contract_id: str | None
     missing_clauses: dict[str, list[str]] | None
     at: datetime
+    #: The TERM rules (ownership, licence, staff confidentiality, security) the current contract leaves
+    #: unsettled for the party's roles: rule id and field, no text; None before this field existed.
+    term_gaps: tuple[dict[str, str], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,10 @@ class ContractFacts(Event):
     breach_notification_hours: int | None
     broker_last_verified_at: datetime | None
     in_force: bool
+    #: The structured terms (owners, assignment, licence, confidentiality, security), without free text.
+    terms: dict[str, object] | None
+    #: The TERM rules the terms leave unsettled for the party's roles: rule id and field.
+    term_gaps: tuple[dict[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -282,4 +289,83 @@ class ContractExpiring(ContractFacts):
 class ContractExpired(ContractFacts):
     """A party's current contract expired: campaigns through the party must stop."""
 
+    at: datetime
+
+
+# The breach register (Art. 33(5), 33, 34 GDPR): categories, counts, times and a hash of the record; no
+# free text (it may name people) and no person.
+
+
+@dataclass(frozen=True)
+class BreachFacts(Event):
+    """What every breach event says of the breach: the clock, the categories and counts, the risk."""
+
+    breach_id: str
+    state: str
+    aware_at: datetime
+    deadline_at: datetime
+    nature: tuple[str, ...]
+    data_categories: tuple[str, ...]
+    special_categories: bool
+    subject_categories: tuple[str, ...]
+    approx_subjects: int | None
+    approx_records: int | None
+    risk: str | None
+    dpo_named: bool
+    source_party_id: str | None
+    #: SHA-256 of the full record (free texts included) as it stood after this step.
+    record_hash: str
+
+
+@dataclass(frozen=True)
+class BreachRecorded(BreachFacts):
+    """A breach entered the register; its 72-hour clock runs from `aware_at`."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class BreachUpdated(BreachFacts):
+    """A breach's facts were completed or corrected (Art. 33(4): information in phases)."""
+
+    changed_fields: tuple[str, ...]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class BreachAssessed(BreachFacts):
+    """The risk of a breach to people's rights and freedoms was assessed (unlikely, risk or high)."""
+
+    justification_given: bool
+    at: datetime
+
+
+@dataclass(frozen=True)
+class BreachNotified(BreachFacts):
+    """The controller recorded its notification of the breach to the supervisory authority (the CNIL)."""
+
+    notified_at: datetime
+    authority_reference: str
+    hours_after_awareness: float
+    delay_reasons_given: bool
+    phased: bool
+    at: datetime
+
+
+@dataclass(frozen=True)
+class BreachCommunicated(BreachFacts):
+    """The controller recorded telling the people concerned (Art. 34), or the Art. 34(3) exception."""
+
+    communicated_at: datetime | None
+    means: str | None
+    subjects_informed: int | None
+    exemption: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class BreachOverdue(BreachFacts):
+    """The 72 hours passed with neither a notification nor a justified finding of no risk."""
+
+    hours_overdue: float
     at: datetime

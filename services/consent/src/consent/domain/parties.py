@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypedDict
 
-from consent.domain import errors, events
+from consent.domain import contract_terms, errors, events
+from consent.domain.contract_terms import ContractTerms
 from consent.domain.model import check_aware, check_not_before, new_id, to_enum
 from consent.domain.processors import ART28_3_CHECKLIST, ART28_3_MANDATORY_CLAUSES
 
@@ -172,6 +173,7 @@ class Contract:
     breach_notification_hours: int | None = None
     scc_2021_915: bool = False
     licence_scope: str | None = None
+    terms: ContractTerms | None = None
     expiring_notified_at: datetime | None = None
     expired_notified_at: datetime | None = None
     events: list[events.Event] = field(default_factory=list)
@@ -190,6 +192,7 @@ class Contract:
         breach_notification_hours: int | None = None,
         scc_2021_915: bool = False,
         licence_scope: str | None = None,
+        terms: ContractTerms | None = None,
         contract_id: str | None = None,
     ) -> Contract:
         """Records a contract version for `party`; what it lacks is reported, not refused (see `findings`)."""
@@ -205,6 +208,8 @@ class Contract:
             raise errors.InvalidContractError("breach_notification_hours must not be negative")
         clause_set = frozenset(clauses)
         check_known_clauses(clause_set)
+        if terms is not None:
+            contract_terms.check_terms(terms)
         contract = cls(
             contract_id=contract_id or new_id(),
             party_id=party.party_id,
@@ -217,6 +222,7 @@ class Contract:
             breach_notification_hours=breach_notification_hours,
             scc_2021_915=scc_2021_915,
             licence_scope=licence_scope,
+            terms=terms,
         )
         contract.events.append(events.ContractSigned(**contract_facts(party, contract, at=at), at=at))
         return contract
@@ -227,7 +233,9 @@ class Contract:
         covered = set(ART28_3_MANDATORY_CLAUSES) if self.scc_2021_915 else set()
         if self.breach_notification_hours is not None:
             covered.add(BREACH_NOTIFICATION_DELAY)
-        return frozenset(self.clauses | covered)
+        # Because a structured term that settles a clause is that clause (ownership, licence, staff
+        # confidentiality, security), as the delay above is the breach clause.
+        return frozenset(self.clauses | covered | contract_terms.clauses_settled(self.terms))
 
     def missing_clauses(self, roles: Iterable[PartyRole | str]) -> dict[str, list[str]]:
         """Returns, per role, the clauses that role requires and this contract lacks (roles lacking none
@@ -383,6 +391,7 @@ class Party:
                 contract_id=contract.contract_id if contract else None,
                 missing_clauses=missing,
                 at=at,
+                term_gaps=term_gaps(self, contract, at=at),
             )
         )
         return changed
@@ -452,6 +461,21 @@ class ContractFactFields(TypedDict):
     breach_notification_hours: int | None
     broker_last_verified_at: datetime | None
     in_force: bool
+    terms: dict[str, object] | None
+    term_gaps: tuple[dict[str, str], ...]
+
+
+def term_findings(party: Party, contract: Contract | None, *, at: datetime) -> list[errors.FieldProblem]:
+    """Returns what the contract's structured terms (none: no contract) leave unsettled for the party's
+    roles (rules TERM-*)."""
+    return contract_terms.term_findings(
+        (r.value for r in party.roles), contract.terms if contract else None, at=at
+    )
+
+
+def term_gaps(party: Party, contract: Contract | None, *, at: datetime) -> tuple[dict[str, str], ...]:
+    """Returns the TERM findings of the party's contract as event facts: rule and field, no text."""
+    return tuple({"rule": f.rule, "field": f.field} for f in term_findings(party, contract, at=at))
 
 
 def contract_facts(party: Party, contract: Contract, *, at: datetime) -> ContractFactFields:
@@ -469,6 +493,8 @@ def contract_facts(party: Party, contract: Contract, *, at: datetime) -> Contrac
         "breach_notification_hours": contract.breach_notification_hours,
         "broker_last_verified_at": party.broker_last_verified_at,
         "in_force": contract.in_force_at(at),
+        "terms": contract.terms.facts() if contract.terms else None,
+        "term_gaps": term_gaps(party, contract, at=at),
     }
 
 

@@ -12,7 +12,14 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, HTTPException, Query, Response
 from shared.web import MAX_INTEGER
 
-from consent.domain import parties, register
+from consent.domain import breaches, parties, register
+from consent.domain.contract_terms import (
+    Assignment,
+    Confidentiality,
+    ContractTerms,
+    Licence,
+    SecurityObligations,
+)
 from consent.domain.model import (
     Collector,
     ConsentProof,
@@ -30,6 +37,8 @@ from consent.entrypoints import schemas
 from consent.entrypoints.deps import (
     AdminWriter,
     AuditReader,
+    DpoReader,
+    DpoWriter,
     IntegratorWriter,
     Reader,
     ServiceDep,
@@ -602,6 +611,53 @@ def _contract_read(
         scc_2021_915=contract.scc_2021_915,
         licence_scope=contract.licence_scope,
         in_force=contract.in_force_at(now),
+        terms=schemas.ContractTermsRead.model_validate(contract.terms, from_attributes=True)
+        if contract.terms
+        else None,
+        term_findings=_rule_findings(parties.term_findings(party, contract, at=now)),
+    )
+
+
+def _rule_findings(found: list[Any]) -> list[schemas.RuleFindingRead]:
+    return [schemas.RuleFindingRead(rule=f.rule, field=f.field, message=f.message) for f in found]
+
+
+def _territory(values: list[str]) -> tuple[str, ...]:
+    # Because country codes are compared upper-case, as the processors' locations are.
+    return tuple(v.upper() if len(v) == 2 else v for v in values)
+
+
+def _contract_terms(body: schemas.ContractTermsIn | None) -> ContractTerms | None:
+    if body is None:
+        return None
+    a, lic, c, sec = body.assignment, body.licence, body.confidentiality, body.security
+    return ContractTerms(
+        developments_owner=body.developments_owner,
+        parameterisation_owner=body.parameterisation_owner,
+        assignment=None
+        if a is None
+        else Assignment(
+            document=a.document,
+            covers=tuple(dict.fromkeys(a.covers)),
+            rights=tuple(a.rights),
+            territory=_territory(a.territory),
+            duration_years=a.duration_years,
+            full_term_of_protection=a.full_term_of_protection,
+            destination=a.destination,
+        ),
+        licence=None
+        if lic is None
+        else Licence(
+            scope=lic.scope,
+            territory=_territory(lic.territory),
+            duration_years=lic.duration_years,
+            exclusive=lic.exclusive,
+            may_modify=lic.may_modify,
+        ),
+        confidentiality=None
+        if c is None
+        else Confidentiality(staff_bound=c.staff_bound, instrument=c.instrument, reference=c.reference),
+        security=None if sec is None else SecurityObligations(**sec.model_dump()),
     )
 
 
@@ -628,6 +684,7 @@ def _party_public(view: handlers.PartyView, now: datetime) -> schemas.PartyPubli
             for f in view.findings
         ],
         usable=not view.findings,
+        term_findings=_rule_findings(parties.term_findings(party, view.current, at=now)),
     )
 
 
@@ -736,6 +793,7 @@ async def sign_contract(
             breach_notification_hours=body.breach_notification_hours,
             scc_2021_915=body.scc_2021_915,
             licence_scope=body.licence_scope,
+            terms=_contract_terms(body.terms),
         ),
         uow,
     )
@@ -789,3 +847,198 @@ async def watch_contracts(
         commands.WatchContractExpiry(actor=principal.actor, window_days=days), uow
     )
     return schemas.ExpiryWatchRead(within_days=days, expiring=report.expiring, expired=report.expired)
+
+
+# --- The breach register (Art. 33(5), 33, 34 GDPR).
+
+
+def _breach_read(breach: breaches.Breach, at: datetime) -> schemas.BreachRead:
+    state = breach.state_at(at)
+    return schemas.BreachRead(
+        breach_id=breach.breach_id,
+        reference=breach.reference,
+        aware_at=breach.aware_at,
+        deadline_at=breach.deadline,
+        state=state,
+        overdue=state is breaches.ClockState.OVERDUE,
+        recorded_at=breach.recorded_at,
+        updated_at=breach.updated_at,
+        nature=list(breach.nature),
+        description=breach.description,
+        occurred_from=breach.occurred_from,
+        occurred_until=breach.occurred_until,
+        data_categories=list(breach.data_categories),
+        special_categories=breach.special_categories,
+        subject_categories=list(breach.subject_categories),
+        approx_subjects=breach.approx_subjects,
+        approx_records=breach.approx_records,
+        likely_consequences=breach.likely_consequences,
+        measures_taken=breach.measures_taken,
+        measures_proposed=breach.measures_proposed,
+        dpo=schemas.PartyRead.model_validate(breach.dpo, from_attributes=True) if breach.dpo else None,
+        source_party_id=breach.source_party_id,
+        assessment=schemas.AssessmentRead.model_validate(breach.assessment, from_attributes=True)
+        if breach.assessment
+        else None,
+        notification=schemas.NotificationRead.model_validate(breach.notification, from_attributes=True)
+        if breach.notification
+        else None,
+        communication=schemas.CommunicationRead.model_validate(breach.communication, from_attributes=True)
+        if breach.communication
+        else None,
+        findings=_rule_findings(breach.findings(at)),
+    )
+
+
+def _breach_facts(body: schemas.BreachCreate | schemas.BreachUpdate, names: set[str]) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    for name in names:
+        value = getattr(body, name)
+        if name == "dpo":
+            value = _party(value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        facts[name] = value
+    return facts
+
+
+@router.post("/breaches", status_code=201, response_model=schemas.BreachRead)
+async def record_breach(
+    body: schemas.BreachCreate,
+    uow: UnitOfWorkDep,
+    service: ServiceDep,
+    principal: DpoWriter,
+    response: Response,
+) -> schemas.BreachRead:
+    """Enters a breach in the register (Art. 33(5)); its 72-hour clock runs from `aware_at`."""
+    given = body.model_fields_set - {"aware_at", "nature", "description", "risk", "risk_justification"}
+    breach = await handlers.record_breach(
+        commands.RecordBreach(
+            actor=principal.actor,
+            aware_at=body.aware_at,
+            nature=tuple(body.nature),
+            description=body.description,
+            facts=_breach_facts(body, given),
+            risk=body.risk,
+            risk_justification=body.risk_justification,
+        ),
+        uow,
+    )
+    response.headers["Location"] = f"/v1/breaches/{breach.breach_id}"
+    return _breach_read(breach, service.now())
+
+
+@router.get("/breaches", response_model=schemas.BreachList)
+async def list_breaches(
+    uow: UnitOfWorkDep,
+    _principal: DpoReader,
+    overdue: bool = False,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> schemas.BreachList:
+    """Lists the breach register by awareness time; `overdue=true` keeps the breaches past their 72 hours
+    with neither a notification nor a justified finding of no risk (paginated)."""
+    kind = "breaches-overdue" if overdue else "breaches"
+    found, at = await handlers.list_breaches(
+        uow, after=_decode_cursor(kind, cursor, as_time=True), limit=limit, overdue=overdue
+    )
+    return schemas.BreachList(
+        items=[_breach_read(b, at) for b in found],
+        next_cursor=_next_cursor(kind, found, limit, lambda b: (b.aware_at, b.breach_id)),
+    )
+
+
+@router.post("/breaches:watch", response_model=schemas.BreachWatchRead)
+async def watch_breaches(service: ServiceDep, principal: DpoWriter) -> schemas.BreachWatchRead:
+    """Runs the breach watch now: raises `breach_overdue` once per breach past its 72 hours and refreshes
+    the `consent_breaches_overdue` gauge."""
+    report = await service.watch_breaches_once(principal.actor)
+    return schemas.BreachWatchRead(overdue=report.overdue, newly_overdue=report.newly_overdue)
+
+
+@router.get("/breaches/{breach_id}", response_model=schemas.BreachRead)
+async def get_breach(breach_id: str, uow: UnitOfWorkDep, _principal: DpoReader) -> schemas.BreachRead:
+    """Returns a register entry with its clock and findings (404 if unknown)."""
+    breach, at = await handlers.get_breach_or_raise(breach_id, uow)
+    return _breach_read(breach, at)
+
+
+@router.patch("/breaches/{breach_id}", response_model=schemas.BreachRead)
+async def update_breach(
+    breach_id: str, body: schemas.BreachUpdate, uow: UnitOfWorkDep, service: ServiceDep, principal: DpoWriter
+) -> schemas.BreachRead:
+    """Completes or corrects a breach's facts, e.g. the numbers once known (Art. 33(4))."""
+    breach = await handlers.update_breach(
+        commands.UpdateBreach(
+            actor=principal.actor, breach_id=breach_id, changes=_breach_facts(body, body.model_fields_set)
+        ),
+        uow,
+    )
+    return _breach_read(breach, service.now())
+
+
+@router.post("/breaches/{breach_id}/assessment", response_model=schemas.BreachRead)
+async def assess_breach(
+    breach_id: str,
+    body: schemas.AssessmentCreate,
+    uow: UnitOfWorkDep,
+    service: ServiceDep,
+    principal: DpoWriter,
+) -> schemas.BreachRead:
+    """Records the risk assessment; `unlikely` with its justification makes the breach not notifiable."""
+    breach = await handlers.assess_breach(
+        commands.AssessBreach(
+            actor=principal.actor, breach_id=breach_id, risk=body.risk, justification=body.justification
+        ),
+        uow,
+    )
+    return _breach_read(breach, service.now())
+
+
+@router.post("/breaches/{breach_id}/notification", response_model=schemas.BreachRead)
+async def notify_breach(
+    breach_id: str,
+    body: schemas.NotificationCreate,
+    uow: UnitOfWorkDep,
+    service: ServiceDep,
+    principal: DpoWriter,
+) -> schemas.BreachRead:
+    """Records the controller's notification to the CNIL (date, reference, reasons if late); 409 if
+    already recorded. Vigie does not notify the CNIL itself."""
+    breach = await handlers.notify_breach(
+        commands.NotifyBreach(
+            actor=principal.actor,
+            breach_id=breach_id,
+            notified_at=body.notified_at,
+            reference=body.reference,
+            delay_reasons=body.delay_reasons,
+            phased=body.phased,
+        ),
+        uow,
+    )
+    return _breach_read(breach, service.now())
+
+
+@router.post("/breaches/{breach_id}/communication", response_model=schemas.BreachRead)
+async def communicate_breach(
+    breach_id: str,
+    body: schemas.CommunicationCreate,
+    uow: UnitOfWorkDep,
+    service: ServiceDep,
+    principal: DpoWriter,
+) -> schemas.BreachRead:
+    """Records the communication to the people (date, means) or the Art. 34(3) exception relied on; 409
+    if already recorded."""
+    breach = await handlers.communicate_breach(
+        commands.CommunicateBreach(
+            actor=principal.actor,
+            breach_id=breach_id,
+            communicated_at=body.communicated_at,
+            means=body.means,
+            subjects_informed=body.subjects_informed,
+            exemption=body.exemption,
+            justification=body.justification,
+        ),
+        uow,
+    )
+    return _breach_read(breach, service.now())

@@ -30,3 +30,8 @@ Reader = Annotated[Principal, Depends(require_roles("integrator", "admin", "revi
 AuditReader = Annotated[
     Principal, Depends(require_roles("integrator", "admin", "reviewer", "marketer", "auditor"))
 ]
+#: The breach register is the DPO's: the `reviewer` role (DPO / legal, SPEC §8) records and completes it,
+#: administrators too; there is no separate DPO role.
+DpoWriter = Annotated[Principal, Depends(require_roles("reviewer", "admin"))]
+#: The DPO, administrators and auditors read the breach register.
+DpoReader = Annotated[Principal, Depends(require_roles("reviewer", "admin", "auditor"))]

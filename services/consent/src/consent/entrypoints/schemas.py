@@ -8,6 +8,14 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 from shared.web import MAX_INTEGER
 
+from consent.domain.breaches import (
+    BreachNature,
+    ClockState,
+    CommunicationExemption,
+    CommunicationMeans,
+    RiskLevel,
+)
+from consent.domain.contract_terms import ConfidentialityInstrument, Owner, Work
 from consent.domain.model import (
     AFFIRMATIVE_ACTS,
     ALL_DIRECT_MARKETING,
@@ -700,6 +708,73 @@ class PartyUpdate(_In):
         return self
 
 
+Territory = list[Annotated[str, Field(min_length=2, max_length=20)]]
+
+
+class AssignmentIn(_In):
+    """A written assignment of rights to the controller: what, which rights, where, how long (L131-3 CPI)."""
+
+    document: Short
+    covers: list[Work] = Field(min_length=1, max_length=2)
+    rights: list[Short] = Field(min_length=1, max_length=20)
+    territory: Territory = Field(min_length=1, max_length=250)
+    duration_years: Annotated[int, Field(ge=1, le=200)] | None = None
+    full_term_of_protection: bool = False
+    destination: Text | None = None
+
+
+class LicenceIn(_In):
+    """The licence of use granted to the controller over what it does not own."""
+
+    scope: Text
+    territory: Territory = Field(default_factory=list, max_length=250)
+    duration_years: Annotated[int, Field(ge=1, le=200)] | None = None
+    exclusive: bool = False
+    may_modify: bool = False
+
+
+class ConfidentialityIn(_In):
+    """Whether the party's staff are bound to confidentiality, and by what instrument."""
+
+    staff_bound: bool
+    instrument: ConfidentialityInstrument | None = None
+    reference: Short | None = None
+
+
+class SecurityObligationsIn(_In):
+    """The security obligations the contract puts on the party (Art. 28(3)(c), (e), (f); Art. 32)."""
+
+    art32_measures: bool = False
+    assists_with_rights: bool = False
+    assists_with_breaches: bool = False
+    measures_summary: Text | None = None
+
+
+class ContractTermsIn(_In):
+    """Ownership, licence, confidentiality and security as structured terms (any part may be absent)."""
+
+    developments_owner: Owner | None = None
+    parameterisation_owner: Owner | None = None
+    assignment: AssignmentIn | None = None
+    licence: LicenceIn | None = None
+    confidentiality: ConfidentialityIn | None = None
+    security: SecurityObligationsIn | None = None
+
+
+class ContractTermsRead(ContractTermsIn):
+    """The structured terms of a contract version as recorded."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class RuleFindingRead(BaseModel):
+    """What a rule of a consent rule table finds missing: its id, the field concerned and why."""
+
+    rule: str
+    field: str
+    message: str
+
+
 class ContractCreate(_In):
     """The next contract version with a party and the clauses it contains."""
 
@@ -710,6 +785,9 @@ class ContractCreate(_In):
     breach_notification_hours: Annotated[int, Field(ge=0, le=8760)] | None = None
     scc_2021_915: bool = False
     licence_scope: Text | None = None
+    #: Structured ownership, licence, confidentiality and security terms; a settled term counts as the
+    #: matching checklist clause.
+    terms: ContractTermsIn | None = None
 
 
 class PartyContractRead(BaseModel):
@@ -729,6 +807,9 @@ class PartyContractRead(BaseModel):
     scc_2021_915: bool
     licence_scope: str | None
     in_force: bool
+    terms: ContractTermsRead | None = None
+    #: What the structured terms leave unsettled for the party's roles (rules TERM-*).
+    term_findings: list[RuleFindingRead] = Field(default_factory=list)
 
 
 class FindingRead(BaseModel):
@@ -760,6 +841,9 @@ class PartyPublic(BaseModel):
     current_contract: PartyContractRead | None
     findings: list[FindingRead]
     usable: bool
+    #: What the current contract's structured terms leave unsettled for the party's roles (TERM-*); these
+    #: do not change `usable`, which is what the gate relies on to send.
+    term_findings: list[RuleFindingRead] = Field(default_factory=list)
 
 
 class PartyList(BaseModel):
@@ -796,3 +880,159 @@ class ExpiryWatchRead(BaseModel):
     within_days: int
     expiring: list[str]
     expired: list[str]
+
+
+# --- The breach register.
+
+Count = Annotated[int, Field(ge=0, le=MAX_INTEGER)]
+Category = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class BreachCreate(_In):
+    """A breach the controller became aware of: the facts, their effects, the remedial action."""
+
+    aware_at: AwareDatetime
+    nature: list[BreachNature] = Field(max_length=3)
+    description: Text
+    reference: Short | None = None
+    occurred_from: AwareDatetime | None = None
+    occurred_until: AwareDatetime | None = None
+    data_categories: list[Category] = Field(default_factory=list, max_length=50)
+    special_categories: bool = False
+    subject_categories: list[Category] = Field(default_factory=list, max_length=50)
+    approx_subjects: Count | None = None
+    approx_records: Count | None = None
+    likely_consequences: Text | None = None
+    measures_taken: Text | None = None
+    measures_proposed: Text | None = None
+    dpo: Party | None = None
+    source_party_id: Id | None = None
+    risk: RiskLevel | None = None
+    risk_justification: Text | None = None
+
+
+class BreachUpdate(_In):
+    """Facts to complete or correct (PATCH: absent fields stay as they are)."""
+
+    nature: list[BreachNature] | None = Field(None, max_length=3)
+    description: Text | None = None
+    reference: Short | None = None
+    occurred_from: AwareDatetime | None = None
+    occurred_until: AwareDatetime | None = None
+    data_categories: list[Category] | None = Field(None, max_length=50)
+    special_categories: bool | None = None
+    subject_categories: list[Category] | None = Field(None, max_length=50)
+    approx_subjects: Count | None = None
+    approx_records: Count | None = None
+    likely_consequences: Text | None = None
+    measures_taken: Text | None = None
+    measures_proposed: Text | None = None
+    dpo: Party | None = None
+    source_party_id: Id | None = None
+
+    @model_validator(mode="after")
+    def _no_null_required(self) -> BreachUpdate:
+        refuse_nulls(
+            self, frozenset(set(BreachUpdate.model_fields) - {"nature", "description", "special_categories"})
+        )
+        return self
+
+
+class AssessmentCreate(_In):
+    """The risk to people's rights and freedoms, and the reasoning (required for `unlikely`)."""
+
+    risk: RiskLevel
+    justification: Annotated[str, Field(max_length=2000)] = ""
+
+
+class NotificationCreate(_In):
+    """The notification to the CNIL as made by the controller (Vigie does not send it)."""
+
+    notified_at: AwareDatetime
+    reference: Short
+    delay_reasons: Text | None = None
+    phased: bool = False
+
+
+class CommunicationCreate(_In):
+    """The communication to the people (when, how), or the Art. 34(3) exception relied on."""
+
+    communicated_at: AwareDatetime | None = None
+    means: CommunicationMeans | None = None
+    subjects_informed: Count | None = None
+    exemption: CommunicationExemption | None = None
+    justification: Text | None = None
+
+
+class AssessmentRead(_Out):
+    """The recorded risk assessment."""
+
+    risk: RiskLevel
+    justification: str
+    assessed_at: datetime
+
+
+class NotificationRead(_Out):
+    """The recorded notification to the supervisory authority."""
+
+    notified_at: datetime
+    reference: str
+    delay_reasons: str | None
+    phased: bool
+    recorded_at: datetime
+
+
+class CommunicationRead(_Out):
+    """The recorded communication to the people, or the exception relied on."""
+
+    communicated_at: datetime | None
+    means: CommunicationMeans | None
+    subjects_informed: int | None
+    exemption: CommunicationExemption | None
+    justification: str | None
+    recorded_at: datetime
+
+
+class BreachRead(_Out):
+    """A register entry, its clock (deadline, state, overdue) and what it still needs (`findings`)."""
+
+    breach_id: str
+    reference: str | None
+    aware_at: datetime
+    deadline_at: datetime
+    state: ClockState
+    overdue: bool
+    recorded_at: datetime
+    updated_at: datetime | None
+    nature: list[BreachNature]
+    description: str
+    occurred_from: datetime | None
+    occurred_until: datetime | None
+    data_categories: list[str]
+    special_categories: bool
+    subject_categories: list[str]
+    approx_subjects: int | None
+    approx_records: int | None
+    likely_consequences: str
+    measures_taken: str
+    measures_proposed: str
+    dpo: PartyRead | None
+    source_party_id: str | None
+    assessment: AssessmentRead | None
+    notification: NotificationRead | None
+    communication: CommunicationRead | None
+    findings: list[RuleFindingRead]
+
+
+class BreachList(BaseModel):
+    """A page of the breach register."""
+
+    items: list[BreachRead]
+    next_cursor: str | None = None
+
+
+class BreachWatchRead(BaseModel):
+    """What one pass of the breach watch found."""
+
+    overdue: list[str]
+    newly_overdue: list[str]

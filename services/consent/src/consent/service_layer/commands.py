@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from shared.commands import UNSET, Changes, Unset
 
+from consent.domain.contract_terms import ContractTerms
 from consent.domain.model import (
     Channel,
     CollectionMethod,
@@ -291,6 +293,7 @@ class SignContract:
     breach_notification_hours: int | None = None
     scc_2021_915: bool = False
     licence_scope: str | None = None
+    terms: ContractTerms | None = None
 
 
 @dataclass(frozen=True)
@@ -308,3 +311,70 @@ class RecordContactIndexes:
     actor: str
     contact_id: str
     blind_indexes: tuple[str, ...]
+
+
+# --- The breach register (Art. 33(5), 33, 34 GDPR).
+
+
+@dataclass(frozen=True)
+class RecordBreach:
+    """Enter a breach in the register (the fields of `Breach.record`; `facts` holds the optional ones)."""
+
+    actor: str
+    aware_at: datetime
+    nature: tuple[str, ...]
+    description: str
+    facts: dict[str, Any] = field(default_factory=dict)
+    risk: str | None = None
+    risk_justification: str | None = None
+
+
+@dataclass(frozen=True)
+class UpdateBreach:
+    """Complete or correct a breach's facts (Art. 33(4)); only the fields given change."""
+
+    actor: str
+    breach_id: str
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AssessBreach:
+    """Record the risk assessment of a breach."""
+
+    actor: str
+    breach_id: str
+    risk: str
+    justification: str = ""
+
+
+@dataclass(frozen=True)
+class NotifyBreach:
+    """Record the notification of a breach to the supervisory authority."""
+
+    actor: str
+    breach_id: str
+    notified_at: datetime
+    reference: str
+    delay_reasons: str | None = None
+    phased: bool = False
+
+
+@dataclass(frozen=True)
+class CommunicateBreach:
+    """Record the communication of a breach to the people, or the Art. 34(3) exception relied on."""
+
+    actor: str
+    breach_id: str
+    communicated_at: datetime | None = None
+    means: str | None = None
+    subjects_informed: int | None = None
+    exemption: str | None = None
+    justification: str | None = None
+
+
+@dataclass(frozen=True)
+class WatchBreaches:
+    """Raise `breach_overdue` once for each breach past its 72 hours."""
+
+    actor: str

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 
 from consent.adapters.repository import Keyset
-from consent.domain import errors, parties, register
+from consent.domain import breaches, errors, parties, register
+from consent.domain.breaches import Breach
 from consent.domain.erasure import ErasurePlan, erase_subject
 from consent.domain.errors import AlreadyExistsError, NotFoundError
 from consent.domain.model import Consent, ConsentTerms, Objection, Purpose
@@ -499,6 +500,7 @@ async def sign_contract(cmd: commands.SignContract, uow: AbstractConsentUnitOfWo
             breach_notification_hours=cmd.breach_notification_hours,
             scc_2021_915=cmd.scc_2021_915,
             licence_scope=cmd.licence_scope,
+            terms=cmd.terms,
         )
         uow.contracts.add(contract)
         try:
@@ -631,3 +633,124 @@ async def erase_contact_data(
         uow.publish(plan.event)
         await uow.commit(actor=cmd.actor)
     return plan
+
+
+# --- The breach register (Art. 33(5), 33, 34 GDPR).
+
+
+async def _breach_or_raise(
+    uow: AbstractConsentUnitOfWork, breach_id: str, *, for_update: bool = False
+) -> Breach:
+    breach = await uow.breaches.get(breach_id, for_update=for_update)
+    if breach is None:
+        raise NotFoundError("breach", breach_id)
+    return breach
+
+
+async def _check_source_party(uow: AbstractConsentUnitOfWork, party_id: object) -> None:
+    if isinstance(party_id, str) and party_id and await uow.parties.get(party_id) is None:
+        raise NotFoundError("party", party_id)
+
+
+async def record_breach(cmd: commands.RecordBreach, uow: AbstractConsentUnitOfWork) -> Breach:
+    """Enters a breach in the register; its 72-hour clock runs from `aware_at`."""
+    async with uow:
+        await _check_source_party(uow, cmd.facts.get("source_party_id"))
+        breach = Breach.record(
+            at=uow.clock(),
+            aware_at=cmd.aware_at,
+            nature=cmd.nature,
+            description=cmd.description,
+            risk=cmd.risk,
+            risk_justification=cmd.risk_justification,
+            **cmd.facts,
+        )
+        uow.breaches.add(breach)
+        await uow.commit(actor=cmd.actor)
+    return breach
+
+
+async def update_breach(cmd: commands.UpdateBreach, uow: AbstractConsentUnitOfWork) -> Breach:
+    """Completes or corrects a breach's facts; no change, no event."""
+    async with uow:
+        breach = await _breach_or_raise(uow, cmd.breach_id, for_update=True)
+        await _check_source_party(uow, cmd.changes.get("source_party_id"))
+        breach.update(at=uow.clock(), **cmd.changes)
+        await uow.commit(actor=cmd.actor)
+    return breach
+
+
+async def assess_breach(cmd: commands.AssessBreach, uow: AbstractConsentUnitOfWork) -> Breach:
+    """Records the risk assessment of a breach."""
+    async with uow:
+        breach = await _breach_or_raise(uow, cmd.breach_id, for_update=True)
+        breach.assess(risk=cmd.risk, justification=cmd.justification, at=uow.clock())
+        await uow.commit(actor=cmd.actor)
+    return breach
+
+
+async def notify_breach(cmd: commands.NotifyBreach, uow: AbstractConsentUnitOfWork) -> Breach:
+    """Records the notification of a breach to the supervisory authority."""
+    async with uow:
+        breach = await _breach_or_raise(uow, cmd.breach_id, for_update=True)
+        breach.notify(
+            notified_at=cmd.notified_at,
+            reference=cmd.reference,
+            delay_reasons=cmd.delay_reasons,
+            phased=cmd.phased,
+            at=uow.clock(),
+        )
+        await uow.commit(actor=cmd.actor)
+    return breach
+
+
+async def communicate_breach(cmd: commands.CommunicateBreach, uow: AbstractConsentUnitOfWork) -> Breach:
+    """Records the communication of a breach to the people, or the Art. 34(3) exception relied on."""
+    async with uow:
+        breach = await _breach_or_raise(uow, cmd.breach_id, for_update=True)
+        breach.communicate(
+            at=uow.clock(),
+            communicated_at=cmd.communicated_at,
+            means=cmd.means,
+            subjects_informed=cmd.subjects_informed,
+            exemption=cmd.exemption,
+            justification=cmd.justification,
+        )
+        await uow.commit(actor=cmd.actor)
+    return breach
+
+
+async def get_breach_or_raise(breach_id: str, uow: AbstractConsentUnitOfWork) -> tuple[Breach, datetime]:
+    """Returns a breach and the time it was read at (its state depends on it); NotFoundError if unknown."""
+    async with uow:
+        breach = await _breach_or_raise(uow, breach_id)
+        return breach, uow.clock()
+
+
+async def list_breaches(
+    uow: AbstractConsentUnitOfWork, *, after: Keyset | None = None, limit: int = 100, overdue: bool = False
+) -> tuple[list[Breach], datetime]:
+    """Returns a page of the register by awareness time (only the overdue ones when asked), and the time."""
+    async with uow:
+        at = uow.clock()
+        found = await uow.breaches.page(after=after, limit=limit, overdue_at=at if overdue else None)
+    return found, at
+
+
+@dataclass(frozen=True)
+class BreachWatchReport:
+    """What one pass of the breach watch found: every overdue breach, and those raised for the first time."""
+
+    overdue: list[str]
+    newly_overdue: list[str]
+
+
+async def watch_breaches(cmd: commands.WatchBreaches, uow: AbstractConsentUnitOfWork) -> BreachWatchReport:
+    """Raises `breach_overdue` once for each breach past its 72 hours with neither notification nor
+    justification, and reports every one overdue."""
+    async with uow:
+        at = uow.clock()
+        found = breaches.overdue(await uow.breaches.overdue(at, for_update=True), at=at)
+        newly = [b.breach_id for b in found if b.notice_overdue(at=at)]
+        await uow.commit(actor=cmd.actor)
+    return BreachWatchReport(overdue=[b.breach_id for b in found], newly_overdue=newly)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from consent.adapters import orm, outgoing
 from consent.adapters.repository import (
+    AbstractBreachRepository,
     AbstractConsentRepository,
     AbstractContactIndexRepository,
     AbstractContractRepository,
@@ -21,6 +22,7 @@ from consent.adapters.repository import (
     AbstractPartyRepository,
     AbstractProcessorRepository,
     AbstractPurposeRepository,
+    BreachRepository,
     ConsentRepository,
     ContactIndexRepository,
     ContractRepository,
@@ -46,6 +48,7 @@ class AbstractConsentUnitOfWork(AbstractUnitOfWork):
     parties: AbstractPartyRepository
     contracts: AbstractContractRepository
     contact_indexes: AbstractContactIndexRepository
+    breaches: AbstractBreachRepository
 
     @abc.abstractmethod
     def publish(self, event: Any) -> None:
@@ -73,6 +76,7 @@ class ConsentUnitOfWork(SqlAlchemyUnitOfWork, AbstractConsentUnitOfWork):
         self.parties: PartyRepository
         self.contracts: ContractRepository
         self.contact_indexes: ContactIndexRepository
+        self.breaches: BreachRepository
 
     def _open(self, session: AsyncSession) -> None:
         self.purposes = PurposeRepository(session)
@@ -84,6 +88,7 @@ class ConsentUnitOfWork(SqlAlchemyUnitOfWork, AbstractConsentUnitOfWork):
         self.parties = PartyRepository(session)
         self.contracts = ContractRepository(session)
         self.contact_indexes = ContactIndexRepository(session)
+        self.breaches = BreachRepository(session)
 
     def _repositories(self) -> Iterable[Any]:
         # Parties before contracts: a contract row refers to its party.
@@ -96,6 +101,7 @@ class ConsentUnitOfWork(SqlAlchemyUnitOfWork, AbstractConsentUnitOfWork):
             self.processors,
             self.parties,
             self.contracts,
+            self.breaches,
         ]
 
     async def _flush(self) -> None:
