@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
 import time
@@ -26,6 +27,7 @@ import sqlalchemy.exc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
     IllegalStateError,
     InvalidProducerEpoch,
@@ -152,6 +154,14 @@ FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = (
     InvalidProducerEpoch,
     ProducerClosed,
     IllegalStateError,
+)
+
+
+#: Errors of one record the cluster will never take as it is (too large), not of the producer session:
+#: they fail that record alone and say nothing of the session's health.
+RECORD_REFUSED_ERRORS: tuple[type[BaseException], ...] = (
+    kafka_errors.MessageSizeTooLargeError,
+    kafka_errors.RecordTooLargeError,
 )
 
 
@@ -322,6 +332,8 @@ class KafkaPublisher:
 
     def _failed(self, producer: AIOKafkaProducer, exc: BaseException) -> None:
         self.health.failed += 1
+        if isinstance(exc, RECORD_REFUSED_ERRORS):
+            return  # One record refused for its size: the session itself is sound.
         if producer is not self._producer_or_none:
             return  # A record of a session already replaced.
         if self._broken_since is not None:
@@ -430,6 +442,15 @@ class KafkaPublisher:
             raise ConnectionError("no Kafka broker answers")
 
 
+#: The configuration every topic `ensure_topics` manages gets. The broker stamps each record with the
+#: time it appended it, so no producer's clock can make a record look newer than it is: the gate's
+#: staleness (the age of its oldest unapplied record) reads these timestamps.
+TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}
+
+#: A config's source in a DescribeConfigs answer when it was set on the topic itself.
+_DYNAMIC_TOPIC_CONFIG = 1
+
+
 async def ensure_topics(
     bootstrap_servers: str,
     topics: Iterable[str],
@@ -437,19 +458,61 @@ async def ensure_topics(
     partitions: int = 3,
     options: dict[str, object] | None = None,
 ) -> None:
-    """Creates the topics and their dead-letter topics if they do not exist."""
+    """Creates the topics and their dead-letter topics if they do not exist, with `TOPIC_CONFIG`.
+
+    A topic that exists without it (created before, or by hand) is altered to it, keeping its other
+    settings; where this process may not describe or alter topic configs (a production user that
+    only describes and writes), a warning says so and the topic's own definition must set it.
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **(options or {}))
     await admin.start()
     try:
+        names = {name for topic in topics for name in (topic, dead_letter_topic(topic))}
         existing = set(await admin.list_topics())
-        wanted = {name for topic in topics for name in (topic, dead_letter_topic(topic))} - existing
-        if wanted:
+        if wanted := names - existing:
             try:
-                await admin.create_topics([NewTopic(name, partitions, 1) for name in sorted(wanted)])
+                await admin.create_topics(
+                    [NewTopic(name, partitions, 1, topic_configs=TOPIC_CONFIG) for name in sorted(wanted)]
+                )
             except TopicAlreadyExistsError:
                 pass
+        if present := names & existing:
+            try:
+                await _configure(admin, sorted(present))
+            except Exception as exc:  # noqa: BLE001 - a missing permission must not stop the service.
+                log.warning(
+                    "could not check the configuration of topics %s (%s); their definitions must set %s",
+                    ", ".join(sorted(present)),
+                    type(exc).__name__,
+                    TOPIC_CONFIG,
+                )
     finally:
         await admin.close()
+
+
+async def _configure(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+    """Sets `TOPIC_CONFIG` on the topics that lack it, keeping the settings each has of its own."""
+    answers = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
+    changes = []
+    for answer in answers:
+        for error_code, error_message, _type, name, entries, *_rest in answer.resources:
+            if error_code:
+                raise kafka_errors.for_code(error_code)(f"{name}: {error_message}")
+            current = {entry[0]: entry[1] for entry in entries}
+            if all(current.get(key) == value for key, value in TOPIC_CONFIG.items()):
+                continue
+            # Because AlterConfigs replaces a topic's whole set of its own settings: carry them over.
+            own = {entry[0]: entry[1] for entry in entries if entry[3] == _DYNAMIC_TOPIC_CONFIG}
+            changes.append(ConfigResource(ConfigResourceType.TOPIC, name, {**own, **TOPIC_CONFIG}))
+    if not changes:
+        return
+    for answer in await admin.alter_configs(changes):
+        for error_code, error_message, _type, name in answer.resources:
+            if error_code:
+                raise kafka_errors.for_code(error_code)(f"{name}: {error_message}")
+    log.warning(
+        "topics %s now stamp records with the broker's append time", ", ".join(c.name for c in changes)
+    )
 
 
 RecordHandler = Callable[[ConsumerRecord], Awaitable[None]]
@@ -797,16 +860,24 @@ class ConsumerLoop:
 
     async def _dead_letter(self, record: ConsumerRecord, error: BaseException | None) -> None:
         headers = dead_letter_headers(record, error, group_id=self._group_id)
+        key = record.key or b""
+        value, headers = fit_dead_letter(record.value or b"", key, headers)
         retrying = _Retrying(self, f"the dead-lettering of {record.topic}:{record.partition}@{record.offset}")
         while True:
             try:
                 await self._publisher.publish(
                     topic=dead_letter_topic(record.topic),
-                    key=(record.key or b"").decode(errors="replace"),
-                    value=record.value or b"",
+                    key=key.decode(errors="replace"),
+                    value=value,
                     headers=headers,
                 )
                 break
+            except RECORD_REFUSED_ERRORS as exc:
+                if value:
+                    # Because the cluster's own limit is lower than ours: keep only why, and where it is.
+                    value, headers = fit_dead_letter(record.value or b"", key, headers, limit=0)
+                    continue
+                await retrying.failed(exc)
             except Exception as exc:  # noqa: BLE001 - a record is never skipped unless it is dead-lettered.
                 await retrying.failed(exc)
         retrying.recovered()
@@ -856,6 +927,33 @@ def _bounded(text: str, limit: int) -> bytes:
     return text.encode()[:limit].decode(errors="ignore").encode()
 
 
+#: The largest dead-letter record (value, key and headers), under the producer's default
+#: `max_request_size` (1 MiB) and the broker's `message.max.bytes` with room for the batch's overhead.
+MAX_DEAD_LETTER_BYTES = 1_000_000
+
+
+def fit_dead_letter(
+    value: bytes, key: bytes, headers: list[tuple[str, bytes]], *, limit: int = MAX_DEAD_LETTER_BYTES
+) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """Returns the value and headers of a dead-letter record no larger than `limit` bytes.
+
+    A record that fits is kept whole. A larger one (a record near the broker's limit gains the
+    dead-letter headers and would be refused, holding its partition back for ever) keeps its first
+    bytes, with `dlq-value-truncated` (its size) and `dlq-value-sha256` (of the whole value): the whole
+    record stays on its topic at `dlq-topic`/`dlq-partition`/`dlq-offset` for the topic's retention.
+    """
+    own = [(k, v) for k, v in headers if k not in ("dlq-value-truncated", "dlq-value-sha256")]
+    overhead = 512 + len(key) + sum(len(k) + len(v) + 8 for k, v in own)
+    if len(value) + overhead <= limit:
+        return value, own
+    marks = [
+        ("dlq-value-truncated", str(len(value)).encode()),
+        ("dlq-value-sha256", hashlib.sha256(value).hexdigest().encode()),
+    ]
+    kept = max(0, limit - overhead - 128)
+    return value[:kept], own + marks
+
+
 def _header(record: ConsumerRecord, name: str) -> str | None:
     headers: Iterable[tuple[str, bytes | None]] = record.headers or ()
     for key, value in headers:
@@ -872,15 +970,19 @@ __all__ = [
     "FATAL_PRODUCER_ERRORS",
     "AcknowledgementTimeoutError",
     "KafkaPublisher",
+    "MAX_DEAD_LETTER_BYTES",
     "POISON_ERRORS",
     "PoisonMessageError",
     "PublisherHealth",
     "PublisherUnavailableError",
+    "RECORD_REFUSED_ERRORS",
+    "TOPIC_CONFIG",
     "TRANSIENT_ERRORS",
     "TopicPartition",
     "dead_letter_headers",
     "dead_letter_topic",
     "ensure_topics",
+    "fit_dead_letter",
     "is_poison",
     "is_transient",
     "retry_delay",
