@@ -144,15 +144,10 @@ class FakeProjectionRepository(AbstractProjectionRepository):
     def __init__(self, state: FakeState) -> None:
         self._state = state
 
-    async def put_contact(self, contact_id: str, facts: Mapping[str, Any], *, at: datetime) -> None:
-        stored = self._state.contacts.get(contact_id)
-        if stored is None or stored["version"] <= int(facts.get("version", 0)):
-            self._state.contacts[contact_id] = {
-                **facts,
-                "version": int(facts.get("version", 0)),
-                "status": str(facts.get("status", "active")),
-                "updated_at": at,
-            }
+    async def put_contact(self, values: Mapping[str, Any]) -> None:
+        stored = self._state.contacts.get(values["contact_id"])
+        if stored is None or stored["version"] <= values["version"]:
+            self._state.contacts[values["contact_id"]] = {**(stored or {}), **values}
 
     async def set_contact_status(
         self, contact_id: str, status: str, *, at: datetime, retention_rule: str | None = None

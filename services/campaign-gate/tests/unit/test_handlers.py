@@ -361,14 +361,17 @@ def _record(value: bytes, offset: int = 0) -> ConsumerRecord:
 
 async def test_the_consumer_projects_a_record_as_published(store: FakeStore) -> None:
     purpose = _purpose()
-    await consumer.project_record(_record(_consent_event(purpose).encode(), offset=7), uow(store))
+    refused = await consumer.project_records(
+        [_record(_consent_event(purpose).encode(), offset=7)], lambda: uow(store)
+    )
+    assert refused == []
     assert purpose.purpose_id in store.state.purposes
     assert store.state.offsets == {(contracts.CONSENT_EVENTS, 0): 8}
 
 
-async def test_the_consumer_dead_letters_what_it_cannot_use_and_stores_nothing(store: FakeStore) -> None:
-    with pytest.raises(PoisonMessageError, match="undecodable"):
-        await consumer.project_record(_record(b"not an envelope"), uow(store))
+async def test_the_consumer_refuses_what_it_cannot_use_stores_nothing_of_it_but_its_offset(
+    store: FakeStore,
+) -> None:
     envelope = _consent_event(_purpose())
     unusable = EventEnvelope(
         source=envelope.source,
@@ -377,6 +380,10 @@ async def test_the_consumer_dead_letters_what_it_cannot_use_and_stores_nothing(s
         actor="consent/api",
         data={"purpose_id": "P-1"},
     )
-    with pytest.raises(PoisonMessageError, match=f"unusable {contracts.CONSENT_GRANTED}: KeyError"):
-        await consumer.project_record(_record(unusable.encode()), uow(store))
-    assert (store.state.consents, store.state.offsets, store.commits) == ({}, {}, 0)
+    garbage, bad = _record(b"not an envelope", offset=0), _record(unusable.encode(), offset=1)
+    refused = await consumer.project_records([garbage, bad], lambda: uow(store))
+    assert [(r, type(e)) for r, e in refused] == [(garbage, PoisonMessageError), (bad, PoisonMessageError)]
+    assert "undecodable" in str(refused[0][1])
+    assert str(refused[1][1]) == f"unusable {contracts.CONSENT_GRANTED}: KeyError"
+    # Because a refused record left last on a partition must not keep the projection stale.
+    assert (store.state.consents, store.state.offsets) == ({}, {(contracts.CONSENT_EVENTS, 0): 2})

@@ -7,12 +7,12 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import CursorResult, RowMapping
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_gate.adapters import orm
@@ -94,6 +94,76 @@ def _phone_collection(value: Any) -> dict[str, bool] | None:
     }
 
 
+#: The facts without which a contact row would rest on assumed values (an "active" consumer prospect).
+CONTACT_REQUIRED_FACTS = ("kind", "relationship", "status", "obtained_at", "version")
+_CONTACT_STATUSES = frozenset({"active", "retention_flagged", "erased"})
+
+
+def contact_row(contact_id: str, facts: Any, *, at: datetime) -> dict[str, Any]:
+    """Returns the `gate_contacts` row of a contact's published gate facts, or raises ValueError.
+
+    The keys are contacts' `gate_facts` (see `docs/facts.md`). Without the required ones (an event
+    with `data: {}`) nothing is stored: a phantom active contact would be allowed on assumptions.
+    An optional key an older producer did not publish is stored as unknown (None, empty), never as
+    an assumed value.
+    """
+    if not contact_id:
+        raise ValueError("a contact event without a subject")
+    if not isinstance(facts, Mapping):
+        raise ValueError("a contact event without its facts")
+    missing = [key for key in CONTACT_REQUIRED_FACTS if facts.get(key) in (None, "")]
+    if missing:
+        raise ValueError(f"contact facts without {', '.join(missing)}")
+    version = facts["version"]
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError("a contact version that is not an integer")
+    status = str(facts["status"])
+    if status not in _CONTACT_STATUSES:
+        raise ValueError(f"unknown contact status {status[:40]!r}")
+    channels = facts.get("channels") or ()
+    if not isinstance(channels, list | tuple):
+        raise ValueError("contact channels that are not a list")
+    return {
+        "contact_id": contact_id,
+        "kind": ContactKind(str(facts["kind"])).value,
+        "relationship": Relationship(str(facts["relationship"])).value,
+        "status": status,
+        "collected_from_person": bool(facts.get("collected_from_person", False)),
+        "source": facts.get("source"),
+        "broker_name": facts.get("broker_name"),
+        "obtained_at": parse_time(facts["obtained_at"]),
+        "last_contact_from_person_at": parse_time(facts.get("last_contact_from_person_at")),
+        "relationship_end_at": parse_time(facts.get("relationship_end_at")),
+        "majority_on": _day(facts.get("majority_on")),
+        "digital_consent_age_on": _day(facts.get("digital_consent_age_on")),
+        "timezone": facts.get("timezone") or None,
+        "profession": normalise_term(facts.get("profession")),
+        "channel_mask": channel_mask(str(c) for c in channels),
+        "email_index": facts.get("email_index"),
+        "phone_index": facts.get("phone_index"),
+        "purchases": [
+            {"seller": str(p["seller"]), "categories": _terms(p.get("categories"))}
+            for p in _records(facts.get("purchases"))
+            if p.get("seller")
+        ],
+        "contracts": [
+            {
+                "seller": str(k["seller"]),
+                "categories": _terms(k.get("categories")),
+                "ended": k.get("ended_at") is not None,
+            }
+            for k in _records(facts.get("contracts"))
+            if k.get("seller")
+        ],
+        "call_attempts": [t.isoformat() for t in map(parse_time, facts.get("call_attempts") or ()) if t],
+        "last_call_refusal_at": parse_time(facts.get("last_call_refusal_at")),
+        "phone_collection": _phone_collection(facts.get("phone_collection")),
+        "stop_pub": bool(facts.get("stop_pub", False)),
+        "version": version,
+        "updated_at": at,
+    }
+
+
 async def upsert(
     session: AsyncSession,
     table: sa.Table,
@@ -131,13 +201,24 @@ async def upsert_all(
 
 
 class AbstractProjectionRepository(abc.ABC):
-    """The projection port: writes from contacts' and consent's events, reads into the rules' facts."""
+    """The projection port: writes from contacts' and consent's events, reads into the rules' facts.
+
+    Writes may be held until `flush` (the unit of work flushes before it commits): an implementation
+    applies them in call order, so a batch of events ends in the state their one-by-one application
+    would leave.
+    """
 
     # --- Writes (from events) ---------------------------------------------------------------------
 
+    async def prefetch(self, *, contact_ids: Iterable[str] = (), consent_ids: Iterable[str] = ()) -> None:  # noqa: B027 - optional hook
+        """Reads, in one go, the stored rows the coming writes will build on (a hint; none is needed)."""
+
+    async def flush(self) -> None:  # noqa: B027 - optional hook
+        """Writes what the writes so far hold back (nothing for an implementation that holds nothing)."""
+
     @abc.abstractmethod
-    async def put_contact(self, contact_id: str, facts: Mapping[str, Any], *, at: datetime) -> None:
-        """Stores a contact's latest gate facts, ignoring a version older than the stored one."""
+    async def put_contact(self, values: Mapping[str, Any]) -> None:
+        """Stores a contact's row (see `contact_row`), ignoring a version older than the stored one."""
 
     @abc.abstractmethod
     async def set_contact_status(
@@ -255,108 +336,169 @@ class AbstractProjectionRepository(abc.ABC):
         """Returns the facts of the known contacts among `contact_ids` for one purpose and channel."""
 
 
+Key = tuple[Any, ...]
+
+
+class _Rows:
+    """The rows of one projection table that a unit of work has read or written, by primary key.
+
+    Writes change these rows in call order, exactly as the equivalent UPDATE or upsert would have
+    changed the stored row; `flush` then writes every changed row in one statement. A row is read
+    from the database once, when first needed (`load` reads many at once); None means "no such row".
+    """
+
+    def __init__(self, table: sa.Table, *, unless_newer: str | None = None) -> None:
+        self.table = table
+        self.keys = [column.name for column in table.primary_key.columns]
+        self.columns = [column.name for column in table.columns]
+        self.unless_newer = unless_newer
+        self.rows: dict[Key, dict[str, Any] | None] = {}
+        self.changed: dict[Key, None] = {}
+
+    def key_of(self, values: Mapping[str, Any]) -> Key:
+        """Returns a row's primary key."""
+        return tuple(values[k] for k in self.keys)
+
+    async def load(self, session: AsyncSession, keys: Iterable[Key]) -> None:
+        """Reads the stored rows of the keys not read yet (tables with a one-column key)."""
+        wanted = [key for key in dict.fromkeys(keys) if key not in self.rows]
+        column = self.table.c[self.keys[0]]
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = [key[0] for key in wanted[start : start + _CHUNK]]
+            query = sa.select(self.table).where(column.in_(chunk))
+            for found in (await session.execute(query)).mappings():
+                row = dict(found)
+                self.rows[self.key_of(row)] = row
+        for key in wanted:
+            self.rows.setdefault(key, None)
+
+    async def get(self, session: AsyncSession, key: Key) -> dict[str, Any] | None:
+        """Returns the row as the writes so far left it (reading it first if needed)."""
+        if key not in self.rows:
+            await self.load(session, [key])
+        return self.rows[key]
+
+    def put(self, values: Mapping[str, Any]) -> None:
+        """Sets a whole row; a column `values` lacks is NULL, as an INSERT would leave it."""
+        key = self.key_of(values)
+        self.rows[key] = {name: values.get(name) for name in self.columns}
+        self.changed[key] = None
+
+    def changed_rows(self) -> list[dict[str, Any]]:
+        """Returns the rows changed since the last flush, and forgets that they changed."""
+        rows = [row for key in self.changed if (row := self.rows[key]) is not None]
+        self.changed.clear()
+        return rows
+
+    def forget(self) -> None:
+        """Drops what was read (after a DELETE run in SQL): the next access reads again."""
+        self.rows.clear()
+        self.changed.clear()
+
+
 class ProjectionRepository(AbstractProjectionRepository):
-    """Writes and reads the projection tables on one session."""
+    """Writes and reads the projection tables on one session.
+
+    Writes are applied in memory, in call order, to rows read once per unit of work (`_Rows`), and
+    reach the database at `flush` as one multi-row upsert per table: a polled batch of thousands of
+    events costs a few statements, not a few per event. A DELETE (an erasure, a reset) flushes first.
+    Reads flush first too, so a read after a write sees it.
+    """
 
     def __init__(self, session: AsyncSession, *, broker_verification_max_age_days: int = 365) -> None:
         self.session = session
         self.broker_verification_max_age_days = broker_verification_max_age_days
+        self._contacts = _Rows(orm.gate_contacts, unless_newer="version")
+        self._consents = _Rows(orm.gate_consents)
+        self._objections = _Rows(orm.gate_objections)
+        self._objection_indexes = _Rows(orm.gate_objection_indexes)
+        self._notices = _Rows(orm.gate_notices)
+        self._deliveries = _Rows(orm.gate_notice_deliveries)
+        self._purposes = _Rows(orm.gate_purposes)
+        self._parties = _Rows(orm.gate_parties)
+        self._processors = _Rows(orm.gate_processors)
+        # In dependency order for the flush (none has a foreign key today; kept stable anyway).
+        self._tables = (
+            self._contacts,
+            self._consents,
+            self._objections,
+            self._objection_indexes,
+            self._notices,
+            self._deliveries,
+            self._purposes,
+            self._parties,
+            self._processors,
+        )
 
     # --- Writes (from events) ---------------------------------------------------------------------
 
+    async def prefetch(self, *, contact_ids: Iterable[str] = (), consent_ids: Iterable[str] = ()) -> None:
+        """Reads the stored contacts and consents the coming writes will update, in one query each."""
+        await self._contacts.load(self.session, ((i,) for i in contact_ids))
+        await self._consents.load(self.session, ((i,) for i in consent_ids))
+
+    async def flush(self) -> None:
+        """Writes every changed row, one multi-row upsert per table (a contact's older version never
+        overwrites a newer one stored meanwhile)."""
+        for rows in self._tables:
+            await upsert_all(
+                self.session, rows.table, rows.changed_rows(), keys=rows.keys, unless_newer=rows.unless_newer
+            )
+
     async def _update_or_insert(
-        self, table: sa.Table, key: str, values: Mapping[str, Any], *, defaults: Mapping[str, Any]
+        self, rows: _Rows, values: Mapping[str, Any], *, defaults: Mapping[str, Any]
     ) -> None:
-        """Updates the row whose `key` column is `values[key]` with `values` only (a column the event
-        did not carry keeps its stored value), or inserts it with `defaults` for those columns."""
-        column = table.c[key]
-        if await self.session.scalar(sa.select(column).where(column == values[key])):
-            await self.session.execute(sa.update(table).where(column == values[key]).values(**values))
-        else:
-            await self.session.execute(sa.insert(table).values(**{**defaults, **values}))
+        """Updates the stored row with `values` only (a column the event did not carry keeps its
+        stored value), or inserts it with `defaults` for those columns."""
+        stored = await rows.get(self.session, rows.key_of(values))
+        rows.put({**stored, **values} if stored is not None else {**defaults, **values})
 
-    async def put_contact(self, contact_id: str, facts: Mapping[str, Any], *, at: datetime) -> None:
-        """Stores a contact's latest gate facts, ignoring a version older than the stored one.
+    async def put_contact(self, values: Mapping[str, Any]) -> None:
+        """Stores a contact's row (see `contact_row`), ignoring a version older than the stored one.
 
-        The keys are contacts' `gate_facts` (see `docs/facts.md`); a key an older producer did not
-        publish is stored as unknown (None, empty), never as an assumed value.
+        A column the row does not carry (the retention rule) keeps its stored value.
         """
-        values = {
-            "contact_id": contact_id,
-            "kind": str(facts.get("kind", ContactKind.CONSUMER.value)),
-            "relationship": str(facts.get("relationship", Relationship.PROSPECT.value)),
-            "status": str(facts.get("status", "active")),
-            "collected_from_person": bool(facts.get("collected_from_person", False)),
-            "source": facts.get("source"),
-            "broker_name": facts.get("broker_name"),
-            "obtained_at": parse_time(facts.get("obtained_at")) or at,
-            "last_contact_from_person_at": parse_time(facts.get("last_contact_from_person_at")),
-            "relationship_end_at": parse_time(facts.get("relationship_end_at")),
-            "majority_on": _day(facts.get("majority_on")),
-            "digital_consent_age_on": _day(facts.get("digital_consent_age_on")),
-            "timezone": facts.get("timezone") or None,
-            "profession": normalise_term(facts.get("profession")),
-            "channel_mask": channel_mask(facts.get("channels") or ()),
-            "email_index": facts.get("email_index"),
-            "phone_index": facts.get("phone_index"),
-            "purchases": [
-                {"seller": str(p["seller"]), "categories": _terms(p.get("categories"))}
-                for p in _records(facts.get("purchases"))
-                if p.get("seller")
-            ],
-            "contracts": [
-                {
-                    "seller": str(k["seller"]),
-                    "categories": _terms(k.get("categories")),
-                    "ended": k.get("ended_at") is not None,
-                }
-                for k in _records(facts.get("contracts"))
-                if k.get("seller")
-            ],
-            "call_attempts": [t.isoformat() for t in map(parse_time, facts.get("call_attempts") or ()) if t],
-            "last_call_refusal_at": parse_time(facts.get("last_call_refusal_at")),
-            "phone_collection": _phone_collection(facts.get("phone_collection")),
-            "stop_pub": bool(facts.get("stop_pub", False)),
-            "version": int(facts.get("version", 0)),
-            "updated_at": at,
-        }
-        await upsert(self.session, orm.gate_contacts, values, keys=["contact_id"], unless_newer="version")
+        stored = await self._contacts.get(self.session, (values["contact_id"],))
+        if stored is None:
+            self._contacts.put(values)
+        elif stored["version"] <= values["version"]:
+            self._contacts.put({**stored, **values})
+
+    async def _update_contact(self, contact_id: str, **values: Any) -> None:
+        """Changes columns of a projected contact; nothing when the gate never saw the contact."""
+        stored = await self._contacts.get(self.session, (contact_id,))
+        if stored is not None:
+            self._contacts.put({**stored, **values})
 
     async def set_contact_status(
         self, contact_id: str, status: str, *, at: datetime, retention_rule: str | None = None
     ) -> None:
         """Changes a projected contact's status (retention flag, with the rule contacts cited)."""
-        await self.session.execute(
-            sa.update(orm.gate_contacts)
-            .where(orm.gate_contacts.c.contact_id == contact_id)
-            .values(status=status, retention_rule=retention_rule, updated_at=at)
-        )
+        await self._update_contact(contact_id, status=status, retention_rule=retention_rule, updated_at=at)
 
     async def erase_contact(self, contact_id: str, *, at: datetime) -> None:
         """Keeps only the erased status of a contact: no channel, no blind index, no attribute."""
-        await self.session.execute(
-            sa.update(orm.gate_contacts)
-            .where(orm.gate_contacts.c.contact_id == contact_id)
-            .values(
-                status="erased",
-                channel_mask=0,
-                email_index=None,
-                phone_index=None,
-                purchases=[],
-                contracts=[],
-                call_attempts=[],
-                last_call_refusal_at=None,
-                phone_collection=None,
-                profession=None,
-                majority_on=None,
-                digital_consent_age_on=None,
-                updated_at=at,
-            )
+        await self._update_contact(
+            contact_id,
+            status="erased",
+            channel_mask=0,
+            email_index=None,
+            phone_index=None,
+            purchases=[],
+            contracts=[],
+            call_attempts=[],
+            last_call_refusal_at=None,
+            phone_collection=None,
+            profession=None,
+            majority_on=None,
+            digital_consent_age_on=None,
+            updated_at=at,
         )
 
     async def put_consent(self, values: Mapping[str, Any]) -> None:
-        """Stores a consent's latest state; a withdrawal keeps the grant time it already knew."""
-        await upsert(self.session, orm.gate_consents, values, keys=["consent_id"])
+        """Stores a consent's latest state (a column `values` lacks keeps its stored value)."""
+        stored = await self._consents.get(self.session, (values["consent_id"],))
+        self._consents.put({**(stored or {}), **values})
 
     async def withdraw_consent(
         self,
@@ -370,36 +512,39 @@ class ProjectionRepository(AbstractProjectionRepository):
         at: datetime,
     ) -> None:
         """Marks a consent withdrawn, creating its row if the grant was never seen."""
-        result = await self.session.execute(
-            sa.update(orm.gate_consents)
-            .where(orm.gate_consents.c.consent_id == consent_id)
-            .values(status="withdrawn", withdrawn_at=withdrawn_at, updated_at=at)
-        )
-        # An UPDATE's result is a CursorResult, which the session's signature does not say.
-        if cast("CursorResult[Any]", result).rowcount == 0:
-            await self.put_consent(
-                {
-                    "consent_id": consent_id,
-                    "contact_id": contact_id,
-                    "purpose_id": purpose_id,
-                    "channel": channel,
-                    "status": "withdrawn",
-                    "granted_at": granted_at,
-                    "withdrawn_at": withdrawn_at,
-                    "proof_present": False,
-                    "positive_act": False,
-                    "withdrawal_info_given": False,
-                    "explicit": False,
-                    "given_by": [],
-                    "out_of_hours_calls": False,
-                    "updated_at": at,
-                }
+        stored = await self._consents.get(self.session, (consent_id,))
+        if stored is not None:
+            self._consents.put(
+                {**stored, "status": "withdrawn", "withdrawn_at": withdrawn_at, "updated_at": at}
             )
+            return
+        self._consents.put(
+            {
+                "consent_id": consent_id,
+                "contact_id": contact_id,
+                "purpose_id": purpose_id,
+                "channel": channel,
+                "status": "withdrawn",
+                "granted_at": granted_at,
+                "withdrawn_at": withdrawn_at,
+                "proof_present": False,
+                "positive_act": False,
+                "withdrawal_info_given": False,
+                "explicit": False,
+                "given_by": [],
+                "out_of_hours_calls": False,
+                "updated_at": at,
+            }
+        )
 
     async def erase_consent_data(
         self, contact_id: str, consent_ids: Iterable[str], delivery_ids: Iterable[str]
     ) -> None:
         """Drops a contact's consents and notice deliveries (its objections and their indexes stay)."""
+        # Because rows of this contact may be stored but never read here: delete them in SQL.
+        await self.flush()
+        self._consents.forget()
+        self._deliveries.forget()
         await self.session.execute(
             sa.delete(orm.gate_consents).where(
                 sa.or_(
@@ -427,38 +572,28 @@ class ProjectionRepository(AbstractProjectionRepository):
         blind_indexes: Iterable[str],
     ) -> None:
         """Stores an objection and the blind indexes it also applies to."""
-        await upsert(
-            self.session,
-            orm.gate_objections,
-            {"objection_id": objection_id, "contact_id": contact_id, "scope": scope, "at": at},
-            keys=["objection_id"],
+        self._objections.put(
+            {"objection_id": objection_id, "contact_id": contact_id, "scope": scope, "at": at}
         )
-        await upsert_all(
-            self.session,
-            orm.gate_objection_indexes,
-            [{"objection_id": objection_id, "blind_index": index} for index in dict.fromkeys(blind_indexes)],
-            keys=["objection_id", "blind_index"],
-        )
+        for index in blind_indexes:
+            self._objection_indexes.put({"objection_id": objection_id, "blind_index": index})
 
     async def put_notice(
         self, *, notice_id: str, version: int, article: str, purpose_ids: Iterable[str]
     ) -> None:
         """Stores which article a notice version answers (13 or 14) and the purposes it covers."""
-        await upsert(
-            self.session,
-            orm.gate_notices,
+        self._notices.put(
             {
                 "notice_id": notice_id,
                 "version": version,
                 "article": article,
                 "purpose_ids": sorted(set(purpose_ids)),
-            },
-            keys=["notice_id", "version"],
+            }
         )
 
     async def put_delivery(self, values: Mapping[str, Any]) -> None:
         """Stores a notice delivery to a contact."""
-        await upsert(self.session, orm.gate_notice_deliveries, values, keys=["delivery_id"])
+        self._deliveries.put(values)
 
     async def put_purpose(
         self,
@@ -479,8 +614,7 @@ class ProjectionRepository(AbstractProjectionRepository):
         if name is not None:
             values["name"] = name
         await self._update_or_insert(
-            orm.gate_purposes,
-            "purpose_id",
+            self._purposes,
             values,
             defaults={"lawful_basis": "unknown", "name": None, "art14_exemption_claimed": False},
         )
@@ -488,11 +622,85 @@ class ProjectionRepository(AbstractProjectionRepository):
     async def put_party(self, *, party_id: str, values: Mapping[str, Any]) -> None:
         """Stores what consent says of a party: roles, status, its contract and a broker's verification."""
         await self._update_or_insert(
-            orm.gate_parties,
-            "party_id",
+            self._parties,
             {**values, "party_id": party_id},
             defaults={"legal_name": party_id, "roles": [], "status": "active"},
         )
+
+    async def put_processor(
+        self,
+        *,
+        processor_id: str,
+        legal_name: str | None,
+        role: str | None,
+        status: str,
+        contract: Mapping[str, Any] | None,
+    ) -> None:
+        """Stores a processor's status and, when the event carries it, its contract."""
+        values: dict[str, Any] = {"processor_id": processor_id, "status": status}
+        if legal_name is not None:
+            values["legal_name"] = legal_name
+        if role is not None:
+            values["role"] = role
+        if contract is not None:
+            values["contract"] = dict(contract)
+        await self._update_or_insert(
+            self._processors,
+            values,
+            defaults={"legal_name": processor_id, "role": None, "contract": None},
+        )
+
+    async def record_offset(
+        self, *, topic: str, partition: int, offset: int, event_time: datetime | None
+    ) -> None:
+        """Records the next offset to consume on a partition, in the same transaction as the event's
+        effect (an offset never goes back: a redelivered batch cannot rewind it)."""
+        values = {
+            "topic": topic,
+            "partition": partition,
+            "next_offset": offset + 1,
+            "last_event_time": event_time,
+            "updated_at": datetime.now(UTC),
+        }
+        await upsert(
+            self.session,
+            orm.projection_offsets,
+            values,
+            keys=["topic", "partition"],
+            unless_newer="next_offset",
+        )
+
+    async def offsets(self) -> dict[tuple[str, int], int]:
+        """Returns the next offset to consume per (topic, partition)."""
+        rows = await self.session.execute(
+            sa.select(
+                orm.projection_offsets.c.topic,
+                orm.projection_offsets.c.partition,
+                orm.projection_offsets.c.next_offset,
+            )
+        )
+        return {(t, p): o for t, p, o in rows}
+
+    async def reset(self, topics: Iterable[str]) -> None:
+        """Empties the projection, its offsets and the inbox of its topics, before a rebuild."""
+        for rows in self._tables:
+            rows.forget()
+        for table in (
+            orm.gate_contacts,
+            orm.gate_consents,
+            orm.gate_objections,
+            orm.gate_objection_indexes,
+            orm.gate_notices,
+            orm.gate_notice_deliveries,
+            orm.gate_purposes,
+            orm.gate_processors,
+            orm.gate_parties,
+            orm.projection_offsets,
+        ):
+            await self.session.execute(sa.delete(table))
+        await self.session.execute(sa.delete(orm.inbox).where(orm.inbox.c.topic.in_(list(topics))))
+
+    # --- Reads (for reviews and checks) -----------------------------------------------------------
 
     async def _brokers(
         self, names: set[str], *, today: date
@@ -527,82 +735,9 @@ class ProjectionRepository(AbstractProjectionRepository):
                 out[row["legal_name"]] = (state, verified.date() if verified else None)
         return out
 
-    async def put_processor(
-        self,
-        *,
-        processor_id: str,
-        legal_name: str | None,
-        role: str | None,
-        status: str,
-        contract: Mapping[str, Any] | None,
-    ) -> None:
-        """Stores a processor's status and, when the event carries it, its contract."""
-        values: dict[str, Any] = {"processor_id": processor_id, "status": status}
-        if legal_name is not None:
-            values["legal_name"] = legal_name
-        if role is not None:
-            values["role"] = role
-        if contract is not None:
-            values["contract"] = dict(contract)
-        await self._update_or_insert(
-            orm.gate_processors,
-            "processor_id",
-            values,
-            defaults={"legal_name": processor_id, "role": None, "contract": None},
-        )
-
-    async def record_offset(
-        self, *, topic: str, partition: int, offset: int, event_time: datetime | None
-    ) -> None:
-        """Records the next offset to consume on a partition, in the same transaction as the event's
-        effect."""
-        values = {
-            "topic": topic,
-            "partition": partition,
-            "next_offset": offset + 1,
-            "last_event_time": event_time,
-            "updated_at": datetime.now(UTC),
-        }
-        await upsert(
-            self.session,
-            orm.projection_offsets,
-            values,
-            keys=["topic", "partition"],
-            unless_newer="next_offset",
-        )
-
-    async def offsets(self) -> dict[tuple[str, int], int]:
-        """Returns the next offset to consume per (topic, partition)."""
-        rows = await self.session.execute(
-            sa.select(
-                orm.projection_offsets.c.topic,
-                orm.projection_offsets.c.partition,
-                orm.projection_offsets.c.next_offset,
-            )
-        )
-        return {(t, p): o for t, p, o in rows}
-
-    async def reset(self, topics: Iterable[str]) -> None:
-        """Empties the projection, its offsets and the inbox of its topics, before a rebuild."""
-        for table in (
-            orm.gate_contacts,
-            orm.gate_consents,
-            orm.gate_objections,
-            orm.gate_objection_indexes,
-            orm.gate_notices,
-            orm.gate_notice_deliveries,
-            orm.gate_purposes,
-            orm.gate_processors,
-            orm.gate_parties,
-            orm.projection_offsets,
-        ):
-            await self.session.execute(sa.delete(table))
-        await self.session.execute(sa.delete(orm.inbox).where(orm.inbox.c.topic.in_(list(topics))))
-
-    # --- Reads (for reviews and checks) -----------------------------------------------------------
-
     async def purpose(self, purpose_id: str) -> Mapping[str, Any] | None:
         """Returns a purpose as consent's events describe it."""
+        await self.flush()
         row = (
             (
                 await self.session.execute(
@@ -616,6 +751,7 @@ class ProjectionRepository(AbstractProjectionRepository):
 
     async def processor(self, processor_id: str) -> Mapping[str, Any] | None:
         """Returns a processor as consent's events describe it, with the parties that work under it."""
+        await self.flush()
         row = (
             (
                 await self.session.execute(
@@ -654,6 +790,7 @@ class ProjectionRepository(AbstractProjectionRepository):
         self, contact_ids: Sequence[str], *, purpose_id: str, channel: Channel, today: date
     ) -> dict[str, RecipientFacts]:
         """Returns the facts of the known contacts among `contact_ids` for one purpose and channel."""
+        await self.flush()
         # Because only the phone rules (TEL-02, RET-08) read the Bloctel cleaning date.
         bloctel = await self.bloctel_imports() if channel is Channel.PHONE_HUMAN else []
         purpose = await self.purpose(purpose_id)

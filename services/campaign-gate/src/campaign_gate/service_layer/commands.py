@@ -212,6 +212,16 @@ class ProjectEvent:
 
 
 @dataclass(frozen=True)
+class ProjectEvents:
+    """A polled batch of contacts and consent records, applied in one transaction: the decoded ones in
+    the order they were polled, and where the undecodable ones sit (their offsets are recorded too)."""
+
+    events: tuple[ProjectEvent, ...]
+    #: (topic, partition, offset) of each record with no usable envelope (dead-lettered by the consumer).
+    undecodable: tuple[tuple[str, int, int], ...] = ()
+
+
+@dataclass(frozen=True)
 class ResetProjection:
     """Empties the projection before a rebuild from the topics (then consume with a new group)."""
 

@@ -4,7 +4,7 @@ and the projection of contacts' and consent's events; each takes a command and a
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,7 +13,7 @@ from shared.blind_index import BlindIndexer, InvalidIdentifierError
 from shared.events import EventEnvelope
 
 from campaign_gate import contracts
-from campaign_gate.adapters.projection import parse_time, unknown_recipient
+from campaign_gate.adapters.projection import contact_row, parse_time, unknown_recipient
 from campaign_gate.domain import bulk, clock, events, review, rules
 from campaign_gate.domain import model as domain
 from campaign_gate.domain.decision import RecipientDecision
@@ -24,6 +24,7 @@ from campaign_gate.service_layer.commands import (
     CreateCampaign,
     ImportSuppressionEntries,
     ProjectEvent,
+    ProjectEvents,
     ResetProjection,
     ReviewCampaign,
     SubmitCampaign,
@@ -374,94 +375,149 @@ async def check_stream(
 # --- The projection of contacts and consent ------------------------------------------------------
 
 
-async def _apply(uow: AbstractGateUnitOfWork, envelope: EventEnvelope) -> None:
-    p, t, data, at = uow.projection, envelope.type, envelope.data, envelope.time
+#: The actor a projection batch commits as (an event it publishes names its own cause's actor).
+PROJECTION_ACTOR = "campaign-gate/projection"
+
+#: What applying one event does to the projection, built from the event before anything is written.
+Apply = Callable[[AbstractGateUnitOfWork], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ProjectionChange:
+    """One event's effect on the projection, checked and parsed (`projection_change`), and the stored
+    rows it builds on (read for a whole batch at once)."""
+
+    apply: Apply
+    contact_id: str | None = None
+    consent_id: str | None = None
+
+
+async def _nothing(_uow: AbstractGateUnitOfWork) -> None:
+    """What an event type the gate does not read does to the projection."""
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    """Returns a required text field of an event's data; raises KeyError or ValueError without one."""
+    value = data[key]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{key} is not a non-empty text")
+    return value
+
+
+def _consent_values(data: dict[str, Any], *, granted: bool, at: datetime) -> dict[str, Any]:
+    return {
+        "consent_id": _text(data, "consent_id"),
+        "contact_id": _text(data, "contact_id"),
+        "purpose_id": _text(data, "purpose_id"),
+        "channel": _text(data, "channel"),
+        "status": "granted" if granted else "requested",
+        "granted_at": parse_time(data.get("granted_at")) if granted else None,
+        "withdrawn_at": None,
+        "notice_id": data.get("notice_id"),
+        "notice_version": data.get("notice_version"),
+        "collector_kind": data.get("collector_kind"),
+        "collector_name": data.get("collector_name"),
+        "requested_at": parse_time(data.get("requested_at")),
+        # Consent's own record of how the consent was given: absent means not shown, never assumed.
+        "proof_present": bool(data.get("proof_present", False)),
+        "positive_act": bool(data.get("positive_act", False)),
+        "withdrawal_info_given": bool(data.get("withdrawal_info_given", False)),
+        "explicit": bool(data.get("explicit", False)),
+        "given_by": [str(g) for g in data.get("given_by") or ()],
+        "out_of_hours_calls": bool(data.get("out_of_hours_calls", False)),
+        "updated_at": at,
+    }
+
+
+def projection_change(envelope: EventEnvelope) -> ProjectionChange:  # noqa: C901, PLR0911, PLR0912 - one branch per event type
+    """Returns what an event does to the projection, or raises KeyError, TypeError or ValueError when
+    it can never be applied (the consumer dead-letters it). An event type the gate does not read
+    changes nothing.
+
+    Every field is read and checked here, before the batch's transaction writes anything, so that a
+    bad event is refused alone instead of failing the events polled with it.
+    """
+    t, data, at, subject = envelope.type, envelope.data, envelope.time, envelope.subject
     if t in (contracts.CONTACT_CREATED, contracts.CONTACT_UPDATED, contracts.INTERACTION_RECORDED):
-        await p.put_contact(envelope.subject, data.get("facts") or {}, at=at)
-    elif t == contracts.CONTACT_RETENTION_FLAGGED:
-        await p.set_contact_status(
-            envelope.subject, "retention_flagged", at=at, retention_rule=data.get("rule")
+        row = contact_row(subject, data.get("facts"), at=at)
+        return ProjectionChange(lambda uow: uow.projection.put_contact(row), contact_id=subject)
+    if t == contracts.CONTACT_RETENTION_FLAGGED:
+        rule = data.get("rule")
+        return ProjectionChange(
+            lambda uow: uow.projection.set_contact_status(
+                subject, "retention_flagged", at=at, retention_rule=None if rule is None else str(rule)
+            ),
+            contact_id=subject,
         )
-    elif t == contracts.CONTACT_ERASED:
-        await p.erase_contact(envelope.subject, at=at)
-        await p.erase_consent_data(envelope.subject, (), ())
-        kept = await uow.checks.count_receipts(envelope.subject)
-        uow.publish(events.ContactForgotten(envelope.subject, kept, at))
-    elif t in (contracts.CONSENT_REQUESTED, contracts.CONSENT_GRANTED):
-        granted = t == contracts.CONSENT_GRANTED
-        await p.put_consent(
-            {
-                "consent_id": data["consent_id"],
-                "contact_id": data["contact_id"],
-                "purpose_id": data["purpose_id"],
-                "channel": data["channel"],
-                "status": "granted" if granted else "requested",
-                "granted_at": parse_time(data.get("granted_at")) if granted else None,
-                "withdrawn_at": None,
-                "notice_id": data.get("notice_id"),
-                "notice_version": data.get("notice_version"),
-                "collector_kind": data.get("collector_kind"),
-                "collector_name": data.get("collector_name"),
-                "requested_at": parse_time(data.get("requested_at")),
-                # Consent's own record of how the consent was given: absent means not shown, never assumed.
-                "proof_present": bool(data.get("proof_present", False)),
-                "positive_act": bool(data.get("positive_act", False)),
-                "withdrawal_info_given": bool(data.get("withdrawal_info_given", False)),
-                "explicit": bool(data.get("explicit", False)),
-                "given_by": [str(g) for g in data.get("given_by") or ()],
-                "out_of_hours_calls": bool(data.get("out_of_hours_calls", False)),
-                "updated_at": at,
-            }
+    if t == contracts.CONTACT_ERASED:
+
+        async def erase(uow: AbstractGateUnitOfWork) -> None:
+            await uow.projection.erase_contact(subject, at=at)
+            await uow.projection.erase_consent_data(subject, (), ())
+            kept = await uow.checks.count_receipts(subject)
+            uow.publish_as(events.ContactForgotten(subject, kept, at), actor=envelope.actor)
+
+        return ProjectionChange(erase, contact_id=subject)
+    if t in (contracts.CONSENT_REQUESTED, contracts.CONSENT_GRANTED):
+        values = _consent_values(data, granted=t == contracts.CONSENT_GRANTED, at=at)
+        return ProjectionChange(
+            lambda uow: uow.projection.put_consent(values), consent_id=values["consent_id"]
         )
-    elif t == contracts.CONSENT_WITHDRAWN:
-        await p.withdraw_consent(
-            consent_id=data["consent_id"],
-            contact_id=data["contact_id"],
-            purpose_id=data["purpose_id"],
-            channel=data["channel"],
-            granted_at=parse_time(data.get("granted_at")),
-            withdrawn_at=parse_time(data["withdrawn_at"]) or at,
-            at=at,
+    if t == contracts.CONSENT_WITHDRAWN:
+        withdrawal: dict[str, Any] = {
+            "consent_id": _text(data, "consent_id"),
+            "contact_id": _text(data, "contact_id"),
+            "purpose_id": _text(data, "purpose_id"),
+            "channel": _text(data, "channel"),
+            "granted_at": parse_time(data.get("granted_at")),
+            "withdrawn_at": parse_time(data["withdrawn_at"]) or at,
+            "at": at,
+        }
+        return ProjectionChange(
+            lambda uow: uow.projection.withdraw_consent(**withdrawal), consent_id=withdrawal["consent_id"]
         )
-    elif t == contracts.OBJECTION_RECORDED:
-        await p.put_objection(
-            objection_id=data["objection_id"],
-            contact_id=data.get("contact_id"),
-            scope=data["scope"],
-            at=parse_time(data.get("at")) or at,
-            blind_indexes=data.get("blind_indexes") or (),
-        )
-    elif t == contracts.NOTICE_PUBLISHED:
-        await p.put_notice(
-            notice_id=data["notice_id"],
-            version=int(data["version"]),
-            article=str(data["article"]),
-            purpose_ids=[str(i) for i in data.get("purpose_ids") or ()],
-        )
-    elif t == contracts.NOTICE_DELIVERED:
-        await p.put_delivery(
-            {
-                "delivery_id": data["delivery_id"],
-                "contact_id": data["contact_id"],
-                "notice_id": data["notice_id"],
-                "notice_version": int(data["notice_version"]),
-                "channel": data.get("channel"),
-                "delivered_at": parse_time(data.get("at")) or at,
-            }
-        )
-    elif t in (contracts.PURPOSE_REGISTERED, contracts.PURPOSE_REVISED, contracts.PURPOSE_RETIRED):
-        await p.put_purpose(
-            purpose_id=data["purpose_id"],
-            version=int(data["version"]),
-            lawful_basis=data.get("lawful_basis"),
-            name=data.get("name"),
-            retired=t == contracts.PURPOSE_RETIRED,
-            art14_exemption_claimed=(
+    if t == contracts.OBJECTION_RECORDED:
+        objection: dict[str, Any] = {
+            "objection_id": _text(data, "objection_id"),
+            "contact_id": data.get("contact_id"),
+            "scope": _text(data, "scope"),
+            "at": parse_time(data.get("at")) or at,
+            "blind_indexes": [str(i) for i in data.get("blind_indexes") or ()],
+        }
+        return ProjectionChange(lambda uow: uow.projection.put_objection(**objection))
+    if t == contracts.NOTICE_PUBLISHED:
+        notice: dict[str, Any] = {
+            "notice_id": _text(data, "notice_id"),
+            "version": int(data["version"]),
+            "article": _text(data, "article"),
+            "purpose_ids": [str(i) for i in data.get("purpose_ids") or ()],
+        }
+        return ProjectionChange(lambda uow: uow.projection.put_notice(**notice))
+    if t == contracts.NOTICE_DELIVERED:
+        delivery: dict[str, Any] = {
+            "delivery_id": _text(data, "delivery_id"),
+            "contact_id": _text(data, "contact_id"),
+            "notice_id": _text(data, "notice_id"),
+            "notice_version": int(data["notice_version"]),
+            "channel": data.get("channel"),
+            "delivered_at": parse_time(data.get("at")) or at,
+        }
+        return ProjectionChange(lambda uow: uow.projection.put_delivery(delivery))
+    if t in (contracts.PURPOSE_REGISTERED, contracts.PURPOSE_REVISED, contracts.PURPOSE_RETIRED):
+        purpose: dict[str, Any] = {
+            "purpose_id": _text(data, "purpose_id"),
+            "version": int(data["version"]),
+            "lawful_basis": data.get("lawful_basis"),
+            "name": data.get("name"),
+            "retired": t == contracts.PURPOSE_RETIRED,
+            "art14_exemption_claimed": (
                 None if t == contracts.PURPOSE_RETIRED else bool(data.get("art14_exemption_claimed", False))
             ),
-        )
-    elif t in (contracts.PARTY_REGISTERED, contracts.PARTY_UPDATED):
-        values = {
+        }
+        return ProjectionChange(lambda uow: uow.projection.put_purpose(**purpose))
+    if t in (contracts.PARTY_REGISTERED, contracts.PARTY_UPDATED):
+        party_id = _text(data, "party_id")
+        party: dict[str, Any] = {
             "legal_name": data["legal_name"],
             "roles": list(data.get("roles") or []),
             "status": data["status"],
@@ -470,34 +526,39 @@ async def _apply(uow: AbstractGateUnitOfWork, envelope: EventEnvelope) -> None:
         }
         if data.get("missing_clauses") is not None:
             # Because a party update restates its current contract's missing clauses for its new roles.
-            values["missing_clauses"] = data["missing_clauses"]
-        await p.put_party(party_id=data["party_id"], values=values)
-    elif t in (contracts.CONTRACT_SIGNED, contracts.CONTRACT_EXPIRING, contracts.CONTRACT_EXPIRED):
-        await p.put_party(
-            party_id=data["party_id"],
-            values={
-                "roles": list(data.get("roles") or []),
-                "status": data.get("party_status") or "active",
-                "contract_id": data["contract_id"],
-                "contract_signed_at": parse_time(data.get("signed_at")),
-                "contract_expires_at": parse_time(data.get("expires_at")),
-                "missing_clauses": data.get("missing_clauses") or {},
-                "broker_last_verified_at": parse_time(data.get("broker_last_verified_at")),
-            },
+            party["missing_clauses"] = data["missing_clauses"]
+        return ProjectionChange(lambda uow: uow.projection.put_party(party_id=party_id, values=party))
+    if t in (contracts.CONTRACT_SIGNED, contracts.CONTRACT_EXPIRING, contracts.CONTRACT_EXPIRED):
+        signatory = _text(data, "party_id")
+        contract_values: dict[str, Any] = {
+            "roles": list(data.get("roles") or []),
+            "status": data.get("party_status") or "active",
+            "contract_id": data["contract_id"],
+            "contract_signed_at": parse_time(data.get("signed_at")),
+            "contract_expires_at": parse_time(data.get("expires_at")),
+            "missing_clauses": data.get("missing_clauses") or {},
+            "broker_last_verified_at": parse_time(data.get("broker_last_verified_at")),
+        }
+        return ProjectionChange(
+            lambda uow: uow.projection.put_party(party_id=signatory, values=contract_values)
         )
-    elif t in (contracts.PROCESSOR_REGISTERED, contracts.PROCESSOR_UPDATED):
+    if t in (contracts.PROCESSOR_REGISTERED, contracts.PROCESSOR_UPDATED):
         contract: Any = data.get("contract") or _contract_from_consent_facts(data.get("facts"))
-        await p.put_processor(
-            processor_id=data["processor_id"],
-            legal_name=data.get("legal_name"),
-            role=data.get("role"),
-            status=data["status"],
-            contract=contract if isinstance(contract, dict) else None,
+        processor: dict[str, Any] = {
+            "processor_id": _text(data, "processor_id"),
+            "legal_name": data.get("legal_name"),
+            "role": data.get("role"),
+            "status": _text(data, "status"),
+            "contract": contract if isinstance(contract, dict) else None,
+        }
+        return ProjectionChange(lambda uow: uow.projection.put_processor(**processor))
+    if t == contracts.CONSENT_DATA_ERASED:
+        consent_ids = [str(i) for i in data.get("consent_ids") or ()]
+        delivery_ids = [str(i) for i in data.get("delivery_ids") or ()]
+        return ProjectionChange(
+            lambda uow: uow.projection.erase_consent_data(subject, consent_ids, delivery_ids)
         )
-    elif t == contracts.CONSENT_DATA_ERASED:
-        await p.erase_consent_data(
-            envelope.subject, data.get("consent_ids") or (), data.get("delivery_ids") or ()
-        )
+    return ProjectionChange(_nothing)
 
 
 def _contract_from_consent_facts(facts: Any) -> dict[str, Any] | None:
@@ -515,17 +576,63 @@ def _contract_from_consent_facts(facts: Any) -> dict[str, Any] | None:
     }
 
 
-async def project_event(cmd: ProjectEvent, uow: AbstractGateUnitOfWork) -> bool:
-    """Applies one event to the projection; returns False for a duplicate (already in the inbox)."""
+@dataclass
+class ProjectionResult:
+    """What a batch did: the events applied (first deliveries), and the refused ones with why."""
+
+    applied: list[ProjectEvent] = field(default_factory=list)
+    refused: list[tuple[ProjectEvent, Exception]] = field(default_factory=list)
+
+
+async def project_events(cmd: ProjectEvents, uow: AbstractGateUnitOfWork) -> ProjectionResult:
+    """Applies a polled batch in one transaction: each first delivery in polled order (a duplicate, by
+    the inbox, changes nothing), then the next offset of every partition, refused records included.
+
+    An event that can never be applied is refused before anything is written (`projection_change`)
+    and returned, for the consumer to dead-letter; its offset is recorded with the others', so that it
+    cannot keep the projection stale. The writes are applied in memory and reach the database as one
+    upsert per table at commit (see `ProjectionRepository`): the final state is the one-by-one one.
+    """
+    result = ProjectionResult()
+    changes: list[tuple[ProjectEvent, ProjectionChange]] = []
+    for event in cmd.events:
+        try:
+            changes.append((event, projection_change(event.envelope)))
+        except (KeyError, TypeError, ValueError) as exc:
+            result.refused.append((event, exc))
+    # The next offset per partition, and the time of the last event there (None for a record not read).
+    positions: dict[tuple[str, int], tuple[int, datetime | None]] = {}
+    polled: list[tuple[str, int, int, datetime | None]] = [(t, p, o, None) for t, p, o in cmd.undecodable]
+    polled += [(e.topic, e.partition, e.offset, e.envelope.time) for e in cmd.events]
+    for topic, partition, offset, event_time in polled:
+        if offset > positions.get((topic, partition), (-1, None))[0]:
+            positions[(topic, partition)] = (offset, event_time)
     async with uow:
-        await uow.projection.record_offset(
-            topic=cmd.topic, partition=cmd.partition, offset=cmd.offset, event_time=cmd.envelope.time
+        new = await uow.first_deliveries([(e.envelope.id, e.topic) for e, _change in changes])
+        await uow.projection.prefetch(
+            contact_ids={c.contact_id for e, c in changes if c.contact_id and e.envelope.id in new},
+            consent_ids={c.consent_id for e, c in changes if c.consent_id and e.envelope.id in new},
         )
-        first = await uow.first_delivery(event_id=cmd.envelope.id, topic=cmd.topic)
-        if first:
-            await _apply(uow, cmd.envelope)
-        await uow.commit(actor=cmd.envelope.actor)
-        return first
+        for event, change in changes:
+            if event.envelope.id in new:
+                new.discard(event.envelope.id)  # a second delivery in the same batch is a duplicate
+                await change.apply(uow)
+                result.applied.append(event)
+        for (topic, partition), (offset, event_time) in sorted(positions.items()):
+            await uow.projection.record_offset(
+                topic=topic, partition=partition, offset=offset, event_time=event_time
+            )
+        await uow.commit(actor=PROJECTION_ACTOR)
+    return result
+
+
+async def project_event(cmd: ProjectEvent, uow: AbstractGateUnitOfWork) -> bool:
+    """Applies one event to the projection (a batch of one); returns False for a duplicate (already in
+    the inbox). An event that can never be applied raises its KeyError, TypeError or ValueError."""
+    result = await project_events(ProjectEvents(events=(cmd,)), uow)
+    if result.refused:
+        raise result.refused[0][1]
+    return bool(result.applied)
 
 
 async def reset_projection(cmd: ResetProjection, uow: AbstractGateUnitOfWork) -> None:

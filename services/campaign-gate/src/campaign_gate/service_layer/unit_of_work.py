@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
 
 from shared.uow import AbstractUnitOfWork, SqlAlchemyUnitOfWork
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_gate.adapters import orm, outgoing
@@ -38,14 +41,30 @@ class AbstractGateUnitOfWork(AbstractUnitOfWork):
     async def first_delivery(self, *, event_id: str, topic: str) -> bool:
         """Records a consumed event id in the inbox; False when it was already processed (a duplicate)."""
 
+    async def first_deliveries(self, deliveries: Sequence[tuple[str, str]]) -> set[str]:
+        """Records consumed (event id, topic) pairs in the inbox; returns the ids not processed before.
+
+        An id given twice counts once: its first delivery.
+        """
+        return {
+            event_id
+            for event_id, topic in _first_topics(deliveries).items()
+            if await self.first_delivery(event_id=event_id, topic=topic)
+        }
+
+    def publish_as(self, event: events.Event, *, actor: str) -> None:
+        """Queues a loose event published in the name of `actor` (not the committing one): the cause of
+        an event applied in a batch. By default the committing actor is kept."""
+        self.publish(event)
+
 
 class GateUnitOfWork(SqlAlchemyUnitOfWork, AbstractGateUnitOfWork):
     """Opens a session with the gate's repositories; commit writes state, then outbox rows, once."""
 
     def __init__(self, *, broker_verification_max_age_days: int = 365, **kwargs: Any) -> None:
-        super().__init__(
-            outbox_table=orm.outbox, inbox_table=orm.inbox, to_envelope=outgoing.to_envelope, **kwargs
-        )
+        super().__init__(outbox_table=orm.outbox, inbox_table=orm.inbox, to_envelope=self._envelope, **kwargs)
+        # id(event) → the actor it is published for, when not the committing one (see `publish_as`).
+        self._actors: dict[int, str] = {}
         self._broker_max_age = broker_verification_max_age_days
         self.projection: ProjectionRepository
         self.campaigns: CampaignRepository
@@ -61,5 +80,39 @@ class GateUnitOfWork(SqlAlchemyUnitOfWork, AbstractGateUnitOfWork):
     def _repositories(self) -> Iterable[Any]:
         return [self.campaigns]
 
+    def publish_as(self, event: events.Event, *, actor: str) -> None:
+        """Queues a loose event published in the name of `actor` (the cause of an event in a batch)."""
+        self._actors[id(event)] = actor
+        self.publish(event)
+
+    def _envelope(self, event: Any, *, actor: str, correlation_id: str | None) -> Any:
+        return outgoing.to_envelope(
+            event, actor=self._actors.pop(id(event), actor), correlation_id=correlation_id
+        )
+
     async def _flush(self) -> None:
         await self.campaigns.flush()
+        await self.projection.flush()
+
+    async def first_deliveries(self, deliveries: Sequence[tuple[str, str]]) -> set[str]:
+        """Records consumed (event id, topic) pairs in the inbox in one statement; returns the ids not
+        processed before (an id given twice counts once)."""
+        rows = [
+            {"event_id": event_id, "topic": topic, "processed_at": datetime.now(UTC)}
+            for event_id, topic in _first_topics(deliveries).items()
+        ]
+        if not rows:
+            return set()
+        dialect = self.session.bind.dialect.name if self.session.bind is not None else "sqlite"
+        insert = pg_insert(orm.inbox) if dialect == "postgresql" else sqlite_insert(orm.inbox)
+        statement = insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(orm.inbox.c.event_id)
+        result = await self.session.execute(statement, rows)
+        return {cast("str", event_id) for event_id in result.scalars()}
+
+
+def _first_topics(deliveries: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Returns event id → topic of each id's first delivery among `deliveries`."""
+    first: dict[str, str] = {}
+    for event_id, topic in deliveries:
+        first.setdefault(event_id, topic)
+    return first
