@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from campaign_gate import contracts as gate_contracts
 from campaign_gate.adapters import outgoing as gate_outgoing
 from campaign_gate.domain import events as gate_events
+from campaign_gate.domain import receipts as gate_receipts
 from campaign_gate.domain.facts import Decision
 from campaign_gate.domain.rules import RULESET_VERSION
 from consent.adapters import outgoing as consent_outgoing
@@ -580,28 +581,45 @@ class Upstream:
 
     # --- campaign gate: what a check publishes for each recipient.
 
-    async def gate_receipt(
+    async def gate_receipt_chunk(
         self,
-        contact_id: str,
+        contact_ids: Sequence[str],
         *,
         campaign_id: str | None = None,
         decision: Decision | str = Decision.ALLOW,
         at: datetime | None = None,
         actor: str = "campaign-gate/api",
     ) -> EventEnvelope:
-        """Publishes the gate's receipt of one recipient's decision (recipient_checked), as a check does."""
-        receipt = gate_events.RecipientChecked(
-            check_id=str(uuid.uuid4()),
-            campaign_id=campaign_id or str(uuid.uuid4()),
+        """Publishes the gate's commitment of one chunk of a check's receipts (receipt_chunk_committed),
+        its root computed over the receipts' canonical bytes as a check does; keyed by the campaign id."""
+        when = at or now()
+        check_id, campaign = str(uuid.uuid4()), campaign_id or str(uuid.uuid4())
+        leaves = [
+            gate_receipts.receipt_bytes(
+                check_id=check_id,
+                campaign_id=campaign,
+                campaign_version=1,
+                ruleset_version=RULESET_VERSION,
+                at=gate_receipts.timestamp(when),
+                contact_id=contact_id,
+                decision=Decision(decision).value,
+                reasons=(),
+                evidence=(),
+            )
+            for contact_id in contact_ids
+        ]
+        chunk = gate_events.ReceiptChunkCommitted(
+            check_id=check_id,
+            campaign_id=campaign,
             campaign_version=1,
-            contact_id=contact_id,
-            decision=Decision(decision).value,
-            reasons=(),
-            evidence=(),
             ruleset_version=RULESET_VERSION,
-            at=at or now(),
+            chunk=0,
+            first_index=0,
+            count=len(leaves),
+            root=gate_receipts.chunk_root(leaves).hex(),
+            at=when,
         )
-        items = [gate_outgoing.to_envelope(receipt, actor=actor, correlation_id=None)]
+        items = [gate_outgoing.to_envelope(chunk, actor=actor, correlation_id=None)]
         await self._outboxes["campaign-gate"].publish(items)
         self.published += [envelope for _topic, envelope in items]
         return items[0][1]

@@ -10,6 +10,7 @@ rule table, so the suite and the table cannot drift apart.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date
@@ -34,6 +35,7 @@ from contacts.bootstrap import bootstrap as bootstrap_contacts
 from contacts.main import create_app as create_contacts_app
 from contacts.settings import ContactsSettings
 from shared.testing.harness import common_settings, eventually, migrated_database, running
+from vigie_verify.merkle import leaf_hash, verify_inclusion
 
 from tests.legal.scenarios import SCENARIOS
 from tests.legal.world import AUDITOR, ERAS, MARKETER, MESSAGE, REVIEWER, Clock, Outcome, Scenario, World, at
@@ -249,19 +251,33 @@ async def _assert_recipient(world: World, s: Scenario, outcome: Outcome, why: st
     if s.message_contains:
         assert any(s.message_contains.lower() in m.lower() for m in cited), f"{why}; messages {cited}"
 
-    # The audit log holds the same receipt (the gate's recipient_checked event).
+    # The gate proves the same receipt into its chunk's Merkle root, and the audit log holds that root.
+    path = f"/v1/checks/{receipt['check_id']}/receipts/{outcome.contact_id}"
+    proven = (await world.gate.get(path, headers=AUDITOR)).json()
+    assert proven["decision"] == receipt["decision"], f"{why}; served receipt {proven}"
+    assert {r["rule"] for r in proven["reasons"]} == {r for r, _ in reasons}, (
+        f"{why}; served receipt {proven}"
+    )
+    chunk = proven["chunk"]
+    verify_inclusion(
+        leaf_hash=leaf_hash(base64.b64decode(proven["canonical"])),
+        index=proven["index"],
+        tree_size=chunk["count"],
+        proof=[bytes.fromhex(h) for h in proven["inclusion_proof"]],
+        root=bytes.fromhex(chunk["root"]),
+    )
+
     async def _audited() -> Any:
         response = await world.audit.get(
-            "/v1/entries",
-            params={"subject": outcome.contact_id, "type": "vigie.campaigns.recipient_checked.v1"},
-            headers=AUDITOR,
+            "/v1/entries", params={"event_id": chunk["event_id"]}, headers=AUDITOR
         )
         return response.json().get("items")
 
     entries = await eventually(_audited, timeout=30, interval=0.2)
-    data = entries[-1]["event"]["data"]
-    assert data["decision"] == receipt["decision"], f"{why}; audit entry {data}"
-    assert {r["rule"] for r in data["reasons"]} == {r for r, _ in reasons}, f"{why}; audit entry {data}"
+    data = entries[0]["event"]["data"]
+    assert (data["check_id"], data["root"]) == (receipt["check_id"], chunk["root"]), (
+        f"{why}; audit entry {data}"
+    )
 
 
 def test_every_rule_id_is_covered_both_ways() -> None:

@@ -635,7 +635,7 @@ class World:
         for s in recipients:
             receipt = by_contact.get(self.outcomes[s.id].contact_id)
             if receipt is not None:
-                receipt = {**receipt, "stale": check["stale"]}
+                receipt = {**receipt, "stale": check["stale"], "check_id": check["check_id"]}
             self.outcomes[s.id].receipt = receipt
 
     async def _approve(self, campaign_id: str, findings: list[dict[str, Any]]) -> str:

@@ -35,7 +35,7 @@ async def _produce(upstream: Upstream, run: str, count: int) -> list[EventEnvelo
         elif n % 3 == 1:
             await upstream.objection(contact_id=subject)
         else:
-            await upstream.gate_receipt(subject)
+            await upstream.gate_contact_forgotten(subject)
         if n % 6 == 0:
             await upstream.redeliver(upstream.published[-1])
     return list(upstream.published)

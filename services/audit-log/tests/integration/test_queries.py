@@ -22,8 +22,8 @@ AUDITOR = auth("auditor")
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
 
 
-#: The gate's receipt of a recipient's decision (its outgoing mapping's type).
-RECEIPT = "vigie.campaigns.recipient_checked.v1"
+#: The gate's confirmation that it forgot an erased contact, keyed by the contact id (its outgoing type).
+FORGOTTEN = "vigie.campaigns.contact_forgotten.v1"
 
 
 def _at(envelope: EventEnvelope, minutes: int) -> EventEnvelope:
@@ -41,8 +41,8 @@ async def _items(log: Log, **params: object) -> list[dict]:
 
 @pytest.fixture
 async def queried(log: Log) -> Log:
-    receipt = await log.upstream.gate_receipt("c-1")
-    assert receipt.type == RECEIPT
+    receipt = await log.upstream.gate_contact_forgotten("c-1")
+    assert receipt.type == FORGOTTEN
     await log.feed(
         _at(await log.touch("c-1"), 0),
         _at(await log.touch("c-2", actor="crm/bob"), 10),
@@ -68,9 +68,16 @@ async def test_times_are_timezone_aware_utc_and_the_time_range_compares_instants
 async def test_subject_type_and_actor_filters_combine(queried: Log) -> None:
     assert [i["index"] for i in await _items(queried, subject="c-1")] == [0, 2, 4]
     assert [i["index"] for i in await _items(queried, subject="c-1", actor="crm/bob")] == [4]
-    assert [i["index"] for i in await _items(queried, type=RECEIPT)] == [2]
+    assert [i["index"] for i in await _items(queried, type=FORGOTTEN)] == [2]
     assert await _items(queried, subject="nobody") == []
     assert all(i["subject"] != "c-1" for i in await _items(queried)), "subjects are filed under a pseudonym"
+
+
+async def test_an_entry_is_found_by_its_event_id(queried: Log) -> None:
+    """How a campaign-gate receipt finds the entry of its chunk: by the chunk event's id."""
+    target = (await _items(queried))[2]["event_id"]
+    assert [i["index"] for i in await _items(queried, event_id=target)] == [2]
+    assert await _items(queried, event_id="no-such-event") == []
 
 
 async def test_the_cursor_walks_every_entry_once_in_order(queried: Log) -> None:

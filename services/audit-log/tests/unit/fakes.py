@@ -152,6 +152,7 @@ class FakeLogRepository(AbstractLogRepository):
                 and (selection.actor is None or entry.actor == selection.actor)
                 and (selection.since is None or entry.event_time >= selection.since)
                 and (selection.until is None or entry.event_time < selection.until)
+                and (selection.event_id is None or entry.event_id == selection.event_id)
             )
 
         return [row for row in self.state.entries if wanted(row[0])]

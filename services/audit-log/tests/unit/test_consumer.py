@@ -32,11 +32,11 @@ def _record(topic: str, value: bytes | None, offset: int) -> ConsumerRecord:
 
 @pytest.fixture
 async def published() -> list[tuple[str, bytes]]:
-    """A contact created, a consent objection and a gate receipt, as their producers publish them."""
+    """A contact created, a consent objection and a gate confirmation, as their producers publish them."""
     async with Upstream(None, blind_index_key=BLIND_INDEX_KEY) as upstream:
         await upstream.contact(contact_id="c-1")
         await upstream.objection(contact_id="c-1")
-        await upstream.gate_receipt("c-1")
+        await upstream.gate_contact_forgotten("c-1")
         return [(topic, value) for topic, _key, value, _headers in upstream.publisher.records]
 
 

@@ -152,7 +152,7 @@ async def test_reads_select_by_subject_type_actor_and_time_and_page_with_a_curso
         _integrate(
             envelope("c-1", at=T0),
             envelope("c-2", actor="crm/bob", at=T0 + timedelta(minutes=10)),
-            envelope("c-1", type_="vigie.campaigns.recipient_checked.v1", at=T0 + timedelta(minutes=20)),
+            envelope("c-1", type_="vigie.campaigns.contact_forgotten.v1", at=T0 + timedelta(minutes=20)),
             envelope("c-3", at=T0 + timedelta(minutes=30)),
         ),
         uow,
@@ -166,7 +166,7 @@ async def test_reads_select_by_subject_type_actor_and_time_and_page_with_a_curso
 
     assert await indices(EntrySelection(subject="c-1")) == [0, 2]
     assert await indices(EntrySelection(actor="crm/bob")) == [1]
-    assert await indices(EntrySelection(event_type="vigie.campaigns.recipient_checked.v1")) == [2]
+    assert await indices(EntrySelection(event_type="vigie.campaigns.contact_forgotten.v1")) == [2]
     assert await indices(
         EntrySelection(since=T0 + timedelta(minutes=10), until=T0 + timedelta(minutes=30))
     ) == [1, 2]

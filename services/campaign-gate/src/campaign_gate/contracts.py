@@ -9,9 +9,10 @@ CAMPAIGN_DRAFTED = CampaignsEvents.CAMPAIGN_DRAFTED
 CAMPAIGN_SUBMITTED = CampaignsEvents.CAMPAIGN_SUBMITTED
 CAMPAIGN_APPROVED = CampaignsEvents.CAMPAIGN_APPROVED
 CAMPAIGN_REJECTED = CampaignsEvents.CAMPAIGN_REJECTED
-#: One receipt per recipient of a check, keyed by the contact id: the audit log's answer to
-#: "why was this person contacted, or not, by this campaign".
-RECIPIENT_CHECKED = CampaignsEvents.RECIPIENT_CHECKED
+#: One event per chunk of a check's receipts (at most 5,000), keyed by the campaign id, carrying the
+#: root of the Merkle tree over the chunk's receipts. A person's receipt, with its proof into that
+#: root, is served by the gate: "why was this person contacted, or not, by this campaign".
+RECEIPT_CHUNK_COMMITTED = CampaignsEvents.RECEIPT_CHUNK_COMMITTED
 CHECK_COMPLETED = CampaignsEvents.CHECK_COMPLETED
 #: The gate's confirmation that it erased its projection of an erased contact (keyed by the contact id).
 CONTACT_FORGOTTEN = CampaignsEvents.CONTACT_FORGOTTEN

@@ -39,6 +39,8 @@ class FakeState:
     entries: dict[tuple[str, str], str] = field(default_factory=dict)
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
     receipts: list[dict[str, Any]] = field(default_factory=list)
+    #: (check id, chunk number) → the chunk's row.
+    chunks: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     consents: dict[str, dict[str, Any]] = field(default_factory=dict)
     objections: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -136,6 +138,39 @@ class FakeCheckRepository(AbstractCheckRepository):
 
     async def count_receipts(self, contact_id: str) -> int:
         return sum(1 for r in self._state.receipts if r["contact_id"] == contact_id)
+
+    def stage_chunk(self, values: Mapping[str, Any]) -> None:
+        self._state.chunks[(values["check_id"], values["chunk"])] = dict(values)
+
+    async def flush_chunks(self) -> None:
+        pass  # Staged chunks are in the unit of work's copy of the state, written back on commit.
+
+    def _with_check(self, r: dict[str, Any]) -> dict[str, Any]:
+        check = self._state.checks[r["check_id"]]
+        return {
+            **r,
+            "campaign_id": check["campaign_id"],
+            "campaign_version": check["campaign_version"],
+            "ruleset_version": check["ruleset_version"],
+            "checked_at": check["checked_at"],
+        }
+
+    async def get_receipt(self, check_id: str, contact_id: str) -> dict[str, Any] | None:
+        for r in self._state.receipts:
+            if (r["check_id"], r["contact_id"]) == (check_id, contact_id):
+                return self._with_check(r)
+        return None
+
+    async def get_chunk(self, check_id: str, chunk: int) -> dict[str, Any] | None:
+        return self._state.chunks.get((check_id, chunk))
+
+    async def chunk_receipts(self, check_id: str, chunk: int) -> list[dict[str, Any]]:
+        found = [r for r in self._state.receipts if r["check_id"] == check_id and r.get("chunk") == chunk]
+        return sorted(found, key=lambda r: r["chunk_index"])
+
+    async def receipts_of(self, contact_id: str, *, limit: int) -> list[dict[str, Any]]:
+        found = [self._with_check(r) for r in self._state.receipts if r["contact_id"] == contact_id]
+        return sorted(found, key=lambda r: r["checked_at"], reverse=True)[:limit]
 
 
 class FakeProjectionRepository(AbstractProjectionRepository):

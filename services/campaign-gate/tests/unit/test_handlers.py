@@ -199,7 +199,9 @@ async def test_a_check_decides_each_recipient_and_stores_its_receipts_once(store
     assert result.recipients == 2 and sum(result.summary.values()) == 2
     assert store.state.checks[result.check_id]["summary"] == result.summary
     assert [r["contact_id"] for r in store.state.receipts] == ["r-1", "unknown"]
-    assert [e.contact_id for e in store.of_type(events.RecipientChecked)] == ["r-1", "unknown"]
+    [chunk] = store.of_type(events.ReceiptChunkCommitted)
+    assert (chunk.check_id, chunk.chunk, chunk.first_index, chunk.count) == (result.check_id, 0, 0, 2)
+    assert [(r["chunk"], r["chunk_index"]) for r in store.state.receipts] == [(0, 0), (0, 1)]
     [completed] = store.of_type(events.CheckCompleted)
     assert (completed.check_id, completed.recipients, completed.stale) == (result.check_id, 2, False)
     assert store.commits == 1

@@ -273,4 +273,4 @@ class FakePeers(AbstractPeers):
 
     async def gate_data(self, contact_id: str) -> dict[str, Any]:
         self._check("campaign-gate")
-        return {"contact_id": contact_id, "available": False}
+        return {"contact_id": contact_id, "available": True, "decisions": []}

@@ -25,6 +25,7 @@ from vigie_verify.checkpoint import Checkpoint, open_checkpoint
 from vigie_verify.errors import LogError, VerificationError, VerifierKeyError
 from vigie_verify.export import verify_export
 from vigie_verify.merkle import leaf_hash, verify_consistency, verify_inclusion
+from vigie_verify.receipt import register as register_receipt
 
 __all__ = ["FetchError", "LogClient", "main"]
 
@@ -386,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--state", required=True, help="JSON file holding the last trusted checkpoint")
     sub.add_argument("--interval", type=float, default=60.0, help="seconds between checks")
     sub.add_argument("--count", type=_non_negative, default=1, help="number of checks; 0 runs forever")
+
+    register_receipt(commands)
     return parser
 
 

@@ -431,6 +431,11 @@ class SqlLogRepository(AbstractLogRepository):
             clauses.append(e.event_time >= selection.since)
         if selection.until:
             clauses.append(e.event_time < selection.until)
+        event_id = getattr(selection, "event_id", None)
+        if event_id:
+            clauses.append(e.event_id == event_id)
+        if selection.event_id:
+            clauses.append(e.event_id == selection.event_id)
         return clauses
 
     def _opened(self, row: Any) -> StoredEntry:

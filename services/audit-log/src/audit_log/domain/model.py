@@ -105,6 +105,8 @@ class EntrySelection:
     actor: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    #: The id of the event the entry holds (a campaign-gate receipt chunk is found by it).
+    event_id: str | None = None
 
 
 @dataclass(frozen=True)

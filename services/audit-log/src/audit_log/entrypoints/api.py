@@ -31,9 +31,15 @@ def _selection(
     actor: str | None,
     since: datetime | None,
     until: datetime | None,
+    event_id: str | None = None,
 ) -> EntrySelection:
     return EntrySelection(
-        subject=subject or None, event_type=type_ or None, actor=actor or None, since=since, until=until
+        subject=subject or None,
+        event_type=type_ or None,
+        actor=actor or None,
+        since=since,
+        until=until,
+        event_id=event_id or None,
     )
 
 
@@ -48,11 +54,14 @@ async def list_entries(
     until: datetime | None = None,
     cursor: Annotated[int | None, Query(ge=0, le=MAX_INTEGER)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    event_id: Filter = None,
 ) -> schemas.EntryPage:
     """Lists entries by subject (contact id), type, actor and time, oldest first, with a cursor."""
     page = await handlers.list_entries(
         commands.ListEntries(
-            selection=_selection(subject=subject, type_=type, actor=actor, since=since, until=until),
+            selection=_selection(
+                subject=subject, type_=type, actor=actor, since=since, until=until, event_id=event_id
+            ),
             limit=limit,
             cursor=cursor,
         ),

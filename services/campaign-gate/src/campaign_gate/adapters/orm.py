@@ -235,6 +235,24 @@ check_receipts = sa.Table(
     sa.Column("decision", sa.String(16), nullable=False),
     sa.Column("reasons", sa.JSON, nullable=False),
     sa.Column("evidence", sa.JSON, nullable=False),
+    # Where the receipt sits in the check's Merkle chunks (NULL for receipts from before chunks).
+    sa.Column("chunk", sa.Integer, nullable=True),
+    sa.Column("chunk_index", sa.Integer, nullable=True),
+    sa.Index("ix_check_receipts_check_id_chunk", "check_id", "chunk"),
+)
+
+#: One row per chunk of a check's receipts: the root its chunk event carried to the audit log.
+check_chunks = sa.Table(
+    "check_chunks",
+    metadata,
+    sa.Column("check_id", sa.String(36), primary_key=True),
+    sa.Column("chunk", sa.Integer, primary_key=True),
+    sa.Column("first_index", sa.Integer, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("root", sa.LargeBinary(32), nullable=False),
+    # The exact text the chunk's receipts and header hashed (not re-rendered from a timestamp).
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False, unique=True),
 )
 
 outbox = outbox_table(metadata)

@@ -71,6 +71,32 @@ class AbstractCheckRepository(abc.ABC):
     async def count_receipts(self, contact_id: str) -> int:
         """Returns how many receipts name a contact."""
 
+    # --- Merkle chunks of receipts (campaign_gate.domain.receipts) ---
+
+    @abc.abstractmethod
+    def stage_chunk(self, values: Mapping[str, Any]) -> None:
+        """Queues a chunk's row (check_id, chunk, first_index, count, root, at, event_id) for the commit."""
+
+    @abc.abstractmethod
+    async def flush_chunks(self) -> None:
+        """Writes the staged chunks in the transaction (the unit of work calls it before committing)."""
+
+    @abc.abstractmethod
+    async def get_receipt(self, check_id: str, contact_id: str) -> dict[str, Any] | None:
+        """Returns a receipt with its check's campaign, version and rule set, or None."""
+
+    @abc.abstractmethod
+    async def get_chunk(self, check_id: str, chunk: int) -> dict[str, Any] | None:
+        """Returns a chunk's row, or None."""
+
+    @abc.abstractmethod
+    async def chunk_receipts(self, check_id: str, chunk: int) -> list[dict[str, Any]]:
+        """Returns a chunk's receipts in chunk order."""
+
+    @abc.abstractmethod
+    async def receipts_of(self, contact_id: str, *, limit: int) -> list[dict[str, Any]]:
+        """Returns up to `limit` receipts naming a contact, newest check first, with their check's fields."""
+
 
 class CampaignRepository(AbstractCampaignRepository):
     """Loads and saves campaigns on one session."""
@@ -224,6 +250,7 @@ class CheckRepository(AbstractCheckRepository):
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._chunks: list[dict[str, Any]] = []
 
     async def add_check(self, values: Mapping[str, Any]) -> None:
         """Stores a check's header."""
@@ -258,3 +285,63 @@ class CheckRepository(AbstractCheckRepository):
             )
             or 0
         )
+
+    def stage_chunk(self, values: Mapping[str, Any]) -> None:
+        """Queues a chunk's row for the commit."""
+        self._chunks.append(dict(values))
+
+    async def flush_chunks(self) -> None:
+        """Writes the staged chunks in the transaction."""
+        if self._chunks:
+            await self.session.execute(sa.insert(orm.check_chunks), self._chunks)
+            self._chunks = []
+
+    def _receipt_query(self) -> sa.Select[Any]:
+        r, c = orm.check_receipts.c, orm.checks.c
+        return sa.select(
+            r.check_id,
+            r.contact_id,
+            r.decision,
+            r.reasons,
+            r.evidence,
+            r.chunk,
+            r.chunk_index,
+            c.campaign_id,
+            c.campaign_version,
+            c.ruleset_version,
+            c.checked_at,
+        ).join(orm.checks, c.id == r.check_id)
+
+    async def get_receipt(self, check_id: str, contact_id: str) -> dict[str, Any] | None:
+        """Returns a receipt with its check's campaign, version and rule set, or None."""
+        r = orm.check_receipts.c
+        query = self._receipt_query().where(r.check_id == check_id, r.contact_id == contact_id)
+        row = (await self.session.execute(query)).mappings().first()
+        return None if row is None else dict(row)
+
+    async def get_chunk(self, check_id: str, chunk: int) -> dict[str, Any] | None:
+        """Returns a chunk's row, or None."""
+        k = orm.check_chunks.c
+        query = sa.select(orm.check_chunks).where(k.check_id == check_id, k.chunk == chunk)
+        row = (await self.session.execute(query)).mappings().first()
+        return None if row is None else dict(row)
+
+    async def chunk_receipts(self, check_id: str, chunk: int) -> list[dict[str, Any]]:
+        """Returns a chunk's receipts in chunk order."""
+        r = orm.check_receipts.c
+        query = (
+            sa.select(r.contact_id, r.decision, r.reasons, r.evidence, r.chunk_index)
+            .where(r.check_id == check_id, r.chunk == chunk)
+            .order_by(r.chunk_index)
+        )
+        return [dict(row) for row in (await self.session.execute(query)).mappings()]
+
+    async def receipts_of(self, contact_id: str, *, limit: int) -> list[dict[str, Any]]:
+        """Returns up to `limit` receipts naming a contact, newest check first."""
+        query = (
+            self._receipt_query()
+            .where(orm.check_receipts.c.contact_id == contact_id)
+            .order_by(orm.checks.c.checked_at.desc(), orm.checks.c.id)
+            .limit(limit)
+        )
+        return [dict(row) for row in (await self.session.execute(query)).mappings()]

@@ -60,17 +60,23 @@ class CampaignRejected(Event):
 
 
 @dataclass(frozen=True)
-class RecipientChecked(Event):
-    """The receipt of one recipient's decision in one check (subject = the contact id)."""
+class ReceiptChunkCommitted(Event):
+    """One chunk of a check's receipts was stored: the root of the RFC 9162 tree over its receipts.
+
+    The receipts themselves stay in the gate (`GET /v1/checks/{check_id}/receipts/{contact_id}` serves
+    one with its proof into `root`); the event's id is the SHA-256 of these fields' canonical bytes
+    (domain/receipts.py), so the audit log's entry commits to the root in the clear.
+    `count` is the chunk's tree size; its receipts are the check's `first_index` … `first_index + count - 1`.
+    """
 
     check_id: str
     campaign_id: str
     campaign_version: int
-    contact_id: str
-    decision: str
-    reasons: tuple[dict[str, str], ...]
-    evidence: tuple[str, ...]
     ruleset_version: str
+    chunk: int
+    first_index: int
+    count: int
+    root: str
     at: datetime
 
 

@@ -14,8 +14,16 @@ from pydantic import ValidationError
 from campaign_gate.domain import review
 from campaign_gate.domain.model import Campaign, StoredFinding
 from campaign_gate.entrypoints import schemas
-from campaign_gate.entrypoints.deps import Admin, Marketer, Reader, Reviewer, ServiceDep, UnitOfWorkDep
-from campaign_gate.service_layer import commands, handlers
+from campaign_gate.entrypoints.deps import (
+    Admin,
+    Marketer,
+    Reader,
+    ReceiptReader,
+    Reviewer,
+    ServiceDep,
+    UnitOfWorkDep,
+)
+from campaign_gate.service_layer import commands, handlers, receipt_proofs
 from campaign_gate.service_layer.handlers import CheckResult
 
 router = APIRouter(prefix="/v1", tags=["campaign-gate"])
@@ -226,6 +234,27 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
                 receipts.append(item)
     service.count_decisions(receipts)
     return JSONResponse({**_header(result), "recipients": receipts})
+
+
+@router.get("/checks/{check_id}/receipts/{contact_id}", response_model=schemas.ReceiptProof)
+async def get_receipt(
+    check_id: Annotated[str, Path(max_length=36)],
+    contact_id: Annotated[str, Path(max_length=64)],
+    _who: ReceiptReader,
+    uow: UnitOfWorkDep,
+) -> Any:
+    """Returns one receipt with its canonical bytes, its chunk, and its inclusion proof into the chunk's
+    root; the chunk's event id finds the audit-log entry holding that root (`vigie-verify receipt`)."""
+    return await receipt_proofs.receipt_with_proof(check_id, contact_id, uow)
+
+
+@router.get("/contacts/{contact_id}/receipts", response_model=schemas.PersonReceipts)
+async def get_receipts_of_contact(
+    contact_id: Annotated[str, Path(max_length=64)], _who: ReceiptReader, uow: UnitOfWorkDep
+) -> Any:
+    """Returns what the gate decided about a person: every receipt naming the contact, newest first
+    (the data-subject access export reads it)."""
+    return {"contact_id": contact_id, "receipts": await receipt_proofs.receipts_of(contact_id, uow)}
 
 
 def _header(result: CheckResult) -> dict[str, Any]:

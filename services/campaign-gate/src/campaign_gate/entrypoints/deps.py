@@ -28,3 +28,5 @@ Reviewer = Annotated[Principal, Depends(require_roles("reviewer"))]
 #: Suppression lists are the administrators'.
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 Reader = Annotated[Principal, Depends(require_roles("marketer", "reviewer", "admin", "auditor"))]
+#: Receipts are read by whoever checks campaigns and by auditors (who verify them against the audit log).
+ReceiptReader = Annotated[Principal, Depends(require_roles("marketer", "auditor"))]

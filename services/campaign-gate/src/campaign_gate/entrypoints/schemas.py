@@ -261,3 +261,49 @@ class SuppressionListRead(BaseModel):
     created_at: datetime
     last_imported_at: datetime | None
     entries: int
+
+
+# --- Receipts as Merkle chunks ---------------------------------------------------------------------
+
+
+class ReceiptChunk(BaseModel):
+    """A chunk of a check's receipts: its place in the check, its tree size and root, and its event."""
+
+    number: int
+    first_index: int
+    count: int
+    root: str = Field(description="hex SHA-256 root of the RFC 9162 tree over the chunk's receipts")
+    event_id: str = Field(description="the chunk event's id: GET /v1/entries?event_id=… on audit-log")
+    event_type: str
+
+
+class ReceiptProof(Receipt):
+    """One receipt, its canonical bytes and its inclusion proof into its chunk's root."""
+
+    check_id: str
+    campaign_id: str
+    campaign_version: int
+    ruleset_version: str
+    at: str
+    canonical: str = Field(description="base64 of the bytes the leaf hashes (sorted-key JSON)")
+    leaf_hash: str
+    index: int = Field(description="the receipt's leaf index in its chunk")
+    inclusion_proof: list[str] = Field(description="RFC 9162 audit path, hex, leaf first")
+    chunk: ReceiptChunk
+
+
+class PersonReceipt(Receipt):
+    """A receipt naming a person, with its check (prove it with GET /v1/checks/{check_id}/receipts/…)."""
+
+    check_id: str
+    campaign_id: str
+    campaign_version: int
+    ruleset_version: str
+    checked_at: str
+    chunk: int | None
+    chunk_index: int | None
+
+
+class PersonReceipts(BaseModel):
+    contact_id: str
+    receipts: list[PersonReceipt]

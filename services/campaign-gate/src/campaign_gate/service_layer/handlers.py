@@ -18,6 +18,7 @@ from campaign_gate.domain import bulk, clock, events, review, rules
 from campaign_gate.domain import model as domain
 from campaign_gate.domain.decision import RecipientDecision
 from campaign_gate.domain.errors import NotFoundError
+from campaign_gate.domain.receipts import RECEIPT_CHUNK, ChunkHeader, chunk_root, receipt_bytes, timestamp
 from campaign_gate.service_layer.commands import (
     ChangeCampaign,
     CheckCampaign,
@@ -45,6 +46,9 @@ class CheckResult:
     ruleset_version: str
     stale: bool
     summary: dict[str, int] = field(default_factory=lambda: {"allow": 0, "needs_review": 0, "block": 0})
+    #: Receipt chunks committed so far, and the receipts in them (the next chunk's number and first index).
+    chunks: int = 0
+    receipted: int = 0
 
     @property
     def recipients(self) -> int:
@@ -298,21 +302,70 @@ def _receipts(
 def _publish_receipts(
     result: CheckResult, receipts: Sequence[dict[str, Any]], *, now: datetime, uow: AbstractGateUnitOfWork
 ) -> None:
-    """Queues a batch of a check's receipts for the audit log on `campaigns.events`."""
-    for r in receipts:
+    """Commits a batch of a check's receipts to the audit log as Merkle chunks: one event per chunk.
+
+    The batch is cut, in order, into chunks of at most RECEIPT_CHUNK; each chunk's RFC 9162 root over
+    its receipts' canonical bytes is staged in the gate and queued on `campaigns.events` as a
+    `ReceiptChunkCommitted`, in the caller's transaction. Each receipt gains its `chunk` and
+    `chunk_index`, stored with it, so the gate can later prove it into its chunk's root.
+    """
+    at = timestamp(now)
+    for start in range(0, len(receipts), RECEIPT_CHUNK):
+        part = receipts[start : start + RECEIPT_CHUNK]
+        number, first = result.chunks, result.receipted
+        root = chunk_root(
+            receipt_bytes(
+                check_id=result.check_id,
+                campaign_id=result.campaign_id,
+                campaign_version=result.campaign_version,
+                ruleset_version=result.ruleset_version,
+                at=at,
+                contact_id=r["contact_id"],
+                decision=r["decision"],
+                reasons=r["reasons"],
+                evidence=r["evidence"],
+            )
+            for r in part
+        )
+        for index, r in enumerate(part):
+            r["chunk"], r["chunk_index"] = number, index
+        header = ChunkHeader(
+            check_id=result.check_id,
+            campaign_id=result.campaign_id,
+            campaign_version=result.campaign_version,
+            ruleset_version=result.ruleset_version,
+            chunk=number,
+            first_index=first,
+            count=len(part),
+            root=root,
+            at=at,
+        )
+        uow.checks.stage_chunk(
+            {
+                "check_id": result.check_id,
+                "chunk": number,
+                "first_index": first,
+                "count": len(part),
+                "root": root,
+                "at": at,
+                "event_id": header.event_id,
+            }
+        )
         uow.publish(
-            events.RecipientChecked(
+            events.ReceiptChunkCommitted(
                 result.check_id,
                 result.campaign_id,
                 result.campaign_version,
-                r["contact_id"],
-                r["decision"],
-                tuple(r["reasons"]),
-                tuple(r["evidence"]),
                 result.ruleset_version,
+                number,
+                first,
+                len(part),
+                root.hex(),
                 now,
             )
         )
+        result.chunks += 1
+        result.receipted += len(part)
 
 
 async def start_check(cmd: CheckCampaign, uow: AbstractGateUnitOfWork) -> tuple[CheckResult, Any]:

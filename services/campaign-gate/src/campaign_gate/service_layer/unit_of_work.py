@@ -92,6 +92,7 @@ class GateUnitOfWork(SqlAlchemyUnitOfWork, AbstractGateUnitOfWork):
 
     async def _flush(self) -> None:
         await self.campaigns.flush()
+        await self.checks.flush_chunks()
         await self.projection.flush()
 
     async def first_deliveries(self, deliveries: Sequence[tuple[str, str]]) -> set[str]:

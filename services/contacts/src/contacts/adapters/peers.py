@@ -4,8 +4,9 @@ Design choice, events or internal HTTP:
 - Reads (the access/portability export) go over internal HTTP. An export is a question asked now
   by one caller, whose answer holds personal data; answering it through Kafka would put that data
   on a topic (SPEC §2 forbids it) and need a request/reply correlation for no gain. Each service
-  already serves the per-contact views (consent: `GET /v1/contacts/{id}/consents`; audit-log:
-  `GET /v1/entries?subject=`), so contacts calls them with a short-lived service token.
+  already serves the per-contact views (consent: `GET /v1/contacts/{id}/consents`; campaign-gate:
+  `GET /v1/contacts/{id}/receipts`; audit-log: `GET /v1/entries?subject=`), so contacts calls them
+  with a short-lived service token.
 - Commands that change another service's state go through that service's public API too (an
   objection: `POST /v1/objections` on consent), so consent stays the only writer of its register
   and records the objection with its own event.
@@ -16,7 +17,7 @@ Design choice, events or internal HTTP:
   consumer wrote (in the transaction that destroyed the subject key), read over HTTP.
 Service tokens are short-lived, minted by `shared.auth.service_token` from the contacts settings (the
 deployment's Ed25519 keys when configured, else the local secret) with only the roles each call needs
-(`integrator` for consent, `auditor` for the audit log).
+(`integrator` for consent, `auditor` for the audit log and the gate's receipts).
 """
 
 from __future__ import annotations
@@ -168,10 +169,12 @@ class Peers(AbstractPeers):
         return items
 
     async def gate_data(self, contact_id: str) -> dict[str, Any]:
-        """Returns what the gate serves about a contact: it has no per-contact route, so only that fact."""
-        return {
-            "contact_id": contact_id,
-            "available": False,
-            "note": "campaign-gate serves no per-contact route; its decisions about this person are its "
-            "recipient_checked receipts, listed from the audit log under gate_decisions",
-        }
+        """Returns what the gate decided about a contact: its receipts, newest check first.
+
+        Each names its check and chunk; `GET /v1/checks/{check_id}/receipts/{contact_id}` on the gate
+        proves one into the chunk root the audit log holds.
+        """
+        response = await self._call(
+            CAMPAIGN_GATE, "GET", f"/v1/contacts/{contact_id}/receipts", roles=("auditor",)
+        )
+        return {"contact_id": contact_id, "available": True, "decisions": response.json()["receipts"]}

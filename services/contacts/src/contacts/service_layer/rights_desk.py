@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from contacts import contracts
 from contacts.adapters.peers import AbstractPeers
 from contacts.adapters.repository import InteractionRow
 from contacts.domain.errors import ContactErasedError, ContactNotFoundError, ContactsError
@@ -178,11 +177,6 @@ class RightsDesk:
         consent = await self.peers.consent_data(contact_id)
         gate = await self.peers.gate_data(contact_id)
         entries = await self.peers.audit_entries(contact_id)
-        gate["decisions"] = [
-            e["event"]["data"]
-            for e in entries
-            if e["type"] == contracts.GATE_RECIPIENT_CHECKED and e.get("event")
-        ]
         return {
             **base,
             "contact_id": contact_id,
