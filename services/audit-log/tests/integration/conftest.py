@@ -26,7 +26,7 @@ from contacts.domain.model import Contact
 from fastapi import FastAPI
 from shared.events import EventEnvelope
 from shared.migrations import upgrade
-from shared.testing.harness import JWT, ROOT, migrated_database
+from shared.testing.harness import JWT, ROOT, migrated_database, service_role_url
 
 from tests.producers import Upstream
 
@@ -46,6 +46,9 @@ def settings_for(database_url: str, *, kafka: str = "127.0.0.1:9", **overrides: 
         **overrides,
     }
     return AuditLogSettings(**values)
+
+
+APPEND_ONLY = ("entries", "tree_nodes", "checkpoints")
 
 
 def consumed(
@@ -149,18 +152,34 @@ async def sqlite_database(directory: Any) -> str:
     return url
 
 
+#: The role the service connects as on PostgreSQL: a member of the group the migrations grant to.
+SERVICE_ROLE = "vigie_audit_log_test_service"
+APP_ROLE = "vigie_audit_log_app"
+#: A service URL -> the admin URL of the same database (the owner's, for tampering).
+OWNER_URL: dict[str, str] = {}
+
+
+async def postgres_database(admin_url: str) -> str:
+    """Returns the service's URL of a fresh migrated PostgreSQL database: the admin (superuser) ran
+    the migrations and owns the tables and their guards; the service connects as SERVICE_ROLE."""
+    owner_url = await migrated_database(admin_url, "audit-log")
+    url = await service_role_url(owner_url, member_of=APP_ROLE, role=SERVICE_ROLE)
+    OWNER_URL[url] = owner_url
+    return url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    """A fresh migrated database, once on SQLite and once on PostgreSQL."""
+    """A fresh migrated database, once on SQLite and once on PostgreSQL (as the service's role)."""
     if request.param == "sqlite":
         return await sqlite_database(tmp_path)
-    return await migrated_database(request.getfixturevalue("postgres_admin_url"), "audit-log")
+    return await postgres_database(request.getfixturevalue("postgres_admin_url"))
 
 
 @pytest.fixture
 async def postgres_url(postgres_admin_url: str) -> str:
-    """A fresh migrated PostgreSQL database (the admin URL's superuser owns it)."""
-    return await migrated_database(postgres_admin_url, "audit-log")
+    """A fresh migrated PostgreSQL database, as the service's role (the admin owns the tables)."""
+    return await postgres_database(postgres_admin_url)
 
 
 @contextlib.asynccontextmanager
@@ -205,13 +224,19 @@ async def served_over_http(app: FastAPI) -> AsyncIterator[str]:
 
 
 async def tamper(url: str, statement: str, *params: Any) -> None:
-    """Runs a statement behind the append-only triggers' back, as a database superuser could."""
+    """Runs a statement behind the append-only triggers' back, as the tables' owner (or a superuser)
+    could: the guards are disabled, the statement runs, and they are enabled again, in one transaction."""
     if url.startswith("postgresql"):
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        owner = OWNER_URL.get(url, url)
+        conn = await asyncpg.connect(owner.replace("postgresql+asyncpg://", "postgresql://"))
         try:
             async with conn.transaction():
-                await conn.execute("SET LOCAL session_replication_role = replica")
+                for table in APPEND_ONLY:
+                    await conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
                 await conn.execute(statement.replace("?", "${}").format(*range(1, len(params) + 1)), *params)
+                for table in APPEND_ONLY:
+                    await conn.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_update_delete")
+                    await conn.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_truncate")
         finally:
             await conn.close()
         return

@@ -141,4 +141,96 @@ async def test_verification_in_small_chunks_finds_the_same_root_and_the_same_bad
     await tamper(log.url, "UPDATE entries SET canonical = ? WHERE idx = ?", b"{}", 9)
     for chunk in (1, 3, 4, 100):
         report = await verify_log(log.service.uow(), chunk=chunk)
-        assert [p.index for p in report.problems] == [2, 9, None], chunk
+        # The missing entry's leaf is the tree's own, so the gap is named once and nothing after it.
+        assert [p.index for p in report.problems] == [2, 9], (chunk, report.problems)
+
+    await tamper(
+        log.url, "UPDATE entries SET canonical = ?, leaf_hash = ? WHERE idx = ?", b"{}", leaf_hash(b"{}"), 9
+    )
+    await tamper(log.url, "UPDATE tree_nodes SET hash = ? WHERE level = 0 AND idx = ?", leaf_hash(b"{}"), 9)
+    for chunk in (1, 4, 100):
+        report = await verify_log(log.service.uow(), chunk=chunk)
+        # Entry, leaf and level-0 node altered together: the node above is where the tree disagrees.
+        assert [p.index for p in report.problems] == [2, 8], (chunk, report.problems)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("actor", "crm/mallory"),
+        ("event_type", "vigie.contacts.contact_forged.v1"),
+        ("subject", "sub-forged"),
+    ],
+)
+async def test_an_entry_whose_column_alone_was_changed_is_never_served_and_is_named(
+    log: Log, tmp_path, capsys: pytest.CaptureFixture[str], column: str, value: str
+) -> None:
+    vkey = await _log_of_eight_signed(log)
+    honest = (await log.client.get(f"/v1/entries/{TAMPERED}", headers=AUDITOR)).json()
+
+    await tamper(log.url, f"UPDATE entries SET {column} = ? WHERE idx = ?", value, TAMPERED)
+
+    single = await log.client.get(f"/v1/entries/{TAMPERED}", headers=AUDITOR)
+    assert single.status_code == 409 and f"entry {TAMPERED}" in single.text
+    assert (await log.client.get(f"/v1/entries/{TAMPERED - 1}", headers=AUDITOR)).status_code == 200
+    assert (await log.client.get("/v1/entries", headers=AUDITOR)).status_code == 409
+    lines = (await log.client.get("/v1/export", headers=AUDITOR)).text.splitlines()
+    assert len(lines) == TAMPERED + 1 and f"entry {TAMPERED}" in lines[-1] and '"error"' in lines[-1]
+    assert honest["actor"] == "crm/alice"
+
+    verdict = (await log.client.get("/v1/verify", headers=AUDITOR)).json()
+    assert not verdict["ok"] and verdict["first_bad_index"] == TAMPERED
+    served_name = {"event_type": "type"}.get(column, column)
+    assert served_name in verdict["problems"][0]["problem"]
+
+    export = tmp_path / "entries.ndjson"
+    export.write_text("\n".join(lines) + "\n")
+    checkpoint = tmp_path / "checkpoint.txt"
+    checkpoint.write_text((await log.client.get("/v1/checkpoint", headers=AUDITOR)).text)
+    capsys.readouterr()
+    assert await _cli("log", "--vkey", vkey, "--export", str(export), "--checkpoint", str(checkpoint)) == 1
+    assert f"entry {TAMPERED}:" in capsys.readouterr().err
+    async with served_over_http(log.app) as url:
+        common = ["--vkey", vkey, "--url", url, "--token", token("auditor")]
+        assert await _cli("inclusion", *common, "--index", str(TAMPERED - 1)) == 0
+        assert await _cli("inclusion", *common, "--index", str(TAMPERED)) == 1
+    assert "tampered" in capsys.readouterr().err
+
+
+async def test_an_export_line_whose_served_field_disagrees_with_its_canonical_bytes_fails_the_cli(
+    log: Log, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vkey = await _log_of_eight_signed(log)
+    lines = (await log.client.get("/v1/export", headers=AUDITOR)).text.splitlines()
+    lines[TAMPERED] = lines[TAMPERED].replace('"actor":"crm/alice"', '"actor":"crm/mallory"')
+    export = tmp_path / "entries.ndjson"
+    export.write_text("\n".join(lines) + "\n")
+    checkpoint = tmp_path / "checkpoint.txt"
+    checkpoint.write_text((await log.client.get("/v1/checkpoint", headers=AUDITOR)).text)
+    capsys.readouterr()
+    assert await _cli("log", "--vkey", vkey, "--export", str(export), "--checkpoint", str(checkpoint)) == 1
+    assert f"entry {TAMPERED} (line {TAMPERED + 1}): served actor differs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("level", "index"), [(1, 2), (2, 0), (3, 0), (0, 6)])
+async def test_a_changed_stored_tree_node_fails_verify_at_that_node(log: Log, level: int, index: int) -> None:
+    await _log_of_eight_signed(log)
+
+    await tamper(
+        log.url, "UPDATE tree_nodes SET hash = ? WHERE level = ? AND idx = ?", b"\x07" * 32, level, index
+    )
+
+    verdict = (await log.client.get("/v1/verify", headers=AUDITOR)).json()
+    assert not verdict["ok"]
+    named = [p for p in verdict["problems"] if f"(level {level}, index {index})" in p["problem"]]
+    assert len(named) == 1 and named[0]["index"] == index << level, verdict["problems"]
+
+
+async def test_a_removed_internal_node_fails_verify(log: Log) -> None:
+    await _log_of_eight_signed(log)
+
+    await tamper(log.url, "DELETE FROM tree_nodes WHERE level = 2 AND idx = 1")
+
+    verdict = (await log.client.get("/v1/verify", headers=AUDITOR)).json()
+    assert not verdict["ok"]
+    assert any("(level 2, index 1) is missing" in p["problem"] for p in verdict["problems"])

@@ -63,6 +63,35 @@ async def create_postgres_database(admin_url: str, name: str) -> str:
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
+async def service_role_url(
+    database_url: str, *, member_of: str, role: str, password: str = "test-only-service-role"
+) -> str:
+    """Returns `database_url` as a login role that holds only what `member_of` was granted.
+
+    Services whose migrations separate ownership from use (audit-log: `vigie_audit_log_app`) connect
+    this way in tests, as in the cluster: the tables and their guards belong to the role that ran
+    the migrations (here the admin), and the service's role is not their owner. The role is
+    cluster-wide and created on first use; `database_url` must be an admin's.
+    """
+    import asyncpg
+
+    driver_url = database_url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(driver_url)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+        if not exists:
+            with contextlib.suppress(asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
+                await conn.execute(
+                    f"CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}'"
+                )
+        await conn.execute(f'GRANT "{member_of}" TO "{role}"')
+    finally:
+        await conn.close()
+    scheme, rest = database_url.split("://", 1)
+    host_and_path = rest.rsplit("@", 1)[-1]
+    return f"{scheme}://{role}:{password}@{host_and_path}"
+
+
 def common_settings(kafka: str) -> dict[str, Any]:
     """Returns the settings every service shares in a test."""
     return {"KAFKA_BOOTSTRAP_SERVERS": kafka, "VIGIE_PROFILE": "test", **JWT}

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vigie_verify.checkpoint import Checkpoint, open_checkpoint
+from vigie_verify.entries import canonical_document, served_mismatches
 from vigie_verify.errors import LogError, VerificationError, VerifierKeyError
 from vigie_verify.export import verify_export
 from vigie_verify.merkle import leaf_hash, verify_consistency, verify_inclusion
@@ -70,6 +71,9 @@ class LogClient:
                 return body
         except urllib.error.HTTPError as exc:
             detail = exc.read(300).decode("utf-8", "replace").strip()
+            if exc.code == 409:
+                # Because the log answers 409 for an entry that fails its own checks (altered in storage).
+                raise LogError(f"GET {url}: the log reports a tampered entry: {detail}") from None
             raise FetchError(f"GET {url}: HTTP {exc.code} {detail}".rstrip()) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -162,7 +166,10 @@ def run_inclusion(args: argparse.Namespace) -> int:
     client = _client(args)
     index: int = args.index
     checkpoint, _ = _fetch_checkpoint(client, vkey=args.vkey, origin=args.origin)
-    entry = client.get_json(f"/v1/entries/{index}")
+    try:
+        entry = client.get_json(f"/v1/entries/{index}")
+    except LogError as exc:
+        raise LogError(f"entry {index}: {exc}", index=index) from None
     where = f"entry {index}"
     if _field(entry, "index", int, where=where) != index:
         raise LogError(f"asked for entry {index}, the log returned entry {entry['index']}", index=index)
@@ -170,6 +177,16 @@ def run_inclusion(args: argparse.Namespace) -> int:
         canonical = base64.b64decode(_field(entry, "canonical", str, where=where), validate=True)
     except (binascii.Error, ValueError):
         raise FetchError(f"{where}: 'canonical' is not base64") from None
+    try:
+        wrong = served_mismatches(canonical_document(canonical), entry)
+    except ValueError:
+        raise LogError(f"entry {index}: its canonical bytes are not a JSON object", index=index) from None
+    if wrong:
+        raise LogError(
+            f"entry {index}: served {', '.join(wrong)} differ{'s' if len(wrong) == 1 else ''} from its "
+            "canonical bytes",
+            index=index,
+        )
     computed = leaf_hash(canonical)
     if "leaf_hash" in entry and _hex_bytes(entry["leaf_hash"], what=f"{where} leaf_hash") != computed:
         raise LogError(
@@ -245,7 +262,7 @@ def run_log(args: argparse.Namespace) -> int:
     """Verifies a whole NDJSON export, offline, against a signed checkpoint file."""
     checkpoint = open_checkpoint(_read_text(args.checkpoint), vkey=args.vkey, origin=args.origin)
     with open(args.export, "rb") as lines:
-        report = verify_export(lines, checkpoint=checkpoint)
+        report = verify_export(lines, checkpoint=checkpoint, workers=args.workers)
     print(f"OK {report.checked} entries rebuild {_describe(checkpoint)}")
     if report.beyond_checkpoint:
         print(f"note: {report.beyond_checkpoint} later entries are not covered by this checkpoint")
@@ -381,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("log", run_log, "verify a full NDJSON export offline against a checkpoint file")
     sub.add_argument("--export", required=True, help="NDJSON export (GET /v1/export?format=ndjson)")
     sub.add_argument("--checkpoint", required=True, help="signed checkpoint note file")
+    sub.add_argument(
+        "--workers", type=_non_negative, default=None, help="processes checking lines (default: one per core)"
+    )
 
     sub = add("monitor", run_monitor, "refuse rollbacks and forks against the last trusted checkpoint")
     add_network(sub)

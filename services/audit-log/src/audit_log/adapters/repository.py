@@ -4,7 +4,7 @@ checkpoints, crypto-shredding, and every query the auditors' API runs."""
 from __future__ import annotations
 
 import abc
-import asyncio
+import base64
 import hashlib
 import hmac
 from collections import OrderedDict
@@ -21,13 +21,15 @@ from shared.events import EventEnvelope
 from sqlalchemy.ext.asyncio import AsyncConnection
 from vigie_verify import merkle
 from vigie_verify.checkpoint import Checkpoint, sign_checkpoint
+from vigie_verify.entries import canonical_document, served_mismatches
 from vigie_verify.note import verifier_key
 
 from audit_log.adapters import orm
+from audit_log.adapters.verification import verify_stored_log, worker_pool
+from audit_log.domain.errors import TamperedEntryError
 from audit_log.domain.model import (
     AuditEntry,
     EntrySelection,
-    Problem,
     SignedCheckpoint,
     SignerKey,
     StoredEntry,
@@ -403,18 +405,22 @@ class SqlLogRepository(AbstractLogRepository):
 
     async def stream(self, selection: EntrySelection) -> AsyncIterator[StoredEntry]:
         result = await self.conn.stream(
-            sa.select(orm.entries).where(*self._where(selection)).order_by(orm.entries.c.idx)
+            _with_leaf_node(sa.select(orm.entries)).where(*self._where(selection)).order_by(orm.entries.c.idx)
         )
         async for row in result:
-            yield _stored(row, event=None)
+            yield _verified(row, open_event=None)
 
     async def verify(self, *, chunk: int, max_problems: int) -> VerifyReport:
-        return await _verify_log(
+        size = await self.size()
+        return await verify_stored_log(
             self.conn,
             checkpoint=await self.latest_checkpoint(),
-            size=await self.size(),
+            vkey=self.keys.vkey(),
+            size=size,
             chunk=chunk,
             max_problems=max_problems,
+            # Because starting worker processes costs more than hashing a small log here.
+            executor=worker_pool() if size >= 4 * chunk else None,
         )
 
     def _where(self, selection: EntrySelection) -> list[Any]:
@@ -439,42 +445,84 @@ class SqlLogRepository(AbstractLogRepository):
         return clauses
 
     def _opened(self, row: Any) -> StoredEntry:
-        return _stored(row, event=self._open_event(row, row.wrapped_key))
+        return _verified(row, open_event=lambda document: self._open_event(document, row.wrapped_key))
 
-    def _open_event(self, row: Any, wrapped_key: bytes | None) -> dict[str, Any] | None:
-        """Returns the event an entry holds, given its subject's wrapped key; None once shredded."""
+    def _open_event(self, document: dict[str, Any], wrapped_key: bytes | None) -> dict[str, Any] | None:
+        """Returns the event an entry's canonical bytes seal, given its subject's wrapped key; None once
+        shredded."""
         if wrapped_key is None:
             return None
         try:
             dek = self.keys.key_ring.unwrap(bytes(wrapped_key))
-            raw = decrypt_value(dek, bytes(row.sealed_event), associated_data=row.event_id.encode())
+            sealed = base64.b64decode(document["sealed_event"], validate=True)
+            raw = decrypt_value(dek, sealed, associated_data=str(document["event_id"]).encode())
         except Exception:  # noqa: BLE001 - sealed under an older, destroyed key of the same subject.
             return None
         return EventEnvelope.decode(raw).model_dump(mode="json")
 
 
-def _stored(row: Any, *, event: dict[str, Any] | None) -> StoredEntry:
-    return StoredEntry(
-        index=row.idx,
-        event_id=row.event_id,
-        event_type=row.event_type,
-        source=row.source,
-        subject_pseudonym=row.subject,
-        actor=row.actor,
-        event_time=row.event_time,
-        integrated_at=row.integrated_at,
-        leaf_hash=bytes(row.leaf_hash),
-        canonical=bytes(row.canonical),
-        event=event,
+def _verified(
+    row: Any, *, open_event: Callable[[dict[str, Any]], dict[str, Any] | None] | None
+) -> StoredEntry:
+    """Returns the entry a row holds, every field taken from its canonical bytes, once those bytes are
+    checked against its leaf hash and level-0 tree node and every query column against those bytes;
+    raises TamperedEntryError otherwise (so that nothing altered in the database is served)."""
+    canonical = bytes(row.canonical)
+    computed = merkle.leaf_hash(canonical)
+    if computed != bytes(row.leaf_hash) or row.leaf_node is None or computed != bytes(row.leaf_node):
+        raise TamperedEntryError(row.idx, "its canonical bytes do not hash to its leaf in the tree")
+    try:
+        document = canonical_document(canonical)
+        wrong = served_mismatches(
+            document,
+            {
+                "index": row.idx,
+                "event_id": row.event_id,
+                "type": row.event_type,
+                "source": row.source,
+                "subject": row.subject,
+                "actor": row.actor,
+                "event_time": row.event_time,
+                "integrated_at": row.integrated_at,
+            },
+        )
+        if wrong:
+            raise TamperedEntryError(
+                row.idx, f"its {', '.join(wrong)} column differs from its canonical bytes"
+            )
+        return StoredEntry(
+            index=document["index"],
+            event_id=document["event_id"],
+            event_type=document["event_type"],
+            source=document["source"],
+            subject_pseudonym=document["subject"],
+            actor=document["actor"],
+            event_time=datetime.fromisoformat(document["event_time"]),
+            integrated_at=datetime.fromisoformat(document["integrated_at"]),
+            leaf_hash=computed,
+            canonical=canonical,
+            event=open_event(document) if open_event is not None else None,
+        )
+    except (KeyError, TypeError, ValueError):
+        raise TamperedEntryError(row.idx, "its canonical bytes are not a well-formed entry") from None
+
+
+def _with_leaf_node(query: sa.Select[Any]) -> sa.Select[Any]:
+    """Adds the entry's level-0 tree node (its leaf as the tree holds it) to a query on entries."""
+    n = orm.tree_nodes
+    return query.add_columns(n.c.hash.label("leaf_node")).outerjoin(
+        n, sa.and_(n.c.level == 0, n.c.idx == orm.entries.c.idx)
     )
 
 
 def _with_subject_key(query: sa.Select[Any]) -> sa.Select[Any]:
-    """Adds the entry's subject key (NULL once shredded) to a query on entries,
+    """Adds the entry's subject key (NULL once shredded) and its level-0 tree node to a query on entries,
     saving a round trip per entry."""
     keys = orm.subject_keys
-    return query.add_columns(keys.c.wrapped_key).select_from(
-        orm.entries.outerjoin(keys, keys.c.subject == orm.entries.c.subject)
+    return _with_leaf_node(
+        query.add_columns(keys.c.wrapped_key).select_from(
+            orm.entries.outerjoin(keys, keys.c.subject == orm.entries.c.subject)
+        )
     )
 
 
@@ -491,107 +539,4 @@ async def _insert_many(conn: AsyncConnection, table: sa.Table, rows: list[dict[s
     columns = list(rows[0])
     await driver.copy_records_to_table(
         table.name, columns=columns, records=[tuple(row[c] for c in columns) for row in rows]
-    )
-
-
-async def _read_chunk(conn: AsyncConnection, low: int, high: int) -> list[Any]:
-    """Returns (idx, canonical, leaf_hash, level-0 node hash or None)
-    of the entries with low <= idx < high."""
-    if conn.dialect.name == "postgresql":
-        # Because the driver's own fetch reads rows several times faster than result-row objects.
-        driver = await asyncpg_connection(conn)
-        return list(
-            await driver.fetch(
-                "SELECT e.idx, e.canonical, e.leaf_hash, n.hash FROM entries e LEFT JOIN tree_nodes n "
-                "ON n.level = 0 AND n.idx = e.idx AND n.idx >= $1 AND n.idx < $2 "
-                "WHERE e.idx >= $1 AND e.idx < $2 ORDER BY e.idx",
-                low,
-                high,
-            )
-        )
-    e, n = orm.entries.c, orm.tree_nodes
-    query = (
-        sa.select(e.idx, e.canonical, e.leaf_hash, n.c.hash)
-        .select_from(orm.entries.outerjoin(n, sa.and_(n.c.level == 0, n.c.idx == e.idx)))
-        .where(e.idx >= low, e.idx < high)
-        .order_by(e.idx)
-    )
-    return list((await conn.execute(query)).all())
-
-
-def _chunk_problems(rows: list[Any], computed: list[bytes], expected: int) -> list[Problem]:
-    """Returns the problems of one chunk: where a gap starts,
-    and each entry that does not hash to its leaf."""
-    problems: list[Problem] = []
-    gap_reported = False
-    for position, row in enumerate(rows):
-        idx = row[0]
-        if not gap_reported and idx != expected + position:
-            problems.append(Problem(expected + position, f"gap or duplicate: next stored index is {idx}"))
-            gap_reported = True  # Because one gap shifts every later index: report where it starts only.
-        if computed[position] != row[2] or computed[position] != row[3]:
-            problems.append(Problem(idx, "entry does not match its leaf hash in the tree"))
-    return problems
-
-
-async def _verify_log(
-    conn: AsyncConnection, *, checkpoint: SignedCheckpoint | None, size: int, chunk: int, max_problems: int
-) -> VerifyReport:
-    """Recomputes every leaf and the root from the canonical bytes, in chunks, and names the bad indices.
-
-    Each leaf is checked against the stored leaf hash and the stored tree's level-0 node, and the
-    recomputed root at the latest checkpoint's size against that signed root, so that an entry
-    altered behind the triggers' back is found even if its stored hashes were altered too. Indices
-    must run 0..n-1: a gap or a duplicate is reported at the index where it starts.
-    """
-    checkpoint_size = checkpoint.tree_size if checkpoint is not None else None
-    problems: list[Problem] = []
-    accumulator = merkle.RootAccumulator()
-    checkpoint_root: bytes | None = merkle.EMPTY_ROOT if checkpoint_size == 0 else None
-    sha256, prefix = hashlib.sha256, b"\x00"  # RFC 9162 leaf prefix.
-    expected = 0
-    # Because the database reads the next chunk while this process hashes the current one.
-    pending = asyncio.ensure_future(_read_chunk(conn, 0, chunk)) if size else None
-    try:
-        for low in range(0, size, chunk):
-            assert pending is not None
-            rows = await pending
-            pending = (
-                asyncio.ensure_future(_read_chunk(conn, low + chunk, low + 2 * chunk))
-                if low + chunk < size
-                else None
-            )
-            computed = [sha256(prefix + row[1]).digest() for row in rows]
-            regular = bool(rows) and rows[0][0] == expected and rows[-1][0] == expected + len(rows) - 1
-            if not regular or computed != [row[2] for row in rows] or computed != [row[3] for row in rows]:
-                problems += _chunk_problems(rows, computed, expected)
-            if checkpoint_size is not None and accumulator.size < checkpoint_size <= accumulator.size + len(
-                computed
-            ):
-                split = checkpoint_size - accumulator.size
-                accumulator.extend(computed[:split])
-                checkpoint_root = accumulator.root()
-                accumulator.extend(computed[split:])
-            else:
-                accumulator.extend(computed)
-            if rows:
-                expected = rows[-1][0] + 1
-    finally:
-        if pending is not None:
-            pending.cancel()
-    if checkpoint is not None:
-        if checkpoint.tree_size > accumulator.size:
-            problems.append(
-                Problem(
-                    accumulator.size,
-                    f"checkpoint covers {checkpoint_size} entries, log has {accumulator.size}",
-                )
-            )
-        elif checkpoint_root != checkpoint.root_hash:
-            problems.append(Problem(None, "recomputed root differs from the signed checkpoint"))
-    return VerifyReport(
-        tree_size=accumulator.size,
-        root_hash=accumulator.root(),
-        problems=problems[:max_problems],
-        checkpoint_size=checkpoint_size,
     )

@@ -24,3 +24,12 @@ class NoCheckpointError(AuditLogError):
 
 class ProofOutOfRangeError(AuditLogError):
     """A proof was asked about indices or tree sizes it cannot cover (the message names the field)."""
+
+
+class TamperedEntryError(AuditLogError):
+    """A stored entry disagrees with its own canonical bytes or its leaf in the tree: it is not served."""
+
+    def __init__(self, index: int, problem: str) -> None:
+        super().__init__(f"entry {index} fails verification: {problem}")
+        self.index = index
+        self.problem = problem

@@ -13,7 +13,12 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from shared.web import MAX_INTEGER
 
-from audit_log.domain.errors import EntryNotFoundError, NoCheckpointError, ProofOutOfRangeError
+from audit_log.domain.errors import (
+    EntryNotFoundError,
+    NoCheckpointError,
+    ProofOutOfRangeError,
+    TamperedEntryError,
+)
 from audit_log.domain.model import EntrySelection
 from audit_log.entrypoints import schemas
 from audit_log.entrypoints.deps import Auditor, UnitOfWorkDep
@@ -56,17 +61,23 @@ async def list_entries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     event_id: Filter = None,
 ) -> schemas.EntryPage:
-    """Lists entries by subject (contact id), type, actor and time, oldest first, with a cursor."""
-    page = await handlers.list_entries(
-        commands.ListEntries(
-            selection=_selection(
-                subject=subject, type_=type, actor=actor, since=since, until=until, event_id=event_id
+    """Lists entries by subject (contact id), type, actor and time, oldest first, with a cursor.
+
+    A page holding an entry that fails its checks (see `get_entry`) is refused with 409.
+    """
+    try:
+        page = await handlers.list_entries(
+            commands.ListEntries(
+                selection=_selection(
+                    subject=subject, type_=type, actor=actor, since=since, until=until, event_id=event_id
+                ),
+                limit=limit,
+                cursor=cursor,
             ),
-            limit=limit,
-            cursor=cursor,
-        ),
-        uow,
-    )
+            uow,
+        )
+    except TamperedEntryError as exc:
+        raise HTTPException(409, str(exc)) from None
     return schemas.EntryPage(
         items=[schemas.EntryPublic.of(e) for e in page.items],
         next_cursor=str(page.next_cursor) if page.next_cursor is not None else None,
@@ -77,11 +88,15 @@ async def list_entries(
 async def get_entry(
     index: Annotated[int, Path(ge=0, le=MAX_INTEGER)], uow: UnitOfWorkDep, _principal: Auditor
 ) -> schemas.EntryPublic:
-    """Returns one entry with its canonical bytes and leaf hash."""
+    """Returns one entry with its canonical bytes and leaf hash; every field is read from the canonical
+    bytes, once they hash to the entry's leaf in the tree and every stored column agrees with them
+    (409 naming the entry otherwise: it was altered in the database)."""
     try:
         return schemas.EntryPublic.of(await handlers.get_entry_or_raise(index, uow))
     except EntryNotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
+    except TamperedEntryError as exc:
+        raise HTTPException(409, str(exc)) from None
 
 
 @router.get("/checkpoint", response_class=PlainTextResponse)
@@ -144,7 +159,11 @@ async def export(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> StreamingResponse:
-    """Streams entries as NDJSON or CSV, each with its canonical bytes and leaf hash for offline checks."""
+    """Streams entries as NDJSON or CSV, each with its canonical bytes and leaf hash for offline checks.
+
+    Every field is read from the checked canonical bytes; an entry that fails its checks ends the
+    export with a last line `{"error": ...}` naming it (CSV: a row whose first cell is `error`).
+    """
     if format not in ("ndjson", "csv"):
         raise HTTPException(422, "format must be ndjson or csv")
     selection = _selection(subject=subject, type_=type, actor=actor, since=since, until=until)
@@ -152,9 +171,14 @@ async def export(
     async def _lines() -> AsyncIterator[bytes]:
         if format == "csv":
             yield _csv_line(schemas.EXPORT_COLUMNS)
-        async for entry in handlers.export_entries(selection, uow):
-            fields = schemas.export_fields(entry)
-            yield orjson.dumps(fields) + b"\n" if format == "ndjson" else _csv_line(list(fields.values()))
+        try:
+            async for entry in handlers.export_entries(selection, uow):
+                fields = schemas.export_fields(entry)
+                yield orjson.dumps(fields) + b"\n" if format == "ndjson" else _csv_line(list(fields.values()))
+        except TamperedEntryError as exc:
+            # Because the status line is already sent: the export says where it stopped and why.
+            failure = {"error": str(exc), "index": exc.index}
+            yield orjson.dumps(failure) + b"\n" if format == "ndjson" else _csv_line(["error", str(exc)])
 
     media = "application/x-ndjson" if format == "ndjson" else "text/csv"
     return StreamingResponse(_lines(), media_type=media)
