@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from shared.blind_index import BlindIndexer
-from shared.envelope_crypto import KeyRing
 from shared.runtime import Runtime
 
 from contacts import contracts
@@ -109,9 +107,8 @@ def bootstrap(
     """
     settings = settings or ContactsSettings()
     keks, active = settings.kek_ring()
-    vault = PersonalDataVault(
-        key_ring=KeyRing(keks, active),
-        indexer=BlindIndexer(settings.blind_index_key.get_secret_value().encode()),
+    vault = PersonalDataVault.from_keys(
+        keks=keks, active_kek=active, blind_index_key=settings.blind_index_key.get_secret_value().encode()
     )
     topics = [contracts.CONTACTS_EVENTS]
     # Because the runtime creates its topics before consuming, and contacts may start before its peers;

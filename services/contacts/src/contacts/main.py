@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,7 +14,7 @@ from shared.web import create_app as create_platform_app
 
 from contacts.bootstrap import Contacts, bootstrap
 from contacts.domain import errors
-from contacts.entrypoints import consumer
+from contacts.entrypoints import consumer, import_pool
 from contacts.entrypoints.api import requests_router, router
 from contacts.settings import ContactsSettings
 
@@ -23,6 +24,13 @@ def create_app(settings: ContactsSettings | None = None, *, service: Contacts | 
     retention sweeper in-process, as the settings say."""
     service = service or bootstrap(settings)
     settings = service.settings
+    keks, active = settings.kek_ring()
+    preparer = import_pool.RowPreparer(
+        vault=service.vault,
+        keys=(keks, active, settings.blind_index_key.get_secret_value().encode()),
+        workers=settings.import_workers,
+        parallel_min_rows=settings.import_parallel_min_rows,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -33,7 +41,10 @@ def create_app(settings: ContactsSettings | None = None, *, service: Contacts | 
                 ("retention sweeper", service.sweep_retention_forever),
             ),
         ):
-            yield
+            try:
+                yield
+            finally:
+                await asyncio.to_thread(preparer.close)
 
     app = create_platform_app(
         title="Vigie contacts",
@@ -52,6 +63,7 @@ def create_app(settings: ContactsSettings | None = None, *, service: Contacts | 
         registry=service.runtime.registry,
     )
     app.state.service = service
+    app.state.import_preparer = preparer
     return app
 
 

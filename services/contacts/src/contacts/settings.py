@@ -30,6 +30,10 @@ class ContactsSettings(ServiceSettings):
     retention_sweep_interval_seconds: float = 3600.0
     #: Rows per transaction of a bulk import.
     import_batch_rows: int = 2000
+    #: Worker processes that validate, seal and build the events of import rows; 0: one per core.
+    import_workers: int = 0
+    #: Batches smaller than this are prepared in the API process (starting workers would cost more).
+    import_parallel_min_rows: int = 1000
 
     # Data-subject requests: where the peer services answer, and how often open requests are watched.
     consent_url: str = "http://127.0.0.1:8002"

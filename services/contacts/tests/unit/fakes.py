@@ -13,17 +13,14 @@ from contacts.domain.errors import DuplicateContactError, VersionConflictError
 from contacts.domain.model import Contact, Status
 from contacts.domain.requests import DataSubjectRequest, ObjectionForward, RequestKind, RequestNotFoundError
 from contacts.service_layer.unit_of_work import AbstractContactsUnitOfWork
-from shared.blind_index import BlindIndexer
-from shared.envelope_crypto import KeyRing
 
 T0 = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
 
 
 def make_vault() -> PersonalDataVault:
     """Returns a vault with fixed test keys."""
-    return PersonalDataVault(
-        key_ring=KeyRing({"k1": b"k" * 32}, "k1"),
-        indexer=BlindIndexer(b"test-blind-index-key-0123456789abcdef"),
+    return PersonalDataVault.from_keys(
+        keks={"k1": b"k" * 32}, active_kek="k1", blind_index_key=b"test-blind-index-key-0123456789abcdef"
     )
 
 
@@ -56,14 +53,22 @@ class FakeContactRepository(AbstractContactRepository):
         return contact
 
     async def find_known(
-        self, *, email_indexes: list[str], phone_indexes: list[str]
+        self, *, email_indexes: list[str], phone_indexes: list[str], external_ref_indexes: list[str] = ()
     ) -> dict[tuple[str, str], str]:
-        wanted = {("email", i) for i in email_indexes} | {("phone", i) for i in phone_indexes}
+        wanted = (
+            {("email", i) for i in email_indexes}
+            | {("phone", i) for i in phone_indexes}
+            | {("external_ref", i) for i in external_ref_indexes}
+        )
         found: dict[tuple[str, str], str] = {}
         for contact in self._staged.values():
             if contact.status is Status.ERASED:
                 continue
-            for kind, index in (("email", contact.indexes.email), ("phone", contact.indexes.phone)):
+            for kind, index in (
+                ("email", contact.indexes.email),
+                ("phone", contact.indexes.phone),
+                ("external_ref", contact.indexes.external_ref),
+            ):
                 if index is not None and (kind, index) in wanted:
                     found[(kind, index)] = contact.id
         return found
@@ -99,7 +104,7 @@ class FakeContactRepository(AbstractContactRepository):
                 stored = self._staged[contact.id]
                 if stored.version != self._versions[contact.id]:
                     raise VersionConflictError(contact.id, self._versions[contact.id], stored.version)
-            for matched_on in ("email", "phone"):
+            for matched_on in ("external_ref", "email", "phone"):
                 index = getattr(contact.indexes, matched_on)
                 if index is None or contact.status is Status.ERASED:
                     continue

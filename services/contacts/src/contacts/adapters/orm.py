@@ -40,6 +40,8 @@ contacts = sa.Table(
     sa.Column("personal_data", sa.LargeBinary, nullable=True),
     sa.Column("email_index", sa.String(64), nullable=True),
     sa.Column("phone_index", sa.String(64), nullable=True),
+    #: Blind index of the caller's (source, external_ref): its own id of the person, unique per source.
+    sa.Column("external_ref_index", sa.String(64), nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     # Because one live contact per e-mail and per phone is what "no duplicates" means, the database
@@ -58,6 +60,13 @@ contacts = sa.Table(
         unique=True,
         postgresql_where=sa.text("phone_index IS NOT NULL"),
         sqlite_where=sa.text("phone_index IS NOT NULL"),
+    ),
+    sa.Index(
+        "uq_contacts_external_ref_index",
+        "external_ref_index",
+        unique=True,
+        postgresql_where=sa.text("external_ref_index IS NOT NULL"),
+        sqlite_where=sa.text("external_ref_index IS NOT NULL"),
     ),
 )
 

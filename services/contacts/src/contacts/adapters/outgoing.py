@@ -31,5 +31,13 @@ def to_envelope(event: Any, *, actor: str, correlation_id: str | None) -> tuple[
         subject=event.contact_id or event.request_id,
         actor=actor,
         correlationid=correlation_id,
-        data=event_data(event),
+        data=_data(event),
     )
+
+
+def _data(event: Any) -> dict[str, Any]:
+    # Because `gate_facts` are JSON-ready already, a ContactCreated needs no walk over them: the same
+    # data as `event_data` gives, at a fraction of its cost on every create and import row.
+    if type(event) is events.ContactCreated:
+        return {"contact_id": event.contact_id, "facts": event.facts, "at": event.at.isoformat()}
+    return event_data(event)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,9 +40,28 @@ ATTRIBUTES_KEY = "attributes"
 class PersonalDataVault:
     """Seals and opens personal data; the contact id is bound as associated data."""
 
-    def __init__(self, *, key_ring: KeyRing, indexer: BlindIndexer) -> None:
+    def __init__(
+        self, *, key_ring: KeyRing, indexer: BlindIndexer, external_ref_key: bytes | None = None
+    ) -> None:
         self.key_ring = key_ring
         self.indexer = indexer
+        # Because an external reference is no e-mail or phone, it is hashed under its own key (derived
+        # from the blind-index key, see `from_keys`), so its indexes can never collide with theirs.
+        self._external_ref_mac = (
+            hmac.new(external_ref_key, digestmod=hashlib.sha256) if external_ref_key is not None else None
+        )
+
+    @classmethod
+    def from_keys(
+        cls, *, keks: dict[str, bytes], active_kek: str, blind_index_key: bytes
+    ) -> PersonalDataVault:
+        """Builds the vault from the key-encryption keys and the blind-index key (the external-reference
+        key is derived from the latter)."""
+        return cls(
+            key_ring=KeyRing(keks, active_kek),
+            indexer=BlindIndexer(blind_index_key),
+            external_ref_key=hmac.digest(blind_index_key, b"vigie:contacts:external-ref", "sha256"),
+        )
 
     def seal(
         self,
@@ -74,12 +95,24 @@ class PersonalDataVault:
         attributes = values.pop(ATTRIBUTES_KEY, None) or {}
         return OpenedPersonalData(PersonalData.from_dict(values), attributes)
 
-    def indexes_for(self, personal: PersonalData) -> BlindIndexes:
-        """Returns the blind indexes of the person's e-mail and phone."""
+    def indexes_for(self, personal: PersonalData, *, source: str = "") -> BlindIndexes:
+        """Returns the blind indexes of the person's e-mail and phone, and of the external reference
+        within its source."""
         return BlindIndexes(
             email=self.indexer.email(personal.email) if personal.email else None,
             phone=self._phone_index(personal.phone) if personal.phone else None,
+            external_ref=self.external_ref_index(source, personal.external_ref)
+            if personal.external_ref
+            else None,
         )
+
+    def external_ref_index(self, source: str, external_ref: str) -> str:
+        """Returns the blind index of an external reference: unique per source, exact match."""
+        if self._external_ref_mac is None:
+            raise RuntimeError("this vault was built without an external-reference key (see from_keys)")
+        mac = self._external_ref_mac.copy()
+        mac.update(source.encode() + b"\x1f" + external_ref.encode())
+        return mac.hexdigest()
 
     def _phone_index(self, phone: str) -> str:
         # Because the API already turned every phone into E.164 and parsing it again with

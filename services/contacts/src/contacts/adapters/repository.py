@@ -4,11 +4,14 @@ and data-subject requests with their objection forwards; every query of the serv
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+import orjson
 import sqlalchemy as sa
+from shared.db import asyncpg_connection
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -78,12 +81,17 @@ class AbstractContactRepository(abc.ABC):
         return contact
 
     async def find_by_index(
-        self, *, email_index: str | None = None, phone_index: str | None = None
+        self,
+        *,
+        email_index: str | None = None,
+        phone_index: str | None = None,
+        external_ref_index: str | None = None,
     ) -> list[str]:
-        """Returns the ids of live contacts whose e-mail or phone blind index matches."""
+        """Returns the ids of live contacts whose e-mail, phone or external-reference blind index matches."""
         known = await self.find_known(
             email_indexes=[email_index] if email_index else [],
             phone_indexes=[phone_index] if phone_index else [],
+            external_ref_indexes=[external_ref_index] if external_ref_index else [],
         )
         return list(dict.fromkeys(known.values()))
 
@@ -92,10 +100,19 @@ class AbstractContactRepository(abc.ABC):
 
     @abc.abstractmethod
     async def find_known(
-        self, *, email_indexes: list[str], phone_indexes: list[str]
+        self,
+        *,
+        email_indexes: Sequence[str],
+        phone_indexes: Sequence[str],
+        external_ref_indexes: Sequence[str] = (),
     ) -> dict[tuple[str, str], str]:
-        """Returns {("email"|"phone", index): contact id} for the indexes held by live contacts
-        (one batch)."""
+        """Returns {("email"|"phone"|"external_ref", index): contact id} for the indexes held by live
+        contacts (one batch)."""
+
+    async def insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Inserts new contacts given as stored rows (`contact_row`), in one batch; the duplicates were
+        decided by the caller (a concurrent writer's raises DuplicateContactError)."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     async def ids_for_retention_sweep(self, *, cutoff: datetime, after: str | None, limit: int) -> list[str]:
@@ -138,6 +155,85 @@ def _create_with_event_statement() -> Any:
 _CREATE_WITH_EVENT = _create_with_event_statement()
 
 
+def contact_row(
+    contact: Contact, vault: PersonalDataVault, wrapped_key: bytes | None = None
+) -> dict[str, Any]:
+    """Returns the stored row of a contact: its identifiers and attributes sealed (a new data key when
+    `wrapped_key` is None), nothing sealed once erased (the data key is gone)."""
+    if contact.status is Status.ERASED:
+        # Because destroying the data key is what makes any copy of the ciphertext unreadable.
+        wrapped, ciphertext = None, None
+    else:
+        sealed = vault.seal(
+            contact.id, contact.personal, attributes=contact.attributes, wrapped_key=wrapped_key
+        )
+        wrapped, ciphertext = sealed.wrapped_key, sealed.ciphertext
+    return {
+        "id": contact.id,
+        "kind": contact.kind.value,
+        "relationship": contact.relationship.value,
+        "status": contact.status.value,
+        "version": contact.version,
+        "collected_from_person": contact.origin.collected_from_person,
+        "source": contact.origin.source,
+        "broker_name": contact.origin.broker_name,
+        "obtained_at": contact.obtained_at,
+        "last_contact_from_person_at": contact.last_contact_from_person_at,
+        "relationship_end_at": contact.relationship_end_at,
+        "timezone": contact.timezone,
+        "timezone_source": contact.timezone_source,
+        "profession": contact.profession,
+        "phone_collection": contact.phone_collection.as_dict() if contact.phone_collection else None,
+        "stop_pub": contact.stop_pub,
+        "purchases": [p.as_dict() for p in contact.purchases],
+        "contracts": [c.as_dict() for c in contact.contracts],
+        "call_attempts": [t.isoformat() for t in contact.call_attempts],
+        "last_call_refusal_at": contact.last_call_refusal_at,
+        "wrapped_key": wrapped,
+        "personal_data": ciphertext,
+        "email_index": None if contact.status is Status.ERASED else contact.indexes.email,
+        "phone_index": None if contact.status is Status.ERASED else contact.indexes.phone,
+        "external_ref_index": None if contact.status is Status.ERASED else contact.indexes.external_ref,
+        "created_at": contact.created_at,
+        "updated_at": contact.updated_at,
+    }
+
+
+#: The contacts columns in table order: the order of `contact_row` values in a COPY or a bulk insert.
+CONTACT_COLUMNS = [c.name for c in orm.contacts.columns]
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+async def copy_rows(
+    session: AsyncSession, table: sa.Table, columns: list[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Writes rows (values in `columns` order) with PostgreSQL's COPY, in the session's transaction.
+
+    Because COPY is the fastest way PostgreSQL takes many rows (one stream, no statement per row); json
+    columns go as text, which is how asyncpg encodes them.
+    """
+    json_at = [n for n, name in enumerate(columns) if isinstance(table.c[name].type, sa.JSON)]
+    if json_at:
+        converted = []
+        for row in rows:
+            values = list(row)
+            for n in json_at:
+                values[n] = _json_text(values[n])
+            converted.append(tuple(values))
+        rows = converted
+    connection = await asyncpg_connection(await session.connection())
+    await connection.copy_records_to_table(table.name, records=rows, columns=columns)
+
+
+def _is_unique_violation(error: BaseException) -> bool:
+    if isinstance(error, sa.exc.IntegrityError):
+        return True
+    return type(error).__name__ == "UniqueViolationError"
+
+
 class SqlAlchemyContactRepository(AbstractContactRepository):
     """Loads and saves contacts with Core statements on the unit of work's session."""
 
@@ -147,6 +243,11 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
         self._vault = vault
         self._loaded: dict[str, tuple[int, bytes | None]] = {}
         self._postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+
+    @property
+    def postgres(self) -> bool:
+        """Tells whether the session talks to PostgreSQL (COPY and single-statement creates)."""
+        return self._postgres
 
     async def _get(self, contact_id: str, *, for_update: bool) -> Contact | None:
         query = sa.select(orm.contacts).where(orm.contacts.c.id == contact_id)
@@ -160,13 +261,18 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
         return contact
 
     async def find_known(
-        self, *, email_indexes: list[str], phone_indexes: list[str]
+        self,
+        *,
+        email_indexes: Sequence[str],
+        phone_indexes: Sequence[str],
+        external_ref_indexes: Sequence[str] = (),
     ) -> dict[tuple[str, str], str]:
         c = orm.contacts.c
         found: dict[tuple[str, str], str] = {}
         for kind, column, values in (
             ("email", c.email_index, email_indexes),
             ("phone", c.phone_index, phone_indexes),
+            ("external_ref", c.external_ref_index, external_ref_indexes),
         ):
             unique = list(dict.fromkeys(v for v in values if v))
             # Because a bound-parameter list has limits (SQLite: 32,766 variables),
@@ -221,6 +327,23 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
             )
         ).mappings()
         return [InteractionRow(**row) for row in rows]
+
+    async def insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        try:
+            if self._postgres:
+                await copy_rows(self._session, orm.contacts, CONTACT_COLUMNS, rows)
+            else:
+                await self._session.execute(
+                    orm.contacts.insert(), [dict(zip(CONTACT_COLUMNS, row, strict=True)) for row in rows]
+                )
+        except Exception as error:
+            if _is_unique_violation(error):
+                # A concurrent writer took one of the indexes after the caller's lookup.
+                await self._session.rollback()
+                raise DuplicateContactError("(concurrent writer)", "index") from error
+            raise
 
     def lone_new_contact(self) -> Contact | None:
         """Returns the only aggregate of this unit of work if it is a new contact on PostgreSQL, else None."""
@@ -286,7 +409,11 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
     async def _raise_duplicate(self, contacts: list[Contact], error: Exception) -> None:
         """Raises DuplicateContactError naming the live contact that holds one of the contacts' indexes."""
         for contact in contacts:
-            for matched_on, index in (("email", contact.indexes.email), ("phone", contact.indexes.phone)):
+            for matched_on, index in (
+                ("external_ref", contact.indexes.external_ref),
+                ("email", contact.indexes.email),
+                ("phone", contact.indexes.phone),
+            ):
                 if index is None:
                     continue
                 existing = [
@@ -298,42 +425,7 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
                     raise DuplicateContactError(existing[0], matched_on) from error
 
     def _to_row(self, contact: Contact, wrapped_key: bytes | None) -> dict[str, Any]:
-        if contact.status is Status.ERASED:
-            # Because destroying the data key is what makes any copy of the ciphertext unreadable.
-            wrapped, ciphertext = None, None
-        else:
-            sealed = self._vault.seal(
-                contact.id, contact.personal, attributes=contact.attributes, wrapped_key=wrapped_key
-            )
-            wrapped, ciphertext = sealed.wrapped_key, sealed.ciphertext
-        return {
-            "id": contact.id,
-            "kind": contact.kind.value,
-            "relationship": contact.relationship.value,
-            "status": contact.status.value,
-            "version": contact.version,
-            "collected_from_person": contact.origin.collected_from_person,
-            "source": contact.origin.source,
-            "broker_name": contact.origin.broker_name,
-            "obtained_at": contact.obtained_at,
-            "last_contact_from_person_at": contact.last_contact_from_person_at,
-            "relationship_end_at": contact.relationship_end_at,
-            "timezone": contact.timezone,
-            "timezone_source": contact.timezone_source,
-            "profession": contact.profession,
-            "phone_collection": contact.phone_collection.as_dict() if contact.phone_collection else None,
-            "stop_pub": contact.stop_pub,
-            "purchases": [p.as_dict() for p in contact.purchases],
-            "contracts": [c.as_dict() for c in contact.contracts],
-            "call_attempts": [t.isoformat() for t in contact.call_attempts],
-            "last_call_refusal_at": contact.last_call_refusal_at,
-            "wrapped_key": wrapped,
-            "personal_data": ciphertext,
-            "email_index": None if contact.status is Status.ERASED else contact.indexes.email,
-            "phone_index": None if contact.status is Status.ERASED else contact.indexes.phone,
-            "created_at": contact.created_at,
-            "updated_at": contact.updated_at,
-        }
+        return contact_row(contact, self._vault, wrapped_key)
 
     def _to_domain(self, row: Any) -> Contact:
         if row["wrapped_key"] is None:
@@ -345,7 +437,9 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
             kind=Kind(row["kind"]),
             relationship=Relationship(row["relationship"]),
             personal=opened.personal,
-            indexes=BlindIndexes(email=row["email_index"], phone=row["phone_index"]),
+            indexes=BlindIndexes(
+                email=row["email_index"], phone=row["phone_index"], external_ref=row["external_ref_index"]
+            ),
             origin=Origin(
                 collected_from_person=row["collected_from_person"],
                 source=row["source"],

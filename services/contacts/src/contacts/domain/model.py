@@ -90,6 +90,9 @@ class PersonalData:
     phone: str | None = None
     postal_address: dict[str, str] | None = None
     birth_date: date | None = None
+    #: The caller's own id of the person (a CRM's), unique per source: it identifies the person in
+    #: another system, so it is personal data like the e-mail, looked up through a blind index.
+    external_ref: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Returns the fields as plain values (birth date as ISO text)."""
@@ -111,10 +114,12 @@ class PersonalData:
 
 @dataclass(frozen=True)
 class BlindIndexes:
-    """Keyed hashes of the normalised e-mail and phone, for duplicates and suppression matching."""
+    """Keyed hashes of the normalised e-mail and phone, for duplicates and suppression matching, and of
+    the caller's (source, external_ref), for its look-ups (never published: no other service matches it)."""
 
     email: str | None = None
     phone: str | None = None
+    external_ref: str | None = None
 
 
 @dataclass(frozen=True)

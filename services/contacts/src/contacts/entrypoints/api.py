@@ -3,14 +3,15 @@ for the DPO's tools); thin translators between HTTP and the handlers."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from shared.logging import correlation_id
 from shared.web import MAX_INTEGER, problem
 
 from contacts.adapters.peers import PeerUnavailableError
@@ -23,13 +24,14 @@ from contacts.domain.requests import (
     RequestKind,
     RequestNotFoundError,
 )
-from contacts.entrypoints import importing, schemas
+from contacts.entrypoints import import_pool, importing, schemas
 from contacts.entrypoints.deps import (
     Admin,
     ContactReader,
     ContactWriter,
     DeskDep,
     DpoTools,
+    PreparerDep,
     ServiceDep,
     UnitOfWorkDep,
 )
@@ -54,6 +56,7 @@ def _read(contact: Contact) -> schemas.ContactRead:
         phone=personal.phone,
         postal_address=personal.postal_address,
         birth_date=personal.birth_date,
+        external_ref=personal.external_ref,
         collected_from_person=contact.origin.collected_from_person,
         source=contact.origin.source,
         broker_name=contact.origin.broker_name,
@@ -119,11 +122,24 @@ async def find_contacts(
     _principal: ContactReader,
     email: str | None = Query(None, max_length=254),
     phone: str | None = Query(None, max_length=40),
-) -> schemas.ContactList:
-    """Finds contacts by e-mail or phone through the blind indexes (one of them is required)."""
-    if not email and not phone:
-        raise HTTPException(status_code=400, detail="give email or phone")
-    contacts = await handlers.find_contacts(email=email, phone=phone, uow=uow)
+    source: str | None = Query(None, max_length=200),
+    external_ref: str | None = Query(None, max_length=schemas.MAX_EXTERNAL_REF),
+) -> schemas.ContactList | Response:
+    """Finds contacts by e-mail, phone, or `source` and `external_ref` together, through the blind
+    indexes (one of them is required)."""
+    if external_ref and not source:
+        return problem(
+            422,
+            "Invalid request",
+            detail="external_ref is unique per source: give source too.",
+            type_="https://vigie.dev/problems/validation",
+            errors=[{"field": "query.source", "message": "required with external_ref", "type": "missing"}],
+        )
+    if not email and not phone and not external_ref:
+        raise HTTPException(status_code=400, detail="give email, phone, or source and external_ref")
+    contacts = await handlers.find_contacts(
+        email=email, phone=phone, source=source, external_ref=external_ref, uow=uow
+    )
     return schemas.ContactList(items=[_read(c) for c in contacts])
 
 
@@ -185,30 +201,25 @@ async def record_interaction(
 
 @router.post("/contacts:import", response_model=schemas.ImportReport)
 async def import_contacts(
-    request: Request, service: ServiceDep, principal: ContactWriter
-) -> schemas.ImportReport | JSONResponse:
-    """Imports CSV or NDJSON rows: valid rows are kept, known people recognised,
-    errors given by row number."""
+    request: Request, service: ServiceDep, preparer: PreparerDep, principal: ContactWriter
+) -> Response:
+    """Imports CSV or NDJSON rows: valid rows are kept, known people recognised, errors given by row
+    number; `results` gives every row's outcome (created, existing or error) with its contact id and
+    external reference, in row order."""
     body = await request.body()
-    report = schemas.ImportReport()
-    batch: list[tuple[int, commands.CreateContact]] = []
+    report = _ImportRun(service=service, preparer=preparer, actor=principal.actor)
+    batch: list[import_pool.RawRow] = []
     try:
-        rows = importing.rows_of(body, request.headers.get("content-type", ""))
-        for number, fields, parse_error in rows:
+        for number, fields, parse_error in importing.raw_rows_of(
+            body, request.headers.get("content-type", "")
+        ):
             report.rows += 1
             if fields is None:
-                _row_error(
-                    report,
-                    number,
-                    [{"field": "(row)", "message": f"row {parse_error}", "type": "row_invalid"}],
-                )
+                report.row_error(number, None, [_problem_row(f"row {parse_error}")])
                 continue
-            try:
-                batch.append((number, importing.to_command(fields, actor=principal.actor)))
-            except ValidationError as error:
-                _row_error(report, number, importing.field_errors(error))
+            batch.append((number, fields))
             if len(batch) >= service.settings.import_batch_rows:
-                await _import_batch(service, principal.actor, batch, report)
+                await report.batch(batch)
                 batch = []
     except importing.UnsupportedImportFormatError as error:
         raise HTTPException(status_code=415, detail=str(error)) from error
@@ -222,49 +233,125 @@ async def import_contacts(
             type_="https://vigie.dev/problems/validation",
             errors=[{"field": error.field, "message": str(error), "type": "import_malformed"}],
         )
+    finally:
+        # Because a refused body must not leave a batch being written behind the response.
+        await report.drain()
     if batch:
-        await _import_batch(service, principal.actor, batch, report)
-    return report
+        await report.batch(batch)
+        await report.drain()
+    # Built as bytes: a report of 100,000 rows through the response model costs seconds.
+    return Response(orjson.dumps(report.as_dict()), media_type="application/json")
 
 
-def _row_error(report: schemas.ImportReport, row: int, errors: list[dict[str, str]]) -> None:
-    # Because a body of bad rows must not make a report many times its size: the first rows in error
-    # are listed, each with its first problems, and the rest counted.
-    if len(report.errors) >= importing.MAX_REPORTED_ROWS:
-        report.errors_omitted += 1
-        return
-    kept = errors[: importing.MAX_ROW_PROBLEMS]
-    if len(errors) > len(kept):
-        kept.append(
-            {
-                "field": "(row)",
-                "message": f"and {len(errors) - len(kept)} more problems",
-                "type": "problems_omitted",
+def _problem_row(message: str) -> dict[str, str]:
+    return {"field": "(row)", "message": message, "type": "row_invalid"}
+
+
+class _ImportRun:
+    """One import: batches prepared on the worker pool while the previous one is written, the report."""
+
+    def __init__(self, *, service: ServiceDep, preparer: import_pool.RowPreparer, actor: str) -> None:
+        self.service, self.preparer, self.actor = service, preparer, actor
+        self.rows = 0
+        self.created = 0
+        self.known: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.errors_omitted = 0
+        self.results: dict[int, dict[str, Any]] = {}
+        self._refs: dict[int, str | None] = {}
+        self._writing: asyncio.Task[None] | None = None
+
+    def row_error(self, row: int, external_ref: str | None, errors: list[dict[str, str]]) -> None:
+        """Records a row in error; the first rows in error are listed with their first problems."""
+        # Because a body of bad rows must not make a report many times its size: the rows in error past
+        # the first ones are counted, in neither `errors` nor `results`.
+        if len(self.errors) >= importing.MAX_REPORTED_ROWS:
+            self.errors_omitted += 1
+            return
+        self.results[row] = {"row": row, "status": "error", "contact_id": None, "external_ref": external_ref}
+        kept = errors[: importing.MAX_ROW_PROBLEMS]
+        if len(errors) > len(kept):
+            kept.append(
+                {
+                    "field": "(row)",
+                    "message": f"and {len(errors) - len(kept)} more problems",
+                    "type": "problems_omitted",
+                }
+            )
+        self.errors.append({"row": row, "errors": kept})
+
+    async def batch(self, rows: list[import_pool.RawRow]) -> None:
+        """Prepares a batch (while the previous one is written), then starts writing it."""
+        prepared = await self.preparer.prepare(
+            rows, actor=self.actor, at=self.service.now(), correlation_id=correlation_id.get()
+        )
+        refs = {number: _external_ref(raw) for number, raw in rows}
+        ready: list[commands.PreparedContact] = []
+        for item in prepared:
+            if isinstance(item, commands.PreparedContact):
+                ready.append(item)
+                self._refs[item.row] = refs[item.row]
+            else:
+                self.row_error(item[0], refs[item[0]], item[1])
+        await self.drain()
+        self._writing = asyncio.create_task(self._store(ready))
+
+    async def drain(self) -> None:
+        """Waits for the batch being written (its error, if any, is raised here)."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            await writing
+
+    async def _store(self, ready: list[commands.PreparedContact]) -> None:
+        cmd = commands.ImportPrepared(actor=self.actor, rows=ready)
+        try:
+            outcome = await handlers.import_prepared(cmd, self.service.uow())
+        except DuplicateContactError:
+            # A concurrent writer took an index between the lookup and the insert: the retry sees it as known.
+            outcome = await handlers.import_prepared(cmd, self.service.uow())
+        self.created += len(outcome.created)
+        for number, contact_id in outcome.created.items():
+            self.results[number] = {
+                "row": number,
+                "status": "created",
+                "contact_id": contact_id,
+                "external_ref": self._refs.pop(number, None),
             }
-        )
-    report.errors.append(schemas.RowError(row=row, errors=kept))
+        for number, (contact_id, matched_on) in outcome.known.items():
+            self.known.append({"row": number, "existing_contact_id": contact_id, "matched_on": matched_on})
+            self.results[number] = {
+                "row": number,
+                "status": "existing",
+                "contact_id": contact_id,
+                "external_ref": self._refs.pop(number, None),
+                "matched_on": matched_on,
+            }
+
+    def as_dict(self) -> dict[str, Any]:
+        """Returns the report as the ImportReport schema describes it."""
+        return {
+            "rows": self.rows,
+            "created": self.created,
+            "known": sorted(self.known, key=lambda k: k["row"]),
+            "errors": sorted(self.errors, key=lambda e: e["row"]),
+            "errors_omitted": self.errors_omitted,
+            "results": [self.results[n] for n in sorted(self.results)],
+        }
 
 
-async def _import_batch(
-    service: ServiceDep,
-    actor: str,
-    batch: list[tuple[int, commands.CreateContact]],
-    report: schemas.ImportReport,
-) -> None:
-    try:
-        outcome = await handlers.import_contacts(
-            commands.ImportContacts(actor=actor, rows=batch), service.uow()
-        )
-    except DuplicateContactError:
-        # A concurrent writer took an index between the lookup and the insert: the retry sees it as known.
-        outcome = await handlers.import_contacts(
-            commands.ImportContacts(actor=actor, rows=batch), service.uow()
-        )
-    report.created += len(outcome.created)
-    report.known.extend(
-        schemas.KnownRow(row=number, existing_contact_id=contact_id, matched_on=matched_on)
-        for number, (contact_id, matched_on) in outcome.known.items()
-    )
+def _external_ref(raw: dict[str, Any] | bytes) -> str | None:
+    # The caller's own reference, handed back so that it can map every row (even one in error).
+    if isinstance(raw, bytes):
+        if b'"external_ref"' not in raw:
+            return None
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(raw, dict):
+            return None
+    value = raw.get("external_ref")
+    return value if isinstance(value, str) and 0 < len(value) <= schemas.MAX_EXTERNAL_REF else None
 
 
 @router.post("/retention:sweep", response_model=schemas.SweepReport)

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from shared.auth import Principal, require_roles
 
 from contacts.bootstrap import Contacts
+from contacts.entrypoints.import_pool import RowPreparer
 from contacts.service_layer.rights_desk import RightsDesk
 from contacts.service_layer.unit_of_work import ContactsUnitOfWork
 
@@ -23,6 +24,10 @@ async def _uow(service: Annotated[Contacts, Depends(_service)]) -> ContactsUnitO
     return service.uow()
 
 
+async def _preparer(request: Request) -> RowPreparer:
+    return request.app.state.import_preparer
+
+
 async def _desk(service: Annotated[Contacts, Depends(_service)]) -> RightsDesk:
     return service.desk
 
@@ -30,6 +35,7 @@ async def _desk(service: Annotated[Contacts, Depends(_service)]) -> RightsDesk:
 UnitOfWorkDep = Annotated[ContactsUnitOfWork, Depends(_uow)]
 ServiceDep = Annotated[Contacts, Depends(_service)]
 DeskDep = Annotated[RightsDesk, Depends(_desk)]
+PreparerDep = Annotated[RowPreparer, Depends(_preparer)]
 ContactWriter = Annotated[Principal, Depends(require_roles("integrator", "admin"))]
 ContactReader = Annotated[Principal, Depends(require_roles("integrator", "admin"))]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]

@@ -70,6 +70,22 @@ def rows_of(body: bytes, content_type: str) -> Iterator[tuple[int, dict[str, Any
         )
 
 
+def raw_rows_of(
+    body: bytes, content_type: str
+) -> Iterator[tuple[int, dict[str, Any] | bytes | None, str | None]]:
+    """Like `rows_of`, but an NDJSON row comes as its raw line (parsed where it is validated, in a
+    worker process); blank lines are skipped and an oversized line is that row's error."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media not in NDJSON_TYPES:
+        yield from rows_of(body, content_type)
+        return
+    for number, line in enumerate(body.split(b"\n"), start=1):
+        if len(line) > MAX_ROW_BYTES:
+            yield number, None, f"is longer than {MAX_ROW_BYTES} bytes"
+        elif line.strip():
+            yield number, line, None
+
+
 def _csv_rows(body: bytes) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     text = body.decode("utf-8-sig")
     names = _checked_csv(text)
@@ -188,6 +204,7 @@ def create_command(body: schemas.ContactCreate, *, actor: str) -> commands.Creat
         phone=body.phone,
         postal_address=body.postal_address.model_dump(exclude_none=True) if body.postal_address else None,
         birth_date=body.birth_date,
+        external_ref=body.external_ref,
     )
     return commands.CreateContact(
         actor=actor,

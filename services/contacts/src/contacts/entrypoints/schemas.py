@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
@@ -103,6 +103,22 @@ Attributes = Annotated[
     ),
     AfterValidator(_bounded_attributes),
 ]
+#: The longest external reference taken.
+MAX_EXTERNAL_REF = 200
+ExternalRef = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_EXTERNAL_REF,
+        pattern=r"^\S(.*\S)?$",
+        description=(
+            "The caller's own id of the person (e.g. the CRM's), unique per `source`: a second contact with "
+            "the same source and external_ref is a duplicate (409; `existing` in an import). Stored sealed "
+            "like the e-mail, found through a blind index (`GET /v1/contacts?source=…&external_ref=…`), "
+            "never published in events. Compared exactly (no case folding); no leading or trailing space."
+        ),
+    ),
+]
 Phone = Annotated[str, Field(max_length=40), AfterValidator(_valid_phone)]
 Email = Annotated[str, Field(max_length=254), AfterValidator(_valid_email)]
 BirthDate = Annotated[date, AfterValidator(_past_date)]
@@ -201,6 +217,7 @@ class ContactCreate(BaseModel):
     phone: Phone | None = None
     postal_address: PostalAddress | None = None
     birth_date: BirthDate | None = None
+    external_ref: ExternalRef | None = None
     collected_from_person: bool
     source: Annotated[str, Field(min_length=1, max_length=200)]
     broker_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
@@ -253,6 +270,7 @@ class ContactUpdate(BaseModel):
     phone: Phone | None = None
     postal_address: PostalAddress | None = None
     birth_date: BirthDate | None = None
+    external_ref: ExternalRef | None = None
     last_contact_from_person_at: PastDatetime | None = None
     relationship_end_at: AwareDatetime | None = None
     attributes: Attributes | None = None
@@ -359,6 +377,7 @@ class ContactRead(BaseModel):
     phone: str | None
     postal_address: dict[str, Any] | None
     birth_date: date | None
+    external_ref: str | None = None
     collected_from_person: bool
     source: str
     broker_name: str | None
@@ -407,11 +426,32 @@ class KnownRow(BaseModel):
     matched_on: str
 
 
+class ImportRowResult(BaseModel):
+    """What became of one import row."""
+
+    row: int = Field(description="The row's number: the NDJSON line, or the CSV data row counted from 1.")
+    status: Literal["created", "existing", "error"]
+    contact_id: str | None = Field(
+        description="The contact created, or the known contact the row names (null for a row in error)."
+    )
+    external_ref: str | None = Field(description="The row's external_ref as given (null when none).")
+    matched_on: str | None = Field(
+        None, description="For `existing`: external_ref, email or phone, what matched the known contact."
+    )
+
+
 class ImportReport(BaseModel):
     """What a bulk import did."""
 
     rows: int = 0
     created: int = 0
+    results: list[ImportRowResult] = Field(
+        default_factory=list,
+        description=(
+            "Every row's outcome, in row order: each created or existing row, and the rows in error that "
+            "`errors` lists (those counted in `errors_omitted` have none; blank lines have none)."
+        ),
+    )
     known: list[KnownRow] = Field(default_factory=list)
     errors: list[RowError] = Field(
         default_factory=list,

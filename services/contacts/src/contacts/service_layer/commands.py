@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.commands import UNSET, Changes, Unset
 
 from contacts.domain.model import (
+    BlindIndexes,
     CallOutcome,
     InteractionKind,
     Kind,
@@ -54,6 +55,7 @@ class ContactChanges(Changes):
     phone: str | None | Unset = UNSET
     postal_address: dict[str, str] | None | Unset = UNSET
     birth_date: date | None | Unset = UNSET
+    external_ref: str | None | Unset = UNSET
     last_contact_from_person_at: datetime | None | Unset = UNSET
     relationship_end_at: datetime | None | Unset = UNSET
     #: Free-form attributes, stored and returned but never published.
@@ -106,6 +108,25 @@ class EraseContact:
     actor: str
     contact_id: str
     reason: str
+
+
+class PreparedContact(NamedTuple):
+    """An import row made ready in a worker: the contact's id and blind indexes, its stored row and its
+    outbox row (values in column order). A tuple, because hundreds of thousands cross a process pipe."""
+
+    row: int
+    contact_id: str
+    indexes: BlindIndexes
+    contact_row: tuple[Any, ...]
+    outbox_row: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class ImportPrepared:
+    """Store an import batch whose rows were prepared ahead (validated, sealed, events built)."""
+
+    actor: str
+    rows: list[PreparedContact]
 
 
 @dataclass(frozen=True)

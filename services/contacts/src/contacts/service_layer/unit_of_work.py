@@ -16,8 +16,13 @@ from contacts.adapters.repository import (
     AbstractRequestRepository,
     SqlAlchemyContactRepository,
     SqlAlchemyRequestRepository,
+    copy_rows,
 )
 from shared import outbox
+
+#: The outbox columns an import writes, in the order of its prepared rows (the id and the publication
+#: time are the database's and the relay's).
+OUTBOX_COLUMNS = ["event_id", "topic", "key", "value", "headers", "created_at"]
 
 
 class AbstractContactsUnitOfWork(AbstractUnitOfWork):
@@ -26,6 +31,10 @@ class AbstractContactsUnitOfWork(AbstractUnitOfWork):
     contacts: AbstractContactRepository
     requests: AbstractRequestRepository
     vault: PersonalDataVault
+
+    async def add_outbox_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Writes ready outbox rows in this transaction, in list order."""
+        raise NotImplementedError
 
 
 class ContactsUnitOfWork(SqlAlchemyUnitOfWork, AbstractContactsUnitOfWork):
@@ -47,6 +56,18 @@ class ContactsUnitOfWork(SqlAlchemyUnitOfWork, AbstractContactsUnitOfWork):
     async def _flush(self) -> None:
         await self.contacts.flush()
         await self.requests.flush()
+
+    async def add_outbox_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Writes ready outbox rows (values in OUTBOX_COLUMNS order, built by `outbox.row_for`) in this
+        transaction, in list order: COPY on PostgreSQL, one batched INSERT elsewhere."""
+        if not rows:
+            return
+        if self.contacts.postgres:
+            await copy_rows(self.session, orm.outbox, OUTBOX_COLUMNS, rows)
+        else:
+            await self.session.execute(
+                orm.outbox.insert(), [dict(zip(OUTBOX_COLUMNS, row, strict=True)) for row in rows]
+            )
 
     async def commit(self, *, actor: str) -> None:
         """Commits; a lone new contact on PostgreSQL goes in one statement with its event (creates)."""

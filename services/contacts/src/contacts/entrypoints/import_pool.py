@@ -1,0 +1,143 @@
+"""The CPU-bound half of a bulk import, spread over worker processes.
+
+Each import row costs validation (pydantic, e-mail and phone normalisation), a data key and AES-GCM
+sealing, blind indexes and its event: pure Python work on one core, and the import's bound. A
+`RowPreparer` hands slices of a batch to a pool of worker processes (one per core by default), each
+holding its own vault built from the same keys, and gets back, per row, either its problems or a
+`PreparedContact` (stored row and outbox row, ready for COPY). Deciding duplicates and writing stay
+in the API process, in one transaction per batch (`handlers.import_prepared`).
+
+Below `parallel_min_rows` rows, or with one worker, the rows are prepared in the calling process:
+starting workers costs more than it saves on a small import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from datetime import datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from contacts.adapters.protection import PersonalDataVault
+from contacts.entrypoints import importing
+from contacts.service_layer import commands, handlers
+
+#: A row to prepare: its number and either its parsed fields (CSV) or its raw NDJSON line.
+RawRow = tuple[int, dict[str, Any] | bytes]
+#: A prepared row, or (row number, problems) for a row in error.
+Prepared = commands.PreparedContact | tuple[int, list[dict[str, str]]]
+
+_vault: PersonalDataVault | None = None
+
+
+def _init_worker(keks: dict[str, bytes], active_kek: str, blind_index_key: bytes) -> None:
+    global _vault  # noqa: PLW0603 - one vault per worker process, built once at its start.
+    _vault = PersonalDataVault.from_keys(keks=keks, active_kek=active_kek, blind_index_key=blind_index_key)
+
+
+def _prepare_in_worker(
+    rows: list[RawRow], actor: str, at: datetime, correlation_id: str | None
+) -> list[Prepared]:
+    assert _vault is not None, "the worker was started without its keys"
+    return prepare_rows(rows, vault=_vault, actor=actor, at=at, correlation_id=correlation_id)
+
+
+def prepare_rows(
+    rows: Sequence[RawRow],
+    *,
+    vault: PersonalDataVault,
+    actor: str,
+    at: datetime,
+    correlation_id: str | None,
+) -> list[Prepared]:
+    """Validates and prepares rows (in any process): a PreparedContact each, or the row's problems."""
+    out: list[Prepared] = []
+    for number, raw in rows:
+        if isinstance(raw, bytes):
+            try:
+                fields = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                out.append((number, [_row_problem("row is not valid JSON")]))
+                continue
+            if not isinstance(fields, dict):
+                out.append((number, [_row_problem("row is not a JSON object")]))
+                continue
+        else:
+            fields = raw
+        try:
+            cmd = importing.to_command(fields, actor=actor)
+        except ValidationError as error:
+            out.append((number, importing.field_errors(error)))
+            continue
+        out.append(
+            handlers.prepare_import_row(cmd, vault, at=at, correlation_id=correlation_id, number=number)
+        )
+    return out
+
+
+def _row_problem(message: str) -> dict[str, str]:
+    return {"field": "(row)", "message": message, "type": "row_invalid"}
+
+
+class RowPreparer:
+    """Prepares import batches on a pool of worker processes (started on first use, one per core)."""
+
+    def __init__(
+        self,
+        *,
+        vault: PersonalDataVault,
+        keys: tuple[dict[str, bytes], str, bytes],
+        workers: int = 0,
+        parallel_min_rows: int = 1000,
+    ) -> None:
+        self._vault = vault
+        self._keys = keys
+        self.workers = workers or os.cpu_count() or 1
+        self._parallel_min_rows = parallel_min_rows
+        self._pool: Executor | None = None
+
+    def _executor(self) -> Executor:
+        if self._pool is None:
+            # Spawned, not forked: the API process runs an event loop and Kafka client threads.
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=self._keys,
+            )
+        return self._pool
+
+    async def prepare(
+        self, rows: list[RawRow], *, actor: str, at: datetime, correlation_id: str | None
+    ) -> list[Prepared]:
+        """Returns the rows prepared, in their order."""
+        if self.workers <= 1 or len(rows) < self._parallel_min_rows:
+            return prepare_rows(rows, vault=self._vault, actor=actor, at=at, correlation_id=correlation_id)
+        loop = asyncio.get_running_loop()
+        size = -(-len(rows) // self.workers)
+        parts = await asyncio.gather(
+            *(
+                loop.run_in_executor(
+                    self._executor(),
+                    _prepare_in_worker,
+                    rows[start : start + size],
+                    actor,
+                    at,
+                    correlation_id,
+                )
+                for start in range(0, len(rows), size)
+            )
+        )
+        return [item for part in parts for item in part]
+
+    def close(self) -> None:
+        """Stops the worker processes (if any started)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
