@@ -7,6 +7,7 @@ import dataclasses
 import json
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from campaign_gate import contracts
 from campaign_gate.adapters import outgoing
@@ -14,7 +15,13 @@ from campaign_gate.domain import events
 from campaign_gate.domain.errors import NotFoundError
 from campaign_gate.domain.facts import Channel
 from campaign_gate.domain.model import Campaign
-from campaign_gate.domain.receipts import CHUNK_EVENT_TYPE, ChunkTree, chunk_root, receipt_bytes
+from campaign_gate.domain.receipts import (
+    CHUNK_EVENT_TYPE,
+    ChunkTree,
+    chunk_receipt_bytes,
+    chunk_root,
+    receipt_bytes,
+)
 from campaign_gate.service_layer import commands, handlers, receipt_proofs
 from campaign_gate_examples import recipient
 from campaign_gate_fakes import T0, FakeStore, FakeUnitOfWork
@@ -54,6 +61,32 @@ def _bytes(n: int) -> bytes:
         reasons=[{"rule": "R", "message": "é"}],
         evidence=["e"],
     )
+
+
+def test_a_chunk_s_bytes_are_each_receipt_s_whole_sorted_encoding() -> None:
+    """The spliced encoding equals encoding the whole receipt object with sorted keys."""
+    shared = {
+        "check_id": "k-1",
+        "campaign_id": "c-\u00e9",
+        "campaign_version": 7,
+        "ruleset_version": "2026.12",
+    }
+    at = "2026-06-01T09:00:00.000001+00:00"
+    receipts = [
+        {
+            "contact_id": f'r-{n}"',
+            "decision": ("allow", "block", "needs_review")[n % 3],
+            "reasons": [{"rule": f"R-{k}", "message": f"m\n{k} ✓"} for k in range(n % 4)],
+            "evidence": [f"consent:{n}", "x"][: n % 3],
+            "chunk": 0,
+        }
+        for n in range(50)
+    ]
+    got = chunk_receipt_bytes(**shared, at=at, receipts=receipts)
+    for raw, r in zip(got, receipts, strict=True):
+        whole = {**shared, "at": at, **{k: r[k] for k in ("contact_id", "decision", "reasons", "evidence")}}
+        assert raw == orjson.dumps(whole, option=orjson.OPT_SORT_KEYS)
+        assert json.loads(raw) == whole
 
 
 def test_receipt_bytes_are_sorted_compact_utf8_json() -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "ChunkHeader",
     "ChunkTree",
     "chunk_event_id",
+    "chunk_receipt_bytes",
     "chunk_root",
     "receipt_bytes",
     "timestamp",
@@ -55,20 +56,60 @@ def receipt_bytes(
     The same values always give the same bytes, so the gate can rebuild a chunk's leaves from its
     stored receipts to prove one of them, and an auditor hashes the bytes as served.
     """
-    return orjson.dumps(
-        {
-            "at": at,
-            "campaign_id": campaign_id,
-            "campaign_version": campaign_version,
-            "check_id": check_id,
-            "contact_id": contact_id,
-            "decision": decision,
-            "evidence": list(evidence),
-            "reasons": [{"message": r["message"], "rule": r["rule"]} for r in reasons],
-            "ruleset_version": ruleset_version,
-        },
-        option=orjson.OPT_SORT_KEYS,
+    receipt = {"contact_id": contact_id, "decision": decision, "reasons": reasons, "evidence": evidence}
+    return chunk_receipt_bytes(
+        check_id=check_id,
+        campaign_id=campaign_id,
+        campaign_version=campaign_version,
+        ruleset_version=ruleset_version,
+        at=at,
+        receipts=[receipt],
+    )[0]
+
+
+def chunk_receipt_bytes(
+    *,
+    check_id: str,
+    campaign_id: str,
+    campaign_version: int,
+    ruleset_version: str,
+    at: str,
+    receipts: Iterable[Mapping[str, Any]],
+) -> list[bytes]:
+    """Returns the canonical bytes of receipts of one check decided at one time (`receipt_bytes` each).
+
+    Each receipt maps contact_id, decision, reasons and evidence (other keys are ignored). The fields
+    the receipts share are encoded once: every object key sorts after `check_id` and before
+    `ruleset_version`, so each receipt's own four fields are spliced between a common head and tail.
+    """
+    dumps, sort = orjson.dumps, orjson.OPT_SORT_KEYS
+    head = (
+        dumps(
+            {
+                "at": at,
+                "campaign_id": campaign_id,
+                "campaign_version": campaign_version,
+                "check_id": check_id,
+            },
+            option=sort,
+        )[:-1]
+        + b","
     )
+    tail = b"," + dumps({"ruleset_version": ruleset_version})[1:]
+    return [
+        head
+        + dumps(
+            {
+                "contact_id": r["contact_id"],
+                "decision": r["decision"],
+                "evidence": r["evidence"],
+                "reasons": r["reasons"],
+            },
+            option=sort,
+        )[1:-1]
+        + tail
+        for r in receipts
+    ]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,13 @@ from campaign_gate.domain import bulk, clock, events, review, rules
 from campaign_gate.domain import model as domain
 from campaign_gate.domain.decision import RecipientDecision
 from campaign_gate.domain.errors import NotFoundError
-from campaign_gate.domain.receipts import RECEIPT_CHUNK, ChunkHeader, chunk_root, receipt_bytes, timestamp
+from campaign_gate.domain.receipts import (
+    RECEIPT_CHUNK,
+    ChunkHeader,
+    chunk_receipt_bytes,
+    chunk_root,
+    timestamp,
+)
 from campaign_gate.service_layer.commands import (
     ChangeCampaign,
     CheckCampaign,
@@ -314,18 +320,14 @@ def _publish_receipts(
         part = receipts[start : start + RECEIPT_CHUNK]
         number, first = result.chunks, result.receipted
         root = chunk_root(
-            receipt_bytes(
+            chunk_receipt_bytes(
                 check_id=result.check_id,
                 campaign_id=result.campaign_id,
                 campaign_version=result.campaign_version,
                 ruleset_version=result.ruleset_version,
                 at=at,
-                contact_id=r["contact_id"],
-                decision=r["decision"],
-                reasons=r["reasons"],
-                evidence=r["evidence"],
+                receipts=part,
             )
-            for r in part
         )
         for index, r in enumerate(part):
             r["chunk"], r["chunk_index"] = number, index

@@ -13,7 +13,7 @@ from typing import Any
 from vigie_verify.merkle import leaf_hash
 
 from campaign_gate.domain.errors import NotFoundError
-from campaign_gate.domain.receipts import CHUNK_EVENT_TYPE, ChunkTree, receipt_bytes
+from campaign_gate.domain.receipts import CHUNK_EVENT_TYPE, ChunkTree, chunk_receipt_bytes, receipt_bytes
 from campaign_gate.service_layer.unit_of_work import AbstractGateUnitOfWork
 
 #: The most receipts a person's listing returns (newest checks first).
@@ -57,7 +57,16 @@ async def receipt_with_proof(check_id: str, contact_id: str, uow: AbstractGateUn
     if chunk is None:
         raise ReceiptIntegrityError(f"chunk {found['chunk']} of check {check_id} is missing")
     at = chunk["at"]
-    tree = ChunkTree(_bytes(found, member, at) for member in members)
+    tree = ChunkTree(
+        chunk_receipt_bytes(
+            check_id=found["check_id"],
+            campaign_id=found["campaign_id"],
+            campaign_version=found["campaign_version"],
+            ruleset_version=found["ruleset_version"],
+            at=at,
+            receipts=members,
+        )
+    )
     index = found["chunk_index"]
     if tree.count != chunk["count"] or tree.root != bytes(chunk["root"]):
         raise ReceiptIntegrityError(
