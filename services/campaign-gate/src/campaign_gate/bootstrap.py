@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,9 +39,12 @@ class CampaignGate:
 
     def count_decisions(self, receipts: Iterable[dict[str, Any]]) -> None:
         """Counts decisions by decision and by each rule cited (the `gate_decisions_total` series)."""
+        counts: collections.Counter[tuple[str, str]] = collections.Counter()
         for item in receipts:
             for reason in item.get("reasons") or [{"rule": "none"}]:
-                self.decisions.labels(item["decision"], reason["rule"]).inc()
+                counts[item["decision"], reason["rule"]] += 1
+        for (decision, rule), n in counts.items():
+            self.decisions.labels(decision, rule).inc(n)
 
     async def projection_freshness(self) -> Freshness:
         """Returns whether checks must fail closed (GATE_STALE)."""

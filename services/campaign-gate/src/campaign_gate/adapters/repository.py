@@ -7,8 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from campaign_gate.adapters import orm
 from campaign_gate.adapters.projection import upsert_all
@@ -245,6 +246,25 @@ class SuppressionRepository(AbstractSuppressionRepository):
         return out
 
 
+async def _copy_receipts(connection: AsyncConnection, rows: Iterable[Mapping[str, Any]]) -> None:
+    """COPYs receipts into `check_receipts` through the session's asyncpg connection (same transaction);
+    reasons and evidence go as JSON text, which is what the json column's codec takes."""
+    columns = [c.name for c in orm.check_receipts.columns]
+    json_columns = {"reasons", "evidence"}
+    records = [
+        tuple(
+            orjson.dumps(row.get(name)).decode() if name in json_columns else row.get(name)
+            for name in columns
+        )
+        for row in rows
+    ]
+    if not records:
+        return
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    await driver.copy_records_to_table(orm.check_receipts.name, records=records, columns=columns)
+
+
 class CheckRepository(AbstractCheckRepository):
     """Checks and their per-recipient receipts, on one session."""
 
@@ -265,7 +285,12 @@ class CheckRepository(AbstractCheckRepository):
         )
 
     async def add_receipts(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Stores receipts in batches."""
+        """Stores receipts: with one COPY on PostgreSQL (in the session's transaction), else in batches of
+        INSERTs."""
+        connection = await self.session.connection()
+        if connection.dialect.name == "postgresql":
+            await _copy_receipts(connection, rows)
+            return
         batch: list[Mapping[str, Any]] = []
         for row in rows:
             batch.append(row)

@@ -161,15 +161,17 @@ class RecipientColumns:
     @classmethod
     def from_views(cls, views: Sequence[RecipientView]) -> RecipientColumns:
         """Returns the columns of resolved recipients."""
-        zones = tuple(dict.fromkeys(v.timezone for v in views)) or ("Europe/Paris",)
+        return cls.from_rows(list(map(attrgetter(*COLUMN_NAMES), views)))
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[tuple[Any, ...]]) -> RecipientColumns:
+        """Returns the columns of resolved recipients given as tuples of their `RecipientView` values in
+        `COLUMN_NAMES` order (enums as members or values, instants aware or naive UTC, None for none)."""
+        values = dict(zip(COLUMN_NAMES, zip(*rows, strict=True), strict=True)) if rows else {}
+        zones = tuple(dict.fromkeys(values.get("timezone", ()))) or ("Europe/Paris",)
         zone_code = {z: i for i, z in enumerate(zones)}
-        names = [f.name for f in fields(cls) if f.name != "timezones"]
-        # One pass over the views: a tuple of every field per view, then one sequence per field.
-        values = (
-            dict(zip(names, zip(*map(attrgetter(*names), views), strict=True), strict=True)) if views else {}
-        )
         arrays: dict[str, np.ndarray] = {}
-        for name in names:
+        for name in COLUMN_NAMES:
             column = values.get(name, ())
             if name in _ENUM_CODES:
                 codes = _ENUM_CODES[name]
@@ -195,6 +197,10 @@ class RecipientColumns:
         """Returns the columns of a subset of recipients."""
         values = {f.name: getattr(self, f.name)[index] for f in fields(self) if f.name != "timezones"}
         return RecipientColumns(timezones=self.timezones, **values)
+
+
+#: The fields of `RecipientColumns` (but `timezones`), in order: the values `from_rows` takes.
+COLUMN_NAMES: tuple[str, ...] = tuple(f.name for f in fields(RecipientColumns) if f.name != "timezones")
 
 
 class _Derived:

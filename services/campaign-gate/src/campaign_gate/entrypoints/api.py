@@ -206,12 +206,20 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
         stream = handlers.check_stream(command, ids, uow_factory=service.uow)
 
         async def body() -> AsyncIterator[bytes]:
+            # Because each yield is one write to the socket: a batch's receipts go out in one.
+            pending: list[dict[str, Any]] = []
             async for item in stream:
                 if isinstance(item, CheckResult):
+                    if pending:
+                        service.count_decisions(pending)
+                        yield b"".join(orjson.dumps(r) + b"\n" for r in pending)
                     yield orjson.dumps(_header(item)) + b"\n"
-                else:
-                    service.count_decisions([item])
-                    yield orjson.dumps(item) + b"\n"
+                    return
+                pending.append(item)
+                if len(pending) >= handlers.CHECK_BATCH:
+                    service.count_decisions(pending)
+                    yield b"".join(orjson.dumps(r) + b"\n" for r in pending)
+                    pending = []
 
         return StreamingResponse(body(), media_type=NDJSON)
     try:

@@ -13,7 +13,7 @@ from shared.blind_index import BlindIndexer, InvalidIdentifierError
 from shared.events import EventEnvelope
 
 from campaign_gate import contracts
-from campaign_gate.adapters.projection import contact_row, parse_time, unknown_recipient
+from campaign_gate.adapters.projection import contact_row, parse_time
 from campaign_gate.domain import bulk, clock, events, review, rules
 from campaign_gate.domain import model as domain
 from campaign_gate.domain.decision import RecipientDecision
@@ -221,11 +221,8 @@ async def _decide(
     result: CheckResult, facts: Any, contact_ids: Sequence[str], *, uow: AbstractGateUnitOfWork
 ) -> list[dict[str, Any]]:
     now = uow.clock()
-    known = await uow.projection.recipients(
-        contact_ids, purpose_id=facts.purpose_id, channel=facts.channel, today=clock.paris_date(now)
-    )
-    recipients = [known.get(cid) or unknown_recipient(cid) for cid in contact_ids]
-    out = _receipts(result, facts, recipients, now=now, uow=uow)
+    columns = await uow.recipient_columns(contact_ids, campaign=facts, today=clock.paris_date(now))
+    out = _receipts(result, facts, columns, now=now, uow=uow)
     await uow.checks.add_receipts({"check_id": result.check_id, **r} for r in out)
     return out
 
@@ -255,13 +252,10 @@ async def check_once(
         facts, _ = await _facts(uow, campaign)
         ids = list(dict.fromkeys(contact_ids))
         now = uow.clock()
-        known = await uow.projection.recipients(
-            ids, purpose_id=facts.purpose_id, channel=facts.channel, today=clock.paris_date(now)
-        )
+        columns = await uow.recipient_columns(ids, campaign=facts, today=clock.paris_date(now))
         stale = cmd.stale
         result = CheckResult(str(uuid.uuid4()), campaign.id, campaign.version, rules.RULESET_VERSION, stale)
-        recipients = [known.get(cid) or unknown_recipient(cid) for cid in ids]
-        out = _receipts(result, facts, recipients, now=now, uow=uow)
+        out = _receipts(result, facts, columns, now=now, uow=uow)
         await uow.checks.add_check(
             {
                 "id": result.check_id,
@@ -293,11 +287,16 @@ async def check_once(
 
 
 def _receipts(
-    result: CheckResult, facts: Any, recipients: Sequence[Any], *, now: datetime, uow: AbstractGateUnitOfWork
+    result: CheckResult,
+    facts: Any,
+    columns: bulk.RecipientColumns,
+    *,
+    now: datetime,
+    uow: AbstractGateUnitOfWork,
 ) -> list[dict[str, Any]]:
     """Decides recipients with the columnar evaluator and returns their receipts (queued for the audit
     log too); the campaign-scope rows are evaluated once for the whole batch."""
-    decided = bulk.decide_receipts(facts, recipients, at=now, stale=result.stale)
+    decided = bulk.decide_bulk(facts, columns, at=now, stale=result.stale)
     out = decided.receipts()
     for value, count in decided.summary().items():
         result.summary[value] += count

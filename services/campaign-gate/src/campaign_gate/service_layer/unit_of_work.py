@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from shared.uow import AbstractUnitOfWork, SqlAlchemyUnitOfWork
@@ -12,8 +12,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaign_gate.adapters import orm, outgoing
-from campaign_gate.adapters.projection import AbstractProjectionRepository, ProjectionRepository
+from campaign_gate.adapters import columns, orm, outgoing
+from campaign_gate.adapters.projection import (
+    AbstractProjectionRepository,
+    ProjectionRepository,
+    unknown_recipient,
+)
 from campaign_gate.adapters.repository import (
     AbstractCampaignRepository,
     AbstractCheckRepository,
@@ -23,6 +27,8 @@ from campaign_gate.adapters.repository import (
     SuppressionRepository,
 )
 from campaign_gate.domain import events
+from campaign_gate.domain.bulk import RecipientColumns
+from campaign_gate.domain.facts import CampaignFacts
 
 
 class AbstractGateUnitOfWork(AbstractUnitOfWork):
@@ -57,6 +63,20 @@ class AbstractGateUnitOfWork(AbstractUnitOfWork):
         an event applied in a batch. By default the committing actor is kept."""
         self.publish(event)
 
+    async def recipient_columns(
+        self, contact_ids: Sequence[str], *, campaign: CampaignFacts, today: date
+    ) -> RecipientColumns:
+        """Returns the columns of recipients (each once, in order) resolved for a campaign; a contact the
+        projection never saw has no address and nothing to rely on. By default: the projection's facts,
+        resolved one by one."""
+        ids = list(dict.fromkeys(contact_ids))
+        known = await self.projection.recipients(
+            ids, purpose_id=campaign.purpose_id, channel=campaign.channel, today=today
+        )
+        return RecipientColumns.from_facts(
+            campaign, [known.get(cid) or unknown_recipient(cid) for cid in ids]
+        )
+
 
 class GateUnitOfWork(SqlAlchemyUnitOfWork, AbstractGateUnitOfWork):
     """Opens a session with the gate's repositories; commit writes state, then outbox rows, once."""
@@ -79,6 +99,15 @@ class GateUnitOfWork(SqlAlchemyUnitOfWork, AbstractGateUnitOfWork):
 
     def _repositories(self) -> Iterable[Any]:
         return [self.campaigns]
+
+    async def recipient_columns(
+        self, contact_ids: Sequence[str], *, campaign: CampaignFacts, today: date
+    ) -> RecipientColumns:
+        """Returns the columns of recipients resolved for a campaign: on PostgreSQL read straight into
+        columns (`adapters.columns`), elsewhere from the projection's facts."""
+        if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
+            return await columns.read_columns(self.projection, contact_ids, campaign=campaign, today=today)
+        return await super().recipient_columns(contact_ids, campaign=campaign, today=today)
 
     def publish_as(self, event: events.Event, *, actor: str) -> None:
         """Queues a loose event published in the name of `actor` (the cause of an event in a batch)."""
