@@ -193,25 +193,25 @@ async def test_a_withdrawal_or_an_objection_recorded_on_consent_blocks_the_next_
         assert delay < WITHDRAWAL_BOUND_SECONDS, f"withdrawal to refusal took {delay:.3f}s"
 
         engine = gate.app.state.service.runtime.engine
+        r, k = orm.check_receipts.c, orm.check_chunks.c
         async with engine.connect() as conn:
             receipts = (
-                (
-                    await conn.execute(
-                        sa.select(orm.check_receipts.c.decision).where(
-                            orm.check_receipts.c.contact_id == consenting
-                        )
-                    )
+                await conn.execute(
+                    sa.select(r.decision, r.check_id, r.chunk).where(r.contact_id == consenting)
                 )
-                .scalars()
-                .all()
+            ).all()
+            checks = {row.check_id for row in receipts}
+            chunk_events = (
+                (await conn.execute(sa.select(k.event_id).where(k.check_id.in_(checks)))).scalars().all()
             )
             outbox = (
-                (await conn.execute(sa.select(orm.outbox.c.key).where(orm.outbox.c.key == consenting)))
-                .scalars()
-                .all()
-            )
-        assert "allow" in receipts and "block" in receipts, "every check is kept as a receipt"
-        assert len(outbox) == len(receipts), "every receipt goes to campaigns.events, keyed by the contact"
+                await conn.execute(sa.select(orm.outbox.c.key).where(orm.outbox.c.event_id.in_(chunk_events)))
+            ).all()
+        assert {"allow", "block"} <= {row.decision for row in receipts}, "every check is kept as a receipt"
+        assert all(row.chunk is not None for row in receipts), "every receipt sits in a Merkle chunk"
+        assert len(chunk_events) == len(checks) and [row.key for row in outbox] == [campaign_id] * len(
+            checks
+        ), "each check's chunk root goes to campaigns.events, keyed by the campaign"
 
 
 async def test_the_projection_is_idempotent_when_an_event_is_delivered_twice(
