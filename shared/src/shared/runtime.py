@@ -99,13 +99,20 @@ class Runtime:
             self._waker.wake()
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
-        """Returns the checks behind /readyz: the database, Kafka (the relay can publish), the outbox and
-        the consumers (none retrying a record for longer than `consumer_stuck_seconds`)."""
-        checks: dict[str, Callable[[], Awaitable[None]]] = {
-            "database": lambda: ping(self.engine),
-            "kafka": self._kafka_ready,
-        }
-        if self.relay is not None:
+        """Returns the checks behind /readyz: the database always; Kafka (the producer is connected, and
+        this process's relay can publish) where the relay or consumers run; the outbox (no row older than
+        `outbox_max_age_seconds`) where the relay runs; the consumers (none retrying a record for longer
+        than `consumer_stuck_seconds`) where they run.
+
+        An API-only process checks its database alone: its writes go to the outbox, so it serves them
+        whether Kafka and the relay are up or not, and a NotReady API would refuse a withdrawal for a
+        fault in the relay. The relay and consumer processes report what they cannot do.
+        """
+        runs_relay = self.relay is not None and self.settings.run_relay
+        checks: dict[str, Callable[[], Awaitable[None]]] = {"database": lambda: ping(self.engine)}
+        if runs_relay or self.settings.run_consumers:
+            checks["kafka"] = self._kafka_ready
+        if runs_relay:
             checks["outbox"] = self._outbox_ready
         if self.settings.run_consumers:
             checks["consumers"] = self._consumers_ready
