@@ -69,6 +69,9 @@ def test_bre_01_a_breach_needs_a_nature_a_description_and_a_past_awareness() -> 
         _breach(nature=(), description="  ", aware_at=T0 + H)
     assert _rules_of(raised) == {("BRE-01", "nature"), ("BRE-01", "description"), ("BRE-01", "aware_at")}
     assert raised.value.problem_extra["errors"][0]["type"] == "BRE-01"
+    with pytest.raises(errors.BreachRuleError) as raised:
+        _breach(aware_at=datetime(2018, 5, 24, tzinfo=UTC))
+    assert _rules_of(raised) == {("BRE-01", "aware_at")}
 
 
 def test_bre_01_times_hold_together_and_counts_are_not_negative() -> None:

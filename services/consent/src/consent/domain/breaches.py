@@ -533,6 +533,10 @@ def bre_01(b: Breach, at: datetime) -> list[FieldProblem]:
         found.append(FieldProblem("BRE-01", "description", "describe what happened (Art. 33(5))"))
     if b.aware_at > at:
         found.append(FieldProblem("BRE-01", "aware_at", "must not be in the future"))
+    if b.aware_at.date() < GDPR_APPLIES:
+        found.append(
+            FieldProblem("BRE-01", "aware_at", "the register covers breaches known from 2018-05-25 (GDPR)")
+        )
     return found
 
 

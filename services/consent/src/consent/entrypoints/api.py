@@ -887,6 +887,7 @@ def _breach_read(breach: breaches.Breach, at: datetime) -> schemas.BreachRead:
         if breach.communication
         else None,
         findings=_rule_findings(breach.findings(at)),
+        record_hash=breach.record_hash(),
     )
 
 

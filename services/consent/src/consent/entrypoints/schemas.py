@@ -884,6 +884,15 @@ class ExpiryWatchRead(BaseModel):
 
 # --- The breach register.
 
+
+def _register_time(value: datetime) -> datetime:
+    # Because a time near year 1 or 9999 cannot be moved to UTC nor given 72 hours without overflowing.
+    if not 1970 <= value.year <= 9000:
+        raise ValueError("must be between the years 1970 and 9000")
+    return value
+
+
+RegisterTime = Annotated[AwareDatetime, AfterValidator(_register_time)]
 Count = Annotated[int, Field(ge=0, le=MAX_INTEGER)]
 Category = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -891,12 +900,12 @@ Category = Annotated[str, Field(min_length=1, max_length=100)]
 class BreachCreate(_In):
     """A breach the controller became aware of: the facts, their effects, the remedial action."""
 
-    aware_at: AwareDatetime
+    aware_at: RegisterTime
     nature: list[BreachNature] = Field(max_length=3)
     description: Text
     reference: Short | None = None
-    occurred_from: AwareDatetime | None = None
-    occurred_until: AwareDatetime | None = None
+    occurred_from: RegisterTime | None = None
+    occurred_until: RegisterTime | None = None
     data_categories: list[Category] = Field(default_factory=list, max_length=50)
     special_categories: bool = False
     subject_categories: list[Category] = Field(default_factory=list, max_length=50)
@@ -917,8 +926,8 @@ class BreachUpdate(_In):
     nature: list[BreachNature] | None = Field(None, max_length=3)
     description: Text | None = None
     reference: Short | None = None
-    occurred_from: AwareDatetime | None = None
-    occurred_until: AwareDatetime | None = None
+    occurred_from: RegisterTime | None = None
+    occurred_until: RegisterTime | None = None
     data_categories: list[Category] | None = Field(None, max_length=50)
     special_categories: bool | None = None
     subject_categories: list[Category] | None = Field(None, max_length=50)
@@ -948,7 +957,7 @@ class AssessmentCreate(_In):
 class NotificationCreate(_In):
     """The notification to the CNIL as made by the controller (Vigie does not send it)."""
 
-    notified_at: AwareDatetime
+    notified_at: RegisterTime
     reference: Short
     delay_reasons: Text | None = None
     phased: bool = False
@@ -957,7 +966,7 @@ class NotificationCreate(_In):
 class CommunicationCreate(_In):
     """The communication to the people (when, how), or the Art. 34(3) exception relied on."""
 
-    communicated_at: AwareDatetime | None = None
+    communicated_at: RegisterTime | None = None
     means: CommunicationMeans | None = None
     subjects_informed: Count | None = None
     exemption: CommunicationExemption | None = None
@@ -1022,6 +1031,9 @@ class BreachRead(_Out):
     notification: NotificationRead | None
     communication: CommunicationRead | None
     findings: list[RuleFindingRead]
+    #: SHA-256 of the record as stored now; equal to the `record_hash` of the breach's latest event in the
+    #: audit log unless the record was changed outside the API.
+    record_hash: str
 
 
 class BreachList(BaseModel):
