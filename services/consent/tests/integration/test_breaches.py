@@ -271,7 +271,12 @@ async def test_structured_contract_terms_are_validated_stored_and_published(
         )
         assert party.status_code == 201, party.text
         party_id = party.json()["party_id"]
-        assert {f["rule"] for f in party.json()["term_findings"]} == {"TERM-01", "TERM-04", "TERM-05"}
+        assert {f["rule"] for f in party.json()["term_findings"]} == {
+            "TERM-01",
+            "TERM-04",
+            "TERM-05",
+            "TERM-06",
+        }
         url = f"/v1/parties/{party_id}/contracts"
 
         broken = {
@@ -308,20 +313,35 @@ async def test_structured_contract_terms_are_validated_stored_and_published(
             contract["clauses_present"]
         )
         assert [(f["rule"], f["field"]) for f in contract["term_findings"]] == [
-            ("TERM-05", "terms.security.art32_measures")
+            ("TERM-05", "terms.security.art32_measures"),
+            ("TERM-06", "terms.reversibility.returns_data"),
+            ("TERM-06", "terms.reversibility.returns_parameterisation"),
+            ("TERM-06", "terms.reversibility.deletes_copies"),
         ]
 
         reread = (await client.get(f"/v1/parties/{party_id}", headers=AUDITOR)).json()
         assert reread["current_contract"]["terms"] == contract["terms"]
-        assert [f["rule"] for f in reread["term_findings"]] == ["TERM-05"]
+        assert [f["rule"] for f in reread["term_findings"]] == ["TERM-05", "TERM-06", "TERM-06", "TERM-06"]
 
-        claimed = {**INTEGRATOR_TERMS, "parameterisation_owner": "shared", "licence": None}
+        claimed = {
+            **INTEGRATOR_TERMS,
+            "parameterisation_owner": "shared",
+            "licence": None,
+            "reversibility": {
+                "returns_data": True,
+                "deletes_copies": True,
+                "format": "CSV",
+                "within_days": 30,
+            },
+        }
         second = await client.post(url, json={"reference": "INT-2", "terms": claimed}, headers=ADMIN)
         assert second.status_code == 201, second.text
         assert ("TERM-02", "terms.assignment") in [
             (f["rule"], f["field"]) for f in second.json()["term_findings"]
         ]
         assert "ownership_of_developments" not in second.json()["clauses_present"]
+        assert "return_or_deletion_at_end" in second.json()["clauses_present"]
+        assert second.json()["terms"]["reversibility"]["within_days"] == 30
 
         events = await _read_topic(kafka_bootstrap, lambda seen: len(seen) >= 3, {party_id})
     registered, first, then = (e.data for e in events)
@@ -332,7 +352,8 @@ async def test_structured_contract_terms_are_validated_stored_and_published(
     ]
     assert first["terms"]["developments_owner"] == "controller"
     assert first["terms"]["confidentiality"] == {"staff_bound": True, "instrument": "nda"}
-    assert first["term_gaps"] == [{"rule": "TERM-05", "field": "terms.security.art32_measures"}]
+    assert first["term_gaps"][0] == {"rule": "TERM-05", "field": "terms.security.art32_measures"}
+    assert [g["rule"] for g in first["term_gaps"]] == ["TERM-05", "TERM-06", "TERM-06", "TERM-06"]
     assert "NDA per consultant" not in events[1].encode().decode()
     assert {"rule": "TERM-02", "field": "terms.assignment"} in then["term_gaps"]
     assert registered["party_id"] == party_id

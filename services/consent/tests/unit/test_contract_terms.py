@@ -15,6 +15,7 @@ from consent.domain.contract_terms import (
     ContractTerms,
     Licence,
     Owner,
+    Reversibility,
     SecurityObligations,
     Work,
 )
@@ -30,12 +31,20 @@ ASSIGNMENT = Assignment(
 )
 BOUND = Confidentiality(staff_bound=True, instrument=ConfidentialityInstrument.CONTRACT_CLAUSE)
 SECURE = SecurityObligations(art32_measures=True, assists_with_rights=True, assists_with_breaches=True)
+RETURNS = Reversibility(
+    returns_data=True,
+    returns_parameterisation=True,
+    deletes_copies=True,
+    format="CSV and SQL dump",
+    within_days=30,
+)
 SETTLED = ContractTerms(
     developments_owner=Owner.CONTROLLER,
     parameterisation_owner=Owner.CONTROLLER,
     assignment=ASSIGNMENT,
     confidentiality=BOUND,
     security=SECURE,
+    reversibility=RETURNS,
 )
 
 
@@ -52,7 +61,7 @@ def _problems(terms: ContractTerms) -> set[tuple[str, str]]:
 
 def test_every_rule_has_a_unique_id_a_source_and_an_effective_date() -> None:
     ids = [r.id for r in contract_terms.RULES]
-    assert ids == ["TERM-01", "TERM-02", "TERM-03", "TERM-04", "TERM-05"]
+    assert ids == ["TERM-01", "TERM-02", "TERM-03", "TERM-04", "TERM-05", "TERM-06"]
     assert all(r.source and r.title and isinstance(r.effective_from, date) for r in contract_terms.RULES)
 
 
@@ -192,6 +201,29 @@ def test_term_05_security_obligations_and_a_processor_s_assistance() -> None:
     assert _findings(("processor",), SETTLED) == []
 
 
+def test_term_06_a_party_holding_the_data_or_the_parameterisation_hands_them_back_at_the_end() -> None:
+    assert [f for f in _findings(("processor",), None) if f[0] == "TERM-06"] == [
+        ("TERM-06", "terms.reversibility.returns_data"),
+        ("TERM-06", "terms.reversibility.deletes_copies"),
+    ]
+    data_only = ContractTerms(
+        reversibility=Reversibility(returns_data=True, deletes_copies=True, format="CSV")
+    )
+    assert [f for f in _findings(("integrator",), data_only) if f[0] == "TERM-06"] == [
+        ("TERM-06", "terms.reversibility.returns_parameterisation")
+    ]
+    # A consultant or a broker holds neither the production data nor the tool.
+    assert not [f for f in _findings(("consultant", "data_broker"), None) if f[0] == "TERM-06"]
+
+
+def test_term_06_what_comes_back_says_in_what_form() -> None:
+    shapeless = ContractTerms(reversibility=Reversibility(returns_data=True, within_days=0))
+    assert _problems(shapeless) == {
+        ("TERM-06", "terms.reversibility.format"),
+        ("TERM-06", "terms.reversibility.within_days"),
+    }
+
+
 # --- Terms on a contract: the clauses they settle and what the events publish.
 
 
@@ -211,7 +243,12 @@ def test_settled_terms_count_as_the_matching_clauses() -> None:
     assert "ownership_of_developments" in bare.missing_clauses(party.roles)["integrator"]
     settled = _sign(party, terms=SETTLED)
     missing = settled.missing_clauses(party.roles)["integrator"]
-    for clause in ("ownership_of_developments", "confidentiality", "security_obligations"):
+    for clause in (
+        "ownership_of_developments",
+        "confidentiality",
+        "security_obligations",
+        "return_or_deletion_at_end",
+    ):
         assert clause not in missing
     # A controller claim without an assignment settles nothing: the ownership clause stays missing.
     claimed = _sign(
@@ -230,6 +267,7 @@ def test_staff_confidentiality_and_security_settle_the_art_28_3_clauses_of_a_pro
         "c_security_art32",
         "e_assist_with_data_subject_rights",
         "f_assist_with_art32_to_36",
+        "g_delete_or_return_at_end",
     } <= present
 
 

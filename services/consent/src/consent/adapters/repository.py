@@ -30,6 +30,7 @@ from consent.domain.contract_terms import (
     ContractTerms,
     Licence,
     Owner,
+    Reversibility,
     SecurityObligations,
     Work,
 )
@@ -1097,6 +1098,7 @@ def terms_to_record(t: ContractTerms | None) -> dict[str, Any] | None:
             "instrument": t.confidentiality.instrument.value if t.confidentiality.instrument else None,
         },
         "security": None if t.security is None else dataclasses.asdict(t.security),
+        "reversibility": None if t.reversibility is None else dataclasses.asdict(t.reversibility),
     }
 
 
@@ -1129,6 +1131,7 @@ def terms_from_record(d: dict[str, Any] | None) -> ContractTerms | None:
             reference=c.get("reference"),
         ),
         security=None if s is None else SecurityObligations(**s),
+        reversibility=Reversibility(**d["reversibility"]) if d.get("reversibility") else None,
     )
 
 

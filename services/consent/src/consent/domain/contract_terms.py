@@ -1,5 +1,5 @@
-"""Ownership, licence, confidentiality and security as structured terms of a party's contract, with a
-table of rules (TERM-*) saying what each role's contract must settle.
+"""Ownership, licence, confidentiality, security and reversibility as structured terms of a party's
+contract, with a table of rules (TERM-*) saying what each role's contract must settle.
 
 The source article warns that whoever deploys a CRM must know whether the software and the
 developments made for it belong to the company or stay with the firm that built them, and on what
@@ -99,6 +99,17 @@ class SecurityObligations:
 
 
 @dataclass(frozen=True)
+class Reversibility:
+    """What comes back at the end of the contract, in what form and how soon (Art. 28(3)(g))."""
+
+    returns_data: bool = False
+    returns_parameterisation: bool = False
+    deletes_copies: bool = False
+    format: str | None = None
+    within_days: int | None = None
+
+
+@dataclass(frozen=True)
 class ContractTerms:
     """The structured terms of one contract version; any part may be absent (not settled)."""
 
@@ -108,6 +119,7 @@ class ContractTerms:
     licence: Licence | None = None
     confidentiality: Confidentiality | None = None
     security: SecurityObligations | None = None
+    reversibility: Reversibility | None = None
 
     def owners(self) -> dict[Work, Owner | None]:
         """Returns the owner stated for each kind of work."""
@@ -130,7 +142,13 @@ class ContractTerms:
 
     def facts(self) -> dict[str, Any]:
         """Returns the terms as event facts: owners, coverage, territories, durations, flags; no free text."""
-        a, lic, c, s = self.assignment, self.licence, self.confidentiality, self.security
+        a, lic, c, s, r = (
+            self.assignment,
+            self.licence,
+            self.confidentiality,
+            self.security,
+            self.reversibility,
+        )
         return {
             "developments_owner": _value(self.developments_owner),
             "parameterisation_owner": _value(self.parameterisation_owner),
@@ -160,6 +178,14 @@ class ContractTerms:
                 "art32_measures": s.art32_measures,
                 "assists_with_rights": s.assists_with_rights,
                 "assists_with_breaches": s.assists_with_breaches,
+            },
+            "reversibility": None
+            if r is None
+            else {
+                "returns_data": r.returns_data,
+                "returns_parameterisation": r.returns_parameterisation,
+                "deletes_copies": r.deletes_copies,
+                "within_days": r.within_days,
             },
         }
 
@@ -230,6 +256,11 @@ def check_terms(terms: ContractTerms) -> None:
                 "staff_bound is false: no instrument binds them",
             )
         )
+    r = terms.reversibility
+    if r is not None and (r.returns_data or r.returns_parameterisation) and not (r.format or "").strip():
+        found.append(FieldProblem("TERM-06", "terms.reversibility.format", "say in what form it comes back"))
+    if r is not None and r.within_days is not None and r.within_days < 1:
+        found.append(FieldProblem("TERM-06", "terms.reversibility.within_days", "must be at least 1"))
     if found:
         raise errors.ContractTermsError("the contract terms are malformed", found)
 
@@ -348,6 +379,25 @@ def term_05(ctx: Context) -> list[FieldProblem]:
     ]
 
 
+#: Roles that hold the controller's data or its parameterisation, and must hand them back at the end.
+HOLDING_ROLES = frozenset({"integrator", "software_vendor", "processor", "sub_processor"})
+
+
+def term_06(ctx: Context) -> list[FieldProblem]:
+    """At the end, a party that holds the data or the parameterisation returns them and deletes its copies."""
+    if not ctx.roles & HOLDING_ROLES:
+        return []
+    r = ctx.terms.reversibility if ctx.terms else None
+    wanted = ["returns_data", "deletes_copies"]
+    if ctx.roles & DEVELOPMENT_ROLES:
+        wanted.insert(1, "returns_parameterisation")
+    return [
+        FieldProblem("TERM-06", f"terms.reversibility.{name}", "the contract does not settle this at its end")
+        for name in wanted
+        if r is None or not getattr(r, name)
+    ]
+
+
 #: The contract-terms rule table.
 RULES: tuple[TermRule, ...] = (
     TermRule(
@@ -388,6 +438,14 @@ RULES: tuple[TermRule, ...] = (
         "Art. 28(3)(c), (e), (f) and 32 GDPR; the controller stays responsible for security (Art. 5(2), 24)",
         term_05,
     ),
+    TermRule(
+        "TERM-06",
+        "Reversibility: at the end, the data and the parameterisation come back and copies are deleted",
+        date(2018, 5, 25),
+        "Art. 28(3)(g) GDPR (return or delete at the controller's choice); CNIL, Guide du sous-traitant "
+        "(2017); source article, 'Encadrer' (the controller must be able to keep deploying)",
+        term_06,
+    ),
 )
 
 
@@ -419,4 +477,7 @@ def clauses_settled(terms: ContractTerms | None) -> frozenset[str]:
         settled.add("e_assist_with_data_subject_rights")
     if s is not None and s.assists_with_breaches:
         settled.add("f_assist_with_art32_to_36")
+    r = terms.reversibility
+    if r is not None and r.returns_data and r.deletes_copies:
+        settled |= {"return_or_deletion_at_end", "g_delete_or_return_at_end"}
     return frozenset(settled)

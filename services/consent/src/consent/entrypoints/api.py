@@ -18,6 +18,7 @@ from consent.domain.contract_terms import (
     Confidentiality,
     ContractTerms,
     Licence,
+    Reversibility,
     SecurityObligations,
 )
 from consent.domain.model import (
@@ -658,6 +659,9 @@ def _contract_terms(body: schemas.ContractTermsIn | None) -> ContractTerms | Non
         if c is None
         else Confidentiality(staff_bound=c.staff_bound, instrument=c.instrument, reference=c.reference),
         security=None if sec is None else SecurityObligations(**sec.model_dump()),
+        reversibility=None
+        if body.reversibility is None
+        else Reversibility(**body.reversibility.model_dump()),
     )
 
 

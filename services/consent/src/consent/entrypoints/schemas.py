@@ -750,8 +750,19 @@ class SecurityObligationsIn(_In):
     measures_summary: Text | None = None
 
 
+class ReversibilityIn(_In):
+    """What comes back at the end of the contract, in what form and how soon (Art. 28(3)(g))."""
+
+    returns_data: bool = False
+    returns_parameterisation: bool = False
+    deletes_copies: bool = False
+    format: Short | None = None
+    within_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+
+
 class ContractTermsIn(_In):
-    """Ownership, licence, confidentiality and security as structured terms (any part may be absent)."""
+    """Ownership, licence, confidentiality, security and reversibility as structured terms (any part may be
+    absent)."""
 
     developments_owner: Owner | None = None
     parameterisation_owner: Owner | None = None
@@ -759,6 +770,7 @@ class ContractTermsIn(_In):
     licence: LicenceIn | None = None
     confidentiality: ConfidentialityIn | None = None
     security: SecurityObligationsIn | None = None
+    reversibility: ReversibilityIn | None = None
 
 
 class ContractTermsRead(ContractTermsIn):
