@@ -142,6 +142,9 @@ TAMPERING = {
     "entry proof changed": lambda b: b["entry_proof"]["audit_path"].__setitem__(
         0, _flip(b["entry_proof"]["audit_path"][0])
     ),
+    "opened event names another root": lambda b: b["audit_entry"].update(
+        event={"id": b["receipt"]["chunk"]["event_id"], "data": {"root": "00" * 32, "chunk": 1}}
+    ),
     "another audit entry": lambda b: b["audit_entry"].update(
         canonical=base64.b64encode(json.dumps({"event_id": "e-2", "index": 0}).encode()).decode()
     ),
@@ -165,6 +168,16 @@ def test_a_root_changed_consistently_in_the_gate_still_fails_against_the_log(log
     del bundle["receipt"]["chunk"]["event_id"]
     with pytest.raises(ReceiptError, match="audit entry holds event"):
         verify_receipt_file(bundle, vkey=log.vkey)
+
+
+def test_an_opened_event_that_agrees_passes(log: FakeLog) -> None:
+    bundle = _bundle(log)
+    chunk = bundle["receipt"]["chunk"]
+    bundle["audit_entry"]["event"] = {
+        "id": chunk["event_id"],
+        "data": {"check_id": CHECK, "chunk": 1, "count": 7, "first_index": 5000, "root": chunk["root"]},
+    }
+    assert verify_receipt_file(bundle, vkey=log.vkey).chunk == 1
 
 
 def test_a_wrong_key_fails(log: FakeLog) -> None:

@@ -247,8 +247,21 @@ def verify_receipt_file(bundle: Any, *, vkey: str, origin: str | None = None) ->
     if not isinstance(entry_index, int) or isinstance(entry_index, bool):
         raise ReceiptError("the audit entry's canonical bytes carry no index")
     opened = entry.get("event")
-    if isinstance(opened, dict) and opened.get("id") not in (None, event_id):
-        raise ReceiptError("the audit entry's event has another id than its canonical bytes")
+    if isinstance(opened, dict):
+        # Because the log also serves the event it opened: one that disagrees with the chunk it commits
+        # to is a log contradicting itself (the sealed bytes cannot be checked without the key).
+        served_data = opened.get("data")
+        data: dict[str, Any] = served_data if isinstance(served_data, dict) else {}
+        disagree = [
+            name
+            for name in ("check_id", "chunk", "count", "first_index", "root")
+            if name in data and data[name] != header[name]
+        ]
+        if opened.get("id") not in (None, event_id) or disagree:
+            fields = ", ".join(disagree) or "id"
+            raise ReceiptError(
+                f"the audit entry's opened event disagrees with its canonical bytes ({fields})"
+            )
 
     entry_leaf = leaf_hash(entry_canonical)
     entry_proof = _get(bundle, "entry_proof", dict, where="file")
