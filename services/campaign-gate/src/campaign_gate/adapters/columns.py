@@ -224,17 +224,18 @@ async def read_columns(
 
     rows: dict[str, tuple[Any, ...]] = {}
     resolve = _Resolver(campaign, exemption=exemption, bloctel=bloctel)
-    for r in contacts:
-        cid = r["contact_id"]
-        rows[cid] = resolve.row(
-            r,
-            consent=consents.get(cid, (None, None))[1],
-            objections=objections.get(cid, ()),
-            hits=hits.get(cid, ()),
-            notices=delivered.get(cid, {}),
-            first_contact=cid not in allowed,
-            broker=brokers.get(r["broker_name"], (BrokerVerification.NOT_VERIFIED, None))[0],
-        )
+    with bulk.gc_paused():
+        for r in contacts:
+            cid = r["contact_id"]
+            rows[cid] = resolve.row(
+                r,
+                consent=consents.get(cid, (None, None))[1],
+                objections=objections.get(cid, ()),
+                hits=hits.get(cid, ()),
+                notices=delivered.get(cid, {}),
+                first_contact=cid not in allowed,
+                broker=brokers.get(r["broker_name"], (BrokerVerification.NOT_VERIFIED, None))[0],
+            )
     view_values = attrgetter(*_NAMES)
     ordered = [
         rows[cid] if cid in rows else view_values(rules.resolve(campaign, unknown_recipient(cid)))

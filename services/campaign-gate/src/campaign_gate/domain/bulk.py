@@ -10,7 +10,9 @@ random recipients keeps the served receipts equal to the scalar oracle's.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
@@ -47,7 +49,8 @@ RULE_CODES: tuple[str, ...] = rules.RULE_IDS + GATE_RULE_IDS
 _CODE_OF = {rule_id: i for i, rule_id in enumerate(RULE_CODES)}
 
 _US, _DAY = "datetime64[us]", "datetime64[D]"
-_NAT_DAY = np.datetime64("NaT", "D")
+_NAT_DAYS = int(np.datetime64("NaT", "D").view(np.int64))
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _NAT_MICROS = int(np.datetime64("NaT", "us").view(np.int64))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICRO = timedelta(microseconds=1)
@@ -74,6 +77,19 @@ _REFS = frozenset(
         "broker_ref",
     )
 )
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pauses the cyclic garbage collector while a batch builds many small containers (reference
+    counting still frees them; a collection pass per few hundred allocations would dominate)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _micros(value: datetime | None) -> int:
@@ -167,6 +183,11 @@ class RecipientColumns:
     def from_rows(cls, rows: Sequence[tuple[Any, ...]]) -> RecipientColumns:
         """Returns the columns of resolved recipients given as tuples of their `RecipientView` values in
         `COLUMN_NAMES` order (enums as members or values, instants aware or naive UTC, None for none)."""
+        with gc_paused():
+            return cls._from_rows(rows)
+
+    @classmethod
+    def _from_rows(cls, rows: Sequence[tuple[Any, ...]]) -> RecipientColumns:
         values = dict(zip(COLUMN_NAMES, zip(*rows, strict=True), strict=True)) if rows else {}
         zones = tuple(dict.fromkeys(values.get("timezone", ()))) or ("Europe/Paris",)
         zone_code = {z: i for i, z in enumerate(zones)}
@@ -181,7 +202,8 @@ class RecipientColumns:
             elif name in _INSTANTS:
                 arrays[name] = np.array([_micros(x) for x in column], dtype=np.int64).view(_US)
             elif name in _DAYS:
-                arrays[name] = np.array([_NAT_DAY if x is None else x for x in column], dtype=_DAY)
+                days = [_NAT_DAYS if x is None else x.toordinal() - _EPOCH_ORDINAL for x in column]
+                arrays[name] = np.array(days, dtype=np.int64).view(_DAY)
             elif name == "contact_id" or name in _REFS:
                 arrays[name] = np.array(column, dtype=object) if column else np.empty(0, dtype=object)
             else:
@@ -766,7 +788,10 @@ class BulkDecisions:
         evidence, when no cited kind carries a per-recipient fact or reference): only the contact id,
         and the templated messages and references, are per recipient.
         """
-        rows = np.arange(len(self))[slice(None) if index is None else index]
+        with gc_paused():
+            return self._receipts(np.arange(len(self))[slice(None) if index is None else index])
+
+    def _receipts(self, rows: np.ndarray) -> list[dict[str, Any]]:
         ids: list[str] = self.contact_ids[rows].tolist()
         out: list[dict[str, Any]] = [{}] * len(ids)
         if self.override is not None:
