@@ -141,6 +141,9 @@ async def test_a_receipt_of_a_real_check_verifies_offline_against_the_signed_che
             (2, 2001),
         ]
         last = max(e["index"] for e in entries)
+        listed = (await gate.client.get(f"/v1/checks/{check_id}/chunks", headers=AUDITOR)).json()
+        assert listed["receipts"] == RECIPIENTS, "the chunks hold every receipt of the check"
+        assert [c["event_id"] for c in listed["chunks"]] == [e["event_id"] for e in entries]
 
         async def _covering_checkpoint() -> bool:
             response = await audit.client.get("/v1/checkpoint", headers=AUDITOR)

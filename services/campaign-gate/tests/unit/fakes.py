@@ -168,6 +168,9 @@ class FakeCheckRepository(AbstractCheckRepository):
         found = [r for r in self._state.receipts if r["check_id"] == check_id and r.get("chunk") == chunk]
         return sorted(found, key=lambda r: r["chunk_index"])
 
+    async def chunks_of(self, check_id: str) -> list[dict[str, Any]]:
+        return [row for (check, _), row in sorted(self._state.chunks.items()) if check == check_id]
+
     async def receipts_of(self, contact_id: str, *, limit: int) -> list[dict[str, Any]]:
         found = [self._with_check(r) for r in self._state.receipts if r["contact_id"] == contact_id]
         return sorted(found, key=lambda r: r["checked_at"], reverse=True)[:limit]

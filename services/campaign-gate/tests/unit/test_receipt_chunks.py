@@ -154,6 +154,14 @@ async def test_a_check_publishes_one_event_per_chunk_and_each_receipt_proves_int
             root=bytes.fromhex(served["chunk"]["root"]),
         )
 
+    listed = await receipt_proofs.chunks_of(result.check_id, FakeUnitOfWork(store))
+    assert listed["receipts"] == len(ids) and [c["count"] for c in listed["chunks"]] == [3, 1, 3, 1, 2]
+    assert [c["event_id"] for c in listed["chunks"]] == [
+        store.state.chunks[(result.check_id, c.chunk)]["event_id"] for c in chunks
+    ]
+    with pytest.raises(NotFoundError):
+        await receipt_proofs.chunks_of("no-such-check", FakeUnitOfWork(store))
+
     mine = await receipt_proofs.receipts_of("r-1", FakeUnitOfWork(store))
     assert [(r["check_id"], r["chunk"], r["chunk_index"]) for r in mine] == [(result.check_id, 0, 0)]
 

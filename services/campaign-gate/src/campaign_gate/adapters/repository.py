@@ -95,6 +95,10 @@ class AbstractCheckRepository(abc.ABC):
         """Returns a chunk's receipts in chunk order."""
 
     @abc.abstractmethod
+    async def chunks_of(self, check_id: str) -> list[dict[str, Any]]:
+        """Returns a check's chunk rows in chunk order (empty for an unknown check)."""
+
+    @abc.abstractmethod
     async def receipts_of(self, contact_id: str, *, limit: int) -> list[dict[str, Any]]:
         """Returns up to `limit` receipts naming a contact, newest check first, with their check's fields."""
 
@@ -359,6 +363,12 @@ class CheckRepository(AbstractCheckRepository):
             .where(r.check_id == check_id, r.chunk == chunk)
             .order_by(r.chunk_index)
         )
+        return [dict(row) for row in (await self.session.execute(query)).mappings()]
+
+    async def chunks_of(self, check_id: str) -> list[dict[str, Any]]:
+        """Returns a check's chunk rows in chunk order."""
+        k = orm.check_chunks.c
+        query = sa.select(orm.check_chunks).where(k.check_id == check_id).order_by(k.chunk)
         return [dict(row) for row in (await self.session.execute(query)).mappings()]
 
     async def receipts_of(self, contact_id: str, *, limit: int) -> list[dict[str, Any]]:

@@ -256,6 +256,15 @@ async def get_receipt(
     return await receipt_proofs.receipt_with_proof(check_id, contact_id, uow)
 
 
+@router.get("/checks/{check_id}/chunks", response_model=schemas.CheckChunks)
+async def get_check_chunks(
+    check_id: Annotated[str, Path(max_length=36)], _who: ReceiptReader, uow: UnitOfWorkDep
+) -> Any:
+    """Returns a check's receipt chunks (number, first index, count, root, time, event id): the audit
+    log holds one entry per chunk, found by its event id."""
+    return await receipt_proofs.chunks_of(check_id, uow)
+
+
 @router.get("/contacts/{contact_id}/receipts", response_model=schemas.PersonReceipts)
 async def get_receipts_of_contact(
     contact_id: Annotated[str, Path(max_length=64)], _who: ReceiptReader, uow: UnitOfWorkDep

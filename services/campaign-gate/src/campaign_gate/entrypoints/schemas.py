@@ -277,6 +277,18 @@ class ReceiptChunk(BaseModel):
     event_type: str
 
 
+class CommittedChunk(ReceiptChunk):
+    at: str
+
+
+class CheckChunks(BaseModel):
+    """A check's receipt chunks, one audit-log entry each; `receipts` is the sum of their counts."""
+
+    check_id: str
+    receipts: int
+    chunks: list[CommittedChunk]
+
+
 class ReceiptProof(Receipt):
     """One receipt, its canonical bytes and its inclusion proof into its chunk's root."""
 

@@ -122,3 +122,31 @@ async def receipts_of(contact_id: str, uow: AbstractGateUnitOfWork) -> list[dict
         }
         for row in rows
     ]
+
+
+async def chunks_of(check_id: str, uow: AbstractGateUnitOfWork) -> dict[str, Any]:
+    """Returns a check's receipt chunks: what the audit log must hold, one entry per chunk.
+
+    An auditor compares them with the log's `receipt_chunk_committed` entries under the campaign; the
+    counts add up to the receipts committed. NotFoundError for a check with no chunk.
+    """
+    async with uow:
+        rows = await uow.checks.chunks_of(check_id)
+    if not rows:
+        raise NotFoundError(f"check {check_id} has no receipt chunk")
+    return {
+        "check_id": check_id,
+        "receipts": sum(row["count"] for row in rows),
+        "chunks": [
+            {
+                "number": row["chunk"],
+                "first_index": row["first_index"],
+                "count": row["count"],
+                "root": bytes(row["root"]).hex(),
+                "at": row["at"],
+                "event_id": row["event_id"],
+                "event_type": CHUNK_EVENT_TYPE,
+            }
+            for row in rows
+        ],
+    }
