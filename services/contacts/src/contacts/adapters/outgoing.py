@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.events import EventEnvelope, event_data
@@ -24,7 +26,12 @@ _TYPES: dict[type, str] = {
 
 def to_envelope(event: Any, *, actor: str, correlation_id: str | None) -> tuple[str, EventEnvelope]:
     """Returns the topic and envelope of a contacts domain event (key = the contact id)."""
-    return contracts.CONTACTS_EVENTS, EventEnvelope(
+    # Constructed without validation: every value is this service's own (ids, type names, the actor,
+    # JSON-ready data), and validating them again was a tenth of the CPU of a bulk-import row.
+    # The id and time are given because model_construct inspects each default factory on every call.
+    return contracts.CONTACTS_EVENTS, EventEnvelope.model_construct(
+        id=str(uuid.uuid4()),
+        time=datetime.now(UTC),
         source=contracts.SOURCE,
         type=_TYPES[type(event)],
         # Because a request about an unknown person has no contact: its own id keys it.

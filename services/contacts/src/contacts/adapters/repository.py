@@ -275,6 +275,18 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
             ("external_ref", c.external_ref_index, external_ref_indexes),
         ):
             unique = list(dict.fromkeys(v for v in values if v))
+            if self._postgres and unique:
+                # One array parameter instead of an IN list: SQLAlchemy renders each bound value of an
+                # expanding IN, which cost more than the lookup itself on an import batch.
+                connection = await asyncpg_connection(await self._session.connection())
+                rows = await connection.fetch(
+                    f"SELECT {column.name}, id FROM contacts WHERE {column.name} = ANY($1::text[])"
+                    " AND status <> $2",
+                    unique,
+                    Status.ERASED.value,
+                )
+                found.update(((kind, index), contact_id) for index, contact_id in rows)
+                continue
             # Because a bound-parameter list has limits (SQLite: 32,766 variables),
             # large lookups go in slices.
             for start in range(0, len(unique), 5000):
