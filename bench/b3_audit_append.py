@@ -170,6 +170,8 @@ async def through_kafka(url: str, kafka: str, events: list[Any]) -> dict[str, fl
         group_id=service.settings.consumer_group,
         handle_batch=batch_handler(service),
         publisher=service.runtime.publisher,
+        # Because the service polls up to a group commit's worth of records (audit_log.entrypoints.consumer).
+        max_records=service.settings.consumer_batch_records,
     )
     task = asyncio.create_task(loop.run())
     try:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from shared.db import as_utc, asyncpg_connection
-from shared.envelope_crypto import KeyRing, decrypt_value, encrypt_value
+from shared.envelope_crypto import KeyRing, decrypt_value
 from shared.events import EventEnvelope
 from sqlalchemy.ext.asyncio import AsyncConnection
 from vigie_verify import merkle
@@ -25,6 +25,7 @@ from vigie_verify.entries import canonical_document, served_mismatches
 from vigie_verify.note import verifier_key
 
 from audit_log.adapters import orm
+from audit_log.adapters.sealing import ToSeal, seal_batch, sealing_pool
 from audit_log.adapters.verification import verify_stored_log, worker_pool
 from audit_log.domain.errors import TamperedEntryError
 from audit_log.domain.model import (
@@ -235,12 +236,22 @@ class SqlLogRepository(AbstractLogRepository):
         """Returns the data keys of the subjects that have one, from the cache or in one query."""
         found = self._key_cache.known(pseudonyms)
         missing = [p for p in pseudonyms if p not in found]
+        if not missing:
+            return found
+        unwrap = self.keys.key_ring.unwrap
+        if self.conn.dialect.name == "postgresql":
+            driver = await asyncpg_connection(self.conn)
+            records = await driver.fetch(
+                "SELECT subject, wrapped_key FROM subject_keys WHERE subject = ANY($1::text[])", missing
+            )
+            found.update({record[0]: unwrap(bytes(record[1])) for record in records})
+            return found
+        k = orm.subject_keys.c
         for chunk in range(0, len(missing), 1000):
-            k = orm.subject_keys.c
             rows = await self.conn.execute(
                 sa.select(k.subject, k.wrapped_key).where(k.subject.in_(missing[chunk : chunk + 1000]))
             )
-            found.update({row.subject: self.keys.key_ring.unwrap(bytes(row.wrapped_key)) for row in rows})
+            found.update({row.subject: unwrap(bytes(row.wrapped_key)) for row in rows})
         return found
 
     async def append(
@@ -251,18 +262,7 @@ class SqlLogRepository(AbstractLogRepository):
         at: datetime,
     ) -> list[AuditEntry]:
         conn = self.conn
-        ids = [envelope.id for envelope, _ in events]
-        known = (
-            set(
-                (
-                    await conn.execute(
-                        sa.select(orm.entries.c.event_id).where(orm.entries.c.event_id.in_(ids))
-                    )
-                ).scalars()
-            )
-            if ids
-            else set()
-        )
+        known = await self._known_event_ids([envelope.id for envelope, _ in events])
         fresh = []
         for envelope, raw in events:
             if envelope.id not in known:
@@ -275,9 +275,9 @@ class SqlLogRepository(AbstractLogRepository):
         keys: dict[str, bytes | None] = dict(await self._load_subject_keys({p for _, _, p in fresh}))
         created: dict[str, bytes] = {}
         shredded: dict[str, str] = {}
-        new: list[AuditEntry] = []
-        rows: list[dict[str, Any]] = []
-        for envelope, raw, pseudonym in fresh:
+        to_seal: list[ToSeal] = []
+        times: list[datetime] = []
+        for position, (envelope, raw, pseudonym) in enumerate(fresh):
             if shred_after(envelope):
                 shredded.setdefault(pseudonym, envelope.id)
                 keys[pseudonym] = None
@@ -287,54 +287,74 @@ class SqlLogRepository(AbstractLogRepository):
                 dek = keys[pseudonym] = data_key.plaintext
                 created[pseudonym] = data_key.wrapped
             # Because the canonical bytes hold the time's text: it is normalised to UTC before hashing.
-            entry = AuditEntry(
-                index=start + len(new),
-                event_id=envelope.id,
-                event_type=envelope.type,
-                source=envelope.source,
-                subject_pseudonym=pseudonym,
-                actor=envelope.actor,
-                event_time=as_utc(envelope.time),
-                integrated_at=now,
-                sealed_event=encrypt_value(dek, raw, associated_data=envelope.id.encode()),
+            event_time = as_utc(envelope.time)
+            times.append(event_time)
+            to_seal.append(
+                (
+                    start + position,
+                    envelope.id,
+                    envelope.type,
+                    envelope.source,
+                    pseudonym,
+                    envelope.actor,
+                    event_time.isoformat(),
+                    raw,
+                    dek,
+                )
             )
-            canonical = entry.canonical_bytes()
-            new.append(entry)
-            rows.append(
-                {
-                    "idx": entry.index,
-                    "event_id": entry.event_id,
-                    "event_type": entry.event_type,
-                    "source": entry.source,
-                    "subject": pseudonym,
-                    "actor": entry.actor,
-                    "event_time": entry.event_time,
-                    "integrated_at": now,
-                    "sealed_event": entry.sealed_event,
-                    "canonical": canonical,
-                    "leaf_hash": merkle.leaf_hash(canonical),
-                }
-            )
+        sealed = await seal_batch(to_seal, now.isoformat(), executor=sealing_pool())
         if shredded:
             await self._shred(shredded, now)
-        if created:
-            await conn.execute(
-                orm.subject_keys.insert(),
-                [{"subject": p, "wrapped_key": wrapped, "created_at": now} for p, wrapped in created.items()],
-            )
-        leaf_hashes = [row["leaf_hash"] for row in rows]
+        await _insert_rows(
+            conn,
+            orm.subject_keys,
+            ("subject", "wrapped_key", "created_at"),
+            [(p, wrapped, now) for p, wrapped in created.items()],
+        )
+        leaf_hashes = [leaf for _, _, leaf in sealed]
         nodes = await self.with_nodes(
             lambda get: merkle.complete_nodes_for_append(
                 start_size=start, new_leaf_hashes=leaf_hashes, get_node=get
             )
         )
-        await _insert_many(conn, orm.entries, rows)
-        await _insert_many(conn, orm.tree_nodes, [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes])
+        # Entry rows in ENTRY_COLUMNS order, straight from the batch (no per-row dict).
+        rows = [
+            (item[0], item[1], item[2], item[3], item[4], item[5], event_time, now, seal, canonical, leaf)
+            for item, event_time, (seal, canonical, leaf) in zip(to_seal, times, sealed, strict=True)
+        ]
+        await _insert_rows(conn, orm.entries, ENTRY_COLUMNS, rows)
+        await _insert_rows(conn, orm.tree_nodes, ("level", "idx", "hash"), nodes)
         final_keys = {
             p: dek for p, dek in keys.items() if dek is not None and (p in created or p not in shredded)
         }
         self._to_remember = (final_keys, set(shredded))
-        return new
+        return [
+            AuditEntry(
+                index=row[0],
+                event_id=row[1],
+                event_type=row[2],
+                source=row[3],
+                subject_pseudonym=row[4],
+                actor=row[5],
+                event_time=row[6],
+                integrated_at=now,
+                sealed_event=row[8],
+            )
+            for row in rows
+        ]
+
+    async def _known_event_ids(self, ids: list[str]) -> set[str]:
+        """Returns the ids among `ids` already in the log (one indexed query)."""
+        if not ids:
+            return set()
+        if self.conn.dialect.name == "postgresql":
+            # Because one array parameter keeps the statement prepared once, where an IN list of a
+            # thousand parameters is compiled and planned anew for every batch.
+            driver = await asyncpg_connection(self.conn)
+            records = await driver.fetch("SELECT event_id FROM entries WHERE event_id = ANY($1::text[])", ids)
+            return {record[0] for record in records}
+        e = orm.entries.c
+        return set((await self.conn.execute(sa.select(e.event_id).where(e.event_id.in_(ids)))).scalars())
 
     async def _shred(self, shredded: dict[str, str], now: datetime) -> None:
         """Destroys the subjects' stored keys (their sealed events become unreadable) and records it."""
@@ -526,17 +546,33 @@ def _with_subject_key(query: sa.Select[Any]) -> sa.Select[Any]:
     )
 
 
-async def _insert_many(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Inserts rows in the connection's transaction: by COPY on PostgreSQL, an executemany elsewhere."""
+#: The entries table's columns in the order the writer builds its rows.
+ENTRY_COLUMNS = (
+    "idx",
+    "event_id",
+    "event_type",
+    "source",
+    "subject",
+    "actor",
+    "event_time",
+    "integrated_at",
+    "sealed_event",
+    "canonical",
+    "leaf_hash",
+)
+
+
+async def _insert_rows(
+    conn: AsyncConnection, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Inserts rows (tuples in `columns` order) in the connection's transaction: by COPY on PostgreSQL,
+    an executemany elsewhere."""
     if not rows:
         return
     if conn.dialect.name != "postgresql":
-        await conn.execute(table.insert(), rows)
+        await conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
         return
     # Because COPY moves a group commit's rows several times faster than multi-row INSERTs, and the
     # driver connection is the one whose transaction SQLAlchemy has open.
     driver = await asyncpg_connection(conn)
-    columns = list(rows[0])
-    await driver.copy_records_to_table(
-        table.name, columns=columns, records=[tuple(row[c] for c in columns) for row in rows]
-    )
+    await driver.copy_records_to_table(table.name, columns=list(columns), records=rows)

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
+from datetime import datetime
 from multiprocessing import get_context
 from typing import Any
 
@@ -26,11 +27,17 @@ from shared.db import asyncpg_connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from vigie_verify import merkle
 from vigie_verify.checkpoint import open_checkpoint
-from vigie_verify.entries import ChunkOutcome, check_chunk, micros, subtree_levels
+from vigie_verify.entries import (
+    ChunkOutcome,
+    canonical_document,
+    check_chunk,
+    served_mismatches,
+    subtree_levels,
+)
 from vigie_verify.errors import VerificationError
 
 from audit_log.adapters import orm
-from audit_log.domain.model import Problem, SignedCheckpoint, VerifyReport
+from audit_log.domain.model import Problem, SignedCheckpoint, VerifyReport, canonical_entry_text
 
 _HASH = merkle.HASH_SIZE
 #: The columns compared with the canonical bytes, by their served names, in the order read.
@@ -52,20 +59,6 @@ def _aligned(chunk: int) -> int:
     return 1 << max(1, chunk.bit_length() - 1)
 
 
-async def _read_entries_pg(conn: AsyncConnection, low: int, high: int) -> list[Any]:
-    driver = await asyncpg_connection(conn)
-    return list(
-        await driver.fetch(
-            "SELECT idx, canonical, leaf_hash, event_id, event_type, source, subject, actor, "
-            "(extract(epoch FROM event_time) * 1000000)::bigint, "
-            "(extract(epoch FROM integrated_at) * 1000000)::bigint "
-            "FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
-            low,
-            high,
-        )
-    )
-
-
 async def _read_entries_sql(conn: AsyncConnection, low: int, high: int) -> list[Any]:
     e = orm.entries.c
     rows = await conn.execute(
@@ -84,7 +77,7 @@ async def _read_entries_sql(conn: AsyncConnection, low: int, high: int) -> list[
         .where(e.idx >= low, e.idx < high)
         .order_by(e.idx)
     )
-    return [(*row[:8], micros(row[8]), micros(row[9])) for row in rows]
+    return [tuple(row) for row in rows]
 
 
 async def _read_nodes(conn: AsyncConnection, ranges: list[tuple[int, int, int]]) -> dict[int, bytes]:
@@ -177,6 +170,124 @@ class _Roots:
             return None
 
 
+def _ranges(low: int, end: int, top: int) -> list[tuple[int, int, int]]:
+    """Returns (level, first, end) of the complete nodes over entries [low, end), levels 0..top."""
+    return [(level, low >> level, end >> level) for level in range(top + 1) if end >> level > low >> level]
+
+
+_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+
+
+def check_rows(low: int, rows: Sequence[Any], stored_leaves: bytes) -> ChunkOutcome:
+    """Checks entry rows (idx, canonical, leaf_hash, event_id, event_type, source, subject, actor,
+    event_time, integrated_at) from index `low` on, and hashes their subtrees (see `check_chunk`).
+
+    A column agrees with the canonical bytes when the bytes are exactly what the writer encodes
+    from the columns around the sealed event (one comparison per entry); otherwise the canonical
+    JSON is parsed and the fields that differ are named.
+    """
+    isoformat: dict[datetime, str] = {}
+    suspects: list[int] = []
+    for position, row in enumerate(rows):
+        index, canonical, _, event_id, event_type, source, subject, actor, event_time, integrated_at = row
+        integrated = isoformat.get(integrated_at)
+        if integrated is None:
+            integrated = isoformat[integrated_at] = integrated_at.isoformat()
+        around = canonical_entry_text(
+            index=index,
+            event_id=event_id,
+            event_type=event_type,
+            source=source,
+            subject_pseudonym=subject,
+            actor=actor,
+            event_time=event_time.isoformat(),
+            integrated_at=integrated,
+            sealed_event_b64="",
+        )
+        cut = around.index(b'"sealed_event":"') + 16
+        head, tail = around[:cut], around[cut:]
+        if not (
+            canonical.startswith(head)
+            and canonical.endswith(tail)
+            and not canonical[len(head) : len(canonical) - len(tail)].translate(None, _B64)
+        ):
+            suspects.append(position)
+    flagged: list[tuple[int, str]] = []
+    for position in suspects:
+        # Because only the suspects need naming: their JSON is parsed and the differing fields named.
+        row = rows[position]
+        try:
+            wrong = served_mismatches(
+                canonical_document(row[1]),
+                {"index": row[0], **{name: row[3 + n] for n, name in enumerate(_SERVED)}},
+            )
+        except ValueError:
+            wrong = ["canonical"]
+        if wrong:
+            verb = "differs" if len(wrong) == 1 else "differ"
+            flagged.append((row[0], f"{', '.join(wrong)} {verb} from the canonical bytes"))
+        else:
+            # A document that says the same as the columns in another spelling is not the writer's.
+            flagged.append((row[0], "canonical bytes are not in the writer's encoding"))
+    outcome = check_chunk(
+        low, [row[0] for row in rows], [row[1] for row in rows], [row[2] for row in rows], None, stored_leaves
+    )
+    if flagged:
+        merged: dict[int, list[str]] = {}
+        for index, text in sorted(outcome.problems + flagged):
+            merged.setdefault(index, []).append(text)
+        outcome.problems = [(index, "; ".join(texts)) for index, texts in merged.items()]
+    return outcome
+
+
+_ENTRIES_SQL = (
+    "SELECT idx, canonical, leaf_hash, event_id, event_type, source, subject, actor, event_time, "
+    "integrated_at FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx"
+)
+_NODES_SQL = (
+    "SELECT w.level, string_agg(t.hash, ''::bytea ORDER BY t.idx) "
+    "FROM unnest($1::smallint[], $2::bigint[], $3::bigint[]) AS w(level, lo, hi) "
+    "JOIN tree_nodes t ON t.level = w.level AND t.idx >= w.lo AND t.idx < w.hi "
+    "GROUP BY w.level"
+)
+
+
+async def _pg_chunk(driver: Any, low: int, high: int, top: int) -> tuple[ChunkOutcome, dict[int, bytes]]:
+    """Reads and checks the entries [low, high) and their stored nodes on an asyncpg connection."""
+    rows = await driver.fetch(_ENTRIES_SQL, low, high)
+    end = rows[-1][0] + 1 if rows else low
+    ranges = _ranges(low, end, top)
+    records = await driver.fetch(
+        _NODES_SQL, [r[0] for r in ranges], [r[1] for r in ranges], [r[2] for r in ranges]
+    )
+    stored = {record[0]: bytes(record[1]) for record in records}
+    return check_rows(low, rows, stored.get(0, b"")), stored
+
+
+_worker: dict[str, Any] = {}
+
+
+def verify_chunk_in_worker(dsn: str, low: int, high: int, top: int) -> tuple[ChunkOutcome, dict[int, bytes]]:
+    """Reads and checks one chunk on this worker process's own connection (kept between chunks).
+
+    Sound to read apart from the caller's transaction: the rows below the tree size it verifies
+    never change (append-only), and any that did would be reported.
+    """
+    import asyncpg
+
+    loop = _worker.get("loop")
+    if loop is None:
+        loop = _worker["loop"] = asyncio.new_event_loop()
+
+    async def _run() -> tuple[ChunkOutcome, dict[int, bytes]]:
+        driver = _worker.get(dsn)
+        if driver is None or driver.is_closed():
+            driver = _worker[dsn] = await asyncpg.connect(dsn)
+        return await _pg_chunk(driver, low, high, top)
+
+    return loop.run_until_complete(_run())
+
+
 async def verify_stored_log(
     conn: AsyncConnection,
     *,
@@ -189,7 +300,8 @@ async def verify_stored_log(
 ) -> VerifyReport:
     """Recomputes the log from its canonical bytes and names what differs (see the module's docstring).
 
-    `executor` runs the per-chunk hashing (None: in this process).
+    `executor` (PostgreSQL only) reads and checks chunks in worker processes, each on its own
+    connection, while this process compares their nodes; None does everything here.
     """
     chunk = _aligned(chunk)
     top = chunk.bit_length() - 1  # The level of a full chunk's root.
@@ -198,10 +310,7 @@ async def verify_stored_log(
     nodes = _Nodes()
     roots = _Roots({size} | ({checkpoint_size} if checkpoint_size else set()))
     tops: list[bytes] = []
-    read = _read_entries_pg if conn.dialect.name == "postgresql" else _read_entries_sql
-    loop = asyncio.get_running_loop()
-    in_flight: collections.deque[tuple[Awaitable[ChunkOutcome], dict[int, bytes]]] = collections.deque()
-    depth = 1 + (getattr(executor, "_max_workers", 1) if executor is not None else 0)
+    postgres = conn.dialect.name == "postgresql"
 
     def settle(outcome: ChunkOutcome, stored: dict[int, bytes]) -> None:
         problems.extend(Problem(index, text) for index, text in outcome.problems)
@@ -213,34 +322,32 @@ async def verify_stored_log(
         if outcome.count == chunk and len(outcome.levels) > top:
             tops.append(outcome.levels[top])
 
-    try:
+    if executor is not None and postgres:
+        dsn = conn.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        loop = asyncio.get_running_loop()
+        depth = 2 * (getattr(executor, "_max_workers", 1) or 1)
+        in_flight: collections.deque[Awaitable[tuple[ChunkOutcome, dict[int, bytes]]]] = collections.deque()
+        try:
+            for low in range(0, size, chunk):
+                in_flight.append(
+                    loop.run_in_executor(executor, verify_chunk_in_worker, dsn, low, low + chunk, top)
+                )
+                if len(in_flight) >= depth:
+                    settle(*(await in_flight.popleft()))
+            while in_flight:
+                settle(*(await in_flight.popleft()))
+        finally:
+            for future in in_flight:
+                asyncio.ensure_future(future).cancel()
+    else:
         for low in range(0, size, chunk):
-            rows = await read(conn, low, low + chunk)
-            end = rows[-1][0] + 1 if rows else low
-            stored = await _read_nodes(
-                conn,
-                [
-                    (level, low >> level, end >> level)
-                    for level in range(top + 1)
-                    if end >> level > low >> level
-                ],
-            )
-            columns = list(zip(*rows, strict=True)) if rows else [()] * 10
-            served = dict(zip(_SERVED, columns[3:], strict=True))
-            arguments = (low, columns[0], columns[1], columns[2], served, stored.get(0, b""))
-            if executor is None:
-                settle(check_chunk(*arguments), stored)
+            if postgres:
+                settle(*(await _pg_chunk(await asyncpg_connection(conn), low, low + chunk, top)))
                 continue
-            in_flight.append((loop.run_in_executor(executor, check_chunk, *arguments), stored))
-            while len(in_flight) >= depth:
-                future, held = in_flight.popleft()
-                settle(await future, held)
-        while in_flight:
-            future, held = in_flight.popleft()
-            settle(await future, held)
-    finally:
-        for future, _ in in_flight:
-            asyncio.ensure_future(future).cancel()
+            rows = await _read_entries_sql(conn, low, low + chunk)
+            end = rows[-1][0] + 1 if rows else low
+            stored = await _read_nodes(conn, _ranges(low, end, top))
+            settle(check_rows(low, rows, stored.get(0, b"")), stored)
 
     # Because the chunks' roots make up every higher level: recompute those and check them too.
     above = merkle_levels_above(tops)

@@ -60,11 +60,38 @@ def canonical_entry_bytes(
     The bytes are exactly `json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)`,
     written out field by field because the keys are fixed and this runs once per appended entry.
     """
+    return canonical_entry_text(
+        index=index,
+        event_id=event_id,
+        event_type=event_type,
+        source=source,
+        subject_pseudonym=subject_pseudonym,
+        actor=actor,
+        event_time=event_time.isoformat(),
+        integrated_at=integrated_at.isoformat(),
+        sealed_event_b64=base64.b64encode(sealed_event).decode(),
+    )
+
+
+def canonical_entry_text(
+    *,
+    index: int,
+    event_id: str,
+    event_type: str,
+    source: str,
+    subject_pseudonym: str,
+    actor: str,
+    event_time: str,
+    integrated_at: str,
+    sealed_event_b64: str,
+) -> bytes:
+    """Returns the canonical encoding from the times' ISO 8601 text and the sealed event's base64 (the
+    same bytes as `canonical_entry_bytes`; a batch formats a shared time once)."""
     return (
-        f'{{"actor":{_string(actor)},"event_id":{_string(event_id)},"event_time":{_string(event_time.isoformat())},'
+        f'{{"actor":{_string(actor)},"event_id":{_string(event_id)},"event_time":{_string(event_time)},'
         f'"event_type":{_string(event_type)},"index":{int(index)},'
-        f'"integrated_at":{_string(integrated_at.isoformat())},'
-        f'"sealed_event":"{base64.b64encode(sealed_event).decode()}",'
+        f'"integrated_at":{_string(integrated_at)},'
+        f'"sealed_event":"{sealed_event_b64}",'
         f'"source":{_string(source)},"subject":{_string(subject_pseudonym)}}}'
     ).encode()
 
