@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import dialect as pg_dialect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
@@ -200,6 +202,86 @@ async def upsert_all(
     )
 
 
+# --- PostgreSQL: a batch's rows as column arrays, one statement per table -------------------------
+
+
+async def pg_driver(session: AsyncSession) -> Any | None:
+    """Returns the session's asyncpg connection, inside the session's transaction, on PostgreSQL (None
+    elsewhere): for the statements of a batch that pass whole columns as arrays."""
+    if session.bind is None or session.bind.dialect.name != "postgresql":
+        return None
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    if driver is not None and not driver.is_in_transaction():
+        # Because SQLAlchemy's asyncpg adapter begins the transaction on its first statement, not before.
+        await connection.execute(sa.text("SELECT 1"))
+    return driver
+
+
+def _pg_type(column: sa.Column[Any]) -> str:
+    return str(column.type.compile(dialect=pg_dialect()))
+
+
+def _pg_in(column: sa.Column[Any], value: Any) -> Any:
+    """Returns a Python value as asyncpg takes it for the column (JSON as its text)."""
+    if value is None:
+        return None
+    if isinstance(column.type, sa.JSON):
+        return json.dumps(value, separators=(",", ":"))
+    return value
+
+
+def _pg_out(column: sa.Column[Any], value: Any) -> Any:
+    """Returns a value asyncpg read as SQLAlchemy would hand it back (JSON parsed)."""
+    if value is not None and isinstance(column.type, sa.JSON) and isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+async def pg_upsert(
+    driver: Any,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    keys: Sequence[str],
+    unless_newer: str | None = None,
+    keep_stored: bool = False,
+) -> list[Any]:
+    """Upserts rows in one statement: each column passed as one array, `INSERT … SELECT FROM unnest(…)
+    ON CONFLICT … DO UPDATE` (DO NOTHING with `keep_stored` or when every column is in the key); with
+    `unless_newer`, a stored row whose value of that column is greater is kept. Returns the keys of the
+    rows written."""
+    if not rows:
+        return []
+    columns = list(table.columns)
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    arrays = ", ".join(f"${i}::{_pg_type(c)}[]" for i, c in enumerate(columns, start=1))
+    conflict = ", ".join(f'"{k}"' for k in keys)
+    update = ", ".join(f'"{c.name}" = EXCLUDED."{c.name}"' for c in columns if c.name not in keys)
+    action = f"DO UPDATE SET {update}" if update and not keep_stored else "DO NOTHING"
+    guard = (
+        f' WHERE "{table.name}"."{unless_newer}" <= EXCLUDED."{unless_newer}"'
+        if unless_newer and update
+        else ""
+    )
+    returning = ", ".join(f'"{k}"' for k in keys)
+    statement = (
+        f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({arrays}) '
+        f"ON CONFLICT ({conflict}) {action}{guard} RETURNING {returning}"
+    )
+    values = [[_pg_in(c, row.get(c.name)) for row in rows] for c in columns]
+    return list(await driver.fetch(statement, *values))
+
+
+async def pg_select(driver: Any, table: sa.Table, column: str, values: Sequence[Any]) -> list[dict[str, Any]]:
+    """Returns the rows whose `column` is one of `values`, in one statement (`= ANY($1)`)."""
+    found = await driver.fetch(
+        f'SELECT * FROM "{table.name}" WHERE "{column}" = ANY($1::{_pg_type(table.c[column])}[])',
+        list(values),
+    )
+    return [{c.name: _pg_out(c, record[c.name]) for c in table.columns} for record in found]
+
+
 class AbstractProjectionRepository(abc.ABC):
     """The projection port: writes from contacts' and consent's events, reads into the rules' facts.
 
@@ -362,12 +444,18 @@ class _Rows:
     async def load(self, session: AsyncSession, keys: Iterable[Key]) -> None:
         """Reads the stored rows of the keys not read yet (tables with a one-column key)."""
         wanted = [key for key in dict.fromkeys(keys) if key not in self.rows]
+        if not wanted:
+            return
         column = self.table.c[self.keys[0]]
+        driver = await pg_driver(session)
         for start in range(0, len(wanted), _CHUNK):
             chunk = [key[0] for key in wanted[start : start + _CHUNK]]
-            query = sa.select(self.table).where(column.in_(chunk))
-            for found in (await session.execute(query)).mappings():
-                row = dict(found)
+            if driver is not None:
+                found = await pg_select(driver, self.table, column.name, chunk)
+            else:
+                query = sa.select(self.table).where(column.in_(chunk))
+                found = [dict(row) for row in (await session.execute(query)).mappings()]
+            for row in found:
                 self.rows[self.key_of(row)] = row
         for key in wanted:
             self.rows.setdefault(key, None)
@@ -440,10 +528,18 @@ class ProjectionRepository(AbstractProjectionRepository):
     async def flush(self) -> None:
         """Writes every changed row, one multi-row upsert per table (a contact's older version never
         overwrites a newer one stored meanwhile)."""
+        driver = None
         for rows in self._tables:
-            await upsert_all(
-                self.session, rows.table, rows.changed_rows(), keys=rows.keys, unless_newer=rows.unless_newer
-            )
+            changed = rows.changed_rows()
+            if not changed:
+                continue
+            driver = driver or await pg_driver(self.session)
+            if driver is not None:
+                await pg_upsert(driver, rows.table, changed, keys=rows.keys, unless_newer=rows.unless_newer)
+            else:
+                await upsert_all(
+                    self.session, rows.table, changed, keys=rows.keys, unless_newer=rows.unless_newer
+                )
 
     async def _update_or_insert(
         self, rows: _Rows, values: Mapping[str, Any], *, defaults: Mapping[str, Any]

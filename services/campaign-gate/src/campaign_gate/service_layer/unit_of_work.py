@@ -16,6 +16,8 @@ from campaign_gate.adapters import columns, orm, outgoing
 from campaign_gate.adapters.projection import (
     AbstractProjectionRepository,
     ProjectionRepository,
+    pg_driver,
+    pg_upsert,
     unknown_recipient,
 )
 from campaign_gate.adapters.repository import (
@@ -133,6 +135,10 @@ class GateUnitOfWork(SqlAlchemyUnitOfWork, AbstractGateUnitOfWork):
         ]
         if not rows:
             return set()
+        driver = await pg_driver(self.session)
+        if driver is not None:
+            written = await pg_upsert(driver, orm.inbox, rows, keys=["event_id"], keep_stored=True)
+            return {str(record[0]) for record in written}
         dialect = self.session.bind.dialect.name if self.session.bind is not None else "sqlite"
         insert = pg_insert(orm.inbox) if dialect == "postgresql" else sqlite_insert(orm.inbox)
         statement = insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(orm.inbox.c.event_id)
