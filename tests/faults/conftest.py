@@ -27,15 +27,22 @@ from infra._proc import pid_alive
 
 
 @pytest.fixture(scope="package")
-def faults_kafka() -> Iterator[str]:
-    """A broker for the fault suite's tests that do not restart it (they share its topics)."""
-    run_dir = Path(tempfile.mkdtemp(prefix="vigie-faults-shared-kafka-"))
+def faults_broker_dir() -> Iterator[Path]:
+    """The run directory of the suite's broker (bootstrap, pid, properties), for tests that restart it."""
+    run_dir = Path(tempfile.mkdtemp(prefix="vigie-faults-kafka-"))
+    local_kafka.start(run_dir)
     try:
-        yield local_kafka.start(run_dir)
+        yield run_dir
     finally:
         # Because a broker's controlled shutdown takes seconds and nothing here must survive it.
         kill_broker(run_dir)
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def faults_kafka(faults_broker_dir: Path) -> str:
+    """The bootstrap address of the suite's broker (tests that stop it start it again on the same port)."""
+    return (faults_broker_dir / "bootstrap").read_text()
 
 
 def kill_broker(run_dir: Path) -> None:
