@@ -4,12 +4,15 @@ On each of `contacts.events`, `consent.events` and `campaigns.events`, records n
 (bytes that are not JSON, JSON that is no event, and one of about 1 MiB, the largest the broker
 takes) are followed on the same partition by a valid event. Every consumer group of the topic must
 dead-letter each bad record once, naming itself and the error, and go on to apply the valid event.
-An import row far over the size of a contact is refused without an outbox row, and the rows after it
-are published.
+Garbage and a contact event without facts, each left last on its partition, neither keep the gate
+stale nor project a contact. An import row far over the size of a contact is refused without an
+outbox row, and the rows after it are published.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +32,8 @@ from consent.settings import ConsentSettings
 from contacts.adapters import orm as contacts_orm
 from contacts.main import create_app as create_contacts_app
 from contacts.settings import ContactsSettings
+from shared.contracts import ContactsEvents
+from shared.events import EventEnvelope
 from shared.kafka import dead_letter_topic
 from shared.testing.harness import auth, common_settings, eventually, migrated_database, running
 
@@ -42,6 +47,7 @@ BLIND_KEY = "test-blind-index-key-0123456789abcdef"
 #: a consumer can be handed, too large to be dead-lettered as is with the headers saying why.
 OVERSIZED = 1_048_400
 TOPICS = ("contacts.events", "consent.events", "campaigns.events")
+GATE_BOUND = 1.0
 
 
 def _bad_records() -> Iterator[tuple[str, bytes]]:
@@ -63,6 +69,7 @@ async def test_poison_and_oversized_records_are_dead_lettered_by_every_group_and
     gate_settings = CampaignGateSettings(
         database_url=await migrated_database(postgres_admin_url, "campaign-gate"),
         consumer_group=f"faults-gate-{suffix}",
+        max_projection_lag_seconds=GATE_BOUND,
         VIGIE_BLIND_INDEX_KEY=BLIND_KEY,
         **common,
     )
@@ -198,6 +205,40 @@ async def test_poison_and_oversized_records_are_dead_lettered_by_every_group_and
                 "/v1/contacts", params={"email": f"{name}@faults.example"}, headers=auth("integrator")
             )
             assert found.status_code == 200 and len(found.json()["items"]) == kept, (name, found.text)
+        # Left last on their partitions, garbage and a contact event without facts: the gate refuses
+        # both, projects no contact, and stays fresh once they are older than its bound.
+        phantom = str(uuid.uuid4())
+        producer = AIOKafkaProducer(bootstrap_servers=faults_kafka)
+        await producer.start()
+        try:
+            for key, value in (
+                (str(uuid.uuid4()), b"\x00garbage, last on its partition"),
+                (
+                    phantom,
+                    EventEnvelope(
+                        source="contacts", type=ContactsEvents.CONTACT_CREATED, subject=phantom, actor="t"
+                    ).encode(),
+                ),
+            ):
+                await producer.send_and_wait("contacts.events", value=value, key=key.encode())
+        finally:
+            await producer.stop()
+        last_at = time.time()
+        gate_loop = gate.app.state.service.runtime.consumers[0]
+
+        async def _gate_caught_up() -> bool:
+            lag = await gate_loop.lag()
+            return bool(lag) and not any(lag.values())
+
+        await eventually(_gate_caught_up, timeout=30, interval=0.2)
+        await asyncio.sleep(max(0.0, last_at + GATE_BOUND + 0.5 - time.time()))
+        freshness = await gate.app.state.service.projection_freshness()
+        assert not freshness.stale, freshness
+        async with gate.app.state.service.runtime.engine.connect() as conn:
+            phantoms = await conn.scalar(
+                sa.select(sa.func.count()).where(gate_orm.gate_contacts.c.contact_id == phantom)
+            )
+        assert phantoms == 0, "a contact was projected from an event without its facts"
         ready = {
             name: (await app.client.get("/readyz")).status_code
             for name, app in {"contacts": contacts, "consent": consent, "gate": gate, "audit": audit}.items()
