@@ -1,0 +1,742 @@
+"""`make demo`: a small, realistic story entered into a running Vigie through its public HTTP APIs.
+
+For a newcomer on empty databases: it registers a purpose (the Art. 30 register), an Art. 13 notice, a
+processor and its party with a contract, six people (a customer under the soft opt-in, a prospect who
+consented, one who withdrew, one on the opposition list, one who never consented, a pharmacist), their
+notices and consents with proof; a marketer submits an e-mail campaign, a second person (the reviewer)
+approves it; the gate checks every recipient. It then prints each decision with its rule ids and
+messages, fetches one receipt with its Merkle proofs and verifies it with `vigie-verify receipt`,
+shows the audit log's latest signed checkpoint and the commands to go further.
+
+Only HTTP: nothing is written to a database. Base URLs and tokens are parameters (`Endpoints`,
+`Tokens`), so `python -m infra.demo` (on `make run`) and the end-to-end test run the same code. A
+second run reuses the register (purpose, processor, party: found by name) and creates a fresh notice,
+fresh people and a fresh campaign.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CONTROLLER = "Acme SAS"
+#: The register's two entries the story uses: key → (name, lawful basis). A consent can only be recorded
+#: for a consent-based purpose, and the soft opt-in rests on legitimate interests: two campaigns.
+PURPOSES = {
+    "newsletter": ("Newsletter et offres par e-mail (démo)", "consent"),
+    "customers": ("Offres aux clients sur des produits analogues (démo)", "legitimate_interests"),
+}
+PROCESSOR_NAME = "Routeur Démo SAS"
+# Because consent checks an Art. 28(3) contract clause by clause: the processor's contract says yes to each.
+ART28_3 = (
+    "subject_matter_and_duration",
+    "nature_and_purpose_of_processing",
+    "type_of_personal_data",
+    "categories_of_data_subjects",
+    "controller_obligations_and_rights",
+    "a_documented_instructions_only",
+    "b_confidentiality_of_authorised_persons",
+    "c_security_art32",
+    "d_subprocessors",
+    "e_assist_with_data_subject_rights",
+    "f_assist_with_art32_to_36",
+    "g_delete_or_return_at_end",
+    "h_information_and_audits",
+    "notify_if_instruction_infringes_law",
+    "form",
+)
+CONTRACT_REF = "DPA-DEMO-2026-2"
+#: The clauses of the processor's contract as a party (what consent's party register reports on).
+PARTY_CLAUSES = (
+    *ART28_3,
+    "confidentiality",
+    "security_obligations",
+    "breach_notification_delay",
+    "liability",
+    "return_or_deletion_at_end",
+    "audit_rights",
+)
+ART13_ITEMS = {
+    "controller_identity_and_contact": "Acme SAS, 1 rue de la Paix, 75002 Paris; privacy@acme.example.",
+    "dpo_contact": "Délégué à la protection des données: dpo@acme.example.",
+    "purposes_and_legal_basis": "Prospection commerciale: votre consentement, ou notre intérêt légitime "
+    "pour nos clients (produits analogues).",
+    "legitimate_interests_pursued": "Faire connaître nos produits à nos clients.",
+    "recipients_or_categories": "Notre routeur d'e-mails (sous-traitant), en France.",
+    "third_country_transfers_and_safeguards": "Aucun transfert hors de l'Union européenne.",
+    "retention_period_or_criteria": "3 ans après le dernier contact de votre part.",
+    "rights_access_rectification_erasure_restriction_objection_portability": "Accès, rectification, "
+    "effacement, limitation, opposition et portabilité: privacy@acme.example.",
+    "right_to_withdraw_consent": "Vous pouvez retirer votre consentement à tout moment (lien de "
+    "désinscription dans chaque message).",
+    "right_to_complain_to_cnil": "Vous pouvez saisir la CNIL (www.cnil.fr).",
+    "statutory_or_contractual_requirement_and_consequences_of_not_providing": "Aucune obligation de "
+    "fournir ces données; sans e-mail, nous ne pouvons pas vous écrire.",
+    "automated_decision_making_incl_profiling_logic_significance_consequences": "Aucune décision "
+    "automatisée ni profilage.",
+}
+MESSAGE = {
+    "subject": "Nos chaussures d'hiver",
+    "body": "Découvrez la collection d'hiver, -20 % jusqu'à dimanche.",
+    "unsubscribe_mechanism": "https://acme.example/stop",
+    "unsubscribe_free": True,
+    "right_to_object_statement": True,
+    "sender_identification": CONTROLLER,
+    "subject_related_to_offer": True,
+    "objection_reminder": True,
+}
+WORDING = (
+    "J'accepte de recevoir par e-mail les offres d'Acme sur ses chaussures. "
+    "Je peux retirer mon consentement à tout moment."
+)
+
+
+class DemoError(Exception):
+    """The demo cannot go on; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Base URLs of the four services."""
+
+    contacts: str = "http://127.0.0.1:8001"
+    consent: str = "http://127.0.0.1:8002"
+    gate: str = "http://127.0.0.1:8003"
+    audit: str = "http://127.0.0.1:8004"
+
+    def named(self) -> dict[str, str]:
+        return {"contacts": self.contacts, "consent": self.consent, "campaign-gate": self.gate,
+                "audit-log": self.audit}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Bearer tokens by role. The marketer and the reviewer must be two different people (four eyes)."""
+
+    admin: str
+    integrator: str
+    marketer: str
+    reviewer: str
+    auditor: str
+
+
+@dataclass(frozen=True)
+class Person:
+    """One person of the story: who they are, and the decision the law gives for this campaign."""
+
+    key: str
+    name: str
+    story: str
+    campaign: str  # which campaign checks them: "newsletter" (consent) or "customers" (soft opt-in)
+    expected: str  # allow | block | needs_review
+    rule: str  # the rule id the receipt must cite
+
+
+#: The cast, in the order they are checked. `expected` and `rule` are what the law says (and the test
+#: asserts); the demo prints what the gate answered.
+CAST: tuple[Person, ...] = (
+    Person(
+        "prospect",
+        "Hugo Bernard",
+        "ticked the newsletter box on acme.example (consent with proof)",
+        "newsletter",
+        "allow",
+        "ELEC-01",
+    ),  # fmt: skip
+    Person(
+        "withdrawn",
+        "Léa Petit",
+        "consented, then clicked the unsubscribe link",
+        "newsletter",
+        "block",
+        "UNI-03",
+    ),  # fmt: skip
+    Person(
+        "listed",
+        "Nina Robert",
+        "consented, but her address is on Acme's opposition list (repoussoir)",
+        "newsletter",
+        "block",
+        "UNI-02",
+    ),  # fmt: skip
+    Person(
+        "pharmacist",
+        "Dr Claire Moreau",
+        "a pharmacist at her professional address, never consented; "
+        "the newsletter sells shoes, not pharmacy supplies",
+        "newsletter",
+        "block",
+        "ELEC-08",
+    ),  # fmt: skip
+    Person(
+        "customer",
+        "Camille Martin",
+        "bought shoes from Acme 20 minutes ago, never ticked a box (consumer customer: soft opt-in)",
+        "customers",
+        "allow",
+        "ELEC-02",
+    ),  # fmt: skip
+    Person(
+        "cold",
+        "Paul Richard",
+        "a consumer from a contest form: no purchase, no consent",
+        "customers",
+        "block",
+        "ELEC-06",
+    ),  # fmt: skip
+)
+CAMPAIGNS = {
+    "newsletter": "the monthly newsletter (consent-based purpose)",
+    "customers": "an offer to customers on shoes (legitimate interests: soft opt-in)",
+}
+
+
+@dataclass
+class Story:
+    """What the demo created (ids), for the printout and the test."""
+
+    tag: str
+    purposes: dict[str, str] = field(default_factory=dict)  # campaign key → purpose id
+    notice_id: str = ""
+    processor_id: str = ""
+    party_id: str = ""
+    contacts: dict[str, str] = field(default_factory=dict)  # person key → contact id
+    consents: dict[str, str] = field(default_factory=dict)  # person key → consent id
+    campaigns: dict[str, str] = field(default_factory=dict)  # campaign key → campaign id
+    findings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)  # campaign key → check header
+    receipts: dict[str, dict[str, Any]] = field(default_factory=dict)  # person key → receipt
+    reused: list[str] = field(default_factory=list)
+    verified: Any = None  # vigie_verify's ReceiptVerification
+    verify_output: str = ""
+    receipt_file: str = ""
+    checkpoint: str = ""
+    vkey: str = ""
+
+
+class Demo:
+    """Drives the four services' APIs; each step is a method so that a test can run them one by one."""
+
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        tokens: Tokens,
+        *,
+        out: Callable[[str], None] = print,
+        timeout: float = 60.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.urls = endpoints
+        self.tokens = tokens
+        self.out = out
+        self.timeout = timeout
+        self.now = now
+        self.http = httpx.Client(timeout=30.0)
+
+    def close(self) -> None:
+        self.http.close()
+
+    # --- HTTP ------------------------------------------------------------------------------------------
+
+    def _call(self, method: str, url: str, token: str, body: Any = None, **params: Any) -> Any:
+        try:
+            response = self.http.request(
+                method,
+                url,
+                json=body,
+                params=params or None,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        except httpx.TransportError as exc:
+            raise DemoError(f"{method} {url}: {type(exc).__name__}: {exc}. Is `make run` up?") from None
+        if response.status_code >= 400:
+            raise DemoError(f"{method} {url} → {response.status_code} {response.text[:600]}")
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.text
+
+    def post(self, url: str, token: str, body: Any) -> Any:
+        return self._call("POST", url, token, body)
+
+    def get(self, url: str, token: str, **params: Any) -> Any:
+        return self._call("GET", url, token, **params)
+
+    # --- Steps -----------------------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        """Fails with a clear message unless every service answers ready."""
+        down = []
+        for name, url in self.urls.named().items():
+            try:
+                response = self.http.get(f"{url}/readyz", timeout=5.0)
+            except httpx.TransportError:
+                down.append(f"{name} ({url}) does not answer")
+                continue
+            if response.status_code != 200:
+                down.append(f"{name} ({url}) is not ready: {response.text[:200]}")
+        if down:
+            raise DemoError(
+                "Vigie is not running: " + "; ".join(down) + ".\nStart it with `make run` (and stop it "
+                "with `make stop`), then run `make demo` again."
+            )
+
+    def register(self, story: Story) -> None:
+        """The register entry (a purpose on legitimate interests), its notice, a processor and its party."""
+        consent, admin = self.urls.consent, self.tokens.admin
+        existing = _items(self.get(f"{consent}/v1/purposes", admin, limit=500))
+        for key, (name, basis) in PURPOSES.items():
+            found = [p["purpose_id"] for p in existing if _current(p).get("name") == name]
+            if found:
+                story.purposes[key] = found[0]
+                story.reused.append(f"purpose {found[0]} ({name})")
+            else:
+                story.purposes[key] = self.post(f"{consent}/v1/purposes", admin, _purpose(name, basis))[
+                    "purpose_id"
+                ]
+        notice = {
+            "language": "fr",
+            "article": "13",
+            "purpose_ids": list(story.purposes.values()),
+            "content": ART13_ITEMS,
+        }
+        story.notice_id = self.post(f"{consent}/v1/notices", admin, notice)["notice_id"]
+        processors = [
+            p
+            for p in _items(self.get(f"{consent}/v1/processors", admin))
+            if p.get("legal_name") == PROCESSOR_NAME
+        ]
+        if processors:
+            story.processor_id = processors[0]["processor_id"]
+            story.reused.append(f"processor {story.processor_id} ({PROCESSOR_NAME})")
+        else:
+            story.processor_id = self.post(f"{consent}/v1/processors", admin, _processor())["processor_id"]
+        parties = [
+            p
+            for p in _items(self.get(f"{consent}/v1/parties", admin))
+            if p.get("legal_name") == PROCESSOR_NAME
+        ]
+        if parties:
+            story.party_id = parties[0]["party_id"]
+            story.reused.append(f"party {story.party_id} ({PROCESSOR_NAME})")
+        else:
+            party = {"legal_name": PROCESSOR_NAME, "roles": ["processor"], "processor_id": story.processor_id}
+            story.party_id = self.post(f"{consent}/v1/parties", admin, party)["party_id"]
+        contracts = _items(self.get(f"{consent}/v1/parties/{story.party_id}/contracts", admin))
+        if not any(c.get("reference") == CONTRACT_REF for c in contracts):
+            contract = {
+                "reference": CONTRACT_REF,
+                "signed_at": "2026-01-05T00:00:00+00:00",
+                "expires_at": "2028-12-31T00:00:00+00:00",
+                "clauses": list(PARTY_CLAUSES),
+            }
+            self.post(f"{consent}/v1/parties/{story.party_id}/contracts", admin, contract)
+
+    def people(self, story: Story) -> None:
+        """Creates the cast in contacts, delivers the notice, records consents (with proof) and the rest."""
+        contacts, consent = self.urls.contacts, self.urls.consent
+        integrator = self.tokens.integrator
+        now = self.now()
+        obtained = (now - timedelta(minutes=30)).isoformat()
+        for person in CAST:
+            given, family = person.name.replace("Dr ", "").split(" ", 1)
+            body: dict[str, Any] = {
+                "kind": "consumer",
+                "relationship": "prospect",
+                "given_name": given,
+                "family_name": family,
+                "email": f"{given.lower()}.{_ascii(family)}.{story.tag}@example.org",
+                "collected_from_person": True,
+                "source": "web_form",
+                "obtained_at": obtained,
+            }
+            if person.key == "customer":
+                body.update(relationship="customer_sale_done", source="sale")
+            if person.key == "pharmacist":
+                body.update(
+                    kind="professional_named",
+                    profession="Pharmacien",
+                    email=f"c.moreau.{story.tag}@pharmacie-du-port.example",
+                )
+            if person.key == "cold":
+                body.update(source="contest_form")
+            created = self.post(f"{contacts}/v1/contacts", integrator, body)
+            cid = story.contacts[person.key] = created["id"]
+            self.post(
+                f"{consent}/v1/notices/{story.notice_id}/deliveries",
+                integrator,
+                {"contact_id": cid, "channel": "email"},
+            )
+            if person.key == "customer":
+                sale = {
+                    "kind": "sale",
+                    "seller": CONTROLLER,
+                    "product_categories": ["shoes"],
+                    "occurred_at": (now - timedelta(minutes=20)).isoformat(),
+                }
+                self.post(f"{contacts}/v1/contacts/{cid}/interactions", integrator, sale)
+            if person.key in ("prospect", "withdrawn", "listed"):
+                # Double opt-in: the form records the request, the person confirms from the e-mail's link.
+                requested = self.post(f"{consent}/v1/consents", integrator, self._consent(story, cid))
+                story.consents[person.key] = requested["consent_id"]
+                self.post(f"{consent}/v1/consents/{requested['consent_id']}/confirmation", integrator, None)
+            if person.key == "withdrawn":
+                self.post(
+                    f"{consent}/v1/consents/{story.consents['withdrawn']}/withdrawal",
+                    integrator,
+                    {"source": "unsubscribe link"},
+                )
+        listed_email = f"nina.robert.{story.tag}@example.org"
+        self.post(
+            f"{self.urls.gate}/v1/suppression-lists/opposition-demo/entries",
+            self.tokens.admin,
+            {"kind": "opposition", "emails": [listed_email], "phones": []},
+        )
+
+    def _consent(self, story: Story, contact_id: str) -> dict[str, Any]:
+        return {
+            "contact_id": contact_id,
+            "purpose_id": story.purposes["newsletter"],
+            "channel": "email",
+            "collection_method": "web_form",
+            "notice_id": story.notice_id,
+            "wording": WORDING,
+            "proof": {
+                "captured_at": self.now().isoformat(),
+                "source": "https://acme.example/newsletter#form-v3",
+                "ip": "203.0.113.7",
+            },
+            "double_opt_in": True,
+            "terms": {"act": "ticked_box", "explicit": False, "given_by": ["data_subject"]},
+        }
+
+    def campaign(self, story: Story) -> None:
+        """For each campaign, a marketer creates and submits it; the reviewer (another person) approves."""
+        gate = self.urls.gate
+        for key in CAMPAIGNS:
+            spec = {
+                "purpose_id": story.purposes[key],
+                "channel": "email",
+                "sender_entity": CONTROLLER,
+                "message": MESSAGE,
+                "product_category": "shoes",
+                "processor_id": story.processor_id,
+                "send_at": (self.now() + timedelta(hours=2)).isoformat(),
+            }
+            campaign_id = self.post(f"{gate}/v1/campaigns", self.tokens.marketer, spec)["id"]
+            story.campaigns[key] = campaign_id
+            submitted = self.post(f"{gate}/v1/campaigns/{campaign_id}/submit", self.tokens.marketer, {})
+            story.findings[key] = findings = submitted.get("findings", [])
+            sign_offs: dict[str, dict[str, Any]] = {}
+            for finding in findings:
+                if finding.get("severity") != "needs_review" or finding["rule"] in sign_offs:
+                    continue
+                grounds = finding.get("sign_off") or {}
+                sign_offs[finding["rule"]] = {
+                    "rule": finding["rule"],
+                    "basis": (grounds.get("bases") or ["documented_assessment"])[0],
+                    "explanation": f"Examiné par le DPO ({finding['rule']}): le fondement retenu est "
+                    "documenté dans la note jointe et vaut pour toute la campagne.",
+                    "reference": "Note DPO-DEMO-1",
+                }
+            self.post(
+                f"{gate}/v1/campaigns/{campaign_id}/approve",
+                self.tokens.reviewer,
+                {"sign_offs": list(sign_offs.values())},
+            )
+
+    def wait_for_pipeline(self, story: Story) -> None:
+        """Waits until every event the story caused is on Kafka (the audit log, which consumes the same
+        topics as the gate, holds each contact's last event), so that the gate's check, which waits for
+        its projection to reach the topics' ends, weighs them all."""
+        auditor = self.tokens.auditor
+        wanted = {key: _events_of(key) for key in story.contacts}
+
+        def _arrived() -> bool:
+            for key, types in wanted.items():
+                page = self.get(
+                    f"{self.urls.audit}/v1/entries", auditor, subject=story.contacts[key], limit=100
+                )
+                if not types <= {e.get("type") for e in _items(page)}:
+                    return False
+            return True
+
+        _poll(_arrived, self.timeout, "the audit log to receive the story's events (are the relays running?)")
+
+    def check(self, story: Story) -> None:
+        """Checks each campaign's recipients; while the gate answers GATE_STALE (its projection lags
+        Kafka beyond its bound: it fails closed), checks again."""
+        for key in CAMPAIGNS:
+            people = [p for p in CAST if p.campaign == key]
+            ids = [story.contacts[p.key] for p in people]
+            url = f"{self.urls.gate}/v1/campaigns/{story.campaigns[key]}/checks"
+            deadline = time.monotonic() + self.timeout
+            while True:
+                result = self.post(url, self.tokens.marketer, {"contact_ids": ids})
+                stale = result.get("stale") or any(
+                    r["rule"] == "GATE_STALE" for rec in result["recipients"] for r in rec["reasons"]
+                )
+                if not stale:
+                    break
+                if time.monotonic() > deadline:
+                    raise DemoError(
+                        f"the gate still answers GATE_STALE after {self.timeout:.0f}s: its projection does "
+                        "not catch up with Kafka; see .run/logs/campaign-gate.log"
+                    )
+                self.out("  (the gate's projection is behind: GATE_STALE, it fails closed; checking again)")
+                time.sleep(0.5)
+            by_id = {r["contact_id"]: r for r in result.pop("recipients")}
+            story.checks[key] = result
+            for person in people:
+                story.receipts[person.key] = by_id[story.contacts[person.key]]
+
+    def prove(self, story: Story, key: str = "customer", workdir: Path | None = None) -> None:
+        """Fetches one receipt with its proofs (`vigie-verify receipt --fetch`) and verifies it offline."""
+        from vigie_verify.cli import FetchError
+        from vigie_verify.cli import main as vigie_verify
+        from vigie_verify.receipt import fetch_receipt_file, verify_receipt_file
+
+        auditor = self.tokens.auditor
+        story.vkey = self.get(f"{self.urls.audit}/v1/public-key", auditor)["vkey"]
+        campaign = next(p.campaign for p in CAST if p.key == key)
+        check_id, contact_id = story.checks[campaign]["check_id"], story.contacts[key]
+        bundle: dict[str, Any] = {}
+
+        def _fetched() -> bool:
+            nonlocal bundle
+            try:
+                bundle = fetch_receipt_file(
+                    gate_url=self.urls.gate,
+                    log_url=self.urls.audit,
+                    gate_token=auditor,
+                    log_token=auditor,
+                    check_id=check_id,
+                    contact_id=contact_id,
+                )
+            except FetchError as exc:  # the chunk's entry or a checkpoint covering it is not there yet
+                if "retry" not in str(exc):
+                    raise DemoError(f"fetching the receipt: {exc}") from None
+                return False
+            return True
+
+        _poll(_fetched, self.timeout, "the audit log to sign a checkpoint holding the check's chunk")
+        workdir = workdir or ROOT / ".run" / "demo"
+        workdir.mkdir(parents=True, exist_ok=True)
+        path = workdir / f"receipt-{check_id}-{key}.json"
+        path.write_text(json.dumps(bundle, indent=2))
+        story.receipt_file = str(path)
+        story.verified = verify_receipt_file(json.loads(path.read_text()), vkey=story.vkey)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            code = vigie_verify(["receipt", str(path), "--vkey", story.vkey])
+        story.verify_output = printed.getvalue().rstrip()
+        if code != 0:
+            raise DemoError(f"vigie-verify receipt failed:\n{story.verify_output}")
+        # The newest signed tree (the audit log signs one every second or so while entries arrive).
+        story.checkpoint = str(self.get(f"{self.urls.audit}/v1/checkpoint", auditor))
+
+    # --- The whole story ----------------------------------------------------------------------------
+
+    def run(self, *, tag: str | None = None, workdir: Path | None = None) -> Story:
+        """Runs every step and prints the story; returns what it created."""
+        story = Story(tag=tag or uuid.uuid4().hex[:6])
+        self.out("Checking that Vigie is running ...")
+        self.preflight()
+        self.out(f"Seeding the story (run {story.tag}) through the HTTP APIs ...")
+        self.register(story)
+        for what in story.reused:
+            self.out(f"  reusing {what}, created by an earlier `make demo`")
+        self.people(story)
+        self.campaign(story)
+        self.out("Waiting for the events to reach Kafka and the gate's projection ...")
+        self.wait_for_pipeline(story)
+        self.check(story)
+        self.prove(story, workdir=workdir)
+        for line in render(story, self.urls):
+            self.out(line)
+        return story
+
+
+def render(story: Story, urls: Endpoints) -> Iterator[str]:
+    """The printout for a newcomer."""
+    yield ""
+    yield "== The register (consent service)"
+    for key, (name, basis) in PURPOSES.items():
+        yield f"  purpose   {story.purposes[key]}  {name} ({basis})"
+    yield f"  notice    {story.notice_id}  Art. 13, French, for both purposes; delivered to each person"
+    yield f"  processor {story.processor_id}  {PROCESSOR_NAME} (party {story.party_id}, Art. 28 contract)"
+    for key, what in CAMPAIGNS.items():
+        check = story.checks[key]
+        findings = ", ".join(f"{f['rule']} {f['severity']}" for f in story.findings[key]) or "none"
+        yield ""
+        yield f"== Campaign {story.campaigns[key]}: {what}"
+        yield f"   submitted by the marketer (review findings: {findings}), approved by the reviewer"
+        yield f"   check {check['check_id']} (rule set {check['ruleset_version']}): one receipt per recipient"
+        for person in (p for p in CAST if p.campaign == key):
+            receipt = story.receipts[person.key]
+            yield f"  {receipt['decision'].upper():<6} {person.name}: {person.story}"
+            yield f"         contact {receipt['contact_id']}"
+            for reason in receipt["reasons"]:
+                yield f"         {reason['rule']}: {reason['message']}"
+            if receipt.get("evidence"):
+                yield f"         evidence: {', '.join(receipt['evidence'])}"
+    yield ""
+    yield "== One receipt, proven: vigie-verify receipt (offline, against the signed checkpoint)"
+    yield f"  file: {story.receipt_file}"
+    for line in story.verify_output.splitlines():
+        yield f"  {line}"
+    yield ""
+    yield "== The audit log's latest signed checkpoint (GET /v1/checkpoint)"
+    for line in story.checkpoint.rstrip("\n").splitlines():
+        yield f"  {line}"
+    yield ""
+    yield "== Go further"
+    customer, check_id = story.contacts["customer"], story.checks["customers"]["check_id"]
+    auth = '-H "Authorization: Bearer $AUDITOR"'
+    yield "  AUDITOR=$(make -s token ROLE=auditor); INTEGRATOR=$(make -s token ROLE=integrator)"
+    yield f"  VKEY='{story.vkey}'"
+    yield f"  curl -s {urls.gate}/v1/checks/{check_id}/receipts/{customer} {auth}"
+    yield f"  curl -s {urls.gate}/v1/contacts/{customer}/receipts {auth}"
+    yield f"  curl -s {urls.consent}/v1/contacts/{story.contacts['prospect']}/consents " + auth.replace(
+        "AUDITOR", "INTEGRATOR"
+    )
+    yield f"  curl -s '{urls.audit}/v1/entries?subject={customer}' {auth}"
+    yield f'  .venv/bin/vigie-verify receipt {story.receipt_file} --vkey "$VKEY"'
+    yield f'  .venv/bin/vigie-verify checkpoint --url {urls.audit} --token "$AUDITOR" --vkey "$VKEY"'
+    yield "  The rules: docs/rules.md; reading a receipt: README.md; every API: <service URL>/docs"
+
+
+# --- Helpers -----------------------------------------------------------------------------------------
+
+
+def _items(page: Any) -> list[dict[str, Any]]:
+    if isinstance(page, list):
+        return page
+    if isinstance(page, dict):
+        for key in ("items", "purposes", "processors", "parties", "contracts"):
+            if isinstance(page.get(key), list):
+                return list(page[key])
+    return []
+
+
+def _current(purpose: dict[str, Any]) -> dict[str, Any]:
+    versions = purpose.get("versions") or [{}]
+    return dict(versions[-1])
+
+
+def _events_of(key: str) -> set[str]:
+    """The event types the story causes about a person (what the audit log must hold for them)."""
+    types = {"vigie.contacts.contact_created.v1", "vigie.consent.notice_delivered.v1"}
+    if key in ("prospect", "withdrawn", "listed"):
+        types |= {"vigie.consent.consent_requested.v1", "vigie.consent.consent_granted.v1"}
+    if key == "withdrawn":
+        types.add("vigie.consent.consent_withdrawn.v1")
+    if key == "customer":
+        types.add("vigie.contacts.interaction_recorded.v1")
+    return types
+
+
+def _poll(probe: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            raise DemoError(f"gave up after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def _ascii(text: str) -> str:
+    return text.lower().replace("é", "e").replace("è", "e").replace(" ", "-")
+
+
+def _purpose(name: str, basis: str) -> dict[str, Any]:
+    extra = (
+        {"legitimate_interest": "Faire connaître nos produits à nos clients"} if basis != "consent" else {}
+    )
+    return {
+        "name": name,
+        "controller": {"name": CONTROLLER, "contact": "1 rue de la Paix, 75002 Paris; privacy@acme.example"},
+        "dpo": {"name": "DPO Acme", "contact": "dpo@acme.example"},
+        "description": "Envoyer par e-mail des offres sur nos produits à nos clients et prospects",
+        "lawful_basis": basis,
+        **extra,
+        "data_categories": {"identity": ["nom", "e-mail"], "economic_financial": ["achats"]},
+        "data_subjects": ["prospects", "clients"],
+        "retention": {
+            "prospects": "3 ans après le dernier contact",
+            "clients": "3 ans après la fin de la relation commerciale",
+        },  # fmt: skip
+        "security_measures": {"access_control": "comptes nominatifs", "encryption": "AES-256 au repos"},
+    }
+
+
+def _processor() -> dict[str, Any]:
+    return {
+        "legal_name": PROCESSOR_NAME,
+        "role": "processor",
+        "contract": {
+            "reference": CONTRACT_REF,
+            "signed_at": "2026-01-05T00:00:00+00:00",
+            "expires_at": "2028-12-31T00:00:00+00:00",
+            "clauses": dict.fromkeys(ART28_3, True),
+        },
+        "locations": [{"country": "FR", "activity": "e-mail sending"}],
+    }
+
+
+def local_tokens() -> Tokens:
+    """Tokens for `make run`, signed with its local key (as `make token` prints them)."""
+    from shared.auth import issue_local_token
+    from shared.settings import ServiceSettings
+
+    settings = ServiceSettings()
+
+    def _token(role: str) -> str:
+        return issue_local_token(
+            secret=settings.jwt_secret.get_secret_value(),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            roles=[role],
+            subject=f"demo-{role}",  # the marketer and the reviewer are two people
+            client="make-demo",
+            ttl_seconds=3600,
+        )
+
+    return Tokens(*(_token(role) for role in ("admin", "integrator", "marketer", "reviewer", "auditor")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.demo", description=__doc__.split("\n")[0])
+    defaults = Endpoints()
+    parser.add_argument("--contacts", default=defaults.contacts)
+    parser.add_argument("--consent", default=defaults.consent)
+    parser.add_argument("--gate", default=defaults.gate)
+    parser.add_argument("--audit", default=defaults.audit)
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each stage")
+    args = parser.parse_args(argv)
+    endpoints = Endpoints(args.contacts, args.consent, args.gate, args.audit)
+    demo = Demo(endpoints, local_tokens(), timeout=args.timeout)
+    try:
+        demo.run()
+    except DemoError as exc:
+        print(f"\nmake demo failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        demo.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

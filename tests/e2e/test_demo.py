@@ -1,0 +1,172 @@
+"""`make demo`'s story, end to end: the demo's own code drives the four services over real HTTP (uvicorn on
+127.0.0.1, real PostgreSQL, a real Kafka broker between them) and the decisions are the law's.
+
+It asserts which recipient is allowed or blocked and by which rule, that the marketer and the reviewer
+were two people, that the receipt fetched with its proofs verifies offline against the signed
+checkpoint (and stops verifying once changed), and that a second run reuses the register and checks a
+fresh campaign.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import copy
+import json
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from audit_log.main import create_app as create_audit_app
+from audit_log.settings import AuditLogSettings
+from campaign_gate.main import create_app as create_gate_app
+from campaign_gate.settings import CampaignGateSettings
+from consent.main import create_app as create_consent_app
+from consent.settings import ConsentSettings
+from contacts.main import create_app as create_contacts_app
+from contacts.settings import ContactsSettings
+from fastapi import FastAPI
+from shared.testing.harness import common_settings, eventually, migrated_database, running, token
+from vigie_verify.errors import VerificationError
+from vigie_verify.receipt import verify_receipt_file
+
+from infra.demo import CAST, Demo, DemoError, Endpoints, Tokens
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def _served(app: FastAPI) -> AsyncIterator[str]:
+    """Runs the app (lifespan: relay, consumers) and serves it over real HTTP; yields its base URL."""
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+    async with running(app):
+        task = asyncio.create_task(server.serve())
+        try:
+            await eventually(lambda: asyncio.sleep(0, result=server.started), timeout=10)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            await task
+
+
+def _tokens() -> Tokens:
+    # Two different people submit and approve (four eyes); the harness signs with the test key.
+    return Tokens(
+        admin=token("admin", subject="demo-admin"),
+        integrator=token("integrator", subject="demo-crm"),
+        marketer=token("marketer", subject="marketer-alice"),
+        reviewer=token("reviewer", subject="reviewer-bob"),
+        auditor=token("auditor", subject="auditor-carol"),
+    )
+
+
+async def test_the_demo_story_decides_as_the_law_says_and_its_receipt_verifies(
+    kafka_bootstrap: str, postgres_admin_url: str, tmp_path: Path
+) -> None:
+    common = common_settings(kafka_bootstrap)
+    suffix = uuid.uuid4().hex[:8]
+    db = {
+        name: await migrated_database(postgres_admin_url, name)
+        for name in ("contacts", "consent", "campaign-gate", "audit-log")
+    }
+    apps = (
+        create_contacts_app(
+            ContactsSettings(
+                database_url=db["contacts"],
+                retention_sweep_interval_seconds=0,
+                requests_consumer_group=f"contacts-requests-{suffix}",
+                **common,
+            )
+        ),
+        create_consent_app(
+            ConsentSettings(database_url=db["consent"], consumer_group=f"consent-{suffix}", **common)
+        ),
+        create_gate_app(
+            CampaignGateSettings(database_url=db["campaign-gate"], consumer_group=f"gate-{suffix}", **common)
+        ),
+        create_audit_app(
+            AuditLogSettings(
+                database_url=db["audit-log"],
+                consumer_group=f"audit-{suffix}",
+                checkpoint_every_seconds=0.2,
+                **common,
+            )
+        ),
+    )
+    async with (
+        _served(apps[0]) as contacts,
+        _served(apps[1]) as consent,
+        _served(apps[2]) as gate,
+        _served(apps[3]) as audit,
+    ):
+        printed: list[str] = []
+        demo = Demo(Endpoints(contacts, consent, gate, audit), _tokens(), out=printed.append, timeout=60)
+        try:
+            story = await asyncio.to_thread(demo.run, workdir=tmp_path)
+            again = await asyncio.to_thread(demo.run, workdir=tmp_path)
+        finally:
+            demo.close()
+
+        # Every person's decision and the rule that decides it.
+        for person in CAST:
+            receipt = story.receipts[person.key]
+            rules = [r["rule"] for r in receipt["reasons"]]
+            assert receipt["decision"] == person.expected, f"{person.key}: {receipt}"
+            assert person.rule in rules, f"{person.key}: {rules}"
+            assert "GATE_STALE" not in rules and "NO_LAWFUL_BASIS" not in rules
+        assert {p.key for p in CAST if p.expected == "allow"} == {"prospect", "customer"}
+        assert any(e.startswith("suppression:opposition-demo:") for e in story.receipts["listed"]["evidence"])
+        assert story.receipts["prospect"]["evidence"] == [f"consent:{story.consents['prospect']}"]
+
+        # The receipt fetched with its proofs verifies offline against the signed checkpoint.
+        assert story.verified.receipt["contact_id"] == story.contacts["customer"]
+        assert story.verified.receipt["decision"] == "allow"
+        assert story.verify_output.startswith(f"OK receipt of contact {story.contacts['customer']}")
+        bundle = json.loads(Path(story.receipt_file).read_text())
+        forged = copy.deepcopy(bundle)
+        raw = json.loads(base64.b64decode(forged["receipt"]["canonical"]))
+        raw["decision"] = forged["receipt"]["decision"] = "block"
+        forged["receipt"]["canonical"] = base64.b64encode(json.dumps(raw).encode()).decode()
+        with pytest.raises(VerificationError):
+            verify_receipt_file(forged, vkey=story.vkey)
+        assert "\n".join(printed).count("OK receipt of contact") == 2
+
+        # A second run reuses the register and checks fresh people in fresh campaigns.
+        assert again.purposes == story.purposes and again.processor_id == story.processor_id
+        assert set(again.campaigns.values()).isdisjoint(story.campaigns.values())
+        assert any("reusing purpose" in line for line in printed)
+        assert [again.receipts[p.key]["decision"] for p in CAST] == [p.expected for p in CAST]
+
+        # The four eyes held: the audit log records two different actors for submission and approval.
+        async with httpx.AsyncClient(base_url=audit) as http:
+            page = await http.get(
+                "/v1/entries",
+                params={"subject": story.campaigns["newsletter"]},
+                headers={"Authorization": f"Bearer {_tokens().auditor}"},
+            )
+        actors = {e["type"].rsplit(".", 2)[-2]: e["event"]["actor"] for e in page.json()["items"]}
+        assert actors["campaign_submitted"] != actors["campaign_approved"], actors
+
+
+async def test_the_demo_says_to_start_make_run_when_nothing_answers() -> None:
+    closed = f"http://127.0.0.1:{_free_port()}"
+    demo = Demo(Endpoints(closed, closed, closed, closed), _tokens(), out=lambda _line: None, timeout=1)
+    try:
+        with pytest.raises(DemoError, match="make run"):
+            await asyncio.to_thread(demo.run)
+    finally:
+        demo.close()
