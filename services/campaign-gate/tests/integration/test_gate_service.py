@@ -381,6 +381,24 @@ async def test_a_large_check_streams_ndjson_in_and_out_with_a_summary_and_unknow
         assert summary["summary"] == {"allow": 1, "needs_review": 0, "block": 2_000}
         assert summary["ruleset_version"]
 
+        # The operator's view of the finished check, and its receipts as a file (by contact id).
+        status = await gate.client.get(f"/v1/checks/{summary['check_id']}", headers=MARKETER)
+        assert status.status_code == 200, status.text
+        assert status.json()["state"] == "finished"
+        assert (status.json()["recipients"], status.json()["summary"]) == (2_001, summary["summary"])
+        download = await gate.client.get(f"/v1/checks/{summary['check_id']}/receipts", headers=MARKETER)
+        assert download.status_code == 200
+        assert download.headers["content-type"].startswith("application/x-ndjson")
+        assert "attachment" in download.headers["content-disposition"]
+        stored = [orjson.loads(line) for line in download.content.splitlines()]
+        fields = ("contact_id", "decision", "reasons", "evidence")
+        assert stored == sorted(({k: r[k] for k in fields} for r in receipts), key=lambda r: r["contact_id"])
+        missing = await gate.client.get(f"/v1/checks/{uuid.uuid4()}", headers=MARKETER)
+        assert missing.status_code == 404
+        assert (
+            await gate.client.get(f"/v1/checks/{uuid.uuid4()}/receipts", headers=MARKETER)
+        ).status_code == 404
+
         bad = await gate.client.post(
             f"/v1/campaigns/{campaign_id}/checks",
             content=b'{"nope": 1}\n',

@@ -139,6 +139,26 @@ class FakeCheckRepository(AbstractCheckRepository):
     async def count_receipts(self, contact_id: str) -> int:
         return sum(1 for r in self._state.receipts if r["contact_id"] == contact_id)
 
+    async def get_check(self, check_id: str) -> dict[str, Any] | None:
+        if check_id not in self._state.checks:
+            return None
+        decided: dict[str, int] = {}
+        for r in self._state.receipts:
+            if r["check_id"] == check_id:
+                decided[r["decision"]] = decided.get(r["decision"], 0) + 1
+        return {**self._state.checks[check_id], "stored": sum(decided.values()), "decided": decided}
+
+    async def receipts_page(self, check_id: str, *, after: str | None, limit: int) -> list[dict[str, Any]]:
+        found = sorted(
+            (
+                r
+                for r in self._state.receipts
+                if r["check_id"] == check_id and (after is None or r["contact_id"] > after)
+            ),
+            key=lambda r: r["contact_id"],
+        )
+        return [{k: r[k] for k in ("contact_id", "decision", "reasons", "evidence")} for r in found[:limit]]
+
     def stage_chunk(self, values: Mapping[str, Any]) -> None:
         self._state.chunks[(values["check_id"], values["chunk"])] = dict(values)
 

@@ -72,6 +72,16 @@ class AbstractCheckRepository(abc.ABC):
     async def count_receipts(self, contact_id: str) -> int:
         """Returns how many receipts name a contact."""
 
+    @abc.abstractmethod
+    async def get_check(self, check_id: str) -> dict[str, Any] | None:
+        """Returns a check's header with what is stored so far: `stored` (receipts) and `decided`
+        (receipts by decision), or None."""
+
+    @abc.abstractmethod
+    async def receipts_page(self, check_id: str, *, after: str | None, limit: int) -> list[dict[str, Any]]:
+        """Returns up to `limit` of a check's receipts (contact id, decision, reasons, evidence), by
+        contact id, after the contact id `after`."""
+
     # --- Merkle chunks of receipts (campaign_gate.domain.receipts) ---
 
     @abc.abstractmethod
@@ -314,6 +324,38 @@ class CheckRepository(AbstractCheckRepository):
             )
             or 0
         )
+
+    async def get_check(self, check_id: str) -> dict[str, Any] | None:
+        """Returns a check's header with its stored receipts counted by decision, or None."""
+        row = (
+            (await self.session.execute(sa.select(orm.checks).where(orm.checks.c.id == check_id)))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        r = orm.check_receipts.c
+        decided: dict[str, int] = dict(
+            (
+                await self.session.execute(
+                    sa.select(r.decision, sa.func.count()).where(r.check_id == check_id).group_by(r.decision)
+                )
+            ).all()
+        )
+        return {**row, "stored": sum(decided.values()), "decided": decided}
+
+    async def receipts_page(self, check_id: str, *, after: str | None, limit: int) -> list[dict[str, Any]]:
+        """Returns up to `limit` of a check's receipts by contact id, after `after`."""
+        r = orm.check_receipts.c
+        query = sa.select(r.contact_id, r.decision, r.reasons, r.evidence).where(r.check_id == check_id)
+        if after is not None:
+            query = query.where(r.contact_id > after)
+        rows = await self.session.execute(query.order_by(r.contact_id).limit(limit))
+        # Plain str keys (SQLAlchemy's column names are a str subclass, which orjson refuses as keys).
+        return [
+            {"contact_id": cid, "decision": decision, "reasons": reasons, "evidence": evidence}
+            for cid, decision, reasons, evidence in rows
+        ]
 
     def stage_chunk(self, values: Mapping[str, Any]) -> None:
         """Queues a chunk's row for the commit."""

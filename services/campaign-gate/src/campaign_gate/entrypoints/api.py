@@ -244,6 +244,33 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
     return JSONResponse({**_header(result), "recipients": receipts})
 
 
+@router.get("/checks/{check_id}", response_model=schemas.CheckStatus)
+async def get_check(
+    check_id: Annotated[str, Path(max_length=36)], _who: ReceiptReader, uow: UnitOfWorkDep
+) -> Any:
+    """Returns a check's progress: running or finished, the recipients decided so far and their summary."""
+    return await handlers.check_status(check_id, uow)
+
+
+@router.get("/checks/{check_id}/receipts", responses={200: {"content": {NDJSON: {}}}})
+async def download_check_receipts(
+    check_id: Annotated[str, Path(max_length=36)], _who: ReceiptReader, service: ServiceDep
+) -> StreamingResponse:
+    """Streams a check's stored receipts as an NDJSON file, one receipt per line by contact id (while the
+    check runs, those stored so far)."""
+    await handlers.check_status(check_id, service.uow())
+
+    async def lines() -> AsyncIterator[bytes]:
+        async for page in handlers.check_receipts(check_id, uow_factory=service.uow):
+            yield b"".join(orjson.dumps(r) + b"\n" for r in page)
+
+    return StreamingResponse(
+        lines(),
+        media_type=NDJSON,
+        headers={"Content-Disposition": f'attachment; filename="check-{check_id}-receipts.ndjson"'},
+    )
+
+
 @router.get("/checks/{check_id}/receipts/{contact_id}", response_model=schemas.ReceiptProof)
 async def get_receipt(
     check_id: Annotated[str, Path(max_length=36)],

@@ -225,6 +225,21 @@ class Receipt(BaseModel):
     evidence: list[str]
 
 
+class CheckStatus(BaseModel):
+    """A check's progress: `running` until its last batch committed (a check that stopped before its end
+    stays `running`), then `finished`; `recipients` and `summary` count the receipts stored so far."""
+
+    check_id: str
+    campaign_id: str
+    campaign_version: int
+    ruleset_version: str
+    stale: bool
+    checked_at: datetime
+    state: Literal["running", "finished"]
+    recipients: int
+    summary: dict[str, int]
+
+
 class CheckRead(BaseModel):
     check_id: str
     campaign_id: str

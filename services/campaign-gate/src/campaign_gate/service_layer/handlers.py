@@ -211,7 +211,8 @@ async def _start(cmd: CheckCampaign, uow: AbstractGateUnitOfWork) -> tuple[Check
             "ruleset_version": rules.RULESET_VERSION,
             "stale": cmd.stale,
             "recipients": 0,
-            "summary": result.summary,
+            # Because a header gets its summary when the check finishes: an empty one marks it running.
+            "summary": {},
         }
     )
     return result, facts
@@ -424,6 +425,42 @@ async def check_stream(
         for item in await check_batch(result, facts, ids, actor=cmd.actor, uow=uow_factory()):
             yield item
     yield await finish_check(result, actor=cmd.actor, uow=uow_factory())
+
+
+async def check_status(check_id: str, uow: AbstractGateUnitOfWork) -> dict[str, Any]:
+    """Returns a check's progress: its header, `finished` or `running` (a check that stopped before
+    its end stays `running`), the recipients decided and stored so far and their summary. NotFoundError
+    for an unknown check."""
+    async with uow:
+        row = await uow.checks.get_check(check_id)
+    if row is None:
+        raise NotFoundError(f"check {check_id} not found")
+    return {
+        "check_id": row["id"],
+        "campaign_id": row["campaign_id"],
+        "campaign_version": row["campaign_version"],
+        "ruleset_version": row["ruleset_version"],
+        "stale": row["stale"],
+        "checked_at": row["checked_at"],
+        "state": "finished" if row["summary"] else "running",
+        "recipients": row["stored"],
+        "summary": {"allow": 0, "needs_review": 0, "block": 0} | row["decided"],
+    }
+
+
+async def check_receipts(
+    check_id: str, *, uow_factory: Callable[[], AbstractGateUnitOfWork], page: int = CHECK_BATCH
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Yields a check's stored receipts by contact id, a page per read transaction (a running check's
+    receipts stored so far)."""
+    after: str | None = None
+    while True:
+        async with uow_factory() as uow:
+            rows = await uow.checks.receipts_page(check_id, after=after, limit=page)
+        if not rows:
+            return
+        yield rows
+        after = rows[-1]["contact_id"]
 
 
 # --- The projection of contacts and consent ------------------------------------------------------
