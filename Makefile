@@ -4,7 +4,7 @@ export UV_LINK_MODE := copy
 PY := .venv/bin/python
 ROLE ?= integrator
 
-.PHONY: install run stop token test test-unit lint lint-imports bench asyncapi facts rules-doc clean
+.PHONY: install run stop token demo test test-unit lint lint-imports bench asyncapi facts rules-doc clean
 
 install: ## Install uv, Python dependencies (locked) and the Kafka broker's jars.
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
@@ -19,6 +19,9 @@ stop: ## Stop everything `make run` started.
 
 token: ## Print a bearer token for ROLE (integrator, marketer, reviewer, auditor, admin).
 	@$(PY) -m infra.run token $(ROLE)
+
+demo: ## On a running `make run`: seed a small story through the APIs, check two campaigns, verify a receipt.
+	@$(PY) -m infra.demo
 
 lint-imports: ## Check the import contracts (no service imports another; domains import no framework).
 	@.venv/bin/lint-imports

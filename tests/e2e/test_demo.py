@@ -129,6 +129,7 @@ async def test_the_demo_story_decides_as_the_law_says_and_its_receipt_verifies(
             assert person.rule in rules, f"{person.key}: {rules}"
             assert "GATE_STALE" not in rules and "NO_LAWFUL_BASIS" not in rules
         assert {p.key for p in CAST if p.expected == "allow"} == {"prospect", "customer"}
+        assert {p.expected for p in CAST} == {"allow", "block", "needs_review"}
         assert any(e.startswith("suppression:opposition-demo:") for e in story.receipts["listed"]["evidence"])
         assert story.receipts["prospect"]["evidence"] == [f"consent:{story.consents['prospect']}"]
 
