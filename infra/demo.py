@@ -466,11 +466,15 @@ class Demo:
                     "documenté dans la note jointe et vaut pour toute la campagne.",
                     "reference": "Note DPO-DEMO-1",
                 }
-            self.post(
-                f"{gate}/v1/campaigns/{campaign_id}/approve",
-                self.tokens.reviewer,
-                {"sign_offs": list(sign_offs.values())},
-            )
+            try:
+                self.post(
+                    f"{gate}/v1/campaigns/{campaign_id}/approve",
+                    self.tokens.reviewer,
+                    {"sign_offs": list(sign_offs.values())},
+                )
+            except DemoError as exc:
+                said = "; ".join(f"{f['rule']} {f['severity']}: {f['message']}" for f in findings)
+                raise DemoError(f"{exc}\nThe review found: {said or 'nothing'}") from None
 
     def wait_for_pipeline(self, story: Story) -> None:
         """Waits until every event the story caused is on Kafka (the audit log, which consumes the same
