@@ -87,7 +87,7 @@ CAMPAIGN = CampaignFacts(
 # One row per recipient; each CASE arm is one rule, in the rule table's order.
 SQL = """
 WITH r AS (
-  SELECT contact_id, kind = 0 AS consumer,
+  SELECT contact_id, kind = 0 AS consumer, kind = 2 AS generic,
     (NOT collected_from_person AND NOT art14_exemption
       AND NOT (art14_delivered_at IS NOT NULL AND art14_delivered_at <= $1)) AS art14_missing,
     (retention_from IS NOT NULL AND retention_from < $2) AS expired,
@@ -103,18 +103,19 @@ SELECT contact_id,
     WHEN objection THEN 'UNI-01'
     WHEN opposition_hit THEN 'UNI-02'
     WHEN consent_status = 2 THEN 'UNI-03'
-    WHEN art14_missing THEN 'UNI-06'
+    WHEN NOT generic AND art14_missing THEN 'UNI-06'
     WHEN expired THEN 'UNI-08'
-    WHEN art14_missing THEN 'POST-02'
+    WHEN NOT generic AND art14_missing THEN 'POST-02'
     WHEN retention_clock = 1 AND expired THEN 'RET-01'
     WHEN retention_clock = 2 AND expired THEN 'RET-02'
-    WHEN collected_from_person AND NOT art13_given THEN 'INFO-01'
-    WHEN NOT collected_from_person AND NOT art14_exemption AND NOT delivered AND obtained_at < $3
+    WHEN NOT generic AND collected_from_person AND NOT art13_given THEN 'INFO-01'
+    WHEN NOT generic AND NOT collected_from_person AND NOT art14_exemption AND NOT delivered
+        AND obtained_at < $3
         THEN 'INFO-02'
-    WHEN NOT (informed AND objection_offered) THEN 'NO_LAWFUL_BASIS'
+    WHEN NOT generic AND NOT (informed AND objection_offered) THEN 'NO_LAWFUL_BASIS'
     WHEN consumer AND third_party_unverified THEN 'UNI-05'
     WHEN consumer AND robinson_hit THEN 'POST-03'
-    WHEN NOT collected_from_person AND art14_exemption AND NOT delivered THEN 'INFO-03'
+    WHEN NOT generic AND NOT collected_from_person AND art14_exemption AND NOT delivered THEN 'INFO-03'
     ELSE 'POST-01'
   END AS rule
 FROM r
