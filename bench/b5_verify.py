@@ -149,6 +149,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
     try:
         url = await build_log(admin, args.entries)
         await bare_read(url, args.chunk)  # Warms the buffer cache for both.
+        await full_verification(url, args.chunk)  # Starts the verification workers, as a running service has.
         export = run / "export.ndjson"
         note, vkey = await write_export(url, export)
         rounds = []

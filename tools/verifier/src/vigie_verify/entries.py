@@ -16,14 +16,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 try:  # Because orjson parses a canonical entry several times faster, when it is installed.
-    from orjson import loads as _loads
+    from orjson import loads
 except ImportError:  # pragma: no cover - the verifier depends on cryptography only.
-    _loads = json.loads  # type: ignore[assignment]
+    loads = json.loads  # type: ignore[assignment]
 
 __all__ = [
     "SERVED_FIELDS",
     "ChunkOutcome",
     "canonical_document",
+    "loads",
     "check_chunk",
     "micros",
     "served_mismatches",
@@ -48,7 +49,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def canonical_document(canonical: bytes) -> dict[str, Any]:
     """Returns the JSON object an entry's canonical bytes hold; ValueError if they hold none."""
-    document = _loads(canonical)
+    document = loads(canonical)
     if not isinstance(document, dict):
         raise ValueError("canonical bytes are not a JSON object")
     return document

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
-import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -18,7 +17,7 @@ from itertools import chain, islice
 from multiprocessing import get_context
 
 from vigie_verify.checkpoint import Checkpoint
-from vigie_verify.entries import canonical_document, served_mismatches
+from vigie_verify.entries import canonical_document, loads, served_mismatches
 from vigie_verify.errors import LogError
 from vigie_verify.merkle import HASH_SIZE, RootAccumulator, leaf_hash
 
@@ -39,7 +38,7 @@ class ExportReport:
 def _decode_entry(line: str | bytes, *, expected: int, line_number: int) -> tuple[int, bytes, bytes | None]:
     """Returns (index, canonical bytes, recorded leaf hash or None) of one export line."""
     try:
-        entry = json.loads(line)
+        entry = loads(line)
     except ValueError:
         raise LogError(f"line {line_number} (entry {expected}) is not JSON", index=expected) from None
     if not isinstance(entry, dict):
