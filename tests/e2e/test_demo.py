@@ -35,7 +35,7 @@ from shared.testing.harness import common_settings, eventually, migrated_databas
 from vigie_verify.errors import VerificationError
 from vigie_verify.receipt import verify_receipt_file
 
-from infra.demo import CAST, Demo, DemoError, Endpoints, Tokens
+from infra.demo import CAMPAIGNS, CAST, Demo, DemoError, Endpoints, Story, Tokens
 
 pytestmark = pytest.mark.e2e
 
@@ -171,3 +171,33 @@ async def test_the_demo_says_to_start_make_run_when_nothing_answers() -> None:
             await asyncio.to_thread(demo.run)
     finally:
         demo.close()
+
+
+def test_the_demo_checks_again_while_the_gate_fails_closed_as_stale() -> None:
+    calls: list[str] = []
+
+    def gate(request: httpx.Request) -> httpx.Response:
+        ids = json.loads(request.content)["contact_ids"]
+        calls.append(request.url.path)
+        stale = len(calls) == 1  # the first check meets a projection behind its topics
+        reasons = (
+            [{"rule": "GATE_STALE", "message": "stale"}] if stale else [{"rule": "ELEC-01", "message": "ok"}]
+        )
+        receipts = [
+            {"contact_id": cid, "decision": "block" if stale else "allow", "reasons": reasons} for cid in ids
+        ]
+        return httpx.Response(
+            200, json={"check_id": f"c{len(calls)}", "stale": stale, "recipients": receipts}
+        )
+
+    printed: list[str] = []
+    demo = Demo(Endpoints(), _tokens(), out=printed.append, timeout=5, transport=httpx.MockTransport(gate))
+    story = Story(tag="t", contacts={p.key: f"id-{p.key}" for p in CAST}, campaigns={k: k for k in CAMPAIGNS})
+    try:
+        demo.check(story)
+    finally:
+        demo.close()
+    assert len(calls) == len(CAMPAIGNS) + 1, "the stale check was made again, the fresh ones once"
+    assert any("GATE_STALE" in line for line in printed)
+    assert {r["decision"] for r in story.receipts.values()} == {"allow"}
+    assert story.checks["newsletter"]["check_id"] == "c2"
