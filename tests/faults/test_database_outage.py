@@ -10,6 +10,7 @@ says `consumers` failed while they could not apply, and ok after.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections import Counter
@@ -24,6 +25,7 @@ from campaign_gate.main import create_app as create_gate_app
 from campaign_gate.settings import CampaignGateSettings
 from shared.db import make_engine
 from shared.kafka import dead_letter_topic
+from shared.logging import RepeatLimitFilter
 from shared.testing.harness import common_settings, migrated_database, running
 
 from tests.faults.conftest import OwnPostgres, headers_of, read_topic, readiness
@@ -88,6 +90,10 @@ async def test_postgres_stopped_for_10s_under_ingestion_loses_nothing_and_dead_l
                 )
                 await asyncio.sleep(0.5)
 
+        lines = _Lines()
+        logging.getLogger().addHandler(lines)
+        level = logging.getLogger("shared").level
+        logging.getLogger("shared").setLevel(logging.INFO)
         writer = asyncio.create_task(_write())
         prober = asyncio.create_task(_probe())
         try:
@@ -108,6 +114,8 @@ async def test_postgres_stopped_for_10s_under_ingestion_loses_nothing_and_dead_l
         finally:
             stop_writing.set()
             prober.cancel()
+            logging.getLogger().removeHandler(lines)
+            logging.getLogger("shared").setLevel(level)
             await asyncio.gather(writer, prober, return_exceptions=True)
         # The same consumer loops, never restarted, retried through the outage.
         audit_loop, gate_loop = audit_runtime.consumers[0], gate_runtime.consumers[0]
@@ -138,10 +146,28 @@ async def test_postgres_stopped_for_10s_under_ingestion_loses_nothing_and_dead_l
         final_audit,
         final_gate,
     )
+    # The consumers' retrying is logged in a few lines, not one per attempt (a line at the start, one at
+    # recovery, a summary every 30 s). Other loggers are reported.
+    by_logger = Counter(record.name for record in lines.records if record.levelno >= logging.WARNING)
+    consumer_lines = [r for r in lines.records if r.name == "shared.kafka" and r.levelno >= logging.WARNING]
+    assert len(consumer_lines) <= 8, [r.getMessage() for r in consumer_lines]
+    print(f"\nwarnings and errors by logger during the run: {dict(by_logger)}")
     print(
         f"\n{len(published)} events ({len(contacts)} contacts), all applied {recovered_after:.1f}s after "
         f"PostgreSQL was back; retries: audit {audit_loop.stats.retries}, gate {gate_loop.stats.retries}"
     )
+
+
+class _Lines(logging.Handler):
+    """Keeps what a process configured by `configure_logging` would print (same repeat filter)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.addFilter(RepeatLimitFilter())
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 async def _wait_applied(
