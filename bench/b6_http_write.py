@@ -1,9 +1,11 @@
 """B6: the contacts write endpoint (row + outbox in one transaction) vs a bare one-INSERT endpoint.
 
-Both run under uvicorn (uvloop, httptools, one worker) on the same PostgreSQL, with Kafka up and
-the contacts relay publishing, durability on. Runs alternate A/B/A/B so that drift cancels out;
-the report gives requests/s, p50/p99 and the ratios, plus an open-loop p99 at a fixed rate.
-`python -m bench.b6_http_write [--seconds 10] [--rounds 2] [--rate 1000]`
+Both run under uvicorn (uvloop, httptools) with the same number of workers (default: one per core)
+on the same PostgreSQL, with Kafka up and the contacts relay publishing in its own process
+(`contacts.relay`, as deployed; `--relay in-process --workers 1` is the former layout), durability
+on. Runs alternate A/B/A/B so that drift cancels out; the report gives requests/s, p50/p99, server
+CPU per request (every process of each side) and the ratios, plus an open-loop p99 at a fixed rate.
+`python -m bench.b6_http_write [--seconds 10] [--rounds 2] [--rate 1000] [--workers N] [--relay …]`
 """
 
 from __future__ import annotations
@@ -111,6 +113,21 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _tree_cpu_seconds(pids: list[int]) -> float:
+    """Returns the CPU seconds used so far by processes and all their descendants (uvicorn workers)."""
+    total = 0.0
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        try:
+            total += _cpu_seconds(pid)
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def _cpu(seconds: float, result: RunResult) -> dict[str, float]:
     return {
         "server_cpu_percent": round(100 * seconds / result.seconds, 1),
@@ -146,23 +163,36 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
         "CONTACTS_DATABASE_URL": contacts_url,
         "BARE_DATABASE_URL": bare_url,
         "VIGIE_LOG_LEVEL": "WARNING",
-        "CONTACTS_RUN_RELAY": "false" if args.no_relay else "true",
+        "CONTACTS_RUN_RELAY": "true" if args.relay == "in-process" and not args.no_relay else "false",
+        "CONTACTS_RETENTION_SWEEP_INTERVAL_SECONDS": "0",
+        # As deployed (deploy/base/contacts): the API processes run no consumer, its own Deployment does.
+        "CONTACTS_RUN_CONSUMERS": "false" if args.relay == "separate" else "true",
     }
-    contacts_port, bare_port = free_port(), free_port()
+    contacts_port, bare_port, relay_port = free_port(), free_port(), free_port()
     profile = run / "contacts.prof" if args.profile else None
+    # Because a profiled server runs in-process, it is one worker; both sides keep the same count.
+    workers = 1 if args.profile else args.workers
+    if args.relay == "in-process" and workers > 1:
+        raise SystemExit("--relay in-process runs one relay per worker: use --workers 1")
+    per_side = ["--workers", str(workers)] if workers > 1 else []
     pids = [
         _start(
-            ["contacts.main:app", "--factory", "--port", str(contacts_port)],
+            ["contacts.main:app", "--factory", "--port", str(contacts_port), *per_side],
             env,
             run,
             "contacts",
             profile=profile,
         ),
-        _start(["bench.bare_insert_app:app", "--port", str(bare_port)], env, run, "bare"),
+        _start(["bench.bare_insert_app:app", "--port", str(bare_port), *per_side], env, run, "bare"),
     ]
+    if args.relay == "separate" and not args.no_relay:
+        pids.append(_start(["contacts.relay:app", "--factory", "--port", str(relay_port)], env, run, "relay"))
     try:
         wait_for_port(contacts_port, timeout=60, log=run / "contacts.log")
         wait_for_port(bare_port, timeout=60, log=run / "bare.log")
+        if len(pids) > 2:
+            wait_for_port(relay_port, timeout=60, log=run / "relay.log")
+        load_before = Path("/proc/loadavg").read_text().split()[:3]
         await asyncio.sleep(2)
         token = issue_local_token(
             secret=secret,
@@ -195,18 +225,22 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
         await closed_loop(contacts_port, contact_request, connections=8, seconds=3)
         await closed_loop(bare_port, bare_request, connections=8, seconds=3)
         rounds = []
-        cpu_pids = {"ours": int(pids[0].read_text()), "bare": int(pids[1].read_text())}
+        # Ours counts its API workers and its relay process; the bare side its workers.
+        cpu_pids = {
+            "ours": [int(p.read_text()) for p in pids[:1] + pids[2:]],
+            "bare": [int(pids[1].read_text())],
+        }
         for _ in range(args.rounds):
-            before = _cpu_seconds(cpu_pids["ours"])
+            before = _tree_cpu_seconds(cpu_pids["ours"])
             ours = await closed_loop(
                 contacts_port, contact_request, connections=args.connections, seconds=args.seconds
             )
-            ours_cpu = _cpu_seconds(cpu_pids["ours"]) - before
-            before = _cpu_seconds(cpu_pids["bare"])
+            ours_cpu = _tree_cpu_seconds(cpu_pids["ours"]) - before
+            before = _tree_cpu_seconds(cpu_pids["bare"])
             bare = await closed_loop(
                 bare_port, bare_request, connections=args.connections, seconds=args.seconds
             )
-            bare_cpu = _cpu_seconds(cpu_pids["bare"]) - before
+            bare_cpu = _tree_cpu_seconds(cpu_pids["bare"]) - before
             rounds.append(
                 {
                     "ours": {**_summary(ours), **_cpu(ours_cpu, ours)},
@@ -235,7 +269,8 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
     return {
         "benchmark": "B6 HTTP write "
         "(contacts POST: validation, encryption, blind indexes, row + outbox, relay on)",
-        "baseline": "bare FastAPI endpoint, one asyncpg INSERT, same uvicorn settings, same PostgreSQL",
+        "baseline": "bare FastAPI endpoint, one asyncpg INSERT, same uvicorn settings and worker count, "
+        "same PostgreSQL",
         "closed_loop": {
             "connections": args.connections,
             "seconds_per_run": args.seconds,
@@ -253,7 +288,18 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
             "bare": _summary(bare_open),
             "p99_ratio": round(ours_open.percentile(0.99) / bare_open.percentile(0.99), 3),
         },
-        "relay_in_process": not args.no_relay,
+        "relay": "off" if args.no_relay else args.relay,
+        "workers_per_side": workers,
+        "flags": {
+            "seconds": args.seconds,
+            "rounds": args.rounds,
+            "connections": args.connections,
+            "rate": args.rate,
+            "workers": workers,
+            "relay": args.relay,
+        },
+        "loadavg_before": load_before,
+        "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
         "targets": {"rps_ratio": ">= 0.8", "p99_ratio": "<= 1.5", "p99_at_1000_rps_ms": "<= 10"},
         "machine": {
             "python": platform.python_version(),
@@ -269,6 +315,18 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rate", type=float, default=1000)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="uvicorn workers on each side (default: one per core)",
+    )
+    parser.add_argument(
+        "--relay",
+        choices=["separate", "in-process"],
+        default="separate",
+        help="contacts' relay in its own process (contacts.relay, as deployed) or inside the one API worker",
+    )
     parser.add_argument(
         "--no-relay",
         action="store_true",

@@ -2,7 +2,9 @@
 
 `start` fetches and starts Kafka (unless KAFKA_BOOTSTRAP_SERVERS is set), migrates each service's
 database, starts the four services with uvicorn in the background (PIDs under .run/pids) and
-prints their URLs. `stop` stops everything `start` started, by PID. `token ROLE` prints a token.
+prints their URLs. Contacts runs as deployed: one API worker per core, its outbox relay in its own
+process, its consumer and retention sweep in another. `stop` stops everything `start` started, by
+PID. `token ROLE` prints a token.
 """
 
 from __future__ import annotations
@@ -26,6 +28,54 @@ SERVICES = [  # (folder, package, port)
     ("campaign-gate", "campaign_gate", 8003),
     ("audit-log", "audit_log", 8004),
 ]
+
+
+#: Where contacts' relay and its background work (consumer, retention sweep) answer /readyz.
+CONTACTS_RELAY_PORT = 8011
+CONTACTS_BACKGROUND_PORT = 8012
+
+
+def _processes() -> list[tuple[str, str, int, dict[str, str], list[str]]]:
+    """Returns (name, app factory, port, environment, uvicorn arguments) of every process to start.
+
+    Contacts runs as in its Deployments: as many API workers as cores, which only write the outbox;
+    the relay in its own process (`contacts.relay`); the consumer and the retention sweep in one more.
+    """
+    workers = os.cpu_count() or 1
+    processes: list[tuple[str, str, int, dict[str, str], list[str]]] = []
+    for folder, package, port in SERVICES:
+        if folder != "contacts":
+            processes.append((folder, f"{package}.main:app", port, {}, []))
+            continue
+        api_only = {
+            "CONTACTS_RUN_RELAY": "false",
+            "CONTACTS_RUN_CONSUMERS": "false",
+            "CONTACTS_RETENTION_SWEEP_INTERVAL_SECONDS": "0",
+        }
+        processes += [
+            (
+                "contacts",
+                "contacts.main:app",
+                port,
+                api_only,
+                ["--workers", str(workers)] if workers > 1 else [],
+            ),
+            (
+                "contacts-relay",
+                "contacts.relay:app",
+                CONTACTS_RELAY_PORT,
+                {"CONTACTS_RUN_CONSUMERS": "false"},
+                [],
+            ),
+            (
+                "contacts-background",
+                "contacts.main:app",
+                CONTACTS_BACKGROUND_PORT,
+                {"CONTACTS_RUN_RELAY": "false", "CONTACTS_REQUESTS_WATCH_INTERVAL_SECONDS": "0"},
+                [],
+            ),
+        ]
+    return processes
 
 
 def _env(kafka: str) -> dict[str, str]:
@@ -55,14 +105,14 @@ def start() -> int:
     for folder, _package, _port in SERVICES:
         prefix = folder.upper().replace("-", "_")
         upgrade(ROOT / "services" / folder, env[f"{prefix}_DATABASE_URL"])
-    for folder, package, port in SERVICES:
-        log = open(RUN / "logs" / f"{folder}.log", "ab")  # noqa: SIM115 - owned by the child.
+    for name, app, port, extra_env, extra_args in _processes():
+        log = open(RUN / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child.
         proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "uvicorn",
-                f"{package}.main:app",
+                app,
                 "--factory",
                 "--host",
                 "127.0.0.1",
@@ -73,20 +123,25 @@ def start() -> int:
                 "--http",
                 "httptools",
                 "--no-access-log",
+                *extra_args,
             ],
             cwd=ROOT,
-            env=env,
+            env={**env, **extra_env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        (RUN / "pids" / f"{folder}.pid").write_text(str(proc.pid))
-    for folder, _package, port in SERVICES:
-        wait_for_port(port, timeout=60, log=RUN / "logs" / f"{folder}.log")
+        (RUN / "pids" / f"{name}.pid").write_text(str(proc.pid))
+    for name, _app, port, _extra_env, _extra_args in _processes():
+        wait_for_port(port, timeout=60, log=RUN / "logs" / f"{name}.log")
         _wait_ready(port)
     print(f"\nVigie is running (Kafka at {kafka}):")
     for folder, _package, port in SERVICES:
         print(f"  {folder:<14} http://127.0.0.1:{port}   docs: http://127.0.0.1:{port}/docs")
+    print(
+        f"  (contacts: {os.cpu_count() or 1} API workers; its relay answers /readyz on "
+        f":{CONTACTS_RELAY_PORT}, its consumer and retention sweep on :{CONTACTS_BACKGROUND_PORT})"
+    )
     print("\nGet a token:  make token ROLE=integrator   (roles: integrator marketer reviewer auditor admin)")
     print("Logs: .run/logs/   Stop: make stop")
     return 0
@@ -107,8 +162,8 @@ def _wait_ready(port: int, timeout: float = 60) -> None:
 
 def stop() -> int:
     """Stops the services and Kafka that `start` started."""
-    for folder, _package, _port in SERVICES:
-        stop_pid(RUN / "pids" / f"{folder}.pid")
+    for name, _app, _port, _extra_env, _extra_args in _processes():
+        stop_pid(RUN / "pids" / f"{name}.pid")
     local_kafka.stop(RUN / "kafka")
     print("Vigie stopped.")
     return 0

@@ -22,6 +22,12 @@ log = logging.getLogger(__name__)
 
 async def handle_confirmation(service: Contacts, record: ConsumerRecord) -> None:
     """Records the confirmation an erasure event carries; other events are ignored."""
+    # Because every contact created comes back on this consumer's own topic: a record whose CloudEvents
+    # type header names no confirmation is skipped before it is decoded (a record without the header
+    # is decoded, as before).
+    declared = dict(record.headers or ()).get("ce_type")
+    if declared is not None and declared.decode(errors="replace") not in contracts.ERASURE_CONFIRMATIONS:
+        return
     envelope = decode_or_poison(record.value)
     confirming = contracts.ERASURE_CONFIRMATIONS.get(envelope.type)
     if confirming is None or not envelope.subject:
