@@ -235,6 +235,7 @@ class Story:
     verified: Any = None  # vigie_verify's ReceiptVerification
     verify_output: str = ""
     receipt_file: str = ""
+    bundle: dict[str, Any] = field(default_factory=dict)  # the receipt file vigie-verify checked
     checkpoint: str = ""
     vkey: str = ""
 
@@ -560,6 +561,7 @@ class Demo:
         path = workdir / f"receipt-{check_id}-{key}.json"
         path.write_text(json.dumps(bundle, indent=2))
         story.receipt_file = str(path)
+        story.bundle = bundle
         story.verified = verify_receipt_file(json.loads(path.read_text()), vkey=story.vkey)
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
@@ -618,7 +620,23 @@ def render(story: Story, urls: Endpoints) -> Iterator[str]:
                 yield f"{pad}evidence: {', '.join(receipt['evidence'])}"
     yield ""
     yield "== One receipt, proven: vigie-verify receipt (offline, against the signed checkpoint)"
-    yield f"  file: {story.receipt_file}"
+    bundle = story.bundle
+    served, proof = bundle.get("receipt", {}), bundle.get("entry_proof", {})
+    chunk = served.get("chunk", {})
+    yield f"  GET {urls.gate}/v1/checks/{served.get('check_id')}/receipts/{served.get('contact_id')}"
+    yield (
+        f"    the receipt, its canonical bytes, leaf {served.get('index')} of chunk {chunk.get('number')} "
+        f"and {len(served.get('inclusion_proof', []))} hash(es) up to the chunk root "
+        f"{str(chunk.get('root'))[:16]}…"
+    )
+    yield f"  GET {urls.audit}/v1/entries?event_id={str(chunk.get('event_id'))[:16]}…"
+    yield f"    the audit entry holding that root (index {proof.get('index')}), then"
+    yield (
+        f"  GET {urls.audit}/v1/proofs/inclusion: {len(proof.get('audit_path', []))} hash(es) from it to "
+        f"the signed tree of size {proof.get('tree_size')}"
+    )
+    yield f"  all saved in {story.receipt_file}; then, offline:"
+    yield f"  $ vigie-verify receipt {Path(story.receipt_file).name} --vkey $VKEY"
     for line in story.verify_output.splitlines():
         yield f"  {line}"
     yield ""
