@@ -6,6 +6,7 @@ an hour in the future: the topics stamp records with the broker's append time, s
 overwritten and cannot make the unapplied withdrawal look fresh. No check begun once the withdrawal
 is older than the bound may allow: each says stale and blocks (GATE_STALE). Once a consumer applies
 the withdrawal, checks are fresh again and refuse on it (UNI-03), with no restart of the API process.
+A topic created on producer time is moved to append time by `ensure_topics`, keeping its own settings.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from campaign_gate import contracts
 from campaign_gate.main import create_app
 from campaign_gate.settings import CampaignGateSettings
 from consent.adapters import outgoing as consent_outgoing
+from shared.kafka import ensure_topics
 from shared.testing.harness import common_settings, eventually, migrated_database, running, token
 
 from tests.faults.conftest import read_topic
@@ -166,3 +170,34 @@ async def test_a_check_during_projection_lag_never_allows_on_a_withdrawal_older_
         f"\n{len(answers)} checks during the lag: {len(early)} within the {BOUND_SECONDS}s bound "
         f"({sum(a[1] == 'allow' for a in early)} allow), {len(late)} past it, all GATE_STALE"
     )
+
+
+async def test_a_topic_created_on_producer_time_is_moved_to_append_time_keeping_its_own_settings(
+    faults_kafka: str,
+) -> None:
+    name = f"faults.created-by-hand.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=faults_kafka)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, 1, 1, topic_configs={"retention.ms": "123456789"})])
+
+        async def _config() -> dict[str, str]:
+            return await _config_of(admin, name)
+
+        assert (await eventually(_config))["message.timestamp.type"] == "CreateTime"
+        await ensure_topics(faults_kafka, [name])
+
+        async def _moved() -> dict[str, str] | None:
+            config = await _config()
+            return config if config["message.timestamp.type"] == "LogAppendTime" else None
+
+        config = await eventually(_moved, timeout=10, interval=0.2)
+        assert config["retention.ms"] == "123456789", "the topic's own setting was dropped"
+        assert (await _config_of(admin, f"{name}.dlq"))["message.timestamp.type"] == "LogAppendTime"
+    finally:
+        await admin.close()
+
+
+async def _config_of(admin: AIOKafkaAdminClient, name: str) -> dict[str, str]:
+    (answer,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+    return {entry[0]: entry[1] for entry in answer.resources[0][4]}
