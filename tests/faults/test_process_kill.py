@@ -48,7 +48,7 @@ from infra._proc import free_port, wait_for_port
 from tests.faults.conftest import read_topic
 from tests.producers import Upstream, now
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 
 BLIND_KEY = "test-blind-index-key-0123456789abcdef"
 BACKLOG = 1500
@@ -143,7 +143,7 @@ async def _count(engine: AsyncEngine, query: sa.Select[Any]) -> int:
         return int(await conn.scalar(query) or 0)
 
 
-async def _until(probe: Callable[[], object], what: str, timeout: float = 60.0, every: float = 0.01) -> None:
+async def _until(probe: Callable[[], object], what: str, timeout: float = 90.0, every: float = 0.01) -> None:
     deadline = time.monotonic() + timeout
     while not await probe():  # type: ignore[misc]
         assert time.monotonic() < deadline, f"{what} did not happen within {timeout:.0f}s"
@@ -284,7 +284,7 @@ async def test_relay_and_consumers_killed_mid_batch_lose_nothing_and_apply_each_
                 answers = [await asyncio.to_thread(s.ready) for s in (relay, audit, gate)]
                 return all(status == 200 for status, _body in answers)
 
-            await _until(_all_ready, "every process ready", timeout=30, every=0.3)
+            await _until(_all_ready, "every process ready", timeout=60, every=0.3)
         await end_probe.stop()
 
         # Nothing lost on the topic; the relay's kill left duplicates, which the consumers absorbed.
