@@ -649,6 +649,7 @@ def render(story: Story, urls: Endpoints) -> Iterator[str]:
     auth = '-H "Authorization: Bearer $AUDITOR"'
     yield "  AUDITOR=$(make -s token ROLE=auditor); INTEGRATOR=$(make -s token ROLE=integrator)"
     yield f"  VKEY='{story.vkey}'   # from GET /v1/public-key; a real auditor gets it out of band"
+    yield f"  curl -s '{urls.consent}/v1/register?format=csv' {auth}   # the Art. 30 register"
     yield f"  curl -s {urls.gate}/v1/checks/{check_id}/receipts/{customer} {auth}"
     yield f"  curl -s {urls.gate}/v1/contacts/{customer}/receipts {auth}"
     yield f"  curl -s {urls.consent}/v1/contacts/{story.contacts['prospect']}/consents " + auth.replace(

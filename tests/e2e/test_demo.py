@@ -35,7 +35,7 @@ from shared.testing.harness import common_settings, eventually, migrated_databas
 from vigie_verify.errors import VerificationError
 from vigie_verify.receipt import verify_receipt_file
 
-from infra.demo import CAMPAIGNS, CAST, Demo, DemoError, Endpoints, Story, Tokens
+from infra.demo import CAMPAIGNS, CAST, PURPOSES, Demo, DemoError, Endpoints, Story, Tokens
 
 pytestmark = pytest.mark.e2e
 
@@ -159,6 +159,14 @@ async def test_the_demo_story_decides_as_the_law_says_and_its_receipt_verifies(
                 params={"subject": story.campaigns["newsletter"]},
                 headers={"Authorization": f"Bearer {_tokens().auditor}"},
             )
+        async with httpx.AsyncClient(base_url=consent) as http:
+            register = await http.get(
+                "/v1/register",
+                params={"format": "csv"},
+                headers={"Authorization": f"Bearer {_tokens().auditor}"},
+            )
+        assert register.status_code == 200, register.text
+        assert all(name in register.text for name, _basis in PURPOSES.values()), "the Art. 30 register"
         actors = {e["type"].rsplit(".", 2)[-2]: e["event"]["actor"] for e in page.json()["items"]}
         assert actors["campaign_submitted"] != actors["campaign_approved"], actors
 
