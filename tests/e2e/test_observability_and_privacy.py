@@ -111,10 +111,11 @@ async def test_one_trace_follows_a_request_into_every_consumer_and_no_log_line_h
             return [line for line in _lines_with_trace('"event handled"') if f'"consent-{suffix}"' in line]
 
         async def _gate_saw_it() -> list[str]:
-            return [line for line in _lines_with_trace('"event handled"') if f'"gate-{suffix}"' in line]
+            # Because the gate's projection, like the audit log, applies a polled batch at a time.
+            return [line for line in _lines_with_trace('"integrated batch"') if f'"gate-{suffix}"' in line]
 
         async def _audit_saw_it() -> list[str]:
-            return _lines_with_trace('"integrated batch"')
+            return [line for line in _lines_with_trace('"integrated batch"') if f'"audit-{suffix}"' in line]
 
         await eventually(_consent_saw_it)
         await eventually(_gate_saw_it)
