@@ -18,6 +18,7 @@ from shared.envelope_crypto import KeyRing
 from shared.runtime import Runtime
 
 from audit_log import contracts
+from audit_log.adapters import sealing
 from audit_log.adapters.repository import LogKeys, SubjectKeyCache
 from audit_log.domain.model import AuditEntry
 from audit_log.service_layer import commands, handlers
@@ -97,6 +98,7 @@ def bootstrap(
 ) -> AuditLog:
     """Builds the service from its settings (read from the environment when not given)."""
     settings = settings or AuditLogSettings()
+    sealing.configure(settings.sealing_workers)
     kid, kek = settings.subject_kek_pair()
     keys = LogKeys(
         signing_key=Ed25519PrivateKey.from_private_bytes(

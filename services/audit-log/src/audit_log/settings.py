@@ -33,6 +33,9 @@ class AuditLogSettings(ServiceSettings):
     consumer_group: str = "audit-log"
     #: Records integrated per transaction (group commit); larger batches amortise the fsync.
     consumer_batch_records: int = 5000
+    #: Worker processes sealing a group commit's entries beside the writer (0: the writer alone). Pays
+    #: where PostgreSQL has cores of its own; on a 2-core machine shared with it, it did not.
+    sealing_workers: int = 0
 
     def subject_kek_pair(self) -> tuple[str, bytes]:
         """Returns the subject key-encryption key's id and bytes."""

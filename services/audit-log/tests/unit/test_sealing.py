@@ -38,11 +38,13 @@ def _items(count: int) -> list[sealing.ToSeal]:
 @pytest.mark.parametrize("parallel", [False, True])
 async def test_a_batch_is_sealed_encoded_and_hashed_in_order(parallel: bool) -> None:
     items = _items(2 * sealing.PARALLEL_FROM + 3)
-    executor = sealing.sealing_pool() if parallel else None
-    if parallel and executor is None:
-        pytest.skip("one core: no sealing workers")
-
-    sealed = await sealing.seal_batch(items, AT, executor=executor)
+    sealing.configure(2 if parallel else 0)
+    try:
+        executor = sealing.sealing_pool()
+        assert (executor is not None) == parallel
+        sealed = await sealing.seal_batch(items, AT, executor=executor)
+    finally:
+        sealing.configure(0)
 
     assert len(sealed) == len(items)
     for item, (seal, canonical, leaf) in zip(items, sealed, strict=True):
