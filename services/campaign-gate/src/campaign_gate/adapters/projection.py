@@ -222,13 +222,13 @@ def _pg_type(column: sa.Column[Any]) -> str:
     return str(column.type.compile(dialect=pg_dialect()))
 
 
-def _pg_in(column: sa.Column[Any], value: Any) -> Any:
-    """Returns a Python value as asyncpg takes it for the column (JSON as its text)."""
-    if value is None:
-        return None
+def _pg_column(column: sa.Column[Any], rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Returns one column of rows as asyncpg takes it (JSON as its text, None as NULL)."""
+    name = column.name
     if isinstance(column.type, sa.JSON):
-        return json.dumps(value, separators=(",", ":"))
-    return value
+        dumps = json.JSONEncoder(separators=(",", ":")).encode
+        return [None if (v := row.get(name)) is None else dumps(v) for row in rows]
+    return [row.get(name) for row in rows]
 
 
 def _pg_out(column: sa.Column[Any], value: Any) -> Any:
@@ -269,7 +269,7 @@ async def pg_upsert(
         f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({arrays}) '
         f"ON CONFLICT ({conflict}) {action}{guard} RETURNING {returning}"
     )
-    values = [[_pg_in(c, row.get(c.name)) for row in rows] for c in columns]
+    values = [_pg_column(c, rows) for c in columns]
     return list(await driver.fetch(statement, *values))
 
 

@@ -129,8 +129,9 @@ class GateUnitOfWork(SqlAlchemyUnitOfWork, AbstractGateUnitOfWork):
     async def first_deliveries(self, deliveries: Sequence[tuple[str, str]]) -> set[str]:
         """Records consumed (event id, topic) pairs in the inbox in one statement; returns the ids not
         processed before (an id given twice counts once)."""
+        now = datetime.now(UTC)
         rows = [
-            {"event_id": event_id, "topic": topic, "processed_at": datetime.now(UTC)}
+            {"event_id": event_id, "topic": topic, "processed_at": now}
             for event_id, topic in _first_topics(deliveries).items()
         ]
         if not rows:
