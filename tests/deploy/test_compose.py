@@ -73,8 +73,17 @@ def test_compose_databases_match_the_cloudnativepg_databases_and_owners() -> Non
     for service in SERVICES:
         initdb = by_kind("production", "Cluster")[f"{service}-db"]["spec"]["bootstrap"]["initdb"]
         assert created[initdb["database"]] == initdb["owner"]
-        url = compose()[f"{service}-api"]["environment"][f"{SERVICES[service]['prefix']}_DATABASE_URL"]
-        assert re.fullmatch(rf"postgresql://{initdb['owner']}:[^@]+@postgres:5432/{initdb['database']}", url)
+        variable = f"{SERVICES[service]['prefix']}_DATABASE_URL"
+        migrate = compose()[f"{service}-migrate"]["environment"][variable]
+        assert re.fullmatch(
+            rf"postgresql://{initdb['owner']}:[^@]+@postgres:5432/{initdb['database']}", migrate
+        )
+        # Because the audit log's append-only guards hold only against a role that does not own its tables.
+        user = "audit_log_service" if service == "audit-log" else initdb["owner"]
+        for role in SERVICES[service]["roles"]:
+            url = compose()[f"{service}-{role}"]["environment"][variable]
+            assert re.fullmatch(rf"postgresql://{user}:[^@]+@postgres:5432/{initdb['database']}", url), role
+    assert re.search(r"CREATE ROLE audit_log_service LOGIN [^;]* IN ROLE vigie_audit_log_app;", initdb_sql)
     image = compose()["postgres"]["image"]
     clusters = by_kind("production", "Cluster").values()
     assert {c["spec"]["imageName"].rsplit(":", 1)[1] for c in clusters} == {image.rsplit(":", 1)[1]}
