@@ -13,6 +13,7 @@ import copy
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,17 +24,20 @@ from campaign_gate.adapters import orm
 from campaign_gate.bootstrap import bootstrap
 from campaign_gate.entrypoints import consumer
 from campaign_gate.main import create_app
+from campaign_gate.service_layer.unit_of_work import GateUnitOfWork
 from campaign_gate.settings import CampaignGateSettings
 from contacts import contracts as contacts_contracts
-from shared.db import make_engine
+from shared.db import make_engine, make_sessionmaker
 from shared.events import EventEnvelope
 from shared.kafka import KafkaPublisher, dead_letter_topic, ensure_topics
+from shared.migrations import upgrade
 from shared.testing.harness import common_settings, eventually, migrated_database, running
 
-from tests.producers import Upstream, now
+from tests.producers import RecordingPublisher, Upstream, now
 
 pytestmark = pytest.mark.integration
 
+ROOT = Path(__file__).resolve().parents[4]
 BLIND_KEY = "test-blind-index-key-0123456789abcdef"
 BOUND_SECONDS = 2.0
 TABLES = (
@@ -98,10 +102,10 @@ async def _partitions(reader: AIOKafkaConsumer, topic: str) -> set[int]:
     return reader.partitions_for_topic(topic) or set()
 
 
-async def _state(settings: CampaignGateSettings) -> dict[str, list[str]]:
+async def _state(settings: CampaignGateSettings | str) -> dict[str, list[str]]:
     """Returns every row of the projection's tables, the inbox and the gate's own events (subject and
     actor), without the times a row was written at."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings if isinstance(settings, str) else settings.database_url)
     try:
         async with engine.connect() as conn:
             out = {}
@@ -252,3 +256,47 @@ async def test_a_refused_record_last_on_its_partition_leaves_the_gate_fresh_and_
         assert await _contact(settings, phantom) is None
     finally:
         await publisher.stop()
+
+
+async def test_on_sqlite_a_batch_ends_in_the_state_one_by_one_application_leaves(tmp_path: Path) -> None:
+    """The `make run` path (SQLite, executemany upserts): the same events, made by the producers' code
+    and taken as the relay hands them over, in one batch and one by one."""
+    async with Upstream(None, blind_index_key=BLIND_KEY) as upstream:
+        purpose = await upstream.purpose()
+        contact = await upstream.contact(email="lea@example.org", obtained_at=now())
+        stale_copy = copy.deepcopy(contact)
+        await upstream.update_contact(contact, profession="Boulanger")
+        await upstream.update_contact(contact, timezone="Europe/Paris")
+        consent = await upstream.consent(contact.id, purpose.purpose_id)
+        await upstream.withdraw(consent)
+        await upstream.redeliver(upstream.published[0])
+        await upstream.update_contact(stale_copy, profession="Plombier")
+        assert isinstance(upstream.publisher, RecordingPublisher)
+        offsets: dict[str, int] = {}
+        records = []
+        for topic, key, value, _headers in upstream.publisher.records:
+            offset = offsets[topic] = offsets.get(topic, -1) + 1
+            records.append(
+                ConsumerRecord(topic, 0, offset, 0, 0, key.encode(), value, None, 0, len(value), ())
+            )
+    urls = []
+    for name in ("batched", "one_by_one"):
+        url = f"sqlite+aiosqlite:///{tmp_path / name}.db"
+        await asyncio.to_thread(upgrade, ROOT / "services" / "campaign-gate", url)
+        urls.append(url)
+    engines = [make_engine(url) for url in urls]
+    try:
+        batched, single = (make_sessionmaker(engine) for engine in engines)
+        assert await consumer.project_records(records, lambda: GateUnitOfWork(session_factory=batched)) == []
+        for record in records:
+            assert (
+                await consumer.project_records([record], lambda: GateUnitOfWork(session_factory=single)) == []
+            )
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    state = await _state(urls[0])
+    assert state == await _state(urls[1])
+    [row] = state["gate_contacts"]
+    assert f"('version', {contact.version})" in row and "'boulanger'" in row
+    assert len(state["gate_consents"]) == 1 and "'withdrawn'" in state["gate_consents"][0]
