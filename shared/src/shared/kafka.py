@@ -40,7 +40,7 @@ from aiokafka.errors import (
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from shared.events import EventDecodeError, EventEnvelope
-from shared.logging import correlation_id
+from shared.logging import FailureRun, correlation_id
 from shared.tracing import continue_or_start, current_trace
 
 log = logging.getLogger(__name__)
@@ -570,58 +570,30 @@ class _Retrying:
 
     def __init__(self, loop: ConsumerLoop, what: str) -> None:
         self.loop = loop
-        self.what = what
-        self.since: float | None = None
-        self.attempts = 0
-        self.last_summary = 0.0
+        self.failures = FailureRun(
+            log, f"consumer {loop._group_id} applying {what}", summary_every=loop._summary_every
+        )
 
     async def failed(self, exc: BaseException) -> None:
         loop = self.loop
-        now = time.monotonic()
-        self.attempts += 1
         loop.stats.retries += 1
-        if self.since is None:
-            self.since = now
-            self.last_summary = now
-            loop._retrying_since = now
-            # One line, with the traceback, when the retrying starts.
-            log.warning(
-                "consumer %s cannot apply %s (%s); retrying until it can, the offset uncommitted",
-                loop._group_id,
-                self.what,
-                type(exc).__name__,
-                exc_info=exc,
-            )
-        elif now - self.last_summary >= loop._summary_every:
-            self.last_summary = now
-            log.warning(
-                "consumer %s still retrying %s after %.0fs: %d attempts, last error %s",
-                loop._group_id,
-                self.what,
-                now - self.since,
-                self.attempts,
-                type(exc).__name__,
-            )
+        starting = not self.failures.failing
+        self.failures.failed(exc, then="retrying until it can, the offset uncommitted")
+        if starting:
+            loop._retrying_since = self.failures.since
         if loop._metrics is not None:
             loop._metrics.retries.labels(loop._group_id).inc()
-            loop._metrics.retrying.labels(loop._group_id).set(now - self.since)
-        delay = retry_delay(self.attempts, initial=loop._backoff_initial, maximum=loop._backoff_max)
+            loop._metrics.retrying.labels(loop._group_id).set(self.failures.lasted())
+        delay = retry_delay(self.failures.attempts, initial=loop._backoff_initial, maximum=loop._backoff_max)
         delay *= random.uniform(0.8, 1.0)
         loop.stats.longest_backoff = max(loop.stats.longest_backoff, delay)
         await loop._pause(delay)
 
     def recovered(self) -> None:
-        if self.since is None:
+        if not self.failures.failing:
             return
+        self.failures.recovered()
         loop = self.loop
-        log.warning(
-            "consumer %s recovered: %s applied after %.1fs and %d failed attempts",
-            loop._group_id,
-            self.what,
-            time.monotonic() - self.since,
-            self.attempts,
-        )
-        self.since = None
         loop._retrying_since = None
         if loop._metrics is not None:
             loop._metrics.retrying.labels(loop._group_id).set(0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -77,6 +78,58 @@ class RepeatLimitFilter(logging.Filter):
         if dropped:
             record.repeats_dropped = dropped
         return True
+
+
+class FailureRun:
+    """A run of failures of one repeated operation, logged bounded: one line with the traceback when it
+    starts, a summary at most every `summary_every` seconds while it lasts, one line when it ends."""
+
+    def __init__(self, logger: logging.Logger, what: str, *, summary_every: float = 30.0) -> None:
+        self._logger = logger
+        self.what = what
+        self.summary_every = summary_every
+        #: Monotonic time of the first failure of the run in progress (None between runs).
+        self.since: float | None = None
+        #: Failed attempts in the run in progress (or the last one).
+        self.attempts = 0
+        self._last_summary = 0.0
+
+    @property
+    def failing(self) -> bool:
+        """Tells whether a run of failures is in progress."""
+        return self.since is not None
+
+    def lasted(self) -> float:
+        """Returns how long the run in progress has lasted (0 between runs)."""
+        return 0.0 if self.since is None else time.monotonic() - self.since
+
+    def failed(self, exc: BaseException, *, then: str = "retrying") -> None:
+        """Counts one failed attempt; logs it only if it starts a run or a summary is due."""
+        now = time.monotonic()
+        if self.since is None:
+            self.since = self._last_summary = now
+            self.attempts = 1
+            self._logger.warning("%s failed (%s); %s", self.what, type(exc).__name__, then, exc_info=exc)
+            return
+        self.attempts += 1
+        if now - self._last_summary >= self.summary_every:
+            self._last_summary = now
+            self._logger.warning(
+                "%s still failing after %.0fs: %d attempts, last error %s",
+                self.what,
+                now - self.since,
+                self.attempts,
+                type(exc).__name__,
+            )
+
+    def recovered(self) -> None:
+        """Ends the run in progress, if any, with one line."""
+        if self.since is None:
+            return
+        self._logger.warning(
+            "%s recovered after %.1fs and %d failed attempts", self.what, self.lasted(), self.attempts
+        )
+        self.since = None
 
 
 def configure_logging(*, service: str, level: str = "INFO") -> None:

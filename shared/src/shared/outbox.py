@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.db import as_utc, asyncpg_connection, is_postgres
 from shared.events import EventEnvelope
+from shared.logging import FailureRun
 
 log = logging.getLogger(__name__)
 
@@ -182,10 +183,7 @@ class OutboxRelay:
         self.published_total = 0
         #: Monotonic time of the last pass that published rows or found none pending.
         self.last_progress = time.monotonic()
-        self.summary_every = 30.0
-        self._failing_since: float | None = None
-        self._failed_passes = 0
-        self._last_summary = 0.0
+        self._failures = FailureRun(log, "outbox relay publishing")
 
     def wake(self) -> None:
         """Asks the relay to look at the outbox now (called after a commit in the same process)."""
@@ -246,39 +244,15 @@ class OutboxRelay:
 
     def _note(self, failure: BaseException | None, done: int, taken: int) -> None:
         """Logs state changes and a periodic summary, never a line per failed pass or record."""
-        now = time.monotonic()
         if failure is None:
-            if self._failing_since is not None:
-                log.warning(
-                    "outbox relay publishing again after %.1fs (%d failed passes)",
-                    now - self._failing_since,
-                    self._failed_passes,
-                )
-                self._failing_since = None
-            return
-        self._failed_passes += 1
-        if self._failing_since is None:
-            self._failing_since = self._last_summary = now
-            self._failed_passes = 1
-            log.warning(
-                "outbox publish failing (%s) after %d of %d rows; retrying with backoff",
-                type(failure).__name__,
-                done,
-                taken,
-            )
-        elif now - self._last_summary >= self.summary_every:
-            self._last_summary = now
-            log.warning(
-                "outbox publish still failing after %.0fs: %d failed passes, last error %s",
-                now - self._failing_since,
-                self._failed_passes,
-                type(failure).__name__,
-            )
+            self._failures.recovered()
+        else:
+            self._failures.failed(failure, then=f"published {done} of {taken} rows; retrying with backoff")
 
     @property
     def failing(self) -> bool:
         """Tells whether the last pass failed to publish."""
-        return self._failing_since is not None
+        return self._failures.failing
 
     def retry_delay(self) -> float:
         """Returns how long to wait before the next pass after a failed one."""
@@ -320,7 +294,7 @@ class OutboxRelay:
                     self._note(exc, 0, 0)
                     await asyncio.sleep(self.retry_delay())
                     continue
-                if self._failing_since is not None:
+                if self._failures.failing:
                     # Because a broken producer must not be retried on every commit: back off.
                     await asyncio.sleep(self.retry_delay())
                     continue

@@ -15,6 +15,7 @@ from datetime import datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import Counter, Gauge
 from shared.envelope_crypto import KeyRing
+from shared.logging import FailureRun
 from shared.runtime import Runtime
 
 from audit_log import contracts
@@ -84,12 +85,16 @@ class AuditLog:
 
     async def checkpoint_loop(self) -> None:
         """Signs a new checkpoint whenever the tree grew, every few seconds at most (the writer only)."""
+        # Because a database outage fails every pass: one line when it starts, a summary, one when it ends.
+        failures = FailureRun(log, "checkpoint signing")
         while True:
             try:
                 await handlers.sign_checkpoint(commands.SignCheckpoint(), self.uow())
                 await self.refresh_status()
-            except Exception:
-                log.exception("checkpoint failed")
+            except Exception as exc:  # noqa: BLE001 - the next pass retries; the run is logged bounded.
+                failures.failed(exc)
+            else:
+                failures.recovered()
             await asyncio.sleep(self.settings.checkpoint_every_seconds)
 
 
