@@ -21,6 +21,8 @@ from campaign_gate.settings import CampaignGateSettings
 #: Domain errors → HTTP statuses; the most specific class wins.
 PROBLEM_STATUSES: dict[type[Exception], int] = {
     errors.NotFoundError: 404,
+    # Because stored receipts contradict the root the audit log holds (audit-log answers a tampered entry so).
+    errors.ReceiptIntegrityError: 409,
     errors.CampaignError: 422,
     errors.InvalidTransitionError: 409,
     errors.FourEyesError: 403,

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from campaign_gate import contracts
 from campaign_gate.adapters import outgoing
-from campaign_gate.domain import events
+from campaign_gate.domain import errors, events
 from campaign_gate.domain.errors import NotFoundError
 from campaign_gate.domain.facts import Channel
 from campaign_gate.domain.model import Campaign
@@ -22,7 +22,7 @@ from campaign_gate.domain.receipts import (
     chunk_root,
     receipt_bytes,
 )
-from campaign_gate.service_layer import commands, handlers, receipt_proofs
+from campaign_gate.service_layer import commands, handlers
 from campaign_gate_examples import recipient
 from campaign_gate_fakes import T0, FakeStore, FakeUnitOfWork
 from vigie_verify.merkle import leaf_hash, root_from_leaf_hashes, verify_inclusion
@@ -143,7 +143,7 @@ async def test_a_check_publishes_one_event_per_chunk_and_each_receipt_proves_int
         assert row["root"].hex() == chunk.root
 
     for contact_id in ids:
-        served = await receipt_proofs.receipt_with_proof(result.check_id, contact_id, FakeUnitOfWork(store))
+        served = await handlers.receipt_with_proof(result.check_id, contact_id, FakeUnitOfWork(store))
         canonical = base64.b64decode(served["canonical"])
         assert json.loads(canonical)["decision"] == served["decision"]
         verify_inclusion(
@@ -154,15 +154,15 @@ async def test_a_check_publishes_one_event_per_chunk_and_each_receipt_proves_int
             root=bytes.fromhex(served["chunk"]["root"]),
         )
 
-    listed = await receipt_proofs.chunks_of(result.check_id, FakeUnitOfWork(store))
+    listed = await handlers.chunks_of(result.check_id, FakeUnitOfWork(store))
     assert listed["receipts"] == len(ids) and [c["count"] for c in listed["chunks"]] == [3, 1, 3, 1, 2]
     assert [c["event_id"] for c in listed["chunks"]] == [
         store.state.chunks[(result.check_id, c.chunk)]["event_id"] for c in chunks
     ]
     with pytest.raises(NotFoundError):
-        await receipt_proofs.chunks_of("no-such-check", FakeUnitOfWork(store))
+        await handlers.chunks_of("no-such-check", FakeUnitOfWork(store))
 
-    mine = await receipt_proofs.receipts_of("r-1", FakeUnitOfWork(store))
+    mine = await handlers.receipts_of("r-1", FakeUnitOfWork(store))
     assert [(r["check_id"], r["chunk"], r["chunk_index"]) for r in mine] == [(result.check_id, 0, 0)]
 
 
@@ -175,10 +175,10 @@ async def test_a_stored_receipt_changed_after_the_fact_no_longer_proves() -> Non
     store.state.receipts[1]["decision"] = (
         "allow" if store.state.receipts[1]["decision"] != "allow" else "block"
     )
-    with pytest.raises(receipt_proofs.ReceiptIntegrityError):
-        await receipt_proofs.receipt_with_proof(result.check_id, "r-1", FakeUnitOfWork(store))
+    with pytest.raises(errors.ReceiptIntegrityError):
+        await handlers.receipt_with_proof(result.check_id, "r-1", FakeUnitOfWork(store))
     with pytest.raises(NotFoundError):
-        await receipt_proofs.receipt_with_proof(result.check_id, "nobody", FakeUnitOfWork(store))
+        await handlers.receipt_with_proof(result.check_id, "nobody", FakeUnitOfWork(store))
     store.state.receipts[0]["chunk"] = None
     with pytest.raises(NotFoundError, match="before receipts were committed in chunks"):
-        await receipt_proofs.receipt_with_proof(result.check_id, "r-1", FakeUnitOfWork(store))
+        await handlers.receipt_with_proof(result.check_id, "r-1", FakeUnitOfWork(store))

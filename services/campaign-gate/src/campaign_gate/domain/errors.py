@@ -15,6 +15,10 @@ class NotFoundError(Exception):
     """The named campaign does not exist."""
 
 
+class ReceiptIntegrityError(Exception):
+    """The stored receipts of a chunk no longer hash to the root the audit log holds (tampering)."""
+
+
 class CampaignError(Exception):
     """A campaign operation the rules refuse."""
 

@@ -23,7 +23,7 @@ from campaign_gate.entrypoints.deps import (
     ServiceDep,
     UnitOfWorkDep,
 )
-from campaign_gate.service_layer import commands, handlers, receipt_proofs
+from campaign_gate.service_layer import commands, handlers
 from campaign_gate.service_layer.handlers import CheckResult
 
 router = APIRouter(prefix="/v1", tags=["campaign-gate"])
@@ -280,7 +280,7 @@ async def get_receipt(
 ) -> Any:
     """Returns one receipt with its canonical bytes, its chunk, and its inclusion proof into the chunk's
     root; the chunk's event id finds the audit-log entry holding that root (`vigie-verify receipt`)."""
-    return await receipt_proofs.receipt_with_proof(check_id, contact_id, uow)
+    return await handlers.receipt_with_proof(check_id, contact_id, uow)
 
 
 @router.get("/checks/{check_id}/chunks", response_model=schemas.CheckChunks)
@@ -289,7 +289,7 @@ async def get_check_chunks(
 ) -> Any:
     """Returns a check's receipt chunks (number, first index, count, root, time, event id): the audit
     log holds one entry per chunk, found by its event id."""
-    return await receipt_proofs.chunks_of(check_id, uow)
+    return await handlers.chunks_of(check_id, uow)
 
 
 @router.get("/contacts/{contact_id}/receipts", response_model=schemas.PersonReceipts)
@@ -298,7 +298,7 @@ async def get_receipts_of_contact(
 ) -> Any:
     """Returns what the gate decided about a person: every receipt naming the contact, newest first
     (the data-subject access export reads it)."""
-    return {"contact_id": contact_id, "receipts": await receipt_proofs.receipts_of(contact_id, uow)}
+    return {"contact_id": contact_id, "receipts": await handlers.receipts_of(contact_id, uow)}
 
 
 def _header(result: CheckResult) -> dict[str, Any]:
