@@ -41,7 +41,7 @@ test: install lint ## Lint and types, then unit, integration and end-to-end test
 test-unit: install
 	@$(PY) -m pytest -q -m "not integration and not e2e" shared/tests/unit services/*/tests/unit tools/verifier/tests
 
-BENCHES := b1_gate_bulk b1s_served_check b2_withdrawal_to_refusal b3_audit_append b4_proofs b5_verify b6_http_write b_contacts_import b7_projection_ingest
+BENCHES := b1_gate_bulk b1s_served_check b2_withdrawal_to_refusal b3_audit_append b4_proofs b5_verify b6_http_write b_contacts_import b7_projection_ingest b_receipt_chunks
 
 bench: install ## Run every benchmark under bench/, each against its same-run baseline (writes bench/results/).
 	@for b in $(BENCHES); do echo "== $$b"; $(PY) -m bench.$$b || exit 1; done
