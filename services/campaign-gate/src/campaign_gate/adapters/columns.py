@@ -4,7 +4,10 @@ straight from the query rows into `bulk.RecipientColumns`.
 It reads what `ProjectionRepository.recipients` reads (contacts, the campaign's consents, objections by
 contact and by blind index, notices for the purpose, suppression hits, earlier allowed receipts, data
 brokers) with one query per table over an id array, on the session's asyncpg connection, and resolves
-each row as `rules.resolve` does without building `RecipientFacts` or `RecipientView` objects. The
+the facts as `rules.resolve` does, one column at a time, without building `RecipientFacts`,
+`RecipientView` or per-recipient row objects: numpy over the columns every contact has, a loop only over
+the contacts that have a sparse fact (a non-empty JSON list, a consent, an objection, a list hit, a
+notice, a broker). The
 equivalence with that path (facts, then `resolve`) is checked on PostgreSQL by
 `tests/integration/test_columns_read.py`; any other database takes that path.
 """
@@ -17,6 +20,7 @@ from datetime import UTC, date, datetime
 from operator import attrgetter
 from typing import Any
 
+import numpy as np
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,60 +46,6 @@ from campaign_gate.domain.rules import Analogy, RetentionClock
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAMES = bulk.COLUMN_NAMES
-#: The order `_Resolver.row` writes its values in.
-_ORDER = (
-    "contact_id",
-    "kind",
-    "relationship",
-    "has_address",
-    "objection",
-    "opposition_hit",
-    "bloctel_hit",
-    "robinson_hit",
-    "consent_status",
-    "consent_positive_act",
-    "consent_proof",
-    "consent_explicit",
-    "consent_withdrawal_info",
-    "consent_joint",
-    "consent_granted_on",
-    "collected_from_person",
-    "third_party_unverified",
-    "art13_given",
-    "art14_delivered_at",
-    "art14_exemption",
-    "obtained_at",
-    "obtained_in_opt_in_regime",
-    "retention_clock",
-    "retention_from",
-    "majority_on",
-    "digital_consent_age_on",
-    "retention_flagged",
-    "informed",
-    "objection_offered",
-    "collected_at_sale",
-    "sender_is_seller",
-    "analogy",
-    "contract_related",
-    "professional_relevance",
-    "bloctel_checked_on",
-    "out_of_hours_consent",
-    "timezone",
-    "fourth_latest_call_at",
-    "refusal_on",
-    "phone_info_defect",
-    "first_contact",
-    "stop_pub",
-    "objection_ref",
-    "opposition_ref",
-    "bloctel_ref",
-    "robinson_ref",
-    "consent_ref",
-    "notice_ref",
-    "broker_ref",
-)
-if _ORDER != _NAMES:
-    raise ImportError("adapters.columns writes its values in another order than bulk.COLUMN_NAMES")
 _PROSPECTS = (Relationship.PROSPECT.value, Relationship.ACCOUNT_ONLY.value)
 #: The first instant of the telephone opt-in regime's first day in Paris (`paris_date(t) >= day` as an
 #: instant comparison).
@@ -222,205 +172,328 @@ async def read_columns(
     }
     brokers = await projection._brokers({r["broker_name"] for r in contacts if r["broker_name"]}, today=today)
 
-    rows: dict[str, tuple[Any, ...]] = {}
-    resolve = _Resolver(campaign, exemption=exemption, bloctel=bloctel)
+    known = _Columns(campaign, contacts, exemption=exemption, bloctel=bloctel)
     with bulk.gc_paused():
-        for r in contacts:
-            cid = r["contact_id"]
-            rows[cid] = resolve.row(
-                r,
-                consent=consents.get(cid, (None, None))[1],
-                objections=objections.get(cid, ()),
-                hits=hits.get(cid, ()),
-                notices=delivered.get(cid, {}),
-                first_contact=cid not in allowed,
-                broker=brokers.get(r["broker_name"], (BrokerVerification.NOT_VERIFIED, None))[0],
-            )
+        known.consents(consents)
+        known.objections(objections, hits)
+        known.notices(delivered)
+        known.brokers(brokers)
+        known.first_contact(allowed)
+    columns = bulk.RecipientColumns.from_columns(known.values)
+    where = {cid: i for i, cid in enumerate(known.ids)}
+    unknown = [cid for cid in ids if cid not in where]
+    if not unknown:
+        return columns.take(np.array([where[cid] for cid in ids], dtype=np.int64))
     view_values = attrgetter(*_NAMES)
-    ordered = [
-        rows[cid] if cid in rows else view_values(rules.resolve(campaign, unknown_recipient(cid)))
-        for cid in ids
-    ]
-    return bulk.RecipientColumns.from_rows(ordered)
+    strangers = bulk.RecipientColumns.from_rows(
+        [view_values(rules.resolve(campaign, unknown_recipient(cid))) for cid in unknown]
+    )
+    where.update((cid, len(known.ids) + i) for i, cid in enumerate(unknown))
+    both = bulk.RecipientColumns.concat([columns, strangers])
+    return both.take(np.array([where[cid] for cid in ids], dtype=np.int64))
 
 
-class _Resolver:
-    """`rules.resolve` for one campaign, on projection rows, returning the values in `COLUMN_NAMES` order."""
+_KIND = {k.value: code for k, code in bulk.KIND_CODES.items()}
+_RELATIONSHIP = {r.value: code for r, code in bulk.RELATIONSHIP_CODES.items()}
+_FLAGGED = {rule: int(kind) for rule, kind in rules.FLAGGED_CLOCKS.items()}
+_OPT_IN_START_US = np.datetime64(_OPT_IN_START.astimezone(UTC).replace(tzinfo=None), "us")
 
-    def __init__(self, campaign: CampaignFacts, *, exemption: bool, bloctel: list[date]) -> None:
-        self.c = campaign
-        self.ch = campaign.channel
-        self.bit = CHANNEL_BITS.get(self.ch, 0)
-        self.exemption = exemption
-        self.bloctel = bloctel
-        self.related = {campaign.product_category} | campaign.complementary_categories
-        self.analogous = {campaign.product_category} | campaign.analogous_categories
-        self.unclear = campaign.analogy_unclear_categories
 
-    def row(  # noqa: C901, PLR0912, PLR0915 - one resolution per fact, as in `rules.resolve`
-        self,
-        r: Any,
-        *,
-        consent: Any,
-        objections: Sequence[tuple[str, datetime, bool, bool]],
-        hits: Sequence[tuple[SuppressionKind, datetime, str]],
-        notices: dict[str, tuple[datetime, str]],
-        first_contact: bool,
-        broker: BrokerVerification,
-    ) -> tuple[Any, ...]:
-        c = self.c
-        cid = r["contact_id"]
-        kind = ContactKind(r["kind"])
-        relationship = Relationship(r["relationship"])
-        from_person = bool(r["collected_from_person"])
-        obtained_at: datetime = r["obtained_at"]
+def _naive_us(values: Sequence[datetime | None]) -> np.ndarray:
+    """Returns instants (aware or None) as datetime64[us] in UTC."""
+    return np.array([bulk._micros(v) for v in values], dtype=np.int64).view("datetime64[us]")
 
-        # Objections: own ones (UNI-01), another record's found by hash (UNI-02); the latest cited.
-        own = returning = None
-        seen: set[tuple[str, bool]] = set()
-        for objection_id, at, applies, hashed in objections:
-            if not applies or (objection_id, hashed) in seen:
+
+def _days(values: Sequence[date | None]) -> np.ndarray:
+    return np.array(values, dtype="datetime64[D]") if len(values) else np.empty(0, dtype="datetime64[D]")
+
+
+class _Columns:
+    """`rules.resolve` for one campaign over a batch of projection rows, one column at a time: the facts
+    every contact has are resolved with numpy over its columns, the ones few contacts have (JSON lists,
+    consents, objections, list hits, notices, brokers) by a loop over the contacts that have them."""
+
+    def __init__(
+        self, campaign: CampaignFacts, contacts: Sequence[Any], *, exemption: bool, bloctel: list[date]
+    ) -> None:
+        c = self.c = campaign
+        ch = campaign.channel
+        self.ch = ch
+        m = self.m = len(contacts)
+        raw = dict(zip(_CONTACT_FIELDS, zip(*contacts, strict=True), strict=True)) if m else {}
+        col = self.raw = {name: raw.get(name, ()) for name in _CONTACT_FIELDS}
+        self.ids: list[str] = list(col["contact_id"])
+        related = {c.product_category} | c.complementary_categories
+        analogous = {c.product_category} | c.analogous_categories
+        kind = np.array([_KIND[k] for k in col["kind"]], dtype=np.int8)
+        relationship = np.array([_RELATIONSHIP[r] for r in col["relationship"]], dtype=np.int8)
+        from_person = np.array(col["collected_from_person"], dtype=bool)
+        obtained = _naive_us(col["obtained_at"])
+        contact_from = _naive_us(col["last_contact_from_person_at"])
+        end = _naive_us(col["relationship_end_at"])
+
+        # The JSON lists, parsed only where they are not empty.
+        has_purchases = np.zeros(m, dtype=bool)
+        sender_is_seller = np.zeros(m, dtype=bool)
+        analogy = np.full(m, int(Analogy.NOT_ANALOGOUS), dtype=np.int8)
+        for i, text in enumerate(col["purchases"]):
+            purchases = _json(text)
+            if not purchases:
                 continue
-            seen.add((objection_id, hashed))
-            if hashed:
-                if returning is None or at > returning[1]:
-                    returning = (objection_id, at)
-            elif own is None or at > own[1]:
-                own = (objection_id, at)
-        latest: dict[SuppressionKind, tuple[datetime, str]] = {}
-        for list_kind, at, ref in hits:
-            kept = latest.get(list_kind)
-            if kept is None or at > kept[0]:
-                latest[list_kind] = (at, ref)
-        opposition = latest.get(SuppressionKind.OPPOSITION)
-        opposition_ref = opposition[1] if opposition else (f"objection:{returning[0]}" if returning else None)
-        bloctel = latest.get(SuppressionKind.BLOCTEL)
-        robinson = latest.get(SuppressionKind.ROBINSON)
+            has_purchases[i] = True
+            categories: set[str] = set()
+            for p in purchases:
+                if p["seller"] == c.sender_entity:
+                    sender_is_seller[i] = True
+                    categories.update(p["categories"])
+            if categories & analogous:
+                analogy[i] = int(Analogy.ANALOGOUS)
+            elif categories & c.analogy_unclear_categories:
+                analogy[i] = int(Analogy.UNCLEAR)
+        any_open = np.zeros(m, dtype=bool)
+        contract_related = np.zeros(m, dtype=bool)
+        in_progress = bulk.RELATIONSHIP_CODES[Relationship.CONTRACT_IN_PROGRESS]
+        for i, text in enumerate(col["contracts"]):
+            open_contracts = [k for k in _json(text) or () if not k["ended"]]
+            if open_contracts:
+                any_open[i] = True
+                contract_related[i] = relationship[i] == in_progress and any(
+                    k["seller"] == c.sender_entity and set(k["categories"]) & related for k in open_contracts
+                )
+        fourth = np.full(m, None, dtype=object)
+        for i, text in enumerate(col["call_attempts"]):
+            attempts_raw = _json(text) or ()
+            if len(attempts_raw) >= rules.MAX_CALL_ATTEMPTS:
+                attempts = sorted((t for t in map(parse_time, attempts_raw) if t), reverse=True)
+                if len(attempts) >= rules.MAX_CALL_ATTEMPTS:
+                    fourth[i] = attempts[rules.MAX_CALL_ATTEMPTS - 1]
+        phone_info_defect = np.ones(m, dtype=bool)
+        for i, text in enumerate(col["phone_collection"]):
+            phone = _json(text)
+            if phone:
+                phone_info_defect[i] = not phone.get("told_calls_need_consent", False) or (
+                    bool(phone.get("during_contract", False))
+                    and not phone.get("contract_states_calls_need_consent", False)
+                )
 
-        status = None
-        positive_act = proof = explicit = withdrawal_info = joint = out_of_hours = False
-        granted_on = None
-        consent_ref = None
-        if consent is not None:
+        # Retention: none for generic addresses, the prospect clock for prospects and account holders,
+        # the customer clock for customers without an open contract.
+        generic = kind == bulk.KIND_CODES[ContactKind.LEGAL_PERSON_GENERIC]
+        prospect = ~generic & np.isin(relationship, [_RELATIONSHIP[r] for r in _PROSPECTS])
+        customer = (
+            ~generic
+            & ~prospect
+            & ((relationship == bulk.RELATIONSHIP_CODES[Relationship.CUSTOMER_SALE_DONE]) | ~any_open)
+        )
+        clock_kind = np.full(m, int(RetentionClock.NONE), dtype=np.int8)
+        clock_kind[prospect] = int(RetentionClock.PROSPECT)
+        clock_kind[customer] = int(RetentionClock.CUSTOMER)
+        customer_end = np.where(np.isnat(end), obtained, end)
+        start = np.where(prospect, obtained, customer_end)
+        since = np.where(np.isnat(contact_from), start, np.maximum(start, contact_from))
+        since = np.where(prospect | customer, since, np.datetime64("NaT", "us"))
+
+        obtained_days = obtained.astype("datetime64[D]")
+        if bloctel:
+            unique, inverse = np.unique(obtained_days, return_inverse=True)
+            cleaned = [_cleaned_on(bloctel, d) for d in unique.astype(object)]
+            checked_on = _days(cleaned)[inverse] if len(unique) else _days([])
+        else:
+            checked_on = np.full(m, np.datetime64("NaT", "D"))
+        refusal = [clock.paris_date(t) if t else None for t in col["last_call_refusal_at"]]
+        target = c.professional_target
+        none = np.full(m, None, dtype=object)
+        self.values: dict[str, Any] = {
+            "contact_id": np.array(self.ids, dtype=object) if m else np.empty(0, dtype=object),
+            "kind": kind,
+            "relationship": relationship,
+            "has_address": (
+                np.ones(m, dtype=bool)
+                if ch is Channel.POSTAL_UNADDRESSED
+                else (np.array(col["channel_mask"], dtype=np.int64) & CHANNEL_BITS.get(ch, 0)) != 0
+            ),
+            "objection": np.zeros(m, dtype=bool),
+            "opposition_hit": np.zeros(m, dtype=bool),
+            "bloctel_hit": np.zeros(m, dtype=bool),
+            "robinson_hit": np.zeros(m, dtype=bool),
+            "consent_status": np.zeros(m, dtype=np.int8),
+            "consent_positive_act": np.zeros(m, dtype=bool),
+            "consent_proof": np.zeros(m, dtype=bool),
+            "consent_explicit": np.zeros(m, dtype=bool),
+            "consent_withdrawal_info": np.zeros(m, dtype=bool),
+            "consent_joint": np.zeros(m, dtype=bool),
+            "consent_granted_on": np.full(m, np.datetime64("NaT", "D")),
+            "collected_from_person": from_person,
+            "third_party_unverified": ~from_person,
+            "art13_given": np.zeros(m, dtype=bool),
+            "art14_delivered_at": np.full(m, np.datetime64("NaT", "us")),
+            "art14_exemption": np.full(m, exemption, dtype=bool),
+            "obtained_at": obtained,
+            "obtained_in_opt_in_regime": obtained >= _OPT_IN_START_US,
+            "retention_clock": clock_kind,
+            "retention_from": since,
+            "majority_on": _days(col["majority_on"]),
+            "digital_consent_age_on": _days(col["digital_consent_age_on"]),
+            "retention_flagged": np.array(
+                [
+                    _FLAGGED.get(rule or "", 0) if status == "retention_flagged" else 0
+                    for rule, status in zip(col["retention_rule"], col["status"], strict=True)
+                ],
+                dtype=np.int8,
+            ),
+            "informed": np.zeros(m, dtype=bool),
+            "objection_offered": np.zeros(m, dtype=bool),
+            "collected_at_sale": from_person
+            & ((np.array([s == "sale" for s in col["source"]], dtype=bool)) | has_purchases),
+            "sender_is_seller": sender_is_seller,
+            "analogy": analogy,
+            "contract_related": contract_related,
+            "professional_relevance": np.array(
+                [p is not None and p in target for p in col["profession"]], dtype=bool
+            ),
+            "bloctel_checked_on": checked_on,
+            "out_of_hours_consent": np.zeros(m, dtype=bool),
+            "timezone": list(col["timezone"]),
+            "fourth_latest_call_at": _naive_us(list(fourth)),
+            "refusal_on": _days(refusal),
+            "phone_info_defect": phone_info_defect,
+            "first_contact": np.ones(m, dtype=bool),
+            "stop_pub": np.array(col["stop_pub"], dtype=bool),
+        }
+        for name in _REF_NAMES:
+            self.values[name] = none.copy()
+        self.where = {cid: i for i, cid in enumerate(self.ids)}
+
+    def consents(self, consents: dict[str, Any]) -> None:
+        """The consent each contact gave last for the purpose and channel."""
+        v, where = self.values, self.where
+        status_col, granted_on, ref = v["consent_status"], v["consent_granted_on"], v["consent_ref"]
+        for cid, (_, consent) in consents.items():
+            i = where.get(cid)
+            if i is None:
+                continue
             stored = ConsentStatus(consent["status"])
             withdrawn = stored is ConsentStatus.WITHDRAWN or consent["withdrawn_at"] is not None
             status = ConsentStatus.WITHDRAWN if withdrawn else stored
             positive_act = bool(consent["positive_act"])
-            proof = bool(consent["proof_present"])
-            explicit = bool(consent["explicit"])
-            withdrawal_info = bool(consent["withdrawal_info_given"])
+            status_col[i] = bulk.CONSENT_CODES[status]
+            v["consent_positive_act"][i] = positive_act
+            v["consent_proof"][i] = bool(consent["proof_present"])
+            v["consent_explicit"][i] = bool(consent["explicit"])
+            v["consent_withdrawal_info"][i] = bool(consent["withdrawal_info_given"])
             given_by = set(_json(consent["given_by"]) or ())
-            joint = "data_subject" in given_by and "parental_authority_holder" in given_by
+            v["consent_joint"][i] = "data_subject" in given_by and "parental_authority_holder" in given_by
             if stored is not ConsentStatus.REQUESTED:
-                granted_on = clock.paris_date(consent["granted_at"] or consent["requested_at"] or _EPOCH)
+                granted_on[i] = clock.paris_date(consent["granted_at"] or consent["requested_at"] or _EPOCH)
             usable = status is ConsentStatus.GRANTED and positive_act
-            out_of_hours = usable and bool(consent["out_of_hours_calls"])
-            consent_ref = f"consent:{consent['consent_id']}"
+            v["out_of_hours_consent"][i] = usable and bool(consent["out_of_hours_calls"])
+            ref[i] = f"consent:{consent['consent_id']}"
 
-        purchases = _json(r["purchases"]) or ()
-        categories: set[str] = set()
-        sender_is_seller = False
-        for p in purchases:
-            if p["seller"] == c.sender_entity:
-                sender_is_seller = True
-                categories.update(p["categories"])
-        if categories & self.analogous:
-            analogy = Analogy.ANALOGOUS
-        elif categories & self.unclear:
-            analogy = Analogy.UNCLEAR
-        else:
-            analogy = Analogy.NOT_ANALOGOUS
-        open_contracts = [k for k in _json(r["contracts"]) or () if not k["ended"]]
-        contract_related = relationship is Relationship.CONTRACT_IN_PROGRESS and any(
-            k["seller"] == c.sender_entity and set(k["categories"]) & self.related for k in open_contracts
-        )
+    def objections(
+        self,
+        objections: dict[str, list[tuple[str, datetime, bool, bool]]],
+        hits: dict[str, list[tuple[SuppressionKind, datetime, str]]],
+    ) -> None:
+        """Objections: own ones (UNI-01), another record's found by hash (UNI-02), the latest cited; list
+        hits, the latest of each kind cited."""
+        v, where = self.values, self.where
+        for cid in objections.keys() | hits.keys():
+            i = where.get(cid)
+            if i is None:
+                continue
+            own = returning = None
+            seen: set[tuple[str, bool]] = set()
+            for objection_id, at, applies, hashed in objections.get(cid, ()):
+                if not applies or (objection_id, hashed) in seen:
+                    continue
+                seen.add((objection_id, hashed))
+                if hashed:
+                    if returning is None or at > returning[1]:
+                        returning = (objection_id, at)
+                elif own is None or at > own[1]:
+                    own = (objection_id, at)
+            latest: dict[SuppressionKind, tuple[datetime, str]] = {}
+            for list_kind, at, ref in hits.get(cid, ()):
+                kept = latest.get(list_kind)
+                if kept is None or at > kept[0]:
+                    latest[list_kind] = (at, ref)
+            opposition = latest.get(SuppressionKind.OPPOSITION)
+            bloctel = latest.get(SuppressionKind.BLOCTEL)
+            robinson = latest.get(SuppressionKind.ROBINSON)
+            v["objection"][i] = own is not None
+            v["opposition_hit"][i] = opposition is not None or returning is not None
+            v["bloctel_hit"][i] = bloctel is not None
+            v["robinson_hit"][i] = robinson is not None
+            v["objection_ref"][i] = f"objection:{own[0]}" if own else None
+            v["opposition_ref"][i] = (
+                opposition[1] if opposition else (f"objection:{returning[0]}" if returning else None)
+            )
+            v["bloctel_ref"][i] = bloctel[1] if bloctel else None
+            v["robinson_ref"][i] = robinson[1] if robinson else None
 
-        contact_from = r["last_contact_from_person_at"]
-        clock_kind, since = RetentionClock.NONE, None
-        if kind is ContactKind.LEGAL_PERSON_GENERIC:
-            pass
-        elif r["relationship"] in _PROSPECTS:
-            clock_kind = RetentionClock.PROSPECT
-            since = obtained_at if contact_from is None else max(obtained_at, contact_from)
-        elif relationship is Relationship.CUSTOMER_SALE_DONE or not open_contracts:
-            clock_kind = RetentionClock.CUSTOMER
-            end = r["relationship_end_at"] or obtained_at
-            since = end if contact_from is None else max(end, contact_from)
+    def notices(self, delivered: dict[str, dict[str, tuple[datetime, str]]]) -> None:
+        """The Art. 13 and 14 notices delivered for the purpose (the Art. 14 one cited first)."""
+        v, where = self.values, self.where
+        art14_at: list[tuple[int, datetime]] = []
+        for cid, notices in delivered.items():
+            i = where.get(cid)
+            if i is None:
+                continue
+            art13 = notices.get("13")
+            art14 = notices.get("14")
+            informed = art13 is not None or art14 is not None
+            v["art13_given"][i] = art13 is not None
+            v["informed"][i] = v["objection_offered"][i] = informed
+            if art14:
+                art14_at.append((i, art14[0]))
+            delivery_id = art14[1] if art14 else (art13[1] if art13 else None)
+            v["notice_ref"][i] = f"notice_delivery:{delivery_id}" if delivery_id else None
+        if art14_at:
+            at = v["art14_delivered_at"]
+            at[[i for i, _ in art14_at]] = _naive_us([t for _, t in art14_at])
 
-        attempts_raw = _json(r["call_attempts"]) or ()
-        fourth = None
-        if len(attempts_raw) >= rules.MAX_CALL_ATTEMPTS:
-            attempts = sorted((t for t in map(parse_time, attempts_raw) if t), reverse=True)
-            if len(attempts) >= rules.MAX_CALL_ATTEMPTS:
-                fourth = attempts[rules.MAX_CALL_ATTEMPTS - 1]
-        phone = _json(r["phone_collection"])
-        art13 = notices.get("13")
-        art14 = notices.get("14")
-        informed = art13 is not None or art14 is not None
-        delivery_id = art14[1] if art14 else (art13[1] if art13 else None)
-        refusal = r["last_call_refusal_at"]
-        flagged = rules.FLAGGED_CLOCKS.get(r["retention_rule"] or "", RetentionClock.NONE)
-        profession = r["profession"]
-        # In `COLUMN_NAMES` order (`_ORDER` is checked against it at import).
-        return (
-            cid,  # contact_id
-            kind,  # kind
-            relationship,  # relationship
-            self.ch is Channel.POSTAL_UNADDRESSED or bool(r["channel_mask"] & self.bit),  # has_address
-            own is not None,  # objection
-            opposition is not None or returning is not None,  # opposition_hit
-            bloctel is not None,  # bloctel_hit
-            robinson is not None,  # robinson_hit
-            status,  # consent_status
-            positive_act,  # consent_positive_act
-            proof,  # consent_proof
-            explicit,  # consent_explicit
-            withdrawal_info,  # consent_withdrawal_info
-            joint,  # consent_joint
-            granted_on,  # consent_granted_on
-            from_person,  # collected_from_person
-            not from_person and broker is not BrokerVerification.VERIFIED,  # third_party_unverified
-            art13 is not None,  # art13_given
-            art14[0] if art14 else None,  # art14_delivered_at
-            self.exemption,  # art14_exemption
-            obtained_at,  # obtained_at
-            obtained_at >= _OPT_IN_START,  # obtained_in_opt_in_regime
-            clock_kind,  # retention_clock
-            since,  # retention_from
-            r["majority_on"],  # majority_on
-            r["digital_consent_age_on"],  # digital_consent_age_on
-            flagged if r["status"] == "retention_flagged" else RetentionClock.NONE,  # retention_flagged
-            informed,  # informed
-            informed,  # objection_offered
-            from_person and (r["source"] == "sale" or bool(purchases)),  # collected_at_sale
-            sender_is_seller,  # sender_is_seller
-            analogy,  # analogy
-            contract_related,  # contract_related
-            profession is not None and profession in c.professional_target,  # professional_relevance
-            _cleaned_on(self.bloctel, obtained_at.date()),  # bloctel_checked_on
-            out_of_hours,  # out_of_hours_consent
-            r["timezone"],  # timezone
-            fourth,  # fourth_latest_call_at
-            clock.paris_date(refusal) if refusal else None,  # refusal_on
-            # phone_info_defect
-            not phone
-            or not phone.get("told_calls_need_consent", False)
-            or (
-                bool(phone.get("during_contract", False))
-                and not phone.get("contract_states_calls_need_consent", False)
-            ),
-            first_contact,  # first_contact
-            bool(r["stop_pub"]),  # stop_pub
-            f"objection:{own[0]}" if own else None,  # objection_ref
-            opposition_ref,  # opposition_ref
-            bloctel[1] if bloctel else None,  # bloctel_ref
-            robinson[1] if robinson else None,  # robinson_ref
-            consent_ref,  # consent_ref
-            f"notice_delivery:{delivery_id}" if delivery_id else None,  # notice_ref
-            # broker_ref
-            (
-                f"broker:{r['broker_name'] or r['source'] or 'unknown'}:{broker.value}"
-                if not from_person
-                else None
-            ),
-        )
+    def brokers(self, brokers: dict[str, tuple[BrokerVerification, Any]]) -> None:
+        """Contacts not collected from the person: their broker's verification, cited."""
+        v = self.values
+        names, sources = self.raw["broker_name"], self.raw["source"]
+        for i in np.flatnonzero(~v["collected_from_person"]).tolist():
+            broker = brokers.get(names[i], (BrokerVerification.NOT_VERIFIED, None))[0]
+            v["third_party_unverified"][i] = broker is not BrokerVerification.VERIFIED
+            v["broker_ref"][i] = f"broker:{names[i] or sources[i] or 'unknown'}:{broker.value}"
+
+    def first_contact(self, allowed: set[str]) -> None:
+        """Contacts no earlier check allowed."""
+        v, where = self.values, self.where
+        for cid in allowed:
+            i = where.get(cid)
+            if i is not None:
+                v["first_contact"][i] = False
+
+
+_CONTACT_FIELDS = (
+    "contact_id",
+    "kind",
+    "relationship",
+    "status",
+    "collected_from_person",
+    "source",
+    "broker_name",
+    "obtained_at",
+    "last_contact_from_person_at",
+    "relationship_end_at",
+    "retention_rule",
+    "majority_on",
+    "digital_consent_age_on",
+    "timezone",
+    "profession",
+    "channel_mask",
+    "email_index",
+    "phone_index",
+    "purchases",
+    "contracts",
+    "call_attempts",
+    "last_call_refusal_at",
+    "phone_collection",
+    "stop_pub",
+)
+_REF_NAMES = tuple(name for name in _NAMES if name.endswith("_ref"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
@@ -189,12 +189,26 @@ class RecipientColumns:
     @classmethod
     def _from_rows(cls, rows: Sequence[tuple[Any, ...]]) -> RecipientColumns:
         values = dict(zip(COLUMN_NAMES, zip(*rows, strict=True), strict=True)) if rows else {}
+        return cls._from_columns(values)
+
+    @classmethod
+    def from_columns(cls, values: Mapping[str, Sequence[Any] | np.ndarray]) -> RecipientColumns:
+        """Returns the columns of resolved recipients given one sequence per name of `COLUMN_NAMES`: a numpy
+        array in the column's dtype is taken as it is, any other sequence holds `RecipientView` values as
+        `from_rows` takes them (`timezone` always holds zone names)."""
+        with gc_paused():
+            return cls._from_columns(values)
+
+    @classmethod
+    def _from_columns(cls, values: Mapping[str, Sequence[Any] | np.ndarray]) -> RecipientColumns:
         zones = tuple(dict.fromkeys(values.get("timezone", ()))) or ("Europe/Paris",)
         zone_code = {z: i for i, z in enumerate(zones)}
         arrays: dict[str, np.ndarray] = {}
         for name in COLUMN_NAMES:
             column = values.get(name, ())
-            if name in _ENUM_CODES:
+            if isinstance(column, np.ndarray) and name != "timezone":
+                arrays[name] = column
+            elif name in _ENUM_CODES:
                 codes = _ENUM_CODES[name]
                 arrays[name] = np.array([codes[x] for x in column], dtype=np.int8)
             elif name == "timezone":
@@ -214,6 +228,21 @@ class RecipientColumns:
     def from_facts(cls, campaign: CampaignFacts, recipients: Iterable[RecipientFacts]) -> RecipientColumns:
         """Returns the columns of recipients resolved for a campaign."""
         return cls.from_views([rules.resolve(campaign, r) for r in recipients])
+
+    @classmethod
+    def concat(cls, parts: Sequence[RecipientColumns]) -> RecipientColumns:
+        """Returns the recipients of several column sets, in order."""
+        zones = tuple(dict.fromkeys(z for p in parts for z in p.timezones)) or ("Europe/Paris",)
+        code = {z: i for i, z in enumerate(zones)}
+        values = {
+            name: np.concatenate([getattr(p, name) for p in parts])
+            for name in COLUMN_NAMES
+            if name != "timezone"
+        }
+        values["timezone"] = np.concatenate(
+            [np.array([code[z] for z in p.timezones], dtype=np.int16)[p.timezone] for p in parts]
+        ).astype(np.int16)
+        return cls(timezones=zones, **values)
 
     def take(self, index: np.ndarray | slice) -> RecipientColumns:
         """Returns the columns of a subset of recipients."""
