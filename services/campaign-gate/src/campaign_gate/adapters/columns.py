@@ -44,7 +44,6 @@ from campaign_gate.domain.facts import (
 )
 from campaign_gate.domain.rules import Analogy, RetentionClock
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAMES = bulk.COLUMN_NAMES
 _PROSPECTS = (Relationship.PROSPECT.value, Relationship.ACCOUNT_ONLY.value)
 #: The first instant of the telephone opt-in regime's first day in Paris (`paris_date(t) >= day` as an
@@ -81,33 +80,43 @@ async def read_columns(
     conn: Any = raw.driver_connection
     ids = list(dict.fromkeys(contact_ids))
 
+    # Instants come as microseconds and days as days since the epoch (NaT for none), kinds and
+    # relationships as `bulk`'s codes (their values in code order), empty JSON lists as NULL: numpy takes
+    # them as they are, with no datetime, date or str object per contact.
     contacts = await conn.fetch(
-        "SELECT contact_id, kind, relationship, status, collected_from_person, source, broker_name, "
-        "obtained_at, last_contact_from_person_at, relationship_end_at, retention_rule, majority_on, "
-        "digital_consent_age_on, timezone, profession, channel_mask, email_index, phone_index, "
-        "purchases::text, contracts::text, call_attempts::text, last_call_refusal_at, "
+        "SELECT contact_id, array_position($2::text[], kind) - 1 AS kind, "
+        "array_position($3::text[], relationship) - 1 AS relationship, status, collected_from_person, "
+        f"source, broker_name, {_us('obtained_at')}, {_us('last_contact_from_person_at')}, "
+        f"{_us('relationship_end_at')}, retention_rule, {_day_number('majority_on')}, "
+        f"{_day_number('digital_consent_age_on')}, timezone, profession, channel_mask, email_index, "
+        "phone_index, NULLIF(purchases::text, '[]') AS purchases, "
+        "NULLIF(contracts::text, '[]') AS contracts, NULLIF(call_attempts::text, '[]') AS call_attempts, "
+        "last_call_refusal_at, "
         "phone_collection::text, stop_pub FROM gate_contacts WHERE contact_id = ANY($1::text[])",
         ids,
+        _KIND_VALUES,
+        _RELATIONSHIP_VALUES,
     )
     indexes: dict[str, list[str]] = {
         r["contact_id"]: [i for i in (r["email_index"], r["phone_index"]) if i] for r in contacts
     }
     all_indexes = sorted({i for values in indexes.values() for i in values})
 
-    consents: dict[str, Any] = {}
-    for r in await conn.fetch(
-        "SELECT consent_id, contact_id, status, granted_at, requested_at, withdrawn_at, proof_present, "
-        "positive_act, explicit, withdrawal_info_given, given_by::text, out_of_hours_calls "
-        "FROM gate_consents WHERE contact_id = ANY($1::text[]) AND purpose_id = $2 AND channel = $3",
+    # Because `resolve` keeps the consent granted last (a request counts from its request time); a
+    # withdrawal time makes a consent withdrawn whatever its stored status.
+    consents = await conn.fetch(
+        "SELECT DISTINCT ON (contact_id) contact_id, consent_id, "
+        "CASE WHEN withdrawn_at IS NOT NULL THEN 'withdrawn' ELSE status END AS status, "
+        "status = 'requested' AS requested, COALESCE(granted_at, requested_at, 'epoch'::timestamptz) AS at, "
+        "proof_present, positive_act, explicit, withdrawal_info_given, "
+        "COALESCE(given_by::jsonb ? 'data_subject' AND given_by::jsonb ? 'parental_authority_holder', false) "
+        "AS joint, out_of_hours_calls FROM gate_consents "
+        "WHERE contact_id = ANY($1::text[]) AND purpose_id = $2 AND channel = $3 "
+        "ORDER BY contact_id, COALESCE(granted_at, requested_at, 'epoch'::timestamptz) DESC, consent_id",
         ids,
         campaign.purpose_id,
         ch.value,
-    ):
-        # Because `resolve` keeps the consent granted last (a request counts from its request time).
-        at = r["granted_at"] or r["requested_at"] or _EPOCH
-        kept = consents.get(r["contact_id"])
-        if kept is None or at > kept[0]:
-            consents[r["contact_id"]] = (at, r)
+    )
 
     # (objection id, at, applies to the channel, matched by another record's hash), as `_chunk` lists them.
     objections: dict[str, list[tuple[str, datetime, bool, bool]]] = defaultdict(list)
@@ -193,8 +202,28 @@ async def read_columns(
     return both.take(np.array([where[cid] for cid in ids], dtype=np.int64))
 
 
-_KIND = {k.value: code for k, code in bulk.KIND_CODES.items()}
+_KIND_VALUES = [k.value for k, _ in sorted(bulk.KIND_CODES.items(), key=lambda item: item[1])]
+_RELATIONSHIP_VALUES = [r.value for r, _ in sorted(bulk.RELATIONSHIP_CODES.items(), key=lambda item: item[1])]
+if [bulk.KIND_CODES[ContactKind(k)] for k in _KIND_VALUES] != list(range(len(_KIND_VALUES))) or [
+    bulk.RELATIONSHIP_CODES[Relationship(r)] for r in _RELATIONSHIP_VALUES
+] != list(range(len(_RELATIONSHIP_VALUES))):
+    raise ImportError(
+        "adapters.columns reads kinds and relationships as positions: bulk's codes must be 0..n-1"
+    )
 _RELATIONSHIP = {r.value: code for r, code in bulk.RELATIONSHIP_CODES.items()}
+_NAT = int(np.datetime64("NaT", "us").view(np.int64))
+
+
+def _us(column: str) -> str:
+    """The SQL of an instant column as microseconds since the epoch, NaT's integer for NULL."""
+    return f"COALESCE((EXTRACT(EPOCH FROM {column}) * 1000000)::int8, {_NAT}) AS {column}"
+
+
+def _day_number(column: str) -> str:
+    """The SQL of a date column as days since the epoch, NaT's integer for NULL."""
+    return f"COALESCE({column} - DATE '1970-01-01', {_NAT}) AS {column}"
+
+
 _FLAGGED = {rule: int(kind) for rule, kind in rules.FLAGGED_CLOCKS.items()}
 _OPT_IN_START_US = np.datetime64(_OPT_IN_START.astimezone(UTC).replace(tzinfo=None), "us")
 
@@ -202,6 +231,16 @@ _OPT_IN_START_US = np.datetime64(_OPT_IN_START.astimezone(UTC).replace(tzinfo=No
 def _naive_us(values: Sequence[datetime | None]) -> np.ndarray:
     """Returns instants (aware or None) as datetime64[us] in UTC."""
     return np.array([bulk._micros(v) for v in values], dtype=np.int64).view("datetime64[us]")
+
+
+def _instants(values: Sequence[int]) -> np.ndarray:
+    """Returns microseconds since the epoch as datetime64[us]."""
+    return np.array(values, dtype=np.int64).view("datetime64[us]")
+
+
+def _day_numbers(values: Sequence[int]) -> np.ndarray:
+    """Returns days since the epoch as datetime64[D]."""
+    return np.array(values, dtype=np.int64).view("datetime64[D]")
 
 
 def _days(values: Sequence[date | None]) -> np.ndarray:
@@ -225,12 +264,12 @@ class _Columns:
         self.ids: list[str] = list(col["contact_id"])
         related = {c.product_category} | c.complementary_categories
         analogous = {c.product_category} | c.analogous_categories
-        kind = np.array([_KIND[k] for k in col["kind"]], dtype=np.int8)
-        relationship = np.array([_RELATIONSHIP[r] for r in col["relationship"]], dtype=np.int8)
+        kind = np.array(col["kind"], dtype=np.int8)
+        relationship = np.array(col["relationship"], dtype=np.int8)
         from_person = np.array(col["collected_from_person"], dtype=bool)
-        obtained = _naive_us(col["obtained_at"])
-        contact_from = _naive_us(col["last_contact_from_person_at"])
-        end = _naive_us(col["relationship_end_at"])
+        obtained = _instants(col["obtained_at"])
+        contact_from = _instants(col["last_contact_from_person_at"])
+        end = _instants(col["relationship_end_at"])
 
         # The JSON lists, parsed only where they are not empty.
         has_purchases = np.zeros(m, dtype=bool)
@@ -332,8 +371,8 @@ class _Columns:
             "obtained_in_opt_in_regime": obtained >= _OPT_IN_START_US,
             "retention_clock": clock_kind,
             "retention_from": since,
-            "majority_on": _days(col["majority_on"]),
-            "digital_consent_age_on": _days(col["digital_consent_age_on"]),
+            "majority_on": _day_numbers(col["majority_on"]),
+            "digital_consent_age_on": _day_numbers(col["digital_consent_age_on"]),
             "retention_flagged": np.array(
                 [
                     _FLAGGED.get(rule or "", 0) if status == "retention_flagged" else 0
@@ -364,30 +403,31 @@ class _Columns:
             self.values[name] = none.copy()
         self.where = {cid: i for i, cid in enumerate(self.ids)}
 
-    def consents(self, consents: dict[str, Any]) -> None:
-        """The consent each contact gave last for the purpose and channel."""
+    def consents(self, consents: Sequence[Any]) -> None:
+        """The consent each contact gave last for the purpose and channel (one row per contact)."""
+        if not consents:
+            return
         v, where = self.values, self.where
-        status_col, granted_on, ref = v["consent_status"], v["consent_granted_on"], v["consent_ref"]
-        for cid, (_, consent) in consents.items():
-            i = where.get(cid)
-            if i is None:
-                continue
-            stored = ConsentStatus(consent["status"])
-            withdrawn = stored is ConsentStatus.WITHDRAWN or consent["withdrawn_at"] is not None
-            status = ConsentStatus.WITHDRAWN if withdrawn else stored
-            positive_act = bool(consent["positive_act"])
-            status_col[i] = bulk.CONSENT_CODES[status]
-            v["consent_positive_act"][i] = positive_act
-            v["consent_proof"][i] = bool(consent["proof_present"])
-            v["consent_explicit"][i] = bool(consent["explicit"])
-            v["consent_withdrawal_info"][i] = bool(consent["withdrawal_info_given"])
-            given_by = set(_json(consent["given_by"]) or ())
-            v["consent_joint"][i] = "data_subject" in given_by and "parental_authority_holder" in given_by
-            if stored is not ConsentStatus.REQUESTED:
-                granted_on[i] = clock.paris_date(consent["granted_at"] or consent["requested_at"] or _EPOCH)
-            usable = status is ConsentStatus.GRANTED and positive_act
-            v["out_of_hours_consent"][i] = usable and bool(consent["out_of_hours_calls"])
-            ref[i] = f"consent:{consent['consent_id']}"
+        raw = dict(zip(_CONSENT_FIELDS, zip(*consents, strict=True), strict=True))
+        at = np.array([where.get(cid, -1) for cid in raw["contact_id"]], dtype=np.int64)
+        ok = at >= 0
+        at = at[ok]
+        status = np.array([_CONSENT_STATUS[x] for x in raw["status"]], dtype=np.int8)[ok]
+        positive_act = np.array(raw["positive_act"], dtype=bool)[ok]
+        v["consent_status"][at] = status
+        v["consent_positive_act"][at] = positive_act
+        v["consent_proof"][at] = np.array(raw["proof_present"], dtype=bool)[ok]
+        v["consent_explicit"][at] = np.array(raw["explicit"], dtype=bool)[ok]
+        v["consent_withdrawal_info"][at] = np.array(raw["withdrawal_info_given"], dtype=bool)[ok]
+        v["consent_joint"][at] = np.array(raw["joint"], dtype=bool)[ok]
+        granted_on = [
+            None if requested else clock.paris_date(t)
+            for t, requested in zip(raw["at"], raw["requested"], strict=True)
+        ]
+        v["consent_granted_on"][at] = _days(granted_on)[ok]
+        usable = (status == bulk.CONSENT_CODES[ConsentStatus.GRANTED]) & positive_act
+        v["out_of_hours_consent"][at] = usable & np.array(raw["out_of_hours_calls"], dtype=bool)[ok]
+        v["consent_ref"][at] = np.array([f"consent:{x}" for x in raw["consent_id"]], dtype=object)[ok]
 
     def objections(
         self,
@@ -496,4 +536,18 @@ _CONTACT_FIELDS = (
     "phone_collection",
     "stop_pub",
 )
+_CONSENT_FIELDS = (
+    "contact_id",
+    "consent_id",
+    "status",
+    "requested",
+    "at",
+    "proof_present",
+    "positive_act",
+    "explicit",
+    "withdrawal_info_given",
+    "joint",
+    "out_of_hours_calls",
+)
+_CONSENT_STATUS = {s.value: code for s, code in bulk.CONSENT_CODES.items() if s is not None}
 _REF_NAMES = tuple(name for name in _NAMES if name.endswith("_ref"))
