@@ -88,8 +88,8 @@ async def read_columns(
         "array_position($3::text[], relationship) - 1 AS relationship, status, collected_from_person, "
         f"source, broker_name, {_us('obtained_at')}, {_us('last_contact_from_person_at')}, "
         f"{_us('relationship_end_at')}, retention_rule, {_day_number('majority_on')}, "
-        f"{_day_number('digital_consent_age_on')}, timezone, profession, channel_mask, email_index, "
-        "phone_index, NULLIF(purchases::text, '[]') AS purchases, "
+        f"{_day_number('digital_consent_age_on')}, timezone, profession, channel_mask, "
+        "NULLIF(purchases::text, '[]') AS purchases, "
         "NULLIF(contracts::text, '[]') AS contracts, NULLIF(call_attempts::text, '[]') AS call_attempts, "
         "last_call_refusal_at, "
         "phone_collection::text, stop_pub FROM gate_contacts WHERE contact_id = ANY($1::text[])",
@@ -97,9 +97,18 @@ async def read_columns(
         _KIND_VALUES,
         _RELATIONSHIP_VALUES,
     )
-    indexes: dict[str, list[str]] = {
-        r["contact_id"]: [i for i in (r["email_index"], r["phone_index"]) if i] for r in contacts
-    }
+    # Only the contacts whose blind indexes an objection or a suppression list holds (few): no loop over
+    # the others' indexes.
+    indexes: dict[str, list[str]] = defaultdict(list)
+    for r in await conn.fetch(
+        "SELECT c.contact_id, x.blind_index FROM gate_contacts c "
+        "CROSS JOIN LATERAL (VALUES (c.email_index), (c.phone_index)) AS x(blind_index) "
+        "WHERE c.contact_id = ANY($1::text[]) AND x.blind_index <> '' AND ("
+        "EXISTS (SELECT 1 FROM gate_objection_indexes i WHERE i.blind_index = x.blind_index) "
+        "OR EXISTS (SELECT 1 FROM suppression_entries e WHERE e.blind_index = x.blind_index))",
+        ids,
+    ):
+        indexes[r["contact_id"]].append(r["blind_index"])
     all_indexes = sorted({i for values in indexes.values() for i in values})
 
     # Because `resolve` keeps the consent granted last (a request counts from its request time); a
@@ -527,8 +536,6 @@ _CONTACT_FIELDS = (
     "timezone",
     "profession",
     "channel_mask",
-    "email_index",
-    "phone_index",
     "purchases",
     "contracts",
     "call_attempts",
