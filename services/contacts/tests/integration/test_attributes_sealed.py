@@ -5,7 +5,9 @@ migration 0005 seals the attributes of rows written before it."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -189,3 +191,28 @@ async def test_migration_0005_seals_the_attributes_of_existing_rows(
         got = await app.client.get(f"/v1/contacts/{contact_id}", headers=WRITER)
     assert got.status_code == 200
     assert got.json()["attributes"] == {"segment": secret} and got.json()["given_name"] == "Anne"
+
+
+def test_migration_0005_upgrades_a_sqlite_database_whose_contacts_have_interactions(tmp_path: Path) -> None:
+    """`make run`'s SQLite: rebuilding `contacts` must not trip over the interactions that reference it."""
+    url = f"sqlite:///{tmp_path / 'contacts.db'}"
+    upgrade(ROOT / "services" / "contacts", url, "0004")
+    with sqlite3.connect(tmp_path / "contacts.db") as db:
+        db.execute(
+            "INSERT INTO contacts (id, kind, relationship, status, version, collected_from_person, source,"
+            " obtained_at, attributes, created_at, updated_at) VALUES"
+            " ('c-1', 'consumer', 'prospect', 'erased', 1, 1, 'crm', '2026-01-01', '{}', '2026-01-01',"
+            " '2026-01-01')"
+        )
+        db.execute(
+            "INSERT INTO interactions (id, contact_id, kind, occurred_at, recorded_at) VALUES"
+            " ('i-1', 'c-1', 'purchase', '2026-01-02', '2026-01-02')"
+        )
+
+    upgrade(ROOT / "services" / "contacts", url)
+
+    with sqlite3.connect(tmp_path / "contacts.db") as db:
+        assert db.execute("SELECT contact_id FROM interactions").fetchall() == [("c-1",)]
+        columns = {row[1] for row in db.execute("PRAGMA table_info(contacts)")}
+        assert "attributes" not in columns
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
