@@ -493,12 +493,17 @@ def test_contacts_reaches_the_apis_it_calls_for_data_subject_requests_and_they_l
     assert [port["port"] for rule in egress for port in rule["ports"]] == [8080]
 
 
-def test_the_contacts_retention_sweep_runs_in_the_single_relay_and_not_in_the_scaled_apis() -> None:
+def test_the_contacts_retention_sweep_runs_in_the_single_consumer_and_not_in_the_scaled_apis() -> None:
     from contacts.settings import ContactsSettings
 
     default = ContactsSettings.model_fields["retention_sweep_interval_seconds"].default
     assert default > 0
-    for role, expected in (("api", 0.0), ("relay", default)):
-        deployment = by_kind("production", "Deployment")[f"contacts-{role}"]
-        env = {e["name"]: e["value"] for e in container(deployment)["env"]}
-        assert float(env.get("CONTACTS_RETENTION_SWEEP_INTERVAL_SECONDS", default)) == expected
+    deployments = by_kind("production", "Deployment")
+    for role, expected in (("api", 0.0), ("consumer", default)):
+        env = {e["name"]: e["value"] for e in container(deployments[f"contacts-{role}"])["env"]}
+        assert float(env.get("CONTACTS_RETENTION_SWEEP_INTERVAL_SECONDS", default)) == expected, role
+        # Because the sweeper runs in the app `contacts.main` builds, as its lifespan's background work.
+        assert "contacts.main:app" in container(deployments[f"contacts-{role}"])["command"], role
+    assert deployments["contacts-consumer"]["spec"]["replicas"] == 1
+    # The relay's own entrypoint runs the relay alone, whatever its settings say.
+    assert "contacts.relay:app" in container(deployments["contacts-relay"])["command"]
