@@ -99,3 +99,14 @@ def test_compose_points_contacts_at_the_apis_it_calls() -> None:
         environment = compose()[f"contacts-{role}"]["environment"]
         for variable, peer in SERVICES["contacts"]["calls"].items():
             assert environment[variable] == f"http://{peer}-api:8080"
+
+
+def test_compose_runs_the_contacts_retention_sweep_in_its_consumer_only() -> None:
+    from contacts.settings import ContactsSettings
+
+    default = ContactsSettings.model_fields["retention_sweep_interval_seconds"].default
+    for role, expected in (("api", 0.0), ("consumer", default)):
+        environment = compose()[f"contacts-{role}"]["environment"]
+        assert float(environment.get("CONTACTS_RETENTION_SWEEP_INTERVAL_SECONDS", default)) == expected, role
+        assert "contacts.main:app" in compose()[f"contacts-{role}"]["command"], role
+    assert "contacts.relay:app" in compose()["contacts-relay"]["command"]
