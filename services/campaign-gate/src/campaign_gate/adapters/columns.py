@@ -7,8 +7,7 @@ brokers) with one query per table over an id array, on the session's asyncpg con
 the facts as `rules.resolve` does, one column at a time, without building `RecipientFacts`,
 `RecipientView` or per-recipient row objects: numpy over the columns every contact has, a loop only over
 the contacts that have a sparse fact (a non-empty JSON list, a consent, an objection, a list hit, a
-notice, a broker). The
-equivalence with that path (facts, then `resolve`) is checked on PostgreSQL by
+notice, a broker). The equivalence with that path (facts, then `resolve`) is checked on PostgreSQL by
 `tests/integration/test_columns_read.py`; any other database takes that path.
 """
 
