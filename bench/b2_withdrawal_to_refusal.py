@@ -2,7 +2,9 @@
 
 Ours: the campaign-gate app (relay and projection consumer in-process, PostgreSQL, real Kafka). For
 each trial a consumer whose e-mail consent is projected and who is allowed by an approved campaign
-gets a `consent_withdrawn` event (as consent's relay would publish it, keyed by the contact id); the
+gets a `consent_withdrawn` event made by consent's own code (its `Consent.withdraw` and outgoing
+mapping, keyed by the contact id, produced as its relay would; every setup event is made by its
+producer's code too, through tests/producers.py); the
 clock starts just before the produce call and stops when a check of that recipient answers `block`
 citing UNI-03. Checks are sent back to back (1 ms apart) through the app's HTTP interface, each one
 a full check: freshness probe against Kafka, projection read, decision, receipt and outbox rows.
@@ -34,15 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 LATE_SECONDS = 0.050
 
 
+#: The blind-index key the producers and the gate share (bench only).
+BLIND_INDEX_KEY = "bench-blind-index-key-0123456789abcdef"
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def _envelope(type_: str, subject: str, data: dict[str, Any]) -> Any:
-    from shared.events import EventEnvelope
-
-    return EventEnvelope(source="/vigie/consent", type=type_, subject=subject, actor="bench", data=data)
 
 
 async def _bench(args: argparse.Namespace) -> dict:
@@ -52,11 +52,13 @@ async def _bench(args: argparse.Namespace) -> dict:
     from campaign_gate import contracts
     from campaign_gate.main import create_app
     from campaign_gate.settings import CampaignGateSettings
+    from consent.adapters import outgoing as consent_outgoing
     from shared.auth import issue_local_token
     from shared.kafka import ensure_topics
     from shared.migrations import upgrade
 
     from infra import local_kafka, local_postgres
+    from tests.producers import Upstream
 
     run = Path(tempfile.mkdtemp(prefix="vigie-b2-"))
     admin = os.environ.get("VIGIE_TEST_DATABASE_URL") or local_postgres.start(run / "pg")
@@ -78,6 +80,7 @@ async def _bench(args: argparse.Namespace) -> dict:
             VIGIE_PROFILE="test",
             VIGIE_JWT_SECRET=secret,
             VIGIE_JWT_ISSUER="vigie-local",
+            VIGIE_BLIND_INDEX_KEY=BLIND_INDEX_KEY,
             VIGIE_LOG_LEVEL="WARNING",
         )
 
@@ -96,80 +99,30 @@ async def _bench(args: argparse.Namespace) -> dict:
         producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, acks="all", linger_ms=0)
         await producer.start()
 
-        async def send(topic: str, type_: str, subject: str, data: dict[str, Any]) -> None:
-            envelope = _envelope(type_, subject, data)
-            await producer.send_and_wait(
-                topic, envelope.encode(), key=subject.encode(), headers=envelope.kafka_headers()
-            )
-
+        # Every event is made by its producer's own code (tests/producers.py: consent's and contacts'
+        # domain objects, their outgoing mappings and outbox relay), never a hand-written payload.
+        upstream = Upstream(kafka, blind_index_key=BLIND_INDEX_KEY)
+        await upstream.__aenter__()
         now = datetime.now(UTC)
-        purpose_id, notice_id = str(uuid.uuid4()), str(uuid.uuid4())
-        await send(
-            contracts.CONSENT_EVENTS,
-            contracts.PURPOSE_REGISTERED,
-            purpose_id,
-            {
-                "purpose_id": purpose_id,
-                "version": 1,
-                "name": "News",
-                "lawful_basis": "consent",
-                "at": now.isoformat(),
-            },
-        )
-        await send(
-            contracts.CONSENT_EVENTS,
-            contracts.NOTICE_PUBLISHED,
-            notice_id,
-            {"notice_id": notice_id, "version": 1, "article": "13", "at": now.isoformat()},
-        )
+        earlier = now - timedelta(days=5)
+        purpose = await upstream.purpose()
+        purpose_id = purpose.purpose_id
+        notice = await upstream.notice([purpose_id])
         people = []
-        for _ in range(args.trials):
-            contact_id, consent_id = str(uuid.uuid4()), str(uuid.uuid4())
-            people.append((contact_id, consent_id))
-            earlier = (now - timedelta(days=5)).isoformat()
-            await send(
-                contracts.CONTACTS_EVENTS,
-                contracts.CONTACT_CREATED,
-                contact_id,
-                {
-                    "facts": {
-                        "kind": "consumer",
-                        "relationship": "prospect",
-                        "status": "active",
-                        "collected_from_person": True,
-                        "source": "web_form",
-                        "obtained_at": earlier,
-                        "channels": ["email"],
-                        "version": 1,
-                    }
-                },
-            )
-            await send(
-                contracts.CONSENT_EVENTS,
-                contracts.NOTICE_DELIVERED,
-                contact_id,
-                {
-                    "delivery_id": str(uuid.uuid4()),
-                    "contact_id": contact_id,
-                    "notice_id": notice_id,
-                    "notice_version": 1,
-                    "channel": "email",
-                    "at": earlier,
-                },
-            )
-            await send(
-                contracts.CONSENT_EVENTS,
-                contracts.CONSENT_GRANTED,
-                contact_id,
-                {
-                    "consent_id": consent_id,
-                    "contact_id": contact_id,
-                    "purpose_id": purpose_id,
-                    "channel": "email",
-                    "notice_id": notice_id,
-                    "notice_version": 1,
-                    "granted_at": earlier,
-                },
+        for i in range(args.trials):
+            contact = await upstream.contact(email=f"b2-{i}-{uuid.uuid4().hex[:6]}@example.org", at=earlier)
+            await upstream.deliver(notice, contact.id, at=earlier)
+            consent = await upstream.consent(contact.id, purpose_id, notice=notice, at=earlier)
+            people.append((contact.id, consent))
+
+        async def withdraw(consent: Any) -> None:
+            """Produces the withdrawal as consent's relay would: consent's own event and mapping."""
+            consent.withdraw(datetime.now(UTC), source="unsubscribe_link")
+            (event,) = consent.events
+            consent.events.clear()
+            topic, envelope = consent_outgoing.to_envelope(event, actor="consent/api", correlation_id=None)
+            await producer.send_and_wait(
+                topic, envelope.encode(), key=envelope.subject.encode(), headers=envelope.kafka_headers()
             )
 
         app = create_app(settings)
@@ -219,26 +172,14 @@ async def _bench(args: argparse.Namespace) -> dict:
                     return response.json()["recipients"][0]
 
                 last = people[-1][0]
-                while (await decide(last))["decision"] != "allow":
-                    assert time.monotonic() < deadline, "projection never caught up"
+                while (receipt := await decide(last))["decision"] != "allow":
+                    assert time.monotonic() < deadline, f"projection never caught up: {receipt}"
                     await asyncio.sleep(0.2)
                 check_ms = []
-                for contact_id, consent_id in people:
+                for contact_id, consent in people:
                     assert (await decide(contact_id))["decision"] == "allow"
                     started = time.perf_counter()
-                    await send(
-                        contracts.CONSENT_EVENTS,
-                        contracts.CONSENT_WITHDRAWN,
-                        contact_id,
-                        {
-                            "consent_id": consent_id,
-                            "contact_id": contact_id,
-                            "purpose_id": purpose_id,
-                            "channel": "email",
-                            "granted_at": None,
-                            "withdrawn_at": datetime.now(UTC).isoformat(),
-                        },
-                    )
+                    await withdraw(consent)
                     while True:
                         before = time.perf_counter()
                         receipt = await decide(contact_id)
@@ -278,6 +219,7 @@ async def _bench(args: argparse.Namespace) -> dict:
             baseline.append((time.perf_counter() - started) * 1000)
         await consumer.stop()
         await producer.stop()
+        await upstream.__aexit__(None, None, None)
     finally:
         if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
             local_kafka.stop(run / "kafka")
