@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -30,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+
+from bench import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -360,12 +361,7 @@ async def _bench(args: argparse.Namespace) -> dict:
             "load_projection_into_columns_seconds": round(projection_seconds, 2),
         },
         "targets": {"gate_seconds": "<= 0.5", "ratio_gate_over_sql": "<= 0.4"},
-        "machine": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "uname": " ".join(platform.uname()),
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine(numpy=np.__version__),
     }
 
 

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import tempfile
 import time
@@ -34,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from bench import machine
 from bench.b6_http_write import _create_db, _start
 from infra import local_kafka, local_postgres
 from infra._proc import free_port, stop_pid, wait_for_port
@@ -436,12 +436,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
         "targets": {"ours_seconds": "<= 10", "ratio": "<= 3"},
         "met": {"seconds": best["ours_seconds"] <= 10, "ratio": best["ratio"] <= 3},
         "flags": {"profile": args.profile, "uvicorn": "--loop uvloop --http httptools, 1 worker"},
-        "machine": {
-            "python": platform.python_version(),
-            "uname": " ".join(platform.uname()),
-            "cpus": os.cpu_count(),
-            "note": "2 cores shared with other sessions' work: see loadavg per round",
-        },
+        "machine": machine(note="2 cores shared with other sessions' work: see loadavg per round"),
     }
 
 

@@ -24,13 +24,14 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from bench import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 LATE_SECONDS = 0.050
@@ -244,11 +245,7 @@ async def _bench(args: argparse.Namespace) -> dict:
         "one_check_ms": {"p50": round(_pct(check_ms, 0.5), 2), "p99": round(_pct(check_ms, 0.99), 2)},
         "allowed_later_than_50ms": late_allows,
         "targets": {"p99_ms": "<= 50", "p50_ms": "<= 10", "allowed_later_than_50ms": 0},
-        "machine": {
-            "python": platform.python_version(),
-            "uname": " ".join(platform.uname()),
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine(),
     }
 
 

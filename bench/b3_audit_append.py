@@ -15,13 +15,13 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+from bench import machine
 from infra import local_kafka, local_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -243,11 +243,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
         "store_ratio": round(store / bare, 3),
         "targets": {"appends_per_s": ">= 20000", "ratio": ">= 0.75"},
         "durability": durability,
-        "machine": {
-            "python": platform.python_version(),
-            "uname": " ".join(platform.uname()),
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine(),
     }
 
 

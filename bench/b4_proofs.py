@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from bench import machine
 from bench.b5_verify import build_log
 from bench.loadgen import RunResult, closed_loop
 from infra import local_kafka, local_postgres
@@ -171,11 +171,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
         "proof_rps": round(mean("proof", "rps"), 1),
         "fetch_rps": round(mean("fetch_by_id", "rps"), 1),
         "targets": {"p99_ratio": "<= 1.5"},
-        "machine": {
-            "python": platform.python_version(),
-            "uname": " ".join(platform.uname()),
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine(),
     }
 
 

@@ -18,12 +18,12 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench import machine
 from bench.b3_audit_append import make_events, migrated, service_for
 from infra import local_postgres
 
@@ -191,11 +191,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
         "vigie_verify_export_note": "vigie-verify log on the same log exported as the API's NDJSON, "
         "one worker process per core",
         "targets": {"verified_per_s": ">= 300000", "ratio": ">= 0.65"},
-        "machine": {
-            "python": platform.python_version(),
-            "uname": " ".join(platform.uname()),
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine(),
     }
 
 

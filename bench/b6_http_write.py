@@ -14,13 +14,13 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 
+from bench import machine
 from bench.loadgen import RunResult, build_request, closed_loop, open_loop
 from infra import local_kafka, local_postgres
 from infra._proc import free_port, stop_pid, wait_for_port
@@ -301,11 +301,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
         "loadavg_before": load_before,
         "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
         "targets": {"rps_ratio": ">= 0.8", "p99_ratio": "<= 1.5", "p99_at_1000_rps_ms": "<= 10"},
-        "machine": {
-            "python": platform.python_version(),
-            "uname": " ".join(platform.uname()),
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine(),
     }
 
 

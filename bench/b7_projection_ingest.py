@@ -28,13 +28,14 @@ import contextlib
 import gc
 import json
 import os
-import platform
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from bench import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 BLIND_KEY = "bench-blind-index-key-0123456789abcdef"
@@ -536,11 +537,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
         "import": second,
         "targets": {"events_per_s": ">= 20000", "ratio": ">= 0.5", "stale_after_import_s": "<= 5"},
         "loadavg_end": Path("/proc/loadavg").read_text().split()[:3],
-        "machine": {
-            "python": platform.python_version(),
-            "uname": " ".join(platform.uname()),
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine(),
     }
 
 

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import tempfile
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from bench import machine
 from bench.b6_http_write import _create_db, _start
 from infra import local_kafka, local_postgres
 from infra._proc import free_port, stop_pid, wait_for_port
@@ -203,11 +203,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
         "baseline_rows_per_s": round(args.rows / baseline_s),
         "ratio": round(baseline_s / ours_s, 3),
         "all_events_published_after_s": round(published_s, 2) if published_s is not None else None,
-        "machine": {
-            "python": platform.python_version(),
-            "uname": " ".join(platform.uname()),
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine(),
     }
 
 
