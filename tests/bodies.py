@@ -1,9 +1,10 @@
-"""Request bodies for consent's API that several suites send: a purpose and a complete notice."""
+"""Request bodies several suites send: consent's purpose and notice, campaign-gate's e-mail campaign."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -33,4 +34,26 @@ def notice_body(purpose_ids: Iterable[str], article: str = "13") -> dict[str, An
         "article": article,
         "purpose_ids": list(purpose_ids),
         "content": {item: f"Texte pour {item}." for item in items},
+    }
+
+
+def email_campaign_body(purpose_id: str, **overrides: Any) -> dict[str, Any]:
+    """A lawful e-mail campaign for the purpose, sent tomorrow (every message field the rules read)."""
+    return {
+        "purpose_id": purpose_id,
+        "channel": "email",
+        "sender_entity": "Acme SAS",
+        "message": {
+            "subject": "Nos nouvelles chaussures",
+            "body": "Découvrez la collection de printemps.",
+            "unsubscribe_mechanism": "https://acme.example/stop",
+            "unsubscribe_free": True,
+            "right_to_object_statement": True,
+            "sender_identification": "Acme SAS",
+            "subject_related_to_offer": True,
+            "objection_reminder": True,
+        },
+        "product_category": "shoes",
+        "send_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+        **overrides,
     }

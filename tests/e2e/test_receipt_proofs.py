@@ -17,7 +17,6 @@ import json
 import socket
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,30 +35,12 @@ from vigie_verify.cli import main as vigie_verify
 from vigie_verify.errors import VerificationError
 from vigie_verify.receipt import fetch_receipt_file, verify_receipt_file
 
+from tests.bodies import email_campaign_body
+
 pytestmark = pytest.mark.e2e
 
 MARKETER, AUDITOR = auth("marketer"), auth("auditor")
 RECIPIENTS = 12_001  # three chunks of a streamed check: 5,000 + 5,000 + 2,001
-
-
-def _campaign() -> dict[str, Any]:
-    return {
-        "purpose_id": f"purpose-{uuid.uuid4().hex[:8]}",
-        "channel": "email",
-        "sender_entity": "Acme SAS",
-        "message": {
-            "subject": "Nos nouvelles chaussures",
-            "body": "Découvrez la collection de printemps.",
-            "unsubscribe_mechanism": "https://acme.example/stop",
-            "unsubscribe_free": True,
-            "right_to_object_statement": True,
-            "sender_identification": "Acme SAS",
-            "subject_related_to_offer": True,
-            "objection_reminder": True,
-        },
-        "product_category": "shoes",
-        "send_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
-    }
 
 
 @pytest.fixture
@@ -111,7 +92,9 @@ async def test_a_receipt_of_a_real_check_verifies_offline_against_the_signed_che
         _served(gate_app) as gate_url,
         _served(audit_app) as log_url,
     ):
-        created = await gate.client.post("/v1/campaigns", json=_campaign(), headers=MARKETER)
+        created = await gate.client.post(
+            "/v1/campaigns", json=email_campaign_body(f"purpose-{uuid.uuid4().hex[:8]}"), headers=MARKETER
+        )
         assert created.status_code == 201, created.text
         campaign_id = created.json()["id"]
         ids = [f"rp-{uuid.uuid4().hex[:12]}" for _ in range(RECIPIENTS)]

@@ -29,6 +29,7 @@ from consent.adapters import outgoing as consent_outgoing
 from shared.kafka import ensure_topics
 from shared.testing.harness import common_settings, eventually, migrated_database, running, token
 
+from tests.bodies import email_campaign_body
 from tests.faults.conftest import read_topic
 from tests.producers import Upstream, now
 
@@ -57,26 +58,6 @@ async def settings(faults_kafka: str, postgres_admin_url: str) -> CampaignGateSe
 async def upstream(faults_kafka: str) -> AsyncIterator[Upstream]:
     async with Upstream(faults_kafka, blind_index_key=BLIND_KEY) as producers:
         yield producers
-
-
-def _campaign(purpose_id: str) -> dict[str, Any]:
-    return {
-        "purpose_id": purpose_id,
-        "channel": "email",
-        "sender_entity": "Acme SAS",
-        "message": {
-            "subject": "Nos nouvelles chaussures",
-            "body": "Découvrez la collection de printemps.",
-            "unsubscribe_mechanism": "https://acme.example/stop",
-            "unsubscribe_free": True,
-            "right_to_object_statement": True,
-            "sender_identification": "Acme SAS",
-            "subject_related_to_offer": True,
-            "objection_reminder": True,
-        },
-        "product_category": "shoes",
-        "send_at": (now() + timedelta(days=1)).isoformat(),
-    }
 
 
 async def _decide(client: Any, campaign_id: str, contact_id: str) -> tuple[bool, str, str | None]:
@@ -112,7 +93,9 @@ async def test_a_check_during_projection_lag_never_allows_on_a_withdrawal_older_
             await upstream.deliver(notice, contact_id, at=obtained)
             consent = await upstream.consent(contact_id, purpose_id, notice=notice, at=obtained)
             await eventually(lambda: _applied_everything(projector), timeout=30, interval=0.1)
-            created = await api.client.post("/v1/campaigns", json=_campaign(purpose_id), headers=MARKETER)
+            created = await api.client.post(
+                "/v1/campaigns", json=email_campaign_body(purpose_id), headers=MARKETER
+            )
             assert created.status_code == 201, created.text
             campaign_id = created.json()["id"]
             submitted = await api.client.post(f"/v1/campaigns/{campaign_id}/submit", headers=MARKETER)

@@ -21,6 +21,7 @@ from campaign_gate.settings import CampaignGateSettings
 from shared.kafka import ensure_topics
 from shared.testing.harness import common_settings, eventually, migrated_database, running, token
 
+from tests.bodies import email_campaign_body
 from tests.producers import Upstream, now
 
 pytestmark = pytest.mark.integration
@@ -48,26 +49,6 @@ async def settings(kafka_bootstrap: str, postgres_admin_url: str) -> CampaignGat
 async def upstream(kafka_bootstrap: str) -> AsyncIterator[Upstream]:
     async with Upstream(kafka_bootstrap, blind_index_key=BLIND_KEY) as producers:
         yield producers
-
-
-def _campaign(purpose_id: str) -> dict[str, Any]:
-    return {
-        "purpose_id": purpose_id,
-        "channel": "email",
-        "sender_entity": "Acme SAS",
-        "message": {
-            "subject": "Nos nouvelles chaussures",
-            "body": "Découvrez la collection de printemps.",
-            "unsubscribe_mechanism": "https://acme.example/stop",
-            "unsubscribe_free": True,
-            "right_to_object_statement": True,
-            "sender_identification": "Acme SAS",
-            "subject_related_to_offer": True,
-            "objection_reminder": True,
-        },
-        "product_category": "shoes",
-        "send_at": (now() + timedelta(days=1)).isoformat(),
-    }
 
 
 async def _check(client: Any, campaign_id: str, contact_id: str) -> dict[str, Any]:
@@ -98,7 +79,9 @@ async def test_a_withdrawal_left_unapplied_is_stale_once_older_than_the_bound_ev
 
         # Because the purpose reaches the gate through consent.events, the review waits until it is applied.
         await eventually(lambda: _fresh_and_applied(gate), timeout=30, interval=0.1)
-        created = await gate.client.post("/v1/campaigns", json=_campaign(purpose_id), headers=MARKETER)
+        created = await gate.client.post(
+            "/v1/campaigns", json=email_campaign_body(purpose_id), headers=MARKETER
+        )
         assert created.status_code == 201, created.text
         campaign_id = created.json()["id"]
         submitted = await gate.client.post(f"/v1/campaigns/{campaign_id}/submit", headers=MARKETER)
