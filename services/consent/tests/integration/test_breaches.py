@@ -15,7 +15,7 @@ from consent.bootstrap import bootstrap
 from consent.main import create_app
 from consent.settings import ConsentSettings
 from shared.events import EventEnvelope
-from shared.testing.harness import auth, common_settings, eventually, migrated_database, running
+from shared.testing.harness import ManualClock, auth, common_settings, eventually, migrated_database, running
 
 pytestmark = pytest.mark.integration
 
@@ -39,16 +39,6 @@ BREACH: dict[str, Any] = {
 }
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 async def settings(kafka_bootstrap: str, postgres_admin_url: str) -> ConsentSettings:
     url = await migrated_database(postgres_admin_url, "consent")
@@ -61,7 +51,7 @@ async def settings(kafka_bootstrap: str, postgres_admin_url: str) -> ConsentSett
     )
 
 
-def _app(settings: ConsentSettings, clock: Clock) -> Any:
+def _app(settings: ConsentSettings, clock: ManualClock) -> Any:
     return create_app(service=bootstrap(settings, clock=clock))
 
 
@@ -105,7 +95,7 @@ def _fields(response: Any) -> set[str]:
 async def test_a_breach_from_record_to_late_notification_and_communication_reaches_consent_events(
     settings: ConsentSettings, kafka_bootstrap: str
 ) -> None:
-    clock = Clock(T0 + H)
+    clock = ManualClock(T0 + H)
     async with running(_app(settings, clock)) as consent:
         client = consent.client
         refused = await client.post(
@@ -187,7 +177,7 @@ async def test_a_breach_from_record_to_late_notification_and_communication_reach
 async def test_an_overdue_breach_is_visible_to_the_dpo_in_the_list_the_watch_and_the_metrics(
     settings: ConsentSettings, kafka_bootstrap: str
 ) -> None:
-    clock = Clock(T0)
+    clock = ManualClock(T0)
     async with running(_app(settings, clock)) as consent:
         client = consent.client
         overdue_id = (await client.post("/v1/breaches", json=BREACH, headers=DPO)).json()["breach_id"]
@@ -263,7 +253,7 @@ INTEGRATOR_TERMS: dict[str, Any] = {
 async def test_structured_contract_terms_are_validated_stored_and_published(
     settings: ConsentSettings, kafka_bootstrap: str
 ) -> None:
-    clock = Clock(T0)
+    clock = ManualClock(T0)
     async with running(_app(settings, clock)) as consent:
         client = consent.client
         party = await client.post(

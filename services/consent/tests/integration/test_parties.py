@@ -18,23 +18,13 @@ from consent.domain.register import PARTIES_COLUMNS, REGISTER_COLUMNS
 from consent.main import create_app
 from consent.settings import ConsentSettings
 from shared.events import EventEnvelope
-from shared.testing.harness import auth, common_settings, eventually, migrated_database, running
+from shared.testing.harness import ManualClock, auth, common_settings, eventually, migrated_database, running
 
 pytestmark = pytest.mark.integration
 
 ADMIN, AUDITOR = auth("admin"), auth("auditor")
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -49,7 +39,7 @@ async def settings(kafka_bootstrap: str, postgres_admin_url: str) -> ConsentSett
     )
 
 
-def _app(settings: ConsentSettings, clock: Clock) -> Any:
+def _app(settings: ConsentSettings, clock: ManualClock) -> Any:
     return create_app(service=bootstrap(settings, clock=clock))
 
 
@@ -95,7 +85,7 @@ async def _read_topic(
 async def test_every_party_and_contract_change_reaches_consent_events(
     settings: ConsentSettings, kafka_bootstrap: str
 ) -> None:
-    clock = Clock(T0)
+    clock = ManualClock(T0)
     contact = f"achats.{uuid.uuid4().hex[:6]}@broker.example"
     async with running(_app(settings, clock)) as consent:
         client = consent.client
@@ -197,7 +187,7 @@ async def test_every_party_and_contract_change_reaches_consent_events(
 
 
 async def test_the_expiring_list_follows_the_clock_and_the_window(settings: ConsentSettings) -> None:
-    clock = Clock(T0)
+    clock = ManualClock(T0)
     async with running(_app(settings, clock)) as consent:
         client = consent.client
         ids = {}
@@ -253,7 +243,7 @@ async def test_the_watch_in_the_lifespan_raises_contract_expiring_by_itself(
     settings: ConsentSettings, kafka_bootstrap: str
 ) -> None:
     periodic = settings.model_copy(update={"contract_watch_interval_seconds": 0.2})
-    async with running(_app(periodic, Clock(T0))) as consent:
+    async with running(_app(periodic, ManualClock(T0))) as consent:
         party = await _created(
             consent.client, "/v1/parties", {"legal_name": "Routeur SMS", "roles": ["processor"]}
         )
@@ -280,7 +270,7 @@ async def test_the_watch_in_the_lifespan_raises_contract_expiring_by_itself(
 
 
 async def test_parties_appear_in_the_register_export_and_the_auditors_csv(settings: ConsentSettings) -> None:
-    clock = Clock(T0)
+    clock = ManualClock(T0)
     async with running(_app(settings, clock)) as consent:
         client = consent.client
         processor = await _created(
@@ -367,7 +357,7 @@ async def test_parties_appear_in_the_register_export_and_the_auditors_csv(settin
 
 
 async def test_party_input_is_checked_and_writes_are_for_admins(settings: ConsentSettings) -> None:
-    async with running(_app(settings, Clock(T0))) as consent:
+    async with running(_app(settings, ManualClock(T0))) as consent:
         client = consent.client
         body = {"legal_name": "Conseil SAS", "roles": ["consultant"]}
         assert (await client.post("/v1/parties", json=body, headers=auth("marketer"))).status_code == 403

@@ -3,31 +3,22 @@ watch raising `breach_overdue` once."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from consent.adapters import outgoing
 from consent.domain import errors, events, model
 from consent.service_layer import commands, handlers
 from consent_fakes import T0, FakeStore, FakeUnitOfWork
+from shared.testing.harness import ManualClock
 
 H = timedelta(hours=1)
 DPO = model.Party(name="Jeanne Martin", contact="dpo@acme.example")
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
+def clock() -> ManualClock:
+    return ManualClock(T0)
 
 
 @pytest.fixture
@@ -35,11 +26,11 @@ def store() -> FakeStore:
     return FakeStore()
 
 
-def _uow(store: FakeStore, clock: Clock) -> FakeUnitOfWork:
+def _uow(store: FakeStore, clock: ManualClock) -> FakeUnitOfWork:
     return FakeUnitOfWork(store, clock=clock)
 
 
-async def _record(store: FakeStore, clock: Clock, **facts: object) -> str:
+async def _record(store: FakeStore, clock: ManualClock, **facts: object) -> str:
     breach = await handlers.record_breach(
         commands.RecordBreach(
             actor="dpo/jeanne",
@@ -53,7 +44,7 @@ async def _record(store: FakeStore, clock: Clock, **facts: object) -> str:
     return breach.breach_id
 
 
-async def test_each_step_commits_once_and_publishes_its_event(store: FakeStore, clock: Clock) -> None:
+async def test_each_step_commits_once_and_publishes_its_event(store: FakeStore, clock: ManualClock) -> None:
     breach_id = await _record(store, clock, approx_subjects=10)
     clock.now = T0 + 2 * H
     await handlers.assess_breach(
@@ -96,7 +87,7 @@ async def test_each_step_commits_once_and_publishes_its_event(store: FakeStore, 
         assert envelope.type.startswith("vigie.consent.breach_")
 
 
-async def test_a_refused_step_leaves_the_register_unchanged(store: FakeStore, clock: Clock) -> None:
+async def test_a_refused_step_leaves_the_register_unchanged(store: FakeStore, clock: ManualClock) -> None:
     breach_id = await _record(store, clock)
     clock.now = T0 + 80 * H
     with pytest.raises(errors.BreachRuleError):
@@ -109,7 +100,7 @@ async def test_a_refused_step_leaves_the_register_unchanged(store: FakeStore, cl
     assert store.commits == 1 and store.tables.breaches[breach_id].notification is None
 
 
-async def test_an_unknown_breach_or_source_party_is_not_found(store: FakeStore, clock: Clock) -> None:
+async def test_an_unknown_breach_or_source_party_is_not_found(store: FakeStore, clock: ManualClock) -> None:
     with pytest.raises(errors.NotFoundError):
         await handlers.get_breach_or_raise("nope", _uow(store, clock))
     with pytest.raises(errors.NotFoundError):
@@ -117,7 +108,7 @@ async def test_an_unknown_breach_or_source_party_is_not_found(store: FakeStore, 
 
 
 async def test_the_watch_raises_overdue_once_and_lists_only_overdue_breaches(
-    store: FakeStore, clock: Clock
+    store: FakeStore, clock: ManualClock
 ) -> None:
     late = await _record(store, clock)
     clock.now = T0 + 10 * H

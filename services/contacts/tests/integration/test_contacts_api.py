@@ -25,6 +25,7 @@ from contacts.settings import ContactsSettings
 from shared.migrations import upgrade
 from shared.testing.harness import (
     ROOT,
+    ManualClock,
     RunningApp,
     auth,
     common_settings,
@@ -36,16 +37,6 @@ from shared.testing.harness import (
 pytestmark = pytest.mark.integration
 
 WRITER = auth("integrator")
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def person(tag: str | None = None) -> dict[str, Any]:
@@ -95,7 +86,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path, kafka_bootstra
     return {"kind": request.param, "settings": settings, "path": path, "url": url}
 
 
-async def _app(backend: dict[str, Any], clock: Clock | None = None, **overrides: Any) -> Any:
+async def _app(backend: dict[str, Any], clock: ManualClock | None = None, **overrides: Any) -> Any:
     settings = backend["settings"].model_copy(update=overrides)
     return create_app(service=bootstrap(settings, clock=clock))
 
@@ -360,7 +351,7 @@ async def test_a_sale_makes_a_customer_an_open_leaves_the_last_contact_and_a_cli
 async def test_the_retention_route_flags_then_erases_after_the_grace_and_an_open_does_not_save_a_prospect(
     backend: dict[str, Any], kafka_bootstrap: str
 ) -> None:
-    clock = Clock(datetime(2026, 6, 1, tzinfo=UTC))
+    clock = ManualClock(datetime(2026, 6, 1, tzinfo=UTC))
     admin = auth("admin")
     async with running(await _app(backend, clock, retention_grace_days=30)) as app:
         opened = await _create(app, {**person(), "obtained_at": "2026-01-01T00:00:00+00:00"})
@@ -394,7 +385,7 @@ async def test_the_retention_route_flags_then_erases_after_the_grace_and_an_open
 
 
 async def test_the_lifespan_sweeps_retention_periodically(backend: dict[str, Any]) -> None:
-    clock = Clock(datetime(2029, 1, 2, tzinfo=UTC))
+    clock = ManualClock(datetime(2029, 1, 2, tzinfo=UTC))
     async with running(await _app(backend, clock, retention_sweep_interval_seconds=0.2)) as app:
         contact = await _create(app, {**person(), "obtained_at": "2026-01-01T00:00:00+00:00"})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from shared.events import EventEnvelope
 from shared.migrations import upgrade
 from shared.testing.harness import (
     ROOT,
+    ManualClock,
     RunningApp,
     auth,
     common_settings,
@@ -33,16 +34,6 @@ from tests.producers import Upstream
 pytestmark = pytest.mark.integration
 
 DPO = auth("integrator")
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -62,7 +53,7 @@ async def api(
         requests_watch_interval_seconds=0,
         **common_settings(kafka_bootstrap),
     )
-    clock, peers = Clock(), FakePeers()
+    clock, peers = ManualClock(), FakePeers()
     async with running(create_app(service=bootstrap(settings, clock=clock, peers=peers))) as app:
         yield app, clock, peers
 
