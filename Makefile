@@ -26,8 +26,8 @@ demo: ## On a running `make run`: seed a small story through the APIs, check two
 lint-imports: ## Check the import contracts (no service imports another; domains import no framework).
 	@.venv/bin/lint-imports
 
-MYPY_PACKAGES := -p shared -p contacts -p consent -p campaign_gate -p audit_log -p vigie_verify
-MYPY_STRICT := -p shared -p contacts.domain -p consent.domain -p campaign_gate.domain -p audit_log.domain
+MYPY_PACKAGES := -p shared -p contacts -p consent -p campaign_gate -p audit_log -p vigie_verify -p console
+MYPY_STRICT := -p shared -p contacts.domain -p consent.domain -p campaign_gate.domain -p audit_log.domain -p console.domain
 
 lint: install lint-imports ## ruff (lint and format check) and mypy: every package, strict on the domains and shared/.
 	@.venv/bin/ruff check -q .

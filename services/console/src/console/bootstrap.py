@@ -1,0 +1,1 @@
+"""Wires the console: settings, the services' HTTP clients, the templates (filled in by the console work)."""
