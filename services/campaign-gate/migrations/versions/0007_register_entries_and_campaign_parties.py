@@ -1,4 +1,4 @@
-"""register entries and campaign parties: reserved for the register work of issue 19 (no change until it fills upgrade)
+"""register entries and campaign parties: reserved for the register work of issue 19
 
 Revision ID: 0007
 Revises: 0006

@@ -1,4 +1,4 @@
-"""restriction and objection scope: reserved for the rights work of issue 19 (no change until it fills upgrade)
+"""restriction and objection scope: reserved for the rights work of issue 19
 
 Revision ID: 0008
 Revises: 0007

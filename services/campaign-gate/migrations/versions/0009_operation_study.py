@@ -1,4 +1,4 @@
-"""operation study: reserved for the study work of issue 19 (no change until it fills upgrade)
+"""operation study: reserved for the study work of issue 19
 
 Revision ID: 0009
 Revises: 0008

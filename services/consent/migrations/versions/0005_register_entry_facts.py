@@ -1,4 +1,4 @@
-"""register entry facts: reserved for the register work of issue 19 (no change until it fills upgrade)
+"""register entry facts: reserved for the register work of issue 19
 
 Revision ID: 0005
 Revises: 0004

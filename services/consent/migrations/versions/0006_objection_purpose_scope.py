@@ -1,4 +1,4 @@
-"""objection purpose scope: reserved for the rights work of issue 19 (no change until it fills upgrade)
+"""objection purpose scope: reserved for the rights work of issue 19
 
 Revision ID: 0006
 Revises: 0005

@@ -1,4 +1,4 @@
-"""partner consent: reserved for the study work of issue 19 (no change until it fills upgrade)
+"""partner consent: reserved for the study work of issue 19
 
 Revision ID: 0007
 Revises: 0006
