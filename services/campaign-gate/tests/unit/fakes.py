@@ -21,7 +21,7 @@ from campaign_gate.adapters.repository import (
 )
 from campaign_gate.domain import events
 from campaign_gate.domain.facts import Channel, RecipientFacts
-from campaign_gate.domain.model import Campaign
+from campaign_gate.domain.model import Campaign, Status
 from campaign_gate.service_layer.unit_of_work import AbstractGateUnitOfWork
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -83,6 +83,10 @@ class FakeCampaignRepository(AbstractCampaignRepository):
         if campaign is not None:
             self.seen.append(campaign)
         return campaign
+
+    async def listed(self, status: Status | None, *, limit: int) -> list[Campaign]:
+        found = [c for c in self._state.campaigns.values() if status is None or c.status is status]
+        return sorted(found, key=lambda c: c.updated_at, reverse=True)[:limit]
 
 
 class FakeSuppressionRepository(AbstractSuppressionRepository):

@@ -389,3 +389,16 @@ async def test_the_consumer_refuses_what_it_cannot_use_stores_nothing_of_it_but_
     assert str(refused[1][1]) == f"unusable {contracts.CONSENT_GRANTED}: KeyError"
     # Because a refused record left last on a partition must not keep the projection stale.
     assert (store.state.consents, store.state.offsets) == ({}, {(contracts.CONSENT_EVENTS, 0): 2})
+
+
+async def test_campaigns_are_listed_by_status_last_changed_first(store: FakeStore) -> None:
+    draft = await _draft(store)
+    first = _submitted(store)
+    second = _submitted(store)
+    store.state.campaigns[second.id] = dataclasses.replace(second, updated_at=T0 + timedelta(minutes=1))
+
+    queue = await handlers.list_campaigns(Status.SUBMITTED, 10, uow(store))
+    assert [c.id for c in queue] == [second.id, first.id]
+    assert draft.id not in {c.id for c in queue}
+    assert {c.id for c in await handlers.list_campaigns(None, 10, uow(store))} == {draft.id, first.id, second.id}
+    assert len(await handlers.list_campaigns(None, 1, uow(store))) == 1

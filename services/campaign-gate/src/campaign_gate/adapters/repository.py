@@ -32,6 +32,25 @@ class AbstractCampaignRepository(abc.ABC):
     async def get(self, campaign_id: str) -> Campaign | None:
         """Returns a campaign or None."""
 
+    @abc.abstractmethod
+    async def listed(self, status: Status | None, *, limit: int) -> list[Campaign]:
+        """Returns up to `limit` campaigns of one status (all when None), last changed first (read only)."""
+
+
+def _campaign(row: sa.RowMapping) -> Campaign:
+    return Campaign(
+        id=row["id"],
+        status=Status(row["status"]),
+        version=row["version"],
+        spec=dict(row["spec"]),
+        created_by=row["created_by"],
+        updated_by=row["updated_by"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        findings=tuple(StoredFinding.from_dict(f) for f in row["findings"]),
+        review=row["review"],
+    )
+
 
 class AbstractSuppressionRepository(abc.ABC):
     """The suppression lists port: lists, their imports and their blind-index entries."""
@@ -135,20 +154,16 @@ class CampaignRepository(AbstractCampaignRepository):
         )
         if row is None:
             return None
-        campaign = Campaign(
-            id=row["id"],
-            status=Status(row["status"]),
-            version=row["version"],
-            spec=dict(row["spec"]),
-            created_by=row["created_by"],
-            updated_by=row["updated_by"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            findings=tuple(StoredFinding.from_dict(f) for f in row["findings"]),
-            review=row["review"],
-        )
+        campaign = _campaign(row)
         self.seen.append(campaign)
         return campaign
+
+    async def listed(self, status: Status | None, *, limit: int) -> list[Campaign]:
+        """Returns up to `limit` campaigns of one status (all when None), last changed first (read only)."""
+        query = sa.select(orm.campaigns).order_by(orm.campaigns.c.updated_at.desc()).limit(limit)
+        if status is not None:
+            query = query.where(orm.campaigns.c.status == status.value)
+        return [_campaign(row) for row in (await self.session.execute(query)).mappings()]
 
     async def flush(self) -> None:
         """Writes every campaign handed out or added."""

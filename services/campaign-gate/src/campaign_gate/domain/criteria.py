@@ -903,3 +903,55 @@ def classify(criterion: facts.TargetingCriterion) -> Classification:
 def restricts_by_protected_wording(text: str) -> bool:
     """Says whether a text restricts an offer with wording that names a protected group."""
     return bool(_RESTRICTION.search(text)) and bool(_PROTECTED_WORDS.search(text))
+
+
+# --- Issue 19: the register template's data-category groups (M.4) a targeting criterion uses (REG-02).
+
+#: 225-1 keys → the CNIL template's group of the data that states them (an Art. 9 category is REG-03's).
+KEY_DATA_CATEGORIES: dict[str, str] = {
+    "age": "identity",
+    "sexe": "identity",
+    "identite_genre": "identity",
+    "patronyme": "identity",
+    "nation": "identity",
+    "lieu_residence": "identity",
+    "situation_famille": "personal_life",
+    "grossesse": "personal_life",
+    "moeurs": "personal_life",
+    "apparence_physique": "personal_life",
+    "langue": "personal_life",
+    "activites_syndicales": "professional_life",
+    "lanceur_alerte": "professional_life",
+    "vulnerabilite_economique": "economic_financial",
+    "domiciliation_bancaire": "economic_financial",
+}
+#: Words of an attribute name → the group its data belongs to (checked on the normalised name's words).
+WORD_DATA_CATEGORIES: dict[str, str] = {
+    **dict.fromkeys(
+        "profession job metier fonction poste employeur employer secteur sector siret entreprise company".split(),
+        "professional_life",
+    ),
+    **dict.fromkeys(
+        "income revenu revenus salaire salary credit score basket panier achat achats purchase purchases "
+        "order orders commande commandes loyalty fidelite spend depense depenses amount montant".split(),
+        "economic_financial",
+    ),
+    **dict.fromkeys(
+        "click clicks clic clics open opens ouverture ouvertures page pages browsing navigation cookie "
+        "cookies visit visits visite visites".split(),
+        "internet",
+    ),
+    **dict.fromkeys("ip login logins connexion connexions connection session sessions".split(), "connection"),
+    **dict.fromkeys("geoloc geolocation geolocalisation gps location localisation".split(), "location"),
+}
+
+
+def data_categories_of(criterion: facts.TargetingCriterion, classification: Classification) -> frozenset[str]:
+    """Returns the register template's data-category groups a criterion reads, as far as its attribute
+    name says (an unknown name says nothing: the campaign declares its `data_categories` itself)."""
+    found = {KEY_DATA_CATEGORIES[k] for k in classification.protected if k in KEY_DATA_CATEGORIES}
+    name = normalise_name(criterion.attribute)
+    if name in PURCHASE_ATTRIBUTES or name in OBJECTIVE_CRITERIA:
+        found.add("economic_financial")
+    found |= {WORD_DATA_CATEGORIES[w] for w in name.split("_") if w in WORD_DATA_CATEGORIES}
+    return frozenset(found)

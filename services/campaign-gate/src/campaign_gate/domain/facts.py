@@ -291,6 +291,62 @@ class ProcessorFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class RegisterEntryFacts:
+    """The register entry (Art. 30) of a campaign's purpose, as consent published it (issue 19, REG-*).
+
+    An empty `channels` or `data_categories`, or `retention_months` None, means the entry does not state
+    it (an entry from before these facts): the rule reading it then checks nothing, a human does.
+    """
+
+    version: int
+    channels: frozenset[Channel] = frozenset()
+    #: The CNIL template's data-category groups the entry declares (identity, personal_life, …).
+    data_categories: frozenset[str] = frozenset()
+    special_categories: bool = False
+    processor_ids: frozenset[str] = frozenset()
+    retention_months: int | None = None
+    profiling: bool = False
+    dpia_required: bool = False
+    dpia_reference: str | None = None
+
+
+class SendRole(enum.StrEnum):
+    """What a party does on a campaign's sends (the campaign names it; consent registered the party)."""
+
+    ROUTER = "router"  # Sends the e-mails or SMS (routeur).
+    CALL_CENTRE = "call_centre"
+    DATA_SOURCE = "data_source"  # Supplies or rents the file (data broker, list owner).
+    TRACKING_PROVIDER = "tracking_provider"  # Measures opens and clicks.
+    INTEGRATOR = "integrator"  # Builds or runs the CRM with production access.
+    HOSTING = "hosting"
+    PRINTER = "printer"  # Prints and posts addressed mail (routage postal).
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignParty:
+    """A party a campaign runs through, with what consent's party register says of it (issue 19, PAR-*).
+
+    `known` False: the gate's projection has no such party (PAR-01 blocks: fail closed). `missing_clauses`
+    are consent's "role: clause" gaps; `term_gaps` consent's TERM-0n gaps as "TERM-0n field" (None: the
+    events the gate saw did not say).
+    """
+
+    party_id: str
+    role: SendRole
+    known: bool = False
+    name: str = ""
+    roles: frozenset[str] = frozenset()
+    active: bool = False
+    contract_signed_at: datetime | None = None
+    contract_expires_at: datetime | None = None
+    missing_clauses: tuple[str, ...] = ()
+    term_gaps: tuple[str, ...] | None = None
+    #: The purposes consent records the party as touching, and the processor record it works under.
+    purpose_ids: frozenset[str] = frozenset()
+    processor_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignFacts:
     """What the gate knows about one campaign version."""
 
@@ -326,3 +382,14 @@ class CampaignFacts:
     manipulative_design: bool = False
     art9_explicit_consent_only: bool = False
     dpia_reference: str | None = None
+    # --- Issue 19: the register entry the campaign is held to, and every party on every send.
+    #: The purpose's register entry as consent published it (None: the gate has no entry facts).
+    register: RegisterEntryFacts | None = None
+    #: The processor named by `processor_id` (its id, compared with the entry's processors).
+    processor_id: str | None = None
+    #: The CNIL data-category groups and the Art. 9 categories the campaign declares it uses.
+    data_categories: frozenset[str] = frozenset()
+    special_categories: frozenset[str] = frozenset()
+    #: How long, in months, the campaign keeps or selects data (None: not declared).
+    retention_months: int | None = None
+    parties: tuple[CampaignParty, ...] = ()

@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from campaign_gate.domain import review
-from campaign_gate.domain.model import Campaign, StoredFinding
+from campaign_gate.domain.model import Campaign, Status, StoredFinding
 from campaign_gate.entrypoints import schemas
 from campaign_gate.entrypoints.deps import (
     Admin,
@@ -105,6 +105,18 @@ async def create_campaign(
     """Creates a draft campaign."""
     spec = commands.CampaignSpec(**_campaign_fields(body, type(body).model_fields))
     return _read(await handlers.create_campaign(commands.CreateCampaign(spec, who.subject), uow))
+
+
+@router.get("/campaigns", response_model=schemas.CampaignList)
+async def list_campaigns(
+    _who: Reader,
+    uow: UnitOfWorkDep,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> schemas.CampaignList:
+    """Lists campaigns, last changed first, of one status or all (a reviewer's queue: `status=submitted`)."""
+    found = await handlers.list_campaigns(status, limit, uow)
+    return schemas.CampaignList(items=[_read(c) for c in found])
 
 
 @router.get("/campaigns/{campaign_id}", response_model=schemas.CampaignRead)

@@ -171,6 +171,12 @@ class CampaignRead(BaseModel):
     updated_at: datetime
 
 
+class CampaignList(BaseModel):
+    """Campaigns, last changed first."""
+
+    items: list[CampaignRead]
+
+
 class ReviewDecision(_Strict):
     """A reviewer's rejection, with its reason."""
 

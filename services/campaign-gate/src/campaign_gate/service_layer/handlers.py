@@ -102,6 +102,14 @@ async def get_campaign(campaign_id: str, uow: AbstractGateUnitOfWork) -> domain.
         return await _campaign_or_raise(uow, campaign_id)
 
 
+async def list_campaigns(
+    status: domain.Status | None, limit: int, uow: AbstractGateUnitOfWork
+) -> list[domain.Campaign]:
+    """Returns up to `limit` campaigns of one status (all when None), last changed first."""
+    async with uow:
+        return await uow.campaigns.listed(status, limit=limit)
+
+
 async def change_campaign(cmd: ChangeCampaign, uow: AbstractGateUnitOfWork) -> domain.Campaign:
     """Changes a campaign; after submission or approval it goes back to draft."""
     async with uow:
