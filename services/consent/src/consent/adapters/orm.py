@@ -69,6 +69,10 @@ consents = sa.Table(
     sa.Column("terms", sa.JSON, nullable=True),
     #: The person's express consent to calls outside the D223-9 slots (phone_human only); from 0003.
     sa.Column("out_of_hours_calls", sa.Boolean, nullable=False, server_default=sa.false()),
+    #: The partners and partner categories the consent names, and consent to e-mail tracking; from 0007.
+    sa.Column("partners", sa.JSON, nullable=True),
+    sa.Column("partner_categories", sa.JSON, nullable=True),
+    sa.Column("email_tracking", sa.Boolean, nullable=False, server_default=sa.false()),
     # Because two simultaneous grants can both pass the domain check: at most one active record per
     # (contact, purpose, channel), enforced by the database (partial index, SQLite and PostgreSQL).
     sa.Index(

@@ -614,6 +614,9 @@ class ConsentRepository(_Repository[Consent], AbstractConsentRepository):
             "withdrawal_source": c.withdrawal_source,
             "terms": c.terms.record(),
             "out_of_hours_calls": c.out_of_hours_calls,
+            "partners": list(c.partners),
+            "partner_categories": list(c.partner_categories),
+            "email_tracking": c.email_tracking,
         }
 
     def _to_domain(self, row: Any) -> Consent:
@@ -651,6 +654,10 @@ class ConsentRepository(_Repository[Consent], AbstractConsentRepository):
             if row["terms"]
             else ConsentTerms(),
             out_of_hours_calls=bool(row["out_of_hours_calls"]),
+            # Rows recorded before 0007 name no partner and cover no e-mail tracking.
+            partners=tuple(row["partners"] or ()),
+            partner_categories=tuple(row["partner_categories"] or ()),
+            email_tracking=bool(row["email_tracking"]),
         )
 
 

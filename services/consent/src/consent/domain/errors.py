@@ -167,6 +167,17 @@ class OutOfHoursCallsChannelError(ConsentError):
         self.channel = channel
 
 
+class EmailTrackingChannelError(ConsentError):
+    """Consent to e-mail tracking (Art. 82 loi Informatique et Libertés) was given on another channel."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(
+            f"email_tracking: only an email consent can cover e-mail tracking, not a {channel} one"
+        )
+        self.channel = channel
+        self.problem_extra = {"errors": [{"field": "email_tracking", "message": str(self)}]}
+
+
 class CollectorNameMissingError(ConsentError):
     """A consent collected by a partner or broker does not name the collector (UNI-05)."""
 

@@ -75,6 +75,11 @@ class ConsentRequested(Event):
     explicit: bool = False
     given_by: tuple[str, ...] = ("data_subject",)
     out_of_hours_calls: bool = False
+    #: The partners and partner categories the consent names for transfers or rentals, and whether it covers
+    #: per-recipient e-mail tracking (issue 19: RENT-01, TRACK-01).
+    partners: tuple[str, ...] = ()
+    partner_categories: tuple[str, ...] = ()
+    email_tracking: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,9 @@ class ConsentGranted(Event):
     explicit: bool = False
     given_by: tuple[str, ...] = ("data_subject",)
     out_of_hours_calls: bool = False
+    partners: tuple[str, ...] = ()
+    partner_categories: tuple[str, ...] = ()
+    email_tracking: bool = False
 
 
 @dataclass(frozen=True)

@@ -662,6 +662,13 @@ class Consent:
     withdrawal_source: str | None = None
     terms: ConsentTerms = field(default_factory=ConsentTerms)
     out_of_hours_calls: bool = False
+    #: The partners, by name, and the categories of partners the person agreed their data may be transferred
+    #: or rented to (RENT-01, issue 19); empty: the consent covers no transfer.
+    partners: tuple[str, ...] = ()
+    partner_categories: tuple[str, ...] = ()
+    #: The person's consent to per-recipient tracking of this e-mail (opening pixels, tracked links): Art. 82
+    #: loi Informatique et Libertés (TRACK-01); only an e-mail consent can carry it.
+    email_tracking: bool = False
     events: list[events.Event] = field(default_factory=list)
 
     @classmethod
@@ -684,6 +691,9 @@ class Consent:
         consent_id: str | None = None,
         terms: ConsentTerms | None = None,
         out_of_hours_calls: bool = False,
+        partners: Iterable[str] = (),
+        partner_categories: Iterable[str] = (),
+        email_tracking: bool = False,
     ) -> Consent:
         """Records a new consent; pending until confirmed when double opt-in applies, else granted.
 
@@ -691,7 +701,9 @@ class Consent:
         Double opt-in defaults to on for e-mail and off for other channels.
         `existing` are the contact's other consents, checked so that no two are active at once.
         `out_of_hours_calls`: the person's express consent to be called outside the D223-9 slots, which
-        only a `phone_human` consent can carry.
+        only a `phone_human` consent can carry. `partners` and `partner_categories`: who the person agreed
+        their data may be transferred or rented to (names kept as entered, stripped, each once);
+        `email_tracking`: consent to per-recipient tracking of e-mails (only an `email` consent carries it).
         """
         check_aware("at", at)
         version = check_purpose_allows_consent(purpose_id, purpose, at)
@@ -702,6 +714,8 @@ class Consent:
         check_no_active_consent(existing, contact_id=contact_id, purpose_id=purpose_id, channel=channel)
         if out_of_hours_calls and channel is not Channel.PHONE_HUMAN:
             raise errors.OutOfHoursCallsChannelError(channel.value)
+        if email_tracking and channel is not Channel.EMAIL:
+            raise errors.EmailTrackingChannelError(channel.value)
         if double_opt_in is None:
             double_opt_in = channel is Channel.EMAIL
         consent = cls(
@@ -722,6 +736,9 @@ class Consent:
             granted_at=None if double_opt_in else at,
             terms=terms or ConsentTerms(),
             out_of_hours_calls=out_of_hours_calls,
+            partners=_names(partners),
+            partner_categories=_names(partner_categories),
+            email_tracking=email_tracking,
         )
         if double_opt_in:
             consent.events.append(
@@ -739,11 +756,20 @@ class Consent:
                     proof_present=consent.proof_present,
                     out_of_hours_calls=consent.out_of_hours_calls,
                     **consent.terms.facts(),
+                    **consent.transfer_facts(),
                 )
             )
         else:
             consent.events.append(consent._granted_event())
         return consent
+
+    def transfer_facts(self) -> dict[str, Any]:
+        """Returns the partners, partner categories and e-mail tracking the consent covers (event fields)."""
+        return {
+            "partners": self.partners,
+            "partner_categories": self.partner_categories,
+            "email_tracking": self.email_tracking,
+        }
 
     @property
     def proof_present(self) -> bool:
@@ -819,7 +845,13 @@ class Consent:
             proof_present=self.proof_present,
             out_of_hours_calls=self.out_of_hours_calls,
             **self.terms.facts(),
+            **self.transfer_facts(),
         )
+
+
+def _names(values: Iterable[str]) -> tuple[str, ...]:
+    """Returns names stripped, blank ones dropped, each once in the order given."""
+    return tuple(dict.fromkeys(v.strip() for v in values if v and v.strip()))
 
 
 def check_no_active_consent(

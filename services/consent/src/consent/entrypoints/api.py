@@ -377,6 +377,9 @@ async def grant_consent(
                 given_by=tuple(body.terms.given_by),
             ),
             out_of_hours_calls=body.out_of_hours_calls,
+            partners=tuple(body.partners),
+            partner_categories=tuple(body.partner_categories),
+            email_tracking=body.email_tracking,
         ),
         uow,
     )

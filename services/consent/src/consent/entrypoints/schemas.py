@@ -399,6 +399,10 @@ class TermsRead(_Out):
     withdrawal_statement: str | None = None
 
 
+#: A partner's or partner category's name as entered on a consent.
+PartnerName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+
+
 class ConsentCreate(_In):
     """A consent as collected."""
 
@@ -420,6 +424,27 @@ class ConsentCreate(_In):
             "only for channel phone_human."
         ),
     )
+    partners: list[PartnerName] = Field(
+        default_factory=list,
+        max_length=200,
+        description=(
+            "The partners, by name, the person agreed their data may be transferred or rented to (the list "
+            "shown at collection); a campaign transferring data to a partner needs it named here or its "
+            "category in `partner_categories` (RENT-01)."
+        ),
+    )
+    partner_categories: list[PartnerName] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The categories of partners the person agreed their data may go to (e.g. `insurance`).",
+    )
+    email_tracking: bool = Field(
+        False,
+        description=(
+            "The person's consent to per-recipient tracking of the e-mails (opening pixels, tracked links; "
+            "Art. 82 loi Informatique et Libertés, TRACK-01); only for channel email."
+        ),
+    )
 
     @model_validator(mode="after")
     def _out_of_hours_only_by_phone(self) -> ConsentCreate:
@@ -427,6 +452,8 @@ class ConsentCreate(_In):
             raise ValueError(
                 "out_of_hours_calls: only a phone_human consent can cover calls outside the D223-9 slots"
             )
+        if self.email_tracking and self.channel is not Channel.EMAIL:
+            raise ValueError("email_tracking: only an email consent can cover e-mail tracking")
         return self
 
 
@@ -476,6 +503,9 @@ class ConsentRead(_Out):
     withdrawal_source: str | None
     terms: TermsRead
     out_of_hours_calls: bool
+    partners: list[str] = []
+    partner_categories: list[str] = []
+    email_tracking: bool = False
 
 
 # --- Objections.

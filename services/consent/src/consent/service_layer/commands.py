@@ -132,6 +132,9 @@ class GrantConsent:
     double_opt_in: bool | None = None
     terms: TermsEntered = field(default_factory=TermsEntered)
     out_of_hours_calls: bool = False
+    partners: tuple[str, ...] = ()
+    partner_categories: tuple[str, ...] = ()
+    email_tracking: bool = False
 
 
 @dataclass(frozen=True)

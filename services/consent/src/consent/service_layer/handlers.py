@@ -208,6 +208,9 @@ async def grant_consent(cmd: commands.GrantConsent, uow: AbstractConsentUnitOfWo
             existing=existing,
             terms=terms,
             out_of_hours_calls=cmd.out_of_hours_calls,
+            partners=cmd.partners,
+            partner_categories=cmd.partner_categories,
+            email_tracking=cmd.email_tracking,
         )
         uow.consents.add(consent)
         try:
