@@ -1,1 +1,45 @@
-"""Wires the console: settings, the services' HTTP clients, the templates (filled in by the console work)."""
+"""The composition root of the console: settings, the token verifier, the services' HTTP clients and the
+checks it streams for marketers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.auth import CompositeTokenVerifier, build_token_verifier
+
+from console.adapters.apis import HttpApis
+from console.service_layer.checks import CheckJobs
+from console.settings import ConsoleSettings
+
+
+@dataclass
+class Console:
+    """Everything the entry points need."""
+
+    settings: ConsoleSettings
+    apis: HttpApis
+    jobs: CheckJobs
+    verifier: CompositeTokenVerifier
+
+    async def aclose(self) -> None:
+        """Stops the checks still streaming and closes the connection pools."""
+        await self.jobs.aclose()
+        await self.apis.aclose()
+
+
+def bootstrap(settings: ConsoleSettings | None = None) -> Console:
+    """Builds the console from its settings (read from the environment when not given)."""
+    settings = settings or ConsoleSettings()
+    apis = HttpApis(
+        {
+            "contacts": settings.contacts_url,
+            "consent": settings.consent_url,
+            "campaign-gate": settings.gate_url,
+            "audit-log": settings.audit_url,
+        },
+        timeout=settings.api_timeout_seconds,
+        long_timeout=settings.verify_timeout_seconds,
+    )
+    return Console(
+        settings=settings, apis=apis, jobs=CheckJobs(apis), verifier=build_token_verifier(settings)
+    )
