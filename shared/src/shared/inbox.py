@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
+from opentelemetry import trace
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
@@ -34,4 +35,8 @@ async def mark_processed_or_skip(
         insert.values(**values).on_conflict_do_nothing(index_elements=["event_id"])
     )
     # An INSERT's result is a CursorResult, which the session's signature does not say.
-    return cast("CursorResult[Any]", result).rowcount == 1
+    first = cast("CursorResult[Any]", result).rowcount == 1
+    if not first:
+        # Because a redelivery is worth seeing in the consumer's span (a no-op when tracing is off).
+        trace.get_current_span().set_attribute("vigie.inbox.duplicate", True)
+    return first

@@ -37,11 +37,21 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
     UnknownProducerId,
 )
+from opentelemetry import trace
+from opentelemetry.trace import Link, Span, SpanKind
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from shared.events import EventDecodeError, EventEnvelope
 from shared.logging import FailureRun, correlation_id
-from shared.tracing import continue_or_start, current_trace
+from shared.tracing import (
+    continue_or_start,
+    current_trace,
+    links_to,
+    mark_failed,
+    parent_context,
+    started_span,
+    tracer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -651,6 +661,8 @@ class ConsumerLoop:
         self._retrying_since: float | None = None
         self._stopping = asyncio.Event()
         self.stats = ConsumerStats()
+        #: The open per-record spans of the batch in hand (tracing on), by record identity.
+        self._record_spans: dict[int, Span] = {}
 
     @property
     def group_id(self) -> str:
@@ -729,7 +741,59 @@ class ConsumerLoop:
                 self._metrics.retrying.labels(self._group_id).set(0)
             await self._consumer.stop()
 
+    def _span_attributes(self, record: ConsumerRecord) -> dict[str, str | int]:
+        return {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": record.topic,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.kafka.offset": record.offset,
+            "messaging.consumer.group.name": self._group_id,
+            "messaging.message.id": _header(record, "ce_id") or "",
+        }
+
     async def _handle_batches(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        active = tracer()
+        if active is None:
+            await self._apply_batches(batches)
+            return
+        # Tracing on: a span for the batch (its transaction and commit), linked to every record's
+        # trace, and in each record's trace a span of its own, a child of the request that caused it,
+        # lasting until the batch is committed.
+        records = [record for tp_records in batches.values() for record in tp_records]
+        traceparents = [_header(record, "traceparent") for record in records]
+        topics = ", ".join(sorted({record.topic for record in records}))
+        with started_span(
+            f"{topics} process",
+            kind=SpanKind.CONSUMER,
+            links=links_to(traceparents),
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.batch.message_count": len(records),
+                "messaging.consumer.group.name": self._group_id,
+            },
+            propagate=False,
+        ) as batch_span:
+            batch_link = [Link(batch_span.get_span_context())] if batch_span is not None else []
+            self._record_spans = {
+                id(record): active.start_span(
+                    f"{record.topic} process",
+                    context=parent_context(traceparent),
+                    kind=SpanKind.CONSUMER,
+                    links=batch_link,
+                    attributes=self._span_attributes(record),
+                )
+                for record, traceparent in zip(records, traceparents, strict=True)
+            }
+            try:
+                await self._apply_batches(batches)
+            finally:
+                for span in self._record_spans.values():
+                    span.end()
+                self._record_spans = {}
+
+    async def _apply_batches(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         assert self._handle_batch is not None
         records = [record for tp_records in batches.values() for record in tp_records]
         retrying = _Retrying(self, f"a batch of {len(records)} records")
@@ -794,6 +858,21 @@ class ConsumerLoop:
         self._metrics.handled.labels(self._group_id, tp.topic).inc(handled)
 
     async def _handle_one(self, record: ConsumerRecord) -> None:
+        if tracer() is not None:
+            # Tracing on: the record's span, a child of the request that caused it, is the trace
+            # its log lines and the events its handler writes carry.
+            with started_span(
+                f"{record.topic} process",
+                kind=SpanKind.CONSUMER,
+                parent=_header(record, "traceparent"),
+                attributes=self._span_attributes(record),
+            ):
+                cid_token = correlation_id.set(_header(record, "correlationid"))
+                try:
+                    await self._handle_one_in_context(record)
+                finally:
+                    correlation_id.reset(cid_token)
+            return
         # Because one trace should follow an event from the API that caused it into every consumer.
         trace_token = current_trace.set(continue_or_start(_header(record, "traceparent")))
         cid = _header(record, "correlationid")
@@ -831,6 +910,10 @@ class ConsumerLoop:
             return
 
     async def _dead_letter(self, record: ConsumerRecord, error: BaseException | None) -> None:
+        if tracer() is not None:
+            span = self._record_spans.get(id(record)) or trace.get_current_span()
+            mark_failed(span, error or PoisonMessageError("unknown"))
+            span.set_attribute("vigie.dead_lettered", True)
         headers = dead_letter_headers(record, error, group_id=self._group_id)
         key = record.key or b""
         value, headers = fit_dead_letter(record.value or b"", key, headers)

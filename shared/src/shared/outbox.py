@@ -8,18 +8,21 @@ relay publishes rows in id order and stops at the first failure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
+from opentelemetry.trace import Link, Span, SpanKind
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.db import as_utc, asyncpg_connection, is_postgres
 from shared.events import EventEnvelope
 from shared.logging import FailureRun
+from shared.tracing import links_to, mark_failed, parent_context, started_span, tracer
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +158,82 @@ class RelayWaker:
                 return
 
 
+class _RecordSpans:
+    """The spans of one relay pass (tracing on): one for the batch, linked to the requests that wrote
+    its rows, and one per record, a child of the request that wrote it (its stored `traceparent`),
+    from the hand-over to the producer to the cluster's acknowledgement."""
+
+    def __init__(self, rows: Sequence[Any]) -> None:
+        self._rows = rows
+        self._traceparents = [_header(row.headers, "traceparent") for row in rows]
+        self._spans: dict[int, Span] = {}
+        self._batch: Span | None = None
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        topics = sorted({row.topic for row in self._rows})
+        with started_span(
+            "outbox publish",
+            kind=SpanKind.PRODUCER,
+            links=links_to(self._traceparents),
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.batch.message_count": len(self._rows),
+                "messaging.destination.name": ", ".join(topics),
+            },
+            propagate=False,
+        ) as span:
+            self._batch = span
+            try:
+                yield
+            finally:
+                self.fail(None)
+
+    def start(self, index: int) -> None:
+        active = tracer()
+        if active is None:
+            return
+        row = self._rows[index]
+        links = [Link(self._batch.get_span_context())] if self._batch is not None else []
+        self._spans[index] = active.start_span(
+            f"{row.topic} publish",
+            context=parent_context(self._traceparents[index]),
+            kind=SpanKind.PRODUCER,
+            links=links,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.operation.name": "publish",
+                "messaging.destination.name": row.topic,
+                "messaging.message.id": _header(row.headers, "ce_id") or "",
+            },
+        )
+
+    def end(self, index: int) -> None:
+        span = self._spans.pop(index, None)
+        if span is not None:
+            span.end()
+
+    def fail(self, error: BaseException | None) -> None:
+        """Ends the record spans still open: failed with `error`, or unfinished (None)."""
+        if error is not None:
+            mark_failed(self._batch, error)
+        for span in self._spans.values():
+            if error is not None:
+                mark_failed(span, error)
+            span.end()
+        self._spans.clear()
+
+
+def _header(headers: Sequence[Sequence[str]], name: str) -> str | None:
+    """Returns a header of an outbox row (stored as [name, value] pairs)."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
 class OutboxRelay:
     """Publishes pending outbox rows in id order and marks those that were published.
 
@@ -213,29 +292,41 @@ class OutboxRelay:
                 return 0
             done: list[int] = []
             failure: BaseException | None = None
-            try:
-                # Pipelined: every record is handed to the producer before any acknowledgement is
-                # awaited; the idempotent producer keeps per-partition order, so per-key order holds.
-                pending = [
-                    (
-                        row.id,
-                        await self._publisher.send(
-                            topic=row.topic,
-                            key=row.key,
-                            value=row.value,
-                            headers=[(k, v.encode()) for k, v in row.headers],
-                        ),
+            spans = _RecordSpans(rows) if tracer() is not None else None
+            with spans.batch() if spans is not None else contextlib.nullcontext():
+                try:
+                    # Pipelined: every record is handed to the producer before any acknowledgement is
+                    # awaited; the idempotent producer keeps per-partition order, so per-key order holds.
+                    pending = []
+                    for index, row in enumerate(rows):
+                        if spans is not None:
+                            spans.start(index)
+                        pending.append(
+                            (
+                                row.id,
+                                await self._publisher.send(
+                                    topic=row.topic,
+                                    key=row.key,
+                                    value=row.value,
+                                    # The headers as the request wrote them: its traceparent included.
+                                    headers=[(k, v.encode()) for k, v in row.headers],
+                                ),
+                            )
+                        )
+                    for index, (row_id, acknowledged) in enumerate(pending):
+                        await acknowledged
+                        done.append(row_id)
+                        if spans is not None:
+                            spans.end(index)
+                except Exception as exc:  # noqa: BLE001 - the rows stay pending and are retried in order.
+                    # Because rows after a failed one may share its key: stop here and retry them in order.
+                    failure = exc
+                    if spans is not None:
+                        spans.fail(exc)
+                if done:
+                    await conn.execute(
+                        t.update().where(t.c.id.in_(done)).values(published_at=datetime.now(UTC))
                     )
-                    for row in rows
-                ]
-                for row_id, acknowledged in pending:
-                    await acknowledged
-                    done.append(row_id)
-            except Exception as exc:  # noqa: BLE001 - the rows stay pending and are retried in order.
-                # Because rows after a failed one may share its key: stop here and retry them in order.
-                failure = exc
-            if done:
-                await conn.execute(t.update().where(t.c.id.in_(done)).values(published_at=datetime.now(UTC)))
         self.published_total += len(done)
         if done or failure is None:
             self.last_progress = time.monotonic()

@@ -23,7 +23,13 @@ from shared.auth import AuthenticationError, PermissionDeniedError, TokenVerifie
 from shared.blind_index import InvalidIdentifierError
 from shared.logging import correlation_id
 from shared.outbox import EventTooLargeError
-from shared.tracing import continue_or_start, current_trace
+from shared.tracing import (
+    active_tracing,
+    continue_or_start,
+    current_span_trace,
+    current_trace,
+    instrument_app,
+)
 
 log = logging.getLogger("vigie.http")
 
@@ -195,8 +201,11 @@ class RequestContextMiddleware:
         incoming = dict(scope.get("headers") or ()).get(b"x-correlation-id")
         cid = incoming.decode("latin-1")[:128] if incoming else uuid.uuid4().hex
         token = correlation_id.set(cid)
+        # With spans on, the FastAPI instrumentation's server span (outside this middleware) already
+        # continued the incoming trace: propagate its ids, so that logs, events and spans agree.
         trace_token = current_trace.set(
-            continue_or_start(dict(scope.get("headers") or ()).get(b"traceparent"))
+            (current_span_trace() if active_tracing() is not None else None)
+            or continue_or_start(dict(scope.get("headers") or ()).get(b"traceparent"))
         )
         status = 500
         started = time.perf_counter()
@@ -358,6 +367,7 @@ def create_app(
 
     for router in routers:
         app.include_router(router)
+    instrument_app(app)
     return app
 
 

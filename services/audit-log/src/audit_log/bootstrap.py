@@ -17,6 +17,7 @@ from prometheus_client import Counter, Gauge
 from shared.envelope_crypto import KeyRing
 from shared.logging import FailureRun
 from shared.runtime import Runtime
+from shared.tracing import setup_tracing
 
 from audit_log import contracts
 from audit_log.adapters import sealing
@@ -115,4 +116,6 @@ def bootstrap(
         pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
     )
     runtime = Runtime(settings=settings, outbox_table=None, topics=list(contracts.CONSUMED_TOPICS))
+    # Spans only when an exporter is configured (OTEL_* variables); else nothing is installed.
+    setup_tracing(settings.service_name, engines=[runtime.engine])
     return AuditLog(settings=settings, runtime=runtime, keys=keys, clock=clock)

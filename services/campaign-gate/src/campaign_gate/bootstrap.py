@@ -12,6 +12,7 @@ from typing import Any
 from prometheus_client import Counter
 from shared.blind_index import BlindIndexer
 from shared.runtime import Runtime
+from shared.tracing import setup_tracing
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaign_gate import contracts
@@ -71,6 +72,8 @@ def bootstrap(
         outbox_table=orm.outbox,
         topics=[contracts.CAMPAIGNS_EVENTS, *contracts.CONSUMED_TOPICS],
     )
+    # Spans only when an exporter is configured (OTEL_* variables); else nothing is installed.
+    setup_tracing(settings.service_name, engines=[runtime.engine])
     consumed_offsets = _offsets_reader(runtime.session_factory)
     return CampaignGate(
         settings=settings,

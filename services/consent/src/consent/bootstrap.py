@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import Gauge
 from shared.blind_index import BlindIndexer
 from shared.runtime import Runtime
+from shared.tracing import setup_tracing
 
 from consent import contracts
 from consent.adapters import orm
@@ -112,4 +113,6 @@ def bootstrap(
         outbox_table=orm.outbox,
         topics=[contracts.CONSENT_EVENTS, *contracts.CONSUMED_TOPICS],
     )
+    # Spans only when an exporter is configured (OTEL_* variables); else nothing is installed.
+    setup_tracing(settings.service_name, engines=[runtime.engine])
     return ConsentService(settings=settings, runtime=runtime, indexer=indexer, clock=clock)

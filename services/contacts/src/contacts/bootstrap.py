@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from shared.runtime import Runtime
+from shared.tracing import setup_tracing
 
 from contacts import contracts
 from contacts.adapters import orm
@@ -116,6 +117,8 @@ def bootstrap(
     if settings.run_consumers:
         topics += [t for t in contracts.CONSUMED_TOPICS if t not in topics]
     runtime = Runtime(settings=settings, outbox_table=orm.outbox, topics=topics)
+    # Spans only when an exporter is configured (OTEL_* variables); else nothing is installed.
+    setup_tracing(settings.service_name, engines=[runtime.engine])
 
     def new_uow() -> ContactsUnitOfWork:
         return ContactsUnitOfWork(
