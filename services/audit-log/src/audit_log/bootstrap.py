@@ -21,6 +21,7 @@ from shared.tracing import setup_tracing
 
 from audit_log import contracts
 from audit_log.adapters import sealing
+from audit_log.adapters.receipts_client import AbstractGateReceipts, HttpGateReceipts
 from audit_log.adapters.repository import LogKeys, SubjectKeyCache
 from audit_log.domain.model import AuditEntry
 from audit_log.service_layer import commands, handlers
@@ -45,6 +46,8 @@ class AuditLog:
     clock: Callable[[], datetime] | None = None
     tree_size: int = 0
     last_checkpoint_at: float | None = None
+    #: campaign-gate's receipts of a person, for proof bundles (None: built from the settings).
+    gate_receipts: AbstractGateReceipts | None = None
 
     def __post_init__(self) -> None:
         registry = self.runtime.registry
@@ -65,6 +68,16 @@ class AuditLog:
         return SqlAlchemyAuditUnitOfWork(
             engine=self.runtime.engine, keys=self.keys, key_cache=self.key_cache, clock=self.clock
         )
+
+    def gate(self) -> AbstractGateReceipts:
+        """Returns the client of campaign-gate's receipt routes (proof bundles)."""
+        if self.gate_receipts is None:
+            self.gate_receipts = HttpGateReceipts(
+                base_url=self.settings.campaign_gate_url,
+                settings=self.settings,
+                timeout_seconds=self.settings.peer_timeout_seconds,
+            )
+        return self.gate_receipts
 
     def count_appended(self, entries: list[AuditEntry]) -> None:
         """Counts entries this process appended into the metrics."""

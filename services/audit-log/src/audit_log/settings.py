@@ -36,6 +36,12 @@ class AuditLogSettings(ServiceSettings):
     #: Worker processes sealing a group commit's entries beside the writer (0: the writer alone). Pays
     #: where PostgreSQL has cores of its own; on a 2-core machine shared with it, it did not.
     sealing_workers: int = 0
+    #: Where campaign-gate answers, for the receipts of a proof bundle (GET /v1/subjects/{id}/proof-bundle).
+    campaign_gate_url: str = "http://127.0.0.1:8003"
+    #: Seconds a call to campaign-gate may take while a proof bundle is assembled.
+    peer_timeout_seconds: float = 10.0
+    #: The most entries (and, separately, receipts) one proof bundle holds; a person past it is a 413.
+    bundle_max_items: int = 20_000
 
     def subject_kek_pair(self) -> tuple[str, bytes]:
         """Returns the subject key-encryption key's id and bytes."""

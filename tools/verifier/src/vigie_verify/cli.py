@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from vigie_verify.bundle import register as register_bundle
 from vigie_verify.checkpoint import Checkpoint, open_checkpoint
 from vigie_verify.entries import canonical_document, served_mismatches
 from vigie_verify.errors import LogError, VerificationError, VerifierKeyError
@@ -409,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--count", type=_non_negative, default=1, help="number of checks; 0 runs forever")
 
     register_receipt(commands)
+    register_bundle(commands)
     return parser
 
 

@@ -43,9 +43,11 @@ __all__ = [
     "CHUNK_EVENT_TYPE",
     "FORMAT",
     "RECEIPT_FIELDS",
+    "ProvenReceipt",
     "ReceiptError",
     "ReceiptVerification",
     "chunk_event_id",
+    "check_receipt",
     "chunk_header_bytes",
     "register",
     "verify_receipt_file",
@@ -177,17 +179,23 @@ class ReceiptVerification:
         )
 
 
-def verify_receipt_file(bundle: Any, *, vkey: str, origin: str | None = None) -> ReceiptVerification:
-    """Verifies a receipt file's content against the log key ``vkey``; raises VerificationError.
+@dataclass(frozen=True)
+class ProvenReceipt:
+    """A receipt whose canonical bytes lead into its chunk root, and the chunk event id that root makes."""
 
-    The checkpoint's signature, the receipt against its bytes, the bytes into the chunk root, the
-    chunk header into the audit entry's event id, and the entry into the signed tree.
-    """
-    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
-        raise ReceiptError(f"not a receipt file (its 'format' must be {FORMAT!r})")
-    checkpoint = open_checkpoint(_get(bundle, "checkpoint", str, where="file"), vkey=vkey, origin=origin)
+    receipt: dict[str, Any]
+    chunk: int
+    index: int
+    count: int
+    chunk_root: bytes
+    event_id: str
+    header: dict[str, Any]
 
-    served = _get(bundle, "receipt", dict, where="file")
+
+def check_receipt(served: Any) -> ProvenReceipt:
+    """Checks a receipt as the gate serves it (GET /v1/checks/{id}/receipts/{contact}): its fields
+    against its canonical bytes, those bytes into the chunk root by the proof; returns the chunk's
+    header and the event id it hashes to. Raises ReceiptError."""
     canonical = _b64(_get(served, "canonical", str, where="receipt"), what="receipt canonical")
     receipt = _json_object(canonical, what="the receipt's canonical bytes")
     if set(receipt) != set(RECEIPT_FIELDS):
@@ -232,6 +240,38 @@ def verify_receipt_file(bundle: Any, *, vkey: str, origin: str | None = None) ->
         raise ReceiptError(
             f"the gate names chunk event {chunk['event_id']!r}; the chunk hashes to {event_id}"
         )
+
+    return ProvenReceipt(
+        receipt=receipt,
+        chunk=number,
+        index=index,
+        count=count,
+        chunk_root=root,
+        event_id=event_id,
+        header=header,
+    )
+
+
+def verify_receipt_file(bundle: Any, *, vkey: str, origin: str | None = None) -> ReceiptVerification:
+    """Verifies a receipt file's content against the log key ``vkey``; raises VerificationError.
+
+    The checkpoint's signature, the receipt against its bytes, the bytes into the chunk root, the
+    chunk header into the audit entry's event id, and the entry into the signed tree.
+    """
+    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
+        raise ReceiptError(f"not a receipt file (its 'format' must be {FORMAT!r})")
+    checkpoint = open_checkpoint(_get(bundle, "checkpoint", str, where="file"), vkey=vkey, origin=origin)
+
+    served = _get(bundle, "receipt", dict, where="file")
+    proven = check_receipt(served)
+    receipt, number, index, count, root = (
+        proven.receipt,
+        proven.chunk,
+        proven.index,
+        proven.count,
+        proven.chunk_root,
+    )
+    event_id, header = proven.event_id, proven.header
 
     entry = _get(bundle, "audit_entry", dict, where="file")
     entry_canonical = _b64(_get(entry, "canonical", str, where="audit_entry"), what="audit entry canonical")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from shared.web import MAX_INTEGER
+from shared.auth import Principal, require_roles
+from shared.web import MAX_INTEGER, problem
 
+from audit_log.adapters.receipts_client import GateUnavailableError
 from audit_log.domain.errors import (
     EntryNotFoundError,
     NoCheckpointError,
@@ -21,10 +24,13 @@ from audit_log.domain.errors import (
 )
 from audit_log.domain.model import EntrySelection
 from audit_log.entrypoints import schemas
-from audit_log.entrypoints.deps import Auditor, UnitOfWorkDep
-from audit_log.service_layer import commands, handlers
+from audit_log.entrypoints.deps import Auditor, ServiceDep, UnitOfWorkDep
+from audit_log.service_layer import bundle, commands, handlers
 
 router = APIRouter(prefix="/v1", tags=["audit-log"])
+# Because a person's whole trail is what an access request (admin, on contacts) already returns: the
+# operators may assemble it; the log itself (entries, proofs, exports) stays the auditors'.
+TrailReader = Annotated[Principal, Depends(require_roles("auditor", "admin"))]
 #: A subject, type or actor to select entries by.
 Filter = Annotated[str | None, Query(max_length=200)]
 
@@ -196,3 +202,53 @@ async def verify(uow: UnitOfWorkDep, _principal: Auditor) -> schemas.VerifyRepor
     """Recomputes every leaf and root from the canonical bytes; names the first bad index,
     gaps and duplicates."""
     return schemas.VerifyReportPublic.of(await handlers.verify_log(uow))
+
+
+@router.get(
+    "/subjects/{subject_id}/proof-bundle",
+    responses={200: {"content": {"application/json": {}}, "description": "the signed bundle, as a file"}},
+)
+async def proof_bundle(
+    subject_id: Annotated[str, Path(min_length=1, max_length=200)],
+    service: ServiceDep,
+    _principal: TrailReader,
+) -> Response:
+    """Returns one person's proof-of-consent bundle as a downloadable JSON file (`vigie-verify bundle`).
+
+    Every entry filed under the subject below the latest signed checkpoint, with its audit path to that
+    checkpoint and its event (null once an erasure destroyed the key that sealed it), the subject's
+    current data key, every receipt campaign-gate holds about the person with its proof into its chunk
+    root and the chunk's entry with its audit path, the checkpoint itself, and an Ed25519 signature by
+    the log's key over the whole. 404 when the log holds nothing about the subject under a checkpoint;
+    503 when campaign-gate does not answer.
+    """
+    try:
+        signed = await bundle.build_proof_bundle(
+            bundle.BuildProofBundle(subject_id=subject_id, max_items=service.settings.bundle_max_items),
+            service.uow,
+            service.gate(),
+            keys=service.keys,
+            now=service.clock() if service.clock is not None else datetime.now(UTC),
+        )
+    except (NoCheckpointError, bundle.NothingAboutSubjectError) as exc:
+        raise HTTPException(404, str(exc)) from None
+    except bundle.BundleTooLargeError as exc:
+        raise HTTPException(413, str(exc)) from None
+    except TamperedEntryError as exc:
+        raise HTTPException(409, str(exc)) from None
+    except GateUnavailableError as exc:
+        if exc.status in (409, 413):
+            raise HTTPException(exc.status, str(exc)) from None
+        return problem(
+            503,
+            "campaign-gate unavailable",
+            detail=f"the person's receipts could not be read: {exc}",
+            headers={"Retry-After": "5"},
+        )
+    body = json.dumps(signed, indent=1, sort_keys=True, ensure_ascii=True).encode() + b"\n"
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in subject_id)[:80]
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="proof-bundle-{name}.json"'},
+    )
