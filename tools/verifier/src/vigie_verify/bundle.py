@@ -166,9 +166,10 @@ def _prove(canonical: bytes, index: int, path: list[bytes], checkpoint: Checkpoi
         raise BundleError(f"{what}: its canonical bytes do not lead to the signed root ({exc})") from None
 
 
-def _logged(entry: Any, *, where: str) -> tuple[int, bytes, dict[str, Any]]:
+def _logged(entry: Any, *, label: str, position: int) -> tuple[int, bytes, dict[str, Any]]:
     """Returns an entry's index, canonical bytes and what they say, the served fields checked."""
-    index = _get(entry, "index", int, where=where)
+    index = _get(entry, "index", int, where=f"{label} #{position}")
+    where = f"{label} {index}"
     canonical = _b64(entry.get("canonical"), what=f"{where} canonical")
     try:
         document = canonical_document(canonical)
@@ -297,8 +298,7 @@ def verify_bundle(bundle: Any, *, vkey: str, origin: str | None = None) -> Bundl
     previous = -1
     erasures = 0
     for position, entry in enumerate(_get(bundle, "entries", list, where="bundle")):
-        where = f"entry #{position}"
-        index, canonical, document = _logged(entry, where=where)
+        index, canonical, document = _logged(entry, label="entry", position=position)
         where = f"entry {index}"
         if index <= previous:
             raise BundleError(f"{where} is out of order or repeated (after entry {previous})")
@@ -348,7 +348,7 @@ def verify_bundle(bundle: Any, *, vkey: str, origin: str | None = None) -> Bundl
 
     chunks: dict[int, str] = {}
     for position, entry in enumerate(_get(bundle, "chunk_entries", list, where="bundle")):
-        index, canonical, document = _logged(entry, where=f"chunk entry #{position}")
+        index, canonical, document = _logged(entry, label="chunk entry", position=position)
         where = f"chunk entry {index}"
         if document.get("event_type") != CHUNK_EVENT_TYPE:
             raise BundleError(f"{where} is a {document.get('event_type')!r}, not a {CHUNK_EVENT_TYPE}")
