@@ -3,19 +3,16 @@ for the DPO's tools); thin translators between HTTP and the handlers."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
-from shared.logging import correlation_id
+from fastapi.responses import StreamingResponse
 from shared.web import MAX_INTEGER, problem
 
 from contacts.adapters.peers import PeerUnavailableError
-from contacts.domain.errors import DuplicateContactError
 from contacts.domain.model import Contact
 from contacts.domain.requests import (
     DataSubjectRequest,
@@ -24,7 +21,7 @@ from contacts.domain.requests import (
     RequestKind,
     RequestNotFoundError,
 )
-from contacts.entrypoints import import_pool, importing, schemas
+from contacts.entrypoints import import_run, importing, schemas
 from contacts.entrypoints.deps import (
     Admin,
     ContactReader,
@@ -199,28 +196,21 @@ async def record_interaction(
     )
 
 
-@router.post("/contacts:import", response_model=schemas.ImportReport)
+@router.post(
+    "/contacts:import",
+    response_model=schemas.ImportReport,
+    responses={200: {"content": {import_run.NDJSON: {}}}},
+)
 async def import_contacts(
     request: Request, service: ServiceDep, preparer: PreparerDep, principal: ContactWriter
 ) -> Response:
     """Imports CSV or NDJSON rows: valid rows are kept, known people recognised, errors given by row
     number; `results` gives every row's outcome (created, existing or error) with its contact id and
-    external reference, in row order."""
+    external reference, in row order. With `Accept: application/x-ndjson` the report streams as NDJSON
+    lines: each batch's row results once the batch commits, a progress line after each, a summary."""
     body = await request.body()
-    report = _ImportRun(service=service, preparer=preparer, actor=principal.actor)
-    batch: list[import_pool.RawRow] = []
     try:
-        for number, fields, parse_error in importing.raw_rows_of(
-            body, request.headers.get("content-type", "")
-        ):
-            report.rows += 1
-            if fields is None:
-                report.row_error(number, None, [_problem_row(f"row {parse_error}")])
-                continue
-            batch.append((number, fields))
-            if len(batch) >= service.settings.import_batch_rows:
-                await report.batch(batch)
-                batch = []
+        rows = importing.open_rows(body, request.headers.get("content-type", ""))
     except importing.UnsupportedImportFormatError as error:
         raise HTTPException(status_code=415, detail=str(error)) from error
     except UnicodeDecodeError as error:
@@ -233,125 +223,10 @@ async def import_contacts(
             type_="https://vigie.dev/problems/validation",
             errors=[{"field": error.field, "message": str(error), "type": "import_malformed"}],
         )
-    finally:
-        # Because a refused body must not leave a batch being written behind the response.
-        await report.drain()
-    if batch:
-        await report.batch(batch)
-        await report.drain()
-    # Built as bytes: a report of 100,000 rows through the response model costs seconds.
-    return Response(orjson.dumps(report.as_dict()), media_type="application/json")
-
-
-def _problem_row(message: str) -> dict[str, str]:
-    return {"field": "(row)", "message": message, "type": "row_invalid"}
-
-
-class _ImportRun:
-    """One import: batches prepared on the worker pool while the previous one is written, the report."""
-
-    def __init__(self, *, service: ServiceDep, preparer: import_pool.RowPreparer, actor: str) -> None:
-        self.service, self.preparer, self.actor = service, preparer, actor
-        self.rows = 0
-        self.created = 0
-        self.known: list[dict[str, Any]] = []
-        self.errors: list[dict[str, Any]] = []
-        self.errors_omitted = 0
-        self.results: dict[int, dict[str, Any]] = {}
-        self._refs: dict[int, str | None] = {}
-        self._writing: asyncio.Task[None] | None = None
-
-    def row_error(self, row: int, external_ref: str | None, errors: list[dict[str, str]]) -> None:
-        """Records a row in error; the first rows in error are listed with their first problems."""
-        # Because a body of bad rows must not make a report many times its size: the rows in error past
-        # the first ones are counted, in neither `errors` nor `results`.
-        if len(self.errors) >= importing.MAX_REPORTED_ROWS:
-            self.errors_omitted += 1
-            return
-        self.results[row] = {"row": row, "status": "error", "contact_id": None, "external_ref": external_ref}
-        kept = errors[: importing.MAX_ROW_PROBLEMS]
-        if len(errors) > len(kept):
-            kept.append(
-                {
-                    "field": "(row)",
-                    "message": f"and {len(errors) - len(kept)} more problems",
-                    "type": "problems_omitted",
-                }
-            )
-        self.errors.append({"row": row, "errors": kept})
-
-    async def batch(self, rows: list[import_pool.RawRow]) -> None:
-        """Prepares a batch (while the previous one is written), then starts writing it."""
-        prepared = await self.preparer.prepare(
-            rows, actor=self.actor, at=self.service.now(), correlation_id=correlation_id.get()
-        )
-        refs = {number: _external_ref(raw) for number, raw in rows}
-        ready: list[commands.PreparedContact] = []
-        for item in prepared:
-            if isinstance(item, commands.PreparedContact):
-                ready.append(item)
-                self._refs[item.row] = refs[item.row]
-            else:
-                self.row_error(item[0], refs[item[0]], item[1])
-        await self.drain()
-        self._writing = asyncio.create_task(self._store(ready))
-
-    async def drain(self) -> None:
-        """Waits for the batch being written (its error, if any, is raised here)."""
-        writing, self._writing = self._writing, None
-        if writing is not None:
-            await writing
-
-    async def _store(self, ready: list[commands.PreparedContact]) -> None:
-        cmd = commands.ImportPrepared(actor=self.actor, rows=ready)
-        try:
-            outcome = await handlers.import_prepared(cmd, self.service.uow())
-        except DuplicateContactError:
-            # A concurrent writer took an index between the lookup and the insert: the retry sees it as known.
-            outcome = await handlers.import_prepared(cmd, self.service.uow())
-        self.created += len(outcome.created)
-        for number, contact_id in outcome.created.items():
-            self.results[number] = {
-                "row": number,
-                "status": "created",
-                "contact_id": contact_id,
-                "external_ref": self._refs.pop(number, None),
-            }
-        for number, (contact_id, matched_on) in outcome.known.items():
-            self.known.append({"row": number, "existing_contact_id": contact_id, "matched_on": matched_on})
-            self.results[number] = {
-                "row": number,
-                "status": "existing",
-                "contact_id": contact_id,
-                "external_ref": self._refs.pop(number, None),
-                "matched_on": matched_on,
-            }
-
-    def as_dict(self) -> dict[str, Any]:
-        """Returns the report as the ImportReport schema describes it."""
-        return {
-            "rows": self.rows,
-            "created": self.created,
-            "known": sorted(self.known, key=lambda k: k["row"]),
-            "errors": sorted(self.errors, key=lambda e: e["row"]),
-            "errors_omitted": self.errors_omitted,
-            "results": [self.results[n] for n in sorted(self.results)],
-        }
-
-
-def _external_ref(raw: dict[str, Any] | bytes) -> str | None:
-    # The caller's own reference, handed back so that it can map every row (even one in error).
-    if isinstance(raw, bytes):
-        if b'"external_ref"' not in raw:
-            return None
-        try:
-            raw = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(raw, dict):
-            return None
-    value = raw.get("external_ref")
-    return value if isinstance(value, str) and 0 < len(value) <= schemas.MAX_EXTERNAL_REF else None
+    run = import_run.ImportRun(service=service, preparer=preparer, actor=principal.actor, total=rows.total)
+    if import_run.wants_stream(request.headers.get("accept")):
+        return StreamingResponse(run.stream(rows.rows), media_type=import_run.NDJSON)
+    return Response(await run.report(rows.rows), media_type="application/json")
 
 
 @router.post("/retention:sweep", response_model=schemas.SweepReport)

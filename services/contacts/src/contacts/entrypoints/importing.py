@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, cast
 
 import orjson
 from pydantic import ValidationError
@@ -57,40 +58,58 @@ class MalformedImportError(ValueError):
         self.field = field
 
 
+@dataclass(frozen=True)
+class ImportRows:
+    """The rows of an import body, read through once before any is stored: how many, and the rows."""
+
+    #: The data rows the body holds (NDJSON lines that are not blank, CSV rows that are not empty).
+    total: int
+    #: (row number, fields or raw NDJSON line, parse error) for each data row, in order.
+    rows: Iterable[tuple[int, dict[str, Any] | bytes | None, str | None]]
+
+
+def open_rows(body: bytes, content_type: str) -> ImportRows:
+    """Checks the body as a whole and counts its rows; raises UnsupportedImportFormatError,
+    MalformedImportError (CSV header, quoting, oversized cell) or UnicodeDecodeError (CSV not UTF-8).
+
+    An NDJSON row comes as its raw line (parsed where it is validated, in a worker process); blank
+    lines are skipped and an oversized line is that row's error.
+    """
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in NDJSON_TYPES:
+        lines = body.split(b"\n")
+        # isspace() rather than strip(): the same test without copying every line.
+        total = sum(1 for line in lines if len(line) > MAX_ROW_BYTES or (line and not line.isspace()))
+        return ImportRows(total=total, rows=_raw_ndjson_rows(lines))
+    if media in CSV_TYPES:
+        text = body.decode("utf-8-sig")
+        names, total = _checked_csv(text)
+        return ImportRows(total=total, rows=_csv_rows(text, names) if names is not None else ())
+    raise UnsupportedImportFormatError(
+        f"content type {media or '(none)'} is not one of {', '.join(CSV_TYPES + NDJSON_TYPES)}"
+    )
+
+
 def rows_of(body: bytes, content_type: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     """Yields (row number, fields, parse error) for each data row; CSV rows count from 1 after the header."""
     media = content_type.split(";", 1)[0].strip().lower()
-    if media in CSV_TYPES:
-        yield from _csv_rows(body)
-    elif media in NDJSON_TYPES:
+    if media in NDJSON_TYPES:
         yield from _ndjson_rows(body)
-    else:
-        raise UnsupportedImportFormatError(
-            f"content type {media or '(none)'} is not one of {', '.join(CSV_TYPES + NDJSON_TYPES)}"
-        )
-
-
-def raw_rows_of(
-    body: bytes, content_type: str
-) -> Iterator[tuple[int, dict[str, Any] | bytes | None, str | None]]:
-    """Like `rows_of`, but an NDJSON row comes as its raw line (parsed where it is validated, in a
-    worker process); blank lines are skipped and an oversized line is that row's error."""
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media not in NDJSON_TYPES:
-        yield from rows_of(body, content_type)
         return
-    for number, line in enumerate(body.split(b"\n"), start=1):
+    yield from cast(
+        Iterator[tuple[int, dict[str, Any] | None, str | None]], open_rows(body, content_type).rows
+    )
+
+
+def _raw_ndjson_rows(lines: list[bytes]) -> Iterator[tuple[int, dict[str, Any] | bytes | None, str | None]]:
+    for number, line in enumerate(lines, start=1):
         if len(line) > MAX_ROW_BYTES:
             yield number, None, f"is longer than {MAX_ROW_BYTES} bytes"
-        elif line.strip():
+        elif line and not line.isspace():
             yield number, line, None
 
 
-def _csv_rows(body: bytes) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    text = body.decode("utf-8-sig")
-    names = _checked_csv(text)
-    if names is None:
-        return
+def _csv_rows(text: str, names: list[str]) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     reader = csv.reader(io.StringIO(text))
     next(reader)
     for number, cells in enumerate(reader, start=1):
@@ -102,21 +121,24 @@ def _csv_rows(body: bytes) -> Iterator[tuple[int, dict[str, Any] | None, str | N
         yield number, _purchase_columns(_unflatten(names, cells)), None
 
 
-def _checked_csv(text: str) -> list[str] | None:
-    """Returns the header's column names after reading the whole body once; raises MalformedImportError.
+def _checked_csv(text: str) -> tuple[list[str] | None, int]:
+    """Returns the header's column names and the number of data rows after reading the whole body once;
+    raises MalformedImportError.
 
     Because the import stores rows batch by batch, a body that breaks off half-way must be refused
     before its first batch is stored.
     """
     reader = csv.reader(io.StringIO(text))
+    total = 0
     try:
         header = next(reader, None)
         if header is None:
-            return None
+            return None, 0
         names = [name.strip() for name in header]
         _check_header(names)
-        for _cells in reader:
-            pass
+        for cells in reader:
+            if cells:
+                total += 1
     except csv.Error as error:
         line = reader.line_num
         if "field larger than field limit" in str(error):
@@ -124,7 +146,7 @@ def _checked_csv(text: str) -> list[str] | None:
         else:
             message = f"line {line} is not valid CSV"
         raise MalformedImportError(message, field=f"line {line}") from None
-    return names
+    return names, total
 
 
 def _check_header(names: list[str]) -> None:
