@@ -1,9 +1,10 @@
 """Session-wide test infrastructure: a real Kafka broker and a real PostgreSQL, started once.
 
 `KAFKA_BOOTSTRAP_SERVERS` and `VIGIE_TEST_DATABASE_URL` (an admin URL) point the tests at existing
-servers (a laptop with Docker can start them with containers and export these); otherwise the
-fixtures start a KRaft broker from Maven Central jars and a private PostgreSQL cluster (installing
-Debian's package when absent), and stop them by PID at the end.
+servers. Otherwise, where a Docker engine answers, the fixtures start both in containers
+(testcontainers); elsewhere a KRaft broker from Maven Central jars and a private PostgreSQL cluster
+(installing Debian's package when absent), stopped by PID at the end. `VIGIE_TEST_INFRA` (`auto`,
+`containers`, `local`) overrides the choice: see `shared.testing.infra`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from shared.testing.infra import Infra
 
 # Because the repository's `shared/` folder would otherwise shadow the installed `shared` package
 # under pytest's importlib mode.
@@ -24,10 +26,27 @@ ROOT = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
+def infra_choice() -> Infra:
+    """Where the session's servers come from: containers where a Docker engine answers, else local."""
+    from shared.testing.infra import choose, docker_engine_reachable
+
+    return choose(os.environ, engine_reachable=docker_engine_reachable)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
     """Returns the bootstrap address of a real Kafka broker for the whole session."""
     if env := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield env
+        return
+    if request.getfixturevalue("infra_choice") is Infra.CONTAINERS:
+        from shared.testing.infra import start_kafka_container
+
+        server = start_kafka_container()
+        try:
+            yield server.address
+        finally:
+            server.stop()
         return
     from infra import local_kafka
 
@@ -41,10 +60,19 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_admin_url() -> Iterator[str]:
+def postgres_admin_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """Returns an admin URL of a real PostgreSQL server for the whole session."""
     if env := os.environ.get("VIGIE_TEST_DATABASE_URL"):
         yield env
+        return
+    if request.getfixturevalue("infra_choice") is Infra.CONTAINERS:
+        from shared.testing.infra import start_postgres_container
+
+        server = start_postgres_container()
+        try:
+            yield server.address
+        finally:
+            server.stop()
         return
     from infra import local_postgres
 
