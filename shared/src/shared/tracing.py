@@ -425,9 +425,9 @@ def links_to(values: Iterable[str | bytes | None], *, limit: int = 128) -> list[
 def trace_context_of(span: Span) -> TraceContext:
     """Returns the propagated form of a span: its trace id, its own id and its sampled flag."""
     ctx = span.get_span_context()
-    return TraceContext(
-        format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), format(ctx.trace_flags, "02x")
-    )
+    # Because the SDK also sets Trace Context level 2's "random" bit (03); the headers stay level 1's.
+    sampled = ctx.trace_flags & TraceFlags.SAMPLED
+    return TraceContext(format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), format(sampled, "02x"))
 
 
 def current_span_trace() -> TraceContext | None:
