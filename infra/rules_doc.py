@@ -129,6 +129,72 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "the EEA, and a purpose recorded in the register of processing (Art. 30) with a lawful basis "
         "that fits the channel. The rule book's section I has no ids; PROC-01 to PROC-05 are the gate's.",
     ),
+    "STUDY": (
+        "Déployer: the per-operation study (campaign review and every check)",
+        "Each promotional operation is studied before it runs, for its targets and its message (the source "
+        "article's déployer stage): the campaign's `study` answers five questions in a structured form "
+        "(target and criteria, message, offer conditions, partner transfers, tracking; the last for e-mail "
+        "and SMS). An unanswered question blocks; each answer is signed off by a reviewer, other than its "
+        "author, in the approval (basis, explanation, reference), citing the digest of the answer, so a "
+        "changed answer needs a new sign-off. The answers feed RENT, TRACK and SALE below. Ids are the "
+        "gate's (issue 19); docs/deployer.md says what the study records.",
+    ),
+    "RENT": (
+        "Déployer: file rental and transfer to partners",
+        "A campaign that rents or transfers recipients' data to partners needs, per recipient, a consent "
+        "that names each partner or its category (consent's `partners`, `partner_categories`); a category "
+        "alone asks review (the CNIL expects the list of partners to be accessible at collection); postal "
+        "mail asks review instead of blocking. When the partner receives the data, the study must declare "
+        "that it gives the recipients the Art. 14 information at its first communication.",
+    ),
+    "TRACK": (
+        "Déployer: tracking in e-mails",
+        "Opening pixels and tracked links that follow each recipient read information from their terminal "
+        "(art. 82 loi Informatique et Libertés): each recipient's consent is needed (consent's "
+        "`email_tracking`), or the campaign drops the tracking. Tracking declared as aggregate only asks a "
+        "reviewer to confirm that no opening or click is tied to anyone.",
+    ),
+    "SALE": (
+        "Déployer: refusal of sale",
+        "A promotion may be reserved to a target; refusing the product itself to consumers outside it is a "
+        "refusal of sale (L121-11 C. consom.) unless there is a legitimate reason, which the study states "
+        "and a reviewer signs off.",
+    ),
+    "REG": (
+        "Prévoir: the campaign held to its register entry (campaign review and every check)",
+        "A campaign runs inside the processing its purpose's register entry (Art. 30) describes: on a "
+        "channel the entry covers, with data categories and special categories it declares, through "
+        "processors and parties it lists, keeping data no longer than it says, and with a DPIA reference "
+        "when the entry or the campaign profiles at scale (Art. 35). consent publishes the entry's facts "
+        "with each version (`entry` of purpose_registered / purpose_revised); what an entry does not state "
+        "(no channel, no retention in months) is not checked and stays a human's call. Categories the "
+        "targeting's attribute names only suggest ask review; what the campaign declares is checked. The "
+        "ids are the gate's (issue 19).",
+    ),
+    "PAR": (
+        "Encadrer: every party on every send (campaign review and every check)",
+        "A campaign names every party its sends run through (router, call centre, data source, tracking "
+        "provider, integrator, hosting, printer). Each must be in consent's register of parties (else the "
+        "gate fails closed), registered in a role that can play its part on the send, under a contract in "
+        "force at the moment of sending with the clauses its roles require, and with the contract terms "
+        "consent checks (TERM-01..06) settled: unsettled staff confidentiality or security obligations "
+        "block, unsettled ownership, licence or reversibility ask a reviewer. The campaign's single "
+        "`processor_id` keeps its PROC-01..03 checks. The ids are the gate's (issue 19).",
+    ),
+    "RIGHTS": (
+        "Rights: restriction of processing, contesting automated decisions (each recipient, campaign review)",
+        "A person who obtained the restriction of processing (Art. 18(1): accuracy contested, unlawful "
+        "processing with erasure opposed, data needed for legal claims, an objection being verified) keeps "
+        "their data stored but not used: contacts records the restriction from the request "
+        "(`POST /v1/requests`, kind `restriction`, with its `grounds`) and publishes it in the contact's "
+        "facts; the gate blocks every send to them until it is lifted, the person informed beforehand "
+        "(Art. 18(3), `POST /v1/requests/{id}/restriction-lifting`). A campaign that takes a solely "
+        "automated decision with significant effect (DISC-07 asks its Art. 22(2) basis) must offer the "
+        "person a route to contest it (Art. 22(3)): contacts' contestation requests go to a human "
+        "reviewer's queue (`GET /v1/contestations`) with a deadline, a named reviewer and an outcome with "
+        "reasons, each step in the audit log. The scope of an objection (all direct marketing, one "
+        "channel, one purpose) is UNI-01's. The ids are the gate's (issue 19).",
+    ),
 }
 
 

@@ -132,6 +132,8 @@ _BUILT_BY = [
     ("RecipientFacts.suppression_hits", projection, "_chunk", "SuppressionHit"),
     ("CampaignFacts", campaigns, "campaign_facts", "CampaignFacts"),
     ("CampaignFacts.processor", campaigns, "_processor", "ProcessorFacts"),
+    ("CampaignFacts.register", campaigns, "_register_entry", "RegisterEntryFacts"),
+    ("CampaignFacts.parties", campaigns, "_party", "CampaignParty"),
 ]
 
 
@@ -288,11 +290,29 @@ async def _every_event_the_gate_reads(world: World) -> None:
     )
     notice_id = await world.notice(purpose_id)
     await world.deliver(notice_id, contact_id)
-    pending = await world.consent_to(contact_id, purpose_id, double_opt_in=True)
+    pending = await world.consent_to(
+        contact_id,
+        purpose_id,
+        double_opt_in=True,
+        partners=["Assur Plus SA"],
+        partner_categories=["insurance"],
+        email_tracking=True,
+    )
     await world.post("consent", f"/v1/consents/{pending['consent_id']}/confirmation")
     await world.post("consent", f"/v1/consents/{pending['consent_id']}/withdrawal")
     await world.consent_to(contact_id, purpose_id, channel="phone_human", out_of_hours_calls=True)
     await world.post("consent", "/v1/objections", {"contact_id": contact_id, "scope": "sms_mms"})
+    await world.post(
+        "consent", "/v1/objections", {"contact_id": contact_id, "scope": "purpose", "purpose_id": purpose_id}
+    )
+    restriction = await world.post(
+        "contacts", "/v1/requests", {"kind": "restriction", "contact_id": contact_id, "grounds": "legal_claims"}
+    )
+    await world.post(
+        "contacts",
+        f"/v1/requests/{restriction['id']}/restriction-lifting",
+        {"reason": "claim settled", "informed_at": datetime.now(UTC).isoformat(), "informed_by": "letter"},
+    )
     party = await world.post(
         "consent",
         "/v1/parties",

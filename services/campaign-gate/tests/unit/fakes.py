@@ -279,11 +279,15 @@ class FakeProjectionRepository(AbstractProjectionRepository):
         scope: str,
         at: datetime,
         blind_indexes: Iterable[str],
+        channel: str | None = None,
+        purpose_id: str | None = None,
     ) -> None:
         self._state.objections[objection_id] = {
             "objection_id": objection_id,
             "contact_id": contact_id,
             "scope": scope,
+            "channel": channel,
+            "purpose_id": purpose_id,
             "at": at,
             "blind_indexes": sorted(set(blind_indexes)),
         }
@@ -308,6 +312,7 @@ class FakeProjectionRepository(AbstractProjectionRepository):
         name: str | None,
         retired: bool,
         art14_exemption_claimed: bool | None = None,
+        entry: Mapping[str, Any] | None = None,
     ) -> None:
         row = self._state.purposes.setdefault(
             purpose_id,
@@ -323,6 +328,7 @@ class FakeProjectionRepository(AbstractProjectionRepository):
             ("lawful_basis", lawful_basis),
             ("name", name),
             ("art14_exemption_claimed", art14_exemption_claimed),
+            ("entry", dict(entry) if entry is not None else None),
         ):
             if value is not None:
                 row[key] = value
@@ -378,6 +384,9 @@ class FakeProjectionRepository(AbstractProjectionRepository):
 
     async def purpose(self, purpose_id: str) -> Mapping[str, Any] | None:
         return self._state.purposes.get(purpose_id)
+
+    async def parties(self, party_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        return {i: self._state.parties[i] for i in party_ids if i in self._state.parties}
 
     async def processor(self, processor_id: str) -> Mapping[str, Any] | None:
         row = self._state.processors.get(processor_id)

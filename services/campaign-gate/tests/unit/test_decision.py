@@ -49,7 +49,7 @@ def test_a_compliant_recipient_is_allowed_with_its_basis_and_evidence() -> None:
     assert result.decision is Decision.ALLOW
     assert rule_ids(result) == ["ELEC-01", "ELEC-02"]
     assert result.evidence == ("consent:c-email",)
-    assert result.ruleset_version == rules.RULESET_VERSION == "2026-11-29"
+    assert result.ruleset_version == rules.RULESET_VERSION == "2026-12-07"
 
 
 def test_block_wins_over_review_and_over_any_basis() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -12,6 +13,7 @@ from campaign_gate.domain.facts import (
     Audience,
     BrokerVerification,
     CampaignFacts,
+    CampaignParty,
     Channel,
     ContactKind,
     ContractFact,
@@ -21,10 +23,15 @@ from campaign_gate.domain.facts import (
     PhoneCollection,
     ProcessorFacts,
     RecipientFacts,
+    RefusalReason,
+    RegisterEntryFacts,
     Relationship,
+    SendRole,
+    StudyFacts,
     SuppressionHit,
     SuppressionKind,
     TargetingCriterion,
+    TransferMode,
     VendorGap,
 )
 from campaign_gate.domain.review import review_campaign
@@ -41,7 +48,9 @@ from campaign_gate_examples import (
     consent,
     message,
     recipient,
+    renting,
     script,
+    study,
     without_consent,
 )
 
@@ -105,6 +114,21 @@ RECIPIENT_CASES: list[Case] = [
     # A. Universal rules.
     Case("UNI-01", BLOCK, recipient(objections=(Objection("o-1", T),)), label="global objection"),
     Case("UNI-01", BLOCK, recipient(objections=(Objection("o-2", T, S),)), channel=S, label="SMS objection"),
+    # Section R (rights): the scope of an objection, and the restriction of processing (Art. 18).
+    Case(
+        "UNI-01",
+        BLOCK,
+        recipient(objections=(Objection("o-p", T, purpose_id="P-prospection"),)),
+        channel=S,
+        label="objection to the campaign's purpose, on any channel",
+    ),
+    Case(
+        "ELEC-01",
+        ALLOW,
+        recipient(objections=(Objection("o-q", T, purpose_id="P-newsletter"),)),
+        label="objection to another purpose spares this one",
+    ),
+    Case("RIGHTS-01", BLOCK, recipient(restricted=True, restriction_request_id="req-1"), label="restricted"),
     Case(
         "ELEC-01", ALLOW, recipient(objections=(Objection("o-3", T, S),)), label="SMS objection spares e-mail"
     ),
@@ -470,6 +494,30 @@ RECIPIENT_CASES: list[Case] = [
         },
         label="expired processor contract",
     ),
+    # J. Issue 19: file rental or transfer to partners, per-recipient e-mail tracking.
+    Case("RENT-01", BLOCK, recipient(), campaign={"study": renting()}, label="consent names no partner"),
+    Case(
+        "RENT-01",
+        REVIEW,
+        recipient(consents=(consent(E, partner_categories=frozenset({"insurance", "travel"})),)),
+        campaign={"study": renting()},
+        label="consent names the partners' categories only",
+    ),
+    Case(
+        "RENT-01",
+        REVIEW,
+        recipient(),
+        channel=M,
+        campaign={"study": renting()},
+        label="postal: no consent names the partners",
+    ),
+    Case(
+        "TRACK-01",
+        BLOCK,
+        recipient(),
+        campaign={"study": study(tracking=True, per_recipient_tracking=True)},
+        label="tracked per recipient without consent",
+    ),
 ]
 
 
@@ -668,6 +716,110 @@ REVIEW_CASES: list[ReviewCase] = [
     ReviewCase(
         "PROC-05", Outcome.NEEDS_REVIEW, campaign(P, send_at=SEND_OPT_IN), "B2C calls on legitimate interest"
     ),
+    # J. Issue 19: the per-operation study, file transfer, tracking, refusal of sale.
+    *(
+        ReviewCase(rule_id, Outcome.BLOCK, campaign(study=StudyFacts()), f"'{q.value}' unanswered")
+        for q, rule_id in rules.STUDY_RULES.items()
+    ),
+    *(
+        ReviewCase(rule_id, Outcome.NEEDS_REVIEW, campaign(), f"'{q.value}' answered: sign-off")
+        for q, rule_id in rules.STUDY_RULES.items()
+    ),
+    ReviewCase(
+        "RENT-02",
+        Outcome.BLOCK,
+        campaign(study=renting(transfer_mode=TransferMode.TRANSFERRED)),
+        "transferred, partner's Art. 14 information not declared",
+    ),
+    ReviewCase("TRACK-02", Outcome.NEEDS_REVIEW, campaign(study=study(tracking=True)), "aggregate tracking"),
+    ReviewCase(
+        "SALE-01",
+        Outcome.BLOCK,
+        campaign(study=study(refuses_product_outside_target=True)),
+        "refused outside the target, no reason",
+    ),
+    ReviewCase(
+        "SALE-01",
+        Outcome.NEEDS_REVIEW,
+        campaign(
+            study=study(refuses_product_outside_target=True, refusal_reason=RefusalReason.REGULATED_PRODUCT)
+        ),
+        "refused outside the target for a regulated product",
+    ),
+]
+
+
+# Issue 19: the register entry (REG-*) and every party on every send (PAR-*); both ways in
+# test_register_and_parties.py.
+_ENTRY = RegisterEntryFacts(
+    version=1,
+    channels=frozenset({Channel.EMAIL}),
+    data_categories=frozenset({"identity"}),
+    processor_ids=frozenset({"PR-1"}),
+    retention_months=36,
+)
+_PARTY = CampaignParty(
+    "PA-1",
+    SendRole.ROUTER,
+    known=True,
+    name="Routeur SAS",
+    roles=frozenset({"processor"}),
+    active=True,
+    contract_signed_at=datetime(2026, 1, 1, tzinfo=UTC),
+    term_gaps=(),
+    purpose_ids=frozenset({"P-prospection"}),
+)
+REVIEW_CASES += [
+    ReviewCase("REG-01", Outcome.BLOCK, campaign(S, register=_ENTRY), "SMS, entry covers e-mail"),
+    ReviewCase(
+        "REG-02",
+        Outcome.BLOCK,
+        campaign(register=_ENTRY, data_categories=frozenset({"location"})),
+        "location",
+    ),
+    ReviewCase(
+        "REG-03",
+        Outcome.BLOCK,
+        campaign(register=_ENTRY, special_categories=frozenset({"health_data"})),
+        "health data, entry says none",
+    ),
+    ReviewCase("REG-04", Outcome.BLOCK, campaign(register=_ENTRY, processor_id="PR-2"), "unlisted processor"),
+    ReviewCase("REG-05", Outcome.BLOCK, campaign(register=_ENTRY, retention_months=60), "60 > 36 months"),
+    ReviewCase(
+        "REG-06",
+        Outcome.BLOCK,
+        campaign(register=_ENTRY, uses_profiling=True, large_scale_profiling=True),
+        "profiling at scale, no DPIA",
+    ),
+    ReviewCase(
+        "PAR-01", Outcome.BLOCK, campaign(parties=(CampaignParty("PA-x", SendRole.ROUTER),)), "unknown"
+    ),
+    ReviewCase(
+        "PAR-02",
+        Outcome.BLOCK,
+        campaign(parties=(dataclasses.replace(_PARTY, contract_signed_at=None),)),
+        "no contract",
+    ),
+    ReviewCase(
+        "PAR-03",
+        Outcome.BLOCK,
+        campaign(parties=(dataclasses.replace(_PARTY, roles=frozenset({"consultant"})),)),
+        "router registered as consultant",
+    ),
+    ReviewCase(
+        "PAR-04",
+        Outcome.BLOCK,
+        campaign(parties=(dataclasses.replace(_PARTY, missing_clauses=("processor: form",)),)),
+        "clause missing",
+    ),
+    ReviewCase(
+        "PAR-05",
+        Outcome.BLOCK,
+        campaign(
+            parties=(dataclasses.replace(_PARTY, term_gaps=("TERM-05 terms.security.art32_measures",)),)
+        ),
+        "security unsettled",
+    ),
 ]
 
 
@@ -680,7 +832,10 @@ def test_each_campaign_rule_gives_the_expected_finding(case: ReviewCase) -> None
 @pytest.mark.parametrize("channel", list(Channel))
 def test_the_example_campaign_passes_review_on_every_channel(channel: Channel) -> None:
     findings = review_campaign(campaign(channel), at=at_for(SEND_BLOCTEL))
-    assert [f for f in findings if f.outcome is not Outcome.ALLOW_BASIS] == []
+    # Every campaign asks a reviewer to sign off each answer of its study (issue 19), and nothing more.
+    study_ids = set(rules.STUDY_RULES.values())
+    assert [f for f in findings if f.outcome is not Outcome.ALLOW_BASIS and f.rule_id not in study_ids] == []
+    assert {f.outcome for f in findings if f.rule_id in study_ids} == {Outcome.NEEDS_REVIEW}
 
 
 def test_every_rule_in_the_table_has_at_least_one_case() -> None:

@@ -124,6 +124,14 @@ def test_every_campaign_rule_that_can_ask_for_review_has_its_own_grounds() -> No
         "PROC-01",
         "PROC-02",
         "PROC-04",
+        "RENT-02",
+        # Issue 19: these only block (REG-01, REG-04, PAR-01..04).
+        "REG-01",
+        "REG-04",
+        "PAR-01",
+        "PAR-02",
+        "PAR-03",
+        "PAR-04",
     }
     assert reviewing - set(review.SIGN_OFF_GROUNDS) == set()
     assert all(g.bases and len(set(g.bases)) == len(g.bases) for g in review.SIGN_OFF_GROUNDS.values())
@@ -152,13 +160,13 @@ def test_the_message_must_name_the_sending_entity(shown: str, expected: tuple[st
 # --- Defect 5 and 8: campaign facts from the API ----------------------------------------------------------
 
 #: Facts the gate derives rather than reads from the campaign body.
-DERIVED = {"campaign_id", "purpose_lawful_basis", "approved", "purpose_registered", "processor"}
+DERIVED = {"campaign_id", "purpose_lawful_basis", "approved", "purpose_registered", "processor", "register"}
 
 FULL = schemas.CampaignFields(
     purpose_id="P-2",
     channel=Channel.SMS_MMS,
     sender_entity="Beta SAS",
-    processor_id=None,
+    processor_id="PR-1",
     message=schemas.Message(
         **{
             name: (True if f.type in ("bool", "bool | None") else "x")
@@ -187,6 +195,27 @@ FULL = schemas.CampaignFields(
     manipulative_design=True,
     art9_explicit_consent_only=True,
     dpia_reference="DPIA-1",
+    data_categories=["identity", "economic_financial"],
+    special_categories=["health_data"],
+    retention_months=24,
+    parties=[schemas.NamedParty(party_id="PA-1", role="router")],
+    study=schemas.Study(
+        target=schemas.StudyTarget(population="Clients", criteria=["age"], criteria_reason="Majeurs"),
+        message=schemas.StudyMessage(summary="Offre", claims_substantiated=True),
+        offer=schemas.StudyOffer(
+            conditions="-10 %",
+            reserved_to_target=True,
+            refuses_product_outside_target=True,
+            refusal_reason="regulated_product",
+        ),
+        partners=schemas.StudyPartners(
+            transfers=True,
+            mode="transferred",
+            partners=[schemas.Partner(name="Assur SA", category="insurance")],
+            partner_informs_art14=True,
+        ),
+        tracking=schemas.StudyTracking(opening_pixels=True, per_recipient=True),
+    ),
 )
 MINIMAL = schemas.CampaignFields(
     purpose_id="P-1",
@@ -209,7 +238,7 @@ def test_every_campaign_fact_the_rules_read_is_set_from_the_campaign_api() -> No
         if f.name not in DERIVED and getattr(full, f.name) == getattr(minimal, f.name)
     ]
     assert unset == []
-    for part in ("message", "call_script"):
+    for part in ("message", "call_script", "study"):
         same = [
             f.name
             for f in dataclasses.fields(getattr(full, part))

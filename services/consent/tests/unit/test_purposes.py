@@ -21,6 +21,7 @@ def test_registering_a_purpose_makes_version_one_in_force_and_records_the_fact(m
             name="Prospection par e-mail",
             lawful_basis="consent",
             at=t0,
+            entry=model.entry_facts(purpose.versions[0]),
         )
     ]
 
@@ -44,6 +45,7 @@ def test_a_revision_makes_version_two_and_keeps_version_one_closed(make_purpose,
         changed_fields=("data_subjects", "retention"),
         lawful_basis="consent",
         at=later,
+        entry=model.entry_facts(revised),
     )
 
 
@@ -147,3 +149,40 @@ def test_an_art14_exemption_claim_needs_its_ground_and_reaches_the_purpose_event
 def test_a_purpose_claims_no_art14_exemption_unless_stated(make_purpose):
     registered = make_purpose().events[-1]
     assert registered.art14_exemption_claimed is False and registered.art14_exemption_ground is None
+
+
+def test_the_register_entry_facts_name_channels_categories_retention_profiling_and_dpia(make_purpose, t0):
+    """What the gate holds each campaign to (REG-*): codes, ids and numbers, not the register's free text."""
+    purpose = make_purpose(
+        channels=["email", "sms_mms", "email"],
+        retention_months=36,
+        profiling=True,
+        dpia_required=True,
+        dpia_reference="AIPD-2026-01",
+        processor_ids=["routeur-1"],
+        data_categories={model.DataCategory.IDENTITY: ("nom",), model.DataCategory.INTERNET: ()},
+    )
+
+    entry = purpose.events[0].entry
+
+    assert entry == {
+        "version": 1,
+        "channels": ["email", "sms_mms"],
+        "data_categories": ["identity"],
+        "special_categories": False,
+        "processor_ids": ["routeur-1"],
+        "retention_months": 36,
+        "profiling": True,
+        "dpia_required": True,
+        "dpia_reference": "AIPD-2026-01",
+    }
+    revised = purpose.revise(at=t0 + timedelta(days=1), channels=["postal_addressed"], profiling=False)
+    assert revised.channels == (model.Channel.POSTAL_ADDRESSED,)
+    assert purpose.events[-1].entry["channels"] == ["postal_addressed"]
+    assert purpose.events[-1].entry["profiling"] is False
+    assert set(purpose.events[-1].changed_fields) == {"channels", "profiling"}
+
+
+def test_a_retention_of_less_than_a_month_is_refused(make_purpose):
+    with pytest.raises(errors.InvalidRevisionError):
+        make_purpose(retention_months=0)

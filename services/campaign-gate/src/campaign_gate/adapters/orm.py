@@ -48,6 +48,9 @@ gate_contacts = sa.Table(
     #: What the consumer was told when their number was collected (TEL26-03), or null.
     sa.Column("phone_collection", sa.JSON, nullable=True),
     sa.Column("stop_pub", sa.Boolean, nullable=False),
+    #: Art. 18 restriction of processing and the data-subject request that made it (from 0008).
+    sa.Column("restricted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("restriction_request_id", sa.String(64), nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", _TS, nullable=False),
 )
@@ -74,6 +77,11 @@ gate_consents = sa.Table(
     sa.Column("explicit", sa.Boolean, nullable=False),
     sa.Column("given_by", sa.JSON, nullable=False),
     sa.Column("out_of_hours_calls", sa.Boolean, nullable=False),
+    #: Issue 19 (migration 0009): the partners and partner categories the consent names (RENT-01), and
+    #: consent to per-recipient e-mail tracking (TRACK-01), as consent published them.
+    sa.Column("partners", sa.JSON, nullable=True),
+    sa.Column("partner_categories", sa.JSON, nullable=True),
+    sa.Column("email_tracking", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("updated_at", _TS, nullable=False),
     sa.Index("ix_gate_consents_contact", "contact_id", "purpose_id", "channel"),
 )
@@ -83,8 +91,11 @@ gate_objections = sa.Table(
     metadata,
     sa.Column("objection_id", sa.String(64), primary_key=True),
     sa.Column("contact_id", sa.String(64), nullable=True, index=True),
+    #: `all_direct_marketing`, `channel` (with `channel`) or `purpose` (with `purpose_id`), from 0008.
     sa.Column("scope", sa.String(32), nullable=False),
     sa.Column("at", _TS, nullable=False),
+    sa.Column("channel", sa.String(32), nullable=True),
+    sa.Column("purpose_id", sa.String(64), nullable=True),
 )
 
 gate_objection_indexes = sa.Table(
@@ -125,6 +136,8 @@ gate_purposes = sa.Table(
     sa.Column("retired", sa.Boolean, nullable=False),
     #: The register entry claims the Art. 14(5)(b) exemption (INFO-03).
     sa.Column("art14_exemption_claimed", sa.Boolean, nullable=False),
+    #: The register-entry facts of the version in force, as consent published them (REG-*); null: none seen.
+    sa.Column("entry", sa.JSON, nullable=True),
 )
 
 gate_processors = sa.Table(
@@ -153,6 +166,10 @@ gate_parties = sa.Table(
     sa.Column("missing_clauses", sa.JSON, nullable=True),
     #: The processor record the party works under (consent's link); its clause gaps block that processor.
     sa.Column("processor_id", sa.String(64), nullable=True, index=True),
+    #: The purposes consent records the party as touching (REG-04) and its contract's TERM gaps as
+    #: [{"rule", "field"}] (PAR-05); null: the events seen did not say.
+    sa.Column("purpose_ids", sa.JSON, nullable=True),
+    sa.Column("term_gaps", sa.JSON, nullable=True),
 )
 
 projection_offsets = sa.Table(

@@ -45,6 +45,42 @@ CONTACT_CHANNELS: dict[str, tuple[Channel, ...]] = {
     "fax": (Channel.FAX,),
 }
 ALL_DIRECT_MARKETING = "all_direct_marketing"
+#: The other scopes of an objection: one channel (every purpose), one register purpose (every channel).
+CHANNEL_SCOPE, PURPOSE_SCOPE = "channel", "purpose"
+_CHANNEL_NAMES = frozenset(ch.value for ch in Channel)
+
+
+def objection_scope(
+    scope: Any, channel: Any = None, purpose_id: Any = None
+) -> tuple[str, str | None, str | None]:
+    """Returns an objection's (scope, channel, purpose id) as the gate stores them, from consent's event.
+
+    A channel's name as the scope (consent's events before scopes were explicit) is scope `channel` on
+    that channel. A scope the gate cannot read, or one without its channel or purpose, is stored as an
+    objection to all direct marketing: an objection is never dropped, and when in doubt it covers more.
+    """
+    text = str(scope) if scope is not None else ALL_DIRECT_MARKETING
+    if text in _CHANNEL_NAMES:
+        return CHANNEL_SCOPE, text, None
+    if text == CHANNEL_SCOPE and str(channel) in _CHANNEL_NAMES:
+        return CHANNEL_SCOPE, str(channel), None
+    if text == PURPOSE_SCOPE and isinstance(purpose_id, str) and purpose_id:
+        return PURPOSE_SCOPE, None, purpose_id
+    return ALL_DIRECT_MARKETING, None, None
+
+
+def objection_applies(
+    scope: str, channel: str | None, purpose_id: str | None, *, to_channel: Channel, to_purpose: str
+) -> bool:
+    """Says whether a stored objection forbids a send on `to_channel` for `to_purpose`."""
+    scope, channel, purpose_id = objection_scope(scope, channel, purpose_id)
+    if scope == CHANNEL_SCOPE:
+        return channel == to_channel.value
+    if scope == PURPOSE_SCOPE:
+        return purpose_id == to_purpose
+    return True
+
+
 _CHUNK = 5000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -94,6 +130,17 @@ def _phone_collection(value: Any) -> dict[str, bool] | None:
         key: bool(value.get(key, False))
         for key in ("told_calls_need_consent", "during_contract", "contract_states_calls_need_consent")
     }
+
+
+def _restriction(value: Any) -> dict[str, Any]:
+    """The restriction of processing (Art. 18) contacts publishes: an object while it holds, null once
+    lifted or never asked (a producer from before restrictions published no key: none was possible)."""
+    if value is None:
+        return {"restricted": False, "restriction_request_id": None}
+    if not isinstance(value, Mapping):
+        raise ValueError("a contact restriction that is not an object")
+    request_id = value.get("request_id")
+    return {"restricted": True, "restriction_request_id": str(request_id)[:64] if request_id else None}
 
 
 #: The facts without which a contact row would rest on assumed values (an "active" consumer prospect).
@@ -161,6 +208,7 @@ def contact_row(contact_id: str, facts: Any, *, at: datetime) -> dict[str, Any]:
         "last_call_refusal_at": parse_time(facts.get("last_call_refusal_at")),
         "phone_collection": _phone_collection(facts.get("phone_collection")),
         "stop_pub": bool(facts.get("stop_pub", False)),
+        **_restriction(facts.get("restriction")),
         "version": version,
         "updated_at": at,
     }
@@ -345,8 +393,11 @@ class AbstractProjectionRepository(abc.ABC):
         scope: str,
         at: datetime,
         blind_indexes: Iterable[str],
+        channel: str | None = None,
+        purpose_id: str | None = None,
     ) -> None:
-        """Stores an objection and the blind indexes it also applies to."""
+        """Stores an objection (its scope as `objection_scope` returns it) and the blind indexes it also
+        applies to."""
 
     @abc.abstractmethod
     async def put_notice(
@@ -368,8 +419,9 @@ class AbstractProjectionRepository(abc.ABC):
         name: str | None,
         retired: bool,
         art14_exemption_claimed: bool | None = None,
+        entry: Mapping[str, Any] | None = None,
     ) -> None:
-        """Stores a purpose's version in force (a retirement keeps the last basis and claims)."""
+        """Stores a purpose's version in force (a retirement keeps the last basis, claims and entry facts)."""
 
     @abc.abstractmethod
     async def put_party(self, *, party_id: str, values: Mapping[str, Any]) -> None:
@@ -410,6 +462,10 @@ class AbstractProjectionRepository(abc.ABC):
     @abc.abstractmethod
     async def processor(self, processor_id: str) -> Mapping[str, Any] | None:
         """Returns a processor as consent's events describe it, with the parties that work under it."""
+
+    async def parties(self, party_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        """Returns the parties among `party_ids` consent registered, by id (an unknown one is absent)."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     async def recipients(
@@ -629,6 +685,9 @@ class ProjectionRepository(AbstractProjectionRepository):
                 "explicit": False,
                 "given_by": [],
                 "out_of_hours_calls": False,
+                "partners": [],
+                "partner_categories": [],
+                "email_tracking": False,
                 "updated_at": at,
             }
         )
@@ -666,10 +725,20 @@ class ProjectionRepository(AbstractProjectionRepository):
         scope: str,
         at: datetime,
         blind_indexes: Iterable[str],
+        channel: str | None = None,
+        purpose_id: str | None = None,
     ) -> None:
-        """Stores an objection and the blind indexes it also applies to."""
+        """Stores an objection (its scope as `objection_scope` returns it) and the blind indexes it also
+        applies to."""
         self._objections.put(
-            {"objection_id": objection_id, "contact_id": contact_id, "scope": scope, "at": at}
+            {
+                "objection_id": objection_id,
+                "contact_id": contact_id,
+                "scope": scope,
+                "at": at,
+                "channel": channel,
+                "purpose_id": purpose_id,
+            }
         )
         for index in blind_indexes:
             self._objection_indexes.put({"objection_id": objection_id, "blind_index": index})
@@ -700,8 +769,9 @@ class ProjectionRepository(AbstractProjectionRepository):
         name: str | None,
         retired: bool,
         art14_exemption_claimed: bool | None = None,
+        entry: Mapping[str, Any] | None = None,
     ) -> None:
-        """Stores a purpose's version in force (a retirement keeps the last basis and claims)."""
+        """Stores a purpose's version in force (a retirement keeps the last basis, claims and entry facts)."""
         values: dict[str, Any] = {"purpose_id": purpose_id, "version": version, "retired": retired}
         if art14_exemption_claimed is not None:
             values["art14_exemption_claimed"] = art14_exemption_claimed
@@ -709,10 +779,17 @@ class ProjectionRepository(AbstractProjectionRepository):
             values["lawful_basis"] = lawful_basis
         if name is not None:
             values["name"] = name
+        if entry is not None:
+            values["entry"] = dict(entry)
         await self._update_or_insert(
             self._purposes,
             values,
-            defaults={"lawful_basis": "unknown", "name": None, "art14_exemption_claimed": False},
+            defaults={
+                "lawful_basis": "unknown",
+                "name": None,
+                "art14_exemption_claimed": False,
+                "entry": None,
+            },
         )
 
     async def put_party(self, *, party_id: str, values: Mapping[str, Any]) -> None:
@@ -844,6 +921,14 @@ class ProjectionRepository(AbstractProjectionRepository):
             .first()
         )
         return dict(row) if row else None
+
+    async def parties(self, party_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        """Returns the parties among `party_ids` consent registered, by id (an unknown one is absent)."""
+        await self.flush()
+        rows = await self.session.execute(
+            sa.select(orm.gate_parties).where(orm.gate_parties.c.party_id.in_(list(party_ids)))
+        )
+        return {row["party_id"]: dict(row) for row in rows.mappings()}
 
     async def processor(self, processor_id: str) -> Mapping[str, Any] | None:
         """Returns a processor as consent's events describe it, with the parties that work under it."""
@@ -1081,6 +1166,8 @@ class ProjectionRepository(AbstractProjectionRepository):
                 timezone=row["timezone"],
                 marketing_messages_received=int(allowed.get(contact_id, 0)),
                 stop_pub=bool(row["stop_pub"]),
+                restricted=bool(row["restricted"]),
+                restriction_request_id=row["restriction_request_id"],
             )
         return out
 
@@ -1111,14 +1198,21 @@ def _consent(row: RowMapping) -> ConsentRecord:
         given_by_parent="parental_authority_holder" in given_by,
         out_of_hours_calls=bool(row["out_of_hours_calls"]),
         collector=row["collector_name"],
+        partners=frozenset(row["partners"] or ()),
+        partner_categories=frozenset(row["partner_categories"] or ()),
+        email_tracking=bool(row["email_tracking"]),
         notice_version=None if row["notice_version"] is None else str(row["notice_version"]),
     )
 
 
 def _objection(row: RowMapping) -> Objection:
-    scope = row["scope"]
-    channel = None if scope == ALL_DIRECT_MARKETING else Channel(scope)
-    return Objection(objection_id=row["objection_id"], at=row["at"], channel=channel)
+    scope, channel, purpose_id = objection_scope(row["scope"], row.get("channel"), row.get("purpose_id"))
+    return Objection(
+        objection_id=row["objection_id"],
+        at=row["at"],
+        channel=Channel(channel) if channel else None,
+        purpose_id=purpose_id,
+    )
 
 
 def unknown_recipient(contact_id: str) -> RecipientFacts:

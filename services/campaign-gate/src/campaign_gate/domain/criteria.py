@@ -928,7 +928,8 @@ KEY_DATA_CATEGORIES: dict[str, str] = {
 #: Words of an attribute name → the group its data belongs to (checked on the normalised name's words).
 WORD_DATA_CATEGORIES: dict[str, str] = {
     **dict.fromkeys(
-        "profession job metier fonction poste employeur employer secteur sector siret entreprise company".split(),
+        "profession job metier fonction poste employeur employer secteur sector siret entreprise "
+        "company".split(),
         "professional_life",
     ),
     **dict.fromkeys(

@@ -97,13 +97,21 @@ class BrokerVerification(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Objection:
-    """An objection to direct marketing, for every channel (channel None) or one."""
+    """An objection to direct marketing: to all of it (channel and purpose None), to one channel for every
+    purpose (`channel`), or to one purpose of the register on every channel (`purpose_id`)."""
 
     objection_id: str
     at: datetime
     channel: Channel | None = None
     #: Found through the e-mail or phone hash of another record (a re-import), not on this one.
     matched_by_hash: bool = False
+    purpose_id: str | None = None
+
+    def covers(self, channel: Channel, purpose_id: str) -> bool:
+        """Says whether the objection forbids a send on `channel` for `purpose_id`."""
+        return (self.channel is None or self.channel is channel) and (
+            self.purpose_id is None or self.purpose_id == purpose_id
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +145,11 @@ class ConsentRecord:
     out_of_hours_calls: bool = False
     collector: str | None = None
     notice_version: str | None = None
+    #: The partners (by name) and partner categories the consent lets the data be transferred or rented to
+    #: (RENT-01), and the person's consent to per-recipient e-mail tracking (TRACK-01); issue 19.
+    partners: frozenset[str] = frozenset()
+    partner_categories: frozenset[str] = frozenset()
+    email_tracking: bool = False
 
     @property
     def withdrawn(self) -> bool:
@@ -221,6 +234,10 @@ class RecipientFacts:
     #: Earlier sends the gate allowed to this contact (its own receipts): 0 means a first communication.
     marketing_messages_received: int = 0
     stop_pub: bool = False
+    #: Art. 18 GDPR: the person obtained the restriction of processing (contacts' rights desk); the data
+    #: may be stored, not used for marketing (RIGHTS-01). The request that restricted it is the evidence.
+    restricted: bool = False
+    restriction_request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,6 +363,56 @@ class CampaignParty:
     processor_id: str | None = None
 
 
+class StudyQuestion(enum.StrEnum):
+    """A question of the per-operation study (the source article's *déployer* stage)."""
+
+    TARGET = "target"  # Who is targeted, on which criteria, and why those criteria.
+    MESSAGE = "message"  # What the message says and promises.
+    OFFER = "offer"  # The offer's conditions: open to all, reserved to the target, refused to others.
+    PARTNERS = "partners"  # Whether recipients' data is rented or transferred to partners, and to whom.
+    TRACKING = "tracking"  # Whether the e-mails carry opening pixels or tracked links, per recipient.
+
+
+class TransferMode(enum.StrEnum):
+    """How a file rental or transfer to partners reaches the recipients."""
+
+    #: The company sends the partner's message itself: the partner never receives the data.
+    ROUTED_BY_US = "routed_by_us"
+    #: The partner receives the recipients' data (and must inform them, Art. 14).
+    TRANSFERRED = "transferred"
+
+
+class RefusalReason(enum.StrEnum):
+    """The reason the study gives for refusing the product to consumers outside the target (L121-11)."""
+
+    PRODUCT_UNAVAILABLE = "product_unavailable"
+    ABNORMAL_REQUEST = "abnormal_request"
+    REGULATED_PRODUCT = "regulated_product"
+    OTHER_LEGITIMATE_REASON = "other_legitimate_reason"
+
+
+@dataclass(frozen=True, slots=True)
+class StudyFacts:
+    """The per-operation study of a campaign version, as the marketer answered it (issue 19).
+
+    `answers` holds each answered question with the digest of its answer (the reviewer's sign-off cites
+    it, so a changed answer is a new one); the other fields are the answers the rules read.
+    """
+
+    answers: tuple[tuple[StudyQuestion, str], ...] = ()
+    #: The offer question: the product itself refused to consumers outside the target, and why.
+    refuses_product_outside_target: bool = False
+    refusal_reason: RefusalReason | None = None
+    #: The partners question: recipients' data rented or transferred, how, to whom (name, category).
+    transfers_to_partners: bool = False
+    transfer_mode: TransferMode | None = None
+    partners: tuple[tuple[str, str], ...] = ()
+    partner_informs_art14: bool = False
+    #: The tracking question: opening pixels or tracked links, and whether they follow each recipient.
+    tracking: bool = False
+    per_recipient_tracking: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class CampaignFacts:
     """What the gate knows about one campaign version."""
@@ -379,9 +446,13 @@ class CampaignFacts:
     large_scale_profiling: bool = False
     combines_datasets: bool = False
     automated_significant_decision: bool = False
+    #: Where the person contests the automated decision and obtains a human's review (Art. 22(3)).
+    contest_route: str | None = None
     manipulative_design: bool = False
     art9_explicit_consent_only: bool = False
     dpia_reference: str | None = None
+    #: Issue 19: the per-operation study (STUDY-*, RENT-*, TRACK-*, SALE-*).
+    study: StudyFacts = field(default_factory=StudyFacts)
     # --- Issue 19: the register entry the campaign is held to, and every party on every send.
     #: The purpose's register entry as consent published it (None: the gate has no entry facts).
     register: RegisterEntryFacts | None = None

@@ -23,6 +23,8 @@ CONTACT_CREATED = "vigie.contacts.contact_created.v1"
 CONTACT_UPDATED = "vigie.contacts.contact_updated.v1"
 INTERACTION_RECORDED = "vigie.contacts.interaction_recorded.v1"
 RETENTION_FLAGGED = "vigie.contacts.retention_flagged.v1"
+PROCESSING_RESTRICTED = "vigie.contacts.processing_restricted.v1"
+RESTRICTION_LIFTED = "vigie.contacts.restriction_lifted.v1"
 CONSENT_REQUESTED = "vigie.consent.consent_requested.v1"
 CONSENT_GRANTED = "vigie.consent.consent_granted.v1"
 CONSENT_WITHDRAWN = "vigie.consent.consent_withdrawn.v1"
@@ -276,10 +278,26 @@ _RECIPIENT: tuple[Lineage, ...] = (
     Lineage(
         "RecipientFacts.objections.channel",
         CONSENT,
-        (ApiField(CONSENT, "POST", "/v1/objections", "scope"),),
-        (EventKey(OBJECTION_RECORDED, "scope"),),
-        columns=("gate_objections.scope",),
-        how="a channel, or all_direct_marketing (every channel)",
+        (
+            ApiField(CONSENT, "POST", "/v1/objections", "scope"),
+            ApiField(CONSENT, "POST", "/v1/objections", "channel"),
+        ),
+        (EventKey(OBJECTION_RECORDED, "scope"), EventKey(OBJECTION_RECORDED, "channel")),
+        columns=("gate_objections.scope", "gate_objections.channel"),
+        how="scope channel: that channel, for every purpose; all_direct_marketing (the default, a plain "
+        "unsubscribe link's) or purpose: every channel",
+    ),
+    Lineage(
+        "RecipientFacts.objections.purpose_id",
+        CONSENT,
+        (
+            ApiField(CONSENT, "POST", "/v1/objections", "scope"),
+            ApiField(CONSENT, "POST", "/v1/objections", "purpose_id"),
+        ),
+        (EventKey(OBJECTION_RECORDED, "scope"), EventKey(OBJECTION_RECORDED, "purpose_id")),
+        columns=("gate_objections.scope", "gate_objections.purpose_id"),
+        how="scope purpose: that register purpose, on every channel; all_direct_marketing or channel: every "
+        "purpose",
     ),
     Lineage(
         "RecipientFacts.objections.matched_by_hash",
@@ -445,6 +463,22 @@ _RECIPIENT: tuple[Lineage, ...] = (
         _consent_events("out_of_hours_calls"),
         columns=("gate_consents.out_of_hours_calls",),
         how="the person's express consent to calls outside the D223-9 slots (phone_human only)",
+    ),
+    # Issue 19: what the consent lets the data be transferred to (RENT-01), and e-mail tracking (TRACK-01).
+    *(
+        Lineage(
+            f"RecipientFacts.consents.{name}",
+            CONSENT,
+            _consent_api(name),
+            _consent_events(name),
+            columns=(f"gate_consents.{name}",),
+            how=how,
+        )
+        for name, how in (
+            ("partners", "the partners, by name, the person agreed their data may be rented or given to"),
+            ("partner_categories", "the categories of partners the person agreed their data may go to"),
+            ("email_tracking", "the person's consent to per-recipient e-mail tracking (email consents only)"),
+        )
     ),
     Lineage(
         "RecipientFacts.consents.collector",
@@ -628,6 +662,31 @@ _RECIPIENT: tuple[Lineage, ...] = (
         _facts("stop_pub"),
         columns=_gc("stop_pub"),
     ),
+    # Rights (section R): the restriction of processing (Art. 18), through contacts' rights desk.
+    Lineage(
+        "RecipientFacts.restricted",
+        CONTACTS,
+        (
+            ApiField(CONTACTS, "POST", "/v1/requests", "kind"),
+            ApiField(CONTACTS, "POST", "/v1/requests", "grounds"),
+            ApiField(CONTACTS, "POST", "/v1/requests/{request_id}/restriction-lifting", "informed_at"),
+        ),
+        _facts("restriction", PROCESSING_RESTRICTED, RESTRICTION_LIFTED, *CONTACT_FACT_EVENTS),
+        columns=_gc("restricted"),
+        how="a restriction request (Art. 18(1)(a)-(d)) restricts the contact at once; its lifting, the "
+        "person informed beforehand (Art. 18(3)), ends it",
+    ),
+    Lineage(
+        "RecipientFacts.restriction_request_id",
+        CONTACTS,
+        (ApiField(CONTACTS, "POST", "/v1/requests", "kind"),),
+        (
+            EventKey(PROCESSING_RESTRICTED, "request_id"),
+            EventKey(PROCESSING_RESTRICTED, "facts.restriction.request_id"),
+        ),
+        columns=_gc("restriction_request_id"),
+        how="the restriction request, cited as evidence (restriction:<request id>, GET /v1/requests/{id})",
+    ),
 )
 
 _CAMPAIGN_OWNED = "POST /v1/campaigns, PATCH /v1/campaigns/{campaign_id} → " + _SPEC
@@ -669,6 +728,44 @@ def _processor(sub: str, api: tuple[str, ...], keys: tuple[str, ...], how: str =
         how=how,
     )
 
+
+_PURPOSE_VERSION_EVENTS = (PURPOSE_REGISTERED, PURPOSE_REVISED)
+
+
+def _entry(sub: str, api: str, how: str = "") -> Lineage:
+    """A register-entry fact (issue 19): entered on consent's purposes, carried in the events' `entry`."""
+    return Lineage(
+        f"CampaignFacts.register.{sub}",
+        CONSENT,
+        (
+            ApiField(CONSENT, "POST", "/v1/purposes", api),
+            ApiField(CONSENT, "PATCH", "/v1/purposes/{purpose_id}", api),
+        ),
+        tuple(EventKey(t, f"entry.{sub}") for t in _PURPOSE_VERSION_EVENTS),
+        columns=("gate_purposes.entry",),
+        how=how,
+    )
+
+
+_PARTY_EVENTS = (PARTY_REGISTERED, PARTY_UPDATED)
+
+
+def _named_party(
+    sub: str, api: tuple[tuple[str, str, str], ...], keys: tuple[EventKey, ...], column: str, how: str = ""
+) -> Lineage:
+    """A fact of a party the campaign names, as consent's party register published it (issue 19)."""
+    return Lineage(
+        f"CampaignFacts.parties.{sub}",
+        CONSENT,
+        tuple(ApiField(CONSENT, m, path, f) for m, path, f in api),
+        keys,
+        columns=(f"gate_parties.{column}",),
+        how=how,
+    )
+
+
+_PARTY_API = (("POST", "/v1/parties"), ("PATCH", "/v1/parties/{party_id}"))
+_CONTRACT_API = "/v1/parties/{party_id}/contracts"
 
 _CAMPAIGN: tuple[Lineage, ...] = (
     Lineage(
@@ -802,9 +899,111 @@ _CAMPAIGN: tuple[Lineage, ...] = (
     _spec_row("large_scale_profiling"),
     _spec_row("combines_datasets"),
     _spec_row("automated_significant_decision"),
+    _spec_row("contest_route", how="where the person contests an automated decision (Art. 22(3))"),
     _spec_row("manipulative_design"),
     _spec_row("art9_explicit_consent_only"),
     _spec_row("dpia_reference"),
+    # Issue 19: the per-operation study, as the marketer answered it (STUDY-*, RENT-*, TRACK-*, SALE-*).
+    _spec_row(
+        "study.answers",
+        *(f"study.{q}" for q in ("target", "message", "offer", "partners", "tracking")),
+        how="each answered question, with the digest of its answer the reviewer's sign-off cites",
+    ),
+    _spec_row("study.refuses_product_outside_target", "study.offer.refuses_product_outside_target"),
+    _spec_row("study.refusal_reason", "study.offer.refusal_reason"),
+    _spec_row("study.transfers_to_partners", "study.partners.transfers"),
+    _spec_row("study.transfer_mode", "study.partners.mode"),
+    _spec_row(
+        "study.partners",
+        "study.partners.partners[].name",
+        "study.partners.partners[].category",
+        how="compared, case and spaces folded, with the partners and categories each consent names",
+    ),
+    _spec_row("study.partner_informs_art14", "study.partners.partner_informs_art14"),
+    _spec_row("study.tracking", "study.tracking.opening_pixels", "study.tracking.tracked_links"),
+    _spec_row("study.per_recipient_tracking", "study.tracking.per_recipient"),
+    # Issue 19: the register entry the campaign is held to (REG-*) and the parties it names (PAR-*).
+    _entry("version", "name", "the entry's version in force (any change of the entry makes one)"),
+    _entry("channels", "channels", "empty: the entry does not say, and REG-01 checks nothing"),
+    _entry("data_categories", "data_categories", "the template's groups with at least one item"),
+    _entry("special_categories", "special_categories"),
+    _entry("processor_ids", "processor_ids"),
+    _entry("retention_months", "retention_months", "null: not stated in months (REG-05 asks review)"),
+    _entry("profiling", "profiling"),
+    _entry("dpia_required", "dpia_required"),
+    _entry("dpia_reference", "dpia_reference"),
+    _spec_row("processor_id", how="compared with the register entry's processors (REG-04)"),
+    _spec_row("data_categories", how="the register template's groups the campaign declares it uses"),
+    _spec_row("special_categories", how="the Art. 9 categories the campaign declares it uses"),
+    _spec_row("retention_months"),
+    _spec_row("parties.party_id", "parties[].party_id"),
+    _spec_row("parties.role", "parties[].role", how="router, call_centre, data_source, tracking_provider, …"),
+    _named_party(
+        "known",
+        tuple((m, p, "") for m, p in _PARTY_API[:1]),
+        tuple(EventKey(t, "party_id") for t in _PARTY_EVENTS),
+        "party_id",
+        "a party the gate's projection lacks is unknown: PAR-01 blocks (fail closed)",
+    ),
+    _named_party(
+        "name",
+        tuple((m, p, "legal_name") for m, p in _PARTY_API),
+        tuple(EventKey(t, "legal_name") for t in _PARTY_EVENTS),
+        "legal_name",
+    ),
+    _named_party(
+        "roles",
+        tuple((m, p, "roles") for m, p in _PARTY_API),
+        tuple(EventKey(t, "roles") for t in (*_PARTY_EVENTS, CONTRACT_SIGNED)),
+        "roles",
+        "consent's roles, compared with the role the party plays on the send (PAR-03)",
+    ),
+    _named_party(
+        "active",
+        tuple((m, p, "status") for m, p in _PARTY_API[1:]),
+        tuple(EventKey(t, "status") for t in _PARTY_EVENTS) + (EventKey(CONTRACT_SIGNED, "party_status"),),
+        "status",
+    ),
+    _named_party(
+        "contract_signed_at",
+        (("POST", _CONTRACT_API, "signed_at"),),
+        (EventKey(CONTRACT_SIGNED, "signed_at"),),
+        "contract_signed_at",
+    ),
+    _named_party(
+        "contract_expires_at",
+        (("POST", _CONTRACT_API, "expires_at"),),
+        (EventKey(CONTRACT_SIGNED, "expires_at"),),
+        "contract_expires_at",
+    ),
+    _named_party(
+        "missing_clauses",
+        (("POST", _CONTRACT_API, "clauses"),),
+        (EventKey(CONTRACT_SIGNED, "missing_clauses"), EventKey(PARTY_UPDATED, "missing_clauses")),
+        "missing_clauses",
+        "consent's clauses each role requires and the contract lacks, as published",
+    ),
+    _named_party(
+        "term_gaps",
+        (("POST", _CONTRACT_API, "terms"),),
+        (EventKey(CONTRACT_SIGNED, "term_gaps"), EventKey(PARTY_UPDATED, "term_gaps")),
+        "term_gaps",
+        "consent's TERM-01..06 gaps (rule and field) of the current contract's structured terms",
+    ),
+    _named_party(
+        "purpose_ids",
+        tuple((m, p, "purpose_ids") for m, p in _PARTY_API),
+        tuple(EventKey(t, "purpose_ids") for t in _PARTY_EVENTS),
+        "purpose_ids",
+        "the purposes consent records the party as touching (REG-04)",
+    ),
+    _named_party(
+        "processor_id",
+        tuple((m, p, "processor_id") for m, p in _PARTY_API),
+        tuple(EventKey(t, "processor_id") for t in _PARTY_EVENTS),
+        "processor_id",
+        "the processor record it works under, compared with the entry's processors (REG-04)",
+    ),
 )
 
 #: Every row, recipient facts first.

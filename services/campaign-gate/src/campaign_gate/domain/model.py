@@ -7,6 +7,8 @@ purpose and processor known from consent's events, into the `CampaignFacts` the 
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,11 +21,18 @@ from campaign_gate.domain.facts import (
     Audience,
     CallScript,
     CampaignFacts,
+    CampaignParty,
     Channel,
     LawfulBasis,
     MessageFacts,
     ProcessorFacts,
+    RefusalReason,
+    RegisterEntryFacts,
+    SendRole,
+    StudyFacts,
+    StudyQuestion,
     TargetingCriterion,
+    TransferMode,
     VendorGap,
 )
 from campaign_gate.domain.review import SignOff
@@ -50,6 +59,8 @@ class PurposeInfo:
     purpose_id: str
     lawful_basis: str
     retired: bool = False
+    #: The register-entry facts consent published with the purpose's version (None: none seen).
+    entry: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +160,7 @@ class Campaign:
                 tuple({"rule": f.rule, "severity": f.severity, "message": f.message} for f in self.findings),
                 rules.RULESET_VERSION,
                 at,
+                study=study_record(self.spec.get("study")),
             )
         )
 
@@ -252,10 +264,66 @@ def _required_dt(value: Any) -> datetime:
     return datetime.fromisoformat(str(value))
 
 
+def _register_entry(entry: Mapping[str, Any] | None) -> RegisterEntryFacts | None:
+    """Reads the register entry's facts as consent published them (`entry` of its purpose events)."""
+    if entry is None:
+        return None
+    return RegisterEntryFacts(
+        version=int(entry.get("version") or 0),
+        channels=frozenset(
+            Channel(c) for c in entry.get("channels") or () if c in Channel.__members__.values()
+        ),
+        data_categories=frozenset(str(c) for c in entry.get("data_categories") or ()),
+        special_categories=bool(entry.get("special_categories", False)),
+        processor_ids=frozenset(str(p) for p in entry.get("processor_ids") or ()),
+        retention_months=_int(entry.get("retention_months")),
+        profiling=bool(entry.get("profiling", False)),
+        dpia_required=bool(entry.get("dpia_required", False)),
+        dpia_reference=entry.get("dpia_reference"),
+    )
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _party(named: Mapping[str, Any], known: Mapping[str, Mapping[str, Any]]) -> CampaignParty:
+    """Reads one party the campaign names, with what consent's party register says of it (absent: unknown)."""
+    party_id = str(named["party_id"])
+    row = known.get(party_id)
+    found: Mapping[str, Any] = row or {}
+    gaps = found.get("term_gaps")
+    return CampaignParty(
+        party_id=party_id,
+        role=SendRole(named["role"]),
+        known=row is not None,
+        name=str(found.get("legal_name") or party_id),
+        roles=frozenset(str(r) for r in found.get("roles") or ()),
+        active=found.get("status") == "active",
+        contract_signed_at=_dt(found.get("contract_signed_at")),
+        contract_expires_at=_dt(found.get("contract_expires_at")),
+        missing_clauses=tuple(
+            f"{r}: {clause}"
+            for r, clauses in (found.get("missing_clauses") or {}).items()
+            for clause in clauses
+        ),
+        term_gaps=None
+        if gaps is None
+        else tuple(f"{g.get('rule')} {g.get('field')}" for g in gaps if isinstance(g, Mapping)),
+        purpose_ids=frozenset(str(p) for p in found.get("purpose_ids") or ()),
+        processor_id=found.get("processor_id"),
+    )
+
+
 def campaign_facts(
-    campaign: Campaign, *, purpose: PurposeInfo | None, processor: Mapping[str, Any] | None
+    campaign: Campaign,
+    *,
+    purpose: PurposeInfo | None,
+    processor: Mapping[str, Any] | None,
+    parties: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> CampaignFacts:
-    """Returns what the rules read about a campaign, with its purpose and processor as consent knows them."""
+    """Returns what the rules read about a campaign, with its purpose, processor and the parties it names
+    as consent knows them (`parties`: consent's party rows by id; one the gate lacks is unknown)."""
     s = campaign.spec
     basis = LawfulBasis.UNKNOWN
     if purpose is not None and not purpose.retired:
@@ -293,10 +361,59 @@ def campaign_facts(
         large_scale_profiling=bool(s.get("large_scale_profiling", False)),
         combines_datasets=bool(s.get("combines_datasets", False)),
         automated_significant_decision=bool(s.get("automated_significant_decision", False)),
+        contest_route=s.get("contest_route"),
         manipulative_design=bool(s.get("manipulative_design", False)),
         art9_explicit_consent_only=bool(s.get("art9_explicit_consent_only", False)),
         dpia_reference=s.get("dpia_reference"),
         professional_target=professions(s.get("professional_target") or ()),
+        study=study_facts(s.get("study")),
+        register=_register_entry(purpose.entry) if purpose is not None and not purpose.retired else None,
+        processor_id=s.get("processor_id"),
+        data_categories=frozenset(s.get("data_categories") or ()),
+        special_categories=frozenset(s.get("special_categories") or ()),
+        retention_months=_int(s.get("retention_months")),
+        parties=tuple(_party(p, parties or {}) for p in s.get("parties") or ()),
+    )
+
+
+def study_digest(answer: Any) -> str:
+    """Returns the digest a sign-off cites for one answer of the study: the SHA-256 of its canonical JSON
+    (16 hex digits), so that a changed answer is a new answer to sign off."""
+    canonical = json.dumps(answer, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def study_answers(study: Mapping[str, Any] | None) -> dict[StudyQuestion, Mapping[str, Any]]:
+    """Returns the answered questions of a stored study (a question left null is unanswered)."""
+    study = study or {}
+    return {q: study[q.value] for q in StudyQuestion if isinstance(study.get(q.value), Mapping)}
+
+
+def study_record(study: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Returns the study as the submission publishes it: each answer with its digest (None: no study)."""
+    answers = study_answers(study)
+    if study is None:
+        return None
+    return {q.value: {"answer": dict(a), "digest": study_digest(a)} for q, a in answers.items()}
+
+
+def study_facts(study: Mapping[str, Any] | None) -> StudyFacts:
+    """Returns what the rules read of a stored study (`spec.study`, as the API validated it)."""
+    answers = study_answers(study)
+    offer = answers.get(StudyQuestion.OFFER) or {}
+    partners = answers.get(StudyQuestion.PARTNERS) or {}
+    tracking = answers.get(StudyQuestion.TRACKING) or {}
+    tracked = bool(tracking.get("opening_pixels") or tracking.get("tracked_links"))
+    return StudyFacts(
+        answers=tuple((q, study_digest(a)) for q, a in answers.items()),
+        refuses_product_outside_target=bool(offer.get("refuses_product_outside_target", False)),
+        refusal_reason=RefusalReason(offer["refusal_reason"]) if offer.get("refusal_reason") else None,
+        transfers_to_partners=bool(partners.get("transfers", False)),
+        transfer_mode=TransferMode(partners["mode"]) if partners.get("mode") else None,
+        partners=tuple((str(p["name"]), str(p["category"])) for p in partners.get("partners") or ()),
+        partner_informs_art14=bool(partners.get("partner_informs_art14", False)),
+        tracking=tracked,
+        per_recipient_tracking=tracked and bool(tracking.get("per_recipient", False)),
     )
 
 

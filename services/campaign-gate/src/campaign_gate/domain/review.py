@@ -93,6 +93,44 @@ SIGN_OFF_GROUNDS: dict[str, Grounds] = {
     # I. Processors and lawful basis.
     "PROC-03": Grounds(("transfer_impact_assessment_done", "art49_occasional_derogation_documented"), True),
     "PROC-05": Grounds(("calls_only_within_contract_in_progress", "consent_held_for_every_recipient")),
+    # J. Issue 19: the per-operation study, one sign-off per answered question (the verdict is the basis);
+    # then the rules it feeds. RENT-02 and an unanswered question only block.
+    "STUDY-01": Grounds(
+        ("criteria_objective_and_relevant_to_the_offer", "protected_criterion_signed_off_under_disc")
+    ),
+    "STUDY-02": Grounds(("message_accurate_and_claims_substantiated",)),
+    "STUDY-03": Grounds(
+        ("offer_open_to_all_on_same_terms", "only_the_promotion_is_reserved", "refusal_signed_off_under_sale")
+    ),
+    "STUDY-04": Grounds(("no_transfer_to_partners", "partner_contracts_and_consents_checked")),
+    "STUDY-05": Grounds(
+        ("no_tracking", "tracking_consent_checked_per_recipient", "aggregate_measurement_only_checked")
+    ),
+    "TRACK-02": Grounds(("tool_and_provider_keep_no_per_recipient_data",), True),
+    "SALE-01": Grounds(
+        (
+            "l121_11_unavailability",
+            "l121_11_abnormal_request",
+            "regulated_product_restriction",
+            "other_legitimate_reason_documented",
+        ),
+        True,
+    ),
+    # Issue 19: the register entry (REG-*) and the parties (PAR-*); their blocks cannot be signed off.
+    "REG-02": Grounds(("attribute_of_a_declared_category", "attribute_holds_no_personal_data")),
+    "REG-03": Grounds(("attribute_reveals_no_special_category", "entry_revision_filed_before_sending"), True),
+    "REG-05": Grounds(("retention_stated_in_entry_wording", "entry_revision_filed_before_sending"), True),
+    "REG-06": Grounds(
+        ("segmentation_evaluates_no_personal_aspect", "entry_revision_filed_before_sending"), True
+    ),
+    "PAR-05": Grounds(
+        (
+            "settled_in_a_separate_signed_instrument",
+            "party_builds_or_holds_nothing_concerned",
+            "amendment_signed_before_sending",
+        ),
+        True,
+    ),
 }
 DEFAULT_GROUNDS = Grounds(("legal_opinion", "dpo_assessment"), True)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -29,12 +29,16 @@ from campaign_gate.domain.facts import (
     ContactKind,
     LawfulBasis,
     RecipientFacts,
+    RegisterEntryFacts,
     Relationship,
+    SendRole,
+    StudyQuestion,
     SuppressionKind,
     TargetingCriterion,
+    TransferMode,
 )
 
-RULESET_VERSION = "2026-11-29"
+RULESET_VERSION = "2026-12-07"
 
 # Loi 2025-594 art. 13: the Bloctel opt-out regime ends on 10/08/2026, opt-in applies from 11/08/2026.
 BLOCTEL_REGIME_LAST_DAY = date(2026, 8, 10)
@@ -152,6 +156,9 @@ class RecipientView:
     phone_info_defect: bool
     first_contact: bool
     stop_pub: bool
+    #: Issue 19: the consent's cover of the campaign's partners (RENT-01) and of e-mail tracking (TRACK-01).
+    partner_coverage: PartnerCoverage
+    tracking_consent: bool
     # Evidence references (not used by any condition).
     objection_ref: str | None = None
     opposition_ref: str | None = None
@@ -160,6 +167,9 @@ class RecipientView:
     consent_ref: str | None = None
     notice_ref: str | None = None
     broker_ref: str | None = None
+    # Rights (section R): the restriction of processing (Art. 18) and its evidence.
+    restricted: bool = False
+    restriction_ref: str | None = None
 
 
 #: The retention rule contacts cites when it flags a contact → the clock it ran out on.
@@ -173,7 +183,7 @@ def _consent_order(consent: ConsentRecord) -> datetime:
 def resolve(campaign: CampaignFacts, recipient: RecipientFacts) -> RecipientView:
     """Returns the recipient's facts resolved for the campaign's purpose, channel and product."""
     r, c, ch = recipient, campaign, campaign.channel
-    applicable = [o for o in r.objections if o.channel is None or o.channel is ch]
+    applicable = [o for o in r.objections if o.covers(ch, c.purpose_id)]
     objections = [o for o in applicable if not o.matched_by_hash]
     returning = [o for o in applicable if o.matched_by_hash]
     hits = [h for h in r.suppression_hits if h.channel is None or h.channel is ch]
@@ -279,6 +289,12 @@ def resolve(campaign: CampaignFacts, recipient: RecipientFacts) -> RecipientView
         or (phone.during_contract and not phone.contract_states_calls_need_consent),
         first_contact=r.marketing_messages_received == 0,
         stop_pub=r.stop_pub,
+        partner_coverage=(
+            partner_coverage(consent.partners, consent.partner_categories, c.study.partners)
+            if usable and consent is not None
+            else PartnerCoverage.NONE
+        ),
+        tracking_consent=usable and consent is not None and consent.email_tracking,
         objection_ref=f"objection:{max(objections, key=lambda o: o.at).objection_id}" if objections else None,
         opposition_ref=hit(SuppressionKind.OPPOSITION)
         or (f"objection:{max(returning, key=lambda o: o.at).objection_id}" if returning else None),
@@ -290,6 +306,10 @@ def resolve(campaign: CampaignFacts, recipient: RecipientFacts) -> RecipientView
             f"broker:{r.broker_name or r.source or 'unknown'}:{r.broker_verification.value}"
             if not r.collected_from_person
             else None
+        ),
+        restricted=r.restricted,
+        restriction_ref=(
+            f"restriction:{r.restriction_request_id}" if r.restricted and r.restriction_request_id else None
         ),
     )
 
@@ -1491,6 +1511,464 @@ def proc_05(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
     return NONE
 
 
+# --- Issue 19: the campaign held to its register entry (REG-*), every party on every send (PAR-*) ----
+
+
+def _register_entry(ctx: Context) -> RegisterEntryFacts | None:
+    """Returns the purpose's register entry when the purpose is registered (PROC-04 handles the rest)."""
+    c = ctx.campaign
+    return c.register if c.purpose_registered else None
+
+
+def reg_01(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Blocks a campaign on a channel its purpose's register entry does not cover."""
+    c, entry = ctx.campaign, _register_entry(ctx)
+    if entry is None or not entry.channels or c.channel in entry.channels:
+        return NONE
+    return _block(
+        "REG-01",
+        f"The register entry (version {entry.version}) covers {_names(frozenset(entry.channels))}, "
+        f"not {c.channel.value}: revise the entry before using this channel.",
+        f"purpose:{c.purpose_id}@{entry.version}",
+    )
+
+
+def targeting_data_categories(ctx: Context) -> frozenset[str]:
+    """Returns the data-category groups the campaign's targeting and offer conditions read (by name)."""
+    pairs = ctx.targeting + ctx.eligibility
+    return frozenset().union(*(criteria.data_categories_of(t, cls) for t, cls in pairs))
+
+
+def reg_02(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Blocks data categories the campaign declares and the entry does not; asks review for the ones
+    its targeting suggests (an attribute name is a hint, not a fact)."""
+    c, entry = ctx.campaign, _register_entry(ctx)
+    if entry is None:
+        return NONE
+    ref = f"purpose:{c.purpose_id}@{entry.version}"
+    declared = c.data_categories - entry.data_categories
+    if declared:
+        return _block(
+            "REG-02",
+            f"The campaign uses data categories its register entry does not declare: {_names(declared)} "
+            "(Art. 30(1)(c) GDPR).",
+            ref,
+        )
+    suggested = targeting_data_categories(ctx) - entry.data_categories - c.data_categories
+    if entry.data_categories and suggested:
+        return _review(
+            "REG-02",
+            f"The targeting reads data the register entry may not declare: {_names(suggested)}; declare "
+            "them on the entry or confirm the attributes are of a declared category.",
+            ref,
+        )
+    return NONE
+
+
+def reg_03(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Blocks special-category data (Art. 9) the campaign declares while the entry says none; asks review
+    when only its targeting reveals some."""
+    c, entry = ctx.campaign, _register_entry(ctx)
+    if entry is None or entry.special_categories:
+        return NONE
+    ref = f"purpose:{c.purpose_id}@{entry.version}"
+    if c.special_categories:
+        return _block(
+            "REG-03",
+            f"The campaign uses special categories ({_names(c.special_categories)}) and its register "
+            "entry says no sensitive data is processed (Art. 9, 30(1)(c) GDPR).",
+            ref,
+        )
+    if ctx.art9_targeting:
+        revealed = frozenset().union(*(cls.art9 for _, cls in ctx.targeting))
+        return _review(
+            "REG-03",
+            f"The targeting reveals special categories ({_names(revealed)}) and the register entry says no "
+            "sensitive data is processed: revise the entry or drop the criterion.",
+            ref,
+        )
+    return NONE
+
+
+def reg_04(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Blocks a processor the entry's list of processors leaves out, and a party the register does not
+    link to the purpose (neither among the party's purposes nor through a processor the entry lists)."""
+    c, entry = ctx.campaign, _register_entry(ctx)
+    if entry is None:
+        return NONE
+    found: tuple[Finding, ...] = ()
+    if c.processor_id and entry.processor_ids and c.processor_id not in entry.processor_ids:
+        found += _block(
+            "REG-04",
+            "The campaign's processor is not among the processors its register entry lists "
+            "(Art. 30(1)(d) GDPR).",
+            f"processor:{c.processor_id}",
+        )
+    for p in c.parties:
+        linked = c.purpose_id in p.purpose_ids or (p.processor_id or "") in entry.processor_ids
+        if p.known and not linked:
+            found += _block(
+                "REG-04",
+                f"{p.name} ({p.role.value}) is not recorded as a recipient or processor of this purpose: "
+                "add the purpose to the party or its processor to the register entry (Art. 30(1)(d)).",
+                f"party:{p.party_id}",
+            )
+    return found
+
+
+def reg_05(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Blocks a retention longer than the register entry's; asks review when the entry states none."""
+    c, entry = ctx.campaign, _register_entry(ctx)
+    if entry is None or c.retention_months is None:
+        return NONE
+    ref = f"purpose:{c.purpose_id}@{entry.version}"
+    if entry.retention_months is None:
+        return _review(
+            "REG-05",
+            f"The campaign keeps data {c.retention_months} months and the register entry states no "
+            "retention in months to compare with (Art. 30(1)(f)).",
+            ref,
+        )
+    if c.retention_months > entry.retention_months:
+        return _block(
+            "REG-05",
+            f"The campaign keeps data {c.retention_months} months, longer than the {entry.retention_months} "
+            "its register entry states (Art. 5(1)(e), 30(1)(f) GDPR).",
+            ref,
+        )
+    return NONE
+
+
+def reg_06(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Requires a DPIA reference when the entry or the campaign says profiling at scale (or the entry says a
+    DPIA is required), and the entry to declare the profiling the campaign does."""
+    c, entry = ctx.campaign, _register_entry(ctx)
+    if entry is None:
+        return NONE
+    ref = f"purpose:{c.purpose_id}@{entry.version}"
+    found: tuple[Finding, ...] = ()
+    dpia = (c.dpia_reference or entry.dpia_reference or "").strip()
+    if (entry.dpia_required or entry.profiling or c.large_scale_profiling) and not dpia:
+        found += _block(
+            "REG-06",
+            "Profiling at scale or a register entry that requires a DPIA, and no DPIA reference on the "
+            "campaign or the entry (Art. 35(1), 35(3)(a) GDPR).",
+            ref,
+        )
+    if c.large_scale_profiling and not entry.profiling:
+        found += _block(
+            "REG-06",
+            "The campaign profiles at scale and its register entry does not declare profiling: revise the "
+            "entry (Art. 30(1)(b), 35 GDPR).",
+            ref,
+        )
+    elif c.uses_profiling and not entry.profiling:
+        found += _review(
+            "REG-06",
+            "The campaign profiles and its register entry does not declare profiling (Art. 4(4), 30(1)(b)).",
+            ref,
+        )
+    return found
+
+
+#: Consent's party roles that can stand in each role on a send: processing for us needs an Art. 28
+#: contract (processor, sub-processor), supplying data a broker's or a joint controller's (Art. 26).
+SEND_ROLE_PARTY_ROLES: dict[SendRole, frozenset[str]] = {
+    SendRole.ROUTER: frozenset({"processor", "sub_processor"}),
+    SendRole.CALL_CENTRE: frozenset({"processor", "sub_processor"}),
+    SendRole.HOSTING: frozenset({"processor", "sub_processor"}),
+    SendRole.PRINTER: frozenset({"processor", "sub_processor"}),
+    SendRole.TRACKING_PROVIDER: frozenset({"processor", "sub_processor", "joint_controller"}),
+    SendRole.DATA_SOURCE: frozenset({"data_broker", "joint_controller"}),
+    SendRole.INTEGRATOR: frozenset({"integrator", "software_vendor"}),
+}
+#: TERM gaps that block a send (staff confidentiality, security: Art. 28(3)(b), (c), 32); the others
+#: (ownership, licence, reversibility) are a human's call meanwhile.
+BLOCKING_TERMS = frozenset({"TERM-04", "TERM-05"})
+
+
+def par_01(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Blocks a party the campaign names and consent's party register does not know (fail closed)."""
+    return tuple(
+        f
+        for p in ctx.campaign.parties
+        if not p.known
+        for f in _block(
+            "PAR-01",
+            f"The {p.role.value} named on the campaign is not in consent's register of parties.",
+            f"party:{p.party_id}",
+        )
+    )
+
+
+def par_02(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Blocks a party without a contract in force at the moment of sending, or not active."""
+    out: tuple[Finding, ...] = ()
+    for p in ctx.campaign.parties:
+        if not p.known:
+            continue
+        signed = p.contract_signed_at and clock.as_utc(p.contract_signed_at)
+        expires = p.contract_expires_at and clock.as_utc(p.contract_expires_at)
+        if not p.active or not signed or signed > ctx.moment or (expires and expires <= ctx.moment):
+            out += _block(
+                "PAR-02",
+                f"No contract in force with {p.name} ({p.role.value}) at the time of sending, or the party "
+                "is not active (Art. 28(3), 26 GDPR).",
+                f"party:{p.party_id}",
+            )
+    return out
+
+
+def par_03(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Blocks a party whose registered roles cannot stand in its role on the send."""
+    out: tuple[Finding, ...] = ()
+    for p in ctx.campaign.parties:
+        allowed = SEND_ROLE_PARTY_ROLES[p.role]
+        if p.known and not p.roles & allowed:
+            out += _block(
+                "PAR-03",
+                f"{p.name} acts as {p.role.value} but is registered as {_names(p.roles) or 'no role'}: a "
+                f"{p.role.value} needs the contract of a {_names(allowed)}.",
+                f"party:{p.party_id}",
+            )
+    return out
+
+
+def par_04(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Blocks a party whose contract lacks a clause one of its roles requires (consent's report)."""
+    return tuple(
+        f
+        for p in ctx.campaign.parties
+        if p.known and p.missing_clauses
+        for f in _block(
+            "PAR-04",
+            f"The contract with {p.name} ({p.role.value}) lacks clauses its role requires: "
+            f"{'; '.join(p.missing_clauses)}.",
+            f"party:{p.party_id}",
+        )
+    )
+
+
+def par_05(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Checks the contract terms consent reports unsettled (TERM-01..06): staff confidentiality and
+    security block, ownership, licence and reversibility ask review; unknown terms ask review."""
+    out: tuple[Finding, ...] = ()
+    for p in ctx.campaign.parties:
+        if not p.known:
+            continue
+        ref = f"party:{p.party_id}"
+        if p.term_gaps is None:
+            out += _review(
+                "PAR-05",
+                f"Consent has not said which contract terms with {p.name} are settled: check ownership, "
+                "confidentiality, security and reversibility.",
+                ref,
+            )
+            continue
+        blocking = [g for g in p.term_gaps if g.split(" ", 1)[0] in BLOCKING_TERMS]
+        other = [g for g in p.term_gaps if g.split(" ", 1)[0] not in BLOCKING_TERMS]
+        if blocking:
+            out += _block(
+                "PAR-05",
+                f"The contract with {p.name} ({p.role.value}) leaves unsettled: {'; '.join(blocking)} "
+                "(Art. 28(3)(b), (c), 32 GDPR).",
+                ref,
+            )
+        if other:
+            out += _review(
+                "PAR-05",
+                f"The contract with {p.name} ({p.role.value}) leaves unsettled: {'; '.join(other)}.",
+                ref,
+            )
+    return out
+
+
+# --- Issue 19: the per-operation study (déployer): STUDY-*, file rental (RENT-*), tracking (TRACK-*),
+# --- refusal of sale (SALE-*) ---------------------------------------------------------------------------
+
+
+class PartnerCoverage(enum.IntEnum):
+    """How the recipient's consent covers the partners a campaign transfers or rents data to (RENT-01)."""
+
+    NONE = 0  # No usable consent, or a partner neither named nor of a category the consent names.
+    CATEGORIES = 1  # Every partner covered, some only through their category.
+    NAMED = 2  # Every partner named on the consent.
+
+
+def _fold(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def partner_coverage(
+    named: Iterable[str], categories: Iterable[str], partners: Iterable[tuple[str, str]]
+) -> PartnerCoverage:
+    """Returns how a consent naming `named` partners and `categories` covers (name, category) partners."""
+    names, kinds = {_fold(n) for n in named}, {_fold(c) for c in categories}
+    out = PartnerCoverage.NAMED
+    for name, category in partners:
+        if _fold(name) in names:
+            continue
+        if _fold(category) in kinds:
+            out = PartnerCoverage.CATEGORIES
+            continue
+        return PartnerCoverage.NONE
+    return out
+
+
+#: What each question of the study asks (the finding names it).
+STUDY_QUESTIONS: dict[StudyQuestion, str] = {
+    StudyQuestion.TARGET: "who is targeted, on which criteria, and why those criteria",
+    StudyQuestion.MESSAGE: "what the message says and promises",
+    StudyQuestion.OFFER: "the offer's conditions, and whether anyone outside the target is refused",
+    StudyQuestion.PARTNERS: "whether recipients' data is rented or transferred to partners, and to whom",
+    StudyQuestion.TRACKING: "whether the e-mails carry opening pixels or tracked links, per recipient",
+}
+STUDY_RULES: dict[StudyQuestion, str] = {
+    StudyQuestion.TARGET: "STUDY-01",
+    StudyQuestion.MESSAGE: "STUDY-02",
+    StudyQuestion.OFFER: "STUDY-03",
+    StudyQuestion.PARTNERS: "STUDY-04",
+    StudyQuestion.TRACKING: "STUDY-05",
+}
+
+
+_STUDY = (
+    "Source article, déployer: each promotional operation studied for its targets and message before it "
+    "runs; Art. 5(2), 24 Regulation (EU) 2016/679 (accountability)"
+)
+
+
+def _study(ctx: Context, question: StudyQuestion) -> tuple[Finding, ...]:
+    """Blocks an unanswered question of the study; asks a reviewer's sign-off of an answered one."""
+    rule_id = STUDY_RULES[question]
+    digest = dict(ctx.campaign.study.answers).get(question)
+    asks = STUDY_QUESTIONS[question]
+    if digest is None:
+        return _block(
+            rule_id,
+            f"The per-operation study does not answer '{question.value}' ({asks}): answer it before the "
+            "campaign is reviewed.",
+        )
+    return _review(
+        rule_id,
+        f"The study's answer on '{question.value}' ({asks}) needs a reviewer's sign-off.",
+        f"study:{question.value}:{digest}",
+    )
+
+
+def study_01(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """The study's target question: answered (then signed off), else blocks."""
+    return _study(ctx, StudyQuestion.TARGET)
+
+
+def study_02(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """The study's message question: answered (then signed off), else blocks."""
+    return _study(ctx, StudyQuestion.MESSAGE)
+
+
+def study_03(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """The study's offer question: answered (then signed off), else blocks."""
+    return _study(ctx, StudyQuestion.OFFER)
+
+
+def study_04(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """The study's partners question: answered (then signed off), else blocks."""
+    return _study(ctx, StudyQuestion.PARTNERS)
+
+
+def study_05(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """The study's tracking question (e-mail and SMS): answered (then signed off), else blocks."""
+    return _study(ctx, StudyQuestion.TRACKING)
+
+
+RENT_UNCOVERED = (
+    "The campaign rents or transfers the recipient's data to partners: no consent of the recipient names "
+    "them or their categories."
+)
+RENT_CATEGORIES = (
+    "The recipient's consent names the partners' categories, not each partner: confirm the up-to-date list "
+    "of partners was accessible when the consent was collected."
+)
+
+
+def rent_01(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Blocks a recipient whose data a campaign rents or transfers to partners without a consent naming them
+    or their categories (postal mail: asks review, the CNIL accepting an objection offered at collection);
+    asks review when only the categories are named."""
+    assert v is not None
+    if not ctx.campaign.study.transfers_to_partners or v.kind is ContactKind.LEGAL_PERSON_GENERIC:
+        return NONE
+    if v.partner_coverage is PartnerCoverage.NONE:
+        if ctx.campaign.channel in POSTAL:
+            return _review("RENT-01", RENT_UNCOVERED, v.consent_ref)
+        return _block("RENT-01", RENT_UNCOVERED, v.consent_ref)
+    if v.partner_coverage is PartnerCoverage.CATEGORIES:
+        return _review("RENT-01", RENT_CATEGORIES, v.consent_ref)
+    return NONE
+
+
+def rent_02(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Blocks a transfer to partners unless the study declares each partner informs recipients (Art. 14)."""
+    s = ctx.campaign.study
+    transferred = s.transfers_to_partners and s.transfer_mode is TransferMode.TRANSFERRED
+    if transferred and not s.partner_informs_art14:
+        return _block(
+            "RENT-02",
+            "Data transferred to partners: each partner must give the recipients the Art. 14 information "
+            "(that it holds their data, from whom) at the latest at its first communication; the study does "
+            "not declare it.",
+        )
+    return NONE
+
+
+TRACK_UNCONSENTED = (
+    "Per-recipient e-mail tracking (opening pixel, tracked links) needs the recipient's consent (art. 82 loi "
+    "Informatique et Libertés): obtain it, or send this campaign without the tracking."
+)
+
+
+def track_01(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Blocks a recipient of e-mails tracked per recipient who did not consent to the tracking."""
+    assert v is not None
+    tracked = ctx.campaign.study.per_recipient_tracking
+    if tracked and v.kind is not ContactKind.LEGAL_PERSON_GENERIC and not v.tracking_consent:
+        return _block("TRACK-01", TRACK_UNCONSENTED, v.consent_ref)
+    return NONE
+
+
+def track_02(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Asks review of tracking declared as aggregate only (no consent is then asked of anyone)."""
+    s = ctx.campaign.study
+    if s.tracking and not s.per_recipient_tracking:
+        return _review(
+            "TRACK-02",
+            "Tracking declared for aggregate measurement only: consent is not needed only if no opening or "
+            "click is ever tied to a recipient; confirm the tool and the provider keep none.",
+        )
+    return NONE
+
+
+def sale_01(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Blocks, from the study, a product refused to consumers outside the target without a reason; asks
+    review of the reason given (L121-11 C. consom.)."""
+    s = ctx.campaign.study
+    if not s.refuses_product_outside_target:
+        return NONE
+    if s.refusal_reason is None:
+        return _block(
+            "SALE-01",
+            "The study says consumers outside the target are refused the product itself, with no "
+            "legitimate reason: a refusal of sale (L121-11 C. consom.). Reserve only the promotion, or "
+            "state the reason.",
+        )
+    return _review(
+        "SALE-01",
+        f"The product is refused outside the target ({s.refusal_reason.value}): confirm the reason is "
+        "legitimate (L121-11 C. consom.).",
+        f"refusal_reason:{s.refusal_reason.value}",
+    )
+
+
 # --- The table --------------------------------------------------------------------------------------
 
 _R, _C = Scope.RECIPIENT, Scope.CAMPAIGN
@@ -1501,6 +1979,34 @@ _AUTO, _UNADDRESSED = frozenset({Channel.AUTOMATED_CALL}), frozenset({Channel.PO
 # téléphone", whoever or whatever speaks: calls by an automated system are held to them like human calls.
 _CALLS = frozenset({Channel.PHONE_HUMAN, Channel.AUTOMATED_CALL})
 _GDPR = "Regulation (EU) 2016/679"
+
+
+# --- R. Data-subject rights (restriction, contestation) -------------------------------------------------
+
+RESTRICTED_MESSAGE = (
+    "Processing of this person's data is restricted (Art. 18 GDPR): it may be stored, not used for marketing."
+)
+
+
+def rights_01(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Blocks a recipient whose processing is restricted (Art. 18): stored only, never used for marketing."""
+    assert v is not None
+    if v.restricted:
+        return _block("RIGHTS-01", RESTRICTED_MESSAGE, v.restriction_ref)
+    return NONE
+
+
+def rights_02(ctx: Context, v: RecipientView | None) -> tuple[Finding, ...]:
+    """Blocks a solely automated significant decision that offers the person no route to contest it."""
+    c = ctx.campaign
+    if c.automated_significant_decision and not (c.contest_route or "").strip():
+        return _block(
+            "RIGHTS-02",
+            "Solely automated decision with significant effect and no route to contest it: the person must "
+            "be able to express their view, contest and obtain human intervention (Art. 22(3)); give "
+            "contest_route.",
+        )
+    return NONE
 
 
 def _rule(
@@ -1905,6 +2411,130 @@ RULES: tuple[Rule, ...] = (
         proc_05,
         "Art. 6 GDPR; L34-5 CPCE; L223-1 C. consom.",
     ),
+    # Issue 19: the campaign held to its register entry (Art. 30) and every party on every send.
+    _rule("REG-01", "Channel covered by the register entry", _C, None, reg_01, "Art. 5(1)(b), 30(1)(b) GDPR"),
+    _rule(
+        "REG-02",
+        "Data categories declared in the register entry",
+        _C,
+        None,
+        reg_02,
+        "Art. 5(1)(c), 30(1)(c) GDPR; CNIL register template (M.4)",
+    ),
+    _rule(
+        "REG-03",
+        "Special categories declared in the register entry",
+        _C,
+        None,
+        reg_03,
+        "Art. 9, 30(1)(c) GDPR; CNIL register template (M.4)",
+    ),
+    _rule(
+        "REG-04",
+        "Processors and parties listed for the processing",
+        _C,
+        None,
+        reg_04,
+        "Art. 28, 30(1)(d) GDPR",
+    ),
+    _rule(
+        "REG-05",
+        "Retention within the register entry's",
+        _C,
+        None,
+        reg_05,
+        "Art. 5(1)(e), 30(1)(f) GDPR; CNIL référentiel (délib. 2021-131)",
+    ),
+    _rule(
+        "REG-06",
+        "Profiling declared and its DPIA referenced",
+        _C,
+        None,
+        reg_06,
+        "Art. 30(1)(b), 35(1), 35(3)(a) GDPR; CNIL list of processing requiring a DPIA (délib. 2018-327)",
+    ),
+    _rule("PAR-01", "Every party on the send is registered", _C, None, par_01, "Art. 5(2), 24, 28(1) GDPR"),
+    _rule("PAR-02", "Contract in force with every party", _C, None, par_02, "Art. 26, 28(3), 28(9) GDPR"),
+    _rule(
+        "PAR-03",
+        "Party registered in the role it plays on the send",
+        _C,
+        None,
+        par_03,
+        "Art. 26, 28(1), 28(3) GDPR; sections I.2, I.4",
+    ),
+    _rule(
+        "PAR-04",
+        "Clauses each party's role requires",
+        _C,
+        None,
+        par_04,
+        "Art. 28(3) GDPR; sections I.2, I.4 (consent's clause checklist)",
+    ),
+    _rule(
+        "PAR-05",
+        "Contract terms settled (TERM-01..06)",
+        _C,
+        None,
+        par_05,
+        "Art. 28(3)(b), (c), (g), 32 GDPR; art. L131-2, L131-3 CPI (consent's TERM rules)",
+    ),
+    # R. Data-subject rights (ids defined by the gate): restriction (Art. 18), contestation (Art. 22(3)).
+    _rule(
+        "RIGHTS-01",
+        "Processing restricted",
+        _R,
+        None,
+        rights_01,
+        f"Art. 18(1)-(2) {_GDPR}",
+    ),
+    _rule(
+        "RIGHTS-02",
+        "No route to contest an automated decision",
+        _C,
+        None,
+        rights_02,
+        f"Art. 22(3) {_GDPR}; WP29 guidelines on automated decisions (WP251rev.01)",
+    ),
+    # J. The per-operation study and its rules (issue 19; the source article's déployer stage).
+    _rule("STUDY-01", "Study: target and criteria", _C, None, study_01, _STUDY),
+    _rule("STUDY-02", "Study: message", _C, None, study_02, _STUDY),
+    _rule("STUDY-03", "Study: offer conditions", _C, None, study_03, _STUDY + "; L121-11 C. consom."),
+    _rule("STUDY-04", "Study: partners", _C, None, study_04, _STUDY + f"; Art. 6(1)(a), 14 {_GDPR}"),
+    _rule("STUDY-05", "Study: tracking", _C, _SOFT, study_05, _STUDY + "; art. 82 loi 78-17"),
+    _rule(
+        "RENT-01",
+        "File rental or transfer: consent naming the partners",
+        _R,
+        PERSONAL_CHANNELS,
+        rent_01,
+        f"Art. 6(1)(a), 7 {_GDPR}; L34-5 CPCE; CNIL, cession de fichiers à des partenaires (VERIFY page)",
+    ),
+    _rule(
+        "RENT-02",
+        "File transfer: Art. 14 information by the partner",
+        _C,
+        None,
+        rent_02,
+        f"Art. 14(1)-(3) {_GDPR}; CNIL, information des personnes par le partenaire (VERIFY page)",
+    ),
+    _rule(
+        "TRACK-01",
+        "E-mail tracking per recipient: consent",
+        _R,
+        _EMAIL,
+        track_01,
+        "Art. 82 loi 78-17; CNIL recommandation sur les pixels de suivi dans les courriels (VERIFY date)",
+    ),
+    _rule(
+        "TRACK-02",
+        "E-mail tracking declared aggregate only",
+        _C,
+        _EMAIL,
+        track_02,
+        "Art. 82 loi 78-17 (exemption: strictly necessary); CNIL pixels recommendation (VERIFY)",
+    ),
+    _rule("SALE-01", "Refusal of sale outside the target", _C, None, sale_01, "L121-11 C. consom."),
 )
 
 RULE_IDS: tuple[str, ...] = tuple(dict.fromkeys(r.id for r in RULES))

@@ -80,6 +80,7 @@ _NESTED: dict[str, Any] = {
     "call_script": lambda s: commands.CallScript(**s.model_dump()),
     "targeting": _criteria,
     "offer_eligibility": _criteria,
+    "parties": lambda ps: tuple(commands.NamedParty(p.party_id, p.role) for p in ps),
 }
 
 

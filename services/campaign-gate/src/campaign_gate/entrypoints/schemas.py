@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+import pydantic
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from campaign_gate.domain.facts import Audience, Channel, SuppressionKind
+from campaign_gate.domain import facts as domain_facts
+from campaign_gate.domain.facts import Audience, Channel, SendRole, SuppressionKind
 
 
 class _Strict(BaseModel):
@@ -71,6 +73,191 @@ class Criterion(_Strict):
 
 Criteria = Annotated[list[Criterion], Field(max_length=200)]
 
+# --- Issue 19: the per-operation study (the source article's déployer stage) ---------------------------
+
+Answer = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+STUDY_DOC = (
+    "The per-operation study: one structured answer per question (target, message, offer, partners, "
+    "tracking). An unanswered question blocks the review (STUDY-01..05); each answer is signed off by the "
+    "reviewer in the approval (a sign-off per STUDY rule). Changing an answer makes it a new one to sign."
+)
+
+
+class StudyTarget(_Strict):
+    """Who the operation targets, on which criteria, and why those criteria."""
+
+    population: Answer = Field(description="Who is targeted (e.g. customers who bought shoes in 2026).")
+    criteria: list[Name] = Field(
+        default_factory=list, max_length=200, description="The attributes the segment selects on."
+    )
+    criteria_reason: Answer = Field(description="Why these criteria: the objective reason for each.")
+    excludes_protected_group: bool = Field(
+        False, description="Whether the segment leaves out people by a protected criterion (DISC-05)."
+    )
+    may_reach_minors: bool = Field(False, description="Whether minors may be among the recipients.")
+
+
+class StudyMessage(_Strict):
+    """What the message says and promises."""
+
+    summary: Answer = Field(description="What the message says and offers, in a few sentences.")
+    claims_substantiated: bool = Field(description="Whether every claim of the message can be proven.")
+    mentions_price_or_discount: bool = False
+
+
+class StudyOffer(_Strict):
+    """The offer's conditions: open to all, reserved to the target, or refused to others (L121-11)."""
+
+    conditions: Answer = Field(description="The offer's conditions as the message states them.")
+    reserved_to_target: bool = Field(description="Whether only the target can obtain the promotion.")
+    refuses_product_outside_target: bool = Field(
+        False,
+        description="Whether consumers outside the target are refused the product itself, not only the "
+        "promotion (a refusal of sale unless `refusal_reason` is legitimate: SALE-01).",
+    )
+    refusal_reason: domain_facts.RefusalReason | None = Field(
+        None, description="The legitimate reason for the refusal; only with refuses_product_outside_target."
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _refusal(self) -> StudyOffer:
+        if self.refusal_reason is not None and not self.refuses_product_outside_target:
+            raise ValueError("refusal_reason: only when refuses_product_outside_target is true")
+        if self.refuses_product_outside_target and not self.reserved_to_target:
+            raise ValueError("refuses_product_outside_target: only for an offer reserved_to_target")
+        return self
+
+
+class Partner(_Strict):
+    """A partner recipients' data is rented or transferred to, and its category (as consents name them)."""
+
+    name: Name
+    category: Name
+
+
+class StudyPartners(_Strict):
+    """Whether recipients' data is rented or transferred to partners, how, and to whom."""
+
+    transfers: bool = Field(description="Whether recipients' data is rented or transferred to partners.")
+    mode: domain_facts.TransferMode | None = Field(
+        None,
+        description="routed_by_us (the partner's message sent by us, no data leaves) or transferred (the "
+        "partner receives the data); required when transfers.",
+    )
+    partners: list[Partner] = Field(default_factory=list, max_length=200)
+    partner_informs_art14: bool = Field(
+        False,
+        description="Whether each partner receiving the data gives the recipients the Art. 14 information at "
+        "its first communication (RENT-02).",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _transfers(self) -> StudyPartners:
+        if self.transfers and (not self.partners or self.mode is None):
+            raise ValueError("partners, mode: a transfer names its partners and its mode")
+        if not self.transfers and (self.partners or self.mode is not None or self.partner_informs_art14):
+            raise ValueError("partners, mode, partner_informs_art14: only when transfers is true")
+        return self
+
+
+class StudyTracking(_Strict):
+    """Whether the e-mails carry opening pixels or tracked links, and whether they follow each recipient."""
+
+    opening_pixels: bool
+    tracked_links: bool = False
+    per_recipient: bool = Field(
+        False, description="Whether an opening or a click is tied to the recipient (TRACK-01: consent)."
+    )
+    provider: Name | None = Field(None, description="Who measures (the tracking provider), if not us.")
+
+    @pydantic.model_validator(mode="after")
+    def _tracked(self) -> StudyTracking:
+        if self.per_recipient and not (self.opening_pixels or self.tracked_links):
+            raise ValueError("per_recipient: only with opening_pixels or tracked_links")
+        return self
+
+
+class Study(_Strict):
+    """The per-operation study: each question answered (null: not yet)."""
+
+    target: StudyTarget | None = None
+    message: StudyMessage | None = None
+    offer: StudyOffer | None = None
+    partners: StudyPartners | None = None
+    tracking: StudyTracking | None = None
+
+
+# --- Issue 19: what the campaign uses, held to its register entry, and the parties it runs through.
+
+#: The CNIL register template's data-category groups (consent's `data_categories` keys).
+DataCategory = Literal[
+    "identity",
+    "personal_life",
+    "professional_life",
+    "economic_financial",
+    "connection",
+    "location",
+    "internet",
+    "other",
+]
+#: GDPR Art. 9(1)'s categories, as `criteria.GDPR_ART9_CATEGORIES` names them (a test keeps both equal).
+SpecialCategory = Literal[
+    "racial_or_ethnic_origin",
+    "political_opinions",
+    "religious_or_philosophical_beliefs",
+    "trade_union_membership",
+    "genetic_data",
+    "biometric_data_unique_id",
+    "health_data",
+    "sex_life",
+    "sexual_orientation",
+]
+DATA_CATEGORIES_DOC = (
+    "The register template's data-category groups the campaign uses (identity, personal_life, "
+    "professional_life, economic_financial, connection, location, internet, other); each must be declared "
+    "by the purpose's register entry (REG-02). The targeting's attributes suggest more (asked for review)."
+)
+SPECIAL_CATEGORIES_DOC = (
+    "The Art. 9 categories the campaign uses (health_data, religious_or_philosophical_beliefs, …); the "
+    "register entry must say it processes sensitive data (REG-03)."
+)
+RETENTION_DOC = (
+    "How long, in months, the campaign keeps the data it uses; at most the register entry's (REG-05)."
+)
+PARTIES_DOC = (
+    "Every party the sends run through, each a party of consent's register (`party_id`) and the role it "
+    "plays here; each is checked for a contract in force with the clauses and terms its role requires "
+    "(PAR-01..05) and for its link to the purpose's register entry (REG-04)."
+)
+
+
+class NamedParty(_Strict):
+    """A party a campaign runs through and the role it plays on the sends."""
+
+    party_id: str = Field(min_length=1, max_length=64, description="The party's id in consent's register.")
+    role: SendRole
+
+
+def _distinct_parties(parties: list[NamedParty] | None) -> list[NamedParty] | None:
+    if parties is not None:
+        seen = [(p.party_id, p.role) for p in parties]
+        if len(seen) != len(set(seen)):
+            raise ValueError("each (party_id, role) may be named once")
+    return parties
+
+
+Parties = Annotated[list[NamedParty], Field(max_length=50), AfterValidator(_distinct_parties)]
+
+
+#: Art. 22(3): where the person contests the campaign's automated decision and obtains a human's review.
+CONTEST_ROUTE_DOC = (
+    "Where a person contests the campaign's solely automated decision and obtains human intervention "
+    "(Art. 22(3) GDPR), as the message tells them: e.g. contacts' contestation requests "
+    "(POST /v1/requests, kind contestation) behind a form, an address, a page. Required when "
+    "automated_significant_decision is true (RIGHTS-02)."
+)
+
 
 class CampaignFields(_Strict):
     """Every field of a campaign; a PATCH sends any subset."""
@@ -98,12 +285,22 @@ class CampaignFields(_Strict):
     large_scale_profiling: bool = False
     combines_datasets: bool = False
     automated_significant_decision: bool = False
+    contest_route: Line | None = Field(None, description=CONTEST_ROUTE_DOC)
     manipulative_design: bool = False
     art9_explicit_consent_only: bool = False
     dpia_reference: Line | None = None
     professional_target: list[Profession] = Field(
         default_factory=list, max_length=500, description=PROFESSIONAL_TARGET_DOC
     )
+    study: Study | None = Field(None, description=STUDY_DOC)
+    data_categories: list[DataCategory] = Field(
+        default_factory=list, max_length=8, description=DATA_CATEGORIES_DOC
+    )
+    special_categories: list[SpecialCategory] = Field(
+        default_factory=list, max_length=9, description=SPECIAL_CATEGORIES_DOC
+    )
+    retention_months: int | None = Field(None, ge=1, le=1200, description=RETENTION_DOC)
+    parties: Parties = Field(default_factory=list, description=PARTIES_DOC)
 
 
 class CampaignPatch(_Strict):
@@ -132,12 +329,20 @@ class CampaignPatch(_Strict):
     large_scale_profiling: bool | None = None
     combines_datasets: bool | None = None
     automated_significant_decision: bool | None = None
+    contest_route: Line | None = Field(None, description=CONTEST_ROUTE_DOC)
     manipulative_design: bool | None = None
     art9_explicit_consent_only: bool | None = None
     dpia_reference: Line | None = None
     professional_target: list[Profession] | None = Field(
         None, max_length=500, description=PROFESSIONAL_TARGET_DOC
     )
+    study: Study | None = Field(None, description=STUDY_DOC)
+    data_categories: list[DataCategory] | None = Field(None, max_length=8, description=DATA_CATEGORIES_DOC)
+    special_categories: list[SpecialCategory] | None = Field(
+        None, max_length=9, description=SPECIAL_CATEGORIES_DOC
+    )
+    retention_months: int | None = Field(None, ge=1, le=1200, description=RETENTION_DOC)
+    parties: Parties | None = Field(None, description=PARTIES_DOC)
 
 
 class SignOffGrounds(BaseModel):

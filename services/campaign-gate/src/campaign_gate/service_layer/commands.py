@@ -16,7 +16,7 @@ from typing import Any
 from shared.events import EventEnvelope
 
 from campaign_gate.domain import review
-from campaign_gate.domain.facts import Audience, Channel, SuppressionKind
+from campaign_gate.domain.facts import Audience, Channel, SendRole, SuppressionKind
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,14 @@ class Criterion:
     justification: str | None = None
 
 
+@dataclass(frozen=True)
+class NamedParty:
+    """A party a campaign runs through (its id in consent's register) and the role it plays on the sends."""
+
+    party_id: str
+    role: SendRole
+
+
 @dataclass(frozen=True, kw_only=True)
 class CampaignSpec:
     """Every field of a campaign, as the marketer gives it (in the API's order)."""
@@ -85,10 +93,17 @@ class CampaignSpec:
     large_scale_profiling: bool = False
     combines_datasets: bool = False
     automated_significant_decision: bool = False
+    contest_route: str | None = None
     manipulative_design: bool = False
     art9_explicit_consent_only: bool = False
     dpia_reference: str | None = None
     professional_target: tuple[str, ...] = ()
+    #: The per-operation study (issue 19) in its stored JSON form, as the API validated it.
+    study: dict[str, Any] | None = None
+    data_categories: tuple[str, ...] = ()
+    special_categories: tuple[str, ...] = ()
+    retention_months: int | None = None
+    parties: tuple[NamedParty, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """Returns the stored form of the spec: every field, in JSON types."""
@@ -123,10 +138,16 @@ class CampaignChanges:
     large_scale_profiling: bool | None = None
     combines_datasets: bool | None = None
     automated_significant_decision: bool | None = None
+    contest_route: str | None = None
     manipulative_design: bool | None = None
     art9_explicit_consent_only: bool | None = None
     dpia_reference: str | None = None
     professional_target: tuple[str, ...] | None = None
+    study: dict[str, Any] | None = None
+    data_categories: tuple[str, ...] | None = None
+    special_categories: tuple[str, ...] | None = None
+    retention_months: int | None = None
+    parties: tuple[NamedParty, ...] | None = None
 
     def __post_init__(self) -> None:
         unknown = self.given - {f.name for f in dataclasses.fields(CampaignSpec)}

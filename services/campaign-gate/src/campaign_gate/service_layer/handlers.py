@@ -16,7 +16,7 @@ from shared.events import EventEnvelope
 from vigie_verify.merkle import leaf_hash
 
 from campaign_gate import contracts
-from campaign_gate.adapters.projection import contact_row, parse_time
+from campaign_gate.adapters.projection import contact_row, objection_scope, parse_time
 from campaign_gate.domain import bulk, clock, events, review, rules
 from campaign_gate.domain import model as domain
 from campaign_gate.domain.decision import RecipientDecision
@@ -78,13 +78,22 @@ async def _campaign_or_raise(uow: AbstractGateUnitOfWork, campaign_id: str) -> d
 async def _facts(uow: AbstractGateUnitOfWork, campaign: domain.Campaign) -> tuple[Any, Any]:
     purpose_row = await uow.projection.purpose(str(campaign.spec["purpose_id"]))
     purpose = (
-        domain.PurposeInfo(purpose_row["purpose_id"], purpose_row["lawful_basis"], purpose_row["retired"])
+        domain.PurposeInfo(
+            purpose_row["purpose_id"],
+            purpose_row["lawful_basis"],
+            purpose_row["retired"],
+            entry=purpose_row.get("entry"),
+        )
         if purpose_row
         else None
     )
     processor_id = campaign.spec.get("processor_id")
     processor = await uow.projection.processor(str(processor_id)) if processor_id else None
-    return domain.campaign_facts(campaign, purpose=purpose, processor=processor), processor
+    # Every party the campaign names, as consent's party register knows it (an unknown one is absent).
+    named = [str(p["party_id"]) for p in campaign.spec.get("parties") or ()]
+    parties = await uow.projection.parties(named) if named else {}
+    facts = domain.campaign_facts(campaign, purpose=purpose, processor=processor, parties=parties)
+    return facts, processor
 
 
 async def create_campaign(cmd: CreateCampaign, uow: AbstractGateUnitOfWork) -> domain.Campaign:
@@ -667,6 +676,10 @@ def _consent_values(data: dict[str, Any], *, granted: bool, at: datetime) -> dic
         "explicit": bool(data.get("explicit", False)),
         "given_by": [str(g) for g in data.get("given_by") or ()],
         "out_of_hours_calls": bool(data.get("out_of_hours_calls", False)),
+        # Issue 19: an event from before consent published them names no partner and covers no tracking.
+        "partners": [str(p) for p in data.get("partners") or ()],
+        "partner_categories": [str(p) for p in data.get("partner_categories") or ()],
+        "email_tracking": bool(data.get("email_tracking", False)),
         "updated_at": at,
     }
 
@@ -680,7 +693,13 @@ def projection_change(envelope: EventEnvelope) -> ProjectionChange:  # noqa: C90
     bad event is refused alone instead of failing the events polled with it.
     """
     t, data, at, subject = envelope.type, envelope.data, envelope.time, envelope.subject
-    if t in (contracts.CONTACT_CREATED, contracts.CONTACT_UPDATED, contracts.INTERACTION_RECORDED):
+    if t in (
+        contracts.CONTACT_CREATED,
+        contracts.CONTACT_UPDATED,
+        contracts.INTERACTION_RECORDED,
+        contracts.PROCESSING_RESTRICTED,
+        contracts.RESTRICTION_LIFTED,
+    ):
         row = contact_row(subject, data.get("facts"), at=at)
         return ProjectionChange(lambda uow: uow.projection.put_contact(row), contact_id=subject)
     if t == contracts.CONTACT_RETENTION_FLAGGED:
@@ -719,10 +738,15 @@ def projection_change(envelope: EventEnvelope) -> ProjectionChange:  # noqa: C90
             lambda uow: uow.projection.withdraw_consent(**withdrawal), consent_id=withdrawal["consent_id"]
         )
     if t == contracts.OBJECTION_RECORDED:
+        scope, channel, purpose_id = objection_scope(
+            data.get("scope"), data.get("channel"), data.get("purpose_id")
+        )
         objection: dict[str, Any] = {
             "objection_id": _text(data, "objection_id"),
             "contact_id": data.get("contact_id"),
-            "scope": _text(data, "scope"),
+            "scope": scope,
+            "channel": channel,
+            "purpose_id": purpose_id,
             "at": parse_time(data.get("at")) or at,
             "blind_indexes": [str(i) for i in data.get("blind_indexes") or ()],
         }
@@ -756,6 +780,9 @@ def projection_change(envelope: EventEnvelope) -> ProjectionChange:  # noqa: C90
                 None if t == contracts.PURPOSE_RETIRED else bool(data.get("art14_exemption_claimed", False))
             ),
         }
+        if t != contracts.PURPOSE_RETIRED and isinstance(data.get("entry"), dict):
+            # The register-entry facts of the version in force (issue 19); a retirement keeps the last.
+            purpose["entry"] = data["entry"]
         return ProjectionChange(lambda uow: uow.projection.put_purpose(**purpose))
     if t in (contracts.PARTY_REGISTERED, contracts.PARTY_UPDATED):
         party_id = _text(data, "party_id")
@@ -765,7 +792,10 @@ def projection_change(envelope: EventEnvelope) -> ProjectionChange:  # noqa: C90
             "status": data["status"],
             "broker_last_verified_at": parse_time(data.get("broker_last_verified_at")),
             "processor_id": data.get("processor_id"),
+            "purpose_ids": [str(i) for i in data.get("purpose_ids") or ()],
         }
+        if data.get("term_gaps") is not None:
+            party["term_gaps"] = _term_gaps(data["term_gaps"])
         if data.get("missing_clauses") is not None:
             # Because a party update restates its current contract's missing clauses for its new roles.
             party["missing_clauses"] = data["missing_clauses"]
@@ -780,6 +810,7 @@ def projection_change(envelope: EventEnvelope) -> ProjectionChange:  # noqa: C90
             "contract_expires_at": parse_time(data.get("expires_at")),
             "missing_clauses": data.get("missing_clauses") or {},
             "broker_last_verified_at": parse_time(data.get("broker_last_verified_at")),
+            "term_gaps": _term_gaps(data.get("term_gaps") or ()),
         }
         return ProjectionChange(
             lambda uow: uow.projection.put_party(party_id=signatory, values=contract_values)
@@ -801,6 +832,11 @@ def projection_change(envelope: EventEnvelope) -> ProjectionChange:  # noqa: C90
             lambda uow: uow.projection.erase_consent_data(subject, consent_ids, delivery_ids)
         )
     return ProjectionChange(_nothing)
+
+
+def _term_gaps(gaps: Any) -> list[dict[str, str]]:
+    """Keeps consent's TERM gaps of a party's contract as published: rule id and field, no text."""
+    return [{"rule": str(g["rule"]), "field": str(g.get("field") or "")} for g in gaps if isinstance(g, dict)]
 
 
 def _contract_from_consent_facts(facts: Any) -> dict[str, Any] | None:

@@ -393,6 +393,10 @@ def purpose_version_from_domain(v: PurposeVersion) -> dict[str, Any]:
         "software": v.software,
         "art14_exemption_claimed": v.art14_exemption_claimed,
         "art14_exemption_ground": v.art14_exemption_ground,
+        "channels": [c.value for c in v.channels],
+        "retention_months": v.retention_months,
+        "profiling": v.profiling,
+        "dpia_reference": v.dpia_reference,
     }
 
 
@@ -432,6 +436,11 @@ def purpose_version_to_domain(d: dict[str, Any]) -> PurposeVersion:
         # Versions stored before the field existed claimed no exemption.
         art14_exemption_claimed=bool(d.get("art14_exemption_claimed")),
         art14_exemption_ground=d.get("art14_exemption_ground"),
+        # Versions stored before issue 19 state no channel, retention in months, profiling or DPIA.
+        channels=tuple(Channel(c) for c in d.get("channels") or ()),
+        retention_months=d.get("retention_months"),
+        profiling=bool(d.get("profiling")),
+        dpia_reference=d.get("dpia_reference"),
     )
 
 
@@ -710,6 +719,8 @@ class ObjectionRepository(_Repository[Objection], AbstractObjectionRepository):
             "at": o.at,
             "blind_indexes": list(o.blind_indexes),
             "reason": o.reason.value,
+            "channel": o.channel.value if o.channel else None,
+            "purpose_id": o.purpose_id,
         }
 
     def _to_domain(self, row: Any) -> Objection:
@@ -720,6 +731,8 @@ class ObjectionRepository(_Repository[Objection], AbstractObjectionRepository):
             at=row["at"],
             blind_indexes=tuple(row["blind_indexes"]),
             reason=ObjectionReason(row["reason"] or ObjectionReason.OBJECTION),
+            channel=Channel(row["channel"]) if row["channel"] else None,
+            purpose_id=row["purpose_id"],
         )
 
 

@@ -27,6 +27,8 @@ class PurposeRegistered(Event):
     at: datetime
     art14_exemption_claimed: bool = False
     art14_exemption_ground: str | None = None
+    #: The register-entry facts the gate holds campaigns to (`model.entry_facts`); None before issue 19.
+    entry: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class PurposeRevised(Event):
     at: datetime
     art14_exemption_claimed: bool = False
     art14_exemption_ground: str | None = None
+    #: The register-entry facts of the new version (`model.entry_facts`); None before issue 19.
+    entry: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,8 @@ class ConsentWithdrawn(Event):
 
 @dataclass(frozen=True)
 class ObjectionRecorded(Event):
-    """A person objected to direct marketing, on every channel or one channel."""
+    """A person objected to direct marketing: to all of it (`scope` all_direct_marketing), one channel
+    (`channel`) or one purpose of the register (`purpose_id`)."""
 
     objection_id: str
     contact_id: str | None
@@ -134,6 +139,8 @@ class ObjectionRecorded(Event):
     blind_indexes: tuple[str, ...]
     at: datetime
     reason: str = "objection"
+    channel: str | None = None
+    purpose_id: str | None = None
 
 
 @dataclass(frozen=True)

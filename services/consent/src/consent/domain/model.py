@@ -160,6 +160,14 @@ class PurposeVersion:
     #: register entry, with the ground stated; the gate asks for review (INFO-03).
     art14_exemption_claimed: bool = False
     art14_exemption_ground: str | None = None
+    #: Register-entry facts the campaign gate holds each campaign to (REG-01..REG-06, issue 19): the
+    #: channels the processing uses (empty: the entry does not say), the longest time in months the data
+    #: used for it is kept (None: not stated in months), whether it profiles people (Art. 4(4)), and the
+    #: reference of the DPIA carried out for it (Art. 35).
+    channels: tuple[Channel, ...] = ()
+    retention_months: int | None = None
+    profiling: bool = False
+    dpia_reference: str | None = None
 
     def in_force_at(self, at: datetime) -> bool:
         """Tells whether this version is the one in force at `at`."""
@@ -192,6 +200,8 @@ def check_purpose_content(version: PurposeVersion) -> None:
             raise errors.TransferSafeguardMissingError(transfer.country)
     if version.art14_exemption_claimed and not (version.art14_exemption_ground or "").strip():
         raise errors.Art14ExemptionGroundMissingError()
+    if version.retention_months is not None and version.retention_months < 1:
+        raise errors.InvalidRevisionError("retention_months must be at least 1")
 
 
 @dataclass
@@ -229,6 +239,10 @@ class Purpose:
         software: str | None = None,
         art14_exemption_claimed: bool = False,
         art14_exemption_ground: str | None = None,
+        channels: Iterable[Channel | str] = (),
+        retention_months: int | None = None,
+        profiling: bool = False,
+        dpia_reference: str | None = None,
     ) -> Purpose:
         """Registers a new purpose at version 1, in force from `at`."""
         check_aware("at", at)
@@ -258,6 +272,10 @@ class Purpose:
             art14_exemption_claimed=art14_exemption_claimed,
             # Because a ground without the claim says nothing; the register keeps it only with the claim.
             art14_exemption_ground=art14_exemption_ground if art14_exemption_claimed else None,
+            channels=tuple(dict.fromkeys(to_enum(Channel, c) for c in channels)),
+            retention_months=retention_months,
+            profiling=profiling,
+            dpia_reference=dpia_reference,
         )
         check_purpose_content(first)
         purpose = cls(purpose_id=purpose_id or new_id(), versions=[first])
@@ -270,6 +288,7 @@ class Purpose:
                 at=at,
                 art14_exemption_claimed=first.art14_exemption_claimed,
                 art14_exemption_ground=first.art14_exemption_ground,
+                entry=entry_facts(first),
             )
         )
         return purpose
@@ -330,6 +349,7 @@ class Purpose:
                 at=at,
                 art14_exemption_claimed=successor.art14_exemption_claimed,
                 art14_exemption_ground=successor.art14_exemption_ground,
+                entry=entry_facts(successor),
             )
         )
         return successor
@@ -350,10 +370,29 @@ class Purpose:
         return current
 
 
+def entry_facts(version: PurposeVersion) -> dict[str, object]:
+    """Returns what the campaign gate checks a campaign against in a register entry (issue 19, REG-*):
+    channels, data-category groups, special categories, processors, retention in months, profiling and
+    the DPIA; ids, codes and numbers only (the free-text cells of the register stay in consent)."""
+    return {
+        "version": version.version,
+        "channels": [c.value for c in version.channels],
+        "data_categories": sorted(c.value for c, items in version.data_categories.items() if items),
+        "special_categories": version.special_categories,
+        "processor_ids": list(version.processor_ids),
+        "retention_months": version.retention_months,
+        "profiling": version.profiling,
+        "dpia_required": version.dpia_required,
+        "dpia_reference": version.dpia_reference,
+    }
+
+
 def _normalise(name: str, value: object) -> object:
     # Because a list and a tuple with the same items must not count as a change.
     if name == "lawful_basis":
         return to_enum(LawfulBasis, value)
+    if name == "channels" and isinstance(value, Iterable) and not isinstance(value, str):
+        return tuple(dict.fromkeys(to_enum(Channel, c) for c in value))
     if isinstance(value, list):
         return tuple(value)
     return value
@@ -869,7 +908,28 @@ def check_no_active_consent(
 
 # --- Objection: absolute for direct marketing (UNI-01), outlives erasure through blind indexes (UNI-02).
 
+#: The scope of an objection to all direct marketing: every channel, every purpose (Art. 21(2)-(3) GDPR).
 ALL_DIRECT_MARKETING: Final = "all_direct_marketing"
+
+
+class ObjectionScope(StrEnum):
+    """What an objection (an unsubscribe) covers.
+
+    `all_direct_marketing` (the API also takes `all`): every channel and every purpose; `channel`: one
+    channel, for every purpose; `purpose`: one purpose of the register, on every channel. A plain
+    unsubscribe link that says nothing more is `all_direct_marketing` (see `DEFAULT_OBJECTION_SCOPE`).
+    """
+
+    ALL = ALL_DIRECT_MARKETING
+    CHANNEL = "channel"
+    PURPOSE = "purpose"
+
+
+#: What an objection that names no scope covers, a plain unsubscribe link's included: all direct
+#: marketing. Art. 21(3) GDPR stops the processing "for such purposes" as a whole, and the CNIL presents
+#: the link in each message as the way to object to receiving prospection, with no narrower reading; a
+#: narrower scope is the person's own choice (a preference page), never presumed by the controller.
+DEFAULT_OBJECTION_SCOPE: Final = ObjectionScope.ALL
 
 
 class ObjectionReason(StrEnum):
@@ -882,7 +942,8 @@ class ObjectionReason(StrEnum):
 
 @dataclass
 class Objection:
-    """A person's objection to direct marketing, on all channels or one; kept after erasure."""
+    """A person's objection to direct marketing: to all of it, one channel or one purpose; kept after
+    erasure."""
 
     objection_id: str
     contact_id: str | None
@@ -890,6 +951,10 @@ class Objection:
     at: datetime
     blind_indexes: tuple[str, ...]
     reason: ObjectionReason = ObjectionReason.OBJECTION
+    #: The channel objected to (scope `channel` only).
+    channel: Channel | None = None
+    #: The register purpose objected to (scope `purpose` only).
+    purpose_id: str | None = None
     events: list[events.Event] = field(default_factory=list)
 
     @classmethod
@@ -902,35 +967,39 @@ class Objection:
         blind_indexes: Iterable[str] = (),
         objection_id: str | None = None,
         reason: ObjectionReason = ObjectionReason.OBJECTION,
+        channel: str | Channel | None = None,
+        purpose_id: str | None = None,
     ) -> Objection:
-        """Records an objection; it needs no justification and is never refused."""
+        """Records an objection; it needs no justification and is never refused.
+
+        The scope is checked with its channel or purpose (`check_objection_scope`).
+        """
         check_aware("at", at)
-        scope = check_objection_scope(scope)
+        kind, chosen, purpose = check_objection_scope(scope, channel=channel, purpose_id=purpose_id)
         indexes = tuple(dict.fromkeys(i for i in blind_indexes if i))
         objection = cls(
             objection_id=objection_id or new_id(),
             contact_id=contact_id,
-            scope=scope,
+            scope=kind.value,
             at=at,
             blind_indexes=indexes,
             reason=ObjectionReason(reason),
+            channel=chosen,
+            purpose_id=purpose,
         )
         objection.events.append(
             events.ObjectionRecorded(
                 objection_id=objection.objection_id,
                 contact_id=contact_id,
-                scope=scope,
+                scope=kind.value,
                 blind_indexes=indexes,
                 at=at,
                 reason=objection.reason.value,
+                channel=chosen.value if chosen else None,
+                purpose_id=purpose,
             )
         )
         return objection
-
-    @property
-    def channel(self) -> Channel | None:
-        """Returns the one channel objected to, or None when the objection covers every channel."""
-        return None if self.scope == ALL_DIRECT_MARKETING else Channel(self.scope)
 
     def add_blind_indexes(self, blind_indexes: Iterable[str], *, at: datetime) -> tuple[str, ...]:
         """Adds the person's other blind indexes (a new e-mail, a phone) so a re-import still matches;
@@ -946,14 +1015,53 @@ class Objection:
             )
         return new
 
-    def covers(self, channel: Channel) -> bool:
-        """Tells whether this objection forbids direct marketing on `channel`."""
-        return self.scope in (ALL_DIRECT_MARKETING, Channel(channel).value)
+    def covers(self, channel: Channel, purpose_id: str | None = None) -> bool:
+        """Tells whether this objection forbids direct marketing on `channel` for `purpose_id` (a purpose
+        objection covers only its purpose: with no purpose given, it does not)."""
+        if self.scope == ObjectionScope.CHANNEL:
+            return self.channel is Channel(channel)
+        if self.scope == ObjectionScope.PURPOSE:
+            return purpose_id is not None and purpose_id == self.purpose_id
+        return True
 
 
-def check_objection_scope(scope: str | Channel) -> str:
-    """Returns the scope as a string, or raises `InvalidObjectionScopeError`."""
+def check_objection_scope(
+    scope: str | Channel, *, channel: str | Channel | None = None, purpose_id: str | None = None
+) -> tuple[ObjectionScope, Channel | None, str | None]:
+    """Returns (scope, channel, purpose) checked together, or raises `InvalidObjectionScopeError` naming
+    each field at fault.
+
+    `all` means `all_direct_marketing`; a channel given as the scope itself (the form before scopes were
+    explicit) means scope `channel` on that channel, so objections recorded that way keep their meaning.
+    """
+    problems: list[errors.FieldProblem] = []
     value = str(scope)
-    if value != ALL_DIRECT_MARKETING and value not in {c.value for c in Channel}:
+    if value == "all":
+        value = ALL_DIRECT_MARKETING
+    if value in {c.value for c in Channel}:
+        if channel is not None and str(channel) != value:
+            problems.append(
+                errors.FieldProblem("OBJ-02", "channel", "differs from the channel given as scope")
+            )
+        value, channel = ObjectionScope.CHANNEL.value, value
+    if value not in {s.value for s in ObjectionScope}:
         raise errors.InvalidObjectionScopeError(value)
-    return value
+    kind = ObjectionScope(value)
+    chosen: Channel | None = None
+    if channel is not None:
+        try:
+            chosen = Channel(str(channel))
+        except ValueError:
+            problems.append(errors.FieldProblem("OBJ-02", "channel", "not a known channel"))
+    if kind is ObjectionScope.CHANNEL and channel is None:
+        problems.append(errors.FieldProblem("OBJ-02", "channel", "required when the scope is channel"))
+    if kind is not ObjectionScope.CHANNEL and channel is not None:
+        problems.append(errors.FieldProblem("OBJ-02", "channel", "only taken when the scope is channel"))
+    purpose = purpose_id.strip() if purpose_id else None
+    if kind is ObjectionScope.PURPOSE and not purpose:
+        problems.append(errors.FieldProblem("OBJ-03", "purpose_id", "required when the scope is purpose"))
+    if kind is not ObjectionScope.PURPOSE and purpose_id is not None:
+        problems.append(errors.FieldProblem("OBJ-03", "purpose_id", "only taken when the scope is purpose"))
+    if problems:
+        raise errors.ObjectionScopeError("the objection's scope does not match its fields", problems)
+    return kind, chosen, purpose

@@ -198,8 +198,14 @@ def _row(
     objectives = f"{version.description} — base légale : {LAWFUL_BASIS_LABELS[version.lawful_basis]}"
     if version.legitimate_interest:
         objectives += f" — intérêt légitime poursuivi : {version.legitimate_interest}"
+    if version.channels:
+        objectives += f" — canaux : {', '.join(c.value for c in version.channels)}"
+    if version.profiling:
+        objectives += " — profilage"
     if version.dpia_required:
         objectives += " — analyse d'impact (AIPD) requise"
+    if version.dpia_reference:
+        objectives += f" — AIPD : {version.dpia_reference}"
     if version.art14_exemption_claimed:
         objectives += (
             f" — exception à l'information (art. 14.5.b RGPD) invoquée : {version.art14_exemption_ground}"
@@ -225,7 +231,8 @@ def _row(
             else "Non"
         ),
         "Durées de conservation des catégories de données": SEPARATOR.join(
-            f"{category} : {period}" for category, period in version.retention.items()
+            [f"{category} : {period}" for category, period in version.retention.items()]
+            + ([f"au plus {version.retention_months} mois"] if version.retention_months else [])
         ),
         "Destinataires internes": SEPARATOR.join(version.recipients_internal),
         "Organismes externes": SEPARATOR.join(external),

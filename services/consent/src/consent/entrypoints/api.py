@@ -164,6 +164,10 @@ async def register_purpose(
             software=body.software,
             art14_exemption_claimed=body.art14_exemption_claimed,
             art14_exemption_ground=body.art14_exemption_ground,
+            channels=tuple(body.channels),
+            retention_months=body.retention_months,
+            profiling=body.profiling,
+            dpia_reference=body.dpia_reference,
         ),
         uow,
     )
@@ -447,6 +451,8 @@ async def record_objection(
         commands.RecordObjection(
             actor=principal.actor,
             scope=str(body.scope),
+            channel=body.channel.value if body.channel else None,
+            purpose_id=body.purpose_id,
             contact_id=body.contact_id,
             email=body.email,
             phone=body.phone,

@@ -130,6 +130,32 @@ class PurposeCreate(_In):
         None,
         description=("Why informing the people is impossible or disproportionate; required with the claim."),
     )
+    channels: list[Channel] = Field(
+        default_factory=list,
+        max_length=7,
+        description=(
+            "The channels the processing uses; the gate blocks a campaign on another channel (REG-01). "
+            "Empty: the entry does not say, and the channel is not checked."
+        ),
+    )
+    retention_months: int | None = Field(
+        None,
+        ge=1,
+        le=1200,
+        description=(
+            "The longest time, in months, the data used for the purpose is kept (the CNIL's reference for "
+            "prospects is 36); the gate blocks a campaign that declares a longer one (REG-05)."
+        ),
+    )
+    profiling: bool = Field(
+        False,
+        description=(
+            "The processing profiles people (Art. 4(4)); the gate then requires a DPIA reference (REG-06)."
+        ),
+    )
+    dpia_reference: Short | None = Field(
+        None, description="The reference of the DPIA carried out for the processing (Art. 35)."
+    )
 
     @model_validator(mode="after")
     def _ground_with_claim(self) -> PurposeCreate:
@@ -170,6 +196,10 @@ class PurposeUpdate(_In):
         None,
         description=("Why informing the people is impossible or disproportionate; required with the claim."),
     )
+    channels: list[Channel] | None = Field(None, max_length=7, description="See PurposeCreate.")
+    retention_months: int | None = Field(None, ge=1, le=1200, description="See PurposeCreate.")
+    profiling: bool | None = Field(None, description="See PurposeCreate.")
+    dpia_reference: Short | None = Field(None, description="See PurposeCreate.")
 
     @model_validator(mode="after")
     def _no_null_required(self) -> PurposeUpdate:
@@ -183,6 +213,8 @@ class PurposeUpdate(_In):
                     "software",
                     "security_measures",
                     "art14_exemption_ground",
+                    "retention_months",
+                    "dpia_reference",
                 }
             ),
         )
@@ -244,6 +276,10 @@ class PurposeVersionRead(_Out):
     software: str | None
     art14_exemption_claimed: bool
     art14_exemption_ground: str | None
+    channels: list[Channel] = []
+    retention_months: int | None = None
+    profiling: bool = False
+    dpia_reference: str | None = None
 
 
 class PurposeRead(BaseModel):
@@ -511,10 +547,34 @@ class ConsentRead(_Out):
 # --- Objections.
 
 
-class ObjectionCreate(_In):
-    """An objection to direct marketing; e-mail and phone only serve to compute blind indexes."""
+#: The scopes an objection takes; a channel's name is the former form of scope `channel` on that channel.
+ObjectionScopeName = Literal[
+    "all_direct_marketing",
+    "all",
+    "channel",
+    "purpose",
+    "email",
+    "sms_mms",
+    "automated_call",
+    "fax",
+    "phone_human",
+    "postal_addressed",
+    "postal_unaddressed",
+]
 
-    scope: Channel | Literal["all_direct_marketing"] = ALL_DIRECT_MARKETING
+
+class ObjectionCreate(_In):
+    """An objection to direct marketing (an unsubscribe); e-mail and phone only serve to compute blind
+    indexes.
+
+    `scope`: `all_direct_marketing` (or `all`: every channel and purpose; the default, a plain unsubscribe
+    link's), `channel` (with `channel`: that channel, every purpose) or `purpose` (with `purpose_id`: that
+    register purpose, every channel). A channel given as the scope itself means scope `channel`.
+    """
+
+    scope: ObjectionScopeName = ALL_DIRECT_MARKETING
+    channel: Channel | None = None
+    purpose_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     contact_id: Id | None = None
     email: EmailStr | None = None
     phone: Annotated[str, Field(min_length=3, max_length=40)] | None = None
@@ -532,7 +592,11 @@ class ObjectionRead(_Out):
 
     objection_id: str
     contact_id: str | None
-    scope: str
+    scope: str = Field(description="all_direct_marketing, channel or purpose")
+    channel: str | None = Field(default=None, description="the channel objected to (scope channel)")
+    purpose_id: str | None = Field(
+        default=None, description="the register purpose objected to (scope purpose)"
+    )
     at: datetime
     blind_indexes: list[str]
     reason: str = Field(description="objection (the person objected) or erasure (kept at an erasure)")

@@ -60,6 +60,10 @@ class RegisterPurpose:
     software: str | None = None
     art14_exemption_claimed: bool = False
     art14_exemption_ground: str | None = None
+    channels: tuple[Channel, ...] = ()
+    retention_months: int | None = None
+    profiling: bool = False
+    dpia_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,10 @@ class PurposeChanges(Changes):
     software: str | None | Unset = UNSET
     art14_exemption_claimed: bool | Unset = UNSET
     art14_exemption_ground: str | None | Unset = UNSET
+    channels: tuple[Channel, ...] | Unset = UNSET
+    retention_months: int | None | Unset = UNSET
+    profiling: bool | Unset = UNSET
+    dpia_reference: str | None | Unset = UNSET
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,9 @@ class RecordObjection:
     email: str | None = None
     phone: str | None = None
     blind_indexes: tuple[str, ...] = ()
+    #: With scope `channel`: the channel; with scope `purpose`: the register purpose.
+    channel: str | None = None
+    purpose_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from consent.domain import breaches, errors, parties, register
 from consent.domain.breaches import Breach
 from consent.domain.erasure import ErasurePlan, erase_subject
 from consent.domain.errors import AlreadyExistsError, NotFoundError
-from consent.domain.model import Consent, ConsentTerms, Objection, Purpose
+from consent.domain.model import Consent, ConsentTerms, Objection, Purpose, check_objection_scope
 from consent.domain.notices import Notice, NoticeArticle, NoticeDelivery, art14_deadline
 from consent.domain.parties import Contract, Finding, Party
 from consent.domain.processors import Processor
@@ -49,6 +49,10 @@ async def register_purpose(cmd: commands.RegisterPurpose, uow: AbstractConsentUn
             software=cmd.software,
             art14_exemption_claimed=cmd.art14_exemption_claimed,
             art14_exemption_ground=cmd.art14_exemption_ground,
+            channels=cmd.channels,
+            retention_months=cmd.retention_months,
+            profiling=cmd.profiling,
+            dpia_reference=cmd.dpia_reference,
         )
         if await uow.purposes.get(purpose.purpose_id) is not None:
             raise AlreadyExistsError("purpose", purpose.purpose_id)
@@ -264,11 +268,23 @@ async def record_objection(cmd: commands.RecordObjection, uow: AbstractConsentUn
     if cmd.phone:
         indexes.append(uow.indexer.phone(cmd.phone))
     async with uow:
+        _, _, purpose_id = check_objection_scope(cmd.scope, channel=cmd.channel, purpose_id=cmd.purpose_id)
+        if purpose_id is not None and await uow.purposes.get(purpose_id) is None:
+            # Because a purpose objection must name an entry of the register, retired ones included.
+            raise errors.ObjectionScopeError(
+                "the objection names no purpose of the register",
+                [errors.FieldProblem("OBJ-03", "purpose_id", "not a purpose of the register")],
+            )
         if cmd.contact_id:
             # Because an objection given by contact id alone must still outlive the contact's erasure.
             indexes += await uow.contact_indexes.get(cmd.contact_id)
         objection = Objection.record(
-            contact_id=cmd.contact_id, scope=cmd.scope, at=uow.clock(), blind_indexes=indexes
+            contact_id=cmd.contact_id,
+            scope=cmd.scope,
+            at=uow.clock(),
+            blind_indexes=indexes,
+            channel=cmd.channel,
+            purpose_id=cmd.purpose_id,
         )
         uow.objections.add(objection)
         await uow.commit(actor=cmd.actor)
