@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -45,18 +46,31 @@ class AbstractGateReceipts(abc.ABC):
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Returns (receipt proofs, receipts without a chunk) of a contact, at most `limit` receipts."""
         listed = await self.receipts_of(contact_id)
-        if len(listed) > limit:
-            raise GateUnavailableError(f"the person has more than {limit} receipts", status=413)
-        with_chunk = [r for r in listed if r.get("chunk") is not None]
-        without = [r for r in listed if r.get("chunk") is None]
-        gate = asyncio.Semaphore(CONCURRENCY)
+        return await _prove_all(
+            listed, limit=limit, prove=lambda check_id: self.receipt_proof(check_id, contact_id)
+        )
 
-        async def _one(receipt: dict[str, Any]) -> dict[str, Any]:
-            async with gate:
-                return await self.receipt_proof(str(receipt["check_id"]), contact_id)
 
-        proofs = await asyncio.gather(*(_one(r) for r in with_chunk))
-        return list(proofs), without
+async def _prove_all(
+    listed: list[dict[str, Any]],
+    *,
+    limit: int,
+    prove: Callable[[str], Awaitable[dict[str, Any]]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Returns the proofs of the listed receipts that have a chunk (CONCURRENCY at a time, in order)
+    and the receipts without one; GateUnavailableError (413) past `limit` receipts."""
+    if len(listed) > limit:
+        raise GateUnavailableError(f"the person has more than {limit} receipts", status=413)
+    with_chunk = [r for r in listed if r.get("chunk") is not None]
+    without = [r for r in listed if r.get("chunk") is None]
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def _one(receipt: dict[str, Any]) -> dict[str, Any]:
+        async with gate:
+            return await prove(str(receipt["check_id"]))
+
+    proofs = await asyncio.gather(*(_one(r) for r in with_chunk))
+    return list(proofs), without
 
 
 class HttpGateReceipts(AbstractGateReceipts):
@@ -75,12 +89,16 @@ class HttpGateReceipts(AbstractGateReceipts):
         self._timeout = timeout_seconds
         self._transport = transport
 
-    async def _get(self, path: str) -> Any:
+    def _client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self._base_url, transport=self._transport, timeout=self._timeout)
+
+    async def _get(self, path: str, client: httpx.AsyncClient | None = None) -> Any:
         token = service_token(self._settings, roles=("auditor",), client="audit-log")
         try:
-            async with httpx.AsyncClient(
-                base_url=self._base_url, transport=self._transport, timeout=self._timeout
-            ) as client:
+            if client is None:
+                async with self._client() as own:
+                    response = await own.get(path, headers={"Authorization": f"Bearer {token}"})
+            else:
                 response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as exc:
             raise GateUnavailableError(f"GET {path.split('?')[0]} failed: {type(exc).__name__}") from exc
@@ -92,9 +110,27 @@ class HttpGateReceipts(AbstractGateReceipts):
         return response.json()
 
     async def receipts_of(self, contact_id: str) -> list[dict[str, Any]]:
-        body = await self._get(f"/v1/contacts/{quote(contact_id, safe='')}/receipts")
-        return list(body["receipts"])
+        return await self._receipts_of(contact_id, None)
 
     async def receipt_proof(self, check_id: str, contact_id: str) -> dict[str, Any]:
+        return await self._receipt_proof(check_id, contact_id, None)
+
+    async def _receipts_of(self, contact_id: str, client: httpx.AsyncClient | None) -> list[dict[str, Any]]:
+        body = await self._get(f"/v1/contacts/{quote(contact_id, safe='')}/receipts", client)
+        return list(body["receipts"])
+
+    async def _receipt_proof(
+        self, check_id: str, contact_id: str, client: httpx.AsyncClient | None
+    ) -> dict[str, Any]:
         path = f"/v1/checks/{quote(check_id, safe='')}/receipts/{quote(contact_id, safe='')}"
-        return dict(await self._get(path))
+        return dict(await self._get(path, client))
+
+    async def proven_receipts(
+        self, contact_id: str, *, limit: int
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        # Because a person checked in many campaigns means many proofs: one client keeps the connections.
+        async with self._client() as client:
+            listed = await self._receipts_of(contact_id, client)
+            return await _prove_all(
+                listed, limit=limit, prove=lambda check_id: self._receipt_proof(check_id, contact_id, client)
+            )
