@@ -48,7 +48,9 @@
 
   // C2SP signed note: "body\n\n— <name> base64(keyid(4) || signature(64))"; vkey "<name>+<keyid hex>+base64(0x01 || key)".
   async function checkSignature(note, vkey) {
-    const [name, keyIdHex, keyB64] = vkey.split("+");
+    // Split at the first two '+' only: the base64 key material may itself hold a '+'.
+    const first = vkey.indexOf("+"), second = vkey.indexOf("+", first + 1);
+    const name = vkey.slice(0, first), keyIdHex = vkey.slice(first + 1, second), keyB64 = vkey.slice(second + 1).trim();
     const raw = unb64(keyB64);
     if (raw[0] !== 1 || raw.length !== 33) return step(false, "the verifier key is not an Ed25519 key");
     const keyId = (await sha256(concat(enc.encode(name), Uint8Array.of(10), raw))).slice(0, 4);
@@ -99,6 +101,12 @@
     box.dataset.verified = ok ? "true" : "false";
   }
 
+  if (!(window.crypto && crypto.subtle)) {
+    step(false, "WebCrypto is unavailable: the console must be served over HTTPS (or on localhost)");
+    summary.textContent = "NOT verified in this browser; use vigie-verify.";
+    box.dataset.verified = "false";
+    return;
+  }
   const run = data.canonical !== undefined ? (data.audit_path ? verifyEntry : null) : verifyCheckpoint;
   if (run) {
     run().catch((e) => {
