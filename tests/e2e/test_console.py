@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -182,6 +183,16 @@ def _sign_off_every_rule(page: Any) -> None:
         fieldset.locator("input").fill("Note DPO-2026-12")
 
 
+def _tampered_audit_path(route: Any) -> None:
+    """Serves the entry page with the first hash of its audit path changed (one hex digit)."""
+    response = route.fetch()
+    body = response.text()
+    data = json.loads(re.search(r'id="proof-data">(.*?)</script>', body, re.S).group(1))
+    first = data["audit_path"][0]
+    body = body.replace(first, ("1" if first[0] == "0" else "0") + first[1:])
+    route.fulfill(response=response, body=body)
+
+
 def _browse(urls: dict[str, str], seeded: Seeded, shots: Path) -> dict[str, Path]:
     """Drives every role's pages; returns each role's main-page screenshot."""
     from playwright.sync_api import expect, sync_playwright
@@ -300,6 +311,16 @@ def _browse(urls: dict[str, str], seeded: Seeded, shots: Path) -> dict[str, Path
             expect(proof).to_have_attribute("data-verified", "true")
             expect(page.locator("#proof-steps li.ok")).to_have_count(3)
             assert len(proof.get_attribute("data-root") or "") == 64
+            # The same page with one hash of the audit path changed in transit: the page refuses it.
+            entry_url = page.url
+            page.route(entry_url, _tampered_audit_path)
+            page.reload()
+            expect(proof).to_have_attribute("data-verified", "false")
+            expect(page.locator("#proof-steps li.bad")).to_contain_text("root recomputed")
+            b.shot("auditor-entry-proof-tampered")
+            page.unroute(entry_url)
+            page.reload()
+            expect(proof).to_have_attribute("data-verified", "true")
             main["auditor"] = b.shot("auditor-entry-proof")
             b.go("/log/checkpoint")
             expect(page.locator("#proof")).to_have_attribute("data-verified", "true")

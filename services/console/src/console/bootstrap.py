@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from shared.auth import CompositeTokenVerifier, build_token_verifier
 
-from console.adapters.apis import HttpApis
+from console.adapters.apis import AbstractApis, HttpApis
 from console.service_layer.checks import CheckJobs
 from console.settings import ConsoleSettings
 
@@ -17,7 +17,7 @@ class Console:
     """Everything the entry points need."""
 
     settings: ConsoleSettings
-    apis: HttpApis
+    apis: AbstractApis
     jobs: CheckJobs
     verifier: CompositeTokenVerifier
 

@@ -57,6 +57,14 @@ class AbstractApis(abc.ABC):
     ) -> Download:
         """Opens a streamed download; raises ApiError before streaming when the API refuses."""
 
+    @abc.abstractmethod
+    async def ping(self, service: str) -> None:
+        """Raises unless the service answers /healthz (readiness)."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Closes the connections."""
+
 
 SERVICES = ("contacts", "consent", "campaign-gate", "audit-log")
 
