@@ -30,6 +30,9 @@ SERVICES = [  # (folder, package, port)
 ]
 
 
+#: The console (server-rendered pages over the four APIs, with the signed-in person's token).
+CONSOLE_PORT = 8005
+
 #: Where contacts' relay and its background work (consumer, retention sweep) answer /readyz.
 CONTACTS_RELAY_PORT = 8011
 CONTACTS_BACKGROUND_PORT = 8012
@@ -75,6 +78,7 @@ def _processes() -> list[tuple[str, str, int, dict[str, str], list[str]]]:
                 [],
             ),
         ]
+    processes.append(("console", "console.main:app", CONSOLE_PORT, {}, []))
     return processes
 
 
@@ -138,11 +142,13 @@ def start() -> int:
     print(f"\nVigie is running (Kafka at {kafka}):")
     for folder, _package, port in SERVICES:
         print(f"  {folder:<14} http://127.0.0.1:{port}   docs: http://127.0.0.1:{port}/docs")
+    print(f"  {'console':<14} http://127.0.0.1:{CONSOLE_PORT}   sign in with a token from `make token`")
     print(
         f"  (contacts: {os.cpu_count() or 1} API workers; its relay answers /readyz on "
         f":{CONTACTS_RELAY_PORT}, its consumer and retention sweep on :{CONTACTS_BACKGROUND_PORT})"
     )
     print("\nGet a token:  make token ROLE=integrator   (roles: integrator marketer reviewer auditor admin)")
+    print('The DPO\'s console pages need two roles:  make token ROLE="admin auditor"')
     print("Logs: .run/logs/   Stop: make stop")
     return 0
 
@@ -170,7 +176,8 @@ def stop() -> int:
 
 
 def token(role: str) -> int:
-    """Prints a bearer token for the role, signed with the configured local key."""
+    """Prints a bearer token for the role (or roles, separated by spaces or commas), signed with the
+    configured local key."""
     from shared.auth import issue_local_token
     from shared.settings import ServiceSettings
 
@@ -180,8 +187,8 @@ def token(role: str) -> int:
             secret=settings.jwt_secret.get_secret_value(),
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
-            roles=[role],
-            subject=f"local-{role}",
+            roles=role.replace(",", " ").split(),
+            subject=f"local-{'-'.join(role.replace(',', ' ').split())}",
             client="make-token",
             ttl_seconds=8 * 3600,
         )
@@ -192,9 +199,10 @@ def token(role: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.run")
     parser.add_argument("action", choices=["start", "stop", "token"])
-    parser.add_argument("role", nargs="?", default="integrator")
+    # Several roles make one token: `make token ROLE="admin auditor"` (the DPO's console pages).
+    parser.add_argument("role", nargs="*", default=["integrator"])
     args = parser.parse_args(argv)
-    return {"start": start, "stop": stop}.get(args.action, lambda: token(args.role))()
+    return {"start": start, "stop": stop}.get(args.action, lambda: token(" ".join(args.role)))()
 
 
 if __name__ == "__main__":
