@@ -1,10 +1,13 @@
-"""`make demo`'s story, end to end: the demo's own code drives the four services over real HTTP (uvicorn on
-127.0.0.1, real PostgreSQL, a real Kafka broker between them) and the decisions are the law's.
+"""`make demo`'s dataset and story, end to end: the demo's own code drives the four services over real HTTP
+(uvicorn on 127.0.0.1, real PostgreSQL, a real Kafka broker between them) and the decisions are the law's.
 
-It asserts which recipient is allowed or blocked and by which rule, that the marketer and the reviewer
-were two people, that the receipt fetched with its proofs verifies offline against the signed
-checkpoint (and stops verifying once changed), and that a second run reuses the register and checks a
-fresh campaign.
+It asserts the dataset's shape (1,000 people imported in one streamed request: counts by kind, the
+rejected and recognised rows, every reference mapped to its contact), that every recipient of the
+three campaigns gets the decision its plan says (allow, block and needs-review receipts) and the cast
+theirs by the right rule, that the marketer and the reviewer were two people, that the receipt fetched
+with its proofs and the person's proof-of-consent bundle verify offline against the signed checkpoint
+(and stop verifying once changed), and that a second run reuses the register and checks fresh people
+in fresh campaigns.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import contextlib
 import copy
 import json
 import socket
+import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -32,10 +37,11 @@ from contacts.main import create_app as create_contacts_app
 from contacts.settings import ContactsSettings
 from fastapi import FastAPI
 from shared.testing.harness import common_settings, eventually, migrated_database, running, token
+from vigie_verify.bundle import verify_bundle
 from vigie_verify.errors import VerificationError
 from vigie_verify.receipt import verify_receipt_file
 
-from infra.demo import CAMPAIGNS, CAST, PURPOSES, Demo, DemoError, Endpoints, Story, Tokens
+from infra.demo import CAMPAIGNS, CAST, PURPOSES, Dataset, Demo, DemoError, Endpoints, Story, Tokens
 
 pytestmark = pytest.mark.e2e
 
@@ -47,9 +53,8 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def _served(app: FastAPI) -> AsyncIterator[str]:
+async def _served(app: FastAPI, port: int) -> AsyncIterator[str]:
     """Runs the app (lifespan: relay, consumers) and serves it over real HTTP; yields its base URL."""
-    port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
     )
@@ -61,6 +66,12 @@ async def _served(app: FastAPI) -> AsyncIterator[str]:
         finally:
             server.should_exit = True
             await task
+
+
+def _reference(dataset: Dataset, ref: str) -> dict[str, str]:
+    # A reference is unique per source: the lookup names both.
+    source = next(row["source"] for row in dataset.rows if row["external_ref"] == ref)
+    return {"source": source, "external_ref": ref}
 
 
 def _tokens() -> Tokens:
@@ -79,6 +90,7 @@ async def test_the_demo_story_decides_as_the_law_says_and_its_receipt_verifies(
 ) -> None:
     common = common_settings(kafka_bootstrap)
     suffix = uuid.uuid4().hex[:8]
+    ports = [_free_port() for _ in range(4)]  # audit-log calls the gate for the bundle's receipts
     db = {
         name: await migrated_database(postgres_admin_url, name)
         for name in ("contacts", "consent", "campaign-gate", "audit-log")
@@ -89,6 +101,10 @@ async def test_the_demo_story_decides_as_the_law_says_and_its_receipt_verifies(
                 database_url=db["contacts"],
                 retention_sweep_interval_seconds=0,
                 requests_consumer_group=f"contacts-requests-{suffix}",
+                # The access request's export asks these peers, not a `make run` on the default ports.
+                consent_url=f"http://127.0.0.1:{ports[1]}",
+                campaign_gate_url=f"http://127.0.0.1:{ports[2]}",
+                audit_log_url=f"http://127.0.0.1:{ports[3]}",
                 **common,
             )
         ),
@@ -103,23 +119,75 @@ async def test_the_demo_story_decides_as_the_law_says_and_its_receipt_verifies(
                 database_url=db["audit-log"],
                 consumer_group=f"audit-{suffix}",
                 checkpoint_every_seconds=0.2,
+                campaign_gate_url=f"http://127.0.0.1:{ports[2]}",
                 **common,
             )
         ),
     )
     async with (
-        _served(apps[0]) as contacts,
-        _served(apps[1]) as consent,
-        _served(apps[2]) as gate,
-        _served(apps[3]) as audit,
+        _served(apps[0], ports[0]) as contacts,
+        _served(apps[1], ports[1]) as consent,
+        _served(apps[2], ports[2]) as gate,
+        _served(apps[3], ports[3]) as audit,
     ):
         printed: list[str] = []
-        demo = Demo(Endpoints(contacts, consent, gate, audit), _tokens(), out=printed.append, timeout=60)
+        endpoints = Endpoints(contacts, consent, gate, audit)
+        demo = Demo(endpoints, _tokens(), out=printed.append, timeout=60)
+        # The second run is smaller: it shows the demo runs again on the same services, in less time.
+        smaller = Demo(endpoints, _tokens(), out=printed.append, timeout=60, size=100)
         try:
+            began = time.monotonic()
             story = await asyncio.to_thread(demo.run, workdir=tmp_path)
-            again = await asyncio.to_thread(demo.run, workdir=tmp_path)
+            took = time.monotonic() - began
+            again = await asyncio.to_thread(smaller.run, workdir=tmp_path)
         finally:
             demo.close()
+            smaller.close()
+        assert took < 60, f"the demo took {took:.0f} s"
+
+        # The dataset: 1,000 people in one streamed import, by kind, each reference mapped to its contact.
+        dataset = story.dataset
+        assert dataset is not None
+        assert Counter(dataset.kinds.values()) == {"prospect": 400, "customer": 350, "b2b": 250}
+        summary = next(line for line in story.import_lines if line["type"] == "summary")
+        assert (summary["rows"], summary["created"], summary["matched"], summary["rejected"]) == (
+            1005,
+            1000,
+            3,
+            2,
+        )
+        assert any(line["type"] == "progress" for line in story.import_lines)
+        rejected = [line for line in story.import_lines if line["type"] == "row"]
+        assert [line["external_ref"] for line in rejected] == dataset.bad
+        assert all(line["errors"][0]["field"] == "email" for line in rejected)
+        assert set(story.imported) == set(dataset.kinds) and len(set(story.imported.values())) == 1000
+        async with httpx.AsyncClient(
+            base_url=contacts, headers={"Authorization": f"Bearer {_tokens().integrator}"}
+        ) as http:
+            for kind, wanted in (
+                ("prospect", "consumer"),
+                ("customer", "consumer"),
+                ("b2b", "professional_named"),
+            ):
+                ref = next(r for r, k in dataset.kinds.items() if k == kind)
+                found = (await http.get("/v1/contacts", params=_reference(dataset, ref))).json()
+                assert [(c["id"], c["kind"]) for c in found["items"]] == [(story.imported[ref], wanted)]
+            for ref in dataset.bad:
+                found = (await http.get("/v1/contacts", params=_reference(dataset, ref))).json()
+                assert found["items"] == [], "a rejected row stores nothing"
+
+        # Every recipient of each campaign: the decision the dataset's plan gives, all three kinds.
+        decided: Counter[str] = Counter()
+        for key in CAMPAIGNS:
+            expected = {story.imported[ref]: d for ref, d in dataset.expected(key).items()}
+            got = {
+                r["contact_id"]: r["decision"] for r in story.all_receipts[key] if r["contact_id"] in expected
+            }
+            assert got == expected, key
+            decided.update(got.values())
+        assert set(decided) == {"allow", "block", "needs_review"}
+        assert len(story.consented) > 100 and len(story.objections) > 10
+        assert story.request["kind"] == "access" and story.request["due_at"]
 
         # Every person's decision and the rule that decides it.
         for person in CAST:
@@ -146,11 +214,32 @@ async def test_the_demo_story_decides_as_the_law_says_and_its_receipt_verifies(
             verify_receipt_file(forged, vkey=story.vkey)
         assert "\n".join(printed).count("OK receipt of contact") == 2
 
+        # The person's proof-of-consent bundle verifies offline, and stops verifying once changed.
+        proven = story.bundle_result
+        assert proven.subject_id == story.contacts["prospect"] and proven.receipts >= 1
+        assert {"vigie.consent.consent_granted.v1", "vigie.consent.notice_delivered.v1"} <= set(proven.types)
+        assert story.bundle_output.startswith(f"OK proof bundle of subject {story.contacts['prospect']}")
+        signed = json.loads(Path(story.bundle_file).read_text())
+        forged = copy.deepcopy(signed)
+        forged["receipts"][0]["decision"] = (
+            "block" if forged["receipts"][0]["decision"] != "block" else "allow"
+        )
+        with pytest.raises(VerificationError):
+            verify_bundle(forged, vkey=story.vkey)
+        assert "http://127.0.0.1:8005/login" in "\n".join(printed), "where to look in the console"
+
         # A second run reuses the register and checks fresh people in fresh campaigns.
         assert again.purposes == story.purposes and again.processor_id == story.processor_id
         assert set(again.campaigns.values()).isdisjoint(story.campaigns.values())
         assert any("reusing purpose" in line for line in printed)
         assert [again.receipts[p.key]["decision"] for p in CAST] == [p.expected for p in CAST]
+        assert again.dataset is not None and set(again.imported).isdisjoint(story.imported)
+        assert set(again.imported.values()).isdisjoint(story.imported.values())
+        for key in CAMPAIGNS:
+            expected = {again.imported[ref]: d for ref, d in again.dataset.expected(key).items()}
+            assert {
+                r["contact_id"]: r["decision"] for r in again.all_receipts[key] if r["contact_id"] in expected
+            } == expected
 
         # The four eyes held: the audit log records two different actors for submission and approval.
         async with httpx.AsyncClient(base_url=audit) as http:
