@@ -86,6 +86,23 @@ SERVICES: dict[str, dict[str, Any]] = {
     ),
 }
 
+#: The console: one stateless role (api), no database, no Kafka; it calls the four APIs.
+CONSOLE: dict[str, Any] = dict(
+    package="console",
+    settings="console.settings:ConsoleSettings",
+    prefix="CONSOLE",
+    calls={
+        "CONSOLE_CONTACTS_URL": "contacts",
+        "CONSOLE_CONSENT_URL": "consent",
+        "CONSOLE_GATE_URL": "campaign-gate",
+        "CONSOLE_AUDIT_URL": "audit-log",
+    },
+    roles={"api"},
+    secrets=["VIGIE_JWT_SECRET", "CONSOLE_CSRF_SECRET"],
+)
+#: Every workload's spec by its service account: the four services and the console.
+WORKLOADS: dict[str, dict[str, Any]] = {**SERVICES, "console": CONSOLE}
+
 
 class RenderError(RuntimeError):
     """kustomize could not render an overlay."""
@@ -279,7 +296,7 @@ def settings_class(service: str) -> type:
 def setting_names(service: str) -> set[str]:
     """Returns the environment names a service's settings read, `<NAME>_FILE` forms included."""
     names = set()
-    for spec in [SERVICES[service]["settings"], *SERVICES[service].get("more_settings", [])]:
+    for spec in [WORKLOADS[service]["settings"], *WORKLOADS[service].get("more_settings", [])]:
         module, name = spec.split(":")
         cls = getattr(importlib.import_module(module), name)
         prefix = cls.model_config.get("env_prefix", "")

@@ -23,7 +23,7 @@ def compose() -> dict[str, Any]:
 
 def test_compose_runs_kafka_postgres_and_exactly_the_roles_the_manifests_run() -> None:
     expected = {f"{svc}-{role}" for svc, spec in SERVICES.items() for role in spec["roles"] | {"migrate"}}
-    assert set(compose()) == expected | {"kafka", "postgres"}
+    assert set(compose()) == expected | {"kafka", "postgres", "console-api"}
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -23,6 +23,7 @@ from tests.deploy.manifests import (
     ROOT,
     SERVICES,
     TARGETS,
+    WORKLOADS,
     by_kind,
     container,
     docs,
@@ -81,18 +82,20 @@ def test_every_overlay_holds_each_kind_vigie_ships(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_each_service_has_its_roles_a_service_an_hpa_a_pdb_a_migration_job_and_no_token(overlay: str) -> None:
     deployments = by_kind(overlay, "Deployment")
-    expected = {f"{svc}-{role}" for svc, spec in SERVICES.items() for role in spec["roles"]}
+    expected = {f"{svc}-{role}" for svc, spec in WORKLOADS.items() for role in spec["roles"]}
     assert set(deployments) == expected
-    assert set(by_kind(overlay, "Service")) == set(SERVICES)
-    assert set(by_kind(overlay, "Job")) == {f"{svc}-migrate" for svc in SERVICES}
+    assert set(by_kind(overlay, "Service")) == set(WORKLOADS)
+    assert set(by_kind(overlay, "Job")) == {
+        f"{svc}-migrate" for svc in SERVICES
+    }  # the console has no database
     autoscalers = by_kind(overlay, "HorizontalPodAutoscaler").values()
     scaled = {hpa["spec"]["scaleTargetRef"]["name"] for hpa in autoscalers}
-    assert scaled == {f"{svc}-api" for svc in SERVICES}
-    assert {f"{svc}-api" for svc in SERVICES} <= set(by_kind(overlay, "PodDisruptionBudget"))
+    assert scaled == {f"{svc}-api" for svc in WORKLOADS}
+    assert {f"{svc}-api" for svc in WORKLOADS} <= set(by_kind(overlay, "PodDisruptionBudget"))
     for account in by_kind(overlay, "ServiceAccount").values():
         assert account["automountServiceAccountToken"] is False
     for name, spec in pod_specs(docs(overlay)):
-        assert spec["serviceAccountName"] in SERVICES, name
+        assert spec["serviceAccountName"] in WORKLOADS, name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -192,7 +195,11 @@ def test_every_file_the_settings_read_is_mounted_from_the_right_secret_key(overl
         (only,) = spec["containers"]
         configmap = by_kind(overlay, "ConfigMap")[f"{spec['serviceAccountName']}-config"]["data"]
         paths = [e["value"] for e in only["env"] if e["name"].endswith("_FILE")]
-        paths += [configmap["KAFKA_SSL_CAFILE"]] if not name.startswith("Job/") else []
+        paths += (
+            [configmap["KAFKA_SSL_CAFILE"]]
+            if "KAFKA_SSL_CAFILE" in configmap and not name.startswith("Job/")
+            else []
+        )
         mounts = {m["mountPath"]: m["name"] for m in only["volumeMounts"]}
         volumes = {v["name"]: v for v in spec["volumes"]}
         for path in paths:
@@ -203,7 +210,7 @@ def test_every_file_the_settings_read_is_mounted_from_the_right_secret_key(overl
                 assert filename in [item["path"] for item in secret["items"]], f"{name}: {path}"
             else:
                 assert secret["secretName"] == f"{spec['serviceAccountName']}-secrets"
-                assert filename in SERVICES[spec["serviceAccountName"]]["secrets"], f"{name}: {path}"
+                assert filename in WORKLOADS[spec["serviceAccountName"]]["secrets"], f"{name}: {path}"
 
 
 @pytest.mark.parametrize("service", SERVICES)
