@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from aiokafka import ConsumerRecord, TopicPartition
 from fastapi import APIRouter
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan
@@ -16,6 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from shared.auth import LocalTokenVerifier
 from shared.events import EventEnvelope
+from shared.kafka import ConsumerLoop, PoisonMessageError
 from shared.outbox import OutboxRelay, add, outbox_table
 from shared.settings import ServiceSettings
 from shared.testing import InMemoryPublisher
@@ -244,3 +246,119 @@ def _ids(span: ReadableSpan) -> tuple[str, str]:
 def _span_id(span: ReadableSpan) -> int:
     assert span.context is not None
     return span.context.span_id
+
+
+class _OnceConsumer:
+    """Hands out the records once, then stops the loop."""
+
+    def __init__(self, loop: ConsumerLoop, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        self.loop, self.pending = loop, {TopicPartition("audit.events", 0): records}
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def getmany(self, **_: Any) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        batches, self.pending = self.pending, {}
+        if not batches:
+            self.loop.stop()
+        return batches
+
+    async def commit(self, _offsets: dict[TopicPartition, int]) -> None:
+        pass
+
+    def highwater(self, _tp: TopicPartition) -> int | None:
+        return None
+
+
+def _consumed(offset: int, traceparent: str) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        topic="audit.events",
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=1,
+        key=b"k",
+        value=b"{}",
+        checksum=None,
+        serialized_key_size=1,
+        serialized_value_size=2,
+        headers=[("ce_id", f"e{offset}".encode()), ("traceparent", traceparent.encode())],
+    )
+
+
+def _consumer_loop(records: list[ConsumerRecord[bytes, bytes]], **handlers: Any) -> tuple[ConsumerLoop, Any]:
+    publisher = InMemoryPublisher()
+    loop = ConsumerLoop(
+        bootstrap_servers="localhost:1",
+        topics=["audit.events"],
+        group_id="audit-log",
+        publisher=publisher,  # type: ignore[arg-type]
+        **handlers,
+    )
+    loop._consumer._closed = True  # Never started: no "unclosed consumer" warning.
+    loop._consumer = _OnceConsumer(loop, records)  # type: ignore[assignment]
+    return loop, publisher
+
+
+async def test_a_consumed_record_is_a_child_span_of_its_traceparent_and_a_dead_lettered_one_is_marked(
+    spans: InMemorySpanExporter,
+) -> None:
+    seen: list[str | None] = []
+
+    async def handle(record: ConsumerRecord[bytes, bytes]) -> None:
+        trace = current_trace.get()
+        seen.append(trace.header() if trace else None)
+        if record.offset == 2:
+            raise PoisonMessageError("bad")
+
+    loop, publisher = _consumer_loop([_consumed(1, PARENT), _consumed(2, PARENT)], handle=handle)
+    await loop.run()
+
+    first, second = sorted(
+        (s for s in spans.get_finished_spans() if s.kind == SpanKind.CONSUMER),
+        key=lambda s: (s.attributes or {})["messaging.kafka.offset"],
+    )
+    for span in (first, second):
+        assert span.name == "audit.events process" and span.parent is not None
+        assert _ids(span)[0] == TRACE_ID and format(span.parent.span_id, "016x") == "00f067aa0ba902b7"
+    # The handler ran in its span's trace: its logs and the events it writes carry the span's ids.
+    assert seen == [f"00-{TRACE_ID}-{_ids(first)[1]}-01", f"00-{TRACE_ID}-{_ids(second)[1]}-01"]
+    assert first.status.status_code.name == "UNSET"
+    assert second.status.status_code.name == "ERROR"
+    assert second.attributes is not None and second.attributes["vigie.dead_lettered"] is True
+    assert second.attributes["error.type"] == "PoisonMessageError"
+    # The dead-lettered record keeps the traceparent it came with.
+    [dead] = publisher.records
+    assert [v for k, v in dead.headers if k == "traceparent"] == [PARENT.encode()]
+
+
+async def test_a_batch_is_one_span_linked_to_its_records_traces_and_each_record_a_span_in_its_own(
+    spans: InMemorySpanExporter,
+) -> None:
+    other = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+    async def handle_batch(
+        records: list[ConsumerRecord[bytes, bytes]],
+    ) -> list[tuple[ConsumerRecord[bytes, bytes], BaseException]]:
+        return [(records[1], PoisonMessageError("refused"))]
+
+    loop, _publisher = _consumer_loop([_consumed(1, PARENT), _consumed(2, other)], handle_batch=handle_batch)
+    await loop.run()
+
+    finished = [s for s in spans.get_finished_spans() if s.kind == SpanKind.CONSUMER]
+    [batch] = [s for s in finished if (s.attributes or {}).get("messaging.batch.message_count") == 2]
+    assert batch.parent is None
+    assert sorted(format(link.context.trace_id, "032x") for link in batch.links) == sorted(
+        [TRACE_ID, "0af7651916cd43dd8448eb211c80319c"]
+    )
+    records = {_ids(s)[0]: s for s in finished if s is not batch}
+    assert set(records) == {TRACE_ID, "0af7651916cd43dd8448eb211c80319c"}
+    for span in records.values():
+        assert [link.context.span_id for link in span.links] == [_span_id(batch)]
+    assert records[TRACE_ID].status.status_code.name == "UNSET"
+    refused = records["0af7651916cd43dd8448eb211c80319c"]
+    assert refused.status.status_code.name == "ERROR"
+    assert refused.attributes is not None and refused.attributes["vigie.dead_lettered"] is True
