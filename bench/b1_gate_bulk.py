@@ -35,7 +35,15 @@ from bench import machine
 ROOT = Path(__file__).resolve().parents[1]
 
 from campaign_gate.domain import bulk, rules  # noqa: E402
-from campaign_gate.domain.facts import Audience, CampaignFacts, Channel, LawfulBasis, MessageFacts  # noqa: E402
+from campaign_gate.domain.facts import (  # noqa: E402
+    Audience,
+    CampaignFacts,
+    Channel,
+    LawfulBasis,
+    MessageFacts,
+    StudyFacts,
+    StudyQuestion,
+)
 
 from infra import local_postgres  # noqa: E402
 
@@ -83,6 +91,8 @@ CAMPAIGN = CampaignFacts(
         objection_reminder=True,
         subject_related_to_offer=True,
     ),
+    # Issue 19: the per-operation study answered (no partner, no tracking), as every approved campaign's.
+    study=StudyFacts(answers=tuple((q, "b1") for q in StudyQuestion)),
 )
 
 # One row per recipient; each CASE arm is one rule, in the rule table's order.

@@ -37,6 +37,7 @@ from bench import machine
 from bench.b6_http_write import _create_db, _start
 from infra import local_kafka, local_postgres
 from infra._proc import free_port, stop_pid, wait_for_port
+from tests.bodies import STUDY, study_sign_offs
 
 ROOT = Path(__file__).resolve().parent.parent
 PURPOSE = "P-b1s"
@@ -268,6 +269,7 @@ async def _approved_campaign(client: httpx.AsyncClient, now: datetime) -> str:
         "product_category": "shoes",
         "professional_target": ["acheteur"],
         "send_at": (now + timedelta(days=1)).isoformat(),
+        "study": STUDY,
     }
     marketer, reviewer = _token("mia", "marketer"), _token("rob", "reviewer")
     created = await client.post("/v1/campaigns", json=body, headers=marketer)
@@ -275,8 +277,10 @@ async def _approved_campaign(client: httpx.AsyncClient, now: datetime) -> str:
     campaign_id = created.json()["id"]
     submitted = await client.post(f"/v1/campaigns/{campaign_id}/submit", headers=marketer)
     submitted.raise_for_status()
-    assert submitted.json()["findings"] == [], submitted.text
-    approved = await client.post(f"/v1/campaigns/{campaign_id}/approve", json={}, headers=reviewer)
+    # The review asks only the sign-off of each answer of the study (issue 19).
+    signed = {"sign_offs": study_sign_offs(submitted.json()["findings"])}
+    assert len(signed["sign_offs"]) == len(submitted.json()["findings"]), submitted.text
+    approved = await client.post(f"/v1/campaigns/{campaign_id}/approve", json=signed, headers=reviewer)
     approved.raise_for_status()
     return str(campaign_id)
 

@@ -55,5 +55,35 @@ def email_campaign_body(purpose_id: str, **overrides: Any) -> dict[str, Any]:
         },
         "product_category": "shoes",
         "send_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+        "study": STUDY,
         **overrides,
     }
+
+
+#: A per-operation study with every question answered (issue 19): a segment of past buyers, an offer
+#: open to all, no partner, no tracking.
+STUDY: dict[str, Any] = {
+    "target": {
+        "population": "Clients et prospects informés de la collection",
+        "criteria": ["purchased_category"],
+        "criteria_reason": "Les produits analogues à ceux achetés: critère objectif, aucun critère protégé.",
+    },
+    "message": {"summary": "La nouvelle collection de chaussures", "claims_substantiated": True},
+    "offer": {"conditions": "Prix du catalogue, pour tous", "reserved_to_target": False},
+    "partners": {"transfers": False},
+    "tracking": {"opening_pixels": False},
+}
+
+
+def study_sign_offs(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A reviewer's sign-off of each study answer the review asks to sign (STUDY-*), on its first ground."""
+    return [
+        {
+            "rule": f["rule"],
+            "basis": f["sign_off"]["bases"][0],
+            "explanation": "Réponse de l'étude relue et confirmée par la revue juridique de la campagne.",
+            "reference": "Note de revue 2026-12",
+        }
+        for f in findings
+        if f["rule"].startswith("STUDY-") and f["severity"] == "needs_review"
+    ]

@@ -28,7 +28,7 @@ from contacts.main import create_app as create_contacts_app
 from contacts.settings import ContactsSettings
 from shared.testing.harness import auth, common_settings, eventually, migrated_database, running, token
 
-from tests.bodies import notice_body, purpose_body
+from tests.bodies import STUDY, notice_body, purpose_body, study_sign_offs
 
 pytestmark = pytest.mark.e2e
 
@@ -64,6 +64,7 @@ def _campaign(purpose_id: str) -> dict[str, Any]:
         },
         "product_category": "shoes",
         "send_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+        "study": STUDY,
     }
 
 
@@ -219,8 +220,9 @@ async def test_access_then_erasure_reaches_every_service_and_leaves_no_plaintext
 
         await eventually(_purpose_projected, timeout=30)
         campaign_id = (await _created(gate.client, "/v1/campaigns", _campaign(purpose_id), MARKETER))["id"]
-        await _created(gate.client, f"/v1/campaigns/{campaign_id}/submit", {}, MARKETER)
-        await _created(gate.client, f"/v1/campaigns/{campaign_id}/approve", {}, REVIEWER)
+        submitted = await _created(gate.client, f"/v1/campaigns/{campaign_id}/submit", {}, MARKETER)
+        signed = {"sign_offs": study_sign_offs(submitted["findings"])}
+        await _created(gate.client, f"/v1/campaigns/{campaign_id}/approve", signed, REVIEWER)
         check = await _created(
             gate.client, f"/v1/campaigns/{campaign_id}/checks", {"contact_ids": [contact_id]}, MARKETER
         )

@@ -29,7 +29,7 @@ from consent.adapters import outgoing as consent_outgoing
 from shared.kafka import ensure_topics
 from shared.testing.harness import common_settings, eventually, migrated_database, running, token
 
-from tests.bodies import email_campaign_body
+from tests.bodies import email_campaign_body, study_sign_offs
 from tests.faults.conftest import read_topic
 from tests.producers import Upstream, now
 
@@ -101,7 +101,9 @@ async def test_a_check_during_projection_lag_never_allows_on_a_withdrawal_older_
             submitted = await api.client.post(f"/v1/campaigns/{campaign_id}/submit", headers=MARKETER)
             assert submitted.status_code == 200, submitted.text
             approved = await api.client.post(
-                f"/v1/campaigns/{campaign_id}/approve", json={}, headers=REVIEWER
+                f"/v1/campaigns/{campaign_id}/approve",
+                json={"sign_offs": study_sign_offs(submitted.json()["findings"])},
+                headers=REVIEWER,
             )
             assert approved.status_code == 200, approved.text
             await eventually(lambda: _applied_everything(projector), timeout=30, interval=0.1)

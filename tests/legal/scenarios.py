@@ -85,6 +85,30 @@ PHONE_OK_COLLECTION = {
 }
 ALL = {"message": {"right_to_object_statement": True}}
 
+# Issue 19: the per-operation study's questions (rule, key), and the answers the scenarios vary.
+STUDY_QUESTIONS = (
+    ("STUDY-01", "target"),
+    ("STUDY-02", "message"),
+    ("STUDY-03", "offer"),
+    ("STUDY-04", "partners"),
+    ("STUDY-05", "tracking"),
+)
+PARTNER_NAMES = ("Assur Plus SA", "Voyages Soleil")
+PARTNERS = [
+    {"name": "Assur Plus SA", "category": "insurance"},
+    {"name": "Voyages Soleil", "category": "travel"},
+]
+RENTAL = {"study": {"partners": {"transfers": True, "mode": "routed_by_us", "partners": PARTNERS}}}
+TRANSFER = {"partners": {"transfers": True, "mode": "transferred", "partners": PARTNERS}}
+TRACKED = {"study": {"tracking": {"opening_pixels": True, "tracked_links": True, "per_recipient": True}}}
+REFUSAL = {
+    "offer": {
+        "conditions": "Réservé aux membres du club",
+        "reserved_to_target": True,
+        "refuses_product_outside_target": True,
+    }
+}
+
 SCENARIOS: tuple[Scenario, ...] = (
     # --- Gate design -----------------------------------------------------------------------------------
     S("no-email-on-record", "NO_CHANNEL_ADDRESS", True, "block", contact={"email": None}),
@@ -1417,4 +1441,71 @@ SCENARIOS: tuple[Scenario, ...] = (
     camp("PROC-05", True, "block", "prospection-on-contract-basis", purpose="contract"),
     camp("PROC-05", True, "block", "automated-calls-on-legitimate-interest", channel="automated_call"),
     camp("PROC-05", False, "block", "email-on-legitimate-interest"),
+    # --- J. Déployer: the per-operation study and its rules (issue 19) ---------------------------------
+    # An unanswered question blocks the review; a campaign whose every answer was signed off sends.
+    *(
+        camp(rule, True, "block", f"study-leaves-{question}-unanswered", study={question: None})
+        for rule, question in STUDY_QUESTIONS
+    ),
+    *(
+        S(f"study-{question}-answered-and-signed-off", rule, False, "allow")
+        for rule, question in STUDY_QUESTIONS
+    ),
+    S("file-rented-to-partners-consent-names-none", "RENT-01", True, "block", campaign=RENTAL),
+    S(
+        "file-rented-consent-names-partner-categories-only",
+        "RENT-01",
+        True,
+        "needs_review",
+        campaign=RENTAL,
+        steps=(Notice(), Consent(partner_categories=("insurance", "travel"))),
+    ),
+    S(
+        "file-rented-consent-names-every-partner",
+        "RENT-01",
+        False,
+        "allow",
+        campaign=RENTAL,
+        steps=(Notice(), Consent(partners=PARTNER_NAMES)),
+    ),
+    camp("RENT-02", True, "block", "file-transferred-partner-informs-nobody", study=TRANSFER),
+    camp(
+        "RENT-02",
+        False,
+        "block",
+        "file-transferred-partner-gives-art14-information",
+        study={"partners": {**TRANSFER["partners"], "partner_informs_art14": True}},
+    ),
+    S("pixel-per-recipient-without-consent", "TRACK-01", True, "block", campaign=TRACKED),
+    S(
+        "pixel-per-recipient-with-consent-to-tracking",
+        "TRACK-01",
+        False,
+        "allow",
+        campaign=TRACKED,
+        steps=(Notice(), Consent(email_tracking=True)),
+    ),
+    camp(
+        "TRACK-02",
+        True,
+        "needs_review",
+        "pixel-for-aggregate-open-rate",
+        study={"tracking": {"opening_pixels": True}},
+    ),
+    camp("TRACK-02", False, "needs_review", "no-pixel"),
+    camp("SALE-01", True, "block", "product-refused-outside-target-no-reason", study=REFUSAL),
+    camp(
+        "SALE-01",
+        True,
+        "needs_review",
+        "product-refused-outside-target-regulated",
+        study={"offer": {**REFUSAL["offer"], "refusal_reason": "regulated_product"}},
+    ),
+    camp(
+        "SALE-01",
+        False,
+        "block",
+        "only-the-promotion-reserved-to-the-target",
+        study={"offer": {"conditions": "-20 % pour les clients fidèles", "reserved_to_target": True}},
+    ),
 )

@@ -37,6 +37,7 @@ from contacts.settings import ContactsSettings
 from shared.testing.harness import common_settings, eventually, migrated_database, running
 from vigie_verify.merkle import leaf_hash, verify_inclusion
 
+from tests.bodies import STUDY
 from tests.legal.scenarios import SCENARIOS
 from tests.legal.world import AUDITOR, ERAS, MARKETER, MESSAGE, REVIEWER, Clock, Outcome, Scenario, World, at
 
@@ -306,6 +307,7 @@ async def test_needs_review_findings_are_approved_only_with_a_structured_sign_of
         "product_category": "shoes",
         "commercial": False,
         "send_at": ERAS["now"].send_at,
+        "study": STUDY,
     }
     created = await world.post(world.gate, "/v1/campaigns", spec, MARKETER)
     submitted = await world.post(world.gate, f"/v1/campaigns/{created['id']}/submit", {}, MARKETER)

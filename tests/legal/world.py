@@ -90,6 +90,10 @@ class Consent:
     at: str | None = None  # when consent records it (default: one hour after the contact was obtained)
     out_of_hours_calls: bool | None = None
     collector: Mapping[str, Any] | None = None
+    #: Issue 19: the partners and partner categories the consent names, and consent to e-mail tracking.
+    partners: tuple[str, ...] = ()
+    partner_categories: tuple[str, ...] = ()
+    email_tracking: bool = False
 
 
 @dataclass(frozen=True)
@@ -241,6 +245,8 @@ def campaign_spec(s: Scenario, purpose_id: str) -> dict[str, Any]:
         "message": MESSAGE,
         "product_category": "shoes",
         "send_at": s.send_at or ERAS[s.era].send_at,
+        # Issue 19: every campaign answers the per-operation study; the reviewer signs each answer off.
+        "study": bodies.STUDY,
     }
     if s.channel in ("phone_human", "automated_call"):
         base["call_script"] = SCRIPT
@@ -527,6 +533,10 @@ class World:
             body["out_of_hours_calls"] = step.out_of_hours_calls
         if step.collector is not None:
             body["collector"] = dict(step.collector)
+        if step.partners or step.partner_categories:
+            body["partners"], body["partner_categories"] = list(step.partners), list(step.partner_categories)
+        if step.email_tracking:
+            body["email_tracking"] = True
         self.clocks["consent"].set(when)
         try:
             consent = await self.post(self.consent, "/v1/consents", body, INTEGRATOR)

@@ -21,7 +21,7 @@ from campaign_gate.settings import CampaignGateSettings
 from shared.kafka import ensure_topics
 from shared.testing.harness import common_settings, eventually, migrated_database, running, token
 
-from tests.bodies import email_campaign_body
+from tests.bodies import email_campaign_body, study_sign_offs
 from tests.producers import Upstream, now
 
 pytestmark = pytest.mark.integration
@@ -85,8 +85,15 @@ async def test_a_withdrawal_left_unapplied_is_stale_once_older_than_the_bound_ev
         assert created.status_code == 201, created.text
         campaign_id = created.json()["id"]
         submitted = await gate.client.post(f"/v1/campaigns/{campaign_id}/submit", headers=MARKETER)
-        assert submitted.status_code == 200 and submitted.json()["findings"] == [], submitted.text
-        approved = await gate.client.post(f"/v1/campaigns/{campaign_id}/approve", json={}, headers=REVIEWER)
+        assert submitted.status_code == 200, submitted.text
+        # The review asks only the sign-off of each answer of the campaign's study (issue 19).
+        findings = submitted.json()["findings"]
+        assert {f["rule"] for f in findings} == {f["rule"] for f in study_sign_offs(findings)}, findings
+        approved = await gate.client.post(
+            f"/v1/campaigns/{campaign_id}/approve",
+            json={"sign_offs": study_sign_offs(findings)},
+            headers=REVIEWER,
+        )
         assert approved.status_code == 200, approved.text
 
         async def _allowed() -> Any:

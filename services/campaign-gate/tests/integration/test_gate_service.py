@@ -27,6 +27,7 @@ from shared.events import EventEnvelope
 from shared.kafka import ensure_topics
 from shared.testing.harness import auth, common_settings, eventually, migrated_database, running, token
 
+from tests.bodies import STUDY, study_sign_offs
 from tests.producers import Upstream, now
 
 pytestmark = pytest.mark.integration
@@ -107,6 +108,7 @@ def campaign_body(purpose_id: str, **overrides: Any) -> dict[str, Any]:
         },
         "product_category": "shoes",
         "send_at": _iso(now() + timedelta(days=1)),
+        "study": STUDY,
         **overrides,
     }
 
@@ -131,8 +133,15 @@ async def _approved_campaign(gate: Any, purpose_id: str, **overrides: Any) -> st
     assert created.status_code == 201, created.text
     campaign_id = created.json()["id"]
     submitted = await client.post(f"/v1/campaigns/{campaign_id}/submit", headers=MARKETER)
-    assert submitted.status_code == 200 and submitted.json()["findings"] == [], submitted.text
-    approved = await client.post(f"/v1/campaigns/{campaign_id}/approve", json={}, headers=REVIEWER)
+    assert submitted.status_code == 200, submitted.text
+    # The review asks only the sign-off of each answer of the campaign's study (issue 19).
+    findings = submitted.json()["findings"]
+    assert {f["rule"] for f in findings} == {f["rule"] for f in study_sign_offs(findings)}, findings
+    approved = await client.post(
+        f"/v1/campaigns/{campaign_id}/approve",
+        json={"sign_offs": study_sign_offs(findings)},
+        headers=REVIEWER,
+    )
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "approved"
     return campaign_id
@@ -318,13 +327,17 @@ async def test_approval_needs_no_block_finding_a_justification_for_review_findin
             )
         ).json()
         reviewed = (await client.post(f"/v1/campaigns/{campaign3['id']}/submit", headers=MARKETER)).json()
-        [finding] = reviewed["findings"]
+        [finding] = [f for f in reviewed["findings"] if not f["rule"].startswith("STUDY-")]
         assert (finding["rule"], finding["severity"]) == ("DISC-12", "needs_review")
+        study = study_sign_offs(reviewed["findings"])
         assert "dpia_carried_out_covers_campaign" in finding["sign_off"]["bases"]
         assert finding["sign_off"]["reference_required"] is True
         bare = await client.post(f"/v1/campaigns/{campaign3['id']}/approve", json={}, headers=REVIEWER)
         assert bare.status_code == 422 and "DISC-12" in bare.json()["detail"]
-        assert [e["field"] for e in bare.json()["errors"]] == ["sign_offs[DISC-12]"]
+        assert [e["field"] for e in bare.json()["errors"]] == [
+            "sign_offs[DISC-12]",
+            *(f"sign_offs[{s['rule']}]" for s in study),
+        ]
         free_text = await client.post(
             f"/v1/campaigns/{campaign3['id']}/approve",
             json={"justification": "DPIA ref 2026-14 covers this profiling."},
@@ -340,14 +353,16 @@ async def test_approval_needs_no_block_finding_a_justification_for_review_findin
         wrong_basis = await client.post(
             f"/v1/campaigns/{campaign3['id']}/approve",
             headers=REVIEWER,
-            json={"sign_offs": [{**sign_off, "basis": "we accept the risk"}]},
+            json={"sign_offs": [{**sign_off, "basis": "we accept the risk"}, *study]},
         )
         assert wrong_basis.status_code == 422 and "not a ground" in wrong_basis.text
         justified = await client.post(
-            f"/v1/campaigns/{campaign3['id']}/approve", json={"sign_offs": [sign_off]}, headers=REVIEWER
+            f"/v1/campaigns/{campaign3['id']}/approve",
+            json={"sign_offs": [sign_off, *study]},
+            headers=REVIEWER,
         )
         assert justified.status_code == 200, justified.text
-        [stored] = justified.json()["review"]["sign_offs"]
+        [stored] = [s for s in justified.json()["review"]["sign_offs"] if s["rule"] == "DISC-12"]
         assert {k: stored[k] for k in sign_off} == sign_off and stored["evidence"] == ["dpia:DPIA-2026-14"]
         rejected = await client.post(
             f"/v1/campaigns/{campaign2['id']}/reject", json={"justification": "no"}, headers=REVIEWER

@@ -25,6 +25,7 @@ from consent.settings import ConsentSettings
 from shared.kafka import ensure_topics
 from shared.testing.harness import auth, common_settings, eventually, migrated_database, running, token
 
+from tests.bodies import STUDY, study_sign_offs
 from tests.producers import Upstream, now
 
 pytestmark = pytest.mark.integration
@@ -109,6 +110,7 @@ def _campaign(purpose_id: str, **overrides: Any) -> dict[str, Any]:
         },
         "product_category": "shoes",
         "send_at": (now() + timedelta(days=1)).isoformat(),
+        "study": STUDY,
         **overrides,
     }
 
@@ -209,8 +211,12 @@ async def test_an_erased_contact_reimported_by_a_broker_with_the_same_email_is_b
     )
     await _projected(gate, orm.gate_contacts, orm.gate_contacts.c.contact_id, reimported.id)
     created = await _created(gate.client, "/v1/campaigns", _campaign(purpose["purpose_id"]), MARKETER)
-    await gate.client.post(f"/v1/campaigns/{created['id']}/submit", headers=MARKETER)
-    approved = await gate.client.post(f"/v1/campaigns/{created['id']}/approve", json={}, headers=REVIEWER)
+    submitted = await gate.client.post(f"/v1/campaigns/{created['id']}/submit", headers=MARKETER)
+    approved = await gate.client.post(
+        f"/v1/campaigns/{created['id']}/approve",
+        json={"sign_offs": study_sign_offs(submitted.json()["findings"])},
+        headers=REVIEWER,
+    )
     assert approved.status_code == 200, approved.text
     checked = await gate.client.post(
         f"/v1/campaigns/{created['id']}/checks", json={"contact_ids": [reimported.id]}, headers=MARKETER

@@ -20,6 +20,9 @@ from campaign_gate.domain.facts import (
     Purchase,
     RecipientFacts,
     Relationship,
+    StudyFacts,
+    StudyQuestion,
+    TransferMode,
 )
 
 PURPOSE = "P-prospection"
@@ -52,6 +55,27 @@ def consent(channel: Channel, **overrides: Any) -> ConsentRecord:
         notice_version="n-3",
     )
     return dataclasses.replace(record, **overrides)
+
+
+#: A study with every question answered (issue 19): no partner, no tracking, no refusal of sale.
+STUDY = StudyFacts(answers=tuple((q, f"digest-{q.value}") for q in StudyQuestion))
+#: The partners a renting campaign names: (name, category), as the study's `partners` answer lists them.
+PARTNERS = (("Assur Plus SA", "insurance"), ("Voyages Soleil", "travel"))
+
+
+def study(**overrides: Any) -> StudyFacts:
+    """Returns the example study with some answers changed."""
+    return dataclasses.replace(STUDY, **overrides)
+
+
+def renting(**overrides: Any) -> StudyFacts:
+    """Returns a study whose campaign rents the file to `PARTNERS`, routed by the company itself."""
+    answers: dict[str, Any] = {
+        "transfers_to_partners": True,
+        "transfer_mode": TransferMode.ROUTED_BY_US,
+        "partners": PARTNERS,
+    }
+    return study(**{**answers, **overrides})
 
 
 def campaign(channel: Channel = Channel.EMAIL, **overrides: Any) -> CampaignFacts:
@@ -91,6 +115,7 @@ def campaign(channel: Channel = Channel.EMAIL, **overrides: Any) -> CampaignFact
             bloctel_mention=True,
             art14_information=True,
         ),
+        study=STUDY,
     )
     return dataclasses.replace(base, **overrides)
 

@@ -24,6 +24,7 @@ from campaign_gate.domain.facts import (
     SuppressionHit,
     SuppressionKind,
     TargetingCriterion,
+    TransferMode,
 )
 from campaign_gate_examples import (
     PURPOSE,
@@ -34,10 +35,15 @@ from campaign_gate_examples import (
     bought,
     campaign,
     message,
+    renting,
     script,
+    study,
 )
 
 SEED = 20261129
+#: Partner names as consents may spell them (the gate folds case and spaces), and partner categories.
+PARTNER_NAMES = ("Assur Plus SA", " assur plus  sa", "Voyages Soleil", "Autre Partenaire")
+PARTNER_KINDS = ("insurance", "travel", "banking")
 SEND_TIMES = (
     SEND_BLOCTEL,
     SEND_OPT_IN,
@@ -80,6 +86,10 @@ def random_recipient(rng: random.Random, i: int) -> RecipientFacts:
                     given_by_minor=_maybe(rng, 0.5),
                     given_by_parent=_maybe(rng, 0.3),
                     out_of_hours_calls=_maybe(rng, 0.1),
+                    # Issue 19: partners named as entered (case and spaces vary), categories, tracking.
+                    partners=frozenset(rng.sample(PARTNER_NAMES, rng.randrange(len(PARTNER_NAMES) + 1))),
+                    partner_categories=frozenset(rng.sample(PARTNER_KINDS, rng.randrange(3))),
+                    email_tracking=_maybe(rng, 0.3),
                 )
             )
     birth = (
@@ -209,6 +219,24 @@ def random_campaigns(rng: random.Random) -> list[tuple[CampaignFacts, datetime, 
         contract_expires_at=datetime(2021, 1, 1, tzinfo=UTC),
     )
     out.append((campaign(processor=expired), SEND_BLOCTEL, False))
+    # Issue 19: a file rented to partners (e-mail, SMS, postal mail), transferred with the partner's Art. 14
+    # information, e-mails tracked per recipient (with a rental too).
+    for channel, answers in (
+        (Channel.EMAIL, renting()),
+        (Channel.SMS_MMS, renting()),
+        (
+            Channel.POSTAL_ADDRESSED,
+            renting(transfer_mode=TransferMode.TRANSFERRED, partner_informs_art14=True),
+        ),
+        (Channel.EMAIL, study(tracking=True, per_recipient_tracking=True)),
+        (Channel.EMAIL, renting(tracking=True, per_recipient_tracking=True)),
+    ):
+        c = campaign(
+            channel,
+            purpose_lawful_basis=rng.choice((LawfulBasis.LEGITIMATE_INTEREST, LawfulBasis.CONSENT)),
+            study=answers,
+        )
+        out.append((c, c.send_at - timedelta(days=1), False))
     out.append((campaign(approved=False), SEND_BLOCTEL, False))
     out.append((campaign(), SEND_BLOCTEL, True))
     return out

@@ -118,7 +118,8 @@ async def read_columns(
         "status = 'requested' AS requested, COALESCE(granted_at, requested_at, 'epoch'::timestamptz) AS at, "
         "proof_present, positive_act, explicit, withdrawal_info_given, "
         "COALESCE(given_by::jsonb ? 'data_subject' AND given_by::jsonb ? 'parental_authority_holder', false) "
-        "AS joint, out_of_hours_calls FROM gate_consents "
+        "AS joint, out_of_hours_calls, partners::text AS partners, "
+        "partner_categories::text AS partner_categories, email_tracking FROM gate_consents "
         "WHERE contact_id = ANY($1::text[]) AND purpose_id = $2 AND channel = $3 "
         "ORDER BY contact_id, COALESCE(granted_at, requested_at, 'epoch'::timestamptz) DESC, consent_id",
         ids,
@@ -406,6 +407,8 @@ class _Columns:
             "phone_info_defect": phone_info_defect,
             "first_contact": np.ones(m, dtype=bool),
             "stop_pub": np.array(col["stop_pub"], dtype=bool),
+            "partner_coverage": np.zeros(m, dtype=np.int8),
+            "tracking_consent": np.zeros(m, dtype=bool),
         }
         for name in _REF_NAMES:
             self.values[name] = none.copy()
@@ -435,6 +438,20 @@ class _Columns:
         v["consent_granted_on"][at] = _days(granted_on)[ok]
         usable = (status == bulk.CONSENT_CODES[ConsentStatus.GRANTED]) & positive_act
         v["out_of_hours_consent"][at] = usable & np.array(raw["out_of_hours_calls"], dtype=bool)[ok]
+        # Issue 19: the campaign's partners as the consent covers them (RENT-01), e-mail tracking (TRACK-01).
+        v["tracking_consent"][at] = usable & np.array(raw["email_tracking"], dtype=bool)[ok]
+        partners = self.c.study.partners
+        if partners:
+            coverage = np.array(
+                [
+                    int(rules.partner_coverage(_json(named) or (), _json(kinds) or (), partners))
+                    for named, kinds in zip(raw["partners"], raw["partner_categories"], strict=True)
+                ],
+                dtype=np.int8,
+            )[ok]
+        else:
+            coverage = np.full(len(at), int(rules.PartnerCoverage.NAMED), dtype=np.int8)
+        v["partner_coverage"][at] = np.where(usable, coverage, int(rules.PartnerCoverage.NONE))
         v["consent_ref"][at] = np.array([f"consent:{x}" for x in raw["consent_id"]], dtype=object)[ok]
 
     def objections(
@@ -554,6 +571,9 @@ _CONSENT_FIELDS = (
     "withdrawal_info_given",
     "joint",
     "out_of_hours_calls",
+    "partners",
+    "partner_categories",
+    "email_tracking",
 )
 _CONSENT_STATUS = {s.value: code for s, code in bulk.CONSENT_CODES.items() if s is not None}
 _REF_NAMES = tuple(name for name in _NAMES if name.endswith("_ref"))

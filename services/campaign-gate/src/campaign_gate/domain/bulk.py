@@ -61,6 +61,7 @@ _ENUM_CODES: dict[str, dict[Any, int]] = {
     "retention_clock": {c: int(c) for c in rules.RetentionClock},
     "retention_flagged": {c: int(c) for c in rules.RetentionClock},
     "analogy": {a: int(a) for a in rules.Analogy},
+    "partner_coverage": {p: int(p) for p in rules.PartnerCoverage},
 }
 _INSTANTS = frozenset(("art14_delivered_at", "obtained_at", "retention_from", "fourth_latest_call_at"))
 _DAYS = frozenset(
@@ -161,6 +162,9 @@ class RecipientColumns:
     phone_info_defect: np.ndarray
     first_contact: np.ndarray
     stop_pub: np.ndarray
+    # Issue 19: `rules.PartnerCoverage` codes (RENT-01), consent to e-mail tracking (TRACK-01).
+    partner_coverage: np.ndarray
+    tracking_consent: np.ndarray
     # The references evidence cites (object arrays of str or None).
     objection_ref: np.ndarray
     opposition_ref: np.ndarray
@@ -586,6 +590,27 @@ def _info_02(d: _Derived) -> Hits:
     ]
 
 
+def _rent_01(d: _Derived) -> Hits:
+    if not d.c.study.transfers_to_partners:
+        return []
+    coverage = d.col.partner_coverage
+    uncovered = _R if d.c.channel in rules.POSTAL else _B
+    return [
+        Hit(
+            uncovered,
+            ~d.generic & (coverage == int(rules.PartnerCoverage.NONE)),
+            rules.RENT_UNCOVERED,
+            ("consent_ref",),
+        ),
+        Hit(
+            _R,
+            ~d.generic & (coverage == int(rules.PartnerCoverage.CATEGORIES)),
+            rules.RENT_CATEGORIES,
+            ("consent_ref",),
+        ),
+    ]
+
+
 def _one(outcome: Outcome, message: str, *evidence: str) -> Callable[[np.ndarray], Hits]:
     """Returns the hits of a row with one kind of finding, given its mask."""
     return lambda mask: [Hit(outcome, mask, message, evidence)]
@@ -747,6 +772,12 @@ VECTORISED: dict[Callable[..., object], Callable[[_Derived], Hits]] = {
         "Person not told before consenting that consent can be withdrawn; consent not usable.",
         "consent_ref",
     )(d.relies & d.granted & ~d.col.consent_withdrawal_info),
+    # Issue 19: file rental or transfer to partners, per-recipient e-mail tracking.
+    rules.rent_01: _rent_01,
+    rules.track_01: lambda d: _when(
+        d.c.study.per_recipient_tracking,
+        lambda: _one(_B, rules.TRACK_UNCONSENTED, "consent_ref")(~d.generic & ~d.col.tracking_consent),
+    ),
 }
 
 

@@ -31,6 +31,9 @@ class CampaignSubmitted(Event):
     findings: tuple[dict[str, str], ...]
     ruleset_version: str
     at: datetime
+    #: The per-operation study as submitted (issue 19): each answered question's answer and digest, which
+    #: the approval's STUDY-* sign-offs cite as evidence; None when the campaign has no study.
+    study: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

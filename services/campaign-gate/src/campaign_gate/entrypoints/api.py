@@ -80,6 +80,8 @@ _NESTED: dict[str, Any] = {
     "call_script": lambda s: commands.CallScript(**s.model_dump()),
     "targeting": _criteria,
     "offer_eligibility": _criteria,
+    # Issue 19: the per-operation study is stored as the JSON the API validated.
+    "study": lambda s: s.model_dump(mode="json"),
     "parties": lambda ps: tuple(commands.NamedParty(p.party_id, p.role) for p in ps),
 }
 
