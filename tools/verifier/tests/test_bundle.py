@@ -8,7 +8,9 @@ import base64
 import copy
 import json
 import os
+import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -372,3 +374,49 @@ def test_the_command_line(fake_log: FakeLog, tmp_path: Path, capsys: pytest.Capt
     assert main(["bundle", str(tmp_path / "missing.json"), "--vkey", fake_log.vkey]) == 2
     (tmp_path / "not.json").write_text("{")
     assert main(["bundle", str(tmp_path / "not.json"), "--vkey", fake_log.vkey]) == 1
+
+
+class _BundleServer(ThreadingHTTPServer):
+    bundle: bytes = b""
+    paths: list[tuple[str, str]]
+
+
+class _Serve(BaseHTTPRequestHandler):
+    server: _BundleServer
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        self.server.paths.append((self.path, self.headers.get("Authorization", "")))
+        known = self.path == f"/v1/subjects/{PERSON}/proof-bundle"
+        body = self.server.bundle if known else b'{"status": 404}'
+        self.send_response(200 if known else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_fetch_downloads_the_file_as_served_and_verifies_it(
+    fake_log: FakeLog, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    bundle, _ = make_bundle(fake_log)
+    server = _BundleServer(("127.0.0.1", 0), _Serve)
+    server.bundle, server.paths = json.dumps(bundle, indent=1).encode(), []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        args = ["bundle", "--fetch", "--url", url, "--token", "tok", PERSON, "--vkey", fake_log.vkey]
+        assert main(args) == 0
+        out, err = capsysbinary.readouterr()
+        assert out == server.bundle, "the file is written as the log served it"
+        assert err.decode().startswith(f"OK proof bundle of subject {PERSON}")
+        assert server.paths == [(f"/v1/subjects/{PERSON}/proof-bundle", "Bearer tok")]
+        assert main(["bundle", "--fetch", "--url", url, "nobody"]) == 2
+        assert b"HTTP 404" in capsysbinary.readouterr().err
+        assert main(["bundle", "--fetch", PERSON]) == 2
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -32,6 +32,7 @@ import argparse
 import base64
 import binascii
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Mapping
@@ -491,9 +492,36 @@ def check_against_export(result: BundleVerification, bundle: Mapping[str, Any], 
     return read
 
 
+def fetch_bundle(*, log_url: str, token: str | None, subject_id: str, timeout: float = 30.0) -> bytes:
+    """Returns a person's bundle as audit-log serves it (nothing verified yet); the CLI's FetchError
+    when the log cannot be reached or answers an error (404: nothing about the subject under a
+    checkpoint yet; 503: campaign-gate did not answer)."""
+    # Because the CLI module imports this one for its hook, its HTTP client is imported here.
+    from urllib.parse import quote
+
+    from vigie_verify.cli import LogClient
+
+    client = LogClient(log_url, token=token, timeout=timeout)
+    return client.get_bytes(f"/v1/subjects/{quote(subject_id, safe='')}/proof-bundle")
+
+
 def run_bundle(args: argparse.Namespace) -> int:
-    """Verifies a proof bundle file offline."""
+    """Verifies a proof bundle file offline, or (--fetch) writes one downloaded from audit-log to stdout."""
     vkey = args.vkey or args.public_key
+    if args.fetch:
+        if not args.url:
+            print("vigie-verify bundle --fetch needs --url and a SUBJECT_ID", file=sys.stderr)
+            return 2
+        body = fetch_bundle(log_url=args.url, token=args.token, subject_id=args.file, timeout=args.timeout)
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+        if vkey:
+            try:
+                bundle = json.loads(body)
+            except ValueError:
+                raise BundleError("audit-log answered something that is not JSON") from None
+            print(verify_bundle(bundle, vkey=vkey, origin=args.origin).summary(), file=sys.stderr)
+        return 0
     if not vkey:
         print("vigie-verify bundle needs --vkey (or --public-key), the log's verifier key", file=sys.stderr)
         return 2
@@ -516,11 +544,12 @@ def register(commands: Any) -> None:
         "bundle",
         help=help_text,
         description=help_text,
-        epilog="Download: GET /v1/subjects/{subject_id}/proof-bundle on audit-log (auditor or admin); "
-        "verify: vigie-verify bundle bundle.json --vkey VKEY",
+        epilog="Download: vigie-verify bundle --fetch --url LOG_URL SUBJECT_ID > bundle.json (GET "
+        "/v1/subjects/{subject_id}/proof-bundle, role auditor or admin); verify: vigie-verify bundle "
+        "bundle.json --vkey VKEY",
     )
     sub.set_defaults(handler=run_bundle)
-    sub.add_argument("file", metavar="FILE")
+    sub.add_argument("file", metavar="FILE | SUBJECT_ID")
     sub.add_argument("--vkey", help="the log's verifier key, <name>+<id>+<base64 key>")
     sub.add_argument("--public-key", dest="public_key", help="same as --vkey")
     sub.add_argument("--origin", help="refuse checkpoints whose origin line differs")
@@ -529,3 +558,9 @@ def register(commands: Any) -> None:
         help="a full NDJSON export of the log (GET /v1/export) to check that no entry of the subject "
         "below the checkpoint's size is left out",
     )
+    sub.add_argument("--fetch", action="store_true", help="download SUBJECT_ID's bundle to stdout")
+    sub.add_argument("--url", help="base URL of the audit-log service (with --fetch)")
+    sub.add_argument(
+        "--token", default=os.environ.get("VIGIE_TOKEN"), help="audit-log bearer token (or VIGIE_TOKEN)"
+    )
+    sub.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP request")

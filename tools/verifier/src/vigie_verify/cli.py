@@ -80,6 +80,10 @@ class LogClient:
             reason = getattr(exc, "reason", exc)
             raise FetchError(f"GET {url}: {reason}") from None
 
+    def get_bytes(self, path: str, params: dict[str, int] | None = None) -> bytes:
+        """Returns a response body as it came (a file to keep, e.g. a proof bundle)."""
+        return self._get(path, params)
+
     def get_text(self, path: str, params: dict[str, int] | None = None) -> str:
         """Returns a text/plain response body decoded as UTF-8."""
         body = self._get(path, params)
