@@ -18,6 +18,7 @@ from tests.legal.world import (
     Listed,
     Notice,
     Objection,
+    Restricted,
     RetentionSwept,
     Scenario,
 )
@@ -109,6 +110,72 @@ REFUSAL = {
     }
 }
 
+# Issue 19: the parties campaigns name (registered on consent's API by `World.register_vendors`, with the
+# purposes they touch by key) and what each role's contract settles.
+PARTY_SIGNED, PARTY_EXPIRES = "2026-01-01T00:00:00+00:00", "2028-12-31T00:00:00+00:00"
+#: Terms that settle what consent's TERM rules ask of a processor, a data broker or an integrator.
+SETTLED_TERMS: dict[str, Any] = {
+    "confidentiality": {"staff_bound": True, "instrument": "contract_clause"},
+    "security": {"art32_measures": True, "assists_with_rights": True, "assists_with_breaches": True},
+    "reversibility": {"returns_data": True, "deletes_copies": True, "format": "CSV", "within_days": 30},
+}
+
+
+def _party(
+    name: str,
+    roles: list[str],
+    *,
+    purposes: tuple[str, ...] = ("reg",),
+    without: tuple[str, ...] = (),
+    expires: str = PARTY_EXPIRES,
+    terms: dict[str, Any] | None = SETTLED_TERMS,
+) -> dict[str, Any]:
+    from consent.domain.parties import ALL_CLAUSES
+
+    contract: dict[str, Any] = {
+        "reference": f"CTR-{name[:12]}",
+        "signed_at": PARTY_SIGNED,
+        "expires_at": expires,
+        "clauses": [c for c in ALL_CLAUSES if c not in without],
+        "breach_notification_hours": 24,
+    }
+    if terms is not None:
+        contract["terms"] = terms
+    return {"legal_name": name, "roles": roles, "purposes": list(purposes), "contract": contract}
+
+
+CAMPAIGN_PARTIES: dict[str, dict[str, Any]] = {
+    "router_ok": _party("Routeur Encadré SAS", ["processor"]),
+    "router_other_purpose": _party("Routeur Autre Fiche SAS", ["processor"], purposes=("li",)),
+    "router_no_liability": _party("Routeur Sans Responsabilité SAS", ["processor"], without=("liability",)),
+    "router_no_terms": _party("Routeur Sans Termes SAS", ["processor"], terms=None),
+    "call_centre_expired": _party(
+        "Centre d'Appels Expiré SARL", ["processor"], expires="2026-06-01T00:00:00+00:00"
+    ),
+    "consultant": _party("Conseil Marketing SARL", ["consultant"]),
+    "broker": _party("Fichiers Vérifiés SAS", ["data_broker"]),
+    "integrator_no_ownership": _party(
+        "Intégrateur CRM SAS",
+        ["integrator"],
+        terms={
+            **SETTLED_TERMS,
+            "reversibility": {**SETTLED_TERMS["reversibility"], "returns_parameterisation": True},
+        },
+    ),
+}
+
+
+def via(*named: tuple[str, str]) -> list[dict[str, str]]:
+    """The campaign's `parties`, by CAMPAIGN_PARTIES key and role on the send."""
+    return [{"party": key, "role": role} for key, role in named]
+
+
+INSIDE_ENTRY: dict[str, Any] = {
+    "data_categories": ["identity", "economic_financial"],
+    "retention_months": 24,
+    "parties": via(("router_ok", "router"), ("broker", "data_source")),
+}
+
 SCENARIOS: tuple[Scenario, ...] = (
     # --- Gate design -----------------------------------------------------------------------------------
     S("no-email-on-record", "NO_CHANNEL_ADDRESS", True, "block", contact={"email": None}),
@@ -121,6 +188,60 @@ SCENARIOS: tuple[Scenario, ...] = (
         False,
         "allow",
         steps=(*STD, Objection("sms_mms")),
+    ),
+    # Issue 19, rights: the scope of an unsubscribe (channel, purpose, all), restriction, contestation.
+    S(
+        "unsubscribe-from-this-purpose-stops-it-on-sms-too",
+        "UNI-01",
+        True,
+        "block",
+        channel="sms_mms",
+        steps=(*STD, Objection("purpose", purpose="consent")),
+    ),
+    S(
+        "unsubscribe-from-another-purpose-spares-this-one",
+        "UNI-01",
+        False,
+        "allow",
+        steps=(*STD, Objection("purpose", purpose="consent2")),
+    ),
+    S(
+        "unsubscribe-from-email-stops-every-email-purpose",
+        "UNI-01",
+        True,
+        "block",
+        steps=(*STD, Objection("channel", channel="email")),
+    ),
+    S("processing-restricted-accuracy-contested", "RIGHTS-01", True, "block", steps=(*STD, Restricted())),
+    S(
+        "processing-restricted-for-legal-claims-postal",
+        "RIGHTS-01",
+        True,
+        "block",
+        channel="postal_addressed",
+        steps=(*STD, Restricted("legal_claims")),
+    ),
+    S(
+        "restriction-lifted-after-informing-the-person",
+        "RIGHTS-01",
+        False,
+        "allow",
+        steps=(*STD, Restricted(lifted=True)),
+    ),
+    camp(
+        "RIGHTS-02",
+        True,
+        "block",
+        "automated-decision-without-contest-route",
+        automated_significant_decision=True,
+    ),
+    camp(
+        "RIGHTS-02",
+        False,
+        "block",
+        "automated-decision-with-contest-route",
+        automated_significant_decision=True,
+        contest_route="https://acme.example/contester (demande de réexamen par un conseiller)",
     ),
     S("email-on-repoussoir-list", "UNI-02", True, "block", steps=(*STD, Listed("opposition", "email"))),
     S(
@@ -1508,4 +1629,167 @@ SCENARIOS: tuple[Scenario, ...] = (
         "only-the-promotion-reserved-to-the-target",
         study={"offer": {"conditions": "-20 % pour les clients fidèles", "reserved_to_target": True}},
     ),
+    # --- Prévoir: the campaign held to its register entry (issue 19) -----------------------------------
+    camp("REG-01", True, "block", "sms-campaign-under-an-email-only-entry", channel="sms_mms", purpose="reg"),
+    camp("REG-01", False, "block", "email-campaign-under-an-email-entry", purpose="reg"),
+    camp(
+        "REG-02",
+        True,
+        "block",
+        "declares-location-data-the-entry-lacks",
+        purpose="reg",
+        data_categories=["identity", "location"],
+    ),
+    camp(
+        "REG-02",
+        True,
+        "needs_review",
+        "targets-family-situation-the-entry-lacks",
+        purpose="reg",
+        targeting=[{"attribute": "situation_familiale", "operator": "eq", "value": "marié"}],
+    ),
+    camp(
+        "REG-02",
+        False,
+        "block",
+        "declares-identity-and-purchases",
+        purpose="reg",
+        data_categories=["identity", "economic_financial"],
+    ),
+    camp(
+        "REG-03",
+        True,
+        "block",
+        "declares-health-data-entry-has-no-sensitive-data",
+        purpose="reg",
+        special_categories=["health_data"],
+    ),
+    camp(
+        "REG-03",
+        False,
+        "block",
+        "health-data-under-an-entry-declaring-it",
+        purpose="reg_dpia",
+        special_categories=["health_data"],
+    ),
+    camp(
+        "REG-04",
+        True,
+        "block",
+        "router-recorded-for-another-purpose",
+        purpose="reg",
+        parties=via(("router_other_purpose", "router")),
+    ),
+    camp(
+        "REG-04",
+        False,
+        "block",
+        "router-recorded-for-this-purpose",
+        purpose="reg",
+        parties=via(("router_ok", "router")),
+    ),
+    camp("REG-05", True, "block", "keeps-data-48-months-entry-says-36", purpose="reg", retention_months=48),
+    camp("REG-05", False, "block", "keeps-data-24-months-entry-says-36", purpose="reg", retention_months=24),
+    camp(
+        "REG-06",
+        True,
+        "block",
+        "profiles-at-scale-entry-declares-no-profiling-nor-dpia",
+        purpose="reg",
+        uses_profiling=True,
+        large_scale_profiling=True,
+    ),
+    camp(
+        "REG-06",
+        False,
+        "block",
+        "profiles-at-scale-under-an-entry-with-its-dpia",
+        purpose="reg_dpia",
+        uses_profiling=True,
+        large_scale_profiling=True,
+    ),
+    S("send-inside-its-register-entry", "REG-01", False, "allow", purpose="reg", campaign=INSIDE_ENTRY),
+    # --- Encadrer: every party on every send (issue 19) ------------------------------------------------
+    camp(
+        "PAR-01",
+        True,
+        "block",
+        "call-centre-never-registered",
+        purpose="reg",
+        parties=via(("ghost", "call_centre")),
+    ),
+    camp("PAR-01", False, "block", "router-registered", purpose="reg", parties=via(("router_ok", "router"))),
+    camp(
+        "PAR-02",
+        True,
+        "block",
+        "call-centre-contract-expired",
+        purpose="reg",
+        parties=via(("call_centre_expired", "call_centre")),
+    ),
+    camp(
+        "PAR-02",
+        False,
+        "block",
+        "router-contract-in-force",
+        purpose="reg",
+        parties=via(("router_ok", "router")),
+    ),
+    camp(
+        "PAR-03",
+        True,
+        "block",
+        "consultant-used-as-call-centre",
+        purpose="reg",
+        parties=via(("consultant", "call_centre")),
+    ),
+    camp(
+        "PAR-03",
+        False,
+        "block",
+        "broker-as-data-source",
+        purpose="reg",
+        parties=via(("broker", "data_source")),
+    ),
+    camp(
+        "PAR-04",
+        True,
+        "block",
+        "router-contract-lacks-liability-clause",
+        purpose="reg",
+        parties=via(("router_no_liability", "router")),
+    ),
+    camp(
+        "PAR-04",
+        False,
+        "block",
+        "router-contract-complete",
+        purpose="reg",
+        parties=via(("router_ok", "router")),
+    ),
+    camp(
+        "PAR-05",
+        True,
+        "block",
+        "router-contract-silent-on-staff-confidentiality-and-security",
+        purpose="reg",
+        parties=via(("router_no_terms", "router")),
+    ),
+    camp(
+        "PAR-05",
+        True,
+        "needs_review",
+        "integrator-contract-silent-on-ownership",
+        purpose="reg",
+        parties=via(("integrator_no_ownership", "integrator")),
+    ),
+    camp(
+        "PAR-05",
+        False,
+        "needs_review",
+        "router-terms-settled",
+        purpose="reg",
+        parties=via(("router_ok", "router")),
+    ),
+    S("every-party-framed", "PAR-05", False, "allow", purpose="reg", campaign=INSIDE_ENTRY),
 )

@@ -38,7 +38,7 @@ from shared.testing.harness import common_settings, eventually, migrated_databas
 from vigie_verify.merkle import leaf_hash, verify_inclusion
 
 from tests.bodies import STUDY
-from tests.legal.scenarios import SCENARIOS
+from tests.legal.scenarios import CAMPAIGN_PARTIES, SCENARIOS
 from tests.legal.world import AUDITOR, ERAS, MARKETER, MESSAGE, REVIEWER, Clock, Outcome, Scenario, World, at
 
 pytestmark = [pytest.mark.e2e, pytest.mark.legal]
@@ -193,7 +193,7 @@ async def world(kafka_bootstrap: str, postgres_admin_url: str) -> AsyncIterator[
 async def build(w: World) -> None:
     """Enters every scenario's facts, waits once for the gate's projection, then runs every campaign."""
     await w.register_purposes_and_notices()
-    await w.register_vendors(PROCESSORS, PARTIES)
+    await w.register_vendors(PROCESSORS, {**PARTIES, **CAMPAIGN_PARTIES})
     for s in SCENARIOS:
         w.outcomes[s.id] = Outcome()
     recipients = [s for s in SCENARIOS if s.scope == "recipient"]

@@ -98,9 +98,21 @@ class Consent:
 
 @dataclass(frozen=True)
 class Objection:
-    """An objection entered on POST /v1/objections for the contact."""
+    """An objection entered on POST /v1/objections for the contact: `scope` all_direct_marketing (a plain
+    unsubscribe), channel (with `channel`) or purpose (with `purpose`, a key of the world's purposes)."""
 
     scope: str = "all_direct_marketing"
+    channel: str | None = None
+    purpose: str | None = None
+
+
+@dataclass(frozen=True)
+class Restricted:
+    """A restriction of processing (Art. 18) requested on contacts' POST /v1/requests for the contact;
+    `lifted`: then lifted on POST /v1/requests/{id}/restriction-lifting, the person informed first."""
+
+    grounds: str = "accuracy_contested"
+    lifted: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,7 +145,7 @@ class RetentionSwept:
     at: str
 
 
-Step = Notice | Consent | Objection | Interaction | Listed | ErasedBefore | RetentionSwept
+Step = Notice | Consent | Objection | Interaction | Listed | ErasedBefore | RetentionSwept | Restricted
 #: What most scenarios enter: an Art. 13 notice at collection and a valid consent for the campaign.
 STD: tuple[Step, ...] = (Notice(), Consent())
 INFORMED: tuple[Step, ...] = (Notice(),)
@@ -188,17 +200,46 @@ PURPOSES: dict[str, dict[str, Any]] = {
         "art14_exemption_ground": "Art. 14(5)(b): effort disproportionné (fichier historique)",
     },
 }
-MARKETING_PURPOSES = ("consent", "consent2", "li", "contract", "art14ex")
+# Issue 19: register entries that state what the gate holds campaigns to (REG-*): channels, data
+# categories, retention in months, and (reg_dpia) sensitive data and profiling with its DPIA.
+PURPOSES["reg"] = {
+    "lawful_basis": "consent",
+    "name": "Offres par e-mail (fiche détaillée)",
+    "channels": ["email"],
+    "retention_months": 36,
+    "data_categories": {"identity": ["nom", "e-mail"], "economic_financial": ["achats"]},
+}
+PURPOSES["reg_dpia"] = {
+    **PURPOSES["reg"],
+    "name": "Offres santé par e-mail (profilage, AIPD)",
+    "special_categories": True,
+    "special_categories_detail": ["santé (achats en parapharmacie)"],
+    "profiling": True,
+    "dpia_required": True,
+    "dpia_reference": "AIPD-2026-07",
+}
+MARKETING_PURPOSES = ("consent", "consent2", "li", "contract", "art14ex", "reg", "reg_dpia")
 
 
 def purpose_body(key: str) -> dict[str, Any]:
     spec = PURPOSES[key]
-    extras = ("legitimate_interest", "art14_exemption_claimed", "art14_exemption_ground")
+    extras = (
+        "legitimate_interest",
+        "art14_exemption_claimed",
+        "art14_exemption_ground",
+        "channels",
+        "retention_months",
+        "special_categories",
+        "special_categories_detail",
+        "profiling",
+        "dpia_required",
+        "dpia_reference",
+    )
     return bodies.purpose_body(
         name=spec["name"],
         description=spec["name"],
         lawful_basis=spec["lawful_basis"],
-        data_categories={"identity": ["nom", "e-mail", "téléphone", "adresse"]},
+        data_categories=spec.get("data_categories", {"identity": ["nom", "e-mail", "téléphone", "adresse"]}),
         data_subjects=["prospects", "clients"],
         **{extra: spec[extra] for extra in extras if extra in spec},
     )
@@ -406,6 +447,9 @@ class World:
                 body = {k: v for k, v in spec.items() if k != "contract"}
                 if "processor" in body:
                     body["processor_id"] = self.processors[body.pop("processor")]
+                if "purposes" in body:
+                    # Issue 19: the purposes the party touches, by the suite's purpose keys (REG-04).
+                    body["purpose_ids"] = [self.purposes[k] for k in body.pop("purposes")]
                 party = await self.post(self.consent, "/v1/parties", body, ADMIN)
                 self.parties[key] = party["party_id"]
                 if "contract" in spec:
@@ -475,12 +519,14 @@ class World:
                 elif isinstance(step, Consent):
                     await self._consent(contact_id, step, obtained, s)
                 elif isinstance(step, Objection):
-                    await self.post(
-                        self.consent,
-                        "/v1/objections",
-                        {"scope": step.scope, "contact_id": contact_id},
-                        INTEGRATOR,
-                    )
+                    body: dict[str, Any] = {"scope": step.scope, "contact_id": contact_id}
+                    if step.channel:
+                        body["channel"] = step.channel
+                    if step.purpose:
+                        body["purpose_id"] = self.purposes[step.purpose]
+                    await self.post(self.consent, "/v1/objections", body, INTEGRATOR)
+                elif isinstance(step, Restricted):
+                    await self._restrict(contact_id, step)
                 elif isinstance(step, Interaction):
                     await self.post(
                         self.contacts,
@@ -490,6 +536,27 @@ class World:
                     )
             except SetupError as error:
                 outcome.setup_errors.append(f"{type(step).__name__}: {error}")
+
+    async def _restrict(self, contact_id: str, step: Restricted) -> None:
+        request = await self.post(
+            self.contacts,
+            "/v1/requests",
+            {"kind": "restriction", "contact_id": contact_id, "grounds": step.grounds},
+            INTEGRATOR,
+        )
+        if request["status"] != "completed":
+            raise SetupError(f"restriction request {request['status']}: {request['history']}")
+        if step.lifted:
+            await self.post(
+                self.contacts,
+                f"/v1/requests/{request['id']}/restriction-lifting",
+                {
+                    "reason": "accuracy verified",
+                    "informed_at": request["received_at"],
+                    "informed_by": "letter",
+                },
+                INTEGRATOR,
+            )
 
     async def _deliver(self, contact_id: str, step: Notice, obtained: datetime, s: Scenario) -> None:
         notice_id = self.notices.get(step.which)
@@ -608,6 +675,15 @@ class World:
             spec = campaign_spec(s, purpose_id)
             if "processor" in spec:
                 spec["processor_id"] = self.processors.get(spec.pop("processor"), "unregistered-processor")
+            if "parties" in spec:
+                # Issue 19: the parties a campaign names, by the suite's party keys (an unknown one stays so).
+                spec["parties"] = [
+                    {
+                        "party_id": self.parties.get(p["party"], f"unregistered-{p['party']}"),
+                        "role": p["role"],
+                    }
+                    for p in spec["parties"]
+                ]
             groups[(s.era, json.dumps(spec, sort_keys=True))].append(s)
         for (era, spec_json), members in groups.items():
             self.clocks["gate"].set(ERAS[era].gate_now)

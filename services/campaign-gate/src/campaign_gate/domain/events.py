@@ -34,6 +34,9 @@ class CampaignSubmitted(Event):
     #: The per-operation study as submitted (issue 19): each answered question's answer and digest, which
     #: the approval's STUDY-* sign-offs cite as evidence; None when the campaign has no study.
     study: dict[str, Any] | None = None
+    #: What the campaign declares it uses and runs through (issue 19: REG-*, PAR-*): purpose, processor,
+    #: parties by id and role, data and special categories, retention in months.
+    uses: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,7 @@ class Campaign:
                 rules.RULESET_VERSION,
                 at,
                 study=study_record(self.spec.get("study")),
+                uses=uses_record(self.spec),
             )
         )
 
@@ -262,6 +263,19 @@ def _required_dt(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))
+
+
+def uses_record(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Returns what a submitted campaign declares it uses and runs through (issue 19), for the audit log:
+    the parties by id and role, the data and special categories, the retention; no text, no person."""
+    return {
+        "purpose_id": spec.get("purpose_id"),
+        "processor_id": spec.get("processor_id"),
+        "parties": [{"party_id": p["party_id"], "role": p["role"]} for p in spec.get("parties") or ()],
+        "data_categories": list(spec.get("data_categories") or ()),
+        "special_categories": list(spec.get("special_categories") or ()),
+        "retention_months": spec.get("retention_months"),
+    }
 
 
 def _register_entry(entry: Mapping[str, Any] | None) -> RegisterEntryFacts | None:
