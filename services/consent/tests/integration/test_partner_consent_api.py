@@ -100,26 +100,26 @@ async def test_a_consent_names_its_partners_and_tracking_and_publishes_them(
         read = (await client.get(f"/v1/consents/{created.json()['consent_id']}", headers=INTEGRATOR)).json()
         assert read["partners"] == ["Assur Plus SA", "Voyages Soleil"]
         assert (read["partner_categories"], read["email_tracking"]) == (["insurance"], True)
+        reader = AIOKafkaConsumer(
+            contracts.CONSENT_EVENTS,
+            bootstrap_servers=kafka_bootstrap,
+            auto_offset_reset="earliest",
+            group_id=f"reader-{uuid.uuid4().hex[:8]}",
+        )
+        await reader.start()
+        try:
 
-    reader = AIOKafkaConsumer(
-        contracts.CONSENT_EVENTS,
-        bootstrap_servers=kafka_bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"reader-{uuid.uuid4().hex[:8]}",
-    )
-    await reader.start()
-    try:
+            async def _granted() -> dict[str, Any] | None:
+                for records in (await reader.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        envelope = EventEnvelope.decode(record.value)
+                        if envelope.subject == contact_id and envelope.type == contracts.CONSENT_GRANTED:
+                            return envelope.data
+                return None
 
-        async def _granted() -> dict[str, Any] | None:
-            for records in (await reader.getmany(timeout_ms=500)).values():
-                for record in records:
-                    envelope = EventEnvelope.decode(record.value)
-                    if envelope.subject == contact_id and envelope.type == contracts.CONSENT_GRANTED:
-                        return envelope.data
-            return None
+            data = await eventually(_granted, timeout=90)
+        finally:
+            await reader.stop()
 
-        data = await eventually(_granted, timeout=30)
-    finally:
-        await reader.stop()
     assert data["partners"] == ["Assur Plus SA", "Voyages Soleil"]
     assert (data["partner_categories"], data["email_tracking"]) == (["insurance"], True)
