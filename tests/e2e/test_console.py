@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -258,7 +259,12 @@ def _browse(urls: dict[str, str], seeded: Seeded, shots: Path) -> dict[str, Path
             expect(page).to_have_url(f"{urls['console']}/checks/new")
             customers = [story.contacts[p.key] for p in CAST if p.campaign == "customers"]
             page.fill("input[name=campaign_id]", seeded.customers_campaign)
-            page.fill("textarea[name=contact_ids]", "\n".join(customers))
+            # One id pasted, the others uploaded as a CSV with its header.
+            page.fill("textarea[name=contact_ids]", customers[0])
+            upload = ("contact_id\n" + "\n".join(customers[1:]) + "\n").encode()
+            page.set_input_files(
+                "input[name=ids_file]", {"name": "ids.csv", "mimeType": "text/csv", "buffer": upload}
+            )
             b.shot("marketer-new-check")
             page.click("#run-check")
             expect(page.locator("#job-state")).to_have_attribute("data-state", "finished", timeout=30_000)
@@ -372,8 +378,9 @@ def shots() -> Iterator[Path]:
 
 
 async def test_every_role_uses_the_console_in_a_real_browser(
-    kafka_bootstrap: str, postgres_admin_url: str, shots: Path
+    kafka_bootstrap: str, postgres_admin_url: str, shots: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)")
     started = time.monotonic()
@@ -427,6 +434,13 @@ async def test_every_role_uses_the_console_in_a_real_browser(
             main = await asyncio.to_thread(_browse, {"console": console}, seeded, shots)
 
     assert set(main) == {"reviewer", "marketer", "dpo", "auditor"}
+    # The DPO searched by e-mail and read a person's file: nothing of it reached a log line.
+    searched = f"hugo.bernard.{seeded.story.tag}@example.org"
+    console_lines = [r for r in caplog.records if r.name.startswith(("console", "vigie.http"))]
+    assert console_lines, "the console logged its requests"
+    for record in caplog.records:
+        line = record.getMessage() + " " + " ".join(str(v) for v in record.__dict__.values())
+        assert searched not in line and "Bernard" not in line, record.name
     assert len(list(shots.glob("*.png"))) >= 14
     if os.environ.get("VIGIE_UPDATE_SCREENSHOTS") == "1":
         DOCS.mkdir(parents=True, exist_ok=True)
