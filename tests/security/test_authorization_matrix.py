@@ -26,6 +26,8 @@ EXPECTED: dict[tuple[str, str, str], frozenset[str]] = {
     ("consent", "POST", "/v1/processors"): frozenset({"admin"}),
     ("audit-log", "GET", "/v1/entries"): frozenset({"auditor"}),
     ("audit-log", "GET", "/v1/export"): frozenset({"auditor"}),
+    # A person's whole trail: the auditor, and the admin who answers the person's access request.
+    ("audit-log", "GET", "/v1/subjects/{subject_id}/proof-bundle"): frozenset({"auditor", "admin"}),
 }
 REVIEWER_ONLY = ("/approve", "/reject")
 
