@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from console.adapters.apis import AbstractApis, ApiError, Download
@@ -52,7 +52,7 @@ class FakeApis(AbstractApis):
         self.calls.append(("DOWNLOAD", token, service, path, dict(params or {})))
         body = self._reply(service, path)
 
-        async def chunks() -> AsyncIterator[bytes]:
+        async def chunks() -> AsyncGenerator[bytes, None]:
             yield body if isinstance(body, bytes) else str(body).encode()
 
         return Download("application/x-ndjson", None, chunks())

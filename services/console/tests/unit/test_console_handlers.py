@@ -4,6 +4,7 @@ before anything is sent, and how the APIs' refusals reach the page."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import Any
 
@@ -141,6 +142,28 @@ async def test_a_check_the_gate_refuses_ends_failed_with_its_problem() -> None:
     assert job.task is not None
     await asyncio.wait_for(job.task, 5)
     assert job.state == "failed" and job.problem is not None and job.problem.status == 404
+
+
+async def test_a_checks_page_counts_its_receipts_by_decision_and_rule_up_to_a_bound() -> None:
+    apis = FakeApis()
+    apis.answer("campaign-gate", "/v1/checks/k-1", {"check_id": "k-1", "state": "finished", "recipients": 3})
+    lines = [
+        {"contact_id": "a", "decision": "allow", "reasons": [{"rule": "ELEC-02", "message": ""}]},
+        {"contact_id": "b", "decision": "block", "reasons": [{"rule": "ELEC-06", "message": ""}]},
+        {"contact_id": "c", "decision": "block", "reasons": [{"rule": "ELEC-06", "message": ""}]},
+    ]
+    apis.answer("campaign-gate", "/v1/checks/k-1/receipts", "\n".join(json.dumps(x) for x in lines).encode())
+    status, tally = await handlers.check(_caller("marketer"), "k-1", apis, tally_up_to=10)
+    assert status["state"] == "finished" and tally.total == 3
+    assert tally.by_decision == {"block": 2, "allow": 1} and tally.rules()[0] == ("ELEC-06", 2, {"block": 2})
+    _status, partial = await handlers.check(_caller("marketer"), "k-1", apis, tally_up_to=1)
+    assert partial.decided == 2  # the first chunk's complete lines, then it stops reading
+    assert apis.calls[-1][:4] == (
+        "DOWNLOAD",
+        _caller("marketer").token,
+        "campaign-gate",
+        "/v1/checks/k-1/receipts",
+    )
 
 
 def test_a_check_without_ids_or_with_bad_lines_is_refused() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,11 @@ class Download:
 
     media_type: str
     disposition: str | None
-    chunks: AsyncIterator[bytes]
+    chunks: AsyncGenerator[bytes, None]
+
+    async def close(self) -> None:
+        """Stops reading (the connection is released)."""
+        await self.chunks.aclose()
 
 
 class AbstractApis(abc.ABC):
@@ -161,7 +165,7 @@ class HttpApis(AbstractApis):
         request = self._request(token, service, "GET", path, params=dict(params or {}), long=True)
         response = await self._send(service, request, stream=True)
 
-        async def chunks() -> AsyncIterator[bytes]:
+        async def chunks() -> AsyncGenerator[bytes, None]:
             try:
                 async for chunk in response.aiter_raw():
                     yield chunk

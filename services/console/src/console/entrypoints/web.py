@@ -4,6 +4,7 @@ person's roles first (the console's copy of the APIs' policy) and the APIs check
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -494,13 +495,9 @@ async def verify_json(request: Request, caller: CallerDep) -> JSONResponse:
         )
 
 
-def _now() -> Any:
-    from datetime import UTC, datetime
-
+def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _parse_time(value: str | None) -> Any:
-    from datetime import datetime
-
+def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None

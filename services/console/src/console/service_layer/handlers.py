@@ -140,14 +140,20 @@ async def check(
     tally = CheckTally(total=int(status.get("recipients") or 0))
     download = await apis.download(caller.token, GATE, f"/v1/checks/{check_id}/receipts")
     buffer = b""
-    async for chunk in download.chunks:
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            if line.strip() and tally.decided < tally_up_to:
-                tally.add(json.loads(line))
-    if buffer.strip() and tally.decided < tally_up_to:
-        tally.add(json.loads(buffer))
+    try:
+        async for chunk in download.chunks:
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    tally.add(json.loads(line))
+            if tally.decided >= tally_up_to:
+                break  # Because a summary of the first receipts is enough for a page; the file has them all.
+        else:
+            if buffer.strip():
+                tally.add(json.loads(buffer))
+    finally:
+        await download.close()
     return status, tally
 
 
