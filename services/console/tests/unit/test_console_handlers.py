@@ -156,11 +156,12 @@ async def test_a_checks_page_counts_its_receipts_by_decision_and_rule_up_to_a_bo
     status, tally = await handlers.check(_caller("marketer"), "k-1", apis, tally_up_to=10)
     assert status["state"] == "finished" and tally.total == 3
     assert tally.by_decision == {"block": 2, "allow": 1} and tally.rules()[0] == ("ELEC-06", 2, {"block": 2})
-    _status, partial = await handlers.check(_caller("marketer"), "k-1", apis, tally_up_to=1)
+    caller = _caller("marketer")
+    _status, partial = await handlers.check(caller, "k-1", apis, tally_up_to=1)
     assert partial.decided == 2  # the first chunk's complete lines, then it stops reading
     assert apis.calls[-1][:4] == (
         "DOWNLOAD",
-        _caller("marketer").token,
+        caller.token,
         "campaign-gate",
         "/v1/checks/k-1/receipts",
     )
