@@ -294,11 +294,13 @@ def setup_tracing(
 ) -> Tracing | None:
     """Starts spans for this process if the environment configures an exporter; returns None otherwise.
 
-    Called once by each service's bootstrap with its name and engine (and by the console with its
-    own). The first call that finds an exporter installs the pipeline for the process; later calls
-    (several services in one test process) reuse it and instrument their engines. `exporter` (tests)
-    replaces the environment's choice and exports each span as it ends. Raises TracingConfigError on
-    an exporter or protocol this build cannot use, so that a misconfigured pod fails at start.
+    Called once by each service's bootstrap with its name and engine; the console calls it with its
+    own name and no engine. An app built by `shared.web.create_app` is instrumented there; another
+    app calls `instrument_app` itself. The first call that finds an exporter installs the pipeline
+    for the process; later calls (several services in one test process) reuse it and instrument
+    their engines. `exporter` (tests) replaces the environment's choice and exports each span as it
+    ends. Raises TracingConfigError on an exporter or protocol this build cannot use, so that a
+    misconfigured pod fails at start.
     """
     global _active
     if _active is None:
