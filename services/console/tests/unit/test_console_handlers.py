@@ -343,3 +343,23 @@ def test_the_identity_provider_login_is_a_redirect_when_configured() -> None:
         create_app(console=Console(SETTINGS, apis, CheckJobs(apis), build_token_verifier(SETTINGS)))
     ) as client:
         assert client.get("/login/idp").status_code == 404
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example", "https://evil.example", "/log"])
+def test_after_sign_in_only_a_path_of_this_site_is_followed(app_and_apis: Any, target: str) -> None:
+    app, apis = app_and_apis
+    apis.answer("audit-log", "/v1/entries", {"items": [], "next_cursor": None})
+    with TestClient(app) as client:
+        csrf = _csrf(client.get("/login").text)
+        form = {"csrf": csrf, "token": _token("auditor"), "next": target}
+        response = client.post("/login", data=form, follow_redirects=False)
+        assert response.headers["location"] == "/log"
+
+
+def test_an_id_that_is_not_one_never_reaches_an_api(app_and_apis: Any) -> None:
+    app, apis = app_and_apis
+    with TestClient(app) as client:
+        _signed_in(client, "admin", "auditor")
+        for path in ("/people/%2E%2E", "/people/a%2F..%2Fb", "/campaigns/%00", "/checks/-x"):
+            assert client.get(path).status_code in (404, 422), path
+    assert not any("/.." in call[3] for call in apis.calls)

@@ -4,12 +4,12 @@ person's roles first (the console's copy of the APIs' policy) and the APIs check
 from __future__ import annotations
 
 import logging
+import pathlib
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from shared.auth import AuthenticationError
@@ -30,12 +30,14 @@ from console.service_layer import commands, handlers
 from console.service_layer.handlers import FormError
 
 log = logging.getLogger(__name__)
-HERE = Path(__file__).resolve().parent.parent
+HERE = pathlib.Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.filters["when"] = lambda value: (value or "").replace("T", " ")[:16] + (" UTC" if value else "")
 router = APIRouter(include_in_schema=False)
 CallerDep = Annotated[commands.Caller, Depends(current_caller)]
 STATUSES = ("submitted", "draft", "approved", "rejected")
+#: An id in a page's path: it is put in the APIs' paths, so no slash, no dot segment, nothing to escape.
+Id = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")]
 
 
 def render(
@@ -83,7 +85,9 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _safe_next(value: str | None) -> str:
-    return value if value and value.startswith("/") and not value.startswith("//") else "/"
+    # Because "//host" and "/\\host" leave the site: only a path of this site is followed after sign-in.
+    safe = value and value.startswith("/") and not value.startswith("//") and "\\" not in value
+    return value if safe and value else "/"
 
 
 @router.get("/login")
@@ -177,7 +181,7 @@ async def _campaign_page(
 
 
 @router.get("/campaigns/{campaign_id}")
-async def campaign_page(request: Request, caller: CallerDep, campaign_id: str) -> HTMLResponse:
+async def campaign_page(request: Request, caller: CallerDep, campaign_id: Id) -> HTMLResponse:
     """A campaign with its findings (rule, severity, message, evidence) and, for a reviewer, the review."""
     if refusal := pages.page_refusal("campaigns", caller.roles):
         return refused(request, caller, refusal)
@@ -185,7 +189,7 @@ async def campaign_page(request: Request, caller: CallerDep, campaign_id: str) -
 
 
 @router.get("/campaigns/{campaign_id}/review")
-async def review_page(request: Request, caller: CallerDep, campaign_id: str) -> Response:
+async def review_page(request: Request, caller: CallerDep, campaign_id: Id) -> Response:
     """The review form alone (reviewers only): the campaign page's review section."""
     if refusal := pages.page_refusal("review", caller.roles):
         return refused(request, caller, refusal)
@@ -193,7 +197,7 @@ async def review_page(request: Request, caller: CallerDep, campaign_id: str) -> 
 
 
 @router.post("/campaigns/{campaign_id}/approve")
-async def approve(request: Request, caller: CallerDep, campaign_id: str) -> Response:
+async def approve(request: Request, caller: CallerDep, campaign_id: Id) -> Response:
     """Approves with the sign-offs entered; the gate's refusal (four eyes, a block finding) is shown."""
     fields = await _form(request)
     if refusal := pages.action_refusal("approve", caller.roles):
@@ -213,7 +217,7 @@ async def approve(request: Request, caller: CallerDep, campaign_id: str) -> Resp
 
 
 @router.post("/campaigns/{campaign_id}/reject")
-async def reject(request: Request, caller: CallerDep, campaign_id: str) -> Response:
+async def reject(request: Request, caller: CallerDep, campaign_id: Id) -> Response:
     """Rejects with the reason given."""
     fields = await _form(request)
     if refusal := pages.action_refusal("reject", caller.roles):
@@ -273,7 +277,7 @@ async def start_check(request: Request, caller: CallerDep) -> Response:
 
 
 @router.get("/checks/jobs/{job_id}")
-async def check_job_page(request: Request, caller: CallerDep, job_id: str) -> HTMLResponse:
+async def check_job_page(request: Request, caller: CallerDep, job_id: Id) -> HTMLResponse:
     """A running check's progress (the page refreshes itself until the gate has answered)."""
     if refusal := pages.page_refusal("checks", caller.roles):
         return refused(request, caller, refusal)
@@ -285,7 +289,7 @@ async def check_job_page(request: Request, caller: CallerDep, job_id: str) -> HT
 
 
 @router.get("/checks/{check_id}")
-async def check_page(request: Request, caller: CallerDep, check_id: str) -> HTMLResponse:
+async def check_page(request: Request, caller: CallerDep, check_id: Id) -> HTMLResponse:
     """A check's state and summary by decision and rule, with its receipts to download."""
     if refusal := pages.page_refusal("check", caller.roles):
         return refused(request, caller, refusal)
@@ -298,7 +302,7 @@ async def check_page(request: Request, caller: CallerDep, check_id: str) -> HTML
 
 
 @router.get("/checks/{check_id}/receipts.ndjson")
-async def check_receipts(request: Request, caller: CallerDep, check_id: str) -> Response:
+async def check_receipts(request: Request, caller: CallerDep, check_id: Id) -> Response:
     """The check's receipts as the gate serves them (NDJSON), downloaded with the caller's token."""
     if refusal := pages.action_refusal("receipts", caller.roles):
         return refused(request, caller, refusal)
@@ -357,7 +361,7 @@ async def _person_page(
 
 
 @router.get("/people/{contact_id}")
-async def person_page(request: Request, caller: CallerDep, contact_id: str) -> HTMLResponse:
+async def person_page(request: Request, caller: CallerDep, contact_id: Id) -> HTMLResponse:
     """Everything Vigie holds about one person, each part from its owner, with its deadlines."""
     if refusal := pages.page_refusal("people", caller.roles):
         return refused(request, caller, refusal)
@@ -365,7 +369,7 @@ async def person_page(request: Request, caller: CallerDep, contact_id: str) -> H
 
 
 @router.post("/people/{contact_id}/requests")
-async def start_request(request: Request, caller: CallerDep, contact_id: str) -> HTMLResponse:
+async def start_request(request: Request, caller: CallerDep, contact_id: Id) -> HTMLResponse:
     """Records a data-subject request for the person."""
     fields = await _form(request)
     if refusal := pages.action_refusal("start_request", caller.roles):
@@ -384,7 +388,7 @@ async def start_request(request: Request, caller: CallerDep, contact_id: str) ->
 
 
 @router.get("/people/{contact_id}/proof-bundle")
-async def proof_bundle(request: Request, caller: CallerDep, contact_id: str) -> Response:
+async def proof_bundle(request: Request, caller: CallerDep, contact_id: Id) -> Response:
     """The person's proof-of-consent bundle from audit-log, downloaded with the caller's token."""
     if refusal := pages.action_refusal("proof_bundle", caller.roles):
         return refused(request, caller, refusal)
