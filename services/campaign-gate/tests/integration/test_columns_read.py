@@ -198,6 +198,13 @@ def _rows(rng: random.Random) -> dict[sa.Table, list[dict[str, Any]]]:
                         ([], ["data_subject"], ["data_subject", "parental_authority_holder"])
                     ),
                     "out_of_hours_calls": rng.random() < 0.3,
+                    # Issue 19: partners named as entered (case and spaces vary), categories, tracking;
+                    # NULL as on rows projected before 0009.
+                    "partners": rng.choice(
+                        (None, [], ["Assur Plus SA"], [" assur plus  sa", "Voyages Soleil"], ["Autre"])
+                    ),
+                    "partner_categories": rng.choice((None, [], ["insurance"], ["travel", "insurance"])),
+                    "email_tracking": rng.random() < 0.3,
                     "updated_at": NOW,
                 }
             )
@@ -296,6 +303,8 @@ async def test_the_columnar_read_equals_the_facts_read_then_resolve(postgres_adm
                     sender_entity=sender,
                     analogy_unclear_categories=frozenset({"bags"}),
                     complementary_categories=frozenset({"insurance"}),
+                    # Issue 19: a rental to partners (RENT-01 reads the consent's partners) for one product.
+                    study=_examples().renting() if product == "shoes" else _examples().STUDY,
                 )
                 uow = GateUnitOfWork(session_factory=sessions)
                 async with uow:
