@@ -455,6 +455,9 @@ async def test_every_role_uses_the_console_in_a_real_browser(
 async def test_the_console_refuses_a_token_signed_with_another_key() -> None:
     console_app = create_console_app(ConsoleSettings(**common_settings("127.0.0.1:1")))
     forged = token("auditor").rsplit(".", 1)[0] + ".c2lnbmF0dXJl"
-    async with _served(console_app) as console, httpx.AsyncClient(base_url=console) as http:
-        page = await http.get("/log", cookies={"vigie_session": forged})
+    async with (
+        _served(console_app) as console,
+        httpx.AsyncClient(base_url=console, cookies={"vigie_session": forged}) as http,
+    ):
+        page = await http.get("/log")
         assert page.status_code == 303 and page.headers["location"] == "/login?next=/log"
