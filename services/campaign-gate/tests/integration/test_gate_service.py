@@ -282,7 +282,8 @@ async def test_approval_needs_no_block_finding_a_justification_for_review_findin
         )
         assert refused.status_code == 422 and "PROC-04" in refused.json()["detail"]
 
-        await upstream.purpose(purpose_id)
+        # The register entry declares the profiling campaign3 does, and its DPIA (else REG-06 blocks).
+        await upstream.purpose(purpose_id, profiling=True, dpia_reference="DPIA-2026-14")
         campaign_id = await _approved_campaign(gate, purpose_id)
 
         # Any change after approval sends the campaign back to draft, and its checks block again.
