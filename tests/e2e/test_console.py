@@ -431,7 +431,9 @@ async def test_every_role_uses_the_console_in_a_real_browser(
         async with _served(console_app) as console:
             urls = Endpoints(contacts, consent, gate, audit)
             seeded = await asyncio.to_thread(_seed, urls, audit_app)
+            browsing = time.monotonic()
             main = await asyncio.to_thread(_browse, {"console": console}, seeded, shots)
+            browsed = time.monotonic() - browsing
 
     assert set(main) == {"reviewer", "marketer", "dpo", "auditor"}
     # The DPO searched by e-mail and read a person's file: nothing of it reached a log line.
@@ -446,10 +448,10 @@ async def test_every_role_uses_the_console_in_a_real_browser(
         DOCS.mkdir(parents=True, exist_ok=True)
         for role, path in main.items():
             shutil.copyfile(path, DOCS / f"{role}.png")
-    # Because this suite runs in `make test` on a 2-core machine: the browser part must stay small.
-    assert time.monotonic() - started < 120, (
-        f"the console's browser test took {time.monotonic() - started:.0f}s"
-    )
+    # Because this suite runs in `make test` on a 2-core machine: the browser part must stay small (it took
+    # 20-30 s here), and the whole test with its services and seeding too.
+    assert browsed < 90, f"the browser part took {browsed:.0f}s"
+    assert time.monotonic() - started < 150, f"the console's test took {time.monotonic() - started:.0f}s"
 
 
 async def test_the_console_refuses_a_token_signed_with_another_key() -> None:
