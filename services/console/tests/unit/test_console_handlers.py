@@ -363,3 +363,34 @@ def test_an_id_that_is_not_one_never_reaches_an_api(app_and_apis: Any) -> None:
         for path in ("/people/%2E%2E", "/people/a%2F..%2Fb", "/campaigns/%00", "/checks/-x"):
             assert client.get(path).status_code in (404, 422), path
     assert not any("/.." in call[3] for call in apis.calls)
+
+
+async def test_a_rejection_needs_its_reason_and_sends_it() -> None:
+    apis = FakeApis()
+    apis.answer("campaign-gate", "/v1/campaigns/c-1/reject", {**CAMPAIGN, "status": "rejected"})
+    with pytest.raises(handlers.FormError):
+        await handlers.reject(commands.RejectCampaign(_caller("reviewer"), "c-1", "  "), apis)
+    assert apis.calls == []
+    await handlers.reject(commands.RejectCampaign(_caller("reviewer"), "c-1", " Targets minors. "), apis)
+    assert apis.calls[-1][2:] == (
+        "campaign-gate",
+        "/v1/campaigns/c-1/reject",
+        {"justification": "Targets minors."},
+    )
+
+
+def test_the_whole_log_is_verified_without_a_script_too(app_and_apis: Any) -> None:
+    app, apis = app_and_apis
+    apis.answer("audit-log", "/v1/entries", {"items": [], "next_cursor": None})
+    apis.answer("audit-log", "/v1/checkpoint", NOTE)
+    apis.answer("audit-log", "/v1/public-key", {"vkey": "k+00000000+AQ=="})
+    report = {"ok": False, "tree_size": 5, "root_hash": "ab", "first_bad_index": 3, "checkpoint_size": 5}
+    apis.answer("audit-log", "/v1/verify", {**report, "problems": [{"index": 3, "problem": "leaf mismatch"}]})
+    with TestClient(app) as client:
+        _signed_in(client, "auditor")
+        idle = client.get("/log/verify")
+        assert idle.status_code == 200 and "holds 5 entries" in idle.text and "FAILED" not in idle.text
+        run = client.get("/log/verify", params={"run": 1})
+        assert "FAILED" in run.text and "entry 3: leaf mismatch" in run.text
+        scripted = client.get("/log/verify.json")
+        assert scripted.json()["first_bad_index"] == 3 and "seconds" in scripted.json()
