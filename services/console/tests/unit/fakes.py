@@ -57,8 +57,5 @@ class FakeApis(AbstractApis):
 
         return Download("application/x-ndjson", None, chunks())
 
-    async def ping(self, service: str) -> None:
-        self.calls.append(("PING", "", service, "/healthz", None))
-
     async def aclose(self) -> None:
         self.closed = True

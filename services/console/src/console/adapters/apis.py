@@ -62,10 +62,6 @@ class AbstractApis(abc.ABC):
         """Opens a streamed download; raises ApiError before streaming when the API refuses."""
 
     @abc.abstractmethod
-    async def ping(self, service: str) -> None:
-        """Raises unless the service answers /healthz (readiness)."""
-
-    @abc.abstractmethod
     async def aclose(self) -> None:
         """Closes the connections."""
 
@@ -94,10 +90,6 @@ class HttpApis(AbstractApis):
         """Closes every connection pool."""
         for client in self._clients.values():
             await client.aclose()
-
-    async def ping(self, service: str) -> None:
-        """Raises unless the service answers /healthz."""
-        (await self._clients[service].get("/healthz")).raise_for_status()
 
     async def _send(self, service: str, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
         try:
