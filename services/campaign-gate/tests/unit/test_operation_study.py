@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from campaign_gate.domain import events, rules
+from campaign_gate.domain import events, review, rules
 from campaign_gate.domain.decision import decide_recipient
 from campaign_gate.domain.errors import ApprovalRefusedError, FourEyesError
 from campaign_gate.domain.facts import Channel, Decision, RefusalReason, StudyQuestion, TransferMode
@@ -255,3 +255,41 @@ def test_a_refusal_with_a_reason_asks_review_citing_it() -> None:
     assert finding.outcome is Outcome.NEEDS_REVIEW and finding.evidence == (
         "refusal_reason:product_unavailable",
     )
+
+
+# --- The verdict must fit the answer it signs ------------------------------------------------------------
+
+
+def test_a_verdict_the_answer_contradicts_is_not_offered_and_is_refused() -> None:
+    rental = {
+        "transfers": True,
+        "mode": "routed_by_us",
+        "partners": [{"name": "Assur SA", "category": "insurance"}],
+    }
+    body = spec(partners=rental, tracking={"opening_pixels": True, "per_recipient": True})
+    assert review.grounds_for("STUDY-04", facts(body).study).bases == (
+        "partner_contracts_and_consents_checked",
+    )
+    assert review.grounds_for("STUDY-05", facts(body).study).bases == (
+        "tracking_consent_checked_per_recipient",
+    )
+    assert "no_transfer_to_partners" in review.grounds_for("STUDY-04").bases
+    c = _submitted(body)
+    sign_offs = [
+        SignOff("STUDY-01", "criteria_objective_and_relevant_to_the_offer", WHY),
+        SignOff("STUDY-02", "message_accurate_and_claims_substantiated", WHY),
+        SignOff("STUDY-03", "offer_open_to_all_on_same_terms", WHY),
+        SignOff("STUDY-04", "no_transfer_to_partners", WHY),
+        SignOff("STUDY-05", "no_tracking", WHY),
+    ]
+    with pytest.raises(ApprovalRefusedError) as refused:
+        c.approve(reviewer="bob", sign_offs=sign_offs, at=AT)
+    named = {e["field"] for e in refused.value.problem_extra["errors"]}
+    assert named == {"sign_offs[STUDY-04]", "sign_offs[STUDY-05]"}
+    fitting = [
+        *sign_offs[:3],
+        SignOff("STUDY-04", "partner_contracts_and_consents_checked", WHY),
+        SignOff("STUDY-05", "tracking_consent_checked_per_recipient", WHY),
+    ]
+    c.approve(reviewer="bob", sign_offs=fitting, at=AT)
+    assert c.status.value == "approved"

@@ -176,7 +176,9 @@ class Campaign:
             blocking = ", ".join(sorted({f.rule for f in self.findings if f.severity == "block"}))
             raise ApprovalRefusedError(f"block findings prevent approval: {blocking}")
         sign_offs = tuple(sign_offs)
-        problems = review.sign_off_problems(_as_findings(self.findings), sign_offs)
+        problems = review.sign_off_problems(
+            _as_findings(self.findings), sign_offs, study_facts(self.spec.get("study"))
+        )
         if problems:
             named = ", ".join(dict.fromkeys(p.rule for p in problems))
             raise ApprovalRefusedError(

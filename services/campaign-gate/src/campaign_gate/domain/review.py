@@ -8,13 +8,13 @@ the rules whose grounds rest on a document) a reference to it. Free text alone n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from campaign_gate.domain import rules
-from campaign_gate.domain.facts import CampaignFacts
+from campaign_gate.domain.facts import CampaignFacts, StudyFacts
 from campaign_gate.domain.rules import Finding, Outcome, Scope
 
 #: The shortest explanation a sign-off may give: a sentence that says why, not "ok".
@@ -135,9 +135,28 @@ SIGN_OFF_GROUNDS: dict[str, Grounds] = {
 DEFAULT_GROUNDS = Grounds(("legal_opinion", "dpo_assessment"), True)
 
 
-def grounds_for(rule_id: str) -> Grounds:
-    """Returns the bases a reviewer may sign a rule's needs-review findings off on."""
-    return SIGN_OFF_GROUNDS.get(rule_id, DEFAULT_GROUNDS)
+#: The study's verdicts that hold only for some answers (issue 19): a reviewer cannot sign "no transfer to
+#: partners" off on a study that declares a rental, nor "no tracking" on one that declares pixels.
+STUDY_VERDICTS: dict[tuple[str, str], Callable[[StudyFacts], bool]] = {
+    ("STUDY-03", "offer_open_to_all_on_same_terms"): lambda s: not s.refuses_product_outside_target,
+    ("STUDY-03", "only_the_promotion_is_reserved"): lambda s: not s.refuses_product_outside_target,
+    ("STUDY-03", "refusal_signed_off_under_sale"): lambda s: s.refuses_product_outside_target,
+    ("STUDY-04", "no_transfer_to_partners"): lambda s: not s.transfers_to_partners,
+    ("STUDY-04", "partner_contracts_and_consents_checked"): lambda s: s.transfers_to_partners,
+    ("STUDY-05", "no_tracking"): lambda s: not s.tracking,
+    ("STUDY-05", "tracking_consent_checked_per_recipient"): lambda s: s.per_recipient_tracking,
+    ("STUDY-05", "aggregate_measurement_only_checked"): lambda s: s.tracking and not s.per_recipient_tracking,
+}
+
+
+def grounds_for(rule_id: str, study: StudyFacts | None = None) -> Grounds:
+    """Returns the bases a reviewer may sign a rule's needs-review findings off on; with the campaign's
+    `study`, only the verdicts its answers allow."""
+    grounds = SIGN_OFF_GROUNDS.get(rule_id, DEFAULT_GROUNDS)
+    if study is None:
+        return grounds
+    bases = tuple(b for b in grounds.bases if STUDY_VERDICTS.get((rule_id, b), lambda _s: True)(study))
+    return Grounds(bases, grounds.reference_required)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +201,10 @@ def needs_sign_off(findings: Iterable[Finding]) -> tuple[str, ...]:
 
 
 def sign_off_problems(
-    findings: Iterable[Finding], sign_offs: Iterable[SignOff]
+    findings: Iterable[Finding], sign_offs: Iterable[SignOff], study: StudyFacts | None = None
 ) -> tuple[SignOffProblem, ...]:
-    """Returns what is missing or invalid in the sign-offs of a campaign's needs-review findings."""
+    """Returns what is missing or invalid in the sign-offs of a campaign's needs-review findings (with its
+    `study`, a verdict its answers contradict is invalid)."""
     needed = needs_sign_off(findings)
     problems: list[SignOffProblem] = []
     given: dict[str, SignOff] = {}
@@ -193,7 +213,7 @@ def sign_off_problems(
             problems.append(SignOffProblem(s.rule, "more than one sign-off for this rule"))
         given[s.rule] = s
     for rule_id in needed:
-        grounds = grounds_for(rule_id)
+        grounds = grounds_for(rule_id, study)
         sign_off = given.get(rule_id)
         if sign_off is None:
             problems.append(

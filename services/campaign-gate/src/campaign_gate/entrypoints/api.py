@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from campaign_gate.domain import review
-from campaign_gate.domain.model import Campaign, Status, StoredFinding
+from campaign_gate.domain.facts import StudyFacts
+from campaign_gate.domain.model import Campaign, Status, StoredFinding, study_facts
 from campaign_gate.entrypoints import schemas
 from campaign_gate.entrypoints.deps import (
     Admin,
@@ -38,10 +39,10 @@ class InvalidCheckInputError(ValueError):
         self.problem_extra = {"errors": [{"field": f"line {line}", "message": reason}]}
 
 
-def _finding(finding: StoredFinding) -> schemas.Finding:
+def _finding(finding: StoredFinding, study: StudyFacts | None = None) -> schemas.Finding:
     grounds = None
     if finding.severity == "needs_review":
-        g = review.grounds_for(finding.rule)
+        g = review.grounds_for(finding.rule, study)
         grounds = schemas.SignOffGrounds(
             bases=list(g.bases),
             reference_required=g.reference_required,
@@ -56,7 +57,8 @@ def _read(campaign: Campaign) -> schemas.CampaignRead:
         status=campaign.status.value,
         version=campaign.version,
         spec=campaign.spec,
-        findings=[_finding(f) for f in campaign.findings],
+        # Because a study answer allows only some verdicts: the bases listed are those the answers allow.
+        findings=[_finding(f, study_facts(campaign.spec.get("study"))) for f in campaign.findings],
         review=campaign.review,
         created_by=campaign.created_by,
         updated_by=campaign.updated_by,
