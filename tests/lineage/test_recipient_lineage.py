@@ -286,6 +286,20 @@ async def test_out_of_hours_calls_follow_the_consent(world: World) -> None:
     assert (anytime.out_of_hours_calls, slots.out_of_hours_calls) == (True, False)
 
 
+async def test_partners_and_e_mail_tracking_follow_the_consent(world: World) -> None:
+    purpose_id = await world.purpose()
+    _, named = await _consented(
+        world, purpose_id, partners=["Assur Plus SA"], partner_categories=["insurance"], email_tracking=True
+    )
+    _, plain = await _consented(world, purpose_id)
+    assert (named.partners, named.partner_categories, named.email_tracking) == (
+        frozenset({"Assur Plus SA"}),
+        frozenset({"insurance"}),
+        True,
+    )
+    assert not (plain.partners or plain.partner_categories or plain.email_tracking)
+
+
 async def test_a_consent_follows_its_purpose_channel_collector_and_notice(world: World) -> None:
     first, second = await world.purpose(), await world.purpose()
     notice_id = await world.notice(first)
