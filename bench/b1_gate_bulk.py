@@ -221,6 +221,9 @@ def to_columns(rows: dict[str, np.ndarray]) -> bulk.RecipientColumns:
         phone_info_defect=false,
         first_contact=false,
         stop_pub=false,
+        # Issue 19: no partner, no tracking in this campaign (RENT-01 and TRACK-01 do not run).
+        partner_coverage=np.zeros(n, dtype=np.int8),
+        tracking_consent=false,
         **{name: none for name in bulk.REF_COLUMNS},
     )
 
