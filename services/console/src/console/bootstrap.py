@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.auth import CompositeTokenVerifier, build_token_verifier
+from shared.tracing import setup_tracing
 
 from console.adapters.apis import AbstractApis, HttpApis
 from console.service_layer.checks import CheckJobs
@@ -30,6 +31,8 @@ class Console:
 def bootstrap(settings: ConsoleSettings | None = None) -> Console:
     """Builds the console from its settings (read from the environment when not given)."""
     settings = settings or ConsoleSettings()
+    # Spans when the environment configures an exporter (OTEL_*): pages, and the calls to the APIs.
+    setup_tracing(settings.service_name)
     apis = HttpApis(
         {
             "contacts": settings.contacts_url,
