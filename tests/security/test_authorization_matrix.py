@@ -28,6 +28,10 @@ EXPECTED: dict[tuple[str, str, str], frozenset[str]] = {
     ("audit-log", "GET", "/v1/export"): frozenset({"auditor"}),
     # A person's whole trail: the auditor, and the admin who answers the person's access request.
     ("audit-log", "GET", "/v1/subjects/{subject_id}/proof-bundle"): frozenset({"auditor", "admin"}),
+    # Art. 22(3): a human reviewer, not the calling CRM, takes up and decides a contested decision.
+    ("contacts", "GET", "/v1/contestations"): frozenset({"reviewer", "admin"}),
+    ("contacts", "POST", "/v1/requests/{request_id}/human-review"): frozenset({"reviewer", "admin"}),
+    ("contacts", "POST", "/v1/requests/{request_id}/outcome"): frozenset({"reviewer", "admin"}),
 }
 REVIEWER_ONLY = ("/approve", "/reject")
 
