@@ -100,6 +100,8 @@ async def test_the_demo_story_decides_as_the_law_says_and_its_receipt_verifies(
             ContactsSettings(
                 database_url=db["contacts"],
                 retention_sweep_interval_seconds=0,
+                # Because the services share this process: prepared here, no pool of processes to start.
+                import_workers=1,
                 requests_consumer_group=f"contacts-requests-{suffix}",
                 # The access request's export asks these peers, not a `make run` on the default ports.
                 consent_url=f"http://127.0.0.1:{ports[1]}",
@@ -143,7 +145,8 @@ async def test_the_demo_story_decides_as_the_law_says_and_its_receipt_verifies(
         finally:
             demo.close()
             smaller.close()
-        assert took < 60, f"the demo took {took:.0f} s"
+        assert took < 60, f"the demo took {took:.0f} s: {story.timings}"
+        print(f"demo steps, first run: {story.timings}; second run (100 people): {again.timings}")
 
         # The dataset: 1,000 people in one streamed import, by kind, each reference mapped to its contact.
         dataset = story.dataset
