@@ -337,3 +337,30 @@ async def test_needs_review_findings_are_approved_only_with_a_structured_sign_of
     assert by_marketer.status_code == 403, "a marketer cannot approve"
     status = await world._approve(created["id"], submitted["findings"])
     assert status == "approved", status
+
+
+async def test_the_study_and_each_answer_s_sign_off_land_in_the_audit_log(world: World) -> None:
+    """Issue 19 (déployer): the per-operation study as answered (campaign_submitted, each answer with its
+    digest) and the reviewer's sign-off of each answer, citing that digest (campaign_approved), are entries
+    of the audit log under the campaign; a rental's sign-off is a verdict its answer allows."""
+    rental = next(s for s in SCENARIOS if s.slug == "file-rented-consent-names-every-partner")
+    campaign_id = world.outcomes[rental.id].campaign_id
+    assert campaign_id is not None and world.outcomes[rental.id].approval == "approved"
+    submitted_type, approved_type = (
+        "vigie.campaigns.campaign_submitted.v1",
+        "vigie.campaigns.campaign_approved.v1",
+    )
+
+    async def _logged() -> dict[str, Any] | None:
+        response = await world.audit.get("/v1/entries", params={"subject": campaign_id}, headers=AUDITOR)
+        events = {e["event"]["type"]: e["event"]["data"] for e in response.json().get("items") or []}
+        return events if {submitted_type, approved_type} <= set(events) else None
+
+    logged = await eventually(_logged, timeout=30, interval=0.2)
+    study = logged[submitted_type]["study"]
+    assert [p["name"] for p in study["partners"]["answer"]["partners"]] == ["Assur Plus SA", "Voyages Soleil"]
+    signed = {s["rule"]: s for s in logged[approved_type]["sign_offs"]}
+    assert set(signed) >= {"STUDY-01", "STUDY-02", "STUDY-03", "STUDY-04", "STUDY-05"}
+    assert signed["STUDY-04"]["basis"] == "partner_contracts_and_consents_checked"
+    assert signed["STUDY-04"]["evidence"] == [f"study:partners:{study['partners']['digest']}"]
+    assert logged[approved_type]["reviewer"] == "reviewer-bob"
