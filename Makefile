@@ -17,7 +17,7 @@ run: install ## Start Kafka and the four services on SQLite; print their URLs.
 stop: ## Stop everything `make run` started.
 	@$(PY) -m infra.run stop
 
-token: ## Print a bearer token for ROLE (integrator, marketer, reviewer, auditor, admin).
+token: ## Print a bearer token for ROLE: one or several of integrator, marketer, reviewer, auditor, admin ("admin auditor" for the DPO).
 	@$(PY) -m infra.run token $(ROLE)
 
 demo: ## On a running `make run`: seed a small story through the APIs, check two campaigns, verify a receipt.

@@ -74,6 +74,9 @@ SERVICES: dict[str, dict[str, Any]] = {
         package="audit_log",
         settings="audit_log.settings:AuditLogSettings",
         prefix="AUDIT_LOG",
+        # Proof bundles: only the API role calls, so only it may reach the gate.
+        calls={"AUDIT_LOG_CAMPAIGN_GATE_URL": "campaign-gate"},
+        calling_roles={"api"},
         publishes=None,
         consumes=["contacts.events", "consent.events", "campaigns.events"],
         roles={"api", "consumer"},

@@ -94,10 +94,12 @@ def test_the_compose_file_says_how_to_start_it() -> None:
     assert "docker compose -f deploy/compose.yaml up --build" in header
 
 
-def test_compose_points_contacts_at_the_apis_it_calls() -> None:
-    for role in SERVICES["contacts"]["roles"]:
-        environment = compose()[f"contacts-{role}"]["environment"]
-        for variable, peer in SERVICES["contacts"]["calls"].items():
+@pytest.mark.parametrize("service", [name for name, spec in SERVICES.items() if spec.get("calls")])
+def test_compose_points_each_service_at_the_apis_it_calls(service: str) -> None:
+    spec = SERVICES[service]
+    for role in spec.get("calling_roles", spec["roles"]):
+        environment = compose()[f"{service}-{role}"]["environment"]
+        for variable, peer in spec["calls"].items():
             assert environment[variable] == f"http://{peer}-api:8080"
 
 

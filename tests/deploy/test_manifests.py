@@ -483,19 +483,27 @@ def test_each_kafka_user_may_do_what_the_runtime_does_at_start_and_in_its_consum
     assert bool(consumers) == ("consumer" in SERVICES[service]["roles"])
 
 
-def test_contacts_reaches_the_apis_it_calls_for_data_subject_requests_and_they_let_it_in() -> None:
-    configmap = by_kind("production", "ConfigMap")["contacts-config"]["data"]
+@pytest.mark.parametrize("service", [name for name, spec in SERVICES.items() if spec.get("calls")])
+def test_each_service_reaches_the_apis_it_calls_and_they_let_it_in(service: str) -> None:
+    """contacts calls its peers for data-subject requests, audit-log's API calls the gate for proof bundles."""
+    spec = SERVICES[service]
+    configmap = by_kind("production", "ConfigMap")[f"{service}-config"]["data"]
     services = by_kind("production", "Service")
-    for variable, peer in SERVICES["contacts"]["calls"].items():
+    policies = by_kind("production", "NetworkPolicy")
+    egress_policy = policies[f"{service}-peers-egress"]["spec"]
+    callers = egress_policy["podSelector"]["matchLabels"]
+    assert callers["app.kubernetes.io/name"] == service
+    if set(spec.get("calling_roles", spec["roles"])) == {"api"}:
+        assert callers["app.kubernetes.io/component"] == "api"
+    for variable, peer in spec["calls"].items():
         assert configmap[variable] == f"http://{peer}"
         assert [port["port"] for port in services[peer]["spec"]["ports"]] == [80]
-        ingress = by_kind("production", "NetworkPolicy")[f"{peer}-api-ingress"]["spec"]["ingress"]
+        ingress = policies[f"{peer}-api-ingress"]["spec"]["ingress"]
         peers = [p.get("podSelector", {}).get("matchLabels", {}) for rule in ingress for p in rule["from"]]
-        assert {"app.kubernetes.io/name": "contacts", "app.kubernetes.io/part-of": "vigie"} in peers
-    egress = by_kind("production", "NetworkPolicy")["contacts-peers-egress"]["spec"]["egress"]
+        assert any(labels.items() <= callers.items() for labels in peers if labels), (service, peer)
+    egress = egress_policy["egress"]
     selected = [p["podSelector"]["matchLabels"] for rule in egress for p in rule["to"]]
-    called = set(SERVICES["contacts"]["calls"].values())
-    assert {labels["app.kubernetes.io/name"] for labels in selected} == called
+    assert {labels["app.kubernetes.io/name"] for labels in selected} == set(spec["calls"].values())
     assert all(labels["app.kubernetes.io/component"] == "api" for labels in selected)
     assert [port["port"] for rule in egress for port in rule["ports"]] == [8080]
 
