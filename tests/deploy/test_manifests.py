@@ -485,7 +485,7 @@ def test_each_kafka_user_may_do_what_the_runtime_does_at_start_and_in_its_consum
 
 @pytest.mark.parametrize("service", [name for name, spec in SERVICES.items() if spec.get("calls")])
 def test_each_service_reaches_the_apis_it_calls_and_they_let_it_in(service: str) -> None:
-    """contacts calls its peers for data-subject requests, audit-log's API calls the gate for proof bundles."""
+    """contacts calls its peers for data-subject requests; audit-log's API calls the gate for bundles."""
     spec = SERVICES[service]
     configmap = by_kind("production", "ConfigMap")[f"{service}-config"]["data"]
     services = by_kind("production", "Service")
