@@ -11,7 +11,8 @@ the database, 1 % repeats within the file and 0.5 % invalid rows.
 Baseline, same run, same PostgreSQL: parse the same file with orjson and COPY the rows' fields as
 plain columns into a comparable table (unique e-mail index), in batches of the same size, one
 transaction per batch (COPY is the fastest way PostgreSQL takes rows).
-`python -m bench.b_contacts_import [--rows 100000] [--workers N]`
+`python -m bench.b_contacts_import [--rows 100000] [--workers N] [--stream]` (`--stream`: the report
+streamed as NDJSON lines as batches commit, issue 18).
 """
 
 from __future__ import annotations
@@ -171,10 +172,13 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
             assert seeded.status_code == 200, seeded.text
             baseline_s = await _baseline(bare_url, body)
             started = time.perf_counter()
-            response = await client.post("/v1/contacts:import", content=body, headers=headers)
+            if args.stream:
+                report, first_line_s = await _streamed(client, body, headers)
+            else:
+                response = await client.post("/v1/contacts:import", content=body, headers=headers)
+                assert response.status_code == 200, response.text[:500]
+                report, first_line_s = response.json(), None
             ours_s = time.perf_counter() - started
-            assert response.status_code == 200, response.text[:500]
-            report = response.json()
             published_s = await _wait_published(
                 contacts_url, started, expected=report["created"] + len(known)
             )
@@ -203,8 +207,36 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
         "baseline_rows_per_s": round(args.rows / baseline_s),
         "ratio": round(baseline_s / ours_s, 3),
         "all_events_published_after_s": round(published_s, 2) if published_s is not None else None,
+        "report": "streamed (Accept: application/x-ndjson)" if args.stream else "JSON",
+        "first_row_lines_after_s": round(first_line_s, 2) if first_line_s is not None else None,
         "machine": machine(),
     }
+
+
+async def _streamed(
+    client: httpx.AsyncClient, body: bytes, headers: dict[str, str]
+) -> tuple[dict[str, object], float]:
+    """The import with its report streamed: the report's counts from its lines, and when the first
+    batch's row lines arrived."""
+    started = time.perf_counter()
+    first: float | None = None
+    known = errors = 0
+    summary: dict[str, object] = {}
+    accept = {**headers, "accept": "application/x-ndjson"}
+    async with client.stream("POST", "/v1/contacts:import", content=body, headers=accept) as response:
+        assert response.status_code == 200
+        async for raw in response.aiter_lines():
+            line = orjson.loads(raw)
+            if line["type"] == "row":
+                first = first if first is not None else time.perf_counter() - started
+                known += line["status"] == "existing"
+                errors += line["status"] == "error"
+            elif line["type"] == "summary":
+                summary = line
+            else:
+                assert line["type"] == "progress", line
+    assert summary, "the stream ended without its summary"
+    return {"created": summary["created"], "known": [None] * known, "errors": [None] * errors}, first or 0.0
 
 
 async def _wait_published(url: str, started: float, *, expected: int, timeout: float = 600) -> float | None:
@@ -228,6 +260,9 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--existing", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=0, help="import worker processes (0: one per core)")
+    parser.add_argument(
+        "--stream", action="store_true", help="ask for the report streamed (Accept: application/x-ndjson)"
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "contacts_import.json"))
     args = parser.parse_args()
     run = Path(tempfile.mkdtemp(prefix="vigie-import-"))
