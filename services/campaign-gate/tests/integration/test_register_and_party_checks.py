@@ -306,6 +306,9 @@ async def test_an_approved_campaign_is_blocked_at_check_time_once_its_entry_or_p
         f"/v1/purposes/{purpose_id}", json={"channels": ["postal_addressed"]}, headers=ADMIN
     )
     assert revised.status_code == 200, revised.text
+    versions = revised.json()["versions"]
+    assert [v["channels"] for v in versions] == [["email"], ["postal_addressed"]]
+    assert versions[-1]["retention_months"] == 36 and versions[-1]["profiling"] is False
     await _until(gate, _entry_version(purpose_id, 2))
     after = await _check()
     assert after["decision"] == "block" and "REG-01" in {r["rule"] for r in after["reasons"]}, after
