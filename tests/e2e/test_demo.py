@@ -41,7 +41,18 @@ from vigie_verify.bundle import verify_bundle
 from vigie_verify.errors import VerificationError
 from vigie_verify.receipt import verify_receipt_file
 
-from infra.demo import CAMPAIGNS, CAST, PURPOSES, Dataset, Demo, DemoError, Endpoints, Story, Tokens
+from infra.demo import (
+    CAMPAIGNS,
+    CAST,
+    PURPOSES,
+    Dataset,
+    Demo,
+    DemoError,
+    Endpoints,
+    Story,
+    Tokens,
+    make_dataset,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -301,3 +312,28 @@ def test_the_demo_checks_again_while_the_gate_fails_closed_as_stale() -> None:
     assert any("GATE_STALE" in line for line in printed)
     assert {r["decision"] for r in story.receipts.values()} == {"allow"}
     assert story.checks["newsletter"]["check_id"] == "c2"
+
+
+@pytest.mark.parametrize("size", [1000, 100])
+def test_the_dataset_has_its_kinds_valid_unique_addresses_and_every_decision(size: int) -> None:
+    from datetime import UTC, datetime
+
+    import phonenumbers
+
+    dataset = make_dataset("t0", size, datetime(2026, 12, 7, tzinfo=UTC))
+    again = make_dataset("t1", size, datetime(2026, 12, 7, tzinfo=UTC))
+
+    people = [row for row in dataset.rows if row["external_ref"] in dataset.kinds]
+    assert Counter(dataset.kinds.values()) == {
+        "prospect": size * 40 // 100, "customer": size * 35 // 100, "b2b": size - size * 75 // 100,
+    }  # fmt: skip
+    assert len(dataset.rows) == size + len(dataset.bad) + len(dataset.repeated)
+    unique = {row["external_ref"]: row for row in people}
+    assert len(unique) == size
+    phones = [row["phone"] for row in unique.values() if "phone" in row]
+    assert len(set(phones)) == len(phones), "a phone is one person's: a repeat would be recognised"
+    assert all(phonenumbers.is_valid_number(phonenumbers.parse(p)) for p in phones)
+    assert {row["email"] for row in unique.values()}.isdisjoint(row["email"] for row in again.rows)
+    assert set(phones).isdisjoint(row.get("phone") for row in again.rows)
+    decisions = Counter(d for key in CAMPAIGNS for d in dataset.expected(key).values())
+    assert set(decisions) == {"allow", "block", "needs_review"}
