@@ -20,6 +20,7 @@ from contacts.domain.requests import (
     RequestError,
     RequestKind,
     RequestNotFoundError,
+    RequestStepRefusedError,
 )
 from contacts.entrypoints import import_run, importing, schemas
 from contacts.entrypoints.deps import (
@@ -28,6 +29,7 @@ from contacts.entrypoints.deps import (
     ContactWriter,
     DeskDep,
     DpoTools,
+    HumanReviewer,
     PreparerDep,
     ServiceDep,
     UnitOfWorkDep,
@@ -72,6 +74,7 @@ def _read(contact: Contact) -> schemas.ContactRead:
         last_call_refusal_at=contact.last_call_refusal_at,
         majority_on=contact.majority_on(),
         digital_consent_age_on=contact.digital_consent_age_on(),
+        restriction=contact.restriction.as_dict() if contact.restriction else None,
         created_at=contact.created_at,
         updated_at=contact.updated_at,
     )
@@ -253,6 +256,7 @@ def _request_read(request: DataSubjectRequest, now: datetime) -> schemas.Request
         awaiting_confirmation_from=request.awaiting(),
         completed_at=request.completed_at,
         history=[schemas.HistoryRead(at=h.at, action=h.action, note=h.note) for h in request.history],
+        details=request.details,
     )
 
 
@@ -266,8 +270,21 @@ async def _get_request(desk: RightsDesk, request_id: str) -> DataSubjectRequest:
 @requests_router.post("/requests", status_code=201, response_model=schemas.RequestRead)
 async def submit_request(
     body: schemas.RequestCreate, desk: DeskDep, principal: DpoTools, response: Response
-) -> schemas.RequestRead:
-    """Records a request and honours it as far as it can now; an unknown person gets `no_data_found`."""
+) -> schemas.RequestRead | Response:
+    """Records a request and honours it as far as it can now; an unknown person gets `no_data_found`.
+
+    A restriction names its ground of Art. 18(1) (`grounds`) and takes effect at once; a contestation
+    names the automated decision (`decision`), may carry the person's `point_of_view`, and waits for a
+    human reviewer (`POST /v1/requests/{id}/human-review`, then `/outcome`).
+    """
+    if problems := body.kind_problems():
+        return problem(
+            422,
+            "Invalid request",
+            detail="the request lacks or misplaces what its kind takes",
+            type_="https://vigie.dev/problems/validation",
+            errors=problems,
+        )
     request = await desk.submit(
         commands.ReceiveRequest(
             actor=principal.actor,
@@ -275,6 +292,7 @@ async def submit_request(
             contact_id=body.contact_id,
             email=body.email,
             phone=body.phone,
+            details=body.details(),
         ),
         changes=importing.contact_changes(body.changes) if body.changes else None,
     )
@@ -287,12 +305,14 @@ async def list_requests(
     desk: DeskDep,
     _principal: DpoTools,
     overdue: bool = False,
+    kind: RequestKind | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> schemas.RequestList:
-    """Lists open requests, oldest due first; `overdue=true` keeps those past their due date."""
+    """Lists open requests, oldest due first; `overdue=true` keeps those past their due date, `kind` those
+    of one kind."""
     now = desk.clock()
     found = await handlers.list_open_requests(
-        desk.new_uow(), overdue_at=now if overdue else None, limit=limit
+        desk.new_uow(), overdue_at=now if overdue else None, kind=kind, limit=limit
     )
     return schemas.RequestList(items=[_request_read(r, now) for r in found])
 
@@ -350,6 +370,88 @@ async def extend_request(
         raise HTTPException(status_code=404, detail=str(error)) from error
     except ExtensionRefusedError as error:
         raise HTTPException(status_code=422, detail=str(error)) from error
+    except RequestError as error:
+        raise HTTPException(status_code=409, detail=str(error)) from error
+    return _request_read(request, desk.clock())
+
+
+def _step_refused(error: RequestStepRefusedError) -> Response:
+    return problem(
+        422,
+        "Invalid request",
+        detail=str(error),
+        type_="https://vigie.dev/problems/validation",
+        errors=error.problem_extra["errors"],
+    )
+
+
+@requests_router.post("/requests/{request_id}/restriction-lifting", response_model=schemas.RequestRead)
+async def lift_restriction(
+    request_id: str, body: schemas.RestrictionLifting, desk: DeskDep, principal: DpoTools
+) -> schemas.RequestRead | Response:
+    """Lifts the restriction a request obtained (Art. 18(3)): with the reason, and when and how the person
+    was informed, before now; the gate may use the contact again once it has projected the lifting."""
+    try:
+        request = await handlers.lift_restriction(
+            commands.LiftRestriction(
+                actor=principal.actor,
+                request_id=request_id,
+                reason=body.reason,
+                informed_at=body.informed_at,
+                informed_by=body.informed_by,
+            ),
+            desk.new_uow(),
+        )
+    except RequestNotFoundError as error:
+        raise HTTPException(status_code=404, detail=str(error)) from error
+    except RequestStepRefusedError as error:
+        return _step_refused(error)
+    except RequestError as error:
+        raise HTTPException(status_code=409, detail=str(error)) from error
+    return _request_read(request, desk.clock())
+
+
+@requests_router.get("/contestations", response_model=schemas.RequestList)
+async def list_contestations(
+    desk: DeskDep, _principal: HumanReviewer, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> schemas.RequestList:
+    """The human-review queue (Art. 22(3)): open contestations, oldest due first, with the decision
+    contested, the person's point of view and the reviewer who took each up."""
+    now = desk.clock()
+    found = await handlers.list_contestations(desk.new_uow(), limit=limit)
+    return schemas.RequestList(items=[_request_read(r, now) for r in found])
+
+
+@requests_router.post("/requests/{request_id}/human-review", response_model=schemas.RequestRead)
+async def start_human_review(request_id: str, desk: DeskDep, principal: HumanReviewer) -> schemas.RequestRead:
+    """The calling reviewer takes up a contestation (open → human review); the audit log records who."""
+    try:
+        request = await handlers.start_human_review(
+            commands.StartHumanReview(actor=principal.actor, request_id=request_id), desk.new_uow()
+        )
+    except RequestNotFoundError as error:
+        raise HTTPException(status_code=404, detail=str(error)) from error
+    except RequestError as error:
+        raise HTTPException(status_code=409, detail=str(error)) from error
+    return _request_read(request, desk.clock())
+
+
+@requests_router.post("/requests/{request_id}/outcome", response_model=schemas.RequestRead)
+async def decide_contestation(
+    request_id: str, body: schemas.ContestationOutcome, desk: DeskDep, principal: HumanReviewer
+) -> schemas.RequestRead | Response:
+    """The reviewer who took the contestation up decides it: upheld, overturned or amended, with reasons."""
+    try:
+        request = await handlers.decide_contestation(
+            commands.DecideContestation(
+                actor=principal.actor, request_id=request_id, outcome=body.outcome, reasons=body.reasons
+            ),
+            desk.new_uow(),
+        )
+    except RequestNotFoundError as error:
+        raise HTTPException(status_code=404, detail=str(error)) from error
+    except RequestStepRefusedError as error:
+        return _step_refused(error)
     except RequestError as error:
         raise HTTPException(status_code=409, detail=str(error)) from error
     return _request_read(request, desk.clock())

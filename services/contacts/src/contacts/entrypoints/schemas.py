@@ -16,11 +16,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from shared.blind_index import InvalidIdentifierError, normalise_email, normalise_phone
 
 from contacts.domain import timezones
 from contacts.domain.model import SELLER_KINDS, CallOutcome, InteractionKind, Kind, Relationship
-from contacts.domain.requests import RequestKind
+from contacts.domain.requests import ContestOutcome, DecisionKind, RequestKind, RestrictionGround
 
 
 def _valid_phone(value: str | None) -> str | None:
@@ -400,6 +401,11 @@ class ContactRead(BaseModel):
     last_call_refusal_at: datetime | None
     majority_on: date | None = Field(description="The 18th birthday, derived from birth_date.")
     digital_consent_age_on: date | None = Field(description="The 15th birthday, derived from birth_date.")
+    restriction: dict[str, Any] | None = Field(
+        None,
+        description="While processing is restricted (Art. 18): the request, its grounds and since when; "
+        "no marketing use until it is lifted.",
+    )
     created_at: datetime | None
     updated_at: datetime | None
 
@@ -471,6 +477,25 @@ class SweepReport(BaseModel):
 # Data-subject requests (`/v1/requests…`).
 
 
+class ContestedDecision(BaseModel):
+    """The automated decision a person contests: a gate check about them (`check_id`, and the campaign
+    when known), or any other automated decision of the controller named by the controller's reference."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: DecisionKind
+    check_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    campaign_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    reference: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> ContestedDecision:
+        if self.kind is DecisionKind.GATE_CHECK and not self.check_id:
+            raise PydanticCustomError("missing", "a gate decision is named by its check_id")
+        if self.kind is DecisionKind.OTHER and not self.reference:
+            raise PydanticCustomError("missing", "another decision is named by its reference")
+        return self
+
+
 class RequestCreate(BaseModel):
     """A data-subject request; the person is named by exactly one of contact_id, email or phone."""
 
@@ -481,6 +506,40 @@ class RequestCreate(BaseModel):
     phone: Phone | None = None
     #: For a rectification: the fields to correct, as in `PATCH /v1/contacts/{id}`.
     changes: ContactUpdate | None = None
+    #: For a restriction (Art. 18(1)): (a) accuracy_contested, (b) unlawful_processing, (c) legal_claims,
+    #: (d) objection_pending.
+    grounds: RestrictionGround | None = None
+    #: For a contestation (Art. 22(3)): the automated decision contested.
+    decision: ContestedDecision | None = None
+    #: For a contestation: the person's point of view, for the human reviewer (never in an event or a log;
+    #: erased with the person).
+    point_of_view: Annotated[str, Field(min_length=1, max_length=4000)] | None = None
+
+    def kind_problems(self) -> list[dict[str, str]]:
+        """Returns the fields a kind requires and lacks, or takes and was not given (each named)."""
+        problems: list[dict[str, str]] = []
+
+        def add(name: str, message: str) -> None:
+            problems.append({"field": f"body.{name}", "message": message, "type": "request_kind"})
+
+        if self.kind is RequestKind.RESTRICTION and self.grounds is None:
+            add("grounds", "a restriction names its ground of Art. 18(1)")
+        if self.kind is not RequestKind.RESTRICTION and self.grounds is not None:
+            add("grounds", "only for a restriction")
+        if self.kind is RequestKind.CONTESTATION and self.decision is None:
+            add("decision", "a contestation names the automated decision contested")
+        for name in ("decision", "point_of_view"):
+            if self.kind is not RequestKind.CONTESTATION and getattr(self, name) is not None:
+                add(name, "only for a contestation")
+        return problems
+
+    def details(self) -> dict[str, Any] | None:
+        """Returns what the kind needs besides the person, as the request keeps it."""
+        if self.kind is RequestKind.RESTRICTION and self.grounds is not None:
+            return {"grounds": self.grounds.value}
+        if self.kind is RequestKind.CONTESTATION and self.decision is not None:
+            return {"decision": self.decision.model_dump(), "point_of_view": self.point_of_view}
+        return None
 
     @model_validator(mode="after")
     def _one_person_and_changes(self) -> RequestCreate:
@@ -492,6 +551,23 @@ class RequestCreate(BaseModel):
         if self.kind is not RequestKind.RECTIFICATION and self.changes is not None:
             raise ValueError("changes are only for a rectification")
         return self
+
+
+class RestrictionLifting(BaseModel):
+    """Lifting a restriction (Art. 18(3)): why, and when and how the person was informed, beforehand."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, Field(min_length=3, max_length=1000)]
+    informed_at: AwareDatetime | None = None
+    informed_by: Annotated[str, Field(min_length=2, max_length=100)] | None = None
+
+
+class ContestationOutcome(BaseModel):
+    """The human reviewer's outcome of a contestation, with the reasons owed to the person."""
+
+    model_config = ConfigDict(extra="forbid")
+    outcome: ContestOutcome
+    reasons: Annotated[str, Field(min_length=3, max_length=4000)]
 
 
 class HistoryRead(BaseModel):
@@ -517,6 +593,9 @@ class RequestRead(BaseModel):
     awaiting_confirmation_from: list[str]
     completed_at: datetime | None
     history: list[HistoryRead]
+    #: A restriction's grounds and lifting; a contestation's decision, point of view, reviewer, outcome
+    #: and reasons.
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class RequestList(BaseModel):

@@ -97,6 +97,10 @@ class RightsDesk:
                 ),
                 self.new_uow(),
             )
+        elif request.kind is RequestKind.RESTRICTION:
+            await handlers.restrict_processing(
+                commands.RestrictProcessing(actor=actor, request_id=request.id), self.new_uow()
+            )
         elif request.kind is RequestKind.RECTIFICATION:
             await self._rectify(request, actor=actor, changes=changes or commands.ContactChanges())
         elif request.kind is RequestKind.ERASURE:
@@ -225,7 +229,8 @@ class RightsDesk:
                         )
                         report.confirmed.append(request.id)
                 elif (
-                    request.kind is not RequestKind.RECTIFICATION
+                    # A contestation waits for a human (Art. 22(3)), never for a retry.
+                    request.kind not in (RequestKind.RECTIFICATION, RequestKind.CONTESTATION)
                     and now - request.received_at >= self.retry_after
                 ):
                     await self._honour(request, actor=self.actor)
@@ -264,6 +269,7 @@ def contact_record(contact: Contact) -> dict[str, Any]:
         "profession": contact.profession,
         "phone_collection": contact.phone_collection.as_dict() if contact.phone_collection else None,
         "stop_pub": contact.stop_pub,
+        "restriction": contact.restriction.as_dict() if contact.restriction else None,
         "purchases": [p.as_dict() for p in contact.purchases],
         "contracts": [c.as_dict() for c in contact.contracts],
         "call_attempts": [_iso(t) for t in contact.call_attempts],
