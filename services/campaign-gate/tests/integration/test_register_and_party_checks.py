@@ -264,6 +264,7 @@ async def test_the_review_holds_the_campaign_to_its_entry_and_checks_every_party
     uses = submission.data["uses"]
     assert {"party_id": call_centre, "role": "call_centre"} in uses["parties"]
     assert uses["retention_months"] == 60 and uses["data_categories"] == ["identity", "location"]
+    assert uses["register_version"] == 1, "the entry version the review held the campaign to"
     assert {f["rule"] for f in submission.data["findings"]} >= {"REG-01", "PAR-01", "PAR-02"}
 
 

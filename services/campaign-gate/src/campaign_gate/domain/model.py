@@ -147,8 +147,11 @@ class Campaign:
         self.findings, self.review = (), None
         self.events.append(events.CampaignDrafted(self.id, self.version, previous.value, changed, at))
 
-    def submit(self, *, findings: Iterable[Finding], by: str, at: datetime) -> None:
-        """Stores the automated review's findings and waits for a reviewer."""
+    def submit(
+        self, *, findings: Iterable[Finding], by: str, at: datetime, register_version: int | None = None
+    ) -> None:
+        """Stores the automated review's findings and waits for a reviewer (`register_version`: the
+        version of the purpose's register entry the review held the campaign to, None when unknown)."""
         if self.status not in (Status.DRAFT, Status.REJECTED):
             raise InvalidTransitionError("submit", self.status)
         self.findings = tuple(StoredFinding.of(f) for f in findings)
@@ -161,7 +164,7 @@ class Campaign:
                 rules.RULESET_VERSION,
                 at,
                 study=study_record(self.spec.get("study")),
-                uses=uses_record(self.spec),
+                uses={**uses_record(self.spec), "register_version": register_version},
             )
         )
 

@@ -138,7 +138,10 @@ async def submit_campaign(cmd: SubmitCampaign, uow: AbstractGateUnitOfWork) -> d
         unknown = domain.missing_processor(campaign, processor)
         if unknown is not None:
             findings.insert(0, unknown)
-        campaign.submit(findings=findings, by=cmd.actor, at=now)
+        entry = facts.register
+        campaign.submit(
+            findings=findings, by=cmd.actor, at=now, register_version=entry.version if entry else None
+        )
         await uow.commit(actor=cmd.actor)
         return campaign
 
