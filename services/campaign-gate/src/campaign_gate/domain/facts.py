@@ -107,12 +107,6 @@ class Objection:
     matched_by_hash: bool = False
     purpose_id: str | None = None
 
-    def covers(self, channel: Channel, purpose_id: str) -> bool:
-        """Says whether the objection forbids a send on `channel` for `purpose_id`."""
-        return (self.channel is None or self.channel is channel) and (
-            self.purpose_id is None or self.purpose_id == purpose_id
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class SuppressionHit:

@@ -183,7 +183,12 @@ def _consent_order(consent: ConsentRecord) -> datetime:
 def resolve(campaign: CampaignFacts, recipient: RecipientFacts) -> RecipientView:
     """Returns the recipient's facts resolved for the campaign's purpose, channel and product."""
     r, c, ch = recipient, campaign, campaign.channel
-    applicable = [o for o in r.objections if o.covers(ch, c.purpose_id)]
+    # An objection covers the campaign unless it names another channel or another purpose (its scope).
+    applicable = [
+        o
+        for o in r.objections
+        if (o.channel is None or o.channel is ch) and (o.purpose_id is None or o.purpose_id == c.purpose_id)
+    ]
     objections = [o for o in applicable if not o.matched_by_hash]
     returning = [o for o in applicable if o.matched_by_hash]
     hits = [h for h in r.suppression_hits if h.channel is None or h.channel is ch]
