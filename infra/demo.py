@@ -229,8 +229,11 @@ CAMPAIGNS = {
     "customers": "an offer to customers on shoes (legitimate interests: soft opt-in)",
     "sms": "an SMS offer to prospects with a mobile phone (consent-based purpose)",
 }
-#: Each campaign's channel (the purpose of the same key is its register entry).
-CHANNELS = {"newsletter": "email", "customers": "email", "sms": "sms_mms"}
+#: A fourth campaign, submitted and left for the reviewer to decide in the console (not checked).
+AWAITING = "catalogue"
+#: Each campaign's channel (the purpose of the same key is its register entry; the catalogue's is
+#: the customers' one).
+CHANNELS = {"newsletter": "email", "customers": "email", "sms": "sms_mms", AWAITING: "postal_addressed"}
 
 # --- The dataset: 1,000 people imported in one streamed request ---------------------------------------
 
@@ -730,9 +733,10 @@ class Demo:
     def campaign(self, story: Story) -> None:
         """For each campaign, a marketer creates and submits it; the reviewer (another person) approves."""
         gate = self.urls.gate
-        for key in CAMPAIGNS:
+        for key in (*CAMPAIGNS, AWAITING):
+            purpose = "customers" if key == AWAITING else key
             spec = {
-                "purpose_id": story.purposes[key],
+                "purpose_id": story.purposes[purpose],
                 "channel": CHANNELS[key],
                 "sender_entity": CONTROLLER,
                 "message": MESSAGE,
@@ -744,11 +748,13 @@ class Demo:
                 "send_at": (self.now() + timedelta(hours=2)).isoformat(),
             }
             if self._gate_takes("study"):
-                spec["study"] = _study(key)
+                spec["study"] = _study(purpose)
             campaign_id = self.post(f"{gate}/v1/campaigns", self.tokens.marketer, spec)["id"]
             story.campaigns[key] = campaign_id
             submitted = self.post(f"{gate}/v1/campaigns/{campaign_id}/submit", self.tokens.marketer, {})
             story.findings[key] = findings = submitted.get("findings", [])
+            if key == AWAITING:  # left in the reviewer's queue, for the console
+                continue
             sign_offs: dict[str, dict[str, Any]] = {}
             for finding in findings:
                 if finding.get("severity") != "needs_review" or finding["rule"] in sign_offs:
@@ -1057,8 +1063,10 @@ def render(story: Story, urls: Endpoints, *, console: str = "http://127.0.0.1:80
     yield f"== Where to look in the console ({console}; sign in with a token: make -s token ROLE=<role>)"
     yield f"  sign in          {console}/login                       paste the token of the role below"
     pad = " " * 19
-    yield f"  reviewer         {console}/campaigns?status=approved   (ROLE=reviewer)"
-    yield f"{pad}the three campaigns, their findings and sign-offs; approve or reject a draft"
+    yield f"  reviewer         {console}/campaigns   (ROLE=reviewer) the queue: a postal catalogue to review"
+    if story.campaigns.get(AWAITING):
+        yield f"{pad}{console}/campaigns/{story.campaigns[AWAITING]}/review: its findings, sign off, decide"
+    yield f"{pad}{console}/campaigns?status=approved: the three campaigns above, findings and sign-offs"
     hugo = story.contacts["prospect"]
     yield f'  DPO              {console}/people?q={hugo}   (ROLE="admin auditor")'
     yield f"{pad}search a person by e-mail, phone or id; {console}/people/{hugo}:"

@@ -268,6 +268,12 @@ async def test_the_demo_story_decides_as_the_law_says_and_its_receipt_verifies(
                 params={"format": "csv"},
                 headers={"Authorization": f"Bearer {_tokens().auditor}"},
             )
+        async with httpx.AsyncClient(base_url=gate) as http:
+            waiting = await http.get(
+                f"/v1/campaigns/{story.campaigns['catalogue']}",
+                headers={"Authorization": f"Bearer {_tokens().reviewer}"},
+            )
+        assert waiting.json()["status"] == "submitted", "one campaign is left in the reviewer's queue"
         assert register.status_code == 200, register.text
         assert all(name in register.text for name, _basis in PURPOSES.values()), "the Art. 30 register"
         actors = {e["type"].rsplit(".", 2)[-2]: e["event"]["actor"] for e in page.json()["items"]}
