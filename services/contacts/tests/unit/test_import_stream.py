@@ -219,3 +219,18 @@ async def test_the_json_report_is_built_from_the_same_run() -> None:
         {"row": 3, "existing_contact_id": report["results"][0]["contact_id"], "matched_on": "external_ref"}
     ]
     assert report["errors"][0]["row"] == 2 and "errors" not in report["results"][1]
+
+
+def test_the_rows_total_counts_data_rows_as_the_import_reads_them() -> None:
+    ndjson = importing.open_rows(
+        b'{"a": 1}\n\n  \n' + b"x" * (importing.MAX_ROW_BYTES + 1) + b"\nnot json\n", "application/x-ndjson"
+    )
+    csv_body = b"email,kind\r\na@example.org,consumer\r\n\r\nb@example.org\r\n"
+    csv_rows = importing.open_rows(csv_body, "text/csv; charset=utf-8")
+
+    assert ndjson.total == len(list(ndjson.rows)) == 3, "blank lines are no rows; an oversized line is one"
+    assert csv_rows.total == len(list(csv_rows.rows)) == 2, "an empty CSV line is no row; a short one is"
+    with pytest.raises(importing.MalformedImportError):
+        importing.open_rows(b"email,email\r\nx,y\r\n", "text/csv")
+    with pytest.raises(importing.UnsupportedImportFormatError):
+        importing.open_rows(b"{}", "application/json")
