@@ -1204,7 +1204,10 @@ SCENARIOS: tuple[Scenario, ...] = (
                 "attribute": "age",
                 "operator": "gte",
                 "value": "18",
-                "justification": "Vente d'alcool interdite aux mineurs (L3342-1 CSP)",
+                "justification": {
+                    "ground": "regulatory_restriction",
+                    "explanation": "Vente d'alcool interdite aux mineurs (L3342-1 CSP), offre sur un vin.",
+                },
             }
         ],
     ),
@@ -1223,7 +1226,10 @@ SCENARIOS: tuple[Scenario, ...] = (
                     "attribute": "sexe",
                     "operator": "eq",
                     "value": "F",
-                    "justification": "Protection des victimes de violences (225-3 4°)",
+                    "justification": {
+                        "ground": "c_pen_225_3_4_victim_protection",
+                        "explanation": "Protection des victimes de violences (225-3 4°): atelier réservé.",
+                    },
                 }
             ]
         },

@@ -5,6 +5,7 @@ sale (SALE-01)."""
 
 from __future__ import annotations
 
+import typing
 from datetime import UTC, datetime
 from typing import Any
 
@@ -293,3 +294,35 @@ def test_a_verdict_the_answer_contradicts_is_not_offered_and_is_refused() -> Non
     ]
     c.approve(reviewer="bob", sign_offs=fitting, at=AT)
     assert c.status.value == "approved"
+
+
+# --- A criterion on a protected characteristic is justified by a ground, not by free text ----------------
+
+
+def test_a_criterion_s_justification_documents_an_exception_only_as_a_ground_with_an_explanation() -> None:
+    age = {"attribute": "age", "operator": "gte", "value": "18"}
+    structured = {
+        "ground": "regulatory_restriction",
+        "explanation": "Vente d'alcool interdite aux mineurs (L3342-1 CSP).",
+    }
+
+    def disc(justification: Any) -> set[tuple[str, Outcome]]:
+        body = {**spec(), "offer_eligibility": [{**age, "justification": justification}]}
+        found = review_campaign(facts(body), at=at_for(SEND_BLOCTEL))
+        return {(f.rule_id, f.outcome) for f in found if f.rule_id.startswith("DISC-0")}
+
+    assert ("DISC-03", Outcome.NEEDS_REVIEW) in disc(structured)
+    # Free text (as stored before issue 19), an unknown ground or a too short explanation document nothing.
+    for weak in (
+        "Vente d'alcool interdite aux mineurs",
+        {**structured, "ground": "because"},
+        {**structured, "explanation": "alcool"},
+    ):
+        assert ("DISC-01", Outcome.BLOCK) in disc(weak), weak
+    with pytest.raises(ValidationError, match="justification"):
+        schemas.Criterion.model_validate({**age, "justification": "Vente d'alcool interdite aux mineurs"})
+    assert schemas.Criterion.model_validate({**age, "justification": structured}).justification is not None
+
+
+def test_the_api_offers_exactly_the_grounds_the_disc_reviews_accept() -> None:
+    assert set(typing.get_args(schemas.CriterionGround)) == set(review.CRITERION_GROUNDS)

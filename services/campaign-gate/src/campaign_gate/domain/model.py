@@ -228,10 +228,22 @@ def _criteria(items: Iterable[Mapping[str, Any]]) -> tuple[TargetingCriterion, .
                 attribute=str(item["attribute"]),
                 operator=str(item["operator"]),
                 value=tuple(str(v) for v in value) if isinstance(value, list | tuple) else str(value),
-                justification=item.get("justification"),
+                justification=documented_justification(item.get("justification")),
             )
         )
     return tuple(out)
+
+
+def documented_justification(value: Any) -> str | None:
+    """Returns a criterion's justification when it documents an exception: a ground the DISC reviews
+    accept and an explanation (issue 19). Free text, the form stored before, documents nothing: DISC-01
+    and DISC-05 then block until the marketer gives a structured justification."""
+    if not isinstance(value, Mapping) or value.get("ground") not in review.CRITERION_GROUNDS:
+        return None
+    explanation = str(value.get("explanation") or "").strip()
+    if len(explanation) < review.MIN_EXPLANATION:
+        return None
+    return f"{value['ground']}: {explanation}"
 
 
 def _processor(processor: Mapping[str, Any] | None) -> ProcessorFacts | None:

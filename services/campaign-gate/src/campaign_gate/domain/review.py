@@ -133,6 +133,11 @@ SIGN_OFF_GROUNDS: dict[str, Grounds] = {
     ),
 }
 DEFAULT_GROUNDS = Grounds(("legal_opinion", "dpo_assessment"), True)
+#: The grounds a targeting or eligibility criterion on a protected characteristic may be documented on
+#: (issue 19: a structured justification, not free text): those the DISC-03 and DISC-05 reviews accept.
+CRITERION_GROUNDS: tuple[str, ...] = tuple(
+    dict.fromkeys(SIGN_OFF_GROUNDS["DISC-03"].bases + SIGN_OFF_GROUNDS["DISC-05"].bases)
+)
 
 
 #: The study's verdicts that hold only for some answers (issue 19): a reviewer cannot sign "no transfer to

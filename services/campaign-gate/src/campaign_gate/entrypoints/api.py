@@ -70,7 +70,10 @@ def _read(campaign: Campaign) -> schemas.CampaignRead:
 def _criteria(items: list[schemas.Criterion]) -> tuple[commands.Criterion, ...]:
     return tuple(
         commands.Criterion(
-            c.attribute, c.operator, tuple(c.value) if isinstance(c.value, list) else c.value, c.justification
+            c.attribute,
+            c.operator,
+            tuple(c.value) if isinstance(c.value, list) else c.value,
+            c.justification.model_dump() if c.justification else None,
         )
         for c in items
     )

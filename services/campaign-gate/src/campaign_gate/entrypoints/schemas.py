@@ -62,13 +62,38 @@ PROFESSIONAL_TARGET_DOC = (
 )
 
 
+CriterionGround = Literal[
+    "loi_2008_496_legitimate_aim_necessary_means",
+    "c_pen_225_3_4_victim_protection",
+    "c_pen_225_3_4_privacy_and_decency",
+    "c_pen_225_3_4_gender_equality",
+    "c_pen_225_3_4_freedom_of_association",
+    "c_pen_225_3_4_sport",
+    "c_pen_225_3_6_residence_manifest_danger",
+    "delivery_or_service_area",
+    "regulatory_restriction",
+    "objective_business_reason",
+]
+
+
+class CriterionJustification(_Strict):
+    """The documented exception a criterion on a protected characteristic rests on (DISC-01, DISC-05)."""
+
+    ground: CriterionGround
+    explanation: str = Field(min_length=40, max_length=10_000, description="Why the ground holds here.")
+
+
 class Criterion(_Strict):
     """One targeting or offer-eligibility condition."""
 
     attribute: str = Field(min_length=1, max_length=200)
     operator: str = Field(min_length=1, max_length=32)
     value: Line | Annotated[list[Line], Field(max_length=1000)] = ""
-    justification: Prose | None = None
+    justification: CriterionJustification | None = Field(
+        None,
+        description="Why a criterion on a protected characteristic is lawful: a ground the DISC review "
+        "accepts and an explanation (free text alone documents nothing; issue 19).",
+    )
 
 
 Criteria = Annotated[list[Criterion], Field(max_length=200)]

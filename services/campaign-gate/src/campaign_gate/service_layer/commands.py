@@ -55,7 +55,8 @@ class Criterion:
     attribute: str
     operator: str
     value: str | tuple[str, ...] = ""
-    justification: str | None = None
+    #: {ground, explanation}: a ground the DISC reviews accept, and why (issue 19; never free text).
+    justification: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
