@@ -154,13 +154,18 @@ STUDY_VERDICTS: dict[tuple[str, str], Callable[[StudyFacts], bool]] = {
 }
 
 
+def _any_answer(study: StudyFacts) -> bool:
+    """A verdict that holds whatever the study answered."""
+    return True
+
+
 def grounds_for(rule_id: str, study: StudyFacts | None = None) -> Grounds:
     """Returns the bases a reviewer may sign a rule's needs-review findings off on; with the campaign's
     `study`, only the verdicts its answers allow."""
     grounds = SIGN_OFF_GROUNDS.get(rule_id, DEFAULT_GROUNDS)
     if study is None:
         return grounds
-    bases = tuple(b for b in grounds.bases if STUDY_VERDICTS.get((rule_id, b), lambda _s: True)(study))
+    bases = tuple(b for b in grounds.bases if STUDY_VERDICTS.get((rule_id, b), _any_answer)(study))
     return Grounds(bases, grounds.reference_required)
 
 
