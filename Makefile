@@ -20,7 +20,7 @@ stop: ## Stop everything `make run` started.
 token: ## Print a bearer token for ROLE: one or several of integrator, marketer, reviewer, auditor, admin ("admin auditor" for the DPO).
 	@$(PY) -m infra.run token $(ROLE)
 
-demo: ## On a running `make run`: seed a small story through the APIs, check two campaigns, verify a receipt.
+demo: ## On a running `make run`: load ~1,000 people, consents, objections, a request and campaigns through the APIs; check them, verify a receipt and a proof bundle.
 	@$(PY) -m infra.demo
 
 lint-imports: ## Check the import contracts (no service imports another; domains import no framework).
