@@ -400,5 +400,9 @@ async def test_campaigns_are_listed_by_status_last_changed_first(store: FakeStor
     queue = await handlers.list_campaigns(Status.SUBMITTED, 10, uow(store))
     assert [c.id for c in queue] == [second.id, first.id]
     assert draft.id not in {c.id for c in queue}
-    assert {c.id for c in await handlers.list_campaigns(None, 10, uow(store))} == {draft.id, first.id, second.id}
+    assert {c.id for c in await handlers.list_campaigns(None, 10, uow(store))} == {
+        draft.id,
+        first.id,
+        second.id,
+    }
     assert len(await handlers.list_campaigns(None, 1, uow(store))) == 1
