@@ -351,7 +351,7 @@ def instrument_engine(engine: AsyncEngine) -> None:
     from opentelemetry.metrics import NoOpMeterProvider
 
     usage = NoOpMeterProvider().get_meter("vigie").create_up_down_counter("db.client.connections.usage")
-    EngineTracer(  # type: ignore[no-untyped-call]
+    EngineTracer(  # type: ignore[no-untyped-call, unused-ignore]
         tracing.provider.get_tracer("opentelemetry.instrumentation.sqlalchemy"), engine.sync_engine, usage
     )
     tracing.engines.append(engine)
@@ -384,7 +384,7 @@ def shutdown_tracing() -> None:
     from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 
     HTTPXClientInstrumentor().uninstrument()
-    EngineTracer.remove_all_event_listeners()  # type: ignore[no-untyped-call]
+    EngineTracer.remove_all_event_listeners()  # type: ignore[no-untyped-call, unused-ignore]
     tracing.provider.shutdown()
 
 
