@@ -196,6 +196,10 @@ async def test_a_restriction_blocks_the_gate_until_lifted_and_a_contested_decisi
             INTEGRATOR,
         )
         assert contest["status"] == "received"
+        # The reviewer sees what the gate decided and why: its receipt of that check about the person.
+        kept = contest["details"]["contested_receipt"]
+        assert (kept["check_id"], kept["decision"]) == (again["check_id"], "allow"), kept
+        assert kept["reasons"] == again["reasons"]
         queue = (await contacts.client.get("/v1/contestations", headers=DPO)).json()["items"]
         assert [r["id"] for r in queue] == [contest["id"]]
         assert (await contacts.client.get("/v1/contestations", headers=INTEGRATOR)).status_code == 403

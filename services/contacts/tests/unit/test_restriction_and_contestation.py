@@ -265,3 +265,60 @@ async def test_the_persons_point_of_view_goes_with_their_erasure_and_the_outcome
     request = await handlers.get_request(request_id, desk.new_uow())
     assert request.details["point_of_view"] is None and request.details["decision"]["check_id"] == "chk-1"
     assert request.history[-1].action == "point_of_view_erased"
+
+
+class _GateWithReceipt(FakePeers):
+    async def gate_data(self, contact_id: str) -> dict:  # type: ignore[override]
+        return {
+            "contact_id": contact_id,
+            "available": True,
+            "decisions": [
+                {"check_id": "chk-0", "decision": "allow", "reasons": [], "evidence": []},
+                {
+                    "check_id": "chk-1",
+                    "campaign_id": "cmp-1",
+                    "decision": "block",
+                    "reasons": [{"rule": "DISC-07", "message": "automated"}],
+                    "evidence": [],
+                    "ruleset_version": "r1",
+                },
+            ],
+        }
+
+
+class _GateDown(FakePeers):
+    async def gate_data(self, contact_id: str) -> dict:  # type: ignore[override]
+        raise RuntimeError("gate down")
+
+
+async def test_the_contested_gate_receipt_is_kept_for_the_reviewer_and_a_silent_gate_refuses_nothing() -> (
+    None
+):
+    for peers, expected in ((_GateWithReceipt(), "block"), (FakePeers(), None), (_GateDown(), "absent")):
+        store = FakeStore()
+        desk = RightsDesk(
+            new_uow=lambda s=store: FakeUnitOfWork(s, clock=lambda: T0), peers=peers, clock=lambda: T0
+        )
+        contact_id = await _contact(store)
+        request = await desk.submit(
+            commands.ReceiveRequest(
+                actor="crm",
+                kind=RequestKind.CONTESTATION,
+                contact_id=contact_id,
+                details={"decision": {"kind": "gate_check", "check_id": "chk-1"}, "point_of_view": None},
+            )
+        )
+        assert request.status is RequestStatus.RECEIVED
+        if expected == "absent":
+            assert "contested_receipt" not in request.details
+        elif expected is None:
+            assert request.details["contested_receipt"] is None
+            assert request.history[-1].action == "decision_not_found"
+        else:
+            kept = request.details["contested_receipt"]
+            assert (kept["check_id"], kept["decision"], kept["reasons"][0]["rule"]) == (
+                "chk-1",
+                "block",
+                "DISC-07",
+            )
+            assert request.history[-1].action == "decision_found"

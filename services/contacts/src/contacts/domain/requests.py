@@ -4,6 +4,7 @@ and how it was honoured."""
 from __future__ import annotations
 
 import calendar
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,6 +22,52 @@ class RequestKind(StrEnum):
     ERASURE = "erasure"
     RECTIFICATION = "rectification"
     OBJECTION = "objection"
+    #: Art. 18: the data is kept but not used (for marketing: the gate blocks every send, RIGHTS-01).
+    RESTRICTION = "restriction"
+    #: Art. 22(3): contesting an automated decision, reviewed by a human who decides with reasons.
+    CONTESTATION = "contestation"
+
+
+class RestrictionGround(StrEnum):
+    """Why the person obtains the restriction of processing (Art. 18(1)(a)-(d) GDPR)."""
+
+    #: (a) the person contests the accuracy of the data, for the time the controller needs to verify it.
+    ACCURACY_CONTESTED = "accuracy_contested"
+    #: (b) the processing is unlawful and the person opposes erasure, asking restriction instead.
+    UNLAWFUL_PROCESSING = "unlawful_processing"
+    #: (c) the controller no longer needs the data, the person needs it for legal claims.
+    LEGAL_CLAIMS = "legal_claims"
+    #: (d) the person objected under Art. 21(1), pending the verification of the controller's grounds.
+    OBJECTION_PENDING = "objection_pending"
+
+
+#: The point of Art. 18(1) each ground rests on.
+RESTRICTION_ARTICLES = {
+    RestrictionGround.ACCURACY_CONTESTED: "Art. 18(1)(a)",
+    RestrictionGround.UNLAWFUL_PROCESSING: "Art. 18(1)(b)",
+    RestrictionGround.LEGAL_CLAIMS: "Art. 18(1)(c)",
+    RestrictionGround.OBJECTION_PENDING: "Art. 18(1)(d)",
+}
+
+
+class ContestOutcome(StrEnum):
+    """What the human reviewer decided about a contested automated decision (Art. 22(3))."""
+
+    #: The decision stands, for the reasons given.
+    UPHELD = "upheld"
+    #: The decision is withdrawn.
+    OVERTURNED = "overturned"
+    #: The decision is replaced by another one, stated in the reasons.
+    AMENDED = "amended"
+
+
+class DecisionKind(StrEnum):
+    """Which automated decision a person contests."""
+
+    #: A campaign-gate decision about the person (named by its check).
+    GATE_CHECK = "gate_check"
+    #: Any other automated decision of the controller (a score, an offer refused), named by a reference.
+    OTHER = "other"
 
 
 class RequestStatus(StrEnum):
@@ -55,6 +102,18 @@ class RequestNotFoundError(ContactsError):
 
 class ExtensionRefusedError(RequestError):
     """An extension beyond two months, without a reason, after the first month, or of a closed request."""
+
+
+class RequestStepRefusedError(RequestError):
+    """A step of a request lacks what the law requires of it; `problem_extra` names each field (422)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{name}: {message}" for name, message in problems))
+        self.problem_extra = {
+            "errors": [
+                {"field": name, "message": message, "type": "request_step"} for name, message in problems
+            ]
+        }
 
 
 def add_calendar_months(at: datetime, months: int) -> datetime:
@@ -124,6 +183,30 @@ class RequestExtended:
     at: datetime
 
 
+@dataclass(frozen=True)
+class ContestationReviewStarted:
+    """A human took up a contested automated decision (Art. 22(3)); the event's actor is that human."""
+
+    request_id: str
+    contact_id: str | None
+    due_at: datetime
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ContestationDecided:
+    """The human reviewer (the event's actor) decided a contestation; `reasons_sha256` commits to the
+    reasons given (the text stays with the request, out of events)."""
+
+    request_id: str
+    contact_id: str | None
+    outcome: str
+    reasons_sha256: str
+    decision_kind: str
+    check_id: str | None
+    at: datetime
+
+
 @dataclass
 class DataSubjectRequest:
     """A request a person made about their data; methods check the transition and record events."""
@@ -140,11 +223,21 @@ class DataSubjectRequest:
     overdue_reported_at: datetime | None = None
     completed_at: datetime | None = None
     version: int = 1
+    #: What the kind needs besides the person: a restriction's `grounds` (and, once lifted, `lifted_at`,
+    #: `informed_at`, `informed_by`); a contestation's `decision` and `point_of_view`, `reviewer`,
+    #: `outcome` and `reasons`. No direct identifier of the person.
+    details: dict[str, Any] = field(default_factory=dict)
     events: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def receive(
-        cls, *, kind: RequestKind, contact_id: str | None, at: datetime, request_id: str | None = None
+        cls,
+        *,
+        kind: RequestKind,
+        contact_id: str | None,
+        at: datetime,
+        request_id: str | None = None,
+        details: dict[str, Any] | None = None,
     ) -> DataSubjectRequest:
         """Records a new request; without a contact it is closed at once as `no_data_found`."""
         found = contact_id is not None
@@ -155,6 +248,7 @@ class DataSubjectRequest:
             received_at=at,
             due_at=add_calendar_months(at, BASE_MONTHS),
             status=RequestStatus.RECEIVED if found else RequestStatus.NO_DATA_FOUND,
+            details=dict(details or {}),
         )
         request.history.append(HistoryEntry(at=at, action="received"))
         request.events.append(
@@ -282,6 +376,140 @@ class DataSubjectRequest:
             )
         )
         return True
+
+    # --- Restriction of processing (Art. 18).
+
+    @property
+    def grounds(self) -> RestrictionGround | None:
+        """Returns a restriction request's ground (None for other kinds)."""
+        value = self.details.get("grounds")
+        return RestrictionGround(value) if value else None
+
+    @property
+    def restriction_lifted(self) -> bool:
+        """Tells whether the restriction this request obtained was lifted."""
+        return self.details.get("lifted_at") is not None
+
+    def record_restriction_lifted(
+        self, *, at: datetime, reason: str, informed_at: datetime | None, informed_by: str | None
+    ) -> None:
+        """Records that the restriction this request obtained is lifted, after the person was informed
+        (Art. 18(3)); RequestStepRefusedError names each missing or misplaced field."""
+        if self.kind is not RequestKind.RESTRICTION:
+            raise RequestError(f"a {self.kind.value} request restricts nothing")
+        if self.status is not RequestStatus.COMPLETED:
+            raise RequestError(f"request {self.id} restricted nothing ({self.status.value})")
+        if self.restriction_lifted:
+            raise RequestError(f"the restriction of request {self.id} was already lifted")
+        problems: list[tuple[str, str]] = []
+        if not reason.strip():
+            problems.append(("reason", "say why the restriction ends (e.g. accuracy verified)"))
+        if informed_at is None:
+            problems.append(("informed_at", "the person must be informed before the restriction is lifted"))
+        elif informed_at > at:
+            problems.append(("informed_at", "the person must be informed before the restriction is lifted"))
+        elif informed_at < self.received_at:
+            problems.append(("informed_at", "earlier than the restriction request"))
+        if not (informed_by and informed_by.strip()):
+            problems.append(("informed_by", "say how the person was informed (letter, e-mail, ...)"))
+        if problems:
+            raise RequestStepRefusedError(problems)
+        assert informed_at is not None and informed_by is not None
+        self.details = {
+            **self.details,
+            "lifted_at": at.isoformat(),
+            "informed_at": informed_at.isoformat(),
+            "informed_by": informed_by.strip(),
+        }
+        self._step(
+            at,
+            "restriction_lifted",
+            f"person informed {informed_at.isoformat()} by {informed_by.strip()} (Art. 18(3)): "
+            + reason.strip(),
+        )
+
+    # --- Contesting an automated decision (Art. 22(3)).
+
+    def start_human_review(self, *, reviewer: str, at: datetime) -> None:
+        """A human takes the contestation up (open → human review); recorded with who and when."""
+        self._check_contestation()
+        if self.details.get("reviewer"):
+            raise RequestError(f"request {self.id} is already under review by {self.details['reviewer']}")
+        self.details = {**self.details, "reviewer": reviewer, "review_started_at": at.isoformat()}
+        self.status = RequestStatus.IN_PROGRESS
+        self._step(at, "human_review", f"taken up by {reviewer}")
+        self.events.append(
+            ContestationReviewStarted(
+                request_id=self.id, contact_id=self.contact_id, due_at=self.due_at, at=at
+            )
+        )
+
+    def attach_contested_receipt(self, *, receipt: dict[str, Any] | None, at: datetime) -> None:
+        """Keeps, for the human reviewer, the gate's receipt of the contested check about this person (its
+        decision, rules, messages and evidence), or that the gate holds none; only a gate decision has one."""
+        self._check_contestation()
+        decision = self.details.get("decision") or {}
+        if decision.get("kind") != DecisionKind.GATE_CHECK.value or "contested_receipt" in self.details:
+            return
+        kept = None
+        if receipt is not None:
+            kept = {k: receipt.get(k) for k in ("check_id", "campaign_id", "decision", "reasons", "evidence")}
+            kept["ruleset_version"] = receipt.get("ruleset_version")
+        self.details = {**self.details, "contested_receipt": kept}
+        note = (
+            f"gate receipt found: {kept['decision']}"
+            if kept
+            else "the gate holds no receipt of this check about the person"
+        )
+        self._step(at, "decision_found" if kept else "decision_not_found", note)
+
+    def decide_contestation(
+        self, *, reviewer: str, outcome: ContestOutcome, reasons: str, at: datetime
+    ) -> None:
+        """The human reviewer's outcome with its reasons closes the contestation (human review → outcome).
+
+        Only the human who took it up decides; reasons are required, since the person is owed them.
+        """
+        self._check_contestation()
+        if not self.details.get("reviewer"):
+            raise RequestError(f"request {self.id} has no human reviewer yet: take it up first")
+        if self.details["reviewer"] != reviewer:
+            raise RequestError(f"request {self.id} is under review by {self.details['reviewer']}")
+        if not reasons.strip():
+            raise RequestStepRefusedError([("reasons", "the person is owed the reasons of the outcome")])
+        text = reasons.strip()
+        self.details = {
+            **self.details,
+            "outcome": outcome.value,
+            "reasons": text,
+            "decided_at": at.isoformat(),
+        }
+        decision = self.details.get("decision") or {}
+        self.events.append(
+            ContestationDecided(
+                request_id=self.id,
+                contact_id=self.contact_id,
+                outcome=outcome.value,
+                reasons_sha256=hashlib.sha256(text.encode()).hexdigest(),
+                decision_kind=str(decision.get("kind", DecisionKind.OTHER.value)),
+                check_id=decision.get("check_id"),
+                at=at,
+            )
+        )
+        self.complete(at=at, note=f"human review: {outcome.value}")
+
+    def forget_point_of_view(self, *, at: datetime) -> bool:
+        """Drops the person's own words from a contestation at their erasure (the outcome stays)."""
+        if self.kind is not RequestKind.CONTESTATION or not self.details.get("point_of_view"):
+            return False
+        self.details = {**self.details, "point_of_view": None}
+        self._step(at, "point_of_view_erased", "the person's statement went with their erasure")
+        return True
+
+    def _check_contestation(self) -> None:
+        if self.kind is not RequestKind.CONTESTATION:
+            raise RequestError(f"a {self.kind.value} request is not a contestation")
+        self._check_open()
 
     def _completed(self, at: datetime) -> RequestCompleted:
         return RequestCompleted(

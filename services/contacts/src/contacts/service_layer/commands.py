@@ -19,7 +19,7 @@ from contacts.domain.model import (
     Purchase,
     Relationship,
 )
-from contacts.domain.requests import RequestKind
+from contacts.domain.requests import ContestOutcome, RequestKind
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,8 @@ class ReceiveRequest:
     contact_id: str | None = None
     email: str | None = None
     phone: str | None = None
+    #: A restriction's `grounds`; a contestation's `decision` and `point_of_view` (see the request).
+    details: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -204,3 +206,49 @@ class ReportOverdue:
     actor: str
     now: datetime
     limit: int = 500
+
+
+@dataclass(frozen=True)
+class RestrictProcessing:
+    """Restrict the processing of the request's contact on the request's grounds (Art. 18(1))."""
+
+    actor: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class LiftRestriction:
+    """Lift the restriction a request obtained, the person informed beforehand (Art. 18(3))."""
+
+    actor: str
+    request_id: str
+    reason: str
+    informed_at: datetime | None
+    informed_by: str | None
+
+
+@dataclass(frozen=True)
+class StartHumanReview:
+    """A human (the actor) takes up a contested automated decision (Art. 22(3))."""
+
+    actor: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class DecideContestation:
+    """The human reviewer (the actor) decides a contestation with reasons (Art. 22(3))."""
+
+    actor: str
+    request_id: str
+    outcome: ContestOutcome
+    reasons: str
+
+
+@dataclass(frozen=True)
+class AttachContestedReceipt:
+    """Keep the gate's receipt of a contested check (or that there is none) with the contestation."""
+
+    actor: str
+    request_id: str
+    receipt: dict[str, Any] | None

@@ -12,8 +12,14 @@ from contacts.adapters.protection import PersonalDataVault
 from contacts.adapters.repository import CONTACT_COLUMNS, InteractionRow, contact_row
 from contacts.domain import retention
 from contacts.domain.errors import ContactNotFoundError
-from contacts.domain.model import BlindIndexes, Contact, PersonalData, Status
-from contacts.domain.requests import DataSubjectRequest, ObjectionForward, RequestKind
+from contacts.domain.model import BlindIndexes, Contact, PersonalData, RestrictionConflictError, Status
+from contacts.domain.requests import (
+    RESTRICTION_ARTICLES,
+    DataSubjectRequest,
+    ObjectionForward,
+    RequestError,
+    RequestKind,
+)
 from contacts.service_layer import commands
 from contacts.service_layer.unit_of_work import OUTBOX_COLUMNS, AbstractContactsUnitOfWork
 from shared import outbox
@@ -150,7 +156,15 @@ async def erase_contact(cmd: commands.EraseContact, uow: AbstractContactsUnitOfW
         contact = await uow.contacts.get_or_raise(cmd.contact_id, for_update=True)
         contact.erase(reason=cmd.reason, at=uow.clock())
         await uow.contacts.delete_interactions(contact.id)
+        await _forget_points_of_view(uow, contact.id)
         await uow.commit(actor=cmd.actor)
+
+
+async def _forget_points_of_view(uow: AbstractContactsUnitOfWork, contact_id: str) -> None:
+    # Because a contestation keeps the person's own words, which must go with their erasure; the
+    # decision, the reviewer and the outcome stay as the record of the human review.
+    for request in await uow.requests.of_contact(contact_id, kind=RequestKind.CONTESTATION):
+        request.forget_point_of_view(at=uow.clock())
 
 
 @dataclass
@@ -198,9 +212,12 @@ async def sweep_retention(
             if contact.status is Status.ACTIVE:
                 contact.flag_for_retention(status=status, at=cmd.now)
                 report.flagged += 1
-            if status.state == "erase":
+            if status.state == "erase" and contact.restriction is None:
+                # Because a restricted contact's data must be stored (Art. 18(2)): the person may need it
+                # for legal claims (18(1)(c)) or opposed its erasure (18(1)(b)); it waits for the lifting.
                 contact.erase(reason=f"retention {status.rule_id}", at=cmd.now)
                 await uow.contacts.delete_interactions(contact.id)
+                await _forget_points_of_view(uow, contact.id)
                 report.erased += 1
         await uow.commit(actor=cmd.actor)
     return report
@@ -365,9 +382,10 @@ async def receive_request(
     async with uow:
         contact = await _person(cmd, uow)
         request = DataSubjectRequest.receive(
-            kind=cmd.kind, contact_id=contact.id if contact else None, at=uow.clock()
+            kind=cmd.kind, contact_id=contact.id if contact else None, at=uow.clock(), details=cmd.details
         )
-        if contact is not None:
+        # A contestation stays open until a human takes it up (Art. 22(3)); the others start now.
+        if contact is not None and cmd.kind is not RequestKind.CONTESTATION:
             note = (
                 "awaiting erasure confirmations from every service"
                 if cmd.kind is RequestKind.ERASURE
@@ -413,11 +431,16 @@ async def get_request(request_id: str, uow: AbstractContactsUnitOfWork) -> DataS
 
 
 async def list_open_requests(
-    uow: AbstractContactsUnitOfWork, *, overdue_at: datetime | None = None, limit: int = 500
+    uow: AbstractContactsUnitOfWork,
+    *,
+    overdue_at: datetime | None = None,
+    kind: RequestKind | None = None,
+    limit: int = 500,
 ) -> list[DataSubjectRequest]:
-    """Returns the open requests (only those overdue at `overdue_at` when given), oldest due first."""
+    """Returns the open requests (only those overdue at `overdue_at`, or of one kind, when given), oldest
+    due first."""
     async with uow:
-        return await uow.requests.open_requests(due_before=overdue_at, limit=limit)
+        return await uow.requests.open_requests(due_before=overdue_at, kind=kind, limit=limit)
 
 
 async def complete_request(
@@ -477,3 +500,98 @@ async def report_overdue(
         ]
         await uow.commit(actor=cmd.actor)
     return reported
+
+
+# Restriction of processing (Art. 18) and contestation of an automated decision (Art. 22(3)).
+
+
+async def restrict_processing(
+    cmd: commands.RestrictProcessing, uow: AbstractContactsUnitOfWork
+) -> DataSubjectRequest:
+    """Restricts the contact's processing on the request's grounds and completes the request (one
+    transaction: ProcessingRestricted with the new gate facts, RequestCompleted). A contact already
+    restricted by another request stays under that one; the request completes saying so."""
+    async with uow:
+        request = await uow.requests.get_or_raise(cmd.request_id, for_update=True)
+        if (
+            request.kind is not RequestKind.RESTRICTION
+            or request.contact_id is None
+            or request.grounds is None
+        ):
+            raise RequestError(f"request {request.id} is not a restriction of a known contact")
+        contact = await uow.contacts.get_or_raise(request.contact_id, for_update=True)
+        try:
+            contact.restrict(request_id=request.id, grounds=request.grounds.value, at=uow.clock())
+            note = f"processing restricted ({RESTRICTION_ARTICLES[request.grounds]}): stored, not used"
+        except RestrictionConflictError as conflict:
+            note = f"already restricted: {conflict}"
+        request.complete(at=uow.clock(), note=note)
+        await uow.commit(actor=cmd.actor)
+    return request
+
+
+async def lift_restriction(
+    cmd: commands.LiftRestriction, uow: AbstractContactsUnitOfWork
+) -> DataSubjectRequest:
+    """Lifts the restriction a request obtained, once the person was informed (Art. 18(3)): the request's
+    history and RestrictionLifted (with the contact's new gate facts) in one transaction.
+
+    RequestStepRefusedError names a missing reason, information time or means; RequestError when the
+    request restricts nothing (any more)."""
+    async with uow:
+        request = await uow.requests.get_or_raise(cmd.request_id, for_update=True)
+        now = uow.clock()
+        request.record_restriction_lifted(
+            at=now, reason=cmd.reason, informed_at=cmd.informed_at, informed_by=cmd.informed_by
+        )
+        assert request.contact_id is not None and cmd.informed_at is not None
+        contact = await uow.contacts.get_or_raise(request.contact_id, for_update=True)
+        try:
+            contact.lift_restriction(request_id=request.id, informed_at=cmd.informed_at, at=now)
+        except RestrictionConflictError as conflict:
+            raise RequestError(str(conflict)) from conflict
+        await uow.commit(actor=cmd.actor)
+    return request
+
+
+async def attach_contested_receipt(
+    cmd: commands.AttachContestedReceipt, uow: AbstractContactsUnitOfWork
+) -> DataSubjectRequest:
+    """Keeps the gate's receipt of the contested check with the contestation, for the human reviewer."""
+    async with uow:
+        request = await uow.requests.get_or_raise(cmd.request_id, for_update=True)
+        request.attach_contested_receipt(receipt=cmd.receipt, at=uow.clock())
+        await uow.commit(actor=cmd.actor)
+    return request
+
+
+async def start_human_review(
+    cmd: commands.StartHumanReview, uow: AbstractContactsUnitOfWork
+) -> DataSubjectRequest:
+    """A human takes up a contestation (open → human review); the event's actor is that human."""
+    async with uow:
+        request = await uow.requests.get_or_raise(cmd.request_id, for_update=True)
+        request.start_human_review(reviewer=cmd.actor, at=uow.clock())
+        await uow.commit(actor=cmd.actor)
+    return request
+
+
+async def decide_contestation(
+    cmd: commands.DecideContestation, uow: AbstractContactsUnitOfWork
+) -> DataSubjectRequest:
+    """The reviewer who took the contestation up decides it with reasons (human review → outcome)."""
+    async with uow:
+        request = await uow.requests.get_or_raise(cmd.request_id, for_update=True)
+        request.decide_contestation(
+            reviewer=cmd.actor, outcome=cmd.outcome, reasons=cmd.reasons, at=uow.clock()
+        )
+        await uow.commit(actor=cmd.actor)
+    return request
+
+
+async def list_contestations(
+    uow: AbstractContactsUnitOfWork, *, limit: int = 500
+) -> list[DataSubjectRequest]:
+    """The human-review queue: open contestations, oldest due first."""
+    async with uow:
+        return await uow.requests.open_requests(kind=RequestKind.CONTESTATION, limit=limit)

@@ -60,6 +60,9 @@ class RightsDesk:
         later, when the last service's confirmation arrives.
         """
         request = await handlers.receive_request(cmd, self.new_uow())
+        if request.kind is RequestKind.CONTESTATION and request.contact_id is not None:
+            await self._find_contested_receipt(request, actor=cmd.actor)
+            return await handlers.get_request(request.id, self.new_uow())
         if request.contact_id is None:
             for forward in await handlers.pending_objection_forwards(self.new_uow(), request_id=request.id):
                 await self._forward(forward)
@@ -105,6 +108,29 @@ class RightsDesk:
             await self._rectify(request, actor=actor, changes=changes or commands.ContactChanges())
         elif request.kind is RequestKind.ERASURE:
             await self._erase(request, actor=actor)
+
+    async def _find_contested_receipt(self, request: DataSubjectRequest, *, actor: str) -> None:
+        # Because the human reviewer must see what the gate decided and why (Art. 22(3)): the receipt of
+        # the contested check about the person, read from the gate. A gate that does not answer leaves the
+        # contestation open without it (the reviewer asks the gate); it is never refused for that.
+        decision = request.details.get("decision") or {}
+        if decision.get("kind") != "gate_check" or request.contact_id is None:
+            return
+        try:
+            held = await self.peers.gate_data(request.contact_id)
+        except Exception:  # noqa: BLE001 - the contestation stays open; the reviewer reads the gate.
+            log.warning(
+                "the gate did not answer for a contested decision",
+                extra={"request_id": request.id},
+                exc_info=True,
+            )
+            return
+        found = next(
+            (r for r in held.get("decisions", []) if r.get("check_id") == decision.get("check_id")), None
+        )
+        await handlers.attach_contested_receipt(
+            commands.AttachContestedReceipt(actor=actor, request_id=request.id, receipt=found), self.new_uow()
+        )
 
     async def _rectify(
         self, request: DataSubjectRequest, *, actor: str, changes: commands.ContactChanges
