@@ -306,7 +306,9 @@ async def _every_event_the_gate_reads(world: World) -> None:
         "consent", "/v1/objections", {"contact_id": contact_id, "scope": "purpose", "purpose_id": purpose_id}
     )
     restriction = await world.post(
-        "contacts", "/v1/requests", {"kind": "restriction", "contact_id": contact_id, "grounds": "legal_claims"}
+        "contacts",
+        "/v1/requests",
+        {"kind": "restriction", "contact_id": contact_id, "grounds": "legal_claims"},
     )
     await world.post(
         "contacts",

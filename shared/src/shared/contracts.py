@@ -25,6 +25,10 @@ class ContactsEvents:
     REQUEST_COMPLETED: Final = "vigie.contacts.request_completed.v1"
     REQUEST_OVERDUE: Final = "vigie.contacts.request_overdue.v1"
     REQUEST_EXTENDED: Final = "vigie.contacts.request_extended.v1"
+    PROCESSING_RESTRICTED: Final = "vigie.contacts.processing_restricted.v1"
+    RESTRICTION_LIFTED: Final = "vigie.contacts.restriction_lifted.v1"
+    CONTESTATION_REVIEW_STARTED: Final = "vigie.contacts.contestation_review_started.v1"
+    CONTESTATION_DECIDED: Final = "vigie.contacts.contestation_decided.v1"
 
 
 class ConsentEvents:

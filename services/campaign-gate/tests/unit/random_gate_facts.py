@@ -115,9 +115,16 @@ def random_recipient(rng: random.Random, i: int) -> RecipientFacts:
             )
     objections = []
     if _maybe(rng, 0.06):
+        # An objection to all direct marketing, to one channel (every purpose) or to one purpose (every
+        # channel: the campaign's or another).
+        scope = rng.choice(("all", "channel", "purpose"))
         objections.append(
             Objection(
-                f"o-{i}", _instant(rng, lo, hi), rng.choice((None, rng.choice(channels))), _maybe(rng, 0.3)
+                f"o-{i}",
+                _instant(rng, lo, hi),
+                rng.choice(channels) if scope == "channel" else None,
+                _maybe(rng, 0.3),
+                rng.choice((PURPOSE, PURPOSE, "other")) if scope == "purpose" else None,
             )
         )
     send = rng.choice(SEND_TIMES)
@@ -172,6 +179,8 @@ def random_recipient(rng: random.Random, i: int) -> RecipientFacts:
         timezone=rng.choice(ZONES),
         marketing_messages_received=rng.choice((0, 1, 2, 5)),
         stop_pub=_maybe(rng, 0.2),
+        restricted=(restricted := _maybe(rng, 0.02)),
+        restriction_request_id=f"req-{i}" if restricted and _maybe(rng, 0.9) else None,
     )
 
 

@@ -641,6 +641,7 @@ REVIEW_CASES: list[ReviewCase] = [
         "health purchases",
     ),
     ReviewCase("DISC-07", Outcome.NEEDS_REVIEW, campaign(automated_significant_decision=True), "automated"),
+    ReviewCase("RIGHTS-02", Outcome.BLOCK, campaign(automated_significant_decision=True), "no contest route"),
     ReviewCase(
         "DISC-08",
         Outcome.NEEDS_REVIEW,

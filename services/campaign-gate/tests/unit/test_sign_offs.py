@@ -132,6 +132,8 @@ def test_every_campaign_rule_that_can_ask_for_review_has_its_own_grounds() -> No
         "PAR-02",
         "PAR-03",
         "PAR-04",
+        # Issue 19, rights: only blocks.
+        "RIGHTS-02",
     }
     assert reviewing - set(review.SIGN_OFF_GROUNDS) == set()
     assert all(g.bases and len(set(g.bases)) == len(g.bases) for g in review.SIGN_OFF_GROUNDS.values())
@@ -192,6 +194,7 @@ FULL = schemas.CampaignFields(
     large_scale_profiling=True,
     combines_datasets=True,
     automated_significant_decision=True,
+    contest_route="https://acme.example/contest (contacts' contestation requests)",
     manipulative_design=True,
     art9_explicit_consent_only=True,
     dpia_reference="DPIA-1",

@@ -609,7 +609,12 @@ async def test_objections_are_matched_by_email_phone_or_blind_index_for_a_reimpo
         index = indexer.phone(phone)
         assert objection["blind_indexes"] == [index]
         by_phone = await client.get("/v1/objections", params={"phone": phone}, headers=auth("marketer"))
-        assert by_phone.status_code == 200 and by_phone.json()["items"][0]["scope"] == "phone_human"
+        assert by_phone.status_code == 200
+        assert {k: by_phone.json()["items"][0][k] for k in ("scope", "channel", "purpose_id")} == {
+            "scope": "channel",
+            "channel": "phone_human",
+            "purpose_id": None,
+        }
         by_index = await client.get("/v1/objections", params={"blind_index": index}, headers=INTEGRATOR)
         assert [o["objection_id"] for o in by_index.json()["items"]] == [objection["objection_id"]]
         other = indexer.email(f"nobody.{uuid.uuid4().hex[:6]}@example.org")

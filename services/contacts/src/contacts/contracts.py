@@ -15,6 +15,12 @@ REQUEST_RECEIVED = ContactsEvents.REQUEST_RECEIVED
 REQUEST_COMPLETED = ContactsEvents.REQUEST_COMPLETED
 REQUEST_OVERDUE = ContactsEvents.REQUEST_OVERDUE
 REQUEST_EXTENDED = ContactsEvents.REQUEST_EXTENDED
+#: Art. 18: a contact's processing restricted, then lifted (both carry the new gate facts).
+PROCESSING_RESTRICTED = ContactsEvents.PROCESSING_RESTRICTED
+RESTRICTION_LIFTED = ContactsEvents.RESTRICTION_LIFTED
+#: Art. 22(3): a contested automated decision taken up by a human, then decided with reasons.
+CONTESTATION_REVIEW_STARTED = ContactsEvents.CONTESTATION_REVIEW_STARTED
+CONTESTATION_DECIDED = ContactsEvents.CONTESTATION_DECIDED
 
 #: What contacts reads: erasure confirmations of the data-subject requests (consent, campaign-gate), and
 #: its own topic for the audit-log's confirmation order.

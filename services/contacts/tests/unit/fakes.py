@@ -139,6 +139,13 @@ class FakeRequestRepository(AbstractRequestRepository):
             raise RequestNotFoundError(request_id)
         return self._seen.setdefault(request_id, copy.deepcopy(self._requests[request_id]))
 
+    async def of_contact(self, contact_id: str, *, kind: RequestKind) -> list[DataSubjectRequest]:
+        found = sorted(
+            (r for r in self._requests.values() if r.contact_id == contact_id and r.kind is kind),
+            key=lambda r: r.received_at,
+        )
+        return [await self.get_or_raise(r.id) for r in found]
+
     async def open_for_contact(
         self, contact_id: str, *, kind: RequestKind | None = None, for_update: bool = False
     ) -> list[DataSubjectRequest]:

@@ -24,10 +24,10 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_gate.adapters.projection import (
-    ALL_DIRECT_MARKETING,
     CHANNEL_BITS,
     ProjectionRepository,
     _cleaned_on,
+    objection_applies,
     parse_time,
     unknown_recipient,
 )
@@ -91,7 +91,8 @@ async def read_columns(
         "NULLIF(purchases::text, '[]') AS purchases, "
         "NULLIF(contracts::text, '[]') AS contracts, NULLIF(call_attempts::text, '[]') AS call_attempts, "
         "last_call_refusal_at, "
-        "phone_collection::text, stop_pub FROM gate_contacts WHERE contact_id = ANY($1::text[])",
+        "phone_collection::text, stop_pub, restricted, restriction_request_id "
+        "FROM gate_contacts WHERE contact_id = ANY($1::text[])",
         ids,
         _KIND_VALUES,
         _RELATIONSHIP_VALUES,
@@ -127,24 +128,32 @@ async def read_columns(
         ch.value,
     )
 
-    # (objection id, at, applies to the channel, matched by another record's hash), as `_chunk` lists them.
+    # (objection id, at, applies to the channel and purpose, matched by another record's hash), as
+    # `_chunk` lists them.
+    def applies_here(r: Any) -> bool:
+        return objection_applies(
+            r["scope"], r["channel"], r["purpose_id"], to_channel=ch, to_purpose=campaign.purpose_id
+        )
+
     objections: dict[str, list[tuple[str, datetime, bool, bool]]] = defaultdict(list)
     for r in await conn.fetch(
-        "SELECT objection_id, contact_id, scope, at FROM gate_objections WHERE contact_id = ANY($1::text[])",
+        "SELECT objection_id, contact_id, scope, channel, purpose_id, at FROM gate_objections "
+        "WHERE contact_id = ANY($1::text[])",
         ids,
     ):
-        applies = r["scope"] == ALL_DIRECT_MARKETING or r["scope"] == ch.value
+        applies = applies_here(r)
         objections[r["contact_id"]].append((r["objection_id"], r["at"], applies, False))
     hits: dict[str, list[tuple[SuppressionKind, datetime, str]]] = defaultdict(list)
     if all_indexes:
         by_index: dict[str, list[tuple[str | None, str, datetime, bool]]] = defaultdict(list)
         for r in await conn.fetch(
-            "SELECT o.objection_id, o.contact_id, o.scope, o.at, i.blind_index FROM gate_objections o "
+            "SELECT o.objection_id, o.contact_id, o.scope, o.channel, o.purpose_id, o.at, i.blind_index "
+            "FROM gate_objections o "
             "JOIN gate_objection_indexes i ON i.objection_id = o.objection_id "
             "WHERE i.blind_index = ANY($1::text[])",
             all_indexes,
         ):
-            applies = r["scope"] == ALL_DIRECT_MARKETING or r["scope"] == ch.value
+            applies = applies_here(r)
             by_index[r["blind_index"]].append((r["contact_id"], r["objection_id"], r["at"], applies))
         by_index_hits: dict[str, list[tuple[SuppressionKind, datetime, str]]] = defaultdict(list)
         for r in await conn.fetch(
@@ -412,6 +421,12 @@ class _Columns:
         }
         for name in _REF_NAMES:
             self.values[name] = none.copy()
+        # Rights (section R): the Art. 18 restriction, cited by its request.
+        restricted = np.array(col["restricted"], dtype=bool)
+        self.values["restricted"] = restricted
+        for i in np.flatnonzero(restricted).tolist():
+            request_id = col["restriction_request_id"][i]
+            self.values["restriction_ref"][i] = f"restriction:{request_id}" if request_id else None
         self.where = {cid: i for i, cid in enumerate(self.ids)}
 
     def consents(self, consents: Sequence[Any]) -> None:
@@ -558,6 +573,8 @@ _CONTACT_FIELDS = (
     "last_call_refusal_at",
     "phone_collection",
     "stop_pub",
+    "restricted",
+    "restriction_request_id",
 )
 _CONSENT_FIELDS = (
     "contact_id",

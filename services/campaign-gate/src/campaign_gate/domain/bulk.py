@@ -76,6 +76,7 @@ _REFS = frozenset(
         "consent_ref",
         "notice_ref",
         "broker_ref",
+        "restriction_ref",
     )
 )
 
@@ -173,6 +174,9 @@ class RecipientColumns:
     consent_ref: np.ndarray
     notice_ref: np.ndarray
     broker_ref: np.ndarray
+    # Rights (section R): the Art. 18 restriction and its evidence.
+    restricted: np.ndarray
+    restriction_ref: np.ndarray
     timezones: tuple[str | None, ...] = ("Europe/Paris",)
 
     def __len__(self) -> int:
@@ -629,6 +633,8 @@ _RET_02 = "Customer data kept 3 years from the end of the commercial relationshi
 
 #: The vectorised twin of each recipient-scope row, keyed by the row's scalar `evaluate` (the test oracle).
 VECTORISED: dict[Callable[..., object], Callable[[_Derived], Hits]] = {
+    # R. Data-subject rights.
+    rules.rights_01: lambda d: _one(_B, rules.RESTRICTED_MESSAGE, "restriction_ref")(d.col.restricted),
     rules.no_channel_address: lambda d: [
         Hit(_B, ~d.col.has_address, f"No {d.c.channel.value} address is on record for this contact.")
     ],

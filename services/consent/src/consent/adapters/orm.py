@@ -97,6 +97,9 @@ objections = sa.Table(
     sa.Column("blind_indexes", sa.JSON, nullable=False),
     #: `ObjectionReason`: the person's objection, or the suppression entry kept at an erasure (from 0003).
     sa.Column("reason", sa.String(32), nullable=False, server_default="objection"),
+    #: `ObjectionScope` is `channel`: the channel; `purpose`: the register purpose (from 0006).
+    sa.Column("channel", sa.String(32), nullable=True),
+    sa.Column("purpose_id", sa.String(64), nullable=True),
 )
 
 #: One row per (blind index, objection), so that a re-import is matched by index lookup (UNI-02).

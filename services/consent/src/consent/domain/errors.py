@@ -197,11 +197,22 @@ class RawIpAddressError(ConsentError):
 
 
 class InvalidObjectionScopeError(ConsentError):
-    """The objection scope is neither all direct marketing nor a known channel."""
+    """The objection scope is none of all direct marketing, channel or purpose (nor a channel)."""
 
     def __init__(self, scope: str) -> None:
-        super().__init__(f"objection scope {scope!r} is neither 'all_direct_marketing' nor a channel")
+        super().__init__(
+            f"objection scope {scope[:40]!r} is none of 'all_direct_marketing' ('all'), 'channel', 'purpose'"
+        )
         self.scope = scope
+        self.problem_extra = {
+            "errors": [
+                {
+                    "field": "scope",
+                    "message": "one of all_direct_marketing (all), channel, purpose",
+                    "type": "OBJ-01",
+                }
+            ]
+        }
 
 
 # Notices.
@@ -332,3 +343,7 @@ class ContractTermsError(RuleProblemsError):
 
 class BreachStepConflictError(ConsentError):
     """The step does not fit the breach's state (notified twice, communication already recorded)."""
+
+
+class ObjectionScopeError(RuleProblemsError):
+    """An objection's channel or purpose does not match its scope (rules OBJ-02, OBJ-03)."""

@@ -34,6 +34,8 @@ contacts = sa.Table(
     #: The latest outbound call attempts (ISO times, oldest first).
     sa.Column("call_attempts", sa.JSON, nullable=True),
     sa.Column("last_call_refusal_at", UtcDateTime, nullable=True),
+    #: {request_id, grounds, since} while processing is restricted (Art. 18), else NULL (from 0007).
+    sa.Column("restriction", sa.JSON, nullable=True),
     #: The per-contact data key wrapped by a key-encryption key; deleting it shreds `personal_data`,
     #: which seals the person's identifiers and the free-form attributes (no plaintext column for them).
     sa.Column("wrapped_key", sa.LargeBinary, nullable=True),
@@ -102,6 +104,8 @@ data_subject_requests = sa.Table(
     sa.Column("overdue_reported_at", UtcDateTime, nullable=True),
     sa.Column("completed_at", UtcDateTime, nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
+    #: A restriction's grounds and lifting, a contestation's decision, review and outcome (from 0007).
+    sa.Column("details", sa.JSON, nullable=True),
     sa.Index("ix_data_subject_requests_status_due", "status", "due_at"),
 )
 

@@ -21,6 +21,10 @@ _TYPES: dict[type, str] = {
     requests.RequestCompleted: contracts.REQUEST_COMPLETED,
     requests.RequestOverdue: contracts.REQUEST_OVERDUE,
     requests.RequestExtended: contracts.REQUEST_EXTENDED,
+    events.ProcessingRestricted: contracts.PROCESSING_RESTRICTED,
+    events.RestrictionLifted: contracts.RESTRICTION_LIFTED,
+    requests.ContestationReviewStarted: contracts.CONTESTATION_REVIEW_STARTED,
+    requests.ContestationDecided: contracts.CONTESTATION_DECIDED,
 }
 
 

@@ -29,6 +29,7 @@ from contacts.domain.model import (
     PhoneCollection,
     Purchase,
     Relationship,
+    Restriction,
     Status,
 )
 
@@ -189,6 +190,7 @@ def contact_row(
         "contracts": [c.as_dict() for c in contact.contracts],
         "call_attempts": [t.isoformat() for t in contact.call_attempts],
         "last_call_refusal_at": contact.last_call_refusal_at,
+        "restriction": contact.restriction.as_dict() if contact.restriction else None,
         "wrapped_key": wrapped,
         "personal_data": ciphertext,
         "email_index": None if contact.status is Status.ERASED else contact.indexes.email,
@@ -485,11 +487,20 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
             ],
             call_attempts=[datetime.fromisoformat(t) for t in row["call_attempts"] or []],
             last_call_refusal_at=row["last_call_refusal_at"],
+            restriction=_restriction_of(row["restriction"]),
             status=Status(row["status"]),
             version=row["version"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
+
+
+def _restriction_of(value: Any) -> Restriction | None:
+    if not value:
+        return None
+    return Restriction(
+        request_id=value["request_id"], grounds=value["grounds"], since=datetime.fromisoformat(value["since"])
+    )
 
 
 class AbstractRequestRepository(abc.ABC):
@@ -522,6 +533,10 @@ class AbstractRequestRepository(abc.ABC):
         self, *, due_before: datetime | None = None, kind: rq.RequestKind | None = None, limit: int = 500
     ) -> list[rq.DataSubjectRequest]:
         """Returns open requests, oldest due first, optionally only those due before a time or of one kind."""
+
+    @abc.abstractmethod
+    async def of_contact(self, contact_id: str, *, kind: rq.RequestKind) -> list[rq.DataSubjectRequest]:
+        """Returns every request of one kind about a contact, open or closed, oldest first (for update)."""
 
     @abc.abstractmethod
     def add_forward(self, forward: rq.ObjectionForward) -> None:
@@ -589,6 +604,14 @@ class SqlAlchemyRequestRepository(AbstractRequestRepository):
         if kind is not None:
             query = query.where(c.kind == kind.value)
         rows = (await self._session.execute(query.order_by(c.due_at, c.id).limit(limit))).mappings()
+        return [self._track(row) for row in rows]
+
+    async def of_contact(self, contact_id: str, *, kind: rq.RequestKind) -> list[rq.DataSubjectRequest]:
+        c = orm.data_subject_requests.c
+        query = sa.select(orm.data_subject_requests).where(c.contact_id == contact_id, c.kind == kind.value)
+        if self._postgres:
+            query = query.with_for_update()
+        rows = (await self._session.execute(query.order_by(c.received_at))).mappings()
         return [self._track(row) for row in rows]
 
     def add_forward(self, forward: rq.ObjectionForward) -> None:
@@ -692,6 +715,7 @@ def _request_row(request: rq.DataSubjectRequest) -> dict[str, Any]:
         "overdue_reported_at": request.overdue_reported_at,
         "completed_at": request.completed_at,
         "version": request.version,
+        "details": request.details or None,
     }
 
 
@@ -712,4 +736,5 @@ def _request_of(row: Any) -> rq.DataSubjectRequest:
         overdue_reported_at=row["overdue_reported_at"],
         completed_at=row["completed_at"],
         version=row["version"],
+        details=dict(row["details"] or {}),
     )

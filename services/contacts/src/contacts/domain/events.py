@@ -69,3 +69,27 @@ class ContactErased:
     reason: str
     at: datetime
     blind_indexes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ProcessingRestricted:
+    """Processing of the contact is restricted (Art. 18(1) GDPR) under a data-subject request: stored,
+    never used for marketing; `grounds` names the point of Art. 18(1), `facts` are the new gate facts."""
+
+    contact_id: str
+    request_id: str
+    grounds: str
+    at: datetime
+    facts: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RestrictionLifted:
+    """The restriction a request obtained is lifted; the person was informed at `informed_at`, before
+    (Art. 18(3)). `facts` are the new gate facts."""
+
+    contact_id: str
+    request_id: str
+    informed_at: datetime
+    at: datetime
+    facts: dict[str, Any]

@@ -216,6 +216,24 @@ def add_years(day: date, years: int) -> date:
 
 
 @dataclass(frozen=True)
+class Restriction:
+    """The restriction of processing the person obtained (Art. 18 GDPR): the data is stored, not used
+    (marketing included), until it is lifted after the person was informed (Art. 18(3))."""
+
+    request_id: str
+    grounds: str
+    since: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        """Returns the restriction as the facts carry it."""
+        return {"request_id": self.request_id, "grounds": self.grounds, "since": self.since.isoformat()}
+
+
+class RestrictionConflictError(Exception):
+    """The contact is already restricted by another request, or not by this one (lifting)."""
+
+
+@dataclass(frozen=True)
 class Origin:
     """How the data was obtained: from the person, or from a source such as a broker or partner."""
 
@@ -249,6 +267,8 @@ class Contact:
     #: The latest outbound call attempts, oldest first (at most CALL_ATTEMPTS_KEPT).
     call_attempts: list[datetime] = field(default_factory=list)
     last_call_refusal_at: datetime | None = None
+    #: Set while processing is restricted (Art. 18): the gate blocks every send (RIGHTS-01).
+    restriction: Restriction | None = None
     status: Status = Status.ACTIVE
     version: int = 1
     created_at: datetime | None = None
@@ -529,10 +549,51 @@ class Contact:
         self.contracts = []
         self.call_attempts = []
         self.last_call_refusal_at = None
+        self.restriction = None
         self.status = Status.ERASED
         self._touch(at)
         self.events.append(
             events.ContactErased(contact_id=self.id, reason=reason, at=at, blind_indexes=blind_indexes)
+        )
+
+    def restrict(self, *, request_id: str, grounds: str, at: datetime) -> None:
+        """Restricts processing under a request (Art. 18(1)) and records ProcessingRestricted.
+
+        RestrictionConflictError when another request already restricts it (the first one holds).
+        """
+        self.check_not_erased()
+        if self.restriction is not None:
+            if self.restriction.request_id == request_id:
+                return
+            raise RestrictionConflictError(f"already restricted by request {self.restriction.request_id}")
+        self.restriction = Restriction(request_id=request_id, grounds=grounds, since=at)
+        self._touch(at)
+        self.events.append(
+            events.ProcessingRestricted(
+                contact_id=self.id,
+                request_id=request_id,
+                grounds=grounds,
+                at=at,
+                facts=self.gate_facts(at=at),
+            )
+        )
+
+    def lift_restriction(self, *, request_id: str, informed_at: datetime, at: datetime) -> None:
+        """Lifts the restriction a request obtained, the person informed beforehand (Art. 18(3)); records
+        RestrictionLifted."""
+        self.check_not_erased()
+        if self.restriction is None or self.restriction.request_id != request_id:
+            raise RestrictionConflictError(f"request {request_id} does not restrict contact {self.id}")
+        self.restriction = None
+        self._touch(at)
+        self.events.append(
+            events.RestrictionLifted(
+                contact_id=self.id,
+                request_id=request_id,
+                informed_at=informed_at,
+                at=at,
+                facts=self.gate_facts(at=at),
+            )
         )
 
     def majority_on(self) -> date | None:
@@ -578,6 +639,7 @@ class Contact:
             "last_call_refusal_at": _iso(self.last_call_refusal_at),
             "phone_collection": self.phone_collection.as_dict() if self.phone_collection else None,
             "stop_pub": self.stop_pub,
+            "restriction": self.restriction.as_dict() if self.restriction else None,
             "channels": channels,
             "email_index": self.indexes.email,
             "phone_index": self.indexes.phone,

@@ -41,3 +41,5 @@ ContactReader = Annotated[Principal, Depends(require_roles("integrator", "admin"
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 #: The DPO's tools, which file and follow data-subject requests.
 DpoTools = Annotated[Principal, Depends(require_roles("integrator", "admin"))]
+#: A human who reviews contested automated decisions (Art. 22(3)): the DPO or legal reviewer.
+HumanReviewer = Annotated[Principal, Depends(require_roles("reviewer", "admin"))]
