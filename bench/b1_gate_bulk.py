@@ -224,6 +224,8 @@ def to_columns(rows: dict[str, np.ndarray]) -> bulk.RecipientColumns:
         # Issue 19: no partner, no tracking in this campaign (RENT-01 and TRACK-01 do not run).
         partner_coverage=np.zeros(n, dtype=np.int8),
         tracking_consent=false,
+        # Issue 19, rights: no restricted recipient (RIGHTS-01 runs, blocks no one).
+        restricted=false,
         **{name: none for name in bulk.REF_COLUMNS},
     )
 
