@@ -117,13 +117,19 @@ async def test_one_trace_from_an_http_request_through_the_relay_and_kafka_into_o
             if s.parent and s.parent.span_id == _span_id(consent_span)
         ]
         assert any((s.attributes or {}).get("db.system") for s in children)
-        # The audit log applies a batch: the batch's span links to the request's trace.
-        batches = [
-            s
+        # The audit log applies a batch: the record's span (in the request's trace) links to the span of
+        # the batch that applied it. The batch's own links to the writers' traces stop at 128, and in a
+        # full suite this group's first batch holds every earlier test's records, so they are not
+        # asserted here (tests/unit covers them).
+        batches = {
+            s.context.span_id: s
             for s in exporter.get_finished_spans()
             if (s.attributes or {}).get("messaging.batch.message_count")
             and (s.attributes or {}).get("messaging.consumer.group.name") == f"audit-{suffix}"
+        }
+        [applied_in] = [
+            batches[link.context.span_id] for link in audit_span.links if link.context.span_id in batches
         ]
-        assert any(link.context.trace_id == trace_id for s in batches for link in s.links)
+        assert applied_in.context.trace_id != trace_id
     finally:
         shutdown_tracing()
