@@ -235,6 +235,9 @@ def _browse(urls: dict[str, str], seeded: Seeded, shots: Path) -> dict[str, Path
             expect(row).to_contain_text("needs_review")
             b.go(f"/campaigns/{seeded.review_campaign}")
             expect(page.locator("fieldset.sign-off[data-rule='ELEC-12']")).to_contain_text("non-commercial")
+            # The reviewer reads the study's answers beside the STUDY sign-offs they ask for.
+            expect(page.locator("#study tr[data-question='target']")).to_contain_text("criteria")
+            expect(page.locator("fieldset.sign-off[data-rule='STUDY-01']")).to_be_visible()
             page.click("#approve")  # nothing filled: the page names the fields before anything is sent
             expect(page.locator(".field-error").first).to_be_visible()
             _sign_off_every_rule(page)
@@ -252,6 +255,7 @@ def _browse(urls: dict[str, str], seeded: Seeded, shots: Path) -> dict[str, Path
             page.click("#approve")
             expect(page.locator("#campaign-status")).to_have_text("approved")
             expect(page.locator("#review-record")).to_contain_text("reviewer-dan")
+            expect(page.locator("#sign-offs")).to_contain_text("STUDY-01")
             main["reviewer"] = b.shot("reviewer-campaign-approved")
 
             # --- Marketer: run a check with pasted ids, follow its progress, read the summary, download.
