@@ -9,6 +9,7 @@ from shared.auth import CompositeTokenVerifier, build_token_verifier
 from shared.tracing import setup_tracing
 
 from console.adapters.apis import AbstractApis, HttpApis
+from console.adapters.oidc import OidcTokenClient
 from console.service_layer.checks import CheckJobs
 from console.settings import ConsoleSettings
 
@@ -21,6 +22,8 @@ class Console:
     apis: AbstractApis
     jobs: CheckJobs
     verifier: CompositeTokenVerifier
+    #: The identity provider's token endpoint, when sign-in runs the OIDC code flow.
+    oidc: OidcTokenClient | None = None
 
     async def aclose(self) -> None:
         """Stops the checks still streaming and closes the connection pools."""
@@ -44,5 +47,22 @@ def bootstrap(settings: ConsoleSettings | None = None) -> Console:
         long_timeout=settings.verify_timeout_seconds,
     )
     return Console(
-        settings=settings, apis=apis, jobs=CheckJobs(apis), verifier=build_token_verifier(settings)
+        settings=settings,
+        apis=apis,
+        jobs=CheckJobs(apis),
+        verifier=build_token_verifier(settings),
+        oidc=oidc_token_client(settings),
+    )
+
+
+def oidc_token_client(settings: ConsoleSettings) -> OidcTokenClient | None:
+    """Returns the token-endpoint client of the OIDC code flow, or None when it is not configured."""
+    if not (settings.oidc_enabled() and settings.oidc_token_endpoint):
+        return None
+    secret = settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else None
+    return OidcTokenClient(
+        settings.oidc_token_endpoint,
+        client_id=settings.oidc_client_id,
+        client_secret=secret,
+        timeout=settings.api_timeout_seconds,
     )

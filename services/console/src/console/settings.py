@@ -28,8 +28,19 @@ class ConsoleSettings(ServiceSettings):
     #: Seconds the console waits for a service (a full log verification may take longer: see verify).
     api_timeout_seconds: float = 30.0
     verify_timeout_seconds: float = 600.0
-    #: Where "Sign in with your identity provider" sends the browser (production); none: token only.
+    #: Where "Sign in with your identity provider" sends the browser when the provider hands tokens out
+    #: itself (a plain redirect); the OIDC settings below run the code flow instead. None: token only.
     idp_login_url: str | None = None
+    #: OpenID Connect authorization-code flow with PKCE (production): the provider's endpoints, this
+    #: console's client id and (confidential client) secret, and the callback URL registered with it
+    #: (`https://<console>/login/callback`; derived from the request when unset). The access token the
+    #: provider issues must be one the services accept (VIGIE_JWT_JWKS_URL, issuer, audience, scopes).
+    oidc_authorization_endpoint: str | None = None
+    oidc_token_endpoint: str | None = None
+    oidc_client_id: str = "vigie-console"
+    oidc_client_secret: SecretStr | None = None
+    oidc_redirect_uri: str | None = None
+    oidc_scope: str = "openid"
     #: Sends the session cookie over HTTPS only; on by default outside the local and test profiles.
     cookie_secure: bool | None = None
     #: Lifetime of the session cookie; the token's own expiry still applies on every call.
@@ -38,6 +49,10 @@ class ConsoleSettings(ServiceSettings):
     csrf_secret: SecretStr = SecretStr(f"{PLACEHOLDER_MARK}-console-csrf-key-0123456789")
     #: Contact ids one check form accepts (pasted or uploaded).
     max_check_ids: int = 100_000
+
+    def oidc_enabled(self) -> bool:
+        """Tells whether sign-in runs the OIDC code flow (both endpoints configured)."""
+        return bool(self.oidc_authorization_endpoint and self.oidc_token_endpoint)
 
     def secure_cookie(self) -> bool:
         """Tells whether the session cookie carries `Secure`."""
