@@ -34,7 +34,7 @@ class ConsoleSettings(ServiceSettings):
     #: OpenID Connect authorization-code flow with PKCE (production): the provider's endpoints, this
     #: console's client id and (confidential client) secret, and the callback URL registered with it
     #: (`https://<console>/login/callback`; derived from the request when unset). The access token the
-    #: provider issues must be one the services accept (VIGIE_JWT_JWKS_URL, issuer, audience, scopes).
+    #: provider issues must be one the services accept (VIGIE_JWKS_URL, issuer, audience, scopes).
     oidc_authorization_endpoint: str | None = None
     oidc_token_endpoint: str | None = None
     oidc_client_id: str = "vigie-console"
