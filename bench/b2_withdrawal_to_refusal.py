@@ -15,7 +15,17 @@ Baseline, same run and broker: a bare produce → consume of one record by an ai
 Not included: consent's own HTTP call and outbox relay before the event reaches Kafka (B2's full
 interval starts at the withdrawal call's 200), nor the 100 withdrawals/s + 1M-recipient background load.
 
-`python -m bench.b2_withdrawal_to_refusal [--trials 200]`
+Under load (`--under-import ROWS`, issue 14): the contacts service runs under uvicorn against the same
+PostgreSQL server and Kafka (relay on, its import spread over a process pool, as
+`bench.b_contacts_import` runs it) and receives one `POST /v1/contacts:import` of ROWS rows once the
+gate has caught up; the trials start when the gate has applied `--warmup` of the import's events, so
+its projection ingests them while the trials run. Each trial is then preceded by one baseline
+measurement (same load). Also reported: the import events the gate applied during the trials (its
+`contacts.events` offsets), whether the import was still running when the trials ended, refusals
+other than UNI-03 (a stale gate fails closed: GATE_STALE), and the load average before, during and
+after the trials.
+
+`python -m bench.b2_withdrawal_to_refusal [--trials 200] [--under-import 100000]`
 """
 
 from __future__ import annotations
@@ -46,10 +56,117 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-async def _bench(args: argparse.Namespace) -> dict:
+def _loadavg() -> list[str]:
+    return Path("/proc/loadavg").read_text().split()[:3]
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    return {
+        "p50": round(_pct(values, 0.5), 2),
+        "p95": round(_pct(values, 0.95), 2),
+        "p99": round(_pct(values, 0.99), 2),
+        "max": round(max(values), 2),
+    }
+
+
+class _Import:
+    """The contacts service under uvicorn, same PostgreSQL server and Kafka, and one bulk import
+    running against it (`--under-import`): the load B2 is measured under."""
+
+    def __init__(self, admin: str, kafka: str, secret: str, run: Path, rows: int) -> None:
+        self.admin, self.kafka, self.secret, self.run, self.rows = admin, kafka, secret, run, rows
+        self.pid: Path | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.started = 0.0
+        self.seconds: float | None = None
+
+    async def start_service(self) -> None:
+        """Creates and migrates contacts' database and starts the service (relay on)."""
+        from shared.migrations import upgrade
+
+        from bench.b6_http_write import _create_db, _start
+        from infra._proc import free_port, wait_for_port
+
+        url = await _create_db(self.admin, f"b2_contacts_{uuid.uuid4().hex[:6]}")
+        await asyncio.to_thread(upgrade, ROOT / "services" / "contacts", url)
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
+            "VIGIE_PROFILE": "test",
+            "VIGIE_JWT_SECRET": self.secret,
+            "CONTACTS_DATABASE_URL": url,
+            "VIGIE_LOG_LEVEL": "WARNING",
+            "CONTACTS_IMPORT_BATCH_ROWS": "2000",
+            "CONTACTS_RETENTION_SWEEP_INTERVAL_SECONDS": "0",
+            "CONTACTS_IMPORT_WORKERS": "0",
+        }
+        self.port = free_port()
+        self.pid = _start(
+            ["contacts.main:app", "--factory", "--port", str(self.port)], env, self.run, "contacts"
+        )
+        await asyncio.to_thread(wait_for_port, self.port, timeout=60, log=self.run / "contacts.log")
+
+    def begin(self) -> None:
+        """Sends the import (one NDJSON body of `rows` rows, as bench.b_contacts_import makes them)."""
+        import httpx
+        import orjson
+        from shared.auth import issue_local_token
+
+        from bench.b_contacts_import import make_rows
+
+        _, rows = make_rows(self.rows, existing=0)
+        body = b"\n".join(orjson.dumps(r) for r in rows)
+        token = issue_local_token(
+            secret=self.secret,
+            issuer="vigie-local",
+            audience="vigie",
+            roles=["integrator"],
+            subject="bench",
+            ttl_seconds=3600,
+        )
+        headers = {"Authorization": f"Bearer {token}", "content-type": "application/x-ndjson"}
+
+        async def post() -> dict[str, Any]:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=3600) as client:
+                response = await client.post("/v1/contacts:import", content=body, headers=headers)
+                assert response.status_code == 200, response.text[:500]
+                self.seconds = time.perf_counter() - self.started
+                return dict(response.json())
+
+        self.started = time.perf_counter()
+        self.task = asyncio.create_task(post())
+
+    async def stop(self) -> None:
+        from infra._proc import stop_pid
+
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            try:
+                await self.task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the load is being torn down
+                pass
+        if self.pid is not None:
+            stop_pid(self.pid)
+
+
+async def _applied(url: str, topic: str) -> int:
+    """Returns how many records of `topic` the gate's projection has applied (its committed offsets)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        value = await conn.fetchval(
+            "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets WHERE topic = $1", topic
+        )
+    finally:
+        await conn.close()
+    return int(value)
+
+
+async def _bench(args: argparse.Namespace, load_before: list[str]) -> dict:
     import asyncpg
     import httpx
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka import AIOKafkaProducer
     from campaign_gate import contracts
     from campaign_gate.main import create_app
     from campaign_gate.settings import CampaignGateSettings
@@ -63,6 +180,8 @@ async def _bench(args: argparse.Namespace) -> dict:
     from tests.producers import Upstream
 
     run = Path(tempfile.mkdtemp(prefix="vigie-b2-"))
+    load: _Import | None = None
+    extra: dict[str, Any] = {}
     admin = os.environ.get("VIGIE_TEST_DATABASE_URL") or local_postgres.start(run / "pg")
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or local_kafka.start(run / "kafka")
     secret = "bench-jwt-secret-0123456789abcdef0123456789"
@@ -98,6 +217,9 @@ async def _bench(args: argparse.Namespace) -> dict:
             return {"Authorization": f"Bearer {token}"}
 
         marketer, reviewer = headers("alice", "marketer"), headers("bob", "reviewer")
+        if args.under_import:
+            load = _Import(admin, kafka, secret, run, args.under_import)
+            await load.start_service()
         producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, acks="all", linger_ms=0)
         await producer.start()
 
@@ -181,9 +303,40 @@ async def _bench(args: argparse.Namespace) -> dict:
                     assert time.monotonic() < deadline, f"projection never caught up: {receipt}"
                     await asyncio.sleep(0.2)
                 check_ms = []
-                for contact_id, consent in people:
-                    assert (await decide(contact_id))["decision"] == "allow"
+                baseline: list[float] = []
+                other_refusals = stale_before = 0
+                first_refusal: list[float] = []
+                if load is not None:
+                    consumer = await _baseline_consumer(kafka, baseline_topic)
+                    applied_before_import = await _applied(url, contracts.CONTACTS_EVENTS)
+                    load.begin()
+                    while (
+                        await _applied(url, contracts.CONTACTS_EVENTS) - applied_before_import < args.warmup
+                    ):  # The trials start once the gate is ingesting the import's events.
+                        assert load.task is not None
+                        if load.task.done():
+                            load.task.result()
+                            break
+                        assert time.perf_counter() - load.started < 600, "the import's events never arrived"
+                        await asyncio.sleep(0.2)
+                    warmup_s = time.perf_counter() - load.started
+                    applied_at_start = await _applied(url, contracts.CONTACTS_EVENTS)
+                    load_at_start = _loadavg()
+                    load_samples: list[list[str]] = []
+                for i, (contact_id, consent) in enumerate(people):
+                    if load is not None:
+                        baseline.append(await _one_baseline(producer, consumer, baseline_topic, i))
+                        if i % 20 == 0:
+                            load_samples.append(_loadavg())
+                        # Under load a stale gate fails closed (GATE_STALE) until it catches up.
+                        while (await decide(contact_id))["decision"] != "allow":
+                            stale_before += 1
+                            assert time.perf_counter() - load.started < 900, "never allowed before the trial"
+                            await asyncio.sleep(0.001)
+                    else:
+                        assert (await decide(contact_id))["decision"] == "allow"
                     started = time.perf_counter()
+                    refused = False
                     await withdraw(consent)
                     while True:
                         before = time.perf_counter()
@@ -191,41 +344,53 @@ async def _bench(args: argparse.Namespace) -> dict:
                         check_ms.append((time.perf_counter() - before) * 1000)
                         elapsed = time.perf_counter() - started
                         if receipt["decision"] == "block":
-                            assert receipt["reasons"][0]["rule"] == "UNI-03", receipt
-                            ours.append(elapsed * 1000)
-                            break
+                            if not refused:
+                                first_refusal.append(elapsed * 1000)
+                                refused = True
+                            if load is None:
+                                assert receipt["reasons"][0]["rule"] == "UNI-03", receipt
+                            if any(reason["rule"] == "UNI-03" for reason in receipt["reasons"]):
+                                ours.append(elapsed * 1000)
+                                break
+                            other_refusals += 1
+                            assert elapsed < 30, "withdrawal never refused with UNI-03"
+                            await asyncio.sleep(0.001)
+                            continue
                         if elapsed > LATE_SECONDS:
                             late_allows += 1
                         assert elapsed < 30, "withdrawal never refused"
                         await asyncio.sleep(0.001)
+                if load is not None:
+                    assert load.task is not None
+                    applied_at_end = await _applied(url, contracts.CONTACTS_EVENTS)
+                    extra = {
+                        "under_import": {
+                            "rows": args.under_import,
+                            "trials_started_after_import_began_s": round(warmup_s, 2),
+                            "import_events_applied_by_gate_during_trials": applied_at_end - applied_at_start,
+                            "import_events_applied_by_gate_before_trials": applied_at_start
+                            - applied_before_import,
+                            "import_still_running_when_trials_ended": not load.task.done(),
+                            "import_seconds": round(load.seconds, 2) if load.seconds is not None else None,
+                            "trials_seconds": round(time.perf_counter() - load.started - warmup_s, 2),
+                        },
+                        "loadavg_at_trials_start": load_at_start,
+                        "loadavg_during_trials": load_samples,
+                        "loadavg_at_trials_end": _loadavg(),
+                        "refusals_other_than_uni03_after_withdrawal": other_refusals,
+                        "refusals_before_withdrawal_(gate_stale)": stale_before,
+                        "first_refusal_any_rule_ms": _stats(first_refusal),
+                    }
+                    await consumer.stop()
+                    await load.stop()
 
-        consumer = AIOKafkaConsumer(
-            baseline_topic,
-            bootstrap_servers=kafka,
-            group_id=f"b2-base-{uuid.uuid4().hex}",
-            auto_offset_reset="latest",
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-        )
-        await consumer.start()
-        while not consumer.assignment():
-            await consumer.getmany(timeout_ms=100)
-        for tp in consumer.assignment():
-            await consumer.seek_to_end(tp)
-        baseline: list[float] = []
-        for i in range(args.trials):
-            key = f"k{i}".encode()
-            started = time.perf_counter()
-            await producer.send_and_wait(baseline_topic, b"x" * 600, key=key)
-            got = False
-            while not got:
-                batches = await consumer.getmany(timeout_ms=1000)
-                got = any(r.key == key for records in batches.values() for r in records)
-            baseline.append((time.perf_counter() - started) * 1000)
-        await consumer.stop()
+        if load is None:
+            baseline = await _quiet_baseline(producer, kafka, baseline_topic, args.trials)
         await producer.stop()
         await upstream.__aexit__(None, None, None)
     finally:
+        if load is not None:
+            await load.stop()
         if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
             local_kafka.stop(run / "kafka")
         if "VIGIE_TEST_DATABASE_URL" not in os.environ:
@@ -233,32 +398,86 @@ async def _bench(args: argparse.Namespace) -> dict:
 
     return {
         "benchmark": "B2 withdrawal event produced -> first gate check refusing the recipient (UNI-03)",
-        "baseline": "bare aiokafka produce (acks=all) -> consume of one record, same broker, same run",
+        "baseline": "bare aiokafka produce (acks=all) -> consume of one record, same broker, same run"
+        + (", one before each trial (same load)" if args.under_import else ""),
+        "flags": " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in sorted(vars(args).items()) if k != "out"
+        ),
         "trials": args.trials,
-        "ours_ms": {
-            "p50": round(_pct(ours, 0.5), 2),
-            "p99": round(_pct(ours, 0.99), 2),
-            "max": round(max(ours), 2),
-        },
-        "baseline_ms": {
-            "p50": round(_pct(baseline, 0.5), 2),
-            "p99": round(_pct(baseline, 0.99), 2),
-            "max": round(max(baseline), 2),
-        },
+        "ours_ms": _stats(ours),
+        "baseline_ms": _stats(baseline),
         "p99_ratio_ours_over_baseline": round(_pct(ours, 0.99) / _pct(baseline, 0.99), 2),
         "one_check_ms": {"p50": round(_pct(check_ms, 0.5), 2), "p99": round(_pct(check_ms, 0.99), 2)},
         "allowed_later_than_50ms": late_allows,
         "targets": {"p99_ms": "<= 50", "p50_ms": "<= 10", "allowed_later_than_50ms": 0},
+        "loadavg_before": load_before,
+        "loadavg_after": _loadavg(),
+        **extra,
         "machine": machine(),
     }
+
+
+async def _baseline_consumer(kafka: str, topic: str) -> Any:
+    """A bare aiokafka consumer at the end of the baseline topic."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka,
+        group_id=f"b2-base-{uuid.uuid4().hex}",
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    while not consumer.assignment():
+        await consumer.getmany(timeout_ms=100)
+    for tp in consumer.assignment():
+        await consumer.seek_to_end(tp)
+    return consumer
+
+
+async def _one_baseline(producer: Any, consumer: Any, topic: str, i: int) -> float:
+    """One bare produce (acks=all) -> consume of a 600-byte record, in ms."""
+    key = f"k{i}".encode()
+    started = time.perf_counter()
+    await producer.send_and_wait(topic, b"x" * 600, key=key)
+    got = False
+    while not got:
+        batches = await consumer.getmany(timeout_ms=1000)
+        got = any(r.key == key for records in batches.values() for r in records)
+    return (time.perf_counter() - started) * 1000
+
+
+async def _quiet_baseline(producer: Any, kafka: str, topic: str, trials: int) -> list[float]:
+    """The baseline after the trials (quiet mode, as before)."""
+    consumer = await _baseline_consumer(kafka, topic)
+    try:
+        return [await _one_baseline(producer, consumer, topic, i) for i in range(trials)]
+    finally:
+        await consumer.stop()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.b2_withdrawal_to_refusal")
     parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument(
+        "--under-import",
+        type=int,
+        default=0,
+        metavar="ROWS",
+        help="run the trials while a contacts bulk import of ROWS rows is being ingested (0: quiet)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2000,
+        help="with --under-import: import events the gate applies before the trials start",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "b2_withdrawal_to_refusal.json"))
     args = parser.parse_args()
-    report = asyncio.run(_bench(args))
+    load_before = _loadavg()
+    report = asyncio.run(_bench(args, load_before))
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0
