@@ -24,9 +24,13 @@ from console.domain.views import (
 @pytest.mark.parametrize(
     ("roles", "menu", "main"),
     [
-        ({"reviewer"}, ["campaigns"], "campaigns"),
+        ({"reviewer"}, ["campaigns", "contestations"], "campaigns"),
         ({"marketer"}, ["campaigns", "checks"], "checks"),
-        ({"admin", "auditor"}, ["campaigns", "people", "log", "checkpoint", "verify"], "people"),
+        (
+            {"admin", "auditor"},
+            ["campaigns", "contestations", "people", "log", "checkpoint", "verify"],
+            "people",
+        ),
         ({"auditor"}, ["campaigns", "log", "checkpoint", "verify"], "log"),
         ({"integrator"}, [], None),
     ],

@@ -28,6 +28,7 @@ PAGES: tuple[Page, ...] = (
     Page("review", "Review a campaign", "/campaigns/{id}/review", frozenset({REVIEWER}), "reviewer"),
     Page("checks", "Run a check", "/checks/new", frozenset({MARKETER}), "marketer"),
     Page("check", "A check", "/checks/{id}", frozenset({MARKETER, AUDITOR}), "marketer"),
+    Page("contestations", "Contestations", "/contestations", frozenset({REVIEWER, ADMIN}), "reviewer"),
     Page("people", "People", "/people", frozenset({ADMIN}), "DPO"),
     Page("log", "Audit log", "/log", frozenset({AUDITOR}), "auditor"),
     Page("entry", "An audit entry", "/log/entries/{index}", frozenset({AUDITOR}), "auditor"),
@@ -36,7 +37,7 @@ PAGES: tuple[Page, ...] = (
 )
 BY_KEY = {page.key: page for page in PAGES}
 #: The pages shown in the menu (the others are reached from them).
-MENU = ("campaigns", "checks", "people", "log", "checkpoint", "verify")
+MENU = ("campaigns", "contestations", "checks", "people", "log", "checkpoint", "verify")
 #: Each role's main page, where signing in leads.
 MAIN_PAGE = {REVIEWER: "campaigns", MARKETER: "checks", ADMIN: "people", AUDITOR: "log"}
 
@@ -52,6 +53,8 @@ ACTIONS: dict[str, frozenset[str]] = {
     "start_request": frozenset({INTEGRATOR, ADMIN}),
     "person_receipts": frozenset({MARKETER, AUDITOR}),
     "proof_bundle": frozenset({AUDITOR, ADMIN}),
+    "lift_restriction": frozenset({INTEGRATOR, ADMIN}),
+    "review_contestation": frozenset({REVIEWER, ADMIN}),
 }
 
 

@@ -16,7 +16,7 @@ from shared.auth import AuthenticationError
 from starlette.datastructures import UploadFile
 
 from console.adapters.apis import ApiError
-from console.domain import pages, views
+from console.domain import pages, rights, views
 from console.entrypoints.session import (
     check_csrf,
     csrf_token,
@@ -237,6 +237,114 @@ async def reject(request: Request, caller: CallerDep, campaign_id: Id) -> Respon
     return await _campaign_page(request, caller, campaign_id, done="Rejected.")
 
 
+# --- Reviewer: contestations of automated decisions (Art. 22(3)) ----------------------------------
+
+
+@router.get("/contestations")
+async def contestations_page(request: Request, caller: CallerDep) -> HTMLResponse:
+    """The human-review queue: open contestations with their state and deadline."""
+    if refusal := pages.page_refusal("contestations", caller.roles):
+        return refused(request, caller, refusal)
+    items: list[dict[str, Any]] = []
+    problem = None
+    try:
+        items = await handlers.contestations(caller, request.app.state.console.apis)
+    except ApiError as exc:
+        problem = exc.problem
+    context = {
+        "items": items,
+        "problem": problem,
+        "state": rights.contestation_state,
+        "deadline": views.deadline,
+        "now": _now(),
+        "parse": _parse_time,
+    }
+    return render(request, "contestations.html", context, caller=caller)
+
+
+async def _contestation_page(
+    request: Request,
+    caller: commands.Caller,
+    request_id: str,
+    *,
+    found: dict[str, Any] | None = None,
+    problem: views.Problem | None = None,
+    fields: dict[str, str] | None = None,
+    done: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    if found is None:
+        try:
+            found = await handlers.contestation(caller, request_id, request.app.state.console.apis)
+        except ApiError as exc:
+            if problem is None:
+                return problem_page(request, caller, exc.problem, back="/contestations")
+            found = {"id": request_id, "details": {}}
+    context = {
+        "r": found,
+        "d": found.get("details") or {},
+        "state": rights.contestation_state(found),
+        "may_decide": rights.may_decide(found, caller.subject),
+        "outcomes": rights.OUTCOMES,
+        "problem": problem,
+        "fields": fields or {},
+        "done": done,
+        "deadline": views.deadline,
+        "now": _now(),
+        "parse": _parse_time,
+    }
+    return render(request, "contestation.html", context, caller=caller, status_code=status_code)
+
+
+@router.get("/contestations/{request_id}")
+async def contestation_page(request: Request, caller: CallerDep, request_id: Id) -> HTMLResponse:
+    """A contestation: the decision contested (with the gate's receipt), the person's point of view, and
+    for a reviewer the buttons to take it up and decide it."""
+    if refusal := pages.page_refusal("contestations", caller.roles):
+        return refused(request, caller, refusal)
+    return await _contestation_page(request, caller, request_id)
+
+
+@router.post("/contestations/{request_id}/human-review")
+async def take_up_contestation(request: Request, caller: CallerDep, request_id: Id) -> HTMLResponse:
+    """The caller takes the contestation up; contacts' refusal (another reviewer holds it) is shown."""
+    await _form(request)
+    if refusal := pages.action_refusal("review_contestation", caller.roles):
+        return refused(request, caller, refusal)
+    command = commands.TakeUpContestation(caller, request_id)
+    try:
+        taken = await handlers.take_up_contestation(command, request.app.state.console.apis)
+    except ApiError as exc:
+        return await _contestation_page(
+            request, caller, request_id, problem=exc.problem, status_code=exc.problem.status
+        )
+    return await _contestation_page(
+        request, caller, request_id, found=taken, done="Taken up: decide it below."
+    )
+
+
+@router.post("/contestations/{request_id}/outcome")
+async def decide_contestation(request: Request, caller: CallerDep, request_id: Id) -> HTMLResponse:
+    """The reviewer's outcome with its reasons; the page names missing fields, contacts' refusals shown."""
+    fields = await _form(request)
+    if refusal := pages.action_refusal("review_contestation", caller.roles):
+        return refused(request, caller, refusal)
+    command = commands.DecideContestation(caller, request_id, fields)
+    try:
+        decided = await handlers.decide_contestation(command, request.app.state.console.apis)
+    except FormError as exc:
+        problem = views.Problem(422, "Invalid outcome", errors=exc.errors)
+        return await _contestation_page(
+            request, caller, request_id, problem=problem, fields=fields, status_code=422
+        )
+    except ApiError as exc:
+        return await _contestation_page(
+            request, caller, request_id, problem=exc.problem, fields=fields, status_code=exc.problem.status
+        )
+    outcome = (decided.get("details") or {}).get("outcome")
+    return await _contestation_page(request, caller, request_id, found=decided, done=f"Decided: {outcome}.")
+
+
 # --- Marketer ------------------------------------------------------------------------------------
 
 
@@ -349,7 +457,11 @@ async def _person_page(
     file = await handlers.person(caller, contact_id, request.app.state.console.apis)
     context = {
         "p": file,
-        "kinds": [k for k in views.REQUEST_KINDS if k != "rectification"],
+        "kinds": [k for k in handlers.PAGE_REQUEST_KINDS if k not in ("restriction", "contestation")],
+        "grounds": rights.RESTRICTION_GROUNDS,
+        "lift_refusal": pages.action_refusal("lift_restriction", caller.roles),
+        "contestations_page": pages.page_refusal("contestations", caller.roles) is None,
+        "contestation_state": rights.contestation_state,
         "request_refusal": pages.action_refusal("start_request", caller.roles),
         "done": done,
         "problem": problem,
@@ -374,7 +486,7 @@ async def start_request(request: Request, caller: CallerDep, contact_id: Id) -> 
     fields = await _form(request)
     if refusal := pages.action_refusal("start_request", caller.roles):
         return refused(request, caller, refusal)
-    command = commands.StartRequest(caller, contact_id, fields.get("kind", ""))
+    command = commands.StartRequest(caller, contact_id, fields.get("kind", ""), fields)
     try:
         created = await handlers.start_request(command, request.app.state.console.apis)
     except FormError as exc:
@@ -385,6 +497,27 @@ async def start_request(request: Request, caller: CallerDep, contact_id: Id) -> 
     due = str(created.get("due_at", ""))[:10]
     done = f"Request {created.get('kind')} recorded ({created.get('status')}), due {due}."
     return await _person_page(request, caller, contact_id, done=done)
+
+
+@router.post("/people/{contact_id}/restrictions/{request_id}/lifting")
+async def lift_restriction(
+    request: Request, caller: CallerDep, contact_id: Id, request_id: Id
+) -> HTMLResponse:
+    """Lifts the person's restriction (Art. 18(3)), once they were informed; contacts' refusal is shown."""
+    fields = await _form(request)
+    if refusal := pages.action_refusal("lift_restriction", caller.roles):
+        return refused(request, caller, refusal)
+    command = commands.LiftRestriction(caller, request_id, fields)
+    try:
+        await handlers.lift_restriction(command, request.app.state.console.apis, now=_now())
+    except FormError as exc:
+        problem = views.Problem(422, "Invalid lifting", errors=exc.errors)
+        return await _person_page(request, caller, contact_id, problem=problem, code=422)
+    except ApiError as exc:
+        return await _person_page(request, caller, contact_id, problem=exc.problem, code=exc.problem.status)
+    return await _person_page(
+        request, caller, contact_id, done="Restriction lifted (the person was informed)."
+    )
 
 
 @router.get("/people/{contact_id}/proof-bundle")

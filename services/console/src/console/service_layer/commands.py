@@ -49,6 +49,34 @@ class StartRequest:
     caller: Caller
     contact_id: str
     kind: str
+    #: A restriction's ground; a contestation's decision and the person's point of view (as the form gives).
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LiftRestriction:
+    """Lift the restriction a request obtained (Art. 18(3)): reason, when and how the person was informed."""
+
+    caller: Caller
+    request_id: str
+    fields: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class TakeUpContestation:
+    """The calling reviewer takes a contestation up (Art. 22(3) human intervention)."""
+
+    caller: Caller
+    request_id: str
+
+
+@dataclass(frozen=True)
+class DecideContestation:
+    """The reviewer who took the contestation up decides it, with the reasons owed to the person."""
+
+    caller: Caller
+    request_id: str
+    fields: Mapping[str, str]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from console.adapters.apis import AbstractApis, ApiError
-from console.domain import pages
+from console.domain import pages, rights
 from console.domain.views import (
     REQUEST_KINDS,
     Checkpoint,
@@ -210,12 +210,84 @@ async def person(caller: commands.Caller, contact_id: str, apis: AbstractApis) -
     )
 
 
+#: The kinds the person page starts (a rectification needs the fields to correct: over the API).
+PAGE_REQUEST_KINDS = (*(k for k in REQUEST_KINDS if k != "rectification"), "restriction", "contestation")
+
+
 async def start_request(cmd: commands.StartRequest, apis: AbstractApis) -> dict[str, Any]:
-    """Records a data-subject request for the contact (contacts honours it as far as it can now)."""
-    if cmd.kind not in REQUEST_KINDS or cmd.kind == "rectification":
-        raise FormError((("kind", "choose access, portability, erasure or objection"),))
+    """Records a data-subject request for the contact (contacts honours it as far as it can now); a
+    restriction takes its ground, a contestation the decision contested and the person's point of view."""
+    if cmd.kind == "restriction":
+        reading = rights.read_restriction(cmd.contact_id, cmd.fields)
+    elif cmd.kind == "contestation":
+        reading = rights.read_contestation(cmd.contact_id, cmd.fields)
+    elif cmd.kind in PAGE_REQUEST_KINDS:
+        reading = rights.FormReading({"kind": cmd.kind, "contact_id": cmd.contact_id})
+    else:
+        reading = rights.FormReading({}, (("kind", "choose one of " + ", ".join(PAGE_REQUEST_KINDS)),))
+    if reading.errors:
+        raise FormError(reading.errors)
+    result: dict[str, Any] = await apis.post(cmd.caller.token, CONTACTS, "/v1/requests", reading.body)
+    return result
+
+
+async def lift_restriction(
+    cmd: commands.LiftRestriction, apis: AbstractApis, *, now: datetime
+) -> dict[str, Any]:
+    """Lifts the restriction a request obtained, once the person was informed (contacts checks again)."""
+    reading = rights.read_lifting(cmd.fields, now=now)
+    if reading.errors:
+        raise FormError(reading.errors)
     result: dict[str, Any] = await apis.post(
-        cmd.caller.token, CONTACTS, "/v1/requests", {"kind": cmd.kind, "contact_id": cmd.contact_id}
+        cmd.caller.token, CONTACTS, f"/v1/requests/{cmd.request_id}/restriction-lifting", reading.body
+    )
+    return result
+
+
+# --- Reviewer: contestations (Art. 22(3)) ---------------------------------------------------------
+
+
+async def contestations(caller: commands.Caller, apis: AbstractApis) -> list[dict[str, Any]]:
+    """Returns the human-review queue: open contestations, oldest due first."""
+    page = await apis.get(caller.token, CONTACTS, "/v1/contestations", {"limit": 500})
+    return list(page.get("items", []))
+
+
+async def contestation(caller: commands.Caller, request_id: str, apis: AbstractApis) -> dict[str, Any]:
+    """Returns one contestation: from the queue (open ones), else, for a role that reads requests, from
+    contacts' request itself (a decided one); a 404 problem otherwise."""
+    for item in await contestations(caller, apis):
+        if item.get("id") == request_id:
+            return item
+    if pages.action_refusal("requests", caller.roles) is None:
+        found: dict[str, Any] = await apis.get(caller.token, CONTACTS, f"/v1/requests/{request_id}")
+        if found.get("kind") == "contestation":
+            return found
+    raise ApiError(
+        Problem(
+            404,
+            "No such open contestation",
+            "contacts' queue holds no open contestation with this id (decided ones leave the queue).",
+            service=CONTACTS,
+        )
+    )
+
+
+async def take_up_contestation(cmd: commands.TakeUpContestation, apis: AbstractApis) -> dict[str, Any]:
+    """The caller takes the contestation up; contacts refuses (409) one another reviewer holds."""
+    result: dict[str, Any] = await apis.post(
+        cmd.caller.token, CONTACTS, f"/v1/requests/{cmd.request_id}/human-review", None
+    )
+    return result
+
+
+async def decide_contestation(cmd: commands.DecideContestation, apis: AbstractApis) -> dict[str, Any]:
+    """Sends the reviewer's outcome and reasons; FormError names what is missing before anything is sent."""
+    reading = rights.read_outcome(cmd.fields)
+    if reading.errors:
+        raise FormError(reading.errors)
+    result: dict[str, Any] = await apis.post(
+        cmd.caller.token, CONTACTS, f"/v1/requests/{cmd.request_id}/outcome", reading.body
     )
     return result
 
