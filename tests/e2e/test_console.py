@@ -5,7 +5,8 @@ The services and the console are served by uvicorn on 127.0.0.1; `make demo`'s o
 register, people, consents and two approved campaigns through the public APIs. The browser signs in
 with each role's token and: a reviewer who created a campaign is refused its approval (four eyes) and
 another reviewer approves it with a structured sign-off; a marketer runs a check and downloads its
-receipts; the DPO finds a person by e-mail and starts a request; an auditor verifies an entry's
+receipts; the DPO finds a person by e-mail, starts a request, records a restriction of processing and
+a contestation of the gate's decision, which a reviewer takes up and decides; an auditor verifies an entry's
 inclusion proof and the checkpoint's signature in the page, and the whole log. Each page is saved as a
 screenshot under `.test-output/console/`; with `VIGIE_UPDATE_SCREENSHOTS=1` each role's main page is
 copied to `docs/console/<role>.png` (the README shows them).
@@ -323,6 +324,54 @@ def _browse(urls: dict[str, str], seeded: Seeded, shots: Path) -> dict[str, Path
             expect(page.locator("section.problem[data-status='404']")).to_contain_text("No proof bundle")
             b.shot("dpo-no-proof-bundle")
 
+            # --- DPO: the person obtains the restriction of processing (Art. 18(1)(a)); the page shows it in
+            # force, and contacts' refusal of a lifting whose "informed at" precedes the request is readable.
+            b.go(f"/people/{story.contacts['prospect']}")
+            page.select_option("#restriction-form select[name=grounds]", "accuracy_contested")
+            page.click("#restriction-form button")
+            expect(page.locator(".done")).to_contain_text("Request restriction recorded")
+            expect(page.locator("#restriction")).to_contain_text("contests the accuracy")
+            page.fill("#lift-form input[name=reason]", "accuracy verified")
+            page.fill("#lift-form input[name=informed_at]", "2026-01-05T09:00")
+            page.fill("#lift-form input[name=informed_by]", "letter")
+            page.click("#lift")
+            expect(page.locator("section.problem[data-status='422']")).to_contain_text("informed_at")
+            expect(page.locator("#restriction")).to_contain_text("contests the accuracy")
+            b.shot("dpo-person-restricted")
+            # ... and contests the gate's decision about them (Art. 22(3)), with their point of view: the
+            # receipt's "contest" link fills the form with its check.
+            receipt = page.locator("#receipts tr", has_text="ELEC-01").first
+            contested = receipt.locator(".check-id").inner_text()
+            receipt.locator("a.contest").click()
+            expect(page.locator("#contestation-form input[name=check_id]")).to_have_value(contested)
+            page.fill(
+                "#contestation-form textarea[name=point_of_view]", "Je n'ai jamais été prospecté ainsi."
+            )
+            page.click("#contestation-form button")
+            expect(page.locator(".done")).to_contain_text("Request contestation recorded")
+            contestation = page.locator("#requests a[href^='/contestations/']").first.get_attribute("href")
+
+            # --- A reviewer takes the contestation up from the queue and decides it.
+            b.sign_in(token("reviewer", subject="reviewer-dan"))
+            b.go("/contestations")
+            row = page.locator(f"tr[data-request='{contestation.rsplit('/', 1)[1]}']")
+            expect(row).to_contain_text("waiting for a human reviewer")
+            row.locator("a").click()
+            expect(page.locator("#contested-receipt")).to_contain_text("ELEC-01")
+            expect(page.locator("#point-of-view")).to_contain_text("jamais")
+            page.click("#take-up")
+            expect(page.locator("#contestation-state")).to_contain_text("under human review by")
+            page.select_option("#outcome-form select[name=outcome]", "upheld")
+            page.fill(
+                "#outcome-form textarea[name=reasons]",
+                "Consentement recueilli par le formulaire, en double opt-in.",
+            )
+            b.shot("reviewer-contestation")
+            page.click("#decide")
+            expect(page.locator("#contestation-state")).to_have_text("decided: upheld")
+            expect(page.locator("#outcome")).to_contain_text("double opt-in")
+            b.shot("reviewer-contestation-decided")
+
             # --- Auditor: the log, one entry's proof verified in the page, the checkpoint, the whole log.
             b.sign_in(token("auditor", subject="auditor-carol"))
             expect(page).to_have_url(f"{urls['console']}/log")
@@ -409,6 +458,8 @@ async def test_every_role_uses_the_console_in_a_real_browser(
             ContactsSettings(
                 database_url=db["contacts"],
                 retention_sweep_interval_seconds=0,
+                # Because a contestation of a gate decision reads the gate's receipt of it for the reviewer.
+                campaign_gate_url=f"http://127.0.0.1:{gate_port}",
                 requests_consumer_group=f"contacts-requests-{suffix}",
                 **common,
             )
@@ -447,7 +498,7 @@ async def test_every_role_uses_the_console_in_a_real_browser(
     for record in caplog.records:
         line = record.getMessage() + " " + " ".join(str(v) for v in record.__dict__.values())
         assert searched not in line and "Bernard" not in line, record.name
-    assert len(list(shots.glob("*.png"))) >= 14
+    assert len(list(shots.glob("*.png"))) >= 17
     if os.environ.get("VIGIE_UPDATE_SCREENSHOTS") == "1":
         DOCS.mkdir(parents=True, exist_ok=True)
         for role, path in main.items():

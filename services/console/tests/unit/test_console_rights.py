@@ -293,6 +293,7 @@ def test_a_restriction_in_force_is_shown_and_lifted_on_the_person_page(client_an
         page = client.get("/people/p-1")
         assert 'id="restriction"' in page.text and "contests the accuracy" in page.text
         assert 'id="lift-form"' in page.text and 'id="contestation-form"' in page.text
+        assert 'name="check_id" value="chk-9"' in client.get("/people/p-1?contest=chk-9").text
         informed = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
         fields = {
             "csrf": csrf,
@@ -302,6 +303,7 @@ def test_a_restriction_in_force_is_shown_and_lifted_on_the_person_page(client_an
         }
         page = client.post("/people/p-1/restrictions/r-5/lifting", data=fields)
         assert page.status_code == 409 and "already lifted" in page.text
+        assert 'value="accuracy verified"' in page.text  # the DPO's input is kept for another try
         page = client.post("/people/p-1/restrictions/r-5/lifting", data={"csrf": csrf, "reason": "ok"})
         assert page.status_code == 422 and "informed_by" in page.text
     # A reviewer (no DPO role) is refused the person page and its lifting before anything is sent.

@@ -453,6 +453,8 @@ async def _person_page(
     done: str = "",
     problem: Any = None,
     code: int = 200,
+    fields: dict[str, str] | None = None,
+    contest: str = "",
 ) -> HTMLResponse:
     file = await handlers.person(caller, contact_id, request.app.state.console.apis)
     context = {
@@ -462,6 +464,8 @@ async def _person_page(
         "lift_refusal": pages.action_refusal("lift_restriction", caller.roles),
         "contestations_page": pages.page_refusal("contestations", caller.roles) is None,
         "contestation_state": rights.contestation_state,
+        "fields": fields or {},
+        "contest": contest,
         "request_refusal": pages.action_refusal("start_request", caller.roles),
         "done": done,
         "problem": problem,
@@ -473,11 +477,12 @@ async def _person_page(
 
 
 @router.get("/people/{contact_id}")
-async def person_page(request: Request, caller: CallerDep, contact_id: Id) -> HTMLResponse:
-    """Everything Vigie holds about one person, each part from its owner, with its deadlines."""
+async def person_page(request: Request, caller: CallerDep, contact_id: Id, contest: str = "") -> HTMLResponse:
+    """Everything Vigie holds about one person, each part from its owner, with its deadlines; `contest`
+    fills the contestation form with a check's id (the receipts' "contest" links)."""
     if refusal := pages.page_refusal("people", caller.roles):
         return refused(request, caller, refusal)
-    return await _person_page(request, caller, contact_id)
+    return await _person_page(request, caller, contact_id, contest=contest[:64])
 
 
 @router.post("/people/{contact_id}/requests")
@@ -512,9 +517,11 @@ async def lift_restriction(
         await handlers.lift_restriction(command, request.app.state.console.apis, now=_now())
     except FormError as exc:
         problem = views.Problem(422, "Invalid lifting", errors=exc.errors)
-        return await _person_page(request, caller, contact_id, problem=problem, code=422)
+        return await _person_page(request, caller, contact_id, problem=problem, code=422, fields=fields)
     except ApiError as exc:
-        return await _person_page(request, caller, contact_id, problem=exc.problem, code=exc.problem.status)
+        return await _person_page(
+            request, caller, contact_id, problem=exc.problem, code=exc.problem.status, fields=fields
+        )
     return await _person_page(
         request, caller, contact_id, done="Restriction lifted (the person was informed)."
     )
