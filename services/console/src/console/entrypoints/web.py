@@ -3,8 +3,10 @@ person's roles first (the console's copy of the APIs' policy) and the APIs check
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import pathlib
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -16,7 +18,8 @@ from shared.auth import AuthenticationError
 from starlette.datastructures import UploadFile
 
 from console.adapters.apis import ApiError
-from console.domain import pages, rights, views
+from console.adapters.oidc import TokenExchangeError
+from console.domain import oidc, pages, rights, views
 from console.entrypoints.session import (
     check_csrf,
     csrf_token,
@@ -55,7 +58,7 @@ def render(
         "roles": sorted(roles),
         "menu": pages.menu_for(roles),
         "csrf": csrf_token(request),
-        "idp_login_url": request.app.state.console.settings.idp_login_url,
+        "idp_login_url": _idp_sign_in(request),
     }
     response = templates.TemplateResponse(request, name, {**base, **(context or {})}, status_code=status_code)
     keep_csrf_cookie(request, response)
@@ -116,15 +119,106 @@ async def login(request: Request) -> Response:
     return response
 
 
+OIDC_COOKIE = "vigie_oidc"
+
+
+def _idp_sign_in(request: Request) -> str | None:
+    """Returns whether (and how) the login page offers the identity provider."""
+    settings = request.app.state.console.settings
+    return "/login/idp" if settings.oidc_enabled() else settings.idp_login_url
+
+
+def _oidc_key(request: Request) -> bytes:
+    # Because the attempt cookie and the CSRF tokens must not be interchangeable: one secret, two keys.
+    secret = request.app.state.console.settings.csrf_secret.get_secret_value().encode()
+    return hashlib.sha256(b"vigie-console-oidc-attempt:" + secret).digest()
+
+
+def _oidc_redirect_uri(request: Request) -> str:
+    configured = request.app.state.console.settings.oidc_redirect_uri
+    return str(configured or request.url_for("login_callback"))
+
+
 @router.get("/login/idp")
-async def login_idp(request: Request) -> Response:
-    """Sends the browser to the identity provider's login (production), when one is configured."""
-    url = request.app.state.console.settings.idp_login_url
-    if not url:
+async def login_idp(request: Request, next: str | None = None) -> Response:
+    """Starts the OIDC code flow with PKCE at the identity provider (or, without OIDC settings, sends
+    the browser to the configured login URL); 404 when no provider is configured."""
+    settings = request.app.state.console.settings
+    if settings.oidc_enabled():
+        attempt = oidc.LoginAttempt.start(_safe_next(next), now=int(time.time()))
+        url = oidc.authorization_url(
+            settings.oidc_authorization_endpoint,
+            client_id=settings.oidc_client_id,
+            redirect_uri=_oidc_redirect_uri(request),
+            scope=settings.oidc_scope,
+            attempt=attempt,
+        )
+        response = RedirectResponse(url, status_code=303)
+        # Lax, not Strict: the provider's redirect back is a cross-site navigation that must carry it.
+        response.set_cookie(
+            OIDC_COOKIE,
+            attempt.seal(_oidc_key(request)),
+            max_age=oidc.ATTEMPT_TTL_SECONDS,
+            httponly=True,
+            samesite="lax",
+            secure=settings.secure_cookie(),
+            path="/login/callback",
+        )
+        return response
+    if not settings.idp_login_url:
         return render(
             request, "login.html", {"error": "No identity provider is configured here."}, status_code=404
         )
-    return RedirectResponse(url, status_code=303)
+    return RedirectResponse(settings.idp_login_url, status_code=303)
+
+
+@router.get("/login/callback", name="login_callback")
+async def login_callback(
+    request: Request,
+    code: str | None = None,
+    state: str | None = None,
+    error: str | None = None,
+    error_description: str | None = None,
+) -> Response:
+    """Finishes the OIDC code flow: checks the attempt, trades the code for the access token, verifies
+    it as the services do and opens the session."""
+    console = request.app.state.console
+
+    def refused(message: str, status_code: int) -> Response:
+        page = render(request, "login.html", {"error": message}, status_code=status_code)
+        page.delete_cookie(OIDC_COOKIE, path="/login/callback")
+        return page
+
+    if console.oidc is None:
+        return refused("No identity provider is configured here.", 404)
+    if error:
+        # The provider's own words (e.g. access_denied), never a token: shown, not logged.
+        return refused(f"The identity provider did not sign you in: {error_description or error}.", 401)
+    try:
+        attempt = oidc.LoginAttempt.open(
+            request.cookies.get(OIDC_COOKIE), _oidc_key(request), state=state, now=int(time.time())
+        )
+    except oidc.LoginAttemptError as exc:
+        return refused(f"Sign-in refused: {exc}.", 400)
+    if not code:
+        return refused("Sign-in refused: the identity provider sent no code.", 400)
+    try:
+        token = await console.oidc.exchange(
+            code=code, redirect_uri=_oidc_redirect_uri(request), verifier=attempt.verifier
+        )
+        principal = await verify_token(request, token)
+    except TokenExchangeError as exc:
+        return refused(f"Sign-in failed: {exc}.", 502)
+    except AuthenticationError as exc:
+        return refused(f"The identity provider's token does not verify here: {exc}.", 401)
+    start = pages.main_page(principal.roles)
+    target = attempt.next_path if attempt.next_path != "/" else (start.path if start else "/")
+    # A page, not a redirect: the session cookie is SameSite=Strict, and a browser does not send it on
+    # the rest of a navigation that began at the provider's site; the page's own navigation is same-site.
+    response = render(request, "signed_in.html", {"target": target})
+    start_session(request, response, token)
+    response.delete_cookie(OIDC_COOKIE, path="/login/callback")
+    return response
 
 
 @router.post("/logout")
