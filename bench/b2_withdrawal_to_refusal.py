@@ -45,6 +45,8 @@ from bench import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 LATE_SECONDS = 0.050
+#: What each trial of the `--under-import` timeline holds.
+TIMELINE_COLUMNS = "[s since the import began, first refusal ms, its rule, UNI-03 ms, late allows ms]"
 
 
 #: The blind-index key the producers and the gate share (bench only).
@@ -407,7 +409,7 @@ async def _bench(args: argparse.Namespace, load_before: list[str]) -> dict:
                         "refusals_other_than_uni03_after_withdrawal": other_refusals,
                         "rules_of_those_refusals": other_rules,
                         "trials_refused_30s_without_uni03": uni03_missing,
-                        "timeline_columns": "[s since import, first refusal ms, its rule, UNI-03 ms, late allows ms]",
+                        "timeline_columns": TIMELINE_COLUMNS,
                         "timeline": timeline,
                         "samples_columns": "[s since import began, loadavg 1/5/15, import events applied]",
                         "refusals_before_withdrawal_(gate_stale)": stale_before,
