@@ -254,169 +254,188 @@ async def _bench(args: argparse.Namespace, load_before: list[str]) -> dict:
         app = create_app(settings)
         late_allows = 0
         ours: list[float] = []
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gate") as client:
-                deadline = time.monotonic() + 120
-                while True:  # Until the projection has every purpose and consent.
-                    spec = {
-                        "purpose_id": purpose_id,
-                        "channel": "email",
-                        "sender_entity": "Acme SAS",
-                        "send_at": (now + timedelta(days=1)).isoformat(),
-                        "message": {
-                            "subject": "News",
-                            "body": "Our news.",
-                            "right_to_object_statement": True,
-                            "unsubscribe_mechanism": "https://acme.example/stop",
-                            "unsubscribe_free": True,
-                            "sender_identification": "Acme SAS",
-                            "subject_related_to_offer": True,
-                            "objection_reminder": True,
-                        },
-                        "study": STUDY,
-                    }
-                    created = (await client.post("/v1/campaigns", json=spec, headers=marketer)).json()
-                    submitted = (
-                        await client.post(f"/v1/campaigns/{created['id']}/submit", headers=marketer)
-                    ).json()
-                    # Only the study's sign-off requests (issue 19): every fact is projected.
-                    signed = {"sign_offs": study_sign_offs(submitted["findings"])}
-                    if len(signed["sign_offs"]) == len(submitted["findings"]):
-                        break
-                    assert time.monotonic() < deadline, submitted["findings"]
-                    await asyncio.sleep(0.5)
-                campaign_id = created["id"]
-                approved = await client.post(
-                    f"/v1/campaigns/{campaign_id}/approve", json=signed, headers=reviewer
-                )
-                assert approved.status_code == 200, approved.text
-
-                async def decide(contact_id: str) -> dict[str, Any]:
-                    response = await client.post(
-                        f"/v1/campaigns/{campaign_id}/checks",
-                        json={"contact_ids": [contact_id]},
-                        headers=marketer,
-                    )
-                    return response.json()["recipients"][0]
-
-                last = people[-1][0]
-                while (receipt := await decide(last))["decision"] != "allow":
-                    assert time.monotonic() < deadline, f"projection never caught up: {receipt}"
-                    await asyncio.sleep(0.2)
-                check_ms = []
-                baseline: list[float] = []
-                other_refusals = stale_before = uni03_missing = 0
-                first_refusal: list[float] = []
-                other_rules: dict[str, int] = {}
-                # Per trial under load: [s since the import began, first refusal ms, its rule, UNI-03 ms,
-                # ms after the withdrawal of each "allow" answered later than 50 ms].
-                timeline: list[list[Any]] = []
-                if load is not None:
-                    consumer = await _baseline_consumer(kafka, baseline_topic)
-                    applied_before_import = await _applied(url, contracts.CONTACTS_EVENTS)
-                    load.begin()
-                    while (
-                        await _applied(url, contracts.CONTACTS_EVENTS) - applied_before_import < args.warmup
-                    ):  # The trials start once the gate is ingesting the import's events.
-                        assert load.task is not None
-                        if load.task.done():
-                            load.task.result()
+        finished = False
+        try:
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://gate") as client:
+                    deadline = time.monotonic() + 120
+                    while True:  # Until the projection has every purpose and consent.
+                        spec = {
+                            "purpose_id": purpose_id,
+                            "channel": "email",
+                            "sender_entity": "Acme SAS",
+                            "send_at": (now + timedelta(days=1)).isoformat(),
+                            "message": {
+                                "subject": "News",
+                                "body": "Our news.",
+                                "right_to_object_statement": True,
+                                "unsubscribe_mechanism": "https://acme.example/stop",
+                                "unsubscribe_free": True,
+                                "sender_identification": "Acme SAS",
+                                "subject_related_to_offer": True,
+                                "objection_reminder": True,
+                            },
+                            "study": STUDY,
+                        }
+                        created = (await client.post("/v1/campaigns", json=spec, headers=marketer)).json()
+                        submitted = (
+                            await client.post(f"/v1/campaigns/{created['id']}/submit", headers=marketer)
+                        ).json()
+                        # Only the study's sign-off requests (issue 19): every fact is projected.
+                        signed = {"sign_offs": study_sign_offs(submitted["findings"])}
+                        if len(signed["sign_offs"]) == len(submitted["findings"]):
                             break
-                        assert time.perf_counter() - load.started < 600, "the import's events never arrived"
+                        assert time.monotonic() < deadline, submitted["findings"]
+                        await asyncio.sleep(0.5)
+                    campaign_id = created["id"]
+                    approved = await client.post(
+                        f"/v1/campaigns/{campaign_id}/approve", json=signed, headers=reviewer
+                    )
+                    assert approved.status_code == 200, approved.text
+
+                    async def decide(contact_id: str) -> dict[str, Any]:
+                        response = await client.post(
+                            f"/v1/campaigns/{campaign_id}/checks",
+                            json={"contact_ids": [contact_id]},
+                            headers=marketer,
+                        )
+                        return response.json()["recipients"][0]
+
+                    last = people[-1][0]
+                    while (receipt := await decide(last))["decision"] != "allow":
+                        assert time.monotonic() < deadline, f"projection never caught up: {receipt}"
                         await asyncio.sleep(0.2)
-                    warmup_s = time.perf_counter() - load.started
-                    applied_at_start = await _applied(url, contracts.CONTACTS_EVENTS)
-                    load_at_start = _loadavg()
-                    load_samples: list[list[Any]] = []
-                for i, (contact_id, consent) in enumerate(people):
+                    check_ms = []
+                    baseline: list[float] = []
+                    other_refusals = stale_before = uni03_missing = 0
+                    first_refusal: list[float] = []
+                    other_rules: dict[str, int] = {}
+                    # Per trial under load: [s since the import began, first refusal ms, its rule, UNI-03 ms,
+                    # ms after the withdrawal of each "allow" answered later than 50 ms].
+                    timeline: list[list[Any]] = []
                     if load is not None:
-                        baseline.append(await _one_baseline(producer, consumer, baseline_topic, i))
-                        if i % 20 == 0:
-                            applied = await _applied(url, contracts.CONTACTS_EVENTS) - applied_before_import
-                            at = round(time.perf_counter() - load.started, 1)
-                            load_samples.append([at, *_loadavg(), applied])
-                        # Under load a stale gate fails closed (GATE_STALE) until it catches up.
-                        while (await decide(contact_id))["decision"] != "allow":
-                            stale_before += 1
-                            assert time.perf_counter() - load.started < 900, "never allowed before the trial"
-                            # Not back to back: the checks share the gate's event loop with its consumer.
-                            await asyncio.sleep(0.1)
-                    else:
-                        assert (await decide(contact_id))["decision"] == "allow"
-                    started = time.perf_counter()
-                    refused = False
-                    late_in_trial: list[float] = []
-                    await withdraw(consent)
-                    while True:
-                        before = time.perf_counter()
-                        receipt = await decide(contact_id)
-                        check_ms.append((time.perf_counter() - before) * 1000)
-                        elapsed = time.perf_counter() - started
-                        if receipt["decision"] == "block":
-                            rules = [reason["rule"] for reason in receipt["reasons"]]
-                            if not refused:
-                                first_refusal.append(elapsed * 1000)
-                                refused = True
-                                if load is not None:
-                                    timeline.append(
-                                        [
-                                            round(started - load.started, 2),
-                                            round(elapsed * 1000, 1),
-                                            rules[0],
-                                            None,
-                                            late_in_trial,
-                                        ]
-                                    )
-                            if load is None:
-                                assert rules[0] == "UNI-03", receipt
-                            if "UNI-03" in rules:
-                                ours.append(elapsed * 1000)
-                                if load is not None:
-                                    timeline[-1][3] = round(elapsed * 1000, 1)
+                        consumer = await _baseline_consumer(kafka, baseline_topic)
+                        applied_before_import = await _applied(url, contracts.CONTACTS_EVENTS)
+                        load.begin()
+                        while (
+                            await _applied(url, contracts.CONTACTS_EVENTS) - applied_before_import
+                            < args.warmup
+                        ):  # The trials start once the gate is ingesting the import's events.
+                            assert load.task is not None
+                            if load.task.done():
+                                load.task.result()
                                 break
-                            other_refusals += 1
-                            for rule in rules:
-                                other_rules[rule] = other_rules.get(rule, 0) + 1
-                            if elapsed > 30:  # Refused all along (fail closed), never yet for UNI-03.
-                                uni03_missing += 1
-                                break
-                            # Already refused (fail closed): polled gently, not to starve the consumer.
-                            await asyncio.sleep(0.05)
-                            continue
-                        if elapsed > LATE_SECONDS:
-                            late_allows += 1
-                            late_in_trial.append(round(elapsed * 1000, 1))
-                        assert elapsed < 30, "withdrawal never refused"
-                        await asyncio.sleep(0.001)
-                if load is not None:
-                    assert load.task is not None
-                    applied_at_end = await _applied(url, contracts.CONTACTS_EVENTS)
-                    extra = {
-                        "under_import": {
-                            "rows": args.under_import,
-                            "trials_started_after_import_began_s": round(warmup_s, 2),
-                            "import_events_applied_by_gate_during_trials": applied_at_end - applied_at_start,
-                            "import_events_applied_by_gate_before_trials": applied_at_start
-                            - applied_before_import,
-                            "import_still_running_when_trials_ended": not load.task.done(),
-                            "import_seconds": round(load.seconds, 2) if load.seconds is not None else None,
-                            "trials_seconds": round(time.perf_counter() - load.started - warmup_s, 2),
-                        },
-                        "loadavg_at_trials_start": load_at_start,
-                        "loadavg_and_ingest_during_trials": load_samples,
-                        "loadavg_at_trials_end": _loadavg(),
-                        "refusals_other_than_uni03_after_withdrawal": other_refusals,
-                        "rules_of_those_refusals": other_rules,
-                        "trials_refused_30s_without_uni03": uni03_missing,
-                        "timeline_columns": TIMELINE_COLUMNS,
-                        "timeline": timeline,
-                        "samples_columns": "[s since import began, loadavg 1/5/15, import events applied]",
-                        "refusals_before_withdrawal_(gate_stale)": stale_before,
-                        "first_refusal_any_rule_ms": _stats(first_refusal),
-                    }
-                    await consumer.stop()
-                    await load.stop()
+                            assert time.perf_counter() - load.started < 600, (
+                                "the import's events never arrived"
+                            )
+                            await asyncio.sleep(0.2)
+                        warmup_s = time.perf_counter() - load.started
+                        applied_at_start = await _applied(url, contracts.CONTACTS_EVENTS)
+                        load_at_start = _loadavg()
+                        load_samples: list[list[Any]] = []
+                    for i, (contact_id, consent) in enumerate(people):
+                        if load is not None:
+                            baseline.append(await _one_baseline(producer, consumer, baseline_topic, i))
+                            if i % 20 == 0:
+                                applied = (
+                                    await _applied(url, contracts.CONTACTS_EVENTS) - applied_before_import
+                                )
+                                at = round(time.perf_counter() - load.started, 1)
+                                load_samples.append([at, *_loadavg(), applied])
+                            # Under load a stale gate fails closed (GATE_STALE) until it catches up.
+                            while (await decide(contact_id))["decision"] != "allow":
+                                stale_before += 1
+                                assert time.perf_counter() - load.started < 900, (
+                                    "never allowed before the trial"
+                                )
+                                # Not back to back: the checks share the gate's event loop with its consumer.
+                                await asyncio.sleep(0.1)
+                        else:
+                            assert (await decide(contact_id))["decision"] == "allow"
+                        started = time.perf_counter()
+                        refused = False
+                        late_in_trial: list[float] = []
+                        await withdraw(consent)
+                        while True:
+                            before = time.perf_counter()
+                            receipt = await decide(contact_id)
+                            check_ms.append((time.perf_counter() - before) * 1000)
+                            elapsed = time.perf_counter() - started
+                            if receipt["decision"] == "block":
+                                rules = [reason["rule"] for reason in receipt["reasons"]]
+                                if not refused:
+                                    first_refusal.append(elapsed * 1000)
+                                    refused = True
+                                    if load is not None:
+                                        timeline.append(
+                                            [
+                                                round(started - load.started, 2),
+                                                round(elapsed * 1000, 1),
+                                                rules[0],
+                                                None,
+                                                late_in_trial,
+                                            ]
+                                        )
+                                if load is None:
+                                    assert rules[0] == "UNI-03", receipt
+                                if "UNI-03" in rules:
+                                    ours.append(elapsed * 1000)
+                                    if load is not None:
+                                        timeline[-1][3] = round(elapsed * 1000, 1)
+                                    break
+                                other_refusals += 1
+                                for rule in rules:
+                                    other_rules[rule] = other_rules.get(rule, 0) + 1
+                                if elapsed > 30:  # Refused all along (fail closed), never yet for UNI-03.
+                                    uni03_missing += 1
+                                    break
+                                # Already refused (fail closed): polled gently, not to starve the consumer.
+                                await asyncio.sleep(0.05)
+                                continue
+                            if elapsed > LATE_SECONDS:
+                                late_allows += 1
+                                late_in_trial.append(round(elapsed * 1000, 1))
+                            assert elapsed < 30, "withdrawal never refused"
+                            await asyncio.sleep(0.001)
+                    if load is not None:
+                        assert load.task is not None
+                        applied_at_end = await _applied(url, contracts.CONTACTS_EVENTS)
+                        extra = {
+                            "under_import": {
+                                "rows": args.under_import,
+                                "trials_started_after_import_began_s": round(warmup_s, 2),
+                                "import_events_applied_by_gate_during_trials": applied_at_end
+                                - applied_at_start,
+                                "import_events_applied_by_gate_before_trials": applied_at_start
+                                - applied_before_import,
+                                "import_still_running_when_trials_ended": not load.task.done(),
+                                "import_seconds": round(load.seconds, 2)
+                                if load.seconds is not None
+                                else None,
+                                "trials_seconds": round(time.perf_counter() - load.started - warmup_s, 2),
+                            },
+                            "loadavg_at_trials_start": load_at_start,
+                            "loadavg_and_ingest_during_trials": load_samples,
+                            "loadavg_at_trials_end": _loadavg(),
+                            "refusals_other_than_uni03_after_withdrawal": other_refusals,
+                            "rules_of_those_refusals": other_rules,
+                            "trials_refused_30s_without_uni03": uni03_missing,
+                            "timeline_columns": TIMELINE_COLUMNS,
+                            "timeline": timeline,
+                            "samples_columns": "[s since the import began, loadavg 1/5/15, events applied]",
+                            "refusals_before_withdrawal_(gate_stale)": stale_before,
+                            "first_refusal_any_rule_ms": _stats(first_refusal),
+                        }
+                        await consumer.stop()
+                        await load.stop()
+                finished = True
+        except (asyncio.CancelledError, Exception) as exc:  # noqa: BLE001 - see below
+            # Under load the gate's shutdown has failed after the trials (aiokafka's fetcher closing
+            # on a timed-out fetch): the measurement stands, the failure is reported with it.
+            if not finished:
+                raise
+            extra["gate_shutdown_error"] = f"{type(exc).__name__}: {exc}"
 
         if load is None:
             baseline = await _quiet_baseline(producer, kafka, baseline_topic, args.trials)
