@@ -23,8 +23,9 @@ class CampaignGateSettings(ServiceSettings):
     )
     #: The projection's consumer group; a rebuild empties the projection and consumes with a new group.
     consumer_group: str = "campaign-gate"
-    #: Checks answer GATE_STALE when the oldest record the projection has not applied is older than this,
-    #: by its timestamp in Kafka, the same answer in every process (SPEC §5, fail closed).
+    #: Checks answer GATE_STALE whenever a record already on the topics when they began is still
+    #: unapplied after `projection_catch_up_seconds` (no late allow); past this age, by its timestamp in
+    #: Kafka, the reason says the projection is stuck (alert on it) rather than catching up.
     max_projection_lag_seconds: float = 5.0
     #: A data broker's consent records count as verified (UNI-05) for this many days after a check.
     broker_verification_max_age_days: int = 365

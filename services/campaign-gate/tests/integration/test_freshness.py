@@ -1,8 +1,10 @@
-"""Staleness is the age of the oldest unapplied record, read from its timestamp in Kafka (issue 17, item 2).
+"""A check never decides without a record that was on the topics when it began (issue 14, B2: no late
+allow), and past the bound the reason says the projection is stuck, by the record's timestamp in Kafka
+(issue 17, item 2).
 
 So every API process gives the same answer from its first check on: a withdrawal published while no
-projection consumer runs is not answered with `allow, stale: false` once it is older than the bound, not even
-by a process that has just started.
+projection consumer runs is never answered with `allow, stale: false`, not even by a process that has
+just started.
 """
 
 from __future__ import annotations
@@ -108,12 +110,16 @@ async def test_a_withdrawal_left_unapplied_is_stale_once_older_than_the_bound_ev
     await upstream.withdraw(consent)
     published = time.time()
     async with running(create_app(idle)) as first:
-        # Within the bound, the fact is not yet too old: allowed, and not stale.
+        # Within the bound the withdrawal is young, but it was on the topic before the check began:
+        # never a late allow. The check waits for it, then fails closed saying the projection catches up.
         within = await _check(first.client, campaign_id, contact_id)
         assert time.time() - published < BOUND_SECONDS, "the process took too long to start"
-        assert within["stale"] is False and within["recipients"][0]["decision"] == "allow", within
+        assert within["stale"] is True, within
+        assert within["recipients"][0]["decision"] == "block"
+        assert within["recipients"][0]["reasons"][0]["rule"] == "GATE_STALE"
         freshness = await first.app.state.service.projection_freshness()
-        assert not freshness.stale and sum(freshness.lag.values()) == 1, freshness
+        assert freshness.stale and sum(freshness.lag.values()) == 1, freshness
+        assert "not applied yet" in freshness.reason, freshness.reason
 
         await asyncio.sleep(published + BOUND_SECONDS + 0.2 - time.time())
         late = await _check(first.client, campaign_id, contact_id)

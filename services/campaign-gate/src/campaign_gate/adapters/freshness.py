@@ -20,8 +20,9 @@ class Freshness:
 
 
 class KafkaFreshness:
-    """Says whether the projection is stale: Kafka unreachable, or an unapplied record older than
-    `bound_seconds`.
+    """Says whether the projection is stale: Kafka unreachable, or a record that was on the topics when
+    the check began still unapplied after a short wait (`catch_up_seconds`). `bound_seconds` only words
+    the reason: past it, the projection is stuck rather than catching up.
 
     The consumed offsets come from the database (written in the same transaction as each event), so
     this works whether the consumers run in the API's process or in their own. A record's age is read
@@ -116,12 +117,22 @@ class KafkaFreshness:
             return Freshness(True, "unapplied records undatable (none read in time)", lag)
         # A first record at or past the end offset means only transaction markers are unapplied.
         unapplied = [stamp for key, (offset, stamp) in firsts.items() if offset < ends[key]]
-        oldest = time.time() - min(unapplied) / 1000 if unapplied else 0.0
+        if not unapplied:
+            return Freshness(False, "fresh", lag)
+        oldest = time.time() - min(unapplied) / 1000
         if oldest > self._bound:
             return Freshness(
                 True, f"oldest unapplied record is {oldest:.1f}s old (bound {self._bound}s)", lag
             )
-        return Freshness(False, "fresh", lag)
+        # Because these records were on the topics when the check began (the end offsets were read
+        # first) and one may be a withdrawal or an objection: deciding without them could allow a send
+        # the person already refused (a late allow, measured by B2 under an import). Fail closed.
+        return Freshness(
+            True,
+            f"records published before this check are not applied yet (oldest {oldest:.1f}s old; "
+            f"waited {self._catch_up}s)",
+            lag,
+        )
 
     async def _first_unapplied(
         self, behind: dict[tuple[str, int], int]
