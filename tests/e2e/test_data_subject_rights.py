@@ -76,6 +76,27 @@ async def _created(
     return response.json()
 
 
+async def _approved_campaign(gate: Any, purpose_id: str) -> str:
+    """Once the gate has projected the purpose: a campaign created and submitted by the marketer, its
+    study signed off and approved by the reviewer; returns its id."""
+    engine = gate.app.state.service.runtime.engine
+
+    async def _purpose_projected() -> Any:
+        async with engine.connect() as conn:
+            return await conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(gate_orm.gate_purposes)
+                .where(gate_orm.gate_purposes.c.purpose_id == purpose_id)
+            )
+
+    await eventually(_purpose_projected, timeout=30)
+    campaign_id: str = (await _created(gate.client, "/v1/campaigns", _campaign(purpose_id), MARKETER))["id"]
+    submitted = await _created(gate.client, f"/v1/campaigns/{campaign_id}/submit", {}, MARKETER)
+    signed = {"sign_offs": study_sign_offs(submitted["findings"])}
+    await _created(gate.client, f"/v1/campaigns/{campaign_id}/approve", signed, REVIEWER)
+    return campaign_id
+
+
 async def _plaintext_rows(database_url: str, needles: list[str]) -> list[str]:
     """Returns `table: needle` for every row of every table of a database holding a needle, in text or hex."""
     dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
@@ -208,21 +229,7 @@ async def test_access_then_erasure_reaches_every_service_and_leaves_no_plaintext
         )
 
         # The gate: an approved campaign checked against the person.
-        gate_engine = gate.app.state.service.runtime.engine
-
-        async def _purpose_projected() -> Any:
-            async with gate_engine.connect() as conn:
-                return await conn.scalar(
-                    sa.select(sa.func.count())
-                    .select_from(gate_orm.gate_purposes)
-                    .where(gate_orm.gate_purposes.c.purpose_id == purpose_id)
-                )
-
-        await eventually(_purpose_projected, timeout=30)
-        campaign_id = (await _created(gate.client, "/v1/campaigns", _campaign(purpose_id), MARKETER))["id"]
-        submitted = await _created(gate.client, f"/v1/campaigns/{campaign_id}/submit", {}, MARKETER)
-        signed = {"sign_offs": study_sign_offs(submitted["findings"])}
-        await _created(gate.client, f"/v1/campaigns/{campaign_id}/approve", signed, REVIEWER)
+        campaign_id = await _approved_campaign(gate, purpose_id)
         check = await _created(
             gate.client, f"/v1/campaigns/{campaign_id}/checks", {"contact_ids": [contact_id]}, MARKETER
         )

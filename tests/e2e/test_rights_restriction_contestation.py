@@ -10,15 +10,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from audit_log.main import create_app as create_audit_app
-from campaign_gate.adapters import orm as gate_orm
 from campaign_gate.main import create_app as create_gate_app
 from consent.main import create_app as create_consent_app
 from shared.testing.harness import auth, eventually, running, token
 
-from tests.bodies import notice_body, purpose_body, study_sign_offs
-from tests.e2e.test_data_subject_rights import Clock, _campaign, _contacts_app, _created, stack  # noqa: F401
+from tests.bodies import notice_body, purpose_body
+from tests.e2e.test_data_subject_rights import (  # noqa: F401 - stack is a fixture
+    Clock,
+    _approved_campaign,
+    _contacts_app,
+    _created,
+    stack,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -89,25 +93,7 @@ async def test_a_restriction_blocks_the_gate_until_lifted_and_a_contested_decisi
             },
             INTEGRATOR,
         )
-        gate_engine = gate.app.state.service.runtime.engine
-
-        async def _purpose_projected() -> Any:
-            async with gate_engine.connect() as conn:
-                return await conn.scalar(
-                    sa.select(sa.func.count())
-                    .select_from(gate_orm.gate_purposes)
-                    .where(gate_orm.gate_purposes.c.purpose_id == purpose_id)
-                )
-
-        await eventually(_purpose_projected, timeout=30)
-        campaign_id = (await _created(gate.client, "/v1/campaigns", _campaign(purpose_id), MARKETER))["id"]
-        submitted = await _created(gate.client, f"/v1/campaigns/{campaign_id}/submit", {}, MARKETER)
-        await _created(
-            gate.client,
-            f"/v1/campaigns/{campaign_id}/approve",
-            {"sign_offs": study_sign_offs(submitted["findings"])},
-            REVIEWER,
-        )
+        campaign_id = await _approved_campaign(gate, purpose_id)
 
         async def _check() -> dict[str, Any]:
             answer = await _created(
