@@ -10,7 +10,6 @@ and land in the audit trail (`campaigns.events`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -18,21 +17,15 @@ import pytest
 import sqlalchemy as sa
 from campaign_gate import contracts
 from campaign_gate.adapters import orm
-from campaign_gate.main import create_app as create_gate
-from campaign_gate.settings import CampaignGateSettings
 from consent.domain.parties import ALL_CLAUSES
-from consent.main import create_app as create_consent
-from consent.settings import ConsentSettings
 from shared.events import EventEnvelope
-from shared.kafka import ensure_topics
-from shared.testing.harness import auth, common_settings, eventually, migrated_database, running, token
+from shared.testing.harness import auth, eventually, token
 
 from tests.bodies import STUDY, study_sign_offs
 from tests.producers import Upstream, now
 
 pytestmark = pytest.mark.integration
 
-BLIND_KEY = "test-blind-index-key-0123456789abcdef"
 ADMIN = auth("admin")
 MARKETER = {"Authorization": f"Bearer {token('marketer', subject='alice')}"}
 REVIEWER = {"Authorization": f"Bearer {token('reviewer', subject='bob')}"}
@@ -42,33 +35,6 @@ PROCESSOR_TERMS = {
     "security": {"art32_measures": True, "assists_with_rights": True, "assists_with_breaches": True},
     "reversibility": {"returns_data": True, "deletes_copies": True, "format": "CSV", "within_days": 30},
 }
-
-
-@pytest.fixture
-async def both(kafka_bootstrap: str, postgres_admin_url: str) -> AsyncIterator[tuple[Any, Any]]:
-    """Consent and the gate, each on its own database, sharing Kafka and the blind-index key."""
-    await ensure_topics(kafka_bootstrap, [*contracts.CONSUMED_TOPICS, contracts.CAMPAIGNS_EVENTS])
-    consent_settings = ConsentSettings(
-        database_url=await migrated_database(postgres_admin_url, "consent"),
-        consumer_group=f"consent-{uuid.uuid4().hex[:8]}",
-        VIGIE_BLIND_INDEX_KEY=BLIND_KEY,
-        **common_settings(kafka_bootstrap),
-    )
-    gate_settings = CampaignGateSettings(
-        database_url=await migrated_database(postgres_admin_url, "campaign-gate"),
-        consumer_group=f"gate-{uuid.uuid4().hex[:8]}",
-        VIGIE_BLIND_INDEX_KEY=BLIND_KEY,
-        **common_settings(kafka_bootstrap),
-    )
-    async with running(create_consent(consent_settings)) as consent:
-        async with running(create_gate(gate_settings)) as gate:
-            yield consent, gate
-
-
-@pytest.fixture
-async def upstream(kafka_bootstrap: str) -> AsyncIterator[Upstream]:
-    async with Upstream(kafka_bootstrap, blind_index_key=BLIND_KEY) as producers:
-        yield producers
 
 
 async def _created(client: Any, path: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
