@@ -3,7 +3,9 @@
 `start` fetches and starts Kafka (unless KAFKA_BOOTSTRAP_SERVERS is set), migrates each service's
 database, starts the four services with uvicorn in the background (PIDs under .run/pids) and
 prints their URLs. Contacts runs as deployed: one API worker per core, its outbox relay in its own
-process, its consumer and retention sweep in another. `stop` stops everything `start` started, by
+process, its consumer and retention sweep in another. The campaign-gate's projection consumer runs in
+its own process too, so an import's events are applied without taking the API's event loop from the
+checks. `stop` stops everything `start` started, by
 PID. `token ROLE` prints a token.
 """
 
@@ -36,6 +38,8 @@ CONSOLE_PORT = 8005
 #: Where contacts' relay and its background work (consumer, retention sweep) answer /readyz.
 CONTACTS_RELAY_PORT = 8011
 CONTACTS_BACKGROUND_PORT = 8012
+#: Where the campaign-gate's projection consumer answers /readyz.
+GATE_CONSUMER_PORT = 8013
 
 
 def _processes() -> list[tuple[str, str, int, dict[str, str], list[str]]]:
@@ -43,10 +47,25 @@ def _processes() -> list[tuple[str, str, int, dict[str, str], list[str]]]:
 
     Contacts runs as in its Deployments: as many API workers as cores, which only write the outbox;
     the relay in its own process (`contacts.relay`); the consumer and the retention sweep in one more.
+    The campaign-gate's API keeps its relay and leaves the projection's consumer to a process of its
+    own, as its consumer Deployment does: checks read the consumed offsets from the database, so they
+    answer the same wherever the consumer runs.
     """
     workers = os.cpu_count() or 1
     processes: list[tuple[str, str, int, dict[str, str], list[str]]] = []
     for folder, package, port in SERVICES:
+        if folder == "campaign-gate":
+            processes += [
+                (folder, f"{package}.main:app", port, {"CAMPAIGN_GATE_RUN_CONSUMERS": "false"}, []),
+                (
+                    "campaign-gate-consumer",
+                    f"{package}.main:app",
+                    GATE_CONSUMER_PORT,
+                    {"CAMPAIGN_GATE_RUN_RELAY": "false"},
+                    [],
+                ),
+            ]
+            continue
         if folder != "contacts":
             processes.append((folder, f"{package}.main:app", port, {}, []))
             continue
@@ -145,7 +164,8 @@ def start() -> int:
     print(f"  {'console':<14} http://127.0.0.1:{CONSOLE_PORT}   sign in with a token from `make token`")
     print(
         f"  (contacts: {os.cpu_count() or 1} API workers; its relay answers /readyz on "
-        f":{CONTACTS_RELAY_PORT}, its consumer and retention sweep on :{CONTACTS_BACKGROUND_PORT})"
+        f":{CONTACTS_RELAY_PORT}, its consumer and retention sweep on :{CONTACTS_BACKGROUND_PORT};\n"
+        f"   the campaign-gate's projection consumer on :{GATE_CONSUMER_PORT})"
     )
     print("\nGet a token:  make token ROLE=integrator   (roles: integrator marketer reviewer auditor admin)")
     print('The DPO\'s console pages need two roles:  make token ROLE="admin auditor"')
