@@ -1,6 +1,9 @@
 """B2: a consent withdrawal published on `consent.events` → the first gate check that refuses the recipient.
 
-Ours: the campaign-gate app (relay and projection consumer in-process, PostgreSQL, real Kafka). For
+Ours: the campaign-gate as it is deployed (`make run`, the Kubernetes manifests): the API with its relay
+(in the bench's process, `CAMPAIGN_GATE_RUN_CONSUMERS=false`) and the projection's consumer in a process
+of its own (uvicorn, `CAMPAIGN_GATE_RUN_RELAY=false`); `--consumer in-process` runs the consumer in the
+API's event loop instead, as earlier runs did. PostgreSQL, real Kafka. For
 each trial a consumer whose e-mail consent is projected and who is allowed by an approved campaign
 gets a `consent_withdrawn` event made by consent's own code (its `Consent.withdraw` and outgoing
 mapping, keyed by the contact id, produced as its relay would; every setup event is made by its
@@ -183,6 +186,7 @@ async def _bench(args: argparse.Namespace, load_before: list[str]) -> dict:
 
     run = Path(tempfile.mkdtemp(prefix="vigie-b2-"))
     load: _Import | None = None
+    consumer_pid: Path | None = None
     extra: dict[str, Any] = {}
     admin = os.environ.get("VIGIE_TEST_DATABASE_URL") or local_postgres.start(run / "pg")
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or local_kafka.start(run / "kafka")
@@ -206,6 +210,32 @@ async def _bench(args: argparse.Namespace, load_before: list[str]) -> dict:
             VIGIE_BLIND_INDEX_KEY=BLIND_INDEX_KEY,
             VIGIE_LOG_LEVEL="WARNING",
         )
+
+        if args.consumer == "process":
+            # As deployed: the consumer in a process of its own; checks read its offsets in the database.
+            from bench.b6_http_write import _start
+            from infra._proc import free_port, wait_for_port
+
+            consumer_port = free_port()
+            consumer_pid = _start(
+                ["campaign_gate.main:app", "--factory", "--port", str(consumer_port)],
+                {
+                    **os.environ,
+                    "KAFKA_BOOTSTRAP_SERVERS": kafka,
+                    "VIGIE_PROFILE": "test",
+                    "VIGIE_JWT_SECRET": secret,
+                    "VIGIE_JWT_ISSUER": "vigie-local",
+                    "VIGIE_BLIND_INDEX_KEY": BLIND_INDEX_KEY,
+                    "VIGIE_LOG_LEVEL": "WARNING",
+                    "CAMPAIGN_GATE_DATABASE_URL": url,
+                    "CAMPAIGN_GATE_CONSUMER_GROUP": settings.consumer_group,
+                    "CAMPAIGN_GATE_RUN_RELAY": "false",
+                },
+                run,
+                "gate-consumer",
+            )
+            await asyncio.to_thread(wait_for_port, consumer_port, timeout=60, log=run / "gate-consumer.log")
+            settings = settings.model_copy(update={"run_consumers": False})
 
         def headers(subject: str, *roles: str) -> dict[str, str]:
             token = issue_local_token(
@@ -349,7 +379,8 @@ async def _bench(args: argparse.Namespace, load_before: list[str]) -> dict:
                                 assert time.perf_counter() - load.started < 900, (
                                     "never allowed before the trial"
                                 )
-                                # Not back to back: the checks share the gate's event loop with its consumer.
+                                # Not back to back: with `--consumer in-process` the checks share the gate's
+                                # event loop with its consumer.
                                 await asyncio.sleep(0.1)
                         else:
                             assert (await decide(contact_id))["decision"] == "allow"
@@ -444,6 +475,10 @@ async def _bench(args: argparse.Namespace, load_before: list[str]) -> dict:
     finally:
         if load is not None:
             await load.stop()
+        if consumer_pid is not None:
+            from infra._proc import stop_pid
+
+            stop_pid(consumer_pid)
         if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
             local_kafka.stop(run / "kafka")
         if "VIGIE_TEST_DATABASE_URL" not in os.environ:
@@ -457,6 +492,9 @@ async def _bench(args: argparse.Namespace, load_before: list[str]) -> dict:
             f"--{k.replace('_', '-')} {v}" for k, v in sorted(vars(args).items()) if k != "out"
         ),
         "trials": args.trials,
+        "gate_processes": "API and relay in the bench's process, projection consumer in its own (uvicorn)"
+        if args.consumer == "process"
+        else "API, relay and projection consumer in the bench's process (one event loop)",
         "ours_ms": _stats(ours) if ours else None,
         "baseline_ms": _stats(baseline),
         "p99_ratio_ours_over_baseline": round(_pct(ours, 0.99) / _pct(baseline, 0.99), 2) if ours else None,
@@ -526,6 +564,13 @@ def main() -> int:
         type=int,
         default=2000,
         help="with --under-import: import events the gate applies before the trials start",
+    )
+    parser.add_argument(
+        "--consumer",
+        choices=("process", "in-process"),
+        default="process",
+        help="where the gate's projection consumer runs: its own process, as deployed (default), or in "
+        "the API's event loop, as before",
     )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "b2_withdrawal_to_refusal.json"))
     args = parser.parse_args()
