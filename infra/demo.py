@@ -124,6 +124,14 @@ class DemoError(Exception):
     """The demo cannot go on; the message says why and what to do."""
 
 
+class UnavailableError(DemoError):
+    """A service answered 503 with Retry-After: it is catching up, and the call may be made again."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class Endpoints:
     """Base URLs of the four services."""
@@ -224,9 +232,6 @@ CAST: tuple[Person, ...] = (
 )
 #: What the customers bought from Acme (the soft opt-in covers analogous products of the same seller).
 PURCHASES = {"customer": "shoes", "handbag": "handbags"}
-#: Review findings that, for a purpose and processor the demo has just registered, only mean the gate's
-#: projection has not applied them yet.
-REGISTER_NOT_APPLIED = frozenset({"PROC-01", "PROC-04"})
 CAMPAIGNS = {
     "newsletter": "the monthly newsletter (consent-based purpose)",
     "customers": "an offer to customers on shoes (legitimate interests: soft opt-in)",
@@ -462,6 +467,10 @@ class Demo:
             )
         except httpx.TransportError as exc:
             raise DemoError(f"{method} {url}: {type(exc).__name__}: {exc}. Is `make run` up?") from None
+        if response.status_code == 503 and "retry-after" in response.headers:
+            raise UnavailableError(
+                f"{method} {url} → 503 {response.text[:600]}", float(response.headers["retry-after"])
+            )
         if response.status_code >= 400:
             raise DemoError(f"{method} {url} → {response.status_code} {response.text[:600]}")
         if response.headers.get("content-type", "").startswith("application/json"):
@@ -754,7 +763,7 @@ class Demo:
                 spec["study"] = _study(purpose)
             campaign_id = self.post(f"{gate}/v1/campaigns", self.tokens.marketer, spec)["id"]
             story.campaigns[key] = campaign_id
-            story.findings[key] = findings = self._submitted(campaign_id, str(spec["send_at"]))
+            story.findings[key] = findings = self._submitted(campaign_id)
             if key == AWAITING:  # left in the reviewer's queue, for the console
                 continue
             sign_offs: dict[str, dict[str, Any]] = {}
@@ -779,27 +788,22 @@ class Demo:
                 said = "; ".join(f"{f['rule']} {f['severity']}: {f['message']}" for f in findings)
                 raise DemoError(f"{exc}\nThe review found: {said or 'nothing'}") from None
 
-    def _submitted(self, campaign_id: str, send_at: str) -> list[dict[str, Any]]:
-        """Submits a campaign and returns its findings. While they say the gate has not applied this run's
-        register yet (PROC-01 / PROC-04: the demo registered both the purpose and the processor just
-        before), sends the campaign back to draft and submits it again, until `timeout`."""
-        gate, deadline = self.urls.gate, time.monotonic() + self.timeout
+    def _submitted(self, campaign_id: str) -> list[dict[str, Any]]:
+        """Submits a campaign and returns its findings. The gate's review waits for its projection to
+        apply what this run published (the purpose, the processor, the register); while it answers 503
+        (still catching up), submits again until `timeout`."""
+        url, deadline = f"{self.urls.gate}/v1/campaigns/{campaign_id}/submit", time.monotonic() + self.timeout
         while True:
-            submitted = self.post(f"{gate}/v1/campaigns/{campaign_id}/submit", self.tokens.marketer, {})
+            try:
+                submitted = self.post(url, self.tokens.marketer, {})
+            except UnavailableError as exc:
+                if time.monotonic() > deadline:
+                    raise DemoError(f"{exc}\nSee .run/logs/campaign-gate-consumer.log") from None
+                self.out("  (the gate has not applied this run's register yet; submitting again)")
+                time.sleep(exc.retry_after)
+                continue
             findings: list[dict[str, Any]] = submitted.get("findings", [])
-            behind = {f["rule"] for f in findings if f.get("severity") == "block"} & REGISTER_NOT_APPLIED
-            if not behind:
-                return findings
-            if time.monotonic() > deadline:
-                raise DemoError(
-                    f"the gate still reviews campaign {campaign_id} with {', '.join(sorted(behind))} after "
-                    f"{self.timeout:.0f}s: it has not applied the register; see .run/logs/campaign-gate.log"
-                )
-            self.out(f"  (the gate has not applied the register yet: {', '.join(sorted(behind))}; again)")
-            time.sleep(0.5)
-            self._call(
-                "PATCH", f"{gate}/v1/campaigns/{campaign_id}", self.tokens.marketer, {"send_at": send_at}
-            )
+            return findings
 
     def wait_for_pipeline(self, story: Story) -> None:
         """Waits until every event the run caused is on Kafka (the audit log, which consumes the same topics

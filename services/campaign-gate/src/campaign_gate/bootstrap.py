@@ -47,9 +47,10 @@ class CampaignGate:
         for (decision, rule), n in counts.items():
             self.decisions.labels(decision, rule).inc(n)
 
-    async def projection_freshness(self) -> Freshness:
-        """Returns whether checks must fail closed (GATE_STALE)."""
-        return await self.freshness.check()
+    async def projection_freshness(self, *, catch_up_seconds: float | None = None) -> Freshness:
+        """Returns whether checks must fail closed (GATE_STALE), after waiting up to `catch_up_seconds`
+        (the settings' `projection_catch_up_seconds` unless given) for the projection to catch up."""
+        return await self.freshness.check(catch_up_seconds=catch_up_seconds)
 
 
 def _offsets_reader(

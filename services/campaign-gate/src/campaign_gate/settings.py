@@ -31,3 +31,7 @@ class CampaignGateSettings(ServiceSettings):
     broker_verification_max_age_days: int = 365
     #: How long a check waits for the projection to apply what was already published when it began.
     projection_catch_up_seconds: float = 0.5
+    #: How long a submission waits for the projection to apply what was published before it (a register
+    #: entry, a processor, a purpose the review reads); past it the submission answers 503 with
+    #: Retry-After rather than review against facts the gate has not applied yet.
+    review_catch_up_seconds: float = 5.0

@@ -142,3 +142,37 @@ async def test_a_withdrawal_left_unapplied_is_stale_once_older_than_the_bound_ev
         assert applied["stale"] is False, applied
         assert applied["recipients"][0]["decision"] == "block"
         assert applied["recipients"][0]["reasons"][0]["rule"] == "UNI-03"
+
+
+async def test_a_submission_waits_for_the_projection_and_answers_503_storing_nothing_when_it_lags(
+    settings: CampaignGateSettings, upstream: Upstream
+) -> None:
+    """The review reads the purpose, register and processors from the projection: submitted before
+    the gate has applied them, it would block on facts that exist (PROC-01, PAR-01). It waits for them
+    instead, and answers 503 with Retry-After, storing nothing, when they stay unapplied."""
+    purpose_id = str(uuid.uuid4())
+    idle = settings.model_copy(update={"run_consumers": False, "review_catch_up_seconds": 0.5})
+    await upstream.purpose(purpose_id)
+    async with running(create_app(idle)) as lagging:
+        created = await lagging.client.post(
+            "/v1/campaigns", json=email_campaign_body(purpose_id), headers=MARKETER
+        )
+        assert created.status_code == 201, created.text
+        campaign_id = created.json()["id"]
+        refused = await lagging.client.post(f"/v1/campaigns/{campaign_id}/submit", headers=MARKETER)
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["retry-after"] == "1"
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        detail = refused.json()["detail"]
+        assert "unapplied record" in detail or "not applied yet" in detail, detail
+        stored = await lagging.client.get(f"/v1/campaigns/{campaign_id}", headers=MARKETER)
+        assert stored.json()["status"] == "draft", stored.json()
+        assert stored.json()["findings"] == [], stored.json()
+
+    # With its consumer running, the same submission waits (no test-side wait for the projection) and
+    # the review sees the purpose: only the study's sign-offs are asked.
+    async with running(create_app(settings)) as gate:
+        submitted = await gate.client.post(f"/v1/campaigns/{campaign_id}/submit", headers=MARKETER)
+        assert submitted.status_code == 200, submitted.text
+        findings = submitted.json()["findings"]
+        assert {f["rule"] for f in findings} == {f["rule"] for f in study_sign_offs(findings)}, findings

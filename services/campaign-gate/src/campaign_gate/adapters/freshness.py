@@ -91,15 +91,17 @@ class KafkaFreshness:
         ends = await asyncio.wait_for(client.end_offsets(partitions), self._timeout)
         return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
 
-    async def check(self) -> Freshness:
-        """Returns whether checks must fail closed now."""
+    async def check(self, *, catch_up_seconds: float | None = None) -> Freshness:
+        """Returns whether checks must fail closed now, after waiting up to `catch_up_seconds` (the
+        configured catch-up unless given) for the projection to apply what is already published."""
         try:
             ends = await self._end_offsets()
         except Exception as exc:  # noqa: BLE001 - any failure to reach Kafka means we cannot vouch for freshness.
             return Freshness(True, f"Kafka unreachable ({type(exc).__name__})")
         if not ends:
             return Freshness(True, "no partition of the consumed topics is known")
-        consumed = await self._caught_up_or_latest(ends)
+        waited = self._catch_up if catch_up_seconds is None else catch_up_seconds
+        consumed = await self._caught_up_or_latest(ends, waited)
         lag: dict[str, int] = {}
         behind: dict[tuple[str, int], int] = {}
         for key, end in ends.items():
@@ -130,7 +132,7 @@ class KafkaFreshness:
         return Freshness(
             True,
             f"records published before this check are not applied yet (oldest {oldest:.1f}s old; "
-            f"waited {self._catch_up}s)",
+            f"waited {waited}s)",
             lag,
         )
 
@@ -174,13 +176,16 @@ class KafkaFreshness:
                     del wanted[key]
         return firsts
 
-    async def _caught_up_or_latest(self, ends: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
-        """Waits, briefly, until the projection has applied everything published before this check began.
+    async def _caught_up_or_latest(
+        self, ends: dict[tuple[str, int], int], catch_up_seconds: float
+    ) -> dict[tuple[str, int], int]:
+        """Waits, at most `catch_up_seconds`, until the projection has applied everything published
+        before this check began.
 
         Because an event already on the topic when a check starts (a withdrawal, an objection) must
         weigh on that check: deciding before it is applied would be a late "allow".
         """
-        deadline = time.monotonic() + self._catch_up
+        deadline = time.monotonic() + catch_up_seconds
         while True:
             consumed = await self._consumed()
             if all(consumed.get(key, 0) >= end for key, end in ends.items()) or time.monotonic() >= deadline:

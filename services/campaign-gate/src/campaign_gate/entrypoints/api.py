@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
+from shared.web import problem
 
 from campaign_gate.domain import review
 from campaign_gate.domain.facts import StudyFacts
@@ -145,10 +146,28 @@ async def change_campaign(
     return _read(await handlers.change_campaign(command, uow))
 
 
-@router.post("/campaigns/{campaign_id}/submit", response_model=schemas.CampaignRead)
-async def submit_campaign(campaign_id: str, who: Marketer, uow: UnitOfWorkDep) -> schemas.CampaignRead:
-    """Runs the automated review and returns its findings."""
-    return _read(await handlers.submit_campaign(commands.SubmitCampaign(campaign_id, who.subject), uow))
+@router.post(
+    "/campaigns/{campaign_id}/submit",
+    response_model=schemas.CampaignRead,
+    responses={503: {"description": "the projection has not applied what was published before; retry"}},
+)
+async def submit_campaign(campaign_id: str, who: Marketer, service: ServiceDep) -> Any:
+    """Runs the automated review and returns its findings, once the projection holds every event
+    published before the submission (a register entry, a processor, a purpose the review reads); 503
+    with Retry-After when it does not within `review_catch_up_seconds`, and nothing is stored."""
+    freshness = await service.projection_freshness(catch_up_seconds=service.settings.review_catch_up_seconds)
+    if freshness.stale:
+        # Because a review against facts not applied yet gives false blocks (PROC-01, PAR-01 for a
+        # register or party just created) or passes a change not applied yet; checks fail closed
+        # (GATE_STALE) for the same reason.
+        return problem(
+            503,
+            "projection not caught up",
+            detail=f"the review waits for the gate's projection: {freshness.reason}",
+            headers={"Retry-After": "1"},
+        )
+    command = commands.SubmitCampaign(campaign_id, who.subject)
+    return _read(await handlers.submit_campaign(command, service.uow()))
 
 
 @router.post("/campaigns/{campaign_id}/approve", response_model=schemas.CampaignRead)
