@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaign_gate import contracts
 from campaign_gate.adapters import orm
+from campaign_gate.adapters.contact_view import ContactColumnsView
 from campaign_gate.adapters.freshness import Freshness, KafkaFreshness
 from campaign_gate.adapters.projection import ProjectionRepository
 from campaign_gate.service_layer.unit_of_work import GateUnitOfWork
@@ -37,6 +38,9 @@ class CampaignGate:
     consumed_offsets: Callable[[], Awaitable[dict[tuple[str, int], int]]]
     #: `gate_decisions_total`: recipient decisions by decision and cited rule.
     decisions: Counter
+    #: The in-memory columnar view of gate_contacts checks read (PostgreSQL; None elsewhere): loaded at
+    #: the first check and refreshed before each check batch.
+    contact_view: ContactColumnsView | None = None
 
     def count_decisions(self, receipts: Iterable[dict[str, Any]]) -> None:
         """Counts decisions by decision and by each rule cited (the `gate_decisions_total` series)."""
@@ -76,6 +80,8 @@ def bootstrap(
     # Spans only when an exporter is configured (OTEL_* variables); else nothing is installed.
     setup_tracing(settings.service_name, engines=[runtime.engine])
     consumed_offsets = _offsets_reader(runtime.session_factory)
+    # Because the columnar read of the projection is PostgreSQL's only: any other database reads facts.
+    view = ContactColumnsView(runtime.engine) if runtime.engine.dialect.name == "postgresql" else None
     return CampaignGate(
         settings=settings,
         runtime=runtime,
@@ -86,6 +92,7 @@ def bootstrap(
             after_commit=runtime.wake_relay,
             clock=clock,
             broker_verification_max_age_days=settings.broker_verification_max_age_days,
+            contact_view=view,
         ),
         freshness=KafkaFreshness(
             bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -102,4 +109,5 @@ def bootstrap(
             ["decision", "rule_id"],
             registry=runtime.registry,
         ),
+        contact_view=view,
     )

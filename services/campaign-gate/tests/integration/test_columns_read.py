@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from campaign_gate.adapters import orm
+from campaign_gate.adapters.contact_view import ContactColumnsView
 from campaign_gate.domain.bulk import COLUMN_NAMES, RecipientColumns
 from campaign_gate.domain.facts import Channel
 from campaign_gate.service_layer.unit_of_work import AbstractGateUnitOfWork, GateUnitOfWork
@@ -307,6 +308,19 @@ def _same(name: str, fast: np.ndarray, facts: np.ndarray) -> bool:
     return bool(np.array_equal(fast, facts))
 
 
+def _differences(fast: RecipientColumns, facts: RecipientColumns) -> list[str]:
+    """Returns the names of the columns that differ (zones are codes into each column set's own table,
+    whose order follows the rows read: compared by name)."""
+    different = [
+        n for n in COLUMN_NAMES if n != "timezone" and not _same(n, getattr(fast, n), getattr(facts, n))
+    ]
+    if [fast.timezones[z] for z in fast.timezone.tolist()] != [
+        facts.timezones[z] for z in facts.timezone.tolist()
+    ]:
+        different.append("timezone")
+    return different
+
+
 async def test_the_columnar_read_equals_the_facts_read_then_resolve(postgres_admin_url: str) -> None:
     url = await migrated_database(postgres_admin_url, "campaign-gate")
     engine = make_engine(url)
@@ -317,6 +331,8 @@ async def test_the_columnar_read_equals_the_facts_read_then_resolve(postgres_adm
                 if values:
                     await conn.execute(sa.insert(table), values)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # The API's path: the contacts' columns from the in-memory view (loaded at its first refresh).
+        view = ContactColumnsView(engine)
         ids = [f"c-{i}" for i in rng.sample(range(CONTACTS), CONTACTS)]
         ids[5:5] = ["never-seen", "c-3", f"unknown-{uuid.uuid4().hex[:6]}"]
         compared = 0
@@ -337,18 +353,15 @@ async def test_the_columnar_read_equals_the_facts_read_then_resolve(postgres_adm
                     facts: RecipientColumns = await AbstractGateUnitOfWork.recipient_columns(
                         uow, ids, campaign=c, today=NOW.date()
                     )
-                assert len(fast) == len(facts) == CONTACTS + 2
-                # Zones are codes into each column set's own table, whose order follows the rows read:
-                # compared by name.
-                assert [fast.timezones[z] for z in fast.timezone.tolist()] == [
-                    facts.timezones[z] for z in facts.timezone.tolist()
-                ]
-                different = [
-                    n
-                    for n in COLUMN_NAMES
-                    if n != "timezone" and not _same(n, getattr(fast, n), getattr(facts, n))
-                ]
-                assert different == [], (channel, product, different)
+                viewed = GateUnitOfWork(session_factory=sessions, contact_view=view)
+                async with viewed:
+                    served: RecipientColumns = await viewed.recipient_columns(
+                        ids, campaign=c, today=NOW.date()
+                    )
+                assert view.loaded and len(view) == CONTACTS
+                assert len(fast) == len(facts) == len(served) == CONTACTS + 2
+                assert _differences(served, facts) == [], (channel, product, "view")
+                assert _differences(fast, facts) == [], (channel, product, "query")
                 compared += len(fast)
         assert compared == len(Channel) * 2 * (CONTACTS + 2)
     finally:

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -43,6 +43,9 @@ from campaign_gate.domain.facts import (
 )
 from campaign_gate.domain.rules import Analogy, RetentionClock
 
+if TYPE_CHECKING:
+    from campaign_gate.adapters.contact_view import ContactColumnsView
+
 _NAMES = bulk.COLUMN_NAMES
 _PROSPECTS = (Relationship.PROSPECT.value, Relationship.ACCOUNT_ONLY.value)
 #: The first instant of the telephone opt-in regime's first day in Paris (`paris_date(t) >= day` as an
@@ -67,9 +70,11 @@ async def read_columns(
     *,
     campaign: CampaignFacts,
     today: date,
+    view: ContactColumnsView | None = None,
 ) -> bulk.RecipientColumns:
     """Returns the columns of `contact_ids` (in that order, each once) for a campaign; a contact the
-    projection never saw gets the facts of `unknown_recipient`."""
+    projection never saw gets the facts of `unknown_recipient`. With a `view`, the contacts' own columns
+    come from it (refreshed first), not from a `gate_contacts` query."""
     session: AsyncSession = projection.session
     ch = campaign.channel
     bloctel = await projection.bloctel_imports() if ch is Channel.PHONE_HUMAN else []
@@ -79,36 +84,32 @@ async def read_columns(
     conn: Any = raw.driver_connection
     ids = list(dict.fromkeys(contact_ids))
 
-    # Instants come as microseconds and days as days since the epoch (NaT for none), kinds and
-    # relationships as `bulk`'s codes (their values in code order), empty JSON lists as NULL: numpy takes
-    # them as they are, with no datetime, date or str object per contact.
-    contacts = await conn.fetch(
-        "SELECT contact_id, array_position($2::text[], kind) - 1 AS kind, "
-        "array_position($3::text[], relationship) - 1 AS relationship, status, collected_from_person, "
-        f"source, broker_name, {_us('obtained_at')}, {_us('last_contact_from_person_at')}, "
-        f"{_us('relationship_end_at')}, retention_rule, {_day_number('majority_on')}, "
-        f"{_day_number('digital_consent_age_on')}, timezone, profession, channel_mask, "
-        "NULLIF(purchases::text, '[]') AS purchases, "
-        "NULLIF(contracts::text, '[]') AS contracts, NULLIF(call_attempts::text, '[]') AS call_attempts, "
-        "last_call_refusal_at, "
-        "phone_collection::text, stop_pub, restricted, restriction_request_id "
-        "FROM gate_contacts WHERE contact_id = ANY($1::text[])",
-        ids,
-        _KIND_VALUES,
-        _RELATIONSHIP_VALUES,
-    )
+    if view is not None:
+        # The view first catches up with every contacts row committed since its last read (the check
+        # already waited for the projection): a batch never decides on contacts older than the database.
+        await view.refresh()
+        col = view.take(ids)
+    else:
+        col = contact_arrays(await conn.fetch(CONTACTS_SELECT + " WHERE contact_id = ANY($1::text[])", ids))
     # Only the contacts whose blind indexes an objection or a suppression list holds (few): no loop over
     # the others' indexes.
     indexes: dict[str, list[str]] = defaultdict(list)
-    for r in await conn.fetch(
-        "SELECT c.contact_id, x.blind_index FROM gate_contacts c "
-        "CROSS JOIN LATERAL (VALUES (c.email_index), (c.phone_index)) AS x(blind_index) "
-        "WHERE c.contact_id = ANY($1::text[]) AND x.blind_index <> '' AND ("
-        "EXISTS (SELECT 1 FROM gate_objection_indexes i WHERE i.blind_index = x.blind_index) "
-        "OR EXISTS (SELECT 1 FROM suppression_entries e WHERE e.blind_index = x.blind_index))",
-        ids,
-    ):
-        indexes[r["contact_id"]].append(r["blind_index"])
+    batch_indexes = {i for name in ("email_index", "phone_index") for i in col[name].tolist() if i}
+    if batch_indexes:
+        held = {
+            r[0]
+            for r in await conn.fetch(
+                "SELECT x FROM unnest($1::text[]) AS x WHERE "
+                "EXISTS (SELECT 1 FROM gate_objection_indexes i WHERE i.blind_index = x) "
+                "OR EXISTS (SELECT 1 FROM suppression_entries e WHERE e.blind_index = x)",
+                sorted(batch_indexes),
+            )
+        }
+        if held:
+            for name in ("email_index", "phone_index"):
+                for cid, index in zip(col["contact_id"].tolist(), col[name].tolist(), strict=True):
+                    if index in held:
+                        indexes[cid].append(index)
     all_indexes = sorted({i for values in indexes.values() for i in values})
 
     # Because `resolve` keeps the consent granted last (a request counts from its request time); a
@@ -197,9 +198,9 @@ async def read_columns(
             ids,
         )
     }
-    brokers = await projection._brokers({r["broker_name"] for r in contacts if r["broker_name"]}, today=today)
+    brokers = await projection._brokers({b for b in col["broker_name"].tolist() if b}, today=today)
 
-    known = _Columns(campaign, contacts, exemption=exemption, bloctel=bloctel)
+    known = _Columns(campaign, col, exemption=exemption, bloctel=bloctel)
     with bulk.gc_paused():
         known.consents(consents)
         known.objections(objections, hits)
@@ -265,35 +266,164 @@ def _days(values: Sequence[date | None]) -> np.ndarray:
     return np.array(values, dtype="datetime64[D]") if len(values) else np.empty(0, dtype="datetime64[D]")
 
 
+#: The `gate_contacts` columns a check reads, in `_CONTACT_FIELDS` order (append a WHERE clause). Instants
+#: come as microseconds and days as days since the epoch (NaT for none), kinds and relationships as
+#: `bulk`'s codes (their values in code order), empty JSON lists as NULL, absent blind indexes as '':
+#: numpy takes them as they are, with no datetime, date or str object per contact.
+CONTACTS_SELECT = (
+    "SELECT contact_id, array_position('{"
+    + ",".join(_KIND_VALUES)
+    + "}'::text[], kind) - 1 AS kind, array_position('{"
+    + ",".join(_RELATIONSHIP_VALUES)
+    + "}'::text[], relationship) - 1 AS relationship, status, collected_from_person, "
+    f"source, broker_name, {_us('obtained_at')}, {_us('last_contact_from_person_at')}, "
+    f"{_us('relationship_end_at')}, retention_rule, {_day_number('majority_on')}, "
+    f"{_day_number('digital_consent_age_on')}, timezone, profession, channel_mask, "
+    "NULLIF(purchases::text, '[]') AS purchases, "
+    "NULLIF(contracts::text, '[]') AS contracts, NULLIF(call_attempts::text, '[]') AS call_attempts, "
+    "last_call_refusal_at, "
+    "phone_collection::text, stop_pub, restricted, restriction_request_id, "
+    "COALESCE(email_index, '') AS email_index, COALESCE(phone_index, '') AS phone_index "
+    "FROM gate_contacts"
+)
+
+
+def contact_arrays(records: Sequence[Any]) -> dict[str, np.ndarray]:
+    """Returns `CONTACTS_SELECT` rows as one numpy array per column, with what does not depend on the
+    campaign resolved once (`rules.resolve`'s way): the fourth latest call attempt, the day of the last
+    call refusal (Paris), the phone-collection defect, the retention flag's clock, a sale as source.
+    Repeated strings (sources, zones, professions) are shared, not copied per contact."""
+    m = len(records)
+    if not m:
+        return {name: np.empty(0, dtype=dtype) for name, dtype in CONTACT_DTYPES.items()}
+    with bulk.gc_paused():
+        raw = dict(zip(_CONTACT_FIELDS, zip(*records, strict=True), strict=True))
+        shared: dict[Any, Any] = {}
+
+        def strings(name: str) -> np.ndarray:
+            out = np.empty(m, dtype=object)
+            out[:] = [shared.setdefault(v, v) for v in raw[name]]
+            return out
+
+        def texts(name: str) -> np.ndarray:
+            out = np.empty(m, dtype=object)
+            out[:] = raw[name]
+            return out
+
+        fourth = np.full(m, _NAT, dtype=np.int64)
+        for i, text in enumerate(raw["call_attempts"]):
+            attempts_raw = _json(text) or ()
+            if len(attempts_raw) >= rules.MAX_CALL_ATTEMPTS:
+                attempts = sorted((t for t in map(parse_time, attempts_raw) if t), reverse=True)
+                if len(attempts) >= rules.MAX_CALL_ATTEMPTS:
+                    fourth[i] = bulk._micros(attempts[rules.MAX_CALL_ATTEMPTS - 1])
+        phone_info_defect = np.ones(m, dtype=bool)
+        for i, text in enumerate(raw["phone_collection"]):
+            phone = _json(text)
+            if phone:
+                phone_info_defect[i] = not phone.get("told_calls_need_consent", False) or (
+                    bool(phone.get("during_contract", False))
+                    and not phone.get("contract_states_calls_need_consent", False)
+                )
+        refusal_on = np.full(m, np.datetime64("NaT", "D"))
+        for i, t in enumerate(raw["last_call_refusal_at"]):
+            if t is not None:
+                refusal_on[i] = clock.paris_date(t)
+        retention_flagged = np.zeros(m, dtype=np.int8)
+        for i, status in enumerate(raw["status"]):
+            if status == "retention_flagged":
+                retention_flagged[i] = _FLAGGED.get(raw["retention_rule"][i] or "", 0)
+        return {
+            "contact_id": texts("contact_id"),
+            "kind": np.array(raw["kind"], dtype=np.int8),
+            "relationship": np.array(raw["relationship"], dtype=np.int8),
+            "collected_from_person": np.array(raw["collected_from_person"], dtype=bool),
+            "source": strings("source"),
+            "sale_source": np.array([s == "sale" for s in raw["source"]], dtype=bool),
+            "broker_name": strings("broker_name"),
+            "obtained_at": _instants(raw["obtained_at"]),
+            "last_contact_from_person_at": _instants(raw["last_contact_from_person_at"]),
+            "relationship_end_at": _instants(raw["relationship_end_at"]),
+            "majority_on": _day_numbers(raw["majority_on"]),
+            "digital_consent_age_on": _day_numbers(raw["digital_consent_age_on"]),
+            "retention_flagged": retention_flagged,
+            "timezone": strings("timezone"),
+            "profession": strings("profession"),
+            "channel_mask": np.array(raw["channel_mask"], dtype=np.int64),
+            "purchases": texts("purchases"),
+            "contracts": texts("contracts"),
+            "fourth_latest_call_at": fourth.view("datetime64[us]"),
+            "refusal_on": refusal_on,
+            "phone_info_defect": phone_info_defect,
+            "stop_pub": np.array(raw["stop_pub"], dtype=bool),
+            "restricted": np.array(raw["restricted"], dtype=bool),
+            "restriction_request_id": texts("restriction_request_id"),
+            "email_index": texts("email_index"),
+            "phone_index": texts("phone_index"),
+        }
+
+
+#: The arrays `contact_arrays` returns, with their dtypes.
+CONTACT_DTYPES: dict[str, Any] = {
+    "contact_id": object,
+    "kind": np.int8,
+    "relationship": np.int8,
+    "collected_from_person": bool,
+    "source": object,
+    "sale_source": bool,
+    "broker_name": object,
+    "obtained_at": "datetime64[us]",
+    "last_contact_from_person_at": "datetime64[us]",
+    "relationship_end_at": "datetime64[us]",
+    "majority_on": "datetime64[D]",
+    "digital_consent_age_on": "datetime64[D]",
+    "retention_flagged": np.int8,
+    "timezone": object,
+    "profession": object,
+    "channel_mask": np.int64,
+    "purchases": object,
+    "contracts": object,
+    "fourth_latest_call_at": "datetime64[us]",
+    "refusal_on": "datetime64[D]",
+    "phone_info_defect": bool,
+    "stop_pub": bool,
+    "restricted": bool,
+    "restriction_request_id": object,
+    "email_index": object,
+    "phone_index": object,
+}
+
+
 class _Columns:
     """`rules.resolve` for one campaign over a batch of projection rows, one column at a time: the facts
     every contact has are resolved with numpy over its columns, the ones few contacts have (JSON lists,
     consents, objections, list hits, notices, brokers) by a loop over the contacts that have them."""
 
     def __init__(
-        self, campaign: CampaignFacts, contacts: Sequence[Any], *, exemption: bool, bloctel: list[date]
+        self, campaign: CampaignFacts, col: dict[str, np.ndarray], *, exemption: bool, bloctel: list[date]
     ) -> None:
         c = self.c = campaign
         ch = campaign.channel
         self.ch = ch
-        m = self.m = len(contacts)
-        raw = dict(zip(_CONTACT_FIELDS, zip(*contacts, strict=True), strict=True)) if m else {}
-        col = self.raw = {name: raw.get(name, ()) for name in _CONTACT_FIELDS}
-        self.ids: list[str] = list(col["contact_id"])
+        m = self.m = len(col["contact_id"])
+        self.raw = col
+        self.ids: list[str] = col["contact_id"].tolist()
         related = {c.product_category} | c.complementary_categories
         analogous = {c.product_category} | c.analogous_categories
-        kind = np.array(col["kind"], dtype=np.int8)
-        relationship = np.array(col["relationship"], dtype=np.int8)
-        from_person = np.array(col["collected_from_person"], dtype=bool)
-        obtained = _instants(col["obtained_at"])
-        contact_from = _instants(col["last_contact_from_person_at"])
-        end = _instants(col["relationship_end_at"])
+        kind = col["kind"]
+        relationship = col["relationship"]
+        from_person = col["collected_from_person"]
+        obtained = col["obtained_at"]
+        contact_from = col["last_contact_from_person_at"]
+        end = col["relationship_end_at"]
 
         # The JSON lists, parsed only where they are not empty.
         has_purchases = np.zeros(m, dtype=bool)
         sender_is_seller = np.zeros(m, dtype=bool)
         analogy = np.full(m, int(Analogy.NOT_ANALOGOUS), dtype=np.int8)
-        for i, text in enumerate(col["purchases"]):
+        for i, text in enumerate(col["purchases"].tolist()):
+            if text is None:
+                continue
             purchases = _json(text)
             if not purchases:
                 continue
@@ -310,27 +440,14 @@ class _Columns:
         any_open = np.zeros(m, dtype=bool)
         contract_related = np.zeros(m, dtype=bool)
         in_progress = bulk.RELATIONSHIP_CODES[Relationship.CONTRACT_IN_PROGRESS]
-        for i, text in enumerate(col["contracts"]):
+        for i, text in enumerate(col["contracts"].tolist()):
+            if text is None:
+                continue
             open_contracts = [k for k in _json(text) or () if not k["ended"]]
             if open_contracts:
                 any_open[i] = True
                 contract_related[i] = relationship[i] == in_progress and any(
                     k["seller"] == c.sender_entity and set(k["categories"]) & related for k in open_contracts
-                )
-        fourth = np.full(m, None, dtype=object)
-        for i, text in enumerate(col["call_attempts"]):
-            attempts_raw = _json(text) or ()
-            if len(attempts_raw) >= rules.MAX_CALL_ATTEMPTS:
-                attempts = sorted((t for t in map(parse_time, attempts_raw) if t), reverse=True)
-                if len(attempts) >= rules.MAX_CALL_ATTEMPTS:
-                    fourth[i] = attempts[rules.MAX_CALL_ATTEMPTS - 1]
-        phone_info_defect = np.ones(m, dtype=bool)
-        for i, text in enumerate(col["phone_collection"]):
-            phone = _json(text)
-            if phone:
-                phone_info_defect[i] = not phone.get("told_calls_need_consent", False) or (
-                    bool(phone.get("during_contract", False))
-                    and not phone.get("contract_states_calls_need_consent", False)
                 )
 
         # Retention: none for generic addresses, the prospect clock for prospects and account holders,
@@ -357,17 +474,16 @@ class _Columns:
             checked_on = _days(cleaned)[inverse] if len(unique) else _days([])
         else:
             checked_on = np.full(m, np.datetime64("NaT", "D"))
-        refusal = [clock.paris_date(t) if t else None for t in col["last_call_refusal_at"]]
         target = c.professional_target
         none = np.full(m, None, dtype=object)
         self.values: dict[str, Any] = {
-            "contact_id": np.array(self.ids, dtype=object) if m else np.empty(0, dtype=object),
+            "contact_id": col["contact_id"],
             "kind": kind,
             "relationship": relationship,
             "has_address": (
                 np.ones(m, dtype=bool)
                 if ch is Channel.POSTAL_UNADDRESSED
-                else (np.array(col["channel_mask"], dtype=np.int64) & CHANNEL_BITS.get(ch, 0)) != 0
+                else (col["channel_mask"] & CHANNEL_BITS.get(ch, 0)) != 0
             ),
             "objection": np.zeros(m, dtype=bool),
             "opposition_hit": np.zeros(m, dtype=bool),
@@ -389,40 +505,33 @@ class _Columns:
             "obtained_in_opt_in_regime": obtained >= _OPT_IN_START_US,
             "retention_clock": clock_kind,
             "retention_from": since,
-            "majority_on": _day_numbers(col["majority_on"]),
-            "digital_consent_age_on": _day_numbers(col["digital_consent_age_on"]),
-            "retention_flagged": np.array(
-                [
-                    _FLAGGED.get(rule or "", 0) if status == "retention_flagged" else 0
-                    for rule, status in zip(col["retention_rule"], col["status"], strict=True)
-                ],
-                dtype=np.int8,
-            ),
+            "majority_on": col["majority_on"],
+            "digital_consent_age_on": col["digital_consent_age_on"],
+            "retention_flagged": col["retention_flagged"],
             "informed": np.zeros(m, dtype=bool),
             "objection_offered": np.zeros(m, dtype=bool),
-            "collected_at_sale": from_person
-            & ((np.array([s == "sale" for s in col["source"]], dtype=bool)) | has_purchases),
+            "collected_at_sale": from_person & (col["sale_source"] | has_purchases),
             "sender_is_seller": sender_is_seller,
             "analogy": analogy,
             "contract_related": contract_related,
             "professional_relevance": np.array(
-                [p is not None and p in target for p in col["profession"]], dtype=bool
+                [p is not None and p in target for p in col["profession"].tolist()], dtype=bool
             ),
             "bloctel_checked_on": checked_on,
             "out_of_hours_consent": np.zeros(m, dtype=bool),
-            "timezone": list(col["timezone"]),
-            "fourth_latest_call_at": _naive_us(list(fourth)),
-            "refusal_on": _days(refusal),
-            "phone_info_defect": phone_info_defect,
+            "timezone": col["timezone"].tolist(),
+            "fourth_latest_call_at": col["fourth_latest_call_at"],
+            "refusal_on": col["refusal_on"],
+            "phone_info_defect": col["phone_info_defect"],
             "first_contact": np.ones(m, dtype=bool),
-            "stop_pub": np.array(col["stop_pub"], dtype=bool),
+            "stop_pub": col["stop_pub"],
             "partner_coverage": np.zeros(m, dtype=np.int8),
             "tracking_consent": np.zeros(m, dtype=bool),
         }
         for name in _REF_NAMES:
             self.values[name] = none.copy()
         # Rights (section R): the Art. 18 restriction, cited by its request.
-        restricted = np.array(col["restricted"], dtype=bool)
+        restricted = col["restricted"]
         self.values["restricted"] = restricted
         for i in np.flatnonzero(restricted).tolist():
             request_id = col["restriction_request_id"][i]
@@ -575,6 +684,8 @@ _CONTACT_FIELDS = (
     "stop_pub",
     "restricted",
     "restriction_request_id",
+    "email_index",
+    "phone_index",
 )
 _CONSENT_FIELDS = (
     "contact_id",

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign_gate.adapters import columns, orm, outgoing
+from campaign_gate.adapters.contact_view import ContactColumnsView
 from campaign_gate.adapters.projection import (
     AbstractProjectionRepository,
     ProjectionRepository,
@@ -83,8 +84,16 @@ class AbstractGateUnitOfWork(AbstractUnitOfWork):
 class GateUnitOfWork(SqlAlchemyUnitOfWork, AbstractGateUnitOfWork):
     """Opens a session with the gate's repositories; commit writes state, then outbox rows, once."""
 
-    def __init__(self, *, broker_verification_max_age_days: int = 365, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        broker_verification_max_age_days: int = 365,
+        contact_view: ContactColumnsView | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(outbox_table=orm.outbox, inbox_table=orm.inbox, to_envelope=self._envelope, **kwargs)
+        #: The process's columnar view of gate_contacts (PostgreSQL), which checks read; None: a query.
+        self.contact_view = contact_view
         # id(event) → the actor it is published for, when not the committing one (see `publish_as`).
         self._actors: dict[int, str] = {}
         self._broker_max_age = broker_verification_max_age_days
@@ -108,7 +117,9 @@ class GateUnitOfWork(SqlAlchemyUnitOfWork, AbstractGateUnitOfWork):
         """Returns the columns of recipients resolved for a campaign: on PostgreSQL read straight into
         columns (`adapters.columns`), elsewhere from the projection's facts."""
         if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
-            return await columns.read_columns(self.projection, contact_ids, campaign=campaign, today=today)
+            return await columns.read_columns(
+                self.projection, contact_ids, campaign=campaign, today=today, view=self.contact_view
+            )
         return await super().recipient_columns(contact_ids, campaign=campaign, today=today)
 
     def publish_as(self, event: events.Event, *, actor: str) -> None:
