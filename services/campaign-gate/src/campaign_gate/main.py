@@ -24,6 +24,8 @@ PROBLEM_STATUSES: dict[type[Exception], int] = {
     # Because stored receipts contradict the root the audit log holds (audit-log answers a tampered entry so).
     errors.ReceiptIntegrityError: 409,
     errors.CampaignError: 422,
+    # Because the check finished, or its campaign or the rule set changed since it began.
+    errors.CheckNotResumableError: 409,
     errors.InvalidTransitionError: 409,
     errors.FourEyesError: 403,
     errors.ApprovalRefusedError: 422,

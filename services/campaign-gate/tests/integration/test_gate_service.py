@@ -5,6 +5,8 @@ Every upstream event is made by its producer's own code (tests/producers.py), ne
 
 from __future__ import annotations
 
+import base64
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -18,6 +20,7 @@ from campaign_gate import contracts
 from campaign_gate.adapters import orm
 from campaign_gate.adapters.freshness import KafkaFreshness
 from campaign_gate.main import create_app
+from campaign_gate.service_layer import commands, handlers
 from campaign_gate.settings import CampaignGateSettings
 from consent.domain.model import Consent
 from consent.domain.notices import Notice
@@ -26,6 +29,7 @@ from shared.blind_index import BlindIndexer
 from shared.events import EventEnvelope
 from shared.kafka import ensure_topics
 from shared.testing.harness import auth, common_settings, eventually, migrated_database, running, token
+from vigie_verify.merkle import leaf_hash, verify_inclusion
 
 from tests.bodies import STUDY, study_sign_offs
 from tests.producers import Upstream, now
@@ -422,6 +426,69 @@ async def test_a_large_check_streams_ndjson_in_and_out_with_a_summary_and_unknow
         )
         assert bad.status_code == 422, bad.text
         assert bad.json()["errors"][0]["field"] == "line 1"
+
+
+async def test_a_check_stopped_midway_resumes_by_id_deciding_only_the_recipients_left(
+    settings: CampaignGateSettings, upstream: Upstream
+) -> None:
+    """A check dropped after its first batch (a lost connection, a restarted gate) stays `running`; the
+    marketer sends its recipients again to `POST /v1/checks/{id}/resume`: only those left are decided,
+    under the same id, its chunks go on and every receipt still proves into its chunk's root."""
+    purpose_id, known = str(uuid.uuid4()), str(uuid.uuid4())
+    async with running(create_app(settings)) as gate:
+        await upstream.purpose(purpose_id)
+        await _informed_contact(upstream, known, purpose_id)
+        campaign_id = await _approved_campaign(gate, purpose_id)
+        await eventually(lambda: _allowed(gate.client, campaign_id, known), timeout=30, interval=0.2)
+        ids = [known, *(str(uuid.uuid4()) for _ in range(1_999))]
+        service = gate.app.state.service
+        # What a streamed check does until its connection drops: the header, then its first batch.
+        command = commands.CheckCampaign(campaign_id, "alice", stale=False)
+        started, facts = await handlers.start_check(command, service.uow())
+        await handlers.check_batch(started, facts, ids[:500], actor="alice", uow=service.uow())
+        check_id = started.check_id
+        status = (await gate.client.get(f"/v1/checks/{check_id}", headers=MARKETER)).json()
+        assert (status["state"], status["recipients"]) == ("running", 500), status
+
+        body = b"\n".join(orjson.dumps({"contact_id": c}) for c in ids) + b"\n"
+        resumed = await gate.client.post(
+            f"/v1/checks/{check_id}/resume",
+            content=body,
+            headers={**MARKETER, "Content-Type": "application/x-ndjson"},
+        )
+        assert resumed.status_code == 200, resumed.text
+        *receipts, header = [orjson.loads(line) for line in resumed.content.splitlines()]
+        assert [r["contact_id"] for r in receipts] == ids[500:]
+        assert header["check_id"] == check_id
+        assert header["summary"] == {"allow": 1, "needs_review": 0, "block": 1_999}, header
+        status = (await gate.client.get(f"/v1/checks/{check_id}", headers=MARKETER)).json()
+        assert (status["state"], status["recipients"]) == ("finished", 2_000), status
+        chunks = (await gate.client.get(f"/v1/checks/{check_id}/chunks", headers=MARKETER)).json()
+        assert chunks["receipts"] == 2_000
+        assert [c["first_index"] for c in chunks["chunks"]] == list(
+            itertools.accumulate([0, *(c["count"] for c in chunks["chunks"][:-1])])
+        )
+        for contact_id in (known, ids[499], ids[500], ids[-1]):
+            served = await gate.client.get(f"/v1/checks/{check_id}/receipts/{contact_id}", headers=MARKETER)
+            assert served.status_code == 200, served.text
+            proof = served.json()
+            verify_inclusion(
+                leaf_hash=leaf_hash(base64.b64decode(proof["canonical"])),
+                index=proof["index"],
+                tree_size=proof["chunk"]["count"],
+                proof=[bytes.fromhex(h) for h in proof["inclusion_proof"]],
+                root=bytes.fromhex(proof["chunk"]["root"]),
+            )
+
+        again = await gate.client.post(
+            f"/v1/checks/{check_id}/resume", json={"contact_ids": ids[:3]}, headers=MARKETER
+        )
+        assert again.status_code == 409, again.text
+        assert "finished" in again.json()["detail"]
+        unknown = await gate.client.post(
+            f"/v1/checks/{uuid.uuid4()}/resume", json={"contact_ids": ids[:3]}, headers=MARKETER
+        )
+        assert unknown.status_code == 404, unknown.text
 
 
 async def _allowed(client: Any, campaign_id: str, contact_id: str) -> bool:

@@ -152,6 +152,17 @@ class FakeCheckRepository(AbstractCheckRepository):
                 decided[r["decision"]] = decided.get(r["decision"], 0) + 1
         return {**self._state.checks[check_id], "stored": sum(decided.values()), "decided": decided}
 
+    async def lock_check(self, check_id: str) -> tuple[int, int]:
+        chunks = [row for (check, _), row in self._state.chunks.items() if check == check_id]
+        return len(chunks), sum(row["count"] for row in chunks)
+
+    async def decided_among(self, check_id: str, contact_ids: Sequence[str]) -> set[str]:
+        wanted = set(contact_ids)
+        return {r["contact_id"] for r in self._state.receipts if r["check_id"] == check_id} & wanted
+
+    async def mark_stale(self, check_id: str, *, stale: bool) -> None:
+        self._state.checks[check_id]["stale"] = stale
+
     async def receipts_page(self, check_id: str, *, after: str | None, limit: int) -> list[dict[str, Any]]:
         found = sorted(
             (

@@ -182,3 +182,92 @@ async def test_a_stored_receipt_changed_after_the_fact_no_longer_proves() -> Non
     store.state.receipts[0]["chunk"] = None
     with pytest.raises(NotFoundError, match="before receipts were committed in chunks"):
         await handlers.receipt_with_proof(result.check_id, "r-1", FakeUnitOfWork(store))
+
+
+async def _stopped_after_first_batch(store: FakeStore, campaign: Campaign, ids: list[str]) -> str:
+    """Starts a streamed check in batches of 4 and drops it once its first batch is stored (as a dropped
+    connection or a restarted gate leaves it); returns its id."""
+    command = commands.CheckCampaign(campaign.id, "marketer-1", stale=False)
+    stream = handlers.check_stream(command, ids, uow_factory=lambda: FakeUnitOfWork(store), batch=4)
+    first = [await anext(stream) for _ in range(4)]
+    await stream.aclose()
+    check_id = next(iter(store.state.checks))
+    assert [r["contact_id"] for r in first] == ids[:4] and store.state.checks[check_id]["summary"] == {}
+    return check_id
+
+
+async def test_a_resumed_check_decides_only_the_recipients_left_and_its_chunks_continue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = FakeStore()
+    campaign, _ = _checkable(store)
+    monkeypatch.setattr(handlers, "RECEIPT_CHUNK", 3)
+    ids = ["r-1", *(f"x-{n}" for n in range(9))]
+    check_id = await _stopped_after_first_batch(store, campaign, ids)
+
+    resume = commands.ResumeCheck(check_id, "marketer-2", stale=False)
+    *receipts, result = [
+        i
+        async for i in handlers.resume_check_stream(
+            resume, [*ids, "x-0"], uow_factory=lambda: FakeUnitOfWork(store), batch=4
+        )
+    ]
+    assert [r["contact_id"] for r in receipts] == ids[4:]
+    assert isinstance(result, handlers.CheckResult) and result.check_id == check_id
+    assert result.recipients == len(ids) and store.state.checks[check_id]["summary"] == result.summary
+    assert sorted(r["contact_id"] for r in store.state.receipts) == sorted(ids)
+    chunks = store.of_type(events.ReceiptChunkCommitted)
+    # The first batch's 3+1, then the resumed 4 and 2: chunk numbers and first indexes go on.
+    assert [(c.chunk, c.first_index, c.count) for c in chunks] == [
+        (0, 0, 3),
+        (1, 3, 1),
+        (2, 4, 3),
+        (3, 7, 1),
+        (4, 8, 2),
+    ]
+    completed = store.of_type(events.CheckCompleted)
+    assert [(c.check_id, c.recipients) for c in completed] == [(check_id, len(ids))]
+    for contact_id in ids:
+        served = await handlers.receipt_with_proof(check_id, contact_id, FakeUnitOfWork(store))
+        verify_inclusion(
+            leaf_hash=leaf_hash(base64.b64decode(served["canonical"])),
+            index=served["index"],
+            tree_size=served["chunk"]["count"],
+            proof=[bytes.fromhex(h) for h in served["inclusion_proof"]],
+            root=bytes.fromhex(served["chunk"]["root"]),
+        )
+
+    with pytest.raises(errors.CheckNotResumableError, match="finished"):
+        await handlers.ensure_resumable(check_id, FakeUnitOfWork(store))
+    with pytest.raises(NotFoundError):
+        await handlers.ensure_resumable("no-such-check", FakeUnitOfWork(store))
+
+
+async def test_a_check_resumed_on_a_stale_projection_blocks_the_rest_and_says_stale() -> None:
+    store = FakeStore()
+    campaign, _ = _checkable(store)
+    ids = ["r-1", *(f"x-{n}" for n in range(5))]
+    check_id = await _stopped_after_first_batch(store, campaign, ids)
+    resume = commands.ResumeCheck(check_id, "marketer-1", stale=True, stale_reason="behind")
+    *receipts, result = [
+        i async for i in handlers.resume_check_stream(resume, ids, uow_factory=lambda: FakeUnitOfWork(store))
+    ]
+    assert [r["reasons"][0]["rule"] for r in receipts] == ["GATE_STALE", "GATE_STALE"]
+    assert isinstance(result, handlers.CheckResult) and result.stale
+    assert store.state.checks[check_id]["stale"] is True
+
+
+async def test_a_check_whose_campaign_changed_since_it_began_is_not_resumable() -> None:
+    store = FakeStore()
+    campaign, _ = _checkable(store)
+    check_id = await _stopped_after_first_batch(store, campaign, ["r-1", *(f"x-{n}" for n in range(5))])
+    await handlers.change_campaign(
+        commands.ChangeCampaign(
+            campaign.id,
+            commands.CampaignChanges(given=frozenset({"sender_entity"}), sender_entity="Other SAS"),
+            "m-1",
+        ),
+        FakeUnitOfWork(store),
+    )
+    with pytest.raises(errors.CheckNotResumableError, match="changed since"):
+        await handlers.ensure_resumable(check_id, FakeUnitOfWork(store))

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from campaign_gate.adapters import orm
@@ -95,6 +96,19 @@ class AbstractCheckRepository(abc.ABC):
     async def get_check(self, check_id: str) -> dict[str, Any] | None:
         """Returns a check's header with what is stored so far: `stored` (receipts) and `decided`
         (receipts by decision), or None."""
+
+    @abc.abstractmethod
+    async def lock_check(self, check_id: str) -> tuple[int, int]:
+        """Locks a check's header for the transaction (PostgreSQL) and returns its next chunk number and
+        the receipts its stored chunks hold."""
+
+    @abc.abstractmethod
+    async def decided_among(self, check_id: str, contact_ids: Sequence[str]) -> set[str]:
+        """Returns those of `contact_ids` the check holds a receipt for."""
+
+    @abc.abstractmethod
+    async def mark_stale(self, check_id: str, *, stale: bool) -> None:
+        """Sets whether any of a check's receipts was decided on a stale projection."""
 
     @abc.abstractmethod
     async def receipts_page(self, check_id: str, *, after: str | None, limit: int) -> list[dict[str, Any]]:
@@ -358,6 +372,39 @@ class CheckRepository(AbstractCheckRepository):
             ).all()
         )
         return {**row, "stored": sum(decided.values()), "decided": decided}
+
+    async def lock_check(self, check_id: str) -> tuple[int, int]:
+        """Locks the header (FOR UPDATE; SQLite serialises writers anyway) and returns its next chunk
+        number and stored chunk receipts."""
+        await self.session.execute(
+            sa.select(orm.checks.c.id).where(orm.checks.c.id == check_id).with_for_update()
+        )
+        k = orm.check_chunks.c
+        chunks, receipted = (
+            await self.session.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(k.count), 0)).where(
+                    k.check_id == check_id
+                )
+            )
+        ).one()
+        return int(chunks), int(receipted)
+
+    async def decided_among(self, check_id: str, contact_ids: Sequence[str]) -> set[str]:
+        """Returns those of `contact_ids` the check holds a receipt for (one `= ANY` on PostgreSQL)."""
+        r = orm.check_receipts.c
+        ids = list(contact_ids)
+        if (await self.session.connection()).dialect.name == "postgresql":
+            among = r.contact_id == sa.any_(sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.String)))
+        else:
+            among = r.contact_id.in_(ids)
+        rows = await self.session.execute(sa.select(r.contact_id).where(r.check_id == check_id, among))
+        return {cid for (cid,) in rows}
+
+    async def mark_stale(self, check_id: str, *, stale: bool) -> None:
+        """Sets the header's `stale`."""
+        await self.session.execute(
+            sa.update(orm.checks).where(orm.checks.c.id == check_id).values(stale=stale)
+        )
 
     async def receipts_page(self, check_id: str, *, after: str | None, limit: int) -> list[dict[str, Any]]:
         """Returns up to `limit` of a check's receipts by contact id, after `after`."""

@@ -23,6 +23,10 @@ class CampaignError(Exception):
     """A campaign operation the rules refuse."""
 
 
+class CheckNotResumableError(Exception):
+    """A check cannot be resumed: it finished, or its campaign or the rule set changed since it began."""
+
+
 class InvalidTransitionError(CampaignError):
     """The campaign is not in a status that allows the operation."""
 

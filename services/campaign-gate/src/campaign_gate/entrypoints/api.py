@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Annotated, Any
 
 import orjson
@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from shared.web import problem
 
+from campaign_gate.adapters.freshness import Freshness
+from campaign_gate.bootstrap import CampaignGate
 from campaign_gate.domain import review
 from campaign_gate.domain.facts import StudyFacts
 from campaign_gate.domain.model import Campaign, Status, StoredFinding, study_facts
@@ -232,22 +234,71 @@ async def _ndjson_ids(request: Request) -> AsyncIterator[str]:
 )
 async def check_campaign(campaign_id: str, request: Request, who: Marketer, service: ServiceDep) -> Any:
     """Decides each recipient: JSON `{"contact_ids": […]}` in and out, or NDJSON streamed in and out."""
+    await handlers.get_campaign(campaign_id, service.uow())
+
+    def stream(freshness: Freshness, ids: list[str]) -> AsyncIterator[dict[str, Any] | CheckResult]:
+        command = commands.CheckCampaign(
+            campaign_id, who.actor, stale=freshness.stale, stale_reason=freshness.reason
+        )
+        return handlers.check_stream(command, ids, uow_factory=service.uow)
+
+    async def once(freshness: Freshness, ids: list[str]) -> tuple[CheckResult, list[dict[str, Any]]] | None:
+        if len(ids) > handlers.CHECK_BATCH:
+            return None
+        command = commands.CheckCampaign(
+            campaign_id, who.actor, stale=freshness.stale, stale_reason=freshness.reason
+        )
+        return await handlers.check_once(command, ids, uow=service.uow())
+
+    return await _served_check(request, service, stream, once)
+
+
+@router.post(
+    "/checks/{check_id}/resume",
+    response_model=schemas.CheckRead,
+    responses={200: {"content": {NDJSON: {}}}, 409: {"description": "finished, or its campaign changed"}},
+)
+async def resume_check(
+    check_id: Annotated[str, Path(max_length=36)], request: Request, who: Marketer, service: ServiceDep
+) -> Any:
+    """Resumes a check that stopped before its end (a dropped connection, a restarted gate): send its
+    recipients again, as JSON or NDJSON like a check; those it holds a receipt for are skipped, the others
+    are decided under the same check id, and the answer carries their receipts and the whole check's
+    totals. 409 when the check finished or its campaign or the rule set changed since it began."""
+    await handlers.ensure_resumable(check_id, service.uow())
+
+    def stream(freshness: Freshness, ids: list[str]) -> AsyncIterator[dict[str, Any] | CheckResult]:
+        command = commands.ResumeCheck(
+            check_id, who.actor, stale=freshness.stale, stale_reason=freshness.reason
+        )
+        return handlers.resume_check_stream(command, ids, uow_factory=service.uow)
+
+    async def never(_freshness: Freshness, _ids: list[str]) -> None:
+        return None
+
+    return await _served_check(request, service, stream, never)
+
+
+async def _served_check(
+    request: Request,
+    service: CampaignGate,
+    stream: Callable[[Freshness, list[str]], AsyncIterator[dict[str, Any] | CheckResult]],
+    once: Callable[[Freshness, list[str]], Awaitable[tuple[CheckResult, list[dict[str, Any]]] | None]],
+) -> Any:
+    """Reads a check's recipients (JSON or NDJSON), probes the projection, and answers in the request's
+    form: NDJSON streamed batch by batch, or one JSON document (`once` decides a small check in one
+    transaction when it can)."""
     if request.headers.get("content-type", "").split(";")[0].strip() == NDJSON:
-        await handlers.get_campaign(campaign_id, service.uow())
         # Because Starlette's streaming response listens for a disconnect on the same receive channel,
         # the request is read (line by line, validated) before the response streams out; a bad line
         # is then a 422 with nothing decided or stored.
         ids = [cid async for cid in _ndjson_ids(request)]
-        freshness = await service.projection_freshness()
-        command = commands.CheckCampaign(
-            campaign_id, who.actor, stale=freshness.stale, stale_reason=freshness.reason
-        )
-        stream = handlers.check_stream(command, ids, uow_factory=service.uow)
+        items = stream(await service.projection_freshness(), ids)
 
         async def body() -> AsyncIterator[bytes]:
             # Because each yield is one write to the socket: a batch's receipts go out in one.
             pending: list[dict[str, Any]] = []
-            async for item in stream:
+            async for item in items:
                 if isinstance(item, CheckResult):
                     if pending:
                         service.count_decisions(pending)
@@ -267,14 +318,12 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
         raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
     # The probe comes first: it waits until the projection holds every event published before now.
     freshness = await service.projection_freshness()
-    command = commands.CheckCampaign(
-        campaign_id, who.actor, stale=freshness.stale, stale_reason=freshness.reason
-    )
-    if len(payload.contact_ids) <= handlers.CHECK_BATCH:
-        result, receipts = await handlers.check_once(command, payload.contact_ids, uow=service.uow())
+    done = await once(freshness, payload.contact_ids)
+    if done is not None:
+        result, receipts = done
     else:
         receipts = []
-        async for item in handlers.check_stream(command, payload.contact_ids, uow_factory=service.uow):
+        async for item in stream(freshness, payload.contact_ids):
             if isinstance(item, CheckResult):
                 result = item
             else:

@@ -224,6 +224,17 @@ class CheckCampaign:
 
 
 @dataclass(frozen=True)
+class ResumeCheck:
+    """Resume a check that stopped before its end: decide, under the same check id, the recipients it
+    holds no receipt for yet; `stale` is the projection's freshness now."""
+
+    check_id: str
+    actor: str
+    stale: bool
+    stale_reason: str = ""
+
+
+@dataclass(frozen=True)
 class ProjectEvent:
     """One consumed contacts or consent record: its envelope and where it sits in its topic."""
 

@@ -20,7 +20,7 @@ from campaign_gate.adapters.projection import contact_row, objection_scope, pars
 from campaign_gate.domain import bulk, clock, events, review, rules
 from campaign_gate.domain import model as domain
 from campaign_gate.domain.decision import RecipientDecision
-from campaign_gate.domain.errors import NotFoundError, ReceiptIntegrityError
+from campaign_gate.domain.errors import CheckNotResumableError, NotFoundError, ReceiptIntegrityError
 from campaign_gate.domain.receipts import (
     CHUNK_EVENT_TYPE,
     RECEIPT_CHUNK,
@@ -39,6 +39,7 @@ from campaign_gate.service_layer.commands import (
     ProjectEvent,
     ProjectEvents,
     ResetProjection,
+    ResumeCheck,
     ReviewCampaign,
     SubmitCampaign,
 )
@@ -431,26 +432,108 @@ async def check_stream(
 ) -> AsyncIterator[dict[str, Any] | CheckResult]:
     """Yields each recipient's receipt as batches are decided (one transaction each), then the CheckResult."""
     result, facts = await start_check(cmd, uow_factory())
-
-    def batches() -> Iterable[list[str]]:
-        pending: list[str] = []
-        seen: set[str] = set()
-        for cid in contact_ids:
-            # Because a receipt is kept once per recipient and check, a repeated id is decided once.
-            if cid in seen:
-                continue
-            seen.add(cid)
-            pending.append(cid)
-            if len(pending) >= batch:
-                yield pending
-                pending = []
-        if pending:
-            yield pending
-
-    for ids in batches():
+    for ids in _unique_batches(contact_ids, batch):
         for item in await check_batch(result, facts, ids, actor=cmd.actor, uow=uow_factory()):
             yield item
     yield await finish_check(result, actor=cmd.actor, uow=uow_factory())
+
+
+def _unique_batches(contact_ids: Iterable[str], batch: int) -> Iterable[list[str]]:
+    """Yields the ids in batches of `batch`, each id once (a receipt is kept once per recipient and check)."""
+    pending: list[str] = []
+    seen: set[str] = set()
+    for cid in contact_ids:
+        if cid in seen:
+            continue
+        seen.add(cid)
+        pending.append(cid)
+        if len(pending) >= batch:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
+
+
+async def resume_check_stream(
+    cmd: ResumeCheck,
+    contact_ids: Iterable[str],
+    *,
+    uow_factory: Callable[[], AbstractGateUnitOfWork],
+    batch: int = CHECK_BATCH,
+) -> AsyncIterator[dict[str, Any] | CheckResult]:
+    """Resumes a check that stopped before its end (a dropped connection, a restarted gate): yields the
+    receipts of the recipients it held none for, decided batch by batch under the same check id, then
+    the CheckResult with the whole check's totals.
+
+    The caller sends the check's recipients again (all of them, or those left); those already decided
+    are skipped, so no recipient gets two receipts and the chunks continue where the stored ones end.
+    NotFoundError for an unknown check; CheckNotResumableError when it finished or when its campaign
+    version or the rule set changed since it began (its receipts would not be one decision).
+    """
+    result, facts, stale_before = await _reopened(cmd, uow_factory())
+    for ids in _unique_batches(contact_ids, batch):
+        for item in await _resumed_batch(result, facts, ids, actor=cmd.actor, uow=uow_factory()):
+            yield item
+    async with uow_factory() as uow:
+        row = await uow.checks.get_check(result.check_id)
+        if row is None:  # a header is never deleted; a database restored in between would do it
+            raise NotFoundError(f"check {result.check_id} not found")
+        result.summary = {"allow": 0, "needs_review": 0, "block": 0} | row["decided"]
+        # Because the header's `stale` says whether any of its receipts was decided stale.
+        result.stale = result.stale or stale_before
+        await uow.checks.mark_stale(result.check_id, stale=result.stale)
+        await _finish(result, uow)
+        await uow.commit(actor=cmd.actor)
+    yield result
+
+
+async def ensure_resumable(check_id: str, uow: AbstractGateUnitOfWork) -> None:
+    """Raises NotFoundError or CheckNotResumableError unless the check can be resumed now (asked before
+    a resumption streams its answer, so the refusal is a 404 or 409 rather than a cut stream)."""
+    async with uow:
+        await _resumable(check_id, uow)
+
+
+async def _resumable(check_id: str, uow: AbstractGateUnitOfWork) -> tuple[dict[str, Any], domain.Campaign]:
+    row = await uow.checks.get_check(check_id)
+    if row is None:
+        raise NotFoundError(f"check {check_id} not found")
+    if row["summary"]:
+        raise CheckNotResumableError(f"check {check_id} has finished: it holds all its receipts")
+    campaign = await _campaign_or_raise(uow, row["campaign_id"])
+    if campaign.version != row["campaign_version"]:
+        raise CheckNotResumableError(
+            f"campaign {campaign.id} changed since check {check_id} began (version "
+            f"{row['campaign_version']}, now {campaign.version}): run a new check"
+        )
+    if row["ruleset_version"] != rules.RULESET_VERSION:
+        raise CheckNotResumableError(
+            f"the rule set changed since check {check_id} began ({row['ruleset_version']}, now "
+            f"{rules.RULESET_VERSION}): run a new check"
+        )
+    return row, campaign
+
+
+async def _reopened(cmd: ResumeCheck, uow: AbstractGateUnitOfWork) -> tuple[CheckResult, Any, bool]:
+    async with uow:
+        row, campaign = await _resumable(cmd.check_id, uow)
+        facts, _ = await _facts(uow, campaign)
+    result = CheckResult(cmd.check_id, campaign.id, campaign.version, rules.RULESET_VERSION, cmd.stale)
+    return result, facts, bool(row["stale"])
+
+
+async def _resumed_batch(
+    result: CheckResult, facts: Any, contact_ids: Sequence[str], *, actor: str, uow: AbstractGateUnitOfWork
+) -> list[dict[str, Any]]:
+    async with uow:
+        # Under the check's row lock (PostgreSQL), so two resumptions of one check take turns: each
+        # batch continues the chunks stored so far and skips the recipients already decided.
+        result.chunks, result.receipted = await uow.checks.lock_check(result.check_id)
+        decided = await uow.checks.decided_among(result.check_id, contact_ids)
+        todo = [cid for cid in contact_ids if cid not in decided]
+        out = await _decide(result, facts, todo, uow=uow) if todo else []
+        await uow.commit(actor=actor)
+        return out
 
 
 async def check_status(check_id: str, uow: AbstractGateUnitOfWork) -> dict[str, Any]:
