@@ -6,13 +6,12 @@ import asyncio
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer
 from consent import contracts
 from consent.adapters import orm
 from consent.domain.notices import ART13_REQUIRED, ART14_REQUIRED, add_calendar_month
@@ -20,8 +19,7 @@ from consent.domain.register import REGISTER_COLUMNS
 from consent.main import create_app
 from consent.settings import ConsentSettings
 from shared.blind_index import BlindIndexer
-from shared.events import EventEnvelope
-from shared.testing.harness import auth, common_settings, eventually, migrated_database, running
+from shared.testing.harness import auth, common_settings, eventually, migrated_database, read_events, running
 
 from tests.producers import Upstream
 
@@ -83,34 +81,6 @@ async def _created(client: Any, path: str, body: dict[str, Any], headers: dict[s
     response = await client.post(path, json=body, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-async def _read_topic(
-    kafka: str, topic: str, done: Callable[[list[EventEnvelope]], bool], subjects: set[str]
-) -> list[EventEnvelope]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=kafka,
-        auto_offset_reset="earliest",
-        group_id=f"reader-{uuid.uuid4().hex[:8]}",
-    )
-    await consumer.start()
-    seen: list[EventEnvelope] = []
-    try:
-
-        async def _probe() -> list[EventEnvelope] | None:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    envelope = EventEnvelope.decode(record.value)
-                    if envelope.subject in subjects:
-                        assert record.key == envelope.subject.encode()
-                        seen.append(envelope)
-            return seen if done(seen) else None
-
-        return await eventually(_probe, timeout=30)
-    finally:
-        await consumer.stop()
 
 
 async def _wait_for_consumer_idle(app: Any) -> None:
@@ -345,7 +315,7 @@ async def test_every_change_is_published_on_consent_events(
             contracts.PROCESSOR_REGISTERED,
             contracts.PROCESSOR_UPDATED,
         }
-        events = await _read_topic(
+        events = await read_events(
             kafka_bootstrap,
             contracts.CONSENT_EVENTS,
             lambda seen: expected <= {e.type for e in seen},
@@ -450,7 +420,7 @@ async def test_a_contact_erasure_deletes_consents_and_keeps_the_objection_blind_
         assert [o["objection_id"] for o in rematch.json()["items"]] == [objection["objection_id"]]
         assert rematch.json()["items"][0]["contact_id"] is None
 
-        events = await _read_topic(
+        events = await read_events(
             kafka_bootstrap,
             contracts.CONSENT_EVENTS,
             lambda seen: any(e.type == contracts.CONSENT_DATA_ERASED for e in seen),
@@ -508,7 +478,7 @@ async def test_a_purpose_is_revised_into_a_new_version_and_retired_keeping_its_h
             "a retired purpose is not in force"
         )
 
-        events = await _read_topic(
+        events = await read_events(
             kafka_bootstrap,
             contracts.CONSENT_EVENTS,
             lambda seen: {contracts.PURPOSE_REVISED, contracts.PURPOSE_RETIRED} <= {e.type for e in seen},
@@ -741,7 +711,7 @@ async def test_an_objection_given_by_contact_id_alone_keeps_the_persons_indexes_
                 )
             ).scalar()
         assert left == 0, "the projection forgets the erased contact"
-        events = await _read_topic(
+        events = await read_events(
             kafka_bootstrap,
             contracts.CONSENT_EVENTS,
             lambda seen: any(e.type == contracts.OBJECTION_INDEXES_ADDED for e in seen),
@@ -819,7 +789,7 @@ async def test_a_pre_ticked_consent_is_published_as_stored_without_positive_act_
         assert [r.status_code for r in refused] == [422, 422, 422], [r.text for r in refused]
         assert "out_of_hours_calls" in refused[0].text and "positive_act" in refused[1].text
         assert "withdrawal_info_given" in refused[2].text
-        events = await _read_topic(
+        events = await read_events(
             kafka_bootstrap,
             contracts.CONSENT_EVENTS,
             lambda seen: len([e for e in seen if e.type == contracts.CONSENT_GRANTED]) == 2,
@@ -876,7 +846,7 @@ async def test_an_art14_exemption_claimed_in_the_register_is_published_and_expor
             f"/v1/purposes/{purpose['purpose_id']}", json={"art14_exemption_claimed": True}, headers=ADMIN
         )
         assert reclaimed.status_code == 422 and "art14_exemption_ground" in reclaimed.text
-        events = await _read_topic(
+        events = await read_events(
             kafka_bootstrap,
             contracts.CONSENT_EVENTS,
             lambda seen: {contracts.PURPOSE_REGISTERED, contracts.PURPOSE_REVISED} <= {e.type for e in seen},
@@ -928,7 +898,7 @@ async def test_an_erasure_without_an_objection_keeps_the_erased_indexes_as_an_er
                 )
             ).scalar()
         assert left == 0
-        events = await _read_topic(
+        events = await read_events(
             kafka_bootstrap,
             contracts.CONSENT_EVENTS,
             lambda seen: any(e.type == contracts.OBJECTION_RECORDED for e in seen),

@@ -4,18 +4,22 @@ with a clock the test moves."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from consent import contracts
 from consent.bootstrap import bootstrap
 from consent.main import create_app
 from consent.settings import ConsentSettings
-from shared.events import EventEnvelope
-from shared.testing.harness import ManualClock, auth, common_settings, eventually, migrated_database, running
+from shared.testing.harness import (
+    ManualClock,
+    auth,
+    common_settings,
+    migrated_database,
+    read_events,
+    running,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -53,33 +57,6 @@ async def settings(kafka_bootstrap: str, postgres_admin_url: str) -> ConsentSett
 
 def _app(settings: ConsentSettings, clock: ManualClock) -> Any:
     return create_app(service=bootstrap(settings, clock=clock))
-
-
-async def _read_topic(
-    kafka: str, done: Callable[[list[EventEnvelope]], bool], subjects: set[str]
-) -> list[EventEnvelope]:
-    consumer = AIOKafkaConsumer(
-        contracts.CONSENT_EVENTS,
-        bootstrap_servers=kafka,
-        auto_offset_reset="earliest",
-        group_id=f"reader-{uuid.uuid4().hex[:8]}",
-    )
-    await consumer.start()
-    seen: list[EventEnvelope] = []
-    try:
-
-        async def _probe() -> list[EventEnvelope] | None:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for record in records:
-                    envelope = EventEnvelope.decode(record.value)
-                    if envelope.subject in subjects:
-                        assert record.key == envelope.subject.encode()
-                        seen.append(envelope)
-            return seen if done(seen) else None
-
-        return await eventually(_probe, timeout=30)
-    finally:
-        await consumer.stop()
 
 
 def _t(value: str) -> datetime:
@@ -156,7 +133,9 @@ async def test_a_breach_from_record_to_late_notification_and_communication_reach
             contracts.BREACH_NOTIFIED,
             contracts.BREACH_COMMUNICATED,
         ]
-        events = await _read_topic(kafka_bootstrap, lambda seen: len(seen) >= len(expected), {breach_id})
+        events = await read_events(
+            kafka_bootstrap, contracts.CONSENT_EVENTS, lambda seen: len(seen) >= len(expected), {breach_id}
+        )
     assert [e.type for e in events] == expected, "in order, keyed by the breach id"
     for event in events:
         text = event.encode().decode()
@@ -227,7 +206,9 @@ async def test_an_overdue_breach_is_visible_to_the_dpo_in_the_list_the_watch_and
         assert "consent_breaches_overdue 0.0" in (await client.get("/metrics")).text
 
         kinds = [contracts.BREACH_RECORDED, contracts.BREACH_OVERDUE, contracts.BREACH_NOTIFIED]
-        events = await _read_topic(kafka_bootstrap, lambda seen: len(seen) >= len(kinds), {overdue_id})
+        events = await read_events(
+            kafka_bootstrap, contracts.CONSENT_EVENTS, lambda seen: len(seen) >= len(kinds), {overdue_id}
+        )
     assert [e.type for e in events] == kinds
     assert events[1].data["hours_overdue"] == 1.0 and events[1].actor == "e2e/tester"
 
@@ -333,7 +314,9 @@ async def test_structured_contract_terms_are_validated_stored_and_published(
         assert "return_or_deletion_at_end" in second.json()["clauses_present"]
         assert second.json()["terms"]["reversibility"]["within_days"] == 30
 
-        events = await _read_topic(kafka_bootstrap, lambda seen: len(seen) >= 3, {party_id})
+        events = await read_events(
+            kafka_bootstrap, contracts.CONSENT_EVENTS, lambda seen: len(seen) >= 3, {party_id}
+        )
     registered, first, then = (e.data for e in events)
     assert [e.type for e in events] == [
         contracts.PARTY_REGISTERED,

@@ -5,20 +5,24 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from consent import contracts
 from consent.bootstrap import bootstrap
 from consent.domain import parties
 from consent.domain.register import PARTIES_COLUMNS, REGISTER_COLUMNS
 from consent.main import create_app
 from consent.settings import ConsentSettings
-from shared.events import EventEnvelope
-from shared.testing.harness import ManualClock, auth, common_settings, eventually, migrated_database, running
+from shared.testing.harness import (
+    ManualClock,
+    auth,
+    common_settings,
+    migrated_database,
+    read_events,
+    running,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -53,33 +57,6 @@ async def _created(
 
 def _all_clauses(*roles: str) -> list[str]:
     return list(parties.required_clauses(roles))
-
-
-async def _read_topic(
-    kafka: str, done: Callable[[list[EventEnvelope]], bool], subjects: set[str]
-) -> list[EventEnvelope]:
-    consumer = AIOKafkaConsumer(
-        contracts.CONSENT_EVENTS,
-        bootstrap_servers=kafka,
-        auto_offset_reset="earliest",
-        group_id=f"reader-{uuid.uuid4().hex[:8]}",
-    )
-    await consumer.start()
-    seen: list[EventEnvelope] = []
-    try:
-
-        async def _probe() -> list[EventEnvelope] | None:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for record in records:
-                    envelope = EventEnvelope.decode(record.value)
-                    if envelope.subject in subjects:
-                        assert record.key == envelope.subject.encode()
-                        seen.append(envelope)
-            return seen if done(seen) else None
-
-        return await eventually(_probe, timeout=30)
-    finally:
-        await consumer.stop()
 
 
 async def test_every_party_and_contract_change_reaches_consent_events(
@@ -163,7 +140,9 @@ async def test_every_party_and_contract_change_reaches_consent_events(
             contracts.CONTRACT_EXPIRING,
             contracts.CONTRACT_EXPIRED,
         ]
-        events = await _read_topic(kafka_bootstrap, lambda seen: len(seen) >= len(expected), {party_id})
+        events = await read_events(
+            kafka_bootstrap, contracts.CONSENT_EVENTS, lambda seen: len(seen) >= len(expected), {party_id}
+        )
     assert [e.type for e in events] == expected, "in order, keyed by the party id"
     assert all(contact not in e.encode().decode() for e in events), "no contact detail in events"
     registered, first, updated, second, expiring, gone = (e.data for e in events)
@@ -258,8 +237,9 @@ async def test_the_watch_in_the_lifespan_raises_contract_expiring_by_itself(
             },
         )
         assert contract["missing_clauses"]["processor"][0] == "subject_matter_and_duration"
-        events = await _read_topic(
+        events = await read_events(
             kafka_bootstrap,
+            contracts.CONSENT_EVENTS,
             lambda seen: any(e.type == contracts.CONTRACT_EXPIRING for e in seen),
             {party["party_id"]},
         )

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 
 from shared.auth import issue_local_token
+from shared.events import EventEnvelope
 from shared.migrations import upgrade
 
 #: The repository checkout (this file is shared/src/shared/testing/harness.py in it).
@@ -125,6 +127,36 @@ async def eventually(probe: Callable[[], Any], *, timeout: float = 20.0, interva
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+async def read_events(
+    kafka: str, topic: str, done: Callable[[list[EventEnvelope]], bool], subjects: set[str]
+) -> list[EventEnvelope]:
+    """Reads `topic` from its start with a fresh group until `done` holds for the envelopes about
+    `subjects` (in topic order), asserting each is keyed by its subject; fails after 30 s."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka,
+        auto_offset_reset="earliest",
+        group_id=f"reader-{uuid.uuid4().hex[:8]}",
+    )
+    await consumer.start()
+    seen: list[EventEnvelope] = []
+    try:
+
+        async def _probe() -> list[EventEnvelope] | None:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    envelope = EventEnvelope.decode(record.value)
+                    if envelope.subject in subjects:
+                        assert record.key == envelope.subject.encode()
+                        seen.append(envelope)
+            return seen if done(seen) else None
+
+        result: list[EventEnvelope] = await eventually(_probe, timeout=30)
+        return result
+    finally:
+        await consumer.stop()
 
 
 class ManualClock:
