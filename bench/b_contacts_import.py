@@ -31,7 +31,7 @@ import httpx
 import orjson
 
 from bench import machine
-from bench.b6_http_write import _create_db, _start
+from bench.b6_http_write import _cpu_seconds, _create_db, _start, _tree_cpu_seconds
 from infra import local_kafka, local_postgres
 from infra._proc import free_port, stop_pid, wait_for_port
 
@@ -122,6 +122,60 @@ async def _baseline(url: str, body: bytes) -> float:
     return elapsed
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [
+            int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()
+        ]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def _cpu_snapshot(contacts: int, postgres: int | None, kafka: int | None) -> dict[str, float]:
+    """CPU seconds used so far by each side of the run: the contacts API process itself (request
+    handling, lookups, COPY, the in-process relay), its import worker processes, PostgreSQL (every
+    backend) and Kafka."""
+    try:
+        api = _cpu_seconds(contacts)
+    except (FileNotFoundError, ProcessLookupError):
+        api = 0.0
+    return {
+        "contacts_api_process": api,
+        "import_workers": _tree_cpu_seconds(_children(contacts)),
+        "postgres": _tree_cpu_seconds([postgres]) if postgres else 0.0,
+        "kafka": _tree_cpu_seconds([kafka]) if kafka else 0.0,
+    }
+
+
+def _cpu_per_row(before: dict[str, float], after: dict[str, float], rows: int) -> dict[str, float]:
+    per_row = {name: round(1e6 * (after[name] - before[name]) / rows, 1) for name in before}
+    per_row["total"] = round(sum(per_row.values()), 1)
+    return per_row
+
+
+def _print_profile(profile: Path) -> None:
+    import pstats
+
+    for _ in range(100):  # the profiled server writes its file once it has shut down
+        if profile.exists():
+            break
+        time.sleep(0.1)
+    if profile.exists():
+        pstats.Stats(str(profile)).sort_stats("tottime").print_stats(40)
+
+
+def _postgres_pid(run: Path) -> int | None:
+    data = run / "pg" / "pgdata"
+    if not data.exists():
+        return None
+    return int((Path(data.read_text()) / "postmaster.pid").read_text().split()[0])
+
+
+def _kafka_pid(run: Path) -> int | None:
+    pid = run / "kafka" / "kafka.pid"
+    return int(pid.read_text()) if pid.exists() else None
+
+
 def _ts(value: str) -> object:
     from datetime import datetime
 
@@ -150,7 +204,10 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
         "CONTACTS_IMPORT_WORKERS": str(args.workers),
     }
     port = free_port()
-    pid = _start(["contacts.main:app", "--factory", "--port", str(port)], env, run, "contacts")
+    profile = run / "contacts.prof" if args.profile else None
+    pid = _start(
+        ["contacts.main:app", "--factory", "--port", str(port)], env, run, "contacts", profile=profile
+    )
     known, rows = make_rows(args.rows, existing=args.existing)
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     body = b"\n".join(orjson.dumps(r) for r in rows)
@@ -170,7 +227,11 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
                 "/v1/contacts:import", content=b"\n".join(orjson.dumps(r) for r in known), headers=headers
             )
             assert seeded.status_code == 200, seeded.text
+            contacts_pid = int(pid.read_text())
+            pg_pid, kafka_pid = _postgres_pid(run), _kafka_pid(run)
+            cpu0 = _cpu_snapshot(contacts_pid, pg_pid, kafka_pid)
             baseline_s = await _baseline(bare_url, body)
+            cpu1 = _cpu_snapshot(contacts_pid, pg_pid, kafka_pid)
             started = time.perf_counter()
             if args.stream:
                 report, first_line_s = await _streamed(client, body, headers)
@@ -179,11 +240,15 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
                 assert response.status_code == 200, response.text[:500]
                 report, first_line_s = response.json(), None
             ours_s = time.perf_counter() - started
+            cpu2 = _cpu_snapshot(contacts_pid, pg_pid, kafka_pid)
             published_s = await _wait_published(
                 contacts_url, started, expected=report["created"] + len(known)
             )
+            cpu3 = _cpu_snapshot(contacts_pid, pg_pid, kafka_pid)
     finally:
         stop_pid(pid)
+        if profile is not None:
+            _print_profile(profile)
         if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
             local_kafka.stop(run / "kafka")
         if "VIGIE_TEST_DATABASE_URL" not in os.environ:
@@ -207,6 +272,13 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
         "baseline_rows_per_s": round(args.rows / baseline_s),
         "ratio": round(baseline_s / ours_s, 3),
         "all_events_published_after_s": round(published_s, 2) if published_s is not None else None,
+        # CPU µs per row of each process group (from /proc; the baseline's own client-side parsing
+        # runs in this bench process and is not counted). "until_published" adds the relay's tail.
+        "cpu_us_per_row": {
+            "baseline_copy": _cpu_per_row(cpu0, cpu1, args.rows),
+            "ours_until_response": _cpu_per_row(cpu1, cpu2, args.rows),
+            "ours_until_published": _cpu_per_row(cpu1, cpu3, args.rows),
+        },
         "report": "streamed (Accept: application/x-ndjson)" if args.stream else "JSON",
         "first_row_lines_after_s": round(first_line_s, 2) if first_line_s is not None else None,
         "machine": machine(),
@@ -262,6 +334,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=0, help="import worker processes (0: one per core)")
     parser.add_argument(
         "--stream", action="store_true", help="ask for the report streamed (Accept: application/x-ndjson)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="run the contacts API process under cProfile and print it"
     )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "contacts_import.json"))
     args = parser.parse_args()

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from shared.auth import build_token_verifier
 from shared.background import running_loops
+from shared.db import is_postgres
 from shared.logging import configure_logging
 from shared.web import create_app as create_platform_app
 
@@ -30,6 +31,8 @@ def create_app(settings: ContactsSettings | None = None, *, service: Contacts | 
         keys=(keks, active, settings.blind_index_key.get_secret_value().encode()),
         workers=settings.import_workers,
         parallel_min_rows=settings.import_parallel_min_rows,
+        # On PostgreSQL the workers hand back rows already encoded for its binary COPY.
+        binary=is_postgres(service.runtime.engine),
     )
 
     @asynccontextmanager

@@ -6,7 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.events import EventEnvelope, event_data
+import orjson
+from shared.events import CONTENT_TYPE, EventEnvelope, event_data
+from shared.outbox import MAX_EVENT_BYTES, EventTooLargeError
+from shared.tracing import current_trace
 
 from contacts import contracts
 from contacts.domain import events, requests
@@ -52,3 +55,57 @@ def _data(event: Any) -> dict[str, Any]:
     if type(event) is events.ContactCreated:
         return {"contact_id": event.contact_id, "facts": event.facts, "at": event.at.isoformat()}
     return event_data(event)
+
+
+_ENCODE_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z
+
+
+def created_outbox_row(
+    event: events.ContactCreated,
+    *,
+    actor: str,
+    correlation_id: str | None,
+    event_id: str | None = None,
+    time: datetime | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Returns the outbox row of a ContactCreated, as `outbox.row_for(*to_envelope(event, …))` gives it,
+    byte for byte, without building the envelope model: its dump was a tenth of an import row's CPU.
+
+    The value is the envelope's canonical JSON (`EventEnvelope.encode`: every field, sorted keys, UTC
+    times with Z) and the headers are `kafka_headers()`'s; `tests/unit/test_envelope_bytes.py` compares
+    both paths on many rows, and decodes these bytes as the consumers do.
+    """
+    event_id = event_id or str(uuid.uuid4())
+    correlation = correlation_id or None
+    value = orjson.dumps(
+        {
+            "actor": actor,
+            "correlationid": correlation_id,
+            "data": {"contact_id": event.contact_id, "facts": event.facts, "at": event.at.isoformat()},
+            "datacontenttype": "application/json",
+            "id": event_id,
+            "source": contracts.SOURCE,
+            "specversion": "1.0",
+            "subject": event.contact_id,
+            "time": time or datetime.now(UTC),
+            "type": contracts.CONTACT_CREATED,
+        },
+        option=_ENCODE_OPTIONS,
+    )
+    headers = [["content-type", CONTENT_TYPE], ["ce_id", event_id], ["ce_type", contracts.CONTACT_CREATED]]
+    if correlation:
+        headers.append(["correlationid", correlation])
+    if trace := current_trace.get():
+        headers.append(["traceparent", trace.header()])
+    size = len(value) + len(event.contact_id.encode()) + sum(len(k) + len(v.encode()) for k, v in headers)
+    if size > MAX_EVENT_BYTES:
+        raise EventTooLargeError(contracts.CONTACT_CREATED, size)
+    return {
+        "event_id": event_id,
+        "topic": contracts.CONTACTS_EVENTS,
+        "key": event.contact_id,
+        "value": value,
+        "headers": headers,
+        "created_at": now or datetime.now(UTC),
+    }

@@ -95,11 +95,19 @@ class PersonalDataVault:
         attributes = values.pop(ATTRIBUTES_KEY, None) or {}
         return OpenedPersonalData(PersonalData.from_dict(values), attributes)
 
-    def indexes_for(self, personal: PersonalData, *, source: str = "") -> BlindIndexes:
+    def indexes_for(
+        self, personal: PersonalData, *, source: str = "", email_normalised: str | None = None
+    ) -> BlindIndexes:
         """Returns the blind indexes of the person's e-mail and phone, and of the external reference
-        within its source."""
+        within its source; `email_normalised` is the e-mail's normalised form when the caller has it
+        already (the import's validation), which spares normalising it a second time."""
+        email: str | None = None
+        if personal.email and email_normalised is not None:
+            email = self.indexer.of_normalised("email", email_normalised)
+        elif personal.email:
+            email = self.indexer.email(personal.email)
         return BlindIndexes(
-            email=self.indexer.email(personal.email) if personal.email else None,
+            email=email,
             phone=self._phone_index(personal.phone) if personal.phone else None,
             external_ref=self.external_ref_index(source, personal.external_ref)
             if personal.external_ref

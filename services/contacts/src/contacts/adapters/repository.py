@@ -15,7 +15,7 @@ from shared.db import asyncpg_connection
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from contacts.adapters import orm
+from contacts.adapters import copy_binary, orm
 from contacts.adapters.protection import OpenedPersonalData, PersonalDataVault, SealedPersonalData
 from contacts.domain import requests as rq
 from contacts.domain.errors import ContactNotFoundError, DuplicateContactError, VersionConflictError
@@ -110,9 +110,10 @@ class AbstractContactRepository(abc.ABC):
         """Returns {("email"|"phone"|"external_ref", index): contact id} for the indexes held by live
         contacts (one batch)."""
 
-    async def insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
-        """Inserts new contacts given as stored rows (`contact_row`), in one batch; the duplicates were
-        decided by the caller (a concurrent writer's raises DuplicateContactError)."""
+    async def insert_rows(self, rows: Sequence[tuple[Any, ...] | bytes]) -> None:
+        """Inserts new contacts given as stored rows (`contact_row` values in CONTACT_COLUMNS order, or
+        on PostgreSQL those values as binary COPY rows), in one batch; the duplicates were decided by
+        the caller (a concurrent writer's raises DuplicateContactError)."""
         raise NotImplementedError
 
     @abc.abstractmethod
@@ -210,13 +211,22 @@ def _json_text(value: Any) -> str | None:
 
 
 async def copy_rows(
-    session: AsyncSession, table: sa.Table, columns: list[str], rows: list[tuple[Any, ...]]
+    session: AsyncSession, table: sa.Table, columns: list[str], rows: Sequence[tuple[Any, ...] | bytes]
 ) -> None:
-    """Writes rows (values in `columns` order) with PostgreSQL's COPY, in the session's transaction.
+    """Writes rows (values in `columns` order, or each already a binary COPY row) with PostgreSQL's
+    COPY, in the session's transaction.
 
     Because COPY is the fastest way PostgreSQL takes many rows (one stream, no statement per row); json
     columns go as text, which is how asyncpg encodes them.
     """
+    connection = await asyncpg_connection(await session.connection())
+    if rows and isinstance(rows[0], bytes):
+        # Rows already encoded by `copy_binary.RowEncoder` (in the import's workers): joined, not re-encoded.
+        # cast: shared.db's protocol of the asyncpg connection names only the calls other services use.
+        await cast(Any, connection).copy_to_table(
+            table.name, source=copy_binary.stream(cast(list[bytes], rows)), columns=columns, format="binary"
+        )
+        return
     json_at = [n for n, name in enumerate(columns) if isinstance(table.c[name].type, sa.JSON)]
     if json_at:
         converted = []
@@ -226,7 +236,6 @@ async def copy_rows(
                 values[n] = _json_text(values[n])
             converted.append(tuple(values))
         rows = converted
-    connection = await asyncpg_connection(await session.connection())
     await connection.copy_records_to_table(table.name, records=rows, columns=columns)
 
 
@@ -342,7 +351,7 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
         ).mappings()
         return [InteractionRow(**row) for row in rows]
 
-    async def insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
+    async def insert_rows(self, rows: Sequence[tuple[Any, ...] | bytes]) -> None:
         if not rows:
             return
         try:
@@ -350,7 +359,8 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
                 await copy_rows(self._session, orm.contacts, CONTACT_COLUMNS, rows)
             else:
                 await self._session.execute(
-                    orm.contacts.insert(), [dict(zip(CONTACT_COLUMNS, row, strict=True)) for row in rows]
+                    orm.contacts.insert(),
+                    [dict(zip(CONTACT_COLUMNS, cast(tuple[Any, ...], row), strict=True)) for row in rows],
                 )
         except Exception as error:
             if _is_unique_violation(error):

@@ -96,13 +96,15 @@ class PersonalData:
 
     def as_dict(self) -> dict[str, Any]:
         """Returns the fields as plain values (birth date as ISO text)."""
+        # The fields named, not walked with `dataclasses.fields`: this runs once per imported row.
         return {
-            f.name: (
-                getattr(self, f.name).isoformat()
-                if isinstance(getattr(self, f.name), date)
-                else getattr(self, f.name)
-            )
-            for f in fields(self)
+            "given_name": self.given_name,
+            "family_name": self.family_name,
+            "email": self.email,
+            "phone": self.phone,
+            "postal_address": self.postal_address,
+            "birth_date": self.birth_date.isoformat() if self.birth_date is not None else None,
+            "external_ref": self.external_ref,
         }
 
     @classmethod

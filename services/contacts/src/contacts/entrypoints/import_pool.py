@@ -1,11 +1,13 @@
 """The CPU-bound half of a bulk import, spread over worker processes.
 
-Each import row costs validation (pydantic, e-mail and phone normalisation), a data key and AES-GCM
-sealing, blind indexes and its event: pure Python work on one core, and the import's bound. A
-`RowPreparer` hands slices of a batch to a pool of worker processes (one per core by default), each
-holding its own vault built from the same keys, and gets back, per row, either its problems or a
-`PreparedContact` (stored row and outbox row, ready for COPY). Deciding duplicates and writing stay
-in the API process, in one transaction per batch (`handlers.import_prepared`).
+Each import row costs validation (e-mail and phone normalisation, `importing.row_command`), a data
+key and AES-GCM sealing, blind indexes and its event: pure Python work on one core, and the import's
+bound. A `RowPreparer` hands slices of a batch to a pool of worker processes (one per core by
+default), each holding its own vault built from the same keys, and gets back, per row, either its
+problems or a `PreparedContact` (stored row and outbox row, on PostgreSQL already encoded as binary
+COPY rows, so that the API process neither unpickles their values nor encodes them again), with the
+row's external reference for the report. Deciding duplicates and writing stay in the API process, in
+one transaction per batch (`handlers.import_prepared`).
 
 Below `parallel_min_rows` rows, or with one worker, the rows are prepared in the calling process:
 starting workers costs more than it saves on a small import.
@@ -25,13 +27,15 @@ import orjson
 from pydantic import ValidationError
 
 from contacts.adapters.protection import PersonalDataVault
-from contacts.entrypoints import importing
+from contacts.entrypoints import importing, schemas
 from contacts.service_layer import commands, handlers
 
 #: A row to prepare: its number and either its parsed fields (CSV) or its raw NDJSON line.
 RawRow = tuple[int, dict[str, Any] | bytes]
 #: A prepared row, or (row number, problems) for a row in error.
 Prepared = commands.PreparedContact | tuple[int, list[dict[str, str]]]
+#: A row's outcome and its external reference as given (for the report; None when it has none).
+Outcome = tuple[Prepared, str | None]
 
 _vault: PersonalDataVault | None = None
 
@@ -42,10 +46,10 @@ def _init_worker(keks: dict[str, bytes], active_kek: str, blind_index_key: bytes
 
 
 def _prepare_in_worker(
-    rows: list[RawRow], actor: str, at: datetime, correlation_id: str | None
-) -> list[Prepared]:
+    rows: list[RawRow], actor: str, at: datetime, correlation_id: str | None, binary: bool
+) -> list[Outcome]:
     assert _vault is not None, "the worker was started without its keys"
-    return prepare_rows(rows, vault=_vault, actor=actor, at=at, correlation_id=correlation_id)
+    return prepare_rows(rows, vault=_vault, actor=actor, at=at, correlation_id=correlation_id, binary=binary)
 
 
 def prepare_rows(
@@ -55,30 +59,47 @@ def prepare_rows(
     actor: str,
     at: datetime,
     correlation_id: str | None,
-) -> list[Prepared]:
-    """Validates and prepares rows (in any process): a PreparedContact each, or the row's problems."""
-    out: list[Prepared] = []
+    binary: bool = False,
+) -> list[Outcome]:
+    """Validates and prepares rows (in any process): a PreparedContact each, or the row's problems, with
+    the row's external reference; `binary` encodes the prepared rows for PostgreSQL's binary COPY."""
+    out: list[Outcome] = []
     for number, raw in rows:
         if isinstance(raw, bytes):
             try:
                 fields = orjson.loads(raw)
             except orjson.JSONDecodeError:
-                out.append((number, [_row_problem("row is not valid JSON")]))
+                out.append(((number, [_row_problem("row is not valid JSON")]), None))
                 continue
             if not isinstance(fields, dict):
-                out.append((number, [_row_problem("row is not a JSON object")]))
+                out.append(((number, [_row_problem("row is not a JSON object")]), None))
                 continue
         else:
             fields = raw
+        ref = external_ref_of(fields)
         try:
-            cmd = importing.to_command(fields, actor=actor)
+            cmd, email = importing.row_command(fields, actor=actor)
         except ValidationError as error:
-            out.append((number, importing.field_errors(error)))
+            out.append(((number, importing.field_errors(error)), ref))
             continue
-        out.append(
-            handlers.prepare_import_row(cmd, vault, at=at, correlation_id=correlation_id, number=number)
+        prepared = handlers.prepare_import_row(
+            cmd,
+            vault,
+            at=at,
+            correlation_id=correlation_id,
+            number=number,
+            email_normalised=email,
+            binary=binary,
         )
+        out.append((prepared, ref))
     return out
+
+
+def external_ref_of(fields: dict[str, Any]) -> str | None:
+    """Returns a row's external_ref as given, for the report to map every row (even one in error), or
+    None when it has none that could be valid."""
+    value = fields.get("external_ref")
+    return value if isinstance(value, str) and 0 < len(value) <= schemas.MAX_EXTERNAL_REF else None
 
 
 def _row_problem(message: str) -> dict[str, str]:
@@ -95,8 +116,10 @@ class RowPreparer:
         keys: tuple[dict[str, bytes], str, bytes],
         workers: int = 0,
         parallel_min_rows: int = 1000,
+        binary: bool = False,
     ) -> None:
         self._vault = vault
+        self._binary = binary
         self._keys = keys
         self.workers = workers or os.cpu_count() or 1
         self._parallel_min_rows = parallel_min_rows
@@ -115,10 +138,17 @@ class RowPreparer:
 
     async def prepare(
         self, rows: list[RawRow], *, actor: str, at: datetime, correlation_id: str | None
-    ) -> list[Prepared]:
-        """Returns the rows prepared, in their order."""
+    ) -> list[Outcome]:
+        """Returns the rows prepared (with their external references), in their order."""
         if self.workers <= 1 or len(rows) < self._parallel_min_rows:
-            return prepare_rows(rows, vault=self._vault, actor=actor, at=at, correlation_id=correlation_id)
+            return prepare_rows(
+                rows,
+                vault=self._vault,
+                actor=actor,
+                at=at,
+                correlation_id=correlation_id,
+                binary=self._binary,
+            )
         loop = asyncio.get_running_loop()
         size = -(-len(rows) // self.workers)
         parts = await asyncio.gather(
@@ -130,6 +160,7 @@ class RowPreparer:
                     actor,
                     at,
                     correlation_id,
+                    self._binary,
                 )
                 for start in range(0, len(rows), size)
             )

@@ -28,7 +28,7 @@ from shared.logging import correlation_id
 
 from contacts.bootstrap import Contacts
 from contacts.domain.errors import DuplicateContactError
-from contacts.entrypoints import import_pool, importing, schemas
+from contacts.entrypoints import import_pool, importing
 from contacts.service_layer import commands, handlers
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class ImportRun:
         self._open: list[Line] = []
         self._open_omitted = 0
         self._writing: asyncio.Task[tuple[list[Line], int]] | None = None
-        self._preparing: asyncio.Future[list[import_pool.Prepared]] | None = None
+        self._preparing: asyncio.Future[list[import_pool.Outcome]] | None = None
 
     # --- The run -----------------------------------------------------------------------------------
 
@@ -126,13 +126,14 @@ class ImportRun:
                 yield self._written()
         prepared = await preparing
         self._preparing = None
-        refs = {number: _external_ref(raw) for number, raw in rows}
+        refs: dict[int, str | None] = {}
         ready: list[commands.PreparedContact] = []
-        for item in prepared:
+        for item, ref in prepared:
             if isinstance(item, commands.PreparedContact):
                 ready.append(item)
+                refs[item.row] = ref
             else:
-                self._row_error(item[0], refs[item[0]], item[1])
+                self._row_error(item[0], ref, item[1])
         if self._writing is not None:
             await asyncio.wait({self._writing})
             yield self._written()
@@ -299,18 +300,3 @@ def _log_failure(task: asyncio.Task[Any]) -> None:
 
 def _row_problem(message: str) -> dict[str, str]:
     return {"field": "(row)", "message": message, "type": "row_invalid"}
-
-
-def _external_ref(raw: dict[str, Any] | bytes) -> str | None:
-    # The caller's own reference, handed back so that it can map every row (even one in error).
-    if isinstance(raw, bytes):
-        if b'"external_ref"' not in raw:
-            return None
-        try:
-            raw = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(raw, dict):
-            return None
-    value = raw.get("external_ref")
-    return value if isinstance(value, str) and 0 < len(value) <= schemas.MAX_EXTERNAL_REF else None

@@ -22,14 +22,18 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
 from pydantic import ValidationError
+from shared.blind_index import InvalidIdentifierError, normalise_email, normalise_phone
 
-from contacts.domain.model import Origin, PersonalData, PhoneCollection, Purchase
+from contacts.domain import timezones
+from contacts.domain.model import Kind, Origin, PersonalData, PhoneCollection, Purchase, Relationship
 from contacts.entrypoints import schemas
 from contacts.service_layer import commands
 
@@ -215,6 +219,173 @@ def to_command(fields: dict[str, Any], *, actor: str) -> commands.CreateContact:
     """Validates one row as a `POST /v1/contacts` body (raises pydantic's ValidationError)."""
     body = schemas.ContactCreate.model_validate(fields)
     return create_command(body, actor=actor)
+
+
+def row_command(fields: dict[str, Any], *, actor: str) -> tuple[commands.CreateContact, str | None]:
+    """Validates one import row as a `POST /v1/contacts` body: its command and its normalised e-mail
+    (None without one); raises pydantic's ValidationError.
+
+    The common rows take `quick_command`, which accepts a subset of what `schemas.ContactCreate` accepts
+    and builds the same command; any other row (an invalid one, one with a field or a form it leaves to
+    the model) goes through the model, so a row in error gets the model's problems, word for word.
+    """
+    quick = quick_command(fields, actor=actor)
+    if quick is not None:
+        return quick
+    cmd = to_command(fields, actor=actor)
+    # The model checked the address already; its normalised form is the blind index's input.
+    return cmd, normalise_email(cmd.personal.email) if cmd.personal.email else None
+
+
+#: The fields `quick_command` validates itself; a row with any other goes through the model.
+_QUICK_FIELDS = frozenset(
+    {
+        "kind",
+        "relationship",
+        "given_name",
+        "family_name",
+        "email",
+        "phone",
+        "postal_address",
+        "external_ref",
+        "collected_from_person",
+        "source",
+        "broker_name",
+        "obtained_at",
+        "last_contact_from_person_at",
+        "attributes",
+        "timezone",
+        "profession",
+        "stop_pub",
+    }
+)
+_ADDRESS_FIELDS = frozenset({"line1", "line2", "postal_code", "city", "country"})
+_KINDS = {k.value: k for k in Kind}
+_RELATIONSHIPS = {r.value: r for r in Relationship}
+# RFC 3339 with a numeric or Z offset, the one form of an aware time `quick_command` parses itself.
+_AWARE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})$")
+
+
+class _Unsure(Exception):
+    """The row is invalid, or not in a form `quick_command` checks: the model decides."""
+
+
+def _text(value: Any, low: int, high: int) -> str:
+    if type(value) is not str or not low <= len(value) <= high:
+        raise _Unsure
+    return value
+
+
+def _optional_text(fields: dict[str, Any], name: str, low: int, high: int) -> str | None:
+    value = fields.get(name)
+    return None if value is None else _text(value, low, high)
+
+
+def _past_time(value: Any, now: datetime) -> datetime:
+    if type(value) is not str or not _AWARE_TIME.match(value):
+        raise _Unsure
+    parsed = datetime.fromisoformat(value)
+    if parsed > now:
+        raise _Unsure
+    return parsed
+
+
+def _flag(fields: dict[str, Any], name: str, default: bool | None) -> bool:
+    value = fields.get(name, default)
+    if type(value) is not bool:
+        raise _Unsure
+    return value
+
+
+def _external_ref_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    ref = _text(value, 1, schemas.MAX_EXTERNAL_REF)
+    # The model's pattern (^\S(.*\S)?$): no space at either end, no line break inside. Only printable
+    # ends are taken here, where the model's and Python's ideas of a space could differ.
+    first, last = ref[0], ref[-1]
+    if "\n" in ref or not (first.isprintable() and last.isprintable()) or first.isspace() or last.isspace():
+        raise _Unsure
+    return ref
+
+
+def _address(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if type(value) is not dict or not value.keys() <= _ADDRESS_FIELDS:
+        raise _Unsure
+    address = {"line1": _text(value.get("line1"), 1, 300)}
+    line2 = value.get("line2")
+    if line2 is not None:
+        address["line2"] = _text(line2, 0, 300)
+    address["postal_code"] = _text(value.get("postal_code"), 1, 20)
+    address["city"] = _text(value.get("city"), 1, 200)
+    address["country"] = _text(value.get("country", "FR"), 2, 2)
+    return address
+
+
+def quick_command(fields: dict[str, Any], *, actor: str) -> tuple[commands.CreateContact, str | None] | None:
+    """Validates a common import row without the model: its command and normalised e-mail, or None when
+    the row is invalid or uses a field or form this leaves to `schemas.ContactCreate` (which then
+    decides, and names the problems).
+
+    It accepts only rows the model accepts, and builds the same command from them (the unit tests
+    compare both on many rows): the model's pydantic validation, with the e-mail normalised twice, was
+    the largest part of an import row's CPU.
+    """
+    try:
+        if not fields.keys() <= _QUICK_FIELDS:
+            raise _Unsure
+        now = datetime.now(UTC)
+        kind = _KINDS[fields["kind"]] if type(fields.get("kind")) is str else None
+        relationship = _RELATIONSHIPS[fields.get("relationship", "prospect")]
+        if kind is None:
+            raise _Unsure
+        email = fields.get("email")
+        normalised = None
+        if email is not None:
+            normalised = normalise_email(_text(email, 0, 254))
+            email = email.strip()
+        phone = fields.get("phone")
+        if phone is not None:
+            phone = normalise_phone(_text(phone, 0, 40))
+        collected = _flag(fields, "collected_from_person", None)
+        source = _text(fields.get("source"), 1, 200)
+        broker = _optional_text(fields, "broker_name", 1, 200)
+        if not collected and not broker and source in ("broker", "partner"):
+            raise _Unsure
+        last_contact = fields.get("last_contact_from_person_at")
+        attributes = fields.get("attributes", {})
+        if type(attributes) is not dict or len(attributes) > schemas.MAX_ATTRIBUTES:
+            raise _Unsure
+        schemas._bounded_attributes(attributes)  # noqa: SLF001 - the model's own check, shared on purpose.
+        zone = _optional_text(fields, "timezone", 0, 64)
+        if zone is not None and not timezones.is_valid_timezone(zone):
+            raise _Unsure
+        personal = PersonalData(
+            given_name=_optional_text(fields, "given_name", 1, 200),
+            family_name=_optional_text(fields, "family_name", 1, 200),
+            email=email,
+            phone=phone,
+            postal_address=_address(fields.get("postal_address")),
+            external_ref=_external_ref_value(fields.get("external_ref")),
+        )
+        cmd = commands.CreateContact(
+            actor=actor,
+            kind=kind,
+            relationship=relationship,
+            personal=personal,
+            origin=Origin(collected_from_person=collected, source=source, broker_name=broker),
+            obtained_at=_past_time(fields.get("obtained_at"), now),
+            last_contact_from_person_at=None if last_contact is None else _past_time(last_contact, now),
+            attributes=dict(attributes),
+            timezone=zone,
+            profession=_optional_text(fields, "profession", 1, 200),
+            stop_pub=_flag(fields, "stop_pub", False),
+        )
+    except (_Unsure, KeyError, TypeError, ValueError, InvalidIdentifierError):
+        return None
+    return cmd, normalised
 
 
 def create_command(body: schemas.ContactCreate, *, actor: str) -> commands.CreateContact:

@@ -112,13 +112,14 @@ class EraseContact:
 
 class PreparedContact(NamedTuple):
     """An import row made ready in a worker: the contact's id and blind indexes, its stored row and its
-    outbox row (values in column order). A tuple, because hundreds of thousands cross a process pipe."""
+    outbox row (values in column order, or on PostgreSQL those values already as binary COPY rows). A
+    tuple, because hundreds of thousands cross a process pipe."""
 
     row: int
     contact_id: str
     indexes: BlindIndexes
-    contact_row: tuple[Any, ...]
-    outbox_row: tuple[Any, ...]
+    contact_row: tuple[Any, ...] | bytes
+    outbox_row: tuple[Any, ...] | bytes
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 from shared.logging import correlation_id
 from shared.uow import AbstractUnitOfWork, SqlAlchemyUnitOfWork
@@ -32,7 +32,7 @@ class AbstractContactsUnitOfWork(AbstractUnitOfWork):
     requests: AbstractRequestRepository
     vault: PersonalDataVault
 
-    async def add_outbox_rows(self, rows: list[tuple[Any, ...]]) -> None:
+    async def add_outbox_rows(self, rows: Sequence[tuple[Any, ...] | bytes]) -> None:
         """Writes ready outbox rows in this transaction, in list order."""
         raise NotImplementedError
 
@@ -57,16 +57,18 @@ class ContactsUnitOfWork(SqlAlchemyUnitOfWork, AbstractContactsUnitOfWork):
         await self.contacts.flush()
         await self.requests.flush()
 
-    async def add_outbox_rows(self, rows: list[tuple[Any, ...]]) -> None:
-        """Writes ready outbox rows (values in OUTBOX_COLUMNS order, built by `outbox.row_for`) in this
-        transaction, in list order: COPY on PostgreSQL, one batched INSERT elsewhere."""
+    async def add_outbox_rows(self, rows: Sequence[tuple[Any, ...] | bytes]) -> None:
+        """Writes ready outbox rows (values in OUTBOX_COLUMNS order, built by `outbox.row_for`, or on
+        PostgreSQL those values as binary COPY rows) in this transaction, in list order: COPY on
+        PostgreSQL, one batched INSERT elsewhere."""
         if not rows:
             return
         if self.contacts.postgres:
             await copy_rows(self.session, orm.outbox, OUTBOX_COLUMNS, rows)
         else:
             await self.session.execute(
-                orm.outbox.insert(), [dict(zip(OUTBOX_COLUMNS, row, strict=True)) for row in rows]
+                orm.outbox.insert(),
+                [dict(zip(OUTBOX_COLUMNS, cast(tuple[Any, ...], row), strict=True)) for row in rows],
             )
 
     async def commit(self, *, actor: str) -> None:
