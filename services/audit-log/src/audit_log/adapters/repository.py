@@ -8,7 +8,7 @@ import base64
 import hashlib
 import hmac
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -25,7 +25,8 @@ from vigie_verify.entries import canonical_document, served_mismatches
 from vigie_verify.note import verifier_key
 
 from audit_log.adapters import orm
-from audit_log.adapters.sealing import ToSeal, seal_batch, sealing_pool
+from audit_log.adapters.collector import paused_gc
+from audit_log.adapters.sealing import STREAM_SLICE, Sealed, ToSeal, seal_stream, sealing_pool
 from audit_log.adapters.verification import verify_stored_log, worker_pool
 from audit_log.domain.errors import TamperedEntryError
 from audit_log.domain.model import (
@@ -46,7 +47,17 @@ async def with_stored_nodes(
     compute: Callable[[merkle.GetNode], T],
     extra: dict[tuple[int, int], bytes] | None = None,
 ) -> T:
-    """Runs a Merkle computation over stored nodes, fetching exactly the nodes it asks for in one query.
+    """Runs a Merkle computation over stored nodes, fetching exactly the nodes it asks for in one query."""
+    return compute(await stored_nodes_for(conn, compute, extra))
+
+
+async def stored_nodes_for(
+    conn: AsyncConnection,
+    compute: Callable[[merkle.GetNode], object],
+    extra: dict[tuple[int, int], bytes] | None = None,
+) -> merkle.GetNode:
+    """Returns a node getter holding every stored node a Merkle computation reads, fetched in one query
+    (MissingNodeError for a node that is not stored).
 
     The nodes a computation reads depend only on tree sizes and indices, never on hash values, so a
     first pass with dummy hashes names them all.
@@ -69,7 +80,44 @@ async def with_stored_nodes(
         except KeyError:
             raise merkle.MissingNodeError(f"node ({level}, {index}) is not stored") from None
 
-    return compute(_get)
+    return _get
+
+
+def _append_nodes(
+    start: int, leaves: list[bytes]
+) -> Callable[[merkle.GetNode], list[tuple[int, int, bytes]]]:
+    """Returns the computation of the nodes that appending `leaves` at index `start` completes."""
+    return lambda get: merkle.complete_nodes_for_append(
+        start_size=start, new_leaf_hashes=leaves, get_node=get
+    )
+
+
+async def _entry_rows(
+    times: Sequence[datetime],
+    integrated_at: datetime,
+    sealed_out: list[tuple[ToSeal, Sealed]],
+    stream: AsyncIterator[tuple[list[ToSeal], list[Sealed]]],
+) -> AsyncIterator[tuple[Any, ...]]:
+    """Yields the entry rows (ENTRY_COLUMNS order) of a batch as its slices are sealed, and keeps each
+    item with what was sealed in `sealed_out`."""
+    position = 0
+    async for items, sealed in stream:
+        for item, (seal, canonical, leaf) in zip(items, sealed, strict=True):
+            sealed_out.append((item, (seal, canonical, leaf)))
+            yield (
+                item[0],
+                item[1],
+                item[2],
+                item[3],
+                item[4],
+                item[5],
+                times[position],
+                integrated_at,
+                seal,
+                canonical,
+                leaf,
+            )
+            position += 1
 
 
 async def _fetch_nodes(conn: AsyncConnection, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
@@ -261,6 +309,16 @@ class SqlLogRepository(AbstractLogRepository):
         shred_after: Callable[[EventEnvelope], bool],
         at: datetime,
     ) -> list[AuditEntry]:
+        with paused_gc():
+            return await self._append(events, shred_after=shred_after, at=at)
+
+    async def _append(
+        self,
+        events: Sequence[tuple[EventEnvelope, bytes]],
+        *,
+        shred_after: Callable[[EventEnvelope], bool],
+        at: datetime,
+    ) -> list[AuditEntry]:
         conn = self.conn
         known = await self._known_event_ids([envelope.id for envelope, _ in events])
         fresh = []
@@ -275,34 +333,55 @@ class SqlLogRepository(AbstractLogRepository):
         keys: dict[str, bytes | None] = dict(await self._load_subject_keys({p for _, _, p in fresh}))
         created: dict[str, bytes] = {}
         shredded: dict[str, str] = {}
-        to_seal: list[ToSeal] = []
         times: list[datetime] = []
-        for position, (envelope, raw, pseudonym) in enumerate(fresh):
-            if shred_after(envelope):
-                shredded.setdefault(pseudonym, envelope.id)
-                keys[pseudonym] = None
-            dek = keys.get(pseudonym)
-            if dek is None:
-                data_key = self.keys.key_ring.new_data_key()
-                dek = keys[pseudonym] = data_key.plaintext
-                created[pseudonym] = data_key.wrapped
-            # Because the canonical bytes hold the time's text: it is normalised to UTC before hashing.
-            event_time = as_utc(envelope.time)
-            times.append(event_time)
-            to_seal.append(
-                (
-                    start + position,
-                    envelope.id,
-                    envelope.type,
-                    envelope.source,
-                    pseudonym,
-                    envelope.actor,
-                    event_time.isoformat(),
-                    raw,
-                    dek,
-                )
-            )
-        sealed = await seal_batch(to_seal, now.isoformat(), executor=sealing_pool())
+
+        def slices() -> Iterator[list[ToSeal]]:
+            # Because this runs while the COPY streams the previous slice: each event gets its subject's
+            # key (a new one after an erasure, or for a new subject) and its index, in order.
+            for first in range(0, len(fresh), STREAM_SLICE):
+                items: list[ToSeal] = []
+                for position in range(first, min(first + STREAM_SLICE, len(fresh))):
+                    envelope, raw, pseudonym = fresh[position]
+                    if shred_after(envelope):
+                        shredded.setdefault(pseudonym, envelope.id)
+                        keys[pseudonym] = None
+                    dek = keys.get(pseudonym)
+                    if dek is None:
+                        data_key = self.keys.key_ring.new_data_key()
+                        dek = keys[pseudonym] = data_key.plaintext
+                        created[pseudonym] = data_key.wrapped
+                    # Because the canonical bytes hold the time's text: it is normalised to UTC first.
+                    event_time = as_utc(envelope.time)
+                    times.append(event_time)
+                    items.append(
+                        (
+                            start + position,
+                            envelope.id,
+                            envelope.type,
+                            envelope.source,
+                            pseudonym,
+                            envelope.actor,
+                            event_time.isoformat(),
+                            raw,
+                            dek,
+                        )
+                    )
+                yield items
+
+        # Because the stored nodes an append reads depend only on where it starts and how many leaves
+        # it adds, they are fetched before any leaf is known, and the nodes computed once afterwards.
+        frontier = await stored_nodes_for(conn, _append_nodes(start, [_DUMMY] * len(fresh)))
+        sealed: list[tuple[ToSeal, Sealed]] = []
+        stream = seal_stream(slices(), now.isoformat(), total=len(fresh), executor=sealing_pool())
+        rows = _entry_rows(times, now, sealed, stream)
+        if conn.dialect.name == "postgresql":
+            # Because PostgreSQL ingests each slice on its own core while the next one is prepared and
+            # sealed here: one COPY streamed from the sealing, rather than sealing all, then waiting.
+            driver: Any = await asyncpg_connection(conn)
+            await driver.copy_records_to_table(orm.entries.name, columns=list(ENTRY_COLUMNS), records=rows)
+        else:
+            await _insert_rows(conn, orm.entries, ENTRY_COLUMNS, [row async for row in rows])
+        # Keys: an erased subject's stored key is destroyed first, then the batch's new keys stored.
         if shredded:
             await self._shred(shredded, now)
         await _insert_rows(
@@ -311,18 +390,7 @@ class SqlLogRepository(AbstractLogRepository):
             ("subject", "wrapped_key", "created_at"),
             [(p, wrapped, now) for p, wrapped in created.items()],
         )
-        leaf_hashes = [leaf for _, _, leaf in sealed]
-        nodes = await self.with_nodes(
-            lambda get: merkle.complete_nodes_for_append(
-                start_size=start, new_leaf_hashes=leaf_hashes, get_node=get
-            )
-        )
-        # Entry rows in ENTRY_COLUMNS order, straight from the batch (no per-row dict).
-        rows = [
-            (item[0], item[1], item[2], item[3], item[4], item[5], event_time, now, seal, canonical, leaf)
-            for item, event_time, (seal, canonical, leaf) in zip(to_seal, times, sealed, strict=True)
-        ]
-        await _insert_rows(conn, orm.entries, ENTRY_COLUMNS, rows)
+        nodes = _append_nodes(start, [leaf for _, (_, _, leaf) in sealed])(frontier)
         await _insert_rows(conn, orm.tree_nodes, ("level", "idx", "hash"), nodes)
         final_keys = {
             p: dek for p, dek in keys.items() if dek is not None and (p in created or p not in shredded)
@@ -330,17 +398,17 @@ class SqlLogRepository(AbstractLogRepository):
         self._to_remember = (final_keys, set(shredded))
         return [
             AuditEntry(
-                index=row[0],
-                event_id=row[1],
-                event_type=row[2],
-                source=row[3],
-                subject_pseudonym=row[4],
-                actor=row[5],
-                event_time=row[6],
+                index=item[0],
+                event_id=item[1],
+                event_type=item[2],
+                source=item[3],
+                subject_pseudonym=item[4],
+                actor=item[5],
+                event_time=event_time,
                 integrated_at=now,
-                sealed_event=row[8],
+                sealed_event=seal,
             )
-            for row in rows
+            for (item, (seal, _, _)), event_time in zip(sealed, times, strict=True)
         ]
 
     async def _known_event_ids(self, ids: list[str]) -> set[str]:

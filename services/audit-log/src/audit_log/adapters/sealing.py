@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import functools
 import hashlib
-from collections.abc import Sequence
+import os
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from multiprocessing import get_context
 
-from shared.envelope_crypto import encrypt_value
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from shared.envelope_crypto import KEY_BYTES
 
 from audit_log.domain.model import canonical_entry_text
 
@@ -25,16 +28,40 @@ Sealed = tuple[bytes, bytes, bytes]
 
 #: Below this many entries a batch is sealed in the writer's process (a round trip to a worker costs more).
 PARALLEL_FROM = 1024
+#: Entries the writer seals between two hand-overs to the COPY that streams them to the database.
+STREAM_SLICE = 256
 _pool: ProcessPoolExecutor | None = None
+
+
+#: The version byte of `shared.envelope_crypto`'s sealed values (`decrypt_value` opens what this seals).
+VALUE_V1 = b"\x21"
+_NONCE = 12
+
+
+@functools.lru_cache(maxsize=8192)
+def _aead(dek: bytes) -> AESGCM:
+    # Because building the cipher object costs as much as sealing a short event; subjects recur.
+    return AESGCM(dek)
 
 
 def seal_slice(items: Sequence[ToSeal], integrated_at: str) -> list[Sealed]:
     """Seals each event under its data key (bound to its event id), and returns the sealed event,
-    the entry's canonical bytes and its RFC 9162 leaf hash, in order."""
-    sha256, b64 = hashlib.sha256, binascii.b2a_base64
+    the entry's canonical bytes and its RFC 9162 leaf hash, in order.
+
+    The sealed value is `shared.envelope_crypto.encrypt_value`'s format (version byte, 12-byte random
+    nonce, AES-GCM ciphertext and tag, the version and the event id as associated data), with the
+    slice's nonces drawn from the system's random source in one call.
+    """
+    sha256, b64, version = hashlib.sha256, binascii.b2a_base64, VALUE_V1
+    nonces = os.urandom(_NONCE * len(items))
     out: list[Sealed] = []
-    for index, event_id, event_type, source, subject, actor, event_time, raw, dek in items:
-        sealed = encrypt_value(dek, raw, associated_data=event_id.encode())
+    for position, (index, event_id, event_type, source, subject, actor, event_time, raw, dek) in enumerate(
+        items
+    ):
+        if len(dek) != KEY_BYTES or not event_id:
+            raise ValueError("a data key is 32 bytes and an event id is not empty")
+        nonce = nonces[position * _NONCE : (position + 1) * _NONCE]
+        sealed = version + nonce + _aead(dek).encrypt(nonce, raw, version + event_id.encode())
         canonical = canonical_entry_text(
             index=index,
             event_id=event_id,
@@ -75,19 +102,50 @@ def sealing_pool() -> Executor | None:
     return _pool
 
 
+async def seal_stream(
+    slices: Iterable[list[ToSeal]], integrated_at: str, *, total: int, executor: Executor | None
+) -> AsyncIterator[tuple[list[ToSeal], list[Sealed]]]:
+    """Yields a batch's slices in order, each with its sealed entries, so that the writer can stream
+    each slice to the database while it prepares and seals the next (the database ingests on its own
+    core meanwhile). `slices` is consumed lazily, one slice ahead of what is yielded.
+
+    With workers and at least PARALLEL_FROM entries in all (`total`), the batch is gathered first and
+    its later part sealed on the workers while the writer seals the first.
+    """
+    workers = getattr(executor, "_max_workers", 0) if executor is not None else 0
+    if not workers or total < PARALLEL_FROM:
+        for items in slices:
+            yield items, seal_slice(items, integrated_at)
+        return
+    everything = [item for items in slices for item in items]
+    loop = asyncio.get_running_loop()
+    own = -(-len(everything) // (workers + 1))
+    remote = [
+        (
+            everything[start : start + own],
+            loop.run_in_executor(executor, seal_slice, everything[start : start + own], integrated_at),
+        )
+        for start in range(own, len(everything), own)
+    ]
+    try:
+        for start in range(0, own, STREAM_SLICE):
+            items = everything[start : min(start + STREAM_SLICE, own)]
+            yield items, seal_slice(items, integrated_at)
+        for items, future in remote:
+            yield items, await future
+    finally:
+        for _, future in remote:
+            future.cancel()
+
+
+def in_slices(items: Sequence[ToSeal]) -> Iterator[list[ToSeal]]:
+    """Returns the items in slices of STREAM_SLICE."""
+    return (list(items[start : start + STREAM_SLICE]) for start in range(0, len(items), STREAM_SLICE))
+
+
 async def seal_batch(items: list[ToSeal], integrated_at: str, *, executor: Executor | None) -> list[Sealed]:
     """Seals a batch: in slices on the workers and in this process at once when it is large enough."""
-    workers = getattr(executor, "_max_workers", 0) if executor is not None else 0
-    if not workers or len(items) < PARALLEL_FROM:
-        return seal_slice(items, integrated_at)
-    loop = asyncio.get_running_loop()
-    size = -(-len(items) // (workers + 1))
-    remote = [
-        loop.run_in_executor(executor, seal_slice, items[start : start + size], integrated_at)
-        for start in range(size, len(items), size)
-    ]
-    # Because the writer's core would idle while the workers seal: it seals the first slice itself.
-    results = seal_slice(items[:size], integrated_at)
-    for future in remote:
-        results += await future
+    results: list[Sealed] = []
+    async for _, sealed in seal_stream(in_slices(items), integrated_at, total=len(items), executor=executor):
+        results += sealed
     return results

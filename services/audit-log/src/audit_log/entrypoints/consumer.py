@@ -11,6 +11,7 @@ from shared.kafka import BatchHandler, PoisonMessageError, decode_or_poison
 from shared.runtime import ConsumerSpec
 
 from audit_log import contracts
+from audit_log.adapters.collector import paused_gc
 from audit_log.bootstrap import AuditLog
 from audit_log.domain.model import AuditEntry
 from audit_log.service_layer import commands, handlers
@@ -39,7 +40,9 @@ def batch_handler(service: AuditLog) -> BatchHandler:
     """Returns the batch handler of the service's consumer (it counts what it appended)."""
 
     async def handle_batch(records: list[ConsumerRecord]) -> Refused:
-        entries, refused = await integrate_records(records, service.uow())
+        # Because decoding a polled batch allocates as much as appending it (adapters/collector.py).
+        with paused_gc():
+            entries, refused = await integrate_records(records, service.uow())
         service.count_appended(entries)
         return refused
 
