@@ -8,7 +8,7 @@ import base64
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -79,7 +79,7 @@ class AuditLog:
             )
         return self.gate_receipts
 
-    def count_appended(self, entries: list[AuditEntry]) -> None:
+    def count_appended(self, entries: Sequence[AuditEntry]) -> None:
         """Counts entries this process appended into the metrics."""
         if entries:
             self.appended.inc(len(entries))

@@ -19,7 +19,7 @@ from audit_log.adapters import orm, sealing
 from audit_log.bootstrap import AuditLog, bootstrap
 from audit_log.domain.model import reference_canonical_entry_bytes
 from audit_log.entrypoints import consumer
-from audit_log.service_layer import handlers
+from audit_log.service_layer import commands, handlers
 from shared.envelope_crypto import DataKey, decrypt_value
 from shared.events import EventEnvelope
 from vigie_verify import merkle
@@ -211,8 +211,14 @@ async def test_a_redelivered_batch_adds_nothing_and_an_overlapping_one_only_its_
     service = await _service(await postgres_database(postgres_admin_url))
     try:
         events = _events(900)
-        await _feed(service, events[:600])
+        appended = await handlers.integrate_events(
+            commands.IntegrateEvents(tuple(commands.ConsumedEvent(e, e.encode()) for e in events[:600])),
+            service.uow(),
+        )
         first = await _tables(service)
+        assert len(appended) == 600 and appended[-1].index == 599
+        assert [e.canonical_bytes() for e in appended] == [row[9] for row in first["entries"]]
+        assert [e.index for e in appended[598:]] == [598, 599]
 
         await _feed(service, events[:600])
         assert await _tables(service) == first

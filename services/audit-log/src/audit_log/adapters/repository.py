@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -146,6 +146,38 @@ async def _fetch_nodes(conn: AsyncConnection, wanted: list[tuple[int, int]]) -> 
     return found
 
 
+class _AppendedEntries(Sequence[AuditEntry]):
+    """A group commit's new entries, each built only when it is read (the consumer reads the last)."""
+
+    def __init__(self, sealed: list[tuple[ToSeal, Sealed]], times: list[datetime], at: datetime) -> None:
+        self._sealed, self._times, self._at = sealed, times, at
+
+    def __len__(self) -> int:
+        return len(self._sealed)
+
+    @overload
+    def __getitem__(self, position: int) -> AuditEntry: ...
+
+    @overload
+    def __getitem__(self, position: slice) -> Sequence[AuditEntry]: ...
+
+    def __getitem__(self, position: int | slice) -> AuditEntry | Sequence[AuditEntry]:
+        if isinstance(position, slice):
+            return [self[n] for n in range(*position.indices(len(self)))]
+        item, (seal, _, _) = self._sealed[position]
+        return AuditEntry(
+            index=item[0],
+            event_id=item[1],
+            event_type=item[2],
+            source=item[3],
+            subject_pseudonym=item[4],
+            actor=item[5],
+            event_time=self._times[position],
+            integrated_at=self._at,
+            sealed_event=seal,
+        )
+
+
 @dataclass
 class LogKeys:
     """The keys of the log: checkpoint signing, subject-key wrapping and subject pseudonyms."""
@@ -208,7 +240,7 @@ class AbstractLogRepository(abc.ABC):
         *,
         shred_after: Callable[[EventEnvelope], bool],
         at: datetime,
-    ) -> list[AuditEntry]:
+    ) -> Sequence[AuditEntry]:
         """Appends the events not yet in the log, in order, at the next indices; returns the new entries.
 
         Duplicates (same event id, in the log or earlier in the batch) are skipped. An event for which
@@ -308,7 +340,7 @@ class SqlLogRepository(AbstractLogRepository):
         *,
         shred_after: Callable[[EventEnvelope], bool],
         at: datetime,
-    ) -> list[AuditEntry]:
+    ) -> Sequence[AuditEntry]:
         with paused_gc():
             return await self._append(events, shred_after=shred_after, at=at)
 
@@ -318,7 +350,7 @@ class SqlLogRepository(AbstractLogRepository):
         *,
         shred_after: Callable[[EventEnvelope], bool],
         at: datetime,
-    ) -> list[AuditEntry]:
+    ) -> Sequence[AuditEntry]:
         conn = self.conn
         known = await self._known_event_ids([envelope.id for envelope, _ in events])
         fresh = []
@@ -396,20 +428,7 @@ class SqlLogRepository(AbstractLogRepository):
             p: dek for p, dek in keys.items() if dek is not None and (p in created or p not in shredded)
         }
         self._to_remember = (final_keys, set(shredded))
-        return [
-            AuditEntry(
-                index=item[0],
-                event_id=item[1],
-                event_type=item[2],
-                source=item[3],
-                subject_pseudonym=item[4],
-                actor=item[5],
-                event_time=event_time,
-                integrated_at=now,
-                sealed_event=seal,
-            )
-            for (item, (seal, _, _)), event_time in zip(sealed, times, strict=True)
-        ]
+        return _AppendedEntries(sealed, times, now)
 
     async def _known_event_ids(self, ids: list[str]) -> set[str]:
         """Returns the ids among `ids` already in the log (one indexed query)."""

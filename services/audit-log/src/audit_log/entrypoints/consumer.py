@@ -6,6 +6,8 @@ batch is appended.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiokafka import ConsumerRecord
 from shared.kafka import BatchHandler, PoisonMessageError, decode_or_poison
 from shared.runtime import ConsumerSpec
@@ -22,7 +24,7 @@ Refused = list[tuple[ConsumerRecord, BaseException]]
 
 async def integrate_records(
     records: list[ConsumerRecord], uow: AbstractAuditUnitOfWork
-) -> tuple[list[AuditEntry], Refused]:
+) -> tuple[Sequence[AuditEntry], Refused]:
     """Integrates the decodable records in one transaction; returns the new entries and the refused ones."""
     refused: Refused = []
     events: list[commands.ConsumedEvent] = []

@@ -3,7 +3,7 @@ auditors' reads (entries, checkpoints, proofs, exports, full verification)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,7 +28,9 @@ def _is_erasure(envelope: EventEnvelope) -> bool:
     return envelope.type == contracts.CONTACT_ERASED
 
 
-async def integrate_events(cmd: commands.IntegrateEvents, uow: AbstractAuditUnitOfWork) -> list[AuditEntry]:
+async def integrate_events(
+    cmd: commands.IntegrateEvents, uow: AbstractAuditUnitOfWork
+) -> Sequence[AuditEntry]:
     """Appends the events in one transaction (group commit); an erasure shreds its subject first."""
     async with uow:
         entries = await uow.log.append(
