@@ -4,6 +4,7 @@ a command and a unit of work."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -246,10 +247,18 @@ async def _start(cmd: CheckCampaign, uow: AbstractGateUnitOfWork) -> tuple[Check
 
 
 async def _decide(
-    result: CheckResult, facts: Any, contact_ids: Sequence[str], *, uow: AbstractGateUnitOfWork
+    result: CheckResult,
+    facts: Any,
+    contact_ids: Sequence[str],
+    *,
+    uow: AbstractGateUnitOfWork,
+    read: tuple[datetime, bulk.RecipientColumns] | None = None,
 ) -> list[dict[str, Any]]:
-    now = uow.clock()
-    columns = await uow.recipient_columns(contact_ids, campaign=facts, today=clock.paris_date(now))
+    if read is None:
+        now = uow.clock()
+        columns = await uow.recipient_columns(contact_ids, campaign=facts, today=clock.paris_date(now))
+    else:
+        now, columns = read
     out = _receipts(result, facts, columns, now=now, uow=uow)
     await uow.checks.add_receipts({"check_id": result.check_id, **r} for r in out)
     return out
@@ -405,12 +414,29 @@ async def start_check(cmd: CheckCampaign, uow: AbstractGateUnitOfWork) -> tuple[
         return result, facts
 
 
-async def check_batch(
-    result: CheckResult, facts: Any, contact_ids: Sequence[str], *, actor: str, uow: AbstractGateUnitOfWork
-) -> list[dict[str, Any]]:
-    """Decides one batch of recipients, stores their receipts and queues them on `campaigns.events`."""
+async def read_batch(
+    facts: Any, contact_ids: Sequence[str], *, uow: AbstractGateUnitOfWork
+) -> tuple[datetime, bulk.RecipientColumns]:
+    """Reads a batch's recipients resolved for a campaign (in a transaction of its own) and returns them
+    with the instant they were read at, which their decisions carry."""
     async with uow:
-        out = await _decide(result, facts, contact_ids, uow=uow)
+        now = uow.clock()
+        return now, await uow.recipient_columns(contact_ids, campaign=facts, today=clock.paris_date(now))
+
+
+async def check_batch(
+    result: CheckResult,
+    facts: Any,
+    contact_ids: Sequence[str],
+    *,
+    actor: str,
+    uow: AbstractGateUnitOfWork,
+    read: tuple[datetime, bulk.RecipientColumns] | None = None,
+) -> list[dict[str, Any]]:
+    """Decides one batch of recipients (read here, or beforehand by `read_batch`), stores their receipts
+    and queues them on `campaigns.events`."""
+    async with uow:
+        out = await _decide(result, facts, contact_ids, uow=uow, read=read)
         await uow.commit(actor=actor)
         return out
 
@@ -432,9 +458,27 @@ async def check_stream(
 ) -> AsyncIterator[dict[str, Any] | CheckResult]:
     """Yields each recipient's receipt as batches are decided (one transaction each), then the CheckResult."""
     result, facts = await start_check(cmd, uow_factory())
-    for ids in _unique_batches(contact_ids, batch):
-        for item in await check_batch(result, facts, ids, actor=cmd.actor, uow=uow_factory()):
-            yield item
+    # Because a batch's write (receipts' COPY, commit) waits on the database: the next batch's read runs
+    # meanwhile, on another connection. Every read starts after the check's wait for the projection, and
+    # the batches' recipients are distinct, so a read ahead sees what a read in turn would.
+    batches = iter(_unique_batches(contact_ids, batch))
+    ids = next(batches, None)
+    ahead = asyncio.ensure_future(read_batch(facts, ids, uow=uow_factory())) if ids is not None else None
+    try:
+        while ids is not None and ahead is not None:
+            read = await ahead
+            following = next(batches, None)
+            ahead = (
+                asyncio.ensure_future(read_batch(facts, following, uow=uow_factory()))
+                if following is not None
+                else None
+            )
+            for item in await check_batch(result, facts, ids, actor=cmd.actor, uow=uow_factory(), read=read):
+                yield item
+            ids = following
+    finally:
+        if ahead is not None and not ahead.done():
+            ahead.cancel()
     yield await finish_check(result, actor=cmd.actor, uow=uow_factory())
 
 
