@@ -142,9 +142,18 @@ def _cpu_snapshot(contacts: int, postgres: int | None, kafka: int | None) -> dic
     return {
         "contacts_api_process": api,
         "import_workers": _tree_cpu_seconds(_children(contacts)),
-        "postgres": _tree_cpu_seconds([postgres]) if postgres else 0.0,
+        # The postmaster's reaped children count too: a backend whose connection closed has exited.
+        "postgres": _tree_cpu_seconds([postgres]) + _reaped_cpu_seconds(postgres) if postgres else 0.0,
         "kafka": _tree_cpu_seconds([kafka]) if kafka else 0.0,
     }
+
+
+def _reaped_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_per_row(before: dict[str, float], after: dict[str, float], rows: int) -> dict[str, float]:

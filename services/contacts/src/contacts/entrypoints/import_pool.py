@@ -16,6 +16,7 @@ starting workers costs more than it saves on a small import.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -43,6 +44,10 @@ _vault: PersonalDataVault | None = None
 def _init_worker(keks: dict[str, bytes], active_kek: str, blind_index_key: bytes) -> None:
     global _vault  # noqa: PLW0603 - one vault per worker process, built once at its start.
     _vault = PersonalDataVault.from_keys(keks=keks, active_kek=active_kek, blind_index_key=blind_index_key)
+    # Because the worker's own objects (modules, schemas, keys) live as long as it does: frozen out of
+    # the collector's generations, they are not scanned again on every collection a batch triggers
+    # (measured: a quarter of a row's CPU).
+    gc.freeze()
 
 
 def _prepare_in_worker(

@@ -267,8 +267,21 @@ def _decide(
     """
     outcome = ImportOutcome()
     for number, contact_id, indexes in candidates:
-        keys = [(m, getattr(indexes, m)) for m in _MATCH_ORDER if getattr(indexes, m) is not None]
-        match = next(((existing[key], key[0]) for key in keys if key in existing), None)
+        # In _MATCH_ORDER, spelled out: this runs once per imported row, in the API process.
+        keys = [
+            key
+            for key in (
+                ("external_ref", indexes.external_ref),
+                ("email", indexes.email),
+                ("phone", indexes.phone),
+            )
+            if key[1] is not None
+        ]
+        match = None
+        for key in keys:
+            if key in existing:
+                match = (existing[key], key[0])
+                break
         if match is not None:
             outcome.known[number] = match
             continue
