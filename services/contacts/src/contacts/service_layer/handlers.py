@@ -269,13 +269,13 @@ def _decide(
     for number, contact_id, indexes in candidates:
         # In _MATCH_ORDER, spelled out: this runs once per imported row, in the API process.
         keys = [
-            key
-            for key in (
+            (kind, value)
+            for kind, value in (
                 ("external_ref", indexes.external_ref),
                 ("email", indexes.email),
                 ("phone", indexes.phone),
             )
-            if key[1] is not None
+            if value is not None
         ]
         match = None
         for key in keys:
