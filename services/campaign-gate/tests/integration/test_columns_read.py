@@ -1,6 +1,7 @@
-"""The columnar read of the projection (`adapters.columns`, what checks read on PostgreSQL) gives the same
-columns as the projection's facts resolved one by one (`ProjectionRepository.recipients`, then
-`rules.resolve`: the path every other database takes and the property test's oracle starts from).
+"""The columnar read of the projection (`adapters.columns`, what checks read on PostgreSQL), with its
+queries or with the API's in-memory view of contacts, consents and deliveries (`adapters.contact_view`),
+gives the same columns as the projection's facts resolved one by one (`ProjectionRepository.recipients`,
+then `rules.resolve`: the path every other database takes and the property test's oracle starts from).
 
 A real PostgreSQL projection is filled with randomised rows of every table the read joins (contacts with
 every kind, relationship, purchase, contract, call history and collection record; several consents per

@@ -24,7 +24,7 @@ import pytest
 import sqlalchemy as sa
 from campaign_gate import contracts
 from campaign_gate.adapters import orm
-from campaign_gate.adapters.columns import CONTACTS_SELECT, contact_arrays
+from campaign_gate.adapters.columns import CONSENT_COLUMNS, CONTACTS_SELECT, DELIVERY_COLUMNS, contact_arrays
 from campaign_gate.adapters.contact_view import ContactColumnsView
 from campaign_gate.main import create_app
 from campaign_gate.settings import CampaignGateSettings
@@ -86,6 +86,41 @@ def _contact(contact_id: str, **changes: Any) -> dict[str, Any]:
     }
 
 
+def _consent(consent_id: str, contact_id: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "consent_id": consent_id,
+        "contact_id": contact_id,
+        "purpose_id": "P",
+        "channel": "email",
+        "status": "granted",
+        "granted_at": AT - timedelta(days=int(consent_id.rsplit("-", 1)[-1]) % 7),
+        "withdrawn_at": None,
+        "requested_at": None,
+        "proof_present": True,
+        "positive_act": True,
+        "withdrawal_info_given": True,
+        "explicit": False,
+        "given_by": ["data_subject"],
+        "out_of_hours_calls": False,
+        "partners": None,
+        "partner_categories": None,
+        "email_tracking": False,
+        "updated_at": AT,
+        **changes,
+    }
+
+
+def _delivery(delivery_id: str, contact_id: str, days: int) -> dict[str, Any]:
+    return {
+        "delivery_id": delivery_id,
+        "contact_id": contact_id,
+        "notice_id": "N",
+        "notice_version": 1,
+        "channel": "email",
+        "delivered_at": AT - timedelta(days=days),
+    }
+
+
 async def _table(engine: AsyncEngine) -> tuple[list[str], dict[str, np.ndarray]]:
     """Returns the table read whole, by contact id."""
     async with engine.connect() as connection:
@@ -102,10 +137,31 @@ def _equal(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 async def _assert_in_step(view: ContactColumnsView, engine: AsyncEngine) -> None:
+    """The view holds what the tables hold: every contact's columns, the consent the query path picks
+    for each contact and channel, every delivery."""
     ids, table = await _table(engine)
     assert len(view) == len(ids)
     held = view.take(ids)
     assert [name for name in table if not _equal(held[name], table[name])] == []
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        conn: Any = raw.driver_connection
+        contacts = [r[0] for r in await conn.fetch("SELECT DISTINCT contact_id FROM gate_consents")]
+        for channel in ("email", "sms_mms"):
+            picked = await conn.fetch(
+                f"SELECT DISTINCT ON (contact_id) {CONSENT_COLUMNS} FROM gate_consents "
+                "WHERE contact_id = ANY($1::text[]) AND purpose_id = 'P' AND channel = $2 "
+                "ORDER BY contact_id, COALESCE(granted_at, requested_at, 'epoch'::timestamptz) DESC, "
+                'consent_id COLLATE "C"',
+                contacts,
+                channel,
+            )
+            assert sorted(view.consents_for(contacts, purpose_id="P", channel=channel)) == sorted(
+                tuple(r) for r in picked
+            )
+        delivered = [r[0] for r in await conn.fetch("SELECT DISTINCT contact_id FROM gate_notice_deliveries")]
+        rows = await conn.fetch(f"SELECT {DELIVERY_COLUMNS} FROM gate_notice_deliveries")
+    assert sorted(view.deliveries_for(delivered)) == sorted(tuple(r) for r in rows)
 
 
 async def _write(engine: AsyncEngine, *statements: Any) -> None:
@@ -114,9 +170,11 @@ async def _write(engine: AsyncEngine, *statements: Any) -> None:
             await conn.execute(statement)
 
 
-async def _insert(engine: AsyncEngine, rows: list[dict[str, Any]]) -> None:
+async def _insert(
+    engine: AsyncEngine, rows: list[dict[str, Any]], table: sa.Table = orm.gate_contacts
+) -> None:
     async with engine.begin() as conn:
-        await conn.execute(sa.insert(orm.gate_contacts), rows)
+        await conn.execute(sa.insert(table), rows)
 
 
 async def test_the_view_follows_every_committed_change_of_another_process(postgres_admin_url: str) -> None:
@@ -125,6 +183,21 @@ async def test_the_view_follows_every_committed_change_of_another_process(postgr
     c = orm.gate_contacts.c
     try:
         await _insert(writer, [_contact(f"c-{i}") for i in range(40)])
+        # Several consents per contact (on two channels, granted on different days), deliveries.
+        await _insert(
+            writer,
+            [
+                _consent(f"k-{i}-{j}", f"c-{i}", channel="email" if j % 3 else "sms_mms")
+                for i in range(30)
+                for j in range(i % 4)
+            ],
+            orm.gate_consents,
+        )
+        await _insert(
+            writer,
+            [_delivery(f"d-{i}-{j}", f"c-{i}", days=i + j) for i in range(25) for j in range(i % 3)],
+            orm.gate_notice_deliveries,
+        )
         view = ContactColumnsView(reader)
         await view.refresh()
         assert view.last_refresh["kind"] == "load"
@@ -133,6 +206,29 @@ async def test_the_view_follows_every_committed_change_of_another_process(postgr
         # Nothing written: a refresh reads nothing.
         await view.refresh()
         assert view.last_refresh == {**view.last_refresh, "kind": "changes", "rows": 0}
+
+        # A withdrawal, a new consent that is now the latest, an erasure's deletions, a new delivery.
+        k = orm.gate_consents.c
+        await _write(
+            writer, sa.update(orm.gate_consents).where(k.consent_id == "k-5-1").values(withdrawn_at=AT)
+        )
+        # Two consents granted at the same instant: the smaller consent id is the one read.
+        tie = AT + timedelta(days=1)
+        await _insert(
+            writer,
+            [_consent("k-6-9", "c-6", granted_at=tie), _consent("k-6-10", "c-6", granted_at=tie)],
+            orm.gate_consents,
+        )
+        await _write(
+            writer,
+            sa.delete(orm.gate_consents).where(k.contact_id == "c-7"),
+            sa.delete(orm.gate_notice_deliveries).where(orm.gate_notice_deliveries.c.contact_id == "c-7"),
+        )
+        await _insert(writer, [_delivery("d-new", "c-39", days=0)], orm.gate_notice_deliveries)
+        await view.refresh()
+        await _assert_in_step(view, writer)
+        assert view.consents_for(["c-7"], purpose_id="P", channel="email") == []
+        assert [r[1] for r in view.consents_for(["c-6"], purpose_id="P", channel="email")] == ["k-6-10"]
 
         # A restriction, an erasure, a new contact, a deletion; one transaction each.
         await _write(

@@ -114,20 +114,19 @@ async def read_columns(
 
     # Because `resolve` keeps the consent granted last (a request counts from its request time); a
     # withdrawal time makes a consent withdrawn whatever its stored status.
-    consents = await conn.fetch(
-        "SELECT DISTINCT ON (contact_id) contact_id, consent_id, "
-        "CASE WHEN withdrawn_at IS NOT NULL THEN 'withdrawn' ELSE status END AS status, "
-        "status = 'requested' AS requested, COALESCE(granted_at, requested_at, 'epoch'::timestamptz) AS at, "
-        "proof_present, positive_act, explicit, withdrawal_info_given, "
-        "COALESCE(given_by::jsonb ? 'data_subject' AND given_by::jsonb ? 'parental_authority_holder', false) "
-        "AS joint, out_of_hours_calls, partners::text AS partners, "
-        "partner_categories::text AS partner_categories, email_tracking FROM gate_consents "
-        "WHERE contact_id = ANY($1::text[]) AND purpose_id = $2 AND channel = $3 "
-        "ORDER BY contact_id, COALESCE(granted_at, requested_at, 'epoch'::timestamptz) DESC, consent_id",
-        ids,
-        campaign.purpose_id,
-        ch.value,
-    )
+    if view is not None:
+        consents: Sequence[Any] = view.consents_for(ids, purpose_id=campaign.purpose_id, channel=ch.value)
+    else:
+        consents = await conn.fetch(
+            "SELECT DISTINCT ON (contact_id) "
+            + CONSENT_COLUMNS
+            + " FROM gate_consents WHERE contact_id = ANY($1::text[]) AND purpose_id = $2 AND channel = $3 "
+            "ORDER BY contact_id, COALESCE(granted_at, requested_at, 'epoch'::timestamptz) DESC, "
+            'consent_id COLLATE "C"',
+            ids,
+            campaign.purpose_id,
+            ch.value,
+        )
 
     # (objection id, at, applies to the channel and purpose, matched by another record's hash), as
     # `_chunk` lists them.
@@ -181,14 +180,20 @@ async def read_columns(
     }
     delivered: dict[str, dict[str, tuple[datetime, str]]] = defaultdict(dict)
     if notices:
-        for r in await conn.fetch(
-            "SELECT contact_id, delivery_id, notice_id, notice_version, delivered_at "
-            "FROM gate_notice_deliveries WHERE contact_id = ANY($1::text[]) ORDER BY delivered_at",
-            ids,
-        ):
-            article = notices.get((r["notice_id"], r["notice_version"]))
+        # (contact id, delivery id, notice id, notice version, delivered at), by delivery time.
+        deliveries: Sequence[Any] = (
+            view.deliveries_for(ids)
+            if view is not None
+            else await conn.fetch(
+                f"SELECT {DELIVERY_COLUMNS} FROM gate_notice_deliveries WHERE contact_id = ANY($1::text[]) "
+                "ORDER BY delivered_at",
+                ids,
+            )
+        )
+        for cid, delivery_id, notice_id, version, at in deliveries:
+            article = notices.get((notice_id, version))
             if article is not None:
-                delivered[r["contact_id"]].setdefault(article, (r["delivered_at"], r["delivery_id"]))
+                delivered[cid].setdefault(article, (at, delivery_id))
 
     allowed = {
         r["contact_id"]
@@ -286,6 +291,21 @@ CONTACTS_SELECT = (
     "COALESCE(email_index, '') AS email_index, COALESCE(phone_index, '') AS phone_index "
     "FROM gate_contacts"
 )
+
+
+#: A consent row as checks read it, in `_CONSENT_FIELDS` order: a withdrawal time makes it withdrawn
+#: whatever its stored status; `at` is when it was granted, or requested (a request counts from then).
+CONSENT_COLUMNS = (
+    "contact_id, consent_id, "
+    "CASE WHEN withdrawn_at IS NOT NULL THEN 'withdrawn' ELSE status END AS status, "
+    "status = 'requested' AS requested, COALESCE(granted_at, requested_at, 'epoch'::timestamptz) AS at, "
+    "proof_present, positive_act, explicit, withdrawal_info_given, "
+    "COALESCE(given_by::jsonb ? 'data_subject' AND given_by::jsonb ? 'parental_authority_holder', false) "
+    "AS joint, out_of_hours_calls, partners::text AS partners, "
+    "partner_categories::text AS partner_categories, email_tracking"
+)
+#: A notice delivery as checks read it.
+DELIVERY_COLUMNS = "contact_id, delivery_id, notice_id, notice_version, delivered_at"
 
 
 def contact_arrays(records: Sequence[Any]) -> dict[str, np.ndarray]:

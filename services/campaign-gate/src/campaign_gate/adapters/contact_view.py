@@ -1,40 +1,58 @@
-"""An in-memory columnar view of `gate_contacts` (PostgreSQL) that checks read instead of querying the
-table per batch.
+"""An in-memory view of the projection rows a check reads per recipient (PostgreSQL): `gate_contacts` as
+columns, `gate_consents` and `gate_notice_deliveries` by contact; checks read it instead of querying
+those tables per batch.
 
 The view holds `columns.contact_arrays` of every projected contact (one numpy array per column, the
-columns that do not depend on a campaign already resolved) and a contact id → row index map. It is
-loaded from the database at its first refresh and, at each later refresh, reads only the rows written
-since the previous one, found by the change record migration 0010 keeps with triggers: each row's
-`change_xid` (the transaction that last wrote it) and `gate_contact_tombstones` (deleted rows). The
-projection's consumer may run in another process: the record is in the database, not in a callback.
+columns that do not depend on a campaign already resolved) with a contact id → row index map, every
+consent as `columns.CONSENT_COLUMNS` reads it (indexed by contact, purpose and channel) and every notice
+delivery (indexed by contact). It is loaded from the database at its first refresh and, at each later
+refresh, reads only the rows written since the previous one, found by the change record migration 0010
+keeps with triggers: each row's `change_xid` (the transaction that last wrote it) and
+`gate_projection_tombstones` (deleted rows). The projection's consumer may run in another process: the
+record is in the database, not in a callback.
 
 Each refresh reads in one REPEATABLE READ snapshot: the snapshot's `xmin` (the oldest transaction still
 running), the tombstones and the rows whose `change_xid` is at least the previous refresh's `xmin`, plus
-the tombstoned ids' current rows. Every transaction that committed after the previous snapshot has an id
-at least that `xmin`, so a refresh misses no committed change; a row seen before may be read again, and
-is written again, unchanged. A check refreshes before each batch, after its wait for the projection: a
-decision never rests on contacts older than the database the check waited for.
+the tombstoned keys' current rows. Every transaction that committed after the previous snapshot has an
+id at least that `xmin`, so a refresh misses no committed change; a row seen before may be read again,
+and is written again, unchanged. A check refreshes before each batch, after its wait for the projection:
+a decision never rests on rows older than the database the check waited for.
 
-The view grows when contacts appear (capacity doubling) and drops a deleted contact from its map; a
-TRUNCATE of the table (a tombstone without a contact id) makes it load everything again.
+The contact columns grow when contacts appear (capacity doubling) and a deleted contact leaves the map;
+a TRUNCATE of one of the tables (a tombstone without a key) makes the view load everything again.
+Memory: about 1 kB per contact with a consent and a delivery (10^6 contacts: ~1 GB per API process).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaign_gate.adapters.columns import CONTACT_DTYPES, CONTACTS_SELECT, contact_arrays
+from campaign_gate.adapters.columns import (
+    CONSENT_COLUMNS,
+    CONTACT_DTYPES,
+    CONTACTS_SELECT,
+    DELIVERY_COLUMNS,
+    contact_arrays,
+)
 
 #: Rows fetched per round trip while the view loads.
 LOAD_CHUNK = 50_000
 
 _XMIN = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+_CONSENTS = f"SELECT {CONSENT_COLUMNS}, purpose_id, channel FROM gate_consents"
+_DELIVERIES = f"SELECT {DELIVERY_COLUMNS} FROM gate_notice_deliveries"
+#: A consent row: the `CONSENT_COLUMNS` values (contact id first, consent id second, `at` fifth).
+_Consent = tuple[Any, ...]
+#: A delivery row: contact id, delivery id, notice id, notice version, delivered at.
+_Delivery = tuple[str, str, str, int, datetime]
 
 
 class ContactColumnsView:
@@ -46,6 +64,12 @@ class ContactColumnsView:
         self._arrays: dict[str, np.ndarray] = {}
         self._size = 0
         self._where: dict[str, int] = {}
+        #: consent id → ((contact id, purpose id, channel), row); (contact, purpose, channel) → consent ids.
+        self._consents: dict[str, tuple[tuple[str, str, str], _Consent]] = {}
+        self._consents_of: defaultdict[tuple[str, str, str], set[str]] = defaultdict(set)
+        #: delivery id → row; contact id → delivery ids.
+        self._deliveries: dict[str, _Delivery] = {}
+        self._deliveries_of: defaultdict[str, set[str]] = defaultdict(set)
         #: The xmin of the last refresh's snapshot; None before the first load.
         self._xmin: int | None = None
         #: What the last refresh did: "load" or "changes", rows read and seconds (for logs and tests).
@@ -60,7 +84,7 @@ class ContactColumnsView:
         return self._xmin is not None
 
     async def refresh(self) -> None:
-        """Brings the view up to the database's latest committed contacts (loads it the first time)."""
+        """Brings the view up to the database's latest committed rows (loads it the first time)."""
         async with self._lock:
             started = time.perf_counter()
             async with self._engine.connect() as connection:
@@ -68,33 +92,26 @@ class ContactColumnsView:
                 conn: Any = raw.driver_connection
                 async with conn.transaction(isolation="repeatable_read", readonly=True):
                     xmin = int(await conn.fetchval(_XMIN))
-                    if self._xmin is None:
-                        await self._load(conn)
-                        kind, rows = "load", self._size
-                    else:
-                        dead = [
-                            r[0]
-                            for r in await conn.fetch(
-                                "SELECT contact_id FROM gate_contact_tombstones WHERE change_xid >= $1",
-                                self._xmin,
-                            )
-                        ]
-                        if any(d is None for d in dead):
+                    dead: list[Any] = []
+                    if self._xmin is not None:
+                        dead = await conn.fetch(
+                            "SELECT table_name, row_id FROM gate_projection_tombstones "
+                            "WHERE change_xid >= $1",
+                            self._xmin,
+                        )
+                    try:
+                        if self._xmin is None or any(r[1] is None for r in dead):
                             self._clear()
                             await self._load(conn)
-                            kind, rows = "load", self._size
+                            kind, rows = "load", self._size + len(self._consents) + len(self._deliveries)
                         else:
-                            changed = await conn.fetch(
-                                CONTACTS_SELECT + " WHERE change_xid >= $1", self._xmin
-                            )
-                            if dead:
-                                changed += await conn.fetch(
-                                    CONTACTS_SELECT + " WHERE contact_id = ANY($1::text[])", dead
-                                )
-                            for cid in dead:
-                                self._where.pop(cid, None)
-                            self._apply(contact_arrays(changed))
-                            kind, rows = "changes", len(changed)
+                            rows = await self._changes(conn, self._xmin, dead)
+                            kind = "changes"
+                    except BaseException:
+                        # Because a refresh stopped midway leaves some rows applied and others not: the
+                        # next one loads everything again.
+                        self._xmin = None
+                        raise
                     self._xmin = xmin
             self.last_refresh = {
                 "kind": kind,
@@ -110,6 +127,32 @@ class ContactColumnsView:
             return contact_arrays([])
         return {name: array[index] for name, array in self._arrays.items()}
 
+    def consents_for(self, contact_ids: Sequence[str], *, purpose_id: str, channel: str) -> list[_Consent]:
+        """Returns, for each of `contact_ids` that has one, its consent for the purpose and channel granted
+        (or requested) last, the smallest consent id first among equal times: what the query's
+        `DISTINCT ON` returns."""
+        out: list[_Consent] = []
+        consents, of = self._consents, self._consents_of
+        for cid in contact_ids:
+            held = of.get((cid, purpose_id, channel))
+            if not held:
+                continue
+            best: _Consent | None = None
+            for consent_id in held:
+                row = consents[consent_id][1]
+                if best is None or row[4] > best[4] or (row[4] == best[4] and row[1] < best[1]):
+                    best = row
+            if best is not None:
+                out.append(best)
+        return out
+
+    def deliveries_for(self, contact_ids: Sequence[str]) -> list[_Delivery]:
+        """Returns the notice deliveries of `contact_ids`, by delivery time."""
+        deliveries, of = self._deliveries, self._deliveries_of
+        out = [deliveries[d] for cid in contact_ids for d in of.get(cid, ())]
+        out.sort(key=lambda r: r[4])
+        return out
+
     async def _load(self, conn: Any) -> None:
         cursor = await conn.cursor(CONTACTS_SELECT)
         while True:
@@ -117,9 +160,81 @@ class ContactColumnsView:
             if not rows:
                 break
             self._apply(contact_arrays(rows))
+        for query, put in ((_CONSENTS, self._put_consents), (_DELIVERIES, self._put_deliveries)):
+            cursor = await conn.cursor(query)
+            while True:
+                rows = await cursor.fetch(LOAD_CHUNK)
+                if not rows:
+                    break
+                put(rows)
+
+    async def _changes(self, conn: Any, since: int, dead: Sequence[Any]) -> int:
+        """Applies the rows written and deleted by transactions `since` onwards; returns the rows read."""
+        gone: defaultdict[str, list[str]] = defaultdict(list)
+        for table, key in dead:
+            gone[table].append(key)
+        read = 0
+        for table, select, key, drop, put in (
+            ("gate_contacts", CONTACTS_SELECT, "contact_id", self._drop_contacts, None),
+            ("gate_consents", _CONSENTS, "consent_id", self._drop_consents, self._put_consents),
+            (
+                "gate_notice_deliveries",
+                _DELIVERIES,
+                "delivery_id",
+                self._drop_deliveries,
+                self._put_deliveries,
+            ),
+        ):
+            changed = list(await conn.fetch(f"{select} WHERE change_xid >= $1", since))
+            if gone[table]:
+                # A key deleted and written again since: its current row, read in the same snapshot.
+                changed += await conn.fetch(f"{select} WHERE {key} = ANY($1::text[])", gone[table])
+                drop(gone[table])
+            if changed:
+                if put is None:
+                    self._apply(contact_arrays(changed))
+                else:
+                    put(changed)
+            read += len(changed)
+        return read
+
+    def _drop_contacts(self, keys: Sequence[str]) -> None:
+        for cid in keys:
+            self._where.pop(cid, None)
+
+    def _drop_consents(self, keys: Sequence[str]) -> None:
+        for consent_id in keys:
+            held = self._consents.pop(consent_id, None)
+            if held is not None:
+                self._consents_of[held[0]].discard(consent_id)
+
+    def _drop_deliveries(self, keys: Sequence[str]) -> None:
+        for delivery_id in keys:
+            held = self._deliveries.pop(delivery_id, None)
+            if held is not None:
+                self._deliveries_of[held[0]].discard(delivery_id)
+
+    def _put_consents(self, rows: Sequence[Any]) -> None:
+        self._drop_consents([r[1] for r in rows])
+        consents, of = self._consents, self._consents_of
+        for r in rows:
+            values = tuple(r)
+            key = (values[0], values[-2], values[-1])
+            consents[values[1]] = (key, values[:-2])
+            of[key].add(values[1])
+
+    def _put_deliveries(self, rows: Sequence[Any]) -> None:
+        self._drop_deliveries([r[1] for r in rows])
+        deliveries, of = self._deliveries, self._deliveries_of
+        for r in rows:
+            values: _Delivery = tuple(r)
+            deliveries[values[1]] = values
+            of[values[0]].add(values[1])
 
     def _clear(self) -> None:
         self._arrays, self._size, self._where = {}, 0, {}
+        self._consents, self._consents_of = {}, defaultdict(set)
+        self._deliveries, self._deliveries_of = {}, defaultdict(set)
 
     def _apply(self, part: dict[str, np.ndarray]) -> None:
         """Writes rows over the ones the view holds for the same contacts, appends the others."""
