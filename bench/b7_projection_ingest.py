@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import gc
 import json
 import os
@@ -39,6 +40,8 @@ from bench import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 BLIND_KEY = "bench-blind-index-key-0123456789abcdef"
+#: CPython's default collector thresholds (the `plain` round's).
+DEFAULT_GC_THRESHOLDS = (700, 10, 10)
 JWT_SECRET = "bench-jwt-secret-0123456789abcdef0123456789"
 
 
@@ -207,22 +210,64 @@ async def _end_offsets(kafka: str, topics: list[str]) -> dict[Any, int]:
         await client.stop()
 
 
-async def ours(url: str, kafka: str, total: int) -> dict[str, float]:
-    """Times the gate's real projection consumer draining the topics into its database."""
+class _GcClock:
+    """Counts CPython's garbage collections and the time they take, per generation, while installed."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.collections[info["generation"]] += 1
+
+    def __enter__(self) -> _GcClock:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self)
+
+
+async def ours(
+    url: str, kafka: str, total: int, *, profile: Path | None = None, plain: bool = False
+) -> dict[str, float]:
+    """Times the gate's real projection consumer draining the topics into its database (with `profile`,
+    under cProfile, its stats written there: slower, for finding where the CPU goes, not for figures).
+
+    `plain`: as the loop ran before it worked ahead (the handler called with each batch whole, decoding
+    it in its turn) and with the collector's default thresholds: the same run's before.
+    """
     from campaign_gate import contracts
     from campaign_gate.bootstrap import bootstrap
     from campaign_gate.entrypoints.consumer import BATCH_RECORDS, batch_handler
-    from shared.kafka import ConsumerLoop
+    from shared.kafka import ConsumerLoop, Refused
+
+    from shared import kafka as shared_kafka
 
     service = bootstrap(_settings(url, kafka))
     await service.runtime.publisher.start()
+    handler = batch_handler(service)
+    if plain:
+
+        async def whole(records: list[Any]) -> Refused:
+            return await handler(records)
+
+        gc.set_threshold(*DEFAULT_GC_THRESHOLDS)
+    else:
+        shared_kafka._gc_tuned = False  # noqa: SLF001 - a round after a plain one tunes again
     loop = ConsumerLoop(
         bootstrap_servers=kafka,
         topics=list(contracts.CONSUMED_TOPICS),
         group_id=service.settings.consumer_group,
-        handle_batch=batch_handler(service),
+        handle_batch=whole if plain else handler,
         publisher=service.runtime.publisher,
         max_records=BATCH_RECORDS,
+        tune_gc=not plain,
     )
     task = asyncio.create_task(loop.run())
     try:
@@ -230,9 +275,16 @@ async def ours(url: str, kafka: str, total: int) -> dict[str, float]:
             await asyncio.sleep(0.001)
         # Because the clock starts at the first commit: group join and the first fetch are not ingest.
         first_at, first, cpu = time.perf_counter(), loop.stats.handled, time.process_time()
-        while loop.stats.handled + loop.stats.dead_lettered < total:
-            await asyncio.sleep(0.002)
+        profiler = cProfile.Profile() if profile is not None else None
+        if profiler is not None:
+            profiler.enable()
+        with _GcClock() as collector:
+            while loop.stats.handled + loop.stats.dead_lettered < total:
+                await asyncio.sleep(0.002)
         elapsed, cpu = time.perf_counter() - first_at, time.process_time() - cpu
+        if profiler is not None and profile is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
         offsets = await service.consumed_offsets()
     finally:
         loop.stop()
@@ -243,6 +295,9 @@ async def ours(url: str, kafka: str, total: int) -> dict[str, float]:
         "seconds": elapsed,
         "records": total - first,
         "cpu_seconds": cpu,
+        "gc_seconds": collector.seconds,
+        "gc_collections": collector.collections,
+        "gc_threshold": list(gc.get_threshold()),
         "offsets_recorded": sum(offsets.values()),
     }
 
@@ -323,7 +378,15 @@ async def _durability(url: str) -> dict[str, str]:
         await conn.close()
 
 
-async def ingest(admin: str, kafka: str, count: int, rounds: int) -> dict[str, Any]:
+async def ingest(
+    admin: str,
+    kafka: str,
+    count: int,
+    rounds: int,
+    *,
+    profile: Path | None = None,
+    plain_too: bool = False,
+) -> dict[str, Any]:
     """Part 1: produces the events once, then per round drains them with ours and with the baseline."""
     from campaign_gate import contracts
     from campaign_gate.entrypoints.consumer import BATCH_RECORDS
@@ -351,11 +414,31 @@ async def ingest(admin: str, kafka: str, count: int, rounds: int) -> dict[str, A
             await _create_db(admin, f"b7_bare_{uuid.uuid4().hex[:6]}"),
         )
         load_before = Path("/proc/loadavg").read_text().split()[:3]
-        mine = await ours(ours_url, kafka, total)
+        before_change = None
+        if plain_too:
+            before_change = await ours(await migrated(admin, "b7_plain"), kafka, total, plain=True)
+        mine = await ours(ours_url, kafka, total, profile=profile)
         bare = await bare_copy(bare_url, kafka, topics, total, BATCH_RECORDS)
         out.append(
             {
+                **(
+                    {
+                        "plain_events_per_s": round(before_change["records"] / before_change["seconds"]),
+                        "plain_cpu_us_per_event": round(
+                            before_change["cpu_seconds"] / max(before_change["records"], 1) * 1e6, 1
+                        ),
+                        "plain_gc_us_per_event": round(
+                            before_change["gc_seconds"] / max(before_change["records"], 1) * 1e6, 1
+                        ),
+                        "plain_gc_collections": before_change["gc_collections"],
+                    }
+                    if before_change is not None
+                    else {}
+                ),
                 "ours_events_per_s": round(mine["records"] / mine["seconds"]),
+                "ours_gc_us_per_event": round(mine["gc_seconds"] / max(mine["records"], 1) * 1e6, 1),
+                "ours_gc_collections": mine["gc_collections"],
+                "ours_gc_threshold": mine["gc_threshold"],
                 "baseline_records_per_s": round(bare["records"] / bare["seconds"]),
                 "ours_seconds": round(mine["seconds"], 2),
                 "baseline_seconds": round(bare["seconds"], 2),
@@ -521,7 +604,10 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
     admin = os.environ.get("VIGIE_TEST_DATABASE_URL") or local_postgres.start(run / "pg")
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or local_kafka.start(run / "kafka")
     try:
-        first = await ingest(admin, kafka, args.events, args.rounds)
+        profile = Path(args.profile) if args.profile else None
+        first = await ingest(
+            admin, kafka, args.events, args.rounds, profile=profile, plain_too=args.plain_too
+        )
         second = await stale_after_import(admin, kafka, args.import_rows, run) if args.import_rows else None
     finally:
         if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
@@ -547,6 +633,17 @@ def main() -> int:
     parser.add_argument("--import-rows", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "b7_projection_ingest.json"))
+    parser.add_argument(
+        "--plain-too",
+        action="store_true",
+        help="each round also drains the records with the loop as it was (whole batches, no decoding "
+        "ahead, default collector thresholds), before ours: the same run's before and after",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="PATH",
+        help="run the gate's consumer under cProfile, its stats written to PATH (figures not comparable)",
+    )
     args = parser.parse_args()
     report = asyncio.run(_bench(args, Path(tempfile.mkdtemp(prefix="vigie-b7-"))))
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import logging
 import random
@@ -526,8 +527,65 @@ async def _configure(admin: AIOKafkaAdminClient, names: list[str]) -> None:
 
 
 RecordHandler = Callable[[ConsumerRecord], Awaitable[None]]
+Refused = list[tuple[ConsumerRecord, BaseException]]
 #: Handles a batch in one transaction; returns the records it refused as poison, with their errors.
-BatchHandler = Callable[[list[ConsumerRecord]], Awaitable[list[tuple[ConsumerRecord, BaseException]]]]
+BatchHandler = Callable[[list[ConsumerRecord]], Awaitable[Refused]]
+
+
+class StagedBatchHandler:
+    """A batch handler in two stages, so that the consumer loop can work one batch ahead.
+
+    `prepare` turns one record into what `apply` needs (its decoded envelope, say): CPU only, no I/O,
+    no state, the same answer whenever it is called, and it returns a record's error as a value rather
+    than raising. `apply` handles a polled batch in one transaction, given each record's prepared
+    value in record order, and returns the records it refused, as a `BatchHandler` does. Called as a
+    plain `BatchHandler`, it prepares and then applies.
+
+    `ConsumerLoop` prepares the next polled batch while the current one's transaction waits on the
+    database; the next batch is applied only once the current one is committed (its effects, its
+    offsets), so the order of records and what a crash leaves are those of the one-batch-at-a-time loop.
+    """
+
+    def __init__(
+        self,
+        prepare: Callable[[ConsumerRecord], object],
+        apply: Callable[[list[ConsumerRecord], list[object]], Awaitable[Refused]],
+    ) -> None:
+        self.prepare = prepare
+        self.apply = apply
+
+    async def __call__(self, records: list[ConsumerRecord]) -> Refused:
+        return await self.apply(records, [self.prepare(record) for record in records])
+
+
+#: Records prepared between two yields to the event loop, while a batch's transaction is in flight.
+PREPARE_CHUNK = 250
+
+#: The young-generation threshold of CPython's garbage collector while a batch consumer runs (default
+#: 700): a polled batch allocates hundreds of thousands of objects that all live until its commit, so
+#: collecting every 700 allocations only promotes them, and walks them again in the older generations.
+#: Measured on the gate's projection (B7, 100,000 events): CPU per event 49-54 µs at 700, 45-46 µs at
+#: 50,000, 39-41 µs at 200,000 (two young collections per 100,000 events).
+BATCH_GC_THRESHOLD = 200_000
+
+_gc_tuned = False
+
+
+def tune_gc_for_batches() -> None:
+    """Freezes what the process has allocated so far and raises the young-generation threshold; once.
+
+    `gc.freeze` moves every object alive now (modules, the app, its settings and pools: nothing that
+    will become garbage) out of the collector's sight, so that the collections a batch triggers stop
+    walking them. Cycles are still collected; only the startup heap is no longer scanned.
+    """
+    global _gc_tuned  # noqa: PLW0603 - the process's collector is process-wide state
+    if _gc_tuned:
+        return
+    _gc_tuned = True
+    gc.collect()
+    gc.freeze()
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(_young, BATCH_GC_THRESHOLD), middle, old)
 
 
 class ConsumerMetrics:
@@ -617,6 +675,12 @@ class ConsumerLoop:
     the offset left uncommitted, one log line when the retrying starts, one when it recovers and a
     summary at most every `summary_every` seconds. `check_progress` fails once the retrying has
     lasted `stuck_after` seconds.
+
+    With a `StagedBatchHandler`, the loop polls and prepares the next batch while the current one is
+    being applied (its transaction waits on the database most of the time), and applies it after the
+    current one is committed; records of a partition no longer assigned by then are dropped (the
+    group's new owner reads them again from the committed offset). With `tune_gc` (the default), a
+    batch loop calls `tune_gc_for_batches` when it starts.
     """
 
     def __init__(
@@ -635,6 +699,7 @@ class ConsumerLoop:
         backoff_max: float = 5.0,
         summary_every: float = 30.0,
         stuck_after: float = 30.0,
+        tune_gc: bool = True,
     ) -> None:
         self._consumer = AIOKafkaConsumer(
             *topics,
@@ -658,6 +723,7 @@ class ConsumerLoop:
         self._backoff_max = backoff_max
         self._summary_every = summary_every
         self._stuck_after = stuck_after
+        self._tune_gc = tune_gc
         self._retrying_since: float | None = None
         self._stopping = asyncio.Event()
         self.stats = ConsumerStats()
@@ -717,12 +783,13 @@ class ConsumerLoop:
         """Runs until stopped."""
         await self._consumer.start()
         try:
+            if self._handle_batch is not None:
+                if self._tune_gc:
+                    tune_gc_for_batches()
+                await self._run_batches()
+                return
             while not self._stopping.is_set():
                 batches = await self._consumer.getmany(timeout_ms=200, max_records=self._max_records)
-                if self._handle_batch is not None:
-                    if batches:
-                        await self._handle_batches(batches)
-                    continue
                 for tp, records in batches.items():
                     for record in records:
                         await self._handle_one(record)
@@ -741,6 +808,79 @@ class ConsumerLoop:
                 self._metrics.retrying.labels(self._group_id).set(0)
             await self._consumer.stop()
 
+    async def _run_batches(self) -> None:
+        """Polls and applies batches until stopped; with a StagedBatchHandler, one batch ahead."""
+        staged = self._handle_batch if isinstance(self._handle_batch, StagedBatchHandler) else None
+        batches: dict[TopicPartition, list[ConsumerRecord]] = {}
+        prepared: dict[TopicPartition, list[object]] | None = None
+        while not self._stopping.is_set():
+            if not batches:
+                batches = await self._consumer.getmany(timeout_ms=200, max_records=self._max_records)
+                prepared = None
+                continue
+            if staged is None:
+                await self._handle_batches(batches)
+                batches = {}
+                continue
+            if prepared is None:
+                prepared = await self._prepare(staged, batches)
+            # Because this batch's transaction mostly waits on the database: poll and prepare the next
+            # meanwhile. Nothing of it is applied before this one is committed.
+            ahead = asyncio.ensure_future(self._poll_ahead(staged))
+            try:
+                await self._handle_batches(batches, prepared)
+            except BaseException:
+                ahead.cancel()
+                with contextlib.suppress(BaseException):
+                    await ahead
+                raise
+            if self._stopping.is_set():
+                ahead.cancel()
+                with contextlib.suppress(BaseException):
+                    await ahead
+                return
+            batches, prepared = await ahead
+            if batches:
+                batches, prepared = self._still_assigned(batches, prepared)
+
+    async def _poll_ahead(
+        self, staged: StagedBatchHandler
+    ) -> tuple[dict[TopicPartition, list[ConsumerRecord]], dict[TopicPartition, list[object]] | None]:
+        """Polls the next batch and prepares it (while the current one is being applied)."""
+        batches = await self._consumer.getmany(timeout_ms=200, max_records=self._max_records)
+        return batches, (await self._prepare(staged, batches) if batches else None)
+
+    async def _prepare(
+        self, staged: StagedBatchHandler, batches: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> dict[TopicPartition, list[object]] | None:
+        """Returns each record's prepared value, per partition; None if `prepare` broke its contract and
+        raised (the batch is then handed to the handler whole, which prepares it again and fails as it
+        will: retried or isolated like any other)."""
+        out: dict[TopicPartition, list[object]] = {}
+        try:
+            for tp, records in batches.items():
+                values: list[object] = []
+                for start in range(0, len(records), PREPARE_CHUNK):
+                    values += [staged.prepare(record) for record in records[start : start + PREPARE_CHUNK]]
+                    # Because the batch being applied is waiting for database answers meanwhile.
+                    await asyncio.sleep(0)
+                out[tp] = values
+        except Exception:  # noqa: BLE001 - see the docstring
+            return None
+        return out
+
+    def _still_assigned(
+        self,
+        batches: dict[TopicPartition, list[ConsumerRecord]],
+        prepared: dict[TopicPartition, list[object]] | None,
+    ) -> tuple[dict[TopicPartition, list[ConsumerRecord]], dict[TopicPartition, list[object]] | None]:
+        """Drops the records, polled ahead, of partitions revoked since (a rebalance meanwhile)."""
+        assigned = self._consumer.assignment()
+        if all(tp in assigned for tp in batches):
+            return batches, prepared
+        kept = {tp: records for tp, records in batches.items() if tp in assigned}
+        return kept, ({tp: prepared[tp] for tp in kept} if prepared is not None else None)
+
     def _span_attributes(self, record: ConsumerRecord) -> dict[str, str | int]:
         return {
             "messaging.system": "kafka",
@@ -752,10 +892,14 @@ class ConsumerLoop:
             "messaging.message.id": _header(record, "ce_id") or "",
         }
 
-    async def _handle_batches(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    async def _handle_batches(
+        self,
+        batches: dict[TopicPartition, list[ConsumerRecord]],
+        prepared: dict[TopicPartition, list[object]] | None = None,
+    ) -> None:
         active = tracer()
         if active is None:
-            await self._apply_batches(batches)
+            await self._apply_batches(batches, prepared)
             return
         # Tracing on: a span for the batch (its transaction and commit), linked to every record's
         # trace, and in each record's trace a span of its own, a child of the request that caused it,
@@ -787,20 +931,30 @@ class ConsumerLoop:
                 for record, traceparent in zip(records, traceparents, strict=True)
             }
             try:
-                await self._apply_batches(batches)
+                await self._apply_batches(batches, prepared)
             finally:
                 for span in self._record_spans.values():
                     span.end()
                 self._record_spans = {}
 
-    async def _apply_batches(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    async def _apply_batches(
+        self,
+        batches: dict[TopicPartition, list[ConsumerRecord]],
+        prepared: dict[TopicPartition, list[object]] | None = None,
+    ) -> None:
         assert self._handle_batch is not None
         records = [record for tp_records in batches.values() for record in tp_records]
+        values = None if prepared is None else [value for tp in batches for value in prepared[tp]]
+        staged = self._handle_batch if isinstance(self._handle_batch, StagedBatchHandler) else None
         retrying = _Retrying(self, f"a batch of {len(records)} records")
         refused: list[tuple[ConsumerRecord, BaseException]] | None = None
         while refused is None:
             try:
-                refused = await self._handle_batch(records)
+                if staged is not None and values is not None:
+                    # Prepared values are pure functions of the records: a retry reuses them.
+                    refused = await staged.apply(records, values)
+                else:
+                    refused = await self._handle_batch(records)
             except Exception as exc:  # noqa: BLE001 - poison isolated record by record, the rest retried.
                 if is_poison(exc):
                     # Because one bad record must not hold the whole batch back: isolate it.
@@ -1018,6 +1172,7 @@ def _header(record: ConsumerRecord, name: str) -> str | None:
 
 
 __all__ = [
+    "BATCH_GC_THRESHOLD",
     "BatchHandler",
     "ConsumerLoop",
     "ConsumerStuckError",
@@ -1031,6 +1186,8 @@ __all__ = [
     "PublisherHealth",
     "PublisherUnavailableError",
     "RECORD_REFUSED_ERRORS",
+    "Refused",
+    "StagedBatchHandler",
     "TOPIC_CONFIG",
     "TRANSIENT_ERRORS",
     "TopicPartition",
@@ -1041,4 +1198,5 @@ __all__ = [
     "is_poison",
     "is_transient",
     "retry_delay",
+    "tune_gc_for_batches",
 ]

@@ -11,9 +11,17 @@ needs; `main.create_app` runs the consumers listed here in its lifespan, so ever
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from aiokafka import ConsumerRecord
-from shared.kafka import BatchHandler, PoisonMessageError, decode_or_poison, is_poison
+from shared.events import EventEnvelope
+from shared.kafka import (
+    BatchHandler,
+    PoisonMessageError,
+    StagedBatchHandler,
+    decode_or_poison,
+    is_poison,
+)
 from shared.runtime import ConsumerSpec
 
 from campaign_gate import contracts
@@ -27,6 +35,8 @@ from campaign_gate.service_layer.unit_of_work import AbstractGateUnitOfWork
 BATCH_RECORDS = 4000
 
 Refused = list[tuple[ConsumerRecord, BaseException]]
+#: A record's envelope, or why it has none.
+Decoded = EventEnvelope | PoisonMessageError
 
 
 def _unusable(event: ProjectEvent, exc: BaseException) -> PoisonMessageError:
@@ -35,11 +45,22 @@ def _unusable(event: ProjectEvent, exc: BaseException) -> PoisonMessageError:
     return error
 
 
+def decode(record: ConsumerRecord) -> Decoded:
+    """Returns a record's envelope, or the error that makes it poison (as a value, not raised): the
+    stage the consumer loop runs ahead, while the previous batch's transaction is in flight."""
+    try:
+        return decode_or_poison(record.value)
+    except PoisonMessageError as exc:
+        return exc
+
+
 async def project_records(
-    records: list[ConsumerRecord], uow: Callable[[], AbstractGateUnitOfWork]
+    records: list[ConsumerRecord],
+    uow: Callable[[], AbstractGateUnitOfWork],
+    decoded: list[Decoded] | None = None,
 ) -> Refused:
     """Projects a polled batch in one transaction; returns the records refused as poison (their
-    offsets are recorded all the same).
+    offsets are recorded all the same). `decoded` is each record's `decode`, when done already.
 
     Raises PoisonMessageError when the batch as a whole failed on a record `projection_change` let
     through: the consumer loop then hands each record back alone, and a record that fails alone is
@@ -49,11 +70,9 @@ async def project_records(
     events: list[ProjectEvent] = []
     by_event: dict[int, ConsumerRecord] = {}
     undecodable: list[tuple[str, int, int]] = []
-    for record in records:
-        try:
-            envelope = decode_or_poison(record.value)
-        except PoisonMessageError as exc:
-            refused.append((record, exc))
+    for record, envelope in zip(records, decoded or [decode(r) for r in records], strict=True):
+        if isinstance(envelope, PoisonMessageError):
+            refused.append((record, envelope))
             undecodable.append((record.topic, record.partition, record.offset))
             continue
         event = ProjectEvent(envelope, record.topic, record.partition, record.offset)
@@ -77,12 +96,15 @@ async def project_records(
 
 
 def batch_handler(service: CampaignGate) -> BatchHandler:
-    """Returns the batch handler of the projection's consumer."""
+    """Returns the batch handler of the projection's consumer, in two stages: records are decoded
+    ahead (while the previous batch's transaction runs), then applied in one transaction."""
 
-    async def handle_batch(records: list[ConsumerRecord]) -> Refused:
-        return await project_records(records, service.uow)
+    async def apply(records: list[ConsumerRecord], decoded: list[object]) -> Refused:
+        return await project_records(
+            records, service.uow, cast("list[EventEnvelope | PoisonMessageError]", decoded)
+        )
 
-    return handle_batch
+    return StagedBatchHandler(decode, apply)
 
 
 def consumers(service: CampaignGate) -> list[ConsumerSpec]:
