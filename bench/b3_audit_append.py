@@ -94,6 +94,50 @@ def service_for(url: str, kafka: str) -> Any:
     )
 
 
+#: The PostgreSQL server's postmaster, when it runs on this machine (set by `_bench`).
+_POSTMASTER: list[int] = []
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """Returns the CPU seconds used so far by this process and by the PostgreSQL server (its
+    postmaster, its live processes and the ones that exited; 0.0 when the server is not local)."""
+    server = 0.0
+    if _POSTMASTER:
+        ticks, postmaster = os.sysconf("SC_CLK_TCK"), _POSTMASTER[0]
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(pid) == postmaster or int(fields[1]) == postmaster:
+                # utime, stime, and the children's it waited for (a closed connection's backend).
+                server += sum(int(value) for value in fields[11:15]) / ticks
+    return time.process_time(), server
+
+
+async def _find_postmaster(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        directory = await conn.fetchval("SHOW data_directory")
+    finally:
+        await conn.close()
+    try:
+        _POSTMASTER[:] = [int((Path(directory) / "postmaster.pid").read_text().split()[0])]
+    except (OSError, ValueError, IndexError):
+        _POSTMASTER.clear()  # Because a server elsewhere (or unreadable) is simply not measured.
+
+
+def _per_item(before: tuple[float, float], after: tuple[float, float], count: int) -> dict[str, float | None]:
+    return {
+        "client_cpu_us": round((after[0] - before[0]) / count * 1e6, 1),
+        "postgres_cpu_us": round((after[1] - before[1]) / count * 1e6, 1) if _POSTMASTER else None,
+    }
+
+
 async def _durability(url: str) -> dict[str, str]:
     import asyncpg
 
@@ -107,19 +151,27 @@ async def _durability(url: str) -> dict[str, str]:
         await conn.close()
 
 
+#: CPU per entry of each store run, and per row of each baseline run, in order.
+STORE_CPU: list[dict[str, float | None]] = []
+COPY_CPU: list[dict[str, float | None]] = []
+
+
 async def store_only(url: str, kafka: str, events: list[Any], batch: int) -> float:
-    """Appends the events through the use case in groups of `batch`; returns the elapsed seconds."""
+    """Appends the events through the use case in groups of `batch`; returns the elapsed seconds (and
+    keeps the CPU per entry in STORE_CPU)."""
     from audit_log.service_layer import commands, handlers
 
     service = service_for(url, kafka)
     consumed = [commands.ConsumedEvent(envelope, envelope.encode()) for envelope in events]
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         for start in range(0, len(consumed), batch):
             await handlers.integrate_events(
                 commands.IntegrateEvents(tuple(consumed[start : start + batch])), service.uow()
             )
-        return time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        STORE_CPU.append(_per_item(cpu, cpu_seconds(), len(consumed)))
+        return elapsed
     finally:
         await service.runtime.engine.dispose()
 
@@ -134,13 +186,15 @@ async def plain_copy(source_url: str, target_url: str, batch: int) -> tuple[floa
     await source.close()
     target = await asyncpg.connect(target_url)
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         for start in range(0, len(rows), batch):
             async with target.transaction():
                 await target.copy_records_to_table(
                     "entries", columns=list(COLUMNS), records=rows[start : start + batch]
                 )
-        return time.perf_counter() - started, len(rows)
+        elapsed = time.perf_counter() - started
+        COPY_CPU.append(_per_item(cpu, cpu_seconds(), len(rows)))
+        return elapsed, len(rows)
     finally:
         await target.close()
 
@@ -151,7 +205,7 @@ async def copy_rate(admin: str, source_url: str, batch: int) -> float:
     return rows / seconds
 
 
-async def through_kafka(url: str, kafka: str, events: list[Any]) -> dict[str, float]:
+async def through_kafka(url: str, kafka: str, events: list[Any]) -> dict[str, Any]:
     """Produces the events to a fresh topic, then times the service's consumer draining it into the log."""
     from aiokafka import AIOKafkaProducer
     from audit_log.entrypoints.consumer import batch_handler
@@ -187,16 +241,22 @@ async def through_kafka(url: str, kafka: str, events: list[Any]) -> dict[str, fl
         while service.tree_size == 0:
             await asyncio.sleep(0.001)
         # Because the clock starts at the first commit: group join and the first fetch are not appends.
-        first_at, first_size = time.perf_counter(), service.tree_size
+        first_at, first_size, cpu = time.perf_counter(), service.tree_size, cpu_seconds()
         while service.tree_size < len(events):
             await asyncio.sleep(0.005)
         elapsed = time.perf_counter() - first_at
+        used = _per_item(cpu, cpu_seconds(), len(events) - first_size)
     finally:
         loop.stop()
         await task
         await service.runtime.publisher.stop()
         await service.runtime.engine.dispose()
-    return {"seconds": elapsed, "appended": len(events) - first_size, "produce_seconds": produced_in}
+    return {
+        "seconds": elapsed,
+        "appended": len(events) - first_size,
+        "produce_seconds": produced_in,
+        "cpu": used,
+    }
 
 
 async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
@@ -204,10 +264,13 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or local_kafka.start(run / "kafka")
     try:
         events = make_events(args.events, args.subjects)
+        await _find_postmaster(admin)
         warm = await migrated(admin, "b3_warm")
         await store_only(warm, kafka, make_events(2000, 200), args.batch)
         rounds: list[dict[str, Any]] = []
         for _ in range(args.rounds):
+            STORE_CPU.clear()
+            COPY_CPU.clear()
             # Because the COPY baseline alone moves by 2x between minutes on a shared machine, it is
             # measured right before and right after each of ours (fresh databases each time).
             # The baseline's rows: the entry rows the store writes (not timed here).
@@ -243,6 +306,13 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
                         3,
                     ),
                     "produce_per_s": round(len(events) / consumed["produce_seconds"]),
+                    # CPU per entry (per row for the baseline): the benchmark's process (the writer;
+                    # the baseline's client) and the PostgreSQL server, over the timed intervals.
+                    "cpu_us_per_entry": {
+                        "consumer": consumed["cpu"],
+                        "store": STORE_CPU[1:],
+                        "copy": COPY_CPU[:],
+                    },
                 }
             )
         durability = await _durability(admin)
