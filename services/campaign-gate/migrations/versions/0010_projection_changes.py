@@ -15,6 +15,9 @@ the change record lives in the database, written by triggers (the projection's w
 - `gate_projection_tombstones`: the table, key and transaction of each deleted row (an erasure deletes a
   contact's consents and deliveries, a reset of the projection every row), AFTER DELETE per statement;
   a TRUNCATE records one tombstone without a key, which makes a view load everything again.
+- `gate_allowed_contacts`: every contact some check allowed (the receipts' decisions a first contact is
+  judged by), filled from `check_receipts` by an AFTER INSERT statement trigger (receipts are only ever
+  added), with the transaction that added it.
 
 PostgreSQL only: on any other database checks read the projection row by row and no view exists.
 """
@@ -92,10 +95,40 @@ def upgrade() -> None:
         )
     # Rows written before this migration keep a NULL change_xid: a view reads them when it loads.
 
+    # The contacts some check allowed (a first contact is one no check allowed yet): kept by the
+    # receipts' COPY itself, one set-based statement per batch, so a view needs no scan of the receipts.
+    op.execute(
+        "CREATE TABLE gate_allowed_contacts (contact_id VARCHAR(64) PRIMARY KEY, change_xid BIGINT NOT NULL)"
+    )
+    op.execute("CREATE INDEX ix_gate_allowed_contacts_change_xid ON gate_allowed_contacts (change_xid)")
+    op.execute(
+        "INSERT INTO gate_allowed_contacts (contact_id, change_xid) SELECT DISTINCT contact_id, "
+        "pg_current_xact_id()::text::bigint FROM check_receipts WHERE decision = 'allow'"
+    )
+    op.execute(
+        """
+        CREATE FUNCTION check_receipts_allowed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO gate_allowed_contacts (contact_id, change_xid)
+            SELECT DISTINCT contact_id, pg_current_xact_id()::text::bigint FROM added
+            WHERE decision = 'allow'
+            ON CONFLICT (contact_id) DO NOTHING;
+            RETURN NULL;
+        END $$
+        """
+    )
+    op.execute(
+        "CREATE TRIGGER check_receipts_allowed AFTER INSERT ON check_receipts "
+        "REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION check_receipts_allowed()"
+    )
+
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    op.execute("DROP TRIGGER check_receipts_allowed ON check_receipts")
+    op.execute("DROP FUNCTION check_receipts_allowed()")
+    op.execute("DROP TABLE gate_allowed_contacts")
     for table in _TABLES:
         op.execute(f"DROP TRIGGER {table}_truncated ON {table}")
         op.execute(f"DROP TRIGGER {table}_deleted ON {table}")

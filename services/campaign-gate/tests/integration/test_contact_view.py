@@ -161,7 +161,11 @@ async def _assert_in_step(view: ContactColumnsView, engine: AsyncEngine) -> None
             )
         delivered = [r[0] for r in await conn.fetch("SELECT DISTINCT contact_id FROM gate_notice_deliveries")]
         rows = await conn.fetch(f"SELECT {DELIVERY_COLUMNS} FROM gate_notice_deliveries")
+        allowed = {
+            r[0] for r in await conn.fetch("SELECT contact_id FROM check_receipts WHERE decision = 'allow'")
+        }
     assert sorted(view.deliveries_for(delivered)) == sorted(tuple(r) for r in rows)
+    assert view.allowed_among([*ids, "never-seen"]) == allowed & set(ids)
 
 
 async def _write(engine: AsyncEngine, *statements: Any) -> None:
@@ -206,6 +210,18 @@ async def test_the_view_follows_every_committed_change_of_another_process(postgr
         # Nothing written: a refresh reads nothing.
         await view.refresh()
         assert view.last_refresh == {**view.last_refresh, "kind": "changes", "rows": 0}
+
+        # Receipts of a check (in one COPY-like statement): the allowed contacts are no first contacts.
+        await _insert(
+            writer,
+            [
+                {"check_id": "chk-1", "contact_id": f"c-{i}", "decision": d, "reasons": [], "evidence": []}
+                for i, d in ((1, "allow"), (2, "block"), (3, "allow"), (4, "needs_review"))
+            ],
+            orm.check_receipts,
+        )
+        await view.refresh()
+        assert view.allowed_among(["c-1", "c-2", "c-3", "c-4"]) == {"c-1", "c-3"}
 
         # A withdrawal, a new consent that is now the latest, an erasure's deletions, a new delivery.
         k = orm.gate_consents.c

@@ -195,14 +195,18 @@ async def read_columns(
             if article is not None:
                 delivered[cid].setdefault(article, (at, delivery_id))
 
-    allowed = {
-        r["contact_id"]
-        for r in await conn.fetch(
-            "SELECT DISTINCT contact_id FROM check_receipts WHERE contact_id = ANY($1::text[]) "
-            "AND decision = 'allow'",
-            ids,
-        )
-    }
+    allowed = (
+        view.allowed_among(ids)
+        if view is not None
+        else {
+            r["contact_id"]
+            for r in await conn.fetch(
+                "SELECT DISTINCT contact_id FROM check_receipts WHERE contact_id = ANY($1::text[]) "
+                "AND decision = 'allow'",
+                ids,
+            )
+        }
+    )
     brokers = await projection._brokers({b for b in col["broker_name"].tolist() if b}, today=today)
 
     known = _Columns(campaign, col, exemption=exemption, bloctel=bloctel)

@@ -1,15 +1,15 @@
 """An in-memory view of the projection rows a check reads per recipient (PostgreSQL): `gate_contacts` as
-columns, `gate_consents` and `gate_notice_deliveries` by contact; checks read it instead of querying
-those tables per batch.
+columns, `gate_consents` and `gate_notice_deliveries` by contact, the contacts some check allowed;
+checks read it instead of querying those tables per batch.
 
 The view holds `columns.contact_arrays` of every projected contact (one numpy array per column, the
 columns that do not depend on a campaign already resolved) with a contact id → row index map, every
-consent as `columns.CONSENT_COLUMNS` reads it (indexed by contact, purpose and channel) and every notice
-delivery (indexed by contact). It is loaded from the database at its first refresh and, at each later
-refresh, reads only the rows written since the previous one, found by the change record migration 0010
-keeps with triggers: each row's `change_xid` (the transaction that last wrote it) and
-`gate_projection_tombstones` (deleted rows). The projection's consumer may run in another process: the
-record is in the database, not in a callback.
+consent as `columns.CONSENT_COLUMNS` reads it (indexed by contact, purpose and channel), every notice
+delivery (indexed by contact) and the contacts some check allowed (`gate_allowed_contacts`). It is
+loaded from the database at its first refresh and, at each later refresh, reads only the rows written
+since the previous one, found by the change record migration 0010 keeps with triggers: each row's
+`change_xid` (the transaction that last wrote it) and `gate_projection_tombstones` (deleted rows). The
+projection's consumer may run in another process: the record is in the database, not in a callback.
 
 Each refresh reads in one REPEATABLE READ snapshot: the snapshot's `xmin` (the oldest transaction still
 running), the tombstones and the rows whose `change_xid` is at least the previous refresh's `xmin`, plus
@@ -70,6 +70,8 @@ class ContactColumnsView:
         #: delivery id → row; contact id → delivery ids.
         self._deliveries: dict[str, _Delivery] = {}
         self._deliveries_of: defaultdict[str, set[str]] = defaultdict(set)
+        #: The contacts some check allowed (`gate_allowed_contacts`: only ever added to).
+        self._allowed: set[str] = set()
         #: The xmin of the last refresh's snapshot; None before the first load.
         self._xmin: int | None = None
         #: What the last refresh did: "load" or "changes", rows read and seconds (for logs and tests).
@@ -146,6 +148,10 @@ class ContactColumnsView:
                 out.append(best)
         return out
 
+    def allowed_among(self, contact_ids: Sequence[str]) -> set[str]:
+        """Returns those of `contact_ids` some check allowed."""
+        return self._allowed.intersection(contact_ids)
+
     def deliveries_for(self, contact_ids: Sequence[str]) -> list[_Delivery]:
         """Returns the notice deliveries of `contact_ids`, by delivery time."""
         deliveries, of = self._deliveries, self._deliveries_of
@@ -160,6 +166,7 @@ class ContactColumnsView:
             if not rows:
                 break
             self._apply(contact_arrays(rows))
+        self._allowed.update(r[0] for r in await conn.fetch("SELECT contact_id FROM gate_allowed_contacts"))
         for query, put in ((_CONSENTS, self._put_consents), (_DELIVERIES, self._put_deliveries)):
             cursor = await conn.cursor(query)
             while True:
@@ -196,7 +203,11 @@ class ContactColumnsView:
                 else:
                     put(changed)
             read += len(changed)
-        return read
+        allowed = await conn.fetch(
+            "SELECT contact_id FROM gate_allowed_contacts WHERE change_xid >= $1", since
+        )
+        self._allowed.update(r[0] for r in allowed)
+        return read + len(allowed)
 
     def _drop_contacts(self, keys: Sequence[str]) -> None:
         for cid in keys:
@@ -235,6 +246,7 @@ class ContactColumnsView:
         self._arrays, self._size, self._where = {}, 0, {}
         self._consents, self._consents_of = {}, defaultdict(set)
         self._deliveries, self._deliveries_of = {}, defaultdict(set)
+        self._allowed = set()
 
     def _apply(self, part: dict[str, np.ndarray]) -> None:
         """Writes rows over the ones the view holds for the same contacts, appends the others."""
