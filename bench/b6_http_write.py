@@ -230,12 +230,15 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
             "ours": [int(p.read_text()) for p in pids[:1] + pids[2:]],
             "bare": [int(pids[1].read_text())],
         }
+        relay_pids = [int(p.read_text()) for p in pids[2:]]
         for _ in range(args.rounds):
             before = _tree_cpu_seconds(cpu_pids["ours"])
+            relay_before = _tree_cpu_seconds(relay_pids)
             ours = await closed_loop(
                 contacts_port, contact_request, connections=args.connections, seconds=args.seconds
             )
             ours_cpu = _tree_cpu_seconds(cpu_pids["ours"]) - before
+            relay_cpu = _tree_cpu_seconds(relay_pids) - relay_before
             before = _tree_cpu_seconds(cpu_pids["bare"])
             bare = await closed_loop(
                 bare_port, bare_request, connections=args.connections, seconds=args.seconds
@@ -243,7 +246,12 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
             bare_cpu = _tree_cpu_seconds(cpu_pids["bare"]) - before
             rounds.append(
                 {
-                    "ours": {**_summary(ours), **_cpu(ours_cpu, ours)},
+                    "ours": {
+                        **_summary(ours),
+                        **_cpu(ours_cpu, ours),
+                        # Of which the relay process (publishing each event to Kafka), when separate.
+                        "relay_cpu_ms_per_request": round(1000 * relay_cpu / max(ours.requests, 1), 2),
+                    },
                     "bare": {**_summary(bare), **_cpu(bare_cpu, bare)},
                 }
             )
