@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,8 @@ from campaign_gate.adapters.freshness import Freshness, KafkaFreshness
 from campaign_gate.adapters.projection import ProjectionRepository
 from campaign_gate.service_layer.unit_of_work import GateUnitOfWork
 from campaign_gate.settings import CampaignGateSettings
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,18 @@ class CampaignGate:
                 counts[item["decision"], reason["rule"]] += 1
         for (decision, rule), n in counts.items():
             self.decisions.labels(decision, rule).inc(n)
+
+    async def warm_contact_view(self) -> None:
+        """Loads the in-memory view checks read (PostgreSQL), so the first check after a start does not
+        wait for it; a failure is logged and left to the first check's refresh."""
+        if self.contact_view is None:
+            return
+        try:
+            await self.contact_view.refresh()
+        except Exception:
+            logger.exception("the check view did not load at start; the first check loads it")
+        else:
+            logger.info("check view loaded", extra=dict(self.contact_view.last_refresh))
 
     async def projection_freshness(self, *, catch_up_seconds: float | None = None) -> Freshness:
         """Returns whether checks must fail closed (GATE_STALE), after waiting up to `catch_up_seconds`

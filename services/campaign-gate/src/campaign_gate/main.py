@@ -3,6 +3,8 @@ tests)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,12 +44,21 @@ def create_app(
     settings = service.settings
     consumers = consumer.consumers(service)
 
+    # Because the process that only applies the projection (consumers without the relay, as deployed)
+    # serves no check: only the others load the check view at start.
+    serves_checks = settings.run_relay or not settings.run_consumers
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with service.runtime.running(consumers):
+            warming = asyncio.create_task(service.warm_contact_view()) if serves_checks else None
             try:
                 yield
             finally:
+                if warming is not None and not warming.done():
+                    warming.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await warming
                 await service.freshness.close()
 
     app = create_platform_app(
