@@ -44,9 +44,9 @@ def create_app(
     settings = service.settings
     consumers = consumer.consumers(service)
 
-    # Because the process that only applies the projection (consumers without the relay, as deployed)
-    # serves no check: only the others load the check view at start.
-    serves_checks = settings.run_relay or not settings.run_consumers
+    # Because the pods that only relay or only consume (as deployed) serve no check: the API pods (neither
+    # role) and the all-in-one process (both) load the check view at start.
+    serves_checks = settings.run_relay == settings.run_consumers
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
