@@ -105,6 +105,17 @@ async def _write(
                     )
                 ]
             )
+        # A value orjson does not write (an integer beyond 64 bits): the rows go as column arrays.
+        huge = _contact("huge", purchases=[{"seller": "Acme SAS", "categories": [], "n": 2**70}])
+        async with conn.transaction():
+            written.append(
+                [
+                    r[0]
+                    for r in await projection.pg_upsert(
+                        conn, orm.gate_contacts, [huge], keys=["contact_id"], unless_newer="version"
+                    )
+                ]
+            )
         inbox = [{"event_id": "ev-1", "topic": "contacts.events", "processed_at": AT}]
         async with conn.transaction():
             written.append(
@@ -153,7 +164,7 @@ async def test_the_json_recordset_upsert_stores_what_the_column_arrays_stored(
     assert written_json == written_arrays
     assert written_json[0] == ["plain", "everything", "x" * 64]
     assert written_json[1] == ["plain"]  # the older version of "everything" was kept out
-    assert written_json[2:] == [["ev-1"], []]
+    assert written_json[2:] == [["huge"], ["ev-1"], []]
     stored = await _read(by_json)
     assert stored == await _read(by_arrays)
     everything = next(row for row in stored if row["contact_id"] == "everything")
@@ -162,6 +173,8 @@ async def test_the_json_recordset_upsert_stores_what_the_column_arrays_stored(
     assert everything["relationship_end_at"] == datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
     assert everything["purchases"] == [{"seller": "Acme SAS", "categories": ["pain", "vin"]}]
     assert everything["version"] == 2**31 - 1 and everything["profession"] == "boulangère"
+    huge = next(row for row in stored if row["contact_id"] == "huge")
+    assert huge["purchases"][0]["n"] == 2**70
     plain = next(row for row in stored if row["contact_id"] == "plain")
     assert plain["phone_collection"] is None and plain["phone_collection_is_sql_null"]
     assert plain["profession"] == "newer"

@@ -330,6 +330,19 @@ def _pg_out(column: sa.Column[Any], value: Any) -> Any:
     return value
 
 
+def _json_document(columns: Sequence[sa.Column[Any]], rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """Returns the rows as one JSON document for `json_to_recordset`, or None when they must go as
+    column arrays: a column type JSON cannot carry, or a value orjson does not write (an integer
+    beyond 64 bits, say), which the array path stores as it always did."""
+    if not all(isinstance(_base_type(c), _JSON_SAFE_TYPES) for c in columns):
+        return None
+    document = [row if isinstance(row, dict) else dict(row) for row in rows]
+    try:
+        return orjson.dumps(document, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return None
+
+
 async def pg_upsert(
     driver: Any,
     table: sa.Table,
@@ -352,12 +365,12 @@ async def pg_upsert(
         return []
     columns = list(table.columns)
     names = ", ".join(f'"{c.name}"' for c in columns)
-    if all(isinstance(_base_type(c), _JSON_SAFE_TYPES) for c in columns):
+    document = _json_document(columns, rows)
+    if document is not None:
         fields = ", ".join(f'"{c.name}" {_recordset_type(c)}' for c in columns)
         casts = ", ".join(f'x."{c.name}"::{_pg_type(c)}' for c in columns)
         source = f"SELECT {casts} FROM json_to_recordset($1::json) AS x({fields})"
-        document = [row if isinstance(row, dict) else dict(row) for row in rows]
-        values: list[Any] = [orjson.dumps(document, option=_ORJSON_OPTIONS).decode()]
+        values: list[Any] = [document]
     else:
         arrays = ", ".join(f"${i}::{_pg_type(c)}[]" for i, c in enumerate(columns, start=1))
         source = f"SELECT * FROM unnest({arrays})"
