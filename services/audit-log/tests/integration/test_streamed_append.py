@@ -5,7 +5,9 @@ once, when it is delivered again."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import random
 import types
 from collections.abc import AsyncIterator
@@ -268,4 +270,27 @@ async def test_a_batch_that_fails_half_way_through_its_copy_leaves_nothing_and_i
         report = await handlers.verify_log(service.uow())
         assert report.problems == [] and report.tree_size == 1000
     finally:
+        await service.runtime.engine.dispose()
+
+
+async def test_with_sealing_workers_a_batch_streams_in_order_and_verifies(postgres_admin_url: str) -> None:
+    service = bootstrap(
+        settings_for(await postgres_database(postgres_admin_url), run_consumers=False, sealing_workers=2)
+    )
+    try:
+        assert sealing.sealing_pool() is not None
+        events = _events()
+        assert await _feed(service, events) == []
+        entries = (await _tables(service))["entries"]
+        assert [(row[0], row[1]) for row in entries] == [(n, e.id) for n, e in enumerate(events)]
+        for event, row in zip(events, entries, strict=True):
+            assert json.loads(row[9])["sealed_event"] == base64.b64encode(row[8]).decode()
+            assert json.loads(row[9])["event_time"] == event.time.isoformat()
+            assert row[10] == hashlib.sha256(b"\x00" + row[9]).digest()
+        last = await handlers.get_entry_or_raise(COUNT - 1, service.uow())
+        assert last.event is not None and last.event["id"] == events[-1].id
+        report = await handlers.verify_log(service.uow())
+        assert report.problems == [] and report.tree_size == COUNT
+    finally:
+        sealing.configure(0)
         await service.runtime.engine.dispose()
