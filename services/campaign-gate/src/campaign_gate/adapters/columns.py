@@ -306,7 +306,11 @@ CONSENT_COLUMNS = (
     "proof_present, positive_act, explicit, withdrawal_info_given, "
     "COALESCE(given_by::jsonb ? 'data_subject' AND given_by::jsonb ? 'parental_authority_holder', false) "
     "AS joint, out_of_hours_calls, partners::text AS partners, "
-    "partner_categories::text AS partner_categories, email_tracking"
+    "partner_categories::text AS partner_categories, email_tracking, "
+    # The day it was granted in Paris (`clock.paris_date`), as days since the epoch; NaT for a request.
+    "COALESCE(CASE WHEN status = 'requested' THEN NULL ELSE (COALESCE(granted_at, requested_at, "
+    f"'epoch'::timestamptz) AT TIME ZONE 'Europe/Paris')::date - DATE '1970-01-01' END, {_NAT}) "
+    "AS granted_day"
 )
 #: A notice delivery as checks read it.
 DELIVERY_COLUMNS = "contact_id, delivery_id, notice_id, notice_version, delivered_at"
@@ -579,11 +583,7 @@ class _Columns:
         v["consent_explicit"][at] = np.array(raw["explicit"], dtype=bool)[ok]
         v["consent_withdrawal_info"][at] = np.array(raw["withdrawal_info_given"], dtype=bool)[ok]
         v["consent_joint"][at] = np.array(raw["joint"], dtype=bool)[ok]
-        granted_on = [
-            None if requested else clock.paris_date(t)
-            for t, requested in zip(raw["at"], raw["requested"], strict=True)
-        ]
-        v["consent_granted_on"][at] = _days(granted_on)[ok]
+        v["consent_granted_on"][at] = _day_numbers(raw["granted_day"])[ok]
         usable = (status == bulk.CONSENT_CODES[ConsentStatus.GRANTED]) & positive_act
         v["out_of_hours_consent"][at] = usable & np.array(raw["out_of_hours_calls"], dtype=bool)[ok]
         # Issue 19: the campaign's partners as the consent covers them (RENT-01), e-mail tracking (TRACK-01).
@@ -726,6 +726,7 @@ _CONSENT_FIELDS = (
     "partners",
     "partner_categories",
     "email_tracking",
+    "granted_day",
 )
 _CONSENT_STATUS = {s.value: code for s, code in bulk.CONSENT_CODES.items() if s is not None}
 _REF_NAMES = tuple(name for name in _NAMES if name.endswith("_ref"))

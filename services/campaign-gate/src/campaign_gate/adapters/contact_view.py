@@ -46,7 +46,18 @@ from campaign_gate.adapters.columns import (
 #: Rows fetched per round trip while the view loads.
 LOAD_CHUNK = 50_000
 
-_XMIN = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+#: The tables a refresh reads changes of.
+_PROBED = (
+    "gate_projection_tombstones",
+    "gate_contacts",
+    "gate_consents",
+    "gate_notice_deliveries",
+    "gate_allowed_contacts",
+)
+#: The snapshot's xmin, and whether each table holds a row written by a transaction from $1 on.
+_PROBE = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, " + ", ".join(
+    f"EXISTS (SELECT 1 FROM {table} WHERE change_xid >= $1)" for table in _PROBED
+)
 _CONSENTS = f"SELECT {CONSENT_COLUMNS}, purpose_id, channel FROM gate_consents"
 _DELIVERIES = f"SELECT {DELIVERY_COLUMNS} FROM gate_notice_deliveries"
 #: A consent row: the `CONSENT_COLUMNS` values (contact id first, consent id second, `at` fifth).
@@ -93,21 +104,24 @@ class ContactColumnsView:
                 raw = await connection.get_raw_connection()
                 conn: Any = raw.driver_connection
                 async with conn.transaction(isolation="repeatable_read", readonly=True):
-                    xmin = int(await conn.fetchval(_XMIN))
+                    since = self._xmin
+                    # One statement says what changed (the snapshot is taken at it); only those are read.
+                    probe = await conn.fetchrow(_PROBE, since if since is not None else 0)
+                    xmin, changed = int(probe[0]), dict(zip(_PROBED, probe[1:], strict=True))
                     dead: list[Any] = []
-                    if self._xmin is not None:
+                    if since is not None and changed["gate_projection_tombstones"]:
                         dead = await conn.fetch(
                             "SELECT table_name, row_id FROM gate_projection_tombstones "
                             "WHERE change_xid >= $1",
-                            self._xmin,
+                            since,
                         )
                     try:
-                        if self._xmin is None or any(r[1] is None for r in dead):
+                        if since is None or any(r[1] is None for r in dead):
                             self._clear()
                             await self._load(conn)
                             kind, rows = "load", self._size + len(self._consents) + len(self._deliveries)
                         else:
-                            rows = await self._changes(conn, self._xmin, dead)
+                            rows = await self._changes(conn, since, dead, changed)
                             kind = "changes"
                     except BaseException:
                         # Because a refresh stopped midway leaves some rows applied and others not: the
@@ -153,10 +167,19 @@ class ContactColumnsView:
         return self._allowed.intersection(contact_ids)
 
     def deliveries_for(self, contact_ids: Sequence[str]) -> list[_Delivery]:
-        """Returns the notice deliveries of `contact_ids`, by delivery time."""
+        """Returns the notice deliveries of `contact_ids`, contact by contact, each contact's by delivery
+        time."""
         deliveries, of = self._deliveries, self._deliveries_of
-        out = [deliveries[d] for cid in contact_ids for d in of.get(cid, ())]
-        out.sort(key=lambda r: r[4])
+        out: list[_Delivery] = []
+        for cid in contact_ids:
+            held = of.get(cid)
+            if not held:
+                continue
+            if len(held) == 1:
+                out.extend(deliveries[d] for d in held)
+            else:
+                # Because only each contact's own order counts (its first delivery per article).
+                out.extend(sorted((deliveries[d] for d in held), key=lambda r: r[4]))
         return out
 
     async def _load(self, conn: Any) -> None:
@@ -175,8 +198,9 @@ class ContactColumnsView:
                     break
                 put(rows)
 
-    async def _changes(self, conn: Any, since: int, dead: Sequence[Any]) -> int:
-        """Applies the rows written and deleted by transactions `since` onwards; returns the rows read."""
+    async def _changes(self, conn: Any, since: int, dead: Sequence[Any], changed: dict[str, bool]) -> int:
+        """Applies the rows written and deleted by transactions `since` onwards (in the tables `changed`
+        says hold some); returns the rows read."""
         gone: defaultdict[str, list[str]] = defaultdict(list)
         for table, key in dead:
             gone[table].append(key)
@@ -192,22 +216,24 @@ class ContactColumnsView:
                 self._put_deliveries,
             ),
         ):
-            changed = list(await conn.fetch(f"{select} WHERE change_xid >= $1", since))
+            rows = list(await conn.fetch(f"{select} WHERE change_xid >= $1", since)) if changed[table] else []
             if gone[table]:
                 # A key deleted and written again since: its current row, read in the same snapshot.
-                changed += await conn.fetch(f"{select} WHERE {key} = ANY($1::text[])", gone[table])
+                rows += await conn.fetch(f"{select} WHERE {key} = ANY($1::text[])", gone[table])
                 drop(gone[table])
-            if changed:
+            if rows:
                 if put is None:
-                    self._apply(contact_arrays(changed))
+                    self._apply(contact_arrays(rows))
                 else:
-                    put(changed)
-            read += len(changed)
-        allowed = await conn.fetch(
-            "SELECT contact_id FROM gate_allowed_contacts WHERE change_xid >= $1", since
-        )
-        self._allowed.update(r[0] for r in allowed)
-        return read + len(allowed)
+                    put(rows)
+            read += len(rows)
+        if changed["gate_allowed_contacts"]:
+            allowed = await conn.fetch(
+                "SELECT contact_id FROM gate_allowed_contacts WHERE change_xid >= $1", since
+            )
+            self._allowed.update(r[0] for r in allowed)
+            read += len(allowed)
+        return read
 
     def _drop_contacts(self, keys: Sequence[str]) -> None:
         for cid in keys:
