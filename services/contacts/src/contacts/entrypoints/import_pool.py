@@ -46,7 +46,7 @@ def _init_worker(keks: dict[str, bytes], active_kek: str, blind_index_key: bytes
     _vault = PersonalDataVault.from_keys(keks=keks, active_kek=active_kek, blind_index_key=blind_index_key)
     # Because the worker's own objects (modules, schemas, keys) live as long as it does: frozen out of
     # the collector's generations, they are not scanned again on every collection a batch triggers
-    # (measured: a quarter of a row's CPU).
+    # (measured in one process over an import's rows: 170 -> 128 µs per row).
     gc.freeze()
 
 
