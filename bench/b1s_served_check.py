@@ -492,12 +492,19 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--profile", action="store_true", help="run the gate under cProfile, print the top")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "b1s_served_check.json"))
+    parser.add_argument(
+        "--out", help="write the result here (default: bench/results/b1s_served_check.json for a 10^6 run)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vigie-b1s-") as tmp:
         result = asyncio.run(_bench(args, Path(tmp)))
-    if args.n == 1_000_000 and not args.profile:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    out = args.out or (
+        str(ROOT / "bench" / "results" / "b1s_served_check.json")
+        if args.n == 1_000_000 and not args.profile
+        else None
+    )
+    if out:
+        Path(out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("ours_seconds", "bare_seconds", "ratio", "met")}))
     return 0
 

@@ -54,9 +54,11 @@ _PROBED = (
     "gate_notice_deliveries",
     "gate_allowed_contacts",
 )
-#: The snapshot's xmin, and whether each table holds a row written by a transaction from $1 on.
+#: The snapshot's xmin, and the last transaction that wrote each table. A max over the index, not
+#: `EXISTS (… WHERE change_xid >= $1)`: after five runs PostgreSQL keeps a generic plan for that one,
+#: which scans the whole table when nothing matches (75 ms per 10^6 rows, measured).
 _PROBE = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, " + ", ".join(
-    f"EXISTS (SELECT 1 FROM {table} WHERE change_xid >= $1)" for table in _PROBED
+    f"(SELECT max(change_xid) FROM {table})" for table in _PROBED
 )
 _CONSENTS = f"SELECT {CONSENT_COLUMNS}, purpose_id, channel FROM gate_consents"
 _DELIVERIES = f"SELECT {DELIVERY_COLUMNS} FROM gate_notice_deliveries"
@@ -106,8 +108,12 @@ class ContactColumnsView:
                 async with conn.transaction(isolation="repeatable_read", readonly=True):
                     since = self._xmin
                     # One statement says what changed (the snapshot is taken at it); only those are read.
-                    probe = await conn.fetchrow(_PROBE, since if since is not None else 0)
-                    xmin, changed = int(probe[0]), dict(zip(_PROBED, probe[1:], strict=True))
+                    probe = await conn.fetchrow(_PROBE)
+                    xmin = int(probe[0])
+                    changed = {
+                        table: last is not None and since is not None and last >= since
+                        for table, last in zip(_PROBED, probe[1:], strict=True)
+                    }
                     dead: list[Any] = []
                     if since is not None and changed["gate_projection_tombstones"]:
                         dead = await conn.fetch(
