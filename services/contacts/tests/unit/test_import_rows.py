@@ -237,3 +237,16 @@ def test_personal_data_as_dict_names_every_field() -> None:
     from dataclasses import fields
 
     assert list(PersonalData().as_dict()) == [f.name for f in fields(PersonalData)]
+
+
+def test_blind_indexes_cross_a_process_pipe_unchanged() -> None:
+    import pickle
+
+    from contacts.domain.model import BlindIndexes
+
+    for indexes in (
+        BlindIndexes(),
+        BlindIndexes("e" * 64, None, "r" * 64),
+        BlindIndexes(None, "p" * 64, None),
+    ):
+        assert pickle.loads(pickle.dumps(indexes, protocol=5)) == indexes
