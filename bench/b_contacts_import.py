@@ -1,5 +1,5 @@
 """Contacts bulk import: `POST /v1/contacts:import` of 100,000 rows
-vs a plain batched INSERT of the same rows.
+vs a COPY of the same rows.
 
 Ours: the contacts service under uvicorn (uvloop, httptools, one API worker, relay on, durability
 on) receives one NDJSON body of N rows: per-row validation (e-mail syntax, phone parsing to E.164,
@@ -11,8 +11,10 @@ the database, 1 % repeats within the file and 0.5 % invalid rows.
 Baseline, same run, same PostgreSQL: parse the same file with orjson and COPY the rows' fields as
 plain columns into a comparable table (unique e-mail index), in batches of the same size, one
 transaction per batch (COPY is the fastest way PostgreSQL takes rows).
-`python -m bench.b_contacts_import [--rows 100000] [--workers N] [--stream]` (`--stream`: the report
-streamed as NDJSON lines as batches commit, issue 18).
+`python -m bench.b_contacts_import [--rows 100000] [--workers N] [--stream] [--profile]` (`--stream`:
+the report streamed as NDJSON lines as batches commit, issue 18; `--profile`: the contacts API process
+under cProfile). Each run records the CPU per row of each process group (the contacts API process, its
+import workers, PostgreSQL, Kafka; from /proc) during the baseline and during ours.
 """
 
 from __future__ import annotations
