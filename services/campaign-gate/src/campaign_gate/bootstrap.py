@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -66,10 +66,18 @@ class CampaignGate:
         else:
             logger.info("check view loaded", extra=dict(self.contact_view.last_refresh))
 
-    async def projection_freshness(self, *, catch_up_seconds: float | None = None) -> Freshness:
+    async def projection_freshness(
+        self, *, catch_up_seconds: float | None = None, recipients: Collection[str] | None = None
+    ) -> Freshness:
         """Returns whether checks must fail closed (GATE_STALE), after waiting up to `catch_up_seconds`
-        (the settings' `projection_catch_up_seconds` unless given) for the projection to catch up."""
-        return await self.freshness.check(catch_up_seconds=catch_up_seconds)
+        (the settings' `projection_catch_up_seconds` unless given) for the projection to catch up.
+
+        Without `recipients`, any unapplied record makes it stale. With them (a check's recipients, or
+        none for a submission's review), only an unapplied campaign fact does; the contacts and blind
+        indexes of unapplied person facts come back for the check to decide those recipients stale."""
+        if recipients is None:
+            return await self.freshness.check(catch_up_seconds=catch_up_seconds)
+        return await self.freshness.check_for(recipients, catch_up_seconds=catch_up_seconds)
 
 
 def _offsets_reader(

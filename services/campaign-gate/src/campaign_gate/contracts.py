@@ -49,3 +49,42 @@ CONTRACT_SIGNED = ConsentEvents.CONTRACT_SIGNED
 CONTRACT_EXPIRING = ConsentEvents.CONTRACT_EXPIRING
 CONTRACT_EXPIRED = ConsentEvents.CONTRACT_EXPIRED
 CONSENT_DATA_ERASED = ConsentEvents.CONSENT_DATA_ERASED
+
+#: Consumed types whose facts concern one person: the record's key and its `data.contact_id` (and, for
+#: an objection, its `data.blind_indexes`) name everyone whose decision it may change. Until the
+#: projection applies such a record, only those recipients are decided stale.
+PERSON_FACT_TYPES = frozenset(
+    {
+        CONTACT_CREATED,
+        CONTACT_UPDATED,
+        INTERACTION_RECORDED,
+        CONTACT_RETENTION_FLAGGED,
+        CONTACT_ERASED,
+        PROCESSING_RESTRICTED,
+        RESTRICTION_LIFTED,
+        CONSENT_REQUESTED,
+        CONSENT_GRANTED,
+        CONSENT_WITHDRAWN,
+        OBJECTION_RECORDED,
+        NOTICE_DELIVERED,
+        CONSENT_DATA_ERASED,
+    }
+)
+#: Consumed types whose facts weigh on whole campaigns (purposes and their register entries, notices,
+#: processors, parties and their contracts): one unapplied makes the whole check, and a submission's
+#: review, wait. Every other type the gate applies nothing for; a test keeps the three sets exact.
+CAMPAIGN_FACT_TYPES = frozenset(
+    {
+        PURPOSE_REGISTERED,
+        PURPOSE_REVISED,
+        PURPOSE_RETIRED,
+        NOTICE_PUBLISHED,
+        PROCESSOR_REGISTERED,
+        PROCESSOR_UPDATED,
+        PARTY_REGISTERED,
+        PARTY_UPDATED,
+        CONTRACT_SIGNED,
+        CONTRACT_EXPIRING,
+        CONTRACT_EXPIRED,
+    }
+)

@@ -176,3 +176,75 @@ async def test_a_submission_waits_for_the_projection_and_answers_503_storing_not
         assert submitted.status_code == 200, submitted.text
         findings = submitted.json()["findings"]
         assert {f["rule"] for f in findings} == {f["rule"] for f in study_sign_offs(findings)}, findings
+
+
+async def test_unapplied_records_about_some_people_block_only_them_and_a_campaign_fact_blocks_all(
+    settings: CampaignGateSettings, upstream: Upstream
+) -> None:
+    """While the projection has not applied records about some people (a bulk import, a withdrawal), a
+    check decides everyone else and blocks only those people (GATE_STALE), named by the record's key, its
+    contact id or, for an objection, its blind indexes; an unapplied purpose change blocks everyone."""
+    purpose_id = str(uuid.uuid4())
+    withdrawn, objecting, untouched = (str(uuid.uuid4()) for _ in range(3))
+    email = f"{objecting}@example.org"
+    obtained = now() - timedelta(days=10)
+    async with running(create_app(settings)) as gate:
+        await upstream.purpose(purpose_id)
+        notice = await upstream.notice([purpose_id])
+        consents = {}
+        for contact_id in (withdrawn, objecting, untouched):
+            mail = email if contact_id == objecting else f"{contact_id}@example.org"
+            await upstream.contact(contact_id=contact_id, email=mail, obtained_at=obtained)
+            await upstream.deliver(notice, contact_id, at=obtained)
+            consents[contact_id] = await upstream.consent(contact_id, purpose_id, notice=notice, at=obtained)
+        await eventually(lambda: _fresh_and_applied(gate), timeout=30, interval=0.1)
+        created = await gate.client.post(
+            "/v1/campaigns", json=email_campaign_body(purpose_id), headers=MARKETER
+        )
+        campaign_id = created.json()["id"]
+        submitted = await gate.client.post(f"/v1/campaigns/{campaign_id}/submit", headers=MARKETER)
+        approved = await gate.client.post(
+            f"/v1/campaigns/{campaign_id}/approve",
+            json={"sign_offs": study_sign_offs(submitted.json()["findings"])},
+            headers=REVIEWER,
+        )
+        assert approved.status_code == 200, approved.text
+        await eventually(lambda: _fresh_and_applied(gate), timeout=30, interval=0.1)
+
+    idle = settings.model_copy(update={"run_consumers": False})
+    # A withdrawal keyed by its contact, and an objection by e-mail only (keyed by the objection's id).
+    await upstream.withdraw(consents[withdrawn])
+    await upstream.objection(email=email)
+    everyone = [withdrawn, objecting, untouched]
+    async with running(create_app(idle)) as lagging:
+        response = await lagging.client.post(
+            f"/v1/campaigns/{campaign_id}/checks", json={"contact_ids": everyone}, headers=MARKETER
+        )
+        check = response.json()
+        decided = {r["contact_id"]: (r["decision"], r["reasons"][0]["rule"]) for r in check["recipients"]}
+        assert decided[withdrawn] == ("block", "GATE_STALE"), decided
+        assert decided[objecting] == ("block", "GATE_STALE"), decided
+        assert decided[untouched][0] == "allow", decided
+        assert check["stale"] is True, check
+        # The old whole-check answer, for a probe that names no recipient, is still stale.
+        assert (await lagging.app.state.service.projection_freshness()).stale
+
+        # The review reads campaign facts only: people's unapplied records do not hold a submission.
+        assert not (await lagging.app.state.service.projection_freshness(recipients=())).stale
+
+        await upstream.purpose(purpose_id)  # a revision of the campaign's purpose, left unapplied
+        response = await lagging.client.post(
+            f"/v1/campaigns/{campaign_id}/checks", json={"contact_ids": [untouched]}, headers=MARKETER
+        )
+        assert [r["reasons"][0]["rule"] for r in response.json()["recipients"]] == ["GATE_STALE"]
+        assert (
+            "purposes, notices, processors or parties"
+            in (await lagging.app.state.service.projection_freshness(recipients=[untouched])).reason
+        )
+
+    # Once applied, the withdrawal and the objection decide those two, and the check is fresh.
+    async with running(create_app(settings)) as gate:
+        await eventually(lambda: _fresh_and_applied(gate), timeout=30, interval=0.1)
+        check = await _check(gate.client, campaign_id, withdrawn)
+        assert check["stale"] is False and check["recipients"][0]["decision"] == "block"
+        assert check["recipients"][0]["reasons"][0]["rule"] != "GATE_STALE", check

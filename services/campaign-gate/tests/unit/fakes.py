@@ -406,6 +406,14 @@ class FakeProjectionRepository(AbstractProjectionRepository):
         parties = [p for _, p in sorted(self._state.parties.items()) if p.get("processor_id") == processor_id]
         return {**row, "parties": parties}
 
+    async def contacts_holding(self, blind_indexes: Iterable[str]) -> set[str]:
+        wanted = set(blind_indexes)
+        return {
+            cid
+            for cid, row in self._state.contacts.items()
+            if {row.get("email_index"), row.get("phone_index")} & wanted
+        }
+
     async def recipients(
         self, contact_ids: Sequence[str], *, purpose_id: str, channel: Channel, today: date
     ) -> dict[str, RecipientFacts]:

@@ -71,3 +71,27 @@ def test_columns_keep_the_view_fields() -> None:
     view_fields = {f.name for f in dataclasses.fields(rules.RecipientView)}
     column_fields = {f.name for f in dataclasses.fields(bulk.RecipientColumns)} - {"timezones"}
     assert column_fields == view_fields
+
+
+def test_recipients_with_unapplied_records_are_blocked_stale_alone_as_the_scalar_path_says(
+    population: list[RecipientFacts],
+) -> None:
+    """Per-recipient staleness: the recipients named stale get GATE_STALE, everyone else the decision a
+    fresh check gives, receipt for receipt in both paths."""
+    from campaign_gate.service_layer.handlers import receipt
+
+    rng = random.Random(SEED + 2)
+    stale_ids = frozenset(r.contact_id for r in population if rng.random() < 0.15)
+    for c, at, _stale in list(random_campaigns(rng))[:6]:
+        scalar = list(decide_recipients(c, population, at=at, stale_ids=stale_ids))
+        fresh = list(decide_recipients(c, population, at=at))
+        result = bulk.decide_bulk(
+            c, bulk.RecipientColumns.from_facts(c, population), at=at, stale_ids=stale_ids
+        )
+        assert result.receipts() == [receipt(s) for s in scalar]
+        for s, f in zip(scalar, fresh, strict=True):
+            if s.contact_id in stale_ids and c.approved:
+                assert (s.decision, s.reasons[0].rule) == (Decision.BLOCK, "GATE_STALE")
+            else:
+                assert s == f
+        assert sum(result.summary().values()) == len(population)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from campaign_gate.contracts import CAMPAIGN_FACT_TYPES, PERSON_FACT_TYPES
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,45 @@ class Freshness:
     stale: bool
     reason: str
     lag: dict[str, int] = field(default_factory=dict)
+    #: Whom unapplied records concern (`check_for`): contact ids, and blind indexes (objections), whose
+    #: recipients alone are decided stale while the rest of the check is decided.
+    stale_contacts: frozenset[str] = frozenset()
+    stale_indexes: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class RecordScope:
+    """Whose decisions an unapplied record may change: everyone's (`campaign`), some people's, or no
+    one's (a type the gate applies nothing for)."""
+
+    campaign: bool
+    contacts: tuple[str, ...] = ()
+    indexes: tuple[str, ...] = ()
+
+
+def record_scope(key: bytes | None, value: bytes | None) -> RecordScope:
+    """Returns the scope of a consumed record from its key and envelope. A record that cannot be read
+    weighs on everyone: the projection would refuse it, but until it does nobody can say whom it is about."""
+    try:
+        envelope: Any = orjson.loads(value or b"")
+        kind, data = envelope["type"], envelope.get("data") or {}
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return RecordScope(campaign=True)
+    if kind in CAMPAIGN_FACT_TYPES:
+        return RecordScope(campaign=True)
+    if kind not in PERSON_FACT_TYPES:
+        return RecordScope(campaign=False)
+    if not isinstance(data, dict):
+        return RecordScope(campaign=True)
+    contacts = {str(envelope.get("subject") or ""), str(data.get("contact_id") or "")}
+    if key:
+        contacts.add(key.decode(errors="replace"))
+    indexes = data.get("blind_indexes")
+    if indexes is None:
+        indexes = []
+    if not isinstance(indexes, list):
+        return RecordScope(campaign=True)
+    return RecordScope(False, tuple(sorted(c for c in contacts if c)), tuple(str(i) for i in indexes))
 
 
 class KafkaFreshness:
@@ -56,6 +99,8 @@ class KafkaFreshness:
         # (topic, partition, offset) → (offset, timestamp in ms) of the first record at or after that
         # offset. It never changes, so it is kept; entries behind the applied offset are dropped.
         self._firsts: dict[tuple[str, int, int], tuple[int, int]] = {}
+        # (topic, partition) → (applied offset, next offset to read, scopes of the records read between).
+        self._tails: dict[tuple[str, int], tuple[int, int, list[tuple[int, RecordScope]]]] = {}
 
     async def _end_offsets(self) -> dict[tuple[str, int], int]:
         async with self._starting:
@@ -136,6 +181,137 @@ class KafkaFreshness:
             lag,
         )
 
+    async def check_for(
+        self, recipients: Collection[str], *, catch_up_seconds: float | None = None
+    ) -> Freshness:
+        """Returns, for a check of `recipients` (or, with none, a submission's review), whether it must
+        fail closed as a whole, and else whom the records still unapplied concern.
+
+        The records on the topics when it began are read (once per process: the tail is kept) and
+        scoped by type: one about a purpose, a notice, a processor or a party weighs on every decision;
+        one about a person on that person's alone. It waits up to `catch_up_seconds` for those that
+        weigh on this check (campaign facts, or facts of these recipients or of any blind index), then
+        answers: stale as a whole while a campaign fact is unapplied, Kafka is out of reach or the
+        unapplied records cannot be read in time; else fresh, naming the contacts and blind indexes of
+        the person records still unapplied, whose recipients the check decides stale (GATE_STALE). So
+        a bulk import no longer stops every campaign while the projection applies it: only its people wait.
+        """
+        try:
+            ends = await self._end_offsets()
+        except Exception as exc:  # noqa: BLE001 - any failure to reach Kafka means we cannot vouch for freshness.
+            return Freshness(True, f"Kafka unreachable ({type(exc).__name__})")
+        if not ends:
+            return Freshness(True, "no partition of the consumed topics is known")
+        consumed = await self._consumed()
+        behind = {key: consumed.get(key, 0) for key, end in ends.items() if end > consumed.get(key, 0)}
+        if not behind:
+            return Freshness(False, "fresh", _lag(ends, consumed))
+        try:
+            records = await self._unapplied(behind, ends)
+        except Exception as exc:  # noqa: BLE001 - records we cannot read may concern anyone.
+            return Freshness(
+                True, f"unapplied records unreadable ({type(exc).__name__})", _lag(ends, consumed)
+            )
+        if records is None:
+            return Freshness(
+                True, "unapplied records unreadable (not all read in time)", _lag(ends, consumed)
+            )
+        wanted = set(recipients)
+        # Per partition, the last record this check must see applied before it decides.
+        needed: dict[tuple[str, int], int] = {}
+        for key, scoped in records.items():
+            for offset, scope in scoped:
+                if scope.campaign or (wanted and (scope.indexes or wanted.intersection(scope.contacts))):
+                    needed[key] = offset
+        waited = self._catch_up if catch_up_seconds is None else catch_up_seconds
+        deadline = time.monotonic() + waited
+        while any(consumed.get(key, 0) <= offset for key, offset in needed.items()):
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.002)
+            consumed = await self._consumed()
+        contacts: set[str] = set()
+        indexes: set[str] = set()
+        campaign = 0
+        for key, scoped in records.items():
+            for offset, scope in scoped:
+                if offset < consumed.get(key, 0):
+                    continue
+                campaign += scope.campaign
+                contacts.update(scope.contacts)
+                indexes.update(scope.indexes)
+        lag = _lag(ends, consumed)
+        if campaign:
+            return Freshness(
+                True,
+                f"{campaign} record(s) about purposes, notices, processors or parties published before "
+                f"this check are not applied yet (waited {waited}s)",
+                lag,
+            )
+        if contacts or indexes:
+            return Freshness(
+                False,
+                f"records about {len(contacts)} contact(s) and {len(indexes)} blind index(es) are not "
+                f"applied yet (waited {waited}s): those recipients are decided stale",
+                lag,
+                frozenset(contacts),
+                frozenset(indexes),
+            )
+        return Freshness(False, "fresh", lag)
+
+    async def _unapplied(
+        self, behind: dict[tuple[str, int], int], ends: dict[tuple[str, int], int]
+    ) -> dict[tuple[str, int], list[tuple[int, RecordScope]]] | None:
+        """Returns the scope of every record from the applied offset to the end offset, per partition
+        behind, or None when they cannot all be read within the timeout.
+
+        Each record is read once per process: the scopes read so far are kept per partition (records
+        behind the applied offset dropped) and only the records after them are fetched.
+        """
+        async with self._reading:
+            for key, applied in behind.items():
+                tail = self._tails.get(key)
+                if tail is None or applied < tail[0]:
+                    # Because applied offsets only grow, unless the projection was rebuilt: start over.
+                    self._tails[key] = (applied, applied, [])
+                    continue
+                _start, next_offset, scoped = tail
+                kept = [(o, sc) for o, sc in scoped if o >= applied]
+                self._tails[key] = (applied, max(next_offset, applied), kept)
+            for key in [k for k in self._tails if k not in behind]:
+                del self._tails[key]
+            wanted = {key: self._tails[key][1] for key in behind if self._tails[key][1] < ends[key]}
+            if wanted:
+                if self._reader is None:
+                    self._reader = await self._started(
+                        auto_offset_reset="earliest",  # records deleted by retention: the oldest left
+                        isolation_level="read_committed",
+                    )
+                reader = self._reader
+                partitions = {key: TopicPartition(*key) for key in wanted}
+                reader.assign(list(partitions.values()))
+                for key, at in wanted.items():
+                    reader.seek(partitions[key], at)
+                deadline = time.monotonic() + self._timeout
+                while wanted and (left := deadline - time.monotonic()) > 0:
+                    batches = await reader.getmany(
+                        *(partitions[k] for k in wanted), timeout_ms=int(left * 1000), max_records=10_000
+                    )
+                    for tp, fetched in batches.items():
+                        key = (tp.topic, tp.partition)
+                        if key not in wanted:
+                            continue
+                        start, _next, scoped = self._tails[key]
+                        scoped.extend((r.offset, record_scope(r.key, r.value)) for r in fetched)
+                        # Because transaction markers take offsets no record is returned for.
+                        position = await reader.position(tp)
+                        self._tails[key] = (start, position, scoped)
+                        if position >= ends[key]:
+                            del wanted[key]
+                if wanted:
+                    return None
+            return {key: [(o, sc) for o, sc in self._tails[key][2] if o < ends[key]] for key in behind}
+
     async def _first_unapplied(
         self, behind: dict[tuple[str, int], int]
     ) -> dict[tuple[str, int], tuple[int, int]]:
@@ -200,3 +376,7 @@ class KafkaFreshness:
         if self._reader is not None:
             await self._reader.stop()
             self._reader = None
+
+
+def _lag(ends: dict[tuple[str, int], int], consumed: dict[tuple[str, int], int]) -> dict[str, int]:
+    return {f"{t}:{p}": max(0, end - consumed.get((t, p), 0)) for (t, p), end in ends.items()}

@@ -530,6 +530,10 @@ class AbstractProjectionRepository(abc.ABC):
         """Returns a purpose as consent's events describe it."""
 
     @abc.abstractmethod
+    async def contacts_holding(self, blind_indexes: Iterable[str]) -> set[str]:
+        """Returns the ids of the contacts whose e-mail or phone blind index is one of these."""
+
+    @abc.abstractmethod
     async def processor(self, processor_id: str) -> Mapping[str, Any] | None:
         """Returns a processor as consent's events describe it, with the parties that work under it."""
 
@@ -981,6 +985,17 @@ class ProjectionRepository(AbstractProjectionRepository):
             if out.get(row["legal_name"], (None,))[0] is not BrokerVerification.VERIFIED:
                 out[row["legal_name"]] = (state, verified.date() if verified else None)
         return out
+
+    async def contacts_holding(self, blind_indexes: Iterable[str]) -> set[str]:
+        """Returns the ids of the contacts whose e-mail or phone blind index is one of these."""
+        indexes = sorted(set(blind_indexes))
+        if not indexes:
+            return set()
+        c = orm.gate_contacts.c
+        rows = await self.session.scalars(
+            sa.select(c.contact_id).where(sa.or_(c.email_index.in_(indexes), c.phone_index.in_(indexes)))
+        )
+        return set(rows)
 
     async def purpose(self, purpose_id: str) -> Mapping[str, Any] | None:
         """Returns a purpose as consent's events describe it."""

@@ -829,6 +829,8 @@ class BulkDecisions:
     hits: tuple[tuple[str, Hit], ...] = ()
     #: The (rule, message) that blocks everyone before any rule runs (stale gate, unapproved campaign).
     override: tuple[str, str] | None = None
+    #: The recipients blocked under GATE_STALE alone (unapplied records about them), if any.
+    stale_rows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.contact_ids)
@@ -855,7 +857,24 @@ class BulkDecisions:
         and the templated messages and references, are per recipient.
         """
         with gc_paused():
-            return self._receipts(np.arange(len(self))[slice(None) if index is None else index])
+            rows = np.arange(len(self))[slice(None) if index is None else index]
+            stale = None if self.stale_rows is None else self.stale_rows[rows]
+            if stale is None or not stale.any():
+                return self._receipts(rows)
+            out: list[dict[str, Any]] = [{}] * len(rows)
+            ids: list[str] = self.contact_ids[rows].tolist()
+            reasons = [{"rule": decision.GATE_STALE, "message": decision.RECIPIENT_STALE_MESSAGE}]
+            for j in np.flatnonzero(stale).tolist():
+                out[j] = {
+                    "contact_id": ids[j],
+                    "decision": Decision.BLOCK.value,
+                    "reasons": reasons,
+                    "evidence": [],
+                }
+            fresh = np.flatnonzero(~stale)
+            for j, receipt in zip(fresh.tolist(), self._receipts(rows[fresh]), strict=True):
+                out[j] = receipt
+            return out
 
     def _receipts(self, rows: np.ndarray) -> list[dict[str, Any]]:
         ids: list[str] = self.contact_ids[rows].tolist()
@@ -969,9 +988,15 @@ class BulkDecisions:
 
 
 def decide_bulk(
-    campaign: CampaignFacts, columns: RecipientColumns, *, at: datetime, stale: bool = False
+    campaign: CampaignFacts,
+    columns: RecipientColumns,
+    *,
+    at: datetime,
+    stale: bool = False,
+    stale_ids: frozenset[str] = frozenset(),
 ) -> BulkDecisions:
-    """Returns the gate's decisions for every recipient in the columns, as `decide_recipient` would."""
+    """Returns the gate's decisions for every recipient in the columns, as `decide_recipients` would
+    (the recipients in `stale_ids` blocked under GATE_STALE)."""
     n = len(columns)
     override = decision.gate_override(campaign, stale=stale)
     if override is not None:
@@ -1003,6 +1028,11 @@ def decide_bulk(
         first[_B],
         np.where(~based, _CODE_OF[decision.NO_LAWFUL_BASIS], np.where(reviewed, first[_R], first[_A])),
     ).astype(np.int16)
+    stale_rows = None
+    if stale_ids:
+        stale_rows = np.isin(columns.contact_id, np.array(sorted(stale_ids), dtype=object))
+        codes[stale_rows] = BLOCK
+        primary[stale_rows] = _CODE_OF[decision.GATE_STALE]
     return BulkDecisions(
         contact_ids=columns.contact_id,
         decision=codes,
@@ -1010,6 +1040,7 @@ def decide_bulk(
         ruleset_version=rules.RULESET_VERSION,
         columns=columns,
         hits=hits,
+        stale_rows=stale_rows,
     )
 
 

@@ -124,10 +124,22 @@ def decide_recipient(
     return next(decide_recipients(campaign, (recipient,), at=at, stale=stale))
 
 
+#: Why a recipient is blocked when a record about them, published before the check, is not applied yet.
+RECIPIENT_STALE_MESSAGE = (
+    "A record about this recipient published before the check is not applied yet; the gate fails closed."
+)
+
+
 def decide_recipients(
-    campaign: CampaignFacts, recipients: Iterable[RecipientFacts], *, at: datetime, stale: bool = False
+    campaign: CampaignFacts,
+    recipients: Iterable[RecipientFacts],
+    *,
+    at: datetime,
+    stale: bool = False,
+    stale_ids: frozenset[str] = frozenset(),
 ) -> Iterator[RecipientDecision]:
-    """Yields the gate's decision for each recipient, evaluating the campaign once."""
+    """Yields the gate's decision for each recipient, evaluating the campaign once; the recipients in
+    `stale_ids` (unapplied records about them) are blocked under GATE_STALE."""
     override = gate_override(campaign, stale=stale)
     if override is not None:
         for recipient in recipients:
@@ -135,5 +147,8 @@ def decide_recipients(
         return
     evaluation = evaluate_campaign(campaign, at=at)
     for recipient in recipients:
+        if recipient.contact_id in stale_ids:
+            yield _blocked(recipient.contact_id, GATE_STALE, RECIPIENT_STALE_MESSAGE)
+            continue
         view = rules.resolve(campaign, recipient)
         yield combine(recipient.contact_id, findings_for(evaluation, view))

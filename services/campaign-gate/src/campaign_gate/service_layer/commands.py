@@ -221,6 +221,10 @@ class CheckCampaign:
     actor: str
     stale: bool
     stale_reason: str = ""
+    #: Whom records published before the check, still unapplied, concern: contact ids, and blind
+    #: indexes (objections) whose contacts the check resolves; those recipients are decided stale.
+    stale_contacts: frozenset[str] = frozenset()
+    stale_indexes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -232,6 +236,8 @@ class ResumeCheck:
     actor: str
     stale: bool
     stale_reason: str = ""
+    stale_contacts: frozenset[str] = frozenset()
+    stale_indexes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,14 @@ class CheckResult:
     #: Receipt chunks committed so far, and the receipts in them (the next chunk's number and first index).
     chunks: int = 0
     receipted: int = 0
+    #: The recipients decided stale alone (records about them not applied yet), and how many were.
+    stale_ids: frozenset[str] = frozenset()
+    stale_recipients: int = 0
+
+    @property
+    def any_stale(self) -> bool:
+        """Returns whether any receipt of the check was decided on a stale projection."""
+        return self.stale or self.stale_recipients > 0
 
     @property
     def recipients(self) -> int:
@@ -229,6 +237,7 @@ async def _start(cmd: CheckCampaign, uow: AbstractGateUnitOfWork) -> tuple[Check
     campaign = await _campaign_or_raise(uow, cmd.campaign_id)
     facts, _ = await _facts(uow, campaign)
     result = CheckResult(str(uuid.uuid4()), campaign.id, campaign.version, rules.RULESET_VERSION, cmd.stale)
+    result.stale_ids = await _stale_ids(cmd, uow)
     await uow.checks.add_check(
         {
             "id": result.check_id,
@@ -244,6 +253,14 @@ async def _start(cmd: CheckCampaign, uow: AbstractGateUnitOfWork) -> tuple[Check
         }
     )
     return result, facts
+
+
+async def _stale_ids(cmd: CheckCampaign | ResumeCheck, uow: AbstractGateUnitOfWork) -> frozenset[str]:
+    """Returns the contacts unapplied records concern: those named, and those holding a blind index an
+    unapplied objection names."""
+    if cmd.stale or not (cmd.stale_contacts or cmd.stale_indexes):
+        return frozenset()
+    return cmd.stale_contacts | await uow.projection.contacts_holding(cmd.stale_indexes)
 
 
 async def _decide(
@@ -266,6 +283,8 @@ async def _decide(
 
 async def _finish(result: CheckResult, uow: AbstractGateUnitOfWork) -> None:
     await uow.checks.finish_check(result.check_id, recipients=result.recipients, summary=result.summary)
+    if result.any_stale and not result.stale:
+        await uow.checks.mark_stale(result.check_id, stale=True)
     uow.publish(
         events.CheckCompleted(
             result.check_id,
@@ -273,7 +292,7 @@ async def _finish(result: CheckResult, uow: AbstractGateUnitOfWork) -> None:
             result.campaign_version,
             result.recipients,
             dict(result.summary),
-            result.stale,
+            result.any_stale,
             result.ruleset_version,
             uow.clock(),
         )
@@ -290,9 +309,12 @@ async def check_once(
         ids = list(dict.fromkeys(contact_ids))
         now = uow.clock()
         columns = await uow.recipient_columns(ids, campaign=facts, today=clock.paris_date(now))
-        stale = cmd.stale
-        result = CheckResult(str(uuid.uuid4()), campaign.id, campaign.version, rules.RULESET_VERSION, stale)
+        result = CheckResult(
+            str(uuid.uuid4()), campaign.id, campaign.version, rules.RULESET_VERSION, cmd.stale
+        )
+        result.stale_ids = await _stale_ids(cmd, uow)
         out = _receipts(result, facts, columns, now=now, uow=uow)
+        stale = result.any_stale
         await uow.checks.add_check(
             {
                 "id": result.check_id,
@@ -333,7 +355,9 @@ def _receipts(
 ) -> list[dict[str, Any]]:
     """Decides recipients with the columnar evaluator and returns their receipts (queued for the audit
     log too); the campaign-scope rows are evaluated once for the whole batch."""
-    decided = bulk.decide_bulk(facts, columns, at=now, stale=result.stale)
+    decided = bulk.decide_bulk(facts, columns, at=now, stale=result.stale, stale_ids=result.stale_ids)
+    if decided.stale_rows is not None:
+        result.stale_recipients += int(decided.stale_rows.sum())
     out = decided.receipts()
     for value, count in decided.summary().items():
         result.summary[value] += count
@@ -524,7 +548,7 @@ async def resume_check_stream(
             raise NotFoundError(f"check {result.check_id} not found")
         result.summary = {"allow": 0, "needs_review": 0, "block": 0} | row["decided"]
         # Because the header's `stale` says whether any of its receipts was decided stale.
-        result.stale = result.stale or stale_before
+        result.stale = result.any_stale or stale_before
         await uow.checks.mark_stale(result.check_id, stale=result.stale)
         await _finish(result, uow)
         await uow.commit(actor=cmd.actor)
@@ -562,7 +586,9 @@ async def _reopened(cmd: ResumeCheck, uow: AbstractGateUnitOfWork) -> tuple[Chec
     async with uow:
         row, campaign = await _resumable(cmd.check_id, uow)
         facts, _ = await _facts(uow, campaign)
+        stale_ids = await _stale_ids(cmd, uow)
     result = CheckResult(cmd.check_id, campaign.id, campaign.version, rules.RULESET_VERSION, cmd.stale)
+    result.stale_ids = stale_ids
     return result, facts, bool(row["stale"])
 
 
