@@ -123,8 +123,11 @@ class ContactColumnsView:
                         )
                     try:
                         if since is None or any(r[1] is None for r in dead):
-                            self._clear()
-                            await self._load(conn)
+                            # Loaded apart and swapped in at once: a batch reading the view meanwhile
+                            # (between its own awaits) never sees it half loaded.
+                            fresh = ContactColumnsView(self._engine)
+                            await fresh._load(conn)
+                            self._take_over(fresh)
                             kind, rows = "load", self._size + len(self._consents) + len(self._deliveries)
                         else:
                             rows = await self._changes(conn, since, dead, changed)
@@ -274,11 +277,11 @@ class ContactColumnsView:
             deliveries[values[1]] = values
             of[values[0]].add(values[1])
 
-    def _clear(self) -> None:
-        self._arrays, self._size, self._where = {}, 0, {}
-        self._consents, self._consents_of = {}, defaultdict(set)
-        self._deliveries, self._deliveries_of = {}, defaultdict(set)
-        self._allowed = set()
+    def _take_over(self, other: ContactColumnsView) -> None:
+        self._arrays, self._size, self._where = other._arrays, other._size, other._where
+        self._consents, self._consents_of = other._consents, other._consents_of
+        self._deliveries, self._deliveries_of = other._deliveries, other._deliveries_of
+        self._allowed = other._allowed
 
     def _apply(self, part: dict[str, np.ndarray]) -> None:
         """Writes rows over the ones the view holds for the same contacts, appends the others."""
