@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -502,7 +503,11 @@ async def check_stream(
             ids = following
     finally:
         if ahead is not None and not ahead.done():
+            # Because the read holds a connection in a transaction: it ends (rolled back) before the
+            # stream does.
             ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await ahead
     yield await finish_check(result, actor=cmd.actor, uow=uow_factory())
 
 
