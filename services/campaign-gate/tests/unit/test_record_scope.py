@@ -58,3 +58,25 @@ def test_a_campaign_fact_or_an_unreadable_record_weighs_on_everyone_and_others_o
     assert record_scope(b"o-1", odd).campaign
     breach = _record(ConsentEvents.BREACH_RECORDED, "b-1", breach_id="b-1")
     assert record_scope(b"b-1", breach) == RecordScope(False)
+
+
+def test_a_partition_s_tail_answers_what_weighs_on_a_check_and_forgets_what_is_applied() -> None:
+    from campaign_gate.adapters.freshness import _Tail
+
+    tail = _Tail(10)
+    tail.add(10, RecordScope(False, ("a",)))
+    tail.add(11, RecordScope(False, ("b",)))
+    tail.add(12, RecordScope(False, ("o-1",), ("bi-1",)))
+    tail.add(13, RecordScope(False, ("a",)))  # published after the check began (end offset 13)
+    # A check of b waits for b's record and the objection by index; a check of a for everything before
+    # its end, since a's last record lies past it and may hide one before.
+    assert tail.last_weighing({"b"}, below=13) == 12
+    assert tail.last_weighing({"a"}, below=13) == 12
+    assert tail.last_weighing(set(), below=13) == -1  # a review: no campaign fact
+    assert tail.contacts_between({"a", "b", "c"}, 11) == {"a", "b"}
+    assert tail.indexes_between(11, 13) == {"bi-1"}
+    tail.add(14, RecordScope(True))
+    assert tail.last_weighing(set(), below=15) == 14 and tail.campaign_between(12, 15) == 1
+    tail.forget_before(14)
+    assert tail.contacts_between({"a", "b"}, 14) == set() and tail.indexes_between(0, 20) == set()
+    assert tail.campaign_between(0, 20) == 1

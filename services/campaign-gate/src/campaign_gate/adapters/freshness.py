@@ -99,8 +99,8 @@ class KafkaFreshness:
         # (topic, partition, offset) → (offset, timestamp in ms) of the first record at or after that
         # offset. It never changes, so it is kept; entries behind the applied offset are dropped.
         self._firsts: dict[tuple[str, int, int], tuple[int, int]] = {}
-        # (topic, partition) → (applied offset, next offset to read, scopes of the records read between).
-        self._tails: dict[tuple[str, int], tuple[int, int, list[tuple[int, RecordScope]]]] = {}
+        # (topic, partition) → the scopes of the unapplied records read so far (`_Tail`).
+        self._tails: dict[tuple[str, int], _Tail] = {}
 
     async def _end_offsets(self) -> dict[tuple[str, int], int]:
         async with self._starting:
@@ -185,16 +185,16 @@ class KafkaFreshness:
         self, recipients: Collection[str], *, catch_up_seconds: float | None = None
     ) -> Freshness:
         """Returns, for a check of `recipients` (or, with none, a submission's review), whether it must
-        fail closed as a whole, and else whom the records still unapplied concern.
+        fail closed as a whole, and else which of its recipients the records still unapplied concern.
 
-        The records on the topics when it began are read (once per process: the tail is kept) and
-        scoped by type: one about a purpose, a notice, a processor or a party weighs on every decision;
-        one about a person on that person's alone. It waits up to `catch_up_seconds` for those that
-        weigh on this check (campaign facts, or facts of these recipients or of any blind index), then
-        answers: stale as a whole while a campaign fact is unapplied, Kafka is out of reach or the
-        unapplied records cannot be read in time; else fresh, naming the contacts and blind indexes of
-        the person records still unapplied, whose recipients the check decides stale (GATE_STALE). So
-        a bulk import no longer stops every campaign while the projection applies it: only its people wait.
+        The records on the topics when it began are read (once per process: the tail is kept, indexed
+        by contact) and scoped by type: one about a purpose, a notice, a processor or a party weighs on
+        every decision; one about a person on that person's alone. It waits up to `catch_up_seconds`
+        for those that weigh on this check (campaign facts, or facts of these recipients or of any blind
+        index), then answers: stale as a whole while a campaign fact is unapplied, Kafka is out of reach
+        or the unapplied records cannot be read in time; else fresh, naming the recipients and blind
+        indexes of the person records still unapplied, which the check decides stale (GATE_STALE). So a
+        bulk import no longer stops every campaign while the projection applies it: only its people wait.
         """
         try:
             ends = await self._end_offsets()
@@ -207,22 +207,20 @@ class KafkaFreshness:
         if not behind:
             return Freshness(False, "fresh", _lag(ends, consumed))
         try:
-            records = await self._unapplied(behind, ends)
+            tails = await self._unapplied(behind, ends)
         except Exception as exc:  # noqa: BLE001 - records we cannot read may concern anyone.
-            return Freshness(
-                True, f"unapplied records unreadable ({type(exc).__name__})", _lag(ends, consumed)
-            )
-        if records is None:
-            return Freshness(
-                True, "unapplied records unreadable (not all read in time)", _lag(ends, consumed)
-            )
-        wanted = set(recipients)
-        # Per partition, the last record this check must see applied before it decides.
+            tails, unreadable = None, f"unapplied records unreadable ({type(exc).__name__})"
+        else:
+            unreadable = "unapplied records unreadable (not all read in time)"
+        if tails is None:
+            return Freshness(True, unreadable, _lag(ends, consumed))
+        wanted = recipients if isinstance(recipients, (set, frozenset)) else set(recipients)
+        # Per partition, the last record (before its end offset) this check must see applied.
         needed: dict[tuple[str, int], int] = {}
-        for key, scoped in records.items():
-            for offset, scope in scoped:
-                if scope.campaign or (wanted and (scope.indexes or wanted.intersection(scope.contacts))):
-                    needed[key] = offset
+        for key, tail in tails.items():
+            last = tail.last_weighing(wanted, below=ends[key])
+            if last >= behind[key]:
+                needed[key] = last
         waited = self._catch_up if catch_up_seconds is None else catch_up_seconds
         deadline = time.monotonic() + waited
         while any(consumed.get(key, 0) <= offset for key, offset in needed.items()):
@@ -230,17 +228,8 @@ class KafkaFreshness:
                 break
             await asyncio.sleep(0.002)
             consumed = await self._consumed()
-        contacts: set[str] = set()
-        indexes: set[str] = set()
-        campaign = 0
-        for key, scoped in records.items():
-            for offset, scope in scoped:
-                if offset < consumed.get(key, 0):
-                    continue
-                campaign += scope.campaign
-                contacts.update(scope.contacts)
-                indexes.update(scope.indexes)
         lag = _lag(ends, consumed)
+        campaign = sum(tail.campaign_between(consumed.get(key, 0), ends[key]) for key, tail in tails.items())
         if campaign:
             return Freshness(
                 True,
@@ -248,10 +237,15 @@ class KafkaFreshness:
                 f"this check are not applied yet (waited {waited}s)",
                 lag,
             )
+        contacts: set[str] = set()
+        indexes: set[str] = set()
+        for key, tail in tails.items():
+            contacts |= tail.contacts_between(wanted, consumed.get(key, 0))
+            indexes |= tail.indexes_between(consumed.get(key, 0), ends[key])
         if contacts or indexes:
             return Freshness(
                 False,
-                f"records about {len(contacts)} contact(s) and {len(indexes)} blind index(es) are not "
+                f"records about {len(contacts)} recipient(s) and {len(indexes)} blind index(es) are not "
                 f"applied yet (waited {waited}s): those recipients are decided stale",
                 lag,
                 frozenset(contacts),
@@ -261,26 +255,24 @@ class KafkaFreshness:
 
     async def _unapplied(
         self, behind: dict[tuple[str, int], int], ends: dict[tuple[str, int], int]
-    ) -> dict[tuple[str, int], list[tuple[int, RecordScope]]] | None:
-        """Returns the scope of every record from the applied offset to the end offset, per partition
-        behind, or None when they cannot all be read within the timeout.
+    ) -> dict[tuple[str, int], _Tail] | None:
+        """Returns the scopes of the records from the applied offset to (at least) the end offset, per
+        partition behind, or None when they cannot all be read within the timeout.
 
-        Each record is read once per process: the scopes read so far are kept per partition (records
-        behind the applied offset dropped) and only the records after them are fetched.
+        Each record is read once per process: what was read is kept per partition (what falls behind the
+        applied offset forgotten) and only the records after it are fetched.
         """
         async with self._reading:
             for key, applied in behind.items():
                 tail = self._tails.get(key)
-                if tail is None or applied < tail[0]:
+                if tail is None or applied < tail.applied:
                     # Because applied offsets only grow, unless the projection was rebuilt: start over.
-                    self._tails[key] = (applied, applied, [])
-                    continue
-                _start, next_offset, scoped = tail
-                kept = [(o, sc) for o, sc in scoped if o >= applied]
-                self._tails[key] = (applied, max(next_offset, applied), kept)
+                    self._tails[key] = _Tail(applied)
+                else:
+                    tail.forget_before(applied)
             for key in [k for k in self._tails if k not in behind]:
                 del self._tails[key]
-            wanted = {key: self._tails[key][1] for key in behind if self._tails[key][1] < ends[key]}
+            wanted = {key: self._tails[key].next for key in behind if self._tails[key].next < ends[key]}
             if wanted:
                 if self._reader is None:
                     self._reader = await self._started(
@@ -301,16 +293,16 @@ class KafkaFreshness:
                         key = (tp.topic, tp.partition)
                         if key not in wanted:
                             continue
-                        start, _next, scoped = self._tails[key]
-                        scoped.extend((r.offset, record_scope(r.key, r.value)) for r in fetched)
+                        tail = self._tails[key]
+                        for r in fetched:
+                            tail.add(r.offset, record_scope(r.key, r.value))
                         # Because transaction markers take offsets no record is returned for.
-                        position = await reader.position(tp)
-                        self._tails[key] = (start, position, scoped)
-                        if position >= ends[key]:
+                        tail.next = max(tail.next, await reader.position(tp))
+                        if tail.next >= ends[key]:
                             del wanted[key]
                 if wanted:
                     return None
-            return {key: [(o, sc) for o, sc in self._tails[key][2] if o < ends[key]] for key in behind}
+            return {key: self._tails[key] for key in behind}
 
     async def _first_unapplied(
         self, behind: dict[tuple[str, int], int]
@@ -376,6 +368,65 @@ class KafkaFreshness:
         if self._reader is not None:
             await self._reader.stop()
             self._reader = None
+
+
+class _Tail:
+    """The unapplied records of one partition read so far, indexed for checks: the last offset about each
+    contact, the offsets of campaign facts, and the blind indexes of objections with their offsets."""
+
+    def __init__(self, applied: int) -> None:
+        self.applied = applied
+        self.next = applied
+        self.by_contact: dict[str, int] = {}
+        self.campaign: list[int] = []
+        self.indexed: list[tuple[int, tuple[str, ...]]] = []
+
+    def add(self, offset: int, scope: RecordScope) -> None:
+        """Keeps a record's scope (records come in offset order)."""
+        if scope.campaign:
+            self.campaign.append(offset)
+        for contact in scope.contacts:
+            self.by_contact[contact] = offset
+        if scope.indexes:
+            self.indexed.append((offset, scope.indexes))
+
+    def forget_before(self, applied: int) -> None:
+        """Drops what the projection has applied (everything before `applied`)."""
+        self.applied, self.next = applied, max(self.next, applied)
+        self.campaign = [o for o in self.campaign if o >= applied]
+        self.indexed = [(o, i) for o, i in self.indexed if o >= applied]
+        # Because a dict of every contact of a long backlog is rebuilt only once it is mostly dead.
+        if len(self.by_contact) > 2 * max(0, self.next - applied) + 1024:
+            self.by_contact = {c: o for c, o in self.by_contact.items() if o >= applied}
+
+    def last_weighing(self, recipients: Collection[str], *, below: int) -> int:
+        """Returns the last offset below `below` of a record that weighs on a check of `recipients` (a
+        campaign fact, one about a recipient, or, for a check, an objection by blind index); -1 if none."""
+        last = max((o for o in self.campaign if o < below), default=-1)
+        if recipients:
+            last = max(last, max((o for o, _ in self.indexed if o < below), default=-1))
+            # A contact's last record past `below` may hide one before it: wait for all before `below`.
+            last = max(last, max((min(o, below - 1) for _c, o in self._about(recipients)), default=-1))
+        return last
+
+    def campaign_between(self, start: int, end: int) -> int:
+        """Returns how many campaign facts lie in [start, end)."""
+        return sum(1 for o in self.campaign if start <= o < end)
+
+    def contacts_between(self, recipients: Collection[str], start: int) -> set[str]:
+        """Returns the recipients with a record at or after `start` (unapplied). Only a contact's last
+        offset is kept: one published after the check began may hide one before it, so any counts,
+        which errs on the side of failing closed."""
+        return {c for c, o in self._about(recipients) if o >= start}
+
+    def indexes_between(self, start: int, end: int) -> set[str]:
+        """Returns the blind indexes of the objections in [start, end)."""
+        return {i for o, indexes in self.indexed if start <= o < end for i in indexes}
+
+    def _about(self, recipients: Collection[str]) -> list[tuple[str, int]]:
+        if len(recipients) <= len(self.by_contact):
+            return [(c, self.by_contact[c]) for c in recipients if c in self.by_contact]
+        return [(c, o) for c, o in self.by_contact.items() if c in recipients]
 
 
 def _lag(ends: dict[tuple[str, int], int], consumed: dict[tuple[str, int], int]) -> dict[str, int]:
