@@ -109,7 +109,7 @@ class KafkaFreshness:
             client = self._client
         return await self._ends_of(client)
 
-    async def _started(self, **extra: str) -> AIOKafkaConsumer:
+    async def _started(self, **extra: Any) -> AIOKafkaConsumer:
         """Returns a started group-less consumer with the configured options (stopped if it fails)."""
         client = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
@@ -278,6 +278,9 @@ class KafkaFreshness:
                     self._reader = await self._started(
                         auto_offset_reset="earliest",  # records deleted by retention: the oldest left
                         isolation_level="read_committed",
+                        # Because a fetch that finds no new record would otherwise park 500 ms
+                        # (aiokafka's default) while the check waits for the records behind it.
+                        fetch_max_wait_ms=5,
                     )
                 reader = self._reader
                 partitions = {key: TopicPartition(*key) for key in wanted}
@@ -325,6 +328,7 @@ class KafkaFreshness:
                 self._reader = await self._started(
                     auto_offset_reset="earliest",  # records deleted by retention: the oldest left
                     isolation_level="read_committed",
+                    fetch_max_wait_ms=5,  # as in `_unapplied`: they share the reader
                 )
             reader = self._reader
             partitions = {key: TopicPartition(*key) for key in wanted}
