@@ -328,9 +328,11 @@ HOW = """\
   date, but only their blocks reach the recipients (an expired processor contract stops every send
   of an approved campaign); their review findings were settled when the reviewer approved.
 - **The gate's own overrides.** A campaign that is not approved blocks every recipient with
-  `CAMPAIGN_NOT_APPROVED`, and a gate whose projection of contacts and consent lags its topics beyond
-  the configured bound (or cannot reach Kafka to tell) blocks every recipient with `GATE_STALE`: it
-  fails closed. No row is evaluated then.
+  `CAMPAIGN_NOT_APPROVED`, and a gate that has not applied a campaign fact published before the check
+  (a purpose, notice, processor or party), or cannot reach Kafka to tell, blocks every recipient with
+  `GATE_STALE`: it fails closed, and no row is evaluated then. A recipient about whom a record published
+  before the check is not applied yet (an import, a withdrawal, an objection by blind index) is blocked
+  with `GATE_STALE` alone; the others are decided.
 - **Receipts.** Every decision names the rule ids, their messages and the evidence used, and carries
   the rule-set version below; the receipt is published and kept in the audit log."""
 
