@@ -274,15 +274,7 @@ class KafkaFreshness:
                 del self._tails[key]
             wanted = {key: self._tails[key].next for key in behind if self._tails[key].next < ends[key]}
             if wanted:
-                if self._reader is None:
-                    self._reader = await self._started(
-                        auto_offset_reset="earliest",  # records deleted by retention: the oldest left
-                        isolation_level="read_committed",
-                        # Because a fetch that finds no new record would otherwise park 500 ms
-                        # (aiokafka's default) while the check waits for the records behind it.
-                        fetch_max_wait_ms=5,
-                    )
-                reader = self._reader
+                reader = await self._tail_reader()
                 partitions = {key: TopicPartition(*key) for key in wanted}
                 reader.assign(list(partitions.values()))
                 for key, at in wanted.items():
@@ -307,6 +299,18 @@ class KafkaFreshness:
                     return None
             return {key: self._tails[key] for key in behind}
 
+    async def _tail_reader(self) -> AIOKafkaConsumer:
+        """Returns the group-less reader of unapplied records (started once; call under `_reading`)."""
+        if self._reader is None:
+            self._reader = await self._started(
+                auto_offset_reset="earliest",  # records deleted by retention: the oldest left
+                isolation_level="read_committed",
+                # Because a fetch that finds no new record would otherwise park 500 ms (aiokafka's
+                # default) while the check waits for the records behind it.
+                fetch_max_wait_ms=5,
+            )
+        return self._reader
+
     async def _first_unapplied(
         self, behind: dict[tuple[str, int], int]
     ) -> dict[tuple[str, int], tuple[int, int]]:
@@ -324,13 +328,7 @@ class KafkaFreshness:
         if not wanted:
             return firsts
         async with self._reading:
-            if self._reader is None:
-                self._reader = await self._started(
-                    auto_offset_reset="earliest",  # records deleted by retention: the oldest left
-                    isolation_level="read_committed",
-                    fetch_max_wait_ms=5,  # as in `_unapplied`: they share the reader
-                )
-            reader = self._reader
+            reader = await self._tail_reader()
             partitions = {key: TopicPartition(*key) for key in wanted}
             reader.assign(list(partitions.values()))
             for key, at in wanted.items():

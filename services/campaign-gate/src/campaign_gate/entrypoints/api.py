@@ -239,7 +239,9 @@ async def _ndjson_ids(request: Request) -> AsyncIterator[str]:
 )
 async def check_campaign(campaign_id: str, request: Request, who: Marketer, service: ServiceDep) -> Any:
     """Decides each recipient: JSON `{"contact_ids": […]}` in and out, or NDJSON streamed in and out."""
-    await handlers.get_campaign(campaign_id, service.uow())
+
+    async def known() -> None:
+        await handlers.get_campaign(campaign_id, service.uow())
 
     def stream(freshness: Freshness, ids: list[str]) -> AsyncIterator[dict[str, Any] | CheckResult]:
         command = commands.CheckCampaign(campaign_id, who.actor, **_staleness(freshness))
@@ -251,7 +253,7 @@ async def check_campaign(campaign_id: str, request: Request, who: Marketer, serv
         command = commands.CheckCampaign(campaign_id, who.actor, **_staleness(freshness))
         return await handlers.check_once(command, ids, uow=service.uow())
 
-    return await _served_check(request, service, stream, once)
+    return await _served_check(request, service, known, stream, once)
 
 
 @router.post(
@@ -266,7 +268,9 @@ async def resume_check(
     recipients again, as JSON or NDJSON like a check; those it holds a receipt for are skipped, the others
     are decided under the same check id, and the answer carries their receipts and the whole check's
     totals. 409 when the check finished or its campaign or the rule set changed since it began."""
-    await handlers.ensure_resumable(check_id, service.uow())
+
+    async def resumable() -> None:
+        await handlers.ensure_resumable(check_id, service.uow())
 
     def stream(freshness: Freshness, ids: list[str]) -> AsyncIterator[dict[str, Any] | CheckResult]:
         command = commands.ResumeCheck(check_id, who.actor, **_staleness(freshness))
@@ -275,7 +279,7 @@ async def resume_check(
     async def never(_freshness: Freshness, _ids: list[str]) -> None:
         return None
 
-    return await _served_check(request, service, stream, never)
+    return await _served_check(request, service, resumable, stream, never)
 
 
 def _staleness(freshness: Freshness) -> dict[str, Any]:
@@ -291,13 +295,16 @@ def _staleness(freshness: Freshness) -> dict[str, Any]:
 async def _served_check(
     request: Request,
     service: CampaignGate,
+    refusal: Callable[[], Awaitable[None]],
     stream: Callable[[Freshness, list[str]], AsyncIterator[dict[str, Any] | CheckResult]],
     once: Callable[[Freshness, list[str]], Awaitable[tuple[CheckResult, list[dict[str, Any]]] | None]],
 ) -> Any:
     """Reads a check's recipients (JSON or NDJSON), probes the projection, and answers in the request's
     form: NDJSON streamed batch by batch, or one JSON document (`once` decides a small check in one
-    transaction when it can)."""
+    transaction when it can). `refusal` raises what would refuse the check (404, 409): before a stream,
+    whose status is sent with its first line, it runs first; a JSON answer raises it from the handler."""
     if request.headers.get("content-type", "").split(";")[0].strip() == NDJSON:
+        await refusal()
         # Because Starlette's streaming response listens for a disconnect on the same receive channel,
         # the request is read (line by line, validated) before the response streams out; a bad line
         # is then a 422 with nothing decided or stored.
