@@ -114,22 +114,11 @@ class _Import:
     def begin(self) -> None:
         """Sends the import (one NDJSON body of `rows` rows, as bench.b_contacts_import makes them)."""
         import httpx
-        import orjson
-        from shared.auth import issue_local_token
 
-        from bench.b_contacts_import import make_rows
+        from bench.b_contacts_import import import_request, make_rows
 
         _, rows = make_rows(self.rows, existing=0)
-        body = b"\n".join(orjson.dumps(r) for r in rows)
-        token = issue_local_token(
-            secret=self.secret,
-            issuer="vigie-local",
-            audience="vigie",
-            roles=["integrator"],
-            subject="bench",
-            ttl_seconds=3600,
-        )
-        headers = {"Authorization": f"Bearer {token}", "content-type": "application/x-ndjson"}
+        body, headers = import_request(rows, secret=self.secret)
 
         async def post() -> dict[str, Any]:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=3600) as client:

@@ -486,15 +486,13 @@ async def _offsets_reader(url: str) -> Any:
 async def stale_after_import(admin: str, kafka: str, rows: int, run: Path) -> dict[str, Any]:
     """Part 2: imports `rows` contacts through the contacts service while the gate projects them."""
     import httpx
-    import orjson
     from campaign_gate import contracts
     from campaign_gate.adapters.freshness import KafkaFreshness
-    from shared.auth import issue_local_token
     from shared.kafka import ensure_topics
     from shared.migrations import upgrade
 
     from bench.b6_http_write import _start
-    from bench.b_contacts_import import BATCH, _wait_published, make_rows
+    from bench.b_contacts_import import BATCH, _wait_published, import_request, make_rows
     from infra._proc import free_port, stop_pid, wait_for_port
 
     topics = list(contracts.CONSUMED_TOPICS)
@@ -533,16 +531,7 @@ async def stale_after_import(admin: str, kafka: str, rows: int, run: Path) -> di
     engine, consumed = await _offsets_reader(gate_url)
     freshness = KafkaFreshness(bootstrap_servers=kafka, topics=topics, bound_seconds=bound, consumed=consumed)
     _known, import_rows = make_rows(rows, existing=0)
-    body = b"\n".join(orjson.dumps(r) for r in import_rows)
-    token = issue_local_token(
-        secret=JWT_SECRET,
-        issuer="vigie-local",
-        audience="vigie",
-        roles=["integrator"],
-        subject="bench",
-        ttl_seconds=3600,
-    )
-    headers = {"Authorization": f"Bearer {token}", "content-type": "application/x-ndjson"}
+    body, headers = import_request(import_rows, secret=JWT_SECRET)
     samples: list[tuple[float, bool, int]] = []
     sampling = True
 

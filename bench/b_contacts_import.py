@@ -63,6 +63,22 @@ def _person(n: int, rng: random.Random) -> dict[str, object]:
     return row
 
 
+def import_request(rows: list[dict[str, object]], *, secret: str) -> tuple[bytes, dict[str, str]]:
+    """Returns the NDJSON body of an import of `rows` and the headers of an integrator posting it."""
+    from shared.auth import issue_local_token
+
+    token = issue_local_token(
+        secret=secret,
+        issuer="vigie-local",
+        audience="vigie",
+        roles=["integrator"],
+        subject="bench",
+        ttl_seconds=3600,
+    )
+    body = b"\n".join(orjson.dumps(r) for r in rows)
+    return body, {"Authorization": f"Bearer {token}", "content-type": "application/x-ndjson"}
+
+
 def make_rows(count: int, *, existing: int) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """Returns (people already in the database, import rows) with known people,
     repeats and bad rows mixed in."""
@@ -194,7 +210,6 @@ def _ts(value: str) -> object:
 
 
 async def _bench(args: argparse.Namespace, run: Path) -> dict:
-    from shared.auth import issue_local_token
     from shared.migrations import upgrade
 
     admin = os.environ.get("VIGIE_TEST_DATABASE_URL") or local_postgres.start(run / "pg")
@@ -221,16 +236,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
     )
     known, rows = make_rows(args.rows, existing=args.existing)
     load_before = Path("/proc/loadavg").read_text().split()[:3]
-    body = b"\n".join(orjson.dumps(r) for r in rows)
-    token = issue_local_token(
-        secret=secret,
-        issuer="vigie-local",
-        audience="vigie",
-        roles=["integrator"],
-        subject="bench",
-        ttl_seconds=3600,
-    )
-    headers = {"Authorization": f"Bearer {token}", "content-type": "application/x-ndjson"}
+    body, headers = import_request(rows, secret=secret)
     try:
         wait_for_port(port, timeout=60, log=run / "contacts.log")
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=3600) as client:
