@@ -8,6 +8,11 @@ Three kinds of keys, picked by the token's `alg` and `kid`:
 - an external issuer's JWKS (`VIGIE_JWKS_URL`), cached, refetched when it expires or when a token
   names a key id it does not know yet (the issuer rotated), at most once every few seconds.
 Every path checks signature, issuer, audience, expiry (with a small clock-skew leeway) and roles.
+
+`CompositeTokenVerifier` keeps the claims of tokens it verified in a bounded cache keyed by the exact
+token string (docs/security.md, "Verified-token cache"): a hit re-checks expiry and not-before
+against the clock, is dropped when the key set that verified it changed, and lasts at most
+`cache_seconds`; a token that failed is never cached.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import inspect
 import json
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
@@ -88,10 +94,18 @@ class LocalTokenVerifier:
         self._audience = audience
         self._leeway = leeway_seconds
 
-    def verify(self, token: str) -> Principal:
-        """Returns the principal of a valid token."""
+    #: The key set never changes over the verifier's life (a new secret means a new process).
+    generation = 0
+
+    @property
+    def leeway(self) -> int:
+        """Returns the clock-skew leeway, in seconds, allowed on expiry and not-before."""
+        return self._leeway
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """Returns the verified claims of a valid token."""
         try:
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 self._secret,
                 algorithms=["HS256"],
@@ -102,7 +116,11 @@ class LocalTokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise AuthenticationError(str(exc)) from exc
-        return _principal(claims)
+        return claims
+
+    def verify(self, token: str) -> Principal:
+        """Returns the principal of a valid token."""
+        return _principal(self.claims(token))
 
 
 class KeySetTokenVerifier:
@@ -112,13 +130,22 @@ class KeySetTokenVerifier:
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_seconds
+        self._jwks: dict[str, Any] | None = None
+        #: Bumped whenever the key set changes: claims verified under an older one are not trusted.
+        self.generation = 0
         self.replace_keys(jwks)
 
+    @property
+    def leeway(self) -> int:
+        """Returns the clock-skew leeway, in seconds, allowed on expiry and not-before."""
+        return self._leeway
+
     def replace_keys(self, jwks: dict[str, Any]) -> None:
-        """Swaps the key set (after a JWKS refetch)."""
-        self._keys = (
-            {key.key_id: key for key in jwt.PyJWKSet.from_dict(jwks).keys} if jwks.get("keys") else {}
-        )
+        """Swaps the key set (after a JWKS refetch); a different set starts a new generation."""
+        keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(jwks).keys} if jwks.get("keys") else {}
+        if jwks != self._jwks:
+            self.generation += 1
+        self._keys, self._jwks = keys, jwks
 
     def knows(self, kid: str | None) -> bool:
         """Tells whether a key id is in the set."""
@@ -126,12 +153,16 @@ class KeySetTokenVerifier:
 
     def verify(self, token: str) -> Principal:
         """Returns the principal of a valid token signed by a key of the set."""
+        return _principal(self.claims(token))
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """Returns the verified claims of a valid token signed by a key of the set."""
         try:
             header = jwt.get_unverified_header(token)
             key = self._keys.get(header.get("kid"))
             if key is None:
                 raise AuthenticationError("the token's key id is not in the key set")
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=ASYMMETRIC_ALGORITHMS,
@@ -142,7 +173,7 @@ class KeySetTokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise AuthenticationError(str(exc)) from exc
-        return _principal(claims)
+        return claims
 
 
 JwksFetcher = Callable[[str], Awaitable[dict[str, Any]]]
@@ -181,6 +212,21 @@ class JwksTokenVerifier:
             jwks={}, issuer=issuer, audience=audience, leeway_seconds=leeway_seconds
         )
 
+    @property
+    def generation(self) -> int:
+        """Returns the generation of the key set in use (it changes when a refetch brings other keys)."""
+        return self._keys.generation
+
+    @property
+    def leeway(self) -> int:
+        """Returns the clock-skew leeway, in seconds, allowed on expiry and not-before."""
+        return self._keys.leeway
+
+    async def refresh(self) -> None:
+        """Refetches the key set if it is older than `ttl_seconds` (what a cached verification calls)."""
+        if time.monotonic() - self._fetched_at >= self._ttl:
+            await self._refresh(force=False)
+
     async def _refresh(self, *, force: bool) -> None:
         async with self._lock:
             age = time.monotonic() - self._fetched_at
@@ -198,6 +244,10 @@ class JwksTokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         """Returns the principal of a valid token, refreshing the key set when needed."""
+        return _principal(await self.claims(token))
+
+    async def claims(self, token: str) -> dict[str, Any]:
+        """Returns the verified claims of a valid token, refreshing the key set when needed."""
         await self._refresh(force=False)
         try:
             kid = jwt.get_unverified_header(token).get("kid")
@@ -205,7 +255,7 @@ class JwksTokenVerifier:
             raise AuthenticationError(str(exc)) from exc
         if not self._keys.knows(kid):
             await self._refresh(force=True)
-        return self._keys.verify(token)
+        return self._keys.claims(token)
 
 
 @dataclass(frozen=True)
@@ -239,8 +289,46 @@ class LocalSigningKeys:
         return jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": kid})
 
 
+class _ClaimsVerifier(Protocol):
+    """A verifier whose claims can be cached: it tells its leeway and its key set's generation."""
+
+    @property
+    def generation(self) -> int: ...
+
+    @property
+    def leeway(self) -> int: ...
+
+    def claims(self, token: str) -> dict[str, Any] | Awaitable[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A cached verification: the principal, the claims' time bounds and what verified it."""
+
+    principal: Principal
+    expires: float
+    not_before: float
+    issued: float
+    leeway: float
+    verifier: Any
+    generation: int
+    until: float  # monotonic time after which the token is verified again from scratch
+
+
+def _time_claim(claims: dict[str, Any], name: str, default: float) -> float:
+    value = claims.get(name)
+    return default if value is None else float(int(value))
+
+
 class CompositeTokenVerifier:
-    """Routes a token to the verifier of its algorithm family: HS256 locally, others by key set."""
+    """Routes a token to the verifier of its algorithm family: HS256 locally, others by key set.
+
+    Verified tokens are cached (at most `cache_size`, least recently used dropped first, each for at
+    most `cache_seconds`), keyed by the exact token string: a hit skips the signature check and the
+    token's parsing, but its expiry and not-before are checked against `clock` on every hit with the
+    same leeway as a full verification, and it is verified again from scratch once the key set that
+    verified it has changed (a JWKS refetch without its key, for instance). Failures are not cached.
+    """
 
     def __init__(
         self,
@@ -248,13 +336,26 @@ class CompositeTokenVerifier:
         symmetric: LocalTokenVerifier | None,
         asymmetric: list[TokenVerifier],
         public_jwks: dict[str, Any] | None = None,
+        cache_size: int = 4096,
+        cache_seconds: float = 60.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._symmetric = symmetric
         self._asymmetric = asymmetric
         self.public_jwks = public_jwks
+        self._cache: OrderedDict[str, _Verified] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._refreshers = [v for v in asymmetric if isinstance(v, JwksTokenVerifier)]
 
     async def verify(self, token: str) -> Principal:
         """Returns the principal of a valid token or raises AuthenticationError."""
+        hit = self._cache.get(token)
+        if hit is not None:
+            principal = await self._still_valid(token, hit)
+            if principal is not None:
+                return principal
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -262,15 +363,61 @@ class CompositeTokenVerifier:
         if header.get("alg") == "HS256":
             if self._symmetric is None:
                 raise AuthenticationError("HS256 tokens are not accepted here")
-            return self._symmetric.verify(token)
+            return await self._verified(token, self._symmetric)
         last: AuthenticationError | None = None
         for verifier in self._asymmetric:
             try:
-                result = verifier.verify(token)
-                return await result if inspect.isawaitable(result) else result
+                return await self._verified(token, verifier)
             except AuthenticationError as exc:
                 last = exc
         raise last or AuthenticationError(f"no verifier for algorithm {header.get('alg')!r}")
+
+    async def _still_valid(self, token: str, hit: _Verified) -> Principal | None:
+        """Returns the cached principal if the entry still holds; drops it and returns None (verify it
+        again) when its key set changed or it is older than `cache_seconds`; raises if the clock says
+        the token has expired or is not yet valid."""
+        if hit.verifier in self._refreshers:
+            # Because the key set's periodic refetch (which may retire the key) must not wait for a miss.
+            await hit.verifier.refresh()
+        if hit.generation != hit.verifier.generation or time.monotonic() >= hit.until:
+            del self._cache[token]
+            return None
+        now = self._clock()
+        # The same bounds PyJWT applies, with the same leeway.
+        if hit.expires <= now - hit.leeway:
+            del self._cache[token]
+            raise AuthenticationError("Signature has expired")
+        if hit.not_before > now + hit.leeway or hit.issued > now + hit.leeway:
+            del self._cache[token]
+            raise AuthenticationError("The token is not yet valid")
+        self._cache.move_to_end(token)
+        return hit.principal
+
+    async def _verified(self, token: str, verifier: TokenVerifier) -> Principal:
+        """Verifies a token in full with one verifier and caches the result when it can."""
+        claims_of = getattr(verifier, "claims", None)
+        if claims_of is None or self._cache_size <= 0:
+            result = verifier.verify(token)
+            return await result if inspect.isawaitable(result) else result
+        cacheable: _ClaimsVerifier = verifier  # type: ignore[assignment]
+        generation = cacheable.generation  # before any refetch the verification itself may cause
+        result_claims = claims_of(token)
+        claims: dict[str, Any] = await result_claims if inspect.isawaitable(result_claims) else result_claims
+        principal = _principal(claims)
+        if cacheable.generation == generation:
+            self._cache[token] = _Verified(
+                principal=principal,
+                expires=_time_claim(claims, "exp", float("-inf")),
+                not_before=_time_claim(claims, "nbf", float("-inf")),
+                issued=_time_claim(claims, "iat", float("-inf")),
+                leeway=float(cacheable.leeway),
+                verifier=verifier,
+                generation=generation,
+                until=time.monotonic() + self._cache_seconds,
+            )
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return principal
 
 
 def build_token_verifier(settings: ServiceSettings) -> CompositeTokenVerifier:

@@ -131,3 +131,165 @@ async def test_a_token_from_another_issuer_is_refused_even_with_a_known_key() ->
     verifier = KeySetTokenVerifier(jwks=keys.jwks(), issuer=ISS, audience=AUD)
     with pytest.raises(AuthenticationError):
         verifier.verify(token)
+
+
+class _Clock:
+    """A wall clock the test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts full verifications (PyJWT decodes) from now on."""
+    calls: list[str] = []
+    decode = jwt.decode
+
+    def counting(token: str, *args: object, **kwargs: object) -> object:
+        calls.append(token)
+        return decode(token, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    return calls
+
+
+async def test_a_verified_token_is_cached_and_a_hit_skips_the_signature_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decodes = _count_decodes(monkeypatch)
+    verifier = CompositeTokenVerifier(symmetric=_local(), asymmetric=[])
+    token = issue_local_token(secret=SECRET, issuer=ISS, audience=AUD, roles=["integrator"], subject="i")
+    first = await verifier.verify(token)
+    again = await verifier.verify(token)
+    assert first == again and again.roles == {"integrator"}
+    assert len(decodes) == 1
+
+
+async def test_a_cached_token_past_its_expiry_is_refused() -> None:
+    clock = _Clock()
+    verifier = CompositeTokenVerifier(symmetric=_local(), asymmetric=[], clock=clock)
+    token = issue_local_token(
+        secret=SECRET, issuer=ISS, audience=AUD, roles=["admin"], subject="x", ttl_seconds=60
+    )
+    assert (await verifier.verify(token)).subject == "x"
+    clock.offset = 60 + 29  # inside the 30 s leeway: still accepted from the cache
+    assert (await verifier.verify(token)).subject == "x"
+    clock.offset = 60 + 31
+    with pytest.raises(AuthenticationError):
+        await verifier.verify(token)
+
+
+async def test_a_cached_token_not_yet_valid_by_the_clock_is_refused() -> None:
+    # A clock set back after the token was cached (nbf and iat are checked on every hit too).
+    clock = _Clock()
+    verifier = CompositeTokenVerifier(symmetric=_local(), asymmetric=[], clock=clock)
+    claims = token_claims(issuer=ISS, audience=AUD, roles=["admin"], subject="x", client="c", ttl_seconds=600)
+    claims["nbf"] = claims["iat"]
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    await verifier.verify(token)
+    clock.offset = -120
+    with pytest.raises(AuthenticationError):
+        await verifier.verify(token)
+
+
+@pytest.mark.parametrize("part", ["header", "payload", "signature"])
+async def test_a_tampered_copy_of_a_cached_token_is_verified_and_refused(part: str) -> None:
+    verifier = CompositeTokenVerifier(symmetric=_local(), asymmetric=[])
+    token = issue_local_token(secret=SECRET, issuer=ISS, audience=AUD, roles=["reviewer"], subject="r")
+    await verifier.verify(token)
+    header, payload, signature = token.split(".")
+    admin = base64.urlsafe_b64encode(
+        jwt.api_jws.json.dumps(  # type: ignore[attr-defined]
+            {**jwt.decode(token, options={"verify_signature": False}), "scope": "admin"}
+        ).encode()
+    ).rstrip(b"=")
+    tampered = {
+        "header": f"{header}x.{payload}.{signature}",
+        "payload": f"{header}.{admin.decode()}.{signature}",
+        "signature": f"{header}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}",
+    }[part]
+    for _ in range(2):
+        with pytest.raises(AuthenticationError):
+            await verifier.verify(tampered)
+    assert (await verifier.verify(token)).roles == {"reviewer"}
+
+
+async def test_a_failure_is_not_cached_a_key_added_later_verifies_the_same_token() -> None:
+    old, new = LocalSigningKeys.parse(f"k1:{_seed()}"), LocalSigningKeys.parse(f"k2:{_seed()}")
+    keys = KeySetTokenVerifier(jwks=old.jwks(), issuer=ISS, audience=AUD)
+    verifier = CompositeTokenVerifier(symmetric=None, asymmetric=[keys])
+    token = issue_local_token(
+        secret="", issuer=ISS, audience=AUD, roles=["auditor"], subject="a", signing_keys=new
+    )
+    with pytest.raises(AuthenticationError):
+        await verifier.verify(token)
+    keys.replace_keys({"keys": old.jwks()["keys"] + new.jwks()["keys"]})
+    assert (await verifier.verify(token)).subject == "a"
+
+
+async def test_a_cached_token_whose_key_was_retired_is_refused() -> None:
+    old, new = LocalSigningKeys.parse(f"k1:{_seed()}"), LocalSigningKeys.parse(f"k2:{_seed()}")
+    keys = KeySetTokenVerifier(
+        jwks={"keys": old.jwks()["keys"] + new.jwks()["keys"]}, issuer=ISS, audience=AUD
+    )
+    verifier = CompositeTokenVerifier(symmetric=None, asymmetric=[keys])
+    old_token = issue_local_token(
+        secret="", issuer=ISS, audience=AUD, roles=["auditor"], subject="a", signing_keys=old
+    )
+    new_token = issue_local_token(
+        secret="", issuer=ISS, audience=AUD, roles=["auditor"], subject="b", signing_keys=new
+    )
+    assert (await verifier.verify(old_token)).subject == "a"
+    assert (await verifier.verify(new_token)).subject == "b"
+    keys.replace_keys(new.jwks())  # k1 retired
+    with pytest.raises(AuthenticationError):
+        await verifier.verify(old_token)
+    assert (await verifier.verify(new_token)).subject == "b"
+
+
+async def test_a_cached_token_is_refused_once_the_issuers_jwks_drops_its_key() -> None:
+    first, second = LocalSigningKeys.parse(f"a:{_seed()}"), LocalSigningKeys.parse(f"b:{_seed()}")
+    published = {"jwks": {"keys": first.jwks()["keys"] + second.jwks()["keys"]}}
+    fetches: list[str] = []
+
+    async def fetcher(url: str) -> dict:
+        fetches.append(url)
+        return published["jwks"]
+
+    jwks = JwksTokenVerifier(
+        url="https://issuer.example/jwks", issuer=ISS, audience=AUD, ttl_seconds=0.2, fetcher=fetcher
+    )
+    verifier = CompositeTokenVerifier(symmetric=None, asymmetric=[jwks])
+    token_a = issue_local_token(
+        secret="", issuer=ISS, audience=AUD, roles=["reviewer"], subject="r", signing_keys=first
+    )
+    assert (await verifier.verify(token_a)).subject == "r"
+    assert (await verifier.verify(token_a)).subject == "r"
+    assert len(fetches) == 1
+    published["jwks"] = second.jwks()  # the issuer revoked key "a"
+    time.sleep(0.25)  # past the key set's TTL: the next hit refetches it
+    with pytest.raises(AuthenticationError):
+        await verifier.verify(token_a)
+    assert len(fetches) >= 2
+
+
+async def test_the_cache_is_bounded_and_each_entry_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    decodes = _count_decodes(monkeypatch)
+    verifier = CompositeTokenVerifier(symmetric=_local(), asymmetric=[], cache_size=2, cache_seconds=0.2)
+    tokens = [
+        issue_local_token(secret=SECRET, issuer=ISS, audience=AUD, roles=["admin"], subject=str(n))
+        for n in range(3)
+    ]
+    for token in tokens:
+        await verifier.verify(token)
+    await verifier.verify(tokens[2])
+    await verifier.verify(tokens[1])
+    assert len(decodes) == 3, "the two most recent are cached"
+    await verifier.verify(tokens[0])
+    assert len(decodes) == 4, "the least recently used was dropped"
+    time.sleep(0.25)
+    await verifier.verify(tokens[0])
+    assert len(decodes) == 5, "an entry older than cache_seconds is verified again"
