@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 from sqlalchemy import DateTime, MetaData, event, text
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -72,8 +73,32 @@ def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """Creates the engine; SQLite gets WAL, foreign keys and a busy timeout, PostgreSQL a sized pool."""
+#: Connections a process keeps to PostgreSQL at most (`<SERVICE>_DATABASE_POOL_SIZE`): as many as the
+#: former pool of 10 plus 10 overflow could open, but kept instead of opened and closed per request.
+DEFAULT_POOL_SIZE = 20
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    """Returns asyncpg's connect arguments: no TLS negotiation on loopback when nothing asks for it.
+
+    asyncpg's default `ssl` is `prefer` (or `PGSSLMODE`): every new TCP connection first asks the
+    server for TLS, and completes a TLS handshake if the server offers it. On loopback that buys
+    nothing; elsewhere `prefer` stays (an unset URL keeps asyncpg's default), and an URL that names
+    `ssl`/`sslmode`, or `PGSSLMODE`, decides as before.
+    """
+    parsed = make_url(url)
+    if "ssl" in parsed.query or "sslmode" in parsed.query or os.environ.get("PGSSLMODE"):
+        return {}
+    host = parsed.host or parsed.query.get("host")
+    if host is None or (isinstance(host, str) and (host in _LOOPBACK_HOSTS or host.startswith("/"))):
+        return {"ssl": False}
+    return {}
+
+
+def make_engine(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> AsyncEngine:
+    """Creates the engine; SQLite gets WAL, foreign keys and a busy timeout, PostgreSQL a fixed pool."""
     url = async_url(url)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
@@ -92,7 +117,18 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # No pre-ping: on asyncpg it costs three round trips (BEGIN, a ping, ROLLBACK) per checkout, more
     # than the work of a typical request. A connection the server dropped fails one statement, which
     # invalidates the pool (SQLAlchemy's disconnect handling), and recycling bounds idle lifetimes.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    # No overflow: an overflow connection is closed as soon as it is returned while the pool is full,
+    # so under a burst past `pool_size` every request opened (TCP, TLS probe, authentication, backend
+    # start-up) and closed a connection of its own. A fixed pool keeps its connections (opened as
+    # needed) and makes requests beyond it wait their turn, up to `pool_timeout` seconds.
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=30,
+        pool_recycle=1800,
+        connect_args=_connect_args(url),
+    )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -61,7 +61,7 @@ class Runtime:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
-        self.engine = make_engine(self.settings.database_url)
+        self.engine = make_engine(self.settings.database_url, pool_size=self.settings.database_pool_size)
         self.session_factory = make_sessionmaker(self.engine)
         self.kafka_options = self.settings.kafka_options()
         self.publisher = KafkaPublisher(

@@ -54,6 +54,8 @@ class ServiceSettings(BaseSettings):
 
     profile: Literal["local", "test", "production"] = Field("local", validation_alias="VIGIE_PROFILE")
     database_url: str = "sqlite+aiosqlite:///./.run/service.db"
+    #: PostgreSQL connections this process keeps at most (`<PREFIX>_DATABASE_POOL_SIZE`); no overflow.
+    database_pool_size: int = Field(20, ge=1)
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     kafka_client_options: dict[str, str] = Field(
         default_factory=dict, validation_alias="KAFKA_CLIENT_OPTIONS"

@@ -1,0 +1,39 @@
+"""On a real PostgreSQL: a burst past the pool's size waits for pooled connections instead of opening
+and closing new ones (the overflow churn that collapsed B6's open loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from shared.db import make_engine
+from shared.testing.harness import create_postgres_database
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_burst_past_the_pool_reuses_its_connections(postgres_admin_url: str) -> None:
+    url = await create_postgres_database(postgres_admin_url, f"pool_{uuid.uuid4().hex[:8]}")
+    engine = make_engine(url, pool_size=4)
+    backends: list[int] = []
+
+    async def request() -> None:
+        async with engine.connect() as conn:
+            backends.append((await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one())
+            await asyncio.sleep(0.01)
+
+    try:
+        for _ in range(3):
+            await asyncio.gather(*(request() for _ in range(40)))
+        # 120 requests, at most 4 at a time: the same 4 backends served them all.
+        assert len(backends) == 120
+        assert len(set(backends)) == 4
+        async with engine.connect() as conn:
+            ssl = (
+                await conn.execute(sa.text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"))
+            ).scalar_one_or_none()
+        assert not ssl
+    finally:
+        await engine.dispose()
