@@ -17,6 +17,7 @@ from audit_log.adapters.repository import AbstractLogRepository
 from audit_log.domain.model import (
     AuditEntry,
     EntrySelection,
+    EventFacts,
     Problem,
     SignedCheckpoint,
     SignerKey,
@@ -60,9 +61,9 @@ class FakeLogRepository(AbstractLogRepository):
 
     async def append(
         self,
-        events: Sequence[tuple[EventEnvelope, bytes]],
+        events: Sequence[tuple[EventFacts, bytes]],
         *,
-        shred_after: Callable[[EventEnvelope], bool],
+        shred_after: Callable[[EventFacts], bool],
         at: datetime,
     ) -> list[AuditEntry]:
         s = self.state

@@ -7,14 +7,16 @@ import abc
 import base64
 import hashlib
 import hmac
+import struct
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from shared.copy_binary import HEADER, TRAILER, timestamptz_micros
 from shared.db import as_utc, asyncpg_connection
 from shared.envelope_crypto import KeyRing, decrypt_value
 from shared.events import EventEnvelope
@@ -32,6 +34,7 @@ from audit_log.domain.errors import TamperedEntryError
 from audit_log.domain.model import (
     AuditEntry,
     EntrySelection,
+    EventFacts,
     SignedCheckpoint,
     SignerKey,
     StoredEntry,
@@ -83,6 +86,18 @@ async def stored_nodes_for(
     return _get
 
 
+def append_frontier(start: int, count: int) -> list[tuple[int, int]]:
+    """Returns the stored nodes that appending `count` leaves at index `start` reads: per level where
+    the append completes a node, the left sibling of its first new node when that one is odd (what
+    `merkle.complete_nodes_for_append` asks for; a test compares both)."""
+    end, level, wanted = start + count, 0, []
+    while (start >> (level + 1)) < (end >> (level + 1)):
+        if (start >> level) & 1:
+            wanted.append((level, (start >> level) - 1))
+        level += 1
+    return wanted
+
+
 def _append_nodes(
     start: int, leaves: list[bytes]
 ) -> Callable[[merkle.GetNode], list[tuple[int, int, bytes]]]:
@@ -118,6 +133,65 @@ async def _entry_rows(
                 leaf,
             )
             position += 1
+
+
+_ROW_START = struct.Struct(">hiqi")
+_TIME = struct.Struct(">iq")
+_LENGTH = struct.Struct(">i")
+_LEAF = _LENGTH.pack(32)
+#: A tree node row: three fields, the level (smallint), the index (bigint), the hash (32 bytes).
+_NODE_ROW = struct.Struct(">hihiqi32s")
+
+
+class _EntryCopyRows:
+    """Encodes a batch's entry rows (ENTRY_COLUMNS) in PostgreSQL's binary COPY format, the bytes
+    asyncpg's `copy_records_to_table` sends for the same values (the same tests compare the tables):
+    a slice's rows in one object, each recurring text (type, source, subject, actor) encoded once."""
+
+    def __init__(self, integrated_at: datetime) -> None:
+        self._integrated = _TIME.pack(8, timestamptz_micros(integrated_at))
+        self._texts: dict[str, bytes] = {}
+
+    def _text(self, value: str) -> bytes:
+        field = self._texts.get(value)
+        if field is None:
+            data = value.encode()
+            field = self._texts[value] = _LENGTH.pack(len(data)) + data
+        return field
+
+    def rows(self, items: Sequence[ToSeal], sealed: Sequence[Sealed], times: Sequence[datetime]) -> bytes:
+        """Returns the rows of a slice: its items, what was sealed of them and their event times."""
+        start, length, time, integrated, text = (
+            _ROW_START.pack,
+            _LENGTH.pack,
+            _TIME.pack,
+            self._integrated,
+            self._texts.get,
+        )
+        parts: list[bytes] = []
+        for (index, event_id, event_type, source, subject, actor, *_), (
+            seal,
+            canonical,
+            leaf,
+        ), event_time in zip(items, sealed, times, strict=True):
+            eid = event_id.encode()
+            parts += (
+                start(11, 8, index, len(eid)),
+                eid,
+                text(event_type) or self._text(event_type),
+                text(source) or self._text(source),
+                text(subject) or self._text(subject),
+                text(actor) or self._text(actor),
+                time(8, timestamptz_micros(event_time)),
+                integrated,
+                length(len(seal)),
+                seal,
+                length(len(canonical)),
+                canonical,
+                _LEAF,
+                leaf,
+            )
+        return b"".join(parts)
 
 
 async def _fetch_nodes(conn: AsyncConnection, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
@@ -236,9 +310,9 @@ class AbstractLogRepository(abc.ABC):
     @abc.abstractmethod
     async def append(
         self,
-        events: Sequence[tuple[EventEnvelope, bytes]],
+        events: Sequence[tuple[EventFacts, bytes]],
         *,
-        shred_after: Callable[[EventEnvelope], bool],
+        shred_after: Callable[[EventFacts], bool],
         at: datetime,
     ) -> Sequence[AuditEntry]:
         """Appends the events not yet in the log, in order, at the next indices; returns the new entries.
@@ -336,9 +410,9 @@ class SqlLogRepository(AbstractLogRepository):
 
     async def append(
         self,
-        events: Sequence[tuple[EventEnvelope, bytes]],
+        events: Sequence[tuple[EventFacts, bytes]],
         *,
-        shred_after: Callable[[EventEnvelope], bool],
+        shred_after: Callable[[EventFacts], bool],
         at: datetime,
     ) -> Sequence[AuditEntry]:
         with paused_gc():
@@ -346,9 +420,9 @@ class SqlLogRepository(AbstractLogRepository):
 
     async def _append(
         self,
-        events: Sequence[tuple[EventEnvelope, bytes]],
+        events: Sequence[tuple[EventFacts, bytes]],
         *,
-        shred_after: Callable[[EventEnvelope], bool],
+        shred_after: Callable[[EventFacts], bool],
         at: datetime,
     ) -> Sequence[AuditEntry]:
         conn = self.conn
@@ -383,7 +457,9 @@ class SqlLogRepository(AbstractLogRepository):
                         dek = keys[pseudonym] = data_key.plaintext
                         created[pseudonym] = data_key.wrapped
                     # Because the canonical bytes hold the time's text: it is normalised to UTC first.
-                    event_time = as_utc(envelope.time)
+                    event_time = envelope.time
+                    if event_time.tzinfo is not UTC:
+                        event_time = as_utc(event_time)
                     times.append(event_time)
                     items.append(
                         (
@@ -402,16 +478,30 @@ class SqlLogRepository(AbstractLogRepository):
 
         # Because the stored nodes an append reads depend only on where it starts and how many leaves
         # it adds, they are fetched before any leaf is known, and the nodes computed once afterwards.
-        frontier = await stored_nodes_for(conn, _append_nodes(start, [_DUMMY] * len(fresh)))
+        wanted = append_frontier(start, len(fresh))
+        frontier = await _fetch_nodes(conn, wanted) if wanted else {}
         sealed: list[tuple[ToSeal, Sealed]] = []
         stream = seal_stream(slices(), now.isoformat(), total=len(fresh), executor=sealing_pool())
-        rows = _entry_rows(times, now, sealed, stream)
         if conn.dialect.name == "postgresql":
             # Because PostgreSQL ingests each slice on its own core while the next one is prepared and
-            # sealed here: one COPY streamed from the sealing, rather than sealing all, then waiting.
+            # sealed here: one COPY streamed from the sealing, rather than sealing all, then waiting;
+            # each slice encoded here at once (asyncpg encodes value tuples one by one, 11 columns each).
+            encoder = _EntryCopyRows(now)
+
+            async def binary_rows() -> AsyncIterator[bytes]:
+                yield HEADER
+                async for items, out in stream:
+                    done = len(sealed)
+                    yield encoder.rows(items, out, times[done : done + len(items)])
+                    sealed.extend(zip(items, out, strict=True))
+                yield TRAILER
+
             driver: Any = await asyncpg_connection(conn)
-            await driver.copy_records_to_table(orm.entries.name, columns=list(ENTRY_COLUMNS), records=rows)
+            await driver.copy_to_table(
+                orm.entries.name, columns=list(ENTRY_COLUMNS), source=binary_rows(), format="binary"
+            )
         else:
+            rows = _entry_rows(times, now, sealed, stream)
             await _insert_rows(conn, orm.entries, ENTRY_COLUMNS, [row async for row in rows])
         # Keys: an erased subject's stored key is destroyed first, then the batch's new keys stored.
         if shredded:
@@ -422,8 +512,25 @@ class SqlLogRepository(AbstractLogRepository):
             ("subject", "wrapped_key", "created_at"),
             [(p, wrapped, now) for p, wrapped in created.items()],
         )
-        nodes = _append_nodes(start, [leaf for _, (_, _, leaf) in sealed])(frontier)
-        await _insert_rows(conn, orm.tree_nodes, ("level", "idx", "hash"), nodes)
+        missing = [node for node in wanted if node not in frontier]
+        if missing:
+            raise merkle.MissingNodeError(f"node {missing[0]} is not stored")
+        nodes = _append_nodes(start, [leaf for _, (_, _, leaf) in sealed])(
+            lambda level, index: frontier[(level, index)]
+        )
+        if conn.dialect.name == "postgresql":
+            # Because ~2 node rows per entry, each three values asyncpg would encode one by one.
+            node = _NODE_ROW.pack
+            encoded = [node(3, 2, level, 8, index, 32, value) for level, index, value in nodes]
+            driver = await asyncpg_connection(conn)
+            await driver.copy_to_table(
+                orm.tree_nodes.name,
+                columns=["level", "idx", "hash"],
+                source=memoryview(b"".join((HEADER, *encoded, TRAILER))),
+                format="binary",
+            )
+        else:
+            await _insert_rows(conn, orm.tree_nodes, ("level", "idx", "hash"), nodes)
         final_keys = {
             p: dek for p, dek in keys.items() if dek is not None and (p in created or p not in shredded)
         }

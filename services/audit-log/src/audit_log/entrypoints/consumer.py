@@ -28,9 +28,11 @@ async def integrate_records(
     """Integrates the decodable records in one transaction; returns the new entries and the refused ones."""
     refused: Refused = []
     events: list[commands.ConsumedEvent] = []
+    consumed = commands.ConsumedEvent
     for record in records:
+        value = record.value
         try:
-            events.append(commands.ConsumedEvent(envelope=decode_or_poison(record.value), raw=record.value))
+            events.append(consumed(decode_or_poison(value), value))
         except PoisonMessageError as exc:
             refused.append((record, exc))
     if not events:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from shared.events import EventEnvelope
-
-from audit_log.domain.model import EntrySelection
+from audit_log.domain.model import EntrySelection, EventFacts
 
 
-@dataclass(frozen=True, slots=True)
-class ConsumedEvent:
-    """One event as consumed: its decoded envelope and the exact bytes that were published."""
+class ConsumedEvent(NamedTuple):
+    """One event as consumed: its decoded envelope and the exact bytes that were published (a pair, as
+    the log store takes it: one object per event)."""
 
-    envelope: EventEnvelope
+    envelope: EventFacts
     raw: bytes
 
 

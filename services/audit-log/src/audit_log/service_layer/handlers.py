@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.events import EventEnvelope
 from vigie_verify import merkle
 
 from audit_log import contracts
@@ -15,6 +14,7 @@ from audit_log.domain.errors import EntryNotFoundError, NoCheckpointError, Proof
 from audit_log.domain.model import (
     AuditEntry,
     EntrySelection,
+    EventFacts,
     SignedCheckpoint,
     SignerKey,
     StoredEntry,
@@ -24,7 +24,7 @@ from audit_log.service_layer import commands
 from audit_log.service_layer.unit_of_work import AbstractAuditUnitOfWork
 
 
-def _is_erasure(envelope: EventEnvelope) -> bool:
+def _is_erasure(envelope: EventFacts) -> bool:
     return envelope.type == contracts.CONTACT_ERASED
 
 
@@ -33,9 +33,7 @@ async def integrate_events(
 ) -> Sequence[AuditEntry]:
     """Appends the events in one transaction (group commit); an erasure shreds its subject first."""
     async with uow:
-        entries = await uow.log.append(
-            [(event.envelope, event.raw) for event in cmd.events], shred_after=_is_erasure, at=uow.clock()
-        )
+        entries = await uow.log.append(cmd.events, shred_after=_is_erasure, at=uow.clock())
         await uow.commit()
     return entries
 
