@@ -1,7 +1,8 @@
 """The group commit's streamed COPY (sealing a slice while PostgreSQL ingests the previous one) writes
 byte for byte what the row-list path and the reference encoding write; a redelivered batch adds
 nothing; a batch that fails half-way through its COPY leaves nothing behind and is appended whole,
-once, when it is delivered again."""
+once, when it is delivered again; a new batch is written without probing its event ids, and one that
+the log already holds in part is undone and written again after the probe."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
 from audit_log import contracts
 from audit_log.adapters import orm, sealing
+from audit_log.adapters.repository import SqlLogRepository
 from audit_log.bootstrap import AuditLog, bootstrap
 from audit_log.domain.model import reference_canonical_entry_bytes
 from audit_log.entrypoints import consumer
@@ -293,4 +296,72 @@ async def test_with_sealing_workers_a_batch_streams_in_order_and_verifies(postgr
         assert report.problems == [] and report.tree_size == COUNT
     finally:
         sealing.configure(0)
+        await service.runtime.engine.dispose()
+
+
+async def test_a_new_batch_is_written_without_the_dedupe_probe_and_a_redelivered_one_after_it(
+    postgres_admin_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = await _service(await postgres_database(postgres_admin_url))
+    probes: list[int] = []
+    real = SqlLogRepository._known_event_ids
+
+    async def counting(self: SqlLogRepository, ids: list[str]) -> set[str]:
+        probes.append(len(ids))
+        return await real(self, ids)
+
+    monkeypatch.setattr(SqlLogRepository, "_known_event_ids", counting)
+    try:
+        events = _events(700)
+        newcomers = [
+            EventEnvelope(
+                source="/contacts", type="vigie.contacts.contact_created.v1", subject=f"new-{n}", actor="a"
+            )
+            for n in range(3)
+        ]
+        assert await _feed(service, events[:400]) == []
+        assert probes == []  # Nothing redelivered: no probe.
+        first = await _tables(service)
+
+        # Overlapping the log: the unique index refuses it, the batch is undone and written after a probe.
+        assert await _feed(service, [*events[200:700], *newcomers]) == []
+        assert probes == [503]
+        tables = await _tables(service)
+        assert [row[1] for row in tables["entries"]] == [e.id for e in [*events, *newcomers]]
+        assert [row[0] for row in tables["entries"]] == list(range(703))
+        assert tables["entries"][:400] == first["entries"]
+        # The undone attempt's keys (the newcomers' first ones) were never stored nor remembered.
+        stored = {subject: wrapped[5:] for subject, wrapped in tables["subject_keys"]}
+        pseudonyms = {service.keys.pseudonym(e.subject) for e in [*events, *newcomers]}
+        assert service.key_cache.known(pseudonyms) == {p: stored[p] for p in pseudonyms if p in stored}
+        assert all(service.keys.pseudonym(e.subject) in stored for e in newcomers)
+        last = await handlers.get_entry_or_raise(702, service.uow())
+        assert last.event is not None and last.event["id"] == newcomers[-1].id
+        report = await handlers.verify_log(service.uow())
+        assert report.problems == [] and report.tree_size == 703
+
+        assert await _feed(service, events[:10]) == []
+        assert probes == [503, 10] and await _tables(service) == tables
+    finally:
+        await service.runtime.engine.dispose()
+
+
+async def test_a_collision_on_an_index_is_not_taken_for_a_redelivery(
+    postgres_admin_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = await _service(await postgres_database(postgres_admin_url))
+    try:
+        events = _events(300)
+        await _feed(service, events[:100])
+        before = await _tables(service)
+
+        async def stale_size(self: SqlLogRepository) -> int:
+            return 50  # As a second writer that read the size before this one's commit would.
+
+        monkeypatch.setattr(SqlLogRepository, "size", stale_size)
+        with pytest.raises(asyncpg.UniqueViolationError) as refused:
+            await _feed(service, events[100:])
+        assert refused.value.constraint_name == "pk_entries"
+        assert await _tables(service) == before
+    finally:
         await service.runtime.engine.dispose()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
+import asyncpg
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from shared.copy_binary import HEADER, TRAILER, timestamptz_micros
@@ -425,8 +426,35 @@ class SqlLogRepository(AbstractLogRepository):
         shred_after: Callable[[EventFacts], bool],
         at: datetime,
     ) -> Sequence[AuditEntry]:
-        conn = self.conn
+        # Because the first statement is what opens the transaction (a savepoint needs one to be open).
+        start = await self.size()
+        if self.conn.dialect.name == "postgresql":
+            # Because a polled batch is almost always new, it is written without first asking which of
+            # its event ids the log holds (an index probe per event): the unique index on event ids
+            # refuses a redelivered one, and then the batch is undone to a savepoint and written again
+            # after the probe.
+            driver = await asyncpg_connection(self.conn)
+            try:
+                async with driver.transaction():
+                    return await self._write(events, set(), start, shred_after=shred_after, at=at)
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != EVENT_ID_UNIQUE:
+                    raise
         known = await self._known_event_ids([envelope.id for envelope, _ in events])
+        return await self._write(events, known, start, shred_after=shred_after, at=at)
+
+    async def _write(
+        self,
+        events: Sequence[tuple[EventFacts, bytes]],
+        known: set[str],
+        start: int,
+        *,
+        shred_after: Callable[[EventFacts], bool],
+        at: datetime,
+    ) -> Sequence[AuditEntry]:
+        """Appends the events whose ids are neither in `known` nor earlier in the batch, from index
+        `start` (the log's size) on."""
+        conn = self.conn
         fresh = []
         for envelope, raw in events:
             if envelope.id not in known:
@@ -434,7 +462,6 @@ class SqlLogRepository(AbstractLogRepository):
                 fresh.append((envelope, raw, self.keys.pseudonym(envelope.subject)))
         if not fresh:
             return []
-        start = await self.size()
         now = as_utc(at)
         keys: dict[str, bytes | None] = dict(await self._load_subject_keys({p for _, _, p in fresh}))
         created: dict[str, bytes] = {}
@@ -739,6 +766,9 @@ def _with_subject_key(query: sa.Select[Any]) -> sa.Select[Any]:
         )
     )
 
+
+#: The unique constraint on entries' event ids (migration 0001), which refuses a redelivered event.
+EVENT_ID_UNIQUE = "uq_entries_event_id"
 
 #: The entries table's columns in the order the writer builds its rows.
 ENTRY_COLUMNS = (
