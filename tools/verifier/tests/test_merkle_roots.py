@@ -128,3 +128,33 @@ def test_accumulator_gives_the_same_root_whatever_the_batch_sizes() -> None:
             accumulator.extend(hashes[start : start + batch])
             assert accumulator.root() == root_from_leaf_hashes(hashes[: start + batch])
         assert accumulator.size == 300
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 7, 8, 9, 31, 100])
+def test_ranges_hashed_apart_and_folded_in_order_give_the_root(size: int) -> None:
+    import random
+
+    from vigie_verify.merkle import compact_range
+
+    leaves = [leaf_hash(bytes([i % 256, i // 256])) for i in range(size)]
+    chooser = random.Random(size)
+    for _ in range(20):
+        cuts = sorted({0, size, *chooser.sample(range(size + 1), min(size + 1, chooser.randint(0, 6)))})
+        accumulator = RootAccumulator()
+        for low, high in zip(cuts, cuts[1:], strict=False):
+            subtrees = compact_range(low, leaves[low:high])
+            # The fewest aligned subtrees: at most two per level.
+            assert len(subtrees) <= 2 * max(1, (high - low).bit_length())
+            for level, subtree in subtrees:
+                accumulator.append_subtree(level, subtree)
+        assert accumulator.size == size
+        assert accumulator.root() == root_from_leaf_hashes(leaves)
+
+
+def test_a_subtree_that_does_not_start_on_its_own_boundary_is_refused() -> None:
+    from vigie_verify.errors import TreeRangeError
+
+    accumulator = RootAccumulator()
+    accumulator.append_subtree(0, leaf_hash(b"a"))
+    with pytest.raises(TreeRangeError):
+        accumulator.append_subtree(1, node_hash(leaf_hash(b"b"), leaf_hash(b"c")))

@@ -25,7 +25,7 @@ from vigie_verify.bundle import register as register_bundle
 from vigie_verify.checkpoint import Checkpoint, open_checkpoint
 from vigie_verify.entries import canonical_document, served_mismatches
 from vigie_verify.errors import LogError, VerificationError, VerifierKeyError
-from vigie_verify.export import verify_export
+from vigie_verify.export import verify_export, verify_export_file
 from vigie_verify.merkle import leaf_hash, verify_consistency, verify_inclusion
 from vigie_verify.receipt import register as register_receipt
 
@@ -266,8 +266,11 @@ def run_consistency(args: argparse.Namespace) -> int:
 def run_log(args: argparse.Namespace) -> int:
     """Verifies a whole NDJSON export, offline, against a signed checkpoint file."""
     checkpoint = open_checkpoint(_read_text(args.checkpoint), vkey=args.vkey, origin=args.origin)
-    with open(args.export, "rb") as lines:
-        report = verify_export(lines, checkpoint=checkpoint, workers=args.workers)
+    if os.path.isfile(args.export):
+        report = verify_export_file(args.export, checkpoint=checkpoint, workers=args.workers)
+    else:  # A pipe or a device: read as a stream of lines.
+        with open(args.export, "rb") as lines:
+            report = verify_export(lines, checkpoint=checkpoint, workers=args.workers)
     print(f"OK {report.checked} entries rebuild {_describe(checkpoint)}")
     if report.beyond_checkpoint:
         print(f"note: {report.beyond_checkpoint} later entries are not covered by this checkpoint")

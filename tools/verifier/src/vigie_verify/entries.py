@@ -17,10 +17,15 @@ from typing import Any
 
 try:  # Because orjson parses a canonical entry several times faster, when it is installed.
     from orjson import loads
-except ImportError:  # pragma: no cover - the verifier depends on cryptography only.
+
+    #: True when JSON is parsed by orjson (optional); the standard library's parser otherwise.
+    FAST_JSON = True
+except ImportError:  # The verifier depends on cryptography only; tests run both ways.
     loads = json.loads  # type: ignore[assignment]
+    FAST_JSON = False
 
 __all__ = [
+    "FAST_JSON",
     "SERVED_FIELDS",
     "ChunkOutcome",
     "canonical_document",

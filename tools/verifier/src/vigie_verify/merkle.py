@@ -20,6 +20,7 @@ __all__ = [
     "GetNode",
     "InMemoryNodeStore",
     "RootAccumulator",
+    "compact_range",
     "complete_nodes_for_append",
     "consistency_proof",
     "inclusion_proof",
@@ -206,6 +207,40 @@ def root_from_leaf_hashes(leaf_hashes: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+def compact_range(start: int, leaf_hashes: Sequence[bytes]) -> list[tuple[int, bytes]]:
+    """Returns the maximal complete subtrees over leaves ``[start, start + len(leaf_hashes))`` as
+    ``(level, hash)``, left to right: the fewest aligned subtrees that cover the range exactly.
+
+    A verifier that hashes a range of leaves apart (in another process) hands these to
+    `RootAccumulator.append_subtree` in order; together they are the range's whole contribution
+    to every root that covers it.
+    """
+    if start < 0:
+        raise TreeRangeError(f"start {start} is negative")
+    sha = _sha256
+    prefix = _NODE_PREFIX
+    left: list[tuple[int, bytes]] = []
+    right: list[tuple[int, bytes]] = []
+    level_hashes = list(leaf_hashes)
+    low, high, level = start, start + len(level_hashes), 0
+    while low < high:
+        # Because a node whose sibling lies outside the range is the root of a maximal subtree:
+        # odd on the left edge, even (a left child) on the right edge.
+        if low & 1:
+            left.append((level, level_hashes[0]))
+            level_hashes = level_hashes[1:]
+            low += 1
+        if high & 1 and low < high:
+            right.append((level, level_hashes[-1]))
+            level_hashes = level_hashes[:-1]
+            high -= 1
+        level_hashes = [
+            sha(prefix + a + b).digest() for a, b in zip(level_hashes[0::2], level_hashes[1::2], strict=True)
+        ]
+        low, high, level = low >> 1, high >> 1, level + 1
+    return left + right[::-1]
+
+
 class RootAccumulator:
     """Folds leaf hashes appended in order into the current root, keeping O(log n) hashes.
 
@@ -236,6 +271,20 @@ class RootAccumulator:
                 new_peaks[level] = created[-1] if created else peaks[level]
         self._peaks = new_peaks
         self.size = end
+
+    def append_subtree(self, level: int, subtree_hash: bytes) -> None:
+        """Appends the 2**level leaves whose complete subtree has the given hash (the size so far
+        must be a multiple of 2**level, as it is for `compact_range`'s subtrees taken in order)."""
+        if level < 0 or self.size & ((1 << level) - 1):
+            raise TreeRangeError(f"a level-{level} subtree cannot follow {self.size} leaves")
+        peaks = self._peaks
+        self.size += 1 << level
+        carry = subtree_hash
+        # Because adding 2**level carries like binary addition: each peak met merges into one higher.
+        while level in peaks:
+            carry = node_hash(peaks.pop(level), carry)
+            level += 1
+        peaks[level] = carry
 
     def root(self) -> bytes:
         """Returns the root hash of the leaves appended so far."""
