@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
@@ -146,6 +147,10 @@ class AsyncpgConnection(Protocol):
     """The part of asyncpg's own connection that Vigie calls directly (asyncpg ships no type hints)."""
 
     async def fetch(self, query: str, *args: object) -> list[Any]: ...
+
+    async def execute(self, query: str, *args: object) -> str: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
 
     async def copy_records_to_table(
         self, table_name: str, *, columns: Sequence[str], records: Iterable[Sequence[object]]

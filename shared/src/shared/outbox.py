@@ -3,6 +3,11 @@
 Delivery is at-least-once: a crash after publishing but before marking a row publishes it again,
 so consumers must dedupe on the event id (see `shared.inbox`). Per-key order holds because one
 relay publishes rows in id order and stops at the first failure.
+
+On PostgreSQL a relay pass is one transaction on asyncpg's own connection: one statement claims the
+oldest pending rows (marks them published, `FOR UPDATE SKIP LOCKED`, returning them), the records go
+to Kafka, the rows whose records were not all acknowledged are unmarked again, and the commit makes
+the marks durable; a crash or a failed commit before it leaves every claimed row pending.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
+import orjson
 import sqlalchemy as sa
 from opentelemetry.trace import Link, Span, SpanKind
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -39,6 +45,32 @@ class Publisher(Protocol):
     ) -> Awaitable[object]:
         """Hands one record to the producer; the returned awaitable resolves on acknowledgement."""
         ...
+
+
+class _Record(NamedTuple):
+    """One outbox row as the relay publishes it (headers as stored: [name, value] text pairs)."""
+
+    id: int
+    topic: str
+    key: str
+    value: bytes
+    headers: Sequence[Sequence[str]]
+
+
+class _PgStatements:
+    """The relay's statements on PostgreSQL, run on asyncpg's connection (prepared once per connection)."""
+
+    def __init__(self, table: sa.Table, engine: AsyncEngine) -> None:
+        name = engine.dialect.identifier_preparer.format_table(table)
+        # Claims the oldest pending rows: marked in the pass's transaction, released again if their
+        # records are not acknowledged; rows another transaction holds are skipped, not waited for.
+        self.claim = (
+            f"UPDATE {name} SET published_at = now() WHERE id IN ("
+            f"SELECT id FROM {name} WHERE published_at IS NULL ORDER BY id LIMIT $1 "
+            # The headers as text: orjson reads them at a fraction of the stdlib json codec's cost.
+            "FOR UPDATE SKIP LOCKED) RETURNING id, topic, key, value, headers::text"
+        )
+        self.release = f"UPDATE {name} SET published_at = NULL WHERE id = ANY($1::bigint[])"
 
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
@@ -150,8 +182,10 @@ class RelayWaker:
             self._again = False
             try:
                 async with self._engine.connect() as conn:
-                    await conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": self._channel})
-                    await conn.commit()
+                    # One autocommitted statement on asyncpg's connection: one round trip, where
+                    # SQLAlchemy's execute and commit cost three (BEGIN, the statement, COMMIT).
+                    driver = await asyncpg_connection(conn)
+                    await driver.execute("SELECT pg_notify($1, '')", self._channel)
             except Exception:  # noqa: BLE001 - the relay's slow poll is the fallback.
                 log.warning("could not notify the outbox relay", exc_info=True)
             if not self._again:
@@ -263,6 +297,7 @@ class OutboxRelay:
         #: Monotonic time of the last pass that published rows or found none pending.
         self.last_progress = time.monotonic()
         self._failures = FailureRun(log, "outbox relay publishing")
+        self._pg = _PgStatements(table, engine) if is_postgres(engine) else None
 
     def wake(self) -> None:
         """Asks the relay to look at the outbox now (called after a commit in the same process)."""
@@ -275,6 +310,8 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publishes one batch of pending rows; returns how many were published and marked."""
+        if self._pg is not None:
+            return await self._publish_pending_pg(self._pg)
         t = self._table
         query = (
             sa.select(t.c.id, t.c.topic, t.c.key, t.c.value, t.c.headers)
@@ -282,56 +319,97 @@ class OutboxRelay:
             .order_by(t.c.id)
             .limit(self._batch_size)
         )
-        if is_postgres(self._engine):
-            query = query.with_for_update(skip_locked=True)
         async with self._engine.begin() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = [_Record(*row) for row in (await conn.execute(query)).all()]
             if not rows:
-                self.last_progress = time.monotonic()
-                self._note(None, 0, 0)
-                return 0
-            done: list[int] = []
-            failure: BaseException | None = None
-            spans = _RecordSpans(rows) if tracer() is not None else None
-            with spans.batch() if spans is not None else contextlib.nullcontext():
-                try:
-                    # Pipelined: every record is handed to the producer before any acknowledgement is
-                    # awaited; the idempotent producer keeps per-partition order, so per-key order holds.
-                    pending = []
-                    for index, row in enumerate(rows):
-                        if spans is not None:
-                            spans.start(index)
-                        pending.append(
-                            (
-                                row.id,
-                                await self._publisher.send(
-                                    topic=row.topic,
-                                    key=row.key,
-                                    value=row.value,
-                                    # The headers as the request wrote them: its traceparent included.
-                                    headers=[(k, v.encode()) for k, v in row.headers],
-                                ),
-                            )
-                        )
-                    for index, (row_id, acknowledged) in enumerate(pending):
-                        await acknowledged
-                        done.append(row_id)
-                        if spans is not None:
-                            spans.end(index)
-                except Exception as exc:  # noqa: BLE001 - the rows stay pending and are retried in order.
-                    # Because rows after a failed one may share its key: stop here and retry them in order.
-                    failure = exc
-                    if spans is not None:
-                        spans.fail(exc)
+                return self._passed(0, 0, None)
+
+            async def mark(done: list[int]) -> None:
                 if done:
                     await conn.execute(
                         t.update().where(t.c.id.in_(done)).values(published_at=datetime.now(UTC))
                     )
-        self.published_total += len(done)
+
+            done, failure = await self._publish(rows, mark)
+        return self._passed(len(done), len(rows), failure)
+
+    async def _publish_pending_pg(self, statements: _PgStatements) -> int:
+        async with self._engine.connect() as conn:
+            driver = await asyncpg_connection(conn)
+            async with driver.transaction():
+                claimed = await driver.fetch(statements.claim, self._batch_size)
+                if not claimed:
+                    return self._passed(0, 0, None)
+                # RETURNING follows no order: publish in id order (per-key order).
+                rows = sorted(
+                    (_Record(r[0], r[1], r[2], r[3], orjson.loads(r[4])) for r in claimed),
+                    key=lambda row: row.id,
+                )
+
+                async def release(done: list[int]) -> None:
+                    if len(done) < len(rows):
+                        published = set(done)
+                        await driver.execute(
+                            statements.release, [row.id for row in rows if row.id not in published]
+                        )
+
+                done, failure = await self._publish(rows, release)
+        return self._passed(len(done), len(rows), failure)
+
+    def _passed(self, done: int, taken: int, failure: BaseException | None) -> int:
+        """Notes the outcome of a pass (progress, logs) and returns how many rows were published."""
+        self.published_total += done
         if done or failure is None:
             self.last_progress = time.monotonic()
-        self._note(failure, len(done), len(rows))
-        return len(done)
+        self._note(failure, done, taken)
+        return done
+
+    async def _publish(
+        self, rows: list[_Record], mark: Callable[[list[int]], Awaitable[None]]
+    ) -> tuple[list[int], BaseException | None]:
+        """Hands the rows' records to the producer, awaits their acknowledgements in id order, then
+        calls `mark` with the ids acknowledged before the first failure (inside the batch's span);
+        returns those ids and that failure."""
+        done: list[int] = []
+        spans = _RecordSpans(rows) if tracer() is not None else None
+        with spans.batch() if spans is not None else contextlib.nullcontext():
+            # Pipelined: every record is handed to the producer before any acknowledgement is
+            # awaited; the idempotent producer keeps per-partition order, so per-key order holds.
+            if spans is not None:
+                for index in range(len(rows)):
+                    spans.start(index)
+            acknowledgements, failure = await self._send_all(rows)
+            for index, acknowledged in enumerate(acknowledgements):
+                try:
+                    await acknowledged
+                except Exception as exc:  # noqa: BLE001 - the rows stay pending and are retried in order.
+                    # Because rows after a failed one may share its key: stop here, retry them in order.
+                    failure = exc
+                    break
+                done.append(rows[index].id)
+                if spans is not None:
+                    spans.end(index)
+            if failure is not None and spans is not None:
+                spans.fail(failure)
+            await mark(done)
+        return done, failure
+
+    async def _send_all(self, rows: list[_Record]) -> tuple[list[Awaitable[object]], BaseException | None]:
+        """Hands the rows' records to the producer in order; returns the acknowledgements of those it
+        took (a prefix of the rows) and the error that stopped the hand-over, if one did."""
+        # The headers as the request wrote them: its traceparent included.
+        records = [(row.topic, row.key, row.value, [(k, v.encode()) for k, v in row.headers]) for row in rows]
+        send_many = getattr(self._publisher, "send_many", None)
+        if send_many is not None:
+            handed: tuple[list[Awaitable[object]], BaseException | None] = await send_many(records)
+            return handed
+        pending: list[Awaitable[object]] = []
+        for topic, key, value, headers in records:
+            try:
+                pending.append(await self._publisher.send(topic=topic, key=key, value=value, headers=headers))
+            except Exception as exc:  # noqa: BLE001 - those handed over are still awaited and marked.
+                return pending, exc
+        return pending, None
 
     def _note(self, failure: BaseException | None, done: int, taken: int) -> None:
         """Logs state changes and a periodic summary, never a line per failed pass or record."""
