@@ -7,9 +7,10 @@ batch is appended.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from aiokafka import ConsumerRecord
-from shared.kafka import BatchHandler, PoisonMessageError, decode_or_poison
+from shared.kafka import PoisonMessageError, StagedBatchHandler, decode_or_poison
 from shared.runtime import ConsumerSpec
 
 from audit_log import contracts
@@ -22,35 +23,55 @@ from audit_log.service_layer.unit_of_work import AbstractAuditUnitOfWork
 Refused = list[tuple[ConsumerRecord, BaseException]]
 
 
-async def integrate_records(
-    records: list[ConsumerRecord], uow: AbstractAuditUnitOfWork
+def decode_record(record: ConsumerRecord) -> commands.ConsumedEvent | PoisonMessageError:
+    """Returns a consumed record's event, or the PoisonMessageError that dead-letters it (as a value:
+    records are decoded ahead, while the previous batch's transaction runs)."""
+    try:
+        return commands.ConsumedEvent(decode_or_poison(record.value), record.value or b"")
+    except PoisonMessageError as exc:
+        return exc
+
+
+async def integrate_decoded(
+    records: list[ConsumerRecord],
+    decoded: Sequence[commands.ConsumedEvent | PoisonMessageError],
+    uow: AbstractAuditUnitOfWork,
 ) -> tuple[Sequence[AuditEntry], Refused]:
-    """Integrates the decodable records in one transaction; returns the new entries and the refused ones."""
+    """Integrates the decoded records in one transaction; returns the new entries and the refused ones."""
     refused: Refused = []
     events: list[commands.ConsumedEvent] = []
-    consumed = commands.ConsumedEvent
-    for record in records:
-        value = record.value
-        try:
-            events.append(consumed(decode_or_poison(value), value))
-        except PoisonMessageError as exc:
-            refused.append((record, exc))
+    for record, event in zip(records, decoded, strict=True):
+        if isinstance(event, PoisonMessageError):
+            refused.append((record, event))
+        else:
+            events.append(event)
     if not events:
         return [], refused
     return await handlers.integrate_events(commands.IntegrateEvents(events=tuple(events)), uow), refused
 
 
-def batch_handler(service: AuditLog) -> BatchHandler:
-    """Returns the batch handler of the service's consumer (it counts what it appended)."""
+async def integrate_records(
+    records: list[ConsumerRecord], uow: AbstractAuditUnitOfWork
+) -> tuple[Sequence[AuditEntry], Refused]:
+    """Integrates the decodable records in one transaction; returns the new entries and the refused ones."""
+    return await integrate_decoded(records, [decode_record(record) for record in records], uow)
 
-    async def handle_batch(records: list[ConsumerRecord]) -> Refused:
-        # Because decoding a polled batch allocates as much as appending it (adapters/collector.py).
+
+def batch_handler(service: AuditLog) -> StagedBatchHandler:
+    """Returns the batch handler of the service's consumer (it counts what it appended), in two stages:
+    the consumer loop decodes the next polled batch while this one's transaction waits on the database
+    (its COPY's last slice, its nodes, its commit), and appends it only after this one is committed."""
+
+    async def apply(records: list[ConsumerRecord], decoded: list[object]) -> Refused:
+        # Because a group commit allocates a few hundred thousand objects (adapters/collector.py).
         with paused_gc():
-            entries, refused = await integrate_records(records, service.uow())
+            entries, refused = await integrate_decoded(
+                records, cast("list[commands.ConsumedEvent | PoisonMessageError]", decoded), service.uow()
+            )
         service.count_appended(entries)
         return refused
 
-    return handle_batch
+    return StagedBatchHandler(decode_record, apply)
 
 
 def consumers(service: AuditLog) -> list[ConsumerSpec]:
