@@ -205,6 +205,11 @@ async def copy_rate(admin: str, source_url: str, batch: int) -> float:
     return rows / seconds
 
 
+#: Whether the consumer's handler is called batch by batch (`--plain-handler`) even where the service's
+#: works one batch ahead (a StagedBatchHandler: the next batch decoded while this one commits).
+PLAIN_HANDLER: list[bool] = [False]
+
+
 async def through_kafka(url: str, kafka: str, events: list[Any]) -> dict[str, Any]:
     """Produces the events to a fresh topic, then times the service's consumer draining it into the log."""
     from aiokafka import AIOKafkaProducer
@@ -227,11 +232,18 @@ async def through_kafka(url: str, kafka: str, events: list[Any]) -> dict[str, An
     produced_in = time.perf_counter() - started
     service = service_for(url, kafka)
     await service.runtime.publisher.start()
+    staged = batch_handler(service)
+
+    async def plain(records: list[Any]) -> Any:
+        return await staged(records)
+
+    handler: Any = plain if PLAIN_HANDLER[0] else staged
+
     loop = ConsumerLoop(
         bootstrap_servers=kafka,
         topics=[topic],
         group_id=service.settings.consumer_group,
-        handle_batch=batch_handler(service),
+        handle_batch=handler,
         publisher=service.runtime.publisher,
         # Because the service polls up to a group commit's worth of records (audit_log.entrypoints.consumer).
         max_records=service.settings.consumer_batch_records,
@@ -259,7 +271,13 @@ async def through_kafka(url: str, kafka: str, events: list[Any]) -> dict[str, An
     }
 
 
+def loadavg() -> list[float]:
+    """Returns the machine's 1, 5 and 15-minute load averages (other work shares its cores)."""
+    return [float(value) for value in Path("/proc/loadavg").read_text().split()[:3]]
+
+
 async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
+    load_at_start = loadavg()
     admin = os.environ.get("VIGIE_TEST_DATABASE_URL") or local_postgres.start(run / "pg")
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or local_kafka.start(run / "kafka")
     try:
@@ -316,6 +334,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
                 }
             )
         durability = await _durability(admin)
+        load_at_end = loadavg()
     finally:
         if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
             local_kafka.stop(run / "kafka")
@@ -346,6 +365,9 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
         "store_ratio": round(mean("store_ratio"), 3),
         "targets": {"appends_per_s": ">= 20000", "ratio": ">= 0.75"},
         "durability": durability,
+        "loadavg": {"start": load_at_start, "end": load_at_end},
+        "flags": f"--events {args.events} --batch {args.batch} --subjects {args.subjects} "
+        f"--rounds {args.rounds}" + (" --plain-handler" if args.plain_handler else ""),
         "machine": machine(),
     }
 
@@ -356,8 +378,10 @@ def main() -> int:
     parser.add_argument("--subjects", type=int, default=5_000)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--plain-handler", action="store_true", help="the consumer's batches one at a time")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "b3_audit_append.json"))
     args = parser.parse_args()
+    PLAIN_HANDLER[0] = args.plain_handler
     report = asyncio.run(_bench(args, Path(tempfile.mkdtemp(prefix="vigie-b3-"))))
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
