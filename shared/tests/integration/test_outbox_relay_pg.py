@@ -9,6 +9,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer
+from aiokafka.partitioner import DefaultPartitioner
 from shared.db import make_engine
 from shared.events import EventEnvelope
 from shared.kafka import KafkaPublisher, ensure_topics
@@ -76,12 +77,18 @@ async def test_every_row_reaches_kafka_once_in_order_per_key_and_is_marked(
     )
     await consumer.start()
     seen: list[tuple[str, str]] = []
+    partitions = sorted(consumer.partitions_for_topic(topic) or [])
+    assert partitions == [0, 1, 2]
     try:
         while len(seen) < 130:
             batch = await consumer.getmany(timeout_ms=5000)
             assert batch, "records missing from the topic"
             for records in batch.values():
                 seen += [(r.key.decode(), dict(r.headers)["ce_id"].decode()) for r in records]
+                # The partition `send` (aiokafka's default partitioner over the key) would have chosen.
+                assert all(
+                    r.partition == DefaultPartitioner()(r.key, partitions, partitions) for r in records
+                )
     finally:
         await consumer.stop()
     assert sorted(event for _, event in seen) == sorted(ids), "each event once"

@@ -23,6 +23,8 @@ class FakeBroker:
         self.mode = "ok"  # ok, out_of_order, silent
         self.producers: list[FakeProducer] = []
         self.delivered: list[bytes] = []
+        self.batches: list[tuple[int, int]] = []
+        self.refused_partitions: set[int] = set()
 
 
 class FakeClient:
@@ -31,6 +33,9 @@ class FakeClient:
 
     async def force_metadata_update(self) -> bool:
         return self.broker.up
+
+    async def _wait_on_metadata(self, topic: str) -> None:
+        return None
 
     class cluster:  # noqa: N801 - mimics aiokafka's attribute.
         @staticmethod
@@ -79,6 +84,41 @@ class FakeProducer:
         else:
             self._message_accumulator.pending.append(fut)
         return fut
+
+    # aiokafka's batch API, as `KafkaPublisher.send_many` uses it.
+    def _partition(self, topic: str, partition: Any, key: Any, value: Any, key_bytes: bytes, _v: Any) -> int:
+        return int(key_bytes.decode()[-1]) % 3 if key_bytes.decode()[-1].isdigit() else 0
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch()
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future[object]:
+        if partition in self.broker.refused_partitions:
+            raise KafkaConnectionError("refused")
+        fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        if self.broker.mode == "ok" and self.broker.up:
+            self.broker.delivered += batch.values
+            self.broker.batches.append((partition, len(batch.values)))
+            fut.set_result(None)
+        elif self.broker.mode == "out_of_order":
+            fut.set_exception(OutOfOrderSequenceNumber())
+        else:
+            self._message_accumulator.pending.append(fut)
+        return fut
+
+
+class FakeBatch:
+    def __init__(self) -> None:
+        self.values: list[bytes] = []
+
+    def append(self, *, timestamp: None, key: bytes, value: bytes, headers: Any) -> object | None:
+        if len(self.values) == 4:
+            return None
+        self.values.append(value)
+        return object()
+
+    def close(self) -> None:
+        pass
 
 
 def _publisher(broker: FakeBroker, **kwargs: Any) -> KafkaPublisher:
@@ -217,3 +257,32 @@ async def test_the_relay_marks_only_acknowledged_rows_and_drains_after_the_sessi
     assert len(relay_lines) == 2  # failing, then publishing again
     await publisher.stop()
     await engine.dispose()
+
+
+async def test_send_many_batches_per_partition_in_order_and_returns_one_acknowledgement_per_record() -> None:
+    broker = FakeBroker()
+    publisher = _publisher(broker)
+    await publisher.start()
+    records = [("t", f"k{n % 2}", f"v{n}".encode(), []) for n in range(10)]
+    taken, failure = await publisher.send_many(records)
+    assert failure is None and len(taken) == 10
+    await asyncio.gather(*taken)
+    # Partition 0 (k0) then 1 (k1), each in batches of at most 4, each in the records' order.
+    assert broker.batches == [(0, 4), (0, 1), (1, 4), (1, 1)]
+    assert broker.delivered == [f"v{n}".encode() for n in (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)]
+    assert publisher.health.acknowledged == 10
+    await publisher.stop()
+
+
+async def test_send_many_stops_at_a_refused_batch_and_returns_what_was_taken_before_it() -> None:
+    broker = FakeBroker()
+    publisher = _publisher(broker)
+    await publisher.start()
+    broker.refused_partitions = {1}
+    records = [("t", "k0", b"a", []), ("t", "k0", b"b", []), ("t", "k1", b"c", []), ("t", "k0", b"d", [])]
+    taken, failure = await publisher.send_many(records)
+    assert isinstance(failure, KafkaConnectionError)
+    # k0's batch (a, b, d) was handed over, k1's refused: only the records before c count as taken.
+    assert len(taken) == 2
+    await asyncio.gather(*taken)
+    await publisher.stop()
