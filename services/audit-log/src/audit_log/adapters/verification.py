@@ -250,6 +250,9 @@ _NODES_SQL = (
 
 async def _pg_chunk(driver: Any, low: int, high: int, top: int) -> tuple[ChunkOutcome, dict[int, bytes]]:
     """Reads and checks the entries [low, high) and their stored nodes on an asyncpg connection."""
+    # Because fetch is the fastest read that yields the values (bench B5, 200,000 entries): a binary
+    # COPY of the same rows arrives with ~1.2 us of client CPU per row against ~3 us for fetch, but
+    # decoding its rows in Python costs ~6 us (120,000 rows/s against 200,000); a cursor is no faster.
     rows = await driver.fetch(_ENTRIES_SQL, low, high)
     end = rows[-1][0] + 1 if rows else low
     ranges = _ranges(low, end, top)
