@@ -9,9 +9,10 @@ from typing import cast
 import pytest
 from aiokafka import ConsumerRecord
 from audit_log.bootstrap import AuditLog
-from audit_log.entrypoints.consumer import batch_handler, integrate_records
+from audit_log.entrypoints.consumer import batch_handler, decode_record, integrate_records
+from audit_log.service_layer.commands import ConsumedEvent
 from audit_log_fakes import FakeUnitOfWork
-from shared.kafka import PoisonMessageError, StagedBatchHandler
+from shared.kafka import PoisonMessageError, StagedBatchHandler, decode_or_poison
 
 from tests.producers import Upstream
 
@@ -98,3 +99,30 @@ async def test_the_service_handler_decodes_ahead_as_values_then_appends_in_one_t
     # Called as a plain batch handler it decodes, then appends: the same records add nothing twice.
     assert [r for r, _ in await handler(records)] == [records[1]]
     assert uow.commits == 2 and len(counted[1]) == 0
+
+
+async def test_a_record_decodes_to_the_envelope_or_the_error_decode_or_poison_gives(
+    published: list[tuple[str, bytes]],
+) -> None:
+    good = [value for _, value in published]
+    bad: list[bytes | None] = [
+        None,
+        b"",
+        b"\xff",
+        b"{not json",
+        b"[]",
+        b'{"specversion": "1.0"}',
+        good[0].replace(b'"actor":', b'"actor":1,"was":', 1),  # a field the envelope forbids
+        good[0].replace(b'"time":"', b'"time":"yesterday', 1),
+        good[0][:-1] + b',"data":[]}',
+    ]
+    for value in good:
+        event = decode_record(_record("contacts.events", value, 0))
+        assert isinstance(event, ConsumedEvent)
+        assert event.envelope == decode_or_poison(value) and event.raw is value
+    for value in bad:
+        refused = decode_record(_record("contacts.events", value, 0))
+        assert isinstance(refused, PoisonMessageError), value
+        with pytest.raises(PoisonMessageError) as expected:
+            decode_or_poison(value)
+        assert str(refused) == str(expected.value)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import cast
 
 from aiokafka import ConsumerRecord
+from shared.events import EventEnvelope
 from shared.kafka import PoisonMessageError, StagedBatchHandler, decode_or_poison
 from shared.runtime import ConsumerSpec
 
@@ -23,11 +24,23 @@ from audit_log.service_layer.unit_of_work import AbstractAuditUnitOfWork
 Refused = list[tuple[ConsumerRecord, BaseException]]
 
 
+#: The envelope's own JSON validator, what `EventEnvelope.decode` runs, called here without the three
+#: calls around it (~1 us of a record's ~5 measured).
+_validate_envelope = EventEnvelope.__pydantic_validator__.validate_json
+
+
 def decode_record(record: ConsumerRecord) -> commands.ConsumedEvent | PoisonMessageError:
     """Returns a consumed record's event, or the PoisonMessageError that dead-letters it (as a value:
-    records are decoded ahead, while the previous batch's transaction runs)."""
+    records are decoded ahead, while the previous batch's transaction runs); the envelope and the
+    error are `shared.kafka.decode_or_poison`'s."""
+    value = record.value
+    if value:
+        try:
+            return commands.ConsumedEvent(_validate_envelope(value), value)
+        except Exception:  # noqa: BLE001, S110 - decoded again below, for decode_or_poison's own error.
+            pass
     try:
-        return commands.ConsumedEvent(decode_or_poison(record.value), record.value or b"")
+        return commands.ConsumedEvent(decode_or_poison(value), value or b"")
     except PoisonMessageError as exc:
         return exc
 
