@@ -1,11 +1,13 @@
 """Full verification of NDJSON exports: a file checked in blocks by worker processes says exactly
-what a line-by-line check says, with and without orjson."""
+what a line-by-line check says, with and without orjson and pybase64."""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
+import random
 import subprocess
 import sys
 import textwrap
@@ -217,7 +219,8 @@ def test_a_fast_check_passes_only_what_the_full_comparison_passes(name: str, che
         assert fast
 
 
-#: Run in a child process whose `orjson` cannot be imported (nor by its workers: they inherit the path).
+#: Run in a child process whose `orjson` and `pybase64` cannot be imported (nor by its workers: they
+#: inherit the path).
 STDLIB_RUN = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
@@ -226,7 +229,7 @@ from vigie_verify import export
 from vigie_verify.checkpoint import Checkpoint
 from vigie_verify.entries import FAST_JSON
 from vigie_verify.errors import LogError
-assert not FAST_JSON
+assert not FAST_JSON and not export.FAST_BASE64
 checkpoint = Checkpoint(origin="o", size=int(sys.argv[3]), root_hash=bytes.fromhex(sys.argv[4]))
 export._BLOCK_BYTES = 1500
 try:
@@ -237,12 +240,13 @@ except LogError as exc:
 
 
 @pytest.mark.parametrize(
-    "name", ["good", "gap in a later block", "served actor", "served time that does not parse"]
+    "name", ["good", "gap in a later block", "served actor", "served time that does not parse", "not base64"]
 )
 def test_without_orjson_the_standard_library_path_says_the_same(tmp_path: Path, name: str) -> None:
     shim = tmp_path / "shim"
     shim.mkdir()
-    (shim / "orjson.py").write_text('raise ImportError("orjson is blocked for this test")\n')
+    for blocked in ("orjson", "pybase64"):
+        (shim / f"{blocked}.py").write_text(f'raise ImportError("{blocked} is blocked for this test")\n')
     edit, expected = EDITS[name]
     path, checkpoint = write_edited(tmp_path, edit)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")])}
@@ -268,6 +272,28 @@ def test_without_orjson_the_standard_library_path_says_the_same(tmp_path: Path, 
     assert expected in here
 
 
-def test_this_run_has_orjson_so_both_paths_are_covered() -> None:
+def test_this_run_has_orjson_and_pybase64_so_both_paths_are_covered() -> None:
     # Because the test above covers the standard library's path only if this process has the other.
     assert FAST_JSON
+    assert export.FAST_BASE64
+
+
+def _binascii_strict(text: str) -> bytes | None:
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except ValueError:
+        return None
+
+
+def test_the_fast_base64_decoder_accepts_and_decodes_exactly_what_the_strict_standard_one_does() -> None:
+    rng = random.Random(15)
+    alphabet = "ABCDQRSZaz09+/=-_ \n\r\t"
+    texts = ["", "QQ==", "QQ=", "QQ===", "=QQ=", "QQ==QQ==", "QUJD=", "QUJD\n", "QU JD", "QUI=", "QUK="]
+    texts += [base64.b64encode(rng.randbytes(rng.randint(0, 90))).decode() for _ in range(2000)]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14))) for _ in range(20000)]
+    for text in texts:
+        try:
+            fast: bytes | None = export.strict_b64decode(text)
+        except ValueError:
+            fast = None
+        assert fast == _binascii_strict(text), repr(text)
