@@ -128,6 +128,26 @@ def _tree_cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def _relay_passes(port: int | None) -> dict[str, float]:
+    """Returns the relay process's pass counters (its /metrics), or nothing when it runs in-process."""
+    if port is None:
+        return {}
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    wanted = {
+        'outbox_relay_passes_total{outcome="with_rows"}': "passes_with_rows",
+        'outbox_relay_passes_total{outcome="empty"}': "passes_empty",
+        "outbox_published_total": "published",
+    }
+    found = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name in wanted:
+            found[wanted[name]] = float(value)
+    return found
+
+
 def _cpu(seconds: float, result: RunResult) -> dict[str, float]:
     return {
         "server_cpu_percent": round(100 * seconds / result.seconds, 1),
@@ -169,9 +189,10 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
         "CONTACTS_RUN_CONSUMERS": "false" if args.relay == "separate" else "true",
     }
     contacts_port, bare_port, relay_port = free_port(), free_port(), free_port()
-    profile = run / "contacts.prof" if args.profile else None
+    profile = run / "contacts.prof" if args.profile == "api" else None
+    relay_profile = run / "relay.prof" if args.profile == "relay" else None
     # Because a profiled server runs in-process, it is one worker; both sides keep the same count.
-    workers = 1 if args.profile else args.workers
+    workers = 1 if profile is not None else args.workers
     if args.relay == "in-process" and workers > 1:
         raise SystemExit("--relay in-process runs one relay per worker: use --workers 1")
     per_side = ["--workers", str(workers)] if workers > 1 else []
@@ -186,7 +207,15 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
         _start(["bench.bare_insert_app:app", "--port", str(bare_port), *per_side], env, run, "bare"),
     ]
     if args.relay == "separate" and not args.no_relay:
-        pids.append(_start(["contacts.relay:app", "--factory", "--port", str(relay_port)], env, run, "relay"))
+        pids.append(
+            _start(
+                ["contacts.relay:app", "--factory", "--port", str(relay_port)],
+                env,
+                run,
+                "relay",
+                profile=relay_profile,
+            )
+        )
     try:
         wait_for_port(contacts_port, timeout=60, log=run / "contacts.log")
         wait_for_port(bare_port, timeout=60, log=run / "bare.log")
@@ -231,7 +260,9 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
             "bare": [int(pids[1].read_text())],
         }
         relay_pids = [int(p.read_text()) for p in pids[2:]]
+        passes_port = relay_port if relay_pids else None
         for _ in range(args.rounds):
+            passes_before = _relay_passes(passes_port)
             before = _tree_cpu_seconds(cpu_pids["ours"])
             relay_before = _tree_cpu_seconds(relay_pids)
             ours = await closed_loop(
@@ -239,6 +270,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
             )
             ours_cpu = _tree_cpu_seconds(cpu_pids["ours"]) - before
             relay_cpu = _tree_cpu_seconds(relay_pids) - relay_before
+            passes = {k: v - passes_before.get(k, 0.0) for k, v in _relay_passes(passes_port).items()}
             before = _tree_cpu_seconds(cpu_pids["bare"])
             bare = await closed_loop(
                 bare_port, bare_request, connections=args.connections, seconds=args.seconds
@@ -251,6 +283,9 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
                         **_cpu(ours_cpu, ours),
                         # Of which the relay process (publishing each event to Kafka), when separate.
                         "relay_cpu_ms_per_request": round(1000 * relay_cpu / max(ours.requests, 1), 2),
+                        # The relay's passes meanwhile (since issue 15's third round): rows per pass
+                        # and the passes that found nothing (woken for rows a pass had taken already).
+                        "relay_passes": passes,
                     },
                     "bare": {**_summary(bare), **_cpu(bare_cpu, bare)},
                 }
@@ -260,12 +295,13 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
     finally:
         for pid in pids:
             stop_pid(pid)
-        if profile is not None and profile.exists():
-            import pstats
+        for profiled in (profile, relay_profile):
+            if profiled is not None and profiled.exists():
+                import pstats
 
-            stats = pstats.Stats(str(profile))
-            stats.sort_stats("tottime").print_stats(35)
-            stats.sort_stats("cumulative").print_stats(45)
+                stats = pstats.Stats(str(profiled))
+                stats.sort_stats("tottime").print_stats(35)
+                stats.sort_stats("cumulative").print_stats(45)
         if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
             local_kafka.stop(run / "kafka")
         if "VIGIE_TEST_DATABASE_URL" not in os.environ:
@@ -338,8 +374,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--profile",
-        action="store_true",
-        help="run contacts under cProfile and print the hottest functions (figures not comparable)",
+        nargs="?",
+        const="api",
+        choices=["api", "relay"],
+        help="run contacts' API (one worker; the default) or its relay process under cProfile and print "
+        "the hottest functions (figures not comparable)",
     )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "b6_http_write.json"))
     args = parser.parse_args()

@@ -294,6 +294,9 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         self.published_total = 0
+        #: Passes made, and those that found no pending row (diagnosis: rows per pass, stale wakes).
+        self.passes_total = 0
+        self.empty_passes_total = 0
         #: Monotonic time of the last pass that published rows or found none pending.
         self.last_progress = time.monotonic()
         self._failures = FailureRun(log, "outbox relay publishing")
@@ -358,6 +361,8 @@ class OutboxRelay:
 
     def _passed(self, done: int, taken: int, failure: BaseException | None) -> int:
         """Notes the outcome of a pass (progress, logs) and returns how many rows were published."""
+        self.passes_total += 1
+        self.empty_passes_total += not taken
         self.published_total += done
         if done or failure is None:
             self.last_progress = time.monotonic()

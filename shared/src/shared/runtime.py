@@ -190,6 +190,14 @@ class Runtime:
                 "outbox_published_total", "Outbox rows published by this process", registry=self.registry
             )
             published.set_function(lambda: relay.published_total)
+            passes = Gauge(
+                "outbox_relay_passes_total",
+                "Relay passes made by this process, and those that found no pending row",
+                ["outcome"],
+                registry=self.registry,
+            )
+            passes.labels("with_rows").set_function(lambda: relay.passes_total - relay.empty_passes_total)
+            passes.labels("empty").set_function(lambda: relay.empty_passes_total)
             backlog = Gauge("outbox_backlog", "Outbox rows not yet published", registry=self.registry)
             oldest = Gauge(
                 "outbox_oldest_age_seconds",

@@ -65,6 +65,7 @@ async def test_every_row_reaches_kafka_once_in_order_per_key_and_is_marked(
     finally:
         await publisher.stop()
     assert published == [50, 50, 30, 0]
+    assert (relay.passes_total, relay.empty_passes_total, relay.published_total) == (4, 1, 130)
     assert await _pending_ids(engine, table) == []
     async with engine.connect() as conn:
         marked = (
