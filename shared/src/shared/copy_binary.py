@@ -98,6 +98,20 @@ class RowEncoder:
         self._encoders = [_encoder(table.c[name]) for name in self.columns]
         self._count = struct.pack(">h", len(self.columns))
 
+    @property
+    def count(self) -> bytes:
+        """Returns the field count every row of this encoder opens with."""
+        return self._count
+
+    def field(self, column: str, value: Any) -> bytes:
+        """Returns one column's field as `row` writes it (its length and bytes, or -1 for NULL): a writer
+        that builds rows itself encodes the values many rows share once, and joins `count` and the
+        fields in column order."""
+        if value is None:
+            return _NULL
+        data = self._encoders[self.columns.index(column)](value)
+        return _INT4.pack(len(data)) + data
+
     def row(self, values: Sequence[Any]) -> bytes:
         """Returns one row: its field count, then each field's length and bytes (-1 for NULL)."""
         parts = [self._count]

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 from contacts.adapters import copy_binary, orm
+from contacts.adapters.protection import SealedPersonalData
 from contacts.adapters.repository import CONTACT_COLUMNS
 from contacts.entrypoints import import_pool
 from contacts.service_layer import commands
@@ -96,6 +97,23 @@ async def test_binary_rows_store_what_asyncpgs_copy_stores(postgres_admin_url: s
             ]
             assert len(both[0]) == len(values)
             assert [r["r"] for r in both[0]] == [r["r"] for r in both[1]]
+        # The rows a batch is prepared into (ids, keys and times its own) go into the service's tables,
+        # and read back as the values path's rows (compared field by field in test_import_copy).
+        batch = _prepared(binary=True)
+        for table, pick in (("contacts", lambda p: p.contact_row), ("outbox", lambda p: p.outbox_row)):
+            columns = CONTACT_COLUMNS if table == "contacts" else OUTBOX_COLUMNS
+            await conn.copy_to_table(
+                table, source=copy_binary.stream([pick(p) for p in batch]), columns=columns, format="binary"
+            )
+        stored = await conn.fetch("SELECT id, source, wrapped_key, personal_data FROM contacts ORDER BY id")
+        assert sorted(p.contact_id for p in batch) == [r["id"] for r in stored]
+        vault = make_vault()
+        for record in stored:
+            sealed = SealedPersonalData(record["wrapped_key"], record["personal_data"])
+            assert vault.open(record["id"], sealed).personal.email is not None
+        assert await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE key = ANY($1)", [p.contact_id for p in batch]
+        ) == len(batch)
     finally:
         await conn.close()
 

@@ -221,7 +221,9 @@ def to_command(fields: dict[str, Any], *, actor: str) -> commands.CreateContact:
     return create_command(body, actor=actor)
 
 
-def row_command(fields: dict[str, Any], *, actor: str) -> tuple[commands.CreateContact, str | None]:
+def row_command(
+    fields: dict[str, Any], *, actor: str, now: datetime | None = None
+) -> tuple[commands.CreateContact, str | None]:
     """Validates one import row as a `POST /v1/contacts` body: its command and its normalised e-mail
     (None without one); raises pydantic's ValidationError.
 
@@ -324,7 +326,9 @@ def _address(value: Any) -> dict[str, str] | None:
     return address
 
 
-def quick_command(fields: dict[str, Any], *, actor: str) -> tuple[commands.CreateContact, str | None] | None:
+def quick_command(
+    fields: dict[str, Any], *, actor: str, now: datetime | None = None
+) -> tuple[commands.CreateContact, str | None] | None:
     """Validates a common import row without the model: its command and normalised e-mail, or None when
     the row is invalid or uses a field or form this leaves to `schemas.ContactCreate` (which then
     decides, and names the problems).
@@ -336,7 +340,8 @@ def quick_command(fields: dict[str, Any], *, actor: str) -> tuple[commands.Creat
     try:
         if not fields.keys() <= _QUICK_FIELDS:
             raise _Unsure
-        now = datetime.now(UTC)
+        if now is None:
+            now = datetime.now(UTC)
         kind = _KINDS[fields["kind"]] if type(fields.get("kind")) is str else None
         relationship = _RELATIONSHIPS[fields.get("relationship", "prospect")]
         if kind is None:
