@@ -3,6 +3,7 @@ records are handed back for the dead-letter topic while the rest of the batch is
 
 from __future__ import annotations
 
+import gc
 from types import SimpleNamespace
 from typing import cast
 
@@ -12,7 +13,7 @@ from audit_log.bootstrap import AuditLog
 from audit_log.entrypoints.consumer import batch_handler, decode_record, integrate_records
 from audit_log.service_layer.commands import ConsumedEvent
 from audit_log_fakes import FakeUnitOfWork
-from shared.kafka import PoisonMessageError, StagedBatchHandler, decode_or_poison
+from shared.kafka import PoisonMessageError, decode_or_poison
 
 from tests.producers import Upstream
 
@@ -76,29 +77,25 @@ async def test_a_batch_of_nothing_but_poison_commits_nothing() -> None:
     assert entries == [] and len(refused) == 1 and uow.commits == 0
 
 
-async def test_the_service_handler_decodes_ahead_as_values_then_appends_in_one_transaction(
+async def test_the_service_handler_appends_a_batch_in_one_transaction_and_hands_back_the_poison(
     published: list[tuple[str, bytes]],
 ) -> None:
     uow, counted = FakeUnitOfWork(), []
     service = SimpleNamespace(uow=lambda: uow, count_appended=counted.append)
     handler = batch_handler(cast(AuditLog, service))
-    # Staged: the consumer loop decodes the next batch while this one's transaction runs.
-    assert isinstance(handler, StagedBatchHandler)
     records = [_record(topic, value, n) for n, (topic, value) in enumerate(published)]
     records.insert(1, _record("contacts.events", b'{"id": 1}', 9))
 
-    decoded = [handler.prepare(record) for record in records]
+    refused = await handler(records)
 
-    assert isinstance(decoded[1], PoisonMessageError)
-    assert [event.raw for event in decoded if not isinstance(event, BaseException)] == [
-        value for _, value in published
-    ]
-    refused = await handler.apply(records, decoded)
-    assert refused == [(records[1], decoded[1])]
+    assert [r for r, _ in refused] == [records[1]]
+    assert isinstance(refused[0][1], PoisonMessageError)
     assert uow.commits == 1 and [e.index for e in counted[0]] == [0, 1, 2]
-    # Called as a plain batch handler it decodes, then appends: the same records add nothing twice.
+    assert [e.sealed_event for e in counted[0]] == [value for _, value in published]
+    # Delivered again: nothing is appended twice.
     assert [r for r, _ in await handler(records)] == [records[1]]
     assert uow.commits == 2 and len(counted[1]) == 0
+    assert gc.isenabled()  # The collector's pause ends with the batch.
 
 
 async def test_a_record_decodes_to_the_envelope_or_the_error_decode_or_poison_gives(
