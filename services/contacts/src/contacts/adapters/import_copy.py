@@ -13,6 +13,7 @@ stores them beside asyncpg's own COPY).
 from __future__ import annotations
 
 import os
+import struct
 from datetime import datetime
 from typing import Any
 
@@ -72,8 +73,11 @@ _EMPTY_JSON_LIST = _CONTACT.field("purchases", [])
 _NULL = _CONTACT.field("restriction", None)
 
 
+_LENGTH = struct.Struct(">i")
+
+
 def _bytes_field(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
+    return _LENGTH.pack(len(data)) + data
 
 
 def uuid4_strings(count: int) -> list[str]:

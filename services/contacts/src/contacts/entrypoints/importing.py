@@ -21,6 +21,7 @@ problems, and counts the rows in error it leaves out (`errors_omitted`).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from collections.abc import Iterable, Iterator
@@ -284,12 +285,19 @@ def _optional_text(fields: dict[str, Any], name: str, low: int, high: int) -> st
 
 
 def _past_time(value: Any, now: datetime) -> datetime:
-    if type(value) is not str or not _AWARE_TIME.match(value):
+    if type(value) is not str:
         raise _Unsure
-    parsed = datetime.fromisoformat(value)
-    if parsed > now:
+    parsed = _aware_time(value)
+    if parsed is None or parsed > now:
         raise _Unsure
     return parsed
+
+
+@functools.lru_cache(maxsize=256)
+def _aware_time(value: str) -> datetime | None:
+    # Cached because an import's rows mostly share a few times (its `obtained_at`): the match and the
+    # parse once per distinct text. Only the parse: whether it is past is decided on every call.
+    return datetime.fromisoformat(value) if _AWARE_TIME.match(value) else None
 
 
 def _flag(fields: dict[str, Any], name: str, default: bool | None) -> bool:
