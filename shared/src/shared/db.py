@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
@@ -152,6 +152,8 @@ class AsyncpgConnection(Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[Any]: ...
 
+    def is_closed(self) -> bool: ...
+
     async def copy_records_to_table(
         self, table_name: str, *, columns: Sequence[str], records: Iterable[Sequence[object]]
     ) -> str: ...
@@ -167,3 +169,21 @@ async def asyncpg_connection(conn: AsyncConnection) -> AsyncpgConnection:
     if driver is None:
         raise RuntimeError("the connection has no driver connection (it was invalidated or detached)")
     return cast(AsyncpgConnection, driver)
+
+
+@asynccontextmanager
+async def pooled_asyncpg(engine: AsyncEngine) -> AsyncIterator[AsyncpgConnection]:
+    """Checks a connection out of the engine's pool and yields asyncpg's own connection under it.
+
+    A statement run on asyncpg's connection directly bypasses SQLAlchemy's disconnect handling, so a
+    connection the server dropped would go back to the pool and fail every later checkout: one found
+    closed after an error is invalidated here, and the pool opens a new one instead.
+    """
+    async with engine.connect() as conn:
+        driver = await asyncpg_connection(conn)
+        try:
+            yield driver
+        except BaseException:
+            if driver.is_closed():
+                await conn.invalidate()
+            raise

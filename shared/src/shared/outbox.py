@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from opentelemetry.trace import Link, Span, SpanKind
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.db import as_utc, asyncpg_connection, is_postgres
+from shared.db import as_utc, asyncpg_connection, is_postgres, pooled_asyncpg
 from shared.events import EventEnvelope
 from shared.logging import FailureRun
 from shared.tracing import links_to, mark_failed, parent_context, started_span, tracer
@@ -181,10 +181,9 @@ class RelayWaker:
         while True:
             self._again = False
             try:
-                async with self._engine.connect() as conn:
-                    # One autocommitted statement on asyncpg's connection: one round trip, where
-                    # SQLAlchemy's execute and commit cost three (BEGIN, the statement, COMMIT).
-                    driver = await asyncpg_connection(conn)
+                # One autocommitted statement on asyncpg's connection: one round trip, where
+                # SQLAlchemy's execute and commit cost three (BEGIN, the statement, COMMIT).
+                async with pooled_asyncpg(self._engine) as driver:
                     await driver.execute("SELECT pg_notify($1, '')", self._channel)
             except Exception:  # noqa: BLE001 - the relay's slow poll is the fallback.
                 log.warning("could not notify the outbox relay", exc_info=True)
@@ -337,26 +336,24 @@ class OutboxRelay:
         return self._passed(len(done), len(rows), failure)
 
     async def _publish_pending_pg(self, statements: _PgStatements) -> int:
-        async with self._engine.connect() as conn:
-            driver = await asyncpg_connection(conn)
-            async with driver.transaction():
-                claimed = await driver.fetch(statements.claim, self._batch_size)
-                if not claimed:
-                    return self._passed(0, 0, None)
-                # RETURNING follows no order: publish in id order (per-key order).
-                rows = sorted(
-                    (_Record(r[0], r[1], r[2], r[3], orjson.loads(r[4])) for r in claimed),
-                    key=lambda row: row.id,
-                )
+        async with pooled_asyncpg(self._engine) as driver, driver.transaction():
+            claimed = await driver.fetch(statements.claim, self._batch_size)
+            if not claimed:
+                return self._passed(0, 0, None)
+            # RETURNING follows no order: publish in id order (per-key order).
+            rows = sorted(
+                (_Record(r[0], r[1], r[2], r[3], orjson.loads(r[4])) for r in claimed),
+                key=lambda row: row.id,
+            )
 
-                async def release(done: list[int]) -> None:
-                    if len(done) < len(rows):
-                        published = set(done)
-                        await driver.execute(
-                            statements.release, [row.id for row in rows if row.id not in published]
-                        )
+            async def release(done: list[int]) -> None:
+                if len(done) < len(rows):
+                    published = set(done)
+                    await driver.execute(
+                        statements.release, [row.id for row in rows if row.id not in published]
+                    )
 
-                done, failure = await self._publish(rows, release)
+            done, failure = await self._publish(rows, release)
         return self._passed(len(done), len(rows), failure)
 
     def _passed(self, done: int, taken: int, failure: BaseException | None) -> int:

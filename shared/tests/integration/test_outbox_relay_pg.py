@@ -148,3 +148,31 @@ async def test_a_pass_cancelled_while_awaiting_acknowledgements_leaves_every_cla
         await task
     assert await _pending_ids(engine, table) == before
     await engine.dispose()
+
+
+async def test_a_connection_the_server_dropped_is_not_handed_to_the_next_pass(
+    postgres_admin_url: str,
+) -> None:
+    import asyncpg
+
+    url = await create_postgres_database(postgres_admin_url, f"outbox_{uuid.uuid4().hex[:8]}")
+    engine = make_engine(url, pool_size=1)  # one pooled connection: every pass gets the same one
+    table = outbox_table(sa.MetaData())
+    async with engine.begin() as conn:
+        await conn.run_sync(table.metadata.create_all)
+    relay = OutboxRelay(engine=engine, table=table, publisher=InMemoryPublisher())
+    await _write(engine, table, "t", ["k1"])
+    assert await relay.publish_pending() == 1
+    async with engine.connect() as conn:
+        backend = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+    admin = await asyncpg.connect(postgres_admin_url)
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", backend)
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.2)
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whichever error asyncpg raises for a dead link
+        await relay.publish_pending()
+    await _write(engine, table, "t", ["k2"])
+    assert await relay.publish_pending() == 1, "the dead connection was dropped, a new one opened"
+    await engine.dispose()
