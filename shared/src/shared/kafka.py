@@ -326,10 +326,11 @@ class KafkaPublisher:
             # Each record's partition, then its (topic, partition) group, in the records' order.
             groups: dict[tuple[str, int], list[int]] = {}
             partitions: dict[tuple[str, str], int] = {}
+            for topic in {record[0] for record in records}:
+                await producer.client._wait_on_metadata(topic)
             for index, (topic, key, value, _headers) in enumerate(records):
                 partition = partitions.get((topic, key))
                 if partition is None:
-                    await producer.client._wait_on_metadata(topic)
                     key_bytes = key.encode()
                     partition = producer._partition(topic, None, key_bytes, value, key_bytes, value)
                     partitions[(topic, key)] = partition
