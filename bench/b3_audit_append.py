@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -383,7 +384,12 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "b3_audit_append.json"))
     args = parser.parse_args()
     PLAIN_HANDLER[0] = args.plain_handler
-    report = asyncio.run(_bench(args, Path(tempfile.mkdtemp(prefix="vigie-b3-"))))
+    run = Path(tempfile.mkdtemp(prefix="vigie-b3-"))
+    try:
+        report = asyncio.run(_bench(args, run))
+    finally:
+        # Because each run leaves its broker's log (~24 MB) behind otherwise.
+        shutil.rmtree(run, ignore_errors=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0
