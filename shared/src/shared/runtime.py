@@ -79,6 +79,7 @@ class Runtime:
                 table=self.outbox_table,
                 publisher=self.publisher,
                 poll_seconds=self.settings.outbox_poll_seconds,
+                coalesce_seconds=self.settings.outbox_coalesce_seconds,
             )
         self._waker = (
             RelayWaker(self.engine, self.outbox_table)

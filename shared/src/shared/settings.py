@@ -90,6 +90,9 @@ class ServiceSettings(BaseSettings):
     run_relay: bool = True
     run_consumers: bool = True
     outbox_poll_seconds: float = 1.0
+    #: After a wake while busy (a pass in the last 50 ms) the relay waits this long so that one pass
+    #: takes many commits: longer means fewer, larger passes (less CPU per event) and later events.
+    outbox_coalesce_seconds: float = Field(0.004, ge=0, le=0.1)
     #: /readyz fails when the oldest unpublished outbox row is older than this.
     outbox_max_age_seconds: float = 60.0
     #: /readyz fails when this process's relay has published nothing for this long while rows wait.
