@@ -380,17 +380,18 @@ class CompositeTokenVerifier:
             # Because the key set's periodic refetch (which may retire the key) must not wait for a miss.
             await hit.verifier.refresh()
         if hit.generation != hit.verifier.generation or time.monotonic() >= hit.until:
-            del self._cache[token]
+            self._cache.pop(token, None)
             return None
         now = self._clock()
         # The same bounds PyJWT applies, with the same leeway.
         if hit.expires <= now - hit.leeway:
-            del self._cache[token]
+            self._cache.pop(token, None)
             raise AuthenticationError("Signature has expired")
         if hit.not_before > now + hit.leeway or hit.issued > now + hit.leeway:
-            del self._cache[token]
+            self._cache.pop(token, None)
             raise AuthenticationError("The token is not yet valid")
-        self._cache.move_to_end(token)
+        if token in self._cache:  # Because another request may have dropped it during the refresh.
+            self._cache.move_to_end(token)
         return hit.principal
 
     async def _verified(self, token: str, verifier: TokenVerifier) -> Principal:

@@ -293,3 +293,27 @@ async def test_the_cache_is_bounded_and_each_entry_expires(monkeypatch: pytest.M
     time.sleep(0.25)
     await verifier.verify(tokens[0])
     assert len(decodes) == 5, "an entry older than cache_seconds is verified again"
+
+
+async def test_concurrent_hits_during_a_key_set_refetch_are_refused_cleanly() -> None:
+    import asyncio
+
+    first, second = LocalSigningKeys.parse(f"a:{_seed()}"), LocalSigningKeys.parse(f"b:{_seed()}")
+    published = {"jwks": first.jwks()}
+
+    async def slow_fetcher(url: str) -> dict:
+        await asyncio.sleep(0.05)  # both requests wait on the same refetch
+        return published["jwks"]
+
+    jwks = JwksTokenVerifier(
+        url="https://issuer.example/jwks", issuer=ISS, audience=AUD, ttl_seconds=0.2, fetcher=slow_fetcher
+    )
+    verifier = CompositeTokenVerifier(symmetric=None, asymmetric=[jwks])
+    token = issue_local_token(
+        secret="", issuer=ISS, audience=AUD, roles=["reviewer"], subject="r", signing_keys=first
+    )
+    await verifier.verify(token)
+    published["jwks"] = second.jwks()
+    time.sleep(0.25)
+    results = await asyncio.gather(verifier.verify(token), verifier.verify(token), return_exceptions=True)
+    assert all(isinstance(r, AuthenticationError) for r in results), results
