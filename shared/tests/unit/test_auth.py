@@ -312,7 +312,8 @@ async def test_concurrent_hits_during_a_key_set_refetch_are_refused_cleanly() ->
     token = issue_local_token(
         secret="", issuer=ISS, audience=AUD, roles=["reviewer"], subject="r", signing_keys=first
     )
-    await verifier.verify(token)
+    await verifier.verify(token)  # the first fetch changes the key set: verified, not yet cached
+    await verifier.verify(token)  # cached
     published["jwks"] = second.jwks()
     time.sleep(0.25)
     results = await asyncio.gather(verifier.verify(token), verifier.verify(token), return_exceptions=True)
