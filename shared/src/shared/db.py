@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, event, exc, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
@@ -122,7 +122,7 @@ def make_engine(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> AsyncEngine:
     # so under a burst past `pool_size` every request opened (TCP, TLS probe, authentication, backend
     # start-up) and closed a connection of its own. A fixed pool keeps its connections (opened as
     # needed) and makes requests beyond it wait their turn, up to `pool_timeout` seconds.
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
@@ -130,6 +130,21 @@ def make_engine(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> AsyncEngine:
         pool_recycle=1800,
         connect_args=_connect_args(url),
     )
+    event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(
+    dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry, _proxy: Any
+) -> None:
+    """Makes the pool drop a connection the server closed (DisconnectionError) and hand out another."""
+    # Because statements run on asyncpg's own connection (`asyncpg_connection`) bypass SQLAlchemy's
+    # disconnect handling: a connection the server dropped (a restart, a terminated backend) would be
+    # checked in as good and fail every later checkout. asyncpg marks it closed as soon as it reads the
+    # end of the stream or fails on it, so this costs no round trip.
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise exc.DisconnectionError("the server closed this pooled connection")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -173,17 +188,7 @@ async def asyncpg_connection(conn: AsyncConnection) -> AsyncpgConnection:
 
 @asynccontextmanager
 async def pooled_asyncpg(engine: AsyncEngine) -> AsyncIterator[AsyncpgConnection]:
-    """Checks a connection out of the engine's pool and yields asyncpg's own connection under it.
-
-    A statement run on asyncpg's connection directly bypasses SQLAlchemy's disconnect handling, so a
-    connection the server dropped would go back to the pool and fail every later checkout: one found
-    closed after an error is invalidated here, and the pool opens a new one instead.
-    """
+    """Checks a connection out of the engine's pool and yields asyncpg's own connection under it (one
+    the server dropped is replaced at checkout: `make_engine`'s checkout hook)."""
     async with engine.connect() as conn:
-        driver = await asyncpg_connection(conn)
-        try:
-            yield driver
-        except BaseException:
-            if driver.is_closed():
-                await conn.invalidate()
-            raise
+        yield await asyncpg_connection(conn)

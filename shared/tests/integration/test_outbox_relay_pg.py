@@ -171,8 +171,6 @@ async def test_a_connection_the_server_dropped_is_not_handed_to_the_next_pass(
     finally:
         await admin.close()
     await asyncio.sleep(0.2)
-    with pytest.raises(Exception):  # noqa: B017, PT011 - whichever error asyncpg raises for a dead link
-        await relay.publish_pending()
     await _write(engine, table, "t", ["k2"])
     assert await relay.publish_pending() == 1, "the dead connection was dropped, a new one opened"
     await engine.dispose()
