@@ -99,9 +99,9 @@ def service_for(url: str, kafka: str) -> Any:
 _POSTMASTER: list[int] = []
 
 
-def cpu_seconds() -> tuple[float, float]:
-    """Returns the CPU seconds used so far by this process and by the PostgreSQL server (its
-    postmaster, its live processes and the ones that exited; 0.0 when the server is not local)."""
+def postgres_cpu_seconds() -> float:
+    """Returns the CPU seconds the PostgreSQL server has used so far (its postmaster, its live
+    processes and the ones that exited; 0.0 when the server is not local)."""
     server = 0.0
     if _POSTMASTER:
         ticks, postmaster = os.sysconf("SC_CLK_TCK"), _POSTMASTER[0]
@@ -115,10 +115,16 @@ def cpu_seconds() -> tuple[float, float]:
             if int(pid) == postmaster or int(fields[1]) == postmaster:
                 # utime, stime, and the children's it waited for (a closed connection's backend).
                 server += sum(int(value) for value in fields[11:15]) / ticks
-    return time.process_time(), server
+    return server
 
 
-async def _find_postmaster(url: str) -> None:
+def cpu_seconds() -> tuple[float, float]:
+    """Returns the CPU seconds used so far by this process and by the PostgreSQL server."""
+    return time.process_time(), postgres_cpu_seconds()
+
+
+async def find_postmaster(url: str) -> None:
+    """Finds the local PostgreSQL server's postmaster, whose CPU `postgres_cpu_seconds` counts."""
     import asyncpg
 
     conn = await asyncpg.connect(url)
@@ -284,7 +290,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or local_kafka.start(run / "kafka")
     try:
         events = make_events(args.events, args.subjects)
-        await _find_postmaster(admin)
+        await find_postmaster(admin)
         warm = await migrated(admin, "b3_warm")
         await store_only(warm, kafka, make_events(2000, 200), args.batch)
         rounds: list[dict[str, Any]] = []

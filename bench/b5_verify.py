@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine
-from bench.b3_audit_append import make_events, migrated, service_for
+from bench.b3_audit_append import find_postmaster, make_events, migrated, postgres_cpu_seconds, service_for
 from infra import local_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,25 +80,6 @@ def _proc_cpu(pids: list[int]) -> float:
     return total
 
 
-#: The local PostgreSQL server's postmaster (set by `_bench`; empty when the server is elsewhere).
-_POSTMASTER: list[int] = []
-
-
-def _postgres_cpu() -> float:
-    """Returns the CPU seconds the local PostgreSQL server has used (postmaster and backends)."""
-    if not _POSTMASTER:
-        return 0.0
-    pids = [_POSTMASTER[0]]
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                if int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) == _POSTMASTER[0]:
-                    pids.append(int(pid))
-            except (OSError, IndexError, ValueError):
-                continue
-    return _proc_cpu(pids)
-
-
 class _Cpu:
     """CPU seconds used between `start` and `stop` by this process, its worker processes and
     waited-for children, and the PostgreSQL server."""
@@ -109,7 +90,7 @@ class _Cpu:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.start = (
             time.process_time() + _proc_cpu(self.workers) + children.ru_utime + children.ru_stime,
-            _postgres_cpu(),
+            postgres_cpu_seconds(),
         )
 
     def per_entry(self, entries: int) -> dict[str, float]:
@@ -119,22 +100,8 @@ class _Cpu:
         return {
             "seconds": time.perf_counter() - self.wall,
             "client_cpu_us": round((client - self.start[0]) / entries * 1e6, 2),
-            "postgres_cpu_us": round((_postgres_cpu() - self.start[1]) / entries * 1e6, 2),
+            "postgres_cpu_us": round((postgres_cpu_seconds() - self.start[1]) / entries * 1e6, 2),
         }
-
-
-async def _find_postmaster(url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        directory = await conn.fetchval("SHOW data_directory")
-    finally:
-        await conn.close()
-    try:
-        _POSTMASTER[:] = [int((Path(directory) / "postmaster.pid").read_text().split()[0])]
-    except (OSError, ValueError, IndexError):
-        _POSTMASTER.clear()  # Because a server elsewhere (or unreadable) is simply not measured.
 
 
 def _chunk_sql(columns: str, low: int, high: int) -> str:
@@ -272,7 +239,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
     load_start = Path("/proc/loadavg").read_text().split()[0]
     started = time.strftime("%H:%M", time.gmtime())
     try:
-        await _find_postmaster(admin)
+        await find_postmaster(admin)
         url = await build_log(admin, args.entries)
         await bare_read(url, args.chunk)  # Warms the buffer cache for all.
         await full_verification(url, args.chunk)  # Starts the verification workers, as a running service has.
