@@ -34,7 +34,13 @@ MIN_KEY_BYTES: Final = 32
 # RFC 5321 limits; anything longer cannot be delivered, so it is not a usable address.
 _MAX_EMAIL_LENGTH: Final = 254
 _MAX_LOCAL_PART_LENGTH: Final = 64
-_DOMAIN_LABEL = re.compile(r"^[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?$")
+# A domain: at least two dot-separated labels of letters and digits (any script), inner hyphens
+# allowed, at most 63 characters each.
+_LABEL = r"[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
+# `\s` in a str pattern matches exactly the characters `str.isspace` accepts (every code point checked
+# in the tests), in one pass in C instead of a method call per character.
+_WHITESPACE = re.compile(r"\s")
 _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
 # Because one key serves several identifier kinds, each message starts with its kind, so that an
@@ -71,7 +77,7 @@ def normalise_email(value: str, *, field: str = "email") -> str:
         raise InvalidIdentifierError(field, "is empty")
     if len(address) > _MAX_EMAIL_LENGTH:
         raise InvalidIdentifierError(field, f"is longer than {_MAX_EMAIL_LENGTH} characters")
-    if any(char.isspace() for char in address):
+    if _WHITESPACE.search(address):
         raise InvalidIdentifierError(field, "contains whitespace")
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
@@ -82,9 +88,8 @@ def normalise_email(value: str, *, field: str = "email") -> str:
         raise InvalidIdentifierError(field, f"has a local part longer than {_MAX_LOCAL_PART_LENGTH}")
     if local.startswith(".") or local.endswith(".") or ".." in local:
         raise InvalidIdentifierError(field, "has a misplaced dot in the local part")
-    labels = domain.split(".")
     # A domain without a dot (such as "localhost") is valid in RFC terms but never a marketing target.
-    if len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
+    if not _DOMAIN.fullmatch(domain):
         raise InvalidIdentifierError(field, "has an invalid domain")
     return address
 

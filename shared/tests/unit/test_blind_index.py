@@ -1,6 +1,10 @@
 import hashlib
 import hmac
+import random
+import re
+import sys
 import time
+import unicodedata
 
 import pytest
 from shared.blind_index import (
@@ -184,3 +188,112 @@ def test_indexing_one_hundred_thousand_emails_takes_well_under_a_few_seconds(ind
     assert len(indexes) == 100_000
     # A generous bound: on a laptop this takes a fraction of a second; the point is no per-value rekeying.
     assert elapsed < 5.0
+
+
+_PREVIOUS_LABEL = re.compile(r"^[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?$")
+
+
+def _previous_normalise_email(value: str, *, field: str = "email") -> str:
+    """The implementation before the precompiled whitespace and domain patterns (the reference)."""
+    if not isinstance(value, str):
+        raise InvalidIdentifierError(field, "must be a string")
+    address = unicodedata.normalize("NFC", value.strip()).lower()
+    if not address:
+        raise InvalidIdentifierError(field, "is empty")
+    if len(address) > 254:
+        raise InvalidIdentifierError(field, "is longer than 254 characters")
+    if any(char.isspace() for char in address):
+        raise InvalidIdentifierError(field, "contains whitespace")
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        raise InvalidIdentifierError(field, "is not of the form local@domain")
+    if "@" in local:
+        raise InvalidIdentifierError(field, "contains more than one @")
+    if len(local) > 64:
+        raise InvalidIdentifierError(field, "has a local part longer than 64")
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        raise InvalidIdentifierError(field, "has a misplaced dot in the local part")
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_PREVIOUS_LABEL.match(part) for part in labels):
+        raise InvalidIdentifierError(field, "has an invalid domain")
+    return address
+
+
+def _outcome(function: object, value: object) -> tuple[str, str]:
+    try:
+        return ("ok", function(value))  # type: ignore[operator]
+    except InvalidIdentifierError as error:
+        return ("error", f"{error.field}|{error.reason}")
+
+
+def test_every_code_point_str_isspace_accepts_counts_as_whitespace_in_an_address_and_no_other() -> None:
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        value = f"a{char}b@example.com"
+        assert _outcome(normalise_email, value) == _outcome(_previous_normalise_email, value), hex(code)
+
+
+def test_email_normalisation_gives_the_previous_implementations_results_and_errors() -> None:
+    rng = random.Random(15)
+    whitespace = " \t\n\r\x0b\x0c\x1c\x85\xa0\u1680\u2000\u2007\u200a\u2028\u2029\u202f\u205f\u3000"
+    pieces = [
+        *"abcXYZ019.-_+@",
+        "é",
+        "É",
+        "e\u0301",
+        "ß",
+        "İ",
+        "ǅ",
+        "ﬃ",
+        "日本",
+        "münchen",
+        "xn--mnchen-3ya",
+        "пример",
+        "例え",
+        "٣",
+        "\u200b",
+        "\ufeff",
+        "😀",
+        "..",
+        "@@",
+        "a" * 63,
+        "b" * 64,
+        "-",
+        *whitespace,
+    ]
+    values = ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 12))) for _ in range(20000)]
+    locals_ = ["alice", "Alice.Martin+tag", "a.b", ".a", "a.", "a..b", "x" * 64, "x" * 65, "Zé", "ü+1"]
+    domains = [
+        "example.com",
+        "Example.COM",
+        "münchen.de",
+        "xn--mnchen-3ya.de",
+        "пример.рф",
+        "例え.テスト",
+        "a.b",
+        "localhost",
+        "-a.com",
+        "a-.com",
+        "a_b.com",
+        "a..com",
+        ".com",
+        "com.",
+        "a" * 63 + ".com",
+        "a" * 64 + ".com",
+        "a-b-c.d-e",
+        "x.y.z.w",
+        "1.2.3.4",
+        "٣.com",
+    ]
+    for local in locals_:
+        for domain in domains:
+            for around in ("", " ", "\u3000", "\n"):
+                values.append(f"{around}{local}@{domain}{around}")
+    values += ["a@" + "b." * 130 + "com", "a@b.c" + "c" * 250, "", "   ", "@", "a@b@c.d"]
+    outcomes = {"ok": 0, "error": 0}
+    for value in values:
+        new = _outcome(normalise_email, value)
+        assert new == _outcome(_previous_normalise_email, value), repr(value)
+        outcomes[new[0]] += 1
+    assert outcomes["ok"] > 200 and outcomes["error"] > 2000
+    assert _outcome(normalise_email, None) == _outcome(_previous_normalise_email, None)
