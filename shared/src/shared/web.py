@@ -81,6 +81,23 @@ class HttpMetrics:
             registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+        # The labelled series by (method, route, status): `labels()` validates and looks them up on every
+        # call; routes are templates (or "unmatched"), so the keys are few.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Counts one request and records its latency."""
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            if len(self._series) > 10_000:
+                self._series.clear()  # Because unknown methods could otherwise grow it without end.
+            series = self._series[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
 
 #: The largest integer a query, path or body parameter takes: a database's signed 64-bit integer.
@@ -198,14 +215,15 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers") or ()).get(b"x-correlation-id")
+        headers = dict(scope.get("headers") or ())  # once: both headers below come from it
+        incoming = headers.get(b"x-correlation-id")
         cid = incoming.decode("latin-1")[:128] if incoming else uuid.uuid4().hex
         token = correlation_id.set(cid)
         # With spans on, the FastAPI instrumentation's server span (outside this middleware) already
         # continued the incoming trace: propagate its ids, so that logs, events and spans agree.
         trace_token = current_trace.set(
             (current_span_trace() if active_tracing() is not None else None)
-            or continue_or_start(dict(scope.get("headers") or ()).get(b"traceparent"))
+            or continue_or_start(headers.get(b"traceparent"))
         )
         status = 500
         started = time.perf_counter()
@@ -226,8 +244,7 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             elapsed = time.perf_counter() - started
-            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], template).observe(elapsed)
+            self.metrics.observe(scope["method"], template, status, elapsed)
             if template not in ("/healthz", "/metrics", "/readyz"):
                 log.info(
                     "request",

@@ -147,3 +147,16 @@ async def test_an_unexpected_error_is_a_500_problem_document_that_does_not_echo_
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
     assert "secret" not in response.text
+
+
+async def test_each_request_is_counted_by_method_route_and_status_and_timed() -> None:
+    async with await _client(_app()) as client:
+        for _ in range(3):
+            assert (
+                await client.post("/v1/items", json={"name": "a", "count": 1}, headers=_token("admin"))
+            ).status_code == 201
+        assert (await client.post("/v1/items", json={"name": "a", "count": 1})).status_code == 401
+        text = (await client.get("/metrics")).text
+    assert 'http_requests_total{method="POST",route="/v1/items",status="201"} 3.0' in text
+    assert 'http_requests_total{method="POST",route="/v1/items",status="401"} 1.0' in text
+    assert 'http_request_duration_seconds_count{method="POST",route="/v1/items"} 4.0' in text
