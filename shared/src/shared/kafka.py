@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import asyncpg.exceptions
+import numpy as np
 import pydantic
 import sqlalchemy.exc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -38,6 +39,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
     UnknownProducerId,
 )
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -147,6 +149,87 @@ class ConsumerStuckError(RuntimeError):
 
 class _Stopping(Exception):
     """The loop was asked to stop while retrying: leave without committing the record in hand."""
+
+
+_MURMUR2_SEED = 0x9747B28C
+_MURMUR2_M = np.uint32(0x5BD1E995)
+#: The fewest keys of one length hashed with numpy (fewer: aiokafka's `murmur2`, one call per key).
+_MURMUR2_NUMPY_FROM = 8
+
+
+def murmur2_many(keys: Sequence[bytes]) -> list[int]:
+    """Returns Kafka's murmur2 hash of each key (the value `aiokafka.partitioner.murmur2` returns),
+    computed batch-wide with numpy: the keys of one length at a time, each step over all of them
+    (groups of fewer than `_MURMUR2_NUMPY_FROM` keys with aiokafka's own function)."""
+    hashes = [0] * len(keys)
+    by_length: dict[int, list[int]] = {}
+    for index, key in enumerate(keys):
+        by_length.setdefault(len(key), []).append(index)
+    m = _MURMUR2_M
+    for length, indexes in by_length.items():
+        if len(indexes) < _MURMUR2_NUMPY_FROM:
+            # Because numpy's fixed cost per step outweighs a few keys' pure-Python hashes.
+            for index in indexes:
+                hashes[index] = murmur2(keys[index])
+            continue
+        data = np.frombuffer(b"".join([keys[i] for i in indexes]), dtype=np.uint8).reshape(
+            len(indexes), length
+        )
+        h = np.full(len(indexes), (_MURMUR2_SEED ^ length) & 0xFFFFFFFF, dtype=np.uint32)
+        whole = length // 4 * 4
+        # Little-endian 32-bit words, as the Java client reads them; uint32 arithmetic wraps like its ints.
+        words = np.ascontiguousarray(data[:, :whole]).view("<u4").astype(np.uint32)
+        for column in range(whole // 4):
+            k = words[:, column] * m
+            k ^= k >> 24
+            k *= m
+            h *= m
+            h ^= k
+        extra = length - whole
+        if extra >= 3:
+            h ^= data[:, whole + 2].astype(np.uint32) << 16
+        if extra >= 2:
+            h ^= data[:, whole + 1].astype(np.uint32) << 8
+        if extra >= 1:
+            h ^= data[:, whole].astype(np.uint32)
+            h *= m
+        h ^= h >> 13
+        h *= m
+        h ^= h >> 15
+        for index, value in zip(indexes, h.tolist(), strict=True):
+            hashes[index] = value
+    return hashes
+
+
+def _partitions(
+    producer: AIOKafkaProducer, records: Sequence[tuple[str, str, bytes, object]], keys: list[bytes]
+) -> list[int]:
+    """Returns the partition the producer's `send` would pick for each record (key = `keys[i]`).
+
+    With aiokafka's default partitioner (every publisher's), its formula over `murmur2_many`'s hashes:
+    `all_partitions[(murmur2(key) & 0x7FFFFFFF) % len(all_partitions)]`, the list built as the producer
+    builds it, so that each record lands where `send` puts it without a pure-Python hash per record.
+    Any other partitioner is asked once per distinct (topic, key).
+    """
+    partitioner = getattr(producer, "_partitioner", None)
+    if partitioner is DefaultPartitioner or type(partitioner) is DefaultPartitioner:
+        hashes = murmur2_many(keys)
+        by_topic: dict[str, list[int]] = {}
+        result = []
+        for (topic, *_rest), hashed in zip(records, hashes, strict=True):
+            all_partitions = by_topic.get(topic)
+            if all_partitions is None:
+                all_partitions = by_topic[topic] = list(producer._metadata.partitions_for_topic(topic))
+            result.append(all_partitions[(hashed & 0x7FFFFFFF) % len(all_partitions)])
+        return result
+    partitions: dict[tuple[str, bytes], int] = {}
+    result = []
+    for (topic, _key, value, _headers), key in zip(records, keys, strict=True):
+        partition = partitions.get((topic, key))
+        if partition is None:
+            partition = partitions[(topic, key)] = producer._partition(topic, None, key, value, key, value)
+        result.append(partition)
+    return result
 
 
 class PublisherUnavailableError(ConnectionError):
@@ -312,7 +395,7 @@ class KafkaPublisher:
         batch instead of per record).
 
         Each record goes to the partition `send` would pick (the producer's own partitioner over its
-        key, computed once per distinct key), and a partition's records keep their order. Returns one
+        key: see `_partitions`), and a partition's records keep their order. Returns one
         future per record taken (the records of a batch share it), resolving on that batch's
         acknowledgement or failing like `send`'s, and the error that stopped the hand-over, if one
         did: the records after it were not taken.
@@ -325,16 +408,11 @@ class KafkaPublisher:
             producer = self._producer
             # Each record's partition, then its (topic, partition) group, in the records' order.
             groups: dict[tuple[str, int], list[int]] = {}
-            partitions: dict[tuple[str, str], int] = {}
             for topic in {record[0] for record in records}:
                 await producer.client._wait_on_metadata(topic)
-            for index, (topic, key, value, _headers) in enumerate(records):
-                partition = partitions.get((topic, key))
-                if partition is None:
-                    key_bytes = key.encode()
-                    partition = producer._partition(topic, None, key_bytes, value, key_bytes, value)
-                    partitions[(topic, key)] = partition
-                groups.setdefault((topic, partition), []).append(index)
+            keys = [record[1].encode() for record in records]
+            for index, partition in enumerate(_partitions(producer, records, keys)):
+                groups.setdefault((records[index][0], partition), []).append(index)
             # Because a batch's acknowledgement stands for its records only once every earlier batch's
             # has too, hand-over order per partition is record order; partitions are independent.
             for (topic, partition), indexes in groups.items():
@@ -343,9 +421,9 @@ class KafkaPublisher:
                     batch = producer.create_batch()
                     end = start
                     while end < len(indexes):
-                        _topic, key, value, headers = records[indexes[end]]
+                        _topic, _key, value, headers = records[indexes[end]]
                         if (
-                            batch.append(timestamp=None, key=key.encode(), value=value, headers=headers)
+                            batch.append(timestamp=None, key=keys[indexes[end]], value=value, headers=headers)
                             is None
                         ):
                             break

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from aiokafka.errors import KafkaConnectionError, OutOfOrderSequenceNumber
+from aiokafka.partitioner import DefaultPartitioner, murmur2
+from aiokafka.producer.producer import _DEFAULT_PARTITIONER
 from shared.events import EventEnvelope
-from shared.kafka import AcknowledgementTimeoutError, KafkaPublisher, PublisherUnavailableError
+from shared.kafka import (
+    _MURMUR2_NUMPY_FROM,
+    AcknowledgementTimeoutError,
+    KafkaPublisher,
+    PublisherUnavailableError,
+    _partitions,
+    murmur2_many,
+)
 from shared.outbox import OutboxRelay, add, outbox_table
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -286,3 +296,75 @@ async def test_send_many_stops_at_a_refused_batch_and_returns_what_was_taken_bef
     assert len(taken) == 2
     await asyncio.gather(*taken)
     await publisher.stop()
+
+
+def _random_keys(count: int, seed: int) -> list[bytes]:
+    """Keys of every length from 0 to 100 bytes: random bytes, and UTF-8 text with non-ASCII letters."""
+    rng = random.Random(seed)
+    alphabet = "abcXYZ-09 éàü€😀ß\u0301"
+    keys = [rng.randbytes(rng.randrange(0, 101)) for _ in range(count)]
+    keys += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30))).encode() for _ in range(count)
+    ]
+    keys += [b"", b"\xff" * 4, b"\x80" * 7, b"\x00" * 100]
+    return keys
+
+
+def test_murmur2_many_gives_aiokafkas_murmur2_for_every_key() -> None:
+    keys = _random_keys(3000, seed=15)
+    assert {len(key) for key in keys} >= set(range(101))
+    assert murmur2_many(keys) == [murmur2(key) for key in keys]
+    # Every length in turn, by numpy (a batch of one length) and by the few-keys path.
+    for length in range(101):
+        same = [key for key in keys if len(key) == length]
+        assert len(same) >= _MURMUR2_NUMPY_FROM
+        assert murmur2_many(same) == [murmur2(key) for key in same]
+        assert murmur2_many(same[: _MURMUR2_NUMPY_FROM - 1]) == [
+            murmur2(key) for key in same[: _MURMUR2_NUMPY_FROM - 1]
+        ]
+    assert murmur2_many([]) == []
+
+
+class _MetadataProducer:
+    """A producer with aiokafka's default partitioner and metadata of a few topics."""
+
+    def __init__(self, partitioner: object) -> None:
+        self._partitioner = partitioner
+        self._metadata = self
+
+    @staticmethod
+    def partitions_for_topic(topic: str) -> set[int]:
+        return set(range({"one": 1, "three": 3, "seven": 7, "many": 50}[topic]))
+
+
+def test_send_many_partitions_each_record_where_the_default_partitioner_puts_it() -> None:
+    keys = _random_keys(2000, seed=16)
+    topics = ["one", "three", "seven", "many"]
+    records = [(topics[n % 4], key.decode(errors="surrogateescape"), b"v", []) for n, key in enumerate(keys)]
+    expected = []
+    for topic, key in zip((r[0] for r in records), keys, strict=True):
+        partitions = sorted(_MetadataProducer.partitions_for_topic(topic))
+        expected.append(DefaultPartitioner()(key, partitions, partitions))
+    for partitioner in (_DEFAULT_PARTITIONER, DefaultPartitioner):
+        producer = _MetadataProducer(partitioner)
+        assert _partitions(producer, records, keys) == expected  # type: ignore[arg-type]
+    assert len(set(expected)) == 50
+
+
+def test_another_partitioner_is_asked_once_per_distinct_key() -> None:
+    asked: list[bytes] = []
+
+    class Custom(FakeProducer):
+        _partitioner = object()
+
+        def _partition(
+            self, topic: str, partition: Any, key: Any, value: Any, key_bytes: bytes, _v: Any
+        ) -> int:
+            asked.append(key_bytes)
+            return len(key_bytes) % 3
+
+    producer = Custom.__new__(Custom)
+    records = [("t", k, b"v", []) for k in ("a", "bb", "a", "ccc", "bb")]
+    keys = [r[1].encode() for r in records]
+    assert _partitions(producer, records, keys) == [1, 2, 1, 0, 2]  # type: ignore[arg-type]
+    assert asked == [b"a", b"bb", b"ccc"]
