@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, NamedTuple, Protocol
 
 import orjson
@@ -259,6 +260,24 @@ class _RecordSpans:
         self._spans.clear()
 
 
+def _claimed_records(claimed: Sequence[Sequence[Any]]) -> list[_Record]:
+    """Returns the rows a claim returned (id, topic, key, value, headers as JSON text) in id order,
+    their headers parsed in one `orjson.loads` for the whole pass instead of one per row."""
+    # RETURNING follows no order: publish in id order (per-key order).
+    ordered = sorted(claimed, key=itemgetter(0))
+    # Each row's text is a JSON array as PostgreSQL stored it: joined, they are one valid array.
+    headers = orjson.loads("[" + ",".join([row[4] for row in ordered]) + "]")
+    return [
+        _Record(row[0], row[1], row[2], row[3], pairs) for row, pairs in zip(ordered, headers, strict=True)
+    ]
+
+
+def _kafka_records(rows: Sequence[_Record]) -> list[tuple[str, str, bytes, list[tuple[str, bytes]]]]:
+    """Returns the rows' (topic, key, value, headers) records, the headers as the request wrote them
+    (its traceparent included), their values as the bytes Kafka carries."""
+    return [(row.topic, row.key, row.value, [(k, v.encode()) for k, v in row.headers]) for row in rows]
+
+
 def _header(headers: Sequence[Sequence[str]], name: str) -> str | None:
     """Returns a header of an outbox row (stored as [name, value] pairs)."""
     for key, value in headers:
@@ -340,11 +359,7 @@ class OutboxRelay:
             claimed = await driver.fetch(statements.claim, self._batch_size)
             if not claimed:
                 return self._passed(0, 0, None)
-            # RETURNING follows no order: publish in id order (per-key order).
-            rows = sorted(
-                (_Record(r[0], r[1], r[2], r[3], orjson.loads(r[4])) for r in claimed),
-                key=lambda row: row.id,
-            )
+            rows = _claimed_records(claimed)
 
             async def release(done: list[int]) -> None:
                 if len(done) < len(rows):
@@ -399,8 +414,7 @@ class OutboxRelay:
     async def _send_all(self, rows: list[_Record]) -> tuple[list[Awaitable[object]], BaseException | None]:
         """Hands the rows' records to the producer in order; returns the acknowledgements of those it
         took (a prefix of the rows) and the error that stopped the hand-over, if one did."""
-        # The headers as the request wrote them: its traceparent included.
-        records = [(row.topic, row.key, row.value, [(k, v.encode()) for k, v in row.headers]) for row in rows]
+        records = _kafka_records(rows)
         send_many = getattr(self._publisher, "send_many", None)
         if send_many is not None:
             handed: tuple[list[Awaitable[object]], BaseException | None] = await send_many(records)

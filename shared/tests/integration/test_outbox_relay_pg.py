@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -173,4 +174,35 @@ async def test_a_connection_the_server_dropped_is_not_handed_to_the_next_pass(
     await asyncio.sleep(0.2)
     await _write(engine, table, "t", ["k2"])
     assert await relay.publish_pending() == 1, "the dead connection was dropped, a new one opened"
+    await engine.dispose()
+
+
+async def test_each_rows_stored_headers_reach_its_record_as_written_in_id_order(
+    postgres_admin_url: str,
+) -> None:
+    """The relay parses a pass's headers in one go: each record still gets its own row's pairs, byte
+    for byte (non-ASCII, escaped characters, no header, many), in id order."""
+    engine, table = await _outbox(postgres_admin_url)
+    values = ["plain", 'quote " and \\ backslash', "zoé ✓ 日本 😀", "new\nline\ttab", "", "[],{}:"]
+    written: list[list[list[str]]] = []
+    async with engine.begin() as conn:
+        for n in range(60):
+            headers = [[f"h{m}", values[(n + m) % len(values)]] for m in range(n % 4)]
+            written.append(headers)
+            await conn.execute(
+                table.insert(),
+                {
+                    "event_id": f"e{n}",
+                    "topic": "t",
+                    "key": f"k{n % 5}",
+                    "value": f"v{n}".encode(),
+                    "headers": headers,
+                    "created_at": datetime.now(UTC),
+                },
+            )
+    publisher = InMemoryPublisher()
+    relay = OutboxRelay(engine=engine, table=table, publisher=publisher, batch_size=25)
+    assert [await relay.publish_pending() for _ in range(4)] == [25, 25, 10, 0]
+    assert [r.value for r in publisher.records] == [f"v{n}".encode() for n in range(60)]
+    assert [r.headers for r in publisher.records] == [[(k, v.encode()) for k, v in h] for h in written]
     await engine.dispose()
