@@ -152,6 +152,8 @@ def test_contact_rows_are_the_encoded_stored_rows() -> None:
         sealed = vault.seal(contact.id, contact.personal, attributes=contact.attributes)
         fixed = make_vault()
         fixed.seal = lambda *_, s=sealed, **__: s  # type: ignore[method-assign]
+        # A new contact's row is sealed through the batch path (one record).
+        fixed.seal_new_many = lambda records, s=sealed: [s] * len(records)  # type: ignore[method-assign]
         expected = contact_row(contact, fixed)
         assert (expected["wrapped_key"], expected["personal_data"]) == (sealed.wrapped_key, sealed.ciphertext)
         assert rows.contact_row(contact, sealed) == encoder.row(tuple(expected[c] for c in CONTACT_COLUMNS))
