@@ -206,3 +206,42 @@ async def test_each_rows_stored_headers_reach_its_record_as_written_in_id_order(
     assert [r.value for r in publisher.records] == [f"v{n}".encode() for n in range(60)]
     assert [r.headers for r in publisher.records] == [[(k, v.encode()) for k, v in h] for h in written]
     await engine.dispose()
+
+
+async def test_records_larger_than_a_batch_go_out_alone_between_batched_small_ones(
+    kafka_bootstrap: str,
+) -> None:
+    """A record over the producer's 256 KiB batch size (under the 1 MB a row may hold) gets a batch of
+    its own; the small records around it are batched; every one arrives once, in order."""
+    topic = f"relay-big-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka_bootstrap, [topic])
+    values = [b"s%d" % n for n in range(300)]
+    values[100] = b"L" * 600_000
+    values[200] = b"M" * 300_000
+    publisher = KafkaPublisher(kafka_bootstrap, client_id="relay-big-test")
+    await publisher.start()
+    try:
+        taken, failure = await publisher.send_many([(topic, "same-key", value, []) for value in values])
+        assert failure is None and len(taken) == 300
+        await asyncio.gather(*taken)
+    finally:
+        await publisher.stop()
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=uuid.uuid4().hex,
+        fetch_max_bytes=4_000_000,
+        max_partition_fetch_bytes=2_000_000,
+    )
+    await consumer.start()
+    seen: list[bytes] = []
+    try:
+        while len(seen) < 300:
+            batch = await consumer.getmany(timeout_ms=5000)
+            assert batch, "records missing from the topic"
+            for records in batch.values():
+                seen += [r.value for r in records]
+    finally:
+        await consumer.stop()
+    assert seen == values

@@ -368,3 +368,17 @@ def test_another_partitioner_is_asked_once_per_distinct_key() -> None:
     keys = [r[1].encode() for r in records]
     assert _partitions(producer, records, keys) == [1, 2, 1, 0, 2]  # type: ignore[arg-type]
     assert asked == [b"a", b"bb", b"ccc"]
+
+
+async def test_the_producer_batches_up_to_256_kib_unless_the_options_say_otherwise() -> None:
+    configs: list[dict[str, Any]] = []
+
+    def factory(**config: Any) -> FakeProducer:
+        configs.append(config)
+        return FakeProducer(FakeBroker(), **config)
+
+    for options in (None, {"max_batch_size": 16384}):
+        publisher = KafkaPublisher("fake:9092", client_id="t", options=options, producer_factory=factory)  # type: ignore[arg-type]
+        await publisher.start()
+        await publisher.stop()
+    assert [config["max_batch_size"] for config in configs] == [262144, 16384]
