@@ -29,7 +29,6 @@ from pydantic import ValidationError
 
 from contacts.adapters import import_copy
 from contacts.adapters.protection import PersonalDataVault
-from contacts.domain.model import Contact
 from contacts.entrypoints import importing, schemas
 from contacts.service_layer import commands, handlers
 
@@ -130,24 +129,7 @@ def _prepare_batch(
     contacts = []
     for n, (_, _, cmd, email, _) in enumerate(valid):
         contacts.append(
-            Contact.create(
-                kind=cmd.kind,
-                relationship=cmd.relationship,
-                personal=cmd.personal,
-                indexes=vault.indexes_for(cmd.personal, source=cmd.origin.source, email_normalised=email),
-                origin=cmd.origin,
-                obtained_at=cmd.obtained_at,
-                last_contact_from_person_at=cmd.last_contact_from_person_at,
-                relationship_end_at=cmd.relationship_end_at,
-                attributes=cmd.attributes,
-                timezone=cmd.timezone,
-                profession=cmd.profession,
-                phone_collection=cmd.phone_collection,
-                stop_pub=cmd.stop_pub,
-                purchases=cmd.purchases,
-                at=at,
-                contact_id=ids[2 * n],
-            )
+            handlers.new_contact(cmd, vault, at=at, email_normalised=email, contact_id=ids[2 * n])
         )
     sealed = vault.seal_new_many([(c.id, c.personal, c.attributes) for c in contacts])
     copy = import_copy.ImportCopyRows(actor=actor, correlation_id=correlation_id, now=datetime.now(UTC))

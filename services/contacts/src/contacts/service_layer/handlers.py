@@ -28,13 +28,21 @@ def _new_contact(cmd: commands.CreateContact, uow: AbstractContactsUnitOfWork) -
     return new_contact(cmd, uow.vault, at=uow.clock())
 
 
-def new_contact(cmd: commands.CreateContact, vault: PersonalDataVault, *, at: datetime) -> Contact:
-    """Returns the new contact a create command describes (its blind indexes from the vault)."""
+def new_contact(
+    cmd: commands.CreateContact,
+    vault: PersonalDataVault,
+    *,
+    at: datetime,
+    email_normalised: str | None = None,
+    contact_id: str | None = None,
+) -> Contact:
+    """Returns the new contact a create command describes (its blind indexes from the vault;
+    `email_normalised` spares normalising an e-mail validation already normalised)."""
     return Contact.create(
         kind=cmd.kind,
         relationship=cmd.relationship,
         personal=cmd.personal,
-        indexes=vault.indexes_for(cmd.personal, source=cmd.origin.source),
+        indexes=vault.indexes_for(cmd.personal, source=cmd.origin.source, email_normalised=email_normalised),
         origin=cmd.origin,
         obtained_at=cmd.obtained_at,
         last_contact_from_person_at=cmd.last_contact_from_person_at,
@@ -46,6 +54,7 @@ def new_contact(cmd: commands.CreateContact, vault: PersonalDataVault, *, at: da
         stop_pub=cmd.stop_pub,
         purchases=cmd.purchases,
         at=at,
+        contact_id=contact_id,
     )
 
 
@@ -340,23 +349,7 @@ def prepare_import_row(
     `email_normalised` is the e-mail's normalised form when validation computed it (one normalisation
     per row, not two).
     """
-    contact = Contact.create(
-        kind=cmd.kind,
-        relationship=cmd.relationship,
-        personal=cmd.personal,
-        indexes=vault.indexes_for(cmd.personal, source=cmd.origin.source, email_normalised=email_normalised),
-        origin=cmd.origin,
-        obtained_at=cmd.obtained_at,
-        last_contact_from_person_at=cmd.last_contact_from_person_at,
-        relationship_end_at=cmd.relationship_end_at,
-        attributes=cmd.attributes,
-        timezone=cmd.timezone,
-        profession=cmd.profession,
-        phone_collection=cmd.phone_collection,
-        stop_pub=cmd.stop_pub,
-        purchases=cmd.purchases,
-        at=at,
-    )
+    contact = new_contact(cmd, vault, at=at, email_normalised=email_normalised)
     [event] = contact.events
     row = contact_row(contact, vault)
     # The outbox row written straight from the event: the same bytes as outbox.row_for(to_envelope(…)).
