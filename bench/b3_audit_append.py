@@ -212,12 +212,6 @@ async def copy_rate(admin: str, source_url: str, batch: int) -> float:
     return rows / seconds
 
 
-#: Whether the consumer's handler is called batch by batch (`--plain-handler`) even where the service's
-#: works one batch ahead (a StagedBatchHandler: the next batch decoded while this one commits; audit-log's
-#: was staged for the third round's A/B, and is plain since).
-PLAIN_HANDLER: list[bool] = [False]
-
-
 async def through_kafka(url: str, kafka: str, events: list[Any]) -> dict[str, Any]:
     """Produces the events to a fresh topic, then times the service's consumer draining it into the log."""
     from aiokafka import AIOKafkaProducer
@@ -240,12 +234,7 @@ async def through_kafka(url: str, kafka: str, events: list[Any]) -> dict[str, An
     produced_in = time.perf_counter() - started
     service = service_for(url, kafka)
     await service.runtime.publisher.start()
-    service_handler = batch_handler(service)
-
-    async def plain(records: list[Any]) -> Any:
-        return await service_handler(records)
-
-    handler: Any = plain if PLAIN_HANDLER[0] else service_handler
+    handler = batch_handler(service)
 
     loop = ConsumerLoop(
         bootstrap_servers=kafka,
@@ -375,7 +364,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
         "durability": durability,
         "loadavg": {"start": load_at_start, "end": load_at_end},
         "flags": f"--events {args.events} --batch {args.batch} --subjects {args.subjects} "
-        f"--rounds {args.rounds}" + (" --plain-handler" if args.plain_handler else ""),
+        f"--rounds {args.rounds}",
         "machine": machine(),
     }
 
@@ -386,10 +375,8 @@ def main() -> int:
     parser.add_argument("--subjects", type=int, default=5_000)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--plain-handler", action="store_true", help="the consumer's batches one at a time")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "b3_audit_append.json"))
     args = parser.parse_args()
-    PLAIN_HANDLER[0] = args.plain_handler
     run = Path(tempfile.mkdtemp(prefix="vigie-b3-"))
     try:
         report = asyncio.run(_bench(args, run))
