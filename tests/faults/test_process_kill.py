@@ -5,7 +5,10 @@ The services run as they are deployed, each its own uvicorn process: contacts' r
 outbox holds a backlog of contact_created events, made by contacts' own domain and mapping.
 
 - The relay is killed while a batch is in flight (records on the topic whose rows are not yet
-  marked published), then started again: it publishes those rows a second time, and the rest.
+  marked published), then started again: it publishes those rows a second time, and the rest. The
+  test holds the relay's commit until the kill (a deferred trigger waits on an advisory lock the test
+  holds), so the kill lands in that window on any machine: a relay pass publishes 500 records in a
+  few milliseconds, which a polling probe missed under load.
 - Each consumer is killed while it works through what the restarted relay publishes (it has applied
   part of it, and records wait for it), then started again.
 
@@ -42,7 +45,7 @@ from shared.events import EventDecodeError, EventEnvelope
 from shared.kafka import ensure_topics
 from shared.outbox import add_many
 from shared.testing.harness import JWT, ROOT, migrated_database
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from infra._proc import free_port, wait_for_port
 from tests.faults.conftest import read_topic
@@ -138,6 +141,73 @@ async def _fill_outbox(engine: AsyncEngine, count: int) -> list[str]:
     return [envelope.id for _topic, envelope in items]
 
 
+#: The advisory lock the relay's commits wait on while the test holds it (a key nothing else takes).
+_COMMIT_HOLD_KEY = 1_500_015
+
+
+class _HeldCommits:
+    """The transactions waiting at their commit for the test's advisory lock, and their end."""
+
+    _WAITING = sa.text(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = :key"
+    ).bindparams(key=_COMMIT_HOLD_KEY)
+
+    def __init__(self, holder: AsyncConnection) -> None:
+        self._holder = holder
+
+    async def waiting(self) -> list[int]:
+        """The backends whose commit waits for the lock."""
+        pids = list((await self._holder.execute(self._WAITING)).scalars())
+        await self._holder.commit()  # each call sees the locks as they are now
+        return pids
+
+    async def abort_and_release(self) -> None:
+        """Terminates the waiting backends, as the server ends a dead client's once it finds it gone
+        (their transactions roll back), then lets later commits through."""
+        pids = await self.waiting()
+        for pid in pids:
+            await self._holder.execute(sa.text("SELECT pg_terminate_backend(:pid)").bindparams(pid=pid))
+        # Gone before the lock goes: a backend still waiting when it is released would commit.
+        alive = sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)").bindparams(pids=pids)
+
+        async def _gone() -> bool:
+            found = await self._holder.scalar(alive)
+            await self._holder.commit()
+            return not found
+
+        await _until(_gone, "the held commits aborted", timeout=30)
+        await self._holder.execute(sa.text("DROP TRIGGER hold_outbox_commit ON outbox"))
+        await self._holder.execute(sa.text("DROP FUNCTION hold_outbox_commit()"))
+        await self._holder.execute(sa.text(f"SELECT pg_advisory_unlock({_COMMIT_HOLD_KEY})"))
+        await self._holder.commit()
+
+
+@contextlib.asynccontextmanager
+async def _outbox_commits_held(engine: AsyncEngine) -> AsyncIterator[_HeldCommits]:
+    """Makes every transaction that marks outbox rows wait, at its commit, for an advisory lock held
+    here (a deferred constraint trigger) until `abort_and_release`."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "CREATE FUNCTION hold_outbox_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"PERFORM pg_advisory_xact_lock_shared({_COMMIT_HOLD_KEY}); RETURN NULL; END $$"
+            )
+        )
+        await conn.execute(
+            sa.text(
+                "CREATE CONSTRAINT TRIGGER hold_outbox_commit AFTER UPDATE ON outbox DEFERRABLE "
+                "INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_outbox_commit()"
+            )
+        )
+    holder = await engine.connect()
+    try:
+        await holder.execute(sa.text(f"SELECT pg_advisory_lock({_COMMIT_HOLD_KEY})"))
+        await holder.commit()  # the session-level lock stays; no transaction stays open beside it
+        yield _HeldCommits(holder)
+    finally:
+        await holder.close()
+
+
 async def _count(engine: AsyncEngine, query: sa.Select[Any]) -> int:
     async with engine.connect() as conn:
         return int(await conn.scalar(query) or 0)
@@ -209,7 +279,7 @@ async def test_relay_and_consumers_killed_mid_batch_lose_nothing_and_apply_each_
         async def _on_topic() -> int:
             return sum((await end_probe.end_offsets(partitions)).values()) - before
 
-        async with _services(relay, audit, gate):
+        async with _outbox_commits_held(engines["contacts"]) as held_commits, _services(relay, audit, gate):
             # All three start together (a process start is the slow part) while the backlog is written
             # in one transaction; the consumers take the relay's batches as they come.
             for service in (relay, audit, gate):
@@ -225,10 +295,12 @@ async def test_relay_and_consumers_killed_mid_batch_lose_nothing_and_apply_each_
                 on_topic = await _on_topic()
                 marked = await _count(engines["contacts"], published_rows)
                 state.update(on_topic=on_topic, marked=marked)
-                return on_topic > marked and marked < BACKLOG - 500
+                # Its commit waiting for the test's lock: the kill cannot come after it.
+                return on_topic > marked and marked < BACKLOG - 500 and bool(await held_commits.waiting())
 
             await _until(_mid_batch, "a relay batch in flight", every=0.005)
             await asyncio.to_thread(relay.kill)
+            await held_commits.abort_and_release()
             phases = {"relay killed": time.monotonic() - started}
             at_kill = dict(state)
             relay.start()
