@@ -224,10 +224,11 @@ class JwksTokenVerifier:
 
     async def refresh(self) -> None:
         """Refetches the key set if it is older than `ttl_seconds` (what a cached verification calls)."""
-        if time.monotonic() - self._fetched_at >= self._ttl:
-            await self._refresh(force=False)
+        await self._refresh(force=False)
 
     async def _refresh(self, *, force: bool) -> None:
+        if not force and time.monotonic() - self._fetched_at < self._ttl:
+            return  # Because a fresh key set, the common case, needs no lock.
         async with self._lock:
             age = time.monotonic() - self._fetched_at
             if (force and age < self._min_refetch) or (not force and age < self._ttl):
@@ -307,17 +308,15 @@ class _Verified:
 
     principal: Principal
     expires: float
-    not_before: float
-    issued: float
-    leeway: float
+    not_before: float  # the later of nbf and iat: a token is refused before either
     verifier: Any
     generation: int
     until: float  # monotonic time after which the token is verified again from scratch
 
 
-def _time_claim(claims: dict[str, Any], name: str, default: float) -> float:
+def _time_claim(claims: dict[str, Any], name: str) -> float:
     value = claims.get(name)
-    return default if value is None else float(int(value))
+    return float("-inf") if value is None else float(int(value))
 
 
 class CompositeTokenVerifier:
@@ -347,7 +346,6 @@ class CompositeTokenVerifier:
         self._cache_size = cache_size
         self._cache_seconds = cache_seconds
         self._clock = clock
-        self._refreshers = [v for v in asymmetric if isinstance(v, JwksTokenVerifier)]
 
     async def verify(self, token: str) -> Principal:
         """Returns the principal of a valid token or raises AuthenticationError."""
@@ -376,7 +374,7 @@ class CompositeTokenVerifier:
         """Returns the cached principal if the entry still holds; drops it and returns None (verify it
         again) when its key set changed or it is older than `cache_seconds`; raises if the clock says
         the token has expired or is not yet valid."""
-        if hit.verifier in self._refreshers:
+        if isinstance(hit.verifier, JwksTokenVerifier):
             # Because the key set's periodic refetch (which may retire the key) must not wait for a miss.
             await hit.verifier.refresh()
         if hit.generation != hit.verifier.generation or time.monotonic() >= hit.until:
@@ -384,10 +382,11 @@ class CompositeTokenVerifier:
             return None
         now = self._clock()
         # The same bounds PyJWT applies, with the same leeway.
-        if hit.expires <= now - hit.leeway:
+        leeway = hit.verifier.leeway
+        if hit.expires <= now - leeway:
             self._cache.pop(token, None)
             raise AuthenticationError("Signature has expired")
-        if hit.not_before > now + hit.leeway or hit.issued > now + hit.leeway:
+        if hit.not_before > now + leeway:
             self._cache.pop(token, None)
             raise AuthenticationError("The token is not yet valid")
         if token in self._cache:  # Because another request may have dropped it during the refresh.
@@ -408,10 +407,8 @@ class CompositeTokenVerifier:
         if cacheable.generation == generation:
             self._cache[token] = _Verified(
                 principal=principal,
-                expires=_time_claim(claims, "exp", float("-inf")),
-                not_before=_time_claim(claims, "nbf", float("-inf")),
-                issued=_time_claim(claims, "iat", float("-inf")),
-                leeway=float(cacheable.leeway),
+                expires=_time_claim(claims, "exp"),
+                not_before=max(_time_claim(claims, "nbf"), _time_claim(claims, "iat")),
                 verifier=verifier,
                 generation=generation,
                 until=time.monotonic() + self._cache_seconds,

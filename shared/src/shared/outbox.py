@@ -362,11 +362,9 @@ class OutboxRelay:
             rows = _claimed_records(claimed)
 
             async def release(done: list[int]) -> None:
+                # `done` is a prefix of the rows (publishing stops at the first failure).
                 if len(done) < len(rows):
-                    published = set(done)
-                    await driver.execute(
-                        statements.release, [row.id for row in rows if row.id not in published]
-                    )
+                    await driver.execute(statements.release, [row.id for row in rows[len(done) :]])
 
             done, failure = await self._publish(rows, release)
         return self._passed(len(done), len(rows), failure)

@@ -11,6 +11,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from shared.db import DEFAULT_POOL_SIZE
+
 #: Marks a secret that is only good for a laptop; such values are refused outside the local profiles.
 PLACEHOLDER_MARK = "local-only-placeholder"
 LOCAL_PROFILES = frozenset({"local", "test"})
@@ -55,7 +57,7 @@ class ServiceSettings(BaseSettings):
     profile: Literal["local", "test", "production"] = Field("local", validation_alias="VIGIE_PROFILE")
     database_url: str = "sqlite+aiosqlite:///./.run/service.db"
     #: PostgreSQL connections this process keeps at most (`<PREFIX>_DATABASE_POOL_SIZE`); no overflow.
-    database_pool_size: int = Field(20, ge=1)
+    database_pool_size: int = Field(DEFAULT_POOL_SIZE, ge=1)
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     kafka_client_options: dict[str, str] = Field(
         default_factory=dict, validation_alias="KAFKA_CLIENT_OPTIONS"

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import DefaultPartitioner
-from shared.db import make_engine
+from shared.db import DEFAULT_POOL_SIZE, make_engine
 from shared.events import EventEnvelope
 from shared.kafka import KafkaPublisher, ensure_topics
 from shared.outbox import OutboxRelay, add_many, outbox_table
@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 pytestmark = pytest.mark.integration
 
 
-async def _outbox(admin_url: str) -> tuple[AsyncEngine, sa.Table]:
+async def _outbox(admin_url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> tuple[AsyncEngine, sa.Table]:
     url = await create_postgres_database(admin_url, f"outbox_{uuid.uuid4().hex[:8]}")
-    engine = make_engine(url)
+    engine = make_engine(url, pool_size=pool_size)
     table = outbox_table(sa.MetaData())
     async with engine.begin() as conn:
         await conn.run_sync(table.metadata.create_all)
@@ -156,11 +156,8 @@ async def test_a_connection_the_server_dropped_is_not_handed_to_the_next_pass(
 ) -> None:
     import asyncpg
 
-    url = await create_postgres_database(postgres_admin_url, f"outbox_{uuid.uuid4().hex[:8]}")
-    engine = make_engine(url, pool_size=1)  # one pooled connection: every pass gets the same one
-    table = outbox_table(sa.MetaData())
-    async with engine.begin() as conn:
-        await conn.run_sync(table.metadata.create_all)
+    # One pooled connection: every pass gets the same one.
+    engine, table = await _outbox(postgres_admin_url, pool_size=1)
     relay = OutboxRelay(engine=engine, table=table, publisher=InMemoryPublisher())
     await _write(engine, table, "t", ["k1"])
     assert await relay.publish_pending() == 1
