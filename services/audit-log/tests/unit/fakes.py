@@ -17,7 +17,6 @@ from audit_log.adapters.repository import AbstractLogRepository
 from audit_log.domain.model import (
     AuditEntry,
     EntrySelection,
-    EventFacts,
     Problem,
     SignedCheckpoint,
     SignerKey,
@@ -61,9 +60,9 @@ class FakeLogRepository(AbstractLogRepository):
 
     async def append(
         self,
-        events: Sequence[tuple[EventFacts, bytes]],
+        events: Sequence[tuple[EventEnvelope, bytes]],
         *,
-        shred_after: Callable[[EventFacts], bool],
+        shred_after: Callable[[EventEnvelope], bool],
         at: datetime,
     ) -> list[AuditEntry]:
         s = self.state

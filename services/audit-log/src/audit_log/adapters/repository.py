@@ -11,13 +11,14 @@ import struct
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar, overload
 
 import asyncpg
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from shared.copy_binary import HEADER, TRAILER, timestamptz_micros
+from shared.copy_binary import stream as copy_stream
 from shared.db import as_utc, asyncpg_connection
 from shared.envelope_crypto import KeyRing, decrypt_value
 from shared.events import EventEnvelope
@@ -35,7 +36,6 @@ from audit_log.domain.errors import TamperedEntryError
 from audit_log.domain.model import (
     AuditEntry,
     EntrySelection,
-    EventFacts,
     SignedCheckpoint,
     SignerKey,
     StoredEntry,
@@ -77,6 +77,12 @@ async def stored_nodes_for(
     missing = [key for key in wanted if key not in nodes]
     if missing:
         nodes.update(await _fetch_nodes(conn, missing))
+
+    return _node_getter(nodes)
+
+
+def _node_getter(nodes: dict[tuple[int, int], bytes]) -> merkle.GetNode:
+    """Returns a lookup of stored nodes by (level, index) that raises MissingNodeError for one not there."""
 
     def _get(level: int, index: int) -> bytes:
         try:
@@ -311,9 +317,9 @@ class AbstractLogRepository(abc.ABC):
     @abc.abstractmethod
     async def append(
         self,
-        events: Sequence[tuple[EventFacts, bytes]],
+        events: Sequence[tuple[EventEnvelope, bytes]],
         *,
-        shred_after: Callable[[EventFacts], bool],
+        shred_after: Callable[[EventEnvelope], bool],
         at: datetime,
     ) -> Sequence[AuditEntry]:
         """Appends the events not yet in the log, in order, at the next indices; returns the new entries.
@@ -411,9 +417,9 @@ class SqlLogRepository(AbstractLogRepository):
 
     async def append(
         self,
-        events: Sequence[tuple[EventFacts, bytes]],
+        events: Sequence[tuple[EventEnvelope, bytes]],
         *,
-        shred_after: Callable[[EventFacts], bool],
+        shred_after: Callable[[EventEnvelope], bool],
         at: datetime,
     ) -> Sequence[AuditEntry]:
         with paused_gc():
@@ -421,9 +427,9 @@ class SqlLogRepository(AbstractLogRepository):
 
     async def _append(
         self,
-        events: Sequence[tuple[EventFacts, bytes]],
+        events: Sequence[tuple[EventEnvelope, bytes]],
         *,
-        shred_after: Callable[[EventFacts], bool],
+        shred_after: Callable[[EventEnvelope], bool],
         at: datetime,
     ) -> Sequence[AuditEntry]:
         # Because the first statement is what opens the transaction (a savepoint needs one to be open).
@@ -445,11 +451,11 @@ class SqlLogRepository(AbstractLogRepository):
 
     async def _write(
         self,
-        events: Sequence[tuple[EventFacts, bytes]],
+        events: Sequence[tuple[EventEnvelope, bytes]],
         known: set[str],
         start: int,
         *,
-        shred_after: Callable[[EventFacts], bool],
+        shred_after: Callable[[EventEnvelope], bool],
         at: datetime,
     ) -> Sequence[AuditEntry]:
         """Appends the events whose ids are neither in `known` nor earlier in the batch, from index
@@ -484,9 +490,7 @@ class SqlLogRepository(AbstractLogRepository):
                         dek = keys[pseudonym] = data_key.plaintext
                         created[pseudonym] = data_key.wrapped
                     # Because the canonical bytes hold the time's text: it is normalised to UTC first.
-                    event_time = envelope.time
-                    if event_time.tzinfo is not UTC:
-                        event_time = as_utc(event_time)
+                    event_time = as_utc(envelope.time)
                     times.append(event_time)
                     items.append(
                         (
@@ -539,12 +543,7 @@ class SqlLogRepository(AbstractLogRepository):
             ("subject", "wrapped_key", "created_at"),
             [(p, wrapped, now) for p, wrapped in created.items()],
         )
-        missing = [node for node in wanted if node not in frontier]
-        if missing:
-            raise merkle.MissingNodeError(f"node {missing[0]} is not stored")
-        nodes = _append_nodes(start, [leaf for _, (_, _, leaf) in sealed])(
-            lambda level, index: frontier[(level, index)]
-        )
+        nodes = _append_nodes(start, [leaf for _, (_, _, leaf) in sealed])(_node_getter(frontier))
         if conn.dialect.name == "postgresql":
             # Because ~2 node rows per entry, each three values asyncpg would encode one by one.
             node = _NODE_ROW.pack
@@ -553,7 +552,7 @@ class SqlLogRepository(AbstractLogRepository):
             await driver.copy_to_table(
                 orm.tree_nodes.name,
                 columns=["level", "idx", "hash"],
-                source=memoryview(b"".join((HEADER, *encoded, TRAILER))),
+                source=copy_stream(encoded),
                 format="binary",
             )
         else:

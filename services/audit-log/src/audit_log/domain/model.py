@@ -7,25 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring_ascii as _string
-from typing import Any, Protocol
-
-
-class EventFacts(Protocol):
-    """What the log reads from an event besides its bytes: its id, kind, origin, subject, actor and time
-    (a decoded `shared.events.EventEnvelope` has them)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def type(self) -> str: ...
-    @property
-    def source(self) -> str: ...
-    @property
-    def subject(self) -> str: ...
-    @property
-    def actor(self) -> str: ...
-    @property
-    def time(self) -> datetime: ...
+from typing import Any
 
 
 @dataclass(frozen=True)

@@ -43,15 +43,14 @@ def decode_record(record: ConsumerRecord) -> commands.ConsumedEvent | PoisonMess
         return exc
 
 
-async def integrate_decoded(
-    records: list[ConsumerRecord],
-    decoded: Sequence[commands.ConsumedEvent | PoisonMessageError],
-    uow: AbstractAuditUnitOfWork,
+async def integrate_records(
+    records: list[ConsumerRecord], uow: AbstractAuditUnitOfWork
 ) -> tuple[Sequence[AuditEntry], Refused]:
-    """Integrates the decoded records in one transaction; returns the new entries and the refused ones."""
+    """Integrates the decodable records in one transaction; returns the new entries and the refused ones."""
     refused: Refused = []
     events: list[commands.ConsumedEvent] = []
-    for record, event in zip(records, decoded, strict=True):
+    for record in records:
+        event = decode_record(record)
         if isinstance(event, PoisonMessageError):
             refused.append((record, event))
         else:
@@ -59,13 +58,6 @@ async def integrate_decoded(
     if not events:
         return [], refused
     return await handlers.integrate_events(commands.IntegrateEvents(events=tuple(events)), uow), refused
-
-
-async def integrate_records(
-    records: list[ConsumerRecord], uow: AbstractAuditUnitOfWork
-) -> tuple[Sequence[AuditEntry], Refused]:
-    """Integrates the decodable records in one transaction; returns the new entries and the refused ones."""
-    return await integrate_decoded(records, [decode_record(record) for record in records], uow)
 
 
 def batch_handler(service: AuditLog) -> BatchHandler:

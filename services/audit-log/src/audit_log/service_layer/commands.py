@@ -5,14 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from audit_log.domain.model import EntrySelection, EventFacts
+from shared.events import EventEnvelope
+
+from audit_log.domain.model import EntrySelection
 
 
 class ConsumedEvent(NamedTuple):
     """One event as consumed: its decoded envelope and the exact bytes that were published (a pair, as
     the log store takes it: one object per event)."""
 
-    envelope: EventFacts
+    envelope: EventEnvelope
     raw: bytes
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.events import EventEnvelope
 from vigie_verify import merkle
 
 from audit_log import contracts
@@ -14,7 +15,6 @@ from audit_log.domain.errors import EntryNotFoundError, NoCheckpointError, Proof
 from audit_log.domain.model import (
     AuditEntry,
     EntrySelection,
-    EventFacts,
     SignedCheckpoint,
     SignerKey,
     StoredEntry,
@@ -24,7 +24,7 @@ from audit_log.service_layer import commands
 from audit_log.service_layer.unit_of_work import AbstractAuditUnitOfWork
 
 
-def _is_erasure(envelope: EventFacts) -> bool:
+def _is_erasure(envelope: EventEnvelope) -> bool:
     return envelope.type == contracts.CONTACT_ERASED
 
 

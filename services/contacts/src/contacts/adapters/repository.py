@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import orjson
 import sqlalchemy as sa
-from shared.db import UtcDateTime, as_utc, asyncpg_connection
+from shared.db import UtcDateTime, as_utc, asyncpg_connection, pooled_asyncpg
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -413,9 +413,8 @@ class SqlAlchemyContactRepository(AbstractContactRepository):
         # switches) cost more CPU than the rest of the write.
         args = [*_CREATE_ARGS[0](row), *_CREATE_ARGS[1](outbox_row)]
         try:
-            async with bind.connect() as conn:
-                driver = await asyncpg_connection(conn)
-                await cast(Any, driver).execute(_CREATE_WITH_EVENT_SQL, *args)
+            async with pooled_asyncpg(bind) as driver:
+                await driver.execute(_CREATE_WITH_EVENT_SQL, *args)
         except Exception as error:
             if not _is_unique_violation(error):
                 raise

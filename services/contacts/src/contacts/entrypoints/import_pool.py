@@ -105,7 +105,6 @@ def prepare_rows(
             correlation_id=correlation_id,
             number=number,
             email_normalised=email,
-            binary=binary,
         )
         out.append((prepared, ref))
     if valid:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from contacts.adapters import copy_binary, orm, outgoing
+from contacts.adapters import outgoing
 from contacts.adapters.protection import PersonalDataVault
 from contacts.adapters.repository import CONTACT_COLUMNS, InteractionRow, contact_row
 from contacts.domain import retention
@@ -327,11 +327,6 @@ async def import_contacts(cmd: commands.ImportContacts, uow: AbstractContactsUni
     return outcome
 
 
-#: Binary COPY encoders of the rows an import writes (`prepare_import_row(binary=True)`).
-_CONTACT_COPY = copy_binary.RowEncoder(orm.contacts, CONTACT_COLUMNS)
-_OUTBOX_COPY = copy_binary.RowEncoder(orm.outbox, OUTBOX_COLUMNS)
-
-
 def prepare_import_row(
     cmd: commands.CreateContact,
     vault: PersonalDataVault,
@@ -340,11 +335,11 @@ def prepare_import_row(
     correlation_id: str | None,
     number: int,
     email_normalised: str | None = None,
-    binary: bool = False,
 ) -> commands.PreparedContact:
     """Does a row's CPU-bound work ahead of its batch, anywhere (a worker process): the contact with its
     blind indexes, its stored row (sealed under a new data key) and its ContactCreated outbox row, the
-    same ones `import_contacts` writes; with `binary`, both rows already as binary COPY rows (PostgreSQL).
+    same ones `import_contacts` writes (PostgreSQL's binary COPY rows come from the import's batch path,
+    `entrypoints.import_pool`).
 
     `email_normalised` is the e-mail's normalised form when validation computed it (one normalisation
     per row, not two).
@@ -354,14 +349,12 @@ def prepare_import_row(
     row = contact_row(contact, vault)
     # The outbox row written straight from the event: the same bytes as outbox.row_for(to_envelope(…)).
     event_row = outgoing.created_outbox_row(event, actor=cmd.actor, correlation_id=correlation_id)
-    contact_values = tuple(row[name] for name in CONTACT_COLUMNS)
-    event_values = tuple(event_row[name] for name in OUTBOX_COLUMNS)
     return commands.PreparedContact(
         row=number,
         contact_id=contact.id,
         indexes=contact.indexes,
-        contact_row=_CONTACT_COPY.row(contact_values) if binary else contact_values,
-        outbox_row=_OUTBOX_COPY.row(event_values) if binary else event_values,
+        contact_row=tuple(row[name] for name in CONTACT_COLUMNS),
+        outbox_row=tuple(event_row[name] for name in OUTBOX_COLUMNS),
     )
 
 
