@@ -1,11 +1,37 @@
 """Vigie's audit-log verifier: RFC 9162 Merkle proofs and C2SP signed checkpoints, offline."""
 
-# Names are imported on first use, so that a process that needs one module (a worker checking an
-# export, which never touches a signature) does not load the others (cryptography takes ~70 ms).
+# The checkpoint names are imported on first use, so that a process that needs no signature (a worker
+# checking an export) does not load cryptography (~70 ms); errors and merkle are light.
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from vigie_verify.errors import (
+    CheckpointError,
+    LogError,
+    MalformedNoteError,
+    MissingNodeError,
+    ProofError,
+    SignatureError,
+    TreeRangeError,
+    VerificationError,
+    VerifierKeyError,
+)
+from vigie_verify.merkle import (
+    EMPTY_ROOT,
+    InMemoryNodeStore,
+    RootAccumulator,
+    complete_nodes_for_append,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    node_hash,
+    root_from_leaf_hashes,
+    root_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 
 if TYPE_CHECKING:
     from vigie_verify.checkpoint import (
@@ -15,74 +41,16 @@ if TYPE_CHECKING:
         sign_checkpoint,
         verifier_key,
     )
-    from vigie_verify.errors import (
-        CheckpointError,
-        LogError,
-        MalformedNoteError,
-        MissingNodeError,
-        ProofError,
-        SignatureError,
-        TreeRangeError,
-        VerificationError,
-        VerifierKeyError,
-    )
-    from vigie_verify.merkle import (
-        EMPTY_ROOT,
-        InMemoryNodeStore,
-        RootAccumulator,
-        complete_nodes_for_append,
-        consistency_proof,
-        inclusion_proof,
-        leaf_hash,
-        node_hash,
-        root_from_leaf_hashes,
-        root_hash,
-        verify_consistency,
-        verify_inclusion,
-    )
 
-_MODULES = {
-    "vigie_verify.checkpoint": (
-        "Checkpoint",
-        "open_checkpoint",
-        "parse_verifier_key",
-        "sign_checkpoint",
-        "verifier_key",
-    ),
-    "vigie_verify.errors": (
-        "CheckpointError",
-        "LogError",
-        "MalformedNoteError",
-        "MissingNodeError",
-        "ProofError",
-        "SignatureError",
-        "TreeRangeError",
-        "VerificationError",
-        "VerifierKeyError",
-    ),
-    "vigie_verify.merkle": (
-        "EMPTY_ROOT",
-        "InMemoryNodeStore",
-        "RootAccumulator",
-        "complete_nodes_for_append",
-        "consistency_proof",
-        "inclusion_proof",
-        "leaf_hash",
-        "node_hash",
-        "root_from_leaf_hashes",
-        "root_hash",
-        "verify_consistency",
-        "verify_inclusion",
-    ),
-}
-_HOME = {name: module for module, names in _MODULES.items() for name in names}
+_CHECKPOINT_NAMES = frozenset(
+    {"Checkpoint", "open_checkpoint", "parse_verifier_key", "sign_checkpoint", "verifier_key"}
+)
 
 
 def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
+    if name not in _CHECKPOINT_NAMES:
         raise AttributeError(f"module 'vigie_verify' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module("vigie_verify.checkpoint"), name)
 
 
 __all__ = [

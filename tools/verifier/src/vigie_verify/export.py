@@ -11,14 +11,14 @@ from __future__ import annotations
 import collections
 import os
 from binascii import a2b_base64
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain, islice
 from json.encoder import encode_basestring_ascii
 from multiprocessing import get_context
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vigie_verify.entries import (
     FAST_JSON,
@@ -43,6 +43,8 @@ except ImportError:  # The verifier depends on cryptography only; tests run both
     FAST_BASE64 = False
 
 __all__ = ["ExportReport", "verify_export", "verify_export_file"]
+
+_T = TypeVar("_T")
 
 # Lines of an iterable are checked in batches so that per-batch overhead stays small on large exports.
 _BATCH = 8192
@@ -382,16 +384,25 @@ def verify_export_file(
             take(check_block(path, start, end, checkpoint.size), start, end)
         return fold.report()
     with _pool(workers) as pool:
-        in_flight: collections.deque[tuple[Future[_Batch], int, int]] = collections.deque()
-        for start, end in blocks:
-            in_flight.append((pool.submit(check_block, path, start, end, checkpoint.size), start, end))
-            if len(in_flight) > 2 * workers:
-                future, low, high = in_flight.popleft()
-                take(future.result(), low, high)
-        while in_flight:
-            future, low, high = in_flight.popleft()
-            take(future.result(), low, high)
+        calls = ((path, start, end, checkpoint.size) for start, end in blocks)
+        checked = _in_order(pool, check_block, calls, 2 * workers)
+        for (start, end), batch in zip(blocks, checked, strict=True):
+            take(batch, start, end)
     return fold.report()
+
+
+def _in_order(
+    pool: Executor, fn: Callable[..., _T], calls: Iterable[tuple[Any, ...]], window: int
+) -> Iterator[_T]:
+    """Submits `fn` with each argument tuple, keeping at most `window` + 1 calls in the pool, and
+    yields their results in call order."""
+    in_flight: collections.deque[Future[_T]] = collections.deque()
+    for args in calls:
+        in_flight.append(pool.submit(fn, *args))
+        if len(in_flight) > window:
+            yield in_flight.popleft().result()
+    while in_flight:
+        yield in_flight.popleft().result()
 
 
 def _batches(lines: Iterable[str | bytes], size: int) -> Iterator[tuple[int, list[str | bytes]]]:
@@ -422,11 +433,7 @@ def verify_export(
             fold.add(check_lines(first_line, batch, checkpoint.size))
         return fold.report()
     with _pool(workers) as pool:
-        in_flight: collections.deque[Future[_Batch]] = collections.deque()
-        for first_line, batch in chain(head, batches):
-            in_flight.append(pool.submit(check_lines, first_line, batch, checkpoint.size))
-            if len(in_flight) > 2 * workers:
-                fold.add(in_flight.popleft().result())
-        while in_flight:
-            fold.add(in_flight.popleft().result())
+        calls = ((first_line, batch, checkpoint.size) for first_line, batch in chain(head, batches))
+        for checked in _in_order(pool, check_lines, calls, 2 * workers):
+            fold.add(checked)
     return fold.report()
