@@ -162,6 +162,20 @@ def test_a_file_checked_in_blocks_says_what_the_line_by_line_check_says(
     assert expected in by_block
 
 
+@pytest.mark.parametrize("name", ["good", "gap in a later block", "flipped canonical byte", "truncated"])
+def test_lines_checked_by_worker_processes_say_what_one_process_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    edit, _expected = EDITS[name]
+    path, checkpoint = write_edited(tmp_path, edit)
+    monkeypatch.setattr(export, "_BATCH", 7)  # batches of 7 lines: many more than 2 workers' window
+    with path.open("rb") as lines:
+        alone = outcome(lambda: verify_export(lines, checkpoint=checkpoint, workers=0))
+    with path.open("rb") as lines:
+        pooled = outcome(lambda: verify_export(lines, checkpoint=checkpoint, workers=2))
+    assert pooled == alone
+
+
 def test_entries_past_the_checkpoint_are_checked_and_counted(tmp_path: Path, monkeypatch) -> None:
     lines, _ = build_export(60)
     root = root_from_leaf_hashes([leaf_hash(writer_canonical(index)) for index in range(23)])
