@@ -15,3 +15,12 @@ def machine(**extra: Any) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         **extra,
     }
+
+
+def local_token(secret: str, *roles: str) -> str:
+    """Returns an hour's HS256 token of the local issuer for the subject "bench", with these roles."""
+    from shared.auth import issue_local_token
+
+    return issue_local_token(
+        secret=secret, issuer="vigie-local", audience="vigie", roles=roles, subject="bench", ttl_seconds=3600
+    )

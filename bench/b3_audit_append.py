@@ -104,18 +104,24 @@ def postgres_cpu_seconds() -> float:
     processes and the ones that exited; 0.0 when the server is not local)."""
     server = 0.0
     if _POSTMASTER:
-        ticks, postmaster = os.sysconf("SC_CLK_TCK"), _POSTMASTER[0]
+        postmaster = _POSTMASTER[0]
         for pid in os.listdir("/proc"):
-            if not pid.isdigit():
+            if not pid.isdigit() or (stat := proc_stat(pid)) is None:
                 continue
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(pid) == postmaster or int(fields[1]) == postmaster:
-                # utime, stime, and the children's it waited for (a closed connection's backend).
-                server += sum(int(value) for value in fields[11:15]) / ticks
+            parent, cpu = stat
+            if int(pid) == postmaster or parent == postmaster:
+                server += cpu
     return server
+
+
+def proc_stat(pid: int | str) -> tuple[int, float] | None:
+    """Returns a live process's parent pid and the CPU seconds it used (utime, stime, and the children's
+    it waited for: a closed connection's backend, for the postmaster); None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds() -> tuple[float, float]:

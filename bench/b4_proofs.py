@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench import machine
+from bench import local_token, machine
 from bench.b5_verify import build_log
 from bench.loadgen import RunResult, closed_loop
 from infra import local_kafka, local_postgres
@@ -76,8 +76,6 @@ def _check_proofs(port: int, token: str, size: int, samples: int) -> int:
 
 
 async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
-    from shared.auth import issue_local_token
-
     admin = os.environ.get("VIGIE_TEST_DATABASE_URL") or local_postgres.start(run / "pg")
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or local_kafka.start(run / "kafka")
     url = await build_log(admin, args.entries)
@@ -123,14 +121,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict[str, Any]:
     size = args.entries
     try:
         wait_for_port(port, timeout=60, log=run / "audit.log")
-        token = issue_local_token(
-            secret=SECRET,
-            issuer="vigie-local",
-            audience="vigie",
-            roles=["auditor"],
-            subject="bench",
-            ttl_seconds=3600,
-        )
+        token = local_token(SECRET, "auditor")
         verified = await asyncio.to_thread(_check_proofs, port, token, size, args.verify_samples)
 
         def proof() -> bytes:

@@ -35,7 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine
-from bench.b3_audit_append import find_postmaster, make_events, migrated, postgres_cpu_seconds, service_for
+from bench.b3_audit_append import (
+    find_postmaster,
+    make_events,
+    migrated,
+    postgres_cpu_seconds,
+    proc_stat,
+    service_for,
+)
 from infra import local_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,35 +75,26 @@ VERIFIED_COLUMNS = (
 )
 
 
-def _proc_cpu(pids: list[int]) -> float:
-    """Returns the CPU seconds used by the live processes `pids` (and the children they waited for)."""
-    ticks, total = os.sysconf("SC_CLK_TCK"), 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(value) for value in fields[11:15]) / ticks
-    return total
+def _client_cpu(workers: list[int]) -> float:
+    """Returns the CPU seconds used by this process, the live worker processes `workers` and the children
+    this process waited for."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    live = sum(stat[1] for pid in workers if (stat := proc_stat(pid)) is not None)
+    return time.process_time() + live + children.ru_utime + children.ru_stime
 
 
 class _Cpu:
-    """CPU seconds used between `start` and `stop` by this process, its worker processes and
-    waited-for children, and the PostgreSQL server."""
+    """CPU seconds used since construction by this process, its worker processes and waited-for
+    children, and the PostgreSQL server."""
 
     def __init__(self, workers: list[int] | None = None) -> None:
         self.workers = workers or []
         self.wall = time.perf_counter()
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        self.start = (
-            time.process_time() + _proc_cpu(self.workers) + children.ru_utime + children.ru_stime,
-            postgres_cpu_seconds(),
-        )
+        self.start = (_client_cpu(self.workers), postgres_cpu_seconds())
 
     def per_entry(self, entries: int) -> dict[str, float]:
         """Returns the wall seconds and the CPU microseconds per entry since construction."""
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        client = time.process_time() + _proc_cpu(self.workers) + children.ru_utime + children.ru_stime
+        client = _client_cpu(self.workers)
         return {
             "seconds": time.perf_counter() - self.wall,
             "client_cpu_us": round((client - self.start[0]) / entries * 1e6, 2),

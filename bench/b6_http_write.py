@@ -20,7 +20,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from bench import machine
+from bench import local_token, machine
 from bench.loadgen import RunResult, build_request, closed_loop, open_loop
 from infra import local_kafka, local_postgres
 from infra._proc import free_port, stop_pid, wait_for_port
@@ -166,7 +166,6 @@ def _summary(result: RunResult) -> dict[str, float]:
 
 
 async def _bench(args: argparse.Namespace, run: Path) -> dict:
-    from shared.auth import issue_local_token
     from shared.migrations import upgrade
 
     admin = os.environ.get("VIGIE_TEST_DATABASE_URL") or local_postgres.start(run / "pg")
@@ -223,14 +222,7 @@ async def _bench(args: argparse.Namespace, run: Path) -> dict:
             wait_for_port(relay_port, timeout=60, log=run / "relay.log")
         load_before = Path("/proc/loadavg").read_text().split()[:3]
         await asyncio.sleep(2)
-        token = issue_local_token(
-            secret=secret,
-            issuer="vigie-local",
-            audience="vigie",
-            roles=["integrator"],
-            subject="bench",
-            ttl_seconds=3600,
-        )
+        token = local_token(secret, "integrator")
 
         def contact_request() -> bytes:
             body = json.dumps(

@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from bench import machine
+from bench import local_token, machine
 from bench.b6_http_write import _cpu_seconds, _create_db, _start, _tree_cpu_seconds
 from infra import local_kafka, local_postgres
 from infra._proc import free_port, stop_pid, wait_for_port
@@ -65,16 +65,7 @@ def _person(n: int, rng: random.Random) -> dict[str, object]:
 
 def import_request(rows: list[dict[str, object]], *, secret: str) -> tuple[bytes, dict[str, str]]:
     """Returns the NDJSON body of an import of `rows` and the headers of an integrator posting it."""
-    from shared.auth import issue_local_token
-
-    token = issue_local_token(
-        secret=secret,
-        issuer="vigie-local",
-        audience="vigie",
-        roles=["integrator"],
-        subject="bench",
-        ttl_seconds=3600,
-    )
+    token = local_token(secret, "integrator")
     body = b"\n".join(orjson.dumps(r) for r in rows)
     return body, {"Authorization": f"Bearer {token}", "content-type": "application/x-ndjson"}
 
