@@ -20,7 +20,7 @@ import functools
 import json
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final
@@ -148,6 +148,37 @@ class KeyRing:
         nonce = os.urandom(_NONCE_BYTES)
         ciphertext = self._aeads[self._active].encrypt(nonce, bytes(dek), _WRAP_CONTEXT + header)
         return header + nonce + ciphertext
+
+    def encrypt_fields_under_new_keys(
+        self, records: Sequence[tuple[Mapping[str, object], bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        """Encrypts each record's fields (with its associated data) under a new data key of its own and
+        returns each (wrapped key, ciphertext): what `new_data_key` and `encrypt_fields` give a record,
+        byte for byte for the same random bytes, for a batch. The random bytes of every record (data
+        key, wrapping nonce, sealing nonce, in the order the one-record path draws them) come from one
+        call, and the data keys are used once and dropped (never cached)."""
+        header = _wrap_header(self._active)
+        kek, wrap_context = self._aeads[self._active], _WRAP_CONTEXT + header
+        per_record = KEY_BYTES + 2 * _NONCE_BYTES
+        randomness = os.urandom(per_record * len(records))
+        out: list[tuple[bytes, bytes]] = []
+        for start, (fields, associated_data) in zip(
+            range(0, len(randomness), per_record), records, strict=True
+        ):
+            _check_associated_data(associated_data)
+            plaintext = _encode_fields(fields)
+            dek = randomness[start : start + KEY_BYTES]
+            wrap_nonce = randomness[start + KEY_BYTES : start + KEY_BYTES + _NONCE_BYTES]
+            nonce = randomness[start + KEY_BYTES + _NONCE_BYTES : start + per_record]
+            out.append(
+                (
+                    header + wrap_nonce + kek.encrypt(wrap_nonce, dek, wrap_context),
+                    _FIELDS_V1
+                    + nonce
+                    + AESGCM(dek).encrypt(nonce, plaintext, _FIELDS_V1 + bytes(associated_data)),
+                )
+            )
+        return out
 
     def unwrap(self, wrapped: bytes) -> bytes:
         """Returns the plaintext data key of a wrapped data key."""

@@ -1,3 +1,4 @@
+import os
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -262,3 +263,42 @@ def test_the_key_ring_repr_shows_ids_but_no_key_material() -> None:
     text = repr(KeyRing({"k1": OLD_KEK, "k2": NEW_KEK}, active="k2"))
     assert "k1" in text and "k2" in text
     assert OLD_KEK.hex() not in text and repr(OLD_KEK) not in text
+
+
+def test_a_batch_under_new_keys_is_what_a_new_data_key_and_encrypt_fields_give_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ring = KeyRing({"old": generate_key(), "new": generate_key()}, "new")
+    records: list[tuple[dict[str, object], bytes]] = [
+        ({"email": f"p{n}@example.org", "n": n, "at": datetime(2026, 1, n + 1, tzinfo=UTC)}, f"c{n}".encode())
+        for n in range(5)
+    ]
+    stream = os.urandom(4096)
+
+    def replay() -> None:
+        at = [0]
+
+        def urandom(size: int) -> bytes:
+            at[0] += size
+            return stream[at[0] - size : at[0]]
+
+        monkeypatch.setattr(envelope_crypto.os, "urandom", urandom)
+
+    replay()
+    batch = ring.encrypt_fields_under_new_keys(records)
+    replay()
+    one_by_one = []
+    for fields, associated_data in records:
+        key = ring.new_data_key()
+        ciphertext = encrypt_fields(key.plaintext, fields, associated_data=associated_data)
+        one_by_one.append((key.wrapped, ciphertext))
+    assert batch == one_by_one
+    monkeypatch.undo()
+    fresh = ring.encrypt_fields_under_new_keys([records[0], records[0]])
+    assert fresh[0] != fresh[1]
+    for (fields, associated_data), (wrapped, ciphertext) in zip([records[0]] * 2, fresh, strict=True):
+        assert ring.kek_id_of(wrapped) == "new"
+        decrypted = decrypt_fields(ring.unwrap(wrapped), ciphertext, associated_data=associated_data)
+        assert decrypted == {**fields, "at": datetime(2026, 1, 1, tzinfo=UTC).isoformat()}
+    with pytest.raises(FieldEncodingError):
+        ring.encrypt_fields_under_new_keys([({"x": object()}, b"c")])

@@ -88,7 +88,7 @@ def test_a_batch_is_sealed_as_seal_seals_each_record(monkeypatch: pytest.MonkeyP
     assert again[0].wrapped_key[-60:-48] != again[1].wrapped_key[-60:-48]
 
 
-def test_a_vault_without_its_keys_seals_one_by_one() -> None:
+def test_a_vault_built_from_a_key_ring_alone_seals_a_batch_that_opens() -> None:
     vault = make_vault()
     bare = type(vault)(key_ring=vault.key_ring, indexer=vault.indexer)
     records = list(_people(20, 4))

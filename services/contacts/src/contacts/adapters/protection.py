@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from shared.blind_index import BlindIndexer
-from shared.envelope_crypto import FieldEncodingError, KeyRing, decrypt_fields, encrypt_fields
+from shared.envelope_crypto import KeyRing, decrypt_fields, encrypt_fields
 
 from contacts.domain.model import BlindIndexes, PersonalData
 
@@ -40,18 +37,6 @@ class OpenedPersonalData:
 #: PersonalData fields, which never take this name).
 ATTRIBUTES_KEY = "attributes"
 
-# `shared.envelope_crypto`'s version-1 layouts, which `seal_new_many` writes itself (the tests compare its
-# bytes with `seal`'s for the same random bytes, and open them with the module's own functions):
-# wrapped key = b"\x01", kek-id length, kek id, nonce, AES-GCM(DEK) under the KEK with associated data
-# b"vigie:dek-wrap:" + those header bytes; sealed fields = b"\x11", nonce, AES-GCM(JSON) under the DEK
-# with associated data b"\x11" + the record's id.
-_WRAP_CONTEXT = b"vigie:dek-wrap:"
-_FIELDS_V1 = b"\x11"
-_KEY_BYTES = 32
-_NONCE_BYTES = 12
-#: The random bytes a new record takes: its data key, the wrapping's nonce and the sealing's nonce.
-_RANDOM_PER_RECORD = _KEY_BYTES + 2 * _NONCE_BYTES
-
 
 class PersonalDataVault:
     """Seals and opens personal data; the contact id is bound as associated data."""
@@ -62,19 +47,9 @@ class PersonalDataVault:
         key_ring: KeyRing,
         indexer: BlindIndexer,
         external_ref_key: bytes | None = None,
-        active_kek: tuple[str, bytes] | None = None,
     ) -> None:
         self.key_ring = key_ring
         self.indexer = indexer
-        # The active KEK (id, key), when the vault is built from the keys: `seal_new_many` wraps with it
-        # directly (it must be the key ring's active one).
-        self._wrapper: tuple[bytes, AESGCM] | None = None
-        if active_kek is not None:
-            kek_id, kek = active_kek
-            if kek_id != key_ring.active_kek_id:
-                raise ValueError("active_kek must be the key ring's active key-encryption key")
-            encoded = kek_id.encode("ascii")
-            self._wrapper = (b"\x01" + bytes([len(encoded)]) + encoded, AESGCM(bytes(kek)))
         # Because an external reference is no e-mail or phone, it is hashed under its own key (derived
         # from the blind-index key, see `from_keys`), so its indexes can never collide with theirs.
         self._external_ref_mac = (
@@ -91,7 +66,6 @@ class PersonalDataVault:
             key_ring=KeyRing(keks, active_kek),
             indexer=BlindIndexer(blind_index_key),
             external_ref_key=hmac.digest(blind_index_key, b"vigie:contacts:external-ref", "sha256"),
-            active_kek=(active_kek, keks[active_kek]) if active_kek in keks else None,
         )
 
     def seal(
@@ -123,38 +97,15 @@ class PersonalDataVault:
         self, records: Sequence[tuple[str, PersonalData, dict[str, Any] | None]]
     ) -> list[SealedPersonalData]:
         """Seals new records (contact id, identifiers, attributes), each under a fresh data key of its own:
-        what `seal` gives each, for a batch. The random bytes (every record's data key and two nonces) are
-        drawn in one call, and the data keys are used once and dropped (never cached); a vault not built
-        by `from_keys` seals them one by one."""
-        if self._wrapper is None:
-            return [self.seal(cid, personal, attributes=attributes) for cid, personal, attributes in records]
-        header, kek = self._wrapper
-        wrap_context = _WRAP_CONTEXT + header
-        randomness = os.urandom(_RANDOM_PER_RECORD * len(records))
-        sealed: list[SealedPersonalData] = []
-        start = 0
-        for contact_id, personal, attributes in records:
-            dek = randomness[start : start + _KEY_BYTES]
-            wrap_nonce = randomness[start + _KEY_BYTES : start + _KEY_BYTES + _NONCE_BYTES]
-            nonce = randomness[start + _KEY_BYTES + _NONCE_BYTES : start + _RANDOM_PER_RECORD]
-            start += _RANDOM_PER_RECORD
-            values = personal.as_dict()
-            values[ATTRIBUTES_KEY] = attributes or {}
-            try:
-                plaintext = orjson.dumps(values)
-            except TypeError as error:  # orjson's JSONEncodeError; as encrypt_fields says it, no value
-                raise FieldEncodingError(
-                    f"a field value cannot be encoded as JSON: {type(error).__name__}"
-                ) from None
-            sealed.append(
-                SealedPersonalData(
-                    header + wrap_nonce + kek.encrypt(wrap_nonce, dek, wrap_context),
-                    _FIELDS_V1
-                    + nonce
-                    + AESGCM(dek).encrypt(nonce, plaintext, _FIELDS_V1 + contact_id.encode()),
-                )
-            )
-        return sealed
+        what `seal` gives each, for a batch (`KeyRing.encrypt_fields_under_new_keys`: the random bytes
+        drawn in one call, the data keys never cached)."""
+        sealed = self.key_ring.encrypt_fields_under_new_keys(
+            [
+                ({**personal.as_dict(), ATTRIBUTES_KEY: attributes or {}}, contact_id.encode())
+                for contact_id, personal, attributes in records
+            ]
+        )
+        return [SealedPersonalData(wrapped_key, ciphertext) for wrapped_key, ciphertext in sealed]
 
     def open(self, contact_id: str, sealed: SealedPersonalData) -> OpenedPersonalData:
         """Decrypts the personal data and the attributes of a contact."""
